@@ -1,0 +1,40 @@
+"""Solve parameters shared by every problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SolveParams(BaseModel):
+    """How to solve: limits and backend choice. Frozen; build a variant with ``model_copy``.
+
+    Attributes
+    ----------
+    time_limit
+        Wall-clock limit in seconds for the whole solve (all stages); ``None`` means none.
+    mip_gap
+        Relative MIP gap at which a MIP stage stops as optimal.
+    solver
+        Backend: ``"auto"`` (the problem's fast path), ``"highs"`` (highspy), ``"pyomo"``
+        (the Pyomo reference formulation solved by HiGHS through Pyomo), ``"cpsat"``.
+    method
+        Problem-specific method choice (e.g. ``"dp"`` / ``"mip"`` for safety stock).
+    threads
+        Solver threads; 1 keeps runs deterministic.
+    seed
+        Random seed for solvers that use one.
+    solver_options
+        Extra backend options passed through verbatim.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    time_limit: float | None = Field(default=None, gt=0)
+    mip_gap: float = Field(default=1e-6, ge=0, le=1)
+    solver: str = "auto"
+    method: str = "auto"
+    threads: int = Field(default=1, ge=1)
+    seed: int = 0
+    solver_options: dict[str, Any] = Field(default_factory=dict)
