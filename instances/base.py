@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from optim.errors import InstanceError
 
 
 class Frozen(BaseModel):
     """Base of every instance record: immutable, unknown fields rejected, NaN rejected."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class TableInstance(BaseModel):
+    """Base of columnar instances: tables are validated DataFrames.
+
+    ``model_validate`` raises :class:`optim.errors.InstanceError` itself (not wrapped in a
+    pydantic ``ValidationError``), so the message that names table, row, id and field reaches
+    the user unchanged.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as exc:
+            for err in exc.errors():
+                cause = (err.get("ctx") or {}).get("error")
+                if isinstance(cause, InstanceError):
+                    raise cause from None
+            raise InstanceError(_first_error(exc)) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or exc.title
+    return f"{where}: {err['msg']} (got {err.get('input')!r})"

@@ -1,0 +1,511 @@
+"""Shortage-rationing instance (``kind: "rationing"``): who gets the last pallet.
+
+The instance is columnar: its tables are validated pandas DataFrames, so a weekly run of 10^6
+demand lines loads in seconds. The record models below (:class:`SupplyRecord`, …) document the
+JSON contract and generate the JSON Schema (``optim schema rationing``); the validation itself
+is vectorised (:mod:`optim.instances.tables`).
+
+Tables
+------
+supply
+    ``item, location, quantity ≥ 0`` — stock available per (item, location), unique pairs.
+demand
+    ``id, customer, item, quantity > 0, segment`` and optionally ``locations`` (eligible
+    sources in order of preference; default: every location holding the item),
+    ``min_quantity`` (contractual floor), ``max_quantity`` (cap), ``weight`` (> 0, for the
+    weighted rule, default 1), ``all_or_nothing``, ``lot_size``.
+segments
+    ``name, tier (1 is served first), fair_share`` ∈ {proportional, equal, weighted}.
+    Tiers are 1..K without gaps; segments sharing a tier share its fair-share rule (their
+    lines are rationed together, and ratios of different rules are not comparable).
+lanes (optional)
+    ``location, customer, cost ≥ 0``: cost per unit shipped (default 0 for missing lanes).
+previous (optional) and stability
+    Last run's allocation ``demand_id, location, quantity``; with ``stability: true`` the
+    routing changes as little as the rules and lane costs allow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from optim.errors import InstanceError
+from optim.instances import tables as T
+from optim.instances.base import Frozen, TableInstance
+
+FairShare = Literal["proportional", "equal", "weighted"]
+FAIR_SHARES: tuple[str, ...] = ("proportional", "equal", "weighted")
+
+SUPPLY_COLUMNS = ("item", "location", "quantity")
+DEMAND_COLUMNS = (
+    "id",
+    "customer",
+    "item",
+    "quantity",
+    "segment",
+    "locations",
+    "min_quantity",
+    "max_quantity",
+    "weight",
+    "all_or_nothing",
+    "lot_size",
+)
+SEGMENT_COLUMNS = ("name", "tier", "fair_share")
+LANE_COLUMNS = ("location", "customer", "cost")
+PREVIOUS_COLUMNS = ("demand_id", "location", "quantity")
+
+
+# --- record models: the JSON contract (documentation and JSON Schema) -------------------------
+class SupplyRecord(Frozen):
+    """Stock of one item at one location."""
+
+    item: str
+    location: str
+    quantity: float = Field(ge=0, description="Units available.")
+
+
+class DemandRecord(Frozen):
+    """One demand line (an order line or a customer's weekly requirement)."""
+
+    id: str = Field(description="Unique id of the line.")
+    customer: str
+    item: str
+    quantity: float = Field(gt=0, description="Units requested.")
+    segment: str = Field(description="Name of a segment in `segments`.")
+    locations: list[str] | None = Field(
+        default=None,
+        description="Eligible source locations in order of preference; default: every location "
+        "holding the item. In CSV: separated by ';'.",
+    )
+    min_quantity: float | None = Field(default=None, ge=0, description="Contractual floor.")
+    max_quantity: float | None = Field(default=None, ge=0, description="Cap on the allocation.")
+    weight: float | None = Field(default=None, gt=0, description="Weight for the weighted rule.")
+    all_or_nothing: bool = Field(default=False, description="Allocate the full amount or 0.")
+    lot_size: float | None = Field(default=None, gt=0, description="Allocate multiples only.")
+
+
+class SegmentRecord(Frozen):
+    """A customer segment and its rationing rule."""
+
+    name: str
+    tier: int = Field(ge=1, description="1 is served first; tiers are 1..K without gaps.")
+    fair_share: FairShare = "proportional"
+
+
+class LaneRecord(Frozen):
+    """Cost per unit shipped from a location to a customer."""
+
+    location: str
+    customer: str
+    cost: float = Field(ge=0)
+
+
+class PreviousRecord(Frozen):
+    """One row of the previous run's allocation."""
+
+    demand_id: str
+    location: str
+    quantity: float = Field(ge=0)
+
+
+class RationingDocument(Frozen):
+    """The rationing instance as a JSON/YAML document (the contract; see module docstring)."""
+
+    kind: Literal["rationing"] = "rationing"
+    supply: list[SupplyRecord]
+    demand: list[DemandRecord]
+    segments: list[SegmentRecord]
+    lanes: list[LaneRecord] = Field(default_factory=list)
+    previous: list[PreviousRecord] = Field(default_factory=list)
+    stability: bool = Field(
+        default=False, description="Minimise routing change against `previous`."
+    )
+    name: str | None = None
+
+
+# --- the validated, columnar instance ---------------------------------------------------------
+class RationingInstance(TableInstance):
+    """A validated rationing instance; tables are pandas DataFrames keyed by the user's ids.
+
+    Build it from a document (``RationingInstance.model_validate(doc)``), from DataFrames
+    (:meth:`from_frames`) or from files (:func:`optim.load`). Invalid input raises
+    :class:`optim.errors.InstanceError` naming the table, row, id, field and what is allowed.
+    """
+
+    kind: Literal["rationing"] = "rationing"
+    supply: pd.DataFrame
+    demand: pd.DataFrame
+    segments: pd.DataFrame
+    lanes: pd.DataFrame
+    previous: pd.DataFrame
+    stability: bool = False
+    name: str | None = None
+
+    document_model: ClassVar[type[BaseModel]] = RationingDocument
+
+    @model_validator(mode="before")
+    @classmethod
+    def _validate_tables(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise InstanceError(
+                f"rationing instance: expected an object, got {type(data).__name__}"
+            )
+        allowed = {"kind", "supply", "demand", "segments", "lanes", "previous", "stability"}
+        allowed |= {"name"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise InstanceError(
+                f"rationing instance: unknown field(s) {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(sorted(allowed))}",
+                field=unknown[0],
+            )
+        if data.get("kind", "rationing") != "rationing":
+            raise InstanceError(
+                f"kind must be 'rationing', got {data.get('kind')!r}", field="kind"
+            )
+        for required in ("supply", "demand", "segments"):
+            if required not in data:
+                raise InstanceError(
+                    f"rationing instance: missing required table {required!r}", field=required
+                )
+        stability = data.get("stability", False)
+        if not isinstance(stability, (bool, np.bool_)):
+            raise InstanceError(
+                f"stability must be true or false, got {stability!r}", field="stability"
+            )
+        return _validated(data) | {"stability": bool(stability), "name": data.get("name")}
+
+    @classmethod
+    def from_frames(
+        cls,
+        supply: pd.DataFrame,
+        demand: pd.DataFrame,
+        segments: pd.DataFrame,
+        lanes: pd.DataFrame | None = None,
+        previous: pd.DataFrame | None = None,
+        *,
+        stability: bool = False,
+        name: str | None = None,
+    ) -> RationingInstance:
+        """Build and validate from DataFrames with the documented columns."""
+        return cls.model_validate(
+            {
+                "supply": supply,
+                "demand": demand,
+                "segments": segments,
+                "lanes": lanes,
+                "previous": previous,
+                "stability": stability,
+                "name": name,
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The instance as a JSON-able document (the inverse of ``model_validate``)."""
+        demand = self.demand.copy()
+        demand["min_quantity"] = demand["min_quantity"].where(demand["min_quantity"] > 0)
+        demand["max_quantity"] = demand["max_quantity"].where(np.isfinite(demand["max_quantity"]))
+        demand["lot_size"] = demand["lot_size"].where(demand["lot_size"] > 0)
+        records = []
+        for rec in demand.to_dict(orient="records"):
+            out = {}
+            for k, v in rec.items():
+                if k == "locations":
+                    if v is not None:
+                        out[k] = list(v)
+                elif k == "all_or_nothing":
+                    if v:
+                        out[k] = True
+                elif k == "weight":
+                    if v != 1.0:
+                        out[k] = float(v)
+                elif isinstance(v, float) and np.isnan(v):
+                    continue
+                else:
+                    out[k] = v.item() if isinstance(v, np.generic) else v
+            records.append(out)
+        doc: dict[str, Any] = {"kind": "rationing"}
+        if self.name:
+            doc["name"] = self.name
+        doc["supply"] = self.supply.to_dict(orient="records")
+        doc["demand"] = records
+        doc["segments"] = [
+            {"name": r.name, "tier": int(r.tier), "fair_share": r.fair_share}
+            for r in self.segments.itertuples()
+        ]
+        if len(self.lanes):
+            doc["lanes"] = self.lanes.to_dict(orient="records")
+        if len(self.previous):
+            doc["previous"] = self.previous.to_dict(orient="records")
+        if self.stability:
+            doc["stability"] = True
+        return json.loads(json.dumps(doc))
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """JSON Schema of the document form."""
+        return RationingDocument.model_json_schema()
+
+    @classmethod
+    def from_csv_folder(cls, folder: str | Path) -> RationingInstance:
+        """Read ``supply.csv``, ``demand.csv``, ``segments.csv`` (+ optional ``lanes.csv``,
+        ``previous.csv``) from a folder. ``locations`` cells list locations separated by ';'.
+        """
+        folder = Path(folder)
+        frames: dict[str, Any] = {}
+        id_cols = {
+            "supply": ["item", "location"],
+            "demand": ["id", "customer", "item", "segment", "locations"],
+            "segments": ["name", "fair_share"],
+            "lanes": ["location", "customer"],
+            "previous": ["demand_id", "location"],
+        }
+        for table in ("supply", "demand", "segments", "lanes", "previous"):
+            path = folder / f"{table}.csv"
+            if not path.exists():
+                if table in ("supply", "demand", "segments"):
+                    raise InstanceError(
+                        f"{folder}: missing {table}.csv (a rationing folder needs supply.csv, "
+                        "demand.csv and segments.csv)",
+                        field=table,
+                    )
+                continue
+            frames[table] = read_csv(path, table, str_columns=id_cols[table])
+        if "demand" in frames and "locations" in frames["demand"].columns:
+            loc = frames["demand"]["locations"]
+            frames["demand"]["locations"] = loc.map(
+                lambda v: None
+                if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
+                else [p.strip() for p in str(v).split(";") if p.strip()]
+            )
+        return cls.model_validate(frames)
+
+
+def read_csv(path: Path, table: str, *, str_columns: list[str]) -> pd.DataFrame:
+    """Read one CSV table; empty or unreadable files are an :class:`InstanceError`."""
+    try:
+        frame = pd.read_csv(
+            path, dtype=dict.fromkeys(str_columns, str), keep_default_na=True, na_values=[""]
+        )
+    except pd.errors.EmptyDataError:
+        raise InstanceError(f"{path}: the file is empty; {table} needs a header row", table)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InstanceError(f"{path}: not a readable CSV file ({exc})", table) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame.astype({c: object for c in str_columns if c in frame.columns})
+
+
+def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    supply = T.to_frame(data.get("supply"), "supply", SUPPLY_COLUMNS)
+    demand = T.to_frame(data.get("demand"), "demand", DEMAND_COLUMNS)
+    segments = T.to_frame(data.get("segments"), "segments", SEGMENT_COLUMNS)
+    lanes = T.to_frame(data.get("lanes"), "lanes", LANE_COLUMNS)
+    previous = T.to_frame(data.get("previous"), "previous", PREVIOUS_COLUMNS)
+    for frame, table in ((supply, "supply"), (demand, "demand"), (segments, "segments")):
+        T.require_rows(frame, table)
+
+    # segments
+    seg = pd.DataFrame({"name": T.id_column(segments, "segments", "name")})
+    T.unique(seg["name"], "segments", "segment name")
+    seg["tier"] = T.number_column(
+        segments, "segments", "tier", id_col="name", ge=1, integer=True
+    ).astype(np.int64)
+    seg["fair_share"] = T.choice_column(
+        segments, "segments", "fair_share", id_col="name", allowed=FAIR_SHARES,
+        default="proportional",
+    )
+    tiers = sorted(set(seg["tier"].tolist()))
+    missing = sorted(set(range(1, tiers[-1] + 1)) - set(tiers))
+    if missing:
+        raise InstanceError(
+            f"segments: tiers must be 1..K without gaps; no segment has tier {missing[0]} "
+            f"(tiers used: {', '.join(map(str, tiers))})",
+            field="segments.tier",
+        )
+    rules = seg.groupby("tier")["fair_share"].nunique()
+    if (rules > 1).any():
+        tier = int(rules.index[np.flatnonzero(rules.to_numpy() > 1)[0]])
+        names = seg.loc[seg["tier"] == tier, ["name", "fair_share"]]
+        listing = ", ".join(f"{n!r}: {r}" for n, r in names.itertuples(index=False))
+        raise InstanceError(
+            f"segments: segments sharing tier {tier} must share one fair_share rule, got "
+            f"{listing}; give them the same rule or different tiers",
+            field="segments.fair_share",
+        )
+
+    # supply
+    sup = pd.DataFrame(
+        {
+            "item": T.id_column(supply, "supply", "item"),
+            "location": T.id_column(supply, "supply", "location"),
+        }
+    )
+    sup["quantity"] = T.number_column(supply, "supply", "quantity", id_col="item", ge=0)
+    T.unique(sup[["item", "location"]], "supply", "(item, location)")
+
+    # demand
+    dem = pd.DataFrame({"id": T.id_column(demand, "demand", "id")})
+    T.unique(dem["id"], "demand", "id")
+    for col in ("customer", "item", "segment"):
+        dem[col] = T.id_column(demand, "demand", col, id_col="id")
+    dem["_row"] = np.arange(len(dem))
+    frame_for_msgs = dem
+    T.references(
+        dem["segment"], seg["name"], table="demand", col="segment", frame=frame_for_msgs,
+        id_col="id", what="segment",
+    )
+    T.references(
+        dem["item"], sup["item"].unique(), table="demand", col="item", frame=frame_for_msgs,
+        id_col="id", what="item",
+        hint="; every demanded item needs a supply row (quantity 0 if it is out of stock)",
+    )
+    qty = T.number_column(demand, "demand", "quantity", id_col="id", gt=0)
+    mn = T.number_column(demand, "demand", "min_quantity", id_col="id", default=0.0, ge=0)
+    mx = T.number_column(demand, "demand", "max_quantity", id_col="id", default=np.inf, ge=0)
+    weight = T.number_column(demand, "demand", "weight", id_col="id", default=1.0, gt=0)
+    lot = T.number_column(demand, "demand", "lot_size", id_col="id", default=0.0, ge=0)
+    if "lot_size" in demand.columns:
+        zero_lot = (lot.to_numpy() == 0) & demand["lot_size"].notna().to_numpy()
+        if zero_lot.any():
+            row = int(np.flatnonzero(zero_lot)[0])
+            raise InstanceError(
+                f"demand[{row}] (id {dem['id'].iloc[row]!r}): lot_size must be > 0 "
+                "(leave it empty for no lot size), got 0",
+                field=f"demand[{row}].lot_size",
+            )
+    aon = T.bool_column(demand, "demand", "all_or_nothing", id_col="id", default=False)
+    _check_pairs(dem, mn.to_numpy() > qty.to_numpy() + 1e-12, "min_quantity", "quantity",
+                 mn, qty, "<=")
+    _check_pairs(dem, mn.to_numpy() > mx.to_numpy() + 1e-12, "min_quantity", "max_quantity",
+                 mn, mx, "<=")
+    lot_arr = lot.to_numpy()
+    has_lot = lot_arr > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        off_lot = has_lot & (np.abs(mn / np.where(has_lot, lot_arr, 1) -
+                                    np.round(mn / np.where(has_lot, lot_arr, 1))) > 1e-9)
+    if off_lot.any():
+        row = int(np.flatnonzero(off_lot)[0])
+        raise InstanceError(
+            f"demand[{row}] (id {dem['id'].iloc[row]!r}): min_quantity {mn.iloc[row]:g} is not a "
+            f"multiple of lot_size {lot_arr[row]:g}; allowed: a multiple of the lot size",
+            field=f"demand[{row}].min_quantity",
+        )
+    aon_arr = aon.to_numpy()
+    cap = np.minimum(qty.to_numpy(), mx.to_numpy())
+    aon_min = aon_arr & (mn.to_numpy() > 0) & (np.abs(mn.to_numpy() - cap) > 1e-9)
+    if aon_min.any():
+        row = int(np.flatnonzero(aon_min)[0])
+        raise InstanceError(
+            f"demand[{row}] (id {dem['id'].iloc[row]!r}): all_or_nothing with min_quantity "
+            f"{mn.iloc[row]:g} is ambiguous; allowed: no min_quantity, or min_quantity equal to "
+            f"the full amount {cap[row]:g}",
+            field=f"demand[{row}].min_quantity",
+        )
+    aon_lot = aon_arr & has_lot
+    if aon_lot.any():
+        row = int(np.flatnonzero(aon_lot)[0])
+        raise InstanceError(
+            f"demand[{row}] (id {dem['id'].iloc[row]!r}): all_or_nothing and lot_size together "
+            "are not supported; use one of them",
+            field=f"demand[{row}].lot_size",
+        )
+    dem["quantity"] = qty
+    dem["min_quantity"] = mn
+    dem["max_quantity"] = mx
+    dem["weight"] = weight
+    dem["all_or_nothing"] = aon
+    dem["lot_size"] = lot
+    dem["locations"] = _locations(demand, dem, set(sup["location"]))
+    dem = dem.drop(columns="_row")
+
+    # lanes
+    ln = pd.DataFrame({"location": pd.Series(dtype=object), "customer": pd.Series(dtype=object),
+                       "cost": pd.Series(dtype=np.float64)})
+    if len(lanes):
+        ln = pd.DataFrame(
+            {
+                "location": T.id_column(lanes, "lanes", "location"),
+                "customer": T.id_column(lanes, "lanes", "customer"),
+            }
+        )
+        ln["cost"] = T.number_column(lanes, "lanes", "cost", id_col="location", ge=0)
+        T.unique(ln[["location", "customer"]], "lanes", "(location, customer)")
+        T.references(ln["location"], sup["location"].unique(), table="lanes", col="location",
+                     frame=ln, id_col="customer", what="location")
+        T.references(ln["customer"], dem["customer"].unique(), table="lanes", col="customer",
+                     frame=ln, id_col="location", what="customer")
+
+    # previous
+    pv = pd.DataFrame({"demand_id": pd.Series(dtype=object), "location": pd.Series(dtype=object),
+                       "quantity": pd.Series(dtype=np.float64)})
+    if len(previous):
+        pv = pd.DataFrame(
+            {
+                "demand_id": T.id_column(previous, "previous", "demand_id"),
+                "location": T.id_column(previous, "previous", "location"),
+            }
+        )
+        pv["quantity"] = T.number_column(previous, "previous", "quantity", id_col="demand_id",
+                                         ge=0)
+        T.unique(pv[["demand_id", "location"]], "previous", "(demand_id, location)")
+        T.references(pv["demand_id"], dem["id"], table="previous", col="demand_id", frame=pv,
+                     id_col=None, what="demand id")
+        T.references(pv["location"], sup["location"].unique(), table="previous", col="location",
+                     frame=pv, id_col="demand_id", what="location")
+    return {"supply": sup, "demand": dem, "segments": seg, "lanes": ln, "previous": pv}
+
+
+def _check_pairs(
+    dem: pd.DataFrame, bad: np.ndarray, a: str, b: str, va: pd.Series, vb: pd.Series, op: str
+) -> None:
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InstanceError(
+            f"demand[{row}] (id {dem['id'].iloc[row]!r}): {a} {va.iloc[row]:g} must be {op} "
+            f"{b} {vb.iloc[row]:g}",
+            field=f"demand[{row}].{a}",
+        )
+
+
+def _locations(raw: pd.DataFrame, dem: pd.DataFrame, known: set[str]) -> pd.Series:
+    """Normalise ``locations`` to tuples of known, distinct location ids (or None)."""
+    if "locations" not in raw.columns:
+        return pd.Series([None] * len(dem), index=dem.index, dtype=object)
+    out: list[tuple[str, ...] | None] = []
+    for row, value in enumerate(raw["locations"].tolist()):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            out.append(None)
+            continue
+        where = f"demand[{row}] (id {dem['id'].iloc[row]!r})"
+        if isinstance(value, str) or not isinstance(value, (list, tuple, np.ndarray)):
+            raise InstanceError(
+                f"{where}: locations must be a list of location ids, got {value!r}",
+                field=f"demand[{row}].locations",
+            )
+        locs = tuple(str(v) for v in value)
+        if len(locs) == 0:
+            raise InstanceError(
+                f"{where}: locations is empty; leave it out to allow every location",
+                field=f"demand[{row}].locations",
+            )
+        if len(set(locs)) != len(locs):
+            raise InstanceError(
+                f"{where}: locations lists a location twice: {list(locs)}",
+                field=f"demand[{row}].locations",
+            )
+        for loc in locs:
+            if loc not in known:
+                sample = ", ".join(sorted(known)[:8]) + (", …" if len(known) > 8 else "")
+                raise InstanceError(
+                    f"{where}: locations entry {loc!r} is not a known location "
+                    f"(known: {sample})",
+                    field=f"demand[{row}].locations",
+                )
+        out.append(locs)
+    return pd.Series(out, index=dem.index, dtype=object)

@@ -1,0 +1,250 @@
+"""Vectorised validation of instance tables (pandas DataFrames from JSON, YAML or CSV).
+
+Instances are columnar so that a weekly run of 10^6 demand lines validates in seconds. Every
+check raises :class:`optim.errors.InstanceError` whose message names the table, the row, the
+row's id, the field and what is allowed, e.g.::
+
+    demand[3] (id 'L4'): quantity must be > 0, got -5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optim.errors import InstanceError
+
+
+def _where(table: str, frame: pd.DataFrame, row: int, id_col: str | None) -> str:
+    if id_col is not None and id_col in frame.columns:
+        return f"{table}[{row}] ({id_col} {frame[id_col].iloc[row]!r})"
+    return f"{table}[{row}]"
+
+
+def to_frame(records: Any, table: str, columns: Sequence[str]) -> pd.DataFrame:
+    """Turn a list of records (or a DataFrame) into a DataFrame; reject unknown columns."""
+    if records is None:
+        records = []
+    if isinstance(records, pd.DataFrame):
+        frame = records.reset_index(drop=True)
+    elif isinstance(records, list):
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                raise InstanceError(
+                    f"{table}[{i}]: expected an object with fields {', '.join(columns)}, "
+                    f"got {type(rec).__name__}",
+                    field=f"{table}[{i}]",
+                )
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    else:
+        raise InstanceError(
+            f"{table}: expected a list of records, got {type(records).__name__}", field=table
+        )
+    unknown = [c for c in frame.columns if c not in columns]
+    if unknown:
+        raise InstanceError(
+            f"{table}: unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(columns)}",
+            field=f"{table}.{unknown[0]}",
+        )
+    return frame
+
+
+def require_rows(frame: pd.DataFrame, table: str) -> None:
+    if len(frame) == 0:
+        raise InstanceError(f"{table}: at least one row is required, got none", field=table)
+
+
+def id_column(
+    frame: pd.DataFrame, table: str, col: str, *, id_col: str | None = None
+) -> pd.Series:
+    """A required identifier column as strings (ints are accepted and converted)."""
+    if col not in frame.columns:
+        raise InstanceError(f"{table}: missing required field {col!r}", field=f"{table}.{col}")
+    values = frame[col]
+    bad = values.isna().to_numpy().copy()
+    if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+        ok_type = values.map(lambda v: isinstance(v, (str, int)) and not isinstance(v, bool))
+        bad |= ~ok_type.to_numpy(dtype=bool)
+    elif not pd.api.types.is_integer_dtype(values):
+        bad[:] = True
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InstanceError(
+            f"{_where(table, frame, row, id_col if id_col != col else None)}: {col} must be a "
+            f"non-empty string id, got {values.iloc[row]!r}",
+            field=f"{table}[{row}].{col}",
+        )
+    out = values.astype(str).str.strip()
+    empty = (out == "").to_numpy()
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise InstanceError(
+            f"{table}[{row}]: {col} must be a non-empty string id", field=f"{table}[{row}].{col}"
+        )
+    return out
+
+
+def number_column(
+    frame: pd.DataFrame,
+    table: str,
+    col: str,
+    *,
+    id_col: str | None,
+    default: float | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    integer: bool = False,
+) -> pd.Series:
+    """A numeric column; missing cells take ``default`` (or are an error when it is None)."""
+    if col not in frame.columns:
+        if default is None:
+            raise InstanceError(
+                f"{table}: missing required field {col!r}", field=f"{table}.{col}"
+            )
+        return pd.Series(np.full(len(frame), default, dtype=np.float64), index=frame.index)
+    raw = frame[col]
+    if pd.api.types.is_bool_dtype(raw):
+        raise InstanceError(
+            f"{table}[0]: {col} must be a number, got a boolean", field=f"{table}.{col}"
+        )
+    if raw.dtype == object:
+        is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)
+        if is_bool.any():
+            row = int(np.flatnonzero(is_bool)[0])
+            raise InstanceError(
+                f"{_where(table, frame, row, id_col)}: {col} must be a number, "
+                f"got {raw.iloc[row]!r}",
+                field=f"{table}[{row}].{col}",
+            )
+    values = pd.to_numeric(raw, errors="coerce")
+    missing = raw.isna().to_numpy()
+    unparsable = values.isna().to_numpy() & ~missing
+    if unparsable.any():
+        row = int(np.flatnonzero(unparsable)[0])
+        raise InstanceError(
+            f"{_where(table, frame, row, id_col)}: {col} must be a number, got {raw.iloc[row]!r}",
+            field=f"{table}[{row}].{col}",
+        )
+    arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    if missing.any():
+        if default is None:
+            row = int(np.flatnonzero(missing)[0])
+            raise InstanceError(
+                f"{_where(table, frame, row, id_col)}: {col} is required (got an empty or NaN "
+                "value)",
+                field=f"{table}[{row}].{col}",
+            )
+        arr = np.where(missing, default, arr)
+    checks: list[tuple[np.ndarray, str]] = []
+    if ge is not None:
+        checks.append((~(arr >= ge), f">= {ge:g}"))
+    if gt is not None:
+        checks.append((~(arr > gt), f"> {gt:g}"))
+    checks.append((np.isinf(arr) & (default is None or ~np.isinf(np.float64(default))), "finite"))
+    if integer:
+        checks.append((np.isfinite(arr) & (arr != np.round(arr)), "a whole number"))
+    for bad, allowed in checks:
+        bad = np.asarray(bad, dtype=bool)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InstanceError(
+                f"{_where(table, frame, row, id_col)}: {col} must be {allowed}, "
+                f"got {raw.iloc[row]!r}",
+                field=f"{table}[{row}].{col}",
+            )
+    return pd.Series(arr, index=frame.index)
+
+
+def bool_column(
+    frame: pd.DataFrame, table: str, col: str, *, id_col: str | None, default: bool
+) -> pd.Series:
+    """A boolean column; accepts true/false, 1/0 and the strings 'true'/'false'/'yes'/'no'."""
+    if col not in frame.columns:
+        return pd.Series(np.full(len(frame), default), index=frame.index)
+    mapping = {True: True, False: False, 1: True, 0: False}
+    words = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+
+    def conv(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return default
+        if isinstance(v, str):
+            return words.get(v.strip().lower())
+        if isinstance(v, (bool, np.bool_, int, np.integer)):
+            return mapping.get(bool(v) if isinstance(v, (bool, np.bool_)) else int(v))
+        return None
+
+    out = frame[col].map(conv)
+    bad = out.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InstanceError(
+            f"{_where(table, frame, row, id_col)}: {col} must be true or false, "
+            f"got {frame[col].iloc[row]!r}",
+            field=f"{table}[{row}].{col}",
+        )
+    return out.astype(bool)
+
+
+def choice_column(
+    frame: pd.DataFrame,
+    table: str,
+    col: str,
+    *,
+    id_col: str | None,
+    allowed: Sequence[str],
+    default: str,
+) -> pd.Series:
+    if col not in frame.columns:
+        return pd.Series([default] * len(frame), index=frame.index, dtype=object)
+    values = frame[col].where(frame[col].notna(), default)
+    bad = ~values.isin(list(allowed)).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InstanceError(
+            f"{_where(table, frame, row, id_col)}: {col} must be one of "
+            f"{', '.join(map(repr, allowed))}, got {frame[col].iloc[row]!r}",
+            field=f"{table}[{row}].{col}",
+        )
+    return values.astype(object)
+
+
+def unique(values: pd.Series | pd.DataFrame, table: str, what: str) -> None:
+    """Reject duplicate ids (or duplicate key tuples) naming the first repeated one."""
+    dup = values.duplicated().to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        key = values.iloc[row]
+        shown = tuple(key) if isinstance(key, pd.Series) else key
+        raise InstanceError(
+            f"{table}[{row}]: duplicate {what} {shown!r}; each must appear once",
+            field=f"{table}[{row}]",
+        )
+
+
+def references(
+    values: pd.Series,
+    known: Iterable[str],
+    *,
+    table: str,
+    col: str,
+    frame: pd.DataFrame,
+    id_col: str | None,
+    what: str,
+    hint: str = "",
+) -> None:
+    """Every value must be in ``known``; the error lists (a few of) the known ids."""
+    known_index = pd.Index(list(known) if not isinstance(known, pd.Index) else known)
+    bad = ~values.isin(known_index).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        sample = ", ".join(map(str, sorted(map(str, known_index.unique()))[:8]))
+        more = "" if known_index.nunique() <= 8 else ", …"
+        raise InstanceError(
+            f"{_where(table, frame, row, id_col)}: {col} {values.iloc[row]!r} is not a known "
+            f"{what} (known: {sample}{more}){hint}",
+            field=f"{table}[{row}].{col}",
+        )
