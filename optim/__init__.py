@@ -1,1 +1,62 @@
-"""optim"""
+"""optim: customer-segment-aware inventory and allocation optimisation.
+
+>>> import optim
+>>> inst = optim.load_example("weekly_rationing")
+>>> res = optim.solve(inst)
+>>> res.status
+<Status.OPTIMAL: 'optimal'>
+>>> res.table("lines").set_index("demand_id").loc[["L3", "L4"], "allocated"].tolist()
+[18.75, 11.25]
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files as _files
+from typing import Any
+
+from optim.api import from_dict as from_dict
+from optim.api import load as load
+from optim.api import schema as schema
+from optim.api import solve as solve
+from optim.errors import InstanceError as InstanceError
+from optim.errors import NoSolutionError as NoSolutionError
+from optim.errors import OptimError as OptimError
+from optim.errors import SolverUnavailableError as SolverUnavailableError
+from optim.params import SolveParams as SolveParams
+from optim.result import Result as Result
+from optim.status import Status as Status
+
+__version__ = "0.1.0"
+
+
+def load_example(name: str) -> Any:
+    """Load a bundled example instance by name (see ``optim.examples()``)."""
+    path = _files("optim.instances") / "data" / f"{name}.json"
+    if not path.is_file():
+        raise InstanceError(
+            f"no bundled example {name!r}; available: {', '.join(examples())}", field="name"
+        )
+    return load(str(path))
+
+
+def examples() -> list[str]:
+    """Names of the bundled example instances."""
+    folder = _files("optim.instances") / "data"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+__all__ = [
+    "InstanceError",
+    "NoSolutionError",
+    "OptimError",
+    "Result",
+    "SolveParams",
+    "SolverUnavailableError",
+    "Status",
+    "examples",
+    "from_dict",
+    "load",
+    "load_example",
+    "schema",
+    "solve",
+]

@@ -1,2 +1,151 @@
-def main() -> int:
-    return 0
+"""Command line: ``optim solve | validate | schema | demo``.
+
+Exit codes: 0 solved (a solution is returned, possibly with a gap), 1 internal error,
+2 invalid input (one message on stderr; nothing written), 3 infeasible, 4 time limit without
+a solution.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from optim import api
+from optim.errors import InstanceError, OptimError
+from optim.params import SolveParams
+from optim.result import Result
+from optim.status import Status
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
+
+
+def exit_code(result: Result) -> int:
+    """Map a result onto the CLI's exit codes."""
+    if result.has_solution():
+        return EXIT_OK
+    if result.status in (Status.INFEASIBLE, Status.UNBOUNDED):
+        return EXIT_INFEASIBLE
+    if result.status is Status.TIME_LIMIT:
+        return EXIT_NO_SOLUTION
+    return EXIT_INTERNAL
+
+
+def _params(args: argparse.Namespace) -> SolveParams:
+    return SolveParams(
+        time_limit=args.time_limit,
+        solver=args.solver,
+        method=args.method,
+        mip_gap=args.mip_gap,
+    )
+
+
+def _emit(result: Result, args: argparse.Namespace) -> int:
+    if args.out == "-":
+        sys.stdout.write(result.to_json(include_runtime=args.timing))
+    else:
+        if args.out:
+            result.to_json(args.out, include_runtime=args.timing)
+        if args.tables:
+            result.write_tables(args.tables)
+        if not args.quiet:
+            print(result.summary())
+    if not result.has_solution():
+        print(f"optim: no solution: {result.status.value}. {result.message}", file=sys.stderr)
+        for line in result.diagnosis:
+            print(f"optim: {line}", file=sys.stderr)
+    return exit_code(result)
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    instance = api.load(args.instance)
+    result = api.solve(instance, _params(args))
+    return _emit(result, args)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    instance = api.load(args.instance)
+    sizes = {
+        name: len(getattr(instance, name))
+        for name in type(instance).model_fields
+        if hasattr(getattr(instance, name), "__len__") and not isinstance(
+            getattr(instance, name), str
+        )
+    }
+    counts = ", ".join(f"{len_} {name}" for name, len_ in sizes.items() if len_)
+    print(f"valid {instance.kind} instance: {counts}")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(api.schema(args.kind), indent=2))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from optim import demo
+
+    return demo.run(Path(args.out), quiet=args.quiet)
+
+
+def _add_solve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="write the result document (JSON) here; '-' for stdout")
+    p.add_argument("--tables", help="write every result table as CSV into this folder")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds")
+    p.add_argument("--solver", default="auto", help="auto | highs | pyomo | cpsat")
+    p.add_argument("--method", default="auto", help="problem-specific method (default auto)")
+    p.add_argument("--mip-gap", type=float, default=1e-6, help="relative MIP gap")
+    p.add_argument("--timing", action="store_true", help="include runtime in the document")
+    p.add_argument("--quiet", action="store_true", help="no summary on stdout")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="optim", description="Segment-aware inventory and allocation optimisation."
+    )
+    sub = root.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("solve", help="solve an instance (JSON, YAML or a folder of CSV files)")
+    p.add_argument("instance")
+    _add_solve_options(p)
+    p.set_defaults(func=cmd_solve)
+    p = sub.add_parser("validate", help="check an instance and report its size")
+    p.add_argument("instance")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("schema", help="print the JSON Schema of an instance kind")
+    p.add_argument("kind", choices=sorted(api.KINDS))
+    p.set_defaults(func=cmd_schema)
+    p = sub.add_parser("demo", help="run the main job on the bundled example")
+    p.add_argument("--out", default="demo-output", help="output folder")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except InstanceError as exc:
+        print(f"optim: invalid input: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except OptimError as exc:
+        print(f"optim: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
+    except Exception as exc:  # never a bare traceback for a planner
+        print(f"optim: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if os.environ.get("OPTIM_DEBUG"):
+            traceback.print_exc()
+        else:
+            print("optim: set OPTIM_DEBUG=1 to see the traceback", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

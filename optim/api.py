@@ -1,0 +1,120 @@
+"""Public entry points: :func:`load`, :func:`solve`, :func:`schema`.
+
+Instances carry a ``kind`` discriminator; each kind registers its instance class and its
+solve function here (imported lazily, so ``import optim`` stays light).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from optim.errors import InstanceError
+from optim.params import SolveParams
+from optim.result import Result
+
+# kind → (instance class, solve function, CSV files that identify a folder of that kind)
+KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "rationing": (
+        "optim.instances.rationing:RationingInstance",
+        "optim.rationing:solve",
+        ("supply.csv", "demand.csv", "segments.csv"),
+    ),
+}
+
+
+def _resolve(target: str) -> Any:
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def instance_class(kind: str) -> Any:
+    """The instance class of ``kind``."""
+    if kind not in KINDS:
+        raise InstanceError(
+            f"kind {kind!r} is not known; allowed: {', '.join(sorted(KINDS))}", field="kind"
+        )
+    return _resolve(KINDS[kind][0])
+
+
+def from_dict(doc: Any) -> Any:
+    """Validate a document (parsed JSON/YAML) into the instance class its ``kind`` names."""
+    if not isinstance(doc, dict):
+        raise InstanceError(
+            f"an instance document must be an object with a 'kind' field, got "
+            f"{type(doc).__name__}"
+        )
+    if "kind" not in doc:
+        raise InstanceError(
+            f"missing field 'kind'; allowed: {', '.join(sorted(KINDS))}", field="kind"
+        )
+    return instance_class(str(doc["kind"])).model_validate(doc)
+
+
+def load(path: str | Path) -> Any:
+    """Read an instance from a JSON or YAML file, or from a folder of CSV files.
+
+    A folder is recognised by its files (rationing: ``supply.csv``, ``demand.csv``,
+    ``segments.csv``). Raises :class:`InstanceError` naming the file and what is wrong.
+    """
+    path = Path(path)
+    if path.is_dir():
+        names = {p.name for p in path.iterdir()}
+        for kind, (_, _, files) in KINDS.items():
+            if set(files) <= names:
+                return instance_class(kind).from_csv_folder(path)
+        expected = "; ".join(f"{k}: {', '.join(f)}" for k, (_, _, f) in KINDS.items())
+        raise InstanceError(f"{path}: no known set of CSV files found (expected {expected})")
+    if not path.exists():
+        raise InstanceError(f"{path}: no such file or folder")
+    text = path.read_text(encoding="utf-8-sig")
+    if not text.strip():
+        raise InstanceError(f"{path}: the file is empty")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            doc = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            doc = yaml.safe_load(text)
+        else:
+            raise InstanceError(
+                f"{path}: unknown file type {suffix!r}; allowed: .json, .yaml, .yml, or a folder "
+                "of CSV files"
+            )
+    except json.JSONDecodeError as exc:
+        raise InstanceError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise InstanceError(f"{path}: invalid YAML: {exc}") from None
+    return from_dict(doc)
+
+
+def solve(instance: Any, params: SolveParams | None = None, **overrides: Any) -> Result:
+    """Solve any optim instance; dispatches on ``instance.kind``.
+
+    Parameters
+    ----------
+    instance
+        An instance object (e.g. from :func:`load`) or a document ``dict``.
+    params
+        :class:`SolveParams`; keyword ``overrides`` (e.g. ``time_limit=30``) replace fields.
+    """
+    if isinstance(instance, dict):
+        instance = from_dict(instance)
+    kind = getattr(instance, "kind", None)
+    if kind not in KINDS:
+        raise InstanceError(f"cannot solve {type(instance).__name__}: unknown kind {kind!r}")
+    params = params or SolveParams()
+    if overrides:
+        params = SolveParams.model_validate(params.model_dump() | overrides)
+    return _resolve(KINDS[kind][1])(instance, params)
+
+
+def schema(kind: str) -> dict[str, Any]:
+    """JSON Schema of the document form of ``kind``."""
+    return dict(instance_class(kind).json_schema())
