@@ -20,6 +20,8 @@ segments
     lines are rationed together, and ratios of different rules are not comparable).
 lanes (optional)
     ``location, customer, cost ≥ 0``: cost per unit shipped (default 0 for missing lanes).
+    Lanes are master data: rows for customers or locations absent from this run are
+    allowed and unused.
 previous (optional) and stability
     Last run's allocation ``demand_id, location, quantity``; with ``stability: true`` the
     routing changes as little as the rules and lane costs allow.
@@ -436,10 +438,6 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
         )
         ln["cost"] = T.number_column(lanes, "lanes", "cost", id_col="location", ge=0)
         T.unique(ln[["location", "customer"]], "lanes", "(location, customer)")
-        T.references(ln["location"], sup["location"].unique(), table="lanes", col="location",
-                     frame=ln, id_col="customer", what="location")
-        T.references(ln["customer"], dem["customer"].unique(), table="lanes", col="customer",
-                     frame=ln, id_col="location", what="customer")
 
     # previous
     pv = pd.DataFrame({"demand_id": pd.Series(dtype=object), "location": pd.Series(dtype=object),

@@ -15,6 +15,8 @@ from numpy.typing import NDArray
 
 from optim.models.rationing.arrays import Problem
 from optim.models.rationing.lp import Block, Change, Levels, build
+
+__all__ = ["Block", "EngineError", "Outcome", "allocate"]
 from optim.params import SolveParams
 from optim.solvers import highs
 from optim.status import Status

@@ -62,7 +62,7 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
     start = time.perf_counter()
     problem = prepare(instance)
     if params.solver == "pyomo":
-        from optim.models.rationing import pyomo as reference
+        from optim import _rationing_reference as reference
 
         try:
             outcome = reference.allocate(problem, params)

@@ -124,7 +124,7 @@ def prepare(inst: RationingInstance) -> Problem:
     offsets = np.r_[0, np.cumsum(counts)]
     k = counts[line_item[df_lines]]
     df_line = np.repeat(df_lines, k)
-    within = np.arange(len(df_line)) - np.repeat(np.r_[0, np.cumsum(k)[:-1]], k)
+    within = np.arange(len(df_line)) - np.repeat(np.cumsum(k) - k, k)
     df_cell = by_item[offsets[line_item[df_line]] + within]
     df_rank = within.astype(np.float64)
 
@@ -139,10 +139,11 @@ def prepare(inst: RationingInstance) -> Problem:
     if len(inst.lanes):
         cust = pd.Index(pd.unique(dem["customer"]))
         cust_code = cust.get_indexer(dem["customer"]).astype(np.int64)
-        lane_key = loc_index.get_indexer(inst.lanes["location"]) * len(cust) + cust.get_indexer(
-            inst.lanes["customer"]
-        )
-        lane_cost = pd.Series(inst.lanes["cost"].to_numpy(), index=lane_key)
+        lane_cust = cust.get_indexer(inst.lanes["customer"])
+        lane_loc = loc_index.get_indexer(inst.lanes["location"])
+        known = (lane_cust >= 0) & (lane_loc >= 0)  # master-data rows absent from this run
+        lane_key = lane_loc * len(cust) + lane_cust
+        lane_cost = pd.Series(inst.lanes["cost"].to_numpy()[known], index=lane_key[known])
         a_key = cell_loc[arc_cell] * len(cust) + cust_code[arc_line]
         arc_cost = lane_cost.reindex(a_key).fillna(0.0).to_numpy(dtype=np.float64)
     arc_prev = np.zeros(len(arc_line))
