@@ -207,7 +207,11 @@ def _ration(
         vals, lev = _leximin(runner, block, in_s, todo, fixed, floor, req, weight, comp)
         alloc[todo] = vals[todo]
         level[todo] = lev[todo]
-        stage[todo] = np.where(vals[todo] <= _tol(req[todo]), ZERO_LEFT, FAIR)
+        got = vals[todo]
+        stage[todo] = np.where(
+            got <= _tol(req[todo]), ZERO_LEFT, np.where(got >= req[todo] - _tol(req[todo]), FULL,
+                                                        FAIR)
+        )
     return alloc, stage, level
 
 
