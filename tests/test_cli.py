@@ -1,0 +1,64 @@
+"""The CLI contract: outputs, CSV folders, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+import optim
+from optim.cli import main
+
+EXAMPLE = Path(optim.__file__).resolve().parents[1] / "instances" / "data" / "weekly_rationing.json"
+
+
+def test_solve_writes_document_and_tables(tmp_path, capsys):
+    out, tables = tmp_path / "r.json", tmp_path / "tables"
+    assert main(["solve", str(EXAMPLE), "--out", str(out), "--tables", str(tables)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["status"] == "optimal"
+    assert "runtime_seconds" not in doc  # deterministic by default
+    assert {p.name for p in tables.iterdir()} == {
+        "allocations.csv", "lines.csv", "segments.csv", "unallocated.csv"}
+    assert "status: OPTIMAL" in capsys.readouterr().out
+
+
+def test_csv_folder_gives_the_same_answer_as_json(tmp_path):
+    inst = optim.load(EXAMPLE)
+    folder = tmp_path / "week"
+    folder.mkdir()
+    doc = inst.to_dict()
+    pd.DataFrame(doc["supply"]).to_csv(folder / "supply.csv", index=False)
+    pd.DataFrame(doc["segments"]).to_csv(folder / "segments.csv", index=False)
+    dem = pd.DataFrame(doc["demand"])
+    dem["locations"] = dem["locations"].map(lambda v: ";".join(v) if isinstance(v, list) else "")
+    dem.to_csv(folder / "demand.csv", index=False)
+    a = optim.solve(optim.load(folder)).to_dict()
+    b = optim.solve(inst).to_dict()
+    assert a["lines"] == b["lines"]
+    assert a["allocations"] == b["allocations"]
+
+
+def test_exit_code_4_on_time_limit_without_solution(tmp_path, capsys):
+    assert main(["solve", str(EXAMPLE), "--time-limit", "1e-9"]) == 4
+    assert "time_limit" in capsys.readouterr().err
+
+
+def test_schema_and_validate(capsys):
+    assert main(["schema", "rationing"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "demand" in schema["properties"]
+    assert main(["validate", str(EXAMPLE)]) == 0
+    assert "valid rationing instance" in capsys.readouterr().out
+
+
+def test_console_script_runs_demo(tmp_path):
+    exe = Path(sys.executable).with_name("optim")
+    run = subprocess.run([str(exe), "demo", "--out", str(tmp_path)], capture_output=True,
+                         text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "Weekly rationing" in run.stdout
+    assert (tmp_path / "rationing_result.json").exists()
