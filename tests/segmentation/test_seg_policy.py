@@ -1,0 +1,109 @@
+"""Policy table defaults, YAML editing and config loading."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from optim.errors import InstanceError
+from optim.segmentation import PolicyTable, SegmentationConfig, default_policy, segment
+from optim.segmentation.policy import POLICY_COLUMNS
+
+RANGES = {  # the industry table of the issue
+    "strategic": (0.98, 0.99),
+    "A": (0.98, 0.99),
+    "standard": (0.92, 0.95),
+    "B": (0.92, 0.95),
+    "transactional": (0.85, 0.90),
+    "C": (0.85, 0.90),
+}
+
+
+def test_default_policy_follows_industry_table() -> None:
+    table = default_policy()
+    frame = table.to_frame()
+    assert list(frame.columns) == POLICY_COLUMNS
+    assert set(frame["segment"]) == set(RANGES)
+    for seg, (lo, hi) in RANGES.items():
+        assert lo <= table.segments[seg].service_level <= hi
+    assert "collaborative" in table.segments["strategic"].forecasting
+    assert "statistical" in table.segments["B"].forecasting
+    assert "min/max" in table.segments["C"].forecasting
+    tiers = [table.segments[s].rationing_tier for s in ("strategic", "standard", "transactional")]
+    assert tiers == sorted(tiers) and len(set(tiers)) == 3
+
+
+def test_combine_rule() -> None:
+    table = default_policy()
+    cell = table.combine_rows("C", "strategic")
+    assert cell["service_level"] == table.segments["strategic"].service_level
+    assert cell["rationing_tier"] == 1
+    assert cell["forecasting"] == table.segments["C"].forecasting
+    cell = table.combine_rows("A", "transactional")
+    assert cell["service_level"] == table.segments["A"].service_level
+    assert cell["max_service_time_days"] == table.segments["A"].max_service_time_days
+    assert cell["fair_share"] == table.segments["transactional"].fair_share
+    with pytest.raises(InstanceError, match="no row for segment 'D'"):
+        table.combine_rows("D", "strategic")
+
+
+def test_edited_yaml_policy_is_used(tmp_path) -> None:
+    data = default_policy().model_dump(mode="json")
+    data["segments"]["strategic"]["service_level"] = 0.995
+    data["segments"]["standard"]["fair_share"] = "weighted"
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    table = PolicyTable.from_yaml(path)
+    cfg = SegmentationConfig(policy=table)
+    df = _tiny()
+    pol = segment(df, config=cfg).policy.set_index("segment")
+    assert pol.loc["strategic", "service_level"] == 0.995
+    assert pol.loc["standard", "fair_share"] == "weighted"
+
+
+def test_config_yaml_round_trip_and_policy_path(tmp_path) -> None:
+    cfg = SegmentationConfig(margin=0.1, consecutive_runs=4, abc_thresholds=(0.7, 0.9))
+    path = tmp_path / "cfg.yaml"
+    path.write_text(cfg.to_yaml())
+    assert SegmentationConfig.from_yaml(path) == cfg
+    # policy given as a path relative to the config file
+    (tmp_path / "pol.yaml").write_text(yaml.safe_dump(default_policy().model_dump(mode="json")))
+    (tmp_path / "cfg2.yaml").write_text("period: W\nmargin: 0.02\npolicy: pol.yaml\n")
+    cfg2 = SegmentationConfig.from_yaml(tmp_path / "cfg2.yaml")
+    assert cfg2.margin == 0.02 and cfg2.policy == default_policy()
+
+
+def test_bad_policy_and_config_values_are_named() -> None:
+    data = default_policy().model_dump(mode="json")
+    data["segments"]["A"]["fair_share"] = "random"
+    with pytest.raises(ValidationError, match="fair_share"):
+        PolicyTable.model_validate(data)
+    data = default_policy().model_dump(mode="json")
+    del data["segments"]["B"]
+    with pytest.raises(ValidationError, match=r"no row for segment\(s\) \['B'\]"):
+        SegmentationConfig(policy=PolicyTable.model_validate(data))
+    with pytest.raises(ValidationError, match="abc_thresholds"):
+        SegmentationConfig(abc_thresholds=(0.95, 0.8))
+    with pytest.raises(ValidationError, match="period 'fortnight'"):
+        SegmentationConfig(period="fortnight")
+    with pytest.raises(ValidationError, match="less important than default_segment"):
+        SegmentationConfig(
+            default_segment="standard",
+            customer_rules=({"segment": "transactional", "channels": ("web",)},),
+        )
+    with pytest.raises(ValidationError, match="extra"):
+        SegmentationConfig(treshold=0.5)
+
+
+def _tiny() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "date": ["2024-01-01", "2024-01-09"],
+            "customer": ["c1", "c2"],
+            "item": ["i1", "i2"],
+            "quantity": [1, 2],
+            "unit_price": [3.0, 4.0],
+        }
+    )
