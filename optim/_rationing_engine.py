@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optim.models.rationing.arrays import Problem
-from optim.models.rationing.lp import Block, Change, Levels, build
+from optim.models.rationing.lp import Block, Change, Deviation, Levels, Multiples, build
 
 __all__ = ["Block", "EngineError", "Outcome", "allocate"]
 from optim.params import SolveParams
@@ -46,6 +46,7 @@ class Outcome:
     stage: NDArray[np.int64]
     level: NDArray[np.float64]  # a_i / w_i at which a fair-share line froze (nan otherwise)
     min_stage: NDArray[np.int64]
+    share: NDArray[np.float64] | None = None  # continuous fair share before integer rules
     status: Status = Status.OPTIMAL
     lp_count: int = 0
     notes: list[str] = field(default_factory=list)
@@ -73,11 +74,20 @@ def _tol(values: NDArray[np.float64]) -> NDArray[np.float64]:
 class _Runner:
     def __init__(self, params: SolveParams) -> None:
         self.params = params
+        # quantities are reported on a 1e-6 grid: solve to 1e-9 so that snapping is exact
+        tight = {
+            "primal_feasibility_tolerance": 1e-9,
+            "dual_feasibility_tolerance": 1e-9,
+            "mip_feasibility_tolerance": 1e-9,
+        }
+        self.tight = params.model_copy(
+            update={"solver_options": tight | params.solver_options}
+        )
         self.clock = _Clock(params)
         self.lp_count = 0
 
     def solve(self, lp: highs.LinearProgram, *, duals: bool = False) -> highs.RawSolution:
-        sol = highs.solve(lp, self.params, time_limit=self.clock.remaining(), want_duals=duals)
+        sol = highs.solve(lp, self.tight, time_limit=self.clock.remaining(), want_duals=duals)
         self.lp_count += 1
         if sol.status is not Status.OPTIMAL or sol.x is None:
             raise EngineError(sol.status, sol.message or f"stage LP ended {sol.status.value}")
@@ -88,6 +98,7 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
     """Run every stage on every block of components; returns per-line and per-arc values."""
     n, A = p.num_lines, p.num_arcs
     out = Outcome(
+        share=np.full(n, np.nan),
         alloc=np.zeros(n),
         flow=np.zeros(A),
         floor=np.zeros(n),
@@ -161,7 +172,15 @@ def _solve_block(
         runner, block, comp, tier, cap, floor, p.rule_weight(p.request)[gl], p.num_tiers
     )
     alloc = np.maximum(alloc, floor)
-    flow = _route(runner, p, block, ga, alloc)
+    integer = has_arc & ((p.lot[gl] > 0) | p.all_or_nothing[gl])
+    if integer.any():
+        assert out.share is not None
+        out.share[gl] = alloc
+        alloc, stage = _integerize(
+            runner, block, comp, tier, cap, floor, p.rule_weight(p.request)[gl], alloc, stage,
+            p.lot[gl], p.all_or_nothing[gl] & has_arc, p.num_tiers,
+        )
+    flow = _route(runner, p, block, ga, alloc, cap)
     out.floor[gl] = floor
     out.alloc[gl] = np.bincount(block.arc_line, flow, len(gl))
     out.flow[ga] = flow
@@ -289,14 +308,89 @@ def _leximin(
     return out, lev
 
 
+def _integerize(
+    runner: _Runner,
+    block: Block,
+    comp: NDArray[np.int64],
+    tier: NDArray[np.int64],
+    req: NDArray[np.float64],
+    floor: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    share: NDArray[np.float64],
+    stage: NDArray[np.int64],
+    lot: NDArray[np.float64],
+    aon: NDArray[np.bool_],
+    num_tiers: int,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Stage 3: components with integer rules, tier by tier as MIPs.
+
+    Per tier: maximise the tier total with every lot / all-or-nothing rule as integrality,
+    then, keeping that total, minimise ``Σ |a_i − share_i| / w_i`` (distance to the
+    continuous fair share). Earlier tiers stay fixed, later ones at their floors (rounded down
+    to whole lots; an all-or-nothing floor counts only if it is the full amount).
+    """
+    integer = (lot > 0) | aon
+    comps = np.unique(comp[integer])
+    sub, lines, _ = _sub_block(block, np.isin(comp, comps))
+    t_l, q, w, target = tier[lines], req[lines], weight[lines], share[lines]
+    is_lot, is_aon = lot[lines] > 0, aon[lines]
+    mult = np.where(is_lot, lot[lines], np.where(is_aon, q, 1.0))
+    f = floor[lines].copy()
+    f[is_lot] = np.floor(f[is_lot] / mult[is_lot] + 1e-9) * mult[is_lot]
+    f[is_aon] = np.where(f[is_aon] >= q[is_aon] - _tol(q[is_aon]), q[is_aon], 0.0)
+    top = np.where(is_lot, np.floor(q / mult + 1e-9), 1.0)
+    value = f.copy()
+    int_lines = np.flatnonzero(is_lot | is_aon)
+    for t in range(1, num_tiers + 1):
+        T = np.flatnonzero(t_l == t)
+        if len(T) == 0:
+            continue
+        lo = np.where(t_l < t, value, f)
+        hi = lo.copy()
+        lo[T], hi[T] = f[T], q[T]
+        y_lo = np.round(lo[int_lines] / mult[int_lines])
+        y_hi = np.where(t_l[int_lines] == t, top[int_lines], y_lo)
+        multiples = Multiples(lines=int_lines, multiple=mult[int_lines], lower=y_lo, upper=y_hi)
+        in_t = np.zeros(sub.num_lines, dtype=bool)
+        in_t[T] = True
+        first = runner.solve(
+            build(sub, lo, hi, in_t[sub.arc_line].astype(np.float64), maximize=True,
+                  multiples=multiples).lp
+        )
+        best = float(first.objective or 0.0)
+        second = runner.solve(
+            build(sub, lo, hi, np.zeros(sub.num_arcs), maximize=False, multiples=multiples,
+                  deviation=Deviation(lines=T, target=target[T], scale=w[T]),
+                  totals=[(T, best - 1e-9 * max(1.0, best))]).lp
+        )
+        assert second.x is not None
+        got = _line_sum(sub, second.x)
+        snapped = np.where(is_lot | is_aon, np.round(got / mult) * mult, got)
+        value[T] = snapped[T]
+    alloc = share.copy()
+    alloc[lines] = value
+    stage = stage.copy()
+    moved = np.abs(alloc - share) > _tol(share)
+    stage[moved] = INTEGER
+    stage[moved & (alloc <= 0)] = INTEGER
+    return alloc, stage
+
+
 def _route(
-    runner: _Runner, p: Problem, block: Block, ga: NDArray[np.int64], alloc: NDArray[np.float64]
+    runner: _Runner,
+    p: Problem,
+    block: Block,
+    ga: NDArray[np.int64],
+    alloc: NDArray[np.float64],
+    cap: NDArray[np.float64],
 ) -> NDArray[np.float64]:
     """Stage 4: fixed allocations, routed by lane cost, stability, then preference."""
     A = block.num_arcs
+    # snapping to the grid may round a line up by less than half a quantum, never past its cap
+    limit = np.minimum(alloc + QUANTUM / 2, cap)
     multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
     if not multi.any():
-        return _repair(block, alloc[block.arc_line].copy(), alloc)
+        return _repair(block, alloc[block.arc_line].copy(), limit, _priority(p, block, ga, alloc))
     lo = np.maximum(0.0, alloc - 1e-9 * np.maximum(1.0, alloc))
     hi = alloc
     bounds: list[tuple[NDArray[np.float64], float, float]] = []
@@ -319,7 +413,17 @@ def _route(
         build(block, lo, hi, p.arc_rank[ga], maximize=False, bounds=bounds, change=change).lp
     )
     assert sol.x is not None
-    return _repair(block, sol.x[:A], alloc)
+    return _repair(block, sol.x[:A], limit, _priority(p, block, ga, alloc))
+
+
+def _priority(
+    p: Problem, block: Block, ga: NDArray[np.int64], alloc: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Who absorbs rounding first: lower tiers, and lines whose total is off the grid."""
+    tier = np.zeros(block.num_lines)
+    tier[block.arc_line] = p.tier[p.arc_line[ga]]
+    off_grid = np.abs(alloc / QUANTUM - np.round(alloc / QUANTUM)) > 1e-6
+    return tier + 0.5 * off_grid
 
 
 def _keep(objective: float | None) -> float:
@@ -327,24 +431,44 @@ def _keep(objective: float | None) -> float:
     return value + 1e-9 * max(1.0, abs(value))
 
 
-def _repair(
-    block: Block, flow: NDArray[np.float64], line_cap: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Snap flows to the reporting quantum and make supply and caps hold exactly.
+def _rank_within(group: NDArray[np.int64], key: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Rank of each element within its group when sorted by ``key`` ascending."""
+    order = np.lexsort((key, group))
+    g = group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    return rank
 
-    LP values carry ~1e-9 noise; quantities are reported on a grid of ``QUANTUM`` units.
-    Rounding can overshoot a cell's supply or a line's cap by a few quanta: the excess is
-    taken off the largest flow of that cell or line.
+
+def _repair(
+    block: Block,
+    flow: NDArray[np.float64],
+    line_cap: NDArray[np.float64],
+    line_priority: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Snap flows to the ``QUANTUM`` grid so that supply and caps hold exactly.
+
+    Each line keeps its total rounded to the nearest quantum: its arcs are floored (values
+    within 1e-6 quantum of a grid point count as on it, so whole lots stay whole) and the
+    arcs with the largest remainders take the missing quanta. Where that overfills a cell,
+    round-ups are given back there by the lines of largest ``line_priority`` (lowest tier)
+    first; a line whose total would pass its cap gives its round-ups back.
     """
-    flow = np.round(np.maximum(flow, 0.0) / QUANTUM) * QUANTUM
-    for owner, limit in ((block.arc_cell, block.supply), (block.arc_line, line_cap)):
-        used = np.bincount(owner, flow, len(limit))
-        excess = used - limit
-        over = np.flatnonzero(excess > 0)
-        if len(over):
-            # largest arc per over-used owner
-            arcs = np.flatnonzero(np.isin(owner, over))
-            order = np.lexsort((-flow[arcs], owner[arcs]))
-            first = arcs[order][np.r_[True, np.diff(owner[arcs][order]) != 0]]
-            flow[first] = np.maximum(flow[first] - excess[owner[first]], 0.0)
-    return flow
+    A = block.num_arcs
+    r = np.maximum(flow[:A], 0.0) / QUANTUM
+    base = np.floor(r + 1e-6)
+    frac = np.maximum(r - base, 0.0)
+    need = np.round(np.bincount(block.arc_line, frac, block.num_lines))
+    up = _rank_within(block.arc_line, -frac) < need[block.arc_line]
+    used = np.bincount(block.arc_cell, base + up, block.num_cells)
+    excess = used - np.floor(block.supply / QUANTUM + 1e-6)
+    if np.any(excess > 0):
+        key = np.where(up, -line_priority[block.arc_line] * 4.0 + frac, np.inf)
+        drop = up & (_rank_within(block.arc_cell, key) < excess[block.arc_cell])
+        up &= ~drop
+    out = (base + up) * QUANTUM
+    over = np.bincount(block.arc_line, out, block.num_lines) > line_cap + 1e-12
+    if over.any():
+        out[up & over[block.arc_line]] -= QUANTUM
+    return out

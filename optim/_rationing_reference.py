@@ -130,6 +130,14 @@ def _cost_expr(m: pyo.ConcreteModel, cost: NDArray[np.float64],
 def allocate(p: Problem, params: SolveParams) -> engine.Outcome:
     """The reference counterpart of :func:`optim._rationing_engine.allocate`."""
     n = p.num_lines
+    if np.any(p.lot > 0) or p.all_or_nothing.any():
+        from optim.errors import InstanceError
+
+        raise InstanceError(
+            "solver 'pyomo' (the LP reference) does not implement lot_size / all_or_nothing; "
+            "use solver 'auto' or 'highs'",
+            field="solver",
+        )
     floor = np.zeros(n)
     min_stage = np.full(n, -1, dtype=np.int64)
     if p.minimum.any():
@@ -139,7 +147,9 @@ def allocate(p: Problem, params: SolveParams) -> engine.Outcome:
     alloc = np.maximum(alloc, floor)
     x = route(p, alloc, params)
     block = engine.Block(num_lines=n, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
-    flow = engine._repair(block, x, alloc)
+    limit = np.minimum(alloc + engine.QUANTUM / 2, p.cap)
+    off_grid = np.abs(alloc / engine.QUANTUM - np.round(alloc / engine.QUANTUM)) > 1e-6
+    flow = engine._repair(block, x, limit, p.tier + 0.5 * off_grid)
     has_arc = np.bincount(p.arc_line, minlength=n) > 0
     return engine.Outcome(
         alloc=np.bincount(p.arc_line, flow, n),

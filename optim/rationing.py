@@ -254,6 +254,29 @@ def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
             tier_txt[zero].to_numpy() + ": nothing left at " + eligible.iloc[zero].to_numpy()
             + np.where(p.tier[zero] > 1, after.iloc[zero].to_numpy(), " for this line")
         )
+    integer = np.flatnonzero(stage == engine.INTEGER)
+    if len(integer):
+        share = out.share[integer] if out.share is not None else np.full(len(integer), np.nan)
+        got = out.alloc[integer]
+        lot, aon = p.lot[integer], p.all_or_nothing[integer]
+        why = np.where(
+            aon & (got <= 0),
+            "all_or_nothing: its share " + _fmt(share).to_numpy() + " is less than the full "
+            + _fmt(p.cap[integer]).to_numpy() + ", so the line is dropped",
+            np.where(
+                aon,
+                "all_or_nothing: served the full " + _fmt(got).to_numpy() + " (its share was "
+                + _fmt(share).to_numpy() + ")",
+                np.where(
+                    lot > 0,
+                    "fair share " + _fmt(share).to_numpy() + " rounded to "
+                    + _fmt(got).to_numpy() + " in lots of " + _fmt(lot).to_numpy(),
+                    "adjusted from its fair share " + _fmt(share).to_numpy() + " to "
+                    + _fmt(got).to_numpy() + " around other lines' whole lots",
+                ),
+            ),
+        )
+        text[integer] = tier_txt[integer].to_numpy() + ", integer rules: " + why
     none = np.flatnonzero(stage == engine.NO_STOCK)
     if len(none):
         text[none] = (

@@ -52,6 +52,28 @@ class Change:
     previous: NDArray[np.float64]
 
 
+@dataclass(frozen=True)
+class Multiples:
+    """Integer rule ``Σ_{a∈i} x_a = m_i · y_i`` with integer ``y_i ∈ [lower_i, upper_i]``.
+
+    ``lot_size``: ``m_i`` = lot; ``all_or_nothing``: ``m_i`` = full amount, ``y_i ∈ {0, 1}``.
+    """
+
+    lines: NDArray[np.int64]
+    multiple: NDArray[np.float64]
+    lower: NDArray[np.float64]
+    upper: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """``e_i ≥ |Σ_{a∈i} x_a − target_i|`` with cost ``1 / scale_i`` (distance to fair share)."""
+
+    lines: NDArray[np.int64]
+    target: NDArray[np.float64]
+    scale: NDArray[np.float64]
+
+
 @dataclass
 class BlockLP:
     lp: LinearProgram
@@ -71,6 +93,9 @@ def build(
     bounds: list[tuple[NDArray[np.float64], float, float]] | None = None,
     change: Change | None = None,
     change_cost: float = 0.0,
+    multiples: Multiples | None = None,
+    deviation: Deviation | None = None,
+    totals: list[tuple[NDArray[np.int64], float]] | None = None,
 ) -> BlockLP:
     """Transportation LP of ``block`` with optional level, bound and change parts.
 
@@ -87,6 +112,13 @@ def build(
         they keep an earlier stage's optimum.
     change
         Adds ``d_a`` columns with cost ``change_cost`` and rows ``d_a ≥ ±(x_a − p_a)``.
+    multiples
+        Integer columns ``y_i`` (the MIP part of the integer rules); the listed lines' rows
+        become ``Σ x − m_i y_i ∈ [line_lower_i − …, …]`` with bounds ``[0, 0]``.
+    deviation
+        Columns ``e_i`` (objective ``1/scale_i``) with rows ``e_i ≥ ±(Σ x − target_i)``.
+    totals
+        Rows ``Σ_{i∈lines} Σ_{a∈i} x_a ≥ value`` that keep an earlier tier total.
     """
     A, C, n = block.num_arcs, block.num_cells, block.num_lines
     K = 0 if levels is None else int(levels.upper.shape[0])
@@ -135,16 +167,70 @@ def build(
         row_lower += [-change.previous, change.previous]
         row_upper += [np.full(P, INF), np.full(P, INF)]
         next_row += 2 * P
+    col = A + K + P
+    extra_cost: list[NDArray[np.float64]] = []
+    extra_lower: list[NDArray[np.float64]] = []
+    extra_upper: list[NDArray[np.float64]] = []
+    integrality = None
+    if multiples is not None and len(multiples.lines):
+        M = int(multiples.lines.shape[0])
+        y = col + np.arange(M)
+        rows.append(C + multiples.lines)
+        cols.append(y)
+        vals.append(-multiples.multiple)
+        row_lower[1] = row_lower[1].copy()
+        row_upper[1] = row_upper[1].copy()
+        row_lower[1][multiples.lines] = 0.0
+        row_upper[1][multiples.lines] = 0.0
+        extra_cost.append(np.zeros(M))
+        extra_lower.append(multiples.lower)
+        extra_upper.append(multiples.upper)
+        integrality = np.zeros(col + M, dtype=np.int8)
+        integrality[y] = 1
+        col += M
+    if deviation is not None and len(deviation.lines):
+        D = int(deviation.lines.shape[0])
+        e = col + np.arange(D)
+        row_of_line = np.full(n, -1, dtype=np.int64)
+        row_of_line[deviation.lines] = np.arange(D)
+        sel = row_of_line[block.arc_line] >= 0
+        k = row_of_line[block.arc_line[sel]]
+        r1 = next_row + k  # e - Σx >= -target
+        r2 = next_row + D + k  # e + Σx >= target
+        rows += [r1, r2, next_row + np.arange(D), next_row + D + np.arange(D)]
+        cols += [arcs[sel], arcs[sel], e, e]
+        vals += [-np.ones(int(sel.sum())), np.ones(int(sel.sum())), np.ones(D), np.ones(D)]
+        row_lower += [-deviation.target, deviation.target]
+        row_upper += [np.full(D, INF), np.full(D, INF)]
+        next_row += 2 * D
+        extra_cost.append(1.0 / deviation.scale)
+        extra_lower.append(np.zeros(D))
+        extra_upper.append(np.full(D, INF))
+        col += D
+    for lines_t, value in totals or []:
+        member = np.zeros(n, dtype=bool)
+        member[lines_t] = True
+        sel = np.flatnonzero(member[block.arc_line])
+        rows.append(np.full(len(sel), next_row))
+        cols.append(sel)
+        vals.append(np.ones(len(sel)))
+        row_lower.append(np.array([value]))
+        row_upper.append(np.array([INF]))
+        next_row += 1
+    if integrality is not None and integrality.shape[0] < col:
+        integrality = np.concatenate([integrality, np.zeros(col - integrality.shape[0], np.int8)])
     indptr, indices, data = csr_from_triplets(
         np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), next_row
     )
-    cost = np.concatenate([arc_cost, np.ones(K), np.full(P, change_cost)])
+    cost = np.concatenate([arc_cost, np.ones(K), np.full(P, change_cost), *extra_cost])
     col_upper = np.concatenate([np.full(A, INF), levels.upper if levels is not None else [],
-                                np.full(P, INF)])
+                                np.full(P, INF), *extra_upper])
+    col_lower = np.concatenate([np.zeros(A + K + P), *extra_lower])
     lp = LinearProgram(
         cost=cost.astype(np.float64),
-        col_lower=np.zeros(A + K + P),
+        col_lower=col_lower.astype(np.float64),
         col_upper=col_upper.astype(np.float64),
+        integrality=integrality,
         row_lower=np.concatenate(row_lower),
         row_upper=np.concatenate(row_upper),
         indptr=indptr,
