@@ -53,15 +53,14 @@ def rationing_frames(
     qty = np.maximum(1.0, np.round(rng.lognormal(3.0, 0.8, n_lines)))
     if not integer_quantities:
         qty = np.round(rng.lognormal(3.0, 0.8, n_lines), 3) + 0.001
-    cust_seg = np.minimum(
-        (rng.random(n_customers) ** 1.5 * tiers).astype(np.int64), tiers - 1
-    )
+    cust_seg = np.minimum((rng.random(n_customers) ** 1.5 * tiers).astype(np.int64), tiers - 1)
     line_cust = rng.integers(0, n_customers, n_lines)
 
     # eligible locations: the first e of the item's stocked locations, in a random order
     e = np.minimum(rng.integers(eligible[0], eligible[1] + 1, n_lines), k_item[line_item])
-    line_perm = np.argsort(np.where(stocked_mask[line_item], rng.random((n_lines, L)), 2.0),
-                           axis=1)
+    line_perm = np.argsort(
+        np.where(stocked_mask[line_item], rng.random((n_lines, L)), 2.0), axis=1
+    )
     chosen = perm[line_item[:, None], line_perm]
     use_default = rng.random(n_lines) < default_locations_share
     locations = [
@@ -80,12 +79,14 @@ def rationing_frames(
     )
     if min_share > 0:
         has = rng.random(n_lines) < min_share
-        demand["min_quantity"] = np.where(has, np.floor(qty * rng.uniform(0.1, 0.6, n_lines)),
-                                          np.nan)
+        demand["min_quantity"] = np.where(
+            has, np.floor(qty * rng.uniform(0.1, 0.6, n_lines)), np.nan
+        )
     if max_share > 0:
         has = rng.random(n_lines) < max_share
-        demand["max_quantity"] = np.where(has, np.ceil(qty * rng.uniform(0.3, 0.9, n_lines)),
-                                          np.nan)
+        demand["max_quantity"] = np.where(
+            has, np.ceil(qty * rng.uniform(0.3, 0.9, n_lines)), np.nan
+        )
     if min_share > 0 and max_share > 0:
         demand["min_quantity"] = np.fmin(demand["min_quantity"], demand["max_quantity"])
     if weighted:
@@ -96,8 +97,7 @@ def rationing_frames(
         demand["lot_size"] = np.where(has, lot, np.nan)
         if "min_quantity" in demand:
             demand["min_quantity"] = np.where(
-                has, np.floor(demand["min_quantity"].fillna(0) / lot) * lot,
-                demand["min_quantity"]
+                has, np.floor(demand["min_quantity"].fillna(0) / lot) * lot, demand["min_quantity"]
             )
             demand.loc[demand["min_quantity"] == 0, "min_quantity"] = np.nan
     if aon_share > 0:
@@ -122,8 +122,11 @@ def rationing_frames(
         }
     )
     segments = pd.DataFrame(
-        {"name": seg_names, "tier": np.arange(1, tiers + 1),
-         "fair_share": [rules[min(t, len(rules) - 1)] for t in range(tiers)]}
+        {
+            "name": seg_names,
+            "tier": np.arange(1, tiers + 1),
+            "fair_share": [rules[min(t, len(rules) - 1)] for t in range(tiers)],
+        }
     )
     if weighted:
         segments["fair_share"] = "weighted"

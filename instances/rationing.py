@@ -282,9 +282,11 @@ class RationingInstance(TableInstance):
         if "demand" in frames and "locations" in frames["demand"].columns:
             loc = frames["demand"]["locations"]
             frames["demand"]["locations"] = loc.map(
-                lambda v: None
-                if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
-                else [p.strip() for p in str(v).split(";") if p.strip()]
+                lambda v: (
+                    None
+                    if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
+                    else [p.strip() for p in str(v).split(";") if p.strip()]
+                )
             )
         return cls.model_validate(frames)
 
@@ -319,7 +321,11 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
         segments, "segments", "tier", id_col="name", ge=1, integer=True
     ).astype(np.int64)
     seg["fair_share"] = T.choice_column(
-        segments, "segments", "fair_share", id_col="name", allowed=FAIR_SHARES,
+        segments,
+        "segments",
+        "fair_share",
+        id_col="name",
+        allowed=FAIR_SHARES,
         default="proportional",
     )
     tiers = sorted(set(seg["tier"].tolist()))
@@ -359,12 +365,22 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
     dem["_row"] = np.arange(len(dem))
     frame_for_msgs = dem
     T.references(
-        dem["segment"], seg["name"], table="demand", col="segment", frame=frame_for_msgs,
-        id_col="id", what="segment",
+        dem["segment"],
+        seg["name"],
+        table="demand",
+        col="segment",
+        frame=frame_for_msgs,
+        id_col="id",
+        what="segment",
     )
     T.references(
-        dem["item"], sup["item"].unique(), table="demand", col="item", frame=frame_for_msgs,
-        id_col="id", what="item",
+        dem["item"],
+        sup["item"].unique(),
+        table="demand",
+        col="item",
+        frame=frame_for_msgs,
+        id_col="id",
+        what="item",
         hint="; every demanded item needs a supply row (quantity 0 if it is out of stock)",
     )
     qty = T.number_column(demand, "demand", "quantity", id_col="id", gt=0)
@@ -382,15 +398,21 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
                 field=f"demand[{row}].lot_size",
             )
     aon = T.bool_column(demand, "demand", "all_or_nothing", id_col="id", default=False)
-    _check_pairs(dem, mn.to_numpy() > qty.to_numpy() + 1e-12, "min_quantity", "quantity",
-                 mn, qty, "<=")
-    _check_pairs(dem, mn.to_numpy() > mx.to_numpy() + 1e-12, "min_quantity", "max_quantity",
-                 mn, mx, "<=")
+    _check_pairs(
+        dem, mn.to_numpy() > qty.to_numpy() + 1e-12, "min_quantity", "quantity", mn, qty, "<="
+    )
+    _check_pairs(
+        dem, mn.to_numpy() > mx.to_numpy() + 1e-12, "min_quantity", "max_quantity", mn, mx, "<="
+    )
     lot_arr = lot.to_numpy()
     has_lot = lot_arr > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        off_lot = has_lot & (np.abs(mn / np.where(has_lot, lot_arr, 1) -
-                                    np.round(mn / np.where(has_lot, lot_arr, 1))) > 1e-9)
+        off_lot = has_lot & (
+            np.abs(
+                mn / np.where(has_lot, lot_arr, 1) - np.round(mn / np.where(has_lot, lot_arr, 1))
+            )
+            > 1e-9
+        )
     if off_lot.any():
         row = int(np.flatnonzero(off_lot)[0])
         raise InstanceError(
@@ -427,8 +449,13 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
     dem = dem.drop(columns="_row")
 
     # lanes
-    ln = pd.DataFrame({"location": pd.Series(dtype=object), "customer": pd.Series(dtype=object),
-                       "cost": pd.Series(dtype=np.float64)})
+    ln = pd.DataFrame(
+        {
+            "location": pd.Series(dtype=object),
+            "customer": pd.Series(dtype=object),
+            "cost": pd.Series(dtype=np.float64),
+        }
+    )
     if len(lanes):
         ln = pd.DataFrame(
             {
@@ -440,8 +467,13 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
         T.unique(ln[["location", "customer"]], "lanes", "(location, customer)")
 
     # previous
-    pv = pd.DataFrame({"demand_id": pd.Series(dtype=object), "location": pd.Series(dtype=object),
-                       "quantity": pd.Series(dtype=np.float64)})
+    pv = pd.DataFrame(
+        {
+            "demand_id": pd.Series(dtype=object),
+            "location": pd.Series(dtype=object),
+            "quantity": pd.Series(dtype=np.float64),
+        }
+    )
     if len(previous):
         pv = pd.DataFrame(
             {
@@ -449,13 +481,28 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
                 "location": T.id_column(previous, "previous", "location"),
             }
         )
-        pv["quantity"] = T.number_column(previous, "previous", "quantity", id_col="demand_id",
-                                         ge=0)
+        pv["quantity"] = T.number_column(
+            previous, "previous", "quantity", id_col="demand_id", ge=0
+        )
         T.unique(pv[["demand_id", "location"]], "previous", "(demand_id, location)")
-        T.references(pv["demand_id"], dem["id"], table="previous", col="demand_id", frame=pv,
-                     id_col=None, what="demand id")
-        T.references(pv["location"], sup["location"].unique(), table="previous", col="location",
-                     frame=pv, id_col="demand_id", what="location")
+        T.references(
+            pv["demand_id"],
+            dem["id"],
+            table="previous",
+            col="demand_id",
+            frame=pv,
+            id_col=None,
+            what="demand id",
+        )
+        T.references(
+            pv["location"],
+            sup["location"].unique(),
+            table="previous",
+            col="location",
+            frame=pv,
+            id_col="demand_id",
+            what="location",
+        )
     return {"supply": sup, "demand": dem, "segments": seg, "lanes": ln, "previous": pv}
 
 
@@ -501,8 +548,7 @@ def _locations(raw: pd.DataFrame, dem: pd.DataFrame, known: set[str]) -> pd.Seri
             if loc not in known:
                 sample = ", ".join(sorted(known)[:8]) + (", …" if len(known) > 8 else "")
                 raise InstanceError(
-                    f"{where}: locations entry {loc!r} is not a known location "
-                    f"(known: {sample})",
+                    f"{where}: locations entry {loc!r} is not a known location (known: {sample})",
                     field=f"demand[{row}].locations",
                 )
         out.append(locs)

@@ -102,9 +102,7 @@ def number_column(
     """A numeric column; missing cells take ``default`` (or are an error when it is None)."""
     if col not in frame.columns:
         if default is None:
-            raise InstanceError(
-                f"{table}: missing required field {col!r}", field=f"{table}.{col}"
-            )
+            raise InstanceError(f"{table}: missing required field {col!r}", field=f"{table}.{col}")
         return pd.Series(np.full(len(frame), default, dtype=np.float64), index=frame.index)
     raw = frame[col]
     if pd.api.types.is_bool_dtype(raw):

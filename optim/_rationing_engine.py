@@ -14,14 +14,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optim.models.rationing.arrays import Problem
-from optim.models.rationing.lp import Block, Change, Deviation, Levels, Multiples, build
+from optim.models.rationing.lp import (
+    Block,
+    Change,
+    Deviation,
+    Multiples,
+    build,
+    build_filling,
+)
 
 __all__ = ["Block", "EngineError", "Outcome", "allocate"]
 from optim.params import SolveParams
 from optim.solvers import highs
 from optim.status import Status
 
-BLOCK_SIZE = 30_000
+BLOCK_SIZE = 10_000
 QUANTUM = 1e-6  # reporting grid of allocated quantities (units)
 
 # stage codes per line (what decided its quantity)
@@ -261,51 +268,91 @@ def _leximin(
     weight: NDArray[np.float64],
     comp: NDArray[np.int64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Progressive filling of the ``todo`` lines (others of ``in_s`` fixed at ``fixed``)."""
-    sub, lines, _ = _sub_block(block, in_s)
-    f, q, w = floor[lines], req[lines], weight[lines]
-    active = todo[lines]
-    value = fixed[lines].copy()
-    value[active] = f[active]
-    level = np.full(len(lines), np.nan)
-    _, k_of = np.unique(comp[lines], return_inverse=True)
-    lam_prev = np.zeros(int(k_of.max()) + 1)
-    unfrozen = active & (q > f + _tol(q))
-    value[active & ~unfrozen] = q[active & ~unfrozen]
-    for _ in range(len(lines) + 2):
-        if not unfrozen.any():
-            break
-        U = np.flatnonzero(unfrozen)
-        ks, k_local = np.unique(k_of[U], return_inverse=True)
-        cap = np.full(len(ks), np.inf)
-        np.minimum.at(cap, k_local, q[U] / w[U])
-        lo = value.copy()
-        hi = value.copy()
-        lo[U] = np.maximum(f[U], lam_prev[k_of[U]] * w[U])
-        hi[U] = q[U]
-        lp = build(
-            sub, lo, hi, np.zeros(sub.num_arcs), maximize=True,
-            levels=Levels(lines=U, weight=w[U], level=k_local, upper=cap),
+    """Progressive filling of the ``todo`` lines (others of ``in_s`` fixed at ``fixed``).
+
+    Each round raises one level λ_k per component (one warm-started HiGHS model); lines whose
+    level row has a non-zero dual are blocked in every optimum and freeze there, lines that
+    reach their cap freeze at it. When fewer than half of the model's components are still
+    rising, the model is rebuilt on those alone, so late rounds stay small.
+    """
+    value = np.where(todo, floor, fixed)
+    level = np.full(block.num_lines, np.nan)
+    lam_prev = np.zeros(block.num_lines)  # per line: level of its component so far
+    unfrozen = todo & (req > floor + _tol(req))
+    value[todo & ~unfrozen] = req[todo & ~unfrozen]
+    rounds = 0
+    while unfrozen.any():
+        live = np.isin(comp, np.unique(comp[unfrozen]))
+        rounds += _filling_phase(
+            runner, block, live, unfrozen, value, level, lam_prev, floor, req, weight, comp
         )
-        sol = runner.solve(lp.lp, duals=True)
-        assert sol.x is not None and sol.row_dual is not None
-        lam = sol.x[lp.num_arcs : lp.num_arcs + lp.num_levels]
-        dual = sol.row_dual[lp.level_rows]
-        lam_line = lam[k_local]
+        if rounds > block.num_lines + 2:  # pragma: no cover - each round freezes a line
+            raise EngineError(Status.ERROR, "fair-share filling did not terminate")
+    return value, level
+
+
+def _filling_phase(
+    runner: _Runner,
+    block: Block,
+    live: NDArray[np.bool_],
+    unfrozen: NDArray[np.bool_],
+    value: NDArray[np.float64],
+    level: NDArray[np.float64],
+    lam_prev: NDArray[np.float64],
+    floor: NDArray[np.float64],
+    req: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    comp: NDArray[np.int64],
+) -> int:
+    """Rounds of progressive filling on the components in ``live``; updates in place."""
+    sub, lines, _ = _sub_block(block, live)
+    f, q, w = floor[lines], req[lines], weight[lines]
+    _, k_of = np.unique(comp[lines], return_inverse=True)
+    K = int(k_of.max()) + 1
+    free = unfrozen[lines].copy()
+    rows_of = np.flatnonzero(free)
+    lo = value[lines].copy()
+    hi = lo.copy()
+    lo[rows_of], hi[rows_of] = f[rows_of], q[rows_of]
+    lp, lay = build_filling(sub, lo, hi, rows_of, w[rows_of], k_of[rows_of], K)
+    session = highs.Session(lp, runner.tight)
+    a0, lam0, z0 = lay.a.start, lay.lam.start, lay.z.start
+    row_index = np.full(len(lines), -1, dtype=np.int64)
+    row_index[rows_of] = np.arange(len(rows_of))
+    rounds = 0
+    while free.any():
+        U = np.flatnonzero(free)
+        if rounds and len(np.unique(k_of[U])) < K / 2:
+            break  # rebuild on the components still rising
+        cap = np.full(K, np.inf)
+        np.minimum.at(cap, k_of[U], q[U] / w[U])
+        cap = np.where(np.isfinite(cap), cap, 0.0)
+        session.set_col_bounds(lam0 + np.arange(K), np.zeros(K), cap)
+        session.set_col_bounds(a0 + U, np.maximum(f[U], lam_prev[lines[U]] * w[U]), q[U])
+        sol = session.run(time_limit=runner.clock.remaining(), want_duals=True)
+        runner.lp_count += 1
+        rounds += 1
+        if sol.status is not Status.OPTIMAL or sol.x is None or sol.row_dual is None:
+            raise EngineError(sol.status, sol.message or "fair-share filling LP failed")
+        lam = sol.x[lay.lam]
+        dual = sol.row_dual[sub.num_cells + sub.num_lines + row_index[U]]
+        lam_line = lam[k_of[U]]
         capped = q[U] / w[U] <= lam_line * (1 + 1e-9) + 1e-12
         blocked = (np.abs(dual) > 1e-9) & ~capped
         if not (capped.any() or blocked.any()):
             raise EngineError(Status.ERROR, "fair-share filling made no progress")
-        value[U[capped]] = q[U[capped]]
-        value[U[blocked]] = np.maximum(f[U[blocked]], lam_line[blocked] * w[U[blocked]])
-        level[U[capped | blocked]] = lam_line[capped | blocked]
-        unfrozen[U[capped | blocked]] = False
-        lam_prev[ks] = lam
-    out = fixed.copy()
-    out[lines] = value
-    lev = np.full(block.num_lines, np.nan)
-    lev[lines] = level
-    return out, lev
+        done = U[capped | blocked]
+        got = np.where(capped, q[U], np.maximum(f[U], lam_line * w[U]))[capped | blocked]
+        value[lines[done]] = got
+        level[lines[done]] = lam[k_of[done]]
+        free[done] = False
+        unfrozen[lines[done]] = False
+        lam_prev[lines] = np.maximum(lam_prev[lines], lam[k_of])
+        # frozen lines: fixed allocation, level row switched off
+        session.set_col_bounds(a0 + done, got, got)
+        session.set_col_bounds(z0 + row_index[done], np.zeros(len(done)),
+                               np.full(len(done), np.inf))
+    return rounds
 
 
 def _integerize(

@@ -142,8 +142,54 @@ def solve(
     A time limit returns the incumbent (MIP) with its bound, never raises.
     """
     params = params or SolveParams()
-    hp = _highspy()
     start = time.perf_counter()
+    h = _pass(lp, params, time_limit)
+    return _run(h, lp, params, want_duals, start)
+
+
+def csr_from_triplets(
+    rows: NDArray[np.int64], cols: NDArray[np.int64], vals: NDArray[np.float64], num_rows: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """CSR arrays from COO triplets (duplicates are kept; HiGHS sums nothing, so avoid them)."""
+    order = np.lexsort((cols, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    indptr = np.zeros(num_rows + 1, dtype=np.int64)
+    np.add.at(indptr, rows + 1, 1)
+    np.cumsum(indptr, out=indptr)
+    return indptr, cols.astype(np.int64), vals.astype(np.float64)
+
+
+class Session:
+    """One HiGHS model kept alive across re-solves (warm-started simplex).
+
+    Used where a method solves a sequence of LPs that differ only in column bounds
+    (progressive filling): HiGHS keeps the basis and re-optimises with few iterations.
+    """
+
+    def __init__(self, lp: LinearProgram, params: SolveParams | None = None) -> None:
+        self.params = params or SolveParams()
+        self.lp = lp
+        self._h = _pass(lp, self.params)
+        self.col_lower = np.asarray(lp.col_lower, dtype=np.float64).copy()
+        self.col_upper = np.asarray(lp.col_upper, dtype=np.float64).copy()
+
+    def set_col_bounds(
+        self, cols: NDArray[np.int64], lower: NDArray[np.float64], upper: NDArray[np.float64]
+    ) -> None:
+        """Change the bounds of ``cols`` (applied at the next :meth:`run`)."""
+        self.col_lower[cols] = lower
+        self.col_upper[cols] = upper
+
+    def run(self, *, time_limit: float | None = None, want_duals: bool = False) -> RawSolution:
+        cols = np.arange(self.lp.num_cols, dtype=np.int32)
+        self._h.changeColsBounds(len(cols), cols, self.col_lower, self.col_upper)
+        if time_limit is not None:
+            self._h.setOptionValue("time_limit", float(max(time_limit, 1e-3)))
+        return _run(self._h, self.lp, self.params, want_duals, time.perf_counter())
+
+
+def _pass(lp: LinearProgram, params: SolveParams, time_limit: float | None = None) -> Any:
+    hp = _highspy()
     h = new_highs(params, time_limit=time_limit)
     model = hp.HighsLp()
     model.num_col_ = lp.num_cols
@@ -159,18 +205,23 @@ def solve(
     model.a_matrix_.start_ = np.asarray(lp.indptr, dtype=np.int32)
     model.a_matrix_.index_ = np.asarray(lp.indices, dtype=np.int32)
     model.a_matrix_.value_ = np.asarray(lp.data, dtype=np.float64)
-    is_mip = lp.integrality is not None and bool(np.any(lp.integrality))
-    if is_mip:
-        assert lp.integrality is not None
+    if lp.integrality is not None and bool(np.any(lp.integrality)):
         model.integrality_ = [
             hp.HighsVarType.kInteger if v else hp.HighsVarType.kContinuous
             for v in lp.integrality
         ]
     h.passModel(model)
+    return h
+
+
+def _run(
+    h: Any, lp: LinearProgram, params: SolveParams, want_duals: bool, start: float
+) -> RawSolution:
     h.run()
     raw_status = h.getModelStatus()
     status = status_map().get(raw_status, Status.ERROR)
     info = h.getInfo()
+    is_mip = lp.integrality is not None and bool(np.any(lp.integrality))
     has_primal = info.primal_solution_status == 2  # kSolutionStatusFeasible
     x = row_dual = col_dual = None
     objective = bound = None
@@ -187,8 +238,8 @@ def solve(
             objective = None
     elif status is Status.OPTIMAL:
         bound = objective
-    if status is Status.OPTIMAL and is_mip and x is not None and bound is not None:
-        gap = abs(objective - bound) / max(1.0, abs(objective)) if objective is not None else 0
+    if status is Status.OPTIMAL and is_mip and objective is not None and bound is not None:
+        gap = abs(objective - bound) / max(1.0, abs(objective))
         if gap > max(params.mip_gap, 1e-9) * 1.0001:
             status = Status.FEASIBLE
     message = "" if status is Status.OPTIMAL else f"HiGHS: {h.modelStatusToString(raw_status)}"
@@ -202,15 +253,3 @@ def solve(
         runtime=time.perf_counter() - start,
         message=message,
     )
-
-
-def csr_from_triplets(
-    rows: NDArray[np.int64], cols: NDArray[np.int64], vals: NDArray[np.float64], num_rows: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """CSR arrays from COO triplets (duplicates are kept; HiGHS sums nothing, so avoid them)."""
-    order = np.lexsort((cols, rows))
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    indptr = np.zeros(num_rows + 1, dtype=np.int64)
-    np.add.at(indptr, rows + 1, 1)
-    np.cumsum(indptr, out=indptr)
-    return indptr, cols.astype(np.int64), vals.astype(np.float64)

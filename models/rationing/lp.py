@@ -239,3 +239,78 @@ def build(
         maximize=maximize,
     )
     return BlockLP(lp=lp, num_arcs=A, num_levels=K, level_rows=level_rows)
+
+
+@dataclass(frozen=True)
+class FillingLayout:
+    """Column blocks of :func:`build_filling`: ``x`` arcs, ``a`` lines, ``λ`` levels, ``z``."""
+
+    num_arcs: int
+    num_lines: int
+    num_levels: int
+    num_level_rows: int
+
+    @property
+    def a(self) -> slice:
+        return slice(self.num_arcs, self.num_arcs + self.num_lines)
+
+    @property
+    def lam(self) -> slice:
+        start = self.num_arcs + self.num_lines
+        return slice(start, start + self.num_levels)
+
+    @property
+    def z(self) -> slice:
+        start = self.num_arcs + self.num_lines + self.num_levels
+        return slice(start, start + self.num_level_rows)
+
+
+def build_filling(
+    block: Block,
+    lower: NDArray[np.float64],
+    upper: NDArray[np.float64],
+    level_lines: NDArray[np.int64],
+    level_weight: NDArray[np.float64],
+    level_of: NDArray[np.int64],
+    num_levels: int,
+) -> tuple[LinearProgram, FillingLayout]:
+    """Progressive-filling LP whose iterations change column bounds only.
+
+    ``max Σ_k λ_k`` s.t. ``Σ_{a∈c} x_a ≤ s_c``; ``Σ_{a∈i} x_a − a_i = 0``;
+    ``a_i − w_i λ_{k(i)} + z_i ≥ 0`` for the level lines. Bounds: ``a_i ∈ [lower, upper]``,
+    ``λ_k ∈ [0, 0]`` and ``z_i ∈ [0, 0]`` until the caller opens them: freeing ``z_i``
+    switches line *i*'s level row off once the line is frozen.
+    """
+    A, C, n, L = block.num_arcs, block.num_cells, block.num_lines, len(level_lines)
+    arcs = np.arange(A, dtype=np.int64)
+    a_col = A + np.arange(n)
+    lam_col = A + n + level_of
+    z_col = A + n + num_levels + np.arange(L)
+    level_row = C + n + np.arange(L)
+    rows = np.concatenate([block.arc_cell, C + block.arc_line, C + np.arange(n),
+                           level_row, level_row, level_row])
+    cols = np.concatenate([arcs, arcs, a_col, a_col[level_lines], lam_col, z_col])
+    vals = np.concatenate([np.ones(A), np.ones(A), -np.ones(n), np.ones(L), -level_weight,
+                           np.ones(L)])
+    indptr, indices, data = csr_from_triplets(rows, cols, vals, C + n + L)
+    layout = FillingLayout(A, n, num_levels, L)
+    num_cols = A + n + num_levels + L
+    cost = np.zeros(num_cols)
+    cost[layout.lam] = 1.0
+    col_lower = np.zeros(num_cols)
+    col_upper = np.zeros(num_cols)
+    col_upper[:A] = INF
+    col_lower[layout.a] = lower
+    col_upper[layout.a] = upper
+    lp = LinearProgram(
+        cost=cost,
+        col_lower=col_lower,
+        col_upper=col_upper,
+        row_lower=np.concatenate([np.full(C, -INF), np.zeros(n), np.zeros(L)]),
+        row_upper=np.concatenate([block.supply.astype(np.float64), np.zeros(n), np.full(L, INF)]),
+        indptr=indptr,
+        indices=indices,
+        data=data,
+        maximize=True,
+    )
+    return lp, layout
