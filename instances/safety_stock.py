@@ -1,0 +1,347 @@
+"""Schema of a multi-echelon safety-stock placement instance (Guaranteed-Service Model).
+
+An instance is a directed acyclic network of stages (``stages``), supply relations
+(``arcs``: ``source`` supplies ``target``, ``quantity`` units of source per unit of target)
+and customer segments served from stages (``demands``). The math is stated in
+:mod:`optim.models.safety_stock`.
+
+Every check raises :class:`optim.errors.InstanceError` naming the field, the offending
+stage / segment id and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from optim.instances.base import Frozen
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from optim.errors import InstanceError
+
+__all__ = ["Arc", "Demand", "Pooling", "SafetyStockInstance", "Stage"]
+
+Pooling = Literal["root_sum_square", "additive", "max_z"]
+
+
+def _id(value: Any) -> Any:
+    """Accept integer ids (as read from CSV files) and store them as strings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+def _integer(value: Any, what: str, owner: str) -> Any:
+    """Check that ``value`` is a non-negative whole number of periods; return it as ``int``."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value  # let pydantic report the type error
+    if not math.isfinite(value):
+        raise InstanceError(f"{what} {value} of {owner} must be a finite number of periods.")
+    if value != int(value):
+        raise InstanceError(
+            f"{what} {value} of {owner} is not an integer; round it or rescale the period "
+            "length (e.g. count in days instead of weeks) so that every time is whole."
+        )
+    if value < 0:
+        raise InstanceError(f"{what} {value} of {owner} is negative; it must be >= 0.")
+    return int(value)
+
+
+class Stage(Frozen):
+    """One stage (a stocking point) of the network.
+
+    Attributes
+    ----------
+    id
+        Unique stage id.
+    lead_time
+        Processing / transit time :math:`T_j` in whole periods (>= 0).
+    holding_cost
+        Cost :math:`h_j` per unit of safety stock per period (>= 0).
+    external_service_time
+        Inbound service time :math:`s^e_j` promised by an outside supplier (>= 0, default 0):
+        :math:`SI_j \\ge s^e_j`.
+    max_service_time
+        Optional upper bound on the stage's outbound service time :math:`S_j`.
+    """
+
+    id: str = Field(min_length=1, description="Unique stage id.")
+    lead_time: int = Field(description="Lead time T_j in whole periods (>= 0).")
+    holding_cost: float = Field(
+        description="Holding cost h_j per unit of safety stock per period."
+    )
+    external_service_time: int = Field(
+        default=0, description="Inbound service time of an outside supplier (>= 0)."
+    )
+    max_service_time: int | None = Field(
+        default=None, description="Upper bound on the outbound service time S_j (>= 0)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        data["id"] = _id(data.get("id"))
+        owner = f"stage {data.get('id')!r}"
+        for key in ("lead_time", "external_service_time", "max_service_time"):
+            if key in data:
+                data[key] = _integer(data[key], key, owner)
+        h = data.get("holding_cost")
+        if isinstance(h, (int, float)) and not isinstance(h, bool) and h < 0:
+            raise InstanceError(f"holding_cost {h} of {owner} is negative; it must be >= 0.")
+        return data
+
+
+class Arc(Frozen):
+    """Supply relation: stage ``source`` supplies stage ``target``.
+
+    Attributes
+    ----------
+    source, target
+        Stage ids (``source`` is upstream).
+    quantity
+        Units of ``source`` consumed per unit of ``target`` (> 0, default 1).
+    """
+
+    source: str
+    target: str
+    quantity: float = Field(default=1.0, gt=0, description="Units of source per unit of target.")
+
+    @field_validator("source", "target", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        return _id(value)
+
+
+class Demand(Frozen):
+    """External demand of one customer segment at one stage.
+
+    Attributes
+    ----------
+    stage
+        Stage id that serves the segment.
+    segment
+        Segment name (unique per stage).
+    mean, std_dev
+        Mean and standard deviation of demand per period (>= 0).
+    service_level
+        :math:`\\alpha_d \\in (0, 1)`; :math:`z_d = \\Phi^{-1}(\\alpha_d)`.
+    max_service_time
+        Service time promised to the segment (whole periods >= 0): :math:`S_j \\le` it.
+    """
+
+    stage: str
+    segment: str
+    mean: float
+    std_dev: float
+    service_level: float
+    max_service_time: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        data["stage"] = _id(data.get("stage"))
+        data["segment"] = _id(data.get("segment"))
+        owner = f"segment {data.get('segment')!r} at stage {data.get('stage')!r}"
+        if "max_service_time" in data:
+            data["max_service_time"] = _integer(
+                data["max_service_time"], "max_service_time", owner
+            )
+        for key in ("mean", "std_dev"):
+            v = data.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+                raise InstanceError(f"{key} {v} of {owner} is negative; it must be >= 0.")
+        a = data.get("service_level")
+        if isinstance(a, (int, float)) and not isinstance(a, bool) and not 0 < a < 1:
+            raise InstanceError(
+                f"service_level {a} of {owner} is outside (0, 1); give a fraction such as 0.95."
+            )
+        return data
+
+
+class SafetyStockInstance(Frozen):
+    """A Guaranteed-Service Model instance (see :mod:`optim.models.safety_stock`).
+
+    Attributes
+    ----------
+    kind
+        Always ``"safety_stock"``.
+    name
+        Optional label.
+    stages
+        The stages; ids unique.
+    arcs
+        Supply relations; the network must be acyclic.
+    demands
+        External demands, one per (stage, segment).
+    pooling
+        How a stage pools the demand it covers: ``"root_sum_square"`` (default),
+        ``"additive"`` or ``"max_z"``.
+    """
+
+    kind: Literal["safety_stock"] = "safety_stock"
+    name: str = ""
+    stages: tuple[Stage, ...]
+    arcs: tuple[Arc, ...] = ()
+    demands: tuple[Demand, ...]
+    pooling: Pooling = "root_sum_square"
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _instance_error(exc) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> SafetyStockInstance:
+        """Validate ``obj`` (a mapping); errors are raised as :class:`InstanceError`."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise _instance_error(exc) from None
+
+    @classmethod
+    def model_validate_json(cls, data: Any, *args: Any, **kwargs: Any) -> SafetyStockInstance:
+        """Validate a JSON document; errors are raised as :class:`InstanceError`."""
+        try:
+            return super().model_validate_json(data, *args, **kwargs)
+        except ValidationError as exc:
+            raise _instance_error(exc) from None
+
+    @model_validator(mode="after")
+    def _check_references(self) -> SafetyStockInstance:
+        ids: set[str] = set()
+        for k, s in enumerate(self.stages):
+            if s.id in ids:
+                raise InstanceError(f"stage id {s.id!r} appears twice.", field=f"stages[{k}].id")
+            ids.add(s.id)
+        known = _known(ids)
+        pairs: set[tuple[str, str]] = set()
+        for k, a in enumerate(self.arcs):
+            for end in ("source", "target"):
+                sid = getattr(a, end)
+                if sid not in ids:
+                    raise InstanceError(
+                        f"arcs[{k}].{end} {sid!r} is not a stage id (known: {known}).",
+                        field=f"arcs[{k}].{end}",
+                    )
+            if a.source == a.target:
+                raise InstanceError(
+                    f"arcs[{k}] is a loop at stage {a.source!r}; the network must be acyclic "
+                    f"(cycle: {a.source} -> {a.source}).",
+                    field=f"arcs[{k}]",
+                )
+            if (a.source, a.target) in pairs:
+                raise InstanceError(
+                    f"arc {a.source!r} -> {a.target!r} appears twice; merge the quantities.",
+                    field=f"arcs[{k}]",
+                )
+            pairs.add((a.source, a.target))
+        cycle = _find_cycle([s.id for s in self.stages], [(a.source, a.target) for a in self.arcs])
+        if cycle:
+            raise InstanceError(
+                "the network has a cycle: " + " -> ".join([*cycle, cycle[0]]) + "; GSM needs "
+                "an acyclic network (remove or reverse one of these arcs).",
+                field="arcs",
+            )
+        seen: set[tuple[str, str]] = set()
+        for k, d in enumerate(self.demands):
+            if d.stage not in ids:
+                raise InstanceError(
+                    f"demands[{k}].stage {d.stage!r} (segment {d.segment!r}) is not a stage id "
+                    f"(known: {known}).",
+                    field=f"demands[{k}].stage",
+                )
+            if (d.stage, d.segment) in seen:
+                raise InstanceError(
+                    f"segment {d.segment!r} appears twice at stage {d.stage!r}.",
+                    field=f"demands[{k}].segment",
+                )
+            seen.add((d.stage, d.segment))
+        return self
+
+    # --- small conveniences -------------------------------------------------------------
+    @property
+    def stage_ids(self) -> list[str]:
+        """Stage ids in input order."""
+        return [s.id for s in self.stages]
+
+    def is_spanning_tree(self) -> bool:
+        """True when the undirected graph underlying the network has no cycle (a forest).
+
+        Serial, assembly, distribution and mixed trees qualify; these are solved exactly by
+        the Graves–Willems dynamic program.
+        """
+        parent = {s.id: s.id for s in self.stages}
+
+        def find(x: str) -> str:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for a in self.arcs:
+            ra, rb = find(a.source), find(a.target)
+            if ra == rb:
+                return False
+            parent[ra] = rb
+        return True
+
+
+def _known(ids: set[str], limit: int = 8) -> str:
+    shown = sorted(ids)[:limit]
+    return ", ".join(shown) + (", ..." if len(ids) > limit else "")
+
+
+def _find_cycle(nodes: list[str], edges: list[tuple[str, str]]) -> list[str]:
+    """One directed cycle as a list of node ids, or ``[]`` when the graph is acyclic."""
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    for u, v in edges:
+        succ[u].append(v)
+    color = dict.fromkeys(nodes, 0)  # 0 new, 1 on stack, 2 done
+    for root in nodes:
+        if color[root]:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = [root]
+        color[root] = 1
+        while stack:
+            node, k = stack[-1]
+            if k < len(succ[node]):
+                stack[-1] = (node, k + 1)
+                nxt = succ[node][k]
+                if color[nxt] == 1:
+                    return path[path.index(nxt) :]
+                if color[nxt] == 0:
+                    color[nxt] = 1
+                    stack.append((nxt, 0))
+                    path.append(nxt)
+            else:
+                color[node] = 2
+                stack.pop()
+                path.pop()
+    return []
+
+
+def _instance_error(exc: ValidationError) -> InstanceError:
+    """Turn pydantic's first error into an :class:`InstanceError` naming the field."""
+    err = exc.errors()[0]
+    original = (err.get("ctx") or {}).get("error")
+    loc = err.get("loc", ())
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    if isinstance(original, InstanceError):
+        if original.field is None and field:
+            original.field = field
+        return original
+    msg = err.get("msg", str(exc))
+    if isinstance(original, ValueError):
+        msg = str(original)
+    return InstanceError(f"{field}: {msg}" if field else msg, field=field or None)

@@ -1,0 +1,152 @@
+r"""Multi-echelon safety-stock placement: the Guaranteed-Service Model (Graves & Willems 2000).
+
+Data
+----
+Stages :math:`j \in J` with lead time :math:`T_j \in \mathbb{Z}_{\ge 0}`, holding cost
+:math:`h_j \ge 0` per unit of safety stock per period, external inbound service time
+:math:`s^e_j \ge 0` and optional bound :math:`\bar S_j`. Arcs :math:`i \to j` (``i`` supplies
+``j``) with quantity :math:`q_{ij} > 0` form a directed acyclic graph. Demands
+:math:`d \in D` (one per (stage, segment)) at stage :math:`j(d)` with mean :math:`\mu_d`,
+standard deviation :math:`\sigma_d`, service level :math:`\alpha_d \in (0,1)`,
+:math:`z_d = \Phi^{-1}(\alpha_d)`, and promised service time :math:`p_d`.
+
+:math:`\varphi_{jd} = \sum_{\text{paths } j \to j(d)} \prod_{\text{arcs}} q` (units of
+``j`` per unit of demand ``d``; :math:`\varphi_{j(d)d}` includes the empty path, 1).
+Mean demand at ``j`` is :math:`\mu_j = \sum_d \varphi_{jd} \mu_d`.
+
+Safety stock
+------------
+:math:`SS_j(\tau) = k_j \sqrt{\tau}` with, by ``pooling``:
+
+* ``"root_sum_square"`` (default): :math:`k_j = \sqrt{\sum_d (\varphi_{jd} z_d \sigma_d)^2}`
+  (independent segments, each covered at its own level);
+* ``"additive"``: :math:`k_j = \sum_d \varphi_{jd} z_d \sigma_d` (no pooling: perfectly
+  correlated segments; an upper bound on the root-sum-square stock);
+* ``"max_z"``: :math:`k_j = \max_{d:\varphi_{jd}>0} z_d \cdot
+  \sqrt{\sum_d (\varphi_{jd}\sigma_d)^2}` (pooled demand covered at the strictest service
+  level among the segments the stage serves: one z for the stage, as in single-class GSM).
+
+Service levels below 0.5 give :math:`z_d < 0`; :math:`k_j` is floored at 0.
+
+Model
+-----
+Integer outbound service times :math:`S_j` and inbound service times :math:`SI_j`:
+
+.. math::
+
+    \min \sum_j h_j k_j \sqrt{\tau_j}
+    \quad\text{s.t.}\quad
+    \tau_j = SI_j + T_j - S_j \ge 0,\quad
+    SI_j \ge S_i \;(i \to j),\quad
+    SI_j \ge s^e_j,\quad
+    0 \le S_j \le \bar S_j,\quad
+    S_j \le p_d \;(j(d) = j).
+
+Each demand ``d`` is a node fed by its stage with lead time 0, no holding cost and outbound
+service time at most :math:`p_d`; as it holds no stock this is :math:`S_{j(d)} \le p_d`, so
+segments at one stage share the stage's stock but may be promised different times (the
+tightest promise binds). Safety stock is held at stages only; the base-stock level is
+:math:`\mu_j \tau_j + SS_j(\tau_j)`. Every instance is feasible (:math:`S \equiv 0`,
+:math:`SI_j = \max(s^e_j, \max_{i\to j} S_i)` satisfies all constraints), so a promise can
+always be met by holding enough stock; it never makes the model infeasible.
+
+WLOG :math:`SI_j = \max(s^e_j, \max_{i \to j} S_i)` and
+:math:`S_j \le L_j := E_j + T_j` with :math:`E_j = \max(s^e_j, \max_{i\to j} L_i)`, so every
+:math:`\tau_j \in \{0, \dots, L_j\}`.
+
+Solvers
+-------
+* :func:`solve_tree_dp` — exact dynamic program for spanning trees (serial, assembly,
+  distribution, mixed; forests too), :math:`O(N M^2)` with ``M`` the longest replenishment
+  time, vectorised per stage, :mod:`.dp`.
+* :func:`build_assignment_mip` — one binary per feasible pair :math:`(S_j, SI_j)` with its
+  exact cost and arcs as stochastic-dominance rows between cumulative indicators,
+  :mod:`.assignment`. Its LP relaxation is exact on trees and on a general network at least
+  as strong as every spanning-tree relaxation; threshold rounding of the LP gives feasible
+  points. Default for general networks while the pair count is moderate.
+* :func:`build_mip` — piecewise-linear MIP on integer breakpoints of
+  :math:`\sqrt{\tau}` (exact: TU constraints + concave cost; a lower bound on a subset of
+  the breakpoints), :mod:`.mip`, solved with adaptive refinement.
+* :func:`spanning_forests` + :func:`tree_dp` — spanning-forest DP relaxations (lower bound and
+  a first feasible point, Humair & Willems 2011), :mod:`.relax`.
+* :func:`~optim.models.safety_stock.pyomo.build_pyomo` — Pyomo reference MIP.
+
+The solve loops (LP, rounding, MIP, refinement) live in :mod:`optim.safety_stock`.
+
+References
+----------
+S. C. Graves, S. P. Willems (2000). Optimizing strategic safety stock placement in supply
+chains. Manufacturing & Service Operations Management 2(1):68–83.
+S. Humair, S. P. Willems (2011). Technical note — Optimizing strategic safety stock placement
+in general acyclic networks. Operations Research 59(3):781–787.
+"""
+
+from __future__ import annotations
+
+from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.safety_stock.assignment import (
+    AssignmentMip,
+    build_assignment_mip,
+    count_pairs,
+    initial_pairs,
+    merge_pairs,
+    price_pairs,
+    threshold_roundings,
+)
+from optim.models.safety_stock.data import (
+    GSMData,
+    Solution,
+    evaluate,
+    is_feasible,
+    normalize,
+    prepare,
+)
+from optim.models.safety_stock.dp import TreeDPResult, is_forest, tree_dp
+from optim.models.safety_stock.mip import GSMMip, build_mip, default_breakpoints
+from optim.models.safety_stock.relax import spanning_forests
+
+__all__ = [
+    "AssignmentMip",
+    "GSMData",
+    "GSMMip",
+    "Solution",
+    "TreeDPResult",
+    "build_assignment_mip",
+    "build_mip",
+    "count_pairs",
+    "default_breakpoints",
+    "evaluate",
+    "initial_pairs",
+    "is_feasible",
+    "is_forest",
+    "merge_pairs",
+    "normalize",
+    "prepare",
+    "price_pairs",
+    "solve_tree_dp",
+    "spanning_forests",
+    "threshold_roundings",
+    "tree_dp",
+]
+
+
+def solve_tree_dp(instance: SafetyStockInstance | GSMData) -> Solution:
+    """Exact GSM optimum of a spanning-tree network (Graves–Willems DP, :math:`O(NM^2)`).
+
+    Parameters
+    ----------
+    instance
+        The instance, or its prepared arrays (:func:`prepare`).
+
+    Returns
+    -------
+    Solution
+        Service times, net replenishment times, safety stock and cost per stage.
+
+    Raises
+    ------
+    ValueError
+        When the underlying undirected graph has a cycle (use the MIP).
+    """
+    data = prepare(instance) if isinstance(instance, SafetyStockInstance) else instance
+    return normalize(data, tree_dp(data).outbound)

@@ -1,0 +1,236 @@
+"""Numeric arrays of a GSM instance: coefficients, bounds, topology (pure, no solver)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+from numpy.typing import NDArray
+from optim.instances.safety_stock import SafetyStockInstance
+
+__all__ = ["GSMData", "Solution", "evaluate", "is_feasible", "normalize", "prepare"]
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class GSMData:
+    """Arrays indexed by stage position ``j`` (the instance's stage order).
+
+    Attributes
+    ----------
+    ids
+        Stage ids.
+    lead_time, external, s_max
+        :math:`T_j`, :math:`s^e_j` and the effective bound on :math:`S_j`: the smallest of
+        the stage's ``max_service_time``, its segments' promises and :math:`L_j` (larger
+        values are never useful).
+    si_max
+        :math:`E_j = \\max(s^e_j, \\max_{i \\to j} L_i)`: the largest useful inbound service
+        time; :math:`L_j = E_j + T_j` is the longest replenishment time of stage ``j``.
+    k
+        Safety-stock factor: :math:`SS_j(\\tau) = k_j \\sqrt{\\tau}`.
+    unit_cost
+        :math:`h_j k_j`: holding cost of stage ``j`` is ``unit_cost[j] * sqrt(tau)``.
+    mean
+        :math:`\\mu_j = \\sum_d \\varphi_{jd} \\mu_d` (mean demand per period at ``j``).
+    phi
+        Dense :math:`\\varphi_{jd}` (stages × demands).
+    z
+        :math:`z_d` per demand.
+    source, target, quantity
+        Arcs as stage positions.
+    order
+        A topological order (suppliers first).
+    """
+
+    ids: tuple[str, ...]
+    lead_time: IntArray
+    external: IntArray
+    s_max: IntArray
+    si_max: IntArray
+    k: FloatArray
+    unit_cost: FloatArray
+    mean: FloatArray
+    phi: FloatArray
+    z: FloatArray
+    source: IntArray
+    target: IntArray
+    quantity: FloatArray
+    order: IntArray
+
+    @property
+    def n(self) -> int:
+        """Number of stages."""
+        return len(self.ids)
+
+    @property
+    def tau_max(self) -> IntArray:
+        """Largest useful net replenishment time :math:`L_j` (reached with ``S_j = 0``)."""
+        return self.si_max + self.lead_time
+
+    def predecessors(self) -> list[list[int]]:
+        """Supplier positions of every stage."""
+        pred: list[list[int]] = [[] for _ in range(self.n)]
+        for i, j in zip(self.source.tolist(), self.target.tolist(), strict=True):
+            pred[j].append(i)
+        return pred
+
+
+@dataclass(frozen=True)
+class Solution:
+    """Service times of every stage and the resulting cost.
+
+    ``inbound`` is normalised: :math:`SI_j = \\max(s^e_j, \\max_{i \\to j} S_i)`.
+    """
+
+    outbound: IntArray
+    inbound: IntArray
+    tau: IntArray
+    safety_stock: FloatArray
+    stage_cost: FloatArray
+
+    @property
+    def cost(self) -> float:
+        """Total holding cost."""
+        return float(self.stage_cost.sum())
+
+
+def prepare(instance: SafetyStockInstance) -> GSMData:
+    """Compute :class:`GSMData` from a validated instance."""
+    ids = tuple(instance.stage_ids)
+    pos = {sid: j for j, sid in enumerate(ids)}
+    n = len(ids)
+    lead = np.array([s.lead_time for s in instance.stages], dtype=np.int64)
+    ext = np.array([s.external_service_time for s in instance.stages], dtype=np.int64)
+    hold = np.array([s.holding_cost for s in instance.stages], dtype=np.float64)
+    src = np.array([pos[a.source] for a in instance.arcs], dtype=np.int64)
+    tgt = np.array([pos[a.target] for a in instance.arcs], dtype=np.int64)
+    qty = np.array([a.quantity for a in instance.arcs], dtype=np.float64)
+    order = _topological_order(n, src, tgt)
+
+    # Longest replenishment times: E_j (inbound) and L_j = E_j + T_j, suppliers first.
+    si_max = ext.copy()
+    pred: list[list[int]] = [[] for _ in range(n)]
+    succ: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for i, j, q in zip(src.tolist(), tgt.tolist(), qty.tolist(), strict=True):
+        pred[j].append(i)
+        succ[i].append((j, q))
+    for j in order.tolist():
+        if pred[j]:
+            si_max[j] = max(int(ext[j]), max(int(si_max[i] + lead[i]) for i in pred[j]))
+    longest = si_max + lead
+
+    s_max = longest.copy()
+    for j, s in enumerate(instance.stages):
+        if s.max_service_time is not None:
+            s_max[j] = min(s_max[j], s.max_service_time)
+    dem = instance.demands
+    nd = len(dem)
+    dstage = np.array([pos[d.stage] for d in dem], dtype=np.int64)
+    for d in dem:
+        j = pos[d.stage]
+        s_max[j] = min(s_max[j], d.max_service_time)
+
+    # phi[j, d]: units of stage j per unit of demand d, summed over paths j -> stage(d).
+    phi = np.zeros((n, nd), dtype=np.float64)
+    if nd:
+        phi[dstage, np.arange(nd)] = 1.0
+    for j in order[::-1].tolist():
+        for t, q in succ[j]:
+            phi[j] += q * phi[t]
+
+    nd_ = NormalDist()
+    z = np.array([nd_.inv_cdf(d.service_level) for d in dem], dtype=np.float64)
+    sigma = np.array([d.std_dev for d in dem], dtype=np.float64)
+    mu = np.array([d.mean for d in dem], dtype=np.float64)
+    if instance.pooling == "root_sum_square":
+        k = np.sqrt(((phi * (z * sigma)) ** 2).sum(axis=1))
+    elif instance.pooling == "additive":
+        k = (phi * (z * sigma)).sum(axis=1)
+    else:  # max_z
+        covered = phi > 0
+        zmax = np.where(covered, z, -np.inf).max(axis=1, initial=-np.inf)
+        zmax = np.where(np.isfinite(zmax), zmax, 0.0)
+        k = zmax * np.sqrt(((phi * sigma) ** 2).sum(axis=1))
+    k = np.maximum(k, 0.0)
+    return GSMData(
+        ids=ids,
+        lead_time=lead,
+        external=ext,
+        s_max=s_max,
+        si_max=si_max,
+        k=k,
+        unit_cost=hold * k,
+        mean=phi @ mu if nd else np.zeros(n),
+        phi=phi,
+        z=z,
+        source=src,
+        target=tgt,
+        quantity=qty,
+        order=order,
+    )
+
+
+def _topological_order(n: int, src: IntArray, tgt: IntArray) -> IntArray:
+    indeg = np.bincount(tgt, minlength=n)
+    succ: list[list[int]] = [[] for _ in range(n)]
+    for i, j in zip(src.tolist(), tgt.tolist(), strict=True):
+        succ[i].append(j)
+    stack = [j for j in range(n) if indeg[j] == 0][::-1]
+    out: list[int] = []
+    indeg = indeg.copy()
+    while stack:
+        j = stack.pop()
+        out.append(j)
+        for t in succ[j]:
+            indeg[t] -= 1
+            if indeg[t] == 0:
+                stack.append(t)
+    if len(out) != n:  # pragma: no cover - the schema rejects cycles
+        raise ValueError("network has a cycle")
+    return np.array(out, dtype=np.int64)
+
+
+def normalize(data: GSMData, outbound: NDArray[np.integer] | list[int]) -> Solution:
+    """Complete outbound service times ``S`` to a canonical feasible solution.
+
+    Sets :math:`SI_j = \\max(s^e_j, \\max_{i \\to j} S_i)` and lowers :math:`S_j` to
+    :math:`SI_j + T_j` where it exceeds it (suppliers first). Neither step raises any
+    :math:`\\tau_j`, so the cost never increases. ``S`` must satisfy ``0 <= S <= s_max``.
+    """
+    s = np.asarray(outbound, dtype=np.int64).copy()
+    si = data.external.copy()
+    pred = data.predecessors()
+    for j in data.order.tolist():
+        if pred[j]:
+            si[j] = max(int(si[j]), max(int(s[i]) for i in pred[j]))
+        s[j] = min(int(s[j]), int(si[j] + data.lead_time[j]))
+    return evaluate(data, s, si)
+
+
+def evaluate(data: GSMData, outbound: IntArray, inbound: IntArray) -> Solution:
+    """Safety stock and cost of given service times (no feasibility repair)."""
+    tau = inbound + data.lead_time - outbound
+    root = np.sqrt(np.maximum(tau, 0).astype(np.float64))
+    ss = data.k * root
+    return Solution(
+        outbound=np.asarray(outbound, dtype=np.int64),
+        inbound=np.asarray(inbound, dtype=np.int64),
+        tau=tau,
+        safety_stock=ss,
+        stage_cost=data.unit_cost * root,
+    )
+
+
+def is_feasible(data: GSMData, sol: Solution) -> bool:
+    """All GSM constraints hold (used by tests and as a guard)."""
+    s, si = sol.outbound, sol.inbound
+    ok = bool(np.all(s >= 0) and np.all(s <= data.s_max) and np.all(si >= data.external))
+    ok &= bool(np.all(sol.tau >= 0))
+    if data.source.size:
+        ok &= bool(np.all(si[data.target] >= s[data.source]))
+    return ok and math.isfinite(sol.cost)
