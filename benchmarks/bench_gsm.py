@@ -1,0 +1,188 @@
+"""Benchmark of the exact safety-stock (GSM) solver. Plain script; prints Markdown tables.
+
+Usage (from the project root)::
+
+    .venv/bin/python benchmarks/bench_gsm.py                 # everything, prints tables
+    .venv/bin/python benchmarks/bench_gsm.py --write         # ... and writes gsm_results.md
+    .venv/bin/python benchmarks/bench_gsm.py --skip-stockpyl --time-limit 30
+
+Three parts (in this order):
+
+1. Random trees of 1 000 stages (``instances.generators_gsm.random_tree``, seeds 0..2):
+   median wall time of ``prepare`` (arrays) and of the whole ``solve`` (DP) over repeats.
+   Target: <= 1 s.
+2. Every Willems (2008) chain with deterministic lead times (2, 4, 13, 17, 18, 19, 23, 25,
+   27, 34, 35), holding rate 0.35 × cumulative cost: stages, arcs, status, seconds, cost,
+   proven gap, and the relative difference to the reported optimum (3 significant figures;
+   known to be inconsistent for chains 18 and 19, see the data README).
+3. The same solver against stockpyl's tree DP on a 300-stage random tree, in the same run
+   (stockpyl once: it takes a minute or more). Target: >= 20x faster, equal cost.
+
+Peak memory: ``tracemalloc`` peak of a separate, untimed solve (Python and NumPy allocations;
+HiGHS' own C++ memory is not traced), and the process high-water mark (``ru_maxrss``) after
+each case, which does include HiGHS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+from optim.instances.generators_gsm import random_tree
+from optim.instances.gsm_io import read_willems, to_stockpyl
+from optim.models.safety_stock import prepare
+
+from optim.params import SolveParams
+from optim.safety_stock import solve
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "willems2008"
+CHAINS = (2, 4, 13, 17, 18, 19, 23, 25, 27, 34, 35)
+
+
+def median_time(fn, repeats: int) -> tuple[float, object]:
+    """Median wall time of ``fn()`` over ``repeats`` calls, and the last return value."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def traced_peak_mib(fn) -> float:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def maxrss_mib() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def trees(repeats: int) -> list[str]:
+    rows = [
+        "| instance | stages | demands | prepare s (median) | solve s (median) | cost | "
+        "status | traced peak MiB | maxrss MiB |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    print("\n".join(rows), flush=True)
+    for seed in range(3):
+        inst = random_tree(1000, seed)
+        t_prep, _ = median_time(lambda inst=inst: prepare(inst), repeats)
+        t_solve, res = median_time(lambda inst=inst: solve(inst), repeats)
+        peak = traced_peak_mib(lambda inst=inst: solve(inst))
+        rows.append(
+            f"| random_tree(1000, {seed}) | {len(inst.stages)} | {len(inst.demands)} | "
+            f"{t_prep:.4f} | {t_solve:.4f} | {res.objective:.6g} | {res.status.value} | "
+            f"{peak:.1f} | {maxrss_mib():.0f} |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def versus_stockpyl(n: int, repeats: int) -> list[str]:
+    from stockpyl.gsm_tree import optimize_committed_service_times, preprocess_tree
+
+    inst = random_tree(n, 0)
+    t_ours, res = median_time(lambda: solve(inst), repeats)
+    network = to_stockpyl(inst)
+    t0 = time.perf_counter()
+    _, cost = optimize_committed_service_times(preprocess_tree(network))
+    t_sp = time.perf_counter() - t0
+    rel = abs(res.objective - cost) / max(1.0, abs(cost))
+    rows = [
+        "| instance | stages | optim s (median) | stockpyl s (1 run) | speed-up | optim cost | "
+        "stockpyl cost | rel. diff |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| random_tree({n}, 0) | {n} | {t_ours:.4f} | {t_sp:.1f} | {t_sp / t_ours:,.0f}x | "
+        f"{res.objective:.10g} | {cost:.10g} | {rel:.1e} |",
+    ]
+    print("\n".join(rows), flush=True)
+    return rows
+
+
+def chains(time_limit: float, repeats: int, methods: list[str]) -> list[str]:
+    reported = [
+        float(v)
+        for v in (DATA / "reference_results" / "reported_optimal_cost.txt").read_text().split()
+    ]
+    rows = [
+        "| chain | stages | arcs | method | status | seconds | cost | bound | gap | reported | "
+        "cost vs reported | traced peak MiB | maxrss MiB |",
+        "|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    print("\n".join(rows), flush=True)
+    for k, method in ((k, m) for k in CHAINS for m in methods):
+        params = SolveParams(time_limit=time_limit, method=method)
+        inst = read_willems(DATA / "snc_converted_csv" / f"willems_{k:02d}.csv")
+        t0 = time.perf_counter()
+        res = solve(inst, params)
+        first = time.perf_counter() - t0
+        seconds = first
+        if first < 5.0 and repeats > 1:  # cheap: take the median of a few more runs
+            more, _ = median_time(lambda inst=inst, p=params: solve(inst, p), repeats - 1)
+            seconds = statistics.median([first, more])
+        peak = traced_peak_mib(lambda inst=inst, p=params: solve(inst, p)) if first < 30 else None
+        ref = reported[k - 1]
+        rows.append(
+            f"| {k} | {len(inst.stages)} | {len(inst.arcs)} | {res.info.get('method', '?')} | "
+            f"{res.status.value} | "
+            f"{seconds:.3f} | {res.objective:.6g} | {res.bound:.6g} | {res.gap:.2e} | "
+            f"{ref:.3g} | {(res.objective - ref) / ref:+.2%} | "
+            f"{'n/a' if peak is None else f'{peak:.1f}'} | {maxrss_mib():.0f} |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--time-limit", type=float, default=60.0, help="per Willems chain")
+    ap.add_argument(
+        "--methods", default="auto", help="comma-separated solve methods for the chains"
+    )
+    ap.add_argument("--stockpyl-n", type=int, default=300)
+    ap.add_argument("--skip-stockpyl", action="store_true")
+    ap.add_argument("--write", action="store_true", help="write benchmarks/gsm_results.md")
+    args = ap.parse_args(argv)
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    header = [
+        "# GSM benchmark results",
+        "",
+        f"Measured {stamp} by `benchmarks/bench_gsm.py` (repeats={args.repeats}, "
+        f"time limit {args.time_limit:g} s per chain, methods {args.methods}) on "
+        f"{platform.machine()}, "
+        f"{os.cpu_count()} CPUs (shared), Python {platform.python_version()}.",
+        "",
+    ]
+    out = [*header, "## Random trees, 1 000 stages (target <= 1 s)", ""]
+    print("\n".join(out), flush=True)
+    out += trees(args.repeats)
+    part = ["", "## Willems (2008) chains with deterministic lead times (rate 0.35)", ""]
+    print("\n".join(part), flush=True)
+    out += part + chains(args.time_limit, args.repeats, args.methods.split(","))
+    if not args.skip_stockpyl:  # last: stockpyl's memory would inflate maxrss of later rows
+        part = ["", f"## Versus stockpyl, {args.stockpyl_n}-stage tree (target >= 20x)", ""]
+        print("\n".join(part), flush=True)
+        out += part + versus_stockpyl(args.stockpyl_n, args.repeats)
+    if args.write:
+        (ROOT / "benchmarks" / "gsm_results.md").write_text("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
