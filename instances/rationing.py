@@ -30,16 +30,17 @@ previous (optional) and stability
 from __future__ import annotations
 
 import json
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from optim.errors import InstanceError
 from optim.instances import tables as T
 from optim.instances.base import Frozen, TableInstance
+from pydantic import BaseModel, Field, model_validator
+
+from optim.errors import InstanceError
 
 FairShare = Literal["proportional", "equal", "weighted"]
 FAIR_SHARES: tuple[str, ...] = ("proportional", "equal", "weighted")
@@ -280,14 +281,7 @@ class RationingInstance(TableInstance):
                 continue
             frames[table] = read_csv(path, table, str_columns=id_cols[table])
         if "demand" in frames and "locations" in frames["demand"].columns:
-            loc = frames["demand"]["locations"]
-            frames["demand"]["locations"] = loc.map(
-                lambda v: (
-                    None
-                    if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
-                    else [p.strip() for p in str(v).split(";") if p.strip()]
-                )
-            )
+            frames["demand"]["locations"] = _split_locations(frames["demand"]["locations"])
         return cls.model_validate(frames)
 
 
@@ -298,7 +292,9 @@ def read_csv(path: Path, table: str, *, str_columns: list[str]) -> pd.DataFrame:
             path, dtype=dict.fromkeys(str_columns, str), keep_default_na=True, na_values=[""]
         )
     except pd.errors.EmptyDataError:
-        raise InstanceError(f"{path}: the file is empty; {table} needs a header row", table)
+        raise InstanceError(
+            f"{path}: the file is empty; {table} needs a header row", table
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InstanceError(f"{path}: not a readable CSV file ({exc})", table) from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -518,38 +514,102 @@ def _check_pairs(
         )
 
 
+def _split_locations(cells: pd.Series) -> pd.Series:
+    """CSV ``locations`` cells → lists of stripped, non-empty ids (None for a blank cell).
+
+    A weekly file repeats few distinct cells, so each distinct cell is split once.
+    """
+    codes, uniques = pd.factorize(cells.to_numpy(dtype=object))
+    parsed = np.empty(len(uniques) + 1, dtype=object)  # the last slot: missing cells
+    for i, value in enumerate(uniques.tolist()):
+        text = str(value)
+        parsed[i] = (
+            None if text.strip() == "" else [p.strip() for p in text.split(";") if p.strip()]
+        )
+    return pd.Series(parsed[np.where(codes < 0, len(uniques), codes)], index=cells.index)
+
+
 def _locations(raw: pd.DataFrame, dem: pd.DataFrame, known: set[str]) -> pd.Series:
-    """Normalise ``locations`` to tuples of known, distinct location ids (or None)."""
+    """Normalise ``locations`` to tuples of known, distinct location ids (or None).
+
+    Vectorised over the flattened (line, location) pairs; the first offending line (in input
+    order) is then checked cell by cell by :func:`_check_locations_cell` for its message.
+    """
+    n = len(dem)
     if "locations" not in raw.columns:
-        return pd.Series([None] * len(dem), index=dem.index, dtype=object)
-    out: list[tuple[str, ...] | None] = []
-    for row, value in enumerate(raw["locations"].tolist()):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            out.append(None)
-            continue
-        where = f"demand[{row}] (id {dem['id'].iloc[row]!r})"
-        if isinstance(value, str) or not isinstance(value, (list, tuple, np.ndarray)):
-            raise InstanceError(
-                f"{where}: locations must be a list of location ids, got {value!r}",
-                field=f"demand[{row}].locations",
-            )
-        locs = tuple(str(v) for v in value)
-        if len(locs) == 0:
-            raise InstanceError(
-                f"{where}: locations is empty; leave it out to allow every location",
-                field=f"demand[{row}].locations",
-            )
-        if len(set(locs)) != len(locs):
-            raise InstanceError(
-                f"{where}: locations lists a location twice: {list(locs)}",
-                field=f"demand[{row}].locations",
-            )
-        for loc in locs:
-            if loc not in known:
-                sample = ", ".join(sorted(known)[:8]) + (", …" if len(known) > 8 else "")
-                raise InstanceError(
-                    f"{where}: locations entry {loc!r} is not a known location (known: {sample})",
-                    field=f"demand[{row}].locations",
-                )
-        out.append(locs)
+        return pd.Series([None] * n, index=dem.index, dtype=object)
+    values = raw["locations"].to_numpy(dtype=object)
+    kind = np.fromiter(map(_sequence_kind, values), dtype=np.int8, count=n)
+    seq = kind > 0
+    other = np.flatnonzero(~seq)
+    missing = [v is None or (isinstance(v, float) and np.isnan(v)) for v in values[other]]
+    bad = np.zeros(n, dtype=bool)
+    bad[other[~np.asarray(missing, dtype=bool)]] = True  # not a list (a string, a number, …)
+    rows = np.flatnonzero(seq)
+    cells = values[rows]
+    lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+    bad[rows[lengths == 0]] = True
+    flat = np.fromiter(chain.from_iterable(cells), dtype=object, count=int(lengths.sum()))
+    # ids are str: numpy arrays hold numpy strings, JSON lists may hold numbers
+    converted = bool((kind == 2).any()) or pd.api.types.infer_dtype(flat, skipna=False) not in (
+        "string",
+        "empty",
+    )
+    if converted:
+        flat = np.array([str(v) for v in flat.tolist()], dtype=object)
+    if len(flat):
+        codes, uniques = pd.factorize(flat)
+        row_of = np.repeat(rows, lengths)
+        twice = pd.Index(row_of * len(uniques) + codes).duplicated()
+        bad[row_of[twice]] = True
+        unknown = ~pd.Index(uniques).isin(list(known))
+        bad[row_of[unknown[codes]]] = True
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        _check_locations_cell(row, values[row], dem, known)
+    if converted:
+        it = iter(flat.tolist())
+        tuples = [tuple(islice(it, k)) for k in lengths.tolist()]
+    else:  # lists and tuples of str: the same tuples as ``tuple(str(v) for v in cell)``
+        tuples = list(map(tuple, cells))
+    if len(rows) == n:
+        return pd.Series(tuples, index=dem.index, dtype=object)
+    out: list[tuple[str, ...] | None] = [None] * n
+    for row, locs in zip(rows.tolist(), tuples, strict=True):
+        out[row] = locs
     return pd.Series(out, index=dem.index, dtype=object)
+
+
+def _sequence_kind(value: Any) -> int:
+    """1 for a list or tuple, 2 for a numpy array, 0 otherwise (strings included)."""
+    if isinstance(value, (list, tuple)):
+        return 1
+    return 2 if isinstance(value, np.ndarray) else 0
+
+
+def _check_locations_cell(row: int, value: Any, dem: pd.DataFrame, known: set[str]) -> None:
+    """Raise the :class:`InstanceError` of one bad ``locations`` cell."""
+    where = f"demand[{row}] (id {dem['id'].iloc[row]!r})"
+    if isinstance(value, str) or not isinstance(value, (list, tuple, np.ndarray)):
+        raise InstanceError(
+            f"{where}: locations must be a list of location ids, got {value!r}",
+            field=f"demand[{row}].locations",
+        )
+    locs = tuple(str(v) for v in value)
+    if len(locs) == 0:
+        raise InstanceError(
+            f"{where}: locations is empty; leave it out to allow every location",
+            field=f"demand[{row}].locations",
+        )
+    if len(set(locs)) != len(locs):
+        raise InstanceError(
+            f"{where}: locations lists a location twice: {list(locs)}",
+            field=f"demand[{row}].locations",
+        )
+    for loc in locs:
+        if loc not in known:
+            sample = ", ".join(sorted(known)[:8]) + (", …" if len(known) > 8 else "")
+            raise InstanceError(
+                f"{where}: locations entry {loc!r} is not a known location (known: {sample})",
+                field=f"demand[{row}].locations",
+            )

@@ -67,8 +67,10 @@ def id_column(
     values = frame[col]
     bad = values.isna().to_numpy().copy()
     if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
-        ok_type = values.map(lambda v: isinstance(v, (str, int)) and not isinstance(v, bool))
-        bad |= ~ok_type.to_numpy(dtype=bool)
+        arr = values.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(arr, skipna=True) not in ("string", "empty"):
+            ok_type = np.fromiter(map(_is_id, arr), dtype=bool, count=len(arr))
+            bad |= ~ok_type
     elif not pd.api.types.is_integer_dtype(values):
         bad[:] = True
     if bad.any():
@@ -78,7 +80,7 @@ def id_column(
             f"non-empty string id, got {values.iloc[row]!r}",
             field=f"{table}[{row}].{col}",
         )
-    out = values.astype(str).str.strip()
+    out = _stripped(values)
     empty = (out == "").to_numpy()
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
@@ -110,7 +112,11 @@ def number_column(
             f"{table}[0]: {col} must be a number, got a boolean", field=f"{table}.{col}"
         )
     if raw.dtype == object:
-        is_bool = raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)
+        arr = raw.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(arr, skipna=True) in _NO_BOOL:
+            is_bool = np.zeros(len(arr), dtype=bool)
+        else:
+            is_bool = np.fromiter((type(v) is bool for v in arr), dtype=bool, count=len(arr))
         if is_bool.any():
             row = int(np.flatnonzero(is_bool)[0])
             raise InstanceError(
@@ -163,19 +169,21 @@ def bool_column(
     """A boolean column; accepts true/false, 1/0 and the strings 'true'/'false'/'yes'/'no'."""
     if col not in frame.columns:
         return pd.Series(np.full(len(frame), default), index=frame.index)
-    mapping = {True: True, False: False, 1: True, 0: False}
-    words = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+    raw = frame[col]
+    out = _bool_values(raw, default)
+    if out is None:
+        mapping = {1: True, 0: False}  # True == 1, False == 0
 
-    def conv(v: Any) -> Any:
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            return default
-        if isinstance(v, str):
-            return words.get(v.strip().lower())
-        if isinstance(v, (bool, np.bool_, int, np.integer)):
-            return mapping.get(bool(v) if isinstance(v, (bool, np.bool_)) else int(v))
-        return None
+        def conv(v: Any) -> Any:
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                return default
+            if isinstance(v, str):
+                return _WORDS.get(v.strip().lower())
+            if isinstance(v, (bool, np.bool_, int, np.integer)):
+                return mapping.get(bool(v) if isinstance(v, (bool, np.bool_)) else int(v))
+            return None
 
-    out = frame[col].map(conv)
+        out = raw.map(conv)
     bad = out.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -185,6 +193,71 @@ def bool_column(
             field=f"{table}[{row}].{col}",
         )
     return out.astype(bool)
+
+
+_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+# infer_dtype results that cannot include a Python bool
+_NO_BOOL = ("floating", "integer", "mixed-integer-float", "decimal", "string", "empty")
+
+
+def _stripped(values: pd.Series) -> pd.Series:
+    """``values.astype(str).str.strip()``, stripping each distinct value once.
+
+    Id columns such as customer, item or segment repeat few values; a column of unique ids
+    (sampled) is stripped directly.
+    """
+    arr = values.to_numpy(dtype=object) if values.dtype == object else None
+    if arr is None or len(arr) < 1024 or pd.unique(arr[:1024]).size > 512:
+        return values.astype(str).str.strip()
+    codes, uniques = pd.factorize(arr)  # no missing values here
+    texts = pd.Series(uniques).astype(str).str.strip().to_numpy(dtype=object)
+    return pd.Series(texts[codes], index=values.index, name=values.name).astype(str)
+
+
+def _is_id(v: Any) -> bool:
+    return isinstance(v, (str, int)) and not isinstance(v, bool)
+
+
+def _bool_values(raw: pd.Series, default: bool) -> pd.Series | None:
+    """Vectorised :func:`bool_column` conversion (True/False, or NaN where invalid).
+
+    Returns None for columns that need the per-cell rules (mixed types).
+    """
+    dtype = raw.dtype
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and not isinstance(
+        dtype, pd.StringDtype
+    ):
+        return None
+    if pd.api.types.is_bool_dtype(dtype):
+        return pd.Series(raw.to_numpy(dtype=bool), index=raw.index, dtype=object)
+    if pd.api.types.is_integer_dtype(dtype):
+        arr = raw.to_numpy()
+        out = np.full(len(arr), None, dtype=object)
+        out[arr == 1] = True
+        out[arr == 0] = False
+        return pd.Series(out, index=raw.index, dtype=object)
+    if pd.api.types.is_float_dtype(dtype):  # only NaN (the default) is allowed
+        arr = raw.to_numpy(dtype=np.float64)
+        out = np.full(len(arr), None, dtype=object)
+        out[np.isnan(arr)] = default
+        return pd.Series(out, index=raw.index, dtype=object)
+    arr = raw.to_numpy(dtype=object)
+    kind = pd.api.types.infer_dtype(arr, skipna=True)
+    if kind not in ("boolean", "string", "empty"):
+        return None
+    missing = pd.isna(arr)
+    if missing.any():
+        holes = arr[missing]
+        if not all(v is None or isinstance(v, float) for v in holes.tolist()):
+            return None  # other NA kinds (pd.NA, NaT) follow the per-cell rules
+    out = np.full(len(arr), default, dtype=object)
+    present = ~missing
+    if kind == "boolean":
+        out[present] = arr[present].astype(bool)
+    elif kind == "string":
+        words = pd.Series(arr[present]).str.strip().str.lower().map(_WORDS)
+        out[present] = words.to_numpy(dtype=object, na_value=None)
+    return pd.Series(out, index=raw.index, dtype=object)
 
 
 def choice_column(

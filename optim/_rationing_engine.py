@@ -7,7 +7,10 @@ grows faster than linearly with LP size, so blocks beat one monolithic LP by a w
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +32,9 @@ from optim.solvers import highs
 from optim.status import Status
 
 BLOCK_SIZE = 10_000
+PARALLEL_MIN_ARCS = 100_000  # below this, worker start-up costs more than it saves
 QUANTUM = 1e-6  # reporting grid of allocated quantities (units)
+GRID_TOL = 0.01  # in quanta: LP noise (~1e-9 units) is far below, real fractions above
 
 # stage codes per line (what decided its quantity)
 NO_STOCK, FULL, CAPPED, FAIR, ZERO_LEFT, INTEGER = range(6)
@@ -60,9 +65,11 @@ class Outcome:
 
 
 class _Clock:
-    def __init__(self, params: SolveParams) -> None:
+    def __init__(self, params: SolveParams, deadline: float | None = None) -> None:
         self.deadline = (
-            None if params.time_limit is None else time.perf_counter() + params.time_limit
+            deadline
+            if deadline is not None or params.time_limit is None
+            else time.perf_counter() + params.time_limit
         )
 
     def remaining(self) -> float | None:
@@ -79,7 +86,7 @@ def _tol(values: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 class _Runner:
-    def __init__(self, params: SolveParams) -> None:
+    def __init__(self, params: SolveParams, deadline: float | None = None) -> None:
         self.params = params
         # quantities are reported on a 1e-6 grid: solve to 1e-9 so that snapping is exact
         tight = {
@@ -90,7 +97,7 @@ class _Runner:
         self.tight = params.model_copy(
             update={"solver_options": tight | params.solver_options}
         )
-        self.clock = _Clock(params)
+        self.clock = _Clock(params, deadline)
         self.lp_count = 0
 
     def solve(self, lp: highs.LinearProgram, *, duals: bool = False) -> highs.RawSolution:
@@ -101,8 +108,71 @@ class _Runner:
         return sol
 
 
+@dataclass
+class _BlockResult:
+    floor: NDArray[np.float64]
+    alloc: NDArray[np.float64]
+    flow: NDArray[np.float64]
+    stage: NDArray[np.int64]
+    level: NDArray[np.float64]
+    min_stage: NDArray[np.int64] | None
+    share: NDArray[np.float64] | None
+    lp_count: int
+
+
+def blocks(p: Problem) -> list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]]:
+    """Whole components packed into blocks of about ``BLOCK_SIZE`` arcs + lines.
+
+    Returns (lines, arcs, cells) per block, as global indices. Components without arcs (lines
+    with no eligible stock) are left out: there is nothing to decide for them.
+    """
+    comp = p.line_component
+    n_comp = int(max(comp.max(initial=-1), p.cell_component.max(initial=-1))) + 1
+    arc_comp = comp[p.arc_line]
+    line_order = np.argsort(comp, kind="stable")
+    arc_order = np.argsort(arc_comp, kind="stable")
+    cell_order = np.argsort(p.cell_component, kind="stable")
+    lines_per = np.bincount(comp, minlength=n_comp)
+    arcs_per = np.bincount(arc_comp, minlength=n_comp)
+    cells_per = np.bincount(p.cell_component, minlength=n_comp)
+    size = np.where(arcs_per > 0, arcs_per + lines_per, 0)
+    block_of = np.cumsum(size) // BLOCK_SIZE
+    l_end, a_end, c_end = np.cumsum(lines_per), np.cumsum(arcs_per), np.cumsum(cells_per)
+    starts = np.flatnonzero(np.r_[True, block_of[1:] != block_of[:-1]])
+    ends = np.r_[starts[1:], n_comp]
+    out = []
+    for c0, c1 in zip(starts, ends, strict=True):
+        if size[c0:c1].sum() == 0:
+            continue
+        lo_l = l_end[c0 - 1] if c0 else 0
+        lo_a = a_end[c0 - 1] if c0 else 0
+        lo_c = c_end[c0 - 1] if c0 else 0
+        out.append(
+            (
+                line_order[lo_l : l_end[c1 - 1]],
+                arc_order[lo_a : a_end[c1 - 1]],
+                cell_order[lo_c : c_end[c1 - 1]],
+            )
+        )
+    return out
+
+
+def _worker(task: tuple[Problem, SolveParams, float | None]) -> _BlockResult | EngineError:
+    sub, params, deadline = task
+    try:
+        return _solve_block(sub, _Runner(params, deadline=deadline))
+    except EngineError as exc:
+        return exc
+
+
 def allocate(p: Problem, params: SolveParams) -> Outcome:
-    """Run every stage on every block of components; returns per-line and per-arc values."""
+    """Run every stage on every block of components; returns per-line and per-arc values.
+
+    With ``params.threads > 1`` and more than ``PARALLEL_MIN_ARCS`` arcs, blocks are solved
+    by that many worker processes (spawned, each block sent as a small self-contained
+    sub-problem). Blocks are independent and placed by index, so the result is the same for
+    any worker count.
+    """
     n, A = p.num_lines, p.num_arcs
     out = Outcome(
         share=np.full(n, np.nan),
@@ -113,86 +183,77 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
         level=np.full(n, np.nan),
         min_stage=np.full(n, -1, dtype=np.int64),
     )
-    runner = _Runner(params)
-    comp = p.line_component
-    n_comp = int(max(comp.max(initial=-1), p.cell_component.max(initial=-1))) + 1
-    arc_comp = comp[p.arc_line]
-    line_order = np.argsort(comp, kind="stable")
-    arc_order = np.argsort(arc_comp, kind="stable")
-    cell_order = np.argsort(p.cell_component, kind="stable")
-    lines_per = np.bincount(comp, minlength=n_comp)
-    arcs_per = np.bincount(arc_comp, minlength=n_comp)
-    cells_per = np.bincount(p.cell_component, minlength=n_comp)
-    # components with lines and arcs only; others: nothing to decide
-    size = np.where(arcs_per > 0, arcs_per + lines_per, 0)
-    block_of = np.cumsum(size) // BLOCK_SIZE
-    l_end, a_end, c_end = np.cumsum(lines_per), np.cumsum(arcs_per), np.cumsum(cells_per)
-    local_line = np.empty(n, dtype=np.int64)
-    local_cell = np.empty(p.num_cells, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, block_of[1:] != block_of[:-1]])
-    ends = np.r_[starts[1:], n_comp]
-    for c0, c1 in zip(starts, ends, strict=True):
-        if size[c0:c1].sum() == 0:
-            continue
-        lo_l = l_end[c0 - 1] if c0 else 0
-        lo_a = a_end[c0 - 1] if c0 else 0
-        lo_c = c_end[c0 - 1] if c0 else 0
-        gl = line_order[lo_l : l_end[c1 - 1]]
-        ga = arc_order[lo_a : a_end[c1 - 1]]
-        gc = cell_order[lo_c : c_end[c1 - 1]]
-        _solve_block(p, out, runner, gl, ga, gc, local_line, local_cell)
-    out.lp_count = runner.lp_count
+    todo = blocks(p)
+    deadline = _Clock(params).deadline
+    workers = min(params.threads, len(todo), os.cpu_count() or 1)
+    tasks = ((p.subset(gl, ga, gc), params, deadline) for gl, ga, gc in todo)
+    if workers > 1 and A >= PARALLEL_MIN_ARCS:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            results = list(pool.map(_worker, tasks, chunksize=1))
+    else:
+        results = []
+        for task in tasks:
+            results.append(_worker(task))
+            if isinstance(results[-1], EngineError):
+                break
+    for (gl, ga, _), res in zip(todo, results, strict=False):
+        if isinstance(res, EngineError):
+            raise res
+        out.floor[gl] = res.floor
+        out.alloc[gl] = res.alloc
+        out.flow[ga] = res.flow
+        out.stage[gl] = res.stage
+        out.level[gl] = res.level
+        if res.min_stage is not None:
+            out.min_stage[gl] = res.min_stage
+        if res.share is not None:
+            assert out.share is not None
+            out.share[gl] = res.share
+        out.lp_count += res.lp_count
     return out
 
 
-def _solve_block(
-    p: Problem,
-    out: Outcome,
-    runner: _Runner,
-    gl: NDArray[np.int64],
-    ga: NDArray[np.int64],
-    gc: NDArray[np.int64],
-    local_line: NDArray[np.int64],
-    local_cell: NDArray[np.int64],
-) -> None:
-    local_line[gl] = np.arange(len(gl))
-    local_cell[gc] = np.arange(len(gc))
-    block = Block(
-        num_lines=len(gl),
-        arc_line=local_line[p.arc_line[ga]],
-        arc_cell=local_cell[p.arc_cell[ga]],
-        supply=p.supply[gc],
-    )
+def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
+    """All stages on one block; ``p`` is the block's sub-problem (local indices)."""
+    gl = np.arange(p.num_lines)
+    ga = np.arange(p.num_arcs)
+    block = Block(num_lines=p.num_lines, arc_line=p.arc_line, arc_cell=p.arc_cell,
+                  supply=p.supply)
     _, comp = np.unique(p.line_component[gl], return_inverse=True)
     tier = p.tier[gl]
     has_arc = np.bincount(block.arc_line, minlength=len(gl)) > 0
     cap = np.where(has_arc, p.cap[gl], 0.0)
     minimum = np.where(has_arc, p.minimum[gl], 0.0)
     floor = np.zeros(len(gl))
+    min_stage = None
     if minimum.any():
         floor, min_stage, _ = _ration(
             runner, block, comp, tier, minimum, floor, p.rule_weight(p.minimum)[gl], p.num_tiers
         )
-        out.min_stage[gl] = min_stage
         floor = np.minimum(floor, minimum)
     alloc, stage, level = _ration(
         runner, block, comp, tier, cap, floor, p.rule_weight(p.request)[gl], p.num_tiers
     )
     alloc = np.maximum(alloc, floor)
     integer = has_arc & ((p.lot[gl] > 0) | p.all_or_nothing[gl])
+    share = None
     if integer.any():
-        assert out.share is not None
-        out.share[gl] = alloc
+        share = alloc
         alloc, stage = _integerize(
             runner, block, comp, tier, cap, floor, p.rule_weight(p.request)[gl], alloc, stage,
             p.lot[gl], p.all_or_nothing[gl] & has_arc, p.num_tiers,
         )
     flow = _route(runner, p, block, ga, alloc, cap)
-    out.floor[gl] = floor
-    out.alloc[gl] = np.bincount(block.arc_line, flow, len(gl))
-    out.flow[ga] = flow
-    out.stage[gl] = np.where(has_arc, stage, NO_STOCK)
-    out.level[gl] = level
+    return _BlockResult(
+        floor=floor,
+        alloc=np.bincount(block.arc_line, flow, len(gl)),
+        flow=flow,
+        stage=np.where(has_arc, stage, NO_STOCK),
+        level=level,
+        min_stage=min_stage,
+        share=share,
+        lp_count=runner.lp_count,
+    )
 
 
 def _line_sum(block: Block, x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -433,11 +494,10 @@ def _route(
 ) -> NDArray[np.float64]:
     """Stage 4: fixed allocations, routed by lane cost, stability, then preference."""
     A = block.num_arcs
-    # snapping to the grid may round a line up by less than half a quantum, never past its cap
-    limit = np.minimum(alloc + QUANTUM / 2, cap)
+    alloc = np.minimum(snap(alloc), cap)
     multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
     if not multi.any():
-        return _repair(block, alloc[block.arc_line].copy(), limit, _priority(p, block, ga, alloc))
+        return _repair(block, alloc[block.arc_line].copy(), alloc, _priority(p, block, ga, alloc))
     lo = np.maximum(0.0, alloc - 1e-9 * np.maximum(1.0, alloc))
     hi = alloc
     bounds: list[tuple[NDArray[np.float64], float, float]] = []
@@ -460,7 +520,17 @@ def _route(
         build(block, lo, hi, p.arc_rank[ga], maximize=False, bounds=bounds, change=change).lp
     )
     assert sol.x is not None
-    return _repair(block, sol.x[:A], limit, _priority(p, block, ga, alloc))
+    return _repair(block, sol.x[:A], alloc, _priority(p, block, ga, alloc))
+
+
+def snap(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Values within ``GRID_TOL`` quantum of the grid (LP noise) put exactly on it."""
+    grid = np.round(values / QUANTUM)
+    return np.where(np.abs(values / QUANTUM - grid) < GRID_TOL, grid * QUANTUM, values)
+
+
+def off_grid(values: NDArray[np.float64]) -> NDArray[np.bool_]:
+    return np.abs(values / QUANTUM - np.round(values / QUANTUM)) >= GRID_TOL
 
 
 def _priority(
@@ -469,8 +539,7 @@ def _priority(
     """Who absorbs rounding first: lower tiers, and lines whose total is off the grid."""
     tier = np.zeros(block.num_lines)
     tier[block.arc_line] = p.tier[p.arc_line[ga]]
-    off_grid = np.abs(alloc / QUANTUM - np.round(alloc / QUANTUM)) > 1e-6
-    return tier + 0.5 * off_grid
+    return tier + 0.5 * off_grid(alloc)
 
 
 def _keep(objective: float | None) -> float:
@@ -491,31 +560,40 @@ def _rank_within(group: NDArray[np.int64], key: NDArray[np.float64]) -> NDArray[
 def _repair(
     block: Block,
     flow: NDArray[np.float64],
-    line_cap: NDArray[np.float64],
+    alloc: NDArray[np.float64],
     line_priority: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Snap flows to the ``QUANTUM`` grid so that supply and caps hold exactly.
+    """Put flows on the ``QUANTUM`` grid with every line's total exact and no cell over supply.
 
-    Each line keeps its total rounded to the nearest quantum: its arcs are floored (values
-    within 1e-6 quantum of a grid point count as on it, so whole lots stay whole) and the
-    arcs with the largest remainders take the missing quanta. Where that overfills a cell,
-    round-ups are given back there by the lines of largest ``line_priority`` (lowest tier)
-    first; a line whose total would pass its cap gives its round-ups back.
+    Each line's target is its allocation in quanta (exact when on the grid; a fractional
+    share is floored, losing less than one quantum). Its arcs are floored and the missing
+    quanta go to the arcs with the largest remainders (or are taken off its largest arc
+    when solver noise overshot). A cell still above its supply after that (noise) is trimmed
+    on the arc of its lowest-priority line (largest ``line_priority``), largest flow first.
     """
-    A = block.num_arcs
+    A, n = block.num_arcs, block.num_lines
     r = np.maximum(flow[:A], 0.0) / QUANTUM
-    base = np.floor(r + 1e-6)
+    base = np.floor(r + GRID_TOL)
     frac = np.maximum(r - base, 0.0)
-    need = np.round(np.bincount(block.arc_line, frac, block.num_lines))
-    up = _rank_within(block.arc_line, -frac) < need[block.arc_line]
-    used = np.bincount(block.arc_cell, base + up, block.num_cells)
-    excess = used - np.floor(block.supply / QUANTUM + 1e-6)
+    units = alloc / QUANTUM
+    target = np.where(off_grid(alloc), np.floor(units + GRID_TOL), np.round(units))
+    deficit = target - np.bincount(block.arc_line, base, n)
+    rank = _rank_within(block.arc_line, -frac)
+    per_arc = np.bincount(block.arc_line, minlength=n)
+    pos = np.maximum(deficit, 0.0)
+    # one quantum to the `pos` arcs with the largest remainders; any rest to the first of them
+    add = (rank < pos[block.arc_line]).astype(np.float64)
+    add += np.where(rank == 0, np.maximum(pos - per_arc, 0.0)[block.arc_line], 0.0)
+    out = base + add
+    neg = np.minimum(deficit, 0.0)
+    if neg.any():
+        biggest = _rank_within(block.arc_line, -out) == 0
+        out = np.maximum(out + np.where(biggest, neg[block.arc_line], 0.0), 0.0)
+    excess = np.bincount(block.arc_cell, out, block.num_cells) - np.floor(
+        block.supply / QUANTUM + GRID_TOL
+    )
     if np.any(excess > 0):
-        key = np.where(up, -line_priority[block.arc_line] * 4.0 + frac, np.inf)
-        drop = up & (_rank_within(block.arc_cell, key) < excess[block.arc_cell])
-        up &= ~drop
-    out = (base + up) * QUANTUM
-    over = np.bincount(block.arc_line, out, block.num_lines) > line_cap + 1e-12
-    if over.any():
-        out[up & over[block.arc_line]] -= QUANTUM
-    return out
+        key = -line_priority[block.arc_line] * 1e15 - out
+        first = _rank_within(block.arc_cell, key) == 0
+        out = np.maximum(out - np.where(first, np.maximum(excess, 0)[block.arc_cell], 0.0), 0.0)
+    return out * QUANTUM

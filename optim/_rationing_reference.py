@@ -147,9 +147,8 @@ def allocate(p: Problem, params: SolveParams) -> engine.Outcome:
     alloc = np.maximum(alloc, floor)
     x = route(p, alloc, params)
     block = engine.Block(num_lines=n, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
-    limit = np.minimum(alloc + engine.QUANTUM / 2, p.cap)
-    off_grid = np.abs(alloc / engine.QUANTUM - np.round(alloc / engine.QUANTUM)) > 1e-6
-    flow = engine._repair(block, x, limit, p.tier + 0.5 * off_grid)
+    alloc = np.minimum(engine.snap(alloc), p.cap)
+    flow = engine._repair(block, x, alloc, p.tier + 0.5 * engine.off_grid(alloc))
     has_arc = np.bincount(p.arc_line, minlength=n) > 0
     return engine.Outcome(
         alloc=np.bincount(p.arc_line, flow, n),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +18,42 @@ from optim.errors import InstanceError
 from optim.params import SolveParams
 from optim.result import Result
 
-# kind → (instance class, solve function, CSV files that identify a folder of that kind)
-KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "rationing": (
+@dataclass(frozen=True)
+class Kind:
+    """How one problem kind is loaded and solved (targets are ``module:attribute``)."""
+
+    instance: str
+    solve: str
+    csv_files: tuple[str, ...] = ()
+    csv_reader: str | None = None
+
+
+KINDS: dict[str, Kind] = {
+    "rationing": Kind(
         "optim.instances.rationing:RationingInstance",
         "optim.rationing:solve",
         ("supply.csv", "demand.csv", "segments.csv"),
+        "optim.instances.rationing:RationingInstance.from_csv_folder",
+    ),
+    "safety_stock": Kind(
+        "optim.instances.safety_stock:SafetyStockInstance",
+        "optim.safety_stock:solve",
+    ),
+    "capacity": Kind(
+        "optim.instances.capacity:CapacityInstance",
+        "optim.capacity:solve",
+        ("periods.csv", "resources.csv", "products.csv", "segments.csv", "demand.csv"),
+        "optim.instances.capacity:read_csv_folder",
     ),
 }
 
 
 def _resolve(target: str) -> Any:
     module, attr = target.split(":")
-    return getattr(importlib.import_module(module), attr)
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def instance_class(kind: str) -> Any:
@@ -38,7 +62,7 @@ def instance_class(kind: str) -> Any:
         raise InstanceError(
             f"kind {kind!r} is not known; allowed: {', '.join(sorted(KINDS))}", field="kind"
         )
-    return _resolve(KINDS[kind][0])
+    return _resolve(KINDS[kind].instance)
 
 
 def from_dict(doc: Any) -> Any:
@@ -59,15 +83,19 @@ def load(path: str | Path) -> Any:
     """Read an instance from a JSON or YAML file, or from a folder of CSV files.
 
     A folder is recognised by its files (rationing: ``supply.csv``, ``demand.csv``,
-    ``segments.csv``). Raises :class:`InstanceError` naming the file and what is wrong.
+    ``segments.csv``; capacity: ``periods.csv``, ``resources.csv``, ``products.csv``,
+    ``segments.csv``, ``demand.csv``). Raises :class:`InstanceError` naming the file and what is wrong.
     """
     path = Path(path)
     if path.is_dir():
         names = {p.name for p in path.iterdir()}
-        for kind, (_, _, files) in KINDS.items():
-            if set(files) <= names:
-                return instance_class(kind).from_csv_folder(path)
-        expected = "; ".join(f"{k}: {', '.join(f)}" for k, (_, _, f) in KINDS.items())
+        # most specific set of files first (capacity's folder also has segments/demand.csv)
+        for kind, spec in sorted(KINDS.items(), key=lambda kv: -len(kv[1].csv_files)):
+            if spec.csv_reader and set(spec.csv_files) <= names:
+                return _resolve(spec.csv_reader)(path)
+        expected = "; ".join(
+            f"{k}: {', '.join(spec.csv_files)}" for k, spec in KINDS.items() if spec.csv_files
+        )
         raise InstanceError(f"{path}: no known set of CSV files found (expected {expected})")
     if not path.exists():
         raise InstanceError(f"{path}: no such file or folder")
@@ -112,9 +140,12 @@ def solve(instance: Any, params: SolveParams | None = None, **overrides: Any) ->
     params = params or SolveParams()
     if overrides:
         params = SolveParams.model_validate(params.model_dump() | overrides)
-    return _resolve(KINDS[kind][1])(instance, params)
+    return _resolve(KINDS[kind].solve)(instance, params)
 
 
 def schema(kind: str) -> dict[str, Any]:
     """JSON Schema of the document form of ``kind``."""
-    return dict(instance_class(kind).json_schema())
+    cls = instance_class(kind)
+    if hasattr(cls, "json_schema"):
+        return dict(cls.json_schema())
+    return dict(cls.model_json_schema())

@@ -22,7 +22,8 @@ class SolveParams(BaseModel):
     method
         Problem-specific method choice (e.g. ``"dp"`` / ``"mip"`` for safety stock).
     threads
-        Solver threads; 1 keeps runs deterministic.
+        Parallel workers for problems that split into independent blocks (rationing
+        components, capacity plants). Results do not depend on it.
     seed
         Random seed for solvers that use one.
     solver_options

@@ -20,6 +20,7 @@ quantity), ``segments`` and ``unallocated`` (supply left per item and location).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -169,15 +170,21 @@ def build_tables(
     )
     seg = (
         lines.groupby("segment", sort=False)
-        .agg(lines=("demand_id", "size"), requested=("requested", "sum"),
-             allocated=("allocated", "sum"))
+        .agg(
+            lines=("demand_id", "size"),
+            requested=("requested", "sum"),
+            allocated=("allocated", "sum"),
+        )
         .reset_index()
     )
     seg = inst.segments.rename(columns={"name": "segment"}).merge(seg, on="segment", how="left")
     seg[["lines"]] = seg[["lines"]].fillna(0).astype(np.int64)
     seg[["requested", "allocated"]] = seg[["requested", "allocated"]].fillna(0.0)
-    seg["fill_rate"] = np.where(seg["requested"] > 0, seg["allocated"] / seg["requested"].where(
-        seg["requested"] > 0, 1.0), np.nan)
+    seg["fill_rate"] = np.where(
+        seg["requested"] > 0,
+        seg["allocated"] / seg["requested"].where(seg["requested"] > 0, 1.0),
+        np.nan,
+    )
     seg = seg.sort_values(["tier", "segment"], kind="stable").reset_index(drop=True)
     taken = np.bincount(p.arc_cell, out.flow, p.num_cells)
     unallocated = pd.DataFrame(
@@ -197,90 +204,141 @@ def build_tables(
     }
 
 
-def _fmt(values: np.ndarray) -> pd.Series:
-    return pd.Series([f"{v:.6g}" for v in values], dtype=object)
+def _fmt(values: np.ndarray) -> np.ndarray:
+    """``f"{v:.6g}"`` of every value (object array); each distinct value is formatted once."""
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    codes, uniques = pd.factorize(x.view(np.int64))  # bitwise: -0.0, 0.0 and NaN kept apart
+    texts = np.array([f"{v:.6g}" for v in uniques.view(np.float64).tolist()], dtype=object)
+    return texts[codes]
+
+
+def _by_value(values: np.ndarray, text: Callable[[int], str]) -> np.ndarray:
+    """``text(v)`` for every small non-negative integer ``v`` (tiers), via a lookup table."""
+    table = np.array([text(v) for v in range(int(values.max(initial=0)) + 1)], dtype=object)
+    return table[values]
+
+
+def _eligible(p: Problem, lines: np.ndarray) -> np.ndarray:
+    """Per line, its eligible locations in preference order joined by ", " ("" if none).
+
+    Only ``lines`` (a boolean mask) are filled. Arcs are sorted by (line, rank), so the k-th
+    arc of every line is appended in one vectorised step per k.
+    """
+    out = np.full(p.num_lines, "", dtype=object)
+    arcs = np.flatnonzero(lines[p.arc_line])
+    if len(arcs) == 0:
+        return out
+    line = p.arc_line[arcs]
+    names = p.location_names[p.cell_location[p.arc_cell[arcs]]]
+    first = np.r_[True, line[1:] != line[:-1]]
+    starts = np.flatnonzero(first)
+    pos = np.arange(len(arcs)) - starts[np.cumsum(first) - 1]
+    out[line[starts]] = names[starts]
+    for k in range(1, int(pos.max()) + 1):
+        at = pos == k
+        out[line[at]] = out[line[at]] + ", " + names[at]
+    return out
 
 
 def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
     """One sentence per line saying which rule gave its quantity."""
     n = p.num_lines
     text = np.empty(n, dtype=object)
-    tier_txt = "tier " + pd.Series(p.tier).astype(str)
+    tier_txt = _by_value(p.tier, lambda t: f"tier {t}")
     full = stage == engine.FULL
-    text[full] = (tier_txt[full] + ": served in full").to_numpy()
+    text[full] = _by_value(p.tier, lambda t: f"tier {t}: served in full")[full]
     capped = stage == engine.CAPPED
     if capped.any():
-        text[capped] = (tier_txt[capped] + ": served up to its max_quantity "
-                        + _fmt(p.cap[capped]).to_numpy()).to_numpy()
+        text[capped] = tier_txt[capped] + ": served up to its max_quantity " + _fmt(p.cap[capped])
     # eligible locations of lines that were rationed (fair share / nothing left / no stock)
-    rationed = np.flatnonzero(~(full | capped))
-    eligible = pd.Series("", index=range(n), dtype=object)
-    if len(rationed):
-        sel = np.isin(p.arc_line, rationed)
-        names = pd.Series(p.location_names[p.cell_location[p.arc_cell[sel]]])
-        joined = names.groupby(p.arc_line[sel], sort=False).agg(", ".join)
-        eligible.loc[joined.index] = joined.to_numpy()
-    after = pd.Series(
-        np.where(p.tier > 1, " after tier" + np.where(p.tier > 2, "s 1–", " ")
-                 + (p.tier - 1).astype(str), ""), dtype=object
+    eligible = _eligible(p, ~(full | capped))
+    after = _by_value(
+        p.tier, lambda t: f" after tier{'s 1–' if t > 2 else ' '}{t - 1}" if t > 1 else ""
     )
     fair = np.flatnonzero(stage == engine.FAIR)
     if len(fair):
         lev = out.level[fair]
         rule = p.rule[fair]
+        lev_txt = _fmt(lev)
         share = np.where(
             rule == 0,
-            "proportional share: fill rate " + _fmt(lev).to_numpy(),
+            "proportional share: fill rate " + lev_txt,
             np.where(
                 rule == 1,
-                "equal share: " + _fmt(lev).to_numpy() + " units",
-                "weighted share: " + _fmt(lev).to_numpy() + " per unit of weight (weight "
-                + _fmt(p.weight[fair]).to_numpy() + ")",
+                "equal share: " + lev_txt + " units",
+                "weighted share: "
+                + lev_txt
+                + " per unit of weight (weight "
+                + _fmt(p.weight[fair])
+                + ")",
             ),
         )
         # lines frozen below the highest level of their tier in their component were held
         # back by the stock their eligible locations can reach
-        key = pd.Series(p.line_component[fair] * (p.num_tiers + 1) + p.tier[fair])
-        top = pd.Series(lev).groupby(key.to_numpy()).transform("max").to_numpy()
+        key = p.line_component[fair] * (p.num_tiers + 1) + p.tier[fair]
+        top = pd.Series(lev).groupby(key).transform("max").to_numpy()
         held = lev < top * (1 - 1e-9)
         reason = np.where(held, "; held lower because its eligible locations run out", "")
         text[fair] = (
-            tier_txt[fair].to_numpy() + ", " + share + " of the stock at "
-            + eligible.iloc[fair].to_numpy() + " left" + after.iloc[fair].to_numpy() + reason
+            tier_txt[fair]
+            + ", "
+            + share
+            + " of the stock at "
+            + eligible[fair]
+            + " left"
+            + after[fair]
+            + reason
         )
     zero = np.flatnonzero(stage == engine.ZERO_LEFT)
     if len(zero):
         text[zero] = (
-            tier_txt[zero].to_numpy() + ": nothing left at " + eligible.iloc[zero].to_numpy()
-            + np.where(p.tier[zero] > 1, after.iloc[zero].to_numpy(), " for this line")
+            tier_txt[zero]
+            + ": nothing left at "
+            + eligible[zero]
+            + np.where(p.tier[zero] > 1, after[zero], " for this line")
         )
     integer = np.flatnonzero(stage == engine.INTEGER)
     if len(integer):
         share = out.share[integer] if out.share is not None else np.full(len(integer), np.nan)
         got = out.alloc[integer]
         lot, aon = p.lot[integer], p.all_or_nothing[integer]
+        share_txt, got_txt = _fmt(share), _fmt(got)
         why = np.where(
             aon & (got <= 0),
-            "all_or_nothing: its share " + _fmt(share).to_numpy() + " is less than the full "
-            + _fmt(p.cap[integer]).to_numpy() + ", so the line is dropped",
+            "all_or_nothing: its share "
+            + share_txt
+            + " is less than the full "
+            + _fmt(p.cap[integer])
+            + ", so the line is dropped",
             np.where(
                 aon,
-                "all_or_nothing: served the full " + _fmt(got).to_numpy() + " (its share was "
-                + _fmt(share).to_numpy() + ")",
+                "all_or_nothing: served the full "
+                + got_txt
+                + " (its share was "
+                + share_txt
+                + ")",
                 np.where(
                     lot > 0,
-                    "fair share " + _fmt(share).to_numpy() + " rounded to "
-                    + _fmt(got).to_numpy() + " in lots of " + _fmt(lot).to_numpy(),
-                    "adjusted from its fair share " + _fmt(share).to_numpy() + " to "
-                    + _fmt(got).to_numpy() + " around other lines' whole lots",
+                    "fair share "
+                    + share_txt
+                    + " rounded to "
+                    + got_txt
+                    + " in lots of "
+                    + _fmt(lot),
+                    "adjusted from its fair share "
+                    + share_txt
+                    + " to "
+                    + got_txt
+                    + " around other lines' whole lots",
                 ),
             ),
         )
-        text[integer] = tier_txt[integer].to_numpy() + ", integer rules: " + why
+        text[integer] = tier_txt[integer] + ", integer rules: " + why
     none = np.flatnonzero(stage == engine.NO_STOCK)
     if len(none):
         text[none] = (
-            "no supply row of item " + p.item_names[p.line_item[none]].astype(str)
+            "no supply row of item "
+            + p.item_names[p.line_item[none]].astype(str).astype(object)
             + " at its eligible locations"
         )
     # contractual minimums
@@ -288,11 +346,14 @@ def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
     if len(has_min):
         got = out.floor[has_min]
         ok = got >= p.minimum[has_min] * (1 - 1e-9)
+        min_txt = _fmt(p.minimum[has_min])
         suffix = np.where(
             ok,
-            "; contractual minimum " + _fmt(p.minimum[has_min]).to_numpy() + " guaranteed first",
-            "; contractual minimum " + _fmt(p.minimum[has_min]).to_numpy()
-            + " only partly covered (" + _fmt(got).to_numpy()
+            "; contractual minimum " + min_txt + " guaranteed first",
+            "; contractual minimum "
+            + min_txt
+            + " only partly covered ("
+            + _fmt(got)
             + "): minimums were rationed by tier first",
         )
         text[has_min] = text[has_min] + suffix

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _encode_str
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,39 @@ class Result:
         """The result document as plain JSON-able data.
 
         ``runtime`` is left out by default so that the same input gives byte-identical output.
+        Floats are rounded to 12 significant digits (``float(f"{v:.12g}")``), NaN becomes
+        ``None`` and infinities the strings ``"inf"``/``"-inf"``; numpy scalars become Python
+        scalars. Tables become lists of records.
         """
+        doc = self._head(include_runtime)
+        for name, frame in self.tables.items():
+            doc[name] = _records(frame)
+        return doc
+
+    def to_json(self, path: str | Path | None = None, *, include_runtime: bool = False) -> str:
+        """Serialise :meth:`to_dict` as JSON; also write it to ``path`` when given.
+
+        ``json.loads(to_json())`` equals :meth:`to_dict`. The scalar fields are indented by
+        2; each table record is written on one line (as ``json.dumps(record)`` would), so a
+        table of 10^6 rows is encoded column by column in a few seconds.
+        """
+        head = self._head(include_runtime)
+        for name in self.tables:
+            head.pop(name, None)
+        text = json.dumps(head, indent=2)
+        parts = [text[:-2] if head else "{"]
+        sep = "," if head else ""
+        for name, frame in self.tables.items():
+            parts.append(f"{sep}\n  {_key(name)}: ")
+            parts.extend(_table_json(frame, "\n    ", "\n  "))
+            sep = ","
+        parts.append("\n}\n")
+        text = "".join(parts)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def _head(self, include_runtime: bool) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "kind": self.kind,
             "status": self.status.value,
@@ -103,16 +136,7 @@ class Result:
         if include_runtime:
             doc["runtime_seconds"] = round(self.runtime, 6)
         doc.update({k: _clean(v) for k, v in self.info.items()})
-        for name, frame in self.tables.items():
-            doc[name] = _records(frame)
         return doc
-
-    def to_json(self, path: str | Path | None = None, *, include_runtime: bool = False) -> str:
-        """Serialise :meth:`to_dict` as JSON; also write it to ``path`` when given."""
-        text = json.dumps(self.to_dict(include_runtime=include_runtime), indent=2) + "\n"
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
 
     def write_tables(self, directory: str | Path) -> list[Path]:
         """Write every table as ``<name>.csv`` in ``directory``; return the paths."""
@@ -121,7 +145,7 @@ class Result:
         paths = []
         for name, frame in self.tables.items():
             path = out / f"{name}.csv"
-            frame.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+            _csv_ready(frame).to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
             paths.append(path)
         return paths
 
@@ -138,6 +162,12 @@ class Result:
             lines.append(self.message)
         lines.extend(f"diagnosis: {d}" for d in self.diagnosis)
         return "\n".join(lines)
+
+
+SIGNIFICANT_DIGITS = 12
+_CHUNK = 131_072  # rows encoded at a time (bounds the temporary object arrays)
+_MERGE_LIMIT = 65_536  # at most this many distinct texts in a merged piece
+_POW10 = 10.0 ** np.arange(23)  # exact doubles
 
 
 def _clean(value: Any) -> Any:
@@ -157,9 +187,195 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    cols = list(frame.columns)
-    return [
-        {c: _clean(v) for c, v in zip(cols, row, strict=True)}
-        for row in frame.itertuples(index=False, name=None)
+def round_significant(values: np.ndarray) -> np.ndarray:
+    """``float(f"{v:.12g}")`` for every element, vectorised and bit-for-bit equal.
+
+    For finite nonzero ``v`` with decimal exponent ``e``, ``y = v · 10^k`` (``k = 11 - e``,
+    ``0 ≤ k ≤ 22`` so that ``10^k`` is an exact double) carries one rounding error of at
+    most ``|y| 2^-53 < 1.2e-4``; when ``10^11 ≤ |y| < 10^12 - 1`` and ``y`` is not within
+    ``1e-3`` of a half-integer, ``rint(y)`` is the correctly rounded 12-digit mantissa ``N``
+    and ``N / 10^k`` (one correctly rounded division) is the double nearest to the decimal
+    ``N·10^-k``, which is what ``float()`` of the formatted text gives. The few other values
+    (near-ties, ``|v| ≥ 10^11`` or ``< 10^-11``) are formatted by Python. Zeros, NaN and
+    infinities pass through unchanged.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        k = (SIGNIFICANT_DIGITS - 1) - np.floor(np.log10(np.abs(x)))  # ±inf/nan: 0, inf, nan
+        ok = (k >= 0) & (k <= 22)
+        p = _POW10[np.where(ok, k, 0).astype(np.intp)]
+        y = x * p
+        n = np.rint(y)
+        ay = np.abs(y)
+        fast = ok & (np.abs(y - n) < 0.499) & (ay >= 1e11) & (ay < 1e12 - 1)
+        out = np.where(fast, n / p, x)
+    slow = np.flatnonzero(~fast & np.isfinite(x) & (x != 0))
+    if len(slow):
+        out[slow] = [float(f"{v:.12g}") for v in x[slow].tolist()]
+    return out
+
+
+def _key(name: Any) -> str:
+    """A dict key as ``json.dumps`` writes it."""
+    return json.dumps({name: 0})[1:-4]
+
+
+def _float_texts(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Codes and JSON texts of the cleaned floats (as ``json.dumps(_clean(v))``)."""
+    x = round_significant(values)
+    codes, uniques = pd.factorize(x.view(np.int64))  # bitwise: keeps -0.0 apart from 0.0
+    texts = [
+        "null" if math.isnan(v) else ('"inf"' if v > 0 else '"-inf"') if math.isinf(v) else repr(v)
+        for v in uniques.view(np.float64).tolist()
     ]
+    return codes, texts
+
+
+def _column_texts(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """``(codes, texts)``: the JSON text of row ``i`` is ``texts[codes[i]]``.
+
+    Texts are ``json.dumps(_clean(v))``; equal values share a code, so each distinct value
+    is formatted once.
+    """
+    dtype = col.dtype
+    if not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        if pd.api.types.is_bool_dtype(dtype):
+            return col.to_numpy(dtype=bool).astype(np.int64), ["false", "true"]
+        if pd.api.types.is_integer_dtype(dtype):
+            codes, uniques = pd.factorize(col.to_numpy())
+            return codes, [str(int(v)) for v in uniques.tolist()]
+        if pd.api.types.is_float_dtype(dtype):
+            return _float_texts(col.to_numpy(dtype=np.float64))
+    values = col.to_numpy(dtype=object)
+    if (
+        len(values) >= 1024
+        and pd.api.types.infer_dtype(values, skipna=False) == "string"
+        and pd.unique(values[:1024]).size > 512
+    ):  # mostly distinct strings (ids): encode directly
+        return np.arange(len(values)), list(map(_encode_str, values.tolist()))
+    try:
+        codes, uniques = pd.factorize(values)  # missing values (None, NaN, NA) get code -1
+    except TypeError:  # unhashable cells (lists, dicts)
+        uniques = None
+    if uniques is not None and pd.api.types.infer_dtype(uniques, skipna=False) in (
+        "string",
+        "empty",
+    ):
+        codes = np.where(codes < 0, len(uniques), codes)
+        return codes, [*map(_encode_str, uniques.tolist()), "null"]
+    texts = [json.dumps(_clean(v)) for v in values.tolist()]
+    return np.arange(len(texts), dtype=np.int64), texts
+
+
+def _table_json(frame: pd.DataFrame, row_sep: str, end: str) -> list[str]:
+    """``[ {record}, … ]`` (as pieces to join) with one ``json.dumps(record)`` per line.
+
+    Each column becomes codes into its distinct texts; keys and separators are glued to the
+    texts of columns with few distinct values, and adjacent such columns are merged, so a
+    row is the concatenation of a few pieces.
+    """
+    n = len(frame)
+    if n == 0:
+        return ["[]"]
+    if frame.shape[1] == 0:
+        return ["[" + row_sep + ("{}," + row_sep) * (n - 1) + "{}" + end + "]"]
+    limit = min(_MERGE_LIMIT, max(n // 4, 1))
+    groups: list[tuple[np.ndarray | None, np.ndarray]] = []  # codes None: the same text
+
+    def add(codes: np.ndarray | None, texts: np.ndarray) -> None:
+        if groups:
+            merged = _merge(*groups[-1], codes, texts, limit)
+            if merged is not None:
+                groups[-1] = merged
+                return
+        groups.append((codes, texts))
+
+    for j, name in enumerate(frame.columns):
+        codes, texts = _column_texts(frame.iloc[:, j])
+        add(None, np.array([("{" if j == 0 else ", ") + _key(name) + ": "], dtype=object))
+        add(np.asarray(codes, dtype=np.int64), np.array(texts, dtype=object))
+    add(None, np.array(["}," + row_sep], dtype=object))
+    pieces = ["[" + row_sep]
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        block = np.empty((stop - start, len(groups)), dtype=object)
+        for j, (codes, texts) in enumerate(groups):
+            block[:, j] = texts[0] if codes is None else texts[codes[start:stop]]
+        if stop == n:  # no comma after the last record
+            block[-1, -1] = block[-1, -1][: -len("," + row_sep)]
+        pieces.append("".join(block.ravel().tolist()))
+    pieces.append(end + "]")
+    return pieces
+
+
+def _merge(
+    codes_a: np.ndarray | None,
+    texts_a: np.ndarray,
+    codes_b: np.ndarray | None,
+    texts_b: np.ndarray,
+    limit: int,
+) -> tuple[np.ndarray | None, np.ndarray] | None:
+    """Join two adjacent pieces into one when that makes at most ``limit`` distinct texts.
+
+    A constant piece (``codes`` None: a key or a separator) is glued to every text of its
+    neighbour; two coded pieces are merged on the pairs of codes (e.g. tier and rule).
+    """
+    ka, kb = len(texts_a), len(texts_b)
+    if codes_a is None and codes_b is None:
+        return None, np.array([texts_a[0] + texts_b[0]], dtype=object)
+    if codes_b is None:
+        return (codes_a, texts_a + texts_b[0]) if ka <= limit else None
+    if codes_a is None:
+        return (codes_b, texts_a[0] + texts_b) if kb <= limit else None
+    if ka * kb > limit:
+        return None
+    return codes_a * kb + codes_b, (texts_a[:, None] + texts_b[None, :]).ravel()
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Table rows as dicts of cleaned Python values (see :func:`_clean`), column by column."""
+    cols = list(frame.columns)
+    if not cols:
+        return [{} for _ in range(len(frame))]
+    values = [_column_values(frame.iloc[:, j]) for j in range(len(cols))]
+    return [dict(zip(cols, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _column_values(col: pd.Series) -> list[Any]:
+    """``[_clean(v) for v in col]``, vectorised for plain bool, integer and float columns."""
+    dtype = col.dtype
+    if not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
+            return col.to_numpy().tolist()
+        if pd.api.types.is_float_dtype(dtype):
+            x = round_significant(col.to_numpy(dtype=np.float64))
+            out = x.astype(object)
+            if not np.isfinite(x).all():
+                out[np.isnan(x)] = None
+                out[np.isposinf(x)] = "inf"
+                out[np.isneginf(x)] = "-inf"
+            return out.tolist()
+    return [_clean(v) for v in col.to_numpy(dtype=object).tolist()]
+
+
+def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with float columns pre-formatted as ``"%.10g"`` (NaN: empty), each distinct
+    value once; ``to_csv(float_format="%.10g")`` then writes the same bytes, faster."""
+    floats = [
+        j
+        for j, dtype in enumerate(frame.dtypes)
+        if not isinstance(dtype, pd.api.extensions.ExtensionDtype)
+        and pd.api.types.is_float_dtype(dtype)
+    ]
+    if not floats or len(frame) < 1024:
+        return frame
+    out = frame.copy(deep=False)
+    for j in floats:
+        x = np.ascontiguousarray(frame.iloc[:, j].to_numpy(dtype=np.float64))
+        codes, uniques = pd.factorize(x.view(np.int64))
+        texts = np.array(
+            ["" if math.isnan(v) else f"{v:.10g}" for v in uniques.view(np.float64).tolist()],
+            dtype=object,
+        )
+        out.isetitem(j, texts[codes])
+    return out

@@ -119,7 +119,9 @@ def new_highs(params: SolveParams, *, time_limit: float | None = None) -> Any:
     hp = _highspy()
     h = hp.Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", params.threads)
+    # No "threads" option: HiGHS (1.12) fixes its thread pool at the first solve of a process
+    # and fails later solves that ask for another count. Parallel work in optim runs over
+    # independent blocks in worker processes instead (SolveParams.threads).
     h.setOptionValue("random_seed", params.seed)
     h.setOptionValue("mip_rel_gap", params.mip_gap)
     limit = time_limit if time_limit is not None else params.time_limit

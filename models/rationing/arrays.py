@@ -6,14 +6,14 @@ Pure and vectorised; positions are internal, every table going out is keyed by t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from optim.instances.rationing import RationingInstance
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-
-from optim.instances.rationing import RationingInstance
 
 RULES = ("proportional", "equal", "weighted")
 
@@ -66,6 +66,44 @@ class Problem:
     def num_arcs(self) -> int:
         return int(self.arc_line.shape[0])
 
+    def subset(self, lines: IntArray, arcs: IntArray, cells: IntArray) -> Problem:
+        """The sub-problem of whole components: ``lines``, their ``arcs`` and ``cells``.
+
+        Indices are renumbered locally (arcs keep their order); small enough to send to a
+        worker process.
+        """
+
+        def local(members: IntArray, values: IntArray) -> IntArray:
+            order = np.argsort(members, kind="stable")
+            return order[np.searchsorted(members[order], values)].astype(np.int64)
+
+        return Problem(
+            line_id=self.line_id[lines],
+            line_item=self.line_item[lines],
+            tier=self.tier[lines],
+            rule=self.rule[lines],
+            request=self.request[lines],
+            cap=self.cap[lines],
+            minimum=self.minimum[lines],
+            weight=self.weight[lines],
+            lot=self.lot[lines],
+            all_or_nothing=self.all_or_nothing[lines],
+            cell_item=self.cell_item[cells],
+            cell_location=self.cell_location[cells],
+            supply=self.supply[cells],
+            item_names=self.item_names,
+            location_names=self.location_names,
+            arc_line=local(lines, self.arc_line[arcs]),
+            arc_cell=local(cells, self.arc_cell[arcs]),
+            arc_rank=self.arc_rank[arcs],
+            arc_cost=self.arc_cost[arcs],
+            arc_previous=self.arc_previous[arcs],
+            line_component=self.line_component[lines],
+            cell_component=self.cell_component[cells],
+            num_tiers=self.num_tiers,
+            stability=self.stability,
+        )
+
     def rule_weight(self, requests: FloatArray) -> FloatArray:
         """w_i such that the rule's ratio is a_i / w_i (proportional: the request itself)."""
         return np.where(
@@ -86,10 +124,9 @@ def prepare(inst: RationingInstance) -> Problem:
     key_order = np.argsort(cell_key, kind="stable")
     sorted_keys = cell_key[key_order]
 
-    seg_tier = dict(zip(seg["name"], seg["tier"], strict=True))
-    seg_rule = dict(zip(seg["name"], seg["fair_share"], strict=True))
-    tier = dem["segment"].map(seg_tier).to_numpy(dtype=np.int64)
-    rule = dem["segment"].map(seg_rule).map(RULES.index).to_numpy(dtype=np.int64)
+    seg_of = pd.Index(seg["name"]).get_indexer(dem["segment"])
+    tier = seg["tier"].to_numpy(dtype=np.int64)[seg_of]
+    rule = np.array([RULES.index(r) for r in seg["fair_share"]], dtype=np.int64)[seg_of]
     line_item = item_index.get_indexer(dem["item"]).astype(np.int64)
     request = dem["quantity"].to_numpy(dtype=np.float64)
     cap = np.minimum(request, dem["max_quantity"].to_numpy(dtype=np.float64))
@@ -97,15 +134,17 @@ def prepare(inst: RationingInstance) -> Problem:
     n = len(dem)
 
     # --- arcs of lines with an explicit preference list -----------------------------------
-    locs = dem["locations"]
-    explicit = locs.notna().to_numpy()
+    locs = dem["locations"].to_numpy(dtype=object)
+    explicit = ~pd.isna(locs)
     ex_lines = np.flatnonzero(explicit)
     if len(ex_lines):
-        exploded = locs.iloc[ex_lines].explode()
-        ex_line = np.repeat(ex_lines, locs.iloc[ex_lines].map(len).to_numpy())
-        ex_loc = loc_index.get_indexer(exploded.to_numpy())
-        starts = np.r_[0, np.cumsum(locs.iloc[ex_lines].map(len).to_numpy())[:-1]]
-        ex_rank = np.arange(len(ex_line)) - np.repeat(starts, locs.iloc[ex_lines].map(len))
+        cells = locs[ex_lines]
+        lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+        flat = np.fromiter(chain.from_iterable(cells), dtype=object, count=int(lengths.sum()))
+        ex_line = np.repeat(ex_lines, lengths)
+        ex_loc = loc_index.get_indexer(flat)
+        starts = np.cumsum(lengths) - lengths
+        ex_rank = np.arange(len(ex_line)) - np.repeat(starts, lengths)
         key = line_item[ex_line] * n_loc + ex_loc
         pos = np.searchsorted(sorted_keys, key)
         pos_c = np.minimum(pos, len(sorted_keys) - 1)

@@ -188,3 +188,16 @@ def test_fast_path_equals_pyomo_reference(kw):
     assert a == pytest.approx(b, abs=1e-5)
     assert fast.info["lane_cost"] == pytest.approx(ref.info["lane_cost"], abs=1e-4)
     pd.testing.assert_series_equal(fast.table("lines")["stage"], ref.table("lines")["stage"])
+
+
+def test_parallel_blocks_give_identical_bytes(monkeypatch):
+    """Blocks are independent: 2 worker processes give the same document as 1."""
+    from optim import _rationing_engine
+
+    monkeypatch.setattr(_rationing_engine, "BLOCK_SIZE", 40)
+    monkeypatch.setattr(_rationing_engine, "PARALLEL_MIN_ARCS", 0)
+    inst = random_rationing(7, n_items=30, n_locations=4, n_lines=300, min_share=0.2,
+                            lot_share=0.1, lanes=True)
+    one = optim.solve(inst, SolveParams(threads=1)).to_json()
+    two = optim.solve(inst, SolveParams(threads=2)).to_json()
+    assert one == two
