@@ -22,11 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import highspy
 import numpy as np
+
+from optim.capacity import LARGE_LP, solve
 from optim.instances.generators_capacity import generate
 from optim.models.capacity import decompose, from_instance
 from optim.models.capacity.lp import build
-
-from optim.capacity import LARGE_LP, solve
 from optim.params import SolveParams
 
 

@@ -39,7 +39,6 @@ from pathlib import Path
 from optim.instances.generators_gsm import random_tree
 from optim.instances.gsm_io import read_willems, to_stockpyl
 from optim.models.safety_stock import prepare
-
 from optim.params import SolveParams
 from optim.safety_stock import solve
 

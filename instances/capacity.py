@@ -46,10 +46,10 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from optim.instances.base import Frozen
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from optim.errors import InstanceError
+from optim.instances.base import Frozen
 
 __all__ = [
     "CapacityInstance",

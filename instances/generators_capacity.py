@@ -10,6 +10,7 @@ when ``peak_factor * base_load > 1 + overtime_share``.
 from __future__ import annotations
 
 import numpy as np
+
 from optim.instances.capacity import CapacityInstance
 
 KB = True

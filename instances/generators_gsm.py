@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from optim.instances.safety_stock import SafetyStockInstance
 
 __all__ = ["distribution", "random_tree", "serial"]

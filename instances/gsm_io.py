@@ -65,9 +65,8 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any, Literal
 
-from optim.instances.safety_stock import SafetyStockInstance
-
 from optim.errors import InstanceError
+from optim.instances.safety_stock import SafetyStockInstance
 
 __all__ = [
     "cumulative_costs",

@@ -36,11 +36,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from optim.instances import tables as T
-from optim.instances.base import Frozen, TableInstance
 from pydantic import BaseModel, Field, model_validator
 
 from optim.errors import InstanceError
+from optim.instances import tables as T
+from optim.instances.base import Frozen, TableInstance
 
 FairShare = Literal["proportional", "equal", "weighted"]
 FAIR_SHARES: tuple[str, ...] = ("proportional", "equal", "weighted")

@@ -15,10 +15,10 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from optim.instances.base import Frozen
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from optim.errors import InstanceError
+from optim.instances.base import Frozen
 
 __all__ = ["Arc", "Demand", "Pooling", "SafetyStockInstance", "Stage"]
 

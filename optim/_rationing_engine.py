@@ -94,9 +94,7 @@ class _Runner:
             "dual_feasibility_tolerance": 1e-9,
             "mip_feasibility_tolerance": 1e-9,
         }
-        self.tight = params.model_copy(
-            update={"solver_options": tight | params.solver_options}
-        )
+        self.tight = params.model_copy(update={"solver_options": tight | params.solver_options})
         self.clock = _Clock(params, deadline)
         self.lp_count = 0
 
@@ -217,8 +215,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     """All stages on one block; ``p`` is the block's sub-problem (local indices)."""
     gl = np.arange(p.num_lines)
     ga = np.arange(p.num_arcs)
-    block = Block(num_lines=p.num_lines, arc_line=p.arc_line, arc_cell=p.arc_cell,
-                  supply=p.supply)
+    block = Block(num_lines=p.num_lines, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
     _, comp = np.unique(p.line_component[gl], return_inverse=True)
     tier = p.tier[gl]
     has_arc = np.bincount(block.arc_line, minlength=len(gl)) > 0
@@ -240,8 +237,18 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     if integer.any():
         share = alloc
         alloc, stage = _integerize(
-            runner, block, comp, tier, cap, floor, p.rule_weight(p.request)[gl], alloc, stage,
-            p.lot[gl], p.all_or_nothing[gl] & has_arc, p.num_tiers,
+            runner,
+            block,
+            comp,
+            tier,
+            cap,
+            floor,
+            p.rule_weight(p.request)[gl],
+            alloc,
+            stage,
+            p.lot[gl],
+            p.all_or_nothing[gl] & has_arc,
+            p.num_tiers,
         )
     flow = _route(runner, p, block, ga, alloc, cap)
     return _BlockResult(
@@ -296,14 +303,16 @@ def _ration(
         level[todo] = lev[todo]
         got = vals[todo]
         stage[todo] = np.where(
-            got <= _tol(req[todo]), ZERO_LEFT, np.where(got >= req[todo] - _tol(req[todo]), FULL,
-                                                        FAIR)
+            got <= _tol(req[todo]),
+            ZERO_LEFT,
+            np.where(got >= req[todo] - _tol(req[todo]), FULL, FAIR),
         )
     return alloc, stage, level
 
 
-def _sub_block(block: Block, line_mask: NDArray[np.bool_]) -> tuple[Block, NDArray[np.int64],
-                                                                    NDArray[np.int64]]:
+def _sub_block(
+    block: Block, line_mask: NDArray[np.bool_]
+) -> tuple[Block, NDArray[np.int64], NDArray[np.int64]]:
     lines = np.flatnonzero(line_mask)
     arcs = np.flatnonzero(line_mask[block.arc_line])
     cells, cell_local = np.unique(block.arc_cell[arcs], return_inverse=True)
@@ -411,8 +420,9 @@ def _filling_phase(
         lam_prev[lines] = np.maximum(lam_prev[lines], lam[k_of])
         # frozen lines: fixed allocation, level row switched off
         session.set_col_bounds(a0 + done, got, got)
-        session.set_col_bounds(z0 + row_index[done], np.zeros(len(done)),
-                               np.full(len(done), np.inf))
+        session.set_col_bounds(
+            z0 + row_index[done], np.zeros(len(done)), np.full(len(done), np.inf)
+        )
     return rounds
 
 
@@ -462,14 +472,27 @@ def _integerize(
         in_t = np.zeros(sub.num_lines, dtype=bool)
         in_t[T] = True
         first = runner.solve(
-            build(sub, lo, hi, in_t[sub.arc_line].astype(np.float64), maximize=True,
-                  multiples=multiples).lp
+            build(
+                sub,
+                lo,
+                hi,
+                in_t[sub.arc_line].astype(np.float64),
+                maximize=True,
+                multiples=multiples,
+            ).lp
         )
         best = float(first.objective or 0.0)
         second = runner.solve(
-            build(sub, lo, hi, np.zeros(sub.num_arcs), maximize=False, multiples=multiples,
-                  deviation=Deviation(lines=T, target=target[T], scale=w[T]),
-                  totals=[(T, best - 1e-9 * max(1.0, best))]).lp
+            build(
+                sub,
+                lo,
+                hi,
+                np.zeros(sub.num_arcs),
+                maximize=False,
+                multiples=multiples,
+                deviation=Deviation(lines=T, target=target[T], scale=w[T]),
+                totals=[(T, best - 1e-9 * max(1.0, best))],
+            ).lp
         )
         assert second.x is not None
         got = _line_sum(sub, second.x)
@@ -512,8 +535,9 @@ def _route(
         change = Change(arcs=has, previous=prev[has])
         c = (prev <= 0).astype(np.float64)
         sol = runner.solve(
-            build(block, lo, hi, c, maximize=False, bounds=bounds, change=change,
-                  change_cost=1.0).lp
+            build(
+                block, lo, hi, c, maximize=False, bounds=bounds, change=change, change_cost=1.0
+            ).lp
         )
         bounds.append((c, 1.0, _keep(sol.objective)))
     sol = runner.solve(

@@ -115,8 +115,9 @@ def route(p: Problem, alloc: NDArray[np.float64], params: SolveParams) -> NDArra
     return np.array([max(pyo.value(m.x[a]), 0.0) for a in range(p.num_arcs)])
 
 
-def _cost_expr(m: pyo.ConcreteModel, cost: NDArray[np.float64],
-               prev: NDArray[np.float64] | None, tag: str) -> pyo.Expression:
+def _cost_expr(
+    m: pyo.ConcreteModel, cost: NDArray[np.float64], prev: NDArray[np.float64] | None, tag: str
+) -> pyo.Expression:
     if prev is None:
         return sum(float(cost[a]) * m.x[a] for a in m.E if cost[a])
     block = pyo.Block()

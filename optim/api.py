@@ -18,6 +18,7 @@ from optim.errors import InstanceError
 from optim.params import SolveParams
 from optim.result import Result
 
+
 @dataclass(frozen=True)
 class Kind:
     """How one problem kind is loaded and solved (targets are ``module:attribute``)."""
@@ -69,8 +70,7 @@ def from_dict(doc: Any) -> Any:
     """Validate a document (parsed JSON/YAML) into the instance class its ``kind`` names."""
     if not isinstance(doc, dict):
         raise InstanceError(
-            f"an instance document must be an object with a 'kind' field, got "
-            f"{type(doc).__name__}"
+            f"an instance document must be an object with a 'kind' field, got {type(doc).__name__}"
         )
     if "kind" not in doc:
         raise InstanceError(
@@ -84,13 +84,14 @@ def load(path: str | Path) -> Any:
 
     A folder is recognised by its files (rationing: ``supply.csv``, ``demand.csv``,
     ``segments.csv``; capacity: ``periods.csv``, ``resources.csv``, ``products.csv``,
-    ``segments.csv``, ``demand.csv``). Raises :class:`InstanceError` naming the file and what is wrong.
+    ``segments.csv``, ``demand.csv``). Raises :class:`InstanceError` naming the file and
+    what is wrong.
     """
     path = Path(path)
     if path.is_dir():
         names = {p.name for p in path.iterdir()}
         # most specific set of files first (capacity's folder also has segments/demand.csv)
-        for kind, spec in sorted(KINDS.items(), key=lambda kv: -len(kv[1].csv_files)):
+        for _, spec in sorted(KINDS.items(), key=lambda kv: -len(kv[1].csv_files)):
             if spec.csv_reader and set(spec.csv_files) <= names:
                 return _resolve(spec.csv_reader)(path)
         expected = "; ".join(

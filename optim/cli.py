@@ -72,9 +72,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     sizes = {
         name: len(getattr(instance, name))
         for name in type(instance).model_fields
-        if hasattr(getattr(instance, name), "__len__") and not isinstance(
-            getattr(instance, name), str
-        )
+        if hasattr(getattr(instance, name), "__len__")
+        and not isinstance(getattr(instance, name), str)
     }
     counts = ", ".join(f"{len_} {name}" for name, len_ in sizes.items() if len_)
     print(f"valid {instance.kind} instance: {counts}")
@@ -83,6 +82,53 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     print(json.dumps(api.schema(args.kind), indent=2))
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from optim.simulate import simulate
+
+    path = Path(args.result)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InstanceError(f"{path}: not a readable result document ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "safety_stock" or "stages" not in doc:
+        raise InstanceError(f"{path}: expected a safety_stock result document with 'stages'")
+    if args.instance:
+        instance = api.load(args.instance)
+    elif "instance" in doc:
+        instance = api.from_dict(doc["instance"])
+    else:
+        raise InstanceError(f"{path}: the document carries no instance; pass --instance PATH")
+    table = simulate(
+        instance,
+        pd.DataFrame(doc["stages"]),
+        periods=args.periods,
+        replications=args.replications,
+        seed=args.seed,
+    )
+    if args.out:
+        table.to_csv(args.out, index=False, float_format="%.10g", lineterminator="\n")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.to_string(index=False))
+    return EXIT_OK
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from optim.segmentation import Segmentation, segment
+
+    previous = Segmentation.from_json(args.previous) if args.previous else None
+    seg = segment(args.history, config=args.config, previous=previous)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, frame in seg.to_frames().items():
+            frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+        (out / "segmentation.json").write_text(seg.to_json(), encoding="utf-8")
+    print(seg.summary())
     return EXIT_OK
 
 
@@ -118,6 +164,20 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of an instance kind")
     p.add_argument("kind", choices=sorted(api.KINDS))
     p.set_defaults(func=cmd_schema)
+    p = sub.add_parser("simulate", help="Monte-Carlo check of a safety-stock result")
+    p.add_argument("result", help="result document written by `optim solve --out`")
+    p.add_argument("--instance", help="instance file (default: the one in the document)")
+    p.add_argument("--periods", type=int, default=2000)
+    p.add_argument("--replications", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write the table as CSV")
+    p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("segment", help="segment items and customers from order history")
+    p.add_argument("history", help="order lines: CSV or parquet")
+    p.add_argument("--config", help="segmentation config (YAML)")
+    p.add_argument("--previous", help="last run's segmentation.json (stability)")
+    p.add_argument("--out", help="folder for the tables and segmentation.json")
+    p.set_defaults(func=cmd_segment)
     p = sub.add_parser("demo", help="run the main job on the bundled example")
     p.add_argument("--out", default="demo-output", help="output folder")
     p.add_argument("--quiet", action="store_true")

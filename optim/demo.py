@@ -27,8 +27,9 @@ def run(out: Path, *, quiet: bool = False) -> int:
             print()
             print(result.tables["segments"].to_string(index=False))
             print()
-            lines = result.tables["lines"][["demand_id", "segment", "requested", "allocated",
-                                            "explanation"]]
+            lines = result.tables["lines"][
+                ["demand_id", "segment", "requested", "allocated", "explanation"]
+            ]
             print(lines.to_string(index=False))
             print(f"\nwrote {out / 'rationing_result.json'} and {out / 'rationing'}/*.csv")
     return 0 if result.has_solution() else 1

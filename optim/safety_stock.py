@@ -118,6 +118,8 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
         )
 
     info: dict[str, Any] = {"method": method, "stages": data.n, "arcs": int(data.source.size)}
+    # the instance travels with the result so that `optim simulate RESULT` needs nothing else
+    info["instance"] = instance.model_dump(mode="json", exclude_none=True)
     if method == "dp":
         dp = tree_dp(data)
         sol = normalize(data, dp.outbound)

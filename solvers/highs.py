@@ -209,8 +209,7 @@ def _pass(lp: LinearProgram, params: SolveParams, time_limit: float | None = Non
     model.a_matrix_.value_ = np.asarray(lp.data, dtype=np.float64)
     if lp.integrality is not None and bool(np.any(lp.integrality)):
         model.integrality_ = [
-            hp.HighsVarType.kInteger if v else hp.HighsVarType.kContinuous
-            for v in lp.integrality
+            hp.HighsVarType.kInteger if v else hp.HighsVarType.kContinuous for v in lp.integrality
         ]
     h.passModel(model)
     return h

@@ -85,9 +85,10 @@ def solve(model: Any, params: SolveParams | None = None) -> PyomoSolution:
         "random_seed": params.seed,
         **params.solver_options,
     }
-    kwargs: dict[str, Any] = {"load_solutions": False, "options": options}
     if params.time_limit is not None:
-        kwargs["timelimit"] = params.time_limit
+        # HiGHS' own option: the legacy `timelimit` keyword is not applied by appsi_highs
+        options.setdefault("time_limit", float(params.time_limit))
+    kwargs: dict[str, Any] = {"load_solutions": False, "options": options}
     t0 = time.perf_counter()
     res = opt.solve(model, **kwargs)
     runtime = time.perf_counter() - t0

@@ -12,7 +12,8 @@ import pandas as pd
 import optim
 from optim.cli import main
 
-EXAMPLE = Path(optim.__file__).resolve().parents[1] / "instances" / "data" / "weekly_rationing.json"
+EXAMPLE = Path(optim.__file__).resolve().parents[1] / "instances" / "data"
+EXAMPLE = EXAMPLE / "weekly_rationing.json"
 
 
 def test_solve_writes_document_and_tables(tmp_path, capsys):
@@ -22,7 +23,11 @@ def test_solve_writes_document_and_tables(tmp_path, capsys):
     assert doc["status"] == "optimal"
     assert "runtime_seconds" not in doc  # deterministic by default
     assert {p.name for p in tables.iterdir()} == {
-        "allocations.csv", "lines.csv", "segments.csv", "unallocated.csv"}
+        "allocations.csv",
+        "lines.csv",
+        "segments.csv",
+        "unallocated.csv",
+    }
     assert "status: OPTIMAL" in capsys.readouterr().out
 
 
@@ -57,8 +62,9 @@ def test_schema_and_validate(capsys):
 
 def test_console_script_runs_demo(tmp_path):
     exe = Path(sys.executable).with_name("optim")
-    run = subprocess.run([str(exe), "demo", "--out", str(tmp_path)], capture_output=True,
-                         text=True, check=False)
+    run = subprocess.run(
+        [str(exe), "demo", "--out", str(tmp_path)], capture_output=True, text=True, check=False
+    )
     assert run.returncode == 0, run.stderr
     assert "Weekly rationing" in run.stdout
     assert (tmp_path / "rationing_result.json").exists()

@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MAPPING = {"optim": "optim", "optim.models": "models", "optim.solvers": "solvers",
-           "optim.instances": "instances"}
+MAPPING = {
+    "optim": "optim",
+    "optim.models": "models",
+    "optim.solvers": "solvers",
+    "optim.instances": "instances",
+}
 
 
 def test_every_package_folder_is_listed_in_pyproject():
@@ -43,6 +47,7 @@ def test_highspy_and_ortools_import_in_either_order(order, tmp_path):
         "s = cp_model.CpSolver(); assert s.solve(m) == cp_model.OPTIMAL\n"
         "import pyomo.environ as pyo; assert pyo.SolverFactory('appsi_highs').available()\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                         text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
 from optim.instances.capacity import CapacityInstance
 
 LEX_TOLERANCE = 1e-6

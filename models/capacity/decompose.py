@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
-from optim.models.capacity.data import CapacityData, CapacitySolution
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from optim.models.capacity.data import CapacityData, CapacitySolution
 
 Int = NDArray[np.int64]
 

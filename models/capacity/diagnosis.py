@@ -22,6 +22,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+
 from optim.models.capacity.data import CapacityData
 from optim.models.capacity.lp import CapacityLP, build, served_columns
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+
 from optim.models.capacity.data import CapacityData, CapacitySolution, hours
 
 F = NDArray[np.float64]

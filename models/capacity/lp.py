@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
 from optim.models.capacity.data import CapacityData, CapacitySolution
 from optim.solvers.highs import INF, LinearProgram, csr_from_triplets
 

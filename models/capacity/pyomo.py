@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
+
 from optim.instances.capacity import CapacityInstance
 from optim.models.capacity.data import CapacityData, CapacitySolution
 

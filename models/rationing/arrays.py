@@ -11,9 +11,10 @@ from itertools import chain
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from optim.instances.rationing import RationingInstance
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from optim.instances.rationing import RationingInstance
 
 RULES = ("proportional", "equal", "weighted")
 

@@ -223,8 +223,14 @@ def build(
         np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), next_row
     )
     cost = np.concatenate([arc_cost, np.ones(K), np.full(P, change_cost), *extra_cost])
-    col_upper = np.concatenate([np.full(A, INF), levels.upper if levels is not None else [],
-                                np.full(P, INF), *extra_upper])
+    col_upper = np.concatenate(
+        [
+            np.full(A, INF),
+            levels.upper if levels is not None else [],
+            np.full(P, INF),
+            *extra_upper,
+        ]
+    )
     col_lower = np.concatenate([np.zeros(A + K + P), *extra_lower])
     lp = LinearProgram(
         cost=cost.astype(np.float64),
@@ -287,11 +293,13 @@ def build_filling(
     lam_col = A + n + level_of
     z_col = A + n + num_levels + np.arange(L)
     level_row = C + n + np.arange(L)
-    rows = np.concatenate([block.arc_cell, C + block.arc_line, C + np.arange(n),
-                           level_row, level_row, level_row])
+    rows = np.concatenate(
+        [block.arc_cell, C + block.arc_line, C + np.arange(n), level_row, level_row, level_row]
+    )
     cols = np.concatenate([arcs, arcs, a_col, a_col[level_lines], lam_col, z_col])
-    vals = np.concatenate([np.ones(A), np.ones(A), -np.ones(n), np.ones(L), -level_weight,
-                           np.ones(L)])
+    vals = np.concatenate(
+        [np.ones(A), np.ones(A), -np.ones(n), np.ones(L), -level_weight, np.ones(L)]
+    )
     indptr, indices, data = csr_from_triplets(rows, cols, vals, C + n + L)
     layout = FillingLayout(A, n, num_levels, L)
     num_cols = A + n + num_levels + L

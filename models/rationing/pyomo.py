@@ -31,17 +31,23 @@ def flow_model(
     m.alloc = pyo.Expression(m.I, rule=lambda m, i: sum(m.x[a] for a in arcs_of_line[i]))
     m.supply = pyo.Constraint(
         m.C,
-        rule=lambda m, c: sum(m.x[a] for a in arcs_of_cell[c]) <= float(p.supply[c])
-        if arcs_of_cell[c]
-        else pyo.Constraint.Skip,
+        rule=lambda m, c: (
+            sum(m.x[a] for a in arcs_of_cell[c]) <= float(p.supply[c])
+            if arcs_of_cell[c]
+            else pyo.Constraint.Skip
+        ),
     )
     m.line_lo = pyo.Constraint(
         m.I,
-        rule=lambda m, i: m.alloc[i] >= float(lower[i]) if arcs_of_line[i] else pyo.Constraint.Skip,
+        rule=lambda m, i: (
+            m.alloc[i] >= float(lower[i]) if arcs_of_line[i] else pyo.Constraint.Skip
+        ),
     )
     m.line_hi = pyo.Constraint(
         m.I,
-        rule=lambda m, i: m.alloc[i] <= float(upper[i]) if arcs_of_line[i] else pyo.Constraint.Skip,
+        rule=lambda m, i: (
+            m.alloc[i] <= float(upper[i]) if arcs_of_line[i] else pyo.Constraint.Skip
+        ),
     )
     return m
 

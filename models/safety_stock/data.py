@@ -8,6 +8,7 @@ from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
+
 from optim.instances.safety_stock import SafetyStockInstance
 
 __all__ = ["GSMData", "Solution", "evaluate", "is_feasible", "normalize", "prepare"]

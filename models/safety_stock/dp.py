@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
 from optim.models.safety_stock.data import GSMData
 
 __all__ = ["TreeDPResult", "is_forest", "tree_dp"]

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
 from optim.models.safety_stock.data import GSMData
 from optim.solvers.highs import INF, LinearProgram, csr_from_triplets
 

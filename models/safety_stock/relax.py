@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+
 from optim.models.safety_stock.data import GSMData
 
 __all__ = ["spanning_forests"]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from optim.instances.generators_capacity import generate
 
 from optim.capacity import solve
+from optim.instances.generators_capacity import generate
 from optim.params import SolveParams
 from optim.status import Status
 

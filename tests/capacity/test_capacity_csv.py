@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from optim.instances.capacity import read_csv_folder
 
 from optim.capacity import solve
 from optim.errors import InstanceError
+from optim.instances.capacity import read_csv_folder
 
 
 def write(folder: Path, files: dict[str, str]) -> Path:

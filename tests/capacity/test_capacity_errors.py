@@ -6,10 +6,10 @@ import copy
 from typing import Any
 
 import pytest
-from optim.instances.capacity import CapacityInstance
 
 from optim.capacity import solve
 from optim.errors import InstanceError
+from optim.instances.capacity import CapacityInstance
 from optim.params import SolveParams
 
 

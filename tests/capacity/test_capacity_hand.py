@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from optim.instances.capacity import CapacityInstance
 
 from optim.capacity import solve
+from optim.instances.capacity import CapacityInstance
 from optim.params import SolveParams
 from optim.status import Status
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from optim.instances.capacity import CapacityInstance
-from optim.instances.generators_capacity import generate
 
 from optim.capacity import solve
+from optim.instances.capacity import CapacityInstance
+from optim.instances.generators_capacity import generate
 from optim.params import SolveParams
 from optim.status import Status
 

@@ -22,8 +22,14 @@ BASE = {
     ],
     "demand": [
         {"id": "d1", "customer": "c1", "item": "A", "quantity": 8, "segment": "gold"},
-        {"id": "d2", "customer": "c2", "item": "A", "quantity": 9, "segment": "silver",
-         "locations": ["DC2"]},
+        {
+            "id": "d2",
+            "customer": "c2",
+            "item": "A",
+            "quantity": 9,
+            "segment": "silver",
+            "locations": ["DC2"],
+        },
     ],
 }
 

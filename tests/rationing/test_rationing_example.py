@@ -38,8 +38,14 @@ def test_routing_and_unallocated(weekly):
     by = alloc.groupby(["demand_id", "location"])["quantity"].sum().to_dict()
     # L2 must use DC1 so that the tier-2 line L4 (DC2 only) can get DC2 stock
     assert by == pytest.approx(
-        {("L1", "DC1"): 60, ("L2", "DC1"): 40, ("L3", "DC2"): 18.75, ("L4", "DC2"): 11.25,
-         ("G1", "DC1"): 30, ("G2", "DC1"): 20}
+        {
+            ("L1", "DC1"): 60,
+            ("L2", "DC1"): 40,
+            ("L3", "DC2"): 18.75,
+            ("L4", "DC2"): 11.25,
+            ("G1", "DC1"): 30,
+            ("G2", "DC1"): 20,
+        }
     )
     left = res.table("unallocated")
     assert left["unallocated"].sum() == pytest.approx(0.0)
@@ -55,8 +61,15 @@ def test_result_document_is_deterministic_and_complete(weekly, tmp_path):
     for key in ("status", "objective", "allocations", "lines", "segments", "unallocated"):
         assert key in doc
     line = doc["lines"][0]
-    for key in ("demand_id", "requested", "allocated", "fill_rate", "tier", "stage",
-                "explanation"):
+    for key in (
+        "demand_id",
+        "requested",
+        "allocated",
+        "fill_rate",
+        "tier",
+        "stage",
+        "explanation",
+    ):
         assert key in line
 
 

@@ -46,8 +46,12 @@ def _flows(inst, res):
     p = prepare(inst)
     lines = res.table("lines")
     alloc = res.table("allocations")
-    cell_of = {(i, loc): c for c, (i, loc) in enumerate(
-        zip(inst.supply["item"], inst.supply["location"], strict=True))}
+    cell_of = {
+        (i, loc): c
+        for c, (i, loc) in enumerate(
+            zip(inst.supply["item"], inst.supply["location"], strict=True)
+        )
+    }
     line_of = {d: i for i, d in enumerate(p.line_id)}
     x = {}
     for d, item, loc, q in alloc[["demand_id", "item", "location", "quantity"]].itertuples(
@@ -101,14 +105,17 @@ def test_fair_share_has_no_improving_transfer(kw):
         for i in p.arc_line[p.arc_cell == c]:
             if p.tier[i] == p.tier[j] and a[i] < p.cap[i] - TOL:
                 assert ratio[i] >= ratio[j] - 1e-6 * max(1.0, ratio[j]), (
-                    p.line_id[i], p.line_id[j])
+                    p.line_id[i],
+                    p.line_id[j],
+                )
 
 
 @given(st.integers(0, 10_000), st.integers(2, 12))
 def test_single_location_proportional_is_water_filling(seed, n_lines):
     """One location, one tier, proportional: closed form a_i = min(q_i, r·q_i)."""
-    f = rationing_frames(seed, n_items=1, n_locations=1, n_lines=n_lines, tiers=1,
-                         stocked=(1, 1), eligible=(1, 1))
+    f = rationing_frames(
+        seed, n_items=1, n_locations=1, n_lines=n_lines, tiers=1, stocked=(1, 1), eligible=(1, 1)
+    )
     inst = RationingInstance.from_frames(**f)
     a = optim.solve(inst).table("lines")["allocated"].to_numpy()
     q = inst.demand["quantity"].to_numpy()
@@ -120,8 +127,16 @@ def test_single_location_proportional_is_water_filling(seed, n_lines):
 @given(st.integers(0, 10_000), st.integers(2, 12))
 def test_single_location_equal_is_water_filling(seed, n_lines):
     """Equal rule on one location: everyone gets min(q_i, λ) with Σ = supply."""
-    f = rationing_frames(seed, n_items=1, n_locations=1, n_lines=n_lines, tiers=1,
-                         stocked=(1, 1), eligible=(1, 1), rules=("equal",))
+    f = rationing_frames(
+        seed,
+        n_items=1,
+        n_locations=1,
+        n_lines=n_lines,
+        tiers=1,
+        stocked=(1, 1),
+        eligible=(1, 1),
+        rules=("equal",),
+    )
     inst = RationingInstance.from_frames(**f)
     a = optim.solve(inst).table("lines")["allocated"].to_numpy()
     q = np.sort(inst.demand["quantity"].to_numpy())
@@ -166,8 +181,9 @@ def test_same_input_same_bytes(kw):
 @given(knobs, st.integers(0, 3), st.floats(1, 200))
 def test_more_supply_never_lowers_anyone_proportional(kw, cell_pick, extra):
     kw = {**kw, "weighted": False, "min_share": 0.0}
-    frames = rationing_frames(kw.pop("seed"), **{k: v for k, v in kw.items()},
-                              rules=("proportional",))
+    frames = rationing_frames(
+        kw.pop("seed"), **{k: v for k, v in kw.items()}, rules=("proportional",)
+    )
     inst = RationingInstance.from_frames(**frames)
     before = optim.solve(inst).table("lines")["allocated"].to_numpy()
     supply = frames["supply"].copy()
@@ -196,8 +212,9 @@ def test_parallel_blocks_give_identical_bytes(monkeypatch):
 
     monkeypatch.setattr(_rationing_engine, "BLOCK_SIZE", 40)
     monkeypatch.setattr(_rationing_engine, "PARALLEL_MIN_ARCS", 0)
-    inst = random_rationing(7, n_items=30, n_locations=4, n_lines=300, min_share=0.2,
-                            lot_share=0.1, lanes=True)
+    inst = random_rationing(
+        7, n_items=30, n_locations=4, n_lines=300, min_share=0.2, lot_share=0.1, lanes=True
+    )
     one = optim.solve(inst, SolveParams(threads=1)).to_json()
     two = optim.solve(inst, SolveParams(threads=2)).to_json()
     assert one == two

@@ -7,11 +7,11 @@ import random
 import numpy as np
 import pytest
 from _gsm_testlib import random_network
+
 from optim.models.safety_stock import build_assignment_mip, normalize, prepare
+from optim.params import SolveParams
 from optim.solvers import pyomo_highs
 from optim.solvers.highs_mip_start import solve_mip
-
-from optim.params import SolveParams
 from optim.status import Status
 
 

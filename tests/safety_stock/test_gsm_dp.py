@@ -9,6 +9,7 @@ import pytest
 from _gsm_testlib import brute_force, from_stockpyl, random_network, random_stockpyl_tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from optim.models.safety_stock import is_feasible, prepare, solve_tree_dp, tree_dp
 
 STOCKPYL_TREES = [

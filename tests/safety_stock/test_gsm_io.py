@@ -14,6 +14,8 @@ from pathlib import Path
 from statistics import NormalDist
 
 import pytest
+
+from optim.errors import InstanceError
 from optim.instances.gsm_io import (
     cumulative_costs,
     from_stockpyl,
@@ -22,8 +24,6 @@ from optim.instances.gsm_io import (
     service_level_from_z,
 )
 from optim.instances.safety_stock import SafetyStockInstance
-
-from optim.errors import InstanceError
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CASES = DATA / "gsm-cases"

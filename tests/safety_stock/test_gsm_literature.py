@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from optim.instances.gsm_io import from_stockpyl, read_willems, to_stockpyl
 from optim.instances.safety_stock import SafetyStockInstance
-
 from optim.params import SolveParams
 from optim.safety_stock import solve
 from optim.status import Status
@@ -183,8 +183,9 @@ def test_stockpyl_textbook_trees(name):
 def test_stockpyl_random_tree():
     """A seeded 40-stage random tree: our optimum equals stockpyl's."""
     pytest.importorskip("stockpyl")
-    from optim.instances.generators_gsm import random_tree
     from stockpyl.gsm_tree import optimize_committed_service_times, preprocess_tree
+
+    from optim.instances.generators_gsm import random_tree
 
     inst = random_tree(40, seed=7)
     res = solve(inst)

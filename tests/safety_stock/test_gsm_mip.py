@@ -7,11 +7,11 @@ import random
 import numpy as np
 import pytest
 from _gsm_testlib import brute_force, random_network
-from optim.models.safety_stock import build_mip, default_breakpoints, prepare, tree_dp
-from optim.solvers import highs
 
+from optim.models.safety_stock import build_mip, default_breakpoints, prepare, tree_dp
 from optim.params import SolveParams
 from optim.safety_stock import solve
+from optim.solvers import highs
 from optim.status import Status
 
 

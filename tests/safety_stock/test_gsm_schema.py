@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from optim.instances.safety_stock import SafetyStockInstance
 
 from optim.errors import InstanceError
+from optim.instances.safety_stock import SafetyStockInstance
 
 GOOD: dict[str, Any] = {
     "stages": [

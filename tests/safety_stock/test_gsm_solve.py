@@ -9,10 +9,10 @@ from statistics import NormalDist
 
 import pytest
 from _gsm_testlib import Z_ONE, random_network
-from optim.instances.safety_stock import SafetyStockInstance
-from optim.models.safety_stock import prepare
 
 from optim.errors import InstanceError
+from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.safety_stock import prepare
 from optim.params import SolveParams
 from optim.safety_stock import solve
 from optim.status import Status

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from optim.instances.generators_gsm import distribution, serial
 from optim.instances.safety_stock import SafetyStockInstance
-
 from optim.safety_stock import solve
 from optim.simulate import simulate, simulate_from_files
 
@@ -186,7 +186,6 @@ def _loop_reference(data, orders, base, s_out):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_actual_mode_matches_a_period_by_period_loop(seed):
     from optim.models.safety_stock.data import prepare
-
     from optim.simulate import _kept_actual, _stage_orders
 
     inst = distribution(2, 2, seed=seed)

@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 import pytest
-from optim.instances.generators_history import generate_history
 
 from optim.errors import InstanceError
+from optim.instances.generators_history import generate_history
 from optim.segmentation import Segmentation, SegmentationConfig, segment
 
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from optim.instances.generators_history import generate_history
 
 from optim.errors import InstanceError
+from optim.instances.generators_history import generate_history
 from optim.segmentation import Segmentation, segment
 
 
