@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from optim.errors import InstanceError
 
 
+def string_id(value: Any) -> Any:
+    """Accept integer ids (as read from CSV files) and store them as strings."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 class Frozen(BaseModel):
     """Base of every instance record: immutable, unknown fields rejected, NaN rejected."""
 

@@ -49,7 +49,7 @@ import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from optim.errors import InstanceError
-from optim.instances.base import Frozen
+from optim.instances.base import Frozen, string_id
 
 __all__ = [
     "CapacityInstance",
@@ -65,11 +65,7 @@ NonNegative = Annotated[float, Field(ge=0)]
 PerPeriod = NonNegative | dict[str, NonNegative]
 
 
-def _id(value: Any) -> Any:
-    """Accept integer ids (as read from CSV files) and store them as strings."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
+_id = string_id
 
 
 class Resource(Frozen):

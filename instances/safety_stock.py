@@ -18,20 +18,14 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from optim.errors import InstanceError
-from optim.instances.base import Frozen
+from optim.instances.base import Frozen, string_id
 
 __all__ = ["Arc", "Demand", "Pooling", "SafetyStockInstance", "Stage"]
 
 Pooling = Literal["root_sum_square", "additive", "max_z"]
 
 
-def _id(value: Any) -> Any:
-    """Accept integer ids (as read from CSV files) and store them as strings."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    return value
+_id = string_id
 
 
 def _integer(value: Any, what: str, owner: str) -> Any:
