@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 import optim
 from optim.cli import main
@@ -68,3 +69,16 @@ def test_console_script_runs_demo(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "Weekly rationing" in run.stdout
     assert (tmp_path / "rationing_result.json").exists()
+
+
+def test_yaml_instance_gives_the_same_answer(tmp_path):
+    import yaml
+
+    doc = json.loads(EXAMPLE.read_text())
+    path = tmp_path / "week.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert optim.solve(optim.load(path)).to_json() == optim.solve(optim.load(EXAMPLE)).to_json()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: rationing\nsupply: [unclosed\n")
+    with pytest.raises(optim.InstanceError, match="invalid YAML"):
+        optim.load(bad)
