@@ -280,7 +280,7 @@ def _ration(
     """Stages 1–2 on one block: lexicographic tier totals, then fair share in short tiers."""
     n = block.num_lines
     W = (num_tiers - tier + 1).astype(np.float64)
-    sol = runner.solve(build(block, floor, req, W[block.arc_line], maximize=True).lp)
+    sol = runner.solve(build(block, floor, req, W[block.arc_line], maximize=True))
     a_max = _line_sum(block, sol.x)
     key = comp * num_tiers + (tier - 1)
     got = np.bincount(key, a_max)
@@ -479,7 +479,7 @@ def _integerize(
                 in_t[sub.arc_line].astype(np.float64),
                 maximize=True,
                 multiples=multiples,
-            ).lp
+            )
         )
         best = float(first.objective or 0.0)
         second = runner.solve(
@@ -492,7 +492,7 @@ def _integerize(
                 multiples=multiples,
                 deviation=Deviation(lines=T, target=target[T], scale=w[T]),
                 totals=[(T, best - 1e-9 * max(1.0, best))],
-            ).lp
+            )
         )
         assert second.x is not None
         got = _line_sum(sub, second.x)
@@ -527,7 +527,7 @@ def _route(
     change = None
     cost = p.arc_cost[ga]
     if np.any(cost > 0):
-        sol = runner.solve(build(block, lo, hi, cost, maximize=False).lp)
+        sol = runner.solve(build(block, lo, hi, cost, maximize=False))
         bounds.append((cost, 0.0, _keep(sol.objective)))
     if p.stability:
         prev = p.arc_previous[ga]
@@ -535,13 +535,11 @@ def _route(
         change = Change(arcs=has, previous=prev[has])
         c = (prev <= 0).astype(np.float64)
         sol = runner.solve(
-            build(
-                block, lo, hi, c, maximize=False, bounds=bounds, change=change, change_cost=1.0
-            ).lp
+            build(block, lo, hi, c, maximize=False, bounds=bounds, change=change, change_cost=1.0)
         )
         bounds.append((c, 1.0, _keep(sol.objective)))
     sol = runner.solve(
-        build(block, lo, hi, p.arc_rank[ga], maximize=False, bounds=bounds, change=change).lp
+        build(block, lo, hi, p.arc_rank[ga], maximize=False, bounds=bounds, change=change)
     )
     assert sol.x is not None
     return _repair(block, sol.x[:A], alloc, _priority(p, block, ga, alloc))

@@ -1,12 +1,13 @@
 """LP builders for one block of components (pure: arrays in, ``LinearProgram`` out).
 
-Column layout: ``[x_a for arcs] [λ_k for levels] [d_a for arcs with a previous quantity]``.
-Row layout: ``[cells] [lines] [level rows] [objective-bound rows] [change rows (2 per d)]``.
+Column layout of :func:`build`: ``[x_a for arcs] [d_a for arcs with a previous quantity]
+[y_i integer multiples] [e_i deviations]``; rows: ``[cells] [lines] [objective-bound rows]
+[change rows] [deviation rows] [tier-total rows]``. :func:`build_filling` has its own layout.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,16 +33,6 @@ class Block:
     @property
     def num_cells(self) -> int:
         return int(self.supply.shape[0])
-
-
-@dataclass(frozen=True)
-class Levels:
-    """Progressive-filling rows ``Σ_a∈i x_a − w_i λ_{k(i)} ≥ 0`` for the listed lines."""
-
-    lines: NDArray[np.int64]
-    weight: NDArray[np.float64]
-    level: NDArray[np.int64]  # level index per listed line
-    upper: NDArray[np.float64]  # bound of each λ_k
 
 
 @dataclass(frozen=True)
@@ -74,14 +65,6 @@ class Deviation:
     scale: NDArray[np.float64]
 
 
-@dataclass
-class BlockLP:
-    lp: LinearProgram
-    num_arcs: int
-    num_levels: int
-    level_rows: slice = field(default_factory=lambda: slice(0, 0))
-
-
 def build(
     block: Block,
     line_lower: NDArray[np.float64],
@@ -89,14 +72,13 @@ def build(
     arc_cost: NDArray[np.float64],
     *,
     maximize: bool,
-    levels: Levels | None = None,
     bounds: list[tuple[NDArray[np.float64], float, float]] | None = None,
     change: Change | None = None,
     change_cost: float = 0.0,
     multiples: Multiples | None = None,
     deviation: Deviation | None = None,
     totals: list[tuple[NDArray[np.int64], float]] | None = None,
-) -> BlockLP:
+) -> LinearProgram:
     """Transportation LP of ``block`` with optional level, bound and change parts.
 
     Parameters
@@ -105,8 +87,6 @@ def build(
         Bounds on each line's allocation ``Σ_{a∈i} x_a``.
     arc_cost
         Objective coefficient of each ``x_a``.
-    levels
-        Progressive-filling rows; the objective of λ is 1 each (maximise their sum).
     bounds
         Rows ``Σ_a coef_a x_a + d_coef·Σ_a d_a ≤ value`` given as ``(coef, d_coef, value)``:
         they keep an earlier stage's optimum.
@@ -121,7 +101,6 @@ def build(
         Rows ``Σ_{i∈lines} Σ_{a∈i} x_a ≥ value`` that keep an earlier tier total.
     """
     A, C, n = block.num_arcs, block.num_cells, block.num_lines
-    K = 0 if levels is None else int(levels.upper.shape[0])
     P = 0 if change is None else int(change.arcs.shape[0])
     arcs = np.arange(A, dtype=np.int64)
     rows = [block.arc_cell, C + block.arc_line]
@@ -130,21 +109,6 @@ def build(
     row_lower = [np.full(C, -INF), np.asarray(line_lower, dtype=np.float64)]
     row_upper = [block.supply.astype(np.float64), np.asarray(line_upper, dtype=np.float64)]
     next_row = C + n
-    level_rows = slice(next_row, next_row)
-    if levels is not None and len(levels.lines):
-        L = int(levels.lines.shape[0])
-        # map each arc of a listed line to that line's level row
-        row_of_line = np.full(n, -1, dtype=np.int64)
-        row_of_line[levels.lines] = next_row + np.arange(L)
-        arc_rows = row_of_line[block.arc_line]
-        sel = arc_rows >= 0
-        rows += [arc_rows[sel], next_row + np.arange(L)]
-        cols += [arcs[sel], A + levels.level]
-        vals += [np.ones(int(sel.sum())), -levels.weight]
-        row_lower.append(np.zeros(L))
-        row_upper.append(np.full(L, INF))
-        level_rows = slice(next_row, next_row + L)
-        next_row += L
     for coef, d_coef, value in bounds or []:
         nz = np.flatnonzero(coef)
         rows.append(np.full(len(nz), next_row))
@@ -152,13 +116,13 @@ def build(
         vals.append(coef[nz])
         if change is not None and d_coef:
             rows.append(np.full(P, next_row))
-            cols.append(A + K + np.arange(P))
+            cols.append(A + np.arange(P))
             vals.append(np.full(P, d_coef))
         row_lower.append(np.array([-INF]))
         row_upper.append(np.array([value]))
         next_row += 1
     if change is not None and P:
-        d = A + K + np.arange(P)
+        d = A + np.arange(P)
         r1 = next_row + np.arange(P)  # d - x >= -p
         r2 = next_row + P + np.arange(P)  # d + x >= p
         rows += [r1, r1, r2, r2]
@@ -167,7 +131,7 @@ def build(
         row_lower += [-change.previous, change.previous]
         row_upper += [np.full(P, INF), np.full(P, INF)]
         next_row += 2 * P
-    col = A + K + P
+    col = A + P
     extra_cost: list[NDArray[np.float64]] = []
     extra_lower: list[NDArray[np.float64]] = []
     extra_upper: list[NDArray[np.float64]] = []
@@ -222,17 +186,10 @@ def build(
     indptr, indices, data = csr_from_triplets(
         np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), next_row
     )
-    cost = np.concatenate([arc_cost, np.ones(K), np.full(P, change_cost), *extra_cost])
-    col_upper = np.concatenate(
-        [
-            np.full(A, INF),
-            levels.upper if levels is not None else [],
-            np.full(P, INF),
-            *extra_upper,
-        ]
-    )
-    col_lower = np.concatenate([np.zeros(A + K + P), *extra_lower])
-    lp = LinearProgram(
+    cost = np.concatenate([arc_cost, np.full(P, change_cost), *extra_cost])
+    col_upper = np.concatenate([np.full(A, INF), np.full(P, INF), *extra_upper])
+    col_lower = np.concatenate([np.zeros(A + P), *extra_lower])
+    return LinearProgram(
         cost=cost.astype(np.float64),
         col_lower=col_lower.astype(np.float64),
         col_upper=col_upper.astype(np.float64),
@@ -244,7 +201,6 @@ def build(
         data=data,
         maximize=maximize,
     )
-    return BlockLP(lp=lp, num_arcs=A, num_levels=K, level_rows=level_rows)
 
 
 @dataclass(frozen=True)
