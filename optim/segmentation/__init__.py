@@ -20,6 +20,9 @@ location, cost or margin) :func:`segment` derives
 ['A', 'B', 'C']
 """
 
+from optim.segmentation.builders import build_capacity as build_capacity
+from optim.segmentation.builders import build_rationing as build_rationing
+from optim.segmentation.builders import build_safety_stock as build_safety_stock
 from optim.segmentation.config import CustomerRule as CustomerRule
 from optim.segmentation.config import SegmentationConfig as SegmentationConfig
 from optim.segmentation.core import segment as segment
@@ -37,6 +40,9 @@ __all__ = [
     "PolicyTable",
     "Segmentation",
     "SegmentationConfig",
+    "build_capacity",
+    "build_rationing",
+    "build_safety_stock",
     "default_policy",
     "prepare_history",
     "segment",
