@@ -18,9 +18,17 @@ import pandas as pd
 from optim.errors import InstanceError
 
 
+def _shown(value: Any) -> str:
+    """``repr`` of a cell for messages, without numpy's type wrapper (``-1``, not
+    ``np.int64(-1)``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
 def _where(table: str, frame: pd.DataFrame, row: int, id_col: str | None) -> str:
     if id_col is not None and id_col in frame.columns:
-        return f"{table}[{row}] ({id_col} {frame[id_col].iloc[row]!r})"
+        return f"{table}[{row}] ({id_col} {_shown(frame[id_col].iloc[row])})"
     return f"{table}[{row}]"
 
 
@@ -77,7 +85,7 @@ def id_column(
         row = int(np.flatnonzero(bad)[0])
         raise InstanceError(
             f"{_where(table, frame, row, id_col if id_col != col else None)}: {col} must be a "
-            f"non-empty string id, got {values.iloc[row]!r}",
+            f"non-empty string id, got {_shown(values.iloc[row])}",
             field=f"{table}[{row}].{col}",
         )
     out = _stripped(values)
@@ -121,7 +129,7 @@ def number_column(
             row = int(np.flatnonzero(is_bool)[0])
             raise InstanceError(
                 f"{_where(table, frame, row, id_col)}: {col} must be a number, "
-                f"got {raw.iloc[row]!r}",
+                f"got {_shown(raw.iloc[row])}",
                 field=f"{table}[{row}].{col}",
             )
     values = pd.to_numeric(raw, errors="coerce")
@@ -130,7 +138,8 @@ def number_column(
     if unparsable.any():
         row = int(np.flatnonzero(unparsable)[0])
         raise InstanceError(
-            f"{_where(table, frame, row, id_col)}: {col} must be a number, got {raw.iloc[row]!r}",
+            f"{_where(table, frame, row, id_col)}: {col} must be a number, "
+            f"got {_shown(raw.iloc[row])}",
             field=f"{table}[{row}].{col}",
         )
     arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -157,7 +166,7 @@ def number_column(
             row = int(np.flatnonzero(bad)[0])
             raise InstanceError(
                 f"{_where(table, frame, row, id_col)}: {col} must be {allowed}, "
-                f"got {raw.iloc[row]!r}",
+                f"got {_shown(raw.iloc[row])}",
                 field=f"{table}[{row}].{col}",
             )
     return pd.Series(arr, index=frame.index)
@@ -189,7 +198,7 @@ def bool_column(
         row = int(np.flatnonzero(bad)[0])
         raise InstanceError(
             f"{_where(table, frame, row, id_col)}: {col} must be true or false, "
-            f"got {frame[col].iloc[row]!r}",
+            f"got {_shown(frame[col].iloc[row])}",
             field=f"{table}[{row}].{col}",
         )
     return out.astype(bool)
@@ -277,7 +286,7 @@ def choice_column(
         row = int(np.flatnonzero(bad)[0])
         raise InstanceError(
             f"{_where(table, frame, row, id_col)}: {col} must be one of "
-            f"{', '.join(map(repr, allowed))}, got {frame[col].iloc[row]!r}",
+            f"{', '.join(map(repr, allowed))}, got {_shown(frame[col].iloc[row])}",
             field=f"{table}[{row}].{col}",
         )
     return values.astype(object)
@@ -291,7 +300,7 @@ def unique(values: pd.Series | pd.DataFrame, table: str, what: str) -> None:
         key = values.iloc[row]
         shown = tuple(key) if isinstance(key, pd.Series) else key
         raise InstanceError(
-            f"{table}[{row}]: duplicate {what} {shown!r}; each must appear once",
+            f"{table}[{row}]: duplicate {what} {_shown(shown)}; each must appear once",
             field=f"{table}[{row}]",
         )
 
@@ -315,7 +324,7 @@ def references(
         sample = ", ".join(map(str, sorted(map(str, known_index.unique()))[:8]))
         more = "" if known_index.nunique() <= 8 else ", …"
         raise InstanceError(
-            f"{_where(table, frame, row, id_col)}: {col} {values.iloc[row]!r} is not a known "
-            f"{what} (known: {sample}{more}){hint}",
+            f"{_where(table, frame, row, id_col)}: {col} {_shown(values.iloc[row])} is not a "
+            f"known {what} (known: {sample}{more}){hint}",
             field=f"{table}[{row}].{col}",
         )
