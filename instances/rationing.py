@@ -444,43 +444,11 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
     dem["locations"] = _locations(demand, dem, set(sup["location"]))
     dem = dem.drop(columns="_row")
 
-    # lanes
-    ln = pd.DataFrame(
-        {
-            "location": pd.Series(dtype=object),
-            "customer": pd.Series(dtype=object),
-            "cost": pd.Series(dtype=np.float64),
-        }
-    )
-    if len(lanes):
-        ln = pd.DataFrame(
-            {
-                "location": T.id_column(lanes, "lanes", "location"),
-                "customer": T.id_column(lanes, "lanes", "customer"),
-            }
-        )
-        ln["cost"] = T.number_column(lanes, "lanes", "cost", id_col="location", ge=0)
-        T.unique(ln[["location", "customer"]], "lanes", "(location, customer)")
-
-    # previous
-    pv = pd.DataFrame(
-        {
-            "demand_id": pd.Series(dtype=object),
-            "location": pd.Series(dtype=object),
-            "quantity": pd.Series(dtype=np.float64),
-        }
+    ln = _pair_table(lanes, "lanes", ("location", "customer"), "cost", id_col="location")
+    pv = _pair_table(
+        previous, "previous", ("demand_id", "location"), "quantity", id_col="demand_id"
     )
     if len(previous):
-        pv = pd.DataFrame(
-            {
-                "demand_id": T.id_column(previous, "previous", "demand_id"),
-                "location": T.id_column(previous, "previous", "location"),
-            }
-        )
-        pv["quantity"] = T.number_column(
-            previous, "previous", "quantity", id_col="demand_id", ge=0
-        )
-        T.unique(pv[["demand_id", "location"]], "previous", "(demand_id, location)")
         T.references(
             pv["demand_id"],
             dem["id"],
@@ -500,6 +468,24 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
             what="location",
         )
     return {"supply": sup, "demand": dem, "segments": seg, "lanes": ln, "previous": pv}
+
+
+def _pair_table(
+    raw: pd.DataFrame, table: str, keys: tuple[str, str], value: str, *, id_col: str
+) -> pd.DataFrame:
+    """An optional table keyed by two ids with one value ≥ 0; the key pair is unique."""
+    if not len(raw):
+        return pd.DataFrame(
+            {
+                keys[0]: pd.Series(dtype=object),
+                keys[1]: pd.Series(dtype=object),
+                value: pd.Series(dtype=np.float64),
+            }
+        )
+    out = pd.DataFrame({k: T.id_column(raw, table, k) for k in keys})
+    out[value] = T.number_column(raw, table, value, id_col=id_col, ge=0)
+    T.unique(out[list(keys)], table, f"({keys[0]}, {keys[1]})")
+    return out
 
 
 def _check_pairs(
