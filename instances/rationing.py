@@ -358,14 +358,12 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
     T.unique(dem["id"], "demand", "id")
     for col in ("customer", "item", "segment"):
         dem[col] = T.id_column(demand, "demand", col, id_col="id")
-    dem["_row"] = np.arange(len(dem))
-    frame_for_msgs = dem
     T.references(
         dem["segment"],
         seg["name"],
         table="demand",
         col="segment",
-        frame=frame_for_msgs,
+        frame=dem,
         id_col="id",
         what="segment",
     )
@@ -374,7 +372,7 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
         sup["item"].unique(),
         table="demand",
         col="item",
-        frame=frame_for_msgs,
+        frame=dem,
         id_col="id",
         what="item",
         hint="; every demanded item needs a supply row (quantity 0 if it is out of stock)",
@@ -442,7 +440,6 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
     dem["all_or_nothing"] = aon
     dem["lot_size"] = lot
     dem["locations"] = _locations(demand, dem, set(sup["location"]))
-    dem = dem.drop(columns="_row")
 
     ln = _pair_table(lanes, "lanes", ("location", "customer"), "cost", id_col="location")
     pv = _pair_table(

@@ -11,7 +11,7 @@ import multiprocessing as mp
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,11 +57,8 @@ class Outcome:
     floor: NDArray[np.float64]
     stage: NDArray[np.int64]
     level: NDArray[np.float64]  # a_i / w_i at which a fair-share line froze (nan otherwise)
-    min_stage: NDArray[np.int64]
     share: NDArray[np.float64] | None = None  # continuous fair share before integer rules
-    status: Status = Status.OPTIMAL
     lp_count: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class _Clock:
@@ -113,7 +110,6 @@ class _BlockResult:
     flow: NDArray[np.float64]
     stage: NDArray[np.int64]
     level: NDArray[np.float64]
-    min_stage: NDArray[np.int64] | None
     share: NDArray[np.float64] | None
     lp_count: int
 
@@ -179,7 +175,6 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
         floor=np.zeros(n),
         stage=np.full(n, NO_STOCK, dtype=np.int64),
         level=np.full(n, np.nan),
-        min_stage=np.full(n, -1, dtype=np.int64),
     )
     todo = blocks(p)
     deadline = _Clock(params).deadline
@@ -202,8 +197,6 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
         out.flow[ga] = res.flow
         out.stage[gl] = res.stage
         out.level[gl] = res.level
-        if res.min_stage is not None:
-            out.min_stage[gl] = res.min_stage
         if res.share is not None:
             assert out.share is not None
             out.share[gl] = res.share
@@ -222,9 +215,8 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     cap = np.where(has_arc, p.cap[gl], 0.0)
     minimum = np.where(has_arc, p.minimum[gl], 0.0)
     floor = np.zeros(len(gl))
-    min_stage = None
     if minimum.any():
-        floor, min_stage, _ = _ration(
+        floor, _, _ = _ration(
             runner, block, comp, tier, minimum, floor, p.rule_weight(p.minimum)[gl], p.num_tiers
         )
         floor = np.minimum(floor, minimum)
@@ -257,7 +249,6 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
         flow=flow,
         stage=np.where(has_arc, stage, NO_STOCK),
         level=level,
-        min_stage=min_stage,
         share=share,
         lp_count=runner.lp_count,
     )
@@ -310,9 +301,8 @@ def _ration(
     return alloc, stage, level
 
 
-def _sub_block(
-    block: Block, line_mask: NDArray[np.bool_]
-) -> tuple[Block, NDArray[np.int64], NDArray[np.int64]]:
+def _sub_block(block: Block, line_mask: NDArray[np.bool_]) -> tuple[Block, NDArray[np.int64]]:
+    """The lines in ``line_mask`` (whole components) as a block; returns it and their indices."""
     lines = np.flatnonzero(line_mask)
     arcs = np.flatnonzero(line_mask[block.arc_line])
     cells, cell_local = np.unique(block.arc_cell[arcs], return_inverse=True)
@@ -324,7 +314,7 @@ def _sub_block(
         arc_cell=cell_local.astype(np.int64),
         supply=block.supply[cells],
     )
-    return sub, lines, arcs
+    return sub, lines
 
 
 def _leximin(
@@ -375,7 +365,7 @@ def _filling_phase(
     comp: NDArray[np.int64],
 ) -> int:
     """Rounds of progressive filling on the components in ``live``; updates in place."""
-    sub, lines, _ = _sub_block(block, live)
+    sub, lines = _sub_block(block, live)
     f, q, w = floor[lines], req[lines], weight[lines]
     _, k_of = np.unique(comp[lines], return_inverse=True)
     K = int(k_of.max()) + 1
@@ -449,7 +439,7 @@ def _integerize(
     """
     integer = (lot > 0) | aon
     comps = np.unique(comp[integer])
-    sub, lines, _ = _sub_block(block, np.isin(comp, comps))
+    sub, lines = _sub_block(block, np.isin(comp, comps))
     t_l, q, w, target = tier[lines], req[lines], weight[lines], share[lines]
     is_lot, is_aon = lot[lines] > 0, aon[lines]
     mult = np.where(is_lot, lot[lines], np.where(is_aon, q, 1.0))

@@ -140,9 +140,8 @@ def allocate(p: Problem, params: SolveParams) -> engine.Outcome:
             field="solver",
         )
     floor = np.zeros(n)
-    min_stage = np.full(n, -1, dtype=np.int64)
     if p.minimum.any():
-        floor, min_stage, _ = staged(p, p.minimum, np.zeros(n), p.rule_weight(p.minimum), params)
+        floor, _, _ = staged(p, p.minimum, np.zeros(n), p.rule_weight(p.minimum), params)
         floor = np.minimum(floor, p.minimum)
     alloc, stage, level = staged(p, p.cap, floor, p.rule_weight(p.request), params)
     alloc = np.maximum(alloc, floor)
@@ -157,5 +156,4 @@ def allocate(p: Problem, params: SolveParams) -> engine.Outcome:
         floor=floor,
         stage=np.where(has_arc, stage, engine.NO_STOCK),
         level=level,
-        min_stage=min_stage,
     )
