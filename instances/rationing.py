@@ -30,6 +30,7 @@ previous (optional) and stability
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -217,7 +218,7 @@ class RationingInstance(TableInstance):
         demand["lot_size"] = demand["lot_size"].where(demand["lot_size"] > 0)
         records = []
         for rec in demand.to_dict(orient="records"):
-            out = {}
+            out: dict[Hashable, Any] = {}
             for k, v in rec.items():
                 if k == "locations":
                     if v is not None:
@@ -239,8 +240,10 @@ class RationingInstance(TableInstance):
         doc["supply"] = self.supply.to_dict(orient="records")
         doc["demand"] = records
         doc["segments"] = [
-            {"name": r.name, "tier": int(r.tier), "fair_share": r.fair_share}
-            for r in self.segments.itertuples()
+            {"name": name, "tier": int(tier), "fair_share": fair_share}
+            for name, tier, fair_share in self.segments[["name", "tier", "fair_share"]].itertuples(
+                index=False, name=None
+            )
         ]
         if len(self.lanes):
             doc["lanes"] = self.lanes.to_dict(orient="records")

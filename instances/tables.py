@@ -265,7 +265,8 @@ def _bool_values(raw: pd.Series, default: bool) -> pd.Series | None:
         out[present] = arr[present].astype(bool)
     elif kind == "string":
         words = pd.Series(arr[present]).str.strip().str.lower().map(_WORDS)
-        out[present] = words.to_numpy(dtype=object, na_value=None)
+        # pandas takes any na_value (object); pandas-stubs' Scalar leaves out None
+        out[present] = words.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
     return pd.Series(out, index=raw.index, dtype=object)
 
 

@@ -12,6 +12,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -245,7 +246,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     flow = _route(runner, p, block, ga, alloc, cap)
     return _BlockResult(
         floor=floor,
-        alloc=np.bincount(block.arc_line, flow, len(gl)),
+        alloc=cast(NDArray[np.float64], np.bincount(block.arc_line, flow, len(gl))),
         flow=flow,
         stage=np.where(has_arc, stage, NO_STOCK),
         level=level,
@@ -255,7 +256,10 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
 
 
 def _line_sum(block: Block, x: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.bincount(block.arc_line, x[: block.num_arcs], block.num_lines)
+    # weighted bincount is float64 (numpy's stub says intp whatever the weights)
+    return cast(
+        NDArray[np.float64], np.bincount(block.arc_line, x[: block.num_arcs], block.num_lines)
+    )
 
 
 def _ration(
@@ -275,7 +279,7 @@ def _ration(
     a_max = _line_sum(block, sol.x)
     key = comp * num_tiers + (tier - 1)
     got = np.bincount(key, a_max)
-    want = np.bincount(key, req)
+    want = cast(NDArray[np.float64], np.bincount(key, req))
     short = got < want - _tol(want)
     line_short = short[key] & (req > floor + _tol(req))
     alloc = np.where(line_short, floor, req)

@@ -256,13 +256,11 @@ def _column_texts(col: pd.Series) -> tuple[np.ndarray, list[str]]:
     try:
         codes, uniques = pd.factorize(values)  # missing values (None, NaN, NA) get code -1
     except TypeError:  # unhashable cells (lists, dicts)
-        uniques = None
-    if uniques is not None and pd.api.types.infer_dtype(uniques, skipna=False) in (
-        "string",
-        "empty",
-    ):
-        codes = np.where(codes < 0, len(uniques), codes)
-        return codes, [*map(_encode_str, uniques.tolist()), "null"]
+        pass
+    else:
+        if pd.api.types.infer_dtype(uniques, skipna=False) in ("string", "empty"):
+            codes = np.where(codes < 0, len(uniques), codes)
+            return codes, [*map(_encode_str, uniques.tolist()), "null"]
     texts = [json.dumps(_clean(v)) for v in values.tolist()]
     return np.arange(len(texts), dtype=np.int64), texts
 
@@ -291,9 +289,9 @@ def _table_json(frame: pd.DataFrame, row_sep: str, end: str) -> list[str]:
         groups.append((codes, texts))
 
     for j, name in enumerate(frame.columns):
-        codes, texts = _column_texts(frame.iloc[:, j])
+        col_codes, col_texts = _column_texts(frame.iloc[:, j])
         add(None, np.array([("{" if j == 0 else ", ") + _key(name) + ": "], dtype=object))
-        add(np.asarray(codes, dtype=np.int64), np.array(texts, dtype=object))
+        add(np.asarray(col_codes, dtype=np.int64), np.array(col_texts, dtype=object))
     add(None, np.array(["}," + row_sep], dtype=object))
     pieces = ["[" + row_sep]
     for start in range(0, n, _CHUNK):

@@ -174,10 +174,10 @@ def build(
     for lines_t, value in totals or []:
         member = np.zeros(n, dtype=bool)
         member[lines_t] = True
-        sel = np.flatnonzero(member[block.arc_line])
-        rows.append(np.full(len(sel), next_row))
-        cols.append(sel)
-        vals.append(np.ones(len(sel)))
+        on = np.flatnonzero(member[block.arc_line])
+        rows.append(np.full(len(on), next_row))
+        cols.append(on)
+        vals.append(np.ones(len(on)))
         row_lower.append(np.array([value]))
         row_upper.append(np.array([INF]))
         next_row += 1
