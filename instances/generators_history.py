@@ -10,7 +10,9 @@ Model (all draws from one ``numpy.random.Generator(seed)``, vectorised):
   :math:`m_{iw} = \max(0.2, 1 + \beta_i w / 52) \cdot (1 + a_i \sin(2\pi w / 52 + \phi_i))
   \cdot u_{iw}` with trend :math:`\beta_i \sim N(0, 0.15)`, seasonal amplitude
   :math:`a_i \sim U(0, 0.5)`, phase :math:`\phi_i \sim U(0, 2\pi)` and promotion uplift
-  :math:`u_{iw} \sim U(1.5, 3)` with probability ``promo_rate`` (else 1).
+  :math:`u_{iw} \sim U(1.5, 3)` with probability ``promo_rate`` (else 1); a common peak
+  season multiplies weeks whose Monday falls in ISO weeks ``peak_weeks`` (inclusive, e.g.
+  ``(40, 52)`` for Q4) of every item by ``1 + peak_uplift`` (default: no peak).
 * **Customers** in three natural value groups: key accounts (10 %, channel
   ``key_account``, served from a DC, order in a week with probability ≈ 0.9, ≈ 25 lines per
   order, quantity scale 4, 8 % discount), regular (30 %, ``wholesale``/``retail``, ≈ 0.5,
@@ -66,6 +68,8 @@ def generate_history(
     intermittent_share: float = 0.3,
     promo_rate: float = 0.03,
     return_rate: float = 0.01,
+    peak_weeks: tuple[int, int] | None = None,
+    peak_uplift: float = 0.0,
 ) -> pd.DataFrame:
     """Return a seeded order history of a distributor (see module docstring).
 
@@ -83,6 +87,11 @@ def generate_history(
         Probability of a promotion per item and week.
     return_rate
         Share of lines that get a (partial) return in the same week.
+    peak_weeks, peak_uplift
+        ISO weeks (first, last) of a peak season common to all items and its uplift
+        (0.6: 60 % more demand). The peak draws no random numbers itself: order events,
+        items and lines are those without a peak (returns, drawn from the quantities,
+        may differ).
 
     Returns
     -------
@@ -92,6 +101,10 @@ def generate_history(
     """
     if min(n_items, n_customers, weeks) < 1:
         raise ValueError("n_items, n_customers and weeks must be >= 1")
+    if peak_uplift < -1.0:
+        raise ValueError("peak_uplift must be >= -1")
+    first = pd.Timestamp(start).normalize()
+    first -= pd.Timedelta(days=first.weekday())
     rng = np.random.default_rng(seed)
 
     # ---- items
@@ -112,6 +125,11 @@ def generate_history(
         rng.random((n_items, weeks)) < promo_rate, rng.uniform(1.5, 3.0, (n_items, weeks)), 1.0
     )
     mult = trend * season * promo
+    if peak_weeks is not None:
+        mondays = first + pd.to_timedelta(7 * w, unit="D")
+        iso = mondays.isocalendar().week.to_numpy()
+        in_peak = (iso >= peak_weeks[0]) & (iso <= peak_weeks[1])
+        mult = mult * np.where(in_peak, 1.0 + peak_uplift, 1.0)
 
     # ---- customers
     sizes = _group_sizes(n_customers)
@@ -162,8 +180,6 @@ def generate_history(
 
     order = np.lexsort((item, line_ev, cust, day))
     line_ev, cust, item, qty, day = (a[order] for a in (line_ev, cust, item, qty, day))
-    first = pd.Timestamp(start).normalize()
-    first -= pd.Timedelta(days=first.weekday())
     cust_ids = np.array([f"C{c:04d}" for c in range(n_customers)], dtype=object)
     item_ids = np.array([f"SKU-{i:05d}" for i in range(n_items)], dtype=object)
     order_ids = np.array([f"O{e:07d}" for e in range(n_events)], dtype=object)

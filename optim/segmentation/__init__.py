@@ -21,6 +21,7 @@ location, cost or margin) :func:`segment` derives
 """
 
 from optim.segmentation.builders import build_capacity as build_capacity
+from optim.segmentation.builders import build_item_safety_stock as build_item_safety_stock
 from optim.segmentation.builders import build_rationing as build_rationing
 from optim.segmentation.builders import build_safety_stock as build_safety_stock
 from optim.segmentation.config import CustomerRule as CustomerRule
@@ -41,6 +42,7 @@ __all__ = [
     "Segmentation",
     "SegmentationConfig",
     "build_capacity",
+    "build_item_safety_stock",
     "build_rationing",
     "build_safety_stock",
     "default_policy",

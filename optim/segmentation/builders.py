@@ -65,6 +65,7 @@ __all__ = [
     "BACKLOG_SHARE",
     "LOST_SALES_BASE",
     "build_capacity",
+    "build_item_safety_stock",
     "build_rationing",
     "build_safety_stock",
     "days_per_period",
@@ -85,7 +86,8 @@ def days_per_period(period: str) -> float:
     (``"M"``, ``"Q"``, ``"Y"``) take the mean length over a 400-year Gregorian cycle.
     """
     try:
-        return pd.Timedelta(pd.tseries.frequencies.to_offset(period)) / pd.Timedelta(days=1)
+        offset = pd.tseries.frequencies.to_offset(period)
+        return pd.Timedelta(offset) / pd.Timedelta(days=1)  # type: ignore[arg-type]  # Tick only
     except (ValueError, TypeError):
         pass
     try:
@@ -246,14 +248,15 @@ def build_safety_stock(
         )
 
     demands = []
-    for (stage, segment), row in cells.iterrows():
+    flat = cells.reset_index()[["stage", "segment", "mean", "std"]]
+    for stage, segment, mean, std in flat.itertuples(index=False, name=None):
         pol = rows[str(segment)]
         demands.append(
             {
                 "stage": stage,
                 "segment": segment,
-                "mean": float(row["mean"]),
-                "std_dev": float(row["std"]),
+                "mean": float(mean),
+                "std_dev": float(std),
                 "service_level": pol.service_level,
                 "max_service_time": periods_of_days(pol.max_service_time_days, cfg_period),
             }
@@ -263,6 +266,127 @@ def build_safety_stock(
         "arcs": list(network.get("arcs", [])),
         "demands": demands,
     }
+    for key in ("name", "pooling"):
+        if key in network:
+            doc[key] = network[key]
+    return SafetyStockInstance.model_validate(doc)
+
+
+def build_item_safety_stock(
+    seg: Segmentation,
+    network: Mapping[str, Any],
+    unit_cost: Mapping[str, float] | pd.Series,
+    *,
+    ddof: int = 1,
+) -> SafetyStockInstance:
+    r"""Build a GSM instance with one network per item (a forest): the planner's SKU view.
+
+    Every item gets its own copy of the ``network`` template, stage ids
+    ``"{item}@{stage}"``. The template's ``holding_cost`` is read as a holding *rate* per
+    unit of value and period: item :math:`i` at stage :math:`j` costs
+    :math:`h_j \cdot c_i` with :math:`c_i` the item's ``unit_cost``. Only the stages that
+    supply (directly or indirectly) a stage where the item has demand are kept.
+
+    Demands are per (item, stage, customer segment): :math:`\mu` summed and
+    :math:`\sigma` root-sum-squared over the history locations mapped to the stage (each
+    location series taken as independent, zeros counted). Service level and maximum service
+    time are the policy table's combined targets of the item's ABC class and the customer
+    segment (:meth:`~optim.segmentation.PolicyTable.combine_rows`), the days converted down
+    to whole periods.
+
+    Parameters
+    ----------
+    seg
+        Segmentation holding its history.
+    network
+        Template ``{"stages", "arcs", "demand_stage_of_location"}`` (+ ``"name"``,
+        ``"pooling"``) as for :func:`build_safety_stock`.
+    unit_cost
+        Item → unit cost (value) > 0 for every item with demand.
+    ddof
+        Delta degrees of freedom of the standard deviations.
+
+    Raises
+    ------
+    InstanceError
+        As :func:`build_safety_stock`, or an item with demand but no positive unit cost.
+    """
+    for key in ("stages", "demand_stage_of_location"):
+        if key not in network:
+            raise InstanceError(f"network lacks {key!r}.", field=f"network.{key}")
+    stage_of = {str(k): str(v) for k, v in dict(network["demand_stage_of_location"]).items()}
+    stats = seg.demand_stats(("item", "segment", "location"), ddof=ddof)
+    stats = stats[stats["total"] > 0]
+    _check_mapped(stats["location"], stage_of)
+    cost = pd.Series(unit_cost, dtype=float)
+    items = sorted(stats["item"].astype(str).unique())
+    bad = [i for i in items if not (cost.get(i, np.nan) > 0)]
+    if bad:
+        raise InstanceError(
+            f"unit_cost is missing or not > 0 for item(s) {bad[:5]} ({len(bad)} in all); "
+            "every item with demand needs a positive unit cost.",
+            field="unit_cost",
+        )
+    stats = stats.assign(stage=stats["location"].map(stage_of), var=stats["std"] ** 2)
+    cells = (
+        stats.groupby(["item", "stage", "segment"], sort=True)
+        .agg(
+            mean=("mean", "sum"),
+            var=("var", "sum"),
+            service_level=("service_level", "first"),
+            days=("max_service_time_days", "first"),
+        )
+        .reset_index()
+    )
+    template = [dict(s) for s in network["stages"]]
+    arcs = [dict(a) for a in network.get("arcs", [])]
+    parents: dict[str, list[str]] = {str(s["id"]): [] for s in template}
+    for a in arcs:
+        parents.setdefault(str(a["target"]), []).append(str(a["source"]))
+
+    def upstream(stage: str) -> set[str]:
+        seen, todo = {stage}, [stage]
+        while todo:
+            for p in parents.get(todo.pop(), []):
+                if p not in seen:
+                    seen.add(p)
+                    todo.append(p)
+        return seen
+
+    needed = {
+        item: set().union(*(upstream(s) for s in group))
+        for item, group in cells.groupby("item", sort=True)["stage"].unique().items()
+    }
+    period = seg.config.period
+    stages, item_arcs = [], []
+    for item in items:
+        keep = needed[item]
+        for s in template:
+            if str(s["id"]) in keep:
+                rate = float(s.get("holding_cost", 0.0))
+                stages.append(
+                    s | {"id": f"{item}@{s['id']}", "holding_cost": rate * float(cost[item])}
+                )
+        for a in arcs:
+            if str(a["source"]) in keep and str(a["target"]) in keep:
+                item_arcs.append(
+                    a | {"source": f"{item}@{a['source']}", "target": f"{item}@{a['target']}"}
+                )
+    columns = ["item", "stage", "segment", "mean", "var", "service_level", "days"]
+    demands = [
+        {
+            "stage": f"{item}@{stage}",
+            "segment": segment,
+            "mean": float(mean),
+            "std_dev": math.sqrt(var),
+            "service_level": float(level),
+            "max_service_time": periods_of_days(float(days), period),
+        }
+        for item, stage, segment, mean, var, level, days in cells[columns].itertuples(
+            index=False, name=None
+        )
+    ]
+    doc: dict[str, Any] = {"stages": stages, "arcs": item_arcs, "demands": demands}
     for key in ("name", "pooling"):
         if key in network:
             doc[key] = network[key]
@@ -486,7 +610,7 @@ def build_capacity(
     cells = cells[cells > 0]
     demand = [
         {"product": p, "segment": s, "period": t, "quantity": float(q)}
-        for (p, s, t), q in cells.items()
+        for p, s, t, q in cells.reset_index().itertuples(index=False, name=None)
     ]
     return CapacityInstance.model_validate(
         {

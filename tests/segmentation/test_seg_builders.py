@@ -17,9 +17,11 @@ from hypothesis import strategies as st
 import optim
 from optim.errors import InstanceError
 from optim.instances.generators_history import generate_history
+from optim.instances.safety_stock import SafetyStockInstance
 from optim.segmentation import PolicyTable, SegmentationConfig, default_policy, segment
 from optim.segmentation.builders import (
     build_capacity,
+    build_item_safety_stock,
     build_rationing,
     build_safety_stock,
     days_per_period,
@@ -310,3 +312,75 @@ def test_totals_conserved_across_histories(seed, weeks):
         products=[{"id": i, "holding_cost": 1.0, "usage": {"line": 1.0}} for i in items],
     )
     assert cap.to_frames()["demand"]["quantity"].sum() == pytest.approx(net.sum())
+
+
+# --- per-item safety stock ----------------------------------------------------------------------
+def _unit_cost(history) -> pd.Series:
+    return history.groupby("item")["unit_cost"].first()
+
+
+def test_item_safety_stock_forest_costs_targets_and_demand(seg, history, cells):
+    cost = _unit_cost(history)
+    inst = build_item_safety_stock(seg, NETWORK, cost)
+    rate = {s["id"]: s["holding_cost"] for s in NETWORK["stages"]}
+    # stages: exactly the template stages upstream of a stage where the item has demand
+    up = {"plant": {"plant"}, "dc": {"plant", "dc"}, "key": {"plant", "dc", "key"}}
+    up["regional"] = {"plant", "dc", "regional"}
+    want = {
+        f"{i}@{s}"
+        for i, g in cells.groupby("item")["stage"]
+        for s in set().union(*(up[x] for x in g.unique()))
+    }
+    assert {s.id for s in inst.stages} == want
+    for s in inst.stages:
+        item, tmpl = s.id.rsplit("@", 1)
+        assert s.holding_cost == pytest.approx(rate[tmpl] * cost[item])
+    assert all(a.source.split("@")[0] == a.target.split("@")[0] for a in inst.arcs)
+    # targets: the policy table's combined (item class, customer segment) cell
+    abc = seg.items.set_index("item")["abc"]
+    table = seg.config.policy
+    n = len(_weeks(history))
+    totals = cells.groupby(["item", "stage", "segment"])["quantity"].sum()
+    assert {(*d.stage.rsplit("@", 1), d.segment) for d in inst.demands} == set(totals.index)
+    for d in inst.demands:
+        item, stage = d.stage.rsplit("@", 1)
+        cell = table.combine_rows(abc[item], d.segment)
+        assert d.service_level == cell["service_level"]
+        assert d.max_service_time == math.floor(cell["max_service_time_days"] / 7)
+        assert d.mean * n == pytest.approx(totals[(item, stage, d.segment)])
+    # independent σ: root-sum-square over the cell's locations of zero-filled weekly series
+    series = cells.pivot_table(
+        index=["item", "stage", "segment", "location"],
+        columns="week",
+        values="quantity",
+        aggfunc="sum",
+    ).reindex(columns=_weeks(history), fill_value=0)
+    var = series.fillna(0).var(axis=1, ddof=1).groupby(level=["item", "stage", "segment"]).sum()
+    for d in inst.demands:
+        item, stage = d.stage.rsplit("@", 1)
+        assert d.std_dev == pytest.approx(math.sqrt(var[(item, stage, d.segment)]))
+    res = optim.solve(inst)
+    assert res.status == "optimal"
+    # a forest of independent items: the optimum is the sum of the per-item optima
+    doc = inst.model_dump()
+    total = 0.0
+    for item in sorted({s.id.rsplit("@", 1)[0] for s in inst.stages}):
+        mine = {
+            key: [r for r in doc[key] if (r.get("id") or r.get("stage") or r["source"])
+                  .startswith(f"{item}@")]
+            for key in ("stages", "arcs", "demands")
+        }  # fmt: skip
+        total += optim.solve(SafetyStockInstance.model_validate(mine)).objective
+    assert res.objective == pytest.approx(total, rel=1e-9)
+
+
+def test_item_safety_stock_errors(seg, history):
+    cost = _unit_cost(history)
+    with pytest.raises(InstanceError, match="unit_cost is missing or not > 0 for item"):
+        build_item_safety_stock(seg, NETWORK, cost.iloc[1:])
+    with pytest.raises(InstanceError, match="does not map location"):
+        build_item_safety_stock(
+            seg, {**NETWORK, "demand_stage_of_location": {"DC-North": "key"}}, cost
+        )
+    with pytest.raises(InstanceError, match="lacks 'stages'"):
+        build_item_safety_stock(seg, {"demand_stage_of_location": STAGE_OF}, cost)
