@@ -1,4 +1,4 @@
-"""Command line: ``optim solve | validate | schema | demo``.
+"""Command line: ``optim solve | validate | schema | simulate | segment | demo``.
 
 Exit codes: 0 solved (a solution is returned, possibly with a gap), 1 internal error,
 2 invalid input (one message on stderr; nothing written), 3 infeasible, 4 time limit without
@@ -118,10 +118,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from optim.segmentation import Segmentation, segment
+    from optim.segmentation import Segmentation, SegmentationConfig, segment
 
     previous = Segmentation.from_json(args.previous) if args.previous else None
-    seg = segment(args.history, config=args.config, previous=previous)
+    config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
+    if args.returns:
+        config = config.model_copy(update={"returns": args.returns})
+    seg = segment(args.history, config=config, previous=previous, overrides=_pins(args))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -132,10 +135,36 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _pins(args: argparse.Namespace) -> dict[str, str] | None:
+    """Customer pins from ``--pin CUSTOMER=SEGMENT`` and ``--pins FILE`` (customer,segment)."""
+    import pandas as pd
+
+    pins: dict[str, str] = {}
+    if args.pins:
+        try:
+            frame = pd.read_csv(args.pins, dtype=str, keep_default_na=False)
+        except (OSError, ValueError) as exc:
+            raise InstanceError(f"--pins {args.pins}: cannot read it ({exc}).", "pins") from exc
+        frame.columns = [str(c).strip().lower() for c in frame.columns]
+        missing = [c for c in ("customer", "segment") if c not in frame.columns]
+        if missing:
+            raise InstanceError(
+                f"--pins {args.pins}: missing column(s) {missing}; needs customer,segment.",
+                field="pins",
+            )
+        pins.update(zip(frame["customer"].str.strip(), frame["segment"].str.strip(), strict=True))
+    for text in args.pin or ():
+        customer, sep, name = text.partition("=")
+        if not sep or not customer.strip() or not name.strip():
+            raise InstanceError(f"--pin {text!r} must be CUSTOMER=SEGMENT.", field="pin")
+        pins[customer.strip()] = name.strip()
+    return pins or None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from optim import demo
 
-    return demo.run(Path(args.out), quiet=args.quiet)
+    return demo.run(Path(args.out), seed=args.seed, quiet=args.quiet)
 
 
 def _add_solve_options(p: argparse.ArgumentParser) -> None:
@@ -176,10 +205,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("history", help="order lines: CSV or parquet")
     p.add_argument("--config", help="segmentation config (YAML)")
     p.add_argument("--previous", help="last run's segmentation.json (stability)")
+    p.add_argument(
+        "--pin", action="append", metavar="CUSTOMER=SEGMENT", help="pin a customer (repeatable)"
+    )
+    p.add_argument("--pins", metavar="FILE", help="CSV of pins: customer,segment")
+    p.add_argument(
+        "--returns",
+        choices=("net", "exclude", "reject"),
+        help="negative lines: net them per cell (default), drop them, or refuse them (exit 2)",
+    )
     p.add_argument("--out", help="folder for the tables and segmentation.json")
     p.set_defaults(func=cmd_segment)
-    p = sub.add_parser("demo", help="run the main job on the bundled example")
+    p = sub.add_parser(
+        "demo",
+        help="the main job: segment → policy → safety stock → peak plan → rationing on the "
+        "seeded distributor example; tables, result documents and report.html",
+    )
     p.add_argument("--out", default="demo-output", help="output folder")
+    p.add_argument("--seed", type=int, default=2026, help="seed of the example")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
     return root

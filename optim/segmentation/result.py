@@ -191,7 +191,8 @@ class Segmentation:
             else "  pinned        ?",
             f"  changes       {len(self.changes)}",
             f"  returns       {returns.get('policy', '?')}: {returns.get('negative_lines', 0)} "
-            f"negative lines, quantity {returns.get('negative_quantity', 0):g}",
+            f"negative lines, quantity {returns.get('negative_quantity', 0):g}, "
+            f"{returns.get('floored_cells', 0)} cell(s) floored at zero",
         ]
         return "\n".join(lines)
 

@@ -1,0 +1,88 @@
+"""`optim segment` on the command line: tables written, pins, and bad input → exit 2 with one
+message naming the column, row or id (nothing written)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from optim.cli import main
+from optim.instances.generators_history import generate_history
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    return generate_history(2, n_items=15, n_customers=12, weeks=10)
+
+
+def _csv(tmp_path, frame: pd.DataFrame, name: str = "history.csv"):
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_segment_writes_tables_and_pins_win(tmp_path, history, capsys):
+    smallest = history.groupby("customer")["quantity"].sum().idxmin()
+    out = tmp_path / "out"
+    code = main(
+        [
+            "segment",
+            str(_csv(tmp_path, history)),
+            "--out",
+            str(out),
+            "--pin",
+            f"{smallest}=strategic",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    customers = pd.read_csv(out / "customers.csv").set_index("customer")
+    assert customers.loc[smallest, "segment"] == "strategic"
+    assert bool(customers.loc[smallest, "pinned"])
+    assert json.loads((out / "segmentation.json").read_text())
+    pins = _csv(tmp_path, pd.DataFrame({"customer": [smallest], "segment": ["standard"]}), "p.csv")
+    assert (
+        main(["segment", str(_csv(tmp_path, history)), "--out", str(out), "--pins", str(pins)])
+        == 0
+    )
+    customers = pd.read_csv(out / "customers.csv").set_index("customer")
+    assert customers.loc[smallest, "segment"] == "standard"
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "words"),
+    [
+        (lambda h: h.drop(columns="customer"), [], ["customer"]),
+        (lambda h: h.assign(date=h["date"].astype(str).where(h.index != 3, "31/02/2024")), [],
+         ["date", "31/02/2024"]),
+        (lambda h: h.assign(quantity=h["quantity"].where(h.index != 5, -2)),
+         ["--returns", "reject"], ["quantity", "-2"]),
+        (lambda h: h, ["--pin", "NOBODY=strategic"], ["NOBODY"]),
+        (lambda h: h, ["--pin", "C0000=platinum"], ["platinum"]),
+        (lambda h: h, ["--pin", "C0000"], ["CUSTOMER=SEGMENT"]),
+    ],
+)  # fmt: skip
+def test_bad_input_exits_2_and_names_it(tmp_path, history, capsys, change, args, words):
+    out = tmp_path / "out"
+    code = main(["segment", str(_csv(tmp_path, change(history))), "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("optim: invalid input:") and err.count("\n") == 1
+    for word in words:
+        assert word in err
+    assert not out.exists()
+
+
+def test_returns_are_netted_by_default_and_reported(tmp_path, history, capsys):
+    """The stated rule: a negative line cancels demand of its own cell, never below zero, and
+    the summary says how many lines and units were netted and how many cells floored."""
+    first = history[history["quantity"] > 0].iloc[[0]]
+    ret = first.assign(quantity=-10_000)
+    code = main(["segment", str(_csv(tmp_path, pd.concat([history, ret])))])
+    out = capsys.readouterr().out
+    assert code == 0
+    n = int((history["quantity"] < 0).sum()) + 1
+    qty = float(-history["quantity"].clip(upper=0).sum()) + 10_000
+    assert f"net: {n} negative lines, quantity {qty:g}" in out
+    assert "1 cell(s) floored at zero" in out
