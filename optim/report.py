@@ -1,0 +1,663 @@
+"""One self-contained HTML report of an end-to-end planning run (:mod:`optim.planning`).
+
+:func:`render_report` turns a :class:`~optim.planning.PlanningRun` into one HTML page: a
+header (data set, each solve's status, objective and gap), five plots and the main tables.
+The plots are drawn with matplotlib's object API (no pyplot state) and embedded as inline
+``<svg>`` with text kept as text, so the file needs no external CSS, JavaScript, fonts or
+images.
+
+1. **Segment matrix**: items per ABC × XYZ cell (count and share of sales value), and the
+   customer segments' share of customers vs share of revenue.
+2. **Stock placement**: the network template laid out in layers from its arcs (sources on
+   the left), each stage sized and coloured by its safety-stock value, labelled with the
+   value and the number of decoupling points.
+3. **Service and cost by segment**: service target vs peak-plan vs short-week fill rate,
+   and the safety-stock holding cost per week and peak shortfall cost per segment.
+4. **Capacity and pre-build**: per resource, weekly regular and overtime hours against
+   capacity; pre-build inventory per week; demand per segment per week.
+5. **Rationing by tier**: requested vs allocated units per tier and segment, and the short
+   lines per segment by how they were cut.
+
+The output is deterministic: the same run gives byte-identical HTML (fixed SVG hash salt,
+no dates, no runtimes unless ``include_runtime=True``).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter, StrMethodFormatter
+
+if TYPE_CHECKING:
+    from optim.planning import PlanningRun
+    from optim.result import Result
+
+__all__ = ["fmt_number", "fmt_pct", "render_report", "write_report"]
+
+PALETTE = ("#1b4f72", "#2e86c1", "#85c1e9", "#d35400", "#7d3c98", "#229954", "#7f8c8d")
+"""Segment colours, in the order of the segment summary (tier 1 first)."""
+
+RATE_WORDS = ("rate", "level", "share", "utilisation", "target")
+"""A numeric column whose name contains one of these words is shown as a percentage."""
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;
+max-width:1100px;padding:0 1em;color:#1c2833;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin:1.6em 0 .3em;
+border-bottom:1px solid #d5d8dc}p.hint{margin:.2em 0 .6em;color:#566573}
+table{border-collapse:collapse;font-size:.85em;margin:.4em 0 1em}
+th,td{padding:.25em .6em;border-bottom:1px solid #e5e8e8;text-align:left}
+th{background:#f4f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
+svg{max-width:100%;height:auto}p.note{font-size:.85em;color:#566573}
+"""
+
+
+# --------------------------------------------------------------------------- formatting
+def fmt_pct(value: float, digits: int = 1) -> str:
+    """Format a rate as a percentage (``0.886 -> "88.6%"``); NaN and None give ``"–"``."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:.{digits}%}"
+
+
+def fmt_number(value: float, digits: int | None = None) -> str:
+    """Format a number with thousands separators; NaN and None give ``"–"``.
+
+    ``digits=None`` picks 0 decimals for integral values and magnitudes of at least 100,
+    else 2.
+    """
+    if value is None or not math.isfinite(value):
+        return "–"
+    if digits is None:
+        digits = 0 if abs(value) >= 100 or float(value).is_integer() else 2
+    return f"{value:,.{digits}f}"
+
+
+def _column_formatter(name: str, values: pd.Series) -> Callable[[Any], str] | None:
+    """The formatter of a numeric column, or None for text columns."""
+    if pd.api.types.is_bool_dtype(values):
+        return lambda v: "yes" if v else ""
+    if not pd.api.types.is_numeric_dtype(values):
+        return None
+    if any(word in name for word in RATE_WORDS):
+        return lambda v: fmt_pct(float(v))
+    finite = values.to_numpy(float)
+    finite = finite[np.isfinite(finite)]
+    integral = bool(np.all(np.abs(finite - np.round(finite)) < 1e-6))
+    large = finite.size > 0 and float(np.max(np.abs(finite))) >= 100
+    digits = 0 if integral or large else 2
+    return lambda v: fmt_number(float(v), digits)
+
+
+def html_table(frame: pd.DataFrame, table_id: str) -> str:
+    """Render ``frame`` as an escaped HTML table with planner-friendly number formats."""
+    cols = list(frame.columns)
+    fmts = {c: _column_formatter(str(c), frame[c]) for c in cols}
+    head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in cols)
+    rows = []
+    for rec in frame.itertuples(index=False, name=None):
+        cells = []
+        for c, v in zip(cols, rec, strict=True):
+            fmt = fmts[c]
+            if fmt is None:
+                text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                cells.append(f"<td>{html.escape(text)}</td>")
+            else:
+                cells.append(f'<td class="num">{html.escape(fmt(v))}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    body = "\n".join(rows)
+    return (
+        f'<table id="{table_id}">\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}\n</tbody></table>"
+    )
+
+
+# --------------------------------------------------------------------------- svg output
+def _svg(fig: Figure, prefix: str) -> str:
+    """Inline SVG of ``fig``: no XML prolog or metadata, ids prefixed to be unique."""
+    buf = io.StringIO()
+    with mpl.rc_context({"svg.hashsalt": "optim-report", "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)
+    text = re.sub(r'\s+xmlns(?::xlink)?="[^"]*"', "", text)
+    text = re.sub(r'\bid="', f'id="{prefix}-', text)
+    text = text.replace("url(#", f"url(#{prefix}-").replace('href="#', f'href="#{prefix}-')
+    return text.strip()
+
+
+def _colours(segments: list[str]) -> dict[str, str]:
+    return {s: PALETTE[k % len(PALETTE)] for k, s in enumerate(segments)}
+
+
+def _thousands() -> StrMethodFormatter:
+    return StrMethodFormatter("{x:,.0f}")
+
+
+def _week_ticks(ax: Any, periods: list[str]) -> None:
+    step = max(1, math.ceil(len(periods) / 13))
+    ax.set_xticks(range(0, len(periods), step))
+    ax.set_xticklabels([periods[k] for k in range(0, len(periods), step)], rotation=45, ha="right")
+
+
+# --------------------------------------------------------------------------- plots
+def plot_segment_matrix(run: PlanningRun) -> Figure:
+    """ABC × XYZ heatmap of item counts (annotated with value share), customer segments."""
+    items = run.segmentation.items
+    abc = sorted(items["abc"].dropna().unique())
+    xyz = sorted(items["xyz"].dropna().unique())
+    counts = pd.crosstab(items["abc"], items["xyz"]).reindex(index=abc, columns=xyz, fill_value=0)
+    value = items.pivot_table(index="abc", columns="xyz", values="value", aggfunc="sum")
+    value = value.reindex(index=abc, columns=xyz).fillna(0.0)
+    share = value.to_numpy(float) / max(float(value.to_numpy().sum()), 1e-12)
+
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax, bx = fig.subplots(1, 2, width_ratios=[1, 1.2])
+    grid = counts.to_numpy(float)
+    ax.imshow(grid, cmap="Blues", vmin=0, vmax=max(grid.max(), 1) * 1.15, aspect="auto")
+    for i in range(len(abc)):
+        for j in range(len(xyz)):
+            n = int(grid[i, j])
+            dark = n > 0.6 * grid.max()
+            ax.text(
+                j,
+                i,
+                f"{n:,} item{'' if n == 1 else 's'}\n{fmt_pct(share[i, j])} of value",
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if dark else "#1c2833",
+            )
+    ax.set_xticks(range(len(xyz)), [f"{x}" for x in xyz])
+    ax.set_yticks(range(len(abc)), [f"{a}" for a in abc])
+    ax.set_xlabel("XYZ (demand variability: X steady … Z erratic)")
+    ax.set_ylabel("ABC (sales value)")
+    ax.set_title("Items per ABC × XYZ class")
+
+    summary = run.tables["segment_summary"]
+    segs = list(summary["segment"])
+    cust = summary["customers"].to_numpy(float)
+    rev = summary["revenue"].to_numpy(float)
+    cust_share = cust / max(cust.sum(), 1e-12)
+    rev_share = rev / max(rev.sum(), 1e-12)
+    y = np.arange(len(segs))
+    bx.barh(y - 0.2, cust_share, 0.4, color="#aab7b8", label="share of customers")
+    bx.barh(y + 0.2, rev_share, 0.4, color="#1b4f72", label="share of revenue")
+    for k in range(len(segs)):
+        bx.text(
+            cust_share[k],
+            y[k] - 0.2,
+            f" {int(cust[k]):,} customers ({fmt_pct(cust_share[k])})",
+            va="center",
+            fontsize=8,
+        )
+        bx.text(
+            rev_share[k],
+            y[k] + 0.2,
+            f" {fmt_number(rev[k], 0)} ({fmt_pct(rev_share[k])})",
+            va="center",
+            fontsize=8,
+        )
+    bx.set_yticks(y, segs)
+    bx.invert_yaxis()
+    bx.set_xlim(0, 1.45)
+    bx.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+    bx.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    bx.legend(loc="lower right", fontsize=8, frameon=False)
+    bx.set_title("Customer segments: customers vs revenue")
+    return fig
+
+
+def layered_layout(
+    stages: list[str], arcs: list[tuple[str, str]]
+) -> dict[str, tuple[float, float]]:
+    """Positions of a DAG's nodes: x = longest path from a source, y = centred on successors.
+
+    Each layer is ordered by the mean position of the node's predecessors (barycentre);
+    then, from the last layer back, a node with successors moves to their mean height and
+    the layer is pushed apart to keep one unit between neighbours.
+    """
+    succ: dict[str, list[str]] = {s: [] for s in stages}
+    pred: dict[str, list[str]] = {s: [] for s in stages}
+    for a, b in arcs:
+        succ[a].append(b)
+        pred[b].append(a)
+    layer: dict[str, int] = {}
+    order = {s: k for k, s in enumerate(stages)}
+    pending = [s for s in stages if not pred[s]]
+    indeg = {s: len(pred[s]) for s in stages}
+    while pending:
+        s = pending.pop(0)
+        layer[s] = max((layer[p] + 1 for p in pred[s]), default=0)
+        for t in succ[s]:
+            indeg[t] -= 1
+            if indeg[t] == 0:
+                pending.append(t)
+    for s in stages:  # nodes on a cycle (not expected): put them after the rest
+        layer.setdefault(s, max(layer.values(), default=-1) + 1)
+    layers: list[list[str]] = [[] for _ in range(max(layer.values(), default=-1) + 1)]
+    for s in stages:
+        layers[layer[s]].append(s)
+    y: dict[str, float] = {}
+    for nodes in layers:
+        nodes.sort(
+            key=lambda s: (np.mean([y[p] for p in pred[s] if p in y] or [order[s]]), order[s])
+        )
+        for k, s in enumerate(nodes):
+            y[s] = float(k)
+    for nodes in reversed(layers):
+        for s in nodes:
+            if succ[s]:
+                y[s] = float(np.mean([y[t] for t in succ[s]]))
+        for k in range(1, len(nodes)):
+            y[nodes[k]] = max(y[nodes[k]], y[nodes[k - 1]] + 1.0)
+    return {s: (float(layer[s]), -y[s]) for s in stages}
+
+
+def plot_stock_placement(run: PlanningRun) -> Figure:
+    """The network template with each stage sized/coloured by its safety-stock value."""
+    net = run.data.network
+    stages = [str(s["id"]) for s in net["stages"]]
+    arcs = [(str(a["source"]), str(a["target"])) for a in net.get("arcs", [])]
+    pos = layered_layout(stages, arcs)
+    stock = run.tables["stock_by_stage"].set_index("location")
+    value = stock["safety_stock_value"].reindex(stages).fillna(0.0).to_numpy(float)
+    dps = stock["decoupling_points"].reindex(stages).fillna(0).to_numpy(float)
+    n_layers = int(max(p[0] for p in pos.values())) + 1
+    height = max(-p[1] for p in pos.values()) + 1
+    fig = Figure(
+        figsize=(max(6.0, 3.0 * n_layers), max(3.0, 0.9 * height + 1)), layout="constrained"
+    )
+    ax = fig.subplots()
+    for a, b in arcs:
+        ax.annotate(
+            "",
+            xy=pos[b],
+            xytext=pos[a],
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": "#95a5a6",
+                "lw": 1.2,
+                "shrinkA": 14,
+                "shrinkB": 14,
+            },
+        )
+    top = max(float(value.max()), 1e-12)
+    sizes = 120 + 2200 * np.sqrt(value / top)
+    xs = [pos[s][0] for s in stages]
+    ys = [pos[s][1] for s in stages]
+    points = ax.scatter(
+        xs,
+        ys,
+        s=sizes,
+        c=value,
+        cmap="YlOrRd",
+        vmin=0,
+        vmax=top,
+        edgecolors="#1c2833",
+        linewidths=0.8,
+        zorder=3,
+    )
+    for k, s in enumerate(stages):
+        ax.annotate(
+            f"{s}\n{fmt_number(value[k], 0)} value\n{int(dps[k]):,} DP",
+            (xs[k], ys[k]),
+            xytext=(0, -np.sqrt(sizes[k]) / 2 - 4),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=8,
+        )
+    fig.colorbar(points, ax=ax, label="safety-stock value", shrink=0.8, format=_thousands())
+    ax.set_xlim(-0.5, n_layers - 0.5)
+    ax.set_ylim(-height + 0.1, 0.6)
+    ax.set_axis_off()
+    ax.set_title("Safety-stock value per stage (DP = decoupling points: items stocked there)")
+    return fig
+
+
+def plot_service_cost(run: PlanningRun) -> Figure:
+    """Per customer segment: service target vs fill rates, and costs."""
+    summary = run.tables["segment_summary"]
+    segs = list(summary["segment"])
+    x = np.arange(len(segs))
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax, bx = fig.subplots(1, 2)
+    bars = (
+        ("service_level_target", "service target", "#aab7b8"),
+        ("peak_fill_rate", "peak plan fill rate", "#2e86c1"),
+        ("short_week_fill_rate", "short-week fill rate", "#d35400"),
+    )
+    for k, (col, label, colour) in enumerate(bars):
+        vals = summary[col].to_numpy(float)
+        ax.bar(x + (k - 1) * 0.27, vals, 0.27, color=colour, label=label)
+        for i, v in enumerate(vals):
+            ax.text(
+                x[i] + (k - 1) * 0.27,
+                v,
+                fmt_pct(v),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                rotation=90,
+            )
+    ax.set_xticks(x, segs)
+    ax.set_ylim(0, 1.3)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.legend(loc="upper right", fontsize=8, frameon=False, ncols=3)
+    ax.set_title("Service: target vs achieved fill rate")
+    costs = (
+        ("safety_stock_cost_per_week", "safety-stock holding cost / week", "#1b4f72"),
+        ("peak_shortfall_cost", "peak shortfall cost (plan window)", "#d35400"),
+    )
+    for k, (col, label, colour) in enumerate(costs):
+        vals = summary[col].to_numpy(float)
+        bx.bar(x + (k - 0.5) * 0.4, vals, 0.4, color=colour, label=label)
+        for i, v in enumerate(vals):
+            bx.text(
+                x[i] + (k - 0.5) * 0.4, v, fmt_number(v, 0), ha="center", va="bottom", fontsize=7
+            )
+    bx.set_xticks(x, segs)
+    bx.yaxis.set_major_formatter(_thousands())
+    bx.legend(loc="upper left", fontsize=8, frameon=False)
+    bx.set_title("Cost by segment")
+    return fig
+
+
+def plot_capacity(run: PlanningRun) -> Figure:
+    """Per resource weekly hours vs capacity, pre-build inventory, demand per segment."""
+    tables = run.capacity.tables
+    util = tables["utilisation"]
+    resources = list(dict.fromkeys(util["resource"]))
+    periods = sorted(util["period"].astype(str).unique())
+    inv = tables["inventory"]
+    prebuild = inv.groupby(inv["period"].astype(str))["prebuild"].sum().reindex(periods)
+    sp = tables["segment_periods"]
+    demand = (
+        sp.pivot_table(
+            index=sp["period"].astype(str), columns="segment", values="demand", aggfunc="sum"
+        )
+        .reindex(periods)
+        .fillna(0.0)
+    )
+    segs = [s for s in run.tables["segment_summary"]["segment"] if s in demand.columns]
+    colours = _colours(list(run.tables["segment_summary"]["segment"]))
+    x = np.arange(len(periods))
+    fig = Figure(figsize=(10, 2.3 * (len(resources) + 2)), layout="constrained")
+    axes = fig.subplots(len(resources) + 2, 1, sharex=True)
+    for ax, res in zip(axes, resources, strict=False):
+        r = util[util["resource"] == res].assign(period=lambda f: f["period"].astype(str))
+        r = r.set_index("period").reindex(periods)
+        over = r["overtime_used"].to_numpy(float)
+        regular = r["hours_used"].to_numpy(float) - over
+        ax.bar(x, regular, 0.8, color="#2e86c1", label="regular hours")
+        ax.bar(x, over, 0.8, bottom=regular, color="#d35400", label="overtime hours")
+        cap = r["capacity"].to_numpy(float)
+        ax.step(x, cap, where="mid", color="#1c2833", lw=1.2, label="regular capacity")
+        ax.step(
+            x,
+            cap + r["overtime_capacity"].to_numpy(float),
+            where="mid",
+            color="#1c2833",
+            lw=1.0,
+            ls="--",
+            label="with overtime",
+        )
+        ax.set_ylabel("hours")
+        ax.yaxis.set_major_formatter(_thousands())
+        ax.set_ylim(
+            0,
+            1.3
+            * float(
+                np.nanmax(np.r_[cap + r["overtime_capacity"].to_numpy(float), regular + over, 1.0])
+            ),
+        )
+        ax.set_title(f"{res}: hours used per week vs capacity", fontsize=10)
+        ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=4)
+    axes[-2].bar(x, prebuild.fillna(0.0).to_numpy(float), 0.8, color="#7d3c98")
+    axes[-2].set_ylabel("units")
+    axes[-2].yaxis.set_major_formatter(_thousands())
+    axes[-2].set_title(
+        "Pre-build inventory held at the end of the week (all families)", fontsize=10
+    )
+    bottom = np.zeros(len(periods))
+    for s in segs:
+        vals = demand[s].to_numpy(float)
+        axes[-1].bar(x, vals, 0.8, bottom=bottom, color=colours[s], label=s)
+        bottom += vals
+    axes[-1].set_ylabel("units")
+    axes[-1].yaxis.set_major_formatter(_thousands())
+    axes[-1].set_title("Forecast demand per customer segment", fontsize=10)
+    axes[-1].legend(loc="upper left", fontsize=7, frameon=False, ncols=len(segs))
+    _week_ticks(axes[-1], periods)
+    return fig
+
+
+def plot_rationing(run: PlanningRun) -> Figure:
+    """Requested vs allocated per tier/segment, and short lines per segment by stage."""
+    segt = run.rationing.tables["segments"].sort_values(["tier", "segment"], kind="stable")
+    lines = run.rationing.tables["lines"]
+    labels = [f"tier {t}\n{s}" for t, s in zip(segt["tier"], segt["segment"], strict=True)]
+    x = np.arange(len(segt))
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax, bx = fig.subplots(1, 2)
+    req = segt["requested"].to_numpy(float)
+    alloc = segt["allocated"].to_numpy(float)
+    fill = segt["fill_rate"].to_numpy(float)
+    ax.bar(x - 0.2, req, 0.4, color="#aab7b8", label="requested")
+    ax.bar(x + 0.2, alloc, 0.4, color="#1b4f72", label="allocated")
+    for i in range(len(x)):
+        ax.text(
+            x[i] + 0.2,
+            alloc[i],
+            fmt_pct(fill[i]),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set_xticks(x, labels)
+    ax.set_ylabel("units")
+    ax.yaxis.set_major_formatter(_thousands())
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title("This week: requested vs allocated (fill rate)")
+    short = lines[lines["allocated"] < lines["requested"] - 1e-6]
+    counts = pd.crosstab(short["segment"], short["stage"]).reindex(
+        list(segt["segment"]), fill_value=0
+    )
+    bottom = np.zeros(len(segt))
+    stage_colour = {"fair_share": "#f5b041", "nothing_left": "#c0392b"}
+    for k, stage in enumerate(counts.columns):
+        vals = counts[stage].to_numpy(float)
+        colour = stage_colour.get(stage, PALETTE[k % len(PALETTE)])
+        bx.bar(x, vals, 0.6, bottom=bottom, color=colour, label=str(stage).replace("_", " "))
+        bottom += vals
+    total = lines.groupby("segment").size().reindex(list(segt["segment"]), fill_value=0).to_numpy()
+    for i in range(len(x)):
+        bx.text(
+            x[i],
+            bottom[i],
+            f"{int(bottom[i]):,} of {int(total[i]):,} lines",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    bx.set_xticks(x, labels)
+    bx.set_ylabel("order lines")
+    bx.set_ylim(0, max(float(bottom.max()), 1.0) * 1.2)
+    bx.legend(fontsize=8, frameon=False, title="cut at", title_fontsize=8)
+    bx.set_title("Short lines per segment")
+    return fig
+
+
+PLOTS: tuple[tuple[str, str, str, Callable[[PlanningRun], Figure]], ...] = (
+    (
+        "segment-matrix",
+        "1. Segment matrix",
+        "Where the value sits: A items carry most sales value; Z items need the most buffer. "
+        "Right: a few strategic customers carry a large share of revenue.",
+        plot_segment_matrix,
+    ),
+    (
+        "stock-placement",
+        "2. Safety-stock placement on the network",
+        "Bigger, darker stages hold more safety-stock value; decoupling points are the items "
+        "that keep stock at that stage (the others are served through from upstream).",
+        plot_stock_placement,
+    ),
+    (
+        "service-cost",
+        "3. Fill rate and cost by segment",
+        "Compare achieved fill rates with the target of each segment; the cost panel shows what "
+        "the service costs (stock) and what the peak shortfall costs.",
+        plot_service_cost,
+    ),
+    (
+        "capacity",
+        "4. Capacity utilisation and pre-build",
+        "Orange bars are overtime; purple bars are stock built ahead of the peak because weekly "
+        "capacity cannot cover peak demand.",
+        plot_capacity,
+    ),
+    (
+        "rationing",
+        "5. Rationing outcome by tier",
+        "In a short week higher tiers are served first; short lines show who absorbs the "
+        "shortage and whether it was cut by fair share or nothing was left.",
+        plot_rationing,
+    ),
+)
+"""Plot sections: id, title, reading hint, figure builder."""
+
+
+# --------------------------------------------------------------------------- page
+def _solves_table(run: PlanningRun, include_runtime: bool) -> str:
+    rows = []
+    steps: tuple[tuple[str, Result], ...] = (
+        ("safety stock", run.safety_stock),
+        ("peak capacity plan", run.capacity),
+        ("rationing", run.rationing),
+    )
+    for name, res in steps:
+        row = {
+            "step": name,
+            "status": str(res.status.value),
+            "objective": fmt_number(res.objective, 2) if res.objective is not None else "–",
+            "gap": fmt_pct(res.gap, 2) if res.gap is not None else "–",
+            "solver": res.solver,
+            "message": res.message,
+        }
+        if include_runtime:
+            row["runtime"] = f"{res.runtime:.2f} s"
+        rows.append(row)
+    return html_table(pd.DataFrame(rows), "solves")
+
+
+def _section(sid: str, title: str, hint: str, body: str, cls: str = "table") -> str:
+    return (
+        f'<section id="{sid}" class="{cls}">\n<h2>{html.escape(title)}</h2>\n'
+        f'<p class="hint">{html.escape(hint)}</p>\n{body}\n</section>'
+    )
+
+
+def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
+    """Render the planning run as one self-contained HTML page.
+
+    Parameters
+    ----------
+    run
+        The result of :func:`optim.planning.run`.
+    include_runtime
+        Also show solver and step runtimes (then the page is no longer reproducible).
+
+    Returns
+    -------
+    str
+        The HTML document.
+    """
+    data = run.data
+    seg = run.segmentation
+    facts = (
+        f"{len(data.history):,} order lines of history, {len(seg.items):,} items, "
+        f"{len(seg.customers):,} customers; this week: {len(data.orders):,} open order lines; "
+        f"peak plan: {data.plan_weeks} weeks from {data.plan_start:%Y-%m-%d}."
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">\n<head>\n<meta charset="utf-8">',
+        f"<title>Planning report — {html.escape(data.name)}</title>",
+        f"<style>{CSS}</style>\n</head>\n<body>",
+        f"<h1>Planning report</h1>\n<p><strong>{html.escape(data.name)}</strong></p>",
+        f"<p>{html.escape(facts)}</p>",
+        _solves_table(run, include_runtime),
+    ]
+    if include_runtime and run.times:
+        times = "; ".join(f"{k}: {v:.2f} s" for k, v in run.times.items())
+        parts.append(f'<p class="note">Step times: {html.escape(times)}</p>')
+    for sid, title, hint, builder in PLOTS:
+        parts.append(_section(sid, title, hint, _svg(builder(run), sid), cls="plot"))
+
+    summary = run.tables["segment_summary"]
+    changes = seg.changes
+    change_note = (
+        f"{len(changes):,} change(s) against last week's run; the first 20 are shown."
+        if len(changes)
+        else "No segment changed against last week's run."
+    )
+    tables = (
+        (
+            "segment-summary",
+            "Summary per customer segment",
+            "Targets from the policy, the stock and its weekly cost attributed to the segment, "
+            "the peak plan and this week's rationing.",
+            summary,
+        ),
+        (
+            "policy",
+            "Policy table",
+            "Targets per customer segment and item class.",
+            run.policy.to_frame(),
+        ),
+        (
+            "stock-by-stage",
+            "Safety stock by stage",
+            "Per network stage: items, decoupling points, units, value and holding cost per week.",
+            run.tables["stock_by_stage"],
+        ),
+        ("changes", "Segmentation changes", change_note, changes.head(20)),
+        (
+            "capacity-segments",
+            "Peak plan per segment",
+            "Demand, served and lost units and fill rates over the planning window.",
+            run.capacity.tables["segments"],
+        ),
+        (
+            "rationing-segments",
+            "Rationing per segment",
+            "This week's allocation per tier.",
+            run.rationing.tables["segments"],
+        ),
+    )
+    for sid, title, hint, frame in tables:
+        parts.append(_section(sid, title, hint, html_table(frame, f"{sid}-table")))
+    parts.append("</body>\n</html>\n")
+    return "\n".join(parts)
+
+
+def write_report(run: PlanningRun, path: Path, *, include_runtime: bool = False) -> Path:
+    """Write :func:`render_report` to ``path`` (UTF-8) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(run, include_runtime=include_runtime), encoding="utf-8")
+    return path
