@@ -1,11 +1,8 @@
-r"""Planning data of a distributor, and the seeded example the main job runs on.
+r"""The seeded distributor example the main job runs on.
 
-:class:`PlanningData` holds everything the end-to-end planning run
-(:func:`optim.planning.run`) needs besides the policy: the order history, this week's open
-orders, the network template, item master data (unit cost, product family), the plant's
-resources and product families, and the planning window of the peak.
-
-:func:`distributor_example` generates a realistic instance from a seed, so the example is
+:func:`distributor_example` generates :class:`~optim.instances.planning.PlanningData` (order
+history, this week's open orders, the network template, item master data, the plant's
+resources and product families, the peak planning window) from a seed, so the example is
 not committed as large files:
 
 * **History**: :func:`~optim.instances.generators_history.generate_history` for
@@ -32,62 +29,18 @@ not committed as large files:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from optim.instances.generators_history import DCS, REGIONS, generate_history
+from optim.instances.planning import PlanningData
 
 __all__ = ["PlanningData", "distributor_example", "distributor_network"]
 
 HOLDING_RATE = 0.25 / 52
 """Holding cost per unit of value and week (25 % a year)."""
-
-
-@dataclass(frozen=True)
-class PlanningData:
-    """Inputs of the end-to-end planning run.
-
-    Attributes
-    ----------
-    name
-        Name of the data set.
-    history
-        Order lines (columns as :mod:`optim.segmentation.history`), including ``location``.
-    orders
-        This week's open order lines (same columns): the week to ration.
-    network
-        Per-item network template for :func:`~optim.segmentation.build_item_safety_stock`.
-    items
-        ``item, family, unit_cost`` for every item of the history.
-    families
-        Capacity products (one per family): ``id, holding_cost, usage, initial_inventory``.
-    resources
-        Capacity resources: ``id, capacity, overtime_capacity, overtime_cost``.
-    plan_start
-        Monday of the first planning week; ``plan_weeks`` weeks are planned.
-    plan_weeks
-        Length of the capacity planning window in weeks.
-    supply
-        ``item, location, quantity`` stock available this week, or None to derive it from
-        the safety-stock plan (cycle stock + safety stock) scaled by ``disruption``.
-    disruption
-        Item → share of its planned stock that arrives this week (items not listed: 1).
-    """
-
-    name: str
-    history: pd.DataFrame
-    orders: pd.DataFrame
-    network: dict[str, Any]
-    items: pd.DataFrame
-    families: list[dict[str, Any]]
-    resources: list[dict[str, Any]]
-    plan_start: pd.Timestamp
-    plan_weeks: int
-    supply: pd.DataFrame | None = None
-    disruption: dict[str, float] = field(default_factory=dict)
 
 
 def distributor_network() -> dict[str, Any]:

@@ -164,7 +164,17 @@ def _pins(args: argparse.Namespace) -> dict[str, str] | None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from optim import demo
 
-    return demo.run(Path(args.out), seed=args.seed, quiet=args.quiet)
+    return demo.run(Path(args.out), seed=args.seed, quiet=args.quiet, params=_job_params(args))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from optim import demo
+
+    return demo.plan(Path(args.folder), Path(args.out), quiet=args.quiet, params=_job_params(args))
+
+
+def _job_params(args: argparse.Namespace) -> SolveParams:
+    return SolveParams(time_limit=args.time_limit, threads=args.threads)
 
 
 def _add_solve_options(p: argparse.ArgumentParser) -> None:
@@ -176,6 +186,12 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mip-gap", type=float, default=1e-6, help="relative MIP gap")
     p.add_argument("--timing", action="store_true", help="include runtime in the document")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
+
+
+def _add_job_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
+    p.add_argument("--threads", type=int, default=1, help="parallel worker processes")
+    p.add_argument("--quiet", action="store_true", help="no progress, no summary")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -223,8 +239,18 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="demo-output", help="output folder")
     p.add_argument("--seed", type=int, default=2026, help="seed of the example")
-    p.add_argument("--quiet", action="store_true")
+    _add_job_options(p)
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser(
+        "plan",
+        help="the same chain on your data: a planning folder (history.csv, orders.csv, "
+        "items.csv, plan.yaml [, supply.csv, policy.yaml]); `optim demo` writes one to "
+        "OUT/input",
+    )
+    p.add_argument("folder")
+    p.add_argument("--out", default="plan-output", help="output folder")
+    _add_job_options(p)
+    p.set_defaults(func=cmd_plan)
     return root
 
 

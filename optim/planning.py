@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 import optim
-from optim.instances.distributor import PlanningData
+from optim.instances.planning import PlanningData
 from optim.params import SolveParams
 from optim.result import Result
 from optim.segmentation import (
@@ -255,7 +255,7 @@ def run(
     data
         Planning data (history, orders, network, items, families, resources, window).
     policy
-        Policy table (default: the packaged one).
+        Policy table (default: ``data.policy``, else the packaged one).
     params
         Solver parameters for the three solves.
     progress
@@ -267,6 +267,8 @@ def run(
     """
     params = params or SolveParams()
     progress = progress or Progress(5, quiet=True)
+    if policy is None and data.policy is not None:
+        policy = PolicyTable.model_validate(data.policy)
     config = SegmentationConfig() if policy is None else SegmentationConfig(policy=policy)
     tables: dict[str, pd.DataFrame] = {}
     notes: list[str] = []

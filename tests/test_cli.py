@@ -67,8 +67,10 @@ def test_console_script_runs_demo(tmp_path):
         [str(exe), "demo", "--out", str(tmp_path)], capture_output=True, text=True, check=False
     )
     assert run.returncode == 0, run.stderr
-    assert "Weekly rationing" in run.stdout
-    assert (tmp_path / "rationing_result.json").exists()
+    assert "optim planning run" in run.stdout and "strategic" in run.stdout
+    assert "[7/7]" in run.stderr  # progress on stderr, the summary on stdout
+    for name in ("report.html", "segment_summary.csv", "rationing_result.json"):
+        assert (tmp_path / name).exists(), name
 
 
 def test_yaml_instance_gives_the_same_answer(tmp_path):
