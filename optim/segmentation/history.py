@@ -98,7 +98,8 @@ def load_history(source: pd.DataFrame | str | Path) -> pd.DataFrame:
             return pd.read_parquet(path)
         except ImportError as exc:
             raise InstanceError(
-                f"reading {str(path)!r} needs a parquet engine (pyarrow): {exc}",
+                f"reading {str(path)!r} needs a parquet engine (pyarrow; "
+                f"pip install 'optim[parquet]'): {exc}",
                 field="history",
             ) from exc
     raise InstanceError(

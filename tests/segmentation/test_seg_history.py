@@ -141,14 +141,14 @@ def test_returns_exclude_drops_negative_lines() -> None:
     assert h.returns["negative_lines"] == 3
 
 
-def test_parquet_without_engine_says_so(tmp_path) -> None:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("pyarrow installed")
+def test_parquet_without_engine_says_so(tmp_path, monkeypatch) -> None:
+    """Without the optional pyarrow, pandas raises ImportError: we turn it into one message."""
+
+    def no_engine(*args, **kwargs):
+        raise ImportError("Missing optional dependency 'pyarrow'.")
+
+    monkeypatch.setattr(pd, "read_parquet", no_engine)
     path = tmp_path / "h.parquet"
     path.write_bytes(b"PAR1")
-    with pytest.raises(InstanceError, match="parquet engine"):
+    with pytest.raises(InstanceError, match=r"parquet engine .*pip install 'optim\[parquet\]'"):
         prepare_history(path)
