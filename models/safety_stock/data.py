@@ -8,6 +8,7 @@ from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import sparse
 
 from optim.instances.safety_stock import SafetyStockInstance
 
@@ -39,7 +40,9 @@ class GSMData:
     mean
         :math:`\\mu_j = \\sum_d \\varphi_{jd} \\mu_d` (mean demand per period at ``j``).
     phi
-        Dense :math:`\\varphi_{jd}` (stages × demands).
+        Sparse :math:`\\varphi_{jd}` (stages × demands, CSR): a forest of one network per
+        item has one nonzero per (stage, demand below it), where a dense matrix would need
+        stages × demands.
     z
         :math:`z_d` per demand.
     source, target, quantity
@@ -56,7 +59,7 @@ class GSMData:
     k: FloatArray
     unit_cost: FloatArray
     mean: FloatArray
-    phi: FloatArray
+    phi: sparse.csr_array
     z: FloatArray
     source: IntArray
     target: IntArray
@@ -136,28 +139,37 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         j = pos[d.stage]
         s_max[j] = min(s_max[j], d.max_service_time)
 
-    # phi[j, d]: units of stage j per unit of demand d, summed over paths j -> stage(d).
-    phi = np.zeros((n, nd), dtype=np.float64)
-    if nd:
-        phi[dstage, np.arange(nd)] = 1.0
+    # phi[j, d]: units of stage j per unit of demand d, summed over paths j -> stage(d);
+    # rows built in reverse topological order as sparse {demand: units} maps.
+    rows: list[dict[int, float]] = [{} for _ in range(n)]
+    for d, j in enumerate(dstage.tolist()):
+        rows[j][d] = rows[j].get(d, 0.0) + 1.0
     for j in order[::-1].tolist():
+        row = rows[j]
         for t, q in succ[j]:
-            phi[j] += q * phi[t]
+            for d, v in rows[t].items():
+                row[d] = row.get(d, 0.0) + q * v
+    counts = np.array([len(r) for r in rows], dtype=np.int64)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    cols = np.fromiter((d for r in rows for d in sorted(r)), dtype=np.int64, count=indptr[-1])
+    vals = np.fromiter((r[d] for r in rows for d in sorted(r)), dtype=np.float64, count=indptr[-1])
+    phi = sparse.csr_array((vals, cols, indptr), shape=(n, nd))
+    stage_of_entry = np.repeat(np.arange(n), counts)
 
     nd_ = NormalDist()
     z = np.array([nd_.inv_cdf(d.service_level) for d in dem], dtype=np.float64)
     sigma = np.array([d.std_dev for d in dem], dtype=np.float64)
     mu = np.array([d.mean for d in dem], dtype=np.float64)
     if instance.pooling == "root_sum_square":
-        k = np.sqrt(((phi * (z * sigma)) ** 2).sum(axis=1))
+        k = np.sqrt(np.bincount(stage_of_entry, (vals * (z * sigma)[cols]) ** 2, minlength=n))
     elif instance.pooling == "additive":
-        k = (phi * (z * sigma)).sum(axis=1)
+        k = np.bincount(stage_of_entry, vals * (z * sigma)[cols], minlength=n)
     else:  # max_z
-        covered = phi > 0
-        zmax = np.where(covered, z, -np.inf).max(axis=1, initial=-np.inf)
+        zmax = np.full(n, -np.inf)
+        np.maximum.at(zmax, stage_of_entry[vals > 0], z[cols[vals > 0]])
         zmax = np.where(np.isfinite(zmax), zmax, 0.0)
-        k = zmax * np.sqrt(((phi * sigma) ** 2).sum(axis=1))
-    k = np.maximum(k, 0.0)
+        k = zmax * np.sqrt(np.bincount(stage_of_entry, (vals * sigma[cols]) ** 2, minlength=n))
+    k = np.maximum(np.asarray(k, dtype=np.float64), 0.0)
     return GSMData(
         ids=ids,
         lead_time=lead,
@@ -166,7 +178,7 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         si_max=si_max,
         k=k,
         unit_cost=hold * k,
-        mean=phi @ mu if nd else np.zeros(n),
+        mean=np.asarray(phi @ mu, dtype=np.float64) if nd else np.zeros(n),
         phi=phi,
         z=z,
         source=src,

@@ -45,6 +45,7 @@ penalty per tier makes earlier tiers preferred when units compete for the same h
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -79,6 +80,7 @@ BACKLOG_SHARE = 0.1
 
 
 # --- helpers ----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
 def days_per_period(period: str) -> float:
     """Length of one period of the pandas alias ``period`` in days.
 

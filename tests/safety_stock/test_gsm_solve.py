@@ -164,7 +164,7 @@ def test_quantities_scale_upstream_coverage() -> None:
         ],
     )
     data = prepare(inst)
-    phi = dict(zip(data.ids, data.phi[:, 0], strict=True))
+    phi = dict(zip(data.ids, data.phi.toarray()[:, 0].tolist(), strict=True))
     assert phi == {"A": 2 * 1 + 3 * 0.5, "B": 1.0, "C": 0.5, "D": 1.0}
     assert data.mean[0] == pytest.approx(4 * 3.5)
     res = solve(inst)
