@@ -25,7 +25,8 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    still gets the best plan.
 5. **Rationing** of this week's open orders. Supply is the given stock, or the planned
    stock of each (item, site): mean weekly demand at the site plus the stage's safety
-   stock, floored to whole units, times the item's ``disruption`` share (floored).
+   stock, floored to whole units, times the item's ``disruption`` share (floored). Lines
+   get whole units (lot size 1, exact by the rationing MIP stage).
 
 Every step's solver result, its tables (CSV) and a per-segment summary are written to the
 output folder, with one self-contained HTML report (:mod:`optim.report`).
@@ -347,6 +348,7 @@ def run(
             data.orders,
             week=data.orders["date"].min(),
             supply=supply[["item", "location", "quantity"]],
+            lot_size=1.0,
             name="short week",
         )
         rat = optim.solve(rat_inst, params)

@@ -265,7 +265,7 @@ def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
             "proportional share: fill rate " + lev_txt,
             np.where(
                 rule == 1,
-                "equal share: " + lev_txt + " units",
+                "equal share: " + lev_txt + np.where(lev == 1.0, " unit", " units"),
                 "weighted share: "
                 + lev_txt
                 + " per unit of weight (weight "

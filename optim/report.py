@@ -477,11 +477,19 @@ def plot_rationing(run: PlanningRun) -> Figure:
         list(segt["segment"]), fill_value=0
     )
     bottom = np.zeros(len(segt))
-    stage_colour = {"fair_share": "#f5b041", "nothing_left": "#c0392b"}
+    stage_colour = {"fair_share": "#f5b041", "nothing_left": "#c0392b", "integer": "#8e44ad"}
+    stage_label = {"integer": "lot rounding"}
     for k, stage in enumerate(counts.columns):
         vals = counts[stage].to_numpy(float)
         colour = stage_colour.get(stage, PALETTE[k % len(PALETTE)])
-        bx.bar(x, vals, 0.6, bottom=bottom, color=colour, label=str(stage).replace("_", " "))
+        bx.bar(
+            x,
+            vals,
+            0.6,
+            bottom=bottom,
+            color=colour,
+            label=stage_label.get(stage, str(stage).replace("_", " ")),
+        )
         bottom += vals
     total = lines.groupby("segment").size().reindex(list(segt["segment"]), fill_value=0).to_numpy()
     for i in range(len(x)):

@@ -149,6 +149,8 @@ def test_short_week_rationing_respects_planned_stock(data, plan):
         assert row.planned == math.floor(m + s + 1e-9)
         share = data.disruption.get(row.item, 1.0)
         assert row.quantity == math.floor(row.planned * share + 1e-9)
+    lines = plan.rationing.tables["lines"]
+    assert (lines["allocated"] == lines["allocated"].round()).all()  # whole units
     alloc = plan.rationing.tables["allocations"].groupby(["item", "location"])["quantity"].sum()
     cap = supply.set_index(["item", "location"])["quantity"]
     assert (alloc <= cap.reindex(alloc.index) + 1e-6).all()

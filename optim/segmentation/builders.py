@@ -413,6 +413,7 @@ def build_rationing(
     week: Any,
     supply: pd.DataFrame,
     lanes: pd.DataFrame | None = None,
+    lot_size: float | None = None,
     name: str | None = None,
 ) -> RationingInstance:
     """Build a rationing instance from one period's orders.
@@ -432,6 +433,9 @@ def build_rationing(
         from it are added with quantity 0 (no stock there).
     lanes
         Optional ``location, customer, cost`` table, passed through.
+    lot_size
+        Lot size of every line (``1``: whole units; exact, by the rationing MIP stage);
+        None: continuous quantities.
     name
         Optional instance name.
 
@@ -474,6 +478,8 @@ def build_rationing(
             "segment": _segment_of(seg, cells["customer"]),
         }
     )
+    if lot_size is not None:
+        demand["lot_size"] = float(lot_size)
     supply = _supply_frame(supply)
     if has_locations:
         demand["locations"] = [[loc] for loc in location.tolist()]
