@@ -49,11 +49,7 @@ def summary(result: planning.PlanningRun) -> str:
     gsm, cap, rat = result.safety_stock, result.capacity, result.rationing
     items = result.segmentation.items
     changes = result.segmentation.changes
-    inv = cap.tables["inventory"].groupby("period")["prebuild"].sum()
-    over = cap.tables["utilisation"]["overtime_used"].sum()
-    lines = rat.tables["lines"]
     points = int(gsm.tables["stages"]["decoupling_point"].sum())
-    short = int((lines["allocated"] < lines["requested"] - 1e-9).sum())
     lines_out = [
         f"optim planning run — {result.data.name}",
         f"segments: {len(items)} items "
@@ -65,11 +61,26 @@ def summary(result: planning.PlanningRun) -> str:
         "",
         f"safety stock : {gsm.status.value}, holding cost {gsm.objective:,.0f} per week "
         f"(gap {gsm.gap:.2%}), {points:,} stocking points",
-        f"peak plan    : {cap.status.value}, cost {cap.objective:,.0f}; pre-build peaks at "
-        f"{inv.max():,.0f} units ({inv.idxmax() if len(inv) else '—'}), overtime {over:,.0f} h",
-        f"short week   : {rat.status.value}, {lines['allocated'].sum():,.0f} of "
-        f"{lines['requested'].sum():,.0f} units allocated, {short} of {len(lines)} lines short",
     ]
+    if cap.has_solution():
+        inv = cap.tables["inventory"].groupby("period")["prebuild"].sum()
+        over = cap.tables["utilisation"]["overtime_used"].sum()
+        lines_out.append(
+            f"peak plan    : {cap.status.value}, cost {cap.objective:,.0f}; pre-build peaks at "
+            f"{inv.max():,.0f} units ({inv.idxmax() if len(inv) else '—'}), overtime "
+            f"{over:,.0f} h"
+        )
+    else:
+        lines_out.append(f"peak plan    : {cap.status.value}, no plan ({cap.message})")
+    if rat.has_solution():
+        lines = rat.tables["lines"]
+        short = int((lines["allocated"] < lines["requested"] - 1e-9).sum())
+        lines_out.append(
+            f"short week   : {rat.status.value}, {lines['allocated'].sum():,.0f} of "
+            f"{lines['requested'].sum():,.0f} units allocated, {short} of {len(lines)} lines short"
+        )
+    else:
+        lines_out.append(f"short week   : {rat.status.value}, no allocation ({rat.message})")
     return "\n".join(lines_out)
 
 
@@ -91,7 +102,9 @@ def _job(
         for note in result.notes:
             print(f"\nnote: {note}", file=stream)
         print(f"\nwrote tables and {paths['report'].name} to {out}/", file=stream)
-    return 0 if result.ok() else 1
+    from optim.cli import exit_code
+
+    return max(exit_code(r) for r in (result.safety_stock, result.capacity, result.rationing))
 
 
 def run(

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 import optim
+from optim.errors import NoSolutionError
 from optim.instances.planning import PlanningData
 from optim.params import SolveParams
 from optim.result import Result
@@ -216,8 +217,12 @@ def _segment_summary(
     counts = seg.customers["segment"].value_counts()
     value = seg.customers.groupby("segment")["value"].sum()
     ss = stock_by_segment.groupby("segment")[["safety_stock", "holding_cost"]].sum()
-    cap = capacity.tables["segments"].set_index("segment")
-    rat = rationing.tables["segments"].set_index("segment")
+    empty = pd.DataFrame(
+        columns=["segment", "demand", "fill_rate", "on_time_rate", "shortfall_cost",
+                 "requested", "allocated"]
+    )  # fmt: skip
+    cap = capacity.tables.get("segments", empty).set_index("segment")
+    rat = rationing.tables.get("segments", empty).set_index("segment")
     out = []
     for name, row in rows.items():
         out.append(
@@ -298,7 +303,12 @@ def run(
         unit_cost = data.items.set_index("item")["unit_cost"]
         gsm_inst = build_item_safety_stock(seg, data.network, unit_cost)
         gsm = optim.solve(gsm_inst, params)
-        by_seg = safety_stock_by_segment(gsm) if gsm.has_solution() else pd.DataFrame()
+        if not gsm.has_solution():  # the DP/relaxations always give one; guard the chain
+            raise NoSolutionError(
+                f"safety stock: {gsm.status.value} without a solution ({gsm.message}); the "
+                "later steps need the stock plan."
+            )
+        by_seg = safety_stock_by_segment(gsm)
         stages = _split_stage(gsm.tables["stages"])
         stages = stages.assign(value=stages["safety_stock"] * stages["item"].map(unit_cost))
         tables["stock_by_stage"] = (

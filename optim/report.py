@@ -38,6 +38,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter, StrMethodFormatter
 
+from optim.result import Result
+
 if TYPE_CHECKING:
     from optim.planning import PlanningRun
     from optim.result import Result
@@ -572,6 +574,14 @@ def _solves_table(run: PlanningRun, include_runtime: bool) -> str:
     return html_table(pd.DataFrame(rows), "solves")
 
 
+def _no_solution(result: Result) -> str:
+    """A note in place of a plot or table whose solve returned no solution."""
+    text = f"No solution: {result.kind} solve ended with status {result.status.value}"
+    if result.message:
+        text += f" ({result.message})"
+    return f'<p class="note">{html.escape(text)}.</p>'
+
+
 def _section(sid: str, title: str, hint: str, body: str, cls: str = "table") -> str:
     return (
         f'<section id="{sid}" class="{cls}">\n<h2>{html.escape(title)}</h2>\n'
@@ -613,8 +623,15 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
     if include_runtime and run.times:
         times = "; ".join(f"{k}: {v:.2f} s" for k, v in run.times.items())
         parts.append(f'<p class="note">Step times: {html.escape(times)}</p>')
+    needs = {"capacity": run.capacity, "rationing": run.rationing}
     for sid, title, hint, builder in PLOTS:
+        missing = needs.get(sid)
+        if missing is not None and not missing.has_solution():
+            parts.append(_section(sid, title, hint, _no_solution(missing), cls="plot"))
+            continue
         parts.append(_section(sid, title, hint, _svg(builder(run), sid), cls="plot"))
+    for note in run.notes:
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
 
     summary = run.tables["segment_summary"]
     changes = seg.changes
@@ -648,17 +665,24 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
             "capacity-segments",
             "Peak plan per segment",
             "Demand, served and lost units and fill rates over the planning window.",
-            run.capacity.tables["segments"],
+            run.capacity.tables.get("segments", pd.DataFrame()),
         ),
         (
             "rationing-segments",
             "Rationing per segment",
             "This week's allocation per tier.",
-            run.rationing.tables["segments"],
+            run.rationing.tables.get("segments", pd.DataFrame()),
         ),
     )
+    owner = {"capacity-segments": run.capacity, "rationing-segments": run.rationing}
     for sid, title, hint, frame in tables:
-        parts.append(_section(sid, title, hint, html_table(frame, f"{sid}-table")))
+        res = owner.get(sid)
+        body = (
+            _no_solution(res)
+            if res is not None and not res.has_solution()
+            else html_table(frame, f"{sid}-table")
+        )
+        parts.append(_section(sid, title, hint, body))
     parts.append("</body>\n</html>\n")
     return "\n".join(parts)
 

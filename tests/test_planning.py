@@ -178,3 +178,24 @@ def test_progress_reports_every_step(data):
     text = stream.getvalue()
     assert text.count("done in") == 5 and "[5/5]" in text
     assert set(run.times) and all(t >= 0 for t in run.times.values())
+
+
+def test_time_limit_without_solution_is_reported_not_a_crash(tmp_path):
+    """A solve that hits its time limit without a solution: exit 4, the summary and the
+    report say which step has no solution, every other table is still written."""
+    from optim import demo
+    from optim.params import SolveParams
+
+    stream = io.StringIO()
+    code = demo.run(
+        tmp_path, seed=1, stream=stream, params=SolveParams(time_limit=1e-9), quiet=False, **SMALL
+    )
+    text = stream.getvalue()
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    if "time_limit" not in text:  # pragma: no cover - a machine fast enough to finish
+        pytest.skip("every solve finished within 1e-9 s")
+    assert code == 4
+    assert "no plan" in text or "no allocation" in text
+    assert "No solution:" in html and "time_limit" in html
+    assert (tmp_path / "segment_summary.csv").is_file()
+    assert (tmp_path / "safety_stock" / "stages.csv").is_file()
