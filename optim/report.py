@@ -329,6 +329,25 @@ def plot_stock_placement(run: PlanningRun) -> Figure:
     return fig
 
 
+def _grouped_bars(
+    ax: Any,
+    x: np.ndarray,
+    frame: pd.DataFrame,
+    specs: tuple[tuple[str, str, str], ...],
+    width: float,
+    fmt: Callable[[float], str],
+    rotation: float = 0,
+) -> None:
+    """One bar per (column, label, colour) of ``specs`` side by side at each ``x``, labelled."""
+    centre = (len(specs) - 1) / 2
+    for k, (col, label, colour) in enumerate(specs):
+        vals = frame[col].to_numpy(float)
+        pos = x + (k - centre) * width
+        ax.bar(pos, vals, width, color=colour, label=label)
+        for p, v in zip(pos, vals, strict=True):
+            ax.text(p, v, fmt(v), ha="center", va="bottom", fontsize=7, rotation=rotation)
+
+
 def plot_service_cost(run: PlanningRun) -> Figure:
     """Per customer segment: service target vs fill rates, and costs."""
     summary = run.tables["segment_summary"]
@@ -341,19 +360,7 @@ def plot_service_cost(run: PlanningRun) -> Figure:
         ("peak_fill_rate", "peak plan fill rate", "#2e86c1"),
         ("short_week_fill_rate", "short-week fill rate", "#d35400"),
     )
-    for k, (col, label, colour) in enumerate(bars):
-        vals = summary[col].to_numpy(float)
-        ax.bar(x + (k - 1) * 0.27, vals, 0.27, color=colour, label=label)
-        for i, v in enumerate(vals):
-            ax.text(
-                x[i] + (k - 1) * 0.27,
-                v,
-                fmt_pct(v),
-                ha="center",
-                va="bottom",
-                fontsize=7,
-                rotation=90,
-            )
+    _grouped_bars(ax, x, summary, bars, 0.27, fmt_pct, rotation=90)
     ax.set_xticks(x, segs)
     ax.set_ylim(0, 1.3)
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
@@ -364,13 +371,7 @@ def plot_service_cost(run: PlanningRun) -> Figure:
         ("safety_stock_cost_per_week", "safety-stock holding cost / week", "#1b4f72"),
         ("peak_shortfall_cost", "peak shortfall cost (plan window)", "#d35400"),
     )
-    for k, (col, label, colour) in enumerate(costs):
-        vals = summary[col].to_numpy(float)
-        bx.bar(x + (k - 0.5) * 0.4, vals, 0.4, color=colour, label=label)
-        for i, v in enumerate(vals):
-            bx.text(
-                x[i] + (k - 0.5) * 0.4, v, fmt_number(v, 0), ha="center", va="bottom", fontsize=7
-            )
+    _grouped_bars(bx, x, summary, costs, 0.4, lambda v: fmt_number(v, 0))
     bx.set_xticks(x, segs)
     bx.yaxis.set_major_formatter(_thousands())
     bx.legend(loc="upper left", fontsize=8, frameon=False)

@@ -217,10 +217,7 @@ def build_safety_stock(
         raise InstanceError(
             f"network: unknown key(s) {unknown}; allowed: {sorted(allowed)}.", field="network"
         )
-    for key in ("stages", "demand_stage_of_location"):
-        if key not in network:
-            raise InstanceError(f"network lacks {key!r}.", field=f"network.{key}")
-    stage_of = {str(k): str(v) for k, v in dict(network["demand_stage_of_location"]).items()}
+    stage_of = _stage_of(network)
     rows = _customer_rows(seg)
 
     if aggregation == "independent":
@@ -313,10 +310,7 @@ def build_item_safety_stock(
     InstanceError
         As :func:`build_safety_stock`, or an item with demand but no positive unit cost.
     """
-    for key in ("stages", "demand_stage_of_location"):
-        if key not in network:
-            raise InstanceError(f"network lacks {key!r}.", field=f"network.{key}")
-    stage_of = {str(k): str(v) for k, v in dict(network["demand_stage_of_location"]).items()}
+    stage_of = _stage_of(network)
     stats = seg.demand_stats(("item", "segment", "location"), ddof=ddof)
     stats = stats[stats["total"] > 0]
     _check_mapped(stats["location"], stage_of)
@@ -393,6 +387,14 @@ def build_item_safety_stock(
         if key in network:
             doc[key] = network[key]
     return SafetyStockInstance.model_validate(doc)
+
+
+def _stage_of(network: Mapping[str, Any]) -> dict[str, str]:
+    """Check the network's required keys; return its location → stage map."""
+    for key in ("stages", "demand_stage_of_location"):
+        if key not in network:
+            raise InstanceError(f"network lacks {key!r}.", field=f"network.{key}")
+    return {str(k): str(v) for k, v in dict(network["demand_stage_of_location"]).items()}
 
 
 def _check_mapped(locations: pd.Series, stage_of: Mapping[str, str]) -> None:

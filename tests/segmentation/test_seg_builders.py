@@ -71,6 +71,15 @@ def _weeks(history) -> pd.DatetimeIndex:
     return pd.period_range(w.min(), w.max(), freq="W").start_time
 
 
+def _summed_variance(cells, history, by: list[str]) -> pd.Series:
+    """Sum over item x location of the variance of each zero-filled weekly series, per `by`."""
+    index = list(dict.fromkeys([*by, "item", "location"]))
+    series = cells.pivot_table(
+        index=index, columns="week", values="quantity", aggfunc="sum"
+    ).reindex(columns=_weeks(history), fill_value=0)
+    return series.fillna(0).var(axis=1, ddof=1).groupby(level=by).sum()
+
+
 def _customer_policy(seg):
     return {n: r for n, r in seg.config.policy.segments.items() if r.dimension == "customer"}
 
@@ -104,14 +113,7 @@ def test_safety_stock_demand_matches_history(seg, history, cells, aggregation):
     totals = cells.groupby(["stage", "segment"])["quantity"].sum()
     assert set(got) == set(totals.index)
     if aggregation == "independent":  # variances of zero-filled item x location series add
-        series = cells.pivot_table(
-            index=["stage", "segment", "item", "location"],
-            columns="week",
-            values="quantity",
-            aggfunc="sum",
-        ).reindex(columns=_weeks(history), fill_value=0)
-        var = series.fillna(0).var(axis=1, ddof=1).groupby(level=["stage", "segment"]).sum()
-        std = np.sqrt(var)
+        std = np.sqrt(_summed_variance(cells, history, ["stage", "segment"]))
     else:  # standard deviation of the summed, zero-filled series
         series = cells.pivot_table(
             index=["stage", "segment"], columns="week", values="quantity", aggfunc="sum"
@@ -349,13 +351,7 @@ def test_item_safety_stock_forest_costs_targets_and_demand(seg, history, cells):
         assert d.max_service_time == math.floor(cell["max_service_time_days"] / 7)
         assert d.mean * n == pytest.approx(totals[(item, stage, d.segment)])
     # independent σ: root-sum-square over the cell's locations of zero-filled weekly series
-    series = cells.pivot_table(
-        index=["item", "stage", "segment", "location"],
-        columns="week",
-        values="quantity",
-        aggfunc="sum",
-    ).reindex(columns=_weeks(history), fill_value=0)
-    var = series.fillna(0).var(axis=1, ddof=1).groupby(level=["item", "stage", "segment"]).sum()
+    var = _summed_variance(cells, history, ["item", "stage", "segment"])
     for d in inst.demands:
         item, stage = d.stage.rsplit("@", 1)
         assert d.std_dev == pytest.approx(math.sqrt(var[(item, stage, d.segment)]))
