@@ -13,7 +13,8 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    is attributed to the customer segments it covers by the Euler (marginal contribution)
    rule of the root-sum-square stock :math:`SS_j = \sqrt{\tau_j}\sqrt{\sum_d a_{jd}^2}`,
    :math:`a_{jd} = z_d\sigma_d`: demand ``d`` carries :math:`a_{jd}^2 / \sum_{d'}
-   a_{jd'}^2` of stage ``j``'s cost; the shares add up to the total exactly.
+   a_{jd'}^2` of stage ``j``'s cost; the shares add up to the total exactly
+   (:func:`safety_stock_by_segment`, which also covers the other pooling rules).
 4. **Peak capacity plan** of the product families over the planning window. Forecast:
    seasonal naïve — each planned week repeats the order lines of the same week 52 weeks
    earlier (364 days, same weekday), per customer, so segments keep their own demand.
@@ -46,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 import optim
-from optim.errors import NoSolutionError
+from optim.errors import InstanceError, NoSolutionError
 from optim.instances.planning import PlanningData
 from optim.params import SolveParams
 from optim.result import Result
@@ -133,28 +134,42 @@ class PlanningRun:
 
 
 def safety_stock_by_segment(result: Result) -> pd.DataFrame:
-    """Attribute each stage's safety-stock holding cost to the segments it covers.
+    r"""Attribute each stage's safety-stock holding cost to the segments it covers.
 
-    Euler allocation of the root-sum-square stock (module docstring). The network must be
-    a forest with unit arc quantities (as built by ``build_item_safety_stock``).
+    Euler (marginal-contribution) allocation of :math:`k_j`, which is homogeneous of degree
+    one in the demands' :math:`a_d = z_d\sigma_d`, so the shares add up exactly. Weight of
+    demand ``d`` at a stage above it, by the instance's pooling: ``root_sum_square``
+    :math:`a_d^2`, ``additive`` :math:`a_d`, ``max_z`` :math:`\sigma_d^2`. The network must
+    be a forest with unit arc quantities (as built by ``build_item_safety_stock``).
 
     Returns
     -------
     DataFrame
         ``stage, segment, share, safety_stock, holding_cost`` (per stage the shares add
         to 1 and the amounts to the stage's).
+
+    Raises
+    ------
+    InstanceError
+        A stage with two suppliers or an arc quantity other than 1.
     """
     inst = result.info["instance"]
     demands = pd.DataFrame(inst["demands"])
+    arcs = inst.get("arcs", [])
+    parent = {a["target"]: a["source"] for a in arcs}
+    if len(parent) != len(arcs) or any(float(a.get("quantity", 1.0)) != 1.0 for a in arcs):
+        raise InstanceError(
+            "safety_stock_by_segment needs a forest with unit arc quantities (one supplier "
+            "per stage, quantity 1).",
+            field="arcs",
+        )
     z = result.tables["demands"].set_index(["stage", "segment"])["z"]
-    a2 = (z.reindex(pd.MultiIndex.from_frame(demands[["stage", "segment"]])).to_numpy()
-          * demands["std_dev"].to_numpy()).clip(min=0.0) ** 2  # fmt: skip
-    own = pd.DataFrame({"stage": demands["stage"], "segment": demands["segment"], "a2": a2})
-    parent = {a["target"]: a["source"] for a in inst.get("arcs", [])}
-    for a in inst.get("arcs", []):
-        if float(a.get("quantity", 1.0)) != 1.0:
-            raise ValueError("safety_stock_by_segment needs unit arc quantities")
-    # push every demand's a² up its unique path to the root (forest)
+    z = z.reindex(pd.MultiIndex.from_frame(demands[["stage", "segment"]])).to_numpy()
+    a = (z * demands["std_dev"].to_numpy()).clip(min=0.0)
+    pooling = inst.get("pooling", "root_sum_square")
+    weight = {"additive": a, "max_z": demands["std_dev"].to_numpy() ** 2}.get(pooling, a**2)
+    own = pd.DataFrame({"stage": demands["stage"], "segment": demands["segment"], "w": weight})
+    # push every demand's weight up its unique path to the root (forest)
     rows = [own]
     current = own
     while True:
@@ -163,9 +178,9 @@ def safety_stock_by_segment(result: Result) -> pd.DataFrame:
         if current.empty:
             break
         rows.append(current)
-    cover = pd.concat(rows).groupby(["stage", "segment"], sort=True)["a2"].sum().reset_index()
-    total = cover.groupby("stage")["a2"].transform("sum")
-    cover["share"] = np.where(total > 0, cover["a2"] / total.where(total > 0, 1.0), 0.0)
+    cover = pd.concat(rows).groupby(["stage", "segment"], sort=True)["w"].sum().reset_index()
+    total = cover.groupby("stage")["w"].transform("sum")
+    cover["share"] = np.where(total > 0, cover["w"] / total.where(total > 0, 1.0), 0.0)
     stages = result.tables["stages"].set_index("stage")
     cover["safety_stock"] = cover["share"] * stages["safety_stock"].reindex(cover["stage"]).values
     cover["holding_cost"] = cover["share"] * stages["holding_cost"].reindex(cover["stage"]).values

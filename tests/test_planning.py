@@ -90,25 +90,48 @@ def test_stock_attribution_adds_up(plan):
     assert by_stage["holding_cost_per_week"].sum() == pytest.approx(plan.safety_stock.objective)
 
 
-def test_euler_attribution_closed_form():
-    """One stage, two segments, a_d = z_d σ_d: shares a_d² / Σ a², stock sqrt(τ Σ a²)."""
+@pytest.mark.parametrize(
+    ("pooling", "shares", "k"),
+    [
+        ("root_sum_square", (9 / 25, 16 / 25), 5.0),  # a² / Σa², k = sqrt(9 + 16)
+        ("additive", (3 / 7, 4 / 7), 7.0),  # a / Σa, k = 3 + 4
+        ("max_z", (9 / 25, 16 / 25), 5.0),  # σ² / Σσ² (one z), k = z sqrt(9 + 16)
+    ],
+)
+def test_euler_attribution_closed_form(pooling, shares, k):
+    """One stage, two segments at one service level, σ = 3 and 4: Euler shares in closed form;
+    the amounts add up to the stage's stock z·k·sqrt(τ)."""
+    demand = {"stage": "S", "mean": 10, "service_level": 0.95, "max_service_time": 0}
     inst = SafetyStockInstance.model_validate(
         {
             "stages": [{"id": "S", "lead_time": 4, "holding_cost": 2.0}],
             "demands": [
-                {"stage": "S", "segment": "x", "mean": 10, "std_dev": 3.0,
-                 "service_level": 0.95, "max_service_time": 0},
-                {"stage": "S", "segment": "y", "mean": 10, "std_dev": 4.0,
-                 "service_level": 0.95, "max_service_time": 0},
+                demand | {"segment": "x", "std_dev": 3.0},
+                demand | {"segment": "y", "std_dev": 4.0},
             ],
+            "pooling": pooling,
         }
-    )  # fmt: skip
+    )
     res = optim.solve(inst)
     out = planning.safety_stock_by_segment(res).set_index("segment")
-    assert out.loc["x", "share"] == pytest.approx(9 / 25)
-    assert out.loc["y", "share"] == pytest.approx(16 / 25)
+    assert out.loc["x", "share"] == pytest.approx(shares[0])
+    assert out.loc["y", "share"] == pytest.approx(shares[1])
     z = res.tables["demands"]["z"].iloc[0]
-    assert out["safety_stock"].sum() == pytest.approx(z * 5.0 * 2.0)  # z sqrt(9+16) sqrt(4)
+    assert out["safety_stock"].sum() == pytest.approx(z * k * 2.0)  # sqrt(τ = 4)
+
+
+def test_attribution_refuses_a_stage_with_two_suppliers():
+    demand = {"stage": "C", "segment": "x", "mean": 1, "std_dev": 1, "service_level": 0.9,
+              "max_service_time": 0}  # fmt: skip
+    inst = SafetyStockInstance.model_validate(
+        {
+            "stages": [{"id": s, "lead_time": 1, "holding_cost": 1.0} for s in "ABC"],
+            "arcs": [{"source": "A", "target": "C"}, {"source": "B", "target": "C"}],
+            "demands": [demand],
+        }
+    )
+    with pytest.raises(optim.InstanceError, match="one supplier per stage"):
+        planning.safety_stock_by_segment(optim.solve(inst))
 
 
 def test_peak_plan_demand_is_last_years_history_and_floors_hold(data, plan):
