@@ -163,9 +163,9 @@ def safety_stock_by_segment(result: Result) -> pd.DataFrame:
             "per stage, quantity 1).",
             field="arcs",
         )
-    z = result.tables["demands"].set_index(["stage", "segment"])["z"]
-    z = z.reindex(pd.MultiIndex.from_frame(demands[["stage", "segment"]])).to_numpy()
-    a = (z * demands["std_dev"].to_numpy()).clip(min=0.0)
+    z_of = result.tables["demands"].set_index(["stage", "segment"])["z"]
+    z = z_of.reindex(pd.MultiIndex.from_frame(demands[["stage", "segment"]])).to_numpy(float)
+    a = (z * demands["std_dev"].to_numpy(float)).clip(min=0.0)
     pooling = inst.get("pooling", "root_sum_square")
     weight = {"additive": a, "max_z": demands["std_dev"].to_numpy() ** 2}.get(pooling, a**2)
     own = pd.DataFrame({"stage": demands["stage"], "segment": demands["segment"], "w": weight})
