@@ -656,6 +656,13 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
             run.policy.to_frame(),
         ),
         (
+            "cell-policy",
+            "Targets per item class × customer segment",
+            f"What safety stock and rationing use: the policy's combine rule "
+            f"({run.policy.combine!r}) applied to each cell; items = items with demand there.",
+            run.tables["cell_policy"],
+        ),
+        (
             "stock-by-stage",
             "Safety stock by stage",
             "Per network stage: items, decoupling points, units, value and holding cost per week.",

@@ -181,6 +181,11 @@ def test_other_tables_present(small_run: PlanningRun, parsed: _Sections) -> None
     stages = parsed.tables["stock-by-stage-table"]
     assert [r[0] for r in stages[1:]] == list(small_run.tables["stock_by_stage"]["location"])
     assert len(parsed.tables["changes-table"]) - 1 == min(20, len(small_run.segmentation.changes))
+    cells = parsed.tables["cell-policy-table"]
+    want = small_run.tables["cell_policy"]
+    assert [tuple(r[:2]) for r in cells[1:]] == list(
+        zip(want["abc"], want["segment"], strict=True)
+    )
     for name in ("capacity-segments-table", "rationing-segments-table"):
         assert {r[0] for r in parsed.tables[name][1:]} == set(
             small_run.tables["segment_summary"]["segment"]
