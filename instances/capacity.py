@@ -39,17 +39,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from optim.errors import InstanceError
-from optim.instances.base import Frozen, string_id
+from optim.instances.base import Document, Frozen, string_id
 
 __all__ = [
     "CapacityInstance",
@@ -205,7 +204,7 @@ class DemandRow(Frozen):
     _norm = field_validator("product", "segment", "period", mode="before")(_id)
 
 
-class CapacityInstance(Frozen):
+class CapacityInstance(Document):
     """A peak-period capacity allocation instance (see :mod:`optim.models.capacity`).
 
     Attributes
@@ -237,28 +236,6 @@ class CapacityInstance(Frozen):
     @classmethod
     def _period_ids(cls, v: Any) -> Any:
         return [_id(p) for p in v] if isinstance(v, list) else v
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise _instance_error(exc, data) from None
-
-    @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> CapacityInstance:
-        """Validate ``obj`` (a mapping); errors are raised as :class:`InstanceError`."""
-        try:
-            return super().model_validate(obj, *args, **kwargs)
-        except ValidationError as exc:
-            raise _instance_error(exc, obj) from None
-
-    @classmethod
-    def model_validate_json(cls, data: Any, *args: Any, **kwargs: Any) -> CapacityInstance:
-        """Validate a JSON document; errors are raised as :class:`InstanceError`."""
-        try:
-            return super().model_validate_json(data, *args, **kwargs)
-        except ValidationError as exc:
-            raise _instance_error(exc, None) from None
 
     @model_validator(mode="after")
     def _check(self) -> CapacityInstance:
@@ -436,34 +413,6 @@ def _check_periods(periods: list[str]) -> None:
                 "list the periods in time order.",
                 field=f"periods[{k}]",
             )
-
-
-_UNION_TAG = re.compile(r"^(float|int|str|constrained-|dict\[|list\[|function-)")
-
-
-def _instance_error(exc: ValidationError, data: Any) -> InstanceError:
-    """Turn pydantic's first error into an :class:`InstanceError` naming field and id."""
-    errors = exc.errors()
-    # in a union (number or {period: number}) prefer the branch that failed on the value
-    err = next((e for e in errors if not e["type"].endswith(("_type", "_parsing"))), errors[0])
-    original = (err.get("ctx") or {}).get("error")
-    if isinstance(original, InstanceError):
-        return original
-    loc = tuple(p for p in err.get("loc", ()) if not _UNION_TAG.match(str(p)))
-    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-    owner = ""
-    if isinstance(data, Mapping) and len(loc) >= 2 and isinstance(loc[1], int):
-        try:
-            item = data[loc[0]][loc[1]]
-            ident = item.get("id", item.get("name")) if isinstance(item, Mapping) else None
-            ident = ident if ident is not None else getattr(item, "id", None)
-            if ident is not None:
-                owner = f" (id '{ident}')"
-        except (KeyError, IndexError, TypeError):
-            pass
-    value = err.get("input")
-    shown = "" if isinstance(value, (dict, list)) else f", got {value!r}"
-    return InstanceError(f"{field}{owner}: {err.get('msg')}{shown}.", field=field)
 
 
 # --------------------------------------------------------------------------------------------

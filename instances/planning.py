@@ -129,13 +129,6 @@ def _lines(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return out
 
 
-def _yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InstanceError(f"{path.name}: invalid YAML ({exc}).", field=path.name) from exc
-
-
 def _check(data: PlanningData) -> None:
     """Cross-checks a run needs before any solve (file-level errors name the file)."""
     if data.plan_weeks < 1:
@@ -219,15 +212,15 @@ def _check(data: PlanningData) -> None:
 
 def read_folder(folder: str | Path) -> PlanningData:
     """Read and validate a planning folder (module docstring)."""
+    from optim.segmentation.policy import read_yaml_mapping  # the segmentation's YAML rules
+
     folder = Path(folder)
     if not folder.is_dir():
         raise InstanceError(f"planning folder {str(folder)!r} does not exist.", field="folder")
     plan_path = folder / "plan.yaml"
     if not plan_path.is_file():
         raise InstanceError(f"planning folder {str(folder)!r} lacks plan.yaml.", "plan.yaml")
-    plan = _yaml(plan_path)
-    if not isinstance(plan, dict):
-        raise InstanceError("plan.yaml must be a mapping of keys.", field="plan.yaml")
+    plan = read_yaml_mapping(plan_path, "plan")
     unknown = sorted(set(plan) - PLAN_KEYS)
     missing = sorted({"plan_start", "plan_weeks", "network", "resources", "families"} - set(plan))
     if unknown or missing:
@@ -262,10 +255,19 @@ def read_folder(folder: str | Path) -> PlanningData:
         plan_weeks=weeks,
         supply=_read_csv(folder, "supply.csv", required=False),
         disruption={str(k): v for k, v in (plan.get("disruption") or {}).items()},
-        policy=_yaml(policy_path) if policy_path.is_file() else None,
+        policy=_policy(policy_path) if policy_path.is_file() else None,
     )
     _check(data)
     return data
+
+
+def _policy(path: Path) -> dict[str, Any]:
+    """The policy document of ``policy.yaml``, validated (errors name the file)."""
+    from optim.segmentation.policy import PolicyTable, read_yaml_mapping, with_file
+
+    doc = read_yaml_mapping(path, "policy")
+    with_file(path, lambda: PolicyTable.model_validate(doc))
+    return doc
 
 
 def write_folder(data: PlanningData, folder: str | Path) -> Path:

@@ -15,10 +15,10 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from optim.errors import InstanceError
-from optim.instances.base import Frozen, string_id
+from optim.instances.base import Document, Frozen, string_id
 
 __all__ = ["Arc", "Demand", "Pooling", "SafetyStockInstance", "Stage"]
 
@@ -161,7 +161,7 @@ class Demand(Frozen):
         return data
 
 
-class SafetyStockInstance(Frozen):
+class SafetyStockInstance(Document):
     """A Guaranteed-Service Model instance (see :mod:`optim.models.safety_stock`).
 
     Attributes
@@ -187,28 +187,6 @@ class SafetyStockInstance(Frozen):
     arcs: tuple[Arc, ...] = ()
     demands: tuple[Demand, ...]
     pooling: Pooling = "root_sum_square"
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise _instance_error(exc) from None
-
-    @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> SafetyStockInstance:
-        """Validate ``obj`` (a mapping); errors are raised as :class:`InstanceError`."""
-        try:
-            return super().model_validate(obj, *args, **kwargs)
-        except ValidationError as exc:
-            raise _instance_error(exc) from None
-
-    @classmethod
-    def model_validate_json(cls, data: Any, *args: Any, **kwargs: Any) -> SafetyStockInstance:
-        """Validate a JSON document; errors are raised as :class:`InstanceError`."""
-        try:
-            return super().model_validate_json(data, *args, **kwargs)
-        except ValidationError as exc:
-            raise _instance_error(exc) from None
 
     @model_validator(mode="after")
     def _check_references(self) -> SafetyStockInstance:
@@ -323,19 +301,3 @@ def _find_cycle(nodes: list[str], edges: list[tuple[str, str]]) -> list[str]:
                 stack.pop()
                 path.pop()
     return []
-
-
-def _instance_error(exc: ValidationError) -> InstanceError:
-    """Turn pydantic's first error into an :class:`InstanceError` naming the field."""
-    err = exc.errors()[0]
-    original = (err.get("ctx") or {}).get("error")
-    loc = err.get("loc", ())
-    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-    if isinstance(original, InstanceError):
-        if original.field is None and field:
-            original.field = field
-        return original
-    msg = err.get("msg", str(exc))
-    if isinstance(original, ValueError):
-        msg = str(original)
-    return InstanceError(f"{field}: {msg}" if field else msg, field=field or None)

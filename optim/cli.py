@@ -130,6 +130,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for name, frame in seg.to_frames().items():
             frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+        seg.item_policy().to_csv(out / "item_policy.csv", index=False, lineterminator="\n")
         (out / "segmentation.json").write_text(seg.to_json(), encoding="utf-8")
     print(seg.summary())
     return EXIT_OK

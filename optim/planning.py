@@ -403,7 +403,7 @@ def write(
 ) -> dict[str, Path]:
     """Write the run's tables (CSV), solver documents (JSON) and the HTML report into ``out``.
 
-    Layout: ``segmentation/`` (items, customers, changes, policy, cell_policy),
+    Layout: ``segmentation/`` (items, customers, changes, policy, cell_policy, item_policy),
     ``safety_stock/`` (stages, demands, stock_by_stage, stock_by_segment),
     ``capacity/`` (every table of the capacity result), ``rationing/`` (every table of the
     rationing result + supply), ``segment_summary.csv``, ``*_result.json`` and
@@ -417,6 +417,7 @@ def write(
         if name in ("items", "customers", "changes", "policy"):
             frame.to_csv(folder / f"{name}.csv", index=False)
     result.tables["cell_policy"].to_csv(folder / "cell_policy.csv", index=False)
+    seg.item_policy().to_csv(folder / "item_policy.csv", index=False)
     for kind, res in (
         ("safety_stock", result.safety_stock),
         ("capacity", result.capacity),

@@ -663,6 +663,17 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
             run.tables["cell_policy"],
         ),
         (
+            "item-policy",
+            "Forecasting and review per item class and demand pattern",
+            "Intermittent and lumpy items get other methods than smooth ones of the same class "
+            "(the policy's pattern overrides).",
+            seg.item_policy()
+            .groupby(["abc", "pattern", "forecasting", "review_frequency"], sort=True)
+            .size()
+            .rename("items")
+            .reset_index(),
+        ),
+        (
             "stock-by-stage",
             "Safety stock by stage",
             "Per network stage: items, decoupling points, units, value and holding cost per week.",

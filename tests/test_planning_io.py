@@ -112,6 +112,13 @@ CASES = [
     ("bad disruption",
      lambda f: _edit_plan(f / "plan.yaml", lambda p: p["disruption"].update({"SKU-00000": 1.5})),
      ["disruption", "SKU-00000", "1.5"]),
+    ("bad policy",
+     lambda f: (f / "policy.yaml").write_text(yaml.safe_dump(
+         default_policy().model_dump(mode="json")
+         | {"segments": {"A": {"dimension": "item", "service_level": 1.5}}})),
+     ["policy.yaml", "service_level", "1.5"]),
+    ("policy not yaml", lambda f: (f / "policy.yaml").write_text("segments: [unclosed\n"),
+     ["policy.yaml", "invalid YAML"]),
     ("missing network key",
      lambda f: _edit_plan(f / "plan.yaml", lambda p: p["network"].pop("demand_stage_of_location")),
      ["network", "demand_stage_of_location"]),

@@ -6,7 +6,6 @@ be read from YAML (:meth:`SegmentationConfig.from_yaml`) and is echoed into the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -14,9 +13,8 @@ import pandas as pd
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from optim.errors import InstanceError
-from optim.instances.base import Frozen
-from optim.segmentation.policy import PolicyTable, default_policy
+from optim.instances.base import Document, Frozen
+from optim.segmentation.policy import PolicyTable, default_policy, read_yaml_mapping, with_file
 
 __all__ = ["ABC_LABELS", "XYZ_LABELS", "CustomerRule", "SegmentationConfig"]
 
@@ -62,7 +60,7 @@ def _default_rules() -> tuple[CustomerRule, ...]:
     )
 
 
-class SegmentationConfig(Frozen):
+class SegmentationConfig(Document):
     """Thresholds, stability rules, customer rules and the policy table of a run.
 
     Attributes
@@ -175,15 +173,10 @@ class SegmentationConfig(Frozen):
     def from_yaml(cls, source: str | Path) -> SegmentationConfig:
         """Read a config from YAML; ``policy`` may be inline or a path relative to the file."""
         path = Path(source)
-        if not path.is_file():
-            raise InstanceError(f"config file {str(path)!r} does not exist.", field="config")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, Mapping):
-            raise InstanceError(f"config file {str(path)!r} must hold a mapping.", field="config")
-        data = dict(data)
+        data = read_yaml_mapping(path, "config")
         if isinstance(data.get("policy"), str):
             data["policy"] = PolicyTable.from_yaml(path.parent / data["policy"])
-        return cls.model_validate(data)
+        return with_file(path, lambda: cls.model_validate(data))
 
     def to_yaml(self) -> str:
         """YAML text that :meth:`from_yaml` reads back to an equal config."""

@@ -12,23 +12,43 @@ service level and the shorter maximum service time; the rationing tier and fair-
 come from the customer segment (rationing splits scarce stock between customers), the
 forecasting approach and review frequency from the item class (they are planned per item).
 ``"customer"`` and ``"item"`` take the whole row of that dimension.
+
+Demand patterns. Intermittent and lumpy items (Syntetos–Boylan classes of
+:mod:`.items`) need other forecasting and replenishment than smooth ones whatever their
+value class: ``patterns`` maps a pattern (``smooth``, ``erratic``, ``intermittent``,
+``lumpy``) to overrides of the item row's ``forecasting`` and ``review_frequency``. Service
+targets, service times and rationing rules stay those of the ABC class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pandas as pd
 import yaml
 from pydantic import Field, model_validator
 
 from optim.errors import InstanceError
-from optim.instances.base import Frozen
+from optim.instances.base import Document, Frozen
 
-__all__ = ["POLICY_COLUMNS", "PolicyRow", "PolicyTable", "default_policy"]
+__all__ = ["ITEM_POLICY_COLUMNS", "POLICY_COLUMNS", "PatternRule", "PolicyRow", "PolicyTable",
+           "default_policy"]  # fmt: skip
+
+T = TypeVar("T")
+Pattern = Literal["smooth", "erratic", "intermittent", "lumpy"]
+ITEM_POLICY_COLUMNS = [
+    "item",
+    "abc",
+    "xyz",
+    "pattern",
+    "service_level",
+    "max_service_time_days",
+    "forecasting",
+    "review_frequency",
+]
 
 POLICY_COLUMNS = [
     "segment",
@@ -60,7 +80,14 @@ class PolicyRow(Frozen):
     review_frequency: str = Field(description="How often parameters are reviewed.")
 
 
-class PolicyTable(Frozen):
+class PatternRule(Frozen):
+    """Overrides for the items of one demand pattern (None: keep the ABC row's)."""
+
+    forecasting: str | None = Field(default=None, description="Forecasting approach.")
+    review_frequency: str | None = Field(default=None, description="Review frequency.")
+
+
+class PolicyTable(Document):
     """Editable policy table; load one with :meth:`from_yaml`.
 
     Attributes
@@ -69,10 +96,13 @@ class PolicyTable(Frozen):
         How an item-class row and a customer-segment row combine (see module docstring).
     segments
         Segment name → :class:`PolicyRow`.
+    patterns
+        Demand pattern → :class:`PatternRule` (see module docstring).
     """
 
     combine: Literal["max", "customer", "item"] = "max"
     segments: dict[str, PolicyRow]
+    patterns: dict[Pattern, PatternRule] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _not_empty(self) -> PolicyTable:
@@ -84,14 +114,8 @@ class PolicyTable(Frozen):
     def from_yaml(cls, source: str | Path) -> PolicyTable:
         """Read a policy table from a YAML file (same layout as ``default_policy.yaml``)."""
         path = Path(source)
-        if not path.is_file():
-            raise InstanceError(f"policy file {str(path)!r} does not exist.", field="policy")
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if not isinstance(data, Mapping):
-            raise InstanceError(
-                f"policy file {str(path)!r} must hold a mapping with 'segments'.", field="policy"
-            )
-        return cls.model_validate(dict(data))
+        data = read_yaml_mapping(path, "policy")
+        return with_file(path, lambda: cls.model_validate(data))
 
     def to_frame(self) -> pd.DataFrame:
         """One row per segment, columns :data:`POLICY_COLUMNS`, in the table's order."""
@@ -108,9 +132,21 @@ class PolicyTable(Frozen):
                 field="policy.segments",
             ) from None
 
-    def combine_rows(self, item_class: str, customer_segment: str) -> dict[str, Any]:
-        """Targets of one (item class, customer segment) cell under the ``combine`` rule."""
-        item, cust = self.row(item_class), self.row(customer_segment)
+    def item_row(self, item_class: str, pattern: str | None = None) -> PolicyRow:
+        """The row of ``item_class`` with the overrides of demand ``pattern`` applied."""
+        row = self.row(item_class)
+        rule = self.patterns.get(pattern) if pattern is not None else None  # type: ignore[call-overload]
+        if rule is None:
+            return row
+        over = {k: v for k, v in rule.model_dump().items() if v is not None}
+        return row.model_copy(update=over)
+
+    def combine_rows(
+        self, item_class: str, customer_segment: str, pattern: str | None = None
+    ) -> dict[str, Any]:
+        """Targets of one (item class, customer segment) cell under the ``combine`` rule;
+        ``pattern`` applies the item's demand-pattern overrides."""
+        item, cust = self.item_row(item_class, pattern), self.row(customer_segment)
         if self.combine == "customer":
             return cust.model_dump(exclude={"dimension"})
         if self.combine == "item":
@@ -123,6 +159,28 @@ class PolicyTable(Frozen):
             "forecasting": item.forecasting,
             "review_frequency": item.review_frequency,
         }
+
+
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The mapping a YAML file holds; :class:`InstanceError` naming the file otherwise."""
+    if not path.is_file():
+        raise InstanceError(f"{what} file {str(path)!r} does not exist.", field=what)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        text = " ".join(str(exc).split())
+        raise InstanceError(f"{what} file {str(path)!r}: invalid YAML ({text}).", what) from None
+    if not isinstance(data, Mapping):
+        raise InstanceError(f"{what} file {str(path)!r} must hold a mapping.", field=what)
+    return dict(data)
+
+
+def with_file(path: Path, build: Callable[[], T]) -> T:
+    """Run ``build``; an :class:`InstanceError` it raises gets the file's name in front."""
+    try:
+        return build()
+    except InstanceError as exc:
+        raise InstanceError(f"{path.name}: {exc}", field=exc.field) from None
 
 
 def default_policy() -> PolicyTable:

@@ -18,6 +18,7 @@ import pandas as pd
 from optim.errors import InstanceError
 from optim.segmentation.config import SegmentationConfig
 from optim.segmentation.history import History
+from optim.segmentation.policy import ITEM_POLICY_COLUMNS
 from optim.segmentation.stats import period_stats
 
 __all__ = ["CHANGE_COLUMNS", "CUSTOMER_COLUMNS", "ITEM_COLUMNS", "Segmentation"]
@@ -165,6 +166,32 @@ class Segmentation:
                     cells[(a, s)][col]
                     for a, s in pairs[["abc", "segment"]].itertuples(index=False)
                 ]
+        return out
+
+    def item_policy(self) -> pd.DataFrame:
+        """Policy per item: its ABC class row with its demand pattern's overrides.
+
+        Returns
+        -------
+        DataFrame
+            Columns :data:`~optim.segmentation.policy.ITEM_POLICY_COLUMNS`, one row per item
+            in the order of :attr:`items`: ``service_level`` and ``max_service_time_days``
+            of the item's ABC row; ``forecasting`` and ``review_frequency`` from the row,
+            overridden for intermittent / lumpy (or any listed) patterns.
+        """
+        table = self.config.policy
+        rows = {
+            key: table.item_row(*key)
+            for key in self.items[["abc", "pattern"]]
+            .drop_duplicates()
+            .itertuples(index=False, name=None)
+        }
+        cells = [
+            rows[k] for k in self.items[["abc", "pattern"]].itertuples(index=False, name=None)
+        ]
+        out = self.items[["item", "abc", "xyz", "pattern"]].reset_index(drop=True)
+        for col in ITEM_POLICY_COLUMNS[4:]:
+            out[col] = [getattr(r, col) for r in cells]
         return out
 
     def summary(self) -> str:

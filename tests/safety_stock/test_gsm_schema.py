@@ -107,7 +107,9 @@ def test_self_loop_and_duplicate_arc_and_segment() -> None:
 def test_missing_and_unknown_fields_and_pooling() -> None:
     doc = copy.deepcopy(GOOD)
     del doc["stages"][1]["holding_cost"]
-    with pytest.raises(InstanceError, match=r"stages\[1\].holding_cost: Field required"):
+    with pytest.raises(
+        InstanceError, match=r"stages\[1\].holding_cost \(id 'B'\): Field required"
+    ):
         SafetyStockInstance(**doc)
     doc = copy.deepcopy(GOOD)
     doc["pooling"] = "max"

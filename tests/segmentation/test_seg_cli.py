@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
 from optim.cli import main
 from optim.instances.generators_history import generate_history
@@ -86,3 +87,16 @@ def test_returns_are_netted_by_default_and_reported(tmp_path, history, capsys):
     qty = float(-history["quantity"].clip(upper=0).sum()) + 10_000
     assert f"net: {n} negative lines, quantity {qty:g}" in out
     assert "1 cell(s) floored at zero" in out
+
+
+def test_bad_config_exits_2_naming_file_and_field(tmp_path, history, capsys):
+    from optim.segmentation import default_policy
+
+    policy = default_policy().model_dump(mode="json")
+    policy["segments"]["B"]["service_level"] = 1.5
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({"margin": 0.1, "policy": policy}), encoding="utf-8")
+    code = main(["segment", str(_csv(tmp_path, history)), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "cfg.yaml" in err and "segments.B.service_level" in err and "1.5" in err

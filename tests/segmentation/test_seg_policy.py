@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import yaml
-from pydantic import ValidationError
 
 from optim.errors import InstanceError
 from optim.segmentation import PolicyTable, SegmentationConfig, default_policy, segment
@@ -78,22 +77,22 @@ def test_config_yaml_round_trip_and_policy_path(tmp_path) -> None:
 def test_bad_policy_and_config_values_are_named() -> None:
     data = default_policy().model_dump(mode="json")
     data["segments"]["A"]["fair_share"] = "random"
-    with pytest.raises(ValidationError, match="fair_share"):
+    with pytest.raises(InstanceError, match=r"segments\.A\.fair_share: .*'random'"):
         PolicyTable.model_validate(data)
     data = default_policy().model_dump(mode="json")
     del data["segments"]["B"]
-    with pytest.raises(ValidationError, match=r"no row for segment\(s\) \['B'\]"):
+    with pytest.raises(InstanceError, match=r"no row for segment\(s\) \['B'\]"):
         SegmentationConfig(policy=PolicyTable.model_validate(data))
-    with pytest.raises(ValidationError, match="abc_thresholds"):
+    with pytest.raises(InstanceError, match="abc_thresholds"):
         SegmentationConfig(abc_thresholds=(0.95, 0.8))
-    with pytest.raises(ValidationError, match="period 'fortnight'"):
+    with pytest.raises(InstanceError, match="period 'fortnight'"):
         SegmentationConfig(period="fortnight")
-    with pytest.raises(ValidationError, match="less important than default_segment"):
+    with pytest.raises(InstanceError, match="less important than default_segment"):
         SegmentationConfig(
             default_segment="standard",
             customer_rules=({"segment": "transactional", "channels": ("web",)},),
         )
-    with pytest.raises(ValidationError, match="extra"):
+    with pytest.raises(InstanceError, match="treshold: Extra inputs are not permitted"):
         SegmentationConfig(treshold=0.5)
 
 
@@ -107,3 +106,46 @@ def _tiny() -> pd.DataFrame:
             "unit_price": [3.0, 4.0],
         }
     )
+
+
+def test_pattern_overrides_change_methods_not_targets() -> None:
+    table = default_policy()
+    a = table.segments["A"]
+    lumpy = table.item_row("A", "lumpy")
+    assert "make-to-order" in lumpy.forecasting and lumpy.review_frequency == "monthly"
+    assert (lumpy.service_level, lumpy.max_service_time_days) == (
+        a.service_level,
+        a.max_service_time_days,
+    )
+    assert table.item_row("A", "smooth") == a  # no rule for smooth: the class row
+    assert table.item_row("A", "none") == a  # items without demand
+    inter = table.item_row("B", "intermittent")
+    assert "Croston" in inter.forecasting
+    assert inter.review_frequency == table.segments["B"].review_frequency  # not overridden
+    cell = table.combine_rows("C", "strategic", "lumpy")
+    assert cell["forecasting"] == table.item_row("C", "lumpy").forecasting
+    assert cell["service_level"] == table.segments["strategic"].service_level
+
+
+def test_unknown_pattern_in_yaml_is_named(tmp_path) -> None:
+    data = default_policy().model_dump(mode="json")
+    data["patterns"]["sporadic"] = {"forecasting": "x"}
+    with pytest.raises(InstanceError, match=r"patterns\.sporadic"):
+        PolicyTable.model_validate(data)
+
+
+def test_item_policy_table_follows_class_and_pattern() -> None:
+    """Every item's row, recomputed by hand from the class row and the pattern rule."""
+    from optim.instances.generators_history import generate_history
+
+    seg = segment(generate_history(1, n_items=60, n_customers=30, weeks=40))
+    table = seg.config.policy
+    pol = seg.item_policy()
+    assert list(pol["item"]) == list(seg.items["item"])
+    assert {"intermittent", "lumpy"} & set(pol["pattern"])  # the seed has both kinds
+    for row in pol.itertuples(index=False):
+        base = table.segments[row.abc]
+        rule = table.patterns.get(row.pattern)
+        want = base.forecasting if rule is None or rule.forecasting is None else rule.forecasting
+        assert row.forecasting == want
+        assert row.service_level == base.service_level
