@@ -507,7 +507,10 @@ def plot_rationing(run: PlanningRun) -> Figure:
     bx.set_xticks(x, labels)
     bx.set_ylabel("order lines")
     bx.set_ylim(0, max(float(bottom.max()), 1.0) * 1.2)
-    bx.legend(fontsize=8, frameon=False, title="cut at", title_fontsize=8)
+    if len(counts.columns):
+        bx.legend(fontsize=8, frameon=False, title="cut at", title_fontsize=8)
+    else:
+        bx.text(0.5, 0.5, "every line served in full", transform=bx.transAxes, ha="center")
     bx.set_title("Short lines per segment")
     return fig
 

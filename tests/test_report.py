@@ -204,3 +204,21 @@ def test_layered_layout_dag() -> None:
     assert len(set(points)) == len(points)
     # a parent sits level with the mean of its children (tree part)
     assert pos["S1"][1] == pytest.approx((pos["A"][1] + pos["B"][1]) / 2)
+
+
+def test_week_without_shortage_renders_without_warnings() -> None:
+    """Ample supply: no short line, the rationing panel says so (no empty legend)."""
+    import dataclasses
+    import warnings
+
+    import pandas as pd
+
+    data = distributor_example(2, n_items=30, n_customers=10, weeks=53)
+    ample = data.orders[["item", "location"]].drop_duplicates().assign(quantity=1e6)
+    plan = run(dataclasses.replace(data, supply=pd.DataFrame(ample)))
+    lines = plan.rationing.tables["lines"]
+    assert (lines["allocated"] == lines["requested"]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        page = render_report(plan)
+    assert "every line served in full" in page
