@@ -45,6 +45,8 @@ KNOBS = [
 def _reference_records(frame: pd.DataFrame) -> list[dict]:
     """The result records cell by cell (the previous implementation)."""
     cols = list(frame.columns)
+    if not cols:  # itertuples yields nothing for a frame without columns (pandas 2)
+        return [{} for _ in range(len(frame))]
     return [
         {c: _clean(v) for c, v in zip(cols, row, strict=True)}
         for row in frame.itertuples(index=False, name=None)
