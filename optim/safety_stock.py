@@ -384,11 +384,14 @@ def _tables(
             "outbound_service_time": sol.outbound,
             "net_replenishment_time": sol.tau,
             "safety_stock": sol.safety_stock,
-            "base_stock_level": data.mean * sol.tau + sol.safety_stock,
+            "base_stock_level": data.base_stock(sol.inbound, sol.outbound, sol.safety_stock),
             "holding_cost": sol.stage_cost,
             "decoupling_point": sol.safety_stock > 0,
         }
     )
+    if data.order_delay is not None:  # random / fractional lead times
+        stages.insert(4, "mean_lead_time", data.expected_lead_time())
+        stages.insert(5, "order_delay", data.delay(sol.tau))
     pos = {sid: j for j, sid in enumerate(data.ids)}
     demands = pd.DataFrame(
         {

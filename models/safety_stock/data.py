@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from optim.instances.safety_stock import SafetyStockInstance
-from optim.models.safety_stock.tables import stage_tables
+from optim.models.safety_stock.tables import stage_tables_and_delays
 
 __all__ = ["GSMData", "Solution", "evaluate", "is_feasible", "normalize", "prepare"]
 
@@ -79,6 +79,39 @@ class GSMData:
     order: IntArray
     holding: FloatArray | None = None
     ss_table: tuple[FloatArray, ...] | None = None
+    lead_time_mean: FloatArray | None = None
+    order_delay: tuple[IntArray, ...] | None = None
+
+    def delay(self, tau: NDArray[np.integer]) -> IntArray:
+        """Order delay :math:`\\delta_j(\\tau_j)` per stage (0 without random lead times)."""
+        t = np.asarray(tau, dtype=np.int64)
+        if self.order_delay is None:
+            return np.zeros(self.n, dtype=np.int64)
+        return np.array(
+            [
+                int(d[min(max(int(x), 0), d.size - 1)])
+                for d, x in zip(self.order_delay, t.tolist(), strict=True)
+            ],
+            dtype=np.int64,
+        )
+
+    def expected_lead_time(self) -> FloatArray:
+        """:math:`E L_j`: the mean lead time (``lead_time`` when deterministic and whole)."""
+        if self.lead_time_mean is None:
+            return self.lead_time.astype(np.float64)
+        return self.lead_time_mean
+
+    def base_stock(
+        self, inbound: NDArray[np.integer], outbound: NDArray[np.integer], safety_stock: FloatArray
+    ) -> FloatArray:
+        """Base-stock level :math:`\\mu_j (SI_j + \\delta_j - S_j + E L_j) + SS_j`.
+
+        ``delta`` is the order delay of a stage with a random lead time (:attr:`order_delay`).
+        """
+        si, so = np.asarray(inbound), np.asarray(outbound)
+        tau = si + self.lead_time - so
+        pipe = si + self.delay(tau) - so + self.expected_lead_time()
+        return self.mean * pipe + safety_stock
 
     def safety_stock(self, j: int, tau: NDArray[np.integer]) -> FloatArray:
         """Safety stock of stage ``j`` at net replenishment times ``tau`` (``inf`` if < 0)."""
@@ -160,7 +193,14 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
     ids = tuple(instance.stage_ids)
     pos = {sid: j for j, sid in enumerate(ids)}
     n = len(ids)
-    lead = np.array([s.lead_time for s in instance.stages], dtype=np.int64)
+    from optim.models.safety_stock.lead_times import (
+        expected_lead_times,
+        needs_table,
+        solver_lead_time,
+    )
+
+    lead = np.array([solver_lead_time(s) for s in instance.stages], dtype=np.int64)
+    random_lead = any(needs_table(s) for s in instance.stages)
     ext = np.array([s.external_service_time for s in instance.stages], dtype=np.int64)
     hold = np.array([s.holding_cost for s in instance.stages], dtype=np.float64)
     src = np.array([pos[a.source] for a in instance.arcs], dtype=np.int64)
@@ -238,9 +278,13 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         quantity=qty,
         order=order,
         holding=hold,
+        lead_time_mean=expected_lead_times(instance) if random_lead else None,
     )
-    tables = stage_tables(instance, data)
-    return data if tables is None else data.with_table(tables)
+    tables, delays = stage_tables_and_delays(instance, data)
+    if tables is None:
+        return data
+    data = data.with_table(tables)
+    return data if delays is None else replace(data, order_delay=tuple(delays))
 
 
 def _topological_order(n: int, src: IntArray, tgt: IntArray) -> IntArray:
