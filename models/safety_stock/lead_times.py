@@ -60,6 +60,7 @@ are reproduced bit for bit.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -128,55 +129,89 @@ def needs_table(stage: Stage) -> bool:
 
 
 def mixture_quantile(
-    alpha: float, mean: FloatArray, sd: FloatArray, prob: FloatArray, *, rtol: float = 1e-10
+    alpha: float | FloatArray,
+    mean: FloatArray,
+    sd: FloatArray,
+    prob: FloatArray,
+    *,
+    rtol: float = 1e-10,
 ) -> FloatArray:
-    """Row-wise ``alpha``-quantile of normal mixtures ``sum_i prob[i] N(mean[., i], sd[., i]^2)``.
+    """Row-wise ``alpha``-quantile of mixtures ``sum_i prob[., i] N(mean[., i], sd[., i]^2)``.
 
-    ``sd == 0`` is a point mass at ``mean``. Bisection on the mixture CDF (monotone), to
-    ``rtol`` of the bracket's scale.
+    ``alpha`` is a scalar or one value per row, ``prob`` one row of weights for all rows or
+    one per row; ``sd == 0`` is a point mass at ``mean``. A quantile that sits on a point
+    mass is returned exactly (the smallest ``b`` with ``F(b) >= alpha``); otherwise
+    safeguarded Newton on the mixture CDF (monotone): a Newton step from the two-moment
+    normal guess when it stays inside the bracket, else bisection; stops when the CDF is
+    within 1e-12 of ``alpha`` or the bracket within ``rtol`` of its scale.
     """
     mean = np.atleast_2d(mean)
     sd = np.atleast_2d(sd)
+    rows = mean.shape[0]
+    w = np.broadcast_to(np.atleast_2d(prob), mean.shape)
+    a = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (rows,)).copy()
     lo = (mean - 12.0 * sd).min(axis=1) - 1e-9
     hi = (mean + 12.0 * sd).max(axis=1) + 1e-9
     scale = np.maximum(np.abs(lo), np.abs(hi)) + 1.0
     safe = np.where(sd > 0, sd, 1.0)
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        z = (mid[:, None] - mean) / safe
-        cdf = np.where(sd > 0, ndtr(z), (mid[:, None] >= mean).astype(np.float64))
-        f = cdf @ prob
-        below = f < alpha
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-        if bool(np.all(hi - lo <= rtol * scale)):
-            break
-    return hi
-
-
-def _table(
-    kind: str,
-    values: FloatArray,
-    prob: FloatArray,
-    lt_sd: float,
-    T: int,
-    tau_max: int,
-    mu: float,
-    sigma: float,
-    k: float,
-    z: float,
-) -> FloatArray:
-    """Safety stock for tau = 0..tau_max of one stage (before flooring / running max)."""
-    x = np.arange(tau_max + 1, dtype=np.float64) - T
-    if kind == "normal":
-        values, prob = normal_nodes(float(values[0]), lt_sd)
-    mean_lt = float(values @ prob)
-    r = np.maximum(x[:, None] + values[None, :], 0.0)  # (tau, points)
-    if values.size == 1:  # deterministic (fractional) lead time: closed form
-        r1 = r[:, 0]
-        return k * np.sqrt(r1) + mu * (r1 - (x + mean_lt))
-    b = mixture_quantile(float(ndtr(z)), mu * r, sigma * np.sqrt(r), prob)
-    return b - mu * (x + mean_lt)
+    m1 = (mean * w).sum(axis=1)
+    var = ((sd * sd + mean * mean) * w).sum(axis=1) - m1 * m1
+    x = np.clip(m1 + ndtri(a) * np.sqrt(np.maximum(var, 0.0)), lo, hi)
+    out = hi.copy()
+    root2pi = math.sqrt(2 * math.pi)
+    # quantiles on a point mass: F(m-) < alpha <= F(m) at an atom m. Rows of point masses
+    # only: the discrete quantile. Mixed rows: their point masses must share one location
+    # (0 in the lead-time model: no time to cover), tested once.
+    atomic = (sd <= 0) & (w > 0)
+    settled = np.zeros(rows, dtype=bool)
+    pure = atomic.sum(axis=1) == (w > 0).sum(axis=1)
+    if bool(pure.any()):
+        idx = np.flatnonzero(pure)
+        order = np.argsort(mean[idx], axis=1)
+        ms = np.take_along_axis(mean[idx], order, axis=1)
+        cw = np.cumsum(np.take_along_axis(w[idx], order, axis=1), axis=1)
+        first = np.argmax(cw >= a[idx, None] - 1e-12, axis=1)
+        out[idx] = ms[np.arange(idx.size), first]
+        settled[idx] = True
+    mixed = np.flatnonzero(atomic.any(axis=1) & ~pure)
+    if mixed.size:
+        loc = np.where(atomic[mixed], mean[mixed], np.nan)
+        at = np.nanmin(loc, axis=1)
+        if not np.allclose(np.nanmax(loc, axis=1), at):
+            raise ValueError("point masses of a mixed row must share one location")
+        mm, ss, sfc, wc = mean[mixed], sd[mixed], safe[mixed], w[mixed]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cont = (np.where(ss > 0, ndtr((at[:, None] - mm) / sfc), 0.0) * wc).sum(axis=1)
+        mass = np.where(atomic[mixed], wc, 0.0).sum(axis=1)
+        on = (cont < a[mixed]) & (cont + mass >= a[mixed])
+        out[mixed[on]] = at[on]
+        settled[mixed[on]] = True
+    todo = np.flatnonzero(~settled)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(200):
+            if todo.size == 0:
+                break
+            if todo.size == rows:  # no copies while every row is open
+                m, sgm, sf, ww, xx = mean, sd, safe, w, x
+            else:
+                m, sgm, sf, ww, xx = mean[todo], sd[todo], safe[todo], w[todo], x[todo]
+            u = (xx[:, None] - m) / sf
+            cdf = np.where(sgm > 0, ndtr(u), (xx[:, None] >= m).astype(np.float64))
+            f = np.einsum("ij,ij->i", cdf, ww) - a[todo]
+            pdf = np.where(sgm > 0, np.exp(-0.5 * u * u) / sf, 0.0)
+            dens = np.einsum("ij,ij->i", pdf, ww) / root2pi
+            lt, ht = lo[todo], hi[todo]
+            lt = np.where(f < 0, xx, lt)
+            ht = np.where(f < 0, ht, xx)
+            lo[todo], hi[todo] = lt, ht
+            hit = np.abs(f) <= 1e-12
+            done = hit | (ht - lt <= rtol * scale[todo])
+            out[todo] = np.where(hit, xx, ht)
+            step = xx - f / dens
+            ok = (dens > 0) & (step > lt) & (step < ht)
+            x[todo] = np.where(ok, step, 0.5 * (lt + ht))
+            todo = todo[~done]
+    return out
 
 
 def stochastic_tables(
@@ -187,40 +222,78 @@ def stochastic_tables(
     Returns the tables (every stage: integer deterministic stages get :math:`k_j\\sqrt\\tau`)
     and, per stage and :math:`\\tau`, the order delay :math:`\\delta` that attains the entry
     (:math:`SS_j(\\tau) = \\min_{\\delta \\ge 0} SS^0_j(\\tau + \\delta)`, see the module
-    docstring).
+    docstring). The quantiles of all stages whose distributions have the same number of
+    points are found in one vectorised call.
     """
     if not any(needs_table(s) for s in instance.stages):
         return None
     phi = data.phi
     sigma_d = np.array([d.std_dev for d in instance.demands], dtype=np.float64)
     sq = phi.multiply(phi).tocsr() if phi.nnz else phi
-    sigma = np.sqrt(np.asarray(sq @ (sigma_d**2), dtype=np.float64)) if sigma_d.size else None
-    tables: list[FloatArray] = []
-    delays: list[NDArray[np.int64]] = []
+    sigma = (
+        np.sqrt(np.asarray(sq @ (sigma_d**2), dtype=np.float64))
+        if sigma_d.size
+        else np.zeros(data.n)
+    )
+    raw: list[FloatArray | None] = [None] * data.n
+    groups: dict[int, list[_Rows]] = {}
     for j, stage in enumerate(instance.stages):
         L = int(data.tau_max[j])
         if not needs_table(stage):
-            tables.append(float(data.k[j]) * np.sqrt(np.arange(L + 1, dtype=np.float64)))
-            delays.append(np.zeros(L + 1, dtype=np.int64))
+            raw[j] = float(data.k[j]) * np.sqrt(np.arange(L + 1, dtype=np.float64))
             continue
         kind, v, p, sd = lead_time_model(stage)
-        sig = float(sigma[j]) if sigma is not None else 0.0
-        raw = _table(
-            kind,
-            v,
-            p,
-            sd,
-            int(data.lead_time[j]),
-            L,
-            float(data.mean[j]),
-            sig,
-            float(data.k[j]),
-            _stage_z(data, j, sig),
+        if kind == "normal":
+            v, p = normal_nodes(float(v[0]), sd)
+        x = np.arange(L + 1, dtype=np.float64) - int(data.lead_time[j])
+        mu, sig = float(data.mean[j]), float(sigma[j])
+        r = np.maximum(x[:, None] + v[None, :], 0.0)  # (tau, points)
+        mean_lt = float(v @ p)
+        if v.size == 1:  # deterministic (fractional) lead time: closed form
+            raw[j] = float(data.k[j]) * np.sqrt(r[:, 0]) + mu * (r[:, 0] - (x + mean_lt))
+            continue
+        alpha = float(ndtr(_stage_z(data, j, sig)))
+        groups.setdefault(v.size, []).append(_Rows(j, x, r, p, mu, sig, alpha, mean_lt))
+    for items in groups.values():
+        r_all = np.concatenate([it.r for it in items])
+        mu_rows = np.concatenate([np.full(it.x.size, it.mu) for it in items])
+        sig_rows = np.concatenate([np.full(it.x.size, it.sigma) for it in items])
+        p_rows = np.concatenate([np.broadcast_to(it.p, it.r.shape) for it in items])
+        a_rows = np.concatenate([np.full(it.x.size, it.alpha) for it in items])
+        b = mixture_quantile(
+            a_rows, mu_rows[:, None] * r_all, sig_rows[:, None] * np.sqrt(r_all), p_rows
         )
-        table, delay = suffix_min(np.maximum(raw, 0.0))
+        start = 0
+        for it in items:
+            raw[it.j] = b[start : start + it.x.size] - it.mu * (it.x + it.mean_lt)
+            start += it.x.size
+    tables: list[FloatArray] = []
+    delays: list[NDArray[np.int64]] = []
+    for j, stage in enumerate(instance.stages):
+        t = raw[j]
+        assert t is not None
+        if not needs_table(stage):
+            tables.append(t)
+            delays.append(np.zeros(t.size, dtype=np.int64))
+            continue
+        table, delay = suffix_min(np.maximum(t, 0.0))
         tables.append(table)
         delays.append(delay)
     return tables, delays
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One stage's quantile problems: tau rows of a mixture with the stage's points."""
+
+    j: int
+    x: FloatArray
+    r: FloatArray
+    p: FloatArray
+    mu: float
+    sigma: float
+    alpha: float
+    mean_lt: float
 
 
 def suffix_min(raw: FloatArray) -> tuple[FloatArray, NDArray[np.int64]]:
