@@ -329,8 +329,11 @@ def read_willems_xlsxmap(
         col("maxServiceTime"),
     )
     c_tsd = optional("stDevStageTime")
-    c_points = [(optional(f"StageTime_{k}_p"), optional(f"StageTime_{k}_v")) for k in range(1, 10)]
-    c_points = [(a, b) for a, b in c_points if a is not None and b is not None]
+    c_points: list[tuple[str, str]] = []
+    for k in range(1, 10):
+        cp, cv = optional(f"StageTime_{k}_p"), optional(f"StageTime_{k}_v")
+        if cp is not None and cv is not None:
+            c_points.append((cp, cv))
 
     ids: list[str] = []
     lead: dict[str, int | float] = {}

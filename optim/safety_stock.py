@@ -55,6 +55,7 @@ from optim.models.safety_stock import (
     threshold_roundings,
     tree_dp,
 )
+from optim.models.safety_stock.dp import DPTimeout
 from optim.params import SolveParams
 from optim.result import Result
 from optim.status import Status
@@ -121,9 +122,23 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
     # the instance travels with the result so that `optim simulate RESULT` needs nothing else
     info["instance"] = instance.model_dump(mode="json", exclude_none=True)
     if method == "dp":
-        dp = tree_dp(data)
-        sol = normalize(data, dp.outbound)
-        status, bound, solver, version, message = Status.OPTIMAL, dp.cost, "gsm-dp", "", ""
+        solver, version = "gsm-dp", ""
+        deadline = None if params.time_limit is None else t0 + params.time_limit
+        try:
+            dp = tree_dp(data, deadline=deadline)
+            sol = normalize(data, dp.outbound)
+            status, bound, message = Status.OPTIMAL, dp.cost, ""
+        except DPTimeout as stop:
+            # best known: every stage stocks for its whole replenishment time (S = 0), always
+            # feasible; bound: every stage at its cheapest net replenishment time
+            sol = normalize(data, np.zeros(data.n, dtype=np.int64))
+            bound = float(sum(float(data.stage_cost(j, np.array(0))) for j in range(data.n)))
+            status = Status.TIME_LIMIT
+            message = (
+                f"time limit reached in the tree DP ({stop.stages_done} of {stop.stages} "
+                "stages); returned the feasible all-stocking solution (S = 0) with the "
+                "trivial bound"
+            )
     elif method == "pyomo":
         sol, status, bound, message = _solve_pyomo(data, params)
         solver, version = "pyomo-highs", _pyomo_version()

@@ -10,10 +10,24 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
+from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.safety_stock.tables import stage_tables_and_delays
 
-__all__ = ["GSMData", "Solution", "evaluate", "is_feasible", "normalize", "prepare"]
+__all__ = [
+    "MEMORY_BUDGET",
+    "GSMData",
+    "Solution",
+    "check_size",
+    "evaluate",
+    "is_feasible",
+    "normalize",
+    "prepare",
+]
+
+#: bytes one stage's solver arrays may take (the tree DP's (S, SI) array and its copies, a
+#: stage cost table); beyond it the instance is refused before anything is allocated
+MEMORY_BUDGET = 2 * 2**30
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -230,6 +244,7 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
     for d in dem:
         j = pos[d.stage]
         s_max[j] = min(s_max[j], d.max_service_time)
+    check_size(instance, si_max, lead, s_max)
 
     # phi[j, d]: units of stage j per unit of demand d, summed over paths j -> stage(d);
     # rows built in reverse topological order as sparse {demand: units} maps.
@@ -285,6 +300,44 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         return data
     data = data.with_table(tables)
     return data if delays is None else replace(data, order_delay=tuple(delays))
+
+
+def check_size(
+    instance: SafetyStockInstance,
+    si_max: IntArray,
+    lead: IntArray,
+    s_max: IntArray,
+    budget: int = MEMORY_BUDGET,
+) -> None:
+    """Refuse an instance whose solver arrays would not fit, before allocating them.
+
+    The tree DP builds a :math:`(\\bar S_j + 1) \\times (\\bar{SI}_j + 1)` array of 8-byte
+    floats per stage, with about four temporaries of that size: that is the estimate. (The
+    assignment MIP has one column per such cell, so it is no smaller.) A random lead time's
+    table needs :math:`(L_j + 1) \\times` points floats and about ten temporaries.
+    """
+    from optim.models.safety_stock.lead_times import NORMAL_NODES, lead_time_model, needs_table
+
+    cells = (s_max.astype(np.float64) + 1) * (si_max.astype(np.float64) + 1)
+    need = cells * 8 * 5
+    for j, stage in enumerate(instance.stages):  # lead-time tables: (L_j + 1) x points
+        if needs_table(stage):
+            kind, v, _, _ = lead_time_model(stage)
+            points = NORMAL_NODES if kind == "normal" else v.size
+            need[j] = max(need[j], float(si_max[j] + lead[j] + 1) * points * 8 * 10)
+    j = int(np.argmax(need)) if need.size else 0
+    if need.size and need[j] > budget:
+        k = int(np.argmax(lead))
+        culprit = instance.stages[k]
+        raise InstanceError(
+            f"stage {instance.stages[j].id!r}: its longest replenishment time is "
+            f"{int(si_max[j] + lead[j])} periods, so the exact solvers would need about "
+            f"{need[j] / 2**30:,.1f} GiB for this stage (limit {budget / 2**30:g} GiB); the "
+            f"longest lead time is stage {culprit.id!r} (lead_time {culprit.lead_time}). Count "
+            "time in a coarser period (e.g. weeks instead of days) so that cumulative lead "
+            "times stay below a few thousand periods.",
+            field=f"stages[{k}].lead_time",
+        )
 
 
 def _topological_order(n: int, src: IntArray, tgt: IntArray) -> IntArray:
