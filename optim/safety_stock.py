@@ -237,6 +237,10 @@ def _solve_assignment(
             status, message = Status.TIME_LIMIT, "time limit reached in the LP relaxation"
             break
         master = build_assignment_mip(data, pairs, integer=False)
+        left = _remaining(params, t0)  # building the LP takes time too
+        if left is not None and left <= 0:
+            status, message = Status.TIME_LIMIT, "time limit reached in the LP relaxation"
+            break
         raw = highs.solve(master.lp, params, time_limit=left, want_duals=not full)
         rounds += 1
         if raw.status is not Status.OPTIMAL or raw.x is None:
@@ -272,7 +276,10 @@ def _solve_assignment(
             mip = build_assignment_mip(data, None if pairs is None else merge_pairs(pairs, own))
             start = mip.start_vector(best.outbound, best.inbound)
             sub = params.model_copy(update={"mip_gap": tol / 4})
-            raw = solve_mip(mip.lp, sub, time_limit=left, start=start)
+            left = _remaining(params, t0)  # what is left after building the MIP
+            raw = solve_mip(
+                mip.lp, sub, time_limit=max(left, 1e-3) if left is not None else None, start=start
+            )
             if raw.bound is not None and pairs is None:  # restricted MIP: no bound
                 lower = max(lower, raw.bound)
             if raw.x is not None:
