@@ -12,8 +12,8 @@ import pytest
 
 import optim
 from optim import planning
-from optim.instances.distributor import distributor_example, distributor_network
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.planning.distributor import distributor_example, distributor_network
 
 SMALL = {"n_items": 60, "n_customers": 30, "weeks": 60}
 
@@ -206,8 +206,8 @@ def test_progress_reports_every_step(data):
 def test_time_limit_without_solution_is_reported_not_a_crash(tmp_path):
     """A solve that hits its time limit without a solution: exit 4, the summary and the
     report say which step has no solution, every other table is still written."""
-    from optim import demo
     from optim.params import SolveParams
+    from optim.planning import demo
 
     stream = io.StringIO()
     code = demo.run(
@@ -226,12 +226,13 @@ def test_time_limit_without_solution_is_reported_not_a_crash(tmp_path):
 
 def test_stock_plan_meets_every_segments_target_in_simulation(plan):
     """Independent check of step 3: simulate the placed base stocks under normal demand
-    (seeded Monte Carlo, `optim.simulate`). Stock at a stage is shared by its segments, so
+    (seeded Monte Carlo, `optim.models.safety_stock.simulate`). Stock at a stage is shared
+    by its segments, so
     at shared stages every segment must get at least its own target on average. Measured on
     this seed: 'max_z' pooling gives the strictest segment -0.0000 (s.e. 0.0002), the
     'root_sum_square' rule -0.0036 (s.e. 0.0007), which this test rejects."""
     from optim.instances.safety_stock import SafetyStockInstance
-    from optim.simulate import simulate
+    from optim.models.safety_stock.simulate import simulate
 
     inst = SafetyStockInstance.model_validate(plan.safety_stock.info["instance"])
     table = simulate(inst, plan.safety_stock, periods=3000, replications=8, seed=0)

@@ -11,8 +11,8 @@ import yaml
 
 from optim import planning
 from optim.cli import main
-from optim.instances.distributor import distributor_example
-from optim.instances.planning import read_folder, write_folder
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import read_folder, write_folder
 from optim.segmentation import default_policy
 
 SMALL = {"n_items": 50, "n_customers": 25, "weeks": 56}

@@ -1,4 +1,4 @@
-"""The HTML report of the planning run (:mod:`optim.report`), on the small distributor."""
+"""The HTML report of the planning run (:mod:`optim.planning.report`), on the small distributor."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from optim.instances.distributor import distributor_example
 from optim.planning import PlanningRun, run, write
-from optim.report import layered_layout, render_report, write_report
+from optim.planning.distributor import distributor_example
+from optim.planning.report import layered_layout, render_report, write_report
 
 PLOT_IDS = ("segment-matrix", "stock-placement", "service-cost", "capacity", "rationing")
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optim.capacity import solve
-from optim.instances.generators_capacity import generate
+from optim.instances.generators.capacity import generate
+from optim.models.capacity.solve import solve
 from optim.params import SolveParams
 from optim.status import Status
 

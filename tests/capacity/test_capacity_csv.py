@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from optim.capacity import solve
 from optim.errors import InstanceError
 from optim.instances.capacity import read_csv_folder
+from optim.models.capacity.solve import solve
 
 
 def write(folder: Path, files: dict[str, str]) -> Path:

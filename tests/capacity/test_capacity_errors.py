@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from optim.capacity import solve
 from optim.errors import InstanceError
 from optim.instances.capacity import CapacityInstance
+from optim.models.capacity.solve import solve
 from optim.params import SolveParams
 
 

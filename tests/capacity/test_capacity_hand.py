@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optim.capacity import solve
 from optim.instances.capacity import CapacityInstance
+from optim.models.capacity.solve import solve
 from optim.params import SolveParams
 from optim.status import Status
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optim.capacity import solve
 from optim.instances.capacity import CapacityInstance
-from optim.instances.generators_capacity import generate
+from optim.instances.generators.capacity import generate
+from optim.models.capacity.solve import solve
 from optim.params import SolveParams
 from optim.status import Status
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import optim
 from optim import SolveParams
-from optim.instances.generators import random_rationing
+from optim.instances.generators.rationing import random_rationing
 from optim.models.rationing.arrays import prepare
 from optim.solvers import pyomo_highs
 

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 import optim
 from optim.instances import tables as T
-from optim.instances.generators import random_rationing, rationing_frames
+from optim.instances.generators.rationing import random_rationing, rationing_frames
 from optim.instances.rationing import RationingInstance
 from optim.models.rationing.arrays import prepare
-from optim.rationing import _eligible, _fmt
+from optim.models.rationing.solve import _eligible, _fmt
 from optim.result import Result, _clean, round_significant
 from optim.status import Status
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import optim
 from optim import SolveParams
-from optim.instances.generators import random_rationing, rationing_frames
+from optim.instances.generators.rationing import random_rationing, rationing_frames
 from optim.instances.rationing import RationingInstance
 from optim.models.rationing.arrays import prepare
 
@@ -208,7 +208,7 @@ def test_fast_path_equals_pyomo_reference(kw):
 
 def test_parallel_blocks_give_identical_bytes(monkeypatch):
     """Blocks are independent: 2 worker processes give the same document as 1."""
-    from optim import _rationing_engine
+    from optim.models.rationing import engine as _rationing_engine
 
     monkeypatch.setattr(_rationing_engine, "BLOCK_SIZE", 40)
     monkeypatch.setattr(_rationing_engine, "PARALLEL_MIN_ARCS", 0)

@@ -12,8 +12,8 @@ from _gsm_testlib import random_network
 
 from optim.models.safety_stock import normalize, prepare, tree_dp
 from optim.models.safety_stock.data import GSMData
+from optim.models.safety_stock.solve import _solve_assignment
 from optim.params import SolveParams
-from optim.safety_stock import _solve_assignment
 
 
 def _brute(data: GSMData) -> float:

@@ -16,7 +16,7 @@ from statistics import NormalDist
 import pytest
 
 from optim.errors import InstanceError
-from optim.instances.gsm_io import (
+from optim.instances.io.gsm import (
     cumulative_costs,
     from_stockpyl,
     read_willems,
@@ -266,7 +266,7 @@ def test_from_stockpyl_matches_stockpyl_cost(name):
 
 
 def test_generators_are_seeded_trees():
-    from optim.instances.generators_gsm import distribution, random_tree, serial
+    from optim.instances.generators.gsm import distribution, random_tree, serial
 
     a, b = random_tree(60, seed=4), random_tree(60, seed=4)
     assert a == b and a != random_tree(60, seed=5)

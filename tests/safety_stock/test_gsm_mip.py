@@ -9,8 +9,8 @@ import pytest
 from _gsm_testlib import brute_force, random_network
 
 from optim.models.safety_stock import build_mip, default_breakpoints, prepare, tree_dp
+from optim.models.safety_stock.solve import solve
 from optim.params import SolveParams
-from optim.safety_stock import solve
 from optim.solvers import highs
 from optim.status import Status
 
@@ -44,7 +44,7 @@ def test_mip_equals_brute_force_on_tiny_dags(seed: int, method: str) -> None:
 @pytest.mark.parametrize("seed", range(12))
 def test_assignment_mip_without_lp_rounding(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The branch-and-bound path of "assignment" (skipping the LP rounding) is exact too."""
-    import optim.safety_stock as oss
+    import optim.models.safety_stock.solve as oss
 
     monkeypatch.setattr(oss, "LP_ROUNDING", False)
     rng = random.Random(1500 + seed)
@@ -155,7 +155,7 @@ def test_general_dag_auto_uses_mip() -> None:
 @pytest.mark.parametrize("seed", range(10))
 def test_column_generation_path(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past PAIR_LIMIT the LP is solved by column generation; still exact with a proof."""
-    import optim.safety_stock as oss
+    import optim.models.safety_stock.solve as oss
 
     monkeypatch.setattr(oss, "PAIR_LIMIT", 0)
     monkeypatch.setattr(oss, "CG_PAIRS_PER_STAGE", 2)

@@ -1,4 +1,4 @@
-"""optim.safety_stock.solve: Result, tables, segments, pooling rules, method choice."""
+"""Safety-stock solve (optim.models.safety_stock.solve): Result, tables, pooling, method."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from _gsm_testlib import Z_ONE, random_network
 from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.safety_stock import prepare
+from optim.models.safety_stock.solve import solve
 from optim.params import SolveParams
-from optim.safety_stock import solve
 from optim.status import Status
 
 

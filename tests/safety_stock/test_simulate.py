@@ -1,4 +1,4 @@
-"""Monte-Carlo check of GSM solutions (optim.simulate).
+"""Monte-Carlo check of GSM solutions (optim.models.safety_stock.simulate).
 
 The simulation is an independent check of the solver's safety stocks: under the GSM
 assumption (suppliers keep their promises) a stage with one segment keeps its promise with
@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optim.instances.generators_gsm import distribution, serial
+from optim.instances.generators.gsm import distribution, serial
 from optim.instances.safety_stock import SafetyStockInstance
-from optim.safety_stock import solve
-from optim.simulate import simulate, simulate_from_files
+from optim.models.safety_stock.simulate import simulate, simulate_from_files
+from optim.models.safety_stock.solve import solve
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +186,7 @@ def _loop_reference(data, orders, base, s_out):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_actual_mode_matches_a_period_by_period_loop(seed):
     from optim.models.safety_stock.data import prepare
-    from optim.simulate import _kept_actual, _stage_orders
+    from optim.models.safety_stock.simulate import _kept_actual, _stage_orders
 
     inst = distribution(2, 2, seed=seed)
     data = prepare(inst)
@@ -222,6 +222,6 @@ def test_actual_mode_matches_a_period_by_period_loop(seed):
 @pytest.mark.parametrize("df", [1, 2, 3, 5, 10, 29])
 def test_t_quantile_against_scipy(df):
     stats = pytest.importorskip("scipy.stats")
-    from optim.simulate import _t_quantile
+    from optim.models.safety_stock.simulate import _t_quantile
 
     assert _t_quantile(0.975, df) == pytest.approx(stats.t.ppf(0.975, df), abs=5e-3)

@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 
 import optim
 from optim.errors import InstanceError
-from optim.instances.generators_history import generate_history
+from optim.instances.generators.history import generate_history
 from optim.instances.safety_stock import SafetyStockInstance
-from optim.segmentation import PolicyTable, SegmentationConfig, default_policy, segment
-from optim.segmentation.builders import (
+from optim.planning.builders import (
     build_capacity,
     build_item_safety_stock,
     build_rationing,
@@ -27,6 +26,7 @@ from optim.segmentation.builders import (
     days_per_period,
     periods_of_days,
 )
+from optim.segmentation import PolicyTable, SegmentationConfig, default_policy, segment
 
 STAGE_OF = {"DC-North": "key", "DC-South": "key", **{f"R-0{k}": "regional" for k in range(1, 7)}}
 NETWORK = {

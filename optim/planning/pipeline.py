@@ -1,7 +1,7 @@
 r"""The end-to-end planning run: segment → policy → safety stock → peak plan → rationing.
 
-:func:`run` takes :class:`~optim.instances.distributor.PlanningData` (the bundled example:
-:func:`~optim.instances.distributor.distributor_example`) and a policy table, and runs
+:func:`run` takes :class:`~optim.planning.distributor.PlanningData` (the bundled example:
+:func:`~optim.planning.distributor.distributor_example`) and a policy table, and runs
 
 1. **Segmentation** of the order history (:func:`optim.segmentation.segment`), as a weekly
    rerun: last week's run (the history without its last week) is passed as ``previous``,
@@ -9,7 +9,7 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
 2. **Policy**: the table's targets per customer segment and item class; every
    (item class, customer segment) cell gets the combined target.
 3. **Safety-stock placement** per item on the network template (GSM, one tree per item,
-   exact DP; :func:`~optim.segmentation.build_item_safety_stock`). Each stage's holding cost
+   exact DP; :func:`~optim.planning.build_item_safety_stock`). Each stage's holding cost
    is attributed to the customer segments it covers by the Euler (marginal contribution)
    rule of the root-sum-square stock :math:`SS_j = \sqrt{\tau_j}\sqrt{\sum_d a_{jd}^2}`,
    :math:`a_{jd} = z_d\sigma_d`: demand ``d`` carries :math:`a_{jd}^2 / \sum_{d'}
@@ -19,7 +19,7 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    seasonal naïve — each planned week repeats the order lines of the same week 52 weeks
    earlier (364 days, same weekday), per customer, so segments keep their own demand.
    Lost-sales and backlog penalties follow the customer tiers
-   (:func:`~optim.segmentation.build_capacity`), and each segment's policy service level is
+   (:func:`~optim.planning.build_capacity`), and each segment's policy service level is
    its fill-rate floor over the window. When capacity cannot meet every floor, the
    diagnosis (which segment, how many hours short on which resource and week) is kept in
    :attr:`PlanningRun.notes` and the plan is re-solved by priority alone, so the planner
@@ -30,7 +30,7 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    get whole units (lot size 1, exact by the rationing MIP stage).
 
 Every step's solver result, its tables (CSV) and a per-segment summary are written to the
-output folder, with one self-contained HTML report (:mod:`optim.report`).
+output folder, with one self-contained HTML report (:mod:`optim.planning.report`).
 """
 
 from __future__ import annotations
@@ -48,21 +48,14 @@ import pandas as pd
 
 import optim
 from optim.errors import InstanceError, NoSolutionError
-from optim.instances.planning import PlanningData
 from optim.params import SolveParams
+from optim.planning.builders import build_capacity, build_item_safety_stock, build_rationing
+from optim.planning.folder import PlanningData
 from optim.result import Result
-from optim.segmentation import (
-    PolicyTable,
-    Segmentation,
-    SegmentationConfig,
-    build_capacity,
-    build_item_safety_stock,
-    build_rationing,
-    segment,
-)
+from optim.segmentation import PolicyTable, Segmentation, SegmentationConfig, segment
 from optim.status import Status
 
-__all__ = ["PlanningRun", "Progress", "run", "safety_stock_by_segment"]
+__all__ = ["PlanningRun", "Progress", "run", "safety_stock_by_segment", "write"]
 
 
 class Progress:
@@ -435,7 +428,7 @@ def write(
     result.tables["segment_summary"].to_csv(out / "segment_summary.csv", index=False)
     paths = {"out": out, "summary": out / "segment_summary.csv"}
     if report:
-        from optim.report import write_report
+        from optim.planning.report import write_report
 
         paths["report"] = write_report(result, out / "report.html")
     return paths

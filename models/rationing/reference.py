@@ -1,6 +1,6 @@
 """Staged rationing through the Pyomo reference formulation (the fast path's oracle).
 
-Independent of :mod:`optim._rationing_engine` on purpose: tier totals are maximised one tier
+Independent of :mod:`optim.models.rationing.engine` on purpose: tier totals are maximised one tier
 at a time (not by the weighted polymatroid LP), fair shares use one global level and a
 per-line "can it still grow?" LP (not duals), and it works on the whole instance at once.
 Meant for small instances (tests, ``solver="pyomo"``).
@@ -14,7 +14,7 @@ import numpy as np
 import pyomo.environ as pyo
 from numpy.typing import NDArray
 
-from optim import _rationing_engine as engine
+from optim.models.rationing import engine
 from optim.models.rationing import pyomo as ref
 from optim.models.rationing.arrays import Problem
 from optim.params import SolveParams
@@ -131,7 +131,7 @@ def _cost_expr(
 
 
 def allocate(p: Problem, params: SolveParams) -> engine.Outcome:
-    """The reference counterpart of :func:`optim._rationing_engine.allocate`."""
+    """The reference counterpart of :func:`optim.models.rationing.engine.allocate`."""
     n = p.num_lines
     if np.any(p.lot > 0) or p.all_or_nothing.any():
         from optim.errors import InstanceError

@@ -55,7 +55,7 @@ class PlanningData:
     orders
         This week's open order lines (same columns): the week to ration.
     network
-        Per-item network template for :func:`~optim.segmentation.build_item_safety_stock`.
+        Per-item network template for :func:`~optim.planning.build_item_safety_stock`.
     items
         ``item, family, unit_cost`` for the items of the history.
     families

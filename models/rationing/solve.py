@@ -25,8 +25,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from optim import _rationing_engine as engine
 from optim.instances.rationing import RationingInstance
+from optim.models.rationing import engine
 from optim.models.rationing.arrays import RULES, Problem, prepare
 from optim.params import SolveParams
 from optim.result import Result
@@ -63,7 +63,7 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
     start = time.perf_counter()
     problem = prepare(instance)
     if params.solver == "pyomo":
-        from optim import _rationing_reference as reference
+        from optim.models.rationing import reference
 
         try:
             outcome = reference.allocate(problem, params)

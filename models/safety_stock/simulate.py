@@ -240,7 +240,7 @@ def simulate_from_files(
     instance_path
         The instance: a JSON or YAML document of a :class:`SafetyStockInstance`, or a chain in
         the snc text format (``.csv`` / ``.txt``, read with
-        :func:`optim.instances.gsm_io.read_willems` defaults).
+        :func:`optim.instances.io.gsm.read_willems` defaults).
     result_json_path
         A result document written by :meth:`optim.Result.to_json`; its ``stages`` records
         give the service times (and safety stocks).
@@ -271,7 +271,7 @@ def _load_instance(path: Path) -> SafetyStockInstance:
         import yaml
 
         return SafetyStockInstance.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    from optim.instances.gsm_io import read_willems
+    from optim.instances.io.gsm import read_willems
 
     return read_willems(path)
 

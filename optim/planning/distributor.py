@@ -1,11 +1,11 @@
 r"""The seeded distributor example the main job runs on.
 
-:func:`distributor_example` generates :class:`~optim.instances.planning.PlanningData` (order
+:func:`distributor_example` generates :class:`~optim.planning.folder.PlanningData` (order
 history, this week's open orders, the network template, item master data, the plant's
 resources and product families, the peak planning window) from a seed, so the example is
 not committed as large files:
 
-* **History**: :func:`~optim.instances.generators_history.generate_history` for
+* **History**: :func:`~optim.instances.generators.history.generate_history` for
   ``weeks + 1`` weeks from Monday 2023-07-03, with a common Q4 peak (ISO weeks 40–52,
   uplift ``peak_uplift``); the last week is held out as this week's open ``orders``.
 * **Network** (template per item, times in weeks, holding cost as a rate per unit of value
@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optim.instances.generators_history import DCS, REGIONS, generate_history
-from optim.instances.planning import PlanningData
+from optim.instances.generators.history import DCS, REGIONS, generate_history
+from optim.planning.folder import PlanningData
 
 __all__ = ["PlanningData", "distributor_example", "distributor_network"]
 

@@ -1,14 +1,14 @@
 """The main job (``make demo`` / ``optim demo``) and ``optim plan FOLDER``: the end-to-end
 planning run.
 
-Generates the seeded distributor example (:func:`~optim.instances.distributor.
+Generates the seeded distributor example (:func:`~optim.planning.distributor.
 distributor_example`: about 500 items, a plant, two DCs, six regional sites, about 200
 customers, two years of weekly order history with trend, seasonality, promotions, returns
 and a Q4 peak), runs segment → policy → safety stock → peak plan → rationing
 (:func:`optim.planning.run`), writes the tables, result documents and ``report.html`` into
 the output folder and prints a short per-segment summary. Progress goes to stderr. The
 generated inputs are written too (``input/``, the planning-folder format of
-:mod:`optim.instances.planning`), so ``optim plan OUT/input`` reproduces the run and a
+:mod:`optim.planning.folder`), so ``optim plan OUT/input`` reproduces the run and a
 planner sees the file layout to fill with real data.
 """
 
@@ -21,9 +21,9 @@ from typing import TextIO
 import pandas as pd
 
 from optim import planning
-from optim.instances.distributor import distributor_example
-from optim.instances.planning import PlanningData, read_folder, write_folder
 from optim.params import SolveParams
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import PlanningData, read_folder, write_folder
 
 __all__ = ["plan", "run", "summary"]
 
@@ -131,7 +131,7 @@ def run(
     params
         Solver parameters (time limit …) of the three solves.
     **size
-        Passed to :func:`~optim.instances.distributor.distributor_example` (e.g.
+        Passed to :func:`~optim.planning.distributor.distributor_example` (e.g.
         ``n_items=60`` for a small run).
     """
     progress = planning.Progress(7, quiet=quiet)
@@ -149,7 +149,7 @@ def plan(
     stream: TextIO | None = None,
     params: SolveParams | None = None,
 ) -> int:
-    """Run the planning chain on a planning folder (:mod:`optim.instances.planning`)."""
+    """Run the planning chain on a planning folder (:mod:`optim.planning.folder`)."""
     progress = planning.Progress(7, quiet=quiet)
     with progress.step(f"read and check {folder}"):
         data = read_folder(folder)

@@ -38,10 +38,11 @@ from optim.models.capacity.data import (
 )
 from optim.models.capacity.extract import tables as make_tables
 from optim.models.capacity.lp import CapacityLP, build, shortfall_objective, solution
+from optim.models.problem import INF, LinearProgram
 from optim.params import SolveParams
 from optim.result import Result
 from optim.solvers import highs
-from optim.solvers.highs import INF, LinearProgram, RawSolution
+from optim.solvers.highs import RawSolution
 from optim.status import Status
 
 __all__ = ["solve"]
