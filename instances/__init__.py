@@ -3,6 +3,7 @@
 (:mod:`.base`, :mod:`.tables`), foreign formats (:mod:`.io`: Willems / SNC chains, stockpyl,
 the xlsx map), seeded generators (:mod:`.generators`) and the bundled examples (``data/``).
 
-May import: :mod:`optim.errors` and other modules of :mod:`optim.instances`. Never the
-models, the solvers, the API, the CLI or the planning product.
+May import: :mod:`optim.errors`, other modules of :mod:`optim.instances` and the pure graph
+helpers :mod:`optim.models.graph`. Never the other models, the solvers, the API, the CLI or
+the planning product (checked by ``tests/test_layout.py``).
 """

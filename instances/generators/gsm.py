@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.graph import topological_order
 
 __all__ = ["distribution", "random_tree", "serial"]
 
@@ -173,7 +174,7 @@ def _build(
         preds[v].append(u)
         has_succ[u] = True
     value = np.zeros(n)
-    for j in _topological(n, arcs):
+    for j in topological_order(n, [u for u, _ in arcs], [v for _, v in arcs]).tolist():
         value[j] = added[j] + sum(value[i] for i in preds[j])
     demands: list[dict[str, Any]] = []
     for j in np.flatnonzero(~has_succ if sinks_get_demand else np.ones(n, bool)).tolist():
@@ -205,20 +206,3 @@ def _build(
         arcs=[{"source": ids[u], "target": ids[v]} for u, v in arcs],
         demands=demands,
     )
-
-
-def _topological(n: int, arcs: list[tuple[int, int]]) -> list[int]:
-    succ: list[list[int]] = [[] for _ in range(n)]
-    indeg = [0] * n
-    for u, v in arcs:
-        succ[u].append(v)
-        indeg[v] += 1
-    order = [j for j in range(n) if indeg[j] == 0]
-    k = 0
-    while k < len(order):
-        for v in succ[order[k]]:
-            indeg[v] -= 1
-            if indeg[v] == 0:
-                order.append(v)
-        k += 1
-    return order

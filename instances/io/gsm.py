@@ -67,6 +67,7 @@ from typing import Any, Literal
 
 from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.graph import CycleError, topological_order
 
 __all__ = [
     "cumulative_costs",
@@ -559,27 +560,18 @@ def cumulative_costs(
 
 
 def _topological(ids: list[str], edges: Iterable[tuple[str, str, float]]) -> list[str]:
-    succ: dict[str, list[str]] = {s: [] for s in ids}
-    indeg = dict.fromkeys(ids, 0)
-    for u, v, _ in edges:
-        succ[u].append(v)
-        indeg[v] += 1
-    order = [s for s in ids if indeg[s] == 0]
-    k = 0
-    while k < len(order):
-        for v in succ[order[k]]:
-            indeg[v] -= 1
-            if indeg[v] == 0:
-                order.append(v)
-        k += 1
-    if len(order) < len(ids):
-        stuck = sorted(s for s in ids if indeg[s] > 0)[:5]
+    pos = {s: k for k, s in enumerate(ids)}
+    pairs = [(pos[u], pos[v]) for u, v, _ in edges]
+    try:
+        order = topological_order(len(ids), [u for u, _ in pairs], [v for _, v in pairs])
+    except CycleError as exc:
+        stuck = sorted(ids[k] for k in exc.nodes)[:5]
         raise InstanceError(
             f"the network has a cycle through stages {', '.join(stuck)}; GSM needs an "
             "acyclic network.",
             field="arcs",
-        )
-    return order
+        ) from None
+    return [ids[k] for k in order.tolist()]
 
 
 def _longest_path(

@@ -29,7 +29,7 @@ from optim.models.safety_stock.solve import solve
 from optim.params import SolveParams
 from optim.status import Status
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 CASES = DATA / "gsm-cases"
 WILLEMS = DATA / "willems2008"
 

@@ -25,7 +25,7 @@ from optim.instances.io.gsm import (
 )
 from optim.instances.safety_stock import SafetyStockInstance
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 CASES = DATA / "gsm-cases"
 WILLEMS = DATA / "willems2008"
 
