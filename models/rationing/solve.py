@@ -27,7 +27,7 @@ import pandas as pd
 
 from optim.instances.rationing import RationingInstance
 from optim.models.rationing import engine
-from optim.models.rationing.arrays import RULES, Problem, prepare
+from optim.models.rationing.arrays import RULES, Problem, Rule, prepare
 from optim.params import SolveParams
 from optim.result import Result
 from optim.solvers import highs
@@ -261,10 +261,10 @@ def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
         rule = p.rule[fair]
         lev_txt = _fmt(lev)
         share = np.where(
-            rule == 0,
+            rule == Rule.PROPORTIONAL,
             "proportional share: fill rate " + lev_txt,
             np.where(
-                rule == 1,
+                rule == Rule.EQUAL,
                 "equal share: " + lev_txt + np.where(lev == 1.0, " unit", " units"),
                 "weighted share: "
                 + lev_txt
