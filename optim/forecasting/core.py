@@ -21,7 +21,14 @@ from optim.segmentation.config import SegmentationConfig
 from optim.segmentation.core import _pattern, segment
 from optim.segmentation.result import Segmentation
 
-__all__ = ["BY_ALLOWED", "ForecastResult", "forecast", "season_length"]
+__all__ = [
+    "BY_ALLOWED",
+    "ForecastResult",
+    "SeriesArrays",
+    "forecast",
+    "forecast_arrays",
+    "season_length",
+]
 
 BY_ALLOWED = ("item", "segment", "location", "customer")
 _SEASONS = {"W": 52, "M": 12, "MS": 12, "ME": 12, "Q": 4, "QS": 4, "QE": 4, "D": 7}
@@ -225,8 +232,10 @@ def _metrics(
 ) -> dict[str, np.ndarray]:  # fmt: skip
     valid = np.isfinite(err)
     scaled = valid & np.isfinite(scale)[:, :, None]
+    judged = valid & np.isfinite(covered)
     n = valid.sum(axis=(1, 2))
     ns = scaled.sum(axis=(1, 2))
+    nc = judged.sum(axis=(1, 2))
     has, hs = n > 0, ns > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         ae = np.where(scaled, np.abs(err) / scale[:, :, None], 0.0).sum(axis=(1, 2))
@@ -234,18 +243,68 @@ def _metrics(
         e2 = np.where(valid, err * err, 0.0).sum(axis=(1, 2))
         esum = np.where(valid, err, 0.0).sum(axis=(1, 2))
         ysum = np.where(valid, actual, 0.0).sum(axis=(1, 2))
-        cov = np.where(valid, covered, 0.0).sum(axis=(1, 2))
+        cov = np.where(judged, covered, 0.0).sum(axis=(1, 2))
         return {
             "n_points": n,
             "mase": np.where(hs, ae / np.maximum(ns, 1), np.nan),
             "rmsse": np.where(hs, np.sqrt(se / np.maximum(ns, 1)), np.nan),
             "bias": np.where(has & (ysum > 0), esum / ysum, np.nan),
-            "coverage": np.where(has, cov / np.maximum(n, 1), np.nan),
+            "coverage": np.where(nc > 0, cov / np.maximum(nc, 1), np.nan),
             "sigma": np.where(has, np.sqrt(e2 / np.maximum(n, 1)), np.nan),
             "_esum": esum,
             "_ysum": ysum,
             "_cov": cov,
+            "_nc": nc,
         }
+
+
+@dataclass(frozen=True)
+class SeriesArrays:
+    """Array results of :func:`forecast_arrays` for S series: ``forecast``, ``lo``, ``hi``
+    (S, H); ``method`` (S,) actually used; ``metrics`` and ``baseline`` (per series
+    ``n_points, mase, rmsse, bias, coverage, sigma`` and sums for aggregates); ``notes``."""
+
+    forecast: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    method: np.ndarray
+    metrics: dict[str, np.ndarray]
+    baseline: dict[str, np.ndarray]
+    notes: list[str]
+
+
+def forecast_arrays(
+    ys: list[np.ndarray], methods: list[str], *, horizon: int, level: float = 0.9,
+    origins: int = 3, step: int = 1, season: int = 52, n_jobs: int = 1,
+) -> SeriesArrays:  # fmt: skip
+    """Forecast, backtest and interval arrays of series given as arrays (the engine under
+    :func:`forecast`; ``methods`` from :func:`~optim.forecasting.methods.choose_method`)."""
+    runs = _run_all(ys, methods, horizon, origins, step, season, n_jobs)
+    s_n, k_n = len(runs), origins
+    shape3 = (s_n, k_n, horizon)
+    fc = np.stack([r.mean for r in runs]) if s_n else np.zeros((0, horizon))
+    bt = np.stack([r.bt for r in runs]) if s_n else np.zeros(shape3)
+    base = np.stack([r.base for r in runs]) if s_n else np.zeros(shape3)
+    actual = np.stack([r.actual for r in runs]) if s_n else np.zeros(shape3)
+    scale = np.stack([r.scale for r in runs]) if s_n else np.zeros((0, k_n))
+    scale2 = np.stack([r.scale2 for r in runs]) if s_n else np.zeros((0, k_n))
+    iscale = np.stack([r.iscale for r in runs]) if s_n else np.zeros((0, k_n))
+    final_scale = np.array([r.final_scale for r in runs])
+    used = np.array([r.method for r in runs], dtype=object)
+    err, base_err = bt - actual, base - actual
+    lo, hi, covered = _intervals(fc, err, iscale, final_scale, used, level)
+    _, _, base_cov = _intervals(
+        np.zeros_like(fc), base_err, iscale, final_scale, np.zeros(s_n, dtype=object), level
+    )
+    return SeriesArrays(
+        forecast=fc,
+        lo=lo,
+        hi=hi,
+        method=used,
+        metrics=_metrics(err, actual, scale, scale2, covered),
+        baseline=_metrics(base_err, actual, scale, scale2, base_cov),
+        notes=[r.note for r in runs],
+    )
 
 
 def forecast(
@@ -335,31 +394,14 @@ def forecast(
         chosen, note = choose_method(labels[(cls, pat)], pat, int(n_obs[i]), season)
         methods.append(chosen)
         notes.append(note)
-    ys = list(matrix)
-    runs = _run_all(ys, methods, horizon, origins, step, season, n_jobs)
-
-    s_n = len(runs)
-    k_n = origins
-    shape3 = (s_n, k_n, horizon)
-    fc = np.stack([r.mean for r in runs]) if s_n else np.zeros((0, horizon))
-    bt = np.stack([r.bt for r in runs]) if s_n else np.zeros(shape3)
-    base = np.stack([r.base for r in runs]) if s_n else np.zeros(shape3)
-    actual = np.stack([r.actual for r in runs]) if s_n else np.zeros(shape3)
-    scale = np.stack([r.scale for r in runs]) if s_n else np.zeros((0, k_n))
-    scale2 = np.stack([r.scale2 for r in runs]) if s_n else np.zeros((0, k_n))
-    iscale = np.stack([r.iscale for r in runs]) if s_n else np.zeros((0, k_n))
-    final_scale = np.array([r.final_scale for r in runs])
-    used = np.array([r.method for r in runs], dtype=object)
-    notes = ["; ".join(x for x in (a, r.note) if x) for a, r in zip(notes, runs, strict=True)]
-
-    err, base_err = bt - actual, base - actual
-    lo, hi, covered = _intervals(fc, err, iscale, final_scale, used, level)
-    base_fc = np.zeros_like(fc)
-    _, _, base_cov = _intervals(
-        base_fc, base_err, iscale, final_scale, np.zeros(s_n, dtype=object), level
-    )
-    m = _metrics(err, actual, scale, scale2, covered)
-    b = _metrics(base_err, actual, scale, scale2, base_cov)
+    arrays = forecast_arrays(
+        list(matrix), methods, horizon=horizon, level=level, origins=origins, step=step,
+        season=season, n_jobs=n_jobs,
+    )  # fmt: skip
+    s_n = len(matrix)
+    fc, lo, hi, used = arrays.forecast, arrays.lo, arrays.hi, arrays.method
+    m, b = arrays.metrics, arrays.baseline
+    notes = ["; ".join(x for x in (a, r) if x) for a, r in zip(notes, arrays.notes, strict=True)]
     history_std = matrix.std(axis=1, ddof=1) if n_all > 1 else np.zeros(s_n)
 
     # ---- tables
@@ -496,7 +538,7 @@ def _accuracy(
         row["n_series"] = int(mask.sum())
         row["n_points"] = int(m["n_points"][mask].sum())
         for prefix, src in (("", m), ("naive_", b)):
-            pts = src["n_points"][mask].sum()
+            pts = src["_nc"][mask].sum()
             row[f"{prefix}mase"] = _nanmean(src["mase"][mask])
             row[f"{prefix}rmsse"] = _nanmean(src["rmsse"][mask])
             ysum = src["_ysum"][mask].sum()
