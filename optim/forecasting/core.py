@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from optim.errors import InstanceError
-from optim.forecasting.engine import SeriesRun, calibrate, run_series
+from optim.forecasting.engine import calibrate, run_matrix
 from optim.forecasting.methods import choose_method
 from optim.forecasting.overrides import apply_overrides
 from optim.segmentation.config import SegmentationConfig
@@ -149,28 +148,6 @@ def _series_frame(seg: Segmentation, keys: list[str]) -> tuple[pd.DataFrame, pd.
     return wide, named.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-def _run_chunk(args: tuple[list[np.ndarray], list[str], int, int, int, int]) -> list[SeriesRun]:
-    ys, methods, horizon, origins, step, season = args
-    return [
-        run_series(y, m, horizon, origins, step, season) for y, m in zip(ys, methods, strict=True)
-    ]
-
-
-def _run_all(
-    ys: list[np.ndarray], methods: list[str], horizon: int, origins: int, step: int,
-    season: int, n_jobs: int,
-) -> list[SeriesRun]:  # fmt: skip
-    if n_jobs <= 1 or len(ys) < 200:
-        return _run_chunk((ys, methods, horizon, origins, step, season))
-    size = math.ceil(len(ys) / (n_jobs * 8))
-    chunks = [
-        (ys[i : i + size], methods[i : i + size], horizon, origins, step, season)
-        for i in range(0, len(ys), size)
-    ]
-    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-        return [r for part in pool.map(_run_chunk, chunks) for r in part]
-
-
 def _rms(err: np.ndarray) -> np.ndarray:
     """Root-mean-square of each series' finite errors (NaN without any, or when it is 0)."""
     valid = np.isfinite(err)
@@ -274,23 +251,16 @@ class SeriesArrays:
 
 
 def forecast_arrays(
-    ys: list[np.ndarray], methods: list[str], *, horizon: int, level: float = 0.9,
+    ys: list[np.ndarray] | np.ndarray, methods: list[str], *, horizon: int, level: float = 0.9,
     origins: int = 3, step: int = 1, season: int = 52, n_jobs: int = 1,
 ) -> SeriesArrays:  # fmt: skip
     """Forecast, backtest and interval arrays of series given as arrays (the engine under
     :func:`forecast`; ``methods`` from :func:`~optim.forecasting.methods.choose_method`)."""
-    runs = _run_all(ys, methods, horizon, origins, step, season, n_jobs)
-    s_n, k_n = len(runs), origins
-    shape3 = (s_n, k_n, horizon)
-    fc = np.stack([r.mean for r in runs]) if s_n else np.zeros((0, horizon))
-    bt = np.stack([r.bt for r in runs]) if s_n else np.zeros(shape3)
-    base = np.stack([r.base for r in runs]) if s_n else np.zeros(shape3)
-    actual = np.stack([r.actual for r in runs]) if s_n else np.zeros(shape3)
-    scale = np.stack([r.scale for r in runs]) if s_n else np.zeros((0, k_n))
-    scale2 = np.stack([r.scale2 for r in runs]) if s_n else np.zeros((0, k_n))
-    iscale = np.stack([r.iscale for r in runs]) if s_n else np.zeros((0, k_n))
-    final_scale = np.array([r.final_scale for r in runs])
-    used = np.array([r.method for r in runs], dtype=object)
+    y = np.asarray(ys, dtype=float) if len(ys) else np.zeros((0, horizon + 1))
+    r = run_matrix(y, methods, horizon, origins, step, season, n_jobs)
+    s_n = len(y)
+    fc, bt, base, actual = r.mean, r.bt, r.base, r.actual
+    scale, scale2, iscale, final_scale, used = r.scale, r.scale2, r.iscale, r.final_scale, r.method
     err, base_err = bt - actual, base - actual
     lo, hi, covered = _intervals(fc, err, iscale, final_scale, used, level)
     _, _, base_cov = _intervals(
@@ -303,7 +273,7 @@ def forecast_arrays(
         method=used,
         metrics=_metrics(err, actual, scale, scale2, covered),
         baseline=_metrics(base_err, actual, scale, scale2, base_cov),
-        notes=[r.note for r in runs],
+        notes=list(r.notes),
     )
 
 

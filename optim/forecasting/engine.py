@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -47,10 +49,13 @@ __all__ = [
     "MIN_SCORES",
     "MIN_TRAIN",
     "SeriesRun",
+    "backtest_origins",
     "calibrate",
-    "interval_scale",
+    "fit_series",
+    "run_matrix",
     "run_series",
     "scale_of",
+    "seasonal_naive",
 ]
 
 MIN_TRAIN = 13
@@ -74,34 +79,46 @@ class SeriesRun:
     scale: np.ndarray
     scale2: np.ndarray
     iscale: np.ndarray
-    final_scale: float
-    method: str
-    note: str
+    final_scale: Any
+    method: Any
+    notes: Any
 
 
 def scale_of(train: np.ndarray) -> tuple[float, float]:
     """Lag-1 naïve MAE and MSE of ``train``; NaN when they are 0 (a constant training: the
     scaled errors are undefined)."""
-    if len(train) >= 2:
-        d = np.diff(train)
-        mae, mse = float(np.mean(np.abs(d))), float(np.mean(d * d))
-        if mae > 0:
-            return mae, mse
-    return math.nan, math.nan
+    mae, mse, _ = _scales(np.asarray(train, dtype=float)[None, :], [len(train)])
+    return float(mae[0, 0]), float(mse[0, 0])
 
 
-def interval_scale(train: np.ndarray) -> float:
-    """Scale of the conformal scores: the lag-1 MAE, else the mean level, else 1."""
-    mae, _ = scale_of(train)
-    if np.isfinite(mae):
-        return mae
-    level = float(np.mean(np.abs(train))) if len(train) else 0.0
-    return level if level > 0 else 1.0
+def _scales(y: np.ndarray, ends: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per series (rows of ``y``) and training end ``o`` in ``ends``: lag-1 MAE and MSE of
+    ``y[:, :o]`` (NaN where 0) and the conformal fallback scale (MAE, else mean level,
+    else 1); arrays (S, len(ends))."""
+    s_n = y.shape[0]
+    d = np.diff(y, axis=1)
+    zero = np.zeros((s_n, 1))
+    cs_abs = np.hstack([zero, np.cumsum(np.abs(d), axis=1)])
+    cs_sq = np.hstack([zero, np.cumsum(d * d, axis=1)])
+    cs_lvl = np.hstack([zero, np.cumsum(np.abs(y), axis=1)])
+    mae = np.full((s_n, len(ends)), np.nan)
+    mse = np.full((s_n, len(ends)), np.nan)
+    level = np.zeros((s_n, len(ends)))
+    for j, o in enumerate(ends):
+        if o >= 2:
+            mae[:, j] = cs_abs[:, o - 1] / (o - 1)
+            mse[:, j] = cs_sq[:, o - 1] / (o - 1)
+        if o >= 1:
+            level[:, j] = cs_lvl[:, o] / o
+    mse = np.where(mae > 0, mse, np.nan)
+    mae = np.where(mae > 0, mae, np.nan)
+    iscale = np.where(np.isfinite(mae), mae, np.where(level > 0, level, 1.0))
+    return mae, mse, iscale
 
 
 def _fit(method: str, y: np.ndarray, h: int, season: int) -> tuple[np.ndarray, str]:
-    """statsforecast's forecast of ``method`` on ``y``; HistoricAverage if the model fails
-    (e.g. too few points), with the reason as a note."""
+    """statsforecast's forecast of ``method`` on ``y``; the mean if the model fails (e.g.
+    too few points), with the reason as a note."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -115,47 +132,105 @@ def _fit(method: str, y: np.ndarray, h: int, season: int) -> tuple[np.ndarray, s
     return np.full(h, float(np.mean(y)) if len(y) else 0.0), f"{method} failed ({why}); mean"
 
 
-def _baseline(y: np.ndarray, h: int, season: int) -> np.ndarray:
-    """statsforecast's seasonal naïve; naïve (last value) while shorter than one season."""
-    model = make_model("SeasonalNaive" if len(y) >= season else "Naive", season)
-    return np.asarray(model.forecast(y=y, h=h)["mean"], dtype=float)
+def backtest_origins(n: int, horizon: int, origins: int, step: int) -> tuple[list[int], int]:
+    """Origins :math:`o_k` and backtest horizon :math:`H_b` (0: no backtest)."""
+    hb = min(horizon, n - MIN_TRAIN - (origins - 1) * step)
+    if hb < 1:
+        return [], 0
+    return [n - hb - (origins - 1 - k) * step for k in range(origins)], hb
+
+
+def fit_series(
+    y: np.ndarray, method: str, horizon: int, ends: list[int], hb: int, season: int
+) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """One series: final forecast (H,), forecasts at the origins ``ends`` (K, H; NaN past
+    ``hb``), the method used (``mean`` when the model failed on the full series) and notes.
+    Each origin's fit sees ``y[:o]`` only."""
+    bt = np.full((len(ends), horizon), np.nan)
+    mean, note = _fit(method, y, horizon, season)
+    notes = [note] if note else []
+    for k, o in enumerate(ends):
+        f, bad = _fit(method, y[:o], hb, season)
+        if bad and not note:
+            notes.append(f"origin {o}: {bad}")
+        bt[k, :hb] = f
+    return mean, bt, (method if not note else "mean"), "; ".join(notes)
+
+
+def _fit_chunk(
+    args: tuple[np.ndarray, list[str], int, list[int], int, int],
+) -> list[tuple[np.ndarray, np.ndarray, str, str]]:
+    y, methods, horizon, ends, hb, season = args
+    return [
+        fit_series(row, m, horizon, ends, hb, season) for row, m in zip(y, methods, strict=True)
+    ]
+
+
+def seasonal_naive(y: np.ndarray, ends: list[int], hb: int, horizon: int, season: int):
+    """Seasonal-naïve forecasts of every row of ``y`` at each origin (S, K, H; NaN past
+    ``hb``): the value one season earlier, naïve (last value) while the training is shorter
+    than a season — what statsforecast's SeasonalNaive / Naive return (tested)."""
+    out = np.full((y.shape[0], len(ends), horizon), np.nan)
+    steps = np.arange(hb)
+    for k, o in enumerate(ends):
+        if o >= season:
+            out[:, k, :hb] = y[:, o - season + steps % season]
+        else:
+            out[:, k, :hb] = y[:, [o - 1]]
+    return out
+
+
+def run_matrix(
+    y: np.ndarray, methods: list[str], horizon: int, origins: int, step: int, season: int,
+    n_jobs: int = 1,
+) -> SeriesRun:  # fmt: skip
+    """Final forecasts and the rolling-origin backtest of every row of ``y`` (series of
+    equal length; see module docstring). Arrays in the result have a leading series axis."""
+    s_n, n = y.shape
+    ends, hb = backtest_origins(n, horizon, origins, step)
+    make_model("Naive", season)  # import statsforecast before the workers fork
+    if n_jobs <= 1 or s_n < 200:
+        fits = _fit_chunk((y, methods, horizon, ends, hb, season))
+    else:
+        size = math.ceil(s_n / (n_jobs * 8))
+        chunks = [
+            (y[i : i + size], methods[i : i + size], horizon, ends, hb, season)
+            for i in range(0, s_n, size)
+        ]
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            fits = [r for part in pool.map(_fit_chunk, chunks) for r in part]
+    k_n = origins
+    bt = np.full((s_n, k_n, horizon), np.nan)
+    actual = np.full((s_n, k_n, horizon), np.nan)
+    base = np.full((s_n, k_n, horizon), np.nan)
+    scale = np.full((s_n, k_n), np.nan)
+    scale2 = np.full((s_n, k_n), np.nan)
+    iscale = np.full((s_n, k_n), np.nan)
+    mean = np.stack([f[0] for f in fits]) if s_n else np.zeros((0, horizon))
+    notes = [f[3] for f in fits]
+    if ends:
+        bt[:] = np.stack([f[1] for f in fits]) if s_n else bt
+        for k, o in enumerate(ends):
+            actual[:, k, :hb] = y[:, o : o + hb]
+        base = seasonal_naive(y, ends, hb, horizon, season)
+        scale, scale2, iscale = _scales(y, ends)
+    else:
+        short = f"{n} periods: too short for a {k_n}-origin backtest"
+        notes = ["; ".join(x for x in (note, short) if x) for note in notes]
+    final_scale = _scales(y, [n])[2][:, 0]
+    used = np.array([f[2] for f in fits], dtype=object)
+    return SeriesRun(mean, bt, base, actual, scale, scale2, iscale, final_scale, used, notes)
 
 
 def run_series(
     y: np.ndarray, method: str, horizon: int, origins: int, step: int, season: int
 ) -> SeriesRun:
-    """Final forecast and rolling-origin backtest of one series (see module docstring)."""
-    n = len(y)
-    k_n = origins
-    bt = np.full((k_n, horizon), np.nan)
-    base = np.full((k_n, horizon), np.nan)
-    actual = np.full((k_n, horizon), np.nan)
-    scale = np.full(k_n, np.nan)
-    scale2 = np.full(k_n, np.nan)
-    iscale = np.full(k_n, np.nan)
-    notes = []
-    mean, note = _fit(method, y, horizon, season)
-    used = method if not note else "mean"
-    if note:
-        notes.append(note)
-    hb = min(horizon, n - MIN_TRAIN - (k_n - 1) * step)
-    if hb < 1:
-        notes.append(f"{n} periods: too short for a {k_n}-origin backtest")
-    else:
-        for k in range(k_n):
-            o = n - hb - (k_n - 1 - k) * step
-            train = y[:o]
-            f, bad = _fit(used if used != "mean" else method, train, hb, season)
-            if bad and not note:
-                notes.append(f"origin {o}: {bad}")
-            bt[k, :hb] = f
-            base[k, :hb] = _baseline(train, hb, season)
-            actual[k, :hb] = y[o : o + hb]
-            scale[k], scale2[k] = scale_of(train)
-            iscale[k] = interval_scale(train)
+    """:func:`run_matrix` of one series (arrays without the series axis)."""
+    r = run_matrix(np.asarray(y, dtype=float)[None, :], [method], horizon, origins, step, season)
     return SeriesRun(
-        mean, bt, base, actual, scale, scale2, iscale, interval_scale(y), used, "; ".join(notes)
-    )
+        r.mean[0], r.bt[0], r.base[0], r.actual[0], r.scale[0], r.scale2[0], r.iscale[0],
+        r.final_scale[0], r.method[0], r.notes[0],
+    )  # fmt: skip
 
 
 def _conformal_q(scores: np.ndarray, level: float) -> float:

@@ -143,3 +143,18 @@ def test_bad_arguments_are_instance_errors(kwargs, field):
     with pytest.raises(optim.InstanceError) as err:
         forecast(y, **kwargs)
     assert err.value.field == field
+
+
+def test_baseline_is_statsforecast_seasonal_naive():
+    """The vectorised baseline equals statsforecast's SeasonalNaive (Naive before a season)."""
+    from statsforecast.models import Naive, SeasonalNaive
+
+    from optim.forecasting.engine import seasonal_naive
+
+    y = intermittent(np.random.default_rng(9), 3, 120) + 1.0
+    ends = [40, 60, 100]
+    got = seasonal_naive(y, ends, 30, 30, 52)
+    for i in range(3):
+        for k, o in enumerate(ends):
+            model = SeasonalNaive(season_length=52) if o >= 52 else Naive()
+            np.testing.assert_array_equal(got[i, k], model.forecast(y=y[i, :o], h=30)["mean"])
