@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,17 +187,18 @@ def run_matrix(
     equal length; see module docstring). Arrays in the result have a leading series axis."""
     s_n, n = y.shape
     ends, hb = backtest_origins(n, horizon, origins, step)
-    make_model("Naive", season)  # import statsforecast before the workers fork
     if n_jobs <= 1 or s_n < 200:
         fits = _fit_chunk((y, methods, horizon, ends, hb, season))
-    else:
+    else:  # the project's one fan-out seam: local processes, or a Dask cluster when set
+        from optim.executor import fan_out
+
         size = math.ceil(s_n / (n_jobs * 8))
         chunks = [
             (y[i : i + size], methods[i : i + size], horizon, ends, hb, season)
             for i in range(0, s_n, size)
         ]
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            fits = [r for part in pool.map(_fit_chunk, chunks) for r in part]
+        parts = fan_out(_fit_chunk, chunks, workers=n_jobs, desc="forecast")
+        fits = [r for part in parts for r in part]
     k_n = origins
     bt = np.full((s_n, k_n, horizon), np.nan)
     actual = np.full((s_n, k_n, horizon), np.nan)
