@@ -12,6 +12,7 @@ from scipy import sparse
 
 from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.graph import topological_order
 from optim.models.safety_stock.tables import stage_tables_and_delays
 
 __all__ = [
@@ -220,7 +221,7 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
     src = np.array([pos[a.source] for a in instance.arcs], dtype=np.int64)
     tgt = np.array([pos[a.target] for a in instance.arcs], dtype=np.int64)
     qty = np.array([a.quantity for a in instance.arcs], dtype=np.float64)
-    order = _topological_order(n, src, tgt)
+    order = topological_order(n, src, tgt)
 
     # Longest replenishment times: E_j (inbound) and L_j = E_j + T_j, suppliers first.
     si_max = ext.copy()
@@ -338,26 +339,6 @@ def check_size(
             "times stay below a few thousand periods.",
             field=f"stages[{k}].lead_time",
         )
-
-
-def _topological_order(n: int, src: IntArray, tgt: IntArray) -> IntArray:
-    indeg = np.bincount(tgt, minlength=n)
-    succ: list[list[int]] = [[] for _ in range(n)]
-    for i, j in zip(src.tolist(), tgt.tolist(), strict=True):
-        succ[i].append(j)
-    stack = [j for j in range(n) if indeg[j] == 0][::-1]
-    out: list[int] = []
-    indeg = indeg.copy()
-    while stack:
-        j = stack.pop()
-        out.append(j)
-        for t in succ[j]:
-            indeg[t] -= 1
-            if indeg[t] == 0:
-                stack.append(t)
-    if len(out) != n:  # pragma: no cover - the schema rejects cycles
-        raise ValueError("network has a cycle")
-    return np.array(out, dtype=np.int64)
 
 
 def normalize(data: GSMData, outbound: NDArray[np.integer] | list[int]) -> Solution:
