@@ -25,6 +25,8 @@ __all__ = ["Arc", "Demand", "LeadTimePoint", "Pooling", "SafetyStockInstance", "
 
 #: ``|sum of probabilities - 1|`` allowed in a ``lead_time_distribution`` (then rescaled to 1).
 PROBABILITY_TOLERANCE = 1e-6
+#: a normal lead time is considered up to mean + NORMAL_SPAN std devs (the solvers' T_j)
+NORMAL_SPAN = 3.0
 
 Pooling = Literal["root_sum_square", "additive", "max_z"]
 

@@ -301,7 +301,7 @@ def read_willems_xlsxmap(
     """
     import pandas as pd
 
-    from optim.models.safety_stock.lead_times import NORMAL_SPAN
+    from optim.instances.safety_stock import NORMAL_SPAN
 
     if lead_times not in ("rounded", "stochastic", "mean", "max"):
         raise InstanceError(

@@ -67,6 +67,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr, ndtri
 
+from optim.instances.safety_stock import NORMAL_SPAN
+
 if TYPE_CHECKING:
     from optim.instances.safety_stock import SafetyStockInstance, Stage
     from optim.models.safety_stock.data import GSMData
@@ -84,7 +86,6 @@ __all__ = [
     "suffix_min",
 ]
 
-NORMAL_SPAN = 3.0  # a normal lead time is considered up to mean + 3 std devs (T_j)
 NORMAL_NODES = 101  # equiprobable quadrature nodes of a normal lead time
 
 FloatArray = NDArray[np.float64]

@@ -16,7 +16,7 @@ from optim.models.safety_stock.solve import solve
 from optim.params import SolveParams
 from optim.status import Status
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "willems2008"
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "willems2008"
 RAW = DATA / "raw_xmlmap_csv"
 DETERMINISTIC = (2, 4, 13, 17, 18, 19, 23, 25, 27, 34, 35)
 
