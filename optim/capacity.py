@@ -68,6 +68,7 @@ class _BlockResult:
     message: str
     size: tuple[int, int, int]
     objective: float | None = None  # the solver's own objective value of the last stage
+    algorithm: str = ""  # the HiGHS algorithm that solved it (see _algorithm)
 
 
 class _Outcome(NamedTuple):
@@ -252,6 +253,22 @@ def _lp_params(params: SolveParams, num_cols: int, is_mip: bool) -> SolveParams:
     return params.model_copy(update={"solver_options": {**params.solver_options, "solver": "ipm"}})
 
 
+def _algorithm(params: SolveParams, is_mip: bool) -> str:
+    """Name of the HiGHS algorithm ``params`` select (reported in ``info["lp_algorithm"]``)."""
+    if is_mip:
+        return "branch and cut (MIP)"
+    opts = params.solver_options
+    chosen = str(opts.get("solver", "choose"))
+    if chosen in ("ipm", "ipx"):
+        cross = str(opts.get("run_crossover", "on"))
+        return (
+            "interior point (IPX), no crossover"
+            if cross == "off"
+            else "interior point (IPX) + crossover"
+        )
+    return {"simplex": "dual simplex", "choose": "HiGHS's choice (simplex)"}.get(chosen, chosen)
+
+
 def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _BlockResult:
     """Build and solve one (sub-)instance: cost mode, or the lexicographic stages."""
     model = build(data)
@@ -290,6 +307,7 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _Blo
         raw.message,
         size,
         raw.objective,
+        _algorithm(params, is_mip),
     )
 
 
@@ -310,6 +328,7 @@ def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outc
             "num_rows": r.size[1],
             "num_nonzeros": r.size[2],
             "solver_objective": r.objective,
+            "lp_algorithm": r.algorithm,
         }
         return _Outcome(
             r.status, r.sol, r.marginal, r.bound, r.stages, r.message, "highs", version, info
@@ -327,6 +346,7 @@ def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outc
         "solver_objective": None
         if any(r.objective is None for r in results)
         else float(sum(r.objective for r in results if r.objective is not None)),
+        "lp_algorithm": "; ".join(sorted({r.algorithm for r in results if r.algorithm})),
     }
     bad = [r for r in results if r.sol is None]
     if bad:
