@@ -4,7 +4,7 @@ Default size: 52 weeks × 2,000 products × 50 resources × 4 segments (≈ 416,
 Measures, in one run:
 
 * ``generate``: building and validating the instance (pydantic) from the seeded generator;
-* ``solve``: :func:`optim.capacity.solve` end to end (arrays, build, HiGHS, tables);
+* ``solve``: :func:`optim.models.capacity.solve.solve` end to end (arrays, build, HiGHS, tables);
 * ``raw``: the same LP(s) handed to highspy directly (``passModel`` of ready arrays + ``run``,
   same options, same thread pool) — the floor that any wrapper pays;
 * the ratio ``solve / raw`` and the peak resident memory of the process;
@@ -32,10 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 import highspy
 import numpy as np
 
-from optim.capacity import LARGE_LP, solve
-from optim.instances.generators_capacity import generate
+from optim.instances.generators.capacity import generate
 from optim.models.capacity import decompose, from_instance
 from optim.models.capacity.lp import build
+from optim.models.capacity.solve import LARGE_LP, solve
 from optim.params import SolveParams
 
 
@@ -138,7 +138,7 @@ def main() -> None:
     )
     print(f"generate+validate: {t_gen:.2f} s")
     print(
-        f"median of {args.repeats}: optim.capacity.solve end to end {med[0]:.2f} s wall "
+        f"median of {args.repeats}: optim solve end to end {med[0]:.2f} s wall "
         f"({med[1]:.2f} s CPU); raw highspy (passModel+run, same LPs) {med[2]:.2f} s wall "
         f"({med[3]:.2f} s CPU); ratio solve/raw {med[0] / med[2]:.3f} wall, "
         f"{med[1] / max(med[3], 1e-9):.3f} CPU"
