@@ -174,6 +174,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return demo.plan(Path(args.folder), Path(args.out), quiet=args.quiet, params=_job_params(args))
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from optim import service
+
+    config = service.ServiceConfig(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        store=Path(args.store),
+        api_keys=frozenset() if args.no_auth else service.read_api_keys(args.api_keys),
+        no_auth=args.no_auth,
+        max_body=int(args.max_body * 2**20),
+        max_time_limit=args.max_time_limit,
+        sync_time_limit=args.sync_time_limit,
+        max_queue=args.max_queue,
+    )
+    return service.serve(config, log_level=args.log_level)
+
+
 def _job_params(args: argparse.Namespace) -> SolveParams:
     return SolveParams(time_limit=args.time_limit, threads=args.threads)
 
@@ -262,6 +280,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="plan-output", help="output folder")
     _add_job_options(p)
     p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("serve", help="the HTTP API with async jobs (FastAPI + uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=2, help="solver worker processes")
+    p.add_argument("--store", default="optim-service.db", help="SQLite file of jobs/results")
+    p.add_argument("--api-keys", metavar="FILE", help="API keys, one per line (or "
+                   "$OPTIM_API_KEYS, comma-separated)")
+    p.add_argument("--no-auth", action="store_true", help="no API keys (loopback only)")
+    p.add_argument("--max-body", type=float, default=64, help="request body limit, MiB")
+    p.add_argument("--max-time-limit", type=float, default=3600, help="job time-limit cap, s")
+    p.add_argument("--sync-time-limit", type=float, default=30, help="/v1/solve cap, s")
+    p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before 429")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=cmd_serve)
     return root
 
 
