@@ -9,7 +9,6 @@ import signal
 import zipfile
 from pathlib import Path
 
-import httpx
 import pytest
 from _serve import EXAMPLES, KEY, Server, long_job_body, wait_job
 
