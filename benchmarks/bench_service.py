@@ -112,7 +112,7 @@ def batch(rounds: int) -> None:
 
     from optim import batch as batch_mod
     from optim import executor
-    from optim.instances.generators import random_rationing
+    from optim.instances.generators.rationing import random_rationing
     from optim.params import SolveParams
 
     base = random_rationing(5, n_items=200, n_locations=4, n_customers=80, n_lines=2000).to_dict()
@@ -133,7 +133,7 @@ def batch(rounds: int) -> None:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # loopback only
         silence_logs=40,
     ) as cluster:
         for r in range(rounds):

@@ -107,7 +107,7 @@ def dask_cluster():
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # loopback only, any free port
         silence_logs=40,
     ) as cluster:
         yield cluster.scheduler_address

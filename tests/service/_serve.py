@@ -95,7 +95,7 @@ def long_job_body() -> bytes:
     """A rationing week that takes seconds (2·10^4 lines, fair shares in every tier; 2.5 MiB)."""
     import json
 
-    from optim.instances.generators import random_rationing
+    from optim.instances.generators.rationing import random_rationing
 
     inst = random_rationing(7, n_items=1000, n_locations=20, n_customers=2000, n_lines=20_000)
     return json.dumps(inst.to_dict()).encode()
