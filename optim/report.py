@@ -61,6 +61,9 @@ table{border-collapse:collapse;font-size:.85em;margin:.4em 0 1em}
 th,td{padding:.25em .6em;border-bottom:1px solid #e5e8e8;text-align:left}
 th{background:#f4f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 svg{max-width:100%;height:auto}p.note{font-size:.85em;color:#566573}
+tr.alert-critical td:first-child{color:#fff;background:#c0392b;font-weight:600}
+tr.alert-warning td:first-child{background:#f5b041;font-weight:600}
+tr.alert-info td:first-child{background:#d6eaf8}p.ok{color:#1e8449}
 """
 
 
@@ -593,6 +596,34 @@ def _section(sid: str, title: str, hint: str, body: str, cls: str = "table") -> 
     )
 
 
+def _alerts_section(run: PlanningRun) -> str:
+    """The alerts (:func:`optim.alerts.collect`), first on the page."""
+    from optim.alerts import collect
+
+    alerts = collect(run)
+    if not alerts:
+        body = '<p class="ok">Nothing to act on: every target is met and no rule was applied.</p>'
+    else:
+        rows = []
+        for a in alerts:
+            amount = fmt_number(a.amount) + (f" {a.unit}" if a.unit else "")
+            rows.append(
+                f'<tr class="alert-{a.severity}"><td>{html.escape(a.severity)}</td>'
+                f"<td>{html.escape(a.topic)}</td><td>{html.escape(a.who)}</td>"
+                f"<td>{html.escape(a.message)}</td>"
+                f'<td class="num">{html.escape(amount if a.amount == a.amount else "")}</td></tr>'
+            )
+        body = (
+            '<table id="alerts-table"><thead><tr><th>severity</th><th>topic</th><th>who</th>'
+            "<th>what</th><th>how much</th></tr></thead><tbody>\n"
+            + "\n".join(rows)
+            + "\n</tbody></table>"
+        )
+    counts = {s: sum(a.severity == s for a in alerts) for s in ("critical", "warning", "info")}
+    hint = ", ".join(f"{n} {s}" for s, n in counts.items()) + " — act on these first."
+    return _section("alerts", "Alerts", hint, body)
+
+
 def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
     """Render the planning run as one self-contained HTML page.
 
@@ -622,6 +653,7 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         f"<style>{CSS}</style>\n</head>\n<body>",
         f"<h1>Planning report</h1>\n<p><strong>{html.escape(data.name)}</strong></p>",
         f"<p>{html.escape(facts)}</p>",
+        _alerts_section(run),
         _solves_table(run, include_runtime),
     ]
     if include_runtime and run.times:
