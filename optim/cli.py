@@ -73,14 +73,6 @@ def gap(text: str) -> float:
     return value
 
 
-def coverage(text: str) -> float:
-    """``--level``: an interval coverage strictly between 0 and 1."""
-    value = _number(text, "a coverage in (0, 1), e.g. 0.9")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}; allowed: a coverage in (0, 1), e.g. 0.9")
-    return value
-
-
 def bounded(low: int, high: int, what: str) -> Callable[[str], int]:
     """A whole number in ``[low, high]``."""
 
@@ -466,34 +458,20 @@ def parser() -> argparse.ArgumentParser:
         "and accuracy.csv (rolling-origin backtest against seasonal naive)",
     )
     p.add_argument("history", help="order lines: CSV or parquet (as for `optim segment`)")
-    p.add_argument(
-        "--horizon",
-        type=bounded(1, 520, "periods to forecast"),
-        default=13,
-        help="periods to forecast, 1..520 (default 13)",
-    )
+    p.add_argument("--horizon", type=int, default=13, help="periods to forecast (default 13)")
     p.add_argument(
         "--by",
         default="item,segment,location",
         help="series keys, comma-separated, of item, segment, location, customer",
     )
-    p.add_argument(
-        "--level", type=coverage, default=0.9, help="interval coverage in (0, 1) (default 0.9)"
-    )
+    p.add_argument("--level", type=float, default=0.9, help="interval coverage in (0, 1)")
     p.add_argument(
         "--overrides", metavar="FILE", help="forecast_overrides.csv: by keys, week, forecast"
     )
     p.add_argument("--config", help="segmentation config (YAML) with the policy table")
     p.add_argument("--returns", choices=("net", "exclude", "reject"), help="as for segment")
-    p.add_argument(
-        "--origins",
-        type=bounded(3, 1000, "backtest origins"),
-        default=3,
-        help="backtest origins, 3..1000 (default 3)",
-    )
-    p.add_argument(
-        "--jobs", type=bounded(1, 256, "worker processes"), default=1, help="worker processes"
-    )
+    p.add_argument("--origins", type=int, default=3, help="backtest origins (>= 3)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes")
     p.add_argument("--out", help="folder for forecast.csv and accuracy.csv")
     p.set_defaults(func=cmd_forecast)
     p = sub.add_parser(
