@@ -116,6 +116,9 @@ class PlanningData:
         Customer → segment pins (``plan.yaml`` ``pins:`` and ``pins.csv``).
     notes
         What the reader found and decided (rules applied), for the run's summary.
+    source
+        Where the data came from: ``folder`` and the SHA-256 of its files (the output
+        manifest records it).
     """
 
     name: str
@@ -134,6 +137,7 @@ class PlanningData:
     items_without_history: str = "report"
     pins: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    source: dict[str, Any] = field(default_factory=dict)
 
 
 class _Plan:
@@ -624,6 +628,22 @@ def read_folder(folder: str | Path) -> PlanningData:
             zip(pins_raw["customer"].str.strip(), pins_raw["segment"].str.strip(), strict=True)
         )
     policy_path = folder / "policy.yaml"
+    from optim.output import hash_files
+
+    read = [
+        folder / n
+        for n in (
+            "plan.yaml",
+            "history.csv",
+            "orders.csv",
+            "items.csv",
+            "supply.csv",
+            "pins.csv",
+            "policy.yaml",
+        )
+    ]
+    read = [p for p in read if p.is_file()]
+    source = {"folder": str(folder), "files": [p.name for p in read], "sha256": hash_files(read)}
     return PlanningData(
         name=cfg["name"] if cfg["name"] is not None else folder.name,
         history=history.reset_index(drop=True),
@@ -641,6 +661,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         items_without_history=cfg["items_without_history"],
         pins=pins,
         notes=tuple(notes),
+        source=source,
     )
 
 
@@ -789,6 +810,12 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         "families": data.families,
         "disruption": data.disruption,
     }
+    if data.supply_missing != "error":
+        plan["supply_missing"] = data.supply_missing
+    if data.items_without_history != "report":
+        plan["items_without_history"] = data.items_without_history
+    if data.pins:
+        plan["pins"] = dict(data.pins)
     (folder / "plan.yaml").write_text(
         yaml.safe_dump(plan, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )

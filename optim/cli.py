@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -326,6 +327,9 @@ def _pins(args: argparse.Namespace) -> dict[str, str] | None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     _check_outputs(args, [], ["out"])
+    from optim.output import check_target
+
+    check_target(args.out)
     from optim import demo
 
     return demo.run(Path(args.out), seed=args.seed, quiet=args.quiet, params=_job_params(args))
@@ -333,6 +337,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     _check_outputs(args, [], ["out"])
+    from optim.output import check_target
+
+    check_target(args.out)
     from optim import demo
 
     return demo.plan(Path(args.folder), Path(args.out), quiet=args.quiet, params=_job_params(args))
@@ -504,12 +511,30 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+class Terminated(BaseException):
+    """SIGTERM during a command: unwinds like Ctrl-C so output folders are cleaned up."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _on_sigterm() -> Any:
+    """Turn SIGTERM into :class:`Terminated` (main thread only); returns the old handler."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a bad option (one line, exit 2)
         return int(exc.code or 0)
     func: Callable[[argparse.Namespace], int] = args.func
+    previous_handler = _on_sigterm()
     try:
         if getattr(args, "cluster", None):
             from optim import executor
@@ -525,6 +550,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OptimError as exc:
         print(f"optim: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
+    except Terminated:
+        print("optim: stopped (SIGTERM); nothing was written", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:  # pragma: no cover
         return 130
     except Exception as exc:  # never a bare traceback for a planner
@@ -535,6 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("optim: set OPTIM_DEBUG=1 to see the traceback", file=sys.stderr)
         return EXIT_INTERNAL
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
         if getattr(args, "cluster", None):
             from optim import executor
 

@@ -446,18 +446,28 @@ def run(
 
 def write(
     result: PlanningRun,
-    out: Path,
+    out: str | Path,
     *,
     report: bool = True,
+    atomic: bool = True,
 ) -> dict[str, Path]:
     """Write the run's tables (CSV), solver documents (JSON) and the HTML report into ``out``.
 
     Layout: ``segmentation/`` (items, customers, changes, policy, cell_policy, item_policy),
     ``safety_stock/`` (stages, demands, stock_by_stage, stock_by_segment),
     ``capacity/`` (every table of the capacity result), ``rationing/`` (every table of the
-    rationing result + supply), ``segment_summary.csv``, ``*_result.json`` and
-    ``report.html``. Returns the main paths.
+    rationing result + supply), ``segment_summary.csv``, ``alerts.csv``, ``*_result.json``,
+    ``report.html`` and ``manifest.json``. ``atomic`` (default): the folder is written
+    beside ``out`` and renamed onto it at the end (:mod:`optim.output`), so ``out`` is
+    complete or untouched. Returns the main paths.
     """
+    out = Path(out)
+    if atomic:
+        from optim.output import atomic_folder
+
+        with atomic_folder(out, command="optim.planning.write", inputs=result.data.source) as tmp:
+            paths = write(result, tmp, report=report, atomic=False)
+        return {k: out / p.relative_to(tmp) for k, p in paths.items()}
     out.mkdir(parents=True, exist_ok=True)
     seg = result.segmentation
     folder = out / "segmentation"
