@@ -620,14 +620,26 @@ def read_folder(folder: str | Path) -> PlanningData:
         )
 
     supply = _supply(folder, known_items, set(locations), orders, cfg, notes)
+    policy_path = folder / "policy.yaml"
+    policy = _policy(policy_path) if policy_path.exists() else None
+    from optim.segmentation.policy import PolicyTable, default_policy
+
+    table = default_policy() if policy is None else PolicyTable.model_validate(policy)
+    segments = {n for n, r in table.segments.items() if r.dimension == "customer"}
     pins = dict(cfg["pins"])
+    for customer, name in pins.items():
+        if name not in segments:
+            raise plan.error(
+                f"pins.{customer}",
+                f"pin of {customer!r} names segment {name!r}",
+                f"a customer segment of the policy: {', '.join(sorted(segments))}",
+            )
     pins_raw = _csv(folder, "pins.csv", required=False)
     if pins_raw is not None:
         _columns(pins_raw, "pins.csv", ("customer", "segment"))
-        pins.update(
-            zip(pins_raw["customer"].str.strip(), pins_raw["segment"].str.strip(), strict=True)
-        )
-    policy_path = folder / "policy.yaml"
+        pins_raw = _typed(pins_raw)
+        _bad_ref(pins_raw, "pins.csv", "segment", segments, "a customer segment of the policy")
+        pins.update(zip(pins_raw["customer"], pins_raw["segment"], strict=True))
     from optim.output import hash_files
 
     read = [
@@ -656,7 +668,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         plan_weeks=weeks_n,
         supply=supply,
         disruption=cfg["disruption"],
-        policy=_policy(policy_path) if policy_path.exists() else None,
+        policy=policy,
         supply_missing=cfg["supply_missing"],
         items_without_history=cfg["items_without_history"],
         pins=pins,

@@ -9,11 +9,13 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optim.errors import InstanceError
-from optim.params import SolveParams
-from optim.result import Result
+
+if TYPE_CHECKING:
+    from optim.params import SolveParams
+    from optim.result import Result
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ def solve(instance: Any, params: SolveParams | None = None, **overrides: Any) ->
     params
         :class:`SolveParams`; keyword ``overrides`` (e.g. ``time_limit=30``) replace fields.
     """
+    from optim.params import SolveParams
+
     if isinstance(instance, dict):
         instance = from_dict(instance)
     kind = getattr(instance, "kind", None)

@@ -16,19 +16,22 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from optim import api
 from optim.errors import InstanceError, OptimError
-from optim.params import SolveParams
-from optim.result import Result
-from optim.status import Status
+
+if TYPE_CHECKING:
+    from optim.params import SolveParams
+    from optim.result import Result
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
 
 
 def exit_code(result: Result) -> int:
     """Map a result onto the CLI's exit codes."""
+    from optim.status import Status
+
     if result.has_solution():
         return EXIT_OK
     if result.status in (Status.INFEASIBLE, Status.UNBOUNDED):
@@ -122,6 +125,8 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str], folders: Sequ
 
 
 def _params(args: argparse.Namespace) -> SolveParams:
+    from optim.params import SolveParams
+
     return SolveParams(
         time_limit=args.time_limit,
         solver=args.solver,
@@ -342,10 +347,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     check_target(args.out)
     from optim import demo
 
-    return demo.plan(Path(args.folder), Path(args.out), quiet=args.quiet, params=_job_params(args))
+    return demo.plan(
+        Path(args.folder),
+        Path(args.out),
+        quiet=args.quiet,
+        params=_job_params(args),
+        pins=_pins(args),
+    )
 
 
 def _job_params(args: argparse.Namespace) -> SolveParams:
+    from optim.params import SolveParams
+
     return SolveParams(time_limit=args.time_limit, threads=args.threads, seed=args.seed)
 
 
@@ -503,6 +516,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("folder", help="the planning folder (see `optim schema plan`)")
     p.add_argument("--out", default="plan-output", help="output folder (default plan-output)")
+    p.add_argument(
+        "--pin",
+        action="append",
+        metavar="CUSTOMER=SEGMENT",
+        help="pin a customer to a segment (repeatable; wins over pins.csv and plan.yaml pins)",
+    )
+    p.add_argument("--pins", metavar="FILE", help="CSV of pins: customer,segment")
     p.add_argument(
         "--seed", type=bounded(0, 2**32 - 1, "seed"), default=0, help="solver seed, >= 0"
     )

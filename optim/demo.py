@@ -174,9 +174,15 @@ def plan(
     quiet: bool = False,
     stream: TextIO | None = None,
     params: SolveParams | None = None,
+    pins: dict[str, str] | None = None,
 ) -> int:
-    """Run the planning chain on a planning folder (:mod:`optim.instances.planning`)."""
+    """Run the planning chain on a planning folder (:mod:`optim.instances.planning`);
+    ``pins`` (customer → segment, e.g. from ``--pin``) win over the folder's pins."""
     progress = planning.Progress(7, quiet=quiet)
     with progress.step(f"read and check {folder}"):
         data = read_folder(folder)
+        if pins:
+            import dataclasses
+
+            data = dataclasses.replace(data, pins={**data.pins, **pins})
     return _job(data, out, progress, params=params, quiet=quiet, stream=stream)

@@ -40,13 +40,18 @@ def test_margin_basis_needs_cost_or_margin() -> None:
 
 def test_unparsable_date_names_column_row_and_value() -> None:
     df = _lines(date=["2024-01-01", "not a date", "2024-01-09"])
-    with pytest.raises(InstanceError, match=r"history row 1, column date: 'not a date' is not a date") as err:
+    with pytest.raises(
+        InstanceError, match=r"history row 1, column date: 'not a date' is not a date"
+    ) as err:
         prepare_history(df)
     assert err.value.field == "date"
 
 
 def test_non_numeric_quantity_is_named() -> None:
-    with pytest.raises(InstanceError, match=r"row 1, column quantity: 'ten' is not a number; allowed: a finite number"):
+    with pytest.raises(
+        InstanceError,
+        match=r"row 1, column quantity: 'ten' is not a number; allowed: a finite number",
+    ):
         prepare_history(_lines(quantity=[1, "ten", 2]))
 
 
@@ -59,15 +64,21 @@ def test_negative_quantity_rejected_under_reject_rule() -> None:
 
 
 def test_negative_price_and_cost_rejected() -> None:
-    with pytest.raises(InstanceError, match=r"row 1, column unit_price: -1 is negative; allowed: >= 0"):
+    with pytest.raises(
+        InstanceError, match=r"row 1, column unit_price: -1 is negative; allowed: >= 0"
+    ):
         prepare_history(_lines(unit_price=[2.0, -1.0, 3.0]))
-    with pytest.raises(InstanceError, match=r"row 1, column unit_cost: -1 is negative; allowed: >= 0"):
+    with pytest.raises(
+        InstanceError, match=r"row 1, column unit_cost: -1 is negative; allowed: >= 0"
+    ):
         prepare_history(_lines(unit_cost=[1.0, -1.0, 3.0]))
 
 
 def test_revenue_sign_must_follow_quantity() -> None:
     df = _lines(revenue=[20.0, -10.0, 15.0]).drop(columns="unit_price")
-    with pytest.raises(InstanceError, match=r"row 1, column revenue: -10 must have the sign of quantity"):
+    with pytest.raises(
+        InstanceError, match=r"row 1, column revenue: -10 must have the sign of quantity"
+    ):
         prepare_history(df)
 
 
