@@ -457,9 +457,9 @@ def write(
     ``safety_stock/`` (stages, demands, stock_by_stage, stock_by_segment),
     ``capacity/`` (every table of the capacity result), ``rationing/`` (every table of the
     rationing result + supply), ``segment_summary.csv``, ``alerts.csv``, ``*_result.json``,
-    ``report.html`` and ``manifest.json``. ``atomic`` (default): the folder is written
-    beside ``out`` and renamed onto it at the end (:mod:`optim.output`), so ``out`` is
-    complete or untouched. Returns the main paths.
+    ``report.html``, ``report.xlsx`` (:mod:`optim.workbook`) and ``manifest.json``.
+    ``atomic`` (default): the folder is written beside ``out`` and renamed onto it at the
+    end (:mod:`optim.output`), so ``out`` is complete or untouched. Returns the main paths.
     """
     out = Path(out)
     if atomic:
@@ -500,4 +500,7 @@ def write(
         from optim.report import write_report
 
         paths["report"] = write_report(result, out / "report.html")
+        from optim.workbook import write_workbook
+
+        paths["workbook"] = write_workbook(result, out / "report.xlsx")
     return paths
