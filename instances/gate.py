@@ -36,7 +36,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -507,8 +507,36 @@ def located(exc: InstanceError, name: str, text: str, suffix: str) -> InstanceEr
 
 
 # ----------------------------------------------------------------------------- CSV
-def read_csv_text(path: str | Path, name: str | None = None) -> Any:
-    """A CSV file as a DataFrame of the cells' text (``dtype=str``, nothing coerced).
+TEXT_COLUMNS = frozenset(
+    {
+        "date",
+        "customer",
+        "item",
+        "location",
+        "channel",
+        "order",
+        "family",
+        "segment",
+        "id",
+        "name",
+        "product",
+        "resource",
+        "period",
+        "routing",
+        "key",
+        "value",
+        "demand_id",
+    }
+)
+"""Columns kept as the text written (ids keep leading zeros; dates are parsed later)."""
+
+
+def read_csv_text(
+    path: str | Path, name: str | None = None, text_columns: Iterable[str] = TEXT_COLUMNS
+) -> Any:
+    """A CSV file as a DataFrame: id and date columns as the text written, other columns
+    parsed by pandas' C reader (numbers stay numbers; a column with a word in it stays text,
+    so the message can show it as written); only an empty cell is missing (``NA`` is text).
 
     The frame's index is the file line of each row (header = line 1), so messages name the
     line the planner sees; blank lines are skipped but keep the numbering. Refused with a
@@ -543,10 +571,12 @@ def read_csv_text(path: str | Path, name: str | None = None) -> Any:
                 allowed="each column once",
             )
     try:
+        wanted = set(text_columns)
         frame = pd.read_csv(
             io.StringIO(text),
-            dtype=str,
+            dtype={h: str for h, n in zip(header, norm, strict=True) if n in wanted},
             keep_default_na=False,
+            na_values=[""],
             skip_blank_lines=False,
             on_bad_lines="error",
         )
@@ -563,11 +593,23 @@ def read_csv_text(path: str | Path, name: str | None = None) -> Any:
     frame.columns = norm
     frame.index = pd.RangeIndex(2, 2 + len(frame))
     if len(frame):
-        blank = (frame == "").all(axis=1).to_numpy()
+        blank = frame.isna().all(axis=1).to_numpy()
         if blank.any():
             frame = frame[~blank]
     frame.attrs["source"] = name
+    frame.attrs["text_cells"] = True  # every cell is the text as written (no booleans)
     return frame
+
+
+def strip_text(values: Any) -> Any:
+    """``values.astype(str).str.strip()``, stripping each distinct value once (id columns
+    repeat few values; 10^6 cells strip in milliseconds instead of seconds)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    texts = np.array([str(u).strip() for u in uniques], dtype=object)
+    return pd.Series(texts[codes], index=values.index, name=values.name)
 
 
 # ----------------------------------------------------------------------------- numbers

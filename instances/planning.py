@@ -411,7 +411,7 @@ def _bad_ref(
     """Every value of ``frame[col]`` must be in ``known``: the first stray names its line."""
     from optim.instances import gate
 
-    values = frame[col].astype(str).str.strip()
+    values = frame[col]
     bad = ~values.isin(known)
     if bad.any():
         line = bad.idxmax()
@@ -444,12 +444,14 @@ def _lines(frame: pd.DataFrame, name: str, *, window: bool) -> pd.DataFrame:
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """Cells as written → typed columns (dates, stripped ids, numbers where every cell is
     one), as ``pandas.read_csv`` would give them."""
+    from optim.instances import gate
+
     out = frame.copy()
     for col in out.columns:
         if col == "date":
             out[col] = _parse_dates(out[col])
         elif col in ID_COLUMNS:
-            out[col] = out[col].astype(str).str.strip()
+            out[col] = gate.strip_text(out[col])
         else:
             values = pd.to_numeric(out[col], errors="coerce")
             if not values.isna().any() or (out[col] == "").all():
@@ -458,11 +460,9 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _parse_dates(raw: pd.Series) -> pd.Series:
-    import warnings
+    from optim.segmentation.history import parse_dates
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(raw, format="mixed")
+    parsed = parse_dates(raw)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
     return parsed

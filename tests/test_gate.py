@@ -275,7 +275,7 @@ def _history(tmp_path: Path, body: str, header: str = HEADER) -> Path:
             HEADER,
             ["line 3", "column quantity", "too large"],
         ),
-        ("2025-01-06,C1,I1,True,2\n", HEADER, ["line 2", "column quantity", "'True'"]),
+        ("2025-01-06,C1,I1,True,2\n", HEADER, ["line 2", "column quantity", "True", "boolean"]),
         (
             "2025-01-06,C1,I1,5,2,7\n",
             "date,customer,item,quantity,unit_price,quantity\n",

@@ -163,7 +163,7 @@ def _numeric(df: pd.DataFrame, column: str, *, nonnegative: bool = False) -> np.
     raw = df[column]
     if pd.api.types.is_bool_dtype(raw.dtype):
         raise _first_bad(column, raw, np.ones(len(raw), bool), "is a boolean, not a number")
-    if raw.dtype == object:
+    if raw.dtype == object and not df.attrs.get("text_cells"):
         is_bool = np.fromiter((type(v) is bool for v in raw.to_numpy()), bool, len(raw))
         if is_bool.any():
             raise _first_bad(column, raw, is_bool, "is a boolean, not a number")
@@ -201,16 +201,7 @@ def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
     else:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # mixed offsets: refused below with the line
-            try:
-                parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
-            except (ValueError, TypeError, OverflowError):
-                parsed = pd.Series(
-                    [pd.to_datetime(v, errors="coerce") for v in raw], index=raw.index
-                )
+        parsed = parse_dates(raw)
         if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed time zones
             zones = pd.Series([getattr(v, "tzinfo", None) for v in parsed], index=raw.index)
             first = zones.iloc[0]
@@ -230,6 +221,36 @@ def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
     if window:
         _date_window(raw, parsed)
     return parsed.reset_index(drop=True)
+
+
+def parse_dates(raw: pd.Series) -> pd.Series:
+    """Dates as written → timestamps (NaT where unparsable); ISO dates take the fast
+    vectorised path, other spellings are parsed one by one. Mixed time zones give an
+    object series (refused by the caller with the line)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mixed offsets: refused by the caller with the line
+        try:
+            parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+        except (ValueError, TypeError, OverflowError):
+            parsed = None
+        if parsed is not None and pd.api.types.is_datetime64_any_dtype(parsed):
+            missing = parsed.isna().to_numpy() & raw.notna().to_numpy()
+            if raw.dtype == object:
+                missing &= (raw != "").to_numpy()
+            if not missing.any():
+                return parsed
+            if parsed.dt.tz is None:
+                redo = pd.to_datetime(raw[missing], errors="coerce", format="mixed")
+                if pd.api.types.is_datetime64_any_dtype(redo) and redo.dt.tz is None:
+                    parsed = parsed.copy()
+                    parsed[missing] = redo
+                    return parsed
+        try:
+            return pd.to_datetime(raw, errors="coerce", format="mixed")
+        except (ValueError, TypeError, OverflowError):
+            return pd.Series([pd.to_datetime(v, errors="coerce") for v in raw], index=raw.index)
 
 
 def _date_window(raw: pd.Series, parsed: pd.Series) -> None:
