@@ -414,7 +414,7 @@ def _bad_ref(
     values = frame[col]
     bad = ~values.isin(known)
     if bad.any():
-        line = bad.idxmax()
+        line: Any = bad.idxmax()
         value = frame[col].loc[line]
         strays = sorted(set(values[bad]))
         sample = ", ".join(sorted(known)[:8]) + (", …" if len(known) > 8 else "")
@@ -517,7 +517,7 @@ def read_folder(folder: str | Path) -> PlanningData:
     items = _typed(items_raw)
     dup = items["item"].duplicated()
     if dup.any():
-        line = dup.idxmax()
+        line: Any = dup.idxmax()
         raise InstanceError(
             f"items.csv line {line}, column item: {items['item'].loc[line]!r} is listed "
             "twice; allowed: each item once.",
@@ -526,7 +526,7 @@ def read_folder(folder: str | Path) -> PlanningData:
     cost = pd.to_numeric(items_raw["unit_cost"], errors="coerce")
     bad = ~((cost > 0) & (cost <= gate.MAX_MAGNITUDE))
     if bad.any():
-        line = bad.idxmax()
+        line: Any = bad.idxmax()
         raise InstanceError(
             f"items.csv line {line}, column unit_cost: "
             f"{gate.shown(items_raw['unit_cost'].loc[line])} of item "
@@ -568,7 +568,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         )
     last = history["date"].max()
     if orders["date"].min() <= last:
-        line = orders["date"].idxmin()
+        line: Any = orders["date"].idxmin()
         raise InstanceError(
             f"orders.csv line {line}, column date: {orders_raw['date'].loc[line]!r}; allowed: "
             f"this week's orders come after the history (last history date {last.date()}).",
@@ -703,7 +703,7 @@ def _supply(
     qty = pd.to_numeric(raw["quantity"], errors="coerce")
     bad = ~((qty >= 0) & (qty <= gate.MAX_MAGNITUDE))
     if bad.any():
-        line = bad.idxmax()
+        line: Any = bad.idxmax()
         raise InstanceError(
             f"supply.csv line {line}, column quantity: {gate.shown(raw['quantity'].loc[line])}; "
             f"allowed: a number >= 0 (at most {gate.MAX_MAGNITUDE:.0e}).",
@@ -712,7 +712,7 @@ def _supply(
     frame["quantity"] = qty
     dup = frame.duplicated(["item", "location"])
     if dup.any():
-        line = dup.idxmax()
+        line: Any = dup.idxmax()
         raise InstanceError(
             f"supply.csv line {line}: item {frame['item'].loc[line]!r} at location "
             f"{frame['location'].loc[line]!r} is listed twice; allowed: each pair once.",

@@ -118,15 +118,16 @@ def _short_week(run: PlanningRun) -> Iterable[Alert]:
     summary = run.tables.get("segment_summary")
     if summary is None or not run.rationing.has_solution():
         return
-    for row in summary.itertuples(index=False):
-        req, got = float(row.short_week_requested), float(row.short_week_allocated)
-        target = float(row.service_level_target)
+    for row in summary.to_dict("records"):
+        req, got = float(row["short_week_requested"]), float(row["short_week_allocated"])
+        target = float(row["service_level_target"])
+        name = str(row["segment"])
         if req > 0 and got / req < target - 1e-9:
             yield Alert(
                 "warning",
                 "service",
-                str(row.segment),
-                f"short week: {row.segment} gets {got:,.0f} of {req:,.0f} units "
+                name,
+                f"short week: {name} gets {got:,.0f} of {req:,.0f} units "
                 f"({got / req:.1%}, target {target:.1%}), {req - got:,.0f} units short",
                 req - got,
                 "units",

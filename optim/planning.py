@@ -492,9 +492,10 @@ def write(
     )
     result.tables["supply"].to_csv(out / "rationing" / "supply.csv", index=False)
     result.tables["segment_summary"].to_csv(out / "segment_summary.csv", index=False)
-    from optim.alerts import collect, frame
+    from optim.alerts import collect
+    from optim.alerts import frame as alert_table
 
-    frame(collect(result)).to_csv(out / "alerts.csv", index=False)
+    alert_table(collect(result)).to_csv(out / "alerts.csv", index=False)
     paths = {"out": out, "summary": out / "segment_summary.csv"}
     if report:
         from optim.report import write_report
