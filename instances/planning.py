@@ -526,7 +526,7 @@ def read_folder(folder: str | Path) -> PlanningData:
     cost = pd.to_numeric(items_raw["unit_cost"], errors="coerce")
     bad = ~((cost > 0) & (cost <= gate.MAX_MAGNITUDE))
     if bad.any():
-        line: Any = bad.idxmax()
+        line = bad.idxmax()
         raise InstanceError(
             f"items.csv line {line}, column unit_cost: "
             f"{gate.shown(items_raw['unit_cost'].loc[line])} of item "
@@ -568,7 +568,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         )
     last = history["date"].max()
     if orders["date"].min() <= last:
-        line: Any = orders["date"].idxmin()
+        line = orders["date"].idxmin()
         raise InstanceError(
             f"orders.csv line {line}, column date: {orders_raw['date'].loc[line]!r}; allowed: "
             f"this week's orders come after the history (last history date {last.date()}).",
@@ -712,7 +712,7 @@ def _supply(
     frame["quantity"] = qty
     dup = frame.duplicated(["item", "location"])
     if dup.any():
-        line: Any = dup.idxmax()
+        line = dup.idxmax()
         raise InstanceError(
             f"supply.csv line {line}: item {frame['item'].loc[line]!r} at location "
             f"{frame['location'].loc[line]!r} is listed twice; allowed: each pair once.",
