@@ -40,8 +40,8 @@ def _time(argv: list[str], runs: int) -> tuple[float, int]:
 def big_folder(folder: Path, lines: int) -> Path:
     """The demo's planning folder with its history tiled to ``lines`` order lines (dates kept
     within the demo's two years, customers renamed per copy)."""
-    from optim.instances.distributor import distributor_example
-    from optim.instances.planning import write_folder
+    from optim.planning.distributor import distributor_example
+    from optim.planning.folder import write_folder
 
     data = distributor_example(2026)
     history = data.history

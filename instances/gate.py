@@ -697,24 +697,20 @@ def gsm_memory_bytes(
     ``(L_j + 1)²`` cost table per stage at a time (a few float64 temporaries) and the
     arg-minima of every stage.
     """
-    pred: dict[str, list[str]] = {s: [] for s in lead_times}
-    indeg = dict.fromkeys(lead_times, 0)
-    succ: dict[str, list[str]] = {s: [] for s in lead_times}
+    from optim.models.graph import topological_order
+
+    ids = list(lead_times)
+    index = {sid: k for k, sid in enumerate(ids)}
+    pred: dict[str, list[str]] = {sid: [] for sid in ids}
     for u, v in arcs:
         pred[v].append(u)
-        succ[u].append(v)
-        indeg[v] += 1
-    order = [s for s, d in indeg.items() if d == 0]
+    order = topological_order(len(ids), [index[u] for u, _ in arcs], [index[v] for _, v in arcs])
     longest: dict[str, int] = {}
-    k = 0
-    while k < len(order):
-        s = order[k]
-        k += 1
-        longest[s] = lead_times[s] + max([external.get(s, 0), *(longest[p] for p in pred[s])])
-        for t in succ[s]:
-            indeg[t] -= 1
-            if indeg[t] == 0:
-                order.append(t)
+    for k in order.tolist():
+        sid = ids[k]
+        longest[sid] = lead_times[sid] + max(
+            [external.get(sid, 0), *(longest[p] for p in pred[sid])]
+        )
     sizes = [(v + 1) for v in longest.values()] or [1]
     # one (L+1)² table and a few temporaries at a time, arg-minima of every stage; general
     # networks solve the same DP on spanning trees for their bounds, then a MIP over the

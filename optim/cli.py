@@ -162,7 +162,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.instance)
     if path.is_dir() and (path / "plan.yaml").is_file():
-        from optim.instances.planning import read_folder
+        from optim.planning.folder import read_folder
 
         data = read_folder(path)
         print(
@@ -187,7 +187,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.kind == "plan":
-        from optim.instances.planning import plan_schema
+        from optim.planning.folder import plan_schema
 
         print(json.dumps(plan_schema(), indent=2))
         return EXIT_OK
@@ -199,7 +199,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from optim.instances import gate
-    from optim.simulate import simulate
+    from optim.models.safety_stock.simulate import simulate
 
     _check_outputs(args, ["out"], [])
     path = Path(args.result)
@@ -335,7 +335,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from optim.output import check_target
 
     check_target(args.out)
-    from optim import demo
+    from optim.planning import demo
 
     return demo.run(Path(args.out), seed=args.seed, quiet=args.quiet, params=_job_params(args))
 
@@ -345,7 +345,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from optim.output import check_target
 
     check_target(args.out)
-    from optim import demo
+    from optim.planning import demo
 
     return demo.plan(
         Path(args.folder),

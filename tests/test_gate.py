@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optim.cli import main
-from optim.instances.distributor import distributor_example
-from optim.instances.planning import read_folder, write_folder
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import read_folder, write_folder
 
 EXAMPLE = Path(__file__).parents[1] / "instances" / "data" / "two_echelon_gsm.json"
 CAPACITY = Path(__file__).parents[1] / "instances" / "data" / "peak_capacity.json"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from optim import planning
-from optim.instances.distributor import distributor_example
-from optim.instances.planning import read_folder, write_folder
 from optim.output import MANIFEST, atomic_folder, verify
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import read_folder, write_folder
 
 SMALL = {"n_items": 40, "n_customers": 20, "weeks": 56}
 

@@ -7,8 +7,8 @@ import pandas as pd
 import yaml
 
 from optim.cli import main
-from optim.instances.distributor import distributor_example
-from optim.instances.planning import read_folder, write_folder
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import read_folder, write_folder
 
 
 def test_pins_from_plan_yaml_pins_csv_and_the_command_line(tmp_path, capsys):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from optim import planning
-from optim.instances.distributor import distributor_example
+from optim.planning.distributor import distributor_example
 from optim.workbook import workbook_tables
 
 
