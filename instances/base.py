@@ -59,8 +59,8 @@ def _shape(annotation: Any) -> str | None:
     return None
 
 
-def _strict(value: Any, leaf: str) -> None:
-    from optim.instances.gate import MAX_MAGNITUDE, shown
+def _strict(value: Any, leaf: str, limit: float | None) -> None:
+    from optim.instances.gate import shown
 
     if isinstance(value, bool):
         raise StrictNumberError(f"must be a number, got {shown(value)} (a boolean).", leaf)
@@ -71,9 +71,9 @@ def _strict(value: Any, leaf: str) -> None:
         )
     if isinstance(value, float) and value != value:
         raise StrictNumberError("must be a number, got NaN.", leaf)
-    if isinstance(value, (int, float)) and abs(value) > MAX_MAGNITUDE:
+    if limit is not None and isinstance(value, (int, float)) and abs(value) > limit:
         raise StrictNumberError(
-            f"is {shown(value)}; allowed: finite numbers of at most {MAX_MAGNITUDE:.0e} in "
+            f"is {shown(value)}; allowed: finite numbers of at most {limit:.0e} in "
             "absolute value (rescale the units).",
             leaf,
         )
@@ -89,6 +89,9 @@ class Frozen(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     _number_fields: ClassVar[dict[type, dict[str, str]]] = {}
+    number_limit: ClassVar[float | None] = 1e12
+    """Largest magnitude of a number field (``gate.MAX_MAGNITUDE``); None: finite only
+    (the rationing records, whose magnitudes issue 13's scaling decides)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -109,12 +112,12 @@ class Frozen(BaseModel):
                 continue
             if isinstance(value, Mapping) and "map" in shape:
                 for key, v in value.items():
-                    _strict(v, f"{name}.{key}")
+                    _strict(v, f"{name}.{key}", cls.number_limit)
             elif isinstance(value, (list, tuple)) and "seq" in shape:
                 for k, v in enumerate(value):
-                    _strict(v, f"{name}[{k}]")
+                    _strict(v, f"{name}[{k}]", cls.number_limit)
             elif "num" in shape or not isinstance(value, (Mapping, list, tuple)):
-                _strict(value, name)
+                _strict(value, name, cls.number_limit)
         return data
 
 
