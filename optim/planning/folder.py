@@ -19,6 +19,10 @@ file             required content
                           week's orders it does not list follow ``supply_missing``
 ``pins.csv``     no       ``customer, segment``: customers pinned to a segment
 ``policy.yaml``  no       the policy table (default: the packaged one)
+``receipts.csv`` no       ``lane, order_date, receipt_date, quantity`` (+ ``item``): goods
+                          receipts; each lane (a network stage id) is planned with its
+                          empirical lead-time distribution, extended lanes flagged
+                          (:mod:`optim.instances.receipts`)
 ================ ======== ===============================================================
 
 Rules the planner chooses in ``plan.yaml`` (reported in the run's notes):
@@ -53,6 +57,7 @@ import pandas as pd
 import yaml
 
 from optim.errors import InstanceError
+from optim.instances.receipts import read_receipts
 
 __all__ = ["PlanningData", "plan_schema", "read_folder", "write_folder"]
 
@@ -119,6 +124,8 @@ class PlanningData:
     source
         Where the data came from: ``folder`` and the SHA-256 of its files (the output
         manifest records it).
+    receipts
+        Validated goods receipts (:func:`optim.instances.receipts.read_receipts`) or None.
     """
 
     name: str
@@ -138,6 +145,7 @@ class PlanningData:
     pins: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     source: dict[str, Any] = field(default_factory=dict)
+    receipts: pd.DataFrame | None = None
 
 
 class _Plan:
@@ -678,6 +686,9 @@ def read_folder(folder: str | Path) -> PlanningData:
         pins=pins,
         notes=tuple(notes),
         source=source,
+        receipts=read_receipts(folder / "receipts.csv")
+        if (folder / "receipts.csv").is_file()
+        else None,
     )
 
 
@@ -817,6 +828,15 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
     data.items.to_csv(folder / "items.csv", index=False, lineterminator="\n")
     if data.supply is not None:
         data.supply.to_csv(folder / "supply.csv", index=False, lineterminator="\n")
+    if data.receipts is not None:
+        cols = [
+            c
+            for c in ("lane", "item", "order_date", "receipt_date", "quantity")
+            if c in data.receipts.columns
+        ]
+        data.receipts[cols].to_csv(
+            folder / "receipts.csv", index=False, lineterminator="\n", date_format="%Y-%m-%d"
+        )
     plan = {
         "name": data.name,
         "plan_start": data.plan_start.strftime("%Y-%m-%d"),
