@@ -535,7 +535,17 @@ class Terminated(BaseException):
     """SIGTERM during a command: unwinds like Ctrl-C so output folders are cleaned up."""
 
 
+_STOP = {"sigterm": False}
+
+
+def stop_requested() -> bool:
+    """Whether SIGTERM arrived during this command (a library may have swallowed the
+    exception the handler raised; the output folder checks this before it completes)."""
+    return _STOP["sigterm"]
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
+    _STOP["sigterm"] = True
     raise Terminated
 
 
@@ -555,6 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     func: Callable[[argparse.Namespace], int] = args.func
     previous_handler = _on_sigterm()
+    _STOP["sigterm"] = False
     try:
         if getattr(args, "cluster", None):
             from optim import executor
@@ -563,7 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 executor.use_cluster(args.cluster)
             except ValueError as exc:
                 raise InstanceError(str(exc), field="cluster") from None
-        return func(args)
+        code = func(args)
+        if _STOP["sigterm"]:
+            raise Terminated
+        return code
     except InstanceError as exc:
         print(f"optim: invalid input: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -571,7 +585,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"optim: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
     except Terminated:
-        print("optim: stopped (SIGTERM); nothing was written", file=sys.stderr)
+        print(
+            "optim: stopped (SIGTERM); no incomplete output is left (the output folder is "
+            "complete or untouched)",
+            file=sys.stderr,
+        )
         return 143
     except KeyboardInterrupt:  # pragma: no cover
         return 130

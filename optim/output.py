@@ -98,6 +98,10 @@ def atomic_folder(
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
     try:
         yield tmp
+        from optim.cli import Terminated, stop_requested
+
+        if stop_requested():  # SIGTERM arrived and a library swallowed the exception
+            raise Terminated
         write_manifest(tmp, command=command, inputs=inputs)
         old = None
         if target.exists():

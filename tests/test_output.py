@@ -86,7 +86,7 @@ def test_sigterm_never_leaves_a_folder_that_looks_complete(folder, tmp_path):
     out = tmp_path / "out"
     code, err = _kill_while_writing(folder, out)
     assert code == 143, err
-    assert "nothing was written" in err
+    assert "no incomplete output is left" in err
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []  # the partial folder was removed too
     # a complete run, then a second run killed: the first run's folder stays, intact
