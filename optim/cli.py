@@ -616,8 +616,8 @@ def parser() -> argparse.ArgumentParser:
     _add_cluster_option(p)
     p.set_defaults(func=cmd_batch)
     p = sub.add_parser("serve", help="the HTTP API with async jobs (FastAPI + uvicorn)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--workers", type=int, default=2, help="solver worker processes")
     p.add_argument("--store", default="optim-service.db", help="SQLite file of jobs/results")
     p.add_argument(
@@ -630,7 +630,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-time-limit", type=float, default=3600, help="job time-limit cap, s")
     p.add_argument("--sync-time-limit", type=float, default=30, help="/v1/solve cap, s")
     p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before 429")
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="server log level (default info)",
+    )
     p.set_defaults(func=cmd_serve)
     return root
 
