@@ -12,7 +12,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -206,9 +206,92 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
 
 
 def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
-    """All stages on one block; ``p`` is the block's sub-problem (local indices)."""
-    gl = np.arange(p.num_lines)
+    """All stages on one block; ``p`` is the block's sub-problem (local indices).
+
+    Components without integer rules get stages 0–2 from the exact flow method of
+    :mod:`optim.models.rationing.waterfill` (``method`` ``"auto"``); the others, and any
+    component that method hands back, run the staged LPs. Routing is one LP pass for all.
+    """
+    n = p.num_lines
     ga = np.arange(p.num_arcs)
+    block = Block(num_lines=n, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
+    has_arc = np.bincount(block.arc_line, minlength=n) > 0
+    cap = np.where(has_arc, p.cap, 0.0)
+    floor, alloc = np.zeros(n), np.zeros(n)
+    stage = np.full(n, NO_STOCK, dtype=np.int64)
+    level = np.full(n, np.nan)
+    share = None
+    slow = has_arc.copy()
+    if runner.params.method != "lp":
+        integer = (p.lot > 0) | p.all_or_nothing
+        fast = has_arc & ~np.isin(p.line_component, p.line_component[integer])
+        if fast.any():
+            lines, res = _exact(p, fast)
+            done = lines[res[4]]
+            floor[done], alloc[done], stage[done], level[done] = (r[res[4]] for r in res[:4])
+            slow[done] = False
+    if slow.any():
+        lines = np.flatnonzero(slow)
+        arcs = np.flatnonzero(slow[p.arc_line])
+        cells = np.unique(p.arc_cell[arcs])
+        r = _stages_lp(p.subset(lines, arcs, cells), runner)
+        floor[lines], alloc[lines], stage[lines], level[lines] = r.floor, r.alloc, r.stage, r.level
+        if r.share is not None:
+            share = np.full(n, np.nan)
+            share[lines] = r.share
+    flow = _route(runner, p, block, ga, alloc, cap)
+    return _BlockResult(
+        floor=floor,
+        alloc=cast(NDArray[np.float64], np.bincount(block.arc_line, flow, n)),
+        flow=flow,
+        stage=np.where(has_arc, stage, NO_STOCK),
+        level=level,
+        share=share,
+        lp_count=runner.lp_count,
+    )
+
+
+def _exact(
+    p: Problem, fast: NDArray[np.bool_]
+) -> tuple[NDArray[np.int64], tuple[NDArray[Any], ...]]:
+    """Stages 0–2 by the exact flow method on the ``fast`` lines (whole components).
+
+    Returns the lines and ``(floor, alloc, stage, level, ok)`` for them; ``ok`` is False on
+    lines of components the method handed back (too large, or numerical trouble).
+    """
+    from optim.models.rationing import waterfill  # numba: imported when first needed
+
+    assert (waterfill.FULL, waterfill.FAIR, waterfill.ZERO_LEFT) == (FULL, FAIR, ZERO_LEFT)
+    lines = np.flatnonzero(fast)
+    arcs = np.flatnonzero(fast[p.arc_line])
+    cells = np.unique(p.arc_cell[arcs])
+    sub = p.subset(lines, arcs, cells)
+    common = {
+        "arc_line": sub.arc_line,
+        "arc_cell": sub.arc_cell,
+        "supply": sub.supply,
+        "line_component": sub.line_component,
+        "cell_component": sub.cell_component,
+        "tier": sub.tier,
+        "num_tiers": sub.num_tiers,
+    }
+    floor = np.zeros(len(lines))
+    ok = np.ones(len(lines), dtype=bool)
+    if sub.minimum.any():
+        floor, _, _, ok_min = waterfill.ration(
+            request=sub.minimum, floor=floor, weight=sub.rule_weight(sub.minimum), **common
+        )
+        floor = np.minimum(floor, sub.minimum)
+        ok &= ok_min
+    alloc, stage, level, ok_main = waterfill.ration(
+        request=sub.cap, floor=floor, weight=sub.rule_weight(sub.request), **common
+    )
+    return lines, (floor, np.maximum(alloc, floor), stage, level, ok & ok_main)
+
+
+def _stages_lp(p: Problem, runner: _Runner) -> _BlockResult:
+    """Stages 0–3 (minimums, tier totals, fair share, integer rules) by the staged LPs."""
+    gl = np.arange(p.num_lines)
     block = Block(num_lines=p.num_lines, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
     _, comp = np.unique(p.line_component[gl], return_inverse=True)
     tier = p.tier[gl]
@@ -220,7 +303,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
         floor, _, _ = _ration(
             runner, block, comp, tier, minimum, floor, p.rule_weight(p.minimum)[gl], p.num_tiers
         )
-        floor = np.minimum(floor, minimum)
+        floor = np.clip(floor, 0.0, minimum)  # LP noise: never "-0" in an explanation
     alloc, stage, level = _ration(
         runner, block, comp, tier, cap, floor, p.rule_weight(p.request)[gl], p.num_tiers
     )
@@ -243,11 +326,10 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
             p.all_or_nothing[gl] & has_arc,
             p.num_tiers,
         )
-    flow = _route(runner, p, block, ga, alloc, cap)
     return _BlockResult(
         floor=floor,
-        alloc=cast(NDArray[np.float64], np.bincount(block.arc_line, flow, len(gl))),
-        flow=flow,
+        alloc=alloc,
+        flow=np.zeros(0),
         stage=np.where(has_arc, stage, NO_STOCK),
         level=level,
         share=share,
