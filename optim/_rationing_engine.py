@@ -664,10 +664,10 @@ def _dominated(
     alloc: NDArray[np.float64],
     cap: NDArray[np.float64],
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """Arcs that must carry nothing (and, per line, whether it has no minimum): a line without a minimum at a cell where a line of a
-    higher tier (smaller number) is short.
+    """Arcs that must carry nothing (and, per line, whether its quanta may move).
 
-    Tier dominance makes these flows 0 in every exact answer (shifting them to the short
+    An arc is dominated when its line (no minimum, no integer rule) sits at a cell where a
+    line of a higher tier (smaller number, no integer rule) is short. Tier dominance makes these flows 0 in every exact answer (shifting them to the short
     line would raise the higher tier's total). The routing LP keeps each line within 1e-9
     of its allocation, and a lower tier's preferred cell can absorb what those tolerances
     free; the grid repair must not turn that noise into whole quanta.
@@ -677,11 +677,14 @@ def _dominated(
     tier[line] = p.tier[p.arc_line[ga]]
     has_floor = np.zeros(block.num_lines, dtype=bool)
     has_floor[line] = p.minimum[p.arc_line[ga]] > 0
-    short = alloc < cap - 1e-9 * np.maximum(1.0, cap)
+    whole = np.zeros(block.num_lines, dtype=bool)  # lots / all-or-nothing: may stay short
+    whole[line] = (p.lot > 0)[p.arc_line[ga]] | p.all_or_nothing[p.arc_line[ga]]
+    short = (alloc < cap - 1e-9 * np.maximum(1.0, cap)) & ~whole
     best = np.full(block.num_cells, np.iinfo(np.int64).max)
     on = short[line]
     np.minimum.at(best, block.arc_cell[on], tier[line[on]])
-    return (tier[line] > best[block.arc_cell]) & ~has_floor[line], ~has_floor
+    movable = ~has_floor & ~whole
+    return (tier[line] > best[block.arc_cell]) & movable[line], movable
 
 
 def _keep(objective: float | None) -> float:
