@@ -100,7 +100,7 @@ print(json.dumps({"total": t1 - t0, "status": h.modelStatusToString(h.getModelSt
 
 
 def instance_frames(shape: str, lines: int, seed: int) -> dict:
-    from optim.instances.generators import dense_rationing_frames, rationing_frames
+    from optim.instances.generators.rationing import dense_rationing_frames, rationing_frames
 
     if shape == "dense":  # issue 13: every item stocked almost everywhere it is asked, short
         return dense_rationing_frames(
