@@ -113,6 +113,15 @@ def load(path: str | Path) -> Any:
         raise gate.located(exc, name, text, suffix) from None
 
 
+def read_document(path: str | Path) -> Any:
+    """Parse a JSON or YAML instance file into plain data (no validation yet), through the
+    input gate (:func:`optim.instances.gate.load_document`)."""
+    from optim.instances import gate
+
+    doc, _, _ = gate.load_document(path, "instance document")
+    return doc
+
+
 def solve(instance: Any, params: SolveParams | None = None, **overrides: Any) -> Result:
     """Solve any optim instance; dispatches on ``instance.kind``.
 

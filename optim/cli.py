@@ -132,6 +132,7 @@ def _params(args: argparse.Namespace) -> SolveParams:
         solver=args.solver,
         method=args.method,
         mip_gap=args.mip_gap,
+        threads=args.threads,
     )
 
 
@@ -142,7 +143,7 @@ def _emit(result: Result, args: argparse.Namespace) -> int:
         if args.out:
             result.to_json(args.out, include_runtime=args.timing)
         if args.tables:
-            result.write_tables(args.tables)
+            result.write_tables(args.tables, format=args.format)
         if not args.quiet:
             print(result.summary())
     if not result.has_solution():
@@ -427,9 +428,31 @@ def _job_params(args: argparse.Namespace) -> SolveParams:
     return SolveParams(time_limit=args.time_limit, threads=args.threads, seed=args.seed)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="write the result document (JSON) here; '-' for stdout")
-    p.add_argument("--tables", help="write every result table as CSV into this folder")
+    p.add_argument("--tables", help="write every result table into this folder (CSV)")
+    p.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        default="csv",
+        help="format of --tables: csv (default) or parquet (compact, typed; needs pyarrow)",
+    )
+    p.add_argument(
+        "--threads",
+        type=bounded(1, 256, "worker processes"),
+        default=1,
+        help="worker processes for independent blocks, 1..256",
+    )
     _add_limits(p)
     p.add_argument(
         "--solver",
@@ -440,7 +463,8 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--method",
         default="auto",
-        help="problem-specific method, e.g. dp | mip for safety stock (default auto)",
+        help="problem-specific method (default auto); safety stock: dp | mip; rationing: auto "
+        "(exact flow method on small components, staged LPs elsewhere) or lp (staged LPs only)",
     )
     p.add_argument(
         "--mip-gap", type=gap, default=1e-6, help="relative MIP gap in [0, 1] (default 1e-6)"
