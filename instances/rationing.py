@@ -77,6 +77,8 @@ Id = str | StrictInt  # integer ids (as in CSV files) are read as their decimal 
 class SupplyRecord(Frozen):
     """Stock of one item at one location."""
 
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
+
     item: Id
     location: Id
     quantity: Number = Field(ge=0, description="Units available.")
@@ -84,6 +86,8 @@ class SupplyRecord(Frozen):
 
 class DemandRecord(Frozen):
     """One demand line (an order line or a customer's weekly requirement)."""
+
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
 
     id: Id = Field(description="Unique id of the line.")
     customer: Id
@@ -105,6 +109,8 @@ class DemandRecord(Frozen):
 class SegmentRecord(Frozen):
     """A customer segment and its rationing rule."""
 
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
+
     name: Id
     tier: int = Field(ge=1, description="1 is served first; tiers are 1..K without gaps.")
     fair_share: FairShare = "proportional"
@@ -112,6 +118,8 @@ class SegmentRecord(Frozen):
 
 class LaneRecord(Frozen):
     """Cost per unit shipped from a location to a customer."""
+
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
 
     location: Id
     customer: Id
@@ -121,6 +129,8 @@ class LaneRecord(Frozen):
 class PreviousRecord(Frozen):
     """One row of the previous run's allocation."""
 
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
+
     demand_id: Id
     location: Id
     quantity: float = Field(ge=0)
@@ -128,6 +138,8 @@ class PreviousRecord(Frozen):
 
 class RationingDocument(Frozen):
     """The rationing instance as a JSON/YAML document (the contract; see module docstring)."""
+
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
 
     kind: Literal["rationing"] = "rationing"
     supply: list[SupplyRecord]
@@ -271,29 +283,34 @@ class RationingInstance(TableInstance):
         """Read ``supply.csv``, ``demand.csv``, ``segments.csv`` (+ optional ``lanes.csv``,
         ``previous.csv``) from a folder. ``locations`` cells list locations separated by ';'.
         """
-        folder = Path(folder)
-        frames: dict[str, Any] = {}
-        id_cols = {
-            "supply": ["item", "location"],
-            "demand": ["id", "customer", "item", "segment", "locations"],
-            "segments": ["name", "fair_share"],
-            "lanes": ["location", "customer"],
-            "previous": ["demand_id", "location"],
-        }
-        for table in ("supply", "demand", "segments", "lanes", "previous"):
-            path = folder / f"{table}.csv"
-            if not path.exists():
-                if table in ("supply", "demand", "segments"):
-                    raise InstanceError(
-                        f"{folder}: missing {table}.csv (a rationing folder needs supply.csv, "
-                        "demand.csv and segments.csv)",
-                        field=table,
-                    )
-                continue
-            frames[table] = read_csv(path, table, str_columns=id_cols[table])
-        if "demand" in frames and "locations" in frames["demand"].columns:
-            frames["demand"]["locations"] = _split_locations(frames["demand"]["locations"])
-        return cls.model_validate(frames)
+        return cls.model_validate(read_csv_frames(folder))
+
+
+def read_csv_frames(folder: str | Path) -> dict[str, Any]:
+    """The raw tables of a rationing CSV folder (read, not validated yet)."""
+    folder = Path(folder)
+    frames: dict[str, Any] = {}
+    id_cols = {
+        "supply": ["item", "location"],
+        "demand": ["id", "customer", "item", "segment", "locations"],
+        "segments": ["name", "fair_share"],
+        "lanes": ["location", "customer"],
+        "previous": ["demand_id", "location"],
+    }
+    for table in ("supply", "demand", "segments", "lanes", "previous"):
+        path = folder / f"{table}.csv"
+        if not path.exists():
+            if table in ("supply", "demand", "segments"):
+                raise InstanceError(
+                    f"{folder}: missing {table}.csv (a rationing folder needs supply.csv, "
+                    "demand.csv and segments.csv)",
+                    field=table,
+                )
+            continue
+        frames[table] = read_csv(path, table, str_columns=id_cols[table])
+    if "demand" in frames and "locations" in frames["demand"].columns:
+        frames["demand"]["locations"] = _split_locations(frames["demand"]["locations"])
+    return frames
 
 
 def read_csv(path: Path, table: str, *, str_columns: list[str]) -> pd.DataFrame:
