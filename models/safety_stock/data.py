@@ -216,7 +216,7 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         k = np.sqrt(np.bincount(stage_of_entry, (vals * (z * sigma)[cols]) ** 2, minlength=n))
     elif instance.pooling == "additive":
         k = np.bincount(stage_of_entry, vals * (z * sigma)[cols], minlength=n)
-    else:  # max_z
+    else:  # max_z; critical_level: stages without critical levels (supplying others, one segment)
         zmax = np.full(n, -np.inf)
         np.maximum.at(zmax, stage_of_entry[vals > 0], z[cols[vals > 0]])
         zmax = np.where(np.isfinite(zmax), zmax, 0.0)

@@ -4,7 +4,7 @@
 instance needs a stage cost table (:attr:`GSMData.ss_table`): per-segment critical levels at
 shared stages, stochastic lead times, discrete demand. It returns ``None`` when every stage
 follows the square-root model of the module docstring; the exact solvers read either form
-through :meth:`GSMData.stage_cost`.
+through :meth:`GSMData.stage_cost`. One function per model builds its stages' tables.
 """
 
 from __future__ import annotations
@@ -18,10 +18,35 @@ if TYPE_CHECKING:
     from optim.instances.safety_stock import SafetyStockInstance
     from optim.models.safety_stock.data import GSMData
 
-__all__ = ["stage_tables"]
+__all__ = ["critical_level_tables", "sqrt_tables", "stage_tables"]
 
 
 def stage_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[np.float64]] | None:
     """Per-stage safety stock for :math:`\\tau = 0..L_j`, or ``None`` for the square-root model."""
-    del instance, data  # every stage of today's contract follows k * sqrt(tau)
-    return None
+    tables = critical_level_tables(instance, data)
+    return tables or None
+
+
+def sqrt_tables(data: GSMData) -> list[NDArray[np.float64]]:
+    """The square-root model :math:`k_j\\sqrt\\tau` as tables (the base other models edit)."""
+    return [
+        float(data.k[j]) * np.sqrt(np.arange(int(data.tau_max[j]) + 1, dtype=np.float64))
+        for j in range(data.n)
+    ]
+
+
+def critical_level_tables(
+    instance: SafetyStockInstance, data: GSMData
+) -> list[NDArray[np.float64]] | None:
+    """Tables of ``pooling="critical_level"``: stages whose segments differ in target or
+    measure get the least safety stock with critical levels (:mod:`.critical`); the others keep
+    :math:`k_j\\sqrt\\tau`. ``None`` when no stage needs critical levels."""
+    from optim.models.safety_stock.critical import stage_specs, stage_table
+
+    specs = stage_specs(instance, data.n, data.ids)
+    if not specs:
+        return None
+    tables = sqrt_tables(data)
+    for j, spec in specs.items():
+        tables[j], _ = stage_table(list(spec.segments), spec.step, spec.mean, int(data.tau_max[j]))
+    return tables
