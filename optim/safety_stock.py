@@ -496,8 +496,9 @@ def _segment_columns(
             out["expected_cycle_service"][i] = pol.cycle[rank]
             out["expected_fill_rate"][i] = pol.fill[rank]
     out["expected_service"] = [
-        out["expected_fill_rate"][i] if d.service_measure == "fill_rate" else
-        out["expected_cycle_service"][i]
+        out["expected_fill_rate"][i]
+        if d.service_measure == "fill_rate"
+        else out["expected_cycle_service"][i]
         for i, d in enumerate(dem)
     ]
     return out

@@ -70,10 +70,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.safety_stock.critical import StageSpec, policy_at, stage_specs
 from optim.models.safety_stock.data import GSMData, prepare
 
-__all__ = ["simulate", "simulate_from_files"]
+__all__ = ["simulate", "simulate_from_files", "summary_line"]
 
 Upstream = Literal["guaranteed", "actual"]
 
@@ -81,7 +83,7 @@ _ID_COLUMNS = ("stage", "stage_id", "id")
 _S_COLUMNS = ("service_time", "outbound_service_time", "committed_service_time", "S")
 _SI_COLUMNS = ("inbound_service_time", "SI")
 _SS_COLUMNS = ("safety_stock",)
-_CHUNK_BYTES = 64 * 2**20
+_CHUNK_BYTES = 256 * 2**20
 _BATCHES = 20
 
 
@@ -97,8 +99,9 @@ def simulate(
     safety_stock_factor: float = 1.0,
     truncate_at_zero: bool | None = None,
     confidence: float = 0.95,
+    levels: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Simulate the base-stock policy of a GSM solution and measure kept promises.
+    """Simulate the base-stock policy of a GSM solution and measure each segment's service.
 
     Parameters
     ----------
@@ -121,8 +124,8 @@ def simulate(
         :math:`\\max_j L_j + \\max_j S_j + 1` with :math:`L_j` the longest cumulative lead
         time into stage :math:`j` (enough for shortages to propagate down the network).
     upstream
-        ``"guaranteed"`` (GSM assumption) or ``"actual"`` (shortages cascade); see the module
-        docstring.
+        ``"guaranteed"`` (GSM assumption) or ``"actual"`` (shortages cascade; stages without
+        critical levels only); see the module docstring.
     safety_stock_factor
         Multiplies every safety stock (1 = the solution as planned).
     truncate_at_zero
@@ -130,14 +133,20 @@ def simulate(
         ``"guaranteed"`` (the model's normal demand), ``True`` for ``"actual"`` (required).
     confidence
         Confidence level of the interval.
+    levels
+        Critical levels per (``stage``, ``segment``) in a ``critical_level`` column (the
+        result's ``demands`` table); default: the result's own table when ``result`` is a
+        Result, else the model's levels for the solution's base stocks.
 
     Returns
     -------
     pandas.DataFrame
         One row per demand (stage, segment): ``stage``, ``segment``, ``target`` (service
         level), ``service_time`` (the stage's committed :math:`S_j`), ``max_service_time``,
-        ``fill`` (fraction of periods whose demand shipped by :math:`t + S_j`), ``stderr``,
-        ``ci_low``, ``ci_high``, ``meets_target``, ``samples`` (periods × replications).
+        ``fill`` (the achieved service in the segment's ``service_measure``), ``stderr``,
+        ``ci_low``, ``ci_high``, ``meets_target`` (``ci_high >= target``), ``samples``
+        (periods × replications), ``service_measure``, ``fill_rate``, ``cycle_service``
+        (both measures, point estimates), ``critical_level`` and ``base_stock``.
     """
     if periods < 1 or replications < 1:
         raise ValueError("periods and replications must be >= 1.")
@@ -150,7 +159,7 @@ def simulate(
     if upstream == "actual" and not truncate_at_zero:
         raise ValueError("upstream='actual' needs non-negative demand: truncate_at_zero=True.")
 
-    data = prepare(instance)
+    data = _prepared(instance, result)
     s_out, s_in, ss = _solution_arrays(instance, data, result)
     tau = s_in + data.lead_time - s_out
     if np.any(tau < 0):
@@ -162,56 +171,112 @@ def simulate(
     horizon = warmup + periods + int(s_out.max(initial=0))
 
     dem = instance.demands
+    nd = len(dem)
     mu = np.array([d.mean for d in dem], dtype=np.float64)
     sd = np.array([d.std_dev for d in dem], dtype=np.float64)
     pos = {sid: j for j, sid in enumerate(data.ids)}
     dstage = np.array([pos[d.stage] for d in dem], dtype=np.int64)
-    report = np.unique(dstage)  # stages whose promise is reported
+    specs = stage_specs(instance, data.n, data.ids)
+    crit_levels = _levels(instance, data, specs, result, levels, tau, ss, base)
+    if specs and upstream == "actual":
+        raise ValueError(
+            "upstream='actual' is not simulated for stages with critical levels; use "
+            "upstream='guaranteed' (or pooling 'max_z')."
+        )
+    lattice = np.zeros(nd, dtype=np.int64)  # 0 normal, 1 lattice-normal, 2 poisson, 3 nbinom
+    step = np.ones(nd)
+    for spec in specs.values():
+        for i in spec.demands:
+            lattice[i] = {"normal": 1, "poisson": 2, "negative_binomial": 3}[dem[i].distribution]
+            step[i] = spec.step
+    crit = np.array(sorted(specs), dtype=np.int64)
+    plain = np.setdiff1d(np.unique(dstage), crit)  # stages served first come, first served
 
-    succ: list[list[tuple[int, float]]] = [[] for _ in range(data.n)]
-    for i, j, q in zip(
-        data.source.tolist(), data.target.tolist(), data.quantity.tolist(), strict=True
-    ):
-        succ[i].append((j, q))
-    reverse = data.order[::-1].tolist()
+    nb = 1 if replications >= 2 else min(_BATCHES, periods)
+    blen = periods // nb
+    # per demand: served, demand, periods without shortage (and counted periods) per sample
+    served = np.zeros((nd, replications, nb))
+    wanted = np.zeros((nd, replications, nb))
+    ok = np.zeros((nd, replications, nb))
+    count = np.zeros((nd, replications, nb))
 
     rng = np.random.default_rng(seed)
-    per_rep = max(1, data.n * (horizon + 1) * 8 * 3)
+    per_rep = max(1, (nd + len(plain) * 4 + data.n) * (horizon + 1) * 8)
     chunk = int(max(1, min(replications, _CHUNK_BYTES // per_rep)))
-    kept_by_stage: list[NDArray[np.bool_]] = []  # each (len(report), chunk, periods)
     done = 0
+    bidx = np.minimum((np.arange(periods)) // max(blen, 1), nb - 1)
     while done < replications:
         c = min(chunk, replications - done)
-        demand = (
-            rng.standard_normal((len(dem), c, horizon)) * sd[:, None, None] + mu[:, None, None]
-        )
-        if truncate_at_zero:
-            np.maximum(demand, 0.0, out=demand)
-        orders = _stage_orders(data.n, dstage, demand, succ, reverse)
+        demand = _draw(rng, dem, mu, sd, lattice, step, c, horizon, truncate_at_zero)
+        reps = slice(done, done + c)
         if upstream == "guaranteed":
-            kept = _kept_guaranteed(orders[report], base[report], tau[report])
+            if plain.size:
+                _plain_stages(
+                    data,
+                    plain,
+                    dstage,
+                    demand,
+                    base,
+                    tau,
+                    warmup,
+                    periods,
+                    bidx,
+                    nb,
+                    served,
+                    wanted,
+                    ok,
+                    count,
+                    reps,
+                )
+            if crit.size:
+                _critical_stages(
+                    specs,
+                    crit,
+                    demand,
+                    base,
+                    tau,
+                    crit_levels,
+                    warmup,
+                    periods,
+                    bidx,
+                    nb,
+                    served,
+                    wanted,
+                    ok,
+                    count,
+                    reps,
+                )
         else:
-            kept = _kept_actual(data, orders, base, s_out, report)
-        kept_by_stage.append(kept[:, :, warmup : warmup + periods])
+            succ: list[list[tuple[int, float]]] = [[] for _ in range(data.n)]
+            for i, j, q in zip(
+                data.source.tolist(), data.target.tolist(), data.quantity.tolist(), strict=True
+            ):
+                succ[i].append((j, q))
+            orders = _stage_orders(data.n, dstage, demand, succ, data.order[::-1].tolist())
+            kept = _kept_actual(data, orders, base, s_out, plain)[:, :, warmup : warmup + periods]
+            row = {int(j): r for r, j in enumerate(plain.tolist())}
+            for i in range(nd):
+                k = kept[row[int(dstage[i])]]
+                ok[i, reps] = _batched(k.astype(np.float64), bidx, nb)
+                count[i, reps] = _batched(np.ones_like(k, dtype=np.float64), bidx, nb)
+            served[:, reps] = np.nan
+            wanted[:, reps] = np.nan
         done += c
-    kept_all = np.concatenate(kept_by_stage, axis=1)  # (stages, replications, periods)
 
-    if replications >= 2:
-        samples = kept_all.mean(axis=2)
-    else:
-        nb = min(_BATCHES, periods)
-        usable = periods - periods % nb
-        samples = kept_all[:, 0, :usable].reshape(len(report), nb, -1).mean(axis=2)
+    cycle_samples = (ok / np.maximum(count, 1)).reshape(nd, -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fill_samples = np.where(wanted > 0, served / np.where(wanted > 0, wanted, 1), 1.0)
+    fill_samples = np.where(np.isnan(wanted), np.nan, fill_samples)  # "actual": not measured
+    fill_samples = fill_samples.reshape(nd, -1)
+    measure = np.array([d.service_measure == "fill_rate" for d in dem])
+    samples = np.where(measure[:, None], fill_samples, cycle_samples)
     k = samples.shape[1]
-    fill = samples.mean(axis=1)
-    stderr = samples.std(axis=1, ddof=1) / math.sqrt(k) if k > 1 else np.zeros(len(report))
+    value = samples.mean(axis=1)
+    stderr = samples.std(axis=1, ddof=1) / math.sqrt(k) if k > 1 else np.zeros(nd)
     half = _t_quantile(0.5 + confidence / 2, k - 1) * stderr
-    row_of = {int(j): r for r, j in enumerate(report.tolist())}
-
     rows = []
-    for d_idx, d in enumerate(dem):
-        r = row_of[int(dstage[d_idx])]
-        j = int(dstage[d_idx])
+    for i, d in enumerate(dem):
+        j = int(dstage[i])
         rows.append(
             {
                 "stage": d.stage,
@@ -219,15 +284,271 @@ def simulate(
                 "target": d.service_level,
                 "service_time": int(s_out[j]),
                 "max_service_time": d.max_service_time,
-                "fill": float(fill[r]),
-                "stderr": float(stderr[r]),
-                "ci_low": float(max(0.0, fill[r] - half[r])),
-                "ci_high": float(min(1.0, fill[r] + half[r])),
-                "meets_target": bool(fill[r] + half[r] >= d.service_level),
+                "fill": float(value[i]),
+                "stderr": float(stderr[i]),
+                "ci_low": float(max(0.0, value[i] - half[i])),
+                "ci_high": float(min(1.0, value[i] + half[i])),
+                "meets_target": bool(value[i] + half[i] >= d.service_level),
                 "samples": int(periods * replications),
+                "service_measure": d.service_measure,
+                "fill_rate": float(fill_samples[i].mean()),
+                "cycle_service": float(cycle_samples[i].mean()),
+                "critical_level": float(crit_levels[i]),
+                "base_stock": float(base[j]),
             }
         )
     return pd.DataFrame(rows)
+
+
+def summary_line(table: pd.DataFrame) -> str:
+    """``k of n targets met; misses: stage/segment (measure ci_high < target), ...``."""
+    miss = table[~table["meets_target"].astype(bool)]
+    n = len(table)
+    text = f"{n - len(miss)} of {n} targets met"
+    if len(miss):
+        shown = [
+            f"{r.stage}/{r.segment} ({r.service_measure} {r.ci_high:.4f} < {r.target:g})"
+            for r in miss.head(10).itertuples()
+        ]
+        more = f", ... ({len(miss) - 10} more)" if len(miss) > 10 else ""
+        text += "; misses: " + ", ".join(shown) + more
+    else:
+        text += "; misses: none"
+    return text
+
+
+def _prepared(instance: SafetyStockInstance, result: Any) -> GSMData:
+    """The network arrays; the stage tables only when the solution lacks safety stocks."""
+    table = result if isinstance(result, pd.DataFrame) else None
+    if table is None and not isinstance(result, Mapping):
+        table = (getattr(result, "tables", None) or {}).get("stages")
+    if table is not None and _column(table, _SS_COLUMNS) is not None:
+        return prepare(instance.model_copy(update={"pooling": "max_z"}))
+    return prepare(instance)
+
+
+def _levels(
+    instance: SafetyStockInstance,
+    data: GSMData,
+    specs: dict[int, StageSpec],
+    result: Any,
+    levels: pd.DataFrame | None,
+    tau: NDArray[np.int64],
+    ss: NDArray[np.float64],
+    base: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Critical level per demand (units); 0 at stages without critical levels."""
+    dem = instance.demands
+    out = np.zeros(len(dem))
+    if levels is None and not isinstance(result, (pd.DataFrame, Mapping)):
+        table = (getattr(result, "tables", None) or {}).get("demands")
+        if table is not None and "critical_level" in table.columns:
+            levels = table
+    if levels is not None:
+        given = {
+            (str(r.stage), str(r.segment)): float(r.critical_level)
+            for r in levels[["stage", "segment", "critical_level"]].itertuples()
+            if r.critical_level == r.critical_level
+        }
+        pos = {sid: j for j, sid in enumerate(data.ids)}
+        for i, d in enumerate(dem):
+            c = given.get((d.stage, d.segment), 0.0)
+            j = pos[d.stage]
+            if c < 0 or c > base[j] + 1e-6 * max(1.0, abs(base[j])):
+                raise InstanceError(
+                    f"critical_level {c:g} of segment {d.segment!r} at stage {d.stage!r} is "
+                    f"outside [0, base stock {base[j]:g}]; a segment cannot be held back above "
+                    "the stock the stage holds.",
+                    field=f"demands[{i}].critical_level",
+                )
+            if c > 0 and j not in specs:
+                raise InstanceError(
+                    f"critical_level {c:g} of segment {d.segment!r} at stage {d.stage!r}: that "
+                    "stage serves first come, first served (no critical levels); give 0.",
+                    field=f"demands[{i}].critical_level",
+                )
+            out[i] = c
+        return out
+    for j, spec in specs.items():
+        pol = policy_at(spec, int(tau[j]), float(ss[j]))
+        for rank, i in enumerate(spec.demands):
+            out[i] = pol.levels[rank] * spec.step
+    return out
+
+
+def _draw(
+    rng: np.random.Generator,
+    dem: Any,
+    mu: NDArray[np.float64],
+    sd: NDArray[np.float64],
+    lattice: NDArray[np.int64],
+    step: NDArray[np.float64],
+    c: int,
+    horizon: int,
+    truncate: bool,
+) -> NDArray[np.float64]:
+    """Demand (demands, replications, periods): normal, or the critical-level model's lattice.
+
+    Lattice-normal: :math:`h \\cdot \\max(0, \\mathrm{round}(X/h))` with
+    :math:`X \\sim N(\\mu, \\sigma^2)`, which is exactly the model's discretisation
+    (:func:`optim.models.safety_stock.critical.demand_lattice`, up to its 1e-12 tail trim).
+    """
+    out = rng.standard_normal((len(mu), c, horizon))
+    out *= sd[:, None, None]
+    out += mu[:, None, None]
+    if truncate:
+        np.maximum(out, 0.0, out=out)
+    idx = np.flatnonzero(lattice == 1)
+    if idx.size:
+        h = step[idx][:, None, None]
+        out[idx] = np.maximum(np.rint(out[idx] / h), 0.0) * h
+    for i in np.flatnonzero(lattice >= 2).tolist():
+        if lattice[i] == 2:
+            out[i] = rng.poisson(mu[i], (c, horizon))
+        else:
+            var = float(sd[i]) ** 2
+            out[i] = rng.negative_binomial(mu[i] ** 2 / (var - mu[i]), mu[i] / var, (c, horizon))
+    return out
+
+
+def _batched(x: NDArray[np.float64], bidx: NDArray[np.int64], nb: int) -> NDArray[np.float64]:
+    """Sum over periods (last axis) into ``nb`` batches: (reps, periods) -> (reps, nb)."""
+    if nb == 1:
+        return x.sum(axis=-1, keepdims=True)
+    out = np.zeros((*x.shape[:-1], nb))
+    for b in range(nb):
+        out[..., b] = x[..., bidx == b].sum(axis=-1)
+    return out
+
+
+def _plain_stages(
+    data: GSMData,
+    plain: NDArray[np.int64],
+    dstage: NDArray[np.int64],
+    demand: NDArray[np.float64],
+    base: NDArray[np.float64],
+    tau: NDArray[np.int64],
+    warmup: int,
+    periods: int,
+    bidx: NDArray[np.int64],
+    nb: int,
+    served: NDArray[np.float64],
+    wanted: NDArray[np.float64],
+    ok: NDArray[np.float64],
+    count: NDArray[np.float64],
+    reps: slice,
+) -> None:
+    """Stages serving first come, first served (GSM's window rule), all at once.
+
+    Period ``t``'s orders are all served iff the orders of the ``tau`` periods ending at ``t``
+    are at most ``B`` (cycle service, exactly :math:`\\Phi(z)` for one normal segment). Stock
+    left for them after the backorders is :math:`(B - W_{\\tau-1})^+`; when it falls short
+    every segment receives the same share of its (positive) demand (fill rate).
+    """
+    nd, c, horizon = demand.shape
+    phi = data.phi[plain]
+    orders = (phi @ demand.reshape(nd, -1)).reshape(len(plain), c, horizon)
+    cum = _cumulative(orders)  # (rows, c, horizon + 1)
+    t = np.arange(horizon)
+    w = tau[plain][:, None]
+    lo_full = np.maximum(t[None, :] + 1 - w, 0)  # window of tau periods ending at t
+    lo_prev = np.minimum(np.maximum(t[None, :] + 2 - w, 0), t[None, :])  # tau - 1 before t
+    hi = np.broadcast_to(t[None, :] + 1, lo_full.shape)
+
+    def take(ix: NDArray[np.int64]) -> NDArray[np.float64]:
+        return np.take_along_axis(cum, np.broadcast_to(ix[:, None, :], orders.shape), axis=2)
+
+    top = take(hi)
+    full = top - take(lo_full)
+    prev = np.where((w > 0)[:, :, None], take(hi - 1) - take(lo_prev), 0.0)
+    b = base[plain][:, None, None]
+    kept = full <= b + 1e-9 * np.maximum(1.0, np.abs(b))
+    kept |= (w == 0)[:, :, None]
+    avail = np.maximum(b - prev, 0.0)
+    pos_orders = np.maximum(orders, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(pos_orders > avail, avail / np.where(pos_orders > 0, pos_orders, 1), 1.0)
+    frac = np.where((w == 0)[:, :, None], 1.0, frac)
+    window = slice(warmup, warmup + periods)
+    row_of = {int(j): r for r, j in enumerate(plain.tolist())}
+    kept_f = kept[:, :, window].astype(np.float64)
+    frac_w = frac[:, :, window]
+    ones = np.ones((c, periods))
+    for i in np.flatnonzero(np.isin(dstage, plain)).tolist():
+        r = row_of[int(dstage[i])]
+        d = np.maximum(demand[i, :, window], 0.0)
+        served[i, reps] = _batched(d * frac_w[r], bidx, nb)
+        wanted[i, reps] = _batched(d, bidx, nb)
+        ok[i, reps] = _batched(kept_f[r], bidx, nb)
+        count[i, reps] = _batched(ones, bidx, nb)
+
+
+def _critical_stages(
+    specs: dict[int, StageSpec],
+    crit: NDArray[np.int64],
+    demand: NDArray[np.float64],
+    base: NDArray[np.float64],
+    tau: NDArray[np.int64],
+    levels: NDArray[np.float64],
+    warmup: int,
+    periods: int,
+    bidx: NDArray[np.int64],
+    nb: int,
+    served: NDArray[np.float64],
+    wanted: NDArray[np.float64],
+    ok: NDArray[np.float64],
+    count: NDArray[np.float64],
+    reps: slice,
+) -> None:
+    """Critical-level stages, state by state (on hand, backorders, pipeline), all at once.
+
+    Each period (time of the orders' due dates): receive the replenishment of the orders due
+    ``tau`` periods ago, fill backorders (oldest first, no reservation), then serve the
+    period's orders lowest priority first, segment ``k`` only from stock above ``c_k``; the
+    rest is backordered. This is the policy stated in :mod:`optim.models.safety_stock.critical`,
+    simulated without its closed form.
+    """
+    _, c, horizon = demand.shape
+    kmax = max(len(specs[j].demands) for j in crit.tolist())
+    m = len(crit)
+    idx = np.full((m, kmax), -1, dtype=np.int64)
+    for r, j in enumerate(crit.tolist()):
+        idx[r, : len(specs[j].demands)] = specs[j].demands
+    d = np.where((idx >= 0)[:, :, None, None], demand[np.maximum(idx, 0)], 0.0)  # (m,K,c,H)
+    total = d.sum(axis=1)  # (m, c, H)
+    tau_c = tau[crit]
+    # arrivals[r, :, t] = total[r, :, t - tau]
+    t = np.arange(horizon)
+    src = t[None, :] - tau_c[:, None]
+    arrivals = np.where(
+        (src >= 0)[:, None, :],
+        np.take_along_axis(total, np.broadcast_to(np.maximum(src, 0)[:, None, :], total.shape), 2),
+        0.0,
+    )
+    crit_lv = np.where(idx >= 0, levels[np.maximum(idx, 0)], 0.0)  # (m, K)
+    on_hand = np.broadcast_to(base[crit][:, None], (m, c)).copy()
+    backlog = np.zeros((m, c))
+    got = np.zeros((m, kmax, c, horizon))
+    for u in range(horizon):
+        on_hand += arrivals[:, :, u]
+        x = np.minimum(on_hand, backlog)
+        on_hand -= x
+        backlog -= x
+        for k in range(kmax - 1, -1, -1):
+            give = np.minimum(d[:, k, :, u], np.maximum(on_hand - crit_lv[:, k, None], 0.0))
+            on_hand -= give
+            backlog += d[:, k, :, u] - give
+            got[:, k, :, u] = give
+    window = slice(warmup, warmup + periods)
+    for r, j in enumerate(crit.tolist()):
+        for k, i in enumerate(specs[j].demands):
+            dk = d[r, k, :, window]
+            gk = got[r, k, :, window]
+            served[i, reps] = _batched(gk, bidx, nb)
+            wanted[i, reps] = _batched(dk, bidx, nb)
+            short = dk - gk > 1e-9 * np.maximum(1.0, dk)
+            ok[i, reps] = _batched((~short).astype(np.float64), bidx, nb)
+            count[i, reps] = _batched(np.ones_like(dk), bidx, nb)
 
 
 def simulate_from_files(
@@ -257,6 +578,10 @@ def simulate_from_files(
         raise ValueError(
             f"{result_json_path}: result kind {doc.get('kind')!r} is not safety_stock."
         )
+    if "demands" in doc and "levels" not in kwargs:
+        table = pd.DataFrame(doc["demands"])
+        if "critical_level" in table.columns:
+            kwargs["levels"] = table
     return simulate(instance, pd.DataFrame(doc["stages"]), **kwargs)
 
 

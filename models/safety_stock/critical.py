@@ -82,8 +82,8 @@ __all__ = [
     "MEASURES",
     "Lattice",
     "SegmentModel",
-    "StageSpec",
     "StagePolicy",
+    "StageSpec",
     "demand_lattice",
     "evaluate_policy",
     "greedy_levels",
@@ -393,7 +393,7 @@ class StageSpec:
 
 def _priority_key(d: object, index: int) -> tuple[float, float, int]:
     tier = getattr(d, "tier", None)
-    return (float(tier) if tier is not None else 0.0, -float(getattr(d, "service_level")), index)
+    return (float(tier) if tier is not None else 0.0, -float(d.service_level), index)
 
 
 def needs_levels(demands: list[object]) -> bool:
@@ -404,7 +404,7 @@ def needs_levels(demands: list[object]) -> bool:
         return True
     if any(getattr(d, "distribution", "normal") != "normal" for d in demands):
         return True
-    return len({float(getattr(d, "service_level")) for d in demands}) > 1
+    return len({float(d.service_level) for d in demands}) > 1
 
 
 def stage_specs(instance: object, n_stages: int, ids: tuple[str, ...]) -> dict[int, StageSpec]:
@@ -418,10 +418,10 @@ def stage_specs(instance: object, n_stages: int, ids: tuple[str, ...]) -> dict[i
         return {}
     pos = {sid: j for j, sid in enumerate(ids)}
     has_succ = np.zeros(n_stages, dtype=bool)
-    for a in getattr(instance, "arcs"):
+    for a in instance.arcs:
         has_succ[pos[a.source]] = True
     by_stage: dict[int, list[int]] = {}
-    dem = list(getattr(instance, "demands"))
+    dem = list(instance.demands)
     for i, d in enumerate(dem):
         by_stage.setdefault(pos[d.stage], []).append(i)
     out: dict[int, StageSpec] = {}
