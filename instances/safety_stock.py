@@ -34,7 +34,7 @@ __all__ = [
 Pooling = Literal["critical_level", "max_z", "root_sum_square", "additive"]
 POOLINGS = ("critical_level", "max_z", "root_sum_square", "additive")
 SERVICE_MEASURES = ("cycle_service", "fill_rate")
-DISTRIBUTIONS = ("normal", "poisson", "negative_binomial")
+DISTRIBUTIONS = ("auto", "normal", "poisson", "negative_binomial")
 
 
 _id = string_id
@@ -144,8 +144,11 @@ class Demand(Frozen):
         which the segment has no shortage) or ``"fill_rate"`` (share of its demand served
         from stock by its due date). Model, simulator and report use these definitions.
     distribution
-        Per-period demand: ``"normal"`` (default), ``"poisson"`` (slow movers; ``std_dev``
-        ignored) or ``"negative_binomial"`` (slow, lumpy: needs ``std_dev**2 > mean``).
+        Per-period demand at a stage with critical levels: ``"auto"`` (default: normal when
+        ``std_dev <= mean / 2``, else negative binomial, or Poisson when
+        ``std_dev**2 <= mean``), ``"normal"``, ``"poisson"`` (``std_dev`` ignored) or
+        ``"negative_binomial"`` (needs ``std_dev**2 > mean``). Stages sized by the square-root
+        model (one segment, ``max_z``, ...) assume normal demand.
     tier
         Rationing tier (1 = served first). At a stage with critical levels the priority is the
         tier, then the higher service level; either every segment at the stage has a tier or
@@ -159,7 +162,7 @@ class Demand(Frozen):
     service_level: float
     max_service_time: int
     service_measure: Literal["cycle_service", "fill_rate"] = "cycle_service"
-    distribution: Literal["normal", "poisson", "negative_binomial"] = "normal"
+    distribution: Literal["auto", "normal", "poisson", "negative_binomial"] = "auto"
     tier: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="before")
@@ -193,7 +196,8 @@ class Demand(Frozen):
         dist = data.get("distribution")
         if dist is not None and dist not in DISTRIBUTIONS:
             raise InstanceError(
-                f"distribution {dist!r} of {owner} is unknown; allowed: {', '.join(DISTRIBUTIONS)}."
+                f"distribution {dist!r} of {owner} is unknown; allowed: "
+                f"{', '.join(DISTRIBUTIONS)}."
             )
         t = data.get("tier")
         if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):

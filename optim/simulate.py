@@ -72,7 +72,7 @@ from numpy.typing import NDArray
 
 from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
-from optim.models.safety_stock.critical import StageSpec, policy_at, stage_specs
+from optim.models.safety_stock.critical import StageSpec, lattice_law, policy_at, stage_specs
 from optim.models.safety_stock.data import GSMData, prepare
 
 __all__ = ["simulate", "simulate_from_files", "summary_line"]
@@ -185,9 +185,14 @@ def simulate(
         )
     lattice = np.zeros(nd, dtype=np.int64)  # 0 normal, 1 lattice-normal, 2 poisson, 3 nbinom
     step = np.ones(nd)
+    law_a = np.zeros(nd)
+    law_b = np.zeros(nd)
     for spec in specs.values():
         for i in spec.demands:
-            lattice[i] = {"normal": 1, "poisson": 2, "negative_binomial": 3}[dem[i].distribution]
+            law, law_a[i], law_b[i] = lattice_law(
+                dem[i].mean, dem[i].std_dev, dem[i].distribution, spec.step
+            )
+            lattice[i] = {"normal": 1, "poisson": 2, "negative_binomial": 3}[law]
             step[i] = spec.step
     crit = np.array(sorted(specs), dtype=np.int64)
     plain = np.setdiff1d(np.unique(dstage), crit)  # stages served first come, first served
@@ -207,7 +212,7 @@ def simulate(
     bidx = np.minimum((np.arange(periods)) // max(blen, 1), nb - 1)
     while done < replications:
         c = min(chunk, replications - done)
-        demand = _draw(rng, dem, mu, sd, lattice, step, c, horizon, truncate_at_zero)
+        demand = _draw(rng, mu, sd, (lattice, step, law_a, law_b), c, horizon, truncate_at_zero)
         reps = slice(done, done + c)
         if upstream == "guaranteed":
             if plain.size:
@@ -345,10 +350,11 @@ def _levels(
         if table is not None and "critical_level" in table.columns:
             levels = table
     if levels is not None:
+        values = pd.to_numeric(levels["critical_level"], errors="coerce").to_numpy(np.float64)
         given = {
-            (str(r.stage), str(r.segment)): float(r.critical_level)
-            for r in levels[["stage", "segment", "critical_level"]].itertuples()
-            if r.critical_level == r.critical_level
+            (str(a), str(b)): float(v)
+            for a, b, v in zip(levels["stage"], levels["segment"], values, strict=True)
+            if v == v  # NaN: not given
         }
         pos = {sid: j for j, sid in enumerate(data.ids)}
         for i, d in enumerate(dem):
@@ -378,11 +384,9 @@ def _levels(
 
 def _draw(
     rng: np.random.Generator,
-    dem: Any,
     mu: NDArray[np.float64],
     sd: NDArray[np.float64],
-    lattice: NDArray[np.int64],
-    step: NDArray[np.float64],
+    laws: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
     c: int,
     horizon: int,
     truncate: bool,
@@ -391,8 +395,11 @@ def _draw(
 
     Lattice-normal: :math:`h \\cdot \\max(0, \\mathrm{round}(X/h))` with
     :math:`X \\sim N(\\mu, \\sigma^2)`, which is exactly the model's discretisation
-    (:func:`optim.models.safety_stock.critical.demand_lattice`, up to its 1e-12 tail trim).
+    (:func:`optim.models.safety_stock.critical.demand_lattice`, up to its 1e-12 tail trim);
+    Poisson and negative binomial: ``h`` times the count of
+    :func:`~optim.models.safety_stock.critical.lattice_law`.
     """
+    lattice, step, law_a, law_b = laws
     out = rng.standard_normal((len(mu), c, horizon))
     out *= sd[:, None, None]
     out += mu[:, None, None]
@@ -404,10 +411,9 @@ def _draw(
         out[idx] = np.maximum(np.rint(out[idx] / h), 0.0) * h
     for i in np.flatnonzero(lattice >= 2).tolist():
         if lattice[i] == 2:
-            out[i] = rng.poisson(mu[i], (c, horizon))
+            out[i] = rng.poisson(law_a[i], (c, horizon)) * step[i]
         else:
-            var = float(sd[i]) ** 2
-            out[i] = rng.negative_binomial(mu[i] ** 2 / (var - mu[i]), mu[i] / var, (c, horizon))
+            out[i] = rng.negative_binomial(law_a[i], law_b[i], (c, horizon)) * step[i]
     return out
 
 

@@ -26,8 +26,10 @@ demand due in the :math:`\tau - 1` previous periods, independent of the period's
 :math:`R_k = \min(R_{k+1}, \max(R_{k+1} - D_k, c_k))` with independent :math:`D_k`. Per-period
 demands live on a lattice :math:`\{0, h, 2h, \dots\}` (normal demand discretised with step
 :math:`h` = the stage's pooled standard deviation / 8 and negative values set to 0; Poisson and
-negative binomial on whole units, :math:`h = 1`), so the distribution of :math:`W` is an exact
-convolution and every segment's
+negative binomial counts of :math:`h = \max(1, \sigma/16)` units with mean and variance
+matched; ``distribution="auto"`` takes the normal when :math:`\sigma \le \mu/2` and the
+negative binomial — Poisson if :math:`\sigma^2 \le \mu` — for slow, lumpy demand), so the
+distribution of :math:`W` is an exact convolution and every segment's
 
 * ``cycle_service`` :math:`= P(D_k \le (R_{k+1} - c_k)^+)` (share of periods without a
   shortage for the segment) and
@@ -73,9 +75,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from optim.instances.safety_stock import Demand, SafetyStockInstance
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -87,9 +94,11 @@ __all__ = [
     "demand_lattice",
     "evaluate_policy",
     "greedy_levels",
+    "lattice_law",
     "needs_levels",
     "optimal_policy",
     "policy_at",
+    "resolve_distribution",
     "stage_specs",
     "stage_table",
     "window",
@@ -97,7 +106,7 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 MEASURES = ("cycle_service", "fill_rate")
-DISTRIBUTIONS = ("normal", "poisson", "negative_binomial")
+DISTRIBUTIONS = ("auto", "normal", "poisson", "negative_binomial")
 _TAIL = 1e-12  # probability mass trimmed from lattice tails
 _STEPS_PER_SIGMA = 8
 
@@ -130,22 +139,26 @@ class SegmentModel:
     target: float
     measure: str  # "cycle_service" | "fill_rate"
 
+    @cached_property
+    def _cum(self) -> tuple[FloatArray, FloatArray, float]:
+        cdf = np.cumsum(self.demand.pmf)
+        csurv = np.concatenate([[0.0], np.cumsum(1.0 - cdf)])
+        return cdf, csurv, self.demand.mean()
+
     def service(self, avail: NDArray[np.int64]) -> FloatArray:
         """Service per period when ``avail`` units (lattice steps) are available to it."""
         x = np.maximum(avail, 0)
         d = self.demand
-        cdf = np.cumsum(d.pmf)
+        cdf, csurv, mean = self._cum
         idx = x - d.lo
         if self.measure == "cycle_service":
-            return np.where(idx < 0, 0.0, cdf[np.clip(idx, 0, cdf.size - 1)])
+            return np.where(idx < 0, 0.0, cdf[np.minimum(np.maximum(idx, 0), cdf.size - 1)])
         # E[min(D, x)] = sum_{y < x} P(D > y); P(D > y) = 1 for y < lo
-        surv = 1.0 - cdf  # P(D > lo + i)
-        csurv = np.concatenate([[0.0], np.cumsum(surv)])
-        mean = d.mean()
+        surv = cdf  # only its size is used below
         if mean <= 0:
             return np.ones_like(x, dtype=np.float64)
         below = np.minimum(x, max(d.lo, 0))  # the y < lo part, each contributing 1
-        upper = np.clip(x - d.lo, 0, surv.size)  # P(D > y) = 0 past hi
+        upper = np.minimum(np.maximum(x - d.lo, 0), surv.size)  # P(D > y) = 0 past hi
         return (below + csurv[upper]) / mean
 
 
@@ -174,17 +187,50 @@ def _trim(lo: int, pmf: FloatArray) -> Lattice:
     return Lattice(lo + first, kept / kept.sum())
 
 
+def resolve_distribution(mean: float, std_dev: float, distribution: str) -> str:
+    """The demand law of a segment at a stage with critical levels.
+
+    ``"auto"`` (the default): ``"normal"`` when :math:`\\sigma \\le \\mu / 2` (less than
+    2.3 % of the normal below zero), otherwise — slow or lumpy demand, where a normal would put
+    much of its mass on negative demand — ``"negative_binomial"`` when
+    :math:`\\sigma^2 > \\mu`, else ``"poisson"``.
+    """
+    if distribution != "auto":
+        return distribution
+    if std_dev <= mean / 2:
+        return "normal"
+    return "negative_binomial" if std_dev**2 > mean else "poisson"
+
+
+def lattice_law(
+    mean: float, std_dev: float, distribution: str, step: float
+) -> tuple[str, float, float]:
+    """How one period's demand is drawn, in lattice steps ``h``: ``("normal", mu, sigma)``
+    (then :math:`\\max(0, \\mathrm{round}(X / h))`), ``("poisson", m, 0)`` or
+    ``("negative_binomial", n, p)`` (counts of ``h`` units, mean and variance matched:
+    :math:`m = \\mu/h`, :math:`v = \\sigma^2/h^2`; a count whose :math:`v \\le m` is
+    Poisson, variance :math:`\\mu h \\ge \\sigma^2`)."""
+    dist = resolve_distribution(mean, std_dev, distribution)
+    if dist == "normal" or mean <= 0:
+        return ("normal", mean, std_dev)
+    m = mean / step
+    v = std_dev**2 / step**2
+    if dist == "negative_binomial" and v > m:
+        return ("negative_binomial", m * m / (v - m), m / v)
+    return ("poisson", m, 0.0)
+
+
 def demand_lattice(mean: float, std_dev: float, distribution: str, step: float) -> Lattice:
     """Per-period demand of one segment on the lattice ``{0, step, 2 step, ...}``.
 
     ``normal``: :math:`P(ih) = \\Phi((ih + h/2 - \\mu)/\\sigma) - \\Phi((ih - h/2 -
     \\mu)/\\sigma)`, with all mass below :math:`h/2` at 0 (negative demand is no demand).
-    ``poisson``: mean ``mean`` (``std_dev`` is ignored), whole units. ``negative_binomial``:
-    mean ``mean`` and variance ``std_dev**2 > mean``, whole units.
+    ``poisson`` / ``negative_binomial``: counts of ``step`` units (:func:`lattice_law`).
     """
     if mean <= 0:
         return Lattice(0, np.ones(1))
-    if distribution == "normal":
+    law, a, b = lattice_law(mean, std_dev, distribution, step)
+    if law == "normal":
         if std_dev <= 0:
             v = max(0, round(mean / step))
             return Lattice(v, np.ones(1))
@@ -195,30 +241,28 @@ def demand_lattice(mean: float, std_dev: float, distribution: str, step: float) 
         if lo == 0:
             cdf[0] = 0.0  # negative demand is no demand: its mass goes to 0
         return _trim(lo, np.diff(cdf))
-    sd = math.sqrt(mean) if distribution == "poisson" else std_dev
-    k = np.arange(int(mean + 14 * sd + 30) + 1, dtype=np.float64)
-    lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
-    if distribution == "poisson":
-        logp = k * math.log(mean) - mean - lg
-    elif distribution == "negative_binomial":
-        var = std_dev**2
-        if var <= mean:
-            raise ValueError(
-                f"negative_binomial needs std_dev**2 > mean; got mean {mean}, std_dev {std_dev}"
-            )
-        r, p = mean**2 / (var - mean), mean / var
+    if law == "poisson":
+        sd = math.sqrt(a)
+        k = np.arange(int(a + 14 * sd + 30) + 1, dtype=np.float64)
+        lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
+        logp = k * math.log(a) - a - lg
+    else:
+        r, p = a, b
+        m = r * (1 - p) / p
+        sd = math.sqrt(m / p)
+        k = np.arange(int(m + 30 * sd + 30) + 1, dtype=np.float64)
+        lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
         lgr = np.array([math.lgamma(v + r) for v in k.tolist()])
         logp = lgr - math.lgamma(r) - lg + r * math.log(p) + k * math.log1p(-p)
-    else:
-        raise ValueError(f"unknown distribution {distribution!r} (allowed: {DISTRIBUTIONS})")
     return _trim(0, np.exp(logp))
 
 
 _ERF = np.frompyfunc(math.erf, 1, 1)
 
 
-def _norm_cdf(x: FloatArray) -> FloatArray:
-    return 0.5 * (1.0 + _ERF(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64))
+def _norm_cdf(x: NDArray[np.floating]) -> FloatArray:
+    erf = np.asarray(_ERF(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)), dtype=np.float64)
+    return 0.5 * (1.0 + erf)
 
 
 def window(period: Lattice, periods: int) -> Lattice:
@@ -251,25 +295,18 @@ def _stock(w: Lattice, b: int) -> Lattice:
 
 def _after(r: Lattice, seg: SegmentModel, c: int) -> Lattice:
     """Stock left after segment ``seg`` with critical level ``c``: min(R, max(R - D, c))."""
-    vals = np.arange(r.lo, r.hi + 1)
-    above = vals > c
-    if not above.any():
+    if r.hi <= c:
         return r
-    base = np.where(above, 0.0, r.pmf)
-    top = np.where(above, r.pmf, 0.0)
-    first = int(np.argmax(above))
-    # R - D for the part above c: values (r.lo + first - d.hi) ...
-    conv = np.convolve(top[first:], seg.demand.pmf[::-1])
+    first = max(c + 1 - r.lo, 0)  # index of the first value above c
+    conv = np.convolve(r.pmf[first:], seg.demand.pmf[::-1])  # R - D on the part above c
     lo2 = r.lo + first - seg.demand.hi
-    v2 = np.arange(lo2, lo2 + conv.size)
-    low_mass = float(conv[v2 < c].sum())
-    conv = np.where(v2 < c, 0.0, conv)
     new_lo = min(r.lo, c, lo2)
-    new_hi = max(r.hi, int(v2[-1]))
+    new_hi = max(r.hi, lo2 + conv.size - 1)
     out = np.zeros(new_hi - new_lo + 1)
-    out[r.lo - new_lo : r.hi - new_lo + 1] += base
-    out[lo2 - new_lo : lo2 - new_lo + conv.size] += conv
-    out[c - new_lo] += low_mass
+    out[r.lo - new_lo : r.lo - new_lo + first] += r.pmf[:first]
+    cut = max(c - lo2, 0)  # values of R - D below c are lumped at c
+    out[lo2 - new_lo + cut : lo2 - new_lo + conv.size] += conv[cut:]
+    out[c - new_lo] += float(conv[:cut].sum())
     nz = np.flatnonzero(out > 0)
     return Lattice(new_lo + int(nz[0]), out[nz[0] : nz[-1] + 1])
 
@@ -302,6 +339,16 @@ def evaluate_policy(
     return StagePolicy(b, tuple(int(c) for c in levels), tuple(cyc), tuple(fil))
 
 
+def _service_by_level(r: Lattice, seg: SegmentModel) -> FloatArray:
+    """Service of ``seg`` facing stock ``R`` for every critical level ``c = 0..max(R)``."""
+    hi = max(r.hi, 0)
+    g = seg.service(np.arange(hi + 1))  # service when x units are available, x = 0..hi
+    vals = np.arange(r.lo, r.hi + 1)
+    c = np.arange(hi + 1)
+    avail = np.maximum(vals[None, :] - c[:, None], 0)
+    return g[avail] @ r.pmf
+
+
 def greedy_levels(w: Lattice, segments: list[SegmentModel], b: int) -> list[int] | None:
     """Largest critical levels (lowest segment first) meeting every target, or ``None``."""
     tol = 1e-12
@@ -309,20 +356,19 @@ def greedy_levels(w: Lattice, segments: list[SegmentModel], b: int) -> list[int]
     levels = [0] * len(segments)
     for k in range(len(segments) - 1, 0, -1):
         seg = segments[k]
-        if _measured(r, seg, 0) < seg.target - tol:
+        by_c = _service_by_level(r, seg)  # non-increasing in c
+        ok = np.flatnonzero(by_c >= seg.target - tol)
+        if ok.size == 0 or ok[0] != 0:
             return None
-        lo, hi = 0, max(r.hi, 0)  # lo feasible; find the largest feasible c in [lo, hi]
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if _measured(r, seg, mid) >= seg.target - tol:
-                lo = mid
-            else:
-                hi = mid - 1
-        levels[k] = lo
-        r = _after(r, seg, lo)
+        levels[k] = int(ok[-1])
+        r = _after(r, seg, levels[k])
     if _measured(r, segments[0], 0) < segments[0].target - tol:
         return None
     return levels
+
+
+def _quantile(x: Lattice, p: float) -> int:
+    return int(np.searchsorted(np.cumsum(x.pmf), p - 1e-12)) + x.lo
 
 
 def optimal_policy(
@@ -334,15 +380,15 @@ def optimal_policy(
     # lower bound: the top segment alone, behind no one (segments below only take stock)
     lo = b_min
     if top.measure == "cycle_service":
-        tot = w.add(top.demand)
-        q = int(np.searchsorted(np.cumsum(tot.pmf), top.target - 1e-12)) + tot.lo
-        lo = max(lo, q)
-    hi = max(lo, 1)
+        lo = max(lo, _quantile(w.add(top.demand), top.target))
+    # upper bound guess: all levels 0 serves everyone whenever the whole window is covered
+    total = w
+    for seg in segments:
+        total = total.add(seg.demand)
+    hi = max(lo, _quantile(total, max(s.target for s in segments)))
     while greedy_levels(w, segments, hi) is None:
         lo = hi + 1
-        hi = 2 * hi + 1
-    if greedy_levels(w, segments, lo) is not None:
-        hi = lo
+        hi = hi + max(1, hi // 8)
     while lo < hi:
         mid = (lo + hi) // 2
         if greedy_levels(w, segments, mid) is not None:
@@ -356,25 +402,22 @@ def optimal_policy(
 
 def stage_table(
     segments: list[SegmentModel], step: float, mean: float, tau_max: int
-) -> tuple[FloatArray, list[StagePolicy]]:
-    """Safety stock for :math:`\\tau = 0..` ``tau_max`` (non-decreasing) and the policy at
-    every :math:`\\tau` (base stock and critical levels in lattice steps)."""
+) -> FloatArray:
+    """Safety stock for :math:`\\tau = 0..` ``tau_max``: non-decreasing, and at every
+    :math:`\\tau` the least lattice base stock above the previous one's with critical levels
+    meeting every target (:func:`policy_at` gives the levels)."""
     period = segments[0].demand
     for s in segments[1:]:
         period = period.add(s.demand)
     ss = np.zeros(tau_max + 1)
-    pols: list[StagePolicy] = [
-        StagePolicy(0, tuple(0 for _ in segments), (1.0,) * len(segments), (1.0,) * len(segments))
-    ]
     w = Lattice(0, np.ones(1))  # demand of tau - 1 periods
     for tau in range(1, tau_max + 1):
         if tau > 1:
             w = w.add(period)
         floor_b = math.ceil((mean * tau + ss[tau - 1]) / step - 1e-9)
-        b, levels = optimal_policy(w, segments, b_min=max(0, floor_b))
+        b, _ = optimal_policy(w, segments, b_min=max(0, floor_b))
         ss[tau] = max(b * step - mean * tau, ss[tau - 1])
-        pols.append(evaluate_policy(w, segments, b, levels))
-    return ss, pols
+    return ss
 
 
 # --- the stages of an instance that use critical levels ---------------------------------------
@@ -391,30 +434,31 @@ class StageSpec:
     mean: float  # mean demand per period (instance means, sum over the stage's demands)
 
 
-def _priority_key(d: object, index: int) -> tuple[float, float, int]:
-    tier = getattr(d, "tier", None)
-    return (float(tier) if tier is not None else 0.0, -float(d.service_level), index)
+def _priority_key(d: Demand, index: int) -> tuple[float, float, int]:
+    return (float(d.tier) if d.tier is not None else 0.0, -float(d.service_level), index)
 
 
-def needs_levels(demands: list[object]) -> bool:
+def needs_levels(demands: list[Demand]) -> bool:
     """A stage needs its own table when two of its segments differ in target or measure, or
     a segment is measured by fill rate or has discrete demand; a single normal segment measured
     by cycle service keeps the square-root model."""
-    if any(getattr(d, "service_measure", "cycle_service") != "cycle_service" for d in demands):
+    if any(d.service_measure != "cycle_service" for d in demands):
         return True
-    if any(getattr(d, "distribution", "normal") != "normal" for d in demands):
+    if any(d.distribution not in ("normal", "auto") for d in demands):
         return True
     return len({float(d.service_level) for d in demands}) > 1
 
 
-def stage_specs(instance: object, n_stages: int, ids: tuple[str, ...]) -> dict[int, StageSpec]:
+def stage_specs(
+    instance: SafetyStockInstance, n_stages: int, ids: tuple[str, ...]
+) -> dict[int, StageSpec]:
     """Stages of a ``pooling="critical_level"`` instance that get critical levels.
 
     A stage qualifies when it serves external demand only (no downstream stages: a stage that
     also supplies others keeps the strictest segment's level for all of its flow, as
     ``max_z``) and :func:`needs_levels` holds.
     """
-    if getattr(instance, "pooling", None) != "critical_level":
+    if instance.pooling != "critical_level":
         return {}
     pos = {sid: j for j, sid in enumerate(ids)}
     has_succ = np.zeros(n_stages, dtype=bool)
@@ -430,9 +474,18 @@ def stage_specs(instance: object, n_stages: int, ids: tuple[str, ...]) -> dict[i
         if has_succ[j] or not needs_levels(ds):
             continue
         order = sorted(idx, key=lambda i: _priority_key(dem[i], i))
-        discrete = any(dem[i].distribution != "normal" for i in idx)
-        sigma = math.sqrt(sum(dem[i].std_dev ** 2 for i in idx))
-        step = 1.0 if discrete or sigma <= 0 else sigma / _STEPS_PER_SIGMA
+        laws = [
+            resolve_distribution(dem[i].mean, dem[i].std_dev, dem[i].distribution) for i in idx
+        ]
+        var = [
+            dem[i].mean if law == "poisson" else dem[i].std_dev ** 2
+            for i, law in zip(idx, laws, strict=True)
+        ]
+        sigma = math.sqrt(sum(var))
+        if any(law != "normal" for law in laws):  # counts: whole units, coarser past 16 sigma
+            step = max(1.0, sigma / 16)
+        else:
+            step = sigma / _STEPS_PER_SIGMA if sigma > 0 else 1.0
         segs = tuple(
             SegmentModel(
                 demand_lattice(dem[i].mean, dem[i].std_dev, dem[i].distribution, step),

@@ -48,5 +48,5 @@ def critical_level_tables(
         return None
     tables = sqrt_tables(data)
     for j, spec in specs.items():
-        tables[j], _ = stage_table(list(spec.segments), spec.step, spec.mean, int(data.tau_max[j]))
+        tables[j] = stage_table(list(spec.segments), spec.step, spec.mean, int(data.tau_max[j]))
     return tables
