@@ -36,8 +36,8 @@ distribution of :math:`W` is an exact convolution and every segment's
 * ``fill_rate`` :math:`= E[\min(D_k, (R_{k+1} - c_k)^+)] / E[D_k]` (share of its demand served
   from stock by its due date)
 
-is computed exactly for the lattice demand the simulator draws (:mod:`optim.models.safety_stock.simulate` runs
-the policy state by state, not this recursion; tests compare the two). With :math:`\tau = 0`
+is computed exactly for the lattice demand the simulator draws (:mod:`.simulate` runs the
+policy state by state, not this recursion; tests compare the two). With :math:`\tau = 0`
 the period's own replenishment arrives at the due date: everything is served, no stock.
 
 Optimisation per stage and :math:`\tau`

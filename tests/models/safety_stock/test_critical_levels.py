@@ -2,8 +2,8 @@
 
 Oracles: brute-force enumeration of the policy's allocation over every joint demand outcome
 (independent of the one-dimensional recursion), brute force over (B, c), closed forms
-(Poisson windows), the state-by-state simulator (``models.safety_stock.simulate``), and ``max_z`` on the same
-instance.
+(Poisson windows), the state-by-state simulator (``models.safety_stock.simulate``), and
+``max_z`` on the same instance.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from optim.models.safety_stock.critical import (
     stage_table,
     window,
 )
-from optim.models.safety_stock.solve import solve
 from optim.models.safety_stock.simulate import simulate
+from optim.models.safety_stock.solve import solve
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "instances" / "data" / "two_echelon_gsm.json"
 
