@@ -89,6 +89,7 @@ from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.safety_stock.critical import StageSpec, lattice_law, policy_at, stage_specs
 from optim.models.safety_stock.data import GSMData, prepare
+from optim.models.safety_stock.lead_times import needs_table
 
 __all__ = ["simulate", "simulate_from_files", "summary_line"]
 
@@ -177,6 +178,19 @@ def simulate(
     if upstream == "actual" and not truncate_at_zero:
         raise ValueError("upstream='actual' needs non-negative demand: truncate_at_zero=True.")
 
+    if any(needs_table(s) for s in instance.stages):
+        return _with_lead_times(
+            instance,
+            result,
+            periods=periods,
+            replications=replications,
+            seed=seed,
+            warmup=warmup,
+            upstream=upstream,
+            safety_stock_factor=safety_stock_factor,
+            truncate_at_zero=truncate_at_zero,
+            confidence=confidence,
+        )
     data = _prepared(instance, result)
     s_out, s_in, ss = _solution_arrays(instance, data, result)
     tau = s_in + data.lead_time - s_out
@@ -324,6 +338,21 @@ def simulate(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _with_lead_times(instance: SafetyStockInstance, result: Any, **kwargs: Any) -> pd.DataFrame:
+    """Random or fractional lead times: :mod:`.simulate_lead_times` (first come, first served,
+    cycle service), with this module's columns (``fill_rate`` is not measured there: NaN)."""
+    from optim.models.safety_stock.simulate_lead_times import simulate as simulate_lead_times
+
+    out = simulate_lead_times(instance, result, **kwargs)
+    measure = {(d.stage, d.segment): d.service_measure for d in instance.demands}
+    keys = list(zip(out["stage"], out["segment"], strict=True))
+    out["service_measure"] = [measure[k] for k in keys]
+    out["fill_rate"] = np.nan
+    out["cycle_service"] = out["fill"]
+    out["critical_level"] = 0.0
+    return out
 
 
 def summary_line(table: pd.DataFrame) -> str:

@@ -18,13 +18,28 @@ if TYPE_CHECKING:
     from optim.instances.safety_stock import SafetyStockInstance
     from optim.models.safety_stock.data import GSMData
 
-__all__ = ["critical_level_tables", "sqrt_tables", "stage_tables"]
+__all__ = ["critical_level_tables", "sqrt_tables", "stage_tables", "stage_tables_and_delays"]
 
 
 def stage_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[np.float64]] | None:
-    """Per-stage safety stock for :math:`\\tau = 0..L_j`, or ``None`` for the square-root model."""
-    tables = critical_level_tables(instance, data)
-    return tables or None
+    """Per-stage safety stock for :math:`\\tau = 0..L_j`, or ``None`` for the square-root model.
+
+    Random or fractional lead times (:mod:`.lead_times`) and critical levels (:mod:`.critical`)
+    give a table; otherwise ``None``.
+    """
+    return stage_tables_and_delays(instance, data)[0]
+
+
+def stage_tables_and_delays(
+    instance: SafetyStockInstance, data: GSMData
+) -> tuple[list[NDArray[np.float64]] | None, list[NDArray[np.int64]] | None]:
+    """:func:`stage_tables` and, for random lead times, the order delay per stage and tau."""
+    from optim.models.safety_stock.lead_times import stochastic_tables
+
+    lead = stochastic_tables(instance, data)
+    tables, delays = (None, None) if lead is None else lead
+    critical = critical_level_tables(instance, data, base=tables)
+    return (tables if critical is None else critical), delays
 
 
 def sqrt_tables(data: GSMData) -> list[NDArray[np.float64]]:
@@ -36,17 +51,30 @@ def sqrt_tables(data: GSMData) -> list[NDArray[np.float64]]:
 
 
 def critical_level_tables(
-    instance: SafetyStockInstance, data: GSMData
+    instance: SafetyStockInstance,
+    data: GSMData,
+    base: list[NDArray[np.float64]] | None = None,
 ) -> list[NDArray[np.float64]] | None:
     """Tables of ``pooling="critical_level"``: stages whose segments differ in target or
     measure get the least safety stock with critical levels (:mod:`.critical`); the others keep
-    :math:`k_j\\sqrt\\tau`. ``None`` when no stage needs critical levels."""
+    ``base`` (another model's tables) or :math:`k_j\\sqrt\\tau`. ``None`` when no stage needs
+    critical levels. The critical-level model assumes a deterministic lead time: a stage with
+    both is refused."""
+    from optim.errors import InstanceError
     from optim.models.safety_stock.critical import stage_specs, stage_table
+    from optim.models.safety_stock.lead_times import needs_table
 
     specs = stage_specs(instance, data.n, data.ids)
     if not specs:
         return None
-    tables = sqrt_tables(data)
+    tables = list(base) if base is not None else sqrt_tables(data)
     for j, spec in specs.items():
+        if needs_table(instance.stages[j]):
+            raise InstanceError(
+                f"stage {data.ids[j]!r} has a random or fractional lead time and segments with "
+                "different targets: critical levels are modelled for deterministic lead times "
+                "only; use pooling 'max_z' for this instance.",
+                field=f"stages[{j}]",
+            )
         tables[j] = stage_table(list(spec.segments), spec.step, spec.mean, int(data.tau_max[j]))
     return tables
