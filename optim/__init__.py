@@ -24,7 +24,9 @@ from optim.errors import OptimError as OptimError
 from optim.errors import SolverUnavailableError as SolverUnavailableError
 from optim.params import SolveParams as SolveParams
 from optim.result import Result as Result
+from optim.status import SolutionStatus as SolutionStatus
 from optim.status import Status as Status
+from optim.status import Termination as Termination
 
 __version__ = "0.1.0"
 
@@ -50,9 +52,11 @@ __all__ = [
     "NoSolutionError",
     "OptimError",
     "Result",
+    "SolutionStatus",
     "SolveParams",
     "SolverUnavailableError",
     "Status",
+    "Termination",
     "examples",
     "from_dict",
     "load",

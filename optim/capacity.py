@@ -115,12 +115,9 @@ def solve(
     params = params or SolveParams()
     if not isinstance(instance, CapacityInstance):
         instance = CapacityInstance.model_validate(instance)
-    if params.solver not in BACKENDS:
-        raise InstanceError(
-            f"params.solver '{params.solver}' is not available for capacity "
-            f"(allowed: {', '.join(BACKENDS)}).",
-            field="params.solver",
-        )
+    from optim.solvers import registry
+
+    registry.check("capacity", params.solver, {b: b for b in BACKENDS})
     if params.method not in METHODS:
         raise InstanceError(
             f"params.method '{params.method}' is not available for capacity "

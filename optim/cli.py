@@ -182,7 +182,12 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="write the result document (JSON) here; '-' for stdout")
     p.add_argument("--tables", help="write every result table as CSV into this folder")
     p.add_argument("--time-limit", type=float, default=None, help="seconds")
-    p.add_argument("--solver", default="auto", help="auto | highs | pyomo | cpsat")
+    p.add_argument(
+        "--solver",
+        default="auto",
+        help="auto | highs | pyomo | cpsat | glop | pdlp (which ones a kind accepts: "
+        "README, 'Engines')",
+    )
     p.add_argument("--method", default="auto", help="problem-specific method (default auto)")
     p.add_argument("--mip-gap", type=float, default=1e-6, help="relative MIP gap")
     p.add_argument("--timing", action="store_true", help="include runtime in the document")

@@ -43,6 +43,14 @@ STAGE_NAMES = {
 }
 
 
+SOLVERS = {
+    "auto": "the block-decomposed staged LPs and MIPs by HiGHS",
+    "highs": "the same",
+    "pyomo": "the Pyomo reference formulation solved by HiGHS through Pyomo",
+}
+"""``params.solver`` names rationing accepts (checked by :func:`optim.solvers.registry.check`)."""
+
+
 def solve(instance: RationingInstance, params: SolveParams | None = None) -> Result:
     """Allocate scarce supply to demand lines by the instance's pre-approved rules.
 
@@ -61,6 +69,9 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
     """
     params = params or SolveParams()
     start = time.perf_counter()
+    from optim.solvers import registry
+
+    registry.check("rationing", params.solver, SOLVERS)
     problem = prepare(instance)
     if params.solver == "pyomo":
         from optim import _rationing_reference as reference

@@ -67,6 +67,14 @@ LP_ROUNDING = True  # "assignment": solve and round the LP relaxation before the
 CG_PAIRS_PER_STAGE = 10  # pairs priced into the LP per stage and column-generation round
 
 
+SOLVERS = {
+    "auto": "the DP on spanning trees, else the MIP by HiGHS",
+    "highs": "the same, HiGHS for every LP/MIP",
+    "pyomo": "the Pyomo reference MIP solved by HiGHS through Pyomo",
+}
+"""``params.solver`` names safety stock accepts (checked by :func:`optim.solvers.registry.check`)."""
+
+
 def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> Result:
     """Optimal safety-stock placement.
 
@@ -92,12 +100,9 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
             f"{', '.join(METHODS)}).",
             field="params.method",
         )
-    if params.solver not in ("auto", "highs", "pyomo"):
-        raise InstanceError(
-            f"solver {params.solver!r} is not available for safety_stock (allowed: auto, highs, "
-            "pyomo).",
-            field="params.solver",
-        )
+    from optim.solvers import registry
+
+    registry.check("safety_stock", params.solver, SOLVERS)
     data = prepare(instance)
     tree = instance.is_spanning_tree()
     method = params.method
