@@ -324,7 +324,7 @@ def _solution_arrays(
         ss[idx] = np.asarray(table[ss_col], dtype=np.float64)
     else:
         tau = np.maximum(s_in + data.lead_time - s_out, 0)
-        ss = data.k * np.sqrt(tau)
+        ss = np.array([float(data.safety_stock(j, tau[j])) for j in range(data.n)])
     for i, j in zip(data.source.tolist(), data.target.tolist(), strict=True):
         if s_in[j] < s_out[i]:
             raise ValueError(

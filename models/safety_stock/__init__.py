@@ -28,6 +28,11 @@ Safety stock
 
 Service levels below 0.5 give :math:`z_d < 0`; :math:`k_j` is floored at 0.
 
+Models whose stock is not :math:`k_j\sqrt\tau` hand a table :math:`SS_j(\tau)`,
+:math:`\tau = 0..L_j`, non-decreasing in :math:`\tau` (:attr:`GSMData.ss_table`, built in
+:mod:`.tables`); the tree DP, the assignment MIP and the Pyomo reference are exact for any
+such table (tested against brute force), the piecewise-linear MIP needs the square root.
+
 Model
 -----
 Integer outbound service times :math:`S_j` and inbound service times :math:`SI_j`:

@@ -167,7 +167,12 @@ def build_assignment_mip(
     pair_start = np.array(start, dtype=np.int64)
     owner = np.repeat(np.arange(n), np.diff(pair_start))
     tau = pair_si + data.lead_time[owner] - pair_s
-    pair_cost = data.unit_cost[owner] * np.sqrt(tau.astype(np.float64))
+    if data.ss_table is None:
+        pair_cost = data.unit_cost[owner] * np.sqrt(tau.astype(np.float64))
+    else:
+        pair_cost = np.concatenate(
+            [data.stage_cost(j, tau[start[j] : start[j + 1]]) for j in range(n)]
+        )
 
     # Cumulative columns: U_{j,v} for v = 1..top_s_j, then W_{j,v} for v = 1..top_si_j.
     top_s = data.s_max.astype(np.int64)
@@ -357,7 +362,7 @@ def price_pairs(
         yu = np.concatenate(([0.0], row_dual[int(mip.u_row[j]) : int(mip.u_row[j]) + ts]))
         yw = np.concatenate(([0.0], row_dual[int(mip.w_row[j]) : int(mip.w_row[j]) + tsi]))
         rc = (
-            float(data.unit_cost[j]) * np.sqrt(np.maximum(tau, 0))
+            np.where(tau >= 0, data.stage_cost(j, tau), 0.0)
             - row_dual[j]
             + yu[:, None]
             + yw[ext : tsi + 1][None, :]

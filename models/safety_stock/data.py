@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.safety_stock.tables import stage_tables
 
 __all__ = ["GSMData", "Solution", "evaluate", "is_feasible", "normalize", "prepare"]
 
@@ -34,9 +35,20 @@ class GSMData:
         :math:`E_j = \\max(s^e_j, \\max_{i \\to j} L_i)`: the largest useful inbound service
         time; :math:`L_j = E_j + T_j` is the longest replenishment time of stage ``j``.
     k
-        Safety-stock factor: :math:`SS_j(\\tau) = k_j \\sqrt{\\tau}`.
+        Safety-stock factor: :math:`SS_j(\\tau) = k_j \\sqrt{\\tau}` (when ``ss_table`` is
+        ``None``).
     unit_cost
-        :math:`h_j k_j`: holding cost of stage ``j`` is ``unit_cost[j] * sqrt(tau)``.
+        :math:`h_j k_j`: holding cost of stage ``j`` is ``unit_cost[j] * sqrt(tau)`` (when
+        ``ss_table`` is ``None``).
+    holding
+        :math:`h_j` per unit of safety stock per period.
+    ss_table
+        ``None`` for the square-root model; otherwise, per stage, the safety stock for every
+        net replenishment time :math:`\\tau = 0, \\dots, L_j` (length ``tau_max[j] + 1``).
+        Models whose stock is not :math:`k\\sqrt\\tau` (critical levels per segment,
+        stochastic lead times, discrete demand) hand their table here; every exact solver
+        (tree DP, assignment MIP, Pyomo reference) and :func:`evaluate` read the cost through
+        :meth:`GSMData.safety_stock` / :meth:`GSMData.stage_cost`, so they need no change.
     mean
         :math:`\\mu_j = \\sum_d \\varphi_{jd} \\mu_d` (mean demand per period at ``j``).
     phi
@@ -65,6 +77,46 @@ class GSMData:
     target: IntArray
     quantity: FloatArray
     order: IntArray
+    holding: FloatArray | None = None
+    ss_table: tuple[FloatArray, ...] | None = None
+
+    def safety_stock(self, j: int, tau: NDArray[np.integer]) -> FloatArray:
+        """Safety stock of stage ``j`` at net replenishment times ``tau`` (``inf`` if < 0)."""
+        t = np.asarray(tau)
+        if self.ss_table is None:
+            root = np.sqrt(np.maximum(t, 0).astype(np.float64))
+            return np.where(t >= 0, float(self.k[j]) * root, np.inf)
+        table = self.ss_table[j]
+        return np.where(t >= 0, table[np.clip(t, 0, table.size - 1)], np.inf)
+
+    def stage_cost(self, j: int, tau: NDArray[np.integer]) -> FloatArray:
+        """Holding cost of stage ``j`` at net replenishment times ``tau`` (``inf`` if < 0)."""
+        t = np.asarray(tau)
+        if self.ss_table is None:
+            root = np.sqrt(np.maximum(t, 0).astype(np.float64))
+            return np.where(t >= 0, float(self.unit_cost[j]) * root, np.inf)
+        h = float(self.holding[j]) if self.holding is not None else 0.0
+        return np.where(t >= 0, h * self.safety_stock(j, t), np.inf)
+
+    def with_table(self, ss_table: list[FloatArray] | tuple[FloatArray, ...]) -> GSMData:
+        """The same network with safety stock per stage and :math:`\\tau` (see ``ss_table``).
+
+        Each table must be non-decreasing in :math:`\\tau` (more time to cover needs no less
+        stock): the solvers' normal form (:func:`normalize`, :math:`S_j \\le L_j`) relies on it.
+        """
+        if len(ss_table) != self.n:
+            raise ValueError(f"ss_table has {len(ss_table)} stages, the network {self.n}")
+        tabs = []
+        for j, t in enumerate(ss_table):
+            arr = np.asarray(t, dtype=np.float64)
+            if arr.ndim != 1 or arr.size < int(self.tau_max[j]) + 1:
+                raise ValueError(
+                    f"ss_table of stage {self.ids[j]!r} needs tau = 0..{int(self.tau_max[j])}"
+                )
+            if arr.size > 1 and bool(np.any(np.diff(arr) < -1e-9 * max(1.0, float(arr.max())))):
+                raise ValueError(f"ss_table of stage {self.ids[j]!r} decreases in tau")
+            tabs.append(arr)
+        return replace(self, ss_table=tuple(tabs))
 
     @property
     def n(self) -> int:
@@ -170,7 +222,7 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         zmax = np.where(np.isfinite(zmax), zmax, 0.0)
         k = zmax * np.sqrt(np.bincount(stage_of_entry, (vals * sigma[cols]) ** 2, minlength=n))
     k = np.maximum(np.asarray(k, dtype=np.float64), 0.0)
-    return GSMData(
+    data = GSMData(
         ids=ids,
         lead_time=lead,
         external=ext,
@@ -185,7 +237,10 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         target=tgt,
         quantity=qty,
         order=order,
+        holding=hold,
     )
+    tables = stage_tables(instance, data)
+    return data if tables is None else data.with_table(tables)
 
 
 def _topological_order(n: int, src: IntArray, tgt: IntArray) -> IntArray:
@@ -228,14 +283,19 @@ def normalize(data: GSMData, outbound: NDArray[np.integer] | list[int]) -> Solut
 def evaluate(data: GSMData, outbound: IntArray, inbound: IntArray) -> Solution:
     """Safety stock and cost of given service times (no feasibility repair)."""
     tau = inbound + data.lead_time - outbound
-    root = np.sqrt(np.maximum(tau, 0).astype(np.float64))
-    ss = data.k * root
+    if data.ss_table is None:
+        root = np.sqrt(np.maximum(tau, 0).astype(np.float64))
+        ss = data.k * root
+        cost = data.unit_cost * root
+    else:
+        ss = np.array([float(data.safety_stock(j, tau[j])) for j in range(data.n)])
+        cost = np.array([float(data.stage_cost(j, tau[j])) for j in range(data.n)])
     return Solution(
         outbound=np.asarray(outbound, dtype=np.int64),
         inbound=np.asarray(inbound, dtype=np.int64),
         tau=tau,
         safety_stock=ss,
-        stage_cost=data.unit_cost * root,
+        stage_cost=cost,
     )
 
 

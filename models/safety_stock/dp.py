@@ -183,8 +183,7 @@ def tree_dp(
         a[(si_idx < ilo[k]) | (si_idx > ihi[k])] = INF
         b[(s_idx < slo[k]) | (s_idx > shi[k])] = INF
         tau = si_idx[None, :] + int(lead[k]) - s_idx[:, None]
-        unit = float(data.unit_cost[k])
-        cost = np.where(tau >= 0, unit * np.sqrt(np.maximum(tau, 0)), INF)
+        cost = data.stage_cost(k, tau)
         if parent[k] < 0 or up_to_parent[k]:
             m = cost + a[None, :]
             best = m.argmin(axis=1)

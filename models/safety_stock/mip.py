@@ -155,6 +155,12 @@ def build_mip(
             nrow += 1
             continue
         npc = b.size - 1
+        if data.ss_table is not None:
+            raise ValueError(
+                "the piecewise-linear MIP assumes the square-root cost k*sqrt(tau); a stage "
+                "cost table (critical levels, stochastic lead times) needs method 'dp' or "
+                "'assignment'"
+            )
         cb = data.unit_cost[j] * np.sqrt(b.astype(np.float64))
         slope = np.diff(cb) / np.diff(b)
         icpt = cb[:-1] - slope * b[:-1]

@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from optim.models.safety_stock.data import GSMData
 
 __all__ = ["build_pyomo"]
@@ -55,13 +57,19 @@ def build_pyomo(data: GSMData) -> Any:
     m.A = pyo.Set(initialize=arcs, dimen=2)
     m.inbound = pyo.Constraint(m.A, rule=lambda _m, i, j: _m.SI[j] >= _m.S[i])
 
-    costed = [j for j in ids if data.unit_cost[pos[j]] > 0 and data.tau_max[pos[j]] > 0]
+    if data.ss_table is None:
+        costed = [j for j in ids if data.unit_cost[pos[j]] > 0 and data.tau_max[pos[j]] > 0]
+    else:
+        assert data.holding is not None
+        costed = [j for j in ids if data.holding[pos[j]] > 0 and data.tau_max[pos[j]] > 0]
     m.C = pyo.Set(initialize=costed, ordered=True)
     m.cost = pyo.Var(m.C, domain=pyo.NonNegativeReals)
     points = {j: list(range(int(data.tau_max[pos[j]]) + 1)) for j in costed}
 
     def f_rule(_m: Any, j: str, x: float) -> float:
-        return float(data.unit_cost[pos[j]]) * math.sqrt(x)
+        if data.ss_table is None:
+            return float(data.unit_cost[pos[j]]) * math.sqrt(x)
+        return float(data.stage_cost(pos[j], np.array(round(x))))
 
     m.holding = pyo.Piecewise(
         m.C, m.cost, m.tau, pw_pts=points, pw_constr_type="EQ", pw_repn="INC", f_rule=f_rule
