@@ -25,6 +25,7 @@ from optim.models.rationing.lp import (
     Multiples,
     build,
     build_filling,
+    integer_grid,
 )
 
 __all__ = ["Block", "EngineError", "Outcome", "allocate"]
@@ -96,8 +97,19 @@ class _Runner:
         self.clock = _Clock(params, deadline)
         self.lp_count = 0
 
-    def solve(self, lp: highs.LinearProgram, *, duals: bool = False) -> highs.RawSolution:
-        sol = highs.solve(lp, self.tight, time_limit=self.clock.remaining(), want_duals=duals)
+    def solve(
+        self,
+        lp: highs.LinearProgram,
+        *,
+        duals: bool = False,
+        grid: NDArray[np.float64] | None = None,
+    ) -> highs.RawSolution:
+        if grid is not None:  # the integer stage on CP-SAT (params.solver == "cpsat")
+            from optim.solvers.cpsat import CpSatSolver
+
+            sol = CpSatSolver().solve(lp, self.tight, time_limit=self.clock.remaining(), grid=grid)
+        else:
+            sol = highs.solve(lp, self.tight, time_limit=self.clock.remaining(), want_duals=duals)
         self.lp_count += 1
         if sol.status is not Status.OPTIMAL or sol.x is None:
             raise EngineError(sol.status, sol.message or f"stage LP ended {sol.status.value}")
@@ -465,6 +477,8 @@ def _integerize(
         multiples = Multiples(lines=int_lines, multiple=mult[int_lines], lower=y_lo, upper=y_hi)
         in_t = np.zeros(sub.num_lines, dtype=bool)
         in_t[T] = True
+        deviation = Deviation(lines=T, target=target[T], scale=w[T])
+        cpsat = runner.params.solver == "cpsat"
         first = runner.solve(
             build(
                 sub,
@@ -473,9 +487,11 @@ def _integerize(
                 in_t[sub.arc_line].astype(np.float64),
                 maximize=True,
                 multiples=multiples,
-            )
+            ),
+            grid=integer_grid(sub, lo, hi, multiples) if cpsat else None,
         )
         best = float(first.objective or 0.0)
+        free = T[~(is_lot[T] | is_aon[T])]
         second = runner.solve(
             build(
                 sub,
@@ -484,9 +500,12 @@ def _integerize(
                 np.zeros(sub.num_arcs),
                 maximize=False,
                 multiples=multiples,
-                deviation=Deviation(lines=T, target=target[T], scale=w[T]),
+                deviation=deviation,
                 totals=[(T, best - 1e-9 * max(1.0, best))],
-            )
+            ),
+            grid=integer_grid(sub, lo, hi, multiples, free_lines=free, deviation=deviation)
+            if cpsat
+            else None,
         )
         assert second.x is not None
         got = _line_sum(sub, second.x)

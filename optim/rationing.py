@@ -47,8 +47,10 @@ SOLVERS = {
     "auto": "the block-decomposed staged LPs and MIPs by HiGHS",
     "highs": "the same",
     "pyomo": "the Pyomo reference formulation solved by HiGHS through Pyomo",
+    "cpsat": "the integer stage (lots, all-or-nothing, whole units) by CP-SAT, exactly scaled; "
+    "the staged LPs by HiGHS",
 }
-"""``params.solver`` names rationing accepts (checked by :func:`optim.solvers.registry.check`)."""
+"""``params.solver`` names rationing accepts (see :func:`optim.solvers.registry.check`)."""
 
 
 def solve(instance: RationingInstance, params: SolveParams | None = None) -> Result:
@@ -81,12 +83,12 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         except engine.EngineError as exc:
             return _failed(exc, params, start, "pyomo+highs")
         solver = "pyomo+highs"
-    elif params.solver in ("auto", "highs"):
+    elif params.solver in ("auto", "highs", "cpsat"):
+        solver = "cpsat+highs" if params.solver == "cpsat" else "highs"
         try:
             outcome = engine.allocate(problem, params)
         except engine.EngineError as exc:
-            return _failed(exc, params, start, "highs")
-        solver = "highs"
+            return _failed(exc, params, start, solver)
     else:
         from optim.errors import InstanceError
 
@@ -112,7 +114,7 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         gap=0.0,
         runtime=time.perf_counter() - start,
         solver=solver,
-        solver_version=highs.version(),
+        solver_version=_version(solver),
         tables=tables,
         message=message,
         params=params,
@@ -122,6 +124,14 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
             "lane_cost": lane_cost,
         },
     )
+
+
+def _version(solver: str) -> str:
+    if solver.startswith("cpsat"):
+        import ortools
+
+        return f"ortools {ortools.__version__} / HiGHS {highs.version()}"  # type: ignore[attr-defined]
+    return highs.version()
 
 
 def _failed(exc: engine.EngineError, params: SolveParams, start: float, solver: str) -> Result:
@@ -137,7 +147,7 @@ def _failed(exc: engine.EngineError, params: SolveParams, start: float, solver: 
         status=exc.status,
         runtime=time.perf_counter() - start,
         solver=solver,
-        solver_version=highs.version(),
+        solver_version=_version(solver),
         message=msg,
         params=params,
     )

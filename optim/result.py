@@ -81,7 +81,9 @@ class Result:
             termination, solution = split(status, self.objective is not None)
             object.__setattr__(self, "termination", self.termination or termination)
             object.__setattr__(self, "solution_status", self.solution_status or solution)
-        summary = summarize(Termination(self.termination), SolutionStatus(self.solution_status))
+        summary = summarize(
+            Termination(str(self.termination)), SolutionStatus(str(self.solution_status))
+        )
         if self.status is not summary:
             raise ValueError(
                 f"status {self.status!s} contradicts termination {self.termination!s} with "
@@ -177,9 +179,7 @@ class Result:
         """A short fixed-width text block for terminals and logs."""
         lines = [f"{self.kind} — status: {self.status.value.upper()}"]
         if self.status is Status.TIME_LIMIT:
-            lines.append(
-                f"termination: {self.termination!s}; solution: {self.solution_status!s}"
-            )
+            lines.append(f"termination: {self.termination!s}; solution: {self.solution_status!s}")
         if self.objective is not None:
             lines.append(f"objective: {self.objective:.6g}")
         if self.gap is not None:

@@ -72,7 +72,7 @@ SOLVERS = {
     "highs": "the same, HiGHS for every LP/MIP",
     "pyomo": "the Pyomo reference MIP solved by HiGHS through Pyomo",
 }
-"""``params.solver`` names safety stock accepts (checked by :func:`optim.solvers.registry.check`)."""
+"""``params.solver`` names safety stock accepts (see :func:`optim.solvers.registry.check`)."""
 
 
 def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> Result:

@@ -40,24 +40,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from optim.errors import OptimError, SolverUnavailableError
+from optim.errors import NotExactlyScalable, SolverUnavailableError
 from optim.params import SolveParams
 from optim.solvers.base import Availability, Capability, RawSolution
 from optim.status import SolutionStatus, Termination
 
 __all__ = ["MAX_DENOMINATOR", "MAX_INT", "CpSatSolver", "NotExactlyScalable", "status_map"]
 
-MAX_DENOMINATOR = 10**6
+MAX_DENOMINATOR = 10**9
 MAX_INT = 2**53
 
 HINT = (
     "OR-Tools is not installed. Install it with `pip install ortools==9.15.6755` "
     "(pinned to match highspy 1.12.0)."
 )
-
-
-class NotExactlyScalable(OptimError, ValueError):
-    """The problem cannot be written over the integers without changing its optimum."""
 
 
 def _cp_model() -> Any:
@@ -191,7 +187,7 @@ class CpSatSolver:
     def version(self) -> str:
         import ortools
 
-        return str(ortools.__version__)
+        return str(ortools.__version__)  # type: ignore[attr-defined]
 
     def scale(self, problem: Any, grid: NDArray[np.float64] | None = None) -> dict[str, Any]:
         """The exact integer form of ``problem`` (raises :class:`NotExactlyScalable`)."""
@@ -232,24 +228,31 @@ class CpSatSolver:
         for r in range(lp.num_rows):
             a, b = int(lp.indptr[r]), int(lp.indptr[r + 1])
             idx = lp.indices[a:b].tolist()
-            coef = [rational(float(v), f"coefficient of row {r}") * gq[j] for j, v in
-                    zip(idx, lp.data[a:b].tolist(), strict=True)]
+            coef = [
+                rational(float(v), f"coefficient of row {r}") * gq[j]
+                for j, v in zip(idx, lp.data[a:b].tolist(), strict=True)
+            ]
             mult = _lcm_of_denominators(coef)
             row_mult = max(row_mult, mult)
             ints = [_check(int(c * mult), f"row {r}") for c in coef]
             lo_r, hi_r = float(lp.row_lower[r]), float(lp.row_upper[r])
-            lo = math.ceil(Fraction(lo_r) * mult) if np.isfinite(lo_r) else None
-            hi = math.floor(Fraction(hi_r) * mult) if np.isfinite(hi_r) else None
-            act = sum(abs(c) * max(abs(lo_i[j]), abs(hi_i[j])) for c, j in
-                      zip(ints, idx, strict=True))
+            row_lo = math.ceil(Fraction(lo_r) * mult) if np.isfinite(lo_r) else None
+            row_hi = math.floor(Fraction(hi_r) * mult) if np.isfinite(hi_r) else None
+            act = sum(
+                abs(c) * max(abs(lo_i[j]), abs(hi_i[j])) for c, j in zip(ints, idx, strict=True)
+            )
             _check(act, f"activity of row {r}")
-            rows.append((idx, ints, lo, hi))
-        cost = [rational(float(c), f"cost of column {j}") * gq[j] for j, c in
-                enumerate(np.asarray(lp.cost).tolist())]
+            rows.append((idx, ints, row_lo, row_hi))
+        cost = [
+            rational(float(c), f"cost of column {j}") * gq[j]
+            for j, c in enumerate(np.asarray(lp.cost).tolist())
+        ]
         obj_mult = _lcm_of_denominators(cost)
         obj = [_check(int(c * obj_mult), f"cost of column {j}") for j, c in enumerate(cost)]
-        _check(sum(abs(c) * max(abs(lo_i[j]), abs(hi_i[j])) for j, c in enumerate(obj)),
-               "objective range")
+        _check(
+            sum(abs(c) * max(abs(lo_i[j]), abs(hi_i[j])) for j, c in enumerate(obj)),
+            "objective range",
+        )
         return {
             "grid": g,
             "lower": lo_i,
@@ -300,7 +303,7 @@ class CpSatSolver:
             model.minimize(objective)
         if start is not None:
             for j, v in enumerate(np.asarray(start, dtype=np.float64).tolist()):
-                model.add_hint(xs[j], int(round(v / form["grid"][j])))
+                model.add_hint(xs[j], round(v / form["grid"][j]))
         solver = cp_model.CpSolver()
         p = solver.parameters
         p.num_workers = 1
@@ -323,9 +326,7 @@ class CpSatSolver:
             values = np.array([solver.value(v) for v in xs], dtype=np.float64)
             x = values * form["grid"]
             obj_value = float(Fraction(int(solver.objective_value)) / L0) + float(lp.offset)
-            bound = float(Fraction(int(round(solver.best_objective_bound)), L0)) + float(
-                lp.offset
-            )
+            bound = float(Fraction(solver.best_objective_bound) / L0) + float(lp.offset)
         message = "" if solution is SolutionStatus.OPTIMAL else f"CP-SAT: {name}"
         return RawSolution(
             termination=termination,

@@ -236,9 +236,16 @@ def _run(
     solution = SolutionStatus.NONE
     if x is not None:
         solution = (
-            SolutionStatus.OPTIMAL if termination is Termination.OPTIMAL else SolutionStatus.FEASIBLE
+            SolutionStatus.OPTIMAL
+            if termination is Termination.OPTIMAL
+            else SolutionStatus.FEASIBLE
         )
-    if solution is SolutionStatus.OPTIMAL and is_mip and objective is not None and bound is not None:
+    if (
+        solution is SolutionStatus.OPTIMAL
+        and is_mip
+        and objective is not None
+        and bound is not None
+    ):
         gap = abs(objective - bound) / max(1.0, abs(objective))
         if gap > max(params.mip_gap, 1e-9) * 1.0001:  # stopped by another gap criterion
             termination, solution = Termination.OTHER_LIMIT, SolutionStatus.FEASIBLE

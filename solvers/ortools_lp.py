@@ -58,7 +58,7 @@ def _available() -> Availability:
 def _version() -> str:
     import ortools
 
-    return str(ortools.__version__)
+    return str(ortools.__version__)  # type: ignore[attr-defined]
 
 
 def status_map() -> dict[str, tuple[Termination, SolutionStatus]]:
@@ -118,10 +118,13 @@ def lagrangian_bound(lp: Any, row_dual: NDArray[np.float64]) -> tuple[float | No
     row_bad = ~np.isfinite(rb) & (ys != 0)
     col_bad = ~np.isfinite(cb) & (ds != 0)
     scale = max(1.0, float(np.max(np.abs(cost), initial=0.0)))
-    violation = max(
-        float(np.max(np.abs(ys[row_bad]), initial=0.0)),
-        float(np.max(np.abs(ds[col_bad]), initial=0.0)),
-    ) / scale
+    violation = (
+        max(
+            float(np.max(np.abs(ys[row_bad]), initial=0.0)),
+            float(np.max(np.abs(ds[col_bad]), initial=0.0)),
+        )
+        / scale
+    )
     ys = np.where(row_bad, 0.0, ys)
     ds = np.where(col_bad, 0.0, ds)
     rb = np.where(np.isfinite(rb), rb, 0.0)

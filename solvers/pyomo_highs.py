@@ -55,7 +55,7 @@ def termination_map() -> dict[Any, Termination]:
     }
 
 
-def solve(model: Any, params: SolveParams | None = None) -> PyomoSolution:
+def solve(model: Any, params: SolveParams | None = None) -> RawSolution:
     """Solve ``model`` (one objective, minimised or maximised) with HiGHS via Pyomo.
 
     Parameters
@@ -98,7 +98,9 @@ def solve(model: Any, params: SolveParams | None = None) -> PyomoSolution:
         if raw is not None and math.isfinite(float(raw)):
             bound = float(raw)
         solution = (
-            SolutionStatus.OPTIMAL if termination is Termination.OPTIMAL else SolutionStatus.FEASIBLE
+            SolutionStatus.OPTIMAL
+            if termination is Termination.OPTIMAL
+            else SolutionStatus.FEASIBLE
         )
     elif termination is Termination.OPTIMAL:  # pragma: no cover - defensive
         termination = Termination.ERROR

@@ -14,7 +14,6 @@ from optim.solvers import pyomo_highs
 from optim.solvers.highs_mip_start import solve_mip
 from optim.status import Status
 
-
 # the Pyomo status table is tested row by row in tests/test_status_maps.py
 
 
