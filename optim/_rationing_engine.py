@@ -7,16 +7,15 @@ grows faster than linearly with LP size, so blocks beat one monolithic LP by a w
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from optim import executor
 from optim.models.rationing.arrays import Problem
 from optim.models.rationing.lp import (
     Block,
@@ -165,7 +164,9 @@ def blocks(p: Problem) -> list[tuple[NDArray[np.int64], NDArray[np.int64], NDArr
 
 
 def _worker(task: tuple[Problem, SolveParams, float | None]) -> _BlockResult | EngineError:
-    sub, params, deadline = task
+    sub, params, wall_deadline = task
+    # the deadline travels as wall-clock time: perf_counter is per machine
+    deadline = None if wall_deadline is None else time.perf_counter() + wall_deadline - time.time()
     try:
         return _solve_block(sub, _Runner(params, deadline=deadline))
     except EngineError as exc:
@@ -175,10 +176,10 @@ def _worker(task: tuple[Problem, SolveParams, float | None]) -> _BlockResult | E
 def allocate(p: Problem, params: SolveParams) -> Outcome:
     """Run every stage on every block of components; returns per-line and per-arc values.
 
-    With ``params.threads > 1`` and more than ``PARALLEL_MIN_ARCS`` arcs, blocks are solved
-    by that many worker processes (spawned, each block sent as a small self-contained
-    sub-problem). Blocks are independent and placed by index, so the result is the same for
-    any worker count.
+    With ``params.threads > 1`` (or a Dask cluster in force, see :mod:`optim.executor`) and
+    more than ``PARALLEL_MIN_ARCS`` arcs, blocks are solved by worker processes (each block
+    sent as a small self-contained sub-problem). Blocks are independent and placed by index,
+    so the result is the same for any executor and worker count.
     """
     n, A = p.num_lines, p.num_arcs
     out = Outcome(
@@ -191,17 +192,20 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
     )
     todo = blocks(p)
     deadline = _Clock(params).deadline
+    wall = None if deadline is None else time.time() + deadline - time.perf_counter()
     workers = min(params.threads, len(todo), os.cpu_count() or 1)
-    tasks = ((p.subset(gl, ga, gc), params, deadline) for gl, ga, gc in todo)
-    if workers > 1 and A >= PARALLEL_MIN_ARCS:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            results = list(pool.map(_worker, tasks, chunksize=1))
-    else:
-        results = []
-        for task in tasks:
-            results.append(_worker(task))
-            if isinstance(results[-1], EngineError):
-                break
+    cluster = executor.cluster_address()
+    if A < PARALLEL_MIN_ARCS:
+        workers, cluster = 1, None
+    results = executor.fan_out(
+        _worker,
+        ((p.subset(gl, ga, gc), params, wall) for gl, ga, gc in todo),
+        total=len(todo),
+        workers=workers,
+        cluster=cluster,
+        desc="rationing blocks",
+        stop=lambda res: isinstance(res, EngineError),
+    )
     for (gl, ga, _), res in zip(todo, results, strict=False):
         if isinstance(res, EngineError):
             raise res

@@ -192,12 +192,22 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mip-gap", type=float, default=1e-6, help="relative MIP gap")
     p.add_argument("--timing", action="store_true", help="include runtime in the document")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
+    _add_cluster_option(p)
+
+
+def _add_cluster_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cluster",
+        metavar="tcp://HOST:PORT",
+        help="Dask scheduler for work that fans out (default: $OPTIM_CLUSTER, else local)",
+    )
 
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
     p.add_argument("--threads", type=int, default=1, help="parallel worker processes")
     p.add_argument("--quiet", action="store_true", help="no progress, no summary")
+    _add_cluster_option(p)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -264,6 +274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if getattr(args, "cluster", None):
+            from optim import executor
+
+            try:
+                executor.use_cluster(args.cluster)
+            except ValueError as exc:
+                raise InstanceError(str(exc), field="cluster") from None
         return func(args)
     except InstanceError as exc:
         print(f"optim: invalid input: {exc}", file=sys.stderr)
@@ -280,6 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("optim: set OPTIM_DEBUG=1 to see the traceback", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if getattr(args, "cluster", None):
+            from optim import executor
+
+            executor.use_cluster(None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,227 @@
+"""One seam for work that fans out: local processes by default, Dask distributed on a cluster.
+
+Every place in optim that splits work into independent pieces (rationing blocks, scenario
+batches, …) goes through :func:`fan_out`, which runs ``fn`` over the items and returns the
+results **in submission order**, whatever ran them and in whatever order they finished. The
+pieces are deterministic, so the result is the same bytes for any executor and worker count.
+
+Which executor runs the pieces:
+
+1. a Dask distributed cluster, when an address is given — the ``cluster`` argument, else
+   :func:`use_cluster` (the CLI's ``--cluster tcp://HOST:PORT``), else the environment
+   variable ``OPTIM_CLUSTER``;
+2. else local worker processes (``spawn``: no state leaks from the parent; HiGHS keeps one
+   thread pool per process) when ``workers > 1``;
+3. else the calling process, one piece after the other (no start-up cost).
+
+:func:`executor` gives the same choice as a :class:`concurrent.futures.Executor` for code
+that wants ``submit``/``map`` itself. Fan-outs that take longer than a second show a progress
+bar on stderr (only on a terminal); a service can observe progress with :func:`on_progress`.
+Dask is imported only when a cluster is used, so ``import optim`` stays light.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import multiprocessing as mp
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+__all__ = [
+    "ENV_CLUSTER",
+    "LocalExecutor",
+    "cluster_address",
+    "disconnect",
+    "executor",
+    "fan_out",
+    "on_progress",
+    "use_cluster",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+ENV_CLUSTER = "OPTIM_CLUSTER"
+_configured: str | None = None
+_progress: contextvars.ContextVar[Callable[[int, int, str], None] | None] = contextvars.ContextVar(
+    "optim_progress", default=None
+)
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def use_cluster(address: str | None) -> None:
+    """Send fan-outs of this process to the Dask scheduler at ``address`` (``None``: local)."""
+    global _configured
+    _configured = _check_address(address) if address else None
+
+
+def cluster_address(cluster: str | None = None) -> str | None:
+    """The scheduler address in force: ``cluster``, else :func:`use_cluster`, else the env."""
+    address = cluster or _configured or os.environ.get(ENV_CLUSTER) or None
+    return _check_address(address) if address else None
+
+
+def _check_address(address: str) -> str:
+    if not address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        raise ValueError(
+            f"cluster address {address!r} must look like tcp://HOST:PORT (a Dask scheduler)"
+        )
+    return address
+
+
+@contextlib.contextmanager
+def on_progress(callback: Callable[[int, int, str], None]) -> Iterator[None]:
+    """Call ``callback(done, total, description)`` as the fan-outs in this block progress."""
+    token = _progress.set(callback)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
+
+
+class LocalExecutor(Executor):
+    """``workers`` spawned processes; with one worker, runs each call at submit time."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = max(1, int(workers))
+        self._pool = (
+            ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            if self.workers > 1
+            else None
+        )
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        if self._pool is not None:
+            return self._pool.submit(fn, *args, **kwargs)
+        future: Future[R] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _dask_client(address: str) -> Any:
+    """One client per scheduler address and process (connecting takes ~0.1 s)."""
+    with _clients_lock:
+        client = _clients.get(address)
+        if client is None or client.status not in ("running", "connecting"):
+            from distributed import Client
+
+            client = Client(address, set_as_default=False)
+            _clients[address] = client
+        return client
+
+
+def disconnect(address: str | None = None) -> None:
+    """Close this process's client of ``address`` (every client when ``None``)."""
+    with _clients_lock:
+        for key in [k for k in _clients if address is None or k == address]:
+            with contextlib.suppress(Exception):
+                _clients.pop(key).close()
+
+
+atexit.register(disconnect)
+
+
+@contextlib.contextmanager
+def executor(workers: int = 1, cluster: str | None = None) -> Iterator[Executor]:
+    """A :class:`concurrent.futures.Executor`: Dask when a cluster is in force, else local."""
+    address = cluster_address(cluster)
+    if address:
+        ex = _dask_client(address).get_executor(pure=False)
+        try:
+            yield ex
+        finally:
+            ex.shutdown(wait=False)
+        return
+    local = LocalExecutor(workers)
+    try:
+        yield local
+    finally:
+        local.shutdown(cancel_futures=True)
+
+
+def fan_out(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    workers: int = 1,
+    cluster: str | None = None,
+    desc: str = "",
+    stop: Callable[[R], bool] | None = None,
+    total: int | None = None,
+) -> list[R]:
+    """``[fn(item) for item in items]`` on the executor in force, in submission order.
+
+    ``stop(result)`` true ends a one-process run early (the results so far are returned);
+    parallel runs finish every item. An exception raised by ``fn`` is re-raised here (the
+    first one in submission order). A one-process run consumes ``items`` lazily (pass
+    ``total`` for the progress count when ``items`` has no length).
+    """
+    address = cluster_address(cluster)
+    if total is None:
+        items = items if isinstance(items, Sequence) else list(items)
+        total = len(items)
+    bar = _Progress(total, desc)
+    try:
+        if not address and (workers <= 1 or total <= 1):
+            out: list[R] = []
+            for item in items:
+                out.append(fn(item))
+                bar.advance()
+                if stop is not None and stop(out[-1]):
+                    break
+            return out
+        with executor(min(workers, total), address) as ex:
+            futures = [ex.submit(fn, item) for item in items]
+            for _ in _as_done(futures):
+                bar.advance()
+            return [f.result() for f in futures]
+    finally:
+        bar.close()
+
+
+def _as_done(futures: list[Future[Any]]) -> Iterator[Future[Any]]:
+    from concurrent.futures import as_completed
+
+    return as_completed(futures)
+
+
+class _Progress:
+    """tqdm on stderr (shown after one second, only on a terminal) + the progress callback."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        self.total, self.desc, self.done = total, desc, 0
+        self.callback = _progress.get()
+        self.bar = None
+        if total > 1 and sys.stderr is not None and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total, desc=desc or None, delay=1.0, file=sys.stderr, leave=False
+            )
+        if self.callback is not None:
+            self.callback(0, total, desc)
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        if self.callback is not None:
+            self.callback(self.done, self.total, self.desc)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

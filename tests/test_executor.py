@@ -1,0 +1,144 @@
+"""The executor seam: order, errors, and the same bytes for any executor and worker count.
+
+The Dask tests start a real scheduler and two worker processes on loopback
+(``distributed.LocalCluster``); nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import optim
+from optim import _rationing_engine as engine
+from optim import executor
+from optim.instances.generators import random_rationing
+
+
+def _slow_square(x: int) -> int:
+    time.sleep(0.02 * (5 - x % 5))  # later items finish first
+    return x * x
+
+
+def _fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+def test_fan_out_keeps_submission_order_in_processes() -> None:
+    assert executor.fan_out(_slow_square, range(10), workers=2) == [x * x for x in range(10)]
+
+
+def test_fan_out_serial_is_lazy_and_stops() -> None:
+    seen: list[int] = []
+
+    def fn(x: int) -> int:
+        seen.append(x)
+        return x
+
+    out = executor.fan_out(fn, iter(range(10)), total=10, stop=lambda r: r == 4)
+    assert out == [0, 1, 2, 3, 4] and seen == out
+
+
+def test_fan_out_reraises_the_workers_exception() -> None:
+    with pytest.raises(ValueError, match="three"):
+        executor.fan_out(_fail_on_three, range(6), workers=2)
+
+
+def test_progress_callback_counts_every_piece() -> None:
+    calls: list[tuple[int, int, str]] = []
+    with executor.on_progress(lambda d, t, s: calls.append((d, t, s))):
+        executor.fan_out(_slow_square, range(4), workers=1, desc="squares")
+    assert calls[0] == (0, 4, "squares") and calls[-1] == (4, 4, "squares")
+    assert [c[0] for c in calls] == [0, 1, 2, 3, 4]
+
+
+def test_cluster_address_comes_from_argument_setting_or_env(monkeypatch) -> None:
+    monkeypatch.delenv(executor.ENV_CLUSTER, raising=False)
+    assert executor.cluster_address() is None
+    monkeypatch.setenv(executor.ENV_CLUSTER, "tcp://127.0.0.1:1")
+    assert executor.cluster_address() == "tcp://127.0.0.1:1"
+    assert executor.cluster_address("tcp://127.0.0.1:2") == "tcp://127.0.0.1:2"
+    with pytest.raises(ValueError, match="tcp://HOST:PORT"):
+        executor.cluster_address("127.0.0.1:8786")
+
+
+@pytest.fixture()
+def small_blocks(monkeypatch):
+    """Many blocks and the parallel path on a CI-sized instance (the decision is the parent's)."""
+    monkeypatch.setattr(engine, "BLOCK_SIZE", 300)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_ARCS", 0)
+
+
+def _medium():
+    return random_rationing(11, n_items=300, n_locations=3, n_customers=60, n_lines=3000)
+
+
+def _spy(monkeypatch) -> list[dict]:
+    """Record how the engine fanned out (the real fan_out still runs)."""
+    calls: list[dict] = []
+    real = executor.fan_out
+
+    def spy(fn, items, **kw):
+        calls.append(kw)
+        return real(fn, items, **kw)
+
+    monkeypatch.setattr(engine.executor, "fan_out", spy)
+    return calls
+
+
+def test_rationing_same_bytes_for_one_and_two_local_workers(small_blocks, monkeypatch) -> None:
+    inst = _medium()
+    one = optim.solve(inst, threads=1).to_json()
+    calls = _spy(monkeypatch)
+    two = optim.solve(inst, threads=2).to_json()
+    assert calls[0]["workers"] == 2 and calls[0]["total"] > 2  # really split and parallel
+    assert one == two
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real Dask scheduler and two worker processes on loopback."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,
+    ) as cluster:
+        yield cluster.scheduler_address
+        executor.disconnect(cluster.scheduler_address)
+
+
+def test_fan_out_on_dask_keeps_order(dask_cluster) -> None:
+    assert executor.fan_out(_slow_square, range(10), cluster=dask_cluster) == [
+        x * x for x in range(10)
+    ]
+    with pytest.raises(ValueError, match="three"):
+        executor.fan_out(_fail_on_three, range(6), cluster=dask_cluster)
+
+
+def test_rationing_of_1e5_lines_on_dask_same_bytes_as_local(dask_cluster, monkeypatch) -> None:
+    """10^5 order lines: blocks solved by the two Dask workers, bytes equal to one process."""
+    inst = random_rationing(
+        7,
+        n_items=20_000,
+        n_locations=2,
+        n_customers=500,
+        n_lines=100_000,
+        eligible=(1, 1),
+        supply_factor=(1.0, 1.5),
+    )
+    local = optim.solve(inst).to_json()
+    calls = _spy(monkeypatch)
+    executor.use_cluster(dask_cluster)
+    try:
+        remote = optim.solve(inst).to_json()
+    finally:
+        executor.use_cluster(None)
+    assert calls[0]["cluster"] == dask_cluster and calls[0]["total"] > 1
+    assert remote == local
