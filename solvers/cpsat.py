@@ -90,6 +90,15 @@ def rational(value: float, what: str) -> Fraction:
     return fr
 
 
+def as_meant(value: float) -> Fraction:
+    """A bound as the model meant it: the rational ``p/q`` (``q ≤ MAX_DENOMINATOR``) whose
+    nearest double is ``value`` (``4.8`` is 24/5, not the double just below it), else the
+    double's exact value. Bounds need no exactness check: a row's activity is an integer
+    after scaling, so its bounds round inward without changing the feasible set."""
+    fr = Fraction(value).limit_denominator(MAX_DENOMINATOR)
+    return fr if float(fr) == value else Fraction(value)
+
+
 def _lcm_of_denominators(values: list[Fraction]) -> int:
     out = 1
     for v in values:
@@ -219,8 +228,8 @@ class CpSatSolver:
                     f"column {j} has no finite bound (CP-SAT needs finite domains); "
                     "use --solver highs"
                 )
-            lo = math.ceil(Fraction(float(lower[j])) / gq[j])
-            hi = math.floor(Fraction(float(upper[j])) / gq[j])
+            lo = math.ceil(as_meant(float(lower[j])) / gq[j])
+            hi = math.floor(as_meant(float(upper[j])) / gq[j])
             lo_i.append(_check(lo, f"lower bound of column {j}"))
             hi_i.append(_check(hi, f"upper bound of column {j}"))
         rows: list[tuple[list[int], list[int], int | None, int | None]] = []
@@ -236,8 +245,8 @@ class CpSatSolver:
             row_mult = max(row_mult, mult)
             ints = [_check(int(c * mult), f"row {r}") for c in coef]
             lo_r, hi_r = float(lp.row_lower[r]), float(lp.row_upper[r])
-            row_lo = math.ceil(Fraction(lo_r) * mult) if np.isfinite(lo_r) else None
-            row_hi = math.floor(Fraction(hi_r) * mult) if np.isfinite(hi_r) else None
+            row_lo = math.ceil(as_meant(lo_r) * mult) if np.isfinite(lo_r) else None
+            row_hi = math.floor(as_meant(hi_r) * mult) if np.isfinite(hi_r) else None
             act = sum(
                 abs(c) * max(abs(lo_i[j]), abs(hi_i[j])) for c, j in zip(ints, idx, strict=True)
             )
@@ -325,7 +334,9 @@ class CpSatSolver:
         if solution is not SolutionStatus.NONE:
             values = np.array([solver.value(v) for v in xs], dtype=np.float64)
             x = values * form["grid"]
-            obj_value = float(Fraction(int(solver.objective_value)) / L0) + float(lp.offset)
+            ints = [solver.value(v) for v in xs]
+            total = sum(c * v for c, v in zip(form["cost"], ints, strict=True))
+            obj_value = float(Fraction(total, L0)) + float(lp.offset)
             bound = float(Fraction(solver.best_objective_bound) / L0) + float(lp.offset)
         message = "" if solution is SolutionStatus.OPTIMAL else f"CP-SAT: {name}"
         return RawSolution(

@@ -86,8 +86,11 @@ WHY_NOT: dict[tuple[str, str], str] = {
     "(progressive filling); only the integer stage has a second engine (cpsat)",
     ("rationing", "pdlp"): "the staged LPs need vertex solutions to 1e-9 (a first-order "
     "method stops at a tolerance); only the integer stage has a second engine (cpsat)",
-    ("capacity", "cpsat"): "CP-SAT solves integer programs; this model is an LP "
-    "(lot_sizing false) — use highs, glop or pdlp",
+    ("capacity", "cpsat"): "CP-SAT works over the integers, and the capacity model (LP, or "
+    "MIP with lot_sizing) has continuous production, overtime, inventory and shipments whose "
+    "optimum is fractional in general (hours per unit), so no exact integer scaling exists",
+    ("capacity", "glop"): "lot_sizing makes the model a MIP and GLOP solves LPs",
+    ("capacity", "pdlp"): "lot_sizing makes the model a MIP and PDLP solves LPs",
 }
 
 
