@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import cast
 
 import numpy as np
@@ -101,7 +102,7 @@ class _Runner:
         lp: highs.LinearProgram,
         *,
         duals: bool = False,
-        grid: NDArray[np.float64] | None = None,
+        grid: list[Fraction] | None = None,
     ) -> highs.RawSolution:
         if grid is not None:  # the integer stage on CP-SAT (params.solver == "cpsat")
             from optim.solvers.cpsat import CpSatSolver

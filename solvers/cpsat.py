@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -198,14 +199,15 @@ class CpSatSolver:
 
         return str(ortools.__version__)  # type: ignore[attr-defined]
 
-    def scale(self, problem: Any, grid: NDArray[np.float64] | None = None) -> dict[str, Any]:
+    def scale(
+        self, problem: Any, grid: Sequence[float | Fraction] | None = None
+    ) -> dict[str, Any]:
         """The exact integer form of ``problem`` (raises :class:`NotExactlyScalable`)."""
         lp = problem
         n = lp.num_cols
         integral = (
             np.zeros(n, dtype=bool) if lp.integrality is None else np.asarray(lp.integrality) > 0
         )
-        g = np.ones(n) if grid is None else np.asarray(grid, dtype=np.float64).copy()
         if grid is None:
             cont = np.flatnonzero(~integral)
             if len(cont):
@@ -214,10 +216,17 @@ class CpSatSolver:
                     "continuous and the model states no integral grid for them (scaling them "
                     "to integers would change the optimum); use --solver highs"
                 )
-        g[integral] = np.where(g[integral] > 0, g[integral], 1.0)
-        if np.any(~(g > 0)) or not np.all(np.isfinite(g)):
-            raise NotExactlyScalable("a column grid is not a positive number")
-        gq = [rational(float(v), f"grid of column {j}") for j, v in enumerate(g)]
+        gq = (
+            [Fraction(1)] * n
+            if grid is None
+            else [
+                v if isinstance(v, Fraction) else rational(float(v), f"grid of column {j}")
+                for j, v in enumerate(grid)
+            ]
+        )
+        if len(gq) != n or any(v <= 0 for v in gq):
+            raise NotExactlyScalable("the column grids must be one positive number per column")
+        g = np.array([float(v) for v in gq])
         upper = implied_upper_bounds(lp, np.asarray(lp.col_upper, dtype=np.float64), g)
         lower = np.asarray(lp.col_lower, dtype=np.float64)
         lo_i: list[int] = []
@@ -279,12 +288,13 @@ class CpSatSolver:
         *,
         time_limit: float | None = None,
         want_duals: bool = False,
-        grid: NDArray[np.float64] | None = None,
+        grid: Sequence[float | Fraction] | None = None,
         start: NDArray[np.float64] | None = None,
     ) -> RawSolution:
         """Solve the integer program ``problem`` exactly (see the module docstring).
 
-        ``grid`` states an integral grid per column (continuous columns need one);
+        ``grid`` states an integral grid per column (continuous columns need one), as exact
+        :class:`~fractions.Fraction` values or as doubles of decimals;
         ``start`` is a hint (column values). ``want_duals`` cannot be honoured (no duals for
         integer programs) and is ignored.
         """

@@ -8,6 +8,7 @@ Column layout of :func:`build`: ``[x_a for arcs] [d_a for arcs with a previous q
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from numpy.typing import NDArray
@@ -289,7 +290,7 @@ def integer_grid(
     free_lines: NDArray[np.int64] | None = None,
     deviation: Deviation | None = None,
     max_digits: int = 6,
-) -> NDArray[np.float64]:
+) -> list[Fraction]:
     r"""Column grids under which :func:`build`'s integer-stage MIP keeps its optimum over the
     integers (for CP-SAT, :mod:`optim.solvers.cpsat`).
 
@@ -306,10 +307,12 @@ def integer_grid(
     * a deviation ``e_i = |a_i − t_i|`` with :math:`t_i / g = N_i / D_i` in lowest terms lies
       on :math:`(g / D_i)\mathbb{Z}`.
 
+    A share is read as the rational :math:`N_i / D_i` (:math:`D_i \le 10^6`) within
+    :math:`10^{-12}` relative of the LP's double (the share the LP meant; HiGHS itself solves
+    the stage to 1e-9). Grids are returned as exact fractions.
+
     Raises :class:`~optim.errors.NotExactlyScalable` naming the value off every such grid.
     """
-    from fractions import Fraction
-
     from optim.errors import NotExactlyScalable
 
     checks: list[tuple[str, NDArray[np.float64]]] = [
@@ -343,9 +346,9 @@ def integer_grid(
             "lot size)."
         )
     A = block.num_arcs
-    grid = [np.full(A, unit), np.ones(len(multiples.lines))]
+    q = Fraction(1, round(1 / unit))
+    grid = [q] * A + [Fraction(1)] * len(multiples.lines)
     if deviation is not None and len(deviation.lines):
-        den = []
         for t in deviation.target.tolist():
             fr = Fraction(t / unit).limit_denominator(10**6)
             if abs(float(fr) * unit - t) > 1e-12 * max(1.0, abs(t)):
@@ -354,9 +357,8 @@ def integer_grid(
                     f"{unit:g} units with a denominator ≤ 10^6, so the distance to it has no "
                     "exact integer scaling. Use --solver highs."
                 )
-            den.append(fr.denominator)
-        grid.append(unit / np.asarray(den, dtype=np.float64))
-    return np.concatenate(grid)
+            grid.append(q / fr.denominator)
+    return grid
 
 
 def _on_grid_mask(values: NDArray[np.float64], g: float) -> NDArray[np.bool_]:
