@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 CAPACITY_SIZES = [(12, 20, 4, 3), (26, 200, 10, 4), (52, 500, 20, 4)]
-MIP_SIZES = [(8, 10, 3, 3), (12, 30, 5, 3)]
+MIP_SIZES = [(4, 4, 2, 2), (6, 8, 2, 2)]
 RATIONING_SIZES = [40, 400, 2000]
 
 
@@ -106,7 +106,7 @@ def _run(task: tuple[str, Any, str, int, float]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--quick", action="store_true", help="smallest size of each kind only")
     args = ap.parse_args()
     plan: list[tuple[str, Any, list[str]]] = []
