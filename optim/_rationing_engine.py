@@ -29,6 +29,7 @@ from optim.models.rationing.lp import (
 )
 
 __all__ = ["Block", "EngineError", "Outcome", "allocate"]
+from optim.clock import Clock
 from optim.params import SolveParams
 from optim.solvers import highs
 from optim.status import Status
@@ -63,21 +64,18 @@ class Outcome:
     lp_count: int = 0
 
 
-class _Clock:
+class _Clock(Clock):
+    """The one time-limit clock (:class:`optim.clock.Clock`); a spent budget stops the stages."""
+
     def __init__(self, params: SolveParams, deadline: float | None = None) -> None:
-        self.deadline = (
-            deadline
-            if deadline is not None or params.time_limit is None
-            else time.perf_counter() + params.time_limit
-        )
+        super().__init__(params.time_limit, deadline=deadline)
 
     def remaining(self) -> float | None:
         if self.deadline is None:
             return None
-        left = self.deadline - time.perf_counter()
-        if left <= 0:
+        if self.expired():
             raise EngineError(Status.TIME_LIMIT, "time limit reached")
-        return left
+        return self.deadline - time.perf_counter()
 
 
 def _tol(values: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -17,13 +17,13 @@ and ``diagnosis_missing_capacity``.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from optim.clock import Clock
 from optim.errors import InstanceError
 from optim.instances.capacity import CapacityInstance
 from optim.models.capacity import decompose
@@ -93,18 +93,7 @@ class _Outcome(NamedTuple):
     info: dict[str, Any]
 
 
-class _Clock:
-    def __init__(self, limit: float | None) -> None:
-        self.start = time.perf_counter()
-        self.limit = limit
-
-    def left(self) -> float | None:
-        if self.limit is None:
-            return None
-        return max(self.limit - (time.perf_counter() - self.start), 1e-3)
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+_Clock = Clock  # the one time-limit clock (optim.clock)
 
 
 def solve(
