@@ -31,9 +31,9 @@ import statistics
 import time
 from typing import Any
 
-CAPACITY_SIZES = [(12, 20, 4, 3), (26, 200, 10, 4), (52, 500, 20, 4)]
-MIP_SIZES = [(4, 4, 2, 2), (6, 8, 2, 2)]
-RATIONING_SIZES = [40, 400, 2000]
+CAPACITY_SIZES = [(12, 20, 4, 3), (26, 60, 6, 4), (52, 120, 8, 4)]
+MIP_SIZES = [(4, 4, 2, 2)]
+RATIONING_SIZES = [40, 400]
 
 
 def _capacity_lp(size: tuple[int, int, int, int], lot_sizing: bool) -> Any:
