@@ -41,6 +41,16 @@ def load_example(name: str) -> Any:
     return load(str(path))
 
 
+def forecast(history: Any, **kwargs: Any) -> Any:
+    """Forecast every series of an order history (see :func:`optim.forecasting.forecast`).
+
+    Imported on first use: statsforecast takes about a second to import.
+    """
+    from optim.forecasting import forecast as _forecast
+
+    return _forecast(history, **kwargs)
+
+
 def examples() -> list[str]:
     """Names of the bundled example instances."""
     folder = _files("optim.instances") / "data"
@@ -58,6 +68,7 @@ __all__ = [
     "Status",
     "Termination",
     "examples",
+    "forecast",
     "from_dict",
     "load",
     "load_example",

@@ -1,4 +1,4 @@
-"""Command line: ``optim solve | validate | schema | simulate | segment | demo``.
+"""Command line: ``optim solve | validate | schema | simulate | segment | forecast | demo``.
 
 Exit codes: 0 solved (a solution is returned, possibly with a gap), 1 internal error,
 2 invalid input (one message on stderr; nothing written), 3 infeasible, 4 time limit without
@@ -136,6 +136,37 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from optim.forecasting import forecast
+    from optim.segmentation import SegmentationConfig
+
+    config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
+    if args.returns:
+        config = config.model_copy(update={"returns": args.returns})
+    if args.horizon <= 0:
+        raise InstanceError(
+            f"--horizon must be a whole number of periods > 0, got {args.horizon}.", "horizon"
+        )
+    if not 0.0 < args.level < 1.0:
+        raise InstanceError(
+            f"--level must be strictly between 0 and 1 (e.g. 0.9), got {args.level:g}.", "level"
+        )
+    result = forecast(
+        args.history,
+        horizon=args.horizon,
+        by=[k for k in args.by.split(",") if k.strip()],
+        level=args.level,
+        overrides=args.overrides,
+        config=config,
+        origins=args.origins,
+        n_jobs=args.jobs,
+    )
+    if args.out:
+        result.write(args.out)
+    print(result.summary())
+    return EXIT_OK
+
+
 def _pins(args: argparse.Namespace) -> dict[str, str] | None:
     """Customer pins from ``--pin CUSTOMER=SEGMENT`` and ``--pins FILE`` (customer,segment)."""
     import pandas as pd
@@ -248,6 +279,28 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="folder for the tables and segmentation.json")
     p.set_defaults(func=cmd_segment)
+    p = sub.add_parser(
+        "forecast",
+        help="weekly forecasts per series from order history: forecast.csv (with intervals) "
+        "and accuracy.csv (rolling-origin backtest against seasonal naive)",
+    )
+    p.add_argument("history", help="order lines: CSV or parquet (as for `optim segment`)")
+    p.add_argument("--horizon", type=int, default=13, help="periods to forecast (default 13)")
+    p.add_argument(
+        "--by",
+        default="item,segment,location",
+        help="series keys, comma-separated, of item, segment, location, customer",
+    )
+    p.add_argument("--level", type=float, default=0.9, help="interval coverage in (0, 1)")
+    p.add_argument(
+        "--overrides", metavar="FILE", help="forecast_overrides.csv: by keys, week, forecast"
+    )
+    p.add_argument("--config", help="segmentation config (YAML) with the policy table")
+    p.add_argument("--returns", choices=("net", "exclude", "reject"), help="as for segment")
+    p.add_argument("--origins", type=int, default=3, help="backtest origins (>= 3)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--out", help="folder for forecast.csv and accuracy.csv")
+    p.set_defaults(func=cmd_forecast)
     p = sub.add_parser(
         "demo",
         help="the main job: segment → policy → safety stock → peak plan → rationing on the "

@@ -1,0 +1,130 @@
+"""The planner's ``forecast_overrides.csv``: collaborative forecasts replacing statistical ones.
+
+Columns: the forecast's ``by`` keys (e.g. ``item, segment, location``), ``week`` (any date
+inside the forecast week; it is read as that week) and ``forecast`` (units, >= 0). Each row
+replaces the statistical forecast of that series and week; its interval keeps the
+statistical interval's offsets around the new value (``lo`` floored at 0) and ``method``
+becomes ``override``.
+
+Errors name the file, the line as the planner sees it (the header is line 1) and the field:
+a missing column, a series the history does not have, a week outside the forecast horizon,
+a forecast that is not a number >= 0, or the same series and week twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optim.errors import InstanceError
+
+__all__ = ["apply_overrides", "read_overrides"]
+
+
+def read_overrides(source: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str]:
+    """The overrides table (all columns as text) and the name errors should use."""
+    if isinstance(source, pd.DataFrame):
+        frame, name = source.astype(str), "overrides"
+    else:
+        path = Path(source)
+        name = path.name
+        if not path.is_file():
+            raise InstanceError(f"overrides file {str(path)!r} does not exist.", "overrides")
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (OSError, ValueError) as exc:
+            raise InstanceError(f"{name}: cannot read it as CSV ({exc}).", "overrides") from None
+    frame = frame.copy()
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    return frame, name
+
+
+def apply_overrides(
+    forecast: pd.DataFrame,
+    source: pd.DataFrame | str | Path,
+    keys: list[str],
+    weeks: np.ndarray,
+) -> tuple[pd.DataFrame, int]:
+    """Replace forecasts by the overrides; returns the new frame and the number replaced."""
+    frame, name = read_overrides(source)
+    missing = [c for c in (*keys, "week", "forecast") if c not in frame.columns]
+    if missing:
+        raise InstanceError(
+            f"{name}: missing column(s) {missing}; needs {[*keys, 'week', 'forecast']}.",
+            field=missing[0],
+        )
+    if frame.empty:
+        return forecast, 0
+    for k in keys:
+        frame[k] = frame[k].astype(str).str.strip()
+    week_set = set(weeks.tolist())
+    known = {k: set(forecast[k].astype(str)) for k in keys}
+    series = set(map(tuple, forecast[keys].astype(str).to_numpy().tolist()))
+    period_len = pd.Timestamp(weeks[1]) - pd.Timestamp(weeks[0]) if len(weeks) > 1 else None
+    rows: dict[tuple[str, ...], float] = {}
+    for i, rec in enumerate(frame.to_dict("records")):
+        line = i + 2
+        key = tuple(str(rec[k]) for k in keys)
+        for k, v in zip(keys, key, strict=True):
+            if v not in known[k]:
+                raise InstanceError(
+                    f"{name} line {line}: {k} {v!r} has no forecast series (not in the "
+                    "order history).",
+                    field=k,
+                )
+        if key not in series:
+            raise InstanceError(
+                f"{name} line {line}: series {dict(zip(keys, key, strict=True))} has no "
+                "forecast (that combination has no order lines).",
+                field=",".join(keys),
+            )
+        week = _week_of(rec["week"], weeks, period_len)
+        if week not in week_set:
+            raise InstanceError(
+                f"{name} line {line}: week {rec['week']!r} is not a forecast week; allowed: "
+                f"{weeks[0]} .. {weeks[-1]} (one of the {len(weeks)} forecast weeks).",
+                field="week",
+            )
+        try:
+            value = float(str(rec["forecast"]).strip())
+        except ValueError:
+            value = float("nan")
+        if not np.isfinite(value) or value < 0:
+            raise InstanceError(
+                f"{name} line {line}: forecast {rec['forecast']!r} must be a number >= 0.",
+                field="forecast",
+            )
+        if (*key, week) in rows:
+            raise InstanceError(
+                f"{name} line {line}: series {dict(zip(keys, key, strict=True))} week {week} "
+                "is overridden twice.",
+                field="week",
+            )
+        rows[(*key, week)] = value
+    out = forecast.copy()
+    at = pd.MultiIndex.from_frame(out[[*keys, "week"]].astype(str))
+    pos = at.get_indexer(pd.MultiIndex.from_tuples(list(rows), names=[*keys, "week"]))
+    new = np.array(list(rows.values()), dtype=float)
+    shift = new - out["forecast"].to_numpy()[pos]
+    out.loc[pos, "forecast"] = new
+    out.loc[pos, "lo"] = np.maximum(out["lo"].to_numpy()[pos] + shift, 0.0)
+    out.loc[pos, "hi"] = out["hi"].to_numpy()[pos] + shift
+    out.loc[pos, "method"] = "override"
+    return out, len(rows)
+
+
+def _week_of(text: str, weeks: np.ndarray, period_len: pd.Timedelta | None) -> str:
+    """The forecast week a date falls in ('' when it is no date or outside every week)."""
+    try:
+        day = pd.Timestamp(str(text).strip())
+    except (ValueError, TypeError):
+        return ""
+    if day is pd.NaT:
+        return ""
+    starts = pd.to_datetime(pd.Index(weeks))
+    if period_len is None:
+        return str(weeks[0]) if day.normalize() == starts[0] else ""
+    inside = (starts <= day) & (day < starts + period_len)
+    return str(weeks[np.flatnonzero(inside)[0]]) if inside.any() else ""
