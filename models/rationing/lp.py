@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 from numpy.typing import NDArray
 
-from optim.solvers.highs import LinearProgram, csr_from_triplets
+from optim.models.problem import LinearProgram, csr_from_triplets
 
 INF = np.inf
 
