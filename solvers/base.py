@@ -1,7 +1,7 @@
 """The solver-adapter contract: :class:`Solver`, :class:`Capability`, :class:`RawSolution`.
 
 An adapter turns one problem type of :mod:`optim.models` (today the array
-:class:`~optim.solvers.highs.LinearProgram`; the Pyomo reference adapter takes a Pyomo model)
+:class:`~optim.models.problem.LinearProgram`; the Pyomo reference adapter takes a Pyomo model)
 into one :class:`RawSolution`. Adapters import their backend lazily, say whether it is
 installed (:meth:`Solver.available`, with an install hint) and declare what they can do
 (:attr:`Solver.capabilities`); :mod:`optim.solvers.registry` holds them by name. Solvers depend
@@ -21,7 +21,7 @@ from optim.params import SolveParams
 from optim.status import SolutionStatus, Status, Termination, split, summarize
 
 if TYPE_CHECKING:  # the problem type lives with the models; imported for annotations only
-    from optim.solvers.highs import LinearProgram
+    from optim.models.problem import LinearProgram
 
 __all__ = ["Availability", "Capability", "RawSolution", "Solver"]
 

@@ -1,6 +1,6 @@
 r"""CP-SAT (OR-Tools' constraint-programming / SAT / LP hybrid) for integer programs, exactly.
 
-CP-SAT works on integers only. A :class:`~optim.solvers.highs.LinearProgram` is handed to it
+CP-SAT works on integers only. A :class:`~optim.models.problem.LinearProgram` is handed to it
 only when it can be written over the integers *without changing its optimum*; otherwise the
 adapter refuses with :class:`NotExactlyScalable`, naming what is in the way. The scaling:
 

@@ -8,7 +8,6 @@ is the only place that imports highspy for it. Status mapping is the table
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,12 +20,10 @@ from optim.solvers.base import Availability, Capability, RawSolution
 from optim.status import SolutionStatus, Termination
 
 __all__ = [
-    "INF",
     "HighsSolver",
     "LinearProgram",
     "RawSolution",
     "Session",
-    "csr_from_triplets",
     "solve",
     "termination_map",
     "version",

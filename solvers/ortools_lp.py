@@ -1,6 +1,6 @@
 """GLOP (primal/dual simplex) and PDLP (first-order primal-dual) through OR-Tools.
 
-Both take the array :class:`~optim.solvers.highs.LinearProgram` (continuous columns only) and
+Both take the array :class:`~optim.models.problem.LinearProgram` (continuous columns only) and
 return a :class:`~optim.solvers.base.RawSolution`; the model is handed over in one call
 (``ModelBuilderHelper.fill_model_from_sparse_data``), never variable by variable.
 

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 import optim
 from optim import InstanceError, SolveParams, Status
 from optim.errors import NotExactlyScalable
-from optim.instances.generators import random_rationing
-from optim.instances.generators_capacity import generate
+from optim.instances.generators.capacity import generate
+from optim.instances.generators.rationing import random_rationing
 from optim.models.capacity import from_instance
 from optim.models.capacity.lp import build
+from optim.models.problem import LinearProgram, csr_from_triplets
 from optim.solvers import registry
-from optim.solvers.highs import LinearProgram, csr_from_triplets
 
 P = SolveParams()
 FAST = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from optim import InstanceError, SolveParams
+from optim.models.problem import LinearProgram, csr_from_triplets
 from optim.solvers import registry
 from optim.solvers.base import Capability, RawSolution, Solver
-from optim.solvers.highs import LinearProgram, csr_from_triplets
 from optim.status import SolutionStatus, Status, Termination
 
 
