@@ -63,7 +63,8 @@ def _engine(params: SolveParams) -> Any:
     """The adapter of ``params.solver`` for the array fast path (``auto`` → HiGHS)."""
     from optim.solvers import registry
 
-    return registry.get("highs" if params.solver in ("auto", "highs") else params.solver)
+    name = registry.auto("capacity") if params.solver == "auto" else params.solver
+    return registry.get(name)
 
 
 LARGE_LP = 20_000
