@@ -17,6 +17,10 @@ file             required content
 ``supply.csv``   no       ``item, location, quantity``: stock this week (default: planned
                           stock from the safety-stock plan × disruption)
 ``policy.yaml``  no       the policy table (default: the packaged one)
+``receipts.csv`` no       ``lane, order_date, receipt_date, quantity`` (+ ``item``): goods
+                          receipts; each lane (a network stage id) is planned with its
+                          empirical lead-time distribution, extended lanes flagged
+                          (:mod:`optim.instances.receipts`)
 ================ ======== ===============================================================
 
 :func:`read_folder` validates everything a run needs before any solve and raises
@@ -36,6 +40,7 @@ import pandas as pd
 import yaml
 
 from optim.errors import InstanceError
+from optim.instances.receipts import read_receipts
 
 __all__ = ["PlanningData", "read_folder", "write_folder"]
 
@@ -73,6 +78,8 @@ class PlanningData:
         Item → share of its planned stock that arrives this week (items not listed: 1).
     policy
         Policy table document (``combine``, ``segments``) or None for the packaged one.
+    receipts
+        Validated goods receipts (:func:`optim.instances.receipts.read_receipts`) or None.
     """
 
     name: str
@@ -87,6 +94,7 @@ class PlanningData:
     supply: pd.DataFrame | None = None
     disruption: dict[str, float] = field(default_factory=dict)
     policy: dict[str, Any] | None = None
+    receipts: pd.DataFrame | None = None
 
 
 def _read_csv(folder: Path, name: str, required: bool = True) -> pd.DataFrame | None:
@@ -256,6 +264,9 @@ def read_folder(folder: str | Path) -> PlanningData:
         supply=_read_csv(folder, "supply.csv", required=False),
         disruption={str(k): v for k, v in (plan.get("disruption") or {}).items()},
         policy=_policy(policy_path) if policy_path.is_file() else None,
+        receipts=read_receipts(folder / "receipts.csv")
+        if (folder / "receipts.csv").is_file()
+        else None,
     )
     _check(data)
     return data
@@ -279,6 +290,15 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
     data.items.to_csv(folder / "items.csv", index=False, lineterminator="\n")
     if data.supply is not None:
         data.supply.to_csv(folder / "supply.csv", index=False, lineterminator="\n")
+    if data.receipts is not None:
+        cols = [
+            c
+            for c in ("lane", "item", "order_date", "receipt_date", "quantity")
+            if c in data.receipts.columns
+        ]
+        data.receipts[cols].to_csv(
+            folder / "receipts.csv", index=False, lineterminator="\n", date_format="%Y-%m-%d"
+        )
     plan = {
         "name": data.name,
         "plan_start": data.plan_start.strftime("%Y-%m-%d"),

@@ -22,8 +22,10 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    (:func:`~optim.planning.build_capacity`), and each segment's policy service level is
    its fill-rate floor over the window. When capacity cannot meet every floor, the
    diagnosis (which segment, how many hours short on which resource and week) is kept in
-   :attr:`PlanningRun.notes` and the plan is re-solved by priority alone, so the planner
-   still gets the best plan.
+   :attr:`PlanningRun.notes` and the plan is re-solved in the capacity model's strict
+   lexicographic mode without floors (the first rationing tier's shortfall minimised first,
+   then the next tier's, then cost); the note lists every segment's planned fill rate
+   against its floor.
 5. **Rationing** of this week's open orders. Supply is the given stock, or the planned
    stock of each (item, site): mean weekly demand at the site plus the stage's safety
    stock, floored to whole units, times the item's ``disruption`` share (floored). Lines
@@ -100,7 +102,7 @@ class PlanningRun:
         Solver results of steps 3–5.
     capacity_floors
         Whether the peak plan meets every segment's fill-rate floor (False: the floors
-        conflict with capacity, see ``notes``; the plan is the priority-only one).
+        conflict with capacity, see ``notes``; the plan is the strict lexicographic one).
     notes
         Diagnoses and remarks for the planner.
     tables
@@ -255,6 +257,33 @@ def _segment_summary(
     return pd.DataFrame(out)
 
 
+def _fallback_note(diagnosis: str, floors: dict[str, dict[str, float]], cap: Result) -> str:
+    """What the peak-plan fallback did and what every segment gets against its floor."""
+    text = (
+        "peak plan: the policy's fill-rate floors cannot all be met with this capacity. "
+        f"{diagnosis} Planned in strict priority order instead (lexicographic: the shortfall "
+        "cost of the first rationing tier is minimised, then the next tier's with every "
+        "earlier tier's kept, then total cost; no fill-rate floor imposed)."
+    )
+    segs = cap.tables.get("segments")
+    if segs is None or segs.empty:
+        return text
+    parts = []
+    for row in segs.sort_values(["priority", "segment"], kind="stable").itertuples():
+        floor = floors.get(str(row.segment), {}).get("min_fill_rate")
+        rate = "no demand" if row.demand <= 0 else f"{row.fill_rate:.1%}"
+        if floor is None:
+            parts.append(f"'{row.segment}' (tier {row.priority}) {rate}, no floor")
+            continue
+        missed = row.demand > 0 and row.fill_rate < floor - 1e-9
+        verdict = "BELOW floor" if missed else "floor met"
+        parts.append(
+            f"'{row.segment}' (tier {row.priority}) {rate} against a floor of {floor:.1%}: "
+            f"{verdict}"
+        )
+    return f"{text} Planned fill rate per segment: " + "; ".join(parts) + "."
+
+
 def run(
     data: PlanningData,
     *,
@@ -310,7 +339,21 @@ def run(
     with progress.step("place safety stock per item on the network (GSM)"):
         unit_cost = data.items.set_index("item")["unit_cost"]
         gsm_inst = build_item_safety_stock(seg, data.network, unit_cost)
+        baseline = None
+        if data.receipts is not None:  # lead times learned from receipts, drift flagged
+            from optim.planning.builders import days_per_period
+
+            gsm_inst, baseline, lead_tables = _receipt_lead_times(
+                gsm_inst, data.receipts, days_per_period(seg.config.period)
+            )
+            tables.update(lead_tables)
         gsm = optim.solve(gsm_inst, params)
+        if baseline is not None and gsm.has_solution():
+            base = optim.solve(baseline, params)
+            if base.has_solution():
+                tables["lead_time_drift"] = _drift_impact(
+                    tables["lead_time_drift"], gsm, base, unit_cost
+                )
         if not gsm.has_solution():  # the DP/relaxations always give one; guard the chain
             raise NoSolutionError(
                 f"safety stock: {gsm.status.value} without a solution ({gsm.message}); the "
@@ -332,6 +375,19 @@ def run(
         )
         tables["stock_by_segment"] = by_seg
 
+        if "lead_time_drift" in tables:
+            flagged = tables["lead_time_drift"]
+            flagged = flagged[flagged["flagged"]]
+            for row in flagged.itertuples():
+                change = getattr(row, "safety_stock_change", float("nan"))
+                notes.insert(
+                    0,
+                    f"lead time extended on lane {row.lane}: {row.base_mean_days:.1f} -> "
+                    f"{row.recent_mean_days:.1f} days (Mann-Whitney p = {row.p_value:.2g}); "
+                    f"planned with the recent lead times, safety stock "
+                    f"{change:+,.0f} units.",
+                )
+
     with progress.step(f"plan the peak: {data.plan_weeks} weeks, capacity per resource (LP)"):
         weeks = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
         forecast = forecast_lines(data.history, data.plan_start, data.plan_weeks)
@@ -349,11 +405,11 @@ def run(
         cap = optim.solve(build_capacity(seg, forecast, segments=floors, **kwargs), params)
         capacity_floors = cap.status != Status.INFEASIBLE
         if not capacity_floors:
-            notes.append(
-                "peak plan: the policy's fill-rate floors cannot all be met with this "
-                "capacity; planned by priority alone. " + " ".join(cap.diagnosis)
+            diagnosis = " ".join(cap.diagnosis)
+            cap = optim.solve(
+                build_capacity(seg, forecast, objective="lexicographic", **kwargs), params
             )
-            cap = optim.solve(build_capacity(seg, forecast, **kwargs), params)
+            notes.append(_fallback_note(diagnosis, floors, cap))
 
     with progress.step(f"ration this week's {len(data.orders):,} order lines"):
         if data.supply is not None:
@@ -385,6 +441,75 @@ def run(
         notes=tuple(notes),
         tables=tables,
         times=dict(progress.times),
+    )
+
+
+def _receipt_lead_times(
+    inst: Any, receipts: pd.DataFrame, period_days: float
+) -> tuple[Any, Any, dict[str, pd.DataFrame]]:
+    """The GSM instance with lead times from receipts; the baseline before the drift when a
+    lane drifted (else None); tables ``lead_time_lanes`` and ``lead_time_drift``.
+
+    Flagged lanes take the recent window's distribution, the others the whole history
+    (:mod:`optim.models.safety_stock.lead_time_data`). The baseline gives flagged lanes the
+    distribution before the recent window: the difference is what the extension causes.
+    """
+    from optim.instances.safety_stock import SafetyStockInstance
+    from optim.models.safety_stock.lead_time_data import (
+        apply_lane_lead_times,
+        lane_lead_times,
+        lead_time_drift,
+    )
+
+    lanes = lane_lead_times(receipts, period_days)
+    drift = lead_time_drift(receipts, period_days=period_days)
+    longrun = dict(zip(lanes["lane"], lanes["distribution"], strict=True))
+    current, before = dict(longrun), dict(longrun)
+    for row in drift[drift["flagged"]].itertuples():
+        current[row.lane] = row.recent_distribution
+        before[row.lane] = row.base_distribution
+    doc = inst.model_dump(mode="json", exclude_none=True)
+    planned_doc, changed = apply_lane_lead_times(doc, current)
+    planned = SafetyStockInstance.model_validate(planned_doc)
+    baseline = None
+    if bool(drift["flagged"].any()):
+        baseline = SafetyStockInstance.model_validate(apply_lane_lead_times(doc, before)[0])
+    used = {c.split("@", 1)[1] if "@" in c else c for c in changed} | set(changed)
+    lanes = lanes.assign(
+        used=lanes["lane"].isin(used),
+        distribution=lanes["distribution"].map(
+            lambda d: " ".join(f"{x['value']:.3g}:{x['probability']:.3g}" for x in d)
+        ),
+    )
+    drift_table = drift.drop(columns=["recent_distribution", "base_distribution"])
+    return planned, baseline, {"lead_time_lanes": lanes, "lead_time_drift": drift_table}
+
+
+def _drift_impact(
+    drift: pd.DataFrame, plan: Result, base: Result, unit_cost: pd.Series
+) -> pd.DataFrame:
+    """What planning a drifted lane with its recent lead times changes, against its lead
+    times before the recent window:
+    ``safety_stock_change`` / ``safety_stock_value_change`` over the whole network (the
+    optimiser may move stock away from the lane), ``lane_safety_stock_change`` at the lane's
+    own stages. With several flagged lanes the network change is their joint effect."""
+    a = plan.tables["stages"].set_index("stage")["safety_stock"]
+    b = base.tables["stages"].set_index("stage")["safety_stock"].reindex(a.index)
+    diff = (a - b).fillna(0.0)
+    items = pd.Series([s.split("@", 1)[0] for s in diff.index], index=diff.index)
+    stage = pd.Series([s.split("@", 1)[-1] for s in diff.index], index=diff.index)
+    value = diff * items.map(unit_cost).fillna(0.0)
+    units, money = [], []
+    for lane in drift["lane"]:
+        mask = (diff.index == lane) | (stage == lane)
+        units.append(float(diff[mask].sum()))
+        money.append(float(value[mask].sum()))
+    flagged = drift["flagged"].to_numpy()
+    return drift.assign(
+        lane_safety_stock_change=units,
+        lane_safety_stock_value_change=money,
+        safety_stock_change=np.where(flagged, float(diff.sum()), 0.0),
+        safety_stock_value_change=np.where(flagged, float(value.sum()), 0.0),
     )
 
 
@@ -425,6 +550,9 @@ def write(
         out / "safety_stock" / "stock_by_segment.csv", index=False
     )
     result.tables["supply"].to_csv(out / "rationing" / "supply.csv", index=False)
+    for name in ("lead_time_lanes", "lead_time_drift"):
+        if name in result.tables:
+            result.tables[name].to_csv(out / "safety_stock" / f"{name}.csv", index=False)
     result.tables["segment_summary"].to_csv(out / "segment_summary.csv", index=False)
     paths = {"out": out, "summary": out / "segment_summary.csv"}
     if report:
