@@ -77,6 +77,8 @@ Id = str | StrictInt  # integer ids (as in CSV files) are read as their decimal 
 class SupplyRecord(Frozen):
     """Stock of one item at one location."""
 
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
+
     item: Id
     location: Id
     quantity: Number = Field(ge=0, description="Units available.")
@@ -84,6 +86,8 @@ class SupplyRecord(Frozen):
 
 class DemandRecord(Frozen):
     """One demand line (an order line or a customer's weekly requirement)."""
+
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
 
     id: Id = Field(description="Unique id of the line.")
     customer: Id
@@ -105,6 +109,8 @@ class DemandRecord(Frozen):
 class SegmentRecord(Frozen):
     """A customer segment and its rationing rule."""
 
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
+
     name: Id
     tier: int = Field(ge=1, description="1 is served first; tiers are 1..K without gaps.")
     fair_share: FairShare = "proportional"
@@ -112,6 +118,8 @@ class SegmentRecord(Frozen):
 
 class LaneRecord(Frozen):
     """Cost per unit shipped from a location to a customer."""
+
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
 
     location: Id
     customer: Id
@@ -121,6 +129,8 @@ class LaneRecord(Frozen):
 class PreviousRecord(Frozen):
     """One row of the previous run's allocation."""
 
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
+
     demand_id: Id
     location: Id
     quantity: float = Field(ge=0)
@@ -128,6 +138,8 @@ class PreviousRecord(Frozen):
 
 class RationingDocument(Frozen):
     """The rationing instance as a JSON/YAML document (the contract; see module docstring)."""
+
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
 
     kind: Literal["rationing"] = "rationing"
     supply: list[SupplyRecord]

@@ -39,14 +39,17 @@ def _integer(value: Any, what: str, owner: str) -> Any:
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return value  # let pydantic report the type error
     if not math.isfinite(value):
-        raise InstanceError(f"{what} {value} of {owner} must be a finite number of periods.")
+        raise InstanceError(
+            f"{what} {value} of {owner} must be a finite number of periods.", field=what
+        )
     if value != int(value):
         raise InstanceError(
             f"{what} {value} of {owner} is not an integer; round it or rescale the period "
-            "length (e.g. count in days instead of weeks) so that every time is whole."
+            "length (e.g. count in days instead of weeks) so that every time is whole.",
+            field=what,
         )
     if value < 0:
-        raise InstanceError(f"{what} {value} of {owner} is negative; it must be >= 0.")
+        raise InstanceError(f"{what} {value} of {owner} is negative; it must be >= 0.", field=what)
     return int(value)
 
 
@@ -138,7 +141,9 @@ class Stage(Frozen):
         _check_lead_time_model(data, owner)
         h = data.get("holding_cost")
         if isinstance(h, (int, float)) and not isinstance(h, bool) and h < 0:
-            raise InstanceError(f"holding_cost {h} of {owner} is negative; it must be >= 0.")
+            raise InstanceError(
+                f"holding_cost {h} of {owner} is negative; it must be >= 0.", field="holding_cost"
+            )
         return data
 
 
@@ -291,11 +296,14 @@ class Demand(Frozen):
         for key in ("mean", "std_dev"):
             v = data.get(key)
             if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
-                raise InstanceError(f"{key} {v} of {owner} is negative; it must be >= 0.")
+                raise InstanceError(
+                    f"{key} {v} of {owner} is negative; it must be >= 0.", field=key
+                )
         a = data.get("service_level")
         if isinstance(a, (int, float)) and not isinstance(a, bool) and not 0 < a < 1:
             raise InstanceError(
-                f"service_level {a} of {owner} is outside (0, 1); give a fraction such as 0.95."
+                f"service_level {a} of {owner} is outside (0, 1); give a fraction such as 0.95.",
+                field="service_level",
             )
         return data
 
@@ -329,6 +337,18 @@ class SafetyStockInstance(Document):
 
     @model_validator(mode="after")
     def _check_references(self) -> SafetyStockInstance:
+        if not self.stages:
+            raise InstanceError(
+                "stages is empty; allowed: at least one stage (an empty network has nothing "
+                "to place).",
+                field="stages",
+            )
+        if not self.demands:
+            raise InstanceError(
+                "demands is empty; allowed: at least one demand (without demand no stock is "
+                "needed anywhere).",
+                field="demands",
+            )
         ids: set[str] = set()
         for k, s in enumerate(self.stages):
             if s.id in ids:
@@ -380,6 +400,14 @@ class SafetyStockInstance(Document):
                     field=f"demands[{k}].segment",
                 )
             seen.add((d.stage, d.segment))
+        from optim.instances.gate import check_gsm_memory
+
+        check_gsm_memory(
+            {s.id: s.lead_time for s in self.stages},
+            {s.id: s.external_service_time for s in self.stages},
+            [(a.source, a.target) for a in self.arcs],
+            tree=self.is_spanning_tree(),
+        )
         return self
 
     # --- small conveniences -------------------------------------------------------------
