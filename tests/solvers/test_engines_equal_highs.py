@@ -233,7 +233,7 @@ def test_rationing_cpsat_refuses_off_grid_shares_with_a_clear_message():
         ("peak_capacity", "cpsat", 2, "no exact integer scaling"),
         ("weekly_rationing", "glop", 2, "only the integer stage has a second engine"),
         ("two_echelon_gsm", "cpsat", 2, "irrational"),
-        ("two_echelon_gsm", "gurobi", 2, "not a known solver"),
+        ("two_echelon_gsm", "gurobi", 2, "invalid choice"),
     ],
 )
 def test_cli_solver_choice(example, solver, code, text, tmp_path, capsys):
