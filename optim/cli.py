@@ -472,8 +472,9 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--solver",
         default="auto",
-        choices=("auto", "highs", "pyomo", "cpsat"),
-        help="backend: auto (the problem's fast path), highs, pyomo (reference), cpsat",
+        choices=("auto", "highs", "pyomo", "cpsat", "glop", "pdlp"),
+        help="backend: auto (the problem's fast path), highs, pyomo (reference), cpsat, glop, "
+        "pdlp (which ones a kind accepts: README, 'Engines')",
     )
     p.add_argument(
         "--method",

@@ -74,6 +74,9 @@ WLOG :math:`SI_j = \max(s^e_j, \max_{i \to j} S_i)` and
 
 Solvers
 -------
+* :func:`~optim.models.safety_stock.serial.solve_serial_chain` — serial chains (square-root
+  costs, external time at the head only, the promise at the tail) in :math:`O(N^2)` by the
+  extreme-point property, :mod:`.serial`; the solve uses it before the tree DP.
 * :func:`solve_tree_dp` — exact dynamic program for spanning trees (serial, assembly,
   distribution, mixed; forests too), :math:`O(N M^2)` with ``M`` the longest replenishment
   time, vectorised per stage, :mod:`.dp`.

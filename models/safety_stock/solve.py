@@ -56,7 +56,9 @@ from optim.models.safety_stock import (
     threshold_roundings,
     tree_dp,
 )
+from optim.models.safety_stock.data import check_size
 from optim.models.safety_stock.dp import DPTimeout
+from optim.models.safety_stock.serial import serial_chain_order, solve_serial_chain
 from optim.params import SolveParams
 from optim.result import Result
 from optim.status import Status
@@ -67,6 +69,14 @@ METHODS = ("auto", "dp", "mip", "assignment", "pwl", "pwl_full")
 PAIR_LIMIT = 1_500_000  # beyond this many (S, SI) pairs the LP is solved by column generation
 LP_ROUNDING = True  # "assignment": solve and round the LP relaxation before the MIP
 CG_PAIRS_PER_STAGE = 10  # pairs priced into the LP per stage and column-generation round
+
+
+SOLVERS = {
+    "auto": "the DP on spanning trees, else the MIP by HiGHS",
+    "highs": "the same, HiGHS for every LP/MIP",
+    "pyomo": "the Pyomo reference MIP solved by HiGHS through Pyomo",
+}
+"""``params.solver`` names safety stock accepts (see :func:`optim.solvers.registry.check`)."""
 
 
 def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> Result:
@@ -94,12 +104,9 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
             f"{', '.join(METHODS)}).",
             field="params.method",
         )
-    if params.solver not in ("auto", "highs", "pyomo"):
-        raise InstanceError(
-            f"solver {params.solver!r} is not available for safety_stock (allowed: auto, highs, "
-            "pyomo).",
-            field="params.solver",
-        )
+    from optim.solvers import registry
+
+    registry.check("safety_stock", params.solver, SOLVERS)
     data = prepare(instance)
     tree = instance.is_spanning_tree()
     method = params.method
@@ -122,7 +129,20 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
     info: dict[str, Any] = {"method": method, "stages": data.n, "arcs": int(data.source.size)}
     # the instance travels with the result so that `optim simulate RESULT` needs nothing else
     info["instance"] = instance.model_dump(mode="json", exclude_none=True)
-    if method == "dp":
+    path = serial_chain_order(data) if method == "dp" else None
+    serial = None
+    if path is not None:  # O(N^2) extreme-point DP, checked against the evaluation
+        cost, out = solve_serial_chain(data, path)
+        cand = normalize(data, out)
+        if abs(cand.cost - cost) <= 1e-9 * max(1.0, abs(cost)):
+            serial = cand
+    if serial is None:
+        check_size(instance, data.si_max, data.lead_time, data.s_max)
+    if serial is not None:
+        sol, status, bound, message = serial, Status.OPTIMAL, serial.cost, ""
+        solver, version = "gsm-serial", ""
+        info["method"] = "serial"
+    elif method == "dp":
         solver, version = "gsm-dp", ""
         deadline = None if params.time_limit is None else t0 + params.time_limit
         try:
