@@ -272,11 +272,14 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         k = np.sqrt(np.bincount(stage_of_entry, (vals * (z * sigma)[cols]) ** 2, minlength=n))
     elif instance.pooling == "additive":
         k = np.bincount(stage_of_entry, vals * (z * sigma)[cols], minlength=n)
-    else:  # max_z
+    elif instance.pooling in ("max_z", "critical_level"):
+        # critical_level: the stages without critical levels (supplying others, one segment)
         zmax = np.full(n, -np.inf)
         np.maximum.at(zmax, stage_of_entry[vals > 0], z[cols[vals > 0]])
         zmax = np.where(np.isfinite(zmax), zmax, 0.0)
         k = zmax * np.sqrt(np.bincount(stage_of_entry, (vals * sigma[cols]) ** 2, minlength=n))
+    else:  # pragma: no cover - the schema admits only the rules above
+        raise ValueError(f"unknown pooling rule {instance.pooling!r}")
     k = np.maximum(np.asarray(k, dtype=np.float64), 0.0)
     data = GSMData(
         ids=ids,
