@@ -7,16 +7,25 @@ Measures, in one run:
 * ``solve``: :func:`optim.models.capacity.solve.solve` end to end (arrays, build, HiGHS, tables);
 * ``raw``: the same LP(s) handed to highspy directly (``passModel`` of ready arrays + ``run``,
   same options, same thread pool) — the floor that any wrapper pays;
-* the ratio ``solve / raw`` and the peak resident memory of the process.
+* the ratio ``solve / raw`` and the peak resident memory of the process;
+* wall-clock *and* CPU seconds of each (the CPU time of the process, all threads), and the
+  load average before and after: on a machine shared with other jobs the wall clock
+  measures the neighbours as much as the code, CPU seconds much less so.
+
+``--repeats N`` runs the solve and the raw baseline N times each and prints every run and the
+medians. ``--coupled`` (= ``--families 0``) is issue 9's coupled instance: every product draws
+its 1–3 resources from all 50, so the LP does not decompose; its baseline is one raw-highspy
+IPM solve (IPX, as optim's fast path uses for LPs of ``LARGE_LP`` columns or more).
 
 Run: ``.venv/bin/python benchmarks/bench_capacity.py [--families 10] [--threads 2]``.
-``--families 0`` makes every product draw its resources from all 50 (one coupled LP).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -51,6 +60,13 @@ def raw_solve(lp, options: dict, time_limit: float) -> float:
     return h.getInfo().objective_function_value
 
 
+def _timed(fn):
+    """``(result, wall seconds, CPU seconds of this process)`` of ``fn()``."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--periods", type=int, default=52)
@@ -58,42 +74,58 @@ def main() -> None:
     ap.add_argument("--resources", type=int, default=50)
     ap.add_argument("--segments", type=int, default=4)
     ap.add_argument("--families", type=int, default=10, help="0 = one coupled block")
+    ap.add_argument("--coupled", action="store_true", help="the coupled instance (families 0)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=600.0)
     args = ap.parse_args()
+    if args.coupled:
+        args.families = 0
 
-    t0 = time.perf_counter()
-    inst = generate(
-        n_periods=args.periods,
-        n_products=args.products,
-        n_resources=args.resources,
-        n_segments=args.segments,
-        seed=args.seed,
-        n_families=args.families or None,
+    load0 = os.getloadavg()
+    inst, t_gen, _ = _timed(
+        lambda: generate(
+            n_periods=args.periods,
+            n_products=args.products,
+            n_resources=args.resources,
+            n_segments=args.segments,
+            seed=args.seed,
+            n_families=args.families or None,
+        )
     )
-    t_gen = time.perf_counter() - t0
     params = SolveParams(threads=args.threads, time_limit=args.time_limit)
-    t0 = time.perf_counter()
-    res = solve(inst, params)
-    t_solve = time.perf_counter() - t0
-
     # raw highspy on the same LP blocks (arrays built outside the timing)
     data = from_instance(inst)
     parts = decompose.components(data) if args.families else [np.arange(len(data.products))]
     lps = [build(decompose.block(data, p).data).lp for p in parts]
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.threads) as pool:
-        objs = list(
-            pool.map(
-                lambda lp: raw_solve(
-                    lp, {"solver": "ipm"} if lp.num_cols >= LARGE_LP else {}, args.time_limit
-                ),
-                lps,
+
+    def raw() -> list[float]:
+        with ThreadPoolExecutor(max_workers=args.threads) as pool:
+            return list(
+                pool.map(
+                    lambda lp: raw_solve(
+                        lp, {"solver": "ipm"} if lp.num_cols >= LARGE_LP else {}, args.time_limit
+                    ),
+                    lps,
+                )
             )
+
+    runs = []
+    for n in range(args.repeats):
+        res, ws, cs = _timed(lambda: solve(inst, params))
+        objs, wr, cr = _timed(raw)
+        runs.append((ws, cs, wr, cr))
+        shown = "none" if res.objective is None else f"{res.objective:.10g}"
+        print(
+            f"run {n + 1}: optim {ws:.2f} s wall / {cs:.2f} s CPU, raw {wr:.2f} s wall / "
+            f"{cr:.2f} s CPU, ratio {ws / wr:.3f}; status {res.status.value}, objective "
+            f"{shown}, raw {sum(objs):.10g}",
+            flush=True,
         )
-    t_raw = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    load1 = os.getloadavg()
+    med = [statistics.median(r[i] for r in runs) for i in range(4)]
 
     print(
         f"size: {args.periods} periods x {args.products} products x {args.resources} resources "
@@ -104,14 +136,20 @@ def main() -> None:
         f"LP: {res.info.get('num_cols')} cols, {res.info.get('num_rows')} rows, "
         f"{res.info.get('num_nonzeros')} nonzeros"
     )
-    shown = "none" if res.objective is None else f"{res.objective:.10g}"
-    print(f"status: {res.status.value}  objective: {shown}  raw: {sum(objs):.10g}")
     print(f"generate+validate: {t_gen:.2f} s")
-    print(f"optim.models.capacity.solve.solve end to end: {t_solve:.2f} s")
-    print(f"raw highspy (passModel+run, same LPs): {t_raw:.2f} s")
-    print(f"ratio solve/raw: {t_solve / t_raw:.3f}")
-    print(f"end to end incl. generate: {t_gen + t_solve:.2f} s")
-    print(f"peak RSS: {peak_mb:.0f} MiB")
+    print(
+        f"median of {args.repeats}: optim solve end to end {med[0]:.2f} s wall "
+        f"({med[1]:.2f} s CPU); raw highspy (passModel+run, same LPs) {med[2]:.2f} s wall "
+        f"({med[3]:.2f} s CPU); ratio solve/raw {med[0] / med[2]:.3f} wall, "
+        f"{med[1] / max(med[3], 1e-9):.3f} CPU"
+    )
+    print(f"end to end incl. generate (median): {t_gen + med[0]:.2f} s")
+    print(f"peak RSS of the process: {peak_mb:.0f} MiB")
+    print(
+        f"load average (1, 5, 15 min) before {load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f}, "
+        f"after {load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f} on {os.cpu_count()} cores "
+        "(machine shared with other jobs)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,19 +1,26 @@
 """Weekly rationing at scale: end to end vs one raw-highspy LP of the same instance.
 
-Default size (the issue's): 10^6 demand lines, 50,000 items × 20 locations × 5,000
-customers, 3 tiers, 1–3 eligible locations per line. Each measurement runs in a fresh
-process:
+Default size (issue 13): 10^6 demand lines, 50,000 items × 20 locations × 5,000 customers,
+3 tiers, 1–3 eligible locations per line, in two shapes:
 
-- ``optim``: read the CSV folder, validate, solve (``threads`` workers), write the result
-  document (JSON) — the planner's ``optim solve FOLDER --out result.json``.
+- ``sparse``: items stocked at 3–8 locations, 66 % of items short (the first benchmark);
+- ``dense``: a fully short week — 200 lines per customer, stock at almost every
+  (item, location) that has demand, at 20–110 % of what is asked there; tiers 1–3 rationed
+  by ``equal`` / ``weighted`` / ``proportional``.
+
+Each shape is written as a CSV folder and as one JSON document. Each measurement runs in a
+fresh process and prints the phases:
+
+- ``optim``: read (parse the files), validate, solve (``threads`` workers), write the result
+  document (JSON) — the planner's ``optim solve week.json --out result.json``.
 - ``raw LP``: build and solve, directly in highspy, the single LP ``max Σ W_tier x`` over the
   same arcs and supplies (the first of optim's stages, without reading or writing).
 
-Prints medians over ``--repeats`` and peak memory (parent + largest worker; an upper bound
-of the simultaneous peak is parent + workers × largest worker).
+Prints medians over ``--repeats``, peak memory (parent + largest worker; an upper bound of
+the simultaneous peak is parent + workers × largest worker) and the size of the result.
 
-    python benchmarks/bench_rationing.py                 # full size
-    python benchmarks/bench_rationing.py --lines 100000  # quick
+    python benchmarks/bench_rationing.py                               # full size, both shapes
+    python benchmarks/bench_rationing.py --lines 100000 --shape dense  # quick
 """
 
 from __future__ import annotations
@@ -29,24 +36,33 @@ import time
 from pathlib import Path
 
 CHILD_OPTIM = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
 t0 = time.perf_counter()
 import optim
 from optim import SolveParams
-folder, out, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+from optim.api import read_document
+from optim.instances.rationing import RationingInstance, read_csv_frames
+source, out, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t1 = time.perf_counter()
-inst = optim.load(folder)
-t2 = time.perf_counter()
-res = optim.solve(inst, SolveParams(threads=threads))
+if os.path.isdir(source):
+    frames = read_csv_frames(source)       # read: the CSV files into raw frames
+    t2 = time.perf_counter()
+    inst = RationingInstance.model_validate(frames)  # validate: columnar checks
+else:
+    doc = read_document(source)            # read: parse the JSON text
+    t2 = time.perf_counter()
+    inst = optim.from_dict(doc)            # validate
 t3 = time.perf_counter()
-res.to_json(out)
+res = optim.solve(inst, SolveParams(threads=threads))
 t4 = time.perf_counter()
+res.to_json(out)
+t5 = time.perf_counter()
 ru_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 ru_kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(json.dumps({"import": t1 - t0, "read_validate": t2 - t1, "solve": t3 - t2,
-                  "write": t4 - t3, "total": t4 - t1, "status": res.status.value,
+print(json.dumps({"import": t1 - t0, "read": t2 - t1, "validate": t3 - t2, "solve": t4 - t3,
+                  "write": t5 - t4, "total": t5 - t1, "status": res.status.value,
                   "objective": res.objective, "rss_mib": ru_self, "worker_rss_mib": ru_kids,
-                  "lps": res.info.get("lp_count")}))
+                  "out_mb": os.path.getsize(out) / 1e6, "lps": res.info.get("lp_count")}))
 """
 
 CHILD_RAW = r"""
@@ -83,10 +99,23 @@ print(json.dumps({"total": t1 - t0, "status": h.modelStatusToString(h.getModelSt
 """
 
 
-def write_instance(folder: Path, lines: int, seed: int) -> dict[str, float]:
-    from optim.instances.generators.rationing import rationing_frames
+def instance_frames(shape: str, lines: int, seed: int) -> dict:
+    from optim.instances.generators.rationing import dense_rationing_frames, rationing_frames
 
-    frames = rationing_frames(
+    if shape == "dense":  # issue 13: every item stocked almost everywhere it is asked, short
+        return dense_rationing_frames(
+            seed,
+            n_items=max(1, lines // 20),
+            n_locations=20,
+            n_customers=max(1, lines // 200),
+            lines_per_customer=min(200, lines),
+            tiers=3,
+            eligible=(1, 3),
+            stocked_share=0.97,
+            supply_factor=(0.2, 1.1),
+            rules=("equal", "weighted", "proportional"),
+        )
+    return rationing_frames(
         seed,
         n_items=max(1, lines // 20),
         n_locations=20,
@@ -97,6 +126,11 @@ def write_instance(folder: Path, lines: int, seed: int) -> dict[str, float]:
         stocked=(3, 8),
         default_locations_share=0.0,
     )
+
+
+def write_instance(folder: Path, json_path: Path, frames: dict) -> dict[str, float]:
+    """The instance as a CSV folder and as one JSON document; facts for the header."""
+    folder.mkdir()
     for name, frame in frames.items():
         frame = frame.copy()
         if name == "demand":
@@ -104,14 +138,27 @@ def write_instance(folder: Path, lines: int, seed: int) -> dict[str, float]:
                 lambda v: ";".join(v) if isinstance(v, list) else ""
             )
         frame.to_csv(folder / f"{name}.csv", index=False)
+    doc = {"kind": "rationing"}
+    for name, frame in frames.items():
+        records = frame.to_dict(orient="records")
+        for rec in records:  # leave out empty cells, as a planner's document would
+            for key in [k for k, v in rec.items() if isinstance(v, float) and v != v]:
+                del rec[key]
+        doc[name] = records
+    json_path.write_text(json.dumps(doc), encoding="utf-8")
     dem = frames["demand"]
     supply = frames["supply"].groupby("item")["quantity"].sum()
     want = dem.groupby("item")["quantity"].sum()
-    short_items = float((supply.reindex(want.index).fillna(0) < want).mean())
+    cells = frames["supply"].groupby(["item", "location"])["quantity"].sum()
+    arcs = dem[["item", "quantity"]].assign(location=dem["locations"]).explode("location")
+    asked = arcs.groupby(["item", "location"]).size()
     return {
         "lines": len(dem),
+        "supply_rows": len(frames["supply"]),
         "arcs": float(dem["locations"].map(len).sum()),
-        "short_items": short_items,
+        "short_items": float((supply.reindex(want.index).fillna(0) < want).mean()),
+        "stocked_cells": float(cells.reindex(asked.index).notna().mean()),
+        "json_mb": json_path.stat().st_size / 1e6,
     }
 
 
@@ -124,53 +171,65 @@ def run(code: str, *args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+PHASES = ("read", "validate", "solve", "write", "total", "rss_mib", "worker_rss_mib", "out_mb")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--shape", choices=("sparse", "dense", "both"), default="both")
+    ap.add_argument("--input", choices=("csv", "json", "both"), default="both")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--baseline-time-limit", type=float, default=900.0)
     ap.add_argument("--skip-baseline", action="store_true")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "week"
-        folder.mkdir()
-        t = time.perf_counter()
-        facts = write_instance(folder, args.lines, args.seed)
-        print(
-            f"instance: {facts['lines']:,.0f} lines, {facts['arcs']:,.0f} arcs, "
-            f"{facts['short_items']:.0%} of items short at item level "
-            f"(generated in {time.perf_counter() - t:.1f} s)"
-        )
-        runs = [
-            run(CHILD_OPTIM, str(folder), str(Path(tmp) / "result.json"), str(args.threads))
-            for _ in range(args.repeats)
-        ]
-        med = {
-            k: statistics.median(r[k] for r in runs)
-            for k in ("read_validate", "solve", "write", "total", "rss_mib", "worker_rss_mib")
-        }
-        print(
-            f"optim end to end (median of {len(runs)}, {args.threads} workers): "
-            f"{med['total']:.1f} s = read+validate {med['read_validate']:.1f} + solve "
-            f"{med['solve']:.1f} + write {med['write']:.1f}; all runs: "
-            + ", ".join(f"{r['total']:.1f}" for r in runs)
-        )
-        print(
-            f"  status {runs[0]['status']}, objective {runs[0]['objective']:.6f}; peak RSS "
-            f"{med['rss_mib']:.0f} MiB main + {med['worker_rss_mib']:.0f} MiB per worker"
-        )
-        if not args.skip_baseline:
-            raw = run(CHILD_RAW, str(folder), str(args.baseline_time_limit))
+    shapes = ("sparse", "dense") if args.shape == "both" else (args.shape,)
+    inputs = ("csv", "json") if args.input == "both" else (args.input,)
+    for shape in shapes:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder, json_path = Path(tmp) / "week", Path(tmp) / "week.json"
+            t = time.perf_counter()
+            facts = write_instance(folder, json_path, instance_frames(shape, args.lines, args.seed))
             print(
-                f"raw highspy LP (build + solve, 1 process): {raw['total']:.1f} s, "
-                f"{raw['status']}, objective {raw['objective']:.6f}, peak RSS "
-                f"{raw['rss_mib']:.0f} MiB"
+                f"[{shape}] instance: {facts['lines']:,.0f} lines, {facts['arcs']:,.0f} arcs, "
+                f"{facts['supply_rows']:,.0f} supply rows ({facts['stocked_cells']:.0%} of asked "
+                f"cells stocked), {facts['short_items']:.0%} of items short at item level; "
+                f"JSON {facts['json_mb']:.0f} MB (generated in {time.perf_counter() - t:.1f} s)"
             )
-            print(
-                f"ratio optim end to end / raw LP: {med['total'] / raw['total']:.2f} (target <= 3)"
-            )
+            totals = {}
+            for kind in inputs:
+                source = folder if kind == "csv" else json_path
+                runs = [
+                    run(CHILD_OPTIM, str(source), str(Path(tmp) / "result.json"), str(args.threads))
+                    for _ in range(args.repeats)
+                ]
+                med = {k: statistics.median(r[k] for r in runs) for k in PHASES}
+                totals[kind] = med["total"]
+                print(
+                    f"[{shape}/{kind}] optim end to end (median of {len(runs)}, {args.threads} "
+                    f"workers): {med['total']:.1f} s = read {med['read']:.1f} + validate "
+                    f"{med['validate']:.1f} + solve {med['solve']:.1f} + write {med['write']:.1f}"
+                    "; all runs: " + ", ".join(f"{r['total']:.1f}" for r in runs)
+                )
+                print(
+                    f"  status {runs[0]['status']}, objective {runs[0]['objective']:.6f}; peak "
+                    f"RSS {med['rss_mib']:.0f} MiB main + {med['worker_rss_mib']:.0f} MiB per "
+                    f"worker; result document {med['out_mb']:.0f} MB"
+                )
+            if not args.skip_baseline:
+                raw = run(CHILD_RAW, str(folder), str(args.baseline_time_limit))
+                print(
+                    f"[{shape}] raw highspy LP (build + solve, 1 process): {raw['total']:.1f} s, "
+                    f"{raw['status']}, objective {raw['objective']:.6f}, peak RSS "
+                    f"{raw['rss_mib']:.0f} MiB"
+                )
+                for kind, total in totals.items():
+                    print(
+                        f"[{shape}/{kind}] ratio optim end to end / raw LP: "
+                        f"{total / raw['total']:.2f} (target <= 1.5)"
+                    )
 
 
 if __name__ == "__main__":

@@ -271,29 +271,34 @@ class RationingInstance(TableInstance):
         """Read ``supply.csv``, ``demand.csv``, ``segments.csv`` (+ optional ``lanes.csv``,
         ``previous.csv``) from a folder. ``locations`` cells list locations separated by ';'.
         """
-        folder = Path(folder)
-        frames: dict[str, Any] = {}
-        id_cols = {
-            "supply": ["item", "location"],
-            "demand": ["id", "customer", "item", "segment", "locations"],
-            "segments": ["name", "fair_share"],
-            "lanes": ["location", "customer"],
-            "previous": ["demand_id", "location"],
-        }
-        for table in ("supply", "demand", "segments", "lanes", "previous"):
-            path = folder / f"{table}.csv"
-            if not path.exists():
-                if table in ("supply", "demand", "segments"):
-                    raise InstanceError(
-                        f"{folder}: missing {table}.csv (a rationing folder needs supply.csv, "
-                        "demand.csv and segments.csv)",
-                        field=table,
-                    )
-                continue
-            frames[table] = read_csv(path, table, str_columns=id_cols[table])
-        if "demand" in frames and "locations" in frames["demand"].columns:
-            frames["demand"]["locations"] = _split_locations(frames["demand"]["locations"])
-        return cls.model_validate(frames)
+        return cls.model_validate(read_csv_frames(folder))
+
+
+def read_csv_frames(folder: str | Path) -> dict[str, Any]:
+    """The raw tables of a rationing CSV folder (read, not validated yet)."""
+    folder = Path(folder)
+    frames: dict[str, Any] = {}
+    id_cols = {
+        "supply": ["item", "location"],
+        "demand": ["id", "customer", "item", "segment", "locations"],
+        "segments": ["name", "fair_share"],
+        "lanes": ["location", "customer"],
+        "previous": ["demand_id", "location"],
+    }
+    for table in ("supply", "demand", "segments", "lanes", "previous"):
+        path = folder / f"{table}.csv"
+        if not path.exists():
+            if table in ("supply", "demand", "segments"):
+                raise InstanceError(
+                    f"{folder}: missing {table}.csv (a rationing folder needs supply.csv, "
+                    "demand.csv and segments.csv)",
+                    field=table,
+                )
+            continue
+        frames[table] = read_csv(path, table, str_columns=id_cols[table])
+    if "demand" in frames and "locations" in frames["demand"].columns:
+        frames["demand"]["locations"] = _split_locations(frames["demand"]["locations"])
+    return frames
 
 
 def read_csv(path: Path, table: str, *, str_columns: list[str]) -> pd.DataFrame:

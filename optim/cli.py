@@ -41,6 +41,7 @@ def _params(args: argparse.Namespace) -> SolveParams:
         solver=args.solver,
         method=args.method,
         mip_gap=args.mip_gap,
+        threads=args.threads,
     )
 
 
@@ -51,7 +52,7 @@ def _emit(result: Result, args: argparse.Namespace) -> int:
         if args.out:
             result.to_json(args.out, include_runtime=args.timing)
         if args.tables:
-            result.write_tables(args.tables)
+            result.write_tables(args.tables, format=args.format)
         if not args.quiet:
             print(result.summary())
     if not result.has_solution():
@@ -274,12 +275,36 @@ def _job_params(args: argparse.Namespace) -> SolveParams:
     return SolveParams(time_limit=args.time_limit, threads=args.threads)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="write the result document (JSON) here; '-' for stdout")
-    p.add_argument("--tables", help="write every result table as CSV into this folder")
+    p.add_argument("--tables", help="write every result table into this folder (CSV)")
+    p.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        default="csv",
+        help="format of --tables: csv (default) or parquet (compact, typed; needs pyarrow)",
+    )
+    p.add_argument(
+        "--threads", type=_positive_int, default=1, help="worker processes for independent blocks"
+    )
     p.add_argument("--time-limit", type=float, default=None, help="seconds")
     p.add_argument("--solver", default="auto", help="auto | highs | pyomo | cpsat")
-    p.add_argument("--method", default="auto", help="problem-specific method (default auto)")
+    p.add_argument(
+        "--method",
+        default="auto",
+        help="problem-specific method (default auto); rationing: auto (exact flow method on "
+        "small components, staged LPs elsewhere) or lp (staged LPs only)",
+    )
     p.add_argument("--mip-gap", type=float, default=1e-6, help="relative MIP gap")
     p.add_argument("--timing", action="store_true", help="include runtime in the document")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optim.errors import NoSolutionError
+from optim.errors import InstanceError, NoSolutionError
 from optim.params import SolveParams
 from optim.status import Status
 
@@ -138,14 +138,36 @@ class Result:
         doc.update({k: _clean(v) for k, v in self.info.items()})
         return doc
 
-    def write_tables(self, directory: str | Path) -> list[Path]:
-        """Write every table as ``<name>.csv`` in ``directory``; return the paths."""
+    def write_tables(self, directory: str | Path, *, format: str = "csv") -> list[Path]:
+        """Write every table as ``<name>.csv`` (or ``<name>.parquet``) in ``directory``.
+
+        ``format="parquet"`` writes typed, compressed columns (full float precision; for a
+        10^6-line rationing run about a tenth of the CSV size) and needs pyarrow
+        (``pip install 'optim[parquet]'``). Returns the paths.
+        """
+        if format not in ("csv", "parquet"):
+            raise InstanceError(
+                f"table format {format!r} is not known; allowed: csv, parquet", field="format"
+            )
+        if format == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError as exc:
+                raise InstanceError(
+                    "writing parquet tables needs pyarrow (pip install 'optim[parquet]')",
+                    field="format",
+                ) from exc
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         paths = []
         for name, frame in self.tables.items():
-            path = out / f"{name}.csv"
-            _csv_ready(frame).to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+            path = out / f"{name}.{format}"
+            if format == "parquet":
+                frame.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
+            else:
+                _csv_ready(frame).to_csv(
+                    path, index=False, float_format="%.10g", lineterminator="\n"
+                )
             paths.append(path)
         return paths
 

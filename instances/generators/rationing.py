@@ -147,3 +147,107 @@ def random_rationing(seed: int, **kwargs: object) -> RationingInstance:
     """A validated random instance (see :func:`rationing_frames` for the knobs)."""
     frames = rationing_frames(seed, **kwargs)  # type: ignore[arg-type]
     return RationingInstance.from_frames(**frames, name=f"random_rationing_{seed}")
+
+
+def dense_rationing_frames(
+    seed: int,
+    *,
+    n_items: int = 50,
+    n_locations: int = 20,
+    n_customers: int = 10,
+    lines_per_customer: int = 20,
+    tiers: int = 3,
+    eligible: tuple[int, int] = (1, 3),
+    stocked_share: float = 0.97,
+    supply_factor: tuple[float, float] = (0.2, 1.1),
+    rules: tuple[str, ...] = ("equal", "weighted", "proportional"),
+    min_share: float = 0.0,
+    max_share: float = 0.0,
+    integer_quantities: bool = True,
+) -> dict[str, pd.DataFrame]:
+    """Tables of a dense, fully short week (issue 13's shape).
+
+    Every customer has ``lines_per_customer`` lines on random items; each line lists
+    ``eligible`` random locations out of all ``n_locations`` (in preference order). Stock sits
+    at ``stocked_share`` of the (item, location) cells that some line asks for, at
+    ``supply_factor`` × what is asked there (a line's request spread evenly over its eligible
+    locations), so almost every cell is short. Tier ``t`` has rule ``rules[t-1]``; the weighted
+    rule's lines get random weights 1–4.
+    """
+    rng = np.random.default_rng(seed)
+    L = n_locations
+    n_lines = n_customers * lines_per_customer
+    loc_names = np.array([f"DC{j + 1:02d}" for j in range(L)], dtype=object)
+    item_names = np.array([f"I{i + 1:06d}" for i in range(n_items)], dtype=object)
+    cust_names = np.array([f"C{c + 1:05d}" for c in range(n_customers)], dtype=object)
+    seg_names = np.array([f"tier{t + 1}" for t in range(tiers)], dtype=object)
+
+    line_cust = np.repeat(np.arange(n_customers), lines_per_customer)
+    line_item = rng.integers(0, n_items, n_lines)
+    if integer_quantities:
+        qty = np.maximum(1.0, np.round(rng.lognormal(3.0, 0.8, n_lines)))
+    else:
+        qty = np.round(rng.lognormal(3.0, 0.8, n_lines), 3) + 0.001
+    cust_seg = np.minimum((rng.random(n_customers) ** 1.5 * tiers).astype(np.int64), tiers - 1)
+    e = rng.integers(eligible[0], min(eligible[1], L) + 1, n_lines)
+    chosen = np.argsort(rng.random((n_lines, L)), axis=1)[:, : int(e.max())]
+    first = np.arange(chosen.shape[1])[None, :] < e[:, None]
+    lengths = e.astype(np.int64)
+    flat_loc = chosen[first]  # row-major: each line's locations in preference order
+    flat_line = np.repeat(np.arange(n_lines), lengths)
+    starts = np.cumsum(lengths) - lengths
+    loc_texts = loc_names[flat_loc]
+    locations = [list(loc_texts[s : s + k]) for s, k in zip(starts, lengths, strict=True)]
+
+    demand = pd.DataFrame(
+        {
+            "id": [f"D{i + 1:07d}" for i in range(n_lines)],
+            "customer": cust_names[line_cust],
+            "item": item_names[line_item],
+            "quantity": qty,
+            "segment": seg_names[cust_seg[line_cust]],
+            "locations": locations,
+        }
+    )
+    seg_rules = [rules[min(t, len(rules) - 1)] for t in range(tiers)]
+    if "weighted" in seg_rules:
+        demand["weight"] = rng.integers(1, 5, n_lines).astype(np.float64)
+    if min_share > 0:
+        has = rng.random(n_lines) < min_share
+        demand["min_quantity"] = np.where(
+            has, np.floor(qty * rng.uniform(0.1, 0.6, n_lines)), np.nan
+        )
+        demand.loc[demand["min_quantity"] == 0, "min_quantity"] = np.nan
+    if max_share > 0:
+        has = rng.random(n_lines) < max_share
+        demand["max_quantity"] = np.where(
+            has, np.ceil(qty * rng.uniform(0.3, 0.9, n_lines)), np.nan
+        )
+        if "min_quantity" in demand:
+            demand["min_quantity"] = np.fmin(demand["min_quantity"], demand["max_quantity"])
+
+    # what is asked at each (item, location) cell: requests spread over eligible locations
+    cell = line_item[flat_line] * L + flat_loc
+    asked = np.bincount(cell, (qty / e)[flat_line], n_items * L)
+    wanted = np.flatnonzero(asked > 0)
+    stocked = rng.random(len(wanted)) < stocked_share
+    # every demanded item and every listed location needs a supply row: keep the most-asked
+    # cell of each
+    for key in (wanted // L, wanted % L):
+        stocked[pd.Series(asked[wanted]).groupby(key).idxmax().to_numpy()] = True
+    cells = wanted[stocked]
+    factor = rng.uniform(supply_factor[0], supply_factor[1], len(cells))
+    quantity = np.round(asked[cells] * factor)
+    if not integer_quantities:
+        quantity = np.round(asked[cells] * factor, 3)
+    supply = pd.DataFrame(
+        {
+            "item": item_names[cells // L],
+            "location": loc_names[cells % L],
+            "quantity": quantity,
+        }
+    )
+    segments = pd.DataFrame(
+        {"name": seg_names, "tier": np.arange(1, tiers + 1), "fair_share": seg_rules}
+    )
+    return {"supply": supply, "demand": demand, "segments": segments}

@@ -100,9 +100,14 @@ returned solution is a vertex and the duals are basic.
 
 Reading the solution
 --------------------
-* on time: a period's shipments serve that period's demand first,
-  ``on_time = min(y, d)``; ``fill_rate = Σ y / Σ d``. Backlog and lost sales are those of
-  the transport form (unserved demand is lost in its own period).
+* served on time / served late (:func:`.extract.attribute`): shipments serve the oldest
+  waiting demand first; each period's demand splits into ``served_on_time + served_late +
+  lost = demand``, so ``fill_rate = (on time + late) / demand`` and
+  ``on_time_rate = on time / demand`` never exceed 1, per segment and per period (a week
+  whose shipments clear earlier backlog counts them for the weeks they were ordered in;
+  ``shipped`` is the week's physical shipments). A segment without a floor has
+  ``min_fill_rate`` 0. Backlog and lost sales are those of the transport form (unserved
+  demand is lost in its own period).
 * pre-build: stock at the end of a period beyond what is left of the initial inventory
   (initial stock is taken to leave first); peak periods are those whose demand, made on each
   product's first routing, needs more hours on some resource than regular plus overtime.

@@ -170,9 +170,9 @@ def tables(
             }
         )
 
-    # segments, overall and per period
+    # segments, overall and per demand period
     d = data.demand
-    on_time = np.minimum(sol.shipments, d)
+    on_time, late = attribute(data, sol)
     short = (
         data.backlog_cost[seg_k][:, None] * sol.backlog
         + data.lost_sales_cost[seg_k][:, None] * sol.lost
@@ -183,44 +183,71 @@ def tables(
         np.add.at(o, seg_k, a)
         return o
 
-    st_d, st_y, st_on = by_seg(d), by_seg(sol.shipments), by_seg(on_time)
+    st_d, st_y, st_on, st_late = by_seg(d), by_seg(sol.shipments), by_seg(on_time), by_seg(late)
     st_b, st_l, st_c = by_seg(sol.backlog), by_seg(sol.lost), by_seg(short)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dem = st_d.sum(axis=1)
-        out["segments"] = pd.DataFrame(
-            {
-                "segment": list(data.segments),
-                "priority": data.priority,
-                "demand": dem,
-                "served": st_y.sum(axis=1),
-                "on_time": st_on.sum(axis=1),
-                "lost": st_l.sum(axis=1),
-                "backlog_unit_periods": st_b.sum(axis=1),
-                "fill_rate": np.where(dem > 0, st_y.sum(axis=1) / dem, np.nan),
-                "on_time_rate": np.where(dem > 0, st_on.sum(axis=1) / dem, np.nan),
-                "min_fill_rate": data.min_fill_rate,
-                "shortfall_cost": st_c.sum(axis=1),
-            }
-        )
-        sidx = np.repeat(np.arange(ns), nt)
-        stidx = np.tile(np.arange(nt), ns)
-        out["segment_periods"] = pd.DataFrame(
-            {
-                "segment": _labels(data.segments, sidx),
-                "period": per[stidx],
-                "demand": st_d.ravel(),
-                "served": st_y.ravel(),
-                "on_time": st_on.ravel(),
-                "backlog": st_b.ravel(),
-                "lost": st_l.ravel(),
-                "fill_rate": np.where(st_d.ravel() > 0, st_y.ravel() / st_d.ravel(), np.nan),
-                "on_time_rate": np.where(st_d.ravel() > 0, st_on.ravel() / st_d.ravel(), np.nan),
-                "shortfall_cost": st_c.ravel(),
-            }
-        )
+    st_served = st_on + st_late
+    floor = np.where(np.isnan(data.min_fill_rate), 0.0, data.min_fill_rate)
+    dem = st_d.sum(axis=1)
+    out["segments"] = pd.DataFrame(
+        {
+            "segment": list(data.segments),
+            "priority": data.priority,
+            "demand": dem,
+            "served": st_served.sum(axis=1),
+            "served_on_time": st_on.sum(axis=1),
+            "served_late": st_late.sum(axis=1),
+            "lost": st_l.sum(axis=1),
+            "backlog_unit_periods": st_b.sum(axis=1),
+            "fill_rate": _rate(st_served.sum(axis=1), dem),
+            "on_time_rate": _rate(st_on.sum(axis=1), dem),
+            "min_fill_rate": floor,
+            "shortfall_cost": st_c.sum(axis=1),
+        }
+    )
+    sidx = np.repeat(np.arange(ns), nt)
+    stidx = np.tile(np.arange(nt), ns)
+    out["segment_periods"] = pd.DataFrame(
+        {
+            "segment": _labels(data.segments, sidx),
+            "period": per[stidx],
+            "demand": st_d.ravel(),
+            "served_on_time": st_on.ravel(),
+            "served_late": st_late.ravel(),
+            "lost": st_l.ravel(),
+            "fill_rate": _rate(st_served.ravel(), st_d.ravel()),
+            "on_time_rate": _rate(st_on.ravel(), st_d.ravel()),
+            "shipped": st_y.ravel(),
+            "backlog": st_b.ravel(),
+            "shortfall_cost": st_c.ravel(),
+        }
+    )
 
     lines = [_prebuild_line(data, pre)]
     return out, lines
+
+
+def _rate(part: F, whole: F) -> F:
+    """``part / whole`` clipped to [0, 1] (solver round-off); NaN where there is no demand."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(whole > 0, np.clip(part / whole, 0.0, 1.0), np.nan)
+
+
+def attribute(data: CapacityData, sol: CapacitySolution) -> tuple[F, F]:
+    """Served on time and served late ``(K, T)``, each by the period of the demand served.
+
+    Shipments serve the oldest waiting demand first (first in, first out): of the demand of
+    period τ that is not lost, ``d'_τ = d_τ - L_τ``, the part covered by the shipments up to
+    and including τ is on time, the rest is shipped late (within the segment's
+    ``max_backlog_periods``, as the model's backlog bound guarantees). So
+    ``on_time + late + lost = demand`` in every period, and a period's fill rate
+    ``(on_time + late) / demand`` never exceeds 1, however much earlier backlog that period's
+    shipments clear.
+    """
+    kept = np.clip(data.demand - sol.lost, 0.0, None)  # (K, T): demand that will be served
+    before = np.cumsum(kept, axis=1) - kept  # served demand of earlier periods
+    shipped = np.cumsum(sol.shipments, axis=1)  # shipments up to the end of each period
+    on_time = np.clip(shipped - before, 0.0, kept)
+    return on_time, kept - on_time
 
 
 def _span(labels: list[str], mask: NDArray[np.bool_], n: int = 6) -> str:

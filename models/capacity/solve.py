@@ -10,9 +10,13 @@ stage; ``params.time_limit`` covers all stages together.
 Result tables: ``production``, ``production_hours``, ``overtime``, ``inventory`` (with a
 ``prebuild`` column), ``prebuild``, ``shipments``, ``backlog``, ``lost``, ``segments``,
 ``segment_periods``, ``utilisation``, ``marginal_values`` (cost mode, LP only), ``setups``
-(lot sizing). When infeasible, ``Result.diagnosis`` names the floors that cannot be met, the
-best reachable fill rates and the missing hours, with the tables ``diagnosis_fill_rates``
-and ``diagnosis_missing_capacity``.
+(lot sizing). ``segments`` and ``segment_periods`` split each period's demand into
+``served_on_time + served_late + lost`` (oldest demand served first; rates never above 1;
+``shipped`` is what leaves in the period). ``info["solver_objective"]`` is the objective the
+solver reported for the last stage (the transport form's cost), which the tests check
+against the cost priced from the tables. When infeasible, ``Result.diagnosis`` names the
+floors that cannot be met, the best reachable fill rates and the missing hours, with the
+tables ``diagnosis_fill_rates`` and ``diagnosis_missing_capacity``.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ class _BlockResult:
     stages: dict[str, float]
     message: str
     size: tuple[int, int, int]
+    objective: float | None = None  # the solver's own objective value of the last stage
+    algorithm: str = ""  # the HiGHS algorithm that solved it (see _algorithm)
 
 
 class _Outcome(NamedTuple):
@@ -78,6 +84,18 @@ class _Outcome(NamedTuple):
     info: dict[str, Any]
 
 
+MIN_SOLVER_SECONDS = 1.0
+"""Least time each solver call gets, however little of ``params.time_limit`` is left.
+
+Below about a second, whether a small model is solved before a wall-clock limit strikes
+depends on the machine's load, not on the input: ``--time-limit 0.001`` on the bundled
+example was optimal in one run and "no solution" in the next. With this floor the same input
+gives the same outcome wherever the solve finishes well inside or well beyond the floor; a
+solve whose length is within a hair of the limit remains at the mercy of the clock, as any
+wall-clock limit does. The floor is stated in ``Result.info["solver_time_floor"]``.
+"""
+
+
 class _Clock:
     def __init__(self, limit: float | None) -> None:
         self.start = time.perf_counter()
@@ -86,7 +104,7 @@ class _Clock:
     def left(self) -> float | None:
         if self.limit is None:
             return None
-        return max(self.limit - (time.perf_counter() - self.start), 1e-3)
+        return max(self.limit - (time.perf_counter() - self.start), MIN_SOLVER_SECONDS)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -137,6 +155,8 @@ def solve(
         out = _solve_fast(data, backend, clock)
     status, sol, marginal, bound, stages, msg, solver_name, version, info = out
     info = dict(info)
+    if params.time_limit is not None:
+        info["solver_time_floor"] = MIN_SOLVER_SECONDS
     info["objective_mode"] = data.objective
     info["lot_sizing"] = data.lot_sizing
     if data.objective == "lexicographic":
@@ -234,6 +254,22 @@ def _lp_params(params: SolveParams, num_cols: int, is_mip: bool) -> SolveParams:
     return params.model_copy(update={"solver_options": {**params.solver_options, "solver": "ipm"}})
 
 
+def _algorithm(params: SolveParams, is_mip: bool) -> str:
+    """Name of the HiGHS algorithm ``params`` select (reported in ``info["lp_algorithm"]``)."""
+    if is_mip:
+        return "branch and cut (MIP)"
+    opts = params.solver_options
+    chosen = str(opts.get("solver", "choose"))
+    if chosen in ("ipm", "ipx"):
+        cross = str(opts.get("run_crossover", "on"))
+        return (
+            "interior point (IPX), no crossover"
+            if cross == "off"
+            else "interior point (IPX) + crossover"
+        )
+    return {"simplex": "dual simplex", "choose": "HiGHS's choice (simplex)"}.get(chosen, chosen)
+
+
 def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _BlockResult:
     """Build and solve one (sub-)instance: cost mode, or the lexicographic stages."""
     model = build(data)
@@ -264,7 +300,15 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _Blo
         duals = raw.row_dual[model.cap_row0 : model.cap_row0 + nr * nt].reshape(nr, nt)
         marginal = -duals + 0.0
     return _BlockResult(
-        raw.status, solution(model, raw.x), marginal, raw.bound, stages, raw.message, size
+        raw.status,
+        solution(model, raw.x),
+        marginal,
+        raw.bound,
+        stages,
+        raw.message,
+        size,
+        raw.objective,
+        _algorithm(params, is_mip),
     )
 
 
@@ -280,7 +324,13 @@ def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outc
     parts = [np.arange(len(data.products))] if whole else decompose.components(data)
     if len(parts) == 1:
         r = _solve_block(data, params, clock)
-        info = {"num_cols": r.size[0], "num_rows": r.size[1], "num_nonzeros": r.size[2]}
+        info = {
+            "num_cols": r.size[0],
+            "num_rows": r.size[1],
+            "num_nonzeros": r.size[2],
+            "solver_objective": r.objective,
+            "lp_algorithm": r.algorithm,
+        }
         return _Outcome(
             r.status, r.sol, r.marginal, r.bound, r.stages, r.message, "highs", version, info
         )
@@ -294,6 +344,10 @@ def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outc
         "num_cols": sum(r.size[0] for r in results),
         "num_rows": sum(r.size[1] for r in results),
         "num_nonzeros": sum(r.size[2] for r in results),
+        "solver_objective": None
+        if any(r.objective is None for r in results)
+        else float(sum(r.objective for r in results if r.objective is not None)),
+        "lp_algorithm": "; ".join(sorted({r.algorithm for r in results if r.algorithm})),
     }
     bad = [r for r in results if r.sol is None]
     if bad:
@@ -358,6 +412,7 @@ def _solve_pyomo(
     if res.objective is None:
         return _Outcome(res.status, None, None, None, stages, res.message, *tag)
     sol = ref.solution(m, data)
+    tag = (tag[0], tag[1], {"solver_objective": res.objective})
     marginal = None
     if data.objective == "cost" and not is_mip and hasattr(m, "dual") and len(m.dual) > 0:
         marginal = -ref.capacity_duals(m, data) + 0.0

@@ -7,10 +7,11 @@ grows faster than linearly with LP size, so blocks beat one monolithic LP by a w
 
 from __future__ import annotations
 
+import heapq
 import os
 import time
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -210,9 +211,92 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
 
 
 def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
-    """All stages on one block; ``p`` is the block's sub-problem (local indices)."""
-    gl = np.arange(p.num_lines)
+    """All stages on one block; ``p`` is the block's sub-problem (local indices).
+
+    Components without integer rules get stages 0–2 from the exact flow method of
+    :mod:`optim.models.rationing.waterfill` (``method`` ``"auto"``); the others, and any
+    component that method hands back, run the staged LPs. Routing is one LP pass for all.
+    """
+    n = p.num_lines
     ga = np.arange(p.num_arcs)
+    block = Block(num_lines=n, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
+    has_arc = np.bincount(block.arc_line, minlength=n) > 0
+    cap = np.where(has_arc, p.cap, 0.0)
+    floor, alloc = np.zeros(n), np.zeros(n)
+    stage = np.full(n, NO_STOCK, dtype=np.int64)
+    level = np.full(n, np.nan)
+    share = None
+    slow = has_arc.copy()
+    if runner.params.method != "lp":
+        integer = (p.lot > 0) | p.all_or_nothing
+        fast = has_arc & ~np.isin(p.line_component, p.line_component[integer])
+        if fast.any():
+            lines, res = _exact(p, fast)
+            done = lines[res[4]]
+            floor[done], alloc[done], stage[done], level[done] = (r[res[4]] for r in res[:4])
+            slow[done] = False
+    if slow.any():
+        lines = np.flatnonzero(slow)
+        arcs = np.flatnonzero(slow[p.arc_line])
+        cells = np.unique(p.arc_cell[arcs])
+        r = _stages_lp(p.subset(lines, arcs, cells), runner)
+        floor[lines], alloc[lines], stage[lines], level[lines] = r.floor, r.alloc, r.stage, r.level
+        if r.share is not None:
+            share = np.full(n, np.nan)
+            share[lines] = r.share
+    flow = _route(runner, p, block, ga, alloc, cap)
+    return _BlockResult(
+        floor=floor,
+        alloc=cast(NDArray[np.float64], np.bincount(block.arc_line, flow, n)),
+        flow=flow,
+        stage=np.where(has_arc, stage, NO_STOCK),
+        level=level,
+        share=share,
+        lp_count=runner.lp_count,
+    )
+
+
+def _exact(
+    p: Problem, fast: NDArray[np.bool_]
+) -> tuple[NDArray[np.int64], tuple[NDArray[Any], ...]]:
+    """Stages 0–2 by the exact flow method on the ``fast`` lines (whole components).
+
+    Returns the lines and ``(floor, alloc, stage, level, ok)`` for them; ``ok`` is False on
+    lines of components the method handed back (too large, or numerical trouble).
+    """
+    from optim.models.rationing import waterfill  # numba: imported when first needed
+
+    assert (waterfill.FULL, waterfill.FAIR, waterfill.ZERO_LEFT) == (FULL, FAIR, ZERO_LEFT)
+    lines = np.flatnonzero(fast)
+    arcs = np.flatnonzero(fast[p.arc_line])
+    cells = np.unique(p.arc_cell[arcs])
+    sub = p.subset(lines, arcs, cells)
+    common = {
+        "arc_line": sub.arc_line,
+        "arc_cell": sub.arc_cell,
+        "supply": sub.supply,
+        "line_component": sub.line_component,
+        "cell_component": sub.cell_component,
+        "tier": sub.tier,
+        "num_tiers": sub.num_tiers,
+    }
+    floor = np.zeros(len(lines))
+    ok = np.ones(len(lines), dtype=bool)
+    if sub.minimum.any():
+        floor, _, _, ok_min = waterfill.ration(
+            request=sub.minimum, floor=floor, weight=sub.rule_weight(sub.minimum), **common
+        )
+        floor = np.minimum(floor, sub.minimum)
+        ok &= ok_min
+    alloc, stage, level, ok_main = waterfill.ration(
+        request=sub.cap, floor=floor, weight=sub.rule_weight(sub.request), **common
+    )
+    return lines, (floor, np.maximum(alloc, floor), stage, level, ok & ok_main)
+
+
+def _stages_lp(p: Problem, runner: _Runner) -> _BlockResult:
+    """Stages 0–3 (minimums, tier totals, fair share, integer rules) by the staged LPs."""
+    gl = np.arange(p.num_lines)
     block = Block(num_lines=p.num_lines, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
     _, comp = np.unique(p.line_component[gl], return_inverse=True)
     tier = p.tier[gl]
@@ -224,7 +308,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
         floor, _, _ = _ration(
             runner, block, comp, tier, minimum, floor, p.rule_weight(p.minimum)[gl], p.num_tiers
         )
-        floor = np.minimum(floor, minimum)
+        floor = np.clip(floor, 0.0, minimum)  # LP noise: never "-0" in an explanation
     alloc, stage, level = _ration(
         runner, block, comp, tier, cap, floor, p.rule_weight(p.request)[gl], p.num_tiers
     )
@@ -247,11 +331,10 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
             p.all_or_nothing[gl] & has_arc,
             p.num_tiers,
         )
-    flow = _route(runner, p, block, ga, alloc, cap)
     return _BlockResult(
         floor=floor,
-        alloc=cast(NDArray[np.float64], np.bincount(block.arc_line, flow, len(gl))),
-        flow=flow,
+        alloc=alloc,
+        flow=np.zeros(0),
         stage=np.where(has_arc, stage, NO_STOCK),
         level=level,
         share=share,
@@ -518,7 +601,13 @@ def _route(
     alloc = np.minimum(snap(alloc), cap)
     multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
     if not multi.any():
-        return _repair(block, alloc[block.arc_line].copy(), alloc, _priority(p, block, ga, alloc))
+        return _repair(
+            block,
+            alloc[block.arc_line].copy(),
+            alloc,
+            _priority(p, block, ga, alloc),
+            *_dominated(p, block, ga, alloc, cap),
+        )
     lo = np.maximum(0.0, alloc - 1e-9 * np.maximum(1.0, alloc))
     hi = alloc
     bounds: list[tuple[NDArray[np.float64], float, float]] = []
@@ -540,7 +629,13 @@ def _route(
         build(block, lo, hi, p.arc_rank[ga], maximize=False, bounds=bounds, change=change)
     )
     assert sol.x is not None
-    return _repair(block, sol.x[:A], alloc, _priority(p, block, ga, alloc))
+    return _repair(
+        block,
+        sol.x[:A],
+        alloc,
+        _priority(p, block, ga, alloc),
+        *_dominated(p, block, ga, alloc, cap),
+    )
 
 
 def snap(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -560,6 +655,36 @@ def _priority(
     tier = np.zeros(block.num_lines)
     tier[block.arc_line] = p.tier[p.arc_line[ga]]
     return tier + 0.5 * off_grid(alloc)
+
+
+def _dominated(
+    p: Problem,
+    block: Block,
+    ga: NDArray[np.int64],
+    alloc: NDArray[np.float64],
+    cap: NDArray[np.float64],
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Arcs that must carry nothing (and, per line, whether its quanta may move).
+
+    An arc is dominated when its line (no minimum, no integer rule) sits at a cell where a
+    line of a higher tier (smaller number, no integer rule) is short. Tier dominance makes these flows 0 in every exact answer (shifting them to the short
+    line would raise the higher tier's total). The routing LP keeps each line within 1e-9
+    of its allocation, and a lower tier's preferred cell can absorb what those tolerances
+    free; the grid repair must not turn that noise into whole quanta.
+    """
+    line = block.arc_line
+    tier = np.zeros(block.num_lines, dtype=np.int64)
+    tier[line] = p.tier[p.arc_line[ga]]
+    has_floor = np.zeros(block.num_lines, dtype=bool)
+    has_floor[line] = p.minimum[p.arc_line[ga]] > 0
+    whole = np.zeros(block.num_lines, dtype=bool)  # lots / all-or-nothing: may stay short
+    whole[line] = (p.lot > 0)[p.arc_line[ga]] | p.all_or_nothing[p.arc_line[ga]]
+    short = (alloc < cap - 1e-9 * np.maximum(1.0, cap)) & ~whole
+    best = np.full(block.num_cells, np.iinfo(np.int64).max)
+    on = short[line]
+    np.minimum.at(best, block.arc_cell[on], tier[line[on]])
+    movable = ~has_floor & ~whole
+    return (tier[line] > best[block.arc_cell]) & movable[line], movable
 
 
 def _keep(objective: float | None) -> float:
@@ -582,6 +707,8 @@ def _repair(
     flow: NDArray[np.float64],
     alloc: NDArray[np.float64],
     line_priority: NDArray[np.float64],
+    dominated: NDArray[np.bool_] | None = None,
+    no_floor: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     """Put flows on the ``QUANTUM`` grid with every line's total exact and no cell over supply.
 
@@ -590,21 +717,28 @@ def _repair(
     quanta go to the arcs with the largest remainders (or are taken off its largest arc
     when solver noise overshot). A cell still above its supply after that (noise) is trimmed
     on the arc of its lowest-priority line (largest ``line_priority``), largest flow first.
+    ``dominated`` arcs (see :func:`_dominated`) carry nothing and receive no quantum: a line
+    that cannot place its quanta elsewhere ends below its target rather than take stock a
+    higher tier is short of. With ``no_floor`` (per line), quanta a line lost to the
+    trimming come back from lower tiers at its cells (:func:`_give_back`).
     """
     A, n = block.num_arcs, block.num_lines
     r = np.maximum(flow[:A], 0.0) / QUANTUM
+    if dominated is None:
+        dominated = np.zeros(A, dtype=bool)
+    r[dominated] = 0.0
     base = np.floor(r + GRID_TOL)
-    frac = np.maximum(r - base, 0.0)
+    frac = np.where(dominated, -1.0, np.maximum(r - base, 0.0))
     units = alloc / QUANTUM
     target = np.where(off_grid(alloc), np.floor(units + GRID_TOL), np.round(units))
     deficit = target - np.bincount(block.arc_line, base, n)
     rank = _rank_within(block.arc_line, -frac)
-    per_arc = np.bincount(block.arc_line, minlength=n)
+    per_arc = np.bincount(block.arc_line, ~dominated, n)  # arcs that may take a quantum
     pos = np.maximum(deficit, 0.0)
     # one quantum to the `pos` arcs with the largest remainders; any rest to the first of them
     add = (rank < pos[block.arc_line]).astype(np.float64)
     add += np.where(rank == 0, np.maximum(pos - per_arc, 0.0)[block.arc_line], 0.0)
-    out = base + add
+    out = base + np.where(dominated, 0.0, add)
     neg = np.minimum(deficit, 0.0)
     if neg.any():
         biggest = _rank_within(block.arc_line, -out) == 0
@@ -616,4 +750,57 @@ def _repair(
         key = -line_priority[block.arc_line] * 1e15 - out
         first = _rank_within(block.arc_cell, key) == 0
         out = np.maximum(out - np.where(first, np.maximum(excess, 0)[block.arc_cell], 0.0), 0.0)
+    if no_floor is not None:
+        out = _give_back(block, out, target, np.floor(line_priority), no_floor)
     return out * QUANTUM
+
+
+def _give_back(
+    block: Block,
+    out: NDArray[np.float64],
+    target: NDArray[np.float64],
+    tier: NDArray[np.float64],
+    no_floor: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """Quanta (``out``, per arc) a line lost to rounding come back from lower tiers.
+
+    A line left below its ``target`` (trimmed at a cell where its tier had the lowest
+    priority) takes the missing quanta, at its own cells in preference order, from lines of
+    lower tiers without a minimum there (lowest tier first, largest flow first); a donor
+    that falls short in turn does the same one tier down. Cell totals never change, so
+    rounding never moves quantity from a higher tier to a lower one. Rare: a few lines per
+    10^6, so a plain loop over them.
+    """
+    got = np.bincount(block.arc_line, out, block.num_lines)
+    lost = np.flatnonzero(target - got >= 1 - GRID_TOL)
+    if len(lost) == 0:
+        return out
+    out = out.copy()
+    line_arcs = np.argsort(block.arc_line, kind="stable")
+    line_ptr = np.searchsorted(block.arc_line[line_arcs], np.arange(block.num_lines + 1))
+    cell_arcs = np.argsort(block.arc_cell, kind="stable")
+    cell_ptr = np.searchsorted(block.arc_cell[cell_arcs], np.arange(block.num_cells + 1))
+    heap = [(float(tier[i]), int(i)) for i in lost]
+    heapq.heapify(heap)
+    while heap:
+        t, i = heapq.heappop(heap)
+        for k in line_arcs[line_ptr[i] : line_ptr[i + 1]]:
+            need = target[i] - got[i]
+            if need < 1 - GRID_TOL:
+                break
+            here = cell_arcs[cell_ptr[block.arc_cell[k]] : cell_ptr[block.arc_cell[k] + 1]]
+            donor_line = block.arc_line[here]
+            ok = (tier[donor_line] > t) & no_floor[donor_line] & (out[here] > 0)
+            here, donor_line = here[ok], donor_line[ok]
+            for pos in np.lexsort((-out[here], -tier[donor_line])):
+                move = min(need, out[here[pos]])
+                j = int(donor_line[pos])
+                out[here[pos]] -= move
+                out[k] += move
+                got[j] -= move
+                got[i] += move
+                heapq.heappush(heap, (float(tier[j]), j))
+                need -= move
+                if need < 1 - GRID_TOL:
+                    break
+    return out

@@ -33,6 +33,10 @@ from optim.result import Result
 from optim.solvers import highs
 from optim.status import Status
 
+# auto: the exact flow method on components without integer rules, staged LPs elsewhere;
+# lp: the staged LPs everywhere (the same answers; kept as the independent second method)
+METHODS = ("auto", "lp")
+
 STAGE_NAMES = {
     engine.NO_STOCK: "no_stock",
     engine.FULL: "full",
@@ -53,6 +57,8 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
     params
         ``solver="auto"``/``"highs"`` runs the block-decomposed fast path; ``"pyomo"`` the
         Pyomo reference formulation (small instances; same answers, tested equal).
+        ``method="auto"`` gives components without integer rules the exact flow method
+        (:mod:`optim.models.rationing.waterfill`); ``"lp"`` runs the staged LPs everywhere.
 
     Returns
     -------
@@ -60,6 +66,14 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         ``objective`` is the total allocated quantity.
     """
     params = params or SolveParams()
+    if params.method not in METHODS:
+        from optim.errors import InstanceError
+
+        raise InstanceError(
+            f"method {params.method!r} is not available for rationing; allowed: "
+            + ", ".join(METHODS),
+            field="method",
+        )
     start = time.perf_counter()
     problem = prepare(instance)
     if params.solver == "pyomo":

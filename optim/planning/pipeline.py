@@ -22,8 +22,10 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    (:func:`~optim.planning.build_capacity`), and each segment's policy service level is
    its fill-rate floor over the window. When capacity cannot meet every floor, the
    diagnosis (which segment, how many hours short on which resource and week) is kept in
-   :attr:`PlanningRun.notes` and the plan is re-solved by priority alone, so the planner
-   still gets the best plan.
+   :attr:`PlanningRun.notes` and the plan is re-solved in the capacity model's strict
+   lexicographic mode without floors (the first rationing tier's shortfall minimised first,
+   then the next tier's, then cost); the note lists every segment's planned fill rate
+   against its floor.
 5. **Rationing** of this week's open orders. Supply is the given stock, or the planned
    stock of each (item, site): mean weekly demand at the site plus the stage's safety
    stock, floored to whole units, times the item's ``disruption`` share (floored). Lines
@@ -100,7 +102,7 @@ class PlanningRun:
         Solver results of steps 3–5.
     capacity_floors
         Whether the peak plan meets every segment's fill-rate floor (False: the floors
-        conflict with capacity, see ``notes``; the plan is the priority-only one).
+        conflict with capacity, see ``notes``; the plan is the strict lexicographic one).
     notes
         Diagnoses and remarks for the planner.
     tables
@@ -255,6 +257,33 @@ def _segment_summary(
     return pd.DataFrame(out)
 
 
+def _fallback_note(diagnosis: str, floors: dict[str, dict[str, float]], cap: Result) -> str:
+    """What the peak-plan fallback did and what every segment gets against its floor."""
+    text = (
+        "peak plan: the policy's fill-rate floors cannot all be met with this capacity. "
+        f"{diagnosis} Planned in strict priority order instead (lexicographic: the shortfall "
+        "cost of the first rationing tier is minimised, then the next tier's with every "
+        "earlier tier's kept, then total cost; no fill-rate floor imposed)."
+    )
+    segs = cap.tables.get("segments")
+    if segs is None or segs.empty:
+        return text
+    parts = []
+    for row in segs.sort_values(["priority", "segment"], kind="stable").itertuples():
+        floor = floors.get(str(row.segment), {}).get("min_fill_rate")
+        rate = "no demand" if row.demand <= 0 else f"{row.fill_rate:.1%}"
+        if floor is None:
+            parts.append(f"'{row.segment}' (tier {row.priority}) {rate}, no floor")
+            continue
+        missed = row.demand > 0 and row.fill_rate < floor - 1e-9
+        verdict = "BELOW floor" if missed else "floor met"
+        parts.append(
+            f"'{row.segment}' (tier {row.priority}) {rate} against a floor of {floor:.1%}: "
+            f"{verdict}"
+        )
+    return f"{text} Planned fill rate per segment: " + "; ".join(parts) + "."
+
+
 def run(
     data: PlanningData,
     *,
@@ -376,11 +405,11 @@ def run(
         cap = optim.solve(build_capacity(seg, forecast, segments=floors, **kwargs), params)
         capacity_floors = cap.status != Status.INFEASIBLE
         if not capacity_floors:
-            notes.append(
-                "peak plan: the policy's fill-rate floors cannot all be met with this "
-                "capacity; planned by priority alone. " + " ".join(cap.diagnosis)
+            diagnosis = " ".join(cap.diagnosis)
+            cap = optim.solve(
+                build_capacity(seg, forecast, objective="lexicographic", **kwargs), params
             )
-            cap = optim.solve(build_capacity(seg, forecast, **kwargs), params)
+            notes.append(_fallback_note(diagnosis, floors, cap))
 
     with progress.step(f"ration this week's {len(data.orders):,} order lines"):
         if data.supply is not None:

@@ -241,3 +241,37 @@ def test_stock_plan_meets_every_segments_target_in_simulation(plan):
     assert len(gap) >= 2
     assert (gap >= -0.0015).all(), gap.to_dict()
     assert (table["fill"] - table["target"]).mean() >= 0.0
+
+
+def test_capacity_fallback_is_strict_priority_and_names_every_segment(data):
+    # 60 % of the capacity: the policy's floors cannot all be met. The fallback must be the
+    # capacity model's lexicographic mode (not the penalty-weighted cost mode), the note must
+    # say so and list every segment's planned fill rate against its floor (a segment served
+    # at ~0 % included), and no table may carry a NaN floor.
+    import dataclasses
+
+    tight = dataclasses.replace(
+        data, resources=[dict(r, capacity=r["capacity"] * 0.6) for r in data.resources]
+    )
+    plan = planning.run(tight)
+    assert not plan.capacity_floors
+    cap = plan.capacity
+    assert cap.info["objective_mode"] == "lexicographic"
+    segs = cap.tables["segments"].set_index("segment")
+    assert segs["min_fill_rate"].notna().all()
+    assert (segs["fill_rate"] <= 1.0).all()
+    # each priority stage's optimum is kept: the plan's shortfall of tier 1 is its minimum
+    top = segs[segs["priority"] == segs["priority"].min()]
+    stage = cap.info["stage_objectives"][str(int(top["priority"].iloc[0]))]
+    assert top["shortfall_cost"].sum() == pytest.approx(stage, rel=1e-5)
+    (note,) = [n for n in plan.notes if "fill-rate floors" in n]
+    assert "strict priority order" in note and "lexicographic" in note
+    assert "priority alone" not in note
+    for name, row in plan.policy.segments.items():
+        if row.dimension != "customer" or name not in segs.index:
+            continue
+        shown = f"'{name}' (tier {row.rationing_tier}) {segs.loc[name, 'fill_rate']:.1%}"
+        assert shown in note
+        if segs.loc[name, "fill_rate"] < row.service_level:
+            assert f"{shown} against a floor of {row.service_level:.1%}: BELOW floor" in note
+    assert (segs["fill_rate"] < 0.01).any()  # the lowest tier is (nearly) unserved here

@@ -109,7 +109,7 @@ def test_hand_backlog_waits_when_cheaper() -> None:
         assert back[["segment", "period"]].values.tolist() == [["key", "W2"]]
         assert back["quantity"].sum() == pytest.approx(2.0)
         seg = res.table("segments").set_index("segment")
-        assert seg.loc["key", "on_time"] == pytest.approx(20.0)
+        assert seg.loc["key", "served_on_time"] == pytest.approx(20.0)
         assert seg.loc["key", "served"] == pytest.approx(22.0)
         assert seg.loc["key", "shortfall_cost"] == pytest.approx(10.0)
 
@@ -130,6 +130,47 @@ def test_hand_infeasible_floors_diagnosis(solver: str) -> None:
     rates = res.tables["diagnosis_fill_rates"].set_index("segment")
     assert bool(rates.loc["key", "met"]) and not bool(rates.loc["spot", "met"])
     assert not res.has_solution()
+
+
+def test_weekly_fill_rate_counts_late_units_in_the_week_ordered() -> None:
+    # key wants 22 in W2 and 1 in W3 (may wait a week). W1 makes 10 and holds them, W2 makes
+    # 10 and ships 20 (2 wait), W3 makes 3 and ships 3: W2's two late units and W3's one.
+    # W3 *ships* 3 against a demand of 1; its fill rate is still 1 (not 3), and W2's two
+    # units count as served late in W2, the week they were ordered.
+    inst = hand(
+        demand=[
+            {"product": "A", "segment": "key", "period": "W2", "quantity": 22},
+            {"product": "A", "segment": "key", "period": "W3", "quantity": 1},
+        ]
+    )
+    for solver in ("highs", "pyomo"):
+        res = solve(inst, SolveParams(solver=solver))
+        sp = res.table("segment_periods").set_index(["segment", "period"]).loc["key"]
+        assert sp["shipped"].tolist() == pytest.approx([0.0, 20.0, 3.0], abs=1e-6)
+        assert sp["served_on_time"].tolist() == pytest.approx([0.0, 20.0, 1.0], abs=1e-6)
+        assert sp["served_late"].tolist() == pytest.approx([0.0, 2.0, 0.0], abs=1e-6)
+        assert sp.loc["W2", "fill_rate"] == pytest.approx(1.0)
+        assert sp.loc["W2", "on_time_rate"] == pytest.approx(20 / 22)
+        assert sp.loc["W3", "fill_rate"] == pytest.approx(1.0)
+        assert np.isnan(sp.loc["W1", "fill_rate"])  # no demand: no rate
+        seg = res.table("segments").set_index("segment").loc["key"]
+        assert seg["served_on_time"] == pytest.approx(21.0)
+        assert seg["served_late"] == pytest.approx(2.0)
+        assert seg["min_fill_rate"] == 0.0  # no floor
+
+
+@pytest.mark.parametrize("solver", ["highs", "pyomo"])
+def test_tiny_time_limit_gives_the_same_outcome_every_run(solver: str) -> None:
+    # 1 µs is gone before HiGHS starts; each solver call still gets MIN_SOLVER_SECONDS, so
+    # the outcome does not depend on the machine's load (it flipped between exit 0 and 4)
+    from optim.models.capacity.solve import MIN_SOLVER_SECONDS
+
+    outcomes = set()
+    for _ in range(5):
+        res = solve(hand(objective="lexicographic"), SolveParams(solver=solver, time_limit=1e-6))
+        outcomes.add((res.status, round(res.objective, 6)))
+        assert res.info["solver_time_floor"] == MIN_SOLVER_SECONDS
+    assert outcomes == {(Status.OPTIMAL, 55.0)}
 
 
 def test_hand_overtime() -> None:

@@ -1,0 +1,476 @@
+r"""Exact tier totals and leximin fair share of small components by augmenting paths (no LP).
+
+The staged LPs of :mod:`optim.models.rationing` (stages 0–2) decide, per component of the
+line–cell graph, the tier totals and the leximin vector of ratios :math:`a_i / w_i` in each
+short tier. A weekly instance has tens of thousands of small components (an item, its ~20
+lines and the locations they may draw from), where a sequence of warm-started LPs spends
+most of its time on overhead. This module computes the same quantities combinatorially,
+component by component, in compiled code (numba):
+
+- **Feasibility of line totals** :math:`a` is a bipartite transportation problem: a flow
+  :math:`x \ge 0` with :math:`\sum_c x_{ic} = a_i` and :math:`\sum_i x_{ic} \le s_c`. A flow
+  is kept for the current totals and raised by augmenting paths (line → cell, cell → line
+  along a positive flow, …, ending at a cell with stock left), so raising one line never
+  lowers another line's total (Edmonds–Karp, multi-source BFS).
+- **Tier totals.** All lines start at their floors; tier by tier, the tier's lines are
+  raised towards their caps by augmenting paths with earlier tiers fixed at their final
+  allocations and later tiers at their floors. Augmenting paths give the maximum tier total,
+  which (the feasible set is a polymatroid) is the lexicographic tier total of stage 1 for
+  any allocation of the earlier tiers. A tier reaching its requests (within ``1e-7``
+  relative, as the LP stage) is served in full.
+- **Leximin fair share** in a short tier: progressive filling. With the unfrozen lines at
+  :math:`a_i(\lambda) = \min(q_i, \max(f_i, \lambda w_i))`, the largest feasible level
+  :math:`\lambda^*` is found by Newton's method on the parametric cut: start at the smallest
+  cap level :math:`\min q_i / w_i`; when augmenting gets stuck, the lines reachable from a
+  line still short (the source side :math:`S` of a minimum cut) and their cells
+  :math:`N(S)` give the next level as the root of
+  :math:`\sum_{i \in S} a_i(\lambda) = s(N(S))` (piecewise linear, solved exactly). The
+  cut functions are concave in :math:`\lambda` below the caps, so the iterates decrease
+  monotonically to :math:`\lambda^*` in finitely many steps. At :math:`\lambda^*` a line
+  freezes when it reaches its cap, or when no augmenting path leaves it (it lies in a tight
+  set: the LP stage's non-zero dual); a line above the water line (:math:`f_i > \lambda w_i`)
+  in a tight set freezes at its floor, where the LP stage would freeze it once
+  :math:`\lambda` reaches :math:`f_i / w_i`. Repeat until every line is frozen. The
+  result is the unique leximin vector (Fujishige's lexicographically optimal base), so it
+  equals the LP stages' answer; each frozen line's level is :math:`a_i / w_i`.
+
+Every float comparison uses a tolerance of ``1e-10`` × the component's largest quantity; a
+line's answer is its target value (the flow follows within that tolerance). A component
+where a step does not make the progress the theory guarantees (numerical trouble) is
+reported as not solved and goes back to the LP stages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+# stage codes of the engine (optim's rationing engine imports and checks them)
+FULL, FAIR, ZERO_LEFT = 1, 3, 4
+
+MAX_COMPONENT = 2_000  # lines + cells; larger components stay with the LP stages
+_REL_EPS = 1e-10  # flow tolerance relative to the component's largest quantity
+_TOL = 1e-7  # the LP stages' tolerance for "served in full" / "short"
+
+
+def ration(
+    *,
+    arc_line: NDArray[np.int64],
+    arc_cell: NDArray[np.int64],
+    supply: NDArray[np.float64],
+    line_component: NDArray[np.int64],
+    cell_component: NDArray[np.int64],
+    tier: NDArray[np.int64],
+    request: NDArray[np.float64],
+    floor: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    num_tiers: int,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Stages 1–2 (tier totals, leximin fair share) on every component of the arrays.
+
+    ``request`` is the upper bound of each line (its cap, or its minimum in stage 0),
+    ``floor`` its lower bound (jointly feasible), ``weight`` the rule's :math:`w_i`. Every
+    line must have at least one arc. Returns ``(alloc, stage, level, ok)`` per line; lines of
+    components with ``ok`` False (too large, or numerical trouble) carry no answer.
+    """
+    n, C = len(tier), len(supply)
+    order_l = np.argsort(line_component, kind="stable")
+    order_c = np.argsort(cell_component, kind="stable")
+    comps, lines_per = np.unique(line_component[order_l], return_counts=True)
+    cells_per = np.bincount(
+        np.searchsorted(comps, cell_component), minlength=len(comps)
+    ).astype(np.int64)
+    line_pos = np.empty(n, np.int64)
+    line_pos[order_l] = np.arange(n)
+    cell_pos = np.empty(C, np.int64)
+    cell_pos[order_c] = np.arange(C)
+    al, ac = line_pos[arc_line], cell_pos[arc_cell]
+    by_line = np.lexsort((ac, al))
+    al, ac = al[by_line], ac[by_line]
+    line_arc_ptr = np.r_[0, np.cumsum(np.bincount(al, minlength=n))].astype(np.int64)
+    by_cell = np.argsort(ac, kind="stable").astype(np.int64)
+    cell_arc_ptr = np.r_[0, np.cumsum(np.bincount(ac, minlength=C))].astype(np.int64)
+    comp_line_ptr = np.r_[0, np.cumsum(lines_per)].astype(np.int64)
+    comp_cell_ptr = np.r_[0, np.cumsum(cells_per)].astype(np.int64)
+    small = (lines_per + cells_per) <= MAX_COMPONENT
+    alloc = np.zeros(n)
+    stage = np.zeros(n, np.int64)
+    level = np.full(n, np.nan)
+    ok_comp = np.zeros(len(comps), np.bool_)
+    _ration_components(
+        comp_line_ptr,
+        comp_cell_ptr,
+        small,
+        line_arc_ptr,
+        ac.astype(np.int64),
+        al.astype(np.int64),
+        cell_arc_ptr,
+        by_cell,
+        np.ascontiguousarray(supply[order_c], dtype=np.float64),
+        np.ascontiguousarray(request[order_l], dtype=np.float64),
+        np.ascontiguousarray(floor[order_l], dtype=np.float64),
+        np.ascontiguousarray(weight[order_l], dtype=np.float64),
+        np.ascontiguousarray(tier[order_l], dtype=np.int64),
+        int(num_tiers),
+        alloc,
+        stage,
+        level,
+        ok_comp,
+    )
+    out_alloc, out_stage, out_level = np.empty(n), np.empty(n, np.int64), np.empty(n)
+    out_alloc[order_l], out_stage[order_l], out_level[order_l] = alloc, stage, level
+    ok = np.empty(n, np.bool_)
+    ok[order_l] = np.repeat(ok_comp, lines_per)
+    return out_alloc, out_stage, out_level, ok
+
+
+# --- the kernel (compiled by numba on first use, cached on disk) ---------------------------
+@njit(cache=True)
+def _augment(
+    l0: int,
+    l1: int,
+    c0: int,
+    c1: int,
+    target: Any,
+    a: Any,
+    x: Any,
+    used: Any,
+    supply: Any,
+    line_arc_ptr: Any,
+    arc_cell: Any,
+    arc_line: Any,
+    cell_arc_ptr: Any,
+    cell_arc: Any,
+    seen_line: Any,
+    seen_cell: Any,
+    par_line: Any,
+    par_cell: Any,
+    queue: Any,
+    eps: float,
+) -> bool:
+    """Raise lines towards ``target`` by augmenting paths; True when every line got there.
+
+    On return (stuck), ``seen_line`` / ``seen_cell`` mark the source side of a minimum cut.
+    """
+    while True:
+        for i in range(l0, l1):
+            seen_line[i] = False
+        for c in range(c0, c1):
+            seen_cell[c] = False
+        head = 0
+        tail = 0
+        for i in range(l0, l1):
+            if target[i] - a[i] > eps:
+                seen_line[i] = True
+                par_line[i] = -1
+                queue[tail] = i
+                tail += 1
+        if tail == 0:
+            return True
+        found = -1
+        while head < tail and found < 0:
+            node = queue[head]
+            head += 1
+            if node >= 0:  # a line: any of its cells
+                for k in range(line_arc_ptr[node], line_arc_ptr[node + 1]):
+                    c = arc_cell[k]
+                    if not seen_cell[c]:
+                        seen_cell[c] = True
+                        par_cell[c] = k
+                        if supply[c] - used[c] > eps:
+                            found = c
+                            break
+                        queue[tail] = -c - 1
+                        tail += 1
+            else:  # a cell: lines that draw on it (send their flow elsewhere)
+                c = -node - 1
+                for j in range(cell_arc_ptr[c], cell_arc_ptr[c + 1]):
+                    k = cell_arc[j]
+                    i = arc_line[k]
+                    if not seen_line[i] and x[k] > eps:
+                        seen_line[i] = True
+                        par_line[i] = k
+                        queue[tail] = i
+                        tail += 1
+        if found < 0:
+            return False
+        b = supply[found] - used[found]
+        c = found
+        while True:
+            k = par_cell[c]
+            i = arc_line[k]
+            if par_line[i] < 0:
+                b = min(b, target[i] - a[i])
+                break
+            k2 = par_line[i]
+            b = min(b, x[k2])
+            c = arc_cell[k2]
+        used[found] += b
+        c = found
+        while True:
+            k = par_cell[c]
+            x[k] += b
+            i = arc_line[k]
+            if par_line[i] < 0:
+                a[i] += b
+                break
+            k2 = par_line[i]
+            x[k2] -= b
+            c = arc_cell[k2]
+
+
+@njit(cache=True)
+def _ration_components(
+    comp_line_ptr: Any,
+    comp_cell_ptr: Any,
+    small: Any,
+    line_arc_ptr: Any,
+    arc_cell: Any,
+    arc_line: Any,
+    cell_arc_ptr: Any,
+    cell_arc: Any,
+    supply: Any,
+    req: Any,
+    floor: Any,
+    weight: Any,
+    tier: Any,
+    num_tiers: int,
+    alloc: Any,
+    stage: Any,
+    level: Any,
+    ok: Any,
+) -> None:
+    n = len(req)
+    C = len(supply)
+    A = len(arc_cell)
+    x = np.zeros(A)
+    used = np.zeros(C)
+    a = np.zeros(n)
+    target = np.zeros(n)
+    save_a = np.zeros(n)
+    save_x = np.zeros(A)
+    save_used = np.zeros(C)
+    seen_line = np.zeros(n, np.bool_)
+    seen_cell = np.zeros(C, np.bool_)
+    reach_line = np.zeros(n, np.bool_)
+    reach_cell = np.zeros(C, np.bool_)
+    par_line = np.zeros(n, np.int64)
+    par_cell = np.zeros(C, np.int64)
+    queue = np.zeros(n + C + 1, np.int64)
+    unfrozen = np.zeros(n, np.bool_)
+    todo = np.zeros(n, np.bool_)
+    bp = np.zeros(n)
+    for comp in range(len(comp_line_ptr) - 1):
+        if not small[comp]:
+            continue
+        l0, l1 = comp_line_ptr[comp], comp_line_ptr[comp + 1]
+        c0, c1 = comp_cell_ptr[comp], comp_cell_ptr[comp + 1]
+        a0, a1 = line_arc_ptr[l0], line_arc_ptr[l1]
+        scale = 1.0
+        for i in range(l0, l1):
+            scale = max(scale, req[i])
+        for c in range(c0, c1):
+            scale = max(scale, supply[c])
+        eps = _REL_EPS * scale
+        # stock left at a cell counts as open only above what the lines' own shortfalls
+        # (each ≤ eps) may leave behind
+        eps_open = eps * (l1 - l0 + 2)
+        for k in range(a0, a1):
+            x[k] = 0.0
+        for c in range(c0, c1):
+            used[c] = 0.0
+        for i in range(l0, l1):
+            a[i] = 0.0
+            target[i] = floor[i]
+            level[i] = np.nan
+            stage[i] = FULL if req[i] > 0 else ZERO_LEFT
+        good = _augment(
+            l0, l1, c0, c1, target, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
+            cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
+        )  # fmt: skip
+        for t in range(1, num_tiers + 1):
+            if not good:
+                break
+            want = 0.0
+            count = 0
+            for i in range(l0, l1):
+                if tier[i] == t:
+                    want += req[i]
+                    count += 1
+            if count == 0:
+                continue
+            for i in range(l0, l1):
+                save_a[i] = a[i]
+            for k in range(a0, a1):
+                save_x[k] = x[k]
+            for c in range(c0, c1):
+                save_used[c] = used[c]
+            for i in range(l0, l1):
+                if tier[i] == t:
+                    target[i] = req[i]
+            _augment(
+                l0, l1, c0, c1, target, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
+                cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
+            )  # fmt: skip
+            got = 0.0
+            for i in range(l0, l1):
+                if tier[i] == t:
+                    got += a[i]
+            if got >= want - _TOL * max(1.0, abs(want)):
+                continue  # served in full: the targets are the requests
+            # short: back to the floors; lines whose request is (about) their floor get it
+            for i in range(l0, l1):
+                a[i] = save_a[i]
+            for k in range(a0, a1):
+                x[k] = save_x[k]
+            for c in range(c0, c1):
+                used[c] = save_used[c]
+            for i in range(l0, l1):
+                unfrozen[i] = False
+                todo[i] = False
+                if tier[i] == t:
+                    if req[i] > floor[i] + _TOL * max(1.0, abs(req[i])):
+                        unfrozen[i] = True
+                        todo[i] = True
+                        target[i] = floor[i]
+                    else:
+                        target[i] = req[i]
+            good = _augment(
+                l0, l1, c0, c1, target, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
+                cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
+            )  # fmt: skip
+            lam_prev = 0.0
+            left = 0
+            for i in range(l0, l1):
+                if unfrozen[i]:
+                    left += 1
+            while good and left > 0:
+                lam_cap = np.inf
+                for i in range(l0, l1):
+                    if unfrozen[i]:
+                        lam_cap = min(lam_cap, req[i] / weight[i])
+                lam = lam_cap
+                for i in range(l0, l1):
+                    save_a[i] = a[i]
+                for k in range(a0, a1):
+                    save_x[k] = x[k]
+                for c in range(c0, c1):
+                    save_used[c] = used[c]
+                feasible = False
+                for _ in range(4 * (l1 - l0) + 8):
+                    for i in range(l0, l1):
+                        if unfrozen[i]:
+                            target[i] = min(req[i], max(floor[i], lam * weight[i]))
+                    if _augment(
+                        l0, l1, c0, c1, target, a, x, used, supply, line_arc_ptr, arc_cell,
+                        arc_line, cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line,
+                        par_cell, queue, eps,
+                    ):  # fmt: skip
+                        feasible = True
+                        break
+                    # Newton step: the cut S (seen lines) and its cells N(S)
+                    rest = 0.0
+                    for c in range(c0, c1):
+                        if seen_cell[c]:
+                            rest += supply[c]
+                    m = 0
+                    for i in range(l0, l1):
+                        if seen_line[i]:
+                            if unfrozen[i]:
+                                bp[m] = floor[i] / weight[i]
+                                queue[m] = i
+                                m += 1
+                            else:
+                                rest -= target[i]
+                    if m == 0:
+                        break
+                    order = np.argsort(bp[:m])
+                    f_above = 0.0
+                    for j in range(m):
+                        f_above += floor[queue[j]]
+                    w_below = 0.0
+                    new = -1.0
+                    for j in range(m):
+                        i = queue[order[j]]
+                        w_below += weight[i]
+                        f_above -= floor[i]
+                        cand = (rest - f_above) / w_below
+                        nxt = bp[order[j + 1]] if j + 1 < m else np.inf
+                        if cand <= nxt:
+                            new = cand
+                            break
+                    for i in range(l0, l1):
+                        a[i] = save_a[i]
+                    for k in range(a0, a1):
+                        x[k] = save_x[k]
+                    for c in range(c0, c1):
+                        used[c] = save_used[c]
+                    if not new < lam or new < lam_prev - 1e-9 * max(1.0, lam):
+                        break
+                    lam = max(new, lam_prev)  # rounding below the last level: that level
+                if not feasible:
+                    good = False
+                    break
+                # freeze: lines at their cap, and lines no augmenting path leaves
+                for i in range(l0, l1):
+                    reach_line[i] = False
+                for c in range(c0, c1):
+                    reach_cell[c] = supply[c] - used[c] > eps_open
+                tail = 0
+                for c in range(c0, c1):
+                    if reach_cell[c]:
+                        queue[tail] = -c - 1
+                        tail += 1
+                head = 0
+                while head < tail:
+                    node = queue[head]
+                    head += 1
+                    if node < 0:
+                        c = -node - 1
+                        for j in range(cell_arc_ptr[c], cell_arc_ptr[c + 1]):
+                            i = arc_line[cell_arc[j]]
+                            if not reach_line[i]:
+                                reach_line[i] = True
+                                queue[tail] = i
+                                tail += 1
+                    else:
+                        for k in range(line_arc_ptr[node], line_arc_ptr[node + 1]):
+                            c = arc_cell[k]
+                            if x[k] > eps and not reach_cell[c]:
+                                reach_cell[c] = True
+                                queue[tail] = -c - 1
+                                tail += 1
+                frozen = 0
+                for i in range(l0, l1):
+                    if not unfrozen[i]:
+                        continue
+                    if req[i] / weight[i] <= lam * (1 + 1e-9) + 1e-12:
+                        target[i] = req[i]  # the flow follows at the next augmentation
+                    elif reach_line[i]:
+                        continue
+                    unfrozen[i] = False
+                    level[i] = target[i] / weight[i]
+                    frozen += 1
+                if frozen == 0:
+                    good = False
+                    break
+                left -= frozen
+                lam_prev = lam
+            if not good:
+                break
+            for i in range(l0, l1):
+                if todo[i]:
+                    tol = _TOL * max(1.0, abs(req[i]))
+                    if target[i] <= tol:
+                        stage[i] = ZERO_LEFT
+                    elif target[i] >= req[i] - tol:
+                        stage[i] = FULL
+                    else:
+                        stage[i] = FAIR
+        ok[comp] = good
+        if good:
+            for i in range(l0, l1):
+                alloc[i] = target[i]
