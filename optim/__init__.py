@@ -22,7 +22,9 @@ from optim.errors import InstanceError as InstanceError
 from optim.errors import NoSolutionError as NoSolutionError
 from optim.errors import OptimError as OptimError
 from optim.errors import SolverUnavailableError as SolverUnavailableError
+from optim.status import SolutionStatus as SolutionStatus
 from optim.status import Status as Status
+from optim.status import Termination as Termination
 
 if TYPE_CHECKING:
     from optim.params import SolveParams as SolveParams
@@ -75,9 +77,11 @@ __all__ = [
     "NoSolutionError",
     "OptimError",
     "Result",
+    "SolutionStatus",
     "SolveParams",
     "SolverUnavailableError",
     "Status",
+    "Termination",
     "examples",
     "forecast",
     "from_dict",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from optim.result import Result
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
+EXIT_TARGET_MISSED = 5  # optim simulate --check: a segment missed its target
 
 
 def exit_code(result: Result) -> int:
@@ -200,7 +201,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from optim.instances import gate
-    from optim.models.safety_stock.simulate import simulate
+    from optim.models.safety_stock.simulate import simulate, summary_line
 
     _check_outputs(args, ["out"], [])
     path = Path(args.result)
@@ -218,17 +219,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         instance = api.from_dict(doc["instance"])
     else:
         raise InstanceError(f"{path}: the document carries no instance; pass --instance PATH")
-    table = simulate(
-        instance,
-        pd.DataFrame(doc["stages"]),
-        periods=args.periods,
-        replications=args.replications,
-        seed=args.seed,
-    )
+    levels = None
+    if isinstance(doc.get("demands"), list):
+        frame = pd.DataFrame(doc["demands"])
+        levels = frame if "critical_level" in frame.columns else None
+    try:
+        table = simulate(
+            instance,
+            pd.DataFrame(doc["stages"]),
+            periods=args.periods,
+            replications=args.replications,
+            seed=args.seed,
+            levels=levels,
+        )
+    except InstanceError:
+        raise
+    except ValueError as exc:
+        raise InstanceError(f"{path}: {exc}") from None
     if args.out:
         table.to_csv(args.out, index=False, float_format="%.10g", lineterminator="\n")
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(table.to_string(index=False))
+    if not args.quiet:
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(table.to_string(index=False))
+    print(summary_line(table))
+    if args.check and not bool(table["meets_target"].all()):
+        return EXIT_TARGET_MISSED
     return EXIT_OK
 
 
@@ -457,8 +472,9 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--solver",
         default="auto",
-        choices=("auto", "highs", "pyomo", "cpsat"),
-        help="backend: auto (the problem's fast path), highs, pyomo (reference), cpsat",
+        choices=("auto", "highs", "pyomo", "cpsat", "glop", "pdlp"),
+        help="backend: auto (the problem's fast path), highs, pyomo (reference), cpsat, glop, "
+        "pdlp (which ones a kind accepts: README, 'Engines')",
     )
     p.add_argument(
         "--method",
@@ -545,6 +561,10 @@ def parser() -> argparse.ArgumentParser:
         "--seed", type=bounded(0, 2**32 - 1, "seed"), default=0, help="random seed, >= 0"
     )
     p.add_argument("--out", help="write the table as CSV")
+    p.add_argument(
+        "--check", action="store_true", help="exit 5 when a target is missed (ci_high < target)"
+    )
+    p.add_argument("--quiet", action="store_true", help="print only the summary line")
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("segment", help="segment items and customers from order history")
     p.add_argument("history", help="order lines: CSV or parquet")
