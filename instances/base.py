@@ -4,10 +4,12 @@ one conversion of pydantic's errors into :class:`~optim.errors.InstanceError`.""
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from optim.errors import InstanceError
 
@@ -19,10 +21,104 @@ def string_id(value: Any) -> Any:
     return value
 
 
+class StrictNumberError(InstanceError):
+    """A number field holds text, a boolean, NaN/infinity or a value beyond the magnitude
+    limit; :func:`instance_error` puts the record's path in front of ``leaf``."""
+
+    def __init__(self, detail: str, leaf: str) -> None:
+        super().__init__(f"{leaf} {detail}", field=None)
+        self.detail, self.leaf = detail, leaf
+
+
+def _shape(annotation: Any) -> str | None:
+    """``"num"`` (a number), ``"map"`` ({key: number}), ``"seq"`` (numbers), combinations
+    joined by ``|``, or None for fields that take no numbers or also take text."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _shape(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        shapes = set()
+        for arg in typing.get_args(annotation):
+            if arg is type(None):
+                continue
+            sub = _shape(arg)
+            if sub is None:
+                return None
+            shapes.update(sub.split("|"))
+        return "|".join(sorted(shapes)) if shapes else None
+    if annotation is bool or annotation is str:
+        return None
+    if annotation in (int, float):
+        return "num"
+    if origin is dict:
+        args = typing.get_args(annotation)
+        return "map" if len(args) == 2 and _shape(args[1]) == "num" else None
+    if origin in (list, tuple):
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return "seq" if args and all(_shape(a) == "num" for a in args) else None
+    return None
+
+
+def _strict(value: Any, leaf: str, limit: float | None) -> None:
+    from optim.instances.gate import shown
+
+    if isinstance(value, bool):
+        raise StrictNumberError(f"must be a number, got {shown(value)} (a boolean).", leaf)
+    if isinstance(value, str):
+        raise StrictNumberError(
+            f"must be a number, got {shown(value)} (text); write the number without quotes.",
+            leaf,
+        )
+    if isinstance(value, float) and value != value:
+        raise StrictNumberError("must be a number, got NaN.", leaf)
+    if limit is not None and isinstance(value, (int, float)) and abs(value) > limit:
+        raise StrictNumberError(
+            f"is {shown(value)}; allowed: finite numbers of at most {limit:.0e} in "
+            "absolute value (rescale the units).",
+            leaf,
+        )
+
+
 class Frozen(BaseModel):
-    """Base of every instance record: immutable, unknown fields rejected, NaN rejected."""
+    """Base of every instance record: immutable, unknown fields rejected, NaN rejected.
+
+    Numbers are strict (:mod:`optim.instances.gate`): a number field refuses text
+    (``"-3"``), booleans, NaN, infinity and magnitudes above ``gate.MAX_MAGNITUDE``, so a
+    typed-in string can never skip a range check.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    _number_fields: ClassVar[dict[type, dict[str, str]]] = {}
+    number_limit: ClassVar[float | None] = 1e12
+    """Largest magnitude of a number field (``gate.MAX_MAGNITUDE``); None: finite only
+    (the rationing records, whose magnitudes issue 13's scaling decides)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        shapes = Frozen._number_fields.get(cls)
+        if shapes is None:
+            shapes = {}
+            for name, info in cls.model_fields.items():
+                shape = _shape(info.annotation)
+                if shape is not None:
+                    shapes[name] = shape
+            Frozen._number_fields[cls] = shapes
+        for name, shape in shapes.items():
+            value = data.get(name)
+            if value is None:
+                continue
+            if isinstance(value, Mapping) and "map" in shape:
+                for key, v in value.items():
+                    _strict(v, f"{name}.{key}", cls.number_limit)
+            elif isinstance(value, (list, tuple)) and "seq" in shape:
+                for k, v in enumerate(value):
+                    _strict(v, f"{name}[{k}]", cls.number_limit)
+            elif "num" in shape or not isinstance(value, (Mapping, list, tuple)):
+                _strict(value, name, cls.number_limit)
+        return data
 
 
 # union branches pydantic inserts into error locations (e.g. "float", "dict[str,float]")
@@ -44,20 +140,19 @@ def instance_error(exc: ValidationError, data: Any = None) -> InstanceError:
     original = (err.get("ctx") or {}).get("error")
     loc = tuple(p for p in err.get("loc", ()) if not _UNION_TAG.match(str(p)))
     field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    if isinstance(original, StrictNumberError):
+        full = f"{field}.{original.leaf}" if field else original.leaf
+        where = f"{field}{_owner(data, loc)}" if field else ""
+        text = f"{where}: {original.leaf} {original.detail}" if where else str(original)
+        return InstanceError(text, field=full)
     if isinstance(original, InstanceError):
+        leaf = original.field
+        if field and leaf and not any(c in leaf for c in ".[") and not leaf.startswith(field):
+            original.field = f"{field}.{leaf}"  # a record's own key, below the record's path
         if original.field is None and field:
             original.field = field
         return original
-    owner = ""
-    if isinstance(data, Mapping) and len(loc) >= 2 and isinstance(loc[1], int):
-        try:
-            item = data[loc[0]][loc[1]]
-            ident = item.get("id", item.get("name")) if isinstance(item, Mapping) else None
-            ident = ident if ident is not None else getattr(item, "id", None)
-            if ident is not None:
-                owner = f" (id '{ident}')"
-        except (KeyError, IndexError, TypeError):
-            pass
+    owner = _owner(data, loc)
     if isinstance(original, ValueError):
         text = str(original)
     else:
@@ -66,6 +161,20 @@ def instance_error(exc: ValidationError, data: Any = None) -> InstanceError:
         text = f"{err.get('msg')}{shown}"
     text = text if text.endswith(".") else text + "."
     return InstanceError(f"{field}{owner}: {text}" if field else text, field=field or None)
+
+
+def _owner(data: Any, loc: tuple[Any, ...]) -> str:
+    """`` (id 'X')`` of the record at ``loc`` in ``data`` when it has an id or name."""
+    if isinstance(data, Mapping) and len(loc) >= 2 and isinstance(loc[1], int):
+        try:
+            item = data[loc[0]][loc[1]]
+            ident = item.get("id", item.get("name")) if isinstance(item, Mapping) else None
+            ident = ident if ident is not None else getattr(item, "id", None)
+            if ident is not None:
+                return f" (id '{ident}')"
+        except (KeyError, IndexError, TypeError, AttributeError):
+            pass
+    return ""
 
 
 class Document(Frozen):

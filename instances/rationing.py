@@ -72,10 +72,13 @@ PREVIOUS_COLUMNS = ("demand_id", "location", "quantity")
 # is not a number (tests/instances/test_rationing_schema_agrees.py checks the two agree).
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Id = str | StrictInt  # integer ids (as in CSV files) are read as their decimal string
+Flag = Annotated[bool, Field(strict=True)] | None  # a JSON boolean; null is the default
 
 
 class SupplyRecord(Frozen):
     """Stock of one item at one location."""
+
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
 
     item: Id
     location: Id
@@ -84,6 +87,8 @@ class SupplyRecord(Frozen):
 
 class DemandRecord(Frozen):
     """One demand line (an order line or a customer's weekly requirement)."""
+
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
 
     id: Id = Field(description="Unique id of the line.")
     customer: Id
@@ -98,20 +103,24 @@ class DemandRecord(Frozen):
     min_quantity: Number | None = Field(default=None, ge=0, description="Contractual floor.")
     max_quantity: Number | None = Field(default=None, ge=0, description="Cap on the allocation.")
     weight: Number | None = Field(default=None, gt=0, description="Weight for the weighted rule.")
-    all_or_nothing: bool = Field(default=False, description="Allocate the full amount or 0.")
+    all_or_nothing: Flag = Field(default=False, description="Allocate the full amount or 0.")
     lot_size: Number | None = Field(default=None, gt=0, description="Allocate multiples only.")
 
 
 class SegmentRecord(Frozen):
     """A customer segment and its rationing rule."""
 
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
+
     name: Id
     tier: int = Field(ge=1, description="1 is served first; tiers are 1..K without gaps.")
-    fair_share: FairShare = "proportional"
+    fair_share: FairShare | None = "proportional"  # null: the default rule
 
 
 class LaneRecord(Frozen):
     """Cost per unit shipped from a location to a customer."""
+
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
 
     location: Id
     customer: Id
@@ -121,6 +130,8 @@ class LaneRecord(Frozen):
 class PreviousRecord(Frozen):
     """One row of the previous run's allocation."""
 
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
+
     demand_id: Id
     location: Id
     quantity: float = Field(ge=0)
@@ -128,6 +139,8 @@ class PreviousRecord(Frozen):
 
 class RationingDocument(Frozen):
     """The rationing instance as a JSON/YAML document (the contract; see module docstring)."""
+
+    number_limit: ClassVar[float | None] = None  # magnitudes: the validator's rule
 
     kind: Literal["rationing"] = "rationing"
     supply: list[SupplyRecord]

@@ -21,14 +21,27 @@ from optim.errors import InstanceError
 from optim.instances.base import Document, Frozen, string_id
 from optim.models.graph import find_cycle, is_forest
 
-__all__ = ["Arc", "Demand", "LeadTimePoint", "Pooling", "SafetyStockInstance", "Stage"]
+__all__ = [
+    "DISTRIBUTIONS",
+    "POOLINGS",
+    "SERVICE_MEASURES",
+    "Arc",
+    "Demand",
+    "LeadTimePoint",
+    "Pooling",
+    "SafetyStockInstance",
+    "Stage",
+]
 
 #: ``|sum of probabilities - 1|`` allowed in a ``lead_time_distribution`` (then rescaled to 1).
 PROBABILITY_TOLERANCE = 1e-6
 #: a normal lead time is considered up to mean + NORMAL_SPAN std devs (the solvers' T_j)
 NORMAL_SPAN = 3.0
 
-Pooling = Literal["root_sum_square", "additive", "max_z"]
+Pooling = Literal["critical_level", "max_z", "root_sum_square", "additive"]
+POOLINGS = ("critical_level", "max_z", "root_sum_square", "additive")
+SERVICE_MEASURES = ("cycle_service", "fill_rate")
+DISTRIBUTIONS = ("auto", "normal", "poisson", "negative_binomial")
 
 
 _id = string_id
@@ -39,14 +52,17 @@ def _integer(value: Any, what: str, owner: str) -> Any:
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return value  # let pydantic report the type error
     if not math.isfinite(value):
-        raise InstanceError(f"{what} {value} of {owner} must be a finite number of periods.")
+        raise InstanceError(
+            f"{what} {value} of {owner} must be a finite number of periods.", field=what
+        )
     if value != int(value):
         raise InstanceError(
             f"{what} {value} of {owner} is not an integer; round it or rescale the period "
-            "length (e.g. count in days instead of weeks) so that every time is whole."
+            "length (e.g. count in days instead of weeks) so that every time is whole.",
+            field=what,
         )
     if value < 0:
-        raise InstanceError(f"{what} {value} of {owner} is negative; it must be >= 0.")
+        raise InstanceError(f"{what} {value} of {owner} is negative; it must be >= 0.", field=what)
     return int(value)
 
 
@@ -138,7 +154,9 @@ class Stage(Frozen):
         _check_lead_time_model(data, owner)
         h = data.get("holding_cost")
         if isinstance(h, (int, float)) and not isinstance(h, bool) and h < 0:
-            raise InstanceError(f"holding_cost {h} of {owner} is negative; it must be >= 0.")
+            raise InstanceError(
+                f"holding_cost {h} of {owner} is negative; it must be >= 0.", field="holding_cost"
+            )
         return data
 
 
@@ -266,6 +284,20 @@ class Demand(Frozen):
         :math:`\\alpha_d \\in (0, 1)`; :math:`z_d = \\Phi^{-1}(\\alpha_d)`.
     max_service_time
         Service time promised to the segment (whole periods >= 0): :math:`S_j \\le` it.
+    service_measure
+        What ``service_level`` measures: ``"cycle_service"`` (default; share of periods in
+        which the segment has no shortage) or ``"fill_rate"`` (share of its demand served
+        from stock by its due date). Model, simulator and report use these definitions.
+    distribution
+        Per-period demand at a stage with critical levels: ``"auto"`` (default: normal when
+        ``std_dev <= mean / 2``, else negative binomial, or Poisson when
+        ``std_dev**2 <= mean``), ``"normal"``, ``"poisson"`` (``std_dev`` ignored) or
+        ``"negative_binomial"`` (needs ``std_dev**2 > mean``). Stages sized by the square-root
+        model (one segment, ``max_z``, ...) assume normal demand.
+    tier
+        Rationing tier (1 = served first). At a stage with critical levels the priority is the
+        tier, then the higher service level; either every segment at the stage has a tier or
+        none has.
     """
 
     stage: str
@@ -274,6 +306,9 @@ class Demand(Frozen):
     std_dev: float
     service_level: float
     max_service_time: int
+    service_measure: Literal["cycle_service", "fill_rate"] = "cycle_service"
+    distribution: Literal["auto", "normal", "poisson", "negative_binomial"] = "auto"
+    tier: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -291,12 +326,37 @@ class Demand(Frozen):
         for key in ("mean", "std_dev"):
             v = data.get(key)
             if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
-                raise InstanceError(f"{key} {v} of {owner} is negative; it must be >= 0.")
+                raise InstanceError(
+                    f"{key} {v} of {owner} is negative; it must be >= 0.", field=key
+                )
         a = data.get("service_level")
         if isinstance(a, (int, float)) and not isinstance(a, bool) and not 0 < a < 1:
             raise InstanceError(
-                f"service_level {a} of {owner} is outside (0, 1); give a fraction such as 0.95."
+                f"service_level {a} of {owner} is outside (0, 1); give a fraction such as 0.95.",
+                field="service_level",
             )
+        m = data.get("service_measure")
+        if m is not None and m not in SERVICE_MEASURES:
+            raise InstanceError(
+                f"service_measure {m!r} of {owner} is unknown; allowed: "
+                f"{', '.join(SERVICE_MEASURES)}."
+            )
+        dist = data.get("distribution")
+        if dist is not None and dist not in DISTRIBUTIONS:
+            raise InstanceError(
+                f"distribution {dist!r} of {owner} is unknown; allowed: "
+                f"{', '.join(DISTRIBUTIONS)}."
+            )
+        t = data.get("tier")
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
+            raise InstanceError(f"tier {t!r} of {owner} must be a whole number >= 1 (1 = first).")
+        if dist == "negative_binomial":
+            mu, sd = data.get("mean"), data.get("std_dev")
+            if isinstance(mu, (int, float)) and isinstance(sd, (int, float)) and sd**2 <= mu:
+                raise InstanceError(
+                    f"std_dev {sd} of {owner} gives variance {sd**2:g} <= mean {mu}; "
+                    "negative_binomial needs variance > mean (use poisson)."
+                )
         return data
 
 
@@ -316,8 +376,11 @@ class SafetyStockInstance(Document):
     demands
         External demands, one per (stage, segment).
     pooling
-        How a stage pools the demand it covers: ``"root_sum_square"`` (default),
-        ``"additive"`` or ``"max_z"``.
+        How a stage shares its stock among the segments it serves: ``"critical_level"``
+        (default; one base stock, a critical level per segment, each segment its own target),
+        ``"max_z"`` (cover the strictest), ``"root_sum_square"`` or ``"additive"`` (these two do
+        not differentiate service: first come, first served; see
+        :mod:`optim.models.safety_stock`).
     """
 
     kind: Literal["safety_stock"] = "safety_stock"
@@ -325,10 +388,22 @@ class SafetyStockInstance(Document):
     stages: tuple[Stage, ...]
     arcs: tuple[Arc, ...] = ()
     demands: tuple[Demand, ...]
-    pooling: Pooling = "root_sum_square"
+    pooling: Pooling = "critical_level"
 
     @model_validator(mode="after")
     def _check_references(self) -> SafetyStockInstance:
+        if not self.stages:
+            raise InstanceError(
+                "stages is empty; allowed: at least one stage (an empty network has nothing "
+                "to place).",
+                field="stages",
+            )
+        if not self.demands:
+            raise InstanceError(
+                "demands is empty; allowed: at least one demand (without demand no stock is "
+                "needed anywhere).",
+                field="demands",
+            )
         ids: set[str] = set()
         for k, s in enumerate(self.stages):
             if s.id in ids:
@@ -380,6 +455,27 @@ class SafetyStockInstance(Document):
                     field=f"demands[{k}].segment",
                 )
             seen.add((d.stage, d.segment))
+        tiered: dict[str, list[bool]] = {}
+        for d in self.demands:
+            tiered.setdefault(d.stage, []).append(d.tier is not None)
+        for k, d in enumerate(self.demands):
+            flags = tiered[d.stage]
+            if d.tier is None and any(flags) and self.pooling == "critical_level":
+                raise InstanceError(
+                    f"segment {d.segment!r} at stage {d.stage!r} has no tier while other "
+                    "segments at that stage have one; give every segment of the stage a tier "
+                    "(1 = served first) or none.",
+                    field=f"demands[{k}].tier",
+                )
+
+        from optim.instances.gate import check_gsm_memory
+
+        check_gsm_memory(
+            {s.id: s.lead_time for s in self.stages},
+            {s.id: s.external_service_time for s in self.stages},
+            [(a.source, a.target) for a in self.arcs],
+            tree=self.is_spanning_tree(),
+        )
         return self
 
     # --- small conveniences -------------------------------------------------------------

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from importlib.resources import files as _files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optim.api import from_dict as from_dict
 from optim.api import load as load
@@ -22,9 +22,26 @@ from optim.errors import InstanceError as InstanceError
 from optim.errors import NoSolutionError as NoSolutionError
 from optim.errors import OptimError as OptimError
 from optim.errors import SolverUnavailableError as SolverUnavailableError
-from optim.params import SolveParams as SolveParams
-from optim.result import Result as Result
+from optim.status import SolutionStatus as SolutionStatus
 from optim.status import Status as Status
+from optim.status import Termination as Termination
+
+if TYPE_CHECKING:
+    from optim.params import SolveParams as SolveParams
+    from optim.result import Result as Result
+
+_LAZY = {"SolveParams": "optim.params", "Result": "optim.result"}
+
+
+def __getattr__(name: str) -> Any:
+    """``SolveParams`` and ``Result`` are imported on first use (pydantic and pandas are
+    slow to import; ``optim --version`` and ``optim schema`` need neither)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'optim' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
@@ -60,9 +77,11 @@ __all__ = [
     "NoSolutionError",
     "OptimError",
     "Result",
+    "SolutionStatus",
     "SolveParams",
     "SolverUnavailableError",
     "Status",
+    "Termination",
     "examples",
     "forecast",
     "from_dict",

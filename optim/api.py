@@ -7,16 +7,15 @@ solve function here (imported lazily, so ``import optim`` stays light).
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from optim.errors import InstanceError
-from optim.params import SolveParams
-from optim.result import Result
+
+if TYPE_CHECKING:
+    from optim.params import SolveParams
+    from optim.result import Result
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,12 @@ def from_dict(doc: Any) -> Any:
         raise InstanceError(
             f"missing field 'kind'; allowed: {', '.join(sorted(KINDS))}", field="kind"
         )
-    return instance_class(str(doc["kind"])).model_validate(doc)
+    kind = doc["kind"]
+    if not isinstance(kind, str):
+        raise InstanceError(
+            f"kind must be text, got {kind!r}; allowed: {', '.join(sorted(KINDS))}", field="kind"
+        )
+    return instance_class(kind).model_validate(doc)
 
 
 def load(path: str | Path) -> Any:
@@ -84,11 +88,12 @@ def load(path: str | Path) -> Any:
 
     A folder is recognised by its files (rationing: ``supply.csv``, ``demand.csv``,
     ``segments.csv``; capacity: ``periods.csv``, ``resources.csv``, ``products.csv``,
-    ``segments.csv``, ``demand.csv``). Raises :class:`InstanceError` naming the file and
-    what is wrong.
+    ``segments.csv``, ``demand.csv``). ``-`` reads a JSON or YAML document from standard
+    input. Every file passes the input gate (:mod:`optim.instances.gate`). Raises
+    :class:`InstanceError` naming the file, the line, the field and what is allowed.
     """
     path = Path(path)
-    if path.is_dir():
+    if str(path) != "-" and path.is_dir():
         names = {p.name for p in path.iterdir()}
         # most specific set of files first (capacity's folder also has segments/demand.csv)
         for _, spec in sorted(KINDS.items(), key=lambda kv: -len(kv[1].csv_files)):
@@ -98,40 +103,22 @@ def load(path: str | Path) -> Any:
             f"{k}: {', '.join(spec.csv_files)}" for k, spec in KINDS.items() if spec.csv_files
         )
         raise InstanceError(f"{path}: no known set of CSV files found (expected {expected})")
-    return from_dict(read_document(path))
+    from optim.instances import gate
+
+    doc, text, suffix = gate.load_document(path, "instance document")
+    name = "standard input" if str(path) == "-" else str(path)
+    try:
+        return from_dict(doc)
+    except InstanceError as exc:
+        raise gate.located(exc, name, text, suffix) from None
 
 
 def read_document(path: str | Path) -> Any:
-    """Parse a JSON or YAML instance file into plain data (no validation yet)."""
-    path = Path(path)
-    if not path.exists():
-        raise InstanceError(f"{path}: no such file or folder")
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
-        data = data[3:]
-    if not data.strip():
-        raise InstanceError(f"{path}: the file is empty")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            import orjson  # several times faster than json on 10^6-line documents
+    """Parse a JSON or YAML instance file into plain data (no validation yet), through the
+    input gate (:func:`optim.instances.gate.load_document`)."""
+    from optim.instances import gate
 
-            doc = orjson.loads(data)  # its errors are json.JSONDecodeError (line, column)
-        elif suffix in (".yaml", ".yml"):
-            doc = yaml.safe_load(data.decode("utf-8"))
-        else:
-            raise InstanceError(
-                f"{path}: unknown file type {suffix!r}; allowed: .json, .yaml, .yml, or a folder "
-                "of CSV files"
-            )
-    except json.JSONDecodeError as exc:
-        raise InstanceError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise InstanceError(f"{path}: invalid YAML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InstanceError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    doc, _, _ = gate.load_document(path, "instance document")
     return doc
 
 
@@ -145,6 +132,8 @@ def solve(instance: Any, params: SolveParams | None = None, **overrides: Any) ->
     params
         :class:`SolveParams`; keyword ``overrides`` (e.g. ``time_limit=30``) replace fields.
     """
+    from optim.params import SolveParams
+
     if isinstance(instance, dict):
         instance = from_dict(instance)
     kind = getattr(instance, "kind", None)

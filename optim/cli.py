@@ -9,23 +9,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from optim import api
 from optim.errors import InstanceError, OptimError
-from optim.params import SolveParams
-from optim.result import Result
-from optim.status import Status
+
+if TYPE_CHECKING:
+    from optim.params import SolveParams
+    from optim.result import Result
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
+EXIT_TARGET_MISSED = 5  # optim simulate --check: a segment missed its target
 
 
 def exit_code(result: Result) -> int:
     """Map a result onto the CLI's exit codes."""
+    from optim.status import Status
+
     if result.has_solution():
         return EXIT_OK
     if result.status in (Status.INFEASIBLE, Status.UNBOUNDED):
@@ -35,7 +42,92 @@ def exit_code(result: Result) -> int:
     return EXIT_INTERNAL
 
 
+# ----------------------------------------------------------------------------- option types
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; allowed: {what}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not finite; allowed: {what}")
+    return value
+
+
+def _whole(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number; allowed: {what}"
+        ) from None
+
+
+def seconds(text: str) -> float:
+    """``--time-limit``: seconds, a finite number > 0."""
+    value = _number(text, "seconds > 0, e.g. 30")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} seconds; allowed: seconds > 0, e.g. 30")
+    return value
+
+
+def gap(text: str) -> float:
+    """``--mip-gap``: a relative gap in [0, 1]."""
+    value = _number(text, "a relative gap in [0, 1], e.g. 0.01")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}; allowed: a relative gap in [0, 1]")
+    return value
+
+
+def bounded(low: int, high: int, what: str) -> Callable[[str], int]:
+    """A whole number in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        value = _whole(text, f"{what}, a whole number in [{low:,}, {high:,}]")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}; allowed: {what}, a whole number in [{low:,}, {high:,}]"
+            )
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``optim: invalid option: …``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: invalid option: {message}", file=sys.stderr)
+        print(f"{self.prog}: see '{self.prog} --help'", file=sys.stderr)
+        raise SystemExit(EXIT_INPUT)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("optim")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def _check_outputs(args: argparse.Namespace, files: Sequence[str], folders: Sequence[str]) -> None:
+    """Every output path is checked before any work starts (exit 2 when not writable)."""
+    from optim.instances.gate import check_output
+
+    for name in files:
+        value = getattr(args, name, None)
+        if value:
+            check_output(value, folder=False, option="--" + name.replace("_", "-"))
+    for name in folders:
+        value = getattr(args, name, None)
+        if value:
+            check_output(value, folder=True, option="--" + name.replace("_", "-"))
+
+
 def _params(args: argparse.Namespace) -> SolveParams:
+    from optim.params import SolveParams
+
     return SolveParams(
         time_limit=args.time_limit,
         solver=args.solver,
@@ -63,12 +155,26 @@ def _emit(result: Result, args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
+    _check_outputs(args, ["out"], ["tables"])
     instance = api.load(args.instance)
     result = api.solve(instance, _params(args))
     return _emit(result, args)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    path = Path(args.instance)
+    if path.is_dir() and (path / "plan.yaml").is_file():
+        from optim.planning.folder import read_folder
+
+        data = read_folder(path)
+        print(
+            f"valid planning folder: {len(data.history):,} history lines, "
+            f"{len(data.orders):,} order lines, {len(data.items):,} items, "
+            f"{data.plan_weeks} planned weeks from {data.plan_start.date()}"
+        )
+        for note in data.notes:
+            print(f"note: {note}")
+        return EXIT_OK
     instance = api.load(args.instance)
     sizes = {
         name: len(getattr(instance, name))
@@ -82,6 +188,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    if args.kind == "plan":
+        from optim.planning.folder import plan_schema
+
+        print(json.dumps(plan_schema(), indent=2))
+        return EXIT_OK
     print(json.dumps(api.schema(args.kind), indent=2))
     return EXIT_OK
 
@@ -89,39 +200,58 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from optim.models.safety_stock.simulate import simulate
+    from optim.instances import gate
+    from optim.models.safety_stock.simulate import simulate, summary_line
 
+    _check_outputs(args, ["out"], [])
     path = Path(args.result)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InstanceError(f"{path}: not a readable result document ({exc})") from None
+    doc = gate.parse_json(gate.read_text(path, "result document"), str(path))
     if not isinstance(doc, dict) or doc.get("kind") != "safety_stock" or "stages" not in doc:
-        raise InstanceError(f"{path}: expected a safety_stock result document with 'stages'")
+        raise InstanceError(
+            f"{path}: expected a safety_stock result document with 'stages' (written by "
+            "`optim solve --out`)"
+        )
+    if not isinstance(doc["stages"], list) or not all(isinstance(r, dict) for r in doc["stages"]):
+        raise InstanceError(f"{path}, field stages: expected a list of stage records")
     if args.instance:
         instance = api.load(args.instance)
     elif "instance" in doc:
         instance = api.from_dict(doc["instance"])
     else:
         raise InstanceError(f"{path}: the document carries no instance; pass --instance PATH")
-    table = simulate(
-        instance,
-        pd.DataFrame(doc["stages"]),
-        periods=args.periods,
-        replications=args.replications,
-        seed=args.seed,
-    )
+    levels = None
+    if isinstance(doc.get("demands"), list):
+        frame = pd.DataFrame(doc["demands"])
+        levels = frame if "critical_level" in frame.columns else None
+    try:
+        table = simulate(
+            instance,
+            pd.DataFrame(doc["stages"]),
+            periods=args.periods,
+            replications=args.replications,
+            seed=args.seed,
+            levels=levels,
+        )
+    except InstanceError:
+        raise
+    except ValueError as exc:
+        raise InstanceError(f"{path}: {exc}") from None
     if args.out:
         table.to_csv(args.out, index=False, float_format="%.10g", lineterminator="\n")
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(table.to_string(index=False))
+    if not args.quiet:
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(table.to_string(index=False))
+    print(summary_line(table))
+    if args.check and not bool(table["meets_target"].all()):
+        return EXIT_TARGET_MISSED
     return EXIT_OK
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from optim.segmentation import Segmentation, SegmentationConfig, segment
+    from optim.segmentation import SegmentationConfig, segment
 
-    previous = Segmentation.from_json(args.previous) if args.previous else None
+    _check_outputs(args, [], ["out"])
+    previous = _previous(args.previous) if args.previous else None
     config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
     if args.returns:
         config = config.model_copy(update={"returns": args.returns})
@@ -135,6 +265,32 @@ def cmd_segment(args: argparse.Namespace) -> int:
         (out / "segmentation.json").write_text(seg.to_json(), encoding="utf-8")
     print(seg.summary())
     return EXIT_OK
+
+
+def _previous(path_text: str) -> Any:
+    """Last run's ``segmentation.json`` through the input gate; anything else is exit 2."""
+    from optim.instances import gate
+    from optim.segmentation import Segmentation
+
+    path = Path(path_text)
+    text = gate.read_text(path, "segmentation document")
+    doc = gate.parse_json(text, f"--previous {path}")
+    if not isinstance(doc, dict) or not {"items", "customers"} <= set(doc):
+        raise InstanceError(
+            f"--previous {path}: not a segmentation.json written by `optim segment --out` "
+            "(it needs 'items' and 'customers')",
+            field="previous",
+        )
+    try:
+        return Segmentation.from_json(text)
+    except InstanceError as exc:
+        raise InstanceError(f"--previous {path}: {exc}", field="previous") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise InstanceError(
+            f"--previous {path}: not a segmentation.json written by `optim segment --out` "
+            f"({type(exc).__name__}: {exc})",
+            field="previous",
+        ) from None
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
@@ -170,15 +326,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
 def _pins(args: argparse.Namespace) -> dict[str, str] | None:
     """Customer pins from ``--pin CUSTOMER=SEGMENT`` and ``--pins FILE`` (customer,segment)."""
-    import pandas as pd
-
     pins: dict[str, str] = {}
     if args.pins:
-        try:
-            frame = pd.read_csv(args.pins, dtype=str, keep_default_na=False)
-        except (OSError, ValueError) as exc:
-            raise InstanceError(f"--pins {args.pins}: cannot read it ({exc}).", "pins") from exc
-        frame.columns = [str(c).strip().lower() for c in frame.columns]
+        from optim.instances.gate import read_csv_text
+
+        frame = read_csv_text(args.pins, f"--pins {args.pins}")
         missing = [c for c in ("customer", "segment") if c not in frame.columns]
         if missing:
             raise InstanceError(
@@ -195,15 +347,29 @@ def _pins(args: argparse.Namespace) -> dict[str, str] | None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    _check_outputs(args, [], ["out"])
+    from optim.output import check_target
+
+    check_target(args.out)
     from optim.planning import demo
 
     return demo.run(Path(args.out), seed=args.seed, quiet=args.quiet, params=_job_params(args))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    _check_outputs(args, [], ["out"])
+    from optim.output import check_target
+
+    check_target(args.out)
     from optim.planning import demo
 
-    return demo.plan(Path(args.folder), Path(args.out), quiet=args.quiet, params=_job_params(args))
+    return demo.plan(
+        Path(args.folder),
+        Path(args.out),
+        quiet=args.quiet,
+        params=_job_params(args),
+        pins=_pins(args),
+    )
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -272,7 +438,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _job_params(args: argparse.Namespace) -> SolveParams:
-    return SolveParams(time_limit=args.time_limit, threads=args.threads)
+    from optim.params import SolveParams
+
+    return SolveParams(time_limit=args.time_limit, threads=args.threads, seed=args.seed)
 
 
 def _positive_int(text: str) -> int:
@@ -295,17 +463,28 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
         help="format of --tables: csv (default) or parquet (compact, typed; needs pyarrow)",
     )
     p.add_argument(
-        "--threads", type=_positive_int, default=1, help="worker processes for independent blocks"
+        "--threads",
+        type=bounded(1, 256, "worker processes"),
+        default=1,
+        help="worker processes for independent blocks, 1..256",
     )
-    p.add_argument("--time-limit", type=float, default=None, help="seconds")
-    p.add_argument("--solver", default="auto", help="auto | highs | pyomo | cpsat")
+    _add_limits(p)
+    p.add_argument(
+        "--solver",
+        default="auto",
+        choices=("auto", "highs", "pyomo", "cpsat", "glop", "pdlp"),
+        help="backend: auto (the problem's fast path), highs, pyomo (reference), cpsat, glop, "
+        "pdlp (which ones a kind accepts: README, 'Engines')",
+    )
     p.add_argument(
         "--method",
         default="auto",
-        help="problem-specific method (default auto); rationing: auto (exact flow method on "
-        "small components, staged LPs elsewhere) or lp (staged LPs only)",
+        help="problem-specific method (default auto); safety stock: dp | mip; rationing: auto "
+        "(exact flow method on small components, staged LPs elsewhere) or lp (staged LPs only)",
     )
-    p.add_argument("--mip-gap", type=float, default=1e-6, help="relative MIP gap")
+    p.add_argument(
+        "--mip-gap", type=gap, default=1e-6, help="relative MIP gap in [0, 1] (default 1e-6)"
+    )
     p.add_argument("--timing", action="store_true", help="include runtime in the document")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
     _add_cluster_option(p)
@@ -319,35 +498,73 @@ def _add_cluster_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_limits(p: argparse.ArgumentParser, per: str = "") -> None:
+    p.add_argument(
+        "--time-limit",
+        type=seconds,
+        default=None,
+        metavar="S",
+        help=f"wall-clock limit in seconds{per}, > 0 (default: none)",
+    )
+
+
 def _add_job_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
-    p.add_argument("--threads", type=int, default=1, help="parallel worker processes")
+    _add_limits(p, " per solve")
+    p.add_argument(
+        "--threads",
+        type=bounded(1, 256, "worker processes"),
+        default=1,
+        help="parallel worker processes, 1..256 (results do not depend on it)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress, no summary")
     _add_cluster_option(p)
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
+    root = _Parser(
         prog="optim", description="Segment-aware inventory and allocation optimisation."
     )
-    sub = root.add_subparsers(dest="command", required=True)
+    root.add_argument("--version", action="version", version=f"optim {_version()}")
+    sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("solve", help="solve an instance (JSON, YAML or a folder of CSV files)")
-    p.add_argument("instance")
+    p.add_argument("instance", help="JSON or YAML document, folder of CSV files, or '-' (stdin)")
     _add_solve_options(p)
     p.set_defaults(func=cmd_solve)
-    p = sub.add_parser("validate", help="check an instance and report its size")
-    p.add_argument("instance")
+    p = sub.add_parser(
+        "validate", help="check an instance or a planning folder and report its size"
+    )
+    p.add_argument(
+        "instance", help="JSON or YAML document, folder of CSV files, planning folder, or '-'"
+    )
     p.set_defaults(func=cmd_validate)
-    p = sub.add_parser("schema", help="print the JSON Schema of an instance kind")
-    p.add_argument("kind", choices=sorted(api.KINDS))
+    p = sub.add_parser(
+        "schema", help="print the JSON Schema of an instance kind or of plan.yaml ('plan')"
+    )
+    p.add_argument("kind", choices=[*sorted(api.KINDS), "plan"], help="what to describe")
     p.set_defaults(func=cmd_schema)
     p = sub.add_parser("simulate", help="Monte-Carlo check of a safety-stock result")
     p.add_argument("result", help="result document written by `optim solve --out`")
     p.add_argument("--instance", help="instance file (default: the one in the document)")
-    p.add_argument("--periods", type=int, default=2000)
-    p.add_argument("--replications", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--periods",
+        type=bounded(1, 10**6, "periods per replication"),
+        default=2000,
+        help="simulated periods per replication, 1..1,000,000 (default 2000)",
+    )
+    p.add_argument(
+        "--replications",
+        type=bounded(1, 10_000, "replications"),
+        default=30,
+        help="independent replications, 1..10,000 (default 30)",
+    )
+    p.add_argument(
+        "--seed", type=bounded(0, 2**32 - 1, "seed"), default=0, help="random seed, >= 0"
+    )
     p.add_argument("--out", help="write the table as CSV")
+    p.add_argument(
+        "--check", action="store_true", help="exit 5 when a target is missed (ci_high < target)"
+    )
+    p.add_argument("--quiet", action="store_true", help="print only the summary line")
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("segment", help="segment items and customers from order history")
     p.add_argument("history", help="order lines: CSV or parquet")
@@ -391,8 +608,13 @@ def parser() -> argparse.ArgumentParser:
         help="the main job: segment → policy → safety stock → peak plan → rationing on the "
         "seeded distributor example; tables, result documents and report.html",
     )
-    p.add_argument("--out", default="demo-output", help="output folder")
-    p.add_argument("--seed", type=int, default=2026, help="seed of the example")
+    p.add_argument("--out", default="demo-output", help="output folder (default demo-output)")
+    p.add_argument(
+        "--seed",
+        type=bounded(0, 2**32 - 1, "seed"),
+        default=2026,
+        help="seed of the example, >= 0 (default 2026)",
+    )
     _add_job_options(p)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser(
@@ -401,8 +623,18 @@ def parser() -> argparse.ArgumentParser:
         "items.csv, plan.yaml [, supply.csv, policy.yaml]); `optim demo` writes one to "
         "OUT/input",
     )
-    p.add_argument("folder")
-    p.add_argument("--out", default="plan-output", help="output folder")
+    p.add_argument("folder", help="the planning folder (see `optim schema plan`)")
+    p.add_argument("--out", default="plan-output", help="output folder (default plan-output)")
+    p.add_argument(
+        "--pin",
+        action="append",
+        metavar="CUSTOMER=SEGMENT",
+        help="pin a customer to a segment (repeatable; wins over pins.csv and plan.yaml pins)",
+    )
+    p.add_argument("--pins", metavar="FILE", help="CSV of pins: customer,segment")
+    p.add_argument(
+        "--seed", type=bounded(0, 2**32 - 1, "seed"), default=0, help="solver seed, >= 0"
+    )
     _add_job_options(p)
     p.set_defaults(func=cmd_plan)
     p = sub.add_parser(
@@ -428,8 +660,8 @@ def parser() -> argparse.ArgumentParser:
     _add_cluster_option(p)
     p.set_defaults(func=cmd_batch)
     p = sub.add_parser("serve", help="the HTTP API with async jobs (FastAPI + uvicorn)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--workers", type=int, default=2, help="solver worker processes")
     p.add_argument("--store", default="optim-service.db", help="SQLite file of jobs/results")
     p.add_argument(
@@ -442,14 +674,51 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-time-limit", type=float, default=3600, help="job time-limit cap, s")
     p.add_argument("--sync-time-limit", type=float, default=30, help="/v1/solve cap, s")
     p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before 429")
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="server log level (default info)",
+    )
     p.set_defaults(func=cmd_serve)
     return root
 
 
+class Terminated(BaseException):
+    """SIGTERM during a command: unwinds like Ctrl-C so output folders are cleaned up."""
+
+
+_STOP = {"sigterm": False}
+
+
+def stop_requested() -> bool:
+    """Whether SIGTERM arrived during this command (a library may have swallowed the
+    exception the handler raised; the output folder checks this before it completes)."""
+    return _STOP["sigterm"]
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    _STOP["sigterm"] = True
+    raise Terminated
+
+
+def _on_sigterm() -> Any:
+    """Turn SIGTERM into :class:`Terminated` (main thread only); returns the old handler."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad option (one line, exit 2)
+        return int(exc.code or 0)
     func: Callable[[argparse.Namespace], int] = args.func
+    previous_handler = _on_sigterm()
+    _STOP["sigterm"] = False
     try:
         if getattr(args, "cluster", None):
             from optim import executor
@@ -458,13 +727,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 executor.use_cluster(args.cluster)
             except ValueError as exc:
                 raise InstanceError(str(exc), field="cluster") from None
-        return func(args)
+        code = func(args)
+        if _STOP["sigterm"]:
+            raise Terminated
+        return code
     except InstanceError as exc:
         print(f"optim: invalid input: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except OptimError as exc:
         print(f"optim: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
+    except Terminated:
+        print(
+            "optim: stopped (SIGTERM); no incomplete output is left (the output folder is "
+            "complete or untouched)",
+            file=sys.stderr,
+        )
+        return 143
     except KeyboardInterrupt:  # pragma: no cover
         return 130
     except Exception as exc:  # never a bare traceback for a planner
@@ -475,6 +754,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("optim: set OPTIM_DEBUG=1 to see the traceback", file=sys.stderr)
         return EXIT_INTERNAL
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
         if getattr(args, "cluster", None):
             from optim import executor
 

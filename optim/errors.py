@@ -33,3 +33,15 @@ class SolverUnavailableError(OptimError, ImportError):
 
 class NoSolutionError(OptimError):
     """Values were requested from a result that holds no feasible solution."""
+
+
+class NotExactlyScalable(InstanceError):
+    """The chosen integer engine (CP-SAT) cannot solve this input exactly.
+
+    CP-SAT works over the integers; optim hands it a model only when an exact integer
+    scaling exists (see :mod:`optim.solvers.cpsat`). The message names the value in the way;
+    the CLI exits with 2, as for any input the chosen solver cannot take.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="params.solver")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from optim.errors import InstanceError, NoSolutionError
 from optim.params import SolveParams
-from optim.status import Status
+from optim.status import SolutionStatus, Status, Termination, split, summarize
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,15 @@ class Result:
     kind
         Problem kind of the instance (``"rationing"``, ``"safety_stock"``, ``"capacity"``).
     status
-        See :class:`optim.Status`.
+        One-axis summary (:class:`optim.Status`) of the two axes below, kept for callers
+        and the CLI exit codes.
+    termination
+        Why the solve stopped (:class:`optim.Termination`).
+    solution_status
+        What the result holds (:class:`optim.SolutionStatus`): a proven optimum, a feasible
+        solution (with its ``gap``), or none. A time limit with and without an incumbent
+        differ here. Give both axes, or ``status`` alone (the axes are then derived; see
+        :func:`optim.status.split`); when both are given, ``status`` must be their summary.
     objective
         Objective value of the returned solution (``None`` without a solution). Its meaning is
         stated per problem (e.g. total allocated quantity for rationing).
@@ -63,12 +71,28 @@ class Result:
     diagnosis: list[str] = field(default_factory=list)
     params: SolveParams = field(default_factory=SolveParams)
     info: dict[str, Any] = field(default_factory=dict)
+    termination: Termination | None = None
+    solution_status: SolutionStatus | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+        if self.termination is None or self.solution_status is None:
+            status = self.status
+            termination, solution = split(status, self.objective is not None)
+            object.__setattr__(self, "termination", self.termination or termination)
+            object.__setattr__(self, "solution_status", self.solution_status or solution)
+        summary = summarize(
+            Termination(str(self.termination)), SolutionStatus(str(self.solution_status))
+        )
+        if self.status is not summary:
+            raise ValueError(
+                f"status {self.status!s} contradicts termination {self.termination!s} with "
+                f"solution {self.solution_status!s} (their summary is {summary!s})"
+            )
 
     def has_solution(self) -> bool:
         """True when the result holds a feasible solution."""
-        return self.status in (Status.OPTIMAL, Status.FEASIBLE) or (
-            self.status is Status.TIME_LIMIT and self.objective is not None
-        )
+        return self.solution_status is not SolutionStatus.NONE
 
     def is_optimal(self) -> bool:
         """True when the solution is proven optimal."""
@@ -125,6 +149,8 @@ class Result:
         doc: dict[str, Any] = {
             "kind": self.kind,
             "status": self.status.value,
+            "termination": str(self.termination),
+            "solution_status": str(self.solution_status),
             "objective": _clean(self.objective),
             "bound": _clean(self.bound),
             "gap": _clean(self.gap),
@@ -174,6 +200,8 @@ class Result:
     def summary(self) -> str:
         """A short fixed-width text block for terminals and logs."""
         lines = [f"{self.kind} — status: {self.status.value.upper()}"]
+        if self.status is Status.TIME_LIMIT:
+            lines.append(f"termination: {self.termination!s}; solution: {self.solution_status!s}")
         if self.objective is not None:
             lines.append(f"objective: {self.objective:.6g}")
         if self.gap is not None:

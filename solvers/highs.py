@@ -2,13 +2,12 @@
 
 Builders produce a :class:`LinearProgram` (CSR rows, bounds, costs, integrality); this module
 is the only place that imports highspy for it. Status mapping is the table
-:data:`STATUS_MAP`, tested row by row.
+:func:`termination_map`, tested row by row.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,28 +16,18 @@ from numpy.typing import NDArray
 from optim.errors import SolverUnavailableError
 from optim.models.problem import LinearProgram
 from optim.params import SolveParams
-from optim.status import Status
+from optim.solvers.base import Availability, Capability, RawSolution
+from optim.status import SolutionStatus, Termination
 
-
-@dataclass
-class RawSolution:
-    """What a backend returns before any problem-specific extraction."""
-
-    status: Status
-    objective: float | None
-    bound: float | None
-    x: NDArray[np.float64] | None
-    row_dual: NDArray[np.float64] | None = None
-    col_dual: NDArray[np.float64] | None = None
-    runtime: float = 0.0
-    message: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def gap(self) -> float | None:
-        if self.objective is None or self.bound is None:
-            return None
-        return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
+__all__ = [
+    "HighsSolver",
+    "LinearProgram",
+    "RawSolution",
+    "Session",
+    "solve",
+    "termination_map",
+    "version",
+]
 
 
 def _highspy() -> Any:
@@ -58,29 +47,33 @@ def version() -> str:
     return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
 
-def status_map() -> dict[Any, Status]:
-    """HiGHS model status → :class:`optim.Status` (MIP time-limit rows refined at runtime)."""
+def termination_map() -> dict[Any, Termination]:
+    """HiGHS model status → :class:`optim.Termination` (why it stopped; tested row by row).
+
+    Whether a solution exists is read separately (HiGHS' primal solution status), so a time
+    limit with an incumbent and one without share the row ``kTimeLimit``.
+    """
     ms = _highspy().HighsModelStatus
     return {
-        ms.kOptimal: Status.OPTIMAL,
-        ms.kInfeasible: Status.INFEASIBLE,
-        ms.kUnbounded: Status.UNBOUNDED,
-        ms.kUnboundedOrInfeasible: Status.INFEASIBLE,
-        ms.kTimeLimit: Status.TIME_LIMIT,
-        ms.kIterationLimit: Status.TIME_LIMIT,
-        ms.kInterrupt: Status.TIME_LIMIT,
-        ms.kSolutionLimit: Status.FEASIBLE,
-        ms.kObjectiveBound: Status.FEASIBLE,
-        ms.kObjectiveTarget: Status.FEASIBLE,
-        ms.kModelEmpty: Status.OPTIMAL,
-        ms.kNotset: Status.ERROR,
-        ms.kLoadError: Status.ERROR,
-        ms.kModelError: Status.ERROR,
-        ms.kPresolveError: Status.ERROR,
-        ms.kSolveError: Status.ERROR,
-        ms.kPostsolveError: Status.ERROR,
-        ms.kMemoryLimit: Status.ERROR,
-        ms.kUnknown: Status.ERROR,
+        ms.kOptimal: Termination.OPTIMAL,
+        ms.kInfeasible: Termination.INFEASIBLE,
+        ms.kUnbounded: Termination.UNBOUNDED,
+        ms.kUnboundedOrInfeasible: Termination.INFEASIBLE,
+        ms.kTimeLimit: Termination.TIME_LIMIT,
+        ms.kIterationLimit: Termination.OTHER_LIMIT,
+        ms.kInterrupt: Termination.INTERRUPTED,
+        ms.kSolutionLimit: Termination.OTHER_LIMIT,
+        ms.kObjectiveBound: Termination.OTHER_LIMIT,
+        ms.kObjectiveTarget: Termination.OTHER_LIMIT,
+        ms.kModelEmpty: Termination.OPTIMAL,
+        ms.kNotset: Termination.ERROR,
+        ms.kLoadError: Termination.ERROR,
+        ms.kModelError: Termination.ERROR,
+        ms.kPresolveError: Termination.ERROR,
+        ms.kSolveError: Termination.ERROR,
+        ms.kPostsolveError: Termination.ERROR,
+        ms.kMemoryLimit: Termination.OTHER_LIMIT,
+        ms.kUnknown: Termination.ERROR,
     }
 
 
@@ -178,13 +171,13 @@ def _run(
 ) -> RawSolution:
     h.run()
     raw_status = h.getModelStatus()
-    status = status_map().get(raw_status, Status.ERROR)
+    termination = termination_map().get(raw_status, Termination.ERROR)
     info = h.getInfo()
     is_mip = lp.integrality is not None and bool(np.any(lp.integrality))
     has_primal = info.primal_solution_status == 2  # kSolutionStatusFeasible
     x = row_dual = col_dual = None
     objective = bound = None
-    if has_primal or status is Status.OPTIMAL:
+    if has_primal or termination is Termination.OPTIMAL:
         sol = h.getSolution()
         x = np.asarray(sol.col_value, dtype=np.float64)
         objective = float(info.objective_function_value)
@@ -193,17 +186,30 @@ def _run(
             col_dual = np.asarray(sol.col_dual, dtype=np.float64)
     if is_mip:
         bound = float(info.mip_dual_bound) if x is not None else None
-        if status is Status.TIME_LIMIT and x is None:
-            objective = None
-    elif status is Status.OPTIMAL:
+    elif termination is Termination.OPTIMAL:
         bound = objective
-    if status is Status.OPTIMAL and is_mip and objective is not None and bound is not None:
+    solution = SolutionStatus.NONE
+    if x is not None:
+        solution = (
+            SolutionStatus.OPTIMAL
+            if termination is Termination.OPTIMAL
+            else SolutionStatus.FEASIBLE
+        )
+    if (
+        solution is SolutionStatus.OPTIMAL
+        and is_mip
+        and objective is not None
+        and bound is not None
+    ):
         gap = abs(objective - bound) / max(1.0, abs(objective))
-        if gap > max(params.mip_gap, 1e-9) * 1.0001:
-            status = Status.FEASIBLE
-    message = "" if status is Status.OPTIMAL else f"HiGHS: {h.modelStatusToString(raw_status)}"
+        if gap > max(params.mip_gap, 1e-9) * 1.0001:  # stopped by another gap criterion
+            termination, solution = Termination.OTHER_LIMIT, SolutionStatus.FEASIBLE
+    message = (
+        "" if solution is SolutionStatus.OPTIMAL else f"HiGHS: {h.modelStatusToString(raw_status)}"
+    )
     return RawSolution(
-        status=status,
+        termination=termination,
+        solution=solution,
         objective=objective,
         bound=bound,
         x=x,
@@ -211,4 +217,49 @@ def _run(
         col_dual=col_dual,
         runtime=time.perf_counter() - start,
         message=message,
+        solver="highs",
     )
+
+
+def available() -> Availability:
+    """Whether highspy imports (with the install hint when not)."""
+    try:
+        _highspy()
+    except SolverUnavailableError as exc:  # pragma: no cover - highspy is a core dependency
+        return Availability(False, str(exc))
+    return Availability(True)
+
+
+class HighsSolver:
+    """HiGHS (simplex, interior point, branch-and-cut) behind :class:`optim.solvers.base.Solver`.
+
+    The default engine of every kind: exact simplex vertices and duals for LPs, proven
+    optima for MIPs.
+    """
+
+    name = "highs"
+    capabilities = frozenset(
+        {
+            Capability.LP,
+            Capability.MIP,
+            Capability.DUALS,
+            Capability.WARM_START,
+            Capability.TIME_LIMIT,
+        }
+    )
+
+    def available(self) -> Availability:
+        return available()
+
+    def version(self) -> str:
+        return version()
+
+    def solve(
+        self,
+        problem: LinearProgram,
+        params: SolveParams,
+        *,
+        time_limit: float | None = None,
+        want_duals: bool = False,
+    ) -> RawSolution:
+        return solve(problem, params, time_limit=time_limit, want_duals=want_duals)

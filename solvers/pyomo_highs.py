@@ -8,25 +8,18 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from optim.errors import SolverUnavailableError
 from optim.params import SolveParams
-from optim.status import Status
+from optim.solvers.base import Availability, Capability, RawSolution
+from optim.status import SolutionStatus, Termination
 
-__all__ = ["PyomoSolution", "solve", "status_map"]
+__all__ = ["PyomoHighsSolver", "PyomoSolution", "solve", "termination_map"]
 
-
-@dataclass(frozen=True)
-class PyomoSolution:
-    """Outcome of a Pyomo solve; variable values are loaded into the model itself."""
-
-    status: Status
-    objective: float | None
-    bound: float | None
-    runtime: float
-    message: str = ""
+PyomoSolution = RawSolution
+"""The outcome of a Pyomo solve is the one raw-solution type (``x`` is ``None``: values are
+loaded into the model's variables)."""
 
 
 def _pyomo() -> Any:
@@ -39,30 +32,30 @@ def _pyomo() -> Any:
     return pyo
 
 
-def status_map() -> dict[Any, Status]:
-    """Pyomo ``TerminationCondition`` → :class:`optim.Status`."""
+def termination_map() -> dict[Any, Termination]:
+    """Pyomo ``TerminationCondition`` → :class:`optim.Termination` (tested row by row)."""
     from pyomo.opt import TerminationCondition as tc
 
     return {
-        tc.optimal: Status.OPTIMAL,
-        tc.globallyOptimal: Status.OPTIMAL,
-        tc.locallyOptimal: Status.FEASIBLE,
-        tc.feasible: Status.FEASIBLE,
-        tc.infeasible: Status.INFEASIBLE,
-        tc.unbounded: Status.UNBOUNDED,
-        tc.infeasibleOrUnbounded: Status.INFEASIBLE,
-        tc.maxTimeLimit: Status.TIME_LIMIT,
-        tc.maxIterations: Status.TIME_LIMIT,
-        tc.maxEvaluations: Status.TIME_LIMIT,
-        tc.userInterrupt: Status.TIME_LIMIT,
-        tc.error: Status.ERROR,
-        tc.solverFailure: Status.ERROR,
-        tc.internalSolverError: Status.ERROR,
-        tc.unknown: Status.ERROR,
+        tc.optimal: Termination.OPTIMAL,
+        tc.globallyOptimal: Termination.OPTIMAL,
+        tc.locallyOptimal: Termination.OTHER_LIMIT,
+        tc.feasible: Termination.OTHER_LIMIT,
+        tc.infeasible: Termination.INFEASIBLE,
+        tc.unbounded: Termination.UNBOUNDED,
+        tc.infeasibleOrUnbounded: Termination.INFEASIBLE,
+        tc.maxTimeLimit: Termination.TIME_LIMIT,
+        tc.maxIterations: Termination.OTHER_LIMIT,
+        tc.maxEvaluations: Termination.OTHER_LIMIT,
+        tc.userInterrupt: Termination.INTERRUPTED,
+        tc.error: Termination.ERROR,
+        tc.solverFailure: Termination.ERROR,
+        tc.internalSolverError: Termination.ERROR,
+        tc.unknown: Termination.ERROR,
     }
 
 
-def solve(model: Any, params: SolveParams | None = None) -> PyomoSolution:
+def solve(model: Any, params: SolveParams | None = None) -> RawSolution:
     """Solve ``model`` (one objective, minimised or maximised) with HiGHS via Pyomo.
 
     Parameters
@@ -93,8 +86,9 @@ def solve(model: Any, params: SolveParams | None = None) -> PyomoSolution:
     res = opt.solve(model, **kwargs)
     runtime = time.perf_counter() - t0
     cond = res.solver.termination_condition
-    status = status_map().get(cond, Status.ERROR)
+    termination = termination_map().get(cond, Termination.ERROR)
     objective = bound = None
+    solution = SolutionStatus.NONE
     if len(res.solution) > 0:
         model.solutions.load_from(res)
         obj = next(model.component_data_objects(pyo.Objective, active=True))
@@ -103,7 +97,50 @@ def solve(model: Any, params: SolveParams | None = None) -> PyomoSolution:
         raw = res.problem.lower_bound if minimize else res.problem.upper_bound
         if raw is not None and math.isfinite(float(raw)):
             bound = float(raw)
-    elif status is Status.OPTIMAL:  # pragma: no cover - defensive
-        status = Status.ERROR
-    message = "" if status is Status.OPTIMAL else f"Pyomo/HiGHS: {cond}"
-    return PyomoSolution(status, objective, bound, runtime, message)
+        solution = (
+            SolutionStatus.OPTIMAL
+            if termination is Termination.OPTIMAL
+            else SolutionStatus.FEASIBLE
+        )
+    elif termination is Termination.OPTIMAL:  # pragma: no cover - defensive
+        termination = Termination.ERROR
+    message = "" if solution is SolutionStatus.OPTIMAL else f"Pyomo/HiGHS: {cond}"
+    return RawSolution(
+        termination=termination,
+        solution=solution,
+        objective=objective,
+        bound=bound,
+        runtime=runtime,
+        message=message,
+        solver="pyomo",
+    )
+
+
+class PyomoHighsSolver:
+    """The Pyomo reference formulations solved by HiGHS through Pyomo (``appsi_highs``).
+
+    Its problem type is a Pyomo ``ConcreteModel`` (not a ``LinearProgram``): kinds route
+    ``--solver pyomo`` to their reference formulation, which calls :func:`solve`.
+    """
+
+    name = "pyomo"
+    capabilities = frozenset(
+        {Capability.LP, Capability.MIP, Capability.DUALS, Capability.TIME_LIMIT}
+    )
+
+    def available(self) -> Availability:
+        try:
+            _pyomo()
+        except SolverUnavailableError as exc:  # pragma: no cover - pyomo is a core dependency
+            return Availability(False, str(exc))
+        return Availability(True)
+
+    def version(self) -> str:
+        import pyomo.version
+
+        from optim.solvers import highs
+
+        return f"pyomo {pyomo.version.version} / HiGHS {highs.version()}"
+
+    def solve(self, problem: Any, params: SolveParams, **_: Any) -> RawSolution:
+        return solve(problem, params)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -55,6 +55,22 @@ BACKENDS = ("auto", "highs", "pyomo")
 METHODS = ("auto", "monolithic")
 
 
+def _engines(instance: CapacityInstance) -> dict[str, str]:
+    """``params.solver`` names this instance accepts (LP engines only without lot sizing)."""
+    out = {b: b for b in BACKENDS}
+    if not instance.lot_sizing:
+        out |= {"glop": "OR-Tools' simplex", "pdlp": "OR-Tools' first-order LP method"}
+    return out
+
+
+def _engine(params: SolveParams) -> Any:
+    """The adapter of ``params.solver`` for the array fast path (``auto`` → HiGHS)."""
+    from optim.solvers import registry
+
+    name = registry.auto("capacity") if params.solver == "auto" else params.solver
+    return registry.get(name)
+
+
 LARGE_LP = 20_000
 """Column count from which the LP is solved by interior point + crossover (faster here)."""
 
@@ -70,6 +86,7 @@ class _BlockResult:
     size: tuple[int, int, int]
     objective: float | None = None  # the solver's own objective value of the last stage
     algorithm: str = ""  # the HiGHS algorithm that solved it (see _algorithm)
+    facts: dict[str, Any] = field(default_factory=dict)  # engine facts (PDLP tolerance, ...)
 
 
 class _Outcome(NamedTuple):
@@ -134,12 +151,9 @@ def solve(
     params = params or SolveParams()
     if not isinstance(instance, CapacityInstance):
         instance = CapacityInstance.model_validate(instance)
-    if params.solver not in BACKENDS:
-        raise InstanceError(
-            f"params.solver '{params.solver}' is not available for capacity "
-            f"(allowed: {', '.join(BACKENDS)}).",
-            field="params.solver",
-        )
+    from optim.solvers import registry
+
+    registry.check("capacity", params.solver, _engines(instance))
     if params.method not in METHODS:
         raise InstanceError(
             f"params.method '{params.method}' is not available for capacity "
@@ -198,6 +212,13 @@ def solve(
         notes.append("no marginal values: the lot-sizing MIP has no duals.")
     if data.objective == "lexicographic":
         notes.append("marginal values are reported in cost mode only.")
+    if "pdlp_tolerance" in info:
+        reached = 0.0 if bound is None else abs(objective - bound) / max(1.0, abs(objective))
+        notes.append(
+            f"pdlp: first-order LP solve to a relative tolerance of {info['pdlp_tolerance']:g} "
+            f"(reached gap {reached:.1e}, largest row violation "
+            f"{info['max_row_violation']:.1e}); marginal values are its approximate duals."
+        )
     notes.extend(lines)
     gap = None
     if bound is not None:
@@ -272,6 +293,7 @@ def _algorithm(params: SolveParams, is_mip: bool) -> str:
 
 def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _BlockResult:
     """Build and solve one (sub-)instance: cost mode, or the lexicographic stages."""
+    engine = _engine(params)
     model = build(data)
     is_mip = model.lp.integrality is not None and bool(np.any(model.lp.integrality))
     params = _lp_params(params, model.lp.num_cols, is_mip)
@@ -284,14 +306,14 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _Blo
             if not np.any(c):  # no demand of this priority here: nothing to decide
                 stages[str(g)] = off
                 continue
-            raw = highs.solve(replace(lp, cost=c, offset=off), params, time_limit=clock.left())
+            raw = engine.solve(replace(lp, cost=c, offset=off), params, time_limit=clock.left())
             if raw.objective is None or raw.status not in (Status.OPTIMAL, Status.FEASIBLE):
                 return _BlockResult(raw.status, None, None, None, stages, _why(raw, g), size)
             z = float(raw.objective)
             stages[str(g)] = z
             lp = _with_row(lp, c, -INF, z - off + LEX_TOLERANCE * max(1.0, abs(z)))
     want_duals = data.objective == "cost" and not is_mip
-    raw = highs.solve(lp, params, time_limit=clock.left(), want_duals=want_duals)
+    raw = engine.solve(lp, params, time_limit=clock.left(), want_duals=want_duals)
     if raw.x is None or raw.status not in (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT):
         return _BlockResult(raw.status, None, None, None, stages, _why(raw, None), size)
     marginal = None
@@ -309,6 +331,7 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _Blo
         size,
         raw.objective,
         _algorithm(params, is_mip),
+        dict(raw.extra),
     )
 
 
@@ -318,28 +341,30 @@ def _why(raw: RawSolution, priority: int | None) -> str:
 
 
 def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outcome:
-    version = highs.version()
+    engine = _engine(params)
+    name, version = engine.name, engine.version()
     has_floors = bool(np.any(~np.isnan(data.min_fill_rate)))
     whole = has_floors or params.method == "monolithic"
     parts = [np.arange(len(data.products))] if whole else decompose.components(data)
     if len(parts) == 1:
         r = _solve_block(data, params, clock)
-        info = {
+        one: dict[str, Any] = {
             "num_cols": r.size[0],
             "num_rows": r.size[1],
             "num_nonzeros": r.size[2],
             "solver_objective": r.objective,
             "lp_algorithm": r.algorithm,
+            **r.facts,
         }
         return _Outcome(
-            r.status, r.sol, r.marginal, r.bound, r.stages, r.message, "highs", version, info
+            r.status, r.sol, r.marginal, r.bound, r.stages, r.message, name, version, one
         )
     # largest first, so that the threads finish together
     parts.sort(key=lambda p: -int(np.sum(data.demand[np.isin(data.pair_product, p)] > 0)))
     blocks = [decompose.block(data, p) for p in parts]
     with ThreadPoolExecutor(max_workers=params.threads) as pool:
         results = list(pool.map(lambda b: _solve_block(b.data, params, clock), blocks))
-    info = {
+    info: dict[str, Any] = {
         "blocks": len(blocks),
         "num_cols": sum(r.size[0] for r in results),
         "num_rows": sum(r.size[1] for r in results),
@@ -351,9 +376,7 @@ def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outc
     }
     bad = [r for r in results if r.sol is None]
     if bad:
-        return _Outcome(
-            bad[0].status, None, None, None, {}, bad[0].message, "highs", version, info
-        )
+        return _Outcome(bad[0].status, None, None, None, {}, bad[0].message, name, version, info)
     status = Status.OPTIMAL
     for r in results:
         if r.status is not Status.OPTIMAL:
@@ -371,7 +394,10 @@ def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outc
         for g, z in r.stages.items():
             stages[g] = stages.get(g, 0.0) + z
     msgs = sorted({r.message for r in results if r.message})
-    return _Outcome(status, sol, marginal, bound, stages, "; ".join(msgs), "highs", version, info)
+    for r in results:  # engine facts: the worst block (largest tolerance or violation)
+        for k, v in r.facts.items():
+            info[k] = max(info.get(k, v), v) if isinstance(v, float) else v
+    return _Outcome(status, sol, marginal, bound, stages, "; ".join(msgs), name, version, info)
 
 
 # --------------------------------------------------------------------------------------------

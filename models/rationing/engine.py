@@ -11,6 +11,7 @@ import heapq
 import os
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, cast
 
 import numpy as np
@@ -25,9 +26,11 @@ from optim.models.rationing.lp import (
     Multiples,
     build,
     build_filling,
+    integer_grid,
 )
 
 __all__ = ["Block", "EngineError", "Outcome", "allocate"]
+from optim.clock import Clock
 from optim.params import SolveParams
 from optim.solvers import highs
 from optim.status import Status
@@ -62,21 +65,18 @@ class Outcome:
     lp_count: int = 0
 
 
-class _Clock:
+class _Clock(Clock):
+    """The one time-limit clock (:class:`optim.clock.Clock`); a spent budget stops the stages."""
+
     def __init__(self, params: SolveParams, deadline: float | None = None) -> None:
-        self.deadline = (
-            deadline
-            if deadline is not None or params.time_limit is None
-            else time.perf_counter() + params.time_limit
-        )
+        super().__init__(params.time_limit, deadline=deadline)
 
     def remaining(self) -> float | None:
         if self.deadline is None:
             return None
-        left = self.deadline - time.perf_counter()
-        if left <= 0:
+        if self.expired():
             raise EngineError(Status.TIME_LIMIT, "time limit reached")
-        return left
+        return self.deadline - time.perf_counter()
 
 
 def _tol(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -96,8 +96,19 @@ class _Runner:
         self.clock = _Clock(params, deadline)
         self.lp_count = 0
 
-    def solve(self, lp: highs.LinearProgram, *, duals: bool = False) -> highs.RawSolution:
-        sol = highs.solve(lp, self.tight, time_limit=self.clock.remaining(), want_duals=duals)
+    def solve(
+        self,
+        lp: highs.LinearProgram,
+        *,
+        duals: bool = False,
+        grid: list[Fraction] | None = None,
+    ) -> highs.RawSolution:
+        if grid is not None:  # the integer stage on CP-SAT (params.solver == "cpsat")
+            from optim.solvers.cpsat import CpSatSolver
+
+            sol = CpSatSolver().solve(lp, self.tight, time_limit=self.clock.remaining(), grid=grid)
+        else:
+            sol = highs.solve(lp, self.tight, time_limit=self.clock.remaining(), want_duals=duals)
         self.lp_count += 1
         if sol.status is not Status.OPTIMAL or sol.x is None:
             raise EngineError(sol.status, sol.message or f"stage LP ended {sol.status.value}")
@@ -552,6 +563,8 @@ def _integerize(
         multiples = Multiples(lines=int_lines, multiple=mult[int_lines], lower=y_lo, upper=y_hi)
         in_t = np.zeros(sub.num_lines, dtype=bool)
         in_t[T] = True
+        deviation = Deviation(lines=T, target=target[T], scale=w[T])
+        cpsat = runner.params.solver == "cpsat"
         first = runner.solve(
             build(
                 sub,
@@ -560,9 +573,11 @@ def _integerize(
                 in_t[sub.arc_line].astype(np.float64),
                 maximize=True,
                 multiples=multiples,
-            )
+            ),
+            grid=integer_grid(sub, lo, hi, multiples) if cpsat else None,
         )
         best = float(first.objective or 0.0)
+        free = T[~(is_lot[T] | is_aon[T])]
         second = runner.solve(
             build(
                 sub,
@@ -571,9 +586,12 @@ def _integerize(
                 np.zeros(sub.num_arcs),
                 maximize=False,
                 multiples=multiples,
-                deviation=Deviation(lines=T, target=target[T], scale=w[T]),
+                deviation=deviation,
                 totals=[(T, best - 1e-9 * max(1.0, best))],
-            )
+            ),
+            grid=integer_grid(sub, lo, hi, multiples, free_lines=free, deviation=deviation)
+            if cpsat
+            else None,
         )
         assert second.x is not None
         got = _line_sum(sub, second.x)
@@ -667,10 +685,11 @@ def _dominated(
     """Arcs that must carry nothing (and, per line, whether its quanta may move).
 
     An arc is dominated when its line (no minimum, no integer rule) sits at a cell where a
-    line of a higher tier (smaller number, no integer rule) is short. Tier dominance makes these flows 0 in every exact answer (shifting them to the short
-    line would raise the higher tier's total). The routing LP keeps each line within 1e-9
-    of its allocation, and a lower tier's preferred cell can absorb what those tolerances
-    free; the grid repair must not turn that noise into whole quanta.
+    line of a higher tier (smaller number, no integer rule) is short. Tier dominance makes
+    these flows 0 in every exact answer (shifting them to the short line would raise the
+    higher tier's total). The routing LP keeps each line within 1e-9 of its allocation, and
+    a lower tier's preferred cell can absorb what those tolerances free; the grid repair
+    must not turn that noise into whole quanta.
     """
     line = block.arc_line
     tier = np.zeros(block.num_lines, dtype=np.int64)
@@ -746,10 +765,17 @@ def _repair(
     excess = np.bincount(block.arc_cell, out, block.num_cells) - np.floor(
         block.supply / QUANTUM + GRID_TOL
     )
-    if np.any(excess > 0):
-        key = -line_priority[block.arc_line] * 1e15 - out
-        first = _rank_within(block.arc_cell, key) == 0
-        out = np.maximum(out - np.where(first, np.maximum(excess, 0)[block.arc_cell], 0.0), 0.0)
+    # Trim each cell's excess from the lowest-priority line holding flow there, largest flow
+    # first; when that arc holds less than the excess, the next one gives the rest (an arc
+    # without flow is never picked, so no cell stays above its supply).
+    while np.any(excess > 0):
+        key = np.where(out > 0, -line_priority[block.arc_line] * 1e15 - out, np.inf)
+        first = (_rank_within(block.arc_cell, key) == 0) & (out > 0)
+        cut = np.where(first, np.minimum(np.maximum(excess, 0)[block.arc_cell], out), 0.0)
+        if not cut.any():  # pragma: no cover - excess without flow cannot happen
+            break
+        out = out - cut
+        excess = excess - np.bincount(block.arc_cell, cut, block.num_cells)
     if no_floor is not None:
         out = _give_back(block, out, target, np.floor(line_priority), no_floor)
     return out * QUANTUM

@@ -8,6 +8,7 @@ Column layout of :func:`build`: ``[x_a for arcs] [d_a for arcs with a previous q
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from numpy.typing import NDArray
@@ -278,3 +279,92 @@ def build_filling(
         maximize=True,
     )
     return lp, layout
+
+
+def integer_grid(
+    block: Block,
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+    multiples: Multiples,
+    *,
+    free_lines: NDArray[np.int64] | None = None,
+    deviation: Deviation | None = None,
+    max_digits: int = 6,
+) -> list[Fraction]:
+    r"""Column grids under which :func:`build`'s integer-stage MIP keeps its optimum over the
+    integers (for CP-SAT, :mod:`optim.solvers.cpsat`).
+
+    With a quantity unit :math:`g = 10^{-k}` (the largest, :math:`k \le` ``max_digits``) of
+    which every supply, line bound and multiple is an integer multiple:
+
+    * arcs ``x`` have grid :math:`g`: once the integer multiples ``y`` are fixed, the rest is
+      a transportation problem (cell rows, line rows, the tier-total row — a network matrix,
+      totally unimodular) with right-hand sides in :math:`g\mathbb{Z}`, so its optimum is
+      attained on the grid; the distance-to-share cost ``|a_i − t_i|`` keeps this when every
+      line in ``free_lines`` (continuous lines whose total may still move) has its target
+      :math:`t_i` on the grid too;
+    * ``y`` are integers (grid 1);
+    * a deviation ``e_i = |a_i − t_i|`` with :math:`t_i / g = N_i / D_i` in lowest terms lies
+      on :math:`(g / D_i)\mathbb{Z}`.
+
+    A share is read as the rational :math:`N_i / D_i` (:math:`D_i \le 10^6`) within
+    :math:`10^{-12}` relative of the LP's double (the share the LP meant; HiGHS itself solves
+    the stage to 1e-9). Grids are returned as exact fractions.
+
+    Raises :class:`~optim.errors.NotExactlyScalable` naming the value off every such grid.
+    """
+    from optim.errors import NotExactlyScalable
+
+    checks: list[tuple[str, NDArray[np.float64]]] = [
+        ("supply", block.supply),
+        ("line lower bound", lo[np.isfinite(lo)]),
+        ("line upper bound", hi[np.isfinite(hi)]),
+        ("lot size / all-or-nothing amount", multiples.multiple),
+    ]
+    if deviation is not None and free_lines is not None and len(free_lines):
+        row = np.full(block.num_lines, -1)
+        row[deviation.lines] = np.arange(len(deviation.lines))
+        at = row[free_lines]
+        checks.append(
+            ("fair share of a line without an integer rule", deviation.target[at[at >= 0]])
+        )
+    unit = None
+    for k in range(max_digits + 1):
+        g = 10.0**-k
+        if all(_on_grid(v, g) for _, v in checks):
+            unit = g
+            break
+    if unit is None:
+        g = 10.0**-max_digits
+        what, values = next((w, v) for w, v in checks if not _on_grid(v, g))
+        bad = values[~_on_grid_mask(values, g)][0]
+        raise NotExactlyScalable(
+            f"--solver cpsat: the rationing integer stage has a {what} of {bad:.12g}, not a "
+            f"multiple of {g:g}; CP-SAT works over the integers and rounding it would change "
+            "the allocation. Use --solver highs (or round the input to at most "
+            f"{max_digits} decimals, and give lines sharing stock with integer-rule lines a "
+            "lot size)."
+        )
+    A = block.num_arcs
+    q = Fraction(1, round(1 / unit))
+    grid = [q] * A + [Fraction(1)] * len(multiples.lines)
+    if deviation is not None and len(deviation.lines):
+        for t in deviation.target.tolist():
+            fr = Fraction(t / unit).limit_denominator(10**6)
+            if abs(float(fr) * unit - t) > 1e-12 * max(1.0, abs(t)):
+                raise NotExactlyScalable(
+                    f"--solver cpsat: the fair share {t!r} is not a rational number of "
+                    f"{unit:g} units with a denominator ≤ 10^6, so the distance to it has no "
+                    "exact integer scaling. Use --solver highs."
+                )
+            grid.append(q / fr.denominator)
+    return grid
+
+
+def _on_grid_mask(values: NDArray[np.float64], g: float) -> NDArray[np.bool_]:
+    v = np.asarray(values, dtype=np.float64) / g
+    return np.abs(v - np.round(v)) <= 1e-9 * np.maximum(1.0, np.abs(v))
+
+
+def _on_grid(values: NDArray[np.float64], g: float) -> bool:
+    return bool(np.all(_on_grid_mask(values, g)))

@@ -47,6 +47,16 @@ STAGE_NAMES = {
 }
 
 
+SOLVERS = {
+    "auto": "the block-decomposed staged LPs and MIPs by HiGHS",
+    "highs": "the same",
+    "pyomo": "the Pyomo reference formulation solved by HiGHS through Pyomo",
+    "cpsat": "the integer stage (lots, all-or-nothing, whole units) by CP-SAT, exactly scaled; "
+    "the staged LPs by HiGHS",
+}
+"""``params.solver`` names rationing accepts (see :func:`optim.solvers.registry.check`)."""
+
+
 def solve(instance: RationingInstance, params: SolveParams | None = None) -> Result:
     """Allocate scarce supply to demand lines by the instance's pre-approved rules.
 
@@ -75,6 +85,9 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
             field="method",
         )
     start = time.perf_counter()
+    from optim.solvers import registry
+
+    registry.check("rationing", params.solver, SOLVERS)
     problem = prepare(instance)
     if params.solver == "pyomo":
         from optim.models.rationing import reference
@@ -84,12 +97,12 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         except engine.EngineError as exc:
             return _failed(exc, params, start, "pyomo+highs")
         solver = "pyomo+highs"
-    elif params.solver in ("auto", "highs"):
+    elif params.solver in ("auto", "highs", "cpsat"):
+        solver = "cpsat+highs" if params.solver == "cpsat" else "highs"
         try:
             outcome = engine.allocate(problem, params)
         except engine.EngineError as exc:
-            return _failed(exc, params, start, "highs")
-        solver = "highs"
+            return _failed(exc, params, start, solver)
     else:
         from optim.errors import InstanceError
 
@@ -115,7 +128,7 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         gap=0.0,
         runtime=time.perf_counter() - start,
         solver=solver,
-        solver_version=highs.version(),
+        solver_version=_version(solver),
         tables=tables,
         message=message,
         params=params,
@@ -125,6 +138,14 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
             "lane_cost": lane_cost,
         },
     )
+
+
+def _version(solver: str) -> str:
+    if solver.startswith("cpsat"):
+        import ortools
+
+        return f"ortools {ortools.__version__} / HiGHS {highs.version()}"  # type: ignore[attr-defined]
+    return highs.version()
 
 
 def _failed(exc: engine.EngineError, params: SolveParams, start: float, solver: str) -> Result:
@@ -140,7 +161,7 @@ def _failed(exc: engine.EngineError, params: SolveParams, start: float, solver: 
         status=exc.status,
         runtime=time.perf_counter() - start,
         solver=solver,
-        solver_version=highs.version(),
+        solver_version=_version(solver),
         message=msg,
         params=params,
     )

@@ -80,9 +80,9 @@ def ration(
     order_l = np.argsort(line_component, kind="stable")
     order_c = np.argsort(cell_component, kind="stable")
     comps, lines_per = np.unique(line_component[order_l], return_counts=True)
-    cells_per = np.bincount(
-        np.searchsorted(comps, cell_component), minlength=len(comps)
-    ).astype(np.int64)
+    cells_per = np.bincount(np.searchsorted(comps, cell_component), minlength=len(comps)).astype(
+        np.int64
+    )
     line_pos = np.empty(n, np.int64)
     line_pos[order_l] = np.arange(n)
     cell_pos = np.empty(C, np.int64)

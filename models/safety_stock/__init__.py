@@ -18,13 +18,23 @@ Safety stock
 ------------
 :math:`SS_j(\tau) = k_j \sqrt{\tau}` with, by ``pooling``:
 
-* ``"root_sum_square"`` (default): :math:`k_j = \sqrt{\sum_d (\varphi_{jd} z_d \sigma_d)^2}`
-  (independent segments, each covered at its own level);
-* ``"additive"``: :math:`k_j = \sum_d \varphi_{jd} z_d \sigma_d` (no pooling: perfectly
-  correlated segments; an upper bound on the root-sum-square stock);
+* ``"critical_level"`` (default): a stage whose segments differ in target or service measure
+  (or with fill-rate targets, or discrete demand) serves them from one base stock with a
+  critical level per segment, the least stock with which *every* segment meets its own
+  target (exact per-segment service, :mod:`.critical`); its safety stock is a table
+  :math:`SS_j(\tau)` (below). Every other stage is sized as ``max_z``; a stage with one
+  segment measured by cycle service is exactly :math:`z_d\sigma_d\sqrt\tau` as before.
 * ``"max_z"``: :math:`k_j = \max_{d:\varphi_{jd}>0} z_d \cdot
   \sqrt{\sum_d (\varphi_{jd}\sigma_d)^2}` (pooled demand covered at the strictest service
-  level among the segments the stage serves: one z for the stage, as in single-class GSM).
+  level among the segments the stage serves: one z for the stage, as in single-class GSM;
+  every segment meets its target, the comparison point of ``critical_level``).
+* ``"root_sum_square"``: :math:`k_j = \sqrt{\sum_d (\varphi_{jd} z_d \sigma_d)^2}`.
+  **Does not differentiate service**: stock is issued first come, first served, so every
+  segment at a stage gets the same pooled service, below the strictest target (results
+  that use it say so in their message).
+* ``"additive"``: :math:`k_j = \sum_d \varphi_{jd} z_d \sigma_d` (no pooling: perfectly
+  correlated segments; an upper bound on the root-sum-square stock; does not differentiate
+  service either).
 
 Service levels below 0.5 give :math:`z_d < 0`; :math:`k_j` is floored at 0.
 
@@ -64,6 +74,9 @@ WLOG :math:`SI_j = \max(s^e_j, \max_{i \to j} S_i)` and
 
 Solvers
 -------
+* :func:`~optim.models.safety_stock.serial.solve_serial_chain` — serial chains (square-root
+  costs, external time at the head only, the promise at the tail) in :math:`O(N^2)` by the
+  extreme-point property, :mod:`.serial`; the solve uses it before the tree DP.
 * :func:`solve_tree_dp` — exact dynamic program for spanning trees (serial, assembly,
   distribution, mixed; forests too), :math:`O(N M^2)` with ``M`` the longest replenishment
   time, vectorised per stage, :mod:`.dp`.

@@ -245,7 +245,7 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
     for d in dem:
         j = pos[d.stage]
         s_max[j] = min(s_max[j], d.max_service_time)
-    check_size(instance, si_max, lead, s_max)
+    check_size(instance, si_max, lead, s_max, tables_only=True)
 
     # phi[j, d]: units of stage j per unit of demand d, summed over paths j -> stage(d);
     # rows built in reverse topological order as sparse {demand: units} maps.
@@ -272,11 +272,14 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         k = np.sqrt(np.bincount(stage_of_entry, (vals * (z * sigma)[cols]) ** 2, minlength=n))
     elif instance.pooling == "additive":
         k = np.bincount(stage_of_entry, vals * (z * sigma)[cols], minlength=n)
-    else:  # max_z
+    elif instance.pooling in ("max_z", "critical_level"):
+        # critical_level: the stages without critical levels (supplying others, one segment)
         zmax = np.full(n, -np.inf)
         np.maximum.at(zmax, stage_of_entry[vals > 0], z[cols[vals > 0]])
         zmax = np.where(np.isfinite(zmax), zmax, 0.0)
         k = zmax * np.sqrt(np.bincount(stage_of_entry, (vals * sigma[cols]) ** 2, minlength=n))
+    else:  # pragma: no cover - the schema admits only the rules above
+        raise ValueError(f"unknown pooling rule {instance.pooling!r}")
     k = np.maximum(np.asarray(k, dtype=np.float64), 0.0)
     data = GSMData(
         ids=ids,
@@ -309,6 +312,8 @@ def check_size(
     lead: IntArray,
     s_max: IntArray,
     budget: int = MEMORY_BUDGET,
+    *,
+    tables_only: bool = False,
 ) -> None:
     """Refuse an instance whose solver arrays would not fit, before allocating them.
 
@@ -316,11 +321,13 @@ def check_size(
     floats per stage, with about four temporaries of that size: that is the estimate. (The
     assignment MIP has one column per such cell, so it is no smaller.) A random lead time's
     table needs :math:`(L_j + 1) \\times` points floats and about ten temporaries.
+    :func:`prepare` checks the tables only (``tables_only``); the solve checks the solver
+    arrays before the tree DP or a MIP (the serial-chain path needs neither).
     """
     from optim.models.safety_stock.lead_times import NORMAL_NODES, lead_time_model, needs_table
 
     cells = (s_max.astype(np.float64) + 1) * (si_max.astype(np.float64) + 1)
-    need = cells * 8 * 5
+    need = np.zeros(cells.size) if tables_only else cells * 8 * 5
     for j, stage in enumerate(instance.stages):  # lead-time tables: (L_j + 1) x points
         if needs_table(stage):
             kind, v, _, _ = lead_time_model(stage)

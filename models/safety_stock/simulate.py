@@ -2,8 +2,8 @@
 
 The Guaranteed-Service Model (GSM) sizes the base stock of every stage so that a *bounded*
 demand is always served within the committed service time. Real demand is not bounded; this
-module simulates the base-stock policy that a GSM solution prescribes under normal demand and
-counts how often each stage keeps its promise to its customers.
+module simulates the base-stock policy that a GSM solution prescribes and measures each
+segment's service.
 
 Policy simulated (periodic review, one period = one time unit of the instance)
 ------------------------------------------------------------------------------
@@ -31,8 +31,22 @@ received by :math:`u`, the promise for period :math:`t` is **kept** iff
     :math:`\\tau_j` periods :math:`t-\\tau_j+1..t` is at most :math:`B_j`. For a stage with one
     segment this happens with probability :math:`\\Phi(z_d) = \\alpha_d` exactly, so the
     simulation checks the solution's safety stocks against the targets. With several
-    segments pooled at one stage, every segment gets the same (pooled) fill, which can be
-    below the target of the most demanding segment — the simulation shows it.
+    segments pooled first come, first served at one stage (``max_z``, ``root_sum_square``),
+    every segment gets the same cycle service, which can be below the target of the most
+    demanding segment — the simulation shows it. Stock left for period :math:`t`'s orders
+    after the backorders is :math:`(B_j - W_{\\tau_j - 1})^+`; when it falls short every
+    segment gets the same share of its (positive) demand (``fill_rate``).
+
+    Stages with **critical levels** (``pooling="critical_level"``) are simulated state by
+    state — receipts, backorders first, then the period's orders lowest priority first, each
+    segment only from stock above its critical level — with the model's lattice demand
+    (:mod:`optim.models.safety_stock.critical`), so the per-segment services the solve
+    reports are checked by a simulation of exactly the stated policy.
+
+Service measures (one definition for model, simulator and report): ``cycle_service`` = share
+of periods in which the segment has no shortage (at first-come-first-served stages: the
+stage's promise is kept); ``fill_rate`` = share of the segment's demand served from stock by
+its due date.
 ``upstream="actual"``
     No extraordinary measures: a supplier that runs short ships late, and stage :math:`j` can
     only start period :math:`t`'s replenishment when every input has arrived:
@@ -54,7 +68,8 @@ of kept periods is computed per replication; the reported
 value is the mean over replications with a ``confidence`` interval from the Student t
 distribution of the replication means (independent by construction, so no autocorrelation
 bias). With one replication, 20 batch means of the single run are used instead.
-``meets_target`` is true when the upper confidence limit reaches the segment's service level.
+``meets_target`` is true when the upper limit reaches the segment's target, the limits being
+simultaneous over all rows (Bonferroni; see ``confidence``).
 """
 
 from __future__ import annotations
@@ -70,11 +85,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.safety_stock.critical import StageSpec, lattice_law, policy_at, stage_specs
 from optim.models.safety_stock.data import GSMData, prepare
-from optim.models.safety_stock.lead_times import lead_time_model, needs_table
+from optim.models.safety_stock.lead_times import needs_table
 
-__all__ = ["simulate", "simulate_from_files"]
+__all__ = ["simulate", "simulate_from_files", "summary_line"]
 
 Upstream = Literal["guaranteed", "actual"]
 
@@ -82,7 +99,7 @@ _ID_COLUMNS = ("stage", "stage_id", "id")
 _S_COLUMNS = ("service_time", "outbound_service_time", "committed_service_time", "S")
 _SI_COLUMNS = ("inbound_service_time", "SI")
 _SS_COLUMNS = ("safety_stock",)
-_CHUNK_BYTES = 64 * 2**20
+_CHUNK_BYTES = 256 * 2**20
 _BATCHES = 20
 
 
@@ -98,8 +115,9 @@ def simulate(
     safety_stock_factor: float = 1.0,
     truncate_at_zero: bool | None = None,
     confidence: float = 0.95,
+    levels: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Simulate the base-stock policy of a GSM solution and measure kept promises.
+    """Simulate the base-stock policy of a GSM solution and measure each segment's service.
 
     Parameters
     ----------
@@ -122,23 +140,32 @@ def simulate(
         :math:`\\max_j L_j + \\max_j S_j + 1` with :math:`L_j` the longest cumulative lead
         time into stage :math:`j` (enough for shortages to propagate down the network).
     upstream
-        ``"guaranteed"`` (GSM assumption) or ``"actual"`` (shortages cascade); see the module
-        docstring.
+        ``"guaranteed"`` (GSM assumption) or ``"actual"`` (shortages cascade; stages without
+        critical levels only); see the module docstring.
     safety_stock_factor
         Multiplies every safety stock (1 = the solution as planned).
     truncate_at_zero
         Draw demand as :math:`\\max(0, N(\\mu, \\sigma^2))`. Default: ``False`` for
         ``"guaranteed"`` (the model's normal demand), ``True`` for ``"actual"`` (required).
     confidence
-        Confidence level of the interval.
+        Simultaneous confidence of the intervals of all rows (Bonferroni: each row's interval
+        has level ``1 - (1 - confidence) / rows``), so that a plan meeting every target shows
+        no miss with probability at least ``confidence`` — on thousands of rows a per-row 95 %
+        interval would flag 2.5 % of exactly met targets.
+    levels
+        Critical levels per (``stage``, ``segment``) in a ``critical_level`` column (the
+        result's ``demands`` table); default: the result's own table when ``result`` is a
+        Result, else the model's levels for the solution's base stocks.
 
     Returns
     -------
     pandas.DataFrame
         One row per demand (stage, segment): ``stage``, ``segment``, ``target`` (service
         level), ``service_time`` (the stage's committed :math:`S_j`), ``max_service_time``,
-        ``fill`` (fraction of periods whose demand shipped by :math:`t + S_j`), ``stderr``,
-        ``ci_low``, ``ci_high``, ``meets_target``, ``samples`` (periods × replications).
+        ``fill`` (the achieved service in the segment's ``service_measure``), ``stderr``,
+        ``ci_low``, ``ci_high``, ``meets_target`` (``ci_high >= target``), ``samples``
+        (periods × replications), ``service_measure``, ``fill_rate``, ``cycle_service``
+        (both measures, point estimates), ``critical_level`` and ``base_stock``.
     """
     if periods < 1 or replications < 1:
         raise ValueError("periods and replications must be >= 1.")
@@ -151,89 +178,145 @@ def simulate(
     if upstream == "actual" and not truncate_at_zero:
         raise ValueError("upstream='actual' needs non-negative demand: truncate_at_zero=True.")
 
-    data = prepare(instance)
+    if any(needs_table(s) for s in instance.stages):
+        return _with_lead_times(
+            instance,
+            result,
+            periods=periods,
+            replications=replications,
+            seed=seed,
+            warmup=warmup,
+            upstream=upstream,
+            safety_stock_factor=safety_stock_factor,
+            truncate_at_zero=truncate_at_zero,
+            confidence=confidence,
+        )
+    data = _prepared(instance, result)
     s_out, s_in, ss = _solution_arrays(instance, data, result)
     tau = s_in + data.lead_time - s_out
-    delay = data.delay(tau)  # order release delay of stages with random lead times
     if np.any(tau < 0):
         bad = data.ids[int(np.argmin(tau))]
         raise ValueError(f"stage {bad!r} has a negative net replenishment time; not a solution.")
-    base = data.base_stock(s_in, s_out, safety_stock_factor * ss)
+    base = data.mean * tau + safety_stock_factor * ss
     if warmup is None:
         warmup = int(data.tau_max.max(initial=0) + s_out.max(initial=0)) + 1
     horizon = warmup + periods + int(s_out.max(initial=0))
 
     dem = instance.demands
+    nd = len(dem)
     mu = np.array([d.mean for d in dem], dtype=np.float64)
     sd = np.array([d.std_dev for d in dem], dtype=np.float64)
     pos = {sid: j for j, sid in enumerate(data.ids)}
     dstage = np.array([pos[d.stage] for d in dem], dtype=np.int64)
-    report = np.unique(dstage)  # stages whose promise is reported
-    lead_models = [lead_time_model(s) for s in instance.stages]
-    random_lead = [needs_table(s) for s in instance.stages]
-    phi2 = data.phi.multiply(data.phi).tocsr() if data.phi.nnz else data.phi
-    order_sd = np.sqrt(np.asarray(phi2 @ (sd**2), dtype=np.float64)) if sd.size else np.zeros(0)
+    specs = stage_specs(instance, data.n, data.ids)
+    crit_levels = _levels(instance, data, specs, result, levels, tau, ss, base)
+    if specs and upstream == "actual":
+        raise ValueError(
+            "upstream='actual' is not simulated for stages with critical levels; use "
+            "upstream='guaranteed' (or pooling 'max_z')."
+        )
+    lattice = np.zeros(nd, dtype=np.int64)  # 0 normal, 1 lattice-normal, 2 poisson, 3 nbinom
+    step = np.ones(nd)
+    law_a = np.zeros(nd)
+    law_b = np.zeros(nd)
+    for spec in specs.values():
+        for i in spec.demands:
+            law, law_a[i], law_b[i] = lattice_law(
+                dem[i].mean, dem[i].std_dev, dem[i].distribution, spec.step
+            )
+            lattice[i] = {"normal": 1, "poisson": 2, "negative_binomial": 3}[law]
+            step[i] = spec.step
+    crit = np.array(sorted(specs), dtype=np.int64)
+    plain = np.setdiff1d(np.unique(dstage), crit)  # stages served first come, first served
 
-    succ: list[list[tuple[int, float]]] = [[] for _ in range(data.n)]
-    for i, j, q in zip(
-        data.source.tolist(), data.target.tolist(), data.quantity.tolist(), strict=True
-    ):
-        succ[i].append((j, q))
-    reverse = data.order[::-1].tolist()
+    nb = 1 if replications >= 2 else min(_BATCHES, periods)
+    blen = periods // nb
+    # per demand: served, demand, periods without shortage (and counted periods) per sample
+    served = np.zeros((nd, replications, nb))
+    wanted = np.zeros((nd, replications, nb))
+    ok = np.zeros((nd, replications, nb))
+    count = np.zeros((nd, replications, nb))
 
     rng = np.random.default_rng(seed)
-    per_rep = max(1, data.n * (horizon + 1) * 8 * 3)
+    per_rep = max(1, (nd + len(plain) * 4 + data.n) * (horizon + 1) * 8)
     chunk = int(max(1, min(replications, _CHUNK_BYTES // per_rep)))
-    kept_by_stage: list[NDArray[np.bool_]] = []  # each (len(report), chunk, periods)
     done = 0
+    bidx = np.minimum((np.arange(periods)) // max(blen, 1), nb - 1)
     while done < replications:
         c = min(chunk, replications - done)
-        demand = (
-            rng.standard_normal((len(dem), c, horizon)) * sd[:, None, None] + mu[:, None, None]
-        )
-        if truncate_at_zero:
-            np.maximum(demand, 0.0, out=demand)
-        orders = _stage_orders(data.n, dstage, demand, succ, reverse)
+        demand = _draw(rng, mu, sd, (lattice, step, law_a, law_b), c, horizon, truncate_at_zero)
+        reps = slice(done, done + c)
         if upstream == "guaranteed":
-            windows = [
-                _draw_lead(rng, lead_models[j], (c, horizon))
-                + float(s_in[j] + delay[j] - s_out[j])
-                if random_lead[j]
-                else None
-                for j in report.tolist()
-            ]
-            kept = _kept_guaranteed(
-                orders[report], base[report], tau[report], windows, order_sd[report], rng
-            )
+            if plain.size:
+                _plain_stages(
+                    data,
+                    plain,
+                    dstage,
+                    demand,
+                    base,
+                    tau,
+                    warmup,
+                    periods,
+                    bidx,
+                    nb,
+                    served,
+                    wanted,
+                    ok,
+                    count,
+                    reps,
+                )
+            if crit.size:
+                _critical_stages(
+                    specs,
+                    crit,
+                    demand,
+                    base,
+                    tau,
+                    crit_levels,
+                    warmup,
+                    periods,
+                    bidx,
+                    nb,
+                    served,
+                    wanted,
+                    ok,
+                    count,
+                    reps,
+                )
         else:
-            draws = [
-                np.ceil(_draw_lead(rng, lead_models[j], (c, horizon)) - 1e-12).astype(np.int64)
-                + int(delay[j])
-                if random_lead[j]
-                else None
-                for j in range(data.n)
-            ]
-            kept = _kept_actual(data, orders, base, s_out, report, draws)
-        kept_by_stage.append(kept[:, :, warmup : warmup + periods])
+            succ: list[list[tuple[int, float]]] = [[] for _ in range(data.n)]
+            for i, j, q in zip(
+                data.source.tolist(), data.target.tolist(), data.quantity.tolist(), strict=True
+            ):
+                succ[i].append((j, q))
+            orders = _stage_orders(data.n, dstage, demand, succ, data.order[::-1].tolist())
+            kept = _kept_actual(data, orders, base, s_out, plain)[:, :, warmup : warmup + periods]
+            row = {int(j): r for r, j in enumerate(plain.tolist())}
+            for i in range(nd):
+                k = kept[row[int(dstage[i])]]
+                ok[i, reps] = _batched(k.astype(np.float64), bidx, nb)
+                count[i, reps] = _batched(np.ones_like(k, dtype=np.float64), bidx, nb)
+            served[:, reps] = np.nan
+            wanted[:, reps] = np.nan
         done += c
-    kept_all = np.concatenate(kept_by_stage, axis=1)  # (stages, replications, periods)
 
-    if replications >= 2:
-        samples = kept_all.mean(axis=2)
-    else:
-        nb = min(_BATCHES, periods)
-        usable = periods - periods % nb
-        samples = kept_all[:, 0, :usable].reshape(len(report), nb, -1).mean(axis=2)
+    cycle_samples = (ok / np.maximum(count, 1)).reshape(nd, -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fill_samples = np.where(wanted > 0, served / np.where(wanted > 0, wanted, 1), 1.0)
+    fill_samples = np.where(np.isnan(wanted), np.nan, fill_samples)  # "actual": not measured
+    fill_samples = fill_samples.reshape(nd, -1)
+    measure = np.array([d.service_measure == "fill_rate" for d in dem])
+    samples = np.where(measure[:, None], fill_samples, cycle_samples)
     k = samples.shape[1]
-    fill = samples.mean(axis=1)
-    stderr = samples.std(axis=1, ddof=1) / math.sqrt(k) if k > 1 else np.zeros(len(report))
-    half = _t_quantile(0.5 + confidence / 2, k - 1) * stderr
-    row_of = {int(j): r for r, j in enumerate(report.tolist())}
-
+    value = samples.mean(axis=1)
+    stderr = samples.std(axis=1, ddof=1) / math.sqrt(k) if k > 1 else np.zeros(nd)
+    # simultaneous intervals (Bonferroni): with nd rows a plan that meets every target shows
+    # no miss with probability >= confidence, however many rows there are
+    alpha = (1 - confidence) / max(nd, 1)
+    half = _t_quantile(1 - alpha / 2, k - 1) * stderr
     rows = []
-    for d_idx, d in enumerate(dem):
-        r = row_of[int(dstage[d_idx])]
-        j = int(dstage[d_idx])
+    for i, d in enumerate(dem):
+        j = int(dstage[i])
         rows.append(
             {
                 "stage": d.stage,
@@ -241,15 +324,279 @@ def simulate(
                 "target": d.service_level,
                 "service_time": int(s_out[j]),
                 "max_service_time": d.max_service_time,
-                "fill": float(fill[r]),
-                "stderr": float(stderr[r]),
-                "ci_low": float(max(0.0, fill[r] - half[r])),
-                "ci_high": float(min(1.0, fill[r] + half[r])),
-                "meets_target": bool(fill[r] + half[r] >= d.service_level),
+                "fill": float(value[i]),
+                "stderr": float(stderr[i]),
+                "ci_low": float(max(0.0, value[i] - half[i])),
+                "ci_high": float(min(1.0, value[i] + half[i])),
+                "meets_target": bool(value[i] + half[i] >= d.service_level),
                 "samples": int(periods * replications),
+                "service_measure": d.service_measure,
+                "fill_rate": float(fill_samples[i].mean()),
+                "cycle_service": float(cycle_samples[i].mean()),
+                "critical_level": float(crit_levels[i]),
+                "base_stock": float(base[j]),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _with_lead_times(instance: SafetyStockInstance, result: Any, **kwargs: Any) -> pd.DataFrame:
+    """Random or fractional lead times: :mod:`.simulate_lead_times` (first come, first served,
+    cycle service), with this module's columns (``fill_rate`` is not measured there: NaN)."""
+    from optim.models.safety_stock.simulate_lead_times import simulate as simulate_lead_times
+
+    out = simulate_lead_times(instance, result, **kwargs)
+    measure = {(d.stage, d.segment): d.service_measure for d in instance.demands}
+    keys = list(zip(out["stage"], out["segment"], strict=True))
+    out["service_measure"] = [measure[k] for k in keys]
+    out["fill_rate"] = np.nan
+    out["cycle_service"] = out["fill"]
+    out["critical_level"] = 0.0
+    return out
+
+
+def summary_line(table: pd.DataFrame) -> str:
+    """``k of n targets met; misses: stage/segment (measure ci_high < target), ...``."""
+    miss = table[~table["meets_target"].astype(bool)]
+    n = len(table)
+    text = f"{n - len(miss)} of {n} targets met"
+    if len(miss):
+        shown = [
+            f"{r.stage}/{r.segment} ({r.service_measure} {r.ci_high:.4f} < {r.target:g})"
+            for r in miss.head(10).itertuples()
+        ]
+        more = f", ... ({len(miss) - 10} more)" if len(miss) > 10 else ""
+        text += "; misses: " + ", ".join(shown) + more
+    else:
+        text += "; misses: none"
+    return text
+
+
+def _prepared(instance: SafetyStockInstance, result: Any) -> GSMData:
+    """The network arrays; the stage tables only when the solution lacks safety stocks."""
+    table = result if isinstance(result, pd.DataFrame) else None
+    if table is None and not isinstance(result, Mapping):
+        table = (getattr(result, "tables", None) or {}).get("stages")
+    if table is not None and _column(table, _SS_COLUMNS) is not None:
+        return prepare(instance.model_copy(update={"pooling": "max_z"}))
+    return prepare(instance)
+
+
+def _levels(
+    instance: SafetyStockInstance,
+    data: GSMData,
+    specs: dict[int, StageSpec],
+    result: Any,
+    levels: pd.DataFrame | None,
+    tau: NDArray[np.int64],
+    ss: NDArray[np.float64],
+    base: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Critical level per demand (units); 0 at stages without critical levels."""
+    dem = instance.demands
+    out = np.zeros(len(dem))
+    if levels is None and not isinstance(result, (pd.DataFrame, Mapping)):
+        table = (getattr(result, "tables", None) or {}).get("demands")
+        if table is not None and "critical_level" in table.columns:
+            levels = table
+    if levels is not None:
+        values = pd.to_numeric(levels["critical_level"], errors="coerce").to_numpy(np.float64)
+        given = {
+            (str(a), str(b)): float(v)
+            for a, b, v in zip(levels["stage"], levels["segment"], values, strict=True)
+            if v == v  # NaN: not given
+        }
+        pos = {sid: j for j, sid in enumerate(data.ids)}
+        for i, d in enumerate(dem):
+            c = given.get((d.stage, d.segment), 0.0)
+            j = pos[d.stage]
+            if c < 0 or c > base[j] + 1e-6 * max(1.0, abs(base[j])):
+                raise InstanceError(
+                    f"critical_level {c:g} of segment {d.segment!r} at stage {d.stage!r} is "
+                    f"outside [0, base stock {base[j]:g}]; a segment cannot be held back above "
+                    "the stock the stage holds.",
+                    field=f"demands[{i}].critical_level",
+                )
+            if c > 0 and j not in specs:
+                raise InstanceError(
+                    f"critical_level {c:g} of segment {d.segment!r} at stage {d.stage!r}: that "
+                    "stage serves first come, first served (no critical levels); give 0.",
+                    field=f"demands[{i}].critical_level",
+                )
+            out[i] = c
+        return out
+    for j, spec in specs.items():
+        pol = policy_at(spec, int(tau[j]), float(ss[j]))
+        for rank, i in enumerate(spec.demands):
+            out[i] = pol.levels[rank] * spec.step
+    return out
+
+
+def _draw(
+    rng: np.random.Generator,
+    mu: NDArray[np.float64],
+    sd: NDArray[np.float64],
+    laws: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
+    c: int,
+    horizon: int,
+    truncate: bool,
+) -> NDArray[np.float64]:
+    """Demand (demands, replications, periods): normal, or the critical-level model's lattice.
+
+    Lattice-normal: :math:`h \\cdot \\max(0, \\mathrm{round}(X/h))` with
+    :math:`X \\sim N(\\mu, \\sigma^2)`, which is exactly the model's discretisation
+    (:func:`optim.models.safety_stock.critical.demand_lattice`, up to its 1e-12 tail trim);
+    Poisson and negative binomial: ``h`` times the count of
+    :func:`~optim.models.safety_stock.critical.lattice_law`.
+    """
+    lattice, step, law_a, law_b = laws
+    out = rng.standard_normal((len(mu), c, horizon))
+    out *= sd[:, None, None]
+    out += mu[:, None, None]
+    if truncate:
+        np.maximum(out, 0.0, out=out)
+    idx = np.flatnonzero(lattice == 1)
+    if idx.size:
+        h = step[idx][:, None, None]
+        out[idx] = np.maximum(np.rint(out[idx] / h), 0.0) * h
+    for i in np.flatnonzero(lattice >= 2).tolist():
+        if lattice[i] == 2:
+            out[i] = rng.poisson(law_a[i], (c, horizon)) * step[i]
+        else:
+            out[i] = rng.negative_binomial(law_a[i], law_b[i], (c, horizon)) * step[i]
+    return out
+
+
+def _batched(x: NDArray[np.float64], bidx: NDArray[np.int64], nb: int) -> NDArray[np.float64]:
+    """Sum over periods (last axis) into ``nb`` equal batches (the remainder joins the last)."""
+    if nb == 1:
+        return x.sum(axis=-1, keepdims=True)
+    out = np.zeros((*x.shape[:-1], nb))
+    for b in range(nb):
+        out[..., b] = x[..., bidx == b].sum(axis=-1)
+    return out
+
+
+def _plain_stages(
+    data: GSMData,
+    plain: NDArray[np.int64],
+    dstage: NDArray[np.int64],
+    demand: NDArray[np.float64],
+    base: NDArray[np.float64],
+    tau: NDArray[np.int64],
+    warmup: int,
+    periods: int,
+    bidx: NDArray[np.int64],
+    nb: int,
+    served: NDArray[np.float64],
+    wanted: NDArray[np.float64],
+    ok: NDArray[np.float64],
+    count: NDArray[np.float64],
+    reps: slice,
+) -> None:
+    """Stages serving first come, first served (GSM's window rule), grouped by ``tau``.
+
+    Period ``t``'s orders are all served iff the orders of the ``tau`` periods ending at ``t``
+    are at most ``B`` (cycle service, exactly :math:`\\Phi(z)` for one normal segment). Stock
+    left for them after the backorders is :math:`(B - W_{\\tau-1})^+`; when it falls short
+    every segment receives the same share of its (positive) demand (fill rate).
+    """
+    nd, c, horizon = demand.shape
+    flat = demand.reshape(nd, -1)
+    window = slice(warmup, warmup + periods)
+    dem_of = np.flatnonzero(np.isin(dstage, plain))
+    for w in np.unique(tau[plain]).tolist():
+        rows = plain[tau[plain] == w]
+        idx = dem_of[np.isin(dstage[dem_of], rows)]
+        if idx.size == 0:
+            continue
+        d = np.maximum(demand[idx][:, :, window], 0.0)  # (demands, c, periods)
+        wanted[idx, reps] = _batched(d, bidx, nb)
+        count[idx, reps] = np.bincount(bidx, minlength=nb)
+        if w == 0:
+            served[idx, reps] = wanted[idx, reps]
+            ok[idx, reps] = np.bincount(bidx, minlength=nb)
+            continue
+        orders = (data.phi[rows] @ flat).reshape(len(rows), c, horizon)
+        cum = np.cumsum(orders[:, :, warmup - w : warmup + periods], axis=2)
+        full = cum[:, :, w:] - cum[:, :, :-w]  # orders of the w periods ending at t
+        own = orders[:, :, window]
+        b = base[rows][:, None, None]
+        kept = full <= b + 1e-9 * np.maximum(1.0, np.abs(b))
+        avail = np.maximum(b - (full - own), 0.0)
+        pos_own = np.maximum(own, 0.0)
+        frac = np.where(pos_own > avail, avail / np.where(pos_own > 0, pos_own, 1.0), 1.0)
+        row_of = np.searchsorted(rows, dstage[idx])
+        served[idx, reps] = _batched(d * frac[row_of], bidx, nb)
+        ok[idx, reps] = _batched(kept.astype(np.float64), bidx, nb)[row_of]
+
+
+def _critical_stages(
+    specs: dict[int, StageSpec],
+    crit: NDArray[np.int64],
+    demand: NDArray[np.float64],
+    base: NDArray[np.float64],
+    tau: NDArray[np.int64],
+    levels: NDArray[np.float64],
+    warmup: int,
+    periods: int,
+    bidx: NDArray[np.int64],
+    nb: int,
+    served: NDArray[np.float64],
+    wanted: NDArray[np.float64],
+    ok: NDArray[np.float64],
+    count: NDArray[np.float64],
+    reps: slice,
+) -> None:
+    """Critical-level stages, state by state (on hand, backorders, pipeline), all at once.
+
+    Each period (time of the orders' due dates): receive the replenishment of the orders due
+    ``tau`` periods ago, fill backorders (oldest first, no reservation), then serve the
+    period's orders lowest priority first, segment ``k`` only from stock above ``c_k``; the
+    rest is backordered. This is the policy stated in :mod:`optim.models.safety_stock.critical`,
+    simulated without its closed form.
+    """
+    _, c, horizon = demand.shape
+    kmax = max(len(specs[j].demands) for j in crit.tolist())
+    m = len(crit)
+    idx = np.full((m, kmax), -1, dtype=np.int64)
+    for r, j in enumerate(crit.tolist()):
+        idx[r, : len(specs[j].demands)] = specs[j].demands
+    d = np.where((idx >= 0)[:, :, None, None], demand[np.maximum(idx, 0)], 0.0)  # (m,K,c,H)
+    total = d.sum(axis=1)  # (m, c, H)
+    tau_c = tau[crit]
+    # arrivals[r, :, t] = total[r, :, t - tau]
+    t = np.arange(horizon)
+    src = t[None, :] - tau_c[:, None]
+    arrivals = np.where(
+        (src >= 0)[:, None, :],
+        np.take_along_axis(total, np.broadcast_to(np.maximum(src, 0)[:, None, :], total.shape), 2),
+        0.0,
+    )
+    crit_lv = np.where(idx >= 0, levels[np.maximum(idx, 0)], 0.0)  # (m, K)
+    on_hand = np.broadcast_to(base[crit][:, None], (m, c)).copy()
+    backlog = np.zeros((m, c))
+    got = np.zeros((m, kmax, c, horizon))
+    for u in range(horizon):
+        on_hand += arrivals[:, :, u]
+        x = np.minimum(on_hand, backlog)
+        on_hand -= x
+        backlog -= x
+        for k in range(kmax - 1, -1, -1):
+            give = np.minimum(d[:, k, :, u], np.maximum(on_hand - crit_lv[:, k, None], 0.0))
+            on_hand -= give
+            backlog += d[:, k, :, u] - give
+            got[:, k, :, u] = give
+    window = slice(warmup, warmup + periods)
+    for r, j in enumerate(crit.tolist()):
+        for k, i in enumerate(specs[j].demands):
+            dk = d[r, k, :, window]
+            gk = got[r, k, :, window]
+            served[i, reps] = _batched(gk, bidx, nb)
+            wanted[i, reps] = _batched(dk, bidx, nb)
+            short = dk - gk > 1e-9 * np.maximum(1.0, dk)
+            ok[i, reps] = _batched((~short).astype(np.float64), bidx, nb)
+            count[i, reps] = _batched(np.ones_like(dk), bidx, nb)
 
 
 def simulate_from_files(
@@ -279,6 +626,10 @@ def simulate_from_files(
         raise ValueError(
             f"{result_json_path}: result kind {doc.get('kind')!r} is not safety_stock."
         )
+    if "demands" in doc and "levels" not in kwargs:
+        table = pd.DataFrame(doc["demands"])
+        if "critical_level" in table.columns:
+            kwargs["levels"] = table
     return simulate(instance, pd.DataFrame(doc["stages"]), **kwargs)
 
 
@@ -379,61 +730,19 @@ def _cumulative(orders: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
-def _draw_lead(
-    rng: np.random.Generator,
-    model: tuple[str, NDArray[np.float64], NDArray[np.float64], float],
-    shape: tuple[int, int],
-) -> NDArray[np.float64]:
-    """Independent lead times of one stage, one per (replication, period)."""
-    kind, values, prob, sd = model
-    if kind == "normal":  # max(0, N(mean, sd^2)), as the model
-        return np.maximum(values[0] + sd * rng.standard_normal(shape), 0.0)
-    if values.size == 1:
-        return np.full(shape, float(values[0]))
-    return values[rng.choice(values.size, size=shape, p=prob)]
-
-
 def _kept_guaranteed(
     orders: NDArray[np.float64],
     base: NDArray[np.float64],
     tau: NDArray[np.int64],
-    windows: list[NDArray[np.float64] | None] | None = None,
-    order_sd: NDArray[np.float64] | None = None,
-    rng: np.random.Generator | None = None,
 ) -> NDArray[np.bool_]:
-    """Kept[j, r, t]: demand of the replenishment window ending at ``t`` is at most ``B_j``.
-
-    The window is ``tau_j`` periods for a deterministic lead time; for a random one it is
-    ``windows[j][r, t] = SI_j - S_j + L`` (``L`` drawn per period, <= 0: nothing to cover).
-    A fractional window takes the whole periods plus the fraction ``f`` of the period before
-    them by a Brownian bridge (``f q + sqrt(f (1 - f)) sigma_j eps``), so demand over ``w``
-    periods has variance ``sigma_j^2 w`` exactly, as the model assumes.
-    """
+    """Kept[j, r, t]: demand of the ``tau_j`` periods ending at ``t`` is at most ``B_j``."""
     cum = _cumulative(orders)
     horizon = orders.shape[-1]
     t = np.arange(horizon)
     kept = np.empty(orders.shape, dtype=bool)
     for r, (b, w) in enumerate(zip(base.tolist(), tau.tolist(), strict=True)):
-        tol = 1e-9 * max(1.0, abs(b))
-        win = windows[r] if windows is not None else None
-        if win is None:
-            lo = np.maximum(t + 1 - w, 0)
-            kept[r] = cum[r][:, t + 1] - cum[r][:, lo] <= b + tol
-            continue
-        span = np.maximum(win, 0.0)
-        whole = np.floor(span).astype(np.int64)
-        frac = span - whole
-        lo = np.maximum(t[None, :] + 1 - whole, 0)
-        demand = cum[r][:, 1:] - np.take_along_axis(cum[r], lo, axis=1)
-        prev = lo - 1  # the period just before the whole periods
-        has = (prev >= 0) & (frac > 0)
-        if bool(has.any()):
-            q = np.take_along_axis(orders[r], np.maximum(prev, 0), axis=1)
-            assert rng is not None and order_sd is not None
-            eps = rng.standard_normal(q.shape)
-            part = frac * q + np.sqrt(frac * (1.0 - frac)) * float(order_sd[r]) * eps
-            demand = demand + np.where(has, part, 0.0)
-        kept[r] = demand <= b + tol
+        lo = np.maximum(t + 1 - w, 0)
+        kept[r] = cum[r][:, t + 1] - cum[r][:, lo] <= b + 1e-9 * max(1.0, abs(b))
     return kept
 
 
@@ -443,13 +752,8 @@ def _kept_actual(
     base: NDArray[np.float64],
     s_out: NDArray[np.int64],
     report: NDArray[np.int64],
-    draws: list[NDArray[np.int64] | None] | None = None,
 ) -> NDArray[np.bool_]:
-    """Kept promises when late suppliers delay replenishment (suppliers first).
-
-    A random lead time is drawn per order (``draws[j]``, rounded up to whole periods);
-    orders are delivered in sequence (an order never overtakes an earlier one).
-    """
+    """Kept promises when late suppliers delay replenishment (suppliers first)."""
     n, reps, horizon = orders.shape
     cum = _cumulative(orders)[:, :, 1:]  # A_j(t), inclusive, non-decreasing per row
     t = np.arange(horizon)
@@ -460,11 +764,8 @@ def _kept_actual(
         start = np.broadcast_to(t + data.external[j], (reps, horizon)).copy()
         for i in pred[j]:
             np.maximum(start, ship[i], out=start)
-        lead_j = draws[j] if draws is not None and draws[j] is not None else data.lead_time[j]
-        arrival = np.minimum(start, never) + lead_j  # completion of orders of t
+        arrival = np.minimum(start, never) + data.lead_time[j]  # completion of orders of t
         arrival = np.minimum(arrival, never)
-        if draws is not None and draws[j] is not None:
-            arrival = np.maximum.accumulate(arrival, axis=1)
         # First order index m with A_j(m) >= A_j(t) - B_j; available from arrival[m].
         need = cum[j] - base[j]
         first = _row_searchsorted(cum[j], need)

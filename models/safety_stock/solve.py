@@ -32,6 +32,7 @@ through :mod:`optim.solvers.pyomo_highs` instead.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -55,7 +56,9 @@ from optim.models.safety_stock import (
     threshold_roundings,
     tree_dp,
 )
+from optim.models.safety_stock.data import check_size
 from optim.models.safety_stock.dp import DPTimeout
+from optim.models.safety_stock.serial import serial_chain_order, solve_serial_chain
 from optim.params import SolveParams
 from optim.result import Result
 from optim.status import Status
@@ -66,6 +69,14 @@ METHODS = ("auto", "dp", "mip", "assignment", "pwl", "pwl_full")
 PAIR_LIMIT = 1_500_000  # beyond this many (S, SI) pairs the LP is solved by column generation
 LP_ROUNDING = True  # "assignment": solve and round the LP relaxation before the MIP
 CG_PAIRS_PER_STAGE = 10  # pairs priced into the LP per stage and column-generation round
+
+
+SOLVERS = {
+    "auto": "the DP on spanning trees, else the MIP by HiGHS",
+    "highs": "the same, HiGHS for every LP/MIP",
+    "pyomo": "the Pyomo reference MIP solved by HiGHS through Pyomo",
+}
+"""``params.solver`` names safety stock accepts (see :func:`optim.solvers.registry.check`)."""
 
 
 def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> Result:
@@ -93,12 +104,9 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
             f"{', '.join(METHODS)}).",
             field="params.method",
         )
-    if params.solver not in ("auto", "highs", "pyomo"):
-        raise InstanceError(
-            f"solver {params.solver!r} is not available for safety_stock (allowed: auto, highs, "
-            "pyomo).",
-            field="params.solver",
-        )
+    from optim.solvers import registry
+
+    registry.check("safety_stock", params.solver, SOLVERS)
     data = prepare(instance)
     tree = instance.is_spanning_tree()
     method = params.method
@@ -121,7 +129,20 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
     info: dict[str, Any] = {"method": method, "stages": data.n, "arcs": int(data.source.size)}
     # the instance travels with the result so that `optim simulate RESULT` needs nothing else
     info["instance"] = instance.model_dump(mode="json", exclude_none=True)
-    if method == "dp":
+    path = serial_chain_order(data) if method == "dp" else None
+    serial = None
+    if path is not None:  # O(N^2) extreme-point DP, checked against the evaluation
+        cost, out = solve_serial_chain(data, path)
+        cand = normalize(data, out)
+        if abs(cand.cost - cost) <= 1e-9 * max(1.0, abs(cost)):
+            serial = cand
+    if serial is None:
+        check_size(instance, data.si_max, data.lead_time, data.s_max)
+    if serial is not None:
+        sol, status, bound, message = serial, Status.OPTIMAL, serial.cost, ""
+        solver, version = "gsm-serial", ""
+        info["method"] = "serial"
+    elif method == "dp":
         solver, version = "gsm-dp", ""
         deadline = None if params.time_limit is None else t0 + params.time_limit
         try:
@@ -161,6 +182,9 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
         bound = min(bound, objective) if status is Status.OPTIMAL else bound
         gap = max(objective - bound, 0.0) / max(1.0, abs(objective))
     tables = _tables(instance, data, sol) if sol is not None else {}
+    note = _pooling_note(instance, data, params, objective, info)
+    if note:
+        message = f"{message}; {note}" if message else note
     return Result(
         kind="safety_stock",
         status=status,
@@ -396,6 +420,43 @@ def _solve_pyomo(
     return sol, raw.status, raw.bound, raw.message
 
 
+def _pooling_note(
+    instance: SafetyStockInstance,
+    data: GSMData,
+    params: SolveParams,
+    objective: float | None,
+    info: dict[str, Any],
+) -> str:
+    """What the pooling rule means for service, and the saving of critical levels."""
+    if instance.pooling in ("root_sum_square", "additive"):
+        return (
+            f"pooling {instance.pooling!r} does not differentiate service: stock is issued first "
+            "come, first served, so every segment at a stage gets the same service "
+            "(expected_cycle_service) and segments stricter than the pooled level miss their "
+            "target; use pooling 'critical_level'"
+        )
+    if instance.pooling != "critical_level" or objective is None:
+        return ""
+    from optim.models.safety_stock.critical import stage_specs
+
+    specs = stage_specs(instance, data.n, data.ids)
+    info["critical_level_stages"] = len(specs)
+    if not specs:
+        return "critical levels: no stage serves segments with different targets (as max_z)"
+    ref = solve(instance.model_copy(update={"pooling": "max_z"}), params)
+    if ref.objective is None:
+        return "critical levels: each segment at its own target (max_z comparison not solved)"
+    saving = ref.objective - objective
+    info["max_z_cost"] = ref.objective
+    info["saving_vs_max_z"] = saving
+    return (
+        f"critical levels at {len(specs)} shared stage(s), each segment at its own target: "
+        f"holding cost {objective:.6g} against {ref.objective:.6g} with max_z (cover the "
+        f"strictest) on the same instance, saving {saving:.6g} "
+        f"({saving / max(ref.objective, 1e-12):.1%})"
+    )
+
+
 def _tables(
     instance: SafetyStockInstance, data: GSMData, sol: Solution
 ) -> dict[str, pd.DataFrame]:
@@ -425,4 +486,64 @@ def _tables(
             "z": data.z,
         }
     )
+    for col, values in _segment_columns(instance, data, sol).items():
+        demands[col] = values
     return {"stages": stages, "demands": demands}
+
+
+def _segment_columns(
+    instance: SafetyStockInstance, data: GSMData, sol: Solution
+) -> dict[str, list[Any]]:
+    """Per (stage, segment): priority, critical level, measure, target and the model's service.
+
+    Stages with critical levels: the exact services of :mod:`optim.models.safety_stock.critical`.
+    Other stages serve first come, first served from normal demand: every segment gets the
+    pooled cycle service :math:`\\Phi(SS_j / (\\sigma_j\\sqrt{\\tau_j}))` with
+    :math:`\\sigma_j^2 = \\sum_d (\\varphi_{jd}\\sigma_d)^2` (1 at :math:`\\tau_j = 0`); its
+    fill rate is left to the simulation (NaN).
+    """
+    from statistics import NormalDist
+
+    from optim.models.safety_stock.critical import policy_at, stage_specs
+
+    dem = instance.demands
+    nd = len(dem)
+    pos = {sid: j for j, sid in enumerate(data.ids)}
+    sigma = np.array([d.std_dev for d in dem], dtype=np.float64)
+    pooled = np.sqrt(np.asarray(data.phi.multiply(data.phi) @ (sigma**2), dtype=np.float64))
+    out: dict[str, list[Any]] = {
+        "service_measure": [d.service_measure for d in dem],
+        "target": [d.service_level for d in dem],
+        "priority": [1] * nd,
+        "critical_level": [0.0] * nd,
+        "expected_cycle_service": [0.0] * nd,
+        "expected_fill_rate": [float("nan")] * nd,
+    }
+    nd_ = NormalDist()
+    for i, d in enumerate(dem):
+        j = pos[d.stage]
+        tau = int(sol.tau[j])
+        if tau <= 0:
+            cyc = 1.0
+        elif pooled[j] <= 0:
+            cyc = 1.0 if sol.safety_stock[j] >= 0 else 0.0
+        else:
+            cyc = nd_.cdf(float(sol.safety_stock[j]) / (pooled[j] * math.sqrt(tau)))
+        out["expected_cycle_service"][i] = cyc
+        if tau <= 0:
+            out["expected_fill_rate"][i] = 1.0
+    specs = stage_specs(instance, data.n, data.ids)
+    for j, spec in specs.items():
+        pol = policy_at(spec, int(sol.tau[j]), float(sol.safety_stock[j]))
+        for rank, i in enumerate(spec.demands):
+            out["priority"][i] = rank + 1
+            out["critical_level"][i] = pol.levels[rank] * spec.step
+            out["expected_cycle_service"][i] = pol.cycle[rank]
+            out["expected_fill_rate"][i] = pol.fill[rank]
+    out["expected_service"] = [
+        out["expected_fill_rate"][i]
+        if d.service_measure == "fill_rate"
+        else out["expected_cycle_service"][i]
+        for i, d in enumerate(dem)
+    ]
+    return out

@@ -4,7 +4,7 @@
 instance needs a stage cost table (:attr:`GSMData.ss_table`): per-segment critical levels at
 shared stages, stochastic lead times, discrete demand. It returns ``None`` when every stage
 follows the square-root model of the module docstring; the exact solvers read either form
-through :meth:`GSMData.stage_cost`.
+through :meth:`GSMData.stage_cost`. One function per model builds its stages' tables.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ if TYPE_CHECKING:
     from optim.instances.safety_stock import SafetyStockInstance
     from optim.models.safety_stock.data import GSMData
 
-__all__ = ["stage_tables", "stage_tables_and_delays"]
+__all__ = ["critical_level_tables", "sqrt_tables", "stage_tables", "stage_tables_and_delays"]
 
 
 def stage_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[np.float64]] | None:
     """Per-stage safety stock for :math:`\\tau = 0..L_j`, or ``None`` for the square-root model.
 
-    Random or fractional lead times (:mod:`.lead_times`) give a table; otherwise ``None``.
+    Random or fractional lead times (:mod:`.lead_times`) and critical levels (:mod:`.critical`)
+    give a table; otherwise ``None``.
     """
     return stage_tables_and_delays(instance, data)[0]
 
@@ -36,4 +37,44 @@ def stage_tables_and_delays(
     from optim.models.safety_stock.lead_times import stochastic_tables
 
     lead = stochastic_tables(instance, data)
-    return (None, None) if lead is None else lead
+    tables, delays = (None, None) if lead is None else lead
+    critical = critical_level_tables(instance, data, base=tables)
+    return (tables if critical is None else critical), delays
+
+
+def sqrt_tables(data: GSMData) -> list[NDArray[np.float64]]:
+    """The square-root model :math:`k_j\\sqrt\\tau` as tables (the base other models edit)."""
+    return [
+        float(data.k[j]) * np.sqrt(np.arange(int(data.tau_max[j]) + 1, dtype=np.float64))
+        for j in range(data.n)
+    ]
+
+
+def critical_level_tables(
+    instance: SafetyStockInstance,
+    data: GSMData,
+    base: list[NDArray[np.float64]] | None = None,
+) -> list[NDArray[np.float64]] | None:
+    """Tables of ``pooling="critical_level"``: stages whose segments differ in target or
+    measure get the least safety stock with critical levels (:mod:`.critical`); the others keep
+    ``base`` (another model's tables) or :math:`k_j\\sqrt\\tau`. ``None`` when no stage needs
+    critical levels. The critical-level model assumes a deterministic lead time: a stage with
+    both is refused."""
+    from optim.errors import InstanceError
+    from optim.models.safety_stock.critical import stage_specs, stage_table
+    from optim.models.safety_stock.lead_times import needs_table
+
+    specs = stage_specs(instance, data.n, data.ids)
+    if not specs:
+        return None
+    tables = list(base) if base is not None else sqrt_tables(data)
+    for j, spec in specs.items():
+        if needs_table(instance.stages[j]):
+            raise InstanceError(
+                f"stage {data.ids[j]!r} has a random or fractional lead time and segments with "
+                "different targets: critical levels are modelled for deterministic lead times "
+                "only; use pooling 'max_z' for this instance.",
+                field=f"stages[{j}]",
+            )
+        tables[j] = stage_table(list(spec.segments), spec.step, spec.mean, int(data.tau_max[j]))
+    return tables

@@ -92,10 +92,25 @@ def _job(
     params: SolveParams | None,
     quiet: bool,
     stream: TextIO | None,
+    command: str = "optim plan",
+    write_input: bool = False,
 ) -> int:
-    result = planning.run(data, params=params, progress=progress)
-    with progress.step("write tables, result documents and the HTML report"):
-        paths = planning.write(result, out)
+    from optim.output import atomic_folder, check_target, hash_files
+
+    out = Path(out)
+    check_target(out)
+    inputs = dict(data.source)
+    with atomic_folder(out, command=command, inputs=inputs) as tmp:
+        result = planning.run(data, params=params, progress=progress)
+        with progress.step("write tables, result documents and the HTML report"):
+            if write_input:
+                files = write_folder(data, tmp / "input")
+                inputs.update(
+                    folder="input",
+                    sha256=hash_files((p for p in files.rglob("*") if p.is_file()), root=files),
+                )
+            planning.write(result, tmp, atomic=False)
+        paths = {"out": out, "report": out / "report.html"}
     if not quiet:
         stream = stream or sys.stdout
         print(summary(result), file=stream)
@@ -118,6 +133,9 @@ def run(
 ) -> int:
     """Run the main job into folder ``out``; returns the CLI exit code.
 
+    The folder is written atomically (:mod:`optim.output`): it appears complete, with its
+    ``manifest.json``, or not at all.
+
     Parameters
     ----------
     out
@@ -135,10 +153,18 @@ def run(
         ``n_items=60`` for a small run).
     """
     progress = planning.Progress(7, quiet=quiet)
-    with progress.step("generate the example (seeded) and write it to input/"):
+    with progress.step("generate the example (seeded); it is written to input/"):
         data = distributor_example(seed, **size)
-        write_folder(data, out / "input")
-    return _job(data, out, progress, params=params, quiet=quiet, stream=stream)
+    return _job(
+        data,
+        out,
+        progress,
+        params=params,
+        quiet=quiet,
+        stream=stream,
+        command=f"optim demo --seed {seed}",
+        write_input=True,
+    )
 
 
 def plan(
@@ -148,9 +174,15 @@ def plan(
     quiet: bool = False,
     stream: TextIO | None = None,
     params: SolveParams | None = None,
+    pins: dict[str, str] | None = None,
 ) -> int:
-    """Run the planning chain on a planning folder (:mod:`optim.planning.folder`)."""
+    """Run the planning chain on a planning folder (:mod:`optim.planning.folder`);
+    ``pins`` (customer → segment, e.g. from ``--pin``) win over the folder's pins."""
     progress = planning.Progress(7, quiet=quiet)
     with progress.step(f"read and check {folder}"):
         data = read_folder(folder)
+        if pins:
+            import dataclasses
+
+            data = dataclasses.replace(data, pins={**data.pins, **pins})
     return _job(data, out, progress, params=params, quiet=quiet, stream=stream)

@@ -15,13 +15,30 @@ file             required content
                           optional ``name`` and ``disruption`` (item → share of planned
                           stock that arrives this week)
 ``supply.csv``   no       ``item, location, quantity``: stock this week (default: planned
-                          stock from the safety-stock plan × disruption)
+                          stock from the safety-stock plan × disruption); pairs of this
+                          week's orders it does not list follow ``supply_missing``
+``pins.csv``     no       ``customer, segment``: customers pinned to a segment
 ``policy.yaml``  no       the policy table (default: the packaged one)
 ``receipts.csv`` no       ``lane, order_date, receipt_date, quantity`` (+ ``item``): goods
                           receipts; each lane (a network stage id) is planned with its
                           empirical lead-time distribution, extended lanes flagged
                           (:mod:`optim.instances.receipts`)
 ================ ======== ===============================================================
+
+Rules the planner chooses in ``plan.yaml`` (reported in the run's notes):
+
+``supply_missing``
+    ``error`` (default): every (item, location) of ``orders.csv`` must be in ``supply.csv``;
+    ``planned``: unlisted pairs get the planned stock; ``zero``: they get none.
+``items_without_history``
+    ``report`` (default): items of ``items.csv`` without order lines are listed in the
+    notes and get no stock plan; ``error``: refused.
+``pins``
+    ``{customer: segment}``, merged with ``pins.csv`` (``optim plan --pin`` wins).
+
+Limits: ``plan_weeks`` in 1..:data:`MAX_PLAN_WEEKS`; ``plan_start`` within
+:data:`MAX_START_AFTER_DAYS` days after the last history line (the seasonal naïve forecast
+repeats last year's weeks); numbers strict and finite (:mod:`optim.instances.gate`).
 
 :func:`read_folder` validates everything a run needs before any solve and raises
 :class:`~optim.errors.InstanceError` naming the file, the field or row and what is allowed;
@@ -31,7 +48,7 @@ file             required content
 
 from __future__ import annotations
 
-import math
+import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +59,29 @@ import yaml
 from optim.errors import InstanceError
 from optim.instances.receipts import read_receipts
 
-__all__ = ["PlanningData", "read_folder", "write_folder"]
+__all__ = ["PlanningData", "plan_schema", "read_folder", "write_folder"]
 
-PLAN_KEYS = {"name", "plan_start", "plan_weeks", "network", "resources", "families", "disruption"}
+PLAN_KEYS = {
+    "name",
+    "plan_start",
+    "plan_weeks",
+    "network",
+    "resources",
+    "families",
+    "disruption",
+    "supply_missing",
+    "items_without_history",
+    "pins",
+}
+REQUIRED_PLAN_KEYS = ("plan_start", "plan_weeks", "network", "resources", "families")
+NETWORK_KEYS = {"stages", "arcs", "demand_stage_of_location", "name", "pooling"}
+SUPPLY_RULES = ("error", "planned", "zero")
+ITEM_RULES = ("report", "error")
+MAX_PLAN_WEEKS = 156
+"""Longest planning window (three years of weeks)."""
+MAX_START_AFTER_DAYS = 364
+"""``plan_start`` lies at most this many days after the last history line."""
+ID_COLUMNS = ("customer", "item", "location", "channel", "order", "family", "segment")
 
 
 @dataclass(frozen=True)
@@ -78,6 +115,15 @@ class PlanningData:
         Item → share of its planned stock that arrives this week (items not listed: 1).
     policy
         Policy table document (``combine``, ``segments``) or None for the packaged one.
+    supply_missing, items_without_history
+        The rules chosen in ``plan.yaml`` (module docstring).
+    pins
+        Customer → segment pins (``plan.yaml`` ``pins:`` and ``pins.csv``).
+    notes
+        What the reader found and decided (rules applied), for the run's summary.
+    source
+        Where the data came from: ``folder`` and the SHA-256 of its files (the output
+        manifest records it).
     receipts
         Validated goods receipts (:func:`optim.instances.receipts.read_receipts`) or None.
     """
@@ -94,191 +140,683 @@ class PlanningData:
     supply: pd.DataFrame | None = None
     disruption: dict[str, float] = field(default_factory=dict)
     policy: dict[str, Any] | None = None
+    supply_missing: str = "error"
+    items_without_history: str = "report"
+    pins: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    source: dict[str, Any] = field(default_factory=dict)
     receipts: pd.DataFrame | None = None
 
 
-def _read_csv(folder: Path, name: str, required: bool = True) -> pd.DataFrame | None:
-    path = folder / name
-    if not path.is_file():
-        if required:
-            raise InstanceError(
-                f"planning folder {str(folder)!r} lacks {name}; it needs history.csv, "
-                "orders.csv, items.csv and plan.yaml (supply.csv, policy.yaml optional).",
-                field=name,
+class _Plan:
+    """``plan.yaml`` with the text kept, so every error names its line."""
+
+    def __init__(self, path: Path) -> None:
+        from optim.instances import gate
+
+        self.path = path
+        self.text = gate.read_text(path, "plan.yaml")
+        doc = gate.parse_yaml(self.text, "plan.yaml")
+        if not isinstance(doc, dict):
+            raise gate.refuse(
+                "plan.yaml",
+                f"holds {type(doc).__name__ if doc is not None else 'nothing'}",
+                allowed="a mapping of plan keys (see `optim schema plan`)",
             )
-        return None
+        self.doc = doc
+
+    def error(self, where: str, what: str, allowed: str | None = None) -> InstanceError:
+        from optim.instances import gate
+
+        line = gate.field_line(self.text, ".yaml", where)
+        return gate.refuse("plan.yaml", what, line=line, field=where, allowed=allowed)
+
+    def located(self, exc: InstanceError, prefix: str) -> InstanceError:
+        path = f"{prefix}.{exc.field}" if exc.field else prefix
+        return self.error(path.replace(".[", "["), str(exc).rstrip("."))
+
+
+def _record_error(exc: Exception, data: Any) -> InstanceError:
+    from pydantic import ValidationError
+
+    from optim.instances.base import instance_error
+
+    if isinstance(exc, ValidationError):
+        return instance_error(exc, data)
+    assert isinstance(exc, InstanceError)
+    return exc
+
+
+def _check_plan(plan: _Plan) -> dict[str, Any]:
+    """Shapes, types and limits of every ``plan.yaml`` key; returns the checked values."""
+    from pydantic import ValidationError
+
+    from optim.instances import gate
+    from optim.instances.capacity import Product, Resource
+    from optim.instances.safety_stock import Arc, Stage
+
+    doc = plan.doc
+    unknown = sorted(map(str, set(doc) - PLAN_KEYS))
+    if unknown:
+        raise plan.error(
+            unknown[0], f"unknown key {unknown[0]!r}", f"the keys {', '.join(sorted(PLAN_KEYS))}"
+        )
+    missing = [k for k in REQUIRED_PLAN_KEYS if k not in doc]
+    if missing:
+        raise plan.error(
+            missing[0], f"missing key {missing[0]!r}", f"{', '.join(REQUIRED_PLAN_KEYS)} required"
+        )
+    out: dict[str, Any] = {}
+    name = doc.get("name", None)
+    if name is not None and not isinstance(name, str | int):
+        raise plan.error("name", f"name {gate.shown(name)} is not text", "a name")
+    raw_start = doc["plan_start"]
+    start = None
+    if isinstance(raw_start, str | _dt.date) and not isinstance(raw_start, bool):
+        try:
+            start = pd.Timestamp(raw_start).normalize()
+        except (ValueError, TypeError, OverflowError):
+            start = None
+    if start is None or pd.isna(start):
+        raise plan.error(
+            "plan_start",
+            f"plan_start {gate.shown(raw_start)} is not a date",
+            "a date such as 2025-06-02",
+        )
+    out["plan_start"] = start - pd.Timedelta(days=start.weekday())
+    weeks = doc["plan_weeks"]
+    if not isinstance(weeks, int) or isinstance(weeks, bool):
+        raise plan.error(
+            "plan_weeks",
+            f"plan_weeks {gate.shown(weeks)} is not a whole number",
+            f"a whole number of weeks in 1..{MAX_PLAN_WEEKS}",
+        )
+    if not 1 <= weeks <= MAX_PLAN_WEEKS:
+        raise plan.error(
+            "plan_weeks",
+            f"plan_weeks {weeks} is out of range",
+            f"a whole number of weeks in 1..{MAX_PLAN_WEEKS} (plan_weeks must be >= 1)",
+        )
+    out["plan_weeks"] = weeks
+
+    network = doc["network"]
+    if not isinstance(network, dict):
+        raise plan.error(
+            "network", "network is not a mapping", "stages, arcs and demand_stage_of_location"
+        )
+    bad = sorted(map(str, set(network) - NETWORK_KEYS))
+    if bad:
+        raise plan.error(
+            f"network.{bad[0]}", f"unknown network key {bad[0]!r}", ", ".join(sorted(NETWORK_KEYS))
+        )
+    for key in ("stages", "demand_stage_of_location"):
+        if key not in network:
+            raise plan.error(
+                "network",
+                f"network lacks {key!r}",
+                "a network with stages, arcs and demand_stage_of_location",
+            )
+    stages = network["stages"]
+    if not isinstance(stages, list) or not stages:
+        raise plan.error(
+            "network.stages",
+            "network.stages is not a non-empty list",
+            "a list of stages (id, lead_time, holding_cost)",
+        )
+    parsed: list[Any] = []
+    for k, rec in enumerate(stages):
+        if not isinstance(rec, dict):
+            raise plan.error(
+                f"network.stages[{k}]", "a stage is not a mapping", "id, lead_time, holding_cost"
+            )
+        try:
+            parsed.append(Stage.model_validate(rec))
+        except (ValidationError, InstanceError) as exc:
+            raise plan.located(_record_error(exc, rec), f"network.stages[{k}]") from None
+    ids = [st.id for st in parsed]
+    for k, sid in enumerate(ids):
+        if sid in ids[:k]:
+            raise plan.error(
+                f"network.stages[{k}].id", f"stage {sid!r} is listed twice", "each stage once"
+            )
+    arcs = network.get("arcs") or []
+    if not isinstance(arcs, list):
+        raise plan.error("network.arcs", "network.arcs is not a list", "a list of source/target")
+    pairs = []
+    for k, rec in enumerate(arcs):
+        if not isinstance(rec, dict):
+            raise plan.error(f"network.arcs[{k}]", "an arc is not a mapping", "source, target")
+        try:
+            arc = Arc.model_validate(rec)
+        except (ValidationError, InstanceError) as exc:
+            raise plan.located(_record_error(exc, rec), f"network.arcs[{k}]") from None
+        for end in ("source", "target"):
+            if getattr(arc, end) not in ids:
+                raise plan.error(
+                    f"network.arcs[{k}].{end}",
+                    f"arc {end} {getattr(arc, end)!r} is not a stage of network.stages",
+                    f"one of {', '.join(ids[:8])}{', …' if len(ids) > 8 else ''}",
+                )
+        pairs.append((arc.source, arc.target))
+    from optim.models.graph import find_cycle
+
+    index = {sid: k for k, sid in enumerate(ids)}
+    cycle = [
+        ids[k]
+        for k in find_cycle(len(ids), [index[u] for u, _ in pairs], [index[v] for _, v in pairs])
+    ]
+    if cycle:
+        raise plan.error(
+            "network.arcs",
+            "the arcs form a cycle: " + " -> ".join([*cycle, cycle[0]]),
+            "an acyclic network",
+        )
+    parents = [t for _, t in pairs]
+    tree = len(set(parents)) == len(parents)
     try:
-        frame = pd.read_csv(path, dtype={"item": str, "customer": str, "location": str})
-    except (ValueError, OSError) as exc:
-        raise InstanceError(f"{name}: cannot be read as CSV ({exc}).", field=name) from exc
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    return frame
-
-
-def _required_csv(folder: Path, name: str) -> pd.DataFrame:
-    frame = _read_csv(folder, name)
-    assert frame is not None  # _read_csv raises for a missing required file
-    return frame
-
-
-def _lines(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Validate order lines with the segmentation's rules; dates parsed, ids stripped."""
-    from optim.segmentation.history import prepare_history
-
-    try:
-        prepare_history(frame)
+        gate.check_gsm_memory(
+            {st.id: st.lead_time for st in parsed},
+            {st.id: st.external_service_time for st in parsed},
+            pairs,
+            tree=tree,
+            where="network.stages",
+        )
     except InstanceError as exc:
-        raise InstanceError(f"{name}: {exc}", field=f"{name}.{exc.field}") from exc
-    out = frame.copy()
-    out["date"] = pd.to_datetime(out["date"])
-    for col in ("customer", "item", "location"):
-        if col in out:
-            out[col] = out[col].astype(str).str.strip()
+        worst = max(range(len(parsed)), key=lambda j: parsed[j].lead_time)
+        raise plan.error(f"network.stages[{worst}].lead_time", str(exc).rstrip(".")) from None
+    mapping = network["demand_stage_of_location"]
+    if not isinstance(mapping, dict) or not mapping:
+        raise plan.error(
+            "network.demand_stage_of_location", "it is not a mapping", "location: stage lines"
+        )
+    for loc, stage in mapping.items():
+        if str(stage) not in ids:
+            raise plan.error(
+                f"network.demand_stage_of_location.{loc}",
+                f"location {loc!r} maps to {gate.shown(stage)}, not a stage of network.stages",
+                f"one of {', '.join(ids[:8])}",
+            )
+    out["network"] = dict(network)
+    out["locations"] = {str(k): str(v) for k, v in mapping.items()}
+
+    for key, model, what in (("resources", Resource, "resource"), ("families", Product, "family")):
+        records = doc[key]
+        if not isinstance(records, list) or not records:
+            raise plan.error(key, f"{key} is not a non-empty list", f"a list of {what} records")
+        for k, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                raise plan.error(f"{key}[{k}]", f"a {what} is not a mapping", "id: … records")
+            try:
+                model.model_validate(rec)
+            except (ValidationError, InstanceError) as exc:
+                raise plan.located(_record_error(exc, rec), f"{key}[{k}]") from None
+        out[key] = list(records)
+    resource_ids = {str(r["id"]) for r in out["resources"]}
+    for k, fam in enumerate(out["families"]):
+        for res in dict(fam.get("usage") or {}):
+            if str(res) not in resource_ids:
+                raise plan.error(
+                    f"families[{k}].usage.{res}",
+                    f"family {fam.get('id')!r} uses resource {res!r}, not in resources",
+                    f"one of {', '.join(sorted(resource_ids))}",
+                )
+
+    disruption = doc.get("disruption") or {}
+    if not isinstance(disruption, dict):
+        raise plan.error("disruption", "disruption is not a mapping", "item: share lines")
+    for item, share in disruption.items():
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise plan.error(
+                f"disruption.{item}",
+                f"disruption of {str(item)!r} is {gate.shown(share)}",
+                "a share in [0, 1] (a number, not text)",
+            )
+    out["disruption"] = {str(k): float(v) for k, v in disruption.items()}
+    for key, allowed, default in (
+        ("supply_missing", SUPPLY_RULES, "error"),
+        ("items_without_history", ITEM_RULES, "report"),
+    ):
+        value = doc.get(key, default)
+        if value not in allowed:
+            raise plan.error(key, f"{key} is {gate.shown(value)}", " | ".join(allowed))
+        out[key] = value
+    pins = doc.get("pins") or {}
+    if not isinstance(pins, dict) or not all(
+        isinstance(v, str) and isinstance(k, str | int) for k, v in pins.items()
+    ):
+        raise plan.error("pins", "pins is not a mapping of customer: segment", "customer: segment")
+    out["pins"] = {str(k): v for k, v in pins.items()}
+    out["name"] = None if name is None else str(name)
     return out
 
 
-def _check(data: PlanningData) -> None:
-    """Cross-checks a run needs before any solve (file-level errors name the file)."""
-    if data.plan_weeks < 1:
-        raise InstanceError(
-            f"plan.yaml: plan_weeks {data.plan_weeks} must be >= 1.", "plan.plan_weeks"
-        )
-    for key in ("stages", "demand_stage_of_location"):
-        if key not in data.network:
+def _csv(folder: Path, name: str, required: bool = True) -> pd.DataFrame | None:
+    """A folder CSV through the input gate (cells as written, index = file line)."""
+    from optim.instances import gate
+
+    path = folder / name
+    if not path.exists():
+        if required:
             raise InstanceError(
-                f"plan.yaml: network lacks {key!r}; it needs stages, arcs and "
-                "demand_stage_of_location.",
-                field=f"plan.network.{key}",
+                f"planning folder {str(folder)!r} lacks {name}; it needs history.csv, "
+                "orders.csv, items.csv and plan.yaml (supply.csv, pins.csv, policy.yaml "
+                "optional).",
+                field=name,
             )
-    items = data.items
-    missing = [c for c in ("item", "family", "unit_cost") if c not in items.columns]
+        return None
+    return gate.read_csv_text(path, name)
+
+
+def _columns(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise InstanceError(f"items.csv lacks column(s) {missing}.", field=f"items.{missing[0]}")
-    dup = items["item"][items["item"].duplicated()]
-    if len(dup):
-        raise InstanceError(f"items.csv lists item {dup.iloc[0]!r} twice.", field="items.item")
-    cost = pd.to_numeric(items["unit_cost"], errors="coerce")
-    bad = ~(cost > 0) | ~cost.map(lambda v: math.isfinite(v) if v == v else False)
+        raise InstanceError(
+            f"{name} line 1: missing column(s) {', '.join(missing)}; required: "
+            f"{', '.join(required)} (has: {', '.join(frame.columns)}).",
+            field=f"{name}.{missing[0]}",
+        )
+
+
+def _bad_ref(
+    frame: pd.DataFrame, name: str, col: str, known: set[str], what: str, hint: str = ""
+) -> None:
+    """Every value of ``frame[col]`` must be in ``known``: the first stray names its line."""
+    from optim.instances import gate
+
+    values = frame[col]
+    bad = ~values.isin(known)
     if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        raise InstanceError(
-            f"items.csv row {row}: unit_cost {items['unit_cost'].iloc[row]!r} of item "
-            f"{items['item'].iloc[row]!r} must be a number > 0.",
-            field="items.unit_cost",
+        line: Any = bad.idxmax()
+        value = frame[col].loc[line]
+        strays = sorted(set(values[bad]))
+        sample = ", ".join(sorted(known)[:8]) + (", …" if len(known) > 8 else "")
+        more = (
+            f" ({len(strays)} unknown values in all: {', '.join(strays[:5])})"
+            if len(strays) > 1
+            else ""
         )
-    known = set(items["item"])
-    for name, frame in (("history.csv", data.history), ("orders.csv", data.orders)):
-        unknown = sorted(set(frame["item"]) - known)
-        if unknown:
-            raise InstanceError(
-                f"{name}: item(s) {unknown[:5]} ({len(unknown)} in all) are not in items.csv.",
-                field=f"{name}.item",
-            )
-    families = {str(f.get("id")) for f in data.families}
-    unknown = sorted(set(items["family"].astype(str)) - families)
-    if unknown:
         raise InstanceError(
-            f"items.csv: family {unknown[:5]} not among plan.yaml families {sorted(families)}.",
-            field="items.family",
+            f"{name} line {line}, column {col}: {gate.shown(value)} is not {what}{more}; "
+            f"allowed: {sample}{hint}.",
+            field=f"{name}.{col}",
         )
-    unknown = sorted(set(data.orders["customer"]) - set(data.history["customer"]))
-    if unknown:
-        raise InstanceError(
-            f"orders.csv: customer(s) {unknown[:5]} have no order history, so they have no "
-            "segment; add their history or leave them out.",
-            field="orders.customer",
-        )
-    weeks = data.orders["date"].dt.to_period("W").unique()
-    if len(weeks) != 1:
-        raise InstanceError(
-            f"orders.csv spans {len(weeks)} weeks ({', '.join(str(w) for w in weeks[:3])}); "
-            "it must hold one week's open orders.",
-            field="orders.date",
-        )
-    if data.orders["date"].min() <= data.history["date"].max():
-        raise InstanceError(
-            "orders.csv: this week's orders must come after the history (last history date "
-            f"{data.history['date'].max().date()}).",
-            field="orders.date",
-        )
-    for item, share in data.disruption.items():
-        if item not in known:
-            raise InstanceError(
-                f"plan.yaml: disruption names item {item!r}, not in items.csv.",
-                field="plan.disruption",
-            )
-        if not (isinstance(share, int | float) and 0.0 <= share <= 1.0):
-            raise InstanceError(
-                f"plan.yaml: disruption of {item!r} is {share!r}; allowed: a share in [0, 1].",
-                field="plan.disruption",
-            )
-    if data.supply is not None:
-        missing = [c for c in ("item", "location", "quantity") if c not in data.supply.columns]
-        if missing:
-            raise InstanceError(f"supply.csv lacks column(s) {missing}.", field="supply")
+
+
+def _lines(frame: pd.DataFrame, name: str, *, window: bool) -> pd.DataFrame:
+    """Validate order lines with the segmentation's rules; dates parsed, ids stripped,
+    numbers typed; the index stays the file line."""
+    from optim.segmentation.history import prepare_history
+
+    frame = frame.copy()
+    frame.attrs["source"] = name
+    prepare_history(frame, date_window=window)
+    return _typed(frame)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells as written → typed columns (dates, stripped ids, numbers where every cell is
+    one), as ``pandas.read_csv`` would give them."""
+    from optim.instances import gate
+
+    out = frame.copy()
+    for col in out.columns:
+        if col == "date":
+            out[col] = _parse_dates(out[col])
+        elif col in ID_COLUMNS:
+            out[col] = gate.strip_text(out[col])
+        else:
+            values = pd.to_numeric(out[col], errors="coerce")
+            if not values.isna().any() or (out[col] == "").all():
+                out[col] = values
+    return out
+
+
+def _parse_dates(raw: pd.Series) -> pd.Series:
+    from optim.segmentation.history import parse_dates
+
+    parsed = parse_dates(raw)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    return parsed
 
 
 def read_folder(folder: str | Path) -> PlanningData:
-    """Read and validate a planning folder (module docstring)."""
-    from optim.segmentation.policy import read_yaml_mapping  # the segmentation's YAML rules
+    """Read and validate a planning folder (module docstring) before any solve.
+
+    Every file passes the input gate (:mod:`optim.instances.gate`); then the cross-file
+    references are checked: items of the order lines in ``items.csv``, families in
+    ``plan.yaml``, locations of ``history.csv``, ``orders.csv`` and ``supply.csv`` mapped
+    by ``network.demand_stage_of_location``, customers of ``orders.csv`` in the history,
+    ``supply.csv`` complete for this week's orders (or the ``supply_missing`` rule), dates
+    within the stated window. Errors name the file, the line, the column or field, the
+    value and what is allowed; the rules applied are listed in ``notes``.
+    """
+    from optim.instances import gate
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise InstanceError(f"planning folder {str(folder)!r} does not exist.", field="folder")
-    plan_path = folder / "plan.yaml"
-    if not plan_path.is_file():
-        raise InstanceError(f"planning folder {str(folder)!r} lacks plan.yaml.", "plan.yaml")
-    plan = read_yaml_mapping(plan_path, "plan")
-    unknown = sorted(set(plan) - PLAN_KEYS)
-    missing = sorted({"plan_start", "plan_weeks", "network", "resources", "families"} - set(plan))
-    if unknown or missing:
         raise InstanceError(
-            f"plan.yaml: unknown key(s) {unknown}, missing key(s) {missing}; allowed: "
-            f"{sorted(PLAN_KEYS)}.",
-            field="plan",
+            f"planning folder {str(folder)!r} does not exist"
+            + (" (it is a file)" if folder.exists() else "")
+            + "; allowed: a folder with history.csv, orders.csv, items.csv and plan.yaml.",
+            field="folder",
         )
-    try:
-        start = pd.Timestamp(plan["plan_start"]).normalize()
-    except (ValueError, TypeError) as exc:
+    plan_path = folder / "plan.yaml"
+    if not plan_path.exists():
+        raise InstanceError(f"planning folder {str(folder)!r} lacks plan.yaml.", "plan.yaml")
+    plan = _Plan(plan_path)
+    cfg = _check_plan(plan)
+    notes: list[str] = []
+
+    history_raw = _csv(folder, "history.csv")
+    orders_raw = _csv(folder, "orders.csv")
+    items_raw = _csv(folder, "items.csv")
+    assert history_raw is not None and orders_raw is not None and items_raw is not None
+    locations = cfg["locations"]
+    for name, raw in (("history.csv", history_raw), ("orders.csv", orders_raw)):
+        if "location" not in raw.columns and "all" not in locations:
+            raise InstanceError(
+                f"{name} line 1: no location column; plan.yaml maps locations "
+                f"{', '.join(sorted(locations)[:8])} to stages "
+                "(network.demand_stage_of_location), so every order line needs its location "
+                f"(has: {', '.join(raw.columns)}).",
+                field=f"{name}.location",
+            )
+    history = _lines(history_raw, "history.csv", window=True)
+    orders = _lines(orders_raw, "orders.csv", window=False)
+
+    _columns(items_raw, "items.csv", ("item", "family", "unit_cost"))
+    items = _typed(items_raw)
+    dup = items["item"].duplicated()
+    if dup.any():
+        line: Any = dup.idxmax()
         raise InstanceError(
-            f"plan.yaml: plan_start {plan['plan_start']!r} is not a date.", "plan.plan_start"
-        ) from exc
-    weeks = plan["plan_weeks"]
-    if not isinstance(weeks, int) or isinstance(weeks, bool):
-        raise InstanceError(f"plan.yaml: plan_weeks {weeks!r} must be a whole number.", "plan")
-    history = _lines(_required_csv(folder, "history.csv"), "history.csv")
-    orders = _lines(_required_csv(folder, "orders.csv"), "orders.csv")
-    items = _required_csv(folder, "items.csv")
-    items = items.assign(item=items["item"].astype(str).str.strip())
+            f"items.csv line {line}, column item: {items['item'].loc[line]!r} is listed "
+            "twice; allowed: each item once.",
+            field="items.item",
+        )
+    cost = pd.to_numeric(items_raw["unit_cost"], errors="coerce")
+    bad = ~((cost > 0) & (cost <= gate.MAX_MAGNITUDE))
+    if bad.any():
+        line = bad.idxmax()
+        raise InstanceError(
+            f"items.csv line {line}, column unit_cost: "
+            f"{gate.shown(items_raw['unit_cost'].loc[line])} of item "
+            f"{items['item'].loc[line]!r}; allowed: a number > 0 (at most "
+            f"{gate.MAX_MAGNITUDE:.0e}).",
+            field="items.unit_cost",
+        )
+    known_items = set(items["item"])
+    for name, frame in (("history.csv", history), ("orders.csv", orders)):
+        _bad_ref(frame, name, "item", known_items, "an item of items.csv")
+        if "location" in frame.columns:
+            _bad_ref(
+                frame,
+                name,
+                "location",
+                set(locations),
+                "a location of plan.yaml network.demand_stage_of_location",
+                " (a typo, or a site to add to the network)",
+            )
+    families = {str(f.get("id")) for f in cfg["families"]}
+    _bad_ref(items, "items.csv", "family", families, "a family of plan.yaml families")
+    _bad_ref(
+        orders,
+        "orders.csv",
+        "customer",
+        set(history["customer"]),
+        "a customer with order history, so it has no segment",
+        " (add its history or leave the line out)",
+    )
+    weeks = orders["date"].dt.to_period("W").unique()
+    if len(weeks) != 1:
+        first = orders["date"].dt.to_period("W")
+        line = (first != first.iloc[0]).idxmax()
+        raise InstanceError(
+            f"orders.csv line {line}, column date: {orders_raw['date'].loc[line]!r} is in "
+            f"another week than line {orders.index[0]} ({len(weeks)} weeks in all); allowed: "
+            "one week's open orders.",
+            field="orders.date",
+        )
+    last = history["date"].max()
+    if orders["date"].min() <= last:
+        line = orders["date"].idxmin()
+        raise InstanceError(
+            f"orders.csv line {line}, column date: {orders_raw['date'].loc[line]!r}; allowed: "
+            f"this week's orders come after the history (last history date {last.date()}).",
+            field="orders.date",
+        )
+    start, weeks_n = cfg["plan_start"], cfg["plan_weeks"]
+    if not last < start + pd.Timedelta(days=7) or start > last + pd.Timedelta(
+        days=MAX_START_AFTER_DAYS
+    ):
+        raise plan.error(
+            "plan_start",
+            f"plan_start {start.date()} (its week's Monday) is outside the history's window",
+            f"a date after the last history line ({last.date()}) and at most "
+            f"{MAX_START_AFTER_DAYS} days after it",
+        )
+    lag = pd.Timedelta(days=364)
+    first_hist = history["date"].min()
+    uncovered = sum(
+        1
+        for k in range(weeks_n)
+        if start + pd.Timedelta(weeks=k) + pd.Timedelta(days=6) - lag < first_hist
+    )
+    if uncovered:
+        notes.append(
+            f"forecast: {uncovered} of the {weeks_n} planned weeks have no history a year "
+            "earlier, so the seasonal naïve forecast gives them no demand."
+        )
+    for item in cfg["disruption"]:
+        if item not in known_items:
+            raise plan.error(
+                f"disruption.{item}",
+                f"disruption names item {item!r}, not in items.csv",
+                "items of items.csv",
+            )
+    without = sorted(known_items - set(history["item"]))
+    if without:
+        if cfg["items_without_history"] == "error":
+            line = items.index[items["item"].isin(without)][0]
+            raise InstanceError(
+                f"items.csv line {line}, column item: {items['item'].loc[line]!r} has no order "
+                f"lines in history.csv ({len(without)} such items); allowed: items with "
+                "history (or items_without_history: report in plan.yaml).",
+                field="items.item",
+            )
+        notes.append(
+            f"items: {len(without)} of {len(known_items)} items of items.csv have no order "
+            f"lines in history.csv and get no stock plan (rule items_without_history: report): "
+            f"{', '.join(without[:5])}{', …' if len(without) > 5 else ''}."
+        )
+
+    supply = _supply(folder, known_items, set(locations), orders, cfg, notes)
     policy_path = folder / "policy.yaml"
-    data = PlanningData(
-        name=str(plan.get("name", folder.name)),
-        history=history,
-        orders=orders,
-        network=dict(plan["network"]),
-        items=items,
-        families=list(plan["families"]),
-        resources=list(plan["resources"]),
-        plan_start=start - pd.Timedelta(days=start.weekday()),
-        plan_weeks=weeks,
-        supply=_read_csv(folder, "supply.csv", required=False),
-        disruption={str(k): v for k, v in (plan.get("disruption") or {}).items()},
-        policy=_policy(policy_path) if policy_path.is_file() else None,
+    policy = _policy(policy_path) if policy_path.exists() else None
+    from optim.segmentation.policy import PolicyTable, default_policy
+
+    table = default_policy() if policy is None else PolicyTable.model_validate(policy)
+    segments = {n for n, r in table.segments.items() if r.dimension == "customer"}
+    pins = dict(cfg["pins"])
+    for customer, name in pins.items():
+        if name not in segments:
+            raise plan.error(
+                f"pins.{customer}",
+                f"pin of {customer!r} names segment {name!r}",
+                f"a customer segment of the policy: {', '.join(sorted(segments))}",
+            )
+    pins_raw = _csv(folder, "pins.csv", required=False)
+    if pins_raw is not None:
+        _columns(pins_raw, "pins.csv", ("customer", "segment"))
+        pins_raw = _typed(pins_raw)
+        _bad_ref(pins_raw, "pins.csv", "segment", segments, "a customer segment of the policy")
+        pins.update(zip(pins_raw["customer"], pins_raw["segment"], strict=True))
+    from optim.output import hash_files
+
+    read = [
+        folder / n
+        for n in (
+            "plan.yaml",
+            "history.csv",
+            "orders.csv",
+            "items.csv",
+            "supply.csv",
+            "pins.csv",
+            "policy.yaml",
+        )
+    ]
+    read = [p for p in read if p.is_file()]
+    source = {"folder": str(folder), "files": [p.name for p in read], "sha256": hash_files(read)}
+    return PlanningData(
+        name=cfg["name"] if cfg["name"] is not None else folder.name,
+        history=history.reset_index(drop=True),
+        orders=orders.reset_index(drop=True),
+        network=cfg["network"],
+        items=items.reset_index(drop=True),
+        families=cfg["families"],
+        resources=cfg["resources"],
+        plan_start=start,
+        plan_weeks=weeks_n,
+        supply=supply,
+        disruption=cfg["disruption"],
+        policy=policy,
+        supply_missing=cfg["supply_missing"],
+        items_without_history=cfg["items_without_history"],
+        pins=pins,
+        notes=tuple(notes),
+        source=source,
         receipts=read_receipts(folder / "receipts.csv")
         if (folder / "receipts.csv").is_file()
         else None,
     )
-    _check(data)
-    return data
+
+
+def _supply(
+    folder: Path,
+    items: set[str],
+    locations: set[str],
+    orders: pd.DataFrame,
+    cfg: dict[str, Any],
+    notes: list[str],
+) -> pd.DataFrame | None:
+    from optim.instances import gate
+
+    raw = _csv(folder, "supply.csv", required=False)
+    if raw is None:
+        return None
+    _columns(raw, "supply.csv", ("item", "location", "quantity"))
+    frame = _typed(raw)
+    _bad_ref(frame, "supply.csv", "item", items, "an item of items.csv")
+    _bad_ref(
+        frame,
+        "supply.csv",
+        "location",
+        locations,
+        "a location of plan.yaml network.demand_stage_of_location",
+    )
+    qty = pd.to_numeric(raw["quantity"], errors="coerce")
+    bad = ~((qty >= 0) & (qty <= gate.MAX_MAGNITUDE))
+    if bad.any():
+        line: Any = bad.idxmax()
+        raise InstanceError(
+            f"supply.csv line {line}, column quantity: {gate.shown(raw['quantity'].loc[line])}; "
+            f"allowed: a number >= 0 (at most {gate.MAX_MAGNITUDE:.0e}).",
+            field="supply.quantity",
+        )
+    frame["quantity"] = qty
+    dup = frame.duplicated(["item", "location"])
+    if dup.any():
+        line = dup.idxmax()
+        raise InstanceError(
+            f"supply.csv line {line}: item {frame['item'].loc[line]!r} at location "
+            f"{frame['location'].loc[line]!r} is listed twice; allowed: each pair once.",
+            field="supply.item",
+        )
+    need = orders[["item", "location"]].drop_duplicates()
+    have = pd.MultiIndex.from_frame(frame[["item", "location"]])
+    missing = need[~pd.MultiIndex.from_frame(need).isin(have)]
+    if len(missing):
+        rule = cfg["supply_missing"]
+        first = missing.index[0]
+        pairs = ", ".join(f"{i}@{loc}" for i, loc in missing.head(5).itertuples(index=False))
+        if rule == "error":
+            raise InstanceError(
+                f"orders.csv line {first}: item {missing['item'].iloc[0]!r} at location "
+                f"{missing['location'].iloc[0]!r} has no row in supply.csv ({len(missing)} "
+                f"ordered pairs without supply: {pairs}); allowed: a supply row for every "
+                "ordered (item, location), or supply_missing: planned | zero in plan.yaml.",
+                field="supply.csv",
+            )
+        notes.append(
+            f"supply: {len(missing)} ordered (item, location) pairs are not in supply.csv and "
+            + ("get the planned stock" if rule == "planned" else "get no stock")
+            + f" (rule supply_missing: {rule}): {pairs}{', …' if len(missing) > 5 else ''}."
+        )
+    return frame.reset_index(drop=True)
 
 
 def _policy(path: Path) -> dict[str, Any]:
-    """The policy document of ``policy.yaml``, validated (errors name the file)."""
+    """The policy document of ``policy.yaml``, validated (errors name the file and line)."""
     from optim.segmentation.policy import PolicyTable, read_yaml_mapping, with_file
 
     doc = read_yaml_mapping(path, "policy")
     with_file(path, lambda: PolicyTable.model_validate(doc))
     return doc
+
+
+def plan_schema() -> dict[str, Any]:
+    """JSON Schema of ``plan.yaml`` (``optim schema plan``)."""
+    from optim.instances.capacity import Product, Resource
+    from optim.instances.safety_stock import Arc, Stage
+
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "plan.yaml",
+        "description": "The plan of a planning folder (optim plan FOLDER); see "
+        "optim.planning.folder.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(REQUIRED_PLAN_KEYS),
+        "properties": {
+            "name": {"type": "string"},
+            "plan_start": {
+                "type": "string",
+                "format": "date",
+                "description": "a date in the first planned week",
+            },
+            "plan_weeks": {"type": "integer", "minimum": 1, "maximum": MAX_PLAN_WEEKS},
+            "network": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["stages", "demand_stage_of_location"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "pooling": {"enum": ["root_sum_square", "additive", "max_z"]},
+                    "stages": {"type": "array", "minItems": 1, "items": Stage.model_json_schema()},
+                    "arcs": {"type": "array", "items": Arc.model_json_schema()},
+                    "demand_stage_of_location": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": "location of the order lines -> stage id",
+                    },
+                },
+            },
+            "resources": {"type": "array", "minItems": 1, "items": Resource.model_json_schema()},
+            "families": {"type": "array", "minItems": 1, "items": Product.model_json_schema()},
+            "disruption": {
+                "type": "object",
+                "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+            "supply_missing": {"enum": list(SUPPLY_RULES), "default": "error"},
+            "items_without_history": {"enum": list(ITEM_RULES), "default": "report"},
+            "pins": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "customer -> segment",
+            },
+        },
+    }
 
 
 def write_folder(data: PlanningData, folder: str | Path) -> Path:
@@ -308,6 +846,12 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         "families": data.families,
         "disruption": data.disruption,
     }
+    if data.supply_missing != "error":
+        plan["supply_missing"] = data.supply_missing
+    if data.items_without_history != "report":
+        plan["items_without_history"] = data.items_without_history
+    if data.pins:
+        plan["pins"] = dict(data.pins)
     (folder / "plan.yaml").write_text(
         yaml.safe_dump(plan, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 import optim
+from optim.alerts import Alert
 from optim.errors import InstanceError, NoSolutionError
 from optim.params import SolveParams
 from optim.planning.builders import build_capacity, build_item_safety_stock, build_rationing
@@ -104,12 +105,15 @@ class PlanningRun:
         Whether the peak plan meets every segment's fill-rate floor (False: the floors
         conflict with capacity, see ``notes``; the plan is the strict lexicographic one).
     notes
-        Diagnoses and remarks for the planner.
+        Diagnoses and remarks for the planner (the input reader's rules first).
     tables
         Derived tables: ``segment_summary``, ``cell_policy``, ``stock_by_stage``,
         ``stock_by_segment``, ``supply`` (see :func:`run`).
     times
         Seconds per step.
+    alerts
+        Alerts a step raised itself (:mod:`optim.alerts`); the report shows these and every
+        registered alert rule's first (:func:`optim.alerts.collect`).
     """
 
     data: PlanningData
@@ -122,10 +126,37 @@ class PlanningRun:
     notes: tuple[str, ...] = ()
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     times: dict[str, float] = field(default_factory=dict)
+    alerts: tuple[Alert, ...] = ()
 
     def ok(self) -> bool:
         """Whether every solve returned a solution."""
         return all(r.has_solution() for r in (self.safety_stock, self.capacity, self.rationing))
+
+
+def _service_time_notes(table: PolicyTable, period: str) -> list[str]:
+    """Warn where promised days are not whole periods (they are rounded down), and where
+    two customer segments' different promises round to the same number of periods."""
+    from optim.planning.builders import days_per_period, periods_of_days
+
+    days = days_per_period(period)
+    notes = []
+    seen: dict[int, list[str]] = {}
+    for name, row in table.segments.items():
+        d = row.max_service_time_days
+        whole = periods_of_days(d, period)
+        seen.setdefault(whole, []).append(f"{name} ({d:g} days)")
+        if abs(d / days - round(d / days)) > 1e-9:
+            notes.append(
+                f"policy: max_service_time_days {d:g} of {name!r} is not a whole number of "
+                f"{days:g}-day periods; it counts as {whole} period(s) (rounded down), so "
+                f"promises from {whole * days:g} to {(whole + 1) * days - 1:g} days plan alike."
+            )
+    for whole, names in sorted(seen.items()):
+        if len(names) > 1 and len({n.split(" (")[1] for n in names}) > 1:
+            notes.append(
+                f"policy: {', '.join(names)} all plan as {whole} period(s) of service time."
+            )
+    return notes
 
 
 def safety_stock_by_segment(result: Result) -> pd.DataFrame:
@@ -314,14 +345,16 @@ def run(
         policy = PolicyTable.model_validate(data.policy)
     config = SegmentationConfig() if policy is None else SegmentationConfig(policy=policy)
     tables: dict[str, pd.DataFrame] = {}
-    notes: list[str] = []
+    notes: list[str] = list(data.notes)
+    pins = data.pins or None
 
     with progress.step(f"segment {len(data.history):,} order lines (and last week's run)"):
         dates = data.history["date"]
         last_monday = (dates.max() - pd.Timedelta(days=dates.max().weekday())).normalize()
-        previous = segment(data.history[dates < last_monday], config=config)
-        seg = segment(data.history, config=config, previous=previous)
+        previous = segment(data.history[dates < last_monday], config=config, overrides=pins)
+        seg = segment(data.history, config=config, previous=previous, overrides=pins)
         table = seg.config.policy
+        notes.extend(_service_time_notes(table, seg.config.period))
         cells = seg.demand_stats(("item", "segment"))
         tables["cell_policy"] = (
             cells.assign(abc=seg.items.set_index("item")["abc"].reindex(cells["item"]).values)
@@ -414,6 +447,15 @@ def run(
     with progress.step(f"ration this week's {len(data.orders):,} order lines"):
         if data.supply is not None:
             supply = data.supply.assign(planned=data.supply["quantity"])
+            if data.supply_missing == "planned":
+                planned = planned_supply(seg, gsm.tables["stages"], data.orders, data.disruption)
+                have = pd.MultiIndex.from_frame(supply[["item", "location"]])
+                extra = planned[
+                    ~pd.MultiIndex.from_frame(planned[["item", "location"]]).isin(have)
+                ]
+                supply = pd.concat([supply, extra], ignore_index=True).sort_values(
+                    ["item", "location"], ignore_index=True
+                )
         else:
             supply = planned_supply(seg, gsm.tables["stages"], data.orders, data.disruption)
         tables["supply"] = supply
@@ -426,6 +468,13 @@ def run(
             name="short week",
         )
         rat = optim.solve(rat_inst, params)
+        merged = len(data.orders) - len(rat_inst.demand)
+        if merged > 0:
+            notes.append(
+                f"rationing: the {len(data.orders):,} order lines of this week are "
+                f"{len(rat_inst.demand):,} rationing lines — lines of the same customer, item "
+                "and location are summed (returns netted, cells at or below zero dropped)."
+            )
 
     with progress.step("summarise per segment"):
         tables["segment_summary"] = _segment_summary(seg, table, by_seg, cap, rat)
@@ -515,18 +564,28 @@ def _drift_impact(
 
 def write(
     result: PlanningRun,
-    out: Path,
+    out: str | Path,
     *,
     report: bool = True,
+    atomic: bool = True,
 ) -> dict[str, Path]:
     """Write the run's tables (CSV), solver documents (JSON) and the HTML report into ``out``.
 
     Layout: ``segmentation/`` (items, customers, changes, policy, cell_policy, item_policy),
     ``safety_stock/`` (stages, demands, stock_by_stage, stock_by_segment),
     ``capacity/`` (every table of the capacity result), ``rationing/`` (every table of the
-    rationing result + supply), ``segment_summary.csv``, ``*_result.json`` and
-    ``report.html``. Returns the main paths.
+    rationing result + supply), ``segment_summary.csv``, ``alerts.csv``, ``*_result.json``,
+    ``report.html``, ``report.xlsx`` (:mod:`optim.workbook`) and ``manifest.json``.
+    ``atomic`` (default): the folder is written beside ``out`` and renamed onto it at the
+    end (:mod:`optim.output`), so ``out`` is complete or untouched. Returns the main paths.
     """
+    out = Path(out)
+    if atomic:
+        from optim.output import atomic_folder
+
+        with atomic_folder(out, command="optim.planning.write", inputs=result.data.source) as tmp:
+            paths = write(result, tmp, report=report, atomic=False)
+        return {k: out / p.relative_to(tmp) for k, p in paths.items()}
     out.mkdir(parents=True, exist_ok=True)
     seg = result.segmentation
     folder = out / "segmentation"
@@ -554,9 +613,16 @@ def write(
         if name in result.tables:
             result.tables[name].to_csv(out / "safety_stock" / f"{name}.csv", index=False)
     result.tables["segment_summary"].to_csv(out / "segment_summary.csv", index=False)
+    from optim.alerts import collect
+    from optim.alerts import frame as alert_table
+
+    alert_table(collect(result)).to_csv(out / "alerts.csv", index=False)
     paths = {"out": out, "summary": out / "segment_summary.csv"}
     if report:
         from optim.planning.report import write_report
 
         paths["report"] = write_report(result, out / "report.html")
+        from optim.workbook import write_workbook
+
+        paths["workbook"] = write_workbook(result, out / "report.xlsx")
     return paths

@@ -61,6 +61,12 @@ table{border-collapse:collapse;font-size:.85em;margin:.4em 0 1em}
 th,td{padding:.25em .6em;border-bottom:1px solid #e5e8e8;text-align:left}
 th{background:#f4f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 svg{max-width:100%;height:auto}p.note{font-size:.85em;color:#566573}
+tr.alert-critical td:first-child{color:#fff;background:#c0392b;font-weight:600}
+tr.alert-warning td:first-child{background:#f5b041;font-weight:600}
+tr.alert-info td:first-child{background:#d6eaf8}p.ok{color:#1e8449}
+input.filter{display:block;margin:.3em 0;padding:.2em .4em;font-size:.85em;width:16em}
+th[data-sort=up]:after{content:" ▲"}th[data-sort=down]:after{content:" ▼"}
+section{overflow-x:auto}@media (max-width:1100px){body{margin:1em auto}table{font-size:.8em}}
 """
 
 
@@ -115,13 +121,54 @@ def html_table(frame: pd.DataFrame, table_id: str) -> str:
                 text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
                 cells.append(f"<td>{html.escape(text)}</td>")
             else:
-                cells.append(f'<td class="num">{html.escape(fmt(v))}</td>')
+                raw = float(v) if v is not None else math.nan
+                key = f"{raw:.17g}" if math.isfinite(raw) else ""
+                cells.append(f'<td class="num" data-v="{key}">{html.escape(fmt(v))}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     body = "\n".join(rows)
     return (
         f'<table id="{table_id}">\n<thead><tr>{head}</tr></thead>\n'
         f"<tbody>\n{body}\n</tbody></table>"
     )
+
+
+SCRIPT = """
+document.querySelectorAll('table').forEach(function (t) {
+  var body = t.tBodies[0], head = t.tHead;
+  if (!body || !head || body.rows.length < 2) return;
+  var box = document.createElement('input');
+  box.type = 'search'; box.placeholder = 'filter rows…'; box.className = 'filter';
+  box.addEventListener('input', function () {
+    var q = box.value.toLowerCase();
+    Array.prototype.forEach.call(body.rows, function (r) {
+      r.style.display = r.textContent.toLowerCase().indexOf(q) < 0 ? 'none' : '';
+    });
+  });
+  t.parentNode.insertBefore(box, t);
+  Array.prototype.forEach.call(head.rows[0].cells, function (th, k) {
+    th.title = 'click to sort'; th.style.cursor = 'pointer';
+    th.addEventListener('click', function () {
+      var up = th.getAttribute('data-sort') !== 'up';
+      Array.prototype.forEach.call(head.rows[0].cells, function (o) {
+        o.removeAttribute('data-sort');
+      });
+      th.setAttribute('data-sort', up ? 'up' : 'down');
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[k], y = b.cells[k];
+        var vx = x.getAttribute('data-v'), vy = y.getAttribute('data-v');
+        var c = (vx !== null && vy !== null)
+          ? (parseFloat(vx || 'NaN') || 0) - (parseFloat(vy || 'NaN') || 0)
+          : x.textContent.localeCompare(y.textContent);
+        return up ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"""
+"""Sortable (click a header) and filterable (a search box above each table) tables: a
+small inline script, no external loads; the page reads fine without it."""
 
 
 # --------------------------------------------------------------------------- svg output
@@ -593,6 +640,46 @@ def _section(sid: str, title: str, hint: str, body: str, cls: str = "table") -> 
     )
 
 
+def _metadata(run: PlanningRun) -> str:
+    """Run metadata: optim version and the input's SHA-256 (from the planning folder)."""
+    from optim.cli import _version
+
+    source = getattr(run.data, "source", {}) or {}
+    digest = source.get("sha256")
+    text = f"optim {_version()}"
+    if digest:
+        text += f" · input {source.get('folder', '')} SHA-256 {digest[:16]}…"
+    return text
+
+
+def _alerts_section(run: PlanningRun) -> str:
+    """The alerts (:func:`optim.alerts.collect`), first on the page."""
+    from optim.alerts import collect
+
+    alerts = collect(run)
+    if not alerts:
+        body = '<p class="ok">Nothing to act on: every target is met and no rule was applied.</p>'
+    else:
+        rows = []
+        for a in alerts:
+            amount = fmt_number(a.amount) + (f" {a.unit}" if a.unit else "")
+            rows.append(
+                f'<tr class="alert-{a.severity}"><td>{html.escape(a.severity)}</td>'
+                f"<td>{html.escape(a.topic)}</td><td>{html.escape(a.who)}</td>"
+                f"<td>{html.escape(a.message)}</td>"
+                f'<td class="num">{html.escape(amount if a.amount == a.amount else "")}</td></tr>'
+            )
+        body = (
+            '<table id="alerts-table"><thead><tr><th>severity</th><th>topic</th><th>who</th>'
+            "<th>what</th><th>how much</th></tr></thead><tbody>\n"
+            + "\n".join(rows)
+            + "\n</tbody></table>"
+        )
+    counts = {s: sum(a.severity == s for a in alerts) for s in ("critical", "warning", "info")}
+    hint = ", ".join(f"{n} {s}" for s, n in counts.items()) + " — act on these first."
+    return _section("alert-list", "Alerts to act on", hint, body)
+
+
 def _lead_time_alerts(run: PlanningRun) -> str:
     """Lanes whose lead time extended (receipts.csv), first thing on the page."""
     drift = run.tables.get("lead_time_drift")
@@ -648,7 +735,9 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         f"<style>{CSS}</style>\n</head>\n<body>",
         f"<h1>Planning report</h1>\n<p><strong>{html.escape(data.name)}</strong></p>",
         f"<p>{html.escape(facts)}</p>",
+        f'<p class="note">{html.escape(_metadata(run))}</p>',
         _lead_time_alerts(run),
+        _alerts_section(run),
         _solves_table(run, include_runtime),
     ]
     if include_runtime and run.times:
@@ -732,6 +821,7 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
             else html_table(frame, f"{sid}-table")
         )
         parts.append(_section(sid, title, hint, body))
+    parts.append(f"<script>{SCRIPT}</script>")
     parts.append("</body>\n</html>\n")
     return "\n".join(parts)
 

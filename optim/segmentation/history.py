@@ -83,25 +83,53 @@ class History:
     returns: dict[str, Any]
 
 
+MAX_GAP_DAYS = 366
+"""Longest allowed gap between consecutive order dates: a line dated years away from the
+rest (``2099`` for ``2025``) would otherwise create thousands of empty periods and turn
+every item intermittent."""
+MAX_SPAN_YEARS = 20
+"""Longest history (first to last order date)."""
+
+
 def load_history(source: pd.DataFrame | str | Path) -> pd.DataFrame:
-    """Return the raw order lines of a DataFrame, a CSV file or a parquet file."""
+    """Return the raw order lines of a DataFrame, a CSV file or a parquet file.
+
+    A CSV file passes the input gate (:func:`optim.instances.gate.read_csv_text`): cells
+    are kept as written and the frame's index is the file line of each row, so errors name
+    the line the planner sees.
+    """
     if isinstance(source, pd.DataFrame):
         return source
+    from optim.instances import gate
+
     path = Path(source)
     if not path.is_file():
-        raise InstanceError(f"history file {str(path)!r} does not exist.", field="history")
+        raise InstanceError(
+            f"history file {str(path)!r} does not exist"
+            + (" (it is a folder)" if path.is_dir() else "")
+            + "; allowed: a .csv or .parquet file.",
+            field="history",
+        )
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return pd.read_csv(path)
+        return gate.read_csv_text(path, str(path))
     if suffix in (".parquet", ".pq"):
+        gate.read_bytes(path, "parquet file", gate.MAX_CSV_BYTES)  # size and readability
         try:
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
         except ImportError as exc:
             raise InstanceError(
                 f"reading {str(path)!r} needs a parquet engine (pyarrow; "
                 f"pip install 'optim[parquet]'): {exc}",
                 field="history",
             ) from exc
+        except Exception as exc:  # pyarrow raises its own error types for corrupt files
+            raise InstanceError(
+                f"{path}: cannot be read as parquet ({type(exc).__name__}: {exc}).",
+                field="history",
+            ) from None
+        frame.attrs["source"] = str(path)
+        return frame
     raise InstanceError(
         f"history file {str(path)!r} has suffix {suffix!r}; allowed: .csv, .parquet, .pq.",
         field="history",
@@ -109,62 +137,171 @@ def load_history(source: pd.DataFrame | str | Path) -> pd.DataFrame:
 
 
 def _first_bad(column: str, raw: pd.Series, bad: np.ndarray, what: str) -> InstanceError:
+    """One error naming the file, the line (CSV: as in the file) or row, the column and the
+    value as written."""
+    from optim.instances.gate import shown
+
     pos = int(np.flatnonzero(bad)[0])
+    source = raw.attrs.get("source")
+    label = raw.index[pos]
+    if isinstance(label, (np.integer, int)):
+        label = int(label)
+    place = f"{source} line {label}" if source and source.endswith(".csv") else (
+        f"{source or 'history'} row {label!r}"
+    )  # fmt: skip
+    count = int(bad.sum())
+    more = f" ({count} bad lines in all)" if count > 1 else ""
     return InstanceError(
-        f"history column {column!r} {what}: row {raw.index[pos]!r} has {raw.iloc[pos]!r} "
-        f"({int(bad.sum())} bad row(s) in total).",
+        f"{place}, column {column}: {shown(raw.iloc[pos])} {what}{more}.",
         field=column,
     )
 
 
 def _numeric(df: pd.DataFrame, column: str, *, nonnegative: bool = False) -> np.ndarray:
+    from optim.instances.gate import MAX_MAGNITUDE
+
     raw = df[column]
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        raise _first_bad(column, raw, np.ones(len(raw), bool), "is a boolean, not a number")
+    if raw.dtype == object and not df.attrs.get("text_cells"):
+        is_bool = np.fromiter((type(v) is bool for v in raw.to_numpy()), bool, len(raw))
+        if is_bool.any():
+            raise _first_bad(column, raw, is_bool, "is a boolean, not a number")
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(values)
     if bad.any():
-        raise _first_bad(column, raw, bad, "must hold finite numbers")
+        raise _first_bad(column, raw, bad, "is not a number; allowed: a finite number")
+    big = np.abs(values) > MAX_MAGNITUDE
+    if big.any():
+        raise _first_bad(
+            column, raw, big, f"is too large; allowed: at most {MAX_MAGNITUDE:.0e} in size"
+        )
     if nonnegative and (values < 0).any():
-        raise _first_bad(column, raw, values < 0, "must be >= 0")
+        raise _first_bad(column, raw, values < 0, "is negative; allowed: >= 0")
     return values
 
 
 def _ids(df: pd.DataFrame, column: str) -> np.ndarray:
     raw = df[column]
     bad = raw.isna().to_numpy()
+    if raw.dtype == object:
+        bad |= (raw == "").to_numpy()
     if bad.any():
-        raise _first_bad(column, raw, bad, "must not be empty")
+        raise _first_bad(column, raw, bad, "is empty; allowed: an id")
     codes, uniques = pd.factorize(raw, sort=False)  # strip each distinct id once
     names = np.array([str(u).strip() for u in uniques], dtype=object)
+    empty = names == ""
+    if empty.any():
+        raise _first_bad(column, raw, empty[codes], "is blank; allowed: an id")
     return names[codes]
 
 
-def _dates(df: pd.DataFrame) -> pd.Series:
+def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
     raw = df["date"]
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
     else:
-        parsed = pd.to_datetime(raw, errors="coerce")
+        parsed = parse_dates(raw)
+        if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed time zones
+            zones = pd.Series([getattr(v, "tzinfo", None) for v in parsed], index=raw.index)
+            first = zones.iloc[0]
+            bad = (zones != first).to_numpy() | parsed.isna().to_numpy()
+            raise _first_bad(
+                "date",
+                raw,
+                bad,
+                "has another time zone than the first line; allowed: one time zone (or none) "
+                "for every line",
+            )
     bad = parsed.isna().to_numpy()
     if bad.any():
-        raise _first_bad("date", raw, bad, "must hold parsable dates")
+        raise _first_bad("date", raw, bad, "is not a date; allowed: a date such as 2025-03-31")
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
+    if window:
+        _date_window(raw, parsed)
     return parsed.reset_index(drop=True)
 
 
-def _check_columns(columns: Iterable[str]) -> None:
+def parse_dates(raw: pd.Series) -> pd.Series:
+    """Dates as written → timestamps (NaT where unparsable); ISO dates take the fast
+    vectorised path, other spellings are parsed one by one. Mixed time zones give an
+    object series (refused by the caller with the line)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mixed offsets: refused by the caller with the line
+        try:
+            parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+        except (ValueError, TypeError, OverflowError):
+            parsed = None
+        if parsed is not None and pd.api.types.is_datetime64_any_dtype(parsed):
+            missing = parsed.isna().to_numpy() & raw.notna().to_numpy()
+            if raw.dtype == object:
+                missing &= (raw != "").to_numpy()
+            if not missing.any():
+                return parsed
+            if parsed.dt.tz is None:
+                redo = pd.to_datetime(raw[missing], errors="coerce", format="mixed")
+                if pd.api.types.is_datetime64_any_dtype(redo) and redo.dt.tz is None:
+                    parsed = parsed.copy()
+                    parsed[missing] = redo
+                    return parsed
+        try:
+            return pd.to_datetime(raw, errors="coerce", format="mixed")
+        except (ValueError, TypeError, OverflowError):
+            return pd.Series([pd.to_datetime(v, errors="coerce") for v in raw], index=raw.index)
+
+
+def _date_window(raw: pd.Series, parsed: pd.Series) -> None:
+    """Refuse a line dated far away from the rest (more than :data:`MAX_GAP_DAYS` between
+    consecutive order dates) and histories longer than :data:`MAX_SPAN_YEARS`."""
+    days = parsed.to_numpy(dtype="datetime64[D]")
+    uniq, counts = np.unique(days, return_counts=True)
+    if len(uniq) < 2:
+        return
+    gaps = np.diff(uniq).astype(np.int64)
+    k = int(np.argmax(gaps))
+    if gaps[k] > MAX_GAP_DAYS:
+        # the side with fewer lines is the stray one
+        before, after = counts[: k + 1].sum(), counts[k + 1 :].sum()
+        stray = days > uniq[k] if after <= before else days <= uniq[k]
+        other = uniq[k] if after <= before else uniq[k + 1]
+        raise _first_bad(
+            "date",
+            raw,
+            stray,
+            f"lies {gaps[k]:,} days away from the other order lines (nearest "
+            f"{pd.Timestamp(other).date()}); allowed: no gap of more than {MAX_GAP_DAYS} days "
+            "between consecutive order dates (a typo in the year?)",
+        )
+    span = int((uniq[-1] - uniq[0]).astype(np.int64))
+    if span > MAX_SPAN_YEARS * 366:
+        raise _first_bad(
+            "date",
+            raw,
+            days == uniq[0],
+            f"starts a history of {span / 365.25:.0f} years; allowed: at most "
+            f"{MAX_SPAN_YEARS} years of order lines",
+        )
+
+
+def _check_columns(columns: Iterable[str], source: str = "history") -> None:
     cols = set(columns)
+    columns = list(columns)
+    head = f"{source} line 1" if source.endswith(".csv") else source
     missing = [c for c in REQUIRED if c not in cols]
     if missing:
         raise InstanceError(
-            f"history is missing column(s) {missing}; required: {list(REQUIRED)} and one "
-            "of 'unit_price' or 'revenue'.",
+            f"{head}: missing column(s) {', '.join(missing)}; required: "
+            f"{', '.join(REQUIRED)} and one of unit_price or revenue (has: "
+            f"{', '.join(map(str, columns))}).",
             field=missing[0],
         )
     if "unit_price" not in cols and "revenue" not in cols:
         raise InstanceError(
-            "history is missing column 'unit_price' (or 'revenue'); one of them gives the "
-            "value of each line.",
+            f"{head}: missing column unit_price (or revenue); one of them gives "
+            "the value of each line.",
             field="unit_price",
         )
 
@@ -175,6 +312,7 @@ def prepare_history(
     period: str = "W",
     value_basis: str = "revenue",
     returns: str = "net",
+    date_window: bool = True,
 ) -> History:
     """Validate order lines and bucket them into per-period demand cells.
 
@@ -188,6 +326,8 @@ def prepare_history(
         ``"revenue"`` or ``"margin"``; margin needs ``unit_cost`` or ``margin``.
     returns
         ``"net"`` | ``"exclude"`` | ``"reject"`` (see module docstring).
+    date_window
+        Refuse a line dated more than :data:`MAX_GAP_DAYS` away from the others (default).
 
     Returns
     -------
@@ -200,21 +340,26 @@ def prepare_history(
         negative quantity under ``returns="reject"``; the message names the column and row.
     """
     raw = load_history(source)
+    source_name = raw.attrs.get("source", "history") if isinstance(raw, pd.DataFrame) else None
     if not isinstance(raw, pd.DataFrame) or raw.empty:
-        raise InstanceError("history has no order lines.", field="history")
+        raise InstanceError(f"{source_name or 'history'} has no order lines.", field="history")
     df = raw.copy()
     df.columns = [str(c).strip().lower() for c in df.columns]
     if df.columns.duplicated().any():
         dup = sorted(set(df.columns[df.columns.duplicated()]))
-        raise InstanceError(f"history has duplicate column(s) {dup}.", field=dup[0])
-    _check_columns(df.columns)
+        raise InstanceError(
+            f"{source_name} has column {dup[0]!r} twice; allowed: each column once.",
+            field=dup[0],
+        )
+    _check_columns(df.columns, source_name)
+    df.attrs["source"] = source_name
     if value_basis == "margin" and "unit_cost" not in df.columns and "margin" not in df.columns:
         raise InstanceError(
             "value_basis='margin' needs a 'unit_cost' or 'margin' column in the history.",
             field="unit_cost",
         )
 
-    dates = _dates(df)
+    dates = _dates(df, date_window)
     quantity = _numeric(df, "quantity")
     negative = quantity < 0
     if returns == "reject" and negative.any():

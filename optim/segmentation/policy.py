@@ -161,25 +161,37 @@ class PolicyTable(Document):
 
 
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
-    """The mapping a YAML file holds; :class:`InstanceError` naming the file otherwise."""
-    if not path.is_file():
+    """The mapping a YAML file holds, through the input gate (:mod:`optim.instances.gate`:
+    safe loader, alias budget, repeated keys refused); :class:`InstanceError` naming the file
+    and line otherwise."""
+    from optim.instances import gate
+
+    path = Path(path)
+    if not path.is_file() and not path.is_dir():
         raise InstanceError(f"{what} file {str(path)!r} does not exist.", field=what)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        text = " ".join(str(exc).split())
-        raise InstanceError(f"{what} file {str(path)!r}: invalid YAML ({text}).", what) from None
+    data = gate.parse_yaml(gate.read_text(path, f"{what} file"), str(path)) or {}
     if not isinstance(data, Mapping):
-        raise InstanceError(f"{what} file {str(path)!r} must hold a mapping.", field=what)
+        raise InstanceError(
+            f"{path}: a {what} file must hold a mapping (key: value lines), got "
+            f"{type(data).__name__}.",
+            field=what,
+        )
     return dict(data)
 
 
 def with_file(path: Path, build: Callable[[], T]) -> T:
-    """Run ``build``; an :class:`InstanceError` it raises gets the file's name in front."""
+    """Run ``build``; an :class:`InstanceError` it raises gets the file's name and the line
+    of its field in front."""
+    from optim.instances import gate
+
     try:
         return build()
     except InstanceError as exc:
-        raise InstanceError(f"{path.name}: {exc}", field=exc.field) from None
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, ValueError):
+            raise InstanceError(f"{path.name}: {exc}", field=exc.field) from None
+        raise gate.located(exc, path.name, text, ".yaml") from None
 
 
 def default_policy() -> PolicyTable:

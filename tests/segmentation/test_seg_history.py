@@ -23,13 +23,13 @@ def _lines(**extra: list) -> pd.DataFrame:
 
 @pytest.mark.parametrize("column", ["date", "customer", "item", "quantity"])
 def test_missing_required_column_is_named(column: str) -> None:
-    with pytest.raises(InstanceError, match=f"missing column.*'{column}'") as err:
+    with pytest.raises(InstanceError, match=f"missing column\\(s\\) {column};") as err:
         prepare_history(_lines().drop(columns=column))
     assert err.value.field == column
 
 
 def test_missing_price_and_revenue_is_named() -> None:
-    with pytest.raises(InstanceError, match="'unit_price'"):
+    with pytest.raises(InstanceError, match="missing column unit_price"):
         prepare_history(_lines().drop(columns="unit_price"))
 
 
@@ -40,39 +40,50 @@ def test_margin_basis_needs_cost_or_margin() -> None:
 
 def test_unparsable_date_names_column_row_and_value() -> None:
     df = _lines(date=["2024-01-01", "not a date", "2024-01-09"])
-    with pytest.raises(InstanceError, match=r"'date'.*row 1.*'not a date'") as err:
+    with pytest.raises(
+        InstanceError, match=r"history row 1, column date: 'not a date' is not a date"
+    ) as err:
         prepare_history(df)
     assert err.value.field == "date"
 
 
 def test_non_numeric_quantity_is_named() -> None:
-    with pytest.raises(InstanceError, match=r"'quantity'.*finite numbers.*'ten'"):
+    with pytest.raises(
+        InstanceError,
+        match=r"row 1, column quantity: 'ten' is not a number; allowed: a finite number",
+    ):
         prepare_history(_lines(quantity=[1, "ten", 2]))
 
 
 def test_negative_quantity_rejected_under_reject_rule() -> None:
     df = _lines(quantity=[10, -5, 2])
-    with pytest.raises(InstanceError, match=r"'quantity' must be >= 0.*row 1.*-5"):
+    with pytest.raises(InstanceError, match=r"row 1, column quantity: -5 must be >= 0"):
         prepare_history(df, returns="reject")
-    with pytest.raises(InstanceError, match="'quantity'"):
+    with pytest.raises(InstanceError, match="column quantity"):
         segment(df, config=SegmentationConfig(returns="reject"))
 
 
 def test_negative_price_and_cost_rejected() -> None:
-    with pytest.raises(InstanceError, match=r"'unit_price' must be >= 0"):
+    with pytest.raises(
+        InstanceError, match=r"row 1, column unit_price: -1 is negative; allowed: >= 0"
+    ):
         prepare_history(_lines(unit_price=[2.0, -1.0, 3.0]))
-    with pytest.raises(InstanceError, match=r"'unit_cost' must be >= 0"):
+    with pytest.raises(
+        InstanceError, match=r"row 1, column unit_cost: -1 is negative; allowed: >= 0"
+    ):
         prepare_history(_lines(unit_cost=[1.0, -1.0, 3.0]))
 
 
 def test_revenue_sign_must_follow_quantity() -> None:
     df = _lines(revenue=[20.0, -10.0, 15.0]).drop(columns="unit_price")
-    with pytest.raises(InstanceError, match=r"'revenue' must have the sign of quantity"):
+    with pytest.raises(
+        InstanceError, match=r"row 1, column revenue: -10 must have the sign of quantity"
+    ):
         prepare_history(df)
 
 
 def test_empty_ids_rejected() -> None:
-    with pytest.raises(InstanceError, match=r"'customer' must not be empty.*row 2"):
+    with pytest.raises(InstanceError, match=r"row 2, column customer: \(empty\) is empty"):
         prepare_history(_lines(customer=["c1", "c2", None]))
 
 

@@ -1,4 +1,4 @@
-"""The two small solver adapters of this area: Pyomo/HiGHS status table and MIP warm start."""
+"""The two small solver adapters of this area: Pyomo/HiGHS solve and MIP warm start."""
 
 from __future__ import annotations
 
@@ -14,31 +14,7 @@ from optim.solvers import pyomo_highs
 from optim.solvers.highs_mip_start import solve_mip
 from optim.status import Status
 
-
-@pytest.mark.parametrize(
-    ("condition", "status"),
-    [
-        ("optimal", Status.OPTIMAL),
-        ("globallyOptimal", Status.OPTIMAL),
-        ("locallyOptimal", Status.FEASIBLE),
-        ("feasible", Status.FEASIBLE),
-        ("infeasible", Status.INFEASIBLE),
-        ("unbounded", Status.UNBOUNDED),
-        ("infeasibleOrUnbounded", Status.INFEASIBLE),
-        ("maxTimeLimit", Status.TIME_LIMIT),
-        ("maxIterations", Status.TIME_LIMIT),
-        ("maxEvaluations", Status.TIME_LIMIT),
-        ("userInterrupt", Status.TIME_LIMIT),
-        ("error", Status.ERROR),
-        ("solverFailure", Status.ERROR),
-        ("internalSolverError", Status.ERROR),
-        ("unknown", Status.ERROR),
-    ],
-)
-def test_pyomo_status_rows(condition: str, status: Status) -> None:
-    from pyomo.opt import TerminationCondition
-
-    assert pyomo_highs.status_map()[getattr(TerminationCondition, condition)] is status
+# the Pyomo status table is tested row by row in tests/test_status_maps.py
 
 
 def test_pyomo_solve_small_model() -> None:

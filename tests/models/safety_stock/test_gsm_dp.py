@@ -90,6 +90,7 @@ def test_forest_is_sum_of_components() -> None:
             ],
             "demands": [d.model_dump() for d in a.demands]
             + [{**d.model_dump(), "stage": ren[d.stage]} for d in b.demands],
+            "pooling": "root_sum_square",
         }
     )
     total = solve_tree_dp(a).cost + solve_tree_dp(b).cost

@@ -20,9 +20,11 @@ from optim.params import SolveParams
 from optim.status import Status
 
 
-def _serial(n: int, lead: int = 3) -> dict[str, Any]:
+def _serial(n: int, lead: int = 3, *, branch: bool = False) -> dict[str, Any]:
+    """A serial chain; ``branch`` adds a second customer of the first stage (a tree that is
+    not a path, so the general tree DP runs instead of the serial-chain path)."""
     rng = np.random.default_rng(0)
-    return {
+    doc = {
         "kind": "safety_stock",
         "stages": [
             {"id": f"s{i}", "lead_time": int(rng.integers(1, lead + 1)), "holding_cost": 1 + i / n}
@@ -40,10 +42,24 @@ def _serial(n: int, lead: int = 3) -> dict[str, Any]:
             }
         ],
     }
+    if branch:
+        doc["stages"].append({"id": "x", "lead_time": 1, "holding_cost": 1.0})
+        doc["arcs"].append({"source": "s0", "target": "x"})
+        doc["demands"].append(
+            {
+                "stage": "x",
+                "segment": "g",
+                "mean": 5,
+                "std_dev": 2,
+                "service_level": 0.9,
+                "max_service_time": 0,
+            }
+        )
+    return doc
 
 
 def test_tree_dp_honours_the_time_limit_with_a_feasible_solution_and_bound() -> None:
-    inst = SafetyStockInstance.model_validate(_serial(600))
+    inst = SafetyStockInstance.model_validate(_serial(600, branch=True))
     t0 = time.perf_counter()
     res = solve(inst, SolveParams(time_limit=0.3))
     took = time.perf_counter() - t0
@@ -64,17 +80,19 @@ def test_tree_dp_honours_the_time_limit_with_a_feasible_solution_and_bound() -> 
 
 
 def test_small_tree_within_the_limit_is_still_proven() -> None:
-    res = solve(SafetyStockInstance.model_validate(_serial(30)), SolveParams(time_limit=30))
+    res = solve(
+        SafetyStockInstance.model_validate(_serial(30, branch=True)), SolveParams(time_limit=30)
+    )
     assert res.status is Status.OPTIMAL and res.bound == pytest.approx(res.objective)
 
 
 def test_huge_lead_time_is_refused_before_allocation(tmp_path: Any, capsys: Any) -> None:
-    doc = _serial(3)
+    doc = _serial(3, branch=True)
     doc["stages"][0]["lead_time"] = 1_000_000
     inst = SafetyStockInstance.model_validate(doc)
     tracemalloc.start()
     with pytest.raises(InstanceError, match=r"GiB.*stage 's0' \(lead_time 1000000\)") as err:
-        prepare(inst)
+        solve(inst)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 50 * 2**20 and err.value.field == "stages[0].lead_time"
@@ -82,6 +100,13 @@ def test_huge_lead_time_is_refused_before_allocation(tmp_path: Any, capsys: Any)
     path.write_text(json.dumps(doc), encoding="utf-8")
     assert main(["solve", str(path)]) == 2
     assert "coarser period" in capsys.readouterr().err
+
+
+def test_huge_lead_time_on_a_serial_chain_needs_no_big_array() -> None:
+    doc = _serial(3)
+    doc["stages"][0]["lead_time"] = 1_000_000
+    res = solve(SafetyStockInstance.model_validate(doc))
+    assert res.status is Status.OPTIMAL and res.info["method"] == "serial"
 
 
 def test_huge_random_lead_time_table_is_refused() -> None:

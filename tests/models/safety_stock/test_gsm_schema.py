@@ -41,7 +41,7 @@ def _make(**changes: Any) -> SafetyStockInstance:
 def test_good_instance_defaults() -> None:
     inst = SafetyStockInstance(**GOOD)
     assert inst.kind == "safety_stock"
-    assert inst.pooling == "root_sum_square"
+    assert inst.pooling == "critical_level"  # each segment its own target (issue 10)
     assert inst.stages[0].external_service_time == 0
     assert inst.arcs[0].quantity == 1.0
     assert inst.is_spanning_tree()

@@ -97,6 +97,7 @@ def test_segments_share_stock_tightest_promise_binds() -> None:
                     "std_dev": 2.0,
                 },
             ],
+            "pooling": "root_sum_square",
         }
     )
     res = solve(inst)

@@ -1,0 +1,89 @@
+"""CLI start-up and `optim validate` of a 10^6-line planning folder (issue 12).
+
+Fresh processes; medians of N runs. Baseline measured in the same run: `python -c pass`
+(interpreter start-up with this environment's site packages). Targets: --version, schema
+and validate of a small document within 0.5 s of start-up overhead; validate of a folder
+with 10^6 history lines within 5 s.
+
+    .venv/bin/python benchmarks/bench_cli.py [--runs 5] [--lines 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIM = [sys.executable, "-m", "optim.cli"]
+
+
+def _time(argv: list[str], runs: int) -> tuple[float, int]:
+    times, peak = [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", *argv], capture_output=True, text=True, check=False
+        )
+        times.append(time.perf_counter() - start)
+        assert proc.returncode == 0, proc.stderr
+        peak = max(peak, int(proc.stderr.strip().splitlines()[-1]))
+    return statistics.median(times), peak
+
+
+def big_folder(folder: Path, lines: int) -> Path:
+    """The demo's planning folder with its history tiled to ``lines`` order lines (dates kept
+    within the demo's two years, customers renamed per copy)."""
+    from optim.planning.distributor import distributor_example
+    from optim.planning.folder import write_folder
+
+    data = distributor_example(2026)
+    history = data.history
+    copies = -(-lines // len(history))
+    parts = [
+        history.assign(customer=history["customer"] + (f"-{k}" if k else ""))
+        for k in range(copies)
+    ]
+    big = pd.concat(parts, ignore_index=True).head(lines)
+    import dataclasses
+
+    return write_folder(dataclasses.replace(data, history=big), folder)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    args = ap.parse_args()
+    example = str(ROOT / "instances" / "data" / "two_echelon_gsm.json")
+    base, base_mem = _time([sys.executable, "-c", "pass"], args.runs)
+    print(f"baseline python -c pass: median {base:.2f} s, peak {base_mem / 1024:.0f} MiB")
+    for label, argv in (
+        ("optim --version", [*OPTIM, "--version"]),
+        ("optim schema safety_stock", [*OPTIM, "schema", "safety_stock"]),
+        ("optim schema plan", [*OPTIM, "schema", "plan"]),
+        ("optim validate two_echelon_gsm.json", [*OPTIM, "validate", example]),
+    ):
+        t, mem = _time(argv, args.runs)
+        print(
+            f"{label:40s} median {t:.2f} s (+{t - base:.2f} s over baseline, ratio "
+            f"{t / base:.2f}), peak {mem / 1024:.0f} MiB"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = big_folder(Path(tmp) / "big", args.lines)
+        size = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+        t, mem = _time([*OPTIM, "validate", str(folder)], max(1, args.runs // 2))
+        print(
+            f"optim validate FOLDER ({args.lines:,} history lines, {size:,.0f} MiB): median "
+            f"{t:.2f} s (+{t - base:.2f} s over baseline), peak {mem / 1024:.0f} MiB"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,742 @@
+"""The input gate: every file optim reads passes here before anything is solved.
+
+One place states what is accepted and turns every mistake into one
+:class:`~optim.errors.InstanceError` that names the file, the line as the planner sees it in
+that file (header = line 1, first data row = line 2; in JSON and YAML the line of the
+field), the field, the value as written and what is allowed.
+
+Stated limits (module constants, each checked before the input is used):
+
+================================ ==========================================================
+limit                            value
+================================ ==========================================================
+JSON / YAML document size        :data:`MAX_DOCUMENT_BYTES` (256 MiB)
+CSV file size                    :data:`MAX_CSV_BYTES` (4 GiB)
+nesting depth of a document      :data:`MAX_DEPTH` (64 levels)
+YAML aliases                     :data:`YAML_MAX_ALIASES` (1,000 uses of ``*anchor``) and
+                                 :data:`YAML_MAX_NODES` (10^6 values after expansion)
+magnitude of a number            :data:`MAX_MAGNITUDE` (1e12; NaN and infinity refused)
+memory a solve may need          :data:`MEMORY_LIMIT_BYTES` (8 GiB, env
+                                 ``OPTIM_MEMORY_LIMIT_GB``), estimated from the input
+================================ ==========================================================
+
+JSON objects with a repeated key are refused (``json`` would silently keep the last value);
+YAML is read with the safe loader, repeated keys refused too. Numbers are strict: a string
+(``"-3"``) or a boolean (``true``) where a number belongs is an error, never coerced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from optim.errors import InstanceError
+
+__all__ = [
+    "MAX_CSV_BYTES",
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_MAGNITUDE",
+    "MEMORY_LIMIT_BYTES",
+    "YAML_MAX_ALIASES",
+    "YAML_MAX_NODES",
+    "check_number",
+    "check_output",
+    "field_line",
+    "load_document",
+    "located",
+    "parse_json",
+    "parse_yaml",
+    "read_csv_text",
+    "read_text",
+    "shown",
+]
+
+MAX_DOCUMENT_BYTES = 256 * 2**20
+MAX_CSV_BYTES = 4 * 2**30
+MAX_DEPTH = 64
+YAML_MAX_ALIASES = 1_000
+YAML_MAX_NODES = 1_000_000
+MAX_MAGNITUDE = 1e12
+MEMORY_LIMIT_BYTES = int(float(os.environ.get("OPTIM_MEMORY_LIMIT_GB", "8")) * 2**30)
+
+
+def shown(value: Any) -> str:
+    """A value as the planner wrote it: text in quotes, numbers plain (never
+    ``np.float64(nan)``), an empty cell as ``(empty)``."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        with contextlib.suppress(ValueError, TypeError):
+            value = value.item()
+    if value is None:
+        return "(empty)"
+    if isinstance(value, str):
+        return "(empty)" if value == "" else repr(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "(empty)"
+        return repr(value) if not value.is_integer() or abs(value) >= 1e16 else str(int(value))
+    if isinstance(value, (dict, list, tuple)):
+        text = json.dumps(value, default=str)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return repr(value)
+
+
+def where(name: str, line: int | None = None, field: str | None = None) -> str:
+    """``"orders.csv line 5, column location"`` / ``"plan.yaml line 7, field network"``."""
+    out = str(name)
+    if line is not None:
+        out += f" line {line}"
+    if field:
+        kind = "column" if out.endswith(".csv") or ".csv line" in out else "field"
+        out += f", {kind} {field}"
+    return out
+
+
+def refuse(
+    name: str,
+    what: str,
+    *,
+    line: int | None = None,
+    field: str | None = None,
+    allowed: str | None = None,
+) -> InstanceError:
+    """One error: ``"{file} line {n}, column {field}: {what}; allowed: {allowed}."``"""
+    text = f"{where(name, line, field)}: {what}"
+    if allowed:
+        text += f"; allowed: {allowed}"
+    if not text.endswith("."):
+        text += "."
+    return InstanceError(text, field=field or name)
+
+
+# ----------------------------------------------------------------------------- files
+def _stat(path: Path, what: str, limit: int) -> None:
+    if str(path) == "-":
+        return
+    if not path.exists():
+        raise refuse(str(path), f"no such {what}", allowed="an existing file")
+    if path.is_dir():
+        raise refuse(str(path), f"is a folder, not a {what}")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise refuse(str(path), f"cannot be read ({exc.strerror or exc})") from None
+    if size > limit:
+        raise refuse(
+            str(path),
+            f"is {size / 2**20:,.0f} MiB",
+            allowed=f"at most {limit / 2**20:,.0f} MiB for a {what}",
+        )
+
+
+def read_bytes(path: str | Path, what: str = "file", limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """The bytes of ``path`` (``-``: standard input), size-checked, read errors as
+    :class:`InstanceError`."""
+    path = Path(path)
+    if str(path) == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise refuse("-", "standard input is too large", allowed=f"at most {limit} bytes")
+        return data
+    _stat(path, what, limit)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise refuse(str(path), f"cannot be read ({exc.strerror or exc})") from None
+
+
+def decode(data: bytes, name: str) -> str:
+    """UTF-8 text (a BOM is dropped); a binary or non-UTF-8 file names the line of the first
+    bad byte."""
+    if b"\x00" in data[:8192]:
+        raise refuse(name, "is a binary file, not text", allowed="UTF-8 text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise refuse(
+            name,
+            f"byte {data[exc.start]:#04x} is not UTF-8 text",
+            line=line,
+            allowed="UTF-8 text (save the file as UTF-8)",
+        ) from None
+
+
+def read_text(path: str | Path, what: str = "file", limit: int = MAX_DOCUMENT_BYTES) -> str:
+    """UTF-8 text of ``path`` (``-``: standard input) through every file check."""
+    return decode(read_bytes(path, what, limit), str(path))
+
+
+# ----------------------------------------------------------------------------- JSON
+class _Duplicate(Exception):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
+
+
+def _json_walk(text: str) -> Iterator[tuple[tuple[Any, ...], int, bool]]:
+    """Yield ``(path, line, duplicate)`` for every value (and key) of a valid JSON text."""
+    stack: list[list[Any]] = []  # [kind, key or index, keys seen, expecting key]
+    line, last = 1, 0
+    for m in _TOKEN.finditer(text):
+        tok, pos = m.group(), m.start()
+        line += text.count("\n", last, pos)
+        last = pos
+        top = stack[-1] if stack else None
+        if tok in "}]":
+            stack.pop()
+            continue
+        if tok == ",":
+            if top is not None and top[0] == "obj":
+                top[3] = True
+            elif top is not None:
+                top[1] += 1
+            continue
+        if tok == ":":
+            continue
+        if top is not None and top[0] == "obj" and top[3]:
+            key = json.loads(tok)
+            top[1], top[3] = key, False
+            dup = key in top[2]
+            top[2].add(key)
+            yield tuple(f[1] for f in stack), line, dup
+            continue
+        yield tuple(f[1] for f in stack), line, False
+        if tok == "{":
+            stack.append(["obj", None, set(), True])
+        elif tok == "[":
+            stack.append(["arr", 0, None, False])
+
+
+def _path_text(path: tuple[Any, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _depth(doc: Any, name: str) -> None:
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise refuse(
+                name,
+                f"is nested more than {MAX_DEPTH} levels deep",
+                allowed=f"at most {MAX_DEPTH} levels",
+            )
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def parse_json(text: str, name: str) -> Any:
+    """Parse JSON: repeated keys, NaN/Infinity literals and deep nesting refused."""
+    try:
+        doc = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+    except _Duplicate as dup:
+        for path, line, is_dup in _json_walk(text):
+            if is_dup:
+                raise refuse(
+                    name,
+                    f"key {str(dup)!r} appears twice in one object",
+                    line=line,
+                    field=_path_text(path),
+                    allowed="each key once",
+                ) from None
+        raise refuse(name, f"key {str(dup)!r} appears twice in one object") from None
+    except _Constant as exc:
+        raise refuse(
+            name, f"{exc} is not a number JSON allows", allowed="finite numbers"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise refuse(
+            name,
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            allowed="a JSON document",
+        ) from None
+    except RecursionError:
+        raise refuse(
+            name, "is nested too deeply to read", allowed=f"at most {MAX_DEPTH} levels"
+        ) from None
+    _depth(doc, name)
+    return doc
+
+
+class _Constant(ValueError):
+    pass
+
+
+def _no_constant(word: str) -> Any:
+    raise _Constant(word)
+
+
+# ----------------------------------------------------------------------------- YAML
+class _Refused(Exception):
+    def __init__(self, what: str, line: int | None, allowed: str | None = None) -> None:
+        super().__init__(what)
+        self.line, self.allowed = line, allowed
+
+
+class GateLoader(yaml.SafeLoader):
+    """Safe YAML loader with an alias budget and repeated keys refused."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > YAML_MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise _Refused(
+                    f"uses more than {YAML_MAX_ALIASES:,} aliases (*anchor)",
+                    mark.line + 1,
+                    f"at most {YAML_MAX_ALIASES:,}",
+                )
+        return super().compose_node(parent, index)
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        _expanded_size(node)
+        return node
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = (key_node.tag, key_node.value)
+                    if key in seen:
+                        raise _Refused(
+                            f"key {key_node.value!r} appears twice in one mapping",
+                            key_node.start_mark.line + 1,
+                            "each key once",
+                        )
+                    seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(root: Any) -> None:
+    """Number of values once aliases are expanded (memoised per node); cycles refused."""
+    size: dict[int, int] = {}
+    state: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            total = 1 + sum(size[id(c)] for c in children)
+            if total > YAML_MAX_NODES:
+                raise _Refused(
+                    f"expands to more than {YAML_MAX_NODES:,} values through aliases",
+                    node.start_mark.line + 1,
+                    f"at most {YAML_MAX_NODES:,} values",
+                )
+            size[key], state[key] = total, 2
+            continue
+        if state.get(key) == 2:
+            continue
+        if state.get(key) == 1:
+            raise _Refused(
+                "an alias refers to a node that contains it (a cycle)",
+                node.start_mark.line + 1,
+                "aliases without cycles",
+            )
+        state[key] = 1
+        stack.append((node, True))
+        for c in children:
+            if state.get(id(c)) == 1:
+                raise _Refused(
+                    "an alias refers to a node that contains it (a cycle)",
+                    c.start_mark.line + 1,
+                    "aliases without cycles",
+                )
+            if state.get(id(c)) != 2:
+                stack.append((c, False))
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """Parse YAML with :class:`GateLoader` (safe, alias budget, repeated keys refused)."""
+    try:
+        doc = yaml.load(text, Loader=GateLoader)
+    except _Refused as exc:
+        raise refuse(name, str(exc), line=exc.line, allowed=exc.allowed) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(str(exc.problem or exc.context or "").split())
+        raise refuse(
+            name,
+            f"invalid YAML ({problem})",
+            line=mark.line + 1 if mark else None,
+            allowed="a YAML document",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise refuse(name, f"invalid YAML ({' '.join(str(exc).split())})") from None
+    except RecursionError:
+        raise refuse(
+            name, "is nested too deeply to read", allowed=f"at most {MAX_DEPTH} levels"
+        ) from None
+    _depth(doc, name)
+    return doc
+
+
+def field_line(text: str, suffix: str, field: str | None) -> int | None:
+    """Line of ``field`` (``"stages[2].lead_time"``) in a JSON or YAML text, or None."""
+    if not field:
+        return None
+    parts: list[Any] = []
+    for m in re.finditer(r"([^.\[\]]+)|\[(\d+)\]", field):
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+    best: int | None = None
+    if suffix == ".json":
+        lines: dict[tuple[Any, ...], int] = {}
+        try:
+            for path, line, _ in _json_walk(text):
+                lines.setdefault(path, line)
+        except (ValueError, IndexError):
+            return None
+        for k in range(len(parts), 0, -1):
+            best = lines.get(tuple(parts[:k]))
+            if best is not None:
+                return best
+        return None
+    try:
+        root = yaml.compose(text, Loader=GateLoader)
+    except Exception:  # locating is best effort
+        return None
+    best = _yaml_line(root, parts)
+    if best is None and isinstance(root, yaml.MappingNode):  # a document nested under a key
+        for _, value in root.value:
+            best = _yaml_line(value, parts)
+            if best is not None:
+                break
+    return best
+
+
+def _yaml_line(node: Any, parts: list[Any]) -> int | None:
+    best: int | None = None
+    for part in parts:
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    nxt = v
+                    best = k.start_mark.line + 1
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and part < len(node.value)
+        ):
+            nxt = node.value[part]
+            best = nxt.start_mark.line + 1
+        if nxt is None:
+            return best if part is not parts[0] else None
+        node = nxt
+    return best
+
+
+def load_document(path: str | Path, what: str = "document") -> tuple[Any, str, str]:
+    """Read and parse a JSON or YAML file (``-``: standard input, JSON or YAML).
+
+    Returns ``(document, text, suffix)``; the text and suffix let :func:`located` put the
+    line of a field into a later validation error.
+    """
+    path = Path(path)
+    name = str(path)
+    suffix = path.suffix.lower()
+    if name != "-" and suffix not in (".json", ".yaml", ".yml"):
+        if path.is_dir():
+            raise refuse(name, "is a folder without a known set of CSV files")
+        raise refuse(
+            name,
+            f"unknown file type {suffix or '(none)'!r}",
+            allowed=".json, .yaml, .yml, '-' (standard input) or a folder of CSV files",
+        )
+    text = read_text(path, what)
+    if not text.strip():
+        raise refuse(name, "the file is empty", allowed=f"a non-empty {what}")
+    if name == "-":
+        suffix = ".json" if text.lstrip()[:1] in "{[" else ".yaml"
+        name = "standard input"
+    doc = parse_json(text, name) if suffix == ".json" else parse_yaml(text, name)
+    return doc, text, suffix
+
+
+def located(exc: InstanceError, name: str, text: str, suffix: str) -> InstanceError:
+    """``exc`` with the file name and the line of its field in front."""
+    message = str(exc)
+    if message.startswith(name):
+        return exc
+    line = field_line(text, suffix, exc.field)
+    head = f"{name} line {line}" if line is not None else name
+    return InstanceError(f"{head}: {message}", field=exc.field)
+
+
+# ----------------------------------------------------------------------------- CSV
+TEXT_COLUMNS = frozenset(
+    {
+        "date",
+        "customer",
+        "item",
+        "location",
+        "channel",
+        "order",
+        "family",
+        "segment",
+        "id",
+        "name",
+        "product",
+        "resource",
+        "period",
+        "routing",
+        "key",
+        "value",
+        "demand_id",
+    }
+)
+"""Columns kept as the text written (ids keep leading zeros; dates are parsed later)."""
+
+
+def read_csv_text(
+    path: str | Path, name: str | None = None, text_columns: Iterable[str] = TEXT_COLUMNS
+) -> Any:
+    """A CSV file as a DataFrame: id and date columns as the text written, other columns
+    parsed by pandas' C reader (numbers stay numbers; a column with a word in it stays text,
+    so the message can show it as written); only an empty cell is missing (``NA`` is text).
+
+    The frame's index is the file line of each row (header = line 1), so messages name the
+    line the planner sees; blank lines are skipped but keep the numbering. Refused with a
+    message: a missing, unreadable, binary, non-UTF-8, empty or oversized file, a header with
+    a repeated or empty column name, a row with more cells than the header.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    name = name or str(path)
+    data = read_bytes(path, "CSV file", MAX_CSV_BYTES)
+    text = decode(data, name)
+    if not text.strip():
+        raise refuse(name, "is empty", allowed="a header line and data rows")
+    header_line = text.split("\n", 1)[0]
+    header = next(csv.reader([header_line]))
+    norm = [h.strip().lower() for h in header]
+    for k, col in enumerate(norm):
+        if not col:
+            raise refuse(
+                name,
+                f"column {k + 1} of the header has no name",
+                line=1,
+                allowed="a name for every column",
+            )
+        if col in norm[:k]:
+            raise refuse(
+                name,
+                f"column {col!r} appears twice (columns {norm.index(col) + 1} and {k + 1})",
+                line=1,
+                field=col,
+                allowed="each column once",
+            )
+    try:
+        wanted = set(text_columns)
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype={h: str for h, n in zip(header, norm, strict=True) if n in wanted},
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+            on_bad_lines="error",
+        )
+    except pd.errors.ParserError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise refuse(
+            name,
+            f"cannot be read as CSV ({' '.join(str(exc).split())})",
+            line=int(m.group(1)) if m else None,
+            allowed="the same number of cells on every line",
+        ) from None
+    except (ValueError, OSError) as exc:
+        raise refuse(name, f"cannot be read as CSV ({' '.join(str(exc).split())})") from None
+    frame.columns = norm
+    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    if len(frame):
+        blank = frame.isna().all(axis=1).to_numpy()
+        if blank.any():
+            frame = frame[~blank]
+    frame.attrs["source"] = name
+    frame.attrs["text_cells"] = True  # every cell is the text as written (no booleans)
+    return frame
+
+
+def strip_text(values: Any) -> Any:
+    """``values.astype(str).str.strip()``, stripping each distinct value once (id columns
+    repeat few values; 10^6 cells strip in milliseconds instead of seconds)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    texts = np.array([str(u).strip() for u in uniques], dtype=object)
+    return pd.Series(texts[codes], index=values.index, name=values.name)
+
+
+# ----------------------------------------------------------------------------- numbers
+def check_number(value: Any, field: str, *, allowed: str = "a finite number") -> None:
+    """Strict number: not a string, not a boolean, finite, |x| <= :data:`MAX_MAGNITUDE`."""
+    if isinstance(value, bool):
+        raise InstanceError(
+            f"{field} must be a number, got {shown(value)} (a boolean); allowed: {allowed}.",
+            field=field,
+        )
+    if isinstance(value, str):
+        raise InstanceError(
+            f"{field} must be a number, got {shown(value)} (text in quotes); "
+            f"allowed: {allowed}, written without quotes.",
+            field=field,
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InstanceError(
+            f"{field} must be finite, got {value}; allowed: {allowed}.", field=field
+        )
+    if isinstance(value, (int, float)) and abs(value) > MAX_MAGNITUDE:
+        raise InstanceError(
+            f"{field} is {shown(value)}; allowed: at most {MAX_MAGNITUDE:.0e} "
+            "in absolute value (rescale the units).",
+            field=field,
+        )
+
+
+# ----------------------------------------------------------------------------- outputs
+def check_output(path: str | Path, *, folder: bool, option: str = "--out") -> None:
+    """Refuse an output path that cannot be written, before any work starts.
+
+    A file output must not be a folder and its folder must exist and be writable; a folder
+    output must not be a file, and it (or its nearest existing parent) must be writable.
+    ``-`` (standard output) is always fine for a file.
+    """
+    p = Path(path)
+    if not folder and str(p) == "-":
+        return
+    label = f"{option} {path}"
+    if folder:
+        if p.exists() and not p.is_dir():
+            raise refuse(label, "is a file", allowed="a folder (existing or new)")
+        probe = p
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir():
+            raise refuse(
+                label,
+                f"{probe} is a file, so the folder cannot be created",
+                allowed="a folder path",
+            )
+    else:
+        if p.is_dir():
+            raise refuse(label, "is a folder", allowed="a file path")
+        probe = p.parent if str(p.parent) else Path(".")
+        if not probe.is_dir():
+            raise refuse(
+                label, f"folder {probe} does not exist", allowed="a file in an existing folder"
+            )
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".optim-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise refuse(
+            label,
+            f"cannot write in {probe} ({exc.strerror or exc})",
+            allowed="a writable location",
+        ) from None
+
+
+# ----------------------------------------------------------------------------- memory
+def gsm_memory_bytes(
+    lead_times: dict[str, int],
+    external: dict[str, int],
+    arcs: list[tuple[str, str]],
+    *,
+    tree: bool,
+) -> tuple[int, int]:
+    """Estimated peak memory of a safety-stock solve, and the longest replenishment time.
+
+    Stage ``j``'s service times range over ``0..L_j``, ``L_j`` the longest cumulative lead
+    time (plus external service time) ending at ``j``. The tree DP holds one
+    ``(L_j + 1)²`` cost table per stage at a time (a few float64 temporaries) and the
+    arg-minima of every stage.
+    """
+    from optim.models.graph import topological_order
+
+    ids = list(lead_times)
+    index = {sid: k for k, sid in enumerate(ids)}
+    pred: dict[str, list[str]] = {sid: [] for sid in ids}
+    for u, v in arcs:
+        pred[v].append(u)
+    order = topological_order(len(ids), [index[u] for u, _ in arcs], [index[v] for _, v in arcs])
+    longest: dict[str, int] = {}
+    for k in order.tolist():
+        sid = ids[k]
+        longest[sid] = lead_times[sid] + max(
+            [external.get(sid, 0), *(longest[p] for p in pred[sid])]
+        )
+    sizes = [(v + 1) for v in longest.values()] or [1]
+    # one (L+1)² table and a few temporaries at a time, arg-minima of every stage; general
+    # networks solve the same DP on spanning trees for their bounds, then a MIP over the
+    # stages' candidate service times (kept per stage, linear in L)
+    peak = 32 * max(sizes) ** 2 + (16 if tree else 64) * sum(sizes)
+    return peak, max(sizes) - 1
+
+
+def check_gsm_memory(
+    lead_times: dict[str, int],
+    external: dict[str, int],
+    arcs: list[tuple[str, str]],
+    *,
+    tree: bool,
+    where: str = "stages",
+) -> None:
+    """Refuse a safety-stock instance whose estimated memory exceeds
+    :data:`MEMORY_LIMIT_BYTES`, before anything is allocated."""
+    peak, longest = gsm_memory_bytes(lead_times, external, arcs, tree=tree)
+    if peak > MEMORY_LIMIT_BYTES:
+        worst = max(lead_times, key=lambda s: lead_times[s])
+        raise InstanceError(
+            f"{where}: the longest replenishment time is {longest:,} periods (largest "
+            f"lead_time {lead_times[worst]:,} at stage {worst!r}), so the solve would need "
+            f"about {peak / 2**30:,.0f} GiB; allowed: at most {MEMORY_LIMIT_BYTES / 2**30:,.0f} "
+            "GiB (OPTIM_MEMORY_LIMIT_GB) — count lead times in coarser periods (weeks "
+            "instead of days).",
+            field=f"{where}.lead_time",
+        )

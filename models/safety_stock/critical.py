@@ -1,0 +1,529 @@
+r"""Critical-level stock reservation: every segment its own service level from shared stock.
+
+Policy at one stage (periodic review; time counted at the *due date* of the orders)
+-----------------------------------------------------------------------------------
+A stage with net replenishment time :math:`\tau` (GSM: :math:`\tau = SI + T - S`) holds base
+stock :math:`B` and serves segments :math:`k = 1..K` in priority order (1 first; priority =
+the segment's rationing ``tier``, then its higher service level, then input order). Segment
+:math:`k` has a *critical level* :math:`c_k` with :math:`c_1 = 0`. Each period :math:`u`:
+
+1. the replenishment of the orders due :math:`\tau` periods ago arrives (GSM: suppliers keep
+   their promises; every order of every segment is passed upstream when it is placed);
+2. stock on hand first fills the backorders of earlier periods, oldest first and without any
+   reservation (they are already late);
+3. the orders due in period :math:`u` are served segment by segment, **lowest priority
+   first** (the worst case for the reservation: the top segment's orders come last), segment
+   :math:`k` only from stock above :math:`c_k`: it receives
+   :math:`\min(D_k, (R_{k+1} - c_k)^+)` where :math:`R_{k+1}` is the stock left after the
+   segments below it; what it does not receive is backordered (late).
+
+Exact evaluation
+----------------
+Every order is replenished :math:`\tau` periods after its due date and backorders are filled
+first, so the stock on hand in step 3 is :math:`R_{K+1} = (B - W)^+` with :math:`W` the total
+demand due in the :math:`\tau - 1` previous periods, independent of the period's own demands
+:math:`D_1..D_K`. The stock left for segment :math:`k` follows the one-dimensional recursion
+:math:`R_k = \min(R_{k+1}, \max(R_{k+1} - D_k, c_k))` with independent :math:`D_k`. Per-period
+demands live on a lattice :math:`\{0, h, 2h, \dots\}` (normal demand discretised with step
+:math:`h` = the stage's pooled standard deviation / 8 and negative values set to 0; Poisson and
+negative binomial counts of :math:`h = \max(1, \sigma/16)` units with mean and variance
+matched; ``distribution="auto"`` takes the normal when :math:`\sigma \le \mu/2` and the
+negative binomial — Poisson if :math:`\sigma^2 \le \mu` — for slow, lumpy demand), so the
+distribution of :math:`W` is an exact convolution and every segment's
+
+* ``cycle_service`` :math:`= P(D_k \le (R_{k+1} - c_k)^+)` (share of periods without a
+  shortage for the segment) and
+* ``fill_rate`` :math:`= E[\min(D_k, (R_{k+1} - c_k)^+)] / E[D_k]` (share of its demand served
+  from stock by its due date)
+
+is computed exactly for the lattice demand the simulator draws (:mod:`.simulate` runs the
+policy state by state, not this recursion; tests compare the two). With :math:`\tau = 0`
+the period's own replenishment arrives at the due date: everything is served, no stock.
+
+Optimisation per stage and :math:`\tau`
+---------------------------------------
+Holding cost is :math:`h_j (B - \mu_j\tau)` (the GSM safety stock, the expected net
+inventory), so the problem is the least lattice :math:`B` for which critical levels exist
+that let every segment meet its target. For fixed :math:`B`: segment :math:`k`'s service
+falls in :math:`c_k` and rises with :math:`R_{k+1}`, which is stochastically increasing in
+:math:`c_{k+1}, \dots, c_K` and in :math:`B` (the recursion is monotone). Hence the greedy
+choice — from the lowest segment up, the largest :math:`c_k` that still meets segment
+:math:`k`'s target — leaves the most stock to every segment above, and a :math:`B` is feasible
+iff the greedy levels satisfy the top segment; feasibility is monotone in :math:`B`, so
+:math:`B^*(\tau)` is found by bisection. The stage's table is
+:math:`SS(\tau) = \max(SS(\tau - 1), B^*(\tau) - \mu_j \tau)` rounded up to the lattice with
+:math:`SS(0) = 0`: non-decreasing (what the GSM solvers need) and feasible at every
+:math:`\tau` (more stock, levels recomputed greedily for it, never hurts).
+
+A stage with one segment measured by ``cycle_service`` keeps the GSM square-root model
+:math:`z\sigma\sqrt\tau` exactly (normal demand, the existing solvers and tests).
+
+Sources
+-------
+R. Dekker, R. M. Hill, M. J. Kleijn, R. H. Teunter (2002). On the (S−1, S) lost sales
+inventory model with priority demand classes. Naval Research Logistics 49(6):593–610.
+V. Deshpande, M. A. Cohen, K. Donohue (2003). A threshold inventory rationing policy for
+service-differentiated demand classes. Management Science 49(6):683–703.
+R. H. Teunter, W. K. Klein Haneveld (2008). Dynamic inventory rationing strategies for
+inventory systems with two demand classes, Poisson demand and backordering. European Journal
+of Operational Research 190(1):156–178.
+K. C. Frank, R. Q. Zhang, I. Duenyas (2003). Optimal policies for inventory systems with
+priority demand classes. Operations Research 51(6):993–1002 (periodic review, rationing).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from optim.instances.safety_stock import Demand, SafetyStockInstance
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "MEASURES",
+    "Lattice",
+    "SegmentModel",
+    "StagePolicy",
+    "StageSpec",
+    "demand_lattice",
+    "evaluate_policy",
+    "greedy_levels",
+    "lattice_law",
+    "needs_levels",
+    "optimal_policy",
+    "policy_at",
+    "resolve_distribution",
+    "stage_specs",
+    "stage_table",
+    "window",
+]
+
+FloatArray = NDArray[np.float64]
+MEASURES = ("cycle_service", "fill_rate")
+DISTRIBUTIONS = ("auto", "normal", "poisson", "negative_binomial")
+_TAIL = 1e-12  # probability mass trimmed from lattice tails
+_STEPS_PER_SIGMA = 8
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """A distribution on the integers ``lo, lo + 1, ...`` (in lattice steps): ``pmf[i]`` is
+    the probability of ``lo + i``."""
+
+    lo: int
+    pmf: FloatArray
+
+    @property
+    def hi(self) -> int:
+        return self.lo + self.pmf.size - 1
+
+    def mean(self) -> float:
+        return float(np.dot(self.pmf, np.arange(self.lo, self.hi + 1)))
+
+    def add(self, other: Lattice) -> Lattice:
+        """Distribution of the sum of two independent variables (tails trimmed)."""
+        return _trim(self.lo + other.lo, np.convolve(self.pmf, other.pmf))
+
+
+@dataclass(frozen=True)
+class SegmentModel:
+    """One segment at a stage: its per-period demand lattice, target and service measure."""
+
+    demand: Lattice
+    target: float
+    measure: str  # "cycle_service" | "fill_rate"
+
+    @cached_property
+    def _cum(self) -> tuple[FloatArray, FloatArray, float]:
+        cdf = np.cumsum(self.demand.pmf)
+        csurv = np.concatenate([[0.0], np.cumsum(1.0 - cdf)])
+        return cdf, csurv, self.demand.mean()
+
+    def service(self, avail: NDArray[np.int64]) -> FloatArray:
+        """Service per period when ``avail`` units (lattice steps) are available to it."""
+        x = np.maximum(avail, 0)
+        d = self.demand
+        cdf, csurv, mean = self._cum
+        idx = x - d.lo
+        if self.measure == "cycle_service":
+            return np.where(idx < 0, 0.0, cdf[np.minimum(np.maximum(idx, 0), cdf.size - 1)])
+        # E[min(D, x)] = sum_{y < x} P(D > y); P(D > y) = 1 for y < lo
+        surv = cdf  # only its size is used below
+        if mean <= 0:
+            return np.ones_like(x, dtype=np.float64)
+        below = np.minimum(x, max(d.lo, 0))  # the y < lo part, each contributing 1
+        upper = np.minimum(np.maximum(x - d.lo, 0), surv.size)  # P(D > y) = 0 past hi
+        return (below + csurv[upper]) / mean
+
+
+@dataclass(frozen=True)
+class StagePolicy:
+    """Base stock ``b`` and critical levels (lattice steps, priority order) with the model's
+    expected services (``cycle``, ``fill`` per segment)."""
+
+    b: int
+    levels: tuple[int, ...]
+    cycle: tuple[float, ...]
+    fill: tuple[float, ...]
+
+
+def _trim(lo: int, pmf: FloatArray) -> Lattice:
+    pmf = np.maximum(pmf, 0.0)
+    cdf = np.cumsum(pmf)
+    total = cdf[-1]
+    first = int(np.searchsorted(cdf, _TAIL * total, side="right"))
+    last = int(np.searchsorted(cdf, (1 - _TAIL) * total, side="left"))
+    last = min(max(last, first), pmf.size - 1)
+    first = min(first, last)
+    kept = pmf[first : last + 1].copy()
+    kept[0] += float(cdf[first - 1]) if first > 0 else 0.0
+    kept[-1] += float(total - cdf[last])
+    return Lattice(lo + first, kept / kept.sum())
+
+
+def resolve_distribution(mean: float, std_dev: float, distribution: str) -> str:
+    """The demand law of a segment at a stage with critical levels.
+
+    ``"auto"`` (the default): ``"normal"`` when :math:`\\sigma \\le \\mu / 2` (less than
+    2.3 % of the normal below zero), otherwise — slow or lumpy demand, where a normal would put
+    much of its mass on negative demand — ``"negative_binomial"`` when
+    :math:`\\sigma^2 > \\mu`, else ``"poisson"``.
+    """
+    if distribution != "auto":
+        return distribution
+    if std_dev <= mean / 2:
+        return "normal"
+    return "negative_binomial" if std_dev**2 > mean else "poisson"
+
+
+def lattice_law(
+    mean: float, std_dev: float, distribution: str, step: float
+) -> tuple[str, float, float]:
+    """How one period's demand is drawn, in lattice steps ``h``: ``("normal", mu, sigma)``
+    (then :math:`\\max(0, \\mathrm{round}(X / h))`), ``("poisson", m, 0)`` or
+    ``("negative_binomial", n, p)`` (counts of ``h`` units, mean and variance matched:
+    :math:`m = \\mu/h`, :math:`v = \\sigma^2/h^2`; a count whose :math:`v \\le m` is
+    Poisson, variance :math:`\\mu h \\ge \\sigma^2`)."""
+    dist = resolve_distribution(mean, std_dev, distribution)
+    if dist == "normal" or mean <= 0:
+        return ("normal", mean, std_dev)
+    m = mean / step
+    v = std_dev**2 / step**2
+    if dist == "negative_binomial" and v > m:
+        return ("negative_binomial", m * m / (v - m), m / v)
+    return ("poisson", m, 0.0)
+
+
+def demand_lattice(mean: float, std_dev: float, distribution: str, step: float) -> Lattice:
+    """Per-period demand of one segment on the lattice ``{0, step, 2 step, ...}``.
+
+    ``normal``: :math:`P(ih) = \\Phi((ih + h/2 - \\mu)/\\sigma) - \\Phi((ih - h/2 -
+    \\mu)/\\sigma)`, with all mass below :math:`h/2` at 0 (negative demand is no demand).
+    ``poisson`` / ``negative_binomial``: counts of ``step`` units (:func:`lattice_law`).
+    """
+    if mean <= 0:
+        return Lattice(0, np.ones(1))
+    law, a, b = lattice_law(mean, std_dev, distribution, step)
+    if law == "normal":
+        if std_dev <= 0:
+            v = max(0, round(mean / step))
+            return Lattice(v, np.ones(1))
+        lo = max(0, math.floor((mean - 9 * std_dev) / step))
+        hi = max(lo + 1, math.ceil((mean + 9 * std_dev) / step))
+        edges = (np.arange(lo, hi + 2) - 0.5) * step
+        cdf = _norm_cdf((edges - mean) / std_dev)
+        if lo == 0:
+            cdf[0] = 0.0  # negative demand is no demand: its mass goes to 0
+        return _trim(lo, np.diff(cdf))
+    if law == "poisson":
+        sd = math.sqrt(a)
+        k = np.arange(int(a + 14 * sd + 30) + 1, dtype=np.float64)
+        lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
+        logp = k * math.log(a) - a - lg
+    else:
+        r, p = a, b
+        m = r * (1 - p) / p
+        sd = math.sqrt(m / p)
+        k = np.arange(int(m + 30 * sd + 30) + 1, dtype=np.float64)
+        lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
+        lgr = np.array([math.lgamma(v + r) for v in k.tolist()])
+        logp = lgr - math.lgamma(r) - lg + r * math.log(p) + k * math.log1p(-p)
+    return _trim(0, np.exp(logp))
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+def _norm_cdf(x: NDArray[np.floating]) -> FloatArray:
+    erf = np.asarray(_ERF(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)), dtype=np.float64)
+    return 0.5 * (1.0 + erf)
+
+
+def window(period: Lattice, periods: int) -> Lattice:
+    """Total demand of ``periods`` independent periods (``periods >= 0``)."""
+    out = Lattice(0, np.ones(1))
+    for _ in range(periods):
+        out = out.add(period)
+    return out
+
+
+def _stock(w: Lattice, b: int) -> Lattice:
+    """Distribution of :math:`(b - W)^+`."""
+    vals = b - np.arange(w.hi, w.lo - 1, -1)  # ascending
+    pmf = w.pmf[::-1]
+    neg = vals < 0
+    if not neg.any():
+        return Lattice(int(vals[0]), pmf.copy())
+    zero = float(pmf[neg].sum())
+    keep = ~neg
+    if not keep.any():
+        return Lattice(0, np.ones(1))
+    rest = pmf[keep]
+    lo = int(vals[keep][0])
+    if lo == 0:
+        out = rest.copy()
+        out[0] += zero
+        return Lattice(0, out)
+    return Lattice(0, np.concatenate([[zero], np.zeros(lo - 1), rest]))
+
+
+def _after(r: Lattice, seg: SegmentModel, c: int) -> Lattice:
+    """Stock left after segment ``seg`` with critical level ``c``: min(R, max(R - D, c))."""
+    if r.hi <= c:
+        return r
+    first = max(c + 1 - r.lo, 0)  # index of the first value above c
+    conv = np.convolve(r.pmf[first:], seg.demand.pmf[::-1])  # R - D on the part above c
+    lo2 = r.lo + first - seg.demand.hi
+    new_lo = min(r.lo, c, lo2)
+    new_hi = max(r.hi, lo2 + conv.size - 1)
+    out = np.zeros(new_hi - new_lo + 1)
+    out[r.lo - new_lo : r.lo - new_lo + first] += r.pmf[:first]
+    cut = max(c - lo2, 0)  # values of R - D below c are lumped at c
+    out[lo2 - new_lo + cut : lo2 - new_lo + conv.size] += conv[cut:]
+    out[c - new_lo] += float(conv[:cut].sum())
+    nz = np.flatnonzero(out > 0)
+    return Lattice(new_lo + int(nz[0]), out[nz[0] : nz[-1] + 1])
+
+
+def _service(r: Lattice, seg: SegmentModel, c: int) -> tuple[float, float]:
+    """(cycle service, fill rate) of a segment with critical level ``c`` facing stock ``R``."""
+    avail = np.arange(r.lo, r.hi + 1) - c
+    cyc = SegmentModel(seg.demand, seg.target, "cycle_service").service(avail)
+    fil = SegmentModel(seg.demand, seg.target, "fill_rate").service(avail)
+    return float(np.dot(r.pmf, cyc)), float(np.dot(r.pmf, fil))
+
+
+def _measured(r: Lattice, seg: SegmentModel, c: int) -> float:
+    avail = np.arange(r.lo, r.hi + 1) - c
+    return float(np.dot(r.pmf, seg.service(avail)))
+
+
+def evaluate_policy(
+    w: Lattice, segments: list[SegmentModel], b: int, levels: list[int] | tuple[int, ...]
+) -> StagePolicy:
+    """Exact services of every segment (priority order) for base stock ``b`` and critical
+    levels ``levels`` (lattice steps); ``w`` is the demand of the ``tau - 1`` earlier periods."""
+    r = _stock(w, b)
+    cyc = [0.0] * len(segments)
+    fil = [0.0] * len(segments)
+    for k in range(len(segments) - 1, -1, -1):
+        cyc[k], fil[k] = _service(r, segments[k], int(levels[k]))
+        if k:
+            r = _after(r, segments[k], int(levels[k]))
+    return StagePolicy(b, tuple(int(c) for c in levels), tuple(cyc), tuple(fil))
+
+
+_MATRIX_CELLS = 40_000  # above this many (level, stock) cells, bisection on the level
+
+
+def _largest_level(r: Lattice, seg: SegmentModel, tol: float) -> int | None:
+    """Largest critical level ``c`` with which ``seg`` meets its target facing stock ``R``
+    (its service is non-increasing in ``c``), or ``None`` when even ``c = 0`` misses."""
+    hi = max(r.hi, 0)
+    vals = np.arange(r.lo, r.hi + 1)
+    if (hi + 1) * vals.size <= _MATRIX_CELLS:
+        g = seg.service(np.arange(hi + 1))  # service when x units are available, x = 0..hi
+        avail = np.maximum(vals[None, :] - np.arange(hi + 1)[:, None], 0)
+        ok = np.flatnonzero(g[avail] @ r.pmf >= seg.target - tol)
+        return None if ok.size == 0 or ok[0] != 0 else int(ok[-1])
+    if _measured(r, seg, 0) < seg.target - tol:
+        return None
+    lo = 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _measured(r, seg, mid) >= seg.target - tol:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def greedy_levels(w: Lattice, segments: list[SegmentModel], b: int) -> list[int] | None:
+    """Largest critical levels (lowest segment first) meeting every target, or ``None``."""
+    tol = 1e-12
+    r = _stock(w, b)
+    levels = [0] * len(segments)
+    for k in range(len(segments) - 1, 0, -1):
+        seg = segments[k]
+        level = _largest_level(r, seg, tol)
+        if level is None:
+            return None
+        levels[k] = level
+        r = _after(r, seg, level)
+    if _measured(r, segments[0], 0) < segments[0].target - tol:
+        return None
+    return levels
+
+
+def _quantile(x: Lattice, p: float) -> int:
+    return int(np.searchsorted(np.cumsum(x.pmf), p - 1e-12)) + x.lo
+
+
+def optimal_policy(
+    w: Lattice, segments: list[SegmentModel], b_min: int = 0
+) -> tuple[int, list[int]]:
+    """Least base stock ``b >= b_min`` (lattice steps) with critical levels meeting every
+    target, and the greedy levels for it."""
+    top = segments[0]
+    # lower bound: the top segment alone, behind no one (segments below only take stock)
+    lo = b_min
+    if top.measure == "cycle_service":
+        lo = max(lo, _quantile(w.add(top.demand), top.target))
+    # from the lower bound upwards in doubling steps (the answer is usually a few steps above
+    # the previous tau's stock), then bisection
+    step = 1
+    hi = lo
+    while greedy_levels(w, segments, hi) is None:
+        lo = hi + 1
+        hi = hi + step
+        step *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if greedy_levels(w, segments, mid) is not None:
+            hi = mid
+        else:
+            lo = mid + 1
+    levels = greedy_levels(w, segments, hi)
+    assert levels is not None
+    return hi, levels
+
+
+def stage_table(
+    segments: list[SegmentModel], step: float, mean: float, tau_max: int
+) -> FloatArray:
+    """Safety stock for :math:`\\tau = 0..` ``tau_max``: non-decreasing, and at every
+    :math:`\\tau` the least lattice base stock above the previous one's with critical levels
+    meeting every target (:func:`policy_at` gives the levels)."""
+    period = segments[0].demand
+    for s in segments[1:]:
+        period = period.add(s.demand)
+    ss = np.zeros(tau_max + 1)
+    w = Lattice(0, np.ones(1))  # demand of tau - 1 periods
+    for tau in range(1, tau_max + 1):
+        if tau > 1:
+            w = w.add(period)
+        floor_b = math.ceil((mean * tau + ss[tau - 1]) / step - 1e-9)
+        b, _ = optimal_policy(w, segments, b_min=max(0, floor_b))
+        ss[tau] = max(b * step - mean * tau, ss[tau - 1])
+    return ss
+
+
+# --- the stages of an instance that use critical levels ---------------------------------------
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage served by critical levels: its demands in priority order and its lattice."""
+
+    stage: int  # stage position
+    demands: tuple[int, ...]  # demand indices, priority order (top first)
+    segments: tuple[SegmentModel, ...]
+    step: float  # lattice step h (units of stock per lattice step)
+    mean: float  # mean demand per period (instance means, sum over the stage's demands)
+
+
+def _priority_key(d: Demand, index: int) -> tuple[float, float, int]:
+    return (float(d.tier) if d.tier is not None else 0.0, -float(d.service_level), index)
+
+
+def needs_levels(demands: list[Demand]) -> bool:
+    """A stage needs its own table when two of its segments differ in target or measure, or
+    a segment is measured by fill rate or has discrete demand; a single normal segment measured
+    by cycle service keeps the square-root model."""
+    if any(d.service_measure != "cycle_service" for d in demands):
+        return True
+    if any(d.distribution not in ("normal", "auto") for d in demands):
+        return True
+    return len({float(d.service_level) for d in demands}) > 1
+
+
+def stage_specs(
+    instance: SafetyStockInstance, n_stages: int, ids: tuple[str, ...]
+) -> dict[int, StageSpec]:
+    """Stages of a ``pooling="critical_level"`` instance that get critical levels.
+
+    A stage qualifies when it serves external demand only (no downstream stages: a stage that
+    also supplies others keeps the strictest segment's level for all of its flow, as
+    ``max_z``) and :func:`needs_levels` holds.
+    """
+    if instance.pooling != "critical_level":
+        return {}
+    pos = {sid: j for j, sid in enumerate(ids)}
+    has_succ = np.zeros(n_stages, dtype=bool)
+    for a in instance.arcs:
+        has_succ[pos[a.source]] = True
+    by_stage: dict[int, list[int]] = {}
+    dem = list(instance.demands)
+    for i, d in enumerate(dem):
+        by_stage.setdefault(pos[d.stage], []).append(i)
+    out: dict[int, StageSpec] = {}
+    for j, idx in by_stage.items():
+        ds = [dem[i] for i in idx]
+        if has_succ[j] or not needs_levels(ds):
+            continue
+        order = sorted(idx, key=lambda i: _priority_key(dem[i], i))
+        laws = [
+            resolve_distribution(dem[i].mean, dem[i].std_dev, dem[i].distribution) for i in idx
+        ]
+        var = [
+            dem[i].mean if law == "poisson" else dem[i].std_dev ** 2
+            for i, law in zip(idx, laws, strict=True)
+        ]
+        sigma = math.sqrt(sum(var))
+        if any(law != "normal" for law in laws):  # counts: whole units, coarser past 16 sigma
+            step = max(1.0, sigma / 16)
+        else:
+            step = sigma / _STEPS_PER_SIGMA if sigma > 0 else 1.0
+        segs = tuple(
+            SegmentModel(
+                demand_lattice(dem[i].mean, dem[i].std_dev, dem[i].distribution, step),
+                float(dem[i].service_level),
+                dem[i].service_measure,
+            )
+            for i in order
+        )
+        out[j] = StageSpec(j, tuple(order), segs, step, float(sum(dem[i].mean for i in idx)))
+    return out
+
+
+def policy_at(spec: StageSpec, tau: int, safety_stock: float) -> StagePolicy:
+    """The stage's policy at net replenishment time ``tau`` for the table's safety stock:
+    base stock on the lattice and the greedy critical levels for it."""
+    if tau <= 0:
+        k = len(spec.segments)
+        return StagePolicy(0, (0,) * k, (1.0,) * k, (1.0,) * k)
+    b = max(0, math.ceil((spec.mean * tau + safety_stock) / spec.step - 1e-6))
+    period = spec.segments[0].demand
+    for s in spec.segments[1:]:
+        period = period.add(s.demand)
+    w = window(period, tau - 1)
+    levels = greedy_levels(w, list(spec.segments), b)
+    if levels is None:  # pragma: no cover - the table only holds feasible base stocks
+        levels = [0] * len(spec.segments)
+    return evaluate_policy(w, list(spec.segments), b, levels)

@@ -1,0 +1,146 @@
+"""Alerts: what a planner must act on, shown first in the report (and ``alerts.csv``).
+
+An :class:`Alert` is one record (severity, topic, who, message, amount, unit). Alerts come
+from rules: a rule is a function ``PlanningRun -> Iterable[Alert]`` registered with
+:func:`alert_rule`; :func:`collect` runs every rule and sorts the alerts (critical first,
+then by topic and who), so the report and the summary show them in one deterministic order.
+A step that knows about a problem can also put alerts on the run itself
+(``PlanningRun.alerts``); :func:`collect` includes them.
+
+Built-in rules: a solve without a solution; fill-rate floors the capacity cannot meet;
+segments served below their service target in the short week (who, how many units short);
+the rules the input reader applied (``PlanningData.notes``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from optim.planning import PlanningRun
+
+__all__ = ["SEVERITIES", "Alert", "alert_rule", "collect", "frame"]
+
+Severity = Literal["critical", "warning", "info"]
+SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One thing to act on.
+
+    Attributes
+    ----------
+    severity
+        ``critical`` (a target or a plan is missing), ``warning`` (a target is missed),
+        ``info`` (a rule was applied, something to know).
+    topic
+        Area: ``service``, ``capacity``, ``supply``, ``stock``, ``data``, ``lead_time``, …
+    who
+        The segment, item, customer or resource concerned ("" for the whole run).
+    message
+        One sentence saying what happened and how much.
+    amount, unit
+        The size of the problem (units short, hours missing …), NaN when not a quantity.
+    """
+
+    severity: Severity
+    topic: str
+    who: str
+    message: str
+    amount: float = math.nan
+    unit: str = ""
+
+
+Rule = Callable[["PlanningRun"], Iterable[Alert]]
+RULES: list[Rule] = []
+
+
+def alert_rule(rule: Rule) -> Rule:
+    """Register ``rule`` (decorator): :func:`collect` runs it on every planning run."""
+    RULES.append(rule)
+    return rule
+
+
+def collect(run: PlanningRun) -> list[Alert]:
+    """Every alert of ``run``: its own plus every registered rule's, sorted."""
+    out = list(getattr(run, "alerts", ()) or ())
+    for rule in RULES:
+        out.extend(rule(run))
+    rank = {s: k for k, s in enumerate(SEVERITIES)}
+    return sorted(out, key=lambda a: (rank.get(a.severity, 9), a.topic, a.who, a.message))
+
+
+def frame(alerts: Iterable[Alert]) -> pd.DataFrame:
+    """Alerts as a table (columns of :class:`Alert`)."""
+    import pandas as pd
+
+    rows = [asdict(a) for a in alerts]
+    return pd.DataFrame(rows, columns=["severity", "topic", "who", "message", "amount", "unit"])
+
+
+# ----------------------------------------------------------------------------- rules
+@alert_rule
+def _no_solution(run: PlanningRun) -> Iterable[Alert]:
+    for topic, res in (
+        ("stock", run.safety_stock),
+        ("capacity", run.capacity),
+        ("supply", run.rationing),
+    ):
+        if not res.has_solution():
+            yield Alert(
+                "critical",
+                topic,
+                "",
+                f"{res.kind} solve: {res.status.value} without a solution ({res.message})",
+            )
+
+
+@alert_rule
+def _floors(run: PlanningRun) -> Iterable[Alert]:
+    if not run.capacity_floors:
+        yield Alert(
+            "critical",
+            "capacity",
+            "",
+            "the policy's fill-rate floors cannot all be met with this capacity; the peak "
+            "plan is the priority-only one (see the notes for the diagnosis)",
+        )
+
+
+@alert_rule
+def _short_week(run: PlanningRun) -> Iterable[Alert]:
+    summary = run.tables.get("segment_summary")
+    if summary is None or not run.rationing.has_solution():
+        return
+    for row in summary.to_dict("records"):
+        req, got = float(row["short_week_requested"]), float(row["short_week_allocated"])
+        target = float(row["service_level_target"])
+        name = str(row["segment"])
+        if req > 0 and got / req < target - 1e-9:
+            yield Alert(
+                "warning",
+                "service",
+                name,
+                f"short week: {name} gets {got:,.0f} of {req:,.0f} units "
+                f"({got / req:.1%}, target {target:.1%}), {req - got:,.0f} units short",
+                req - got,
+                "units",
+            )
+
+
+@alert_rule
+def _reader_notes(run: PlanningRun) -> Iterable[Alert]:
+    for note in getattr(run.data, "notes", ()) or ():
+        topic = note.split(":", 1)[0] if ":" in note[:20] else "data"
+        yield Alert("info", topic, "", note)
+
+
+def to_records(alerts: Iterable[Alert]) -> list[dict[str, Any]]:
+    """Alerts as plain dicts (JSON)."""
+    return [asdict(a) for a in alerts]

@@ -1,0 +1,157 @@
+"""Atomic output folders: a run's files appear all at once, or not at all.
+
+:func:`atomic_folder` hands out a temporary folder beside the target
+(``.NAME.partial-XXXX``, hidden); the run writes everything there; at the end a manifest
+(``manifest.json``: optim version, what wrote it, the input's SHA-256 and every file's
+SHA-256) is written last, as the completion marker, and the folder is renamed onto the
+target (a previous run's folder is moved aside first and removed after). A run that fails
+or is stopped (``SIGTERM``: the CLI turns it into an exception) removes its temporary
+folder; a run killed outright (``SIGKILL``) leaves only the hidden partial folder. Either
+way the target is the previous complete run or nothing — never a mix, never a folder that
+looks complete without being complete. :func:`verify` checks a folder against its
+manifest.
+
+The manifest holds no time stamps, so the same input gives a byte-identical folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from optim.errors import InstanceError
+
+__all__ = ["MANIFEST", "atomic_folder", "hash_files", "verify"]
+
+MANIFEST = "manifest.json"
+SCHEMA = "optim.manifest/1"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def hash_files(paths: Iterable[Path], root: Path | None = None) -> str:
+    """One SHA-256 over files (their names relative to ``root`` and their bytes)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        name = path.relative_to(root).as_posix() if root is not None else path.name
+        digest.update(name.encode() + b"\0" + _sha256(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def is_output_folder(folder: Path) -> bool:
+    """Whether ``folder`` may be replaced: missing, empty, or written by optim."""
+    if not folder.exists():
+        return True
+    if not folder.is_dir():
+        return False
+    names = {p.name for p in folder.iterdir()}
+    return not names or MANIFEST in names or "segment_summary.csv" in names
+
+
+def check_target(folder: str | Path, option: str = "--out") -> None:
+    """Refuse an output folder that holds something optim did not write (before any work)."""
+    folder = Path(folder)
+    if not is_output_folder(folder):
+        raise InstanceError(
+            f"{option} {folder}: the folder holds files optim did not write (no {MANIFEST}); "
+            "allowed: a new or empty folder, or an earlier optim output folder (replaced as a "
+            "whole).",
+            field=option.lstrip("-"),
+        )
+
+
+@contextmanager
+def atomic_folder(
+    target: str | Path, *, command: str, inputs: dict[str, Any] | None = None
+) -> Iterator[Path]:
+    """Write a folder atomically (module docstring); yields the temporary folder.
+
+    Parameters
+    ----------
+    target
+        The output folder; replaced as a whole when the block ends without error.
+    command
+        What wrote it (``"optim plan"``), kept in the manifest.
+    inputs
+        Facts about the input for the manifest (e.g. ``{"sha256": …, "files": […]}``).
+    """
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
+    try:
+        yield tmp
+        from optim.cli import Terminated, stop_requested
+
+        if stop_requested():  # SIGTERM arrived and a library swallowed the exception
+            raise Terminated
+        write_manifest(tmp, command=command, inputs=inputs)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
+            os.rename(target, old / "run")
+        os.rename(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_manifest(folder: Path, *, command: str, inputs: dict[str, Any] | None) -> Path:
+    """``manifest.json``: version, command, input facts, every file's size and SHA-256."""
+    from optim.cli import _version
+
+    files = {
+        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in _files(folder)
+    }
+    doc = {
+        "schema": SCHEMA,
+        "optim_version": _version(),
+        "command": command,
+        "input": inputs or {},
+        "files": files,
+        "complete": True,
+    }
+    path = folder / MANIFEST
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def verify(folder: str | Path) -> list[str]:
+    """Problems of ``folder`` against its manifest (empty list: complete and unchanged)."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        return [f"{folder}: no {MANIFEST} (the run did not complete)"]
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    problems = []
+    listed = doc.get("files", {})
+    for name, facts in sorted(listed.items()):
+        file = folder / name
+        if not file.is_file():
+            problems.append(f"{name}: missing")
+        elif _sha256(file) != facts["sha256"]:
+            problems.append(f"{name}: changed since the run")
+    for file in _files(folder):
+        if file.relative_to(folder).as_posix() not in listed:
+            problems.append(f"{file.relative_to(folder).as_posix()}: not written by the run")
+    return problems

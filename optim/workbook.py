@@ -1,0 +1,174 @@
+"""``report.xlsx``: the planning run's tables as one Excel workbook, beside ``report.html``.
+
+One sheet per table, the summary first (run facts, each solve's status and objective, the
+alert count), then the alerts and the planner tables. Cells are typed (numbers as numbers,
+dates as dates, true/false as booleans, empty for missing), headers are bold and frozen,
+every sheet has an autofilter and column widths fitted to the content; rates are shown as
+percentages, money and quantities with thousands separators. Written with XlsxWriter
+(write-only, no Excel needed); the document properties carry a fixed date, so the same
+run gives the same workbook.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from optim.planning import PlanningRun
+
+__all__ = ["workbook_tables", "write_workbook"]
+
+RATE_WORDS = ("rate", "level", "share", "utilisation", "target")
+"""A numeric column whose name contains one of these words is formatted as a percentage."""
+MAX_WIDTH = 60
+
+
+def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
+    """Sheet name → table, in workbook order (summary first)."""
+    from optim.alerts import collect, frame
+
+    seg = run.segmentation
+    facts: list[tuple[str, Any]] = [
+        ("data set", run.data.name),
+        ("history order lines", len(run.data.history)),
+        ("open order lines this week", len(run.data.orders)),
+        ("items", len(seg.items)),
+        ("customers", len(seg.customers)),
+        ("plan start", run.data.plan_start.to_pydatetime()),
+        ("planned weeks", run.data.plan_weeks),
+        ("input sha256", run.data.source.get("sha256", "")),
+    ]
+    for name, res in (
+        ("safety stock", run.safety_stock),
+        ("peak plan", run.capacity),
+        ("short week", run.rationing),
+    ):
+        facts.append((f"{name}: status", res.status.value))
+        facts.append((f"{name}: objective", res.objective))
+        facts.append((f"{name}: gap", res.gap))
+    alerts = collect(run)
+    for level in ("critical", "warning", "info"):
+        facts.append((f"alerts: {level}", sum(a.severity == level for a in alerts)))
+    tables: dict[str, pd.DataFrame] = {
+        "summary": pd.DataFrame(facts, columns=["what", "value"]),
+        "alerts": frame(alerts),
+        "segment summary": run.tables["segment_summary"],
+        "policy": run.policy.to_frame(),
+        "cell policy": run.tables["cell_policy"],
+        "items": seg.items,
+        "customers": seg.customers,
+        "segment changes": seg.changes,
+        "stock by stage": run.tables["stock_by_stage"],
+        "stock by segment": run.tables["stock_by_segment"],
+        "supply": run.tables["supply"],
+    }
+    for prefix, res in (
+        ("stock", run.safety_stock),
+        ("peak", run.capacity),
+        ("short week", run.rationing),
+    ):
+        for name, table in res.tables.items():
+            tables[f"{prefix} {name}"[:31]] = table
+    return tables
+
+
+def _is_rate(name: str) -> bool:
+    return any(w in name.lower() for w in RATE_WORDS)
+
+
+def _text_width(values: pd.Series) -> int:
+    sample = values.head(500)
+    lengths = sample.map(lambda v: len(_shown(v))) if len(sample) else pd.Series([0])
+    return int(lengths.max()) if len(lengths) else 0
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:,.2f}"
+    return str(value)
+
+
+def write_workbook(run: PlanningRun, path: str | Path) -> Path:
+    """Write :func:`workbook_tables` to ``path`` (``.xlsx``) and return the path."""
+    import xlsxwriter
+
+    path = Path(path)
+    book = xlsxwriter.Workbook(
+        str(path),
+        {
+            "nan_inf_to_errors": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
+    book.set_properties(
+        {"title": f"optim planning run — {run.data.name}", "created": _dt.datetime(2000, 1, 1)}
+    )
+    header = book.add_format({"bold": True, "bg_color": "#F4F6F6", "bottom": 1})
+    formats = {
+        "int": book.add_format({"num_format": "#,##0"}),
+        "float": book.add_format({"num_format": "#,##0.00"}),
+        "rate": book.add_format({"num_format": "0.0%"}),
+        "date": book.add_format({"num_format": "yyyy-mm-dd"}),
+    }
+    for name, table in workbook_tables(run).items():
+        sheet = book.add_worksheet(name)
+        frame = table.reset_index(drop=True)
+        for c, col in enumerate(frame.columns):
+            sheet.write_string(0, c, str(col), header)
+            values = frame[col]
+            kind = _kind(values, str(col))
+            fmt = formats.get(kind)
+            _write_column(sheet, c, values, kind, fmt)
+            width = max(len(str(col)) + 2, _text_width(values) + 2, 8)
+            sheet.set_column(c, c, min(width, MAX_WIDTH), fmt)
+        sheet.freeze_panes(1, 0)
+        if len(frame.columns):
+            sheet.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
+    book.close()
+    return path
+
+
+def _kind(values: pd.Series, name: str) -> str:
+    if pd.api.types.is_bool_dtype(values):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "date"
+    if pd.api.types.is_integer_dtype(values):
+        return "int"
+    if pd.api.types.is_float_dtype(values):
+        if _is_rate(name):
+            return "rate"
+        finite = values.dropna()
+        whole = len(finite) and bool(np.all(np.isclose(finite, np.round(finite))))
+        return "int" if whole else "float"
+    return "mixed"
+
+
+def _write_column(sheet: Any, c: int, values: pd.Series, kind: str, fmt: Any) -> None:
+    for r, value in enumerate(values.tolist(), start=1):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            sheet.write_blank(r, c, None, fmt)
+        elif isinstance(value, bool | np.bool_):
+            sheet.write_boolean(r, c, bool(value))
+        elif isinstance(value, pd.Timestamp | _dt.datetime | _dt.date):
+            if pd.isna(value):
+                sheet.write_blank(r, c, None, fmt)
+            else:
+                stamp = pd.Timestamp(value).tz_localize(None).to_pydatetime()
+                sheet.write_datetime(r, c, stamp, fmt if kind == "date" else None)
+        elif isinstance(value, int | float | np.integer | np.floating):
+            number = float(value)
+            if math.isfinite(number):
+                sheet.write_number(r, c, number, fmt)
+            else:
+                sheet.write_string(r, c, str(number))
+        else:
+            sheet.write_string(r, c, str(value))

@@ -1,0 +1,110 @@
+"""Atomic output (issue 12): a run's folder is complete with its manifest, or untouched; a
+real SIGTERM of a running `optim plan` never leaves a folder that looks complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from optim import planning
+from optim.output import MANIFEST, atomic_folder, verify
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import read_folder, write_folder
+
+SMALL = {"n_items": 40, "n_customers": 20, "weeks": 56}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_folder(distributor_example(7, **SMALL), tmp_path_factory.mktemp("o") / "in")
+
+
+@pytest.fixture(scope="module")
+def run(folder):
+    return planning.run(read_folder(folder))
+
+
+def test_write_takes_str_and_leaves_a_verified_manifest(run, folder, tmp_path):
+    out = tmp_path / "out"
+    paths = planning.write(run, str(out))
+    assert paths["report"] == out / "report.html" and paths["report"].is_file()
+    assert verify(out) == []
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["complete"] and manifest["input"]["sha256"] == run.data.source["sha256"]
+    assert "alerts.csv" in manifest["files"] and "report.html" in manifest["files"]
+    # a second run replaces the folder as a whole: nothing of the first survives
+    (out / "stray.csv").write_text("x")
+    assert verify(out) == ["stray.csv: not written by the run"]
+    planning.write(run, out)
+    assert verify(out) == [] and not (out / "stray.csv").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no partial or old folders left
+
+
+def test_failing_block_leaves_the_target_untouched(tmp_path):
+    out = tmp_path / "out"
+    with atomic_folder(out, command="test") as tmp:
+        (tmp / "a.csv").write_text("1")
+    before = (out / MANIFEST).read_bytes()
+    with pytest.raises(RuntimeError), atomic_folder(out, command="test") as tmp:
+        (tmp / "b.csv").write_text("2")
+        raise RuntimeError("boom")
+    assert (out / MANIFEST).read_bytes() == before and verify(out) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def _plan(folder: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "optim.cli", "plan", str(folder), "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+
+
+def _kill_while_writing(folder: Path, out: Path) -> tuple[int, str]:
+    proc = _plan(folder, out)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.startswith(f".{out.name}.partial-") for p in out.parent.iterdir()):
+            time.sleep(0.5)  # let it get well into the run
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err.decode()
+
+
+def test_sigterm_never_leaves_a_folder_that_looks_complete(folder, tmp_path):
+    out = tmp_path / "out"
+    code, err = _kill_while_writing(folder, out)
+    assert code == 143, err
+    assert "no incomplete output is left" in err
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # the partial folder was removed too
+    # a complete run, then a second run killed: the first run's folder stays, intact
+    done = _plan(folder, out)
+    assert done.wait(timeout=300) == 0, done.communicate()
+    manifest = (out / MANIFEST).read_bytes()
+    code, err = _kill_while_writing(folder, out)
+    assert code == 143, err
+    assert (out / MANIFEST).read_bytes() == manifest and verify(out) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_foreign_folder_is_refused_before_work(folder, tmp_path, capsys):
+    from optim.cli import main
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    assert main(["plan", str(folder), "--out", str(out), "--quiet"]) == 2
+    assert "optim did not write" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
