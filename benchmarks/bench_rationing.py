@@ -191,7 +191,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder, json_path = Path(tmp) / "week", Path(tmp) / "week.json"
             t = time.perf_counter()
-            facts = write_instance(folder, json_path, instance_frames(shape, args.lines, args.seed))
+            facts = write_instance(
+                folder, json_path, instance_frames(shape, args.lines, args.seed)
+            )
             print(
                 f"[{shape}] instance: {facts['lines']:,.0f} lines, {facts['arcs']:,.0f} arcs, "
                 f"{facts['supply_rows']:,.0f} supply rows ({facts['stocked_cells']:.0%} of asked "
@@ -202,7 +204,9 @@ def main() -> None:
             for kind in inputs:
                 source = folder if kind == "csv" else json_path
                 runs = [
-                    run(CHILD_OPTIM, str(source), str(Path(tmp) / "result.json"), str(args.threads))
+                    run(
+                        CHILD_OPTIM, str(source), str(Path(tmp) / "result.json"), str(args.threads)
+                    )
                     for _ in range(args.repeats)
                 ]
                 med = {k: statistics.median(r[k] for r in runs) for k in PHASES}

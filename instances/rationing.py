@@ -72,6 +72,7 @@ PREVIOUS_COLUMNS = ("demand_id", "location", "quantity")
 # is not a number (tests/instances/test_rationing_schema_agrees.py checks the two agree).
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Id = str | StrictInt  # integer ids (as in CSV files) are read as their decimal string
+Flag = Annotated[bool, Field(strict=True)] | None  # a JSON boolean; null is the default
 
 
 class SupplyRecord(Frozen):
@@ -102,7 +103,7 @@ class DemandRecord(Frozen):
     min_quantity: Number | None = Field(default=None, ge=0, description="Contractual floor.")
     max_quantity: Number | None = Field(default=None, ge=0, description="Cap on the allocation.")
     weight: Number | None = Field(default=None, gt=0, description="Weight for the weighted rule.")
-    all_or_nothing: bool = Field(default=False, description="Allocate the full amount or 0.")
+    all_or_nothing: Flag = Field(default=False, description="Allocate the full amount or 0.")
     lot_size: Number | None = Field(default=None, gt=0, description="Allocate multiples only.")
 
 
@@ -113,7 +114,7 @@ class SegmentRecord(Frozen):
 
     name: Id
     tier: int = Field(ge=1, description="1 is served first; tiers are 1..K without gaps.")
-    fair_share: FairShare = "proportional"
+    fair_share: FairShare | None = "proportional"  # null: the default rule
 
 
 class LaneRecord(Frozen):

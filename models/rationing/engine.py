@@ -685,10 +685,11 @@ def _dominated(
     """Arcs that must carry nothing (and, per line, whether its quanta may move).
 
     An arc is dominated when its line (no minimum, no integer rule) sits at a cell where a
-    line of a higher tier (smaller number, no integer rule) is short. Tier dominance makes these flows 0 in every exact answer (shifting them to the short
-    line would raise the higher tier's total). The routing LP keeps each line within 1e-9
-    of its allocation, and a lower tier's preferred cell can absorb what those tolerances
-    free; the grid repair must not turn that noise into whole quanta.
+    line of a higher tier (smaller number, no integer rule) is short. Tier dominance makes
+    these flows 0 in every exact answer (shifting them to the short line would raise the
+    higher tier's total). The routing LP keeps each line within 1e-9 of its allocation, and
+    a lower tier's preferred cell can absorb what those tolerances free; the grid repair
+    must not turn that noise into whole quanta.
     """
     line = block.arc_line
     tier = np.zeros(block.num_lines, dtype=np.int64)
@@ -764,10 +765,17 @@ def _repair(
     excess = np.bincount(block.arc_cell, out, block.num_cells) - np.floor(
         block.supply / QUANTUM + GRID_TOL
     )
-    if np.any(excess > 0):
-        key = -line_priority[block.arc_line] * 1e15 - out
-        first = _rank_within(block.arc_cell, key) == 0
-        out = np.maximum(out - np.where(first, np.maximum(excess, 0)[block.arc_cell], 0.0), 0.0)
+    # Trim each cell's excess from the lowest-priority line holding flow there, largest flow
+    # first; when that arc holds less than the excess, the next one gives the rest (an arc
+    # without flow is never picked, so no cell stays above its supply).
+    while np.any(excess > 0):
+        key = np.where(out > 0, -line_priority[block.arc_line] * 1e15 - out, np.inf)
+        first = (_rank_within(block.arc_cell, key) == 0) & (out > 0)
+        cut = np.where(first, np.minimum(np.maximum(excess, 0)[block.arc_cell], out), 0.0)
+        if not cut.any():  # pragma: no cover - excess without flow cannot happen
+            break
+        out = out - cut
+        excess = excess - np.bincount(block.arc_cell, cut, block.num_cells)
     if no_floor is not None:
         out = _give_back(block, out, target, np.floor(line_priority), no_floor)
     return out * QUANTUM

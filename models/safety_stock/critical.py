@@ -339,14 +339,29 @@ def evaluate_policy(
     return StagePolicy(b, tuple(int(c) for c in levels), tuple(cyc), tuple(fil))
 
 
-def _service_by_level(r: Lattice, seg: SegmentModel) -> FloatArray:
-    """Service of ``seg`` facing stock ``R`` for every critical level ``c = 0..max(R)``."""
+_MATRIX_CELLS = 40_000  # above this many (level, stock) cells, bisection on the level
+
+
+def _largest_level(r: Lattice, seg: SegmentModel, tol: float) -> int | None:
+    """Largest critical level ``c`` with which ``seg`` meets its target facing stock ``R``
+    (its service is non-increasing in ``c``), or ``None`` when even ``c = 0`` misses."""
     hi = max(r.hi, 0)
-    g = seg.service(np.arange(hi + 1))  # service when x units are available, x = 0..hi
     vals = np.arange(r.lo, r.hi + 1)
-    c = np.arange(hi + 1)
-    avail = np.maximum(vals[None, :] - c[:, None], 0)
-    return g[avail] @ r.pmf
+    if (hi + 1) * vals.size <= _MATRIX_CELLS:
+        g = seg.service(np.arange(hi + 1))  # service when x units are available, x = 0..hi
+        avail = np.maximum(vals[None, :] - np.arange(hi + 1)[:, None], 0)
+        ok = np.flatnonzero(g[avail] @ r.pmf >= seg.target - tol)
+        return None if ok.size == 0 or ok[0] != 0 else int(ok[-1])
+    if _measured(r, seg, 0) < seg.target - tol:
+        return None
+    lo = 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _measured(r, seg, mid) >= seg.target - tol:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def greedy_levels(w: Lattice, segments: list[SegmentModel], b: int) -> list[int] | None:
@@ -356,12 +371,11 @@ def greedy_levels(w: Lattice, segments: list[SegmentModel], b: int) -> list[int]
     levels = [0] * len(segments)
     for k in range(len(segments) - 1, 0, -1):
         seg = segments[k]
-        by_c = _service_by_level(r, seg)  # non-increasing in c
-        ok = np.flatnonzero(by_c >= seg.target - tol)
-        if ok.size == 0 or ok[0] != 0:
+        level = _largest_level(r, seg, tol)
+        if level is None:
             return None
-        levels[k] = int(ok[-1])
-        r = _after(r, seg, levels[k])
+        levels[k] = level
+        r = _after(r, seg, level)
     if _measured(r, segments[0], 0) < segments[0].target - tol:
         return None
     return levels
@@ -381,14 +395,14 @@ def optimal_policy(
     lo = b_min
     if top.measure == "cycle_service":
         lo = max(lo, _quantile(w.add(top.demand), top.target))
-    # upper bound guess: all levels 0 serves everyone whenever the whole window is covered
-    total = w
-    for seg in segments:
-        total = total.add(seg.demand)
-    hi = max(lo, _quantile(total, max(s.target for s in segments)))
+    # from the lower bound upwards in doubling steps (the answer is usually a few steps above
+    # the previous tau's stock), then bisection
+    step = 1
+    hi = lo
     while greedy_levels(w, segments, hi) is None:
         lo = hi + 1
-        hi = hi + max(1, hi // 8)
+        hi = hi + step
+        step *= 2
     while lo < hi:
         mid = (lo + hi) // 2
         if greedy_levels(w, segments, mid) is not None:

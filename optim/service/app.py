@@ -454,13 +454,16 @@ async def _read(request: Request, limit: int) -> bytes:
 def _params(
     time_limit: float | None, cap: float, solver: str, method: str, mip_gap: float
 ) -> dict[str, Any]:
+    """Solve parameters; the cap is enforced by the worker slot (wall clock), so a request
+    without a time limit solves exactly as `optim solve` without one (same bytes)."""
     if time_limit is not None and time_limit > cap:
         raise ApiError(422, f"time_limit {time_limit:g} s is above this server's cap of {cap:g} s")
     return {
-        "time_limit": time_limit or cap,
+        "time_limit": time_limit,
         "solver": solver,
         "method": method,
         "mip_gap": mip_gap,
+        "_wall_cap": cap,
     }
 
 

@@ -15,6 +15,7 @@ import logging
 import multiprocessing as mp
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -125,8 +126,16 @@ class Slot(threading.Thread):
         except (OSError, EOFError):
             self._died(task)
             return
+        cap = task.message.get("wall_cap")
+        deadline = None if cap is None else time.monotonic() + cap + 5.0
         while True:
-            ready = wait([self.conn, self.process.sentinel])
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = wait([self.conn, self.process.sentinel], timeout=left)
+            if not ready:  # over the server's cap: stop the worker, the sentinel follows
+                task.message["timed_out"] = True
+                self.kill()
+                deadline = None
+                continue
             if self.conn in ready:
                 try:
                     msg = self.conn.recv()
@@ -233,12 +242,15 @@ class JobManager:
     def _message(
         self, mode: str, body: bytes, content_type: str, params: dict[str, Any]
     ) -> dict[str, Any]:
+        params = dict(params)
+        cap = params.pop("_wall_cap", None)
         return {
             "mode": mode,
             "body": body,
             "content_type": content_type,
             "params": params,
             "max_bytes": self.max_bytes,
+            "wall_cap": cap,
         }
 
     def get(self, job_id: str) -> Job | None:
@@ -313,6 +325,8 @@ class JobManager:
 
     def _died(self, task: Task, code: int | None) -> None:
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        if task.message and task.message.get("timed_out"):
+            how = f"stopped at this server's time-limit cap of {task.message['wall_cap']:g} s"
         if task.future is not None:
             task.future.set_result(
                 {"ok": False, "message": f"the worker process ended ({how}) during the solve"}

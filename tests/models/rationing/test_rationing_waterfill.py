@@ -17,10 +17,9 @@ from hypothesis import strategies as st
 
 import optim
 from optim import SolveParams
-from optim.models.rationing import engine
 from optim.instances.generators.rationing import dense_rationing_frames, rationing_frames
 from optim.instances.rationing import RationingInstance
-from optim.models.rationing import waterfill
+from optim.models.rationing import engine, waterfill
 from optim.models.rationing.arrays import prepare
 
 RULE_SETS = [
@@ -149,7 +148,9 @@ def test_single_location_pools_by_rule():
     assert ok.all() and a == pytest.approx(request * 45 / 85)
     assert level == pytest.approx(np.full(4, 45 / 85))
     # equal (w = 1): 5 and 10 are capped, the other two share the 30 left
-    a, stage, _, _ = waterfill.ration(request=request, floor=np.zeros(4), weight=np.ones(4), **common)
+    a, stage, _, _ = waterfill.ration(
+        request=request, floor=np.zeros(4), weight=np.ones(4), **common
+    )
     assert a == pytest.approx([10, 15, 15, 5])
     assert list(stage) == [waterfill.FULL, waterfill.FAIR, waterfill.FAIR, waterfill.FULL]
     # weighted: quantity ∝ weight, line 4 (weight 4, request 5) capped first
