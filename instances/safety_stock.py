@@ -470,12 +470,25 @@ class SafetyStockInstance(Document):
 
         from optim.instances.gate import check_gsm_memory
 
-        check_gsm_memory(
-            {s.id: s.lead_time for s in self.stages},
-            {s.id: s.external_service_time for s in self.stages},
-            [(a.source, a.target) for a in self.arcs],
-            tree=self.is_spanning_tree(),
+        # a serial chain is solved in O(N^2) without the (L+1)^2 arrays (models/safety_stock/
+        # serial.py), so only other networks are refused on the estimate
+        indeg: dict[str, int] = {}
+        outdeg: dict[str, int] = {}
+        for a in self.arcs:
+            indeg[a.target] = indeg.get(a.target, 0) + 1
+            outdeg[a.source] = outdeg.get(a.source, 0) + 1
+        serial = (
+            len(self.arcs) == len(self.stages) - 1
+            and max(indeg.values(), default=0) <= 1
+            and max(outdeg.values(), default=0) <= 1
         )
+        if not serial:
+            check_gsm_memory(
+                {s.id: s.lead_time for s in self.stages},
+                {s.id: s.external_service_time for s in self.stages},
+                [(a.source, a.target) for a in self.arcs],
+                tree=self.is_spanning_tree(),
+            )
         return self
 
     # --- small conveniences -------------------------------------------------------------

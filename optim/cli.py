@@ -374,6 +374,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from optim import batch
+    from optim.params import SolveParams
 
     params = SolveParams(time_limit=args.time_limit)
     what_if = args.demand or args.capacity_cut or args.disruption

@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # the public API, the CLI and the planning product: nothing below them may import these
 TOP = ("optim.api", "optim.cli", "optim.planning", "optim.segmentation", "optim.service")
-SHARED = {"errors", "params", "result", "status", "executor", "clock"}  # the contract, importable anywhere
+# the shared contract, importable anywhere
+SHARED = {"errors", "params", "result", "status", "executor", "clock"}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
