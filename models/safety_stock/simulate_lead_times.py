@@ -65,11 +65,7 @@ bias). With one replication, 20 batch means of the single run are used instead.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping
-from pathlib import Path
-from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -79,8 +75,15 @@ from numpy.typing import NDArray
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.safety_stock.data import GSMData, prepare
 from optim.models.safety_stock.lead_times import lead_time_model, needs_table
+from optim.models.safety_stock.simulate import (
+    _cumulative,
+    _row_searchsorted,
+    _solution_arrays,
+    _stage_orders,
+    _t_quantile,
+)
 
-__all__ = ["simulate", "simulate_from_files"]
+__all__ = ["simulate"]
 
 Upstream = Literal["guaranteed", "actual"]
 
@@ -258,131 +261,7 @@ def simulate(
     return pd.DataFrame(rows)
 
 
-def simulate_from_files(
-    instance_path: str | Path, result_json_path: str | Path, **kwargs: Any
-) -> pd.DataFrame:
-    """Simulate a solution stored on disk (the ``optim simulate RESULT`` command).
-
-    Parameters
-    ----------
-    instance_path
-        The instance: a JSON or YAML document of a :class:`SafetyStockInstance`, or a chain in
-        the snc text format (``.csv`` / ``.txt``, read with
-        :func:`optim.instances.io.gsm.read_willems` defaults).
-    result_json_path
-        A result document written by :meth:`optim.Result.to_json`; its ``stages`` records
-        give the service times (and safety stocks).
-    **kwargs
-        Passed to :func:`simulate` (``periods``, ``replications``, ``seed``, ...).
-    """
-    instance = _load_instance(Path(instance_path))
-    doc = json.loads(Path(result_json_path).read_text(encoding="utf-8"))
-    if "stages" not in doc:
-        raise ValueError(
-            f"{result_json_path}: no 'stages' records; expected a safety_stock result document."
-        )
-    if doc.get("kind", "safety_stock") != "safety_stock":
-        raise ValueError(
-            f"{result_json_path}: result kind {doc.get('kind')!r} is not safety_stock."
-        )
-    return simulate(instance, pd.DataFrame(doc["stages"]), **kwargs)
-
-
 # --- internals -------------------------------------------------------------------------------
-
-
-def _load_instance(path: Path) -> SafetyStockInstance:
-    text_suffix = path.suffix.lower()
-    if text_suffix == ".json":
-        return SafetyStockInstance.model_validate_json(path.read_text(encoding="utf-8"))
-    if text_suffix in (".yaml", ".yml"):
-        import yaml
-
-        return SafetyStockInstance.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    from optim.instances.io.gsm import read_willems
-
-    return read_willems(path)
-
-
-def _column(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
-    return next((c for c in names if c in frame.columns), None)
-
-
-def _solution_arrays(
-    instance: SafetyStockInstance, data: GSMData, result: Any
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """Outbound and inbound service times and safety stocks, by stage position."""
-    pos = {sid: j for j, sid in enumerate(data.ids)}
-    s_in: NDArray[np.int64] | None = None
-    ss: NDArray[np.float64] | None = None
-    if isinstance(result, Mapping):
-        table = pd.DataFrame({"stage": list(result), "service_time": list(result.values())})
-    elif isinstance(result, pd.DataFrame):
-        table = result
-    else:
-        tables = getattr(result, "tables", None)
-        if not tables or "stages" not in tables:
-            raise ValueError("result has no 'stages' table; was the solve successful?")
-        table = tables["stages"]
-    id_col = _column(table, _ID_COLUMNS)
-    s_col = _column(table, _S_COLUMNS)
-    if id_col is None or s_col is None:
-        raise ValueError(
-            f"stages table needs a stage-id column ({'/'.join(_ID_COLUMNS)}) and an outbound "
-            f"service-time column ({'/'.join(_S_COLUMNS)}); it has {list(table.columns)}."
-        )
-    ids = [str(v) for v in table[id_col].tolist()]
-    missing = sorted(set(data.ids) - set(ids))
-    if missing:
-        raise ValueError(f"solution has no service time for stages {missing[:5]}.")
-    idx = np.array([pos[i] for i in ids], dtype=np.int64)
-    s_out = np.zeros(data.n, dtype=np.int64)
-    s_out[idx] = np.asarray(table[s_col], dtype=np.int64)
-    si_col = _column(table, _SI_COLUMNS)
-    if si_col is not None:
-        s_in = np.zeros(data.n, dtype=np.int64)
-        s_in[idx] = np.asarray(table[si_col], dtype=np.int64)
-    else:
-        s_in = data.external.copy()
-        for i, j in zip(data.source.tolist(), data.target.tolist(), strict=True):
-            s_in[j] = max(s_in[j], s_out[i])
-    ss_col = _column(table, _SS_COLUMNS)
-    if ss_col is not None:
-        ss = np.zeros(data.n, dtype=np.float64)
-        ss[idx] = np.asarray(table[ss_col], dtype=np.float64)
-    else:
-        tau = np.maximum(s_in + data.lead_time - s_out, 0)
-        ss = np.array([float(data.safety_stock(j, tau[j])) for j in range(data.n)])
-    for i, j in zip(data.source.tolist(), data.target.tolist(), strict=True):
-        if s_in[j] < s_out[i]:
-            raise ValueError(
-                f"stage {data.ids[j]!r} has inbound service time {s_in[j]} below the outbound "
-                f"service time {s_out[i]} of its supplier {data.ids[i]!r}; not a GSM solution."
-            )
-    return s_out, s_in, ss
-
-
-def _stage_orders(
-    n: int,
-    dstage: NDArray[np.int64],
-    demand: NDArray[np.float64],
-    succ: list[list[tuple[int, float]]],
-    reverse: list[int],
-) -> NDArray[np.float64]:
-    """Orders placed by every stage each period: own demand plus downstream orders × BOM."""
-    orders = np.zeros((n, *demand.shape[1:]), dtype=np.float64)
-    np.add.at(orders, dstage, demand)
-    for j in reverse:  # customers before suppliers
-        for k, q in succ[j]:
-            orders[j] += q * orders[k]
-    return orders
-
-
-def _cumulative(orders: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``A[..., t + 1]`` = orders of periods ``0..t``; ``A[..., 0] = 0``."""
-    out = np.zeros((*orders.shape[:-1], orders.shape[-1] + 1), dtype=np.float64)
-    np.cumsum(orders, axis=-1, out=out[..., 1:])
-    return out
 
 
 def _draw_lead(
@@ -483,35 +362,3 @@ def _kept_actual(
         )
         ship[j] = np.maximum(t + s_out[j], avail_at)
     return ship[report] <= (t + s_out[report][:, None])[:, None, :]
-
-
-def _row_searchsorted(rows: NDArray[np.float64], values: NDArray[np.float64]) -> NDArray[np.int64]:
-    """``searchsorted(rows[r], values[r], 'left')`` for every row of non-decreasing ``rows``."""
-    reps, horizon = rows.shape
-    span = float(rows[:, -1].max() - min(0.0, float(rows[:, 0].min()))) + 1.0
-    offset = (np.arange(reps, dtype=np.float64) * 2.0 * span)[:, None]
-    flat = (rows + offset).ravel()
-    clipped = np.clip(values, rows[:, :1] - 0.5, rows[:, -1:] + 0.5)
-    idx = np.searchsorted(flat, (clipped + offset).ravel(), side="left").reshape(reps, -1)
-    return np.minimum(idx - (np.arange(reps) * horizon)[:, None], horizon)
-
-
-def _t_quantile(p: float, df: int) -> float:
-    """Student-t quantile: exact for df <= 2, Cornish–Fisher expansion above.
-
-    At p = 0.975 the error is 4e-3 for df = 3, 3e-4 for df = 5 and below 1e-5 for df >= 10
-    (slightly low, i.e. the interval is a touch narrow for very few replications).
-    """
-    z = NormalDist().inv_cdf(p)
-    if df <= 0:
-        return float("inf")
-    if df == 1:
-        return math.tan(math.pi * (p - 0.5))
-    if df == 2:
-        a = 4 * p * (1 - p)
-        return (2 * p - 1) * math.sqrt(2 / a)
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
-    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
