@@ -54,8 +54,8 @@ def _shape(annotation: Any) -> str | None:
         args = typing.get_args(annotation)
         return "map" if len(args) == 2 and _shape(args[1]) == "num" else None
     if origin in (list, tuple):
-        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
-        return "seq" if args and all(_shape(a) == "num" for a in args) else None
+        items = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return "seq" if items and all(_shape(a) == "num" for a in items) else None
     return None
 
 

@@ -87,7 +87,9 @@ def grid(
     return [
         Scenario(d, c, s)
         for d, c, s in itertools.product(
-            demand or [1.0], capacity_cut or [0.0], disruption or [None]
+            demand or [1.0],
+            capacity_cut or [0.0],
+            disruption or [None],  # type: ignore[list-item]
         )
     ]
 

@@ -300,17 +300,20 @@ def _fallback_note(diagnosis: str, floors: dict[str, dict[str, float]], cap: Res
     if segs is None or segs.empty:
         return text
     parts = []
-    for row in segs.sort_values(["priority", "segment"], kind="stable").itertuples():
-        floor = floors.get(str(row.segment), {}).get("min_fill_rate")
-        rate = "no demand" if row.demand <= 0 else f"{row.fill_rate:.1%}"
+    ordered = segs.sort_values(["priority", "segment"], kind="stable")
+    for seg_name, priority, demand_, fill_ in ordered[
+        ["segment", "priority", "demand", "fill_rate"]
+    ].itertuples(index=False, name=None):
+        demand, fill = float(demand_), float(fill_)
+        floor = floors.get(str(seg_name), {}).get("min_fill_rate")
+        rate = "no demand" if demand <= 0 else f"{fill:.1%}"
         if floor is None:
-            parts.append(f"'{row.segment}' (tier {row.priority}) {rate}, no floor")
+            parts.append(f"'{seg_name}' (tier {priority}) {rate}, no floor")
             continue
-        missed = row.demand > 0 and row.fill_rate < floor - 1e-9
+        missed = demand > 0 and fill < floor - 1e-9
         verdict = "BELOW floor" if missed else "floor met"
         parts.append(
-            f"'{row.segment}' (tier {row.priority}) {rate} against a floor of {floor:.1%}: "
-            f"{verdict}"
+            f"'{seg_name}' (tier {priority}) {rate} against a floor of {floor:.1%}: {verdict}"
         )
     return f"{text} Planned fill rate per segment: " + "; ".join(parts) + "."
 
