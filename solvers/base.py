@@ -26,6 +26,13 @@ if TYPE_CHECKING:  # the problem type lives with the models; imported for annota
 __all__ = ["Availability", "Capability", "RawSolution", "Solver"]
 
 
+ORTOOLS_HINT = (
+    "OR-Tools is not installed. Install it with `pip install ortools==9.15.6755` "
+    "(pinned to match highspy 1.12.0)."
+)
+"""Install hint of the OR-Tools adapters (CP-SAT, GLOP, PDLP)."""
+
+
 class Capability(StrEnum):
     """What an adapter can do (checked against what a model needs before solving)."""
 

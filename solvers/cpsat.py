@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 
 from optim.errors import NotExactlyScalable, SolverUnavailableError
 from optim.params import SolveParams
+from optim.solvers.base import ORTOOLS_HINT as HINT
 from optim.solvers.base import Availability, Capability, RawSolution
 from optim.status import SolutionStatus, Termination
 
@@ -50,11 +51,6 @@ __all__ = ["MAX_DENOMINATOR", "MAX_INT", "CpSatSolver", "NotExactlyScalable", "s
 
 MAX_DENOMINATOR = 10**9
 MAX_INT = 2**53
-
-HINT = (
-    "OR-Tools is not installed. Install it with `pip install ortools==9.15.6755` "
-    "(pinned to match highspy 1.12.0)."
-)
 
 
 def _cp_model() -> Any:

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from optim.errors import SolverUnavailableError
 from optim.params import SolveParams
+from optim.solvers.base import ORTOOLS_HINT as HINT
 from optim.solvers.base import Availability, Capability, RawSolution
 from optim.status import SolutionStatus, Termination
 
@@ -32,11 +33,6 @@ __all__ = ["PDLP_TOLERANCE", "GlopSolver", "PdlpSolver", "lagrangian_bound", "st
 PDLP_TOLERANCE = 1e-8
 """Relative and absolute optimality tolerance asked of PDLP (``solver_options`` key
 ``tolerance`` overrides it)."""
-
-HINT = (
-    "OR-Tools is not installed. Install it with `pip install ortools==9.15.6755` "
-    "(pinned to match highspy 1.12.0)."
-)
 
 
 def _helper() -> Any:
