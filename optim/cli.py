@@ -369,6 +369,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         params=_job_params(args),
         pins=_pins(args),
+        previous=Path(args.previous) if args.previous else None,
     )
 
 
@@ -633,6 +634,12 @@ def parser() -> argparse.ArgumentParser:
         help="pin a customer to a segment (repeatable; wins over pins.csv and plan.yaml pins)",
     )
     p.add_argument("--pins", metavar="FILE", help="CSV of pins: customer,segment")
+    p.add_argument(
+        "--previous",
+        metavar="DIR",
+        help="last week's output folder (with its manifest.json): report what changed since "
+        "then and why (class, stock and allocation changes in changes/*.csv and the report)",
+    )
     p.add_argument(
         "--seed", type=bounded(0, 2**32 - 1, "seed"), default=0, help="solver seed, >= 0"
     )
