@@ -81,6 +81,19 @@ class ForecastResult:
         self.accuracy.to_csv(folder / "accuracy.csv", **opts)
         return folder
 
+    def demand_std(self) -> pd.DataFrame:
+        """Per-period forecast-error σ per series for the safety-stock builders
+        (``demand_std=``): ``item, segment, location, std_dev`` (needs those ``by`` keys).
+        Series without a backtest get NaN, so the builders keep the history's σ there."""
+        need = ["item", "segment", "location"]
+        missing = [k for k in need if k not in self.errors]
+        if missing:
+            raise InstanceError(
+                f"demand_std needs a forecast by item, segment and location; missing {missing}.",
+                field="by",
+            )
+        return self.errors[need].assign(std_dev=self.errors["sigma"].to_numpy())
+
     def summary(self) -> str:
         """A few lines for a terminal."""
         acc = self.accuracy

@@ -34,6 +34,17 @@ independent. ``aggregation="pooled"`` instead takes :math:`\sigma_{js}` as the s
 deviation of the summed per-period series of the cell (correlations included); means are
 the same in both modes.
 
+Safety-stock σ from forecast error (``demand_std``). Both safety-stock builders take an
+optional frame ``item, segment, location, std_dev``; where it gives a finite value it
+replaces :math:`\sigma_{ils}` above. Pass the backtest's forecast-error standard deviation
+per period (:meth:`optim.forecasting.ForecastResult.demand_std`): the stock then covers
+what the forecast gets wrong, not the trend, season and promotions the forecast already
+foresees, which the history's standard deviation counts as uncertainty. GSM covers a net
+replenishment time of :math:`\tau` periods with :math:`z\,\sigma\sqrt{\tau}`, i.e. the
+per-period forecast errors are taken as independent across periods; with autocorrelated
+errors (a missed level shift) the :math:`\tau`-period error grows faster than
+:math:`\sqrt{\tau}` and the stock is too low.
+
 Capacity penalties (default rule, overridable per segment). With :math:`K` the largest
 customer rationing tier and :math:`t_s` the tier of segment :math:`s`: ``priority`` =
 :math:`t_s`; ``lost_sales_cost`` :math:`= 10 \cdot 2^{K - t_s}` (tier 1 of 3 → 40, tier 2 →
@@ -171,6 +182,7 @@ def build_safety_stock(
     period: str | None = None,
     aggregation: Literal["independent", "pooled"] = "independent",
     ddof: int = 1,
+    demand_std: pd.DataFrame | None = None,
 ) -> SafetyStockInstance:
     """Build a GSM safety-stock instance: demand per (demand stage, customer segment).
 
@@ -190,6 +202,9 @@ def build_safety_stock(
         deviation of the summed series (see module docstring).
     ddof
         Delta degrees of freedom of the standard deviations (1: sample).
+    demand_std
+        Per-period σ per (item, segment, location) replacing the history's, e.g. the
+        forecast error (module docstring); ``"independent"`` aggregation only.
 
     Returns
     -------
@@ -220,8 +235,14 @@ def build_safety_stock(
     stage_of = _stage_of(network)
     rows = _customer_rows(seg)
 
+    if demand_std is not None and aggregation != "independent":
+        raise InstanceError(
+            "demand_std needs aggregation='independent' (per-cell σ are root-sum-squared).",
+            field="demand_std",
+        )
     if aggregation == "independent":
         stats = seg.demand_stats(("item", "segment", "location"), ddof=ddof)
+        stats = _with_demand_std(stats, demand_std)
         _check_mapped(stats["location"], stage_of)
         stats = stats.assign(stage=stats["location"].map(stage_of), var=stats["std"] ** 2)
         cells = stats.groupby(["stage", "segment"], sort=True)[["mean", "var"]].sum()
@@ -277,6 +298,7 @@ def build_item_safety_stock(
     unit_cost: Mapping[str, float] | pd.Series,
     *,
     ddof: int = 1,
+    demand_std: pd.DataFrame | None = None,
 ) -> SafetyStockInstance:
     r"""Build a GSM instance with one network per item (a forest): the planner's SKU view.
 
@@ -304,6 +326,9 @@ def build_item_safety_stock(
         Item → unit cost (value) > 0 for every item with demand.
     ddof
         Delta degrees of freedom of the standard deviations.
+    demand_std
+        Per-period σ per (item, segment, location) replacing the history's, e.g. the
+        forecast error (see the module docstring for how it scales with τ).
 
     Raises
     ------
@@ -312,7 +337,7 @@ def build_item_safety_stock(
     """
     stage_of = _stage_of(network)
     stats = seg.demand_stats(("item", "segment", "location"), ddof=ddof)
-    stats = stats[stats["total"] > 0]
+    stats = _with_demand_std(stats[stats["total"] > 0], demand_std)
     _check_mapped(stats["location"], stage_of)
     cost = pd.Series(unit_cost, dtype=float)
     items = sorted(stats["item"].astype(str).unique())
@@ -387,6 +412,28 @@ def build_item_safety_stock(
         if key in network:
             doc[key] = network[key]
     return SafetyStockInstance.model_validate(doc)
+
+
+def _with_demand_std(stats: pd.DataFrame, demand_std: pd.DataFrame | None) -> pd.DataFrame:
+    """``stats`` with ``std`` replaced by ``demand_std``'s finite ``std_dev`` per (item,
+    segment, location) cell (see module docstring); other cells keep the history's."""
+    if demand_std is None:
+        return stats
+    need = ["item", "segment", "location", "std_dev"]
+    if not isinstance(demand_std, pd.DataFrame) or any(c not in demand_std for c in need):
+        raise InstanceError(f"demand_std must be a DataFrame with columns {need}.", "demand_std")
+    table = demand_std[need].astype({"item": str, "segment": str, "location": str})
+    if table.duplicated(["item", "segment", "location"]).any():
+        raise InstanceError(
+            "demand_std has duplicate (item, segment, location) rows.", "demand_std"
+        )
+    value = pd.to_numeric(table["std_dev"], errors="coerce")
+    if (value < 0).any():
+        raise InstanceError("demand_std.std_dev must be >= 0.", field="demand_std.std_dev")
+    keys = pd.MultiIndex.from_frame(stats[["item", "segment", "location"]].astype(str))
+    given = pd.Series(value.to_numpy(), index=pd.MultiIndex.from_frame(table[need[:3]]))
+    new = given.reindex(keys).to_numpy(dtype=float)
+    return stats.assign(std=np.where(np.isfinite(new), new, stats["std"].to_numpy()))
 
 
 def _stage_of(network: Mapping[str, Any]) -> dict[str, str]:
