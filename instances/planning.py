@@ -12,8 +12,9 @@ file             required content
                           ``network`` (per-item template: ``stages``, ``arcs``,
                           ``demand_stage_of_location``), ``resources`` and ``families``
                           (capacity resources and products, as in the capacity schema),
-                          optional ``name`` and ``disruption`` (item → share of planned
-                          stock that arrives this week)
+                          optional ``name``, ``disruption`` (item → share of planned
+                          stock that arrives this week) and ``forecast`` (``statistical``,
+                          the default, or ``seasonal_naive``: how the peak is forecast)
 ``supply.csv``   no       ``item, location, quantity``: stock this week (default: planned
                           stock from the safety-stock plan × disruption)
 ``policy.yaml``  no       the policy table (default: the packaged one)
@@ -39,7 +40,11 @@ from optim.errors import InstanceError
 
 __all__ = ["PlanningData", "read_folder", "write_folder"]
 
-PLAN_KEYS = {"name", "plan_start", "plan_weeks", "network", "resources", "families", "disruption"}
+PLAN_KEYS = {
+    "name", "plan_start", "plan_weeks", "network", "resources", "families", "disruption",
+    "forecast",
+}  # fmt: skip
+FORECASTS = ("statistical", "seasonal_naive")
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,10 @@ class PlanningData:
         Item → share of its planned stock that arrives this week (items not listed: 1).
     policy
         Policy table document (``combine``, ``segments``) or None for the packaged one.
+    forecast
+        ``"statistical"`` (default): the peak is planned on :func:`optim.forecast` and safety
+        stock is sized from its forecast error; ``"seasonal_naive"``: last year's weeks and
+        the history's standard deviation (the baseline).
     """
 
     name: str
@@ -87,6 +96,7 @@ class PlanningData:
     supply: pd.DataFrame | None = None
     disruption: dict[str, float] = field(default_factory=dict)
     policy: dict[str, Any] | None = None
+    forecast: str = "statistical"
 
 
 def _read_csv(folder: Path, name: str, required: bool = True) -> pd.DataFrame | None:
@@ -131,6 +141,11 @@ def _lines(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def _check(data: PlanningData) -> None:
     """Cross-checks a run needs before any solve (file-level errors name the file)."""
+    if data.forecast not in FORECASTS:
+        raise InstanceError(
+            f"plan.yaml: forecast {data.forecast!r} is not allowed; use one of {list(FORECASTS)}.",
+            "plan.forecast",
+        )
     if data.plan_weeks < 1:
         raise InstanceError(
             f"plan.yaml: plan_weeks {data.plan_weeks} must be >= 1.", "plan.plan_weeks"
@@ -256,6 +271,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         supply=_read_csv(folder, "supply.csv", required=False),
         disruption={str(k): v for k, v in (plan.get("disruption") or {}).items()},
         policy=_policy(policy_path) if policy_path.is_file() else None,
+        forecast=str(plan.get("forecast", "statistical")),
     )
     _check(data)
     return data
@@ -287,6 +303,7 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         "resources": data.resources,
         "families": data.families,
         "disruption": data.disruption,
+        "forecast": data.forecast,
     }
     (folder / "plan.yaml").write_text(
         yaml.safe_dump(plan, sort_keys=False, allow_unicode=True), encoding="utf-8"

@@ -93,6 +93,8 @@ def _job(
     quiet: bool,
     stream: TextIO | None,
 ) -> int:
+    if data.forecast != "statistical":
+        progress.total -= 1  # no forecasting step
     result = planning.run(data, params=params, progress=progress)
     with progress.step("write tables, result documents and the HTML report"):
         paths = planning.write(result, out)
@@ -134,7 +136,7 @@ def run(
         Passed to :func:`~optim.instances.distributor.distributor_example` (e.g.
         ``n_items=60`` for a small run).
     """
-    progress = planning.Progress(7, quiet=quiet)
+    progress = planning.Progress(8, quiet=quiet)
     with progress.step("generate the example (seeded) and write it to input/"):
         data = distributor_example(seed, **size)
         write_folder(data, out / "input")
@@ -150,7 +152,7 @@ def plan(
     params: SolveParams | None = None,
 ) -> int:
     """Run the planning chain on a planning folder (:mod:`optim.instances.planning`)."""
-    progress = planning.Progress(7, quiet=quiet)
+    progress = planning.Progress(8, quiet=quiet)
     with progress.step(f"read and check {folder}"):
         data = read_folder(folder)
     return _job(data, out, progress, params=params, quiet=quiet, stream=stream)
