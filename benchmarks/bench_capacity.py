@@ -4,7 +4,7 @@ Default size: 52 weeks × 2,000 products × 50 resources × 4 segments (≈ 416,
 Measures, in one run:
 
 * ``generate``: building and validating the instance (pydantic) from the seeded generator;
-* ``solve``: :func:`optim.capacity.solve` end to end (arrays, build, HiGHS, tables);
+* ``solve``: :func:`optim.models.capacity.solve.solve` end to end (arrays, build, HiGHS, tables);
 * ``raw``: the same LP(s) handed to highspy directly (``passModel`` of ready arrays + ``run``,
   same options, same thread pool) — the floor that any wrapper pays;
 * the ratio ``solve / raw`` and the peak resident memory of the process.
@@ -23,10 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 import highspy
 import numpy as np
 
-from optim.capacity import LARGE_LP, solve
-from optim.instances.generators_capacity import generate
+from optim.instances.generators.capacity import generate
 from optim.models.capacity import decompose, from_instance
 from optim.models.capacity.lp import build
+from optim.models.capacity.solve import LARGE_LP, solve
 from optim.params import SolveParams
 
 
@@ -107,7 +107,7 @@ def main() -> None:
     shown = "none" if res.objective is None else f"{res.objective:.10g}"
     print(f"status: {res.status.value}  objective: {shown}  raw: {sum(objs):.10g}")
     print(f"generate+validate: {t_gen:.2f} s")
-    print(f"optim.capacity.solve end to end: {t_solve:.2f} s")
+    print(f"optim.models.capacity.solve.solve end to end: {t_solve:.2f} s")
     print(f"raw highspy (passModel+run, same LPs): {t_raw:.2f} s")
     print(f"ratio solve/raw: {t_solve / t_raw:.3f}")
     print(f"end to end incl. generate: {t_gen + t_solve:.2f} s")

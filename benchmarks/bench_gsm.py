@@ -36,11 +36,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from optim.instances.generators_gsm import random_tree
-from optim.instances.gsm_io import read_willems, to_stockpyl
+from optim.instances.generators.gsm import random_tree
+from optim.instances.io.gsm import read_willems, to_stockpyl
 from optim.models.safety_stock import prepare
+from optim.models.safety_stock.solve import solve
 from optim.params import SolveParams
-from optim.safety_stock import solve
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "willems2008"

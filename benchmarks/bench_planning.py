@@ -30,9 +30,10 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from optim import demo, planning
-from optim.instances.distributor import distributor_example
-from optim.instances.planning import write_folder
+from optim import planning
+from optim.planning import demo
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import write_folder
 seed, items, customers = (int(a) for a in sys.argv[1:4])
 out = Path(sys.argv[4])
 progress = planning.Progress(7, quiet=True)
@@ -54,7 +55,7 @@ def bare_solves(seed: int, items: int, customers: int) -> float:
 
     import optim
     from optim import planning
-    from optim.instances.distributor import distributor_example
+    from optim.planning.distributor import distributor_example
     from optim.segmentation import (
         build_capacity,
         build_item_safety_stock,

@@ -84,7 +84,7 @@ print(json.dumps({"total": t1 - t0, "status": h.modelStatusToString(h.getModelSt
 
 
 def write_instance(folder: Path, lines: int, seed: int) -> dict[str, float]:
-    from optim.instances.generators import rationing_frames
+    from optim.instances.generators.rationing import rationing_frames
 
     frames = rationing_frames(
         seed,

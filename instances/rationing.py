@@ -33,18 +33,20 @@ import json
 from collections.abc import Hashable
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from optim.errors import InstanceError
 from optim.instances import tables as T
 from optim.instances.base import Frozen, TableInstance
 
+# The fair-share rules, defined once: the schema, the JSON Schema, the arrays' rule codes
+# (optim.models.rationing.arrays.Rule: position in this tuple) and the policy table use them.
 FairShare = Literal["proportional", "equal", "weighted"]
-FAIR_SHARES: tuple[str, ...] = ("proportional", "equal", "weighted")
+FAIR_SHARES: tuple[str, ...] = get_args(FairShare)
 
 SUPPLY_COLUMNS = ("item", "location", "quantity")
 DEMAND_COLUMNS = (
@@ -66,38 +68,44 @@ PREVIOUS_COLUMNS = ("demand_id", "location", "quantity")
 
 
 # --- record models: the JSON contract (documentation and JSON Schema) -------------------------
+# Numbers and flags are strict, as in the validator: a boolean is not a quantity and a string
+# is not a number (tests/instances/test_rationing_schema_agrees.py checks the two agree).
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Id = str | StrictInt  # integer ids (as in CSV files) are read as their decimal string
+
+
 class SupplyRecord(Frozen):
     """Stock of one item at one location."""
 
-    item: str
-    location: str
-    quantity: float = Field(ge=0, description="Units available.")
+    item: Id
+    location: Id
+    quantity: Number = Field(ge=0, description="Units available.")
 
 
 class DemandRecord(Frozen):
     """One demand line (an order line or a customer's weekly requirement)."""
 
-    id: str = Field(description="Unique id of the line.")
-    customer: str
-    item: str
-    quantity: float = Field(gt=0, description="Units requested.")
+    id: Id = Field(description="Unique id of the line.")
+    customer: Id
+    item: Id
+    quantity: Number = Field(gt=0, description="Units requested.")
     segment: str = Field(description="Name of a segment in `segments`.")
-    locations: list[str] | None = Field(
+    locations: list[Id] | None = Field(
         default=None,
         description="Eligible source locations in order of preference; default: every location "
         "holding the item. In CSV: separated by ';'.",
     )
-    min_quantity: float | None = Field(default=None, ge=0, description="Contractual floor.")
-    max_quantity: float | None = Field(default=None, ge=0, description="Cap on the allocation.")
-    weight: float | None = Field(default=None, gt=0, description="Weight for the weighted rule.")
+    min_quantity: Number | None = Field(default=None, ge=0, description="Contractual floor.")
+    max_quantity: Number | None = Field(default=None, ge=0, description="Cap on the allocation.")
+    weight: Number | None = Field(default=None, gt=0, description="Weight for the weighted rule.")
     all_or_nothing: bool = Field(default=False, description="Allocate the full amount or 0.")
-    lot_size: float | None = Field(default=None, gt=0, description="Allocate multiples only.")
+    lot_size: Number | None = Field(default=None, gt=0, description="Allocate multiples only.")
 
 
 class SegmentRecord(Frozen):
     """A customer segment and its rationing rule."""
 
-    name: str
+    name: Id
     tier: int = Field(ge=1, description="1 is served first; tiers are 1..K without gaps.")
     fair_share: FairShare = "proportional"
 
@@ -105,16 +113,16 @@ class SegmentRecord(Frozen):
 class LaneRecord(Frozen):
     """Cost per unit shipped from a location to a customer."""
 
-    location: str
-    customer: str
+    location: Id
+    customer: Id
     cost: float = Field(ge=0)
 
 
 class PreviousRecord(Frozen):
     """One row of the previous run's allocation."""
 
-    demand_id: str
-    location: str
+    demand_id: Id
+    location: Id
     quantity: float = Field(ge=0)
 
 

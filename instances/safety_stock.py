@@ -19,6 +19,7 @@ from pydantic import Field, field_validator, model_validator
 
 from optim.errors import InstanceError
 from optim.instances.base import Document, Frozen, string_id
+from optim.models.graph import find_cycle, is_forest
 
 __all__ = ["Arc", "Demand", "Pooling", "SafetyStockInstance", "Stage"]
 
@@ -217,7 +218,10 @@ class SafetyStockInstance(Document):
                     field=f"arcs[{k}]",
                 )
             pairs.add((a.source, a.target))
-        cycle = _find_cycle([s.id for s in self.stages], [(a.source, a.target) for a in self.arcs])
+        pos = {s.id: j for j, s in enumerate(self.stages)}
+        src = [pos[a.source] for a in self.arcs]
+        tgt = [pos[a.target] for a in self.arcs]
+        cycle = [self.stages[j].id for j in find_cycle(len(self.stages), src, tgt)]
         if cycle:
             raise InstanceError(
                 "the network has a cycle: " + " -> ".join([*cycle, cycle[0]]) + "; GSM needs "
@@ -252,52 +256,14 @@ class SafetyStockInstance(Document):
         Serial, assembly, distribution and mixed trees qualify; these are solved exactly by
         the Graves–Willems dynamic program.
         """
-        parent = {s.id: s.id for s in self.stages}
-
-        def find(x: str) -> str:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for a in self.arcs:
-            ra, rb = find(a.source), find(a.target)
-            if ra == rb:
-                return False
-            parent[ra] = rb
-        return True
+        pos = {s.id: j for j, s in enumerate(self.stages)}
+        return is_forest(
+            len(self.stages),
+            [pos[a.source] for a in self.arcs],
+            [pos[a.target] for a in self.arcs],
+        )
 
 
 def _known(ids: set[str], limit: int = 8) -> str:
     shown = sorted(ids)[:limit]
     return ", ".join(shown) + (", ..." if len(ids) > limit else "")
-
-
-def _find_cycle(nodes: list[str], edges: list[tuple[str, str]]) -> list[str]:
-    """One directed cycle as a list of node ids, or ``[]`` when the graph is acyclic."""
-    succ: dict[str, list[str]] = {n: [] for n in nodes}
-    for u, v in edges:
-        succ[u].append(v)
-    color = dict.fromkeys(nodes, 0)  # 0 new, 1 on stack, 2 done
-    for root in nodes:
-        if color[root]:
-            continue
-        stack: list[tuple[str, int]] = [(root, 0)]
-        path: list[str] = [root]
-        color[root] = 1
-        while stack:
-            node, k = stack[-1]
-            if k < len(succ[node]):
-                stack[-1] = (node, k + 1)
-                nxt = succ[node][k]
-                if color[nxt] == 1:
-                    return path[path.index(nxt) :]
-                if color[nxt] == 0:
-                    color[nxt] = 1
-                    stack.append((nxt, 0))
-                    path.append(nxt)
-            else:
-                color[node] = 2
-                stack.pop()
-                path.pop()
-    return []

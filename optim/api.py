@@ -32,17 +32,17 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "rationing": Kind(
         "optim.instances.rationing:RationingInstance",
-        "optim.rationing:solve",
+        "optim.models.rationing.solve:solve",
         ("supply.csv", "demand.csv", "segments.csv"),
         "optim.instances.rationing:RationingInstance.from_csv_folder",
     ),
     "safety_stock": Kind(
         "optim.instances.safety_stock:SafetyStockInstance",
-        "optim.safety_stock:solve",
+        "optim.models.safety_stock.solve:solve",
     ),
     "capacity": Kind(
         "optim.instances.capacity:CapacityInstance",
-        "optim.capacity:solve",
+        "optim.models.capacity.solve:solve",
         ("periods.csv", "resources.csv", "products.csv", "segments.csv", "demand.csv"),
         "optim.instances.capacity:read_csv_folder",
     ),

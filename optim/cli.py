@@ -88,7 +88,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from optim.simulate import simulate
+    from optim.models.safety_stock.simulate import simulate
 
     path = Path(args.result)
     try:
@@ -194,13 +194,13 @@ def _pins(args: argparse.Namespace) -> dict[str, str] | None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from optim import demo
+    from optim.planning import demo
 
     return demo.run(Path(args.out), seed=args.seed, quiet=args.quiet, params=_job_params(args))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from optim import demo
+    from optim.planning import demo
 
     return demo.plan(Path(args.folder), Path(args.out), quiet=args.quiet, params=_job_params(args))
 

@@ -12,8 +12,9 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+from optim.models.problem import LinearProgram
 from optim.params import SolveParams
-from optim.solvers.highs import LinearProgram, RawSolution, _highspy, _pass, _run
+from optim.solvers.highs import RawSolution, _highspy, _pass, _run
 
 __all__ = ["solve_mip"]
 

@@ -11,9 +11,9 @@ import time
 import pytest
 
 import optim
-from optim import _rationing_engine as engine
 from optim import executor
-from optim.instances.generators import random_rationing
+from optim.instances.generators.rationing import random_rationing
+from optim.models.rationing import engine
 
 
 def _slow_square(x: int) -> int:

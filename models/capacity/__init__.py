@@ -94,7 +94,7 @@ becomes a bound where a demand can ship in one period only (:math:`k_s = 0`).
 
 Without fill-rate floors, products that share no resource form independent blocks
 (:mod:`.decompose`) solved one by one (or in parallel threads) and added up: exact for the
-LP, the MIP and every lexicographic stage. Large LPs (:data:`optim.capacity.LARGE_LP`
+LP, the MIP and every lexicographic stage. Large LPs (:data:`optim.models.capacity.solve.LARGE_LP`
 columns or more) are solved by HiGHS's interior point method with crossover, so the
 returned solution is a vertex and the duals are basic.
 

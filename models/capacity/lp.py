@@ -3,7 +3,7 @@
 The exact reformulation (shipments split by the period of the demand they serve, lost sales
 eliminated, variables only where demand is positive) is stated in
 :mod:`optim.models.capacity`. :func:`build` returns a :class:`CapacityLP`: the
-:class:`~optim.solvers.highs.LinearProgram` plus the column and row maps needed to read a
+:class:`~optim.models.problem.LinearProgram` plus the column and row maps needed to read a
 solution back (:func:`solution`) and to form lexicographic stage objectives
 (:func:`shortfall_objective`).
 
@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optim.models.capacity.data import CapacityData, CapacitySolution
-from optim.solvers.highs import INF, LinearProgram, csr_from_triplets
+from optim.models.problem import INF, LinearProgram, csr_from_triplets
 
 F = NDArray[np.float64]
 Int = NDArray[np.int64]

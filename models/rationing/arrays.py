@@ -6,6 +6,7 @@ Pure and vectorised; positions are internal, every table going out is keyed by t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 from itertools import chain
 
 import numpy as np
@@ -14,9 +15,18 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from optim.instances.rationing import RationingInstance
+from optim.instances.rationing import FAIR_SHARES, RationingInstance
 
-RULES = ("proportional", "equal", "weighted")
+RULES = FAIR_SHARES  # rule codes are positions in this tuple
+
+
+class Rule(IntEnum):
+    """Codes of the fair-share rules in :attr:`Problem.rule` (``RULES[code]`` is the name)."""
+
+    PROPORTIONAL = RULES.index("proportional")
+    EQUAL = RULES.index("equal")
+    WEIGHTED = RULES.index("weighted")
+
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -108,7 +118,9 @@ class Problem:
     def rule_weight(self, requests: FloatArray) -> FloatArray:
         """w_i such that the rule's ratio is a_i / w_i (proportional: the request itself)."""
         return np.where(
-            self.rule == 0, requests, np.where(self.rule == 1, 1.0, self.weight)
+            self.rule == Rule.PROPORTIONAL,
+            requests,
+            np.where(self.rule == Rule.EQUAL, 1.0, self.weight),
         ).astype(np.float64)
 
 

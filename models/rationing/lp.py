@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from optim.solvers.highs import LinearProgram, csr_from_triplets
+from optim.models.problem import LinearProgram, csr_from_triplets
 
 INF = np.inf
 

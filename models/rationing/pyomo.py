@@ -2,7 +2,7 @@
 
 :func:`flow_model` is the transportation model shared by every stage; the stage objectives
 and the progressive-filling level are added by the small functions below. The staged loop
-that solves them lives in :mod:`optim._rationing_reference`.
+that solves them lives in :mod:`optim.models.rationing.reference`.
 """
 
 from __future__ import annotations

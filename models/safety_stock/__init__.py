@@ -76,7 +76,7 @@ Solvers
   a first feasible point, Humair & Willems 2011), :mod:`.relax`.
 * :func:`~optim.models.safety_stock.pyomo.build_pyomo` — Pyomo reference MIP.
 
-The solve loops (LP, rounding, MIP, refinement) live in :mod:`optim.safety_stock`.
+The solve loops (LP, rounding, MIP, refinement) live in :mod:`optim.models.safety_stock.solve`.
 
 References
 ----------

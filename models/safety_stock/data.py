@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.graph import topological_order
 from optim.models.safety_stock.tables import stage_tables
 
 __all__ = ["GSMData", "Solution", "evaluate", "is_feasible", "normalize", "prepare"]
@@ -166,7 +167,7 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
     src = np.array([pos[a.source] for a in instance.arcs], dtype=np.int64)
     tgt = np.array([pos[a.target] for a in instance.arcs], dtype=np.int64)
     qty = np.array([a.quantity for a in instance.arcs], dtype=np.float64)
-    order = _topological_order(n, src, tgt)
+    order = topological_order(n, src, tgt)
 
     # Longest replenishment times: E_j (inbound) and L_j = E_j + T_j, suppliers first.
     si_max = ext.copy()
@@ -241,26 +242,6 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
     )
     tables = stage_tables(instance, data)
     return data if tables is None else data.with_table(tables)
-
-
-def _topological_order(n: int, src: IntArray, tgt: IntArray) -> IntArray:
-    indeg = np.bincount(tgt, minlength=n)
-    succ: list[list[int]] = [[] for _ in range(n)]
-    for i, j in zip(src.tolist(), tgt.tolist(), strict=True):
-        succ[i].append(j)
-    stack = [j for j in range(n) if indeg[j] == 0][::-1]
-    out: list[int] = []
-    indeg = indeg.copy()
-    while stack:
-        j = stack.pop()
-        out.append(j)
-        for t in succ[j]:
-            indeg[t] -= 1
-            if indeg[t] == 0:
-                stack.append(t)
-    if len(out) != n:  # pragma: no cover - the schema rejects cycles
-        raise ValueError("network has a cycle")
-    return np.array(out, dtype=np.int64)
 
 
 def normalize(data: GSMData, outbound: NDArray[np.integer] | list[int]) -> Solution:

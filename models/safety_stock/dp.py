@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from optim.models.graph import is_forest
 from optim.models.safety_stock.data import GSMData
 
 __all__ = ["TreeDPResult", "is_forest", "tree_dp"]
@@ -53,24 +54,6 @@ class TreeDPResult:
     cost: float
     outbound: NDArray[np.int64]
     inbound: NDArray[np.int64]
-
-
-def is_forest(n: int, source: NDArray[np.int64], target: NDArray[np.int64]) -> bool:
-    """True when the undirected graph on ``n`` nodes with these edges has no cycle."""
-    parent = list(range(n))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in zip(source.tolist(), target.tolist(), strict=True):
-        ra, rb = find(a), find(b)
-        if ra == rb:
-            return False
-        parent[ra] = rb
-    return True
 
 
 def _prefix_argmin(v: NDArray[np.float64]) -> NDArray[np.int64]:

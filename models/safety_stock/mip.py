@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from optim.models.problem import INF, LinearProgram, csr_from_triplets
 from optim.models.safety_stock.data import GSMData
-from optim.solvers.highs import INF, LinearProgram, csr_from_triplets
 
 __all__ = ["GSMMip", "build_mip", "default_breakpoints", "extract_service_times"]
 

@@ -12,27 +12,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from optim.models.graph import maximum_spanning_forest
 from optim.models.safety_stock.data import GSMData
 
 __all__ = ["spanning_forests"]
-
-
-def _kruskal(n: int, src: NDArray[np.int64], tgt: NDArray[np.int64], weight: NDArray) -> NDArray:
-    parent = list(range(n))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    keep = []
-    for a in np.argsort(-weight, kind="stable").tolist():
-        ra, rb = find(int(src[a])), find(int(tgt[a]))
-        if ra != rb:
-            parent[ra] = rb
-            keep.append(a)
-    return np.array(sorted(keep), dtype=np.int64)
 
 
 def spanning_forests(data: GSMData) -> list[NDArray[np.int64]]:
@@ -54,5 +37,5 @@ def spanning_forests(data: GSMData) -> list[NDArray[np.int64]]:
             best[j] = a
     out.append(np.array(sorted(best.values()), dtype=np.int64))
     w = data.unit_cost[src] + data.unit_cost[tgt] + 1e-9 * longest[src]
-    out.append(_kruskal(data.n, src, tgt, w))
+    out.append(maximum_spanning_forest(data.n, src, tgt, w))
     return out

@@ -13,17 +13,16 @@ location, cost or margin) :func:`segment` derives
   rule, forecasting approach, review frequency (:mod:`.policy`, editable YAML);
 * per-period demand statistics per item × segment × location, zeros counted (:mod:`.stats`).
 
->>> from optim.instances.generators_history import generate_history
+The builders that turn a segmentation into optimiser instances live with the planning
+product, :mod:`optim.planning.builders`.
+
+>>> from optim.instances.generators.history import generate_history
 >>> from optim.segmentation import segment
 >>> seg = segment(generate_history(seed=1, n_items=30, n_customers=12, weeks=20))
 >>> sorted(seg.items["abc"].unique())
 ['A', 'B', 'C']
 """
 
-from optim.segmentation.builders import build_capacity as build_capacity
-from optim.segmentation.builders import build_item_safety_stock as build_item_safety_stock
-from optim.segmentation.builders import build_rationing as build_rationing
-from optim.segmentation.builders import build_safety_stock as build_safety_stock
 from optim.segmentation.config import CustomerRule as CustomerRule
 from optim.segmentation.config import SegmentationConfig as SegmentationConfig
 from optim.segmentation.core import segment as segment
@@ -41,10 +40,6 @@ __all__ = [
     "PolicyTable",
     "Segmentation",
     "SegmentationConfig",
-    "build_capacity",
-    "build_item_safety_stock",
-    "build_rationing",
-    "build_safety_stock",
     "default_policy",
     "prepare_history",
     "segment",

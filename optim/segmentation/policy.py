@@ -33,6 +33,7 @@ from pydantic import Field, model_validator
 
 from optim.errors import InstanceError
 from optim.instances.base import Document, Frozen
+from optim.instances.rationing import FairShare
 
 __all__ = ["ITEM_POLICY_COLUMNS", "POLICY_COLUMNS", "PatternRule", "PolicyRow", "PolicyTable",
            "default_policy"]  # fmt: skip
@@ -73,9 +74,7 @@ class PolicyRow(Frozen):
         ge=0.0, description="Longest promised service time to the segment, days."
     )
     rationing_tier: int = Field(ge=1, description="1 = served first in a shortage.")
-    fair_share: Literal["proportional", "equal", "weighted"] = Field(
-        description="How a shortage is split inside one rationing tier."
-    )
+    fair_share: FairShare = Field(description="How a shortage is split inside one rationing tier.")
     forecasting: str = Field(description="Forecasting approach.")
     review_frequency: str = Field(description="How often parameters are reviewed.")
 

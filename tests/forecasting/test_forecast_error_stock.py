@@ -9,7 +9,7 @@ from conftest import START, intermittent, lines
 
 import optim
 from optim.forecasting import forecast
-from optim.segmentation.builders import build_item_safety_stock, build_safety_stock
+from optim.planning.builders import build_item_safety_stock, build_safety_stock
 
 NETWORK = {
     "stages": [

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from optim.cli import main
-from optim.instances.generators_history import generate_history
+from optim.instances.generators.history import generate_history
 
 
 @pytest.fixture(scope="module")

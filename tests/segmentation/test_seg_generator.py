@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optim.instances.generators_history import DCS, REGIONS, generate_history
+from optim.instances.generators.history import DCS, REGIONS, generate_history
 from optim.segmentation import segment
 
 COLUMNS = [

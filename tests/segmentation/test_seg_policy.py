@@ -136,7 +136,7 @@ def test_unknown_pattern_in_yaml_is_named(tmp_path) -> None:
 
 def test_item_policy_table_follows_class_and_pattern() -> None:
     """Every item's row, recomputed by hand from the class row and the pattern rule."""
-    from optim.instances.generators_history import generate_history
+    from optim.instances.generators.history import generate_history
 
     seg = segment(generate_history(1, n_items=60, n_customers=30, weeks=40))
     table = seg.config.policy

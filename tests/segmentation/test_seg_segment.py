@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from optim.errors import InstanceError
-from optim.instances.generators_history import generate_history
+from optim.instances.generators.history import generate_history
 from optim.segmentation import Segmentation, SegmentationConfig, segment
 
 

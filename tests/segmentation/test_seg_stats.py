@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optim.errors import InstanceError
-from optim.instances.generators_history import generate_history
+from optim.instances.generators.history import generate_history
 from optim.segmentation import Segmentation, segment
 
 

@@ -1,0 +1,1 @@
+"""Readers and writers of foreign formats: Willems / SNC chains, stockpyl, the xlsx map."""

@@ -1,0 +1,393 @@
+"""Peak-period capacity allocation: ``solve(instance, params) -> Result`` (kind ``"capacity"``).
+
+Build → solve → extract, with the model stated in :mod:`optim.models.capacity`.
+
+Backends (``params.solver``): ``"auto"`` / ``"highs"`` use the vectorised array build solved
+by highspy (the fast path); ``"pyomo"`` solves the Pyomo reference formulation with HiGHS
+through Pyomo. ``objective="lexicographic"`` runs one solve per priority plus a last cost
+stage; ``params.time_limit`` covers all stages together.
+
+Result tables: ``production``, ``production_hours``, ``overtime``, ``inventory`` (with a
+``prebuild`` column), ``prebuild``, ``shipments``, ``backlog``, ``lost``, ``segments``,
+``segment_periods``, ``utilisation``, ``marginal_values`` (cost mode, LP only), ``setups``
+(lot sizing). When infeasible, ``Result.diagnosis`` names the floors that cannot be met, the
+best reachable fill rates and the missing hours, with the tables ``diagnosis_fill_rates``
+and ``diagnosis_missing_capacity``.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from optim.errors import InstanceError
+from optim.instances.capacity import CapacityInstance
+from optim.models.capacity import decompose
+from optim.models.capacity import diagnosis as diag
+from optim.models.capacity.data import (
+    LEX_TOLERANCE,
+    CapacityData,
+    CapacitySolution,
+    cost_terms,
+    from_instance,
+    shortfall_by_segment,
+)
+from optim.models.capacity.extract import tables as make_tables
+from optim.models.capacity.lp import CapacityLP, build, shortfall_objective, solution
+from optim.models.problem import INF, LinearProgram
+from optim.params import SolveParams
+from optim.result import Result
+from optim.solvers import highs
+from optim.solvers.highs import RawSolution
+from optim.status import Status
+
+__all__ = ["solve"]
+
+BACKENDS = ("auto", "highs", "pyomo")
+METHODS = ("auto", "monolithic")
+
+
+LARGE_LP = 20_000
+"""Column count from which the LP is solved by interior point + crossover (faster here)."""
+
+
+@dataclass
+class _BlockResult:
+    status: Status
+    sol: CapacitySolution | None
+    marginal: np.ndarray | None
+    bound: float | None
+    stages: dict[str, float]
+    message: str
+    size: tuple[int, int, int]
+
+
+class _Outcome(NamedTuple):
+    status: Status
+    sol: CapacitySolution | None
+    marginal: np.ndarray | None
+    bound: float | None
+    stages: dict[str, float]
+    message: str
+    solver: str
+    version: str
+    info: dict[str, Any]
+
+
+class _Clock:
+    def __init__(self, limit: float | None) -> None:
+        self.start = time.perf_counter()
+        self.limit = limit
+
+    def left(self) -> float | None:
+        if self.limit is None:
+            return None
+        return max(self.limit - (time.perf_counter() - self.start), 1e-3)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def solve(
+    instance: CapacityInstance | dict[str, Any], params: SolveParams | None = None
+) -> Result:
+    """Plan production, overtime, pre-build and segment service through a demand peak.
+
+    Parameters
+    ----------
+    instance
+        A :class:`~optim.instances.capacity.CapacityInstance` (or a mapping validated as one).
+    params
+        ``solver``: ``"auto"``/``"highs"`` (fast path) or ``"pyomo"`` (reference);
+        ``time_limit`` for all stages; ``mip_gap`` for lot sizing; ``threads``: blocks
+        solved at once; ``method``: ``"auto"`` splits the instance into independent blocks
+        (products sharing no resource, no fill-rate floors; see
+        :mod:`optim.models.capacity.decompose`), ``"monolithic"`` solves one LP.
+
+    Returns
+    -------
+    Result
+        ``objective`` is the total cost of the plan (in both objective modes).
+    """
+    params = params or SolveParams()
+    if not isinstance(instance, CapacityInstance):
+        instance = CapacityInstance.model_validate(instance)
+    if params.solver not in BACKENDS:
+        raise InstanceError(
+            f"params.solver '{params.solver}' is not available for capacity "
+            f"(allowed: {', '.join(BACKENDS)}).",
+            field="params.solver",
+        )
+    if params.method not in METHODS:
+        raise InstanceError(
+            f"params.method '{params.method}' is not available for capacity "
+            f"(allowed: {', '.join(METHODS)}).",
+            field="params.method",
+        )
+    clock = _Clock(params.time_limit)
+    data = from_instance(instance)
+    backend = _backend_params(params)
+    if params.solver == "pyomo":
+        out = _solve_pyomo(instance, data, backend, clock)
+    else:
+        out = _solve_fast(data, backend, clock)
+    status, sol, marginal, bound, stages, msg, solver_name, version, info = out
+    info = dict(info)
+    info["objective_mode"] = data.objective
+    info["lot_sizing"] = data.lot_sizing
+    if data.objective == "lexicographic":
+        info["lexicographic_tolerance"] = LEX_TOLERANCE
+        info["stage_objectives"] = stages
+    if sol is None:
+        lines: list[str] = []
+        tabs: dict[str, Any] = {}
+        if status is Status.INFEASIBLE:
+            lines, tabs = _diagnose(data, backend, clock)
+        return Result(
+            kind="capacity",
+            status=status,
+            runtime=clock.elapsed(),
+            solver=solver_name,
+            solver_version=version,
+            tables=tabs,
+            message=msg,
+            diagnosis=lines,
+            params=params,
+            info=info,
+        )
+    tabs, lines = make_tables(data, sol, marginal)
+    terms = cost_terms(data, sol)
+    objective = float(sum(terms.values()))
+    info["cost_terms"] = terms
+    info["shortfall_by_segment"] = dict(
+        zip(data.segments, shortfall_by_segment(data, sol).tolist(), strict=True)
+    )
+    notes = [m for m in (msg,) if m]
+    if data.objective == "lexicographic":
+        notes.append(
+            f"lexicographic: {len(stages)} priority stage(s) then total cost; each stage kept "
+            f"within a relative tolerance of {LEX_TOLERANCE:g}."
+        )
+    if not data.lot_sizing and (np.any(data.setup_cost > 0) or np.any(data.min_lot_size > 0)):
+        notes.append("setup_cost / min_lot_size ignored: lot_sizing is false (LP).")
+    if marginal is None and data.objective == "cost" and status is Status.OPTIMAL:
+        notes.append("no marginal values: the lot-sizing MIP has no duals.")
+    if data.objective == "lexicographic":
+        notes.append("marginal values are reported in cost mode only.")
+    notes.extend(lines)
+    gap = None
+    if bound is not None:
+        gap = abs(objective - bound) / max(1.0, abs(objective))
+    return Result(
+        kind="capacity",
+        status=status,
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        runtime=clock.elapsed(),
+        solver=solver_name,
+        solver_version=version,
+        tables=tabs,
+        message="\n".join(notes),
+        diagnosis=[],
+        params=params,
+        info=info,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# fast path
+# --------------------------------------------------------------------------------------------
+
+
+def _with_row(lp: LinearProgram, coeffs: np.ndarray, lo: float, hi: float) -> LinearProgram:
+    nz = np.flatnonzero(coeffs)
+    return replace(
+        lp,
+        indptr=np.append(lp.indptr, lp.indptr[-1] + nz.size),
+        indices=np.concatenate([lp.indices, nz]),
+        data=np.concatenate([lp.data, coeffs[nz]]),
+        row_lower=np.append(lp.row_lower, lo),
+        row_upper=np.append(lp.row_upper, hi),
+    )
+
+
+def _backend_params(params: SolveParams) -> SolveParams:
+    """HiGHS runs with ``threads=0``: "the process's scheduler, whatever it is".
+
+    HiGHS fixes its global thread scheduler at the first solve of the process, and a later
+    solve asking for another thread count fails ("Not Set"). ``params.threads`` is used
+    here as the number of blocks solved at once, each by a serial HiGHS run; an explicit
+    ``solver_options["threads"]`` still wins.
+    """
+    return params.model_copy(update={"solver_options": {"threads": 0, **params.solver_options}})
+
+
+def _lp_params(params: SolveParams, num_cols: int, is_mip: bool) -> SolveParams:
+    """Interior point (with crossover, so duals are basic) for large LPs unless chosen."""
+    if is_mip or num_cols < LARGE_LP or "solver" in params.solver_options:
+        return params
+    return params.model_copy(update={"solver_options": {**params.solver_options, "solver": "ipm"}})
+
+
+def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _BlockResult:
+    """Build and solve one (sub-)instance: cost mode, or the lexicographic stages."""
+    model = build(data)
+    is_mip = model.lp.integrality is not None and bool(np.any(model.lp.integrality))
+    params = _lp_params(params, model.lp.num_cols, is_mip)
+    size = (model.lp.num_cols, model.lp.num_rows, int(model.lp.indptr[-1]))
+    stages: dict[str, float] = {}
+    lp = model.lp
+    if data.objective == "lexicographic":
+        for g in sorted(set(data.priority.tolist())):
+            c, off = shortfall_objective(model, data.priority == g)
+            if not np.any(c):  # no demand of this priority here: nothing to decide
+                stages[str(g)] = off
+                continue
+            raw = highs.solve(replace(lp, cost=c, offset=off), params, time_limit=clock.left())
+            if raw.objective is None or raw.status not in (Status.OPTIMAL, Status.FEASIBLE):
+                return _BlockResult(raw.status, None, None, None, stages, _why(raw, g), size)
+            z = float(raw.objective)
+            stages[str(g)] = z
+            lp = _with_row(lp, c, -INF, z - off + LEX_TOLERANCE * max(1.0, abs(z)))
+    want_duals = data.objective == "cost" and not is_mip
+    raw = highs.solve(lp, params, time_limit=clock.left(), want_duals=want_duals)
+    if raw.x is None or raw.status not in (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT):
+        return _BlockResult(raw.status, None, None, None, stages, _why(raw, None), size)
+    marginal = None
+    if raw.row_dual is not None:
+        nr, nt = len(data.resources), len(data.periods)
+        duals = raw.row_dual[model.cap_row0 : model.cap_row0 + nr * nt].reshape(nr, nt)
+        marginal = -duals + 0.0
+    return _BlockResult(
+        raw.status, solution(model, raw.x), marginal, raw.bound, stages, raw.message, size
+    )
+
+
+def _why(raw: RawSolution, priority: int | None) -> str:
+    where = "cost stage" if priority is None else f"priority {priority} stage"
+    return f"{where}: {raw.message or raw.status.value}"
+
+
+def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outcome:
+    version = highs.version()
+    has_floors = bool(np.any(~np.isnan(data.min_fill_rate)))
+    whole = has_floors or params.method == "monolithic"
+    parts = [np.arange(len(data.products))] if whole else decompose.components(data)
+    if len(parts) == 1:
+        r = _solve_block(data, params, clock)
+        info = {"num_cols": r.size[0], "num_rows": r.size[1], "num_nonzeros": r.size[2]}
+        return _Outcome(
+            r.status, r.sol, r.marginal, r.bound, r.stages, r.message, "highs", version, info
+        )
+    # largest first, so that the threads finish together
+    parts.sort(key=lambda p: -int(np.sum(data.demand[np.isin(data.pair_product, p)] > 0)))
+    blocks = [decompose.block(data, p) for p in parts]
+    with ThreadPoolExecutor(max_workers=params.threads) as pool:
+        results = list(pool.map(lambda b: _solve_block(b.data, params, clock), blocks))
+    info = {
+        "blocks": len(blocks),
+        "num_cols": sum(r.size[0] for r in results),
+        "num_rows": sum(r.size[1] for r in results),
+        "num_nonzeros": sum(r.size[2] for r in results),
+    }
+    bad = [r for r in results if r.sol is None]
+    if bad:
+        return _Outcome(
+            bad[0].status, None, None, None, {}, bad[0].message, "highs", version, info
+        )
+    status = Status.OPTIMAL
+    for r in results:
+        if r.status is not Status.OPTIMAL:
+            status = r.status
+    sol = decompose.merge(data, blocks, [r.sol for r in results])
+    marginal = None
+    if all(r.marginal is not None for r in results):
+        marginal = np.zeros((len(data.resources), len(data.periods)))
+        for b, r in zip(blocks, results, strict=True):
+            marginal[b.resources] = r.marginal
+    bounds = [r.bound for r in results]
+    bound = None if any(b is None for b in bounds) else float(sum(b for b in bounds if b))
+    stages: dict[str, float] = {}
+    for r in results:
+        for g, z in r.stages.items():
+            stages[g] = stages.get(g, 0.0) + z
+    msgs = sorted({r.message for r in results if r.message})
+    return _Outcome(status, sol, marginal, bound, stages, "; ".join(msgs), "highs", version, info)
+
+
+# --------------------------------------------------------------------------------------------
+# Pyomo reference
+# --------------------------------------------------------------------------------------------
+
+
+def _solve_pyomo(
+    instance: CapacityInstance, data: CapacityData, params: SolveParams, clock: _Clock
+) -> _Outcome:
+    import pyomo.environ as pyo
+    from pyomo.core.expr.visitor import identify_variables
+
+    from optim.models.capacity import pyomo as ref
+    from optim.solvers import pyomo_highs
+
+    m = ref.build(instance)
+    stages: dict[str, float] = {}
+    tag: tuple[str, str, dict[str, Any]] = ("pyomo", highs.version(), {})
+    is_mip = hasattr(m, "z") and len(m.z) > 0
+    if data.objective == "lexicographic":
+        m.obj.deactivate()
+        for g in m.PRIO:
+            if not any(True for _ in identify_variables(m.shortfall[g].expr)):
+                stages[str(g)] = 0.0
+                continue
+            stage = pyo.Objective(expr=m.shortfall[g], sense=pyo.minimize)
+            m.add_component(f"stage_{g}", stage)
+            res = pyomo_highs.solve(m, params.model_copy(update={"time_limit": clock.left()}))
+            if res.objective is None or res.status not in (Status.OPTIMAL, Status.FEASIBLE):
+                return _Outcome(res.status, None, None, None, stages, res.message, *tag)
+            z = float(res.objective)
+            stages[str(g)] = z
+            stage.deactivate()
+            m.stages.add(m.shortfall[g] <= z + LEX_TOLERANCE * max(1.0, abs(z)))
+        m.obj.activate()
+    res = pyomo_highs.solve(m, params.model_copy(update={"time_limit": clock.left()}))
+    if res.objective is None:
+        return _Outcome(res.status, None, None, None, stages, res.message, *tag)
+    sol = ref.solution(m, data)
+    marginal = None
+    if data.objective == "cost" and not is_mip and hasattr(m, "dual") and len(m.dual) > 0:
+        marginal = -ref.capacity_duals(m, data) + 0.0
+    return _Outcome(res.status, sol, marginal, res.bound, stages, res.message, *tag)
+
+
+# --------------------------------------------------------------------------------------------
+# diagnosis of infeasible floors
+# --------------------------------------------------------------------------------------------
+
+
+def _diagnose(
+    data: CapacityData, params: SolveParams, clock: _Clock
+) -> tuple[list[str], dict[str, Any]]:
+    def run(model: CapacityLP) -> RawSolution:
+        return highs.solve(model.lp, params, time_limit=clock.left())
+
+    em = diag.elastic_floors(data)
+    er = run(em)
+    ex = er.x if er.status is Status.OPTIMAL else None
+    alone: dict[int, float | None] = {}
+    if ex is not None:
+        dem = diag.segment_demand(data)
+        floor_seg = np.flatnonzero(~np.isnan(data.min_fill_rate))
+        slack = ex[em.e_cols]
+        for n, s in enumerate(floor_seg):
+            if slack[n] > 1e-7 * max(1.0, dem[s]):
+                r = run(diag.max_served(data, int(s)))
+                alone[int(s)] = r.objective if r.status is Status.OPTIMAL else None
+    sm = diag.capacity_slack(data)
+    sr = run(sm)
+    sx = sr.x if sr.status is Status.OPTIMAL else None
+    return diag.read(data, ex, alone, sx, sm, em)

@@ -1,0 +1,360 @@
+"""Shortage rationing: instance → staged allocation → :class:`optim.Result`.
+
+The rules (exact, staged; see :mod:`optim.models.rationing`):
+
+1. contractual minimums first, as their own stage;
+2. tiers in order: a tier gets as much as possible before a lower tier gets anything from the
+   same stock; stock a higher tier cannot use flows on;
+3. inside a tier that cannot be served in full, the segments' fair-share rule, leximin on the
+   rule's ratio (proportional: fill rate; equal: quantity; weighted: quantity per weight);
+4. ``max_quantity``, ``lot_size`` and ``all_or_nothing`` always hold (integer rules by MIP);
+5. then routing: lane cost, then change against ``previous`` (``stability``), then location
+   preference (default order: location id); remaining ties are resolved by the deterministic
+   single-threaded HiGHS simplex, so the same input gives byte-identical output.
+
+Result tables: ``allocations`` (demand_id, item, location, quantity), ``lines`` (one row per
+demand line with requested, allocated, fill_rate, tier, stage and a sentence that explains the
+quantity), ``segments`` and ``unallocated`` (supply left per item and location).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from optim.instances.rationing import RationingInstance
+from optim.models.rationing import engine
+from optim.models.rationing.arrays import RULES, Problem, Rule, prepare
+from optim.params import SolveParams
+from optim.result import Result
+from optim.solvers import highs
+from optim.status import Status
+
+STAGE_NAMES = {
+    engine.NO_STOCK: "no_stock",
+    engine.FULL: "full",
+    engine.CAPPED: "capped",
+    engine.FAIR: "fair_share",
+    engine.ZERO_LEFT: "nothing_left",
+    engine.INTEGER: "integer",
+}
+
+
+def solve(instance: RationingInstance, params: SolveParams | None = None) -> Result:
+    """Allocate scarce supply to demand lines by the instance's pre-approved rules.
+
+    Parameters
+    ----------
+    instance
+        A validated :class:`~optim.instances.rationing.RationingInstance`.
+    params
+        ``solver="auto"``/``"highs"`` runs the block-decomposed fast path; ``"pyomo"`` the
+        Pyomo reference formulation (small instances; same answers, tested equal).
+
+    Returns
+    -------
+    Result
+        ``objective`` is the total allocated quantity.
+    """
+    params = params or SolveParams()
+    start = time.perf_counter()
+    problem = prepare(instance)
+    if params.solver == "pyomo":
+        from optim.models.rationing import reference
+
+        try:
+            outcome = reference.allocate(problem, params)
+        except engine.EngineError as exc:
+            return _failed(exc, params, start, "pyomo+highs")
+        solver = "pyomo+highs"
+    elif params.solver in ("auto", "highs"):
+        try:
+            outcome = engine.allocate(problem, params)
+        except engine.EngineError as exc:
+            return _failed(exc, params, start, "highs")
+        solver = "highs"
+    else:
+        from optim.errors import InstanceError
+
+        raise InstanceError(
+            f"solver {params.solver!r} is not available for rationing; allowed: auto, highs, "
+            "pyomo",
+            field="solver",
+        )
+    tables = build_tables(instance, problem, outcome)
+    total = float(outcome.alloc.sum())
+    lane_cost = float((problem.arc_cost * outcome.flow).sum())
+    requested = float(problem.request.sum())
+    short = int((outcome.alloc < problem.cap - 1e-9 * np.maximum(1, problem.cap)).sum())
+    message = (
+        f"allocated {total:.10g} of {requested:.10g} requested "
+        f"({total / requested:.1%}); {short} of {problem.num_lines} lines short"
+    )
+    return Result(
+        kind="rationing",
+        status=Status.OPTIMAL,
+        objective=total,
+        bound=total,
+        gap=0.0,
+        runtime=time.perf_counter() - start,
+        solver=solver,
+        solver_version=highs.version(),
+        tables=tables,
+        message=message,
+        params=params,
+        info={
+            "total_requested": requested,
+            "total_allocated": total,
+            "lane_cost": lane_cost,
+        },
+    )
+
+
+def _failed(exc: engine.EngineError, params: SolveParams, start: float, solver: str) -> Result:
+    if exc.status is Status.TIME_LIMIT:
+        msg = (
+            "time limit reached before every stage finished; rationing returns no partial "
+            "allocation because an unfinished stage would break the tier rules"
+        )
+    else:
+        msg = f"a stage LP failed: {exc}"
+    return Result(
+        kind="rationing",
+        status=exc.status,
+        runtime=time.perf_counter() - start,
+        solver=solver,
+        solver_version=highs.version(),
+        message=msg,
+        params=params,
+    )
+
+
+def build_tables(
+    inst: RationingInstance, p: Problem, out: engine.Outcome
+) -> dict[str, pd.DataFrame]:
+    """Result tables keyed by the instance's ids."""
+    dem = inst.demand
+    used = np.flatnonzero(out.flow > 0)
+    allocations = pd.DataFrame(
+        {
+            "demand_id": p.line_id[p.arc_line[used]],
+            "item": p.item_names[p.cell_item[p.arc_cell[used]]],
+            "location": p.location_names[p.cell_location[p.arc_cell[used]]],
+            "quantity": out.flow[used],
+        }
+    )
+    stage = out.stage.copy()
+    full = stage == engine.FULL
+    stage[full & (p.cap < p.request - 1e-12)] = engine.CAPPED
+    requested = p.request
+    fill = out.alloc / requested
+    rule = np.asarray(RULES, dtype=object)[p.rule]
+    lines = pd.DataFrame(
+        {
+            "demand_id": p.line_id,
+            "customer": dem["customer"].to_numpy(),
+            "item": dem["item"].to_numpy(),
+            "segment": dem["segment"].to_numpy(),
+            "tier": p.tier,
+            "fair_share": rule,
+            "requested": requested,
+            "allocated": out.alloc,
+            "fill_rate": fill,
+            "min_quantity": p.minimum,
+            "stage": pd.Series(stage).map(STAGE_NAMES).to_numpy(),
+            "explanation": _explain(p, out, stage),
+        }
+    )
+    seg = (
+        lines.groupby("segment", sort=False)
+        .agg(
+            lines=("demand_id", "size"),
+            requested=("requested", "sum"),
+            allocated=("allocated", "sum"),
+        )
+        .reset_index()
+    )
+    seg = inst.segments.rename(columns={"name": "segment"}).merge(seg, on="segment", how="left")
+    seg[["lines"]] = seg[["lines"]].fillna(0).astype(np.int64)
+    seg[["requested", "allocated"]] = seg[["requested", "allocated"]].fillna(0.0)
+    seg["fill_rate"] = np.where(
+        seg["requested"] > 0,
+        seg["allocated"] / seg["requested"].where(seg["requested"] > 0, 1.0),
+        np.nan,
+    )
+    seg = seg.sort_values(["tier", "segment"], kind="stable").reset_index(drop=True)
+    taken = np.bincount(p.arc_cell, out.flow, p.num_cells)
+    unallocated = pd.DataFrame(
+        {
+            "item": inst.supply["item"].to_numpy(),
+            "location": inst.supply["location"].to_numpy(),
+            "supply": p.supply,
+            "allocated": taken,
+            "unallocated": np.maximum(p.supply - taken, 0.0),
+        }
+    )
+    return {
+        "allocations": allocations,
+        "lines": lines,
+        "segments": seg,
+        "unallocated": unallocated,
+    }
+
+
+def _fmt(values: np.ndarray) -> np.ndarray:
+    """``f"{v:.6g}"`` of every value (object array); each distinct value is formatted once."""
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    codes, uniques = pd.factorize(x.view(np.int64))  # bitwise: -0.0, 0.0 and NaN kept apart
+    texts = np.array([f"{v:.6g}" for v in uniques.view(np.float64).tolist()], dtype=object)
+    return texts[codes]
+
+
+def _by_value(values: np.ndarray, text: Callable[[int], str]) -> np.ndarray:
+    """``text(v)`` for every small non-negative integer ``v`` (tiers), via a lookup table."""
+    table = np.array([text(v) for v in range(int(values.max(initial=0)) + 1)], dtype=object)
+    return table[values]
+
+
+def _eligible(p: Problem, lines: np.ndarray) -> np.ndarray:
+    """Per line, its eligible locations in preference order joined by ", " ("" if none).
+
+    Only ``lines`` (a boolean mask) are filled. Arcs are sorted by (line, rank), so the k-th
+    arc of every line is appended in one vectorised step per k.
+    """
+    out = np.full(p.num_lines, "", dtype=object)
+    arcs = np.flatnonzero(lines[p.arc_line])
+    if len(arcs) == 0:
+        return out
+    line = p.arc_line[arcs]
+    names = p.location_names[p.cell_location[p.arc_cell[arcs]]]
+    first = np.r_[True, line[1:] != line[:-1]]
+    starts = np.flatnonzero(first)
+    pos = np.arange(len(arcs)) - starts[np.cumsum(first) - 1]
+    out[line[starts]] = names[starts]
+    for k in range(1, int(pos.max()) + 1):
+        at = pos == k
+        out[line[at]] = out[line[at]] + ", " + names[at]
+    return out
+
+
+def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
+    """One sentence per line saying which rule gave its quantity."""
+    n = p.num_lines
+    text = np.empty(n, dtype=object)
+    tier_txt = _by_value(p.tier, lambda t: f"tier {t}")
+    full = stage == engine.FULL
+    text[full] = _by_value(p.tier, lambda t: f"tier {t}: served in full")[full]
+    capped = stage == engine.CAPPED
+    if capped.any():
+        text[capped] = tier_txt[capped] + ": served up to its max_quantity " + _fmt(p.cap[capped])
+    # eligible locations of lines that were rationed (fair share / nothing left / no stock)
+    eligible = _eligible(p, ~(full | capped))
+    after = _by_value(
+        p.tier, lambda t: f" after tier{'s 1–' if t > 2 else ' '}{t - 1}" if t > 1 else ""
+    )
+    fair = np.flatnonzero(stage == engine.FAIR)
+    if len(fair):
+        lev = out.level[fair]
+        rule = p.rule[fair]
+        lev_txt = _fmt(lev)
+        share = np.where(
+            rule == Rule.PROPORTIONAL,
+            "proportional share: fill rate " + lev_txt,
+            np.where(
+                rule == Rule.EQUAL,
+                "equal share: " + lev_txt + np.where(lev == 1.0, " unit", " units"),
+                "weighted share: "
+                + lev_txt
+                + " per unit of weight (weight "
+                + _fmt(p.weight[fair])
+                + ")",
+            ),
+        )
+        # lines frozen below the highest level of their tier in their component were held
+        # back by the stock their eligible locations can reach
+        key = p.line_component[fair] * (p.num_tiers + 1) + p.tier[fair]
+        top = pd.Series(lev).groupby(key).transform("max").to_numpy()
+        held = lev < top * (1 - 1e-9)
+        reason = np.where(held, "; held lower because its eligible locations run out", "")
+        text[fair] = (
+            tier_txt[fair]
+            + ", "
+            + share
+            + " of the stock at "
+            + eligible[fair]
+            + " left"
+            + after[fair]
+            + reason
+        )
+    zero = np.flatnonzero(stage == engine.ZERO_LEFT)
+    if len(zero):
+        text[zero] = (
+            tier_txt[zero]
+            + ": nothing left at "
+            + eligible[zero]
+            + np.where(p.tier[zero] > 1, after[zero], " for this line")
+        )
+    integer = np.flatnonzero(stage == engine.INTEGER)
+    if len(integer):
+        share = out.share[integer] if out.share is not None else np.full(len(integer), np.nan)
+        got = out.alloc[integer]
+        lot, aon = p.lot[integer], p.all_or_nothing[integer]
+        share_txt, got_txt = _fmt(share), _fmt(got)
+        why = np.where(
+            aon & (got <= 0),
+            "all_or_nothing: its share "
+            + share_txt
+            + " is less than the full "
+            + _fmt(p.cap[integer])
+            + ", so the line is dropped",
+            np.where(
+                aon,
+                "all_or_nothing: served the full "
+                + got_txt
+                + " (its share was "
+                + share_txt
+                + ")",
+                np.where(
+                    lot > 0,
+                    "fair share "
+                    + share_txt
+                    + " rounded to "
+                    + got_txt
+                    + " in lots of "
+                    + _fmt(lot),
+                    "adjusted from its fair share "
+                    + share_txt
+                    + " to "
+                    + got_txt
+                    + " around other lines' whole lots",
+                ),
+            ),
+        )
+        text[integer] = tier_txt[integer] + ", integer rules: " + why
+    none = np.flatnonzero(stage == engine.NO_STOCK)
+    if len(none):
+        text[none] = (
+            "no supply row of item "
+            + p.item_names[p.line_item[none]].astype(str).astype(object)
+            + " at its eligible locations"
+        )
+    # contractual minimums
+    has_min = np.flatnonzero(p.minimum > 0)
+    if len(has_min):
+        got = out.floor[has_min]
+        ok = got >= p.minimum[has_min] * (1 - 1e-9)
+        min_txt = _fmt(p.minimum[has_min])
+        suffix = np.where(
+            ok,
+            "; contractual minimum " + min_txt + " guaranteed first",
+            "; contractual minimum "
+            + min_txt
+            + " only partly covered ("
+            + _fmt(got)
+            + "): minimums were rationed by tier first",
+        )
+        text[has_min] = text[has_min] + suffix
+    return text

@@ -1,0 +1,556 @@
+r"""The end-to-end planning run: segment → policy → safety stock → peak plan → rationing.
+
+:func:`run` takes :class:`~optim.planning.distributor.PlanningData` (the bundled example:
+:func:`~optim.planning.distributor.distributor_example`) and a policy table, and runs
+
+1. **Segmentation** of the order history (:func:`optim.segmentation.segment`), as a weekly
+   rerun: last week's run (the history without its last week) is passed as ``previous``,
+   so the change list shows what this week's data moved and why (margin / N-run rules).
+2. **Policy**: the table's targets per customer segment and item class; every
+   (item class, customer segment) cell gets the combined target.
+3. **Safety-stock placement** per item on the network template (GSM, one tree per item,
+   exact DP; :func:`~optim.planning.build_item_safety_stock`). Each stage's holding cost
+   is attributed to the customer segments it covers by the Euler (marginal contribution)
+   rule of the root-sum-square stock :math:`SS_j = \sqrt{\tau_j}\sqrt{\sum_d a_{jd}^2}`,
+   :math:`a_{jd} = z_d\sigma_d`: demand ``d`` carries :math:`a_{jd}^2 / \sum_{d'}
+   a_{jd'}^2` of stage ``j``'s cost; the shares add up to the total exactly
+   (:func:`safety_stock_by_segment`, which also covers the other pooling rules).
+4. **Peak capacity plan** of the product families over the planning window. Forecast
+   (``data.forecast``): ``"statistical"`` (default) — :func:`optim.forecast` per item ×
+   customer segment × location (one statsforecast model per series from the policy table
+   and the demand pattern, rolling-origin backtest, conformal intervals), whose
+   per-period forecast error is also the σ of step 3 (the stock per item class is
+   compared with the history-σ stock, :func:`stock_moved_by_class`);
+   ``"seasonal_naive"`` — each planned week repeats the order lines of the same week 52
+   weeks earlier (364 days, same weekday), per customer, and step 3 takes the history's σ.
+   Lost-sales and backlog penalties follow the customer tiers
+   (:func:`~optim.planning.build_capacity`), and each segment's policy service level is
+   its fill-rate floor over the window. When capacity cannot meet every floor, the
+   diagnosis (which segment, how many hours short on which resource and week) is kept in
+   :attr:`PlanningRun.notes` and the plan is re-solved by priority alone, so the planner
+   still gets the best plan.
+5. **Rationing** of this week's open orders. Supply is the given stock, or the planned
+   stock of each (item, site): mean weekly demand at the site plus the stage's safety
+   stock, floored to whole units, times the item's ``disruption`` share (floored). Lines
+   get whole units (lot size 1, exact by the rationing MIP stage).
+
+Every step's solver result, its tables (CSV) and a per-segment summary are written to the
+output folder, with one self-contained HTML report (:mod:`optim.planning.report`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+import optim
+from optim.errors import InstanceError, NoSolutionError
+from optim.params import SolveParams
+from optim.planning.builders import build_capacity, build_item_safety_stock, build_rationing
+from optim.planning.folder import PlanningData
+from optim.result import Result
+from optim.segmentation import PolicyTable, Segmentation, SegmentationConfig, segment
+from optim.status import Status
+
+__all__ = [
+    "PlanningRun",
+    "Progress",
+    "forecast_as_lines",
+    "run",
+    "safety_stock_by_segment",
+    "stock_moved_by_class",
+    "write",
+]
+
+
+class Progress:
+    """Step-by-step progress on a text stream (stderr): ``[k/n] title …`` when a step
+    starts, ``done in 1.2 s`` when it ends; ``quiet`` prints nothing. Every step is timed
+    and the times are kept in :attr:`times`.
+    """
+
+    def __init__(self, total: int, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.total = total
+        self.stream = sys.stderr if stream is None else stream
+        self.quiet = quiet
+        self.count = 0
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        self.count += 1
+        if not self.quiet:
+            print(f"[{self.count}/{self.total}] {title} …", file=self.stream, flush=True)
+        start = time.perf_counter()
+        yield
+        took = time.perf_counter() - start
+        self.times[title] = took
+        if not self.quiet:
+            print(f"      done in {took:.1f} s", file=self.stream, flush=True)
+
+
+@dataclass(frozen=True)
+class PlanningRun:
+    """Everything the run produced.
+
+    Attributes
+    ----------
+    data
+        The input data.
+    segmentation
+        This week's segmentation (with the change list against last week's run).
+    policy
+        The policy table used.
+    safety_stock, capacity, rationing
+        Solver results of steps 3–5.
+    capacity_floors
+        Whether the peak plan meets every segment's fill-rate floor (False: the floors
+        conflict with capacity, see ``notes``; the plan is the priority-only one).
+    notes
+        Diagnoses and remarks for the planner.
+    tables
+        Derived tables: ``segment_summary``, ``cell_policy``, ``stock_by_stage``,
+        ``stock_by_segment``, ``supply`` (see :func:`run`).
+    times
+        Seconds per step.
+    """
+
+    data: PlanningData
+    segmentation: Segmentation
+    policy: PolicyTable
+    safety_stock: Result
+    capacity: Result
+    rationing: Result
+    capacity_floors: bool = True
+    notes: tuple[str, ...] = ()
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    times: dict[str, float] = field(default_factory=dict)
+
+    def ok(self) -> bool:
+        """Whether every solve returned a solution."""
+        return all(r.has_solution() for r in (self.safety_stock, self.capacity, self.rationing))
+
+
+def safety_stock_by_segment(result: Result) -> pd.DataFrame:
+    r"""Attribute each stage's safety-stock holding cost to the segments it covers.
+
+    Euler (marginal-contribution) allocation of :math:`k_j`, which is homogeneous of degree
+    one in the demands' :math:`a_d = z_d\sigma_d`, so the shares add up exactly. Weight of
+    demand ``d`` at a stage above it, by the instance's pooling: ``root_sum_square``
+    :math:`a_d^2`, ``additive`` :math:`a_d`, ``max_z`` :math:`\sigma_d^2`. The network must
+    be a forest with unit arc quantities (as built by ``build_item_safety_stock``).
+
+    Returns
+    -------
+    DataFrame
+        ``stage, segment, share, safety_stock, holding_cost`` (per stage the shares add
+        to 1 and the amounts to the stage's).
+
+    Raises
+    ------
+    InstanceError
+        A stage with two suppliers or an arc quantity other than 1.
+    """
+    inst = result.info["instance"]
+    demands = pd.DataFrame(inst["demands"])
+    arcs = inst.get("arcs", [])
+    parent = {a["target"]: a["source"] for a in arcs}
+    if len(parent) != len(arcs) or any(float(a.get("quantity", 1.0)) != 1.0 for a in arcs):
+        raise InstanceError(
+            "safety_stock_by_segment needs a forest with unit arc quantities (one supplier "
+            "per stage, quantity 1).",
+            field="arcs",
+        )
+    z_of = result.tables["demands"].set_index(["stage", "segment"])["z"]
+    z = z_of.reindex(pd.MultiIndex.from_frame(demands[["stage", "segment"]])).to_numpy(float)
+    a = (z * demands["std_dev"].to_numpy(float)).clip(min=0.0)
+    pooling = inst.get("pooling", "root_sum_square")
+    weight = {"additive": a, "max_z": demands["std_dev"].to_numpy() ** 2}.get(pooling, a**2)
+    own = pd.DataFrame({"stage": demands["stage"], "segment": demands["segment"], "w": weight})
+    # push every demand's weight up its unique path to the root (forest)
+    rows = [own]
+    current = own
+    while True:
+        up = current["stage"].map(parent)
+        current = current.assign(stage=up)[up.notna().to_numpy()]
+        if current.empty:
+            break
+        rows.append(current)
+    cover = pd.concat(rows).groupby(["stage", "segment"], sort=True)["w"].sum().reset_index()
+    total = cover.groupby("stage")["w"].transform("sum")
+    cover["share"] = np.where(total > 0, cover["w"] / total.where(total > 0, 1.0), 0.0)
+    stages = result.tables["stages"].set_index("stage")
+    cover["safety_stock"] = cover["share"] * stages["safety_stock"].reindex(cover["stage"]).values
+    cover["holding_cost"] = cover["share"] * stages["holding_cost"].reindex(cover["stage"]).values
+    return cover[["stage", "segment", "share", "safety_stock", "holding_cost"]]
+
+
+def _split_stage(frame: pd.DataFrame) -> pd.DataFrame:
+    parts = frame["stage"].str.rsplit("@", n=1, expand=True)
+    return frame.assign(item=parts[0], location=parts[1])
+
+
+def forecast_lines(history: pd.DataFrame, start: pd.Timestamp, weeks: int) -> pd.DataFrame:
+    """Seasonal naïve forecast: the order lines of the same weeks one year (364 days) earlier."""
+    lag = pd.Timedelta(days=364)
+    end = start + pd.Timedelta(weeks=weeks)
+    window = history[(history["date"] >= start - lag) & (history["date"] < end - lag)]
+    return window.assign(date=window["date"] + lag).reset_index(drop=True)
+
+
+def forecast_as_lines(fc: pd.DataFrame, seg: Segmentation) -> pd.DataFrame:
+    """Forecast rows (item, segment, location, week, forecast) as order lines the builders
+    read: one line per row dated at the week's start, booked to one customer of the
+    segment (the builders aggregate per segment), value 0."""
+    rep = seg.customers.drop_duplicates("segment").set_index("segment")["customer"]
+    rows = fc[fc["forecast"] > 0]
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(rows["week"]).to_numpy(),
+            "customer": rep.reindex(rows["segment"]).to_numpy(),
+            "item": rows["item"].to_numpy(),
+            "location": rows["location"].to_numpy(),
+            "quantity": rows["forecast"].to_numpy(dtype=float),
+            "unit_price": 0.0,
+        }
+    )
+
+
+def stock_moved_by_class(
+    seg: Segmentation, by_history: Result, by_forecast: Result, sigma: pd.DataFrame
+) -> pd.DataFrame:
+    """Safety stock per item ABC class with the history's σ and with the forecast-error σ.
+
+    Columns ``abc, items, sigma_history, sigma_forecast, stock_history, stock_forecast,
+    change, value_history, value_forecast, why``: σ are sums over the class's (item,
+    segment, location) cells, stock in units and value (unit cost × units) from the two GSM
+    solutions, ``change`` = stock_forecast / stock_history − 1.
+    """
+    abc = seg.items.set_index("item")["abc"]
+    out = []
+    frames = {}
+    for name, res in (("history", by_history), ("forecast", by_forecast)):
+        st = _split_stage(res.tables["stages"])
+        frames[name] = (
+            st.assign(abc=abc.reindex(st["item"]).to_numpy()).groupby("abc")["safety_stock"].sum()
+        )
+    cells = sigma.assign(abc=abc.reindex(sigma["item"]).to_numpy())
+    sig = cells.groupby("abc")[["history_std", "std_dev"]].sum()
+    n_items = cells.groupby("abc")["item"].nunique()
+    for cls in sorted(set(frames["history"].index) | set(frames["forecast"].index)):
+        h, f = float(frames["history"].get(cls, 0.0)), float(frames["forecast"].get(cls, 0.0))
+        sh, sf = float(sig["history_std"].get(cls, 0.0)), float(sig["std_dev"].get(cls, 0.0))
+        ratio = sf / sh if sh > 0 else float("nan")
+        why = (
+            f"forecast error is {ratio:.0%} of the history's σ: "
+            + (
+                "trend, season and promotions the forecast foresees no longer count as risk"
+                if ratio < 1
+                else "the forecast misses more than the history varies (erratic or shifting "
+                "demand)"
+            )
+            if ratio == ratio
+            else "no σ"
+        )
+        out.append(
+            {
+                "abc": cls,
+                "items": int(n_items.get(cls, 0)),
+                "sigma_history": sh,
+                "sigma_forecast": sf,
+                "stock_history": h,
+                "stock_forecast": f,
+                "change": f / h - 1.0 if h > 0 else float("nan"),
+                "why": why,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def planned_supply(
+    seg: Segmentation,
+    stages: pd.DataFrame,
+    orders: pd.DataFrame,
+    disruption: dict[str, float],
+) -> pd.DataFrame:
+    """Planned stock per ordered (item, site): mean weekly demand + safety stock, floored,
+    times the disruption share (floored). Columns ``item, location, planned, quantity``."""
+    need = orders[["item", "location"]].drop_duplicates().astype(str)
+    mean = seg.demand_stats(("item", "location")).set_index(["item", "location"])["mean"]
+    ss = _split_stage(stages).set_index(["item", "location"])["safety_stock"]
+    key = pd.MultiIndex.from_frame(need)
+    planned = np.floor(
+        mean.reindex(key).fillna(0.0).to_numpy() + ss.reindex(key).fillna(0.0).to_numpy() + 1e-9
+    )
+    share = need["item"].map(disruption).fillna(1.0).to_numpy(float)
+    return need.assign(planned=planned, quantity=np.floor(planned * share + 1e-9)).sort_values(
+        ["item", "location"], ignore_index=True
+    )
+
+
+def _segment_summary(
+    seg: Segmentation,
+    policy: PolicyTable,
+    stock_by_segment: pd.DataFrame,
+    capacity: Result,
+    rationing: Result,
+) -> pd.DataFrame:
+    rows = {n: r for n, r in policy.segments.items() if r.dimension == "customer"}
+    counts = seg.customers["segment"].value_counts()
+    value = seg.customers.groupby("segment")["value"].sum()
+    ss = stock_by_segment.groupby("segment")[["safety_stock", "holding_cost"]].sum()
+    empty = pd.DataFrame(
+        columns=["segment", "demand", "fill_rate", "on_time_rate", "shortfall_cost",
+                 "requested", "allocated"]
+    )  # fmt: skip
+    cap = capacity.tables.get("segments", empty).set_index("segment")
+    rat = rationing.tables.get("segments", empty).set_index("segment")
+    out = []
+    for name, row in rows.items():
+        out.append(
+            {
+                "segment": name,
+                "customers": int(counts.get(name, 0)),
+                "revenue": float(value.get(name, 0.0)),
+                "service_level_target": row.service_level,
+                "max_service_time_days": row.max_service_time_days,
+                "rationing_tier": row.rationing_tier,
+                "safety_stock_units": float(ss["safety_stock"].get(name, 0.0)),
+                "safety_stock_cost_per_week": float(ss["holding_cost"].get(name, 0.0)),
+                "peak_demand": float(cap["demand"].get(name, 0.0)),
+                "peak_fill_rate": float(cap["fill_rate"].get(name, np.nan)),
+                "peak_on_time_rate": float(cap["on_time_rate"].get(name, np.nan)),
+                "peak_shortfall_cost": float(cap["shortfall_cost"].get(name, 0.0)),
+                "short_week_requested": float(rat["requested"].get(name, 0.0)),
+                "short_week_allocated": float(rat["allocated"].get(name, 0.0)),
+                "short_week_fill_rate": float(rat["fill_rate"].get(name, np.nan)),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def run(
+    data: PlanningData,
+    *,
+    policy: PolicyTable | None = None,
+    params: SolveParams | None = None,
+    progress: Progress | None = None,
+) -> PlanningRun:
+    """Run the whole pipeline on ``data`` (module docstring); nothing is written.
+
+    Parameters
+    ----------
+    data
+        Planning data (history, orders, network, items, families, resources, window).
+    policy
+        Policy table (default: ``data.policy``, else the packaged one).
+    params
+        Solver parameters for the three solves.
+    progress
+        Progress reporter (default: none).
+
+    Returns
+    -------
+    PlanningRun
+    """
+    params = params or SolveParams()
+    progress = progress or Progress(5, quiet=True)
+    if policy is None and data.policy is not None:
+        policy = PolicyTable.model_validate(data.policy)
+    config = SegmentationConfig() if policy is None else SegmentationConfig(policy=policy)
+    tables: dict[str, pd.DataFrame] = {}
+    notes: list[str] = []
+
+    with progress.step(f"segment {len(data.history):,} order lines (and last week's run)"):
+        dates = data.history["date"]
+        last_monday = (dates.max() - pd.Timedelta(days=dates.max().weekday())).normalize()
+        previous = segment(data.history[dates < last_monday], config=config)
+        seg = segment(data.history, config=config, previous=previous)
+        table = seg.config.policy
+        cells = seg.demand_stats(("item", "segment"))
+        tables["cell_policy"] = (
+            cells.assign(abc=seg.items.set_index("item")["abc"].reindex(cells["item"]).values)
+            .groupby(["abc", "segment"], sort=True)
+            .agg(
+                items=("item", "nunique"),
+                service_level=("service_level", "first"),
+                max_service_time_days=("max_service_time_days", "first"),
+                rationing_tier=("rationing_tier", "first"),
+                fair_share=("fair_share", "first"),
+            )
+            .reset_index()
+        )
+
+    fc = None
+    if data.forecast == "statistical":
+        with progress.step("forecast item × segment × location (statsforecast) and backtest"):
+            from optim.forecasting import forecast
+
+            plan_end = data.plan_start + pd.Timedelta(weeks=data.plan_weeks)
+            assert seg.history is not None
+            next_week = seg.history.periods[-1] + pd.Timedelta(weeks=1)
+            horizon = max(1, (plan_end - next_week).days // 7)
+            fc = forecast(seg, horizon=horizon, n_jobs=params.threads)
+            tables["forecast"] = fc.forecast
+            tables["forecast_accuracy"] = fc.accuracy[fc.accuracy["scope"] != "series"]
+            notes.extend(f"forecast: {n}" for n in fc.notes)
+
+    with progress.step("place safety stock per item on the network (GSM)"):
+        unit_cost = data.items.set_index("item")["unit_cost"]
+        demand_std = fc.demand_std() if fc is not None else None
+        gsm_inst = build_item_safety_stock(seg, data.network, unit_cost, demand_std=demand_std)
+        gsm = optim.solve(gsm_inst, params)
+        if not gsm.has_solution():  # the DP/relaxations always give one; guard the chain
+            raise NoSolutionError(
+                f"safety stock: {gsm.status.value} without a solution ({gsm.message}); the "
+                "later steps need the stock plan."
+            )
+        by_seg = safety_stock_by_segment(gsm)
+        stages = _split_stage(gsm.tables["stages"])
+        stages = stages.assign(value=stages["safety_stock"] * stages["item"].map(unit_cost))
+        tables["stock_by_stage"] = (
+            stages.groupby("location", sort=False)
+            .agg(
+                items=("item", "nunique"),
+                decoupling_points=("decoupling_point", "sum"),
+                safety_stock_units=("safety_stock", "sum"),
+                safety_stock_value=("value", "sum"),
+                holding_cost_per_week=("holding_cost", "sum"),
+            )
+            .reset_index()
+        )
+        tables["stock_by_segment"] = by_seg
+        if fc is not None:  # the baseline: the same placement on the history's σ
+            base = optim.solve(build_item_safety_stock(seg, data.network, unit_cost), params)
+            if base.has_solution():
+                sigma = fc.errors.assign(std_dev=fc.errors["sigma"])
+                stats = seg.demand_stats(("item", "segment", "location"))
+                sigma = sigma.merge(
+                    stats[["item", "segment", "location", "std"]], how="inner"
+                ).assign(
+                    history_std=lambda f: f["std"],
+                    std_dev=lambda f: f["std_dev"].where(f["std_dev"].notna(), f["std"]),
+                )
+                tables["stock_moved"] = stock_moved_by_class(seg, base, gsm, sigma)
+
+    with progress.step(f"plan the peak: {data.plan_weeks} weeks, capacity per resource (LP)"):
+        weeks = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
+        if fc is not None:
+            forecast_ = forecast_as_lines(fc.forecast, seg)
+        else:
+            forecast_ = forecast_lines(data.history, data.plan_start, data.plan_weeks)
+        floors = {
+            name: {"min_fill_rate": row.service_level}
+            for name, row in table.segments.items()
+            if row.dimension == "customer"
+        }
+        kwargs: dict[str, Any] = {
+            "periods": list(weeks),
+            "resources": data.resources,
+            "products": data.families,
+            "product_of_item": dict(zip(data.items["item"], data.items["family"], strict=True)),
+        }
+        cap = optim.solve(build_capacity(seg, forecast_, segments=floors, **kwargs), params)
+        capacity_floors = cap.status != Status.INFEASIBLE
+        if not capacity_floors:
+            notes.append(
+                "peak plan: the policy's fill-rate floors cannot all be met with this "
+                "capacity; planned by priority alone. " + " ".join(cap.diagnosis)
+            )
+            cap = optim.solve(build_capacity(seg, forecast_, **kwargs), params)
+
+    with progress.step(f"ration this week's {len(data.orders):,} order lines"):
+        if data.supply is not None:
+            supply = data.supply.assign(planned=data.supply["quantity"])
+        else:
+            supply = planned_supply(seg, gsm.tables["stages"], data.orders, data.disruption)
+        tables["supply"] = supply
+        rat_inst = build_rationing(
+            seg,
+            data.orders,
+            week=data.orders["date"].min(),
+            supply=supply[["item", "location", "quantity"]],
+            lot_size=1.0,
+            name="short week",
+        )
+        rat = optim.solve(rat_inst, params)
+
+    with progress.step("summarise per segment"):
+        tables["segment_summary"] = _segment_summary(seg, table, by_seg, cap, rat)
+
+    return PlanningRun(
+        data=data,
+        segmentation=seg,
+        policy=table,
+        safety_stock=gsm,
+        capacity=cap,
+        rationing=rat,
+        capacity_floors=capacity_floors,
+        notes=tuple(notes),
+        tables=tables,
+        times=dict(progress.times),
+    )
+
+
+def write(
+    result: PlanningRun,
+    out: Path,
+    *,
+    report: bool = True,
+) -> dict[str, Path]:
+    """Write the run's tables (CSV), solver documents (JSON) and the HTML report into ``out``.
+
+    Layout: ``segmentation/`` (items, customers, changes, policy, cell_policy, item_policy),
+    ``safety_stock/`` (stages, demands, stock_by_stage, stock_by_segment),
+    ``capacity/`` (every table of the capacity result), ``rationing/`` (every table of the
+    rationing result + supply), ``forecast/`` (forecast.csv, accuracy.csv aggregates; with
+    the statistical forecast, which also adds ``safety_stock/stock_moved_by_class.csv``),
+    ``segment_summary.csv``, ``*_result.json`` and
+    ``report.html``. Returns the main paths.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    seg = result.segmentation
+    folder = out / "segmentation"
+    folder.mkdir(exist_ok=True)
+    for name, frame in seg.to_frames().items():
+        if name in ("items", "customers", "changes", "policy"):
+            frame.to_csv(folder / f"{name}.csv", index=False)
+    result.tables["cell_policy"].to_csv(folder / "cell_policy.csv", index=False)
+    seg.item_policy().to_csv(folder / "item_policy.csv", index=False)
+    for kind, res in (
+        ("safety_stock", result.safety_stock),
+        ("capacity", result.capacity),
+        ("rationing", result.rationing),
+    ):
+        res.to_json(out / f"{kind}_result.json")
+        res.write_tables(out / kind)
+    result.tables["stock_by_stage"].to_csv(
+        out / "safety_stock" / "stock_by_stage.csv", index=False
+    )
+    result.tables["stock_by_segment"].to_csv(
+        out / "safety_stock" / "stock_by_segment.csv", index=False
+    )
+    result.tables["supply"].to_csv(out / "rationing" / "supply.csv", index=False)
+    result.tables["segment_summary"].to_csv(out / "segment_summary.csv", index=False)
+    if "forecast" in result.tables:
+        (out / "forecast").mkdir(exist_ok=True)
+        result.tables["forecast"].to_csv(out / "forecast" / "forecast.csv", index=False)
+        result.tables["forecast_accuracy"].to_csv(out / "forecast" / "accuracy.csv", index=False)
+    if "stock_moved" in result.tables:
+        result.tables["stock_moved"].to_csv(
+            out / "safety_stock" / "stock_moved_by_class.csv", index=False
+        )
+    paths = {"out": out, "summary": out / "segment_summary.csv"}
+    if report:
+        from optim.planning.report import write_report
+
+        paths["report"] = write_report(result, out / "report.html")
+    return paths

@@ -1,0 +1,143 @@
+"""Planning folders: round trip, `optim plan` = the Python run, and bad input → exit 2 with one
+message naming the file, the field or row and what is allowed (nothing written)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from optim import planning
+from optim.cli import main
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import read_folder, write_folder
+from optim.segmentation import default_policy
+
+SMALL = {"n_items": 50, "n_customers": 25, "weeks": 56}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return distributor_example(3, **SMALL)
+
+
+@pytest.fixture(scope="module")
+def folder(data, tmp_path_factory):
+    return write_folder(data, tmp_path_factory.mktemp("plan") / "input")
+
+
+def test_round_trip_is_exact(data, folder):
+    back = read_folder(folder)
+    for name in ("history", "orders", "items"):
+        pd.testing.assert_frame_equal(getattr(data, name), getattr(back, name))
+    for name in ("network", "families", "resources", "disruption", "plan_start", "plan_weeks",
+                 "forecast"):  # fmt: skip
+        assert getattr(data, name) == getattr(back, name)
+
+
+def test_cli_plan_equals_the_python_run(data, folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["plan", str(folder), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "optim planning run" in captured.out and "[8/8]" in captured.err
+    direct = planning.run(data)
+    for kind in ("safety_stock", "capacity", "rationing"):
+        doc = (out / f"{kind}_result.json").read_text(encoding="utf-8")
+        assert doc == getattr(direct, kind).to_json()
+    assert (out / "report.html").is_file()
+
+
+def test_custom_policy_in_the_folder_flows_through(data, folder, tmp_path):
+    copy = shutil.copytree(folder, tmp_path / "custom")
+    policy = default_policy().model_dump(mode="json")
+    policy["segments"]["transactional"]["service_level"] = 0.8
+    (copy / "policy.yaml").write_text(yaml.safe_dump(policy), encoding="utf-8")
+    run = planning.run(read_folder(copy))
+    demands = run.safety_stock.tables["demands"]
+    abc = run.segmentation.items.set_index("item")["abc"]
+    c_tail = demands[
+        (demands["segment"] == "transactional")
+        & (demands["stage"].str.rsplit("@", n=1).str[0].map(abc) == "C")
+    ]
+    assert len(c_tail) and (c_tail["service_level"] == 0.875).all()  # max(C 0.875, 0.8)
+    summary = run.tables["segment_summary"].set_index("segment")
+    assert summary.loc["transactional", "service_level_target"] == 0.8
+
+
+def _edit_csv(path, change):
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    change(frame).to_csv(path, index=False)
+
+
+def _edit_plan(path, change):
+    plan = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(plan)
+    path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
+
+
+def _set(frame, col, row, value):
+    frame.loc[row, col] = value
+    return frame
+
+
+CASES = [
+    ("missing file", lambda f: (f / "items.csv").unlink(), ["items.csv"]),
+    ("unknown plan key", lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(horizon=3)),
+     ["plan.yaml", "horizon"]),
+    ("missing plan key", lambda f: _edit_plan(f / "plan.yaml", lambda p: p.pop("network")),
+     ["plan.yaml", "network"]),
+    ("bad plan_start", lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(plan_start="x")),
+     ["plan_start", "'x'"]),
+    ("zero weeks", lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(plan_weeks=0)),
+     ["plan_weeks", "0"]),
+    ("unknown forecast",
+     lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(forecast="magic")),
+     ["plan.yaml", "forecast", "'magic'", "seasonal_naive"]),
+    ("bad unit cost",
+     lambda f: _edit_csv(f / "items.csv", lambda d: _set(d, "unit_cost", 2, "-1")),
+     ["items.csv", "row 2", "unit_cost", "-1"]),
+    ("unknown item", lambda f: _edit_csv(f / "items.csv", lambda d: d.iloc[1:]),
+     ["history.csv", "not in items.csv"]),
+    ("unknown family", lambda f: _edit_csv(f / "items.csv", lambda d: _set(d, "family", 0, "F?")),
+     ["items.csv", "F?"]),
+    ("bad date", lambda f: _edit_csv(f / "orders.csv", lambda d: _set(d, "date", 1, "someday")),
+     ["orders.csv", "date", "someday"]),
+    ("orders in the past",
+     lambda f: _edit_csv(f / "orders.csv", lambda d: d.assign(date="2023-07-04")),
+     ["orders.csv", "after the history"]),
+    ("orders over two weeks",
+     lambda f: _edit_csv(f / "orders.csv", lambda d: _set(d, "date", 0, "2030-01-01")),
+     ["orders.csv", "one week"]),
+    ("new customer",
+     lambda f: _edit_csv(f / "orders.csv", lambda d: _set(d, "customer", 0, "NEWCO")),
+     ["orders.csv", "NEWCO"]),
+    ("bad disruption",
+     lambda f: _edit_plan(f / "plan.yaml", lambda p: p["disruption"].update({"SKU-00000": 1.5})),
+     ["disruption", "SKU-00000", "1.5"]),
+    ("bad policy",
+     lambda f: (f / "policy.yaml").write_text(yaml.safe_dump(
+         default_policy().model_dump(mode="json")
+         | {"segments": {"A": {"dimension": "item", "service_level": 1.5}}})),
+     ["policy.yaml", "service_level", "1.5"]),
+    ("policy not yaml", lambda f: (f / "policy.yaml").write_text("segments: [unclosed\n"),
+     ["policy.yaml", "invalid YAML"]),
+    ("missing network key",
+     lambda f: _edit_plan(f / "plan.yaml", lambda p: p["network"].pop("demand_stage_of_location")),
+     ["network", "demand_stage_of_location"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "change", "words"), CASES, ids=[c[0] for c in CASES])
+def test_bad_folder_exits_2_and_names_it(folder, tmp_path, capsys, what, change, words):
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    change(copy)
+    out = tmp_path / "out"
+    code = main(["plan", str(copy), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, (what, err)
+    assert err.startswith("optim: invalid input:") and err.count("\n") == 1, err
+    for word in words:
+        assert word in err, (what, err)
+    assert not out.exists()

@@ -1,0 +1,244 @@
+"""The HTML report of the planning run (:mod:`optim.planning.report`), on the small distributor."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from optim.planning import PlanningRun, run, write
+from optim.planning.distributor import distributor_example
+from optim.planning.report import layered_layout, render_report, write_report
+
+PLOT_IDS = (
+    "segment-matrix", "stock-placement", "service-cost", "capacity", "rationing",
+    "peak-forecast",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small_run() -> PlanningRun:
+    """The small seeded distributor (60 items, 30 customers, 60 weeks), run end to end."""
+    return run(distributor_example(1, n_items=60, n_customers=30, weeks=60))
+
+
+@pytest.fixture(scope="module")
+def page(small_run: PlanningRun) -> str:
+    """The rendered report of ``small_run``."""
+    return render_report(small_run)
+
+
+class _Sections(HTMLParser):
+    """Collect each section's raw HTML and each table's cell texts by element id."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: dict[str, list[list[str]]] = {}
+        self.classes: dict[str, str] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "section" and a.get("id"):
+            self.classes[str(a["id"])] = str(a.get("class"))
+        elif tag == "table":
+            self._table = str(a.get("id"))
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._table and self._cell is not None:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+@pytest.fixture(scope="module")
+def parsed(page: str) -> _Sections:
+    """Sections and tables of the report."""
+    p = _Sections()
+    p.feed(page)
+    return p
+
+
+def _section(page: str, sid: str) -> str:
+    match = re.search(rf'<section id="{sid}"[^>]*>(.*?)</section>', page, flags=re.S)
+    assert match, f"no section {sid}"
+    return match.group(1)
+
+
+def _row(table: list[list[str]], first: str) -> dict[str, str]:
+    header = table[0]
+    rows = [r for r in table[1:] if r[0] == first]
+    assert len(rows) == 1, (first, table)
+    return dict(zip(header, rows[0], strict=True))
+
+
+def test_write_report_returns_path(small_run: PlanningRun, page: str, tmp_path: Path) -> None:
+    path = write_report(small_run, tmp_path / "sub" / "report.html")
+    assert path == tmp_path / "sub" / "report.html"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert text == page
+
+
+def test_planning_write_calls_report(small_run: PlanningRun, tmp_path: Path) -> None:
+    paths = write(small_run, tmp_path)
+    assert paths["report"] == tmp_path / "report.html"
+    assert paths["report"].stat().st_size > 10_000
+
+
+def test_five_plot_sections_with_inline_svg(page: str, parsed: _Sections) -> None:
+    plots = [sid for sid, cls in parsed.classes.items() if cls == "plot"]
+    assert plots == list(PLOT_IDS)
+    for sid in PLOT_IDS:
+        body = _section(page, sid)
+        assert body.count("<svg") == 1
+        assert re.search(r"<h2>.+</h2>", body) and 'class="hint"' in body
+
+
+def test_self_contained(page: str) -> None:
+    lowered = page.lower()
+    assert "http" not in lowered
+    assert "<link" not in lowered and "<script" not in lowered and "<img" not in lowered
+    assert "@import" not in lowered
+    for ref in re.findall(r'href="([^"]*)"', page):
+        assert ref.startswith(("#", "data:image/png;base64,")), ref[:40]
+    for ref in re.findall(r"url\(([^)]*)\)", page):
+        assert ref.startswith("#"), ref
+
+
+def test_svg_ids_unique(page: str) -> None:
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+    defined = set(ids)
+    for ref in re.findall(r'(?:url\(#|href="#)([^)"]+)', page):
+        assert ref in defined
+
+
+def test_deterministic(small_run: PlanningRun, page: str) -> None:
+    assert render_report(small_run) == page
+    assert "runtime" not in page
+    timed = render_report(small_run, include_runtime=True)
+    assert "runtime" in timed and timed != page
+
+
+def test_summary_table_matches_run(small_run: PlanningRun, parsed: _Sections) -> None:
+    summary = small_run.tables["segment_summary"]
+    table = parsed.tables["segment-summary-table"]
+    assert [r[0] for r in table[1:]] == list(summary["segment"])
+    for rec in summary.itertuples():
+        row = _row(table, str(rec.segment))
+        assert row["short week fill rate"] == f"{rec.short_week_fill_rate:.1%}"
+        assert row["peak fill rate"] == f"{rec.peak_fill_rate:.1%}"
+        assert row["service level target"] == f"{rec.service_level_target:.1%}"
+        assert row["customers"] == f"{rec.customers:,}"
+        assert row["revenue"] == f"{rec.revenue:,.0f}"
+
+
+def test_header_shows_each_solve(small_run: PlanningRun, parsed: _Sections) -> None:
+    table = parsed.tables["solves"]
+    for step, res in (
+        ("safety stock", small_run.safety_stock),
+        ("peak capacity plan", small_run.capacity),
+        ("rationing", small_run.rationing),
+    ):
+        row = _row(table, step)
+        assert row["status"] == res.status.value
+        assert row["objective"] == f"{res.objective:,.2f}"
+        assert row["gap"] == f"{res.gap:.2%}"
+
+
+def test_plots_show_the_tables_numbers(small_run: PlanningRun, page: str) -> None:
+    net = _section(page, "stock-placement")
+    for rec in small_run.tables["stock_by_stage"].itertuples():
+        assert f"{rec.safety_stock_value:,.0f} value" in net
+        assert f"{rec.decoupling_points:,.0f} DP" in net
+    ration = _section(page, "rationing")
+    lines = small_run.rationing.tables["lines"]
+    for rec in small_run.rationing.tables["segments"].itertuples():
+        assert f"{rec.fill_rate:.1%}" in ration
+        seg = lines[lines["segment"] == rec.segment]
+        short = int((seg["allocated"] < seg["requested"] - 1e-6).sum())
+        assert f"{short:,} of {len(seg):,} lines" in ration
+    matrix = _section(page, "segment-matrix")
+    items = small_run.segmentation.items
+    for n in items.groupby(["abc", "xyz"]).size().to_numpy():
+        assert re.search(rf">{n} items?\b", matrix), n
+
+
+def test_other_tables_present(small_run: PlanningRun, parsed: _Sections) -> None:
+    policy = parsed.tables["policy-table"]
+    assert [r[0] for r in policy[1:]] == list(small_run.policy.segments)
+    stages = parsed.tables["stock-by-stage-table"]
+    assert [r[0] for r in stages[1:]] == list(small_run.tables["stock_by_stage"]["location"])
+    assert len(parsed.tables["changes-table"]) - 1 == min(20, len(small_run.segmentation.changes))
+    cells = parsed.tables["cell-policy-table"]
+    want = small_run.tables["cell_policy"]
+    assert [tuple(r[:2]) for r in cells[1:]] == list(
+        zip(want["abc"], want["segment"], strict=True)
+    )
+    for name in ("capacity-segments-table", "rationing-segments-table"):
+        assert {r[0] for r in parsed.tables[name][1:]} == set(
+            small_run.tables["segment_summary"]["segment"]
+        )
+
+
+def test_forecast_sections_show_the_runs_numbers(small_run: PlanningRun, parsed) -> None:
+    """The peak-forecast bands add up the forecast; the stock-moved and accuracy tables are
+    the run's (statistical forecast, the default)."""
+    from optim.report import peak_forecast_bands
+
+    bands = peak_forecast_bands(small_run)
+    fc = small_run.tables["forecast"]
+    assert bands["forecast"].sum() == pytest.approx(fc["forecast"].sum())
+    assert (bands["lo"] <= bands["forecast"]).all() and (bands["forecast"] <= bands["hi"]).all()
+    per_seg = fc.groupby("segment")["hi"].sum()  # root-sum-square is at most the plain sum
+    assert (bands.groupby("segment")["hi"].sum() <= per_seg + 1e-6).all()
+    moved = parsed.tables["stock-moved-table"]
+    assert [r[0] for r in moved[1:]] == list(small_run.tables["stock_moved"]["abc"])
+    acc = parsed.tables["forecast-accuracy-table"]
+    assert len(acc) - 1 == len(small_run.tables["forecast_accuracy"])
+
+
+def test_layered_layout_dag() -> None:
+    # two sources, a diamond and a long branch: x is the longest path from a source
+    stages = ["S1", "S2", "A", "B", "C", "D"]
+    arcs = [("S1", "A"), ("S1", "B"), ("A", "C"), ("B", "C"), ("S2", "C"), ("C", "D")]
+    pos = layered_layout(stages, arcs)
+    assert {s: pos[s][0] for s in stages} == {"S1": 0, "S2": 0, "A": 1, "B": 1, "C": 2, "D": 3}
+    for a, b in arcs:
+        assert pos[a][0] < pos[b][0]
+    points = list(pos.values())
+    assert len(set(points)) == len(points)
+    # a parent sits level with the mean of its children (tree part)
+    assert pos["S1"][1] == pytest.approx((pos["A"][1] + pos["B"][1]) / 2)
+
+
+def test_week_without_shortage_renders_without_warnings() -> None:
+    """Ample supply: no short line, the rationing panel says so (no empty legend)."""
+    import dataclasses
+    import warnings
+
+    import pandas as pd
+
+    data = distributor_example(2, n_items=30, n_customers=10, weeks=53)
+    ample = data.orders[["item", "location"]].drop_duplicates().assign(quantity=1e6)
+    plan = run(dataclasses.replace(data, supply=pd.DataFrame(ample)))
+    lines = plan.rationing.tables["lines"]
+    assert (lines["allocated"] == lines["requested"]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        page = render_report(plan)
+    assert "every line served in full" in page
