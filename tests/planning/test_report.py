@@ -198,7 +198,7 @@ def test_other_tables_present(small_run: PlanningRun, parsed: _Sections) -> None
 def test_forecast_sections_show_the_runs_numbers(small_run: PlanningRun, parsed) -> None:
     """The peak-forecast bands add up the forecast; the stock-moved and accuracy tables are
     the run's (statistical forecast, the default)."""
-    from optim.report import peak_forecast_bands
+    from optim.planning.report import peak_forecast_bands
 
     bands = peak_forecast_bands(small_run)
     fc = small_run.tables["forecast"]
