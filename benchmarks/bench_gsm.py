@@ -18,6 +18,14 @@ Three parts (in this order):
 3. The same solver against stockpyl's tree DP on a 300-stage random tree, in the same run
    (stockpyl once: it takes a minute or more). Target: >= 20x faster, equal cost.
 
+4. ``--lead-times``: all 38 chains from the XML-map export (``raw_xmlmap_csv``) under three
+   lead-time treatments (``read_willems_xlsxmap(lead_times=...)``): ``stochastic`` (discrete
+   distributions and std devs as given), ``mean`` and ``max``; one solve each (the 11
+   deterministic chains once: the treatments coincide), method, seconds (prepare + solve, one
+   run), cost, bound, gap, total safety stock, and the safety stock reported by Humair et
+   al. (2013) where ``reference_results/optimal_inventory_levels.csv`` has it. Replaces the
+   section "All 38 Willems chains" of gsm_results.md with ``--write`` (the rest is kept).
+
 Peak memory: ``tracemalloc`` peak of a separate, untimed solve (Python and NumPy allocations;
 HiGHS' own C++ memory is not traced), and the process high-water mark (``ru_maxrss``) after
 each case, which does include HiGHS.
@@ -37,7 +45,7 @@ import tracemalloc
 from pathlib import Path
 
 from optim.instances.generators.gsm import random_tree
-from optim.instances.io.gsm import read_willems, to_stockpyl
+from optim.instances.io.gsm import read_willems, read_willems_xlsxmap, to_stockpyl
 from optim.models.safety_stock import prepare
 from optim.models.safety_stock.solve import solve
 from optim.params import SolveParams
@@ -147,6 +155,66 @@ def chains(time_limit: float, repeats: int, methods: list[str]) -> list[str]:
     return rows
 
 
+LEAD_SECTION = "## All 38 Willems chains under three lead-time treatments"
+
+
+def lead_time_chains(time_limit: float, big_time_limit: float, only: list[int]) -> list[str]:
+    """Every chain under stochastic / mean / max lead times (see the module docstring)."""
+    import csv
+
+    ref: dict[tuple[int, str], float] = {}
+    with (DATA / "reference_results" / "optimal_inventory_levels.csv").open() as fh:
+        for rec in csv.DictReader(fh):
+            ref[(int(rec["SupplyChain"]), rec["LT"])] = float(rec["SafetyStock"])
+    rows = [
+        "| chain | stages | arcs | lead times | treatment | method | status | seconds | cost | "
+        "bound | gap | total SS | SS reported (Humair et al.) |",
+        "|---:|---:|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    print("\n".join(rows), flush=True)
+    total = 0.0
+    for k in only:
+        path = DATA / "raw_xmlmap_csv" / f"{k:02d}.csv"
+        stoch = read_willems_xlsxmap(path, lead_times="stochastic")
+        kinds = sorted(
+            {
+                "discrete"
+                if s.lead_time_distribution
+                else "normal"
+                if s.lead_time_std_dev
+                else "fractional"
+                if float(s.lead_time) != int(s.lead_time)
+                else "whole"
+                for s in stoch.stages
+            }
+        )
+        deterministic = kinds == ["whole"]
+        for treatment in ("stochastic",) if deterministic else ("stochastic", "mean", "max"):
+            inst = (
+                stoch
+                if treatment == "stochastic"
+                else read_willems_xlsxmap(path, lead_times=treatment)
+            )
+            limit = time_limit if len(inst.stages) <= 500 else big_time_limit
+            t0 = time.perf_counter()
+            res = solve(inst, SolveParams(time_limit=limit))
+            seconds = time.perf_counter() - t0
+            total += seconds
+            ss = float(res.tables["stages"]["safety_stock"].sum()) if res.tables else float("nan")
+            label = "all (deterministic)" if deterministic else treatment
+            r = ref.get((k, treatment))
+            rows.append(
+                f"| {k} | {len(inst.stages)} | {len(inst.arcs)} | {'+'.join(kinds)} | {label} | "
+                f"{res.info.get('method', '?')} | {res.status.value} | {seconds:.2f} | "
+                f"{res.objective:.6g} | {res.bound:.6g} | {res.gap:.2e} | {ss:,.0f} | "
+                f"{'' if r is None else f'{r:,.0f}'} |"
+            )
+            print(rows[-1], flush=True)
+    rows += ["", f"Total wall time of this section: {total:.0f} s."]
+    print(rows[-1], flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -157,7 +225,35 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stockpyl-n", type=int, default=300)
     ap.add_argument("--skip-stockpyl", action="store_true")
     ap.add_argument("--write", action="store_true", help="write benchmarks/gsm_results.md")
+    ap.add_argument(
+        "--lead-times", action="store_true", help="only the 38 chains x 3 lead-time treatments"
+    )
+    ap.add_argument("--big-time-limit", type=float, default=120.0, help="chains > 500 stages")
+    ap.add_argument("--chains", default="1-38", help="e.g. 1-38 or 1,3,22")
     args = ap.parse_args(argv)
+
+    if args.lead_times:
+        only = _chain_list(args.chains)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        part = [
+            LEAD_SECTION,
+            "",
+            f"Measured {stamp} by `benchmarks/bench_gsm.py --lead-times` (one run per row, "
+            f"time limit {args.time_limit:g} s per chain of <= 500 stages, "
+            f"{args.big_time_limit:g} s above; default method) on {platform.machine()}, "
+            f"{os.cpu_count()} CPUs shared by 8 agents, Python {platform.python_version()}. "
+            "Rate 0.35 x cumulative cost. Seconds include building the stage tables.",
+            "",
+        ]
+        print("\n".join(part), flush=True)
+        part += lead_time_chains(args.time_limit, args.big_time_limit, only)
+        if args.write:
+            target = ROOT / "benchmarks" / "gsm_results.md"
+            text = target.read_text() if target.exists() else "# GSM benchmark results\n"
+            head, _, rest = text.partition(LEAD_SECTION)
+            tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
+            target.write_text(head.rstrip("\n") + "\n\n" + "\n".join(part) + "\n\n" + tail)
+        return
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     header = [
@@ -181,6 +277,14 @@ def main(argv: list[str] | None = None) -> None:
         out += part + versus_stockpyl(args.stockpyl_n, args.repeats)
     if args.write:
         (ROOT / "benchmarks" / "gsm_results.md").write_text("\n".join(out) + "\n")
+
+
+def _chain_list(text: str) -> list[int]:
+    out: list[int] = []
+    for piece in text.split(","):
+        a, _, b = piece.partition("-")
+        out += list(range(int(a), int(b or a) + 1))
+    return out
 
 
 if __name__ == "__main__":

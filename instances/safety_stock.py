@@ -21,7 +21,12 @@ from optim.errors import InstanceError
 from optim.instances.base import Document, Frozen, string_id
 from optim.models.graph import find_cycle, is_forest
 
-__all__ = ["Arc", "Demand", "Pooling", "SafetyStockInstance", "Stage"]
+__all__ = ["Arc", "Demand", "LeadTimePoint", "Pooling", "SafetyStockInstance", "Stage"]
+
+#: ``|sum of probabilities - 1|`` allowed in a ``lead_time_distribution`` (then rescaled to 1).
+PROBABILITY_TOLERANCE = 1e-6
+#: a normal lead time is considered up to mean + NORMAL_SPAN std devs (the solvers' T_j)
+NORMAL_SPAN = 3.0
 
 Pooling = Literal["root_sum_square", "additive", "max_z"]
 
@@ -45,6 +50,26 @@ def _integer(value: Any, what: str, owner: str) -> Any:
     return int(value)
 
 
+def _lead_time(value: Any, owner: str) -> Any:
+    """A mean lead time: finite, >= 0; whole values are kept as ``int``."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if not math.isfinite(value):
+        raise InstanceError(
+            f"lead_time {value} of {owner} must be a finite number of periods (>= 0)."
+        )
+    if value < 0:
+        raise InstanceError(f"lead_time {value} of {owner} is negative; it must be >= 0.")
+    return int(value) if value == int(value) else float(value)
+
+
+class LeadTimePoint(Frozen):
+    """One value of a discrete lead-time distribution."""
+
+    value: float = Field(ge=0, description="Lead time in periods (>= 0, may be fractional).")
+    probability: float = Field(gt=0, le=1, description="Probability of this value, in (0, 1].")
+
+
 class Stage(Frozen):
     """One stage (a stocking point) of the network.
 
@@ -53,7 +78,16 @@ class Stage(Frozen):
     id
         Unique stage id.
     lead_time
-        Processing / transit time :math:`T_j` in whole periods (>= 0).
+        Processing / transit time :math:`T_j` in periods (>= 0), the mean when the lead time
+        is random. Non-integer values are handled exactly (continuous time within the
+        period, see :mod:`optim.models.safety_stock.lead_times`), not rounded. May be omitted
+        when ``lead_time_distribution`` is given (then it is the distribution's mean).
+    lead_time_std_dev
+        Standard deviation of a normal lead time with mean ``lead_time`` (>= 0; 0 or absent:
+        deterministic).
+    lead_time_distribution
+        Discrete lead time: ``[{value, probability}, ...]``, probabilities summing to 1 within
+        :data:`PROBABILITY_TOLERANCE` (then rescaled). Exclusive with ``lead_time_std_dev``.
     holding_cost
         Cost :math:`h_j` per unit of safety stock per period (>= 0).
     external_service_time
@@ -64,7 +98,7 @@ class Stage(Frozen):
     """
 
     id: str = Field(min_length=1, description="Unique stage id.")
-    lead_time: int = Field(description="Lead time T_j in whole periods (>= 0).")
+    lead_time: int | float = Field(description="(Mean) lead time T_j in periods (>= 0).")
     holding_cost: float = Field(
         description="Holding cost h_j per unit of safety stock per period."
     )
@@ -74,6 +108,19 @@ class Stage(Frozen):
     max_service_time: int | None = Field(
         default=None, description="Upper bound on the outbound service time S_j (>= 0)."
     )
+    lead_time_std_dev: float | None = Field(
+        default=None, description="Std dev of a normal lead time (>= 0)."
+    )
+    lead_time_distribution: tuple[LeadTimePoint, ...] | None = Field(
+        default=None, description="Discrete lead time: [{value, probability}], sum 1."
+    )
+
+    @property
+    def stochastic_lead_time(self) -> bool:
+        """True when the lead time is random (a std dev > 0 or several values)."""
+        if self.lead_time_distribution is not None:
+            return len({p.value for p in self.lead_time_distribution}) > 1
+        return bool(self.lead_time_std_dev)
 
     @model_validator(mode="before")
     @classmethod
@@ -83,13 +130,104 @@ class Stage(Frozen):
         data = dict(data)
         data["id"] = _id(data.get("id"))
         owner = f"stage {data.get('id')!r}"
-        for key in ("lead_time", "external_service_time", "max_service_time"):
+        for key in ("external_service_time", "max_service_time"):
             if key in data:
                 data[key] = _integer(data[key], key, owner)
+        if "lead_time" in data:
+            data["lead_time"] = _lead_time(data["lead_time"], owner)
+        _check_lead_time_model(data, owner)
         h = data.get("holding_cost")
         if isinstance(h, (int, float)) and not isinstance(h, bool) and h < 0:
             raise InstanceError(f"holding_cost {h} of {owner} is negative; it must be >= 0.")
         return data
+
+
+def _check_lead_time_model(data: dict[str, Any], owner: str) -> None:
+    """Validate ``lead_time_std_dev`` / ``lead_time_distribution``; fill the mean lead time."""
+    sd = data.get("lead_time_std_dev")
+    dist = data.get("lead_time_distribution")
+    if sd is not None and dist is not None:
+        raise InstanceError(
+            f"{owner} has both lead_time_std_dev and lead_time_distribution; give one "
+            "(a normal lead time by its std dev, or a discrete one by its values).",
+            field="lead_time_std_dev",
+        )
+    if (
+        isinstance(sd, (int, float))
+        and not isinstance(sd, bool)
+        and (not math.isfinite(sd) or sd < 0)
+    ):
+        raise InstanceError(
+            f"lead_time_std_dev {sd} of {owner} is not allowed; it must be a finite "
+            "number >= 0 (0 = deterministic lead time).",
+            field="lead_time_std_dev",
+        )
+    if dist is None:
+        return
+    if not isinstance(dist, (list, tuple)):
+        raise InstanceError(
+            f"lead_time_distribution of {owner} must be a list of {{value, probability}}.",
+            field="lead_time_distribution",
+        )
+    if len(dist) == 0:
+        raise InstanceError(
+            f"lead_time_distribution of {owner} is empty; give at least one "
+            "{value, probability} (probabilities summing to 1), or omit the field.",
+            field="lead_time_distribution",
+        )
+    points: list[tuple[float, float]] = []
+    for k, p in enumerate(dist):
+        rec = p.model_dump() if isinstance(p, LeadTimePoint) else p
+        if not isinstance(rec, Mapping) or set(rec) != {"value", "probability"}:
+            raise InstanceError(
+                f"lead_time_distribution[{k}] of {owner} must be {{value, probability}}, "
+                f"got {rec!r}.",
+                field=f"lead_time_distribution[{k}]",
+            )
+        v, q = rec["value"], rec["probability"]
+        for what, x in (("value", v), ("probability", q)):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+                raise InstanceError(
+                    f"lead_time_distribution[{k}].{what} {x!r} of {owner} must be a finite "
+                    "number.",
+                    field=f"lead_time_distribution[{k}].{what}",
+                )
+        if v < 0:
+            raise InstanceError(
+                f"lead_time_distribution[{k}].value {v} of {owner} is negative; lead times "
+                "must be >= 0.",
+                field=f"lead_time_distribution[{k}].value",
+            )
+        if not 0 < q <= 1:
+            raise InstanceError(
+                f"lead_time_distribution[{k}].probability {q} of {owner} is outside (0, 1].",
+                field=f"lead_time_distribution[{k}].probability",
+            )
+        points.append((float(v), float(q)))
+    total = sum(q for _, q in points)
+    if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+        raise InstanceError(
+            f"lead_time_distribution of {owner}: probabilities sum to {total:.9g}; they must "
+            f"sum to 1 (tolerance {PROBABILITY_TOLERANCE:g}).",
+            field="lead_time_distribution",
+        )
+    merged: dict[float, float] = {}
+    for v, q in points:
+        merged[v] = merged.get(v, 0.0) + q / total
+    data["lead_time_distribution"] = [
+        {"value": v, "probability": q} for v, q in sorted(merged.items())
+    ]
+    mean = sum(v * q for v, q in merged.items())
+    given = data.get("lead_time")
+    if given is None:
+        data["lead_time"] = _lead_time(round(mean, 12), owner)
+    elif isinstance(given, (int, float)) and abs(given - mean) > 1e-6 * max(1.0, mean):
+        raise InstanceError(
+            f"lead_time {given} of {owner} differs from the mean {mean:.6g} of its "
+            "lead_time_distribution; omit lead_time (it is the distribution's mean) or fix "
+            "the distribution.",
+            field="lead_time",
+        )
 
 
 class Arc(Frozen):

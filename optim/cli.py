@@ -205,6 +205,71 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return demo.plan(Path(args.folder), Path(args.out), quiet=args.quiet, params=_job_params(args))
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from optim import batch
+
+    params = SolveParams(time_limit=args.time_limit)
+    what_if = args.demand or args.capacity_cut or args.disruption
+    if what_if:
+        if len(args.instances) != 1:
+            raise InstanceError(
+                "scenarios (--demand, --capacity-cut, --disruption) apply to "
+                f"one instance; got {len(args.instances)}",
+                field="instances",
+            )
+        base = batch.document(args.instances[0])
+        scenarios = batch.grid(
+            _floats(args.demand, "demand"),
+            _floats(args.capacity_cut, "capacity-cut"),
+            [batch.parse_disruption(d) for d in args.disruption or ()],
+        )
+        tasks = [(s.name, batch.apply(base, s), params) for s in scenarios]
+        extra = [s.row() for s in scenarios]
+    else:
+        tasks, extra, seen = [], None, set()
+        for i, path in enumerate(args.instances):
+            name = Path(path).stem if Path(path).stem not in seen else f"{Path(path).stem}-{i}"
+            seen.add(name)
+            tasks.append((name, api.load(path), params))
+    table = batch.run(tasks, Path(args.out), workers=args.workers, extra=extra)
+    if not args.quiet:
+        import pandas as pd
+
+        with pd.option_context("display.width", 160, "display.max_columns", 12):
+            print(table.to_string(index=False))
+    return int(table["exit_code"].max()) if len(table) else EXIT_OK
+
+
+def _floats(values: list[str] | None, flag: str) -> list[float] | None:
+    if not values:
+        return None
+    out = []
+    for text in ",".join(values).split(","):
+        try:
+            out.append(float(text))
+        except ValueError:
+            raise InstanceError(f"--{flag} {text!r} is not a number", field=flag) from None
+    return out
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from optim import service
+
+    config = service.ServiceConfig(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        store=Path(args.store),
+        api_keys=frozenset() if args.no_auth else service.read_api_keys(args.api_keys),
+        no_auth=args.no_auth,
+        max_body=int(args.max_body * 2**20),
+        max_time_limit=args.max_time_limit,
+        sync_time_limit=args.sync_time_limit,
+        max_queue=args.max_queue,
+    )
+    return service.serve(config, log_level=args.log_level)
+
+
 def _job_params(args: argparse.Namespace) -> SolveParams:
     return SolveParams(time_limit=args.time_limit, threads=args.threads)
 
@@ -315,6 +380,45 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="plan-output", help="output folder")
     _add_job_options(p)
     p.set_defaults(func=cmd_plan)
+    p = sub.add_parser(
+        "batch",
+        help="solve many instances, or what-if scenarios of one (demand ×f, capacity −y %%, "
+        "a disruption); local processes or a Dask cluster",
+    )
+    p.add_argument("instances", nargs="+", help="instance files or folders")
+    p.add_argument("--out", default="batch-output", help="folder for results and batch.csv")
+    p.add_argument("--demand", action="append", metavar="F[,F...]", help="demand factors")
+    p.add_argument(
+        "--capacity-cut", action="append", metavar="Y[,Y...]", help="capacity cuts in %%"
+    )
+    p.add_argument(
+        "--disruption",
+        action="append",
+        metavar="WHERE:FRACTION",
+        help="a location's supply / a resource's capacity loses FRACTION (repeatable)",
+    )
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
+    p.add_argument("--quiet", action="store_true", help="no summary table")
+    _add_cluster_option(p)
+    p.set_defaults(func=cmd_batch)
+    p = sub.add_parser("serve", help="the HTTP API with async jobs (FastAPI + uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=2, help="solver worker processes")
+    p.add_argument("--store", default="optim-service.db", help="SQLite file of jobs/results")
+    p.add_argument(
+        "--api-keys",
+        metavar="FILE",
+        help="API keys, one per line (or $OPTIM_API_KEYS, comma-separated)",
+    )
+    p.add_argument("--no-auth", action="store_true", help="no API keys (loopback only)")
+    p.add_argument("--max-body", type=float, default=64, help="request body limit, MiB")
+    p.add_argument("--max-time-limit", type=float, default=3600, help="job time-limit cap, s")
+    p.add_argument("--sync-time-limit", type=float, default=30, help="/v1/solve cap, s")
+    p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before 429")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=cmd_serve)
     return root
 
 

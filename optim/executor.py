@@ -40,6 +40,7 @@ __all__ = [
     "disconnect",
     "executor",
     "fan_out",
+    "local_only",
     "on_progress",
     "use_cluster",
 ]
@@ -52,6 +53,7 @@ _configured: str | None = None
 _progress: contextvars.ContextVar[Callable[[int, int, str], None] | None] = contextvars.ContextVar(
     "optim_progress", default=None
 )
+_local_only: contextvars.ContextVar[bool] = contextvars.ContextVar("optim_local", default=False)
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
@@ -63,7 +65,12 @@ def use_cluster(address: str | None) -> None:
 
 
 def cluster_address(cluster: str | None = None) -> str | None:
-    """The scheduler address in force: ``cluster``, else :func:`use_cluster`, else the env."""
+    """The scheduler address in force: ``cluster``, else :func:`use_cluster`, else the env.
+
+    ``None`` inside :func:`local_only` (a piece already running on a cluster worker).
+    """
+    if _local_only.get():
+        return None
     address = cluster or _configured or os.environ.get(ENV_CLUSTER) or None
     return _check_address(address) if address else None
 
@@ -74,6 +81,16 @@ def _check_address(address: str) -> str:
             f"cluster address {address!r} must look like tcp://HOST:PORT (a Dask scheduler)"
         )
     return address
+
+
+@contextlib.contextmanager
+def local_only() -> Iterator[None]:
+    """Fan-outs in this block stay in this process's reach (no cluster; nested pieces)."""
+    token = _local_only.set(True)
+    try:
+        yield
+    finally:
+        _local_only.reset(token)
 
 
 @contextlib.contextmanager

@@ -107,7 +107,7 @@ def dask_cluster():
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # loopback only, any free port
         silence_logs=40,
     ) as cluster:
         yield cluster.scheduler_address
@@ -142,3 +142,23 @@ def test_rationing_of_1e5_lines_on_dask_same_bytes_as_local(dask_cluster, monkey
         executor.use_cluster(None)
     assert calls[0]["cluster"] == dask_cluster and calls[0]["total"] > 1
     assert remote == local
+
+
+def test_scenario_batch_on_dask_same_files_as_local(dask_cluster, tmp_path) -> None:
+    from optim import batch
+    from optim.params import SolveParams
+
+    base = random_rationing(5, n_items=60, n_locations=3, n_customers=30, n_lines=400).to_dict()
+    scenarios = batch.grid(
+        demand=[0.8, 1.0, 1.2], capacity_cut=[0.0, 15.0], disruption=[("DC01", 0.5)]
+    )
+    tasks = [(s.name, batch.apply(base, s), SolveParams()) for s in scenarios]
+    batch.run(tasks, tmp_path / "local", extra=[s.row() for s in scenarios])
+    executor.use_cluster(dask_cluster)
+    try:
+        batch.run(tasks, tmp_path / "dask", workers=2, extra=[s.row() for s in scenarios])
+    finally:
+        executor.use_cluster(None)
+    local = {p.name: p.read_bytes() for p in (tmp_path / "local").iterdir()}
+    dask = {p.name: p.read_bytes() for p in (tmp_path / "dask").iterdir()}
+    assert len(local) == 7 and local == dask

@@ -79,6 +79,7 @@ __all__ = [
 ]
 
 Rounding = Literal["ceil", "round", "floor", "error"]
+LeadTimes = Literal["rounded", "stochastic", "mean", "max"]
 
 _NORMAL = NormalDist()
 _SNC_COLUMNS = 8  # stage_id .. ext_demand_thres; upstream pairs follow
@@ -260,6 +261,7 @@ def read_willems_xlsxmap(
     holding_rate: float = 0.35,
     *,
     lead_time_rounding: Rounding = "ceil",
+    lead_times: LeadTimes = "rounded",
     segment: str = "default",
     name: str | None = None,
 ) -> SafetyStockInstance:
@@ -267,15 +269,31 @@ def read_willems_xlsxmap(
 
     Row 1 is ``/chain``, row 2 holds XPath column names. Arc rows fill ``/arcs/arc/@from`` →
     ``/arcs/arc/@to`` (supplier → customer, one unit per unit); stage rows fill ``stageName``,
-    ``stageTime`` (mean time), ``stageCost`` (added cost), and for demand stages
-    ``avgDemand``, ``stDevDemand``, ``serviceLevel`` and ``maxServiceTime``. Stage-time
-    variability (``stDevStageTime``, ``StageTime_k_*``) is ignored: the instance uses the mean
-    time. Costs follow the same convention as :func:`read_willems` (added → cumulative × rate).
+    ``stageTime`` (mean time), ``stDevStageTime`` (its standard deviation),
+    ``StageTime_k_p`` / ``StageTime_k_v`` (k = 1..5: a discrete distribution of the stage
+    time), ``stageCost`` (added cost), and for demand stages ``avgDemand``, ``stDevDemand``,
+    ``serviceLevel`` and ``maxServiceTime``. Costs follow the same convention as
+    :func:`read_willems` (added → cumulative × rate).
 
     Parameters
     ----------
-    path, holding_rate, lead_time_rounding, segment, name
+    path, holding_rate, segment, name
         As in :func:`read_willems`.
+    lead_time_rounding
+        For ``lead_times="rounded"``: how a fractional mean time becomes whole periods.
+    lead_times
+        How stage times are read (the three treatments of Humair et al. 2013, plus the
+        historical default):
+
+        * ``"rounded"``: the mean time rounded by ``lead_time_rounding``, variability
+          ignored (what this reader did before stochastic lead times);
+        * ``"stochastic"``: a discrete distribution when ``StageTime_k_*`` is given (it is
+          authoritative: its mean replaces ``stageTime``, which disagrees on one stage of
+          chain 8), else a normal time with ``stDevStageTime`` when > 0; fractional means
+          kept exactly;
+        * ``"mean"``: deterministic at the mean (of the distribution when given), exact;
+        * ``"max"``: deterministic at the largest value of the distribution, or at
+          mean + 3 std devs for a normal time (the support the stochastic model considers).
 
     Returns
     -------
@@ -283,6 +301,13 @@ def read_willems_xlsxmap(
     """
     import pandas as pd
 
+    from optim.instances.safety_stock import NORMAL_SPAN
+
+    if lead_times not in ("rounded", "stochastic", "mean", "max"):
+        raise InstanceError(
+            f"lead_times {lead_times!r} is not one of 'rounded', 'stochastic', 'mean', 'max'.",
+            field="lead_times",
+        )
     path = Path(path)
     frame = pd.read_csv(path, header=1, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     cols = {c.rsplit("/", 1)[-1].lstrip("@"): c for c in frame.columns}
@@ -293,6 +318,9 @@ def read_willems_xlsxmap(
                 return c
         raise InstanceError(f"{path.name}: column {key!r} is missing.", field=key)
 
+    def optional(key: str) -> str | None:
+        return next((c for k, c in cols.items() if k.lower() == key.lower()), None)
+
     c_from, c_to = col("from"), col("to")
     c_name, c_time, c_cost = col("stageName"), col("stageTime"), col("stageCost")
     c_mu, c_sd, c_sl, c_ms = (
@@ -301,9 +329,17 @@ def read_willems_xlsxmap(
         col("serviceLevel"),
         col("maxServiceTime"),
     )
+    c_tsd = optional("stDevStageTime")
+    c_points: list[tuple[str, str]] = []
+    for k in range(1, 10):
+        cp, cv = optional(f"StageTime_{k}_p"), optional(f"StageTime_{k}_v")
+        if cp is not None and cv is not None:
+            c_points.append((cp, cv))
 
     ids: list[str] = []
-    lead: dict[str, int] = {}
+    lead: dict[str, int | float] = {}
+    span: dict[str, int] = {}
+    extra: dict[str, dict[str, Any]] = {}
     added: dict[str, float] = {}
     edges: list[tuple[str, str, float]] = []
     demands: list[dict[str, Any]] = []
@@ -319,7 +355,38 @@ def read_willems_xlsxmap(
         if sid in lead:
             raise InstanceError(f"{owner}: stage appears twice.", field="stageName")
         ids.append(sid)
-        lead[sid] = _whole(_number(rec[c_time], "stageTime", owner), lead_time_rounding, owner)
+        mean_time = _number(rec[c_time], "stageTime", owner)
+        points = [
+            (_number(rec[v], "StageTime_v", owner), _number(rec[p], "StageTime_p", owner))
+            for p, v in c_points
+            if rec[p].strip()
+        ]
+        sd_time = (
+            _number(rec[c_tsd], "stDevStageTime", owner) if c_tsd and rec[c_tsd].strip() else 0.0
+        )
+        if lead_times == "rounded":
+            lead[sid] = _whole(mean_time, lead_time_rounding, owner)
+        elif points:
+            total = sum(p for _, p in points) or 1.0
+            mean_time = sum(v * p for v, p in points) / total
+            if lead_times == "stochastic":
+                extra[sid] = {
+                    "lead_time_distribution": [{"value": v, "probability": p} for v, p in points]
+                }
+            else:
+                lead[sid] = _exact(max(v for v, _ in points) if lead_times == "max" else mean_time)
+        else:
+            if lead_times == "stochastic" and sd_time > 0:
+                extra[sid] = {"lead_time_std_dev": sd_time}
+            top = mean_time + (NORMAL_SPAN * sd_time if lead_times == "max" else 0.0)
+            lead[sid] = _exact(top)
+        lead.setdefault(sid, _exact(mean_time))
+        # the longest time the solvers consider (blank promises must never bind)
+        span[sid] = math.ceil(
+            max([float(lead[sid])] + [v for v, _ in points if lead_times == "stochastic"])
+            + (NORMAL_SPAN * sd_time if lead_times == "stochastic" and not points else 0.0)
+            - 1e-12
+        )
         added[sid] = _number(rec[c_cost] or "0", "stageCost", owner)
         if rec[c_mu].strip():
             demands.append(
@@ -347,7 +414,7 @@ def read_willems_xlsxmap(
     value = cumulative_costs(ids, edges, added)
     promise = {d["stage"]: d["max_service_time"] for d in demands}
     if any(d["max_service_time"] is None for d in demands):
-        horizon = _longest_path(ids, edges, lead)
+        horizon = _longest_path(ids, edges, span)
         for d in demands:
             if d["max_service_time"] is None:
                 d["max_service_time"] = horizon[d["stage"]]
@@ -356,7 +423,8 @@ def read_willems_xlsxmap(
         stages=[
             {
                 "id": s,
-                "lead_time": lead[s],
+                **({} if "lead_time_distribution" in extra.get(s, {}) else {"lead_time": lead[s]}),
+                **extra.get(s, {}),
                 "holding_cost": holding_rate * value[s],
                 **({"max_service_time": promise[s]} if promise.get(s) is not None else {}),
             }
@@ -365,6 +433,12 @@ def read_willems_xlsxmap(
         arcs=[{"source": u, "target": v, "quantity": q} for u, v, q in edges],
         demands=demands,
     )
+
+
+def _exact(value: float) -> int | float:
+    """A stage time as given: whole values as ``int``, fractional ones kept (to 1e-9)."""
+    r = round(value)
+    return int(r) if abs(value - r) <= 1e-9 else float(value)
 
 
 def from_stockpyl(network: Any, *, segment: str = "default") -> SafetyStockInstance:

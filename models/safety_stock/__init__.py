@@ -32,6 +32,9 @@ Models whose stock is not :math:`k_j\sqrt\tau` hand a table :math:`SS_j(\tau)`,
 :math:`\tau = 0..L_j`, non-decreasing in :math:`\tau` (:attr:`GSMData.ss_table`, built in
 :mod:`.tables`); the tree DP, the assignment MIP and the Pyomo reference are exact for any
 such table (tested against brute force), the piecewise-linear MIP needs the square root.
+Random and fractional lead times (``lead_time_std_dev``, ``lead_time_distribution``) give
+such tables: :mod:`.lead_times` (demand over a random replenishment time, exact mixture
+quantile, stock held for early arrivals, optimal order-release delay).
 
 Model
 -----

@@ -10,11 +10,25 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
+from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.graph import topological_order
-from optim.models.safety_stock.tables import stage_tables
+from optim.models.safety_stock.tables import stage_tables_and_delays
 
-__all__ = ["GSMData", "Solution", "evaluate", "is_feasible", "normalize", "prepare"]
+__all__ = [
+    "MEMORY_BUDGET",
+    "GSMData",
+    "Solution",
+    "check_size",
+    "evaluate",
+    "is_feasible",
+    "normalize",
+    "prepare",
+]
+
+#: bytes one stage's solver arrays may take (the tree DP's (S, SI) array and its copies, a
+#: stage cost table); beyond it the instance is refused before anything is allocated
+MEMORY_BUDGET = 2 * 2**30
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -80,6 +94,39 @@ class GSMData:
     order: IntArray
     holding: FloatArray | None = None
     ss_table: tuple[FloatArray, ...] | None = None
+    lead_time_mean: FloatArray | None = None
+    order_delay: tuple[IntArray, ...] | None = None
+
+    def delay(self, tau: NDArray[np.integer]) -> IntArray:
+        """Order delay :math:`\\delta_j(\\tau_j)` per stage (0 without random lead times)."""
+        t = np.asarray(tau, dtype=np.int64)
+        if self.order_delay is None:
+            return np.zeros(self.n, dtype=np.int64)
+        return np.array(
+            [
+                int(d[min(max(int(x), 0), d.size - 1)])
+                for d, x in zip(self.order_delay, t.tolist(), strict=True)
+            ],
+            dtype=np.int64,
+        )
+
+    def expected_lead_time(self) -> FloatArray:
+        """:math:`E L_j`: the mean lead time (``lead_time`` when deterministic and whole)."""
+        if self.lead_time_mean is None:
+            return self.lead_time.astype(np.float64)
+        return self.lead_time_mean
+
+    def base_stock(
+        self, inbound: NDArray[np.integer], outbound: NDArray[np.integer], safety_stock: FloatArray
+    ) -> FloatArray:
+        """Base-stock level :math:`\\mu_j (SI_j + \\delta_j - S_j + E L_j) + SS_j`.
+
+        ``delta`` is the order delay of a stage with a random lead time (:attr:`order_delay`).
+        """
+        si, so = np.asarray(inbound), np.asarray(outbound)
+        tau = si + self.lead_time - so
+        pipe = si + self.delay(tau) - so + self.expected_lead_time()
+        return self.mean * pipe + safety_stock
 
     def safety_stock(self, j: int, tau: NDArray[np.integer]) -> FloatArray:
         """Safety stock of stage ``j`` at net replenishment times ``tau`` (``inf`` if < 0)."""
@@ -161,7 +208,14 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
     ids = tuple(instance.stage_ids)
     pos = {sid: j for j, sid in enumerate(ids)}
     n = len(ids)
-    lead = np.array([s.lead_time for s in instance.stages], dtype=np.int64)
+    from optim.models.safety_stock.lead_times import (
+        expected_lead_times,
+        needs_table,
+        solver_lead_time,
+    )
+
+    lead = np.array([solver_lead_time(s) for s in instance.stages], dtype=np.int64)
+    random_lead = any(needs_table(s) for s in instance.stages)
     ext = np.array([s.external_service_time for s in instance.stages], dtype=np.int64)
     hold = np.array([s.holding_cost for s in instance.stages], dtype=np.float64)
     src = np.array([pos[a.source] for a in instance.arcs], dtype=np.int64)
@@ -191,6 +245,7 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
     for d in dem:
         j = pos[d.stage]
         s_max[j] = min(s_max[j], d.max_service_time)
+    check_size(instance, si_max, lead, s_max)
 
     # phi[j, d]: units of stage j per unit of demand d, summed over paths j -> stage(d);
     # rows built in reverse topological order as sparse {demand: units} maps.
@@ -239,9 +294,51 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         quantity=qty,
         order=order,
         holding=hold,
+        lead_time_mean=expected_lead_times(instance) if random_lead else None,
     )
-    tables = stage_tables(instance, data)
-    return data if tables is None else data.with_table(tables)
+    tables, delays = stage_tables_and_delays(instance, data)
+    if tables is None:
+        return data
+    data = data.with_table(tables)
+    return data if delays is None else replace(data, order_delay=tuple(delays))
+
+
+def check_size(
+    instance: SafetyStockInstance,
+    si_max: IntArray,
+    lead: IntArray,
+    s_max: IntArray,
+    budget: int = MEMORY_BUDGET,
+) -> None:
+    """Refuse an instance whose solver arrays would not fit, before allocating them.
+
+    The tree DP builds a :math:`(\\bar S_j + 1) \\times (\\bar{SI}_j + 1)` array of 8-byte
+    floats per stage, with about four temporaries of that size: that is the estimate. (The
+    assignment MIP has one column per such cell, so it is no smaller.) A random lead time's
+    table needs :math:`(L_j + 1) \\times` points floats and about ten temporaries.
+    """
+    from optim.models.safety_stock.lead_times import NORMAL_NODES, lead_time_model, needs_table
+
+    cells = (s_max.astype(np.float64) + 1) * (si_max.astype(np.float64) + 1)
+    need = cells * 8 * 5
+    for j, stage in enumerate(instance.stages):  # lead-time tables: (L_j + 1) x points
+        if needs_table(stage):
+            kind, v, _, _ = lead_time_model(stage)
+            points = NORMAL_NODES if kind == "normal" else v.size
+            need[j] = max(need[j], float(si_max[j] + lead[j] + 1) * points * 8 * 10)
+    j = int(np.argmax(need)) if need.size else 0
+    if need.size and need[j] > budget:
+        k = int(np.argmax(lead))
+        culprit = instance.stages[k]
+        raise InstanceError(
+            f"stage {instance.stages[j].id!r}: its longest replenishment time is "
+            f"{int(si_max[j] + lead[j])} periods, so the exact solvers would need about "
+            f"{need[j] / 2**30:,.1f} GiB for this stage (limit {budget / 2**30:g} GiB); the "
+            f"longest lead time is stage {culprit.id!r} (lead_time {culprit.lead_time}). Count "
+            "time in a coarser period (e.g. weeks instead of days) so that cumulative lead "
+            "times stay below a few thousand periods.",
+            field=f"stages[{k}].lead_time",
+        )
 
 
 def normalize(data: GSMData, outbound: NDArray[np.integer] | list[int]) -> Solution:

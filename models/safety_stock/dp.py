@@ -31,6 +31,7 @@ lower bound, Humair & Willems 2011) and optional bounds on ``S`` and ``SI``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,21 @@ from numpy.typing import NDArray
 from optim.models.graph import is_forest
 from optim.models.safety_stock.data import GSMData
 
-__all__ = ["TreeDPResult", "is_forest", "tree_dp"]
+__all__ = ["DPTimeout", "TreeDPResult", "dp_cells", "is_forest", "tree_dp"]
+
+
+class DPTimeout(Exception):
+    """The tree DP passed its deadline (``stages_done`` of ``stages`` processed)."""
+
+    def __init__(self, stages_done: int, stages: int) -> None:
+        super().__init__(f"tree DP stopped at its deadline after {stages_done} of {stages} stages")
+        self.stages_done, self.stages = stages_done, stages
+
+
+def dp_cells(data: GSMData) -> NDArray[np.int64]:
+    """Cells of the (S, SI) array the tree DP builds per stage: its work and memory."""
+    return (data.s_max.astype(np.int64) + 1) * (data.si_max.astype(np.int64) + 1)
+
 
 INF = float("inf")
 
@@ -81,6 +96,7 @@ def tree_dp(
     s_hi: NDArray[np.int64] | None = None,
     si_lo: NDArray[np.int64] | None = None,
     si_hi: NDArray[np.int64] | None = None,
+    deadline: float | None = None,
 ) -> TreeDPResult:
     """Exact optimum of the GSM restricted to the arc subset ``arcs`` (a spanning forest).
 
@@ -94,6 +110,9 @@ def tree_dp(
     s_lo, s_hi, si_lo, si_hi
         Optional bounds on :math:`S_j` and :math:`SI_j` (defaults ``0``, ``data.s_max``,
         ``data.external`` and ``data.si_max``).
+    deadline
+        ``time.perf_counter()`` value after which :class:`DPTimeout` is raised (checked
+        after every stage).
 
     Returns
     -------
@@ -144,7 +163,9 @@ def tree_dp(
     total = 0.0
     root_choice: dict[int, tuple[int, int]] = {}
     lead = data.lead_time
-    for k in reversed(order):
+    for done, k in enumerate(reversed(order)):
+        if deadline is not None and time.perf_counter() > deadline:
+            raise DPTimeout(done, n)
         ns, ni = int(shi[k]) + 1, int(ihi[k]) + 1
         if ns <= 0 or ni <= 0:
             ns, ni = max(ns, 1), max(ni, 1)

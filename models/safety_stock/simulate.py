@@ -72,6 +72,7 @@ from numpy.typing import NDArray
 
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.safety_stock.data import GSMData, prepare
+from optim.models.safety_stock.lead_times import lead_time_model, needs_table
 
 __all__ = ["simulate", "simulate_from_files"]
 
@@ -153,10 +154,11 @@ def simulate(
     data = prepare(instance)
     s_out, s_in, ss = _solution_arrays(instance, data, result)
     tau = s_in + data.lead_time - s_out
+    delay = data.delay(tau)  # order release delay of stages with random lead times
     if np.any(tau < 0):
         bad = data.ids[int(np.argmin(tau))]
         raise ValueError(f"stage {bad!r} has a negative net replenishment time; not a solution.")
-    base = data.mean * tau + safety_stock_factor * ss
+    base = data.base_stock(s_in, s_out, safety_stock_factor * ss)
     if warmup is None:
         warmup = int(data.tau_max.max(initial=0) + s_out.max(initial=0)) + 1
     horizon = warmup + periods + int(s_out.max(initial=0))
@@ -167,6 +169,10 @@ def simulate(
     pos = {sid: j for j, sid in enumerate(data.ids)}
     dstage = np.array([pos[d.stage] for d in dem], dtype=np.int64)
     report = np.unique(dstage)  # stages whose promise is reported
+    lead_models = [lead_time_model(s) for s in instance.stages]
+    random_lead = [needs_table(s) for s in instance.stages]
+    phi2 = data.phi.multiply(data.phi).tocsr() if data.phi.nnz else data.phi
+    order_sd = np.sqrt(np.asarray(phi2 @ (sd**2), dtype=np.float64)) if sd.size else np.zeros(0)
 
     succ: list[list[tuple[int, float]]] = [[] for _ in range(data.n)]
     for i, j, q in zip(
@@ -189,9 +195,25 @@ def simulate(
             np.maximum(demand, 0.0, out=demand)
         orders = _stage_orders(data.n, dstage, demand, succ, reverse)
         if upstream == "guaranteed":
-            kept = _kept_guaranteed(orders[report], base[report], tau[report])
+            windows = [
+                _draw_lead(rng, lead_models[j], (c, horizon))
+                + float(s_in[j] + delay[j] - s_out[j])
+                if random_lead[j]
+                else None
+                for j in report.tolist()
+            ]
+            kept = _kept_guaranteed(
+                orders[report], base[report], tau[report], windows, order_sd[report], rng
+            )
         else:
-            kept = _kept_actual(data, orders, base, s_out, report)
+            draws = [
+                np.ceil(_draw_lead(rng, lead_models[j], (c, horizon)) - 1e-12).astype(np.int64)
+                + int(delay[j])
+                if random_lead[j]
+                else None
+                for j in range(data.n)
+            ]
+            kept = _kept_actual(data, orders, base, s_out, report, draws)
         kept_by_stage.append(kept[:, :, warmup : warmup + periods])
         done += c
     kept_all = np.concatenate(kept_by_stage, axis=1)  # (stages, replications, periods)
@@ -357,19 +379,61 @@ def _cumulative(orders: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
+def _draw_lead(
+    rng: np.random.Generator,
+    model: tuple[str, NDArray[np.float64], NDArray[np.float64], float],
+    shape: tuple[int, int],
+) -> NDArray[np.float64]:
+    """Independent lead times of one stage, one per (replication, period)."""
+    kind, values, prob, sd = model
+    if kind == "normal":  # max(0, N(mean, sd^2)), as the model
+        return np.maximum(values[0] + sd * rng.standard_normal(shape), 0.0)
+    if values.size == 1:
+        return np.full(shape, float(values[0]))
+    return values[rng.choice(values.size, size=shape, p=prob)]
+
+
 def _kept_guaranteed(
     orders: NDArray[np.float64],
     base: NDArray[np.float64],
     tau: NDArray[np.int64],
+    windows: list[NDArray[np.float64] | None] | None = None,
+    order_sd: NDArray[np.float64] | None = None,
+    rng: np.random.Generator | None = None,
 ) -> NDArray[np.bool_]:
-    """Kept[j, r, t]: demand of the ``tau_j`` periods ending at ``t`` is at most ``B_j``."""
+    """Kept[j, r, t]: demand of the replenishment window ending at ``t`` is at most ``B_j``.
+
+    The window is ``tau_j`` periods for a deterministic lead time; for a random one it is
+    ``windows[j][r, t] = SI_j - S_j + L`` (``L`` drawn per period, <= 0: nothing to cover).
+    A fractional window takes the whole periods plus the fraction ``f`` of the period before
+    them by a Brownian bridge (``f q + sqrt(f (1 - f)) sigma_j eps``), so demand over ``w``
+    periods has variance ``sigma_j^2 w`` exactly, as the model assumes.
+    """
     cum = _cumulative(orders)
     horizon = orders.shape[-1]
     t = np.arange(horizon)
     kept = np.empty(orders.shape, dtype=bool)
     for r, (b, w) in enumerate(zip(base.tolist(), tau.tolist(), strict=True)):
-        lo = np.maximum(t + 1 - w, 0)
-        kept[r] = cum[r][:, t + 1] - cum[r][:, lo] <= b + 1e-9 * max(1.0, abs(b))
+        tol = 1e-9 * max(1.0, abs(b))
+        win = windows[r] if windows is not None else None
+        if win is None:
+            lo = np.maximum(t + 1 - w, 0)
+            kept[r] = cum[r][:, t + 1] - cum[r][:, lo] <= b + tol
+            continue
+        span = np.maximum(win, 0.0)
+        whole = np.floor(span).astype(np.int64)
+        frac = span - whole
+        lo = np.maximum(t[None, :] + 1 - whole, 0)
+        demand = cum[r][:, 1:] - np.take_along_axis(cum[r], lo, axis=1)
+        prev = lo - 1  # the period just before the whole periods
+        has = (prev >= 0) & (frac > 0)
+        if bool(has.any()):
+            q = np.take_along_axis(orders[r], np.maximum(prev, 0), axis=1)
+            assert rng is not None and order_sd is not None
+            eps = rng.standard_normal(q.shape)
+            part = frac * q + np.sqrt(frac * (1.0 - frac)) * float(order_sd[r]) * eps
+            demand = demand + np.where(has, part, 0.0)
+        kept[r] = demand <= b + tol
     return kept
 
 
@@ -379,8 +443,13 @@ def _kept_actual(
     base: NDArray[np.float64],
     s_out: NDArray[np.int64],
     report: NDArray[np.int64],
+    draws: list[NDArray[np.int64] | None] | None = None,
 ) -> NDArray[np.bool_]:
-    """Kept promises when late suppliers delay replenishment (suppliers first)."""
+    """Kept promises when late suppliers delay replenishment (suppliers first).
+
+    A random lead time is drawn per order (``draws[j]``, rounded up to whole periods);
+    orders are delivered in sequence (an order never overtakes an earlier one).
+    """
     n, reps, horizon = orders.shape
     cum = _cumulative(orders)[:, :, 1:]  # A_j(t), inclusive, non-decreasing per row
     t = np.arange(horizon)
@@ -391,8 +460,11 @@ def _kept_actual(
         start = np.broadcast_to(t + data.external[j], (reps, horizon)).copy()
         for i in pred[j]:
             np.maximum(start, ship[i], out=start)
-        arrival = np.minimum(start, never) + data.lead_time[j]  # completion of orders of t
+        lead_j = draws[j] if draws is not None and draws[j] is not None else data.lead_time[j]
+        arrival = np.minimum(start, never) + lead_j  # completion of orders of t
         arrival = np.minimum(arrival, never)
+        if draws is not None and draws[j] is not None:
+            arrival = np.maximum.accumulate(arrival, axis=1)
         # First order index m with A_j(m) >= A_j(t) - B_j; available from arrival[m].
         need = cum[j] - base[j]
         first = _row_searchsorted(cum[j], need)

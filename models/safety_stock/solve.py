@@ -55,6 +55,7 @@ from optim.models.safety_stock import (
     threshold_roundings,
     tree_dp,
 )
+from optim.models.safety_stock.dp import DPTimeout
 from optim.params import SolveParams
 from optim.result import Result
 from optim.status import Status
@@ -121,9 +122,23 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
     # the instance travels with the result so that `optim simulate RESULT` needs nothing else
     info["instance"] = instance.model_dump(mode="json", exclude_none=True)
     if method == "dp":
-        dp = tree_dp(data)
-        sol = normalize(data, dp.outbound)
-        status, bound, solver, version, message = Status.OPTIMAL, dp.cost, "gsm-dp", "", ""
+        solver, version = "gsm-dp", ""
+        deadline = None if params.time_limit is None else t0 + params.time_limit
+        try:
+            dp = tree_dp(data, deadline=deadline)
+            sol = normalize(data, dp.outbound)
+            status, bound, message = Status.OPTIMAL, dp.cost, ""
+        except DPTimeout as stop:
+            # best known: every stage stocks for its whole replenishment time (S = 0), always
+            # feasible; bound: every stage at its cheapest net replenishment time
+            sol = normalize(data, np.zeros(data.n, dtype=np.int64))
+            bound = float(sum(float(data.stage_cost(j, np.array(0))) for j in range(data.n)))
+            status = Status.TIME_LIMIT
+            message = (
+                f"time limit reached in the tree DP ({stop.stages_done} of {stop.stages} "
+                "stages); returned the feasible all-stocking solution (S = 0) with the "
+                "trivial bound"
+            )
     elif method == "pyomo":
         sol, status, bound, message = _solve_pyomo(data, params)
         solver, version = "pyomo-highs", _pyomo_version()
@@ -222,6 +237,10 @@ def _solve_assignment(
             status, message = Status.TIME_LIMIT, "time limit reached in the LP relaxation"
             break
         master = build_assignment_mip(data, pairs, integer=False)
+        left = _remaining(params, t0)  # building the LP takes time too
+        if left is not None and left <= 0:
+            status, message = Status.TIME_LIMIT, "time limit reached in the LP relaxation"
+            break
         raw = highs.solve(master.lp, params, time_limit=left, want_duals=not full)
         rounds += 1
         if raw.status is not Status.OPTIMAL or raw.x is None:
@@ -257,7 +276,10 @@ def _solve_assignment(
             mip = build_assignment_mip(data, None if pairs is None else merge_pairs(pairs, own))
             start = mip.start_vector(best.outbound, best.inbound)
             sub = params.model_copy(update={"mip_gap": tol / 4})
-            raw = solve_mip(mip.lp, sub, time_limit=left, start=start)
+            left = _remaining(params, t0)  # what is left after building the MIP
+            raw = solve_mip(
+                mip.lp, sub, time_limit=max(left, 1e-3) if left is not None else None, start=start
+            )
             if raw.bound is not None and pairs is None:  # restricted MIP: no bound
                 lower = max(lower, raw.bound)
             if raw.x is not None:
@@ -384,11 +406,14 @@ def _tables(
             "outbound_service_time": sol.outbound,
             "net_replenishment_time": sol.tau,
             "safety_stock": sol.safety_stock,
-            "base_stock_level": data.mean * sol.tau + sol.safety_stock,
+            "base_stock_level": data.base_stock(sol.inbound, sol.outbound, sol.safety_stock),
             "holding_cost": sol.stage_cost,
             "decoupling_point": sol.safety_stock > 0,
         }
     )
+    if data.order_delay is not None:  # random / fractional lead times
+        stages.insert(4, "mean_lead_time", data.expected_lead_time())
+        stages.insert(5, "order_delay", data.delay(sol.tau))
     pos = {sid: j for j, sid in enumerate(data.ids)}
     demands = pd.DataFrame(
         {

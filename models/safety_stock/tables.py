@@ -18,10 +18,22 @@ if TYPE_CHECKING:
     from optim.instances.safety_stock import SafetyStockInstance
     from optim.models.safety_stock.data import GSMData
 
-__all__ = ["stage_tables"]
+__all__ = ["stage_tables", "stage_tables_and_delays"]
 
 
 def stage_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[np.float64]] | None:
-    """Per-stage safety stock for :math:`\\tau = 0..L_j`, or ``None`` for the square-root model."""
-    del instance, data  # every stage of today's contract follows k * sqrt(tau)
-    return None
+    """Per-stage safety stock for :math:`\\tau = 0..L_j`, or ``None`` for the square-root model.
+
+    Random or fractional lead times (:mod:`.lead_times`) give a table; otherwise ``None``.
+    """
+    return stage_tables_and_delays(instance, data)[0]
+
+
+def stage_tables_and_delays(
+    instance: SafetyStockInstance, data: GSMData
+) -> tuple[list[NDArray[np.float64]] | None, list[NDArray[np.int64]] | None]:
+    """:func:`stage_tables` and, for random lead times, the order delay per stage and tau."""
+    from optim.models.safety_stock.lead_times import stochastic_tables
+
+    lead = stochastic_tables(instance, data)
+    return (None, None) if lead is None else lead

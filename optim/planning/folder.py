@@ -18,6 +18,10 @@ file             required content
 ``supply.csv``   no       ``item, location, quantity``: stock this week (default: planned
                           stock from the safety-stock plan × disruption)
 ``policy.yaml``  no       the policy table (default: the packaged one)
+``receipts.csv`` no       ``lane, order_date, receipt_date, quantity`` (+ ``item``): goods
+                          receipts; each lane (a network stage id) is planned with its
+                          empirical lead-time distribution, extended lanes flagged
+                          (:mod:`optim.instances.receipts`)
 ================ ======== ===============================================================
 
 :func:`read_folder` validates everything a run needs before any solve and raises
@@ -37,6 +41,7 @@ import pandas as pd
 import yaml
 
 from optim.errors import InstanceError
+from optim.instances.receipts import read_receipts
 
 __all__ = ["PlanningData", "read_folder", "write_folder"]
 
@@ -82,6 +87,8 @@ class PlanningData:
         ``"statistical"`` (default): the peak is planned on :func:`optim.forecast` and safety
         stock is sized from its forecast error; ``"seasonal_naive"``: last year's weeks and
         the history's standard deviation (the baseline).
+    receipts
+        Validated goods receipts (:func:`optim.instances.receipts.read_receipts`) or None.
     """
 
     name: str
@@ -97,6 +104,7 @@ class PlanningData:
     disruption: dict[str, float] = field(default_factory=dict)
     policy: dict[str, Any] | None = None
     forecast: str = "statistical"
+    receipts: pd.DataFrame | None = None
 
 
 def _read_csv(folder: Path, name: str, required: bool = True) -> pd.DataFrame | None:
@@ -272,6 +280,9 @@ def read_folder(folder: str | Path) -> PlanningData:
         disruption={str(k): v for k, v in (plan.get("disruption") or {}).items()},
         policy=_policy(policy_path) if policy_path.is_file() else None,
         forecast=str(plan.get("forecast", "statistical")),
+        receipts=read_receipts(folder / "receipts.csv")
+        if (folder / "receipts.csv").is_file()
+        else None,
     )
     _check(data)
     return data
@@ -295,6 +306,15 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
     data.items.to_csv(folder / "items.csv", index=False, lineterminator="\n")
     if data.supply is not None:
         data.supply.to_csv(folder / "supply.csv", index=False, lineterminator="\n")
+    if data.receipts is not None:
+        cols = [
+            c
+            for c in ("lane", "item", "order_date", "receipt_date", "quantity")
+            if c in data.receipts.columns
+        ]
+        data.receipts[cols].to_csv(
+            folder / "receipts.csv", index=False, lineterminator="\n", date_format="%Y-%m-%d"
+        )
     plan = {
         "name": data.name,
         "plan_start": data.plan_start.strftime("%Y-%m-%d"),

@@ -407,7 +407,21 @@ def run(
         unit_cost = data.items.set_index("item")["unit_cost"]
         demand_std = fc.demand_std() if fc is not None else None
         gsm_inst = build_item_safety_stock(seg, data.network, unit_cost, demand_std=demand_std)
+        baseline = None
+        if data.receipts is not None:  # lead times learned from receipts, drift flagged
+            from optim.planning.builders import days_per_period
+
+            gsm_inst, baseline, lead_tables = _receipt_lead_times(
+                gsm_inst, data.receipts, days_per_period(seg.config.period)
+            )
+            tables.update(lead_tables)
         gsm = optim.solve(gsm_inst, params)
+        if baseline is not None and gsm.has_solution():
+            base = optim.solve(baseline, params)
+            if base.has_solution():
+                tables["lead_time_drift"] = _drift_impact(
+                    tables["lead_time_drift"], gsm, base, unit_cost
+                )
         if not gsm.has_solution():  # the DP/relaxations always give one; guard the chain
             raise NoSolutionError(
                 f"safety stock: {gsm.status.value} without a solution ({gsm.message}); the "
@@ -440,6 +454,19 @@ def run(
                     std_dev=lambda f: f["std_dev"].where(f["std_dev"].notna(), f["std"]),
                 )
                 tables["stock_moved"] = stock_moved_by_class(seg, base, gsm, sigma)
+
+        if "lead_time_drift" in tables:
+            flagged = tables["lead_time_drift"]
+            flagged = flagged[flagged["flagged"]]
+            for row in flagged.itertuples():
+                change = getattr(row, "safety_stock_change", float("nan"))
+                notes.insert(
+                    0,
+                    f"lead time extended on lane {row.lane}: {row.base_mean_days:.1f} -> "
+                    f"{row.recent_mean_days:.1f} days (Mann-Whitney p = {row.p_value:.2g}); "
+                    f"planned with the recent lead times, safety stock "
+                    f"{change:+,.0f} units.",
+                )
 
     with progress.step(f"plan the peak: {data.plan_weeks} weeks, capacity per resource (LP)"):
         weeks = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
@@ -500,6 +527,75 @@ def run(
     )
 
 
+def _receipt_lead_times(
+    inst: Any, receipts: pd.DataFrame, period_days: float
+) -> tuple[Any, Any, dict[str, pd.DataFrame]]:
+    """The GSM instance with lead times from receipts; the baseline before the drift when a
+    lane drifted (else None); tables ``lead_time_lanes`` and ``lead_time_drift``.
+
+    Flagged lanes take the recent window's distribution, the others the whole history
+    (:mod:`optim.models.safety_stock.lead_time_data`). The baseline gives flagged lanes the
+    distribution before the recent window: the difference is what the extension causes.
+    """
+    from optim.instances.safety_stock import SafetyStockInstance
+    from optim.models.safety_stock.lead_time_data import (
+        apply_lane_lead_times,
+        lane_lead_times,
+        lead_time_drift,
+    )
+
+    lanes = lane_lead_times(receipts, period_days)
+    drift = lead_time_drift(receipts, period_days=period_days)
+    longrun = dict(zip(lanes["lane"], lanes["distribution"], strict=True))
+    current, before = dict(longrun), dict(longrun)
+    for row in drift[drift["flagged"]].itertuples():
+        current[row.lane] = row.recent_distribution
+        before[row.lane] = row.base_distribution
+    doc = inst.model_dump(mode="json", exclude_none=True)
+    planned_doc, changed = apply_lane_lead_times(doc, current)
+    planned = SafetyStockInstance.model_validate(planned_doc)
+    baseline = None
+    if bool(drift["flagged"].any()):
+        baseline = SafetyStockInstance.model_validate(apply_lane_lead_times(doc, before)[0])
+    used = {c.split("@", 1)[1] if "@" in c else c for c in changed} | set(changed)
+    lanes = lanes.assign(
+        used=lanes["lane"].isin(used),
+        distribution=lanes["distribution"].map(
+            lambda d: " ".join(f"{x['value']:.3g}:{x['probability']:.3g}" for x in d)
+        ),
+    )
+    drift_table = drift.drop(columns=["recent_distribution", "base_distribution"])
+    return planned, baseline, {"lead_time_lanes": lanes, "lead_time_drift": drift_table}
+
+
+def _drift_impact(
+    drift: pd.DataFrame, plan: Result, base: Result, unit_cost: pd.Series
+) -> pd.DataFrame:
+    """What planning a drifted lane with its recent lead times changes, against its lead
+    times before the recent window:
+    ``safety_stock_change`` / ``safety_stock_value_change`` over the whole network (the
+    optimiser may move stock away from the lane), ``lane_safety_stock_change`` at the lane's
+    own stages. With several flagged lanes the network change is their joint effect."""
+    a = plan.tables["stages"].set_index("stage")["safety_stock"]
+    b = base.tables["stages"].set_index("stage")["safety_stock"].reindex(a.index)
+    diff = (a - b).fillna(0.0)
+    items = pd.Series([s.split("@", 1)[0] for s in diff.index], index=diff.index)
+    stage = pd.Series([s.split("@", 1)[-1] for s in diff.index], index=diff.index)
+    value = diff * items.map(unit_cost).fillna(0.0)
+    units, money = [], []
+    for lane in drift["lane"]:
+        mask = (diff.index == lane) | (stage == lane)
+        units.append(float(diff[mask].sum()))
+        money.append(float(value[mask].sum()))
+    flagged = drift["flagged"].to_numpy()
+    return drift.assign(
+        lane_safety_stock_change=units,
+        lane_safety_stock_value_change=money,
+        safety_stock_change=np.where(flagged, float(diff.sum()), 0.0),
+        safety_stock_value_change=np.where(flagged, float(value.sum()), 0.0),
+    )
+
+
 def write(
     result: PlanningRun,
     out: Path,
@@ -539,6 +635,9 @@ def write(
         out / "safety_stock" / "stock_by_segment.csv", index=False
     )
     result.tables["supply"].to_csv(out / "rationing" / "supply.csv", index=False)
+    for name in ("lead_time_lanes", "lead_time_drift"):
+        if name in result.tables:
+            result.tables[name].to_csv(out / "safety_stock" / f"{name}.csv", index=False)
     result.tables["segment_summary"].to_csv(out / "segment_summary.csv", index=False)
     if "forecast" in result.tables:
         (out / "forecast").mkdir(exist_ok=True)

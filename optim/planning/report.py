@@ -631,6 +631,32 @@ def _section(sid: str, title: str, hint: str, body: str, cls: str = "table") -> 
     )
 
 
+def _lead_time_alerts(run: PlanningRun) -> str:
+    """Lanes whose lead time extended (receipts.csv), first thing on the page."""
+    drift = run.tables.get("lead_time_drift")
+    if drift is None or not bool(drift["flagged"].any()):
+        return ""
+    items = []
+    for row in drift[drift["flagged"]].itertuples():
+        change = getattr(row, "safety_stock_change", float("nan"))
+        value = getattr(row, "safety_stock_value_change", float("nan"))
+        lane = getattr(row, "lane_safety_stock_change", float("nan"))
+        items.append(
+            f"<li><strong>Lead time extended on lane {html.escape(str(row.lane))}</strong>: "
+            f"{row.base_mean_days:.1f} → {row.recent_mean_days:.1f} days on average "
+            f"({row.recent_receipts} recent receipts against {row.base_receipts}; one-sided "
+            f"Mann–Whitney p = {row.p_value:.2g}). Planned with the recent lead times: "
+            f"network safety stock {change:+,.0f} units ({value:+,.0f} in value), "
+            f"{lane:+,.0f} units at the lane's own stages, against its lead times before "
+            "the recent window.</li>"
+        )
+    return (
+        '<section id="alerts" class="alerts">\n<h2>Alerts</h2>\n<ul>\n'
+        + "\n".join(items)
+        + "\n</ul>\n</section>"
+    )
+
+
 def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
     """Render the planning run as one self-contained HTML page.
 
@@ -660,6 +686,7 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         f"<style>{CSS}</style>\n</head>\n<body>",
         f"<h1>Planning report</h1>\n<p><strong>{html.escape(data.name)}</strong></p>",
         f"<p>{html.escape(facts)}</p>",
+        _lead_time_alerts(run),
         _solves_table(run, include_runtime),
     ]
     if include_runtime and run.times:

@@ -59,7 +59,36 @@ def test_integer_ids_and_whole_floats_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("changes", "pattern"),
     [
-        ({"stages__0__lead_time": 2.5}, r"lead_time 2.5 of stage 'A' is not an integer; round it"),
+        ({"stages__0__lead_time": float("inf")}, r"lead_time inf of stage 'A' must be a finite"),
+        (
+            {"stages__0__lead_time_std_dev": -0.5},
+            r"lead_time_std_dev -0.5 of stage 'A' is not allowed; it must be a finite number >= 0",
+        ),
+        (
+            {"stages__0__lead_time_std_dev": float("nan")},
+            r"lead_time_std_dev nan of stage 'A' is not allowed",
+        ),
+        (
+            {"stages__1__lead_time_distribution": []},
+            r"lead_time_distribution of stage 'B' is empty",
+        ),
+        (
+            {
+                "stages__1__lead_time_distribution": [
+                    {"value": 1, "probability": 0.5},
+                    {"value": 2, "probability": 0.4},
+                ]
+            },
+            r"stage 'B': probabilities sum to 0.9; they must sum to 1 \(tolerance 1e-06\)",
+        ),
+        (
+            {"stages__1__lead_time_distribution": [{"value": -1, "probability": 1.0}]},
+            r"lead_time_distribution\[0\].value -1 of stage 'B' is negative",
+        ),
+        (
+            {"stages__1__lead_time_distribution": [{"value": 4, "probability": 1.0}]},
+            r"lead_time 1 of stage 'B' differs from the mean 4 of its lead_time_distribution",
+        ),
         ({"stages__1__lead_time": -1}, r"lead_time -1 of stage 'B' is negative"),
         ({"stages__1__external_service_time": 0.5}, r"external_service_time 0.5 of stage 'B'"),
         ({"stages__2__max_service_time": -2}, r"max_service_time -2 of stage 'C'"),
@@ -79,6 +108,36 @@ def test_integer_ids_and_whole_floats_are_accepted() -> None:
 def test_bad_field(changes: dict[str, Any], pattern: str) -> None:
     with pytest.raises(InstanceError, match=pattern):
         _make(**changes)
+
+
+def test_stochastic_lead_time_contract() -> None:
+    doc = copy.deepcopy(GOOD)
+    doc["stages"][0]["lead_time"] = 2.5  # fractional mean: accepted, handled exactly
+    doc["stages"][1]["lead_time_std_dev"] = 0.5
+    del doc["stages"][2]["lead_time"]  # the mean of the distribution
+    doc["stages"][2]["lead_time_distribution"] = [
+        {"value": 3, "probability": 0.25},
+        {"value": 1, "probability": 0.5 + 4e-7},  # within the tolerance: rescaled
+        {"value": 3, "probability": 0.25},  # repeated value: merged
+    ]
+    inst = SafetyStockInstance.model_validate(doc)
+    a, b, c = inst.stages
+    assert a.lead_time == 2.5 and not a.stochastic_lead_time
+    assert b.stochastic_lead_time and b.lead_time_std_dev == 0.5
+    assert c.lead_time == pytest.approx(2.0) and c.stochastic_lead_time
+    assert [p.value for p in c.lead_time_distribution or ()] == [1.0, 3.0]
+    assert sum(p.probability for p in c.lead_time_distribution or ()) == pytest.approx(1, 1e-15)
+
+
+def test_bad_lead_time_fields_name_the_field() -> None:
+    with pytest.raises(InstanceError) as err:
+        _make(stages__0__lead_time_std_dev=-1)
+    assert err.value.field is not None and "lead_time_std_dev" in err.value.field
+    with pytest.raises(InstanceError, match="give one"):
+        _make(
+            stages__0__lead_time_std_dev=1,
+            stages__0__lead_time_distribution=[{"value": 2, "probability": 1}],
+        )
 
 
 def test_cycle_names_its_stages() -> None:

@@ -1,0 +1,186 @@
+"""Service and cluster benchmark (issue 15).
+
+1. Latency of ``POST /v1/solve`` on the bundled ``weekly_rationing`` example under 20
+   concurrent clients (a real ``optim serve --workers 2`` on loopback, httpx clients):
+   p50 / p95 / max per round, median over rounds. Target: p95 ≤ 200 ms on 2 cores.
+   Baseline in the same run: one client alone (latency without queueing).
+2. A 100-scenario batch (demand × 10 factors, capacity cut × 10) of a generated rationing
+   week: one local process (baseline), two local processes, and a Dask scheduler with two
+   worker processes on loopback; wall time, median of rounds, ratio to the baseline; the
+   batch.csv of every run is checked byte-equal.
+
+Peak memory: VmHWM of the server and its worker processes (Linux /proc).
+
+    .venv/bin/python benchmarks/bench_service.py [--rounds 3] [--requests 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "service"))
+
+from _serve import EXAMPLES, start_server, stop_server  # noqa: E402
+
+
+def _hwm_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        return [int(x) for x in out.stdout.split()]
+    except OSError:
+        return []
+
+
+def latency(rounds: int, per_client: int) -> None:
+    body = (EXAMPLES / "weekly_rationing.json").read_bytes()
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer test-key-0123456789"}
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    server = start_server(tmp, "--workers", "2", "--log-level", "warning")
+    try:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
+            for _ in range(20):  # warm both workers
+                c.post("/v1/solve", content=body).raise_for_status()
+            alone = []
+            for _ in range(50):
+                t = time.perf_counter()
+                c.post("/v1/solve", content=body).raise_for_status()
+                alone.append(time.perf_counter() - t)
+
+        def client(_: int) -> list[float]:
+            out = []
+            with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
+                for _ in range(per_client):
+                    t = time.perf_counter()
+                    r = c.post("/v1/solve", content=body)
+                    out.append(time.perf_counter() - t)
+                    assert r.status_code == 200, r.text
+            return out
+
+        p50s, p95s, maxs, rates = [], [], [], []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(20) as pool:
+                lat = sorted(x for got in pool.map(client, range(20)) for x in got)
+            wall = time.perf_counter() - t0
+            p50s.append(lat[len(lat) // 2])
+            p95s.append(lat[int(0.95 * (len(lat) - 1))])
+            maxs.append(lat[-1])
+            rates.append(len(lat) / wall)
+        pids = [server.process.pid, *_children(server.process.pid)]
+        mem = {p: _hwm_mib(p) for p in pids}
+    finally:
+        stop_server(server)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("## 1. POST /v1/solve, weekly_rationing, 20 concurrent clients, --workers 2")
+    print(f"one client alone (baseline): median {statistics.median(alone) * 1e3:.1f} ms")
+    print(f"rounds: {rounds} × {20 * per_client} requests")
+    print(f"p50  median {statistics.median(p50s) * 1e3:.1f} ms   (rounds {_ms(p50s)})")
+    print(f"p95  median {statistics.median(p95s) * 1e3:.1f} ms   (rounds {_ms(p95s)})")
+    print(f"max  median {statistics.median(maxs) * 1e3:.1f} ms")
+    print(f"throughput median {statistics.median(rates):.0f} solves/s")
+    print("peak memory (VmHWM): " + ", ".join(f"pid {p} {m:.0f} MiB" for p, m in mem.items()))
+
+
+def _ms(values: list[float]) -> str:
+    return ", ".join(f"{v * 1e3:.0f}" for v in values)
+
+
+def batch(rounds: int) -> None:
+    from distributed import LocalCluster
+
+    from optim import batch as batch_mod
+    from optim import executor
+    from optim.instances.generators.rationing import random_rationing
+    from optim.params import SolveParams
+
+    base = random_rationing(5, n_items=200, n_locations=4, n_customers=80, n_lines=2000).to_dict()
+    scenarios = batch_mod.grid(
+        demand=[0.8 + 0.05 * i for i in range(10)], capacity_cut=[float(i) for i in range(10)]
+    )
+    tasks = [(s.name, batch_mod.apply(base, s), SolveParams()) for s in scenarios]
+    assert len(tasks) == 100
+    tmp = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    times: dict[str, list[float]] = {
+        "local, 1 process": [],
+        "local, 2 processes": [],
+        "dask, 2 workers": [],
+    }
+    outputs: dict[str, bytes] = {}
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",  # loopback only
+        silence_logs=40,
+    ) as cluster:
+        for r in range(rounds):
+            for label, workers, address in (
+                ("local, 1 process", 1, None),
+                ("local, 2 processes", 2, None),
+                ("dask, 2 workers", 2, cluster.scheduler_address),
+            ):
+                out = tmp / f"{r}-{label.replace(' ', '').replace(',', '')}"
+                executor.use_cluster(address)
+                try:
+                    t = time.perf_counter()
+                    batch_mod.run(tasks, out, workers=workers)
+                    times[label].append(time.perf_counter() - t)
+                finally:
+                    executor.use_cluster(None)
+                outputs[label] = (out / "batch.csv").read_bytes()
+        executor.disconnect(cluster.scheduler_address)
+    shutil.rmtree(tmp, ignore_errors=True)
+    same = len(set(outputs.values())) == 1
+    print("\n## 2. 100-scenario batch (rationing, 2,000 lines; demand × cut grid)")
+    baseline = statistics.median(times["local, 1 process"])
+    for label, values in times.items():
+        med = statistics.median(values)
+        print(
+            f"{label:20s} median {med:6.2f} s  ratio to 1 process {med / baseline:4.2f}  "
+            f"(rounds {', '.join(f'{v:.2f}' for v in values)})"
+        )
+    print(f"batch.csv identical across executors: {same}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=25, help="per client per round")
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-batch", action="store_true")
+    args = parser.parse_args()
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
+        "(shared with other jobs: read medians)"
+    )
+    if not args.skip_latency:
+        latency(args.rounds, args.requests)
+    if not args.skip_batch:
+        batch(args.rounds)
+
+
+if __name__ == "__main__":
+    main()

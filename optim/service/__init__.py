@@ -1,0 +1,93 @@
+"""optim as a service: ``optim serve`` (FastAPI + uvicorn) with asynchronous jobs.
+
+Under ``/v1``: ``POST /jobs`` (an instance document, or a folder as a zip) → 202 and the job;
+``GET /jobs/{id}`` (status, time stamps, progress), ``/jobs/{id}/result`` (the bytes
+``optim solve --out`` writes), ``/jobs/{id}/events`` (server-sent events), ``DELETE
+/jobs/{id}`` (cancel), ``GET /jobs``; ``POST /solve`` (synchronous, time limit capped),
+``POST /validate``, ``GET /schema/{kind}``; ``/healthz`` and ``/readyz`` outside ``/v1``.
+OpenAPI at ``/openapi.json``.
+
+Solves run in spawned worker processes (:mod:`optim.service.pool`); job state and results are
+kept in SQLite (:mod:`optim.service.store`). FastAPI and uvicorn are imported only here, so the
+rest of the CLI starts without them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from pathlib import Path
+
+from optim.errors import InstanceError
+from optim.service.app import ServiceConfig, create_app
+
+__all__ = ["ENV_API_KEYS", "ServiceConfig", "create_app", "is_loopback", "read_api_keys", "serve"]
+
+ENV_API_KEYS = "OPTIM_API_KEYS"
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_api_keys(path: str | Path | None) -> frozenset[str]:
+    """Keys from ``path`` (one per line, ``#`` comments) and ``$OPTIM_API_KEYS`` (commas)."""
+    keys: set[str] = set()
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InstanceError(f"--api-keys {path}: cannot read it ({exc})", "api-keys") from None
+        keys.update(
+            ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")
+        )
+        if not keys:
+            raise InstanceError(f"--api-keys {path}: the file holds no key", "api-keys")
+    keys.update(k.strip() for k in os.environ.get(ENV_API_KEYS, "").split(",") if k.strip())
+    return frozenset(keys)
+
+
+def serve(config: ServiceConfig, log_level: str = "info") -> int:
+    """Run the server until interrupted; returns the exit code."""
+    import uvicorn
+
+    if config.no_auth and not is_loopback(config.host):
+        raise InstanceError(
+            f"--no-auth is refused on {config.host}: without API keys the service may only "
+            "listen on a loopback address (127.0.0.1, ::1, localhost)",
+            field="no-auth",
+        )
+    if not config.no_auth and not config.api_keys:
+        raise InstanceError(
+            f"no API keys: pass --api-keys FILE or set {ENV_API_KEYS}, or --no-auth "
+            "(loopback only)",
+            field="api-keys",
+        )
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    app = create_app(config)
+    print(
+        f"optim serve: http://{config.host}:{config.port} ({config.workers} workers, "
+        f"store {config.store}, {'no auth' if config.no_auth else 'API keys'})",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=log_level,
+        access_log=log_level == "debug",
+    )
+    return 0

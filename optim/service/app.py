@@ -1,0 +1,493 @@
+"""The HTTP API (FastAPI): asynchronous jobs, synchronous small solves, validation, schemas.
+
+Solves run in the worker processes of :class:`~optim.service.pool.JobManager`, never in the
+event loop; parsing and checking a submission runs in the thread pool. Every error answer is
+JSON ``{"detail": ..., "request_id": ...}`` (plus ``field`` for invalid instances); the
+request id is also the ``X-Request-ID`` header and appears in the log line of any 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from optim import api
+from optim.errors import InstanceError
+from optim.service import payload
+from optim.service.pool import JobManager, NotCancellable, QueueFull
+from optim.service.store import TERMINAL, JobStore
+
+log = logging.getLogger("optim.service")
+
+SOLVERS = ("auto", "highs", "pyomo", "cpsat")
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+@dataclass
+class ServiceConfig:
+    """Settings of one server (``optim serve`` options)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    store: Path = Path("optim-service.db")
+    api_keys: frozenset[str] = field(default_factory=frozenset)
+    no_auth: bool = False
+    max_body: int = 64 * 2**20  # bytes of a request body (and of an unpacked zip x4)
+    max_time_limit: float = 3600.0  # seconds, cap (and default) of a job's time limit
+    sync_time_limit: float = 30.0  # seconds, cap (and default) of POST /v1/solve
+    max_queue: int = 1000  # queued jobs before 429
+
+
+class ApiError(Exception):
+    """An answer with ``status`` and a message (4xx the client can act on)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.headers = status, headers
+
+
+class JobView(BaseModel):
+    """A job as the API reports it."""
+
+    id: str
+    kind: str
+    status: Status
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    progress: float = 0.0
+    progress_detail: str = ""
+    message: str = ""
+    result_status: str | None = None
+    exit_code: int | None = None
+    result_type: str | None = None
+    result_available: bool = False
+    params: dict[str, Any] = {}
+    content_type: str
+    mode: str
+    worker_pid: int | None = None
+
+
+class ErrorView(BaseModel):
+    detail: Any
+    request_id: str | None = None
+    field: str | None = None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorView} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500)
+}
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "an instance document (JSON or YAML, with its `kind`), or a folder as "
+        "a zip file: the CSV files of a rationing or capacity instance, or a planning folder "
+        "(`plan.yaml`, `history.csv`, …) as `optim plan` reads it",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["kind"],
+                    "properties": {"kind": {"type": "string", "enum": sorted(api.KINDS)}},
+                    "additionalProperties": True,
+                }
+            },
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/zip": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    """The FastAPI application of one server (its job manager starts with the app)."""
+    store = JobStore(config.store)
+    manager = JobManager(
+        store, workers=config.workers, max_queue=config.max_queue, max_bytes=4 * config.max_body
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(manager.stop)
+            store.close()
+
+    app = FastAPI(
+        title="optim",
+        version=_version(),
+        description="Segment-aware inventory and allocation optimisation as a service: "
+        "rationing, safety-stock placement, peak capacity, and the planning chain.",
+        lifespan=lifespan,
+    )
+    app.state.manager = manager
+    app.state.config = config
+    bearer = HTTPBearer(auto_error=False)
+    header_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+    async def authorised(
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+        key: str | None = Depends(header_key),
+    ) -> None:
+        if config.no_auth:
+            return
+        given = key or (credentials.credentials if credentials else None)
+        if not given:
+            raise ApiError(
+                401,
+                "missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if not any(hmac.compare_digest(given.encode(), k.encode()) for k in config.api_keys):
+            raise ApiError(403, "the API key is not accepted")
+
+    auth = [Depends(authorised)]
+
+    # -- errors ---------------------------------------------------------------------------
+    def _error(request: Request, status: int, detail: Any, **extra: Any) -> JSONResponse:
+        body = {"detail": detail, "request_id": _rid(request), **extra}
+        return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        response = _error(request, exc.status, str(exc))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(payload.PayloadError)
+    async def _payload_error(request: Request, exc: payload.PayloadError) -> JSONResponse:
+        return _error(request, exc.status, str(exc))
+
+    @app.exception_handler(InstanceError)
+    async def _instance_error(request: Request, exc: InstanceError) -> JSONResponse:
+        return _error(request, 422, str(exc), field=exc.field)
+
+    @app.exception_handler(QueueFull)
+    async def _queue_full(request: Request, exc: QueueFull) -> JSONResponse:
+        response = _error(request, 429, str(exc))
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.exception_handler(NotCancellable)
+    async def _not_cancellable(request: Request, exc: NotCancellable) -> JSONResponse:
+        return _error(request, 409, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _error(request, exc.status_code, exc.detail)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        ]
+        return _error(request, 422, "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        rid = _rid(request)
+        log.error(
+            "request %s %s %s: internal error", rid, request.method, request.url.path, exc_info=exc
+        )
+        return JSONResponse(
+            {
+                "detail": "internal error; quote the request id when reporting it",
+                "request_id": rid,
+            },
+            status_code=500,
+            headers={"X-Request-ID": rid},
+        )
+
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next: Any) -> Response:
+        request.state.request_id = uuid.uuid4().hex[:16]
+        response: Response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    # -- health ---------------------------------------------------------------------------
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The server process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorView}})
+    async def readyz() -> JSONResponse:
+        """Ready when at least one worker process is warm (503 otherwise)."""
+        ready = manager.ready_workers()
+        body = {
+            "status": "ready" if ready else "starting",
+            "workers_ready": ready,
+            "workers": config.workers,
+            "queued": manager.queued(),
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    # -- jobs -----------------------------------------------------------------------------
+    @app.post(
+        "/v1/jobs",
+        status_code=202,
+        dependencies=auth,
+        tags=["jobs"],
+        openapi_extra=_BODY,
+        responses=_ERRORS,
+    )
+    async def submit(
+        request: Request,
+        time_limit: float | None = Query(None, gt=0, description="seconds (capped)"),
+        solver: Literal["auto", "highs", "pyomo", "cpsat"] = "auto",
+        method: str = Query("auto", max_length=32),
+        mip_gap: float = Query(1e-6, ge=0, le=1),
+    ) -> JSONResponse:
+        """Queue a solve; answers 202 with the job (poll it, or follow its events)."""
+        ctype = payload.media_type(request.headers.get("content-type"))
+        body = await _read(request, config.max_body)
+        params = _params(time_limit, config.max_time_limit, solver, method, mip_gap)
+        mode, kind = await run_in_threadpool(_check, body, ctype, 4 * config.max_body)
+        job = manager.submit(kind, mode, body, ctype, params)
+        view = JobView(**job.public())
+        return JSONResponse(
+            view.model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
+        )
+
+    @app.get("/v1/jobs", dependencies=auth, tags=["jobs"], responses=_ERRORS)
+    async def list_jobs(
+        status: Status | None = None, limit: int = Query(100, ge=1, le=1000)
+    ) -> list[JobView]:
+        """Jobs, newest first (optionally of one status)."""
+        live = [manager.get(j.id) for j in store.list(status=status, limit=limit)]
+        return [JobView(**j.public()) for j in live if j is not None]
+
+    @app.get("/v1/jobs/{job_id}", dependencies=auth, tags=["jobs"], responses=_ERRORS)
+    async def get_job(job_id: str) -> JobView:
+        """A job's status, time stamps and progress."""
+        return JobView(**_job(job_id).public())
+
+    @app.get(
+        "/v1/jobs/{job_id}/result",
+        dependencies=auth,
+        tags=["jobs"],
+        responses={
+            **_ERRORS,
+            200: {
+                "content": {"application/json": {}, "application/zip": {}},
+                "description": "the result document (a planning job: its output folder as a zip)",
+            },
+        },
+    )
+    async def job_result(job_id: str) -> Response:
+        """The result document — the bytes `optim solve --out` writes for the same input."""
+        job = _job(job_id)
+        if job.status not in TERMINAL:
+            raise ApiError(409, f"job {job_id} is {job.status}; the result is not ready yet")
+        found = await run_in_threadpool(store.result, job_id)
+        if found is None:
+            raise ApiError(409, f"job {job_id} {job.status} without a result: {job.message}")
+        data, media = found
+        return Response(
+            data,
+            media_type=media,
+            headers={
+                "X-Optim-Status": job.result_status or "",
+                "X-Optim-Exit-Code": str(job.exit_code),
+            },
+        )
+
+    @app.get(
+        "/v1/jobs/{job_id}/events",
+        dependencies=auth,
+        tags=["jobs"],
+        responses={**_ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    )
+    async def job_events(job_id: str, request: Request) -> StreamingResponse:
+        """Server-sent events: one per change of status or progress; ends with the job."""
+        _job(job_id)
+
+        async def stream() -> AsyncIterator[str]:
+            last: tuple[Any, ...] | None = None
+            quiet = 0.0
+            while True:
+                job = manager.get(job_id)
+                if job is None:  # pragma: no cover - jobs are never deleted
+                    return
+                state = (job.status, job.progress, job.progress_detail)
+                if state != last:
+                    last, quiet = state, 0.0
+                    data = json.dumps(JobView(**job.public()).model_dump())
+                    yield f"event: {job.status}\ndata: {data}\n\n"
+                if job.status in TERMINAL or await request.is_disconnected():
+                    return
+                await asyncio.sleep(0.1)
+                quiet += 0.1
+                if quiet >= 15:
+                    quiet = 0.0
+                    yield ": keep-alive\n\n"
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+
+    @app.delete("/v1/jobs/{job_id}", dependencies=auth, tags=["jobs"], responses=_ERRORS)
+    async def cancel_job(job_id: str) -> JobView:
+        """Cancel a queued or running job (a running solver is stopped); 409 if it ended."""
+        job = await run_in_threadpool(manager.cancel, job_id)
+        if job is None:
+            raise ApiError(404, f"no job with id {job_id!r}")
+        return JobView(**job.public())
+
+    # -- synchronous ----------------------------------------------------------------------
+    @app.post(
+        "/v1/solve",
+        dependencies=auth,
+        tags=["solve"],
+        openapi_extra=_BODY,
+        responses={**_ERRORS, 200: {"content": {"application/json": {}}}},
+    )
+    async def solve_now(
+        request: Request,
+        time_limit: float | None = Query(None, gt=0, description="seconds (capped)"),
+        solver: Literal["auto", "highs", "pyomo", "cpsat"] = "auto",
+        method: str = Query("auto", max_length=32),
+        mip_gap: float = Query(1e-6, ge=0, le=1),
+    ) -> Response:
+        """Solve a small instance now (time limit capped); answers the result document."""
+        ctype = payload.media_type(request.headers.get("content-type"))
+        body = await _read(request, config.max_body)
+        params = _params(time_limit, config.sync_time_limit, solver, method, mip_gap)
+        future = manager.solve(body, ctype, params)
+        outcome = await asyncio.wrap_future(future)
+        if outcome.get("ok"):
+            return Response(
+                outcome["result"],
+                media_type=outcome["result_type"],
+                headers={
+                    "X-Optim-Status": outcome["result_status"],
+                    "X-Optim-Exit-Code": str(outcome["exit_code"]),
+                },
+            )
+        if outcome.get("invalid"):
+            status = int(outcome.get("status", 422))
+            return _error(request, status, outcome["message"], field=outcome.get("field"))
+        log.error(
+            "request %s: %s\n%s", _rid(request), outcome["message"], outcome.get("traceback", "")
+        )
+        return _error(request, 500, outcome["message"])
+
+    @app.post(
+        "/v1/validate", dependencies=auth, tags=["solve"], openapi_extra=_BODY, responses=_ERRORS
+    )
+    async def validate(request: Request) -> dict[str, Any]:
+        """Check an instance like `optim validate`: 200 with its size, or 422 with the error."""
+        ctype = payload.media_type(request.headers.get("content-type"))
+        body = await _read(request, config.max_body)
+        return await run_in_threadpool(_validate, body, ctype, 4 * config.max_body)
+
+    @app.get("/v1/schema/{kind}", dependencies=auth, tags=["solve"], responses=_ERRORS)
+    async def schema(kind: str) -> dict[str, Any]:
+        """JSON Schema of the instance document of ``kind`` (as `optim schema KIND`)."""
+        if kind not in api.KINDS:
+            raise ApiError(
+                404, f"kind {kind!r} is not known; allowed: {', '.join(sorted(api.KINDS))}"
+            )
+        return api.schema(kind)
+
+    def _job(job_id: str) -> Any:
+        job = manager.get(job_id)
+        if job is None:
+            raise ApiError(404, f"no job with id {job_id!r}")
+        return job
+
+    return app
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("optim")
+    except Exception:  # pragma: no cover - not installed
+        return "0"
+
+
+def _rid(request: Request) -> str:
+    return getattr(request.state, "request_id", "") or uuid.uuid4().hex[:16]
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    """The body, refusing more than ``limit`` bytes (413) before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise payload.PayloadError(413, f"the body has {declared} bytes; at most {limit} allowed")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise payload.PayloadError(413, f"the body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _params(
+    time_limit: float | None, cap: float, solver: str, method: str, mip_gap: float
+) -> dict[str, Any]:
+    if time_limit is not None and time_limit > cap:
+        raise ApiError(422, f"time_limit {time_limit:g} s is above this server's cap of {cap:g} s")
+    return {
+        "time_limit": time_limit or cap,
+        "solver": solver,
+        "method": method,
+        "mip_gap": mip_gap,
+    }
+
+
+def _check(body: bytes, ctype: str, max_bytes: int) -> tuple[str, str]:
+    """Read and validate a submission (thread pool): ``(mode, kind)``."""
+    with tempfile.TemporaryDirectory(prefix="optim-check-") as tmp:
+        mode, what = payload.instance(body, ctype, Path(tmp), max_bytes)
+        return mode, ("planning" if mode == "planning" else what.kind)
+
+
+def _validate(body: bytes, ctype: str, max_bytes: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="optim-check-") as tmp:
+        mode, what = payload.instance(body, ctype, Path(tmp), max_bytes)
+        if mode == "planning":
+            files = sorted(p.name for p in what.iterdir())
+            return {
+                "valid": True,
+                "kind": "planning",
+                "files": files,
+                "note": "the planning files are checked in full when the job runs",
+            }
+        sizes = {
+            name: len(getattr(what, name))
+            for name in type(what).model_fields
+            if hasattr(getattr(what, name), "__len__") and not isinstance(getattr(what, name), str)
+        }
+        return {"valid": True, "kind": what.kind, "counts": {k: v for k, v in sizes.items() if v}}
+
+
+__all__ = ["ServiceConfig", "create_app"]

@@ -1,0 +1,127 @@
+"""Request bodies: instance documents (JSON, YAML) and folders sent as zip files.
+
+Shared by the server (checks a submission before it is accepted) and the worker processes
+(read it again and solve). Errors the client can fix are :class:`PayloadError` (HTTP status
+and a message) or :class:`~optim.errors.InstanceError` (422, the messages of exit code 2).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from optim import api
+
+JSON_TYPES = ("application/json",)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+ZIP_TYPES = ("application/zip", "application/x-zip-compressed")
+ACCEPTED = JSON_TYPES + YAML_TYPES + ZIP_TYPES
+PLANNING_MARKER = "plan.yaml"
+MAX_ZIP_FILES = 200
+
+
+class PayloadError(Exception):
+    """A body the server cannot take: ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def media_type(header: str | None) -> str:
+    """The bare media type of a Content-Type header; 415 when it is not one we read."""
+    value = (header or "").split(";")[0].strip().lower()
+    if value not in ACCEPTED:
+        shown = value or "none"
+        raise PayloadError(
+            415,
+            f"content type {shown!r} is not accepted; send an instance document as "
+            "application/json or application/yaml, or a folder as application/zip",
+        )
+    return value
+
+
+def decode(body: bytes, content_type: str) -> Any:
+    """Parse a JSON or YAML body (400 with the position when it is not well-formed)."""
+    if not body.strip():
+        raise PayloadError(400, "the request body is empty; send an instance document")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(400, f"the body is not UTF-8 text (byte {exc.start})") from None
+    if content_type in JSON_TYPES:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PayloadError(
+                400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PayloadError(400, f"malformed YAML: {exc}") from None
+
+
+def unpack(body: bytes, dest: Path, max_bytes: int) -> Path:
+    """Extract a zip body into ``dest``; returns the folder holding the files.
+
+    A zip of one top-level folder returns that folder. Refuses paths leaving ``dest``, more
+    than ``MAX_ZIP_FILES`` files, and more than ``max_bytes`` uncompressed (zip bombs).
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(body))
+    except zipfile.BadZipFile:
+        raise PayloadError(400, "the body is not a valid zip file") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if not members:
+            raise PayloadError(422, "the zip file holds no files")
+        if len(members) > MAX_ZIP_FILES:
+            raise PayloadError(
+                413, f"the zip file holds {len(members)} files (at most {MAX_ZIP_FILES})"
+            )
+        total = sum(m.file_size for m in members)
+        if total > max_bytes:
+            raise PayloadError(
+                413, f"the zip file unpacks to {total} bytes; at most {max_bytes} allowed"
+            )
+        for m in members:
+            parts = PurePosixPath(m.filename.replace("\\", "/")).parts
+            if not parts or parts[0] == "/" or ".." in parts or ":" in parts[0]:
+                raise PayloadError(422, f"zip entry {m.filename!r}: paths must stay inside")
+            if parts[0] == "__MACOSX":
+                continue
+            target = dest.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(m) as src:
+                data = src.read(max_bytes + 1)
+            if len(data) > m.file_size:
+                raise PayloadError(422, f"zip entry {m.filename!r} is larger than it declares")
+            target.write_bytes(data)
+    top = [p for p in dest.iterdir() if p.name != "__MACOSX"]
+    if len(top) == 1 and top[0].is_dir():
+        return top[0]
+    return dest
+
+
+def is_planning(folder: Path) -> bool:
+    """A planning folder (``optim plan``) has a ``plan.yaml``."""
+    return (folder / PLANNING_MARKER).is_file()
+
+
+def instance(body: bytes, content_type: str, scratch: Path, max_bytes: int) -> tuple[str, Any]:
+    """Read a body: ``("instance", instance)`` or ``("planning", folder)``.
+
+    Raises :class:`PayloadError` or :class:`~optim.errors.InstanceError`.
+    """
+    if content_type in ZIP_TYPES:
+        folder = unpack(body, scratch, max_bytes)
+        if is_planning(folder):
+            return "planning", folder
+        return "instance", api.load(folder)
+    return "instance", api.from_dict(decode(body, content_type))

@@ -1,0 +1,135 @@
+"""The solver worker process: reads a task from its pipe, solves, sends the result back.
+
+Messages to the server: ``("ready", pid)`` once warmed up, ``("started", pid)`` per task,
+``("progress", done, total, what)`` from the fan-outs (:func:`optim.executor.on_progress`,
+at most five a second) and ``("done", outcome)``. A task is a dict: ``mode`` (``"instance"``
+or ``"planning"``), ``body`` (bytes), ``content_type``, ``params`` (SolveParams fields) and
+``max_bytes`` (unzip limit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import tempfile
+import time
+import traceback
+import zipfile
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+RESULT_JSON = "application/json"
+RESULT_ZIP = "application/zip"
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Solve one task; never raises (errors come back as an outcome)."""
+    from optim import api, cli
+    from optim.errors import InstanceError
+    from optim.params import SolveParams
+    from optim.service import payload
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="optim-job-") as tmp:
+            scratch = Path(tmp) / "in"
+            scratch.mkdir()
+            mode, what = payload.instance(
+                task["body"], task["content_type"], scratch, task["max_bytes"]
+            )
+            params = SolveParams.model_validate(task["params"])
+            if mode == "planning":
+                return _plan(what, Path(tmp) / "out", params)
+            result = api.solve(what, params)
+            text = result.to_json()  # what `optim solve --out` writes
+            return {
+                "ok": True,
+                "kind": result.kind,
+                "result": text.encode("utf-8"),
+                "result_type": RESULT_JSON,
+                "result_status": result.status.value,
+                "exit_code": cli.exit_code(result),
+                "message": result.message,
+            }
+    except InstanceError as exc:
+        return {"ok": False, "invalid": True, "message": str(exc), "field": exc.field}
+    except payload.PayloadError as exc:
+        return {"ok": False, "invalid": True, "status": exc.status, "message": str(exc)}
+    except Exception as exc:  # reported as an internal error of this job
+        return {
+            "ok": False,
+            "message": f"internal error: {type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
+
+
+def _plan(folder: Path, out: Path, params: Any) -> dict[str, Any]:
+    """A planning folder: the `optim plan` run, its output folder returned as one zip."""
+    from optim import cli
+
+    argv = ["plan", str(folder), "--out", str(out), "--quiet"]
+    if params.time_limit is not None:
+        argv += ["--time-limit", str(params.time_limit)]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(argv)
+    message = err.getvalue().strip()
+    if code == cli.EXIT_INPUT:
+        return {"ok": False, "invalid": True, "message": message.removeprefix("optim: ")}
+    if not out.is_dir():
+        return {"ok": False, "message": message or f"the planning run ended with exit {code}"}
+    return {
+        "ok": True,
+        "kind": "planning",
+        "result": zip_folder(out),
+        "result_type": RESULT_ZIP,
+        "result_status": "succeeded" if code == cli.EXIT_OK else "failed",
+        "exit_code": code,
+        "message": message,
+    }
+
+
+def zip_folder(folder: Path) -> bytes:
+    """The folder's files as a zip: sorted names, fixed time stamps (same run, same bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def worker_main(conn: Connection) -> None:
+    """Entry point of a worker process (spawned by :class:`optim.service.pool.Slot`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
+    import optim
+    from optim import executor
+
+    # warm-up: imports and the first solve of each kind cost ~1 s; pay it before work arrives
+    for name in optim.examples():
+        with contextlib.suppress(Exception):
+            optim.solve(optim.load_example(name))
+    conn.send(("ready", os.getpid()))
+    last = [0.0]
+
+    def progress(done: int, total: int, what: str) -> None:
+        t = time.monotonic()
+        if done == total or t - last[0] >= 0.2:
+            last[0] = t
+            conn.send(("progress", done, total, what))
+
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        conn.send(("started", os.getpid()))
+        with executor.on_progress(progress):
+            outcome = run_task(task)
+        conn.send(("done", outcome))

@@ -1,0 +1,93 @@
+"""Time limits hold on the tree-DP path; oversized instances are refused before allocation."""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+from typing import Any
+
+import numpy as np
+import pytest
+
+from optim.cli import main
+from optim.errors import InstanceError
+from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.safety_stock import is_feasible, prepare
+from optim.models.safety_stock.data import Solution
+from optim.models.safety_stock.solve import solve
+from optim.params import SolveParams
+from optim.status import Status
+
+
+def _serial(n: int, lead: int = 3) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    return {
+        "kind": "safety_stock",
+        "stages": [
+            {"id": f"s{i}", "lead_time": int(rng.integers(1, lead + 1)), "holding_cost": 1 + i / n}
+            for i in range(n)
+        ],
+        "arcs": [{"source": f"s{i}", "target": f"s{i + 1}"} for i in range(n - 1)],
+        "demands": [
+            {
+                "stage": f"s{n - 1}",
+                "segment": "g",
+                "mean": 10,
+                "std_dev": 3,
+                "service_level": 0.95,
+                "max_service_time": 0,
+            }
+        ],
+    }
+
+
+def test_tree_dp_honours_the_time_limit_with_a_feasible_solution_and_bound() -> None:
+    inst = SafetyStockInstance.model_validate(_serial(600))
+    t0 = time.perf_counter()
+    res = solve(inst, SolveParams(time_limit=0.3))
+    took = time.perf_counter() - t0
+    assert res.status is Status.TIME_LIMIT and "tree DP" in res.message
+    assert res.objective is not None and res.bound is not None
+    assert res.bound <= res.objective and res.gap is not None
+    assert took < 3.0  # one stage's array past the deadline at most (shared machine)
+    data = prepare(inst)
+    st = res.tables["stages"]
+    sol = Solution(
+        outbound=st["outbound_service_time"].to_numpy(),
+        inbound=st["inbound_service_time"].to_numpy(),
+        tau=st["net_replenishment_time"].to_numpy(),
+        safety_stock=st["safety_stock"].to_numpy(),
+        stage_cost=st["holding_cost"].to_numpy(),
+    )
+    assert is_feasible(data, sol)
+
+
+def test_small_tree_within_the_limit_is_still_proven() -> None:
+    res = solve(SafetyStockInstance.model_validate(_serial(30)), SolveParams(time_limit=30))
+    assert res.status is Status.OPTIMAL and res.bound == pytest.approx(res.objective)
+
+
+def test_huge_lead_time_is_refused_before_allocation(tmp_path: Any, capsys: Any) -> None:
+    doc = _serial(3)
+    doc["stages"][0]["lead_time"] = 1_000_000
+    inst = SafetyStockInstance.model_validate(doc)
+    tracemalloc.start()
+    with pytest.raises(InstanceError, match=r"GiB.*stage 's0' \(lead_time 1000000\)") as err:
+        prepare(inst)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2**20 and err.value.field == "stages[0].lead_time"
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["solve", str(path)]) == 2
+    assert "coarser period" in capsys.readouterr().err
+
+
+def test_huge_random_lead_time_table_is_refused() -> None:
+    doc = _serial(2)
+    doc["stages"][1]["lead_time"] = 400_000
+    doc["stages"][1]["lead_time_std_dev"] = 10.0
+    doc["demands"][0]["max_service_time"] = 400_000  # small DP array, large table
+    with pytest.raises(InstanceError, match="lead_time"):
+        prepare(SafetyStockInstance.model_validate(doc))

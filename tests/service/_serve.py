@@ -1,0 +1,101 @@
+"""Helpers: a real `optim serve` on loopback (a free port), talked to with httpx."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+KEY = "test-key-0123456789"
+EXAMPLES = Path(__file__).resolve().parents[2] / "instances" / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    store: Path
+    log: Path
+    args: list[str] = field(default_factory=list)
+
+    def client(self, key: str | None = KEY, timeout: float = 60.0) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def start_server(tmp: Path, *extra: str, store: Path | None = None) -> Server:
+    """Start `optim serve` as a subprocess and wait until /readyz says a worker is warm."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    keys = tmp / "keys.txt"
+    keys.write_text(f"# test keys\n{KEY}\n", encoding="utf-8")
+    store = store or tmp / "jobs.db"
+    log = tmp / f"server-{port}.log"
+    args = [
+        sys.executable, "-m", "optim.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--api-keys", str(keys), "--store", str(store), "--log-level", "info", *extra,
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("OPTIM_CLUSTER", "OPTIM_API_KEYS")}
+    with log.open("wb") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    server = Server(f"http://127.0.0.1:{port}", process, store, log, args)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"optim serve exited {process.returncode}:\n{server.log_text()}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError(f"optim serve did not get ready:\n{server.log_text()}")
+
+
+def stop_server(server: Server, sig: int = signal.SIGTERM) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(sig)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=30)
+
+
+def wait_job(
+    client: httpx.Client, job_id: str, *, until: tuple[str, ...], timeout: float = 120
+) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").raise_for_status().json()
+        if job["status"] in until:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} not {until} after {timeout} s: {job}")
+
+
+def long_job_body() -> bytes:
+    """A rationing week that takes seconds (2·10^4 lines, fair shares in every tier; 2.5 MiB)."""
+    import json
+
+    from optim.instances.generators.rationing import random_rationing
+
+    inst = random_rationing(7, n_items=1000, n_locations=20, n_customers=2000, n_lines=20_000)
+    return json.dumps(inst.to_dict()).encode()

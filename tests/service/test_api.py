@@ -1,0 +1,244 @@
+"""The HTTP API against a real `optim serve` subprocess: jobs, bytes, errors, auth, cancel."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import zipfile
+from pathlib import Path
+
+import pytest
+from _serve import EXAMPLES, KEY, Server, long_job_body, wait_job
+
+from optim import api, cli
+
+KINDS = ("weekly_rationing", "two_echelon_gsm", "peak_capacity")
+
+
+def _cli_bytes(path: Path, tmp_path: Path) -> bytes:
+    out = tmp_path / f"{path.stem}.result.json"
+    assert cli.main(["solve", str(path), "--out", str(out), "--quiet"]) == 0
+    return out.read_bytes()
+
+
+def _cli_error(path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert cli.main(["solve", str(path), "--quiet"]) == cli.EXIT_INPUT
+    return capsys.readouterr().err.strip().removeprefix("optim: invalid input: ")
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_job_result_is_the_cli_result_byte_for_byte(
+    server: Server, name: str, tmp_path: Path
+) -> None:
+    path = EXAMPLES / f"{name}.json"
+    with server.client() as c:
+        r = c.post(
+            "/v1/jobs", content=path.read_bytes(), headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 202, r.text
+        job = r.json()
+        assert job["status"] == "queued" and r.headers["Location"] == f"/v1/jobs/{job['id']}"
+        done = wait_job(c, job["id"], until=("succeeded", "failed"))
+        assert done["status"] == "succeeded", done
+        assert done["started_at"] and done["finished_at"] and done["progress"] == 1.0
+        result = c.get(f"/v1/jobs/{job['id']}/result")
+        assert result.status_code == 200
+        assert result.headers["content-type"] == "application/json"
+        assert result.content == _cli_bytes(path, tmp_path)
+        # the synchronous solve answers the same bytes
+        sync = c.post(
+            "/v1/solve", content=path.read_bytes(), headers={"Content-Type": "application/json"}
+        )
+        assert sync.status_code == 200 and sync.content == result.content
+        assert sync.headers["X-Optim-Exit-Code"] == "0"
+
+
+def test_yaml_and_zipped_folder_are_instances_too(server: Server, tmp_path: Path) -> None:
+    import pandas as pd
+    import yaml
+
+    doc = json.loads((EXAMPLES / "weekly_rationing.json").read_text())
+    folder = tmp_path / "week"  # the same week as a folder of CSV files
+    folder.mkdir()
+    for table in ("supply", "demand", "segments"):
+        frame = pd.DataFrame(api.from_dict(doc).to_dict()[table])
+        if "locations" in frame:
+            frame["locations"] = frame["locations"].map(
+                lambda v: ";".join(v) if isinstance(v, list) else ""
+            )
+        frame.to_csv(folder / f"{table}.csv", index=False)
+    with server.client() as c:
+        r = c.post(
+            "/v1/solve",
+            content=yaml.safe_dump(doc).encode(),
+            headers={"Content-Type": "application/yaml"},
+        )
+        assert r.status_code == 200
+        assert r.content == _cli_bytes(EXAMPLES / "weekly_rationing.json", tmp_path)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for p in sorted(folder.iterdir()):
+                z.write(p, f"week/{p.name}")
+        r = c.post("/v1/jobs", content=buf.getvalue(), headers={"Content-Type": "application/zip"})
+        assert r.status_code == 202, r.text
+        assert r.json()["kind"] == "rationing"
+        assert wait_job(c, r.json()["id"], until=("succeeded", "failed"))["status"] == "succeeded"
+        zipped = c.get(f"/v1/jobs/{r.json()['id']}/result").content
+        assert zipped == _cli_bytes(folder, tmp_path)
+
+
+def test_events_stream_progress_until_the_job_ends(server: Server) -> None:
+    with server.client() as c:
+        job = c.post(
+            "/v1/jobs",
+            content=(EXAMPLES / "weekly_rationing.json").read_bytes(),
+            headers={"Content-Type": "application/json"},
+        ).json()
+        events = []
+        with c.stream("GET", f"/v1/jobs/{job['id']}/events") as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line.removeprefix("event: "))
+        assert events[-1] == "succeeded"
+        assert set(events) <= {"queued", "running", "succeeded"}
+        listed = c.get("/v1/jobs", params={"limit": 1000}).json()
+        assert job["id"] in {j["id"] for j in listed}
+
+
+def test_api_keys(server: Server) -> None:
+    body = (EXAMPLES / "weekly_rationing.json").read_bytes()
+    h = {"Content-Type": "application/json"}
+    with server.client(key=None) as c:
+        r = c.post("/v1/jobs", content=body, headers=h)
+        assert r.status_code == 401 and "API key" in r.json()["detail"]
+        assert c.get("/v1/jobs").status_code == 401
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/openapi.json").status_code == 200
+        assert c.post("/v1/validate", content=body, headers=h | {"X-API-Key": KEY}).json()["valid"]
+    with server.client(key="wrong") as c:
+        r = c.get("/v1/jobs")
+        assert r.status_code == 403 and "not accepted" in r.json()["detail"]
+
+
+def test_invalid_instance_is_422_with_the_cli_message(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = json.loads((EXAMPLES / "weekly_rationing.json").read_text())
+    doc["demand"][0]["quantity"] = -5
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    expected = _cli_error(bad, capsys)
+    with server.client() as c:
+        for path in ("/v1/jobs", "/v1/solve", "/v1/validate"):
+            r = c.post(
+                path, content=bad.read_bytes(), headers={"Content-Type": "application/json"}
+            )
+            assert r.status_code == 422, (path, r.text)
+            assert r.json()["detail"] == expected
+            assert r.json()["request_id"] == r.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype", "status", "words"),
+    [
+        (b'{"kind": "rationing",', "application/json", 400, "malformed JSON at line 1"),
+        (b"", "application/json", 400, "empty"),
+        (b"\xff\xfe\x00", "application/json", 400, "not UTF-8"),
+        (b"[1, 2]", "application/json", 422, "must be an object"),
+        (b'{"kind": "nope"}', "application/json", 422, "kind 'nope' is not known"),
+        (b'{"kind": "rationing"}', "text/plain", 415, "content type 'text/plain'"),
+        (b'{"kind": "rationing"}', "", 415, "content type"),
+        (b"kind: [", "application/yaml", 400, "malformed YAML"),
+        (b"not a zip", "application/zip", 400, "not a valid zip"),
+        (b"x" * (5 * 2**20), "application/json", 413, "at most"),
+    ],
+)
+def test_bad_bodies_are_4xx_with_a_message(
+    server: Server, content: bytes, ctype: str, status: int, words: str
+) -> None:
+    with server.client() as c:
+        for path in ("/v1/jobs", "/v1/solve", "/v1/validate"):
+            r = c.post(path, content=content, headers={"Content-Type": ctype})
+            assert r.status_code == status, (path, r.text)
+            assert words in r.json()["detail"], (path, r.json())
+
+
+def test_zip_leaving_its_folder_is_refused(server: Server) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("../evil.csv", "a,b\n")
+    with server.client() as c:
+        r = c.post("/v1/jobs", content=buf.getvalue(), headers={"Content-Type": "application/zip"})
+        assert r.status_code == 422 and "stay inside" in r.json()["detail"]
+
+
+def test_unknown_ids_kinds_and_limits(server: Server) -> None:
+    body = (EXAMPLES / "peak_capacity.json").read_bytes()
+    h = {"Content-Type": "application/json"}
+    with server.client() as c:
+        for method, path in [
+            ("GET", "/v1/jobs/nope"),
+            ("GET", "/v1/jobs/nope/result"),
+            ("GET", "/v1/jobs/nope/events"),
+            ("DELETE", "/v1/jobs/nope"),
+        ]:
+            r = c.request(method, path)
+            assert r.status_code == 404 and "no job with id 'nope'" in r.json()["detail"]
+        r = c.get("/v1/schema/nope")
+        assert r.status_code == 404 and "allowed: capacity" in r.json()["detail"]
+        assert c.get("/v1/schema/rationing").json() == api.schema("rationing")
+        r = c.post("/v1/solve", params={"time_limit": 10_000}, content=body, headers=h)
+        assert r.status_code == 422 and "cap of 30 s" in r.json()["detail"]
+        r = c.post("/v1/jobs", params={"time_limit": -1}, content=body, headers=h)
+        assert r.status_code == 422
+        job = c.post("/v1/jobs", content=body, headers=h).json()
+        wait_job(c, job["id"], until=("succeeded",))
+        r = c.delete(f"/v1/jobs/{job['id']}")
+        assert r.status_code == 409 and "already ended (succeeded)" in r.json()["detail"]
+
+
+def test_cancel_a_running_job_and_kill_a_worker(server: Server) -> None:
+    """Cancel stops the solver; a worker killed mid-job fails that job; nothing hangs."""
+    body = long_job_body()
+    small = (EXAMPLES / "weekly_rationing.json").read_bytes()
+    h = {"Content-Type": "application/json"}
+    with server.client() as c:
+        first = c.post("/v1/jobs", content=body, headers=h).json()
+        running = wait_job(c, first["id"], until=("running", "succeeded", "failed"))
+        assert running["status"] == "running" and running["worker_pid"]
+        r = c.delete(f"/v1/jobs/{first['id']}")
+        assert r.status_code == 200
+        done = wait_job(c, first["id"], until=("cancelled", "failed", "succeeded"), timeout=60)
+        assert done["status"] == "cancelled", done
+        assert "solver was stopped" in done["message"]
+        assert c.get(f"/v1/jobs/{first['id']}/result").status_code == 409
+
+        second = c.post("/v1/jobs", content=body, headers=h).json()
+        running = wait_job(c, second["id"], until=("running", "succeeded", "failed"))
+        assert running["status"] == "running"
+        os.kill(running["worker_pid"], signal.SIGKILL)
+        done = wait_job(c, second["id"], until=("failed", "succeeded", "cancelled"), timeout=60)
+        assert done["status"] == "failed"
+        assert "worker process solving this job ended (signal 9)" in done["message"]
+        assert f"job {second['id']}: worker process ended" in server.log_text()
+        # the pool replaced its workers: new work still gets done
+        again = c.post("/v1/jobs", content=small, headers=h).json()
+        assert wait_job(c, again["id"], until=("succeeded", "failed"))["status"] == "succeeded"
+
+
+def test_no_auth_needs_loopback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPTIM_API_KEYS", raising=False)
+    store = str(tmp_path / "x.db")
+    assert cli.main(["serve", "--host", "0.0.0.0", "--no-auth", "--store", store]) == 2
+    assert "--no-auth is refused on 0.0.0.0" in capsys.readouterr().err
+    assert cli.main(["serve", "--store", store]) == 2
+    assert "no API keys" in capsys.readouterr().err
+    empty = tmp_path / "keys.txt"
+    empty.write_text("# none\n")
+    assert cli.main(["serve", "--api-keys", str(empty), "--store", store]) == 2
+    assert "holds no key" in capsys.readouterr().err

@@ -1,0 +1,100 @@
+"""The service under load, fuzzed through its OpenAPI document, and across a restart."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from _serve import EXAMPLES, KEY, Server, long_job_body, start_server, stop_server, wait_job
+
+SMALL = (EXAMPLES / "weekly_rationing.json").read_bytes()
+JSON = {"Content-Type": "application/json"}
+
+
+def test_load_500_requests_from_20_clients_lose_no_job(server: Server) -> None:
+    """20 clients: 200 job submissions + 100 synchronous solves + polls (≥ 500 requests)."""
+    expected = None
+    with server.client() as c:
+        expected = c.post("/v1/solve", content=SMALL, headers=JSON).content
+
+    def client_work(i: int) -> tuple[list[str], list[int], int]:
+        ids, bad, sent = [], [], 0
+        with server.client() as c:
+            for k in range(15):
+                if k % 3 == 2:
+                    r = c.post("/v1/solve", content=SMALL, headers=JSON)
+                    sent += 1
+                    if r.status_code != 200 or r.content != expected:
+                        bad.append(r.status_code)
+                    continue
+                r = c.post("/v1/jobs", content=SMALL, headers=JSON)
+                sent += 1
+                if r.status_code != 202:
+                    bad.append(r.status_code)
+                    continue
+                ids.append(r.json()["id"])
+            for job_id in ids:
+                job = wait_job(c, job_id, until=("succeeded", "failed", "cancelled"))
+                sent += 2
+                result = c.get(f"/v1/jobs/{job_id}/result")
+                if job["status"] != "succeeded" or result.content != expected:
+                    bad.append(result.status_code)
+        return ids, bad, sent
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(client_work, range(20)))
+    ids = [i for o in outcomes for i in o[0]]
+    assert [b for o in outcomes for b in o[1]] == []
+    assert len(ids) == 200 and len(set(ids)) == 200
+    assert sum(o[2] for o in outcomes) >= 500
+    with server.client() as c:
+        listed = {j["id"]: j["status"] for j in c.get("/v1/jobs?limit=1000").json()}
+    assert all(listed[i] == "succeeded" for i in ids)
+
+
+def test_openapi_fuzzed_by_schemathesis_gives_no_500(server: Server) -> None:
+    st = shutil.which("st", path=str(Path(sys.executable).parent))
+    if st is None:
+        pytest.skip("schemathesis is a dev dependency")
+    r = subprocess.run(
+        [st, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "15", "--seed", "1", "--generation-deterministic",
+         "-H", f"Authorization: Bearer {KEY}", "--request-timeout", "60",
+         "--phases", "examples,fuzzing"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert "operations" in r.stdout.lower() or "api operations" in r.stdout.lower(), r.stdout
+    assert "internal error" not in server.log_text()
+
+
+def test_restart_keeps_finished_jobs_and_fails_interrupted_ones(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "a", "--workers", "1")
+    try:
+        with srv.client() as c:
+            done = c.post("/v1/jobs", content=SMALL, headers=JSON).json()
+            wait_job(c, done["id"], until=("succeeded",))
+            before = c.get(f"/v1/jobs/{done['id']}/result").content
+            long = c.post("/v1/jobs", content=long_job_body(), headers=JSON).json()
+            running = wait_job(c, long["id"], until=("running", "succeeded", "failed"))
+            assert running["status"] == "running"
+    finally:  # the server dies without a word; its idle workers see the pipe close
+        srv.process.send_signal(signal.SIGKILL)
+        srv.process.wait(timeout=30)
+        if running.get("worker_pid"):
+            os.kill(running["worker_pid"], signal.SIGKILL)
+    again = start_server(tmp_path / "b", "--workers", "1", store=srv.store)
+    try:
+        with again.client() as c:
+            assert c.get(f"/v1/jobs/{done['id']}/result").content == before
+            job = c.get(f"/v1/jobs/{long['id']}").json()
+            assert job["status"] == "failed" and "interrupted" in job["message"]
+            assert "1 job(s) interrupted" in again.log_text()
+    finally:
+        stop_server(again)

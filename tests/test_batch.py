@@ -1,0 +1,99 @@
+"""`optim batch`: what-if scenarios and many instances, each result the bytes of `optim solve`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from optim import batch, cli
+from optim.errors import InstanceError
+
+DATA = Path(__file__).resolve().parents[1] / "instances" / "data"
+
+
+def _doc(name: str) -> dict:
+    return json.loads((DATA / f"{name}.json").read_text())
+
+
+def test_scenarios_change_what_they_say() -> None:
+    doc = _doc("weekly_rationing")
+    s = batch.Scenario(demand=1.5, capacity_cut=20, disruption=("DC2", 0.5))
+    out = batch.apply(doc, s)
+    assert [d["quantity"] for d in out["demand"]] == [1.5 * d["quantity"] for d in doc["demand"]]
+    for before, after in zip(doc["supply"], out["supply"], strict=True):
+        f = 0.8 * (0.5 if before["location"] == "DC2" else 1.0)
+        assert after["quantity"] == pytest.approx(before["quantity"] * f)
+    assert doc == _doc("weekly_rationing")  # the base document is untouched
+    cap = batch.apply(_doc("peak_capacity"), batch.Scenario(0.5, 10, ("line", 1.0)))
+    assert cap["resources"][0]["capacity"] == 0
+    assert cap["demand"][0]["quantity"] == 7.5
+    gsm = batch.apply(_doc("two_echelon_gsm"), batch.Scenario(demand=2))
+    assert gsm["demands"][0]["mean"] == 80 and gsm["demands"][0]["std_dev"] == 24
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (
+            lambda: batch.apply(_doc("weekly_rationing"), batch.Scenario(disruption=("X", 1))),
+            "'X' holds no supply",
+        ),
+        (
+            lambda: batch.apply(_doc("two_echelon_gsm"), batch.Scenario(capacity_cut=5)),
+            "demand factor only",
+        ),
+        (lambda: batch.grid(capacity_cut=[150]), "[0, 100]"),
+        (lambda: batch.grid(demand=[-1]), ">= 0"),
+        (lambda: batch.parse_disruption("DC1:2"), "WHERE:FRACTION"),
+    ],
+)
+def test_bad_scenarios_are_input_errors(call, words) -> None:
+    with pytest.raises(InstanceError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        call()
+
+
+def test_batch_results_are_the_bytes_of_optim_solve(tmp_path: Path, capsys) -> None:
+    base = DATA / "weekly_rationing.json"
+    code = cli.main(
+        [
+            "batch",
+            str(base),
+            "--demand",
+            "0.8,1.2",
+            "--capacity-cut",
+            "10",
+            "--disruption",
+            "DC1:0.5",
+            "--out",
+            str(tmp_path / "b"),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    names = sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert names == [
+        "batch.csv",
+        "demand0.8_cut10_DC1-0.5.result.json",
+        "demand1.2_cut10_DC1-0.5.result.json",
+    ]
+    scenario = batch.apply(_doc("weekly_rationing"), batch.Scenario(1.2, 10, ("DC1", 0.5)))
+    (tmp_path / "s.json").write_text(json.dumps(scenario))
+    cli.main(["solve", str(tmp_path / "s.json"), "--out", str(tmp_path / "s.out"), "--quiet"])
+    got = (tmp_path / "b" / "demand1.2_cut10_DC1-0.5.result.json").read_bytes()
+    assert got == (tmp_path / "s.out").read_bytes()
+    # many instances, two local processes: one result per instance, same bytes
+    files = [str(DATA / f"{n}.json") for n in ("peak_capacity", "two_echelon_gsm")]
+    assert (
+        cli.main(["batch", *files, "--workers", "2", "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    )
+    cli.main(["solve", files[1], "--out", str(tmp_path / "g.out"), "--quiet"])
+    assert (tmp_path / "m" / "two_echelon_gsm.result.json").read_bytes() == (
+        tmp_path / "g.out"
+    ).read_bytes()
+    capsys.readouterr()
+    assert (
+        cli.main(["batch", files[0], files[1], "--demand", "2", "--out", str(tmp_path / "x")]) == 2
+    )
+    assert "apply to one instance" in capsys.readouterr().err
