@@ -116,6 +116,8 @@ def _job(
             "folder": str(previous.folder),
             "input_sha256": previous.input_sha256,
         }
+    if data.forecast != "statistical":
+        progress.total -= 1  # no forecasting step
     with atomic_folder(out, command=command, inputs=inputs) as tmp:
         result = planning.run(data, params=params, progress=progress, previous=previous)
         with progress.step("write tables, result documents and the HTML report"):
@@ -168,7 +170,7 @@ def run(
         Passed to :func:`~optim.planning.distributor.distributor_example` (e.g.
         ``n_items=60`` for a small run).
     """
-    progress = planning.Progress(7, quiet=quiet)
+    progress = planning.Progress(8, quiet=quiet)
     with progress.step("generate the example (seeded); it is written to input/"):
         data = distributor_example(seed, **size)
     return _job(
@@ -197,7 +199,7 @@ def plan(
     ``pins`` (customer → segment, e.g. from ``--pin``) win over the folder's pins;
     ``previous``: last week's output folder to compare with (:mod:`optim.planning.compare`),
     read and checked before any work."""
-    progress = planning.Progress(7, quiet=quiet)
+    progress = planning.Progress(8, quiet=quiet)
     with progress.step(f"read and check {folder}"):
         data = read_folder(folder)
         last = None
