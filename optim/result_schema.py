@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DOCUMENTS", "RESULT_SCHEMA_VERSION", "TABLES", "document_schema"]
+__all__ = ["DOCUMENTS", "OPTIONAL_TABLES", "RESULT_SCHEMA_VERSION", "TABLES", "document_schema"]
 
 RESULT_SCHEMA_VERSION = 1
 """Version of the result document layout (``schema_version`` of every result document)."""
@@ -142,7 +142,13 @@ TABLES: dict[str, dict[str, dict[str, str]]] = {
         },
     },
 }
-"""Per kind: table → guaranteed column → type. A result with a solution has every table."""
+"""Per kind: table → guaranteed column → type. A result with a solution has every table
+but those of :data:`OPTIONAL_TABLES`."""
+
+OPTIONAL_TABLES: dict[str, frozenset[str]] = {
+    "capacity": frozenset({"marginal_values"}),  # duals: the cost mode's LP only
+}
+"""Tables present only in some modes (typed as above when present)."""
 
 DOCUMENTS = (*(f"result-{kind}" for kind in TABLES), "manifest")
 """Names accepted by :func:`document_schema` (and ``optim schema``)."""
@@ -191,7 +197,7 @@ def _result(kind: str) -> dict[str, Any]:
         }
     with_solution = {
         "if": {"properties": {"solution_status": {"enum": ["optimal", "feasible"]}}},
-        "then": {"required": list(tables)},
+        "then": {"required": [t for t in tables if t not in OPTIONAL_TABLES.get(kind, ())]},
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
