@@ -789,13 +789,21 @@ def _stage_specs(
     return out
 
 
+def _held(spec: StageSpec, tau: int, safety_stock: float) -> int:
+    """Base stock in lattice steps that the stage holds: :math:`\\lfloor (\\mu\\tau + SS) /
+    g \\rfloor`. Demand moves in whole steps, so stock between two lattice points serves a
+    period's orders completely exactly when the lower point does (a fraction of a step only
+    adds a partial fill); the table's stock is never below the optimal lattice point."""
+    return max(0, math.floor((spec.mean * tau + safety_stock) / spec.step + 1e-6))
+
+
 def policy_at(spec: StageSpec, tau: int, safety_stock: float) -> StagePolicy:
     """The stage's policy at net replenishment time ``tau`` for the table's safety stock:
     base stock on the lattice and the greedy critical levels for it."""
     if tau <= 0:
         k = len(spec.segments)
         return StagePolicy(0, (0,) * k, (1.0,) * k, (1.0,) * k)
-    b = max(0, math.ceil((spec.mean * tau + safety_stock) / spec.step - 1e-6))
+    b = _held(spec, tau, safety_stock)
     memo = _memo_of(spec.segments)
     w = memo.window(tau - 1)
     levels = memo.levels.get((tau, b)) or fast_levels(w, list(spec.segments), b, memo.packed)
