@@ -5,6 +5,11 @@ Messages to the server: ``("ready", pid)`` once warmed up, ``("started", pid)`` 
 at most five a second) and ``("done", outcome)``. A task is a dict: ``mode`` (``"instance"``
 or ``"planning"``), ``body`` (bytes), ``content_type``, ``params`` (SolveParams fields) and
 ``max_bytes`` (unzip limit).
+
+Cancelling: the server sets the worker's ``cancel`` event; solvers with the ``cancel``
+capability poll it (:func:`optim.solvers.base.interruptible`) and stop with their best
+solution, which comes back as a normal outcome. The process is killed only if it does not
+answer within the server's grace period (work that polls nothing).
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                 "result": text.encode("utf-8"),
                 "result_type": RESULT_JSON,
                 "result_status": result.status.value,
+                "termination": result.termination and result.termination.value,
+                "gap": result.gap,
+                "has_solution": result.has_solution(),
                 "exit_code": cli.exit_code(result),
                 "message": result.message,
             }
@@ -103,11 +111,15 @@ def zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def worker_main(conn: Connection) -> None:
-    """Entry point of a worker process (spawned by :class:`optim.service.pool.Slot`)."""
+def worker_main(conn: Connection, cancel: Any = None) -> None:
+    """Entry point of a worker process (spawned by :class:`optim.service.pool.Slot`).
+
+    ``cancel``: a :mod:`multiprocessing` event the server sets to interrupt the running solve.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
     import optim
     from optim import executor
+    from optim.solvers.base import interruptible
 
     # warm-up: imports and the first solve of each kind cost ~1 s; pay it before work arrives
     for name in optim.examples():
@@ -130,6 +142,9 @@ def worker_main(conn: Connection) -> None:
         if task is None:
             return
         conn.send(("started", os.getpid()))
-        with executor.on_progress(progress):
+        t0 = time.perf_counter()
+        check = cancel.is_set if cancel is not None else (lambda: False)
+        with executor.on_progress(progress), interruptible(check):
             outcome = run_task(task)
+        outcome["seconds"] = time.perf_counter() - t0
         conn.send(("done", outcome))
