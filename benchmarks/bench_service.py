@@ -3,7 +3,12 @@
 1. Latency of ``POST /v1/solve`` on the bundled ``weekly_rationing`` example under 20
    concurrent clients (a real ``optim serve --workers 2`` on loopback, httpx clients):
    p50 / p95 / max per round, median over rounds. Target: p95 ≤ 200 ms on 2 cores.
-   Baseline in the same run: one client alone (latency without queueing).
+   Twice: with the result cache (the default; repeats of the same request are answered from
+   memory) and with ``--cache-mib 0`` (every request solved by a worker). Baseline in the
+   same run: one client alone (latency without queueing). The ``Server-Timing`` header of
+   the solved requests splits the time: queue wait, worker (parse, solve, write), slot round
+   trip; CPU seconds per request of the server, the workers and the client process (Linux
+   /proc) say where the cores went.
 2. A 100-scenario batch (demand × 10 factors, capacity cut × 10) of a generated rationing
    week: one local process (baseline), two local processes, and a Dask scheduler with two
    worker processes on loopback; wall time, median of rounds, ratio to the baseline; the
@@ -53,11 +58,27 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def latency(rounds: int, per_client: int) -> None:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timing(header: str) -> dict[str, float]:
+    out = {}
+    for part in header.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur)
+    return out
+
+
+def latency(rounds: int, per_client: int, cache: bool) -> None:
     body = (EXAMPLES / "weekly_rationing.json").read_bytes()
     headers = {"Content-Type": "application/json", "Authorization": "Bearer test-key-0123456789"}
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    server = start_server(tmp, "--workers", "2", "--log-level", "warning")
+    extra = () if cache else ("--cache-mib", "0")
+    server = start_server(tmp, "--workers", "2", "--log-level", "warning", *extra)
+    timings: list[dict[str, float]] = []
     try:
         with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
             for _ in range(20):  # warm both workers
@@ -76,30 +97,49 @@ def latency(rounds: int, per_client: int) -> None:
                     r = c.post("/v1/solve", content=body)
                     out.append(time.perf_counter() - t)
                     assert r.status_code == 200, r.text
+                    timings.append(_timing(r.headers.get("Server-Timing", "")))
             return out
 
-        p50s, p95s, maxs, rates = [], [], [], []
+        pids = [server.process.pid, *_children(server.process.pid)]
+        cpu0 = {p: _cpu_seconds(p) for p in pids}
+        me0 = time.process_time()
+        p50s, p95s, maxs, rates, n = [], [], [], [], 0
         for _ in range(rounds):
             t0 = time.perf_counter()
             with ThreadPoolExecutor(20) as pool:
                 lat = sorted(x for got in pool.map(client, range(20)) for x in got)
             wall = time.perf_counter() - t0
+            n += len(lat)
             p50s.append(lat[len(lat) // 2])
             p95s.append(lat[int(0.95 * (len(lat) - 1))])
             maxs.append(lat[-1])
             rates.append(len(lat) / wall)
-        pids = [server.process.pid, *_children(server.process.pid)]
+        cpu = {p: (_cpu_seconds(p) - cpu0[p]) / n for p in pids}
+        client_cpu = (time.process_time() - me0) / n
         mem = {p: _hwm_mib(p) for p in pids}
     finally:
         stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
-    print("## 1. POST /v1/solve, weekly_rationing, 20 concurrent clients, --workers 2")
+    label = "result cache on (default)" if cache else "result cache off (--cache-mib 0)"
+    print(f"## 1. POST /v1/solve, weekly_rationing, 20 concurrent clients, --workers 2, {label}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"one client alone (baseline): median {statistics.median(alone) * 1e3:.1f} ms")
     print(f"rounds: {rounds} × {20 * per_client} requests")
     print(f"p50  median {statistics.median(p50s) * 1e3:.1f} ms   (rounds {_ms(p50s)})")
     print(f"p95  median {statistics.median(p95s) * 1e3:.1f} ms   (rounds {_ms(p95s)})")
     print(f"max  median {statistics.median(maxs) * 1e3:.1f} ms")
     print(f"throughput median {statistics.median(rates):.0f} solves/s")
+    solved = [t for t in timings if t]
+    if solved:
+        parts = ", ".join(
+            f"{k} {statistics.median(t[k] for t in solved if k in t):.1f} ms" for k in solved[0]
+        )
+        print(f"Server-Timing medians of the {len(solved)} solved requests: {parts}")
+    print(
+        "CPU per request: "
+        + ", ".join(f"pid {p} {1e3 * v:.1f} ms" for p, v in cpu.items() if v > 0)
+        + f", benchmark clients {1e3 * client_cpu:.1f} ms"
+    )
     print("peak memory (VmHWM): " + ", ".join(f"pid {p} {m:.0f} MiB" for p, m in mem.items()))
 
 
@@ -177,7 +217,8 @@ def main() -> None:
         "(shared with other jobs: read medians)"
     )
     if not args.skip_latency:
-        latency(args.rounds, args.requests)
+        latency(args.rounds, args.requests, cache=True)
+        latency(args.rounds, args.requests, cache=False)
     if not args.skip_batch:
         batch(args.rounds)
 

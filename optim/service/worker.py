@@ -28,6 +28,8 @@ from typing import Any
 
 RESULT_JSON = "application/json"
 RESULT_ZIP = "application/zip"
+PLANNING_FOLDER = "input"
+"""Name of a zipped planning folder whose files sit at the zip's root."""
 
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +41,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
     try:
         with tempfile.TemporaryDirectory(prefix="optim-job-") as tmp:
-            scratch = Path(tmp) / "in"
+            scratch = Path(tmp) / PLANNING_FOLDER  # a zip's files at its root land here
             scratch.mkdir()
             mode, what = payload.instance(
                 task["body"], task["content_type"], scratch, task["max_bytes"]
@@ -74,14 +76,24 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plan(folder: Path, out: Path, params: Any) -> dict[str, Any]:
-    """A planning folder: the `optim plan` run, its output folder returned as one zip."""
+    """A planning folder: the `optim plan` run, its output folder returned as one zip.
+
+    The run names the folder as the zip does (its top folder, else ``input``) from the
+    folder's parent, so the report and manifest — which quote the input folder — are the
+    bytes ``optim plan NAME --out OUT`` writes when run beside that folder.
+    """
     from optim import cli
 
-    argv = ["plan", str(folder), "--out", str(out), "--quiet"]
+    name = f"./{folder.name}" if folder.name.startswith("-") else folder.name  # not an option
+    argv = ["plan", name, "--out", str(out.resolve()), "--quiet"]
     if params.time_limit is not None:
         argv += ["--time-limit", str(params.time_limit)]
     err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    with (
+        contextlib.chdir(folder.parent),
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         code = cli.main(argv)
     message = err.getvalue().strip()
     if code == cli.EXIT_INPUT:

@@ -187,13 +187,53 @@ def test_bad_bodies_are_4xx_with_a_message(
             assert words in r.json()["detail"], (path, r.json())
 
 
-def test_zip_leaving_its_folder_is_refused(server: Server) -> None:
+def _zip(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("../evil.csv", "a,b\n")
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_leaving_its_folder_or_bombs_are_refused(server: Server) -> None:
+    h = {"Content-Type": "application/zip"}
+    bomb = _zip({"plan.yaml": b"kind: plan\n", "history.csv": bytes(20 * 2**20)})
+    assert len(bomb) < 100_000  # 20 MiB of zeros, deflated
     with server.client() as c:
-        r = c.post("/v1/jobs", content=buf.getvalue(), headers={"Content-Type": "application/zip"})
-        assert r.status_code == 422 and "stay inside" in r.json()["detail"]
+        for path in ("/v1/jobs", "/v1/validate"):
+            r = c.post(path, content=_zip({"../evil.csv": b"a,b\n"}), headers=h)
+            assert r.status_code == 422 and "stay inside" in r.json()["detail"]
+            r = c.post(path, content=_zip({"/etc/evil.csv": b"a,b\n"}), headers=h)
+            assert r.status_code == 422 and "stay inside" in r.json()["detail"]
+            r = c.post(path, content=bomb, headers=h)
+            assert r.status_code == 413 and "unpacks to" in r.json()["detail"], r.text
+
+
+def test_planning_folder_zip_gives_the_optim_plan_output(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zipped planning folder is a planning job; its result is the output folder of
+    `optim plan` on the same folder (tables, report, workbook), as a zip, byte for byte."""
+    from optim.planning.distributor import distributor_example
+    from optim.planning.folder import write_folder
+    from optim.service.worker import zip_folder
+
+    folder = write_folder(
+        distributor_example(3, n_items=6, n_customers=4, weeks=56), tmp_path / "week48"
+    )
+    body = _zip({f"week48/{p.name}": p.read_bytes() for p in sorted(folder.iterdir())})
+    with server.client(timeout=300) as c:
+        job = c.post("/v1/jobs", content=body, headers={"Content-Type": "application/zip"})
+        assert job.status_code == 202 and job.json()["kind"] == "planning", job.text
+        monkeypatch.chdir(tmp_path)  # `optim plan week48` run beside the folder, meanwhile
+        assert cli.main(["plan", "week48", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        done = wait_job(c, job.json()["id"], until=("succeeded", "failed"), timeout=300)
+        assert done["status"] == "succeeded" and done["exit_code"] == 0, done
+        result = c.get(f"/v1/jobs/{done['id']}/result")
+    assert result.headers["content-type"] == "application/zip"
+    names = set(zipfile.ZipFile(io.BytesIO(result.content)).namelist())
+    assert {"report.html", "report.xlsx", "manifest.json", "rationing/allocations.csv"} <= names
+    assert result.content == zip_folder(tmp_path / "out")
 
 
 def test_unknown_ids_kinds_and_limits(server: Server) -> None:
