@@ -469,6 +469,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_time_limit=args.max_time_limit,
         sync_time_limit=args.sync_time_limit,
         max_queue=args.max_queue,
+        cache_bytes=int(args.cache_mib * 2**20),
     )
     return service.serve(config, log_level=args.log_level)
 
@@ -727,6 +728,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-time-limit", type=float, default=3600, help="job time-limit cap, s")
     p.add_argument("--sync-time-limit", type=float, default=30, help="/v1/solve cap, s")
     p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before 429")
+    p.add_argument(
+        "--cache-mib",
+        type=float,
+        default=64,
+        help="memory for results of deterministic solves, reused for identical requests "
+        "(MiB, default 64; 0 turns the cache off)",
+    )
     p.add_argument(
         "--log-level",
         default="info",
