@@ -9,7 +9,8 @@ week's rationing lines (customer, segment, location, requested, allocated, the r
 small inline script fills the tables for the item chosen in a list sorted by sales value;
 it writes cells with ``textContent`` only (ids from the planner's files are never parsed as
 HTML). Numbers are rounded (units to 2 decimals, rates to 4) and keys sorted, so the same run
-gives the same bytes; the demo's 500 items add about 0.2 MB (see :func:`item_records`).
+gives the same bytes. Size, measured on the demo (seed 2026, 471 planned items): the
+drill-down is 346 kB of a 604 kB report.
 """
 
 from __future__ import annotations
