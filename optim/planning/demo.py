@@ -152,7 +152,7 @@ def run(
         Passed to :func:`~optim.planning.distributor.distributor_example` (e.g.
         ``n_items=60`` for a small run).
     """
-    progress = planning.Progress(7, quiet=quiet)
+    progress = planning.Progress(8, quiet=quiet)
     with progress.step("generate the example (seeded); it is written to input/"):
         data = distributor_example(seed, **size)
     return _job(
@@ -178,7 +178,7 @@ def plan(
 ) -> int:
     """Run the planning chain on a planning folder (:mod:`optim.planning.folder`);
     ``pins`` (customer → segment, e.g. from ``--pin``) win over the folder's pins."""
-    progress = planning.Progress(7, quiet=quiet)
+    progress = planning.Progress(8, quiet=quiet)
     with progress.step(f"read and check {folder}"):
         data = read_folder(folder)
         if pins:
