@@ -374,23 +374,31 @@ def _deterministic_for_critical_levels(inst: Any, baseline: Any) -> tuple[Any, A
     return inst.model_copy(update=update), baseline, note
 
 
+STAGE_MODELS = {
+    "normal": "critical levels, normal demand",
+    "count": "critical levels, slow movers (count law)",
+    "none": "no reservation (as max_z)",
+}
+"""Labels of :func:`stage_models`."""
+
+
 def stage_models(inst: Any) -> pd.Series:
-    r"""Stage id → how the plan models its stock: ``critical levels, normal`` or ``critical
-    levels, count law`` (a stage with critical levels where a segment's demand is slow or
-    lumpy: Poisson / negative binomial, :func:`optim.models.safety_stock.critical.
-    resolve_distribution`), else ``square root`` (:math:`z\sigma\sqrt\tau` as in max_z: a
-    stage with one cycle-service segment, or one that also supplies other stages)."""
+    r"""Stage id → how the plan models its stock (labels :data:`STAGE_MODELS`): critical
+    levels with normal demand, critical levels where a segment's demand is slow or lumpy
+    (Poisson / negative binomial, :func:`optim.models.safety_stock.critical.
+    resolve_distribution`), or no reservation (:math:`z\sigma\sqrt\tau` as in max_z: a stage
+    with one cycle-service segment, one that also supplies other stages, or no demand)."""
     from optim.models.safety_stock.critical import resolve_distribution, stage_specs
 
     ids = tuple(s.id for s in inst.stages)
-    out = pd.Series("square root", index=list(ids), dtype=object)
+    out = pd.Series(STAGE_MODELS["none"], index=list(ids), dtype=object)
     dem = inst.demands
     for j, spec in stage_specs(inst, len(ids), ids).items():
         laws = {
             resolve_distribution(dem[i].mean, dem[i].std_dev, dem[i].distribution)
             for i in spec.demands
         }
-        out.iloc[j] = "critical levels, " + ("normal" if laws == {"normal"} else "count law")
+        out.iloc[j] = STAGE_MODELS["normal" if laws == {"normal"} else "count"]
     return out
 
 

@@ -733,8 +733,10 @@ def saving_text(run: PlanningRun) -> str:
         .sum()
     )
     parts = []
+    from optim.planning.pipeline import STAGE_MODELS
+
     for name, row in by_model.iterrows():
-        if name == "square root":
+        if name == STAGE_MODELS["none"]:
             continue
         b = float(row["holding_cost_per_week_max_z"])
         share = float(row["saving_per_week"]) / b if b > 0 else math.nan
@@ -744,7 +746,7 @@ def saving_text(run: PlanningRun) -> str:
         )
     if parts:
         text += " By stage model: " + "; ".join(parts) + "."
-    count_saving = by_model["saving_per_week"].get("critical levels, count law", 0.0)
+    count_saving = by_model["saving_per_week"].get(STAGE_MODELS["count"], 0.0)
     if float(count_saving) < 0:
         text += (
             " Slow or lumpy demand is modelled with a count law (Poisson / negative "
