@@ -116,6 +116,8 @@ def _job(
     out = Path(out)
     check_target(out)
     inputs = dict(data.source)
+    if data.forecast != "statistical":
+        progress.total -= 1  # no forecasting step
     with atomic_folder(out, command=command, inputs=inputs) as tmp:
         result = planning.run(data, params=params, progress=progress)
         with progress.step("write tables, result documents and the HTML report"):
@@ -168,7 +170,7 @@ def run(
         Passed to :func:`~optim.planning.distributor.distributor_example` (e.g.
         ``n_items=60`` for a small run).
     """
-    progress = planning.Progress(8, quiet=quiet)
+    progress = planning.Progress(9, quiet=quiet)
     with progress.step("generate the example (seeded); it is written to input/"):
         data = distributor_example(seed, **size)
     return _job(
@@ -194,7 +196,7 @@ def plan(
 ) -> int:
     """Run the planning chain on a planning folder (:mod:`optim.planning.folder`);
     ``pins`` (customer → segment, e.g. from ``--pin``) win over the folder's pins."""
-    progress = planning.Progress(8, quiet=quiet)
+    progress = planning.Progress(9, quiet=quiet)
     with progress.step(f"read and check {folder}"):
         data = read_folder(folder)
         if pins:

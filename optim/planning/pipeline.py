@@ -33,9 +33,14 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    whose interval lies wholly below its target (``ci_high < target``) is a miss, and every
    segment with a miss gets an alert (:mod:`optim.alerts`). Sampling precision (the median
    half-width of the intervals) is kept in ``simulation_precision``.
-5. **Peak capacity plan** of the product families over the planning window. Forecast:
-   seasonal naïve — each planned week repeats the order lines of the same week 52 weeks
-   earlier (364 days, same weekday), per customer, so segments keep their own demand.
+5. **Peak capacity plan** of the product families over the planning window. Forecast
+   (``data.forecast``): ``"statistical"`` (default) — :func:`optim.forecast` per item ×
+   customer segment × location (one statsforecast model per series from the policy table
+   and the demand pattern, rolling-origin backtest, conformal intervals), whose
+   per-period forecast error is also the σ of step 3 (the stock per item class is
+   compared with the history-σ stock, :func:`stock_moved_by_class`);
+   ``"seasonal_naive"`` — each planned week repeats the order lines of the same week 52
+   weeks earlier (364 days, same weekday), per customer, and step 3 takes the history's σ.
    Lost-sales and backlog penalties follow the customer tiers
    (:func:`~optim.planning.build_capacity`), and each segment's policy service level is
    its fill-rate floor over the window. When capacity cannot meet every floor, the
@@ -81,8 +86,10 @@ __all__ = [
     "SIM_REPLICATIONS",
     "PlanningRun",
     "Progress",
+    "forecast_as_lines",
     "run",
     "safety_stock_by_segment",
+    "stock_moved_by_class",
     "write",
 ]
 
@@ -277,6 +284,75 @@ def forecast_lines(history: pd.DataFrame, start: pd.Timestamp, weeks: int) -> pd
     end = start + pd.Timedelta(weeks=weeks)
     window = history[(history["date"] >= start - lag) & (history["date"] < end - lag)]
     return window.assign(date=window["date"] + lag).reset_index(drop=True)
+
+
+def forecast_as_lines(fc: pd.DataFrame, seg: Segmentation) -> pd.DataFrame:
+    """Forecast rows (item, segment, location, week, forecast) as order lines the builders
+    read: one line per row dated at the week's start, booked to one customer of the
+    segment (the builders aggregate per segment), value 0."""
+    rep = seg.customers.drop_duplicates("segment").set_index("segment")["customer"]
+    rows = fc[fc["forecast"] > 0]
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(rows["week"]).to_numpy(),
+            "customer": rep.reindex(rows["segment"]).to_numpy(),
+            "item": rows["item"].to_numpy(),
+            "location": rows["location"].to_numpy(),
+            "quantity": rows["forecast"].to_numpy(dtype=float),
+            "unit_price": 0.0,
+        }
+    )
+
+
+def stock_moved_by_class(
+    seg: Segmentation, by_history: Result, by_forecast: Result, sigma: pd.DataFrame
+) -> pd.DataFrame:
+    """Safety stock per item ABC class with the history's σ and with the forecast-error σ.
+
+    Columns ``abc, items, sigma_history, sigma_forecast, stock_history, stock_forecast,
+    change, value_history, value_forecast, why``: σ are sums over the class's (item,
+    segment, location) cells, stock in units and value (unit cost × units) from the two GSM
+    solutions, ``change`` = stock_forecast / stock_history − 1.
+    """
+    abc = seg.items.set_index("item")["abc"]
+    out = []
+    frames = {}
+    for name, res in (("history", by_history), ("forecast", by_forecast)):
+        st = _split_stage(res.tables["stages"])
+        frames[name] = (
+            st.assign(abc=abc.reindex(st["item"]).to_numpy()).groupby("abc")["safety_stock"].sum()
+        )
+    cells = sigma.assign(abc=abc.reindex(sigma["item"]).to_numpy())
+    sig = cells.groupby("abc")[["history_std", "std_dev"]].sum()
+    n_items = cells.groupby("abc")["item"].nunique()
+    for cls in sorted(set(frames["history"].index) | set(frames["forecast"].index)):
+        h, f = float(frames["history"].get(cls, 0.0)), float(frames["forecast"].get(cls, 0.0))
+        sh, sf = float(sig["history_std"].get(cls, 0.0)), float(sig["std_dev"].get(cls, 0.0))
+        ratio = sf / sh if sh > 0 else float("nan")
+        why = (
+            f"forecast error is {ratio:.0%} of the history's σ: "
+            + (
+                "trend, season and promotions the forecast foresees no longer count as risk"
+                if ratio < 1
+                else "the forecast misses more than the history varies (erratic or shifting "
+                "demand)"
+            )
+            if ratio == ratio
+            else "no σ"
+        )
+        out.append(
+            {
+                "abc": cls,
+                "items": int(n_items.get(cls, 0)),
+                "sigma_history": sh,
+                "sigma_forecast": sf,
+                "stock_history": h,
+                "stock_forecast": f,
+                "change": f / h - 1.0 if h > 0 else float("nan"),
+                "why": why,
+            }
+        )
+    return pd.DataFrame(out)
 
 
 def planned_supply(
@@ -571,7 +647,7 @@ def run(
     PlanningRun
     """
     params = params or SolveParams()
-    progress = progress or Progress(6, quiet=True)
+    progress = progress or Progress(7, quiet=True)
     if policy is None and data.policy is not None:
         policy = PolicyTable.model_validate(data.policy)
     config = SegmentationConfig() if policy is None else SegmentationConfig(policy=policy)
@@ -600,13 +676,28 @@ def run(
             .reset_index()
         )
 
+    fc = None
+    if data.forecast == "statistical":
+        with progress.step("forecast item × segment × location (statsforecast) and backtest"):
+            from optim.forecasting import forecast
+
+            plan_end = data.plan_start + pd.Timedelta(weeks=data.plan_weeks)
+            assert seg.history is not None
+            next_week = seg.history.periods[-1] + pd.Timedelta(weeks=1)
+            horizon = max(1, (plan_end - next_week).days // 7)
+            fc = forecast(seg, horizon=horizon, n_jobs=params.threads)
+            tables["forecast"] = fc.forecast
+            tables["forecast_accuracy"] = fc.accuracy[fc.accuracy["scope"] != "series"]
+            notes.extend(f"forecast: {n}" for n in fc.notes)
+
     with progress.step("place safety stock per item on the network (GSM, critical levels)"):
+        from optim.planning.builders import days_per_period
+
         unit_cost = data.items.set_index("item")["unit_cost"]
-        gsm_inst = build_item_safety_stock(seg, data.network, unit_cost)
+        demand_std = fc.demand_std() if fc is not None else None
+        gsm_inst = build_item_safety_stock(seg, data.network, unit_cost, demand_std=demand_std)
         baseline = None
         if data.receipts is not None:  # lead times learned from receipts, drift flagged
-            from optim.planning.builders import days_per_period
-
             gsm_inst, baseline, lead_tables = _receipt_lead_times(
                 gsm_inst, data.receipts, days_per_period(seg.config.period)
             )
@@ -652,6 +743,24 @@ def run(
             .reset_index()
         )
         tables["stock_by_segment"] = by_seg
+        if fc is not None:  # the baseline: the same placement on the history's σ
+            base_inst = build_item_safety_stock(seg, data.network, unit_cost)
+            if data.receipts is not None:  # same lead times: only σ differs
+                base_inst = _receipt_lead_times(
+                    base_inst, data.receipts, days_per_period(seg.config.period)
+                )[0]
+            base_inst = _deterministic_for_critical_levels(base_inst, None)[0]
+            base = optim.solve(base_inst, params)
+            if base.has_solution():
+                sigma = fc.errors.assign(std_dev=fc.errors["sigma"])
+                stats = seg.demand_stats(("item", "segment", "location"))
+                sigma = sigma.merge(
+                    stats[["item", "segment", "location", "std"]], how="inner"
+                ).assign(
+                    history_std=lambda f: f["std"],
+                    std_dev=lambda f: f["std_dev"].where(f["std_dev"].notna(), f["std"]),
+                )
+                tables["stock_moved"] = stock_moved_by_class(seg, base, gsm, sigma)
 
         if "lead_time_drift" in tables:
             flagged = tables["lead_time_drift"]
@@ -677,7 +786,10 @@ def run(
 
     with progress.step(f"plan the peak: {data.plan_weeks} weeks, capacity per resource (LP)"):
         weeks = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
-        forecast = forecast_lines(data.history, data.plan_start, data.plan_weeks)
+        if fc is not None:
+            forecast_ = forecast_as_lines(fc.forecast, seg)
+        else:
+            forecast_ = forecast_lines(data.history, data.plan_start, data.plan_weeks)
         floors = {
             name: {"min_fill_rate": row.service_level}
             for name, row in table.segments.items()
@@ -689,12 +801,12 @@ def run(
             "products": data.families,
             "product_of_item": dict(zip(data.items["item"], data.items["family"], strict=True)),
         }
-        cap = optim.solve(build_capacity(seg, forecast, segments=floors, **kwargs), params)
+        cap = optim.solve(build_capacity(seg, forecast_, segments=floors, **kwargs), params)
         capacity_floors = cap.status != Status.INFEASIBLE
         if not capacity_floors:
             diagnosis = " ".join(cap.diagnosis)
             cap = optim.solve(
-                build_capacity(seg, forecast, objective="lexicographic", **kwargs), params
+                build_capacity(seg, forecast_, objective="lexicographic", **kwargs), params
             )
             notes.append(_fallback_note(diagnosis, floors, cap))
 
@@ -830,7 +942,9 @@ def write(
     ``safety_stock/`` (stages, demands, stock_by_stage, stock_by_segment, stock_vs_max_z,
     max_z_stages, service_simulation, service_by_segment, simulation_precision),
     ``capacity/`` (every table of the capacity result), ``rationing/`` (every table of the
-    rationing result + supply), ``segment_summary.csv``, ``alerts.csv``, ``*_result.json``,
+    rationing result + supply), ``forecast/`` (forecast.csv, accuracy.csv aggregates; with
+    the statistical forecast, which also adds ``safety_stock/stock_moved_by_class.csv``),
+    ``segment_summary.csv``, ``alerts.csv``, ``*_result.json``,
     ``report.html``, ``report.xlsx`` (:mod:`optim.workbook`) and ``manifest.json``.
     ``atomic`` (default): the folder is written beside ``out`` and renamed onto it at the
     end (:mod:`optim.output`), so ``out`` is complete or untouched. Returns the main paths.
@@ -880,6 +994,14 @@ def write(
             out / "safety_stock" / "max_z_stages.csv", index=False
         )
     result.tables["segment_summary"].to_csv(out / "segment_summary.csv", index=False)
+    if "forecast" in result.tables:
+        (out / "forecast").mkdir(exist_ok=True)
+        result.tables["forecast"].to_csv(out / "forecast" / "forecast.csv", index=False)
+        result.tables["forecast_accuracy"].to_csv(out / "forecast" / "accuracy.csv", index=False)
+    if "stock_moved" in result.tables:
+        result.tables["stock_moved"].to_csv(
+            out / "safety_stock" / "stock_moved_by_class.csv", index=False
+        )
     from optim.alerts import collect
     from optim.alerts import frame as alert_table
 
