@@ -11,7 +11,9 @@ Built-in rules: a solve without a solution; fill-rate floors the capacity cannot
 segments served below their service target in the short week (who, how many units short);
 segments whose simulated service from the stock plan misses its target somewhere
 (``ci_high < target`` in the run's simulation, the worst (item, stage) rows named); the
-rules the input reader applied (``PlanningData.notes``).
+rules the input reader applied (``PlanningData.notes``); the run's own notes
+(:data:`NOTE_SEVERITY`: lead-time drift, policy promises rounded to periods and the capacity
+fallback's diagnosis are warnings, the rest ``info``).
 """
 
 from __future__ import annotations
@@ -169,6 +171,33 @@ def _reader_notes(run: PlanningRun) -> Iterable[Alert]:
     for note in getattr(run.data, "notes", ()) or ():
         topic = note.split(":", 1)[0] if ":" in note[:20] else "data"
         yield Alert("info", topic, "", note)
+
+
+NOTE_SEVERITY: tuple[tuple[str, Severity, str], ...] = (
+    ("lead time extended", "warning", "lead_time"),
+    ("policy:", "warning", "policy"),
+    ("peak plan:", "warning", "capacity"),
+    ("forecast:", "warning", "forecast"),
+)
+"""Run notes (``PlanningRun.notes`` beyond the reader's) that are warnings: prefix, severity,
+topic. Other notes (e.g. how order lines were merged for rationing) are ``info``."""
+
+
+@alert_rule
+def _run_notes(run: PlanningRun) -> Iterable[Alert]:
+    """The run's own notes (lead-time drift, policy rounding, the capacity fallback's
+    diagnosis …) as alerts; the reader's notes are :func:`_reader_notes`'."""
+    read = set(getattr(run.data, "notes", ()) or ())
+    for note in getattr(run, "notes", ()) or ():
+        if note in read:
+            continue
+        for prefix, severity, topic in NOTE_SEVERITY:
+            if note.startswith(prefix):
+                yield Alert(severity, topic, "", note)
+                break
+        else:
+            topic = note.split(":", 1)[0] if ":" in note[:20] else "run"
+            yield Alert("info", topic, "", note)
 
 
 def to_records(alerts: Iterable[Alert]) -> list[dict[str, Any]]:

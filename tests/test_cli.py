@@ -12,6 +12,7 @@ import pytest
 
 import optim
 from optim.cli import main
+from optim.output import verify
 
 EXAMPLE = Path(optim.__file__).resolve().parents[1] / "instances" / "data"
 EXAMPLE = EXAMPLE / "weekly_rationing.json"
@@ -28,7 +29,10 @@ def test_solve_writes_document_and_tables(tmp_path, capsys):
         "lines.csv",
         "segments.csv",
         "unallocated.csv",
+        "manifest.json",  # written atomically: complete with its manifest, or not at all
     }
+    assert verify(tables) == []
+    assert json.loads((tables / "manifest.json").read_text())["input"]["sha256"]
     assert "status: OPTIMAL" in capsys.readouterr().out
 
 

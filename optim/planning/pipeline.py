@@ -173,6 +173,10 @@ class PlanningRun:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     times: dict[str, float] = field(default_factory=dict)
     alerts: tuple[Alert, ...] = ()
+    previous: Any = None
+    """The earlier run compared with (:class:`~optim.planning.compare.PreviousRun`), or None;
+    the change tables are ``tables["changed_classes" | "changed_stock" |
+    "changed_allocation"]``."""
 
     def ok(self) -> bool:
         """Whether every solve returned a solution."""
@@ -624,6 +628,7 @@ def run(
     policy: PolicyTable | None = None,
     params: SolveParams | None = None,
     progress: Progress | None = None,
+    previous: Any = None,
     sim_periods: int = SIM_PERIODS,
     sim_replications: int = SIM_REPLICATIONS,
 ) -> PlanningRun:
@@ -639,6 +644,10 @@ def run(
         Solver parameters for the three solves.
     progress
         Progress reporter (default: none).
+    previous
+        Last week's run to compare with: its output folder (``str`` / ``Path``, read by
+        :func:`optim.planning.compare.read_previous`) or a ``PreviousRun``. The change
+        tables go to ``tables["changed_*"]``, big moves to the run's alerts.
     sim_periods, sim_replications
         Size of the stock plan's simulation (more: tighter intervals, longer run).
 
@@ -648,6 +657,11 @@ def run(
     """
     params = params or SolveParams()
     progress = progress or Progress(7, quiet=True)
+    last_run = previous  # `previous` below is last week's segmentation
+    if last_run is not None and not hasattr(last_run, "manifest"):
+        from optim.planning.compare import read_previous
+
+        last_run = read_previous(last_run)
     if policy is None and data.policy is not None:
         policy = PolicyTable.model_validate(data.policy)
     config = SegmentationConfig() if policy is None else SegmentationConfig(policy=policy)
@@ -845,7 +859,7 @@ def run(
     with progress.step("summarise per segment"):
         tables["segment_summary"] = _segment_summary(seg, table, by_seg, cap, rat, sim)
 
-    return PlanningRun(
+    result = PlanningRun(
         data=data,
         segmentation=seg,
         policy=table,
@@ -857,6 +871,23 @@ def run(
         notes=tuple(notes),
         tables=tables,
         times=dict(progress.times),
+    )
+    return _with_comparison(result, last_run) if last_run is not None else result
+
+
+def _with_comparison(run: PlanningRun, previous: Any) -> PlanningRun:
+    """``run`` with the change tables against ``previous`` and alerts for its big moves."""
+    import dataclasses
+
+    from optim.planning import compare
+
+    changed = compare.compare(run, previous)
+    tables = {**run.tables, **{f"changed_{k}": v for k, v in changed.items()}}
+    return dataclasses.replace(
+        run,
+        tables=tables,
+        alerts=(*run.alerts, *compare.alerts(changed)),
+        previous=previous,
     )
 
 
@@ -945,7 +976,8 @@ def write(
     rationing result + supply), ``forecast/`` (forecast.csv, accuracy.csv aggregates; with
     the statistical forecast, which also adds ``safety_stock/stock_moved_by_class.csv``),
     ``segment_summary.csv``, ``alerts.csv``, ``*_result.json``,
-    ``report.html``, ``report.xlsx`` (:mod:`optim.workbook`) and ``manifest.json``.
+    ``report.html``, ``report.xlsx`` (:mod:`optim.workbook`) and ``manifest.json``; with a
+    previous run, ``changes/`` (classes, stock, allocation: :mod:`optim.planning.compare`).
     ``atomic`` (default): the folder is written beside ``out`` and renamed onto it at the
     end (:mod:`optim.output`), so ``out`` is complete or untouched. Returns the main paths.
     """
@@ -993,6 +1025,10 @@ def write(
         result.baseline.tables["stages"].to_csv(
             out / "safety_stock" / "max_z_stages.csv", index=False
         )
+    if result.previous is not None:  # changes since the previous run: changes/*.csv
+        (out / "changes").mkdir(exist_ok=True)
+        for name in ("classes", "stock", "allocation"):
+            result.tables[f"changed_{name}"].to_csv(out / "changes" / f"{name}.csv", index=False)
     result.tables["segment_summary"].to_csv(out / "segment_summary.csv", index=False)
     if "forecast" in result.tables:
         (out / "forecast").mkdir(exist_ok=True)

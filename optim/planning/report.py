@@ -862,6 +862,45 @@ def _stock_service_section(run: PlanningRun) -> str:
     )
 
 
+CHANGES_SHOWN = 20
+"""Rows of each change table shown in the report (the largest; all are in changes/*.csv)."""
+
+
+def _changes_section(run: PlanningRun) -> str:
+    """ "Changed since the last run" (``--previous``): counts, then the largest class, stock
+    and allocation changes with their reasons (:mod:`optim.planning.compare`)."""
+    prev = run.previous
+    if prev is None:
+        return ""
+    classes = run.tables["changed_classes"]
+    stock = run.tables["changed_stock"]
+    alloc = run.tables["changed_allocation"]
+    digest = prev.input_sha256
+    hint = (
+        f"Against {prev.folder}"
+        + (f" (input SHA-256 {digest[:16]}…)" if digest else "")
+        + f": {len(classes):,} item(s) changed class, {len(stock):,} stock position(s) moved "
+        f"(value {stock['value_change'].sum():+,.2f}), {len(alloc):,} customer/item "
+        f"allocation(s) changed. The largest {CHANGES_SHOWN} of each are shown; all are in "
+        "changes/*.csv and the workbook."
+    )
+    top_stock = stock.reindex(stock["value_change"].abs().sort_values(ascending=False).index)
+    top_alloc = alloc.reindex(alloc["change"].abs().sort_values(ascending=False).index)
+    body = []
+    for sid, title, frame in (
+        ("changed-classes", "Class changes (ABC/XYZ)", classes),
+        ("changed-stock", "Safety-stock moves per item and stage", top_stock),
+        ("changed-allocation", "Allocation changes per item and customer", top_alloc),
+    ):
+        body.append(f"<h3>{html.escape(title)} ({len(frame):,})</h3>")
+        body.append(
+            html_table(frame.head(CHANGES_SHOWN), f"{sid}-table")
+            if len(frame)
+            else '<p class="ok">None.</p>'
+        )
+    return _section("changed", "Changed since the last run", hint, "\n".join(body))
+
+
 def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
     """Render the planning run as one self-contained HTML page.
 
@@ -894,6 +933,7 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         f'<p class="note">{html.escape(_metadata(run))}</p>',
         _lead_time_alerts(run),
         _alerts_section(run),
+        _changes_section(run),
         _solves_table(run, include_runtime),
         _stock_service_section(run),
     ]
