@@ -212,6 +212,26 @@ def test_rationing_integer_stage_on_cpsat_equals_highs(kw):
         assert _distance(lc) == pytest.approx(_distance(lh), abs=1e-6)
 
 
+def test_rationing_cpsat_scales_each_component_alone():
+    """160 lot-sized lines in 8 items: one CP-SAT model of the whole integer stage needed an
+    objective multiplier past 2^53 (refused before components were solved one by one); per
+    component the scaling fits and the answer is HiGHS's, tier by tier."""
+    inst = random_rationing(
+        3, n_items=8, n_locations=3, n_customers=32, n_lines=160, lot_share=1.0, aon_share=0.3
+    )
+    h = optim.solve(inst)
+    c = optim.solve(inst, solver="cpsat")
+    assert c.status is Status.OPTIMAL and c.solver == "cpsat+highs"
+    assert c.objective == pytest.approx(h.objective, abs=1e-6)
+    lh, lc = h.table("lines"), c.table("lines")
+    np.testing.assert_allclose(
+        lc.groupby("tier")["allocated"].sum().to_numpy(),
+        lh.groupby("tier")["allocated"].sum().to_numpy(),
+        atol=1e-6,
+    )
+    assert _distance(lc) == pytest.approx(_distance(lh), abs=1e-6)
+
+
 def test_rationing_cpsat_refuses_off_grid_shares_with_a_clear_message():
     inst = None
     for seed in range(40):
