@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -555,20 +555,9 @@ def _integerize(
     )
     alloc = share.copy()
     stage = stage.copy()
+    rules = _LineRules(tier, req, floor, weight, share, lot, aon, num_tiers)
     for group in groups:
-        lines, value = _integerize_group(
-            runner,
-            block,
-            np.isin(comp, group),
-            tier,
-            req,
-            floor,
-            weight,
-            share,
-            lot,
-            aon,
-            num_tiers,
-        )
+        lines, value = _integerize_group(runner, block, np.isin(comp, group), rules)
         alloc[lines] = value
     moved = np.abs(alloc - share) > _tol(share)
     stage[moved] = INTEGER
@@ -576,21 +565,25 @@ def _integerize(
     return alloc, stage
 
 
+class _LineRules(NamedTuple):
+    """Per-line data of the integer stage (block positions), as :func:`_integerize` takes it."""
+
+    tier: NDArray[np.int64]
+    req: NDArray[np.float64]
+    floor: NDArray[np.float64]
+    weight: NDArray[np.float64]
+    share: NDArray[np.float64]
+    lot: NDArray[np.float64]
+    aon: NDArray[np.bool_]
+    num_tiers: int
+
+
 def _integerize_group(
-    runner: _Runner,
-    block: Block,
-    in_group: NDArray[np.bool_],
-    tier: NDArray[np.int64],
-    req: NDArray[np.float64],
-    floor: NDArray[np.float64],
-    weight: NDArray[np.float64],
-    share: NDArray[np.float64],
-    lot: NDArray[np.float64],
-    aon: NDArray[np.bool_],
-    num_tiers: int,
+    runner: _Runner, block: Block, in_group: NDArray[np.bool_], rules: _LineRules
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """The integer stage (see :func:`_integerize`) on the whole components of ``in_group``:
     their line indices and allocations."""
+    tier, req, floor, weight, share, lot, aon, num_tiers = rules
     sub, lines = _sub_block(block, in_group)
     t_l, q, w, target = tier[lines], req[lines], weight[lines], share[lines]
     is_lot, is_aon = lot[lines] > 0, aon[lines]
