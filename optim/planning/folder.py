@@ -15,6 +15,9 @@ file             required content
                           optional ``name``, ``disruption`` (item → share of planned
                           stock that arrives this week) and ``forecast`` (``statistical``,
                           the default, or ``seasonal_naive``: how the peak is forecast)
+                          and ``ordering_cost`` (currency per replenishment order: the
+                          min/max order quantity is the EOQ; without it one review
+                          period's demand, :mod:`optim.planning.replenishment`)
 ``supply.csv``   no       ``item, location, quantity``: stock this week (default: planned
                           stock from the safety-stock plan × disruption); pairs of this
                           week's orders it does not list follow ``supply_missing``
@@ -74,6 +77,7 @@ PLAN_KEYS = {
     "items_without_history",
     "pins",
     "forecast",
+    "ordering_cost",
 }
 REQUIRED_PLAN_KEYS = ("plan_start", "plan_weeks", "network", "resources", "families")
 NETWORK_KEYS = {"stages", "arcs", "demand_stage_of_location", "name", "pooling"}
@@ -124,6 +128,8 @@ class PlanningData:
         ``"statistical"`` (default): the peak is planned on :func:`optim.forecast` and safety
         stock is sized from its forecast error; ``"seasonal_naive"``: last year's weeks and
         the history's standard deviation (the baseline).
+    ordering_cost
+        Cost per replenishment order for the EOQ of min/max items (None: not given).
     pins
         Customer → segment pins (``plan.yaml`` ``pins:`` and ``pins.csv``).
     notes
@@ -153,6 +159,7 @@ class PlanningData:
     notes: tuple[str, ...] = ()
     source: dict[str, Any] = field(default_factory=dict)
     forecast: str = "statistical"
+    ordering_cost: float | None = None
     receipts: pd.DataFrame | None = None
 
 
@@ -369,6 +376,16 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
                     f"one of {', '.join(sorted(resource_ids))}",
                 )
 
+    cost = doc.get("ordering_cost")
+    if cost is not None and (
+        isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost <= 1e12
+    ):
+        raise plan.error(
+            "ordering_cost",
+            f"ordering_cost is {gate.shown(cost)}",
+            "a number >= 0 (currency per replenishment order)",
+        )
+    out["ordering_cost"] = None if cost is None else float(cost)
     disruption = doc.get("disruption") or {}
     if not isinstance(disruption, dict):
         raise plan.error("disruption", "disruption is not a mapping", "item: share lines")
@@ -693,6 +710,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         supply_missing=cfg["supply_missing"],
         items_without_history=cfg["items_without_history"],
         forecast=cfg["forecast"],
+        ordering_cost=cfg["ordering_cost"],
         pins=pins,
         notes=tuple(notes),
         source=source,
@@ -820,6 +838,11 @@ def plan_schema() -> dict[str, Any]:
             },
             "supply_missing": {"enum": list(SUPPLY_RULES), "default": "error"},
             "items_without_history": {"enum": list(ITEM_RULES), "default": "report"},
+            "ordering_cost": {
+                "type": "number",
+                "minimum": 0,
+                "description": "currency per replenishment order (EOQ of min/max items)",
+            },
             "forecast": {
                 "enum": list(FORECASTS),
                 "default": "statistical",
@@ -870,6 +893,8 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         plan["pins"] = dict(data.pins)
     if data.forecast != "statistical":
         plan["forecast"] = data.forecast
+    if data.ordering_cost is not None:
+        plan["ordering_cost"] = data.ordering_cost
     (folder / "plan.yaml").write_text(
         yaml.safe_dump(plan, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )

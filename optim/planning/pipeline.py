@@ -521,6 +521,16 @@ def run(
             .reset_index()
         )
         tables["stock_by_segment"] = by_seg
+        from optim.planning.replenishment import replenishment_parameters
+
+        tables["replenishment"], more = replenishment_parameters(
+            seg,
+            gsm_inst,
+            gsm,
+            days_per_period=days_per_period(seg.config.period),
+            ordering_cost=data.ordering_cost,
+        )
+        notes.extend(more)
         if fc is not None:  # the baseline: the same placement on the history's σ
             base_inst = build_item_safety_stock(seg, data.network, unit_cost)
             if data.receipts is not None:  # same lead times: only σ differs
@@ -748,7 +758,12 @@ def write(
         if name in ("items", "customers", "changes", "policy"):
             frame.to_csv(folder / f"{name}.csv", index=False)
     result.tables["cell_policy"].to_csv(folder / "cell_policy.csv", index=False)
-    seg.item_policy().to_csv(folder / "item_policy.csv", index=False)
+    item_policy = seg.item_policy()
+    if "replenishment" in result.tables:  # numbers per item × location
+        from optim.planning.replenishment import item_policy_with_parameters
+
+        item_policy = item_policy_with_parameters(item_policy, result.tables["replenishment"])
+    item_policy.to_csv(folder / "item_policy.csv", index=False)
     for kind, res in (
         ("safety_stock", result.safety_stock),
         ("capacity", result.capacity),

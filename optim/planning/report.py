@@ -744,6 +744,21 @@ def _lead_time_alerts(run: PlanningRun) -> str:
     )
 
 
+def _replenishment_summary(table: pd.DataFrame) -> pd.DataFrame:
+    return (
+        table.groupby(["abc", "pattern", "policy", "review_period"], sort=True, dropna=False)
+        .agg(
+            rows=("item", "size"),
+            target=("target", "mean"),
+            cycle_service=("cycle_service", "mean"),
+            lowest=("cycle_service", "min"),
+            fill_rate=("fill_rate", "mean"),
+            meets_target=("meets_target", "mean"),
+        )
+        .reset_index()
+    )
+
+
 CHANGES_SHOWN = 20
 """Rows of each change table shown in the report (the largest; all are in changes/*.csv)."""
 
@@ -883,6 +898,21 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
             .size()
             .rename("items")
             .reset_index(),
+        ),
+        *(
+            (
+                (
+                    "replenishment",
+                    "Replenishment parameters, simulated",
+                    "Per item class, demand pattern and policy type: item × location rows, review "
+                    "period (periods), the target and the simulated cycle service (mean, lowest) "
+                    "and fill rate of the computed reorder points and order-up-to levels "
+                    "(segmentation/item_policy.csv has every row and why).",
+                    _replenishment_summary(run.tables["replenishment"]),
+                ),
+            )
+            if "replenishment" in run.tables
+            else ()
         ),
         (
             "stock-by-stage",

@@ -33,7 +33,7 @@ def test_round_trip_is_exact(data, folder):
     for name in ("history", "orders", "items"):
         pd.testing.assert_frame_equal(getattr(data, name), getattr(back, name))
     for name in ("network", "families", "resources", "disruption", "plan_start", "plan_weeks",
-                 "forecast"):  # fmt: skip
+                 "forecast", "ordering_cost"):  # fmt: skip
         assert getattr(data, name) == getattr(back, name)
 
 
@@ -95,6 +95,9 @@ CASES = [
     ("unknown forecast",
      lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(forecast="magic")),
      ["plan.yaml", "forecast", "'magic'", "seasonal_naive"]),
+    ("bad ordering cost",
+     lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(ordering_cost="cheap")),
+     ["plan.yaml", "ordering_cost", "'cheap'", "number >= 0"]),
     ("bad unit cost",
      lambda f: _edit_csv(f / "items.csv", lambda d: _set(d, "unit_cost", 2, "-1")),
      ["items.csv", "line 4", "unit_cost", "-1"]),
