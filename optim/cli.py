@@ -214,6 +214,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    if args.kind.startswith("result-") or args.kind == "manifest":
+        from optim.result_schema import document_schema
+
+        print(json.dumps(document_schema(args.kind), indent=2))
+        return EXIT_OK
     if args.kind == "plan":
         from optim.planning.folder import plan_schema
 
@@ -570,9 +575,20 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser(
-        "schema", help="print the JSON Schema of an instance kind or of plan.yaml ('plan')"
+        "schema",
+        help="print the JSON Schema of an instance kind, of plan.yaml ('plan'), of a result "
+        "document ('result-KIND') or of an output folder's manifest.json ('manifest')",
     )
-    p.add_argument("kind", choices=[*sorted(api.KINDS), "plan"], help="what to describe")
+    p.add_argument(
+        "kind",
+        choices=[
+            *sorted(api.KINDS),
+            "plan",
+            *(f"result-{k}" for k in sorted(api.KINDS)),
+            "manifest",
+        ],
+        help="what to describe",
+    )
     p.set_defaults(func=cmd_schema)
     p = sub.add_parser("simulate", help="Monte-Carlo check of a safety-stock result")
     p.add_argument("result", help="result document written by `optim solve --out`")

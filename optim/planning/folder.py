@@ -796,7 +796,7 @@ def _policy(path: Path) -> dict[str, Any]:
 def plan_schema() -> dict[str, Any]:
     """JSON Schema of ``plan.yaml`` (``optim schema plan``)."""
     from optim.instances.capacity import Product, Resource
-    from optim.instances.safety_stock import Arc, Stage
+    from optim.instances.safety_stock import POOLINGS, Arc, Stage
 
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -820,7 +820,7 @@ def plan_schema() -> dict[str, Any]:
                 "required": ["stages", "demand_stage_of_location"],
                 "properties": {
                     "name": {"type": "string"},
-                    "pooling": {"enum": ["root_sum_square", "additive", "max_z"]},
+                    "pooling": {"enum": list(POOLINGS)},
                     "stages": {"type": "array", "minItems": 1, "items": Stage.model_json_schema()},
                     "arcs": {"type": "array", "items": Arc.model_json_schema()},
                     "demand_stage_of_location": {
