@@ -17,6 +17,36 @@ the segment's rationing ``tier``, then its higher service level, then input orde
    :math:`\min(D_k, (R_{k+1} - c_k)^+)` where :math:`R_{k+1}` is the stock left after the
    segments below it; what it does not receive is backordered (late).
 
+Stages that also supply other stages
+------------------------------------
+A stage :math:`j` with demand of its own *and* successors serves, besides its own segments,
+the replenishment orders of the stages below it: one more class, the **downstream flow**,
+whose demand per period is :math:`F = \sum_d \varphi_{jd} D_d` over the demands ``d`` served
+through its successors (:math:`\varphi_{jd}` units of ``j`` per unit of ``d``, summed over
+paths). The flow gets the **top priority** (critical level 0) and the target "all of the
+period's downstream orders served by their due date" (cycle service) at the strictest
+target of the demands it carries. Why: the stages below were sized on the GSM's guarantee
+that their replenishment arrives on time; a shortage of the flow breaks that promise for every
+customer below at once, so no own segment of ``j`` may hold stock back from it, and at the
+strictest downstream level the flow is covered at least as ``max_z`` (cover the strictest)
+covers it. ``j``'s own segments follow in their priority order with their own critical
+levels. The recursion, the evaluation and the search below are unchanged: the flow is one more
+segment (its law the convolution of the laws it carries) — the orders of all classes are
+replenished :math:`\tau` periods after their due date.
+
+One law per demand
+------------------
+Each demand has one law (:func:`resolve_distribution`) and one lattice step, the
+:func:`own_step` of its own stage (a power of two), used by every stage that carries it and by
+the simulator. Critical levels go to every stage with demand of its own where
+:func:`needs_levels` holds and, closing over the network, to every stage with demand of its
+own whose orders carry demand of such a stage (the stage above it, and the stages below a
+supplying one): a stage whose orders contain negative-binomial or Poisson demand is modelled
+on it, not on a normal approximation. A stage's lattice step :math:`g` is the largest power of
+two on which all of its demands (times :math:`\varphi`) lie, so the convolutions stay exact.
+Stages without demand of their own keep the square-root model (no service of theirs is
+reported; with the GSM's guaranteed upstream they never delay a customer).
+
 Exact evaluation
 ----------------
 Every order is replenished :math:`\tau` periods after its due date and backorders are filled
@@ -25,8 +55,9 @@ demand due in the :math:`\tau - 1` previous periods, independent of the period's
 :math:`D_1..D_K`. The stock left for segment :math:`k` follows the one-dimensional recursion
 :math:`R_k = \min(R_{k+1}, \max(R_{k+1} - D_k, c_k))` with independent :math:`D_k`. Per-period
 demands live on a lattice :math:`\{0, h, 2h, \dots\}` (normal demand discretised with step
-:math:`h` = the stage's pooled standard deviation / 8 and negative values set to 0; Poisson and
-negative binomial counts of :math:`h = \max(1, \sigma/16)` units with mean and variance
+:math:`h = 2^{\lfloor \log_2 (\sigma/8) \rfloor}`, :math:`\sigma` the stage's pooled standard
+deviation, and negative values set to 0; Poisson and negative binomial counts of
+:math:`h = 2^{\lfloor \log_2 \max(1, \sigma/16) \rfloor}` units with mean and variance
 matched; ``distribution="auto"`` takes the normal when :math:`\sigma \le \mu/2` and the
 negative binomial — Poisson if :math:`\sigma^2 \le \mu` — for slow, lumpy demand), so the
 distribution of :math:`W` is an exact convolution and every segment's
@@ -36,8 +67,9 @@ distribution of :math:`W` is an exact convolution and every segment's
 * ``fill_rate`` :math:`= E[\min(D_k, (R_{k+1} - c_k)^+)] / E[D_k]` (share of its demand served
   from stock by its due date)
 
-is computed exactly for the lattice demand the simulator draws (:mod:`.simulate` runs the
-policy state by state, not this recursion; tests compare the two). With :math:`\tau = 0`
+is computed exactly for the lattice demand the simulator draws (:mod:`.simulate` draws from
+these very probabilities and runs the policy state by state, not this recursion; tests compare
+the two). With :math:`\tau = 0`
 the period's own replenishment arrives at the due date: everything is served, no stock.
 
 Optimisation per stage and :math:`\tau`
@@ -694,13 +726,22 @@ def _memo_of(segments: list[SegmentModel] | tuple[SegmentModel, ...]) -> _Memo:
 
 @dataclass(frozen=True)
 class StageSpec:
-    """A stage served by critical levels: its demands in priority order and its lattice."""
+    """A stage served by critical levels: its classes in priority order and its lattice.
+
+    ``segments`` are the classes, top priority first: with ``flow`` the first is the stage's
+    downstream replenishment orders (``below``: (demand, units per unit of it) of every demand
+    served through the stage's successors), then the stage's own demands (``demands``, demand
+    indices, in priority order). ``step`` is the lattice step :math:`g` and ``mean`` the mean
+    demand per period of all of it (instance means).
+    """
 
     stage: int  # stage position
-    demands: tuple[int, ...]  # demand indices, priority order (top first)
+    demands: tuple[int, ...]  # own demand indices, priority order (top first)
     segments: tuple[SegmentModel, ...]
-    step: float  # lattice step h (units of stock per lattice step)
-    mean: float  # mean demand per period (instance means, sum over the stage's demands)
+    step: float  # lattice step g (units of stock per lattice step)
+    mean: float  # mean demand per period (instance means, own and downstream)
+    flow: bool = False  # segments[0] is the downstream flow
+    below: tuple[tuple[int, float], ...] = ()  # (demand, units per unit) served downstream
 
 
 def _priority_key(d: Demand, index: int) -> tuple[float, float, int]:
@@ -716,6 +757,69 @@ def needs_levels(demands: list[Demand]) -> bool:
     if any(d.distribution not in ("normal", "auto") for d in demands):
         return True
     return len({float(d.service_level) for d in demands}) > 1
+
+
+_MAX_POINTS = 1 << 16  # lattice points of one period's demand at a stage (else no levels)
+
+
+def own_step(demands: list[Demand]) -> float:
+    r"""Lattice step :math:`h` of the demands of one stage (a power of two, so that the
+    lattices of all stages nest): :math:`2^{\lfloor \log_2 \max(1, \sigma/16) \rfloor}` for
+    counts (whole units) and :math:`2^{\lfloor \log_2 (\sigma/8) \rfloor}` for normal demand,
+    :math:`\sigma` the stage's pooled standard deviation (a Poisson demand's variance is its
+    mean)."""
+    laws = [resolve_distribution(d.mean, d.std_dev, d.distribution) for d in demands]
+    var = [
+        d.mean if law == "poisson" else d.std_dev**2 for d, law in zip(demands, laws, strict=True)
+    ]
+    sigma = math.sqrt(sum(var))
+    if any(law != "normal" for law in laws):
+        return 2.0 ** math.floor(math.log2(max(1.0, sigma / 16)))
+    return 2.0 ** math.floor(math.log2(sigma / _STEPS_PER_SIGMA)) if sigma > 0 else 1.0
+
+
+def _dyadic_exponent(v: float) -> int | None:
+    """``e`` with ``v = m 2^e``, ``m`` an odd integer; ``None`` when ``v`` is not a dyadic
+    rational (then it lies on no power-of-two lattice)."""
+    if v <= 0 or not math.isfinite(v):
+        return None
+    p, q = v.as_integer_ratio()
+    if q & (q - 1):
+        return None
+    e = -(q.bit_length() - 1)
+    while p % 2 == 0:
+        p //= 2
+        e += 1
+    return e
+
+
+def _scaled(x: Lattice, q: int) -> Lattice:
+    """The lattice of ``q X`` (``q`` a positive integer)."""
+    if q == 1:
+        return x
+    pmf = np.zeros((x.pmf.size - 1) * q + 1)
+    pmf[::q] = x.pmf
+    return Lattice(x.lo * q, pmf)
+
+
+def _paths(instance: SafetyStockInstance, pos: dict[str, int], n: int) -> list[dict[int, float]]:
+    r"""Per stage, ``{demand: units of the stage per unit of it}`` over every path down to the
+    demand's stage (the GSM's :math:`\varphi_{jd}`)."""
+    from optim.models.graph import topological_order
+
+    src = [pos[a.source] for a in instance.arcs]
+    tgt = [pos[a.target] for a in instance.arcs]
+    down: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for i, j, a in zip(src, tgt, instance.arcs, strict=True):
+        down[i].append((j, float(a.quantity)))
+    rows: list[dict[int, float]] = [{} for _ in range(n)]
+    for d, dm in enumerate(instance.demands):
+        rows[pos[dm.stage]][d] = 1.0
+    for j in topological_order(n, src, tgt)[::-1].tolist():  # customers first
+        for k, q in down[j]:
+            for d, v in rows[k].items():
+                rows[j][d] = rows[j].get(d, 0.0) + q * v
+    return rows
 
 
 _SPECS: list[tuple[SafetyStockInstance, tuple[str, ...], dict[int, StageSpec]]] = []
@@ -745,47 +849,112 @@ def _stage_specs(
 ) -> dict[int, StageSpec]:
     """Stages of a ``pooling="critical_level"`` instance that get critical levels.
 
-    A stage qualifies when it serves external demand only (no downstream stages: a stage that
-    also supplies others keeps the strictest segment's level for all of its flow, as
-    ``max_z``) and :func:`needs_levels` holds.
+    A stage with demand of its own qualifies when :func:`needs_levels` holds for its demands,
+    or when demand served through a qualifying stage also reaches it (the stage above or below
+    a critical-level stage): every demand has one law (:func:`demand_lattice` at its own
+    stage's :func:`own_step`), and a stage whose orders contain such demand is modelled on it
+    rather than on the normal approximation. A stage that supplies others gets the downstream
+    replenishment orders as its top class (see the module docstring). A stage keeps the
+    square-root model (``max_z``) when it has a random or fractional lead time and successors,
+    when a path quantity is not a dyadic rational (0.5, 2, 3 are; 0.3 is not) or when one
+    period's demand would need more than ``_MAX_POINTS`` lattice points.
     """
     if instance.pooling != "critical_level":
         return {}
+    from optim.models.safety_stock.lead_times import needs_table
+
     pos = {sid: j for j, sid in enumerate(ids)}
+    dem = list(instance.demands)
+    own: dict[int, list[int]] = {}
+    for i, d in enumerate(dem):
+        own.setdefault(pos[d.stage], []).append(i)
     has_succ = np.zeros(n_stages, dtype=bool)
     for a in instance.arcs:
         has_succ[pos[a.source]] = True
-    by_stage: dict[int, list[int]] = {}
-    dem = list(instance.demands)
-    for i, d in enumerate(dem):
-        by_stage.setdefault(pos[d.stage], []).append(i)
+    random_lead = [needs_table(s) for s in instance.stages]
+    chosen = {
+        j
+        for j, idx in own.items()
+        if needs_levels([dem[i] for i in idx]) and not (has_succ[j] and random_lead[j])
+    }
+    rows = _paths(instance, pos, n_stages) if chosen and has_succ.any() else None
+    if rows is not None:  # the closure: stages whose orders carry a chosen stage's demand
+        drawn = set().union(*(rows[j] for j in chosen))
+        grew = True
+        while grew:
+            grew = False
+            for j in own:
+                if j not in chosen and not random_lead[j] and not drawn.isdisjoint(rows[j]):
+                    chosen.add(j)
+                    drawn.update(rows[j])
+                    grew = True
+    step = {j: own_step([dem[i] for i in idx]) for j, idx in own.items()}
     out: dict[int, StageSpec] = {}
-    for j, idx in by_stage.items():
-        ds = [dem[i] for i in idx]
-        if has_succ[j] or not needs_levels(ds):
-            continue
-        order = sorted(idx, key=lambda i: _priority_key(dem[i], i))
-        laws = [
-            resolve_distribution(dem[i].mean, dem[i].std_dev, dem[i].distribution) for i in idx
-        ]
-        var = [
-            dem[i].mean if law == "poisson" else dem[i].std_dev ** 2
-            for i, law in zip(idx, laws, strict=True)
-        ]
-        sigma = math.sqrt(sum(var))
-        if any(law != "normal" for law in laws):  # counts: whole units, coarser past 16 sigma
-            step = max(1.0, sigma / 16)
-        else:
-            step = sigma / _STEPS_PER_SIGMA if sigma > 0 else 1.0
-        segs = tuple(
-            SegmentModel(
-                demand_lattice(dem[i].mean, dem[i].std_dev, dem[i].distribution, step),
-                float(dem[i].service_level),
-                dem[i].service_measure,
-            )
-            for i in order
+    for j in sorted(chosen):
+        row = rows[j] if rows is not None else {i: 1.0 for i in own[j]}
+        spec = _spec(dem, j, own[j], row, step, pos)
+        if spec is not None:
+            out[j] = spec
+    return out
+
+
+def _spec(
+    dem: list[Demand],
+    j: int,
+    own: list[int],
+    row: dict[int, float],
+    step: dict[int, float],
+    pos: dict[str, int],
+) -> StageSpec | None:
+    """One stage's classes on the common lattice of its demands, or ``None`` (see above)."""
+    unit = {d: phi * step[pos[dem[d].stage]] for d, phi in row.items() if phi > 0}
+    exps = [_dyadic_exponent(v) for v in unit.values()]
+    if any(e is None for e in exps):
+        return None
+    g = 2.0 ** min(e for e in exps if e is not None)
+
+    def law(d: int) -> Lattice:
+        base = demand_lattice(
+            dem[d].mean, dem[d].std_dev, dem[d].distribution, step[pos[dem[d].stage]]
         )
-        out[j] = StageSpec(j, tuple(order), segs, step, float(sum(dem[i].mean for i in idx)))
+        return _scaled(base, round(unit[d] / g))
+
+    order = sorted(own, key=lambda i: _priority_key(dem[i], i))
+    own_set = set(own)
+    below = tuple((d, row[d]) for d in sorted(row) if d not in own_set and row[d] > 0)
+    classes = [
+        SegmentModel(law(i), float(dem[i].service_level), dem[i].service_measure) for i in order
+    ]
+    if below:
+        flow = law(below[0][0])
+        for d, _ in below[1:]:
+            flow = flow.add(law(d))
+        target = max(float(dem[d].service_level) for d, _ in below)
+        classes.insert(0, SegmentModel(flow, target, "cycle_service"))
+    if sum(c.demand.pmf.size for c in classes) > _MAX_POINTS:
+        return None
+    mean = float(sum(dem[d].mean * phi for d, phi in row.items()))
+    return StageSpec(j, tuple(order), tuple(classes), g, mean, bool(below), below)
+
+
+def demand_laws(
+    instance: SafetyStockInstance, n_stages: int, ids: tuple[str, ...]
+) -> dict[int, tuple[Lattice, float]]:
+    r"""Demands drawn from a lattice law (every demand at or below a critical-level stage):
+    ``{demand: (lattice in steps, step)}`` — the one law the model and the simulator use for
+    it. The other demands are normal, :math:`N(\mu, \sigma^2)`."""
+    specs = stage_specs(instance, n_stages, ids)
+    pos = {sid: j for j, sid in enumerate(ids)}
+    dem = list(instance.demands)
+    drawn = {i for spec in specs.values() for i in spec.demands}
+    drawn.update(d for spec in specs.values() for d, _ in spec.below)
+    own: dict[int, list[int]] = {}
+    for i, d in enumerate(dem):
+        own.setdefault(pos[d.stage], []).append(i)
+    out = {}
+    for i in sorted(drawn):
+        h = own_step([dem[k] for k in own[pos[dem[i].stage]]])
+        out[i] = (demand_lattice(dem[i].mean, dem[i].std_dev, dem[i].distribution, h), h)
     return out
 
 
@@ -799,14 +968,19 @@ def _held(spec: StageSpec, tau: int, safety_stock: float) -> int:
 
 def policy_at(spec: StageSpec, tau: int, safety_stock: float) -> StagePolicy:
     """The stage's policy at net replenishment time ``tau`` for the table's safety stock:
-    base stock on the lattice and the greedy critical levels for it."""
+    base stock on the lattice and the greedy critical levels for it, with levels and services
+    per own demand (``spec.demands``; the downstream flow's class, level 0, is left out)."""
+    k = len(spec.segments)
     if tau <= 0:
-        k = len(spec.segments)
-        return StagePolicy(0, (0,) * k, (1.0,) * k, (1.0,) * k)
-    b = _held(spec, tau, safety_stock)
-    memo = _memo_of(spec.segments)
-    w = memo.window(tau - 1)
-    levels = memo.levels.get((tau, b)) or fast_levels(w, list(spec.segments), b, memo.packed)
-    if levels is None:  # pragma: no cover - the table only holds feasible base stocks
-        levels = [0] * len(spec.segments)
-    return evaluate_policy(w, list(spec.segments), b, levels)
+        pol = StagePolicy(0, (0,) * k, (1.0,) * k, (1.0,) * k)
+    else:
+        b = _held(spec, tau, safety_stock)
+        memo = _memo_of(spec.segments)
+        w = memo.window(tau - 1)
+        levels = memo.levels.get((tau, b)) or fast_levels(w, list(spec.segments), b, memo.packed)
+        if levels is None:  # pragma: no cover - the table only holds feasible base stocks
+            levels = [0] * k
+        pol = evaluate_policy(w, list(spec.segments), b, levels)
+    if not spec.flow:
+        return pol
+    return StagePolicy(pol.b, pol.levels[1:], pol.cycle[1:], pol.fill[1:])

@@ -14,13 +14,19 @@ lead time :math:`T_j`, net replenishment time :math:`\\tau_j = SI_j + T_j - S_j`
 
 with :math:`\\mu_j = \\sum_d \\varphi_{jd} \\mu_d`, :math:`SS_j` the solution's safety stock and
 :math:`f` = ``safety_stock_factor`` (1 = as planned; < 1 a deliberate under-stock).
-In period :math:`t` demand :math:`D_d(t) \\sim N(\\mu_d, \\sigma_d^2)` arrives at every
-(stage, segment) :math:`d`, independently over :math:`d` and :math:`t`. Each stage passes its
-demand up immediately: it orders :math:`q_j(t) = \\sum_d \\varphi_{jd} D_d(t)` (base-stock
-ordering, every period). A stage serves all customers first-come-first-served and promises
-to ship period :math:`t`'s orders by :math:`t + S_j`. With cumulative orders
-:math:`A_j(t) = \\sum_{u \\le t} q_j(u)` and cumulative replenishments :math:`R_j(u)`
-received by :math:`u`, the promise for period :math:`t` is **kept** iff
+In period :math:`t` demand :math:`D_d(t)` arrives at every (stage, segment) :math:`d`,
+independently over :math:`d` and :math:`t`: :math:`N(\\mu_d, \\sigma_d^2)`, or — for every demand
+at or below a stage with critical levels — the one lattice law the model uses for it
+(:func:`optim.models.safety_stock.critical.demand_laws`), drawn by inverse transform from the
+model's own probabilities. Each (connected component, replication) draws from its own
+xoshiro256+ stream seeded by (``seed``, component, replication), so the numbers do not depend
+on the thread that runs it, and ``"guaranteed"`` and ``"actual"`` see the same demand.
+Each stage passes its demand up immediately: it orders
+:math:`q_j(t) = \\sum_d \\varphi_{jd} D_d(t)` (base-stock ordering, every period). A stage
+serves all customers first-come-first-served and promises to ship period :math:`t`'s
+orders by :math:`t + S_j`. With cumulative orders :math:`A_j(t) = \\sum_{u \\le t} q_j(u)`
+and cumulative replenishments :math:`R_j(u)` received by :math:`u`, the promise for period
+:math:`t` is **kept** iff
 
 .. math:: A_j(t) \\le B_j + R_j(t + S_j).
 
@@ -77,17 +83,20 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from numba import njit, prange
 from numpy.typing import NDArray
 
 from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
-from optim.models.safety_stock.critical import StageSpec, lattice_law, policy_at, stage_specs
+from optim.models.graph import DisjointSets
+from optim.models.safety_stock.critical import StageSpec, demand_laws, policy_at, stage_specs
 from optim.models.safety_stock.data import GSMData, prepare
 from optim.models.safety_stock.lead_times import needs_table
 
@@ -204,8 +213,6 @@ def simulate(
 
     dem = instance.demands
     nd = len(dem)
-    mu = np.array([d.mean for d in dem], dtype=np.float64)
-    sd = np.array([d.std_dev for d in dem], dtype=np.float64)
     pos = {sid: j for j, sid in enumerate(data.ids)}
     dstage = np.array([pos[d.stage] for d in dem], dtype=np.int64)
     specs = stage_specs(instance, data.n, data.ids)
@@ -215,90 +222,40 @@ def simulate(
             "upstream='actual' is not simulated for stages with critical levels; use "
             "upstream='guaranteed' (or pooling 'max_z')."
         )
-    lattice = np.zeros(nd, dtype=np.int64)  # 0 normal, 1 lattice-normal, 2 poisson, 3 nbinom
-    step = np.ones(nd)
-    law_a = np.zeros(nd)
-    law_b = np.zeros(nd)
-    for spec in specs.values():
-        for i in spec.demands:
-            law, law_a[i], law_b[i] = lattice_law(
-                dem[i].mean, dem[i].std_dev, dem[i].distribution, spec.step
-            )
-            lattice[i] = {"normal": 1, "poisson": 2, "negative_binomial": 3}[law]
-            step[i] = spec.step
-    crit = np.array(sorted(specs), dtype=np.int64)
-    plain = np.setdiff1d(np.unique(dstage), crit)  # stages served first come, first served
-
+    draws = _Draws.of(instance, data, truncate_at_zero)
     nb = 1 if replications >= 2 else min(_BATCHES, periods)
-    blen = periods // nb
-    # per demand: served, demand, periods without shortage (and counted periods) per sample
-    served = np.zeros((nd, replications, nb))
-    wanted = np.zeros((nd, replications, nb))
-    ok = np.zeros((nd, replications, nb))
-    count = np.zeros((nd, replications, nb))
-
-    rng = np.random.default_rng(seed)
-    per_rep = max(1, (nd + len(plain) * 4 + data.n) * (horizon + 1) * 8)
-    chunk = int(max(1, min(replications, _CHUNK_BYTES // per_rep)))
-    done = 0
-    bidx = np.minimum((np.arange(periods)) // max(blen, 1), nb - 1)
-    while done < replications:
-        c = min(chunk, replications - done)
-        demand = _draw(rng, mu, sd, (lattice, step, law_a, law_b), c, horizon, truncate_at_zero)
-        reps = slice(done, done + c)
-        if upstream == "guaranteed":
-            if plain.size:
-                _plain_stages(
-                    data,
-                    plain,
-                    dstage,
-                    demand,
-                    base,
-                    tau,
-                    warmup,
-                    periods,
-                    bidx,
-                    nb,
-                    served,
-                    wanted,
-                    ok,
-                    count,
-                    reps,
-                )
-            if crit.size:
-                _critical_stages(
-                    specs,
-                    crit,
-                    demand,
-                    base,
-                    tau,
-                    crit_levels,
-                    warmup,
-                    periods,
-                    bidx,
-                    nb,
-                    served,
-                    wanted,
-                    ok,
-                    count,
-                    reps,
-                )
-        else:
-            succ: list[list[tuple[int, float]]] = [[] for _ in range(data.n)]
-            for i, j, q in zip(
-                data.source.tolist(), data.target.tolist(), data.quantity.tolist(), strict=True
-            ):
-                succ[i].append((j, q))
+    bidx = np.minimum(np.arange(periods) // max(periods // nb, 1), nb - 1)
+    if upstream == "guaranteed":
+        served, wanted, ok, count = _guaranteed(
+            draws,
+            _Stages.of(data, dstage, specs, base, tau, crit_levels),
+            (seed, replications, horizon, warmup, periods),
+            bidx,
+            nb,
+        )
+    else:
+        served = np.full((nd, replications, nb), np.nan)
+        wanted = served.copy()
+        ok = np.zeros((nd, replications, nb))
+        count = np.zeros((nd, replications, nb))
+        report = np.unique(dstage)
+        row = {int(j): r for r, j in enumerate(report.tolist())}
+        succ: list[list[tuple[int, float]]] = [[] for _ in range(data.n)]
+        for i, j, q in zip(
+            data.source.tolist(), data.target.tolist(), data.quantity.tolist(), strict=True
+        ):
+            succ[i].append((j, q))
+        per_rep = max(1, (nd + 3 * data.n) * (horizon + 1) * 8)
+        chunk = int(max(1, min(replications, _CHUNK_BYTES // per_rep)))
+        for done in range(0, replications, chunk):
+            reps = slice(done, min(done + chunk, replications))
+            demand = draws.all(seed, reps, horizon)
             orders = _stage_orders(data.n, dstage, demand, succ, data.order[::-1].tolist())
-            kept = _kept_actual(data, orders, base, s_out, plain)[:, :, warmup : warmup + periods]
-            row = {int(j): r for r, j in enumerate(plain.tolist())}
+            kept = _kept_actual(data, orders, base, s_out, report)[:, :, warmup : warmup + periods]
             for i in range(nd):
-                k = kept[row[int(dstage[i])]]
-                ok[i, reps] = _batched(k.astype(np.float64), bidx, nb)
-                count[i, reps] = _batched(np.ones_like(k, dtype=np.float64), bidx, nb)
-            served[:, reps] = np.nan
-            wanted[:, reps] = np.nan
-        done += c
+                k = kept[row[int(dstage[i])]].astype(np.float64)
+                ok[i, reps] = _batched(k, bidx, nb)
+                count[i, reps] = _batched(np.ones_like(k), bidx, nb)
 
     cycle_samples = (ok / np.maximum(count, 1)).reshape(nd, -1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -432,41 +389,6 @@ def _levels(
     return out
 
 
-def _draw(
-    rng: np.random.Generator,
-    mu: NDArray[np.float64],
-    sd: NDArray[np.float64],
-    laws: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
-    c: int,
-    horizon: int,
-    truncate: bool,
-) -> NDArray[np.float64]:
-    """Demand (demands, replications, periods): normal, or the critical-level model's lattice.
-
-    Lattice-normal: :math:`h \\cdot \\max(0, \\mathrm{round}(X/h))` with
-    :math:`X \\sim N(\\mu, \\sigma^2)`, which is exactly the model's discretisation
-    (:func:`optim.models.safety_stock.critical.demand_lattice`, up to its 1e-12 tail trim);
-    Poisson and negative binomial: ``h`` times the count of
-    :func:`~optim.models.safety_stock.critical.lattice_law`.
-    """
-    lattice, step, law_a, law_b = laws
-    out = rng.standard_normal((len(mu), c, horizon))
-    out *= sd[:, None, None]
-    out += mu[:, None, None]
-    if truncate:
-        np.maximum(out, 0.0, out=out)
-    idx = np.flatnonzero(lattice == 1)
-    if idx.size:
-        h = step[idx][:, None, None]
-        out[idx] = np.maximum(np.rint(out[idx] / h), 0.0) * h
-    for i in np.flatnonzero(lattice >= 2).tolist():
-        if lattice[i] == 2:
-            out[i] = rng.poisson(law_a[i], (c, horizon)) * step[i]
-        else:
-            out[i] = rng.negative_binomial(law_a[i], law_b[i], (c, horizon)) * step[i]
-    return out
-
-
 def _batched(x: NDArray[np.float64], bidx: NDArray[np.int64], nb: int) -> NDArray[np.float64]:
     """Sum over periods (last axis) into ``nb`` equal batches (the remainder joins the last)."""
     if nb == 1:
@@ -477,126 +399,428 @@ def _batched(x: NDArray[np.float64], bidx: NDArray[np.int64], nb: int) -> NDArra
     return out
 
 
-def _plain_stages(
-    data: GSMData,
-    plain: NDArray[np.int64],
-    dstage: NDArray[np.int64],
-    demand: NDArray[np.float64],
-    base: NDArray[np.float64],
-    tau: NDArray[np.int64],
-    warmup: int,
-    periods: int,
+# --- the demand draws and the guaranteed-service simulation (compiled) -------------------------
+#
+# Every (connected component of the network, replication) pair is one task: its demands are
+# drawn from a generator seeded by (seed, component, replication) — the same numbers whichever
+# thread runs it, and the same for "guaranteed" and "actual" — then every stage with demand of
+# its own is simulated on the orders it receives (its own demand and the demand served below
+# it, times the path quantities).
+
+
+@dataclass(frozen=True)
+class _Draws:
+    r"""How every demand is drawn: normal :math:`N(\mu, \sigma^2)` (``kind`` 0, truncated at 0
+    when asked) or, at and around critical-level stages, the model's lattice law
+    (:func:`~optim.models.safety_stock.critical.demand_laws`: ``kind`` 1, inverse transform of
+    the very probabilities the model uses, with a guide table), grouped by component."""
+
+    kind: NDArray[np.int64]
+    mu: NDArray[np.float64]
+    sd: NDArray[np.float64]
+    lo: NDArray[np.float64]  # lattice: value = (lo + index) * step
+    step: NDArray[np.float64]
+    cdf: NDArray[np.float64]  # concatenated, cdf_off per demand
+    cdf_off: NDArray[np.int64]
+    guide: NDArray[np.int64]  # concatenated, one entry per cdf entry plus one
+    truncate: bool
+    comp_off: NDArray[np.int64]  # demands of component c: comp_dem[comp_off[c]:comp_off[c+1]]
+    comp_dem: NDArray[np.int64]
+    local: NDArray[np.int64]  # index of each demand within its component
+
+    @staticmethod
+    def of(instance: SafetyStockInstance, data: GSMData, truncate: bool) -> _Draws:
+        dem = instance.demands
+        nd = len(dem)
+        laws = demand_laws(instance, data.n, data.ids)
+        kind = np.zeros(nd, dtype=np.int64)
+        lo = np.zeros(nd)
+        step = np.ones(nd)
+        cdfs: list[NDArray[np.float64]] = []
+        guides: list[NDArray[np.int64]] = []
+        for i in range(nd):
+            if i not in laws:
+                cdfs.append(np.ones(1))
+                guides.append(np.zeros(2, dtype=np.int64))
+                continue
+            lat, h = laws[i]
+            kind[i], lo[i], step[i] = 1, lat.lo, h
+            cdf = np.cumsum(lat.pmf)
+            cdf[-1] = 1.0
+            cdfs.append(cdf)
+            g = cdf.size
+            guides.append(np.searchsorted(cdf, np.arange(g + 1) / g, side="left"))
+        sets = DisjointSets(data.n)
+        for i, j in zip(data.source.tolist(), data.target.tolist(), strict=True):
+            sets.union(i, j)
+        pos = {sid: j for j, sid in enumerate(data.ids)}
+        root = np.array([sets.find(pos[d.stage]) for d in dem], dtype=np.int64)
+        comp_dem = np.argsort(root, kind="stable").astype(np.int64)
+        _, starts = np.unique(root[comp_dem], return_index=True)
+        comp_off = np.append(starts, nd).astype(np.int64)
+        local = np.zeros(nd, dtype=np.int64)
+        for c in range(comp_off.size - 1):
+            members = comp_dem[comp_off[c] : comp_off[c + 1]]
+            local[members] = np.arange(members.size)
+        sizes = np.array([c.size for c in cdfs], dtype=np.int64)
+        return _Draws(
+            kind,
+            np.array([d.mean for d in dem], dtype=np.float64),
+            np.array([d.std_dev for d in dem], dtype=np.float64),
+            lo,
+            step,
+            np.concatenate(cdfs) if cdfs else np.zeros(0),
+            np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            np.concatenate(guides) if guides else np.zeros(0, dtype=np.int64),
+            truncate,
+            comp_off,
+            comp_dem,
+            local,
+        )
+
+    def arrays(self) -> tuple[Any, ...]:
+        return (
+            self.kind,
+            self.mu,
+            self.sd,
+            self.lo,
+            self.step,
+            self.cdf,
+            self.cdf_off,
+            self.guide,
+            self.truncate,
+            self.comp_off,
+            self.comp_dem,
+            self.local,
+        )
+
+    def all(self, seed: int, reps: slice, horizon: int) -> NDArray[np.float64]:
+        """Demand (demands, replications ``reps``, periods), as the guaranteed run draws it."""
+        nd = self.kind.size
+        out = np.zeros((nd, reps.stop - reps.start, horizon))
+        _nb_draw_all(seed, reps.start, out, self.arrays())
+        return out
+
+
+@dataclass(frozen=True)
+class _Stages:
+    """The stages with demand of their own, as flat arrays for the kernel. Stage ``s`` of
+    component ``c`` is ``st[st_off[c]:st_off[c+1]]``; its orders are the demands
+    ``row_dem[row_off[s]:row_off[s+1]]`` times ``row_phi``; with ``crit[s]`` its classes
+    ``cls_off[s]:cls_off[s+1]`` (priority order) each sum the entries
+    ``ent_off[k]:ent_off[k+1]`` and report into demand ``cls_row[k]`` (-1: the downstream
+    flow) with level ``cls_level[k]``; without, its own demands ``own[own_off[s]:...]`` are
+    reported first come, first served."""
+
+    st_off: NDArray[np.int64]
+    st: NDArray[np.int64]
+    base: NDArray[np.float64]
+    tau: NDArray[np.int64]
+    crit: NDArray[np.bool_]
+    row_off: NDArray[np.int64]
+    row_dem: NDArray[np.int64]
+    row_phi: NDArray[np.float64]
+    own_off: NDArray[np.int64]
+    own: NDArray[np.int64]
+    cls_off: NDArray[np.int64]
+    ent_off: NDArray[np.int64]
+    ent_dem: NDArray[np.int64]
+    ent_phi: NDArray[np.float64]
+    cls_row: NDArray[np.int64]
+    cls_level: NDArray[np.float64]
+
+    @staticmethod
+    def of(
+        data: GSMData,
+        dstage: NDArray[np.int64],
+        specs: dict[int, StageSpec],
+        base: NDArray[np.float64],
+        tau: NDArray[np.int64],
+        levels: NDArray[np.float64],
+    ) -> _Stages:
+        phi = data.phi.tocsr()
+        stages = np.unique(dstage)
+        sets = DisjointSets(data.n)
+        for i, j in zip(data.source.tolist(), data.target.tolist(), strict=True):
+            sets.union(i, j)
+        # components in the order _Draws numbers them (by the root of their first demand)
+        root = np.array([sets.find(int(j)) for j in dstage.tolist()], dtype=np.int64)
+        comp_of_root = {int(r): c for c, r in enumerate(np.unique(root).tolist())}
+        comp = np.array([comp_of_root[sets.find(int(j))] for j in stages.tolist()])
+        stages = stages[np.argsort(comp, kind="stable")]
+        counts = np.bincount(comp, minlength=len(comp_of_root))
+        own_of: dict[int, list[int]] = {}
+        for i, j in enumerate(dstage.tolist()):
+            own_of.setdefault(j, []).append(i)
+        row_off, own_off, cls_off, ent_off = [0], [0], [0], [0]
+        row_dem: list[int] = []
+        row_phi: list[float] = []
+        own: list[int] = []
+        ent_dem: list[int] = []
+        ent_phi: list[float] = []
+        cls_row: list[int] = []
+        cls_level: list[float] = []
+        for j in stages.tolist():
+            lo, hi = phi.indptr[j], phi.indptr[j + 1]
+            row_dem.extend(phi.indices[lo:hi].tolist())
+            row_phi.extend(phi.data[lo:hi].tolist())
+            row_off.append(len(row_dem))
+            spec = specs.get(j)
+            if spec is None:
+                own.extend(own_of[j])
+            else:
+                classes: list[tuple[list[tuple[int, float]], int, float]] = []
+                if spec.flow:
+                    classes.append((list(spec.below), -1, 0.0))
+                classes.extend(([(i, 1.0)], i, float(levels[i])) for i in spec.demands)
+                for entries, report, level in classes:
+                    ent_dem.extend(d for d, _ in entries)
+                    ent_phi.extend(q for _, q in entries)
+                    ent_off.append(len(ent_dem))
+                    cls_row.append(report)
+                    cls_level.append(level)
+            own_off.append(len(own))
+            cls_off.append(len(cls_row))
+
+        def ints(x: list[int]) -> NDArray[np.int64]:
+            return np.array(x, dtype=np.int64)
+
+        def floats(x: list[float]) -> NDArray[np.float64]:
+            return np.array(x, dtype=np.float64)
+
+        return _Stages(
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            stages.astype(np.int64),
+            base.astype(np.float64),
+            tau.astype(np.int64),
+            np.array([int(j) in specs for j in stages.tolist()], dtype=np.bool_),
+            ints(row_off),
+            ints(row_dem),
+            floats(row_phi),
+            ints(own_off),
+            ints(own),
+            ints(cls_off),
+            ints(ent_off),
+            ints(ent_dem),
+            floats(ent_phi),
+            ints(cls_row),
+            floats(cls_level),
+        )
+
+
+_STAGE_FIELDS = (
+    "st_off",
+    "st",
+    "base",
+    "tau",
+    "crit",
+    "row_off",
+    "row_dem",
+    "row_phi",
+    "own_off",
+    "own",
+    "cls_off",
+    "ent_off",
+    "ent_dem",
+    "ent_phi",
+    "cls_row",
+    "cls_level",
+)
+
+
+def _guaranteed(
+    draws: _Draws,
+    stages: _Stages,
+    run: tuple[int, int, int, int, int],
     bidx: NDArray[np.int64],
     nb: int,
-    served: NDArray[np.float64],
-    wanted: NDArray[np.float64],
-    ok: NDArray[np.float64],
-    count: NDArray[np.float64],
-    reps: slice,
-) -> None:
-    """Stages serving first come, first served (GSM's window rule), grouped by ``tau``.
+) -> tuple[NDArray[np.float64], ...]:
+    """served, wanted, kept periods and counted periods per (demand, replication, batch)."""
+    seed, reps, horizon, warmup, periods = run
+    out = np.zeros((4, draws.kind.size, reps, nb))
+    net = tuple(getattr(stages, f) for f in _STAGE_FIELDS)
+    _nb_guaranteed(seed, reps, horizon, warmup, periods, bidx, draws.arrays(), net, out)
+    return out[0], out[1], out[2], out[3]
 
-    Period ``t``'s orders are all served iff the orders of the ``tau`` periods ending at ``t``
-    are at most ``B`` (cycle service, exactly :math:`\\Phi(z)` for one normal segment). Stock
-    left for them after the backorders is :math:`(B - W_{\\tau-1})^+`; when it falls short
-    every segment receives the same share of its (positive) demand (fill rate).
-    """
-    nd, c, horizon = demand.shape
-    flat = demand.reshape(nd, -1)
-    window = slice(warmup, warmup + periods)
-    dem_of = np.flatnonzero(np.isin(dstage, plain))
-    for w in np.unique(tau[plain]).tolist():
-        rows = plain[tau[plain] == w]
-        idx = dem_of[np.isin(dstage[dem_of], rows)]
-        if idx.size == 0:
+
+# xoshiro256+ (Blackman & Vigna), one stream per (seed, component, replication) seeded by
+# splitmix64: a few integer operations per number, the same numbers on any thread
+
+
+@njit(cache=True)
+def _nb_splitmix(x: np.uint64) -> tuple[np.uint64, np.uint64]:  # pragma: no cover - compiled
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x, z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def _nb_stream(seed: int, comp: int, rep: int) -> NDArray[np.uint64]:  # pragma: no cover
+    state = np.empty(4, dtype=np.uint64)
+    x, k = _nb_splitmix(np.uint64(seed))
+    x, k = _nb_splitmix(k ^ np.uint64(comp))
+    x, k = _nb_splitmix(k ^ np.uint64(rep))
+    for i in range(4):
+        x, state[i] = _nb_splitmix(x)
+    return state
+
+
+@njit(cache=True, inline="always")
+def _nb_uniform(s: NDArray[np.uint64]) -> float:  # pragma: no cover - compiled
+    """Uniform on [0, 1) with 53 random bits."""
+    r = s[0] + s[3]
+    t = s[1] << np.uint64(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = (s[3] << np.uint64(45)) | (s[3] >> np.uint64(19))
+    return float(r >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def _nb_fill(buf: Any, comp: int, s: Any, law: Any) -> None:  # pragma: no cover - compiled
+    """Draw the component's demands into ``buf`` (demand-major, then period): normal by
+    Box–Muller, lattice laws by inverse transform with the guide table."""
+    kind, mu, sd, lo, step, cdf, cdf_off, guide, truncate, comp_off, comp_dem, _ = law
+    horizon = buf.shape[1]
+    for a in range(comp_off[comp + 1] - comp_off[comp]):
+        d = comp_dem[comp_off[comp] + a]
+        if kind[d] == 0:
+            for t in range(horizon):
+                u1 = 1.0 - _nb_uniform(s)
+                u2 = _nb_uniform(s)
+                z = math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+                x = mu[d] + sd[d] * z
+                buf[a, t] = max(x, 0.0) if truncate else x
             continue
-        d = np.maximum(demand[idx][:, :, window], 0.0)  # (demands, c, periods)
-        wanted[idx, reps] = _batched(d, bidx, nb)
-        count[idx, reps] = np.bincount(bidx, minlength=nb)
-        if w == 0:
-            served[idx, reps] = wanted[idx, reps]
-            ok[idx, reps] = np.bincount(bidx, minlength=nb)
-            continue
-        orders = (data.phi[rows] @ flat).reshape(len(rows), c, horizon)
-        cum = np.cumsum(orders[:, :, warmup - w : warmup + periods], axis=2)
-        full = cum[:, :, w:] - cum[:, :, :-w]  # orders of the w periods ending at t
-        own = orders[:, :, window]
-        b = base[rows][:, None, None]
-        kept = full <= b + 1e-9 * np.maximum(1.0, np.abs(b))
-        avail = np.maximum(b - (full - own), 0.0)
-        pos_own = np.maximum(own, 0.0)
-        frac = np.where(pos_own > avail, avail / np.where(pos_own > 0, pos_own, 1.0), 1.0)
-        row_of = np.searchsorted(rows, dstage[idx])
-        served[idx, reps] = _batched(d * frac[row_of], bidx, nb)
-        ok[idx, reps] = _batched(kept.astype(np.float64), bidx, nb)[row_of]
+        c0 = cdf_off[d]
+        g = cdf_off[d + 1] - c0
+        g0 = c0 + d  # a guide has one entry more than its cdf
+        for t in range(horizon):
+            u = _nb_uniform(s)
+            i = guide[g0 + int(u * g)]
+            while cdf[c0 + i] < u:
+                i += 1
+            buf[a, t] = (lo[d] + i) * step[d]
 
 
-def _critical_stages(
-    specs: dict[int, StageSpec],
-    crit: NDArray[np.int64],
-    demand: NDArray[np.float64],
-    base: NDArray[np.float64],
-    tau: NDArray[np.int64],
-    levels: NDArray[np.float64],
+@njit(cache=True)
+def _nb_draw_all(seed: int, rep0: int, out: Any, law: Any) -> None:  # pragma: no cover
+    comp_off, comp_dem = law[9], law[10]
+    for comp in range(comp_off.size - 1):
+        buf = np.empty((comp_off[comp + 1] - comp_off[comp], out.shape[2]))
+        for r in range(out.shape[1]):
+            _nb_fill(buf, comp, _nb_stream(seed, comp, rep0 + r), law)
+            for a in range(buf.shape[0]):
+                out[comp_dem[comp_off[comp] + a], r, :] = buf[a]
+
+
+@njit(parallel=True, cache=True)
+def _nb_guaranteed(
+    seed: int,
+    reps: int,
+    horizon: int,
     warmup: int,
     periods: int,
-    bidx: NDArray[np.int64],
-    nb: int,
-    served: NDArray[np.float64],
-    wanted: NDArray[np.float64],
-    ok: NDArray[np.float64],
-    count: NDArray[np.float64],
-    reps: slice,
-) -> None:
-    """Critical-level stages, state by state (on hand, backorders, pipeline), all at once.
+    bidx: Any,
+    law: Any,
+    net: Any,
+    out: Any,
+) -> None:  # pragma: no cover - compiled
+    """Every (component, replication): draw, then simulate each stage with its own demand.
 
-    Each period (time of the orders' due dates): receive the replenishment of the orders due
-    ``tau`` periods ago, fill backorders (oldest first, no reservation), then serve the
-    period's orders lowest priority first, segment ``k`` only from stock above ``c_k``; the
-    rest is backordered. This is the policy stated in :mod:`optim.models.safety_stock.critical`,
-    simulated without its closed form.
+    First come, first served (``crit`` false): period ``t``'s orders are all served iff the
+    orders of the ``tau`` periods ending at ``t`` are at most ``B``; the stock left for them
+    after the backorders, :math:`(B - W_{\\tau-1})^+`, is shared in proportion to the orders
+    (fill rate). Critical levels: state by state — receive the orders of ``tau`` periods ago,
+    fill backorders oldest first without reservation, serve the period's classes lowest
+    priority first, class ``k`` only from stock above its level.
     """
-    _, c, horizon = demand.shape
-    kmax = max(len(specs[j].demands) for j in crit.tolist())
-    m = len(crit)
-    idx = np.full((m, kmax), -1, dtype=np.int64)
-    for r, j in enumerate(crit.tolist()):
-        idx[r, : len(specs[j].demands)] = specs[j].demands
-    d = np.where((idx >= 0)[:, :, None, None], demand[np.maximum(idx, 0)], 0.0)  # (m,K,c,H)
-    total = d.sum(axis=1)  # (m, c, H)
-    tau_c = tau[crit]
-    # arrivals[r, :, t] = total[r, :, t - tau]
-    t = np.arange(horizon)
-    src = t[None, :] - tau_c[:, None]
-    arrivals = np.where(
-        (src >= 0)[:, None, :],
-        np.take_along_axis(total, np.broadcast_to(np.maximum(src, 0)[:, None, :], total.shape), 2),
-        0.0,
-    )
-    crit_lv = np.where(idx >= 0, levels[np.maximum(idx, 0)], 0.0)  # (m, K)
-    on_hand = np.broadcast_to(base[crit][:, None], (m, c)).copy()
-    backlog = np.zeros((m, c))
-    got = np.zeros((m, kmax, c, horizon))
-    for u in range(horizon):
-        on_hand += arrivals[:, :, u]
-        x = np.minimum(on_hand, backlog)
-        on_hand -= x
-        backlog -= x
-        for k in range(kmax - 1, -1, -1):
-            give = np.minimum(d[:, k, :, u], np.maximum(on_hand - crit_lv[:, k, None], 0.0))
-            on_hand -= give
-            backlog += d[:, k, :, u] - give
-            got[:, k, :, u] = give
-    window = slice(warmup, warmup + periods)
-    for r, j in enumerate(crit.tolist()):
-        for k, i in enumerate(specs[j].demands):
-            dk = d[r, k, :, window]
-            gk = got[r, k, :, window]
-            served[i, reps] = _batched(gk, bidx, nb)
-            wanted[i, reps] = _batched(dk, bidx, nb)
-            short = dk - gk > 1e-9 * np.maximum(1.0, dk)
-            ok[i, reps] = _batched((~short).astype(np.float64), bidx, nb)
-            count[i, reps] = _batched(np.ones_like(dk), bidx, nb)
+    comp_off = law[9]
+    local = law[11]
+    (
+        st_off,
+        st,
+        base,
+        tau,
+        crit,
+        row_off,
+        row_dem,
+        row_phi,
+        own_off,
+        own,
+        cls_off,
+        ent_off,
+        ent_dem,
+        ent_phi,
+        cls_row,
+        cls_level,
+    ) = net
+    ncomp = comp_off.size - 1
+    for task in prange(ncomp * reps):
+        comp = task // reps
+        r = task % reps
+        buf = np.empty((comp_off[comp + 1] - comp_off[comp], horizon))
+        _nb_fill(buf, comp, _nb_stream(seed, comp, r), law)
+        orders = np.zeros(horizon)
+        cum = np.zeros(horizon + 1)
+        for si in range(st_off[comp], st_off[comp + 1]):
+            j = st[si]
+            orders[:] = 0.0
+            for e in range(row_off[si], row_off[si + 1]):
+                a = local[row_dem[e]]
+                for t in range(horizon):
+                    orders[t] += row_phi[e] * buf[a, t]
+            b = base[j]
+            w = tau[j]
+            if not crit[si]:
+                for t in range(horizon):
+                    cum[t + 1] = cum[t] + orders[t]
+                tol = 1e-9 * max(1.0, abs(b))
+                for p in range(periods):
+                    t = warmup + p
+                    frac = 1.0
+                    kept = 1.0
+                    if w > 0:
+                        full = cum[t + 1] - cum[t + 1 - w]
+                        kept = 1.0 if full <= b + tol else 0.0
+                        pos = max(orders[t], 0.0)
+                        avail = max(b - (full - orders[t]), 0.0)
+                        if pos > avail:
+                            frac = avail / pos
+                    for e in range(own_off[si], own_off[si + 1]):
+                        d = own[e]
+                        x = max(buf[local[d], t], 0.0)
+                        out[0, d, r, bidx[p]] += x * frac
+                        out[1, d, r, bidx[p]] += x
+                        out[2, d, r, bidx[p]] += kept
+                        out[3, d, r, bidx[p]] += 1.0
+                continue
+            on_hand = b
+            backlog = 0.0
+            for t in range(horizon):
+                if t >= w:
+                    on_hand += orders[t - w]
+                x = min(on_hand, backlog)
+                on_hand -= x
+                backlog -= x
+                for k in range(cls_off[si + 1] - 1, cls_off[si] - 1, -1):
+                    dk = 0.0
+                    for e in range(ent_off[k], ent_off[k + 1]):
+                        dk += ent_phi[e] * buf[local[ent_dem[e]], t]
+                    give = min(dk, max(on_hand - cls_level[k], 0.0))
+                    on_hand -= give
+                    backlog += dk - give
+                    d = cls_row[k]
+                    if d >= 0 and warmup <= t < warmup + periods:
+                        bb = bidx[t - warmup]
+                        out[0, d, r, bb] += give
+                        out[1, d, r, bb] += dk
+                        out[2, d, r, bb] += 0.0 if dk - give > 1e-9 * max(1.0, dk) else 1.0
+                        out[3, d, r, bb] += 1.0
 
 
 def simulate_from_files(

@@ -1,66 +1,16 @@
 """Monte-Carlo check of GSM solutions with random or fractional lead times (issue 14).
 
 :func:`optim.models.safety_stock.simulate.simulate` hands instances with a random or
-fractional lead time here (the critical-level simulator there assumes deterministic lead
-times); what follows is that simulator's documentation.
+fractional lead time here. The policy, the ``upstream`` modes and the statistics are those of
+:mod:`optim.models.safety_stock.simulate` (its module docstring; one text, not repeated
+here), with two differences:
 
-Monte-Carlo check of a safety-stock placement: are the promised service times kept?
-
-The Guaranteed-Service Model (GSM) sizes the base stock of every stage so that a *bounded*
-demand is always served within the committed service time. Real demand is not bounded; this
-module simulates the base-stock policy that a GSM solution prescribes under normal demand and
-counts how often each stage keeps its promise to its customers.
-
-Policy simulated (periodic review, one period = one time unit of the instance)
-------------------------------------------------------------------------------
-Stage :math:`j` has outbound service time :math:`S_j`, inbound service time :math:`SI_j`,
-lead time :math:`T_j`, net replenishment time :math:`\\tau_j = SI_j + T_j - S_j` and base stock
-
-.. math:: B_j = \\mu_j \\tau_j + f \\cdot SS_j,
-
-with :math:`\\mu_j = \\sum_d \\varphi_{jd} \\mu_d`, :math:`SS_j` the solution's safety stock and
-:math:`f` = ``safety_stock_factor`` (1 = as planned; < 1 a deliberate under-stock).
-In period :math:`t` demand :math:`D_d(t) \\sim N(\\mu_d, \\sigma_d^2)` arrives at every
-(stage, segment) :math:`d`, independently over :math:`d` and :math:`t`. Each stage passes its
-demand up immediately: it orders :math:`q_j(t) = \\sum_d \\varphi_{jd} D_d(t)` (base-stock
-ordering, every period). A stage serves all customers first-come-first-served and promises
-to ship period :math:`t`'s orders by :math:`t + S_j`. With cumulative orders
-:math:`A_j(t) = \\sum_{u \\le t} q_j(u)` and cumulative replenishments :math:`R_j(u)`
-received by :math:`u`, the promise for period :math:`t` is **kept** iff
-
-.. math:: A_j(t) \\le B_j + R_j(t + S_j).
-
-``upstream="guaranteed"`` (the GSM assumption, default)
-    Replenishment always arrives exactly :math:`SI_j + T_j` after the order, i.e. suppliers
-    keep their promises (by "extraordinary measures" when demand exceeds the bound). Then
-    :math:`R_j(u) = A_j(u - SI_j - T_j)` and the promise is kept iff the demand over the
-    :math:`\\tau_j` periods :math:`t-\\tau_j+1..t` is at most :math:`B_j`. For a stage with one
-    segment this happens with probability :math:`\\Phi(z_d) = \\alpha_d` exactly, so the
-    simulation checks the solution's safety stocks against the targets. With several
-    segments pooled at one stage, every segment gets the same (pooled) fill, which can be
-    below the target of the most demanding segment — the simulation shows it.
-``upstream="actual"``
-    No extraordinary measures: a supplier that runs short ships late, and stage :math:`j` can
-    only start period :math:`t`'s replenishment when every input has arrived:
-    completion at :math:`\\max(t + s^e_j, \\max_{i \\to j} G_i(t)) + T_j`, where
-    :math:`G_i(t) = \\max(t + S_i, \\min\\{v : B_i + R_i(v) \\ge A_i(t)\\})` is the time
-    supplier :math:`i` actually ships period :math:`t`'s orders. Shortages cascade, so
-    customer service is typically below :math:`\\alpha`: this measures what the GSM bound
-    does not promise. It needs non-negative demand, so demand is truncated at zero, which
-    raises the mean demand (by 8 % at a coefficient of variation of 1) while the base stock
-    still covers the untruncated mean: on data with very noisy demand (some Willems chains
-    have coefficients of variation of 4 to 7) the "actual" fill mostly measures that bias.
-
-Statistics
-----------
-Each replication runs ``warmup + periods`` periods from an empty pipeline with on-hand stock
-:math:`B_j` (a valid state of the base-stock system); the first ``warmup`` periods (default:
-the longest cumulative lead time plus the longest service time) are discarded. The fraction
-of kept periods is computed per replication; the reported
-value is the mean over replications with a ``confidence`` interval from the Student t
-distribution of the replication means (independent by construction, so no autocorrelation
-bias). With one replication, 20 batch means of the single run are used instead.
-``meets_target`` is true when the upper confidence limit reaches the segment's service level.
+* a stage with a random lead time receives each period's replenishment after a drawn lead
+  time (normal with ``lead_time_std_dev``, or the given discrete distribution), its order
+  released ``order_delay`` periods late (:mod:`.lead_times`);
+* demand is normal (every stage first come, first served) and each row's service is the
+  cycle service (share of periods whose orders ship by :math:`t + S_j`); the intervals are
+  per row, not simultaneous.
 """
 
 from __future__ import annotations
@@ -76,6 +26,7 @@ from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.safety_stock.data import GSMData, prepare
 from optim.models.safety_stock.lead_times import lead_time_model, needs_table
 from optim.models.safety_stock.simulate import (
+    _BATCHES,
     _cumulative,
     _row_searchsorted,
     _solution_arrays,
@@ -87,12 +38,7 @@ __all__ = ["simulate"]
 
 Upstream = Literal["guaranteed", "actual"]
 
-_ID_COLUMNS = ("stage", "stage_id", "id")
-_S_COLUMNS = ("service_time", "outbound_service_time", "committed_service_time", "S")
-_SI_COLUMNS = ("inbound_service_time", "SI")
-_SS_COLUMNS = ("safety_stock",)
-_CHUNK_BYTES = 64 * 2**20
-_BATCHES = 20
+_CHUNK_BYTES = 64 * 2**20  # demand and orders of one chunk of replications
 
 
 def simulate(

@@ -405,3 +405,79 @@ def test_check_exits_5_on_a_miss(tmp_path, capsys):
     assert main(["simulate", str(out), "--replications", "10", "--check", "--quiet"]) == 5
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("2 of 3 targets met; misses: store_a/strategic")
+
+
+# --- stages that also supply others; one law per demand (the demo's DC misses) ---------------
+
+
+def _dc_network(dc_segments: list[float], law: str) -> SafetyStockInstance:
+    """plant -> dc -> two stores; the stores serve two segments each, the DC its own."""
+    rng = random.Random(7)
+
+    def demand(stage: str, k: int, target: float) -> dict:
+        mean = rng.uniform(2, 8)
+        sd = math.sqrt(mean) * 1.6 if law == "negative_binomial" else mean * 0.3
+        return dict(stage=stage, segment=f"g{k}", mean=mean, std_dev=sd, service_level=target)
+
+    demands = [demand(s, k, t) for s in ("a", "b") for k, t in enumerate([0.97, 0.88])]
+    demands += [demand("dc", k, t) for k, t in enumerate(dc_segments)]
+    return SafetyStockInstance.model_validate(
+        {
+            "stages": [
+                {"id": "plant", "lead_time": 2, "holding_cost": 0.5},
+                {"id": "dc", "lead_time": 2, "holding_cost": 1.0},
+                {"id": "a", "lead_time": 1, "holding_cost": 2.0},
+                {"id": "b", "lead_time": 2, "holding_cost": 2.0},
+            ],
+            "arcs": [
+                {"source": "plant", "target": "dc"},
+                {"source": "dc", "target": "a"},
+                {"source": "dc", "target": "b"},
+            ],
+            "demands": [d | {"max_service_time": 0} for d in demands],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("dc_segments", "law"),
+    [([0.985], "negative_binomial"), ([0.95, 0.85], "normal"), ([0.99, 0.9], "negative_binomial")],
+)
+def test_supplying_stage_gets_levels_and_every_target_holds(dc_segments, law):
+    """The DC serves its own segments and the stores' orders (the flow, top priority, level
+    0): critical levels at the DC, the model's services equal the simulated ones and every
+    (stage, segment) meets its target — the demo's DC rows used to miss with a normal-sized DC
+    under negative-binomial store demand."""
+    from optim.models.safety_stock.critical import stage_specs
+
+    inst = _dc_network(dc_segments, law)
+    data = prepare(inst)
+    specs = stage_specs(inst, data.n, data.ids)
+    dc = data.ids.index("dc")
+    assert dc in specs and specs[dc].flow and len(specs[dc].demands) == len(dc_segments)
+    assert {d for d, _ in specs[dc].below} == {0, 1, 2, 3}  # every store demand, phi = 1
+    assert data.ids.index("plant") not in specs  # no demand of its own: square-root model
+    res = solve(inst)
+    sim = simulate(inst, res, periods=3000, replications=12, seed=5)
+    assert sim["meets_target"].all(), sim
+    model = res.table("demands")
+    for m, s in zip(model.itertuples(), sim.itertuples(), strict=True):
+        want = m.expected_service
+        assert abs(s.fill - want) < 5 * max(s.stderr, 0.0015) + 0.002, (m.stage, m.segment)
+
+
+def test_one_law_per_demand_on_a_power_of_two_lattice():
+    """A store demand has the same lattice at its store and in the DC's flow, and the DC's
+    lattice step divides every step it carries."""
+    from optim.models.safety_stock.critical import demand_laws, stage_specs
+
+    inst = _dc_network([0.985], "negative_binomial")
+    data = prepare(inst)
+    specs = stage_specs(inst, data.n, data.ids)
+    laws = demand_laws(inst, data.n, data.ids)
+    assert set(laws) == set(range(len(inst.demands)))
+    for spec in specs.values():
+        assert math.log2(spec.step).is_integer()
+        for d in spec.demands:
+            h = laws[d][1]
+            assert (h / spec.step).is_integer()
