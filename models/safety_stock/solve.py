@@ -33,6 +33,7 @@ through :mod:`optim.solvers.pyomo_highs` instead.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,7 @@ CG_PAIRS_PER_STAGE = 10  # pairs priced into the LP per stage and column-generat
 #: pair MIPs with more columns run without HiGHS' presolve: its passes do not check the time
 #: limit (measured: 436 s of presolve under a 20 s limit on Willems chain 21, 241,348 columns)
 MIP_PRESOLVE_COLUMNS = 100_000
+LOCAL_SEARCH_SHARE = 0.1  # share of the time left one forest local search may take
 
 
 SOLVERS = {
@@ -216,6 +218,12 @@ def _pyomo_version() -> str:
     return f"pyomo {pyomo.version.version} / HiGHS {_highs_version()}"
 
 
+def _search_deadline(clock: Clock) -> float | None:
+    """Deadline of one local search: a tenth of the time left (none without a limit)."""
+    left = clock.left()
+    return None if left is None else time.perf_counter() + LOCAL_SEARCH_SHARE * left
+
+
 def _relaxations(data: GSMData) -> tuple[float, Solution, list[np.ndarray]]:
     """Spanning-forest DP relaxations: best lower bound, best repaired solution, their taus."""
     lower = 0.0
@@ -250,7 +258,7 @@ def _solve_assignment(
     forests = spanning_forests(data)
     if gap() > tol:  # exact tree DPs around the incumbent: a better start for LP and MIP
         best, dps = improve_by_forests(
-            data, best, forests, seed=params.seed, deadline=clock.deadline
+            data, best, forests, seed=params.seed, deadline=_search_deadline(clock)
         )
         extra.update(local_search_cost=best.cost, local_search_dps=dps)
 
@@ -291,7 +299,7 @@ def _solve_assignment(
             extra["lp_rounding_cost"] = best.cost
             if gap() > tol:
                 best, dps = improve_by_forests(
-                    data, best, forests, seed=params.seed, deadline=clock.deadline
+                    data, best, forests, seed=params.seed, deadline=_search_deadline(clock)
                 )
                 extra["lp_local_search_cost"] = best.cost
             break
