@@ -160,13 +160,28 @@ def normal_nodes(mean: float, sd: float) -> tuple[FloatArray, FloatArray]:
 
 def solver_lead_time(stage: Stage) -> int:
     """Integer lead time :math:`T_j` the solvers use (see the module docstring)."""
+    if _whole(stage):
+        return int(stage.lead_time)
     kind, v, _, sd = lead_time_model(stage)
     top = float(v.max()) + (NORMAL_SPAN * sd if kind == "normal" else 0.0)
     return math.ceil(top - 1e-12)
 
 
+def _whole(stage: Stage) -> bool:
+    """A deterministic whole lead time given as ``lead_time`` alone (the common case, fast)."""
+    lt = stage.lead_time
+    return (
+        stage.lead_time_distribution is None
+        and not stage.lead_time_std_dev
+        and lt is not None
+        and float(lt) == int(lt)
+    )
+
+
 def needs_table(stage: Stage) -> bool:
     """True unless the lead time is a deterministic whole number (the square-root model)."""
+    if _whole(stage):
+        return False
     kind, v, _, _ = lead_time_model(stage)
     return kind == "normal" or v.size > 1 or float(v[0]) != int(v[0])
 
