@@ -144,7 +144,8 @@ def _emit(result: Result, args: argparse.Namespace) -> int:
         if args.out:
             result.to_json(args.out, include_runtime=args.timing)
         if args.tables:
-            result.write_tables(args.tables, format=args.format)
+            with _atomic(args.tables, "optim solve --tables", args.instance) as tmp:
+                result.write_tables(tmp, format=args.format)
         if not args.quiet:
             print(result.summary())
     if not result.has_solution():
@@ -154,8 +155,33 @@ def _emit(result: Result, args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+def _input_facts(path_text: str) -> dict[str, Any]:
+    """What the manifest says about an input path: its name and SHA-256 (files and folders;
+    standard input has no digest)."""
+    from optim.output import hash_files
+
+    path = Path(path_text)
+    if path_text == "-" or not path.exists():
+        return {"path": path_text}
+    if path.is_dir():
+        files = [p for p in path.rglob("*") if p.is_file()]
+        return {"path": path_text, "sha256": hash_files(files, root=path)}
+    return {"path": path_text, "sha256": hash_files([path])}
+
+
+def _atomic(folder: str, command: str, source: str) -> Any:
+    """An output folder written atomically with its manifest (:mod:`optim.output`)."""
+    from optim.output import atomic_folder
+
+    return atomic_folder(Path(folder), command=command, inputs=_input_facts(source))
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
     _check_outputs(args, ["out"], ["tables"])
+    if args.tables and args.out != "-":
+        from optim.output import check_target
+
+        check_target(args.tables, "--tables")
     instance = api.load(args.instance)
     result = api.solve(instance, _params(args))
     return _emit(result, args)
@@ -188,6 +214,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    if args.kind.startswith("result-") or args.kind == "manifest":
+        from optim.result_schema import document_schema
+
+        print(json.dumps(document_schema(args.kind), indent=2))
+        return EXIT_OK
     if args.kind == "plan":
         from optim.planning.folder import plan_schema
 
@@ -251,18 +282,21 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from optim.segmentation import SegmentationConfig, segment
 
     _check_outputs(args, [], ["out"])
+    if args.out:
+        from optim.output import check_target
+
+        check_target(args.out)
     previous = _previous(args.previous) if args.previous else None
     config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
     if args.returns:
         config = config.model_copy(update={"returns": args.returns})
     seg = segment(args.history, config=config, previous=previous, overrides=_pins(args))
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for name, frame in seg.to_frames().items():
-            frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
-        seg.item_policy().to_csv(out / "item_policy.csv", index=False, lineterminator="\n")
-        (out / "segmentation.json").write_text(seg.to_json(), encoding="utf-8")
+        with _atomic(args.out, "optim segment", args.history) as out:
+            for name, frame in seg.to_frames().items():
+                frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+            seg.item_policy().to_csv(out / "item_policy.csv", index=False, lineterminator="\n")
+            (out / "segmentation.json").write_text(seg.to_json(), encoding="utf-8")
     print(seg.summary())
     return EXIT_OK
 
@@ -369,6 +403,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         params=_job_params(args),
         pins=_pins(args),
+        previous=Path(args.previous) if args.previous else None,
     )
 
 
@@ -434,6 +469,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_time_limit=args.max_time_limit,
         sync_time_limit=args.sync_time_limit,
         max_queue=args.max_queue,
+        cache_bytes=int(args.cache_mib * 2**20),
     )
     return service.serve(config, log_level=args.log_level)
 
@@ -539,9 +575,20 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser(
-        "schema", help="print the JSON Schema of an instance kind or of plan.yaml ('plan')"
+        "schema",
+        help="print the JSON Schema of an instance kind, of plan.yaml ('plan'), of a result "
+        "document ('result-KIND') or of an output folder's manifest.json ('manifest')",
     )
-    p.add_argument("kind", choices=[*sorted(api.KINDS), "plan"], help="what to describe")
+    p.add_argument(
+        "kind",
+        choices=[
+            *sorted(api.KINDS),
+            "plan",
+            *(f"result-{k}" for k in sorted(api.KINDS)),
+            "manifest",
+        ],
+        help="what to describe",
+    )
     p.set_defaults(func=cmd_schema)
     p = sub.add_parser("simulate", help="Monte-Carlo check of a safety-stock result")
     p.add_argument("result", help="result document written by `optim solve --out`")
@@ -634,6 +681,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--pins", metavar="FILE", help="CSV of pins: customer,segment")
     p.add_argument(
+        "--previous",
+        metavar="DIR",
+        help="last week's output folder (with its manifest.json): report what changed since "
+        "then and why (class, stock and allocation changes in changes/*.csv and the report)",
+    )
+    p.add_argument(
         "--seed", type=bounded(0, 2**32 - 1, "seed"), default=0, help="solver seed, >= 0"
     )
     _add_job_options(p)
@@ -675,6 +728,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-time-limit", type=float, default=3600, help="job time-limit cap, s")
     p.add_argument("--sync-time-limit", type=float, default=30, help="/v1/solve cap, s")
     p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before 429")
+    p.add_argument(
+        "--cache-mib",
+        type=float,
+        default=64,
+        help="memory for results of deterministic solves, reused for identical requests "
+        "(MiB, default 64; 0 turns the cache off)",
+    )
     p.add_argument(
         "--log-level",
         default="info",

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from optim import executor
 from optim.errors import InstanceError
 from optim.instances.capacity import CapacityInstance
 from optim.models.capacity import decompose
@@ -335,6 +336,12 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _Blo
     )
 
 
+def _solve_shipped_block(task: tuple[CapacityData, SolveParams, float | None]) -> _BlockResult:
+    """One block on another process (:func:`optim.executor.fan_out`), with the time left."""
+    data, params, left = task
+    return _solve_block(data, params, _Clock(left))
+
+
 def _why(raw: RawSolution, priority: int | None) -> str:
     where = "cost stage" if priority is None else f"priority {priority} stage"
     return f"{where}: {raw.message or raw.status.value}"
@@ -362,8 +369,16 @@ def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outc
     # largest first, so that the threads finish together
     parts.sort(key=lambda p: -int(np.sum(data.demand[np.isin(data.pair_product, p)] > 0)))
     blocks = [decompose.block(data, p) for p in parts]
-    with ThreadPoolExecutor(max_workers=params.threads) as pool:
-        results = list(pool.map(lambda b: _solve_block(b.data, params, clock), blocks))
+    if executor.cluster_address():  # a Dask cluster in force: the blocks go to its workers
+        left = None if clock.limit is None else clock.left()
+        results = executor.fan_out(
+            _solve_shipped_block,
+            [(b.data, params, left) for b in blocks],
+            desc="capacity blocks",
+        )
+    else:  # in this process: HiGHS releases the GIL, so threads solve blocks at once
+        with ThreadPoolExecutor(max_workers=params.threads) as pool:
+            results = list(pool.map(lambda b: _solve_block(b.data, params, clock), blocks))
     info: dict[str, Any] = {
         "blocks": len(blocks),
         "num_cols": sum(r.size[0] for r in results),

@@ -43,6 +43,9 @@ from optim.planning.folder import PlanningData
 __all__ = ["PlanningData", "distributor_example", "distributor_network"]
 
 HOLDING_RATE = 0.25 / 52
+ORDERING_COST = 25.0
+"""Cost per replenishment order of the example (plan.yaml ``ordering_cost``): the EOQ of
+its min/max items."""
 """Holding cost per unit of value and week (25 % a year)."""
 
 
@@ -177,4 +180,5 @@ def distributor_example(
         plan_start=this_week + pd.Timedelta(weeks=1),
         plan_weeks=26,
         disruption=disruption,
+        ordering_cost=ORDERING_COST,
     )

@@ -12,8 +12,12 @@ file             required content
                           ``network`` (per-item template: ``stages``, ``arcs``,
                           ``demand_stage_of_location``), ``resources`` and ``families``
                           (capacity resources and products, as in the capacity schema),
-                          optional ``name`` and ``disruption`` (item → share of planned
-                          stock that arrives this week)
+                          optional ``name``, ``disruption`` (item → share of planned
+                          stock that arrives this week) and ``forecast`` (``statistical``,
+                          the default, or ``seasonal_naive``: how the peak is forecast)
+                          and ``ordering_cost`` (currency per replenishment order: the
+                          min/max order quantity is the EOQ; without it one review
+                          period's demand, :mod:`optim.planning.replenishment`)
 ``supply.csv``   no       ``item, location, quantity``: stock this week (default: planned
                           stock from the safety-stock plan × disruption); pairs of this
                           week's orders it does not list follow ``supply_missing``
@@ -72,11 +76,14 @@ PLAN_KEYS = {
     "supply_missing",
     "items_without_history",
     "pins",
+    "forecast",
+    "ordering_cost",
 }
 REQUIRED_PLAN_KEYS = ("plan_start", "plan_weeks", "network", "resources", "families")
 NETWORK_KEYS = {"stages", "arcs", "demand_stage_of_location", "name", "pooling"}
 SUPPLY_RULES = ("error", "planned", "zero")
 ITEM_RULES = ("report", "error")
+FORECASTS = ("statistical", "seasonal_naive")
 MAX_PLAN_WEEKS = 156
 """Longest planning window (three years of weeks)."""
 MAX_START_AFTER_DAYS = 364
@@ -117,6 +124,12 @@ class PlanningData:
         Policy table document (``combine``, ``segments``) or None for the packaged one.
     supply_missing, items_without_history
         The rules chosen in ``plan.yaml`` (module docstring).
+    forecast
+        ``"statistical"`` (default): the peak is planned on :func:`optim.forecast` and safety
+        stock is sized from its forecast error; ``"seasonal_naive"``: last year's weeks and
+        the history's standard deviation (the baseline).
+    ordering_cost
+        Cost per replenishment order for the EOQ of min/max items (None: not given).
     pins
         Customer → segment pins (``plan.yaml`` ``pins:`` and ``pins.csv``).
     notes
@@ -145,6 +158,8 @@ class PlanningData:
     pins: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     source: dict[str, Any] = field(default_factory=dict)
+    forecast: str = "statistical"
+    ordering_cost: float | None = None
     receipts: pd.DataFrame | None = None
 
 
@@ -361,6 +376,16 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
                     f"one of {', '.join(sorted(resource_ids))}",
                 )
 
+    cost = doc.get("ordering_cost")
+    if cost is not None and (
+        isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost <= 1e12
+    ):
+        raise plan.error(
+            "ordering_cost",
+            f"ordering_cost is {gate.shown(cost)}",
+            "a number >= 0 (currency per replenishment order)",
+        )
+    out["ordering_cost"] = None if cost is None else float(cost)
     disruption = doc.get("disruption") or {}
     if not isinstance(disruption, dict):
         raise plan.error("disruption", "disruption is not a mapping", "item: share lines")
@@ -375,6 +400,7 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
     for key, allowed, default in (
         ("supply_missing", SUPPLY_RULES, "error"),
         ("items_without_history", ITEM_RULES, "report"),
+        ("forecast", FORECASTS, "statistical"),
     ):
         value = doc.get(key, default)
         if value not in allowed:
@@ -603,7 +629,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         for k in range(weeks_n)
         if start + pd.Timedelta(weeks=k) + pd.Timedelta(days=6) - lag < first_hist
     )
-    if uncovered:
+    if uncovered and cfg["forecast"] == "seasonal_naive":
         notes.append(
             f"forecast: {uncovered} of the {weeks_n} planned weeks have no history a year "
             "earlier, so the seasonal naïve forecast gives them no demand."
@@ -683,6 +709,8 @@ def read_folder(folder: str | Path) -> PlanningData:
         policy=policy,
         supply_missing=cfg["supply_missing"],
         items_without_history=cfg["items_without_history"],
+        forecast=cfg["forecast"],
+        ordering_cost=cfg["ordering_cost"],
         pins=pins,
         notes=tuple(notes),
         source=source,
@@ -810,6 +838,17 @@ def plan_schema() -> dict[str, Any]:
             },
             "supply_missing": {"enum": list(SUPPLY_RULES), "default": "error"},
             "items_without_history": {"enum": list(ITEM_RULES), "default": "report"},
+            "ordering_cost": {
+                "type": "number",
+                "minimum": 0,
+                "description": "currency per replenishment order (EOQ of min/max items)",
+            },
+            "forecast": {
+                "enum": list(FORECASTS),
+                "default": "statistical",
+                "description": "statistical: optim.forecast and its forecast-error sigma; "
+                "seasonal_naive: last year's weeks and the history's sigma",
+            },
             "pins": {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
@@ -852,6 +891,10 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         plan["items_without_history"] = data.items_without_history
     if data.pins:
         plan["pins"] = dict(data.pins)
+    if data.forecast != "statistical":
+        plan["forecast"] = data.forecast
+    if data.ordering_cost is not None:
+        plan["ordering_cost"] = data.ordering_cost
     (folder / "plan.yaml").write_text(
         yaml.safe_dump(plan, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )
