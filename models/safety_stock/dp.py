@@ -84,6 +84,20 @@ def _compile() -> tuple[Any, Any]:
     from numba import njit
 
     @njit(cache=True)
+    def running_min(val, ext_val, ext_arg, o, size, right):  # fmt: skip
+        """Prefix (or, ``right``, suffix) minima of ``val[o:o+size]`` and their arg-minima."""
+        cur = np.inf
+        ca = 0
+        for q in range(size):
+            x = size - 1 - q if right else q
+            v = val[o + x]
+            if v < cur or (right and v == cur):
+                cur = v
+                ca = x
+            ext_val[o + x] = cur
+            ext_arg[o + x] = ca
+
+    @njit(cache=True)
     def bottom_up(
         post, lo, hi, parent, up, adj_ptr, adj_node, adj_dir, ns, ni, lead, slo, shi, ilo, ihi,
         ct_ptr, ct, off, val, arg, ext_val, ext_arg, root_s, root_si,
@@ -135,15 +149,8 @@ def _compile() -> tuple[Any, Any]:
                     total += val[o + best]
                     root_s[k] = best
                     root_si[k] = arg[o + best]
-                else:
-                    cur = np.inf
-                    ca = 0
-                    for s in range(nsk):
-                        if val[o + s] < cur:
-                            cur = val[o + s]
-                            ca = s
-                        ext_val[o + s] = cur
-                        ext_arg[o + s] = ca
+                else:  # prefix minimum, first minimiser
+                    running_min(val, ext_val, ext_arg, o, nsk, False)
             else:  # g_k(SI) = A(SI) + min_S [c(S, SI) + B(S)]
                 for si in range(nik):
                     bv = np.inf
@@ -155,14 +162,7 @@ def _compile() -> tuple[Any, Any]:
                             ba = s
                     val[o + si] = bv + a[si]
                     arg[o + si] = ba
-                cur = np.inf
-                ca = 0
-                for si in range(nik - 1, -1, -1):
-                    if val[o + si] <= cur:
-                        cur = val[o + si]
-                        ca = si
-                    ext_val[o + si] = cur
-                    ext_arg[o + si] = ca
+                running_min(val, ext_val, ext_arg, o, nik, True)  # suffix, smallest index
         return total
 
     @njit(cache=True)
@@ -186,8 +186,8 @@ def _compile() -> tuple[Any, Any]:
 
 _COMPILED: list[tuple[Any, Any]] = []
 
-#: stages per compiled call between two checks of the deadline
-CHUNK = 256
+#: (S, SI) cells per compiled call between two checks of the deadline (a few ms of work)
+CHUNK_CELLS = 4_000_000
 
 
 def _kernels() -> tuple[Any, Any]:
@@ -301,11 +301,15 @@ def tree_dp(
     root_si = np.zeros(n, dtype=np.int64)
     post = np.array(order[::-1], dtype=np.int64)
     total = 0.0
-    for lo in range(0, n, CHUNK):
+    # compiled calls of about CHUNK_CELLS (S, SI) cells each, the deadline checked between them
+    work = np.cumsum((ns * ni)[post])
+    cuts = np.searchsorted(work, np.arange(CHUNK_CELLS, int(work[-1]), CHUNK_CELLS), "right")
+    bounds = np.unique(np.concatenate(([0], cuts, [n])))
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         if deadline is not None and time.perf_counter() > deadline:
             raise DPTimeout(lo, n)
         total += bottom_up(
-            post, lo, min(lo + CHUNK, n), parent, up_to_parent, adj_ptr, adj_node, adj_dir,
+            post, lo, hi, parent, up_to_parent, adj_ptr, adj_node, adj_dir,
             ns, ni, lead, slo.astype(np.int64), shi.astype(np.int64), ilo.astype(np.int64),
             ihi.astype(np.int64), ct_ptr, ct, off, val, arg, ext_val, ext_arg, root_s, root_si,
         )  # fmt: skip
