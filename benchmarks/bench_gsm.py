@@ -180,6 +180,7 @@ def _baseline_tree_dp():
     except (OSError, subprocess.CalledProcessError):
         return None
     mod = types.ModuleType("baseline_dp")
+    sys.modules["baseline_dp"] = mod  # dataclasses look their module up
     exec(compile(src, "baseline_dp.py", "exec"), mod.__dict__)
     return mod.tree_dp
 
