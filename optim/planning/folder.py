@@ -27,6 +27,10 @@ file             required content
                           receipts; each lane (a network stage id) is planned with its
                           empirical lead-time distribution, extended lanes flagged
                           (:mod:`optim.instances.receipts`)
+``shipments.csv`` no      ``customer, item, date, quantity, shipped_quantity, ship_date``
+                          (+ ``due_date``): what was shipped; the report reviews the
+                          achieved service against the targets
+                          (:mod:`optim.planning.review`)
 ================ ======== ===============================================================
 
 Rules the planner chooses in ``plan.yaml`` (reported in the run's notes):
@@ -139,6 +143,8 @@ class PlanningData:
         manifest records it).
     receipts
         Validated goods receipts (:func:`optim.instances.receipts.read_receipts`) or None.
+    shipments
+        Validated shipped order lines (:func:`optim.planning.review.read_shipments`) or None.
     """
 
     name: str
@@ -161,6 +167,7 @@ class PlanningData:
     forecast: str = "statistical"
     ordering_cost: float | None = None
     receipts: pd.DataFrame | None = None
+    shipments: pd.DataFrame | None = None
 
 
 class _Plan:
@@ -690,6 +697,7 @@ def read_folder(folder: str | Path) -> PlanningData:
             "supply.csv",
             "pins.csv",
             "policy.yaml",
+            "shipments.csv",
         )
     ]
     read = [p for p in read if p.is_file()]
@@ -717,7 +725,14 @@ def read_folder(folder: str | Path) -> PlanningData:
         receipts=read_receipts(folder / "receipts.csv")
         if (folder / "receipts.csv").is_file()
         else None,
+        shipments=_shipments(folder / "shipments.csv"),
     )
+
+
+def _shipments(path: Path) -> pd.DataFrame | None:
+    from optim.planning.review import read_shipments
+
+    return read_shipments(path).reset_index(drop=True) if path.is_file() else None
 
 
 def _supply(
@@ -796,7 +811,7 @@ def _policy(path: Path) -> dict[str, Any]:
 def plan_schema() -> dict[str, Any]:
     """JSON Schema of ``plan.yaml`` (``optim schema plan``)."""
     from optim.instances.capacity import Product, Resource
-    from optim.instances.safety_stock import Arc, Stage
+    from optim.instances.safety_stock import POOLINGS, Arc, Stage
 
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -820,7 +835,7 @@ def plan_schema() -> dict[str, Any]:
                 "required": ["stages", "demand_stage_of_location"],
                 "properties": {
                     "name": {"type": "string"},
-                    "pooling": {"enum": ["root_sum_square", "additive", "max_z"]},
+                    "pooling": {"enum": list(POOLINGS)},
                     "stages": {"type": "array", "minItems": 1, "items": Stage.model_json_schema()},
                     "arcs": {"type": "array", "items": Arc.model_json_schema()},
                     "demand_stage_of_location": {
@@ -875,6 +890,10 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         ]
         data.receipts[cols].to_csv(
             folder / "receipts.csv", index=False, lineterminator="\n", date_format="%Y-%m-%d"
+        )
+    if data.shipments is not None:
+        data.shipments.to_csv(
+            folder / "shipments.csv", index=False, lineterminator="\n", date_format="%Y-%m-%d"
         )
     plan = {
         "name": data.name,
