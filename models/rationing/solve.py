@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -93,14 +94,14 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         from optim.models.rationing import reference
 
         try:
-            outcome = reference.allocate(problem, params)
+            outcome = _in_units(reference.allocate, problem, params)
         except engine.EngineError as exc:
             return _failed(exc, params, start, "pyomo+highs")
         solver = "pyomo+highs"
     elif params.solver in ("auto", "highs", "cpsat"):
         solver = "cpsat+highs" if params.solver == "cpsat" else "highs"
         try:
-            outcome = engine.allocate(problem, params)
+            outcome = _in_units(engine.allocate, problem, params)
         except engine.EngineError as exc:
             return _failed(exc, params, start, solver)
     else:
@@ -137,6 +138,70 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
             "total_allocated": total,
             "lane_cost": lane_cost,
         },
+    )
+
+
+# Quantities are planned on a grid of ``engine.QUANTUM`` (1e-6) units; a double carries that
+# grid exactly (with the engine's snapping tolerance to spare) up to 1e9 units.
+PLAIN_LIMIT = 1e9
+
+
+def unit_exponent(p: Problem) -> int:
+    """The ``k`` such that quantities divided by ``10**k`` are at most :data:`PLAIN_LIMIT`.
+
+    0 for every instance up to 1e9 units; the instance schema refuses quantities above
+    :data:`optim.instances.rationing.MAX_QUANTITY` (1e12, so ``k ≤ 3``).
+    """
+    top = max(
+        float(np.max(p.supply, initial=0.0)),
+        float(np.max(p.cap, initial=0.0)),
+        float(np.max(p.lot, initial=0.0)),
+        float(np.max(p.arc_previous, initial=0.0)),
+    )
+    k = 0
+    while top > PLAIN_LIMIT * 10.0**k:
+        k += 1
+    return k
+
+
+def _in_units(
+    allocate: Callable[[Problem, SolveParams], engine.Outcome], p: Problem, params: SolveParams
+) -> engine.Outcome:
+    """``allocate(p)`` with quantities stated in units of ``10**k`` (:func:`unit_exponent`).
+
+    Every rule is invariant under a common scale of the quantities (tier totals, leximin of
+    ``a_i / w_i``, caps, minimums, lots, lane cost, change and preference), so the plan in the
+    larger unit is the plan, scaled; it is reported on a grid of ``10**k`` quanta (1e-3 units
+    at 1e12) instead of 1e-6 units. ``k = 0`` (up to 1e9 units): ``allocate(p)`` itself.
+    """
+    k = unit_exponent(p)
+    if k == 0:
+        return allocate(p, params)
+    unit = 10.0**k
+    scaled = replace(
+        p,
+        supply=p.supply / unit,
+        request=p.request / unit,
+        cap=p.cap / unit,
+        minimum=p.minimum / unit,
+        lot=p.lot / unit,
+        arc_previous=p.arc_previous / unit,
+    )
+    out = allocate(scaled, params)
+    # flows are whole quanta of the scaled grid: exact integers times the larger quantum
+    quanta = np.round(out.flow / engine.QUANTUM)
+    per_unit = 10.0 ** (6 - k)  # quanta per unit (k ≤ 3 keeps it an exact integer)
+    flow = quanta / per_unit
+    # ratios a_i / w_i carry the unit unless w_i is the request itself (proportional)
+    level_unit = np.where(p.rule == Rule.PROPORTIONAL, 1.0, unit)
+    return engine.Outcome(
+        alloc=np.bincount(p.arc_line, flow, p.num_lines),
+        flow=flow,
+        floor=out.floor * unit,
+        stage=out.stage,
+        level=out.level * level_unit,
+        share=None if out.share is None else out.share * unit,
+        lp_count=out.lp_count,
     )
 
 

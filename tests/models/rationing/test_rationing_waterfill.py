@@ -9,6 +9,8 @@ by arc, and the flow method really answered every component (nothing handed back
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -236,3 +238,56 @@ def test_no_quantum_crosses_tiers_at_scale_like_shapes(seed, shape, lanes):
     p = prepare(RationingInstance.from_frames(**frames))
     out = engine.allocate(p, SolveParams())
     assert len(_dominance_violations(p, out)) == 0
+
+
+@pytest.mark.parametrize("scale", [5e8, 1e9, 1e12])
+def test_large_quantities_stay_exact(scale):
+    """Up to 1e12 units the plan is the unit-scale plan, scaled: up to 1e9 on the 1e-6 grid,
+    above that in units of a power of ten (1e-3-unit grid at 1e12)."""
+    from optim.models.rationing.solve import unit_exponent
+
+    frames = rationing_frames(3, n_items=5, n_locations=3, n_customers=8, n_lines=40)
+    top = max(frames["supply"]["quantity"].max(), frames["demand"]["quantity"].max())
+    unit = optim.solve(RationingInstance.from_frames(**frames))
+    factor = scale / top
+    big_supply = frames["supply"].assign(quantity=frames["supply"]["quantity"] * factor)
+    big_demand = frames["demand"].assign(quantity=frames["demand"]["quantity"] * factor)
+    big_inst = RationingInstance.from_frames(big_supply, big_demand, frames["segments"])
+    assert unit_exponent(prepare(big_inst)) == (3 if scale == 1e12 else 0)
+    big = optim.solve(big_inst)
+    assert big.is_optimal()
+    a = big.table("lines")["allocated"].to_numpy() / factor
+    b = unit.table("lines")["allocated"].to_numpy()  # on its own 1e-6 grid
+    assert a == pytest.approx(b, rel=1e-12, abs=2e-6)
+    assert (big.table("lines")["stage"] == unit.table("lines")["stage"]).all()
+    # every allocated quantity is on the instance's grid (1e-6 units, 1e-3 above 1e9), up to
+    # the double's own spacing there (at most 0.12 quanta at the top of either range)
+    grid = 1e-3 if scale > 1e9 else 1e-6
+    q = big.table("allocations")["quantity"].to_numpy() / grid
+    assert np.abs(q - np.round(q)).max() < 0.2
+    used = big.table("unallocated")
+    assert (used["allocated"] <= used["supply"] * (1 + 1e-15)).all()
+
+
+@pytest.mark.parametrize("value", [1e12 * (1 + 1e-9), 1e25])
+def test_quantities_beyond_the_grid_are_refused(tmp_path, value):
+    """Above 1e12 units: a clear error naming the file line and field (CLI exit 2)."""
+    import json
+
+    frames = rationing_frames(3, n_items=2, n_locations=2, n_customers=3, n_lines=6)
+    frames["supply"].loc[1, "quantity"] = value
+    with pytest.raises(optim.InstanceError, match=r"supply\[1\].*above 1e\+12.*at most 1e12"):
+        RationingInstance.from_frames(**frames)
+    doc = {"kind": "rationing"}
+    for name, frame in frames.items():
+        doc[name] = [
+            {k: v for k, v in rec.items() if not (isinstance(v, float) and v != v)}
+            for rec in frame.to_dict(orient="records")
+        ]
+    path = tmp_path / "week.json"
+    path.write_text(json.dumps(doc, indent=1))
+    with pytest.raises(optim.InstanceError) as info:
+        optim.load(path)
+    text = str(info.value)
+    assert re.search(r"week\.json line \d+: supply\[1\] \(item '\w+'\): quantity", text)
+    assert "at most 1e12" in text
