@@ -9,8 +9,10 @@ The rules (exact, staged; see :mod:`optim.models.rationing`):
    rule's ratio (proportional: fill rate; equal: quantity; weighted: quantity per weight);
 4. ``max_quantity``, ``lot_size`` and ``all_or_nothing`` always hold (integer rules by MIP);
 5. then routing: lane cost, then change against ``previous`` (``stability``), then location
-   preference (default order: location id); remaining ties are resolved by the deterministic
-   single-threaded HiGHS simplex, so the same input gives byte-identical output.
+   preference (default order: location id). Routings equal on all three criteria can differ
+   arc by arc; the tie is resolved deterministically — by the exact routing's scan order
+   (:mod:`optim.models.rationing.routing`, ``method="auto"``) or by the single-threaded HiGHS
+   simplex (``method="lp"``) — so the same input gives byte-identical output.
 
 Result tables: ``allocations`` (demand_id, item, location, quantity), ``lines`` (one row per
 demand line with requested, allocated, fill_rate, tier, stage and a sentence that explains the
@@ -34,7 +36,8 @@ from optim.result import Result
 from optim.solvers import highs
 from optim.status import Status
 
-# auto: the exact flow method on components without integer rules, staged LPs elsewhere;
+# auto: the exact flow methods (stages 0-2 without integer rules; routing) on small components,
+# staged LPs elsewhere;
 # lp: the staged LPs everywhere (the same answers; kept as the independent second method)
 METHODS = ("auto", "lp")
 
@@ -69,7 +72,8 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         ``solver="auto"``/``"highs"`` runs the block-decomposed fast path; ``"pyomo"`` the
         Pyomo reference formulation (small instances; same answers, tested equal).
         ``method="auto"`` gives components without integer rules the exact flow method
-        (:mod:`optim.models.rationing.waterfill`); ``"lp"`` runs the staged LPs everywhere.
+        (:mod:`optim.models.rationing.waterfill`) and every small component the exact routing
+        (:mod:`optim.models.rationing.routing`); ``"lp"`` runs the staged LPs everywhere.
 
     Returns
     -------
