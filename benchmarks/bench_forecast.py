@@ -7,7 +7,8 @@ Bernoulli × gamma intermittent and lumpy ones). Each repetition runs the chosen
 (CrostonSBA / TSB / MSTL) through :func:`optim.forecasting.core.forecast_arrays` with
 ``--jobs`` worker processes, and the baseline: the same pipeline with seasonal naïve for
 every series, in the same process. Prints median wall time, peak memory (tracemalloc of the
-parent plus the workers' max RSS) and the ratio to the baseline.
+parent plus the workers' max RSS), CPU seconds (parent + workers: on a shared machine
+CPU-s / jobs is what the wall time would be on idle cores) and the ratio to the baseline.
 
     .venv/bin/python benchmarks/bench_forecast.py [--series 50000] [--reps 3] [--jobs 2]
 """
@@ -15,6 +16,7 @@ parent plus the workers' max RSS) and the ratio to the baseline.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import time
@@ -48,10 +50,17 @@ def generate(n: int, weeks: int, seed: int = 0) -> tuple[list[np.ndarray], list[
     return ys, patterns
 
 
-def run(ys: list[np.ndarray], methods: list[str], jobs: int) -> float:
-    start = time.perf_counter()
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run(ys: list[np.ndarray], methods: list[str], jobs: int) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (this process + its finished workers) of one run."""
+    start, cpu = time.perf_counter(), _cpu()
     forecast_arrays(ys, methods, horizon=13, level=0.9, origins=3, step=4, n_jobs=jobs)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu() - cpu
 
 
 def main() -> None:
@@ -72,14 +81,21 @@ def main() -> None:
     for _ in range(args.reps):
         ours.append(run(ys, methods, args.jobs))
         base.append(run(ys, ["SeasonalNaive"] * len(ys), args.jobs))
-        print(f"  run: chosen methods {ours[-1]:.1f} s, seasonal naive {base[-1]:.1f} s")
+        print(
+            f"  run: chosen methods {ours[-1][0]:.1f} s wall / {ours[-1][1]:.1f} CPU-s, "
+            f"seasonal naive {base[-1][0]:.1f} s wall / {base[-1][1]:.1f} CPU-s"
+        )
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    t_ours, t_base = statistics.median(ours), statistics.median(base)
+    t_ours = statistics.median(w for w, _ in ours)
+    t_base = statistics.median(w for w, _ in base)
+    c_ours = statistics.median(c for _, c in ours)
+    c_base = statistics.median(c for _, c in base)
     print(
-        f"median {t_ours:.1f} s (seasonal-naive baseline {t_base:.1f} s, ratio "
-        f"{t_ours / t_base:.2f}); peak memory: parent {peak:.0f} MiB (tracemalloc), "
-        f"largest worker {children:.0f} MiB (max RSS)"
+        f"median {t_ours:.1f} s wall, {c_ours:.1f} CPU-s (seasonal-naive baseline {t_base:.1f} s "
+        f"wall, {c_base:.1f} CPU-s; ratio {t_ours / t_base:.2f} wall, {c_ours / c_base:.2f} CPU); "
+        f"peak memory: parent {peak:.0f} MiB (tracemalloc), largest worker {children:.0f} MiB "
+        f"(max RSS); load average at the end {os.getloadavg()[0]:.1f}"
     )
 
 

@@ -9,7 +9,9 @@ A step that knows about a problem can also put alerts on the run itself
 
 Built-in rules: a solve without a solution; fill-rate floors the capacity cannot meet;
 segments served below their service target in the short week (who, how many units short);
-the rules the input reader applied (``PlanningData.notes``).
+the rules the input reader applied (``PlanningData.notes``); the run's own notes
+(:data:`NOTE_SEVERITY`: lead-time drift, policy promises rounded to periods and the capacity
+fallback's diagnosis are warnings, the rest ``info``).
 """
 
 from __future__ import annotations
@@ -139,6 +141,33 @@ def _reader_notes(run: PlanningRun) -> Iterable[Alert]:
     for note in getattr(run.data, "notes", ()) or ():
         topic = note.split(":", 1)[0] if ":" in note[:20] else "data"
         yield Alert("info", topic, "", note)
+
+
+NOTE_SEVERITY: tuple[tuple[str, Severity, str], ...] = (
+    ("lead time extended", "warning", "lead_time"),
+    ("policy:", "warning", "policy"),
+    ("peak plan:", "warning", "capacity"),
+    ("forecast:", "warning", "forecast"),
+)
+"""Run notes (``PlanningRun.notes`` beyond the reader's) that are warnings: prefix, severity,
+topic. Other notes (e.g. how order lines were merged for rationing) are ``info``."""
+
+
+@alert_rule
+def _run_notes(run: PlanningRun) -> Iterable[Alert]:
+    """The run's own notes (lead-time drift, policy rounding, the capacity fallback's
+    diagnosis …) as alerts; the reader's notes are :func:`_reader_notes`'."""
+    read = set(getattr(run.data, "notes", ()) or ())
+    for note in getattr(run, "notes", ()) or ():
+        if note in read:
+            continue
+        for prefix, severity, topic in NOTE_SEVERITY:
+            if note.startswith(prefix):
+                yield Alert(severity, topic, "", note)
+                break
+        else:
+            topic = note.split(":", 1)[0] if ":" in note[:20] else "run"
+            yield Alert("info", topic, "", note)
 
 
 def to_records(alerts: Iterable[Alert]) -> list[dict[str, Any]]:

@@ -144,7 +144,8 @@ def _emit(result: Result, args: argparse.Namespace) -> int:
         if args.out:
             result.to_json(args.out, include_runtime=args.timing)
         if args.tables:
-            result.write_tables(args.tables, format=args.format)
+            with _atomic(args.tables, "optim solve --tables", args.instance) as tmp:
+                result.write_tables(tmp, format=args.format)
         if not args.quiet:
             print(result.summary())
     if not result.has_solution():
@@ -154,8 +155,33 @@ def _emit(result: Result, args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+def _input_facts(path_text: str) -> dict[str, Any]:
+    """What the manifest says about an input path: its name and SHA-256 (files and folders;
+    standard input has no digest)."""
+    from optim.output import hash_files
+
+    path = Path(path_text)
+    if path_text == "-" or not path.exists():
+        return {"path": path_text}
+    if path.is_dir():
+        files = [p for p in path.rglob("*") if p.is_file()]
+        return {"path": path_text, "sha256": hash_files(files, root=path)}
+    return {"path": path_text, "sha256": hash_files([path])}
+
+
+def _atomic(folder: str, command: str, source: str) -> Any:
+    """An output folder written atomically with its manifest (:mod:`optim.output`)."""
+    from optim.output import atomic_folder
+
+    return atomic_folder(Path(folder), command=command, inputs=_input_facts(source))
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
     _check_outputs(args, ["out"], ["tables"])
+    if args.tables and args.out != "-":
+        from optim.output import check_target
+
+        check_target(args.tables, "--tables")
     instance = api.load(args.instance)
     result = api.solve(instance, _params(args))
     return _emit(result, args)
@@ -251,18 +277,21 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from optim.segmentation import SegmentationConfig, segment
 
     _check_outputs(args, [], ["out"])
+    if args.out:
+        from optim.output import check_target
+
+        check_target(args.out)
     previous = _previous(args.previous) if args.previous else None
     config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
     if args.returns:
         config = config.model_copy(update={"returns": args.returns})
     seg = segment(args.history, config=config, previous=previous, overrides=_pins(args))
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for name, frame in seg.to_frames().items():
-            frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
-        seg.item_policy().to_csv(out / "item_policy.csv", index=False, lineterminator="\n")
-        (out / "segmentation.json").write_text(seg.to_json(), encoding="utf-8")
+        with _atomic(args.out, "optim segment", args.history) as out:
+            for name, frame in seg.to_frames().items():
+                frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+            seg.item_policy().to_csv(out / "item_policy.csv", index=False, lineterminator="\n")
+            (out / "segmentation.json").write_text(seg.to_json(), encoding="utf-8")
     print(seg.summary())
     return EXIT_OK
 
@@ -369,6 +398,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         params=_job_params(args),
         pins=_pins(args),
+        previous=Path(args.previous) if args.previous else None,
     )
 
 
@@ -633,6 +663,12 @@ def parser() -> argparse.ArgumentParser:
         help="pin a customer to a segment (repeatable; wins over pins.csv and plan.yaml pins)",
     )
     p.add_argument("--pins", metavar="FILE", help="CSV of pins: customer,segment")
+    p.add_argument(
+        "--previous",
+        metavar="DIR",
+        help="last week's output folder (with its manifest.json): report what changed since "
+        "then and why (class, stock and allocation changes in changes/*.csv and the report)",
+    )
     p.add_argument(
         "--seed", type=bounded(0, 2**32 - 1, "seed"), default=0, help="solver seed, >= 0"
     )

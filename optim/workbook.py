@@ -58,6 +58,11 @@ def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
     tables: dict[str, pd.DataFrame] = {
         "summary": pd.DataFrame(facts, columns=["what", "value"]),
         "alerts": frame(alerts),
+        **{
+            f"changed {name}": run.tables[f"changed_{name}"]
+            for name in ("classes", "stock", "allocation")
+            if f"changed_{name}" in run.tables
+        },
         "segment summary": run.tables["segment_summary"],
         "policy": run.policy.to_frame(),
         "cell policy": run.tables["cell_policy"],

@@ -12,6 +12,7 @@ import pytest
 
 import optim
 from optim.cli import main
+from optim.output import verify
 
 EXAMPLE = Path(optim.__file__).resolve().parents[1] / "instances" / "data"
 EXAMPLE = EXAMPLE / "weekly_rationing.json"
@@ -28,7 +29,10 @@ def test_solve_writes_document_and_tables(tmp_path, capsys):
         "lines.csv",
         "segments.csv",
         "unallocated.csv",
+        "manifest.json",  # written atomically: complete with its manifest, or not at all
     }
+    assert verify(tables) == []
+    assert json.loads((tables / "manifest.json").read_text())["input"]["sha256"]
     assert "status: OPTIMAL" in capsys.readouterr().out
 
 
@@ -68,7 +72,7 @@ def test_console_script_runs_demo(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "optim planning run" in run.stdout and "strategic" in run.stdout
-    assert "[7/7]" in run.stderr  # progress on stderr, the summary on stdout
+    assert "[8/8]" in run.stderr  # progress on stderr, the summary on stdout
     for name in ("report.html", "segment_summary.csv", "rationing_result.json"):
         assert (tmp_path / name).exists(), name
 

@@ -108,3 +108,44 @@ def test_foreign_folder_is_refused_before_work(folder, tmp_path, capsys):
     assert main(["plan", str(folder), "--out", str(out), "--quiet"]) == 2
     assert "optim did not write" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_solve_tables_and_segment_out_are_atomic_with_a_manifest(folder, tmp_path, capsys):
+    """`optim solve --tables DIR` and `optim segment --out DIR` write like the planning run:
+    complete with a verified manifest, a rerun replaces the folder as a whole, a folder with
+    files optim did not write is refused before any work (exit 2, nothing touched)."""
+    from optim.cli import main
+
+    example = Path(__file__).resolve().parents[1] / "instances" / "data" / "weekly_rationing.json"
+    tables, seg = tmp_path / "tables", tmp_path / "seg"
+    for _ in range(2):
+        assert main(["solve", str(example), "--tables", str(tables), "--quiet"]) == 0
+        history = str(folder / "history.csv")
+        assert main(["segment", history, "--out", str(seg)]) == 0
+        for out in (tables, seg):
+            assert verify(out) == [] and (out / MANIFEST).is_file()
+    manifest = json.loads((seg / MANIFEST).read_text())
+    assert manifest["command"] == "optim segment" and manifest["input"]["path"] == history
+    assert "segmentation.json" in manifest["files"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seg", "tables"]
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    capsys.readouterr()
+    assert main(["solve", str(example), "--tables", str(foreign), "--quiet"]) == 2
+    assert "--tables" in capsys.readouterr().err
+    assert main(["segment", history, "--out", str(foreign)]) == 2
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_run_notes_that_are_warnings_are_alerts(run):
+    from optim.alerts import collect
+
+    alerts = collect(run)
+    policy = [n for n in run.notes if n.startswith("policy:")]
+    assert policy  # the packaged policy's 1- and 3-day promises round to 0 weeks
+    shown = {a.message: a for a in alerts}
+    for note in policy:
+        assert shown[note].severity == "warning" and shown[note].topic == "policy"
+    for note in run.data.notes:  # the reader's rules stay info
+        assert shown[note].severity == "info"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -47,6 +47,15 @@ def summary(result: planning.PlanningRun) -> str:
         }
     )
     gsm, cap, rat = result.safety_stock, result.capacity, result.rationing
+    since = []
+    if result.previous is not None:
+        t = result.tables
+        since = [
+            f"since {result.previous.folder}: {len(t['changed_classes'])} class change(s), "
+            f"{len(t['changed_stock'])} stock move(s) (value "
+            f"{t['changed_stock']['value_change'].sum():+,.2f}), "
+            f"{len(t['changed_allocation'])} allocation change(s) — see changes/"
+        ]
     items = result.segmentation.items
     changes = result.segmentation.changes
     points = int(gsm.tables["stages"]["decoupling_point"].sum())
@@ -56,6 +65,7 @@ def summary(result: planning.PlanningRun) -> str:
         f"({', '.join(f'{k} {v}' for k, v in items['abc'].value_counts().sort_index().items())}"
         f"), {len(result.segmentation.customers)} customers; {len(changes)} class change(s) "
         "since last week's run",
+        *since,
         "",
         table.to_string(index=False),
         "",
@@ -94,14 +104,22 @@ def _job(
     stream: TextIO | None,
     command: str = "optim plan",
     write_input: bool = False,
+    previous: Any = None,
 ) -> int:
     from optim.output import atomic_folder, check_target, hash_files
 
     out = Path(out)
     check_target(out)
     inputs = dict(data.source)
+    if previous is not None:
+        inputs["previous"] = {
+            "folder": str(previous.folder),
+            "input_sha256": previous.input_sha256,
+        }
+    if data.forecast != "statistical":
+        progress.total -= 1  # no forecasting step
     with atomic_folder(out, command=command, inputs=inputs) as tmp:
-        result = planning.run(data, params=params, progress=progress)
+        result = planning.run(data, params=params, progress=progress, previous=previous)
         with progress.step("write tables, result documents and the HTML report"):
             if write_input:
                 files = write_folder(data, tmp / "input")
@@ -152,7 +170,7 @@ def run(
         Passed to :func:`~optim.planning.distributor.distributor_example` (e.g.
         ``n_items=60`` for a small run).
     """
-    progress = planning.Progress(7, quiet=quiet)
+    progress = planning.Progress(8, quiet=quiet)
     with progress.step("generate the example (seeded); it is written to input/"):
         data = distributor_example(seed, **size)
     return _job(
@@ -175,14 +193,22 @@ def plan(
     stream: TextIO | None = None,
     params: SolveParams | None = None,
     pins: dict[str, str] | None = None,
+    previous: Path | None = None,
 ) -> int:
     """Run the planning chain on a planning folder (:mod:`optim.planning.folder`);
-    ``pins`` (customer → segment, e.g. from ``--pin``) win over the folder's pins."""
-    progress = planning.Progress(7, quiet=quiet)
+    ``pins`` (customer → segment, e.g. from ``--pin``) win over the folder's pins;
+    ``previous``: last week's output folder to compare with (:mod:`optim.planning.compare`),
+    read and checked before any work."""
+    progress = planning.Progress(8, quiet=quiet)
     with progress.step(f"read and check {folder}"):
         data = read_folder(folder)
+        last = None
+        if previous is not None:
+            from optim.planning.compare import read_previous
+
+            last = read_previous(previous)
         if pins:
             import dataclasses
 
             data = dataclasses.replace(data, pins={**data.pins, **pins})
-    return _job(data, out, progress, params=params, quiet=quiet, stream=stream)
+    return _job(data, out, progress, params=params, quiet=quiet, stream=stream, previous=last)

@@ -12,8 +12,9 @@ file             required content
                           ``network`` (per-item template: ``stages``, ``arcs``,
                           ``demand_stage_of_location``), ``resources`` and ``families``
                           (capacity resources and products, as in the capacity schema),
-                          optional ``name`` and ``disruption`` (item → share of planned
-                          stock that arrives this week)
+                          optional ``name``, ``disruption`` (item → share of planned
+                          stock that arrives this week) and ``forecast`` (``statistical``,
+                          the default, or ``seasonal_naive``: how the peak is forecast)
 ``supply.csv``   no       ``item, location, quantity``: stock this week (default: planned
                           stock from the safety-stock plan × disruption); pairs of this
                           week's orders it does not list follow ``supply_missing``
@@ -72,11 +73,13 @@ PLAN_KEYS = {
     "supply_missing",
     "items_without_history",
     "pins",
+    "forecast",
 }
 REQUIRED_PLAN_KEYS = ("plan_start", "plan_weeks", "network", "resources", "families")
 NETWORK_KEYS = {"stages", "arcs", "demand_stage_of_location", "name", "pooling"}
 SUPPLY_RULES = ("error", "planned", "zero")
 ITEM_RULES = ("report", "error")
+FORECASTS = ("statistical", "seasonal_naive")
 MAX_PLAN_WEEKS = 156
 """Longest planning window (three years of weeks)."""
 MAX_START_AFTER_DAYS = 364
@@ -117,6 +120,10 @@ class PlanningData:
         Policy table document (``combine``, ``segments``) or None for the packaged one.
     supply_missing, items_without_history
         The rules chosen in ``plan.yaml`` (module docstring).
+    forecast
+        ``"statistical"`` (default): the peak is planned on :func:`optim.forecast` and safety
+        stock is sized from its forecast error; ``"seasonal_naive"``: last year's weeks and
+        the history's standard deviation (the baseline).
     pins
         Customer → segment pins (``plan.yaml`` ``pins:`` and ``pins.csv``).
     notes
@@ -145,6 +152,7 @@ class PlanningData:
     pins: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     source: dict[str, Any] = field(default_factory=dict)
+    forecast: str = "statistical"
     receipts: pd.DataFrame | None = None
 
 
@@ -375,6 +383,7 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
     for key, allowed, default in (
         ("supply_missing", SUPPLY_RULES, "error"),
         ("items_without_history", ITEM_RULES, "report"),
+        ("forecast", FORECASTS, "statistical"),
     ):
         value = doc.get(key, default)
         if value not in allowed:
@@ -603,7 +612,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         for k in range(weeks_n)
         if start + pd.Timedelta(weeks=k) + pd.Timedelta(days=6) - lag < first_hist
     )
-    if uncovered:
+    if uncovered and cfg["forecast"] == "seasonal_naive":
         notes.append(
             f"forecast: {uncovered} of the {weeks_n} planned weeks have no history a year "
             "earlier, so the seasonal naïve forecast gives them no demand."
@@ -683,6 +692,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         policy=policy,
         supply_missing=cfg["supply_missing"],
         items_without_history=cfg["items_without_history"],
+        forecast=cfg["forecast"],
         pins=pins,
         notes=tuple(notes),
         source=source,
@@ -810,6 +820,12 @@ def plan_schema() -> dict[str, Any]:
             },
             "supply_missing": {"enum": list(SUPPLY_RULES), "default": "error"},
             "items_without_history": {"enum": list(ITEM_RULES), "default": "report"},
+            "forecast": {
+                "enum": list(FORECASTS),
+                "default": "statistical",
+                "description": "statistical: optim.forecast and its forecast-error sigma; "
+                "seasonal_naive: last year's weeks and the history's sigma",
+            },
             "pins": {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
@@ -852,6 +868,8 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         plan["items_without_history"] = data.items_without_history
     if data.pins:
         plan["pins"] = dict(data.pins)
+    if data.forecast != "statistical":
+        plan["forecast"] = data.forecast
     (folder / "plan.yaml").write_text(
         yaml.safe_dump(plan, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )

@@ -15,9 +15,14 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    :math:`a_{jd} = z_d\sigma_d`: demand ``d`` carries :math:`a_{jd}^2 / \sum_{d'}
    a_{jd'}^2` of stage ``j``'s cost; the shares add up to the total exactly
    (:func:`safety_stock_by_segment`, which also covers the other pooling rules).
-4. **Peak capacity plan** of the product families over the planning window. Forecast:
-   seasonal naïve — each planned week repeats the order lines of the same week 52 weeks
-   earlier (364 days, same weekday), per customer, so segments keep their own demand.
+4. **Peak capacity plan** of the product families over the planning window. Forecast
+   (``data.forecast``): ``"statistical"`` (default) — :func:`optim.forecast` per item ×
+   customer segment × location (one statsforecast model per series from the policy table
+   and the demand pattern, rolling-origin backtest, conformal intervals), whose
+   per-period forecast error is also the σ of step 3 (the stock per item class is
+   compared with the history-σ stock, :func:`stock_moved_by_class`);
+   ``"seasonal_naive"`` — each planned week repeats the order lines of the same week 52
+   weeks earlier (364 days, same weekday), per customer, and step 3 takes the history's σ.
    Lost-sales and backlog penalties follow the customer tiers
    (:func:`~optim.planning.build_capacity`), and each segment's policy service level is
    its fill-rate floor over the window. When capacity cannot meet every floor, the
@@ -58,7 +63,15 @@ from optim.result import Result
 from optim.segmentation import PolicyTable, Segmentation, SegmentationConfig, segment
 from optim.status import Status
 
-__all__ = ["PlanningRun", "Progress", "run", "safety_stock_by_segment", "write"]
+__all__ = [
+    "PlanningRun",
+    "Progress",
+    "forecast_as_lines",
+    "run",
+    "safety_stock_by_segment",
+    "stock_moved_by_class",
+    "write",
+]
 
 
 class Progress:
@@ -127,6 +140,10 @@ class PlanningRun:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     times: dict[str, float] = field(default_factory=dict)
     alerts: tuple[Alert, ...] = ()
+    previous: Any = None
+    """The earlier run compared with (:class:`~optim.planning.compare.PreviousRun`), or None;
+    the change tables are ``tables["changed_classes" | "changed_stock" |
+    "changed_allocation"]``."""
 
     def ok(self) -> bool:
         """Whether every solve returned a solution."""
@@ -224,6 +241,75 @@ def forecast_lines(history: pd.DataFrame, start: pd.Timestamp, weeks: int) -> pd
     end = start + pd.Timedelta(weeks=weeks)
     window = history[(history["date"] >= start - lag) & (history["date"] < end - lag)]
     return window.assign(date=window["date"] + lag).reset_index(drop=True)
+
+
+def forecast_as_lines(fc: pd.DataFrame, seg: Segmentation) -> pd.DataFrame:
+    """Forecast rows (item, segment, location, week, forecast) as order lines the builders
+    read: one line per row dated at the week's start, booked to one customer of the
+    segment (the builders aggregate per segment), value 0."""
+    rep = seg.customers.drop_duplicates("segment").set_index("segment")["customer"]
+    rows = fc[fc["forecast"] > 0]
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(rows["week"]).to_numpy(),
+            "customer": rep.reindex(rows["segment"]).to_numpy(),
+            "item": rows["item"].to_numpy(),
+            "location": rows["location"].to_numpy(),
+            "quantity": rows["forecast"].to_numpy(dtype=float),
+            "unit_price": 0.0,
+        }
+    )
+
+
+def stock_moved_by_class(
+    seg: Segmentation, by_history: Result, by_forecast: Result, sigma: pd.DataFrame
+) -> pd.DataFrame:
+    """Safety stock per item ABC class with the history's σ and with the forecast-error σ.
+
+    Columns ``abc, items, sigma_history, sigma_forecast, stock_history, stock_forecast,
+    change, value_history, value_forecast, why``: σ are sums over the class's (item,
+    segment, location) cells, stock in units and value (unit cost × units) from the two GSM
+    solutions, ``change`` = stock_forecast / stock_history − 1.
+    """
+    abc = seg.items.set_index("item")["abc"]
+    out = []
+    frames = {}
+    for name, res in (("history", by_history), ("forecast", by_forecast)):
+        st = _split_stage(res.tables["stages"])
+        frames[name] = (
+            st.assign(abc=abc.reindex(st["item"]).to_numpy()).groupby("abc")["safety_stock"].sum()
+        )
+    cells = sigma.assign(abc=abc.reindex(sigma["item"]).to_numpy())
+    sig = cells.groupby("abc")[["history_std", "std_dev"]].sum()
+    n_items = cells.groupby("abc")["item"].nunique()
+    for cls in sorted(set(frames["history"].index) | set(frames["forecast"].index)):
+        h, f = float(frames["history"].get(cls, 0.0)), float(frames["forecast"].get(cls, 0.0))
+        sh, sf = float(sig["history_std"].get(cls, 0.0)), float(sig["std_dev"].get(cls, 0.0))
+        ratio = sf / sh if sh > 0 else float("nan")
+        why = (
+            f"forecast error is {ratio:.0%} of the history's σ: "
+            + (
+                "trend, season and promotions the forecast foresees no longer count as risk"
+                if ratio < 1
+                else "the forecast misses more than the history varies (erratic or shifting "
+                "demand)"
+            )
+            if ratio == ratio
+            else "no σ"
+        )
+        out.append(
+            {
+                "abc": cls,
+                "items": int(n_items.get(cls, 0)),
+                "sigma_history": sh,
+                "sigma_forecast": sf,
+                "stock_history": h,
+                "stock_forecast": f,
+                "change": f / h - 1.0 if h > 0 else float("nan"),
+                "why": why,
+            }
+        )
+    return pd.DataFrame(out)
 
 
 def planned_supply(
@@ -324,6 +410,7 @@ def run(
     policy: PolicyTable | None = None,
     params: SolveParams | None = None,
     progress: Progress | None = None,
+    previous: Any = None,
 ) -> PlanningRun:
     """Run the whole pipeline on ``data`` (module docstring); nothing is written.
 
@@ -337,6 +424,10 @@ def run(
         Solver parameters for the three solves.
     progress
         Progress reporter (default: none).
+    previous
+        Last week's run to compare with: its output folder (``str`` / ``Path``, read by
+        :func:`optim.planning.compare.read_previous`) or a ``PreviousRun``. The change
+        tables go to ``tables["changed_*"]``, big moves to the run's alerts.
 
     Returns
     -------
@@ -344,6 +435,11 @@ def run(
     """
     params = params or SolveParams()
     progress = progress or Progress(5, quiet=True)
+    last_run = previous  # `previous` below is last week's segmentation
+    if last_run is not None and not hasattr(last_run, "manifest"):
+        from optim.planning.compare import read_previous
+
+        last_run = read_previous(last_run)
     if policy is None and data.policy is not None:
         policy = PolicyTable.model_validate(data.policy)
     config = SegmentationConfig() if policy is None else SegmentationConfig(policy=policy)
@@ -372,13 +468,28 @@ def run(
             .reset_index()
         )
 
+    fc = None
+    if data.forecast == "statistical":
+        with progress.step("forecast item × segment × location (statsforecast) and backtest"):
+            from optim.forecasting import forecast
+
+            plan_end = data.plan_start + pd.Timedelta(weeks=data.plan_weeks)
+            assert seg.history is not None
+            next_week = seg.history.periods[-1] + pd.Timedelta(weeks=1)
+            horizon = max(1, (plan_end - next_week).days // 7)
+            fc = forecast(seg, horizon=horizon, n_jobs=params.threads)
+            tables["forecast"] = fc.forecast
+            tables["forecast_accuracy"] = fc.accuracy[fc.accuracy["scope"] != "series"]
+            notes.extend(f"forecast: {n}" for n in fc.notes)
+
     with progress.step("place safety stock per item on the network (GSM)"):
+        from optim.planning.builders import days_per_period
+
         unit_cost = data.items.set_index("item")["unit_cost"]
-        gsm_inst = build_item_safety_stock(seg, data.network, unit_cost)
+        demand_std = fc.demand_std() if fc is not None else None
+        gsm_inst = build_item_safety_stock(seg, data.network, unit_cost, demand_std=demand_std)
         baseline = None
         if data.receipts is not None:  # lead times learned from receipts, drift flagged
-            from optim.planning.builders import days_per_period
-
             gsm_inst, baseline, lead_tables = _receipt_lead_times(
                 gsm_inst, data.receipts, days_per_period(seg.config.period)
             )
@@ -410,6 +521,23 @@ def run(
             .reset_index()
         )
         tables["stock_by_segment"] = by_seg
+        if fc is not None:  # the baseline: the same placement on the history's σ
+            base_inst = build_item_safety_stock(seg, data.network, unit_cost)
+            if data.receipts is not None:  # same lead times: only σ differs
+                base_inst = _receipt_lead_times(
+                    base_inst, data.receipts, days_per_period(seg.config.period)
+                )[0]
+            base = optim.solve(base_inst, params)
+            if base.has_solution():
+                sigma = fc.errors.assign(std_dev=fc.errors["sigma"])
+                stats = seg.demand_stats(("item", "segment", "location"))
+                sigma = sigma.merge(
+                    stats[["item", "segment", "location", "std"]], how="inner"
+                ).assign(
+                    history_std=lambda f: f["std"],
+                    std_dev=lambda f: f["std_dev"].where(f["std_dev"].notna(), f["std"]),
+                )
+                tables["stock_moved"] = stock_moved_by_class(seg, base, gsm, sigma)
 
         if "lead_time_drift" in tables:
             flagged = tables["lead_time_drift"]
@@ -426,7 +554,10 @@ def run(
 
     with progress.step(f"plan the peak: {data.plan_weeks} weeks, capacity per resource (LP)"):
         weeks = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
-        forecast = forecast_lines(data.history, data.plan_start, data.plan_weeks)
+        if fc is not None:
+            forecast_ = forecast_as_lines(fc.forecast, seg)
+        else:
+            forecast_ = forecast_lines(data.history, data.plan_start, data.plan_weeks)
         floors = {
             name: {"min_fill_rate": row.service_level}
             for name, row in table.segments.items()
@@ -438,12 +569,12 @@ def run(
             "products": data.families,
             "product_of_item": dict(zip(data.items["item"], data.items["family"], strict=True)),
         }
-        cap = optim.solve(build_capacity(seg, forecast, segments=floors, **kwargs), params)
+        cap = optim.solve(build_capacity(seg, forecast_, segments=floors, **kwargs), params)
         capacity_floors = cap.status != Status.INFEASIBLE
         if not capacity_floors:
             diagnosis = " ".join(cap.diagnosis)
             cap = optim.solve(
-                build_capacity(seg, forecast, objective="lexicographic", **kwargs), params
+                build_capacity(seg, forecast_, objective="lexicographic", **kwargs), params
             )
             notes.append(_fallback_note(diagnosis, floors, cap))
 
@@ -482,7 +613,7 @@ def run(
     with progress.step("summarise per segment"):
         tables["segment_summary"] = _segment_summary(seg, table, by_seg, cap, rat)
 
-    return PlanningRun(
+    result = PlanningRun(
         data=data,
         segmentation=seg,
         policy=table,
@@ -493,6 +624,23 @@ def run(
         notes=tuple(notes),
         tables=tables,
         times=dict(progress.times),
+    )
+    return _with_comparison(result, last_run) if last_run is not None else result
+
+
+def _with_comparison(run: PlanningRun, previous: Any) -> PlanningRun:
+    """``run`` with the change tables against ``previous`` and alerts for its big moves."""
+    import dataclasses
+
+    from optim.planning import compare
+
+    changed = compare.compare(run, previous)
+    tables = {**run.tables, **{f"changed_{k}": v for k, v in changed.items()}}
+    return dataclasses.replace(
+        run,
+        tables=tables,
+        alerts=(*run.alerts, *compare.alerts(changed)),
+        previous=previous,
     )
 
 
@@ -577,8 +725,11 @@ def write(
     Layout: ``segmentation/`` (items, customers, changes, policy, cell_policy, item_policy),
     ``safety_stock/`` (stages, demands, stock_by_stage, stock_by_segment),
     ``capacity/`` (every table of the capacity result), ``rationing/`` (every table of the
-    rationing result + supply), ``segment_summary.csv``, ``alerts.csv``, ``*_result.json``,
-    ``report.html``, ``report.xlsx`` (:mod:`optim.workbook`) and ``manifest.json``.
+    rationing result + supply), ``forecast/`` (forecast.csv, accuracy.csv aggregates; with
+    the statistical forecast, which also adds ``safety_stock/stock_moved_by_class.csv``),
+    ``segment_summary.csv``, ``alerts.csv``, ``*_result.json``,
+    ``report.html``, ``report.xlsx`` (:mod:`optim.workbook`) and ``manifest.json``; with a
+    previous run, ``changes/`` (classes, stock, allocation: :mod:`optim.planning.compare`).
     ``atomic`` (default): the folder is written beside ``out`` and renamed onto it at the
     end (:mod:`optim.output`), so ``out`` is complete or untouched. Returns the main paths.
     """
@@ -615,7 +766,19 @@ def write(
     for name in ("lead_time_lanes", "lead_time_drift"):
         if name in result.tables:
             result.tables[name].to_csv(out / "safety_stock" / f"{name}.csv", index=False)
+    if result.previous is not None:  # changes since the previous run: changes/*.csv
+        (out / "changes").mkdir(exist_ok=True)
+        for name in ("classes", "stock", "allocation"):
+            result.tables[f"changed_{name}"].to_csv(out / "changes" / f"{name}.csv", index=False)
     result.tables["segment_summary"].to_csv(out / "segment_summary.csv", index=False)
+    if "forecast" in result.tables:
+        (out / "forecast").mkdir(exist_ok=True)
+        result.tables["forecast"].to_csv(out / "forecast" / "forecast.csv", index=False)
+        result.tables["forecast_accuracy"].to_csv(out / "forecast" / "accuracy.csv", index=False)
+    if "stock_moved" in result.tables:
+        result.tables["stock_moved"].to_csv(
+            out / "safety_stock" / "stock_moved_by_class.csv", index=False
+        )
     from optim.alerts import collect
     from optim.alerts import frame as alert_table
 

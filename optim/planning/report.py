@@ -562,6 +562,44 @@ def plot_rationing(run: PlanningRun) -> Figure:
     return fig
 
 
+def peak_forecast_bands(run: PlanningRun) -> pd.DataFrame:
+    """Weekly forecast per customer segment over the forecast horizon with an interval:
+    ``segment, week, forecast, lo, hi``. Series' intervals do not add up; the segment's
+    half-widths are root-sum-squared, i.e. the series' errors are taken as independent."""
+    fc = run.tables["forecast"]
+    up = (fc["hi"] - fc["forecast"]) ** 2
+    down = (fc["forecast"] - fc["lo"]) ** 2
+    g = fc.assign(up=up, down=down).groupby(["segment", "week"], sort=True)
+    out = g[["forecast", "up", "down"]].sum().reset_index()
+    return out.assign(
+        lo=np.maximum(out["forecast"] - np.sqrt(out["down"]), 0.0),
+        hi=out["forecast"] + np.sqrt(out["up"]),
+    )[["segment", "week", "forecast", "lo", "hi"]]
+
+
+def plot_peak_forecast(run: PlanningRun) -> Figure:
+    """Forecast per customer segment and week with its interval; the plan window shaded."""
+    bands = peak_forecast_bands(run)
+    weeks = sorted(bands["week"].unique())
+    segs = [s for s in run.tables["segment_summary"]["segment"] if s in set(bands["segment"])]
+    colours = _colours(list(run.tables["segment_summary"]["segment"]))
+    x = np.arange(len(weeks))
+    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for s in segs:
+        b = bands[bands["segment"] == s].set_index("week").reindex(weeks)
+        ax.plot(x, b["forecast"], color=colours[s], lw=1.6, label=f"{s}")
+        ax.fill_between(x, b["lo"], b["hi"], color=colours[s], alpha=0.2, lw=0)
+    start = run.data.plan_start.strftime("%Y-%m-%d")
+    if start in weeks:
+        ax.axvspan(weeks.index(start) - 0.5, len(weeks) - 0.5, color="#f4f6f6", zorder=0)
+    ax.set_ylabel("units per week")
+    ax.yaxis.set_major_formatter(_thousands())
+    ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=len(segs))
+    _week_ticks(ax, weeks)
+    return fig
+
+
 PLOTS: tuple[tuple[str, str, str, Callable[[PlanningRun], Figure]], ...] = (
     (
         "segment-matrix",
@@ -706,6 +744,45 @@ def _lead_time_alerts(run: PlanningRun) -> str:
     )
 
 
+CHANGES_SHOWN = 20
+"""Rows of each change table shown in the report (the largest; all are in changes/*.csv)."""
+
+
+def _changes_section(run: PlanningRun) -> str:
+    """ "Changed since the last run" (``--previous``): counts, then the largest class, stock
+    and allocation changes with their reasons (:mod:`optim.planning.compare`)."""
+    prev = run.previous
+    if prev is None:
+        return ""
+    classes = run.tables["changed_classes"]
+    stock = run.tables["changed_stock"]
+    alloc = run.tables["changed_allocation"]
+    digest = prev.input_sha256
+    hint = (
+        f"Against {prev.folder}"
+        + (f" (input SHA-256 {digest[:16]}…)" if digest else "")
+        + f": {len(classes):,} item(s) changed class, {len(stock):,} stock position(s) moved "
+        f"(value {stock['value_change'].sum():+,.2f}), {len(alloc):,} customer/item "
+        f"allocation(s) changed. The largest {CHANGES_SHOWN} of each are shown; all are in "
+        "changes/*.csv and the workbook."
+    )
+    top_stock = stock.reindex(stock["value_change"].abs().sort_values(ascending=False).index)
+    top_alloc = alloc.reindex(alloc["change"].abs().sort_values(ascending=False).index)
+    body = []
+    for sid, title, frame in (
+        ("changed-classes", "Class changes (ABC/XYZ)", classes),
+        ("changed-stock", "Safety-stock moves per item and stage", top_stock),
+        ("changed-allocation", "Allocation changes per item and customer", top_alloc),
+    ):
+        body.append(f"<h3>{html.escape(title)} ({len(frame):,})</h3>")
+        body.append(
+            html_table(frame.head(CHANGES_SHOWN), f"{sid}-table")
+            if len(frame)
+            else '<p class="ok">None.</p>'
+        )
+    return _section("changed", "Changed since the last run", hint, "\n".join(body))
+
+
 def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
     """Render the planning run as one self-contained HTML page.
 
@@ -738,6 +815,7 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         f'<p class="note">{html.escape(_metadata(run))}</p>',
         _lead_time_alerts(run),
         _alerts_section(run),
+        _changes_section(run),
         _solves_table(run, include_runtime),
     ]
     if include_runtime and run.times:
@@ -750,6 +828,20 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
             parts.append(_section(sid, title, hint, _no_solution(missing), cls="plot"))
             continue
         parts.append(_section(sid, title, hint, _svg(builder(run), sid), cls="plot"))
+    if "forecast" in run.tables:
+        parts.append(
+            _section(
+                "peak-forecast",
+                "6. Peak forecast with intervals",
+                "Weekly forecast per customer segment (statsforecast model per item × segment × "
+                "location) with its prediction interval (the shaded band; series' half-widths "
+                "root-sum-squared, i.e. their errors taken as independent); the light area is "
+                "the planned window. Backtest accuracy and interval coverage are in the table "
+                "'Forecast accuracy'.",
+                _svg(plot_peak_forecast(run), "peak-forecast"),
+                cls="plot",
+            )
+        )
     for note in run.notes:
         parts.append(f'<p class="note">{html.escape(note)}</p>')
 
@@ -799,6 +891,35 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
             run.tables["stock_by_stage"],
         ),
         ("changes", "Segmentation changes", change_note, changes.head(20)),
+        *(
+            (
+                (
+                    "stock-moved",
+                    "Safety stock from forecast error, per item class",
+                    "GSM placed stock twice: on the history's standard deviation and on the "
+                    "backtest's forecast error (what is used). Change = forecast-error stock / "
+                    "history stock − 1; σ are sums over the class's item × segment × location "
+                    "cells.",
+                    run.tables["stock_moved"],
+                ),
+            )
+            if "stock_moved" in run.tables
+            else ()
+        ),
+        *(
+            (
+                (
+                    "forecast-accuracy",
+                    "Forecast accuracy (rolling-origin backtest)",
+                    "Per customer segment, demand pattern and overall: MASE, RMSSE, bias and "
+                    "interval coverage of the chosen methods, and the same for seasonal naive "
+                    "(naive_*). MASE below naive_mase: the method beats last year's weeks.",
+                    run.tables["forecast_accuracy"].drop(columns=["note"], errors="ignore"),
+                ),
+            )
+            if "forecast_accuracy" in run.tables
+            else ()
+        ),
         (
             "capacity-segments",
             "Peak plan per segment",

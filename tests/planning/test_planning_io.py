@@ -32,7 +32,8 @@ def test_round_trip_is_exact(data, folder):
     back = read_folder(folder)
     for name in ("history", "orders", "items"):
         pd.testing.assert_frame_equal(getattr(data, name), getattr(back, name))
-    for name in ("network", "families", "resources", "disruption", "plan_start", "plan_weeks"):
+    for name in ("network", "families", "resources", "disruption", "plan_start", "plan_weeks",
+                 "forecast"):  # fmt: skip
         assert getattr(data, name) == getattr(back, name)
 
 
@@ -40,7 +41,7 @@ def test_cli_plan_equals_the_python_run(data, folder, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["plan", str(folder), "--out", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "optim planning run" in captured.out and "[7/7]" in captured.err
+    assert "optim planning run" in captured.out and "[8/8]" in captured.err
     direct = planning.run(data)
     for kind in ("safety_stock", "capacity", "rationing"):
         doc = (out / f"{kind}_result.json").read_text(encoding="utf-8")
@@ -91,6 +92,9 @@ CASES = [
      ["plan_start", "'x'"]),
     ("zero weeks", lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(plan_weeks=0)),
      ["plan_weeks", "0"]),
+    ("unknown forecast",
+     lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(forecast="magic")),
+     ["plan.yaml", "forecast", "'magic'", "seasonal_naive"]),
     ("bad unit cost",
      lambda f: _edit_csv(f / "items.csv", lambda d: _set(d, "unit_cost", 2, "-1")),
      ["items.csv", "line 4", "unit_cost", "-1"]),

@@ -12,7 +12,10 @@ from optim.planning import PlanningRun, run, write
 from optim.planning.distributor import distributor_example
 from optim.planning.report import layered_layout, render_report, write_report
 
-PLOT_IDS = ("segment-matrix", "stock-placement", "service-cost", "capacity", "rationing")
+PLOT_IDS = (
+    "segment-matrix", "stock-placement", "service-cost", "capacity", "rationing",
+    "peak-forecast",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +195,23 @@ def test_other_tables_present(small_run: PlanningRun, parsed: _Sections) -> None
         assert {r[0] for r in parsed.tables[name][1:]} == set(
             small_run.tables["segment_summary"]["segment"]
         )
+
+
+def test_forecast_sections_show_the_runs_numbers(small_run: PlanningRun, parsed) -> None:
+    """The peak-forecast bands add up the forecast; the stock-moved and accuracy tables are
+    the run's (statistical forecast, the default)."""
+    from optim.planning.report import peak_forecast_bands
+
+    bands = peak_forecast_bands(small_run)
+    fc = small_run.tables["forecast"]
+    assert bands["forecast"].sum() == pytest.approx(fc["forecast"].sum())
+    assert (bands["lo"] <= bands["forecast"]).all() and (bands["forecast"] <= bands["hi"]).all()
+    per_seg = fc.groupby("segment")["hi"].sum()  # root-sum-square is at most the plain sum
+    assert (bands.groupby("segment")["hi"].sum() <= per_seg + 1e-6).all()
+    moved = parsed.tables["stock-moved-table"]
+    assert [r[0] for r in moved[1:]] == list(small_run.tables["stock_moved"]["abc"])
+    acc = parsed.tables["forecast-accuracy-table"]
+    assert len(acc) - 1 == len(small_run.tables["forecast_accuracy"])
 
 
 def test_layered_layout_dag() -> None:

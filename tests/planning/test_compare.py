@@ -1,0 +1,175 @@
+"""Comparison with last week's run (issue 12, ``optim plan --previous DIR``): two runs on
+edited copies of a demo folder; the change tables equal the two output folders' own tables
+merged independently, the reasons name the edits, and a garbage or tampered folder is refused
+(exit 2, naming it) before anything is written."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from optim import planning
+from optim.cli import main
+from optim.output import MANIFEST
+from optim.planning.compare import compare, read_previous
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import read_folder, write_folder
+
+SMALL = {"n_items": 40, "n_customers": 20, "weeks": 56}
+LANE = "R-01"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    first = write_folder(distributor_example(7, **SMALL), root / "in1")
+    run1 = planning.run(read_folder(first))
+    planning.write(run1, root / "out1")
+    # this week: one C item sells 60 times as much, lane R-01 takes a period longer, the first
+    # open order line asks for 40 units
+    second = root / "in2"
+    shutil.copytree(first, second)
+    items = run1.segmentation.items
+    boosted = str(items[items["abc"] == "C"].sort_values("value")["item"].iloc[-1])
+    history = pd.read_csv(second / "history.csv", dtype=str)
+    mask = history["item"] == boosted
+    history.loc[mask, "quantity"] = (history.loc[mask, "quantity"].astype(int) * 60).astype(str)
+    history.to_csv(second / "history.csv", index=False)
+    orders = pd.read_csv(second / "orders.csv", dtype=str)
+    first_line = orders.iloc[0].copy()
+    orders.loc[0, "quantity"] = "40"
+    orders.to_csv(second / "orders.csv", index=False)
+    plan = yaml.safe_load((second / "plan.yaml").read_text())
+    for stage in plan["network"]["stages"]:
+        if stage["id"] == LANE:
+            assert stage["lead_time"] == 1
+            stage["lead_time"] = 2
+    (second / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    run2 = planning.run(read_folder(second), previous=root / "out1")
+    planning.write(run2, root / "out2")
+    return {
+        "root": root,
+        "run1": run1,
+        "run2": run2,
+        "boosted": boosted,
+        "line": first_line,
+        "in2": second,
+    }
+
+
+def _csv(folder, name):
+    return pd.read_csv(folder / name)
+
+
+def test_same_run_has_no_changes(runs):
+    tables = compare(runs["run1"], read_previous(runs["root"] / "out1"))
+    assert all(len(t) == 0 for t in tables.values()), {k: len(v) for k, v in tables.items()}
+
+
+def test_class_changes_are_exactly_the_items_whose_class_moved(runs):
+    root = runs["root"]
+    a = _csv(root / "out1", "segmentation/items.csv").set_index("item")
+    b = _csv(root / "out2", "segmentation/items.csv").set_index("item")
+    both = a.index.intersection(b.index)
+    moved = sorted(
+        i for i in both if (a.at[i, "abc"], a.at[i, "xyz"]) != (b.at[i, "abc"], b.at[i, "xyz"])
+    )
+    classes = runs["run2"].tables["changed_classes"]
+    assert sorted(classes["item"]) == moved and runs["boosted"] in moved
+    row = classes.set_index("item").loc[runs["boosted"]]
+    assert row["previous_class"][0] == "C" and row["class"][0] != "C"
+    assert row["reason"].startswith("demand change (sales value")
+    for r in classes.to_dict("records"):
+        assert r["previous_class"] == a.at[r["item"], "abc"] + a.at[r["item"], "xyz"]
+        assert r["class"] == b.at[r["item"], "abc"] + b.at[r["item"], "xyz"]
+
+
+def test_stock_changes_equal_the_two_folders_and_name_the_edits(runs):
+    root = runs["root"]
+    a = _csv(root / "out1", "safety_stock/stages.csv").set_index("stage")["safety_stock"]
+    b = _csv(root / "out2", "safety_stock/stages.csv").set_index("stage")["safety_stock"]
+    idx = a.index.union(b.index)
+    diff = b.reindex(idx).fillna(0.0) - a.reindex(idx).fillna(0.0)
+    expected = diff[diff.abs() > 1e-6 * np.maximum(1.0, a.reindex(idx).fillna(0.0).abs())]
+    stock = runs["run2"].tables["changed_stock"]
+    got = stock.set_index(stock["item"] + "@" + stock["stage"])["change"]
+    assert sorted(got.index) == sorted(expected.index) and len(got) > 0
+    np.testing.assert_allclose(got.sort_index().to_numpy(), expected.sort_index().to_numpy())
+    inst2 = runs["run2"].safety_stock.info["instance"]
+    with_lane = {
+        s["id"].rsplit("@", 1)[0] for s in inst2["stages"] if s["id"].endswith("@" + LANE)
+    }
+    for r in stock.itertuples():
+        assert ("lead-time change (R-01 1 → 2 periods)" in r.reason) == (r.item in with_lane)
+        if r.item == runs["boosted"]:
+            assert "demand change (mean" in r.reason
+    boosted_rows = stock[stock["item"] == runs["boosted"]]
+    assert len(boosted_rows) > 0
+    cost = runs["run2"].data.items.set_index("item")["unit_cost"]
+    np.testing.assert_allclose(stock["value_change"], stock["change"] * stock["item"].map(cost))
+
+
+def test_allocation_change_of_the_edited_line(runs):
+    line = runs["line"]
+    alloc = runs["run2"].tables["changed_allocation"].set_index(["item", "customer"])
+    row = alloc.loc[(line["item"], line["customer"])]
+    old = float(line["quantity"])
+    assert row["previous_requested"] == old and row["requested"] == 40.0
+    assert f"demand change (requested {old:,.0f} → 40)" in row["reason"]
+    lines1 = (
+        runs["run1"].rationing.tables["lines"].groupby(["item", "customer"])["allocated"].sum()
+    )
+    lines2 = (
+        runs["run2"].rationing.tables["lines"].groupby(["item", "customer"])["allocated"].sum()
+    )
+    idx = lines1.index.union(lines2.index)
+    moved = (lines2.reindex(idx).fillna(-1) - lines1.reindex(idx).fillna(-1)).abs() > 1e-6
+    assert sorted(alloc.index) == sorted(idx[moved.to_numpy()])
+
+
+def test_written_report_workbook_and_alerts(runs):
+    out = runs["root"] / "out2"
+    run2 = runs["run2"]
+    for name in ("classes", "stock", "allocation"):
+        table = pd.read_csv(out / "changes" / f"{name}.csv")
+        assert len(table) == len(run2.tables[f"changed_{name}"])
+        sheet = pd.read_excel(out / "report.xlsx", sheet_name=f"changed {name}")
+        assert len(sheet) == len(table)
+    assert "changes/stock.csv" in (out / MANIFEST).read_text()
+    page = (out / "report.html").read_text()
+    assert page.index('id="changed"') < page.index('id="solves"')
+    assert f"{len(run2.tables['changed_stock']):,} stock position(s) moved" in page
+    alerts = pd.read_csv(out / "alerts.csv")
+    moves = alerts[(alerts["topic"] == "change") & (alerts["severity"] == "warning")]
+    assert 0 < len(moves) <= 20
+    assert moves["message"].str.contains("lead-time change").any()
+
+
+def test_garbage_or_tampered_previous_is_refused_before_work(runs, tmp_path, capsys):
+    root = runs["root"]
+    out = tmp_path / "out"
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "notes.txt").write_text("hello")
+    tampered = tmp_path / "tampered"
+    shutil.copytree(root / "out1", tampered)
+    items = tampered / "segmentation" / "items.csv"
+    items.write_text(items.read_text().replace(",A,", ",B,", 1))
+    cases = {
+        tmp_path / "missing": "does not exist",
+        garbage: "has no manifest.json",
+        tampered: "does not match its manifest.json (segmentation/items.csv: changed",
+        runs["in2"]: "has no manifest.json",
+    }
+    for folder, why in cases.items():
+        code = main(
+            ["plan", str(runs["in2"]), "--out", str(out), "--quiet", "--previous", str(folder)]
+        )
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert f"--previous {folder}: {why}" in err
+        assert not out.exists()
