@@ -41,7 +41,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from optim.models.rationing.arrays import Problem
-from optim.models.rationing.waterfill import _REL_EPS, Components
+from optim.models.rationing.waterfill import Components, _ranges
 
 COST_GRID = 1e-6  # lane costs are compared as exact integers of this unit
 _COST_MAX = 2.0**40  # keeps path sums of integer costs far inside int64
@@ -125,6 +125,35 @@ def _less(a0: int, a1: int, a2: int, b0: int, b1: int, b2: int) -> bool:
 
 
 @njit(cache=True)
+def _relax(
+    v: int,
+    e0: int,
+    e1: int,
+    e2: int,
+    k: int,
+    reached: Any,
+    d0: Any,
+    d1: Any,
+    d2: Any,
+    pred: Any,
+    queued: Any,
+    queue: Any,
+    tail: int,
+) -> int:
+    """Bellman-Ford step: node ``v`` reached by arc ``k`` at distance ``(e0, e1, e2)``;
+    queued when that is shorter than what it had. Returns the new queue tail."""
+    if not reached[v] or _less(e0, e1, e2, d0[v], d1[v], d2[v]):
+        reached[v] = True
+        d0[v], d1[v], d2[v] = e0, e1, e2
+        pred[v] = k
+        if not queued[v]:
+            queued[v] = True
+            queue[tail] = v
+            tail = (tail + 1) % len(queue)
+    return tail
+
+
+@njit(cache=True)
 def _route_components(
     comp_line_ptr: Any,
     comp_cell_ptr: Any,
@@ -164,15 +193,9 @@ def _route_components(
     for comp in range(len(comp_line_ptr) - 1):
         if not small[comp]:
             continue
-        l0, l1 = comp_line_ptr[comp], comp_line_ptr[comp + 1]
-        c0, c1 = comp_cell_ptr[comp], comp_cell_ptr[comp + 1]
-        a0, a1 = line_arc_ptr[l0], line_arc_ptr[l1]
-        scale = 1.0
-        for i in range(l0, l1):
-            scale = max(scale, alloc[i])
-        for c in range(c0, c1):
-            scale = max(scale, supply[c])
-        eps = _REL_EPS * scale
+        l0, l1, c0, c1, a0, a1, eps = _ranges(
+            comp, comp_line_ptr, comp_cell_ptr, line_arc_ptr, alloc, supply
+        )
         for c in range(c0, c1):
             room[c] = supply[c]
         for k in range(a0, a1):
@@ -201,7 +224,7 @@ def _route_components(
             # Bellman-Ford from every line still below its allocation (distance 0)
             head = 0
             tail = 0
-            size = n + C + 1
+            size = len(queue)
             for i in range(l0, l1):
                 reached[i] = False
                 queued[i] = False
@@ -237,15 +260,10 @@ def _route_components(
                         e0 = d0[i] + cost[k]
                         e1 = d1[i] + s
                         e2 = d2[i] + rank[k]
-                        v = n + arc_cell[k]
-                        if not reached[v] or _less(e0, e1, e2, d0[v], d1[v], d2[v]):
-                            reached[v] = True
-                            d0[v], d1[v], d2[v] = e0, e1, e2
-                            pred[v] = k
-                            if not queued[v]:
-                                queued[v] = True
-                                queue[tail] = v
-                                tail = (tail + 1) % size
+                        tail = _relax(
+                            n + arc_cell[k], e0, e1, e2, k, reached, d0, d1, d2, pred, queued,
+                            queue, tail,
+                        )  # fmt: skip
                 else:  # a cell: back along the flow of a routed line (its cheaper segment)
                     c = node - n
                     for j in range(cell_arc_ptr[c], cell_arc_ptr[c + 1]):
@@ -262,14 +280,9 @@ def _route_components(
                         e0 = d0[node] - cost[k]
                         e1 = d1[node] - s
                         e2 = d2[node] - rank[k]
-                        if not reached[i] or _less(e0, e1, e2, d0[i], d1[i], d2[i]):
-                            reached[i] = True
-                            d0[i], d1[i], d2[i] = e0, e1, e2
-                            pred[i] = k
-                            if not queued[i]:
-                                queued[i] = True
-                                queue[tail] = i
-                                tail = (tail + 1) % size
+                        tail = _relax(
+                            i, e0, e1, e2, k, reached, d0, d1, d2, pred, queued, queue, tail
+                        )
             if relaxations > limit:
                 good = False
                 break

@@ -279,6 +279,27 @@ def _augment(
 
 
 @njit(cache=True)
+def _ranges(
+    comp: int,
+    comp_line_ptr: Any,
+    comp_cell_ptr: Any,
+    line_arc_ptr: Any,
+    quantity: Any,
+    supply: Any,
+) -> tuple[int, int, int, int, int, int, float]:
+    """Line, cell and arc ranges of component ``comp`` and its flow tolerance: ``_REL_EPS``
+    × its largest quantity (line ``quantity`` or cell supply, at least 1)."""
+    l0, l1 = comp_line_ptr[comp], comp_line_ptr[comp + 1]
+    c0, c1 = comp_cell_ptr[comp], comp_cell_ptr[comp + 1]
+    scale = 1.0
+    for i in range(l0, l1):
+        scale = max(scale, quantity[i])
+    for c in range(c0, c1):
+        scale = max(scale, supply[c])
+    return l0, l1, c0, c1, line_arc_ptr[l0], line_arc_ptr[l1], _REL_EPS * scale
+
+
+@njit(cache=True)
 def _copy_state(
     l0: int,
     l1: int,
@@ -343,15 +364,9 @@ def _ration_components(
     for comp in range(len(comp_line_ptr) - 1):
         if not small[comp]:
             continue
-        l0, l1 = comp_line_ptr[comp], comp_line_ptr[comp + 1]
-        c0, c1 = comp_cell_ptr[comp], comp_cell_ptr[comp + 1]
-        a0, a1 = line_arc_ptr[l0], line_arc_ptr[l1]
-        scale = 1.0
-        for i in range(l0, l1):
-            scale = max(scale, req[i])
-        for c in range(c0, c1):
-            scale = max(scale, supply[c])
-        eps = _REL_EPS * scale
+        l0, l1, c0, c1, a0, a1, eps = _ranges(
+            comp, comp_line_ptr, comp_cell_ptr, line_arc_ptr, req, supply
+        )
         # stock left at a cell counts as open only above what the lines' own shortfalls
         # (each ≤ eps) may leave behind
         eps_open = eps * (l1 - l0 + 2)
