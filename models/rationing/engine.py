@@ -38,6 +38,7 @@ from optim.status import Status
 BLOCK_SIZE = 10_000
 PARALLEL_MIN_ARCS = 100_000  # below this, worker start-up costs more than it saves
 QUANTUM = 1e-6  # reporting grid of allocated quantities (units)
+PER_UNIT = 1_000_000  # quanta per unit: a grid value is written as quanta / PER_UNIT, exactly
 GRID_TOL = 0.01  # in quanta: LP noise (~1e-9 units) is far below, real fractions above
 
 # stage codes per line (what decided its quantity)
@@ -258,7 +259,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     flow = _route(runner, p, block, ga, alloc, cap)
     return _BlockResult(
         floor=floor,
-        alloc=cast(NDArray[np.float64], np.bincount(block.arc_line, flow, n)),
+        alloc=grid_sum(block.arc_line, flow, n),
         flow=flow,
         stage=np.where(has_arc, stage, NO_STOCK),
         level=level,
@@ -697,7 +698,16 @@ def _route_lp(
 def snap(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """Values within ``GRID_TOL`` quantum of the grid (LP noise) put exactly on it."""
     grid = np.round(values / QUANTUM)
-    return np.where(np.abs(values / QUANTUM - grid) < GRID_TOL, grid * QUANTUM, values)
+    return np.where(np.abs(values / QUANTUM - grid) < GRID_TOL, grid / PER_UNIT, values)
+
+
+def grid_sum(
+    group: NDArray[np.int64], values: NDArray[np.float64], n: int, per_unit: float = PER_UNIT
+) -> NDArray[np.float64]:
+    """Per-group totals of grid values, exact: whole quanta summed as integers, divided once
+    (so a line's total is the double nearest its decimal value, whatever its arcs are)."""
+    quanta = np.round(values * per_unit)
+    return cast(NDArray[np.float64], np.bincount(group, quanta, n) / per_unit)
 
 
 def off_grid(values: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -816,7 +826,7 @@ def _repair(
         excess = excess - np.bincount(block.arc_cell, cut, block.num_cells)
     if no_floor is not None:
         out = _give_back(block, out, target, np.floor(line_priority), no_floor)
-    return out * QUANTUM
+    return out / PER_UNIT
 
 
 def _give_back(

@@ -199,7 +199,7 @@ def _in_units(
     # ratios a_i / w_i carry the unit unless w_i is the request itself (proportional)
     level_unit = np.where(p.rule == Rule.PROPORTIONAL, 1.0, unit)
     return engine.Outcome(
-        alloc=np.bincount(p.arc_line, flow, p.num_lines),
+        alloc=engine.grid_sum(p.arc_line, flow, p.num_lines, per_unit),
         flow=flow,
         floor=out.floor * unit,
         stage=out.stage,
