@@ -229,6 +229,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     :mod:`optim.models.rationing.waterfill` (``method`` ``"auto"``); the others, and any
     component that method hands back, run the staged LPs. Routing is one LP pass for all.
     """
+    runner.clock.remaining()  # a spent budget stops here: the compiled methods run no LP
     n = p.num_lines
     ga = np.arange(p.num_arcs)
     block = Block(num_lines=n, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
@@ -622,6 +623,7 @@ def _route(
     if multi.any():
         by_lp = np.ones(block.num_lines, dtype=bool)
         if runner.params.method != "lp":
+            runner.clock.remaining()
             exact = _route_exact(p, block, ga, alloc)
             if exact is not None:
                 x, done = exact
