@@ -59,7 +59,7 @@ def integer_costs(cost: NDArray[np.float64]) -> NDArray[np.int64] | None:
     """Lane costs as exact integers of :data:`COST_GRID`, or None when one is off that grid."""
     units = cost / COST_GRID
     whole = np.round(units)
-    if np.any(np.abs(units - whole) > 1e-6 * np.maximum(1.0, np.abs(units))) or np.any(
+    if np.any(np.abs(units - whole) > 1e-9 * np.maximum(1.0, np.abs(units))) or np.any(
         np.abs(whole) > _COST_MAX
     ):
         return None
