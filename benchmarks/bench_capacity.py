@@ -17,6 +17,13 @@ medians. ``--coupled`` (= ``--families 0``) is issue 9's coupled instance: every
 its 1–3 resources from all 50, so the LP does not decompose; its baseline is one raw-highspy
 IPM solve (IPX, as optim's fast path uses for LPs of ``LARGE_LP`` columns or more).
 
+``--variants V,V`` (coupled instance only) also times raw-highspy variants of the one LP,
+each against the IPX + crossover baseline of the same run: ``nocrossover`` (IPX alone),
+``dualize0`` / ``dualize2`` / ``dualize3`` (``ipx_dualize_strategy``), ``simplex`` (dual
+simplex) and ``working-set`` — IPX on the LP keeping only the capacity rows that bind at the
+baseline's optimum (nonzero dual): a relaxation whose optimum is feasible and hence optimal,
+i.e. the best a capacity-row working set could do with the set known in hindsight.
+
 Run: ``.venv/bin/python benchmarks/bench_capacity.py [--families 10] [--threads 2]``.
 """
 
@@ -28,9 +35,11 @@ import resource
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import highspy
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from optim.instances.generators.capacity import generate
 from optim.models.capacity import decompose, from_instance
@@ -41,6 +50,11 @@ from optim.params import SolveParams
 
 def raw_solve(lp, options: dict, time_limit: float) -> float:
     """highspy only: pass the arrays and run; returns the objective."""
+    return float(raw_highs(lp, options, time_limit).getInfo().objective_function_value)
+
+
+def raw_highs(lp, options: dict, time_limit: float):
+    """highspy only: pass the arrays and run; returns the solved ``Highs``."""
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 0)  # same scheduler as the solve above
@@ -57,7 +71,52 @@ def raw_solve(lp, options: dict, time_limit: float) -> float:
     m.a_matrix_.value_ = lp.data
     h.passModel(m)
     h.run()
-    return h.getInfo().objective_function_value
+    return h
+
+
+VARIANTS = {
+    "nocrossover": {"solver": "ipm", "run_crossover": "off"},
+    "dualize0": {"solver": "ipm", "ipx_dualize_strategy": 0},
+    "dualize2": {"solver": "ipm", "ipx_dualize_strategy": 2},
+    "dualize3": {"solver": "ipm", "ipx_dualize_strategy": 3},
+    "simplex": {"solver": "simplex"},
+}
+
+
+def variants(model, names: list[str], time_limit: float) -> None:
+    """Time raw-highspy variants of the coupled LP against IPX + crossover (see the doc)."""
+    lp = model.lp
+    h, wall, cpu = _timed(lambda: raw_highs(lp, {"solver": "ipm"}, time_limit))
+    base = h.getInfo().objective_function_value
+    print(f"variant ipx+crossover (baseline): {base:.10g}, {wall:.2f} s wall / {cpu:.2f} s CPU")
+    for name in names:
+        sub = lp
+        if name == "working-set":
+            nr, nt = len(model.data.resources), len(model.data.periods)
+            dual = np.asarray(h.getSolution().row_dual)
+            rows = model.cap_row0 + np.arange(nr * nt)
+            keep = np.ones(lp.num_rows, dtype=bool)
+            keep[rows[np.abs(dual[rows]) <= 1e-9]] = False
+            a = csr_matrix((lp.data, lp.indices, lp.indptr), shape=(lp.num_rows, lp.num_cols))
+            a = a[keep]
+            sub = replace(
+                lp,
+                indptr=a.indptr.astype(np.int64),
+                indices=a.indices.astype(np.int64),
+                data=a.data,
+                row_lower=lp.row_lower[keep],
+                row_upper=lp.row_upper[keep],
+            )
+            print(f"  working set: {int(np.sum(keep[rows]))} of {nr * nt} capacity rows bind")
+        opts = VARIANTS.get(name, {"solver": "ipm"})
+        hv, wall_v, cpu_v = _timed(lambda s=sub, o=opts: raw_highs(s, o, time_limit))
+        obj = hv.getInfo().objective_function_value
+        print(
+            f"variant {name}: {hv.modelStatusToString(hv.getModelStatus())}, {obj:.10g} "
+            f"(rel diff {abs(obj - base) / max(1.0, abs(base)):.1e}), {wall_v:.2f} s wall / "
+            f"{cpu_v:.2f} s CPU, CPU ratio to the baseline {cpu_v / max(cpu, 1e-9):.2f}",
+            flush=True,
+        )
 
 
 def _timed(fn):
@@ -79,6 +138,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=600.0)
+    ap.add_argument(
+        "--variants",
+        default="",
+        help="comma-separated raw-highspy variants of the coupled LP: "
+        + ", ".join([*VARIANTS, "working-set"]),
+    )
+    ap.add_argument("--skip-solve", action="store_true", help="only the variants")
     args = ap.parse_args()
     if args.coupled:
         args.families = 0
@@ -111,6 +177,12 @@ def main() -> None:
                 )
             )
 
+    if args.variants:
+        if len(parts) != 1:
+            raise SystemExit("--variants needs the coupled instance (--coupled)")
+        variants(build(data), args.variants.split(","), args.time_limit)
+        if args.skip_solve:
+            return
     runs = []
     for n in range(args.repeats):
         res, ws, cs = _timed(lambda: solve(inst, params))

@@ -3,15 +3,27 @@
 1. Latency of ``POST /v1/solve`` on the bundled ``weekly_rationing`` example under 20
    concurrent clients (a real ``optim serve --workers 2`` on loopback, httpx clients):
    p50 / p95 / max per round, median over rounds. Target: p95 ≤ 200 ms on 2 cores.
-   Baseline in the same run: one client alone (latency without queueing).
+   Twice: with the result cache (the default; repeats of the same request are answered from
+   memory) and with ``--cache-mib 0`` (every request solved by a worker). Baseline in the
+   same run: one client alone (latency without queueing). The ``Server-Timing`` header of
+   the solved requests splits the time: queue wait, worker (parse, solve, write), slot round
+   trip; CPU seconds per request of the server, the workers and the client process (Linux
+   /proc) say where the cores went.
 2. A 100-scenario batch (demand × 10 factors, capacity cut × 10) of a generated rationing
    week: one local process (baseline), two local processes, and a Dask scheduler with two
    worker processes on loopback; wall time, median of rounds, ratio to the baseline; the
    batch.csv of every run is checked byte-equal.
 
+3. Rationing at scale split over Dask (``--scale 100000,1000000``): a generated week of N
+   order lines solved in one process (baseline) and with a Dask scheduler + 2 worker
+   processes on loopback (the engine's independent blocks go to the workers); each run in a
+   fresh process (a fresh cluster for Dask), wall time end to end (generate excluded: load,
+   solve, result document) and peak memory (VmHWM) of the client and of every worker; the
+   result bytes are checked equal.
+
 Peak memory: VmHWM of the server and its worker processes (Linux /proc).
 
-    .venv/bin/python benchmarks/bench_service.py [--rounds 3] [--requests 25]
+    .venv/bin/python benchmarks/bench_service.py [--rounds 3] [--requests 25] [--scale N,N]
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -53,11 +66,27 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def latency(rounds: int, per_client: int) -> None:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timing(header: str) -> dict[str, float]:
+    out = {}
+    for part in header.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur)
+    return out
+
+
+def latency(rounds: int, per_client: int, cache: bool) -> None:
     body = (EXAMPLES / "weekly_rationing.json").read_bytes()
     headers = {"Content-Type": "application/json", "Authorization": "Bearer test-key-0123456789"}
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    server = start_server(tmp, "--workers", "2", "--log-level", "warning")
+    extra = () if cache else ("--cache-mib", "0")
+    server = start_server(tmp, "--workers", "2", "--log-level", "warning", *extra)
+    timings: list[dict[str, float]] = []
     try:
         with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
             for _ in range(20):  # warm both workers
@@ -76,30 +105,49 @@ def latency(rounds: int, per_client: int) -> None:
                     r = c.post("/v1/solve", content=body)
                     out.append(time.perf_counter() - t)
                     assert r.status_code == 200, r.text
+                    timings.append(_timing(r.headers.get("Server-Timing", "")))
             return out
 
-        p50s, p95s, maxs, rates = [], [], [], []
+        pids = [server.process.pid, *_children(server.process.pid)]
+        cpu0 = {p: _cpu_seconds(p) for p in pids}
+        me0 = time.process_time()
+        p50s, p95s, maxs, rates, n = [], [], [], [], 0
         for _ in range(rounds):
             t0 = time.perf_counter()
             with ThreadPoolExecutor(20) as pool:
                 lat = sorted(x for got in pool.map(client, range(20)) for x in got)
             wall = time.perf_counter() - t0
+            n += len(lat)
             p50s.append(lat[len(lat) // 2])
             p95s.append(lat[int(0.95 * (len(lat) - 1))])
             maxs.append(lat[-1])
             rates.append(len(lat) / wall)
-        pids = [server.process.pid, *_children(server.process.pid)]
+        cpu = {p: (_cpu_seconds(p) - cpu0[p]) / n for p in pids}
+        client_cpu = (time.process_time() - me0) / n
         mem = {p: _hwm_mib(p) for p in pids}
     finally:
         stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
-    print("## 1. POST /v1/solve, weekly_rationing, 20 concurrent clients, --workers 2")
+    label = "result cache on (default)" if cache else "result cache off (--cache-mib 0)"
+    print(f"## 1. POST /v1/solve, weekly_rationing, 20 concurrent clients, --workers 2, {label}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"one client alone (baseline): median {statistics.median(alone) * 1e3:.1f} ms")
     print(f"rounds: {rounds} × {20 * per_client} requests")
     print(f"p50  median {statistics.median(p50s) * 1e3:.1f} ms   (rounds {_ms(p50s)})")
     print(f"p95  median {statistics.median(p95s) * 1e3:.1f} ms   (rounds {_ms(p95s)})")
     print(f"max  median {statistics.median(maxs) * 1e3:.1f} ms")
     print(f"throughput median {statistics.median(rates):.0f} solves/s")
+    solved = [t for t in timings if t]
+    if solved:
+        parts = ", ".join(
+            f"{k} {statistics.median(t[k] for t in solved if k in t):.1f} ms" for k in solved[0]
+        )
+        print(f"Server-Timing medians of the {len(solved)} solved requests: {parts}")
+    print(
+        "CPU per request: "
+        + ", ".join(f"pid {p} {1e3 * v:.1f} ms" for p, v in cpu.items() if v > 0)
+        + f", benchmark clients {1e3 * client_cpu:.1f} ms"
+    )
     print("peak memory (VmHWM): " + ", ".join(f"pid {p} {m:.0f} MiB" for p, m in mem.items()))
 
 
@@ -107,9 +155,21 @@ def _ms(values: list[float]) -> str:
     return ", ".join(f"{v * 1e3:.0f}" for v in values)
 
 
-def batch(rounds: int) -> None:
+def _loopback_cluster() -> Any:
+    """A Dask scheduler and two single-threaded worker processes, on loopback only."""
     from distributed import LocalCluster
 
+    return LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=40,
+    )
+
+
+def batch(rounds: int) -> None:
     from optim import batch as batch_mod
     from optim import executor
     from optim.instances.generators.rationing import random_rationing
@@ -128,14 +188,7 @@ def batch(rounds: int) -> None:
         "dask, 2 workers": [],
     }
     outputs: dict[str, bytes] = {}
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",  # loopback only
-        silence_logs=40,
-    ) as cluster:
+    with _loopback_cluster() as cluster:
         for r in range(rounds):
             for label, workers, address in (
                 ("local, 1 process", 1, None),
@@ -165,21 +218,117 @@ def batch(rounds: int) -> None:
     print(f"batch.csv identical across executors: {same}")
 
 
+def _scale_instance(lines: int) -> Path:
+    """A generated week of ``lines`` order lines, written once as JSON (cached in /tmp)."""
+    import json
+
+    from optim.instances.generators.rationing import random_rationing
+
+    path = Path(tempfile.gettempdir()) / f"bench-service-rationing-{lines}.json"
+    if not path.exists():
+        inst = random_rationing(
+            11,
+            n_items=max(10, lines // 5),
+            n_locations=4,
+            n_customers=max(10, lines // 200),
+            n_lines=lines,
+            eligible=(1, 2),
+        )
+        path.write_text(json.dumps(inst.to_dict()), encoding="utf-8")
+    return path
+
+
+def _scale_run(path: str, mode: str) -> None:
+    """One measured run in this (fresh) process; prints one JSON line."""
+    import hashlib
+    import json
+
+    import optim
+    from optim import executor
+
+    cluster = None
+    if mode == "dask":
+        cluster = _loopback_cluster()
+        executor.use_cluster(cluster.scheduler_address)
+        executor.fan_out(abs, [1, 2])  # connect before the clock starts
+    t = time.perf_counter()
+    result = optim.solve(optim.load(path))
+    text = result.to_json()
+    wall = time.perf_counter() - t
+    workers: list[float] = []
+    if cluster is not None:
+        client = executor._dask_client(cluster.scheduler_address)
+        workers = sorted(client.run(_hwm_mib_self).values())
+        executor.use_cluster(None)
+        executor.disconnect()
+        cluster.close()
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "client_mib": _hwm_mib(os.getpid()),
+                "workers_mib": workers,
+                "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                "status": result.status.value,
+            }
+        )
+    )
+
+
+def _hwm_mib_self() -> float:
+    return _hwm_mib(os.getpid())
+
+
+def scale(sizes: list[int]) -> None:
+    import json
+
+    print("\n## 3. Rationing at scale: one process vs Dask (scheduler + 2 workers, loopback)")
+    for lines in sizes:
+        path = _scale_instance(lines)
+        runs = {}
+        for mode in ("local", "dask"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--scale-run", str(path), mode],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        lo, da = runs["local"], runs["dask"]
+        print(
+            f"{lines:>10,} lines ({path.stat().st_size / 2**20:.0f} MiB JSON): "
+            f"one process {lo['wall']:.1f} s, peak {lo['client_mib']:.0f} MiB | "
+            f"Dask {da['wall']:.1f} s (ratio {da['wall'] / lo['wall']:.2f}), client peak "
+            f"{da['client_mib']:.0f} MiB, workers peak "
+            + ", ".join(f"{m:.0f}" for m in da["workers_mib"])
+            + f" MiB | same bytes: {lo['sha256'] == da['sha256']} ({lo['status']})",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=25, help="per client per round")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--scale", default="", help="order-line counts, e.g. 100000,1000000")
+    parser.add_argument("--scale-run", nargs=2, metavar=("PATH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scale_run:
+        _scale_run(*args.scale_run)
+        return
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
         "(shared with other jobs: read medians)"
     )
     if not args.skip_latency:
-        latency(args.rounds, args.requests)
+        latency(args.rounds, args.requests, cache=True)
+        latency(args.rounds, args.requests, cache=False)
     if not args.skip_batch:
         batch(args.rounds)
+    if args.scale:
+        scale([int(x) for x in args.scale.split(",")])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ A step that knows about a problem can also put alerts on the run itself
 
 Built-in rules: a solve without a solution; fill-rate floors the capacity cannot meet;
 segments served below their service target in the short week (who, how many units short);
-the rules the input reader applied (``PlanningData.notes``); the run's own notes
+segments whose simulated service from the stock plan misses its target somewhere
+(``ci_high < target`` in the run's simulation, the worst (item, stage) rows named); the
+rules the input reader applied (``PlanningData.notes``); the run's own notes
 (:data:`NOTE_SEVERITY`: lead-time drift, policy promises rounded to periods and the capacity
 fallback's diagnosis are warnings, the rest ``info``).
 """
@@ -134,6 +136,34 @@ def _short_week(run: PlanningRun) -> Iterable[Alert]:
                 req - got,
                 "units",
             )
+
+
+@alert_rule
+def _stock_service(run: PlanningRun) -> Iterable[Alert]:
+    """Every customer segment with a (item, stage) row whose simulated service is below its
+    target with the simulation's confidence (``ci_high < target``), naming the worst rows."""
+    sim = run.tables.get("service_simulation")
+    if sim is None or sim.empty:
+        return
+    missed = sim[~sim["meets_target"].astype(bool)]
+    for name, rows in missed.groupby("segment", sort=True):
+        total = int((sim["segment"] == name).sum())
+        worst = rows.sort_values("margin", kind="stable").head(3)
+        shown = "; ".join(
+            f"{r.stage} {r.service_measure} {r.fill:.1%} (interval up to {r.ci_high:.1%}) "
+            f"against {r.target:.1%}"
+            for r in worst.itertuples()
+        )
+        more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+        yield Alert(
+            "warning",
+            "service",
+            str(name),
+            f"simulated stock plan: {name} misses its target at {len(rows)} of {total} "
+            f"stocking rows: {shown}{more}",
+            float(len(rows)),
+            "rows",
+        )
 
 
 @alert_rule

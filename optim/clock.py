@@ -20,11 +20,22 @@ class Clock:
     deadline
         An absolute ``time.perf_counter()`` deadline to share (e.g. with worker processes);
         wins over ``limit``.
+    floor
+        Least seconds :meth:`left` hands to a solver call however little budget is left
+        (default :data:`MIN_SLICE`). A kind whose outcome must not depend on the machine's
+        load near a spent budget sets a larger floor (capacity: one second).
     """
 
-    def __init__(self, limit: float | None = None, *, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        limit: float | None = None,
+        *,
+        deadline: float | None = None,
+        floor: float = MIN_SLICE,
+    ) -> None:
         self.start = time.perf_counter()
         self.limit = limit
+        self.floor = floor
         if deadline is None and limit is not None:
             deadline = self.start + limit
         self.deadline = deadline
@@ -35,10 +46,10 @@ class Clock:
         return cls(params.time_limit)
 
     def left(self) -> float | None:
-        """Seconds left for the next solver call (at least :data:`MIN_SLICE`), or ``None``."""
+        """Seconds left for the next solver call (at least ``floor``), or ``None``."""
         if self.deadline is None:
             return None
-        return max(self.deadline - time.perf_counter(), MIN_SLICE)
+        return max(self.deadline - time.perf_counter(), self.floor)
 
     def expired(self) -> bool:
         """True once the budget is spent."""

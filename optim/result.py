@@ -146,8 +146,11 @@ class Result:
         return text
 
     def _head(self, include_runtime: bool) -> dict[str, Any]:
+        from optim.result_schema import RESULT_SCHEMA_VERSION
+
         doc: dict[str, Any] = {
             "kind": self.kind,
+            "schema_version": RESULT_SCHEMA_VERSION,
             "status": self.status.value,
             "termination": str(self.termination),
             "solution_status": str(self.solution_status),

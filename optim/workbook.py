@@ -27,6 +27,10 @@ __all__ = ["workbook_tables", "write_workbook"]
 RATE_WORDS = ("rate", "level", "share", "utilisation", "target")
 """A numeric column whose name contains one of these words is formatted as a percentage."""
 MAX_WIDTH = 60
+SIMULATION_COLUMNS = ("stage", "item", "location", "segment", "service_measure", "target", "fill",
+                      "ci_low", "ci_high", "meets_target", "margin", "critical_level",
+                      "base_stock")  # fmt: skip
+"""Columns of the stock simulation's sheet (every column is in service_simulation.csv)."""
 
 
 def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
@@ -52,9 +56,27 @@ def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
         facts.append((f"{name}: status", res.status.value))
         facts.append((f"{name}: objective", res.objective))
         facts.append((f"{name}: gap", res.gap))
+    versus = run.tables.get("stock_vs_max_z")
+    if versus is not None:
+        total = versus[versus["location"] == "total"].iloc[0]
+        facts.append(
+            ("safety stock: max_z cost per week", float(total["holding_cost_per_week_max_z"]))
+        )
+        facts.append(("safety stock: saving per week vs max_z", float(total["saving_per_week"])))
+        facts.append(("safety stock: saving share vs max_z", float(total["saving_share"])))
+    precision = run.tables.get("simulation_precision")
+    if precision is not None and len(precision):
+        p = precision.iloc[0]
+        facts.append(("stock simulation: rows", int(p["rows"])))
+        facts.append(("stock simulation: targets missed", int(p["misses"])))
+        facts.append(("stock simulation: median half-width", float(p["median_half_width"])))
     alerts = collect(run)
     for level in ("critical", "warning", "info"):
         facts.append((f"alerts: {level}", sum(a.severity == level for a in alerts)))
+    stock = dict(run.tables)
+    sim = stock.get("service_simulation")
+    if sim is not None:  # the planner's columns (all of them in service_simulation.csv)
+        stock["service_simulation"] = sim[[c for c in SIMULATION_COLUMNS if c in sim.columns]]
     tables: dict[str, pd.DataFrame] = {
         "summary": pd.DataFrame(facts, columns=["what", "value"]),
         "alerts": frame(alerts),
@@ -71,6 +93,16 @@ def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
         "segment changes": seg.changes,
         "stock by stage": run.tables["stock_by_stage"],
         "stock by segment": run.tables["stock_by_segment"],
+        **{
+            sheet: stock[name]
+            for sheet, name in (
+                ("stock vs max_z", "stock_vs_max_z"),
+                ("service by segment", "service_by_segment"),
+                ("stock simulation", "service_simulation"),
+                ("simulation precision", "simulation_precision"),
+            )
+            if name in stock
+        },
         "supply": run.tables["supply"],
     }
     for prefix, res in (

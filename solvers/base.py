@@ -10,6 +10,8 @@ on the models' problem types, never the reverse, and never on a kind's solve loo
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -23,7 +25,14 @@ from optim.status import SolutionStatus, Status, Termination, split, summarize
 if TYPE_CHECKING:  # the problem type lives with the models; imported for annotations only
     from optim.models.problem import LinearProgram
 
-__all__ = ["Availability", "Capability", "RawSolution", "Solver"]
+__all__ = [
+    "Availability",
+    "Capability",
+    "RawSolution",
+    "Solver",
+    "cancel_requested",
+    "interruptible",
+]
 
 
 ORTOOLS_HINT = (
@@ -148,3 +157,29 @@ class Solver(Protocol):
     ) -> RawSolution:
         """Solve ``problem``; a time limit returns the incumbent, never raises for it."""
         ...
+
+
+_cancel_check: Callable[[], bool] | None = None
+
+
+@contextlib.contextmanager
+def interruptible(check: Callable[[], bool]) -> Iterator[None]:
+    """Solves inside this block stop when ``check()`` turns true (the ``cancel`` capability).
+
+    ``check`` is polled from the solver's interrupt callbacks (HiGHS: simplex, interior point
+    and branch-and-bound), so it must be cheap and thread-safe (e.g. ``Event.is_set`` of a
+    :mod:`multiprocessing` event set by the process that wants the solve stopped). An
+    interrupted solve returns like a time limit: termination ``interrupted``, the best
+    solution found so far (if any) with its bound. Adapters without the capability ignore it.
+    """
+    global _cancel_check
+    previous, _cancel_check = _cancel_check, check
+    try:
+        yield
+    finally:
+        _cancel_check = previous
+
+
+def cancel_requested() -> Callable[[], bool] | None:
+    """The check of the innermost :func:`interruptible` block (``None`` outside one)."""
+    return _cancel_check

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from optim.errors import SolverUnavailableError
 from optim.models.problem import LinearProgram
 from optim.params import SolveParams
-from optim.solvers.base import Availability, Capability, RawSolution
+from optim.solvers.base import Availability, Capability, RawSolution, cancel_requested
 from optim.status import SolutionStatus, Termination
 
 __all__ = [
@@ -92,7 +92,26 @@ def new_highs(params: SolveParams, *, time_limit: float | None = None) -> Any:
         h.setOptionValue("time_limit", float(max(limit, 1e-3)))
     for key, value in params.solver_options.items():
         h.setOptionValue(key, value)
+    check = cancel_requested()
+    if check is not None:
+        _watch(h, check)
     return h
+
+
+def _watch(h: Any, check: Any) -> None:
+    """Interrupt ``h`` when ``check()`` turns true (polled by HiGHS' interrupt callbacks).
+
+    HiGHS then stops with model status ``kInterrupt`` and keeps its incumbent (MIP) — mapped to
+    :attr:`Termination.INTERRUPTED` with the best solution and its bound, like a time limit.
+    """
+
+    def poll(event: Any) -> None:
+        if check():
+            event.interrupt()
+
+    h.cbSimplexInterrupt += poll
+    h.cbIpmInterrupt += poll
+    h.cbMipInterrupt += poll
 
 
 def solve(
@@ -245,6 +264,7 @@ class HighsSolver:
             Capability.DUALS,
             Capability.WARM_START,
             Capability.TIME_LIMIT,
+            Capability.CANCEL,
         }
     )
 

@@ -72,7 +72,7 @@ def test_console_script_runs_demo(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "optim planning run" in run.stdout and "strategic" in run.stdout
-    assert "[8/8]" in run.stderr  # progress on stderr, the summary on stdout
+    assert "[9/9]" in run.stderr  # progress on stderr, the summary on stdout
     for name in ("report.html", "segment_summary.csv", "rationing_result.json"):
         assert (tmp_path / name).exists(), name
 

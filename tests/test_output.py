@@ -126,6 +126,12 @@ def test_solve_tables_and_segment_out_are_atomic_with_a_manifest(folder, tmp_pat
             assert verify(out) == [] and (out / MANIFEST).is_file()
     manifest = json.loads((seg / MANIFEST).read_text())
     assert manifest["command"] == "optim segment" and manifest["input"]["path"] == history
+    import jsonschema
+
+    from optim.result_schema import document_schema
+
+    for out in (tables, seg):
+        jsonschema.validate(json.loads((out / MANIFEST).read_text()), document_schema("manifest"))
     assert "segmentation.json" in manifest["files"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seg", "tables"]
     foreign = tmp_path / "mine"

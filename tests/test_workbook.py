@@ -64,3 +64,25 @@ def test_cells_are_typed_headers_frozen(written):
     assert sheet.column_dimensions["A"].width >= len("segment")
     with zipfile.ZipFile(path) as z:
         assert "2000-01-01" in z.read("docProps/core.xml").decode()
+
+
+def test_critical_level_sheets_and_saving_facts(written):
+    """Issue 10: the workbook carries the saving against max_z, the stock and simulated
+    service per location and segment and the simulation itself; summary facts = tables."""
+    run, path = written
+    sheets = pd.read_excel(path, sheet_name=None)
+    for name in ("stock vs max_z", "service by segment", "stock simulation",
+                 "simulation precision"):  # fmt: skip
+        assert name in sheets, name
+    assert len(sheets["stock simulation"]) == len(run.tables["service_simulation"])
+    facts = dict(zip(sheets["summary"]["what"], sheets["summary"]["value"], strict=True))
+    versus = run.tables["stock_vs_max_z"].set_index("location").loc["total"]
+    assert float(facts["safety stock: saving per week vs max_z"]) == pytest.approx(
+        versus["saving_per_week"]
+    )
+    assert float(facts["safety stock: max_z cost per week"]) == pytest.approx(
+        run.baseline.objective
+    )
+    assert int(facts["stock simulation: targets missed"]) == int(
+        (~run.tables["service_simulation"]["meets_target"]).sum()
+    )

@@ -21,13 +21,14 @@ tables ``diagnosis_fill_rates`` and ``diagnosis_missing_capacity``.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from optim import executor
+from optim.clock import Clock
 from optim.errors import InstanceError
 from optim.instances.capacity import CapacityInstance
 from optim.models.capacity import decompose
@@ -109,22 +110,9 @@ depends on the machine's load, not on the input: ``--time-limit 0.001`` on the b
 example was optimal in one run and "no solution" in the next. With this floor the same input
 gives the same outcome wherever the solve finishes well inside or well beyond the floor; a
 solve whose length is within a hair of the limit remains at the mercy of the clock, as any
-wall-clock limit does. The floor is stated in ``Result.info["solver_time_floor"]``.
+wall-clock limit does. The floor is stated in ``Result.info["solver_time_floor"]``; it is
+the ``floor`` of the one time-limit clock (:class:`optim.clock.Clock`) the capacity solve runs on.
 """
-
-
-class _Clock:
-    def __init__(self, limit: float | None) -> None:
-        self.start = time.perf_counter()
-        self.limit = limit
-
-    def left(self) -> float | None:
-        if self.limit is None:
-            return None
-        return max(self.limit - (time.perf_counter() - self.start), MIN_SOLVER_SECONDS)
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
 
 
 def solve(
@@ -160,7 +148,7 @@ def solve(
             f"(allowed: {', '.join(METHODS)}).",
             field="params.method",
         )
-    clock = _Clock(params.time_limit)
+    clock = Clock(params.time_limit, floor=MIN_SOLVER_SECONDS)
     data = from_instance(instance)
     backend = _backend_params(params)
     if params.solver == "pyomo":
@@ -291,7 +279,7 @@ def _algorithm(params: SolveParams, is_mip: bool) -> str:
     return {"simplex": "dual simplex", "choose": "HiGHS's choice (simplex)"}.get(chosen, chosen)
 
 
-def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _BlockResult:
+def _solve_block(data: CapacityData, params: SolveParams, clock: Clock) -> _BlockResult:
     """Build and solve one (sub-)instance: cost mode, or the lexicographic stages."""
     engine = _engine(params)
     model = build(data)
@@ -335,12 +323,18 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: _Clock) -> _Blo
     )
 
 
+def _solve_shipped_block(task: tuple[CapacityData, SolveParams, float | None]) -> _BlockResult:
+    """One block on another process (:func:`optim.executor.fan_out`), with the time left."""
+    data, params, left = task
+    return _solve_block(data, params, Clock(left, floor=MIN_SOLVER_SECONDS))
+
+
 def _why(raw: RawSolution, priority: int | None) -> str:
     where = "cost stage" if priority is None else f"priority {priority} stage"
     return f"{where}: {raw.message or raw.status.value}"
 
 
-def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outcome:
+def _solve_fast(data: CapacityData, params: SolveParams, clock: Clock) -> _Outcome:
     engine = _engine(params)
     name, version = engine.name, engine.version()
     has_floors = bool(np.any(~np.isnan(data.min_fill_rate)))
@@ -362,8 +356,16 @@ def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outc
     # largest first, so that the threads finish together
     parts.sort(key=lambda p: -int(np.sum(data.demand[np.isin(data.pair_product, p)] > 0)))
     blocks = [decompose.block(data, p) for p in parts]
-    with ThreadPoolExecutor(max_workers=params.threads) as pool:
-        results = list(pool.map(lambda b: _solve_block(b.data, params, clock), blocks))
+    if executor.cluster_address():  # a Dask cluster in force: the blocks go to its workers
+        left = None if clock.limit is None else clock.left()
+        results = executor.fan_out(
+            _solve_shipped_block,
+            [(b.data, params, left) for b in blocks],
+            desc="capacity blocks",
+        )
+    else:  # in this process: HiGHS releases the GIL, so threads solve blocks at once
+        with ThreadPoolExecutor(max_workers=params.threads) as pool:
+            results = list(pool.map(lambda b: _solve_block(b.data, params, clock), blocks))
     info: dict[str, Any] = {
         "blocks": len(blocks),
         "num_cols": sum(r.size[0] for r in results),
@@ -406,7 +408,7 @@ def _solve_fast(data: CapacityData, params: SolveParams, clock: _Clock) -> _Outc
 
 
 def _solve_pyomo(
-    instance: CapacityInstance, data: CapacityData, params: SolveParams, clock: _Clock
+    instance: CapacityInstance, data: CapacityData, params: SolveParams, clock: Clock
 ) -> _Outcome:
     import pyomo.environ as pyo
     from pyomo.core.expr.visitor import identify_variables
@@ -451,7 +453,7 @@ def _solve_pyomo(
 
 
 def _diagnose(
-    data: CapacityData, params: SolveParams, clock: _Clock
+    data: CapacityData, params: SolveParams, clock: Clock
 ) -> tuple[list[str], dict[str, Any]]:
     def run(model: CapacityLP) -> RawSolution:
         return highs.solve(model.lp, params, time_limit=clock.left())

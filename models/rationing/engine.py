@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -536,10 +536,53 @@ def _integerize(
     then, keeping that total, minimise ``Σ |a_i − share_i| / w_i`` (distance to the
     continuous fair share). Earlier tiers stay fixed, later ones at their floors (rounded down
     to whole lots; an all-or-nothing floor counts only if it is the full amount).
+
+    HiGHS solves all components with integer rules in one MIP per step. CP-SAT solves them
+    one component at a time: components share no stock, so both objectives are sums over
+    components and the tier total is at its maximum exactly when every component's is — the
+    same optimum — while each CP-SAT model's exact integer scaling (the common denominator of
+    its fair shares and weights, :mod:`optim.solvers.cpsat`) spans one component's lines
+    only instead of growing with every line of the block.
     """
     integer = (lot > 0) | aon
     comps = np.unique(comp[integer])
-    sub, lines = _sub_block(block, np.isin(comp, comps))
+    groups = (
+        [comps]
+        if runner.params.solver != "cpsat"
+        else [comps[i : i + 1] for i in range(len(comps))]
+    )
+    alloc = share.copy()
+    stage = stage.copy()
+    rules = _LineRules(tier, req, floor, weight, share, lot, aon, num_tiers)
+    for group in groups:
+        lines, value = _integerize_group(runner, block, np.isin(comp, group), rules)
+        alloc[lines] = value
+    moved = np.abs(alloc - share) > _tol(share)
+    stage[moved] = INTEGER
+    stage[moved & (alloc <= 0)] = INTEGER
+    return alloc, stage
+
+
+class _LineRules(NamedTuple):
+    """Per-line data of the integer stage (block positions), as :func:`_integerize` takes it."""
+
+    tier: NDArray[np.int64]
+    req: NDArray[np.float64]
+    floor: NDArray[np.float64]
+    weight: NDArray[np.float64]
+    share: NDArray[np.float64]
+    lot: NDArray[np.float64]
+    aon: NDArray[np.bool_]
+    num_tiers: int
+
+
+def _integerize_group(
+    runner: _Runner, block: Block, in_group: NDArray[np.bool_], rules: _LineRules
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The integer stage (see :func:`_integerize`) on the whole components of ``in_group``:
+    their line indices and allocations."""
+    tier, req, floor, weight, share, lot, aon, num_tiers = rules
+    sub, lines = _sub_block(block, in_group)
     t_l, q, w, target = tier[lines], req[lines], weight[lines], share[lines]
     is_lot, is_aon = lot[lines] > 0, aon[lines]
     mult = np.where(is_lot, lot[lines], np.where(is_aon, q, 1.0))
@@ -595,13 +638,7 @@ def _integerize(
         got = _line_sum(sub, second.x)
         snapped = np.where(is_lot | is_aon, np.round(got / mult) * mult, got)
         value[T] = snapped[T]
-    alloc = share.copy()
-    alloc[lines] = value
-    stage = stage.copy()
-    moved = np.abs(alloc - share) > _tol(share)
-    stage[moved] = INTEGER
-    stage[moved & (alloc <= 0)] = INTEGER
-    return alloc, stage
+    return lines, value
 
 
 def _route(

@@ -75,10 +75,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
@@ -220,6 +221,7 @@ def lattice_law(
     return ("poisson", m, 0.0)
 
 
+@lru_cache(maxsize=65536)
 def demand_lattice(mean: float, std_dev: float, distribution: str, step: float) -> Lattice:
     """Per-period demand of one segment on the lattice ``{0, step, 2 step, ...}``.
 
@@ -414,24 +416,277 @@ def optimal_policy(
     return hi, levels
 
 
+# --- compiled search: the functions above, without numpy's per-call overhead ------------------
+#
+# ``stage_table`` runs the base-stock search thousands of times on small lattices, where numpy's
+# per-call overhead dominates. The kernels below do the same arithmetic (stock after the
+# earlier periods, the one-dimensional recursion, the largest level by the same scan or
+# bisection, the same doubling-then-bisection on the base stock) on plain arrays; the numpy
+# functions above stay the readable reference and tests check both give the same policies.
+
+_Packed = tuple[
+    NDArray[np.int64],  # lo per segment (priority order)
+    NDArray[np.int64],  # pmf size per segment
+    FloatArray,  # cdf, one row per segment (padded)
+    FloatArray,  # csurv: sum_{y < x} P(D > y) - lo part, one row per segment (padded)
+    FloatArray,  # mean (lattice steps)
+    FloatArray,  # target
+    NDArray[np.bool_],  # measured by fill rate
+    FloatArray,  # pmf, one row per segment (padded)
+]
+
+
+def _pack(segments: list[SegmentModel] | tuple[SegmentModel, ...]) -> _Packed:
+    k = len(segments)
+    m = max(s.demand.pmf.size for s in segments)
+    lo = np.array([s.demand.lo for s in segments], dtype=np.int64)
+    size = np.array([s.demand.pmf.size for s in segments], dtype=np.int64)
+    cdf = np.ones((k, m))
+    csurv = np.zeros((k, m + 1))
+    pmf = np.zeros((k, m))
+    mean = np.zeros(k)
+    for i, s in enumerate(segments):
+        c, cs, mu = s._cum
+        cdf[i, : c.size] = c
+        csurv[i, : cs.size] = cs
+        pmf[i, : c.size] = s.demand.pmf
+        mean[i] = mu
+    target = np.array([s.target for s in segments], dtype=np.float64)
+    fill = np.array([s.measure == "fill_rate" for s in segments], dtype=np.bool_)
+    return lo, size, cdf, csurv, mean, target, fill, pmf
+
+
+@njit(cache=True)
+def _nb_measured(
+    r_lo: int, r: FloatArray, k: int, c: int, segs: _Packed
+) -> float:  # pragma: no cover - compiled
+    """:func:`_measured`: service of segment ``k`` with level ``c`` facing stock ``R`` (the
+    per-unit service is :meth:`SegmentModel.service`, inlined)."""
+    lo, size, cdf, csurv, mean, _, fill, _ = segs
+    d_lo = lo[k]
+    n = size[k]
+    total = 0.0
+    if not fill[k]:
+        for i in range(r.size):
+            x = max(r_lo + i - c, 0) - d_lo
+            if x >= 0:
+                total += r[i] * cdf[k, min(x, n - 1)]
+        return total
+    if mean[k] <= 0:
+        return 1.0
+    for i in range(r.size):
+        x = max(r_lo + i - c, 0)
+        below = min(x, max(d_lo, 0))
+        up = min(max(x - d_lo, 0), n)
+        total += r[i] * ((below + csurv[k, up]) / mean[k])
+    return total
+
+
+@njit(cache=True)
+def _nb_stock(w_lo: int, w: FloatArray, b: int) -> tuple[int, FloatArray]:  # pragma: no cover
+    """:func:`_stock`: the distribution of :math:`(b - W)^+` as (lo, pmf)."""
+    top = b - w_lo
+    if top < 0:
+        return 0, np.ones(1)
+    lo = max(b - (w_lo + w.size - 1), 0)
+    out = np.zeros(top - lo + 1)
+    for i in range(w.size):
+        v = b - (w_lo + i)
+        if v < 0:
+            v = 0
+        out[v - lo] += w[i]
+    return lo, out
+
+
+@njit(cache=True)
+def _nb_after(
+    r_lo: int, r: FloatArray, k: int, c: int, segs: _Packed
+) -> tuple[int, FloatArray]:  # pragma: no cover - compiled
+    """:func:`_after`: stock left after segment ``k`` with level ``c``, zeros trimmed."""
+    r_hi = r_lo + r.size - 1
+    if r_hi <= c:
+        return r_lo, r
+    d_lo = segs[0][k]
+    d_size = segs[1][k]
+    pmf = segs[7]
+    new_lo = min(r_lo, c)
+    out = np.zeros(r_hi - new_lo + 1)
+    for i in range(r.size):
+        v = r_lo + i
+        p = r[i]
+        if v <= c:
+            out[v - new_lo] += p
+            continue
+        for m in range(d_size):
+            nv = v - (d_lo + m)
+            if nv < c:
+                nv = c
+            out[nv - new_lo] += p * pmf[k, m]
+    first = 0
+    while first < out.size - 1 and not out[first] > 0:
+        first += 1
+    last = out.size - 1
+    while last > first and not out[last] > 0:
+        last -= 1
+    return new_lo + first, out[first : last + 1].copy()
+
+
+@njit(cache=True)
+def _nb_largest_level(
+    r_lo: int, r: FloatArray, k: int, segs: _Packed, tol: float
+) -> int:  # pragma: no cover - compiled
+    """:func:`_largest_level`; -1 for ``None``."""
+    target = segs[5][k] - tol
+    hi = max(r_lo + r.size - 1, 0)
+    if _nb_measured(r_lo, r, k, 0, segs) < target:
+        return -1
+    lo = 0  # service is non-increasing in the level: bisection
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _nb_measured(r_lo, r, k, mid, segs) >= target:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@njit(cache=True)
+def _nb_greedy(
+    w_lo: int, w: FloatArray, segs: _Packed, b: int, levels: NDArray[np.int64]
+) -> bool:  # pragma: no cover - compiled
+    """:func:`greedy_levels` into ``levels``; False when no levels meet every target."""
+    tol = 1e-12
+    r_lo, r = _nb_stock(w_lo, w, b)
+    n = levels.size
+    levels[:] = 0
+    for k in range(n - 1, 0, -1):
+        level = _nb_largest_level(r_lo, r, k, segs, tol)
+        if level < 0:
+            return False
+        levels[k] = level
+        r_lo, r = _nb_after(r_lo, r, k, level, segs)
+    return _nb_measured(r_lo, r, 0, 0, segs) >= segs[5][0] - tol
+
+
+@njit(cache=True)
+def _nb_optimal(
+    w_lo: int, w: FloatArray, segs: _Packed, lo: int, levels: NDArray[np.int64]
+) -> int:  # pragma: no cover - compiled
+    """:func:`optimal_policy` from the lower bound ``lo``; the levels land in ``levels``."""
+    step = 1
+    hi = lo
+    while not _nb_greedy(w_lo, w, segs, hi, levels):
+        lo = hi + 1
+        hi = hi + step
+        step *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _nb_greedy(w_lo, w, segs, mid, levels):
+            hi = mid
+        else:
+            lo = mid + 1
+    _nb_greedy(w_lo, w, segs, hi, levels)
+    return hi
+
+
+@njit(cache=True)
+def _nb_quantile_of_sum(
+    w_lo: int, w: FloatArray, d_lo: int, d: FloatArray, p: float
+) -> int:  # pragma: no cover - compiled
+    """Least ``x`` with :math:`P(W + D \\le x) \\ge p - 10^{-12}` (independent W, D)."""
+    conv = np.zeros(w.size + d.size - 1)
+    for i in range(w.size):
+        for m in range(d.size):
+            conv[i + m] += w[i] * d[m]
+    total = 0.0
+    for i in range(conv.size):
+        total += conv[i]
+        if total >= p - 1e-12:
+            return w_lo + d_lo + i
+    return w_lo + d_lo + conv.size - 1
+
+
+def _lower_bound(
+    w: Lattice, segments: list[SegmentModel] | tuple[SegmentModel, ...], b_min: int
+) -> int:
+    """The top segment alone, behind no one (segments below only take stock): with cycle
+    service it needs :math:`P(W + D_1 \\le b) \\ge` its target."""
+    top = segments[0]
+    if top.measure == "cycle_service":
+        d = top.demand
+        return max(b_min, int(_nb_quantile_of_sum(w.lo, w.pmf, d.lo, d.pmf, top.target)))
+    return b_min
+
+
+def fast_policy(
+    w: Lattice, segments: list[SegmentModel], b_min: int = 0, packed: _Packed | None = None
+) -> tuple[int, list[int]]:
+    """:func:`optimal_policy` by the compiled kernels (same search, same answer)."""
+    segs = _pack(segments) if packed is None else packed
+    levels = np.zeros(len(segments), dtype=np.int64)
+    b = _nb_optimal(w.lo, w.pmf, segs, _lower_bound(w, segments, b_min), levels)
+    return int(b), [int(c) for c in levels]
+
+
+def fast_levels(
+    w: Lattice, segments: list[SegmentModel], b: int, packed: _Packed | None = None
+) -> list[int] | None:
+    """:func:`greedy_levels` by the compiled kernels."""
+    levels = np.zeros(len(segments), dtype=np.int64)
+    segs = _pack(segments) if packed is None else packed
+    if not _nb_greedy(w.lo, w.pmf, segs, b, levels):
+        return None
+    return [int(c) for c in levels]
+
+
 def stage_table(
     segments: list[SegmentModel], step: float, mean: float, tau_max: int
 ) -> FloatArray:
     """Safety stock for :math:`\\tau = 0..` ``tau_max``: non-decreasing, and at every
     :math:`\\tau` the least lattice base stock above the previous one's with critical levels
     meeting every target (:func:`policy_at` gives the levels)."""
-    period = segments[0].demand
-    for s in segments[1:]:
-        period = period.add(s.demand)
+    memo = _memo_of(segments)
     ss = np.zeros(tau_max + 1)
-    w = Lattice(0, np.ones(1))  # demand of tau - 1 periods
     for tau in range(1, tau_max + 1):
-        if tau > 1:
-            w = w.add(period)
+        w = memo.window(tau - 1)
         floor_b = math.ceil((mean * tau + ss[tau - 1]) / step - 1e-9)
-        b, _ = optimal_policy(w, segments, b_min=max(0, floor_b))
+        b, levels = fast_policy(w, segments, max(0, floor_b), memo.packed)
+        memo.levels[(tau, b)] = levels
         ss[tau] = max(b * step - mean * tau, ss[tau - 1])
     return ss
+
+
+class _Memo:
+    """What the searches of one stage share: the packed segments, the windows of earlier
+    periods' demand and the greedy levels found per (tau, base stock)."""
+
+    def __init__(self, segments: tuple[SegmentModel, ...]) -> None:
+        self.segments = segments
+        self.packed = _pack(segments)
+        period = segments[0].demand
+        for s in segments[1:]:
+            period = period.add(s.demand)
+        self.period = period
+        self.windows = [Lattice(0, np.ones(1))]
+        self.levels: dict[tuple[int, int], list[int]] = {}
+
+    def window(self, periods: int) -> Lattice:
+        """Total demand of ``periods`` periods (:func:`window`, kept)."""
+        while len(self.windows) <= periods:
+            self.windows.append(self.windows[-1].add(self.period))
+        return self.windows[periods]
+
+
+_MEMOS: dict[tuple[int, ...], _Memo] = {}  # by the identity of the segment objects
+
+
+def _memo_of(segments: list[SegmentModel] | tuple[SegmentModel, ...]) -> _Memo:
+    """The stage's memo when its segments come from a cached :func:`stage_specs` (kept with
+    it), else a fresh one."""
+    memo = _MEMOS.get(tuple(id(s) for s in segments))
+    if memo is not None and all(a is b for a, b in zip(memo.segments, segments, strict=True)):
+        return memo
+    return _Memo(tuple(segments))
 
 
 # --- the stages of an instance that use critical levels ---------------------------------------
@@ -463,7 +718,29 @@ def needs_levels(demands: list[Demand]) -> bool:
     return len({float(d.service_level) for d in demands}) > 1
 
 
+_SPECS: list[tuple[SafetyStockInstance, tuple[str, ...], dict[int, StageSpec]]] = []
+_SPECS_KEPT = 2  # solve, its tables and its max_z comparison ask for the same instance
+
+
 def stage_specs(
+    instance: SafetyStockInstance, n_stages: int, ids: tuple[str, ...]
+) -> dict[int, StageSpec]:
+    """:func:`_stage_specs`, kept for the last instances asked (they are frozen), with the
+    memo of every stage's search (:func:`stage_table`, :func:`policy_at` share it)."""
+    for inst, kept_ids, specs in _SPECS:
+        if inst is instance and kept_ids == ids:
+            return specs
+    specs = _stage_specs(instance, n_stages, ids)
+    _SPECS.append((instance, ids, specs))
+    for spec in specs.values():
+        _MEMOS[tuple(id(s) for s in spec.segments)] = _Memo(spec.segments)
+    while len(_SPECS) > _SPECS_KEPT:
+        for spec in _SPECS.pop(0)[2].values():
+            _MEMOS.pop(tuple(id(s) for s in spec.segments), None)
+    return specs
+
+
+def _stage_specs(
     instance: SafetyStockInstance, n_stages: int, ids: tuple[str, ...]
 ) -> dict[int, StageSpec]:
     """Stages of a ``pooling="critical_level"`` instance that get critical levels.
@@ -512,18 +789,24 @@ def stage_specs(
     return out
 
 
+def _held(spec: StageSpec, tau: int, safety_stock: float) -> int:
+    """Base stock in lattice steps that the stage holds: :math:`\\lfloor (\\mu\\tau + SS) /
+    g \\rfloor`. Demand moves in whole steps, so stock between two lattice points serves a
+    period's orders completely exactly when the lower point does (a fraction of a step only
+    adds a partial fill); the table's stock is never below the optimal lattice point."""
+    return max(0, math.floor((spec.mean * tau + safety_stock) / spec.step + 1e-6))
+
+
 def policy_at(spec: StageSpec, tau: int, safety_stock: float) -> StagePolicy:
     """The stage's policy at net replenishment time ``tau`` for the table's safety stock:
     base stock on the lattice and the greedy critical levels for it."""
     if tau <= 0:
         k = len(spec.segments)
         return StagePolicy(0, (0,) * k, (1.0,) * k, (1.0,) * k)
-    b = max(0, math.ceil((spec.mean * tau + safety_stock) / spec.step - 1e-6))
-    period = spec.segments[0].demand
-    for s in spec.segments[1:]:
-        period = period.add(s.demand)
-    w = window(period, tau - 1)
-    levels = greedy_levels(w, list(spec.segments), b)
+    b = _held(spec, tau, safety_stock)
+    memo = _memo_of(spec.segments)
+    w = memo.window(tau - 1)
+    levels = memo.levels.get((tau, b)) or fast_levels(w, list(spec.segments), b, memo.packed)
     if levels is None:  # pragma: no cover - the table only holds feasible base stocks
         levels = [0] * len(spec.segments)
     return evaluate_policy(w, list(spec.segments), b, levels)

@@ -210,8 +210,10 @@ def build_safety_stock(
     -------
     SafetyStockInstance
         One demand per (stage, customer segment) with positive demand; ``service_level``
-        is the segment's policy service level and ``max_service_time`` its
-        ``max_service_time_days`` converted down to whole periods.
+        is the segment's policy service level, ``max_service_time`` its
+        ``max_service_time_days`` converted down to whole periods, ``service_measure`` the
+        row's measure (given or by the policy's default rule) and ``tier`` its
+        ``rationing_tier`` (the priority of its critical level at a shared stage).
 
     Raises
     ------
@@ -279,6 +281,8 @@ def build_safety_stock(
                 "std_dev": float(std),
                 "service_level": pol.service_level,
                 "max_service_time": periods_of_days(pol.max_service_time_days, cfg_period),
+                "service_measure": pol.measure,
+                "tier": pol.rationing_tier,
             }
         )
     doc: dict[str, Any] = {
@@ -312,8 +316,10 @@ def build_item_safety_stock(
     :math:`\sigma` root-sum-squared over the history locations mapped to the stage (each
     location series taken as independent, zeros counted). Service level and maximum service
     time are the policy table's combined targets of the item's ABC class and the customer
-    segment (:meth:`~optim.segmentation.PolicyTable.combine_rows`), the days converted down
-    to whole periods.
+    segment (:meth:`~optim.segmentation.PolicyTable.combine_rows`, the item's demand
+    pattern applied), the days converted down to whole periods; ``service_measure`` and
+    ``tier`` (the customer's rationing tier: the priority of its critical level where
+    segments share a stage's stock) come from the same cell.
 
     Parameters
     ----------
@@ -356,6 +362,8 @@ def build_item_safety_stock(
             var=("var", "sum"),
             service_level=("service_level", "first"),
             days=("max_service_time_days", "first"),
+            measure=("service_measure", "first"),
+            tier=("rationing_tier", "first"),
         )
         .reset_index()
     )
@@ -393,7 +401,8 @@ def build_item_safety_stock(
                 item_arcs.append(
                     a | {"source": f"{item}@{a['source']}", "target": f"{item}@{a['target']}"}
                 )
-    columns = ["item", "stage", "segment", "mean", "var", "service_level", "days"]
+    columns = ["item", "stage", "segment", "mean", "var", "service_level", "days", "measure",
+               "tier"]  # fmt: skip
     demands = [
         {
             "stage": f"{item}@{stage}",
@@ -402,10 +411,12 @@ def build_item_safety_stock(
             "std_dev": math.sqrt(var),
             "service_level": float(level),
             "max_service_time": periods_of_days(float(days), period),
+            "service_measure": str(measure),
+            "tier": int(tier),
         }
-        for item, stage, segment, mean, var, level, days in cells[columns].itertuples(
-            index=False, name=None
-        )
+        for item, stage, segment, mean, var, level, days, measure, tier in cells[
+            columns
+        ].itertuples(index=False, name=None)
     ]
     doc: dict[str, Any] = {"stages": stages, "arcs": item_arcs, "demands": demands}
     for key in ("name", "pooling"):

@@ -72,6 +72,22 @@ def summary(result: planning.PlanningRun) -> str:
         f"safety stock : {gsm.status.value}, holding cost {gsm.objective:,.0f} per week "
         f"(gap {gsm.gap:.2%}), {points:,} stocking points",
     ]
+    versus = result.tables.get("stock_vs_max_z")
+    if versus is not None:
+        total = versus[versus["location"] == "total"].iloc[0]
+        lines_out.append(
+            f"               critical levels: saving {total['saving_per_week']:,.0f} per week "
+            f"({total['saving_share']:.1%}) against max_z (cover the strictest, "
+            f"{total['holding_cost_per_week_max_z']:,.0f})"
+        )
+    precision = result.tables.get("simulation_precision")
+    if precision is not None and len(precision):
+        p = precision.iloc[0]
+        lines_out.append(
+            f"               simulated: {int(p['rows'] - p['misses']):,} of {int(p['rows']):,} "
+            f"(item, stage, segment) targets met (median interval half-width "
+            f"{100 * p['median_half_width']:.1f} points)"
+        )
     if cap.has_solution():
         inv = cap.tables["inventory"].groupby("period")["prebuild"].sum()
         over = cap.tables["utilisation"]["overtime_used"].sum()
@@ -170,7 +186,7 @@ def run(
         Passed to :func:`~optim.planning.distributor.distributor_example` (e.g.
         ``n_items=60`` for a small run).
     """
-    progress = planning.Progress(8, quiet=quiet)
+    progress = planning.Progress(9, quiet=quiet)
     with progress.step("generate the example (seeded); it is written to input/"):
         data = distributor_example(seed, **size)
     return _job(
@@ -199,7 +215,7 @@ def plan(
     ``pins`` (customer → segment, e.g. from ``--pin``) win over the folder's pins;
     ``previous``: last week's output folder to compare with (:mod:`optim.planning.compare`),
     read and checked before any work."""
-    progress = planning.Progress(8, quiet=quiet)
+    progress = planning.Progress(9, quiet=quiet)
     with progress.step(f"read and check {folder}"):
         data = read_folder(folder)
         last = None

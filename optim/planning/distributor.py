@@ -13,10 +13,11 @@ not committed as large files:
   ``DC-North``, ``DC-South`` (transit 1) → regional sites ``R-01``–``R-03`` from DC-North,
   ``R-04``–``R-06`` from DC-South (transit 1). Key accounts are served from the DCs, other
   customers from their regional site. Holding rates grow downstream (value added by
-  transport): 1.0, 1.1 and 1.2 × 0.25 / 52. Pooling ``max_z``: a stage's stock is shared
-  by the segments it serves, so it covers the pooled demand at the strictest segment's
-  service level (``root_sum_square`` would leave the strictest segment below target where
-  segments share stock; ``optim simulate`` shows it).
+  transport): 1.0, 1.1 and 1.2 × 0.25 / 52. Pooling ``critical_level``: a stage's stock is
+  shared by the segments it serves, with one base stock and a critical level per segment
+  (:mod:`optim.models.safety_stock.critical`), so each segment gets its own service level;
+  the planning run also solves ``max_z`` (cover the strictest) on the same instance to
+  state the saving.
 * **Families**: items are grouped into ``n_families`` product families by a seeded draw;
   each family's hours per unit on the plant's ``Assembly`` line ~ U(0.02, 0.08) and on
   ``Packing`` ~ U(0.01, 0.03); holding cost 0.25 / 52 × the family's demand-weighted unit
@@ -43,6 +44,9 @@ from optim.planning.folder import PlanningData
 __all__ = ["PlanningData", "distributor_example", "distributor_network"]
 
 HOLDING_RATE = 0.25 / 52
+ORDERING_COST = 25.0
+"""Cost per replenishment order of the example (plan.yaml ``ordering_cost``): the EOQ of
+its min/max items."""
 """Holding cost per unit of value and week (25 % a year)."""
 
 
@@ -59,9 +63,9 @@ def distributor_network() -> dict[str, Any]:
     arcs += [{"source": DCS[1], "target": r} for r in REGIONS[half:]]
     return {
         "name": "distributor",
-        # stock at a stage is shared by its segments (first come, first served), so the
-        # pooled demand is covered at the strictest segment's level: every target holds
-        "pooling": "max_z",
+        # stock at a stage is shared by its segments: one base stock, a critical level per
+        # segment, every segment at its own target (max_z is the run's comparison point)
+        "pooling": "critical_level",
         "stages": stages,
         "arcs": arcs,
         "demand_stage_of_location": {loc: loc for loc in (*DCS, *REGIONS)},
@@ -177,4 +181,5 @@ def distributor_example(
         plan_start=this_week + pd.Timedelta(weeks=1),
         plan_weeks=26,
         disruption=disruption,
+        ordering_cost=ORDERING_COST,
     )

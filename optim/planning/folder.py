@@ -15,6 +15,9 @@ file             required content
                           optional ``name``, ``disruption`` (item → share of planned
                           stock that arrives this week) and ``forecast`` (``statistical``,
                           the default, or ``seasonal_naive``: how the peak is forecast)
+                          and ``ordering_cost`` (currency per replenishment order: the
+                          min/max order quantity is the EOQ; without it one review
+                          period's demand, :mod:`optim.planning.replenishment`)
 ``supply.csv``   no       ``item, location, quantity``: stock this week (default: planned
                           stock from the safety-stock plan × disruption); pairs of this
                           week's orders it does not list follow ``supply_missing``
@@ -24,6 +27,10 @@ file             required content
                           receipts; each lane (a network stage id) is planned with its
                           empirical lead-time distribution, extended lanes flagged
                           (:mod:`optim.instances.receipts`)
+``shipments.csv`` no      ``customer, item, date, quantity, shipped_quantity, ship_date``
+                          (+ ``due_date``): what was shipped; the report reviews the
+                          achieved service against the targets
+                          (:mod:`optim.planning.review`)
 ================ ======== ===============================================================
 
 Rules the planner chooses in ``plan.yaml`` (reported in the run's notes):
@@ -74,6 +81,7 @@ PLAN_KEYS = {
     "items_without_history",
     "pins",
     "forecast",
+    "ordering_cost",
 }
 REQUIRED_PLAN_KEYS = ("plan_start", "plan_weeks", "network", "resources", "families")
 NETWORK_KEYS = {"stages", "arcs", "demand_stage_of_location", "name", "pooling"}
@@ -124,6 +132,8 @@ class PlanningData:
         ``"statistical"`` (default): the peak is planned on :func:`optim.forecast` and safety
         stock is sized from its forecast error; ``"seasonal_naive"``: last year's weeks and
         the history's standard deviation (the baseline).
+    ordering_cost
+        Cost per replenishment order for the EOQ of min/max items (None: not given).
     pins
         Customer → segment pins (``plan.yaml`` ``pins:`` and ``pins.csv``).
     notes
@@ -133,6 +143,8 @@ class PlanningData:
         manifest records it).
     receipts
         Validated goods receipts (:func:`optim.instances.receipts.read_receipts`) or None.
+    shipments
+        Validated shipped order lines (:func:`optim.planning.review.read_shipments`) or None.
     """
 
     name: str
@@ -153,7 +165,9 @@ class PlanningData:
     notes: tuple[str, ...] = ()
     source: dict[str, Any] = field(default_factory=dict)
     forecast: str = "statistical"
+    ordering_cost: float | None = None
     receipts: pd.DataFrame | None = None
+    shipments: pd.DataFrame | None = None
 
 
 class _Plan:
@@ -369,6 +383,16 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
                     f"one of {', '.join(sorted(resource_ids))}",
                 )
 
+    cost = doc.get("ordering_cost")
+    if cost is not None and (
+        isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost <= 1e12
+    ):
+        raise plan.error(
+            "ordering_cost",
+            f"ordering_cost is {gate.shown(cost)}",
+            "a number >= 0 (currency per replenishment order)",
+        )
+    out["ordering_cost"] = None if cost is None else float(cost)
     disruption = doc.get("disruption") or {}
     if not isinstance(disruption, dict):
         raise plan.error("disruption", "disruption is not a mapping", "item: share lines")
@@ -673,6 +697,7 @@ def read_folder(folder: str | Path) -> PlanningData:
             "supply.csv",
             "pins.csv",
             "policy.yaml",
+            "shipments.csv",
         )
     ]
     read = [p for p in read if p.is_file()]
@@ -693,13 +718,21 @@ def read_folder(folder: str | Path) -> PlanningData:
         supply_missing=cfg["supply_missing"],
         items_without_history=cfg["items_without_history"],
         forecast=cfg["forecast"],
+        ordering_cost=cfg["ordering_cost"],
         pins=pins,
         notes=tuple(notes),
         source=source,
         receipts=read_receipts(folder / "receipts.csv")
         if (folder / "receipts.csv").is_file()
         else None,
+        shipments=_shipments(folder / "shipments.csv"),
     )
+
+
+def _shipments(path: Path) -> pd.DataFrame | None:
+    from optim.planning.review import read_shipments
+
+    return read_shipments(path).reset_index(drop=True) if path.is_file() else None
 
 
 def _supply(
@@ -778,7 +811,7 @@ def _policy(path: Path) -> dict[str, Any]:
 def plan_schema() -> dict[str, Any]:
     """JSON Schema of ``plan.yaml`` (``optim schema plan``)."""
     from optim.instances.capacity import Product, Resource
-    from optim.instances.safety_stock import Arc, Stage
+    from optim.instances.safety_stock import POOLINGS, Arc, Stage
 
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -802,7 +835,7 @@ def plan_schema() -> dict[str, Any]:
                 "required": ["stages", "demand_stage_of_location"],
                 "properties": {
                     "name": {"type": "string"},
-                    "pooling": {"enum": ["root_sum_square", "additive", "max_z"]},
+                    "pooling": {"enum": list(POOLINGS)},
                     "stages": {"type": "array", "minItems": 1, "items": Stage.model_json_schema()},
                     "arcs": {"type": "array", "items": Arc.model_json_schema()},
                     "demand_stage_of_location": {
@@ -820,6 +853,11 @@ def plan_schema() -> dict[str, Any]:
             },
             "supply_missing": {"enum": list(SUPPLY_RULES), "default": "error"},
             "items_without_history": {"enum": list(ITEM_RULES), "default": "report"},
+            "ordering_cost": {
+                "type": "number",
+                "minimum": 0,
+                "description": "currency per replenishment order (EOQ of min/max items)",
+            },
             "forecast": {
                 "enum": list(FORECASTS),
                 "default": "statistical",
@@ -853,6 +891,10 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         data.receipts[cols].to_csv(
             folder / "receipts.csv", index=False, lineterminator="\n", date_format="%Y-%m-%d"
         )
+    if data.shipments is not None:
+        data.shipments.to_csv(
+            folder / "shipments.csv", index=False, lineterminator="\n", date_format="%Y-%m-%d"
+        )
     plan = {
         "name": data.name,
         "plan_start": data.plan_start.strftime("%Y-%m-%d"),
@@ -870,6 +912,8 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         plan["pins"] = dict(data.pins)
     if data.forecast != "statistical":
         plan["forecast"] = data.forecast
+    if data.ordering_cost is not None:
+        plan["ordering_cost"] = data.ordering_cost
     (folder / "plan.yaml").write_text(
         yaml.safe_dump(plan, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )

@@ -9,13 +9,31 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
 2. **Policy**: the table's targets per customer segment and item class; every
    (item class, customer segment) cell gets the combined target.
 3. **Safety-stock placement** per item on the network template (GSM, one tree per item,
-   exact DP; :func:`~optim.planning.build_item_safety_stock`). Each stage's holding cost
-   is attributed to the customer segments it covers by the Euler (marginal contribution)
-   rule of the root-sum-square stock :math:`SS_j = \sqrt{\tau_j}\sqrt{\sum_d a_{jd}^2}`,
-   :math:`a_{jd} = z_d\sigma_d`: demand ``d`` carries :math:`a_{jd}^2 / \sum_{d'}
+   exact DP; :func:`~optim.planning.build_item_safety_stock`) with **critical levels**
+   (the network's ``pooling``, ``critical_level`` by default): a stage shared by segments
+   holds one base stock and reserves stock for the higher tiers, so every (item, stage,
+   segment) gets its own target in its own ``service_measure`` (the policy table's,
+   :mod:`optim.segmentation.policy`) and its rationing tier as priority
+   (:mod:`optim.models.safety_stock.critical`). The same instance is also solved with
+   ``max_z`` (cover the strictest segment's level with first-come-first-served stock):
+   the comparison point, its cost minus the plan's is the **saving**
+   (``stock_vs_max_z``). Critical levels need deterministic lead times: when receipts
+   make a lead time random, the run plans with ``max_z`` and says so in a note. Each
+   stage's holding cost is attributed to the customer segments it covers by the Euler
+   (marginal contribution) rule of the root-sum-square stock :math:`SS_j =
+   \sqrt{\tau_j}\sqrt{\sum_d a_{jd}^2}`, :math:`a_{jd} = z_d\sigma_d` with :math:`z_d`
+   of the segment's own target: demand ``d`` carries :math:`a_{jd}^2 / \sum_{d'}
    a_{jd'}^2` of stage ``j``'s cost; the shares add up to the total exactly
    (:func:`safety_stock_by_segment`, which also covers the other pooling rules).
-4. **Peak capacity plan** of the product families over the planning window. Forecast
+4. **Simulation of the stock plan** (:func:`optim.models.safety_stock.simulate.simulate`,
+   the policy exactly as planned: base stocks, critical levels, service times, the model's
+   demand law): every (item, stage, segment)'s achieved service in its measure with a
+   confidence interval, simultaneous over all rows (Bonferroni, 95 %).
+   :data:`SIM_PERIODS` periods × :data:`SIM_REPLICATIONS` replications, seeded; a row
+   whose interval lies wholly below its target (``ci_high < target``) is a miss, and every
+   segment with a miss gets an alert (:mod:`optim.alerts`). Sampling precision (the median
+   half-width of the intervals) is kept in ``simulation_precision``.
+5. **Peak capacity plan** of the product families over the planning window. Forecast
    (``data.forecast``): ``"statistical"`` (default) — :func:`optim.forecast` per item ×
    customer segment × location (one statsforecast model per series from the policy table
    and the demand pattern, rolling-origin backtest, conformal intervals), whose
@@ -31,7 +49,7 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    lexicographic mode without floors (the first rationing tier's shortfall minimised first,
    then the next tier's, then cost); the note lists every segment's planned fill rate
    against its floor.
-5. **Rationing** of this week's open orders. Supply is the given stock, or the planned
+6. **Rationing** of this week's open orders. Supply is the given stock, or the planned
    stock of each (item, site): mean weekly demand at the site plus the stage's safety
    stock, floored to whole units, times the item's ``disruption`` share (floored). Lines
    get whole units (lot size 1, exact by the rationing MIP stage).
@@ -64,6 +82,8 @@ from optim.segmentation import PolicyTable, Segmentation, SegmentationConfig, se
 from optim.status import Status
 
 __all__ = [
+    "SIM_PERIODS",
+    "SIM_REPLICATIONS",
     "PlanningRun",
     "Progress",
     "forecast_as_lines",
@@ -72,6 +92,12 @@ __all__ = [
     "stock_moved_by_class",
     "write",
 ]
+
+SIM_PERIODS = 250
+"""Periods per replication of the stock plan's simulation (after the warm-up)."""
+SIM_REPLICATIONS = 24
+"""Independent replications of the stock plan's simulation (seed 0): 6,000 periods per row,
+CI-sized (a few seconds on the demo's 5,463 rows); see ``simulation_precision``."""
 
 
 class Progress:
@@ -113,7 +139,11 @@ class PlanningRun:
     policy
         The policy table used.
     safety_stock, capacity, rationing
-        Solver results of steps 3–5.
+        Solver results of steps 3, 5 and 6.
+    baseline
+        The safety-stock instance solved with ``max_z`` (cover the strictest), the
+        comparison point of the critical levels; None when the plan is not
+        ``critical_level`` or the comparison found no solution.
     capacity_floors
         Whether the peak plan meets every segment's fill-rate floor (False: the floors
         conflict with capacity, see ``notes``; the plan is the strict lexicographic one).
@@ -121,7 +151,9 @@ class PlanningRun:
         Diagnoses and remarks for the planner (the input reader's rules first).
     tables
         Derived tables: ``segment_summary``, ``cell_policy``, ``stock_by_stage``,
-        ``stock_by_segment``, ``supply`` (see :func:`run`).
+        ``stock_by_segment``, ``stock_vs_max_z``, ``service_simulation`` (one row per
+        (item, stage, segment)), ``service_by_segment`` (per location and segment),
+        ``simulation_precision``, ``supply`` (see :func:`run`).
     times
         Seconds per step.
     alerts
@@ -136,6 +168,7 @@ class PlanningRun:
     capacity: Result
     rationing: Result
     capacity_floors: bool = True
+    baseline: Result | None = None
     notes: tuple[str, ...] = ()
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     times: dict[str, float] = field(default_factory=dict)
@@ -182,7 +215,10 @@ def safety_stock_by_segment(result: Result) -> pd.DataFrame:
     Euler (marginal-contribution) allocation of :math:`k_j`, which is homogeneous of degree
     one in the demands' :math:`a_d = z_d\sigma_d`, so the shares add up exactly. Weight of
     demand ``d`` at a stage above it, by the instance's pooling: ``root_sum_square``
-    :math:`a_d^2`, ``additive`` :math:`a_d`, ``max_z`` :math:`\sigma_d^2`. The network must
+    :math:`a_d^2`, ``additive`` :math:`a_d`, ``max_z`` :math:`\sigma_d^2`,
+    ``critical_level`` :math:`a_d^2` with :math:`z_d` of the segment's own target (each
+    segment is covered at its own level, so it carries what its own level calls for; the
+    critical levels themselves are in the result's ``demands`` table). The network must
     be a forest with unit arc quantities (as built by ``build_item_safety_stock``).
 
     Returns
@@ -209,8 +245,19 @@ def safety_stock_by_segment(result: Result) -> pd.DataFrame:
     z_of = result.tables["demands"].set_index(["stage", "segment"])["z"]
     z = z_of.reindex(pd.MultiIndex.from_frame(demands[["stage", "segment"]])).to_numpy(float)
     a = (z * demands["std_dev"].to_numpy(float)).clip(min=0.0)
-    pooling = inst.get("pooling", "root_sum_square")
-    weight = {"additive": a, "max_z": demands["std_dev"].to_numpy() ** 2}.get(pooling, a**2)
+    pooling = inst.get("pooling", "critical_level")
+    if pooling in ("root_sum_square", "critical_level"):
+        weight = a**2
+    elif pooling == "additive":
+        weight = a
+    elif pooling == "max_z":
+        weight = demands["std_dev"].to_numpy(float) ** 2
+    else:
+        raise InstanceError(
+            f"pooling {pooling!r} is unknown; allowed: critical_level, max_z, "
+            "root_sum_square, additive.",
+            field="pooling",
+        )
     own = pd.DataFrame({"stage": demands["stage"], "segment": demands["segment"], "w": weight})
     # push every demand's weight up its unique path to the root (forest)
     rows = [own]
@@ -339,8 +386,15 @@ def _segment_summary(
     stock_by_segment: pd.DataFrame,
     capacity: Result,
     rationing: Result,
+    simulation: pd.DataFrame,
 ) -> pd.DataFrame:
     rows = {n: r for n, r in policy.segments.items() if r.dimension == "customer"}
+    sim = simulation.groupby("segment").agg(
+        rows=("fill", "size"),
+        misses=("meets_target", lambda m: int((~m.astype(bool)).sum())),
+        service=("fill", "mean"),
+        target=("target", "mean"),
+    )
     counts = seg.customers["segment"].value_counts()
     value = seg.customers.groupby("segment")["value"].sum()
     ss = stock_by_segment.groupby("segment")[["safety_stock", "holding_cost"]].sum()
@@ -362,6 +416,10 @@ def _segment_summary(
                 "rationing_tier": row.rationing_tier,
                 "safety_stock_units": float(ss["safety_stock"].get(name, 0.0)),
                 "safety_stock_cost_per_week": float(ss["holding_cost"].get(name, 0.0)),
+                "stock_rows": int(sim["rows"].get(name, 0)),
+                "stock_mean_target": float(sim["target"].get(name, np.nan)),
+                "simulated_service_level": float(sim["service"].get(name, np.nan)),
+                "simulated_misses": int(sim["misses"].get(name, 0)),
                 "peak_demand": float(cap["demand"].get(name, 0.0)),
                 "peak_fill_rate": float(cap["fill_rate"].get(name, np.nan)),
                 "peak_on_time_rate": float(cap["on_time_rate"].get(name, np.nan)),
@@ -372,6 +430,166 @@ def _segment_summary(
             }
         )
     return pd.DataFrame(out)
+
+
+def _deterministic_for_critical_levels(inst: Any, baseline: Any) -> tuple[Any, Any, str]:
+    """Critical levels are modelled for deterministic lead times
+    (:func:`optim.models.safety_stock.tables.critical_level_tables`): when the instance has
+    a random or fractional lead time (from receipts), plan it — and the drift baseline —
+    with ``max_z`` instead and say so. Returns the instances and the note ("" if none)."""
+    from optim.models.safety_stock.lead_times import needs_table
+
+    random = [s.id for s in inst.stages if needs_table(s)]
+    if inst.pooling != "critical_level" or not random:
+        return inst, baseline, ""
+    update = {"pooling": "max_z"}
+    if baseline is not None:
+        baseline = baseline.model_copy(update=update)
+    note = (
+        f"safety stock: {len(random):,} stage(s) have random lead times (receipts), e.g. "
+        f"{random[0]!r}; critical levels are modelled for fixed lead times only, so the stock "
+        "is planned with max_z (every segment covered at its stage's strictest level, first "
+        "come, first served) and no saving is stated."
+    )
+    return inst.model_copy(update=update), baseline, note
+
+
+STAGE_MODELS = {
+    "normal": "critical levels, normal demand",
+    "count": "critical levels, slow movers (count law)",
+    "none": "no reservation (as max_z)",
+}
+"""Labels of :func:`stage_models`."""
+
+
+def stage_models(inst: Any) -> pd.Series:
+    r"""Stage id → how the plan models its stock (labels :data:`STAGE_MODELS`): critical
+    levels with normal demand, critical levels where a segment's demand is slow or lumpy
+    (Poisson / negative binomial, :func:`optim.models.safety_stock.critical.
+    resolve_distribution`), or no reservation (:math:`z\sigma\sqrt\tau` as in max_z: a stage
+    with one cycle-service segment, one that also supplies other stages, or no demand)."""
+    from optim.models.safety_stock.critical import resolve_distribution, stage_specs
+
+    ids = tuple(s.id for s in inst.stages)
+    out = pd.Series(STAGE_MODELS["none"], index=list(ids), dtype=object)
+    dem = inst.demands
+    for j, spec in stage_specs(inst, len(ids), ids).items():
+        laws = {
+            resolve_distribution(dem[i].mean, dem[i].std_dev, dem[i].distribution)
+            for i in spec.demands
+        }
+        out.iloc[j] = STAGE_MODELS["normal" if laws == {"normal"} else "count"]
+    return out
+
+
+def stock_vs_max_z(plan: Result, max_z: Result, unit_cost: pd.Series, inst: Any) -> pd.DataFrame:
+    """The plan against ``max_z`` on the same instance, per location of the network template
+    and per stage model (:func:`stage_models`): safety stock (units, value) and holding cost
+    per week of both, the saving (max_z − plan, per week; negative: the plan holds more) and
+    its share of the max_z cost. The last row, location ``total``, adds up the network (its
+    holding costs are the two solves' objectives)."""
+    model = stage_models(inst)
+    frames = []
+    for tag, res in (("", plan), ("_max_z", max_z)):
+        st = _split_stage(res.tables["stages"])
+        st = st.assign(
+            value=st["safety_stock"] * st["item"].map(unit_cost).to_numpy(float),
+            stage_model=model.reindex(st["stage"]).to_numpy(),
+        )
+        frames.append(
+            st.groupby(["location", "stage_model"], sort=False)[
+                ["safety_stock", "value", "holding_cost"]
+            ]
+            .sum()
+            .rename(
+                columns={
+                    "safety_stock": f"safety_stock_units{tag}",
+                    "value": f"safety_stock_value{tag}",
+                    "holding_cost": f"holding_cost_per_week{tag}",
+                }
+            )
+        )
+    out = frames[0].join(frames[1], how="outer").fillna(0.0).sort_index()
+    out.loc[("total", ""), :] = out.sum(axis=0)
+    out["saving_per_week"] = out["holding_cost_per_week_max_z"] - out["holding_cost_per_week"]
+    base = out["holding_cost_per_week_max_z"]
+    out["saving_share"] = np.where(base > 0, out["saving_per_week"] / base.where(base > 0, 1), 0)
+    return out.reset_index()
+
+
+def simulate_plan(inst: Any, plan: Result, *, periods: int, replications: int) -> pd.DataFrame:
+    """The stock plan simulated as planned (seed 0; :mod:`optim.models.safety_stock.simulate`):
+    one row per (item, stage, segment) with ``item`` and ``location`` split off the stage id;
+    ``margin`` = achieved service − target in the segment's measure."""
+    from optim.models.safety_stock.simulate import simulate
+
+    table = simulate(inst, plan, periods=periods, replications=replications, seed=0)
+    table = _split_stage(table)
+    head = ["item", "location", "segment", "service_measure", "target", "fill", "ci_low",
+            "ci_high", "meets_target"]  # fmt: skip
+    rest = [c for c in table.columns if c not in head and c != "stage"]
+    return table[["stage", *head, *rest]].assign(margin=table["fill"] - table["target"])
+
+
+def simulation_precision(sim: pd.DataFrame, periods: int, replications: int) -> pd.DataFrame:
+    """One row stating the simulation's size and sampling precision: rows, periods,
+    replications, the median and largest half-width of the (simultaneous 95 %) intervals,
+    and the misses (``ci_high < target``)."""
+    half = (sim["ci_high"] - sim["ci_low"]) / 2
+    return pd.DataFrame(
+        [
+            {
+                "rows": len(sim),
+                "periods": periods,
+                "replications": replications,
+                "confidence": 0.95,
+                "median_half_width": float(half.median()) if len(sim) else np.nan,
+                "max_half_width": float(half.max()) if len(sim) else np.nan,
+                "misses": int((~sim["meets_target"].astype(bool)).sum()),
+            }
+        ]
+    )
+
+
+def service_by_segment(
+    sim: pd.DataFrame, by_seg: pd.DataFrame, unit_cost: pd.Series
+) -> pd.DataFrame:
+    """Per (location, customer segment): the safety stock attributed to the segment there
+    (units, value, holding cost per week; :func:`safety_stock_by_segment`) and, where the
+    segment has demand, its simulated service: items, the service measure(s), mean target,
+    mean simulated service, the worst gap to target (service − target) and the misses
+    (``ci_high < target``). Locations without demand (the plant) have stock, no service."""
+    stock = _split_stage(by_seg)
+    stock = stock.assign(
+        value=stock["safety_stock"] * stock["item"].map(unit_cost).to_numpy(float)
+    )
+    per = (
+        stock.groupby(["location", "segment"], sort=False)[
+            ["safety_stock", "value", "holding_cost"]
+        ]
+        .sum()
+        .rename(
+            columns={
+                "safety_stock": "safety_stock_units",
+                "value": "safety_stock_value",
+                "holding_cost": "holding_cost_per_week",
+            }
+        )
+    )
+    service = sim.groupby(["location", "segment"], sort=False).agg(
+        items=("item", "nunique"),
+        service_measure=("service_measure", lambda m: ", ".join(sorted(set(m)))),
+        mean_target=("target", "mean"),
+        simulated_service_level=("fill", "mean"),
+        worst_gap_to_target=("margin", "min"),
+        misses=("meets_target", lambda m: int((~m.astype(bool)).sum())),
+    )
+    out = service.join(per, how="outer")
+    out["items"] = out["items"].fillna(0).astype(np.int64)
+    out["misses"] = out["misses"].fillna(0).astype(np.int64)
+    out["service_measure"] = out["service_measure"].fillna("")
+    out[list(per.columns)] = out[list(per.columns)].fillna(0.0)
+    return out.reset_index()
 
 
 def _fallback_note(diagnosis: str, floors: dict[str, dict[str, float]], cap: Result) -> str:
@@ -411,6 +629,8 @@ def run(
     params: SolveParams | None = None,
     progress: Progress | None = None,
     previous: Any = None,
+    sim_periods: int = SIM_PERIODS,
+    sim_replications: int = SIM_REPLICATIONS,
 ) -> PlanningRun:
     """Run the whole pipeline on ``data`` (module docstring); nothing is written.
 
@@ -428,13 +648,15 @@ def run(
         Last week's run to compare with: its output folder (``str`` / ``Path``, read by
         :func:`optim.planning.compare.read_previous`) or a ``PreviousRun``. The change
         tables go to ``tables["changed_*"]``, big moves to the run's alerts.
+    sim_periods, sim_replications
+        Size of the stock plan's simulation (more: tighter intervals, longer run).
 
     Returns
     -------
     PlanningRun
     """
     params = params or SolveParams()
-    progress = progress or Progress(5, quiet=True)
+    progress = progress or Progress(7, quiet=True)
     last_run = previous  # `previous` below is last week's segmentation
     if last_run is not None and not hasattr(last_run, "manifest"):
         from optim.planning.compare import read_previous
@@ -457,7 +679,7 @@ def run(
         cells = seg.demand_stats(("item", "segment"))
         tables["cell_policy"] = (
             cells.assign(abc=seg.items.set_index("item")["abc"].reindex(cells["item"]).values)
-            .groupby(["abc", "segment"], sort=True)
+            .groupby(["abc", "segment", "service_measure"], sort=True)
             .agg(
                 items=("item", "nunique"),
                 service_level=("service_level", "first"),
@@ -482,7 +704,7 @@ def run(
             tables["forecast_accuracy"] = fc.accuracy[fc.accuracy["scope"] != "series"]
             notes.extend(f"forecast: {n}" for n in fc.notes)
 
-    with progress.step("place safety stock per item on the network (GSM)"):
+    with progress.step("place safety stock per item on the network (GSM, critical levels)"):
         from optim.planning.builders import days_per_period
 
         unit_cost = data.items.set_index("item")["unit_cost"]
@@ -494,6 +716,9 @@ def run(
                 gsm_inst, data.receipts, days_per_period(seg.config.period)
             )
             tables.update(lead_tables)
+        gsm_inst, baseline, pooling_note = _deterministic_for_critical_levels(gsm_inst, baseline)
+        if pooling_note:
+            notes.append(pooling_note)
         gsm = optim.solve(gsm_inst, params)
         if baseline is not None and gsm.has_solution():
             base = optim.solve(baseline, params)
@@ -506,6 +731,17 @@ def run(
                 f"safety stock: {gsm.status.value} without a solution ({gsm.message}); the "
                 "later steps need the stock plan."
             )
+        max_z = None
+        if gsm_inst.pooling == "critical_level":  # the comparison point: cover the strictest
+            max_z = optim.solve(gsm_inst.model_copy(update={"pooling": "max_z"}), params)
+            if not max_z.has_solution():
+                notes.append(
+                    f"safety stock: the max_z comparison ended {max_z.status.value} without a "
+                    "solution; no saving is stated."
+                )
+                max_z = None
+            else:
+                tables["stock_vs_max_z"] = stock_vs_max_z(gsm, max_z, unit_cost, gsm_inst)
         by_seg = safety_stock_by_segment(gsm)
         stages = _split_stage(gsm.tables["stages"])
         stages = stages.assign(value=stages["safety_stock"] * stages["item"].map(unit_cost))
@@ -521,12 +757,23 @@ def run(
             .reset_index()
         )
         tables["stock_by_segment"] = by_seg
+        from optim.planning.replenishment import replenishment_parameters
+
+        tables["replenishment"], more = replenishment_parameters(
+            seg,
+            gsm_inst,
+            gsm,
+            days_per_period=days_per_period(seg.config.period),
+            ordering_cost=data.ordering_cost,
+        )
+        notes.extend(more)
         if fc is not None:  # the baseline: the same placement on the history's σ
             base_inst = build_item_safety_stock(seg, data.network, unit_cost)
             if data.receipts is not None:  # same lead times: only σ differs
                 base_inst = _receipt_lead_times(
                     base_inst, data.receipts, days_per_period(seg.config.period)
                 )[0]
+            base_inst = _deterministic_for_critical_levels(base_inst, None)[0]
             base = optim.solve(base_inst, params)
             if base.has_solution():
                 sigma = fc.errors.assign(std_dev=fc.errors["sigma"])
@@ -551,6 +798,27 @@ def run(
                     f"planned with the recent lead times, safety stock "
                     f"{change:+,.0f} units.",
                 )
+
+    with progress.step(
+        f"simulate the stock plan: {len(gsm_inst.demands):,} (item, stage, segment) rows, "
+        f"{sim_periods} periods x {sim_replications} replications"
+    ):
+        sim = simulate_plan(gsm_inst, gsm, periods=sim_periods, replications=sim_replications)
+        tables["service_simulation"] = sim
+        tables["service_by_segment"] = service_by_segment(sim, by_seg, unit_cost)
+        tables["simulation_precision"] = simulation_precision(sim, sim_periods, sim_replications)
+
+    if data.shipments is not None:  # feedback: achieved service against the targets
+        from optim.planning.review import review
+
+        rv = review(
+            data.shipments,
+            table,
+            segment_of=seg.customers.set_index("customer")["segment"],
+            class_of=seg.items.set_index("item")["abc"],
+        )
+        tables["review"], tables["review_trend"] = rv.table, rv.trend
+        notes.extend(f"review: {n}" for n in rv.notes)
 
     with progress.step(f"plan the peak: {data.plan_weeks} weeks, capacity per resource (LP)"):
         weeks = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
@@ -611,7 +879,7 @@ def run(
             )
 
     with progress.step("summarise per segment"):
-        tables["segment_summary"] = _segment_summary(seg, table, by_seg, cap, rat)
+        tables["segment_summary"] = _segment_summary(seg, table, by_seg, cap, rat, sim)
 
     result = PlanningRun(
         data=data,
@@ -621,6 +889,7 @@ def run(
         capacity=cap,
         rationing=rat,
         capacity_floors=capacity_floors,
+        baseline=max_z,
         notes=tuple(notes),
         tables=tables,
         times=dict(progress.times),
@@ -723,7 +992,8 @@ def write(
     """Write the run's tables (CSV), solver documents (JSON) and the HTML report into ``out``.
 
     Layout: ``segmentation/`` (items, customers, changes, policy, cell_policy, item_policy),
-    ``safety_stock/`` (stages, demands, stock_by_stage, stock_by_segment),
+    ``safety_stock/`` (stages, demands, stock_by_stage, stock_by_segment, stock_vs_max_z,
+    max_z_stages, service_simulation, service_by_segment, simulation_precision),
     ``capacity/`` (every table of the capacity result), ``rationing/`` (every table of the
     rationing result + supply), ``forecast/`` (forecast.csv, accuracy.csv aggregates; with
     the statistical forecast, which also adds ``safety_stock/stock_moved_by_class.csv``),
@@ -748,7 +1018,12 @@ def write(
         if name in ("items", "customers", "changes", "policy"):
             frame.to_csv(folder / f"{name}.csv", index=False)
     result.tables["cell_policy"].to_csv(folder / "cell_policy.csv", index=False)
-    seg.item_policy().to_csv(folder / "item_policy.csv", index=False)
+    item_policy = seg.item_policy()
+    if "replenishment" in result.tables:  # numbers per item × location
+        from optim.planning.replenishment import item_policy_with_parameters
+
+        item_policy = item_policy_with_parameters(item_policy, result.tables["replenishment"])
+    item_policy.to_csv(folder / "item_policy.csv", index=False)
     for kind, res in (
         ("safety_stock", result.safety_stock),
         ("capacity", result.capacity),
@@ -763,9 +1038,20 @@ def write(
         out / "safety_stock" / "stock_by_segment.csv", index=False
     )
     result.tables["supply"].to_csv(out / "rationing" / "supply.csv", index=False)
-    for name in ("lead_time_lanes", "lead_time_drift"):
+    for name in (
+        "lead_time_lanes",
+        "lead_time_drift",
+        "stock_vs_max_z",
+        "service_simulation",
+        "service_by_segment",
+        "simulation_precision",
+    ):
         if name in result.tables:
             result.tables[name].to_csv(out / "safety_stock" / f"{name}.csv", index=False)
+    if result.baseline is not None:
+        result.baseline.tables["stages"].to_csv(
+            out / "safety_stock" / "max_z_stages.csv", index=False
+        )
     if result.previous is not None:  # changes since the previous run: changes/*.csv
         (out / "changes").mkdir(exist_ok=True)
         for name in ("classes", "stock", "allocation"):
@@ -775,6 +1061,10 @@ def write(
         (out / "forecast").mkdir(exist_ok=True)
         result.tables["forecast"].to_csv(out / "forecast" / "forecast.csv", index=False)
         result.tables["forecast_accuracy"].to_csv(out / "forecast" / "accuracy.csv", index=False)
+    if "review" in result.tables:
+        (out / "review").mkdir(exist_ok=True)
+        result.tables["review"].to_csv(out / "review" / "review.csv", index=False)
+        result.tables["review_trend"].to_csv(out / "review" / "review_trend.csv", index=False)
     if "stock_moved" in result.tables:
         result.tables["stock_moved"].to_csv(
             out / "safety_stock" / "stock_moved_by_class.csv", index=False

@@ -744,6 +744,139 @@ def _lead_time_alerts(run: PlanningRun) -> str:
     )
 
 
+def saving_text(run: PlanningRun) -> str:
+    """The plan's holding cost against ``max_z`` (cover the strictest) on the same instance,
+    the saving in money and %, and the same split by stage model (``stock_vs_max_z``)."""
+    table = run.tables.get("stock_vs_max_z")
+    pooling = run.safety_stock.info.get("instance", {}).get("pooling", "critical_level")
+    if table is None:
+        return (
+            f"Stock planned with pooling {pooling!r}: no critical levels, so no saving against "
+            "max_z is stated."
+        )
+    total = table[table["location"] == "total"].iloc[0]
+    plan, base = float(total["holding_cost_per_week"]), float(total["holding_cost_per_week_max_z"])
+    saving = float(total["saving_per_week"])
+    text = (
+        f"Critical levels (each segment its own target from shared stock): holding cost "
+        f"{fmt_number(plan, 0)} per week against {fmt_number(base, 0)} with max_z (every "
+        f"segment covered at its stage's strictest level) on the same instance: saving "
+        f"{fmt_number(saving, 0)} per week ({fmt_pct(float(total['saving_share']))})."
+    )
+    by_model = (
+        table[table["location"] != "total"]
+        .groupby("stage_model", sort=True)[
+            ["holding_cost_per_week", "holding_cost_per_week_max_z", "saving_per_week"]
+        ]
+        .sum()
+    )
+    parts = []
+    from optim.planning.pipeline import STAGE_MODELS
+
+    for name, row in by_model.iterrows():
+        if name == STAGE_MODELS["none"]:
+            continue
+        b = float(row["holding_cost_per_week_max_z"])
+        share = float(row["saving_per_week"]) / b if b > 0 else math.nan
+        parts.append(
+            f"stages with {name}: saving {fmt_number(float(row['saving_per_week']), 0)} "
+            f"({fmt_pct(share)})"
+        )
+    if parts:
+        text += " By stage model: " + "; ".join(parts) + "."
+    count_saving = by_model["saving_per_week"].get(STAGE_MODELS["count"], 0.0)
+    if float(count_saving) < 0:
+        text += (
+            " Slow or lumpy demand is modelled with a count law (Poisson / negative "
+            "binomial, never negative), while max_z's square-root model takes it as normal "
+            "with negative demand allowed: at those stages max_z holds less stock on paper "
+            "than such demand needs, so the difference there is not a like-for-like cost."
+        )
+    return text
+
+
+def simulation_text(run: PlanningRun) -> str:
+    """What the run's simulation of the stock plan found, with its size and precision."""
+    prec = run.tables.get("simulation_precision")
+    if prec is None or prec.empty:
+        return "The stock plan was not simulated."
+    p = prec.iloc[0]
+    rows, misses = int(p["rows"]), int(p["misses"])
+    return (
+        f"Simulated the stock plan as planned (base stocks, critical levels, service times, "
+        f"the model's demand law): {rows - misses:,} of {rows:,} (item, stage, segment) "
+        f"targets met, {misses:,} missed (interval wholly below the target). "
+        f"{int(p['periods']):,} periods x {int(p['replications']):,} replications, seed 0; "
+        f"intervals are simultaneous over all rows at {fmt_pct(float(p['confidence']), 0)}, "
+        f"median half-width {float(p['median_half_width']) * 100:.2f} points, largest "
+        f"{float(p['max_half_width']) * 100:.2f} points."
+    )
+
+
+def _stock_service_section(run: PlanningRun) -> str:
+    """Critical levels: the saving against max_z, stock and simulated service per segment."""
+    body = [
+        f'<p id="saving">{html.escape(saving_text(run))}</p>',
+        f'<p id="simulation">{html.escape(simulation_text(run))}</p>',
+    ]
+    if "stock_vs_max_z" in run.tables:
+        body.append(html_table(run.tables["stock_vs_max_z"], "stock-vs-max-z-table"))
+    if "service_by_segment" in run.tables:
+        body.append(
+            '<p class="hint">Stock and simulated service per location and customer segment '
+            "(stock attributed by each segment's own-level requirement; service in the "
+            "segment's measure, mean over its items).</p>"
+        )
+        body.append(html_table(run.tables["service_by_segment"], "service-by-segment-table"))
+    sim = run.tables.get("service_simulation")
+    if sim is not None and not sim.empty:
+        missed = sim[~sim["meets_target"].astype(bool)].sort_values("margin", kind="stable")
+        if len(missed):
+            cols = ["stage", "segment", "service_measure", "target", "fill", "ci_low", "ci_high"]
+            body.append(
+                f'<p class="hint">Misses ({len(missed):,}; the worst 50 shown, all in '
+                "safety_stock/service_simulation.csv).</p>"
+            )
+            body.append(
+                html_table(
+                    missed[cols]
+                    .head(50)
+                    .rename(
+                        columns={
+                            "fill": "simulated_rate",
+                            "ci_low": "interval_low_rate",
+                            "ci_high": "interval_high_rate",
+                        }
+                    ),
+                    "stock-misses-table",
+                )
+            )
+    return _section(
+        "stock-service",
+        "Service from shared stock (critical levels)",
+        "One base stock per stage and a critical level per segment: lower tiers stop being "
+        "served from stock at their level, so each segment gets its own target. Compared "
+        "with covering every segment at the strictest level (max_z), and proven by "
+        "simulation.",
+        "\n".join(body),
+    )
+
+
+def _replenishment_summary(table: pd.DataFrame) -> pd.DataFrame:
+    return (
+        table.groupby(["abc", "pattern", "policy", "review_period"], sort=True, dropna=False)
+        .agg(
+            rows=("item", "size"),
+            target=("target", "mean"),
+            cycle_service=("cycle_service", "mean"),
+            lowest=("cycle_service", "min"),
+            fill_rate=("fill_rate", "mean"),
+            meets_target=("meets_target", "mean"),
+        )
+        .reset_index()
+    )
+
+
 CHANGES_SHOWN = 20
 """Rows of each change table shown in the report (the largest; all are in changes/*.csv)."""
 
@@ -817,6 +950,7 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         _alerts_section(run),
         _changes_section(run),
         _solves_table(run, include_runtime),
+        _stock_service_section(run),
     ]
     if include_runtime and run.times:
         times = "; ".join(f"{k}: {v:.2f} s" for k, v in run.times.items())
@@ -883,6 +1017,36 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
             .size()
             .rename("items")
             .reset_index(),
+        ),
+        *(
+            (
+                (
+                    "review",
+                    "Service achieved against the targets (shipments)",
+                    "Per customer segment × item class over the last 13 weeks of shipments.csv: "
+                    "fill rate within the promise and on-time-in-full against the policy's "
+                    "target, the trend (slope of the 4-week fill rate, points per bucket) and "
+                    "what to do where it falls short (rule: optim.planning.review).",
+                    run.tables["review"],
+                ),
+            )
+            if "review" in run.tables
+            else ()
+        ),
+        *(
+            (
+                (
+                    "replenishment",
+                    "Replenishment parameters, simulated",
+                    "Per item class, demand pattern and policy type: item × location rows, review "
+                    "period (periods), the target and the simulated cycle service (mean, lowest) "
+                    "and fill rate of the computed reorder points and order-up-to levels "
+                    "(segmentation/item_policy.csv has every row and why).",
+                    _replenishment_summary(run.tables["replenishment"]),
+                ),
+            )
+            if "replenishment" in run.tables
+            else ()
         ),
         (
             "stock-by-stage",

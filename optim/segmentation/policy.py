@@ -13,11 +13,18 @@ come from the customer segment (rationing splits scarce stock between customers)
 forecasting approach and review frequency from the item class (they are planned per item).
 ``"customer"`` and ``"item"`` take the whole row of that dimension.
 
-Demand patterns. Intermittent and lumpy items (Syntetos–Boylan classes of
-:mod:`.items`) need other forecasting and replenishment than smooth ones whatever their
-value class: ``patterns`` maps a pattern (``smooth``, ``erratic``, ``intermittent``,
-``lumpy``) to overrides of the item row's ``forecasting`` and ``review_frequency``. Service
-targets, service times and rationing rules stay those of the ABC class.
+Service measure. Every row states how its ``service_level`` is measured (one definition for
+the safety-stock model, the simulator and the report, :mod:`optim.models.safety_stock.critical`):
+``cycle_service`` = share of periods in which the segment has no shortage, ``fill_rate`` =
+share of the segment's demand served from stock by its due date. A row may give
+``service_measure``; a row that does not gets the **default rule**: ``cycle_service``, the
+measure of the GSM square-root model and of ``max_z`` (cover the strictest), so the planning
+run's saving against ``max_z`` compares like with like. Give ``fill_rate`` on a row to promise
+a share of units instead (for slow or lumpy items this usually needs much more stock than the
+same cycle service: a period without demand is a period without shortage, while a fill rate
+must cover the lumps). The ``"max"`` combine rule takes ``cycle_service`` when either row has
+it. A demand pattern may set ``service_measure`` too; it wins over the combined rows for the
+items of that pattern.
 """
 
 from __future__ import annotations
@@ -35,11 +42,19 @@ from optim.errors import InstanceError
 from optim.instances.base import Document, Frozen
 from optim.instances.rationing import FairShare
 
-__all__ = ["ITEM_POLICY_COLUMNS", "POLICY_COLUMNS", "PatternRule", "PolicyRow", "PolicyTable",
-           "default_policy"]  # fmt: skip
+__all__ = [
+    "DEFAULT_SERVICE_MEASURE",
+    "ITEM_POLICY_COLUMNS",
+    "POLICY_COLUMNS",
+    "PatternRule",
+    "PolicyRow",
+    "PolicyTable",
+    "default_policy",
+]  # fmt: skip
 
 T = TypeVar("T")
 Pattern = Literal["smooth", "erratic", "intermittent", "lumpy"]
+ServiceMeasure = Literal["cycle_service", "fill_rate"]
 ITEM_POLICY_COLUMNS = [
     "item",
     "abc",
@@ -49,6 +64,7 @@ ITEM_POLICY_COLUMNS = [
     "max_service_time_days",
     "forecasting",
     "review_frequency",
+    "service_measure",
 ]
 
 POLICY_COLUMNS = [
@@ -60,7 +76,13 @@ POLICY_COLUMNS = [
     "fair_share",
     "forecasting",
     "review_frequency",
+    "service_measure",
 ]
+
+
+DEFAULT_SERVICE_MEASURE: ServiceMeasure = "cycle_service"
+"""The measure of a row that gives none (module docstring: the measure of the GSM
+square-root model and of ``max_z``, so the saving against it compares like with like)."""
 
 
 class PolicyRow(Frozen):
@@ -77,6 +99,18 @@ class PolicyRow(Frozen):
     fair_share: FairShare = Field(description="How a shortage is split inside one rationing tier.")
     forecasting: str = Field(description="Forecasting approach.")
     review_frequency: str = Field(description="How often parameters are reviewed.")
+    service_measure: ServiceMeasure | None = Field(
+        default=None,
+        description="How service_level is measured: cycle_service | fill_rate; omitted: "
+        "cycle_service (the default rule).",
+    )
+
+    @property
+    def measure(self) -> ServiceMeasure:
+        """The row's service measure: the given one, else the default rule's."""
+        if self.service_measure is not None:
+            return self.service_measure
+        return DEFAULT_SERVICE_MEASURE
 
 
 class PatternRule(Frozen):
@@ -84,6 +118,10 @@ class PatternRule(Frozen):
 
     forecasting: str | None = Field(default=None, description="Forecasting approach.")
     review_frequency: str | None = Field(default=None, description="Review frequency.")
+    service_measure: ServiceMeasure | None = Field(
+        default=None,
+        description="Service measure of the pattern's items (wins over the combined rows).",
+    )
 
 
 class PolicyTable(Document):
@@ -117,8 +155,12 @@ class PolicyTable(Document):
         return with_file(path, lambda: cls.model_validate(data))
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per segment, columns :data:`POLICY_COLUMNS`, in the table's order."""
-        rows = [{"segment": name, **row.model_dump()} for name, row in self.segments.items()]
+        """One row per segment, columns :data:`POLICY_COLUMNS`, in the table's order;
+        ``service_measure`` is the row's measure (given, or the default rule's)."""
+        rows = [
+            {"segment": name, **row.model_dump(), "service_measure": row.measure}
+            for name, row in self.segments.items()
+        ]
         return pd.DataFrame(rows, columns=POLICY_COLUMNS)
 
     def row(self, segment: str) -> PolicyRow:
@@ -144,20 +186,30 @@ class PolicyTable(Document):
         self, item_class: str, customer_segment: str, pattern: str | None = None
     ) -> dict[str, Any]:
         """Targets of one (item class, customer segment) cell under the ``combine`` rule;
-        ``pattern`` applies the item's demand-pattern overrides."""
+        ``pattern`` applies the item's demand-pattern overrides (its ``service_measure``
+        wins over the rows'; module docstring)."""
         item, cust = self.item_row(item_class, pattern), self.row(customer_segment)
         if self.combine == "customer":
-            return cust.model_dump(exclude={"dimension"})
-        if self.combine == "item":
-            return item.model_dump(exclude={"dimension"})
-        return {
-            "service_level": max(item.service_level, cust.service_level),
-            "max_service_time_days": min(item.max_service_time_days, cust.max_service_time_days),
-            "rationing_tier": cust.rationing_tier,
-            "fair_share": cust.fair_share,
-            "forecasting": item.forecasting,
-            "review_frequency": item.review_frequency,
-        }
+            out = cust.model_dump(exclude={"dimension"}) | {"service_measure": cust.measure}
+        elif self.combine == "item":
+            out = item.model_dump(exclude={"dimension"}) | {"service_measure": item.measure}
+        else:
+            strict = "cycle_service" in (item.measure, cust.measure)
+            out = {
+                "service_level": max(item.service_level, cust.service_level),
+                "max_service_time_days": min(
+                    item.max_service_time_days, cust.max_service_time_days
+                ),
+                "rationing_tier": cust.rationing_tier,
+                "fair_share": cust.fair_share,
+                "forecasting": item.forecasting,
+                "review_frequency": item.review_frequency,
+                "service_measure": "cycle_service" if strict else "fill_rate",
+            }
+        rule = self.patterns.get(pattern) if pattern is not None else None  # type: ignore[call-overload]
+        if rule is not None and rule.service_measure is not None:
+            out["service_measure"] = rule.service_measure
+        return out
 
 
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:

@@ -124,7 +124,8 @@ class Segmentation:
         DataFrame
             ``by`` columns, ``periods, nonzero_periods, total, mean, std, cv``; when ``by``
             holds both ``item`` and ``segment`` also the combined policy targets of the
-            cell: ``service_level, max_service_time_days, rationing_tier, fair_share``.
+            cell: ``service_level, max_service_time_days, rationing_tier, fair_share,
+            service_measure`` (the item's demand pattern applied).
         """
         if self.history is None:
             raise InstanceError(
@@ -156,16 +157,19 @@ class Segmentation:
         out = period_stats(frame, len(self.history.periods), keys, ddof=ddof)
         if "item" in keys and "segment" in keys:
             table = self.config.policy
-            pairs = out[["item", "segment"]].assign(abc=item["abc"].reindex(out["item"]).values)
+            pairs = out[["item", "segment"]].assign(
+                abc=item["abc"].reindex(out["item"]).values,
+                pattern=item["pattern"].reindex(out["item"]).values,
+            )[["abc", "segment", "pattern"]]
             cells = {
-                (a, s): table.combine_rows(a, s)
-                for a, s in pairs[["abc", "segment"]].drop_duplicates().itertuples(index=False)
+                key: table.combine_rows(*key)
+                for key in pairs.drop_duplicates().itertuples(index=False, name=None)
             }
-            for col in ("service_level", "max_service_time_days", "rationing_tier", "fair_share"):
-                out[col] = [
-                    cells[(a, s)][col]
-                    for a, s in pairs[["abc", "segment"]].itertuples(index=False)
-                ]
+            columns = ("service_level", "max_service_time_days", "rationing_tier", "fair_share",
+                       "service_measure")  # fmt: skip
+            keys_of = list(pairs.itertuples(index=False, name=None))
+            for col in columns:
+                out[col] = [cells[k][col] for k in keys_of]
         return out
 
     def item_policy(self) -> pd.DataFrame:
@@ -191,7 +195,7 @@ class Segmentation:
         ]
         out = self.items[["item", "abc", "xyz", "pattern"]].reset_index(drop=True)
         for col in ITEM_POLICY_COLUMNS[4:]:
-            out[col] = [getattr(r, col) for r in cells]
+            out[col] = [r.measure if col == "service_measure" else getattr(r, col) for r in cells]
         return out
 
     def summary(self) -> str:

@@ -9,8 +9,8 @@ request id is also the ``X-Request-ID`` header and appears in the log line of an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
-import json
 import logging
 import tempfile
 import uuid
@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, ORJSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -54,6 +55,7 @@ class ServiceConfig:
     max_time_limit: float = 3600.0  # seconds, cap (and default) of a job's time limit
     sync_time_limit: float = 30.0  # seconds, cap (and default) of POST /v1/solve
     max_queue: int = 1000  # queued jobs before 429
+    cache_bytes: int = 64 * 2**20  # results of deterministic solves kept in memory (0: off)
 
 
 class ApiError(Exception):
@@ -122,7 +124,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     """The FastAPI application of one server (its job manager starts with the app)."""
     store = JobStore(config.store)
     manager = JobManager(
-        store, workers=config.workers, max_queue=config.max_queue, max_bytes=4 * config.max_body
+        store,
+        workers=config.workers,
+        max_queue=config.max_queue,
+        max_bytes=4 * config.max_body,
+        cache_bytes=config.cache_bytes,
     )
 
     @asynccontextmanager
@@ -140,6 +146,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         description="Segment-aware inventory and allocation optimisation as a service: "
         "rationing, safety-stock placement, peak capacity, and the planning chain.",
         lifespan=lifespan,
+        default_response_class=ORJSONResponse,
     )
     app.state.manager = manager
     app.state.config = config
@@ -167,7 +174,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     # -- errors ---------------------------------------------------------------------------
     def _error(request: Request, status: int, detail: Any, **extra: Any) -> JSONResponse:
         body = {"detail": detail, "request_id": _rid(request), **extra}
-        return JSONResponse(body, status_code=status)
+        return ORJSONResponse(body, status_code=status)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -267,10 +274,14 @@ def create_app(config: ServiceConfig) -> FastAPI:
         ctype = payload.media_type(request.headers.get("content-type"))
         body = await _read(request, config.max_body)
         params = _params(time_limit, config.max_time_limit, solver, method, mip_gap)
-        mode, kind = await run_in_threadpool(_check, body, ctype, 4 * config.max_body)
-        job = manager.submit(kind, mode, body, ctype, params)
+        hit = manager.cached(body, ctype, params)
+        if hit is not None:  # the same request solved before: valid, and its result is kept
+            mode, kind = "instance", str(hit["kind"])
+        else:
+            mode, kind = await run_in_threadpool(_check, body, ctype, 4 * config.max_body)
+        job = manager.submit(kind, mode, body, ctype, params, cached=hit)
         view = JobView(**job.public())
-        return JSONResponse(
+        return ORJSONResponse(
             view.model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
         )
 
@@ -283,9 +294,31 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return [JobView(**j.public()) for j in live if j is not None]
 
     @app.get("/v1/jobs/{job_id}", dependencies=auth, tags=["jobs"], responses=_ERRORS)
-    async def get_job(job_id: str) -> JobView:
-        """A job's status, time stamps and progress."""
-        return JobView(**_job(job_id).public())
+    async def get_job(
+        job_id: str,
+        wait: float = Query(
+            0, ge=0, le=60, description="seconds to wait for the job to end (long poll)"
+        ),
+    ) -> JobView:
+        """A job's status, time stamps and progress; with ``wait``, answers as soon as the job
+        ends (or after ``wait`` seconds, whichever is first) instead of being polled."""
+        job = _job(job_id)
+        if wait > 0 and job.status not in TERMINAL:
+            changed = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            unwatch = manager.watch(job_id, lambda: loop.call_soon_threadsafe(changed.set))
+            try:
+                deadline = loop.time() + wait
+                while (job := _job(job_id)).status not in TERMINAL:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), left)
+                    changed.clear()
+            finally:
+                unwatch()
+        return JobView(**job.public())
 
     @app.get(
         "/v1/jobs/{job_id}/result",
@@ -328,24 +361,29 @@ def create_app(config: ServiceConfig) -> FastAPI:
         _job(job_id)
 
         async def stream() -> AsyncIterator[str]:
+            changed = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            unwatch = manager.watch(job_id, lambda: loop.call_soon_threadsafe(changed.set))
             last: tuple[Any, ...] | None = None
-            quiet = 0.0
-            while True:
-                job = manager.get(job_id)
-                if job is None:  # pragma: no cover - jobs are never deleted
-                    return
-                state = (job.status, job.progress, job.progress_detail)
-                if state != last:
-                    last, quiet = state, 0.0
-                    data = json.dumps(JobView(**job.public()).model_dump())
-                    yield f"event: {job.status}\ndata: {data}\n\n"
-                if job.status in TERMINAL or await request.is_disconnected():
-                    return
-                await asyncio.sleep(0.1)
-                quiet += 0.1
-                if quiet >= 15:
-                    quiet = 0.0
-                    yield ": keep-alive\n\n"
+            try:
+                while True:
+                    changed.clear()
+                    job = manager.get(job_id)
+                    if job is None:  # pragma: no cover - jobs are never deleted
+                        return
+                    state = (job.status, job.progress, job.progress_detail)
+                    if state != last:
+                        last = state
+                        data = orjson.dumps(JobView(**job.public()).model_dump()).decode()
+                        yield f"event: {job.status}\ndata: {data}\n\n"
+                    if job.status in TERMINAL or await request.is_disconnected():
+                        return
+                    try:  # woken by the job's next change; a comment keeps proxies open
+                        await asyncio.wait_for(changed.wait(), 15)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+            finally:
+                unwatch()
 
         return StreamingResponse(
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
@@ -387,6 +425,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 headers={
                     "X-Optim-Status": outcome["result_status"],
                     "X-Optim-Exit-Code": str(outcome["exit_code"]),
+                    "X-Optim-Cache": "hit" if outcome.get("cached") else "miss",
+                    "Server-Timing": _server_timing(outcome.get("timing", {})),
                 },
             )
         if outcome.get("invalid"):
@@ -431,6 +471,11 @@ def _version() -> str:
         return version("optim")
     except Exception:  # pragma: no cover - not installed
         return "0"
+
+
+def _server_timing(timing: dict[str, float]) -> str:
+    """``Server-Timing`` of a solve: time in the queue, in the worker, and the slot round trip."""
+    return ", ".join(f"{name};dur={1e3 * value:.1f}" for name, value in timing.items())
 
 
 def _rid(request: Request) -> str:

@@ -1,22 +1,36 @@
 """Jobs and the solver worker processes, on the server side.
 
-Each :class:`Slot` is a thread that owns one spawned worker process and feeds it tasks from
-one priority queue (synchronous solves before queued jobs, then first come first served). A
-slot waits on both the worker's pipe and its process sentinel, so a worker that dies — killed,
-out of memory, a crash in a native library — fails its job with the reason and is replaced;
-nothing waits forever. Cancelling a running job stops its worker process the same way.
+Each :class:`Slot` is a thread that owns one spawned worker process (warm: modules imported,
+every example solved once) and feeds it tasks from one priority queue (synchronous solves
+before queued jobs, then first come first served). A slot waits on both the worker's pipe and
+its process sentinel, so a worker that dies — killed, out of memory, a crash in a native
+library — fails its job with the reason and is replaced; nothing waits forever.
+
+Cancelling a running job sets the worker's cancel event: solvers with the ``cancel``
+capability stop and the job ends ``cancelled`` with the best solution found (its result
+document says how far from optimal). A worker that does not answer within
+:data:`CANCEL_GRACE` seconds is killed instead.
+
+Results of deterministic solves (optimal, infeasible, unbounded: the same request gives the
+same bytes) are kept in a bounded in-memory cache keyed by the request's bytes and
+parameters, so a repeated request is answered without solving again (``--cache-mib 0``
+turns it off).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import itertools
+import json
 import logging
 import multiprocessing as mp
 import queue
 import threading
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
@@ -25,6 +39,12 @@ from optim.service.store import TERMINAL, Job, JobStore, now
 from optim.service.worker import worker_main
 
 log = logging.getLogger("optim.service")
+
+CANCEL_GRACE = 10.0
+"""Seconds a cancelled worker gets to return its best solution before it is killed."""
+
+DETERMINISTIC = frozenset({"optimal", "infeasible", "unbounded"})
+"""Terminations whose result depends on the request only (cacheable)."""
 
 
 class QueueFull(Exception):
@@ -42,6 +62,9 @@ class Task:
     job: Job | None = field(compare=False, default=None)
     message: dict[str, Any] | None = field(compare=False, default=None)
     future: concurrent.futures.Future[dict[str, Any]] | None = field(compare=False, default=None)
+    key: str = field(compare=False, default="")
+    enqueued: float = field(compare=False, default_factory=time.monotonic)
+    sent: float = field(compare=False, default=0.0)
 
 
 _STOP = -1
@@ -58,47 +81,51 @@ class Slot(threading.Thread):
         self.conn: Any = None
         self.ready = False
         self.current: Task | None = None
+        self.cancel_event = mp.get_context("spawn").Event()
+        self.kill_at: float | None = None
 
     # -- worker process -------------------------------------------------------------------
-    def _spawn(self) -> None:
+    def _start_process(self) -> None:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        process = ctx.Process(target=worker_main, args=(child,), name=f"optim-worker-{self.index}")
+        process = ctx.Process(
+            target=worker_main,
+            args=(child, self.cancel_event),
+            name=f"optim-worker-{self.index}",
+        )
         process.daemon = True
         process.start()
         child.close()
         self.process, self.conn = process, parent
+
+    def _spawn(self) -> None:
+        self._start_process()
         while True:  # until the worker says it is warm (or dies trying)
-            ready = wait([parent, process.sentinel], timeout=1.0)
+            ready = wait([self.conn, self.process.sentinel], timeout=1.0)
             if self.manager.stopping.is_set():
                 return
-            if parent in ready and parent.poll():
-                msg = parent.recv()
+            if self.conn in ready and self.conn.poll():
+                msg = self.conn.recv()
                 if msg[0] == "ready":
                     self.ready = True
                     log.info("worker %d ready (pid %d)", self.index, msg[1])
                     return
-            elif process.sentinel in ready:
+            elif self.process.sentinel in ready:
                 log.error(
-                    "worker %d exited during start-up (code %s)", self.index, process.exitcode
+                    "worker %d exited during start-up (code %s)", self.index, self.process.exitcode
                 )
-                process.join()
-                process, parent = self._restart()
-
-    def _restart(self) -> tuple[Any, Any]:
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=worker_main, args=(child,), name=f"optim-worker-{self.index}")
-        process.daemon = True
-        process.start()
-        child.close()
-        self.process, self.conn = process, parent
-        return process, parent
+                self.process.join()
+                self._start_process()
 
     def kill(self) -> None:
-        """Stop the worker process now (cancel, shutdown)."""
+        """Stop the worker process now (shutdown, or a cancel the solver did not answer)."""
         if self.process is not None and self.process.is_alive():
             self.process.kill()
+
+    def interrupt(self) -> None:
+        """Ask the running solve to stop with its best solution; kill it after the grace."""
+        self.cancel_event.set()
+        self.kill_at = time.monotonic() + CANCEL_GRACE
 
     # -- task loop ------------------------------------------------------------------------
     def run(self) -> None:
@@ -112,6 +139,8 @@ class Slot(threading.Thread):
             if self.process is None or not self.process.is_alive():
                 self.ready = False
                 self._spawn()
+            self.cancel_event.clear()
+            self.kill_at = None
             self.current = task
             try:
                 self._run(task)
@@ -121,6 +150,7 @@ class Slot(threading.Thread):
 
     def _run(self, task: Task) -> None:
         assert task.message is not None
+        task.sent = time.monotonic()
         try:
             self.conn.send(task.message)
         except (OSError, EOFError):
@@ -129,12 +159,21 @@ class Slot(threading.Thread):
         cap = task.message.get("wall_cap")
         deadline = None if cap is None else time.monotonic() + cap + 5.0
         while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ends = [t for t in (deadline, self.kill_at) if t is not None]
+            # a cancel may set kill_at while we wait: look again at least twice a second
+            left = 0.5 if not ends else max(0.0, min(min(ends) - time.monotonic(), 0.5))
             ready = wait([self.conn, self.process.sentinel], timeout=left)
-            if not ready:  # over the server's cap: stop the worker, the sentinel follows
-                task.message["timed_out"] = True
-                self.kill()
-                deadline = None
+            if not ready:
+                now_ = time.monotonic()
+                if deadline is not None and now_ >= deadline:
+                    # over the server's cap: stop the worker, the sentinel follows
+                    task.message["timed_out"] = True
+                    self.kill()
+                    deadline = None
+                elif self.kill_at is not None and now_ >= self.kill_at:
+                    log.warning("worker %d did not answer a cancel in time: killed", self.index)
+                    self.kill()
+                    self.kill_at = None
                 continue
             if self.conn in ready:
                 try:
@@ -162,11 +201,74 @@ class Slot(threading.Thread):
             self._spawn()
 
 
+class ResultCache:
+    """Outcomes of deterministic solves by request key, least recently used dropped first."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.items: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(body: bytes, content_type: str, params: dict[str, Any]) -> str:
+        shown = {k: v for k, v in params.items() if not k.startswith("_")}
+        digest = hashlib.sha256()
+        digest.update(content_type.encode() + b"\0")
+        digest.update(json.dumps(shown, sort_keys=True).encode() + b"\0")
+        digest.update(body)
+        return digest.hexdigest()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self.items.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: str, outcome: dict[str, Any]) -> None:
+        size = len(outcome.get("result", b""))
+        if not key or size > self.max_bytes // 4:
+            return
+        kept = {k: v for k, v in outcome.items() if k not in ("seconds", "timing")}
+        with self.lock:
+            if key in self.items:
+                return
+            self.items[key] = kept
+            self.size += size
+            while self.size > self.max_bytes and self.items:
+                _, old = self.items.popitem(last=False)
+                self.size -= len(old.get("result", b""))
+
+
+def cacheable(outcome: dict[str, Any]) -> bool:
+    """A successful single-instance result whose bytes depend on the request only."""
+    return (
+        bool(outcome.get("ok"))
+        and outcome.get("result_type") == "application/json"
+        and outcome.get("termination") in DETERMINISTIC
+    )
+
+
 class JobManager:
     """The queue, the live jobs and the slots; the store keeps what must survive a restart."""
 
-    def __init__(self, store: JobStore, *, workers: int, max_queue: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        workers: int,
+        max_queue: int,
+        max_bytes: int,
+        cache_bytes: int = 0,
+    ) -> None:
         self.store = store
+        self.cache = ResultCache(cache_bytes) if cache_bytes > 0 else None
+        self.watchers: dict[str, set[Callable[[], object]]] = {}
         self.workers = workers
         self.max_queue = max_queue
         self.max_bytes = max_bytes
@@ -204,9 +306,44 @@ class JobManager:
             return sum(job.status == "queued" for job in self.live.values())
 
     # -- API side -------------------------------------------------------------------------
+    def cached(
+        self, body: bytes, content_type: str, params: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The outcome of an earlier identical deterministic solve, if kept."""
+        if self.cache is None:
+            return None
+        return self.cache.get(ResultCache.key(body, content_type, params))
+
+    def watch(self, job_id: str, callback: Callable[[], object]) -> Callable[[], object]:
+        """Call ``callback`` (from any thread) whenever the job changes; returns the unwatch."""
+        with self.lock:
+            self.watchers.setdefault(job_id, set()).add(callback)
+
+        def unwatch() -> None:
+            with self.lock:
+                found = self.watchers.get(job_id)
+                if found is not None:
+                    found.discard(callback)
+                    if not found:
+                        del self.watchers[job_id]
+
+        return unwatch
+
+    def _notify(self, job_id: str) -> None:
+        """Wake the watchers of a job (caller holds the lock; callbacks must not block)."""
+        for callback in self.watchers.get(job_id, ()):
+            callback()
+
     def submit(
-        self, kind: str, mode: str, body: bytes, content_type: str, params: dict[str, Any]
+        self,
+        kind: str,
+        mode: str,
+        body: bytes,
+        content_type: str,
+        params: dict[str, Any],
+        cached: dict[str, Any] | None = None,
     ) -> Job:
+        """Queue a job; with ``cached`` (an identical earlier solve) it ends at once."""
         with self.lock:
             if sum(job.status == "queued" for job in self.live.values()) >= self.max_queue:
                 raise QueueFull(f"the queue holds {self.max_queue} jobs; retry later")
@@ -223,20 +360,31 @@ class JobManager:
             )
             self.store.add(job, body)
             self.live[job.id] = job
-        self.queue.put(
-            Task(1, seq, job=job, message=self._message(mode, body, content_type, params))
-        )
+            if cached is not None:
+                job.started_at = job.created_at
+                self._succeeded(job, cached, "identical to an earlier request: result reused")
+                return Job(**{**job.__dict__})
+        key = ResultCache.key(body, content_type, params) if self.cache is not None else ""
+        message = self._message(mode, body, content_type, params)
+        self.queue.put(Task(1, seq, job=job, message=message, key=key))
         return job
 
     def solve(
         self, body: bytes, content_type: str, params: dict[str, Any]
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """A synchronous solve: ahead of queued jobs; the future gets the worker's outcome."""
+        future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+        key = ""
+        if self.cache is not None:
+            key = ResultCache.key(body, content_type, params)
+            hit = self.cache.get(key)
+            if hit is not None:
+                future.set_result({**hit, "cached": True, "timing": {}})
+                return future
         if self.queue.qsize() >= self.max_queue:
             raise QueueFull(f"{self.max_queue} solves are waiting; retry later")
-        future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
         message = self._message("any", body, content_type, params)
-        self.queue.put(Task(0, next(self.seq), message=message, future=future))
+        self.queue.put(Task(0, next(self.seq), message=message, future=future, key=key))
         return future
 
     def _message(
@@ -272,10 +420,12 @@ class JobManager:
                 self._finish(job, "cancelled", "cancelled before it started")
                 return Job(**{**job.__dict__})
             job.cancel_requested = True
+            job.progress_detail = "cancelling: waiting for the solver's best solution"
+            self._notify(job.id)
         for slot in self.slots:
             current = slot.current
             if current is not None and current.job is job:
-                slot.kill()  # the slot sees the process end and records the cancellation
+                slot.interrupt()  # the solver stops; the slot records the outcome
         return self.get(job_id)
 
     # -- slot side (called from slot threads) ---------------------------------------------
@@ -288,10 +438,11 @@ class JobManager:
                 job.cancel_requested = True
                 for slot in self.slots:
                     if slot.current is task:
-                        slot.kill()
+                        slot.interrupt()
                 return
             job.status, job.started_at, job.worker_pid = "running", now(), pid
             self.store.update(job)
+            self._notify(job.id)
 
     def _progress(self, task: Task, done: int, total: int, what: str) -> None:
         if task.job is None:
@@ -299,8 +450,17 @@ class JobManager:
         with self.lock:
             task.job.progress = round(done / total, 4) if total else 0.0
             task.job.progress_detail = f"{what}: {done}/{total}" if what else f"{done}/{total}"
+            self._notify(task.job.id)
 
     def _done(self, task: Task, outcome: dict[str, Any]) -> None:
+        outcome["timing"] = {
+            "queue": task.sent - task.enqueued,
+            "worker": outcome.get("seconds", 0.0),
+            "slot": time.monotonic() - task.sent,
+        }
+        cancelled = task.job is not None and task.job.cancel_requested
+        if self.cache is not None and not cancelled and cacheable(outcome):
+            self.cache.put(task.key, outcome)
         if task.future is not None:
             task.future.set_result(outcome)
             return
@@ -309,19 +469,29 @@ class JobManager:
         with self.lock:
             if job.status in TERMINAL:
                 return
-            if outcome.get("ok"):
-                job.kind = outcome.get("kind", job.kind)
-                job.result_status = outcome["result_status"]
-                job.exit_code = outcome["exit_code"]
-                job.result_type = outcome["result_type"]
-                job.progress = 1.0
-                self._finish(job, "succeeded", outcome.get("message", ""), outcome["result"])
+            if outcome.get("ok") and cancelled:
+                self._succeeded(job, outcome, _cancel_note(outcome), status="cancelled")
+            elif outcome.get("ok"):
+                self._succeeded(job, outcome, outcome.get("message", ""))
+            elif cancelled:
+                self._finish(job, "cancelled", f"cancelled while running: {outcome['message']}")
             else:
                 if "traceback" in outcome:
                     log.error("job %s: %s\n%s", job.id, outcome["message"], outcome["traceback"])
                 job.exit_code = 2 if outcome.get("invalid") else 1
                 prefix = "invalid input: " if outcome.get("invalid") else ""
                 self._finish(job, "failed", prefix + outcome["message"])
+
+    def _succeeded(
+        self, job: Job, outcome: dict[str, Any], message: str, status: str = "succeeded"
+    ) -> None:
+        """Record a job's result document (caller holds the lock)."""
+        job.kind = outcome.get("kind", job.kind)
+        job.result_status = outcome["result_status"]
+        job.exit_code = outcome["exit_code"]
+        job.result_type = outcome["result_type"]
+        job.progress = 1.0
+        self._finish(job, status, message, outcome["result"])
 
     def _died(self, task: Task, code: int | None) -> None:
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
@@ -341,7 +511,8 @@ class JobManager:
                 self._finish(
                     job,
                     "cancelled",
-                    "cancelled while running: the solver was stopped (no solution kept)",
+                    "cancelled while running: the worker did not stop within "
+                    f"{CANCEL_GRACE:g} s and was killed (no solution kept)",
                 )
             else:
                 log.error("job %s: worker process ended (%s) while solving", job.id, how)
@@ -358,3 +529,15 @@ class JobManager:
         job.worker_pid = None
         self.store.update(job, result)
         self.live.pop(job.id, None)
+        self._notify(job.id)
+
+
+def _cancel_note(outcome: dict[str, Any]) -> str:
+    """What a cancelled job kept (its result document has the details)."""
+    if not outcome.get("has_solution", True):
+        return "cancelled while running: the solver stopped before it found a solution"
+    gap = outcome.get("gap")
+    if outcome.get("termination") == "optimal":
+        return "cancelled while running, but the solve had already finished: optimal result kept"
+    shown = f" (gap {gap:.3%})" if isinstance(gap, float) else ""
+    return f"cancelled while running: the solver stopped; its best solution is kept{shown}"

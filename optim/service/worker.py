@@ -5,6 +5,11 @@ Messages to the server: ``("ready", pid)`` once warmed up, ``("started", pid)`` 
 at most five a second) and ``("done", outcome)``. A task is a dict: ``mode`` (``"instance"``
 or ``"planning"``), ``body`` (bytes), ``content_type``, ``params`` (SolveParams fields) and
 ``max_bytes`` (unzip limit).
+
+Cancelling: the server sets the worker's ``cancel`` event; solvers with the ``cancel``
+capability poll it (:func:`optim.solvers.base.interruptible`) and stop with their best
+solution, which comes back as a normal outcome. The process is killed only if it does not
+answer within the server's grace period (work that polls nothing).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Any
 
 RESULT_JSON = "application/json"
 RESULT_ZIP = "application/zip"
+PLANNING_FOLDER = "input"
+"""Name of a zipped planning folder whose files sit at the zip's root."""
 
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +41,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
     try:
         with tempfile.TemporaryDirectory(prefix="optim-job-") as tmp:
-            scratch = Path(tmp) / "in"
+            scratch = Path(tmp) / PLANNING_FOLDER  # a zip's files at its root land here
             scratch.mkdir()
             mode, what = payload.instance(
                 task["body"], task["content_type"], scratch, task["max_bytes"]
@@ -50,6 +57,9 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                 "result": text.encode("utf-8"),
                 "result_type": RESULT_JSON,
                 "result_status": result.status.value,
+                "termination": result.termination and result.termination.value,
+                "gap": result.gap,
+                "has_solution": result.has_solution(),
                 "exit_code": cli.exit_code(result),
                 "message": result.message,
             }
@@ -66,14 +76,24 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plan(folder: Path, out: Path, params: Any) -> dict[str, Any]:
-    """A planning folder: the `optim plan` run, its output folder returned as one zip."""
+    """A planning folder: the `optim plan` run, its output folder returned as one zip.
+
+    The run names the folder as the zip does (its top folder, else ``input``) from the
+    folder's parent, so the report and manifest — which quote the input folder — are the
+    bytes ``optim plan NAME --out OUT`` writes when run beside that folder.
+    """
     from optim import cli
 
-    argv = ["plan", str(folder), "--out", str(out), "--quiet"]
+    name = f"./{folder.name}" if folder.name.startswith("-") else folder.name  # not an option
+    argv = ["plan", name, "--out", str(out.resolve()), "--quiet"]
     if params.time_limit is not None:
         argv += ["--time-limit", str(params.time_limit)]
     err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    with (
+        contextlib.chdir(folder.parent),
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         code = cli.main(argv)
     message = err.getvalue().strip()
     if code == cli.EXIT_INPUT:
@@ -103,11 +123,15 @@ def zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def worker_main(conn: Connection) -> None:
-    """Entry point of a worker process (spawned by :class:`optim.service.pool.Slot`)."""
+def worker_main(conn: Connection, cancel: Any = None) -> None:
+    """Entry point of a worker process (spawned by :class:`optim.service.pool.Slot`).
+
+    ``cancel``: a :mod:`multiprocessing` event the server sets to interrupt the running solve.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
     import optim
     from optim import executor
+    from optim.solvers.base import interruptible
 
     # warm-up: imports and the first solve of each kind cost ~1 s; pay it before work arrives
     for name in optim.examples():
@@ -130,6 +154,9 @@ def worker_main(conn: Connection) -> None:
         if task is None:
             return
         conn.send(("started", os.getpid()))
-        with executor.on_progress(progress):
+        t0 = time.perf_counter()
+        check = cancel.is_set if cancel is not None else (lambda: False)
+        with executor.on_progress(progress), interruptible(check):
             outcome = run_task(task)
+        outcome["seconds"] = time.perf_counter() - t0
         conn.send(("done", outcome))

@@ -173,3 +173,22 @@ def test_garbage_or_tampered_previous_is_refused_before_work(runs, tmp_path, cap
         assert code == 2, err
         assert f"--previous {folder}: {why}" in err
         assert not out.exists()
+
+
+def test_planning_documents_validate_against_their_schemas(runs):
+    """The run's three result documents and its manifest (issue 12: schema_version + JSON
+    Schemas) — real planning output, not the examples."""
+    import json
+
+    import jsonschema
+
+    from optim.result_schema import document_schema
+
+    for out in ("out1", "out2"):
+        folder = runs["root"] / out
+        for kind in ("safety_stock", "capacity", "rationing"):
+            doc = json.loads((folder / f"{kind}_result.json").read_text())
+            assert doc["schema_version"] == 1
+            jsonschema.validate(doc, document_schema(f"result-{kind}"))
+        manifest = json.loads((folder / MANIFEST).read_text())
+        jsonschema.validate(manifest, document_schema("manifest"))

@@ -33,7 +33,7 @@ def test_round_trip_is_exact(data, folder):
     for name in ("history", "orders", "items"):
         pd.testing.assert_frame_equal(getattr(data, name), getattr(back, name))
     for name in ("network", "families", "resources", "disruption", "plan_start", "plan_weeks",
-                 "forecast"):  # fmt: skip
+                 "forecast", "ordering_cost"):  # fmt: skip
         assert getattr(data, name) == getattr(back, name)
 
 
@@ -41,7 +41,7 @@ def test_cli_plan_equals_the_python_run(data, folder, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["plan", str(folder), "--out", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "optim planning run" in captured.out and "[8/8]" in captured.err
+    assert "optim planning run" in captured.out and "[9/9]" in captured.err
     direct = planning.run(data)
     for kind in ("safety_stock", "capacity", "rationing"):
         doc = (out / f"{kind}_result.json").read_text(encoding="utf-8")
@@ -95,6 +95,9 @@ CASES = [
     ("unknown forecast",
      lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(forecast="magic")),
      ["plan.yaml", "forecast", "'magic'", "seasonal_naive"]),
+    ("bad ordering cost",
+     lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(ordering_cost="cheap")),
+     ["plan.yaml", "ordering_cost", "'cheap'", "number >= 0"]),
     ("bad unit cost",
      lambda f: _edit_csv(f / "items.csv", lambda d: _set(d, "unit_cost", 2, "-1")),
      ["items.csv", "line 4", "unit_cost", "-1"]),
@@ -140,4 +143,20 @@ def test_bad_folder_exits_2_and_names_it(folder, tmp_path, capsys, what, change,
     assert err.startswith("optim: invalid input:") and err.count("\n") == 1, err
     for word in words:
         assert word in err, (what, err)
+    assert not out.exists()
+
+
+def test_bad_service_measure_in_the_policy_names_file_line_and_field(folder, tmp_path, capsys):
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    policy = default_policy().model_dump(mode="json")
+    policy["segments"]["standard"]["service_measure"] = "sometimes"
+    text = yaml.safe_dump(policy, sort_keys=False)
+    (copy / "policy.yaml").write_text(text, encoding="utf-8")
+    line = text.splitlines().index("    service_measure: sometimes") + 1
+    out = tmp_path / "out"
+    assert main(["plan", str(copy), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"optim: invalid input: policy.yaml line {line}: "), err
+    for word in ("segments.standard.service_measure", "'sometimes'", "cycle_service", "fill_rate"):
+        assert word in err, err
     assert not out.exists()

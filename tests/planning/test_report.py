@@ -244,3 +244,71 @@ def test_week_without_shortage_renders_without_warnings() -> None:
         warnings.simplefilter("error")
         page = render_report(plan)
     assert "every line served in full" in page
+
+
+def test_stock_service_section_shows_the_tables_numbers(
+    small_run: PlanningRun, page: str, parsed: _Sections
+) -> None:
+    """Critical levels in the report (issue 10): the saving against max_z in money and %, the
+    simulation's size, precision and misses, and the per location × segment table — every
+    number shown equals the run's tables; the section comes right after the solves."""
+    from optim.planning.report import fmt_number, fmt_pct
+
+    assert page.index('id="stock-service"') < page.index('id="segment-matrix"')
+    assert page.index('id="solves"') < page.index('id="stock-service"')
+    body = _section(page, "stock-service")
+    versus = small_run.tables["stock_vs_max_z"]
+    total = versus[versus["location"] == "total"].iloc[0]
+    saving = re.search(r'<p id="saving">(.*?)</p>', body, flags=re.S)
+    assert saving
+    text = saving.group(1)
+    assert f"holding cost {fmt_number(total['holding_cost_per_week'], 0)} per week" in text
+    assert f"against {fmt_number(total['holding_cost_per_week_max_z'], 0)} with max_z" in text
+    assert (
+        f"saving {fmt_number(total['saving_per_week'], 0)} per week "
+        f"({fmt_pct(total['saving_share'])})" in text
+    )
+    assert small_run.safety_stock.objective == pytest.approx(total["holding_cost_per_week"])
+    prec = small_run.tables["simulation_precision"].iloc[0]
+    sim_text = re.search(r'<p id="simulation">(.*?)</p>', body, flags=re.S).group(1)
+    rows, misses = int(prec["rows"]), int(prec["misses"])
+    assert f"{rows - misses:,} of {rows:,} (item, stage, segment) targets met" in sim_text
+    assert f"{int(prec['periods']):,} periods x {int(prec['replications']):,} replications" in (
+        sim_text
+    )
+    assert f"median half-width {prec['median_half_width'] * 100:.2f} points" in sim_text
+    shown = parsed.tables["service-by-segment-table"]
+    want = small_run.tables["service_by_segment"]
+    assert len(shown) - 1 == len(want)
+    header = shown[0]
+    for cells, rec in zip(shown[1:], want.itertuples(index=False), strict=True):
+        row = dict(zip(header, cells, strict=True))
+        assert (row["location"], row["segment"]) == (rec.location, rec.segment)
+        assert row["simulated service level"] == fmt_pct(rec.simulated_service_level)
+        assert row["mean target"] == fmt_pct(rec.mean_target)
+        assert row["misses"] == f"{rec.misses:,}"
+    versus_shown = parsed.tables["stock-vs-max-z-table"]
+    assert [r[0] for r in versus_shown[1:]] == list(versus["location"])
+    assert "stock-misses-table" not in parsed.tables  # no miss on this seed
+
+
+def test_a_simulated_miss_is_at_the_top_and_listed(small_run: PlanningRun) -> None:
+    """A row whose simulated interval lies below its target: an alert naming the segment and
+    the stage at the top of the page, and the misses table lists it."""
+    import dataclasses
+
+    sim = small_run.tables["service_simulation"].copy()
+    k = sim.index[0]
+    sim.loc[k, ["fill", "ci_low", "ci_high"]] = sim.loc[k, "target"] - [0.05, 0.07, 0.03]
+    sim.loc[k, "meets_target"] = False
+    sim["margin"] = sim["fill"] - sim["target"]
+    run_ = dataclasses.replace(small_run, tables={**small_run.tables, "service_simulation": sim})
+    page = render_report(run_)
+    parsed = _Sections()
+    parsed.feed(page)
+    stage, name = sim.loc[k, "stage"], sim.loc[k, "segment"]
+    alerts = [r for r in parsed.tables["alerts-table"][1:] if "simulated stock plan" in r[3]]
+    assert len(alerts) == 1 and alerts[0][2] == name and stage in alerts[0][3]
+    assert page.index('id="alert-list"') < page.index('id="stock-service"')
+    misses = parsed.tables["stock-misses-table"]
+    assert len(misses) == 2 and misses[1][0] == stage

@@ -149,3 +149,58 @@ def test_item_policy_table_follows_class_and_pattern() -> None:
         want = base.forecasting if rule is None or rule.forecasting is None else rule.forecasting
         assert row.forecasting == want
         assert row.service_level == base.service_level
+
+
+def test_service_measure_column_is_computed_and_overridable(tmp_path) -> None:
+    """The policy table's service_measure: the default rule (cycle_service) where a row gives
+    none, the row's own where it does; "max" takes cycle_service if either row has it; a
+    pattern's measure wins over both rows; the cell reaches the demand statistics."""
+    from optim.segmentation.policy import DEFAULT_SERVICE_MEASURE
+
+    table = default_policy()
+    frame = table.to_frame().set_index("segment")
+    assert DEFAULT_SERVICE_MEASURE == "cycle_service"
+    assert (frame["service_measure"] == "cycle_service").all()
+    assert all(row.service_measure is None for row in table.segments.values())  # computed
+
+    data = default_policy().model_dump(mode="json")
+    data["segments"]["transactional"]["service_measure"] = "fill_rate"
+    data["segments"]["C"]["service_measure"] = "fill_rate"
+    data["patterns"]["lumpy"]["service_measure"] = "fill_rate"
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    edited = PolicyTable.from_yaml(path)
+    assert edited.to_frame().set_index("segment").loc["transactional", "service_measure"] == (
+        "fill_rate"
+    )
+    assert edited.combine_rows("C", "transactional")["service_measure"] == "fill_rate"
+    assert edited.combine_rows("B", "transactional")["service_measure"] == "cycle_service"
+    assert edited.combine_rows("C", "strategic")["service_measure"] == "cycle_service"
+    assert edited.combine_rows("A", "strategic", "lumpy")["service_measure"] == "fill_rate"
+    assert edited.item_row("A", "lumpy").measure == "fill_rate"
+    customer = edited.model_copy(update={"combine": "customer"})
+    assert customer.combine_rows("A", "transactional")["service_measure"] == "fill_rate"
+
+    from optim.instances.generators.history import generate_history
+
+    seg = segment(generate_history(1, n_items=40, n_customers=20, weeks=30),
+                  config=SegmentationConfig(policy=edited))  # fmt: skip
+    stats = seg.demand_stats(("item", "segment"))
+    items = seg.items.set_index("item")
+    for row in stats.itertuples(index=False):
+        key = (items.loc[row.item, "abc"], row.segment, items.loc[row.item, "pattern"])
+        assert row.service_measure == edited.combine_rows(*key)["service_measure"]
+    assert set(stats["service_measure"]) == {"cycle_service", "fill_rate"}
+
+
+def test_unknown_service_measure_is_named(tmp_path) -> None:
+    data = default_policy().model_dump(mode="json")
+    data["segments"]["standard"]["service_measure"] = "sometimes"
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(InstanceError, match=r"segments\.standard\.service_measure: .*'sometimes'"):
+        PolicyTable.from_yaml(path)
+    data = default_policy().model_dump(mode="json")
+    data["patterns"]["lumpy"]["service_measure"] = "otif"
+    with pytest.raises(InstanceError, match=r"patterns\.lumpy\.service_measure: .*'otif'"):
+        PolicyTable.model_validate(data)

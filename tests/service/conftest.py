@@ -1,4 +1,5 @@
-"""The module-wide server of the service tests (a real `optim serve` subprocess)."""
+"""The server of the service tests (a real `optim serve` subprocess), shared by the test
+modules of one pytest process: starting it (two warm workers) is the costly part."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from _serve import Server, start_server, stop_server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(tmp_path_factory.mktemp("serve"), "--workers", "2", "--max-body", "4")
     yield srv

@@ -7,11 +7,12 @@ import json
 import os
 import re
 import signal
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from _serve import EXAMPLES, KEY, Server, long_job_body, wait_job
+from _serve import EXAMPLES, KEY, Server, long_mip_body, wait_job
 
 from optim import api, cli
 
@@ -56,6 +57,22 @@ def test_job_result_is_the_cli_result_byte_for_byte(
         )
         assert sync.status_code == 200 and sync.content == result.content
         assert sync.headers["X-Optim-Exit-Code"] == "0"
+        # an optimal result depends on the request only: the repeat is served from the cache
+        assert sync.headers["X-Optim-Cache"] == "hit"
+        again = c.post(
+            "/v1/jobs", content=path.read_bytes(), headers={"Content-Type": "application/json"}
+        ).json()
+        assert again["status"] == "succeeded" and "reused" in again["message"]
+        assert c.get(f"/v1/jobs/{again['id']}/result").content == result.content
+        # other parameters are another request: solved again, with its timing
+        fresh = c.post(
+            "/v1/solve",
+            params={"time_limit": 29},
+            content=path.read_bytes(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert fresh.status_code == 200 and fresh.headers["X-Optim-Cache"] == "miss"
+        assert "worker;dur=" in fresh.headers["Server-Timing"]
 
 
 def test_yaml_and_zipped_folder_are_instances_too(server: Server, tmp_path: Path) -> None:
@@ -96,6 +113,7 @@ def test_events_stream_progress_until_the_job_ends(server: Server) -> None:
     with server.client() as c:
         job = c.post(
             "/v1/jobs",
+            params={"time_limit": 28},  # a request of its own (not answered from the cache)
             content=(EXAMPLES / "weekly_rationing.json").read_bytes(),
             headers={"Content-Type": "application/json"},
         ).json()
@@ -169,13 +187,53 @@ def test_bad_bodies_are_4xx_with_a_message(
             assert words in r.json()["detail"], (path, r.json())
 
 
-def test_zip_leaving_its_folder_is_refused(server: Server) -> None:
+def _zip(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("../evil.csv", "a,b\n")
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_leaving_its_folder_or_bombs_are_refused(server: Server) -> None:
+    h = {"Content-Type": "application/zip"}
+    bomb = _zip({"plan.yaml": b"kind: plan\n", "history.csv": bytes(20 * 2**20)})
+    assert len(bomb) < 100_000  # 20 MiB of zeros, deflated
     with server.client() as c:
-        r = c.post("/v1/jobs", content=buf.getvalue(), headers={"Content-Type": "application/zip"})
-        assert r.status_code == 422 and "stay inside" in r.json()["detail"]
+        for path in ("/v1/jobs", "/v1/validate"):
+            r = c.post(path, content=_zip({"../evil.csv": b"a,b\n"}), headers=h)
+            assert r.status_code == 422 and "stay inside" in r.json()["detail"]
+            r = c.post(path, content=_zip({"/etc/evil.csv": b"a,b\n"}), headers=h)
+            assert r.status_code == 422 and "stay inside" in r.json()["detail"]
+            r = c.post(path, content=bomb, headers=h)
+            assert r.status_code == 413 and "unpacks to" in r.json()["detail"], r.text
+
+
+def test_planning_folder_zip_gives_the_optim_plan_output(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zipped planning folder is a planning job; its result is the output folder of
+    `optim plan` on the same folder (tables, report, workbook), as a zip, byte for byte."""
+    from optim.planning.distributor import distributor_example
+    from optim.planning.folder import write_folder
+    from optim.service.worker import zip_folder
+
+    folder = write_folder(
+        distributor_example(3, n_items=6, n_customers=4, weeks=56), tmp_path / "week48"
+    )
+    body = _zip({f"week48/{p.name}": p.read_bytes() for p in sorted(folder.iterdir())})
+    with server.client(timeout=300) as c:
+        job = c.post("/v1/jobs", content=body, headers={"Content-Type": "application/zip"})
+        assert job.status_code == 202 and job.json()["kind"] == "planning", job.text
+        monkeypatch.chdir(tmp_path)  # `optim plan week48` run beside the folder, meanwhile
+        assert cli.main(["plan", "week48", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        done = wait_job(c, job.json()["id"], until=("succeeded", "failed"), timeout=300)
+        assert done["status"] == "succeeded" and done["exit_code"] == 0, done
+        result = c.get(f"/v1/jobs/{done['id']}/result")
+    assert result.headers["content-type"] == "application/zip"
+    names = set(zipfile.ZipFile(io.BytesIO(result.content)).namelist())
+    assert {"report.html", "report.xlsx", "manifest.json", "rationing/allocations.csv"} <= names
+    assert result.content == zip_folder(tmp_path / "out")
 
 
 def test_unknown_ids_kinds_and_limits(server: Server) -> None:
@@ -203,21 +261,34 @@ def test_unknown_ids_kinds_and_limits(server: Server) -> None:
         assert r.status_code == 409 and "already ended (succeeded)" in r.json()["detail"]
 
 
-def test_cancel_a_running_job_and_kill_a_worker(server: Server) -> None:
-    """Cancel stops the solver; a worker killed mid-job fails that job; nothing hangs."""
-    body = long_job_body()
+def test_cancel_keeps_the_best_solution_and_a_killed_worker_fails_its_job(
+    server: Server,
+) -> None:
+    """DELETE interrupts HiGHS (no kill): the job ends cancelled with its incumbent and gap.
+    A worker killed mid-job fails that job with the reason; nothing hangs."""
+    body = long_mip_body()
     small = (EXAMPLES / "weekly_rationing.json").read_bytes()
     h = {"Content-Type": "application/json"}
     with server.client() as c:
         first = c.post("/v1/jobs", content=body, headers=h).json()
         running = wait_job(c, first["id"], until=("running", "succeeded", "failed"))
         assert running["status"] == "running" and running["worker_pid"]
+        time.sleep(3)  # branch and bound under way, an incumbent found
+        asked = time.monotonic()
         r = c.delete(f"/v1/jobs/{first['id']}")
         assert r.status_code == 200
         done = wait_job(c, first["id"], until=("cancelled", "failed", "succeeded"), timeout=60)
         assert done["status"] == "cancelled", done
-        assert "solver was stopped" in done["message"]
-        assert c.get(f"/v1/jobs/{first['id']}/result").status_code == 409
+        assert time.monotonic() - asked < 10, "the solver did not stop on the cancel"
+        assert "best solution is kept (gap" in done["message"], done
+        assert done["result_available"] and done["result_status"] == "time_limit"
+        doc = c.get(f"/v1/jobs/{first['id']}/result").json()
+        assert doc["solution_status"] == "feasible" and doc["objective"] is not None
+        assert doc["gap"] > 0 and "Interrupted by user" in doc["message"]
+        assert "did not answer a cancel" not in server.log_text()
+        # the same worker process goes on with the next job (it was not killed)
+        after = c.post("/v1/jobs", params={"time_limit": 27}, content=small, headers=h).json()
+        assert wait_job(c, after["id"], until=("succeeded", "failed"))["status"] == "succeeded"
 
         second = c.post("/v1/jobs", content=body, headers=h).json()
         running = wait_job(c, second["id"], until=("running", "succeeded", "failed"))
@@ -228,7 +299,7 @@ def test_cancel_a_running_job_and_kill_a_worker(server: Server) -> None:
         assert "worker process solving this job ended (signal 9)" in done["message"]
         assert f"job {second['id']}: worker process ended" in server.log_text()
         # the pool replaced its workers: new work still gets done
-        again = c.post("/v1/jobs", content=small, headers=h).json()
+        again = c.post("/v1/jobs", params={"time_limit": 26}, content=small, headers=h).json()
         assert wait_job(c, again["id"], until=("succeeded", "failed"))["status"] == "succeeded"
 
 

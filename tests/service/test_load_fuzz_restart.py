@@ -11,14 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from _serve import EXAMPLES, KEY, Server, long_job_body, start_server, stop_server, wait_job
+from _serve import EXAMPLES, KEY, Server, long_mip_body, start_server, stop_server, wait_job
 
 SMALL = (EXAMPLES / "weekly_rationing.json").read_bytes()
 JSON = {"Content-Type": "application/json"}
 
 
 def test_load_500_requests_from_20_clients_lose_no_job(server: Server) -> None:
-    """20 clients: 200 job submissions + 100 synchronous solves + polls (≥ 500 requests)."""
+    """20 clients: 200 job submissions + 100 synchronous solves + polls (≥ 500 requests).
+
+    Requests differ in their time limit (20 distinct ones), so the workers solve under load
+    and the result cache answers the repeats; every answer has the same bytes."""
     expected = None
     with server.client() as c:
         expected = c.post("/v1/solve", content=SMALL, headers=JSON).content
@@ -27,13 +30,14 @@ def test_load_500_requests_from_20_clients_lose_no_job(server: Server) -> None:
         ids, bad, sent = [], [], 0
         with server.client() as c:
             for k in range(15):
+                limit = {"time_limit": 10 + (15 * i + k) % 20}
                 if k % 3 == 2:
-                    r = c.post("/v1/solve", content=SMALL, headers=JSON)
+                    r = c.post("/v1/solve", params=limit, content=SMALL, headers=JSON)
                     sent += 1
                     if r.status_code != 200 or r.content != expected:
                         bad.append(r.status_code)
                     continue
-                r = c.post("/v1/jobs", content=SMALL, headers=JSON)
+                r = c.post("/v1/jobs", params=limit, content=SMALL, headers=JSON)
                 sent += 1
                 if r.status_code != 202:
                     bad.append(r.status_code)
@@ -81,7 +85,7 @@ def test_restart_keeps_finished_jobs_and_fails_interrupted_ones(tmp_path: Path) 
             done = c.post("/v1/jobs", content=SMALL, headers=JSON).json()
             wait_job(c, done["id"], until=("succeeded",))
             before = c.get(f"/v1/jobs/{done['id']}/result").content
-            long = c.post("/v1/jobs", content=long_job_body(), headers=JSON).json()
+            long = c.post("/v1/jobs", content=long_mip_body(), headers=JSON).json()
             running = wait_job(c, long["id"], until=("running", "succeeded", "failed"))
             assert running["status"] == "running"
     finally:  # the server dies without a word; its idle workers see the pipe close

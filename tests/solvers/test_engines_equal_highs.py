@@ -193,8 +193,8 @@ def _distance(lines):
 @given(rationing_knobs)
 def test_rationing_integer_stage_on_cpsat_equals_highs(kw):
     """Every line has a lot size or all-or-nothing (whole units): CP-SAT never refuses."""
-    kw = dict(kw)
-    inst = random_rationing(kw.pop("seed"), lot_share=1.0 - kw["aon_share"], **kw)
+    rest = {k: v for k, v in kw.items() if k != "seed"}  # kw unchanged: hypothesis prints it
+    inst = random_rationing(kw["seed"], lot_share=1.0 - kw["aon_share"], **rest)
     h = optim.solve(inst)
     try:
         c = optim.solve(inst, solver="cpsat")
@@ -210,6 +210,26 @@ def test_rationing_integer_stage_on_cpsat_equals_highs(kw):
         # a tie between optima: both are lexicographically tier-maximal (above) and as close
         # to the fair shares; allocations agree wherever the optimum is unique
         assert _distance(lc) == pytest.approx(_distance(lh), abs=1e-6)
+
+
+def test_rationing_cpsat_scales_each_component_alone():
+    """160 lot-sized lines in 8 items: one CP-SAT model of the whole integer stage needed an
+    objective multiplier past 2^53 (refused before components were solved one by one); per
+    component the scaling fits and the answer is HiGHS's, tier by tier."""
+    inst = random_rationing(
+        3, n_items=8, n_locations=3, n_customers=32, n_lines=160, lot_share=1.0, aon_share=0.3
+    )
+    h = optim.solve(inst)
+    c = optim.solve(inst, solver="cpsat")
+    assert c.status is Status.OPTIMAL and c.solver == "cpsat+highs"
+    assert c.objective == pytest.approx(h.objective, abs=1e-6)
+    lh, lc = h.table("lines"), c.table("lines")
+    np.testing.assert_allclose(
+        lc.groupby("tier")["allocated"].sum().to_numpy(),
+        lh.groupby("tier")["allocated"].sum().to_numpy(),
+        atol=1e-6,
+    )
+    assert _distance(lc) == pytest.approx(_distance(lh), abs=1e-6)
 
 
 def test_rationing_cpsat_refuses_off_grid_shares_with_a_clear_message():

@@ -29,6 +29,8 @@ from optim.models.safety_stock.critical import (
     SegmentModel,
     demand_lattice,
     evaluate_policy,
+    fast_levels,
+    fast_policy,
     greedy_levels,
     optimal_policy,
     stage_table,
@@ -145,6 +147,46 @@ def test_closed_forms_poisson_two_classes(tau, b):
     pol = evaluate_policy(w, [top, low], b, [0, b])
     want_top = _poisson_cdf(b, m + 1.5) + math.exp(-1.5) * (1 - _poisson_cdf(b, m))
     assert pol.cycle == pytest.approx((want_top, math.exp(-2.0)), abs=1e-10)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 10_000),
+    st.integers(1, 3),
+    st.sampled_from(["normal", "poisson", "negative_binomial"]),
+    st.integers(0, 6),
+)
+def test_compiled_search_equals_the_reference(seed, k, law, periods):
+    """The numba kernels (``fast_policy`` / ``fast_levels``, used by ``stage_table`` and
+    ``policy_at``) give exactly the numpy reference's base stock and levels."""
+    rng = random.Random(seed)
+    means = [rng.uniform(0.2, 30) for _ in range(k)]
+    sds = [
+        m * rng.uniform(0.1, 0.6) if law == "normal" else math.sqrt(m) * rng.uniform(1, 3)
+        for m in means
+    ]
+    sigma = math.sqrt(sum(s * s for s in sds))
+    h = sigma / 8 if law == "normal" else max(1.0, sigma / 16)
+    segs = sorted(
+        (
+            SegmentModel(
+                demand_lattice(m, s, law, h),
+                rng.choice([0.8, 0.9, 0.95, 0.99, 0.999]),
+                rng.choice(["cycle_service", "fill_rate"]),
+            )
+            for m, s in zip(means, sds, strict=True)
+        ),
+        key=lambda s: -s.target,
+    )
+    period = segs[0].demand
+    for s in segs[1:]:
+        period = period.add(s.demand)
+    w = window(period, periods)
+    b_min = rng.randint(0, 5)
+    want = optimal_policy(w, segs, b_min)
+    assert fast_policy(w, segs, b_min) == want
+    for b in range(max(0, want[0] - 3), want[0] + 3):
+        assert fast_levels(w, segs, b) == greedy_levels(w, segs, b)
 
 
 def test_table_is_non_decreasing_and_feasible_at_every_tau():

@@ -1,0 +1,151 @@
+"""Replenishment parameters of the planning run: policy type from the policy table, numbers
+per item × location, each simulated against its segment's target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optim import planning
+from optim.instances.safety_stock import SafetyStockInstance
+from optim.planning.distributor import ORDERING_COST, distributor_example
+from optim.planning.replenishment import (
+    REPLENISHMENT_COLUMNS,
+    replenishment_parameters,
+    review_periods,
+)
+
+SMALL = {"n_items": 40, "n_customers": 25, "weeks": 60}
+
+
+@pytest.fixture(scope="module")
+def run():
+    return planning.run(distributor_example(5, **SMALL))
+
+
+@pytest.mark.parametrize(
+    ("text", "days", "periods"),
+    [
+        ("weekly", 7, 1),
+        ("biweekly", 7, 2),
+        ("Fortnightly review", 7, 2),
+        ("monthly", 7, 4),
+        ("quarterly", 7, 13),
+        ("every 3 weeks", 7, 3),
+        ("every 10 days", 7, 1),
+        ("daily", 7, 1),
+        ("monthly", 1, 28),
+    ],
+)
+def test_review_frequency_text_to_whole_periods(text, days, periods):
+    assert review_periods(text, days) == (periods, "")
+
+
+def test_unknown_review_frequency_is_one_period_with_a_note():
+    periods, note = review_periods("when the buyer feels like it", 7)
+    assert periods == 1 and "not understood" in note
+
+
+def test_every_item_location_has_numbers_and_every_stocked_one_meets_its_target(run):
+    table = run.tables["replenishment"]
+    assert list(table.columns) == REPLENISHMENT_COLUMNS
+    inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    stages = {d.stage for d in inst.demands}
+    assert set(table["item"] + "@" + table["location"]) == stages
+    assert set(table["policy"]) <= {"base stock", "min/max", "make-to-order"}
+    stocked = table[table["policy"] != "make-to-order"]
+    assert len(stocked) and stocked["cycle_service"].notna().all()
+    # the simulation, not a label: every stocked row is within the simultaneous margin
+    assert table["meets_target"].all()
+    z = 3.5
+    assert (stocked["cycle_service"] >= stocked["target"] - z * stocked["cycle_service_se"]).all()
+    assert (stocked["order_up_to"] >= stocked["reorder_point"]).all()
+
+
+def test_policy_types_follow_the_policy_table(run):
+    table = run.tables["replenishment"]
+    pol = run.segmentation.item_policy().set_index("item")
+    text = pol["forecasting"].reindex(table["item"]).str.lower().to_numpy()
+    lumpy = table["pattern"].to_numpy() == "lumpy"
+    mto = np.char.find(text.astype(str), "make-to-order") >= 0
+    kinds = table["policy"].to_numpy()
+    # lumpy items whose policy offers make-to-order are made to order
+    assert (kinds[mto & lumpy] == "make-to-order").all()
+    # items whose policy names neither min/max nor make-to-order hold base stock
+    plain = ~mto & (np.char.find(text.astype(str), "min/max") < 0)
+    assert (kinds[plain] == "base stock").all()
+    # review period from review_frequency (weekly 1, biweekly 2, monthly 4 periods of a week)
+    freq = pol["review_frequency"].reindex(table["item"]).to_numpy()
+    want = pd.Series(freq).map({"weekly": 1, "biweekly": 2, "monthly": 4}).to_numpy()
+    assert (table["review_period"].to_numpy() == want).all()
+
+
+def test_make_to_order_holds_no_stock_and_promises_the_replenishment_time(run):
+    table = run.tables["replenishment"]
+    mto = table[table["policy"] == "make-to-order"]
+    assert len(mto)
+    assert (mto[["reorder_point", "order_up_to", "order_quantity"]] == 0).all().all()
+    inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    lead = {s.id: s.lead_time for s in inst.stages}
+    si = run.safety_stock.tables["stages"].set_index("stage")["inbound_service_time"]
+    for row in mto.itertuples():
+        stage = f"{row.item}@{row.location}"
+        assert row.promise_days == pytest.approx((si[stage] + lead[stage]) * 7.0)
+
+
+def test_min_max_uses_the_eoq_and_the_exact_reorder_point(run):
+    from scipy.stats import gamma
+
+    table = run.tables["replenishment"]
+    inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    h = {s.id: s.holding_cost for s in inst.stages}
+    mm = table[table["policy"] == "min/max"]
+    assert len(mm)
+    for row in mm.itertuples():
+        hold = h[f"{row.item}@{row.location}"]
+        q = np.sqrt(2 * ORDERING_COST * row.mean / hold)
+        assert row.eoq == pytest.approx(q) and row.order_quantity == pytest.approx(q)
+        assert row.order_up_to == pytest.approx(row.reorder_point + q)
+        w = row.lead_time + row.review_period - 1
+        k, theta = row.mean**2 / row.std_dev**2, row.std_dev**2 / row.mean
+        cdf = gamma.cdf(row.reorder_point, w * k, scale=theta) if w > 0 else 1.0
+        below = gamma.cdf(row.reorder_point - 1, w * k, scale=theta) if w > 0 else 0.0
+        assert cdf >= row.target > below or row.reorder_point == 0
+
+
+def test_base_stock_is_gsm_s_level_raised_only_where_it_is_short(run):
+    table = run.tables["replenishment"]
+    bs = table[(table["policy"] == "base stock") & (table["review_period"] == 1)]
+    assert len(bs)
+    assert (bs["order_up_to"] >= np.ceil(bs["gsm_base_stock"] - 1e-9)).all()
+    raised = bs["order_up_to"] > np.ceil(bs["gsm_base_stock"] - 1e-9)
+    assert bs.loc[raised, "why"].str.contains("raised").all()
+    assert (bs["reorder_point"] == bs["order_up_to"]).all()
+
+
+def test_without_ordering_cost_the_quantity_is_one_review_period(run):
+    inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    table, _ = replenishment_parameters(
+        run.segmentation, inst, run.safety_stock, days_per_period=7.0, periods=200
+    )
+    mm = table[table["policy"] == "min/max"]
+    assert mm["eoq"].isna().all()
+    np.testing.assert_allclose(mm["order_quantity"], mm["mean"] * mm["review_period"])
+
+
+def test_item_policy_csv_has_the_numbers(run, tmp_path):
+    planning.write(run, tmp_path / "out", report=False)
+    table = pd.read_csv(tmp_path / "out" / "segmentation" / "item_policy.csv")
+    for col in ("location", "policy", "reorder_point", "order_up_to", "review_period",
+                "cycle_service", "target", "forecasting", "review_frequency"):  # fmt: skip
+        assert col in table.columns
+    assert set(run.segmentation.items["item"]) == set(table["item"])
+
+
+def test_replenishment_table_is_seeded(run):
+    inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    args = dict(days_per_period=7.0, ordering_cost=ORDERING_COST, periods=200)
+    a, _ = replenishment_parameters(run.segmentation, inst, run.safety_stock, **args)
+    b, _ = replenishment_parameters(run.segmentation, inst, run.safety_stock, **args)
+    pd.testing.assert_frame_equal(a, b)
