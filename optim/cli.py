@@ -1,4 +1,5 @@
-"""Command line: ``optim solve | validate | schema | simulate | segment | forecast | demo``.
+"""Command line: ``optim solve | validate | schema | simulate | segment | forecast | review |
+demo``.
 
 Exit codes: 0 solved (a solution is returned, possibly with a gap), 1 internal error,
 2 invalid input (one message on stderr; nothing written), 3 infeasible, 4 time limit without
@@ -358,6 +359,48 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from optim.planning.review import read_shipments, review
+    from optim.segmentation import PolicyTable, default_policy, segment
+
+    _check_outputs(args, [], ["out"])
+    lines = read_shipments(args.shipments)
+    policy = PolicyTable.from_yaml(args.policy) if args.policy else default_policy()
+    segment_of = class_of = None
+    if args.segmentation:
+        seg = _previous(args.segmentation)
+        segment_of = seg.customers.set_index("customer")["segment"]
+        class_of = seg.items.set_index("item")["abc"]
+    elif not {"segment", "abc"} <= set(lines.columns):
+        if not {"unit_price", "revenue"} & set(lines.columns):
+            raise InstanceError(
+                f"{Path(args.shipments).name} line 1: no segment and abc columns, no "
+                "unit_price or revenue to segment the lines by, and no --segmentation; allowed: "
+                "one of the three.",
+                field="segment",
+            )
+        from optim.segmentation import SegmentationConfig
+
+        cols = [c for c in ("date", "customer", "item", "quantity", "unit_price", "revenue",
+                            "location") if c in lines.columns]  # fmt: skip
+        seg = segment(lines[cols], config=SegmentationConfig(policy=policy))
+        segment_of = seg.customers.set_index("customer")["segment"]
+        class_of = seg.items.set_index("item")["abc"]
+    result = review(
+        lines,
+        policy,
+        segment_of=segment_of,
+        class_of=class_of,
+        window=args.window,
+        bucket=args.bucket,
+    )
+    if args.out:
+        with _atomic(args.out, "optim review", args.shipments) as out:
+            result.write(out)
+    print(result.summary())
+    return EXIT_OK
+
+
 def _pins(args: argparse.Namespace) -> dict[str, str] | None:
     """Customer pins from ``--pin CUSTOMER=SEGMENT`` and ``--pins FILE`` (customer,segment)."""
     pins: dict[str, str] = {}
@@ -651,6 +694,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
     p.add_argument("--out", help="folder for forecast.csv and accuracy.csv")
     p.set_defaults(func=cmd_forecast)
+    p = sub.add_parser(
+        "review",
+        help="achieved fill rate and OTIF per customer segment × item class against the "
+        "policy's targets, with the trend and a recommendation (shipped order lines)",
+    )
+    p.add_argument(
+        "shipments",
+        help="order lines: customer, item, date, quantity, shipped_quantity, ship_date "
+        "(+ due_date, segment, abc)",
+    )
+    p.add_argument("--policy", help="policy table (YAML; default the packaged one)")
+    p.add_argument(
+        "--segmentation", help="segmentation.json of `optim segment --out` (segments, classes)"
+    )
+    p.add_argument(
+        "--window",
+        type=bounded(1, 520, "window weeks"),
+        default=13,
+        help="weeks reviewed, ending at the latest date in the file (default 13)",
+    )
+    p.add_argument(
+        "--bucket",
+        type=bounded(1, 52, "bucket weeks"),
+        default=4,
+        help="weeks per trend bucket (default 4)",
+    )
+    p.add_argument("--out", help="folder for review.csv and review_trend.csv")
+    p.set_defaults(func=cmd_review)
     p = sub.add_parser(
         "demo",
         help="the main job: segment → policy → safety stock → peak plan → rationing on the "

@@ -27,6 +27,10 @@ file             required content
                           receipts; each lane (a network stage id) is planned with its
                           empirical lead-time distribution, extended lanes flagged
                           (:mod:`optim.instances.receipts`)
+``shipments.csv`` no      ``customer, item, date, quantity, shipped_quantity, ship_date``
+                          (+ ``due_date``): what was shipped; the report reviews the
+                          achieved service against the targets
+                          (:mod:`optim.planning.review`)
 ================ ======== ===============================================================
 
 Rules the planner chooses in ``plan.yaml`` (reported in the run's notes):
@@ -139,6 +143,8 @@ class PlanningData:
         manifest records it).
     receipts
         Validated goods receipts (:func:`optim.instances.receipts.read_receipts`) or None.
+    shipments
+        Validated shipped order lines (:func:`optim.planning.review.read_shipments`) or None.
     """
 
     name: str
@@ -161,6 +167,7 @@ class PlanningData:
     forecast: str = "statistical"
     ordering_cost: float | None = None
     receipts: pd.DataFrame | None = None
+    shipments: pd.DataFrame | None = None
 
 
 class _Plan:
@@ -690,6 +697,7 @@ def read_folder(folder: str | Path) -> PlanningData:
             "supply.csv",
             "pins.csv",
             "policy.yaml",
+            "shipments.csv",
         )
     ]
     read = [p for p in read if p.is_file()]
@@ -717,7 +725,14 @@ def read_folder(folder: str | Path) -> PlanningData:
         receipts=read_receipts(folder / "receipts.csv")
         if (folder / "receipts.csv").is_file()
         else None,
+        shipments=_shipments(folder / "shipments.csv"),
     )
+
+
+def _shipments(path: Path) -> pd.DataFrame | None:
+    from optim.planning.review import read_shipments
+
+    return read_shipments(path).reset_index(drop=True) if path.is_file() else None
 
 
 def _supply(
@@ -875,6 +890,10 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         ]
         data.receipts[cols].to_csv(
             folder / "receipts.csv", index=False, lineterminator="\n", date_format="%Y-%m-%d"
+        )
+    if data.shipments is not None:
+        data.shipments.to_csv(
+            folder / "shipments.csv", index=False, lineterminator="\n", date_format="%Y-%m-%d"
         )
     plan = {
         "name": data.name,

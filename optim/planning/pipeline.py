@@ -837,6 +837,18 @@ def run(
             sim, sim_periods, sim_replications, tables["service_by_segment"]
         )
 
+    if data.shipments is not None:  # feedback: achieved service against the targets
+        from optim.planning.review import review
+
+        rv = review(
+            data.shipments,
+            table,
+            segment_of=seg.customers.set_index("customer")["segment"],
+            class_of=seg.items.set_index("item")["abc"],
+        )
+        tables["review"], tables["review_trend"] = rv.table, rv.trend
+        notes.extend(f"review: {n}" for n in rv.notes)
+
     with progress.step(f"plan the peak: {data.plan_weeks} weeks, capacity per resource (LP)"):
         weeks = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
         if fc is not None:
@@ -1078,6 +1090,10 @@ def write(
         (out / "forecast").mkdir(exist_ok=True)
         result.tables["forecast"].to_csv(out / "forecast" / "forecast.csv", index=False)
         result.tables["forecast_accuracy"].to_csv(out / "forecast" / "accuracy.csv", index=False)
+    if "review" in result.tables:
+        (out / "review").mkdir(exist_ok=True)
+        result.tables["review"].to_csv(out / "review" / "review.csv", index=False)
+        result.tables["review_trend"].to_csv(out / "review" / "review_trend.csv", index=False)
     if "stock_moved" in result.tables:
         result.tables["stock_moved"].to_csv(
             out / "safety_stock" / "stock_moved_by_class.csv", index=False

@@ -1023,6 +1023,21 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         *(
             (
                 (
+                    "review",
+                    "Service achieved against the targets (shipments)",
+                    "Per customer segment × item class over the last 13 weeks of shipments.csv: "
+                    "fill rate within the promise and on-time-in-full against the policy's "
+                    "target, the trend (slope of the 4-week fill rate, points per bucket) and "
+                    "what to do where it falls short (rule: optim.planning.review).",
+                    run.tables["review"],
+                ),
+            )
+            if "review" in run.tables
+            else ()
+        ),
+        *(
+            (
+                (
                     "replenishment",
                     "Replenishment parameters, simulated",
                     "Per item class, demand pattern and policy type: item × location rows, review "
