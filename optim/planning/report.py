@@ -918,6 +918,13 @@ def _changes_section(run: PlanningRun) -> str:
     return _section("changed", "Changed since the last run", hint, "\n".join(body))
 
 
+def _drilldown(run: PlanningRun) -> str:
+    """The per-item drill-down (:mod:`optim.planning.drilldown`)."""
+    from optim.planning.drilldown import drilldown_section
+
+    return drilldown_section(run)
+
+
 def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
     """Render the planning run as one self-contained HTML page.
 
@@ -1100,6 +1107,7 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         ),
     )
     owner = {"capacity-segments": run.capacity, "rationing-segments": run.rationing}
+    parts.append(_drilldown(run))
     for sid, title, hint, frame in tables:
         res = owner.get(sid)
         body = (
