@@ -11,6 +11,7 @@ parent plus the workers' max RSS), CPU seconds (parent + workers: on a shared ma
 CPU-s / jobs is what the wall time would be on idle cores) and the ratio to the baseline.
 
     .venv/bin/python benchmarks/bench_forecast.py [--series 50000] [--reps 3] [--jobs 2]
+        [--phases 1000]   (CPU per phase on a sample; --reps 0 runs only that)
 """
 
 from __future__ import annotations
@@ -63,12 +64,37 @@ def run(ys: list[np.ndarray], methods: list[str], jobs: int) -> tuple[float, flo
     return time.perf_counter() - start, _cpu() - cpu
 
 
+def phases(ys: list[np.ndarray], methods: list[str], sample: int) -> dict[str, float]:
+    """CPU seconds per series of each phase, measured in this process (no workers) on the
+    first ``sample`` series: final fits, the 3 backtest origins' fits, and the rest of
+    :func:`forecast_arrays` (seasonal-naive baseline, scales, conformal intervals, metrics)."""
+    from optim.forecasting.engine import backtest_origins, fit_series
+
+    y, m = np.asarray(ys[:sample], dtype=float), methods[:sample]
+    ends, hb = backtest_origins(y.shape[1], 13, 3, 4)
+    t0 = time.process_time()
+    for row, meth in zip(y, m, strict=True):
+        fit_series(row, meth, 13, [], 0, 52)
+    t1 = time.process_time()
+    for row, meth in zip(y, m, strict=True):
+        fit_series(row, meth, 13, ends, hb, 52)
+    t2 = time.process_time()
+    forecast_arrays(list(y), m, horizon=13, level=0.9, origins=3, step=4, n_jobs=1)
+    t3 = time.process_time()
+    n = len(y)
+    final, with_bt, total = (t1 - t0) / n, (t2 - t1) / n, (t3 - t2) / n
+    return {"final fits": final, "backtest fits": with_bt - final, "rest": total - with_bt}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=50_000)
     ap.add_argument("--weeks", type=int, default=104)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument(
+        "--phases", type=int, default=0, help="also time the phases on this many series"
+    )
     args = ap.parse_args()
     ys, patterns = generate(args.series, args.weeks)
     methods = [choose_method(None, p, args.weeks, 52)[0] for p in patterns]
@@ -76,6 +102,13 @@ def main() -> None:
     print(f"{args.series} series × {args.weeks} weeks, methods {counts}, jobs {args.jobs}")
     import statsforecast.models  # noqa: F401  (import cost is not part of a run)
 
+    if args.phases:
+        per = phases(ys, methods, args.phases)
+        print(f"phases on {args.phases} series, CPU-s per series (x {args.series:,} series):")
+        for name, sec in per.items():
+            print(f"  {name:<14} {sec * 1e3:7.3f} ms  ({sec * args.series:6.1f} CPU-s)")
+    if args.reps == 0:
+        return
     tracemalloc.start()
     ours, base = [], []
     for _ in range(args.reps):

@@ -670,9 +670,12 @@ def read_csv_text(
     frame.columns = norm
     frame.index = pd.RangeIndex(2, 2 + len(frame))
     if len(frame):
-        blank = frame.isna().all(axis=1).to_numpy()
-        if blank.any():
-            frame = frame[~blank]
+        first = frame.iloc[:, 0].isna().to_numpy()  # a blank line is missing everywhere
+        if first.any():
+            blank = first.copy()
+            blank[first] = frame[first].isna().all(axis=1).to_numpy()
+            if blank.any():
+                frame = frame[~blank]
     frame.attrs["source"] = name
     frame.attrs["text_cells"] = True  # every cell is the text as written (no booleans)
     return frame

@@ -55,7 +55,7 @@ def start_server(tmp: Path, *extra: str, store: Path | None = None) -> Server:
     with log.open("wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = Server(f"http://127.0.0.1:{port}", process, store, log, args)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # warm-up solves take ~5 s idle, minutes at load 25
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"optim serve exited {process.returncode}:\n{server.log_text()}")
