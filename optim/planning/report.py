@@ -805,7 +805,9 @@ def simulation_text(run: PlanningRun) -> str:
     return (
         f"Simulated the stock plan as planned (base stocks, critical levels, service times, "
         f"the model's demand law): {rows - misses:,} of {rows:,} (item, stage, segment) "
-        f"targets met, {misses:,} missed (interval wholly below the target). "
+        f"targets met, {misses:,} missed (interval wholly below the target); "
+        f"{int(p.get('groups_below_target', 0)):,} location x segment group(s) below target on "
+        "average over their items (see the table). "
         f"{int(p['periods']):,} periods x {int(p['replications']):,} replications, seed 0; "
         f"intervals are simultaneous over all rows at {fmt_pct(float(p['confidence']), 0)}, "
         f"median half-width {float(p['median_half_width']) * 100:.2f} points, largest "
@@ -914,6 +916,13 @@ def _changes_section(run: PlanningRun) -> str:
             else '<p class="ok">None.</p>'
         )
     return _section("changed", "Changed since the last run", hint, "\n".join(body))
+
+
+def _drilldown(run: PlanningRun) -> str:
+    """The per-item drill-down (:mod:`optim.planning.drilldown`)."""
+    from optim.planning.drilldown import drilldown_section
+
+    return drilldown_section(run)
 
 
 def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
@@ -1098,6 +1107,7 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         ),
     )
     owner = {"capacity-segments": run.capacity, "rationing-segments": run.rationing}
+    parts.append(_drilldown(run))
     for sid, title, hint, frame in tables:
         res = owner.get(sid)
         body = (

@@ -112,8 +112,10 @@ def test_self_contained(page: str) -> None:
     lowered = page.lower()
     assert "http" not in lowered
     assert "<link" not in lowered and "<img" not in lowered
-    # one small inline script (sortable, filterable tables), nothing loaded
-    assert lowered.count("<script") == 1 and "<script src" not in lowered
+    # small inline scripts (sortable, filterable tables; the per-item drill-down and its
+    # JSON data), nothing loaded
+    scripts = re.findall(r"<script[^>]*>", lowered)
+    assert len(scripts) <= 3 and not any("src" in s for s in scripts)
     assert "@import" not in lowered
     for ref in re.findall(r'href="([^"]*)"', page):
         assert ref.startswith(("#", "data:image/png;base64,")), ref[:40]
@@ -244,6 +246,45 @@ def test_week_without_shortage_renders_without_warnings() -> None:
         warnings.simplefilter("error")
         page = render_report(plan)
     assert "every line served in full" in page
+
+
+def test_item_drilldown_equals_the_run_tables(small_run: PlanningRun, page: str) -> None:
+    """The per-item drill-down (issue 12): one record per planned item, by sales value, whose
+    stock per stage and rationing lines are the run's tables; embedded, no external loads."""
+    import json
+    import math
+
+    body = _section(page, "item-drilldown")
+    match = re.search(r'<script type="application/json" id="item-data">(.*?)</script>', body, re.S)
+    assert match
+    data = json.loads(match.group(1))
+    items = [item for item, _ in data["items"]]
+    stages = small_run.safety_stock.tables["stages"]
+    planned = set(stages["stage"].str.rsplit("@", n=1).str[0])
+    assert set(items) == planned
+    value = small_run.segmentation.items.set_index("item")["value"]
+    assert [value[i] for i in items] == sorted((value[i] for i in items), reverse=True)
+    assert body.count("<option ") == len(items) and "http" not in body
+    lines = small_run.rationing.tables["lines"]
+    seg_items = small_run.segmentation.items.set_index("item")
+    for item, rec in data["items"][:10] + data["items"][-5:]:
+        assert rec["class"] == seg_items.at[item, "abc"] + seg_items.at[item, "xyz"]
+        own = stages[stages["stage"].str.rsplit("@", n=1).str[0] == item]
+        shown = {row[0]: row for row in rec["stock"]}
+        assert len(shown) == len(own)
+        for s in own.itertuples():
+            row = shown[s.stage.rsplit("@", 1)[1]]
+            assert math.isclose(row[1], s.safety_stock, abs_tol=0.005)
+            assert row[3] == bool(s.decoupling_point)
+        mine = lines[lines["item"] == item]
+        assert len(rec["lines"]) == len(mine)
+        assert sum(r[4] for r in rec["lines"]) == pytest.approx(mine["allocated"].sum(), abs=0.01)
+    # a short line keeps its reason
+    short = lines[lines["allocated"] < lines["requested"] - 1e-9]
+    if len(short):
+        row = short.iloc[0]
+        rec = dict(data["items"])[row["item"]]
+        assert any(r[0] == row["customer"] and r[5] == row["explanation"] for r in rec["lines"])
 
 
 def test_stock_service_section_shows_the_tables_numbers(
