@@ -23,6 +23,7 @@ from optim.instances.generators.rationing import dense_rationing_frames, rationi
 from optim.instances.rationing import RationingInstance
 from optim.models.rationing import engine, routing, waterfill
 from optim.models.rationing.arrays import prepare
+from optim.models.rationing.engine import QUANTUM
 
 RULE_SETS = [
     ("proportional", "proportional", "equal"),
@@ -82,7 +83,9 @@ def _assert_same(inst: RationingInstance) -> None:
     p = prepare(inst)
     flow_run = engine.allocate(p, SolveParams(method="auto"))
     lp_run = engine.allocate(p, SolveParams(method="lp"))
-    assert flow_run.alloc == pytest.approx(lp_run.alloc, abs=1e-9)
+    # Line totals agree within one reporting quantum: where routings tie, the grid repair may
+    # trim a cell's excess from another line (engine's grid repair; test_rationing_routing)
+    assert flow_run.alloc == pytest.approx(lp_run.alloc, abs=QUANTUM * (1 + 1e-6))
     assert flow_run.floor == pytest.approx(lp_run.floor, abs=1e-9)
     # routing: the same three criteria (several routings may tie; see test_rationing_routing)
     assert routing.objectives(p, flow_run.flow) == pytest.approx(
