@@ -434,3 +434,19 @@ def test_random_lead_times_fall_back_to_max_z_with_a_note():
         update={"stages": (inst.stages[0].model_copy(update={"lead_time_std_dev": None}),)}
     )
     assert _deterministic_for_critical_levels(fixed, None) == (fixed, None, "")
+
+
+def test_summary_says_when_groups_fall_below_target_on_average(plan):
+    """The demo's summary line never says "all met" alone when the average test flags a group."""
+    import dataclasses
+
+    from optim.planning.demo import summary
+
+    precision = plan.tables["simulation_precision"]
+    quiet = summary(plan)
+    flagged = precision.assign(groups_below_target=2)
+    loud = summary(
+        dataclasses.replace(plan, tables={**plan.tables, "simulation_precision": flagged})
+    )
+    assert "group(s) fall below target" not in quiet or int(precision["groups_below_target"][0])
+    assert "2 location x segment group(s) fall below target on average" in loud
