@@ -18,7 +18,11 @@ Three parts (in this order):
 3. The same solver against stockpyl's tree DP on a 300-stage random tree, in the same run
    (stockpyl once: it takes a minute or more). Target: >= 20x faster, equal cost.
 
-4. ``--lead-times``: all 38 chains from the XML-map export (``raw_xmlmap_csv``) under three
+4. ``--trees``: random trees of 5,000 stages (lead times up to 10 and 40 periods): median
+   seconds of ``solve`` (tree DP), peak traced memory, and the ratio to the array-based tree
+   DP this repository had before the compiled pass (loaded from git history, commit
+   ``BASELINE_DP``), run on the same instances in the same process; costs must agree.
+5. ``--lead-times``: all 38 chains from the XML-map export (``raw_xmlmap_csv``) under three
    lead-time treatments (``read_willems_xlsxmap(lead_times=...)``): ``stochastic`` (discrete
    distributions and std devs as given), ``mean`` and ``max``; one solve each (the 11
    deterministic chains once: the treatments coincide), method, seconds (prepare + solve, one
@@ -156,6 +160,62 @@ def chains(time_limit: float, repeats: int, methods: list[str]) -> list[str]:
 
 
 LEAD_SECTION = "## All 38 Willems chains under three lead-time treatments"
+TREE_SECTION = "## Trees of 5,000 stages (tree DP)"
+BASELINE_DP = "0490743"  # the last commit with the array-based (numpy) tree DP
+
+
+def _baseline_tree_dp():
+    """The array-based tree DP of commit BASELINE_DP (from git history), or None."""
+    import subprocess
+    import types
+
+    try:
+        src = subprocess.run(
+            ["git", "show", f"{BASELINE_DP}:models/safety_stock/dp.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    mod = types.ModuleType("baseline_dp")
+    sys.modules["baseline_dp"] = mod  # dataclasses look their module up
+    exec(compile(src, "baseline_dp.py", "exec"), mod.__dict__)
+    return mod.tree_dp
+
+
+def big_trees(repeats: int) -> list[str]:
+    """Random trees of 5,000 stages: solve (tree DP) against the array-based baseline."""
+    from optim.models.safety_stock import normalize
+
+    base = _baseline_tree_dp()
+    rows = [
+        "| instance | stages | longest replenishment time | solve s (median) | baseline DP s "
+        "(median) | speed-up | cost | baseline cost | traced peak MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    print("\n".join(rows), flush=True)
+    for lead in (10, 40):
+        for seed in range(2):
+            inst = random_tree(5000, seed, max_lead_time=lead)
+            data = prepare(inst)
+            solve(inst)  # load the compiled kernels once
+            t_ours, res = median_time(lambda inst=inst: solve(inst), repeats)
+            if base is not None:
+                t_base, dp = median_time(lambda d=data: base(d), repeats)
+                b_cost = normalize(data, dp.outbound).cost
+                ratio = f"{t_base / t_ours:,.1f}x"
+            else:
+                t_base, b_cost, ratio = float("nan"), float("nan"), "n/a"
+            peak = traced_peak_mib(lambda inst=inst: solve(inst))
+            rows.append(
+                f"| random_tree(5000, {seed}, max_lead_time={lead}) | 5000 | "
+                f"{int(data.tau_max.max())} | {t_ours:.3f} | {t_base:.3f} | {ratio} | "
+                f"{res.objective:.10g} | {b_cost:.10g} | {peak:.1f} |"
+            )
+            print(rows[-1], flush=True)
+    return rows
 
 
 def lead_time_chains(time_limit: float, big_time_limit: float, only: list[int]) -> list[str]:
@@ -230,7 +290,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--big-time-limit", type=float, default=120.0, help="chains > 500 stages")
     ap.add_argument("--chains", default="1-38", help="e.g. 1-38 or 1,3,22")
+    ap.add_argument("--trees", action="store_true", help="only the 5,000-stage trees")
     args = ap.parse_args(argv)
+
+    if args.trees:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        part = [
+            TREE_SECTION,
+            "",
+            f"Measured {stamp} by `benchmarks/bench_gsm.py --trees` (repeats={args.repeats}, "
+            f"medians) on {platform.machine()}, {os.cpu_count()} CPUs shared by 8 agents, "
+            f"Python {platform.python_version()}. Baseline: the array-based tree DP of commit "
+            f"{BASELINE_DP}, same instances, same process.",
+            "",
+        ]
+        print("\n".join(part), flush=True)
+        part += big_trees(args.repeats)
+        if args.write:
+            _replace_section(TREE_SECTION, part)
+        return
 
     if args.lead_times:
         only = _chain_list(args.chains)
@@ -248,11 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(part), flush=True)
         part += lead_time_chains(args.time_limit, args.big_time_limit, only)
         if args.write:
-            target = ROOT / "benchmarks" / "gsm_results.md"
-            text = target.read_text() if target.exists() else "# GSM benchmark results\n"
-            head, _, rest = text.partition(LEAD_SECTION)
-            tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-            target.write_text(head.rstrip("\n") + "\n\n" + "\n".join(part) + "\n\n" + tail)
+            _replace_section(LEAD_SECTION, part)
         return
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -277,6 +351,15 @@ def main(argv: list[str] | None = None) -> None:
         out += part + versus_stockpyl(args.stockpyl_n, args.repeats)
     if args.write:
         (ROOT / "benchmarks" / "gsm_results.md").write_text("\n".join(out) + "\n")
+
+
+def _replace_section(title: str, part: list[str]) -> None:
+    """Replace (or append) the section ``title`` of gsm_results.md, keeping the rest."""
+    target = ROOT / "benchmarks" / "gsm_results.md"
+    text = target.read_text() if target.exists() else "# GSM benchmark results\n"
+    head, found, rest = text.partition(title)
+    tail = rest[rest.find("\n## ") + 1 :] if found and "\n## " in rest else ""
+    target.write_text(head.rstrip("\n") + "\n\n" + "\n".join(part) + "\n\n" + tail)
 
 
 def _chain_list(text: str) -> list[int]:

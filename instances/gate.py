@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import io
 import json
 import math
@@ -250,8 +251,84 @@ def _depth(doc: Any, name: str) -> None:
             stack.extend((v, depth + 1) for v in value)
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused: a JSON document makes millions of containers and
+    none of them can be part of a cycle yet (parsing 10^6 demand lines: 4.5 s instead of 21 s
+    under load)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'{}[]"')
+
+
+def _max_depth(compact: bytes) -> int:
+    """Bracket nesting depth of an ``orjson.dumps`` text (escapes canonical: ``\\"``, ``\\\\``).
+
+    At C speed: escaped backslashes and quotes are removed (only when there are any),
+    everything but quotes and brackets is deleted, and adjacent quote pairs ``""`` (strings
+    without brackets) go; removing a pair of quotes keeps the parity that tells whether a
+    bracket after it lies inside a string, so brackets at odd quote parity (the rare strings
+    holding a bracket) are dropped before the running sum.
+    """
+    import numpy as np
+
+    if b"\\" in compact:
+        compact = compact.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = compact.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    a = np.frombuffer(skeleton, dtype=np.uint8)
+    if b'"' in skeleton:
+        in_string = (np.cumsum(a == ord('"'), dtype=np.uint8) & 1).astype(bool)  # wraps: fine
+        a = a[~in_string & (a != ord('"'))]
+    step = np.where((a == ord("{")) | (a == ord("[")), 1, -1).astype(np.int32)
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _fast_json(text: str) -> Any:
+    """``text`` parsed by orjson, or ``None`` when the careful parser must look at it.
+
+    orjson keeps the last of repeated keys, so a repeat is detected by counting: every ``:``
+    of a JSON text is a key's colon or a character of a string, and orjson writes strings back
+    with ``:`` as it is, so the parsed document written back has as many colons as the text
+    exactly when no key/value pair was dropped (a text that spells a colon as ``\\u003a``
+    goes to the careful parser). NaN/Infinity literals, invalid JSON and documents nested
+    as deep as :data:`MAX_DEPTH` brackets (a scalar inside counts as one more level) go there
+    too, which decides and names the problem and its line.
+    """
+    import orjson
+
+    if "\\u003a" in text or "\\u003A" in text:
+        return None
+    try:
+        with _no_gc():
+            doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    try:
+        compact = orjson.dumps(doc)
+    except orjson.JSONEncodeError:  # pragma: no cover - what orjson read it can write
+        return None
+    if text.count(":") != compact.count(b":") or _max_depth(compact) >= MAX_DEPTH:
+        return None
+    return doc
+
+
 def parse_json(text: str, name: str) -> Any:
-    """Parse JSON: repeated keys, NaN/Infinity literals and deep nesting refused."""
+    """Parse JSON: repeated keys, NaN/Infinity literals and deep nesting refused.
+
+    Fast path: orjson, with repeated keys and depth checked at C speed (:func:`_fast_json`);
+    anything it does not accept is read again by the standard parser with a hook on every
+    object, which names the repeated key, the constant or the syntax error and its line.
+    """
+    doc = _fast_json(text)
+    if doc is not None:
+        return doc
     try:
         doc = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
     except _Duplicate as dup:

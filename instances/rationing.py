@@ -66,6 +66,13 @@ SEGMENT_COLUMNS = ("name", "tier", "fair_share")
 LANE_COLUMNS = ("location", "customer", "cost")
 PREVIOUS_COLUMNS = ("demand_id", "location", "quantity")
 
+MAX_QUANTITY = 1e12
+"""Largest quantity (supply, request, minimum, lot size, previous) rationing accepts.
+
+Plans are exact on a grid of 1e-6 units up to 1e9; above that the solve works in units of a
+power of ten (:mod:`optim.models.rationing.solve`), so at 1e12 the grid is 1e-3 units. Beyond
+1e12 a double no longer holds the grid exactly and the instance is refused."""
+
 
 # --- record models: the JSON contract (documentation and JSON Schema) -------------------------
 # Numbers and flags are strict, as in the validator: a boolean is not a quantity and a string
@@ -82,7 +89,7 @@ class SupplyRecord(Frozen):
 
     item: Id
     location: Id
-    quantity: Number = Field(ge=0, description="Units available.")
+    quantity: Number = Field(ge=0, le=MAX_QUANTITY, description="Units available.")
 
 
 class DemandRecord(Frozen):
@@ -93,18 +100,22 @@ class DemandRecord(Frozen):
     id: Id = Field(description="Unique id of the line.")
     customer: Id
     item: Id
-    quantity: Number = Field(gt=0, description="Units requested.")
+    quantity: Number = Field(gt=0, le=MAX_QUANTITY, description="Units requested.")
     segment: str = Field(description="Name of a segment in `segments`.")
     locations: list[Id] | None = Field(
         default=None,
         description="Eligible source locations in order of preference; default: every location "
         "holding the item. In CSV: separated by ';'.",
     )
-    min_quantity: Number | None = Field(default=None, ge=0, description="Contractual floor.")
+    min_quantity: Number | None = Field(
+        default=None, ge=0, le=MAX_QUANTITY, description="Contractual floor."
+    )
     max_quantity: Number | None = Field(default=None, ge=0, description="Cap on the allocation.")
     weight: Number | None = Field(default=None, gt=0, description="Weight for the weighted rule.")
     all_or_nothing: Flag = Field(default=False, description="Allocate the full amount or 0.")
-    lot_size: Number | None = Field(default=None, gt=0, description="Allocate multiples only.")
+    lot_size: Number | None = Field(
+        default=None, gt=0, le=MAX_QUANTITY, description="Allocate multiples only."
+    )
 
 
 class SegmentRecord(Frozen):
@@ -134,7 +145,7 @@ class PreviousRecord(Frozen):
 
     demand_id: Id
     location: Id
-    quantity: float = Field(ge=0)
+    quantity: float = Field(ge=0, le=MAX_QUANTITY)
 
 
 class RationingDocument(Frozen):
@@ -380,6 +391,7 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
         }
     )
     sup["quantity"] = T.number_column(supply, "supply", "quantity", id_col="item", ge=0)
+    _check_magnitude(sup, "supply", "quantity", "item")
     T.unique(sup[["item", "location"]], "supply", "(item, location)")
 
     # demand
@@ -468,6 +480,8 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
     dem["weight"] = weight
     dem["all_or_nothing"] = aon
     dem["lot_size"] = lot
+    for col in ("quantity", "min_quantity", "lot_size"):
+        _check_magnitude(dem, "demand", col, "id")
     dem["locations"] = _locations(demand, dem, set(sup["location"]))
 
     ln = _pair_table(lanes, "lanes", ("location", "customer"), "cost", id_col="location")
@@ -475,6 +489,7 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
         previous, "previous", ("demand_id", "location"), "quantity", id_col="demand_id"
     )
     if len(previous):
+        _check_magnitude(pv, "previous", "quantity", "demand_id")
         T.references(
             pv["demand_id"],
             dem["id"],
@@ -512,6 +527,21 @@ def _pair_table(
     out[value] = T.number_column(raw, table, value, id_col=id_col, ge=0)
     T.unique(out[list(keys)], table, f"({keys[0]}, {keys[1]})")
     return out
+
+
+def _check_magnitude(frame: pd.DataFrame, table: str, col: str, id_col: str) -> None:
+    """Refuse a quantity above :data:`MAX_QUANTITY` (clear error, never a silently wrong plan)."""
+    values = frame[col].to_numpy(dtype=np.float64)
+    big = np.flatnonzero(values > MAX_QUANTITY)
+    if len(big):
+        row = int(big[0])
+        raise InstanceError(
+            f"{table}[{row}] ({id_col} {frame[id_col].iloc[row]!r}): {col} {values[row]:g} is "
+            f"above {MAX_QUANTITY:g}, the largest quantity rationing plans exactly (on a grid of "
+            "1e-6 units up to 1e9, 1e-3 units at 1e12); allowed: at most 1e12 — state larger "
+            "quantities in a larger unit",
+            field=f"{table}[{row}].{col}",
+        )
 
 
 def _check_pairs(

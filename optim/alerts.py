@@ -10,7 +10,8 @@ A step that knows about a problem can also put alerts on the run itself
 Built-in rules: a solve without a solution; fill-rate floors the capacity cannot meet;
 segments served below their service target in the short week (who, how many units short);
 segments whose simulated service from the stock plan misses its target somewhere
-(``ci_high < target`` in the run's simulation, the worst (item, stage) rows named); the
+(``ci_high < target`` in the run's simulation, the worst (item, stage) rows named) or is
+below it on average over a location's items; the
 rules the input reader applied (``PlanningData.notes``); the run's own notes
 (:data:`NOTE_SEVERITY`: lead-time drift, policy promises rounded to periods and the capacity
 fallback's diagnosis are warnings, the rest ``info``).
@@ -163,6 +164,30 @@ def _stock_service(run: PlanningRun) -> Iterable[Alert]:
             f"stocking rows: {shown}{more}",
             float(len(rows)),
             "rows",
+        )
+
+
+@alert_rule
+def _stock_service_on_average(run: PlanningRun) -> Iterable[Alert]:
+    """Every (location, customer segment) whose simulated service is below its target on
+    average over its items (a systematic shortfall too small to show per item)."""
+    groups = run.tables.get("service_by_segment")
+    if groups is None or "below_target_on_average" not in groups:
+        return
+    below = groups[groups["below_target_on_average"].astype(bool)]
+    cols = ["location", "segment", "items", "mean_gap_to_target", "gap_stderr"]
+    for location, segment, items, gap_, se in below[cols].itertuples(index=False, name=None):
+        gap = float(gap_)
+        yield Alert(
+            "warning",
+            "service",
+            str(segment),
+            f"simulated stock plan: {segment} at {location} is below its target on "
+            f"average over {int(items)} items by {-gap * 100:.2f} points (s.e. "
+            f"{float(se) * 100:.2f}; significant at 95 % over all location x "
+            "segment groups), a systematic shortfall too small to show per item",
+            -gap * 100,
+            "points",
         )
 
 

@@ -38,7 +38,9 @@ Stages (lexicographic, each fixes what it decides)
    :math:`\sum_i |a_i - \hat a_i| / w_i` to the continuous fair share :math:`\hat a`.
 4. **Routing.** With every :math:`a_i` fixed: minimise lane cost, then (``stability``) the
    change :math:`\sum |x_{ic} - x^{prev}_{ic}|`, then the preference rank
-   :math:`\sum \rho_{ic} x_{ic}`; each stage keeps the previous optimum.
+   :math:`\sum \rho_{ic} x_{ic}`; each stage keeps the previous optimum. One min-cost flow
+   with lexicographic arc costs (:mod:`optim.models.rationing.routing`: successive shortest
+   paths) on small components; three LPs per block elsewhere.
 
 Items never share stock, and neither do the connected components of the line–cell graph, so
 the stages run on batches of components (block-diagonal LPs) rather than one monolithic LP.

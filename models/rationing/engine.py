@@ -38,6 +38,7 @@ from optim.status import Status
 BLOCK_SIZE = 10_000
 PARALLEL_MIN_ARCS = 100_000  # below this, worker start-up costs more than it saves
 QUANTUM = 1e-6  # reporting grid of allocated quantities (units)
+PER_UNIT = 1_000_000  # quanta per unit: a grid value is written as quanta / PER_UNIT, exactly
 GRID_TOL = 0.01  # in quanta: LP noise (~1e-9 units) is far below, real fractions above
 
 # stage codes per line (what decided its quantity)
@@ -228,6 +229,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     :mod:`optim.models.rationing.waterfill` (``method`` ``"auto"``); the others, and any
     component that method hands back, run the staged LPs. Routing is one LP pass for all.
     """
+    runner.clock.remaining()  # a spent budget stops here: the compiled methods run no LP
     n = p.num_lines
     ga = np.arange(p.num_arcs)
     block = Block(num_lines=n, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
@@ -258,7 +260,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     flow = _route(runner, p, block, ga, alloc, cap)
     return _BlockResult(
         floor=floor,
-        alloc=cast(NDArray[np.float64], np.bincount(block.arc_line, flow, n)),
+        alloc=grid_sum(block.arc_line, flow, n),
         flow=flow,
         stage=np.where(has_arc, stage, NO_STOCK),
         level=level,
@@ -387,11 +389,9 @@ def _ration(
         todo = line_short & (tier == t)
         if not todo.any():
             continue
-        comps = np.unique(comp[todo])
-        in_s = np.isin(comp, comps)
         # later tiers of these components sit at their floors while tier t is shared out
         fixed = np.where(tier > t, floor, alloc)
-        vals, lev = _leximin(runner, block, in_s, todo, fixed, floor, req, weight, comp)
+        vals, lev = _leximin(runner, _Shares(block, floor, req, weight, comp), todo, fixed)
         alloc[todo] = vals[todo]
         level[todo] = lev[todo]
         got = vals[todo]
@@ -419,57 +419,55 @@ def _sub_block(block: Block, line_mask: NDArray[np.bool_]) -> tuple[Block, NDArr
     return sub, lines
 
 
+@dataclass(frozen=True)
+class _Shares:
+    """What a tier's fair-share filling works on: the block, each line's floor, cap
+    (``req``) and rule weight, and its component."""
+
+    block: Block
+    floor: NDArray[np.float64]
+    req: NDArray[np.float64]
+    weight: NDArray[np.float64]
+    comp: NDArray[np.int64]
+
+
 def _leximin(
-    runner: _Runner,
-    block: Block,
-    in_s: NDArray[np.bool_],
-    todo: NDArray[np.bool_],
-    fixed: NDArray[np.float64],
-    floor: NDArray[np.float64],
-    req: NDArray[np.float64],
-    weight: NDArray[np.float64],
-    comp: NDArray[np.int64],
+    runner: _Runner, s: _Shares, todo: NDArray[np.bool_], fixed: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Progressive filling of the ``todo`` lines (others of ``in_s`` fixed at ``fixed``).
+    """Progressive filling of the ``todo`` lines (the other lines fixed at ``fixed``).
 
     Each round raises one level λ_k per component (one warm-started HiGHS model); lines whose
     level row has a non-zero dual are blocked in every optimum and freeze there, lines that
     reach their cap freeze at it. When fewer than half of the model's components are still
     rising, the model is rebuilt on those alone, so late rounds stay small.
     """
-    value = np.where(todo, floor, fixed)
-    level = np.full(block.num_lines, np.nan)
-    lam_prev = np.zeros(block.num_lines)  # per line: level of its component so far
-    unfrozen = todo & (req > floor + _tol(req))
-    value[todo & ~unfrozen] = req[todo & ~unfrozen]
+    value = np.where(todo, s.floor, fixed)
+    level = np.full(s.block.num_lines, np.nan)
+    lam_prev = np.zeros(s.block.num_lines)  # per line: level of its component so far
+    unfrozen = todo & (s.req > s.floor + _tol(s.req))
+    value[todo & ~unfrozen] = s.req[todo & ~unfrozen]
     rounds = 0
     while unfrozen.any():
-        live = np.isin(comp, np.unique(comp[unfrozen]))
-        rounds += _filling_phase(
-            runner, block, live, unfrozen, value, level, lam_prev, floor, req, weight, comp
-        )
-        if rounds > block.num_lines + 2:  # pragma: no cover - each round freezes a line
+        live = np.isin(s.comp, np.unique(s.comp[unfrozen]))
+        rounds += _filling_phase(runner, s, live, unfrozen, value, level, lam_prev)
+        if rounds > s.block.num_lines + 2:  # pragma: no cover - each round freezes a line
             raise EngineError(Status.ERROR, "fair-share filling did not terminate")
     return value, level
 
 
 def _filling_phase(
     runner: _Runner,
-    block: Block,
+    s: _Shares,
     live: NDArray[np.bool_],
     unfrozen: NDArray[np.bool_],
     value: NDArray[np.float64],
     level: NDArray[np.float64],
     lam_prev: NDArray[np.float64],
-    floor: NDArray[np.float64],
-    req: NDArray[np.float64],
-    weight: NDArray[np.float64],
-    comp: NDArray[np.int64],
 ) -> int:
     """Rounds of progressive filling on the components in ``live``; updates in place."""
-    sub, lines = _sub_block(block, live)
-    f, q, w = floor[lines], req[lines], weight[lines]
-    _, k_of = np.unique(comp[lines], return_inverse=True)
+    sub, lines = _sub_block(s.block, live)
+    f, q, w = s.floor[lines], s.req[lines], s.weight[lines]
+    _, k_of = np.unique(s.comp[lines], return_inverse=True)
     K = int(k_of.max()) + 1
     free = unfrozen[lines].copy()
     rows_of = np.flatnonzero(free)
@@ -651,25 +649,74 @@ def _route(
     alloc: NDArray[np.float64],
     cap: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Stage 4: fixed allocations, routed by lane cost, stability, then preference."""
-    A = block.num_arcs
+    """Stage 4: fixed allocations, routed by lane cost, stability, then preference.
+
+    ``method="auto"``: the exact min-cost flow of :mod:`optim.models.rationing.routing` on
+    every component it takes; the routing LPs on the rest (and everywhere with ``"lp"``).
+    """
     alloc = np.minimum(snap(alloc), cap)
     multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
-    if not multi.any():
-        return _repair(
-            block,
-            alloc[block.arc_line].copy(),
-            alloc,
-            _priority(p, block, ga, alloc),
-            *_dominated(p, block, ga, alloc, cap),
-        )
-    lo = np.maximum(0.0, alloc - 1e-9 * np.maximum(1.0, alloc))
-    hi = alloc
+    x = alloc[block.arc_line].copy()
+    if multi.any():
+        by_lp = np.ones(block.num_lines, dtype=bool)
+        if runner.params.method != "lp":
+            runner.clock.remaining()
+            exact = _route_exact(p, block, ga, alloc)
+            if exact is not None:
+                x, done = exact
+                by_lp = ~done
+        if by_lp.any():
+            arcs = np.flatnonzero(by_lp[block.arc_line])
+            x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp)
+    return _repair(
+        block,
+        x,
+        alloc,
+        _priority(p, block, ga, alloc),
+        *_dominated(p, block, ga, alloc, cap),
+    )
+
+
+def _route_exact(
+    p: Problem, block: Block, ga: NDArray[np.int64], alloc: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
+    """Flows by successive shortest paths and the lines it routed; None when a lane cost is
+    off the exact cost grid (:func:`optim.models.rationing.routing.integer_costs`)."""
+    from optim.models.rationing import routing  # numba: imported when first needed
+
+    cost = routing.integer_costs(p.arc_cost[ga])
+    if cost is None:
+        return None
+    return routing.route(
+        arc_line=block.arc_line,
+        arc_cell=block.arc_cell,
+        supply=block.supply,
+        line_component=p.line_component,
+        cell_component=p.cell_component,
+        alloc=alloc,
+        cost=cost,
+        previous=p.arc_previous[ga] if p.stability else None,
+        rank=p.arc_rank[ga],
+    )
+
+
+def _route_lp(
+    runner: _Runner,
+    p: Problem,
+    block: Block,
+    ga: NDArray[np.int64],
+    alloc: NDArray[np.float64],
+    lines: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """The routing LPs on the ``lines`` (whole components; ``ga``: their arcs, in order)."""
+    sub, idx = _sub_block(block, lines)
+    hi = alloc[idx]
+    lo = np.maximum(0.0, hi - 1e-9 * np.maximum(1.0, hi))
     bounds: list[tuple[NDArray[np.float64], float, float]] = []
     change = None
     cost = p.arc_cost[ga]
     if np.any(cost > 0):
-        sol = runner.solve(build(block, lo, hi, cost, maximize=False))
+        sol = runner.solve(build(sub, lo, hi, cost, maximize=False))
         bounds.append((cost, 0.0, _keep(sol.objective)))
     if p.stability:
         prev = p.arc_previous[ga]
@@ -677,26 +724,29 @@ def _route(
         change = Change(arcs=has, previous=prev[has])
         c = (prev <= 0).astype(np.float64)
         sol = runner.solve(
-            build(block, lo, hi, c, maximize=False, bounds=bounds, change=change, change_cost=1.0)
+            build(sub, lo, hi, c, maximize=False, bounds=bounds, change=change, change_cost=1.0)
         )
         bounds.append((c, 1.0, _keep(sol.objective)))
     sol = runner.solve(
-        build(block, lo, hi, p.arc_rank[ga], maximize=False, bounds=bounds, change=change)
+        build(sub, lo, hi, p.arc_rank[ga], maximize=False, bounds=bounds, change=change)
     )
     assert sol.x is not None
-    return _repair(
-        block,
-        sol.x[:A],
-        alloc,
-        _priority(p, block, ga, alloc),
-        *_dominated(p, block, ga, alloc, cap),
-    )
+    return sol.x[: sub.num_arcs]
 
 
 def snap(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """Values within ``GRID_TOL`` quantum of the grid (LP noise) put exactly on it."""
     grid = np.round(values / QUANTUM)
-    return np.where(np.abs(values / QUANTUM - grid) < GRID_TOL, grid * QUANTUM, values)
+    return np.where(np.abs(values / QUANTUM - grid) < GRID_TOL, grid / PER_UNIT, values)
+
+
+def grid_sum(
+    group: NDArray[np.int64], values: NDArray[np.float64], n: int, per_unit: float = PER_UNIT
+) -> NDArray[np.float64]:
+    """Per-group totals of grid values, exact: whole quanta summed as integers, divided once
+    (so a line's total is the double nearest its decimal value, whatever its arcs are)."""
+    quanta = np.round(values * per_unit)
+    return cast(NDArray[np.float64], np.bincount(group, quanta, n) / per_unit)
 
 
 def off_grid(values: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -815,7 +865,7 @@ def _repair(
         excess = excess - np.bincount(block.arc_cell, cut, block.num_cells)
     if no_floor is not None:
         out = _give_back(block, out, target, np.floor(line_priority), no_floor)
-    return out * QUANTUM
+    return out / PER_UNIT
 
 
 def _give_back(

@@ -8,8 +8,6 @@ Meant for small instances (tests, ``solver="pyomo"``).
 
 from __future__ import annotations
 
-from typing import cast
-
 import numpy as np
 import pyomo.environ as pyo
 from numpy.typing import NDArray
@@ -153,7 +151,7 @@ def allocate(p: Problem, params: SolveParams) -> engine.Outcome:
     flow = engine._repair(block, x, alloc, p.tier + 0.5 * engine.off_grid(alloc))
     has_arc = np.bincount(p.arc_line, minlength=n) > 0
     return engine.Outcome(
-        alloc=cast(NDArray[np.float64], np.bincount(p.arc_line, flow, n)),  # float64 (weighted)
+        alloc=engine.grid_sum(p.arc_line, flow, n),
         flow=flow,
         floor=floor,
         stage=np.where(has_arc, stage, engine.NO_STOCK),

@@ -9,8 +9,10 @@ The rules (exact, staged; see :mod:`optim.models.rationing`):
    rule's ratio (proportional: fill rate; equal: quantity; weighted: quantity per weight);
 4. ``max_quantity``, ``lot_size`` and ``all_or_nothing`` always hold (integer rules by MIP);
 5. then routing: lane cost, then change against ``previous`` (``stability``), then location
-   preference (default order: location id); remaining ties are resolved by the deterministic
-   single-threaded HiGHS simplex, so the same input gives byte-identical output.
+   preference (default order: location id). Routings equal on all three criteria can differ
+   arc by arc; the tie is resolved deterministically — by the exact routing's scan order
+   (:mod:`optim.models.rationing.routing`, ``method="auto"``) or by the single-threaded HiGHS
+   simplex (``method="lp"``) — so the same input gives byte-identical output.
 
 Result tables: ``allocations`` (demand_id, item, location, quantity), ``lines`` (one row per
 demand line with requested, allocated, fill_rate, tier, stage and a sentence that explains the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -33,7 +36,8 @@ from optim.result import Result
 from optim.solvers import highs
 from optim.status import Status
 
-# auto: the exact flow method on components without integer rules, staged LPs elsewhere;
+# auto: the exact flow methods (stages 0-2 without integer rules; routing) on small components,
+# staged LPs elsewhere;
 # lp: the staged LPs everywhere (the same answers; kept as the independent second method)
 METHODS = ("auto", "lp")
 
@@ -68,7 +72,8 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         ``solver="auto"``/``"highs"`` runs the block-decomposed fast path; ``"pyomo"`` the
         Pyomo reference formulation (small instances; same answers, tested equal).
         ``method="auto"`` gives components without integer rules the exact flow method
-        (:mod:`optim.models.rationing.waterfill`); ``"lp"`` runs the staged LPs everywhere.
+        (:mod:`optim.models.rationing.waterfill`) and every small component the exact routing
+        (:mod:`optim.models.rationing.routing`); ``"lp"`` runs the staged LPs everywhere.
 
     Returns
     -------
@@ -93,14 +98,14 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         from optim.models.rationing import reference
 
         try:
-            outcome = reference.allocate(problem, params)
+            outcome = _in_units(reference.allocate, problem, params)
         except engine.EngineError as exc:
             return _failed(exc, params, start, "pyomo+highs")
         solver = "pyomo+highs"
     elif params.solver in ("auto", "highs", "cpsat"):
         solver = "cpsat+highs" if params.solver == "cpsat" else "highs"
         try:
-            outcome = engine.allocate(problem, params)
+            outcome = _in_units(engine.allocate, problem, params)
         except engine.EngineError as exc:
             return _failed(exc, params, start, solver)
     else:
@@ -137,6 +142,70 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
             "total_allocated": total,
             "lane_cost": lane_cost,
         },
+    )
+
+
+# Quantities are planned on a grid of ``engine.QUANTUM`` (1e-6) units; a double carries that
+# grid exactly (with the engine's snapping tolerance to spare) up to 1e9 units.
+PLAIN_LIMIT = 1e9
+
+
+def unit_exponent(p: Problem) -> int:
+    """The ``k`` such that quantities divided by ``10**k`` are at most :data:`PLAIN_LIMIT`.
+
+    0 for every instance up to 1e9 units; the instance schema refuses quantities above
+    :data:`optim.instances.rationing.MAX_QUANTITY` (1e12, so ``k ≤ 3``).
+    """
+    top = max(
+        float(np.max(p.supply, initial=0.0)),
+        float(np.max(p.cap, initial=0.0)),
+        float(np.max(p.lot, initial=0.0)),
+        float(np.max(p.arc_previous, initial=0.0)),
+    )
+    k = 0
+    while top > PLAIN_LIMIT * 10.0**k:
+        k += 1
+    return k
+
+
+def _in_units(
+    allocate: Callable[[Problem, SolveParams], engine.Outcome], p: Problem, params: SolveParams
+) -> engine.Outcome:
+    """``allocate(p)`` with quantities stated in units of ``10**k`` (:func:`unit_exponent`).
+
+    Every rule is invariant under a common scale of the quantities (tier totals, leximin of
+    ``a_i / w_i``, caps, minimums, lots, lane cost, change and preference), so the plan in the
+    larger unit is the plan, scaled; it is reported on a grid of ``10**k`` quanta (1e-3 units
+    at 1e12) instead of 1e-6 units. ``k = 0`` (up to 1e9 units): ``allocate(p)`` itself.
+    """
+    k = unit_exponent(p)
+    if k == 0:
+        return allocate(p, params)
+    unit = 10.0**k
+    scaled = replace(
+        p,
+        supply=p.supply / unit,
+        request=p.request / unit,
+        cap=p.cap / unit,
+        minimum=p.minimum / unit,
+        lot=p.lot / unit,
+        arc_previous=p.arc_previous / unit,
+    )
+    out = allocate(scaled, params)
+    # flows are whole quanta of the scaled grid: exact integers times the larger quantum
+    quanta = np.round(out.flow / engine.QUANTUM)
+    per_unit = 10.0 ** (6 - k)  # quanta per unit (k ≤ 3 keeps it an exact integer)
+    flow = quanta / per_unit
+    # ratios a_i / w_i carry the unit unless w_i is the request itself (proportional)
+    level_unit = np.where(p.rule == Rule.PROPORTIONAL, 1.0, unit)
+    return engine.Outcome(
+        alloc=engine.grid_sum(p.arc_line, flow, p.num_lines, per_unit),
+        flow=flow,
+        floor=out.floor * unit,
+        stage=out.stage,
+        level=out.level * level_unit,
+        share=None if out.share is None else out.share * unit,
+        lp_count=out.lp_count,
     )
 
 

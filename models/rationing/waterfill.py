@@ -42,6 +42,7 @@ reported as not solved and goes back to the LP stages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,79 @@ FULL, FAIR, ZERO_LEFT = 1, 3, 4
 MAX_COMPONENT = 2_000  # lines + cells; larger components stay with the LP stages
 _REL_EPS = 1e-10  # flow tolerance relative to the component's largest quantity
 _TOL = 1e-7  # the LP stages' tolerance for "served in full" / "short"
+
+
+@dataclass(frozen=True)
+class Components:
+    """Lines, cells and arcs renumbered so that each component is a contiguous range.
+
+    ``comp_line_ptr`` / ``comp_cell_ptr``: the ranges of each component; arcs are sorted by
+    (line, cell) — ``arc_order`` maps them back — with ``line_arc_ptr`` (CSR by line) and
+    ``cell_arc`` / ``cell_arc_ptr`` (the arcs of each cell). ``small``: components of at most
+    :data:`MAX_COMPONENT` lines + cells (the compiled methods' domain).
+    """
+
+    order_l: NDArray[np.int64]
+    order_c: NDArray[np.int64]
+    lines_per: NDArray[np.int64]
+    comp_line_ptr: NDArray[np.int64]
+    comp_cell_ptr: NDArray[np.int64]
+    small: NDArray[np.bool_]
+    arc_order: NDArray[np.int64]
+    arc_line: NDArray[np.int64]
+    arc_cell: NDArray[np.int64]
+    line_arc_ptr: NDArray[np.int64]
+    cell_arc: NDArray[np.int64]
+    cell_arc_ptr: NDArray[np.int64]
+
+    @classmethod
+    def of(
+        cls,
+        arc_line: NDArray[np.int64],
+        arc_cell: NDArray[np.int64],
+        line_component: NDArray[np.int64],
+        cell_component: NDArray[np.int64],
+    ) -> Components:
+        n, C = len(line_component), len(cell_component)
+        order_l = np.argsort(line_component, kind="stable")
+        order_c = np.argsort(cell_component, kind="stable")
+        # components of lines or cells (a block may hold a cell no line draws on)
+        comps = np.unique(np.concatenate([line_component, cell_component]))
+        lines_per = np.bincount(np.searchsorted(comps, line_component), minlength=len(comps))
+        cells_per = np.bincount(np.searchsorted(comps, cell_component), minlength=len(comps))
+        line_pos = np.empty(n, np.int64)
+        line_pos[order_l] = np.arange(n)
+        cell_pos = np.empty(C, np.int64)
+        cell_pos[order_c] = np.arange(C)
+        al, ac = line_pos[arc_line], cell_pos[arc_cell]
+        by_line = np.lexsort((ac, al)).astype(np.int64)
+        al, ac = al[by_line], ac[by_line]
+        return cls(
+            order_l=order_l,
+            order_c=order_c,
+            lines_per=lines_per.astype(np.int64),
+            comp_line_ptr=np.r_[0, np.cumsum(lines_per)].astype(np.int64),
+            comp_cell_ptr=np.r_[0, np.cumsum(cells_per)].astype(np.int64),
+            small=(lines_per + cells_per) <= MAX_COMPONENT,
+            arc_order=by_line,
+            arc_line=al.astype(np.int64),
+            arc_cell=ac.astype(np.int64),
+            line_arc_ptr=np.r_[0, np.cumsum(np.bincount(al, minlength=n))].astype(np.int64),
+            cell_arc=np.argsort(ac, kind="stable").astype(np.int64),
+            cell_arc_ptr=np.r_[0, np.cumsum(np.bincount(ac, minlength=C))].astype(np.int64),
+        )
+
+    def lines(self, values: NDArray[Any], dtype: Any = np.float64) -> NDArray[Any]:
+        """Per-line ``values`` in component order (contiguous, for the kernels)."""
+        return np.ascontiguousarray(values[self.order_l], dtype=dtype)
+
+    def cells(self, values: NDArray[Any], dtype: Any = np.float64) -> NDArray[Any]:
+        """Per-cell ``values`` in component order."""
+        return np.ascontiguousarray(values[self.order_c], dtype=dtype)
+
+    def arcs(self, values: NDArray[Any], dtype: Any = np.float64) -> NDArray[Any]:
+        """Per-arc ``values`` in the sorted arc order."""
+        return np.ascontiguousarray(values[self.arc_order], dtype=dtype)
 
 
 def ration(
@@ -76,44 +150,26 @@ def ration(
     line must have at least one arc. Returns ``(alloc, stage, level, ok)`` per line; lines of
     components with ``ok`` False (too large, or numerical trouble) carry no answer.
     """
-    n, C = len(tier), len(supply)
-    order_l = np.argsort(line_component, kind="stable")
-    order_c = np.argsort(cell_component, kind="stable")
-    comps, lines_per = np.unique(line_component[order_l], return_counts=True)
-    cells_per = np.bincount(np.searchsorted(comps, cell_component), minlength=len(comps)).astype(
-        np.int64
-    )
-    line_pos = np.empty(n, np.int64)
-    line_pos[order_l] = np.arange(n)
-    cell_pos = np.empty(C, np.int64)
-    cell_pos[order_c] = np.arange(C)
-    al, ac = line_pos[arc_line], cell_pos[arc_cell]
-    by_line = np.lexsort((ac, al))
-    al, ac = al[by_line], ac[by_line]
-    line_arc_ptr = np.r_[0, np.cumsum(np.bincount(al, minlength=n))].astype(np.int64)
-    by_cell = np.argsort(ac, kind="stable").astype(np.int64)
-    cell_arc_ptr = np.r_[0, np.cumsum(np.bincount(ac, minlength=C))].astype(np.int64)
-    comp_line_ptr = np.r_[0, np.cumsum(lines_per)].astype(np.int64)
-    comp_cell_ptr = np.r_[0, np.cumsum(cells_per)].astype(np.int64)
-    small = (lines_per + cells_per) <= MAX_COMPONENT
+    n = len(tier)
+    g = Components.of(arc_line, arc_cell, line_component, cell_component)
     alloc = np.zeros(n)
     stage = np.zeros(n, np.int64)
     level = np.full(n, np.nan)
-    ok_comp = np.zeros(len(comps), np.bool_)
+    ok_comp = np.zeros(len(g.lines_per), np.bool_)
     _ration_components(
-        comp_line_ptr,
-        comp_cell_ptr,
-        small,
-        line_arc_ptr,
-        ac.astype(np.int64),
-        al.astype(np.int64),
-        cell_arc_ptr,
-        by_cell,
-        np.ascontiguousarray(supply[order_c], dtype=np.float64),
-        np.ascontiguousarray(request[order_l], dtype=np.float64),
-        np.ascontiguousarray(floor[order_l], dtype=np.float64),
-        np.ascontiguousarray(weight[order_l], dtype=np.float64),
-        np.ascontiguousarray(tier[order_l], dtype=np.int64),
+        g.comp_line_ptr,
+        g.comp_cell_ptr,
+        g.small,
+        g.line_arc_ptr,
+        g.arc_cell,
+        g.arc_line,
+        g.cell_arc_ptr,
+        g.cell_arc,
+        g.cells(supply),
+        g.lines(request),
+        g.lines(floor),
+        g.lines(weight),
+        g.lines(tier, np.int64),
         int(num_tiers),
         alloc,
         stage,
@@ -121,9 +177,9 @@ def ration(
         ok_comp,
     )
     out_alloc, out_stage, out_level = np.empty(n), np.empty(n, np.int64), np.empty(n)
-    out_alloc[order_l], out_stage[order_l], out_level[order_l] = alloc, stage, level
+    out_alloc[g.order_l], out_stage[g.order_l], out_level[g.order_l] = alloc, stage, level
     ok = np.empty(n, np.bool_)
-    ok[order_l] = np.repeat(ok_comp, lines_per)
+    ok[g.order_l] = np.repeat(ok_comp, g.lines_per)
     return out_alloc, out_stage, out_level, ok
 
 
@@ -223,6 +279,48 @@ def _augment(
 
 
 @njit(cache=True)
+def _ranges(
+    comp: int,
+    comp_line_ptr: Any,
+    comp_cell_ptr: Any,
+    line_arc_ptr: Any,
+    quantity: Any,
+    supply: Any,
+) -> tuple[int, int, int, int, int, int, float]:
+    """Line, cell and arc ranges of component ``comp`` and its flow tolerance: ``_REL_EPS``
+    × its largest quantity (line ``quantity`` or cell supply, at least 1)."""
+    l0, l1 = comp_line_ptr[comp], comp_line_ptr[comp + 1]
+    c0, c1 = comp_cell_ptr[comp], comp_cell_ptr[comp + 1]
+    scale = 1.0
+    for i in range(l0, l1):
+        scale = max(scale, quantity[i])
+    for c in range(c0, c1):
+        scale = max(scale, supply[c])
+    return l0, l1, c0, c1, line_arc_ptr[l0], line_arc_ptr[l1], _REL_EPS * scale
+
+
+@njit(cache=True)
+def _copy_state(
+    l0: int,
+    l1: int,
+    a0: int,
+    a1: int,
+    c0: int,
+    c1: int,
+    a: Any,
+    x: Any,
+    used: Any,
+    to_a: Any,
+    to_x: Any,
+    to_used: Any,
+) -> None:
+    """Copy one component's line totals, arc flows and cell use (save or restore)."""
+    to_a[l0:l1] = a[l0:l1]
+    to_x[a0:a1] = x[a0:a1]
+    to_used[c0:c1] = used[c0:c1]
+
+
+@njit(cache=True)
 def _ration_components(
     comp_line_ptr: Any,
     comp_cell_ptr: Any,
@@ -266,15 +364,9 @@ def _ration_components(
     for comp in range(len(comp_line_ptr) - 1):
         if not small[comp]:
             continue
-        l0, l1 = comp_line_ptr[comp], comp_line_ptr[comp + 1]
-        c0, c1 = comp_cell_ptr[comp], comp_cell_ptr[comp + 1]
-        a0, a1 = line_arc_ptr[l0], line_arc_ptr[l1]
-        scale = 1.0
-        for i in range(l0, l1):
-            scale = max(scale, req[i])
-        for c in range(c0, c1):
-            scale = max(scale, supply[c])
-        eps = _REL_EPS * scale
+        l0, l1, c0, c1, a0, a1, eps = _ranges(
+            comp, comp_line_ptr, comp_cell_ptr, line_arc_ptr, req, supply
+        )
         # stock left at a cell counts as open only above what the lines' own shortfalls
         # (each ≤ eps) may leave behind
         eps_open = eps * (l1 - l0 + 2)
@@ -302,12 +394,7 @@ def _ration_components(
                     count += 1
             if count == 0:
                 continue
-            for i in range(l0, l1):
-                save_a[i] = a[i]
-            for k in range(a0, a1):
-                save_x[k] = x[k]
-            for c in range(c0, c1):
-                save_used[c] = used[c]
+            _copy_state(l0, l1, a0, a1, c0, c1, a, x, used, save_a, save_x, save_used)
             for i in range(l0, l1):
                 if tier[i] == t:
                     target[i] = req[i]
@@ -322,12 +409,7 @@ def _ration_components(
             if got >= want - _TOL * max(1.0, abs(want)):
                 continue  # served in full: the targets are the requests
             # short: back to the floors; lines whose request is (about) their floor get it
-            for i in range(l0, l1):
-                a[i] = save_a[i]
-            for k in range(a0, a1):
-                x[k] = save_x[k]
-            for c in range(c0, c1):
-                used[c] = save_used[c]
+            _copy_state(l0, l1, a0, a1, c0, c1, save_a, save_x, save_used, a, x, used)
             for i in range(l0, l1):
                 unfrozen[i] = False
                 todo[i] = False
@@ -353,12 +435,7 @@ def _ration_components(
                     if unfrozen[i]:
                         lam_cap = min(lam_cap, req[i] / weight[i])
                 lam = lam_cap
-                for i in range(l0, l1):
-                    save_a[i] = a[i]
-                for k in range(a0, a1):
-                    save_x[k] = x[k]
-                for c in range(c0, c1):
-                    save_used[c] = used[c]
+                _copy_state(l0, l1, a0, a1, c0, c1, a, x, used, save_a, save_x, save_used)
                 feasible = False
                 for _ in range(4 * (l1 - l0) + 8):
                     for i in range(l0, l1):
@@ -402,12 +479,7 @@ def _ration_components(
                         if cand <= nxt:
                             new = cand
                             break
-                    for i in range(l0, l1):
-                        a[i] = save_a[i]
-                    for k in range(a0, a1):
-                        x[k] = save_x[k]
-                    for c in range(c0, c1):
-                        used[c] = save_used[c]
+                    _copy_state(l0, l1, a0, a1, c0, c1, save_a, save_x, save_used, a, x, used)
                     if not new < lam or new < lam_prev - 1e-9 * max(1.0, lam):
                         break
                     lam = max(new, lam_prev)  # rounding below the last level: that level

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,21 +72,144 @@ class TreeDPResult:
     inbound: NDArray[np.int64]
 
 
-def _prefix_argmin(v: NDArray[np.float64]) -> NDArray[np.int64]:
-    """``out[i] = argmin(v[:i+1])`` (first occurrence)."""
-    cm = np.minimum.accumulate(v)
-    prev = np.concatenate(([INF], cm[:-1]))
-    idx = np.where(v < prev, np.arange(v.size), 0)
-    return np.maximum.accumulate(idx)
+def _compile() -> tuple[Any, Any]:
+    """The bottom-up pass and the top-down recovery, compiled by numba (cached on disk).
+
+    Stage ``k``'s cost at net replenishment time ``t`` is ``ct[ct_ptr[k] + t]``; its cost
+    matrix over ``(S, SI)`` is Toeplitz, ``ct[SI + T_k - S]`` (``+inf`` below ``t = 0``, i.e.
+    skipped), so no matrix is built. ``f_k``/``g_k`` and their arg-minima live in flat arrays
+    at ``off[k]``. Ties go to the smallest index (as ``numpy.argmin``); a prefix minimum keeps
+    the first minimiser, a suffix minimum the smallest index among equal values.
+    """
+    from numba import njit
+
+    @njit(cache=True)
+    def running_min(val, ext_val, ext_arg, o, size, right):  # fmt: skip
+        """Prefix (or, ``right``, suffix) minima of ``val[o:o+size]`` and their arg-minima."""
+        cur = np.inf
+        ca = 0
+        for q in range(size):
+            x = size - 1 - q if right else q
+            v = val[o + x]
+            if v < cur or (right and v == cur):
+                cur = v
+                ca = x
+            ext_val[o + x] = cur
+            ext_arg[o + x] = ca
+
+    @njit(cache=True)
+    def bottom_up(
+        post, lo, hi, parent, up, adj_ptr, adj_node, adj_dir, ns, ni, lead, slo, shi, ilo, ihi,
+        ct_ptr, ct, off, val, arg, ext_val, ext_arg, root_s, root_si,
+    ):  # fmt: skip
+        total = 0.0
+        for pos in range(lo, hi):
+            k = post[pos]
+            nsk, nik, t = ns[k], ni[k], lead[k]
+            a = np.zeros(nik)
+            b = np.zeros(nsk)
+            for e in range(adj_ptr[k], adj_ptr[k + 1]):
+                c = adj_node[e]
+                if c == parent[k]:
+                    continue
+                oc = off[c]
+                size = off[c + 1] - oc
+                if adj_dir[e] == -1:  # c -> k: S_c <= SI_k, prefix minimum of f_c
+                    for x in range(nik):
+                        a[x] += ext_val[oc + min(x, size - 1)]
+                else:  # k -> c: SI_c >= S_k, suffix minimum of g_c
+                    for x in range(nsk):
+                        b[x] += ext_val[oc + x] if x < size else np.inf
+            for x in range(min(max(ilo[k], 0), nik)):
+                a[x] = np.inf
+            for x in range(ihi[k] + 1, nik):
+                a[x] = np.inf
+            for x in range(min(max(slo[k], 0), nsk)):
+                b[x] = np.inf
+            for x in range(shi[k] + 1, nsk):
+                b[x] = np.inf
+            c0 = ct_ptr[k]
+            o = off[k]
+            if parent[k] < 0 or up[k]:  # f_k(S) = B(S) + min_SI [c(S, SI) + A(SI)]
+                for s in range(nsk):
+                    bv = np.inf
+                    ba = 0
+                    for si in range(max(s - t, 0), nik):
+                        v = ct[c0 + si + t - s] + a[si]
+                        if v < bv:
+                            bv = v
+                            ba = si
+                    val[o + s] = bv + b[s]
+                    arg[o + s] = ba
+                if parent[k] < 0:
+                    best = 0
+                    for s in range(1, nsk):
+                        if val[o + s] < val[o + best]:
+                            best = s
+                    total += val[o + best]
+                    root_s[k] = best
+                    root_si[k] = arg[o + best]
+                else:  # prefix minimum, first minimiser
+                    running_min(val, ext_val, ext_arg, o, nsk, False)
+            else:  # g_k(SI) = A(SI) + min_S [c(S, SI) + B(S)]
+                for si in range(nik):
+                    bv = np.inf
+                    ba = 0
+                    for s in range(min(nsk, si + t + 1)):
+                        v = ct[c0 + si + t - s] + b[s]
+                        if v < bv:
+                            bv = v
+                            ba = s
+                    val[o + si] = bv + a[si]
+                    arg[o + si] = ba
+                running_min(val, ext_val, ext_arg, o, nik, True)  # suffix, smallest index
+        return total
+
+    @njit(cache=True)
+    def top_down(pre, parent, up, off, arg, ext_arg, out, inb):  # fmt: skip
+        for k in pre:  # parents before children
+            p = parent[k]
+            if p < 0:
+                continue
+            o = off[k]
+            if up[k]:  # k -> p: S_k <= SI_p
+                s = ext_arg[o + min(inb[p], off[k + 1] - o - 1)]
+                out[k] = s
+                inb[k] = arg[o + s]
+            else:  # p -> k: SI_k >= S_p
+                si = ext_arg[o + out[p]]
+                inb[k] = si
+                out[k] = arg[o + si]
+
+    return bottom_up, top_down
 
 
-def _suffix_argmin(v: NDArray[np.float64]) -> NDArray[np.int64]:
-    """``out[i] = argmin(v[i:]) + i`` (first occurrence from the right end kept lowest)."""
-    r = v[::-1]
-    cm = np.minimum.accumulate(r)
-    prev = np.concatenate(([INF], cm[:-1]))
-    idx = np.where(r <= prev, np.arange(r.size), 0)  # ties: prefer the smaller original index
-    return (v.size - 1 - np.maximum.accumulate(idx))[::-1]
+_COMPILED: list[tuple[Any, Any]] = []
+
+#: (S, SI) cells per compiled call between two checks of the deadline (a few ms of work)
+CHUNK_CELLS = 4_000_000
+
+
+def _kernels() -> tuple[Any, Any]:
+    if not _COMPILED:
+        _COMPILED.append(_compile())
+    return _COMPILED[0]
+
+
+def _cost_per_tau(
+    data: GSMData, lengths: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Every stage's cost at ``tau = 0..lengths[k] - 1``, concatenated, and the offsets."""
+    ptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    if data.ss_table is None:
+        owner = np.repeat(np.arange(data.n), lengths)
+        local = np.arange(int(ptr[-1])) - ptr[owner]
+        return ptr, data.unit_cost[owner] * np.sqrt(local.astype(np.float64))
+    parts = [
+        np.asarray(data.stage_cost(k, np.arange(int(m))), dtype=np.float64)
+        for k, m in enumerate(lengths.tolist())
+    ]
+    return ptr, np.concatenate(parts) if parts else np.zeros(0)
 
 
 def tree_dp(
@@ -156,74 +280,45 @@ def tree_dp(
                     up_to_parent[c] = o == -1  # c is upstream of k
                     stack.append(c)
 
-    values: list[NDArray[np.float64] | None] = [None] * n
-    arg: list[NDArray[np.int64] | None] = [None] * n  # f: best SI per S; g: best S per SI
-    ext_arg: list[NDArray[np.int64] | None] = [None] * n  # prefix (f) / suffix (g) argmin
-    ext_val: list[NDArray[np.float64] | None] = [None] * n  # prefix (f) / suffix (g) min
+    bottom_up, top_down = _kernels()
+    ns = np.maximum(shi.astype(np.int64) + 1, 1)
+    ni = np.maximum(ihi.astype(np.int64) + 1, 1)
+    lead = data.lead_time.astype(np.int64)
+    is_f = (parent < 0) | up_to_parent
+    size = np.where(is_f, ns, ni)
+    off = np.concatenate(([0], np.cumsum(size))).astype(np.int64)
+    ct_ptr, ct = _cost_per_tau(data, ni + lead)
+    deg = np.array([len(x) for x in adj], dtype=np.int64)
+    adj_ptr = np.concatenate(([0], np.cumsum(deg))).astype(np.int64)
+    adj_node = np.fromiter((c for x in adj for c, _ in x), dtype=np.int64, count=int(deg.sum()))
+    adj_dir = np.fromiter((o for x in adj for _, o in x), dtype=np.int64, count=int(deg.sum()))
+    total_cells = int(off[-1])
+    val = np.empty(total_cells)
+    arg = np.zeros(total_cells, dtype=np.int64)
+    ext_val = np.empty(total_cells)
+    ext_arg = np.zeros(total_cells, dtype=np.int64)
+    root_s = np.zeros(n, dtype=np.int64)
+    root_si = np.zeros(n, dtype=np.int64)
+    post = np.array(order[::-1], dtype=np.int64)
     total = 0.0
-    root_choice: dict[int, tuple[int, int]] = {}
-    lead = data.lead_time
-    for done, k in enumerate(reversed(order)):
+    # compiled calls of about CHUNK_CELLS (S, SI) cells each, the deadline checked between them
+    work = np.cumsum((ns * ni)[post])
+    cuts = np.searchsorted(work, np.arange(CHUNK_CELLS, int(work[-1]), CHUNK_CELLS), "right")
+    bounds = np.unique(np.concatenate(([0], cuts, [n])))
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         if deadline is not None and time.perf_counter() > deadline:
-            raise DPTimeout(done, n)
-        ns, ni = int(shi[k]) + 1, int(ihi[k]) + 1
-        if ns <= 0 or ni <= 0:
-            ns, ni = max(ns, 1), max(ni, 1)
-        a = np.zeros(ni)
-        b = np.zeros(ns)
-        for c, o in adj[k]:
-            if c == parent[k]:
-                continue
-            ev = ext_val[c]
-            assert ev is not None
-            if o == -1:  # c -> k: S_c <= SI_k
-                idx = np.minimum(np.arange(ni), ev.size - 1)
-                a += ev[idx]
-            else:  # k -> c: SI_c >= S_k
-                pad = np.full(max(ns - ev.size, 0), INF)
-                b += np.concatenate((ev, pad))[:ns]
-        si_idx = np.arange(ni)
-        s_idx = np.arange(ns)
-        a[(si_idx < ilo[k]) | (si_idx > ihi[k])] = INF
-        b[(s_idx < slo[k]) | (s_idx > shi[k])] = INF
-        tau = si_idx[None, :] + int(lead[k]) - s_idx[:, None]
-        cost = data.stage_cost(k, tau)
-        if parent[k] < 0 or up_to_parent[k]:
-            m = cost + a[None, :]
-            best = m.argmin(axis=1)
-            f = m[s_idx, best] + b
-            values[k], arg[k] = f, best
-            if parent[k] < 0:
-                s_star = int(f.argmin())
-                total += float(f[s_star])
-                root_choice[k] = (s_star, int(best[s_star]))
-            else:
-                ext_arg[k] = _prefix_argmin(f)
-                ext_val[k] = np.minimum.accumulate(f)
-        else:
-            m = cost + b[:, None]
-            best = m.argmin(axis=0)
-            g = m[best, si_idx] + a
-            values[k], arg[k] = g, best
-            ext_arg[k] = _suffix_argmin(g)
-            ext_val[k] = np.minimum.accumulate(g[::-1])[::-1]
+            raise DPTimeout(lo, n)
+        total += bottom_up(
+            post, lo, hi, parent, up_to_parent, adj_ptr, adj_node, adj_dir,
+            ns, ni, lead, slo.astype(np.int64), shi.astype(np.int64), ilo.astype(np.int64),
+            ihi.astype(np.int64), ct_ptr, ct, off, val, arg, ext_val, ext_arg, root_s, root_si,
+        )  # fmt: skip
 
     out = np.zeros(n, dtype=np.int64)
     inb = np.zeros(n, dtype=np.int64)
     if not np.isfinite(total):
         return TreeDPResult(INF, out, inb)
-    for r, (s_star, si_star) in root_choice.items():
-        out[r], inb[r] = s_star, si_star
-    for k in order:  # parents before children
-        p = int(parent[k])
-        if p < 0:
-            continue
-        ea, ar = ext_arg[k], arg[k]
-        assert ea is not None and ar is not None
-        if up_to_parent[k]:  # k -> p: S_k <= SI_p
-            s = int(ea[min(int(inb[p]), ea.size - 1)])
-            out[k], inb[k] = s, int(ar[s])
-        else:  # p -> k: SI_k >= S_p
-            si = int(ea[int(out[p])])
-            inb[k], out[k] = si, int(ar[si])
+    out[roots] = root_s[roots]
+    inb[roots] = root_si[roots]
+    top_down(np.array(order, dtype=np.int64), parent, up_to_parent, off, arg, ext_arg, out, inb)
     return TreeDPResult(total, out, inb)

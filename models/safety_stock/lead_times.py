@@ -55,6 +55,39 @@ base-stock level is :math:`\mu_j (SI_j + \delta - S_j + E L_j) + SS_j`. Stages w
 time is a deterministic integer keep :math:`k_j\sqrt\tau` (increasing, :math:`\delta = 0`);
 an instance without random or fractional lead times gets no table at all, so today's answers
 are reproduced bit for bit.
+
+Critical levels under a random lead time
+----------------------------------------
+A stage that serves segments by critical levels (:mod:`.critical`) and has a random or
+fractional lead time. The critical-level model counts time in whole periods at the due
+dates of the orders: with :math:`x = \tau - T_j` the replenishment of the orders due in
+period :math:`u` is usable from period :math:`u + r` for a whole :math:`r`. A replenishment
+time :math:`t = x + L_j = m + f` (:math:`0 \le f < 1`) is :math:`r = m` with probability
+:math:`1 - f` and :math:`m + 1` with probability :math:`f` (orders spread evenly over the
+period: an arrival a fraction :math:`f` into it is in time for the share :math:`1 - f` of
+them), so :math:`E r = t` and the pipeline is the first-come-first-served model's; a
+deterministic whole lead time gives :math:`r = \tau`, today's model. As in the
+first-come-first-served model above (demand over a random replenishment time, the same
+approximation: one replenishment time per period, no order crossing), :math:`r` is drawn
+from the lead-time distribution (the 101-node quadrature of a normal one): with probability
+:math:`q_r` the stock on hand before period :math:`u`'s orders is :math:`(B - W_{r-1})^+`,
+:math:`W_m` the demand of :math:`m` periods (the exact lattice convolution of
+:func:`.critical.window`), and with probability :math:`q_\infty = P(r \le 0)` the
+replenishment is already there (every segment served). The segments' recursion acts on the
+stock value, so the stock distribution is the mixture :math:`\sum_{r \ge 1} q_r (B -
+W_{r-1})^+` and a segment's service is :math:`q_\infty + (1 - q_\infty)\,s_k` with
+:math:`s_k` its service facing the finite part (normalised). So the least base stock
+:math:`B^*(\tau)` and its greedy critical levels are those of
+:func:`.critical.optimal_policy` on the finite mixture with every target conditioned,
+:math:`(\alpha_k - q_\infty) / (1 - q_\infty)` (met outright when :math:`\le 0`). Safety
+stock is the expected on-hand stock :math:`SS^0(\tau) = B^*(\tau)h - \mu_j (x + E L_j)`
+(early arrivals included, floored at 0), and the stage table is :math:`\min_{\delta \ge 0}
+SS^0(\tau + \delta)` with its order delay, as for first-come-first-served stages. Checked
+against brute force over base stock and levels and a period-by-period simulation of the
+policy with drawn lead times (tests/models/safety_stock/test_gsm_lead_time_critical.py);
+``optim simulate`` still runs random lead times first come, first served
+(:mod:`.simulate_lead_times` has no critical levels), so it does not check these stages'
+per-segment services.
 """
 
 from __future__ import annotations
@@ -71,10 +104,19 @@ from optim.instances.safety_stock import NORMAL_SPAN
 
 if TYPE_CHECKING:
     from optim.instances.safety_stock import SafetyStockInstance, Stage
+    from optim.models.safety_stock.critical import (
+        Lattice,
+        SegmentModel,
+        StagePolicy,
+        StageSpec,
+    )
     from optim.models.safety_stock.data import GSMData
 
 __all__ = [
     "NORMAL_SPAN",
+    "critical_lead_time_base_stock",
+    "critical_lead_time_policy",
+    "critical_lead_time_table",
     "expected_lead_times",
     "lead_time_model",
     "mixture_quantile",
@@ -118,13 +160,28 @@ def normal_nodes(mean: float, sd: float) -> tuple[FloatArray, FloatArray]:
 
 def solver_lead_time(stage: Stage) -> int:
     """Integer lead time :math:`T_j` the solvers use (see the module docstring)."""
+    if _whole(stage):
+        return int(stage.lead_time)
     kind, v, _, sd = lead_time_model(stage)
     top = float(v.max()) + (NORMAL_SPAN * sd if kind == "normal" else 0.0)
     return math.ceil(top - 1e-12)
 
 
+def _whole(stage: Stage) -> bool:
+    """A deterministic whole lead time given as ``lead_time`` alone (the common case, fast)."""
+    lt = stage.lead_time
+    return (
+        stage.lead_time_distribution is None
+        and not stage.lead_time_std_dev
+        and lt is not None
+        and float(lt) == int(lt)
+    )
+
+
 def needs_table(stage: Stage) -> bool:
     """True unless the lead time is a deterministic whole number (the square-root model)."""
+    if _whole(stage):
+        return False
     kind, v, _, _ = lead_time_model(stage)
     return kind == "normal" or v.size > 1 or float(v[0]) != int(v[0])
 
@@ -345,10 +402,133 @@ def _stage_z(data: GSMData, j: int, sigma: float) -> float:
 
 def expected_lead_times(instance: SafetyStockInstance) -> FloatArray:
     """:math:`E L_j` per stage (the mean lead time, fractional allowed)."""
-    out = []
-    for s in instance.stages:
-        kind, v, p, sd = lead_time_model(s)
-        if kind == "normal":
-            v, p = normal_nodes(float(v[0]), sd)
-        out.append(float(v @ p))
-    return np.array(out, dtype=np.float64)
+    return np.array([_mean_lead_time(s) for s in instance.stages], dtype=np.float64)
+
+
+# --- critical levels under a random lead time (model: module docstring) ---------------------
+
+
+def _replenishment_mixture(stage: Stage, x: int) -> tuple[float, dict[int, float]]:
+    """:math:`(q_\\infty, \\{r: q_r\\})`: whole-period replenishment times of
+    :math:`x + L` (a fraction ``f`` moves ``f`` of the point's mass one period later)."""
+    kind, v, p, sd = lead_time_model(stage)
+    if kind == "normal":
+        v, p = normal_nodes(float(v[0]), sd)
+    t = x + v
+    whole = np.floor(t + 1e-9)
+    frac = np.where(t - whole > 1e-9, t - whole, 0.0)
+    q_inf = 0.0
+    finite: dict[int, float] = {}
+    for r0, f, pi in zip(whole.astype(np.int64).tolist(), frac.tolist(), p.tolist(), strict=True):
+        for r, q in ((r0, pi * (1.0 - f)), (r0 + 1, pi * f)):
+            if q <= 0:
+                continue
+            if r <= 0:
+                q_inf += q
+            else:
+                finite[r] = finite.get(r, 0.0) + q
+    return q_inf, finite
+
+
+class _Windows:
+    """Demand of ``m`` whole periods, :math:`W_m`, built once per stage by convolution."""
+
+    def __init__(self, spec: StageSpec) -> None:
+        from optim.models.safety_stock.critical import Lattice
+
+        period = spec.segments[0].demand
+        for s in spec.segments[1:]:
+            period = period.add(s.demand)
+        self.period = period
+        self.cache = [Lattice(0, np.ones(1))]
+
+    def __getitem__(self, m: int) -> Lattice:
+        while len(self.cache) <= m:
+            self.cache.append(self.cache[-1].add(self.period))
+        return self.cache[m]
+
+    def mixture(self, finite: dict[int, float]) -> Lattice:
+        """:math:`W_{r-1}` mixed with weights ``finite`` (normalised)."""
+        from optim.models.safety_stock.critical import Lattice
+
+        parts = [(q, self[r - 1]) for r, q in sorted(finite.items())]
+        lo = min(w.lo for _, w in parts)
+        pmf = np.zeros(max(w.hi for _, w in parts) - lo + 1)
+        for q, w in parts:
+            pmf[w.lo - lo : w.lo - lo + w.pmf.size] += q * w.pmf
+        return Lattice(lo, pmf / pmf.sum())
+
+
+def _conditioned(spec: StageSpec, q_inf: float) -> list[SegmentModel]:
+    """Segments with targets conditioned on a late replenishment (see above)."""
+    from optim.models.safety_stock.critical import SegmentModel
+
+    if q_inf <= 0:
+        return list(spec.segments)
+    return [
+        SegmentModel(s.demand, max((s.target - q_inf) / (1.0 - q_inf), 0.0), s.measure)
+        for s in spec.segments
+    ]
+
+
+def critical_lead_time_table(
+    spec: StageSpec, stage: Stage, lead_time: int, tau_max: int
+) -> tuple[FloatArray, NDArray[np.int64]]:
+    """Safety stock table and order delays of a critical-level stage with a random (or
+    fractional) lead time, :math:`\\tau = 0..` ``tau_max`` (module docstring);
+    ``lead_time`` is the solver's integer :math:`T_j`."""
+    windows = _Windows(spec)
+    mean_lt = _mean_lead_time(stage)
+    raw = np.zeros(tau_max + 1)
+    for tau in range(tau_max + 1):
+        b = critical_lead_time_base_stock(spec, stage, lead_time, tau, windows)
+        raw[tau] = b * spec.step - spec.mean * (tau - lead_time + mean_lt)
+    return suffix_min(np.maximum(raw, 0.0))
+
+
+def critical_lead_time_base_stock(
+    spec: StageSpec, stage: Stage, lead_time: int, tau: int, windows: _Windows | None = None
+) -> int:
+    """:math:`B^*(\\tau)` in lattice steps: the least base stock with critical levels that
+    meet every segment's target at net replenishment time ``tau`` (no order delay)."""
+    from optim.models.safety_stock.critical import optimal_policy
+
+    q_inf, finite = _replenishment_mixture(stage, tau - lead_time)
+    if not finite:
+        return 0
+    w = (windows or _Windows(spec)).mixture(finite)
+    return optimal_policy(w, _conditioned(spec, q_inf))[0]
+
+
+def critical_lead_time_policy(
+    spec: StageSpec, stage: Stage, lead_time: int, tau: int, safety_stock: float
+) -> StagePolicy:
+    """Base stock, greedy critical levels and the model's services of such a stage at the
+    effective net replenishment time ``tau`` (order delay included) for the table's stock."""
+    from optim.models.safety_stock.critical import StagePolicy, evaluate_policy, greedy_levels
+
+    k = len(spec.segments)
+    x = tau - lead_time
+    q_inf, finite = _replenishment_mixture(stage, x)
+    if not finite:
+        return StagePolicy(0, (0,) * k, (1.0,) * k, (1.0,) * k)
+    mean_lt = _mean_lead_time(stage)
+    b = max(0, math.ceil((safety_stock + spec.mean * (x + mean_lt)) / spec.step - 1e-6))
+    w = _Windows(spec).mixture(finite)
+    levels = greedy_levels(w, _conditioned(spec, q_inf), b)
+    if levels is None:  # pragma: no cover - the table only holds feasible base stocks
+        levels = [0] * k
+    pol = evaluate_policy(w, list(spec.segments), b, levels)
+    return StagePolicy(
+        b,
+        pol.levels,
+        tuple(q_inf + (1.0 - q_inf) * c for c in pol.cycle),
+        tuple(q_inf + (1.0 - q_inf) * f for f in pol.fill),
+    )
+
+
+def _mean_lead_time(stage: Stage) -> float:
+    kind, v, p, sd = lead_time_model(stage)
+    if kind == "normal":
+        v, p = normal_nodes(float(v[0]), sd)
+    return float(v @ p)

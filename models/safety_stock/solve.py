@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optim.clock import Clock
 from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.safety_stock import (
@@ -58,6 +59,7 @@ from optim.models.safety_stock import (
 )
 from optim.models.safety_stock.data import check_size
 from optim.models.safety_stock.dp import DPTimeout
+from optim.models.safety_stock.relax import improve_by_forests
 from optim.models.safety_stock.serial import serial_chain_order, solve_serial_chain
 from optim.params import SolveParams
 from optim.result import Result
@@ -69,6 +71,12 @@ METHODS = ("auto", "dp", "mip", "assignment", "pwl", "pwl_full")
 PAIR_LIMIT = 1_500_000  # beyond this many (S, SI) pairs the LP is solved by column generation
 LP_ROUNDING = True  # "assignment": solve and round the LP relaxation before the MIP
 CG_PAIRS_PER_STAGE = 10  # pairs priced into the LP per stage and column-generation round
+#: pair LPs/MIPs with more columns run without HiGHS' presolve: its passes do not check the
+#: time limit and remove almost nothing here (measured under load: 436 s of MIP presolve under
+#: a 20 s limit on Willems chain 21, 241,348 columns; 22 s of LP presolve removing 0.2 % of
+#: the columns on chain 16, 639,612 columns)
+PRESOLVE_COLUMNS = 100_000
+LOCAL_SEARCH_SHARE = 0.1  # share of the time left one forest local search may take
 
 
 SOLVERS = {
@@ -97,7 +105,7 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
         lower bound; tables ``stages`` and ``demands``.
     """
     params = params or SolveParams()
-    t0 = time.perf_counter()
+    clock = Clock.of(params)  # one budget: tables, relaxations, LPs, MIPs, the comparison
     if params.method not in METHODS:
         raise InstanceError(
             f"method {params.method!r} is not a safety-stock method (allowed: "
@@ -144,9 +152,8 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
         info["method"] = "serial"
     elif method == "dp":
         solver, version = "gsm-dp", ""
-        deadline = None if params.time_limit is None else t0 + params.time_limit
         try:
-            dp = tree_dp(data, deadline=deadline)
+            dp = tree_dp(data, deadline=clock.deadline)
             sol = normalize(data, dp.outbound)
             status, bound, message = Status.OPTIMAL, dp.cost, ""
         except DPTimeout as stop:
@@ -168,10 +175,10 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
             method = "assignment"
             info["method"] = method
         if method == "assignment":
-            sol, status, bound, message, extra = _solve_assignment(data, params, t0)
+            sol, status, bound, message, extra = _solve_assignment(data, params, clock)
         else:
             sol, status, bound, message, extra = _solve_pwl(
-                data, params, t0, full=method == "pwl_full"
+                data, params, clock, full=method == "pwl_full"
             )
         info.update(extra)
         solver, version = "highs", _highs_version()
@@ -182,7 +189,7 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
         bound = min(bound, objective) if status is Status.OPTIMAL else bound
         gap = max(objective - bound, 0.0) / max(1.0, abs(objective))
     tables = _tables(instance, data, sol) if sol is not None else {}
-    note = _pooling_note(instance, data, params, objective, info)
+    note = _pooling_note(instance, data, params, objective, info, clock)
     if note:
         message = f"{message}; {note}" if message else note
     return Result(
@@ -191,7 +198,7 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
         objective=objective,
         bound=bound,
         gap=gap,
-        runtime=time.perf_counter() - t0,
+        runtime=clock.elapsed(),
         solver=solver,
         solver_version=version,
         tables=tables,
@@ -213,10 +220,19 @@ def _pyomo_version() -> str:
     return f"pyomo {pyomo.version.version} / HiGHS {_highs_version()}"
 
 
-def _remaining(params: SolveParams, t0: float) -> float | None:
-    if params.time_limit is None:
-        return None
-    return params.time_limit - (time.perf_counter() - t0)
+def _options(params: SolveParams, columns: int) -> dict[str, Any]:
+    """HiGHS options of a pair LP/MIP: presolve off past :data:`PRESOLVE_COLUMNS` columns
+    (unless the caller set it)."""
+    options = dict(params.solver_options)
+    if columns > PRESOLVE_COLUMNS:
+        options.setdefault("presolve", "off")
+    return options
+
+
+def _search_deadline(clock: Clock) -> float | None:
+    """Deadline of one local search: a tenth of the time left (none without a limit)."""
+    left = clock.left()
+    return None if left is None else time.perf_counter() + LOCAL_SEARCH_SHARE * left
 
 
 def _relaxations(data: GSMData) -> tuple[float, Solution, list[np.ndarray]]:
@@ -238,7 +254,7 @@ def _relaxations(data: GSMData) -> tuple[float, Solution, list[np.ndarray]]:
 
 
 def _solve_assignment(
-    data: GSMData, params: SolveParams, t0: float
+    data: GSMData, params: SolveParams, clock: Clock
 ) -> tuple[Solution, Status, float, str, dict[str, Any]]:
     from optim.solvers import highs
     from optim.solvers.highs_mip_start import solve_mip
@@ -250,22 +266,33 @@ def _solve_assignment(
     def gap() -> float:
         return (best.cost - lower) / max(1.0, best.cost)
 
+    forests = spanning_forests(data)
+    if gap() > tol:  # exact tree DPs around the incumbent: a better start for LP and MIP
+        best, dps = improve_by_forests(
+            data, best, forests, seed=params.seed, deadline=_search_deadline(clock)
+        )
+        extra.update(local_search_cost=best.cost, local_search_dps=dps)
+
     status, message = Status.OPTIMAL, ""
     # 1. LP relaxation (all pairs, or column generation past PAIR_LIMIT), then rounding.
     full = count_pairs(data) <= PAIR_LIMIT
     pairs = None if full else initial_pairs(data, [(best.outbound, best.inbound)])
     rounds = 0
+    lp_seconds = 0.0
     while gap() > tol and LP_ROUNDING:
-        left = _remaining(params, t0)
-        if left is not None and left <= 0:
+        if clock.expired():
             status, message = Status.TIME_LIMIT, "time limit reached in the LP relaxation"
             break
         master = build_assignment_mip(data, pairs, integer=False)
-        left = _remaining(params, t0)  # building the LP takes time too
-        if left is not None and left <= 0:
+        if clock.expired():  # building the LP takes time too
             status, message = Status.TIME_LIMIT, "time limit reached in the LP relaxation"
             break
-        raw = highs.solve(master.lp, params, time_limit=left, want_duals=not full)
+        lp_start = clock.elapsed()
+        lp_params = params.model_copy(
+            update={"solver_options": _options(params, master.lp.num_cols)}
+        )
+        raw = highs.solve(master.lp, lp_params, time_limit=clock.left(), want_duals=not full)
+        lp_seconds = clock.elapsed() - lp_start
         rounds += 1
         if raw.status is not Status.OPTIMAL or raw.x is None:
             if raw.status is Status.TIME_LIMIT:
@@ -284,26 +311,38 @@ def _solve_assignment(
                 if cand.cost < best.cost:
                     best = cand
             extra["lp_rounding_cost"] = best.cost
+            if gap() > tol:
+                best, dps = improve_by_forests(
+                    data, best, forests, seed=params.seed, deadline=_search_deadline(clock)
+                )
+                extra["lp_local_search_cost"] = best.cost
             break
         assert pairs is not None
         pairs = merge_pairs(pairs, add)
     extra["lp_rounds"] = rounds
     # 2. Branch and bound on the pair MIP (all pairs when they fit, else the generated ones).
+    left = clock.left()
     if gap() > tol and status is Status.OPTIMAL:
-        left = _remaining(params, t0)
-        if left is not None and left <= 0:
+        if clock.expired():
             status, message = Status.TIME_LIMIT, "time limit reached"
+        elif left is not None and left < lp_seconds:
+            # the MIP starts by solving this LP again (a MIP start carries no basis)
+            status = Status.TIME_LIMIT
+            message = (
+                f"time limit: the MIP's root LP needs about {lp_seconds:.3g} s (as the LP "
+                f"relaxation did), {left:.3g} s were left"
+            )
         else:
             own = [
                 (np.array([best.outbound[j]]), np.array([best.inbound[j]])) for j in range(data.n)
             ]
             mip = build_assignment_mip(data, None if pairs is None else merge_pairs(pairs, own))
             start = mip.start_vector(best.outbound, best.inbound)
-            sub = params.model_copy(update={"mip_gap": tol / 4})
-            left = _remaining(params, t0)  # what is left after building the MIP
-            raw = solve_mip(
-                mip.lp, sub, time_limit=max(left, 1e-3) if left is not None else None, start=start
+            sub = params.model_copy(
+                update={"mip_gap": tol / 4, "solver_options": _options(params, mip.lp.num_cols)}
             )
+            # what is left after building the MIP
+            raw = solve_mip(mip.lp, sub, time_limit=clock.left(), start=start)
             if raw.bound is not None and pairs is None:  # restricted MIP: no bound
                 lower = max(lower, raw.bound)
             if raw.x is not None:
@@ -321,7 +360,7 @@ def _solve_assignment(
 
 
 def _solve_pwl(
-    data: GSMData, params: SolveParams, t0: float, *, full: bool
+    data: GSMData, params: SolveParams, clock: Clock, *, full: bool
 ) -> tuple[Solution, Status, float, str, dict[str, Any]]:
     from optim.solvers.highs_mip_start import solve_mip
 
@@ -345,14 +384,13 @@ def _solve_pwl(
     status = Status.OPTIMAL
     message = ""
     while not converged():
-        left = _remaining(params, t0)
-        if left is not None and left <= 0:
+        if clock.expired():
             status, message = Status.TIME_LIMIT, "time limit reached"
             break
         mip = build_mip(data, bps)
         start = mip.start_vector(best.outbound, best.inbound, data.lead_time)
         sub = params.model_copy(update={"mip_gap": tol / 4})
-        raw = solve_mip(mip.lp, sub, time_limit=left, start=start)
+        raw = solve_mip(mip.lp, sub, time_limit=clock.left(), start=start)
         iterations += 1
         if raw.bound is not None:
             lower = max(lower, raw.bound)
@@ -426,6 +464,7 @@ def _pooling_note(
     params: SolveParams,
     objective: float | None,
     info: dict[str, Any],
+    clock: Clock,
 ) -> str:
     """What the pooling rule means for service, and the saving of critical levels."""
     if instance.pooling in ("root_sum_square", "additive"):
@@ -443,12 +482,29 @@ def _pooling_note(
     info["critical_level_stages"] = len(specs)
     if not specs:
         return "critical levels: no stage serves segments with different targets (as max_z)"
-    ref = solve(instance.model_copy(update={"pooling": "max_z"}), params)
+    if clock.expired():
+        return (
+            f"critical levels at {len(specs)} shared stage(s), each segment at its own target "
+            "(max_z comparison skipped: time limit reached)"
+        )
+    left = clock.left()
+    ref = solve(
+        instance.model_copy(update={"pooling": "max_z"}),
+        params if left is None else params.model_copy(update={"time_limit": left}),
+    )
     if ref.objective is None:
         return "critical levels: each segment at its own target (max_z comparison not solved)"
     saving = ref.objective - objective
     info["max_z_cost"] = ref.objective
     info["saving_vs_max_z"] = saving
+    if saving < 0:  # possible only where a random lead time is counted in whole periods
+        return (
+            f"critical levels at {len(specs)} shared stage(s), each segment at its own target: "
+            f"holding cost {objective:.6g} against {ref.objective:.6g} with max_z on the same "
+            f"instance ({-saving:.6g} more): the critical-level model counts fractional "
+            "replenishment times in whole periods (optim.models.safety_stock.lead_times), "
+            "max_z in continuous time"
+        )
     return (
         f"critical levels at {len(specs)} shared stage(s), each segment at its own target: "
         f"holding cost {objective:.6g} against {ref.objective:.6g} with max_z (cover the "
@@ -505,6 +561,7 @@ def _segment_columns(
     from statistics import NormalDist
 
     from optim.models.safety_stock.critical import policy_at, stage_specs
+    from optim.models.safety_stock.lead_times import critical_lead_time_policy, needs_table
 
     dem = instance.demands
     nd = len(dem)
@@ -533,8 +590,19 @@ def _segment_columns(
         if tau <= 0:
             out["expected_fill_rate"][i] = 1.0
     specs = stage_specs(instance, data.n, data.ids)
+    delay = data.delay(sol.tau)
     for j, spec in specs.items():
-        pol = policy_at(spec, int(sol.tau[j]), float(sol.safety_stock[j]))
+        stage = instance.stages[j]
+        if needs_table(stage):  # random lead time: the composed model, order delay included
+            pol = critical_lead_time_policy(
+                spec,
+                stage,
+                int(data.lead_time[j]),
+                int(sol.tau[j] + delay[j]),
+                float(sol.safety_stock[j]),
+            )
+        else:
+            pol = policy_at(spec, int(sol.tau[j]), float(sol.safety_stock[j]))
         for rank, i in enumerate(spec.demands):
             out["priority"][i] = rank + 1
             out["critical_level"][i] = pol.levels[rank] * spec.step

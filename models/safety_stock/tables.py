@@ -38,7 +38,7 @@ def stage_tables_and_delays(
 
     lead = stochastic_tables(instance, data)
     tables, delays = (None, None) if lead is None else lead
-    critical = critical_level_tables(instance, data, base=tables)
+    critical = critical_level_tables(instance, data, base=tables, delays=delays)
     return (tables if critical is None else critical), delays
 
 
@@ -54,27 +54,29 @@ def critical_level_tables(
     instance: SafetyStockInstance,
     data: GSMData,
     base: list[NDArray[np.float64]] | None = None,
+    delays: list[NDArray[np.int64]] | None = None,
 ) -> list[NDArray[np.float64]] | None:
     """Tables of ``pooling="critical_level"``: stages whose segments differ in target or
     measure get the least safety stock with critical levels (:mod:`.critical`); the others keep
     ``base`` (another model's tables) or :math:`k_j\\sqrt\\tau`. ``None`` when no stage needs
-    critical levels. The critical-level model assumes a deterministic lead time: a stage with
-    both is refused."""
-    from optim.errors import InstanceError
+    critical levels. A stage with critical levels and a random or fractional lead time gets
+    the composed table of
+    :func:`~optim.models.safety_stock.lead_times.critical_lead_time_table` (critical levels
+    over the demand of a random replenishment time) and its order delays in ``delays``."""
     from optim.models.safety_stock.critical import stage_specs, stage_table
-    from optim.models.safety_stock.lead_times import needs_table
+    from optim.models.safety_stock.lead_times import critical_lead_time_table, needs_table
 
     specs = stage_specs(instance, data.n, data.ids)
     if not specs:
         return None
     tables = list(base) if base is not None else sqrt_tables(data)
     for j, spec in specs.items():
-        if needs_table(instance.stages[j]):
-            raise InstanceError(
-                f"stage {data.ids[j]!r} has a random or fractional lead time and segments with "
-                "different targets: critical levels are modelled for deterministic lead times "
-                "only; use pooling 'max_z' for this instance.",
-                field=f"stages[{j}]",
+        stage = instance.stages[j]
+        if needs_table(stage):
+            assert delays is not None  # stochastic_tables ran for this instance
+            tables[j], delays[j] = critical_lead_time_table(
+                spec, stage, int(data.lead_time[j]), int(data.tau_max[j])
             )
+            continue
         tables[j] = stage_table(list(spec.segments), spec.step, spec.mean, int(data.tau_max[j]))
     return tables

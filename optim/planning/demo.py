@@ -88,6 +88,12 @@ def summary(result: planning.PlanningRun) -> str:
             f"(item, stage, segment) targets met (median interval half-width "
             f"{100 * p['median_half_width']:.1f} points)"
         )
+        below = int(p.get("groups_below_target", 0))
+        if below:
+            lines_out.append(
+                f"               but {below:,} location x segment group(s) fall below target "
+                "on average (see the report's alerts)"
+            )
     if cap.has_solution():
         inv = cap.tables["inventory"].groupby("period")["prebuild"].sum()
         over = cap.tables["utilisation"]["overtime_used"].sum()

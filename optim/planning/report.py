@@ -805,7 +805,9 @@ def simulation_text(run: PlanningRun) -> str:
     return (
         f"Simulated the stock plan as planned (base stocks, critical levels, service times, "
         f"the model's demand law): {rows - misses:,} of {rows:,} (item, stage, segment) "
-        f"targets met, {misses:,} missed (interval wholly below the target). "
+        f"targets met, {misses:,} missed (interval wholly below the target); "
+        f"{int(p.get('groups_below_target', 0)):,} location x segment group(s) below target on "
+        "average over their items (see the table). "
         f"{int(p['periods']):,} periods x {int(p['replications']):,} replications, seed 0; "
         f"intervals are simultaneous over all rows at {fmt_pct(float(p['confidence']), 0)}, "
         f"median half-width {float(p['median_half_width']) * 100:.2f} points, largest "

@@ -363,6 +363,8 @@ def test_run_simulates_its_plan_and_every_miss_is_alerted(plan):
     assert prec["misses"] == 0, sim[~sim["meets_target"]]
     assert prec["median_half_width"] < 0.03
     assert not [a for a in collect(plan) if a.message.startswith("simulated stock plan")]
+    assert not plan.tables["service_by_segment"]["below_target_on_average"].any()
+    assert prec["groups_below_target"] == 0
     by = plan.tables["service_by_segment"].set_index(["location", "segment"])
     for (loc, name), rows in sim.groupby(["location", "segment"]):
         assert by.loc[(loc, name), "items"] == rows["item"].nunique()
@@ -398,6 +400,18 @@ def test_a_simulated_miss_is_named_in_an_alert(plan):
         assert a.amount == len(rows) and a.severity == "warning"
         worst = rows.sort_values("margin", kind="stable").iloc[0]
         assert worst["stage"] in a.message and f"{len(rows)} of " in a.message
+    # the same shortfall on average per location and segment: a z-test over the items
+    unit_cost = plan.data.items.set_index("item")["unit_cost"]
+    groups = planning.pipeline.service_by_segment(
+        table, plan.tables["stock_by_segment"], unit_cost
+    )
+    flagged = groups[groups["below_target_on_average"]]
+    assert len(flagged) > 0 and (flagged["mean_gap_to_target"] < 0).all()
+    run = dataclasses.replace(run, tables={**run.tables, "service_by_segment": groups})
+    on_average = [a for a in collect(run) if "on average" in a.message]
+    assert sorted((a.who, a.message.split(" at ")[1].split(" ")[0]) for a in on_average) == sorted(
+        zip(flagged["segment"], flagged["location"], strict=True)
+    )
 
 
 def test_random_lead_times_fall_back_to_max_z_with_a_note():
@@ -420,3 +434,19 @@ def test_random_lead_times_fall_back_to_max_z_with_a_note():
         update={"stages": (inst.stages[0].model_copy(update={"lead_time_std_dev": None}),)}
     )
     assert _deterministic_for_critical_levels(fixed, None) == (fixed, None, "")
+
+
+def test_summary_says_when_groups_fall_below_target_on_average(plan):
+    """The demo's summary line never says "all met" alone when the average test flags a group."""
+    import dataclasses
+
+    from optim.planning.demo import summary
+
+    precision = plan.tables["simulation_precision"]
+    quiet = summary(plan)
+    flagged = precision.assign(groups_below_target=2)
+    loud = summary(
+        dataclasses.replace(plan, tables={**plan.tables, "simulation_precision": flagged})
+    )
+    assert "group(s) fall below target" not in quiet or int(precision["groups_below_target"][0])
+    assert "2 location x segment group(s) fall below target on average" in loud

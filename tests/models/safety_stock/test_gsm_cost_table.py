@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from _gsm_testlib import random_network
 
+from optim.clock import Clock
 from optim.models.safety_stock import normalize, prepare, tree_dp
 from optim.models.safety_stock.data import GSMData
 from optim.models.safety_stock.solve import _solve_assignment
@@ -57,7 +58,7 @@ def test_assignment_mip_equals_brute_force_on_arbitrary_tables(seed: int) -> Non
     rng = random.Random(300 + seed)
     data = prepare(random_network(rng, rng.randint(3, 5), extra_arcs=rng.randint(1, 3)))
     data = data.with_table(_random_tables(data, np.random.default_rng(seed)))
-    sol, status, bound, *_ = _solve_assignment(data, SolveParams(method="assignment"), 0.0)
+    sol, status, bound, *_ = _solve_assignment(data, SolveParams(method="assignment"), Clock())
     assert status.value == "optimal" and bound <= sol.cost + 1e-9
     assert sol.cost == pytest.approx(_brute(data), rel=1e-9, abs=1e-9)
 

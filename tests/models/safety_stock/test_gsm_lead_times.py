@@ -14,6 +14,7 @@ from _gsm_testlib import random_network
 from scipy.stats import norm
 
 from optim.cli import main
+from optim.clock import Clock
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.safety_stock import normalize, prepare, tree_dp
 from optim.models.safety_stock.data import GSMData
@@ -175,7 +176,7 @@ def test_exact_solvers_with_random_lead_times_match_brute_force(seed: int, kind:
         _randomize(_doc(random_network(rng, 5, extra_arcs=3, max_lead=2)), rng, kind)
     )
     ddata = prepare(dag)
-    sol, _, bound, _, _ = _solve_assignment(ddata, SolveParams(), 0.0)
+    sol, _, bound, _, _ = _solve_assignment(ddata, SolveParams(), Clock())
     brute = _brute(ddata)
     assert sol.cost == pytest.approx(brute, rel=1e-9, abs=1e-9)
     assert bound <= brute + 1e-7 * max(1.0, brute)

@@ -194,3 +194,20 @@ def test_column_generation_reaches_full_lp(seed: int) -> None:
             break
         pairs = merge_pairs(pairs, add)
     assert _rel(raw.objective, full) <= 1e-7
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_forest_local_search_stays_feasible_never_worse_and_above_the_optimum(seed: int) -> None:
+    """improve_by_forests: every step is a feasible point of the whole network, the cost
+    never rises, and it cannot beat the brute-force optimum."""
+    from optim.models.safety_stock import is_feasible, normalize, spanning_forests
+    from optim.models.safety_stock.relax import improve_by_forests
+
+    rng = random.Random(900 + seed)
+    inst = random_network(rng, rng.randint(4, 6), extra_arcs=rng.randint(2, 4), max_lead=4)
+    data = prepare(inst)
+    start = normalize(data, np.zeros(data.n, dtype=np.int64))  # every stage stocks
+    best, calls = improve_by_forests(data, start, spanning_forests(data), seed=seed)
+    assert calls >= 2 and is_feasible(data, best)
+    assert best.cost <= start.cost + 1e-12
+    assert best.cost >= brute_force(inst) - 1e-9
