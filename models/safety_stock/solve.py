@@ -497,13 +497,15 @@ def _pooling_note(
     saving = ref.objective - objective
     info["max_z_cost"] = ref.objective
     info["saving_vs_max_z"] = saving
-    if saving < 0:  # possible only where a random lead time is counted in whole periods
+    if saving < 0:  # the two models size demand differently; never reported as a saving
         return (
             f"critical levels at {len(specs)} shared stage(s), each segment at its own target: "
             f"holding cost {objective:.6g} against {ref.objective:.6g} with max_z on the same "
-            f"instance ({-saving:.6g} more): the critical-level model counts fractional "
-            "replenishment times in whole periods (optim.models.safety_stock.lead_times), "
-            "max_z in continuous time"
+            f"instance ({-saving:.6g} more), not like for like: critical-level stages are sized "
+            "on each demand's own law (Poisson / negative binomial for slow movers, "
+            "optim.models.safety_stock.critical) and count random replenishment times in whole "
+            "periods, max_z on the normal approximation in continuous time, which under-covers "
+            "skewed demand"
         )
     return (
         f"critical levels at {len(specs)} shared stage(s), each segment at its own target: "

