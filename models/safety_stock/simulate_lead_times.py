@@ -56,36 +56,9 @@ def simulate(
 ) -> pd.DataFrame:
     """Simulate the base-stock policy of a GSM solution and measure kept promises.
 
-    Parameters
-    ----------
-    instance
-        The instance that was solved.
-    result
-        The solution: an :class:`optim.Result` with a ``stages`` table, the ``stages`` table
-        itself (a DataFrame with a stage-id column and the outbound service time, optionally
-        the inbound service time and the safety stock), or a mapping ``{stage_id: S_j}``.
-        Missing inbound service times are taken as :math:`\\max(s^e_j, \\max_{i\\to j} S_i)`,
-        missing safety stocks are recomputed from the instance.
-    periods
-        Periods counted per replication (after the warm-up).
-    replications
-        Independent replications.
-    seed
-        Seed of the random generator (same seed, same numbers).
-    warmup
-        Periods discarded at the start of each replication; default
-        :math:`\\max_j L_j + \\max_j S_j + 1` with :math:`L_j` the longest cumulative lead
-        time into stage :math:`j` (enough for shortages to propagate down the network).
-    upstream
-        ``"guaranteed"`` (GSM assumption) or ``"actual"`` (shortages cascade); see the module
-        docstring.
-    safety_stock_factor
-        Multiplies every safety stock (1 = the solution as planned).
-    truncate_at_zero
-        Draw demand as :math:`\\max(0, N(\\mu, \\sigma^2))`. Default: ``False`` for
-        ``"guaranteed"`` (the model's normal demand), ``True`` for ``"actual"`` (required).
-    confidence
-        Confidence level of the interval.
+    The parameters are those of :func:`optim.models.safety_stock.simulate.simulate` (same
+    meaning and defaults), without ``levels``: stages here are served first come, first
+    served.
 
     Returns
     -------
