@@ -276,17 +276,7 @@ def simulate(
         j = int(dstage[i])
         rows.append(
             {
-                "stage": d.stage,
-                "segment": d.segment,
-                "target": d.service_level,
-                "service_time": int(s_out[j]),
-                "max_service_time": d.max_service_time,
-                "fill": float(value[i]),
-                "stderr": float(stderr[i]),
-                "ci_low": float(max(0.0, value[i] - half[i])),
-                "ci_high": float(min(1.0, value[i] + half[i])),
-                "meets_target": bool(value[i] + half[i] >= d.service_level),
-                "samples": int(periods * replications),
+                **_row(d, int(s_out[j]), value[i], stderr[i], half[i], periods * replications),
                 "service_measure": d.service_measure,
                 "fill_rate": float(fill_samples[i].mean()),
                 "cycle_service": float(cycle_samples[i].mean()),
@@ -295,6 +285,27 @@ def simulate(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _row(
+    d: Any, service_time: int, value: float, stderr: float, half: float, samples: int
+) -> dict[str, Any]:
+    """The columns every simulator's table shares for one demand (stage, segment): its
+    target and committed service time, the measured service with its standard error and
+    interval, and whether the interval reaches the target."""
+    return {
+        "stage": d.stage,
+        "segment": d.segment,
+        "target": d.service_level,
+        "service_time": service_time,
+        "max_service_time": d.max_service_time,
+        "fill": float(value),
+        "stderr": float(stderr),
+        "ci_low": float(max(0.0, value - half)),
+        "ci_high": float(min(1.0, value + half)),
+        "meets_target": bool(value + half >= d.service_level),
+        "samples": int(samples),
+    }
 
 
 def _with_lead_times(instance: SafetyStockInstance, result: Any, **kwargs: Any) -> pd.DataFrame:

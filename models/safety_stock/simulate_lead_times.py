@@ -28,6 +28,7 @@ from optim.models.safety_stock.lead_times import lead_time_model, needs_table
 from optim.models.safety_stock.simulate import (
     _BATCHES,
     _cumulative,
+    _row,
     _row_searchsorted,
     _solution_arrays,
     _stage_orders,
@@ -160,23 +161,9 @@ def simulate(
 
     rows = []
     for d_idx, d in enumerate(dem):
-        r = row_of[int(dstage[d_idx])]
         j = int(dstage[d_idx])
-        rows.append(
-            {
-                "stage": d.stage,
-                "segment": d.segment,
-                "target": d.service_level,
-                "service_time": int(s_out[j]),
-                "max_service_time": d.max_service_time,
-                "fill": float(fill[r]),
-                "stderr": float(stderr[r]),
-                "ci_low": float(max(0.0, fill[r] - half[r])),
-                "ci_high": float(min(1.0, fill[r] + half[r])),
-                "meets_target": bool(fill[r] + half[r] >= d.service_level),
-                "samples": int(periods * replications),
-            }
-        )
+        r = row_of[j]
+        rows.append(_row(d, int(s_out[j]), fill[r], stderr[r], half[r], periods * replications))
     return pd.DataFrame(rows)
 
 
