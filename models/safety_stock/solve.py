@@ -308,9 +308,13 @@ def _fits(clock: Clock, cpu0: float, pairs: int) -> tuple[bool, float]:
 
 
 def _solve_assignment(
-    data: GSMData, params: SolveParams, clock: Clock, cpu0: float
+    data: GSMData, params: SolveParams, clock: Clock, cpu0: float | None = None
 ) -> tuple[Solution, Status, float, str, dict[str, Any]]:
+    """Method ``"assignment"`` (module doc); ``cpu0``: ``time.process_time()`` when the
+    solve started (default: now), for the wall/CPU ratio of :func:`_fits`."""
     from optim.solvers import highs
+
+    cpu0 = time.process_time() if cpu0 is None else cpu0
     from optim.solvers.highs_mip_start import solve_mip
 
     tol = max(params.mip_gap, 1e-9)
