@@ -130,7 +130,7 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
     from optim.solvers import registry
 
     registry.check("safety_stock", params.solver, SOLVERS)
-    data = prepare(instance)
+    data = prepare(instance, workers=params.threads)
     tree = instance.is_spanning_tree()
     method = params.method
     if params.solver == "pyomo":
