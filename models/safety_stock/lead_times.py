@@ -93,6 +93,7 @@ per-segment services.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -472,16 +473,23 @@ def _conditioned(spec: StageSpec, q_inf: float) -> list[SegmentModel]:
 
 
 def critical_lead_time_table(
-    spec: StageSpec, stage: Stage, lead_time: int, tau_max: int
+    spec: StageSpec,
+    stage: Stage,
+    lead_time: int,
+    tau_max: int,
+    base_stock: Callable[..., int] | None = None,
 ) -> tuple[FloatArray, NDArray[np.int64]]:
     """Safety stock table and order delays of a critical-level stage with a random (or
     fractional) lead time, :math:`\\tau = 0..` ``tau_max`` (module docstring);
-    ``lead_time`` is the solver's integer :math:`T_j`."""
+    ``lead_time`` is the solver's integer :math:`T_j`. ``base_stock`` (default
+    :func:`critical_lead_time_base_stock`) gives :math:`B^*(\\tau)`; the comparison point
+    without reservation passes its own (:mod:`.strictest`)."""
+    least = critical_lead_time_base_stock if base_stock is None else base_stock
     windows = _Windows(spec)
     mean_lt = _mean_lead_time(stage)
     raw = np.zeros(tau_max + 1)
     for tau in range(tau_max + 1):
-        b = critical_lead_time_base_stock(spec, stage, lead_time, tau, windows)
+        b = least(spec, stage, lead_time, tau, windows)
         raw[tau] = b * spec.step - spec.mean * (tau - lead_time + mean_lt)
     return suffix_min(np.maximum(raw, 0.0))
 
@@ -501,10 +509,17 @@ def critical_lead_time_base_stock(
 
 
 def critical_lead_time_policy(
-    spec: StageSpec, stage: Stage, lead_time: int, tau: int, safety_stock: float
+    spec: StageSpec,
+    stage: Stage,
+    lead_time: int,
+    tau: int,
+    safety_stock: float,
+    *,
+    reserve: bool = True,
 ) -> StagePolicy:
     """Base stock, greedy critical levels and the model's services of such a stage at the
-    effective net replenishment time ``tau`` (order delay included) for the table's stock."""
+    effective net replenishment time ``tau`` (order delay included) for the table's stock;
+    ``reserve=False``: every level 0 (the comparison point of :mod:`.strictest`)."""
     from optim.models.safety_stock.critical import StagePolicy, evaluate_policy, greedy_levels
 
     k = len(spec.segments)
@@ -515,7 +530,7 @@ def critical_lead_time_policy(
     mean_lt = _mean_lead_time(stage)
     b = max(0, math.ceil((safety_stock + spec.mean * (x + mean_lt)) / spec.step - 1e-6))
     w = _Windows(spec).mixture(finite)
-    levels = greedy_levels(w, _conditioned(spec, q_inf), b)
+    levels = greedy_levels(w, _conditioned(spec, q_inf), b) if reserve else [0] * k
     if levels is None:  # pragma: no cover - the table only holds feasible base stocks
         levels = [0] * k
     pol = evaluate_policy(w, list(spec.segments), b, levels)

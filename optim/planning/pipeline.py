@@ -15,10 +15,12 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    segment) gets its own target in its own ``service_measure`` (the policy table's,
    :mod:`optim.segmentation.policy`) and its rationing tier as priority
    (:mod:`optim.models.safety_stock.critical`). The same instance is also solved with
-   ``max_z`` (cover the strictest segment's level with first-come-first-served stock):
-   the comparison point, its cost minus the plan's is the **saving**
-   (``stock_vs_max_z``). Critical levels need deterministic lead times: when receipts
-   make a lead time random, the run plans with ``max_z`` and says so in a note. Each
+   ``max_z`` like for like (:mod:`optim.models.safety_stock.strictest`: every segment
+   covered at its stage's strictest target, critical levels 0, on the same demand laws and
+   service measures): the comparison point, its cost minus the plan's is the **saving**
+   (``stock_vs_max_z``), never negative. Critical levels need deterministic lead times:
+   when receipts make a lead time random, the run plans with ``max_z`` and says so in a
+   note. Each
    stage's holding cost is attributed to the customer segments it covers by the Euler
    (marginal contribution) rule of the root-sum-square stock :math:`SS_j =
    \sqrt{\tau_j}\sqrt{\sum_d a_{jd}^2}`, :math:`a_{jd} = z_d\sigma_d` with :math:`z_d`
@@ -142,8 +144,10 @@ class PlanningRun:
     safety_stock, capacity, rationing
         Solver results of steps 3, 5 and 6.
     baseline
-        The safety-stock instance solved with ``max_z`` (cover the strictest), the
-        comparison point of the critical levels; None when the plan is not
+        The safety-stock instance solved with ``max_z`` like for like (cover the
+        strictest with critical levels 0 on the same demand laws,
+        :func:`optim.models.safety_stock.solve.solve_cover_strictest`), the comparison
+        point of the critical levels; None when the plan is not
         ``critical_level`` or the comparison found no solution.
     capacity_floors
         Whether the peak plan meets every segment's fill-rate floor (False: the floors
@@ -760,7 +764,9 @@ def run(
             )
         max_z = None
         if gsm_inst.pooling == "critical_level":  # the comparison point: cover the strictest
-            max_z = optim.solve(gsm_inst.model_copy(update={"pooling": "max_z"}), params)
+            from optim.models.safety_stock.solve import solve_cover_strictest
+
+            max_z = solve_cover_strictest(gsm_inst, params)  # the one the solve ran, kept
             if not max_z.has_solution():
                 notes.append(
                     f"safety stock: the max_z comparison ended {max_z.status.value} without a "
