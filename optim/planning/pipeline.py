@@ -18,9 +18,9 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    ``max_z`` like for like (:mod:`optim.models.safety_stock.strictest`: every segment
    covered at its stage's strictest target, critical levels 0, on the same demand laws and
    service measures): the comparison point, its cost minus the plan's is the **saving**
-   (``stock_vs_max_z``), never negative. Critical levels need deterministic lead times:
-   when receipts make a lead time random, the run plans with ``max_z`` and says so in a
-   note. Each
+   (``stock_vs_max_z``), never negative. Lead times made random by receipts
+   keep the critical levels (:mod:`optim.models.safety_stock.lead_times`: the exact
+   evaluation mixed over the replenishment time). Each
    stage's holding cost is attributed to the customer segments it covers by the Euler
    (marginal contribution) rule of the root-sum-square stock :math:`SS_j =
    \sqrt{\tau_j}\sqrt{\sum_d a_{jd}^2}`, :math:`a_{jd} = z_d\sigma_d` with :math:`z_d`
@@ -437,28 +437,6 @@ def _segment_summary(
     return pd.DataFrame(out)
 
 
-def _deterministic_for_critical_levels(inst: Any, baseline: Any) -> tuple[Any, Any, str]:
-    """Critical levels are modelled for deterministic lead times
-    (:func:`optim.models.safety_stock.tables.critical_level_tables`): when the instance has
-    a random or fractional lead time (from receipts), plan it — and the drift baseline —
-    with ``max_z`` instead and say so. Returns the instances and the note ("" if none)."""
-    from optim.models.safety_stock.lead_times import needs_table
-
-    random = [s.id for s in inst.stages if needs_table(s)]
-    if inst.pooling != "critical_level" or not random:
-        return inst, baseline, ""
-    update = {"pooling": "max_z"}
-    if baseline is not None:
-        baseline = baseline.model_copy(update=update)
-    note = (
-        f"safety stock: {len(random):,} stage(s) have random lead times (receipts), e.g. "
-        f"{random[0]!r}; critical levels are modelled for fixed lead times only, so the stock "
-        "is planned with max_z (every segment covered at its stage's strictest level, first "
-        "come, first served) and no saving is stated."
-    )
-    return inst.model_copy(update=update), baseline, note
-
-
 STAGE_MODELS = {
     "normal": "critical levels, normal demand",
     "count": "critical levels, slow movers (count law)",
@@ -747,9 +725,6 @@ def run(
                 gsm_inst, data.receipts, days_per_period(seg.config.period)
             )
             tables.update(lead_tables)
-        gsm_inst, baseline, pooling_note = _deterministic_for_critical_levels(gsm_inst, baseline)
-        if pooling_note:
-            notes.append(pooling_note)
         gsm = optim.solve(gsm_inst, params)
         if baseline is not None and gsm.has_solution():
             base = optim.solve(baseline, params)
@@ -806,7 +781,6 @@ def run(
                 base_inst = _receipt_lead_times(
                     base_inst, data.receipts, days_per_period(seg.config.period)
                 )[0]
-            base_inst = _deterministic_for_critical_levels(base_inst, None)[0]
             base = optim.solve(base_inst, params)
             if base.has_solution():
                 sigma = fc.errors.assign(std_dev=fc.errors["sigma"])
