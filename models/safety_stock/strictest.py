@@ -37,7 +37,6 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 from optim.models.safety_stock.critical import (
@@ -48,10 +47,6 @@ from optim.models.safety_stock.critical import (
     _held,
     _lower_bound,
     _memo_of,
-    _nb_after,
-    _nb_measured,
-    _nb_stock,
-    _pack,
     evaluate_policy,
     stage_specs,
 )
@@ -78,51 +73,67 @@ def strictest(segments: list[SegmentModel] | tuple[SegmentModel, ...]) -> list[S
     return [SegmentModel(s.demand, top, s.measure) for s in segments]
 
 
-@njit(cache=True)
-def _nb_unreserved(w_lo: int, w: FloatArray, segs: tuple, b: int) -> bool:  # pragma: no cover
-    """Every class meets its target with all critical levels 0 and base stock ``b``."""
-    r_lo, r = _nb_stock(w_lo, w, b)
-    target = segs[5]
-    for k in range(target.size - 1, -1, -1):  # lowest priority first, as the policy serves
-        if _nb_measured(r_lo, r, k, 0, segs) < target[k] - 1e-12:
-            return False
-        if k:
-            r_lo, r = _nb_after(r_lo, r, k, 0, segs)
-    return True
+def _cdf_at(lo: int, pmf: FloatArray, b: NDArray[np.int64]) -> FloatArray:
+    """:math:`P(X \\le b)` for a lattice law ``(lo, pmf)``, at every ``b``."""
+    cdf = np.concatenate([[0.0], np.cumsum(pmf)])
+    return cdf[np.minimum(np.maximum(b - (lo - 1), 0), pmf.size)]
 
 
-def least_unreserved(
-    w: Lattice, segments: list[SegmentModel], b_min: int = 0, packed: tuple | None = None
-) -> int:
-    """Least base stock ``b >= b_min`` (lattice steps) with which every class meets its
-    target with all critical levels 0 (``w``: the demand of the earlier periods). Feasibility
-    is monotone in ``b``: doubling steps from the critical-level lower bound, then bisection."""
-    segs = _pack(segments) if packed is None else packed
+def least_unreserved(w: Lattice, segments: list[SegmentModel], b_min: int = 0) -> int:
+    r"""Least base stock ``b >= b_min`` (lattice steps; not below the critical-level search's
+    own start, the top class alone) with which every class meets its target with all critical
+    levels 0; ``w`` is the demand of the earlier periods.
 
-    def ok(b: int) -> bool:
-        return bool(_nb_unreserved(w.lo, w.pmf, segs, b))
+    Without reservation class :math:`k` (served after the classes below it) faces the stock
+    :math:`(b - Z_k)^+`, :math:`Z_k = W + \sum_{i > k} D_i` (demand is non-negative), so for
+    every ``b`` at once: cycle service :math:`P(Z_k + D_k \le b) + P(D_k = 0) P(Z_k > b)` and
+    fill rate :math:`\sum_z P(Z_k = z)\, E[\min(D_k, (b - z)^+)] / E[D_k]` — one convolution
+    per class instead of a search over ``b``; the same exact lattice arithmetic as
+    :func:`.critical.evaluate_policy` (tested equal to a scan with it)."""
+    start = _lower_bound(w, segments, b_min)
+    z_lo, z = w.lo, w.pmf
+    top = w.hi + sum(s.demand.hi for s in segments)  # every class served in full from here
+    b = np.arange(start, max(top, start) + 1)
+    ok = np.ones(b.size, dtype=bool)
+    for seg in reversed(segments):  # lowest priority first: Z grows by each class served
+        d = seg.demand
+        if seg.measure == "cycle_service":
+            both = np.convolve(z, d.pmf)
+            p0 = float(d.pmf[0]) if d.lo == 0 else 0.0
+            service = _cdf_at(z_lo + d.lo, both, b) + p0 * (1.0 - _cdf_at(z_lo, z, b))
+        else:
+            _, csurv, mean = seg._cum  # csurv[x - lo]: E[min(D, x)] less the part below lo
+            x = np.arange(max(top - z_lo, 0) + 1)
+            up = np.minimum(np.maximum(x - d.lo, 0), csurv.size - 1)
+            phi = np.minimum(x, max(d.lo, 0)) + csurv[up]
+            conv = np.convolve(z, phi)[: x.size]  # sum_z P(Z = z) E[min(D, b - z)], z <= b
+            at = np.minimum(np.maximum(b - z_lo, 0), x.size - 1)
+            served = np.where(b >= z_lo, conv[at], 0.0)
+            service = served / mean if mean > 0 else np.ones(b.size)
+        ok &= service >= seg.target - 1e-12
+        z_lo, z = z_lo + d.lo, np.convolve(z, d.pmf)
+    return int(b[int(np.argmax(ok))]) if ok.any() else int(b[-1])
 
-    lo = _lower_bound(w, segments, b_min)  # valid: no levels is one choice of levels
-    hi, grow = lo, 1
-    while not ok(hi):
-        lo, hi, grow = hi + 1, hi + grow, grow * 2
-    while lo < hi:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if ok(mid) else (mid + 1, hi)
-    return hi
 
-
-def strictest_table(spec: StageSpec, tau_max: int) -> FloatArray:
+def strictest_table(
+    spec: StageSpec, tau_max: int, reserved: FloatArray | None = None
+) -> FloatArray:
     """Safety stock of the stage covering the strictest without reservation, for
     :math:`\\tau = 0..` ``tau_max``: built as :func:`.critical.stage_table` (same windows,
-    same floor from the previous :math:`\\tau`), with :func:`least_unreserved`."""
+    same floor from the previous :math:`\\tau`), with :func:`least_unreserved`.
+
+    ``reserved``, the stage's critical-level table, only shortens the search: the least base
+    stock with critical levels is a lower bound (module docstring) and so is
+    :math:`(\\mu\\tau + SS^*(\\tau)) / g` (it is that or the floor), so the search starts
+    there and finds the same least base stock above the floor."""
     memo = _memo_of(spec.segments)
     segs = strictest(spec.segments)
-    packed = _pack(segs)
     ss = np.zeros(tau_max + 1)
     for tau in range(1, tau_max + 1):
         floor_b = math.ceil((spec.mean * tau + ss[tau - 1]) / spec.step - 1e-9)
-        b = least_unreserved(memo.window(tau - 1), segs, max(0, floor_b), packed)
+        if reserved is not None:
+            floor_b = max(floor_b, math.ceil((spec.mean * tau + reserved[tau]) / spec.step - 1e-6))
+        b = least_unreserved(memo.window(tau - 1), segs, max(0, floor_b))
         ss[tau] = max(b * spec.step - spec.mean * tau, ss[tau - 1])
     return ss
 
@@ -186,6 +197,6 @@ def cover_strictest_data(instance: SafetyStockInstance, data: GSMData) -> GSMDat
                 base_stock=strictest_lead_time_base_stock,
             )
         else:
-            tables[j] = strictest_table(spec, tau_max)
+            tables[j] = strictest_table(spec, tau_max, tables[j])
     out = data.with_table(tables)
     return out if delays is None else replace(out, order_delay=tuple(delays))
