@@ -189,6 +189,71 @@ def test_compiled_search_equals_the_reference(seed, k, law, periods):
         assert fast_levels(w, segs, b) == greedy_levels(w, segs, b)
 
 
+def _reference_table(segs: list[SegmentModel], h: float, mean: float, tau_max: int):
+    """The stage table by the numpy reference: at every tau the least feasible base stock
+    from the floor of the previous tau's stock (``optimal_policy``), and its greedy levels."""
+    period = segs[0].demand
+    for s in segs[1:]:
+        period = period.add(s.demand)
+    ss, levels = np.zeros(tau_max + 1), {}
+    for tau in range(1, tau_max + 1):
+        floor_b = math.ceil((mean * tau + ss[tau - 1]) / h - 1e-9)
+        b, levels[tau] = optimal_policy(window(period, tau - 1), segs, max(0, floor_b))
+        ss[tau] = max(b * h - mean * tau, ss[tau - 1])
+    return ss, levels
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 10_000),
+    st.integers(1, 4),
+    st.sampled_from(["normal", "poisson", "negative_binomial", "small", "mixed"]),
+    st.integers(1, 8),
+)
+def test_stage_table_equals_the_reference_search(seed, k, law, tau_max):
+    """``stage_table`` (compiled search from a necessary bound and a guess, galloping, and
+    the tail-sum after-recursion) gives exactly the reference's table and levels at every
+    tau, with the top class not always the strictest (a downstream flow at level 0)."""
+    from optim.models.safety_stock.critical import _MEMOS, _Memo
+
+    rng = random.Random(seed)
+    if law == "small":
+        segs = _small_segments(rng, k)
+        h = 1.0
+    else:
+        laws = [rng.choice(["normal", "poisson", "negative_binomial"]) for _ in range(k)]
+        laws = laws if law == "mixed" else [law] * k
+        means = [rng.uniform(0.2, 40) for _ in range(k)]
+        sds = [
+            m * rng.choice([0.0, 0.1, 0.3, 0.6])
+            if lw == "normal"
+            else math.sqrt(m) * rng.uniform(1, 3)
+            for m, lw in zip(means, laws, strict=True)
+        ]
+        sigma = math.sqrt(sum(s * s for s in sds)) or 1.0
+        h = 2.0 ** math.floor(math.log2(max(1.0, sigma / 16) if law != "normal" else sigma / 8))
+        segs = [
+            SegmentModel(
+                demand_lattice(m, s, lw, h),
+                rng.choice([0.8, 0.9, 0.935, 0.95, 0.985, 0.99, 0.999]),
+                rng.choice(["cycle_service", "fill_rate"]),
+            )
+            for m, s, lw in zip(means, sds, laws, strict=True)
+        ]
+        segs[1:] = sorted(segs[1:], key=lambda s: -s.target)  # the top class: any target
+    mean = sum(s.demand.mean() for s in segs) * h
+    want, want_levels = _reference_table(segs, h, mean, tau_max)
+    key = tuple(id(s) for s in segs)
+    _MEMOS[key] = memo = _Memo(tuple(segs))  # as stage_specs registers a stage's memo
+    try:
+        got = stage_table(segs, h, mean, tau_max)
+    finally:
+        _MEMOS.pop(key)
+    assert np.array_equal(got, want)
+    for tau in range(1, tau_max + 1):  # the levels kept for the table's base stock
+        assert memo.levels[(tau, round((mean * tau + got[tau]) / h))] == want_levels[tau]
+
+
 def test_table_is_non_decreasing_and_feasible_at_every_tau():
     h = 1.0
     segs = [
