@@ -918,7 +918,12 @@ def stage_specs(
     instance: SafetyStockInstance, n_stages: int, ids: tuple[str, ...]
 ) -> dict[int, StageSpec]:
     """:func:`_stage_specs`, kept for the last instances asked (they are frozen), with the
-    memo of every stage's search (:func:`stage_table`, :func:`policy_at` share it)."""
+    memo of every stage's search (:func:`stage_table`, :func:`policy_at` share it). Instances
+    of another pooling rule have none and are not kept: the ``max_z`` comparison solved
+    between a solve and its tables, the report or the simulation must not push the
+    critical-level instance out."""
+    if instance.pooling != "critical_level":
+        return {}
     for inst, kept_ids, specs in _SPECS:
         if inst is instance and kept_ids == ids:
             return specs

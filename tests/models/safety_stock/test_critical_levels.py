@@ -309,6 +309,22 @@ def test_result_rows_and_saving_message():
     assert "does not differentiate service" in rss.message
 
 
+def test_stage_specs_outlive_the_max_z_comparisons():
+    """The planning run solves the instance (with its max_z comparison inside), then max_z
+    again, then reports and simulates the plan: the stage specs (and the searches' memos)
+    are computed once, not again after every max_z solve."""
+    from optim.models.safety_stock.critical import stage_specs
+
+    inst = two_echelon()
+    ids = tuple(s.id for s in inst.stages)
+    solve(inst)
+    specs = stage_specs(inst, len(ids), ids)
+    assert specs
+    for _ in range(3):
+        solve(inst.model_copy(update={"pooling": "max_z"}))
+    assert stage_specs(inst, len(ids), ids) is specs
+
+
 def test_model_service_equals_simulated_service_on_the_example():
     inst = two_echelon()
     res = solve(inst)
