@@ -39,6 +39,7 @@ def running_min(val, ext_val, ext_arg, o, size, right):  # fmt: skip
 def bottom_up(
     post, lo, hi, parent, up, adj_ptr, adj_node, adj_dir, ns, ni, lead, slo, shi, ilo, ihi,
     ct_ptr, ct, off, val, arg, ext_val, ext_arg, root_s, root_si,
+    pen_s, ps_off, pen_si, pi_off,
 ):  # fmt: skip
     total = 0.0
     for pos in range(lo, hi):
@@ -58,6 +59,11 @@ def bottom_up(
             else:  # k -> c: SI_c >= S_k, suffix minimum of g_c
                 for x in range(nsk):
                     b[x] += ext_val[oc + x] if x < size else np.inf
+        if pen_s.size > 0:  # Lagrangian terms: functions of S_k and of SI_k
+            for x in range(nsk):
+                b[x] += pen_s[ps_off[k] + x]
+            for x in range(nik):
+                a[x] += pen_si[pi_off[k] + x]
         for x in range(min(max(ilo[k], 0), nik)):
             a[x] = np.inf
         for x in range(ihi[k] + 1, nik):
