@@ -278,17 +278,29 @@ def demand_lattice(mean: float, std_dev: float, distribution: str, step: float) 
     if law == "poisson":
         sd = math.sqrt(a)
         k = np.arange(int(a + 14 * sd + 30) + 1, dtype=np.float64)
-        lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
-        logp = k * math.log(a) - a - lg
+        logp = k * math.log(a) - a - _log_factorial(k.size)
     else:
         r, p = a, b
         m = r * (1 - p) / p
         sd = math.sqrt(m / p)
         k = np.arange(int(m + 30 * sd + 30) + 1, dtype=np.float64)
-        lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
-        lgr = np.array([math.lgamma(v + r) for v in k.tolist()])
-        logp = lgr - math.lgamma(r) - lg + r * math.log(p) + k * math.log1p(-p)
+        lgr = np.fromiter(map(math.lgamma, (k + r).tolist()), np.float64, k.size)
+        logp = lgr - math.lgamma(r) - _log_factorial(k.size) + r * math.log(p) + k * math.log1p(-p)
     return _trim(0, np.exp(logp))
+
+
+_LOG_FACTORIALS = [np.zeros(0)]
+
+
+def _log_factorial(n: int) -> FloatArray:
+    """``math.lgamma(v + 1.0)`` for ``v = 0..n-1``: the same numbers, computed once per
+    process and extended on demand."""
+    have = _LOG_FACTORIALS[0]
+    if have.size < n:
+        more = np.arange(have.size, max(n, 2 * have.size), dtype=np.float64) + 1.0
+        new = np.fromiter(map(math.lgamma, more.tolist()), np.float64, more.size)
+        have = _LOG_FACTORIALS[0] = np.concatenate([have, new])
+    return have[:n]
 
 
 _ERF = np.frompyfunc(math.erf, 1, 1)
