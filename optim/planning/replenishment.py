@@ -8,8 +8,11 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
 
 * **policy type** (rule, in this order): *make-to-order* when the item's policy text
   (``forecasting`` after the demand-pattern overrides) offers make-to-order and either the
-  item is lumpy (rare, large orders: stock would wait long between them) or its
-  segments' promise covers the stage's replenishment time; *min/max* — ``(s, S)`` when
+  item is lumpy (rare, large orders: stock would wait long between them; decided before
+  GSM, :func:`optim.planning.builders.make_to_order_items`: its demand is left out of the
+  GSM instance, so no stage holds stock for it, and the rows come from ``make_to_order``)
+  or its segments' promise covers the stage's replenishment time given GSM's upstream
+  service time (GSM then holds no stock at the stage); *min/max* — ``(s, S)`` when
   reviewed every period, ``(R, s, S)`` otherwise — when the text names min/max; otherwise
   *base stock* ``(R, S)``.
 * **review period** :math:`R` from ``review_frequency`` (:func:`review_periods`: daily 1
@@ -34,7 +37,9 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
   cost per unit and period, i.e. the network template's holding rate × the item's unit
   cost), else :math:`Q = \mu R` (one review period's demand).
 * **make-to-order**: no stock (reorder point and order-up-to 0) and a promise equal to the
-  stage's replenishment time (upstream service time + lead time, in days).
+  stage's replenishment time, in days: GSM's upstream service time + lead time where the
+  promise covers it; for lumpy made-to-order items the time without stock anywhere on
+  the path (:func:`optim.planning.builders.replenishment_times`).
 
 Every stocked row is then simulated (:func:`optim.models.replenishment.simulate_periodic`,
 seeded): the achieved cycle service (and fill rate) is written beside its target;
@@ -54,6 +59,7 @@ from scipy.stats import norm
 
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.replenishment import eoq, reorder_point, simulate_periodic
+from optim.planning.builders import offers_make_to_order
 from optim.result import Result
 from optim.segmentation import Segmentation
 
@@ -124,12 +130,15 @@ def review_periods(text: str, days_per_period: float) -> tuple[int, str]:
     return max(1, math.floor(days / days_per_period + 1e-9)), ""
 
 
-def _policy_kind(text: str, pattern: str, promise: float, replenish: float) -> tuple[str, str]:
+MTO_WHY = (
+    "lumpy demand and the policy offers make-to-order: no stock on its path, the promise "
+    "is the replenishment time without stock"
+)
+
+
+def _policy_kind(text: str, promise: float, replenish: float) -> tuple[str, str]:
     low = text.lower()
-    mto = "make-to-order" in low or "make to order" in low
-    if mto and pattern == "lumpy":
-        return "make-to-order", "lumpy demand and the policy offers make-to-order"
-    if mto and promise >= replenish:
+    if offers_make_to_order(text) and promise >= replenish:
         return "make-to-order", (
             f"the segments' promise ({promise:g} d) covers the replenishment time "
             f"({replenish:g} d)"
@@ -148,6 +157,7 @@ def replenishment_parameters(
     ordering_cost: float | None = None,
     periods: int = SIM_PERIODS,
     seed: int = 0,
+    make_to_order: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Replenishment parameters per item × demand stage (module docstring) and notes.
 
@@ -164,6 +174,10 @@ def replenishment_parameters(
         Cost per order for the EOQ (None: no EOQ, :math:`Q = \\mu R`).
     periods, seed
         Simulation length per replication and seed.
+    make_to_order
+        The cells of the items made to order, left out of ``instance``
+        (:func:`optim.planning.builders.make_to_order_demands`): one make-to-order row per
+        item × demand stage, no stock, promise = its ``replenishment_time``.
 
     Returns
     -------
@@ -183,8 +197,11 @@ def replenishment_parameters(
             for d in instance.demands
         ]
     )
-    if demands.empty:
+    mto = make_to_order if make_to_order is not None else pd.DataFrame()
+    if demands.empty and mto.empty:
         return pd.DataFrame(columns=REPLENISHMENT_COLUMNS), notes
+    if demands.empty:
+        demands = pd.DataFrame(columns=["stage", "mean", "var", "target", "promise"])
     cells = (
         demands.groupby("stage", sort=True)
         .agg(
@@ -221,7 +238,7 @@ def replenishment_parameters(
         if note:
             unknown[freq] = note
         replenish = (c["inbound"] + c["stage_lead"]) * days_per_period
-        kind, why = _policy_kind(text, pattern, c["promise"] * days_per_period, replenish)
+        kind, why = _policy_kind(text, c["promise"] * days_per_period, replenish)
         rows.append(
             {
                 "item": c["item"],
@@ -245,8 +262,12 @@ def replenishment_parameters(
                 "why": why,
             }
         )
+    if len(mto):
+        rows.extend(_make_to_order_rows(mto, policy, days_per_period, unknown))
     notes.extend(unknown.values())
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows)  # in stage-id order, the made-to-order rows among them
+    out = out.iloc[np.argsort((out["item"] + "@" + out["location"]).to_numpy(), kind="stable")]
+    out = out.reset_index(drop=True)
     mu, sd = out["mean"].to_numpy(float), out["std_dev"].to_numpy(float)
     r, L = out["review_period"].to_numpy(np.int64), out["lead_time"].to_numpy(np.int64)
     alpha = out["target"].to_numpy(float)
@@ -324,6 +345,52 @@ def replenishment_parameters(
             f"{w['target']:.1%})."
         )
     return out[REPLENISHMENT_COLUMNS].reset_index(drop=True), notes
+
+
+def _make_to_order_rows(
+    mto: pd.DataFrame, policy: pd.DataFrame, days_per_period: float, unknown: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Rows of the items made to order (:func:`replenishment_parameters`): per item × stage
+    μ summed and σ root-sum-squared over its segments, the strictest target, no stock."""
+    cells = (
+        mto.assign(var=mto["std_dev"].astype(float) ** 2)
+        .groupby(["item", "stage"], sort=True)
+        .agg(
+            mean=("mean", "sum"),
+            var=("var", "sum"),
+            target=("service_level", "max"),
+            replenish=("replenishment_time", "first"),
+        )
+        .reset_index()
+        .merge(policy, on="item", how="left")
+    )
+    rows = []
+    for c in cells.to_dict("records"):
+        freq = "weekly" if pd.isna(c["review_frequency"]) else str(c["review_frequency"])
+        review, note = review_periods(freq, days_per_period)
+        if note:
+            unknown[freq] = note
+        rows.append(
+            {
+                "item": c["item"],
+                "location": c["stage"],
+                "abc": c["abc"],
+                "pattern": "none" if pd.isna(c["pattern"]) else str(c["pattern"]),
+                "policy": "make-to-order",
+                "review_period": review,
+                "lead_time": 0,
+                "mean": c["mean"],
+                "std_dev": math.sqrt(c["var"]),
+                "target": c["target"],
+                "gsm_base_stock": 0.0,
+                "gsm_ss": 0.0,
+                "tau": 0.0,
+                "holding": np.nan,
+                "promise_days": float(c["replenish"]) * days_per_period,
+                "why": MTO_WHY,
+            }
+        )
+    return rows
 
 
 def item_policy_with_parameters(item_policy: pd.DataFrame, params: pd.DataFrame) -> pd.DataFrame:
