@@ -41,6 +41,16 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
   promise covers it; for lumpy made-to-order items the time without stock anywhere on
   the path (:func:`optim.planning.builders.replenishment_times`).
 
+* **random lead times** (a stage whose lane's lead time was learned from receipts,
+  :mod:`optim.models.safety_stock.lead_time_data`, in the GSM instance as its
+  ``lead_time_distribution``): the replenishment time of an order is
+  :math:`\lceil SI - S + v\rceil` whole periods for a lead time :math:`v` drawn from the
+  distribution (``lead_time_distribution`` column); the reorder point is the smallest
+  :math:`s` with :math:`\sum_v p_v P(D(W_v) \le s) \ge \alpha` over the risk windows
+  :math:`W_v` (min/max: this :math:`s`; base stock: raised to it), raised further where a
+  sizing simulation that draws every order's lead time (seed + 1) still falls short; the
+  evaluation below draws the lead times too. ``lead_time`` stays GSM's mean :math:`\tau`.
+
 Every stocked row is then simulated (:func:`optim.models.replenishment.simulate_periodic`,
 seeded): the achieved cycle service (and fill rate) is written beside its target;
 ``meets_target`` is False where it falls short by more than the simultaneous 95 %
@@ -59,6 +69,8 @@ from scipy.stats import norm
 
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.replenishment import eoq, reorder_point, simulate_periodic
+from optim.models.replenishment.policy import random_lead_reorder_point
+from optim.models.replenishment.simulate import raise_to_target
 from optim.planning.builders import offers_make_to_order
 from optim.result import Result
 from optim.segmentation import Segmentation
@@ -87,6 +99,7 @@ REPLENISHMENT_COLUMNS = [
     "eoq",
     "gsm_base_stock",
     "promise_days",
+    "lead_time_distribution",
     "cycle_service",
     "cycle_service_se",
     "fill_rate",
@@ -217,7 +230,13 @@ def replenishment_parameters(
     stages = gsm.tables["stages"].set_index("stage")
     lead = {s.id: float(s.lead_time) for s in instance.stages}
     holding = {s.id: float(s.holding_cost) for s in instance.stages}
+    lanes = {
+        s.id: [(p.value, p.probability) for p in s.lead_time_distribution]
+        for s in instance.stages
+        if s.lead_time_distribution is not None and len(s.lead_time_distribution) > 1
+    }
     cells = cells.assign(
+        outbound=stages["outbound_service_time"].reindex(cells["stage"]).to_numpy(dtype=float),
         tau=stages["net_replenishment_time"].reindex(cells["stage"]).to_numpy(dtype=float),
         inbound=stages["inbound_service_time"].reindex(cells["stage"]).to_numpy(dtype=float),
         gsm_base=stages["base_stock_level"].reindex(cells["stage"]).to_numpy(dtype=float),
@@ -239,6 +258,9 @@ def replenishment_parameters(
             unknown[freq] = note
         replenish = (c["inbound"] + c["stage_lead"]) * days_per_period
         kind, why = _policy_kind(text, c["promise"] * days_per_period, replenish)
+        dist = None
+        if kind != "make-to-order" and c["stage"] in lanes:
+            dist = _whole_lead_times(lanes[c["stage"]], c["inbound"] - c["outbound"])
         rows.append(
             {
                 "item": c["item"],
@@ -246,6 +268,7 @@ def replenishment_parameters(
                 "abc": c["abc"],
                 "pattern": pattern,
                 "policy": kind,
+                "lead_dist": dist,
                 "review_period": review,
                 "lead_time": math.ceil(c["tau"] - 1e-9) if kind != "make-to-order" else 0,
                 "mean": c["mean"],
@@ -298,6 +321,13 @@ def replenishment_parameters(
     is_mm, is_base = kinds == "min/max", kinds == "base stock"
     out["reorder_point"] = np.where(is_mm, s_minmax, np.where(is_base, base, 0.0))
     out["order_up_to"] = np.where(is_mm, s_minmax + q, np.where(is_base, base, 0.0))
+    dists: list[dict[int, float] | None] = list(out["lead_dist"])
+    random = np.array([d is not None for d in dists]) & (kinds != "make-to-order") & (mu > 0)
+    out["lead_time_distribution"] = [
+        " ".join(f"{k}:{p:.3g}" for k, p in d.items()) if d else "" for d in dists
+    ]
+    if random.any():  # lead times drawn from the lane's receipts: size for them
+        _size_for_random_lead_times(out, random, q, is_mm, periods, seed)
     out["order_quantity"] = np.where(is_mm, q, np.where(is_base, mu * r, 0.0))
     out["eoq"] = q_eoq
     stocked = (kinds != "make-to-order") & (mu > 0)
@@ -315,6 +345,7 @@ def replenishment_parameters(
             periods=periods,
             replications=REPLICATIONS,
             seed=seed,
+            lead_distribution=[d for d, k in zip(dists, stocked, strict=True) if k],
         )
         # standard error: across replications, at least the binomial one of all cycles
         p = sim.cycle_service
@@ -347,6 +378,75 @@ def replenishment_parameters(
     return out[REPLENISHMENT_COLUMNS].reset_index(drop=True), notes
 
 
+def _whole_lead_times(lane: list[tuple[float, float]], shift: float) -> dict[int, float] | None:
+    """The stage's lead-time distribution (periods) as whole-period replenishment times
+    :math:`\\lceil SI - S + v \\rceil \\ge 0` with their probabilities; None when one value."""
+    out: dict[int, float] = {}
+    for value, prob in lane:
+        k = max(0, math.ceil(shift + value - 1e-9))
+        out[k] = out.get(k, 0.0) + prob
+    return dict(sorted(out.items())) if len(out) > 1 else None
+
+
+def _size_for_random_lead_times(
+    out: pd.DataFrame,
+    random: np.ndarray,
+    q: np.ndarray,
+    is_mm: np.ndarray,
+    periods: int,
+    seed: int,
+) -> None:
+    """Rows whose lane's lead time is random (receipts): the reorder point over the mixture
+    of risk windows (:func:`~optim.models.replenishment.policy.random_lead_reorder_point`;
+    base stock: raised to it), then raised further where a sizing simulation with drawn lead
+    times (seed + 1, not the evaluation's) still falls short. In place."""
+    idx = np.flatnonzero(random)
+    s_old = out["reorder_point"].to_numpy(float)
+    mix = np.array(
+        [
+            random_lead_reorder_point(
+                float(out.at[i, "mean"]),
+                float(out.at[i, "std_dev"]),
+                int(out.at[i, "review_period"]),
+                out.at[i, "lead_dist"],
+                float(out.at[i, "target"]),
+            )
+            for i in idx
+        ]
+    )
+    s_new = np.where(is_mm[idx], mix, np.maximum(s_old[idx], mix))
+    up_new = np.where(is_mm[idx], mix + q[idx], s_new)
+    s_fit, up_fit, added = raise_to_target(
+        out["mean"].to_numpy(float)[idx],
+        out["std_dev"].to_numpy(float)[idx],
+        out["lead_time"].to_numpy(np.int64)[idx],
+        out["review_period"].to_numpy(np.int64)[idx],
+        s_new,
+        up_new,
+        out["target"].to_numpy(float)[idx],
+        lead_distribution=list(out["lead_dist"].iloc[idx]),
+        periods=periods,
+        replications=REPLICATIONS,
+        seed=seed + 1,
+    )
+    out.loc[idx, "reorder_point"] = s_fit
+    out.loc[idx, "order_up_to"] = up_fit
+    out.loc[idx, "why"] = [
+        f"{w}; lead time drawn from the lane's receipts ({d}): reorder point {a:,.0f} over "
+        f"the mixture of risk windows (fixed lead time {lt}: {b:,.0f})"
+        + (f", +{x:,.0f} where the sizing simulation fell short" if x > 0 else "")
+        for w, d, a, lt, b, x in zip(
+            out["why"].iloc[idx],
+            out["lead_time_distribution"].iloc[idx],
+            s_fit,
+            out["lead_time"].iloc[idx],
+            s_old[idx],
+            added,
+            strict=True,
+        )
+    ]
+
+
 def _make_to_order_rows(
     mto: pd.DataFrame, policy: pd.DataFrame, days_per_period: float, unknown: dict[str, str]
 ) -> list[dict[str, Any]]:
@@ -377,6 +477,7 @@ def _make_to_order_rows(
                 "abc": c["abc"],
                 "pattern": "none" if pd.isna(c["pattern"]) else str(c["pattern"]),
                 "policy": "make-to-order",
+                "lead_dist": None,
                 "review_period": review,
                 "lead_time": 0,
                 "mean": c["mean"],

@@ -203,3 +203,52 @@ def test_replenishment_table_is_seeded(run):
     a, _ = replenishment_parameters(run.segmentation, inst, run.safety_stock, **args)
     b, _ = replenishment_parameters(run.segmentation, inst, run.safety_stock, **args)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_random_lead_times_are_drawn_and_the_parameters_still_meet_the_target(run):
+    """Stores R-01 get a lane lead time of 0 or 2 weeks (mean 1, the plan's fixed lead
+    time): the parameters computed for it meet their targets in a simulation that draws each
+    order's lead time, while the fixed-lead-time parameters miss there."""
+    from optim.instances.safety_stock import LeadTimePoint
+    from optim.models.replenishment import simulate_periodic
+
+    inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    lane = (LeadTimePoint(value=0.0, probability=0.5), LeadTimePoint(value=2.0, probability=0.5))
+    stages = [
+        s.model_copy(update={"lead_time_distribution": lane}) if s.id.endswith("@R-01") else s
+        for s in inst.stages
+    ]
+    random = inst.model_copy(update={"stages": stages})
+    args = dict(days_per_period=7.0, ordering_cost=ORDERING_COST, periods=1000)
+    fixed, _ = replenishment_parameters(run.segmentation, inst, run.safety_stock, **args)
+    drawn, _ = replenishment_parameters(run.segmentation, random, run.safety_stock, **args)
+    at = (drawn["location"] == "R-01") & (drawn["policy"] != "make-to-order") & (drawn["mean"] > 0)
+    assert at.sum() >= 5
+    rows = drawn[at]
+    si = run.safety_stock.tables["stages"].set_index("stage")
+    for row in rows.itertuples():  # whole periods SI - S + v of the drawn lead times
+        st = si.loc[f"{row.item}@R-01"]
+        shift = st["inbound_service_time"] - st["outbound_service_time"]
+        want = {max(0, int(shift)): 0.5, max(0, int(shift) + 2): 0.5}
+        assert row.lead_time_distribution == " ".join(f"{k}:{p:.3g}" for k, p in want.items())
+    assert rows["meets_target"].all()
+    # other rows keep the fixed-lead-time parameters (their simulated figures move: the
+    # drawn lead times shift the shared random stream)
+    other = ~drawn["location"].eq("R-01")
+    cols = ["reorder_point", "order_up_to", "lead_time_distribution"]
+    pd.testing.assert_frame_equal(drawn.loc[other, cols], fixed.loc[other, cols])
+    # the fixed-lead-time parameters, simulated with the drawn lead times, miss
+    old = fixed[at]
+    dists = [
+        {int(t.split(":")[0]): float(t.split(":")[1]) for t in d.split()}
+        for d in rows["lead_time_distribution"]
+    ]
+    sim = simulate_periodic(
+        old["mean"], old["std_dev"], old["lead_time"], old["review_period"],
+        old["reorder_point"], old["order_up_to"], periods=1000, replications=4, seed=0,
+        lead_distribution=dists,
+    )  # fmt: skip
+    short = sim.cycle_service < old["target"].to_numpy() - 3 * sim.cycle_service_se
+    assert short.sum() >= 3, (sim.cycle_service, old["target"].to_numpy())
+    assert (rows["reorder_point"].to_numpy() >= old["reorder_point"].to_numpy()).all()
+    assert (rows["reorder_point"].to_numpy()[short] > old["reorder_point"].to_numpy()[short]).all()
