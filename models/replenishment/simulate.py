@@ -141,11 +141,11 @@ def lead_arrays(
     values, cdf = np.zeros((n, m), np.int64), np.ones((n, m))
     top = lead.copy()
     for i, d in enumerate(dists):
-        v, p = np.array(list(d), np.int64), np.cumsum(list(d.values()))
-        p[-1] = 1.0
-        values[i, : len(v)], values[i, len(v) :] = v, v[-1]
-        cdf[i, : len(p)] = p
-        top[i] = v[-1]
+        vals, cum = np.array(list(d), np.int64), np.cumsum(list(d.values()))
+        cum[-1] = 1.0
+        values[i, : len(vals)], values[i, len(vals) :] = vals, vals[-1]
+        cdf[i, : len(cum)] = cum
+        top[i] = vals[-1]
     return top, values, cdf
 
 

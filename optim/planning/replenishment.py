@@ -149,6 +149,16 @@ MTO_WHY = (
 )
 
 
+def _review_of(text: Any, days_per_period: float, unknown: dict[str, str]) -> int:
+    """:func:`review_periods` of a policy's ``review_frequency`` (weekly when missing); a
+    text not understood is noted in ``unknown``."""
+    freq = "weekly" if pd.isna(text) else str(text)
+    review, note = review_periods(freq, days_per_period)
+    if note:
+        unknown[freq] = note
+    return review
+
+
 def _policy_kind(text: str, promise: float, replenish: float) -> tuple[str, str]:
     low = text.lower()
     if offers_make_to_order(text) and promise >= replenish:
@@ -252,10 +262,7 @@ def replenishment_parameters(
     for c in records:
         text = "" if pd.isna(c["forecasting"]) else str(c["forecasting"])
         pattern = "none" if pd.isna(c["pattern"]) else str(c["pattern"])
-        freq = "weekly" if pd.isna(c["review_frequency"]) else str(c["review_frequency"])
-        review, note = review_periods(freq, days_per_period)
-        if note:
-            unknown[freq] = note
+        review = _review_of(c["review_frequency"], days_per_period, unknown)
         replenish = (c["inbound"] + c["stage_lead"]) * days_per_period
         kind, why = _policy_kind(text, c["promise"] * days_per_period, replenish)
         dist = None
@@ -402,17 +409,11 @@ def _size_for_random_lead_times(
     times (seed + 1, not the evaluation's) still falls short. In place."""
     idx = np.flatnonzero(random)
     s_old = out["reorder_point"].to_numpy(float)
+    mu, sd = out["mean"].to_numpy(float), out["std_dev"].to_numpy(float)
+    review, target = out["review_period"].to_numpy(np.int64), out["target"].to_numpy(float)
+    dists = list(out["lead_dist"])
     mix = np.array(
-        [
-            random_lead_reorder_point(
-                float(out.at[i, "mean"]),
-                float(out.at[i, "std_dev"]),
-                int(out.at[i, "review_period"]),
-                out.at[i, "lead_dist"],
-                float(out.at[i, "target"]),
-            )
-            for i in idx
-        ]
+        [random_lead_reorder_point(mu[i], sd[i], int(review[i]), dists[i], target[i]) for i in idx]
     )
     s_new = np.where(is_mm[idx], mix, np.maximum(s_old[idx], mix))
     up_new = np.where(is_mm[idx], mix + q[idx], s_new)
@@ -466,10 +467,7 @@ def _make_to_order_rows(
     )
     rows = []
     for c in cells.to_dict("records"):
-        freq = "weekly" if pd.isna(c["review_frequency"]) else str(c["review_frequency"])
-        review, note = review_periods(freq, days_per_period)
-        if note:
-            unknown[freq] = note
+        review = _review_of(c["review_frequency"], days_per_period, unknown)
         rows.append(
             {
                 "item": c["item"],
