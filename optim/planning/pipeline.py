@@ -18,9 +18,12 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    ``max_z`` like for like (:mod:`optim.models.safety_stock.strictest`: every segment
    covered at its stage's strictest target, critical levels 0, on the same demand laws and
    service measures): the comparison point, its cost minus the plan's is the **saving**
-   (``stock_vs_max_z``), never negative. Lead times made random by receipts
-   keep the critical levels (:mod:`optim.models.safety_stock.lead_times`: the exact
-   evaluation mixed over the replenishment time). Each
+   (``stock_vs_max_z``), never negative. Lumpy items whose policy offers make-to-order are
+   left out (:func:`~optim.planning.builders.make_to_order_items`): no stock, a promise
+   equal to the replenishment time without stock (``segmentation/item_policy.csv``). Lead
+   times made random by receipts keep the critical levels
+   (:mod:`optim.models.safety_stock.lead_times`: the exact evaluation mixed over the
+   replenishment time). Each
    stage's holding cost is attributed to the customer segments it covers by the Euler
    (marginal contribution) rule of the root-sum-square stock :math:`SS_j =
    \sqrt{\tau_j}\sqrt{\sum_d a_{jd}^2}`, :math:`a_{jd} = z_d\sigma_d` with :math:`z_d`
@@ -78,7 +81,13 @@ import optim
 from optim.alerts import Alert
 from optim.errors import InstanceError, NoSolutionError
 from optim.params import SolveParams
-from optim.planning.builders import build_capacity, build_item_safety_stock, build_rationing
+from optim.planning.builders import (
+    build_capacity,
+    build_item_safety_stock,
+    build_rationing,
+    make_to_order_demands,
+    make_to_order_items,
+)
 from optim.planning.folder import PlanningData
 from optim.result import Result
 from optim.segmentation import PolicyTable, Segmentation, SegmentationConfig, segment
@@ -718,7 +727,10 @@ def run(
 
         unit_cost = data.items.set_index("item")["unit_cost"]
         demand_std = fc.demand_std() if fc is not None else None
-        gsm_inst = build_item_safety_stock(seg, data.network, unit_cost, demand_std=demand_std)
+        mto = make_to_order_items(seg)  # lumpy and the policy offers it: no stock
+        gsm_inst = build_item_safety_stock(
+            seg, data.network, unit_cost, demand_std=demand_std, make_to_order=mto
+        )
         baseline = None
         if data.receipts is not None:  # lead times learned from receipts, drift flagged
             gsm_inst, baseline, lead_tables = _receipt_lead_times(
@@ -773,17 +785,26 @@ def run(
             gsm,
             days_per_period=days_per_period(seg.config.period),
             ordering_cost=data.ordering_cost,
+            make_to_order=make_to_order_demands(seg, data.network, mto, demand_std=demand_std),
         )
+        if mto:
+            notes.append(
+                f"safety stock: {len(mto)} lumpy item(s) whose policy offers make-to-order "
+                f"hold no stock ({', '.join(mto[:5])}{', …' if len(mto) > 5 else ''}); "
+                "their promise is the replenishment time without stock "
+                "(segmentation/item_policy.csv)."
+            )
         notes.extend(more)
         if fc is not None:  # the baseline: the same placement on the history's σ
-            base_inst = build_item_safety_stock(seg, data.network, unit_cost)
+            base_inst = build_item_safety_stock(seg, data.network, unit_cost, make_to_order=mto)
             if data.receipts is not None:  # same lead times: only σ differs
                 base_inst = _receipt_lead_times(
                     base_inst, data.receipts, days_per_period(seg.config.period)
                 )[0]
             base = optim.solve(base_inst, params)
             if base.has_solution():
-                sigma = fc.errors.assign(std_dev=fc.errors["sigma"])
+                sigma = fc.errors[~fc.errors["item"].isin(mto)]
+                sigma = sigma.assign(std_dev=sigma["sigma"])
                 stats = seg.demand_stats(("item", "segment", "location"))
                 sigma = sigma.merge(
                     stats[["item", "segment", "location", "std"]], how="inner"
