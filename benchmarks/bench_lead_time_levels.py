@@ -121,7 +121,7 @@ def main() -> None:
     ap.add_argument("--replications", type=int, default=20)
     args = ap.parse_args()
     cpu, wall = time.process_time(), time.perf_counter()
-    print("case | segment | measure | model | simulate (s.e.) | crossing (s.e.) | crossing - model")
+    print("case | segment | measure | model | simulate (s.e.) | crossing (s.e.) | difference")
     for name, lead in CASES.items():
         inst = instance(lead)
         res = solve(inst)
