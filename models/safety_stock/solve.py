@@ -422,7 +422,9 @@ def _solve_assignment(
                 update={"mip_gap": tol / 4, "solver_options": _options(params, mip.lp.num_cols)}
             )
             # what is left after building the MIP
+            mip_start = clock.elapsed()
             raw = solve_mip(mip.lp, sub, time_limit=clock.left(), start=start)
+            extra["mip_seconds"] = clock.elapsed() - mip_start
             if raw.bound is not None and pairs is None:  # restricted MIP: no bound
                 lower = max(lower, raw.bound)
             if raw.x is not None:
