@@ -306,6 +306,8 @@ def _proof(info: dict[str, object]) -> str:
         return "pair MIP"
     if str(info.get("lp_rounds", 0)) != "0":
         return "pair LP"
+    if "branch_nodes" in info:
+        return f"Lagrangian B&B ({info['branch_nodes']} nodes)"
     if "lagrangian_bound" in info:
         return "Lagrangian"
     return "forest DP" if "relaxation_bound" in info else str(info.get("method", "?"))
