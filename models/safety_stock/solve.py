@@ -75,7 +75,7 @@ from optim.params import SolveParams
 from optim.result import Result
 from optim.status import Status
 
-__all__ = ["METHODS", "solve"]
+__all__ = ["METHODS", "solve", "solve_cover_strictest"]
 
 METHODS = ("auto", "dp", "mip", "assignment", "pwl", "pwl_full")
 PAIR_LIMIT = 1_500_000  # beyond this many (S, SI) pairs the LP is solved by column generation
@@ -118,7 +118,37 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
         ``objective`` = total holding cost of safety stock per period, ``bound`` a proven
         lower bound; tables ``stages`` and ``demands``.
     """
-    params = params or SolveParams()
+    return _solve(instance, params or SolveParams())
+
+
+def solve_cover_strictest(
+    instance: SafetyStockInstance, params: SolveParams | None = None
+) -> Result:
+    """The comparison point of ``pooling="critical_level"``: the same instance and model with
+    no reservation — every critical-level stage holds all critical levels at 0 and covers the
+    strictest target among its classes, on the same demand laws, service measures and
+    replenishment-time model (:mod:`optim.models.safety_stock.strictest`); other stages as in
+    the plan. Its ``demands`` table states levels 0 and the model's services. The comparison
+    :func:`solve` ran for its message on this very instance object is returned as is."""
+    for inst, res in _COMPARISONS:
+        if inst is instance:
+            return res
+    return _solve(instance, params or SolveParams(), strictest=True)
+
+
+_COMPARISONS: list[tuple[SafetyStockInstance, Result]] = []  # the last solves' comparisons
+_COMPARISONS_KEPT = 2
+
+
+def _solve(
+    instance: SafetyStockInstance,
+    params: SolveParams,
+    *,
+    data: GSMData | None = None,
+    strictest: bool = False,
+) -> Result:
+    """:func:`solve` (``data``: the instance already prepared) or, with ``strictest``,
+    :func:`solve_cover_strictest`."""
     cpu0 = time.process_time()
     clock = Clock.of(params)  # one budget: tables, relaxations, LPs, MIPs, the comparison
     if params.method not in METHODS:
@@ -130,7 +160,11 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
     from optim.solvers import registry
 
     registry.check("safety_stock", params.solver, SOLVERS)
-    data = prepare(instance)
+    data = prepare(instance) if data is None else data
+    if strictest:
+        from optim.models.safety_stock.strictest import cover_strictest_data
+
+        data = cover_strictest_data(instance, data)
     tree = instance.is_spanning_tree()
     method = params.method
     if params.solver == "pyomo":
@@ -150,6 +184,8 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
         )
 
     info: dict[str, Any] = {"method": method, "stages": data.n, "arcs": int(data.source.size)}
+    if strictest:
+        info["comparison"] = "cover_strictest"
     # the instance travels with the result so that `optim simulate RESULT` needs nothing else
     info["instance"] = instance.model_dump(mode="json", exclude_none=True)
     path = serial_chain_order(data) if method == "dp" else None
@@ -203,8 +239,8 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
     if objective is not None and bound is not None:
         bound = min(bound, objective) if status is Status.OPTIMAL else bound
         gap = max(objective - bound, 0.0) / max(1.0, abs(objective))
-    tables = _tables(instance, data, sol) if sol is not None else {}
-    note = _pooling_note(instance, data, params, objective, info, clock)
+    tables = _tables(instance, data, sol, strictest) if sol is not None else {}
+    note = _pooling_note(instance, data, params, objective, info, clock, strictest, gap)
     if note:
         message = f"{message}; {note}" if message else note
     return Result(
@@ -556,8 +592,11 @@ def _pooling_note(
     objective: float | None,
     info: dict[str, Any],
     clock: Clock,
+    strictest: bool = False,
+    gap: float | None = None,
 ) -> str:
-    """What the pooling rule means for service, and the saving of critical levels."""
+    """What the pooling rule means for service, and the saving of critical levels against
+    covering the strictest on the same model (:mod:`optim.models.safety_stock.strictest`)."""
     if instance.pooling in ("root_sum_square", "additive"):
         return (
             f"pooling {instance.pooling!r} does not differentiate service: stock is issued first "
@@ -571,6 +610,12 @@ def _pooling_note(
 
     specs = stage_specs(instance, data.n, data.ids)
     info["critical_level_stages"] = len(specs)
+    if strictest:
+        return (
+            f"cover the strictest (the comparison point of critical levels): {len(specs)} "
+            "shared stage(s) without reservation (critical levels 0), every segment covered at "
+            "its stage's strictest target on the critical-level model's demand laws"
+        )
     if not specs:
         return "critical levels: no stage serves segments with different targets (as max_z)"
     if clock.expired():
@@ -579,35 +624,33 @@ def _pooling_note(
             "(max_z comparison skipped: time limit reached)"
         )
     left = clock.left()
-    ref = solve(
-        instance.model_copy(update={"pooling": "max_z"}),
+    ref = _solve(
+        instance,
         params if left is None else params.model_copy(update={"time_limit": left}),
+        data=data,
+        strictest=True,
     )
+    _COMPARISONS.append((instance, ref))
+    del _COMPARISONS[:-_COMPARISONS_KEPT]
     if ref.objective is None:
         return "critical levels: each segment at its own target (max_z comparison not solved)"
     saving = ref.objective - objective
     info["max_z_cost"] = ref.objective
     info["saving_vs_max_z"] = saving
-    if saving < 0:  # the two models size demand differently; never reported as a saving
-        return (
-            f"critical levels at {len(specs)} shared stage(s), each segment at its own target: "
-            f"holding cost {objective:.6g} against {ref.objective:.6g} with max_z on the same "
-            f"instance ({-saving:.6g} more), not like for like: critical-level stages are sized "
-            "on each demand's own law (Poisson / negative binomial for slow movers, "
-            "optim.models.safety_stock.critical) and count random replenishment times in whole "
-            "periods, max_z on the normal approximation in continuous time, which under-covers "
-            "skewed demand"
-        )
-    return (
+    head = (
         f"critical levels at {len(specs)} shared stage(s), each segment at its own target: "
         f"holding cost {objective:.6g} against {ref.objective:.6g} with max_z (cover the "
-        f"strictest) on the same instance, saving {saving:.6g} "
-        f"({saving / max(ref.objective, 1e-12):.1%})"
+        "strictest, critical levels 0, same demand laws and service measures) on the same "
+        "instance"
     )
+    if saving < 0:  # only when a solve stopped early: both tables are ordered pointwise
+        gaps = f"gaps {gap or 0.0:.3%} and {ref.gap or 0.0:.3%}"
+        return f"{head}, {-saving:.6g} more: a solve stopped before optimality ({gaps})"
+    return f"{head}, saving {saving:.6g} ({saving / max(ref.objective, 1e-12):.1%})"
 
 
 def _tables(
-    instance: SafetyStockInstance, data: GSMData, sol: Solution
+    instance: SafetyStockInstance, data: GSMData, sol: Solution, strictest: bool = False
 ) -> dict[str, pd.DataFrame]:
     stages = pd.DataFrame(
         {
@@ -635,13 +678,13 @@ def _tables(
             "z": data.z,
         }
     )
-    for col, values in _segment_columns(instance, data, sol).items():
+    for col, values in _segment_columns(instance, data, sol, strictest).items():
         demands[col] = values
     return {"stages": stages, "demands": demands}
 
 
 def _segment_columns(
-    instance: SafetyStockInstance, data: GSMData, sol: Solution
+    instance: SafetyStockInstance, data: GSMData, sol: Solution, strictest: bool = False
 ) -> dict[str, list[Any]]:
     """Per (stage, segment): priority, critical level, measure, target and the model's service.
 
@@ -655,6 +698,7 @@ def _segment_columns(
 
     from optim.models.safety_stock.critical import policy_at, stage_specs
     from optim.models.safety_stock.lead_times import critical_lead_time_policy, needs_table
+    from optim.models.safety_stock.strictest import strictest_policy
 
     dem = instance.demands
     nd = len(dem)
@@ -693,7 +737,10 @@ def _segment_columns(
                 int(data.lead_time[j]),
                 int(sol.tau[j] + delay[j]),
                 float(sol.safety_stock[j]),
+                reserve=not strictest,
             )
+        elif strictest:
+            pol = strictest_policy(spec, int(sol.tau[j]), float(sol.safety_stock[j]))
         else:
             pol = policy_at(spec, int(sol.tau[j]), float(sol.safety_stock[j]))
         for rank, i in enumerate(spec.demands):
