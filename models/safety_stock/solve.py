@@ -13,8 +13,10 @@ Methods (``params.method``):
     search of exact tree DPs (:func:`~optim.models.safety_stock.relax.improve_by_forests`).
     The Lagrangian relaxation of the arcs outside the best forest
     (:mod:`optim.models.safety_stock.lagrange`: one tree DP per subgradient step) then
-    raises the bound towards the pair LP's value and yields a feasible point per step; it
-    proves most Willems chains without any LP. Only when a gap remains, the LP relaxation of the
+    raises the bound towards the pair LP's value and yields a feasible point per step; a
+    best-first branch and bound on the dropped arcs with Lagrangian node bounds
+    (:func:`~optim.models.safety_stock.lagrange.branch_and_bound`) closes what is left. Only
+    when a gap remains after them, the LP relaxation of the
     (S, SI)-pair assignment MIP (:mod:`optim.models.safety_stock.assignment`: exact on trees,
     at least every spanning-tree bound on DAGs) is solved and rounded by thresholds. Past
     :data:`PAIR_LIMIT` pairs it is solved by column generation (start: the incumbent's pairs,
@@ -68,7 +70,7 @@ from optim.models.safety_stock import (
 )
 from optim.models.safety_stock.data import check_size
 from optim.models.safety_stock.dp import DPTimeout
-from optim.models.safety_stock.lagrange import lagrangian_bound
+from optim.models.safety_stock.lagrange import branch_and_bound, lagrangian_bound
 from optim.models.safety_stock.relax import improve_by_forests
 from optim.models.safety_stock.serial import serial_chain_order, solve_serial_chain
 from optim.params import SolveParams
@@ -87,7 +89,8 @@ CG_PAIRS_PER_STAGE = 10  # pairs priced into the LP per stage and column-generat
 #: the columns on chain 16, 639,612 columns)
 PRESOLVE_COLUMNS = 100_000
 LOCAL_SEARCH_SHARE = 0.1  # share of the time left one forest local search may take
-LAGRANGE_SHARE = 0.5  # share of the time left the Lagrangian ascent may take
+LAGRANGE_SHARE = 0.4  # share of the time left the Lagrangian ascent may take
+BRANCH_SHARE = 0.8  # share of the time left after it the branch and bound may take
 #: CPU seconds per pair column to build a pair LP and for HiGHS to set it up before its first
 #: time check (measured on Willems chains 16 and 21: 1.6 and 2.3 microseconds)
 LP_CPU_PER_PAIR = 2.5e-6
@@ -376,13 +379,26 @@ def _solve_assignment(
             deadline=_share_deadline(clock, LAGRANGE_SHARE),
             tol=tol,
         )
-        lower = max(lower, lag.bound)
         best = lag.best
+        lower = max(lower, min(lag.bound, best.cost))
         extra.update(
             lagrangian_bound=lag.bound,
             lagrangian_cost=best.cost,
             lagrangian_iterations=lag.iterations,
         )
+        if gap() > tol and lag.point is not None and not clock.expired():
+            # branch and bound on the dropped arcs, Lagrangian bounds at the nodes
+            bb = branch_and_bound(
+                data, forests[top], lag, deadline=_share_deadline(clock, BRANCH_SHARE), tol=tol
+            )
+            best = bb.best
+            lower = max(lower, min(bb.bound, best.cost))
+            extra.update(
+                branch_bound=bb.bound,
+                branch_cost=best.cost,
+                branch_nodes=bb.nodes,
+                branch_open_nodes=bb.open_nodes,
+            )
 
     status, message = Status.OPTIMAL, ""
     # 1. LP relaxation (all pairs, or column generation past PAIR_LIMIT), then rounding.
@@ -458,7 +474,9 @@ def _solve_assignment(
                 update={"mip_gap": tol / 4, "solver_options": _options(params, mip.lp.num_cols)}
             )
             # what is left after building the MIP
+            mip_start = clock.elapsed()
             raw = solve_mip(mip.lp, sub, time_limit=clock.left(), start=start)
+            extra["mip_seconds"] = clock.elapsed() - mip_start
             if raw.bound is not None and pairs is None:  # restricted MIP: no bound
                 lower = max(lower, raw.bound)
             if raw.x is not None:
