@@ -49,9 +49,6 @@ __all__ = ["fmt_number", "fmt_pct", "render_report", "write_report"]
 PALETTE = ("#1b4f72", "#2e86c1", "#85c1e9", "#d35400", "#7d3c98", "#229954", "#7f8c8d")
 """Segment colours, in the order of the segment summary (tier 1 first)."""
 
-RATE_WORDS = ("rate", "level", "share", "utilisation", "target")
-"""A numeric column whose name contains one of these words is shown as a percentage."""
-
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;
 max-width:1100px;padding:0 1em;color:#1c2833;line-height:1.4}
@@ -97,8 +94,13 @@ def _column_formatter(name: str, values: pd.Series) -> Callable[[Any], str] | No
         return lambda v: "yes" if v else ""
     if not pd.api.types.is_numeric_dtype(values):
         return None
-    if any(word in name for word in RATE_WORDS):
+    from optim.precision import MONEY_DECIMALS, column_kind
+
+    kind = column_kind(name, values)  # the CSV rule: rates as percentages, money to cents
+    if kind == "rate":
         return lambda v: fmt_pct(float(v))
+    if kind == "money" and not pd.api.types.is_integer_dtype(values):
+        return lambda v: fmt_number(float(v), MONEY_DECIMALS)
     finite = values.to_numpy(float)
     finite = finite[np.isfinite(finite)]
     integral = bool(np.all(np.abs(finite - np.round(finite)) < 1e-6))

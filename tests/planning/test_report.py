@@ -97,6 +97,45 @@ def test_planning_write_calls_report(small_run: PlanningRun, tmp_path: Path) -> 
     paths = write(small_run, tmp_path)
     assert paths["report"] == tmp_path / "report.html"
     assert paths["report"].stat().st_size > 10_000
+    _check_precision(tmp_path)
+
+
+def _check_precision(out: Path) -> None:
+    """Every CSV table of the run (issue 12 item 6, :mod:`optim.precision`): quantities with
+    at most six decimals and none written as ``151.0``, money with exactly two decimals;
+    the short week is rationed in whole units, so its quantities have no decimals at all."""
+    import pandas as pd
+
+    from optim.precision import column_kind
+
+    checked = {"quantity": 0, "money": 0}
+    for path in sorted(out.rglob("*.csv")):
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for col in table.columns:
+            kind = column_kind(col)
+            texts = [t for t in table[col] if t and t not in ("True", "False")]
+            if kind not in checked or not texts:
+                continue
+            if not all(re.fullmatch(r"-?\d+(\.\d+)?", t) for t in texts):
+                continue  # a text column with a money-like name (e.g. a reason)
+            decimals = [len(t.partition(".")[2]) for t in texts]
+            if kind == "quantity":
+                assert max(decimals) <= 6 and not any(t.endswith(".0") for t in texts), (
+                    path.name,
+                    col,
+                )
+            elif any(decimals):  # a float money column: cents everywhere
+                assert set(decimals) == {2}, (path.name, col)
+            checked[kind] += 1
+    assert checked["quantity"] > 20 and checked["money"] > 5, checked
+    for name, cols in (
+        ("lines", ("requested", "allocated")),
+        ("allocations", ("quantity",)),
+        ("supply", ("planned", "quantity")),
+    ):
+        table = pd.read_csv(out / "rationing" / f"{name}.csv", dtype=str)
+        for col in cols:
+            assert not table[col].str.contains(".", regex=False).any(), (name, col)
 
 
 def test_five_plot_sections_with_inline_svg(page: str, parsed: _Sections) -> None:
