@@ -42,6 +42,7 @@ from pydantic import BaseModel, model_validator
 from optim.errors import InstanceError
 from optim.instances import tables as T
 from optim.instances.base import TableInstance
+from optim.instances.gate import _no_gc
 from optim.instances.rationing_document import (
     DEMAND_COLUMNS,
     FAIR_SHARES,
@@ -104,7 +105,9 @@ class RationingInstance(TableInstance):
             raise InstanceError(
                 f"stability must be true or false, got {stability!r}", field="stability"
             )
-        return _validated(data) | {"stability": bool(stability), "name": data.get("name")}
+        with _no_gc():  # columns of 10^6 rows make millions of objects and no cycles
+            tables = _validated(data)
+        return tables | {"stability": bool(stability), "name": data.get("name")}
 
     @classmethod
     def from_frames(
@@ -470,7 +473,7 @@ def _locations(raw: pd.DataFrame, dem: pd.DataFrame, known: set[str]) -> pd.Seri
     if "locations" not in raw.columns:
         return pd.Series([None] * n, index=dem.index, dtype=object)
     values = raw["locations"].to_numpy(dtype=object)
-    kind = np.fromiter(map(_sequence_kind, values), dtype=np.int8, count=n)
+    kind = _sequence_kinds(values)
     seq = kind > 0
     other = np.flatnonzero(~seq)
     missing = [v is None or (isinstance(v, float) and np.isnan(v)) for v in values[other]]
@@ -511,11 +514,21 @@ def _locations(raw: pd.DataFrame, dem: pd.DataFrame, known: set[str]) -> pd.Seri
     return pd.Series(out, index=dem.index, dtype=object)
 
 
-def _sequence_kind(value: Any) -> int:
-    """1 for a list or tuple, 2 for a numpy array, 0 otherwise (strings included)."""
-    if isinstance(value, (list, tuple)):
-        return 1
-    return 2 if isinstance(value, np.ndarray) else 0
+def _sequence_kinds(values: np.ndarray) -> np.ndarray:
+    """Per value: 1 for a list or tuple, 2 for a numpy array, 0 otherwise (strings included);
+    decided once per distinct type."""
+    if len(values) == 0:
+        return np.zeros(0, np.int8)
+    types = np.fromiter(map(type, values), dtype=object, count=len(values))
+    codes, kinds = pd.factorize(types)
+    per_kind = np.array(
+        [
+            1 if issubclass(k, (list, tuple)) else 2 if issubclass(k, np.ndarray) else 0
+            for k in kinds
+        ],
+        dtype=np.int8,
+    )
+    return per_kind[codes]
 
 
 def _check_locations_cell(row: int, value: Any, dem: pd.DataFrame, known: set[str]) -> None:

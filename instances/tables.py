@@ -10,6 +10,7 @@ row's id, the field and what is allowed, e.g.::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -39,14 +40,18 @@ def to_frame(records: Any, table: str, columns: Sequence[str]) -> pd.DataFrame:
     if isinstance(records, pd.DataFrame):
         frame = records.reset_index(drop=True)
     elif isinstance(records, list):
-        for i, rec in enumerate(records):
-            if not isinstance(rec, dict):
-                raise InstanceError(
-                    f"{table}[{i}]: expected an object with fields {', '.join(columns)}, "
-                    f"got {type(rec).__name__}",
-                    field=f"{table}[{i}]",
-                )
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        if not all(issubclass(kind, dict) for kind in set(map(type, records))):
+            for i, rec in enumerate(records):
+                if not isinstance(rec, dict):
+                    raise InstanceError(
+                        f"{table}[{i}]: expected an object with fields {', '.join(columns)}, "
+                        f"got {type(rec).__name__}",
+                        field=f"{table}[{i}]",
+                    )
+        # the columns pandas would find (every key, in order of first appearance), gathered
+        # at C speed: from_records' own per-record key scan is most of its time
+        keys = list(dict.fromkeys(chain.from_iterable(records)))
+        frame = pd.DataFrame.from_records(records, columns=keys) if records else pd.DataFrame()
     else:
         raise InstanceError(
             f"{table}: expected a list of records, got {type(records).__name__}", field=table
@@ -216,7 +221,12 @@ def _stripped(values: pd.Series) -> pd.Series:
     (sampled) is stripped directly.
     """
     arr = values.to_numpy(dtype=object) if values.dtype == object else None
-    if arr is None or len(arr) < 1024 or pd.unique(arr[:1024]).size > 512:
+    if arr is None or len(arr) < 1024:
+        return values.astype(str).str.strip()
+    if pd.unique(arr[:1024]).size > 512:
+        if pd.api.types.infer_dtype(arr, skipna=False) == "string":  # str only: strip each
+            texts = np.fromiter(map(str.strip, arr), dtype=object, count=len(arr))
+            return pd.Series(texts, index=values.index, name=values.name)
         return values.astype(str).str.strip()
     codes, uniques = pd.factorize(arr)  # no missing values here
     texts = pd.Series(uniques).astype(str).str.strip().to_numpy(dtype=object)

@@ -11,7 +11,9 @@ Built-in rules: a solve without a solution; fill-rate floors the capacity cannot
 segments served below their service target in the short week (who, how many units short);
 segments whose simulated service from the stock plan misses its target somewhere
 (``ci_high < target`` in the run's simulation, the worst (item, stage) rows named) or is
-below it on average over a location's items; the
+below it on average over a location's items; customer segment × item classes whose
+achieved fill rate or OTIF in the shipments (``optim review``, ``tables["review"]``) is
+below target, with the review's recommendation; the
 rules the input reader applied (``PlanningData.notes``); the run's own notes
 (:data:`NOTE_SEVERITY`: lead-time drift, policy promises rounded to periods and the capacity
 fallback's diagnosis are warnings, the rest ``info``).
@@ -187,6 +189,29 @@ def _stock_service_on_average(run: PlanningRun) -> Iterable[Alert]:
             f"{float(se) * 100:.2f}; significant at 95 % over all location x "
             "segment groups), a systematic shortfall too small to show per item",
             -gap * 100,
+            "points",
+        )
+
+
+@alert_rule
+def _review_below_target(run: PlanningRun) -> Iterable[Alert]:
+    """Every (customer segment, item class) the shipments review flags below target
+    (:mod:`optim.planning.review`): its achieved figures, trend and recommendation; the
+    amount is the larger of the fill-rate and OTIF gaps, in points."""
+    table = run.tables.get("review")
+    if table is None or table.empty:
+        return
+    for r in table[table["below_target"].astype(bool)].to_dict("records"):
+        target, fill, otif = float(r["target"]), float(r["fill_rate"]), float(r["otif"])
+        gap = max(target - fill, target - otif)
+        yield Alert(
+            "warning",
+            "review",
+            f"{r['segment']} × {r['abc']}",
+            f"shipments: {r['segment']} × {r['abc']} achieved fill rate {fill:.1%} and OTIF "
+            f"{otif:.1%} against {target:.1%} over {int(r['lines']):,} lines (trend "
+            f"{r['trend']}); {r['recommendation']}",
+            gap * 100,
             "points",
         )
 

@@ -6,7 +6,9 @@ The Dask tests start a real scheduler and two worker processes on loopback
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -186,4 +188,61 @@ def test_capacity_blocks_on_dask_same_bytes_as_threads(dask_cluster, monkeypatch
     finally:
         executor.use_cluster(None)
     assert shipped and shipped[0] > 1  # really split into blocks sent to the cluster
+    assert remote == local
+
+
+_FAN_OUT = executor.fan_out  # the real one (tests patch the module attribute)
+EXAMPLE = Path(__file__).resolve().parents[1] / "instances" / "data" / "two_echelon_gsm.json"
+
+
+def _two_items():
+    """The two-echelon example twice (items i1, i2): a forest of two components with
+    critical levels at each DC."""
+    doc = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    out: dict = {"kind": "safety_stock", "stages": [], "arcs": [], "demands": []}
+    for item in ("i1", "i2"):
+        out["stages"] += [{**s, "id": f"{item}@{s['id']}"} for s in doc["stages"]]
+        out["arcs"] += [
+            {**a, "source": f"{item}@{a['source']}", "target": f"{item}@{a['target']}"}
+            for a in doc["arcs"]
+        ]
+        out["demands"] += [{**d, "stage": f"{item}@{d['stage']}"} for d in doc["demands"]]
+    return optim.from_dict(out)
+
+
+def _simulated(inst, plan, monkeypatch, **kw) -> tuple[str, list[int]]:
+    """The simulation table as CSV text and the piece counts it fanned out (real fan_out)."""
+    from optim.models.safety_stock import simulate as sim
+
+    pieces: list[int] = []
+
+    def spy(fn, items, **kws):
+        items = list(items)
+        pieces.append(len(items))
+        return _FAN_OUT(fn, items, **kws)
+
+    monkeypatch.setattr(sim.executor, "fan_out", spy)
+    table = sim.simulate(inst, plan, periods=400, replications=6, seed=4, **kw)
+    return table.to_csv(index=False), pieces
+
+
+def test_simulation_replications_same_table_for_one_and_two_local_workers(monkeypatch) -> None:
+    inst = _two_items()
+    plan = optim.solve(inst)
+    one, unsplit = _simulated(inst, plan, monkeypatch, workers=1)
+    two, split = _simulated(inst, plan, monkeypatch, workers=2)
+    assert unsplit == [] and split == [2]  # one piece here; two pieces on two processes
+    assert one == two
+
+
+def test_simulation_replications_on_dask_same_table_as_local(dask_cluster, monkeypatch) -> None:
+    inst = _two_items()
+    plan = optim.solve(inst)
+    local, _ = _simulated(inst, plan, monkeypatch)
+    executor.use_cluster(dask_cluster)
+    try:
+        remote, pieces = _simulated(inst, plan, monkeypatch)
+    finally:
+        executor.use_cluster(None)
+    assert pieces == [6]  # every replication its own piece (fewer than CLUSTER_PIECES)
     assert remote == local

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.stats import gamma
 
-__all__ = ["eoq", "reorder_point", "window_quantile"]
+__all__ = ["eoq", "random_lead_reorder_point", "reorder_point", "window_quantile"]
 
 
 def _arrays(*values: object) -> list[np.ndarray]:
@@ -34,6 +36,42 @@ def reorder_point(mean: object, std: object, window: object, level: object) -> n
     backorder with at least that probability)."""
     q = window_quantile(mean, std, window, level)
     return np.ceil(q)
+
+
+def _window_cdf(x: float, mean: float, std: float, window: np.ndarray) -> np.ndarray:
+    """P(demand over each of ``window`` periods <= x) under the gamma model."""
+    w = np.asarray(window, dtype=float)
+    if mean <= 0:
+        return np.ones_like(w)
+    if std <= 0:
+        return (w * mean <= x + 1e-9).astype(float)
+    out = np.ones_like(w)
+    pos = w > 0
+    out[pos] = gamma.cdf(x, w[pos] * mean**2 / std**2, scale=std**2 / mean)
+    return out
+
+
+def random_lead_reorder_point(
+    mean: float, std: float, review: int, lead: dict[int, float], level: float
+) -> float:
+    r"""Smallest whole-unit ``s`` with :math:`\sum_l p_l\,P(D(l + R - 1) \le s) \ge \alpha`:
+    :func:`reorder_point` with the lead time drawn from ``lead`` ({whole periods:
+    probability}, independent of demand) — the risk window's demand is the mixture of the
+    windows' gamma laws. Found by bisection between 0 and the longest window's point (where
+    every term is already >= α)."""
+    values = np.array(sorted(lead), dtype=float)
+    probs = np.array([lead[int(v)] for v in values], dtype=float)
+    probs = probs / probs.sum()
+    window = np.maximum(values + review - 1, 0.0)
+    hi = float(reorder_point(mean, std, window.max(), level))
+    lo = -1.0  # mixture at lo < level (or lo = -1: nothing below 0)
+    while hi - lo > 1:
+        mid = math.floor((lo + hi) / 2)
+        if float(probs @ _window_cdf(mid, mean, std, window)) >= level:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def eoq(demand: object, ordering_cost: object, holding_cost: object) -> np.ndarray:

@@ -41,7 +41,14 @@ from numpy.typing import NDArray
 from optim.models.graph import is_forest
 from optim.models.safety_stock.data import GSMData
 
-__all__ = ["DPTimeout", "TreeDPResult", "dp_cells", "is_forest", "tree_dp"]
+__all__ = [
+    "DPTimeout",
+    "TreeDPResult",
+    "dp_cells",
+    "is_forest",
+    "penalty_offsets",
+    "tree_dp",
+]
 
 
 class DPTimeout(Exception):
@@ -101,6 +108,7 @@ def _compile() -> tuple[Any, Any]:
     def bottom_up(
         post, lo, hi, parent, up, adj_ptr, adj_node, adj_dir, ns, ni, lead, slo, shi, ilo, ihi,
         ct_ptr, ct, off, val, arg, ext_val, ext_arg, root_s, root_si,
+        pen_s, ps_off, pen_si, pi_off,
     ):  # fmt: skip
         total = 0.0
         for pos in range(lo, hi):
@@ -120,6 +128,11 @@ def _compile() -> tuple[Any, Any]:
                 else:  # k -> c: SI_c >= S_k, suffix minimum of g_c
                     for x in range(nsk):
                         b[x] += ext_val[oc + x] if x < size else np.inf
+            if pen_s.size > 0:  # Lagrangian terms: functions of S_k and of SI_k
+                for x in range(nsk):
+                    b[x] += pen_s[ps_off[k] + x]
+                for x in range(nik):
+                    a[x] += pen_si[pi_off[k] + x]
             for x in range(min(max(ilo[k], 0), nik)):
                 a[x] = np.inf
             for x in range(ihi[k] + 1, nik):
@@ -196,6 +209,16 @@ def _kernels() -> tuple[Any, Any]:
     return _COMPILED[0]
 
 
+def penalty_offsets(data: GSMData) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Offsets of every stage's ``S = 0..s_max`` and ``SI = 0..si_max`` in penalty arrays.
+
+    Stage ``k``'s term for ``S_k = s`` is ``pen_s[ps[k] + s]`` (``ps[-1]`` is the length).
+    """
+    ps = np.concatenate(([0], np.cumsum(data.s_max.astype(np.int64) + 1))).astype(np.int64)
+    pi = np.concatenate(([0], np.cumsum(data.si_max.astype(np.int64) + 1))).astype(np.int64)
+    return ps, pi
+
+
 def _cost_per_tau(
     data: GSMData, lengths: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
@@ -221,6 +244,7 @@ def tree_dp(
     si_lo: NDArray[np.int64] | None = None,
     si_hi: NDArray[np.int64] | None = None,
     deadline: float | None = None,
+    penalty: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> TreeDPResult:
     """Exact optimum of the GSM restricted to the arc subset ``arcs`` (a spanning forest).
 
@@ -236,7 +260,12 @@ def tree_dp(
         ``data.external`` and ``data.si_max``).
     deadline
         ``time.perf_counter()`` value after which :class:`DPTimeout` is raised (checked
-        after every stage).
+        after every ~:data:`CHUNK_CELLS` cells).
+    penalty
+        Optional ``(pen_s, pen_si)``: terms added to the cost, ``pen_s[ps + S_k]`` and
+        ``pen_si[pi + SI_k]`` for every stage ``k`` with ``ps``/``pi`` the offsets of
+        :func:`penalty_offsets` (Lagrangian relaxation of the dropped arcs,
+        :mod:`optim.models.safety_stock.lagrange`); the returned cost includes them.
 
     Returns
     -------
@@ -299,6 +328,14 @@ def tree_dp(
     ext_arg = np.zeros(total_cells, dtype=np.int64)
     root_s = np.zeros(n, dtype=np.int64)
     root_si = np.zeros(n, dtype=np.int64)
+    if penalty is None:
+        pen_s = pen_si = np.zeros(0)
+        ps_off = pi_off = np.zeros(1, dtype=np.int64)
+    else:
+        pen_s, pen_si = (np.asarray(p, dtype=np.float64) for p in penalty)
+        ps_off, pi_off = penalty_offsets(data)
+        if pen_s.size != ps_off[-1] or pen_si.size != pi_off[-1]:
+            raise ValueError("penalty arrays do not match penalty_offsets(data)")
     post = np.array(order[::-1], dtype=np.int64)
     total = 0.0
     # compiled calls of about CHUNK_CELLS (S, SI) cells each, the deadline checked between them
@@ -312,6 +349,7 @@ def tree_dp(
             post, lo, hi, parent, up_to_parent, adj_ptr, adj_node, adj_dir,
             ns, ni, lead, slo.astype(np.int64), shi.astype(np.int64), ilo.astype(np.int64),
             ihi.astype(np.int64), ct_ptr, ct, off, val, arg, ext_val, ext_arg, root_s, root_si,
+            pen_s, ps_off, pen_si, pi_off,
         )  # fmt: skip
 
     out = np.zeros(n, dtype=np.int64)

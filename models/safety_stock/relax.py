@@ -66,7 +66,7 @@ def improve_by_forests(
 
     Returns the best solution and the number of tree DPs run.
     """
-    from optim.models.safety_stock.dp import tree_dp
+    from optim.models.safety_stock.dp import DPTimeout, tree_dp
 
     src, tgt = data.source, data.target
     if src.size == 0:
@@ -92,7 +92,10 @@ def improve_by_forests(
             si_lo = data.external.copy()
             np.minimum.at(s_hi, i, cut)
             np.maximum.at(si_lo, j, cut)
-            dp = tree_dp(data, forest, s_hi=s_hi, si_lo=si_lo)
+            try:
+                dp = tree_dp(data, forest, s_hi=s_hi, si_lo=si_lo, deadline=deadline)
+            except DPTimeout:
+                return best, calls
             calls += 1
             if not np.isfinite(dp.cost):  # pragma: no cover - the incumbent is feasible
                 continue

@@ -80,6 +80,7 @@ simultaneous over all rows (Bonferroni; see ``confidence``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -93,6 +94,7 @@ import pandas as pd
 from numba import njit, prange
 from numpy.typing import NDArray
 
+from optim import executor
 from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.graph import DisjointSets
@@ -110,6 +112,8 @@ _SI_COLUMNS = ("inbound_service_time", "SI")
 _SS_COLUMNS = ("safety_stock",)
 _CHUNK_BYTES = 256 * 2**20
 _BATCHES = 20
+CLUSTER_PIECES = 8
+"""Pieces the replications are split into when a Dask cluster is in force (at least)."""
 
 
 def simulate(
@@ -125,6 +129,7 @@ def simulate(
     truncate_at_zero: bool | None = None,
     confidence: float = 0.95,
     levels: pd.DataFrame | None = None,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Simulate the base-stock policy of a GSM solution and measure each segment's service.
 
@@ -165,6 +170,11 @@ def simulate(
         Critical levels per (``stage``, ``segment``) in a ``critical_level`` column (the
         result's ``demands`` table); default: the result's own table when ``result`` is a
         Result, else the model's levels for the solution's base stocks.
+    workers
+        Local worker processes the replications are split over (:mod:`optim.executor`; a
+        Dask cluster in force takes them instead). The table is the same for any executor
+        and worker count: every (component, replication) has its own random stream. Only
+        the ``"guaranteed"`` run without random lead times is split; the others run here.
 
     Returns
     -------
@@ -232,6 +242,7 @@ def simulate(
             (seed, replications, horizon, warmup, periods),
             bidx,
             nb,
+            workers,
         )
     else:
         served = np.full((nd, replications, nb), np.nan)
@@ -645,13 +656,41 @@ def _guaranteed(
     run: tuple[int, int, int, int, int],
     bidx: NDArray[np.int64],
     nb: int,
+    workers: int = 1,
 ) -> tuple[NDArray[np.float64], ...]:
-    """served, wanted, kept periods and counted periods per (demand, replication, batch)."""
+    """served, wanted, kept periods and counted periods per (demand, replication, batch).
+
+    The replications are split into contiguous pieces on the executor seam
+    (:func:`optim.executor.fan_out`: ``workers`` local processes, or the Dask cluster in
+    force); replication ``r`` draws from its own streams ``(seed, component, r)`` wherever it
+    runs, so the arrays are the same for any executor and piece count.
+    """
     seed, reps, horizon, warmup, periods = run
-    out = np.zeros((4, draws.kind.size, reps, nb))
     net = tuple(getattr(stages, f) for f in _STAGE_FIELDS)
-    _nb_guaranteed(seed, reps, horizon, warmup, periods, bidx, draws.arrays(), net, out)
+    law = draws.arrays()
+    pieces = min(reps, workers if not executor.cluster_address() else max(workers, CLUSTER_PIECES))
+    cuts = np.linspace(0, reps, max(pieces, 1) + 1).round().astype(np.int64).tolist()
+    tasks = [
+        ((seed, r0, r1 - r0, horizon, warmup, periods), bidx, nb, law, net)
+        for r0, r1 in itertools.pairwise(cuts)
+    ]
+    if len(tasks) == 1:
+        out = _replications(tasks[0])
+    else:
+        parts = executor.fan_out(
+            _replications, tasks, workers=workers, desc="simulation replications"
+        )
+        out = np.concatenate(parts, axis=2)
     return out[0], out[1], out[2], out[3]
+
+
+def _replications(task: tuple[Any, ...]) -> NDArray[np.float64]:
+    """One piece of :func:`_guaranteed`: replications ``rep0 .. rep0 + reps - 1`` (a module
+    function, so that worker processes and Dask can run it)."""
+    (seed, rep0, reps, horizon, warmup, periods), bidx, nb, law, net = task
+    out = np.zeros((4, law[0].size, reps, nb))
+    _nb_guaranteed(seed, rep0, reps, horizon, warmup, periods, bidx, law, net, out)
+    return out
 
 
 # xoshiro256+ (Blackman & Vigna), one stream per (seed, component, replication) seeded by
@@ -732,6 +771,7 @@ def _nb_draw_all(seed: int, rep0: int, out: Any, law: Any) -> None:  # pragma: n
 @njit(parallel=True, cache=True)
 def _nb_guaranteed(
     seed: int,
+    rep0: int,
     reps: int,
     horizon: int,
     warmup: int,
@@ -741,7 +781,8 @@ def _nb_guaranteed(
     net: Any,
     out: Any,
 ) -> None:  # pragma: no cover - compiled
-    """Every (component, replication): draw, then simulate each stage with its own demand.
+    """Every (component, replication ``rep0 + r``): draw, then simulate each stage with its
+    own demand (``out[..., r, :]``).
 
     First come, first served (``crit`` false): period ``t``'s orders are all served iff the
     orders of the ``tau`` periods ending at ``t`` are at most ``B``; the stock left for them
@@ -775,7 +816,7 @@ def _nb_guaranteed(
         comp = task // reps
         r = task % reps
         buf = np.empty((comp_off[comp + 1] - comp_off[comp], horizon))
-        _nb_fill(buf, comp, _nb_stream(seed, comp, r), law)
+        _nb_fill(buf, comp, _nb_stream(seed, comp, rep0 + r), law)
         orders = np.zeros(horizon)
         cum = np.zeros(horizon + 1)
         for si in range(st_off[comp], st_off[comp + 1]):

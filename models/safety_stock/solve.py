@@ -9,7 +9,12 @@ Methods (``params.method``):
 ``"mip"``
     Exact for any acyclic network; currently ``"assignment"``.
 ``"assignment"``
-    Spanning-forest DP relaxations give a first bound and incumbent. The LP relaxation of the
+    Spanning-forest DP relaxations give a first bound and incumbent, improved by a local
+    search of exact tree DPs (:func:`~optim.models.safety_stock.relax.improve_by_forests`).
+    The Lagrangian relaxation of the arcs outside the best forest
+    (:mod:`optim.models.safety_stock.lagrange`: one tree DP per subgradient step) then
+    raises the bound towards the pair LP's value and yields a feasible point per step; it
+    proves most Willems chains without any LP. Only when a gap remains, the LP relaxation of the
     (S, SI)-pair assignment MIP (:mod:`optim.models.safety_stock.assignment`: exact on trees,
     at least every spanning-tree bound on DAGs) is solved and rounded by thresholds. Past
     :data:`PAIR_LIMIT` pairs it is solved by column generation (start: the incumbent's pairs,
@@ -17,6 +22,10 @@ Methods (``params.method``):
     most negative per stage; restricted value + sum of negative reduced costs is a lower
     bound at every round). When the rounding does not meet the LP bound, HiGHS solves the
     pair MIP (all pairs, or the generated ones past the limit) from the best point found.
+    Neither is built when the time left is less than twice the predicted build and HiGHS
+    set-up time (:data:`LP_CPU_PER_PAIR` per column, scaled by the solve's wall/CPU ratio):
+    both are uninterruptible, so the result would come late; the best point and its bound
+    are returned instead.
 ``"pwl"``
     Adaptive piecewise-linear MIP: MIPs whose concave costs are interpolated on a growing
     subset of the integer breakpoints are solved with HiGHS, each one warm-started from the
@@ -59,6 +68,7 @@ from optim.models.safety_stock import (
 )
 from optim.models.safety_stock.data import check_size
 from optim.models.safety_stock.dp import DPTimeout
+from optim.models.safety_stock.lagrange import lagrangian_bound
 from optim.models.safety_stock.relax import improve_by_forests
 from optim.models.safety_stock.serial import serial_chain_order, solve_serial_chain
 from optim.params import SolveParams
@@ -77,6 +87,10 @@ CG_PAIRS_PER_STAGE = 10  # pairs priced into the LP per stage and column-generat
 #: the columns on chain 16, 639,612 columns)
 PRESOLVE_COLUMNS = 100_000
 LOCAL_SEARCH_SHARE = 0.1  # share of the time left one forest local search may take
+LAGRANGE_SHARE = 0.5  # share of the time left the Lagrangian ascent may take
+#: CPU seconds per pair column to build a pair LP and for HiGHS to set it up before its first
+#: time check (measured on Willems chains 16 and 21: 1.6 and 2.3 microseconds)
+LP_CPU_PER_PAIR = 2.5e-6
 
 
 SOLVERS = {
@@ -105,6 +119,7 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
         lower bound; tables ``stages`` and ``demands``.
     """
     params = params or SolveParams()
+    cpu0 = time.process_time()
     clock = Clock.of(params)  # one budget: tables, relaxations, LPs, MIPs, the comparison
     if params.method not in METHODS:
         raise InstanceError(
@@ -160,7 +175,7 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
             # best known: every stage stocks for its whole replenishment time (S = 0), always
             # feasible; bound: every stage at its cheapest net replenishment time
             sol = normalize(data, np.zeros(data.n, dtype=np.int64))
-            bound = float(sum(float(data.stage_cost(j, np.array(0))) for j in range(data.n)))
+            bound = _trivial_bound(data)
             status = Status.TIME_LIMIT
             message = (
                 f"time limit reached in the tree DP ({stop.stages_done} of {stop.stages} "
@@ -175,7 +190,7 @@ def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> R
             method = "assignment"
             info["method"] = method
         if method == "assignment":
-            sol, status, bound, message, extra = _solve_assignment(data, params, clock)
+            sol, status, bound, message, extra = _solve_assignment(data, params, clock, cpu0)
         else:
             sol, status, bound, message, extra = _solve_pwl(
                 data, params, clock, full=method == "pwl_full"
@@ -231,57 +246,120 @@ def _options(params: SolveParams, columns: int) -> dict[str, Any]:
 
 def _search_deadline(clock: Clock) -> float | None:
     """Deadline of one local search: a tenth of the time left (none without a limit)."""
-    left = clock.left()
-    return None if left is None else time.perf_counter() + LOCAL_SEARCH_SHARE * left
+    return _share_deadline(clock, LOCAL_SEARCH_SHARE)
 
 
-def _relaxations(data: GSMData) -> tuple[float, Solution, list[np.ndarray]]:
-    """Spanning-forest DP relaxations: best lower bound, best repaired solution, their taus."""
-    lower = 0.0
+def _relaxations(
+    data: GSMData, forests: list[np.ndarray], deadline: float | None = None
+) -> tuple[float, Solution, list[np.ndarray], int]:
+    """Spanning-forest DP relaxations: best lower bound, best repaired solution, their taus,
+    and the position in ``forests`` of the forest with the best bound.
+
+    At ``deadline`` (``time.perf_counter()``) the remaining forests are skipped; when none
+    finished, the start is every stage stocking for its whole replenishment time (S = 0,
+    always feasible) with the trivial bound.
+    """
+    lower = -math.inf
     best: Solution | None = None
     seeds: list[np.ndarray] = []
-    for forest in spanning_forests(data):
-        dp = tree_dp(data, forest)
-        lower = max(lower, dp.cost)
+    top = 0
+    for k, forest in enumerate(forests):
+        try:
+            dp = tree_dp(data, forest, deadline=deadline)
+        except DPTimeout:
+            break
+        if dp.cost > lower:
+            lower, top = dp.cost, k
         cand = normalize(data, dp.outbound)
         seeds.append(dp.inbound + data.lead_time - dp.outbound)
         seeds.append(cand.tau)
         if best is None or cand.cost < best.cost:
             best = cand
-    if best is None:  # pragma: no cover - spanning_forests always returns one forest
-        best = normalize(data, np.zeros(data.n, dtype=np.int64))
-    return lower, best, seeds
+    if best is None:
+        best, lower = normalize(data, np.zeros(data.n, dtype=np.int64)), _trivial_bound(data)
+    return lower, best, seeds, top
+
+
+def _trivial_bound(data: GSMData) -> float:
+    """Every stage at its cheapest net replenishment time (zero)."""
+    return float(sum(float(data.stage_cost(j, np.array(0))) for j in range(data.n)))
+
+
+def _share_deadline(clock: Clock, share: float) -> float | None:
+    """Deadline after ``share`` of the time left (none without a limit)."""
+    left = clock.left()
+    return None if left is None else time.perf_counter() + share * left
+
+
+def _fits(clock: Clock, cpu0: float, pairs: int) -> tuple[bool, float]:
+    """Whether a pair LP/MIP of ``pairs`` columns can be built and set up in the time left.
+
+    Building it and HiGHS' set-up before its first time check are not interruptible; their
+    CPU time is :data:`LP_CPU_PER_PAIR` per pair, scaled to wall time by this solve's
+    wall/CPU ratio so far (the share of a core a loaded machine gives it). Returns the
+    verdict and the predicted wall seconds; the model is built only if twice that is left.
+    """
+    left = clock.left()
+    if left is None:
+        return True, 0.0
+    ratio = min(max(clock.elapsed() / max(time.process_time() - cpu0, 1e-3), 1.0), 50.0)
+    need = LP_CPU_PER_PAIR * pairs * ratio
+    return left >= 2 * need, need
 
 
 def _solve_assignment(
-    data: GSMData, params: SolveParams, clock: Clock
+    data: GSMData, params: SolveParams, clock: Clock, cpu0: float | None = None
 ) -> tuple[Solution, Status, float, str, dict[str, Any]]:
+    """Method ``"assignment"`` (module doc); ``cpu0``: ``time.process_time()`` when the
+    solve started (default: now), for the wall/CPU ratio of :func:`_fits`."""
     from optim.solvers import highs
+
+    cpu0 = time.process_time() if cpu0 is None else cpu0
     from optim.solvers.highs_mip_start import solve_mip
 
     tol = max(params.mip_gap, 1e-9)
-    lower, best, _ = _relaxations(data)
+    forests = spanning_forests(data)
+    lower, best, _, top = _relaxations(data, forests, clock.deadline)
     extra: dict[str, Any] = {"relaxation_bound": lower, "relaxation_cost": best.cost}
 
     def gap() -> float:
         return (best.cost - lower) / max(1.0, best.cost)
 
-    forests = spanning_forests(data)
     if gap() > tol:  # exact tree DPs around the incumbent: a better start for LP and MIP
         best, dps = improve_by_forests(
             data, best, forests, seed=params.seed, deadline=_search_deadline(clock)
         )
         extra.update(local_search_cost=best.cost, local_search_dps=dps)
+    if gap() > tol and not clock.expired():
+        # Lagrangian relaxation of the arcs outside the best forest: the pair LP's bound by
+        # tree DPs, and a feasible point from every DP
+        lag = lagrangian_bound(
+            data,
+            forests[top],
+            best,
+            deadline=_share_deadline(clock, LAGRANGE_SHARE),
+            tol=tol,
+        )
+        lower = max(lower, lag.bound)
+        best = lag.best
+        extra.update(
+            lagrangian_bound=lag.bound,
+            lagrangian_cost=best.cost,
+            lagrangian_iterations=lag.iterations,
+        )
 
     status, message = Status.OPTIMAL, ""
     # 1. LP relaxation (all pairs, or column generation past PAIR_LIMIT), then rounding.
-    full = count_pairs(data) <= PAIR_LIMIT
+    pair_count = count_pairs(data)
+    full = pair_count <= PAIR_LIMIT
     pairs = None if full else initial_pairs(data, [(best.outbound, best.inbound)])
     rounds = 0
     lp_seconds = 0.0
     while gap() > tol and LP_ROUNDING:
-        if clock.expired():
-            status, message = Status.TIME_LIMIT, "time limit reached in the LP relaxation"
+        size = pair_count if pairs is None else sum(int(s.size) for s, _ in pairs)
+        fits, need = _fits(clock, cpu0, size)
+        if clock.expired() or not fits:
+            status, message = Status.TIME_LIMIT, _no_time("LP relaxation", size, need, clock)
             break
         master = build_assignment_mip(data, pairs, integer=False)
         if clock.expired():  # building the LP takes time too
@@ -323,8 +401,10 @@ def _solve_assignment(
     # 2. Branch and bound on the pair MIP (all pairs when they fit, else the generated ones).
     left = clock.left()
     if gap() > tol and status is Status.OPTIMAL:
-        if clock.expired():
-            status, message = Status.TIME_LIMIT, "time limit reached"
+        size = pair_count if pairs is None else sum(int(s.size) for s, _ in pairs) + data.n
+        fits, need = _fits(clock, cpu0, size)
+        if clock.expired() or not fits:
+            status, message = Status.TIME_LIMIT, _no_time("MIP", size, need, clock)
         elif left is not None and left < lp_seconds:
             # the MIP starts by solving this LP again (a MIP start carries no basis)
             status = Status.TIME_LIMIT
@@ -365,7 +445,7 @@ def _solve_pwl(
     from optim.solvers.highs_mip_start import solve_mip
 
     tol = max(params.mip_gap, 1e-9)
-    lower, best, seeds = _relaxations(data)
+    lower, best, seeds, _ = _relaxations(data, spanning_forests(data), clock.deadline)
     extra: dict[str, Any] = {"relaxation_bound": lower, "relaxation_cost": best.cost}
 
     def converged() -> bool:
@@ -434,6 +514,17 @@ def _solve_pwl(
         }
     )
     return best, status, lower, message, extra
+
+
+def _no_time(what: str, pairs: int, need: float, clock: Clock) -> str:
+    """Why the pair LP/MIP was not started (or stopped)."""
+    left = clock.left() or 0.0
+    if clock.expired() or need == 0.0:
+        return f"time limit reached before the {what}"
+    return (
+        f"time limit: building and setting up the {what} ({pairs:,} pair columns) takes about "
+        f"{need:.3g} s here, {left:.3g} s were left; returned the best solution with its bound"
+    )
 
 
 def _initial_breakpoints(L: int, seeds: list[int]) -> np.ndarray:

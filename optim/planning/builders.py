@@ -45,6 +45,15 @@ per-period forecast errors are taken as independent across periods; with autocor
 errors (a missed level shift) the :math:`\tau`-period error grows faster than
 :math:`\sqrt{\tau}` and the stock is too low.
 
+Make-to-order demand (:func:`make_to_order_items`). An item whose policy text
+(``forecasting`` after the demand-pattern overrides, :meth:`Segmentation.item_policy`)
+offers make-to-order and whose demand is lumpy (rare, large orders: stock would wait long
+between them) is made to order: :func:`build_item_safety_stock` leaves its demand out of
+the GSM instance when it is passed as ``make_to_order`` — no stock anywhere on its path —
+and :func:`make_to_order_demands` gives its cells with the promise the network can keep
+without stock, the replenishment time :math:`R_j = \max_{p \to j} R_p + L_j` (a root:
+its external service time plus its lead time), in periods of the network template.
+
 Capacity penalties (default rule, overridable per segment). With :math:`K` the largest
 customer rationing tier and :math:`t_s` the tier of segment :math:`s`: ``priority`` =
 :math:`t_s`; ``lost_sales_cost`` :math:`= 10 \cdot 2^{K - t_s}` (tier 1 of 3 → 40, tier 2 →
@@ -58,7 +67,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -68,6 +77,7 @@ from optim.errors import InstanceError
 from optim.instances.capacity import CapacityInstance, Product, Resource
 from optim.instances.rationing import RationingInstance
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.graph import topological_order
 from optim.segmentation.history import History, prepare_history
 from optim.segmentation.policy import PolicyRow
 from optim.segmentation.result import Segmentation
@@ -81,7 +91,11 @@ __all__ = [
     "build_rationing",
     "build_safety_stock",
     "days_per_period",
+    "make_to_order_demands",
+    "make_to_order_items",
+    "offers_make_to_order",
     "periods_of_days",
+    "replenishment_times",
 ]
 
 LOST_SALES_BASE = 10.0
@@ -303,6 +317,7 @@ def build_item_safety_stock(
     *,
     ddof: int = 1,
     demand_std: pd.DataFrame | None = None,
+    make_to_order: Collection[str] = (),
 ) -> SafetyStockInstance:
     r"""Build a GSM instance with one network per item (a forest): the planner's SKU view.
 
@@ -335,6 +350,9 @@ def build_item_safety_stock(
     demand_std
         Per-period σ per (item, segment, location) replacing the history's, e.g. the
         forecast error (see the module docstring for how it scales with τ).
+    make_to_order
+        Items made to order (:func:`make_to_order_items`): their demand is left out, so
+        they get no stock (:func:`make_to_order_demands` gives their cells and promises).
 
     Raises
     ------
@@ -342,9 +360,8 @@ def build_item_safety_stock(
         As :func:`build_safety_stock`, or an item with demand but no positive unit cost.
     """
     stage_of = _stage_of(network)
-    stats = seg.demand_stats(("item", "segment", "location"), ddof=ddof)
-    stats = _with_demand_std(stats[stats["total"] > 0], demand_std)
-    _check_mapped(stats["location"], stage_of)
+    stats = _item_stats(seg, stage_of, ddof, demand_std)
+    stats = stats[~stats["item"].isin(set(make_to_order))]
     cost = pd.Series(unit_cost, dtype=float)
     items = sorted(stats["item"].astype(str).unique())
     bad = [i for i in items if not (cost.get(i, np.nan) > 0)]
@@ -354,19 +371,7 @@ def build_item_safety_stock(
             "every item with demand needs a positive unit cost.",
             field="unit_cost",
         )
-    stats = stats.assign(stage=stats["location"].map(stage_of), var=stats["std"] ** 2)
-    cells = (
-        stats.groupby(["item", "stage", "segment"], sort=True)
-        .agg(
-            mean=("mean", "sum"),
-            var=("var", "sum"),
-            service_level=("service_level", "first"),
-            days=("max_service_time_days", "first"),
-            measure=("service_measure", "first"),
-            tier=("rationing_tier", "first"),
-        )
-        .reset_index()
-    )
+    cells = _item_cells(stats)
     template = [dict(s) for s in network["stages"]]
     arcs = [dict(a) for a in network.get("arcs", [])]
     parents: dict[str, list[str]] = {str(s["id"]): [] for s in template}
@@ -423,6 +428,105 @@ def build_item_safety_stock(
         if key in network:
             doc[key] = network[key]
     return SafetyStockInstance.model_validate(doc)
+
+
+def _item_stats(
+    seg: Segmentation, stage_of: Mapping[str, str], ddof: int, demand_std: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Per (item, segment, location) with demand: the policy cell, ``mean`` and ``std``
+    (``demand_std``'s where given) and the serving ``stage``."""
+    stats = seg.demand_stats(("item", "segment", "location"), ddof=ddof)
+    stats = _with_demand_std(stats[stats["total"] > 0], demand_std)
+    _check_mapped(stats["location"], stage_of)
+    return stats.assign(stage=stats["location"].map(stage_of), var=stats["std"] ** 2)
+
+
+def _item_cells(stats: pd.DataFrame) -> pd.DataFrame:
+    """One row per (item, stage, segment): μ summed, σ² summed over its locations."""
+    return (
+        stats.groupby(["item", "stage", "segment"], sort=True)
+        .agg(
+            mean=("mean", "sum"),
+            var=("var", "sum"),
+            service_level=("service_level", "first"),
+            days=("max_service_time_days", "first"),
+            measure=("service_measure", "first"),
+            tier=("rationing_tier", "first"),
+        )
+        .reset_index()
+    )
+
+
+def offers_make_to_order(text: str) -> bool:
+    """Whether a policy text (``forecasting``) offers make-to-order."""
+    low = text.lower()
+    return "make-to-order" in low or "make to order" in low
+
+
+def make_to_order_items(seg: Segmentation) -> list[str]:
+    """Items made to order whatever the network (module docstring): lumpy demand and a
+    policy text that offers make-to-order. Sorted."""
+    pol = seg.item_policy()
+    text = pol["forecasting"].fillna("").astype(str)
+    mto = (pol["pattern"].astype(str) == "lumpy") & text.map(offers_make_to_order)
+    return sorted(pol.loc[mto, "item"].astype(str))
+
+
+def replenishment_times(network: Mapping[str, Any]) -> dict[str, float]:
+    """Per template stage: the replenishment time without stock anywhere upstream,
+    :math:`R_j = \\max_{p \\to j} R_p + L_j` (a root: external service time + lead time),
+    in periods."""
+    stages = [dict(s) for s in network["stages"]]
+    index = {str(s["id"]): k for k, s in enumerate(stages)}
+    arcs = [(index[str(a["source"])], index[str(a["target"])]) for a in network.get("arcs", [])]
+    parents: list[list[int]] = [[] for _ in stages]
+    for a, b in arcs:
+        parents[b].append(a)
+    times = [0.0] * len(stages)
+    order = topological_order(len(stages), [a for a, _ in arcs], [b for _, b in arcs])
+    for j in order.tolist():
+        s = stages[j]
+        upstream = (
+            max(times[p] for p in parents[j])
+            if parents[j]
+            else float(s.get("external_service_time", 0) or 0)
+        )
+        times[j] = upstream + float(s.get("lead_time", 0) or 0)
+    return {str(s["id"]): times[k] for k, s in enumerate(stages)}
+
+
+def make_to_order_demands(
+    seg: Segmentation,
+    network: Mapping[str, Any],
+    items: Collection[str],
+    *,
+    ddof: int = 1,
+    demand_std: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The demand cells of the made-to-order ``items``, as :func:`build_item_safety_stock`
+    would have built them, with the promise the network keeps without stock.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``item, stage, segment, mean, std_dev, service_level, max_service_time,
+        replenishment_time`` (periods; :func:`replenishment_times`), one row per (item,
+        demand stage, customer segment), sorted.
+    """
+    stage_of = _stage_of(network)
+    columns = ["item", "stage", "segment", "mean", "std_dev", "service_level",
+               "max_service_time", "replenishment_time"]  # fmt: skip
+    stats = _item_stats(seg, stage_of, ddof, demand_std)
+    stats = stats[stats["item"].isin(set(items))]
+    if stats.empty:
+        return pd.DataFrame(columns=columns)
+    cells = _item_cells(stats)
+    period = seg.config.period
+    return cells.assign(
+        std_dev=np.sqrt(cells["var"]),
+        max_service_time=[periods_of_days(float(d), period) for d in cells["days"]],
+        replenishment_time=cells["stage"].map(replenishment_times(network)),
+    )[columns]
 
 
 def _with_demand_std(stats: pd.DataFrame, demand_std: pd.DataFrame | None) -> pd.DataFrame:

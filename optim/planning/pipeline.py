@@ -17,7 +17,10 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    (:mod:`optim.models.safety_stock.critical`). The same instance is also solved with
    ``max_z`` (cover the strictest segment's level with first-come-first-served stock):
    the comparison point, its cost minus the plan's is the **saving**
-   (``stock_vs_max_z``). Critical levels need deterministic lead times: when receipts
+   (``stock_vs_max_z``). Lumpy items whose policy offers make-to-order are left out
+   (:func:`~optim.planning.builders.make_to_order_items`): no stock, a promise equal to
+   the replenishment time without stock (``segmentation/item_policy.csv``). Critical
+   levels need deterministic lead times: when receipts
    make a lead time random, the run plans with ``max_z`` and says so in a note. Each
    stage's holding cost is attributed to the customer segments it covers by the Euler
    (marginal contribution) rule of the root-sum-square stock :math:`SS_j =
@@ -76,7 +79,13 @@ import optim
 from optim.alerts import Alert
 from optim.errors import InstanceError, NoSolutionError
 from optim.params import SolveParams
-from optim.planning.builders import build_capacity, build_item_safety_stock, build_rationing
+from optim.planning.builders import (
+    build_capacity,
+    build_item_safety_stock,
+    build_rationing,
+    make_to_order_demands,
+    make_to_order_items,
+)
 from optim.planning.folder import PlanningData
 from optim.result import Result
 from optim.segmentation import PolicyTable, Segmentation, SegmentationConfig, segment
@@ -736,7 +745,10 @@ def run(
 
         unit_cost = data.items.set_index("item")["unit_cost"]
         demand_std = fc.demand_std() if fc is not None else None
-        gsm_inst = build_item_safety_stock(seg, data.network, unit_cost, demand_std=demand_std)
+        mto = make_to_order_items(seg)  # lumpy and the policy offers it: no stock
+        gsm_inst = build_item_safety_stock(
+            seg, data.network, unit_cost, demand_std=demand_std, make_to_order=mto
+        )
         baseline = None
         if data.receipts is not None:  # lead times learned from receipts, drift flagged
             gsm_inst, baseline, lead_tables = _receipt_lead_times(
@@ -792,10 +804,18 @@ def run(
             gsm,
             days_per_period=days_per_period(seg.config.period),
             ordering_cost=data.ordering_cost,
+            make_to_order=make_to_order_demands(seg, data.network, mto, demand_std=demand_std),
         )
+        if mto:
+            notes.append(
+                f"safety stock: {len(mto)} lumpy item(s) whose policy offers make-to-order "
+                f"hold no stock ({', '.join(mto[:5])}{', …' if len(mto) > 5 else ''}); "
+                "their promise is the replenishment time without stock "
+                "(segmentation/item_policy.csv)."
+            )
         notes.extend(more)
         if fc is not None:  # the baseline: the same placement on the history's σ
-            base_inst = build_item_safety_stock(seg, data.network, unit_cost)
+            base_inst = build_item_safety_stock(seg, data.network, unit_cost, make_to_order=mto)
             if data.receipts is not None:  # same lead times: only σ differs
                 base_inst = _receipt_lead_times(
                     base_inst, data.receipts, days_per_period(seg.config.period)
@@ -803,7 +823,8 @@ def run(
             base_inst = _deterministic_for_critical_levels(base_inst, None)[0]
             base = optim.solve(base_inst, params)
             if base.has_solution():
-                sigma = fc.errors.assign(std_dev=fc.errors["sigma"])
+                sigma = fc.errors[~fc.errors["item"].isin(mto)]
+                sigma = sigma.assign(std_dev=sigma["sigma"])
                 stats = seg.demand_stats(("item", "segment", "location"))
                 sigma = sigma.merge(
                     stats[["item", "segment", "location", "std"]], how="inner"

@@ -8,8 +8,11 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
 
 * **policy type** (rule, in this order): *make-to-order* when the item's policy text
   (``forecasting`` after the demand-pattern overrides) offers make-to-order and either the
-  item is lumpy (rare, large orders: stock would wait long between them) or its
-  segments' promise covers the stage's replenishment time; *min/max* — ``(s, S)`` when
+  item is lumpy (rare, large orders: stock would wait long between them; decided before
+  GSM, :func:`optim.planning.builders.make_to_order_items`: its demand is left out of the
+  GSM instance, so no stage holds stock for it, and the rows come from ``make_to_order``)
+  or its segments' promise covers the stage's replenishment time given GSM's upstream
+  service time (GSM then holds no stock at the stage); *min/max* — ``(s, S)`` when
   reviewed every period, ``(R, s, S)`` otherwise — when the text names min/max; otherwise
   *base stock* ``(R, S)``.
 * **review period** :math:`R` from ``review_frequency`` (:func:`review_periods`: daily 1
@@ -34,7 +37,19 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
   cost per unit and period, i.e. the network template's holding rate × the item's unit
   cost), else :math:`Q = \mu R` (one review period's demand).
 * **make-to-order**: no stock (reorder point and order-up-to 0) and a promise equal to the
-  stage's replenishment time (upstream service time + lead time, in days).
+  stage's replenishment time, in days: GSM's upstream service time + lead time where the
+  promise covers it; for lumpy made-to-order items the time without stock anywhere on
+  the path (:func:`optim.planning.builders.replenishment_times`).
+
+* **random lead times** (a stage whose lane's lead time was learned from receipts,
+  :mod:`optim.models.safety_stock.lead_time_data`, in the GSM instance as its
+  ``lead_time_distribution``): the replenishment time of an order is
+  :math:`\lceil SI - S + v\rceil` whole periods for a lead time :math:`v` drawn from the
+  distribution (``lead_time_distribution`` column); the reorder point is the smallest
+  :math:`s` with :math:`\sum_v p_v P(D(W_v) \le s) \ge \alpha` over the risk windows
+  :math:`W_v` (min/max: this :math:`s`; base stock: raised to it), raised further where a
+  sizing simulation that draws every order's lead time (seed + 1) still falls short; the
+  evaluation below draws the lead times too. ``lead_time`` stays GSM's mean :math:`\tau`.
 
 Every stocked row is then simulated (:func:`optim.models.replenishment.simulate_periodic`,
 seeded): the achieved cycle service (and fill rate) is written beside its target;
@@ -54,6 +69,9 @@ from scipy.stats import norm
 
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.replenishment import eoq, reorder_point, simulate_periodic
+from optim.models.replenishment.policy import random_lead_reorder_point
+from optim.models.replenishment.simulate import raise_to_target
+from optim.planning.builders import offers_make_to_order
 from optim.result import Result
 from optim.segmentation import Segmentation
 
@@ -81,6 +99,7 @@ REPLENISHMENT_COLUMNS = [
     "eoq",
     "gsm_base_stock",
     "promise_days",
+    "lead_time_distribution",
     "cycle_service",
     "cycle_service_se",
     "fill_rate",
@@ -124,12 +143,25 @@ def review_periods(text: str, days_per_period: float) -> tuple[int, str]:
     return max(1, math.floor(days / days_per_period + 1e-9)), ""
 
 
-def _policy_kind(text: str, pattern: str, promise: float, replenish: float) -> tuple[str, str]:
+MTO_WHY = (
+    "lumpy demand and the policy offers make-to-order: no stock on its path, the promise "
+    "is the replenishment time without stock"
+)
+
+
+def _review_of(text: Any, days_per_period: float, unknown: dict[str, str]) -> int:
+    """:func:`review_periods` of a policy's ``review_frequency`` (weekly when missing); a
+    text not understood is noted in ``unknown``."""
+    freq = "weekly" if pd.isna(text) else str(text)
+    review, note = review_periods(freq, days_per_period)
+    if note:
+        unknown[freq] = note
+    return review
+
+
+def _policy_kind(text: str, promise: float, replenish: float) -> tuple[str, str]:
     low = text.lower()
-    mto = "make-to-order" in low or "make to order" in low
-    if mto and pattern == "lumpy":
-        return "make-to-order", "lumpy demand and the policy offers make-to-order"
-    if mto and promise >= replenish:
+    if offers_make_to_order(text) and promise >= replenish:
         return "make-to-order", (
             f"the segments' promise ({promise:g} d) covers the replenishment time "
             f"({replenish:g} d)"
@@ -148,6 +180,7 @@ def replenishment_parameters(
     ordering_cost: float | None = None,
     periods: int = SIM_PERIODS,
     seed: int = 0,
+    make_to_order: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Replenishment parameters per item × demand stage (module docstring) and notes.
 
@@ -164,6 +197,10 @@ def replenishment_parameters(
         Cost per order for the EOQ (None: no EOQ, :math:`Q = \\mu R`).
     periods, seed
         Simulation length per replication and seed.
+    make_to_order
+        The cells of the items made to order, left out of ``instance``
+        (:func:`optim.planning.builders.make_to_order_demands`): one make-to-order row per
+        item × demand stage, no stock, promise = its ``replenishment_time``.
 
     Returns
     -------
@@ -183,8 +220,11 @@ def replenishment_parameters(
             for d in instance.demands
         ]
     )
-    if demands.empty:
+    mto = make_to_order if make_to_order is not None else pd.DataFrame()
+    if demands.empty and mto.empty:
         return pd.DataFrame(columns=REPLENISHMENT_COLUMNS), notes
+    if demands.empty:
+        demands = pd.DataFrame(columns=["stage", "mean", "var", "target", "promise"])
     cells = (
         demands.groupby("stage", sort=True)
         .agg(
@@ -200,7 +240,13 @@ def replenishment_parameters(
     stages = gsm.tables["stages"].set_index("stage")
     lead = {s.id: float(s.lead_time) for s in instance.stages}
     holding = {s.id: float(s.holding_cost) for s in instance.stages}
+    lanes = {
+        s.id: [(p.value, p.probability) for p in s.lead_time_distribution]
+        for s in instance.stages
+        if s.lead_time_distribution is not None and len(s.lead_time_distribution) > 1
+    }
     cells = cells.assign(
+        outbound=stages["outbound_service_time"].reindex(cells["stage"]).to_numpy(dtype=float),
         tau=stages["net_replenishment_time"].reindex(cells["stage"]).to_numpy(dtype=float),
         inbound=stages["inbound_service_time"].reindex(cells["stage"]).to_numpy(dtype=float),
         gsm_base=stages["base_stock_level"].reindex(cells["stage"]).to_numpy(dtype=float),
@@ -216,12 +262,12 @@ def replenishment_parameters(
     for c in records:
         text = "" if pd.isna(c["forecasting"]) else str(c["forecasting"])
         pattern = "none" if pd.isna(c["pattern"]) else str(c["pattern"])
-        freq = "weekly" if pd.isna(c["review_frequency"]) else str(c["review_frequency"])
-        review, note = review_periods(freq, days_per_period)
-        if note:
-            unknown[freq] = note
+        review = _review_of(c["review_frequency"], days_per_period, unknown)
         replenish = (c["inbound"] + c["stage_lead"]) * days_per_period
-        kind, why = _policy_kind(text, pattern, c["promise"] * days_per_period, replenish)
+        kind, why = _policy_kind(text, c["promise"] * days_per_period, replenish)
+        dist = None
+        if kind != "make-to-order" and c["stage"] in lanes:
+            dist = _whole_lead_times(lanes[c["stage"]], c["inbound"] - c["outbound"])
         rows.append(
             {
                 "item": c["item"],
@@ -229,6 +275,7 @@ def replenishment_parameters(
                 "abc": c["abc"],
                 "pattern": pattern,
                 "policy": kind,
+                "lead_dist": dist,
                 "review_period": review,
                 "lead_time": math.ceil(c["tau"] - 1e-9) if kind != "make-to-order" else 0,
                 "mean": c["mean"],
@@ -245,8 +292,12 @@ def replenishment_parameters(
                 "why": why,
             }
         )
+    if len(mto):
+        rows.extend(_make_to_order_rows(mto, policy, days_per_period, unknown))
     notes.extend(unknown.values())
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows)  # in stage-id order, the made-to-order rows among them
+    out = out.iloc[np.argsort((out["item"] + "@" + out["location"]).to_numpy(), kind="stable")]
+    out = out.reset_index(drop=True)
     mu, sd = out["mean"].to_numpy(float), out["std_dev"].to_numpy(float)
     r, L = out["review_period"].to_numpy(np.int64), out["lead_time"].to_numpy(np.int64)
     alpha = out["target"].to_numpy(float)
@@ -277,6 +328,13 @@ def replenishment_parameters(
     is_mm, is_base = kinds == "min/max", kinds == "base stock"
     out["reorder_point"] = np.where(is_mm, s_minmax, np.where(is_base, base, 0.0))
     out["order_up_to"] = np.where(is_mm, s_minmax + q, np.where(is_base, base, 0.0))
+    dists: list[dict[int, float] | None] = list(out["lead_dist"])
+    random = np.array([d is not None for d in dists]) & (kinds != "make-to-order") & (mu > 0)
+    out["lead_time_distribution"] = [
+        " ".join(f"{k}:{p:.3g}" for k, p in d.items()) if d else "" for d in dists
+    ]
+    if random.any():  # lead times drawn from the lane's receipts: size for them
+        _size_for_random_lead_times(out, random, q, is_mm, periods, seed)
     out["order_quantity"] = np.where(is_mm, q, np.where(is_base, mu * r, 0.0))
     out["eoq"] = q_eoq
     stocked = (kinds != "make-to-order") & (mu > 0)
@@ -294,6 +352,7 @@ def replenishment_parameters(
             periods=periods,
             replications=REPLICATIONS,
             seed=seed,
+            lead_distribution=[d for d, k in zip(dists, stocked, strict=True) if k],
         )
         # standard error: across replications, at least the binomial one of all cycles
         p = sim.cycle_service
@@ -324,6 +383,113 @@ def replenishment_parameters(
             f"{w['target']:.1%})."
         )
     return out[REPLENISHMENT_COLUMNS].reset_index(drop=True), notes
+
+
+def _whole_lead_times(lane: list[tuple[float, float]], shift: float) -> dict[int, float] | None:
+    """The stage's lead-time distribution (periods) as whole-period replenishment times
+    :math:`\\lceil SI - S + v \\rceil \\ge 0` with their probabilities; None when one value."""
+    out: dict[int, float] = {}
+    for value, prob in lane:
+        k = max(0, math.ceil(shift + value - 1e-9))
+        out[k] = out.get(k, 0.0) + prob
+    return dict(sorted(out.items())) if len(out) > 1 else None
+
+
+def _size_for_random_lead_times(
+    out: pd.DataFrame,
+    random: np.ndarray,
+    q: np.ndarray,
+    is_mm: np.ndarray,
+    periods: int,
+    seed: int,
+) -> None:
+    """Rows whose lane's lead time is random (receipts): the reorder point over the mixture
+    of risk windows (:func:`~optim.models.replenishment.policy.random_lead_reorder_point`;
+    base stock: raised to it), then raised further where a sizing simulation with drawn lead
+    times (seed + 1, not the evaluation's) still falls short. In place."""
+    idx = np.flatnonzero(random)
+    s_old = out["reorder_point"].to_numpy(float)
+    mu, sd = out["mean"].to_numpy(float), out["std_dev"].to_numpy(float)
+    review, target = out["review_period"].to_numpy(np.int64), out["target"].to_numpy(float)
+    dists = list(out["lead_dist"])
+    mix = np.array(
+        [random_lead_reorder_point(mu[i], sd[i], int(review[i]), dists[i], target[i]) for i in idx]
+    )
+    s_new = np.where(is_mm[idx], mix, np.maximum(s_old[idx], mix))
+    up_new = np.where(is_mm[idx], mix + q[idx], s_new)
+    s_fit, up_fit, added = raise_to_target(
+        out["mean"].to_numpy(float)[idx],
+        out["std_dev"].to_numpy(float)[idx],
+        out["lead_time"].to_numpy(np.int64)[idx],
+        out["review_period"].to_numpy(np.int64)[idx],
+        s_new,
+        up_new,
+        out["target"].to_numpy(float)[idx],
+        lead_distribution=list(out["lead_dist"].iloc[idx]),
+        periods=periods,
+        replications=REPLICATIONS,
+        seed=seed + 1,
+    )
+    out.loc[idx, "reorder_point"] = s_fit
+    out.loc[idx, "order_up_to"] = up_fit
+    out.loc[idx, "why"] = [
+        f"{w}; lead time drawn from the lane's receipts ({d}): reorder point {a:,.0f} over "
+        f"the mixture of risk windows (fixed lead time {lt}: {b:,.0f})"
+        + (f", +{x:,.0f} where the sizing simulation fell short" if x > 0 else "")
+        for w, d, a, lt, b, x in zip(
+            out["why"].iloc[idx],
+            out["lead_time_distribution"].iloc[idx],
+            s_fit,
+            out["lead_time"].iloc[idx],
+            s_old[idx],
+            added,
+            strict=True,
+        )
+    ]
+
+
+def _make_to_order_rows(
+    mto: pd.DataFrame, policy: pd.DataFrame, days_per_period: float, unknown: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Rows of the items made to order (:func:`replenishment_parameters`): per item × stage
+    μ summed and σ root-sum-squared over its segments, the strictest target, no stock."""
+    cells = (
+        mto.assign(var=mto["std_dev"].astype(float) ** 2)
+        .groupby(["item", "stage"], sort=True)
+        .agg(
+            mean=("mean", "sum"),
+            var=("var", "sum"),
+            target=("service_level", "max"),
+            replenish=("replenishment_time", "first"),
+        )
+        .reset_index()
+        .merge(policy, on="item", how="left")
+    )
+    rows = []
+    for c in cells.to_dict("records"):
+        review = _review_of(c["review_frequency"], days_per_period, unknown)
+        rows.append(
+            {
+                "item": c["item"],
+                "location": c["stage"],
+                "abc": c["abc"],
+                "pattern": "none" if pd.isna(c["pattern"]) else str(c["pattern"]),
+                "policy": "make-to-order",
+                "lead_dist": None,
+                "review_period": review,
+                "lead_time": 0,
+                "mean": c["mean"],
+                "std_dev": math.sqrt(c["var"]),
+                "target": c["target"],
+                "gsm_base_stock": 0.0,
+                "gsm_ss": 0.0,
+                "tau": 0.0,
+                "holding": np.nan,
+                "promise_days": float(c["replenish"]) * days_per_period,
+                "why": MTO_WHY,
+            }
+        )
+    return rows
 
 
 def item_policy_with_parameters(item_policy: pd.DataFrame, params: pd.DataFrame) -> pd.DataFrame:

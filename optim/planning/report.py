@@ -922,6 +922,7 @@ def _replenishment_summary(table: pd.DataFrame) -> pd.DataFrame:
             lowest=("cycle_service", "min"),
             fill_rate=("fill_rate", "mean"),
             meets_target=("meets_target", "mean"),
+            promise_days=("promise_days", "mean"),
         )
         .reset_index()
     )
@@ -1097,7 +1098,9 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
                     "Replenishment parameters, simulated",
                     "Per item class, demand pattern and policy type: item × location rows, review "
                     "period (periods), the target and the simulated cycle service (mean, lowest) "
-                    "and fill rate of the computed reorder points and order-up-to levels "
+                    "and fill rate of the computed reorder points and order-up-to levels; "
+                    "make-to-order rows hold no stock and promise the replenishment time "
+                    "(promise, days) "
                     "(segmentation/item_policy.csv has every row and why).",
                     _replenishment_summary(run.tables["replenishment"]),
                 ),

@@ -265,15 +265,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
     )
     async def submit(
         request: Request,
-        time_limit: float | None = Query(None, gt=0, description="seconds (capped)"),
-        solver: Literal["auto", "highs", "pyomo", "cpsat"] = "auto",
-        method: str = Query("auto", max_length=32),
-        mip_gap: float = Query(1e-6, ge=0, le=1),
+        query: SolveQuery = Depends(solve_query),  # noqa: B008
     ) -> JSONResponse:
         """Queue a solve; answers 202 with the job (poll it, or follow its events)."""
         ctype = payload.media_type(request.headers.get("content-type"))
         body = await _read(request, config.max_body)
-        params = _params(time_limit, config.max_time_limit, solver, method, mip_gap)
+        params = query.params(config.max_time_limit)
         hit = manager.cached(body, ctype, params)
         if hit is not None:  # the same request solved before: valid, and its result is kept
             mode, kind = "instance", str(hit["kind"])
@@ -407,15 +404,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
     )
     async def solve_now(
         request: Request,
-        time_limit: float | None = Query(None, gt=0, description="seconds (capped)"),
-        solver: Literal["auto", "highs", "pyomo", "cpsat"] = "auto",
-        method: str = Query("auto", max_length=32),
-        mip_gap: float = Query(1e-6, ge=0, le=1),
+        query: SolveQuery = Depends(solve_query),  # noqa: B008
     ) -> Response:
         """Solve a small instance now (time limit capped); answers the result document."""
         ctype = payload.media_type(request.headers.get("content-type"))
         body = await _read(request, config.max_body)
-        params = _params(time_limit, config.sync_time_limit, solver, method, mip_gap)
+        params = query.params(config.sync_time_limit)
         future = manager.solve(body, ctype, params)
         outcome = await asyncio.wrap_future(future)
         if outcome.get("ok"):
@@ -496,20 +490,39 @@ async def _read(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _params(
-    time_limit: float | None, cap: float, solver: str, method: str, mip_gap: float
-) -> dict[str, Any]:
-    """Solve parameters; the cap is enforced by the worker slot (wall clock), so a request
-    without a time limit solves exactly as `optim solve` without one (same bytes)."""
-    if time_limit is not None and time_limit > cap:
-        raise ApiError(422, f"time_limit {time_limit:g} s is above this server's cap of {cap:g} s")
-    return {
-        "time_limit": time_limit,
-        "solver": solver,
-        "method": method,
-        "mip_gap": mip_gap,
-        "_wall_cap": cap,
-    }
+@dataclass(frozen=True)
+class SolveQuery:
+    """The solve parameters of a request's query string (``POST /v1/jobs`` and ``/v1/solve``)."""
+
+    time_limit: float | None
+    solver: str
+    method: str
+    mip_gap: float
+
+    def params(self, cap: float) -> dict[str, Any]:
+        """Solve parameters; the cap is enforced by the worker slot (wall clock), so a request
+        without a time limit solves exactly as `optim solve` without one (same bytes)."""
+        if self.time_limit is not None and self.time_limit > cap:
+            raise ApiError(
+                422, f"time_limit {self.time_limit:g} s is above this server's cap of {cap:g} s"
+            )
+        return {
+            "time_limit": self.time_limit,
+            "solver": self.solver,
+            "method": self.method,
+            "mip_gap": self.mip_gap,
+            "_wall_cap": cap,
+        }
+
+
+def solve_query(
+    time_limit: float | None = Query(None, gt=0, description="seconds (capped)"),
+    solver: Literal["auto", "highs", "pyomo", "cpsat"] = "auto",
+    method: str = Query("auto", max_length=32),
+    mip_gap: float = Query(1e-6, ge=0, le=1),
+) -> SolveQuery:
+    """The query parameters both solve endpoints take (one FastAPI dependency)."""
+    return SolveQuery(time_limit, solver, method, mip_gap)
 
 
 def _check(body: bytes, ctype: str, max_bytes: int) -> tuple[str, str]:

@@ -7,8 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import optim
 from optim import planning
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.planning.builders import (
+    make_to_order_demands,
+    make_to_order_items,
+    replenishment_times,
+)
 from optim.planning.distributor import ORDERING_COST, distributor_example
 from optim.planning.replenishment import (
     REPLENISHMENT_COLUMNS,
@@ -52,7 +58,11 @@ def test_every_item_location_has_numbers_and_every_stocked_one_meets_its_target(
     assert list(table.columns) == REPLENISHMENT_COLUMNS
     inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
     stages = {d.stage for d in inst.demands}
-    assert set(table["item"] + "@" + table["location"]) == stages
+    mto = make_to_order_items(run.segmentation)
+    made = make_to_order_demands(run.segmentation, run.data.network, mto)
+    assert set(table["item"] + "@" + table["location"]) == stages | set(
+        made["item"] + "@" + made["stage"]
+    )
     assert set(table["policy"]) <= {"base stock", "min/max", "make-to-order"}
     stocked = table[table["policy"] != "make-to-order"]
     assert len(stocked) and stocked["cycle_service"].notna().all()
@@ -88,10 +98,48 @@ def test_make_to_order_holds_no_stock_and_promises_the_replenishment_time(run):
     assert (mto[["reorder_point", "order_up_to", "order_quantity"]] == 0).all().all()
     inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
     lead = {s.id: s.lead_time for s in inst.stages}
-    si = run.safety_stock.tables["stages"].set_index("stage")["inbound_service_time"]
+    stages = run.safety_stock.tables["stages"].set_index("stage")
+    lumpy = set(make_to_order_items(run.segmentation))
+    # the template's times without stock: plant 1 (external) + 2, DC + 1, store + 1 week
+    assert replenishment_times(run.data.network)["DC-North"] == 4.0
+    assert replenishment_times(run.data.network)["R-01"] == 5.0
+    n_lumpy = 0
     for row in mto.itertuples():
         stage = f"{row.item}@{row.location}"
-        assert row.promise_days == pytest.approx((si[stage] + lead[stage]) * 7.0)
+        if row.item in lumpy:  # left out of GSM: no stock anywhere for the item
+            n_lumpy += 1
+            assert not stages.index.str.startswith(f"{row.item}@").any()
+            want = replenishment_times(run.data.network)[row.location] * 7.0
+            assert row.promise_days == pytest.approx(want)
+            assert row.gsm_base_stock == 0
+        else:  # the promise covers GSM's upstream service + own lead time: none held here
+            assert row.promise_days == pytest.approx(
+                (stages.at[stage, "inbound_service_time"] + lead[stage]) * 7.0
+            )
+            assert stages.at[stage, "safety_stock"] == 0
+            assert stages.at[stage, "base_stock_level"] == 0
+    assert n_lumpy and n_lumpy < len(mto)
+
+
+def test_make_to_order_items_leave_every_other_item_unchanged(run):
+    """GSM with and without the made-to-order items' demand (same σ, the history's): every
+    other item's stages and stock are identical (one tree per item), and the made-to-order
+    items held stock before."""
+    seg = run.segmentation
+    unit_cost = run.data.items.set_index("item")["unit_cost"]
+    lumpy = make_to_order_items(seg)
+    assert lumpy
+    full = planning.build_item_safety_stock(seg, run.data.network, unit_cost)
+    cut = planning.build_item_safety_stock(seg, run.data.network, unit_cost, make_to_order=lumpy)
+    assert {d.stage.split("@")[0] for d in cut.demands}.isdisjoint(lumpy)
+    before = optim.solve(full).tables["stages"].set_index("stage")
+    after = optim.solve(cut).tables["stages"].set_index("stage")
+    item = before.index.str.rsplit("@", n=1).str[0]
+    kept = before[~item.isin(lumpy)]
+    assert sorted(kept.index) == sorted(after.index)
+    cols = ["safety_stock", "base_stock_level", "outbound_service_time", "inbound_service_time"]
+    pd.testing.assert_frame_equal(after.loc[kept.index, cols], kept[cols])
+    assert before.loc[item.isin(lumpy), "safety_stock"].sum() > 0  # stock the policy drops
 
 
 def test_min_max_uses_the_eoq_and_the_exact_reorder_point(run):
@@ -141,6 +189,12 @@ def test_item_policy_csv_has_the_numbers(run, tmp_path):
                 "cycle_service", "target", "forecasting", "review_frequency"):  # fmt: skip
         assert col in table.columns
     assert set(run.segmentation.items["item"]) == set(table["item"])
+    # the made-to-order items: no stock, promised the replenishment time without stock
+    made = table[table["item"].isin(make_to_order_items(run.segmentation))]
+    assert len(made) and (made["policy"] == "make-to-order").all()
+    assert (made[["reorder_point", "order_up_to"]] == 0).all().all()
+    times = replenishment_times(run.data.network)
+    np.testing.assert_allclose(made["promise_days"], made["location"].map(times) * 7.0)
 
 
 def test_replenishment_table_is_seeded(run):
@@ -149,3 +203,52 @@ def test_replenishment_table_is_seeded(run):
     a, _ = replenishment_parameters(run.segmentation, inst, run.safety_stock, **args)
     b, _ = replenishment_parameters(run.segmentation, inst, run.safety_stock, **args)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_random_lead_times_are_drawn_and_the_parameters_still_meet_the_target(run):
+    """Stores R-01 get a lane lead time of 0 or 2 weeks (mean 1, the plan's fixed lead
+    time): the parameters computed for it meet their targets in a simulation that draws each
+    order's lead time, while the fixed-lead-time parameters miss there."""
+    from optim.instances.safety_stock import LeadTimePoint
+    from optim.models.replenishment import simulate_periodic
+
+    inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    lane = (LeadTimePoint(value=0.0, probability=0.5), LeadTimePoint(value=2.0, probability=0.5))
+    stages = [
+        s.model_copy(update={"lead_time_distribution": lane}) if s.id.endswith("@R-01") else s
+        for s in inst.stages
+    ]
+    random = inst.model_copy(update={"stages": stages})
+    args = dict(days_per_period=7.0, ordering_cost=ORDERING_COST, periods=1000)
+    fixed, _ = replenishment_parameters(run.segmentation, inst, run.safety_stock, **args)
+    drawn, _ = replenishment_parameters(run.segmentation, random, run.safety_stock, **args)
+    at = (drawn["location"] == "R-01") & (drawn["policy"] != "make-to-order") & (drawn["mean"] > 0)
+    assert at.sum() >= 5
+    rows = drawn[at]
+    si = run.safety_stock.tables["stages"].set_index("stage")
+    for row in rows.itertuples():  # whole periods SI - S + v of the drawn lead times
+        st = si.loc[f"{row.item}@R-01"]
+        shift = st["inbound_service_time"] - st["outbound_service_time"]
+        want = {max(0, int(shift)): 0.5, max(0, int(shift) + 2): 0.5}
+        assert row.lead_time_distribution == " ".join(f"{k}:{p:.3g}" for k, p in want.items())
+    assert rows["meets_target"].all()
+    # other rows keep the fixed-lead-time parameters (their simulated figures move: the
+    # drawn lead times shift the shared random stream)
+    other = ~drawn["location"].eq("R-01")
+    cols = ["reorder_point", "order_up_to", "lead_time_distribution"]
+    pd.testing.assert_frame_equal(drawn.loc[other, cols], fixed.loc[other, cols])
+    # the fixed-lead-time parameters, simulated with the drawn lead times, miss
+    old = fixed[at]
+    dists = [
+        {int(t.split(":")[0]): float(t.split(":")[1]) for t in d.split()}
+        for d in rows["lead_time_distribution"]
+    ]
+    sim = simulate_periodic(
+        old["mean"], old["std_dev"], old["lead_time"], old["review_period"],
+        old["reorder_point"], old["order_up_to"], periods=1000, replications=4, seed=0,
+        lead_distribution=dists,
+    )  # fmt: skip
+    short = sim.cycle_service < old["target"].to_numpy() - 3 * sim.cycle_service_se
+    assert short.sum() >= 3, (sim.cycle_service, old["target"].to_numpy())
+    assert (rows["reorder_point"].to_numpy() >= old["reorder_point"].to_numpy()).all()
+    assert (rows["reorder_point"].to_numpy()[short] > old["reorder_point"].to_numpy()[short]).all()

@@ -193,6 +193,22 @@ def test_planning_folder_with_shipments_reviews_them_in_the_report(tmp_path):
         table["below_target"]
         == (table["fill_rate"] < table["target"]) | (table["otif"] < table["target"])
     ).all()
+    from optim.alerts import collect
     from optim.planning.report import render_report
 
-    assert "Service achieved against the targets" in render_report(run)
+    # every below-target cell is an alert with the review table's own numbers
+    alerts = {a.who: a for a in collect(run) if a.topic == "review"}
+    below = table[table["below_target"]]
+    assert len(below) and set(alerts) == {f"{r.segment} × {r.abc}" for r in below.itertuples()}
+    for r in below.itertuples():
+        a = alerts[f"{r.segment} × {r.abc}"]
+        assert a.severity == "warning" and a.unit == "points"
+        assert a.amount == pytest.approx(100 * max(r.target - r.fill_rate, r.target - r.otif))
+        assert f"fill rate {r.fill_rate:.1%} and OTIF {r.otif:.1%} against {r.target:.1%}" in (
+            a.message
+        )
+        assert r.recommendation and a.message.endswith(r.recommendation)
+    page = render_report(run)
+    assert "Service achieved against the targets" in page
+    first = page.index(next(iter(alerts.values())).message.split(";")[0])
+    assert page.index('id="alert-list"') < first < page.index("Service achieved against the")

@@ -253,6 +253,8 @@ def test_unknown_ids_kinds_and_limits(server: Server) -> None:
         assert c.get("/v1/schema/rationing").json() == api.schema("rationing")
         r = c.post("/v1/solve", params={"time_limit": 10_000}, content=body, headers=h)
         assert r.status_code == 422 and "cap of 30 s" in r.json()["detail"]
+        r = c.post("/v1/jobs", params={"time_limit": 10_000}, content=body, headers=h)
+        assert r.status_code == 422 and "cap of 3600 s" in r.json()["detail"]
         r = c.post("/v1/jobs", params={"time_limit": -1}, content=body, headers=h)
         assert r.status_code == 422
         job = c.post("/v1/jobs", content=body, headers=h).json()

@@ -335,3 +335,42 @@ def test_csv_tables_bytes_unchanged(tmp_path):
     Result(kind="rationing", status=Status.OPTIMAL, tables={"t": frame}).write_tables(tmp_path)
     want = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
     assert (tmp_path / "t.csv").read_text() == want
+
+
+_cells = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(" ab", max_size=3),
+    st.lists(st.text("ab", max_size=2), max_size=2),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["id", "q", "x", "loc"]), _cells), max_size=12))
+def test_records_frame_is_pandas_from_records(records):
+    """to_frame gathers the columns itself; the frame is pandas' own from_records."""
+    got = T.to_frame(records, "t", ["id", "q", "x", "loc"])
+    want = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_unique_id_column_stripped_like_pandas():
+    """The fast path for columns of distinct str ids (each stripped once, no factorising)."""
+    values = [f"{' ' * (i % 3)}L{i}{' ' * (i % 2)}" for i in range(3000)]
+    for column in (values, [*values[:1500], 7, *values[1501:]]):  # str only, then an int
+        series = pd.Series(column, dtype=object, name="id")
+        got = T._stripped(series)
+        want = series.astype(str).str.strip()
+        pd.testing.assert_series_equal(got, want)
+        assert all(type(v) is str for v in got)
+
+
+def test_locations_kinds_decided_per_type():
+    from optim.instances.rationing import _sequence_kinds
+
+    values = np.empty(8, dtype=object)
+    values[:] = [["a"], ("a",), np.array(["a"]), "a", None, np.nan, 3, []]
+    assert _sequence_kinds(values).tolist() == [1, 1, 2, 0, 0, 0, 0, 1]
+    assert _sequence_kinds(np.empty(0, dtype=object)).tolist() == []

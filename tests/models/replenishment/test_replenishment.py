@@ -96,3 +96,65 @@ def test_simulation_is_seeded_and_vectorised_rows_match_single_runs():
     assert d.orders_per_period[0] == 1.0 and d.on_hand[0] == pytest.approx(0.0)
     with pytest.raises(ValueError):
         simulate_periodic(1.0, 1.0, 1, 0, 1.0, 2.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    mean=st.floats(0.5, 50),
+    cv=st.floats(0.1, 3),
+    review=st.integers(1, 4),
+    leads=st.lists(st.integers(0, 6), min_size=2, max_size=4, unique=True),
+    level=st.floats(0.5, 0.995),
+)
+def test_random_lead_reorder_point_is_the_smallest_whole_unit_of_the_mixture(
+    mean, cv, review, leads, level
+):
+    from optim.models.replenishment.policy import random_lead_reorder_point
+
+    probs = np.arange(1, len(leads) + 1, dtype=float)
+    dist = dict(zip(leads, probs / probs.sum(), strict=True))
+    std = cv * mean
+    s = random_lead_reorder_point(mean, std, review, dist, level)
+
+    def cdf(x):
+        total = 0.0
+        for lead, p in dist.items():
+            w = lead + review - 1
+            k, theta = w * mean**2 / std**2, std**2 / mean
+            total += p * (gamma.cdf(x, k, scale=theta) if w > 0 else float(x >= 0))
+        return total
+
+    assert s == int(s) and s >= 0
+    assert cdf(s) >= level - 1e-12
+    assert s == 0 or cdf(s - 1) < level
+
+
+def test_drawn_lead_times_leave_fixed_rows_unchanged_and_cover_the_mixture():
+    """Rows without a distribution draw the same numbers as before; a row whose lead time is
+    0 or 4 periods (mean 2) needs more stock than the fixed mean lead time: the fixed
+    level misses in the drawn simulation, the mixture's reorder point meets the target."""
+    from optim.models.replenishment.policy import random_lead_reorder_point
+
+    args = dict(periods=3000, replications=4, seed=3)
+    a = simulate_periodic([5.0, 8.0], [4.0, 6.0], [2, 1], [1, 2], [20, 30], [20, 45], **args)
+    b = simulate_periodic(
+        [5.0, 8.0], [4.0, 6.0], [2, 1], [1, 2], [20, 30], [20, 45],
+        lead_distribution=[None, None], **args,
+    )  # fmt: skip
+    np.testing.assert_array_equal(a.cycle_service, b.cycle_service)
+    np.testing.assert_array_equal(a.fill_rate, b.fill_rate)
+    dist = {0: 0.5, 4: 0.5}
+    fixed = float(reorder_point(10.0, 5.0, 2, 0.95))  # fixed lead 2, review 1
+    mixed = random_lead_reorder_point(10.0, 5.0, 1, dist, 0.95)
+    assert mixed > fixed
+    sims = simulate_periodic(
+        [10.0, 10.0], [5.0, 5.0], [2, 2], [1, 1], [fixed, mixed], [fixed, mixed],
+        lead_distribution=[dist, dist], **args,
+    )  # fmt: skip
+    margin = 3 * sims.cycle_service_se
+    assert sims.cycle_service[0] < 0.95 - margin[0]
+    assert sims.cycle_service[1] >= 0.95
+    # a deterministic distribution is the fixed lead time
+    c = simulate_periodic(10.0, 5.0, 2, 1, fixed, fixed, lead_distribution=[{2: 1.0}], **args)
+    d = simulate_periodic(10.0, 5.0, 2, 1, fixed, fixed, **args)
+    np.testing.assert_array_equal(c.cycle_service, d.cycle_service)
