@@ -8,11 +8,12 @@ that describing the contract imports only pydantic (CLI start-up).
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, get_args
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StrictInt
 
 from optim.instances.base import Frozen
+from optim.instances.rules import FAIR_SHARES, FairShare
 
 __all__ = [
     "DEMAND_COLUMNS",
@@ -31,10 +32,6 @@ __all__ = [
     "SupplyRecord",
 ]
 
-# The fair-share rules, defined once: the schema, the JSON Schema, the arrays' rule codes
-# (optim.models.rationing.arrays.Rule: position in this tuple) and the policy table use them.
-FairShare = Literal["proportional", "equal", "weighted"]
-FAIR_SHARES: tuple[str, ...] = get_args(FairShare)
 
 SUPPLY_COLUMNS = ("item", "location", "quantity")
 DEMAND_COLUMNS = (

@@ -278,17 +278,29 @@ def demand_lattice(mean: float, std_dev: float, distribution: str, step: float) 
     if law == "poisson":
         sd = math.sqrt(a)
         k = np.arange(int(a + 14 * sd + 30) + 1, dtype=np.float64)
-        lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
-        logp = k * math.log(a) - a - lg
+        logp = k * math.log(a) - a - _log_factorial(k.size)
     else:
         r, p = a, b
         m = r * (1 - p) / p
         sd = math.sqrt(m / p)
         k = np.arange(int(m + 30 * sd + 30) + 1, dtype=np.float64)
-        lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
-        lgr = np.array([math.lgamma(v + r) for v in k.tolist()])
-        logp = lgr - math.lgamma(r) - lg + r * math.log(p) + k * math.log1p(-p)
+        lgr = np.fromiter(map(math.lgamma, (k + r).tolist()), np.float64, k.size)
+        logp = lgr - math.lgamma(r) - _log_factorial(k.size) + r * math.log(p) + k * math.log1p(-p)
     return _trim(0, np.exp(logp))
+
+
+_LOG_FACTORIALS = [np.zeros(0)]
+
+
+def _log_factorial(n: int) -> FloatArray:
+    """``math.lgamma(v + 1.0)`` for ``v = 0..n-1``: the same numbers, computed once per
+    process and extended on demand."""
+    have = _LOG_FACTORIALS[0]
+    if have.size < n:
+        more = np.arange(have.size, max(n, 2 * have.size), dtype=np.float64) + 1.0
+        new = np.fromiter(map(math.lgamma, more.tolist()), np.float64, more.size)
+        have = _LOG_FACTORIALS[0] = np.concatenate([have, new])
+    return have[:n]
 
 
 _ERF = np.frompyfunc(math.erf, 1, 1)
@@ -465,6 +477,7 @@ _Packed = tuple[
     FloatArray,  # target
     NDArray[np.bool_],  # measured by fill rate
     FloatArray,  # pmf, one row per segment (padded)
+    FloatArray,  # tail: sum_{m' >= m} pmf[m'], one row per segment (padded)
 ]
 
 
@@ -485,7 +498,8 @@ def _pack(segments: list[SegmentModel] | tuple[SegmentModel, ...]) -> _Packed:
         mean[i] = mu
     target = np.array([s.target for s in segments], dtype=np.float64)
     fill = np.array([s.measure == "fill_rate" for s in segments], dtype=np.bool_)
-    return lo, size, cdf, csurv, mean, target, fill, pmf
+    tail = np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1].copy()
+    return lo, size, cdf, csurv, mean, target, fill, pmf, tail
 
 
 @njit(cache=True)
@@ -494,7 +508,7 @@ def _nb_measured(
 ) -> float:  # pragma: no cover - compiled
     """:func:`_measured`: service of segment ``k`` with level ``c`` facing stock ``R`` (the
     per-unit service is :meth:`SegmentModel.service`, inlined)."""
-    lo, size, cdf, csurv, mean, _, fill, _ = segs
+    lo, size, cdf, csurv, mean, _, fill, _, _ = segs
     d_lo = lo[k]
     n = size[k]
     total = 0.0
@@ -534,13 +548,16 @@ def _nb_stock(w_lo: int, w: FloatArray, b: int) -> tuple[int, FloatArray]:  # pr
 def _nb_after(
     r_lo: int, r: FloatArray, k: int, c: int, segs: _Packed
 ) -> tuple[int, FloatArray]:  # pragma: no cover - compiled
-    """:func:`_after`: stock left after segment ``k`` with level ``c``, zeros trimmed."""
+    """:func:`_after`: stock left after segment ``k`` with level ``c``, zeros trimmed. The
+    demands that would take the stock to ``c`` or below all leave it at ``c``: their mass is
+    one product with the tail sum (the inner loop over the others vectorises)."""
     r_hi = r_lo + r.size - 1
     if r_hi <= c:
         return r_lo, r
     d_lo = segs[0][k]
     d_size = segs[1][k]
-    pmf = segs[7]
+    pmf = segs[7][k]
+    tail = segs[8][k]
     new_lo = min(r_lo, c)
     out = np.zeros(r_hi - new_lo + 1)
     for i in range(r.size):
@@ -549,11 +566,13 @@ def _nb_after(
         if v <= c:
             out[v - new_lo] += p
             continue
-        for m in range(d_size):
-            nv = v - (d_lo + m)
-            if nv < c:
-                nv = c
-            out[nv - new_lo] += p * pmf[k, m]
+        free = v - d_lo - c  # demands m < free leave v - d_lo - m > c
+        top = min(free, d_size)
+        base = v - d_lo - new_lo
+        for m in range(top):
+            out[base - m] += p * pmf[m]
+        if free < d_size:
+            out[c - new_lo] += p * tail[max(free, 0)]
     first = 0
     while first < out.size - 1 and not out[first] > 0:
         first += 1
@@ -638,6 +657,82 @@ def _nb_quantile_of_sum(
     return w_lo + d_lo + conv.size - 1
 
 
+_ALONE_SLACK = 1e-9  # the necessary condition below is tested this much below the target
+
+
+@njit(cache=True)
+def _nb_alone(w_lo: int, w: FloatArray, segs: _Packed, k: int, b: int) -> bool:  # pragma: no cover
+    r"""Segment ``k`` would meet its target (less a slack) with all of :math:`(b - W)^+`
+    available to it and level 0. Necessary for ``b`` to be feasible: the segments after it
+    only take stock and its level is :math:`\ge 0` (the recursion never leaves it more than
+    :math:`(b - W)^+`), and its service rises with what is available to it."""
+    r_lo, r = _nb_stock(w_lo, w, b)
+    return _nb_measured(r_lo, r, k, 0, segs) >= segs[5][k] - 1e-12 - _ALONE_SLACK
+
+
+@njit(cache=True)
+def _nb_alone_bound(w_lo: int, w: FloatArray, segs: _Packed, lo: int) -> int:  # pragma: no cover
+    """Least ``b >= lo`` at which every segment passes :func:`_nb_alone` (each test is
+    monotone in ``b``): no base stock below it is feasible."""
+    best = lo
+    for k in range(segs[5].size):
+        if _nb_alone(w_lo, w, segs, k, best):
+            continue
+        low = best + 1
+        hi = best + 1
+        step = 1
+        while not _nb_alone(w_lo, w, segs, k, hi):
+            low = hi + 1
+            hi += step
+            step *= 2
+        while low < hi:
+            mid = (low + hi) // 2
+            if _nb_alone(w_lo, w, segs, k, mid):
+                hi = mid
+            else:
+                low = mid + 1
+        best = hi
+    return best
+
+
+@njit(cache=True)
+def _nb_search(
+    w_lo: int, w: FloatArray, segs: _Packed, lo: int, guess: int, levels: NDArray[np.int64]
+) -> int:  # pragma: no cover - compiled
+    """Least ``b >= lo`` for which greedy levels meet every target (the levels land in
+    ``levels``), searched from ``guess``: galloping down from a feasible guess or up from an
+    infeasible one, then bisection. Feasibility is monotone in ``b``, so this is
+    :func:`_nb_optimal`'s answer, in fewer greedy evaluations when the guess is close."""
+    hi = max(guess, lo)
+    if _nb_greedy(w_lo, w, segs, hi, levels):
+        low = lo
+        step = 1
+        while hi > low:
+            probe = max(hi - step, low)
+            if _nb_greedy(w_lo, w, segs, probe, levels):
+                hi = probe
+                step *= 2
+            else:
+                low = probe + 1
+                break
+    else:
+        low = hi + 1
+        step = 1
+        hi = low
+        while not _nb_greedy(w_lo, w, segs, hi, levels):
+            low = hi + 1
+            hi += step
+            step *= 2
+    while low < hi:
+        mid = (low + hi) // 2
+        if _nb_greedy(w_lo, w, segs, mid, levels):
+            hi = mid
+        else:
+            low = mid + 1
+    _nb_greedy(w_lo, w, segs, hi, levels)
+    return hi
+
+
 def _lower_bound(
     w: Lattice, segments: list[SegmentModel] | tuple[SegmentModel, ...], b_min: int
 ) -> int:
@@ -679,11 +774,16 @@ def stage_table(
     meeting every target (:func:`policy_at` gives the levels)."""
     memo = _memo_of(segments)
     ss = np.zeros(tau_max + 1)
+    levels = np.zeros(len(segments), dtype=np.int64)
+    offset = 0  # the previous tau's base stock above its necessary bound: the next guess
     for tau in range(1, tau_max + 1):
         w = memo.window(tau - 1)
         floor_b = math.ceil((mean * tau + ss[tau - 1]) / step - 1e-9)
-        b, levels = fast_policy(w, segments, max(0, floor_b), memo.packed)
-        memo.levels[(tau, b)] = levels
+        lo = _lower_bound(w, segments, max(0, floor_b))
+        bound = int(_nb_alone_bound(w.lo, w.pmf, memo.packed, lo))
+        b = int(_nb_search(w.lo, w.pmf, memo.packed, bound, bound + offset, levels))
+        offset = b - bound
+        memo.levels[(tau, b)] = [int(c) for c in levels]
         ss[tau] = max(b * step - mean * tau, ss[tau - 1])
     return ss
 
@@ -830,7 +930,12 @@ def stage_specs(
     instance: SafetyStockInstance, n_stages: int, ids: tuple[str, ...]
 ) -> dict[int, StageSpec]:
     """:func:`_stage_specs`, kept for the last instances asked (they are frozen), with the
-    memo of every stage's search (:func:`stage_table`, :func:`policy_at` share it)."""
+    memo of every stage's search (:func:`stage_table`, :func:`policy_at` share it). Instances
+    of another pooling rule have none and are not kept: the ``max_z`` comparison solved
+    between a solve and its tables, the report or the simulation must not push the
+    critical-level instance out."""
+    if instance.pooling != "critical_level":
+        return {}
     for inst, kept_ids, specs in _SPECS:
         if inst is instance and kept_ids == ids:
             return specs
@@ -855,14 +960,13 @@ def _stage_specs(
     stage's :func:`own_step`), and a stage whose orders contain such demand is modelled on it
     rather than on the normal approximation. A stage that supplies others gets the downstream
     replenishment orders as its top class (see the module docstring). A stage keeps the
-    square-root model (``max_z``) when it has a random or fractional lead time and successors,
-    when a path quantity is not a dyadic rational (0.5, 2, 3 are; 0.3 is not) or when one
-    period's demand would need more than ``_MAX_POINTS`` lattice points.
+    square-root model (``max_z``) when a path quantity is not a dyadic rational (0.5, 2, 3
+    are; 0.3 is not) or when one period's demand would need more than ``_MAX_POINTS`` lattice
+    points. A random or fractional lead time is no exception: its stage gets the composed
+    table of :func:`.lead_times.critical_lead_time_table`.
     """
     if instance.pooling != "critical_level":
         return {}
-    from optim.models.safety_stock.lead_times import needs_table
-
     pos = {sid: j for j, sid in enumerate(ids)}
     dem = list(instance.demands)
     own: dict[int, list[int]] = {}
@@ -871,12 +975,7 @@ def _stage_specs(
     has_succ = np.zeros(n_stages, dtype=bool)
     for a in instance.arcs:
         has_succ[pos[a.source]] = True
-    random_lead = [needs_table(s) for s in instance.stages]
-    chosen = {
-        j
-        for j, idx in own.items()
-        if needs_levels([dem[i] for i in idx]) and not (has_succ[j] and random_lead[j])
-    }
+    chosen = {j for j, idx in own.items() if needs_levels([dem[i] for i in idx])}
     rows = _paths(instance, pos, n_stages) if chosen and has_succ.any() else None
     if rows is not None:  # the closure: stages whose orders carry a chosen stage's demand
         drawn = set().union(*(rows[j] for j in chosen))
@@ -884,7 +983,7 @@ def _stage_specs(
         while grew:
             grew = False
             for j in own:
-                if j not in chosen and not random_lead[j] and not drawn.isdisjoint(rows[j]):
+                if j not in chosen and not drawn.isdisjoint(rows[j]):
                     chosen.add(j)
                     drawn.update(rows[j])
                     grew = True

@@ -112,8 +112,6 @@ _SI_COLUMNS = ("inbound_service_time", "SI")
 _SS_COLUMNS = ("safety_stock",)
 _CHUNK_BYTES = 256 * 2**20
 _BATCHES = 20
-CLUSTER_PIECES = 8
-"""Pieces the replications are split into when a Dask cluster is in force (at least)."""
 
 
 def simulate(
@@ -201,6 +199,7 @@ def simulate(
         return _with_lead_times(
             instance,
             result,
+            levels,
             periods=periods,
             replications=replications,
             seed=seed,
@@ -319,10 +318,19 @@ def _row(
     }
 
 
-def _with_lead_times(instance: SafetyStockInstance, result: Any, **kwargs: Any) -> pd.DataFrame:
-    """Random or fractional lead times: :mod:`.simulate_lead_times` (first come, first served,
-    cycle service), with this module's columns (``fill_rate`` is not measured there: NaN)."""
+def _with_lead_times(
+    instance: SafetyStockInstance,
+    result: Any,
+    levels: pd.DataFrame | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Random or fractional lead times: :mod:`.simulate_lead_times` — first come, first served
+    stages by its :func:`~.simulate_lead_times.simulate` (cycle service; ``fill_rate`` is not
+    measured there: NaN), stages with critical levels by its
+    :func:`~.simulate_lead_times.simulate_critical` (lead times drawn, critical levels
+    applied, both measures) — with this module's columns."""
     from optim.models.safety_stock.simulate_lead_times import simulate as simulate_lead_times
+    from optim.models.safety_stock.simulate_lead_times import simulate_critical
 
     out = simulate_lead_times(instance, result, **kwargs)
     measure = {(d.stage, d.segment): d.service_measure for d in instance.demands}
@@ -331,6 +339,31 @@ def _with_lead_times(instance: SafetyStockInstance, result: Any, **kwargs: Any) 
     out["fill_rate"] = np.nan
     out["cycle_service"] = out["fill"]
     out["critical_level"] = 0.0
+    if kwargs.get("upstream", "guaranteed") != "guaranteed":
+        return out
+    kwargs.pop("upstream", None)
+    crit = simulate_critical(instance, result, levels, **kwargs)
+    if not crit:
+        return out
+    nd = len(instance.demands)
+    alpha = (1 - float(kwargs.get("confidence", 0.95))) / max(nd, 1)
+    row_of = {k: i for i, k in enumerate(keys)}
+    for d, (cycle, fill, level) in crit.items():
+        dm = instance.demands[d]
+        samples = fill if dm.service_measure == "fill_rate" else cycle
+        value = float(samples.mean())
+        k = samples.size
+        stderr = float(samples.std(ddof=1) / math.sqrt(k)) if k > 1 else 0.0
+        half = _t_quantile(1 - alpha / 2, k - 1) * stderr
+        i = row_of[(dm.stage, dm.segment)]
+        row = _row(
+            dm, int(out.at[i, "service_time"]), value, stderr, half, int(out.at[i, "samples"])
+        )
+        for col, v in row.items():
+            out.at[i, col] = v
+        out.at[i, "fill_rate"] = float(fill.mean())
+        out.at[i, "cycle_service"] = float(cycle.mean())
+        out.at[i, "critical_level"] = level
     return out
 
 
@@ -404,8 +437,16 @@ def _levels(
                 )
             out[i] = c
         return out
+    delay = data.delay(tau)
     for j, spec in specs.items():
-        pol = policy_at(spec, int(tau[j]), float(ss[j]))
+        stage = instance.stages[j]
+        if needs_table(stage):  # random lead time: the composed model, order delay included
+            from optim.models.safety_stock.lead_times import critical_lead_time_policy
+
+            t = int(tau[j] + delay[j])
+            pol = critical_lead_time_policy(spec, stage, int(data.lead_time[j]), t, float(ss[j]))
+        else:
+            pol = policy_at(spec, int(tau[j]), float(ss[j]))
         for rank, i in enumerate(spec.demands):
             out[i] = pol.levels[rank] * spec.step
     return out
@@ -660,19 +701,18 @@ def _guaranteed(
 ) -> tuple[NDArray[np.float64], ...]:
     """served, wanted, kept periods and counted periods per (demand, replication, batch).
 
-    The replications are split into contiguous pieces on the executor seam
-    (:func:`optim.executor.fan_out`: ``workers`` local processes, or the Dask cluster in
-    force); replication ``r`` draws from its own streams ``(seed, component, r)`` wherever it
-    runs, so the arrays are the same for any executor and piece count.
+    The replications are split into contiguous pieces (:func:`optim.executor.pieces`) on the
+    executor seam (:func:`optim.executor.fan_out`: ``workers`` local processes, or the Dask
+    cluster in force); replication ``r`` draws from its own streams ``(seed, component, r)``
+    wherever it runs, so the arrays are the same for any executor and piece count.
     """
     seed, reps, horizon, warmup, periods = run
     net = tuple(getattr(stages, f) for f in _STAGE_FIELDS)
     law = draws.arrays()
-    pieces = min(reps, workers if not executor.cluster_address() else max(workers, CLUSTER_PIECES))
-    cuts = np.linspace(0, reps, max(pieces, 1) + 1).round().astype(np.int64).tolist()
+    cuts = np.linspace(0, reps, executor.pieces(workers, reps) + 1).round().astype(np.int64)
     tasks = [
         ((seed, r0, r1 - r0, horizon, warmup, periods), bidx, nb, law, net)
-        for r0, r1 in itertools.pairwise(cuts)
+        for r0, r1 in itertools.pairwise(cuts.tolist())
     ]
     if len(tasks) == 1:
         out = _replications(tasks[0])

@@ -37,7 +37,7 @@ from optim.models.safety_stock.critical import (
     window,
 )
 from optim.models.safety_stock.simulate import simulate
-from optim.models.safety_stock.solve import solve
+from optim.models.safety_stock.solve import solve, solve_cover_strictest
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "instances" / "data" / "two_echelon_gsm.json"
 
@@ -189,6 +189,100 @@ def test_compiled_search_equals_the_reference(seed, k, law, periods):
         assert fast_levels(w, segs, b) == greedy_levels(w, segs, b)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(0.01, 2000.0),
+    st.floats(0.5, 4.0),
+    st.sampled_from(["poisson", "negative_binomial"]),
+    st.integers(-2, 4),
+)
+def test_count_lattices_equal_the_direct_formula_bit_for_bit(mean, spread, law, e):
+    """The count laws use a kept table of log-factorials and map ``math.lgamma`` over arrays:
+    the very numbers of the direct formula (one ``math.lgamma`` per point), bit for bit."""
+    from optim.models.safety_stock.critical import _trim, lattice_law
+
+    h = 2.0**e
+    got = demand_lattice.__wrapped__(mean, math.sqrt(mean) * spread, law, h)
+    kind, a, b = lattice_law(mean, math.sqrt(mean) * spread, law, h)
+    if kind == "poisson":
+        k = np.arange(int(a + 14 * math.sqrt(a) + 30) + 1, dtype=np.float64)
+        lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
+        logp = k * math.log(a) - a - lg
+    else:
+        m = a * (1 - b) / b
+        k = np.arange(int(m + 30 * math.sqrt(m / b) + 30) + 1, dtype=np.float64)
+        lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
+        lgr = np.array([math.lgamma(v + a) for v in k.tolist()])
+        logp = lgr - math.lgamma(a) - lg + a * math.log(b) + k * math.log1p(-b)
+    want = _trim(0, np.exp(logp))
+    assert got.lo == want.lo and got.pmf.tobytes() == want.pmf.tobytes()
+
+
+def _reference_table(segs: list[SegmentModel], h: float, mean: float, tau_max: int):
+    """The stage table by the numpy reference: at every tau the least feasible base stock
+    from the floor of the previous tau's stock (``optimal_policy``), and its greedy levels."""
+    period = segs[0].demand
+    for s in segs[1:]:
+        period = period.add(s.demand)
+    ss, levels = np.zeros(tau_max + 1), {}
+    for tau in range(1, tau_max + 1):
+        floor_b = math.ceil((mean * tau + ss[tau - 1]) / h - 1e-9)
+        b, levels[tau] = optimal_policy(window(period, tau - 1), segs, max(0, floor_b))
+        ss[tau] = max(b * h - mean * tau, ss[tau - 1])
+    return ss, levels
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 10_000),
+    st.integers(1, 4),
+    st.sampled_from(["normal", "poisson", "negative_binomial", "small", "mixed"]),
+    st.integers(1, 8),
+)
+def test_stage_table_equals_the_reference_search(seed, k, law, tau_max):
+    """``stage_table`` (compiled search from a necessary bound and a guess, galloping, and
+    the tail-sum after-recursion) gives exactly the reference's table and levels at every
+    tau, with the top class not always the strictest (a downstream flow at level 0)."""
+    from optim.models.safety_stock.critical import _MEMOS, _Memo
+
+    rng = random.Random(seed)
+    if law == "small":
+        segs = _small_segments(rng, k)
+        h = 1.0
+    else:
+        laws = [rng.choice(["normal", "poisson", "negative_binomial"]) for _ in range(k)]
+        laws = laws if law == "mixed" else [law] * k
+        means = [rng.uniform(0.2, 40) for _ in range(k)]
+        sds = [
+            m * rng.choice([0.0, 0.1, 0.3, 0.6])
+            if lw == "normal"
+            else math.sqrt(m) * rng.uniform(1, 3)
+            for m, lw in zip(means, laws, strict=True)
+        ]
+        sigma = math.sqrt(sum(s * s for s in sds)) or 1.0
+        h = 2.0 ** math.floor(math.log2(max(1.0, sigma / 16) if law != "normal" else sigma / 8))
+        segs = [
+            SegmentModel(
+                demand_lattice(m, s, lw, h),
+                rng.choice([0.8, 0.9, 0.935, 0.95, 0.985, 0.99, 0.999]),
+                rng.choice(["cycle_service", "fill_rate"]),
+            )
+            for m, s, lw in zip(means, sds, laws, strict=True)
+        ]
+        segs[1:] = sorted(segs[1:], key=lambda s: -s.target)  # the top class: any target
+    mean = sum(s.demand.mean() for s in segs) * h
+    want, want_levels = _reference_table(segs, h, mean, tau_max)
+    key = tuple(id(s) for s in segs)
+    _MEMOS[key] = memo = _Memo(tuple(segs))  # as stage_specs registers a stage's memo
+    try:
+        got = stage_table(segs, h, mean, tau_max)
+    finally:
+        _MEMOS.pop(key)
+    assert np.array_equal(got, want)
+    for tau in range(1, tau_max + 1):  # the levels kept for the table's base stock
+        assert memo.levels[(tau, round((mean * tau + got[tau]) / h))] == want_levels[tau]
+
+
 def test_table_is_non_decreasing_and_feasible_at_every_tau():
     h = 1.0
     segs = [
@@ -236,12 +330,28 @@ def test_result_rows_and_saving_message():
     assert a.loc["standard", "critical_level"] > 0
     assert (a["expected_service"] >= a["target"] - 1e-12).all()
     assert set(dem.columns) >= {"critical_level", "service_measure", "target", "expected_service"}
-    ref = solve(two_echelon().model_copy(update={"pooling": "max_z"}))
+    ref = solve_cover_strictest(two_echelon())  # max_z like for like (same demand laws)
     assert res.objective < ref.objective
     assert res.info["max_z_cost"] == pytest.approx(ref.objective)
     assert "saving" in res.message and f"{ref.objective:.6g}" in res.message
     rss = solve(two_echelon().model_copy(update={"pooling": "root_sum_square"}))
     assert "does not differentiate service" in rss.message
+
+
+def test_stage_specs_outlive_the_max_z_comparisons():
+    """The planning run solves the instance (with its max_z comparison inside), then max_z
+    again, then reports and simulates the plan: the stage specs (and the searches' memos)
+    are computed once, not again after every max_z solve."""
+    from optim.models.safety_stock.critical import stage_specs
+
+    inst = two_echelon()
+    ids = tuple(s.id for s in inst.stages)
+    solve(inst)
+    specs = stage_specs(inst, len(ids), ids)
+    assert specs
+    for _ in range(3):
+        solve(inst.model_copy(update={"pooling": "max_z"}))
+    assert stage_specs(inst, len(ids), ids) is specs
 
 
 def test_model_service_equals_simulated_service_on_the_example():

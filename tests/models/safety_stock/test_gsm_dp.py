@@ -125,3 +125,31 @@ def test_solution_invariants(seed: int, n: int) -> None:
     from optim.models.safety_stock import normalize
 
     assert sol.cost <= normalize(data, np.zeros(data.n, dtype=np.int64)).cost + 1e-9
+
+
+def test_compiled_kernels_load_from_the_disk_cache_in_a_new_process() -> None:
+    """The tree DP's kernels are compiled once and then loaded from numba's disk cache: a
+    second process solving a tree compiles nothing (kernels defined inside a function were
+    compiled again in every process, seconds of every planning run)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, optim\n"
+        "from optim.instances.generators.gsm import distribution\n"
+        "from optim.models.safety_stock import dp_kernels as k\n"
+        "optim.solve(distribution(2, 3, seed=1))\n"
+        "print(json.dumps({n: [sum(getattr(k, n).stats.cache_hits.values()),\n"
+        "    sum(getattr(k, n).stats.cache_misses.values())] for n in k.__all__}))\n"
+    )
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout.splitlines()[-1]
+        )
+        for _ in range(2)
+    ]
+    assert runs[1]["bottom_up"][0] >= 1 and runs[1]["top_down"][0] >= 1  # loaded, not compiled
+    assert all(misses == 0 for _, misses in runs[1].values()), runs
