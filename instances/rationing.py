@@ -33,7 +33,7 @@ import json
 from collections.abc import Hashable
 from itertools import chain, islice
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -43,11 +43,7 @@ from optim.errors import InstanceError
 from optim.instances import tables as T
 from optim.instances.base import Frozen, TableInstance
 from optim.instances.gate import _no_gc
-
-# The fair-share rules, defined once: the schema, the JSON Schema, the arrays' rule codes
-# (optim.models.rationing.arrays.Rule: position in this tuple) and the policy table use them.
-FairShare = Literal["proportional", "equal", "weighted"]
-FAIR_SHARES: tuple[str, ...] = get_args(FairShare)
+from optim.instances.rules import FAIR_SHARES, FairShare
 
 SUPPLY_COLUMNS = ("item", "location", "quantity")
 DEMAND_COLUMNS = (

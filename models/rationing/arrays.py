@@ -8,14 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 from itertools import chain
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from optim.instances.rationing import FAIR_SHARES, RationingInstance
+from optim.instances.rules import FAIR_SHARES
+
+if TYPE_CHECKING:  # the solve's worker processes unpickle Problem without pandas or scipy
+    from optim.instances.rationing import RationingInstance
 
 RULES = FAIR_SHARES  # rule codes are positions in this tuple
 
@@ -81,15 +82,20 @@ class Problem:
         """The sub-problem of whole components: ``lines``, their ``arcs`` and ``cells``.
 
         Indices are renumbered locally (arcs keep their order); small enough to send to a
-        worker process.
+        worker process: the user's ids are left out (``line_id`` holds None per line,
+        ``item_names`` and ``location_names`` are empty): a sub-problem is solved, never
+        reported. With every item's name in each block, pickling the blocks of a dense
+        3·10^5-line week took 0.22 CPU s and unpickling 0.26 s; without, 0.03 and 0.01 s (the
+        names grow with the items and are sent once per block).
         """
 
         def local(members: IntArray, values: IntArray) -> IntArray:
             order = np.argsort(members, kind="stable")
             return order[np.searchsorted(members[order], values)].astype(np.int64)
 
+        no_names = np.empty(0, dtype=object)
         return Problem(
-            line_id=self.line_id[lines],
+            line_id=np.empty(len(lines), dtype=object),
             line_item=self.line_item[lines],
             tier=self.tier[lines],
             rule=self.rule[lines],
@@ -102,8 +108,8 @@ class Problem:
             cell_item=self.cell_item[cells],
             cell_location=self.cell_location[cells],
             supply=self.supply[cells],
-            item_names=self.item_names,
-            location_names=self.location_names,
+            item_names=no_names,
+            location_names=no_names,
             arc_line=local(lines, self.arc_line[arcs]),
             arc_cell=local(cells, self.arc_cell[arcs]),
             arc_rank=self.arc_rank[arcs],
@@ -126,6 +132,10 @@ class Problem:
 
 def prepare(inst: RationingInstance) -> Problem:
     """Build the arrays of ``inst`` (validated already)."""
+    import pandas as pd
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     sup, dem, seg = inst.supply, inst.demand, inst.segments
     item_codes, item_names = pd.factorize(sup["item"], sort=False)
     loc_index = pd.Index(sorted(sup["location"].unique()))

@@ -27,7 +27,9 @@ Safety stock
 * ``"max_z"``: :math:`k_j = \max_{d:\varphi_{jd}>0} z_d \cdot
   \sqrt{\sum_d (\varphi_{jd}\sigma_d)^2}` (pooled demand covered at the strictest service
   level among the segments the stage serves: one z for the stage, as in single-class GSM;
-  every segment meets its target, the comparison point of ``critical_level``).
+  every segment meets its target). The saving of ``critical_level`` is stated against
+  covering the strictest *on the critical-level model* (the same demand laws and measures,
+  critical levels 0: :mod:`.strictest`), never against this normal approximation.
 * ``"root_sum_square"``: :math:`k_j = \sqrt{\sum_d (\varphi_{jd} z_d \sigma_d)^2}`.
   **Does not differentiate service**: stock is issued first come, first served, so every
   segment at a stage gets the same pooled service, below the strictest target (results

@@ -964,14 +964,13 @@ def _stage_specs(
     stage's :func:`own_step`), and a stage whose orders contain such demand is modelled on it
     rather than on the normal approximation. A stage that supplies others gets the downstream
     replenishment orders as its top class (see the module docstring). A stage keeps the
-    square-root model (``max_z``) when it has a random or fractional lead time and successors,
-    when a path quantity is not a dyadic rational (0.5, 2, 3 are; 0.3 is not) or when one
-    period's demand would need more than ``_MAX_POINTS`` lattice points.
+    square-root model (``max_z``) when a path quantity is not a dyadic rational (0.5, 2, 3
+    are; 0.3 is not) or when one period's demand would need more than ``_MAX_POINTS`` lattice
+    points. A random or fractional lead time is no exception: its stage gets the composed
+    table of :func:`.lead_times.critical_lead_time_table`.
     """
     if instance.pooling != "critical_level":
         return {}
-    from optim.models.safety_stock.lead_times import needs_table
-
     pos = {sid: j for j, sid in enumerate(ids)}
     dem = list(instance.demands)
     own: dict[int, list[int]] = {}
@@ -980,12 +979,7 @@ def _stage_specs(
     has_succ = np.zeros(n_stages, dtype=bool)
     for a in instance.arcs:
         has_succ[pos[a.source]] = True
-    random_lead = [needs_table(s) for s in instance.stages]
-    chosen = {
-        j
-        for j, idx in own.items()
-        if needs_levels([dem[i] for i in idx]) and not (has_succ[j] and random_lead[j])
-    }
+    chosen = {j for j, idx in own.items() if needs_levels([dem[i] for i in idx])}
     rows = _paths(instance, pos, n_stages) if chosen and has_succ.any() else None
     if rows is not None:  # the closure: stages whose orders carry a chosen stage's demand
         drawn = set().union(*(rows[j] for j in chosen))
@@ -993,7 +987,7 @@ def _stage_specs(
         while grew:
             grew = False
             for j in own:
-                if j not in chosen and not random_lead[j] and not drawn.isdisjoint(rows[j]):
+                if j not in chosen and not drawn.isdisjoint(rows[j]):
                     chosen.add(j)
                     drawn.update(rows[j])
                     grew = True

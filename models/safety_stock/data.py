@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 from statistics import NormalDist
 
 import numpy as np
@@ -145,6 +146,37 @@ class GSMData:
             return np.where(t >= 0, float(self.unit_cost[j]) * root, np.inf)
         h = float(self.holding[j]) if self.holding is not None else 0.0
         return np.where(t >= 0, h * self.safety_stock(j, t), np.inf)
+
+    @cached_property
+    def _flat_table(self) -> tuple[FloatArray, IntArray]:
+        """``ss_table`` concatenated and every stage's offset into it (``ptr[-1]`` = length)."""
+        assert self.ss_table is not None
+        lens = np.fromiter((t.size for t in self.ss_table), dtype=np.int64, count=self.n)
+        ptr = np.concatenate(([0], np.cumsum(lens))).astype(np.int64)
+        flat = np.concatenate(self.ss_table) if self.n else np.zeros(0)
+        return flat, ptr
+
+    def table_cost(
+        self, owner: NDArray[np.integer], tau: NDArray[np.integer]
+    ) -> tuple[FloatArray, FloatArray]:
+        """Safety stock and holding cost at ``(owner[q], tau[q])`` pairs, vectorised.
+
+        Element for element what :meth:`safety_stock` / :meth:`stage_cost` of stage
+        ``owner[q]`` give at ``tau[q]`` (``inf`` below zero), in one array operation.
+        """
+        o, t = np.asarray(owner, dtype=np.int64), np.asarray(tau)
+        if self.ss_table is None:
+            root = np.sqrt(np.maximum(t, 0).astype(np.float64))
+            ok = t >= 0
+            return np.where(ok, self.k[o] * root, np.inf), np.where(
+                ok, self.unit_cost[o] * root, np.inf
+            )
+        flat, ptr = self._flat_table
+        start = ptr[o]
+        ss = np.where(t >= 0, flat[start + np.clip(t, 0, ptr[o + 1] - start - 1)], np.inf)
+        h = self.holding[o] if self.holding is not None else np.zeros(o.size)
+        with np.errstate(invalid="ignore"):
+            return ss, np.where(t >= 0, h * ss, np.inf)
 
     def with_table(self, ss_table: list[FloatArray] | tuple[FloatArray, ...]) -> GSMData:
         """The same network with safety stock per stage and :math:`\\tau` (see ``ss_table``).
@@ -373,8 +405,7 @@ def evaluate(data: GSMData, outbound: IntArray, inbound: IntArray) -> Solution:
         ss = data.k * root
         cost = data.unit_cost * root
     else:
-        ss = np.array([float(data.safety_stock(j, tau[j])) for j in range(data.n)])
-        cost = np.array([float(data.stage_cost(j, tau[j])) for j in range(data.n)])
+        ss, cost = data.table_cost(np.arange(data.n), tau)
     return Solution(
         outbound=np.asarray(outbound, dtype=np.int64),
         inbound=np.asarray(inbound, dtype=np.int64),

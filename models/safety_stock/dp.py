@@ -113,11 +113,8 @@ def _cost_per_tau(
         owner = np.repeat(np.arange(data.n), lengths)
         local = np.arange(int(ptr[-1])) - ptr[owner]
         return ptr, data.unit_cost[owner] * np.sqrt(local.astype(np.float64))
-    parts = [
-        np.asarray(data.stage_cost(k, np.arange(int(m))), dtype=np.float64)
-        for k, m in enumerate(lengths.tolist())
-    ]
-    return ptr, np.concatenate(parts) if parts else np.zeros(0)
+    owner = np.repeat(np.arange(data.n), lengths)
+    return ptr, data.table_cost(owner, np.arange(int(ptr[-1])) - ptr[owner])[1]
 
 
 def tree_dp(

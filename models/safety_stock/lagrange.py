@@ -18,7 +18,7 @@ penalty :math:`\\le 0`, so :math:`L(\\lambda) \\le` the optimum for every
 :math:`\\lambda \\ge 0` (weak duality). At :math:`\\lambda = 0` it is the spanning-forest
 bound. Because the pair LP of a tree problem is integral, :math:`\\max_\\lambda L` equals the
 LP relaxation of the whole assignment MIP, reached here by tree DPs of milliseconds instead of
-an LP with one column per :math:`(S, SI)` pair (640,000 on Willems chain 16).
+an LP with one column per :math:`(S, SI)` pair (639,612 columns on Willems chain 16).
 
 :math:`\\max_\\lambda L` is approached by projected subgradient steps (Polyak step
 :math:`\\theta (UB - L) / \\|g\\|^2` with :math:`g_{av} = [S_i \\ge v] - [SI_j \\ge v]` at the
@@ -47,13 +47,16 @@ class LagrangeResult:
     """Best bound :math:`\\max L(\\lambda)` found, best feasible point, work done.
 
     ``multipliers`` are the :math:`\\lambda` of the best bound (flat, arc by arc, ``v``
-    increasing) for a warm start.
+    increasing) for a warm start; ``point`` the last DP minimiser ``(S, SI)`` (for
+    branching). ``bound`` is ``-inf`` when no DP ran, ``inf`` when the bounds ``s_hi`` /
+    ``si_lo`` leave no point; it may exceed ``best.cost`` (a node that can be pruned).
     """
 
     bound: float
     best: Solution
     iterations: int
     multipliers: NDArray[np.float64]
+    point: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
 
 
 class _Dual:
@@ -103,6 +106,9 @@ def lagrangian_bound(
     patience: int = 8,
     min_theta: float = 1e-4,
     start: NDArray[np.float64] | None = None,
+    s_hi: NDArray[np.int64] | None = None,
+    si_lo: NDArray[np.int64] | None = None,
+    dual: _Dual | None = None,
 ) -> LagrangeResult:
     """Subgradient ascent on :math:`L(\\lambda)` for the arcs outside ``forest``.
 
@@ -123,27 +129,38 @@ def lagrangian_bound(
         without a better bound) falls below ``min_theta``.
     start
         Multipliers to start from (a previous result's ``multipliers``), default zero.
+    s_hi, si_lo
+        Bounds :math:`S_j \\le` ``s_hi`` and :math:`SI_j \\ge` ``si_lo`` (a branch-and-bound
+        node): the bound is then one on the optimum within them (``inf`` when none is
+        feasible for the forest).
+    dual
+        The index maps for ``forest`` (built when not given).
 
     Returns
     -------
     LagrangeResult
         ``bound <= `` the GSM optimum (weak duality), the best feasible point seen.
     """
-    dual = _Dual(data, forest)
+    dual = _Dual(data, forest) if dual is None else dual
     lam = np.zeros(dual.size) if start is None else np.array(start, dtype=np.float64)
     bound = -np.inf
     best_lam = lam.copy()
+    point: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
     stall = 0
     it = 0
     while it < max_iter:
         if deadline is not None and time.perf_counter() > deadline:
             break
         try:
-            dp = tree_dp(data, forest, penalty=dual.penalty(lam), deadline=deadline)
+            dp = tree_dp(
+                data, forest, s_hi=s_hi, si_lo=si_lo, penalty=dual.penalty(lam), deadline=deadline
+            )
         except DPTimeout:
             break
         it += 1
-        if not np.isfinite(dp.cost):  # pragma: no cover - the tree problem is always feasible
+        point = (dp.outbound, dp.inbound)
+        if not np.isfinite(dp.cost):  # no point within the bounds
+            bound = np.inf
             break
         cand = normalize(data, np.minimum(dp.outbound, data.s_max))
         if cand.cost < best.cost:
@@ -158,15 +175,144 @@ def lagrangian_bound(
         g[(lam <= 0) & (g < 0)] = 0.0  # projected: these multipliers stay at zero
         norm = float(g @ g)
         if norm == 0.0:  # the minimiser satisfies every dropped arc with zero penalty
-            bound = max(bound, min(float(dp.cost), best.cost))
+            bound = max(bound, float(dp.cost))
             break
         if best.cost - bound <= tol * max(1.0, best.cost) or theta < min_theta:
             break
         step = theta * (best.cost - float(dp.cost)) / norm
         lam = np.maximum(lam + step * g, 0.0)
     return LagrangeResult(
-        bound=min(bound, best.cost) if np.isfinite(bound) else -np.inf,
+        bound=float(bound),
         best=best,
         iterations=it,
         multipliers=best_lam,
+        point=point,
     )
+
+
+@dataclass(frozen=True)
+class BranchResult:
+    """Outcome of :func:`branch_and_bound`: ``bound`` is proven (the least bound of the nodes
+    left open, the incumbent's cost when none is left), ``nodes`` the nodes solved."""
+
+    bound: float
+    best: Solution
+    nodes: int
+    open_nodes: int
+
+
+def branch_and_bound(
+    data: GSMData,
+    forest: NDArray[np.int64],
+    root: LagrangeResult,
+    *,
+    deadline: float | None = None,
+    tol: float = 1e-9,
+    node_iter: int = 25,
+    max_nodes: int = 100_000,
+) -> BranchResult:
+    """Best-first branch and bound with Lagrangian node bounds (exact for any DAG).
+
+    A node is a box :math:`S_j \\le \\bar s_j`, :math:`SI_j \\ge \\underline{\\sigma}_j`; its
+    bound is :func:`lagrangian_bound` within the box, warm-started from the parent's
+    multipliers (``node_iter`` DPs at most). A node whose bound reaches the incumbent's cost
+    (relative ``tol``) is pruned. Otherwise the dropped arc :math:`i \\to j` that the node's
+    DP minimiser violates most (:math:`S_i - SI_j`, weighted by the two stages' cost rates)
+    is split at :math:`c = \\lfloor (S_i + SI_j) / 2 \\rfloor`: every feasible point has
+    :math:`S_i \\le c` or :math:`SI_j \\ge S_i \\ge c + 1`, and both children exclude the
+    minimiser. Only arcs that the box does not already settle (:math:`\\bar s_i >
+    \\underline\\sigma_j`) are split and ``c`` is clipped into
+    :math:`[\\underline\\sigma_j, \\bar s_i - 1]`, so every child is a strictly smaller box and
+    the search is finite. A box that settles every dropped arc is a tree problem: its DP is
+    exact.
+    """
+    import heapq
+
+    dual = _Dual(data, forest)
+    drop = np.ones(data.source.size, dtype=bool)
+    drop[np.asarray(forest, dtype=np.int64)] = False
+    di, dj = data.source[drop], data.target[drop]
+    weight = data.unit_cost[di] + data.unit_cost[dj] + 1e-9
+    best = root.best
+    heap: list[tuple[float, int, NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
+    count = 0
+
+    def push(
+        bound: float, s_hi: NDArray[np.int64], si_lo: NDArray[np.int64], lam: NDArray[np.float64]
+    ) -> None:
+        nonlocal count
+        heapq.heappush(heap, (bound, count, s_hi, si_lo, lam))
+        count += 1
+
+    def cutoff() -> float:
+        return best.cost - tol * max(1.0, best.cost)
+
+    def children(res: LagrangeResult, s_hi: NDArray[np.int64], si_lo: NDArray[np.int64]) -> None:
+        open_arc = s_hi[di] > si_lo[dj]
+        if res.point is None:  # pragma: no cover - callers pass a node with a DP point
+            push(res.bound, s_hi, si_lo, res.multipliers)
+            return
+        s, si = res.point
+        viol = np.where(open_arc, (s[di] - si[dj]) * weight, -np.inf)
+        a = int(np.argmax(viol))
+        if viol[a] <= 0:  # no violated open arc: split the open arc with the largest range
+            viol = np.where(open_arc, (s_hi[di] - si_lo[dj]).astype(np.float64), -np.inf)
+            a = int(np.argmax(viol))
+        i, j = int(di[a]), int(dj[a])
+        c = (int(s[i]) + int(si[j])) // 2
+        c = min(max(c, int(si_lo[j])), int(s_hi[i]) - 1)
+        left = s_hi.copy()
+        left[i] = c
+        right = si_lo.copy()
+        right[j] = c + 1
+        push(res.bound, left, si_lo, res.multipliers)
+        push(res.bound, s_hi, right, res.multipliers)
+
+    children(root, data.s_max.copy(), data.external.copy())
+    nodes = 0
+    while heap and nodes < max_nodes:
+        if heap[0][0] >= cutoff():
+            heap.clear()  # every open node is pruned by the incumbent
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        node_bound, _, s_hi, si_lo, lam = heapq.heappop(heap)
+        if not (s_hi[di] > si_lo[dj]).any():
+            # the box settles every dropped arc: a tree problem, exact without multipliers
+            try:
+                dp = tree_dp(data, forest, s_hi=s_hi, si_lo=si_lo, deadline=deadline)
+            except DPTimeout:
+                push(node_bound, s_hi, si_lo, lam)
+                break
+            nodes += 1
+            if np.isfinite(dp.cost):
+                cand = normalize(data, np.minimum(dp.outbound, data.s_max))
+                best = cand if cand.cost < best.cost else best
+            continue
+        res = lagrangian_bound(
+            data,
+            forest,
+            best,
+            deadline=deadline,
+            max_iter=node_iter,
+            tol=tol,
+            start=lam,
+            s_hi=s_hi,
+            si_lo=si_lo,
+            dual=dual,
+            theta=0.5,
+            patience=4,
+        )
+        nodes += 1
+        best = res.best
+        if res.point is None and res.bound == -np.inf:  # deadline before the first DP
+            push(node_bound, s_hi, si_lo, lam)
+            break
+        bound = max(node_bound, res.bound)
+        if bound >= cutoff():
+            continue
+        children(
+            LagrangeResult(bound, best, res.iterations, res.multipliers, res.point), s_hi, si_lo
+        )
+    low = min((h[0] for h in heap), default=best.cost)
+    return BranchResult(bound=min(low, best.cost), best=best, nodes=nodes, open_nodes=len(heap))

@@ -82,17 +82,23 @@ W_{r-1})^+` and a segment's service is :math:`q_\infty + (1 - q_\infty)\,s_k` wi
 :math:`(\alpha_k - q_\infty) / (1 - q_\infty)` (met outright when :math:`\le 0`). Safety
 stock is the expected on-hand stock :math:`SS^0(\tau) = B^*(\tau)h - \mu_j (x + E L_j)`
 (early arrivals included, floored at 0), and the stage table is :math:`\min_{\delta \ge 0}
-SS^0(\tau + \delta)` with its order delay, as for first-come-first-served stages. Checked
-against brute force over base stock and levels and a period-by-period simulation of the
-policy with drawn lead times (tests/models/safety_stock/test_gsm_lead_time_critical.py);
-``optim simulate`` still runs random lead times first come, first served
-(:mod:`.simulate_lead_times` has no critical levels), so it does not check these stages'
-per-segment services.
+SS^0(\tau + \delta)` with its order delay, as for first-come-first-served stages. A stage
+that also supplies others serves the downstream orders as its top class, as without a random
+lead time. The approximation: one replenishment time per period and no order crossing (all
+orders of the last :math:`r - 1` periods outstanding); with independent lead times orders can
+cross, and then the number of outstanding periods has the same mean but less spread. Checked
+against brute force over base stock and levels, and ``optim simulate``
+(:func:`.simulate_lead_times.simulate_critical`) draws the lead times, applies the critical
+levels the result states and agrees with the model's per-segment services within sampling
+error on random trees (tests/models/safety_stock/test_gsm_lead_time_critical.py,
+test_critical_lead_time_simulation.py). A zero standard deviation or a one-point distribution
+at a whole lead time is today's deterministic model exactly.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -472,16 +478,23 @@ def _conditioned(spec: StageSpec, q_inf: float) -> list[SegmentModel]:
 
 
 def critical_lead_time_table(
-    spec: StageSpec, stage: Stage, lead_time: int, tau_max: int
+    spec: StageSpec,
+    stage: Stage,
+    lead_time: int,
+    tau_max: int,
+    base_stock: Callable[..., int] | None = None,
 ) -> tuple[FloatArray, NDArray[np.int64]]:
     """Safety stock table and order delays of a critical-level stage with a random (or
     fractional) lead time, :math:`\\tau = 0..` ``tau_max`` (module docstring);
-    ``lead_time`` is the solver's integer :math:`T_j`."""
+    ``lead_time`` is the solver's integer :math:`T_j`. ``base_stock`` (default
+    :func:`critical_lead_time_base_stock`) gives :math:`B^*(\\tau)`; the comparison point
+    without reservation passes its own (:mod:`.strictest`)."""
+    least = critical_lead_time_base_stock if base_stock is None else base_stock
     windows = _Windows(spec)
     mean_lt = _mean_lead_time(stage)
     raw = np.zeros(tau_max + 1)
     for tau in range(tau_max + 1):
-        b = critical_lead_time_base_stock(spec, stage, lead_time, tau, windows)
+        b = least(spec, stage, lead_time, tau, windows)
         raw[tau] = b * spec.step - spec.mean * (tau - lead_time + mean_lt)
     return suffix_min(np.maximum(raw, 0.0))
 
@@ -501,29 +514,39 @@ def critical_lead_time_base_stock(
 
 
 def critical_lead_time_policy(
-    spec: StageSpec, stage: Stage, lead_time: int, tau: int, safety_stock: float
+    spec: StageSpec,
+    stage: Stage,
+    lead_time: int,
+    tau: int,
+    safety_stock: float,
+    *,
+    reserve: bool = True,
 ) -> StagePolicy:
-    """Base stock, greedy critical levels and the model's services of such a stage at the
-    effective net replenishment time ``tau`` (order delay included) for the table's stock."""
+    """Base stock, greedy critical levels and the model's services of such a stage's own
+    demands (``spec.demands``; the downstream flow's class, level 0, is left out) at the
+    effective net replenishment time ``tau`` (order delay included) for the table's stock;
+    ``reserve=False``: every level 0 (the comparison point of :mod:`.strictest`)."""
     from optim.models.safety_stock.critical import StagePolicy, evaluate_policy, greedy_levels
 
     k = len(spec.segments)
     x = tau - lead_time
     q_inf, finite = _replenishment_mixture(stage, x)
     if not finite:
-        return StagePolicy(0, (0,) * k, (1.0,) * k, (1.0,) * k)
+        n = len(spec.demands)
+        return StagePolicy(0, (0,) * n, (1.0,) * n, (1.0,) * n)
     mean_lt = _mean_lead_time(stage)
     b = max(0, math.ceil((safety_stock + spec.mean * (x + mean_lt)) / spec.step - 1e-6))
     w = _Windows(spec).mixture(finite)
-    levels = greedy_levels(w, _conditioned(spec, q_inf), b)
+    levels = greedy_levels(w, _conditioned(spec, q_inf), b) if reserve else [0] * k
     if levels is None:  # pragma: no cover - the table only holds feasible base stocks
         levels = [0] * k
     pol = evaluate_policy(w, list(spec.segments), b, levels)
+    own = 1 if spec.flow else 0  # the downstream flow's class is left out (as policy_at)
     return StagePolicy(
         b,
-        pol.levels,
-        tuple(q_inf + (1.0 - q_inf) * c for c in pol.cycle),
-        tuple(q_inf + (1.0 - q_inf) * f for f in pol.fill),
+        pol.levels[own:],
+        tuple(q_inf + (1.0 - q_inf) * c for c in pol.cycle[own:]),
+        tuple(q_inf + (1.0 - q_inf) * f for f in pol.fill[own:]),
     )
 
 

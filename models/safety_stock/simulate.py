@@ -201,6 +201,7 @@ def simulate(
         return _with_lead_times(
             instance,
             result,
+            levels,
             periods=periods,
             replications=replications,
             seed=seed,
@@ -319,10 +320,19 @@ def _row(
     }
 
 
-def _with_lead_times(instance: SafetyStockInstance, result: Any, **kwargs: Any) -> pd.DataFrame:
-    """Random or fractional lead times: :mod:`.simulate_lead_times` (first come, first served,
-    cycle service), with this module's columns (``fill_rate`` is not measured there: NaN)."""
+def _with_lead_times(
+    instance: SafetyStockInstance,
+    result: Any,
+    levels: pd.DataFrame | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Random or fractional lead times: :mod:`.simulate_lead_times` — first come, first served
+    stages by its :func:`~.simulate_lead_times.simulate` (cycle service; ``fill_rate`` is not
+    measured there: NaN), stages with critical levels by its
+    :func:`~.simulate_lead_times.simulate_critical` (lead times drawn, critical levels
+    applied, both measures) — with this module's columns."""
     from optim.models.safety_stock.simulate_lead_times import simulate as simulate_lead_times
+    from optim.models.safety_stock.simulate_lead_times import simulate_critical
 
     out = simulate_lead_times(instance, result, **kwargs)
     measure = {(d.stage, d.segment): d.service_measure for d in instance.demands}
@@ -331,6 +341,31 @@ def _with_lead_times(instance: SafetyStockInstance, result: Any, **kwargs: Any) 
     out["fill_rate"] = np.nan
     out["cycle_service"] = out["fill"]
     out["critical_level"] = 0.0
+    if kwargs.get("upstream", "guaranteed") != "guaranteed":
+        return out
+    kwargs.pop("upstream", None)
+    crit = simulate_critical(instance, result, levels, **kwargs)
+    if not crit:
+        return out
+    nd = len(instance.demands)
+    alpha = (1 - float(kwargs.get("confidence", 0.95))) / max(nd, 1)
+    row_of = {k: i for i, k in enumerate(keys)}
+    for d, (cycle, fill, level) in crit.items():
+        dm = instance.demands[d]
+        samples = fill if dm.service_measure == "fill_rate" else cycle
+        value = float(samples.mean())
+        k = samples.size
+        stderr = float(samples.std(ddof=1) / math.sqrt(k)) if k > 1 else 0.0
+        half = _t_quantile(1 - alpha / 2, k - 1) * stderr
+        i = row_of[(dm.stage, dm.segment)]
+        row = _row(
+            dm, int(out.at[i, "service_time"]), value, stderr, half, int(out.at[i, "samples"])
+        )
+        for col, v in row.items():
+            out.at[i, col] = v
+        out.at[i, "fill_rate"] = float(fill.mean())
+        out.at[i, "cycle_service"] = float(cycle.mean())
+        out.at[i, "critical_level"] = level
     return out
 
 
@@ -404,8 +439,16 @@ def _levels(
                 )
             out[i] = c
         return out
+    delay = data.delay(tau)
     for j, spec in specs.items():
-        pol = policy_at(spec, int(tau[j]), float(ss[j]))
+        stage = instance.stages[j]
+        if needs_table(stage):  # random lead time: the composed model, order delay included
+            from optim.models.safety_stock.lead_times import critical_lead_time_policy
+
+            t = int(tau[j] + delay[j])
+            pol = critical_lead_time_policy(spec, stage, int(data.lead_time[j]), t, float(ss[j]))
+        else:
+            pol = policy_at(spec, int(tau[j]), float(ss[j]))
         for rank, i in enumerate(spec.demands):
             out[i] = pol.levels[rank] * spec.step
     return out

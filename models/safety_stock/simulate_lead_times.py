@@ -8,9 +8,12 @@ here), with two differences:
 * a stage with a random lead time receives each period's replenishment after a drawn lead
   time (normal with ``lead_time_std_dev``, or the given discrete distribution), its order
   released ``order_delay`` periods late (:mod:`.lead_times`);
-* demand is normal (every stage first come, first served) and each row's service is the
-  cycle service (share of periods whose orders ship by :math:`t + S_j`); the intervals are
-  per row, not simultaneous.
+* at stages without critical levels demand is normal (first come, first served) and each
+  row's service is the cycle service (share of periods whose orders ship by :math:`t + S_j`);
+  the intervals are per row, not simultaneous;
+* stages with critical levels (:func:`simulate_critical`) draw the lead times, the model's
+  demand laws and apply the critical levels the result states, both measures per segment,
+  with intervals simultaneous over all rows (as :mod:`.simulate`).
 """
 
 from __future__ import annotations
@@ -268,3 +271,122 @@ def _kept_actual(
         )
         ship[j] = np.maximum(t + s_out[j], avail_at)
     return ship[report] <= (t + s_out[report][:, None])[:, None, :]
+
+
+# --- stages with critical levels (issue 10 x issue 14) ----------------------------------------
+
+
+def simulate_critical(
+    instance: SafetyStockInstance, result: Any, levels: pd.DataFrame | None = None, **run: Any
+) -> dict[int, tuple[NDArray[np.float64], NDArray[np.float64], float]]:
+    r"""Per-segment service at the critical-level stages of an instance with random or
+    fractional lead times, simulated as the result states the policy.
+
+    Each period :math:`u` of a stage with critical levels: its replenishment time is drawn —
+    :math:`t = x + L` with :math:`x = SI + \delta - S` and :math:`L` from the stage's
+    lead-time law (the normal itself, not the model's quadrature), whole periods
+    :math:`r = \lfloor t \rfloor + 1[U < t - \lfloor t \rfloor]` (the share of the period's
+    orders that the arrival is in time for, as in :mod:`.lead_times`); a deterministic whole
+    lead time gives :math:`r = \tau`. With :math:`r \le 0` the replenishment is there and
+    every class is served; else the stock on hand after the backorders is
+    :math:`(B - W)^+` with :math:`W` the simulated orders of the :math:`r - 1` periods
+    before :math:`u` (one replenishment time per period, no order crossing: the model's
+    approximation, stated in :mod:`.lead_times`), and the classes are served lowest priority
+    first, each only from stock above its critical level. Demand is drawn from the model's
+    laws (:func:`.critical.demand_laws`) with the same generator as :func:`.simulate.simulate`.
+
+    ``levels`` and ``run`` (``periods``, ``replications``, ``seed``, ``warmup``,
+    ``safety_stock_factor``, ``truncate_at_zero``) are the parameters of
+    :func:`.simulate.simulate`, same meaning and defaults (others are ignored here).
+
+    Returns ``{demand index: (cycle service, fill rate, critical level)}`` for the own
+    demands of every critical-level stage: the services per replication (with one replication,
+    per batch of 20 equal batches of the run).
+    """
+    from optim.models.safety_stock.critical import stage_specs
+    from optim.models.safety_stock.simulate import _Draws, _levels
+
+    periods, replications = int(run.get("periods", 2000)), int(run.get("replications", 30))
+    seed, warmup = int(run.get("seed", 0)), run.get("warmup")
+    data = prepare(instance)
+    specs = stage_specs(instance, data.n, data.ids)
+    if not specs:
+        return {}
+    s_out, s_in, ss = _solution_arrays(instance, data, result)
+    tau = s_in + data.lead_time - s_out
+    x = s_in + data.delay(tau) - s_out  # replenishment time minus the lead time
+    base = data.base_stock(s_in, s_out, float(run.get("safety_stock_factor", 1.0)) * ss)
+    crit = _levels(instance, data, specs, result, levels, tau, ss, base)
+    lead_models = [lead_time_model(s) for s in instance.stages]
+    longest = max(
+        int(x[j]) + math.ceil(float(lead_models[j][1].max()) + 6 * lead_models[j][3]) + 1
+        for j in specs
+    )
+    if warmup is None:
+        warmup = max(longest, 1)
+    horizon = warmup + periods
+    draws = _Draws.of(instance, data, bool(run.get("truncate_at_zero", False)))
+    rng = np.random.default_rng([seed, 14])
+    out: dict[int, tuple[NDArray[np.float64], NDArray[np.float64], float]] = {}
+    nd = len(instance.demands)
+    nb = 1 if replications >= 2 else min(_BATCHES, periods)
+    size = periods // nb  # periods per batch (the remainder is not counted)
+    hits = np.zeros((nd, replications, nb))
+    served = np.zeros((nd, replications, nb))
+    wanted = np.zeros((nd, replications, nb))
+    per_rep = max(1, nd * horizon * 8)
+    chunk = int(max(1, min(replications, _CHUNK_BYTES // per_rep)))
+    for done in range(0, replications, chunk):
+        reps = slice(done, min(done + chunk, replications))
+        demand = draws.all(seed, reps, horizon)
+        for j, spec in specs.items():
+            classes = [[(d, q) for d, q in spec.below]] if spec.flow else []
+            classes += [[(d, 1.0)] for d in spec.demands]
+            dk = [sum(q * demand[d] for d, q in entries) for entries in classes]
+            orders = np.sum(dk, axis=0)
+            cum = np.concatenate([np.zeros((orders.shape[0], 1)), np.cumsum(orders, axis=1)], 1)
+            u = np.arange(warmup, horizon)
+            r = _replenishment_draws(rng, lead_models[j], int(x[j]), orders.shape[0], u.size)
+            if not needs_table(instance.stages[j]):
+                r[:] = int(tau[j])
+            start = np.clip(u[None, :] - r + 1, 0, u[None, :])  # r <= 0: nothing (all served)
+            w = cum[:, u] - np.take_along_axis(cum, start, axis=1)
+            stock = np.where(r <= 0, np.inf, np.maximum(base[j] - w, 0.0))
+            own = len(classes) - len(spec.demands)
+            for k in range(len(classes) - 1, -1, -1):  # lowest priority first
+                want = dk[k][:, warmup:]
+                level = 0.0 if k < own else float(crit[spec.demands[k - own]])
+                give = np.minimum(want, np.maximum(stock - level, 0.0))
+                stock = stock - give
+                if k >= own:
+                    d = spec.demands[k - own]
+                    met = want - give <= 1e-9 * np.maximum(1.0, want)
+                    for arr, v in ((hits, met), (served, give), (wanted, want)):
+                        arr[d, reps] = _batch_sums(v, nb, size)
+    for spec in specs.values():
+        for d in spec.demands:
+            w = wanted[d].ravel()
+            fill = np.where(w > 0, served[d].ravel() / np.where(w > 0, w, 1), 1.0)
+            out[d] = (hits[d].ravel() / size, fill, float(crit[d]))
+    return out
+
+
+def _batch_sums(v: NDArray[np.generic], nb: int, size: int) -> NDArray[np.float64]:
+    """Sums of ``nb`` consecutive batches of ``size`` periods (last axis)."""
+    x = np.asarray(v[:, : nb * size], dtype=np.float64)
+    return x.reshape(x.shape[0], nb, size).sum(axis=2)
+
+
+def _replenishment_draws(
+    rng: np.random.Generator,
+    model: tuple[str, NDArray[np.float64], NDArray[np.float64], float],
+    x: int,
+    reps: int,
+    periods: int,
+) -> NDArray[np.int64]:
+    """Whole-period replenishment times :math:`r` per (replication, period): :math:`t = x +
+    L`, :math:`r = \\lfloor t \\rfloor + 1[U < t - \\lfloor t \\rfloor]`."""
+    t = x + _draw_lead(rng, model, (reps, periods))
+    whole = np.floor(t + 1e-9)
+    frac = np.where(t - whole > 1e-9, t - whole, 0.0)
+    return (whole + (rng.random((reps, periods)) < frac)).astype(np.int64)

@@ -15,13 +15,15 @@ r"""The end-to-end planning run: segment → policy → safety stock → peak pl
    segment) gets its own target in its own ``service_measure`` (the policy table's,
    :mod:`optim.segmentation.policy`) and its rationing tier as priority
    (:mod:`optim.models.safety_stock.critical`). The same instance is also solved with
-   ``max_z`` (cover the strictest segment's level with first-come-first-served stock):
-   the comparison point, its cost minus the plan's is the **saving**
-   (``stock_vs_max_z``). Lumpy items whose policy offers make-to-order are left out
-   (:func:`~optim.planning.builders.make_to_order_items`): no stock, a promise equal to
-   the replenishment time without stock (``segmentation/item_policy.csv``). Critical
-   levels need deterministic lead times: when receipts
-   make a lead time random, the run plans with ``max_z`` and says so in a note. Each
+   ``max_z`` like for like (:mod:`optim.models.safety_stock.strictest`: every segment
+   covered at its stage's strictest target, critical levels 0, on the same demand laws and
+   service measures): the comparison point, its cost minus the plan's is the **saving**
+   (``stock_vs_max_z``), never negative. Lumpy items whose policy offers make-to-order are
+   left out (:func:`~optim.planning.builders.make_to_order_items`): no stock, a promise
+   equal to the replenishment time without stock (``segmentation/item_policy.csv``). Lead
+   times made random by receipts keep the critical levels
+   (:mod:`optim.models.safety_stock.lead_times`: the exact evaluation mixed over the
+   replenishment time). Each
    stage's holding cost is attributed to the customer segments it covers by the Euler
    (marginal contribution) rule of the root-sum-square stock :math:`SS_j =
    \sqrt{\tau_j}\sqrt{\sum_d a_{jd}^2}`, :math:`a_{jd} = z_d\sigma_d` with :math:`z_d`
@@ -151,8 +153,10 @@ class PlanningRun:
     safety_stock, capacity, rationing
         Solver results of steps 3, 5 and 6.
     baseline
-        The safety-stock instance solved with ``max_z`` (cover the strictest), the
-        comparison point of the critical levels; None when the plan is not
+        The safety-stock instance solved with ``max_z`` like for like (cover the
+        strictest with critical levels 0 on the same demand laws,
+        :func:`optim.models.safety_stock.solve.solve_cover_strictest`), the comparison
+        point of the critical levels; None when the plan is not
         ``critical_level`` or the comparison found no solution.
     capacity_floors
         Whether the peak plan meets every segment's fill-rate floor (False: the floors
@@ -440,28 +444,6 @@ def _segment_summary(
             }
         )
     return pd.DataFrame(out)
-
-
-def _deterministic_for_critical_levels(inst: Any, baseline: Any) -> tuple[Any, Any, str]:
-    """Critical levels are modelled for deterministic lead times
-    (:func:`optim.models.safety_stock.tables.critical_level_tables`): when the instance has
-    a random or fractional lead time (from receipts), plan it — and the drift baseline —
-    with ``max_z`` instead and say so. Returns the instances and the note ("" if none)."""
-    from optim.models.safety_stock.lead_times import needs_table
-
-    random = [s.id for s in inst.stages if needs_table(s)]
-    if inst.pooling != "critical_level" or not random:
-        return inst, baseline, ""
-    update = {"pooling": "max_z"}
-    if baseline is not None:
-        baseline = baseline.model_copy(update=update)
-    note = (
-        f"safety stock: {len(random):,} stage(s) have random lead times (receipts), e.g. "
-        f"{random[0]!r}; critical levels are modelled for fixed lead times only, so the stock "
-        "is planned with max_z (every segment covered at its stage's strictest level, first "
-        "come, first served) and no saving is stated."
-    )
-    return inst.model_copy(update=update), baseline, note
 
 
 STAGE_MODELS = {
@@ -755,9 +737,6 @@ def run(
                 gsm_inst, data.receipts, days_per_period(seg.config.period)
             )
             tables.update(lead_tables)
-        gsm_inst, baseline, pooling_note = _deterministic_for_critical_levels(gsm_inst, baseline)
-        if pooling_note:
-            notes.append(pooling_note)
         gsm = optim.solve(gsm_inst, params)
         if baseline is not None and gsm.has_solution():
             base = optim.solve(baseline, params)
@@ -772,7 +751,9 @@ def run(
             )
         max_z = None
         if gsm_inst.pooling == "critical_level":  # the comparison point: cover the strictest
-            max_z = optim.solve(gsm_inst.model_copy(update={"pooling": "max_z"}), params)
+            from optim.models.safety_stock.solve import solve_cover_strictest
+
+            max_z = solve_cover_strictest(gsm_inst, params)  # the one the solve ran, kept
             if not max_z.has_solution():
                 notes.append(
                     f"safety stock: the max_z comparison ended {max_z.status.value} without a "
@@ -820,7 +801,6 @@ def run(
                 base_inst = _receipt_lead_times(
                     base_inst, data.receipts, days_per_period(seg.config.period)
                 )[0]
-            base_inst = _deterministic_for_critical_levels(base_inst, None)[0]
             base = optim.solve(base_inst, params)
             if base.has_solution():
                 sigma = fc.errors[~fc.errors["item"].isin(mto)]

@@ -331,10 +331,13 @@ def test_stock_step_uses_critical_levels_with_the_policy_cells_measure_and_tier(
 def test_cost_is_at_most_max_z_on_the_same_instance_and_the_saving_adds_up(plan):
     base = plan.baseline
     assert base is not None and base.has_solution()
-    assert base.info["instance"] == {**plan.safety_stock.info["instance"], "pooling": "max_z"}
+    # like for like: the same instance and demand laws, critical levels 0, strictest targets
+    assert base.info["instance"] == plan.safety_stock.info["instance"]
+    assert base.info["comparison"] == "cover_strictest"
+    assert (base.table("demands")["critical_level"] == 0).all()
     cost, max_z = plan.safety_stock.objective, base.objective
-    if cost > max_z + 1e-6 * max_z:  # count laws sized exactly vs max_z's normal approximation
-        assert "not like for like" in plan.safety_stock.message
+    assert cost <= max_z + 1e-6 * max_z  # exact tree DP on both: never more than max_z
+    assert "saving" in plan.safety_stock.message
     table = plan.tables["stock_vs_max_z"]
     total = table[table["location"] == "total"].iloc[0]
     assert total["holding_cost_per_week"] == pytest.approx(cost)
@@ -415,26 +418,29 @@ def test_a_simulated_miss_is_named_in_an_alert(plan):
     )
 
 
-def test_random_lead_times_fall_back_to_max_z_with_a_note():
-    from optim.planning.pipeline import _deterministic_for_critical_levels
+def test_random_lead_times_keep_critical_levels_and_every_target():
+    """A stage with a random lead time (as receipts give) keeps its critical levels: every
+    segment its own target in the model and in the simulation that draws the lead times, at no
+    more cost than covering the strictest on the same model (no fallback to max_z)."""
+    from optim.models.safety_stock.simulate import simulate
+    from optim.models.safety_stock.solve import solve_cover_strictest
 
     demand = {"stage": "S", "mean": 10, "std_dev": 3, "max_service_time": 0}
     inst = SafetyStockInstance.model_validate(
         {
             "stages": [{"id": "S", "lead_time": 2, "lead_time_std_dev": 0.5, "holding_cost": 1}],
             "demands": [
-                demand | {"segment": "a", "service_level": 0.98},
-                demand | {"segment": "b", "service_level": 0.9},
+                demand | {"segment": "a", "service_level": 0.98, "tier": 1},
+                demand | {"segment": "b", "service_level": 0.9, "tier": 2},
             ],
         }
     )
-    planned, base, note = _deterministic_for_critical_levels(inst, inst)
-    assert planned.pooling == base.pooling == "max_z" and "'S'" in note
-    assert optim.solve(planned).has_solution()
-    fixed = inst.model_copy(
-        update={"stages": (inst.stages[0].model_copy(update={"lead_time_std_dev": None}),)}
-    )
-    assert _deterministic_for_critical_levels(fixed, None) == (fixed, None, "")
+    res = optim.solve(inst)
+    dem = res.table("demands").set_index("segment")
+    assert dem.loc["b", "critical_level"] > 0 and "saving" in res.message
+    assert res.objective <= solve_cover_strictest(inst).objective
+    sim = simulate(inst, res, periods=2000, replications=10, seed=2)
+    assert sim["meets_target"].all(), sim
 
 
 def test_summary_says_when_groups_fall_below_target_on_average(plan):

@@ -70,3 +70,22 @@ def test_table_of_wrong_length_is_refused() -> None:
     with pytest.raises(ValueError, match="decreases"):
         data.with_table([np.arange(int(t) + 1)[::-1].astype(float) for t in data.tau_max])
     assert replace(data).ss_table is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("tabled", [False, True])
+def test_vectorised_table_cost_equals_the_per_stage_functions(seed: int, tabled: bool) -> None:
+    """GSMData.table_cost (evaluate, the tree DP's cost rows) = safety_stock / stage_cost of
+    each stage, element for element, negative tau (inf) and tau past the table included."""
+    rng = random.Random(700 + seed)
+    data = prepare(random_network(rng, rng.randint(2, 8), extra_arcs=2))
+    if tabled:
+        data = data.with_table(_random_tables(data, np.random.default_rng(seed)))
+    gen = np.random.default_rng(seed)
+    owner = gen.integers(0, data.n, 200)
+    tau = gen.integers(-2, int(data.tau_max.max()) + 3, 200)
+    ss, cost = data.table_cost(owner, tau)
+    for q in range(owner.size):
+        j, t = int(owner[q]), np.array(tau[q])
+        assert ss[q] == float(data.safety_stock(j, t))
+        assert cost[q] == float(data.stage_cost(j, t))

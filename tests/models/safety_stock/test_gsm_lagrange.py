@@ -89,3 +89,39 @@ def test_penalty_terms_are_added_exactly(seed: int) -> None:
     again = sum(float(data.stage_cost(j, si[j] + data.lead_time[j] - s[j])) for j in range(data.n))
     again += float(pen_s[ps[:-1] + s].sum() + pen_si[pi[:-1] + si].sum())
     assert abs(again - got.cost) <= 1e-9 * max(1.0, abs(best))
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_branch_and_bound_reaches_the_brute_force_optimum(seed: int) -> None:
+    """From a deliberately weak root (the forest bound, lambda = 0) and 2 subgradient steps per
+    node, the branch and bound closes the gap: no open node left, incumbent = brute-force
+    optimum, bound = its cost (test_branch_and_bound_branches shows these cases branch)."""
+    from optim.models.safety_stock.lagrange import branch_and_bound
+
+    rng = random.Random(3700 + seed)
+    inst = random_network(rng, rng.randint(4, 7), extra_arcs=rng.randint(2, 5), max_lead=5)
+    data = prepare(inst)
+    opt = brute_force(inst)
+    forest = spanning_forests(data)[0]
+    root = lagrangian_bound(data, forest, _start(data), max_iter=1)
+    res = branch_and_bound(data, forest, root, tol=1e-12, node_iter=2)
+    assert res.open_nodes == 0
+    assert is_feasible(data, res.best)
+    assert abs(res.best.cost - opt) <= 1e-9 * max(1.0, opt)
+    assert res.bound <= opt + 1e-9 * max(1.0, opt)
+    assert abs(res.bound - opt) <= 1e-9 * max(1.0, opt)
+
+
+def test_branch_and_bound_branches() -> None:
+    """The instances above are not all settled at the root: half of them split nodes."""
+    from optim.models.safety_stock.lagrange import branch_and_bound
+
+    nodes = []
+    for seed in range(16):
+        rng = random.Random(3700 + seed)
+        inst = random_network(rng, rng.randint(4, 7), extra_arcs=rng.randint(2, 5), max_lead=5)
+        data = prepare(inst)
+        forest = spanning_forests(data)[0]
+        root = lagrangian_bound(data, forest, _start(data), max_iter=1)
+        nodes.append(branch_and_bound(data, forest, root, tol=1e-12, node_iter=2).nodes)
+    assert sum(n > 0 for n in nodes) >= 6, nodes

@@ -94,33 +94,40 @@ def test_stochastic_stock_covers_more_than_mean_on_chain_1() -> None:
     assert prepare(read_willems_xlsxmap(RAW / "01.csv", lead_times="stochastic")).ss_table
 
 
-@pytest.mark.parametrize("chain", [16, 20, 21, 26])
-def test_dag_chains_proven_by_the_lagrangian_bound(chain: int) -> None:
-    """Chains 16, 20, 21 and 26 (mean lead times) stopped at 60 s with gaps of 3-26 % under
-    the pair LP; the Lagrangian relaxation of their non-forest arcs (tree DPs) proves them
-    without the LP: the bound meets the cost (its validity is tested against brute force in
-    test_gsm_lagrange.py)."""
-    inst = read_willems_xlsxmap(RAW / f"{chain:02d}.csv", lead_times="mean")
+@pytest.mark.parametrize(
+    "chain, treatment", [(16, "mean"), (20, "mean"), (21, "mean"), (26, "mean"), (21, "max")]
+)
+def test_dag_chains_proven_by_the_lagrangian_bound(chain: int, treatment: str) -> None:
+    """Chains 16, 20, 21 and 26 stopped at 60 s with gaps of 3-32 % under the pair LP; the
+    Lagrangian relaxation of their non-forest arcs (tree DPs) proves them without the LP,
+    chain 21 under max lead times after a branch and bound on the dropped arcs: the bound
+    meets the cost (validity of both tested against brute force in test_gsm_lagrange.py)."""
+    inst = read_willems_xlsxmap(RAW / f"{chain:02d}.csv", lead_times=treatment)
     res = solve(inst, SolveParams(time_limit=60))
     assert res.status is Status.OPTIMAL, res.message
     assert res.info["lp_rounds"] == 0 and "lagrangian_bound" in res.info
+    if treatment == "max":
+        assert res.info["branch_nodes"] > 0 and res.info["branch_open_nodes"] == 0
     assert res.gap is not None and res.gap <= 1e-6
 
 
 def test_tiny_time_limit_on_the_largest_chain_returns_in_time_with_a_gap() -> None:
-    """Chain 38 (2,025 stages, 16,225 arcs, 125,194 pair columns) under a 3 s limit:
-    the result comes back within 2 s of slack (the stage tables, the result tables; nothing
-    after the deadline builds or sets up a model) with a feasible solution and its bound."""
+    """Chain 38 (2,025 stages, 16,225 arcs, 125,194 pair columns) under a 3 s limit returns
+    with a feasible solution and its bound within a slack of 0.5 CPU seconds past the limit
+    (nothing after the deadline builds or sets up a model; what remains is the last DP chunk,
+    completing the solution and the result tables). The slack is converted to wall time at
+    this solve's own wall/CPU ratio: on a machine shared by many processes a CPU second takes
+    several wall seconds (measured idle: 3.02 s wall for the 3 s limit)."""
     import time
 
     from optim.models.safety_stock import is_feasible, normalize
 
     inst = read_willems_xlsxmap(RAW / "38.csv", lead_times="mean")
     solve(read_willems_xlsxmap(RAW / "01.csv", lead_times="mean"))  # compile the kernels
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = solve(inst, SolveParams(time_limit=3.0))
-    wall = time.perf_counter() - t0
-    assert wall <= 3.0 + 2.0, (wall, res.message)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    assert wall <= 3.0 + 0.5 * max(1.0, wall / max(cpu, 1e-3)), (wall, cpu, res.message)
     assert res.status in (Status.TIME_LIMIT, Status.OPTIMAL), res.message
     assert res.objective is not None and res.bound is not None and res.gap is not None
     assert res.bound <= res.objective * (1 + 1e-9)

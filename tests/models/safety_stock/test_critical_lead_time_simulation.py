@@ -1,0 +1,107 @@
+"""Critical levels under random lead times, simulated (issue 10 x issue 14): ``optim simulate``
+draws the lead times and applies the critical levels the result states; the model's
+per-segment services agree with the simulation within sampling error on random small trees."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_critical_levels import _multi_segment
+
+from optim.instances.safety_stock import SafetyStockInstance
+from optim.models.safety_stock import prepare
+from optim.models.safety_stock.critical import stage_specs
+from optim.models.safety_stock.lead_times import needs_table
+from optim.models.safety_stock.simulate import simulate
+from optim.models.safety_stock.solve import solve, solve_cover_strictest
+
+
+def _random_leads(rng: random.Random, inst: SafetyStockInstance) -> SafetyStockInstance:
+    """Every stage a random lead time: discrete (2-3 points), normal or fractional."""
+    doc = inst.model_dump(exclude_none=True)
+    for s in doc["stages"]:
+        kind = rng.choice(["discrete", "normal", "fractional", "fixed"])
+        base = rng.randint(1, 3)
+        s.pop("lead_time_std_dev", None)
+        s.pop("lead_time_distribution", None)
+        if kind == "discrete":
+            values = sorted(rng.sample(range(0, 5), rng.randint(2, 3)))
+            probs = [rng.random() + 0.1 for _ in values]
+            total = sum(probs)
+            s.pop("lead_time", None)
+            s["lead_time_distribution"] = [
+                {"value": v, "probability": p / total} for v, p in zip(values, probs, strict=True)
+            ]
+        elif kind == "normal":
+            s["lead_time"] = base
+            s["lead_time_std_dev"] = round(rng.uniform(0.2, 0.8), 2)
+        elif kind == "fractional":
+            s["lead_time"] = base + rng.choice([0.25, 0.5, 0.75])
+        else:
+            s["lead_time"] = base
+    return SafetyStockInstance.model_validate(doc)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000))
+def test_model_service_equals_simulated_service_with_random_lead_times(seed):
+    rng = random.Random(seed)
+    inst = _random_leads(rng, _multi_segment(rng, 5, 0))
+    res = solve(inst)
+    data = prepare(inst)
+    specs = stage_specs(inst, data.n, data.ids)
+    sim = simulate(inst, res, periods=2000, replications=10, seed=seed)
+    model = res.table("demands")
+    crit = {data.ids[j] for j in specs}
+    for m, s in zip(model.itertuples(), sim.itertuples(), strict=True):
+        assert s.critical_level == m.critical_level
+        if m.stage not in crit:
+            continue
+        for col in ("cycle_service", "fill_rate"):
+            want = getattr(m, f"expected_{col}")
+            got = getattr(s, col)
+            tol = 5 * max(s.stderr, 0.0015) + 0.002
+            assert abs(got - want) < tol, (m.stage, m.segment, col, want, got)
+    assert sim["meets_target"].all(), sim[~sim["meets_target"]]
+    ref = solve_cover_strictest(inst)
+    assert res.objective <= ref.objective + 1e-6 * max(1.0, ref.objective)
+
+
+def test_random_lead_time_stages_that_supply_others_get_critical_levels():
+    """A stage with demand of its own, successors and a random lead time serves its segments
+    by critical levels (the downstream orders first) and meets every target in simulation."""
+    doc = {
+        "stages": [
+            {"id": "plant", "lead_time": 2, "holding_cost": 1.0},
+            {
+                "id": "dc",
+                "holding_cost": 2.0,
+                "lead_time_distribution": [
+                    {"value": 1, "probability": 0.5},
+                    {"value": 3, "probability": 0.5},
+                ],
+            },
+            {"id": "store", "lead_time": 1, "holding_cost": 3.0},
+        ],
+        "arcs": [{"source": "plant", "target": "dc"}, {"source": "dc", "target": "store"}],
+        "demands": [
+            {"stage": "dc", "segment": "key", "mean": 6, "std_dev": 4, "service_level": 0.98,
+             "tier": 1, "max_service_time": 0},
+            {"stage": "dc", "segment": "tail", "mean": 9, "std_dev": 5, "service_level": 0.85,
+             "tier": 2, "max_service_time": 0},
+            {"stage": "store", "segment": "key", "mean": 5, "std_dev": 3, "service_level": 0.95,
+             "tier": 1, "max_service_time": 0},
+        ],
+    }  # fmt: skip
+    inst = SafetyStockInstance.model_validate(doc)
+    data = prepare(inst)
+    specs = stage_specs(inst, data.n, data.ids)
+    assert needs_table(inst.stages[1]) and 1 in specs and specs[1].flow
+    res = solve(inst)
+    dem = res.table("demands").set_index(["stage", "segment"])
+    assert dem.loc[("dc", "tail"), "critical_level"] > 0
+    assert (dem["expected_service"] >= dem["target"] - 1e-12).all()
+    sim = simulate(inst, res, periods=3000, replications=10, seed=5)
+    assert sim["meets_target"].all(), sim
