@@ -52,6 +52,9 @@ __all__ = ["MAX_DENOMINATOR", "MAX_INT", "CpSatSolver", "NotExactlyScalable", "s
 MAX_DENOMINATOR = 10**9
 MAX_INT = 2**53
 
+RowBounds = tuple[Sequence[Fraction | None], Sequence[Fraction | None]]
+"""Exact row bounds: (lower per row, upper per row), ``None`` where infinite."""
+
 
 def _cp_model() -> Any:
     try:
@@ -96,6 +99,13 @@ def as_meant(value: float) -> Fraction:
     return fr if float(fr) == value else Fraction(value)
 
 
+def on_grid(ints: Sequence[int], grid: Sequence[Fraction]) -> NDArray[np.float64]:
+    """Column values ``X_j · g_j`` as the doubles nearest to the exact products (``63 · 1/10``
+    is 6.3, not ``63 * 0.1`` = 6.300000000000001, which a later stage would read as a bound
+    above 6.3)."""
+    return np.array([float(v * g) for v, g in zip(ints, grid, strict=True)], dtype=np.float64)
+
+
 def _lcm_of_denominators(values: list[Fraction]) -> int:
     out = 1
     for v in values:
@@ -118,7 +128,7 @@ def implied_upper_bounds(
     """Finite upper bounds implied by the rows (see the module docstring); ``inf`` where none.
 
     1. A row ``Σ a x ≤ u`` with every ``a > 0`` over columns with ``x ≥ 0`` gives
-       ``x_j ≤ u / a_j``.
+       ``x_j ≤ u / a_j`` (plus one grid step, see 2).
     2. A column the objective pushes down (cost > 0 when minimising) whose every row is
        loosened when it grows is, at any optimum, at most the largest value a row can ask of
        it: ``(ℓ_r − min rest) / a`` (``a > 0``) or ``(max rest − u_r) / |a|`` (``a < 0``),
@@ -133,7 +143,11 @@ def implied_upper_bounds(
     np.logical_and.at(row_ok, rows, (data > 0) & (lower[indices] >= 0))
     sel = row_ok[rows] & np.isfinite(lp.row_upper[rows])
     if sel.any():
-        np.minimum.at(upper, indices[sel], lp.row_upper[rows[sel]] / data[sel])
+        # one grid step of room: the row still holds, so a looser domain changes nothing,
+        # while ``u / a`` from a double just below the row's exact bound would cut it
+        implied = np.full(n, np.inf)
+        np.minimum.at(implied, indices[sel], lp.row_upper[rows[sel]] / data[sel])
+        upper = np.minimum(upper, implied * (1 + 1e-12) + grid)
     push_down = (lp.cost > 0) if not lp.maximize else (lp.cost < 0)
     loosens = np.ones(n, dtype=bool)
     tightens = ((data > 0) & np.isfinite(lp.row_upper[rows])) | (
@@ -196,9 +210,16 @@ class CpSatSolver:
         return str(ortools.__version__)  # type: ignore[attr-defined]
 
     def scale(
-        self, problem: Any, grid: Sequence[float | Fraction] | None = None
+        self,
+        problem: Any,
+        grid: Sequence[float | Fraction] | None = None,
+        row_bounds: RowBounds | None = None,
     ) -> dict[str, Any]:
-        """The exact integer form of ``problem`` (raises :class:`NotExactlyScalable`)."""
+        """The exact integer form of ``problem`` (raises :class:`NotExactlyScalable`).
+
+        ``row_bounds``: the rows' bounds as exact rationals (``None`` = infinite), when the
+        model knows them exactly; otherwise each double is read by :func:`as_meant`.
+        """
         lp = problem
         n = lp.num_cols
         integral = (
@@ -249,9 +270,14 @@ class CpSatSolver:
             mult = _lcm_of_denominators(coef)
             row_mult = max(row_mult, mult)
             ints = [_check(int(c * mult), f"row {r}") for c in coef]
-            lo_r, hi_r = float(lp.row_lower[r]), float(lp.row_upper[r])
-            row_lo = math.ceil(as_meant(lo_r) * mult) if np.isfinite(lo_r) else None
-            row_hi = math.floor(as_meant(hi_r) * mult) if np.isfinite(hi_r) else None
+            if row_bounds is not None:
+                exact_lo, exact_hi = row_bounds[0][r], row_bounds[1][r]
+            else:
+                lo_r, hi_r = float(lp.row_lower[r]), float(lp.row_upper[r])
+                exact_lo = as_meant(lo_r) if np.isfinite(lo_r) else None
+                exact_hi = as_meant(hi_r) if np.isfinite(hi_r) else None
+            row_lo = None if exact_lo is None else math.ceil(exact_lo * mult)
+            row_hi = None if exact_hi is None else math.floor(exact_hi * mult)
             act = sum(
                 abs(c) * max(abs(lo_i[j]), abs(hi_i[j])) for c, j in zip(ints, idx, strict=True)
             )
@@ -269,6 +295,7 @@ class CpSatSolver:
         )
         return {
             "grid": g,
+            "grid_exact": gq,
             "lower": lo_i,
             "upper": hi_i,
             "rows": rows,
@@ -285,19 +312,22 @@ class CpSatSolver:
         time_limit: float | None = None,
         want_duals: bool = False,
         grid: Sequence[float | Fraction] | None = None,
+        row_bounds: RowBounds | None = None,
         start: NDArray[np.float64] | None = None,
     ) -> RawSolution:
         """Solve the integer program ``problem`` exactly (see the module docstring).
 
         ``grid`` states an integral grid per column (continuous columns need one), as exact
-        :class:`~fractions.Fraction` values or as doubles of decimals;
+        :class:`~fractions.Fraction` values or as doubles of decimals; ``row_bounds`` gives the
+        rows' bounds exactly (lower list, upper list; ``None`` = infinite) where the model
+        knows them as rationals its doubles only approximate (see :meth:`scale`);
         ``start`` is a hint (column values). ``want_duals`` cannot be honoured (no duals for
         integer programs) and is ignored.
         """
         cp_model = _cp_model()
         t0 = time.perf_counter()
         lp = problem
-        form = self.scale(lp, grid)
+        form = self.scale(lp, grid, row_bounds)
         model = cp_model.CpModel()
         xs = [
             model.new_int_var(lo, hi, f"x{j}")
@@ -338,9 +368,8 @@ class CpSatSolver:
         obj_value = bound = None
         L0 = form["objective_multiplier"]
         if solution is not SolutionStatus.NONE:
-            values = np.array([solver.value(v) for v in xs], dtype=np.float64)
-            x = values * form["grid"]
             ints = [solver.value(v) for v in xs]
+            x = on_grid(ints, form["grid_exact"])
             total = sum(c * v for c, v in zip(form["cost"], ints, strict=True))
             obj_value = float(Fraction(total, L0)) + float(lp.offset)
             bound = float(Fraction(solver.best_objective_bound) / L0) + float(lp.offset)

@@ -11,7 +11,6 @@ import heapq
 import os
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -23,10 +22,11 @@ from optim.models.rationing.lp import (
     Block,
     Change,
     Deviation,
+    IntegerForm,
     Multiples,
     build,
     build_filling,
-    integer_grid,
+    integer_form,
 )
 
 __all__ = ["Block", "EngineError", "Outcome", "allocate"]
@@ -102,12 +102,18 @@ class _Runner:
         lp: highs.LinearProgram,
         *,
         duals: bool = False,
-        grid: list[Fraction] | None = None,
+        exact: IntegerForm | None = None,
     ) -> highs.RawSolution:
-        if grid is not None:  # the integer stage on CP-SAT (params.solver == "cpsat")
+        if exact is not None:  # the integer stage on CP-SAT (params.solver == "cpsat")
             from optim.solvers.cpsat import CpSatSolver
 
-            sol = CpSatSolver().solve(lp, self.tight, time_limit=self.clock.remaining(), grid=grid)
+            sol = CpSatSolver().solve(
+                lp,
+                self.tight,
+                time_limit=self.clock.remaining(),
+                grid=exact.grid,
+                row_bounds=exact.row_bounds,
+            )
         else:
             sol = highs.solve(lp, self.tight, time_limit=self.clock.remaining(), want_duals=duals)
         self.lp_count += 1
@@ -606,31 +612,25 @@ def _integerize_group(
         in_t[T] = True
         deviation = Deviation(lines=T, target=target[T], scale=w[T])
         cpsat = runner.params.solver == "cpsat"
-        first = runner.solve(
-            build(
-                sub,
-                lo,
-                hi,
-                in_t[sub.arc_line].astype(np.float64),
-                maximize=True,
-                multiples=multiples,
-            ),
-            grid=integer_grid(sub, lo, hi, multiples) if cpsat else None,
+        lp = build(
+            sub, lo, hi, in_t[sub.arc_line].astype(np.float64), maximize=True, multiples=multiples
         )
+        first = runner.solve(lp, exact=integer_form(lp, sub, lo, hi, multiples) if cpsat else None)
         best = float(first.objective or 0.0)
         free = T[~(is_lot[T] | is_aon[T])]
+        lp = build(
+            sub,
+            lo,
+            hi,
+            np.zeros(sub.num_arcs),
+            maximize=False,
+            multiples=multiples,
+            deviation=deviation,
+            totals=[(T, best if cpsat else best - _total_slack(best))],
+        )
         second = runner.solve(
-            build(
-                sub,
-                lo,
-                hi,
-                np.zeros(sub.num_arcs),
-                maximize=False,
-                multiples=multiples,
-                deviation=deviation,
-                totals=[(T, best - 1e-9 * max(1.0, best))],
-            ),
-            grid=integer_grid(sub, lo, hi, multiples, free_lines=free, deviation=deviation)
+            lp,
+            exact=integer_form(lp, sub, lo, hi, multiples, free_lines=free, deviation=deviation)
             if cpsat
             else None,
         )
@@ -639,6 +639,15 @@ def _integerize_group(
         snapped = np.where(is_lot | is_aon, np.round(got / mult) * mult, got)
         value[T] = snapped[T]
     return lines, value
+
+
+def _total_slack(best: float) -> float:
+    """How far below the first step's tier total ``best`` the second step's total row sits
+    on HiGHS: room for the solver's 1e-9 tolerances, yet below ``GRID_TOL`` of a quantum,
+    so that snapping to the 1e-6 grid restores the total exactly (a slack of 1e-9 · best let
+    the distance-to-share step keep 55 − 5.5e-8 of a total 55, which the grid repair floored
+    to 54.999999). CP-SAT meets the total exactly and needs none."""
+    return min(1e-9 * max(1.0, abs(best)), 0.5 * GRID_TOL * QUANTUM)
 
 
 def _route(

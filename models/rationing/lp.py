@@ -281,7 +281,22 @@ def build_filling(
     return lp, layout
 
 
-def integer_grid(
+@dataclass(frozen=True)
+class IntegerForm:
+    """:func:`build`'s integer-stage MIP stated exactly for CP-SAT: a grid per column and
+    every row's bounds as rationals (``None`` where infinite)."""
+
+    grid: list[Fraction]
+    row_lower: list[Fraction | None]
+    row_upper: list[Fraction | None]
+
+    @property
+    def row_bounds(self) -> tuple[list[Fraction | None], list[Fraction | None]]:
+        return self.row_lower, self.row_upper
+
+
+def integer_form(
+    lp: LinearProgram,
     block: Block,
     lo: NDArray[np.float64],
     hi: NDArray[np.float64],
@@ -290,9 +305,10 @@ def integer_grid(
     free_lines: NDArray[np.int64] | None = None,
     deviation: Deviation | None = None,
     max_digits: int = 6,
-) -> list[Fraction]:
-    r"""Column grids under which :func:`build`'s integer-stage MIP keeps its optimum over the
-    integers (for CP-SAT, :mod:`optim.solvers.cpsat`).
+) -> IntegerForm:
+    r"""Column grids and exact row bounds under which :func:`build`'s integer-stage MIP ``lp``
+    (built without ``bounds`` and ``change``) keeps its optimum over the integers (for CP-SAT,
+    :mod:`optim.solvers.cpsat`).
 
     With a quantity unit :math:`g = 10^{-k}` (the largest, :math:`k \le` ``max_digits``) of
     which every supply, line bound and multiple is an integer multiple:
@@ -306,6 +322,13 @@ def integer_grid(
     * ``y`` are integers (grid 1);
     * a deviation ``e_i = |a_i − t_i|`` with :math:`t_i / g = N_i / D_i` in lowest terms lies
       on :math:`(g / D_i)\mathbb{Z}`.
+
+    Row bounds are the exact values those doubles stand for: a multiple of :math:`g` (cells,
+    lines, tier totals — an earlier stage's quantity 6.300000000000001 is 63/10) or, for the
+    deviation rows, :math:`\pm N_i g / D_i`. Reading the doubles themselves would round a
+    bound inward past the value meant (a share 35.199999999999996 read exactly made the
+    distance to it 35.1 — CP-SAT then optimised another problem — and a fixed 6.300000000000001
+    gave the bounds ``[64, 63]`` in tenths: infeasible).
 
     A share is read as the rational :math:`N_i / D_i` (:math:`D_i \le 10^6`) within
     :math:`10^{-12}` relative of the LP's double (the share the LP meant; HiGHS itself solves
@@ -348,8 +371,11 @@ def integer_grid(
     A = block.num_arcs
     q = Fraction(1, round(1 / unit))
     grid = [q] * A + [Fraction(1)] * len(multiples.lines)
+    row_grid = [q] * lp.num_rows
     if deviation is not None and len(deviation.lines):
-        for t in deviation.target.tolist():
+        D = len(deviation.lines)
+        first = block.num_cells + block.num_lines  # build's deviation rows (no bounds/change)
+        for i, t in enumerate(deviation.target.tolist()):
             fr = Fraction(t / unit).limit_denominator(10**6)
             if abs(float(fr) * unit - t) > 1e-12 * max(1.0, abs(t)):
                 raise NotExactlyScalable(
@@ -358,7 +384,33 @@ def integer_grid(
                     "exact integer scaling. Use --solver highs."
                 )
             grid.append(q / fr.denominator)
-    return grid
+            row_grid[first + i] = row_grid[first + D + i] = q / fr.denominator
+    return IntegerForm(
+        grid=grid,
+        row_lower=[
+            _exact(v, s, "row lower bound")
+            for v, s in zip(lp.row_lower.tolist(), row_grid, strict=True)
+        ],
+        row_upper=[
+            _exact(v, s, "row upper bound")
+            for v, s in zip(lp.row_upper.tolist(), row_grid, strict=True)
+        ],
+    )
+
+
+def _exact(value: float, step: Fraction, what: str) -> Fraction | None:
+    """``value`` as the multiple of ``step`` it stands for (within 1e-9 relative)."""
+    if not np.isfinite(value):
+        return None
+    n = round(Fraction(value) / step)
+    if abs(n - value / float(step)) > 1e-9 * max(1.0, abs(n)):
+        from optim.errors import NotExactlyScalable
+
+        raise NotExactlyScalable(
+            f"--solver cpsat: a {what} of the rationing integer stage, {value!r}, is not a "
+            f"multiple of {step}; use --solver highs"
+        )
+    return n * step
 
 
 def _on_grid_mask(values: NDArray[np.float64], g: float) -> NDArray[np.bool_]:

@@ -305,6 +305,7 @@ def test_stock_service_section_shows_the_tables_numbers(
     text = saving.group(1)
     assert f"holding cost {fmt_number(total['holding_cost_per_week'], 0)} per week" in text
     assert f"against {fmt_number(total['holding_cost_per_week_max_z'], 0)} with max_z" in text
+    assert "no reservation, the same demand laws" in text  # like for like (strictest.py)
     assert (
         f"saving {fmt_number(total['saving_per_week'], 0)} per week "
         f"({fmt_pct(total['saving_share'])})" in text

@@ -105,3 +105,22 @@ def test_random_lead_time_stages_that_supply_others_get_critical_levels():
     assert (dem["expected_service"] >= dem["target"] - 1e-12).all()
     sim = simulate(inst, res, periods=3000, replications=10, seed=5)
     assert sim["meets_target"].all(), sim
+
+
+def test_zero_std_dev_reproduces_the_deterministic_critical_levels_exactly():
+    """``lead_time_std_dev: 0`` is the deterministic whole lead time: the same tables, plan,
+    levels, services and simulation (the one-point distribution is tested in
+    test_gsm_lead_time_critical.py)."""
+    rng = random.Random(4)
+    inst = _multi_segment(rng, 6, 0)
+    doc = inst.model_dump(exclude_none=True)
+    for s in doc["stages"]:
+        s["lead_time_std_dev"] = 0.0
+    zero = SafetyStockInstance.model_validate(doc)
+    a, b = solve(inst), solve(zero)
+    assert a.objective == b.objective and a.message == b.message
+    for name in ("stages", "demands"):
+        assert a.table(name).equals(b.table(name))
+    sa = simulate(inst, a, periods=500, replications=4, seed=1)
+    sb = simulate(zero, b, periods=500, replications=4, seed=1)
+    assert sa.equals(sb)
