@@ -33,7 +33,8 @@ __all__ = ["Block", "EngineError", "Outcome", "allocate"]
 from optim.clock import Clock
 from optim.params import SolveParams
 from optim.solvers import highs
-from optim.status import Status
+from optim.solvers.base import cancel_requested
+from optim.status import Status, Termination
 
 BLOCK_SIZE = 10_000
 PARALLEL_MIN_ARCS = 100_000  # below this, worker start-up costs more than it saves
@@ -46,11 +47,17 @@ NO_STOCK, FULL, CAPPED, FAIR, ZERO_LEFT, INTEGER = range(6)
 
 
 class EngineError(RuntimeError):
-    """A stage LP did not solve to optimality (carries the status)."""
+    """A stage LP did not solve to optimality (carries the status and why it stopped)."""
 
-    def __init__(self, status: Status, message: str) -> None:
+    def __init__(
+        self, status: Status, message: str, termination: Termination | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.termination = termination
+
+    def __reduce__(self) -> tuple[Any, ...]:  # sent back by worker processes
+        return (EngineError, (self.status, str(self), self.termination))
 
 
 @dataclass
@@ -73,10 +80,16 @@ class _Clock(Clock):
         super().__init__(params.time_limit, deadline=deadline)
 
     def remaining(self) -> float | None:
+        """Seconds left for the next LP; raises once the budget is spent or a cancel is
+        requested (:func:`optim.solvers.base.interruptible`: checked before every LP, since
+        a small LP may end before HiGHS polls it)."""
+        cancel = cancel_requested()
+        if cancel is not None and cancel():
+            raise EngineError(Status.TIME_LIMIT, "cancelled", Termination.INTERRUPTED)
         if self.deadline is None:
             return None
         if self.expired():
-            raise EngineError(Status.TIME_LIMIT, "time limit reached")
+            raise EngineError(Status.TIME_LIMIT, "time limit reached", Termination.TIME_LIMIT)
         return self.deadline - time.perf_counter()
 
 
@@ -118,7 +131,9 @@ class _Runner:
             sol = highs.solve(lp, self.tight, time_limit=self.clock.remaining(), want_duals=duals)
         self.lp_count += 1
         if sol.status is not Status.OPTIMAL or sol.x is None:
-            raise EngineError(sol.status, sol.message or f"stage LP ended {sol.status.value}")
+            raise EngineError(
+                sol.status, sol.message or f"stage LP ended {sol.status.value}", sol.termination
+            )
         return sol
 
 

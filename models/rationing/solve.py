@@ -34,7 +34,7 @@ from optim.models.rationing.arrays import RULES, Problem, Rule, prepare
 from optim.params import SolveParams
 from optim.result import Result
 from optim.solvers import highs
-from optim.status import Status
+from optim.status import SolutionStatus, Status, Termination
 
 # auto: the exact flow methods (stages 0-2 without integer rules; routing) on small components,
 # staged LPs elsewhere;
@@ -219,8 +219,9 @@ def _version(solver: str) -> str:
 
 def _failed(exc: engine.EngineError, params: SolveParams, start: float, solver: str) -> Result:
     if exc.status is Status.TIME_LIMIT:
+        why = "cancelled" if exc.termination is Termination.INTERRUPTED else "time limit reached"
         msg = (
-            "time limit reached before every stage finished; rationing returns no partial "
+            f"{why} before every stage finished; rationing returns no partial "
             "allocation because an unfinished stage would break the tier rules"
         )
     else:
@@ -228,6 +229,8 @@ def _failed(exc: engine.EngineError, params: SolveParams, start: float, solver: 
     return Result(
         kind="rationing",
         status=exc.status,
+        termination=exc.termination if exc.status is Status.TIME_LIMIT else None,
+        solution_status=SolutionStatus.NONE if exc.status is Status.TIME_LIMIT else None,
         runtime=time.perf_counter() - start,
         solver=solver,
         solver_version=_version(solver),
