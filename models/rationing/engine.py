@@ -29,7 +29,7 @@ from optim.models.rationing.lp import (
     integer_form,
 )
 
-__all__ = ["Block", "EngineError", "Outcome", "allocate"]
+__all__ = ["Block", "ComponentNotScalable", "EngineError", "Outcome", "allocate"]
 from optim.clock import Clock
 from optim.params import SolveParams
 from optim.solvers import highs
@@ -58,6 +58,20 @@ class EngineError(RuntimeError):
 
     def __reduce__(self) -> tuple[Any, ...]:  # sent back by worker processes
         return (EngineError, (self.status, str(self), self.termination))
+
+
+class ComponentNotScalable(Exception):
+    """CP-SAT cannot take one component's integer stage exactly: ``reason`` (the
+    :class:`~optim.errors.NotExactlyScalable` raised) and ``component``, its index in the
+    whole problem's ``line_component`` (blocks carry no ids; the caller names it)."""
+
+    def __init__(self, reason: Exception, component: int) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+        self.component = component
+
+    def __reduce__(self) -> tuple[Any, ...]:  # sent back by worker processes
+        return (ComponentNotScalable, (self.reason, self.component))
 
 
 @dataclass
@@ -364,6 +378,7 @@ def _stages_lp(p: Problem, runner: _Runner) -> _BlockResult:
             p.lot[gl],
             p.all_or_nothing[gl] & has_arc,
             p.num_tiers,
+            component=p.line_component[gl],
         )
     return _BlockResult(
         floor=floor,
@@ -550,6 +565,8 @@ def _integerize(
     lot: NDArray[np.float64],
     aon: NDArray[np.bool_],
     num_tiers: int,
+    *,
+    component: NDArray[np.int64],
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Stage 3: components with integer rules, tier by tier as MIPs.
 
@@ -563,8 +580,12 @@ def _integerize(
     components and the tier total is at its maximum exactly when every component's is — the
     same optimum — while each CP-SAT model's exact integer scaling (the common denominator of
     its fair shares and weights, :mod:`optim.solvers.cpsat`) spans one component's lines
-    only instead of growing with every line of the block.
+    only instead of growing with every line of the block. A component CP-SAT cannot take
+    exactly raises :class:`ComponentNotScalable` with its index (``component``: per line,
+    its component in the whole problem).
     """
+    from optim.errors import NotExactlyScalable
+
     integer = (lot > 0) | aon
     comps = np.unique(comp[integer])
     groups = (
@@ -576,7 +597,11 @@ def _integerize(
     stage = stage.copy()
     rules = _LineRules(tier, req, floor, weight, share, lot, aon, num_tiers)
     for group in groups:
-        lines, value = _integerize_group(runner, block, np.isin(comp, group), rules)
+        in_group = np.isin(comp, group)
+        try:
+            lines, value = _integerize_group(runner, block, in_group, rules)
+        except NotExactlyScalable as exc:
+            raise ComponentNotScalable(exc, int(component[np.argmax(in_group)])) from exc
         alloc[lines] = value
     moved = np.abs(alloc - share) > _tol(share)
     stage[moved] = INTEGER
