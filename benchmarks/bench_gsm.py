@@ -282,6 +282,7 @@ def lead_time_chains(time_limit: float, big_time_limit: float, only: list[int]) 
                 f"{'' if r is None else f'{r:,.0f}'} |"
             )
             print(rows[-1], flush=True)
+    tail = len(rows)
     rows += [
         "",
         f"Summary: {counts['solves']} solves, {counts['optimal']} proven optimal (gap <= 1e-6), "
@@ -301,7 +302,7 @@ def lead_time_chains(time_limit: float, big_time_limit: float, only: list[int]) 
         cells = [f"{ss_by[t]:,.0f}" if t in ss_by else "" for t in names]
         rep = [f"{ref[(k, t)]:,.0f}" if (k, t) in ref else "" for t in names]
         rows.append(f"| {k} | {' | '.join(cells)} | {' | '.join(rep)} |")
-    print("\n".join(rows[-(len(side) + 8) :]), flush=True)
+    print("\n".join(rows[tail:]), flush=True)
     return rows
 
 

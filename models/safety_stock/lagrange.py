@@ -18,7 +18,7 @@ penalty :math:`\\le 0`, so :math:`L(\\lambda) \\le` the optimum for every
 :math:`\\lambda \\ge 0` (weak duality). At :math:`\\lambda = 0` it is the spanning-forest
 bound. Because the pair LP of a tree problem is integral, :math:`\\max_\\lambda L` equals the
 LP relaxation of the whole assignment MIP, reached here by tree DPs of milliseconds instead of
-an LP with one column per :math:`(S, SI)` pair (640,000 on Willems chain 16).
+an LP with one column per :math:`(S, SI)` pair (639,612 columns on Willems chain 16).
 
 :math:`\\max_\\lambda L` is approached by projected subgradient steps (Polyak step
 :math:`\\theta (UB - L) / \\|g\\|^2` with :math:`g_{av} = [S_i \\ge v] - [SI_j \\ge v]` at the
