@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_critical_levels import _multi_segment
@@ -124,3 +125,15 @@ def test_zero_std_dev_reproduces_the_deterministic_critical_levels_exactly():
     sa = simulate(inst, a, periods=500, replications=4, seed=1)
     sb = simulate(zero, b, periods=500, replications=4, seed=1)
     assert sa.equals(sb)
+
+
+def test_actual_upstream_is_refused_for_critical_levels_with_random_lead_times():
+    """As with deterministic lead times: the cascading 'actual' mode has no critical levels,
+    so it is refused rather than reported first come, first served."""
+    rng = random.Random(9)
+    inst = _random_leads(rng, _multi_segment(rng, 4, 0))
+    data = prepare(inst)
+    if not stage_specs(inst, data.n, data.ids) or not any(needs_table(s) for s in inst.stages):
+        pytest.skip("draw without critical levels or random lead times")
+    with pytest.raises(ValueError, match="not simulated for stages with critical levels"):
+        simulate(inst, solve(inst), periods=50, replications=2, upstream="actual")
