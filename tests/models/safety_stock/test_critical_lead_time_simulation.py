@@ -53,7 +53,7 @@ def test_model_service_equals_simulated_service_with_random_lead_times(seed):
     res = solve(inst)
     data = prepare(inst)
     specs = stage_specs(inst, data.n, data.ids)
-    sim = simulate(inst, res, periods=2000, replications=10, seed=seed)
+    sim = simulate(inst, res, periods=2000, replications=20, seed=seed)
     model = res.table("demands")
     crit = {data.ids[j] for j in specs}
     for m, s in zip(model.itertuples(), sim.itertuples(), strict=True):
@@ -63,7 +63,9 @@ def test_model_service_equals_simulated_service_with_random_lead_times(seed):
         for col in ("cycle_service", "fill_rate"):
             want = getattr(m, f"expected_{col}")
             got = getattr(s, col)
-            tol = 5 * max(s.stderr, 0.0015) + 0.002
+            # 6 s.e. of 20 replication means (Student t, 19 df: two-sided 1e-5), replenishment
+            # times up to ~12 periods make a replication's periods strongly dependent
+            tol = 6 * max(s.stderr, 0.0015) + 0.003
             assert abs(got - want) < tol, (m.stage, m.segment, col, want, got)
     assert sim["meets_target"].all(), sim[~sim["meets_target"]]
     ref = solve_cover_strictest(inst)
