@@ -10,7 +10,8 @@ every series, in the same process. Prints median wall time, peak memory (max RSS
 parent and of the largest worker), CPU seconds (parent + workers: on a shared machine
 CPU-s / jobs is what the wall time would be on idle cores) and the ratio to the baseline.
 No tracemalloc: tracing every allocation made the parent's CPU 2.0-2.5x (measured at 5,000
-series, one process: 3.5 CPU-s untraced, 8.5 traced), which the earlier figures included.
+series, one process: 3.5 CPU-s untraced, 8.5 traced); earlier figures traced the parent's
+share (baseline, metrics, intervals, collecting the workers' results), not the workers.
 
     .venv/bin/python benchmarks/bench_forecast.py [--series 50000] [--reps 3] [--jobs 2]
         [--phases 1000]   (CPU per phase and per method on a sample; --reps 0: only that)

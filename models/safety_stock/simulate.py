@@ -116,8 +116,6 @@ _ACTUAL_WITH_LEVELS = (
     "upstream='actual' is not simulated for stages with critical levels; use "
     "upstream='guaranteed' (or pooling 'max_z')."
 )
-CLUSTER_PIECES = 8
-"""Pieces the replications are split into when a Dask cluster is in force (at least)."""
 
 
 def simulate(
@@ -709,19 +707,18 @@ def _guaranteed(
 ) -> tuple[NDArray[np.float64], ...]:
     """served, wanted, kept periods and counted periods per (demand, replication, batch).
 
-    The replications are split into contiguous pieces on the executor seam
-    (:func:`optim.executor.fan_out`: ``workers`` local processes, or the Dask cluster in
-    force); replication ``r`` draws from its own streams ``(seed, component, r)`` wherever it
-    runs, so the arrays are the same for any executor and piece count.
+    The replications are split into contiguous pieces (:func:`optim.executor.pieces`) on the
+    executor seam (:func:`optim.executor.fan_out`: ``workers`` local processes, or the Dask
+    cluster in force); replication ``r`` draws from its own streams ``(seed, component, r)``
+    wherever it runs, so the arrays are the same for any executor and piece count.
     """
     seed, reps, horizon, warmup, periods = run
     net = tuple(getattr(stages, f) for f in _STAGE_FIELDS)
     law = draws.arrays()
-    pieces = min(reps, workers if not executor.cluster_address() else max(workers, CLUSTER_PIECES))
-    cuts = np.linspace(0, reps, max(pieces, 1) + 1).round().astype(np.int64).tolist()
+    cuts = np.linspace(0, reps, executor.pieces(workers, reps) + 1).round().astype(np.int64)
     tasks = [
         ((seed, r0, r1 - r0, horizon, warmup, periods), bidx, nb, law, net)
-        for r0, r1 in itertools.pairwise(cuts)
+        for r0, r1 in itertools.pairwise(cuts.tolist())
     ]
     if len(tasks) == 1:
         out = _replications(tasks[0])
