@@ -221,7 +221,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
         print(json.dumps(document_schema(args.kind), indent=2))
         return EXIT_OK
     if args.kind == "plan":
-        from optim.planning.folder import plan_schema
+        from optim.planning.plan_document import plan_schema
 
         print(json.dumps(plan_schema(), indent=2))
         return EXIT_OK
