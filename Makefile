@@ -17,6 +17,10 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# stockpyl (a test-only reference) pulls in sphinx-toolbox, whose .pth file imports sphinx
+	# at EVERY interpreter start (0.3-0.9 s per process: each CLI test, worker, benchmark run).
+	# Nothing here uses it (stockpyl itself never imports sphinx); tests/test_packaging.py checks.
+	rm -f $(VENV)/lib/python*/site-packages/_sphinx_jinja2_compat.pth
 	touch $@ $(STAMP_RUN)
 
 demo: $(STAMP_RUN)

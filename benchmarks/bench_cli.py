@@ -6,6 +6,7 @@ and validate of a small document within 0.5 s of start-up overhead; validate of 
 with 10^6 history lines within 5 s.
 
     .venv/bin/python benchmarks/bench_cli.py [--runs 5] [--lines 1000000] [--folder DIR]
+        [--startup-only]
 
 CPU seconds (user + sys) are printed beside wall: on a shared, loaded machine wall time
 is mostly waiting for a core.
@@ -73,6 +74,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--folder", help="a big folder written earlier (skips generating it)")
+    ap.add_argument("--startup-only", action="store_true", help="skip the big folder")
     args = ap.parse_args()
     example = str(ROOT / "instances" / "data" / "two_echelon_gsm.json")
     base, base_mem = _time([sys.executable, "-c", "pass"], args.runs)
@@ -84,6 +86,8 @@ def main() -> None:
     for label, argv in (
         ("optim --version", [*OPTIM, "--version"]),
         ("optim schema safety_stock", [*OPTIM, "schema", "safety_stock"]),
+        ("optim schema rationing", [*OPTIM, "schema", "rationing"]),
+        ("optim schema capacity", [*OPTIM, "schema", "capacity"]),
         ("optim schema plan", [*OPTIM, "schema", "plan"]),
         ("optim schema result-rationing", [*OPTIM, "schema", "result-rationing"]),
         ("optim validate two_echelon_gsm.json", [*OPTIM, "validate", example]),
@@ -94,6 +98,8 @@ def main() -> None:
             f"{label:40s} median {t:.2f} s wall (+{t - base:.2f} s over baseline, ratio "
             f"{t / base:.2f}), {c:.2f} s CPU (+{c - base_cpu:.2f}), peak {mem / 1024:.0f} MiB"
         )
+    if args.startup_only:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.folder) if args.folder else big_folder(Path(tmp) / "big", args.lines)
         size = sum(p.stat().st_size for p in folder.iterdir()) / 2**20

@@ -23,7 +23,14 @@ Measured per instance, medians over ``--repeats`` in this process after one warm
   simulation of the ``max_z`` result (baseline); misses per simulation;
 * peak traced memory (``tracemalloc``) of one critical-level solve and one simulation.
 
-Run: ``.venv/bin/python benchmarks/bench_critical.py [--repeats 3] [--only demo|tree]
+``--only step``: the GSM step *inside the demo* as ``optim demo`` reports it (the progress
+step "place safety stock …": both critical-level solves — the forecast-σ plan and the
+history-σ baseline —, the max_z comparison, the replenishment parameters and the tables),
+each repeat in a fresh process (the numba kernels load from the disk cache, as in a planner's
+second run): wall and CPU seconds (user + sys of the process during the step) of the step and
+of the whole planning run (without writing), medians, and the load average around them.
+
+Run: ``.venv/bin/python benchmarks/bench_critical.py [--repeats 3] [--only demo|tree|step]
 [--instance FILE]`` (``--instance`` reuses a demo instance written by ``--save FILE``).
 Targets (issue 10): demo GSM step ≤ 5 s, 1,000-stage tree ≤ 5 s, ``optim simulate`` of the
 demo's rows ≤ 10 s.
@@ -46,6 +53,28 @@ import optim
 from optim.instances.safety_stock import SafetyStockInstance
 
 CLI = "import sys; from optim.cli import main; sys.exit(main(sys.argv[1:]))"
+
+STEP = """
+import json, time
+from contextlib import contextmanager
+from optim import planning
+from optim.planning.distributor import distributor_example
+orig, cpu = planning.Progress.step, {}
+@contextmanager
+def step(self, title):
+    c = time.process_time()
+    with orig(self, title):
+        yield
+    cpu[title] = time.process_time() - c
+planning.Progress.step = step
+progress = planning.Progress(9, quiet=True)
+t, c = time.perf_counter(), time.process_time()
+planning.run(distributor_example(2026), progress=progress)
+run_wall, run_cpu = time.perf_counter() - t, time.process_time() - c
+title = next(k for k in progress.times if k.startswith("place safety stock"))
+print(json.dumps({"step_s": progress.times[title], "step_cpu_s": cpu[title],
+                  "run_s": run_wall, "run_cpu_s": run_cpu}))
+"""
 
 
 def demo_instance(path: str | None, save: str | None) -> SafetyStockInstance:
@@ -157,14 +186,37 @@ def bench_simulate(inst: SafetyStockInstance, res: Any, ref: Any, repeats: int) 
     }
 
 
+def bench_step(repeats: int) -> dict[str, Any]:
+    """The demo's GSM step in fresh processes (see the module docstring): medians."""
+    import os
+
+    load = [os.getloadavg()[0]]
+    rows = []
+    for _ in range(repeats):
+        done = subprocess.run(
+            [sys.executable, "-c", STEP], capture_output=True, text=True, check=True
+        )
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        load.append(os.getloadavg()[0])
+    out: dict[str, Any] = {
+        k: statistics.median(r[k] for r in rows)
+        for k in ("step_s", "step_cpu_s", "run_s", "run_cpu_s")
+    }
+    out.update(repeats=repeats, load_1min=[round(x, 1) for x in load])
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
-    ap.add_argument("--only", choices=("demo", "tree"), help="one instance only")
+    ap.add_argument("--only", choices=("demo", "tree", "step"), help="one measurement only")
     ap.add_argument("--instance", help="demo instance JSON (skips the planning run)")
     ap.add_argument("--save", help="write the demo instance here (for --instance)")
     args = ap.parse_args(argv)
     print("machine shared with other jobs (8 agents on 2 cores): medians, not minima")
+    if args.only == "step":
+        print(json.dumps({"demo_gsm_step": bench_step(args.repeats)}))
+        return
     if args.only in (None, "tree"):
         row = bench_solve("tree", tree_instance(), args.repeats)
         row.pop("_results")

@@ -10,10 +10,11 @@ every series, in the same process. Prints median wall time, peak memory (max RSS
 parent and of the largest worker), CPU seconds (parent + workers: on a shared machine
 CPU-s / jobs is what the wall time would be on idle cores) and the ratio to the baseline.
 No tracemalloc: tracing every allocation made the parent's CPU 2.0-2.5x (measured at 5,000
-series, one process: 3.5 CPU-s untraced, 8.5 traced), which the earlier figures included.
+series, one process: 3.5 CPU-s untraced, 8.5 traced); earlier figures traced the parent's
+share (baseline, metrics, intervals, collecting the workers' results), not the workers.
 
     .venv/bin/python benchmarks/bench_forecast.py [--series 50000] [--reps 3] [--jobs 2]
-        [--phases 1000]   (CPU per phase on a sample; --reps 0 runs only that)
+        [--phases 1000]   (CPU per phase and per method on a sample; --reps 0: only that)
 """
 
 from __future__ import annotations
@@ -84,7 +85,14 @@ def phases(ys: list[np.ndarray], methods: list[str], sample: int) -> dict[str, f
     t3 = time.process_time()
     n = len(y)
     final, with_bt, total = (t1 - t0) / n, (t2 - t1) / n, (t3 - t2) / n
-    return {"final fits": final, "backtest fits": with_bt - final, "rest": total - with_bt}
+    out = {"final fits": final, "backtest fits": with_bt - final, "rest": total - with_bt}
+    for name in sorted(set(m)):  # all four fits of one series, per method
+        rows = [row for row, meth in zip(y, m, strict=True) if meth == name]
+        t = time.process_time()
+        for row in rows:
+            fit_series(row, name, 13, ends, hb, 52)
+        out[f"{name} ({len(rows)})"] = (time.process_time() - t) / len(rows)
+    return out
 
 
 def main() -> None:
@@ -106,8 +114,11 @@ def main() -> None:
     if args.phases:
         per = phases(ys, methods, args.phases)
         print(f"phases on {args.phases} series, CPU-s per series (x {args.series:,} series):")
-        for name, sec in per.items():
+        for name, sec in list(per.items())[:3]:
             print(f"  {name:<14} {sec * 1e3:7.3f} ms  ({sec * args.series:6.1f} CPU-s)")
+        print("  per method, final + backtest fits of one series of that method:")
+        for name, sec in list(per.items())[3:]:
+            print(f"  {name:<20} {sec * 1e3:8.3f} ms")
     if args.reps == 0:
         return
     ours, base = [], []

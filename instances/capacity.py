@@ -41,14 +41,16 @@ import datetime as _dt
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
-import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from optim.errors import InstanceError
 from optim.instances.base import Document, Frozen, string_id
+
+if TYPE_CHECKING:  # numpy and pandas are imported where used: `optim schema capacity` needs
+    import numpy as np  # neither (CLI start-up)
+    import pandas as pd
 
 __all__ = [
     "CapacityInstance",
@@ -308,6 +310,9 @@ class CapacityInstance(Document):
         Indices refer to the order of ``products``, ``segments`` and ``periods``. Validates
         references and duplicates without a Python loop over rows beyond reading them.
         """
+        import numpy as np
+        import pandas as pd
+
         n = len(self.demand)
         cols = {
             "product": pd.Index([p.id for p in self.products]),
@@ -347,6 +352,8 @@ class CapacityInstance(Document):
 
     def to_frames(self) -> dict[str, pd.DataFrame]:
         """The demand as a DataFrame (``demand``), for reporting."""
+        import pandas as pd
+
         a = self.demand_arrays
         return {
             "demand": pd.DataFrame(
@@ -426,6 +433,8 @@ def _read(folder: Path, name: str, required: list[str], *, optional: bool = Fals
         if optional:
             return None
         raise InstanceError(f"{path}: file not found (required: {', '.join(required)}).")
+    import pandas as pd
+
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]

@@ -19,7 +19,6 @@ from pydantic import Field, field_validator, model_validator
 
 from optim.errors import InstanceError
 from optim.instances.base import Document, Frozen, string_id
-from optim.models.graph import find_cycle, is_forest
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -434,6 +433,8 @@ class SafetyStockInstance(Document):
         pos = {s.id: j for j, s in enumerate(self.stages)}
         src = [pos[a.source] for a in self.arcs]
         tgt = [pos[a.target] for a in self.arcs]
+        from optim.models.graph import find_cycle  # numpy: not for `optim schema` (start-up)
+
         cycle = [self.stages[j].id for j in find_cycle(len(self.stages), src, tgt)]
         if cycle:
             raise InstanceError(
@@ -503,6 +504,8 @@ class SafetyStockInstance(Document):
         Serial, assembly, distribution and mixed trees qualify; these are solved exactly by
         the Graves–Willems dynamic program.
         """
+        from optim.models.graph import is_forest
+
         pos = {s.id: j for j, s in enumerate(self.stages)}
         return is_forest(
             len(self.stages),

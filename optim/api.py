@@ -26,6 +26,9 @@ class Kind:
     solve: str
     csv_files: tuple[str, ...] = ()
     csv_reader: str | None = None
+    document: str | None = None
+    """The document model whose JSON Schema describes the kind, when it is not ``instance``
+    (the columnar rationing instance imports pandas; its contract needs only pydantic)."""
 
 
 KINDS: dict[str, Kind] = {
@@ -34,6 +37,7 @@ KINDS: dict[str, Kind] = {
         "optim.models.rationing.solve:solve",
         ("supply.csv", "demand.csv", "segments.csv"),
         "optim.instances.rationing:RationingInstance.from_csv_folder",
+        "optim.instances.rationing_document:RationingDocument",
     ),
     "safety_stock": Kind(
         "optim.instances.safety_stock:SafetyStockInstance",
@@ -169,7 +173,8 @@ def _interrupted(result: Result) -> Result:
 
 def schema(kind: str) -> dict[str, Any]:
     """JSON Schema of the document form of ``kind``."""
-    cls = instance_class(kind)
+    document = KINDS[kind].document if kind in KINDS else None
+    cls = _resolve(document) if document else instance_class(kind)
     if hasattr(cls, "json_schema"):
         return dict(cls.json_schema())
     return dict(cls.model_json_schema())

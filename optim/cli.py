@@ -221,7 +221,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
         print(json.dumps(document_schema(args.kind), indent=2))
         return EXIT_OK
     if args.kind == "plan":
-        from optim.planning.folder import plan_schema
+        from optim.planning.plan_document import plan_schema
 
         print(json.dumps(plan_schema(), indent=2))
         return EXIT_OK
@@ -263,6 +263,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             replications=args.replications,
             seed=args.seed,
             levels=levels,
+            workers=args.workers,
         )
     except InstanceError:
         raise
@@ -656,6 +657,14 @@ def parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="exit 5 when a target is missed (ci_high < target)"
     )
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
+    p.add_argument(
+        "--workers",
+        type=bounded(1, 256, "worker processes"),
+        default=1,
+        help="local processes the replications are split over, 1..256 (the table does not "
+        "depend on it)",
+    )
+    _add_cluster_option(p)
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("segment", help="segment items and customers from order history")
     p.add_argument("history", help="order lines: CSV or parquet")

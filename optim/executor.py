@@ -42,6 +42,7 @@ __all__ = [
     "fan_out",
     "local_only",
     "on_progress",
+    "pieces",
     "use_cluster",
 ]
 
@@ -49,6 +50,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 ENV_CLUSTER = "OPTIM_CLUSTER"
+CLUSTER_PIECES = 8
+"""Pieces a divisible fan-out is split into, at least, when a Dask cluster is in force."""
 _configured: str | None = None
 _progress: contextvars.ContextVar[Callable[[int, int, str], None] | None] = contextvars.ContextVar(
     "optim_progress", default=None
@@ -73,6 +76,15 @@ def cluster_address(cluster: str | None = None) -> str | None:
         return None
     address = cluster or _configured or os.environ.get(ENV_CLUSTER) or None
     return _check_address(address) if address else None
+
+
+def pieces(workers: int, items: int, cluster: str | None = None) -> int:
+    """How many pieces to split ``items`` divisible units of work into: one per local worker,
+    at least :data:`CLUSTER_PIECES` on a cluster (its size is not known here), never more
+    than ``items`` and at least one. Callers whose pieces are deterministic get the same
+    result for any count."""
+    want = max(workers, CLUSTER_PIECES) if cluster_address(cluster) else workers
+    return max(1, min(want, items))
 
 
 def _check_address(address: str) -> str:

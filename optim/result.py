@@ -14,6 +14,7 @@ import pandas as pd
 
 from optim.errors import InstanceError, NoSolutionError
 from optim.params import SolveParams
+from optim.precision import write_csv
 from optim.status import SolutionStatus, Status, Termination, split, summarize
 
 
@@ -194,9 +195,7 @@ class Result:
             if format == "parquet":
                 frame.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
             else:
-                _csv_ready(frame).to_csv(
-                    path, index=False, float_format="%.10g", lineterminator="\n"
-                )
+                write_csv(frame, path)
             paths.append(path)
         return paths
 
@@ -407,26 +406,3 @@ def _column_values(col: pd.Series) -> list[Any]:
                 out[np.isneginf(x)] = "-inf"
             return out.tolist()
     return [_clean(v) for v in col.to_numpy(dtype=object).tolist()]
-
-
-def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with float columns pre-formatted as ``"%.10g"`` (NaN: empty), each distinct
-    value once; ``to_csv(float_format="%.10g")`` then writes the same bytes, faster."""
-    floats = [
-        j
-        for j, dtype in enumerate(frame.dtypes)
-        if not isinstance(dtype, pd.api.extensions.ExtensionDtype)
-        and pd.api.types.is_float_dtype(dtype)
-    ]
-    if not floats or len(frame) < 1024:
-        return frame
-    out = frame.copy(deep=False)
-    for j in floats:
-        x = np.ascontiguousarray(frame.iloc[:, j].to_numpy(dtype=np.float64))
-        codes, uniques = pd.factorize(x.view(np.int64))
-        texts = np.array(
-            ["" if math.isnan(v) else f"{v:.10g}" for v in uniques.view(np.float64).tolist()],
-            dtype=object,
-        )
-        out.isetitem(j, texts[codes])
-    return out

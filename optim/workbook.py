@@ -4,7 +4,8 @@ One sheet per table, the summary first (run facts, each solve's status and objec
 alert count), then the alerts and the planner tables. Cells are typed (numbers as numbers,
 dates as dates, true/false as booleans, empty for missing), headers are bold and frozen,
 every sheet has an autofilter and column widths fitted to the content; rates are shown as
-percentages, money and quantities with thousands separators. Written with XlsxWriter
+percentages, money to cents, quantities as whole units where the column is whole (the CSV
+writer's rule, :mod:`optim.precision`), all with thousands separators. Written with XlsxWriter
 (write-only, no Excel needed); the document properties carry a fixed date, so the same
 run gives the same workbook.
 """
@@ -19,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from optim.precision import QUANTITY_DECIMALS, column_kind
+
 if TYPE_CHECKING:
     from optim.planning import PlanningRun
 
 __all__ = ["workbook_tables", "write_workbook"]
 
-RATE_WORDS = ("rate", "level", "share", "utilisation", "target")
-"""A numeric column whose name contains one of these words is formatted as a percentage."""
 MAX_WIDTH = 60
 SIMULATION_COLUMNS = ("stage", "item", "location", "segment", "service_measure", "target", "fill",
                       "ci_low", "ci_high", "meets_target", "margin", "critical_level",
@@ -115,10 +116,6 @@ def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _is_rate(name: str) -> bool:
-    return any(w in name.lower() for w in RATE_WORDS)
-
-
 def _text_width(values: pd.Series) -> int:
     sample = values.head(500)
     lengths = sample.map(lambda v: len(_shown(v))) if len(sample) else pd.Series([0])
@@ -152,6 +149,7 @@ def write_workbook(run: PlanningRun, path: str | Path) -> Path:
     formats = {
         "int": book.add_format({"num_format": "#,##0"}),
         "float": book.add_format({"num_format": "#,##0.00"}),
+        "money": book.add_format({"num_format": "#,##0.00"}),
         "rate": book.add_format({"num_format": "0.0%"}),
         "date": book.add_format({"num_format": "yyyy-mm-dd"}),
     }
@@ -181,11 +179,11 @@ def _kind(values: pd.Series, name: str) -> str:
     if pd.api.types.is_integer_dtype(values):
         return "int"
     if pd.api.types.is_float_dtype(values):
-        if _is_rate(name):
-            return "rate"
-        finite = values.dropna()
-        whole = len(finite) and bool(np.all(np.isclose(finite, np.round(finite))))
-        return "int" if whole else "float"
+        kind = column_kind(name)  # the CSV writer's rule (optim.precision)
+        if kind in ("rate", "money"):
+            return kind
+        shown = np.round(values.dropna().to_numpy(), QUANTITY_DECIMALS)  # as the CSV has it
+        return "int" if len(shown) and bool(np.all(shown == np.round(shown))) else "float"
     return "mixed"
 
 

@@ -65,6 +65,36 @@ def test_schema_and_validate(capsys):
     assert "valid rationing instance" in capsys.readouterr().out
 
 
+HEAVY = ("pandas", "numpy", "scipy", "highspy", "ortools", "pyomo", "matplotlib", "numba")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["schema", "plan"], ["schema", "manifest"]]
+    + [["schema", kind] for kind in sorted(optim.api.KINDS)]
+    + [["schema", f"result-{kind}"] for kind in sorted(optim.api.KINDS)],
+)
+def test_version_and_schema_import_nothing_heavy(argv):
+    """CLI start-up (issue 12: <= 0.5 s): `optim --version` and `optim schema KIND` import
+    neither the data stack nor a solver (bench_cli.py measures the seconds)."""
+    code = (
+        "import sys\n"
+        "from optim.cli import main\n"
+        "try:\n"
+        f"    code = main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules), code)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "HEAVY [] 0"
+    if argv[0] == "schema":  # the schema was printed in full
+        assert json.loads(run.stdout.rsplit("\nHEAVY", 1)[0])["properties"]
+
+
 def test_console_script_runs_demo(tmp_path):
     exe = Path(sys.executable).with_name("optim")
     run = subprocess.run(

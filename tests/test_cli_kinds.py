@@ -27,7 +27,11 @@ def test_solve_and_simulate_safety_stock(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "strategic" in printed and "standard" in printed
-    assert table.exists()
+    again = tmp_path / "sim2.csv"  # replications split over two processes: the same table
+    args = ["simulate", str(out), "--replications", "8", "--periods", "500", "--quiet"]
+    assert main([*args, "--workers", "2", "--out", str(again)]) == 0
+    assert again.read_bytes() == table.read_bytes()
+    assert main([*args, "--workers", "0"]) == 2
 
 
 def test_simulate_rejects_other_documents(tmp_path, capsys):

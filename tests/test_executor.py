@@ -195,13 +195,17 @@ _FAN_OUT = executor.fan_out  # the real one (tests patch the module attribute)
 EXAMPLE = Path(__file__).resolve().parents[1] / "instances" / "data" / "two_echelon_gsm.json"
 
 
-def _two_items():
-    """The two-echelon example twice (items i1, i2): a forest of two components with
-    critical levels at each DC."""
+def _two_items(items: tuple[str, ...] = ("i1", "i2"), random_lead: str = ""):
+    """The two-echelon example once per item: a forest with critical levels at each DC;
+    the plant of item ``random_lead`` gets a random lead time."""
     doc = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     out: dict = {"kind": "safety_stock", "stages": [], "arcs": [], "demands": []}
-    for item in ("i1", "i2"):
-        out["stages"] += [{**s, "id": f"{item}@{s['id']}"} for s in doc["stages"]]
+    for item in items:
+        out["stages"] += [
+            {**s, "id": f"{item}@{s['id']}"}
+            | ({"lead_time_std_dev": 1.0} if item == random_lead and s["id"] == "plant" else {})
+            for s in doc["stages"]
+        ]
         out["arcs"] += [
             {**a, "source": f"{item}@{a['source']}", "target": f"{item}@{a['target']}"}
             for a in doc["arcs"]
@@ -210,10 +214,8 @@ def _two_items():
     return optim.from_dict(out)
 
 
-def _simulated(inst, plan, monkeypatch, **kw) -> tuple[str, list[int]]:
-    """The simulation table as CSV text and the piece counts it fanned out (real fan_out)."""
-    from optim.models.safety_stock import simulate as sim
-
+def _count_pieces(monkeypatch) -> list[int]:
+    """The piece count of every fan-out from here on (the real fan_out still runs)."""
     pieces: list[int] = []
 
     def spy(fn, items, **kws):
@@ -221,8 +223,16 @@ def _simulated(inst, plan, monkeypatch, **kw) -> tuple[str, list[int]]:
         pieces.append(len(items))
         return _FAN_OUT(fn, items, **kws)
 
-    monkeypatch.setattr(sim.executor, "fan_out", spy)
-    table = sim.simulate(inst, plan, periods=400, replications=6, seed=4, **kw)
+    monkeypatch.setattr(executor, "fan_out", spy)
+    return pieces
+
+
+def _simulated(inst, plan, monkeypatch, **kw) -> tuple[str, list[int]]:
+    """The simulation table as CSV text and the piece counts it fanned out."""
+    from optim.models.safety_stock.simulate import simulate
+
+    pieces = _count_pieces(monkeypatch)
+    table = simulate(inst, plan, periods=400, replications=6, seed=4, **kw)
     return table.to_csv(index=False), pieces
 
 
@@ -245,4 +255,36 @@ def test_simulation_replications_on_dask_same_table_as_local(dask_cluster, monke
     finally:
         executor.use_cluster(None)
     assert pieces == [6]  # every replication its own piece (fewer than CLUSTER_PIECES)
+    assert remote == local
+
+
+def test_safety_stock_item_tables_same_for_one_and_two_local_workers(monkeypatch) -> None:
+    """The per-item forest's stage tables (critical levels; one item with a random lead
+    time) computed per block of items by two processes: the same arrays and result bytes."""
+    import numpy as np
+
+    from optim.models.safety_stock.data import prepare
+
+    inst = _two_items(("i1", "i2", "i3", "i4", "i5"), random_lead="i3")
+    one = prepare(inst)
+    blocks = _count_pieces(monkeypatch)
+    two = prepare(inst, workers=2)
+    assert blocks == [2]  # five items in two blocks
+    assert one.ss_table is not None and two.ss_table is not None
+    assert one.order_delay is not None and two.order_delay is not None
+    for a, b in zip(one.ss_table + one.order_delay, two.ss_table + two.order_delay, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert optim.solve(inst, threads=2).to_json() == optim.solve(inst).to_json()
+
+
+def test_safety_stock_item_tables_on_dask_same_bytes_as_local(dask_cluster, monkeypatch) -> None:
+    inst = _two_items(("i1", "i2", "i3"))
+    local = optim.solve(inst).to_json()
+    blocks = _count_pieces(monkeypatch)
+    executor.use_cluster(dask_cluster)
+    try:
+        remote = optim.solve(inst).to_json()
+    finally:
+        executor.use_cluster(None)
+    assert blocks == [3]  # one block per item (fewer items than CLUSTER_PIECES)
     assert remote == local

@@ -51,3 +51,15 @@ def test_highspy_and_ortools_import_in_either_order(order, tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
+
+
+def test_interpreter_start_imports_no_documentation_tooling():
+    """The dev venv must not import sphinx at every start (stockpyl's sphinx-toolbox .pth file;
+    the Makefile removes it): it cost 0.3-0.9 s per process in the CLI tests, workers and
+    benchmarks."""
+    code = (
+        "import sys; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sphinx', 'jinja2')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -180,11 +180,15 @@ class SegmentModel:
 
     def service(self, avail: NDArray[np.int64]) -> FloatArray:
         """Service per period when ``avail`` units (lattice steps) are available to it."""
+        return self.service_as(self.measure, avail)
+
+    def service_as(self, measure: str, avail: NDArray[np.int64]) -> FloatArray:
+        """:meth:`service` in the given measure (the model reports both)."""
         x = np.maximum(avail, 0)
         d = self.demand
         cdf, csurv, mean = self._cum
         idx = x - d.lo
-        if self.measure == "cycle_service":
+        if measure == "cycle_service":
             return np.where(idx < 0, 0.0, cdf[np.minimum(np.maximum(idx, 0), cdf.size - 1)])
         # E[min(D, x)] = sum_{y < x} P(D > y); P(D > y) = 1 for y < lo
         surv = cdf  # only its size is used below
@@ -360,8 +364,8 @@ def _after(r: Lattice, seg: SegmentModel, c: int) -> Lattice:
 def _service(r: Lattice, seg: SegmentModel, c: int) -> tuple[float, float]:
     """(cycle service, fill rate) of a segment with critical level ``c`` facing stock ``R``."""
     avail = np.arange(r.lo, r.hi + 1) - c
-    cyc = SegmentModel(seg.demand, seg.target, "cycle_service").service(avail)
-    fil = SegmentModel(seg.demand, seg.target, "fill_rate").service(avail)
+    cyc = seg.service_as("cycle_service", avail)
+    fil = seg.service_as("fill_rate", avail)
     return float(np.dot(r.pmf, cyc)), float(np.dot(r.pmf, fil))
 
 

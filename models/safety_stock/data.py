@@ -14,7 +14,6 @@ from scipy import sparse
 from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.graph import topological_order
-from optim.models.safety_stock.tables import stage_tables_and_delays
 
 __all__ = [
     "MEMORY_BUDGET",
@@ -25,6 +24,7 @@ __all__ = [
     "is_feasible",
     "normalize",
     "prepare",
+    "prepare_arrays",
 ]
 
 #: bytes one stage's solver arrays may take (the tree DP's (S, SI) array and its copies, a
@@ -235,8 +235,25 @@ class Solution:
         return float(self.stage_cost.sum())
 
 
-def prepare(instance: SafetyStockInstance) -> GSMData:
-    """Compute :class:`GSMData` from a validated instance."""
+def prepare(instance: SafetyStockInstance, workers: int = 1) -> GSMData:
+    """Compute :class:`GSMData` from a validated instance.
+
+    ``workers``: local processes for the stage tables of a network of several items
+    (:func:`~optim.models.safety_stock.tables.tables_by_blocks`; a Dask cluster in force
+    takes them instead); the arrays are the same for any executor and worker count.
+    """
+    from optim.models.safety_stock.tables import tables_by_blocks
+
+    data = prepare_arrays(instance)
+    tables, delays = tables_by_blocks(instance, data, workers)
+    if tables is None:
+        return data
+    data = data.with_table(tables)
+    return data if delays is None else replace(data, order_delay=tuple(delays))
+
+
+def prepare_arrays(instance: SafetyStockInstance) -> GSMData:
+    """:func:`prepare` without the stage tables (:attr:`GSMData.ss_table` is ``None``)."""
     ids = tuple(instance.stage_ids)
     pos = {sid: j for j, sid in enumerate(ids)}
     n = len(ids)
@@ -313,7 +330,7 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
     else:  # pragma: no cover - the schema admits only the rules above
         raise ValueError(f"unknown pooling rule {instance.pooling!r}")
     k = np.maximum(np.asarray(k, dtype=np.float64), 0.0)
-    data = GSMData(
+    return GSMData(
         ids=ids,
         lead_time=lead,
         external=ext,
@@ -331,11 +348,6 @@ def prepare(instance: SafetyStockInstance) -> GSMData:
         holding=hold,
         lead_time_mean=expected_lead_times(instance) if random_lead else None,
     )
-    tables, delays = stage_tables_and_delays(instance, data)
-    if tables is None:
-        return data
-    data = data.with_table(tables)
-    return data if delays is None else replace(data, order_delay=tuple(delays))
 
 
 def check_size(

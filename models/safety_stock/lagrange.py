@@ -190,6 +190,10 @@ def lagrangian_bound(
     )
 
 
+#: bytes the open nodes of :func:`branch_and_bound` may hold (multipliers and boxes)
+NODE_MEMORY = 512 * 2**20
+
+
 @dataclass(frozen=True)
 class BranchResult:
     """Outcome of :func:`branch_and_bound`: ``bound`` is proven (the least bound of the nodes
@@ -225,10 +229,15 @@ def branch_and_bound(
     :math:`[\\underline\\sigma_j, \\bar s_i - 1]`, so every child is a strictly smaller box and
     the search is finite. A box that settles every dropped arc is a tree problem: its DP is
     exact.
+
+    Every solved node keeps one multiplier vector and two boxes for its children, so at most
+    :data:`NODE_MEMORY` bytes of them are held: the search stops (open nodes and their least
+    bound reported) after ``min(max_nodes, NODE_MEMORY / bytes per node)`` nodes.
     """
     import heapq
 
     dual = _Dual(data, forest)
+    max_nodes = min(max_nodes, max(1, NODE_MEMORY // (8 * (dual.size + 4 * data.n))))
     drop = np.ones(data.source.size, dtype=bool)
     drop[np.asarray(forest, dtype=np.int64)] = False
     di, dj = data.source[drop], data.target[drop]

@@ -112,8 +112,10 @@ _SI_COLUMNS = ("inbound_service_time", "SI")
 _SS_COLUMNS = ("safety_stock",)
 _CHUNK_BYTES = 256 * 2**20
 _BATCHES = 20
-CLUSTER_PIECES = 8
-"""Pieces the replications are split into when a Dask cluster is in force (at least)."""
+_ACTUAL_WITH_LEVELS = (
+    "upstream='actual' is not simulated for stages with critical levels; use "
+    "upstream='guaranteed' (or pooling 'max_z')."
+)
 
 
 def simulate(
@@ -229,10 +231,7 @@ def simulate(
     specs = stage_specs(instance, data.n, data.ids)
     crit_levels = _levels(instance, data, specs, result, levels, tau, ss, base)
     if specs and upstream == "actual":
-        raise ValueError(
-            "upstream='actual' is not simulated for stages with critical levels; use "
-            "upstream='guaranteed' (or pooling 'max_z')."
-        )
+        raise ValueError(_ACTUAL_WITH_LEVELS)
     draws = _Draws.of(instance, data, truncate_at_zero)
     nb = 1 if replications >= 2 else min(_BATCHES, periods)
     bidx = np.minimum(np.arange(periods) // max(periods // nb, 1), nb - 1)
@@ -334,6 +333,11 @@ def _with_lead_times(
     from optim.models.safety_stock.simulate_lead_times import simulate as simulate_lead_times
     from optim.models.safety_stock.simulate_lead_times import simulate_critical
 
+    ids = tuple(instance.stage_ids)
+    if kwargs.get("upstream", "guaranteed") != "guaranteed" and stage_specs(
+        instance, len(ids), ids
+    ):
+        raise ValueError(_ACTUAL_WITH_LEVELS)
     out = simulate_lead_times(instance, result, **kwargs)
     measure = {(d.stage, d.segment): d.service_measure for d in instance.demands}
     keys = list(zip(out["stage"], out["segment"], strict=True))
@@ -703,19 +707,18 @@ def _guaranteed(
 ) -> tuple[NDArray[np.float64], ...]:
     """served, wanted, kept periods and counted periods per (demand, replication, batch).
 
-    The replications are split into contiguous pieces on the executor seam
-    (:func:`optim.executor.fan_out`: ``workers`` local processes, or the Dask cluster in
-    force); replication ``r`` draws from its own streams ``(seed, component, r)`` wherever it
-    runs, so the arrays are the same for any executor and piece count.
+    The replications are split into contiguous pieces (:func:`optim.executor.pieces`) on the
+    executor seam (:func:`optim.executor.fan_out`: ``workers`` local processes, or the Dask
+    cluster in force); replication ``r`` draws from its own streams ``(seed, component, r)``
+    wherever it runs, so the arrays are the same for any executor and piece count.
     """
     seed, reps, horizon, warmup, periods = run
     net = tuple(getattr(stages, f) for f in _STAGE_FIELDS)
     law = draws.arrays()
-    pieces = min(reps, workers if not executor.cluster_address() else max(workers, CLUSTER_PIECES))
-    cuts = np.linspace(0, reps, max(pieces, 1) + 1).round().astype(np.int64).tolist()
+    cuts = np.linspace(0, reps, executor.pieces(workers, reps) + 1).round().astype(np.int64)
     tasks = [
         ((seed, r0, r1 - r0, horizon, warmup, periods), bidx, nb, law, net)
-        for r0, r1 in itertools.pairwise(cuts)
+        for r0, r1 in itertools.pairwise(cuts.tolist())
     ]
     if len(tasks) == 1:
         out = _replications(tasks[0])

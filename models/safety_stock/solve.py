@@ -163,7 +163,7 @@ def _solve(
     from optim.solvers import registry
 
     registry.check("safety_stock", params.solver, SOLVERS)
-    data = prepare(instance) if data is None else data
+    data = prepare(instance, workers=params.threads) if data is None else data
     if strictest:
         from optim.models.safety_stock.strictest import cover_strictest_data
 

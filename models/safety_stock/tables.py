@@ -18,7 +18,13 @@ if TYPE_CHECKING:
     from optim.instances.safety_stock import SafetyStockInstance
     from optim.models.safety_stock.data import GSMData
 
-__all__ = ["critical_level_tables", "sqrt_tables", "stage_tables", "stage_tables_and_delays"]
+__all__ = [
+    "critical_level_tables",
+    "sqrt_tables",
+    "stage_tables",
+    "stage_tables_and_delays",
+    "tables_by_blocks",
+]
 
 
 def stage_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[np.float64]] | None:
@@ -80,3 +86,84 @@ def critical_level_tables(
             continue
         tables[j] = stage_table(list(spec.segments), spec.step, spec.mean, int(data.tau_max[j]))
     return tables
+
+
+Tables = list[NDArray[np.float64]]
+Delays = list[NDArray[np.int64]]
+
+
+def tables_by_blocks(
+    instance: SafetyStockInstance, data: GSMData, workers: int = 1
+) -> tuple[Tables | None, Delays | None]:
+    """:func:`stage_tables_and_delays`, the network's items (connected components) split into
+    blocks on the executor seam (:func:`optim.executor.fan_out`: ``workers`` local processes,
+    or the Dask cluster in force).
+
+    A stage's table depends only on its own component (its lead times, the demands it
+    serves), so each block is solved as an instance of its own and the tables are placed
+    back by stage: the same arrays as one call on the whole network, for any executor and
+    block count. One call here when there is one block, or no table work (neither critical
+    levels nor random lead times).
+    """
+    from optim import executor
+    from optim.models.graph import DisjointSets
+    from optim.models.safety_stock.lead_times import needs_table
+
+    busy = instance.pooling == "critical_level" or any(needs_table(s) for s in instance.stages)
+    sets = DisjointSets(data.n)
+    for i, j in zip(data.source.tolist(), data.target.tolist(), strict=True):
+        sets.union(i, j)
+    roots = np.array([sets.find(j) for j in range(data.n)], dtype=np.int64)
+    components = np.unique(roots).size
+    count = executor.pieces(workers, components) if busy else 1
+    if count == 1:
+        return stage_tables_and_delays(instance, data)
+    # whole components in stage order, cut into ``count`` blocks of about equal stage counts
+    label = np.unique(roots, return_inverse=True)[1]
+    first = np.full(components, data.n, dtype=np.int64)
+    np.minimum.at(first, label, np.arange(data.n))
+    rank = np.argsort(np.argsort(first, kind="stable"), kind="stable")  # by first stage
+    size = np.bincount(rank[label], minlength=components)
+    block_of = np.minimum(np.cumsum(size) - size, data.n - 1) * count // data.n
+    stage_block = block_of[rank[label]]
+    blocks = [np.flatnonzero(stage_block == b) for b in np.unique(stage_block).tolist()]
+    results = executor.fan_out(
+        _block_tables,
+        [_sub_instance(instance, b) for b in blocks],
+        workers=workers,
+        desc="safety-stock tables per item",
+    )
+    if all(t is None for t, _ in results):
+        return None, None
+    tables: Tables = sqrt_tables(data)
+    delays: Delays | None = None
+    if any(d is not None for _, d in results):  # stages without a random lead time: 0
+        delays = [np.zeros(int(data.tau_max[j]) + 1, dtype=np.int64) for j in range(data.n)]
+    for stages, (tabs, dels) in zip(blocks, results, strict=True):
+        for k, j in enumerate(stages.tolist()):
+            if tabs is not None:
+                tables[j] = tabs[k]
+            if dels is not None:
+                assert delays is not None
+                delays[j] = dels[k]
+    return tables, delays
+
+
+def _sub_instance(instance: SafetyStockInstance, stages: NDArray[np.int64]) -> SafetyStockInstance:
+    """The stages at these positions (whole components), their arcs and demands, in order."""
+    keep = [instance.stages[j] for j in stages.tolist()]
+    ids = {s.id for s in keep}
+    return instance.model_copy(
+        update={
+            "stages": tuple(keep),
+            "arcs": tuple(a for a in instance.arcs if a.source in ids),
+            "demands": tuple(d for d in instance.demands if d.stage in ids),
+        }
+    )
+
+
+def _block_tables(sub: SafetyStockInstance) -> tuple[Tables | None, Delays | None]:
+    """One block of :func:`tables_by_blocks` (a module function: processes and Dask run it)."""
+    from optim.models.safety_stock.data import prepare_arrays
+
+    return stage_tables_and_delays(sub, prepare_arrays(sub))

@@ -16,8 +16,8 @@ not committed as large files:
   transport): 1.0, 1.1 and 1.2 × 0.25 / 52. Pooling ``critical_level``: a stage's stock is
   shared by the segments it serves, with one base stock and a critical level per segment
   (:mod:`optim.models.safety_stock.critical`), so each segment gets its own service level;
-  the planning run also solves ``max_z`` (cover the strictest) on the same instance to
-  state the saving.
+  the planning run also solves ``max_z`` like for like (cover the strictest with critical
+  levels 0 on the same demand laws) on the same instance to state the saving.
 * **Families**: items are grouped into ``n_families`` product families by a seeded draw;
   each family's hours per unit on the plant's ``Assembly`` line ~ U(0.02, 0.08) and on
   ``Packing`` ~ U(0.01, 0.03); holding cost 0.25 / 52 × the family's demand-weighted unit

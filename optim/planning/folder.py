@@ -66,30 +66,19 @@ import yaml
 
 from optim.errors import InstanceError
 from optim.instances.receipts import read_receipts
+from optim.planning.plan_document import (
+    FORECASTS,
+    ITEM_RULES,
+    MAX_PLAN_WEEKS,
+    NETWORK_KEYS,
+    PLAN_KEYS,
+    REQUIRED_PLAN_KEYS,
+    SUPPLY_RULES,
+    plan_schema,
+)
 
 __all__ = ["PlanningData", "plan_schema", "read_folder", "write_folder"]
 
-PLAN_KEYS = {
-    "name",
-    "plan_start",
-    "plan_weeks",
-    "network",
-    "resources",
-    "families",
-    "disruption",
-    "supply_missing",
-    "items_without_history",
-    "pins",
-    "forecast",
-    "ordering_cost",
-}
-REQUIRED_PLAN_KEYS = ("plan_start", "plan_weeks", "network", "resources", "families")
-NETWORK_KEYS = {"stages", "arcs", "demand_stage_of_location", "name", "pooling"}
-SUPPLY_RULES = ("error", "planned", "zero")
-ITEM_RULES = ("report", "error")
-FORECASTS = ("statistical", "seasonal_naive")
-MAX_PLAN_WEEKS = 156
-"""Longest planning window (three years of weeks)."""
 MAX_START_AFTER_DAYS = 364
 """``plan_start`` lies at most this many days after the last history line."""
 ID_COLUMNS = ("customer", "item", "location", "channel", "order", "family", "segment")
@@ -806,71 +795,6 @@ def _policy(path: Path) -> dict[str, Any]:
     doc = read_yaml_mapping(path, "policy")
     with_file(path, lambda: PolicyTable.model_validate(doc))
     return doc
-
-
-def plan_schema() -> dict[str, Any]:
-    """JSON Schema of ``plan.yaml`` (``optim schema plan``)."""
-    from optim.instances.capacity import Product, Resource
-    from optim.instances.safety_stock import POOLINGS, Arc, Stage
-
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "plan.yaml",
-        "description": "The plan of a planning folder (optim plan FOLDER); see "
-        "optim.planning.folder.",
-        "type": "object",
-        "additionalProperties": False,
-        "required": list(REQUIRED_PLAN_KEYS),
-        "properties": {
-            "name": {"type": "string"},
-            "plan_start": {
-                "type": "string",
-                "format": "date",
-                "description": "a date in the first planned week",
-            },
-            "plan_weeks": {"type": "integer", "minimum": 1, "maximum": MAX_PLAN_WEEKS},
-            "network": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["stages", "demand_stage_of_location"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "pooling": {"enum": list(POOLINGS)},
-                    "stages": {"type": "array", "minItems": 1, "items": Stage.model_json_schema()},
-                    "arcs": {"type": "array", "items": Arc.model_json_schema()},
-                    "demand_stage_of_location": {
-                        "type": "object",
-                        "additionalProperties": {"type": "string"},
-                        "description": "location of the order lines -> stage id",
-                    },
-                },
-            },
-            "resources": {"type": "array", "minItems": 1, "items": Resource.model_json_schema()},
-            "families": {"type": "array", "minItems": 1, "items": Product.model_json_schema()},
-            "disruption": {
-                "type": "object",
-                "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
-            },
-            "supply_missing": {"enum": list(SUPPLY_RULES), "default": "error"},
-            "items_without_history": {"enum": list(ITEM_RULES), "default": "report"},
-            "ordering_cost": {
-                "type": "number",
-                "minimum": 0,
-                "description": "currency per replenishment order (EOQ of min/max items)",
-            },
-            "forecast": {
-                "enum": list(FORECASTS),
-                "default": "statistical",
-                "description": "statistical: optim.forecast and its forecast-error sigma; "
-                "seasonal_naive: last year's weeks and the history's sigma",
-            },
-            "pins": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "description": "customer -> segment",
-            },
-        },
-    }
 
 
 def write_folder(data: PlanningData, folder: str | Path) -> Path:

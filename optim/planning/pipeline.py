@@ -1034,6 +1034,8 @@ def write(
     end (:mod:`optim.output`), so ``out`` is complete or untouched. Returns the main paths.
     """
     out = Path(out)
+    from optim.precision import write_csv
+
     if atomic:
         from optim.output import atomic_folder
 
@@ -1046,14 +1048,14 @@ def write(
     folder.mkdir(exist_ok=True)
     for name, frame in seg.to_frames().items():
         if name in ("items", "customers", "changes", "policy"):
-            frame.to_csv(folder / f"{name}.csv", index=False)
-    result.tables["cell_policy"].to_csv(folder / "cell_policy.csv", index=False)
+            write_csv(frame, folder / f"{name}.csv")
+    write_csv(result.tables["cell_policy"], folder / "cell_policy.csv")
     item_policy = seg.item_policy()
     if "replenishment" in result.tables:  # numbers per item × location
         from optim.planning.replenishment import item_policy_with_parameters
 
         item_policy = item_policy_with_parameters(item_policy, result.tables["replenishment"])
-    item_policy.to_csv(folder / "item_policy.csv", index=False)
+    write_csv(item_policy, folder / "item_policy.csv")
     for kind, res in (
         ("safety_stock", result.safety_stock),
         ("capacity", result.capacity),
@@ -1061,13 +1063,9 @@ def write(
     ):
         res.to_json(out / f"{kind}_result.json")
         res.write_tables(out / kind)
-    result.tables["stock_by_stage"].to_csv(
-        out / "safety_stock" / "stock_by_stage.csv", index=False
-    )
-    result.tables["stock_by_segment"].to_csv(
-        out / "safety_stock" / "stock_by_segment.csv", index=False
-    )
-    result.tables["supply"].to_csv(out / "rationing" / "supply.csv", index=False)
+    write_csv(result.tables["stock_by_stage"], out / "safety_stock" / "stock_by_stage.csv")
+    write_csv(result.tables["stock_by_segment"], out / "safety_stock" / "stock_by_segment.csv")
+    write_csv(result.tables["supply"], out / "rationing" / "supply.csv")
     for name in (
         "lead_time_lanes",
         "lead_time_drift",
@@ -1077,32 +1075,28 @@ def write(
         "simulation_precision",
     ):
         if name in result.tables:
-            result.tables[name].to_csv(out / "safety_stock" / f"{name}.csv", index=False)
+            write_csv(result.tables[name], out / "safety_stock" / f"{name}.csv")
     if result.baseline is not None:
-        result.baseline.tables["stages"].to_csv(
-            out / "safety_stock" / "max_z_stages.csv", index=False
-        )
+        write_csv(result.baseline.tables["stages"], out / "safety_stock" / "max_z_stages.csv")
     if result.previous is not None:  # changes since the previous run: changes/*.csv
         (out / "changes").mkdir(exist_ok=True)
         for name in ("classes", "stock", "allocation"):
-            result.tables[f"changed_{name}"].to_csv(out / "changes" / f"{name}.csv", index=False)
-    result.tables["segment_summary"].to_csv(out / "segment_summary.csv", index=False)
+            write_csv(result.tables[f"changed_{name}"], out / "changes" / f"{name}.csv")
+    write_csv(result.tables["segment_summary"], out / "segment_summary.csv")
     if "forecast" in result.tables:
         (out / "forecast").mkdir(exist_ok=True)
-        result.tables["forecast"].to_csv(out / "forecast" / "forecast.csv", index=False)
-        result.tables["forecast_accuracy"].to_csv(out / "forecast" / "accuracy.csv", index=False)
+        write_csv(result.tables["forecast"], out / "forecast" / "forecast.csv")
+        write_csv(result.tables["forecast_accuracy"], out / "forecast" / "accuracy.csv")
     if "review" in result.tables:
         (out / "review").mkdir(exist_ok=True)
-        result.tables["review"].to_csv(out / "review" / "review.csv", index=False)
-        result.tables["review_trend"].to_csv(out / "review" / "review_trend.csv", index=False)
+        write_csv(result.tables["review"], out / "review" / "review.csv")
+        write_csv(result.tables["review_trend"], out / "review" / "review_trend.csv")
     if "stock_moved" in result.tables:
-        result.tables["stock_moved"].to_csv(
-            out / "safety_stock" / "stock_moved_by_class.csv", index=False
-        )
+        write_csv(result.tables["stock_moved"], out / "safety_stock" / "stock_moved_by_class.csv")
     from optim.alerts import collect
     from optim.alerts import frame as alert_table
 
-    alert_table(collect(result)).to_csv(out / "alerts.csv", index=False)
+    write_csv(alert_table(collect(result)), out / "alerts.csv")
     paths = {"out": out, "summary": out / "segment_summary.csv"}
     if report:
         from optim.planning.report import write_report

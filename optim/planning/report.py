@@ -49,9 +49,6 @@ __all__ = ["fmt_number", "fmt_pct", "render_report", "write_report"]
 PALETTE = ("#1b4f72", "#2e86c1", "#85c1e9", "#d35400", "#7d3c98", "#229954", "#7f8c8d")
 """Segment colours, in the order of the segment summary (tier 1 first)."""
 
-RATE_WORDS = ("rate", "level", "share", "utilisation", "target")
-"""A numeric column whose name contains one of these words is shown as a percentage."""
-
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;
 max-width:1100px;padding:0 1em;color:#1c2833;line-height:1.4}
@@ -66,7 +63,8 @@ tr.alert-warning td:first-child{background:#f5b041;font-weight:600}
 tr.alert-info td:first-child{background:#d6eaf8}p.ok{color:#1e8449}
 input.filter{display:block;margin:.3em 0;padding:.2em .4em;font-size:.85em;width:16em}
 th[data-sort=up]:after{content:" ▲"}th[data-sort=down]:after{content:" ▼"}
-section{overflow-x:auto}@media (max-width:1100px){body{margin:1em auto}table{font-size:.8em}}
+section,div.scroll{overflow-x:auto}
+@media (max-width:1100px){body{margin:1em auto}table{font-size:.8em}}
 """
 
 
@@ -97,8 +95,13 @@ def _column_formatter(name: str, values: pd.Series) -> Callable[[Any], str] | No
         return lambda v: "yes" if v else ""
     if not pd.api.types.is_numeric_dtype(values):
         return None
-    if any(word in name for word in RATE_WORDS):
+    from optim.precision import MONEY_DECIMALS, column_kind
+
+    kind = column_kind(name, values)  # the CSV rule: rates as percentages, money to cents
+    if kind == "rate":
         return lambda v: fmt_pct(float(v))
+    if kind == "money" and not pd.api.types.is_integer_dtype(values):
+        return lambda v: fmt_number(float(v), MONEY_DECIMALS)
     finite = values.to_numpy(float)
     finite = finite[np.isfinite(finite)]
     integral = bool(np.all(np.abs(finite - np.round(finite)) < 1e-6))
@@ -200,39 +203,73 @@ def _week_ticks(ax: Any, periods: list[str]) -> None:
     ax.set_xticklabels([periods[k] for k in range(0, len(periods), step)], rotation=45, ha="right")
 
 
+def _legend_outside(ax: Any, **kwargs: Any) -> None:
+    """The legend to the right of the axes, never over the data (constrained layout makes
+    room for it)."""
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        frameon=False,
+        fontsize=kwargs.pop("fontsize", 8),
+        **kwargs,
+    )
+
+
 # --------------------------------------------------------------------------- plots
-def plot_segment_matrix(run: PlanningRun) -> Figure:
-    """ABC × XYZ heatmap of item counts (annotated with value share), customer segments."""
+def segment_matrix(run: PlanningRun) -> pd.DataFrame:
+    """The ABC × XYZ matrix behind the first chart: ``abc, xyz, items, value, value_share``
+    per cell (every ABC × XYZ pair, empty cells with 0); the shares add up to 1."""
     items = run.segmentation.items
     abc = sorted(items["abc"].dropna().unique())
     xyz = sorted(items["xyz"].dropna().unique())
-    counts = pd.crosstab(items["abc"], items["xyz"]).reindex(index=abc, columns=xyz, fill_value=0)
-    value = items.pivot_table(index="abc", columns="xyz", values="value", aggfunc="sum")
-    value = value.reindex(index=abc, columns=xyz).fillna(0.0)
-    share = value.to_numpy(float) / max(float(value.to_numpy().sum()), 1e-12)
+    index = pd.MultiIndex.from_product([abc, xyz], names=["abc", "xyz"])
+    g = items.groupby(["abc", "xyz"])
+    out = pd.DataFrame(
+        {
+            "items": g.size().reindex(index, fill_value=0),
+            "value": g["value"].sum().reindex(index, fill_value=0.0),
+        }
+    ).reset_index()
+    total = float(out["value"].sum())
+    return out.assign(value_share=out["value"] / total if total > 0 else 0.0)
+
+
+def plot_segment_matrix(run: PlanningRun) -> Figure:
+    """ABC × XYZ heatmap coloured by share of sales value (annotated with item counts and
+    the share: :func:`segment_matrix`), and customer segments' shares of customers and
+    revenue."""
+    cells = segment_matrix(run)
+    abc = list(dict.fromkeys(cells["abc"]))
+    xyz = list(dict.fromkeys(cells["xyz"]))
+    grid = cells["items"].to_numpy(int).reshape(len(abc), len(xyz))
+    share = cells["value_share"].to_numpy(float).reshape(len(abc), len(xyz))
 
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     ax, bx = fig.subplots(1, 2, width_ratios=[1, 1.2])
-    grid = counts.to_numpy(float)
-    ax.imshow(grid, cmap="Blues", vmin=0, vmax=max(grid.max(), 1) * 1.15, aspect="auto")
+    top = max(float(share.max()), 1e-12)
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=top * 1.15, aspect="auto")
+    bar = fig.colorbar(image, ax=ax, fraction=0.06, pad=0.02)
+    bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    bar.set_label("share of sales value", fontsize=8)
     for i in range(len(abc)):
         for j in range(len(xyz)):
             n = int(grid[i, j])
-            dark = n > 0.6 * grid.max()
+            dark = share[i, j] > 0.6 * top
             ax.text(
                 j,
                 i,
-                f"{n:,} item{'' if n == 1 else 's'}\n{fmt_pct(share[i, j])} of value",
+                f"{n:,} item{'' if n == 1 else 's'}\n{fmt_pct(share[i, j])}",
                 ha="center",
                 va="center",
-                fontsize=9,
+                fontsize=8,
                 color="white" if dark else "#1c2833",
             )
     ax.set_xticks(range(len(xyz)), [f"{x}" for x in xyz])
     ax.set_yticks(range(len(abc)), [f"{a}" for a in abc])
     ax.set_xlabel("XYZ (demand variability: X steady … Z erratic)")
     ax.set_ylabel("ABC (sales value)")
-    ax.set_title("Items per ABC × XYZ class")
+    ax.set_title("Share of sales value per ABC × XYZ class")
 
     summary = run.tables["segment_summary"]
     segs = list(summary["segment"])
@@ -263,7 +300,7 @@ def plot_segment_matrix(run: PlanningRun) -> Figure:
     bx.set_xlim(0, 1.45)
     bx.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
     bx.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    bx.legend(loc="lower right", fontsize=8, frameon=False)
+    _legend_outside(bx)
     bx.set_title("Customer segments: customers vs revenue")
     return fig
 
@@ -401,7 +438,7 @@ def plot_service_cost(run: PlanningRun) -> Figure:
     segs = list(summary["segment"])
     x = np.arange(len(segs))
     fig = Figure(figsize=(10, 3.8), layout="constrained")
-    ax, bx = fig.subplots(1, 2)
+    ax, bx, cx = fig.subplots(1, 3, width_ratios=[1.6, 1, 1])
     bars = (
         ("service_level_target", "service target", "#aab7b8"),
         ("peak_fill_rate", "peak plan fill rate", "#2e86c1"),
@@ -412,17 +449,24 @@ def plot_service_cost(run: PlanningRun) -> Figure:
     ax.set_ylim(0, 1.3)
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.legend(loc="upper right", fontsize=8, frameon=False, ncols=3)
+    _legend_outside(ax)
     ax.set_title("Service: target vs achieved fill rate")
-    costs = (
-        ("safety_stock_cost_per_week", "safety-stock holding cost / week", "#1b4f72"),
-        ("peak_shortfall_cost", "peak shortfall cost (plan window)", "#d35400"),
-    )
-    _grouped_bars(bx, x, summary, costs, 0.4, lambda v: fmt_number(v, 0))
-    bx.set_xticks(x, segs)
-    bx.yaxis.set_major_formatter(_thousands())
-    bx.legend(loc="upper left", fontsize=8, frameon=False)
-    bx.set_title("Cost by segment")
+    for axis, (col, title, colour) in zip(
+        (bx, cx),
+        (
+            ("safety_stock_cost_per_week", "Safety-stock holding cost\nper week", "#1b4f72"),
+            ("peak_shortfall_cost", "Peak shortfall cost\nover the plan window", "#d35400"),
+        ),
+        strict=True,
+    ):  # one unit per axis: cost per week and cost per plan window in separate panels
+        _grouped_bars(axis, x, summary, ((col, title, colour),), 0.6, lambda v: fmt_number(v, 0))
+        axis.set_xticks(x, segs, rotation=30, ha="right", fontsize=8)
+        axis.yaxis.set_major_formatter(_thousands())
+        top = float(summary[col].max())
+        axis.set_ylim(0, top * 1.2 if top > 0 else 1.0)
+        if top <= 0:
+            axis.set_yticks([0])
+        axis.set_title(title, fontsize=10)
     return fig
 
 
@@ -475,10 +519,14 @@ def plot_capacity(run: PlanningRun) -> Figure:
             ),
         )
         ax.set_title(f"{res}: hours used per week vs capacity", fontsize=10)
-        ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=4)
-    axes[-2].bar(x, prebuild.fillna(0.0).to_numpy(float), 0.8, color="#7d3c98")
+        _legend_outside(ax, fontsize=7)
+    held = prebuild.fillna(0.0).to_numpy(float)
+    axes[-2].bar(x, held, 0.8, color="#7d3c98")
     axes[-2].set_ylabel("units")
     axes[-2].yaxis.set_major_formatter(_thousands())
+    if not held.size or float(held.max()) <= 0:  # nothing pre-built: one tick at 0
+        axes[-2].set_ylim(0, 1)
+        axes[-2].set_yticks([0])
     axes[-2].set_title(
         "Pre-build inventory held at the end of the week (all families)", fontsize=10
     )
@@ -490,7 +538,7 @@ def plot_capacity(run: PlanningRun) -> Figure:
     axes[-1].set_ylabel("units")
     axes[-1].yaxis.set_major_formatter(_thousands())
     axes[-1].set_title("Forecast demand per customer segment", fontsize=10)
-    axes[-1].legend(loc="upper left", fontsize=7, frameon=False, ncols=len(segs))
+    _legend_outside(axes[-1], fontsize=7)
     _week_ticks(axes[-1], periods)
     return fig
 
@@ -520,7 +568,7 @@ def plot_rationing(run: PlanningRun) -> Figure:
     ax.set_xticks(x, labels)
     ax.set_ylabel("units")
     ax.yaxis.set_major_formatter(_thousands())
-    ax.legend(fontsize=8, frameon=False)
+    _legend_outside(ax)
     ax.set_title("This week: requested vs allocated (fill rate)")
     short = lines[lines["allocated"] < lines["requested"] - 1e-6]
     counts = pd.crosstab(short["segment"], short["stage"]).reindex(
@@ -555,7 +603,7 @@ def plot_rationing(run: PlanningRun) -> Figure:
     bx.set_ylabel("order lines")
     bx.set_ylim(0, max(float(bottom.max()), 1.0) * 1.2)
     if len(counts.columns):
-        bx.legend(fontsize=8, frameon=False, title="cut at", title_fontsize=8)
+        _legend_outside(bx, title="cut at", title_fontsize=8)
     else:
         bx.text(0.5, 0.5, "every line served in full", transform=bx.transAxes, ha="center")
     bx.set_title("Short lines per segment")
@@ -595,7 +643,7 @@ def plot_peak_forecast(run: PlanningRun) -> Figure:
         ax.axvspan(weeks.index(start) - 0.5, len(weeks) - 0.5, color="#f4f6f6", zorder=0)
     ax.set_ylabel("units per week")
     ax.yaxis.set_major_formatter(_thousands())
-    ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=len(segs))
+    _legend_outside(ax, fontsize=7)
     _week_ticks(ax, weeks)
     return fig
 
@@ -660,7 +708,7 @@ def _solves_table(run: PlanningRun, include_runtime: bool) -> str:
         if include_runtime:
             row["runtime"] = f"{res.runtime:.2f} s"
         rows.append(row)
-    return html_table(pd.DataFrame(rows), "solves")
+    return f'<div class="scroll">{html_table(pd.DataFrame(rows), "solves")}</div>'
 
 
 def _no_solution(result: Result) -> str:
@@ -760,7 +808,8 @@ def saving_text(run: PlanningRun) -> str:
     text = (
         f"Critical levels (each segment its own target from shared stock): holding cost "
         f"{fmt_number(plan, 0)} per week against {fmt_number(base, 0)} with max_z (every "
-        f"segment covered at its stage's strictest level) on the same instance: saving "
+        f"segment covered at its stage's strictest level, no reservation, the same demand "
+        f"laws) on the same instance: saving "
         f"{fmt_number(saving, 0)} per week ({fmt_pct(float(total['saving_share']))})."
     )
     by_model = (
@@ -784,13 +833,12 @@ def saving_text(run: PlanningRun) -> str:
         )
     if parts:
         text += " By stage model: " + "; ".join(parts) + "."
-    count_saving = by_model["saving_per_week"].get(STAGE_MODELS["count"], 0.0)
-    if float(count_saving) < 0:
+    if bool((by_model["saving_per_week"] < 0).any()):
         text += (
-            " Slow or lumpy demand is modelled with a count law (Poisson / negative "
-            "binomial, never negative), while max_z's square-root model takes it as normal "
-            "with negative demand allowed: at those stages max_z holds less stock on paper "
-            "than such demand needs, so the difference there is not a like-for-like cost."
+            " A group with a negative saving holds more stock than under max_z because the "
+            "two plans choose different service times (stock moves between stages; with equal "
+            "service times every stage holds no more); the network total is at most max_z's "
+            "when both solves are optimal."
         )
     return text
 

@@ -40,7 +40,7 @@ from pydantic import Field, model_validator
 
 from optim.errors import InstanceError
 from optim.instances.base import Document, Frozen
-from optim.instances.rationing import FairShare
+from optim.instances.rules import FairShare
 
 __all__ = [
     "DEFAULT_SERVICE_MEASURE",

@@ -158,3 +158,24 @@ def test_baseline_is_statsforecast_seasonal_naive():
         for k, o in enumerate(ends):
             model = SeasonalNaive(season_length=52) if o >= 52 else Naive()
             np.testing.assert_array_equal(got[i, k], model.forecast(y=y[i, :o], h=30)["mean"])
+
+
+def test_worker_processes_give_the_same_arrays_as_one_process():
+    """The fan-out path (>= 200 series, 2 workers, results stacked per chunk) equals the
+    one-process run bit for bit, methods and notes included."""
+    from optim.forecasting.core import forecast_arrays
+
+    rng = np.random.default_rng(11)
+    ys = np.vstack([intermittent(rng, 190, 60), lumpy(rng, 20, 60), np.zeros((2, 60))])
+    methods = ["CrostonSBA"] * 190 + ["TSB"] * 20 + ["CrostonSBA"] * 2
+    args = dict(horizon=8, level=0.9, origins=3, step=2)
+    one = forecast_arrays(list(ys), methods, n_jobs=1, **args)
+    two = forecast_arrays(list(ys), methods, n_jobs=2, **args)
+    for name in ("forecast", "lo", "hi"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
+    assert list(one.method) == list(two.method) and one.notes == two.notes
+    for table in ("metrics", "baseline"):
+        a, b = getattr(one, table), getattr(two, table)
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])

@@ -99,7 +99,9 @@ def test_stock_changes_equal_the_two_folders_and_name_the_edits(runs):
     stock = runs["run2"].tables["changed_stock"]
     got = stock.set_index(stock["item"] + "@" + stock["stage"])["change"]
     assert sorted(got.index) == sorted(expected.index) and len(got) > 0
-    np.testing.assert_allclose(got.sort_index().to_numpy(), expected.sort_index().to_numpy())
+    np.testing.assert_allclose(  # the files hold quantities to 6 decimals (optim.precision)
+        got.sort_index().to_numpy(), expected.sort_index().to_numpy(), rtol=0, atol=1e-6
+    )
     inst2 = runs["run2"].safety_stock.info["instance"]
     with_lane = {
         s["id"].rsplit("@", 1)[0] for s in inst2["stages"] if s["id"].endswith("@" + LANE)

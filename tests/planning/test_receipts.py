@@ -116,6 +116,13 @@ def test_planning_run_uses_receipts_and_alerts_on_top(data, tmp_path) -> None:
     plant = run.safety_stock.tables["stages"]
     plant = plant[plant["stage"].str.endswith("@Plant")]
     assert len(plant) and (plant["mean_lead_time"] > 3.0).all()  # ~28 days = 4 weeks
+    # the DC lane's receipts (7 +- 1 days) make its replenishment lead times random: the
+    # parameters are sized and simulated with drawn lead times and meet their targets
+    rep = run.tables["replenishment"]
+    dc = rep[(rep["location"] == DCS[0]) & (rep["policy"] != "make-to-order") & (rep["mean"] > 0)]
+    drawn = dc[dc["lead_time_distribution"] != ""]
+    assert len(drawn) and drawn["meets_target"].all()
+    assert drawn["why"].str.contains("lead time drawn from the lane's receipts").all()
     page = render_report(run)
     assert page.index('id="alerts"') < page.index("<table")
     assert "Lead time extended on lane Plant" in page

@@ -10,7 +10,15 @@ import pytest
 
 from optim.planning import PlanningRun, run, write
 from optim.planning.distributor import distributor_example
-from optim.planning.report import layered_layout, render_report, write_report
+from optim.planning.report import (
+    CSS,
+    PLOTS,
+    layered_layout,
+    plot_segment_matrix,
+    render_report,
+    segment_matrix,
+    write_report,
+)
 
 PLOT_IDS = (
     "segment-matrix", "stock-placement", "service-cost", "capacity", "rationing",
@@ -97,6 +105,45 @@ def test_planning_write_calls_report(small_run: PlanningRun, tmp_path: Path) -> 
     paths = write(small_run, tmp_path)
     assert paths["report"] == tmp_path / "report.html"
     assert paths["report"].stat().st_size > 10_000
+    _check_precision(tmp_path)
+
+
+def _check_precision(out: Path) -> None:
+    """Every CSV table of the run (issue 12 item 6, :mod:`optim.precision`): quantities with
+    at most six decimals and none written as ``151.0``, money with exactly two decimals;
+    the short week is rationed in whole units, so its quantities have no decimals at all."""
+    import pandas as pd
+
+    from optim.precision import column_kind
+
+    checked = {"quantity": 0, "money": 0}
+    for path in sorted(out.rglob("*.csv")):
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for col in table.columns:
+            kind = column_kind(col)
+            texts = [t for t in table[col] if t and t not in ("True", "False")]
+            if kind not in checked or not texts:
+                continue
+            if not all(re.fullmatch(r"-?\d+(\.\d+)?", t) for t in texts):
+                continue  # a text column with a money-like name (e.g. a reason)
+            decimals = [len(t.partition(".")[2]) for t in texts]
+            if kind == "quantity":
+                assert max(decimals) <= 6 and not any(t.endswith(".0") for t in texts), (
+                    path.name,
+                    col,
+                )
+            elif any(decimals):  # a float money column: cents everywhere
+                assert set(decimals) == {2}, (path.name, col)
+            checked[kind] += 1
+    assert checked["quantity"] > 20 and checked["money"] > 5, checked
+    for name, cols in (
+        ("lines", ("requested", "allocated")),
+        ("allocations", ("quantity",)),
+        ("supply", ("planned", "quantity")),
+    ):
+        table = pd.read_csv(out / "rationing" / f"{name}.csv", dtype=str)
+        for col in cols:
+            assert not table[col].str.contains(".", regex=False).any(), (name, col)
 
 
 def test_five_plot_sections_with_inline_svg(page: str, parsed: _Sections) -> None:
@@ -148,7 +195,7 @@ def test_summary_table_matches_run(small_run: PlanningRun, parsed: _Sections) ->
         assert row["peak fill rate"] == f"{rec.peak_fill_rate:.1%}"
         assert row["service level target"] == f"{rec.service_level_target:.1%}"
         assert row["customers"] == f"{rec.customers:,}"
-        assert row["revenue"] == f"{rec.revenue:,.0f}"
+        assert row["revenue"] == f"{rec.revenue:,.2f}"  # money to cents (optim.precision)
 
 
 def test_header_shows_each_solve(small_run: PlanningRun, parsed: _Sections) -> None:
@@ -180,6 +227,70 @@ def test_plots_show_the_tables_numbers(small_run: PlanningRun, page: str) -> Non
     items = small_run.segmentation.items
     for n in items.groupby(["abc", "xyz"]).size().to_numpy():
         assert re.search(rf">{n} items?\b", matrix), n
+
+
+def test_segment_matrix_is_coloured_by_value_share(small_run: PlanningRun) -> None:
+    """The first chart's colour is each ABC × XYZ cell's share of sales value (the data
+    behind the image), annotated with the cell's item count and that share."""
+    import numpy as np
+
+    from optim.planning.report import fmt_pct
+
+    items = small_run.segmentation.items
+    cells = segment_matrix(small_run)
+    value = items.groupby(["abc", "xyz"])["value"].sum()
+    for rec in cells.itertuples():
+        want = float(value.get((rec.abc, rec.xyz), 0.0)) / float(items["value"].sum())
+        assert rec.value_share == pytest.approx(want, rel=1e-12, abs=1e-15)
+        assert rec.items == int(((items["abc"] == rec.abc) & (items["xyz"] == rec.xyz)).sum())
+    assert cells["value_share"].sum() == pytest.approx(1.0)
+    fig = plot_segment_matrix(small_run)
+    image = fig.axes[0].images[0]
+    shown = np.asarray(image.get_array(), dtype=float)
+    assert shown.ravel().tolist() == cells["value_share"].tolist()
+    darkness = -image.to_rgba(shown)[..., :3].sum(axis=-1).ravel()  # Blues: darker = more
+    share = cells["value_share"].to_numpy()
+    for a in range(len(share)):
+        for b in range(len(share)):
+            if share[a] > share[b] + 1e-9:
+                assert darkness[a] > darkness[b], (a, b)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    for rec, text in zip(cells.itertuples(), texts, strict=True):
+        assert text.split("\n") == [
+            f"{rec.items:,} item{'' if rec.items == 1 else 's'}",
+            fmt_pct(rec.value_share),
+        ]
+
+
+def test_charts_keep_legends_off_the_data_and_one_unit_per_axis(small_run: PlanningRun) -> None:
+    """No legend covers any axes' data area, and no two axes share an area (no twin axes
+    mixing units: quantities of different units are separate panels)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for sid, _, _, plot in PLOTS:
+        fig = plot(small_run)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        boxes = [ax.get_window_extent(renderer) for ax in fig.axes]
+        for k, a in enumerate(boxes):
+            for b in boxes[k + 1 :]:
+                assert not a.overlaps(b), sid
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is not None:
+                box = legend.get_window_extent(renderer)
+                assert not any(box.overlaps(b) for b in boxes), sid
+                assert box.x1 <= fig.bbox.x1 + 1, sid  # inside the figure
+
+
+def test_layout_is_readable_at_1024_px(page: str) -> None:
+    """A bounded page width, charts that shrink to it, and every table inside a section
+    that scrolls sideways instead of widening the page."""
+    assert "max-width:1100px" in CSS and "svg{max-width:100%" in CSS
+    assert "section,div.scroll{overflow-x:auto}" in CSS and "@media (max-width:1100px)" in CSS
+    outside = re.sub(r"<section\b.*?</section>", "", page, flags=re.S)
+    outside = re.sub(r'<div class="scroll">.*?</div>', "", outside, flags=re.S)
+    assert page.count("<table") > 5 and "<table" not in outside
 
 
 def test_other_tables_present(small_run: PlanningRun, parsed: _Sections) -> None:
@@ -305,6 +416,7 @@ def test_stock_service_section_shows_the_tables_numbers(
     text = saving.group(1)
     assert f"holding cost {fmt_number(total['holding_cost_per_week'], 0)} per week" in text
     assert f"against {fmt_number(total['holding_cost_per_week_max_z'], 0)} with max_z" in text
+    assert "no reservation, the same demand laws" in text  # like for like (strictest.py)
     assert (
         f"saving {fmt_number(total['saving_per_week'], 0)} per week "
         f"({fmt_pct(total['saving_share'])})" in text

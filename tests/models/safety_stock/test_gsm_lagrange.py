@@ -125,3 +125,26 @@ def test_branch_and_bound_branches() -> None:
         root = lagrangian_bound(data, forest, _start(data), max_iter=1)
         nodes.append(branch_and_bound(data, forest, root, tol=1e-12, node_iter=2).nodes)
     assert sum(n > 0 for n in nodes) >= 6, nodes
+
+
+def test_branch_and_bound_memory_cap_stops_with_a_valid_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With room for one node only, the search stops early: open nodes left, the bound their
+    least one (still <= the brute-force optimum), the incumbent feasible."""
+    import optim.models.safety_stock.lagrange as lg
+
+    monkeypatch.setattr(lg, "NODE_MEMORY", 1)
+    for seed in range(16):  # the first instance of the branching test that branches
+        rng = random.Random(3700 + seed)
+        inst = random_network(rng, rng.randint(4, 7), extra_arcs=rng.randint(2, 5), max_lead=5)
+        data = prepare(inst)
+        forest = spanning_forests(data)[0]
+        root = lagrangian_bound(data, forest, _start(data), max_iter=1)
+        res = lg.branch_and_bound(data, forest, root, tol=1e-12, node_iter=2)
+        if res.open_nodes:
+            break
+    assert res.nodes == 1 and res.open_nodes > 0
+    opt = brute_force(inst)
+    assert res.bound <= opt + 1e-9 * max(1.0, opt)
+    assert is_feasible(data, res.best) and res.best.cost >= opt - 1e-9

@@ -1,0 +1,162 @@
+"""Precision of written tables (:mod:`optim.precision`, issue 12 item 6): whole units where
+the data are whole, money to cents, and the rationing grid written exactly — the writer never
+re-rounds an allocation, so no quantity moves across tiers between the solution and the file.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import optim
+from optim.instances.generators.rationing import rationing_frames
+from optim.instances.rationing import RationingInstance
+from optim.precision import column_kind, format_values, write_csv
+
+DECIMALS = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+@given(st.integers(0, 10**15 - 1))
+def test_a_quantity_on_the_grid_reads_back_as_the_same_double(k):
+    """Below 10^9 units rationing works on a grid of 10^-6 units: every grid value is
+    written with at most six decimals and parses back to the very same double."""
+    x = k / 1e6
+    (text,) = format_values([x], "quantity")
+    assert float(text) == x
+    assert DECIMALS.match(text) and _decimals(text) <= 6
+    assert ("." in text) == (not x.is_integer())
+
+
+@given(st.floats(-1e12, 1e12, allow_nan=False))
+def test_money_has_cents_and_stays_within_half_a_cent(x):
+    (text,) = format_values([x], "money")
+    assert DECIMALS.match(text) and _decimals(text) == 2
+    assert abs(Decimal(text) - Decimal(x)) <= Decimal("0.005") + Decimal(abs(x)) * Decimal("1e-15")
+    assert text != "-0.00"
+
+
+def test_column_kinds_from_names_and_dtypes():
+    kinds = {
+        "quantity": "quantity",
+        "allocated": "quantity",
+        "min_quantity": "quantity",
+        "base_stock_level": "quantity",  # units, although it says "level"
+        "critical_level": "quantity",
+        "safety_stock_units": "quantity",
+        "unit_cost": "money",
+        "holding_cost_per_week": "money",
+        "safety_stock_value": "money",
+        "saving_per_week": "money",
+        "saving_share": "rate",
+        "fill_rate": "rate",
+        "service_level": "rate",
+        "stock_mean_target": "rate",
+        "z": "float",
+    }
+    assert {name: column_kind(name) for name in kinds} == kinds
+    assert column_kind("quantity", pd.Series([1, 2])) == "int"  # integers are kept as written
+    assert column_kind("quantity", pd.Series(["a"])) == "other"
+
+
+def test_a_table_of_whole_units_has_no_decimals_and_money_has_cents(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "item": ["A", "B", "C"],
+            "quantity": [151.0, 0.0, np.nan],  # whole: written as integers, NaN empty
+            "requested": [2.5, 1e-7, -1e-9],  # 6 decimals at most, no "-0"
+            "holding_cost": [380.9280785, 0.004, -0.001],
+            "fill_rate": [0.9414999999999999, 1.0, 0.5],
+        }
+    )
+    text = write_csv(frame, tmp_path / "t.csv").read_text()
+    assert text.splitlines() == [
+        "item,quantity,requested,holding_cost,fill_rate",
+        "A,151,2.5,380.93,0.9415",
+        "B,0,0,0.00,1",
+        "C,,0,0.00,0.5",
+    ]
+
+
+def _solved(seed: int, **kw) -> tuple[RationingInstance, optim.Result]:
+    inst = RationingInstance.from_frames(**rationing_frames(seed, **kw))
+    return inst, optim.solve(inst)
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
+
+
+def _total(frame: pd.DataFrame, by: str | list[str], col: str) -> pd.Series:
+    """Exact decimal sums of the written texts."""
+    return frame.groupby(by)[col].agg(lambda s: sum(map(Decimal, s), Decimal(0)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 3), st.booleans())
+def test_written_allocations_are_the_solution_exactly(tmp_path_factory, seed, tiers, whole):
+    """The CSV tables of `optim solve --tables` hold every line's and every arc's allocation
+    as the very same double the solver returned, and the written totals (per segment, i.e.
+    per tier, and per stock cell) are the exact decimal sums of the written lines: writing
+    moves no quantity between lines, tiers or locations. With lot size 1 everywhere (whole
+    units) not one quantity has a decimal."""
+    frames = rationing_frames(seed, tiers=tiers, n_lines=30, rules=("proportional", "equal"))
+    if whole:
+        frames["demand"]["lot_size"] = 1.0
+    inst = RationingInstance.from_frames(**frames)
+    res = optim.solve(inst)
+    out = tmp_path_factory.mktemp("tables")
+    res.write_tables(out)
+    tables = {
+        name: _read(out, name) for name in ("lines", "allocations", "segments", "unallocated")
+    }
+    for name, cols in (
+        ("lines", ("requested", "allocated", "min_quantity")),
+        ("allocations", ("quantity",)),
+        ("segments", ("requested", "allocated")),
+        ("unallocated", ("supply", "allocated", "unallocated")),
+    ):
+        for col in cols:
+            texts = tables[name][col].tolist()
+            assert all(DECIMALS.match(t) and _decimals(t) <= 6 for t in texts), (name, col)
+            if whole:
+                assert not any("." in t for t in texts), (name, col, texts)
+            if name in ("lines", "allocations"):  # the solution itself: the same doubles
+                assert [float(t) for t in texts] == res.table(name)[col].tolist(), (name, col)
+    lines, alloc = tables["lines"], tables["allocations"]
+    per_line = _total(alloc, "demand_id", "quantity")
+    assert (
+        per_line == lines.set_index("demand_id")["allocated"].map(Decimal)[per_line.index]
+    ).all()
+    segments = tables["segments"].set_index("segment")
+    per_segment = _total(lines, "segment", "allocated").reindex(segments.index, fill_value=0)
+    assert (per_segment == segments["allocated"].map(Decimal)).all()
+    cells = tables["unallocated"].set_index(["item", "location"])
+    used = _total(alloc, ["item", "location"], "quantity").reindex(cells.index, fill_value=0)
+    assert (used == cells["allocated"].map(Decimal)).all()
+    supply = cells["supply"].map(Decimal)
+    assert (supply - used == cells["unallocated"].map(Decimal)).all()
+    assert (used <= supply).all()
+
+
+@pytest.mark.parametrize("example", ["peak_capacity"])
+def test_capacity_tables_write_money_to_cents(tmp_path, example):
+    res = optim.solve(optim.load_example(example))
+    res.write_tables(tmp_path)
+    for path in sorted(tmp_path.glob("*.csv")):
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for col in table.columns:
+            if column_kind(col) == "money" and res.table(path.stem)[col].dtype.kind == "f":
+                assert all(_decimals(t) == 2 for t in table[col] if t), (path.name, col)
+            if column_kind(col) == "quantity":
+                assert all(_decimals(t) <= 6 for t in table[col]), (path.name, col)
