@@ -7,7 +7,7 @@ solve function here (imported lazily, so ``import optim`` stays light).
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,7 +146,29 @@ def solve(instance: Any, params: SolveParams | None = None, **overrides: Any) ->
     params = params or SolveParams()
     if overrides:
         params = SolveParams.model_validate(params.model_dump() | overrides)
-    return _resolve(KINDS[kind].solve)(instance, params)
+    from optim.solvers.base import cancel_requested
+
+    scope = cancel_requested()
+    stops = 0 if scope is None else scope.stops
+    result: Result = _resolve(KINDS[kind].solve)(instance, params)
+    if scope is not None and scope.stops > stops:
+        return _interrupted(result)
+    return result
+
+
+def _interrupted(result: Result) -> Result:
+    """``result`` of a solve that stopped on a cancel (:func:`optim.solvers.base.interruptible`).
+
+    The kinds read a stopped solver through the one-axis status, where a cancel and a time
+    limit are both ``time_limit``; a poll of the cancel that told a solver to stop is counted
+    by the block's scope, so a result that stopped early is termination ``interrupted`` (its
+    solution axis, best solution and gap unchanged). A solve that finished is left as it is.
+    """
+    from optim.status import Termination
+
+    if result.termination is not Termination.TIME_LIMIT:
+        return result
+    return replace(result, termination=Termination.INTERRUPTED)
 
 
 def schema(kind: str) -> dict[str, Any]:

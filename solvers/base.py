@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the problem type lives with the models; imported for annota
 
 __all__ = [
     "Availability",
+    "CancelScope",
     "Capability",
     "RawSolution",
     "Solver",
@@ -159,11 +160,31 @@ class Solver(Protocol):
         ...
 
 
-_cancel_check: Callable[[], bool] | None = None
+class CancelScope:
+    """One :func:`interruptible` block: its check, and how often a poll found it set.
+
+    Calling the scope polls ``check``; a poll that finds it set is counted in :attr:`stops`
+    (the poller stops on it: HiGHS interrupts, the rationing stages end), so
+    :func:`optim.solve` can tell a solve that stopped on the cancel (termination
+    ``interrupted``) from one that stopped at its time limit.
+    """
+
+    def __init__(self, check: Callable[[], bool]) -> None:
+        self.check = check
+        self.stops = 0
+
+    def __call__(self) -> bool:
+        if self.check():
+            self.stops += 1
+            return True
+        return False
+
+
+_cancel_check: CancelScope | None = None
 
 
 @contextlib.contextmanager
-def interruptible(check: Callable[[], bool]) -> Iterator[None]:
+def interruptible(check: Callable[[], bool]) -> Iterator[CancelScope]:
     """Solves inside this block stop when ``check()`` turns true (the ``cancel`` capability).
 
     ``check`` is polled from the solver's interrupt callbacks (HiGHS: simplex, interior point
@@ -171,15 +192,17 @@ def interruptible(check: Callable[[], bool]) -> Iterator[None]:
     :mod:`multiprocessing` event set by the process that wants the solve stopped). An
     interrupted solve returns like a time limit: termination ``interrupted``, the best
     solution found so far (if any) with its bound. Adapters without the capability ignore it.
+    Yields the block's :class:`CancelScope`.
     """
     global _cancel_check
-    previous, _cancel_check = _cancel_check, check
+    previous, _cancel_check = _cancel_check, CancelScope(check)
     try:
-        yield
+        yield _cancel_check
     finally:
         _cancel_check = previous
 
 
-def cancel_requested() -> Callable[[], bool] | None:
-    """The check of the innermost :func:`interruptible` block (``None`` outside one)."""
+def cancel_requested() -> CancelScope | None:
+    """The scope of the innermost :func:`interruptible` block (``None`` outside one); call it
+    to poll the check."""
     return _cancel_check

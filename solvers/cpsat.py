@@ -47,7 +47,14 @@ from optim.solvers.base import ORTOOLS_HINT as HINT
 from optim.solvers.base import Availability, Capability, RawSolution
 from optim.status import SolutionStatus, Termination
 
-__all__ = ["MAX_DENOMINATOR", "MAX_INT", "CpSatSolver", "NotExactlyScalable", "status_map"]
+__all__ = [
+    "MAX_DENOMINATOR",
+    "MAX_INT",
+    "BeyondIntegerRange",
+    "CpSatSolver",
+    "NotExactlyScalable",
+    "status_map",
+]
 
 MAX_DENOMINATOR = 10**9
 MAX_INT = 2**53
@@ -113,12 +120,29 @@ def _lcm_of_denominators(values: list[Fraction]) -> int:
     return out
 
 
-def _check(value: int, what: str) -> int:
-    if abs(value) >= MAX_INT:
-        raise NotExactlyScalable(
-            f"{what} scales to {value:.3e}, beyond CP-SAT's safe integer range 2^53; "
-            "use --solver highs"
+class BeyondIntegerRange(NotExactlyScalable):
+    """The exact integer form exists but one of its integers reaches 2^53 (CP-SAT computes
+    in 64 bits; optim keeps every integer and row activity below :data:`MAX_INT`).
+
+    ``what`` names the number, ``value`` is its size once scaled; ``multiplier`` is the
+    objective's common denominator when the objective is what grew.
+    """
+
+    def __init__(self, what: str, value: int, multiplier: int | None = None) -> None:
+        self.what, self.value, self.multiplier = what, value, multiplier
+        why = "" if multiplier is None else f", objective multiplier {multiplier:.3e}"
+        super().__init__(
+            f"{what} scales to {value:.3e}{why}: beyond CP-SAT's safe integer range "
+            f"2^53 = {MAX_INT:.3e}; use --solver highs"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across worker processes
+        return (BeyondIntegerRange, (self.what, self.value, self.multiplier))
+
+
+def _check(value: int, what: str, multiplier: int | None = None) -> int:
+    if abs(value) >= MAX_INT:
+        raise BeyondIntegerRange(what, value, multiplier)
     return value
 
 
@@ -288,10 +312,13 @@ class CpSatSolver:
             for j, c in enumerate(np.asarray(lp.cost).tolist())
         ]
         obj_mult = _lcm_of_denominators(cost)
-        obj = [_check(int(c * obj_mult), f"cost of column {j}") for j, c in enumerate(cost)]
+        obj = [
+            _check(int(c * obj_mult), f"cost of column {j}", obj_mult) for j, c in enumerate(cost)
+        ]
         _check(
             sum(abs(c) * max(abs(lo_i[j]), abs(hi_i[j])) for j, c in enumerate(obj)),
             "objective range",
+            obj_mult,
         )
         return {
             "grid": g,

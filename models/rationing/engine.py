@@ -29,11 +29,12 @@ from optim.models.rationing.lp import (
     integer_form,
 )
 
-__all__ = ["Block", "EngineError", "Outcome", "allocate"]
+__all__ = ["Block", "ComponentNotScalable", "EngineError", "Outcome", "allocate"]
 from optim.clock import Clock
 from optim.params import SolveParams
 from optim.solvers import highs
-from optim.status import Status
+from optim.solvers.base import cancel_requested
+from optim.status import Status, Termination
 
 BLOCK_SIZE = 10_000
 PARALLEL_MIN_ARCS = 100_000  # below this, worker start-up costs more than it saves
@@ -46,11 +47,31 @@ NO_STOCK, FULL, CAPPED, FAIR, ZERO_LEFT, INTEGER = range(6)
 
 
 class EngineError(RuntimeError):
-    """A stage LP did not solve to optimality (carries the status)."""
+    """A stage LP did not solve to optimality (carries the status and why it stopped)."""
 
-    def __init__(self, status: Status, message: str) -> None:
+    def __init__(
+        self, status: Status, message: str, termination: Termination | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.termination = termination
+
+    def __reduce__(self) -> tuple[Any, ...]:  # sent back by worker processes
+        return (EngineError, (self.status, str(self), self.termination))
+
+
+class ComponentNotScalable(Exception):
+    """CP-SAT cannot take one component's integer stage exactly: ``reason`` (the
+    :class:`~optim.errors.NotExactlyScalable` raised) and ``component``, its index in the
+    whole problem's ``line_component`` (blocks carry no ids; the caller names it)."""
+
+    def __init__(self, reason: Exception, component: int) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+        self.component = component
+
+    def __reduce__(self) -> tuple[Any, ...]:  # sent back by worker processes
+        return (ComponentNotScalable, (self.reason, self.component))
 
 
 @dataclass
@@ -73,10 +94,16 @@ class _Clock(Clock):
         super().__init__(params.time_limit, deadline=deadline)
 
     def remaining(self) -> float | None:
+        """Seconds left for the next LP; raises once the budget is spent or a cancel is
+        requested (:func:`optim.solvers.base.interruptible`: checked before every LP, since
+        a small LP may end before HiGHS polls it)."""
+        cancel = cancel_requested()
+        if cancel is not None and cancel():
+            raise EngineError(Status.TIME_LIMIT, "cancelled", Termination.INTERRUPTED)
         if self.deadline is None:
             return None
         if self.expired():
-            raise EngineError(Status.TIME_LIMIT, "time limit reached")
+            raise EngineError(Status.TIME_LIMIT, "time limit reached", Termination.TIME_LIMIT)
         return self.deadline - time.perf_counter()
 
 
@@ -118,7 +145,9 @@ class _Runner:
             sol = highs.solve(lp, self.tight, time_limit=self.clock.remaining(), want_duals=duals)
         self.lp_count += 1
         if sol.status is not Status.OPTIMAL or sol.x is None:
-            raise EngineError(sol.status, sol.message or f"stage LP ended {sol.status.value}")
+            raise EngineError(
+                sol.status, sol.message or f"stage LP ended {sol.status.value}", sol.termination
+            )
         return sol
 
 
@@ -349,6 +378,7 @@ def _stages_lp(p: Problem, runner: _Runner) -> _BlockResult:
             p.lot[gl],
             p.all_or_nothing[gl] & has_arc,
             p.num_tiers,
+            component=p.line_component[gl],
         )
     return _BlockResult(
         floor=floor,
@@ -535,6 +565,8 @@ def _integerize(
     lot: NDArray[np.float64],
     aon: NDArray[np.bool_],
     num_tiers: int,
+    *,
+    component: NDArray[np.int64],
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Stage 3: components with integer rules, tier by tier as MIPs.
 
@@ -548,8 +580,12 @@ def _integerize(
     components and the tier total is at its maximum exactly when every component's is — the
     same optimum — while each CP-SAT model's exact integer scaling (the common denominator of
     its fair shares and weights, :mod:`optim.solvers.cpsat`) spans one component's lines
-    only instead of growing with every line of the block.
+    only instead of growing with every line of the block. A component CP-SAT cannot take
+    exactly raises :class:`ComponentNotScalable` with its index (``component``: per line,
+    its component in the whole problem).
     """
+    from optim.errors import NotExactlyScalable
+
     integer = (lot > 0) | aon
     comps = np.unique(comp[integer])
     groups = (
@@ -561,7 +597,11 @@ def _integerize(
     stage = stage.copy()
     rules = _LineRules(tier, req, floor, weight, share, lot, aon, num_tiers)
     for group in groups:
-        lines, value = _integerize_group(runner, block, np.isin(comp, group), rules)
+        in_group = np.isin(comp, group)
+        try:
+            lines, value = _integerize_group(runner, block, in_group, rules)
+        except NotExactlyScalable as exc:
+            raise ComponentNotScalable(exc, int(component[np.argmax(in_group)])) from exc
         alloc[lines] = value
     moved = np.abs(alloc - share) > _tol(share)
     stage[moved] = INTEGER

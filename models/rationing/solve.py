@@ -34,7 +34,7 @@ from optim.models.rationing.arrays import RULES, Problem, Rule, prepare
 from optim.params import SolveParams
 from optim.result import Result
 from optim.solvers import highs
-from optim.status import Status
+from optim.status import SolutionStatus, Status, Termination
 
 # auto: the exact flow methods (stages 0-2 without integer rules; routing) on small components,
 # staged LPs elsewhere;
@@ -108,6 +108,8 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
             outcome = _in_units(engine.allocate, problem, params)
         except engine.EngineError as exc:
             return _failed(exc, params, start, solver)
+        except engine.ComponentNotScalable as exc:
+            raise _refused(exc, problem) from exc
     else:
         from optim.errors import InstanceError
 
@@ -217,10 +219,44 @@ def _version(solver: str) -> str:
     return highs.version()
 
 
+def _refused(exc: engine.ComponentNotScalable, p: Problem) -> Exception:
+    """CP-SAT's refusal of one component, naming it as the planner knows it: its lines,
+    items and locations (:class:`~optim.errors.NotExactlyScalable`, CLI exit 2)."""
+    from optim.errors import NotExactlyScalable
+    from optim.solvers.cpsat import MAX_INT, BeyondIntegerRange
+
+    lines = np.flatnonzero(p.line_component == exc.component)
+    arcs = np.isin(p.arc_line, lines)
+    items = sorted({str(v) for v in p.item_names[p.line_item[lines]]})
+    places = sorted({str(v) for v in p.location_names[p.cell_location[p.arc_cell[arcs]]]})
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+    where = (
+        f"the component of {len(lines)} line(s) ({listed([str(v) for v in p.line_id[lines]])}) "
+        f"of item(s) {listed(items)} at {listed(places)}"
+    )
+    reason = exc.reason
+    if not isinstance(reason, BeyondIntegerRange):
+        return NotExactlyScalable(f"{reason} In {where}.")
+    multiplier = (
+        "" if reason.multiplier is None else f"; objective multiplier {reason.multiplier:.3e}"
+    )
+    return NotExactlyScalable(
+        f"--solver cpsat: the rationing integer stage of {where} needs integers up to "
+        f"{reason.value:.3e} once scaled exactly ({reason.what}{multiplier}), beyond CP-SAT's "
+        f"safe range 2^53 = {MAX_INT:.3e}. The distance to the fair shares weighs each line by "
+        "1 / its rule weight, so its exact common denominator grows with the distinct weights "
+        "and share denominators of one component. Use --solver highs."
+    )
+
+
 def _failed(exc: engine.EngineError, params: SolveParams, start: float, solver: str) -> Result:
     if exc.status is Status.TIME_LIMIT:
+        why = "cancelled" if exc.termination is Termination.INTERRUPTED else "time limit reached"
         msg = (
-            "time limit reached before every stage finished; rationing returns no partial "
+            f"{why} before every stage finished; rationing returns no partial "
             "allocation because an unfinished stage would break the tier rules"
         )
     else:
@@ -228,6 +264,8 @@ def _failed(exc: engine.EngineError, params: SolveParams, start: float, solver: 
     return Result(
         kind="rationing",
         status=exc.status,
+        termination=exc.termination if exc.status is Status.TIME_LIMIT else None,
+        solution_status=SolutionStatus.NONE if exc.status is Status.TIME_LIMIT else None,
         runtime=time.perf_counter() - start,
         solver=solver,
         solver_version=_version(solver),

@@ -416,10 +416,13 @@ def expected_lead_times(instance: SafetyStockInstance) -> FloatArray:
 
 def _replenishment_mixture(stage: Stage, x: int) -> tuple[float, dict[int, float]]:
     """:math:`(q_\\infty, \\{r: q_r\\})`: whole-period replenishment times of
-    :math:`x + L` (a fraction ``f`` moves ``f`` of the point's mass one period later)."""
+    :math:`x + L` (a fraction ``f`` moves ``f`` of the point's mass one period later). For a
+    normal lead time the probabilities are exact (:func:`_normal_split`), not the quadrature's:
+    its 101 nodes put 6 % too little mass on the last period (0.0094 for 0.0100 at
+    :math:`L \\sim N(1, 0.58^2)`), which moved services by up to 0.003 in simulation."""
     kind, v, p, sd = lead_time_model(stage)
     if kind == "normal":
-        v, p = normal_nodes(float(v[0]), sd)
+        return _normal_split(x, float(v[0]), sd)
     t = x + v
     whole = np.floor(t + 1e-9)
     frac = np.where(t - whole > 1e-9, t - whole, 0.0)
@@ -433,6 +436,32 @@ def _replenishment_mixture(stage: Stage, x: int) -> tuple[float, dict[int, float
                 q_inf += q
             else:
                 finite[r] = finite.get(r, 0.0) + q
+    return q_inf, finite
+
+
+def _normal_split(x: int, mean: float, sd: float) -> tuple[float, dict[int, float]]:
+    r""":func:`_replenishment_mixture` of :math:`t = x + \max(0, L)`, :math:`L \sim N(\mu,
+    s^2)`, exactly: the split gives :math:`r = m` with weight :math:`(1 - |t - m|)^+` (a tent),
+    and the tent is the second difference of the ramp, so :math:`q_m = g(m - 1) - 2 g(m) +
+    g(m + 1)` with :math:`g(c) = E[(t - c)^+]`: :math:`(x + \mu - c)\Phi(d) + sarphi(d)`,
+    :math:`d = (x + \mu - c)/s`, for :math:`c \ge x`, and :math:`x - c + g(x)` below (the
+    point mass :math:`t = x` of :math:`L \le 0`)."""
+
+    def g(c: NDArray[np.float64]) -> NDArray[np.float64]:
+        def above(c: NDArray[np.float64]) -> NDArray[np.float64]:
+            d = (x + mean - c) / sd
+            return (x + mean - c) * ndtr(d) + sd * np.exp(-0.5 * d * d) / math.sqrt(2 * math.pi)
+
+        return np.where(c >= x, above(np.maximum(c, x)), x - c + above(np.full_like(c, x)))
+
+    m = np.arange(x - 1, math.ceil(x + mean + 12 * sd) + 2, dtype=np.float64)
+    q = np.maximum(g(m - 1) - 2 * g(m) + g(m + 1), 0.0)
+    q = np.where(q > 1e-14, q, 0.0)  # no windows for periods that never happen
+    q /= q.sum()
+    q_inf = float(q[m <= 0].sum())
+    finite = {
+        int(r): float(w) for r, w in zip(m.tolist(), q.tolist(), strict=True) if r >= 1 and w > 0
+    }
     return q_inf, finite
 
 

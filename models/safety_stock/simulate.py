@@ -112,6 +112,10 @@ _SI_COLUMNS = ("inbound_service_time", "SI")
 _SS_COLUMNS = ("safety_stock",)
 _CHUNK_BYTES = 256 * 2**20
 _BATCHES = 20
+_ACTUAL_WITH_LEVELS = (
+    "upstream='actual' is not simulated for stages with critical levels; use "
+    "upstream='guaranteed' (or pooling 'max_z')."
+)
 
 
 def simulate(
@@ -227,10 +231,7 @@ def simulate(
     specs = stage_specs(instance, data.n, data.ids)
     crit_levels = _levels(instance, data, specs, result, levels, tau, ss, base)
     if specs and upstream == "actual":
-        raise ValueError(
-            "upstream='actual' is not simulated for stages with critical levels; use "
-            "upstream='guaranteed' (or pooling 'max_z')."
-        )
+        raise ValueError(_ACTUAL_WITH_LEVELS)
     draws = _Draws.of(instance, data, truncate_at_zero)
     nb = 1 if replications >= 2 else min(_BATCHES, periods)
     bidx = np.minimum(np.arange(periods) // max(periods // nb, 1), nb - 1)
@@ -332,6 +333,11 @@ def _with_lead_times(
     from optim.models.safety_stock.simulate_lead_times import simulate as simulate_lead_times
     from optim.models.safety_stock.simulate_lead_times import simulate_critical
 
+    ids = tuple(instance.stage_ids)
+    if kwargs.get("upstream", "guaranteed") != "guaranteed" and stage_specs(
+        instance, len(ids), ids
+    ):
+        raise ValueError(_ACTUAL_WITH_LEVELS)
     out = simulate_lead_times(instance, result, **kwargs)
     measure = {(d.stage, d.segment): d.service_measure for d in instance.demands}
     keys = list(zip(out["stage"], out["segment"], strict=True))

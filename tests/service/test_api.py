@@ -290,6 +290,7 @@ def test_cancel_keeps_the_best_solution_and_a_killed_worker_fails_its_job(
         assert done["result_available"] and done["result_status"] == "time_limit"
         doc = c.get(f"/v1/jobs/{first['id']}/result").json()
         assert doc["solution_status"] == "feasible" and doc["objective"] is not None
+        assert doc["termination"] == "interrupted"  # not "time_limit": the job was cancelled
         assert doc["gap"] > 0 and "Interrupted by user" in doc["message"]
         assert "did not answer a cancel" not in server.log_text()
         # the same worker process goes on with the next job (it was not killed)

@@ -5,6 +5,7 @@ force where the optimum is unique), GLOP and PDLP on LPs, CP-SAT in rationing's 
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import replace
 from fractions import Fraction
 
@@ -321,6 +322,34 @@ def test_rationing_cpsat_refuses_off_grid_shares_with_a_clear_message():
             break
     assert inst is not None
     assert "--solver cpsat" in msg and "Use --solver highs" in msg
+    assert re.search(r"In the component of \d+ line\(s\) \(D\d+", msg), msg
+
+
+def test_rationing_cpsat_refuses_a_component_past_2_53_naming_it():
+    """80 proportional lines on one cell: the exact distance-to-share objective needs a common
+    denominator of the lines' requests and share denominators far past 2^53. Refused (exit 2
+    on the CLI, an InstanceError) with the component, the magnitude and the way out; HiGHS
+    solves it."""
+    inst = random_rationing(
+        1,
+        n_items=1,
+        n_locations=1,
+        n_customers=80,
+        n_lines=80,
+        tiers=1,
+        lot_share=0.5,
+        aon_share=0.5,
+        rules=("proportional",),
+    )
+    with pytest.raises(InstanceError) as info:
+        optim.solve(inst, solver="cpsat")
+    msg = str(info.value)
+    assert "the component of 80 line(s) (D0000001, D0000002, D0000003 and 77 more)" in msg
+    assert "of item(s) I000001 at DC01" in msg
+    size = float(re.search(r"needs integers up to (\S+) once scaled exactly", msg).group(1))
+    assert size >= 2**53 and "2^53 = 9.007e+15" in msg
+    assert msg.endswith("Use --solver highs.")
+    assert optim.solve(inst).status is Status.OPTIMAL
 
 
 @pytest.mark.parametrize(

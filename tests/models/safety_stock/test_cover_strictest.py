@@ -108,7 +108,8 @@ def test_critical_levels_cost_at_most_cover_the_strictest_and_meet_every_target(
         assert "saving" in res.message and "more" not in res.message
     dem = ref.table("demands")
     assert (dem["critical_level"] == 0).all()  # the comparison reserves nothing
-    sim = simulate(inst, res, periods=1500, replications=8, seed=seed)
+    # simultaneous confidence 0.999: a target met exactly is flagged with probability 0.001
+    sim = simulate(inst, res, periods=1500, replications=8, seed=seed, confidence=0.999)
     assert sim["meets_target"].all(), sim[~sim["meets_target"]]
 
 

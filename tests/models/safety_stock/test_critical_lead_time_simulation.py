@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_critical_levels import _multi_segment
@@ -52,7 +53,9 @@ def test_model_service_equals_simulated_service_with_random_lead_times(seed):
     res = solve(inst)
     data = prepare(inst)
     specs = stage_specs(inst, data.n, data.ids)
-    sim = simulate(inst, res, periods=2000, replications=10, seed=seed)
+    # meets_target is a test at simultaneous confidence: a plan that meets a fill-rate target
+    # exactly is flagged with probability 1 - confidence, so hypothesis's search needs 0.999
+    sim = simulate(inst, res, periods=2000, replications=20, seed=seed, confidence=0.999)
     model = res.table("demands")
     crit = {data.ids[j] for j in specs}
     for m, s in zip(model.itertuples(), sim.itertuples(), strict=True):
@@ -62,7 +65,9 @@ def test_model_service_equals_simulated_service_with_random_lead_times(seed):
         for col in ("cycle_service", "fill_rate"):
             want = getattr(m, f"expected_{col}")
             got = getattr(s, col)
-            tol = 5 * max(s.stderr, 0.0015) + 0.002
+            # 6 s.e. of 20 replication means (Student t, 19 df: two-sided 1e-5), replenishment
+            # times up to ~12 periods make a replication's periods strongly dependent
+            tol = 6 * max(s.stderr, 0.0015) + 0.003
             assert abs(got - want) < tol, (m.stage, m.segment, col, want, got)
     assert sim["meets_target"].all(), sim[~sim["meets_target"]]
     ref = solve_cover_strictest(inst)
@@ -124,3 +129,15 @@ def test_zero_std_dev_reproduces_the_deterministic_critical_levels_exactly():
     sa = simulate(inst, a, periods=500, replications=4, seed=1)
     sb = simulate(zero, b, periods=500, replications=4, seed=1)
     assert sa.equals(sb)
+
+
+def test_actual_upstream_is_refused_for_critical_levels_with_random_lead_times():
+    """As with deterministic lead times: the cascading 'actual' mode has no critical levels,
+    so it is refused rather than reported first come, first served."""
+    rng = random.Random(9)
+    inst = _random_leads(rng, _multi_segment(rng, 4, 0))
+    data = prepare(inst)
+    if not stage_specs(inst, data.n, data.ids) or not any(needs_table(s) for s in inst.stages):
+        pytest.skip("draw without critical levels or random lead times")
+    with pytest.raises(ValueError, match="not simulated for stages with critical levels"):
+        simulate(inst, solve(inst), periods=50, replications=2, upstream="actual")
