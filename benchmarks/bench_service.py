@@ -45,7 +45,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "service"))
 
-from _serve import EXAMPLES, start_server, stop_server  # noqa: E402
+from _serve import EXAMPLES, cpu_seconds, start_server, stop_server  # noqa: E402
 
 
 def _hwm_mib(pid: int) -> float:
@@ -64,11 +64,6 @@ def _children(pid: int) -> list[int]:
         return [int(x) for x in out.stdout.split()]
     except OSError:
         return []
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _timing(header: str) -> dict[str, float]:
@@ -109,7 +104,7 @@ def latency(rounds: int, per_client: int, cache: bool) -> None:
             return out
 
         pids = [server.process.pid, *_children(server.process.pid)]
-        cpu0 = {p: _cpu_seconds(p) for p in pids}
+        cpu0 = {p: cpu_seconds(p) for p in pids}
         me0 = time.process_time()
         p50s, p95s, maxs, rates, n = [], [], [], [], 0
         for _ in range(rounds):
@@ -122,7 +117,7 @@ def latency(rounds: int, per_client: int, cache: bool) -> None:
             p95s.append(lat[int(0.95 * (len(lat) - 1))])
             maxs.append(lat[-1])
             rates.append(len(lat) / wall)
-        cpu = {p: (_cpu_seconds(p) - cpu0[p]) / n for p in pids}
+        cpu = {p: (cpu_seconds(p) - cpu0[p]) / n for p in pids}
         client_cpu = (time.process_time() - me0) / n
         mem = {p: _hwm_mib(p) for p in pids}
     finally:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import itertools
 import multiprocessing as mp
 import os
 import sys
@@ -196,8 +197,10 @@ def fan_out(
 
     ``stop(result)`` true ends a one-process run early (the results so far are returned);
     parallel runs finish every item. An exception raised by ``fn`` is re-raised here (the
-    first one in submission order). A one-process run consumes ``items`` lazily (pass
-    ``total`` for the progress count when ``items`` has no length).
+    first one in submission order). ``items`` is consumed lazily (pass ``total`` for the
+    progress count when it has no length): a parallel run keeps at most two pieces per
+    worker submitted and unfinished (:func:`_window`), so a generator of large pieces (the
+    blocks of a big instance) never has them all in memory at once, here or serialised.
     """
     address = cluster_address(cluster)
     if total is None:
@@ -213,19 +216,44 @@ def fan_out(
                 if stop is not None and stop(out[-1]):
                     break
             return out
-        with executor(min(workers, total), address) as ex:
-            futures = [ex.submit(fn, item) for item in items]
-            for _ in _as_done(futures):
-                bar.advance()
-            return [f.result() for f in futures]
+        workers = min(workers, total)
+        with executor(workers, address) as ex:
+            return _windowed(ex, fn, items, _window(workers, address), bar)
     finally:
         bar.close()
 
 
-def _as_done(futures: list[Future[Any]]) -> Iterator[Future[Any]]:
-    from concurrent.futures import as_completed
+def _window(workers: int, address: str | None) -> int:
+    """Pieces in flight at most: two per local worker, or per thread of the Dask cluster."""
+    if address:
+        with contextlib.suppress(Exception):  # a cluster that cannot say: its default
+            workers = max(workers, sum(_dask_client(address).nthreads().values()))
+        workers = max(workers, CLUSTER_PIECES)
+    return 2 * max(workers, 1)
 
-    return as_completed(futures)
+
+def _windowed(
+    ex: Executor, fn: Callable[[T], R], items: Iterable[T], window: int, bar: _Progress
+) -> list[R]:
+    """Submit ``items`` keeping at most ``window`` unfinished; results in submission order."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    source = enumerate(items)
+    pending: dict[Future[R], int] = {}
+    finished: dict[int, Future[R]] = {}
+
+    def top_up() -> None:
+        for i, item in itertools.islice(source, window - len(pending)):
+            pending[ex.submit(fn, item)] = i
+
+    top_up()
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            finished[pending.pop(future)] = future
+            bar.advance()
+        top_up()
+    return [finished[i].result() for i in range(len(finished))]
 
 
 class _Progress:

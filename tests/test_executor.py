@@ -44,6 +44,23 @@ def test_fan_out_serial_is_lazy_and_stops() -> None:
     assert out == [0, 1, 2, 3, 4] and seen == out
 
 
+def test_fan_out_keeps_a_bounded_window_of_pieces_in_flight() -> None:
+    """A generator of pieces is drawn only as pieces finish: at most two per worker are
+    submitted and unfinished (a big instance's blocks are never all in memory at once)."""
+    done = [0]
+    ahead: list[int] = []
+
+    def pieces():
+        for i in range(16):
+            ahead.append(i - done[0])  # submitted and not yet finished when drawing piece i
+            yield i
+
+    with executor.on_progress(lambda d, t, s: done.__setitem__(0, d)):
+        out = executor.fan_out(_slow_square, pieces(), total=16, workers=2)
+    assert out == [x * x for x in range(16)]
+    assert max(ahead) == 3  # the window (4) was full, never more
+
+
 def test_fan_out_reraises_the_workers_exception() -> None:
     with pytest.raises(ValueError, match="three"):
         executor.fan_out(_fail_on_three, range(6), workers=2)

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from _serve import EXAMPLES, KEY, Server, long_mip_body, wait_job
+from _serve import EXAMPLES, KEY, Server, cpu_seconds, long_mip_body, wait_job
 
 from optim import api, cli
 
@@ -275,7 +275,11 @@ def test_cancel_keeps_the_best_solution_and_a_killed_worker_fails_its_job(
         first = c.post("/v1/jobs", content=body, headers=h).json()
         running = wait_job(c, first["id"], until=("running", "succeeded", "failed"))
         assert running["status"] == "running" and running["worker_pid"]
-        time.sleep(3)  # branch and bound under way, an incumbent found
+        # branch and bound under way, an incumbent found: 3 s of the worker's CPU (on a
+        # loaded machine 3 s of wall time may be a fraction of that)
+        spent, until = cpu_seconds(running["worker_pid"]), time.monotonic() + 120
+        while cpu_seconds(running["worker_pid"]) - spent < 3 and time.monotonic() < until:
+            time.sleep(0.2)
         asked = time.monotonic()
         r = c.delete(f"/v1/jobs/{first['id']}")
         assert r.status_code == 200
