@@ -435,6 +435,25 @@ def _quantile(x: Lattice, p: float) -> int:
     return int(np.searchsorted(np.cumsum(x.pmf), p - 1e-12)) + x.lo
 
 
+def _alone_cycle_quantile(w: Lattice, top: SegmentModel) -> int:
+    r"""Least ``b`` with which the top segment, alone behind no one with all of
+    :math:`(b - W)^+`, has cycle service :math:`P(D = 0 \text{ or } W + D \le b) =
+    P(W + D \le b) + P(D = 0) P(W > b)` at least its target: a period without demand has
+    no shortage, so for slow movers this is below the quantile of :math:`W + D`."""
+    d = top.demand
+    p0 = float(d.pmf[0]) if d.lo == 0 else 0.0
+    if p0 == 0.0:
+        return _quantile(w.add(d), top.target)
+    if p0 >= top.target - 1e-12:
+        return -(2**62)  # met with no stock at all: no bound beyond b_min
+    s = w.add(d)
+    x = np.arange(s.lo, s.hi + 1)
+    cw = np.concatenate([[0.0], np.cumsum(w.pmf)])
+    fw = cw[np.clip(x - w.lo + 1, 0, w.pmf.size)]  # P(W <= x)
+    ok = np.cumsum(s.pmf) + p0 * (1.0 - fw) >= top.target - 1e-12
+    return int(x[int(np.argmax(ok))]) if ok.any() else s.hi
+
+
 def optimal_policy(
     w: Lattice, segments: list[SegmentModel], b_min: int = 0
 ) -> tuple[int, list[int]]:
@@ -444,7 +463,7 @@ def optimal_policy(
     # lower bound: the top segment alone, behind no one (segments below only take stock)
     lo = b_min
     if top.measure == "cycle_service":
-        lo = max(lo, _quantile(w.add(top.demand), top.target))
+        lo = max(lo, _alone_cycle_quantile(w, top))
     # from the lower bound upwards in doubling steps (the answer is usually a few steps above
     # the previous tau's stock), then bisection
     step = 1
@@ -646,17 +665,24 @@ def _nb_optimal(
 
 @njit(cache=True)
 def _nb_quantile_of_sum(
-    w_lo: int, w: FloatArray, d_lo: int, d: FloatArray, p: float
+    w_lo: int, w: FloatArray, d_lo: int, d: FloatArray, p: float, p0: float
 ) -> int:  # pragma: no cover - compiled
-    """Least ``x`` with :math:`P(W + D \\le x) \\ge p - 10^{-12}` (independent W, D)."""
+    """Least ``x`` with :math:`P(W + D \\le x) + p_0 P(W > x) \\ge p - 10^{-12}`
+    (independent W, D; ``p0`` = :math:`P(D = 0)`: a period without demand has no shortage;
+    with ``p0 = 0`` the quantile of :math:`W + D`)."""
     conv = np.zeros(w.size + d.size - 1)
     for i in range(w.size):
         for m in range(d.size):
             conv[i + m] += w[i] * d[m]
+    cw = np.cumsum(w)
     total = 0.0
     for i in range(conv.size):
         total += conv[i]
-        if total >= p - 1e-12:
+        tail = 0.0
+        if p0 > 0.0:
+            j = d_lo + i  # x - w_lo
+            tail = p0 * (1.0 - cw[min(j, w.size - 1)])
+        if total + tail >= p - 1e-12:
             return w_lo + d_lo + i
     return w_lo + d_lo + conv.size - 1
 
@@ -741,11 +767,16 @@ def _lower_bound(
     w: Lattice, segments: list[SegmentModel] | tuple[SegmentModel, ...], b_min: int
 ) -> int:
     """The top segment alone, behind no one (segments below only take stock): with cycle
-    service it needs :math:`P(W + D_1 \\le b) \\ge` its target."""
+    service it needs :math:`P(W + D_1 \\le b) + P(D_1 = 0) P(W > b) \\ge` its target (a
+    period without demand has no shortage)."""
     top = segments[0]
     if top.measure == "cycle_service":
         d = top.demand
-        return max(b_min, int(_nb_quantile_of_sum(w.lo, w.pmf, d.lo, d.pmf, top.target)))
+        p0 = float(d.pmf[0]) if d.lo == 0 else 0.0
+        if p0 >= top.target - 1e-12:
+            return b_min
+        q = _nb_quantile_of_sum(w.lo, w.pmf, d.lo, d.pmf, top.target, p0)
+        return max(b_min, int(q))
     return b_min
 
 

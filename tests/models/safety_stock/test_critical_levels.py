@@ -591,3 +591,26 @@ def test_one_law_per_demand_on_a_power_of_two_lattice():
         for d in spec.demands:
             h = laws[d][1]
             assert (h / spec.step).is_integer()
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_slow_movers_least_base_stock_equals_a_scan_from_zero(seed):
+    """A cycle-service top segment that often has no demand (a period without demand has no
+    shortage): the searches' lower bound must never pass the least feasible base stock."""
+    rng = random.Random(700 + seed)
+    k = rng.randint(1, 3)
+    targets = sorted((rng.choice([0.8, 0.9, 0.95, 0.98, 0.99]) for _ in range(k)), reverse=True)
+    segs = []
+    for i, target in enumerate(targets):
+        p0 = rng.uniform(0.4, 0.95)
+        rest = np.array([rng.random() + 0.05 for _ in range(rng.randint(1, 4))])
+        pmf = np.concatenate([[p0], (1 - p0) * rest / rest.sum()])
+        measure = "cycle_service" if i == 0 else rng.choice(["cycle_service", "fill_rate"])
+        segs.append(SegmentModel(Lattice(0, pmf), target, measure))
+    total = segs[0].demand
+    for s in segs[1:]:
+        total = total.add(s.demand)
+    w = window(total, rng.randint(1, 3))
+    least = next(b for b in range(0, 400) if greedy_levels(w, segs, b) is not None)
+    assert optimal_policy(w, segs)[0] == least
+    assert fast_policy(w, segs)[0] == least
