@@ -435,23 +435,23 @@ def _quantile(x: Lattice, p: float) -> int:
     return int(np.searchsorted(np.cumsum(x.pmf), p - 1e-12)) + x.lo
 
 
-def _alone_cycle_quantile(w: Lattice, top: SegmentModel) -> int:
-    r"""Least ``b`` with which the top segment, alone behind no one with all of
+def _alone_cycle_quantile(w: Lattice, top: SegmentModel, b_min: int) -> int:
+    r"""Least ``b >= b_min`` with which the top segment, alone behind no one with all of
     :math:`(b - W)^+`, has cycle service :math:`P(D = 0 \text{ or } W + D \le b) =
     P(W + D \le b) + P(D = 0) P(W > b)` at least its target: a period without demand has
     no shortage, so for slow movers this is below the quantile of :math:`W + D`."""
     d = top.demand
     p0 = float(d.pmf[0]) if d.lo == 0 else 0.0
     if p0 == 0.0:
-        return _quantile(w.add(d), top.target)
+        return max(b_min, _quantile(w.add(d), top.target))
     if p0 >= top.target - 1e-12:
-        return -(2**62)  # met with no stock at all: no bound beyond b_min
+        return b_min  # met with no stock at all
     s = w.add(d)
     x = np.arange(s.lo, s.hi + 1)
     cw = np.concatenate([[0.0], np.cumsum(w.pmf)])
     fw = cw[np.clip(x - w.lo + 1, 0, w.pmf.size)]  # P(W <= x)
     ok = np.cumsum(s.pmf) + p0 * (1.0 - fw) >= top.target - 1e-12
-    return int(x[int(np.argmax(ok))]) if ok.any() else s.hi
+    return max(b_min, int(x[int(np.argmax(ok))]) if ok.any() else s.hi)
 
 
 def optimal_policy(
@@ -463,7 +463,7 @@ def optimal_policy(
     # lower bound: the top segment alone, behind no one (segments below only take stock)
     lo = b_min
     if top.measure == "cycle_service":
-        lo = max(lo, _alone_cycle_quantile(w, top))
+        lo = _alone_cycle_quantile(w, top, lo)
     # from the lower bound upwards in doubling steps (the answer is usually a few steps above
     # the previous tau's stock), then bisection
     step = 1

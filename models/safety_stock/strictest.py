@@ -97,8 +97,8 @@ def least_unreserved(w: Lattice, segments: list[SegmentModel], b_min: int = 0) -
     ok = np.ones(b.size, dtype=bool)
     for seg in reversed(segments):  # lowest priority first: Z grows by each class served
         d = seg.demand
+        both = np.convolve(z, d.pmf)  # Z + D_k: this class's test, and Z of the next class
         if seg.measure == "cycle_service":
-            both = np.convolve(z, d.pmf)
             p0 = float(d.pmf[0]) if d.lo == 0 else 0.0
             service = _cdf_at(z_lo + d.lo, both, b) + p0 * (1.0 - _cdf_at(z_lo, z, b))
         else:
@@ -111,7 +111,7 @@ def least_unreserved(w: Lattice, segments: list[SegmentModel], b_min: int = 0) -
             served = np.where(b >= z_lo, conv[at], 0.0)
             service = served / mean if mean > 0 else np.ones(b.size)
         ok &= service >= seg.target - 1e-12
-        z_lo, z = z_lo + d.lo, np.convolve(z, d.pmf)
+        z_lo, z = z_lo + d.lo, both
     return int(b[int(np.argmax(ok))]) if ok.any() else int(b[-1])
 
 
