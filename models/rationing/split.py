@@ -482,9 +482,14 @@ def _tasks(
     unit = exponent_of(top)
     item_names = np.array(list(keys.items), dtype=object)
     loc_names = np.array(list(keys.locations), dtype=object)
-    for k, offset in enumerate(offsets):
-        lines = np.flatnonzero(piece_of_line == k)
-        cells = np.flatnonzero(piece_of_cell == k)
+    valid = np.flatnonzero((keys.sup_item >= 0) & (keys.sup_loc >= 0))
+    first_row = {  # the first supply row of every item and of every location
+        "item": _first_of(keys.sup_item[valid], valid, len(keys.items)),
+        "location": _first_of(keys.sup_loc[valid], valid, len(keys.locations)),
+    }
+    lines_of = _members(piece_of_line, len(offsets))
+    cells_of = _members(piece_of_cell, len(offsets))
+    for k, (offset, lines, cells) in enumerate(zip(offsets, lines_of, cells_of, strict=True)):
         place = tmp / f"piece-{k}"
         for table in ("supply", "demand"):  # a piece may lack one of them: a header only
             if not (place / f"{table}.csv").exists():
@@ -499,17 +504,33 @@ def _tasks(
             "folder": str(place),
             "demand_rows": lines,
             "supply_rows": cells,
-            "stand_ins": _stand_ins(keys, lines, cells, item_names, loc_names),
+            "stand_ins": _stand_ins(keys, lines, cells, first_row, item_names, loc_names),
             "offset": offset,
             "unit": unit,
             "params": params,
         }
 
 
+def _members(piece_of: np.ndarray, n_pieces: int) -> list[np.ndarray]:
+    """The rows of each piece, in input order."""
+    order = np.argsort(piece_of, kind="stable")
+    bounds = np.searchsorted(piece_of[order], np.arange(n_pieces + 1))
+    return [order[bounds[k] : bounds[k + 1]] for k in range(n_pieces)]
+
+
+def _first_of(codes: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """Per code, the first of ``rows`` that has it (-1: none)."""
+    out = np.full(n, -1, dtype=np.int64)
+    uniques, at = np.unique(codes, return_index=True)
+    out[uniques] = rows[at]
+    return out
+
+
 def _stand_ins(
     keys: _Keys,
     lines: np.ndarray,
     cells: np.ndarray,
+    first_row: dict[str, np.ndarray],
     item_names: np.ndarray,
     loc_names: np.ndarray,
 ) -> list[tuple[str, str]]:
@@ -520,20 +541,9 @@ def _stand_ins(
     own_items = np.unique(keys.sup_item[cells])
     need = np.setdiff1d(np.unique(keys.dem_item[lines]), own_items)
     need = need[need >= 0]
-    valid = (keys.sup_item >= 0) & (keys.sup_loc >= 0)
-    rows: list[int] = []
-    if len(need):
-        first_row = (
-            pd.Series(np.arange(len(keys.sup_item))[valid]).groupby(keys.sup_item[valid]).first()
-        )
-        rows += first_row.reindex(need).dropna().astype(np.int64).tolist()
     lacking = np.setdiff1d(np.arange(len(keys.locations)), np.unique(keys.sup_loc[cells]))
-    if len(lacking):
-        first_row = (
-            pd.Series(np.arange(len(keys.sup_loc))[valid]).groupby(keys.sup_loc[valid]).first()
-        )
-        rows += first_row.reindex(lacking).dropna().astype(np.int64).tolist()
-    rows = sorted(set(rows) - set(cells.tolist()))
+    rows = np.r_[first_row["item"][need], first_row["location"][lacking]]
+    rows = np.setdiff1d(rows[rows >= 0], cells).tolist()
     return [(str(item_names[keys.sup_item[r]]), str(loc_names[keys.sup_loc[r]])) for r in rows]
 
 
@@ -639,19 +649,18 @@ def _merge(
     from optim.precision import write_csv
 
     n = len(piece_of_line)
+    members = _members(piece_of_line, len(results))
     alloc, request, cap = np.empty(n), np.empty(n), np.empty(n)
     segment = np.empty(n, dtype=np.int32)
     arcs = np.zeros(n, dtype=np.int64)
     alloc_rows = np.zeros(n, dtype=np.int64)
-    for k, res in enumerate(results):
-        rows = np.flatnonzero(piece_of_line == k)
+    for rows, res in zip(members, results, strict=True):
         alloc[rows], request[rows], cap[rows] = res["alloc"], res["request"], res["cap"]
         segment[rows], arcs[rows] = res["segment"], res["arcs"]
         alloc_rows[rows] = res["allocation_rows"]
     arc_start = np.cumsum(arcs) - arcs
     lane = np.zeros(int(arcs.sum()))
-    for k, res in enumerate(results):
-        rows = np.flatnonzero(piece_of_line == k)
+    for rows, res in zip(members, results, strict=True):
         per = arcs[rows]
         pos = np.repeat(arc_start[rows], per) + (
             np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
