@@ -221,12 +221,16 @@ class _Normal:
         self.bl_flat = (p_of * self.nslot + slot_of) * nt + t_b
         self.bl_coef, self.bl_col = coef[bl], col[bl]
         ll = (ci == _L) & (cj == _L)
-        self.ll_flat = (ri[ll] - cap0) * ncap + (rj[ll] - cap0)
+        li, lj = ri[ll] - cap0, rj[ll] - cap0  # (r, t) x (r', t'), stored as blocks [r, r', t, t']
+        self.ll_flat = ((li // nt * nr + lj // nt) * nt + li % nt) * nt + lj % nt
         self.ll_coef, self.ll_col = coef[ll], col[ll]
         # Schur complement: product p adds diag(g_pa) H_p diag(g_pb) to the block of its
         # resources (r_a, r_b); the (p, a, b) triples are grouped by resource pair
         self._rowbase = self.res[:, :, None] * nt + np.arange(nt)[None, None, :]  # (P, S, T)
-        tp, ta, tb = np.nonzero(self.has[:, :, None] & self.has[:, None, :])
+        upper = (
+            self.res[:, :, None] <= self.res[:, None, :]
+        )  # the (r_b, r_a) block is its transpose
+        tp, ta, tb = np.nonzero(self.has[:, :, None] & self.has[:, None, :] & upper)
         key = self.res[tp, ta] * nr + self.res[tp, tb]
         order = np.argsort(key, kind="stable")
         self.tp, self.ta, self.tb = tp[order], ta[order], tb[order]
@@ -243,29 +247,31 @@ class _Normal:
     def factor(self, theta: F, reg: float = 0.0) -> None:
         nt, np_ = self.nt, self.np
         w = theta
-        self.dD = np.bincount(self.dd_idx, self.dd_coef * w[self.dd_col], minlength=self.nd)
-        self.dD = self.dD + reg
-        self.e = np.bincount(self.bd_pair, self.bd_coef * w[self.bd_col], minlength=self.nbd)
-        blk = np.bincount(self.bb_flat, self.bb_coef * w[self.bb_col], minlength=np_ * nt * nt)
+        self.dD = _bincount(self.dd_idx, self.dd_coef * w[self.dd_col], self.nd) + reg
+        self.e = _bincount(self.bd_pair, self.bd_coef * w[self.bd_col], self.nbd)
+        blk = _bincount(self.bb_flat, self.bb_coef * w[self.bb_col], np_ * nt * nt)
         corr = self.e[self.cr_i] * self.e[self.cr_j] / self.dD[self.cr_d]
-        blk -= np.bincount(self.cr_flat, corr, minlength=np_ * nt * nt)
+        blk -= _bincount(self.cr_flat, corr, np_ * nt * nt)
         blk = blk.reshape(np_, nt, nt)
         if reg:
             blk[:, np.arange(nt), np.arange(nt)] += reg
         self.h = np.linalg.inv(blk)  # (P, T, T)
-        g = np.bincount(self.bl_flat, self.bl_coef * w[self.bl_col], minlength=self.res.size * nt)
+        g = _bincount(self.bl_flat, self.bl_coef * w[self.bl_col], self.res.size * nt)
         self.g = g.reshape(np_, self.nslot, nt)
-        s = np.bincount(self.ll_flat, self.ll_coef * w[self.ll_col], minlength=self.nl * self.nl)
-        blocks = np.zeros((self.nr, self.nr, nt, nt))
+        nr = self.nr
+        blocks = _bincount(self.ll_flat, self.ll_coef * w[self.ll_col], self.nl * self.nl)
+        blocks = blocks.reshape(nr, nr, nt, nt)
         for k0, k1 in zip(self.gchunks[:-1], self.gchunks[1:], strict=True):
             i0 = self.tstart[k0]
             i1 = self.tstart[k1] if k1 < self.tstart.size else self.tp.size
             tp, ta, tb = self.tp[i0:i1], self.ta[i0:i1], self.tb[i0:i1]
             c = self.g[tp, ta, :, None] * self.h[tp] * self.g[tp, tb, None, :]
             sums = np.add.reduceat(c, self.tstart[k0:k1] - i0, axis=0)
-            blocks[self.pair_a[k0:k1], self.pair_b[k0:k1]] = sums
-        s = s.reshape(self.nl, self.nl)
-        s -= blocks.transpose(0, 2, 1, 3).reshape(self.nl, self.nl)
+            pa, pb = self.pair_a[k0:k1], self.pair_b[k0:k1]
+            blocks[pa, pb] -= sums
+            off = pa != pb
+            blocks[pb[off], pa[off]] -= sums[off].transpose(0, 2, 1)
+        s = blocks.transpose(0, 2, 1, 3).reshape(self.nl, self.nl)
         if reg:
             s[np.arange(self.nl), np.arange(self.nl)] += reg
         self.chol = (np.linalg.cholesky(s).T, False)  # upper factor, Fortran order: no copy
