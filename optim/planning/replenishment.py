@@ -96,7 +96,7 @@ from optim.models.replenishment.make_to_order import (
 )
 from optim.models.replenishment.policy import random_lead_reorder_point
 from optim.models.replenishment.simulate import raise_to_target
-from optim.planning.builders import offers_make_to_order
+from optim.planning.builders import offers_make_to_order, upstream_stages
 from optim.result import Result
 from optim.segmentation import Segmentation
 
@@ -629,12 +629,7 @@ class _Path:
         parents: dict[str, list[str]] = {}
         for a, b in self.arcs:
             parents.setdefault(b, []).append(a)
-        seen, todo = {stage}, [stage]
-        while todo:
-            for p in parents.get(todo.pop(), []):
-                if p not in seen:
-                    seen.add(p)
-                    todo.append(p)
+        seen = upstream_stages(parents, stage)
         return [s for s in self.ids if s in seen]
 
     def figures(self, stage: str) -> dict[str, float]:
