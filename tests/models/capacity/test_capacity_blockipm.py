@@ -9,7 +9,6 @@ that cell, so any optimal dual must equal them).
 
 from __future__ import annotations
 
-import highspy
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +22,7 @@ from optim.models.capacity import blockipm, from_instance
 from optim.models.capacity.lp import build
 from optim.models.capacity.solve import solve
 from optim.params import SolveParams
+from optim.solvers import highs
 from optim.status import Status
 
 
@@ -32,31 +32,15 @@ def coupled(seed: int, **kw: object) -> CapacityInstance:
     return generate(seed=seed, **args)
 
 
-def _highs(lp, solver: str) -> highspy.Highs:
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("solver", solver)
-    m = highspy.HighsLp()
-    m.num_col_, m.num_row_ = lp.num_cols, lp.num_rows
-    m.col_cost_, m.col_lower_, m.col_upper_ = lp.cost, lp.col_lower, lp.col_upper
-    m.row_lower_, m.row_upper_, m.offset_ = lp.row_lower, lp.row_upper, lp.offset
-    m.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    m.a_matrix_.start_ = lp.indptr.astype(np.int32)
-    m.a_matrix_.index_ = lp.indices.astype(np.int32)
-    m.a_matrix_.value_ = lp.data
-    h.passModel(m)
-    h.run()
-    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    return h
-
-
 def _check_against_highs(inst: CapacityInstance) -> None:
     model = build(from_instance(inst))
     lp = model.lp
     res = blockipm.solve(model)
     assert res.status == "optimal"
     for algorithm in ("ipm", "simplex"):
-        ref = _highs(lp, algorithm).getInfo().objective_function_value
+        raw = highs.solve(lp, SolveParams(solver_options={"solver": algorithm}))
+        assert raw.status is Status.OPTIMAL and raw.objective is not None
+        ref = raw.objective
         assert res.objective == pytest.approx(ref, rel=1e-6, abs=1e-6)
     assert res.dual_objective == pytest.approx(res.objective, rel=1e-6, abs=1e-6)
     # the plan is feasible in the LP's own terms (rows and bounds, 1e-6 scaled)
@@ -106,17 +90,9 @@ def test_structure_is_checked() -> None:
     assert not blockipm.structured(build(from_instance(coupled(1, lot_sizing=True))))
 
 
-def _with_capacity(inst: CapacityInstance, r: int, t: int, delta: float) -> CapacityInstance:
-    doc = inst.model_dump()
-    res = doc["resources"][r]
-    cap = res["capacity"]
-    cap = dict(cap) if isinstance(cap, dict) else dict.fromkeys(inst.periods, cap)
-    cap[inst.periods[t]] += delta
-    res["capacity"] = cap
-    return CapacityInstance.model_validate(doc)
-
-
-def test_solve_uses_it_above_the_rule_and_duals_match_finite_differences(monkeypatch) -> None:
+def test_solve_uses_it_above_the_rule_and_duals_match_finite_differences(
+    monkeypatch, marginal_check
+) -> None:
     inst = coupled(4)
     exact = SolveParams(solver_options={"solver": "simplex"})
     simplex = solve(inst, exact)
@@ -132,19 +108,4 @@ def test_solve_uses_it_above_the_rule_and_duals_match_finite_differences(monkeyp
     monkeypatch.setattr(capacity_module, "BLOCK_IPM_PRODUCTS", 31)
     assert "block" not in solve(inst, SolveParams(method="monolithic")).info["lp_algorithm"]
     # the capacity duals equal -(d cost / d capacity) wherever that derivative exists
-    mv = base.table("marginal_values").set_index(["resource", "period"])["marginal_value"]
-    h = 1e-3
-    checked = binding = 0
-    cells = [(r, t) for r in range(len(inst.resources)) for t in range(len(inst.periods))]
-    for r, t in cells[::5]:
-        up = solve(_with_capacity(inst, r, t, h), exact).objective
-        down = solve(_with_capacity(inst, r, t, -h), exact).objective
-        fwd, bwd = (simplex.objective - up) / h, (down - simplex.objective) / h
-        if abs(fwd - bwd) > 1e-6 * max(1.0, abs(fwd)):
-            continue  # a kink: several duals are optimal there
-        value = mv[(inst.resources[r].id, inst.periods[t])]
-        assert value == pytest.approx(fwd, rel=1e-5, abs=1e-5)
-        checked += 1
-        binding += fwd > 1e-6
-    assert checked >= len(cells[::5]) // 2
-    assert binding >= 1
+    marginal_check(inst, base, simplex.objective, lambda i: solve(i, exact).objective)
