@@ -78,6 +78,10 @@ __all__ = [
     "to_stockpyl",
 ]
 
+#: the "max" treatment of a normal stage time: its 95th percentile with z as tabulated, 1.645
+#: (the figure Humair et al.'s totals imply: see read_willems_xlsxmap)
+MAX_NORMAL_Z = 1.645
+
 Rounding = Literal["ceil", "round", "floor", "error"]
 LeadTimes = Literal["rounded", "stochastic", "mean", "max"]
 
@@ -287,13 +291,20 @@ def read_willems_xlsxmap(
 
         * ``"rounded"``: the mean time rounded by ``lead_time_rounding``, variability
           ignored (what this reader did before stochastic lead times);
-        * ``"stochastic"``: a discrete distribution when ``StageTime_k_*`` is given (it is
-          authoritative: its mean replaces ``stageTime``, which disagrees on one stage of
-          chain 8), else a normal time with ``stDevStageTime`` when > 0; fractional means
-          kept exactly;
+        * ``"stochastic"``: a discrete distribution when ``StageTime_k_*`` is given, else a
+          normal time with ``stDevStageTime`` when > 0; fractional means kept exactly;
         * ``"mean"``: deterministic at the mean (of the distribution when given), exact;
-        * ``"max"``: deterministic at the largest value of the distribution, or at
-          mean + 3 std devs for a normal time (the support the stochastic model considers).
+        * ``"max"``: deterministic at the largest value of the distribution, or at the 95th
+          percentile (mean + 1.645 std devs) for a normal time: Humair et al.'s convention,
+          shown by their figures (their max-treatment total stock less safety stock is the
+          pipeline stock at exactly these lead times on chains 6, 7, 10, 11, 14 and 15; with
+          mean + 3 std devs it would be 5-18 % larger).
+
+        A discrete distribution whose mean and std dev contradict the row's ``stageTime`` and
+        ``stDevStageTime`` is repaired when changing exactly one of its values makes both
+        moments agree (chain 8, ``Part_0001``: ``{1: 0.5, 45: 0.5}`` with stage time 42.5 and
+        std dev 2.5 is read as ``{40: 0.5, 45: 0.5}``; Humair et al.'s pipeline stock for the
+        chain confirms 42.5); any other contradiction is refused naming the line.
 
     Returns
     -------
@@ -364,6 +375,8 @@ def read_willems_xlsxmap(
         sd_time = (
             _number(rec[c_tsd], "stDevStageTime", owner) if c_tsd and rec[c_tsd].strip() else 0.0
         )
+        if points:
+            points = _reconcile(points, mean_time, sd_time, owner)
         if lead_times == "rounded":
             lead[sid] = _whole(mean_time, lead_time_rounding, owner)
         elif points:
@@ -378,7 +391,7 @@ def read_willems_xlsxmap(
         else:
             if lead_times == "stochastic" and sd_time > 0:
                 extra[sid] = {"lead_time_std_dev": sd_time}
-            top = mean_time + (NORMAL_SPAN * sd_time if lead_times == "max" else 0.0)
+            top = mean_time + (MAX_NORMAL_Z * sd_time if lead_times == "max" else 0.0)
             lead[sid] = _exact(top)
         lead.setdefault(sid, _exact(mean_time))
         # the longest time the solvers consider (blank promises must never bind)
@@ -659,6 +672,47 @@ def _longest_path(
     for s in _topological(ids, edges):
         out[s] = lead[s] + max((out[u] for u in preds[s]), default=0)
     return out
+
+
+def _moments(points: list[tuple[float, float]]) -> tuple[float, float]:
+    total = sum(p for _, p in points)
+    mean = sum(v * p for v, p in points) / total
+    return mean, math.sqrt(max(sum(p * (v - mean) ** 2 for v, p in points) / total, 0.0))
+
+
+def _reconcile(
+    points: list[tuple[float, float]], mean_time: float, sd_time: float, owner: str
+) -> list[tuple[float, float]]:
+    """The ``(value, probability)`` points of a stage-time distribution, checked against the
+    row's own ``stageTime`` (and ``stDevStageTime`` when given) to 1e-3 relative; a single
+    wrong value is repaired when exactly one replacement makes both moments agree (see
+    :func:`read_willems_xlsxmap`), anything else is refused."""
+
+    def agrees(m: float, sd: float) -> bool:
+        return abs(m - mean_time) <= 1e-3 * max(1.0, abs(mean_time)) and (
+            sd_time <= 0 or abs(sd - sd_time) <= 1e-3 * max(1.0, sd_time)
+        )
+
+    if agrees(*_moments(points)):
+        return points
+    total = sum(p for _, p in points)
+    first = sum(v * p for v, p in points)
+    repairs = []
+    if sd_time > 0:
+        for i, (v, p) in enumerate(points):
+            w = (mean_time * total - (first - v * p)) / p
+            cand = [(w, q) if k == i else (u, q) for k, (u, q) in enumerate(points)]
+            if w >= 0 and agrees(*_moments(cand)):
+                repairs.append(cand)
+    if len(repairs) == 1:
+        return repairs[0]
+    m, sd = _moments(points)
+    raise InstanceError(
+        f"{owner}: the StageTime_k distribution has mean {m:.6g} and std dev {sd:.6g}, but "
+        f"stageTime is {mean_time:g} and stDevStageTime {sd_time:g}; they must agree (to "
+        "1e-3 relative). Fix the distribution or the stage time.",
+        field="StageTime_k_v",
+    )
 
 
 def _number(text: str, what: str, owner: str) -> float:

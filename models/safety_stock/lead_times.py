@@ -25,12 +25,17 @@ pooling rule's effective safety factor, so a deterministic integer lead time giv
   :math:`r_i = (x + v_i)^+` (a point mass at 0 when :math:`r_i = 0`), found by bisection to
   1e-10 relative.
 * Normal lead times :math:`L \sim \max(0, N(\bar L, s^2))`: the same mixture quantile over
-  a 101-point equiprobable quadrature of :math:`L` (:func:`normal_nodes`). Humair, Ruark,
-  Tomlin & Willems (2013) use the two-moment closed form
-  :math:`B_j = \mu_j E R + z_j \sqrt{\sigma_j^2 E R + \mu_j^2 \operatorname{Var} R}`;
-  it ignores the skew of demand over a random time and put fills up to 0.5 points below
-  target in our simulations, so the mixture is used (the simulation test holds it to
-  sampling error).
+  a 101-point equiprobable quadrature of :math:`L` (:func:`normal_nodes`).
+* ``lead_time_method="two_moment"`` (instance field) instead uses the closed form of Humair,
+  Ruark, Tomlin & Willems (2013), :func:`two_moment_stock`:
+  :math:`SS^0_j = z_j \sqrt{\sigma_j^2 (x + E L_j)^+ + \mu_j^2 \operatorname{Var} L_j}
+  + \mu_j E[(-(x + L_j))^+]` (demand over the replenishment time by its first two moments,
+  plus early arrivals). It ignores the skew of demand over a random time, so it does not
+  guarantee the target; it is there to compare with the literature and with tools that use
+  it: on Willems chains 1 and 3 it reproduces Humair et al.'s total safety stock to the unit
+  (benchmarks/gsm_results.md; tests/models/safety_stock/test_gsm_willems_lead_times.py).
+  The default (``"exact"``) is the mixture quantile above, held to the target by the
+  simulation tests.
 * A fractional deterministic lead time is the one-point case:
   :math:`B_j = \mu_j r + k_j\sqrt r`, :math:`r = (x + \bar L)^+` — exact, no rounding of the
   time unit.
@@ -132,6 +137,7 @@ __all__ = [
     "solver_lead_time",
     "stochastic_tables",
     "suffix_min",
+    "two_moment_stock",
 ]
 
 NORMAL_NODES = 101  # equiprobable quadrature nodes of a normal lead time
@@ -307,10 +313,13 @@ def stochastic_tables(
             raw[j] = float(data.k[j]) * np.sqrt(np.arange(L + 1, dtype=np.float64))
             continue
         kind, v, p, sd = lead_time_model(stage)
-        if kind == "normal":
-            v, p = normal_nodes(float(v[0]), sd)
         x = np.arange(L + 1, dtype=np.float64) - int(data.lead_time[j])
         mu, sig = float(data.mean[j]), float(sigma[j])
+        if instance.lead_time_method == "two_moment" and (kind == "normal" or v.size > 1):
+            raw[j] = two_moment_stock(x, v, p, sd, mu, sig, _stage_z(data, j, sig))
+            continue
+        if kind == "normal":
+            v, p = normal_nodes(float(v[0]), sd)
         r = np.maximum(x[:, None] + v[None, :], 0.0)  # (tau, points)
         mean_lt = float(v @ p)
         if v.size == 1:  # deterministic (fractional) lead time: closed form
@@ -344,6 +353,31 @@ def stochastic_tables(
         tables.append(table)
         delays.append(delay)
     return tables, delays
+
+
+def two_moment_stock(
+    x: FloatArray, v: FloatArray, p: FloatArray, sd: float, mu: float, sigma: float, z: float
+) -> FloatArray:
+    r"""Expected safety stock of the two-moment closed form (Humair et al. 2013) at
+    :math:`x = SI - S` (one value per entry of ``x``), before the order delay.
+
+    .. math:: SS^0 = z\sqrt{\sigma^2 (x + E L)^+ + \mu^2 \operatorname{Var} L}
+              + \mu\, E[(-(x + L))^+]
+
+    (cover of demand over the replenishment time by its mean and variance, plus the stock of
+    early arrivals). ``v``/``p``: a discrete lead time; ``sd > 0``: a normal one with mean
+    ``v[0]`` (not truncated at 0, as in the closed form).
+    """
+    if sd > 0:
+        m, var = float(v[0]), sd * sd
+        d = (x + m) / sd
+        early = sd * np.exp(-0.5 * d * d) / math.sqrt(2 * math.pi) - (x + m) * ndtr(-d)
+    else:
+        m = float(v @ p)
+        var = float(((v - m) ** 2) @ p)
+        early = np.maximum(-(x[:, None] + v[None, :]), 0.0) @ p
+    cover = z * np.sqrt(sigma * sigma * np.maximum(x + m, 0.0) + mu * mu * var)
+    return np.asarray(cover + mu * early, dtype=np.float64)
 
 
 @dataclass(frozen=True)
