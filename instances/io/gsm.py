@@ -266,6 +266,7 @@ def read_willems_xlsxmap(
     *,
     lead_time_rounding: Rounding = "ceil",
     lead_times: LeadTimes = "rounded",
+    subperiods: int = 1,
     segment: str = "default",
     name: str | None = None,
 ) -> SafetyStockInstance:
@@ -300,6 +301,16 @@ def read_willems_xlsxmap(
           pipeline stock at exactly these lead times on chains 6, 7, 10, 11, 14 and 15; with
           mean + 3 std devs it would be 5-18 % larger).
 
+    subperiods
+        Time-unit rescaling: count time in ``1/subperiods`` of the data's period (stage
+        times, their std devs and distributions and maximum service times times
+        ``subperiods``; demand mean divided by it, its std dev by its square root, so the
+        safety stock of a deterministic stage is unchanged). Service times are whole periods
+        in the GSM here; Humair et al. let them be fractional, so a stage time of 9.5 can be
+        passed on exactly. With ``subperiods=10`` every extreme point of chains whose times
+        have one decimal is whole: their mean-treatment figures are then approached (chain 3:
+        5,017 vs 5,004 reported, 5,155 in whole periods; chain 8: 41,567 vs 41,180, 54,064).
+
         A discrete distribution whose mean and std dev contradict the row's ``stageTime`` and
         ``stDevStageTime`` is repaired when changing exactly one of its values makes both
         moments agree (chain 8, ``Part_0001``: ``{1: 0.5, 45: 0.5}`` with stage time 42.5 and
@@ -314,6 +325,11 @@ def read_willems_xlsxmap(
 
     from optim.instances.safety_stock import NORMAL_SPAN
 
+    if isinstance(subperiods, bool) or not isinstance(subperiods, int) or subperiods < 1:
+        raise InstanceError(
+            f"subperiods {subperiods!r} is not allowed; it must be a whole number >= 1.",
+            field="subperiods",
+        )
     if lead_times not in ("rounded", "stochastic", "mean", "max"):
         raise InstanceError(
             f"lead_times {lead_times!r} is not one of 'rounded', 'stochastic', 'mean', 'max'.",
@@ -377,6 +393,9 @@ def read_willems_xlsxmap(
         )
         if points:
             points = _reconcile(points, mean_time, sd_time, owner)
+        if subperiods != 1:
+            mean_time, sd_time = mean_time * subperiods, sd_time * subperiods
+            points = [(v * subperiods, p) for v, p in points]
         if lead_times == "rounded":
             lead[sid] = _whole(mean_time, lead_time_rounding, owner)
         elif points:
@@ -406,11 +425,13 @@ def read_willems_xlsxmap(
                 {
                     "stage": sid,
                     "segment": segment,
-                    "mean": _number(rec[c_mu], "avgDemand", owner),
-                    "std_dev": _number(rec[c_sd] or "0", "stDevDemand", owner),
+                    "mean": _number(rec[c_mu], "avgDemand", owner) / subperiods,
+                    "std_dev": _number(rec[c_sd] or "0", "stDevDemand", owner)
+                    / math.sqrt(subperiods),
                     "service_level": _number(rec[c_sl], "serviceLevel", owner),
                     "max_service_time": (
                         _whole(_number(rec[c_ms], "maxServiceTime", owner), "error", owner)
+                        * subperiods
                         if rec[c_ms].strip()
                         else None
                     ),
