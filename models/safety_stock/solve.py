@@ -73,7 +73,6 @@ from optim.models.safety_stock.dp import DPTimeout
 from optim.models.safety_stock.lagrange import branch_and_bound, lagrangian_bound
 from optim.models.safety_stock.relax import improve_by_forests
 from optim.models.safety_stock.serial import serial_chain_order, solve_serial_chain
-from optim.models.safety_stock.tables import TableTimeout
 from optim.params import SolveParams
 from optim.result import Result
 from optim.status import Status
@@ -164,11 +163,7 @@ def _solve(
     from optim.solvers import registry
 
     registry.check("safety_stock", params.solver, SOLVERS)
-    if data is None:
-        try:
-            data = prepare(instance, workers=params.threads, deadline=clock.deadline)
-        except TableTimeout as stop:
-            return _tables_timeout(params, clock, stop)
+    data = prepare(instance, workers=params.threads) if data is None else data
     if strictest:
         from optim.models.safety_stock.strictest import cover_strictest_data
 
@@ -264,25 +259,6 @@ def _solve(
         message=message,
         params=params,
         info=info,
-    )
-
-
-def _tables_timeout(params: SolveParams, clock: Clock, stop: TableTimeout) -> Result:
-    """The time limit passed while building the stage tables: no solver ran, so there is no
-    solution and no bound (a stage without its table has no cost to evaluate)."""
-    return Result(
-        kind="safety_stock",
-        status=Status.TIME_LIMIT,
-        runtime=clock.elapsed(),
-        solver="gsm-tables",
-        message=(
-            f"time limit ({params.time_limit:g} s) reached while building the safety-stock "
-            f"tables of random lead times / critical levels ({stop.stages_done} of "
-            f"{stop.stages} stages done); no solver ran and there is no solution: raise "
-            "time_limit (these tables alone need more than the limit)"
-        ),
-        params=params,
-        info={"stages": stop.stages, "tables_done": stop.stages_done},
     )
 
 
