@@ -300,9 +300,10 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: Clock) -> _Bloc
     engine = _engine(params)
     model = build(data)
     is_mip = model.lp.integrality is not None and bool(np.any(model.lp.integrality))
+    block_ipm = _block_ipm_applies(data, params, is_mip)  # on the caller's options
     params = _lp_params(params, model.lp.num_cols, is_mip)
     size = (model.lp.num_cols, model.lp.num_rows, int(model.lp.indptr[-1]))
-    if _block_ipm_applies(data, params, is_mip):
+    if block_ipm:
         done = _solve_block_ipm(data, model, clock, size)
         if done is not None:
             return done  # else (not block-angular, or no convergence) HiGHS solves it

@@ -97,7 +97,9 @@ def test_solve_uses_it_above_the_rule_and_duals_match_finite_differences(
     exact = SolveParams(solver_options={"solver": "simplex"})
     simplex = solve(inst, exact)
     monkeypatch.setattr(capacity_module, "BLOCK_IPM_PRODUCTS", 10)
+    monkeypatch.setattr(capacity_module, "LARGE_LP", 500)  # as large coupled LPs are
     base = solve(inst, SolveParams(method="monolithic"))
+    assert base.info["num_cols"] >= 500
     assert base.info["lp_algorithm"] == "block-angular interior point (no crossover)"
     assert base.status is Status.OPTIMAL
     assert base.info["ipm_gap"] <= 1e-8
