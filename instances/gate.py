@@ -405,6 +405,14 @@ class GateLoader(yaml.SafeLoader):
             for key_node, _ in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue
+                if key_node.tag != "tag:yaml.org,2002:str":  # true, 1, null, [a]: not names
+                    kind = key_node.tag.rsplit(":", 1)[-1]
+                    raise _Refused(
+                        f"key {_node_text(key_node)} is read as {_KINDS.get(kind, kind)}, not "
+                        "as text",
+                        key_node.start_mark.line + 1,
+                        "text keys (write the key in quotes)",
+                    )
                 if isinstance(key_node, yaml.ScalarNode):
                     key = (key_node.tag, key_node.value)
                     if key in seen:
@@ -415,6 +423,23 @@ class GateLoader(yaml.SafeLoader):
                         )
                     seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+_KINDS = {
+    "bool": "a boolean",
+    "int": "a whole number",
+    "float": "a number",
+    "null": "null",
+    "timestamp": "a date",
+    "seq": "a list",
+    "map": "a mapping",
+}
+
+
+def _node_text(node: Any) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return repr(node.value)
+    return "(a list or mapping)"
 
 
 def _expanded_size(root: Any) -> None:
@@ -609,7 +634,11 @@ TEXT_COLUMNS = frozenset(
 
 
 def read_csv_text(
-    path: str | Path, name: str | None = None, text_columns: Iterable[str] = TEXT_COLUMNS
+    path: str | Path,
+    name: str | None = None,
+    text_columns: Iterable[str] | None = TEXT_COLUMNS,
+    *,
+    keep_case: bool = False,
 ) -> Any:
     """A CSV file as a DataFrame: id and date columns as the text written, other columns
     parsed by pandas' C reader (numbers stay numbers; a column with a word in it stays text,
@@ -618,7 +647,9 @@ def read_csv_text(
     The frame's index is the file line of each row (header = line 1), so messages name the
     line the planner sees; blank lines are skipped but keep the numbering. Refused with a
     message: a missing, unreadable, binary, non-UTF-8, empty or oversized file, a header with
-    a repeated or empty column name, a row with more cells than the header.
+    a repeated or empty column name, a row with more cells than the header. Column names are
+    stripped and lower-cased (``keep_case``: stripped only, for names that hold ids);
+    ``text_columns=None`` keeps every column as the text written.
     """
     import pandas as pd
 
@@ -631,6 +662,10 @@ def read_csv_text(
     header_line = text.split("\n", 1)[0]
     header = next(csv.reader([header_line]))
     norm = [h.strip().lower() for h in header]
+    if not header_line.strip():
+        raise refuse(
+            name, "the header line is empty", line=1, allowed="a header line naming the columns"
+        )
     for k, col in enumerate(norm):
         if not col:
             raise refuse(
@@ -648,7 +683,7 @@ def read_csv_text(
                 allowed="each column once",
             )
     try:
-        wanted = set(text_columns)
+        wanted = set(norm if text_columns is None else text_columns)
         frame = pd.read_csv(
             io.StringIO(text),
             dtype={h: str for h, n in zip(header, norm, strict=True) if n in wanted},
@@ -671,7 +706,7 @@ def read_csv_text(
         ) from None
     except (ValueError, OSError) as exc:
         raise refuse(name, f"cannot be read as CSV ({' '.join(str(exc).split())})") from None
-    frame.columns = norm
+    frame.columns = [h.strip() for h in header] if keep_case else norm
     frame.index = _record_lines(text, len(frame))
     if len(frame):
         first = frame.iloc[:, 0].isna().to_numpy()  # a blank line is missing everywhere
