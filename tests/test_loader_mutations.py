@@ -105,18 +105,23 @@ def _rationing_folder(folder: Path) -> Path:
 
 
 def _capacity_folder(folder: Path) -> Path:
+    """Every file the capacity reader knows: per-period capacity, usage rows, settings."""
     folder.mkdir()
     files = {
-        "periods.csv": "period\nW1\nW2\nW3\n",
-        "resources.csv": "id,capacity\nline,10\n",
-        "products.csv": "id,holding_cost,usage_line\nA,1,1\n",
-        "segments.csv": "name,priority,backlog_cost,lost_sales_cost,max_backlog_periods\n"
-        "key,1,5,20,1\nspot,2,0,8,0\n",
-        "demand.csv": "product,segment,period,quantity\nA,key,W3,15\nA,spot,W1,5\n"
-        "A,spot,W2,5\nA,spot,W3,10\n",
-    }
-    for name, text in files.items():
-        (folder / name).write_text(text)
+        "periods.csv": ["period", "W1", "W2", "W3", "W4"],
+        "resources.csv": ["id,capacity,overtime_capacity,overtime_cost", "Assembly,40,5,60",
+                          "Packing,30,0,0"],
+        "capacity.csv": ["resource,period,capacity", "Assembly,W2,20"],
+        "products.csv": ["id,holding_cost,initial_inventory", "A,1,0", "B,0.5,5"],
+        "usage.csv": ["product,resource,hours", "A,Assembly,1", "A,Packing,0.5", "B,Assembly,2"],
+        "segments.csv": ["name,priority,backlog_cost,lost_sales_cost,max_backlog_periods,"
+                         "min_fill_rate", "key,1,5,20,1,0.5", "spot,2,0,8,0,"],
+        "demand.csv": ["product,segment,period,quantity", "A,key,W1,10", "B,spot,W2,7",
+                       "A,spot,W3,12", "B,key,W4,4"],
+        "settings.csv": ["key,value", "objective,cost"],
+    }  # fmt: skip
+    for name, rows in files.items():
+        (folder / name).write_text("\n".join(rows) + "\n")
     return folder
 
 
