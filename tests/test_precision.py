@@ -266,3 +266,92 @@ def test_result_document_allocations_are_the_solution_exactly(seed, tiers, whole
     assert (cells["supply"] - used == cells["unallocated"]).all() and (
         used <= cells["supply"]
     ).all()
+
+
+# ----------------------------------------------------------------------------- other CSV writers
+NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+def _significant(text: str) -> int:
+    mantissa = text.lstrip("-").split("e")[0].split("E")[0].replace(".", "").lstrip("0")
+    return len(mantissa.rstrip("0")) if "." in text else len(mantissa)
+
+
+def _check_written(path: Path) -> int:
+    """Every number of the CSV by the table rule: whole values without a decimal point
+    (money: cents), at most six decimals for quantities, cents for money, at most ten
+    significant digits otherwise (no float noise such as 0.30000000000000004). Returns how
+    many numeric cells were checked."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    checked = 0
+    for col in table.columns:
+        kind = column_kind(col)
+        for text in table[col]:
+            if not NUMBER.match(text):
+                continue
+            checked += 1
+            value = float(text)
+            if kind == "money" and "." in text:
+                assert _decimals(text) == 2, (path.name, col, text)
+                continue
+            if value.is_integer() and abs(value) < 1e15:
+                assert "." not in text and "e" not in text.lower(), (path.name, col, text)
+            elif kind == "quantity":
+                assert _decimals(text) <= 6, (path.name, col, text)
+            else:
+                assert _significant(text) <= 10, (path.name, col, text)
+    return checked
+
+
+def test_segment_forecast_review_and_batch_csvs_follow_the_table_rule(tmp_path):
+    from optim import batch
+    from optim.cli import main
+    from optim.forecasting import forecast
+    from optim.planning.distributor import distributor_example
+    from optim.planning.review import read_shipments, review
+    from optim.segmentation import default_policy
+
+    history = distributor_example(4, n_items=30, n_customers=15, weeks=60).history
+    assert (history["quantity"] % 1 == 0).all()  # whole units in, whole units out
+    history.to_csv(tmp_path / "history.csv", index=False)
+    assert main(["segment", str(tmp_path / "history.csv"), "--out", str(tmp_path / "seg")]) == 0
+    for path in sorted((tmp_path / "seg").glob("*.csv")):
+        _check_written(path)
+    demand = pd.read_csv(tmp_path / "seg" / "demand.csv", dtype=str)
+    assert not demand["quantity"].str.contains(".", regex=False).any()
+    items = pd.read_csv(tmp_path / "seg" / "items.csv", dtype=str)
+    assert items["value"].str.fullmatch(r"\d+\.\d\d").all()  # money to cents
+
+    fc = forecast(history, horizon=4, by=("item",))
+    fc.write(tmp_path / "fc")
+    assert _check_written(tmp_path / "fc" / "forecast.csv") and _check_written(
+        tmp_path / "fc" / "accuracy.csv"
+    )
+    back = pd.read_csv(tmp_path / "fc" / "forecast.csv")
+    for col in ("forecast", "lo", "hi"):  # six decimals: within 5e-7 of the forecast
+        assert np.abs(back[col].to_numpy() - fc.forecast[col].to_numpy()).max() <= 5e-7
+
+    shipments = tmp_path / "shipments.csv"
+    shipments.write_text(
+        "customer,item,date,quantity,shipped_quantity,ship_date,segment,abc\n"
+        "S1,I1,2026-01-05,100,100,2026-01-05,strategic,A\n"
+        "S1,I1,2026-01-12,100,90,2026-01-13,strategic,A\n"
+        "S2,I1,2026-02-02,50,50,2026-02-04,strategic,A\n"
+        "T1,I3,2026-01-06,10,10,2026-01-10,transactional,C\n"
+        "T2,I3,2026-02-10,20,20,2026-02-11,transactional,C\n",
+        encoding="utf-8",
+    )
+    review(read_shipments(shipments), default_policy(), window=12, bucket=4).write(
+        tmp_path / "rev"
+    )
+    assert _check_written(tmp_path / "rev" / "review.csv")
+    assert _check_written(tmp_path / "rev" / "review_trend.csv")
+
+    data = Path(__file__).resolve().parents[1] / "instances" / "data"
+    doc = json.loads((data / "weekly_rationing.json").read_text())
+    tasks = [
+        (f"d{k}", batch.apply(doc, batch.Scenario(demand=k / 10)), optim.SolveParams())
+        for k in (7, 13)
+    ]
+    batch.run(tasks, tmp_path / "batch")
+    assert _check_written(tmp_path / "batch" / "batch.csv")
