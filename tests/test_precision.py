@@ -101,6 +101,23 @@ def _solved(seed: int, **kw) -> tuple[RationingInstance, optim.Result]:
     return inst, optim.solve(inst)
 
 
+QUANTITY_COLUMNS = (
+    ("lines", ("requested", "allocated", "min_quantity")),
+    ("allocations", ("quantity",)),
+    ("segments", ("requested", "allocated")),
+    ("unallocated", ("supply", "allocated", "unallocated")),
+)
+"""The quantity columns of a rationing result's tables."""
+
+
+def _rationed(seed: int, tiers: int, whole: bool) -> optim.Result:
+    """A small random rationing week solved; ``whole``: lot size 1 everywhere."""
+    frames = rationing_frames(seed, tiers=tiers, n_lines=30, rules=("proportional", "equal"))
+    if whole:
+        frames["demand"]["lot_size"] = 1.0
+    return optim.solve(RationingInstance.from_frames(**frames))
+
+
 def _read(folder: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
 
@@ -118,22 +135,13 @@ def test_written_allocations_are_the_solution_exactly(tmp_path_factory, seed, ti
     per tier, and per stock cell) are the exact decimal sums of the written lines: writing
     moves no quantity between lines, tiers or locations. With lot size 1 everywhere (whole
     units) not one quantity has a decimal."""
-    frames = rationing_frames(seed, tiers=tiers, n_lines=30, rules=("proportional", "equal"))
-    if whole:
-        frames["demand"]["lot_size"] = 1.0
-    inst = RationingInstance.from_frames(**frames)
-    res = optim.solve(inst)
+    res = _rationed(seed, tiers, whole)
     out = tmp_path_factory.mktemp("tables")
     res.write_tables(out)
     tables = {
         name: _read(out, name) for name in ("lines", "allocations", "segments", "unallocated")
     }
-    for name, cols in (
-        ("lines", ("requested", "allocated", "min_quantity")),
-        ("allocations", ("quantity",)),
-        ("segments", ("requested", "allocated")),
-        ("unallocated", ("supply", "allocated", "unallocated")),
-    ):
+    for name, cols in QUANTITY_COLUMNS:
         for col in cols:
             texts = tables[name][col].tolist()
             assert all(DECIMALS.match(t) and _decimals(t) <= 6 for t in texts), (name, col)
@@ -225,18 +233,10 @@ def test_result_document_allocations_are_the_solution_exactly(seed, tiers, whole
     (tier) and per stock cell are the exact decimal sums of the written lines, within supply:
     the document's precision moves no quantity between lines, tiers or locations. With lot
     size 1 everywhere no quantity is written with a decimal point."""
-    frames = rationing_frames(seed, tiers=tiers, n_lines=30, rules=("proportional", "equal"))
-    if whole:
-        frames["demand"]["lot_size"] = 1.0
-    res = optim.solve(RationingInstance.from_frames(**frames))
+    res = _rationed(seed, tiers, whole)
     doc = json.loads(res.to_json(), parse_float=Decimal, parse_int=Decimal)
     assert json.loads(res.to_json()) == res.to_dict()
-    for name, cols in (
-        ("lines", ("requested", "allocated", "min_quantity")),
-        ("allocations", ("quantity",)),
-        ("segments", ("requested", "allocated")),
-        ("unallocated", ("supply", "allocated", "unallocated")),
-    ):
+    for name, cols in QUANTITY_COLUMNS:
         for col in cols:
             values = [r[col] for r in doc[name] if r[col] is not None]
             if whole:
