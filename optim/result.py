@@ -226,6 +226,7 @@ class Result:
 
 
 _CHUNK = 131_072  # rows encoded at a time (bounds the temporary object arrays)
+_SMALL_TABLE = 256  # rows up to which a table is joined row by row (no piece merging)
 _MERGE_LIMIT = 65_536  # at most this many distinct texts in a merged piece
 
 
@@ -298,6 +299,16 @@ def _table_json(frame: pd.DataFrame, row_sep: str, end: str) -> list[str]:
         return ["[]"]
     if frame.shape[1] == 0:
         return ["[" + row_sep + ("{}," + row_sep) * (n - 1) + "{}" + end + "]"]
+    if n <= _SMALL_TABLE:  # the same texts, joined row by row without the merging machinery
+        columns = [
+            (("{" if j == 0 else ", ") + _key(name) + ": ", *_column_texts(col, name))
+            for j, (name, col) in enumerate(frame.items())
+        ]
+        rows = [
+            "".join([key + texts[codes[i]] for key, codes, texts in columns]) + "}"
+            for i in range(n)
+        ]
+        return ["[" + row_sep + ("," + row_sep).join(rows) + end + "]"]
     limit = min(_MERGE_LIMIT, max(n // 4, 1))
     groups: list[tuple[np.ndarray | None, np.ndarray]] = []  # codes None: the same text
 
@@ -309,8 +320,8 @@ def _table_json(frame: pd.DataFrame, row_sep: str, end: str) -> list[str]:
                 return
         groups.append((codes, texts))
 
-    for j, name in enumerate(frame.columns):
-        col_codes, col_texts = _column_texts(frame.iloc[:, j], name)
+    for j, (name, col) in enumerate(frame.items()):
+        col_codes, col_texts = _column_texts(col, name)
         add(None, np.array([("{" if j == 0 else ", ") + _key(name) + ": "], dtype=object))
         add(np.asarray(col_codes, dtype=np.int64), np.array(col_texts, dtype=object))
     add(None, np.array(["}," + row_sep], dtype=object))

@@ -134,8 +134,8 @@ def test_json_document_reads_back_as_the_per_row_document(solved):
         assert text.endswith("}\n")
 
 
-def test_json_of_awkward_columns():
-    frame = pd.DataFrame(
+def _awkward_frame() -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "f": [18.75, 0.1, np.nan, np.inf, -np.inf, -0.0, 1 / 3, 0.1 + 0.2],
             "i": np.arange(8, dtype=np.int32),
@@ -147,6 +147,10 @@ def test_json_of_awkward_columns():
             "n": pd.array([1, 2, 3, 4, 5, 6, 7, 8], dtype="Int64"),
         }
     )
+
+
+def test_json_of_awkward_columns():
+    frame = _awkward_frame()
     res = Result(
         kind="rationing",
         status=Status.OPTIMAL,
@@ -381,3 +385,23 @@ def test_locations_kinds_decided_per_type():
     values[:] = [["a"], ("a",), np.array(["a"]), "a", None, np.nan, 3, []]
     assert _sequence_kinds(values).tolist() == [1, 1, 2, 0, 0, 0, 0, 1]
     assert _sequence_kinds(np.empty(0, dtype=object)).tolist() == []
+
+
+def test_small_tables_write_the_merged_writers_bytes(solved, monkeypatch):
+    """Tables up to ``_SMALL_TABLE`` rows are joined row by row: the merged writer's text."""
+    from optim import result as result_mod
+
+    frame = _awkward_frame()
+    tables = {
+        "t": frame,
+        "empty": frame.iloc[:0],
+        "dup": pd.DataFrame([[1, 2.5], [3, 4.5]], columns=["x", "x"]),  # repeated names
+        "nocols": pd.DataFrame(index=range(2)),
+    }
+    results = [res for _inst, res in solved]
+    results += [optim.solve(optim.load_example(name)) for name in optim.examples()]
+    results.append(Result(kind="rationing", status=Status.OPTIMAL, objective=1.0, tables=tables))
+    assert any(len(f) <= result_mod._SMALL_TABLE for r in results for f in r.tables.values())
+    small = [r.to_json() for r in results]
+    monkeypatch.setattr(result_mod, "_SMALL_TABLE", 0)  # every table by the merged writer
+    assert [r.to_json() for r in results] == small
