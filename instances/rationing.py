@@ -270,7 +270,7 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
             f"{', '.join(f'{t:g}' for t in tiers)})",
             field=f"segments[{row}].tier",
         )
-    seg["tier"] = tier_values.astype(np.int64)
+    seg.insert(1, "tier", tier_values.astype(np.int64))  # columns: name, tier, fair_share
     rules = seg.groupby("tier")["fair_share"].nunique()
     if (rules > 1).any():
         tier = int(rules.index[np.flatnonzero(rules.to_numpy() > 1)[0]])
