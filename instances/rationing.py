@@ -105,8 +105,12 @@ class RationingInstance(TableInstance):
             raise InstanceError(
                 f"stability must be true or false, got {stability!r}", field="stability"
             )
-        with _no_gc():  # columns of 10^6 rows make millions of objects and no cycles
-            tables = _validated(data)
+        from optim.instances.rationing_small import plain_tables
+
+        tables = plain_tables(data)  # a small plain document: the same tables, no pandas checks
+        if tables is None:
+            with _no_gc():  # columns of 10^6 rows make millions of objects and no cycles
+                tables = _validated(data)
         return tables | {"stability": bool(stability), "name": data.get("name")}
 
     @classmethod
@@ -257,10 +261,11 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
         default="proportional",
     )
     tiers = sorted(set(seg["tier"].tolist()))
-    missing = sorted(set(range(1, tiers[-1] + 1)) - set(tiers))
-    if missing:
+    # the first tier without a segment, looked for among 1..len+1 (never range(1, 1e12))
+    missing = next(t for t in range(1, len(tiers) + 2) if t not in tiers)
+    if missing <= tiers[-1]:
         raise InstanceError(
-            f"segments: tiers must be 1..K without gaps; no segment has tier {missing[0]} "
+            f"segments: tiers must be 1..K without gaps; no segment has tier {missing} "
             f"(tiers used: {', '.join(map(str, tiers))})",
             field="segments.tier",
         )
@@ -408,13 +413,8 @@ def _pair_table(
 ) -> pd.DataFrame:
     """An optional table keyed by two ids with one value ≥ 0; the key pair is unique."""
     if not len(raw):
-        return pd.DataFrame(
-            {
-                keys[0]: pd.Series(dtype=object),
-                keys[1]: pd.Series(dtype=object),
-                value: pd.Series(dtype=np.float64),
-            }
-        )
+        empty = np.empty(0, dtype=object)
+        return pd.DataFrame({keys[0]: empty, keys[1]: empty, value: np.empty(0, np.float64)})
     out = pd.DataFrame({k: T.id_column(raw, table, k) for k in keys})
     out[value] = T.number_column(raw, table, value, id_col=id_col, ge=0)
     T.unique(out[list(keys)], table, f"({keys[0]}, {keys[1]})")

@@ -206,5 +206,7 @@ def run(
             row.update(got["row"])
         rows.append(row)
     table = pd.DataFrame(rows)
-    table.to_csv(out / "batch.csv", index=False, float_format="%.10g", lineterminator="\n")
+    from optim.precision import write_csv
+
+    write_csv(table, out / "batch.csv")
     return table

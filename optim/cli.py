@@ -270,7 +270,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InstanceError(f"{path}: {exc}") from None
     if args.out:
-        table.to_csv(args.out, index=False, float_format="%.10g", lineterminator="\n")
+        from optim.precision import write_csv
+
+        write_csv(table, args.out)
     if not args.quiet:
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table.to_string(index=False))
@@ -295,9 +297,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
     seg = segment(args.history, config=config, previous=previous, overrides=_pins(args))
     if args.out:
         with _atomic(args.out, "optim segment", args.history) as out:
+            from optim.precision import write_csv
+
             for name, frame in seg.to_frames().items():
-                frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
-            seg.item_policy().to_csv(out / "item_policy.csv", index=False, lineterminator="\n")
+                write_csv(frame, out / f"{name}.csv")
+            write_csv(seg.item_policy(), out / "item_policy.csv")
             (out / "segmentation.json").write_text(seg.to_json(), encoding="utf-8")
     print(seg.summary())
     return EXIT_OK

@@ -1060,12 +1060,9 @@ def write(
         if name in ("items", "customers", "changes", "policy"):
             write_csv(frame, folder / f"{name}.csv")
     write_csv(result.tables["cell_policy"], folder / "cell_policy.csv")
-    item_policy = seg.item_policy()
-    if "replenishment" in result.tables:  # numbers per item × location
-        from optim.planning.replenishment import item_policy_with_parameters
+    from optim.planning.replenishment import item_policy_table
 
-        item_policy = item_policy_with_parameters(item_policy, result.tables["replenishment"])
-    write_csv(item_policy, folder / "item_policy.csv")
+    write_csv(item_policy_table(seg, result.tables), folder / "item_policy.csv")
     if "make_to_order_paths" in result.tables:
         write_csv(result.tables["make_to_order_paths"], folder / "make_to_order_paths.csv")
     for kind, res in (

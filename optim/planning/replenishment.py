@@ -102,6 +102,7 @@ from optim.segmentation import Segmentation
 
 __all__ = [
     "REPLENISHMENT_COLUMNS",
+    "item_policy_table",
     "item_policy_with_parameters",
     "make_to_order_paths",
     "replenishment_parameters",
@@ -690,6 +691,15 @@ def make_to_order_paths(
                 }
             )
     return pd.DataFrame(out, columns=MTO_PATH_COLUMNS)
+
+
+def item_policy_table(seg: Segmentation, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """``segmentation/item_policy.csv`` and the workbook's "item policy" sheet: the policy
+    labels per item with the replenishment numbers per item × location when the run has
+    them (:func:`item_policy_with_parameters`)."""
+    if "replenishment" not in tables:
+        return seg.item_policy()
+    return item_policy_with_parameters(seg.item_policy(), tables["replenishment"])
 
 
 def item_policy_with_parameters(item_policy: pd.DataFrame, params: pd.DataFrame) -> pd.DataFrame:

@@ -341,3 +341,40 @@ def test_without_receipts_the_promise_is_the_template_time_with_a_note(run):
         for n in notes
     )
     assert any("use the network template's lead times (no receipts.csv)" in n for n in run.notes)
+
+
+def test_make_to_order_rows_agree_in_csv_workbook_and_report(run, tmp_path):
+    """item_policy.csv, the workbook's "item policy" sheet and the report's drill-down show
+    the same make-to-order rows: policy, no stock, target, promise, simulated on-time share."""
+    import json
+    import re
+
+    paths = planning.write(run, tmp_path / "out")
+    csv = pd.read_csv(paths["out"] / "segmentation" / "item_policy.csv")
+    sheet = pd.read_excel(paths["workbook"], sheet_name="item policy")
+    page = paths["report"].read_text(encoding="utf-8")
+    found = re.search(r'<script type="application/json" id="item-data">(.*?)</script>', page)
+    assert found
+    records = dict(json.loads(found.group(1))["items"])
+    cols = ["item", "location", "policy", "target", "promise_days", "cycle_service",
+            "reorder_point", "order_up_to", "meets_target"]  # fmt: skip
+    made = csv[csv["policy"] == "make-to-order"][cols].reset_index(drop=True)
+    assert len(made) and set(make_to_order_items(run.segmentation)) <= set(made["item"])
+    in_sheet = sheet[sheet["policy"] == "make-to-order"][cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(made, in_sheet, check_dtype=False)
+    table = run.tables["replenishment"]
+    want = table[table["policy"] == "make-to-order"][cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(made, want, check_dtype=False, rtol=1e-9)
+    assert (made[["reorder_point", "order_up_to"]] == 0).all().all()
+    for row in made.itertuples():
+        rec = records[row.item]
+        assert "make-to-order" in rec["policy"]
+        shown = {r[0]: r for r in rec["promise"]}[row.location]
+        assert shown[1:] == [
+            round(row.target, 4),
+            round(row.promise_days, 1),
+            None if np.isnan(row.cycle_service) else round(row.cycle_service, 4),
+            bool(row.meets_target),
+        ]
+        stock = {r[0]: r for r in rec["stock"]}[row.location]
+        assert stock[1] == 0 and stock[2] == 0 and stock[4] == 0 and stock[5] == 0
