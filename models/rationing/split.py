@@ -668,10 +668,7 @@ def _merge(
         lane[pos] = res["lane"]
     segments = results[0]["segments"]
     names = segments["name"].to_numpy(dtype=object)
-    seg = rsolve.segment_table(
-        segments,
-        pd.DataFrame({"segment": names[segment], "requested": request, "allocated": alloc}),
-    )
+    seg = rsolve._segments(segments, names[segment], request, alloc)
     write_csv(seg, out / "segments.csv")
     _interleave(tmp, out, "lines", piece_of_line, None, len(results))
     _interleave(tmp, out, "allocations", piece_of_line, alloc_rows, len(results))

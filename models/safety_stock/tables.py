@@ -9,22 +9,128 @@ through :meth:`GSMData.stage_cost`. One function per model builds its stages' ta
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtr
 
 if TYPE_CHECKING:
     from optim.instances.safety_stock import SafetyStockInstance
     from optim.models.safety_stock.data import GSMData
 
 __all__ = [
+    "TableTimeout",
+    "all_stocking_tables",
+    "check_deadline",
     "critical_level_tables",
     "sqrt_tables",
     "stage_tables",
     "stage_tables_and_delays",
     "tables_by_blocks",
 ]
+
+
+class TableTimeout(Exception):
+    """The stage tables passed their deadline (``stages_done`` of ``stages`` finished).
+
+    Building the tables is the first step of a solve with random lead times or critical
+    levels and can take seconds on thousands of stages; it checks the solve's deadline
+    between stages (and between blocks of the vectorised quantile search) so that a time
+    limit is honoured before any solver runs."""
+
+    def __init__(self, stages_done: int, stages: int) -> None:
+        super().__init__(stages_done, stages)  # picklable: raised in worker processes too
+        self.stages_done, self.stages = stages_done, stages
+
+    def __str__(self) -> str:
+        return (
+            f"stage tables stopped at their deadline after {self.stages_done} of "
+            f"{self.stages} stages"
+        )
+
+
+def check_deadline(deadline: float | None, done: int, stages: int) -> None:
+    """Raise :class:`TableTimeout` once ``time.perf_counter()`` passes ``deadline``."""
+    if deadline is not None and time.perf_counter() >= deadline:
+        raise TableTimeout(done, stages)
+
+
+def all_stocking_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[np.float64]]:
+    r"""Constant tables holding each stage's safety stock in the all-stocking solution (every
+    :math:`S_j = 0`, so :math:`SI_j = s^e_j`, and no order delay): the feasible solution a
+    solve returns when its time limit passes while the full tables are built.
+
+    One evaluation per stage instead of one per net replenishment time, by the same models:
+    :math:`k_j\sqrt\tau`, the mixture quantile (or the two-moment closed form) of a random
+    lead time at :math:`x = s^e_j`, the least base stock with critical levels (its lead-time
+    mixture when random). The tables are constant, so they are only good for evaluating and
+    reporting that one solution (the solve's bound is then 0).
+    """
+    import math
+
+    from optim.models.safety_stock.critical import optimal_policy, stage_specs
+    from optim.models.safety_stock.lead_times import (
+        _mean_lead_time,
+        _stage_z,
+        _Windows,
+        critical_lead_time_base_stock,
+        lead_time_model,
+        mixture_quantile,
+        needs_table,
+        normal_nodes,
+        two_moment_stock,
+    )
+
+    specs = stage_specs(instance, data.n, data.ids) if instance.pooling == "critical_level" else {}
+    sigma_d = np.array([d.std_dev for d in instance.demands], dtype=np.float64)
+    sq = data.phi.multiply(data.phi).tocsr() if data.phi.nnz else data.phi
+    sigma_all = (
+        np.sqrt(np.asarray(sq @ (sigma_d**2), dtype=np.float64))
+        if sigma_d.size
+        else np.zeros(data.n)
+    )
+    out: list[NDArray[np.float64]] = []
+    rows: dict[int, list[tuple[int, NDArray[np.float64], NDArray[np.float64], float]]] = {}
+    for j, stage in enumerate(instance.stages):
+        lead = int(data.lead_time[j])
+        x = int(data.external[j])  # SI - S with every S = 0
+        tau = x + lead
+        sig = float(sigma_all[j])
+        mu = float(data.mean[j])
+        spec = specs.get(j)
+        if spec is not None and needs_table(stage):
+            b = critical_lead_time_base_stock(spec, stage, lead, tau)
+            ss = b * spec.step - spec.mean * (x + _mean_lead_time(stage))
+        elif spec is not None:
+            b = optimal_policy(_Windows(spec)[max(tau - 1, 0)], list(spec.segments))[0]
+            ss = b * spec.step - spec.mean * tau if tau > 0 else 0.0
+        elif not needs_table(stage):
+            ss = float(data.k[j]) * math.sqrt(tau)
+        else:
+            kind, v, p, sd = lead_time_model(stage)
+            z = _stage_z(data, j, sig)
+            xs = np.array([float(x)])
+            if instance.lead_time_method == "two_moment" and (kind == "normal" or v.size > 1):
+                ss = float(two_moment_stock(xs, v, p, sd, mu, sig, z)[0])
+            else:  # one quantile row per stage, found below in one call per point count
+                if kind == "normal":
+                    v, p = normal_nodes(float(v[0]), sd)
+                rows.setdefault(v.size, []).append((j, np.maximum(x + v, 0.0), p, z))
+                ss = mu * (x + float(v @ p))  # subtracted from the quantile below
+        out.append(np.full(int(data.tau_max[j]) + 1, float(ss)))
+    for group in rows.values():
+        js = [j for j, _, _, _ in group]
+        r = np.array([row for _, row, _, _ in group])
+        mu_j, sig_j = data.mean[js][:, None], sigma_all[js][:, None]
+        alpha = ndtr(np.array([z for _, _, _, z in group]))
+        prob = np.array([p for _, _, p, _ in group])
+        b = mixture_quantile(alpha, mu_j * r, sig_j * np.sqrt(r), prob)
+        for k, j in enumerate(js):
+            out[j] = b[k] - out[j]
+    return [np.maximum(t, 0.0) for t in out]
 
 
 def stage_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[np.float64]] | None:
@@ -37,14 +143,16 @@ def stage_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[n
 
 
 def stage_tables_and_delays(
-    instance: SafetyStockInstance, data: GSMData
+    instance: SafetyStockInstance, data: GSMData, deadline: float | None = None
 ) -> tuple[list[NDArray[np.float64]] | None, list[NDArray[np.int64]] | None]:
-    """:func:`stage_tables` and, for random lead times, the order delay per stage and tau."""
+    """:func:`stage_tables` and, for random lead times, the order delay per stage and tau.
+
+    ``deadline`` (``time.perf_counter()``): :class:`TableTimeout` once passed."""
     from optim.models.safety_stock.lead_times import stochastic_tables
 
-    lead = stochastic_tables(instance, data)
+    lead = stochastic_tables(instance, data, deadline=deadline)
     tables, delays = (None, None) if lead is None else lead
-    critical = critical_level_tables(instance, data, base=tables, delays=delays)
+    critical = critical_level_tables(instance, data, base=tables, delays=delays, deadline=deadline)
     return (tables if critical is None else critical), delays
 
 
@@ -61,6 +169,7 @@ def critical_level_tables(
     data: GSMData,
     base: list[NDArray[np.float64]] | None = None,
     delays: list[NDArray[np.int64]] | None = None,
+    deadline: float | None = None,
 ) -> list[NDArray[np.float64]] | None:
     """Tables of ``pooling="critical_level"``: stages whose segments differ in target or
     measure get the least safety stock with critical levels (:mod:`.critical`); the others keep
@@ -76,7 +185,8 @@ def critical_level_tables(
     if not specs:
         return None
     tables = list(base) if base is not None else sqrt_tables(data)
-    for j, spec in specs.items():
+    for done, (j, spec) in enumerate(specs.items()):
+        check_deadline(deadline, data.n - len(specs) + done, data.n)
         stage = instance.stages[j]
         if needs_table(stage):
             assert delays is not None  # stochastic_tables ran for this instance
@@ -93,7 +203,10 @@ Delays = list[NDArray[np.int64]]
 
 
 def tables_by_blocks(
-    instance: SafetyStockInstance, data: GSMData, workers: int = 1
+    instance: SafetyStockInstance,
+    data: GSMData,
+    workers: int = 1,
+    deadline: float | None = None,
 ) -> tuple[Tables | None, Delays | None]:
     """:func:`stage_tables_and_delays`, the network's items (connected components) split into
     blocks on the executor seam (:func:`optim.executor.fan_out`: ``workers`` local processes,
@@ -103,7 +216,9 @@ def tables_by_blocks(
     serves), so each block is solved as an instance of its own and the tables are placed
     back by stage: the same arrays as one call on the whole network, for any executor and
     block count. One call here when there is one block, or no table work (neither critical
-    levels nor random lead times).
+    levels nor random lead times). ``deadline`` (``time.perf_counter()``): every block checks
+    it (a block on another process or machine gets the seconds left when it is handed out)
+    and :class:`TableTimeout` is raised here.
     """
     from optim import executor
     from optim.models.graph import DisjointSets
@@ -117,7 +232,7 @@ def tables_by_blocks(
     components = np.unique(roots).size
     count = executor.pieces(workers, components) if busy else 1
     if count == 1:
-        return stage_tables_and_delays(instance, data)
+        return stage_tables_and_delays(instance, data, deadline)
     # whole components in stage order, cut into ``count`` blocks of about equal stage counts
     label = np.unique(roots, return_inverse=True)[1]
     first = np.full(components, data.n, dtype=np.int64)
@@ -127,11 +242,18 @@ def tables_by_blocks(
     block_of = np.minimum(np.cumsum(size) - size, data.n - 1) * count // data.n
     stage_block = block_of[rank[label]]
     blocks = [np.flatnonzero(stage_block == b) for b in np.unique(stage_block).tolist()]
+
+    def pieces() -> Iterator[tuple[SafetyStockInstance, float | None]]:
+        for b in blocks:  # drawn as workers free up: the seconds left at hand-out
+            left = None if deadline is None else deadline - time.perf_counter()
+            yield _sub_instance(instance, b), left
+
     results = executor.fan_out(
         _block_tables,
-        [_sub_instance(instance, b) for b in blocks],
+        pieces(),
         workers=workers,
         desc="safety-stock tables per item",
+        total=len(blocks),
     )
     if all(t is None for t, _ in results):
         return None, None
@@ -162,8 +284,14 @@ def _sub_instance(instance: SafetyStockInstance, stages: NDArray[np.int64]) -> S
     )
 
 
-def _block_tables(sub: SafetyStockInstance) -> tuple[Tables | None, Delays | None]:
-    """One block of :func:`tables_by_blocks` (a module function: processes and Dask run it)."""
+def _block_tables(
+    piece: tuple[SafetyStockInstance, float | None],
+) -> tuple[Tables | None, Delays | None]:
+    """One block of :func:`tables_by_blocks` (a module function: processes and Dask run it):
+    the sub-instance and the seconds left when it was handed out (``None``: no limit)."""
     from optim.models.safety_stock.data import prepare_arrays
 
-    return stage_tables_and_delays(sub, prepare_arrays(sub))
+    sub, left = piece
+    deadline = None if left is None else time.perf_counter() + left
+    check_deadline(deadline, 0, len(sub.stages))
+    return stage_tables_and_delays(sub, prepare_arrays(sub), deadline)
