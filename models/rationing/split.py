@@ -114,6 +114,7 @@ def solve_folder(
     try:
         keys = _key_pass(paths, chunk_rows)
         piece_of_line, piece_of_cell, offsets = _pieces(keys, piece_lines)
+        keys.edges = keys.first = keys.arcs = np.zeros(0, np.int64)  # not needed any more
         top = _split(paths, tmp, piece_of_line, piece_of_cell, chunk_rows)
         tasks = _tasks(paths, tmp, keys, piece_of_line, piece_of_cell, offsets, params, top)
         results = executor.fan_out(
