@@ -76,23 +76,14 @@ print(json.dumps({"wall": wall, "client_cpu": me.ru_utime + me.ru_stime - c0,
 
 def write_week(folder: Path, lines: int, seed: int) -> None:
     """A dense week of ``lines`` lines in slices of at most 10^6 with disjoint items."""
-    from optim.instances.generators.rationing import dense_rationing_frames, write_csv_folder
+    from bench_rationing import instance_frames
+
+    from optim.instances.generators.rationing import write_csv_folder
 
     done, part = 0, 0
     while done < lines:
         n = min(SLICE, lines - done)
-        frames = dense_rationing_frames(
-            seed + part,
-            n_items=max(1, n // 20),
-            n_locations=20,
-            n_customers=max(1, n // 200),
-            lines_per_customer=min(200, n),
-            tiers=3,
-            eligible=(1, 3),
-            stocked_share=0.97,
-            supply_factor=(0.2, 1.1),
-            rules=("equal", "weighted", "proportional"),
-        )
+        frames = instance_frames("dense", n, seed + part)  # bench_rationing's week
         if part:
             tag = f"S{part}-"
             frames["supply"]["item"] = tag + frames["supply"]["item"]

@@ -164,7 +164,7 @@ def test_rationing_of_1e5_lines_on_dask_same_bytes_as_local(dask_cluster, monkey
 
 
 def test_split_rationing_folder_of_1e5_lines_on_dask_same_bytes_as_local(
-    dask_cluster, tmp_path, monkeypatch
+    dask_cluster, tmp_path, split_pieces
 ) -> None:
     """A CSV folder of 10^5 order lines split into pieces (files in a scratch folder both
     worker processes read), solved by the two Dask workers and merged streaming: the tables
@@ -185,19 +185,10 @@ def test_split_rationing_folder_of_1e5_lines_on_dask_same_bytes_as_local(
     write_csv_folder(frames, tmp_path / "in")
     local = optim.solve(optim.load(tmp_path / "in"))
     local.write_tables(tmp_path / "one")
-    pieces: list[int] = []
-    real = split._pieces
-
-    def counted(keys, piece_lines):
-        out = real(keys, piece_lines)
-        pieces.append(len(out[2]))
-        return out
-
-    monkeypatch.setattr(split, "_pieces", counted)
     remote = split.solve_folder(
         tmp_path / "in", tmp_path / "dask", cluster=dask_cluster, piece_lines=20_000
     )
-    assert pieces[0] >= 3
+    assert split_pieces[0] >= 3
     assert remote.to_dict() == {k: v for k, v in local.to_dict().items() if k not in local.tables}
     for name in ("allocations", "lines", "segments", "unallocated"):
         one = (tmp_path / "one" / f"{name}.csv").read_bytes()

@@ -164,7 +164,9 @@ def _paths(folder: Path) -> dict[str, Path]:
 
 def _chunks(path: Path, table: str, chunk_rows: int, usecols: list[str] | None) -> Iterator[Any]:
     """The CSV table in chunks of text cells (empty → NaN, as the one-process reader)."""
-    try:
+    from optim.instances.rationing import csv_errors
+
+    with csv_errors(path, table):
         reader = pd.read_csv(
             path,
             dtype=str,
@@ -176,12 +178,6 @@ def _chunks(path: Path, table: str, chunk_rows: int, usecols: list[str] | None) 
         for chunk in reader:
             chunk.columns = [str(c).strip() for c in chunk.columns]
             yield chunk
-    except pd.errors.EmptyDataError:
-        raise InstanceError(
-            f"{path}: the file is empty; {table} needs a header row", table
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InstanceError(f"{path}: not a readable CSV file ({exc})", table) from None
 
 
 def _codes(values: pd.Series, book: dict[str, int], grow: bool) -> np.ndarray:

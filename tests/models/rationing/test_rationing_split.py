@@ -58,30 +58,18 @@ def _one_process(folder: Path, out: Path, params: SolveParams) -> dict:
     return {k: v for k, v in res.to_dict().items() if k not in res.tables}
 
 
-def _pieces(monkeypatch) -> list[int]:
-    counts: list[int] = []
-    real = split._pieces
-
-    def spy(keys, piece_lines):
-        out = real(keys, piece_lines)
-        counts.append(len(out[2]))
-        return out
-
-    monkeypatch.setattr(split, "_pieces", spy)
-    return counts
-
-
 @pytest.mark.parametrize(("method", "lines"), [("auto", 1500), ("lp", 600)])
-def test_split_run_writes_the_one_process_tables(tmp_path, monkeypatch, method, lines) -> None:
+def test_split_run_writes_the_one_process_tables(
+    tmp_path, monkeypatch, split_pieces, method, lines
+) -> None:
     monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
     write_csv_folder(_week(lines), tmp_path / "in")
     params = SolveParams(method=method)
     head = _one_process(tmp_path / "in", tmp_path / "one", params)
-    pieces = _pieces(monkeypatch)
     res = split.solve_folder(
         tmp_path / "in", tmp_path / "split", params, piece_lines=150, chunk_rows=170
     )
-    assert pieces[0] >= 4  # really split
+    assert split_pieces[0] >= 4  # really split
     assert res.to_dict() == head
     for name in TABLES:
         one = (tmp_path / "one" / f"{name}.csv").read_bytes()
