@@ -7,7 +7,7 @@ categories). Then, each in a fresh process:
 
 - ``one process`` (``--one-process``): ``optim.load`` + ``optim.solve`` + the result tables,
   the planner's ``optim solve FOLDER --tables OUT`` — the whole instance in one process;
-- ``split over Dask``: :func:`optim.models.rationing.split.solve_folder` with a scheduler and
+- ``split over Dask``: :func:`optim.split.solve_folder` with a scheduler and
   ``--workers`` single-threaded worker processes on loopback (the client streams the folder,
   the workers read their pieces from a scratch folder beside the output).
 
@@ -58,7 +58,7 @@ def usage():
 with Client(cluster.scheduler_address) as client:
     before = client.run(usage)
 t0, c0 = time.perf_counter(), time.process_time()
-from optim.models.rationing import split
+from optim import split
 res = split.solve_folder(sys.argv[1], sys.argv[2], cluster=cluster.scheduler_address,
                          piece_lines=piece_lines)
 wall = time.perf_counter() - t0

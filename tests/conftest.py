@@ -30,8 +30,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture()
 def split_pieces(monkeypatch) -> list[int]:
     """The number of pieces each split rationing run cut its folder into (the real split
-    still runs; :mod:`optim.models.rationing.split`)."""
-    from optim.models.rationing import split
+    still runs; :mod:`optim.split`)."""
+    from optim import split
 
     counts: list[int] = []
     real = split._pieces

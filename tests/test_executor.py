@@ -169,8 +169,8 @@ def test_split_rationing_folder_of_1e5_lines_on_dask_same_bytes_as_local(
     """A CSV folder of 10^5 order lines split into pieces (files in a scratch folder both
     worker processes read), solved by the two Dask workers and merged streaming: the tables
     and totals are byte for byte those of the one-process run."""
+    from optim import split
     from optim.instances.generators.rationing import rationing_frames, write_csv_folder
-    from optim.models.rationing import split
 
     frames = rationing_frames(
         7,

@@ -170,7 +170,7 @@ def blocks(
     Returns (lines, arcs, cells) per block, as global indices. Components without arcs (lines
     with no eligible stock) are left out: there is nothing to decide for them. ``offset``:
     the arcs + lines of the components before ``p``'s first one when ``p`` is a slice of a
-    larger instance cut at a block boundary (:mod:`optim.models.rationing.split`), so that
+    larger instance cut at a block boundary (:mod:`optim.split`), so that
     the slice is packed into the very blocks the whole instance would be.
     """
     comp = p.line_component

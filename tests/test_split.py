@@ -1,4 +1,4 @@
-"""The split run of a CSV folder (:mod:`optim.models.rationing.split`): the result tables are
+"""The split run of a CSV folder (:mod:`optim.split`): the result tables are
 byte for byte those of the one-process run, and bad input gets the one-process message.
 
 Blocks are made tiny (``engine.BLOCK_SIZE``) so that a CI-sized week is cut into many pieces;
@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 import optim
+from optim import split
 from optim.errors import InstanceError
 from optim.instances.generators.rationing import rationing_frames, write_csv_folder
-from optim.models.rationing import engine, split
+from optim.models.rationing import engine
 from optim.params import SolveParams
 
 TABLES = ("allocations", "lines", "segments", "unallocated")
