@@ -704,7 +704,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="segmentation config (YAML) with the policy table")
     p.add_argument("--returns", choices=("net", "exclude", "reject"), help="as for segment")
     p.add_argument("--origins", type=int, default=3, help="backtest origins (>= 3)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument(
+        "--jobs",
+        type=bounded(1, 256, "worker processes"),
+        default=1,
+        help="worker processes, 1..256 (default 1)",
+    )
     p.add_argument("--out", help="folder for forecast.csv and accuracy.csv")
     p.set_defaults(func=cmd_forecast)
     p = sub.add_parser(
@@ -792,8 +797,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="WHERE:FRACTION",
         help="a location's supply / a resource's capacity loses FRACTION (repeatable)",
     )
-    p.add_argument("--workers", type=int, default=1, help="local worker processes")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
+    p.add_argument(
+        "--workers",
+        type=bounded(1, 256, "worker processes"),
+        default=1,
+        help="local worker processes, 1..256 (default 1)",
+    )
+    _add_limits(p, " per solve")
     p.add_argument("--quiet", action="store_true", help="no summary table")
     _add_cluster_option(p)
     p.set_defaults(func=cmd_batch)
