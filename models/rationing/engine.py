@@ -352,14 +352,26 @@ def _stages_lp(p: Problem, runner: _Runner) -> _BlockResult:
     cap = np.where(has_arc, p.cap[gl], 0.0)
     minimum = np.where(has_arc, p.minimum[gl], 0.0)
     floor = np.zeros(len(gl))
+
+    def ration(
+        req: NDArray[np.float64], floor: NDArray[np.float64], weight: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+        """:func:`_ration`; when a later stage finds a tier counted as served in full
+        infeasible, again with every shortfall counted (a tier short by less than ``_tol``
+        of its total — 10 units of a 1e8-unit tier — was fixed at its requests, beyond the
+        supply)."""
+        args = (runner, block, comp, tier, req, floor, weight, p.num_tiers)
+        try:
+            return _ration(*args)
+        except EngineError as exc:
+            if exc.status is not Status.INFEASIBLE:
+                raise
+            return _ration(*args, exact_short=True)
+
     if minimum.any():
-        floor, _, _ = _ration_retrying(
-            runner, block, comp, tier, minimum, floor, p.rule_weight(p.minimum)[gl], p.num_tiers
-        )
+        floor, _, _ = ration(minimum, floor, p.rule_weight(p.minimum)[gl])
         floor = np.clip(floor, 0.0, minimum)  # LP noise: never "-0" in an explanation
-    alloc, stage, level = _ration_retrying(
-        runner, block, comp, tier, cap, floor, p.rule_weight(p.request)[gl], p.num_tiers
-    )
+    alloc, stage, level = ration(cap, floor, p.rule_weight(p.request)[gl])
     alloc = np.maximum(alloc, floor)
     integer = has_arc & ((p.lot[gl] > 0) | p.all_or_nothing[gl])
     share = None
@@ -396,28 +408,6 @@ def _line_sum(block: Block, x: NDArray[np.float64]) -> NDArray[np.float64]:
     return cast(
         NDArray[np.float64], np.bincount(block.arc_line, x[: block.num_arcs], block.num_lines)
     )
-
-
-def _ration_retrying(
-    runner: _Runner,
-    block: Block,
-    comp: NDArray[np.int64],
-    tier: NDArray[np.int64],
-    req: NDArray[np.float64],
-    floor: NDArray[np.float64],
-    weight: NDArray[np.float64],
-    num_tiers: int,
-) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
-    """:func:`_ration`; when a later stage finds a tier counted as served in full infeasible,
-    again with every shortfall counted (a tier short by less than ``_tol`` of its total —
-    10 units of a 1e8-unit tier — was fixed at its requests, beyond the supply)."""
-    args = (runner, block, comp, tier, req, floor, weight, num_tiers)
-    try:
-        return _ration(*args)
-    except EngineError as exc:
-        if exc.status is not Status.INFEASIBLE:
-            raise
-        return _ration(*args, exact_short=True)
 
 
 def _ration(
