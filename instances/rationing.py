@@ -249,9 +249,7 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
     # segments
     seg = pd.DataFrame({"name": T.id_column(segments, "segments", "name")})
     T.unique(seg["name"], "segments", "segment name")
-    seg["tier"] = T.number_column(
-        segments, "segments", "tier", id_col="name", ge=1, integer=True
-    ).astype(np.int64)
+    tier_values = T.number_column(segments, "segments", "tier", id_col="name", ge=1, integer=True)
     seg["fair_share"] = T.choice_column(
         segments,
         "segments",
@@ -260,15 +258,19 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
         allowed=FAIR_SHARES,
         default="proportional",
     )
-    tiers = sorted(set(seg["tier"].tolist()))
-    # the first tier without a segment, looked for among 1..len+1 (never range(1, 1e12))
-    missing = next(t for t in range(1, len(tiers) + 2) if t not in tiers)
-    if missing <= tiers[-1]:
+    # tiers are 1..K without gaps: K segments use no tier above K, so the first missing tier
+    # is found among 1..K+1 (and a tier of 1e308 never reaches the int64 cast, which wraps)
+    tiers = sorted(set(tier_values.tolist()))
+    missing = sorted(set(range(1, len(seg) + 2)) - set(tiers))
+    if missing[0] <= tiers[-1]:
+        row = int(np.argmax(tier_values.to_numpy()))  # the highest tier is past the gap
         raise InstanceError(
-            f"segments: tiers must be 1..K without gaps; no segment has tier {missing} "
-            f"(tiers used: {', '.join(map(str, tiers))})",
-            field="segments.tier",
+            f"segments[{row}] (name {seg['name'].iloc[row]!r}): tier {tiers[-1]:g}: tiers "
+            f"must be 1..K without gaps; no segment has tier {missing[0]} (tiers used: "
+            f"{', '.join(f'{t:g}' for t in tiers)})",
+            field=f"segments[{row}].tier",
         )
+    seg.insert(1, "tier", tier_values.astype(np.int64))  # columns: name, tier, fair_share
     rules = seg.groupby("tier")["fair_share"].nunique()
     if (rules > 1).any():
         tier = int(rules.index[np.flatnonzero(rules.to_numpy() > 1)[0]])

@@ -18,7 +18,8 @@ solved directly, exploiting the structure:
   :math:`g_{prt}\,H_{p,tt'}\,g_{pr't'}`; the Schur complement on the :math:`|R||T|` capacity
   rows is assembled densely and factored by LAPACK Cholesky.
 
-The method is Mehrotra's predictor-corrector on the LP in the form
+The method is Mehrotra's predictor-corrector (with up to two of Gondzio's centrality
+correctors per iteration, each kept only if it lengthens the step) on the LP in the form
 :math:`\min c^\top x,\ Ax = b,\ 0 \le x \le u` (inequality rows get a slack column, columns
 are shifted/negated to a zero lower bound, fixed columns are substituted), stopping at
 relative primal and dual infeasibility ``tol`` and relative duality gap ``gap_tol``. The
@@ -322,6 +323,11 @@ def structured(model: CapacityLP) -> bool:
     return True
 
 
+def _steps(p: _Point, d: _Point) -> tuple[float, float]:
+    """Longest primal and dual steps (at most 1) that keep ``p + step * d`` nonnegative."""
+    return min(_step(p.x, d.x), _step(p.s, d.s)), min(_step(p.z, d.z), _step(p.w, d.w))
+
+
 def _step(v: F, dv: F) -> float:
     neg = dv < 0
     if not np.any(neg):
@@ -392,6 +398,7 @@ def solve(
     gap_tol: float = 1e-8,
     max_iter: int = 150,
     time_limit: float | None = None,
+    correctors: int = 2,
 ) -> IpmResult:
     """Solve the capacity LP of ``model`` by the block-angular interior point.
 
@@ -443,19 +450,30 @@ def solve(
             break
         newton = _Newton(form, ne, up, theta, rb, rc, ru)
         aff = newton.direction(p, -p.x * p.z, -p.s * p.w)
-        ap = min(_step(p.x, aff.x), _step(p.s, aff.s))
-        ad = min(_step(p.z, aff.z), _step(p.w, aff.w))
+        ap, ad = _steps(p, aff)
         mu_aff = (
             float((p.x + ap * aff.x) @ (p.z + ad * aff.z))
             + float((p.s + ap * aff.s) @ (p.w + ad * aff.w))
         ) / big_n
         sigma = (mu_aff / mu) ** 3
-        d = newton.direction(
-            p, sigma * mu - p.x * p.z - aff.x * aff.z, sigma * mu - p.s * p.w - aff.s * aff.w
-        )
+        rxz = sigma * mu - p.x * p.z - aff.x * aff.z
+        rsw = sigma * mu - p.s * p.w - aff.s * aff.w
+        d = newton.direction(p, rxz, rsw)
+        ap, ad = _steps(p, d)
+        for _ in range(correctors):  # Gondzio's centrality correctors
+            tp, td = min(1.0, 1.5 * ap + 0.1), min(1.0, 1.5 * ad + 0.1)
+            vxz = (p.x + tp * d.x) * (p.z + td * d.z)
+            vsw = (p.s + tp * d.s) * (p.w + td * d.w)
+            lo_t, hi_t = 0.1 * sigma * mu, 10.0 * sigma * mu
+            txz = np.maximum(np.clip(vxz, lo_t, hi_t) - vxz, -hi_t)
+            tsw = np.maximum(np.clip(vsw, lo_t, hi_t) - vsw, -hi_t)
+            d2 = newton.direction(p, rxz + txz, rsw + tsw)
+            ap2, ad2 = _steps(p, d2)
+            if ap2 + ad2 < 1.01 * (ap + ad):
+                break
+            d, ap, ad, rxz, rsw = d2, ap2, ad2, rxz + txz, rsw + tsw
         eta = 0.9995
-        ap = eta * min(_step(p.x, d.x), _step(p.s, d.s))
-        ad = eta * min(_step(p.z, d.z), _step(p.w, d.w))
+        ap, ad = eta * ap, eta * ad
         stalls = stalls + 1 if max(ap, ad) < 1e-6 else 0
         if stalls >= 5:
             status = "numerical"

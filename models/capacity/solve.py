@@ -80,9 +80,16 @@ BLOCK_IPM_PRODUCTS = 1_000
 
 :mod:`optim.models.capacity.blockipm` factors the coupling of the capacity rows directly; its
 dense Schur complement on the |R|·|T| capacity rows costs the same whatever the product count,
-so it pays off only on large coupled blocks (``benchmarks/RESULTS.md``, "The coupled LP,
-session 4"). Below, and where it does not converge, HiGHS IPX + crossover solves the block.
+so it pays off only on large coupled blocks whose coupling is what defeats IPX: at least
+:data:`BLOCK_IPM_PRODUCTS` products and :data:`BLOCK_IPM_CAPACITY_ROWS` capacity rows
+(measured in ``benchmarks/RESULTS.md``, "The coupled LP, session 4": 52 weeks × 50 resources
+× 1,000 / 2,000 products 0.53 / 0.33 of IPX's CPU time, 250 products 6×; 8 weeks × 10
+resources × 1,000 products 2× — IPX is fast there). Otherwise, and where it does not
+converge, HiGHS IPX + crossover solves the block.
 """
+
+BLOCK_IPM_CAPACITY_ROWS = 1_000
+"""Capacity rows (resources × periods) from which a block may go to the block-angular IPM."""
 
 
 @dataclass
@@ -300,9 +307,10 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: Clock) -> _Bloc
     engine = _engine(params)
     model = build(data)
     is_mip = model.lp.integrality is not None and bool(np.any(model.lp.integrality))
+    block_ipm = _block_ipm_applies(data, params, is_mip)  # on the caller's options
     params = _lp_params(params, model.lp.num_cols, is_mip)
     size = (model.lp.num_cols, model.lp.num_rows, int(model.lp.indptr[-1]))
-    if _block_ipm_applies(data, params, is_mip):
+    if block_ipm:
         done = _solve_block_ipm(data, model, clock, size)
         if done is not None:
             return done  # else (not block-angular, or no convergence) HiGHS solves it
@@ -345,9 +353,11 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: Clock) -> _Bloc
 
 def _block_ipm_applies(data: CapacityData, params: SolveParams, is_mip: bool) -> bool:
     """The rule: cost mode, an LP, ``auto``/``highs`` without an explicit HiGHS ``solver``
-    option, no fill-rate floors, at least :data:`BLOCK_IPM_PRODUCTS` products in the block."""
+    option, no fill-rate floors, at least :data:`BLOCK_IPM_PRODUCTS` products and
+    :data:`BLOCK_IPM_CAPACITY_ROWS` capacity rows in the block."""
     return (
-        not is_mip
+        len(data.resources) * len(data.periods) >= BLOCK_IPM_CAPACITY_ROWS
+        and not is_mip
         and data.objective == "cost"
         and params.solver in ("auto", "highs")
         and "solver" not in params.solver_options

@@ -97,7 +97,10 @@ def test_solve_uses_it_above_the_rule_and_duals_match_finite_differences(
     exact = SolveParams(solver_options={"solver": "simplex"})
     simplex = solve(inst, exact)
     monkeypatch.setattr(capacity_module, "BLOCK_IPM_PRODUCTS", 10)
+    monkeypatch.setattr(capacity_module, "BLOCK_IPM_CAPACITY_ROWS", 50)
+    monkeypatch.setattr(capacity_module, "LARGE_LP", 500)  # as large coupled LPs are
     base = solve(inst, SolveParams(method="monolithic"))
+    assert base.info["num_cols"] >= 500
     assert base.info["lp_algorithm"] == "block-angular interior point (no crossover)"
     assert base.status is Status.OPTIMAL
     assert base.info["ipm_gap"] <= 1e-8
@@ -106,6 +109,9 @@ def test_solve_uses_it_above_the_rule_and_duals_match_finite_differences(
     # below the rule, or with an explicit HiGHS algorithm, HiGHS solves it
     assert solve(inst, exact).info["lp_algorithm"] == "dual simplex"
     monkeypatch.setattr(capacity_module, "BLOCK_IPM_PRODUCTS", 31)
+    assert "block" not in solve(inst, SolveParams(method="monolithic")).info["lp_algorithm"]
+    monkeypatch.setattr(capacity_module, "BLOCK_IPM_PRODUCTS", 10)
+    monkeypatch.setattr(capacity_module, "BLOCK_IPM_CAPACITY_ROWS", 51)
     assert "block" not in solve(inst, SolveParams(method="monolithic")).info["lp_algorithm"]
     # the capacity duals equal -(d cost / d capacity) wherever that derivative exists
     marginal_check(inst, base, simplex.objective, lambda i: solve(i, exact).objective)

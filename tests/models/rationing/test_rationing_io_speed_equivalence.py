@@ -23,7 +23,8 @@ from optim.instances.generators.rationing import random_rationing, rationing_fra
 from optim.instances.rationing import RationingInstance
 from optim.models.rationing.arrays import prepare
 from optim.models.rationing.solve import _eligible, _fmt
-from optim.result import Result, _clean, round_significant
+from optim.precision import column_kind, json_value, round_significant
+from optim.result import Result, _clean
 from optim.status import Status
 
 KNOBS = [
@@ -43,12 +44,17 @@ KNOBS = [
 
 
 def _reference_records(frame: pd.DataFrame) -> list[dict]:
-    """The result records cell by cell (the previous implementation)."""
+    """The result records cell by cell: float columns by the precision rule of their name
+    (per value, :func:`optim.precision.json_value`), other cells by ``_clean``."""
     cols = list(frame.columns)
     if not cols:  # itertuples yields nothing for a frame without columns (pandas 2)
         return [{} for _ in range(len(frame))]
+    kinds = [column_kind(c, frame[c]) if frame[c].dtype.kind == "f" else None for c in cols]
     return [
-        {c: _clean(v) for c, v in zip(cols, row, strict=True)}
+        {
+            c: _clean(v) if kind is None else json_value(float(v), kind)
+            for c, kind, v in zip(cols, kinds, row, strict=True)
+        }
         for row in frame.itertuples(index=False, name=None)
     ]
 
@@ -158,7 +164,8 @@ def test_json_of_awkward_columns():
     rows = json.loads(res.to_json())["t"]
     assert rows[0]["f"] == 18.75 and rows[1]["f"] == 0.1 and rows[2]["f"] is None
     assert rows[3]["f"] == "inf" and math.copysign(1, rows[5]["f"]) == -1
-    assert rows[7]["f"] == 0.3  # float noise rounded away (12 significant digits)
+    assert rows[6]["f"] == 0.3333333333  # ten significant digits (a float column)
+    assert rows[7]["f"] == 0.3  # float noise rounded away
 
 
 SPECIAL = [
