@@ -68,6 +68,9 @@ Resources
 - ``lead_time: 1000000`` allocates terabytes (memory estimated before allocation, refused
   beyond the cap) → test_gate::test_lead_time_million_is_refused_before_allocation,
   models/safety_stock/test_gsm_limits.py::test_huge_lead_time_is_refused_before_allocation
+- (audit) a 65 kB capacity document (1,000 products × 1,000 periods) asked the block
+  interior point for 7.45 GiB per copy (MemoryError, exit 1) →
+  test_block_ipm_memory_is_estimated_before_allocation
 - ``plan_weeks: 1000000`` → test_gate::test_plan_yaml_mistakes
 - the tree DP ignores ``--time-limit`` → models/safety_stock/test_gsm_limits.py::
   test_tree_dp_honours_the_time_limit_with_a_feasible_solution_and_bound
@@ -435,3 +438,28 @@ def test_mixed_magnitudes_up_to_1e12_are_exact(quantity):
     res = _widget_tier_one(quantity)
     assert res.has_solution(), res.message
     _assert_exact_tier_one(res, quantity)
+
+
+def test_block_ipm_memory_is_estimated_before_allocation(monkeypatch):
+    """The capacity model's block interior point holds P × T × T dense blocks: a 65 kB
+    document of 1,000 products × 1,000 periods asked for 7.45 GiB per copy (MemoryError, exit
+    1). The need is estimated first; beyond the memory limit HiGHS solves the sparse LP."""
+    import optim.models.capacity.solve as capacity_module
+    from optim.instances.generators.capacity import generate
+    from optim.models.capacity import blockipm
+    from optim.models.capacity.solve import solve
+    from optim.params import SolveParams
+    from optim.status import Status
+
+    inst = generate(seed=4, n_periods=10, n_products=30, n_resources=5, n_segments=3)
+    monkeypatch.setattr(capacity_module, "BLOCK_IPM_PRODUCTS", 10)
+    monkeypatch.setattr(capacity_module, "BLOCK_IPM_CAPACITY_ROWS", 50)
+    monkeypatch.setattr(capacity_module, "LARGE_LP", 500)
+    need = 4 * 8 * 30 * 10 * 10  # the estimate: four copies of 30 blocks of 10 × 10 floats
+    monkeypatch.setattr(blockipm, "MEMORY_LIMIT_BYTES", need)
+    within = solve(inst, SolveParams(method="monolithic"))
+    assert within.info["lp_algorithm"].startswith("block-angular interior point")
+    monkeypatch.setattr(blockipm, "MEMORY_LIMIT_BYTES", need - 1)
+    beyond = solve(inst, SolveParams(method="monolithic"))
+    assert "block" not in beyond.info["lp_algorithm"] and beyond.status is Status.OPTIMAL
+    assert beyond.objective == pytest.approx(within.objective, rel=1e-6)
