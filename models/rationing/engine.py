@@ -703,50 +703,63 @@ def _route(
     ``method="auto"``: the exact min-cost flow of :mod:`optim.models.rationing.routing` on
     every component it takes; the routing LPs on the rest (and everywhere with ``"lp"``).
     """
-    alloc = np.minimum(snap(alloc), cap)
+    # the quanta each line will get (a fractional share floored, as the grid repair does):
+    # routed as such, the flows are the lexicographically best routing of what is reported;
+    # routing the fractional shares and rounding after could leave a quantum at a dearer cell
+    alloc = floor_to_grid(np.minimum(snap(alloc), cap))
+    dominated, movable = _dominated(p, block, ga, alloc, cap)
     multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
     x = alloc[block.arc_line].copy()
     if multi.any():
         by_lp = np.ones(block.num_lines, dtype=bool)
         if runner.params.method != "lp":
             runner.clock.remaining()
-            exact = _route_exact(p, block, ga, alloc)
+            exact = _route_exact(p, block, ga, alloc, ~dominated)
             if exact is not None:
                 x, done = exact
                 by_lp = ~done
         if by_lp.any():
             arcs = np.flatnonzero(by_lp[block.arc_line])
             x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp)
-    return _repair(
-        block,
-        x,
-        alloc,
-        _priority(p, block, ga, alloc),
-        *_dominated(p, block, ga, alloc, cap),
-    )
+    return _repair(block, x, alloc, _priority(p, block, ga, alloc), dominated, movable)
 
 
 def _route_exact(
-    p: Problem, block: Block, ga: NDArray[np.int64], alloc: NDArray[np.float64]
+    p: Problem,
+    block: Block,
+    ga: NDArray[np.int64],
+    alloc: NDArray[np.float64],
+    usable: NDArray[np.bool_],
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
-    """Flows by successive shortest paths and the lines it routed; None when a lane cost is
-    off the exact cost grid (:func:`optim.models.rationing.routing.integer_costs`)."""
+    """Flows by successive shortest paths over the ``usable`` arcs (the others carry
+    nothing: :func:`_dominated`) and the lines it routed; None when a lane cost is off the
+    exact cost grid (:func:`optim.models.rationing.routing.integer_costs`).
+
+    Quantities go in as whole quanta (``alloc`` is on the grid, supplies floored to it):
+    every bottleneck is then a difference of integers below 2^53, exact in doubles, so the
+    flows come back exactly on the grid and the repair has nothing to round (routed in
+    units, a flow of 6.126929999999997 let the repair trade a quantum between lines)."""
     from optim.models.rationing import routing  # numba: imported when first needed
 
     cost = routing.integer_costs(p.arc_cost[ga])
     if cost is None:
         return None
-    return routing.route(
-        arc_line=block.arc_line,
-        arc_cell=block.arc_cell,
-        supply=block.supply,
+    arcs = np.flatnonzero(usable)
+    prev = p.arc_previous[ga[arcs]] * PER_UNIT if p.stability else None
+    flow, done = routing.route(
+        arc_line=block.arc_line[arcs],
+        arc_cell=block.arc_cell[arcs],
+        supply=np.floor(block.supply / QUANTUM + GRID_TOL),
         line_component=p.line_component,
         cell_component=p.cell_component,
-        alloc=alloc,
-        cost=cost,
-        previous=p.arc_previous[ga] if p.stability else None,
-        rank=p.arc_rank[ga],
+        alloc=np.round(alloc / QUANTUM),
+        cost=cost[arcs],
+        previous=prev,
+        rank=p.arc_rank[ga[arcs]],
     )
+    x = np.zeros(block.num_arcs)
+    x[arcs] = flow / PER_UNIT
+    return x, done
 
 
 def _route_lp(
@@ -787,6 +800,12 @@ def snap(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """Values within ``GRID_TOL`` quantum of the grid (LP noise) put exactly on it."""
     grid = np.round(values / QUANTUM)
     return np.where(np.abs(values / QUANTUM - grid) < GRID_TOL, grid / PER_UNIT, values)
+
+
+def floor_to_grid(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Values off the grid floored to a whole number of quanta (the grid repair's target)."""
+    down = np.floor(values / QUANTUM + GRID_TOL) / PER_UNIT
+    return np.where(off_grid(values), down, values)
 
 
 def grid_sum(
@@ -901,6 +920,8 @@ def _repair(
     excess = np.bincount(block.arc_cell, out, block.num_cells) - np.floor(
         block.supply / QUANTUM + GRID_TOL
     )
+    if np.any(excess > 0):
+        out, excess = _relocate(block, out, np.where(dominated, 0.0, add), frac, excess)
     # Trim each cell's excess from the lowest-priority line holding flow there, largest flow
     # first; when that arc holds less than the excess, the next one gives the rest (an arc
     # without flow is never picked, so no cell stays above its supply).
@@ -915,6 +936,45 @@ def _repair(
     if no_floor is not None:
         out = _give_back(block, out, target, np.floor(line_priority), no_floor)
     return out / PER_UNIT
+
+
+def _relocate(
+    block: Block,
+    out: NDArray[np.float64],
+    add: NDArray[np.float64],
+    frac: NDArray[np.float64],
+    excess: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Quanta that rounding added (``add``, per arc) at a cell now over its supply move to
+    another arc of the same line whose cell has room (largest remainder ``frac`` first).
+
+    The routing LPs let every line fall 1e-9 (relative) short, and another line may fill that
+    room with a sub-quantum flow; rounding it up to a whole quantum at the full cell would
+    make the trimming below cut a quantum off the lowest-priority line there, though the
+    line that rounded could place it at another of its cells. Each move keeps the line's
+    total; cells with room stay within supply. Rare (noise of the LPs): a plain loop.
+    """
+    out, excess = out.copy(), excess.copy()
+    line_arcs = np.argsort(block.arc_line, kind="stable")
+    line_ptr = np.searchsorted(block.arc_line[line_arcs], np.arange(block.num_lines + 1))
+    for c in np.flatnonzero(excess > 0):
+        for k in np.flatnonzero((block.arc_cell == c) & (add > 0)):
+            i = block.arc_line[k]
+            others = line_arcs[line_ptr[i] : line_ptr[i + 1]]
+            others = others[(others != k) & (frac[others] >= 0)]
+            for k2 in others[np.argsort(-frac[others], kind="stable")]:
+                c2 = block.arc_cell[k2]
+                move = min(add[k], -excess[c2], excess[c])
+                if move <= 0:
+                    continue
+                out[k] -= move
+                out[k2] += move
+                add[k] -= move
+                excess[c] -= move
+                excess[c2] += move
+            if excess[c] <= 0:
+                break
+    return out, excess
 
 
 def _give_back(
