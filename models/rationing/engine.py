@@ -215,7 +215,10 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
     With ``params.threads > 1`` (or a Dask cluster in force, see :mod:`optim.executor`) and
     more than ``PARALLEL_MIN_ARCS`` arcs, blocks are solved by worker processes (each block
     sent as a small self-contained sub-problem). Blocks are independent and placed by index,
-    so the result is the same for any executor and worker count.
+    so the result is the same for any executor and worker count. A cancel
+    (:func:`optim.solvers.base.interruptible`) reaches the local worker processes: blocks
+    running there stop before their next stage, blocks not started are never run, and the
+    solve ends ``interrupted`` (:func:`optim.executor.fan_out`, ``cancellable``).
     """
     n, A = p.num_lines, p.num_arcs
     out = Outcome(
@@ -241,6 +244,7 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
         cluster=cluster,
         desc="rationing blocks",
         stop=lambda res: isinstance(res, EngineError),
+        cancellable=True,
     )
     for (gl, ga, _), res in zip(todo, results, strict=False):
         if isinstance(res, EngineError):
@@ -254,6 +258,8 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
             assert out.share is not None
             out.share[gl] = res.share
         out.lp_count += res.lp_count
+    if len(results) < len(todo):  # a cancel stopped the fan-out between blocks
+        raise EngineError(Status.TIME_LIMIT, "cancelled", Termination.INTERRUPTED)
     return out
 
 
