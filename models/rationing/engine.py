@@ -709,11 +709,13 @@ def _route(
     ``method="auto"``: the exact min-cost flow of :mod:`optim.models.rationing.routing` on
     every component it takes; the routing LPs on the rest (and everywhere with ``"lp"``).
     """
-    # the quanta each line will get (a fractional share floored, as the grid repair does):
-    # routed as such, the flows are the lexicographically best routing of what is reported;
-    # routing the fractional shares and rounding after could leave a quantum at a dearer cell
-    alloc = floor_to_grid(np.minimum(snap(alloc), cap))
-    dominated, movable = _dominated(p, block, ga, alloc, cap)
+    share = np.minimum(snap(alloc), cap)
+    # the quanta each line gets (a fractional share floored, as the grid repair does): routed
+    # as such, the flows are the lexicographically best routing of what is reported (routing
+    # the fractional shares and rounding after left quanta at dearer cells); the stock the
+    # flooring frees stays with the lines the fair shares put first (_dominated)
+    alloc = floor_to_grid(share)
+    dominated, movable = _dominated(p, block, ga, share, cap)
     multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
     x = alloc[block.arc_line].copy()
     if multi.any():
@@ -846,25 +848,37 @@ def _dominated(
     """Arcs that must carry nothing (and, per line, whether its quanta may move).
 
     An arc is dominated when its line (no minimum, no integer rule) sits at a cell where a
-    line of a higher tier (smaller number, no integer rule) is short. Tier dominance makes
-    these flows 0 in every exact answer (shifting them to the short line would raise the
-    higher tier's total). The routing LP keeps each line within 1e-9 of its allocation, and
-    a lower tier's preferred cell can absorb what those tolerances free; the grid repair
-    must not turn that noise into whole quanta.
+    line (no integer rule) is short of its cap (``alloc``: the fractional shares) that comes
+    first: of a higher tier (smaller number), or of the same tier with a lower fair-share
+    ratio ``a / w`` (beyond 1e-7 relative). Tier dominance and leximin make these flows 0 in
+    every exact answer (shifting them to the short line would raise the higher tier's total,
+    or the tier's minimum ratio), so the fractional shares route without them, and so do
+    their floors. The routing LP keeps each line within 1e-9 of its allocation, and a
+    flooring or those tolerances free stock at a cell; the routing and the grid repair must
+    not hand it to a line that comes after a short one there.
     """
     line = block.arc_line
+    g = p.arc_line[ga]
     tier = np.zeros(block.num_lines, dtype=np.int64)
-    tier[line] = p.tier[p.arc_line[ga]]
+    tier[line] = p.tier[g]
     has_floor = np.zeros(block.num_lines, dtype=bool)
-    has_floor[line] = p.minimum[p.arc_line[ga]] > 0
+    has_floor[line] = p.minimum[g] > 0
     whole = np.zeros(block.num_lines, dtype=bool)  # lots / all-or-nothing: may stay short
-    whole[line] = (p.lot > 0)[p.arc_line[ga]] | p.all_or_nothing[p.arc_line[ga]]
+    whole[line] = (p.lot > 0)[g] | p.all_or_nothing[g]
+    weight = np.ones(block.num_lines)
+    weight[line] = p.rule_weight(p.request)[g]
+    ratio = alloc / np.where(weight > 0, weight, 1.0)
     short = (alloc < cap - 1e-9 * np.maximum(1.0, cap)) & ~whole
     best = np.full(block.num_cells, np.iinfo(np.int64).max)
     on = short[line]
     np.minimum.at(best, block.arc_cell[on], tier[line[on]])
+    # the least ratio of a short line per (cell, tier)
+    key = block.arc_cell * (int(tier.max(initial=0)) + 1) + tier[line]
+    least = np.full(block.num_cells * (int(tier.max(initial=0)) + 1), np.inf)
+    np.minimum.at(least, key[on], ratio[line[on]])
+    after = ratio[line] > least[key] + 1e-7 * np.maximum(1.0, ratio[line])
     movable = ~has_floor & ~whole
-    return (tier[line] > best[block.arc_cell]) & movable[line], movable
+    return ((tier[line] > best[block.arc_cell]) | after) & movable[line], movable
 
 
 def _keep(objective: float | None) -> float:

@@ -137,15 +137,24 @@ def _assert_feasible(p: Problem, flow: np.ndarray, alloc: np.ndarray) -> None:
 
 def _closed(p: Problem, alloc: np.ndarray) -> np.ndarray:
     """Arcs a reported routing leaves empty: a line without a minimum or an integer rule at a
-    cell where a line of a higher tier (no integer rule) is short of its cap — rounding
-    never gives a lower tier stock where a higher tier lacks it."""
+    cell where a line (no integer rule) short of its cap comes first — of a higher tier, or
+    of the same tier with a lower fair-share ratio a / w (beyond 1e-6 relative, the leximin
+    property's tolerance). Stock that rounding frees never goes to a line that comes after
+    a short one there."""
     whole = (p.lot > 0) | p.all_or_nothing
     short = (alloc < p.cap - 1e-9 * np.maximum(1.0, p.cap)) & ~whole
-    best = np.full(p.num_cells, np.iinfo(np.int64).max)
-    on = short[p.arc_line]
-    np.minimum.at(best, p.arc_cell[on], p.tier[p.arc_line[on]])
-    movable = (p.minimum <= 0) & ~whole
-    return (p.tier[p.arc_line] > best[p.arc_cell]) & movable[p.arc_line]
+    ratio = alloc / p.rule_weight(p.request)
+    closed = np.zeros(p.num_arcs, bool)
+    for k, (j, c) in enumerate(zip(p.arc_line.tolist(), p.arc_cell.tolist(), strict=True)):
+        if p.minimum[j] > 0 or whole[j]:
+            continue
+        for i in p.arc_line[(p.arc_cell == c)].tolist():
+            if short[i] and (
+                p.tier[i] < p.tier[j]
+                or (p.tier[i] == p.tier[j] and ratio[i] < ratio[j] - 1e-6 * max(1.0, ratio[j]))
+            ):
+                closed[k] = True
+    return closed
 
 
 def _assert_lexicographically_optimal(
