@@ -22,10 +22,12 @@ from optim.instances.base import Document, Frozen, string_id
 
 __all__ = [
     "DISTRIBUTIONS",
+    "LEAD_TIME_METHODS",
     "POOLINGS",
     "SERVICE_MEASURES",
     "Arc",
     "Demand",
+    "LeadTimeMethod",
     "LeadTimePoint",
     "Pooling",
     "SafetyStockInstance",
@@ -39,6 +41,8 @@ NORMAL_SPAN = 3.0
 
 Pooling = Literal["critical_level", "max_z", "root_sum_square", "additive"]
 POOLINGS = ("critical_level", "max_z", "root_sum_square", "additive")
+LeadTimeMethod = Literal["exact", "two_moment"]
+LEAD_TIME_METHODS = ("exact", "two_moment")
 SERVICE_MEASURES = ("cycle_service", "fill_rate")
 DISTRIBUTIONS = ("auto", "normal", "poisson", "negative_binomial")
 
@@ -380,6 +384,13 @@ class SafetyStockInstance(Document):
         ``"max_z"`` (cover the strictest), ``"root_sum_square"`` or ``"additive"`` (these two do
         not differentiate service: first come, first served; see
         :mod:`optim.models.safety_stock`).
+    lead_time_method
+        How a first-come-first-served stage with a random lead time sizes its stock
+        (:mod:`optim.models.safety_stock.lead_times`): ``"exact"`` (default; the quantile of
+        demand over the random replenishment time, meets the target in simulation) or
+        ``"two_moment"`` (the closed form of Humair, Ruark, Tomlin & Willems 2013, mean and
+        variance only: reproduces their published figures, may fall short of the target).
+        Stages with critical levels always use their exact model.
     """
 
     kind: Literal["safety_stock"] = "safety_stock"
@@ -388,6 +399,7 @@ class SafetyStockInstance(Document):
     arcs: tuple[Arc, ...] = ()
     demands: tuple[Demand, ...]
     pooling: Pooling = "critical_level"
+    lead_time_method: LeadTimeMethod = "exact"
 
     @model_validator(mode="after")
     def _check_references(self) -> SafetyStockInstance:

@@ -37,6 +37,7 @@ SIMULATION_COLUMNS = ("stage", "item", "location", "segment", "service_measure",
 def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
     """Sheet name → table, in workbook order (summary first)."""
     from optim.alerts import collect, frame
+    from optim.planning.replenishment import item_policy_table
 
     seg = run.segmentation
     facts: list[tuple[str, Any]] = [
@@ -90,6 +91,12 @@ def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
         "policy": run.policy.to_frame(),
         "cell policy": run.tables["cell_policy"],
         "items": seg.items,
+        "item policy": item_policy_table(seg, run.tables),
+        **(
+            {"make-to-order paths": run.tables["make_to_order_paths"]}
+            if "make_to_order_paths" in run.tables
+            else {}
+        ),
         "customers": seg.customers,
         "segment changes": seg.changes,
         "stock by stage": run.tables["stock_by_stage"],

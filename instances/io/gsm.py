@@ -78,6 +78,10 @@ __all__ = [
     "to_stockpyl",
 ]
 
+#: the "max" treatment of a normal stage time: its 95th percentile with z as tabulated, 1.645
+#: (the figure Humair et al.'s totals imply: see read_willems_xlsxmap)
+MAX_NORMAL_Z = 1.645
+
 Rounding = Literal["ceil", "round", "floor", "error"]
 LeadTimes = Literal["rounded", "stochastic", "mean", "max"]
 
@@ -262,6 +266,7 @@ def read_willems_xlsxmap(
     *,
     lead_time_rounding: Rounding = "ceil",
     lead_times: LeadTimes = "rounded",
+    subperiods: int = 1,
     segment: str = "default",
     name: str | None = None,
 ) -> SafetyStockInstance:
@@ -287,13 +292,30 @@ def read_willems_xlsxmap(
 
         * ``"rounded"``: the mean time rounded by ``lead_time_rounding``, variability
           ignored (what this reader did before stochastic lead times);
-        * ``"stochastic"``: a discrete distribution when ``StageTime_k_*`` is given (it is
-          authoritative: its mean replaces ``stageTime``, which disagrees on one stage of
-          chain 8), else a normal time with ``stDevStageTime`` when > 0; fractional means
-          kept exactly;
+        * ``"stochastic"``: a discrete distribution when ``StageTime_k_*`` is given, else a
+          normal time with ``stDevStageTime`` when > 0; fractional means kept exactly;
         * ``"mean"``: deterministic at the mean (of the distribution when given), exact;
-        * ``"max"``: deterministic at the largest value of the distribution, or at
-          mean + 3 std devs for a normal time (the support the stochastic model considers).
+        * ``"max"``: deterministic at the largest value of the distribution, or at the 95th
+          percentile (mean + 1.645 std devs) for a normal time: Humair et al.'s convention,
+          shown by their figures (their max-treatment total stock less safety stock is the
+          pipeline stock at exactly these lead times on chains 6, 7, 10, 11, 14 and 15; with
+          mean + 3 std devs it would be 5-18 % larger).
+
+    subperiods
+        Time-unit rescaling: count time in ``1/subperiods`` of the data's period (stage
+        times, their std devs and distributions and maximum service times times
+        ``subperiods``; demand mean divided by it, its std dev by its square root, so the
+        safety stock of a deterministic stage is unchanged). Service times are whole periods
+        in the GSM here; Humair et al. let them be fractional, so a stage time of 9.5 can be
+        passed on exactly. With ``subperiods=10`` every extreme point of chains whose times
+        have one decimal is whole: their mean-treatment figures are then approached (chain 3:
+        5,017 vs 5,004 reported, 5,155 in whole periods; chain 8: 41,567 vs 41,180, 54,064).
+
+        A discrete distribution whose mean and std dev contradict the row's ``stageTime`` and
+        ``stDevStageTime`` is repaired when changing exactly one of its values makes both
+        moments agree (chain 8, ``Part_0001``: ``{1: 0.5, 45: 0.5}`` with stage time 42.5 and
+        std dev 2.5 is read as ``{40: 0.5, 45: 0.5}``; Humair et al.'s pipeline stock for the
+        chain confirms 42.5); any other contradiction is refused naming the line.
 
     Returns
     -------
@@ -303,6 +325,11 @@ def read_willems_xlsxmap(
 
     from optim.instances.safety_stock import NORMAL_SPAN
 
+    if isinstance(subperiods, bool) or not isinstance(subperiods, int) or subperiods < 1:
+        raise InstanceError(
+            f"subperiods {subperiods!r} is not allowed; it must be a whole number >= 1.",
+            field="subperiods",
+        )
     if lead_times not in ("rounded", "stochastic", "mean", "max"):
         raise InstanceError(
             f"lead_times {lead_times!r} is not one of 'rounded', 'stochastic', 'mean', 'max'.",
@@ -364,6 +391,11 @@ def read_willems_xlsxmap(
         sd_time = (
             _number(rec[c_tsd], "stDevStageTime", owner) if c_tsd and rec[c_tsd].strip() else 0.0
         )
+        if points:
+            points = _reconcile(points, mean_time, sd_time, owner)
+        if subperiods != 1:
+            mean_time, sd_time = mean_time * subperiods, sd_time * subperiods
+            points = [(v * subperiods, p) for v, p in points]
         if lead_times == "rounded":
             lead[sid] = _whole(mean_time, lead_time_rounding, owner)
         elif points:
@@ -378,7 +410,7 @@ def read_willems_xlsxmap(
         else:
             if lead_times == "stochastic" and sd_time > 0:
                 extra[sid] = {"lead_time_std_dev": sd_time}
-            top = mean_time + (NORMAL_SPAN * sd_time if lead_times == "max" else 0.0)
+            top = mean_time + (MAX_NORMAL_Z * sd_time if lead_times == "max" else 0.0)
             lead[sid] = _exact(top)
         lead.setdefault(sid, _exact(mean_time))
         # the longest time the solvers consider (blank promises must never bind)
@@ -393,11 +425,13 @@ def read_willems_xlsxmap(
                 {
                     "stage": sid,
                     "segment": segment,
-                    "mean": _number(rec[c_mu], "avgDemand", owner),
-                    "std_dev": _number(rec[c_sd] or "0", "stDevDemand", owner),
+                    "mean": _number(rec[c_mu], "avgDemand", owner) / subperiods,
+                    "std_dev": _number(rec[c_sd] or "0", "stDevDemand", owner)
+                    / math.sqrt(subperiods),
                     "service_level": _number(rec[c_sl], "serviceLevel", owner),
                     "max_service_time": (
                         _whole(_number(rec[c_ms], "maxServiceTime", owner), "error", owner)
+                        * subperiods
                         if rec[c_ms].strip()
                         else None
                     ),
@@ -659,6 +693,47 @@ def _longest_path(
     for s in _topological(ids, edges):
         out[s] = lead[s] + max((out[u] for u in preds[s]), default=0)
     return out
+
+
+def _moments(points: list[tuple[float, float]]) -> tuple[float, float]:
+    total = sum(p for _, p in points)
+    mean = sum(v * p for v, p in points) / total
+    return mean, math.sqrt(max(sum(p * (v - mean) ** 2 for v, p in points) / total, 0.0))
+
+
+def _reconcile(
+    points: list[tuple[float, float]], mean_time: float, sd_time: float, owner: str
+) -> list[tuple[float, float]]:
+    """The ``(value, probability)`` points of a stage-time distribution, checked against the
+    row's own ``stageTime`` (and ``stDevStageTime`` when given) to 1e-3 relative; a single
+    wrong value is repaired when exactly one replacement makes both moments agree (see
+    :func:`read_willems_xlsxmap`), anything else is refused."""
+
+    def agrees(m: float, sd: float) -> bool:
+        return abs(m - mean_time) <= 1e-3 * max(1.0, abs(mean_time)) and (
+            sd_time <= 0 or abs(sd - sd_time) <= 1e-3 * max(1.0, sd_time)
+        )
+
+    if agrees(*_moments(points)):
+        return points
+    total = sum(p for _, p in points)
+    first = sum(v * p for v, p in points)
+    repairs = []
+    if sd_time > 0:
+        for i, (v, p) in enumerate(points):
+            w = (mean_time * total - (first - v * p)) / p
+            cand = [(w, q) if k == i else (u, q) for k, (u, q) in enumerate(points)]
+            if w >= 0 and agrees(*_moments(cand)):
+                repairs.append(cand)
+    if len(repairs) == 1:
+        return repairs[0]
+    m, sd = _moments(points)
+    raise InstanceError(
+        f"{owner}: the StageTime_k distribution has mean {m:.6g} and std dev {sd:.6g}, but "
+        f"stageTime is {mean_time:g} and stDevStageTime {sd_time:g}; they must agree (to "
+        "1e-3 relative). Fix the distribution or the stage time.",
+        field="StageTime_k_v",
+    )
 
 
 def _number(text: str, what: str, owner: str) -> float:

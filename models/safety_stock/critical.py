@@ -252,8 +252,15 @@ def lattice_law(
         return ("normal", mean, std_dev)
     m = mean / step
     v = std_dev**2 / step**2
-    if dist == "negative_binomial" and v > m:
-        return ("negative_binomial", m * m / (v - m), m / v)
+    if dist == "negative_binomial" and v > m * (1.0 + 1e-9):
+        # (a variance within 1e-9 of the mean is Poisson: r = m^2 / (v - m) would pass
+        # 10^9 m and the lgamma differences of the count law lose every digit)
+        r = m * m / (v - m)
+        if r > 0.0:
+            return ("negative_binomial", r, m / v)
+        # m * m underflowed (a mean below ~1e-154 steps): the negative binomial's
+        # P(D > 0) = 1 - p^r is below 1e-300, so both laws are the point mass at 0 in
+        # doubles, and the Poisson count avoids lgamma(0).
     return ("poisson", m, 0.0)
 
 

@@ -235,17 +235,21 @@ class Solution:
         return float(self.stage_cost.sum())
 
 
-def prepare(instance: SafetyStockInstance, workers: int = 1) -> GSMData:
+def prepare(
+    instance: SafetyStockInstance, workers: int = 1, deadline: float | None = None
+) -> GSMData:
     """Compute :class:`GSMData` from a validated instance.
 
     ``workers``: local processes for the stage tables of a network of several items
     (:func:`~optim.models.safety_stock.tables.tables_by_blocks`; a Dask cluster in force
     takes them instead); the arrays are the same for any executor and worker count.
+    ``deadline`` (``time.perf_counter()``): building the tables stops with
+    :class:`~optim.models.safety_stock.tables.TableTimeout` once it has passed.
     """
     from optim.models.safety_stock.tables import tables_by_blocks
 
     data = prepare_arrays(instance)
-    tables, delays = tables_by_blocks(instance, data, workers)
+    tables, delays = tables_by_blocks(instance, data, workers, deadline)
     if tables is None:
         return data
     data = data.with_table(tables)

@@ -25,12 +25,17 @@ pooling rule's effective safety factor, so a deterministic integer lead time giv
   :math:`r_i = (x + v_i)^+` (a point mass at 0 when :math:`r_i = 0`), found by bisection to
   1e-10 relative.
 * Normal lead times :math:`L \sim \max(0, N(\bar L, s^2))`: the same mixture quantile over
-  a 101-point equiprobable quadrature of :math:`L` (:func:`normal_nodes`). Humair, Ruark,
-  Tomlin & Willems (2013) use the two-moment closed form
-  :math:`B_j = \mu_j E R + z_j \sqrt{\sigma_j^2 E R + \mu_j^2 \operatorname{Var} R}`;
-  it ignores the skew of demand over a random time and put fills up to 0.5 points below
-  target in our simulations, so the mixture is used (the simulation test holds it to
-  sampling error).
+  a 101-point equiprobable quadrature of :math:`L` (:func:`normal_nodes`).
+* ``lead_time_method="two_moment"`` (instance field) instead uses the closed form of Humair,
+  Ruark, Tomlin & Willems (2013), :func:`two_moment_stock`:
+  :math:`SS^0_j = z_j \sqrt{\sigma_j^2 (x + E L_j)^+ + \mu_j^2 \operatorname{Var} L_j}
+  + \mu_j E[(-(x + L_j))^+]` (demand over the replenishment time by its first two moments,
+  plus early arrivals). It ignores the skew of demand over a random time, so it does not
+  guarantee the target; it is there to compare with the literature and with tools that use
+  it: on Willems chains 1 and 3 it reproduces Humair et al.'s total safety stock to the unit
+  (benchmarks/gsm_results.md; tests/models/safety_stock/test_gsm_willems_lead_times.py).
+  The default (``"exact"``) is the mixture quantile above, held to the target by the
+  simulation tests.
 * A fractional deterministic lead time is the one-point case:
   :math:`B_j = \mu_j r + k_j\sqrt r`, :math:`r = (x + \bar L)^+` — exact, no rounding of the
   time unit.
@@ -132,6 +137,7 @@ __all__ = [
     "solver_lead_time",
     "stochastic_tables",
     "suffix_min",
+    "two_moment_stock",
 ]
 
 NORMAL_NODES = 101  # equiprobable quadrature nodes of a normal lead time
@@ -279,16 +285,20 @@ def mixture_quantile(
 
 
 def stochastic_tables(
-    instance: SafetyStockInstance, data: GSMData
+    instance: SafetyStockInstance, data: GSMData, deadline: float | None = None
 ) -> tuple[list[FloatArray], list[NDArray[np.int64]]] | None:
     """Per-stage tables for random / fractional lead times, or ``None`` when none has one.
 
     Returns the tables (every stage: integer deterministic stages get :math:`k_j\\sqrt\\tau`)
     and, per stage and :math:`\\tau`, the order delay :math:`\\delta` that attains the entry
     (:math:`SS_j(\\tau) = \\min_{\\delta \\ge 0} SS^0_j(\\tau + \\delta)`, see the module
-    docstring). The quantiles of all stages whose distributions have the same number of
-    points are found in one vectorised call.
+    docstring). The quantiles of stages whose distributions have the same number of points
+    are found in vectorised calls of about :data:`CHUNK_ROWS` rows; ``deadline``
+    (``time.perf_counter()``) is checked before each stage and each call
+    (:class:`~optim.models.safety_stock.tables.TableTimeout` once passed).
     """
+    from optim.models.safety_stock.tables import check_deadline
+
     if not any(needs_table(s) for s in instance.stages):
         return None
     phi = data.phi
@@ -301,36 +311,35 @@ def stochastic_tables(
     )
     raw: list[FloatArray | None] = [None] * data.n
     groups: dict[int, list[_Rows]] = {}
+    done = 0  # stages whose table is final
     for j, stage in enumerate(instance.stages):
+        check_deadline(deadline, done, data.n)
         L = int(data.tau_max[j])
         if not needs_table(stage):
             raw[j] = float(data.k[j]) * np.sqrt(np.arange(L + 1, dtype=np.float64))
+            done += 1
             continue
         kind, v, p, sd = lead_time_model(stage)
-        if kind == "normal":
-            v, p = normal_nodes(float(v[0]), sd)
         x = np.arange(L + 1, dtype=np.float64) - int(data.lead_time[j])
         mu, sig = float(data.mean[j]), float(sigma[j])
+        if instance.lead_time_method == "two_moment" and (kind == "normal" or v.size > 1):
+            raw[j] = two_moment_stock(x, v, p, sd, mu, sig, _stage_z(data, j, sig))
+            done += 1
+            continue
+        if kind == "normal":
+            v, p = normal_nodes(float(v[0]), sd)
         r = np.maximum(x[:, None] + v[None, :], 0.0)  # (tau, points)
         mean_lt = float(v @ p)
         if v.size == 1:  # deterministic (fractional) lead time: closed form
             raw[j] = float(data.k[j]) * np.sqrt(r[:, 0]) + mu * (r[:, 0] - (x + mean_lt))
+            done += 1
             continue
         alpha = float(ndtr(_stage_z(data, j, sig)))
         groups.setdefault(v.size, []).append(_Rows(j, x, r, p, mu, sig, alpha, mean_lt))
-    for items in groups.values():
-        r_all = np.concatenate([it.r for it in items])
-        mu_rows = np.concatenate([np.full(it.x.size, it.mu) for it in items])
-        sig_rows = np.concatenate([np.full(it.x.size, it.sigma) for it in items])
-        p_rows = np.concatenate([np.broadcast_to(it.p, it.r.shape) for it in items])
-        a_rows = np.concatenate([np.full(it.x.size, it.alpha) for it in items])
-        b = mixture_quantile(
-            a_rows, mu_rows[:, None] * r_all, sig_rows[:, None] * np.sqrt(r_all), p_rows
-        )
-        start = 0
-        for it in items:
-            raw[it.j] = b[start : start + it.x.size] - it.mu * (it.x + it.mean_lt)
-            start += it.x.size
+    for chunk in _chunks(groups):
+        check_deadline(deadline, done, data.n)
+        _quantile_rows(chunk, raw)
+        done += len(chunk)
     tables: list[FloatArray] = []
     delays: list[NDArray[np.int64]] = []
     for j, stage in enumerate(instance.stages):
@@ -346,6 +355,31 @@ def stochastic_tables(
     return tables, delays
 
 
+def two_moment_stock(
+    x: FloatArray, v: FloatArray, p: FloatArray, sd: float, mu: float, sigma: float, z: float
+) -> FloatArray:
+    r"""Expected safety stock of the two-moment closed form (Humair et al. 2013) at
+    :math:`x = SI - S` (one value per entry of ``x``), before the order delay.
+
+    .. math:: SS^0 = z\sqrt{\sigma^2 (x + E L)^+ + \mu^2 \operatorname{Var} L}
+              + \mu\, E[(-(x + L))^+]
+
+    (cover of demand over the replenishment time by its mean and variance, plus the stock of
+    early arrivals). ``v``/``p``: a discrete lead time; ``sd > 0``: a normal one with mean
+    ``v[0]`` (not truncated at 0, as in the closed form).
+    """
+    if sd > 0:
+        m, var = float(v[0]), sd * sd
+        d = (x + m) / sd
+        early = sd * np.exp(-0.5 * d * d) / math.sqrt(2 * math.pi) - (x + m) * ndtr(-d)
+    else:
+        m = float(v @ p)
+        var = float(((v - m) ** 2) @ p)
+        early = np.maximum(-(x[:, None] + v[None, :]), 0.0) @ p
+    cover = z * np.sqrt(sigma * sigma * np.maximum(x + m, 0.0) + mu * mu * var)
+    return np.asarray(cover + mu * early, dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class _Rows:
     """One stage's quantile problems: tau rows of a mixture with the stage's points."""
@@ -358,6 +392,44 @@ class _Rows:
     sigma: float
     alpha: float
     mean_lt: float
+
+
+#: rows (net replenishment times x stages) of one vectorised quantile call: the unit of work
+#: between two deadline checks (chain 38: 35,843 rows of 101 points, 9 calls)
+CHUNK_ROWS = 4096
+
+
+def _chunks(groups: dict[int, list[_Rows]]) -> list[list[_Rows]]:
+    """The stages of each group cut into runs of about :data:`CHUNK_ROWS` rows."""
+    out: list[list[_Rows]] = []
+    for items in groups.values():
+        run: list[_Rows] = []
+        rows = 0
+        for it in items:
+            run.append(it)
+            rows += it.x.size
+            if rows >= CHUNK_ROWS:
+                out.append(run)
+                run, rows = [], 0
+        if run:
+            out.append(run)
+    return out
+
+
+def _quantile_rows(items: list[_Rows], raw: list[FloatArray | None]) -> None:
+    """Fill ``raw`` for these stages (same number of points) by one vectorised quantile call."""
+    r_all = np.concatenate([it.r for it in items])
+    mu_rows = np.concatenate([np.full(it.x.size, it.mu) for it in items])
+    sig_rows = np.concatenate([np.full(it.x.size, it.sigma) for it in items])
+    p_rows = np.concatenate([np.broadcast_to(it.p, it.r.shape) for it in items])
+    a_rows = np.concatenate([np.full(it.x.size, it.alpha) for it in items])
+    b = mixture_quantile(
+        a_rows, mu_rows[:, None] * r_all, sig_rows[:, None] * np.sqrt(r_all), p_rows
+    )
+    start = 0
+    for it in items:
+        raw[it.j] = b[start : start + it.x.size] - it.mu * (it.x + it.mean_lt)
+        start += it.x.size
 
 
 def suffix_min(raw: FloatArray) -> tuple[FloatArray, NDArray[np.int64]]:

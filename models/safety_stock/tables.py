@@ -9,6 +9,8 @@ through :meth:`GSMData.stage_cost`. One function per model builds its stages' ta
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,12 +21,39 @@ if TYPE_CHECKING:
     from optim.models.safety_stock.data import GSMData
 
 __all__ = [
+    "TableTimeout",
+    "check_deadline",
     "critical_level_tables",
     "sqrt_tables",
     "stage_tables",
     "stage_tables_and_delays",
     "tables_by_blocks",
 ]
+
+
+class TableTimeout(Exception):
+    """The stage tables passed their deadline (``stages_done`` of ``stages`` finished).
+
+    Building the tables is the first step of a solve with random lead times or critical
+    levels and can take seconds on thousands of stages; it checks the solve's deadline
+    between stages (and between blocks of the vectorised quantile search) so that a time
+    limit is honoured before any solver runs."""
+
+    def __init__(self, stages_done: int, stages: int) -> None:
+        super().__init__(stages_done, stages)  # picklable: raised in worker processes too
+        self.stages_done, self.stages = stages_done, stages
+
+    def __str__(self) -> str:
+        return (
+            f"stage tables stopped at their deadline after {self.stages_done} of "
+            f"{self.stages} stages"
+        )
+
+
+def check_deadline(deadline: float | None, done: int, stages: int) -> None:
+    """Raise :class:`TableTimeout` once ``time.perf_counter()`` passes ``deadline``."""
+    if deadline is not None and time.perf_counter() >= deadline:
+        raise TableTimeout(done, stages)
 
 
 def stage_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[np.float64]] | None:
@@ -37,14 +66,16 @@ def stage_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[n
 
 
 def stage_tables_and_delays(
-    instance: SafetyStockInstance, data: GSMData
+    instance: SafetyStockInstance, data: GSMData, deadline: float | None = None
 ) -> tuple[list[NDArray[np.float64]] | None, list[NDArray[np.int64]] | None]:
-    """:func:`stage_tables` and, for random lead times, the order delay per stage and tau."""
+    """:func:`stage_tables` and, for random lead times, the order delay per stage and tau.
+
+    ``deadline`` (``time.perf_counter()``): :class:`TableTimeout` once passed."""
     from optim.models.safety_stock.lead_times import stochastic_tables
 
-    lead = stochastic_tables(instance, data)
+    lead = stochastic_tables(instance, data, deadline=deadline)
     tables, delays = (None, None) if lead is None else lead
-    critical = critical_level_tables(instance, data, base=tables, delays=delays)
+    critical = critical_level_tables(instance, data, base=tables, delays=delays, deadline=deadline)
     return (tables if critical is None else critical), delays
 
 
@@ -61,6 +92,7 @@ def critical_level_tables(
     data: GSMData,
     base: list[NDArray[np.float64]] | None = None,
     delays: list[NDArray[np.int64]] | None = None,
+    deadline: float | None = None,
 ) -> list[NDArray[np.float64]] | None:
     """Tables of ``pooling="critical_level"``: stages whose segments differ in target or
     measure get the least safety stock with critical levels (:mod:`.critical`); the others keep
@@ -76,7 +108,8 @@ def critical_level_tables(
     if not specs:
         return None
     tables = list(base) if base is not None else sqrt_tables(data)
-    for j, spec in specs.items():
+    for done, (j, spec) in enumerate(specs.items()):
+        check_deadline(deadline, data.n - len(specs) + done, data.n)
         stage = instance.stages[j]
         if needs_table(stage):
             assert delays is not None  # stochastic_tables ran for this instance
@@ -93,7 +126,10 @@ Delays = list[NDArray[np.int64]]
 
 
 def tables_by_blocks(
-    instance: SafetyStockInstance, data: GSMData, workers: int = 1
+    instance: SafetyStockInstance,
+    data: GSMData,
+    workers: int = 1,
+    deadline: float | None = None,
 ) -> tuple[Tables | None, Delays | None]:
     """:func:`stage_tables_and_delays`, the network's items (connected components) split into
     blocks on the executor seam (:func:`optim.executor.fan_out`: ``workers`` local processes,
@@ -103,7 +139,9 @@ def tables_by_blocks(
     serves), so each block is solved as an instance of its own and the tables are placed
     back by stage: the same arrays as one call on the whole network, for any executor and
     block count. One call here when there is one block, or no table work (neither critical
-    levels nor random lead times).
+    levels nor random lead times). ``deadline`` (``time.perf_counter()``): every block checks
+    it (a block on another process or machine gets the seconds left when it is handed out)
+    and :class:`TableTimeout` is raised here.
     """
     from optim import executor
     from optim.models.graph import DisjointSets
@@ -117,7 +155,7 @@ def tables_by_blocks(
     components = np.unique(roots).size
     count = executor.pieces(workers, components) if busy else 1
     if count == 1:
-        return stage_tables_and_delays(instance, data)
+        return stage_tables_and_delays(instance, data, deadline)
     # whole components in stage order, cut into ``count`` blocks of about equal stage counts
     label = np.unique(roots, return_inverse=True)[1]
     first = np.full(components, data.n, dtype=np.int64)
@@ -127,11 +165,18 @@ def tables_by_blocks(
     block_of = np.minimum(np.cumsum(size) - size, data.n - 1) * count // data.n
     stage_block = block_of[rank[label]]
     blocks = [np.flatnonzero(stage_block == b) for b in np.unique(stage_block).tolist()]
+
+    def pieces() -> Iterator[tuple[SafetyStockInstance, float | None]]:
+        for b in blocks:  # drawn as workers free up: the seconds left at hand-out
+            left = None if deadline is None else deadline - time.perf_counter()
+            yield _sub_instance(instance, b), left
+
     results = executor.fan_out(
         _block_tables,
-        [_sub_instance(instance, b) for b in blocks],
+        pieces(),
         workers=workers,
         desc="safety-stock tables per item",
+        total=len(blocks),
     )
     if all(t is None for t, _ in results):
         return None, None
@@ -162,8 +207,14 @@ def _sub_instance(instance: SafetyStockInstance, stages: NDArray[np.int64]) -> S
     )
 
 
-def _block_tables(sub: SafetyStockInstance) -> tuple[Tables | None, Delays | None]:
-    """One block of :func:`tables_by_blocks` (a module function: processes and Dask run it)."""
+def _block_tables(
+    piece: tuple[SafetyStockInstance, float | None],
+) -> tuple[Tables | None, Delays | None]:
+    """One block of :func:`tables_by_blocks` (a module function: processes and Dask run it):
+    the sub-instance and the seconds left when it was handed out (``None``: no limit)."""
     from optim.models.safety_stock.data import prepare_arrays
 
-    return stage_tables_and_delays(sub, prepare_arrays(sub))
+    sub, left = piece
+    deadline = None if left is None else time.perf_counter() + left
+    check_deadline(deadline, 0, len(sub.stages))
+    return stage_tables_and_delays(sub, prepare_arrays(sub), deadline)

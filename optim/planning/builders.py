@@ -378,17 +378,8 @@ def build_item_safety_stock(
     for a in arcs:
         parents.setdefault(str(a["target"]), []).append(str(a["source"]))
 
-    def upstream(stage: str) -> set[str]:
-        seen, todo = {stage}, [stage]
-        while todo:
-            for p in parents.get(todo.pop(), []):
-                if p not in seen:
-                    seen.add(p)
-                    todo.append(p)
-        return seen
-
     needed = {
-        item: set().union(*(upstream(s) for s in group))
+        item: set().union(*(upstream_stages(parents, s) for s in group))
         for item, group in cells.groupby("item", sort=True)["stage"].unique().items()
     }
     period = seg.config.period
@@ -455,6 +446,17 @@ def _item_cells(stats: pd.DataFrame) -> pd.DataFrame:
         )
         .reset_index()
     )
+
+
+def upstream_stages(parents: Mapping[str, Sequence[str]], stage: str) -> set[str]:
+    """``stage`` and every stage above it, given each stage's suppliers."""
+    seen, todo = {stage}, [stage]
+    while todo:
+        for p in parents.get(todo.pop(), []):
+            if p not in seen:
+                seen.add(p)
+                todo.append(p)
+    return seen
 
 
 def offers_make_to_order(text: str) -> bool:

@@ -2,10 +2,15 @@
 
 For every item of the run the report embeds one compact record (JSON inside a
 ``<script type="application/json">``, no external loads): its class (ABC/XYZ, demand
-pattern, sales value), its policy (forecasting, review frequency, the service target and
-promise per customer segment it serves), its stock per stage (safety stock, base-stock
-level, decoupling point; the replenishment parameters where the run computed them) and this
-week's rationing lines (customer, segment, location, requested, allocated, the reason). A
+pattern, sales value), its policy (forecasting, review frequency, the policy types of its
+item × location rows, the service target and promise per customer segment it serves), its
+stock per stage (safety stock, base-stock level, decoupling point; the replenishment
+parameters where the run computed them) and this week's rationing lines (customer, segment,
+location, requested, allocated, the reason). A make-to-order item (no stock plan) shows its
+locations with no stock, each one's promise, target and simulated on-time share
+(``tables["replenishment"]``), and every stage of each supply path with the lane whose
+receipts gave its lead time and that lead time's figures
+(``tables["make_to_order_paths"]``). A
 small inline script fills the tables for the item chosen in a list sorted by sales value;
 it writes cells with ``textContent`` only (ids from the planner's files are never parsed as
 HTML). Numbers are rounded (units to 2 decimals, rates to 4) and keys sorted, so the same run
@@ -31,8 +36,13 @@ COLUMNS: dict[str, list[str]] = {
     "targets": ["customer segment", "service target", "promise (days)"],
     "stock": ["stage", "safety stock", "base-stock level", "decoupling point"],
     "lines": ["customer", "segment", "location", "requested", "allocated", "reason"],
-}
-"""Column headers of the three drill-down tables (the records' arrays follow this order)."""
+    "promise": ["location", "service target", "promise (days)", "on time (simulated)",
+                "meets target"],
+    "path": ["location", "stage", "lane", "source", "mean (days)", "std dev (days)",
+             "min (days)", "max (days)"],
+}  # fmt: skip
+"""Column headers of the drill-down tables (the records' arrays follow this order);
+``promise`` and ``path`` only for make-to-order items."""
 
 REPLENISHMENT = ("reorder_point", "order_up_to", "eoq")
 """Replenishment columns shown per stage when the run has them (``tables["replenishment"]``)."""
@@ -45,7 +55,8 @@ def _num(value: Any, digits: int = 2) -> float | None:
 
 def item_records(run: PlanningRun) -> dict[str, Any]:
     """The drill-down data: ``{"columns": …, "items": [[item, record], …]}`` in order of
-    sales value (largest first). Items without history (no stock plan) are left out."""
+    sales value (largest first). Every item with a stock plan or a replenishment row (made
+    to order) has a record; items without history are left out."""
     seg = run.segmentation
     items = seg.items.sort_values(["value", "item"], ascending=[False, True], kind="stable")
     policy = seg.item_policy().set_index("item")
@@ -57,6 +68,20 @@ def item_records(run: PlanningRun) -> dict[str, Any]:
     rules = run.policy.segments
     replen = run.tables.get("replenishment")
     extra = [c for c in REPLENISHMENT if replen is not None and c in replen.columns]
+    made: dict[str, pd.DataFrame] = {}
+    kinds: dict[str, str] = {}
+    if replen is not None and len(replen):
+        kinds = {
+            str(k): ", ".join(sorted(g.unique()))
+            for k, g in replen.groupby("item", sort=False)["policy"]
+        }
+        mto = replen[replen["policy"] == "make-to-order"]
+        made = {str(k): g for k, g in mto.groupby("item", sort=False)}
+    paths = run.tables.get("make_to_order_paths")
+    path_of = (
+        {str(k): g for k, g in paths.groupby("item", sort=False)} if paths is not None else {}
+    )
+    cell_targets = seg.demand_stats(("item", "segment"))
     if extra and replen is not None:
         replen = replen.drop_duplicates(["item", "location"]).set_index(["item", "location"])
     lines = run.rationing.tables.get("lines") if run.rationing.has_solution() else None
@@ -80,19 +105,30 @@ def item_records(run: PlanningRun) -> dict[str, Any]:
     out = []
     for row in items.to_dict("records"):
         item = str(row["item"])
-        if item not in stock_of:
+        own = stock_of.get(item)
+        if own is None and item not in made:
             continue
         pol = policy.loc[item] if item in policy.index else None
         targets = []
-        if item in demand_of:
-            for name, level in sorted(
-                demand_of[item].groupby("segment")["service_level"].max().items()
-            ):
+        levels = demand_of.get(item)
+        if levels is None and item in made:  # made to order: not in the GSM instance
+            levels = cell_targets[cell_targets["item"] == item]
+        if levels is not None:
+            for name, level in sorted(levels.groupby("segment")["service_level"].max().items()):
                 rule = rules.get(str(name))
                 days = rule.max_service_time_days if rule is not None else math.nan
                 targets.append([str(name), _num(level, 4), _num(days, 1)])
+        if own is None:  # made to order: no stock at any of its locations
+            own = pd.DataFrame(
+                {
+                    "location": made[item]["location"].astype(str),
+                    "safety_stock": 0.0,
+                    "base_stock_level": 0.0,
+                    "decoupling_point": False,
+                }
+            )
         stock = []
-        for s in stock_of[item].to_dict("records"):
+        for s in own.to_dict("records"):
             cells = [
                 str(s["location"]),
                 _num(s["safety_stock"]),
@@ -116,12 +152,42 @@ def item_records(run: PlanningRun) -> dict[str, Any]:
                     "targets": targets,
                     "stock": stock,
                     "lines": sorted(by_item_lines.get(item, [])),
+                    "policy": kinds.get(item, ""),
+                    **(_made_to_order(made[item], path_of.get(item)) if item in made else {}),
                 },
             ]
         )
     columns = dict(COLUMNS)
     columns["stock"] = [*COLUMNS["stock"], *(c.replace("_", " ") for c in extra)]
     return {"columns": columns, "items": out}
+
+
+def _made_to_order(rows: pd.DataFrame, paths: pd.DataFrame | None) -> dict[str, Any]:
+    """A made-to-order item's ``promise`` and ``path`` rows (:data:`COLUMNS`)."""
+    promise = [
+        [
+            str(r["location"]),
+            _num(r["target"], 4),
+            _num(r["promise_days"], 1),
+            _num(r["cycle_service"], 4),
+            bool(r["meets_target"]),
+        ]
+        for r in rows.to_dict("records")
+    ]
+    path = [
+        [
+            str(r["location"]),
+            str(r["stage"]),
+            str(r["lane"]),
+            str(r["source"]),
+            _num(r["mean_days"]),
+            _num(r["std_days"]),
+            _num(r["min_days"]),
+            _num(r["max_days"]),
+        ]
+        for r in (paths.to_dict("records") if paths is not None else [])
+    ]
+    return {"promise": promise, "path": path}
 
 
 SCRIPT = """
@@ -149,7 +215,8 @@ SCRIPT = """
     rows.forEach(function (r) {
       var tr = body.insertRow();
       r.forEach(function (v, k) {
-        var shown = (pct && k === 1 && typeof v === 'number') ? (100 * v).toFixed(1) + '%' : v;
+        var shown = (pct.indexOf(k) >= 0 && typeof v === 'number')
+          ? (100 * v).toFixed(1) + '%' : v;
         cell(tr, shown, typeof v === 'number');
       });
     });
@@ -160,11 +227,16 @@ SCRIPT = """
     var p = document.createElement('p');
     p.textContent = item + ': class ' + r['class'] + ', ' + r.pattern + ' demand, sales value '
       + (r.value === null ? '–' : r.value.toLocaleString('en-US')) + '; forecasting: '
-      + r.forecasting + ', review: ' + r.review + '.';
+      + r.forecasting + ', review: ' + r.review + (r.policy ? '; policy: ' + r.policy : '')
+      + '.';
     box.appendChild(p);
-    table('Service targets per customer segment', data.columns.targets, r.targets, true);
-    table('Stock per stage', data.columns.stock, r.stock, false);
-    table("This week's rationing lines", data.columns.lines, r.lines, false);
+    table('Service targets per customer segment', data.columns.targets, r.targets, [1]);
+    table('Stock per stage', data.columns.stock, r.stock, []);
+    if (r.promise) {
+      table('Make-to-order promise per location', data.columns.promise, r.promise, [1, 3]);
+      table('Supply path: lanes and lead times', data.columns.path, r.path, []);
+    }
+    table("This week's rationing lines", data.columns.lines, r.lines, []);
   }
   pick.addEventListener('change', function () { show(pick.value); });
   show(pick.value);
@@ -189,13 +261,15 @@ def drilldown_section(run: PlanningRun) -> str:
     return (
         '<section id="item-drilldown" class="table">\n<h2>Per item</h2>\n'
         '<p class="hint">Choose an item (largest sales value first): its class and policy, '
-        "the service target per customer segment it serves, its stock per stage and this "
-        "week's rationing lines with their reasons.</p>\n"
+        "the service target per customer segment it serves, its stock per stage (a "
+        "make-to-order item: none, its promise per location and the lanes of its supply "
+        "path) and this week's rationing lines with their reasons.</p>\n"
         '<label for="item-pick">Item </label>'
         f'<select id="item-pick">\n{options}\n</select>\n'
         '<div id="item-detail"></div>\n'
         '<noscript><p class="note">The drill-down needs JavaScript; the same numbers are in '
-        "safety_stock/stages.csv, segmentation/item_policy.csv and rationing/lines.csv."
+        "safety_stock/stages.csv, segmentation/item_policy.csv, "
+        "segmentation/make_to_order_paths.csv and rationing/lines.csv."
         "</p></noscript>\n"
         f'<script type="application/json" id="item-data">{payload}</script>\n'
         f"<script>{SCRIPT}</script>\n</section>"

@@ -731,9 +731,9 @@ def run(
         gsm_inst = build_item_safety_stock(
             seg, data.network, unit_cost, demand_std=demand_std, make_to_order=mto
         )
-        baseline = None
+        baseline, lanes = None, None
         if data.receipts is not None:  # lead times learned from receipts, drift flagged
-            gsm_inst, baseline, lead_tables = _receipt_lead_times(
+            gsm_inst, baseline, lead_tables, lanes = _receipt_lead_times(
                 gsm_inst, data.receipts, days_per_period(seg.config.period)
             )
             tables.update(lead_tables)
@@ -777,7 +777,7 @@ def run(
             .reset_index()
         )
         tables["stock_by_segment"] = by_seg
-        from optim.planning.replenishment import replenishment_parameters
+        from optim.planning.replenishment import make_to_order_paths, replenishment_parameters
 
         tables["replenishment"], more = replenishment_parameters(
             seg,
@@ -786,13 +786,20 @@ def run(
             days_per_period=days_per_period(seg.config.period),
             ordering_cost=data.ordering_cost,
             make_to_order=make_to_order_demands(seg, data.network, mto, demand_std=demand_std),
+            network=data.network,
+            lanes=lanes,
+        )
+        rep = tables["replenishment"]
+        tables["make_to_order_paths"] = make_to_order_paths(
+            rep[rep["item"].isin(mto)], data.network, lanes, days_per_period(seg.config.period)
         )
         if mto:
             notes.append(
                 f"safety stock: {len(mto)} lumpy item(s) whose policy offers make-to-order "
                 f"hold no stock ({', '.join(mto[:5])}{', …' if len(mto) > 5 else ''}); "
-                "their promise is the replenishment time without stock "
-                "(segmentation/item_policy.csv)."
+                "their promise is the replenishment time without stock at each one's "
+                "service target, from the lanes' lead times, simulated "
+                "(segmentation/item_policy.csv, make_to_order_paths.csv)."
             )
         notes.extend(more)
         if fc is not None:  # the baseline: the same placement on the history's σ
@@ -945,9 +952,10 @@ def _with_comparison(run: PlanningRun, previous: Any) -> PlanningRun:
 
 def _receipt_lead_times(
     inst: Any, receipts: pd.DataFrame, period_days: float
-) -> tuple[Any, Any, dict[str, pd.DataFrame]]:
+) -> tuple[Any, Any, dict[str, pd.DataFrame], dict[str, list[dict[str, float]]]]:
     """The GSM instance with lead times from receipts; the baseline before the drift when a
-    lane drifted (else None); tables ``lead_time_lanes`` and ``lead_time_drift``.
+    lane drifted (else None); tables ``lead_time_lanes`` and ``lead_time_drift``; the
+    distribution (periods) each lane is planned with.
 
     Flagged lanes take the recent window's distribution, the others the whole history
     (:mod:`optim.models.safety_stock.lead_time_data`). The baseline gives flagged lanes the
@@ -981,7 +989,8 @@ def _receipt_lead_times(
         ),
     )
     drift_table = drift.drop(columns=["recent_distribution", "base_distribution"])
-    return planned, baseline, {"lead_time_lanes": lanes, "lead_time_drift": drift_table}
+    tables = {"lead_time_lanes": lanes, "lead_time_drift": drift_table}
+    return planned, baseline, tables, current
 
 
 def _drift_impact(
@@ -1021,7 +1030,8 @@ def write(
 ) -> dict[str, Path]:
     """Write the run's tables (CSV), solver documents (JSON) and the HTML report into ``out``.
 
-    Layout: ``segmentation/`` (items, customers, changes, policy, cell_policy, item_policy),
+    Layout: ``segmentation/`` (items, customers, changes, policy, cell_policy, item_policy,
+    make_to_order_paths),
     ``safety_stock/`` (stages, demands, stock_by_stage, stock_by_segment, stock_vs_max_z,
     max_z_stages, service_simulation, service_by_segment, simulation_precision),
     ``capacity/`` (every table of the capacity result), ``rationing/`` (every table of the
@@ -1050,12 +1060,11 @@ def write(
         if name in ("items", "customers", "changes", "policy"):
             write_csv(frame, folder / f"{name}.csv")
     write_csv(result.tables["cell_policy"], folder / "cell_policy.csv")
-    item_policy = seg.item_policy()
-    if "replenishment" in result.tables:  # numbers per item × location
-        from optim.planning.replenishment import item_policy_with_parameters
+    from optim.planning.replenishment import item_policy_table
 
-        item_policy = item_policy_with_parameters(item_policy, result.tables["replenishment"])
-    write_csv(item_policy, folder / "item_policy.csv")
+    write_csv(item_policy_table(seg, result.tables), folder / "item_policy.csv")
+    if "make_to_order_paths" in result.tables:
+        write_csv(result.tables["make_to_order_paths"], folder / "make_to_order_paths.csv")
     for kind, res in (
         ("safety_stock", result.safety_stock),
         ("capacity", result.capacity),

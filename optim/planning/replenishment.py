@@ -36,10 +36,25 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
   (``plan.yaml`` ``ordering_cost``, currency per order; :math:`h` = the stage's holding
   cost per unit and period, i.e. the network template's holding rate × the item's unit
   cost), else :math:`Q = \mu R` (one review period's demand).
-* **make-to-order**: no stock (reorder point and order-up-to 0) and a promise equal to the
-  stage's replenishment time, in days: GSM's upstream service time + lead time where the
-  promise covers it; for lumpy made-to-order items the time without stock anywhere on
-  the path (:func:`optim.planning.builders.replenishment_times`).
+* **make-to-order**: no stock (reorder point and order-up-to 0) and a promise, in days:
+  GSM's upstream service time + lead time where the segments' promise covers it; for
+  lumpy made-to-order items the replenishment time without stock anywhere on the path
+  (:mod:`optim.models.replenishment.make_to_order`: the recursion
+  :math:`R_j = \max_{p \to j} R_p + L_j` over the network template, every stage's lead
+  time :math:`L_j` drawn from its lane's receipts — lane ``item@stage``, else ``stage``;
+  a drifted lane's recent window, as GSM plans it — or, without a lane, the template's
+  lead time; the root's external service time first). **Rule:** the promise is the
+  smallest whole day :math:`d` with :math:`P(R_j \le d) \ge \alpha`, :math:`\alpha`
+  the strictest target of the item × location's segments (so every segment's target is
+  covered); exact on the template's tree, never shorter where paths re-converge. Without
+  receipts the path's lead times are the template's (fixed: the promise is the
+  template's replenishment time) and a note says so. Each promise is then simulated
+  (:func:`~optim.models.replenishment.make_to_order.simulate_promise`,
+  :data:`MTO_ORDERS` orders drawing every stage's lead time, seeded): ``cycle_service``
+  of a make-to-order row is the share of its orders delivered within the promise (its
+  binomial standard error in ``cycle_service_se``), judged against the target like the
+  stocked rows. The path's stages, lanes and lead-time figures are
+  :func:`make_to_order_paths` (``segmentation/make_to_order_paths.csv``).
 
 * **random lead times** (a stage whose lane's lead time was learned from receipts,
   :mod:`optim.models.safety_stock.lead_time_data`, in the GSM instance as its
@@ -52,15 +67,17 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
   evaluation below draws the lead times too. ``lead_time`` stays GSM's mean :math:`\tau`.
 
 Every stocked row is then simulated (:func:`optim.models.replenishment.simulate_periodic`,
-seeded): the achieved cycle service (and fill rate) is written beside its target;
-``meets_target`` is False where it falls short by more than the simultaneous 95 %
-(Bonferroni over the rows) margin of the simulation's standard error.
+seeded): the achieved cycle service (and fill rate) is written beside its target; so is
+every lumpy make-to-order row's on-time share (above); ``meets_target`` is False where it
+falls short by more than the simultaneous 95 % (Bonferroni over the simulated rows) margin
+of the simulation's standard error.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,15 +86,25 @@ from scipy.stats import norm
 
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.replenishment import eoq, reorder_point, simulate_periodic
+from optim.models.replenishment.make_to_order import (
+    Law,
+    law,
+    normal_days,
+    path_time_laws,
+    promise_days,
+    simulate_promise,
+)
 from optim.models.replenishment.policy import random_lead_reorder_point
 from optim.models.replenishment.simulate import raise_to_target
-from optim.planning.builders import offers_make_to_order
+from optim.planning.builders import offers_make_to_order, upstream_stages
 from optim.result import Result
 from optim.segmentation import Segmentation
 
 __all__ = [
     "REPLENISHMENT_COLUMNS",
+    "item_policy_table",
     "item_policy_with_parameters",
+    "make_to_order_paths",
     "replenishment_parameters",
     "review_periods",
 ]
@@ -121,6 +148,11 @@ _UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 28.0}
 SIM_PERIODS = 1000
 """Measured periods per replication of the evaluation (seed 0)."""
 REPLICATIONS = 4
+MTO_ORDERS = 20_000
+"""Simulated orders per made-to-order item (binomial standard error at most 0.0036)."""
+Lanes = Mapping[str, Sequence[Mapping[str, float]]]
+"""Lane key (``item@stage`` or ``stage``) -> lead-time distribution in periods, as
+:func:`optim.models.safety_stock.lead_time_data.lane_lead_times` gives it."""
 
 
 def review_periods(text: str, days_per_period: float) -> tuple[int, str]:
@@ -181,6 +213,9 @@ def replenishment_parameters(
     periods: int = SIM_PERIODS,
     seed: int = 0,
     make_to_order: pd.DataFrame | None = None,
+    network: Mapping[str, Any] | None = None,
+    lanes: Lanes | None = None,
+    mto_orders: int = MTO_ORDERS,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Replenishment parameters per item × demand stage (module docstring) and notes.
 
@@ -200,7 +235,14 @@ def replenishment_parameters(
     make_to_order
         The cells of the items made to order, left out of ``instance``
         (:func:`optim.planning.builders.make_to_order_demands`): one make-to-order row per
-        item × demand stage, no stock, promise = its ``replenishment_time``.
+        item × demand stage, no stock, promise from the path (module docstring).
+    network
+        The network template (stages, arcs); needed with ``make_to_order``.
+    lanes
+        The lead-time distributions learned from receipts per lane (periods; the ones GSM
+        planned with), or None (no receipts: the template's lead times, with a note).
+    mto_orders
+        Simulated orders per made-to-order item.
 
     Returns
     -------
@@ -240,7 +282,7 @@ def replenishment_parameters(
     stages = gsm.tables["stages"].set_index("stage")
     lead = {s.id: float(s.lead_time) for s in instance.stages}
     holding = {s.id: float(s.holding_cost) for s in instance.stages}
-    lanes = {
+    random_stages = {
         s.id: [(p.value, p.probability) for p in s.lead_time_distribution]
         for s in instance.stages
         if s.lead_time_distribution is not None and len(s.lead_time_distribution) > 1
@@ -266,8 +308,8 @@ def replenishment_parameters(
         replenish = (c["inbound"] + c["stage_lead"]) * days_per_period
         kind, why = _policy_kind(text, c["promise"] * days_per_period, replenish)
         dist = None
-        if kind != "make-to-order" and c["stage"] in lanes:
-            dist = _whole_lead_times(lanes[c["stage"]], c["inbound"] - c["outbound"])
+        if kind != "make-to-order" and c["stage"] in random_stages:
+            dist = _whole_lead_times(random_stages[c["stage"]], c["inbound"] - c["outbound"])
         rows.append(
             {
                 "item": c["item"],
@@ -293,7 +335,13 @@ def replenishment_parameters(
             }
         )
     if len(mto):
-        rows.extend(_make_to_order_rows(mto, policy, days_per_period, unknown))
+        if network is None:
+            raise ValueError("replenishment_parameters: make_to_order needs the network")
+        made, more = _make_to_order_rows(
+            mto, policy, days_per_period, unknown, network, lanes, mto_orders, seed
+        )
+        rows.extend(made)
+        notes.extend(more)
     notes.extend(unknown.values())
     out = pd.DataFrame(rows)  # in stage-id order, the made-to-order rows among them
     out = out.iloc[np.argsort((out["item"] + "@" + out["location"]).to_numpy(), kind="stable")]
@@ -361,10 +409,15 @@ def replenishment_parameters(
         out.loc[stocked, "cycle_service_se"] = np.maximum(sim.cycle_service_se, binomial)
         out.loc[stocked, "fill_rate"] = sim.fill_rate
     # a miss: below the target by more than the simultaneous (Bonferroni, 95 %) margin
-    z = norm.ppf(1 - 0.05 / max(1, int(stocked.sum())))
+    promised = out["on_time"].notna().to_numpy() if "on_time" in out else np.zeros(len(out), bool)
+    if promised.any():  # made to order: the simulated share of orders within the promise
+        out.loc[promised, "cycle_service"] = out.loc[promised, "on_time"]
+        out.loc[promised, "cycle_service_se"] = out.loc[promised, "on_time_se"]
+    judged = stocked | promised
+    z = norm.ppf(1 - 0.05 / max(1, int(judged.sum())))
     se = out["cycle_service_se"].fillna(0.0)
     out["meets_target"] = np.where(
-        stocked, out["cycle_service"] >= out["target"] - z * se, True
+        judged, out["cycle_service"] >= out["target"] - z * se, True
     ).astype(bool)
     if raised.any():
         notes.append(
@@ -377,7 +430,7 @@ def replenishment_parameters(
         worst = missed.assign(gap=missed["target"] - missed["cycle_service"]).nlargest(1, "gap")
         w = worst.iloc[0]
         notes.append(
-            f"replenishment: {len(missed)} of {int(stocked.sum())} stocked item × location rows "
+            f"replenishment: {len(missed)} of {int(judged.sum())} simulated item × location rows "
             f"miss their target in simulation (worst {w['item']}@{w['location']}, "
             f"{w['policy']}: cycle service {w['cycle_service']:.1%} against "
             f"{w['target']:.1%})."
@@ -449,47 +502,204 @@ def _size_for_random_lead_times(
 
 
 def _make_to_order_rows(
-    mto: pd.DataFrame, policy: pd.DataFrame, days_per_period: float, unknown: dict[str, str]
-) -> list[dict[str, Any]]:
+    mto: pd.DataFrame,
+    policy: pd.DataFrame,
+    days_per_period: float,
+    unknown: dict[str, str],
+    network: Mapping[str, Any],
+    lanes: Lanes | None,
+    orders: int,
+    seed: int,
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows of the items made to order (:func:`replenishment_parameters`): per item × stage
-    μ summed and σ root-sum-squared over its segments, the strictest target, no stock."""
+    μ summed and σ root-sum-squared over its segments, the strictest target, no stock, the
+    promise from the path's lead times and its simulated on-time share; and notes."""
     cells = (
         mto.assign(var=mto["std_dev"].astype(float) ** 2)
         .groupby(["item", "stage"], sort=True)
-        .agg(
-            mean=("mean", "sum"),
-            var=("var", "sum"),
-            target=("service_level", "max"),
-            replenish=("replenishment_time", "first"),
-        )
+        .agg(mean=("mean", "sum"), var=("var", "sum"), target=("service_level", "max"))
         .reset_index()
         .merge(policy, on="item", how="left")
     )
-    rows = []
-    for c in cells.to_dict("records"):
-        review = _review_of(c["review_frequency"], days_per_period, unknown)
-        rows.append(
-            {
-                "item": c["item"],
-                "location": c["stage"],
-                "abc": c["abc"],
-                "pattern": "none" if pd.isna(c["pattern"]) else str(c["pattern"]),
-                "policy": "make-to-order",
-                "lead_dist": None,
-                "review_period": review,
-                "lead_time": 0,
-                "mean": c["mean"],
-                "std_dev": math.sqrt(c["var"]),
-                "target": c["target"],
-                "gsm_base_stock": 0.0,
-                "gsm_ss": 0.0,
-                "tau": 0.0,
-                "holding": np.nan,
-                "promise_days": float(c["replenish"]) * days_per_period,
-                "why": MTO_WHY,
-            }
+    rows: list[dict[str, Any]] = []
+    template_only = 0
+    for k, (item, group) in enumerate(cells.groupby("item", sort=True)):
+        path = _Path(str(item), network, lanes, days_per_period)
+        times = path_time_laws(path.ids, path.arcs, path.laws, path.external)
+        promise = {
+            str(c["stage"]): promise_days(times[str(c["stage"])], float(c["target"]))
+            for c in group.to_dict("records")
+        }
+        sim = simulate_promise(
+            path.ids,
+            path.arcs,
+            path.laws,
+            promise,
+            external=path.external,
+            orders=orders,
+            seed=seed + 7919 * (k + 1),
         )
-    return rows
+        for c in group.to_dict("records"):
+            stage = str(c["stage"])
+            above = path.upstream(stage)
+            measured = [s for s in above if path.lane[s]]
+            template_only += not measured
+            review = _review_of(c["review_frequency"], days_per_period, unknown)
+            rows.append(
+                {
+                    "item": str(item),
+                    "location": stage,
+                    "abc": c["abc"],
+                    "pattern": "none" if pd.isna(c["pattern"]) else str(c["pattern"]),
+                    "policy": "make-to-order",
+                    "lead_dist": None,
+                    "review_period": review,
+                    "lead_time": 0,
+                    "mean": c["mean"],
+                    "std_dev": math.sqrt(c["var"]),
+                    "target": c["target"],
+                    "gsm_base_stock": 0.0,
+                    "gsm_ss": 0.0,
+                    "tau": 0.0,
+                    "holding": np.nan,
+                    "promise_days": float(promise[stage]),
+                    "on_time": sim[stage][0],
+                    "on_time_se": sim[stage][1],
+                    "why": (
+                        f"{MTO_WHY}: promise {promise[stage]} d, the {float(c['target']):.1%} "
+                        f"quantile of the path's replenishment time ({path.describe(above)}); "
+                        "cycle service = simulated share of orders within the promise"
+                    ),
+                }
+            )
+    notes = []
+    if template_only:
+        notes.append(
+            f"make-to-order: {template_only} promise(s) use the network template's lead times "
+            + (
+                "(no receipts.csv); give receipts to promise from the lanes' measured lead times."
+                if lanes is None
+                else "on their whole path (no receipts lane for any of its stages)."
+            )
+        )
+    return rows, notes
+
+
+class _Path:
+    """The network template seen by one made-to-order item: stage ids, arcs, each stage's
+    lead-time law (days), its lane key ("" for the template's time) and external service
+    times (days)."""
+
+    def __init__(
+        self, item: str, network: Mapping[str, Any], lanes: Lanes | None, days: float
+    ) -> None:
+        stages = [dict(s) for s in network["stages"]]
+        self.ids = [str(s["id"]) for s in stages]
+        self.arcs = [(str(a["source"]), str(a["target"])) for a in network.get("arcs") or []]
+        self.laws: dict[str, Law] = {}
+        self.lane: dict[str, str] = {}
+        supplied = {b for _, b in self.arcs}
+        self.external = {  # a stage with suppliers waits for them instead
+            str(s["id"]): 0.0
+            if str(s["id"]) in supplied
+            else float(s.get("external_service_time") or 0) * days
+            for s in stages
+        }
+        for s in stages:
+            sid = str(s["id"])
+            key = next((k for k in (f"{item}@{sid}", sid) if lanes and lanes.get(k)), "")
+            self.lane[sid] = key
+            if key and lanes is not None:
+                dist = lanes[key]
+                self.laws[sid] = law(
+                    [float(p["value"]) * days for p in dist],
+                    [float(p["probability"]) for p in dist],
+                )
+            elif s.get("lead_time_distribution"):
+                dist = s["lead_time_distribution"]
+                self.laws[sid] = law(
+                    [float(p["value"]) * days for p in dist],
+                    [float(p["probability"]) for p in dist],
+                )
+            else:
+                mean = float(s.get("lead_time") or 0) * days
+                self.laws[sid] = normal_days(mean, float(s.get("lead_time_std_dev") or 0) * days)
+
+    def upstream(self, stage: str) -> list[str]:
+        """``stage`` and every stage above it, in the template's order."""
+        parents: dict[str, list[str]] = {}
+        for a, b in self.arcs:
+            parents.setdefault(b, []).append(a)
+        seen = upstream_stages(parents, stage)
+        return [s for s in self.ids if s in seen]
+
+    def figures(self, stage: str) -> dict[str, float]:
+        """Mean, standard deviation (of the law used), min and max of a stage's lead time."""
+        values, probs = self.laws[stage]
+        mean = float(values @ probs)
+        return {
+            "mean_days": mean,
+            "std_days": math.sqrt(max(0.0, float((values - mean) ** 2 @ probs))),
+            "min_days": float(values[0]),
+            "max_days": float(values[-1]),
+        }
+
+    def describe(self, stages: Sequence[str]) -> str:
+        parts = []
+        for s in stages:
+            f = self.figures(s)
+            where = f"lane {self.lane[s]}" if self.lane[s] else "template"
+            ext = self.external[s]
+            parts.append(
+                f"{s} {f['mean_days']:.3g} ± {f['std_days']:.2g} d ({where})"
+                + (f" after {ext:g} d external" if ext else "")
+            )
+        return "; ".join(parts)
+
+
+MTO_PATH_COLUMNS = ["item", "location", "stage", "lane", "source", "external_days",
+                    "mean_days", "std_days", "min_days", "max_days"]  # fmt: skip
+
+
+def make_to_order_paths(
+    rows: pd.DataFrame,
+    network: Mapping[str, Any],
+    lanes: Lanes | None,
+    days_per_period: float,
+) -> pd.DataFrame:
+    """Per made-to-order ``item, location`` row: every stage of its supply path (the
+    location and the stages above it, in the template's order), the lane whose receipts
+    give its lead time (``source`` receipts) or none (``source`` template), and the
+    lead-time figures of the law the promise used (days; the standard deviation of the
+    law, i.e. of the receipts with weight 1/n each)."""
+    out = []
+    paths: dict[str, _Path] = {}
+    for item, location in zip(rows["item"].astype(str), rows["location"].astype(str), strict=True):
+        if item not in paths:
+            paths[item] = _Path(item, network, lanes, days_per_period)
+        path = paths[item]
+        for stage in path.upstream(location):
+            out.append(
+                {
+                    "item": item,
+                    "location": location,
+                    "stage": stage,
+                    "lane": path.lane[stage],
+                    "source": "receipts" if path.lane[stage] else "template",
+                    "external_days": path.external[stage],
+                    **path.figures(stage),
+                }
+            )
+    return pd.DataFrame(out, columns=MTO_PATH_COLUMNS)
+
+
+def item_policy_table(seg: Segmentation, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """``segmentation/item_policy.csv`` and the workbook's "item policy" sheet: the policy
+    labels per item with the replenishment numbers per item × location when the run has
+    them (:func:`item_policy_with_parameters`)."""
+    if "replenishment" not in tables:
+        return seg.item_policy()
+    return item_policy_with_parameters(seg.item_policy(), tables["replenishment"])
 
 
 def item_policy_with_parameters(item_policy: pd.DataFrame, params: pd.DataFrame) -> pd.DataFrame:

@@ -3,6 +3,9 @@ per item × location, each simulated against its segment's target."""
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -252,3 +255,126 @@ def test_random_lead_times_are_drawn_and_the_parameters_still_meet_the_target(ru
     assert short.sum() >= 3, (sim.cycle_service, old["target"].to_numpy())
     assert (rows["reorder_point"].to_numpy() >= old["reorder_point"].to_numpy()).all()
     assert (rows["reorder_point"].to_numpy()[short] > old["reorder_point"].to_numpy()[short]).all()
+
+
+def _known_receipts() -> tuple[pd.DataFrame, dict[str, list[int]]]:
+    """Receipts whose lead times are a known list per lane: Plant 20 receipts (12 d x 5,
+    14 d x 10, 15 d x 4, 20 d x 1), DC-North 10 (6 d x 3, 7 d x 6, 9 d x 1)."""
+    days = {"Plant": [12] * 5 + [14] * 10 + [15] * 4 + [20], "DC-North": [6] * 3 + [7] * 6 + [9]}
+    start = pd.Timestamp("2025-01-06")
+    rows = [
+        (lane, start + pd.Timedelta(weeks=k), start + pd.Timedelta(weeks=k, days=d), 10.0)
+        for lane, values in days.items()
+        for k, d in enumerate(values)
+    ]
+    frame = pd.DataFrame(rows, columns=["lane", "order_date", "receipt_date", "quantity"])
+    for col in ("order_date", "receipt_date"):
+        frame[col] = frame[col].dt.strftime("%Y-%m-%d")
+    return frame, days
+
+
+def test_make_to_order_promise_is_the_brute_force_quantile_of_the_lanes_and_holds(run):
+    """Lead times from receipts with a known distribution: every made-to-order promise is the
+    smallest whole day within which at least the target's share of all equally likely
+    receipt combinations along the path arrive (enumerated), and the simulated share of
+    orders within it meets the target."""
+    from optim.instances.receipts import validate_receipts
+    from optim.models.safety_stock.lead_time_data import lane_lead_times
+    from optim.planning.replenishment import make_to_order_paths
+
+    frame, days = _known_receipts()
+    stats = lane_lead_times(validate_receipts(frame), period_days=7.0)
+    lanes = dict(zip(stats["lane"], stats["distribution"], strict=True))
+    seg, network = run.segmentation, run.data.network
+    inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    mto = make_to_order_demands(seg, network, make_to_order_items(seg))
+    args = dict(days_per_period=7.0, ordering_cost=ORDERING_COST, periods=200)
+    table, notes = replenishment_parameters(
+        seg, inst, run.safety_stock, make_to_order=mto, network=network, lanes=lanes, **args
+    )
+    made = table[table["item"].isin(make_to_order_items(seg))]
+    assert len(made) and (made["policy"] == "make-to-order").all()
+    parent = {a["target"]: a["source"] for a in network["arcs"]}
+    template = {s["id"]: [7 * s["lead_time"]] for s in network["stages"]}
+    north = 0
+    for row in made.itertuples():
+        path, stage = [], row.location
+        while stage is not None:
+            path.append(stage)
+            stage = parent.get(stage)
+        north += "DC-North" in path
+        choices = [days.get(s, template[s]) for s in path]  # each receipt equally likely
+        times = sorted(7 + sum(c) for c in itertools.product(*choices))  # Plant: 1 wk external
+        want = times[math.ceil(row.target * len(times) - 1e-9) - 1]
+        assert row.promise_days == want, (row.item, row.location, path)
+        # simulated: the share of orders within the promise meets the target
+        assert row.cycle_service >= row.target - 3 * row.cycle_service_se
+        assert row.meets_target
+    assert north and north < len(made)  # both a lane-measured and a template DC
+    assert made["why"].str.contains("lane Plant").all()
+    assert not any("template's lead times" in n for n in notes)  # every path has a lane
+    paths = make_to_order_paths(made, network, lanes, 7.0)
+    plant = paths[paths["stage"] == "Plant"]
+    assert (plant["source"] == "receipts").all() and (plant["lane"] == "Plant").all()
+    assert plant["mean_days"].to_numpy() == pytest.approx(np.mean(days["Plant"]))
+    assert plant["std_days"].to_numpy() == pytest.approx(np.std(days["Plant"]))
+    south = paths[paths["stage"] == "DC-South"]
+    assert len(south) and (south["source"] == "template").all()
+    assert (south["mean_days"] == 7.0).all() and (south["std_days"] == 0.0).all()
+
+
+def test_without_receipts_the_promise_is_the_template_time_with_a_note(run):
+    seg, network = run.segmentation, run.data.network
+    inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    mto = make_to_order_demands(seg, network, make_to_order_items(seg))
+    table, notes = replenishment_parameters(
+        seg, inst, run.safety_stock, days_per_period=7.0, periods=200,
+        make_to_order=mto, network=network, lanes=None,
+    )  # fmt: skip
+    made = table[table["item"].isin(make_to_order_items(seg))]
+    times = replenishment_times(network)
+    np.testing.assert_allclose(made["promise_days"], made["location"].map(times) * 7.0)
+    assert (made["cycle_service"] == 1.0).all() and made["meets_target"].all()
+    assert any(
+        f"make-to-order: {len(made)} promise(s) use the network template's lead times "
+        "(no receipts.csv)" in n
+        for n in notes
+    )
+    assert any("use the network template's lead times (no receipts.csv)" in n for n in run.notes)
+
+
+def test_make_to_order_rows_agree_in_csv_workbook_and_report(run, tmp_path):
+    """item_policy.csv, the workbook's "item policy" sheet and the report's drill-down show
+    the same make-to-order rows: policy, no stock, target, promise, simulated on-time share."""
+    import json
+    import re
+
+    paths = planning.write(run, tmp_path / "out")
+    csv = pd.read_csv(paths["out"] / "segmentation" / "item_policy.csv")
+    sheet = pd.read_excel(paths["workbook"], sheet_name="item policy")
+    page = paths["report"].read_text(encoding="utf-8")
+    found = re.search(r'<script type="application/json" id="item-data">(.*?)</script>', page)
+    assert found
+    records = dict(json.loads(found.group(1))["items"])
+    cols = ["item", "location", "policy", "target", "promise_days", "cycle_service",
+            "reorder_point", "order_up_to", "meets_target"]  # fmt: skip
+    made = csv[csv["policy"] == "make-to-order"][cols].reset_index(drop=True)
+    assert len(made) and set(make_to_order_items(run.segmentation)) <= set(made["item"])
+    in_sheet = sheet[sheet["policy"] == "make-to-order"][cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(made, in_sheet, check_dtype=False)
+    table = run.tables["replenishment"]
+    want = table[table["policy"] == "make-to-order"][cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(made, want, check_dtype=False, rtol=1e-9)
+    assert (made[["reorder_point", "order_up_to"]] == 0).all().all()
+    for row in made.itertuples():
+        rec = records[row.item]
+        assert "make-to-order" in rec["policy"]
+        shown = {r[0]: r for r in rec["promise"]}[row.location]
+        assert shown[1:] == [
+            round(row.target, 4),
+            round(row.promise_days, 1),
+            None if np.isnan(row.cycle_service) else round(row.cycle_service, 4),
+            bool(row.meets_target),
+        ]
+        stock = {r[0]: r for r in rec["stock"]}[row.location]
+        assert stock[1] == 0 and stock[2] == 0 and stock[4] == 0 and stock[5] == 0

@@ -16,6 +16,7 @@ from optim.errors import InstanceError
 from optim.instances.generators.history import DCS
 from optim.instances.receipts import read_receipts, validate_receipts
 from optim.models.safety_stock.lead_time_data import lane_lead_times, lead_time_drift
+from optim.planning.builders import make_to_order_items, replenishment_times
 from optim.planning.distributor import distributor_example
 from optim.planning.folder import read_folder, write_folder
 from optim.planning.report import render_report
@@ -123,6 +124,17 @@ def test_planning_run_uses_receipts_and_alerts_on_top(data, tmp_path) -> None:
     drawn = dc[dc["lead_time_distribution"] != ""]
     assert len(drawn) and drawn["meets_target"].all()
     assert drawn["why"].str.contains("lead time drawn from the lane's receipts").all()
+    # made-to-order items promise from the lanes (Plant's recent, ~2 weeks longer window,
+    # as GSM plans it): longer than the template's time, and met in simulation
+    made = rep[rep["item"].isin(make_to_order_items(run.segmentation))]
+    template = made["location"].map(replenishment_times(loaded.network)) * 7.0
+    assert len(made) and made["meets_target"].all()
+    assert made["why"].str.contains("lane Plant").all()
+    assert (made["promise_days"] >= template + 7).all()
+    paths = run.tables["make_to_order_paths"]
+    assert set(paths["item"] + "@" + paths["location"]) == set(
+        made["item"] + "@" + made["location"]
+    )
     page = render_report(run)
     assert page.index('id="alerts"') < page.index("<table")
     assert "Lead time extended on lane Plant" in page

@@ -372,17 +372,21 @@ def test_item_drilldown_equals_the_run_tables(small_run: PlanningRun, page: str)
     items = [item for item, _ in data["items"]]
     stages = small_run.safety_stock.tables["stages"]
     planned = set(stages["stage"].str.rsplit("@", n=1).str[0])
-    assert set(items) == planned
+    rep = small_run.tables["replenishment"]
+    made = rep[rep["policy"] == "make-to-order"]
+    lumpy = set(made["item"]) - planned  # made to order, no stock plan: in the drill-down too
+    assert lumpy and set(items) == planned | set(rep["item"])
+    _made_to_order_records_equal_the_tables(small_run, dict(data["items"]), lumpy)
     value = small_run.segmentation.items.set_index("item")["value"]
     assert [value[i] for i in items] == sorted((value[i] for i in items), reverse=True)
     assert body.count("<option ") == len(items) and "http" not in body
     lines = small_run.rationing.tables["lines"]
     seg_items = small_run.segmentation.items.set_index("item")
-    for item, rec in data["items"][:10] + data["items"][-5:]:
+    for item, rec in data["items"]:  # every item: its numbers equal the tables
         assert rec["class"] == seg_items.at[item, "abc"] + seg_items.at[item, "xyz"]
         own = stages[stages["stage"].str.rsplit("@", n=1).str[0] == item]
         shown = {row[0]: row for row in rec["stock"]}
-        assert len(shown) == len(own)
+        assert len(shown) == (len(own) if item not in lumpy else (made["item"] == item).sum())
         for s in own.itertuples():
             row = shown[s.stage.rsplit("@", 1)[1]]
             assert math.isclose(row[1], s.safety_stock, abs_tol=0.005)
@@ -396,6 +400,38 @@ def test_item_drilldown_equals_the_run_tables(small_run: PlanningRun, page: str)
         row = short.iloc[0]
         rec = dict(data["items"])[row["item"]]
         assert any(r[0] == row["customer"] and r[5] == row["explanation"] for r in rec["lines"])
+
+
+def _made_to_order_records_equal_the_tables(run: PlanningRun, records, items) -> None:
+    """Each made-to-order item's drill-down: policy, no stock, its promise rows and path rows
+    equal tables["replenishment"] and tables["make_to_order_paths"], its rationing lines."""
+    rep = run.tables["replenishment"]
+    paths = run.tables["make_to_order_paths"]
+    lines = run.rationing.tables["lines"]
+    targets = run.segmentation.demand_stats(("item", "segment"))
+    for item in sorted(items):
+        rec = records[item]
+        own = rep[rep["item"] == item]
+        assert rec["policy"] == "make-to-order"
+        assert [r[0] for r in rec["stock"]] == own["location"].tolist()
+        assert all(r[1:4] == [0.0, 0.0, False] for r in rec["stock"])  # no stock anywhere
+        want = [
+            [r.location, round(r.target, 4), round(r.promise_days, 1), round(r.cycle_service, 4),
+             bool(r.meets_target)]
+            for r in own.itertuples()
+        ]  # fmt: skip
+        assert rec["promise"] == want
+        path = paths[paths["item"] == item]
+        assert len(path) and len(rec["path"]) == len(path)
+        for got, r in zip(rec["path"], path.itertuples(), strict=True):
+            assert got[:4] == [r.location, r.stage, r.lane, r.source]
+            assert got[4:] == pytest.approx(
+                [r.mean_days, r.std_days, r.min_days, r.max_days], abs=0.005
+            )
+        mine = targets[targets["item"] == item].groupby("segment")["service_level"].max()
+        assert [t[0] for t in rec["targets"]] == sorted(mine.index)
+        assert [t[1] for t in rec["targets"]] == [round(mine[k], 4) for k in sorted(mine.index)]
+        assert len(rec["lines"]) == int((lines["item"] == item).sum())
 
 
 def test_stock_service_section_shows_the_tables_numbers(

@@ -218,6 +218,40 @@ def test_count_lattices_equal_the_direct_formula_bit_for_bit(mean, spread, law, 
     assert got.lo == want.lo and got.pmf.tobytes() == want.pmf.tobytes()
 
 
+@pytest.mark.parametrize(
+    ("mean", "std_dev", "law", "step"),
+    [
+        (1e-300, 1.0, "auto", 1.0),  # m * m underflows: r = 0 once, lgamma(0) raised
+        (1e-200, 1e-3, "negative_binomial", 0.01),
+        (0.1, 0.01, "negative_binomial", 0.001),  # v = m up to rounding: r ~ 1e17
+        (10.0, 0.1, "negative_binomial", 0.001),
+    ],
+)
+def test_count_lattices_at_the_edges_are_probability_laws(mean, std_dev, law, step):
+    """A mean so small that ``m * m`` underflows, and a variance equal to the mean up to
+    rounding, give a proper law (finite, sums to 1, no warning) instead of ``lgamma(0)`` or
+    an ``exp`` overflow; the first was an exit 1 on ``optim solve``."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lat = demand_lattice.__wrapped__(mean, std_dev, law, step)
+    assert np.isfinite(lat.pmf).all() and abs(lat.pmf.sum() - 1.0) < 1e-12
+    expected = mean / step
+    got = float(np.dot(np.arange(lat.pmf.size) + lat.lo, lat.pmf))
+    assert got == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def test_a_vanishing_mean_solves_on_the_cli(tmp_path, capsys):
+    doc = json.loads(EXAMPLE.read_text())
+    doc["demands"][1].update(mean=1e-300, std_dev=1.0)
+    for d, tier in zip(doc["demands"], (1, 2, 2), strict=True):
+        d["tier"] = tier
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(doc))
+    assert main(["solve", str(path), "--out", str(tmp_path / "out.json")]) == 0
+
+
 def _reference_table(segs: list[SegmentModel], h: float, mean: float, tau_max: int):
     """The stage table by the numpy reference: at every tau the least feasible base stock
     from the floor of the previous tau's stock (``optimal_policy``), and its greedy levels."""
