@@ -850,7 +850,8 @@ def _dominated(
     An arc is dominated when its line (no minimum, no integer rule) sits at a cell where a
     line (no integer rule) is short of its cap (``alloc``: the fractional shares) that comes
     first: of a higher tier (smaller number), or of the same tier with a lower fair-share
-    ratio ``a / w`` (beyond 1e-7 relative). Tier dominance and leximin make these flows 0 in
+    ratio ``a / w`` (beyond 1e-7 relative; in components without integer rules, where the
+    shares are leximin). Tier dominance and leximin make these flows 0 in
     every exact answer (shifting them to the short line would raise the higher tier's total,
     or the tier's minimum ratio), so the fractional shares route without them, and so do
     their floors. The routing LP keeps each line within 1e-9 of its allocation, and a
@@ -877,6 +878,11 @@ def _dominated(
     least = np.full(block.num_cells * (int(tier.max(initial=0)) + 1), np.inf)
     np.minimum.at(least, key[on], ratio[line[on]])
     after = ratio[line] > least[key] + 1e-7 * np.maximum(1.0, ratio[line])
+    # leximin holds where no integer rule moved the shares (the integer stage minimises the
+    # distance to them instead)
+    comp = np.zeros(block.num_lines, dtype=np.int64)
+    comp[line] = p.line_component[g]
+    after &= ~np.isin(comp, comp[whole])[line]
     movable = ~has_floor & ~whole
     return ((tier[line] > best[block.arc_cell]) | after) & movable[line], movable
 

@@ -144,6 +144,7 @@ def _closed(p: Problem, alloc: np.ndarray) -> np.ndarray:
     whole = (p.lot > 0) | p.all_or_nothing
     short = (alloc < p.cap - 1e-9 * np.maximum(1.0, p.cap)) & ~whole
     ratio = alloc / p.rule_weight(p.request)
+    leximin = ~np.isin(p.line_component, p.line_component[whole])  # no integer rule moved it
     closed = np.zeros(p.num_arcs, bool)
     for k, (j, c) in enumerate(zip(p.arc_line.tolist(), p.arc_cell.tolist(), strict=True)):
         if p.minimum[j] > 0 or whole[j]:
@@ -151,7 +152,11 @@ def _closed(p: Problem, alloc: np.ndarray) -> np.ndarray:
         for i in p.arc_line[(p.arc_cell == c)].tolist():
             if short[i] and (
                 p.tier[i] < p.tier[j]
-                or (p.tier[i] == p.tier[j] and ratio[i] < ratio[j] - 1e-6 * max(1.0, ratio[j]))
+                or (
+                    p.tier[i] == p.tier[j]
+                    and leximin[j]
+                    and ratio[i] < ratio[j] - 1e-6 * max(1.0, ratio[j])
+                )
             ):
                 closed[k] = True
     return closed
