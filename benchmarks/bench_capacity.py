@@ -15,7 +15,11 @@ Measures, in one run:
 ``--repeats N`` runs the solve and the raw baseline N times each and prints every run and the
 medians. ``--coupled`` (= ``--families 0``) is issue 9's coupled instance: every product draws
 its 1–3 resources from all 50, so the LP does not decompose; its baseline is one raw-highspy
-IPM solve (IPX, as optim's fast path uses for LPs of ``LARGE_LP`` columns or more).
+IPM solve (IPX + crossover, as optim's fast path uses for LPs of ``LARGE_LP`` columns or
+more), while optim's solve takes the block-angular interior point
+(:mod:`optim.models.capacity.blockipm`) for coupled blocks of ``BLOCK_IPM_PRODUCTS`` products
+or more: each run line names optim's LP method, its objective's relative difference to the
+raw IPX + crossover answer and the CPU ratio (the comparable figure on a shared machine).
 
 ``--variants V,V`` (coupled instance only) also times raw-highspy variants of the one LP,
 each against the IPX + crossover baseline of the same run: ``nocrossover`` (IPX alone),
@@ -189,10 +193,26 @@ def main() -> None:
         objs, wr, cr = _timed(raw)
         runs.append((ws, cs, wr, cr))
         shown = "none" if res.objective is None else f"{res.objective:.10g}"
+        rel = (
+            "-"
+            if res.objective is None
+            else f"{abs(res.objective - sum(objs)) / max(1.0, abs(sum(objs))):.1e}"
+        )
         print(
             f"run {n + 1}: optim {ws:.2f} s wall / {cs:.2f} s CPU, raw {wr:.2f} s wall / "
-            f"{cr:.2f} s CPU, ratio {ws / wr:.3f}; status {res.status.value}, objective "
-            f"{shown}, raw {sum(objs):.10g}",
+            f"{cr:.2f} s CPU, ratio {ws / wr:.3f} wall / {cs / max(cr, 1e-9):.3f} CPU; status "
+            f"{res.status.value}, objective {shown}, raw {sum(objs):.10g} (rel diff {rel}); "
+            f"optim's LP method: {res.info.get('lp_algorithm')}"
+            + "".join(
+                f", {k} {res.info[k]:.3g}"
+                for k in (
+                    "ipm_iterations",
+                    "ipm_gap",
+                    "ipm_primal_infeasibility",
+                    "ipm_dual_infeasibility",
+                )
+                if k in res.info
+            ),
             flush=True,
         )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -15,6 +15,7 @@ is mostly waiting for a core.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -103,12 +104,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.folder) if args.folder else big_folder(Path(tmp) / "big", args.lines)
         size = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+        with (folder / "history.csv").open("rb") as f:
+            lines = sum(1 for _ in f) - 1
         argv = [*OPTIM, "validate", str(folder)]
-        t, mem = _time(argv, max(1, args.runs // 2))
+        load = os.getloadavg()[0]
+        t, mem = _time(argv, args.runs)
         print(
-            f"optim validate FOLDER ({args.lines:,} history lines, {size:,.0f} MiB): median "
+            f"optim validate FOLDER ({lines:,} history lines, {size:,.0f} MiB): median "
             f"{t:.2f} s wall (+{t - base:.2f} s over baseline), {CPU[' '.join(argv)]:.2f} s "
-            f"CPU, peak {mem / 1024:.0f} MiB"
+            f"CPU, peak {mem / 1024:.0f} MiB; load average {load:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after (2 cores)"
         )
 
 

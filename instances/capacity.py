@@ -38,6 +38,7 @@ CSV folder layout (:func:`read_csv_folder`)
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 from functools import cached_property
 from pathlib import Path
@@ -433,10 +434,10 @@ def _read(folder: Path, name: str, required: list[str], *, optional: bool = Fals
         if optional:
             return None
         raise InstanceError(f"{path}: file not found (required: {', '.join(required)}).")
-    import pandas as pd
+    from optim.instances import gate
 
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    frame.columns = [c.strip() for c in frame.columns]
+    # every cell as the text written (empty: ""); the index is the file line (header = 1)
+    frame = gate.read_csv_text(path, name, None, keep_case=True).fillna("")
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise InstanceError(
@@ -449,17 +450,22 @@ def _read(folder: Path, name: str, required: list[str], *, optional: bool = Fals
 def _num(frame: pd.DataFrame, col: str, name: str, *, default: float | None = None):
     """Column as floats; empty cells → ``default`` (None keeps them as missing)."""
     out: list[float | None] = []
-    for k, v in enumerate(frame[col].tolist()):
-        v = v.strip()
+    for line, v in zip(frame.index, frame[col].tolist(), strict=True):
+        v = str(v).strip()
         if v == "":
             out.append(default)
             continue
         try:
-            out.append(float(v))
+            value = float(v)
         except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
             raise InstanceError(
-                f"{name} row {k + 2}: column {col} is not a number: {v!r}.", field=f"{name}.{col}"
-            ) from None
+                f"{name} line {line}, column {col}: {v!r} is not a number; allowed: a finite "
+                "number.",
+                field=f"{name}.{col}",
+            )
+        out.append(value)
     return out
 
 
@@ -522,7 +528,7 @@ def read_csv_folder(path: str | Path) -> CapacityInstance:
         ):
             if rid not in resources:
                 raise InstanceError(
-                    f"capacity.csv row {k + 2}: unknown resource '{rid}'.",
+                    f"capacity.csv line {cap.index[k]}: unknown resource '{rid}'.",
                     field="capacity.resource",
                 )
             rec = resources[rid]
@@ -575,15 +581,16 @@ def read_csv_folder(path: str | Path) -> CapacityInstance:
         ):
             if pid not in products:
                 raise InstanceError(
-                    f"usage.csv row {k + 2}: unknown product '{pid}'.", field="usage.product"
+                    f"usage.csv line {use.index[k]}: unknown product '{pid}'.",
+                    field="usage.product",
                 )
             route = per_product.setdefault(pid, {}).setdefault(
                 routes[k], {"id": routes[k], "usage": {}}
             )
             if rid in route["usage"]:
                 raise InstanceError(
-                    f"usage.csv row {k + 2}: duplicate resource '{rid}' for product '{pid}' "
-                    f"routing '{routes[k]}'.",
+                    f"usage.csv line {use.index[k]}: duplicate resource '{rid}' for product "
+                    f"'{pid}' routing '{routes[k]}'.",
                     field="usage",
                 )
             route["usage"][rid] = hours[k]

@@ -405,6 +405,14 @@ class GateLoader(yaml.SafeLoader):
             for key_node, _ in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue
+                if key_node.tag != "tag:yaml.org,2002:str":  # true, 1, null, [a]: not names
+                    kind = key_node.tag.rsplit(":", 1)[-1]
+                    raise _Refused(
+                        f"key {_node_text(key_node)} is read as {_KINDS.get(kind, kind)}, not "
+                        "as text",
+                        key_node.start_mark.line + 1,
+                        "text keys (write the key in quotes)",
+                    )
                 if isinstance(key_node, yaml.ScalarNode):
                     key = (key_node.tag, key_node.value)
                     if key in seen:
@@ -415,6 +423,23 @@ class GateLoader(yaml.SafeLoader):
                         )
                     seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+_KINDS = {
+    "bool": "a boolean",
+    "int": "a whole number",
+    "float": "a number",
+    "null": "null",
+    "timestamp": "a date",
+    "seq": "a list",
+    "map": "a mapping",
+}
+
+
+def _node_text(node: Any) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return repr(node.value)
+    return "(a list or mapping)"
 
 
 def _expanded_size(root: Any) -> None:
@@ -609,7 +634,11 @@ TEXT_COLUMNS = frozenset(
 
 
 def read_csv_text(
-    path: str | Path, name: str | None = None, text_columns: Iterable[str] = TEXT_COLUMNS
+    path: str | Path,
+    name: str | None = None,
+    text_columns: Iterable[str] | None = TEXT_COLUMNS,
+    *,
+    keep_case: bool = False,
 ) -> Any:
     """A CSV file as a DataFrame: id and date columns as the text written, other columns
     parsed by pandas' C reader (numbers stay numbers; a column with a word in it stays text,
@@ -618,7 +647,9 @@ def read_csv_text(
     The frame's index is the file line of each row (header = line 1), so messages name the
     line the planner sees; blank lines are skipped but keep the numbering. Refused with a
     message: a missing, unreadable, binary, non-UTF-8, empty or oversized file, a header with
-    a repeated or empty column name, a row with more cells than the header.
+    a repeated or empty column name, a row with more cells than the header. Column names are
+    stripped and lower-cased (``keep_case``: stripped only, for names that hold ids);
+    ``text_columns=None`` keeps every column as the text written.
     """
     import pandas as pd
 
@@ -626,11 +657,15 @@ def read_csv_text(
     name = name or str(path)
     data = read_bytes(path, "CSV file", MAX_CSV_BYTES)
     text = decode(data, name)
-    if not text.strip():
+    if not text or text.isspace():  # (text.strip() would copy a 70 MB file)
         raise refuse(name, "is empty", allowed="a header line and data rows")
-    header_line = text.split("\n", 1)[0]
+    header_line = text[: text.find("\n")] if "\n" in text else text
     header = next(csv.reader([header_line]))
     norm = [h.strip().lower() for h in header]
+    if not header_line.strip():
+        raise refuse(
+            name, "the header line is empty", line=1, allowed="a header line naming the columns"
+        )
     for k, col in enumerate(norm):
         if not col:
             raise refuse(
@@ -648,9 +683,9 @@ def read_csv_text(
                 allowed="each column once",
             )
     try:
-        wanted = set(text_columns)
+        wanted = set(norm if text_columns is None else text_columns)
         frame = pd.read_csv(
-            io.StringIO(text),
+            io.BytesIO(data),  # checked UTF-8 above; the C reader drops a BOM
             dtype={h: str for h, n in zip(header, norm, strict=True) if n in wanted},
             keep_default_na=False,
             na_values=[""],
@@ -659,16 +694,20 @@ def read_csv_text(
         )
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
+        quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        line = int(m.group(1)) if m else int(quote.group(1)) + 1 if quote else None
         raise refuse(
             name,
             f"cannot be read as CSV ({' '.join(str(exc).split())})",
-            line=int(m.group(1)) if m else None,
-            allowed="the same number of cells on every line",
+            line=line,
+            allowed="a closing quote for every opening one"
+            if quote
+            else "the same number of cells on every line",
         ) from None
     except (ValueError, OSError) as exc:
         raise refuse(name, f"cannot be read as CSV ({' '.join(str(exc).split())})") from None
-    frame.columns = norm
-    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    frame.columns = [h.strip() for h in header] if keep_case else norm
+    frame.index = _record_lines(text, len(frame))
     if len(frame):
         first = frame.iloc[:, 0].isna().to_numpy()  # a blank line is missing everywhere
         if first.any():
@@ -679,6 +718,26 @@ def read_csv_text(
     frame.attrs["source"] = name
     frame.attrs["text_cells"] = True  # every cell is the text as written (no booleans)
     return frame
+
+
+def _record_lines(text: str, rows: int) -> Any:
+    """The file line each data row starts on (header = line 1): one row per line unless a
+    quoted cell holds a line break, then counted by the csv module (rare, so the 10^6-line
+    files keep the free numbering)."""
+    import pandas as pd
+
+    lines = text.count("\n") + (not text.endswith("\n"))
+    if lines - 1 == rows:
+        return pd.RangeIndex(2, 2 + rows)
+    starts = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    before = 0
+    for _ in reader:
+        starts.append(before + 1)
+        before = reader.line_num
+    if len(starts) - 1 != rows:  # pragma: no cover - pandas and csv split records alike
+        return pd.RangeIndex(2, 2 + rows)
+    return pd.Index(starts[1:])
 
 
 def strip_text(values: Any) -> Any:

@@ -105,8 +105,12 @@ class RationingInstance(TableInstance):
             raise InstanceError(
                 f"stability must be true or false, got {stability!r}", field="stability"
             )
-        with _no_gc():  # columns of 10^6 rows make millions of objects and no cycles
-            tables = _validated(data)
+        from optim.instances.rationing_small import plain_tables
+
+        tables = plain_tables(data)  # a small plain document: the same tables, no pandas checks
+        if tables is None:
+            with _no_gc():  # columns of 10^6 rows make millions of objects and no cycles
+                tables = _validated(data)
         return tables | {"stability": bool(stability), "name": data.get("name")}
 
     @classmethod
@@ -245,9 +249,7 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
     # segments
     seg = pd.DataFrame({"name": T.id_column(segments, "segments", "name")})
     T.unique(seg["name"], "segments", "segment name")
-    seg["tier"] = T.number_column(
-        segments, "segments", "tier", id_col="name", ge=1, integer=True
-    ).astype(np.int64)
+    tier_values = T.number_column(segments, "segments", "tier", id_col="name", ge=1, integer=True)
     seg["fair_share"] = T.choice_column(
         segments,
         "segments",
@@ -256,14 +258,19 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
         allowed=FAIR_SHARES,
         default="proportional",
     )
-    tiers = sorted(set(seg["tier"].tolist()))
-    missing = sorted(set(range(1, tiers[-1] + 1)) - set(tiers))
-    if missing:
+    # tiers are 1..K without gaps: K segments use no tier above K, so the first missing tier
+    # is found among 1..K+1 (and a tier of 1e308 never reaches the int64 cast, which wraps)
+    tiers = sorted(set(tier_values.tolist()))
+    missing = sorted(set(range(1, len(seg) + 2)) - set(tiers))
+    if missing[0] <= tiers[-1]:
+        row = int(np.argmax(tier_values.to_numpy()))  # the highest tier is past the gap
         raise InstanceError(
-            f"segments: tiers must be 1..K without gaps; no segment has tier {missing[0]} "
-            f"(tiers used: {', '.join(map(str, tiers))})",
-            field="segments.tier",
+            f"segments[{row}] (name {seg['name'].iloc[row]!r}): tier {tiers[-1]:g}: tiers "
+            f"must be 1..K without gaps; no segment has tier {missing[0]} (tiers used: "
+            f"{', '.join(f'{t:g}' for t in tiers)})",
+            field=f"segments[{row}].tier",
         )
+    seg.insert(1, "tier", tier_values.astype(np.int64))  # columns: name, tier, fair_share
     rules = seg.groupby("tier")["fair_share"].nunique()
     if (rules > 1).any():
         tier = int(rules.index[np.flatnonzero(rules.to_numpy() > 1)[0]])
@@ -408,13 +415,8 @@ def _pair_table(
 ) -> pd.DataFrame:
     """An optional table keyed by two ids with one value ≥ 0; the key pair is unique."""
     if not len(raw):
-        return pd.DataFrame(
-            {
-                keys[0]: pd.Series(dtype=object),
-                keys[1]: pd.Series(dtype=object),
-                value: pd.Series(dtype=np.float64),
-            }
-        )
+        empty = np.empty(0, dtype=object)
+        return pd.DataFrame({keys[0]: empty, keys[1]: empty, value: np.empty(0, np.float64)})
     out = pd.DataFrame({k: T.id_column(raw, table, k) for k in keys})
     out[value] = T.number_column(raw, table, value, id_col=id_col, ge=0)
     T.unique(out[list(keys)], table, f"({keys[0]}, {keys[1]})")

@@ -52,6 +52,9 @@ def to_frame(records: Any, table: str, columns: Sequence[str]) -> pd.DataFrame:
         # at C speed: from_records' own per-record key scan is most of its time
         keys = list(dict.fromkeys(chain.from_iterable(records)))
         frame = pd.DataFrame.from_records(records, columns=keys) if records else pd.DataFrame()
+        # records of a JSON/YAML document: a number written as text ("60") is refused, as in
+        # the pydantic documents (a CSV cell is text by nature and is parsed)
+        frame.attrs["records"] = True
     else:
         raise InstanceError(
             f"{table}: expected a list of records, got {type(records).__name__}", field=table
@@ -114,7 +117,10 @@ def number_column(
     gt: float | None = None,
     integer: bool = False,
 ) -> pd.Series:
-    """A numeric column; missing cells take ``default`` (or are an error when it is None)."""
+    """A numeric column; missing cells take ``default`` (or are an error when it is None).
+
+    In records of a JSON/YAML document (:func:`to_frame` of a list) text is not a number:
+    ``"60"`` is refused like ``true``; CSV cells and DataFrames of text are parsed."""
     if col not in frame.columns:
         if default is None:
             raise InstanceError(f"{table}: missing required field {col!r}", field=f"{table}.{col}")
@@ -126,15 +132,23 @@ def number_column(
         )
     if raw.dtype == object:
         arr = raw.to_numpy(dtype=object)
-        if pd.api.types.infer_dtype(arr, skipna=True) in _NO_BOOL:
-            is_bool = np.zeros(len(arr), dtype=bool)
+        strict = bool(frame.attrs.get("records"))
+        inferred = pd.api.types.infer_dtype(arr, skipna=True)
+        if inferred in _NO_BOOL and not (strict and inferred == "string"):
+            is_bad = np.zeros(len(arr), dtype=bool)
         else:
-            is_bool = np.fromiter((type(v) is bool for v in arr), dtype=bool, count=len(arr))
-        if is_bool.any():
-            row = int(np.flatnonzero(is_bool)[0])
+            is_bad = np.fromiter(
+                (type(v) is bool or (strict and isinstance(v, str)) for v in arr),
+                dtype=bool,
+                count=len(arr),
+            )
+        if is_bad.any():
+            row = int(np.flatnonzero(is_bad)[0])
+            text = isinstance(raw.iloc[row], str)
             raise InstanceError(
                 f"{_where(table, frame, row, id_col)}: {col} must be a number, "
-                f"got {_shown(raw.iloc[row])}",
+                f"got {_shown(raw.iloc[row])}"
+                + (" (text); write the number without quotes" if text else ""),
                 field=f"{table}[{row}].{col}",
             )
     values = pd.to_numeric(raw, errors="coerce")

@@ -79,11 +79,13 @@ def grid(
 ) -> list[Scenario]:
     """Every combination of the what-ifs (an empty list means the base value only)."""
     for f in demand or ():
-        if not f >= 0:
-            raise InstanceError(f"demand factor {f} must be >= 0", field="demand")
+        if not (f >= 0 and math.isfinite(f)):
+            raise InstanceError(
+                f"--demand factor {f:g} must be a finite number >= 0", field="demand"
+            )
     for y in capacity_cut or ():
         if not 0 <= y <= 100:
-            raise InstanceError(f"capacity cut {y} % must be in [0, 100]", field="capacity")
+            raise InstanceError(f"--capacity-cut {y:g} % must be in [0, 100]", field="capacity")
     return [
         Scenario(d, c, s)
         for d, c, s in itertools.product(
@@ -153,13 +155,22 @@ def apply(doc: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
 
 
 def document(path: str | Path) -> dict[str, Any]:
-    """An instance file or folder as a document (folders: rationing only)."""
+    """An instance file or CSV folder as a validated document (a file's own document, so a
+    scenario of factor 1 solves to the bytes of ``optim solve``)."""
+    path = Path(path)
+    if str(path) == "-" or not path.is_dir():
+        from optim.instances import gate
+
+        doc, text, suffix = gate.load_document(path, "instance document")
+        try:
+            api.from_dict(doc)
+        except InstanceError as exc:
+            raise gate.located(exc, str(path), text, suffix) from None
+        return dict(doc)
     inst = api.load(path)
-    if isinstance(inst, dict):  # pragma: no cover
-        return inst
     if hasattr(inst, "to_dict"):
         return dict(inst.to_dict())
-    raise InstanceError(f"{path}: scenarios need a JSON or YAML document of this kind")
+    return dict(inst.model_dump(mode="json", exclude_unset=True))
 
 
 def solve_one(task: tuple[str, Any, SolveParams]) -> dict[str, Any]:
@@ -206,5 +217,7 @@ def run(
             row.update(got["row"])
         rows.append(row)
     table = pd.DataFrame(rows)
-    table.to_csv(out / "batch.csv", index=False, float_format="%.10g", lineterminator="\n")
+    from optim.precision import write_csv
+
+    write_csv(table, out / "batch.csv")
     return table

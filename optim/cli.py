@@ -270,7 +270,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InstanceError(f"{path}: {exc}") from None
     if args.out:
-        table.to_csv(args.out, index=False, float_format="%.10g", lineterminator="\n")
+        from optim.precision import write_csv
+
+        write_csv(table, args.out)
     if not args.quiet:
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table.to_string(index=False))
@@ -295,9 +297,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
     seg = segment(args.history, config=config, previous=previous, overrides=_pins(args))
     if args.out:
         with _atomic(args.out, "optim segment", args.history) as out:
+            from optim.precision import write_csv
+
             for name, frame in seg.to_frames().items():
-                frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
-            seg.item_policy().to_csv(out / "item_policy.csv", index=False, lineterminator="\n")
+                write_csv(frame, out / f"{name}.csv")
+            write_csv(seg.item_policy(), out / "item_policy.csv")
             (out / "segmentation.json").write_text(seg.to_json(), encoding="utf-8")
     print(seg.summary())
     return EXIT_OK
@@ -700,7 +704,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="segmentation config (YAML) with the policy table")
     p.add_argument("--returns", choices=("net", "exclude", "reject"), help="as for segment")
     p.add_argument("--origins", type=int, default=3, help="backtest origins (>= 3)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument(
+        "--jobs",
+        type=bounded(1, 256, "worker processes"),
+        default=1,
+        help="worker processes, 1..256 (default 1)",
+    )
     p.add_argument("--out", help="folder for forecast.csv and accuracy.csv")
     p.set_defaults(func=cmd_forecast)
     p = sub.add_parser(
@@ -788,8 +797,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="WHERE:FRACTION",
         help="a location's supply / a resource's capacity loses FRACTION (repeatable)",
     )
-    p.add_argument("--workers", type=int, default=1, help="local worker processes")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
+    p.add_argument(
+        "--workers",
+        type=bounded(1, 256, "worker processes"),
+        default=1,
+        help="local worker processes, 1..256 (default 1)",
+    )
+    _add_limits(p, " per solve")
     p.add_argument("--quiet", action="store_true", help="no summary table")
     _add_cluster_option(p)
     p.set_defaults(func=cmd_batch)

@@ -18,6 +18,15 @@ the workbook's number formats and the report's cells:
     and every other float: ten significant digits (``"%.10g"``).
 
 Integer, boolean and text columns are written as they are; missing values are empty.
+
+Result documents (:meth:`optim.result.Result.to_json` / ``to_dict``) write their tables'
+float columns by the same rule (:func:`json_texts`, :func:`json_values`): a quantity is the
+number rounded to six decimals — an integer where it is whole, so a plan in whole units has
+no decimals, and an allocation on the rationing grid is the solver's double exactly —, money
+is rounded to cents, every other float to ten significant digits; NaN is ``null`` and an
+infinity ``"inf"`` / ``"-inf"``. The document's scalar fields (objective, bound, gap) and
+``info`` (solver figures, the instance echoed) keep :data:`SIGNIFICANT_DIGITS` significant
+digits: they are not table quantities, and the echoed instance must read back as given.
 """
 
 from __future__ import annotations
@@ -33,9 +42,16 @@ if TYPE_CHECKING:
 __all__ = [
     "MONEY_DECIMALS",
     "QUANTITY_DECIMALS",
+    "RATE_DIGITS",
+    "SIGNIFICANT_DIGITS",
     "column_kind",
     "csv_ready",
     "format_values",
+    "json_texts",
+    "json_value",
+    "json_values",
+    "round_significant",
+    "rounded",
     "write_csv",
 ]
 
@@ -43,6 +59,12 @@ QUANTITY_DECIMALS = 6
 """Decimals of a quantity column: the rationing grid (10^-6 units) is written exactly."""
 MONEY_DECIMALS = 2
 """Decimals of a money column (cents)."""
+RATE_DIGITS = 10
+"""Significant digits of a rate or any other float column."""
+SIGNIFICANT_DIGITS = 12
+"""Significant digits of a result document's scalar fields and ``info``."""
+_WHOLE_LIMIT = 1e15
+"""Whole quantities below this size are written as integers (exact in a double)."""
 # First match wins; names are matched in lower case by whole ``_``-separated words.
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("quantity", re.compile(r"(^|_)(stock|critical)_level(_|$)")),  # units, not rates
@@ -91,7 +113,7 @@ def _text(value: float, kind: str) -> str:
     if kind == "quantity":
         text = f"{round(value, QUANTITY_DECIMALS) + 0.0:.{QUANTITY_DECIMALS}f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
-    return f"{value:.10g}"
+    return f"{value:.{RATE_DIGITS}g}"
 
 
 def format_values(values: Any, kind: str) -> Any:
@@ -122,3 +144,128 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     csv_ready(frame).to_csv(path, index=False, lineterminator="\n")
     return path
+
+
+# ----------------------------------------------------------------------------- result documents
+def json_value(value: float, kind: str) -> Any:
+    """One float as a result document holds it (module docstring): the per-value rule that
+    :func:`json_values` applies column-wise."""
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if kind == "quantity":
+        x = round(value, QUANTITY_DECIMALS)
+        return int(x) if x.is_integer() and abs(x) < _WHOLE_LIMIT else x
+    if kind == "money":
+        return round(value, MONEY_DECIMALS) + 0.0  # no "-0.0"
+    return float(f"{value:.{RATE_DIGITS}g}")
+
+
+def rounded(values: Any, kind: str) -> Any:
+    """The doubles a float column of ``kind`` is written as: ``round(v, 6)`` for quantities,
+    ``round(v, 2) + 0.0`` for money, ``float(f"{v:.10g}")`` otherwise — vectorised, bit for bit
+    Python's; NaN and infinities pass through."""
+    if kind == "quantity":
+        return _round_decimals(values, QUANTITY_DECIMALS)
+    if kind == "money":
+        return _round_decimals(values, MONEY_DECIMALS) + 0.0  # no "-0.0"
+    return round_significant(values, RATE_DIGITS)
+
+
+def json_values(values: Any, kind: str) -> list[Any]:
+    """``[json_value(v, kind) for v in values]``, vectorised."""
+    import numpy as np
+
+    x = rounded(values, kind)
+    out = x.astype(object)
+    if kind == "quantity":
+        whole = np.isfinite(x) & (np.abs(x) < _WHOLE_LIMIT) & (x == np.round(x))
+        out[whole] = x[whole].astype(np.int64).tolist()
+    if not np.isfinite(x).all():
+        out[np.isnan(x)] = None
+        out[np.isposinf(x)] = "inf"
+        out[np.isneginf(x)] = "-inf"
+    return list(out.tolist())
+
+
+def json_texts(values: Any, kind: str) -> tuple[Any, list[str]]:
+    """``(codes, texts)``: the JSON text of value ``i`` is ``texts[codes[i]]``, the text of
+    :func:`json_value` (``json.dumps``), each distinct written value formatted once."""
+    import numpy as np
+    import pandas as pd
+
+    x = rounded(values, kind)
+    codes, uniques = pd.factorize(x.view(np.int64))  # bitwise: keeps -0.0 apart from 0.0
+    texts = []
+    for v in uniques.view(np.float64).tolist():
+        if math.isnan(v):
+            texts.append("null")
+        elif math.isinf(v):
+            texts.append('"inf"' if v > 0 else '"-inf"')
+        elif kind == "quantity" and v.is_integer() and abs(v) < _WHOLE_LIMIT:
+            texts.append(str(int(v)))
+        else:
+            texts.append(repr(v))
+    return codes, texts
+
+
+_POW10 = [10.0**k for k in range(23)]  # exact doubles
+
+
+def _round_decimals(values: Any, decimals: int) -> Any:
+    """``round(v, decimals)`` for every element, vectorised and bit for bit equal.
+
+    ``y = v · 10^d`` carries one rounding error of at most ``|y| 2^-53 < 10^-3`` while
+    ``|y| < 2^43``; where ``y`` is not within ``10^-3`` of a half-integer, ``rint(y)`` is the
+    correctly rounded ``N`` and ``N / 10^d`` (one correctly rounded division) is the double
+    nearest to ``N · 10^-d``, which is what :func:`round` returns. Other values (near-ties,
+    large magnitudes) are rounded by Python.
+    """
+    import numpy as np
+
+    x = np.array(values, dtype=np.float64)
+    p = _POW10[decimals]
+    with np.errstate(all="ignore"):
+        y = x * p
+        n = np.rint(y)
+        fast = (np.abs(y - n) < 0.499) & (np.abs(y) < 2.0**43)
+        out = np.where(fast, n / p, x)
+    slow = np.flatnonzero(~fast & np.isfinite(x))
+    if len(slow):
+        out[slow] = [round(v, decimals) for v in x[slow].tolist()]
+    return out
+
+
+def round_significant(values: Any, digits: int = SIGNIFICANT_DIGITS) -> Any:
+    """``float(f"{v:.{digits}g}")`` for every element, vectorised and bit-for-bit equal
+    (``digits`` ≤ 15).
+
+    For finite nonzero ``v`` with decimal exponent ``e``, ``y = v · 10^k`` (``k = digits - 1
+    - e``, ``0 ≤ k ≤ 22`` so that ``10^k`` is an exact double) carries one rounding error of
+    at most ``|y| 2^-53 < 1.2e-4``; when ``10^(digits-1) ≤ |y| < 10^digits - 1`` and ``y`` is
+    not within ``1e-3`` of a half-integer, ``rint(y)`` is the correctly rounded mantissa
+    ``N`` and ``N / 10^k`` (one correctly rounded division) is the double nearest to the
+    decimal ``N·10^-k``, which is what ``float()`` of the formatted text gives. The few other
+    values (near-ties, very large or small ``|v|``) are formatted by Python. Zeros, NaN and
+    infinities pass through unchanged.
+    """
+    import numpy as np
+
+    x = np.asarray(values, dtype=np.float64)
+    pow10 = np.array(_POW10)
+    with np.errstate(all="ignore"):
+        k = (digits - 1) - np.floor(np.log10(np.abs(x)))  # ±inf/nan: 0, inf, nan
+        ok = (k >= 0) & (k <= 22)
+        p = pow10[np.where(ok, k, 0).astype(np.intp)]
+        y = x * p
+        n = np.rint(y)
+        ay = np.abs(y)
+        fast = (
+            ok & (np.abs(y - n) < 0.499) & (ay >= 10.0 ** (digits - 1)) & (ay < 10.0**digits - 1)
+        )
+        out = np.where(fast, n / p, x)
+    slow = np.flatnonzero(~fast & np.isfinite(x) & (x != 0))
+    if len(slow):
+        out[slow] = [float(f"{v:.{digits}g}") for v in x[slow].tolist()]
+    return out

@@ -14,7 +14,13 @@ import pandas as pd
 
 from optim.errors import InstanceError, NoSolutionError
 from optim.params import SolveParams
-from optim.precision import write_csv
+from optim.precision import (
+    SIGNIFICANT_DIGITS,
+    column_kind,
+    json_texts,
+    json_values,
+    write_csv,
+)
 from optim.status import SolutionStatus, Status, Termination, split, summarize
 
 
@@ -114,8 +120,11 @@ class Result:
         """The result document as plain JSON-able data.
 
         ``runtime`` is left out by default so that the same input gives byte-identical output.
-        Floats are rounded to 12 significant digits (``float(f"{v:.12g}")``), NaN becomes
-        ``None`` and infinities the strings ``"inf"``/``"-inf"``; numpy scalars become Python
+        Table columns of floats are written by :mod:`optim.precision`'s rule for their name
+        (quantities to six decimals, integers where whole — allocations exactly as solved —,
+        money to cents, other floats to ten significant digits); the scalar fields and
+        ``info`` keep 12 significant digits (``float(f"{v:.12g}")``). NaN becomes ``None``
+        and infinities the strings ``"inf"``/``"-inf"``; numpy scalars become Python
         scalars. Tables become lists of records.
         """
         doc = self._head(include_runtime)
@@ -216,10 +225,9 @@ class Result:
         return "\n".join(lines)
 
 
-SIGNIFICANT_DIGITS = 12
 _CHUNK = 131_072  # rows encoded at a time (bounds the temporary object arrays)
+_SMALL_TABLE = 256  # rows up to which a table is joined row by row (no piece merging)
 _MERGE_LIMIT = 65_536  # at most this many distinct texts in a merged piece
-_POW10 = 10.0 ** np.arange(23)  # exact doubles
 
 
 def _clean(value: Any) -> Any:
@@ -231,7 +239,7 @@ def _clean(value: Any) -> Any:
             return None
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
-        return float(f"{value:.12g}")
+        return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -239,55 +247,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def round_significant(values: np.ndarray) -> np.ndarray:
-    """``float(f"{v:.12g}")`` for every element, vectorised and bit-for-bit equal.
-
-    For finite nonzero ``v`` with decimal exponent ``e``, ``y = v · 10^k`` (``k = 11 - e``,
-    ``0 ≤ k ≤ 22`` so that ``10^k`` is an exact double) carries one rounding error of at
-    most ``|y| 2^-53 < 1.2e-4``; when ``10^11 ≤ |y| < 10^12 - 1`` and ``y`` is not within
-    ``1e-3`` of a half-integer, ``rint(y)`` is the correctly rounded 12-digit mantissa ``N``
-    and ``N / 10^k`` (one correctly rounded division) is the double nearest to the decimal
-    ``N·10^-k``, which is what ``float()`` of the formatted text gives. The few other values
-    (near-ties, ``|v| ≥ 10^11`` or ``< 10^-11``) are formatted by Python. Zeros, NaN and
-    infinities pass through unchanged.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        k = (SIGNIFICANT_DIGITS - 1) - np.floor(np.log10(np.abs(x)))  # ±inf/nan: 0, inf, nan
-        ok = (k >= 0) & (k <= 22)
-        p = _POW10[np.where(ok, k, 0).astype(np.intp)]
-        y = x * p
-        n = np.rint(y)
-        ay = np.abs(y)
-        fast = ok & (np.abs(y - n) < 0.499) & (ay >= 1e11) & (ay < 1e12 - 1)
-        out = np.where(fast, n / p, x)
-    slow = np.flatnonzero(~fast & np.isfinite(x) & (x != 0))
-    if len(slow):
-        out[slow] = [float(f"{v:.12g}") for v in x[slow].tolist()]
-    return out
-
-
 def _key(name: Any) -> str:
     """A dict key as ``json.dumps`` writes it."""
     return json.dumps({name: 0})[1:-4]
 
 
-def _float_texts(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Codes and JSON texts of the cleaned floats (as ``json.dumps(_clean(v))``)."""
-    x = round_significant(values)
-    codes, uniques = pd.factorize(x.view(np.int64))  # bitwise: keeps -0.0 apart from 0.0
-    texts = [
-        "null" if math.isnan(v) else ('"inf"' if v > 0 else '"-inf"') if math.isinf(v) else repr(v)
-        for v in uniques.view(np.float64).tolist()
-    ]
-    return codes, texts
-
-
-def _column_texts(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+def _column_texts(col: pd.Series, name: Any) -> tuple[np.ndarray, list[str]]:
     """``(codes, texts)``: the JSON text of row ``i`` is ``texts[codes[i]]``.
 
-    Texts are ``json.dumps(_clean(v))``; equal values share a code, so each distinct value
-    is formatted once.
+    Texts are ``json.dumps`` of the cell: float columns by the precision rule of their name
+    (:func:`optim.precision.json_texts`), other cells as :func:`_clean` gives them; equal
+    values share a code, so each distinct value is formatted once.
     """
     dtype = col.dtype
     if not isinstance(dtype, pd.api.extensions.ExtensionDtype):
@@ -297,7 +267,7 @@ def _column_texts(col: pd.Series) -> tuple[np.ndarray, list[str]]:
             codes, uniques = pd.factorize(col.to_numpy())
             return codes, [str(int(v)) for v in uniques.tolist()]
         if pd.api.types.is_float_dtype(dtype):
-            return _float_texts(col.to_numpy(dtype=np.float64))
+            return json_texts(col.to_numpy(dtype=np.float64), column_kind(name, col))
     values = col.to_numpy(dtype=object)
     if (
         len(values) >= 1024
@@ -329,6 +299,16 @@ def _table_json(frame: pd.DataFrame, row_sep: str, end: str) -> list[str]:
         return ["[]"]
     if frame.shape[1] == 0:
         return ["[" + row_sep + ("{}," + row_sep) * (n - 1) + "{}" + end + "]"]
+    if n <= _SMALL_TABLE:  # the same texts, joined row by row without the merging machinery
+        columns = [
+            (("{" if j == 0 else ", ") + _key(name) + ": ", *_column_texts(col, name))
+            for j, (name, col) in enumerate(frame.items())
+        ]
+        rows = [
+            "".join([key + texts[codes[i]] for key, codes, texts in columns]) + "}"
+            for i in range(n)
+        ]
+        return ["[" + row_sep + ("," + row_sep).join(rows) + end + "]"]
     limit = min(_MERGE_LIMIT, max(n // 4, 1))
     groups: list[tuple[np.ndarray | None, np.ndarray]] = []  # codes None: the same text
 
@@ -340,8 +320,8 @@ def _table_json(frame: pd.DataFrame, row_sep: str, end: str) -> list[str]:
                 return
         groups.append((codes, texts))
 
-    for j, name in enumerate(frame.columns):
-        col_codes, col_texts = _column_texts(frame.iloc[:, j])
+    for j, (name, col) in enumerate(frame.items()):
+        col_codes, col_texts = _column_texts(col, name)
         add(None, np.array([("{" if j == 0 else ", ") + _key(name) + ": "], dtype=object))
         add(np.asarray(col_codes, dtype=np.int64), np.array(col_texts, dtype=object))
     add(None, np.array(["}," + row_sep], dtype=object))
@@ -387,22 +367,17 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     cols = list(frame.columns)
     if not cols:
         return [{} for _ in range(len(frame))]
-    values = [_column_values(frame.iloc[:, j]) for j in range(len(cols))]
+    values = [_column_values(frame.iloc[:, j], cols[j]) for j in range(len(cols))]
     return [dict(zip(cols, row, strict=True)) for row in zip(*values, strict=True)]
 
 
-def _column_values(col: pd.Series) -> list[Any]:
-    """``[_clean(v) for v in col]``, vectorised for plain bool, integer and float columns."""
+def _column_values(col: pd.Series, name: Any) -> list[Any]:
+    """The cells of ``col`` as the document holds them: float columns by the precision rule
+    of their name (:func:`optim.precision.json_values`), other cells by :func:`_clean`."""
     dtype = col.dtype
     if not isinstance(dtype, pd.api.extensions.ExtensionDtype):
         if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
             return col.to_numpy().tolist()
         if pd.api.types.is_float_dtype(dtype):
-            x = round_significant(col.to_numpy(dtype=np.float64))
-            out = x.astype(object)
-            if not np.isfinite(x).all():
-                out[np.isnan(x)] = None
-                out[np.isposinf(x)] = "inf"
-                out[np.isneginf(x)] = "-inf"
-            return out.tolist()
+            return json_values(col.to_numpy(dtype=np.float64), column_kind(name, col))
     return [_clean(v) for v in col.to_numpy(dtype=object).tolist()]

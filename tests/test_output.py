@@ -155,3 +155,14 @@ def test_run_notes_that_are_warnings_are_alerts(run):
         assert shown[note].severity == "warning" and shown[note].topic == "policy"
     for note in run.data.notes:  # the reader's rules stay info
         assert shown[note].severity == "info"
+    # order lines summed into rationing lines are said with both counts (issue 12: "776
+    # order lines become 695 without saying so"); this example has such merges
+    orders, lines = len(run.data.orders), len(run.rationing.tables["lines"])
+    assert orders > lines
+    merged = [n for n in run.notes if n.startswith("rationing: the ")]
+    assert merged == [
+        f"rationing: the {orders:,} order lines of this week are {lines:,} rationing lines — "
+        "lines of the same customer, item and location are summed (returns netted, cells at "
+        "or below zero dropped)."
+    ]
+    assert shown[merged[0]].severity == "info"

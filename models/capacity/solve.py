@@ -31,7 +31,7 @@ from optim import executor
 from optim.clock import Clock
 from optim.errors import InstanceError
 from optim.instances.capacity import CapacityInstance
-from optim.models.capacity import decompose
+from optim.models.capacity import blockipm, decompose
 from optim.models.capacity import diagnosis as diag
 from optim.models.capacity.data import (
     LEX_TOLERANCE,
@@ -74,6 +74,22 @@ def _engine(params: SolveParams) -> Any:
 
 LARGE_LP = 20_000
 """Column count from which the LP is solved by interior point + crossover (faster here)."""
+
+BLOCK_IPM_PRODUCTS = 1_000
+"""Products from which a block (cost mode, LP, no floors) goes to the block-angular IPM.
+
+:mod:`optim.models.capacity.blockipm` factors the coupling of the capacity rows directly; its
+dense Schur complement on the |R|·|T| capacity rows costs the same whatever the product count,
+so it pays off only on large coupled blocks whose coupling is what defeats IPX: at least
+:data:`BLOCK_IPM_PRODUCTS` products and :data:`BLOCK_IPM_CAPACITY_ROWS` capacity rows
+(measured in ``benchmarks/RESULTS.md``, "The coupled LP, session 4": 52 weeks × 50 resources
+× 1,000 / 2,000 products 0.53 / 0.33 of IPX's CPU time, 250 products 6×; 8 weeks × 10
+resources × 1,000 products 2× — IPX is fast there). Otherwise, and where it does not
+converge, HiGHS IPX + crossover solves the block.
+"""
+
+BLOCK_IPM_CAPACITY_ROWS = 1_000
+"""Capacity rows (resources × periods) from which a block may go to the block-angular IPM."""
 
 
 @dataclass
@@ -207,6 +223,13 @@ def solve(
             f"(reached gap {reached:.1e}, largest row violation "
             f"{info['max_row_violation']:.1e}); marginal values are its approximate duals."
         )
+    if "ipm_gap" in info:
+        notes.append(
+            f"block interior point (no crossover): relative duality gap {info['ipm_gap']:.1e}, "
+            f"relative primal / dual infeasibility {info['ipm_primal_infeasibility']:.1e} / "
+            f"{info['ipm_dual_infeasibility']:.1e}; marginal values are its optimal duals to "
+            "that accuracy (where several duals are optimal, an interior one, not a vertex's)."
+        )
     notes.extend(lines)
     gap = None
     if bound is not None:
@@ -284,8 +307,13 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: Clock) -> _Bloc
     engine = _engine(params)
     model = build(data)
     is_mip = model.lp.integrality is not None and bool(np.any(model.lp.integrality))
+    block_ipm = _block_ipm_applies(data, params, is_mip)  # on the caller's options
     params = _lp_params(params, model.lp.num_cols, is_mip)
     size = (model.lp.num_cols, model.lp.num_rows, int(model.lp.indptr[-1]))
+    if block_ipm:
+        done = _solve_block_ipm(data, model, clock, size)
+        if done is not None:
+            return done  # else (not block-angular, or no convergence) HiGHS solves it
     stages: dict[str, float] = {}
     lp = model.lp
     if data.objective == "lexicographic":
@@ -320,6 +348,59 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: Clock) -> _Bloc
         raw.objective,
         _algorithm(params, is_mip),
         dict(raw.extra),
+    )
+
+
+def _block_ipm_applies(data: CapacityData, params: SolveParams, is_mip: bool) -> bool:
+    """The rule: cost mode, an LP, ``auto``/``highs`` without an explicit HiGHS ``solver``
+    option, no fill-rate floors, at least :data:`BLOCK_IPM_PRODUCTS` products and
+    :data:`BLOCK_IPM_CAPACITY_ROWS` capacity rows in the block."""
+    return (
+        len(data.resources) * len(data.periods) >= BLOCK_IPM_CAPACITY_ROWS
+        and not is_mip
+        and data.objective == "cost"
+        and params.solver in ("auto", "highs")
+        and "solver" not in params.solver_options
+        and not np.any(~np.isnan(data.min_fill_rate))
+        and len(data.products) >= BLOCK_IPM_PRODUCTS
+    )
+
+
+def _solve_block_ipm(
+    data: CapacityData, model: CapacityLP, clock: Clock, size: tuple[int, int, int]
+) -> _BlockResult | None:
+    """The block-angular interior point; ``None`` where HiGHS must solve the block instead."""
+    try:
+        res = blockipm.solve(model, time_limit=clock.left())
+    except blockipm.NotStructured:
+        return None
+    if res.status == "time_limit":
+        msg = (
+            f"block interior point: time limit after {res.iterations} iterations, before "
+            "convergence (an interior iterate is not a feasible plan)"
+        )
+        return _BlockResult(Status.TIME_LIMIT, None, None, None, {}, msg, size)
+    if res.status != "optimal":
+        return None
+    nr, nt = len(data.resources), len(data.periods)
+    duals = res.row_dual[model.cap_row0 : model.cap_row0 + nr * nt].reshape(nr, nt)
+    facts = {
+        "ipm_iterations": res.iterations,
+        "ipm_gap": res.gap,
+        "ipm_primal_infeasibility": res.primal_infeasibility,
+        "ipm_dual_infeasibility": res.dual_infeasibility,
+    }
+    return _BlockResult(
+        Status.OPTIMAL,
+        solution(model, res.x),
+        -duals + 0.0,
+        res.dual_objective,
+        {},
+        "",
+        size,
+        res.objective,
+        "block-angular interior point (no crossover)",
+        facts,
     )
 
 

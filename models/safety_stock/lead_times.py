@@ -456,7 +456,9 @@ def model_service(
     kind, v, p, sd = lead_time_model(stage)
     if kind == "normal":
         v, p = normal_nodes(float(v[0]), sd)
-    x = tau + int(data.delay(np.full(data.n, tau))[j]) - int(data.lead_time[j])
+    delays = data.order_delay[j] if data.order_delay is not None else None
+    delay = int(delays[min(max(tau, 0), delays.size - 1)]) if delays is not None else 0
+    x = tau + delay - int(data.lead_time[j])
     r = np.maximum(x + v, 0.0)
     sigma_d = np.array([d.std_dev for d in instance.demands], dtype=np.float64)
     row = data.phi[[j], :]

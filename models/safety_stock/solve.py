@@ -68,11 +68,12 @@ from optim.models.safety_stock import (
     threshold_roundings,
     tree_dp,
 )
-from optim.models.safety_stock.data import check_size
+from optim.models.safety_stock.data import check_size, prepare_arrays
 from optim.models.safety_stock.dp import DPTimeout
 from optim.models.safety_stock.lagrange import branch_and_bound, lagrangian_bound
 from optim.models.safety_stock.relax import improve_by_forests
 from optim.models.safety_stock.serial import serial_chain_order, solve_serial_chain
+from optim.models.safety_stock.tables import TableTimeout, all_stocking_tables
 from optim.params import SolveParams
 from optim.result import Result
 from optim.status import Status
@@ -163,7 +164,11 @@ def _solve(
     from optim.solvers import registry
 
     registry.check("safety_stock", params.solver, SOLVERS)
-    data = prepare(instance, workers=params.threads) if data is None else data
+    if data is None:
+        try:
+            data = prepare(instance, workers=params.threads, deadline=clock.deadline)
+        except TableTimeout as stop:
+            return _tables_timeout(instance, params, clock, stop)
     if strictest:
         from optim.models.safety_stock.strictest import cover_strictest_data
 
@@ -259,6 +264,43 @@ def _solve(
         message=message,
         params=params,
         info=info,
+    )
+
+
+def _tables_timeout(
+    instance: SafetyStockInstance, params: SolveParams, clock: Clock, stop: TableTimeout
+) -> Result:
+    """The time limit passed while the stage tables were built, before any solver ran: the
+    feasible all-stocking solution (every stage quotes S = 0, no order delay), each stage's
+    stock evaluated once by its model (:func:`.tables.all_stocking_tables`), with the trivial
+    bound 0 (safety stock is never negative), so the gap is 1."""
+    arrays = prepare_arrays(instance)
+    data = arrays.with_table(all_stocking_tables(instance, arrays))
+    sol = normalize(data, np.zeros(data.n, dtype=np.int64))
+    return Result(
+        kind="safety_stock",
+        status=Status.TIME_LIMIT,
+        objective=sol.cost,
+        bound=0.0,
+        gap=1.0 if sol.cost > 0 else 0.0,
+        runtime=clock.elapsed(),
+        solver="gsm-tables",
+        tables=_tables(instance, data, sol, False),
+        message=(
+            f"time limit ({params.time_limit:g} s) reached while building the safety-stock "
+            f"tables of random lead times / critical levels ({stop.stages_done} of "
+            f"{stop.stages} stages done), before any solver ran; returned the feasible "
+            "all-stocking solution (every service time 0, no order delay) with the trivial "
+            "bound 0: raise time_limit for an optimised placement"
+        ),
+        params=params,
+        info={
+            "method": "all_stocking",
+            "stages": data.n,
+            "arcs": int(data.source.size),
+            "tables_done": stop.stages_done,
+            "instance": instance.model_dump(mode="json", exclude_none=True),
+        },
     )
 
 
@@ -704,18 +746,25 @@ def _tables(
 def _segment_columns(
     instance: SafetyStockInstance, data: GSMData, sol: Solution, strictest: bool = False
 ) -> dict[str, list[Any]]:
-    """Per (stage, segment): priority, critical level, measure, target and the model's service.
+    r"""Per (stage, segment): priority, critical level, measure, target and the model's service.
 
     Stages with critical levels: the exact services of :mod:`optim.models.safety_stock.critical`.
     Other stages serve first come, first served from normal demand: every segment gets the
-    pooled cycle service :math:`\\Phi(SS_j / (\\sigma_j\\sqrt{\\tau_j}))` with
-    :math:`\\sigma_j^2 = \\sum_d (\\varphi_{jd}\\sigma_d)^2` (1 at :math:`\\tau_j = 0`); its
+    pooled cycle service :math:`\Phi(SS_j / (\sigma_j\sqrt{\tau_j}))` with
+    :math:`\sigma_j^2 = \sum_d (\varphi_{jd}\sigma_d)^2` (1 at :math:`\tau_j = 0`), or
+    with a random or fractional lead time :math:`P(D(R) \le B_j)` over the random
+    replenishment time (:func:`~optim.models.safety_stock.lead_times.model_service`: the
+    exact model's service also when ``lead_time_method="two_moment"`` sized the stock); its
     fill rate is left to the simulation (NaN).
     """
     from statistics import NormalDist
 
     from optim.models.safety_stock.critical import policy_at, stage_specs
-    from optim.models.safety_stock.lead_times import critical_lead_time_policy, needs_table
+    from optim.models.safety_stock.lead_times import (
+        critical_lead_time_policy,
+        model_service,
+        needs_table,
+    )
     from optim.models.safety_stock.strictest import strictest_policy
 
     dem = instance.demands
@@ -732,10 +781,16 @@ def _segment_columns(
         "expected_fill_rate": [float("nan")] * nd,
     }
     nd_ = NormalDist()
+    delay = data.delay(sol.tau)
+    lead_mean = data.expected_lead_time()
     for i, d in enumerate(dem):
         j = pos[d.stage]
         tau = int(sol.tau[j])
-        if tau <= 0:
+        if needs_table(instance.stages[j]):  # B_j = SS_j + mu_j (SI - S + delta + E L)
+            x = tau - int(data.lead_time[j]) + int(delay[j])
+            base = float(sol.safety_stock[j]) + float(data.mean[j]) * (x + float(lead_mean[j]))
+            cyc = model_service(instance, data, j, tau, base)
+        elif tau <= 0:
             cyc = 1.0
         elif pooled[j] <= 0:
             cyc = 1.0 if sol.safety_stock[j] >= 0 else 0.0
@@ -745,7 +800,6 @@ def _segment_columns(
         if tau <= 0:
             out["expected_fill_rate"][i] = 1.0
     specs = stage_specs(instance, data.n, data.ids)
-    delay = data.delay(sol.tau)
     for j, spec in specs.items():
         stage = instance.stages[j]
         if needs_table(stage):  # random lead time: the composed model, order delay included

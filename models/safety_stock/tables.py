@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtr
 
 if TYPE_CHECKING:
     from optim.instances.safety_stock import SafetyStockInstance
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TableTimeout",
+    "all_stocking_tables",
     "check_deadline",
     "critical_level_tables",
     "sqrt_tables",
@@ -54,6 +56,81 @@ def check_deadline(deadline: float | None, done: int, stages: int) -> None:
     """Raise :class:`TableTimeout` once ``time.perf_counter()`` passes ``deadline``."""
     if deadline is not None and time.perf_counter() >= deadline:
         raise TableTimeout(done, stages)
+
+
+def all_stocking_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[np.float64]]:
+    r"""Constant tables holding each stage's safety stock in the all-stocking solution (every
+    :math:`S_j = 0`, so :math:`SI_j = s^e_j`, and no order delay): the feasible solution a
+    solve returns when its time limit passes while the full tables are built.
+
+    One evaluation per stage instead of one per net replenishment time, by the same models:
+    :math:`k_j\sqrt\tau`, the mixture quantile (or the two-moment closed form) of a random
+    lead time at :math:`x = s^e_j`, the least base stock with critical levels (its lead-time
+    mixture when random). The tables are constant, so they are only good for evaluating and
+    reporting that one solution (the solve's bound is then 0).
+    """
+    import math
+
+    from optim.models.safety_stock.critical import optimal_policy, stage_specs
+    from optim.models.safety_stock.lead_times import (
+        _mean_lead_time,
+        _stage_z,
+        _Windows,
+        critical_lead_time_base_stock,
+        lead_time_model,
+        mixture_quantile,
+        needs_table,
+        normal_nodes,
+        two_moment_stock,
+    )
+
+    specs = stage_specs(instance, data.n, data.ids) if instance.pooling == "critical_level" else {}
+    sigma_d = np.array([d.std_dev for d in instance.demands], dtype=np.float64)
+    sq = data.phi.multiply(data.phi).tocsr() if data.phi.nnz else data.phi
+    sigma_all = (
+        np.sqrt(np.asarray(sq @ (sigma_d**2), dtype=np.float64))
+        if sigma_d.size
+        else np.zeros(data.n)
+    )
+    out: list[NDArray[np.float64]] = []
+    rows: dict[int, list[tuple[int, NDArray[np.float64], NDArray[np.float64], float]]] = {}
+    for j, stage in enumerate(instance.stages):
+        lead = int(data.lead_time[j])
+        x = int(data.external[j])  # SI - S with every S = 0
+        tau = x + lead
+        sig = float(sigma_all[j])
+        mu = float(data.mean[j])
+        spec = specs.get(j)
+        if spec is not None and needs_table(stage):
+            b = critical_lead_time_base_stock(spec, stage, lead, tau)
+            ss = b * spec.step - spec.mean * (x + _mean_lead_time(stage))
+        elif spec is not None:
+            b = optimal_policy(_Windows(spec)[max(tau - 1, 0)], list(spec.segments))[0]
+            ss = b * spec.step - spec.mean * tau if tau > 0 else 0.0
+        elif not needs_table(stage):
+            ss = float(data.k[j]) * math.sqrt(tau)
+        else:
+            kind, v, p, sd = lead_time_model(stage)
+            z = _stage_z(data, j, sig)
+            xs = np.array([float(x)])
+            if instance.lead_time_method == "two_moment" and (kind == "normal" or v.size > 1):
+                ss = float(two_moment_stock(xs, v, p, sd, mu, sig, z)[0])
+            else:  # one quantile row per stage, found below in one call per point count
+                if kind == "normal":
+                    v, p = normal_nodes(float(v[0]), sd)
+                rows.setdefault(v.size, []).append((j, np.maximum(x + v, 0.0), p, z))
+                ss = mu * (x + float(v @ p))  # subtracted from the quantile below
+        out.append(np.full(int(data.tau_max[j]) + 1, float(ss)))
+    for group in rows.values():
+        js = [j for j, _, _, _ in group]
+        r = np.array([row for _, row, _, _ in group])
+        mu_j, sig_j = data.mean[js][:, None], sigma_all[js][:, None]
+        alpha = ndtr(np.array([z for _, _, _, z in group]))
+        prob = np.array([p for _, _, p, _ in group])
+        b = mixture_quantile(alpha, mu_j * r, sig_j * np.sqrt(r), prob)
+        for k, j in enumerate(js):
+            out[j] = b[k] - out[j]
+    return [np.maximum(t, 0.0) for t in out]
 
 
 def stage_tables(instance: SafetyStockInstance, data: GSMData) -> list[NDArray[np.float64]] | None:

@@ -73,12 +73,14 @@ class ForecastResult:
     segmentation: Segmentation | None = field(default=None, repr=False)
 
     def write(self, out: str | Path) -> Path:
-        """Write ``forecast.csv`` and ``accuracy.csv`` into folder ``out``."""
+        """Write ``forecast.csv`` and ``accuracy.csv`` into folder ``out`` (numbers by
+        :mod:`optim.precision`: forecasts in units to six decimals, whole where whole)."""
+        from optim.precision import write_csv
+
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        opts: dict[str, Any] = {"index": False, "lineterminator": "\n", "float_format": "%.6g"}
-        self.forecast.to_csv(folder / "forecast.csv", **opts)
-        self.accuracy.to_csv(folder / "accuracy.csv", **opts)
+        write_csv(self.forecast, folder / "forecast.csv")
+        write_csv(self.accuracy, folder / "accuracy.csv")
         return folder
 
     def demand_std(self) -> pd.DataFrame:

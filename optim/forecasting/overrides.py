@@ -28,16 +28,19 @@ def read_overrides(source: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str
     if isinstance(source, pd.DataFrame):
         frame, name = source.astype(str), "overrides"
     else:
+        from optim.instances import gate
+
         path = Path(source)
         name = path.name
         if not path.is_file():
             raise InstanceError(f"overrides file {str(path)!r} does not exist.", "overrides")
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (OSError, ValueError) as exc:
-            raise InstanceError(f"{name}: cannot read it as CSV ({exc}).", "overrides") from None
+        # through the input gate: encoding, ragged rows and the header checked; every cell
+        # as written ("" when empty); the index is the file line (header = 1)
+        frame = gate.read_csv_text(path, name, None).fillna("")
+        return frame, name
     frame = frame.copy()
     frame.columns = [str(c).strip().lower() for c in frame.columns]
+    frame.index = pd.RangeIndex(2, 2 + len(frame))
     return frame, name
 
 
@@ -64,8 +67,7 @@ def apply_overrides(
     series = set(map(tuple, forecast[keys].astype(str).to_numpy().tolist()))
     period_len = pd.Timestamp(weeks[1]) - pd.Timestamp(weeks[0]) if len(weeks) > 1 else None
     rows: dict[tuple[str, ...], float] = {}
-    for i, rec in enumerate(frame.to_dict("records")):
-        line = i + 2
+    for line, rec in zip(frame.index, frame.to_dict("records"), strict=True):
         key = tuple(str(rec[k]) for k in keys)
         for k, v in zip(keys, key, strict=True):
             if v not in known[k]:

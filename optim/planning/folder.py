@@ -466,30 +466,52 @@ def _bad_ref(
 
 def _lines(frame: pd.DataFrame, name: str, *, window: bool) -> pd.DataFrame:
     """Validate order lines with the segmentation's rules; dates parsed, ids stripped,
-    numbers typed; the index stays the file line."""
-    from optim.segmentation.history import prepare_history
+    numbers typed; the index stays the file line. Each column is parsed once: the typed
+    frame takes the validated dates and ids (no bucketing: validation needs none)."""
+    from optim.segmentation.history import check_lines
 
-    frame = frame.copy()
+    frame = frame.copy(deep=False)
     frame.attrs["source"] = name
-    prepare_history(frame, date_window=window)
-    return _typed(frame)
+    lines = check_lines(frame, date_window=window)
+    return _typed(
+        frame,
+        {
+            "date": lines.dates.to_numpy(),
+            "customer": lines.customer,
+            "item": lines.item,
+            "location": lines.location,
+            "channel": lines.channel,
+            "order": lines.order,
+        },
+    )
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def _typed(frame: pd.DataFrame, parsed: dict[str, Any] | None = None) -> pd.DataFrame:
     """Cells as written → typed columns (dates, stripped ids, numbers where every cell is
-    one), as ``pandas.read_csv`` would give them."""
+    one), as ``pandas.read_csv`` would give them; ``parsed`` holds columns already parsed
+    (one value per row)."""
     from optim.instances import gate
 
-    out = frame.copy()
-    for col in out.columns:
-        if col == "date":
-            out[col] = _parse_dates(out[col])
+    parsed = parsed or {}
+    columns: dict[str, Any] = {}
+    for col in frame.columns:
+        raw = frame[col]
+        if parsed.get(col) is not None:
+            columns[col] = parsed[col]
+        elif col == "date":
+            columns[col] = _parse_dates(raw).to_numpy()
         elif col in ID_COLUMNS:
-            out[col] = gate.strip_text(out[col])
+            columns[col] = gate.strip_text(raw).to_numpy()
+        elif pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(
+            raw.dtype
+        ):
+            columns[col] = raw.to_numpy()
         else:
-            values = pd.to_numeric(out[col], errors="coerce")
-            if not values.isna().any() or (out[col] == "").all():
-                out[col] = values
+            values = pd.to_numeric(raw, errors="coerce")
+            typed = not values.isna().any() or (raw == "").all()
+            columns[col] = (values if typed else raw).to_numpy()
+    out = pd.DataFrame(columns, index=frame.index, columns=frame.columns)
+    out.attrs.update(frame.attrs)
     return out
 
 

@@ -49,8 +49,9 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
   covered); exact on the template's tree, never shorter where paths re-converge. Without
   receipts the path's lead times are the template's (fixed: the promise is the
   template's replenishment time) and a note says so. Each promise is then simulated
-  (:func:`~optim.models.replenishment.make_to_order.simulate_promise`,
-  :data:`MTO_ORDERS` orders drawing every stage's lead time, seeded): ``cycle_service``
+  (:func:`~optim.models.replenishment.make_to_order.simulate_times`,
+  :data:`MTO_ORDERS` orders drawing every stage's lead time, seeded; one simulation per
+  distinct path, shared by the items whose paths use the same lanes): ``cycle_service``
   of a make-to-order row is the share of its orders delivered within the promise (its
   binomial standard error in ``cycle_service_se``), judged against the target like the
   stocked rows. The path's stages, lanes and lead-time figures are
@@ -75,6 +76,7 @@ of the simulation's standard error.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -90,9 +92,10 @@ from optim.models.replenishment.make_to_order import (
     Law,
     law,
     normal_days,
+    on_time_share,
     path_time_laws,
     promise_days,
-    simulate_promise,
+    simulate_times,
 )
 from optim.models.replenishment.policy import random_lead_reorder_point
 from optim.models.replenishment.simulate import raise_to_target
@@ -523,23 +526,34 @@ def _make_to_order_rows(
     )
     rows: list[dict[str, Any]] = []
     template_only = 0
-    for k, (item, group) in enumerate(cells.groupby("item", sort=True)):
-        path = _Path(str(item), network, lanes, days_per_period)
-        times = path_time_laws(path.ids, path.arcs, path.laws, path.external)
+    # items whose paths use the same lanes share the laws and one simulation of the orders
+    shared: dict[tuple[str, ...], tuple[_Path, dict[str, Law], dict[str, np.ndarray]]] = {}
+    ids = [str(s["id"]) for s in network["stages"]]
+    records: list[dict[str, Any]] = cells.to_dict("records")  # type: ignore[assignment]
+    for item, grouped in itertools.groupby(records, key=lambda c: str(c["item"])):
+        group = list(grouped)
+        key = _lane_keys(item, ids, lanes)
+        if key not in shared:
+            path = _Path(item, network, lanes, days_per_period)
+            shared[key] = (
+                path,
+                path_time_laws(path.ids, path.arcs, path.laws, path.external),
+                simulate_times(
+                    path.ids,
+                    path.arcs,
+                    path.laws,
+                    external=path.external,
+                    orders=orders,
+                    seed=seed + 7919 * (len(shared) + 1),
+                ),
+            )
+        path, times, drawn = shared[key]
         promise = {
             str(c["stage"]): promise_days(times[str(c["stage"])], float(c["target"]))
-            for c in group.to_dict("records")
+            for c in group
         }
-        sim = simulate_promise(
-            path.ids,
-            path.arcs,
-            path.laws,
-            promise,
-            external=path.external,
-            orders=orders,
-            seed=seed + 7919 * (k + 1),
-        )
-        for c in group.to_dict("records"):
+        sim = {stage: on_time_share(drawn[stage], days) for stage, days in promise.items()}
+        for c in group:
             stage = str(c["stage"])
             above = path.upstream(stage)
             measured = [s for s in above if path.lane[s]]
@@ -585,6 +599,14 @@ def _make_to_order_rows(
     return rows, notes
 
 
+def _lane_keys(item: str, ids: Sequence[str], lanes: Lanes | None) -> tuple[str, ...]:
+    """Per stage the lane whose receipts give its lead time: ``item@stage``, else
+    ``stage``, else "" (the template's)."""
+    if not lanes:
+        return ("",) * len(ids)
+    return tuple(next((k for k in (f"{item}@{s}", s) if lanes.get(k)), "") for s in ids)
+
+
 class _Path:
     """The network template seen by one made-to-order item: stage ids, arcs, each stage's
     lead-time law (days), its lane key ("" for the template's time) and external service
@@ -598,16 +620,18 @@ class _Path:
         self.arcs = [(str(a["source"]), str(a["target"])) for a in network.get("arcs") or []]
         self.laws: dict[str, Law] = {}
         self.lane: dict[str, str] = {}
-        supplied = {b for _, b in self.arcs}
+        self.parents: dict[str, list[str]] = {}
+        for a, b in self.arcs:
+            self.parents.setdefault(b, []).append(a)
+        supplied = set(self.parents)
         self.external = {  # a stage with suppliers waits for them instead
             str(s["id"]): 0.0
             if str(s["id"]) in supplied
             else float(s.get("external_service_time") or 0) * days
             for s in stages
         }
-        for s in stages:
+        for s, key in zip(stages, _lane_keys(item, self.ids, lanes), strict=True):
             sid = str(s["id"])
-            key = next((k for k in (f"{item}@{sid}", sid) if lanes and lanes.get(k)), "")
             self.lane[sid] = key
             if key and lanes is not None:
                 dist = lanes[key]
@@ -627,10 +651,7 @@ class _Path:
 
     def upstream(self, stage: str) -> list[str]:
         """``stage`` and every stage above it, in the template's order."""
-        parents: dict[str, list[str]] = {}
-        for a, b in self.arcs:
-            parents.setdefault(b, []).append(a)
-        seen = upstream_stages(parents, stage)
+        seen = upstream_stages(self.parents, stage)
         return [s for s in self.ids if s in seen]
 
     def figures(self, stage: str) -> dict[str, float]:

@@ -103,11 +103,14 @@ class ReviewResult:
     info: dict[str, Any] = field(default_factory=dict)
 
     def write(self, out: str | Path) -> Path:
-        """``review.csv`` and ``review_trend.csv`` into folder ``out``."""
+        """``review.csv`` and ``review_trend.csv`` into folder ``out`` (numbers by
+        :mod:`optim.precision`)."""
+        from optim.precision import write_csv
+
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(folder / "review.csv", index=False, lineterminator="\n")
-        self.trend.to_csv(folder / "review_trend.csv", index=False, lineterminator="\n")
+        write_csv(self.table, folder / "review.csv")
+        write_csv(self.trend, folder / "review_trend.csv")
         return folder
 
     def summary(self) -> str:

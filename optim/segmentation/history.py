@@ -38,7 +38,7 @@ import pandas as pd
 
 from optim.errors import InstanceError
 
-__all__ = ["History", "load_history", "prepare_history"]
+__all__ = ["CheckedLines", "History", "check_lines", "load_history", "prepare_history"]
 
 REQUIRED = ("date", "customer", "item", "quantity")
 LINE_COLUMNS = [
@@ -234,9 +234,11 @@ def parse_dates(raw: pd.Series) -> pd.Series:
         except (ValueError, TypeError, OverflowError):
             parsed = None
         if parsed is not None and pd.api.types.is_datetime64_any_dtype(parsed):
-            missing = parsed.isna().to_numpy() & raw.notna().to_numpy()
-            if raw.dtype == object:
-                missing &= (raw != "").to_numpy()
+            missing = parsed.isna().to_numpy()
+            if missing.any():  # only then look at the cells as written (10^6 lines: 0.2 s)
+                missing &= raw.notna().to_numpy()
+                if raw.dtype == object:
+                    missing &= (raw != "").to_numpy()
             if not missing.any():
                 return parsed
             if parsed.dt.tz is None:
@@ -304,44 +306,43 @@ def _check_columns(columns: Iterable[str], source: str = "history") -> None:
         )
 
 
-def prepare_history(
+@dataclass(frozen=True)
+class CheckedLines:
+    """Order lines after validation, before any bucketing (:func:`check_lines`).
+
+    Each array has one entry per input row, in input order; ``index`` is the input's index
+    (CSV: the file line). ``order`` is None when the input has no order column.
+    """
+
+    index: pd.Index
+    dates: pd.Series
+    customer: np.ndarray
+    item: np.ndarray
+    location: np.ndarray
+    channel: np.ndarray
+    order: np.ndarray | None
+    quantity: np.ndarray
+    revenue: np.ndarray
+    margin: np.ndarray
+    has_margin: bool
+    negative: np.ndarray
+
+
+def check_lines(
     source: pd.DataFrame | str | Path,
     *,
-    period: str = "W",
     value_basis: str = "revenue",
     returns: str = "net",
     date_window: bool = True,
-) -> History:
-    """Validate order lines and bucket them into per-period demand cells.
-
-    Parameters
-    ----------
-    source
-        DataFrame, or path of a CSV or parquet file, with the columns of the module table.
-    period
-        Pandas period alias of the buckets.
-    value_basis
-        ``"revenue"`` or ``"margin"``; margin needs ``unit_cost`` or ``margin``.
-    returns
-        ``"net"`` | ``"exclude"`` | ``"reject"`` (see module docstring).
-    date_window
-        Refuse a line dated more than :data:`MAX_GAP_DAYS` away from the others (default).
-
-    Returns
-    -------
-    History
-
-    Raises
-    ------
-    InstanceError
-        Missing column, unparsable date, non-numeric or negative price/cost, empty id, or a
-        negative quantity under ``returns="reject"``; the message names the column and row.
-    """
+) -> CheckedLines:
+    """Validate order lines (columns, dates, numbers, ids) and return them parsed, each
+    column once; :func:`prepare_history` buckets the result. Same errors and parameters
+    as :func:`prepare_history`."""
     raw = load_history(source)
     source_name = raw.attrs.get("source", "history") if isinstance(raw, pd.DataFrame) else None
     if not isinstance(raw, pd.DataFrame) or raw.empty:
         raise InstanceError(f"{source_name or 'history'} has no order lines.", field="history")
-    df = raw.copy()
+    df = raw.copy(deep=False)  # the caller's frame keeps its columns and attrs
     df.columns = [str(c).strip().lower() for c in df.columns]
     if df.columns.duplicated().any():
         dup = sorted(set(df.columns[df.columns.duplicated()]))
@@ -392,21 +393,71 @@ def prepare_history(
     location = (
         _ids(df, "location") if "location" in df.columns else np.full(len(df), "all", dtype=object)
     )
-    order = (
-        _ids(df, "order") if "order" in df.columns else dates.dt.strftime("%Y-%m-%d").to_numpy()
+    order = _ids(df, "order") if "order" in df.columns else None  # checked before item
+    return CheckedLines(
+        index=df.index,
+        dates=dates,
+        customer=customer,
+        item=_ids(df, "item"),
+        location=location,
+        channel=channel,
+        order=order,
+        quantity=quantity,
+        revenue=revenue,
+        margin=margin,
+        has_margin=has_margin,
+        negative=negative,
     )
+
+
+def prepare_history(
+    source: pd.DataFrame | str | Path,
+    *,
+    period: str = "W",
+    value_basis: str = "revenue",
+    returns: str = "net",
+    date_window: bool = True,
+) -> History:
+    """Validate order lines and bucket them into per-period demand cells.
+
+    Parameters
+    ----------
+    source
+        DataFrame, or path of a CSV or parquet file, with the columns of the module table.
+    period
+        Pandas period alias of the buckets.
+    value_basis
+        ``"revenue"`` or ``"margin"``; margin needs ``unit_cost`` or ``margin``.
+    returns
+        ``"net"`` | ``"exclude"`` | ``"reject"`` (see module docstring).
+    date_window
+        Refuse a line dated more than :data:`MAX_GAP_DAYS` away from the others (default).
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    InstanceError
+        Missing column, unparsable date, non-numeric or negative price/cost, empty id, or a
+        negative quantity under ``returns="reject"``; the message names the column and row.
+    """
+    c = check_lines(source, value_basis=value_basis, returns=returns, date_window=date_window)
+    dates, quantity, negative, has_margin = c.dates, c.quantity, c.negative, c.has_margin
+    order = c.order if c.order is not None else dates.dt.strftime("%Y-%m-%d").to_numpy()
     lines = pd.DataFrame(
         {
             "date": dates.to_numpy(),
             "period": dates.dt.to_period(period).dt.start_time.to_numpy(),
-            "customer": customer,
-            "item": _ids(df, "item"),
-            "location": location,
-            "channel": channel,
+            "customer": c.customer,
+            "item": c.item,
+            "location": c.location,
+            "channel": c.channel,
             "order": order,
             "quantity": quantity,
-            "revenue": revenue,
-            "margin": margin,
+            "revenue": c.revenue,
+            "margin": c.margin,
         },
         columns=LINE_COLUMNS,
     )

@@ -124,4 +124,9 @@ def instance(body: bytes, content_type: str, scratch: Path, max_bytes: int) -> t
         if is_planning(folder):
             return "planning", folder
         return "instance", api.load(folder)
-    return "instance", api.from_dict(decode(body, content_type))
+    return "instance", document(body, content_type)
+
+
+def document(body: bytes, content_type: str) -> Any:
+    """The instance of a JSON or YAML document body (no files involved)."""
+    return api.from_dict(decode(body, content_type))

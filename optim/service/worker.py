@@ -34,35 +34,23 @@ PLANNING_FOLDER = "input"
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Solve one task; never raises (errors come back as an outcome)."""
-    from optim import api, cli
     from optim.errors import InstanceError
     from optim.params import SolveParams
     from optim.service import payload
 
     try:
+        params = SolveParams.model_validate(task["params"])
+        if task["content_type"] not in payload.ZIP_TYPES:  # a document: no files to unpack
+            return _solved(payload.document(task["body"], task["content_type"]), params)
         with tempfile.TemporaryDirectory(prefix="optim-job-") as tmp:
             scratch = Path(tmp) / PLANNING_FOLDER  # a zip's files at its root land here
             scratch.mkdir()
             mode, what = payload.instance(
                 task["body"], task["content_type"], scratch, task["max_bytes"]
             )
-            params = SolveParams.model_validate(task["params"])
             if mode == "planning":
                 return _plan(what, Path(tmp) / "out", params)
-            result = api.solve(what, params)
-            text = result.to_json()  # what `optim solve --out` writes
-            return {
-                "ok": True,
-                "kind": result.kind,
-                "result": text.encode("utf-8"),
-                "result_type": RESULT_JSON,
-                "result_status": result.status.value,
-                "termination": result.termination and result.termination.value,
-                "gap": result.gap,
-                "has_solution": result.has_solution(),
-                "exit_code": cli.exit_code(result),
-                "message": result.message,
-            }
+            return _solved(what, params)
     except InstanceError as exc:
         return {"ok": False, "invalid": True, "message": str(exc), "field": exc.field}
     except payload.PayloadError as exc:
@@ -73,6 +61,26 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             "message": f"internal error: {type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(),
         }
+
+
+def _solved(instance: Any, params: Any) -> dict[str, Any]:
+    """Solve one instance: the outcome with the bytes `optim solve --out` writes."""
+    from optim import api, cli
+
+    result = api.solve(instance, params)
+    text = result.to_json()
+    return {
+        "ok": True,
+        "kind": result.kind,
+        "result": text.encode("utf-8"),
+        "result_type": RESULT_JSON,
+        "result_status": result.status.value,
+        "termination": result.termination and result.termination.value,
+        "gap": result.gap,
+        "has_solution": result.has_solution(),
+        "exit_code": cli.exit_code(result),
+        "message": result.message,
+    }
 
 
 def _plan(folder: Path, out: Path, params: Any) -> dict[str, Any]:

@@ -160,3 +160,30 @@ def test_bad_service_measure_in_the_policy_names_file_line_and_field(folder, tmp
     for word in ("segments.standard.service_measure", "'sometimes'", "cycle_service", "fill_rate"):
         assert word in err, err
     assert not out.exists()
+
+
+def test_the_typed_history_reads_as_the_file_does(folder, tmp_path):
+    """read_folder parses each history column once (validation and the typed frame share the
+    parse): ids written with blanks, blank and missing channels, another date spelling and an
+    extra column give a frame that prepare_history reads exactly as it reads the file."""
+    from optim.segmentation.history import prepare_history
+
+    copy = shutil.copytree(folder, tmp_path / "typed")
+
+    def edit(d):
+        d.loc[0, "customer"] = f"  {d.loc[0, 'customer']} "
+        d.loc[1, "channel"] = ""
+        d.loc[2, "channel"] = "   "
+        d.loc[3, "date"] = pd.Timestamp(d.loc[3, "date"]).strftime("%d %B %Y")
+        return d.assign(note=["x"] + ["1.5"] * (len(d) - 1), score="2")
+
+    _edit_csv(copy / "history.csv", edit)
+    history = read_folder(copy).history
+    assert history.loc[0, "customer"] == history.loc[0, "customer"].strip()
+    assert list(history.loc[[1, 2], "channel"]) == ["unspecified", "unspecified"]
+    assert history["date"].dtype == "datetime64[ns]" and history["score"].dtype == "int64"
+    assert history["note"].tolist()[:2] == ["x", "1.5"]  # a word in it: kept as written
+    from_file = prepare_history(copy / "history.csv")
+    from_frame = prepare_history(history)
+    pd.testing.assert_frame_equal(from_file.lines, from_frame.lines)
+    pd.testing.assert_frame_equal(from_file.demand, from_frame.demand)

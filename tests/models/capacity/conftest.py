@@ -45,3 +45,57 @@ def cost_from_tables(inst: CapacityInstance, res: Result) -> float:
 @pytest.fixture(scope="session")
 def table_cost() -> Callable[[CapacityInstance, Result], float]:
     return cost_from_tables
+
+
+def capacity_changed(inst: CapacityInstance, r: int, t: int, delta: float) -> CapacityInstance:
+    """``inst`` with ``delta`` more regular hours on resource ``r`` in period ``t``."""
+    doc = inst.model_dump()
+    res = doc["resources"][r]
+    cap = res["capacity"]
+    cap = dict(cap) if isinstance(cap, dict) else dict.fromkeys(inst.periods, cap)
+    cap[inst.periods[t]] += delta
+    res["capacity"] = cap
+    return CapacityInstance.model_validate(doc)
+
+
+@pytest.fixture(scope="session")
+def with_capacity() -> Callable[[CapacityInstance, int, int, float], CapacityInstance]:
+    return capacity_changed
+
+
+def marginal_values_by_differences(
+    inst: CapacityInstance,
+    res: Result,
+    objective: float,
+    solve_objective: Callable[[CapacityInstance], float | None],
+    every: int = 5,
+) -> None:
+    """Check ``res``'s marginal hour values against the cost's finite differences.
+
+    Every ``every``-th (resource, period) cell: where the forward and backward differences of
+    ``solve_objective`` around ``objective`` agree (no kink, so the dual is unique), the
+    marginal value must equal -(d cost / d capacity); at least half the cells must be such,
+    and at least one of them binding.
+    """
+    mv = res.table("marginal_values").set_index(["resource", "period"])["marginal_value"]
+    h = 1e-3
+    checked = binding = 0
+    cells = [(r, t) for r in range(len(inst.resources)) for t in range(len(inst.periods))]
+    for r, t in cells[::every]:
+        up = solve_objective(capacity_changed(inst, r, t, h))
+        down = solve_objective(capacity_changed(inst, r, t, -h))
+        assert up is not None and down is not None
+        fwd, bwd = (objective - up) / h, (down - objective) / h
+        if abs(fwd - bwd) > 1e-6 * max(1.0, abs(fwd)):
+            continue  # a kink: the dual is one of several subgradients
+        value = mv[(inst.resources[r].id, inst.periods[t])]
+        assert value == pytest.approx(fwd, rel=1e-5, abs=1e-5)
+        checked += 1
+        binding += fwd > 1e-6
+    assert checked >= len(cells[::every]) // 2
+    assert binding >= 1
+
+
+@pytest.fixture(scope="session")
+def marginal_check() -> Callable[..., None]:
+    return marginal_values_by_differences

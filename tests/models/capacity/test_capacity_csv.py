@@ -76,7 +76,7 @@ def test_missing_file_and_bad_number(tmp_path: Path) -> None:
     files = dict(HAND)
     files["resources.csv"] = "id,capacity\nline,ten"
     with pytest.raises(
-        InstanceError, match=r"resources.csv row 2: column capacity is not a number"
+        InstanceError, match=r"resources.csv line 2, column capacity: 'ten' is not a number"
     ):
         read_csv_folder(write(tmp_path / "nan", files))
 

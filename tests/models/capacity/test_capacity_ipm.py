@@ -25,16 +25,6 @@ def coupled(seed: int) -> CapacityInstance:
     )
 
 
-def _with_capacity(inst: CapacityInstance, r: int, t: int, delta: float) -> CapacityInstance:
-    doc = inst.model_dump()
-    res = doc["resources"][r]
-    cap = res["capacity"]
-    cap = dict(cap) if isinstance(cap, dict) else dict.fromkeys(inst.periods, cap)
-    cap[inst.periods[t]] += delta
-    res["capacity"] = cap
-    return CapacityInstance.model_validate(doc)
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_interior_point_path_equals_simplex(seed, monkeypatch) -> None:
     monkeypatch.setattr(capacity_module, "LARGE_LP", 500)
@@ -49,26 +39,11 @@ def test_interior_point_path_equals_simplex(seed, monkeypatch) -> None:
     assert ipm.info["solver_objective"] == pytest.approx(simplex.objective, rel=1e-6)
 
 
-def test_interior_point_duals_by_finite_differences(monkeypatch) -> None:
+def test_interior_point_duals_by_finite_differences(monkeypatch, marginal_check) -> None:
     # the crossover returns a vertex, so the duals are basic (as the simplex's): each
     # non-degenerate cell's marginal value equals -(d objective / d capacity)
     monkeypatch.setattr(capacity_module, "LARGE_LP", 500)
     inst = coupled(4)
     base = solve(inst)
     assert base.info["lp_algorithm"] == "interior point (IPX) + crossover"
-    mv = base.table("marginal_values").set_index(["resource", "period"])["marginal_value"]
-    h = 1e-3
-    checked = binding = 0
-    cells = [(r, t) for r in range(len(inst.resources)) for t in range(len(inst.periods))]
-    for r, t in cells[::5]:
-        up = solve(_with_capacity(inst, r, t, h)).objective
-        down = solve(_with_capacity(inst, r, t, -h)).objective
-        fwd, bwd = (base.objective - up) / h, (down - base.objective) / h
-        if abs(fwd - bwd) > 1e-6 * max(1.0, abs(fwd)):
-            continue  # a kink: the dual is one of several subgradients
-        value = mv[(inst.resources[r].id, inst.periods[t])]
-        assert value == pytest.approx(fwd, rel=1e-5, abs=1e-5)
-        checked += 1
-        binding += fwd > 1e-6
-    assert checked >= len(cells[::5]) // 2
-    assert binding >= 1
+    marginal_check(inst, base, base.objective, lambda i: solve(i).objective)

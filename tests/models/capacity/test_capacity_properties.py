@@ -181,18 +181,8 @@ def test_lexicographic_lower_penalties_never_move_higher_shortfall(
             assert after.info["stage_objectives"][g] == pytest.approx(z, rel=1e-7, abs=1e-7)
 
 
-def _with_capacity(inst: CapacityInstance, r: int, t: int, delta: float) -> CapacityInstance:
-    doc = inst.model_dump()
-    res = doc["resources"][r]
-    cap = res["capacity"]
-    cap = dict(cap) if isinstance(cap, dict) else dict.fromkeys(inst.periods, cap)
-    cap[inst.periods[t]] += delta
-    res["capacity"] = cap
-    return CapacityInstance.model_validate(doc)
-
-
 @pytest.mark.parametrize("seed", [21, 22, 23, 24])
-def test_marginal_values_by_finite_differences(seed: int) -> None:
+def test_marginal_values_by_finite_differences(seed: int, with_capacity) -> None:
     inst = generate(
         seed=seed, n_periods=5, n_products=3, n_resources=2, n_segments=2, peak_factor=2.2
     )
@@ -203,8 +193,8 @@ def test_marginal_values_by_finite_differences(seed: int) -> None:
     checked = binding = 0
     for r in range(len(inst.resources)):
         for t in range(len(inst.periods)):
-            up = solve(_with_capacity(inst, r, t, h)).objective
-            down = solve(_with_capacity(inst, r, t, -min(h, _cap(inst, r, t)))).objective
+            up = solve(with_capacity(inst, r, t, h)).objective
+            down = solve(with_capacity(inst, r, t, -min(h, _cap(inst, r, t)))).objective
             fwd = (base - up) / h
             bwd = (down - base) / min(h, _cap(inst, r, t)) if _cap(inst, r, t) > 0 else fwd
             if abs(fwd - bwd) > 1e-6 * max(1.0, abs(fwd)):

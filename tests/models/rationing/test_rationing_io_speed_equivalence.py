@@ -23,7 +23,8 @@ from optim.instances.generators.rationing import random_rationing, rationing_fra
 from optim.instances.rationing import RationingInstance
 from optim.models.rationing.arrays import prepare
 from optim.models.rationing.solve import _eligible, _fmt
-from optim.result import Result, _clean, round_significant
+from optim.precision import column_kind, json_value, round_significant
+from optim.result import Result, _clean
 from optim.status import Status
 
 KNOBS = [
@@ -43,12 +44,17 @@ KNOBS = [
 
 
 def _reference_records(frame: pd.DataFrame) -> list[dict]:
-    """The result records cell by cell (the previous implementation)."""
+    """The result records cell by cell: float columns by the precision rule of their name
+    (per value, :func:`optim.precision.json_value`), other cells by ``_clean``."""
     cols = list(frame.columns)
     if not cols:  # itertuples yields nothing for a frame without columns (pandas 2)
         return [{} for _ in range(len(frame))]
+    kinds = [column_kind(c, frame[c]) if frame[c].dtype.kind == "f" else None for c in cols]
     return [
-        {c: _clean(v) for c, v in zip(cols, row, strict=True)}
+        {
+            c: _clean(v) if kind is None else json_value(float(v), kind)
+            for c, kind, v in zip(cols, kinds, row, strict=True)
+        }
         for row in frame.itertuples(index=False, name=None)
     ]
 
@@ -128,8 +134,8 @@ def test_json_document_reads_back_as_the_per_row_document(solved):
         assert text.endswith("}\n")
 
 
-def test_json_of_awkward_columns():
-    frame = pd.DataFrame(
+def _awkward_frame() -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "f": [18.75, 0.1, np.nan, np.inf, -np.inf, -0.0, 1 / 3, 0.1 + 0.2],
             "i": np.arange(8, dtype=np.int32),
@@ -141,6 +147,10 @@ def test_json_of_awkward_columns():
             "n": pd.array([1, 2, 3, 4, 5, 6, 7, 8], dtype="Int64"),
         }
     )
+
+
+def test_json_of_awkward_columns():
+    frame = _awkward_frame()
     res = Result(
         kind="rationing",
         status=Status.OPTIMAL,
@@ -154,7 +164,8 @@ def test_json_of_awkward_columns():
     rows = json.loads(res.to_json())["t"]
     assert rows[0]["f"] == 18.75 and rows[1]["f"] == 0.1 and rows[2]["f"] is None
     assert rows[3]["f"] == "inf" and math.copysign(1, rows[5]["f"]) == -1
-    assert rows[7]["f"] == 0.3  # float noise rounded away (12 significant digits)
+    assert rows[6]["f"] == 0.3333333333  # ten significant digits (a float column)
+    assert rows[7]["f"] == 0.3  # float noise rounded away
 
 
 SPECIAL = [
@@ -374,3 +385,23 @@ def test_locations_kinds_decided_per_type():
     values[:] = [["a"], ("a",), np.array(["a"]), "a", None, np.nan, 3, []]
     assert _sequence_kinds(values).tolist() == [1, 1, 2, 0, 0, 0, 0, 1]
     assert _sequence_kinds(np.empty(0, dtype=object)).tolist() == []
+
+
+def test_small_tables_write_the_merged_writers_bytes(solved, monkeypatch):
+    """Tables up to ``_SMALL_TABLE`` rows are joined row by row: the merged writer's text."""
+    from optim import result as result_mod
+
+    frame = _awkward_frame()
+    tables = {
+        "t": frame,
+        "empty": frame.iloc[:0],
+        "dup": pd.DataFrame([[1, 2.5], [3, 4.5]], columns=["x", "x"]),  # repeated names
+        "nocols": pd.DataFrame(index=range(2)),
+    }
+    results = [res for _inst, res in solved]
+    results += [optim.solve(optim.load_example(name)) for name in optim.examples()]
+    results.append(Result(kind="rationing", status=Status.OPTIMAL, objective=1.0, tables=tables))
+    assert any(len(f) <= result_mod._SMALL_TABLE for r in results for f in r.tables.values())
+    small = [r.to_json() for r in results]
+    monkeypatch.setattr(result_mod, "_SMALL_TABLE", 0)  # every table by the merged writer
+    assert [r.to_json() for r in results] == small

@@ -195,3 +195,30 @@ def test_random_lead_time_with_critical_levels_solves_every_segment_at_target(le
     # the stage table is the composed one: more stock than the deterministic mean lead time
     det = solve(_two_echelon({"lead_time": 1}))
     assert res.objective > det.objective
+
+
+@pytest.mark.parametrize(
+    "lead",
+    [
+        {
+            "lead_time_distribution": [
+                {"value": 1, "probability": 0.6},
+                {"value": 3, "probability": 0.4},
+            ]
+        },
+        {"lead_time": 2, "lead_time_std_dev": 0.7},
+        {"lead_time": 1},
+    ],
+)
+def test_time_limit_in_the_tables_returns_a_plan_meeting_every_target(lead) -> None:
+    """A limit that passes while the stage tables are built (here before the first stage)
+    returns the all-stocking solution, which still meets every segment's target by the
+    model's own services (critical levels at store_a, random or not), with the bound 0."""
+    from optim.params import SolveParams
+    from optim.status import Status
+
+    res = solve(_two_echelon(lead), SolveParams(time_limit=1e-9))
+    assert res.status is Status.TIME_LIMIT and res.has_solution(), res.message
+    assert res.bound == 0.0 and res.info["method"] == "all_stocking"
+    dem = res.table("demands")
+    assert (dem["expected_service"] >= dem["target"] - 1e-9).all(), dem

@@ -278,3 +278,48 @@ def test_some_reported_stochastic_figures_are_below_the_closed_forms_floor() -> 
                     sd = float(np.sqrt(((v - v @ p) ** 2) @ p))
                 floor += _stage_z(data, j, float(sigma[j])) * float(data.mean[j]) * sd
         assert floor > ref[(chain, "stochastic")][0], chain
+
+
+def test_stage_tables_honour_a_tiny_time_limit_on_the_largest_chain() -> None:
+    """Chain 38 under stochastic lead times: its tables (35,843 rows of a 101-point mixture
+    quantile, ~2 CPU s; 17 s wall at load 10) used to run to the end whatever the limit. They
+    now check the deadline between stages and between quantile calls of 4,096 rows; a 1 s
+    limit returns the feasible all-stocking solution (each stage's stock evaluated once by
+    its model) with the trivial bound 0, within 1 CPU second of slack (the last quantile
+    call, the fallback's ~0.1 CPU s and the result tables come after the deadline),
+    converted to wall time at this run's wall/CPU ratio (as the test above)."""
+    import time
+
+    from optim.models.safety_stock import is_feasible, normalize
+
+    inst = read_willems_xlsxmap(RAW / "38.csv", lead_times="stochastic")
+    solve(read_willems_xlsxmap(RAW / "01.csv", lead_times="stochastic"))  # imports, kernels
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = solve(inst, SolveParams(time_limit=1.0))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    assert wall <= 1.0 + 1.0 * max(1.0, wall / max(cpu, 1e-3)), (wall, cpu, res.message)
+    assert res.status is Status.TIME_LIMIT and res.has_solution(), res.message
+    assert res.bound == 0.0 and res.gap == 1.0 and res.objective is not None
+    assert "reached while building the safety-stock tables" in res.message
+    assert 0 <= res.info["tables_done"] < res.info["stages"] == 2025
+    st = res.tables["stages"]
+    assert (st["outbound_service_time"] == 0).all() and "order_delay" not in st  # none
+    data = prepare(inst)  # the full tables: the fallback is that solution, feasible
+    sol = normalize(data, st["outbound_service_time"].to_numpy())
+    assert is_feasible(data, sol)
+
+
+@pytest.mark.parametrize("chain", [1, 3, 8, 15])
+def test_all_stocking_fallback_equals_the_full_tables_there(chain: int) -> None:
+    """The fallback's one evaluation per stage is the full table's entry at the all-stocking
+    net replenishment time (every S = 0): at that time no order delay helps."""
+    from optim.models.safety_stock.tables import all_stocking_tables
+
+    inst = read_willems_xlsxmap(RAW / f"{chain:02d}.csv", lead_times="stochastic")
+    full, arrays = prepare(inst), prepare_arrays(inst)
+    assert full.ss_table is not None
+    tau = arrays.external + arrays.lead_time
+    fallback = all_stocking_tables(inst, arrays)
+    got = np.array([t[0] for t in fallback])
+    want = np.array([full.ss_table[j][tau[j]] for j in range(arrays.n)])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)

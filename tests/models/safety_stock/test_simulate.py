@@ -125,7 +125,15 @@ def test_simulate_from_files(tmp_path, distribution_case):
         tmp_path / "inst.json", tmp_path / "result.json", periods=300, replications=4
     )
     want = simulate(inst, res, periods=300, replications=4)
-    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9)
+    # the document holds base stocks to six decimals (optim.precision): the file's plan is
+    # the solution's within half a millionth of a unit, and simulates to the same figures
+    assert (got["base_stock"] - want["base_stock"]).abs().max() <= 5e-7
+    pd.testing.assert_frame_equal(
+        got.drop(columns="base_stock"),
+        want.drop(columns="base_stock"),
+        check_exact=False,
+        rtol=1e-9,
+    )
 
 
 def test_bad_solutions_are_rejected():

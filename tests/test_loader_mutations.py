@@ -1,0 +1,233 @@
+"""Hypothesis over every loader (issue 12, Correctness): random mutations of valid files never
+give exit 1 or a traceback — the answer is the file accepted (exit 0) or one message (exit 2).
+
+Mutations act on the text as the planner would damage it: a line deleted, duplicated (in
+JSON, a repeated key) or truncated; a value replaced by text, a boolean, NaN / Infinity,
+1e308, -1, an empty cell or a structure; a byte that is not UTF-8 or a NUL. Loaders covered:
+the three JSON documents and their YAML forms (safety stock, capacity, rationing), the CSV
+folders of rationing and capacity, every file of a planning folder (plan.yaml, history,
+orders, items, supply, pins, policy.yaml, receipts, shipments), an order history alone
+(``optim segment``), shipped lines alone (``optim review``) and forecast overrides.
+tests/test_gate.py mutates the documents' structure (keys deleted, types changed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import optim
+from optim.cli import main
+from optim.errors import InstanceError
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import write_folder
+
+DATA = Path(__file__).parents[1] / "instances" / "data"
+DOCUMENTS = [DATA / f"{n}.json" for n in ("two_echelon_gsm", "peak_capacity", "weekly_rationing")]
+SMALL = {"n_items": 40, "n_customers": 20, "weeks": 56}
+FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+
+VALUES = [
+    '"-3"', '"60"', "true", "false", "null", "NaN", "Infinity", "-Infinity", "1e308", "-1", "0",
+    "1e-320", "9" * 30, "", '""', "[]", "{}", "2099-01-01", "1900-01-01", "abc", "🙂", "True",
+    "inf", '"', "*a", "&a x",
+]  # fmt: skip
+TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^,:\s\[\]{}"]+')
+
+
+def _mutated(data: st.DataObject, text: str) -> bytes:
+    """``text`` with one random damage, as bytes."""
+    lines = text.split("\n")
+    k = data.draw(st.integers(0, len(lines) - 1), label="line")
+    op = data.draw(
+        st.sampled_from(["delete", "duplicate", "truncate", "replace", "bad byte"]), label="op"
+    )
+    if op == "delete":
+        del lines[k]
+    elif op == "duplicate":
+        lines.insert(k, lines[k])
+    elif op == "truncate":
+        lines[k] = lines[k][: data.draw(st.integers(0, len(lines[k])), label="at")]
+    elif op == "replace":
+        tokens = list(TOKEN.finditer(lines[k]))
+        if tokens:
+            m = data.draw(st.sampled_from(tokens), label="token")
+            value = data.draw(st.sampled_from(VALUES), label="value")
+            lines[k] = lines[k][: m.start()] + value + lines[k][m.end() :]
+    raw = "\n".join(lines).encode("utf-8")
+    if op == "bad byte":
+        at = data.draw(st.integers(0, len(raw)), label="at")
+        raw = raw[:at] + data.draw(st.sampled_from([b"\xff", b"\xe9", b"\x00"])) + raw[at:]
+    return raw
+
+
+def _exit_0_or_2(capsys, *argv: object) -> None:
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert code in (0, 2), err
+    if code == 2:
+        assert err.startswith("optim"), err
+
+
+# ----------------------------------------------------------------- documents
+@settings(deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_mutated_documents_text(tmp_path_factory, capsys, data):
+    source = data.draw(st.sampled_from(DOCUMENTS), label="document")
+    doc = json.loads(source.read_text())
+    suffix = data.draw(st.sampled_from([".json", ".yaml"]), label="suffix")
+    text = json.dumps(doc, indent=1) if suffix == ".json" else yaml.safe_dump(doc)
+    path = tmp_path_factory.mktemp("doc") / f"doc{suffix}"
+    path.write_bytes(_mutated(data, text))
+    _exit_0_or_2(capsys, "validate", path)
+
+
+# ----------------------------------------------------------------- CSV instance folders
+def _rationing_folder(folder: Path) -> Path:
+    doc = optim.load(DATA / "weekly_rationing.json").to_dict()
+    folder.mkdir()
+    pd.DataFrame(doc["supply"]).to_csv(folder / "supply.csv", index=False)
+    pd.DataFrame(doc["segments"]).to_csv(folder / "segments.csv", index=False)
+    dem = pd.DataFrame(doc["demand"])
+    dem["locations"] = dem["locations"].map(lambda v: ";".join(v) if isinstance(v, list) else "")
+    dem.to_csv(folder / "demand.csv", index=False)
+    return folder
+
+
+def _capacity_folder(folder: Path) -> Path:
+    """Every file the capacity reader knows: per-period capacity, usage rows, settings."""
+    folder.mkdir()
+    files = {
+        "periods.csv": ["period", "W1", "W2", "W3", "W4"],
+        "resources.csv": ["id,capacity,overtime_capacity,overtime_cost", "Assembly,40,5,60",
+                          "Packing,30,0,0"],
+        "capacity.csv": ["resource,period,capacity", "Assembly,W2,20"],
+        "products.csv": ["id,holding_cost,initial_inventory", "A,1,0", "B,0.5,5"],
+        "usage.csv": ["product,resource,hours", "A,Assembly,1", "A,Packing,0.5", "B,Assembly,2"],
+        "segments.csv": ["name,priority,backlog_cost,lost_sales_cost,max_backlog_periods,"
+                         "min_fill_rate", "key,1,5,20,1,0.5", "spot,2,0,8,0,"],
+        "demand.csv": ["product,segment,period,quantity", "A,key,W1,10", "B,spot,W2,7",
+                       "A,spot,W3,12", "B,key,W4,4"],
+        "settings.csv": ["key,value", "objective,cost"],
+    }  # fmt: skip
+    for name, rows in files.items():
+        (folder / name).write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def csv_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("csv")
+    return [_rationing_folder(root / "rationing"), _capacity_folder(root / "capacity")]
+
+
+def test_csv_folders_are_valid(csv_folders, capsys):
+    for folder in csv_folders:
+        assert main(["validate", str(folder)]) == 0
+    capsys.readouterr()
+
+
+@settings(deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_mutated_csv_folders(csv_folders, tmp_path_factory, capsys, data):
+    source = data.draw(st.sampled_from(csv_folders), label="folder")
+    copy = shutil.copytree(source, tmp_path_factory.mktemp("f") / source.name)
+    path = copy / data.draw(st.sampled_from(sorted(p.name for p in copy.iterdir())), label="file")
+    path.write_bytes(_mutated(data, path.read_text()))
+    _exit_0_or_2(capsys, "validate", copy)
+
+
+# ----------------------------------------------------------------- planning folders
+@pytest.fixture(scope="module")
+def planning(tmp_path_factory):
+    """The demo's planning folder with every optional file: supply, pins, policy, receipts
+    and shipments."""
+    from optim.segmentation import default_policy
+
+    folder = write_folder(distributor_example(5, **SMALL), tmp_path_factory.mktemp("p") / "in")
+    orders = pd.read_csv(folder / "orders.csv", dtype=str)
+    pairs = orders[["item", "location"]].drop_duplicates().itertuples(index=False)
+    supply = "".join(f"{i},{loc},{10 + k}\n" for k, (i, loc) in enumerate(pairs))
+    (folder / "supply.csv").write_text("item,location,quantity\n" + supply)
+    (folder / "pins.csv").write_text(f"customer,segment\n{orders['customer'].iloc[0]},strategic\n")
+    policy = yaml.safe_dump(default_policy().model_dump(mode="json"), sort_keys=False)
+    (folder / "policy.yaml").write_text(policy)
+    rows = ["lane,order_date,receipt_date,quantity"]
+    for w in range(12):
+        day = pd.Timestamp("2024-03-04") + pd.Timedelta(weeks=w)
+        for lane, lead in (("Plant", 13 + w % 3), ("DC-North", 6 + w % 2)):
+            rows.append(f"{lane},{day.date()},{(day + pd.Timedelta(days=lead)).date()},40")
+    (folder / "receipts.csv").write_text("\n".join(rows) + "\n")
+    history = pd.read_csv(folder / "history.csv", dtype=str).tail(12)
+    shipped = ["customer,item,date,quantity,shipped_quantity,ship_date"]
+    for r in history.itertuples():
+        shipped.append(f"{r.customer},{r.item},{r.date},{r.quantity},{r.quantity},{r.date}")
+    (folder / "shipments.csv").write_text("\n".join(shipped) + "\n")
+    return folder
+
+
+def test_planning_folder_with_every_file_is_valid(planning, capsys):
+    assert main(["validate", str(planning)]) == 0
+    capsys.readouterr()
+
+
+@settings(deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_mutated_planning_folder_files(planning, tmp_path_factory, capsys, data):
+    copy = shutil.copytree(planning, tmp_path_factory.mktemp("m") / "f")
+    name = data.draw(st.sampled_from(sorted(p.name for p in copy.iterdir())), label="file")
+    lines = (copy / name).read_text().split("\n")
+    # history.csv: the damage lands in its first 40 of 4,000 lines, the rest stays
+    head, tail = ("\n".join(lines[:40]), "\n".join(lines[40:])) if len(lines) > 40 else ("", "")
+    text = head if head else "\n".join(lines)
+    (copy / name).write_bytes(_mutated(data, text) + (b"\n" + tail.encode() if head else b""))
+    _exit_0_or_2(capsys, "validate", copy)
+
+
+# ----------------------------------------------------------------- files read alone
+@settings(deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_mutated_history_and_shipments(planning, tmp_path_factory, capsys, data):
+    name = data.draw(st.sampled_from(["history.csv", "shipments.csv"]), label="file")
+    text = (planning / name).read_text()
+    if name == "history.csv":
+        text = "\n".join([*text.split("\n")[:30], ""])
+    path = tmp_path_factory.mktemp("h") / name
+    path.write_bytes(_mutated(data, text))
+    _exit_0_or_2(capsys, "segment" if name == "history.csv" else "review", path)
+
+
+WEEKS = np.array(["2025-01-06", "2025-01-13", "2025-01-20"], dtype=object)
+OVERRIDES = "item,week,forecast\nI1,2025-01-06,5\nI2,2025-01-13,7\n"
+
+
+def _forecast() -> pd.DataFrame:
+    items, weeks = np.repeat(["I1", "I2"], 3), np.tile(WEEKS, 2)
+    return pd.DataFrame(
+        {"item": items, "week": weeks, "forecast": 4.0, "lo": 1.0, "hi": 8.0, "method": "ets"}
+    )
+
+
+@settings(deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_mutated_overrides(tmp_path_factory, data):
+    from optim.forecasting.overrides import apply_overrides
+
+    path = tmp_path_factory.mktemp("o") / "forecast_overrides.csv"
+    path.write_bytes(_mutated(data, OVERRIDES))
+    try:
+        out, n = apply_overrides(_forecast(), path, ["item"], WEEKS)
+    except InstanceError as exc:
+        assert "forecast_overrides.csv" in str(exc)
+    else:
+        assert 0 <= n <= 3 and (out["forecast"] >= 0).all() and np.isfinite(out["forecast"]).all()

@@ -1,0 +1,375 @@
+"""Audit of issue 12's "Why" list: every item, reproduced on the CLI from the bundled examples
+and the demo's planning folder, mapped to the test that proves it fixed.
+
+Each input test asserts exit 2, the file, the line as the planner sees it (header = line 1;
+in JSON / YAML the line of the field), the field, and that nothing was written. Tests named
+without a path are in this file; ``test_gate`` is tests/test_gate.py.
+
+Item of "Why" → the test(s) that prove it fixed ("(audit)": found misbehaving by this audit
+and fixed with it).
+
+Silent wrong answers
+- ``"lead_time": "-3"``, ``"holding_cost": "-1"`` → test_gate::
+  test_safety_stock_numbers_are_strict, test_gate::test_string_number_names_the_line_of_the_field
+- negative ``mean`` / ``std_dev`` stored → test_gate::test_safety_stock_numbers_are_strict
+  (std_dev -2), test_negative_mean_and_text_std_dev
+- ``mean: 1e308`` gives objective ``"inf"`` → test_gate::test_safety_stock_numbers_are_strict
+- booleans as numbers (``capacity``, ``lead_time``, history quantity ``True``) →
+  test_gate::test_capacity_boolean_is_refused, test_gate::test_safety_stock_numbers_are_strict,
+  test_gate::test_history_mistakes
+- (audit) rationing documents took ``"quantity": "60"`` and tier ``"1"`` as numbers; a tier of
+  1e308 wrapped in the int64 cast → test_rationing_document_numbers_are_strict
+- a duplicate JSON key keeps the last value → test_gate::test_duplicate_json_key_names_its_line
+- a history line dated 2099, a quantity of 1e308, a second ``quantity`` column →
+  test_gate::test_history_mistakes
+- an empty network solves "optimal 0" → test_gate::test_nan_literal_and_empty_network
+- ``--method bogus`` ignored for rationing → test_bogus_method_is_refused_for_every_kind
+
+Planning folders
+- a location typo in ``orders.csv`` → test_gate::test_location_typo_in_orders
+- a partial ``supply.csv`` means zero stock → test_gate::test_partial_supply_is_an_error_or_...
+- an arc to an unknown stage in ``plan.yaml`` → test_gate::test_plan_yaml_mistakes
+- ``orders.csv`` / ``history.csv`` without ``location`` (exit 1; blamed ``'all'``) →
+  test_gate::test_missing_columns_name_the_right_file,
+  test_history_without_location_names_history_csv
+- ``plan_start`` before the history → test_gate::test_plan_yaml_mistakes,
+  test_plan_start_outside_the_window
+- ``max_service_time_days`` 3 → 6 silently changes nothing →
+  test_service_days_that_round_alike_are_warned, test_output::test_run_notes_that_are_warnings_...
+- 776 order lines become 695 (merges) → test_output::test_run_notes_that_are_warnings_are_alerts
+- 500 items become 471 → test_gate::test_items_without_history_are_reported_or_refused
+
+Exit 1 where the input is at fault
+- non-UTF-8, deeply nested JSON, an unreadable file → test_gate::test_non_utf8_binary_deep_...
+- ``--time-limit -1 | nan | 0``, ``--mip-gap -5`` → test_gate::test_bad_solve_options
+- ``--threads 0``, ``--seed -1``, ``simulate --periods 0`` → test_gate::test_bad_job_and_...;
+  every other numeric option of every command → test_every_numeric_option_is_checked (audit:
+  ``batch --time-limit -1`` was exit 1; ``batch --workers 0``, ``forecast --jobs 0`` and
+  ``batch --demand inf`` ran)
+- empty / binary history, mixed time zones → test_gate::test_empty_and_binary_history,
+  test_gate::test_history_mistakes
+- a garbage ``--previous`` → test_gate::test_garbage_previous (segment),
+  tests/planning/test_compare.py (plan)
+- ``plan.yaml`` fields of the wrong shape → test_gate::test_plan_yaml_mistakes
+- output paths that are a folder, missing or read-only → test_gate::test_output_paths_are_...
+- (audit) ``batch`` what-ifs of safety-stock and capacity documents were refused as "not a
+  JSON or YAML document" → test_batch_scenarios_of_every_kind
+
+Messages
+- rows counted from 0 instead of file lines → test_gate::test_location_typo_in_orders,
+  test_csv_errors_name_the_file_line (audit: a quoted line break put later rows one line
+  short; an unclosed quote named no line)
+- ``np.float64(nan)`` / ``np.int64(-17)`` in messages → asserted by every ``_refused``
+- ``orders.csv`` errors speak of a "history column" → test_orders_csv_errors_name_orders_csv
+- ``service_level: 99.5`` names no segment → test_gate::test_policy_error_names_the_segment
+
+Resources
+- a YAML alias bomb → test_gate::test_yaml_alias_bomb_is_refused_quickly
+- ``lead_time: 1000000`` allocates terabytes (memory estimated before allocation, refused
+  beyond the cap) → test_gate::test_lead_time_million_is_refused_before_allocation,
+  models/safety_stock/test_gsm_limits.py::test_huge_lead_time_is_refused_before_allocation
+- ``plan_weeks: 1000000`` → test_gate::test_plan_yaml_mistakes
+- the tree DP ignores ``--time-limit`` → models/safety_stock/test_gsm_limits.py::
+  test_tree_dp_honours_the_time_limit_with_a_feasible_solution_and_bound
+- a 5,000-stage serial chain takes > 10 minutes → models/safety_stock/test_gsm_serial.py::
+  test_5000_stage_serial_chain_is_solved_exactly_and_fast; trees: test_5000_stage_trees_...
+- rationing at 1e25 "unbounded", at 5e8 "no progress" → models/rationing/
+  test_rationing_waterfill.py (every quantity scaled 5e8..1e12; refused above 1e12)
+
+Output is not atomic
+- SIGTERM mid-write; a killed second run → test_output::test_sigterm_never_leaves_a_folder_...
+
+Honesty of fallbacks and tables
+- the capacity fallback, transactional missing, ``min_fill_rate`` NaN →
+  tests/planning/test_planning.py::test_capacity_fallback_is_strict_priority_and_names_...
+- weekly ``fill_rate`` 3.03 → models/capacity/test_capacity_hand.py::
+  test_weekly_fill_rate_counts_late_units_in_the_week_ordered, test_capacity_properties.py
+- the grid repair moves a quantum across tiers → models/rationing/test_rationing_waterfill.py::
+  test_no_quantum_crosses_tiers_at_scale_like_shapes
+- ``--time-limit 0.001`` exits 4 or 0 → models/capacity/test_capacity_hand.py::
+  test_tiny_time_limit_gives_the_same_outcome_every_run
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from optim.cli import main
+from optim.planning.distributor import distributor_example
+from optim.planning.folder import write_folder
+
+DATA = Path(__file__).parents[1] / "instances" / "data"
+GSM, CAPACITY, RATIONING = (
+    DATA / f"{n}.json" for n in ("two_echelon_gsm", "peak_capacity", "weekly_rationing")
+)
+SMALL = {"n_items": 40, "n_customers": 20, "weeks": 56}
+
+
+def _refused(capsys, argv: list[str], *words: str, out: Path | None = None) -> str:
+    """Exit 2, no traceback, one message line holding every word, nothing written."""
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and "np.float64" not in err and "np.int64" not in err
+    message = err.splitlines()[0]
+    for word in words:
+        assert word in message, (word, message)
+    if out is not None:
+        assert not out.exists()
+    return message
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(k for k, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_folder(distributor_example(5, **SMALL), tmp_path_factory.mktemp("w") / "in")
+
+
+# ----------------------------------------------------------------- silent wrong answers
+@pytest.mark.parametrize(
+    ("table", "k", "key", "value", "words"),
+    [
+        ("demand", 0, "quantity", "60", ["'60'", "(text)", "without quotes"]),
+        ("supply", 1, "quantity", "30", ["'30'", "(text)"]),
+        ("demand", 5, "min_quantity", "10", ["'10'", "(text)"]),
+        ("segments", 0, "tier", "1", ["'1'", "(text)"]),
+        ("segments", 2, "tier", 1e308, ["1e+308", "no segment has tier 3", "without gaps"]),
+        ("demand", 3, "quantity", True, ["True"]),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_rationing_document_numbers_are_strict(
+    tmp_path, capsys, table, k, key, value, words, suffix
+):
+    doc = json.loads(RATIONING.read_text())
+    doc[table][k][key] = value
+    path = tmp_path / f"r{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(doc, indent=1))
+        line = _line_of(path, json.dumps({key: value})[1:-1])
+    else:
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        line = _line_of(path, yaml.safe_dump({key: value}).strip())
+    out = tmp_path / "res.json"
+    _refused(
+        capsys,
+        ["solve", path, "--out", out],
+        f"{path} line {line}",
+        f"{table}[{k}]",
+        key,
+        *words,
+        out=out,
+    )
+
+
+def test_negative_mean_and_text_std_dev(tmp_path, capsys):
+    for key, value, words in (("mean", -5, ["-5", "negative"]), ("std_dev", "-1", ["'-1'"])):
+        doc = json.loads(GSM.read_text())
+        doc["demands"][0][key] = value
+        path = tmp_path / "g.json"
+        path.write_text(json.dumps(doc, indent=1))
+        line = _line_of(path, json.dumps({key: value})[1:-1])
+        out = tmp_path / "res.json"
+        _refused(
+            capsys, ["solve", path, "--out", out], f"{path} line {line}", key, *words, out=out
+        )
+
+
+@pytest.mark.parametrize("example", [GSM, CAPACITY, RATIONING])
+def test_bogus_method_is_refused_for_every_kind(tmp_path, capsys, example):
+    out = tmp_path / "res.json"
+    _refused(
+        capsys,
+        ["solve", example, "--method", "bogus", "--out", out],
+        "method",
+        "'bogus'",
+        "allowed",
+        out=out,
+    )
+
+
+# ----------------------------------------------------------------- planning folders
+def _drop_column(path: Path, column: str) -> None:
+    rows = [r.split(",") for r in path.read_text().splitlines()]
+    k = rows[0].index(column)
+    path.write_text("\n".join(",".join(r[:k] + r[k + 1 :]) for r in rows) + "\n")
+
+
+def _replace_cell(path: Path, line: int, column: str, value: str) -> None:
+    rows = path.read_text().splitlines()
+    cells = rows[line - 1].split(",")
+    cells[rows[0].split(",").index(column)] = value
+    rows[line - 1] = ",".join(cells)
+    path.write_text("\n".join(rows) + "\n")
+
+
+def _plan_refused(capsys, copy: Path, tmp_path: Path, *words: str) -> str:
+    out = tmp_path / "out"
+    message = _refused(capsys, ["plan", copy, "--out", out, "--quiet"], *words, out=out)
+    assert _refused(capsys, ["validate", copy], *words) == message
+    return message
+
+
+def test_history_without_location_names_history_csv(folder, tmp_path, capsys):
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    _drop_column(copy / "history.csv", "location")
+    message = _plan_refused(capsys, copy, tmp_path, "history.csv line 1", "no location column")
+    assert "'all'" not in message
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [
+        ("quantity", "abc", ["'abc'", "not a number"]),
+        ("quantity", "True", ["'True'"]),
+        ("quantity", "1e308", ["too large"]),
+        ("date", "", ["(empty)", "not a date"]),
+        ("date", "2099-01-01", ["'2099-01-01'", "one week"]),
+        ("item", "", ["(empty)"]),
+        ("item", "SKU-99999", ["'SKU-99999'", "items.csv"]),
+        ("customer", "", ["(empty)"]),
+    ],
+)
+def test_orders_csv_errors_name_orders_csv(folder, tmp_path, capsys, column, value, words):
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    _replace_cell(copy / "orders.csv", 4, column, value)
+    message = _plan_refused(capsys, copy, tmp_path, f"orders.csv line 4, column {column}", *words)
+    assert "history" not in message.split(";")[0]
+
+
+@pytest.mark.parametrize("start", ["2023-01-02", "2030-01-07"])
+def test_plan_start_outside_the_window(folder, tmp_path, capsys, start):
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    plan = yaml.safe_load((copy / "plan.yaml").read_text())
+    plan["plan_start"] = start
+    (copy / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    line = _line_of(copy / "plan.yaml", "plan_start:")
+    _plan_refused(
+        capsys,
+        copy,
+        tmp_path,
+        f"plan.yaml line {line}, field plan_start",
+        start,
+        "after the last history line",
+    )
+
+
+def test_service_days_that_round_alike_are_warned():
+    """Raising a promise from 3 to 6 days changes nothing in weekly periods: said, per
+    segment, and the segments that plan alike are named together."""
+    from optim.planning.pipeline import _service_time_notes
+    from optim.segmentation import PolicyTable, default_policy
+
+    doc = default_policy().model_dump(mode="json")
+    doc["segments"]["strategic"]["max_service_time_days"] = 7.0
+    doc["segments"]["standard"]["max_service_time_days"] = 6.0
+    notes = _service_time_notes(PolicyTable.model_validate(doc), "W")
+    assert any(
+        "max_service_time_days 6 of 'standard'" in n and "from 0 to 6 days plan alike" in n
+        for n in notes
+    ), notes
+    assert not any("of 'strategic' is not a whole" in n for n in notes)
+    together = [n for n in notes if "all plan as 0 period(s)" in n]
+    assert len(together) == 1 and "standard (6 days)" in together[0]
+
+
+# ----------------------------------------------------------------- options and batch
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["batch", GSM, "--workers", "0"],
+        ["batch", GSM, "--time-limit", "-1"],
+        ["batch", GSM, "--time-limit", "nan"],
+        ["batch", GSM, "--demand", "inf"],
+        ["batch", GSM, "--demand", "-1"],
+        ["batch", CAPACITY, "--capacity-cut", "150"],
+        ["forecast", "{history}", "--jobs", "0"],
+        ["forecast", "{history}", "--horizon", "0"],
+        ["forecast", "{history}", "--level", "1"],
+        ["forecast", "{history}", "--origins", "1"],
+        ["review", "{history}", "--window", "0"],
+        ["review", "{history}", "--bucket", "0"],
+        ["simulate", "r.json", "--replications", "0"],
+        ["simulate", "r.json", "--workers", "0"],
+        ["plan", "{folder}", "--time-limit", "nan"],
+        ["plan", "{folder}", "--seed", "-1"],
+        ["demo", "--threads", "300"],
+        ["solve", GSM, "--threads", "x"],
+        ["solve", GSM, "--mip-gap", "nan"],
+        ["solve", GSM, "--time-limit", "inf"],
+    ],
+    ids=lambda argv: " ".join(str(a) for a in (argv[0], *argv[-2:])),
+)
+def test_every_numeric_option_is_checked(folder, tmp_path, capsys, argv):
+    option, value = argv[-2:]
+    argv = [str(a).format(history=folder / "history.csv", folder=folder) for a in argv]
+    out = tmp_path / "out"
+    _refused(capsys, [*argv, "--out", out], option.lstrip("-"), value, out=out)
+
+
+@pytest.mark.parametrize("example", [GSM, CAPACITY])
+def test_batch_scenarios_of_every_kind(tmp_path, capsys, example):
+    """A what-if of a safety-stock or capacity document runs (it was refused as "not a JSON
+    document"); factor 1 gives the bytes of `optim solve`."""
+    out = tmp_path / "b"
+    assert main(["batch", str(example), "--demand", "1", "--out", str(out), "--quiet"]) == 0
+    (result,) = out.glob("*.result.json")
+    solo = tmp_path / "solo.json"
+    assert main(["solve", str(example), "--out", str(solo), "--quiet"]) == 0
+    assert result.read_bytes() == solo.read_bytes()
+    doubled = tmp_path / "d"
+    assert main(["batch", str(example), "--demand", "2", "--out", str(doubled), "--quiet"]) == 0
+    (twice,) = doubled.glob("*.result.json")
+    assert json.loads(twice.read_text())["objective"] > json.loads(solo.read_text())["objective"]
+    capsys.readouterr()
+
+
+# ----------------------------------------------------------------- messages: file lines
+HEADER = "date,customer,item,quantity,unit_price\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (HEADER + "2025-01-06,C1,I1,5,2\n\n2025-01-13,C1,I1,abc,2\n", 4, ["'abc'"]),
+        (HEADER + '2025-01-06,"C\n1",I1,5,2\n2025-01-13,C1,I1,abc,2\n', 4, ["'abc'"]),
+        ((HEADER + "2025-01-06,C1,I1,5,2\n2025-01-13,C1,I1,abc,2\n").replace("\n", "\r\n"), 3, []),
+        ("\ufeff" + HEADER + "2025-01-06,C1,I1,5,2\n2025-01-13,C1,I1,abc,2\n", 3, ["'abc'"]),
+        (HEADER + "2025-01-06,C1,I1,5,2\n2025-01-13,C1\n", 3, ["quantity", "(empty)"]),
+        (HEADER + '2025-01-06,C1,I1,5,2\n2025-01-13,"C1,I1,5,2\n', 3, ["closing quote"]),
+        (HEADER + "2025-01-06,C1,I1,5,2\n2025-01-13,C1,I1,5,2,9\n", 3, ["same number of cells"]),
+    ],
+    ids=["blank", "quoted-break", "crlf", "bom", "truncated", "open-quote", "extra-cell"],
+)
+def test_csv_errors_name_the_file_line(tmp_path, capsys, text, line, words):
+    path = tmp_path / "history.csv"
+    path.write_bytes(text.encode("utf-8"))
+    out = tmp_path / "seg"
+    _refused(capsys, ["segment", path, "--out", out], f"history.csv line {line}", *words, out=out)
+
+
+# ----------------------------------------------------------------- resources
+def test_5000_stage_trees_are_proven():
+    """The tree DP at 5,000+ stages: a 50 × 100 distribution network and a random tree are
+    proven optimal in seconds (the 5,000-stage serial chain: test_gsm_serial)."""
+    from optim.instances.generators.gsm import distribution, random_tree
+    from optim.models.safety_stock.solve import solve
+    from optim.params import SolveParams
+    from optim.status import Status
+
+    for inst in (distribution(50, 100, 0), random_tree(5000, 0)):
+        assert len(inst.stages) >= 5000
+        start = time.perf_counter()
+        res = solve(inst, SolveParams(time_limit=60))
+        assert res.status is Status.OPTIMAL and res.info["method"] == "dp"
+        assert res.bound == res.objective
+        assert time.perf_counter() - start < 30  # ~0.2 CPU s each on an idle machine
