@@ -358,14 +358,26 @@ def _stages_lp(p: Problem, runner: _Runner) -> _BlockResult:
     cap = np.where(has_arc, p.cap[gl], 0.0)
     minimum = np.where(has_arc, p.minimum[gl], 0.0)
     floor = np.zeros(len(gl))
+
+    def ration(
+        req: NDArray[np.float64], floor: NDArray[np.float64], weight: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+        """:func:`_ration`; when a later stage finds a tier counted as served in full
+        infeasible, again with every shortfall counted (a tier short by less than ``_tol``
+        of its total — 10 units of a 1e8-unit tier — was fixed at its requests, beyond the
+        supply)."""
+        args = (runner, block, comp, tier, req, floor, weight, p.num_tiers)
+        try:
+            return _ration(*args)
+        except EngineError as exc:
+            if exc.status is not Status.INFEASIBLE:
+                raise
+            return _ration(*args, exact_short=True)
+
     if minimum.any():
-        floor, _, _ = _ration(
-            runner, block, comp, tier, minimum, floor, p.rule_weight(p.minimum)[gl], p.num_tiers
-        )
+        floor, _, _ = ration(minimum, floor, p.rule_weight(p.minimum)[gl])
         floor = np.clip(floor, 0.0, minimum)  # LP noise: never "-0" in an explanation
-    alloc, stage, level = _ration(
-        runner, block, comp, tier, cap, floor, p.rule_weight(p.request)[gl], p.num_tiers
-    )
+    alloc, stage, level = ration(cap, floor, p.rule_weight(p.request)[gl])
     alloc = np.maximum(alloc, floor)
     integer = has_arc & ((p.lot[gl] > 0) | p.all_or_nothing[gl])
     share = None
@@ -413,8 +425,14 @@ def _ration(
     floor: NDArray[np.float64],
     weight: NDArray[np.float64],
     num_tiers: int,
+    *,
+    exact_short: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
-    """Stages 1–2 on one block: lexicographic tier totals, then fair share in short tiers."""
+    """Stages 1–2 on one block: lexicographic tier totals, then fair share in short tiers.
+
+    A tier is short when its stage-1 total is below its requests by more than ``_tol`` (LP
+    noise), or by anything at all with ``exact_short`` (a needless filling round is harmless;
+    a missed shortfall fixes the tier at more than the supply)."""
     n = block.num_lines
     W = (num_tiers - tier + 1).astype(np.float64)
     sol = runner.solve(build(block, floor, req, W[block.arc_line], maximize=True))
@@ -422,7 +440,7 @@ def _ration(
     key = comp * num_tiers + (tier - 1)
     got = np.bincount(key, a_max)
     want = cast(NDArray[np.float64], np.bincount(key, req))
-    short = got < want - _tol(want)
+    short = got < want - (0.0 if exact_short else _tol(want))
     line_short = short[key] & (req > floor + _tol(req))
     alloc = np.where(line_short, floor, req)
     stage = np.where(req > 0, FULL, ZERO_LEFT)
