@@ -11,7 +11,8 @@ a standard 0.93 segment by critical levels), per segment and measure:
 * ``simulate``: ``optim simulate`` (:func:`~optim.models.safety_stock.simulate.simulate`),
   which draws a replenishment time per period and applies the stated levels — the model's
   convention, so its gap to the model is sampling error;
-* ``crossing``: a period-by-period simulation of the physical system with independent lead
+* ``crossing``: :func:`~optim.models.safety_stock.simulate_lead_times.simulate_crossing`, a
+  period-by-period simulation of the physical system with independent lead
   times — each period's orders arrive after their own drawn lead time (whole periods, the
   fraction split as in the model), so orders cross; receipts, backorders first, then the
   classes lowest priority first from stock above their critical levels. Its gap to the model
@@ -31,14 +32,9 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
-
 from optim.instances.safety_stock import SafetyStockInstance
-from optim.models.safety_stock import prepare
-from optim.models.safety_stock.critical import stage_specs
-from optim.models.safety_stock.lead_times import lead_time_model
-from optim.models.safety_stock.simulate import _Draws, simulate
-from optim.models.safety_stock.simulate_lead_times import _replenishment_draws
+from optim.models.safety_stock.simulate import simulate
+from optim.models.safety_stock.simulate_lead_times import simulate_crossing
 from optim.models.safety_stock.solve import solve
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "instances" / "data" / "two_echelon_gsm.json"
@@ -67,54 +63,6 @@ def instance(lead: dict) -> SafetyStockInstance:
     return SafetyStockInstance.model_validate(doc)
 
 
-def crossing(inst, res, stage: str, periods: int, reps: int, seed: int):
-    """Per own demand of ``stage``: (cycle, fill) per replication, independent lead times."""
-    data = prepare(inst)
-    j = data.ids.index(stage)
-    spec = stage_specs(inst, data.n, data.ids)[j]
-    st = res.table("stages").set_index("stage")
-    dem = res.table("demands")
-    level = {
-        i: float(dem.loc[i, "critical_level"]) for i in spec.demands
-    }  # demand rows are in instance order
-    base = float(st.loc[stage, "base_stock_level"])
-    x = int(st.loc[stage, "inbound_service_time"] + st.loc[stage, "order_delay"])
-    x -= int(st.loc[stage, "outbound_service_time"])
-    model = lead_time_model(inst.stages[j])
-    warm = 50
-    horizon = warm + periods
-    demand = _Draws.of(inst, data, False).all(seed, slice(0, reps), horizon)
-    rng = np.random.default_rng([seed, 7])
-    r = _replenishment_draws(rng, model, x, reps, horizon)
-    classes = list(spec.demands)  # priority order, top first (no downstream flow here)
-    orders = sum(demand[i] for i in classes)
-    lag = int(max(r.max(), 0)) + 1
-    arrive = np.zeros((reps, horizon + lag + 1))
-    t = np.arange(horizon)
-    for k in range(reps):  # the orders of period t arrive at t + r (before serving there)
-        np.add.at(arrive[k], np.maximum(t + r[k], 0), orders[k])
-    on_hand = np.full(reps, base)
-    backlog = np.zeros(reps)
-    hits = {i: np.zeros(reps) for i in classes}
-    served = {i: np.zeros(reps) for i in classes}
-    wanted = {i: np.zeros(reps) for i in classes}
-    for u in range(horizon):
-        on_hand += arrive[:, u]
-        fill = np.minimum(on_hand, backlog)
-        on_hand -= fill
-        backlog -= fill
-        for i in reversed(classes):  # lowest priority first
-            d = demand[i, :, u]
-            give = np.minimum(d, np.maximum(on_hand - level[i], 0.0))
-            on_hand -= give
-            backlog += d - give
-            if u >= warm:
-                hits[i] += d - give <= 1e-9 * np.maximum(1.0, d)
-                served[i] += give
-                wanted[i] += d
-    return {i: (hits[i] / periods, served[i] / wanted[i]) for i in classes}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--periods", type=int, default=4000)
@@ -126,7 +74,9 @@ def main() -> None:
         inst = instance(lead)
         res = solve(inst)
         sim = simulate(inst, res, periods=args.periods, replications=args.replications, seed=1)
-        phys = crossing(inst, res, "store_a", args.periods, args.replications, seed=1)
+        phys = simulate_crossing(
+            inst, res, "store_a", periods=args.periods, replications=args.replications, seed=1
+        )
         dem = res.table("demands")
         for i, (cyc, fil) in phys.items():
             row = dem.iloc[i]

@@ -307,6 +307,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=25, help="per client per round")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument(
+        "--cache",
+        choices=("both", "on", "off"),
+        default="both",
+        help="latency with the result cache on, off (every request solved), or both",
+    )
     parser.add_argument("--scale", default="", help="order-line counts, e.g. 100000,1000000")
     parser.add_argument("--scale-run", nargs=2, metavar=("PATH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -318,8 +324,9 @@ def main() -> None:
         "(shared with other jobs: read medians)"
     )
     if not args.skip_latency:
-        latency(args.rounds, args.requests, cache=True)
-        latency(args.rounds, args.requests, cache=False)
+        for cache in (True, False):
+            if args.cache in ("both", "on" if cache else "off"):
+                latency(args.rounds, args.requests, cache=cache)
     if not args.skip_batch:
         batch(args.rounds)
     if args.scale:

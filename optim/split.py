@@ -40,7 +40,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -127,8 +127,8 @@ def solve_folder(
             stop=lambda r: "error" in r,
         )
         for res in results:
-            if res.get("error") == "failed":
-                return rsolve._failed(res["engine"], params, start, rsolve.solver_name(params))
+            if res.get("error") == "failed":  # the piece's result: its message, no tables
+                return replace(res["result"], runtime=time.perf_counter() - start)
             if res.get("error") == "refused":
                 from optim.errors import NotExactlyScalable
 
@@ -477,6 +477,7 @@ def _tasks(
     from optim.models.rationing.solve import exponent_of
 
     unit = exponent_of(top)
+    deadline = None if params.time_limit is None else time.time() + params.time_limit
     item_names = np.array(list(keys.items), dtype=object)
     loc_names = np.array(list(keys.locations), dtype=object)
     valid = np.flatnonzero((keys.sup_item >= 0) & (keys.sup_loc >= 0))
@@ -505,6 +506,7 @@ def _tasks(
             "offset": offset,
             "unit": unit,
             "params": params,
+            "deadline": deadline,
         }
 
 
@@ -551,8 +553,6 @@ def _solve_piece(task: dict[str, Any]) -> dict[str, Any]:
     with the whole tables' row numbers), ``"refused"`` (CP-SAT) or ``"failed"`` (the
     engine's :class:`~optim.models.rationing.engine.EngineError`).
     """
-    from dataclasses import replace
-
     from optim.instances.rationing import RationingInstance, read_csv_frames
     from optim.models.rationing import engine
     from optim.models.rationing import solve as rsolve
@@ -582,11 +582,19 @@ def _solve_piece(task: dict[str, Any]) -> dict[str, Any]:
     )
     inst = inst.model_copy(update={"supply": inst.supply.iloc[:real]})
     params: SolveParams = task["params"].model_copy(update={"threads": 1})
+    if task["deadline"] is not None:  # the time limit is the whole run's: what is left of it
+        left = max(task["deadline"] - time.time(), 1e-6)
+        params = params.model_copy(update={"time_limit": left})
     try:
         with executor.local_only():
             outcome = rsolve.allocate(p, params, offset=task["offset"], unit=task["unit"])
     except engine.EngineError as exc:
-        return {"error": "failed", "engine": exc}
+        return {
+            "error": "failed",
+            "result": rsolve._failed(
+                exc, params, time.perf_counter(), rsolve.solver_name(params), p
+            ),
+        }
     except engine.ComponentNotScalable as exc:
         return {"error": "refused", "message": str(rsolve._refused(exc, p))}
     tables = rsolve.build_tables(inst, p, outcome)

@@ -125,3 +125,13 @@ def test_split_run_refuses_a_previous_allocation(tmp_path) -> None:
     with pytest.raises(InstanceError, match="previous allocation") as err:
         split.solve_folder(tmp_path / "in", tmp_path / "split")
     assert err.value.field == "previous"
+
+
+def test_split_run_stops_at_the_time_limit_without_tables(tmp_path) -> None:
+    write_csv_folder(_week(300), tmp_path / "in")
+    res = split.solve_folder(
+        tmp_path / "in", tmp_path / "split", SolveParams(time_limit=1e-6), piece_lines=100
+    )
+    one = optim.solve(optim.load(tmp_path / "in"), time_limit=1e-6)
+    assert res.status is one.status and res.message == one.message
+    assert not list((tmp_path / "split").iterdir())

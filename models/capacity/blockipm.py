@@ -42,6 +42,7 @@ import scipy.linalg as sla
 from numpy.typing import NDArray
 from scipy import sparse
 
+from optim.instances.gate import MEMORY_LIMIT_BYTES
 from optim.models.capacity.lp import CapacityLP
 from optim.models.problem import INF
 
@@ -142,6 +143,16 @@ class _Normal:
         cap0, ncap = model.cap_row0, nr * nt
         if m != cap0 + ncap:
             raise NotStructured("rows after the capacity rows (floors, lot sizing)")
+        # the dense per-product blocks (P × T × T floats, about four copies while factoring)
+        # must fit the memory limit, estimated before any is allocated; beyond it HiGHS takes
+        # the sparse LP (a 65 kB document of 1,000 products × 1,000 periods asked for 7.45 GiB
+        # per copy and ended in a MemoryError, exit 1)
+        need = 4 * 8 * np_ * nt * nt
+        if need > MEMORY_LIMIT_BYTES:
+            raise NotStructured(
+                f"dense blocks of {need / 2**30:,.1f} GiB exceed the memory limit "
+                f"({MEMORY_LIMIT_BYTES / 2**30:,.0f} GiB)"
+            )
         nbal = np_ * nt
         cls = np.full(m, _D, dtype=np.int64)
         cls[:nbal] = _B

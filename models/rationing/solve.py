@@ -90,7 +90,7 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
     try:
         outcome = allocate(problem, params)
     except engine.EngineError as exc:
-        return _failed(exc, params, start, solver_name(params))
+        return _failed(exc, params, start, solver_name(params), problem)
     except engine.ComponentNotScalable as exc:
         raise _refused(exc, problem) from exc
     return finished(
@@ -301,20 +301,39 @@ def _refused(exc: engine.ComponentNotScalable, p: Problem) -> Exception:
     )
 
 
-def _failed(exc: engine.EngineError, params: SolveParams, start: float, solver: str) -> Result:
-    if exc.status is Status.TIME_LIMIT:
+def _failed(
+    exc: engine.EngineError, params: SolveParams, start: float, solver: str, p: Problem
+) -> Result:
+    status = exc.status
+    if status is Status.TIME_LIMIT:
         why = "cancelled" if exc.termination is Termination.INTERRUPTED else "time limit reached"
         msg = (
             f"{why} before every stage finished; rationing returns no partial "
             "allocation because an unfinished stage would break the tier rules"
         )
     else:
-        msg = f"a stage LP failed: {exc}"
+        # every rationing instance has an allocation (zero for every line fits), so a stage
+        # LP that says infeasible or unbounded failed numerically: an error (exit 1), never
+        # "no solution: infeasible" (exit 3), which would blame the input
+        status = Status.ERROR
+        quantities = np.concatenate([p.request, p.supply])
+        positive = quantities[quantities > 0]
+        span = (
+            f"; its quantities span {positive.min():g} to {positive.max():g} units, a ratio "
+            f"of {positive.max() / positive.min():.1e} that the stage LPs' tolerances may not "
+            "resolve (a known limit of the staged LPs: please report the instance)"
+            if len(positive)
+            else ""
+        )
+        msg = (
+            f"a stage LP failed numerically ({exc}); every rationing instance has an "
+            f"allocation, so the input is not infeasible{span}"
+        )
     return Result(
         kind="rationing",
-        status=exc.status,
-        termination=exc.termination if exc.status is Status.TIME_LIMIT else None,
-        solution_status=SolutionStatus.NONE if exc.status is Status.TIME_LIMIT else None,
+        status=status,
+        termination=exc.termination if status is Status.TIME_LIMIT else None,
+        solution_status=SolutionStatus.NONE if status is Status.TIME_LIMIT else None,
         runtime=time.perf_counter() - start,
         solver=solver,
         solver_version=_version(solver),

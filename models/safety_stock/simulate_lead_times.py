@@ -14,6 +14,11 @@ here), with two differences:
 * stages with critical levels (:func:`simulate_critical`) draw the lead times, the model's
   demand laws and apply the critical levels the result states, both measures per segment,
   with intervals simultaneous over all rows (as :mod:`.simulate`).
+
+All three keep the model's convention: one replenishment time per period, no order crossing.
+:func:`simulate_crossing` instead draws every period's lead time independently (orders cross),
+the physical system against which that convention is conservative (:mod:`.lead_times`,
+"Order crossing").
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from optim.models.safety_stock.simulate import (
     _t_quantile,
 )
 
-__all__ = ["simulate"]
+__all__ = ["simulate", "simulate_critical", "simulate_crossing"]
 
 Upstream = Literal["guaranteed", "actual"]
 
@@ -390,3 +395,85 @@ def _replenishment_draws(
     whole = np.floor(t + 1e-9)
     frac = np.where(t - whole > 1e-9, t - whole, 0.0)
     return (whole + (rng.random((reps, periods)) < frac)).astype(np.int64)
+
+
+# --- the physical system with independent lead times (orders cross) --------------------------
+
+
+def simulate_crossing(
+    instance: SafetyStockInstance,
+    result: Any,
+    stage: str,
+    *,
+    periods: int = 2000,
+    replications: int = 20,
+    seed: int = 0,
+    warmup: int = 50,
+) -> dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    r"""Per-segment service at one demand stage when every period's orders get their own,
+    independent lead time, so that orders cross.
+
+    The model (:mod:`.lead_times`) and :func:`simulate` / :func:`simulate_critical` assume one
+    replenishment time per period and no crossing: all orders of the last :math:`r - 1`
+    periods are outstanding. Here the orders of period :math:`t` arrive at :math:`t + r_t`
+    with :math:`r_t` drawn independently per period (whole periods, the fraction split as in
+    the model, order delay included); each period: receipts, backorders first, then the
+    segments lowest priority first, each from the stock above its critical level (0 at a
+    first-come-first-served stage). Demand is drawn from the model's laws. With independent
+    lead times the number of outstanding periods has the model's mean and less spread, so the
+    model's service is expected to be conservative: the tests check it
+    (tests/models/safety_stock/test_gsm_lead_time_critical.py).
+
+    ``stage`` must serve only external demand (no stage downstream). Returns
+    ``{demand index: (cycle service, fill rate)}`` per replication.
+    """
+    from optim.models.safety_stock.critical import stage_specs
+    from optim.models.safety_stock.simulate import _Draws
+
+    data = prepare(instance)
+    if stage not in data.ids:
+        raise ValueError(f"stage {stage!r} is not in the instance.")
+    j = data.ids.index(stage)
+    if bool(np.any(data.source == j)):
+        raise ValueError(f"stage {stage!r} supplies other stages; give a demand stage only.")
+    spec = stage_specs(instance, data.n, data.ids).get(j)
+    own = [i for i, d in enumerate(instance.demands) if d.stage == stage]
+    classes = list(spec.demands) if spec is not None else own  # top priority first
+    st = result.table("stages").set_index("stage")
+    dem = result.table("demands")
+    level = {i: float(dem.iloc[i]["critical_level"]) if spec is not None else 0.0 for i in own}
+    base = float(st.loc[stage, "base_stock_level"])
+    x = int(st.loc[stage, "inbound_service_time"] + st.loc[stage, "order_delay"])
+    x -= int(st.loc[stage, "outbound_service_time"])
+    horizon = warmup + periods
+    demand = _Draws.of(instance, data, False).all(seed, slice(0, replications), horizon)
+    rng = np.random.default_rng([seed, 7])
+    r = _replenishment_draws(rng, lead_time_model(instance.stages[j]), x, replications, horizon)
+    orders = np.sum([demand[i] for i in classes], axis=0)
+    arrive = np.zeros((replications, horizon + int(max(r.max(), 0)) + 1))
+    t = np.arange(horizon)
+    for k in range(replications):  # the orders of period t arrive at t + r (before serving)
+        np.add.at(arrive[k], np.maximum(t + r[k], 0), orders[k])
+    on_hand = np.full(replications, base)
+    backlog = np.zeros(replications)
+    hits = {i: np.zeros(replications) for i in classes}
+    served = {i: np.zeros(replications) for i in classes}
+    wanted = {i: np.zeros(replications) for i in classes}
+    for u in range(horizon):
+        on_hand += arrive[:, u]
+        fill = np.minimum(on_hand, backlog)
+        on_hand -= fill
+        backlog -= fill
+        for i in reversed(classes):  # lowest priority first
+            d = demand[i, :, u]
+            give = np.minimum(d, np.maximum(on_hand - level[i], 0.0))
+            on_hand -= give
+            backlog += d - give
+            if u >= warmup:
+                hits[i] += d - give <= 1e-9 * np.maximum(1.0, d)
+                served[i] += give
+                wanted[i] += d
+    return {
+        i: (hits[i] / periods, served[i] / np.where(wanted[i] > 0, wanted[i], 1.0))
+        for i in classes
+    }

@@ -11,8 +11,8 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
   item is lumpy (rare, large orders: stock would wait long between them; decided before
   GSM, :func:`optim.planning.builders.make_to_order_items`: its demand is left out of the
   GSM instance, so no stage holds stock for it, and the rows come from ``make_to_order``)
-  or its segments' promise covers the stage's replenishment time given GSM's upstream
-  service time (GSM then holds no stock at the stage); *min/max* — ``(s, S)`` when
+  or its segments' promise covers the stage's make-to-order promise (below: GSM's upstream
+  guaranteed service time + the quantile of the stage's own lead time); *min/max* — ``(s, S)`` when
   reviewed every period, ``(R, s, S)`` otherwise — when the text names min/max; otherwise
   *base stock* ``(R, S)``.
 * **review period** :math:`R` from ``review_frequency`` (:func:`review_periods`: daily 1
@@ -36,9 +36,22 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
   (``plan.yaml`` ``ordering_cost``, currency per order; :math:`h` = the stage's holding
   cost per unit and period, i.e. the network template's holding rate × the item's unit
   cost), else :math:`Q = \mu R` (one review period's demand).
-* **make-to-order**: no stock (reorder point and order-up-to 0) and a promise, in days:
-  GSM's upstream service time + lead time where the segments' promise covers it; for
-  lumpy made-to-order items the replenishment time without stock anywhere on the path
+* **make-to-order**: no stock (reorder point and order-up-to 0) and a promise, in days.
+  *At a stage of a stocked item* (in the GSM instance): the stage's upstream guarantees its
+  outbound service time :math:`S` (GSM's inbound service time :math:`SI` of the stage, the
+  bound GSM plans with; the root's external service time), so an order waits at most
+  :math:`S` for supply and then the stage's own lead time :math:`L`, random — its lane's
+  receipts as GSM planned them, else the template's time. **Rule:** the promise is the
+  smallest whole day :math:`d` with :math:`P(S + L \le d) \ge \alpha` (:math:`S` + the
+  :math:`\alpha` quantile of :math:`L`, rounded up; :math:`\alpha` the strictest target of
+  the stage's segments) — the row is made to order only when the segments' promise covers
+  this :math:`d`, else it holds stock (a lane's long tail then makes a stocked row, sized
+  for the drawn lead times below). It is simulated like the lumpy rows below, drawing
+  :math:`L` from the lane with the upstream delay at its bound :math:`S` (not simulated:
+  GSM guarantees it; an upstream stage that misses its own target delays these orders
+  too). Without receipts :math:`L` is the template's (fixed: the promise is
+  :math:`\lceil S + L \rceil`, every simulated order on time) and a note says so.
+  *For lumpy made-to-order items* the replenishment time without stock anywhere on the path
   (:mod:`optim.models.replenishment.make_to_order`: the recursion
   :math:`R_j = \max_{p \to j} R_p + L_j` over the network template, every stage's lead
   time :math:`L_j` drawn from its lane's receipts — lane ``item@stage``, else ``stage``;
@@ -69,7 +82,7 @@ forecast-error σ when the run forecasts) and the strictest target of its segmen
 
 Every stocked row is then simulated (:func:`optim.models.replenishment.simulate_periodic`,
 seeded): the achieved cycle service (and fill rate) is written beside its target; so is
-every lumpy make-to-order row's on-time share (above); ``meets_target`` is False where it
+every make-to-order row's on-time share (above); ``meets_target`` is False where it
 falls short by more than the simultaneous 95 % (Bonferroni over the simulated rows) margin
 of the simulation's standard error.
 """
@@ -303,13 +316,20 @@ def replenishment_parameters(
     cells = cells.merge(policy, on="item", how="left")
     unknown: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
+    at_stage = _StagePromises(instance, lanes, days_per_period, mto_orders, seed)
     records: list[dict[str, Any]] = cells.to_dict("records")  # type: ignore[assignment]
     for c in records:
         text = "" if pd.isna(c["forecasting"]) else str(c["forecasting"])
         pattern = "none" if pd.isna(c["pattern"]) else str(c["pattern"])
         review = _review_of(c["review_frequency"], days_per_period, unknown)
-        replenish = (c["inbound"] + c["stage_lead"]) * days_per_period
+        offer = None
+        if offers_make_to_order(text):  # promise: upstream's S + the lead time's quantile
+            offer = at_stage.promise(str(c["item"]), str(c["location"]), c["inbound"], c["target"])
+        replenish = float("nan") if offer is None else float(offer["promise_days"])
         kind, why = _policy_kind(text, c["promise"] * days_per_period, replenish)
+        if kind == "make-to-order" and offer is not None:
+            covers = c["promise"] * days_per_period
+            why = f"the segments' promise ({covers:g} d) covers {offer['why']}"
         dist = None
         if kind != "make-to-order" and c["stage"] in random_stages:
             dist = _whole_lead_times(random_stages[c["stage"]], c["inbound"] - c["outbound"])
@@ -330,13 +350,12 @@ def replenishment_parameters(
                 "gsm_ss": c["gsm_ss"],
                 "tau": c["tau"],
                 "holding": c["holding"],
-                "promise_days": (
-                    c["promise"] if kind != "make-to-order" else c["inbound"] + c["stage_lead"]
-                )
-                * days_per_period,
+                "promise_days": c["promise"] * days_per_period,
                 "why": why,
             }
+            | (at_stage.simulate(offer) if kind == "make-to-order" and offer else {})
         )
+    notes.extend(at_stage.notes())
     if len(mto):
         if network is None:
             raise ValueError("replenishment_parameters: make_to_order needs the network")
@@ -599,6 +618,106 @@ def _make_to_order_rows(
     return rows, notes
 
 
+def _lead_law(
+    points: Sequence[tuple[float, float]] | None, mean: float, std: float, days: float
+) -> Law:
+    """A stage's lead-time law in days: its discrete distribution (``(value, probability)``
+    in periods: a lane's receipts or the template's) or its normal template time
+    (:func:`~optim.models.replenishment.make_to_order.normal_days`; fixed when ``std`` is 0)."""
+    if points:
+        return law([v * days for v, _ in points], [q for _, q in points])
+    return normal_days(mean * days, std * days)
+
+
+class _StagePromises:
+    r"""Make-to-order at a stage of a stocked item (module docstring): GSM's upstream stage
+    guarantees its outbound service time :math:`S`, so an order at the stage waits at most
+    :math:`S` for its inbound supply and then the stage's own (random) lead time :math:`L`.
+    Promise: the smallest whole day :math:`d` with :math:`P(S + L \le d) \ge \alpha`
+    (:func:`path_time_laws` of the stage alone with :math:`S` as its external service time,
+    :func:`promise_days`); simulated with :func:`simulate_times` (the upstream delay at its
+    bound :math:`S`; one simulation per distinct law and :math:`S`)."""
+
+    def __init__(
+        self,
+        instance: SafetyStockInstance,
+        lanes: Lanes | None,
+        days: float,
+        orders: int,
+        seed: int,
+    ) -> None:
+        self.stages = {s.id: s for s in instance.stages}
+        self.lanes, self.days, self.orders, self.seed = lanes, days, orders, seed
+        self.times: dict[tuple[Any, ...], Law] = {}
+        self.leads: dict[tuple[Any, ...], Law] = {}
+        self.drawn: dict[tuple[Any, ...], np.ndarray] = {}
+        self.template = 0
+
+    def promise(self, item: str, location: str, inbound: float, target: float) -> dict[str, Any]:
+        """The promise (whole days) of ``item`` at ``location`` given GSM's inbound service
+        time (periods), with its key for :meth:`simulate` and the explanation."""
+        sid = f"{item}@{location}"
+        st = self.stages[sid]
+        points = st.lead_time_distribution
+        lead = _lead_law(
+            [(p.value, p.probability) for p in points] if points else None,
+            float(st.lead_time),
+            float(st.lead_time_std_dev or 0.0),
+            self.days,
+        )
+        upstream = float(inbound) * self.days
+        key = (upstream, lead[0].tobytes(), lead[1].tobytes())  # rows alike share
+        if key not in self.times:
+            self.times[key] = path_time_laws([sid], [], {sid: lead}, {sid: upstream})[sid]
+            self.leads[key] = lead
+        days = promise_days(self.times[key], float(target))
+        lane = _lane_keys(item, [location], self.lanes)[0]
+        mean = float(lead[0] @ lead[1])
+        std = math.sqrt(max(0.0, float((lead[0] - mean) ** 2 @ lead[1])))
+        source = f"lane {lane}" if lane else "template"
+        return {
+            "key": key,
+            "promise_days": days,
+            "lane": lane,
+            "why": (
+                f"GSM's upstream guaranteed service time {upstream:g} d + the "
+                f"{float(target):.1%} quantile of the stage's lead time ({mean:.3g} ± "
+                f"{std:.2g} d, {source}): promise {days} d; cycle service = simulated share of "
+                "orders within it (upstream delay at GSM's bound)"
+            ),
+        }
+
+    def simulate(self, offer: Mapping[str, Any]) -> dict[str, Any]:
+        """The row's promise and its simulated on-time share (columns ``on_time``,
+        ``on_time_se``)."""
+        key = offer["key"]
+        if key not in self.drawn:
+            self.drawn[key] = simulate_times(
+                ["stage"],
+                [],
+                {"stage": self.leads[key]},
+                external={"stage": key[0]},
+                orders=self.orders,
+                seed=self.seed + 104_729 * (len(self.drawn) + 1),
+            )["stage"]
+        self.template += not offer["lane"]
+        share, se = on_time_share(self.drawn[key], offer["promise_days"])
+        return {"promise_days": float(offer["promise_days"]), "on_time": share, "on_time_se": se}
+
+    def notes(self) -> list[str]:
+        if not self.template:
+            return []
+        return [
+            f"make-to-order: {self.template} promise(s) at a stocked item's stage (upstream "
+            "service time + own lead time) use the stage's template lead time "
+            + (
+                "(no receipts.csv); give receipts to promise from the lane's measured lead times."
+                if self.lanes is None
+                else "(no receipts lane for the stage)."
+            )
+        ]
+
+
 def _lane_keys(item: str, ids: Sequence[str], lanes: Lanes | None) -> tuple[str, ...]:
     """Per stage the lane whose receipts give its lead time: ``item@stage``, else
     ``stage``, else "" (the template's)."""
@@ -633,21 +752,13 @@ class _Path:
         for s, key in zip(stages, _lane_keys(item, self.ids, lanes), strict=True):
             sid = str(s["id"])
             self.lane[sid] = key
-            if key and lanes is not None:
-                dist = lanes[key]
-                self.laws[sid] = law(
-                    [float(p["value"]) * days for p in dist],
-                    [float(p["probability"]) for p in dist],
-                )
-            elif s.get("lead_time_distribution"):
-                dist = s["lead_time_distribution"]
-                self.laws[sid] = law(
-                    [float(p["value"]) * days for p in dist],
-                    [float(p["probability"]) for p in dist],
-                )
-            else:
-                mean = float(s.get("lead_time") or 0) * days
-                self.laws[sid] = normal_days(mean, float(s.get("lead_time_std_dev") or 0) * days)
+            dist = lanes[key] if key and lanes is not None else s.get("lead_time_distribution")
+            self.laws[sid] = _lead_law(
+                [(float(p["value"]), float(p["probability"])) for p in dist] if dist else None,
+                float(s.get("lead_time") or 0),
+                float(s.get("lead_time_std_dev") or 0),
+                days,
+            )
 
     def upstream(self, stage: str) -> list[str]:
         """``stage`` and every stage above it, in the template's order."""

@@ -928,6 +928,28 @@ def _replenishment_summary(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _replenishment_hint(table: pd.DataFrame) -> str:
+    """The replenishment section's hint; the make-to-order sentence only where the run has
+    make-to-order rows (:mod:`optim.planning.replenishment`)."""
+    made = (table["policy"] == "make-to-order").any() if len(table) else False
+    return (
+        "Per item class, demand pattern and policy type: item × location rows, review period "
+        "(periods), the target and the simulated cycle service (mean, lowest) and fill rate of "
+        "the computed reorder points and order-up-to levels"
+        + (
+            "; make-to-order rows hold no stock: their promise (days) is the quantile of the "
+            "replenishment time learned from the receipts' lanes (the template's lead times "
+            "where there are none) at the strictest target of their segments — the whole "
+            "supply path for lumpy items, GSM's upstream guaranteed service time + the "
+            "stage's own lead time for the others — and their cycle service is the simulated "
+            "share of orders delivered within it"
+            if made
+            else ""
+        )
+        + " (segmentation/item_policy.csv has every row and why)."
+    )
+
+
 CHANGES_SHOWN = 20
 """Rows of each change table shown in the report (the largest; all are in changes/*.csv)."""
 
@@ -1096,12 +1118,7 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
                 (
                     "replenishment",
                     "Replenishment parameters, simulated",
-                    "Per item class, demand pattern and policy type: item × location rows, review "
-                    "period (periods), the target and the simulated cycle service (mean, lowest) "
-                    "and fill rate of the computed reorder points and order-up-to levels; "
-                    "make-to-order rows hold no stock and promise the replenishment time "
-                    "(promise, days) "
-                    "(segmentation/item_policy.csv has every row and why).",
+                    _replenishment_hint(run.tables["replenishment"]),
                     _replenishment_summary(run.tables["replenishment"]),
                 ),
             )

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, ORJSONResponse, Response, StreamingR
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from optim import api
 from optim.errors import InstanceError
@@ -229,12 +230,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             headers={"X-Request-ID": rid},
         )
 
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next: Any) -> Response:
-        request.state.request_id = uuid.uuid4().hex[:16]
-        response: Response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    app.add_middleware(RequestId)
 
     # -- health ---------------------------------------------------------------------------
     @app.get("/healthz", tags=["health"])
@@ -456,6 +452,32 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return job
 
     return app
+
+
+class RequestId:
+    """ASGI middleware: a request id in ``request.state`` and the ``X-Request-ID`` header of
+    every answer. Plain ASGI, not ``@app.middleware("http")``: Starlette's
+    ``BaseHTTPMiddleware`` runs each request through an extra task and memory streams, a
+    fixed cost per request on the synchronous solve path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [h for h in message.get("headers", ()) if h[0].lower() != header[0]]
+                message = {**message, "headers": [*kept, header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def _version() -> str:

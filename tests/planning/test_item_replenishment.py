@@ -257,10 +257,16 @@ def test_random_lead_times_are_drawn_and_the_parameters_still_meet_the_target(ru
     assert (rows["reorder_point"].to_numpy()[short] > old["reorder_point"].to_numpy()[short]).all()
 
 
-def _known_receipts() -> tuple[pd.DataFrame, dict[str, list[int]]]:
-    """Receipts whose lead times are a known list per lane: Plant 20 receipts (12 d x 5,
-    14 d x 10, 15 d x 4, 20 d x 1), DC-North 10 (6 d x 3, 7 d x 6, 9 d x 1)."""
-    days = {"Plant": [12] * 5 + [14] * 10 + [15] * 4 + [20], "DC-North": [6] * 3 + [7] * 6 + [9]}
+def _known_receipts(
+    days: dict[str, list[int]] | None = None,
+) -> tuple[pd.DataFrame, dict[str, list[int]]]:
+    """Receipts whose lead times are a known list per lane: by default Plant 20 receipts
+    (12 d x 5, 14 d x 10, 15 d x 4, 20 d x 1), DC-North 10 (6 d x 3, 7 d x 6, 9 d x 1)."""
+    if days is None:
+        days = {
+            "Plant": [12] * 5 + [14] * 10 + [15] * 4 + [20],
+            "DC-North": [6] * 3 + [7] * 6 + [9],
+        }
     start = pd.Timestamp("2025-01-06")
     rows = [
         (lane, start + pd.Timedelta(weeks=k), start + pd.Timedelta(weeks=k, days=d), 10.0)
@@ -341,6 +347,90 @@ def test_without_receipts_the_promise_is_the_template_time_with_a_note(run):
         for n in notes
     )
     assert any("use the network template's lead times (no receipts.csv)" in n for n in run.notes)
+
+
+def test_make_to_order_at_a_stocked_stage_promises_upstream_service_plus_the_lane_quantile(run):
+    """Stocked items whose policy offers make-to-order, at stores whose lanes' receipts are
+    known (GSM re-solved on them): where the segments' promise covers it the promise is GSM's
+    upstream guaranteed service time + the brute-force quantile of the lane's receipts at
+    the strictest target, in whole days, and the simulated on-time share meets the target;
+    where the quantile does not fit (R-04's long tail) the row holds stock and meets its
+    target; a store without a lane keeps the template's time, with a note."""
+    from optim.instances.receipts import validate_receipts
+    from optim.models.safety_stock.lead_time_data import apply_lane_lead_times, lane_lead_times
+    from optim.planning.builders import offers_make_to_order
+
+    frame, days = _known_receipts(
+        {"R-02": [3] * 5 + [5] * 10 + [6] * 4 + [7], "R-04": [7, 10] * 10}
+    )
+    stats = lane_lead_times(validate_receipts(frame), period_days=7.0)
+    lanes = dict(zip(stats["lane"], stats["distribution"], strict=True))
+    seg = run.segmentation
+    plain = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    doc = plain.model_dump(mode="json", exclude_none=True)
+    inst = SafetyStockInstance.model_validate(apply_lane_lead_times(doc, lanes)[0])
+    gsm = optim.solve(inst)
+    table, notes = replenishment_parameters(
+        seg, inst, gsm, days_per_period=7.0, periods=200, lanes=lanes
+    )
+    stages = gsm.tables["stages"].set_index("stage")
+    covered = {}  # the segments' promise per item@stage, days
+    for d in inst.demands:
+        covered[d.stage] = min(covered.get(d.stage, math.inf), d.max_service_time * 7.0)
+    text = seg.item_policy().set_index("item")["forecasting"].fillna("")
+    offer = table[table["item"].map(lambda i: offers_make_to_order(str(text.get(i, ""))))]
+    seen = {"R-02": 0, "R-04": 0, "R-05": 0}
+    for row in offer[offer["location"].isin(list(seen))].itertuples():
+        stage = f"{row.item}@{row.location}"
+        upstream = stages.at[stage, "inbound_service_time"] * 7.0
+        choices = days.get(row.location, [7])  # R-05: the template's 1 week
+        times = sorted(upstream + d for d in choices)  # each receipt equally likely
+        want = math.ceil(times[math.ceil(row.target * len(times) - 1e-9) - 1] - 1e-9)
+        assert row.meets_target, (stage, row.policy)
+        if want > covered[stage]:  # the quantile does not fit the promise: stock is held
+            assert row.policy != "make-to-order", stage
+            assert row.cycle_service >= row.target - 3 * row.cycle_service_se
+            continue
+        seen[row.location] += 1
+        assert row.policy == "make-to-order" and row.promise_days == want, (stage, want)
+        assert row.cycle_service >= row.target - 3 * row.cycle_service_se
+        exact = np.mean(np.array(times) <= want)  # the simulation agrees with the receipts
+        assert abs(row.cycle_service - exact) <= 4 * row.cycle_service_se + 1e-12
+        assert row.reorder_point == 0 and row.order_up_to == 0
+        lane = f"lane {row.location}" if row.location in days else "template"
+        assert f"{row.target:.1%} quantile of the stage's lead time" in row.why
+        assert lane in row.why and f"promise {want} d" in row.why
+    assert seen["R-02"] and seen["R-05"] and not seen["R-04"], seen
+    # R-02's lane: the 87.5 % quantile of its receipts, 6 d, one day within the template's week
+    assert (offer[offer["why"].str.contains("lane R-02")]["promise_days"] == 6.0).all()
+    assert any(
+        f"make-to-order: {seen['R-05']} promise(s) at a stocked item's stage" in n
+        and "(no receipts lane for the stage)" in n
+        for n in notes
+    ), notes
+
+
+def test_make_to_order_at_a_stocked_stage_without_receipts_is_the_template_time(run):
+    """No receipts: the promise at a stocked item's stage is GSM's upstream service time +
+    the template's lead time (whole days), every simulated order is on time, and a note
+    says the template's times were used."""
+    table = run.tables["replenishment"]
+    lumpy = set(make_to_order_items(run.segmentation))
+    rows = table[(table["policy"] == "make-to-order") & ~table["item"].isin(lumpy)]
+    assert len(rows)
+    stages = run.safety_stock.tables["stages"].set_index("stage")
+    inst = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
+    lead = {s.id: s.lead_time for s in inst.stages}
+    for row in rows.itertuples():
+        stage = f"{row.item}@{row.location}"
+        want = math.ceil((stages.at[stage, "inbound_service_time"] + lead[stage]) * 7.0 - 1e-9)
+        assert row.promise_days == want and "template" in row.why
+    assert (rows["cycle_service"] == 1.0).all() and rows["meets_target"].all()
+    assert any(
+        f"make-to-order: {len(rows)} promise(s) at a stocked item's stage" in n
+        and "(no receipts.csv)" in n
+        for n in run.notes
+    ), run.notes
 
 
 def test_make_to_order_rows_agree_in_csv_workbook_and_report(run, tmp_path):

@@ -377,6 +377,8 @@ def test_item_drilldown_equals_the_run_tables(small_run: PlanningRun, page: str)
     lumpy = set(made["item"]) - planned  # made to order, no stock plan: in the drill-down too
     assert lumpy and set(items) == planned | set(rep["item"])
     _made_to_order_records_equal_the_tables(small_run, dict(data["items"]), lumpy)
+    for item in set(made["item"]) - lumpy:  # stocked items made to order at some stages
+        assert dict(data["items"])[item]["promise"] == _promise_rows(made[made["item"] == item])
     value = small_run.segmentation.items.set_index("item")["value"]
     assert [value[i] for i in items] == sorted((value[i] for i in items), reverse=True)
     assert body.count("<option ") == len(items) and "http" not in body
@@ -402,6 +404,63 @@ def test_item_drilldown_equals_the_run_tables(small_run: PlanningRun, page: str)
         assert any(r[0] == row["customer"] and r[5] == row["explanation"] for r in rec["lines"])
 
 
+def test_replenishment_section_states_the_make_to_order_rule_and_the_tables_numbers(
+    small_run: PlanningRun, page: str, parsed: _Sections
+) -> None:
+    """The replenishment section says what a make-to-order row's promise and cycle service
+    are (only when the run has such rows), and its make-to-order rows show the replenishment
+    table's numbers: count, mean target, mean and lowest simulated on-time share, mean
+    promise (the full-precision data-v of each cell)."""
+    import dataclasses
+    import html
+
+    body = _section(page, "replenishment")
+    rule = (
+        "make-to-order rows hold no stock: their promise (days) is the quantile of the "
+        "replenishment time learned from the receipts' lanes"
+    )
+    text = html.unescape(body)
+    assert rule in text and "simulated share of orders delivered within it" in text
+    assert "promise the replenishment time" not in text
+    rep = small_run.tables["replenishment"]
+    made = rep[rep["policy"] == "make-to-order"]
+    assert len(made) and made["cycle_service"].notna().all()
+    table = re.search(r'<table id="replenishment-table">(.*?)</table>', body, re.S)
+    assert table
+    header = parsed.tables["replenishment-table"][0]
+    shown = {}
+    for tr in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)[1:]:
+        cells = re.findall(r"<td[^>]*?(?: data-v=\"([^\"]*)\")?>(.*?)</td>", tr, re.S)
+        row = dict(zip(header, cells, strict=True))
+        if row["policy"][1] == "make-to-order":
+            shown[(row["abc"][1], row["pattern"][1], int(float(row["review period"][0])))] = row
+    want = made.groupby(["abc", "pattern", "review_period"], sort=True)
+    assert set(shown) == {(a, p, int(r)) for a, p, r in want.groups}
+    for (a, p, r), g in want:
+        row = shown[(a, p, int(r))]
+        assert float(row["rows"][0]) == len(g)
+        for col, value in (
+            ("target", g["target"].mean()),
+            ("cycle service", g["cycle_service"].mean()),
+            ("lowest", g["cycle_service"].min()),
+            ("promise days", g["promise_days"].mean()),
+        ):
+            assert float(row[col][0]) == pytest.approx(value, rel=1e-12), (a, p, r, col)
+    # no make-to-order row: no make-to-order sentence
+    stocked = rep[rep["policy"] != "make-to-order"]
+    plain = dataclasses.replace(small_run, tables={**small_run.tables, "replenishment": stocked})
+    assert "make-to-order" not in _section(render_report(plain), "replenishment")
+
+
+def _promise_rows(rows) -> list[list[object]]:
+    """A made-to-order item's drill-down ``promise`` rows as the replenishment table has them."""
+    return [
+        [r.location, round(r.target, 4), round(r.promise_days, 1), round(r.cycle_service, 4),
+         bool(r.meets_target)]
+        for r in rows.itertuples()
+    ]  # fmt: skip
+
+
 def _made_to_order_records_equal_the_tables(run: PlanningRun, records, items) -> None:
     """Each made-to-order item's drill-down: policy, no stock, its promise rows and path rows
     equal tables["replenishment"] and tables["make_to_order_paths"], its rationing lines."""
@@ -415,12 +474,7 @@ def _made_to_order_records_equal_the_tables(run: PlanningRun, records, items) ->
         assert rec["policy"] == "make-to-order"
         assert [r[0] for r in rec["stock"]] == own["location"].tolist()
         assert all(r[1:4] == [0.0, 0.0, False] for r in rec["stock"])  # no stock anywhere
-        want = [
-            [r.location, round(r.target, 4), round(r.promise_days, 1), round(r.cycle_service, 4),
-             bool(r.meets_target)]
-            for r in own.itertuples()
-        ]  # fmt: skip
-        assert rec["promise"] == want
+        assert rec["promise"] == _promise_rows(own)
         path = paths[paths["item"] == item]
         assert len(path) and len(rec["path"]) == len(path)
         for got, r in zip(rec["path"], path.itertuples(), strict=True):

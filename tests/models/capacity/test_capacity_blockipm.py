@@ -115,3 +115,20 @@ def test_solve_uses_it_above_the_rule_and_duals_match_finite_differences(
     assert "block" not in solve(inst, SolveParams(method="monolithic")).info["lp_algorithm"]
     # the capacity duals equal -(d cost / d capacity) wherever that derivative exists
     marginal_check(inst, base, simplex.objective, lambda i: solve(i, exact).objective)
+
+
+def test_no_convergence_falls_back_to_highs_and_a_time_limit_gives_no_plan(monkeypatch) -> None:
+    inst = coupled(2)
+    ref = solve(inst, SolveParams(solver_options={"solver": "simplex"}))
+    monkeypatch.setattr(capacity_module, "BLOCK_IPM_PRODUCTS", 10)
+    monkeypatch.setattr(capacity_module, "BLOCK_IPM_CAPACITY_ROWS", 50)
+    real = blockipm.solve
+    monkeypatch.setattr(blockipm, "solve", lambda model, **kw: real(model, max_iter=1))
+    res = solve(inst, SolveParams(method="monolithic"))
+    assert "block" not in res.info["lp_algorithm"] and "ipm_gap" not in res.info
+    assert res.status is Status.OPTIMAL
+    assert res.objective == pytest.approx(ref.objective, rel=1e-6)
+    monkeypatch.setattr(blockipm, "solve", lambda model, **kw: real(model, time_limit=0.0))
+    res = solve(inst, SolveParams(method="monolithic"))
+    assert res.status is Status.TIME_LIMIT and res.objective is None
+    assert "interior iterate is not a feasible plan" in res.message
