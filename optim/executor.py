@@ -117,18 +117,33 @@ def on_progress(callback: Callable[[int, int, str], None]) -> Iterator[None]:
 
 
 class LocalExecutor(Executor):
-    """``workers`` spawned processes; with one worker, runs each call at submit time."""
+    """``workers`` spawned processes; with one worker, runs each call at submit time.
 
-    def __init__(self, workers: int = 1) -> None:
+    ``cancellable``: the processes share :attr:`cancel_event` with this one, and every call
+    runs inside an :func:`optim.solvers.base.interruptible` block on it, so setting it stops
+    the solves running there (HiGHS interrupts, the rationing stages end) as a cancel of
+    this process would stop its own.
+    """
+
+    def __init__(self, workers: int = 1, *, cancellable: bool = False) -> None:
         self.workers = max(1, int(workers))
-        self._pool = (
-            ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
-            if self.workers > 1
-            else None
-        )
+        ctx = mp.get_context("spawn")
+        self.cancel_event: Any = ctx.Event() if cancellable and self.workers > 1 else None
+        self._pool: ProcessPoolExecutor | None = None
+        if self.cancel_event is not None:
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=ctx,
+                initializer=_take_cancel_event,
+                initargs=(self.cancel_event,),
+            )
+        elif self.workers > 1:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         if self._pool is not None:
+            if self.cancel_event is not None:
+                return self._pool.submit(_call_interruptible, fn, *args, **kwargs)
             return self._pool.submit(fn, *args, **kwargs)
         future: Future[R] = Future()
         try:
@@ -140,6 +155,22 @@ class LocalExecutor(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+_worker_cancel: Any = None
+"""In a worker process of a cancellable :class:`LocalExecutor`: the parent's cancel event."""
+
+
+def _take_cancel_event(event: Any) -> None:
+    global _worker_cancel
+    _worker_cancel = event
+
+
+def _call_interruptible(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+    from optim.solvers.base import interruptible
+
+    with interruptible(_worker_cancel.is_set):
+        return fn(*args, **kwargs)
 
 
 def _dask_client(address: str) -> Any:
@@ -166,8 +197,11 @@ atexit.register(disconnect)
 
 
 @contextlib.contextmanager
-def executor(workers: int = 1, cluster: str | None = None) -> Iterator[Executor]:
-    """A :class:`concurrent.futures.Executor`: Dask when a cluster is in force, else local."""
+def executor(
+    workers: int = 1, cluster: str | None = None, *, cancellable: bool = False
+) -> Iterator[Executor]:
+    """A :class:`concurrent.futures.Executor`: Dask when a cluster is in force, else local
+    (``cancellable``: see :class:`LocalExecutor`)."""
     address = cluster_address(cluster)
     if address:
         ex = _dask_client(address).get_executor(pure=False)
@@ -176,7 +210,7 @@ def executor(workers: int = 1, cluster: str | None = None) -> Iterator[Executor]
         finally:
             ex.shutdown(wait=False)
         return
-    local = LocalExecutor(workers)
+    local = LocalExecutor(workers, cancellable=cancellable)
     try:
         yield local
     finally:
@@ -192,6 +226,7 @@ def fan_out(
     desc: str = "",
     stop: Callable[[R], bool] | None = None,
     total: int | None = None,
+    cancellable: bool = False,
 ) -> list[R]:
     """``[fn(item) for item in items]`` on the executor in force, in submission order.
 
@@ -201,6 +236,14 @@ def fan_out(
     progress count when it has no length): a parallel run keeps at most two pieces per
     worker submitted and unfinished (:func:`_window`), so a generator of large pieces (the
     blocks of a big instance) never has them all in memory at once, here or serialised.
+
+    ``cancellable``: a parallel run inside an :func:`optim.solvers.base.interruptible` block
+    polls its cancel (every 0.1 s and as pieces finish). Once set, local worker processes see
+    it too (their solves stop with what they have: :class:`LocalExecutor`), no further piece
+    is submitted, pieces not started are dropped, and the results so far are returned in
+    submission order up to the first piece without one — a short list, which the caller
+    must read as cancelled. On a Dask cluster the pieces already running finish. A one-process
+    run needs none of this: its pieces poll the cancel themselves.
     """
     address = cluster_address(cluster)
     if total is None:
@@ -217,8 +260,13 @@ def fan_out(
                     break
             return out
         workers = min(workers, total)
-        with executor(workers, address) as ex:
-            return _windowed(ex, fn, items, _window(workers, address), bar)
+        scope = None
+        if cancellable:
+            from optim.solvers.base import cancel_requested
+
+            scope = cancel_requested()
+        with executor(workers, address, cancellable=scope is not None) as ex:
+            return _windowed(ex, fn, items, _window(workers, address), bar, scope)
     finally:
         bar.close()
 
@@ -233,14 +281,21 @@ def _window(workers: int, address: str | None) -> int:
 
 
 def _windowed(
-    ex: Executor, fn: Callable[[T], R], items: Iterable[T], window: int, bar: _Progress
+    ex: Executor,
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    window: int,
+    bar: _Progress,
+    cancel: Callable[[], bool] | None = None,
 ) -> list[R]:
-    """Submit ``items`` keeping at most ``window`` unfinished; results in submission order."""
+    """Submit ``items`` keeping at most ``window`` unfinished; results in submission order
+    (up to the first piece without one, after ``cancel()`` turned true)."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
     source = enumerate(items)
     pending: dict[Future[R], int] = {}
     finished: dict[int, Future[R]] = {}
+    cancelled = False
 
     def top_up() -> None:
         for i, item in itertools.islice(source, window - len(pending)):
@@ -248,12 +303,25 @@ def _windowed(
 
     top_up()
     while pending:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        done, _ = wait(
+            pending, timeout=None if cancel is None else 0.1, return_when=FIRST_COMPLETED
+        )
         for future in done:
             finished[pending.pop(future)] = future
             bar.advance()
-        top_up()
-    return [finished[i].result() for i in range(len(finished))]
+        if cancel is not None and not cancelled and cancel():
+            cancelled = True
+            event = getattr(ex, "cancel_event", None)
+            if event is not None:
+                event.set()  # the running pieces stop with what they have
+            for future in [f for f in pending if f.cancel()]:  # not started: dropped
+                del pending[future]
+        if not cancelled:
+            top_up()
+    n = 0
+    while n in finished:
+        n += 1
+    return [finished[i].result() for i in range(n)]
 
 
 class _Progress:

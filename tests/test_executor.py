@@ -7,6 +7,7 @@ The Dask tests start a real scheduler and two worker processes on loopback
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -64,6 +65,70 @@ def test_fan_out_keeps_a_bounded_window_of_pieces_in_flight() -> None:
 def test_fan_out_reraises_the_workers_exception() -> None:
     with pytest.raises(ValueError, match="three"):
         executor.fan_out(_fail_on_three, range(6), workers=2)
+
+
+def _until_cancelled(x: int) -> str:
+    """Piece 0 returns at once; the others wait up to 60 s for the cancel of their process."""
+    from optim.solvers.base import cancel_requested
+
+    if x == 0:
+        return "first"
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        scope = cancel_requested()
+        if scope is not None and scope():
+            return "cancelled"
+        time.sleep(0.01)
+    return "ran to the end"
+
+
+def test_a_cancel_reaches_the_pieces_running_in_worker_processes() -> None:
+    """Cancelled once the first piece is back: the pieces running in the two workers see the
+    parent's cancel and return, the rest are never started, and the results so far come back
+    in order (a short list) — within seconds, where running on would take 60 s a piece."""
+    from optim.solvers.base import interruptible
+
+    cancel = threading.Event()
+    start = time.monotonic()
+    with (
+        executor.on_progress(lambda done, total, desc: done >= 1 and cancel.set()),
+        interruptible(cancel.is_set) as scope,
+    ):
+        out = executor.fan_out(_until_cancelled, range(12), workers=2, cancellable=True)
+    assert time.monotonic() - start < 45  # spawning two workers under load takes a while
+    assert scope.stops >= 1
+    assert out[0] == "first" and 1 <= len(out) < 12
+    assert set(out[1:]) <= {"cancelled"}
+
+
+def test_a_cancelled_rationing_over_two_workers_stops_between_and_inside_blocks(
+    small_blocks, monkeypatch
+) -> None:
+    """A rationing solve over 2 local workers, cancelled once its first block is back: the
+    blocks still running stop before their next stage, the others never run, and the result
+    says so on both axes (termination interrupted, no solution: rationing returns no partial
+    allocation) — without solving the remaining blocks."""
+    from optim.solvers.base import interruptible
+
+    inst = _medium()
+    progress: list[tuple[int, int]] = []
+    cancel = threading.Event()
+
+    def seen(done: int, total: int, desc: str) -> None:
+        progress.append((done, total))
+        if done >= 1:
+            cancel.set()
+
+    start = time.monotonic()
+    with executor.on_progress(seen), interruptible(cancel.is_set):
+        res = optim.solve(inst, threads=2, method="lp")
+    took = time.monotonic() - start
+    done, total = progress[-1]
+    assert total > 8 and done < total  # blocks were left unsolved
+    assert res.termination is optim.Termination.INTERRUPTED
+    assert res.status is optim.Status.TIME_LIMIT and not res.has_solution()
+    assert res.message.startswith("cancelled before every stage finished")
+    assert took < 60, took
 
 
 def test_progress_callback_counts_every_piece() -> None:

@@ -215,7 +215,10 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
     With ``params.threads > 1`` (or a Dask cluster in force, see :mod:`optim.executor`) and
     more than ``PARALLEL_MIN_ARCS`` arcs, blocks are solved by worker processes (each block
     sent as a small self-contained sub-problem). Blocks are independent and placed by index,
-    so the result is the same for any executor and worker count.
+    so the result is the same for any executor and worker count. A cancel
+    (:func:`optim.solvers.base.interruptible`) reaches the local worker processes: blocks
+    running there stop before their next stage, blocks not started are never run, and the
+    solve ends ``interrupted`` (:func:`optim.executor.fan_out`, ``cancellable``).
     """
     n, A = p.num_lines, p.num_arcs
     out = Outcome(
@@ -241,6 +244,7 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
         cluster=cluster,
         desc="rationing blocks",
         stop=lambda res: isinstance(res, EngineError),
+        cancellable=True,
     )
     for (gl, ga, _), res in zip(todo, results, strict=False):
         if isinstance(res, EngineError):
@@ -254,6 +258,8 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
             assert out.share is not None
             out.share[gl] = res.share
         out.lp_count += res.lp_count
+    if len(results) < len(todo):  # a cancel stopped the fan-out between blocks
+        raise EngineError(Status.TIME_LIMIT, "cancelled", Termination.INTERRUPTED)
     return out
 
 
@@ -721,50 +727,65 @@ def _route(
     ``method="auto"``: the exact min-cost flow of :mod:`optim.models.rationing.routing` on
     every component it takes; the routing LPs on the rest (and everywhere with ``"lp"``).
     """
-    alloc = np.minimum(snap(alloc), cap)
+    share = np.minimum(snap(alloc), cap)
+    # the quanta each line gets (a fractional share floored, as the grid repair does): routed
+    # as such, the flows are the lexicographically best routing of what is reported (routing
+    # the fractional shares and rounding after left quanta at dearer cells); the stock the
+    # flooring frees stays with the lines the fair shares put first (_dominated)
+    alloc = floor_to_grid(share)
+    dominated, movable = _dominated(p, block, ga, share, cap)
     multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
     x = alloc[block.arc_line].copy()
     if multi.any():
         by_lp = np.ones(block.num_lines, dtype=bool)
         if runner.params.method != "lp":
             runner.clock.remaining()
-            exact = _route_exact(p, block, ga, alloc)
+            exact = _route_exact(p, block, ga, alloc, ~dominated)
             if exact is not None:
                 x, done = exact
                 by_lp = ~done
         if by_lp.any():
             arcs = np.flatnonzero(by_lp[block.arc_line])
             x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp)
-    return _repair(
-        block,
-        x,
-        alloc,
-        _priority(p, block, ga, alloc),
-        *_dominated(p, block, ga, alloc, cap),
-    )
+    return _repair(block, x, alloc, _priority(p, block, ga, alloc), dominated, movable)
 
 
 def _route_exact(
-    p: Problem, block: Block, ga: NDArray[np.int64], alloc: NDArray[np.float64]
+    p: Problem,
+    block: Block,
+    ga: NDArray[np.int64],
+    alloc: NDArray[np.float64],
+    usable: NDArray[np.bool_],
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
-    """Flows by successive shortest paths and the lines it routed; None when a lane cost is
-    off the exact cost grid (:func:`optim.models.rationing.routing.integer_costs`)."""
+    """Flows by successive shortest paths over the ``usable`` arcs (the others carry
+    nothing: :func:`_dominated`) and the lines it routed; None when a lane cost is off the
+    exact cost grid (:func:`optim.models.rationing.routing.integer_costs`).
+
+    Quantities go in as whole quanta (``alloc`` is on the grid, supplies floored to it):
+    every bottleneck is then a difference of integers below 2^53, exact in doubles, so the
+    flows come back exactly on the grid and the repair has nothing to round (routed in
+    units, a flow of 6.126929999999997 let the repair trade a quantum between lines)."""
     from optim.models.rationing import routing  # numba: imported when first needed
 
     cost = routing.integer_costs(p.arc_cost[ga])
     if cost is None:
         return None
-    return routing.route(
-        arc_line=block.arc_line,
-        arc_cell=block.arc_cell,
-        supply=block.supply,
+    arcs = np.flatnonzero(usable)
+    prev = p.arc_previous[ga[arcs]] * PER_UNIT if p.stability else None
+    flow, done = routing.route(
+        arc_line=block.arc_line[arcs],
+        arc_cell=block.arc_cell[arcs],
+        supply=np.floor(block.supply / QUANTUM + GRID_TOL),
         line_component=p.line_component,
         cell_component=p.cell_component,
-        alloc=alloc,
-        cost=cost,
-        previous=p.arc_previous[ga] if p.stability else None,
-        rank=p.arc_rank[ga],
+        alloc=np.round(alloc / QUANTUM),
+        cost=cost[arcs],
+        previous=prev,
+        rank=p.arc_rank[ga[arcs]],
     )
+    x = np.zeros(block.num_arcs)
+    x[arcs] = flow / PER_UNIT
+    return x, done
 
 
 def _route_lp(
@@ -807,6 +828,12 @@ def snap(values: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.where(np.abs(values / QUANTUM - grid) < GRID_TOL, grid / PER_UNIT, values)
 
 
+def floor_to_grid(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Values off the grid floored to a whole number of quanta (the grid repair's target)."""
+    down = np.floor(values / QUANTUM + GRID_TOL) / PER_UNIT
+    return np.where(off_grid(values), down, values)
+
+
 def grid_sum(
     group: NDArray[np.int64], values: NDArray[np.float64], n: int, per_unit: float = PER_UNIT
 ) -> NDArray[np.float64]:
@@ -839,25 +866,43 @@ def _dominated(
     """Arcs that must carry nothing (and, per line, whether its quanta may move).
 
     An arc is dominated when its line (no minimum, no integer rule) sits at a cell where a
-    line of a higher tier (smaller number, no integer rule) is short. Tier dominance makes
-    these flows 0 in every exact answer (shifting them to the short line would raise the
-    higher tier's total). The routing LP keeps each line within 1e-9 of its allocation, and
-    a lower tier's preferred cell can absorb what those tolerances free; the grid repair
-    must not turn that noise into whole quanta.
+    line (no integer rule) is short of its cap (``alloc``: the fractional shares) that comes
+    first: of a higher tier (smaller number), or of the same tier with a lower fair-share
+    ratio ``a / w`` (beyond 1e-7 relative; in components without integer rules, where the
+    shares are leximin). Tier dominance and leximin make these flows 0 in
+    every exact answer (shifting them to the short line would raise the higher tier's total,
+    or the tier's minimum ratio), so the fractional shares route without them, and so do
+    their floors. The routing LP keeps each line within 1e-9 of its allocation, and a
+    flooring or those tolerances free stock at a cell; the routing and the grid repair must
+    not hand it to a line that comes after a short one there.
     """
     line = block.arc_line
+    g = p.arc_line[ga]
     tier = np.zeros(block.num_lines, dtype=np.int64)
-    tier[line] = p.tier[p.arc_line[ga]]
+    tier[line] = p.tier[g]
     has_floor = np.zeros(block.num_lines, dtype=bool)
-    has_floor[line] = p.minimum[p.arc_line[ga]] > 0
+    has_floor[line] = p.minimum[g] > 0
     whole = np.zeros(block.num_lines, dtype=bool)  # lots / all-or-nothing: may stay short
-    whole[line] = (p.lot > 0)[p.arc_line[ga]] | p.all_or_nothing[p.arc_line[ga]]
+    whole[line] = (p.lot > 0)[g] | p.all_or_nothing[g]
+    weight = np.ones(block.num_lines)
+    weight[line] = p.rule_weight(p.request)[g]
+    ratio = alloc / np.where(weight > 0, weight, 1.0)
     short = (alloc < cap - 1e-9 * np.maximum(1.0, cap)) & ~whole
     best = np.full(block.num_cells, np.iinfo(np.int64).max)
     on = short[line]
     np.minimum.at(best, block.arc_cell[on], tier[line[on]])
+    # the least ratio of a short line per (cell, tier)
+    key = block.arc_cell * (int(tier.max(initial=0)) + 1) + tier[line]
+    least = np.full(block.num_cells * (int(tier.max(initial=0)) + 1), np.inf)
+    np.minimum.at(least, key[on], ratio[line[on]])
+    after = ratio[line] > least[key] + 1e-7 * np.maximum(1.0, ratio[line])
+    # leximin holds where no integer rule moved the shares (the integer stage minimises the
+    # distance to them instead)
+    comp = np.zeros(block.num_lines, dtype=np.int64)
+    comp[line] = p.line_component[g]
+    after &= ~np.isin(comp, comp[whole])[line]
     movable = ~has_floor & ~whole
-    return (tier[line] > best[block.arc_cell]) & movable[line], movable
+    return ((tier[line] > best[block.arc_cell]) | after) & movable[line], movable
 
 
 def _keep(objective: float | None) -> float:
@@ -919,6 +964,8 @@ def _repair(
     excess = np.bincount(block.arc_cell, out, block.num_cells) - np.floor(
         block.supply / QUANTUM + GRID_TOL
     )
+    if np.any(excess > 0):
+        out, excess = _relocate(block, out, np.where(dominated, 0.0, add), frac, excess)
     # Trim each cell's excess from the lowest-priority line holding flow there, largest flow
     # first; when that arc holds less than the excess, the next one gives the rest (an arc
     # without flow is never picked, so no cell stays above its supply).
@@ -933,6 +980,45 @@ def _repair(
     if no_floor is not None:
         out = _give_back(block, out, target, np.floor(line_priority), no_floor)
     return out / PER_UNIT
+
+
+def _relocate(
+    block: Block,
+    out: NDArray[np.float64],
+    add: NDArray[np.float64],
+    frac: NDArray[np.float64],
+    excess: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Quanta that rounding added (``add``, per arc) at a cell now over its supply move to
+    another arc of the same line whose cell has room (largest remainder ``frac`` first).
+
+    The routing LPs let every line fall 1e-9 (relative) short, and another line may fill that
+    room with a sub-quantum flow; rounding it up to a whole quantum at the full cell would
+    make the trimming below cut a quantum off the lowest-priority line there, though the
+    line that rounded could place it at another of its cells. Each move keeps the line's
+    total; cells with room stay within supply. Rare (noise of the LPs): a plain loop.
+    """
+    out, excess = out.copy(), excess.copy()
+    line_arcs = np.argsort(block.arc_line, kind="stable")
+    line_ptr = np.searchsorted(block.arc_line[line_arcs], np.arange(block.num_lines + 1))
+    for c in np.flatnonzero(excess > 0):
+        for k in np.flatnonzero((block.arc_cell == c) & (add > 0)):
+            i = block.arc_line[k]
+            others = line_arcs[line_ptr[i] : line_ptr[i + 1]]
+            others = others[(others != k) & (frac[others] >= 0)]
+            for k2 in others[np.argsort(-frac[others], kind="stable")]:
+                c2 = block.arc_cell[k2]
+                move = min(add[k], -excess[c2], excess[c])
+                if move <= 0:
+                    continue
+                out[k] -= move
+                out[k2] += move
+                add[k] -= move
+                excess[c] -= move
+                excess[c2] += move
+            if excess[c] <= 0:
+                break
+    return out, excess
 
 
 def _give_back(

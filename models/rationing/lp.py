@@ -7,6 +7,7 @@ Column layout of :func:`build`: ``[x_a for arcs] [d_a for arcs with a previous q
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -311,17 +312,24 @@ def integer_form(
     :mod:`optim.solvers.cpsat`).
 
     With a quantity unit :math:`g = 10^{-k}` (the largest, :math:`k \le` ``max_digits``) of
-    which every supply, line bound and multiple is an integer multiple:
+    which every supply and multiple is an integer multiple, every line bound and fair share
+    read as a rational :math:`N / D` of :math:`g` (below), and :math:`L` the least common
+    multiple of the denominators of the line bounds and of the shares of the lines in
+    ``free_lines`` (continuous lines whose total may still move; an earlier tier's share is
+    a bound here):
 
-    * arcs ``x`` have grid :math:`g`: once the integer multiples ``y`` are fixed, the rest is
-      a transportation problem (cell rows, line rows, the tier-total row — a network matrix,
-      totally unimodular) with right-hand sides in :math:`g\mathbb{Z}`, so its optimum is
-      attained on the grid; the distance-to-share cost ``|a_i − t_i|`` keeps this when every
-      line in ``free_lines`` (continuous lines whose total may still move) has its target
-      :math:`t_i` on the grid too;
+    * arcs ``x`` have grid :math:`G = g / L`: once the integer multiples ``y`` are fixed, the
+      rest is a transportation problem (cell rows, line rows, the tier-total row — a network
+      matrix, totally unimodular) with right-hand sides in :math:`G\mathbb{Z}`, so its
+      optimum is attained on the grid; the distance-to-share cost ``|a_i − t_i|`` keeps this
+      since every free line's target :math:`t_i` is on :math:`G\mathbb{Z}` too (a share of
+      a third refines the grid to thirds; before, such a line was refused);
     * ``y`` are integers (grid 1);
-    * a deviation ``e_i = |a_i − t_i|`` with :math:`t_i / g = N_i / D_i` in lowest terms lies
-      on :math:`(g / D_i)\mathbb{Z}`.
+    * a deviation ``e_i = |a_i − t_i|`` with :math:`t_i / G = N_i / D_i` in lowest terms lies
+      on :math:`(G / D_i)\mathbb{Z}`.
+
+    A component whose :math:`L` makes an integer pass 2^53 is refused by the adapter
+    (:class:`~optim.solvers.cpsat.BeyondIntegerRange`, named per component by the solve).
 
     Row bounds are the exact values those doubles stand for: a multiple of :math:`g` (cells,
     lines, tier totals — an earlier stage's quantity 6.300000000000001 is 63/10) or, for the
@@ -334,23 +342,15 @@ def integer_form(
     :math:`10^{-12}` relative of the LP's double (the share the LP meant; HiGHS itself solves
     the stage to 1e-9). Grids are returned as exact fractions.
 
-    Raises :class:`~optim.errors.NotExactlyScalable` naming the value off every such grid.
+    Raises :class:`~optim.errors.NotExactlyScalable` naming a supply or multiple off every
+    such unit, or a bound or share that is no such rational.
     """
     from optim.errors import NotExactlyScalable
 
     checks: list[tuple[str, NDArray[np.float64]]] = [
         ("supply", block.supply),
-        ("line lower bound", lo[np.isfinite(lo)]),
-        ("line upper bound", hi[np.isfinite(hi)]),
         ("lot size / all-or-nothing amount", multiples.multiple),
     ]
-    if deviation is not None and free_lines is not None and len(free_lines):
-        row = np.full(block.num_lines, -1)
-        row[deviation.lines] = np.arange(len(deviation.lines))
-        at = row[free_lines]
-        checks.append(
-            ("fair share of a line without an integer rule", deviation.target[at[at >= 0]])
-        )
     unit = None
     for k in range(max_digits + 1):
         g = 10.0**-k
@@ -364,27 +364,40 @@ def integer_form(
         raise NotExactlyScalable(
             f"--solver cpsat: the rationing integer stage has a {what} of {bad:.12g}, not a "
             f"multiple of {g:g}; CP-SAT works over the integers and rounding it would change "
-            "the allocation. Use --solver highs (or round the input to at most "
-            f"{max_digits} decimals, and give lines sharing stock with integer-rule lines a "
-            "lot size)."
+            f"the allocation. Use --solver highs (or round the input to at most {max_digits} "
+            "decimals)."
         )
-    A = block.num_arcs
     q = Fraction(1, round(1 / unit))
-    grid = [q] * A + [Fraction(1)] * len(multiples.lines)
-    row_grid = [q] * lp.num_rows
+    # line bounds (an earlier tier's fair share, a minimum's share) and the fair shares of
+    # lines without an integer rule: rationals N / D of the unit; their common denominator L
+    # refines the grid of the continuous columns to q / L
+    fine = 1
+    shares: dict[int, Fraction] = {}
+    bounds = [("line lower bound", lo), ("line upper bound", hi)]
+    for what, values in bounds:
+        for v in values[np.isfinite(values)].tolist():
+            fine = math.lcm(fine, _units(v, unit, what).denominator)
+    if deviation is not None and len(deviation.lines):
+        free = np.zeros(block.num_lines, dtype=bool)
+        if free_lines is not None:
+            free[free_lines] = True
+        for i, (line, t) in enumerate(
+            zip(deviation.lines.tolist(), deviation.target.tolist(), strict=True)
+        ):
+            shares[i] = _units(t, unit, "fair share")
+            if free[line]:
+                fine = math.lcm(fine, shares[i].denominator)
+    G = q / fine
+    A = block.num_arcs
+    grid = [G] * A + [Fraction(1)] * len(multiples.lines)
+    row_grid = [G] * lp.num_rows
     if deviation is not None and len(deviation.lines):
         D = len(deviation.lines)
         first = block.num_cells + block.num_lines  # build's deviation rows (no bounds/change)
-        for i, t in enumerate(deviation.target.tolist()):
-            fr = Fraction(t / unit).limit_denominator(10**6)
-            if abs(float(fr) * unit - t) > 1e-12 * max(1.0, abs(t)):
-                raise NotExactlyScalable(
-                    f"--solver cpsat: the fair share {t!r} is not a rational number of "
-                    f"{unit:g} units with a denominator ≤ 10^6, so the distance to it has no "
-                    "exact integer scaling. Use --solver highs."
-                )
-            grid.append(q / fr.denominator)
-            row_grid[first + i] = row_grid[first + D + i] = q / fr.denominator
+        for i in range(D):
+            step = G / (shares[i] * fine).denominator
+            grid.append(step)
+            row_grid[first + i] = row_grid[first + D + i] = step
     return IntegerForm(
         grid=grid,
         row_lower=[
@@ -396,6 +409,21 @@ def integer_form(
             for v, s in zip(lp.row_upper.tolist(), row_grid, strict=True)
         ],
     )
+
+
+def _units(value: float, unit: float, what: str) -> Fraction:
+    """``value / unit`` as the rational ``N / D`` (``D ≤ 10^6``) it stands for: the one within
+    1e-12 relative of the double (the share the LP meant; HiGHS solves to 1e-9)."""
+    fr = Fraction(value / unit).limit_denominator(10**6)
+    if abs(float(fr) * unit - value) > 1e-12 * max(1.0, abs(value)):
+        from optim.errors import NotExactlyScalable
+
+        raise NotExactlyScalable(
+            f"--solver cpsat: the rationing integer stage has a {what} of {value!r}, not a "
+            f"rational number of {unit:g} units with a denominator ≤ 10^6, so it has no "
+            "exact integer scaling. Use --solver highs."
+        )
+    return fr
 
 
 def _exact(value: float, step: Fraction, what: str) -> Fraction | None:

@@ -94,7 +94,11 @@ def staged(
 
 
 def route(p: Problem, alloc: NDArray[np.float64], params: SolveParams) -> NDArray[np.float64]:
-    """Fixed allocations; minimise lane cost, then change (stability), then preference rank."""
+    """Fixed allocations; minimise lane cost, then change (stability), then preference rank.
+
+    Each line may fall 1e-9 (relative) short of its allocation and each stage keeps the
+    earlier criteria within 1e-9 (relative) of their optima: room for the solver's
+    tolerances, which a later criterion may use (see :func:`criteria_optima`)."""
     lo = np.maximum(0.0, alloc - 1e-9 * np.maximum(1.0, alloc))
     keep: list[tuple[NDArray[np.float64], NDArray[np.float64] | None, float]] = []
     stages: list[tuple[NDArray[np.float64], NDArray[np.float64] | None]] = []
@@ -105,14 +109,50 @@ def route(p: Problem, alloc: NDArray[np.float64], params: SolveParams) -> NDArra
     stages.append((p.arc_rank, None))
     m = None
     for cost, prev in stages:
-        m = ref.flow_model(p, lo, alloc)
-        for j, (c, pv, bound) in enumerate(keep):
-            setattr(m, f"keep{j}", pyo.Constraint(expr=_cost_expr(m, c, pv, f"k{j}") <= bound))
-        m.obj = pyo.Objective(expr=_cost_expr(m, cost, prev, "obj"), sense=pyo.minimize)
+        m = _stage(p, lo, alloc, keep, cost, prev)
         best = _solve(m, params)
         keep.append((cost, prev, best + 1e-9 * max(1.0, abs(best))))
     assert m is not None
     return np.array([max(pyo.value(m.x[a]), 0.0) for a in range(p.num_arcs)])
+
+
+def criteria_optima(
+    p: Problem, alloc: NDArray[np.float64], held: NDArray[np.float64], params: SolveParams
+) -> NDArray[np.float64]:
+    """The three routing criteria's optima, each with the earlier ones held at ``held``.
+
+    Criterion ``k`` (lane cost, change against ``previous`` — 0 without ``stability`` —,
+    preference rank) is minimised with every line at exactly its allocation and criteria
+    ``j < k`` at most ``held[j]`` (no slack). With ``held`` a routing's own criteria, the
+    routing is lexicographically optimal exactly when each optimum equals its criterion: the
+    lexicographic check of a routing with no tolerance spent on the earlier criteria.
+    """
+    stages = [(p.arc_cost, None), (np.zeros(p.num_arcs), p.arc_previous), (p.arc_rank, None)]
+    keep: list[tuple[NDArray[np.float64], NDArray[np.float64] | None, float]] = []
+    out = np.zeros(3)
+    for k, (cost, prev) in enumerate(stages):
+        if (k == 0 and not np.any(p.arc_cost != 0)) or (k == 1 and not p.stability):
+            continue  # the criterion is 0 for every routing
+        out[k] = _solve(_stage(p, alloc, alloc, keep, cost, prev), params)
+        keep.append((cost, prev, float(held[k])))
+    return out
+
+
+def _stage(
+    p: Problem,
+    lo: NDArray[np.float64],
+    alloc: NDArray[np.float64],
+    keep: list[tuple[NDArray[np.float64], NDArray[np.float64] | None, float]],
+    cost: NDArray[np.float64],
+    prev: NDArray[np.float64] | None,
+) -> pyo.ConcreteModel:
+    """One routing LP: lines within ``[lo, alloc]``, the ``keep`` criteria bounded, minimise
+    ``cost`` (the change against ``prev`` when given)."""
+    m = ref.flow_model(p, lo, alloc)
+    for j, (c, pv, bound) in enumerate(keep):
+        setattr(m, f"keep{j}", pyo.Constraint(expr=_cost_expr(m, c, pv, f"k{j}") <= bound))
+    m.obj = pyo.Objective(expr=_cost_expr(m, cost, prev, "obj"), sense=pyo.minimize)
+    return m
 
 
 def _cost_expr(
@@ -145,9 +185,10 @@ def allocate(p: Problem, params: SolveParams) -> engine.Outcome:
         floor = np.minimum(floor, p.minimum)
     alloc, stage, level = staged(p, p.cap, floor, p.rule_weight(p.request), params)
     alloc = np.maximum(alloc, floor)
+    # the quanta reported (the grid rule of engine._route), routed as such
+    alloc = engine.floor_to_grid(np.minimum(engine.snap(alloc), p.cap))
     x = route(p, alloc, params)
     block = engine.Block(num_lines=n, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
-    alloc = np.minimum(engine.snap(alloc), p.cap)
     flow = engine._repair(block, x, alloc, p.tier + 0.5 * engine.off_grid(alloc))
     has_arc = np.bincount(p.arc_line, minlength=n) > 0
     return engine.Outcome(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from optim import SolveParams
@@ -96,23 +96,192 @@ def _instance(seed: int, kw: dict) -> RationingInstance:
     return RationingInstance.from_frames(**frames)
 
 
+PER_UNIT = 1_000_000  # quanta per unit (engine.QUANTUM = 1e-6)
+
+
+def _ints(values, scale: int) -> list[int]:
+    """``values`` as exact integers of ``1 / scale`` (asserting they are on that grid)."""
+    v = np.asarray(values, dtype=np.float64) * scale
+    whole = np.round(v)
+    assert np.all(np.abs(v - whole) <= 1e-3), "off the grid"  # a thousandth of a quantum
+    return [int(x) for x in whole]
+
+
+def _exact(p: Problem, flow: np.ndarray) -> tuple[int, int, int]:
+    """The routing criteria of grid flows as exact integers: lane cost in 1e-12 (costs in
+    1e-6 × flows in quanta), change and preference rank in quanta."""
+    q = _ints(flow, PER_UNIT)
+    cost = _ints(p.arc_cost, PER_UNIT)
+    rank = _ints(p.arc_rank, 1)
+    change = 0
+    if p.stability:
+        prev = _ints(p.arc_previous, PER_UNIT)
+        change = sum(abs(x - v) if v > 0 else x for x, v in zip(q, prev, strict=True))
+    return (
+        sum(c * x for c, x in zip(cost, q, strict=True)),
+        change,
+        sum(r * x for r, x in zip(rank, q, strict=True)),
+    )
+
+
+def _assert_feasible(p: Problem, flow: np.ndarray, alloc: np.ndarray) -> None:
+    """Exactly, in quanta: every line routes its allocation, no cell gives more than it has."""
+    q = np.array(_ints(flow, PER_UNIT), dtype=np.int64)
+    assert np.all(q >= 0)
+    lines = np.bincount(p.arc_line, q, p.num_lines).astype(np.int64)
+    has = np.bincount(p.arc_line, minlength=p.num_lines) > 0
+    assert lines[has].tolist() == np.array(_ints(alloc[has], PER_UNIT)).tolist()
+    cells = np.bincount(p.arc_cell, q, p.num_cells).astype(np.int64)
+    assert np.all(cells <= np.floor(p.supply * PER_UNIT + 1e-6))
+
+
+def _closed(p: Problem, alloc: np.ndarray) -> np.ndarray:
+    """Arcs a reported routing leaves empty: a line without a minimum or an integer rule at a
+    cell where a line (no integer rule) short of its cap comes first — of a higher tier, or
+    of the same tier with a lower fair-share ratio a / w (beyond 1e-6 relative, the leximin
+    property's tolerance). Stock that rounding frees never goes to a line that comes after
+    a short one there."""
+    whole = (p.lot > 0) | p.all_or_nothing
+    short = (alloc < p.cap - 1e-9 * np.maximum(1.0, p.cap)) & ~whole
+    ratio = alloc / p.rule_weight(p.request)
+    leximin = ~np.isin(p.line_component, p.line_component[whole])  # no integer rule moved it
+    closed = np.zeros(p.num_arcs, bool)
+    for k, (j, c) in enumerate(zip(p.arc_line.tolist(), p.arc_cell.tolist(), strict=True)):
+        if p.minimum[j] > 0 or whole[j]:
+            continue
+        for i in p.arc_line[(p.arc_cell == c)].tolist():
+            if short[i] and (
+                p.tier[i] < p.tier[j]
+                or (
+                    p.tier[i] == p.tier[j]
+                    and leximin[j]
+                    and ratio[i] < ratio[j] - 1e-6 * max(1.0, ratio[j])
+                )
+            ):
+                closed[k] = True
+    return closed
+
+
+def _assert_lexicographically_optimal(
+    p: Problem, flow: np.ndarray, closed: np.ndarray | None = None
+) -> None:
+    """No routing of the same allocations (leaving the ``closed`` arcs empty) is
+    lexicographically better, proven exactly.
+
+    A feasible flow is optimal for a min-cost flow problem exactly when its residual network
+    has no cycle of negative cost; with the lexicographic cost (lane cost, change, rank) —
+    integers, compared as tuples — that is the lexicographic optimum. Residual arcs: line ->
+    cell (more flow; change slope -1 below the previous quantity, else +1), cell -> line
+    where the arc carries flow (less flow; minus the slope below the current flow), cell ->
+    sink where the cell has stock left, sink -> cell where it gives some. Bellman-Ford from
+    every node at distance 0: an improvement in round ``nodes`` means a negative cycle.
+    Independent of the method under test (its own residual graph, its own integers).
+    """
+    q = _ints(flow, PER_UNIT)
+    closed = np.zeros(p.num_arcs, bool) if closed is None else closed
+    assert not np.any(np.array(q)[closed]), "flow on a closed arc"
+    cost = _ints(p.arc_cost, PER_UNIT)
+    rank = _ints(p.arc_rank, 1)
+    prev = _ints(p.arc_previous, PER_UNIT) if p.stability else [0] * p.num_arcs
+    n, C = p.num_lines, p.num_cells
+    sink = n + C
+    used = [0] * C
+    for k, c in enumerate(p.arc_cell.tolist()):
+        used[c] += q[k]
+    stock = _ints(np.floor(p.supply * PER_UNIT + 1e-6) / PER_UNIT, PER_UNIT)
+    edges = []
+    for k, (i, c) in enumerate(zip(p.arc_line.tolist(), p.arc_cell.tolist(), strict=True)):
+        up = (-1 if q[k] < prev[k] else 1) if p.stability else 0
+        if not closed[k]:
+            edges.append((i, n + c, (cost[k], up, rank[k])))
+        if q[k] > 0:
+            down = (-1 if q[k] <= prev[k] else 1) if p.stability else 0
+            edges.append((n + c, i, (-cost[k], -down, -rank[k])))
+    for c in range(C):
+        if used[c] < stock[c]:
+            edges.append((n + c, sink, (0, 0, 0)))
+        if used[c] > 0:
+            edges.append((sink, n + c, (0, 0, 0)))
+    dist = [(0, 0, 0)] * (sink + 1)
+    for _ in range(sink + 1):
+        changed = False
+        for u, v, w in edges:
+            d = (dist[u][0] + w[0], dist[u][1] + w[1], dist[u][2] + w[2])
+            if d < dist[v]:
+                dist[v], changed = d, True
+        if not changed:
+            return
+    raise AssertionError(
+        "the routing has an improving residual cycle: not lexicographically optimal"
+    )
+
+
 def _assert_as_good(p: Problem, flow: np.ndarray, ref: np.ndarray, alloc, ref_alloc) -> None:
-    np.testing.assert_allclose(alloc, ref_alloc, atol=1e-9)
-    # each criterion equal given the earlier ones (grid rounding moves at most a few quanta)
-    tol = (
-        1e-6
-        * (p.num_arcs + 1)
-        * max(1.0, float(p.arc_cost.max(initial=0)), float(p.arc_rank.max(initial=0)))
-    )
-    np.testing.assert_allclose(
-        routing.objectives(p, flow), routing.objectives(p, ref), atol=tol, rtol=1e-9
-    )
-    used = np.bincount(p.arc_cell, flow, p.num_cells)
-    assert np.all(used <= p.supply + 1e-9 * np.maximum(1.0, p.supply))
-    assert np.all(flow >= 0)
+    """``flow`` (the exact method) is feasible and lexicographically optimal (exact
+    certificate), so at least as good as the LPs' routing ``ref`` of the same allocations
+    (checked exactly too); where they differ first, the LPs' criterion is within what the LPs
+    state they give away: each stage keeps the earlier criteria to 1e-9 (relative) of their
+    optima and each line 1e-9 short, and the grid repair moves each arc by at most a quantum
+    or two. (The LPs may spend that slack on a later criterion, so later ones are not
+    compared: seed 2153 showed the change 3.3e-4 below the exact method's with the lane cost
+    3.5e-7 above it.)
+
+    The LP path's grid repair may lose a quantum at a cell its noisy flows overfill (the
+    lowest-priority line there is trimmed): its allocations are never above the exact
+    method's and lose at most a quantum per cell; routings are compared where both route
+    the same allocations."""
+    _assert_feasible(p, flow, alloc)
+    _assert_feasible(p, ref, ref_alloc)
+    _assert_lexicographically_optimal(p, flow, _closed(p, alloc))
+    lost = np.array(_ints(alloc, PER_UNIT)) - np.array(_ints(ref_alloc, PER_UNIT))
+    assert lost.min(initial=0) >= 0 and lost.sum() <= p.num_cells, lost[lost != 0]
+    if lost.any():
+        return
+    ours, theirs = _exact(p, flow), _exact(p, ref)
+    assert ours <= theirs
+    coef = [np.abs(p.arc_cost), np.ones(p.num_arcs), np.abs(p.arc_rank)]
+    unit = [PER_UNIT**2, PER_UNIT, PER_UNIT]
+    for k in range(3):
+        if ours[k] != theirs[k]:
+            value = ours[k] / unit[k]
+            slack = 1e-9 * max(1.0, abs(value)) + 1e-9 * float(coef[k] @ np.abs(ref))
+            slack += 2e-6 * float(coef[k].sum())
+            assert (theirs[k] - ours[k]) / unit[k] <= slack, (k, ours, theirs)
+            break
+
+
+# Instances that failed the earlier check (LP criteria compared one by one with a tolerance):
+# the routing LPs keep the lane cost 1e-9 (relative) above its optimum and spend it on the
+# change or rank (2153), and a tier-3 line lost a quantum in the LP path's grid repair (7180:
+# a sub-quantum flow the LPs' 1e-9 slack let another line put at the full cell was rounded up
+# there; now moved to that line's other cell). 145: the exact method itself routed the
+# fractional shares and rounded after (a quantum left at a dearer cell; now it routes the
+# floored quanta), and in units its flows carried float noise (6.126929999999997) that the
+# repair turned into a quantum moved between lines (now it routes whole quanta).
+DENSE = {"shape": "dense", "lanes": True, "stability": True, "integer_quantities": False}
+FAILED_BEFORE = [
+    (2153, DENSE | {"n_items": 5, "n_locations": 6, "tiers": 1, "rules": RULE_SETS[0],
+                    "min_share": 0.0, "max_share": 0.3}),
+    (7180, DENSE | {"n_items": 1, "n_locations": 2, "tiers": 3, "rules": RULE_SETS[0],
+                    "min_share": 0.0, "max_share": 0.3}),
+    (7180, DENSE | {"n_items": 1, "n_locations": 4, "tiers": 3, "rules": RULE_SETS[2],
+                    "min_share": 0.3, "max_share": 0.0}),
+    (145, DENSE | {"n_items": 2, "n_locations": 6, "tiers": 2, "rules": RULE_SETS[0],
+                   "min_share": 0.0, "max_share": 0.3, "lanes": False, "stability": False}),
+    (145, DENSE | {"shape": "sparse", "n_items": 2, "n_locations": 6, "tiers": 3,
+                   "rules": RULE_SETS[0], "min_share": 0.0, "max_share": 0.0, "lanes": False,
+                   "stability": False}),
+]  # fmt: skip
+
+
+def _with_examples(test):
+    for seed, kw in FAILED_BEFORE:
+        test = example(seed, kw)(test)
+    return test
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@_with_examples
 @given(st.integers(0, 10_000), shapes)
 def test_exact_routing_is_as_good_as_the_routing_lps(seed, kw):
     inst = _instance(seed, kw)
@@ -138,11 +307,23 @@ def test_exact_routing_is_as_good_as_the_routing_lps(seed, kw):
     assert ok.all()
 
 
+TIGHT = SolveParams(
+    solver="pyomo",
+    solver_options={"primal_feasibility_tolerance": 1e-9, "dual_feasibility_tolerance": 1e-9},
+)
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(0, DENSE | {"n_items": 1, "n_locations": 6, "tiers": 1, "rules": RULE_SETS[0],
+                    "min_share": 0.3, "max_share": 0.0, "stability": False})  # fmt: skip
+@example(0, DENSE | {"n_items": 1, "n_locations": 6, "tiers": 1, "rules": RULE_SETS[0],
+                    "min_share": 0.3, "max_share": 0.0})  # fmt: skip
 @given(st.integers(0, 10_000), shapes)
 def test_exact_routing_is_as_good_as_the_pyomo_reference(seed, kw):
-    """The routing stage alone: the engine's allocation routed by the method and by the Pyomo
-    reference's three routing LPs (:func:`optim.models.rationing.reference.route`)."""
+    """The routing stage alone: the engine's allocation routed by the method, checked
+    lexicographically against the Pyomo reference's routing LPs
+    (:func:`optim.models.rationing.reference.criteria_optima`): each criterion's optimum with
+    the earlier ones held at the method's values — no slack to spend — equals the method's."""
     from optim.models.rationing import reference
 
     inst = _instance(seed, {**kw, "n_items": min(kw["n_items"], 2)})
@@ -163,16 +344,13 @@ def test_exact_routing_is_as_good_as_the_pyomo_reference(seed, kw):
     )
     has = np.bincount(p.arc_line, minlength=p.num_lines) > 0
     assert ok[has].all()
-    ref = reference.route(p, alloc, SolveParams(solver="pyomo"))
-    np.testing.assert_allclose(np.bincount(p.arc_line, flow, p.num_lines), alloc, atol=1e-9)
-    # the reference lets each line fall 1e-9 (relative) short of its allocation and solves to
-    # HiGHS' 1e-7: its criteria may sit that much lower
-    slack = 1e-8 * float(alloc.sum()) * (1.0 + max(float(p.arc_rank.max(initial=0)), 1.0))
-    np.testing.assert_allclose(
-        routing.objectives(p, flow), routing.objectives(p, ref), atol=slack + 1e-6, rtol=1e-9
-    )
-    used = np.bincount(p.arc_cell, flow, p.num_cells)
-    assert np.all(used <= p.supply + 1e-9 * np.maximum(1.0, p.supply))
+    _assert_feasible(p, flow, alloc)
+    _assert_lexicographically_optimal(p, flow)
+    ours = routing.objectives(p, flow)
+    best = reference.criteria_optima(p, alloc, ours, TIGHT)
+    # HiGHS at 1e-9 feasibility: the optima are within a hundredth of a quantum per unit of
+    # criterion scale; a routing one quantum better differs by >= 1e-6 on the change or rank
+    np.testing.assert_allclose(best, ours, rtol=1e-9, atol=1e-8)
 
 
 def _route(alloc, supply, arcs, rank, cost=None, previous=None):
