@@ -695,7 +695,7 @@ def _interleave(
     """``out/<name>.csv`` from the pieces' rows: row ``r`` of the whole table (with
     ``per_row[r]`` output rows, default one) is the next row of its piece's file."""
     files = [
-        (tmp / f"piece-{k}" / f"out-{name}.csv").open(encoding="utf-8", newline="")
+        (tmp / f"piece-{k}" / f"out-{name}.csv").open(encoding="utf-8", newline="\n")
         for k in range(n_pieces)
     ]
     try:
