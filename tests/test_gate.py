@@ -25,6 +25,7 @@ from optim.planning.folder import read_folder, write_folder
 
 EXAMPLE = Path(__file__).parents[1] / "instances" / "data" / "two_echelon_gsm.json"
 CAPACITY = Path(__file__).parents[1] / "instances" / "data" / "peak_capacity.json"
+RATIONING = Path(__file__).parents[1] / "instances" / "data" / "weekly_rationing.json"
 SMALL = {"n_items": 40, "n_customers": 20, "weeks": 56}
 
 
@@ -498,7 +499,8 @@ def _mutate(doc, path, value, delete):
 )
 @given(data=st.data())
 def test_mutated_documents_never_exit_1(tmp_path, capsys, data):
-    doc = json.loads(data.draw(st.sampled_from([EXAMPLE, CAPACITY]), label="document").read_text())
+    source = data.draw(st.sampled_from([EXAMPLE, CAPACITY, RATIONING]), label="document")
+    doc = json.loads(source.read_text())
     paths = list(_paths(doc))
     for _ in range(data.draw(st.integers(1, 3), label="edits")):
         path = data.draw(st.sampled_from(paths), label="path")

@@ -349,13 +349,59 @@ def test_without_receipts_the_promise_is_the_template_time_with_a_note(run):
     assert any("use the network template's lead times (no receipts.csv)" in n for n in run.notes)
 
 
+def _stage_promises_hold(seg, inst, lanes, days):
+    """GSM solved on ``inst``, replenishment parameters with ``lanes``: every row of an item
+    whose policy offers make-to-order is made to order exactly when the segments' promise
+    covers GSM's upstream guaranteed service time + the brute-force quantile of the stage's
+    receipts (``days``; the template's 7 d without a lane) at its strictest target — then the
+    promise is that whole day and the simulated on-time share agrees with the receipts and
+    meets the target; otherwise it holds stock and meets its target. Returns the table, the
+    notes, the made-to-order rows per location and the upstream times (days) of lane rows."""
+    from optim.planning.builders import offers_make_to_order
+
+    gsm = optim.solve(inst)
+    table, notes = replenishment_parameters(
+        seg, inst, gsm, days_per_period=7.0, periods=200, lanes=lanes
+    )
+    stages = gsm.tables["stages"].set_index("stage")
+    covered: dict[str, float] = {}  # the segments' promise per item@stage, days
+    for d in inst.demands:
+        covered[d.stage] = min(covered.get(d.stage, math.inf), d.max_service_time * 7.0)
+    text = seg.item_policy().set_index("item")["forecasting"].fillna("")
+    offer = table[table["item"].map(lambda i: offers_make_to_order(str(text.get(i, ""))))]
+    seen: dict[str, int] = {}
+    upstream_of_lanes = []
+    for row in offer.itertuples():
+        stage = f"{row.item}@{row.location}"
+        upstream = stages.at[stage, "inbound_service_time"] * 7.0
+        choices = days.get(row.location, [7])  # no lane: the template's 1 week
+        times = sorted(upstream + d for d in choices)  # each receipt equally likely
+        want = math.ceil(times[math.ceil(row.target * len(times) - 1e-9) - 1] - 1e-9)
+        assert row.meets_target, (stage, row.policy)
+        if want > covered[stage]:  # the quantile does not fit the promise: stock is held
+            assert row.policy != "make-to-order", stage
+            assert row.cycle_service >= row.target - 3 * row.cycle_service_se
+            continue
+        seen[row.location] = seen.get(row.location, 0) + 1
+        assert row.policy == "make-to-order" and row.promise_days == want, (stage, want)
+        assert row.cycle_service >= row.target - 3 * row.cycle_service_se
+        exact = np.mean(np.array(times) <= want)  # the simulation agrees with the receipts
+        assert abs(row.cycle_service - exact) <= 4 * row.cycle_service_se + 1e-12
+        assert row.reorder_point == 0 and row.order_up_to == 0
+        lane = f"lane {row.location}" if row.location in days else "template"
+        assert f"{row.target:.1%} quantile of the stage's lead time" in row.why
+        assert lane in row.why and f"promise {want} d" in row.why
+        if row.location in days:
+            upstream_of_lanes.append(upstream)
+    return table, notes, seen, upstream_of_lanes
+
+
 def test_make_to_order_at_a_stocked_stage_promises_upstream_service_plus_the_lane_quantile(run):
     """Stocked items whose policy offers make-to-order, at stores whose lanes' receipts are
-    known (GSM re-solved on them): where the segments' promise covers it the promise is GSM's
-    upstream guaranteed service time + the brute-force quantile of the lane's receipts at
-    the strictest target, in whole days, and the simulated on-time share meets the target;
-    where the quantile does not fit (R-04's long tail) the row holds stock and meets its
-    target; a store without a lane keeps the template's time, with a note."""
+    known (GSM re-solved on them; :func:`_stage_promises_hold`): R-02's lane gives the
+    quantile promise, R-04's long tail does not fit the one-week promise (stock is held),
+    stores without a lane keep the template's time, with a note. With a three-week promise
+    GSM's upstream guarantees a positive service time, which the promise adds."""
     from optim.instances.receipts import validate_receipts
     from optim.models.safety_stock.lead_time_data import apply_lane_lead_times, lane_lead_times
     from optim.planning.builders import offers_make_to_order
@@ -367,47 +413,27 @@ def test_make_to_order_at_a_stocked_stage_promises_upstream_service_plus_the_lan
     lanes = dict(zip(stats["lane"], stats["distribution"], strict=True))
     seg = run.segmentation
     plain = SafetyStockInstance.model_validate(run.safety_stock.info["instance"])
-    doc = plain.model_dump(mode="json", exclude_none=True)
-    inst = SafetyStockInstance.model_validate(apply_lane_lead_times(doc, lanes)[0])
-    gsm = optim.solve(inst)
-    table, notes = replenishment_parameters(
-        seg, inst, gsm, days_per_period=7.0, periods=200, lanes=lanes
-    )
-    stages = gsm.tables["stages"].set_index("stage")
-    covered = {}  # the segments' promise per item@stage, days
-    for d in inst.demands:
-        covered[d.stage] = min(covered.get(d.stage, math.inf), d.max_service_time * 7.0)
-    text = seg.item_policy().set_index("item")["forecasting"].fillna("")
-    offer = table[table["item"].map(lambda i: offers_make_to_order(str(text.get(i, ""))))]
-    seen = {"R-02": 0, "R-04": 0, "R-05": 0}
-    for row in offer[offer["location"].isin(list(seen))].itertuples():
-        stage = f"{row.item}@{row.location}"
-        upstream = stages.at[stage, "inbound_service_time"] * 7.0
-        choices = days.get(row.location, [7])  # R-05: the template's 1 week
-        times = sorted(upstream + d for d in choices)  # each receipt equally likely
-        want = math.ceil(times[math.ceil(row.target * len(times) - 1e-9) - 1] - 1e-9)
-        assert row.meets_target, (stage, row.policy)
-        if want > covered[stage]:  # the quantile does not fit the promise: stock is held
-            assert row.policy != "make-to-order", stage
-            assert row.cycle_service >= row.target - 3 * row.cycle_service_se
-            continue
-        seen[row.location] += 1
-        assert row.policy == "make-to-order" and row.promise_days == want, (stage, want)
-        assert row.cycle_service >= row.target - 3 * row.cycle_service_se
-        exact = np.mean(np.array(times) <= want)  # the simulation agrees with the receipts
-        assert abs(row.cycle_service - exact) <= 4 * row.cycle_service_se + 1e-12
-        assert row.reorder_point == 0 and row.order_up_to == 0
-        lane = f"lane {row.location}" if row.location in days else "template"
-        assert f"{row.target:.1%} quantile of the stage's lead time" in row.why
-        assert lane in row.why and f"promise {want} d" in row.why
-    assert seen["R-02"] and seen["R-05"] and not seen["R-04"], seen
+    doc = apply_lane_lead_times(plain.model_dump(mode="json", exclude_none=True), lanes)[0]
+    inst = SafetyStockInstance.model_validate(doc)
+    table, notes, seen, upstream = _stage_promises_hold(seg, inst, lanes, days)
+    assert seen.get("R-02") and seen.get("R-05") and not seen.get("R-04"), seen
     # R-02's lane: the 87.5 % quantile of its receipts, 6 d, one day within the template's week
-    assert (offer[offer["why"].str.contains("lane R-02")]["promise_days"] == 6.0).all()
+    lane_rows = table[table["why"].str.contains("lane R-02")]
+    assert len(lane_rows) and (lane_rows["promise_days"] == 6.0).all()
+    template = sum(n for loc, n in seen.items() if loc not in days)
     assert any(
-        f"make-to-order: {seen['R-05']} promise(s) at a stocked item's stage" in n
+        f"make-to-order: {template} promise(s) at a stocked item's stage" in n
         and "(no receipts lane for the stage)" in n
         for n in notes
     ), notes
+    # three-week promises for these items: GSM lets the upstream quote a service time > 0
+    text = seg.item_policy().set_index("item")["forecasting"].fillna("")
+    for d in doc["demands"]:
+        if offers_make_to_order(str(text.get(d["stage"].rsplit("@", 1)[0], ""))):
+            d["max_service_time"] = 3
+    longer = SafetyStockInstance.model_validate(doc)
+    _, _, seen, upstream = _stage_promises_hold(seg, longer, lanes, days)
+    assert seen.get("R-02") and max(upstream) > 0, (seen, upstream)
 
 
 def test_make_to_order_at_a_stocked_stage_without_receipts_is_the_template_time(run):
