@@ -30,7 +30,8 @@ previous (optional) and stability
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -223,18 +224,25 @@ def read_csv_frames(folder: str | Path) -> dict[str, Any]:
 
 def read_csv(path: Path, table: str, *, str_columns: list[str]) -> pd.DataFrame:
     """Read one CSV table; empty or unreadable files are an :class:`InstanceError`."""
-    try:
+    with csv_errors(path, table):
         frame = pd.read_csv(
             path, dtype=dict.fromkeys(str_columns, str), keep_default_na=True, na_values=[""]
         )
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame.astype({c: object for c in str_columns if c in frame.columns})
+
+
+@contextmanager
+def csv_errors(path: Path, table: str) -> Iterator[None]:
+    """An empty or unreadable CSV file read in this block is an :class:`InstanceError`."""
+    try:
+        yield
     except pd.errors.EmptyDataError:
         raise InstanceError(
             f"{path}: the file is empty; {table} needs a header row", table
         ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InstanceError(f"{path}: not a readable CSV file ({exc})", table) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.astype({c: object for c in str_columns if c in frame.columns})
 
 
 def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:

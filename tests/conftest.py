@@ -25,3 +25,21 @@ def pytest_configure(config: pytest.Config) -> None:
             f"CI=true but the benchmark data is missing at {SHARED_DATA} (../shared/data beside "
             "the clone); the Willems and literature GSM tests must not be skipped silently."
         )
+
+
+@pytest.fixture()
+def split_pieces(monkeypatch) -> list[int]:
+    """The number of pieces each split rationing run cut its folder into (the real split
+    still runs; :mod:`optim.split`)."""
+    from optim import split
+
+    counts: list[int] = []
+    real = split._pieces
+
+    def spy(keys, piece_lines):
+        out = real(keys, piece_lines)
+        counts.append(len(out[2]))
+        return out
+
+    monkeypatch.setattr(split, "_pieces", spy)
+    return counts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -251,3 +253,19 @@ def dense_rationing_frames(
         {"name": seg_names, "tier": np.arange(1, tiers + 1), "fair_share": seg_rules}
     )
     return {"supply": supply, "demand": demand, "segments": segments}
+
+
+def write_csv_folder(frames: dict[str, pd.DataFrame], folder: str | Path, mode: str = "w") -> None:
+    """Generated tables as a rationing CSV folder (``locations`` joined by ';', blank for
+    every location); ``mode="a"`` appends rows to the files (a large week written in slices
+    with disjoint item names)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        if name == "demand" and "locations" in frame.columns:
+            frame = frame.assign(
+                locations=[";".join(v) if isinstance(v, list) else "" for v in frame["locations"]]
+            )
+        path = folder / f"{name}.csv"
+        append = mode == "a" and path.exists()
+        frame.to_csv(path, index=False, mode="a" if append else "w", header=not append)

@@ -162,11 +162,16 @@ class _BlockResult:
     lp_count: int
 
 
-def blocks(p: Problem) -> list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]]:
+def blocks(
+    p: Problem, offset: int = 0
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]]:
     """Whole components packed into blocks of about ``BLOCK_SIZE`` arcs + lines.
 
     Returns (lines, arcs, cells) per block, as global indices. Components without arcs (lines
-    with no eligible stock) are left out: there is nothing to decide for them.
+    with no eligible stock) are left out: there is nothing to decide for them. ``offset``:
+    the arcs + lines of the components before ``p``'s first one when ``p`` is a slice of a
+    larger instance cut at a block boundary (:mod:`optim.split`), so that
+    the slice is packed into the very blocks the whole instance would be.
     """
     comp = p.line_component
     n_comp = int(max(comp.max(initial=-1), p.cell_component.max(initial=-1))) + 1
@@ -178,7 +183,7 @@ def blocks(p: Problem) -> list[tuple[NDArray[np.int64], NDArray[np.int64], NDArr
     arcs_per = np.bincount(arc_comp, minlength=n_comp)
     cells_per = np.bincount(p.cell_component, minlength=n_comp)
     size = np.where(arcs_per > 0, arcs_per + lines_per, 0)
-    block_of = np.cumsum(size) // BLOCK_SIZE
+    block_of = (offset + np.cumsum(size)) // BLOCK_SIZE
     l_end, a_end, c_end = np.cumsum(lines_per), np.cumsum(arcs_per), np.cumsum(cells_per)
     starts = np.flatnonzero(np.r_[True, block_of[1:] != block_of[:-1]])
     ends = np.r_[starts[1:], n_comp]
@@ -209,7 +214,7 @@ def _worker(task: tuple[Problem, SolveParams, float | None]) -> _BlockResult | E
         return exc
 
 
-def allocate(p: Problem, params: SolveParams) -> Outcome:
+def allocate(p: Problem, params: SolveParams, *, offset: int = 0) -> Outcome:
     """Run every stage on every block of components; returns per-line and per-arc values.
 
     With ``params.threads > 1`` (or a Dask cluster in force, see :mod:`optim.executor`) and
@@ -218,7 +223,8 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
     so the result is the same for any executor and worker count. A cancel
     (:func:`optim.solvers.base.interruptible`) reaches the local worker processes: blocks
     running there stop before their next stage, blocks not started are never run, and the
-    solve ends ``interrupted`` (:func:`optim.executor.fan_out`, ``cancellable``).
+    solve ends ``interrupted`` (:func:`optim.executor.fan_out`, ``cancellable``). ``offset``:
+    see :func:`blocks`.
     """
     n, A = p.num_lines, p.num_arcs
     out = Outcome(
@@ -229,7 +235,7 @@ def allocate(p: Problem, params: SolveParams) -> Outcome:
         stage=np.full(n, NO_STOCK, dtype=np.int64),
         level=np.full(n, np.nan),
     )
-    todo = blocks(p)
+    todo = blocks(p, offset)
     deadline = _Clock(params).deadline
     wall = None if deadline is None else time.time() + deadline - time.perf_counter()
     workers = min(params.threads, len(todo), os.cpu_count() or 1)

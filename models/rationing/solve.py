@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -83,6 +84,28 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         ``objective`` is the total allocated quantity.
     """
     params = params or SolveParams()
+    check(params)
+    start = time.perf_counter()
+    problem = prepare(instance)
+    try:
+        outcome = allocate(problem, params)
+    except engine.EngineError as exc:
+        return _failed(exc, params, start, solver_name(params), problem)
+    except engine.ComponentNotScalable as exc:
+        raise _refused(exc, problem) from exc
+    return finished(
+        build_tables(instance, problem, outcome),
+        alloc=outcome.alloc,
+        request=problem.request,
+        cap=problem.cap,
+        lane=problem.arc_cost * outcome.flow,
+        params=params,
+        start=start,
+    )
+
+
+def check(params: SolveParams) -> None:
+    """Refuse a method or solver rationing does not have (:class:`InstanceError`)."""
     if params.method not in METHODS:
         from optim.errors import InstanceError
 
@@ -91,28 +114,10 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
             + ", ".join(METHODS),
             field="method",
         )
-    start = time.perf_counter()
     from optim.solvers import registry
 
     registry.check("rationing", params.solver, SOLVERS)
-    problem = prepare(instance)
-    if params.solver == "pyomo":
-        from optim.models.rationing import reference
-
-        try:
-            outcome = _in_units(reference.allocate, problem, params)
-        except engine.EngineError as exc:
-            return _failed(exc, params, start, "pyomo+highs", problem)
-        solver = "pyomo+highs"
-    elif params.solver in ("auto", "highs", "cpsat"):
-        solver = "cpsat+highs" if params.solver == "cpsat" else "highs"
-        try:
-            outcome = _in_units(engine.allocate, problem, params)
-        except engine.EngineError as exc:
-            return _failed(exc, params, start, solver, problem)
-        except engine.ComponentNotScalable as exc:
-            raise _refused(exc, problem) from exc
-    else:
+    if params.solver not in ("pyomo", "auto", "highs", "cpsat"):
         from optim.errors import InstanceError
 
         raise InstanceError(
@@ -120,15 +125,48 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
             "pyomo",
             field="solver",
         )
-    tables = build_tables(instance, problem, outcome)
-    total = float(outcome.alloc.sum())
-    lane_cost = float((problem.arc_cost * outcome.flow).sum())
-    requested = float(problem.request.sum())
-    short = int((outcome.alloc < problem.cap - 1e-9 * np.maximum(1, problem.cap)).sum())
+
+
+def solver_name(params: SolveParams) -> str:
+    """The ``solver`` a rationing result names for ``params.solver``."""
+    return {"pyomo": "pyomo+highs", "cpsat": "cpsat+highs"}.get(params.solver, "highs")
+
+
+def allocate(
+    problem: Problem, params: SolveParams, *, offset: int = 0, unit: int | None = None
+) -> engine.Outcome:
+    """The staged allocation of ``problem`` (raises :class:`engine.EngineError` or
+    :class:`engine.ComponentNotScalable`). ``offset`` (:func:`engine.blocks`) and ``unit``
+    (the exponent of :func:`_in_units`, else :func:`unit_exponent` of ``problem``) let a
+    slice of a larger instance be solved exactly as the whole instance solves it."""
+    if params.solver == "pyomo":
+        from optim.models.rationing import reference
+
+        return _in_units(reference.allocate, problem, params, unit)
+    return _in_units(partial(engine.allocate, offset=offset), problem, params, unit)
+
+
+def finished(
+    tables: dict[str, pd.DataFrame],
+    *,
+    alloc: np.ndarray,
+    request: np.ndarray,
+    cap: np.ndarray,
+    lane: np.ndarray,
+    params: SolveParams,
+    start: float,
+) -> Result:
+    """The optimal result of per-line ``alloc`` / ``request`` / ``cap`` (input order) and
+    per-arc lane cost × flow ``lane`` (arc order): objective, message and totals."""
+    total = float(alloc.sum())
+    lane_cost = float(lane.sum())
+    requested = float(request.sum())
+    short = int((alloc < cap - 1e-9 * np.maximum(1, cap)).sum())
     message = (
         f"allocated {total:.10g} of {requested:.10g} requested "
-        f"({total / requested:.1%}); {short} of {problem.num_lines} lines short"
+        f"({total / requested:.1%}); {short} of {len(alloc)} lines short"
     )
+    solver = solver_name(params)
     return Result(
         kind="rationing",
         status=Status.OPTIMAL,
@@ -160,12 +198,18 @@ def unit_exponent(p: Problem) -> int:
     0 for every instance up to 1e9 units; the instance schema refuses quantities above
     :data:`optim.instances.rationing.MAX_QUANTITY` (1e12, so ``k ≤ 3``).
     """
-    top = max(
-        float(np.max(p.supply, initial=0.0)),
-        float(np.max(p.cap, initial=0.0)),
-        float(np.max(p.lot, initial=0.0)),
-        float(np.max(p.arc_previous, initial=0.0)),
+    return exponent_of(
+        max(
+            float(np.max(p.supply, initial=0.0)),
+            float(np.max(p.cap, initial=0.0)),
+            float(np.max(p.lot, initial=0.0)),
+            float(np.max(p.arc_previous, initial=0.0)),
+        )
     )
+
+
+def exponent_of(top: float) -> int:
+    """The least ``k`` with ``top ≤ PLAIN_LIMIT · 10**k`` (see :func:`unit_exponent`)."""
     k = 0
     while top > PLAIN_LIMIT * 10.0**k:
         k += 1
@@ -173,7 +217,10 @@ def unit_exponent(p: Problem) -> int:
 
 
 def _in_units(
-    allocate: Callable[[Problem, SolveParams], engine.Outcome], p: Problem, params: SolveParams
+    allocate: Callable[[Problem, SolveParams], engine.Outcome],
+    p: Problem,
+    params: SolveParams,
+    k: int | None = None,
 ) -> engine.Outcome:
     """``allocate(p)`` with quantities stated in units of ``10**k`` (:func:`unit_exponent`).
 
@@ -182,7 +229,7 @@ def _in_units(
     larger unit is the plan, scaled; it is reported on a grid of ``10**k`` quanta (1e-3 units
     at 1e12) instead of 1e-6 units. ``k = 0`` (up to 1e9 units): ``allocate(p)`` itself.
     """
-    k = unit_exponent(p)
+    k = unit_exponent(p) if k is None else k
     if k == 0:
         return allocate(p, params)
     unit = 10.0**k

@@ -1,0 +1,137 @@
+"""The split run of a CSV folder (:mod:`optim.split`): the result tables are
+byte for byte those of the one-process run, and bad input gets the one-process message.
+
+Blocks are made tiny (``engine.BLOCK_SIZE``) so that a CI-sized week is cut into many pieces;
+the pieces run in this process (the patched block size does not reach spawned workers). The
+loopback Dask run of 10^5 lines is in ``tests/test_executor.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import optim
+from optim import split
+from optim.errors import InstanceError
+from optim.instances.generators.rationing import rationing_frames, write_csv_folder
+from optim.models.rationing import engine
+from optim.params import SolveParams
+
+TABLES = ("allocations", "lines", "segments", "unallocated")
+
+
+def _week(lines: int, seed: int = 3) -> dict[str, pd.DataFrame]:
+    frames = rationing_frames(
+        seed,
+        n_items=lines // 5,
+        n_locations=4,
+        n_customers=lines // 20,
+        n_lines=lines,
+        lanes=True,
+        lot_share=0.05,
+        min_share=0.1,
+        max_share=0.1,
+        weighted=True,
+        default_locations_share=0.2,
+    )
+    sup, dem = frames["supply"], frames["demand"]
+    # a line whose listed location does not stock its item (no eligible stock: its item's
+    # supply rows sit in another piece) and an item nobody asks for
+    places = sup.groupby("item")["location"].nunique()
+    item = places.index[places < 4][0]
+    missing = sorted(set(sup["location"]) - set(sup.loc[sup["item"] == item, "location"]))
+    extra = dem.iloc[[0]].assign(id="NOSTOCK", item=item, locations=[[missing[0]]])
+    frames["demand"] = pd.concat(
+        [dem.iloc[: lines // 2], extra, dem.iloc[lines // 2 :]], ignore_index=True
+    )
+    frames["supply"] = pd.concat(
+        [sup, pd.DataFrame({"item": ["UNASKED"], "location": ["DC01"], "quantity": [5.0]})]
+    )
+    return frames
+
+
+def _one_process(folder: Path, out: Path, params: SolveParams) -> dict:
+    res = optim.solve(optim.load(folder), params)
+    res.write_tables(out)
+    return {k: v for k, v in res.to_dict().items() if k not in res.tables}
+
+
+@pytest.mark.parametrize(("method", "lines"), [("auto", 1500), ("lp", 600)])
+def test_split_run_writes_the_one_process_tables(
+    tmp_path, monkeypatch, split_pieces, method, lines
+) -> None:
+    monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
+    write_csv_folder(_week(lines), tmp_path / "in")
+    params = SolveParams(method=method)
+    head = _one_process(tmp_path / "in", tmp_path / "one", params)
+    res = split.solve_folder(
+        tmp_path / "in", tmp_path / "split", params, piece_lines=150, chunk_rows=170
+    )
+    assert split_pieces[0] >= 4  # really split
+    assert res.to_dict() == head
+    for name in TABLES:
+        one = (tmp_path / "one" / f"{name}.csv").read_bytes()
+        assert (tmp_path / "split" / f"{name}.csv").read_bytes() == one, name
+    assert not list(tmp_path.glob(".split-*"))  # scratch removed
+
+
+def _message(folder: Path) -> tuple[str, str | None]:
+    with pytest.raises(InstanceError) as one:
+        optim.load(folder)
+    return str(one.value), one.value.field
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        "quantity",  # a bad number in a late piece: its row number in the whole table
+        "unknown item",
+        "duplicate id",  # in two different pieces
+        "duplicate cell",
+        "unknown location",  # known nowhere (the piece also learns every real location)
+    ],
+)
+def test_split_run_names_bad_input_as_the_one_process_run(tmp_path, monkeypatch, spoil) -> None:
+    monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
+    frames = _week(600)
+    dem, sup = frames["demand"].astype({"quantity": object}), frames["supply"]
+    row = 530
+    if spoil == "quantity":
+        dem.iloc[row, dem.columns.get_loc("quantity")] = "x"
+    elif spoil == "unknown item":
+        dem.iloc[row, dem.columns.get_loc("item")] = "NO-SUCH-ITEM"
+    elif spoil == "duplicate id":
+        dem.iloc[row, dem.columns.get_loc("id")] = dem["id"].iloc[3]
+    elif spoil == "duplicate cell":
+        sup = pd.concat([sup, sup.iloc[[7]]])
+    else:
+        dem.at[row, "locations"] = ["DC01", "NOWHERE"]
+    write_csv_folder(frames | {"demand": dem, "supply": sup}, tmp_path / "in")
+    want = _message(tmp_path / "in")
+    with pytest.raises(InstanceError) as got:
+        split.solve_folder(tmp_path / "in", tmp_path / "split", piece_lines=100)
+    assert (str(got.value), got.value.field) == want
+
+
+def test_split_run_refuses_a_previous_allocation(tmp_path) -> None:
+    frames = _week(100)
+    frames["previous"] = pd.DataFrame(
+        {"demand_id": [frames["demand"]["id"].iloc[0]], "location": ["DC01"], "quantity": [1]}
+    )
+    write_csv_folder(frames, tmp_path / "in")
+    with pytest.raises(InstanceError, match="previous allocation") as err:
+        split.solve_folder(tmp_path / "in", tmp_path / "split")
+    assert err.value.field == "previous"
+
+
+def test_split_run_stops_at_the_time_limit_without_tables(tmp_path) -> None:
+    write_csv_folder(_week(300), tmp_path / "in")
+    res = split.solve_folder(
+        tmp_path / "in", tmp_path / "split", SolveParams(time_limit=1e-6), piece_lines=100
+    )
+    one = optim.solve(optim.load(tmp_path / "in"), time_limit=1e-6)
+    assert res.status is one.status and res.message == one.message
+    assert not list((tmp_path / "split").iterdir())
