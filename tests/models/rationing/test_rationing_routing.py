@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -389,3 +390,19 @@ def test_unique_optima_by_criterion():
 def test_off_grid_lane_costs_go_to_the_lps():
     assert routing.integer_costs(np.array([0.5, 1.25])) is not None
     assert routing.integer_costs(np.array([1 / 3])) is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=engine.EngineError,
+    reason="known defect: the third routing LP (rank, cost and change kept to 1e-9 relative) "
+    "ends 'HiGHS: Unknown' here; kept bounds loosened to 1e-6 relative solve it, 1e-7 not. "
+    "Only the LP path (--method lp, or components the exact routing hands back); the default "
+    "path routes this instance exactly",
+)
+def test_routing_lps_on_a_dense_week_with_stability_and_minimums_and_caps():
+    kw = DENSE | {"n_items": 5, "n_locations": 6, "tiers": 2, "rules": RULE_SETS[0]}
+    p = prepare(_instance(2153, kw | {"min_share": 0.3, "max_share": 0.3}))
+    fast = engine.allocate(p, SolveParams(method="auto"))
+    _assert_lexicographically_optimal(p, fast.flow, _closed(p, fast.alloc))
+    engine.allocate(p, SolveParams(method="lp"))
