@@ -183,9 +183,56 @@ def cmd_solve(args: argparse.Namespace) -> int:
         from optim.output import check_target
 
         check_target(args.tables, "--tables")
+    if args.split:
+        return _solve_split(args)
     instance = api.load(args.instance)
     result = api.solve(instance, _params(args))
     return _emit(result, args)
+
+
+def _solve_split(args: argparse.Namespace) -> int:
+    """``optim solve FOLDER --split --tables OUT``: a rationing CSV folder solved piece by
+    piece (:func:`optim.split.solve_folder`; the process never holds the whole week); the
+    tables are the one-process run's bytes, written atomically; ``--out`` gets the result
+    document without tables."""
+    from optim.errors import InstanceError
+
+    if not Path(args.instance).is_dir():
+        raise InstanceError(
+            f"--split takes a rationing CSV folder, got {args.instance!r}; allowed: a folder "
+            "with supply.csv and demand.csv (JSON and YAML documents are solved whole)",
+            field="--split",
+        )
+    if not args.tables or args.out == "-":
+        raise InstanceError(
+            "--split writes its tables into a folder: give --tables DIR (the result document "
+            "of --out holds no tables, and stdout is not available to it)",
+            field="--split",
+        )
+    if args.format != "csv":
+        raise InstanceError(
+            f"--split writes CSV tables, got --format {args.format}; allowed: csv",
+            field="--format",
+        )
+    from optim import split
+
+    class _NoTables(Exception):  # no solution: the tables folder is not committed
+        pass
+
+    try:
+        with _atomic(args.tables, "optim solve --split --tables", args.instance) as tmp:
+            result = split.solve_folder(args.instance, tmp, _params(args), workers=args.threads)
+            if not result.has_solution():
+                raise _NoTables
+    except _NoTables:
+        pass
+    if args.out:
+        result.to_json(args.out, include_runtime=args.timing)
+    if not args.quiet:
+        print(result.summary())
+    if not result.has_solution():
+        print(f"optim: no solution: {result.status.value}. {result.message}", file=sys.stderr)
+    return exit_code(result)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -573,6 +620,13 @@ def _add_solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timing", action="store_true", help="include runtime in the document")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
     _add_cluster_option(p)
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="rationing CSV folder only: solve it piece by piece so that no process holds the "
+        "whole week (10^7+ lines; with --cluster the pieces go to Dask workers, which must "
+        "see the folder); needs --tables, writes the same CSV bytes as the whole run",
+    )
 
 
 def _add_cluster_option(p: argparse.ArgumentParser) -> None:

@@ -135,3 +135,64 @@ def test_split_run_stops_at_the_time_limit_without_tables(tmp_path) -> None:
     one = optim.solve(optim.load(tmp_path / "in"), time_limit=1e-6)
     assert res.status is one.status and res.message == one.message
     assert not list((tmp_path / "split").iterdir())
+
+
+def test_cli_split_writes_the_tables_of_the_whole_run(tmp_path, monkeypatch) -> None:
+    """``optim solve FOLDER --split --tables OUT``: the same CSV bytes as ``--tables`` of the
+    whole run, an atomic folder with its manifest, and the head document from ``--out``."""
+    import json
+
+    from optim.cli import main
+
+    monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
+    real, pieces = split._pieces, []
+
+    def small_pieces(keys, piece_lines):  # the CLI's pieces of 200,000 lines, cut to 150
+        out = real(keys, 150)
+        pieces.append(len(out[2]))
+        return out
+
+    monkeypatch.setattr(split, "_pieces", small_pieces)
+    write_csv_folder(_week(600), tmp_path / "in")
+    src = str(tmp_path / "in")
+    assert main(["solve", src, "--tables", str(tmp_path / "one"), "--quiet"]) == 0
+    args = ["solve", src, "--split", "--tables", str(tmp_path / "two")]
+    assert main([*args, "--out", str(tmp_path / "head.json"), "--quiet"]) == 0
+    assert pieces and pieces[0] >= 2  # really split
+    for name in TABLES:
+        one = (tmp_path / "one" / f"{name}.csv").read_bytes()
+        assert (tmp_path / "two" / f"{name}.csv").read_bytes() == one, name
+    manifest = json.loads((tmp_path / "two" / "manifest.json").read_text())
+    assert "--split" in manifest["command"]
+    head = json.loads((tmp_path / "head.json").read_text())
+    assert head["status"] == "optimal"
+    assert not head.get("tables")
+
+
+def test_cli_split_needs_a_folder_and_csv_tables(tmp_path, capsys) -> None:
+    from optim.cli import main
+
+    write_csv_folder(_week(100), tmp_path / "in")
+    src, out = str(tmp_path / "in"), str(tmp_path / "out")
+    assert main(["solve", src, "--split"]) == 2
+    assert "give --tables DIR" in capsys.readouterr().err
+    assert main(["solve", src, "--split", "--tables", out, "--format", "parquet"]) == 2
+    assert "allowed: csv" in capsys.readouterr().err
+    doc = tmp_path / "week.json"
+    doc.write_text("{}")
+    assert main(["solve", str(doc), "--split", "--tables", out]) == 2
+    assert "takes a rationing CSV folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_split_at_the_time_limit_commits_no_tables(tmp_path, capsys) -> None:
+    """A split run stopped by its time limit has no tables: the target folder is not
+    written (never a folder that looks complete), the exit code says time limit."""
+    from optim.cli import main
+    from optim.status import Status
+
+    write_csv_folder(_week(100), tmp_path / "in")
+    args = ["solve", str(tmp_path / "in"), "--split", "--tables", str(tmp_path / "t")]
+    code = main([*args, "--time-limit", "1e-9"])
+    assert code != 0 and not (tmp_path / "t").exists()
+    assert Status.TIME_LIMIT.value in capsys.readouterr().err
