@@ -315,16 +315,7 @@ def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:
         id_col="id",
         what="segment",
     )
-    T.references(
-        dem["item"],
-        sup["item"].unique(),
-        table="demand",
-        col="item",
-        frame=dem,
-        id_col="id",
-        what="item",
-        hint="; every demanded item needs a supply row (quantity 0 if it is out of stock)",
-    )
+    check_demand_items(dem["item"], sup["item"].unique(), dem)
     qty = T.number_column(demand, "demand", "quantity", id_col="id", gt=0)
     mn = T.number_column(demand, "demand", "min_quantity", id_col="id", default=0.0, ge=0)
     mx = T.number_column(demand, "demand", "max_quantity", id_col="id", default=np.inf, ge=0)
@@ -429,6 +420,21 @@ def _pair_table(
     out[value] = T.number_column(raw, table, value, id_col=id_col, ge=0)
     T.unique(out[list(keys)], table, f"({keys[0]}, {keys[1]})")
     return out
+
+
+def check_demand_items(items: pd.Series, known: Any, frame: pd.DataFrame) -> None:
+    """Every demanded item has a supply row: the one message of the whole run and of the
+    split run (:mod:`optim.split`), which checks its rows chunk by chunk."""
+    T.references(
+        items,
+        known,
+        table="demand",
+        col="item",
+        frame=frame,
+        id_col="id",
+        what="item",
+        hint="; every demanded item needs a supply row (quantity 0 if it is out of stock)",
+    )
 
 
 def _check_magnitude(frame: pd.DataFrame, table: str, col: str, id_col: str) -> None:

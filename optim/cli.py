@@ -147,8 +147,14 @@ def _emit(result: Result, args: argparse.Namespace) -> int:
         if args.tables:
             with _atomic(args.tables, "optim solve --tables", args.instance) as tmp:
                 result.write_tables(tmp, format=args.format)
-        if not args.quiet:
-            print(result.summary())
+    return _finish(result, args)
+
+
+def _finish(result: Result, args: argparse.Namespace) -> int:
+    """The summary on stdout (unless the document went there or ``--quiet``), the reason on
+    stderr when there is no solution, and the exit code."""
+    if args.out != "-" and not args.quiet:
+        print(result.summary())
     if not result.has_solution():
         print(f"optim: no solution: {result.status.value}. {result.message}", file=sys.stderr)
         for line in result.diagnosis:
@@ -228,11 +234,7 @@ def _solve_split(args: argparse.Namespace) -> int:
         pass
     if args.out:
         result.to_json(args.out, include_runtime=args.timing)
-    if not args.quiet:
-        print(result.summary())
-    if not result.has_solution():
-        print(f"optim: no solution: {result.status.value}. {result.message}", file=sys.stderr)
-    return exit_code(result)
+    return _finish(result, args)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

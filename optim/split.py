@@ -299,19 +299,12 @@ def _location_lists(
 
 def _unknown_item(chunk: pd.DataFrame, row: int, row0: int, keys: _Keys) -> None:
     """The one-process run's message for a demand item without a supply row."""
-    from optim.instances import tables as T
+    from optim.instances.rationing import check_demand_items
 
     frame = pd.DataFrame({"id": chunk["id"].iloc[[row]].astype(str).str.strip().to_numpy()})
     try:
-        T.references(
-            pd.Series([str(chunk["item"].iloc[row]).strip()]),
-            pd.Index(list(keys.items)),
-            table="demand",
-            col="item",
-            frame=frame,
-            id_col="id",
-            what="item",
-            hint="; every demanded item needs a supply row (quantity 0 if it is out of stock)",
+        check_demand_items(
+            pd.Series([str(chunk["item"].iloc[row]).strip()]), pd.Index(list(keys.items)), frame
         )
     except InstanceError as exc:
         raise _renumbered(exc, {"demand": np.array([row0 + row])}) from None
