@@ -64,7 +64,9 @@ def test_long_usage_routings_capacity_and_settings(tmp_path: Path) -> None:
 def test_missing_column_is_named(tmp_path: Path) -> None:
     files = dict(HAND)
     files["segments.csv"] = "name,priority,lost_sales_cost\nkey,1,20"
-    with pytest.raises(InstanceError, match=r"segments.csv line 1: missing column\(s\) backlog_cost"):
+    with pytest.raises(
+        InstanceError, match=r"segments.csv line 1: missing column\(s\) backlog_cost"
+    ):
         read_csv_folder(write(tmp_path / "bad", files))
 
 
