@@ -68,6 +68,8 @@ Messages
   taken silently; a unit_cost without a routing column was dropped →
   test_capacity_csv_errors_name_the_file_line_and_column,
   test_capacity_csv_unit_cost_without_routing_column_is_kept
+- (audit) rationing CSV folders named the table row counted from 0 (``demand[1]`` for file
+  line 3) and an empty cell as ``nan`` → test_rationing_csv_errors_name_the_file_line_and_column
 
 Resources
 - a YAML alias bomb → test_gate::test_yaml_alias_bomb_is_refused_quickly
@@ -498,6 +500,54 @@ def test_capacity_csv_unit_cost_without_routing_column_is_kept(tmp_path):
     plain = optim.load(_capacity_folder(tmp_path / "plain", products=CAPACITY_CSV["products.csv"]))
     made = optim.solve(inst).table("production")["quantity"].sum()
     assert optim.solve(inst).objective == pytest.approx(optim.solve(plain).objective + 0.5 * made)
+
+
+# ----------------------------------------------------------------- rationing CSV folders
+RATIONING_CSV = {
+    "supply": "item,location,quantity\nWIDGET,DC1,100\nWIDGET,DC2,30\n",
+    "segments": "name,tier,fair_share\nstrategic,1,proportional\nstandard,2,proportional\n",
+    "demand": "id,customer,item,quantity,segment,locations\nL1,Acme,WIDGET,60,strategic,DC1\n"
+    "L2,Beta,WIDGET,40,strategic,\nL3,Gamma,WIDGET,50,standard,DC2;DC1\n",
+}
+DEMAND_CSV = RATIONING_CSV["demand"]
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "words"),
+    [
+        (
+            "demand",
+            DEMAND_CSV.replace("40,strategic", "-40,strategic"),
+            ["line 3, column quantity"],
+        ),
+        (  # a blank line and a quoted line break: the line as the planner sees it
+            "demand",
+            DEMAND_CSV.replace("\nL2,Beta", '\n\nL2,"Be\nta"').replace("40,strat", "-40,strat"),
+            ["line 4, column quantity", "(id 'L2')"],
+        ),
+        ("demand", DEMAND_CSV.replace("40,strategic", "40,strat"), ["line 3, column segment"]),
+        ("demand", DEMAND_CSV.replace("DC2;DC1", "DC3;DC1"), ["line 4, column locations", "DC3"]),
+        ("demand", DEMAND_CSV.replace("L2,", ","), ["line 3, column id", "(empty)"]),
+        ("demand", DEMAND_CSV.replace("L2,", "L1,"), ["line 3", "duplicate id 'L1'"]),
+        ("demand", DEMAND_CSV.replace("id,customer", "ID,customer"), ["line 1, column ID"]),
+        ("supply", RATIONING_CSV["supply"] + "WIDGET,DC1,5\n", ["line 4", "duplicate"]),
+        ("supply", RATIONING_CSV["supply"].replace("30", "-30"), ["line 3, column quantity"]),
+        ("segments", RATIONING_CSV["segments"].replace("standard,2", "standard,3"), ["line 3"]),
+        ("previous", "demand_id,location,quantity\nL9,DC1,5\n", ["line 2, column demand_id"]),
+        ("lanes", "location,customer,cost\nDC1,Acme,-1\n", ["line 2, column cost"]),
+    ],
+)
+def test_rationing_csv_errors_name_the_file_line_and_column(tmp_path, capsys, file, text, words):
+    """Rationing CSV folders (audit): errors named the table row counted from 0
+    (``demand[1] (id 'L2')`` for file line 3) and an empty cell as ``nan``; they name the
+    file, the line as written and the column. Exit 2, nothing written."""
+    folder = tmp_path / "week"
+    folder.mkdir()
+    for name, body in (RATIONING_CSV | {file: text}).items():
+        (folder / f"{name}.csv").write_text(body)
+    out = tmp_path / "r.json"
+    _refused(capsys, ["solve", folder, "--out", out], f"{file}.csv line", *words, out=out)
+    assert "nan" not in _refused(capsys, ["validate", folder], f"{file}.csv line", *words)
 
 
 # ----------------------------------------------------------------- resources
