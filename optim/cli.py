@@ -343,7 +343,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
     config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
     if args.returns:
         config = config.model_copy(update={"returns": args.returns})
-    seg = segment(args.history, config=config, previous=previous, overrides=_pins(args))
+    origins: dict[str, str] = {}
+    pins = _pins(args, origins)
+    try:
+        seg = segment(args.history, config=config, previous=previous, overrides=pins)
+    except InstanceError as exc:
+        raise _pin_error(exc, origins) from None
     if args.out:
         with _atomic(args.out, "optim segment", args.history) as out:
             from optim.precision import write_csv
@@ -455,9 +460,14 @@ def cmd_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _pins(args: argparse.Namespace) -> dict[str, str] | None:
-    """Customer pins from ``--pin CUSTOMER=SEGMENT`` and ``--pins FILE`` (customer,segment)."""
+def _pins(
+    args: argparse.Namespace, origins: dict[str, str] | None = None
+) -> dict[str, str] | None:
+    """Customer pins from ``--pin CUSTOMER=SEGMENT`` and ``--pins FILE`` (customer,segment);
+    ``origins`` gets where each customer's pin was written (``--pins f.csv line 3``,
+    ``--pin C1=strategic``) for the messages of later checks."""
     pins: dict[str, str] = {}
+    origins = {} if origins is None else origins
     if args.pins:
         from optim.instances.gate import read_csv_text
 
@@ -468,13 +478,38 @@ def _pins(args: argparse.Namespace) -> dict[str, str] | None:
                 f"--pins {args.pins}: missing column(s) {missing}; needs customer,segment.",
                 field="pins",
             )
-        pins.update(zip(frame["customer"].str.strip(), frame["segment"].str.strip(), strict=True))
+        rows = zip(
+            frame.index, frame["customer"].str.strip(), frame["segment"].str.strip(), strict=True
+        )
+        lines: dict[str, int] = {}
+        for line, customer, name in rows:
+            if pins.get(customer, name) != name:
+                raise InstanceError(
+                    f"--pins {args.pins} line {line}, column segment: customer {customer!r} "
+                    f"is pinned to {name!r} here and to {pins[customer]!r} on line "
+                    f"{lines[customer]}; allowed: one segment per customer.",
+                    field="pins",
+                )
+            pins[customer] = name
+            lines.setdefault(customer, line)
+            origins[customer] = f"--pins {args.pins} line {line}"
     for text in args.pin or ():
         customer, sep, name = text.partition("=")
         if not sep or not customer.strip() or not name.strip():
             raise InstanceError(f"--pin {text!r} must be CUSTOMER=SEGMENT.", field="pin")
         pins[customer.strip()] = name.strip()
+        origins[customer.strip()] = f"--pin {text}"
     return pins or None
+
+
+def _pin_error(exc: InstanceError, origins: dict[str, str]) -> InstanceError:
+    """segment()'s error on a pin (field ``overrides.CUSTOMER``) named by where the pin was
+    written on the command line."""
+    field = exc.field or ""
+    customer = field.removeprefix("overrides.")
+    if not field.startswith("overrides.") or customer not in origins:
+        return exc
+    return InstanceError(f"{origins[customer]}: {exc}", field=exc.field)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -494,13 +529,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     check_target(args.out)
     from optim.planning import demo
 
+    origins: dict[str, str] = {}
     return demo.plan(
         Path(args.folder),
         Path(args.out),
         quiet=args.quiet,
         params=_job_params(args),
-        pins=_pins(args),
+        pins=_pins(args, origins),
         previous=Path(args.previous) if args.previous else None,
+        pin_origins=origins,
     )
 
 

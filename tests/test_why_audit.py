@@ -34,6 +34,14 @@ Planning folders
   test_history_without_location_names_history_csv
 - ``plan_start`` before the history → test_gate::test_plan_yaml_mistakes,
   test_plan_start_outside_the_window
+- (audit) pins: a pin naming a customer without history passed validate and failed later
+  naming no file; a customer pinned twice took the last pin; ``--pin`` errors spoke of
+  "overrides" → test_pins_are_checked_against_the_history_and_each_other,
+  test_command_line_pins_name_where_they_were_written
+- (audit) receipts.csv past the gate (empty file exit 1, lines off after a blank line, a
+  second quantity column, 1e300, a year-2099 receipt); a stray ``supplies.csv`` ignored; a
+  receipts lane naming no stage silent; receipts.csv missing from the input hash →
+  test_receipts_mistakes, test_stray_files_receipt_lanes_and_the_input_hash
 - ``max_service_time_days`` 3 → 6 silently changes nothing →
   test_service_days_that_round_alike_are_warned, test_output::test_run_notes_that_are_warnings_...
 - 776 order lines become 695 (merges) → test_output::test_run_notes_that_are_warnings_are_alerts
@@ -261,6 +269,110 @@ def test_orders_csv_errors_name_orders_csv(folder, tmp_path, capsys, column, val
     _replace_cell(copy / "orders.csv", 4, column, value)
     message = _plan_refused(capsys, copy, tmp_path, f"orders.csv line 4, column {column}", *words)
     assert "history" not in message.split(";")[0]
+
+
+def _first_customer(folder: Path) -> str:
+    return (folder / "history.csv").read_text().splitlines()[1].split(",")[2]
+
+
+@pytest.mark.parametrize(
+    ("pins_csv", "yaml_pins", "words"),
+    [
+        ("C9999,strategic\n", None, ["pins.csv line 2, column customer", "'C9999'"]),
+        ("{c},strategic\n{c},standard\n", None, ["pins.csv line 3, column segment", "line 2"]),
+        ("{c},strategic\n", "standard", ["pins.csv line 2", "plan.yaml line"]),
+        (None, "missing", ["plan.yaml line", "pins.C9999", "history.csv"]),
+    ],
+    ids=["unknown-customer", "twice", "csv-and-yaml", "yaml-unknown-customer"],
+)
+def test_pins_are_checked_against_the_history_and_each_other(
+    folder, tmp_path, capsys, pins_csv, yaml_pins, words
+):
+    """(audit) A pin naming a customer without history passed ``validate`` and failed in the
+    segmentation step naming no file ("overrides names customer"); a customer pinned twice
+    (in pins.csv, or in pins.csv and plan.yaml) silently took the last pin."""
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    customer = _first_customer(copy)
+    if pins_csv is not None:
+        (copy / "pins.csv").write_text("customer,segment\n" + pins_csv.format(c=customer))
+    if yaml_pins is not None:
+        pin = {"C9999": "strategic"} if yaml_pins == "missing" else {customer: yaml_pins}
+        plan = yaml.safe_load((copy / "plan.yaml").read_text())
+        (copy / "plan.yaml").write_text(yaml.safe_dump(plan | {"pins": pin}, sort_keys=False))
+    _plan_refused(capsys, copy, tmp_path, *words)
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--pin", "C9999=strategic"], ["--pin C9999=strategic", "history.csv", "allowed"]),
+        (["--pin", "{c}=platinum"], ["=platinum", "'platinum'", "allowed: standard"]),
+        (["--pins", "{pins}"], ["pins.csv line 3", "C9999"]),
+        (["--pins", "{twice}"], ["line 3, column segment", "on line 2"]),
+    ],
+)
+def test_command_line_pins_name_where_they_were_written(folder, tmp_path, capsys, argv, words):
+    """(audit) ``optim plan --pin`` / ``--pins`` for an unknown customer or segment failed in
+    the segmentation step as "overrides names customer ..."; a customer twice in a --pins file
+    took the last pin. Now checked against the folder before any work, naming the option or
+    the file line; ``optim segment`` names them too."""
+    customer = _first_customer(folder)
+    (tmp_path / "pins.csv").write_text(f"customer,segment\n{customer},strategic\nC9999,standard\n")
+    (tmp_path / "twice.csv").write_text(
+        f"customer,segment\n{customer},strategic\n{customer},standard\n"
+    )
+    argv = [
+        a.format(c=customer, pins=tmp_path / "pins.csv", twice=tmp_path / "twice.csv")
+        for a in argv
+    ]
+    out = tmp_path / "out"
+    _refused(capsys, ["plan", folder, "--out", out, "--quiet", *argv], *words, out=out)
+    _refused(capsys, ["segment", folder / "history.csv", *argv], *words[:1])
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", ["receipts.csv", "empty"]),  # was exit 1
+        ("{h}Plant,2024-03-01,2024-03-10,40\n\nPlant,2024-03-01,2024-03-10,-40\n", ["line 4"]),
+        (
+            "lane,order_date,receipt_date,quantity,quantity\nPlant,2024-03-01,2024-03-10,4,5\n",
+            ["twice"],
+        ),
+        ("{h}Plant,2024-03-01,2024-03-10,1e300\n", ["line 2", "'1e300'", "1e12"]),
+        ("{h}Plant,2024-03-01,2099-03-10,40\n", ["line 2", "2099-03-10", "366 days"]),
+    ],
+    ids=["empty", "blank-line", "column-twice", "huge", "year-2099"],
+)
+def test_receipts_mistakes(folder, tmp_path, capsys, text, words):
+    """(audit) receipts.csv was read past the input gate: an empty file ended in exit 1, a
+    blank line put later rows one line short, a second quantity column was taken silently, a
+    quantity of 1e300 and a receipt 75 years after its order were planned."""
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    (copy / "receipts.csv").write_text(text.format(h="lane,order_date,receipt_date,quantity\n"))
+    _plan_refused(capsys, copy, tmp_path, "receipts.csv", *words)
+
+
+def test_stray_files_receipt_lanes_and_the_input_hash(folder, tmp_path, capsys):
+    """(audit) A misspelt ``supplies.csv`` was ignored (the run planned with planned stock); a
+    receipts lane naming no stage planned nothing without a word; receipts.csv was not in
+    the input hash, so runs with other lead times showed the same hash."""
+    from optim.planning.folder import read_folder
+
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    (copy / "supplies.csv").write_text("item,location,quantity\n")
+    _plan_refused(capsys, copy, tmp_path, "'supplies.csv'", "did you mean 'supply.csv'")
+    (copy / "supplies.csv").unlink()
+    rows = "lane,order_date,receipt_date,quantity\nPlant,2024-03-01,2024-03-10,40\n"
+    (copy / "receipts.csv").write_text(rows)
+    before = read_folder(copy)
+    assert "receipts.csv" in before.source["files"]
+    assert not any("receipts:" in n for n in before.notes)
+    (copy / "receipts.csv").write_text(rows + "Planty,2024-03-01,2024-03-12,40\n")
+    after = read_folder(copy)
+    assert after.source["sha256"] != before.source["sha256"]
+    (note,) = [n for n in after.notes if n.startswith("receipts:")]
+    assert "Planty" in note and "receipts.csv line 3" in note
 
 
 @pytest.mark.parametrize("start", ["2023-01-02", "2030-01-07"])
