@@ -294,6 +294,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
     if not isinstance(doc["stages"], list) or not all(isinstance(r, dict) for r in doc["stages"]):
         raise InstanceError(f"{path}, field stages: expected a list of stage records")
+    if "status" not in doc:  # an instance document has stages too, but no solution
+        raise InstanceError(
+            f"{path}: is a safety_stock instance, not a result (no 'status'); allowed: the "
+            "result document `optim solve INSTANCE --out RESULT.json` writes (pass the "
+            "instance with --instance when the result does not carry it)"
+        )
     if args.instance:
         instance = api.load(args.instance)
     elif "instance" in doc:

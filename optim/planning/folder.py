@@ -42,7 +42,10 @@ Rules the planner chooses in ``plan.yaml`` (reported in the run's notes):
     ``report`` (default): items of ``items.csv`` without order lines are listed in the
     notes and get no stock plan; ``error``: refused.
 ``pins``
-    ``{customer: segment}``, merged with ``pins.csv`` (``optim plan --pin`` wins).
+    ``{customer: segment}``, merged with ``pins.csv``: a pin of ``pins.csv`` wins over
+    ``plan.yaml``'s (each such override is listed in the notes), ``optim plan --pin`` wins
+    over both; a customer pinned to two segments within ``pins.csv`` is an error, and so is
+    a pin for a customer without order lines in ``history.csv``.
 
 Limits: ``plan_weeks`` in 1..:data:`MAX_PLAN_WEEKS`; ``plan_start`` within
 :data:`MAX_START_AFTER_DAYS` days after the last history line (the seasonal naïve forecast
@@ -738,7 +741,7 @@ def read_folder(folder: str | Path) -> PlanningData:
             "a customer with order lines in history.csv",
             " (a pin for a typo would pin nobody)",
         )
-        pins.update(_pin_rows(pins_raw, pins, plan))
+        pins.update(_pin_rows(pins_raw, pins, plan, notes))
     from optim.output import hash_files
 
     # every file the run reads is in the input hash (receipts.csv was not: a run planned
@@ -796,13 +799,17 @@ def _receipt_lanes(
         )
 
 
-def _pin_rows(frame: pd.DataFrame, yaml_pins: dict[str, str], plan: _Plan) -> dict[str, str]:
-    """pins.csv's pins; a customer pinned twice to different segments (in the file, or in
-    the file and plan.yaml) is an error naming both places, never a silent last-one-wins."""
+def _pin_rows(
+    frame: pd.DataFrame, yaml_pins: dict[str, str], plan: _Plan, notes: list[str]
+) -> dict[str, str]:
+    """pins.csv's pins. A customer pinned twice to different segments in the file is an
+    error naming both lines; a pin that overrides plan.yaml's (pins.csv wins) is listed in
+    the notes with both places, never a silent last-one-wins."""
     from optim.instances import gate
 
     out: dict[str, str] = {}
     lines: dict[str, Any] = {}
+    overridden: list[str] = []
     for line, customer, name in zip(frame.index, frame["customer"], frame["segment"], strict=True):
         before = out.get(customer)
         if before is not None and before != name:
@@ -815,18 +822,19 @@ def _pin_rows(frame: pd.DataFrame, yaml_pins: dict[str, str], plan: _Plan) -> di
                 allowed="one segment per customer",
             )
         other = yaml_pins.get(customer)
-        if other is not None and other != name:
+        if other is not None and other != name and customer not in out:
             at = gate.field_line(plan.text, ".yaml", f"pins.{customer}")
-            raise gate.refuse(
-                "pins.csv",
-                f"customer {customer!r} is pinned to {name!r} here and to {other!r} in plan.yaml"
-                + (f" line {at}" if at is not None else ""),
-                line=int(line),
-                field="segment",
-                allowed="one segment per customer (keep one of the two pins)",
+            overridden.append(
+                f"{customer} {name} (pins.csv line {line}) over {other} (plan.yaml"
+                + (f" line {at})" if at is not None else ")")
             )
         out[customer] = name
         lines.setdefault(customer, line)
+    if overridden:
+        notes.append(
+            f"pins: {len(overridden)} pin(s) of pins.csv override plan.yaml's pins (pins.csv "
+            f"wins): {'; '.join(overridden[:5])}{'; …' if len(overridden) > 5 else ''}."
+        )
     return out
 
 
