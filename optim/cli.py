@@ -30,6 +30,10 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2,
 EXIT_TARGET_MISSED = 5  # optim simulate --check: a segment missed its target
 
 
+MAX_HORIZON = 156
+"""Longest ``optim forecast --horizon``: three years of weeks (as ``plan_weeks``)."""
+
+
 def exit_code(result: Result) -> int:
     """Map a result onto the CLI's exit codes."""
     from optim.status import Status
@@ -400,9 +404,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
     if args.returns:
         config = config.model_copy(update={"returns": args.returns})
-    if args.horizon <= 0:
+    if not 0 < args.horizon <= MAX_HORIZON:  # (20,000 weeks ran past pandas' dates: exit 1)
         raise InstanceError(
-            f"--horizon must be a whole number of periods > 0, got {args.horizon}.", "horizon"
+            f"--horizon must be a whole number of periods > 0 and at most {MAX_HORIZON}, got "
+            f"{args.horizon}.",
+            "horizon",
         )
     if not 0.0 < args.level < 1.0:
         raise InstanceError(
@@ -790,7 +796,12 @@ def parser() -> argparse.ArgumentParser:
         "and accuracy.csv (rolling-origin backtest against seasonal naive)",
     )
     p.add_argument("history", help="order lines: CSV or parquet (as for `optim segment`)")
-    p.add_argument("--horizon", type=int, default=13, help="periods to forecast (default 13)")
+    p.add_argument(
+        "--horizon",
+        type=int,
+        default=13,
+        help=f"periods to forecast, 1..{MAX_HORIZON} (default 13)",
+    )
     p.add_argument(
         "--by",
         default="item,segment,location",
@@ -893,8 +904,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--disruption",
         action="append",
-        metavar="WHERE:FRACTION",
-        help="a location's supply / a resource's capacity loses FRACTION (repeatable)",
+        metavar="WHERE[:FRACTION]",
+        help="a location's supply / a resource's capacity loses FRACTION in [0, 1] (default 1: "
+        "all of it; repeatable)",
     )
     p.add_argument(
         "--workers",

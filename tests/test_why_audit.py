@@ -55,7 +55,7 @@ Exit 1 where the input is at fault
 - ``--threads 0``, ``--seed -1``, ``simulate --periods 0`` → test_gate::test_bad_job_and_...;
   every other numeric option of every command → test_every_numeric_option_is_checked (audit:
   ``batch --time-limit -1`` was exit 1; ``batch --workers 0``, ``forecast --jobs 0`` and
-  ``batch --demand inf`` ran)
+  ``batch --demand inf`` ran; ``forecast --horizon 20000`` was exit 1, 100000 ran on)
 - empty / binary history, mixed time zones → test_gate::test_empty_and_binary_history,
   test_gate::test_history_mistakes
 - a garbage ``--previous`` → test_gate::test_garbage_previous (segment),
@@ -425,6 +425,7 @@ def test_service_days_that_round_alike_are_warned():
         ["batch", CAPACITY, "--capacity-cut", "150"],
         ["forecast", "{history}", "--jobs", "0"],
         ["forecast", "{history}", "--horizon", "0"],
+        ["forecast", "{history}", "--horizon", "20000"],  # (audit) was exit 1 past year 2262
         ["forecast", "{history}", "--level", "1"],
         ["forecast", "{history}", "--origins", "1"],
         ["review", "{history}", "--window", "0"],
