@@ -24,7 +24,7 @@ import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, ORJSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -57,6 +57,14 @@ class ServiceConfig:
     sync_time_limit: float = 30.0  # seconds, cap (and default) of POST /v1/solve
     max_queue: int = 1000  # queued jobs before 429
     cache_bytes: int = 64 * 2**20  # results of deterministic solves kept in memory (0: off)
+
+
+class OrjsonResponse(JSONResponse):
+    """A JSON answer serialised by orjson (FastAPI's ``ORJSONResponse`` is deprecated and
+    warns in the server log on first use; this is the same rendering)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 class ApiError(Exception):
@@ -152,7 +160,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         description="Segment-aware inventory and allocation optimisation as a service: "
         "rationing, safety-stock placement, peak capacity, and the planning chain.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=OrjsonResponse,
     )
     app.state.manager = manager
     app.state.config = config
@@ -180,7 +188,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     # -- errors ---------------------------------------------------------------------------
     def _error(request: Request, status: int, detail: Any, **extra: Any) -> JSONResponse:
         body = {"detail": detail, "request_id": _rid(request), **extra}
-        return ORJSONResponse(body, status_code=status)
+        return OrjsonResponse(body, status_code=status)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -279,7 +287,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             mode, kind = await run_in_threadpool(_check, body, ctype, 4 * config.max_body)
         job = manager.submit(kind, mode, body, ctype, params, cached=hit)
         view = JobView(**job.public())
-        return ORJSONResponse(
+        return OrjsonResponse(
             view.model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
         )
 

@@ -44,6 +44,8 @@ def test_job_result_is_the_cli_result_byte_for_byte(
         assert r.status_code == 202, r.text
         job = r.json()
         assert job["status"] == "queued" and r.headers["Location"] == f"/v1/jobs/{job['id']}"
+        assert job["params"] == {"time_limit": None, "solver": "auto", "method": "auto",
+                                 "mip_gap": 1e-6}  # fmt: skip
         done = wait_job(c, job["id"], until=("succeeded", "failed"))
         assert done["status"] == "succeeded", done
         assert done["started_at"] and done["finished_at"] and done["progress"] == 1.0

@@ -137,6 +137,7 @@ def test_worker_killed_in_a_sync_solve_is_500_with_the_request_id_in_the_log(
     with one_worker.client() as c:  # a new worker takes over
         r = c.post("/v1/solve", params={"time_limit": 3.5}, content=SMALL, headers=JSON)
         assert r.status_code == 200
+    assert "Warning" not in one_worker.log_text()  # e.g. a deprecated response class
 
 
 def _worker(server: Server) -> int:
