@@ -134,9 +134,12 @@ def test_worker_killed_in_a_sync_solve_is_500_with_the_request_id_in_the_log(
     assert body["request_id"] == r.headers["X-Request-ID"]
     logged = rf"request {body['request_id']}: the worker process ended"
     assert re.search(logged, one_worker.log_text())
-    with one_worker.client() as c:  # a new worker takes over
+    with one_worker.client() as c:  # a new worker takes over, once warm (readyz)
+        until = time.monotonic() + 300
+        while c.get("/readyz").status_code != 200 and time.monotonic() < until:
+            time.sleep(0.2)
         r = c.post("/v1/solve", params={"time_limit": 3.5}, content=SMALL, headers=JSON)
-        assert r.status_code == 200
+        assert r.status_code == 200, r.text
     assert "Warning" not in one_worker.log_text()  # e.g. a deprecated response class
 
 
