@@ -529,3 +529,43 @@ def test_cover_the_strictest_tables_on_dask_same_bytes_as_local(dask_cluster, mo
         executor.use_cluster(None)
     assert ("cover-the-strictest tables per item", 3) in seen  # one block per item
     assert remote == local
+
+
+def test_capacity_blocks_same_bytes_for_one_and_two_threads() -> None:
+    """Without a cluster the independent plants are solved by threads of this process: one
+    thread or two, the same result bytes."""
+    from optim.instances.generators.capacity import generate
+
+    inst = generate(n_periods=8, n_products=12, n_resources=4, n_families=4, seed=3)
+    two = optim.solve(inst, threads=2)
+    assert two.info["blocks"] > 1
+    assert optim.solve(inst, threads=1).to_json() == two.to_json()
+
+
+def test_forecast_series_on_dask_same_arrays_as_local(dask_cluster, monkeypatch) -> None:
+    """Forecasts and backtests of 260 series: chunks sent to the Dask workers (also with one
+    local job: the cluster in force takes the work), the same arrays as one process."""
+    import numpy as np
+
+    from optim.forecasting.core import forecast_arrays
+
+    rng = np.random.default_rng(5)
+    ys = rng.binomial(1, 0.35, (260, 60)) * rng.gamma(2.0, 3.0, (260, 60))
+    methods = ["CrostonSBA"] * 200 + ["TSB"] * 60
+    args = dict(horizon=6, level=0.9, origins=2, step=3)
+    one = forecast_arrays(list(ys), methods, n_jobs=1, **args)
+    seen = _fan_outs(monkeypatch)
+    executor.use_cluster(dask_cluster)
+    try:
+        remote = forecast_arrays(list(ys), methods, n_jobs=1, **args)
+    finally:
+        executor.use_cluster(None)
+    assert seen == [("forecast", 8)]  # n_jobs 1: 8 chunks, all to the cluster
+    for name in ("forecast", "lo", "hi"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(remote, name))
+    assert list(one.method) == list(remote.method) and one.notes == remote.notes
+    for table in ("metrics", "baseline"):
+        a, b = getattr(one, table), getattr(remote, table)
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
