@@ -231,11 +231,16 @@ def test_rationing_of_1e5_lines_on_dask_same_bytes_as_local(dask_cluster, monkey
 def test_split_rationing_folder_of_1e5_lines_on_dask_same_bytes_as_local(
     dask_cluster, tmp_path, split_pieces
 ) -> None:
-    """A CSV folder of 10^5 order lines split into pieces (files in a scratch folder both
-    worker processes read), solved by the two Dask workers and merged streaming: the tables
-    and totals are byte for byte those of the one-process run."""
+    """A CSV folder of 10^5 order lines (and last week's allocation on 30 % of them) split
+    into pieces (files in a scratch folder both worker processes read), solved by the two
+    Dask workers and merged streaming: the tables and totals are byte for byte those of the
+    one-process run."""
     from optim import split
-    from optim.instances.generators.rationing import rationing_frames, write_csv_folder
+    from optim.instances.generators.rationing import (
+        previous_allocation,
+        rationing_frames,
+        write_csv_folder,
+    )
 
     frames = rationing_frames(
         7,
@@ -247,6 +252,7 @@ def test_split_rationing_folder_of_1e5_lines_on_dask_same_bytes_as_local(
         supply_factor=(0.6, 1.3),
         lanes=True,
     )
+    frames["previous"] = previous_allocation(frames, 0.3)
     write_csv_folder(frames, tmp_path / "in")
     local = optim.solve(optim.load(tmp_path / "in"))
     local.write_tables(tmp_path / "one")
