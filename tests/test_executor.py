@@ -1,7 +1,7 @@
 """The executor seam: order, errors, and the same bytes for any executor and worker count.
 
-The Dask tests start a real scheduler and two worker processes on loopback
-(``distributed.LocalCluster``); nothing is mocked.
+The Dask tests start a real scheduler and two worker processes on loopback (the
+``dask_cluster`` fixture of tests/conftest.py, ``distributed.LocalCluster``); nothing is mocked.
 """
 
 from __future__ import annotations
@@ -180,22 +180,6 @@ def test_rationing_same_bytes_for_one_and_two_local_workers(small_blocks, monkey
     two = optim.solve(inst, threads=2).to_json()
     assert calls[0]["workers"] == 2 and calls[0]["total"] > 2  # really split and parallel
     assert one == two
-
-
-@pytest.fixture(scope="module")
-def dask_cluster():
-    """A real Dask scheduler and two worker processes on loopback."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",  # loopback only, any free port
-        silence_logs=40,
-    ) as cluster:
-        yield cluster.scheduler_address
-        executor.disconnect(cluster.scheduler_address)
 
 
 def test_fan_out_on_dask_keeps_order(dask_cluster) -> None:
@@ -466,14 +450,19 @@ def test_optim_simulate_with_random_lead_times_same_bytes_for_one_and_two_worker
     tmp_path, monkeypatch
 ) -> None:
     """Both lead-time simulators (first come first served, and critical levels) split their
-    replications over two processes: the CSV of `optim simulate` is the same bytes."""
+    replications over two processes: the CSV of `optim simulate` is the same bytes, and the
+    fan-outs report their progress."""
     result = _lead_time_result(tmp_path)
     seen = _fan_outs(monkeypatch)
     one = _simulate_cli(result, tmp_path / "one.csv", "--workers", "1")
     assert [p for d, p in seen if d in _LEAD_SIM] == [1, 1]
     seen.clear()
-    two = _simulate_cli(result, tmp_path / "two.csv", "--workers", "2")
+    progress: list[tuple[int, int, str]] = []
+    with executor.on_progress(lambda *step: progress.append(step)):
+        two = _simulate_cli(result, tmp_path / "two.csv", "--workers", "2")
     assert [(d, p) for d, p in seen if d in _LEAD_SIM] == [(d, 2) for d in _LEAD_SIM]
+    for desc in _LEAD_SIM:  # progress (the bar on a terminal) counts every piece
+        assert [(k, n) for k, n, d in progress if d == desc] == [(0, 2), (1, 2), (2, 2)]
     assert one == two
     import io
 
@@ -546,32 +535,3 @@ def test_capacity_blocks_same_bytes_for_one_and_two_threads() -> None:
     two = optim.solve(inst, threads=2)
     assert two.info["blocks"] > 1
     assert optim.solve(inst, threads=1).to_json() == two.to_json()
-
-
-def test_forecast_series_on_dask_same_arrays_as_local(dask_cluster, monkeypatch) -> None:
-    """Forecasts and backtests of 260 series: chunks sent to the Dask workers (also with one
-    local job: the cluster in force takes the work), the same arrays as one process."""
-    import numpy as np
-
-    from optim.forecasting.core import forecast_arrays
-
-    rng = np.random.default_rng(5)
-    ys = rng.binomial(1, 0.35, (260, 60)) * rng.gamma(2.0, 3.0, (260, 60))
-    methods = ["CrostonSBA"] * 200 + ["TSB"] * 60
-    args = dict(horizon=6, level=0.9, origins=2, step=3)
-    one = forecast_arrays(list(ys), methods, n_jobs=1, **args)
-    seen = _fan_outs(monkeypatch)
-    executor.use_cluster(dask_cluster)
-    try:
-        remote = forecast_arrays(list(ys), methods, n_jobs=1, **args)
-    finally:
-        executor.use_cluster(None)
-    assert seen == [("forecast", 8)]  # n_jobs 1: 8 chunks, all to the cluster
-    for name in ("forecast", "lo", "hi"):
-        np.testing.assert_array_equal(getattr(one, name), getattr(remote, name))
-    assert list(one.method) == list(remote.method) and one.notes == remote.notes
-    for table in ("metrics", "baseline"):
-        a, b = getattr(one, table), getattr(remote, table)
-        assert a.keys() == b.keys()
-        for key in a:
-            np.testing.assert_array_equal(a[key], b[key])

@@ -51,6 +51,8 @@ __all__ = ["simulate", "simulate_critical", "simulate_crossing"]
 Upstream = Literal["guaranteed", "actual"]
 
 _CHUNK_BYTES = 64 * 2**20  # demand and orders of one chunk of replications
+LeadModel = tuple[str, NDArray[np.float64], NDArray[np.float64], float]
+"""A stage's lead-time law: :func:`.lead_times.lead_time_model`."""
 
 
 def simulate(
@@ -198,7 +200,7 @@ def _rep_pieces(replications: int, per_rep: int, workers: int) -> list[tuple[int
 
 def _leads(
     gens: list[np.random.Generator],
-    model: tuple[str, NDArray[np.float64], NDArray[np.float64], float],
+    model: LeadModel,
     periods: int,
 ) -> NDArray[np.float64]:
     """Lead times of one stage, (replication, period), each row from its replication's
@@ -207,28 +209,38 @@ def _leads(
 
 
 @dataclass(frozen=True)
-class _FcfsRun:
-    """What a piece of :func:`simulate` needs (sent to worker processes or Dask as is)."""
+class _Reps:
+    """What every piece of replications needs (a piece's run is sent to worker processes or
+    Dask as is): the seed, the periods simulated (``horizon``, the first ``warmup`` not
+    counted), ``batches`` (see each simulator), every stage's lead-time law and whether it
+    is random (or fractional)."""
 
-    data: GSMData
     seed: int
     horizon: int
     warmup: int
+    batches: int
+    base: NDArray[np.float64]  # base stock per stage
+    tau: NDArray[np.int64]  # net replenishment time per stage
+    lead_models: tuple[LeadModel, ...]
+    random_lead: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class _FcfsRun(_Reps):
+    """A piece of :func:`simulate` (``batches`` 0: one sample per replication; else the batch
+    means of the one replication)."""
+
+    data: GSMData
     periods: int
     upstream: str
     truncate: bool
-    batches: int  # 0: one sample per replication; else batch means of one replication
     mu: NDArray[np.float64]
     sd: NDArray[np.float64]
     dstage: NDArray[np.int64]
     report: NDArray[np.int64]
-    lead_models: tuple[tuple[str, NDArray[np.float64], NDArray[np.float64], float], ...]
-    random_lead: tuple[bool, ...]
     s_in: NDArray[np.int64]
     s_out: NDArray[np.int64]
     delay: NDArray[np.int64]
-    tau: NDArray[np.int64]
-    base: NDArray[np.float64]
     order_sd: NDArray[np.float64]
     succ: tuple[tuple[tuple[int, float], ...], ...]
 
@@ -284,7 +296,7 @@ def _fcfs_piece(task: tuple[_FcfsRun, int, int]) -> NDArray[np.float64]:
 
 def _draw_lead(
     rng: np.random.Generator,
-    model: tuple[str, NDArray[np.float64], NDArray[np.float64], float],
+    model: LeadModel,
     shape: tuple[int, ...],
 ) -> NDArray[np.float64]:
     """Independent lead times of one stage, one per (replication, period)."""
@@ -477,21 +489,13 @@ def simulate_critical(
 
 
 @dataclass(frozen=True)
-class _CriticalRun:
-    """What a piece of :func:`simulate_critical` needs (sent to processes or Dask as is)."""
+class _CriticalRun(_Reps):
+    """A piece of :func:`simulate_critical` (``batches``: per replication 1, else 20)."""
 
     specs: dict[int, Any]  # stage position -> critical.StageSpec
     draws: Any  # simulate._Draws
-    seed: int
-    warmup: int
-    horizon: int
-    batches: int
-    base: NDArray[np.float64]
-    crit: NDArray[np.float64]
-    x: NDArray[np.int64]
-    tau: NDArray[np.int64]
-    lead_models: tuple[tuple[str, NDArray[np.float64], NDArray[np.float64], float], ...]
-    random_lead: tuple[bool, ...]
+    crit: NDArray[np.float64]  # critical level per demand
+    x: NDArray[np.int64]  # replenishment time minus the lead time
 
 
 def _critical_piece(
@@ -549,7 +553,7 @@ def _batch_sums(v: NDArray[np.generic], nb: int, size: int) -> NDArray[np.float6
 
 def _replenishment_draws(
     rng: np.random.Generator,
-    model: tuple[str, NDArray[np.float64], NDArray[np.float64], float],
+    model: LeadModel,
     x: int,
     reps: int,
     periods: int,
