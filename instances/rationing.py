@@ -193,10 +193,7 @@ class RationingInstance(TableInstance):
         """Read ``supply.csv``, ``demand.csv``, ``segments.csv`` (+ optional ``lanes.csv``,
         ``previous.csv``) from a folder. ``locations`` cells list locations separated by ';'.
         """
-        try:
-            return cls.model_validate(read_csv_frames(folder))
-        except InstanceError as exc:
-            raise located_in_folder(exc, Path(folder)) from None
+        return cls.model_validate(read_csv_frames(folder))
 
 
 _TABLE_ROW = re.compile(r"^(supply|demand|segments|lanes|previous)(?:\[(\d+)\])?( \([^)]*\))?: ")
@@ -207,7 +204,9 @@ def located_in_folder(exc: InstanceError, folder: Path) -> InstanceError:
     the planner sees it (header = line 1; blank lines and quoted line breaks counted as in
     the file) and the column in front, instead of the table row counted from 0
     (``demand[1] (id 'L2'): ...`` -> ``demand.csv line 3, column quantity (id 'L2'): ...``).
-    The file is read again only here, on the error path, up to the row."""
+    The file is read again only here, on the error path, up to the row. The CLI applies it
+    to the whole and the split run alike (their messages are one contract, tests/
+    test_split.py); the Python API keeps the table rows."""
     from optim.instances import gate
 
     message = str(exc)

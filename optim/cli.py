@@ -195,9 +195,28 @@ def cmd_solve(args: argparse.Namespace) -> int:
         check_target(args.tables, "--tables")
     if args.split:
         return _solve_split(args)
-    instance = api.load(args.instance)
+    instance = _load(args.instance)
     result = api.solve(instance, _params(args))
     return _emit(result, args)
+
+
+def _load(path_text: str | Path) -> Any:
+    """:func:`optim.api.load`; an error in a CSV folder names the file and its line."""
+    try:
+        return api.load(path_text)
+    except InstanceError as exc:
+        raise _in_folder(exc, path_text) from None
+
+
+def _in_folder(exc: InstanceError, path_text: str | Path) -> InstanceError:
+    """A rationing CSV folder's error names the file line, not the table row counted from 0
+    (:func:`optim.instances.rationing.located_in_folder`)."""
+    path = Path(path_text)
+    if str(path) == "-" or not path.is_dir():
+        return exc
+    from optim.instances.rationing import located_in_folder
+
+    return located_in_folder(exc, path)
 
 
 def _solve_split(args: argparse.Namespace) -> int:
@@ -231,7 +250,12 @@ def _solve_split(args: argparse.Namespace) -> int:
 
     try:
         with _atomic(args.tables, "optim solve --split --tables", args.instance) as tmp:
-            result = split.solve_folder(args.instance, tmp, _params(args), workers=args.threads)
+            try:
+                result = split.solve_folder(
+                    args.instance, tmp, _params(args), workers=args.threads
+                )
+            except InstanceError as exc:
+                raise _in_folder(exc, args.instance) from None
             if not result.has_solution():
                 raise _NoTables
     except _NoTables:
@@ -255,7 +279,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for note in data.notes:
             print(f"note: {note}")
         return EXIT_OK
-    instance = api.load(args.instance)
+    instance = _load(args.instance)
     sizes = {
         name: len(getattr(instance, name))
         for name in type(instance).model_fields
@@ -297,7 +321,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             "instance with --instance when the result does not carry it)"
         )
     if args.instance:
-        instance = api.load(args.instance)
+        instance = _load(args.instance)
     elif "instance" in doc:
         instance = api.from_dict(doc["instance"])
     else:
@@ -571,7 +595,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         for i, path in enumerate(args.instances):
             name = Path(path).stem if Path(path).stem not in seen else f"{Path(path).stem}-{i}"
             seen.add(name)
-            tasks.append((name, api.load(path), params))
+            tasks.append((name, _load(path), params))
     table = batch.run(tasks, Path(args.out), workers=args.workers, extra=extra)
     if not args.quiet:
         import pandas as pd
