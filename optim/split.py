@@ -9,16 +9,21 @@
    (:func:`optim.models.rationing.engine.blocks`) follow from these alone, so the whole
    instance's blocks are known before a quantity is read. Lines of different items never
    share a cell (no rule couples items: caps, minimums, lots are per line), so a component
-   never spans items.
+   never spans items. ``previous.csv`` (last week's allocation): each row's demand line, by
+   the hash of its ``demand_id``. A previous row only values an arc its line already has
+   (its location's cell, when the line may draw on it), so it couples nothing and travels
+   with its line.
 2. **split** — consecutive blocks are grouped into *pieces* of about ``piece_lines`` lines;
-   every row of ``supply.csv`` / ``demand.csv`` is appended to its piece's files (text, as
-   read) in a scratch folder.
+   every row of ``supply.csv`` / ``demand.csv`` / ``previous.csv`` is appended to its
+   piece's files (text, as read) in a scratch folder.
 3. **solve** — each piece is read, validated and solved by a worker (:func:`optim.executor.
    fan_out`: local processes or Dask; on Dask the workers must see the scratch folder — a
    shared file system, or loopback). A piece is solved exactly as the one-process run solves
-   the same components: the same blocks (``offset``), the same unit of quantities (``unit``),
-   the same order of lines, arcs and cells inside each block. It writes its rows of the
-   result tables and returns per-line numbers (a few tens of bytes per line).
+   the same components: the same blocks (``offset``), the same unit of quantities (``unit``:
+   from the largest supply, cap and lot size read in step 2, and a previous quantity large
+   enough to raise it only if it is on an arc — the pieces are asked, in a first read-only
+   round, only then), the same order of lines, arcs and cells inside each block. It writes
+   its rows of the result tables and returns per-line numbers (a few tens of bytes per line).
 4. **merge** — the tables are written streaming in input order (lines and allocations in
    demand order, unallocated in supply order), the segments table and the totals from the
    per-line numbers in input order: the output folder is byte for byte what ``optim solve
@@ -29,8 +34,7 @@ Memory: the client holds per-row codes and numbers (about 100 bytes per line at 
 
 Input errors name the table, the row (as the one-process run numbers it: ``demand[12]``),
 the id and the field, as the one-process run does; when an input has several errors the
-split run may name a different one of them first. ``previous.csv`` is not split yet and is
-refused with a message (solve such a folder in one process).
+split run may name a different one of them first.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ PIECE_LINES = 200_000
 CHUNK_ROWS = 200_000
 """Rows the client reads at once."""
 TABLES = ("allocations", "lines", "segments", "unallocated")
-_ROW = re.compile(r"\b(supply|demand)\[(\d+)\]")
+_ROW = re.compile(r"\b(supply|demand|previous)\[(\d+)\]")
 
 
 @dataclass
@@ -75,6 +79,12 @@ class _Keys:
     arcs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     edges: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), np.int64))
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    """Per demand line the hash of its id (kept only to place ``previous.csv``'s rows)."""
+    prev_line: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Per ``previous.csv`` row its demand line (-1: no id, checked by piece 0)."""
+    prev_top: float = 0.0
+    """The largest quantity of ``previous.csv`` (what it may add to the unit)."""
 
 
 def solve_folder(
@@ -97,6 +107,7 @@ def solve_folder(
     (default: a temporary folder beside ``out``; removed at the end).
     """
     from optim.models.rationing import solve as rsolve
+    from optim.models.rationing.solve import exponent_of
 
     params = params or SolveParams()
     rsolve.check(params)
@@ -113,31 +124,58 @@ def solve_folder(
     tmp = Path(tempfile.mkdtemp(prefix=".split-", dir=scratch or out.parent))
     try:
         keys = _key_pass(paths, chunk_rows)
+        if "previous" in paths:
+            _previous_pass(paths, keys, chunk_rows)
         piece_of_line, piece_of_cell, offsets = _pieces(keys, piece_lines)
         keys.edges = keys.first = keys.arcs = np.zeros(0, np.int64)  # not needed any more
-        top = _split(paths, tmp, piece_of_line, piece_of_cell, chunk_rows)
-        tasks = _tasks(paths, tmp, keys, piece_of_line, piece_of_cell, offsets, params, top)
-        results = executor.fan_out(
-            _solve_piece,
-            tasks,
-            total=len(offsets),
-            workers=workers,
-            cluster=cluster,
-            desc="rationing pieces",
-            stop=lambda r: "error" in r,
-        )
-        for res in results:
-            if res.get("error") == "failed":  # the piece's result: its message, no tables
-                return replace(res["result"], runtime=time.perf_counter() - start)
-            if res.get("error") == "refused":
-                from optim.errors import NotExactlyScalable
+        keys.hashes = np.zeros(0, np.uint64)
+        piece_of = {"supply": piece_of_cell, "demand": piece_of_line}
+        if "previous" in paths:  # a previous row goes with its line (rows without: piece 0)
+            line = keys.prev_line
+            piece_of["previous"] = np.where(line >= 0, piece_of_line[np.maximum(line, 0)], 0)
+        top = _split(paths, tmp, piece_of, chunk_rows)
+        deadline = None if params.time_limit is None else time.time() + params.time_limit
 
-                raise NotExactlyScalable(res["message"])
-            if "error" in res:
-                raise InstanceError(res["message"], field=res["field"])
+        def fan(tasks: Iterator[dict[str, Any]], desc: str = "") -> list[dict[str, Any]]:
+            return executor.fan_out(
+                _solve_piece,
+                tasks,
+                total=len(offsets),
+                workers=workers,
+                cluster=cluster,
+                desc=desc,
+                stop=lambda res: "error" in res,
+            )
+
+        if exponent_of(max(top, keys.prev_top)) > exponent_of(top):
+            # a previous quantity sets the unit if it is on an arc: the pieces say
+            probes = fan(_tasks(paths, tmp, keys, piece_of, offsets, params, None, 0, probe=True))
+            _raise(probes)
+            top = max([top, *(res["previous"] for res in probes)])
+        unit = exponent_of(top)
+        results = fan(
+            _tasks(paths, tmp, keys, piece_of, offsets, params, deadline, unit), "rationing pieces"
+        )
+        failed = _raise(results)
+        if failed is not None:  # the piece's result: its message, no tables
+            return replace(failed, runtime=time.perf_counter() - start)
         return _merge(tmp, out, keys, piece_of_line, piece_of_cell, results, params, start)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _raise(results: list[dict[str, Any]]) -> Result | None:
+    """The first piece's error (in piece order) raised; a failed piece's result returned."""
+    for res in results:
+        if res.get("error") == "failed":
+            return res["result"]
+        if res.get("error") == "refused":
+            from optim.errors import NotExactlyScalable
+
+            raise NotExactlyScalable(res["message"])
+        if "error" in res:
+            raise InstanceError(res["message"], field=res["field"])
+    return None
 
 
 # --- 1. keys --------------------------------------------------------------------------------
@@ -153,12 +191,6 @@ def _paths(folder: Path) -> dict[str, Path]:
                 "demand.csv and segments.csv)",
                 field=table,
             )
-    if "previous" in paths:
-        raise InstanceError(
-            f"{paths['previous']}: the split run does not take a previous allocation yet; "
-            "solve this folder in one process (optim solve FOLDER)",
-            field="previous",
-        )
     return paths
 
 
@@ -229,7 +261,7 @@ def _key_pass(paths: dict[str, Path], chunk_rows: int) -> _Keys:
         if unknown.any():
             _unknown_item(chunk, int(np.flatnonzero(unknown)[0]), row0, keys)
         ids = chunk["id"].astype(str).str.strip().to_numpy(dtype=object)
-        hashes.append(pd.util.hash_array(ids, categorize=False))
+        hashes.append(_hash(ids))
         no_id.append(chunk["id"].isna().to_numpy())
         m = len(chunk)
         count = np.zeros(m, dtype=np.int64)
@@ -266,7 +298,10 @@ def _key_pass(paths: dict[str, Path], chunk_rows: int) -> _Keys:
     keys.dem_item = np.concatenate(dem_item)
     keys.arcs = np.concatenate(n_arcs)
     keys.first = np.concatenate(first)
-    _unique_ids(paths["demand"], np.concatenate(hashes), np.concatenate(no_id), chunk_rows)
+    all_hashes = np.concatenate(hashes)
+    _unique_ids(paths["demand"], all_hashes, np.concatenate(no_id), chunk_rows)
+    if "previous" in paths:
+        keys.hashes = all_hashes
     # cells of an item any line may draw on by default are all linked
     chain = default_items[keys.sup_item[order]] & (keys.sup_item[order] >= 0)
     link = chain[1:] & chain[:-1] & (keys.sup_item[order][1:] == keys.sup_item[order][:-1])
@@ -276,6 +311,11 @@ def _key_pass(paths: dict[str, Path], chunk_rows: int) -> _Keys:
     if edges:
         keys.edges = np.concatenate(edges, axis=1)
     return keys
+
+
+def _hash(ids: np.ndarray) -> np.ndarray:
+    """64-bit hashes of id strings (equal hashes are always checked on the ids)."""
+    return pd.util.hash_array(ids, categorize=False)
 
 
 def _location_lists(
@@ -348,6 +388,98 @@ def _unique_ids(path: Path, hashes: np.ndarray, missing: np.ndarray, chunk_rows:
         first[ids[r]] = r
 
 
+def _previous_pass(paths: dict[str, Path], keys: _Keys, chunk_rows: int) -> None:
+    """The demand line of every row of ``previous.csv`` (by the hash of its id; ids whose
+    hash two demand ids share are matched on the ids themselves) and its largest quantity.
+
+    A previous row only gives a value to an arc its line already has (the arc to the cell of
+    its location, when the line may draw on it): it couples nothing, so it goes to its
+    line's piece. Rows without an id, and every row when the file has no ``demand_id``
+    column, go to piece 0, whose validation names them as the one-process run does; an id
+    no demand line has is named here, with the one-process run's message.
+    """
+    order = np.argsort(keys.hashes, kind="stable")
+    sorted_hashes = keys.hashes[order]
+    shared = pd.Series(sorted_hashes).duplicated(keep=False).to_numpy()
+    lines, missing, top, no_id = [], [], 0.0, 0
+    ambiguous: dict[int, str] = {}  # previous row -> its id, where the hash is shared
+    row0 = 0
+    for chunk in _chunks(paths["previous"], "previous", chunk_rows, None):
+        m = len(chunk)
+        if "quantity" in chunk.columns:
+            qty = pd.to_numeric(chunk["quantity"], errors="coerce").to_numpy(np.float64)
+            top = max(top, float(np.nanmax(qty, initial=0.0)))
+        if "demand_id" not in chunk.columns:
+            lines.append(np.full(m, -1, dtype=np.int64))
+            no_id += m
+            row0 += m
+            continue
+        ids = chunk["demand_id"].astype(str).str.strip()
+        h = _hash(ids.to_numpy(dtype=object))
+        pos = np.minimum(np.searchsorted(sorted_hashes, h), max(len(order) - 1, 0))
+        na = chunk["demand_id"].isna().to_numpy()
+        no_id += int(na.sum())
+        found = (sorted_hashes[pos] == h) & ~na if len(order) else np.zeros(m, bool)
+        line = np.where(found, order[pos] if len(order) else -1, -1)
+        for r in np.flatnonzero(found & shared[pos]).tolist():
+            ambiguous[row0 + r] = ids.iloc[r]
+        lines.append(line)
+        missing.append(np.flatnonzero(~found & ~na) + row0)
+        row0 += m
+    keys.prev_line = np.concatenate(lines) if lines else np.zeros(0, np.int64)
+    keys.prev_top = top
+    if ambiguous:
+        missing.append(_match_ids(paths["demand"], keys, order[shared], ambiguous, chunk_rows))
+    unknown = np.sort(np.concatenate(missing)) if missing else np.zeros(0, np.int64)
+    if len(unknown) and not no_id:  # else piece 0 names the first row without an id
+        _unknown_previous(paths, int(unknown[0]), chunk_rows)
+
+
+def _match_ids(
+    path: Path, keys: _Keys, rows: np.ndarray, ambiguous: dict[int, str], chunk_rows: int
+) -> np.ndarray:
+    """Previous rows whose id hash several demand ids share, matched on the ids (the
+    demand lines ``rows``); returns the rows no demand id matches."""
+    wanted = np.sort(rows)
+    line_of: dict[str, int] = {}
+    row0 = 0
+    for chunk in _chunks(path, "demand", chunk_rows, ["id"]):
+        here = wanted[(wanted >= row0) & (wanted < row0 + len(chunk))]
+        for r in here.tolist():
+            line_of[str(chunk["id"].iloc[r - row0]).strip()] = r
+        row0 += len(chunk)
+    for r, text in ambiguous.items():
+        keys.prev_line[r] = line_of.get(text, -1)
+    return np.array([r for r, text in ambiguous.items() if text not in line_of], np.int64)
+
+
+def _unknown_previous(paths: dict[str, Path], row: int, chunk_rows: int) -> None:
+    """The one-process run's message for a previous row whose demand id no line has (it
+    lists the first known ids: the nine smallest are gathered from the demand file)."""
+    from optim.instances import tables as T
+
+    at = row // chunk_rows
+    chunk = next(islice(_chunks(paths["previous"], "previous", chunk_rows, None), at, None))
+    text = str(chunk["demand_id"].iloc[row % chunk_rows]).strip()
+    smallest: list[str] = []
+    for chunk in _chunks(paths["demand"], "demand", CHUNK_ROWS, ["id"]):
+        ids = chunk["id"].dropna().astype(str).str.strip().unique().tolist()
+        smallest = sorted(set(smallest).union(sorted(ids)[:9]))[:9]
+    values = pd.Series([text], dtype=object)
+    try:
+        T.references(
+            values,
+            smallest,
+            table="previous",
+            col="demand_id",
+            frame=pd.DataFrame({"demand_id": values}),
+            id_col=None,
+            what="demand id",
+        )
+    except InstanceError as exc:
+        raise _renumbered(exc, {"previous": np.array([row])}) from None
+
+
 # --- 2. pieces ------------------------------------------------------------------------------
 def _pieces(keys: _Keys, piece_lines: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Piece of every line and cell, and each piece's ``offset`` (:func:`engine.blocks`).
@@ -403,24 +535,21 @@ def _pieces(keys: _Keys, piece_lines: int) -> tuple[np.ndarray, np.ndarray, list
 
 # --- 3. split and solve ----------------------------------------------------------------------
 def _split(
-    paths: dict[str, Path],
-    tmp: Path,
-    piece_of_line: np.ndarray,
-    piece_of_cell: np.ndarray,
-    chunk_rows: int,
+    paths: dict[str, Path], tmp: Path, piece_of: dict[str, np.ndarray], chunk_rows: int
 ) -> float:
-    """Rows of supply.csv and demand.csv appended to their piece's files (cells as read);
-    returns the largest quantity (the unit of :func:`optim.models.rationing.solve.
-    _in_units` is the whole instance's)."""
+    """Rows of supply.csv, demand.csv (and previous.csv) appended to their piece's files
+    (cells as read); returns the largest quantity of supply and demand (the unit of
+    :func:`optim.models.rationing.solve._in_units` is the whole instance's)."""
     top = 0.0
-    for table, piece_of in (("supply", piece_of_cell), ("demand", piece_of_line)):
-        n_pieces = int(piece_of.max(initial=-1)) + 1
+    for table, piece_of_row in piece_of.items():
+        n_pieces = int(piece_of_row.max(initial=-1)) + 1
         handles: dict[int, Any] = {}
         row0 = 0
         try:
             for chunk in _chunks(paths[table], table, chunk_rows, None):
-                top = max(top, _largest(chunk, table))
-                piece = piece_of[row0 : row0 + len(chunk)]
+                if table != "previous":
+                    top = max(top, _largest(chunk, table))
+                piece = piece_of_row[row0 : row0 + len(chunk)]
                 order = np.argsort(piece, kind="stable")
                 bounds = np.searchsorted(piece[order], np.arange(n_pieces + 1))
                 for k in np.unique(piece).tolist():
@@ -459,18 +588,17 @@ def _tasks(
     paths: dict[str, Path],
     tmp: Path,
     keys: _Keys,
-    piece_of_line: np.ndarray,
-    piece_of_cell: np.ndarray,
+    piece_of: dict[str, np.ndarray],
     offsets: list[int],
     params: SolveParams,
-    top: float,
+    deadline: float | None,
+    unit: int,
+    *,
+    probe: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """One task per piece: its files, its rows in the whole tables, and the stand-in supply
-    rows its validation needs (see :func:`_stand_ins`)."""
-    from optim.models.rationing.solve import exponent_of
-
-    unit = exponent_of(top)
-    deadline = None if params.time_limit is None else time.time() + params.time_limit
+    rows its validation needs (see :func:`_stand_ins`). ``probe``: the piece is only read
+    and validated, and says its largest previous quantity on an arc."""
     item_names = np.array(list(keys.items), dtype=object)
     loc_names = np.array(list(keys.locations), dtype=object)
     valid = np.flatnonzero((keys.sup_item >= 0) & (keys.sup_loc >= 0))
@@ -478,9 +606,9 @@ def _tasks(
         "item": _first_of(keys.sup_item[valid], valid, len(keys.items)),
         "location": _first_of(keys.sup_loc[valid], valid, len(keys.locations)),
     }
-    lines_of = _members(piece_of_line, len(offsets))
-    cells_of = _members(piece_of_cell, len(offsets))
-    for k, (offset, lines, cells) in enumerate(zip(offsets, lines_of, cells_of, strict=True)):
+    rows_of = {table: _members(of, len(offsets)) for table, of in piece_of.items()}
+    for k, offset in enumerate(offsets):
+        lines, cells = rows_of["demand"][k], rows_of["supply"][k]
         place = tmp / f"piece-{k}"
         for table in ("supply", "demand"):  # a piece may lack one of them: a header only
             if not (place / f"{table}.csv").exists():
@@ -488,13 +616,13 @@ def _tasks(
                 header = next(_chunks(paths[table], table, 1, None)).iloc[:0]
                 header.to_csv(place / f"{table}.csv", index=False, lineterminator="\n")
         for table in ("segments", "lanes"):
-            if table in paths:
+            if table in paths and not (place / f"{table}.csv").is_symlink():
                 (place / f"{table}.csv").symlink_to(paths[table].resolve())
         yield {
             "piece": k,
             "folder": str(place),
-            "demand_rows": lines,
-            "supply_rows": cells,
+            "rows": {table: rows[k] for table, rows in rows_of.items()},
+            "probe": probe,
             "stand_ins": _stand_ins(keys, lines, cells, first_row, item_names, loc_names),
             "offset": offset,
             "unit": unit,
@@ -552,8 +680,7 @@ def _solve_piece(task: dict[str, Any]) -> dict[str, Any]:
     from optim.models.rationing.arrays import prepare
     from optim.precision import csv_ready
 
-    place, k = Path(task["folder"]), task["piece"]
-    rows = {"supply": task["supply_rows"], "demand": task["demand_rows"]}
+    place, k, rows = Path(task["folder"]), task["piece"], task["rows"]
     try:
         frames = read_csv_frames(place)
         real = len(frames["supply"])
@@ -573,6 +700,8 @@ def _solve_piece(task: dict[str, Any]) -> dict[str, Any]:
         supply=p.supply[:real],
         cell_component=p.cell_component[:real],
     )
+    if task["probe"]:
+        return {"previous": float(np.max(p.arc_previous, initial=0.0))}
     inst = inst.model_copy(update={"supply": inst.supply.iloc[:real]})
     params: SolveParams = task["params"].model_copy(update={"threads": 1})
     if task["deadline"] is not None:  # the time limit is the whole run's: what is left of it

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import optim
 from optim import split
 from optim.errors import InstanceError
-from optim.instances.generators.rationing import rationing_frames, write_csv_folder
+from optim.instances.generators.rationing import (
+    previous_allocation,
+    rationing_frames,
+    write_csv_folder,
+)
 from optim.models.rationing import engine
 from optim.params import SolveParams
 
@@ -116,15 +121,125 @@ def test_split_run_names_bad_input_as_the_one_process_run(tmp_path, monkeypatch,
     assert (str(got.value), got.value.field) == want
 
 
-def test_split_run_refuses_a_previous_allocation(tmp_path) -> None:
-    frames = _week(100)
-    frames["previous"] = pd.DataFrame(
-        {"demand_id": [frames["demand"]["id"].iloc[0]], "location": ["DC01"], "quantity": [1]}
-    )
+def _with_previous(frames: dict[str, pd.DataFrame], share: float = 0.4) -> dict:
+    return frames | {"previous": previous_allocation(frames, share)}
+
+
+@pytest.mark.parametrize("stability", [False, True])
+def test_split_run_with_a_previous_allocation_writes_the_one_process_tables(
+    tmp_path, monkeypatch, split_pieces, stability
+) -> None:
+    """previous.csv couples nothing (a row only values an arc its line has): its rows go
+    with their lines' pieces. With ``stability`` (no CSV switch for it yet: the folder
+    reader is made to set it, for both runs) the change against them decides the routing,
+    so rows lost or misplaced on the way to the pieces would change the bytes."""
+    from optim.instances import rationing as reader
+
+    monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
+    if stability:
+        real = reader.read_csv_frames
+        monkeypatch.setattr(reader, "read_csv_frames", lambda f: real(f) | {"stability": True})
+    write_csv_folder(_with_previous(_week(1500)), tmp_path / "in")
+    head = _one_process(tmp_path / "in", tmp_path / "one", SolveParams())
+    res = split.solve_folder(tmp_path / "in", tmp_path / "split", piece_lines=150, chunk_rows=170)
+    assert split_pieces[0] >= 4
+    assert res.to_dict() == head
+    for name in TABLES:
+        one = (tmp_path / "one" / f"{name}.csv").read_bytes()
+        assert (tmp_path / "split" / f"{name}.csv").read_bytes() == one, name
+    if stability:  # the previous allocation moved the routing: the test sees it
+        plain = optim.solve(optim.load(tmp_path / "in").model_copy(update={"stability": False}))
+        plain.write_tables(tmp_path / "plain")
+        assert (tmp_path / "plain" / "allocations.csv").read_bytes() != (
+            tmp_path / "one" / "allocations.csv"
+        ).read_bytes()
+
+
+@pytest.mark.parametrize("on_arc", [True, False])
+def test_split_run_takes_the_unit_of_a_large_previous_quantity_as_one_process(
+    tmp_path, monkeypatch, on_arc
+) -> None:
+    """A previous quantity above 1e9 sets the unit of the whole run when it is on an arc
+    (``unit_exponent``), and not otherwise: the split run asks the pieces."""
+    monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
+    frames = _week(600)
+    dem, sup = frames["demand"], frames["supply"]
+    line = dem.iloc[400]
+    stocked = set(sup.loc[sup["item"] == line["item"], "location"])
+    listed = line["locations"] if isinstance(line["locations"], list) else sorted(stocked)
+    places = sorted(stocked & set(listed)) if on_arc else sorted(set(sup["location"]) - stocked)
+    big = pd.DataFrame({"demand_id": [line["id"]], "location": [places[0]], "quantity": [5e9]})
+    frames["previous"] = pd.concat([_with_previous(frames, 0.1)["previous"], big])
     write_csv_folder(frames, tmp_path / "in")
-    with pytest.raises(InstanceError, match="previous allocation") as err:
-        split.solve_folder(tmp_path / "in", tmp_path / "split")
-    assert err.value.field == "previous"
+    head = _one_process(tmp_path / "in", tmp_path / "one", SolveParams())
+    res = split.solve_folder(tmp_path / "in", tmp_path / "split", piece_lines=100)
+    assert res.to_dict() == head
+    for name in TABLES:
+        one = (tmp_path / "one" / f"{name}.csv").read_bytes()
+        assert (tmp_path / "split" / f"{name}.csv").read_bytes() == one, name
+
+
+def test_split_run_matches_previous_rows_on_the_ids_where_hashes_collide(
+    tmp_path, monkeypatch
+) -> None:
+    """Demand ids are held as 64-bit hashes; where several ids share one, previous rows are
+    matched on the ids themselves. A hash with three values makes every id collide."""
+    monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
+    monkeypatch.setattr(split, "_hash", lambda ids: np.array([len(i) % 3 for i in ids], "u8"))
+    frames = _with_previous(_week(600))
+    write_csv_folder(frames, tmp_path / "in")
+    head = _one_process(tmp_path / "in", tmp_path / "one", SolveParams())
+    res = split.solve_folder(tmp_path / "in", tmp_path / "split", piece_lines=100)
+    assert res.to_dict() == head
+    for name in TABLES:
+        one = (tmp_path / "one" / f"{name}.csv").read_bytes()
+        assert (tmp_path / "split" / f"{name}.csv").read_bytes() == one, name
+    prev = frames["previous"].astype(object)
+    prev.iat[7, 0] = "NO-SUCH-LINE"
+    write_csv_folder(frames | {"previous": prev}, tmp_path / "bad")
+    with pytest.raises(InstanceError) as got:
+        split.solve_folder(tmp_path / "bad", tmp_path / "split2", piece_lines=100)
+    assert (str(got.value), got.value.field) == _message(tmp_path / "bad")
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        "unknown demand id",  # named by the client, with the whole run's known ids
+        "no demand id",  # piece 0 names it
+        "unknown location",
+        "quantity",  # a bad number in a late piece: its row in the whole previous table
+        "negative",
+        "duplicate pair",
+        "too large",
+    ],
+)
+def test_split_run_names_a_bad_previous_allocation_as_the_one_process_run(
+    tmp_path, monkeypatch, spoil
+) -> None:
+    monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
+    frames = _with_previous(_week(600))
+    prev = frames["previous"].astype(object).reset_index(drop=True)
+    row = len(prev) - 5
+    col = {"quantity": "quantity", "negative": "quantity", "too large": "quantity"}
+    value = {
+        "unknown demand id": "NO-SUCH-LINE",
+        "no demand id": np.nan,
+        "unknown location": "NOWHERE",
+        "quantity": "x",
+        "negative": -1.0,
+        "too large": 2e12,
+    }
+    if spoil == "duplicate pair":
+        prev = pd.concat([prev, prev.iloc[[3]]], ignore_index=True)
+    else:
+        field = col.get(spoil, "location" if spoil == "unknown location" else "demand_id")
+        prev.at[row, field] = value[spoil]
+    write_csv_folder(frames | {"previous": prev}, tmp_path / "in")
+    want = _message(tmp_path / "in")
+    with pytest.raises(InstanceError) as got:
+        split.solve_folder(tmp_path / "in", tmp_path / "split", piece_lines=100)
+    assert (str(got.value), got.value.field) == want
 
 
 def test_split_run_stops_at_the_time_limit_without_tables(tmp_path) -> None:

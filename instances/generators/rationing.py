@@ -255,6 +255,26 @@ def dense_rationing_frames(
     return {"supply": supply, "demand": demand, "segments": segments}
 
 
+def previous_allocation(
+    frames: dict[str, pd.DataFrame], share: float = 0.4, seed: int = 1
+) -> pd.DataFrame:
+    """A ``previous`` table (last week's allocation) on ``share`` of the demand lines, each
+    at a location drawn from all locations: on one of the line's arcs or not (a location
+    that does not stock its item, or one its list leaves out), 1..29 units."""
+    rng = np.random.default_rng(seed)
+    dem = frames["demand"]
+    locs = np.array(sorted(frames["supply"]["location"].unique()), dtype=object)
+    pick = np.sort(rng.choice(len(dem), int(share * len(dem)), replace=False))
+    prev = pd.DataFrame(
+        {
+            "demand_id": dem["id"].to_numpy()[pick],
+            "location": locs[rng.integers(0, len(locs), len(pick))],
+            "quantity": rng.integers(1, 30, len(pick)).astype(float),
+        }
+    )
+    return prev.drop_duplicates(["demand_id", "location"]).reset_index(drop=True)
+
+
 def write_csv_folder(frames: dict[str, pd.DataFrame], folder: str | Path, mode: str = "w") -> None:
     """Generated tables as a rationing CSV folder (``locations`` joined by ';', blank for
     every location); ``mode="a"`` appends rows to the files (a large week written in slices
