@@ -338,16 +338,10 @@ def _exact(
     arcs = np.flatnonzero(fast[p.arc_line])
     cells = np.unique(p.arc_cell[arcs])
     sub = p.subset(lines, arcs, cells)
-    common = {
-        "arc_line": sub.arc_line,
-        "arc_cell": sub.arc_cell,
-        "supply": sub.supply,
-        "line_component": sub.line_component,
-        "cell_component": sub.cell_component,
-        "tier": sub.tier,
-        "num_tiers": sub.num_tiers,
-        "quantum": QUANTUM,  # whole quanta: exact at any span of magnitudes
-    }
+    graph = waterfill.Graph(
+        sub.arc_line, sub.arc_cell, sub.supply, sub.line_component, sub.cell_component,
+        sub.tier, sub.num_tiers,
+    )  # fmt: skip
     floor = np.zeros(len(lines))
     ok = np.ones(len(lines), dtype=bool)
     held = None
@@ -356,17 +350,22 @@ def _exact(
         # main stage starts from the whole quanta they held (what their flooring left stays
         # with the minimums' tier)
         first = waterfill.ration_on_grid(
-            request=sub.minimum, floor=floor, weight=sub.rule_weight(sub.minimum), **common
+            graph,
+            request=sub.minimum,
+            floor=floor,
+            weight=sub.rule_weight(sub.minimum),
+            quantum=QUANTUM,  # whole quanta: exact at any span of magnitudes
         )
         floor, held, ok = np.minimum(first.share, sub.minimum), first.quanta, first.ok
     # the continuous shares, as the LP stages give them: the routing floors them to the grid
-    # (the quanta flooring frees stay with their tier: waterfill._leftover)
+    # (the quanta flooring frees stay with their tier: waterfill's held quanta)
     main = waterfill.ration_on_grid(
+        graph,
         request=sub.cap,
         floor=floor,
         weight=sub.rule_weight(sub.request),
         floor_quanta=held,
-        **common,
+        quantum=QUANTUM,
     )
     alloc, stage, level, ok_main = main.share, main.stage, main.level, main.ok
     return lines, (floor, np.maximum(alloc, floor), stage, level, ok & ok_main)

@@ -160,24 +160,30 @@ def ration(
     (served in full), or its continuous share floored to the grid; its level and stage are
     those of the continuous share.
     """
+    g = Graph(arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers)
     if quantum is None:
-        r = _ration_arrays(
-            arc_line, arc_cell, supply, line_component, cell_component, tier, request, floor,
-            weight, num_tiers, False,
-        )  # fmt: skip
+        r = _ration_arrays(g, request, floor, weight, False)
     else:
-        r = ration_on_grid(
-            arc_line=arc_line, arc_cell=arc_cell, supply=supply, line_component=line_component,
-            cell_component=cell_component, tier=tier, request=request, floor=floor,
-            weight=weight, num_tiers=num_tiers, quantum=quantum,
-        )  # fmt: skip
+        r = ration_on_grid(g, request=request, floor=floor, weight=weight, quantum=quantum)
     return r.alloc, r.stage, r.level, r.ok
+
+
+class Graph(NamedTuple):
+    """The line–cell graph :func:`ration` works on (see its arguments)."""
+
+    arc_line: NDArray[np.int64]
+    arc_cell: NDArray[np.int64]
+    supply: NDArray[np.float64]
+    line_component: NDArray[np.int64]
+    cell_component: NDArray[np.int64]
+    tier: NDArray[np.int64]
+    num_tiers: int
 
 
 class _Answer(NamedTuple):
     """Per line: ``alloc`` (on the grid with a quantum), ``share`` (the continuous fair
     share), ``stage``, ``level``, ``ok`` (its component answered) and ``hold`` (a quantum
-    held for its tier, :func:`_leftover`: in ``quanta`` but not in ``alloc``)."""
+    held for its tier, the kernel's held quanta: in ``quanta`` but not in ``alloc``)."""
 
     alloc: NDArray[np.float64]
     share: NDArray[np.float64]
@@ -189,17 +195,11 @@ class _Answer(NamedTuple):
 
 
 def ration_on_grid(
+    g: Graph,
     *,
-    arc_line: NDArray[np.int64],
-    arc_cell: NDArray[np.int64],
-    supply: NDArray[np.float64],
-    line_component: NDArray[np.int64],
-    cell_component: NDArray[np.int64],
-    tier: NDArray[np.int64],
     request: NDArray[np.float64],
     floor: NDArray[np.float64],
     weight: NDArray[np.float64],
-    num_tiers: int,
     quantum: float,
     floor_quanta: NDArray[np.float64] | None = None,
 ) -> _Answer:
@@ -209,13 +209,11 @@ def ration_on_grid(
     quantum held for its tier). ``floor_quanta``: the floors as held in whole quanta (the
     minimum stage's ``quanta``), so that the quanta its flooring left stay with it."""
     per_unit = round(1.0 / quantum)
-    supply_q, request_q = in_quanta(supply, quantum), in_quanta(request, quantum)
+    request_q = in_quanta(request, quantum)
     floor_c = floor / quantum  # the continuous floors (the levels are the LP stages')
     base = in_quanta(floor, quantum) if floor_quanta is None else floor_quanta
-    r = _ration_arrays(
-        arc_line, arc_cell, supply_q, line_component, cell_component, tier, request_q,
-        floor_c, weight, num_tiers, True, base,
-    )  # fmt: skip
+    whole = g._replace(supply=in_quanta(g.supply, quantum))
+    r = _ration_arrays(whole, request_q, floor_c, weight, True, base)
     a_q, s_q = r.alloc, r.share
     # served in full: the request itself (floored to the grid where it is routed); at the
     # floor: the floor itself; otherwise the share's whole quanta, exactly
@@ -236,19 +234,14 @@ def in_quanta(values: NDArray[np.float64], quantum: float) -> NDArray[np.float64
 
 
 def _ration_arrays(
-    arc_line: NDArray[np.int64],
-    arc_cell: NDArray[np.int64],
-    supply: NDArray[np.float64],
-    line_component: NDArray[np.int64],
-    cell_component: NDArray[np.int64],
-    tier: NDArray[np.int64],
+    graph: Graph,
     request: NDArray[np.float64],
     floor: NDArray[np.float64],
     weight: NDArray[np.float64],
-    num_tiers: int,
     integral: bool,
     base: NDArray[np.float64] | None = None,
 ) -> _Answer:
+    arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers = graph
     n = len(tier)
     g = Components.of(arc_line, arc_cell, line_component, cell_component)
     alloc = np.zeros(n)
@@ -386,64 +379,6 @@ def _augment(
 
 
 @njit(cache=True)
-def _leftover(
-    l0: int,
-    l1: int,
-    c0: int,
-    c1: int,
-    todo: Any,
-    target: Any,
-    goal: Any,
-    a: Any,
-    x: Any,
-    used: Any,
-    supply: Any,
-    line_arc_ptr: Any,
-    arc_cell: Any,
-    arc_line: Any,
-    cell_arc_ptr: Any,
-    cell_arc: Any,
-    seen_line: Any,
-    seen_cell: Any,
-    par_line: Any,
-    par_cell: Any,
-    queue: Any,
-    rem: Any,
-    held: Any,
-) -> None:
-    """The quanta a short tier's floored shares left free are held for the tier: one more
-    quantum to each of its ``todo`` lines that can still reach one, largest remainder
-    ``target - goal`` first, marked in ``held``. The lower tiers, raised after it, cannot take
-    them; the answer gives each held quantum back (a share is floored to the grid, as the
-    LP stages' is when routed), so rounding never moves stock to a lower tier. Every line is
-    at its goal on entry; each line below its continuous share is tried once (an
-    augmenting path of whole quanta, or none)."""
-    m = 0
-    for i in range(l0, l1):
-        if todo[i] and target[i] - goal[i] > 1e-9:
-            rem[m] = goal[i] - target[i]  # ascending: largest remainder first
-            m += 1
-    if m == 0:
-        return
-    lines = np.empty(m, np.int64)
-    m = 0
-    for i in range(l0, l1):
-        if todo[i] and target[i] - goal[i] > 1e-9:
-            lines[m] = i
-            m += 1
-    for j in np.argsort(rem[:m], kind="mergesort"):
-        i = lines[j]
-        goal[i] += 1.0
-        if not _augment(
-            l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
-            cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, 0.5,
-        ):  # fmt: skip
-            goal[i] = a[i]
-        else:
-            held[i] = True
-
-
-@njit(cache=True)
 def _whole(value: float) -> float:
     """A goal in quanta: ``value`` floored to a whole quantum (a share a hair below a whole
     number, by rounding, counts as that number; a goal one quantum too high is caught by the
@@ -527,7 +462,7 @@ def _ration_components(
     target = np.zeros(n)
     goal = np.zeros(n)  # what the flow must reach: ``target``, floored to whole quanta if integral
     cut = np.zeros(n, np.bool_)
-    held = np.zeros(n, np.bool_)  # a quantum held for the line's tier (_leftover)
+    held = np.zeros(n, np.bool_)  # a quantum held for the line's tier (the held quanta below)
     save_a = np.zeros(n)
     save_x = np.zeros(A)
     save_used = np.zeros(C)
@@ -743,11 +678,31 @@ def _ration_components(
             if not good:
                 break
             if integral:
-                _leftover(
-                    l0, l1, c0, c1, todo, target, goal, a, x, used, supply, line_arc_ptr,
-                    arc_cell, arc_line, cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line,
-                    par_cell, queue, bp, held,
-                )  # fmt: skip
+                # The quanta a short tier's floored shares left free are held for the tier:
+                # one more quantum to each of its lines that can still reach one, largest
+                # remainder ``target - goal`` first, marked ``held``. The lower tiers, raised
+                # after it, cannot take them; the answer gives each held quantum back (a
+                # share is floored to the grid, as the LP stages' is when routed), so
+                # rounding never moves stock to a lower tier. Each line below its continuous
+                # share is tried once (an augmenting path of whole quanta, or none).
+                m = 0
+                for i in range(l0, l1):
+                    if todo[i] and target[i] - goal[i] > 1e-9:
+                        bp[m] = goal[i] - target[i]  # ascending: largest remainder first
+                        queue[m] = i
+                        m += 1
+                short_lines = queue[:m].copy()
+                for j in np.argsort(bp[:m], kind="mergesort"):
+                    i = short_lines[j]
+                    goal[i] += 1.0
+                    if _augment(
+                        l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell,
+                        arc_line, cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line,
+                        par_cell, queue, 0.5,
+                    ):  # fmt: skip
+                        held[i] = True
+                    else:
+                        goal[i] = a[i]
             for i in range(l0, l1):
                 if todo[i]:
                     # whole quanta: exactly what the line gets (a line 10 units short of 1e12

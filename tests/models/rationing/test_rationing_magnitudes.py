@@ -177,10 +177,11 @@ def test_tier_check_withholds_an_answer_that_crosses_tiers(monkeypatch):
 
     from optim.models.rationing import waterfill
 
-    def relative(**kw):  # the flow method as it was: tolerances relative to the totals
-        kw.pop("quantum")
-        kw.pop("floor_quanta", None)
-        a, stage, level, ok = waterfill.ration(**kw)
+    def relative(g, *, request, floor, weight, quantum, floor_quanta=None):
+        # the flow method as it was: tolerances relative to the totals
+        a, stage, level, ok = waterfill.ration(
+            **g._asdict(), request=request, floor=floor, weight=weight
+        )
         return waterfill._Answer(a, a, stage, level, ok, np.zeros(len(a), bool), a * 1e6)
 
     monkeypatch.setattr(waterfill, "ration_on_grid", relative)
