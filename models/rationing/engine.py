@@ -311,7 +311,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
         if r.share is not None:
             share = np.full(n, np.nan)
             share[lines] = r.share
-    flow = _route(runner, p, block, ga, alloc, cap)
+    flow = _route(runner, p, block, ga, alloc, cap, floor)
     return _BlockResult(
         floor=floor,
         alloc=grid_sum(block.arc_line, flow, n),
@@ -744,6 +744,7 @@ def _route(
     ga: NDArray[np.int64],
     alloc: NDArray[np.float64],
     cap: NDArray[np.float64],
+    floor: NDArray[np.float64],
 ) -> NDArray[np.float64]:
     """Stage 4: fixed allocations, routed by lane cost, stability, then preference.
 
@@ -756,7 +757,7 @@ def _route(
     # the fractional shares and rounding after left quanta at dearer cells); the stock the
     # flooring frees stays with the lines the fair shares put first (_dominated)
     alloc = floor_to_grid(share)
-    dominated, movable = _dominated(p, block, ga, share, cap)
+    dominated, movable = _dominated(p, block, ga, share, cap, floor)
     multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
     x = alloc[block.arc_line].copy()
     if multi.any():
@@ -911,19 +912,23 @@ def _dominated(
     ga: NDArray[np.int64],
     alloc: NDArray[np.float64],
     cap: NDArray[np.float64],
+    floor: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Arcs that must carry nothing (and, per line, whether its quanta may move).
 
-    An arc is dominated when its line (no minimum, no integer rule) sits at a cell where a
-    line (no integer rule) is short of its cap (``alloc``: the fractional shares) that comes
-    first: of a higher tier (smaller number), or of the same tier with a lower fair-share
-    ratio ``a / w`` (beyond 1e-7 relative; in components without integer rules, where the
-    shares are leximin). Tier dominance and leximin make these flows 0 in
-    every exact answer (shifting them to the short line would raise the higher tier's total,
-    or the tier's minimum ratio), so the fractional shares route without them, and so do
-    their floors. The routing LP keeps each line within 1e-9 of its allocation, and a
-    flooring or those tolerances free stock at a cell; the routing and the grid repair must
-    not hand it to a line that comes after a short one there.
+    An arc is dominated when its line (no integer rule; with a minimum, only when its
+    allocation is above its ``floor``, the minimum it got, by more than 1e-7 relative) sits
+    at a cell where a line (no integer rule) is short of its cap (``alloc``: the fractional
+    shares) that comes first: of a higher tier (smaller number), or of the same tier with a
+    lower fair-share ratio ``a / w`` (beyond 1e-7 relative; in components without integer
+    rules, where the shares are leximin). Tier dominance and leximin make these flows 0 in
+    every exact answer (shifting them to the short line — as far as the line stays at or
+    above its floor — would raise the higher tier's total, or the tier's minimum ratio), so
+    the fractional shares route without them, and so do their floors. The routing LP keeps
+    each line within 1e-9 of its allocation, and a flooring or those tolerances free stock at
+    a cell; the routing and the grid repair must not hand it to a line that comes after a
+    short one there. The second array: lines without a minimum or an integer rule (the
+    lines :func:`_give_back` may take quanta from).
     """
     line = block.arc_line
     g = p.arc_line[ga]
@@ -959,7 +964,11 @@ def _dominated(
     comp[line] = p.line_component[g]
     after &= ~np.isin(comp, comp[whole])[line]
     movable = ~has_floor & ~whole
-    return ((tier[line] > best[block.arc_cell]) | after) & movable[line], movable
+    closable = movable.copy()
+    if floor is not None:
+        above = alloc > floor + 1e-7 * np.maximum(1.0, floor)
+        closable |= has_floor & ~whole & above
+    return ((tier[line] > best[block.arc_cell]) | after) & closable[line], movable
 
 
 def _keep(objective: float | None) -> float:

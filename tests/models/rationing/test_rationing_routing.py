@@ -143,19 +143,20 @@ def _assert_feasible(p: Problem, flow: np.ndarray, alloc: np.ndarray) -> None:
     assert np.all(cells <= np.floor(p.supply * PER_UNIT + 1e-6))
 
 
-def _closed(p: Problem, alloc: np.ndarray) -> np.ndarray:
-    """Arcs a reported routing leaves empty: a line without a minimum or an integer rule at a
-    cell where a line (no integer rule) short of its cap comes first — of a higher tier, or
-    of the same tier with a lower fair-share ratio a / w (beyond 1e-6 relative, the leximin
-    property's tolerance). Stock that rounding frees never goes to a line that comes after
-    a short one there."""
+def _closed(p: Problem, alloc: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """Arcs a reported routing leaves empty: a line without an integer rule (with a minimum:
+    above its ``floor``, beyond 1e-6 relative) at a cell where a line (no integer rule)
+    short of its cap comes first — of a higher tier, or of the same tier with a lower
+    fair-share ratio a / w (beyond 1e-6 relative, the leximin property's tolerance). Stock
+    that rounding frees never goes to a line that comes after a short one there."""
     whole = (p.lot > 0) | p.all_or_nothing
+    above = alloc > floor + 1e-6 * np.maximum(1.0, floor)
     short = (alloc < p.cap - 1e-9 * np.maximum(1.0, p.cap)) & ~whole
     ratio = alloc / p.rule_weight(p.request)
     leximin = ~np.isin(p.line_component, p.line_component[whole])  # no integer rule moved it
     closed = np.zeros(p.num_arcs, bool)
     for k, (j, c) in enumerate(zip(p.arc_line.tolist(), p.arc_cell.tolist(), strict=True)):
-        if p.minimum[j] > 0 or whole[j]:
+        if (p.minimum[j] > 0 and not above[j]) or whole[j]:
             continue
         for i in p.arc_line[(p.arc_cell == c)].tolist():
             if short[i] and (
@@ -224,7 +225,9 @@ def _assert_lexicographically_optimal(
     )
 
 
-def _assert_as_good(p: Problem, flow: np.ndarray, ref: np.ndarray, alloc, ref_alloc) -> None:
+def _assert_as_good(
+    p: Problem, flow: np.ndarray, ref: np.ndarray, alloc, ref_alloc, floor
+) -> None:
     """``flow`` (the exact method) is feasible and lexicographically optimal (exact
     certificate), so at least as good as the LPs' routing ``ref`` of the same allocations
     (checked exactly too); where they differ first, the LPs' criterion is within what the LPs
@@ -239,7 +242,7 @@ def _assert_as_good(p: Problem, flow: np.ndarray, ref: np.ndarray, alloc, ref_al
     them off a line."""
     _assert_feasible(p, flow, alloc)
     _assert_feasible(p, ref, ref_alloc)
-    _assert_lexicographically_optimal(p, flow, _closed(p, alloc))
+    _assert_lexicographically_optimal(p, flow, _closed(p, alloc, floor))
     assert _ints(alloc, PER_UNIT) == _ints(ref_alloc, PER_UNIT)
     ours, theirs = _exact(p, flow), _exact(p, ref)
     assert ours <= theirs
@@ -292,7 +295,7 @@ def test_exact_routing_is_as_good_as_the_routing_lps(seed, kw):
     p = prepare(inst)
     fast = engine.allocate(p, SolveParams(method="auto"))
     lp = engine.allocate(p, SolveParams(method="lp"))
-    _assert_as_good(p, fast.flow, lp.flow, fast.alloc, lp.alloc)
+    _assert_as_good(p, fast.flow, lp.flow, fast.alloc, lp.alloc, fast.floor)
     # the method routed every component itself (no LP fallback)
     cost = routing.integer_costs(p.arc_cost)
     assert cost is not None
@@ -404,7 +407,7 @@ def test_routing_lps_on_a_dense_week_with_stability_and_minimums_and_caps():
     p = prepare(_instance(2153, kw | {"min_share": 0.3, "max_share": 0.3}))
     fast = engine.allocate(p, SolveParams(method="auto"))
     lp = engine.allocate(p, SolveParams(method="lp"))
-    _assert_as_good(p, fast.flow, lp.flow, fast.alloc, lp.alloc)
+    _assert_as_good(p, fast.flow, lp.flow, fast.alloc, lp.alloc, fast.floor)
     np.testing.assert_array_equal(fast.stage, lp.stage)
 
 
