@@ -151,3 +151,26 @@ def _worker(server: Server) -> int:
         if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
             return child
     raise AssertionError(f"no worker process among {children}")
+
+
+def test_sync_solve_that_does_not_stop_at_the_cap_is_killed_and_answered_504(
+    one_worker: Server,
+) -> None:
+    """The Pyomo path polls no cancel: at the cap plus the 5 s grace the slot kills the worker
+    and the request is answered 504 with what to do (no 500, no hang)."""
+    with one_worker.client() as c:
+        asked = time.monotonic()
+        r = c.post("/v1/solve", params={"solver": "pyomo"}, content=long_mip_body(), headers=JSON)
+        took = time.monotonic() - asked
+        assert r.status_code == 504, r.text
+        assert (
+            "did not stop at this server's time-limit cap of 6 s and was killed"
+            in (r.json()["detail"])
+        )
+        assert "POST /v1/jobs" in r.json()["detail"]
+        assert CAP + 5 <= took < CAP + 5 + 30
+        until = time.monotonic() + 300  # a new worker takes over, once warm
+        while c.get("/readyz").status_code != 200 and time.monotonic() < until:
+            time.sleep(0.2)
+        r = c.post("/v1/solve", params={"time_limit": 3}, content=SMALL, headers=JSON)
+        assert r.status_code == 200, r.text
