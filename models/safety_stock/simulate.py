@@ -177,7 +177,6 @@ def simulate(
         Dask cluster in force takes them instead). The table is the same for any executor
         and worker count: every (component, replication) has its own random stream (with
         random lead times: every replication its own streams, :mod:`.simulate_lead_times`).
-        The ``"actual"`` run without random lead times runs here.
 
     Returns
     -------
@@ -201,20 +200,21 @@ def simulate(
         raise ValueError("upstream='actual' needs non-negative demand: truncate_at_zero=True.")
 
     if any(needs_table(s) for s in instance.stages):
-        return _with_lead_times(
-            instance,
-            result,
-            levels,
-            periods=periods,
-            replications=replications,
-            seed=seed,
-            warmup=warmup,
-            upstream=upstream,
-            safety_stock_factor=safety_stock_factor,
-            truncate_at_zero=truncate_at_zero,
-            confidence=confidence,
-            workers=workers,
-        )
+        with executor.shared_pool(workers):  # both lead-time simulators: one pool
+            return _with_lead_times(
+                instance,
+                result,
+                levels,
+                periods=periods,
+                replications=replications,
+                seed=seed,
+                warmup=warmup,
+                upstream=upstream,
+                safety_stock_factor=safety_stock_factor,
+                truncate_at_zero=truncate_at_zero,
+                confidence=confidence,
+                workers=workers,
+            )
     data = _prepared(instance, result)
     s_out, s_in, ss = _solution_arrays(instance, data, result)
     tau = s_in + data.lead_time - s_out
@@ -251,24 +251,24 @@ def simulate(
         wanted = served.copy()
         ok = np.zeros((nd, replications, nb))
         count = np.zeros((nd, replications, nb))
-        report = np.unique(dstage)
-        row = {int(j): r for r, j in enumerate(report.tolist())}
         succ: list[list[tuple[int, float]]] = [[] for _ in range(data.n)]
         for i, j, q in zip(
             data.source.tolist(), data.target.tolist(), data.quantity.tolist(), strict=True
         ):
             succ[i].append((j, q))
+        run = (data, draws, dstage, base, s_out, succ, (seed, horizon, warmup, periods), bidx, nb)
         per_rep = max(1, (nd + 3 * data.n) * (horizon + 1) * 8)
-        chunk = int(max(1, min(replications, _CHUNK_BYTES // per_rep)))
-        for done in range(0, replications, chunk):
-            reps = slice(done, min(done + chunk, replications))
-            demand = draws.all(seed, reps, horizon)
-            orders = _stage_orders(data.n, dstage, demand, succ, data.order[::-1].tolist())
-            kept = _kept_actual(data, orders, base, s_out, report)[:, :, warmup : warmup + periods]
-            for i in range(nd):
-                k = kept[row[int(dstage[i])]].astype(np.float64)
-                ok[i, reps] = _batched(k, bidx, nb)
-                count[i, reps] = _batched(np.ones_like(k), bidx, nb)
+        parts = executor.fan_out(
+            _actual_piece,
+            [
+                (run, r0, r1)
+                for r0, r1 in _rep_pieces(replications, per_rep, workers, _CHUNK_BYTES)
+            ],
+            workers=workers,
+            desc="simulation replications (actual upstream)",
+        )
+        ok = np.concatenate([p[0] for p in parts], axis=1)
+        count = np.concatenate([p[1] for p in parts], axis=1)
 
     cycle_samples = (ok / np.maximum(count, 1)).reshape(nd, -1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -298,6 +298,40 @@ def simulate(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _actual_piece(task: tuple[Any, int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Replications ``r0 .. r1 - 1`` of the ``"actual"`` run (a module function: processes
+    and Dask run it): kept and counted periods per (demand, replication, batch)."""
+    (data, draws, dstage, base, s_out, succ, sizes, bidx, nb), r0, r1 = task
+    seed, horizon, warmup, periods = sizes
+    report = np.unique(dstage)
+    row = {int(j): r for r, j in enumerate(report.tolist())}
+    demand = draws.all(seed, slice(r0, r1), horizon)
+    orders = _stage_orders(data.n, dstage, demand, succ, data.order[::-1].tolist())
+    kept = _kept_actual(data, orders, base, s_out, report)[:, :, warmup : warmup + periods]
+    ok = np.zeros((dstage.size, r1 - r0, nb))
+    count = np.zeros((dstage.size, r1 - r0, nb))
+    for i in range(dstage.size):
+        k = kept[row[int(dstage[i])]].astype(np.float64)
+        ok[i] = _batched(k, bidx, nb)
+        count[i] = _batched(np.ones_like(k), bidx, nb)
+    return ok, count
+
+
+def _rep_pieces(
+    replications: int, per_rep: int, workers: int, chunk_bytes: int
+) -> list[tuple[int, int]]:
+    """Replication ranges ``[r0, r1)``: :func:`optim.executor.pieces` pieces (one per local
+    worker, at least :data:`optim.executor.CLUSTER_PIECES` on a cluster), each cut further so
+    that its arrays (``per_rep`` bytes a replication) stay within ``chunk_bytes``. Every
+    replication draws from its own streams, so any cut gives the same numbers."""
+    chunk = int(max(1, min(replications, chunk_bytes // max(per_rep, 1))))
+    count = executor.pieces(workers, replications)
+    cuts = np.linspace(0, replications, count + 1).round().astype(np.int64).tolist()
+    return [
+        (r0, min(r0 + chunk, b)) for a, b in itertools.pairwise(cuts) for r0 in range(a, b, chunk)
+    ]
 
 
 def _row(
@@ -340,6 +374,7 @@ def _with_lead_times(
         instance, len(ids), ids
     ):
         raise ValueError(_ACTUAL_WITH_LEVELS)
+    kwargs["data"] = _lead_time_data(instance, result, int(kwargs.get("workers", 1)))
     out = simulate_lead_times(instance, result, **kwargs)
     measure = {(d.stage, d.segment): d.service_measure for d in instance.demands}
     keys = list(zip(out["stage"], out["segment"], strict=True))
@@ -375,6 +410,39 @@ def _with_lead_times(
     return out
 
 
+def _lead_time_data(instance: SafetyStockInstance, result: Any, workers: int) -> GSMData:
+    """The network arrays both lead-time simulators share. When the solution states every
+    stage's safety stock and order delay (the ``stages`` table of a result), the stage tables
+    are not built: the order delays are the stated ones (:meth:`GSMData.delay` then gives
+    that delay at any :math:`\tau`). Otherwise :func:`.data.prepare` (``workers``: its
+    blocks of items on the executor seam) gives the model's."""
+    from dataclasses import replace
+
+    from optim.models.safety_stock.data import prepare_arrays
+
+    table = _stages_table(result)
+    if table is None or _column(table, _SS_COLUMNS) is None or "order_delay" not in table:
+        return prepare(instance, workers=workers)
+    data = prepare_arrays(instance)
+    id_col = _column(table, _ID_COLUMNS)
+    if id_col is None:
+        return prepare(instance, workers=workers)
+    stated = dict(zip(table[id_col].astype(str), table["order_delay"].tolist(), strict=True))
+    if set(stated) != set(data.ids) or any(v != v for v in stated.values()):  # NaN: not stated
+        return prepare(instance, workers=workers)
+    delays = tuple(np.array([int(stated[sid])], dtype=np.int64) for sid in data.ids)
+    return replace(data, order_delay=delays)
+
+
+def _stages_table(result: Any) -> pd.DataFrame | None:
+    """The solution's ``stages`` table: ``result`` itself (a DataFrame) or its table."""
+    if isinstance(result, pd.DataFrame):
+        return result
+    if isinstance(result, Mapping):
+        return None
+    return (getattr(result, "tables", None) or {}).get("stages")
+
+
 def summary_line(table: pd.DataFrame) -> str:
     """``k of n targets met; misses: stage/segment (measure ci_high < target), ...``."""
     miss = table[~table["meets_target"].astype(bool)]
@@ -394,9 +462,7 @@ def summary_line(table: pd.DataFrame) -> str:
 
 def _prepared(instance: SafetyStockInstance, result: Any) -> GSMData:
     """The network arrays; the stage tables only when the solution lacks safety stocks."""
-    table = result if isinstance(result, pd.DataFrame) else None
-    if table is None and not isinstance(result, Mapping):
-        table = (getattr(result, "tables", None) or {}).get("stages")
+    table = _stages_table(result)
     if table is not None and _column(table, _SS_COLUMNS) is not None:
         return prepare(instance.model_copy(update={"pooling": "max_z"}))
     return prepare(instance)
