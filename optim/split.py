@@ -29,8 +29,10 @@
    per-line numbers in input order: the output folder is byte for byte what ``optim solve
    FOLDER --tables OUT`` writes (tested at 10^5 lines on a loopback Dask cluster).
 
-Memory: the client holds per-row codes and numbers (about 100 bytes per line at most, see
-``benchmarks/bench_cluster.py``) and one chunk of rows; a worker holds one piece.
+Memory: the client holds int32 codes and row numbers per row, one chunk of rows, and while
+merging the per-line numbers (dropped piece by piece); a worker holds one piece. Measured
+(``benchmarks/bench_cluster.py``, RESULTS.md): the client's peak grows by about 140 MiB per
+10^6 dense lines.
 
 Input errors name the table, the row (as the one-process run numbers it: ``demand[12]``),
 the id and the field, as the one-process run does; when an input has several errors the
