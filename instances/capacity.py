@@ -33,6 +33,14 @@ CSV folder layout (:func:`read_csv_folder`)
 ``settings.csv`` (optional)
     ``key, value`` rows; keys ``objective`` (``cost`` / ``lexicographic``) and ``lot_sizing``
     (``true`` / ``false``).
+
+Nothing is dropped or merged in silence: a column a file does not know (a misspelt
+``min_fill_rat`` would lose the floor), a repeated key row (resource and period,
+product / segment / period, product / routing / resource, setting), a ``capacity.csv`` row
+without a value, ``unit_cost`` cells of one routing that differ, and a ``demand.csv``
+without rows are errors. Every error, also a schema error of the document built from the
+files, names the file, the line as written (header = line 1), the column, the value and
+what is allowed.
 """
 
 from __future__ import annotations
@@ -242,10 +250,12 @@ class CapacityInstance(Document):
 
     @model_validator(mode="after")
     def _check(self) -> CapacityInstance:
+        # every field below names its record's index, so the CSV reader and the JSON/YAML
+        # gate can point at the line the value was written on
         _check_periods(self.periods)
         pset = set(self.periods)
         rids = _unique([r.id for r in self.resources], "resources", "id")
-        for r in self.resources:
+        for k, r in enumerate(self.resources):
             for name in ("capacity", "overtime_capacity"):
                 value = getattr(r, name)
                 if isinstance(value, dict):
@@ -254,51 +264,61 @@ class CapacityInstance(Document):
                             raise InstanceError(
                                 f"resources: {name} of resource '{r.id}' names unknown period "
                                 f"'{key}' (periods: {_few(self.periods)}).",
-                                field=f"resources.{name}",
+                                field=f"resources[{k}].{name}.{key}",
                             )
                     missing = [p for p in self.periods if p not in value]
                     if missing:
                         raise InstanceError(
                             f"resources: {name} of resource '{r.id}' has no value for period "
                             f"'{missing[0]}'; give every period or one number.",
-                            field=f"resources.{name}",
+                            field=f"resources[{k}].{name}",
                         )
         rset = set(rids)
         _unique([p.id for p in self.products], "products", "id")
-        for p in self.products:
+        for k, p in enumerate(self.products):
             if (p.usage is None) == (p.routings is None):
                 raise InstanceError(
                     f"products: product '{p.id}' must give exactly one of usage or routings.",
-                    field="products.usage",
+                    field=f"products[{k}].usage",
                 )
             if p.routings is not None:
                 if not p.routings:
                     raise InstanceError(
                         f"products: product '{p.id}' has an empty routings list; no resource "
                         "can make it.",
-                        field="products.routings",
+                        field=f"products[{k}].routings",
                     )
-                _unique([g.id for g in p.routings], f"products '{p.id}' routings", "id")
-            for g in p.routing_list:
+                _unique(
+                    [g.id for g in p.routings],
+                    f"products '{p.id}' routings",
+                    "id",
+                    path=f"products[{k}].routings",
+                )
+            for j, g in enumerate(p.routing_list):
                 where = "usage" if p.routings is None else f"routing '{g.id}' usage"
+                path = (
+                    f"products[{k}].usage"
+                    if p.routings is None
+                    else (f"products[{k}].routings[{j}].usage")
+                )
                 for res in g.usage:
                     if res not in rset:
                         raise InstanceError(
                             f"products: {where} of product '{p.id}' names unknown resource "
                             f"'{res}' (resources: {_few(rids)}).",
-                            field="products.usage",
+                            field=f"{path}.{res}",
                         )
                 if not any(h > 0 for h in g.usage.values()):
                     raise InstanceError(
                         f"products: no resource can make product '{p.id}': its {where} has "
                         "no resource with positive hours per unit.",
-                        field="products.usage",
+                        field=path,
                     )
             if p.max_inventory is not None and p.initial_inventory > p.max_inventory:
                 raise InstanceError(
                     f"products: initial_inventory {p.initial_inventory:g} of product '{p.id}' "
                     f"exceeds its max_inventory {p.max_inventory:g}.",
-                    field="products.initial_inventory",
+                    field=f"products[{k}].initial_inventory",
                 )
         _unique([s.name for s in self.segments], "segments", "name")
         _ = self.demand_arrays  # validates references and duplicates (vectorised)
@@ -339,15 +359,17 @@ class CapacityInstance(Document):
             key = (out["product"] * len(self.segments) + out["segment"]) * len(self.periods) + out[
                 "period"
             ]
-            uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+            uniq, first = np.unique(key, return_index=True)
             if uniq.size < n:
-                dup = int(np.flatnonzero(counts > 1)[0])
-                d = self.demand[int(first[dup])]
+                seen = np.zeros(n, dtype=bool)
+                seen[first] = True
+                again = int(np.flatnonzero(~seen)[0])  # the first row that repeats one
+                d = self.demand[again]
                 raise InstanceError(
                     f"demand: duplicate row for product '{d.product}', segment "
                     f"'{d.segment}', period '{d.period}'; give one row per triple "
                     "(sum the quantities).",
-                    field="demand",
+                    field=f"demand[{again}]",
                 )
         return out
 
@@ -373,13 +395,16 @@ def _few(ids: list[str], n: int = 8) -> str:
     return shown + (f", … ({len(ids)} in all)" if len(ids) > n else "")
 
 
-def _unique(ids: list[str], field: str, attr: str) -> list[str]:
+def _unique(ids: list[str], field: str, attr: str, *, path: str | None = None) -> list[str]:
+    """``ids``; a repeated one is an error whose field is the repeat's path
+    (``resources[3].id``, ``periods[2]``)."""
     seen: set[str] = set()
-    for i in ids:
+    for k, i in enumerate(ids):
         if i in seen:
+            at = f"{path or field}[{k}]"
             raise InstanceError(
                 f"{field}: duplicate {attr} '{i}'; every {attr} must be unique.",
-                field=f"{field}.{attr}",
+                field=at if field == "periods" else f"{at}.{attr}",
             )
         seen.add(i)
     return ids
@@ -427,24 +452,173 @@ def _check_periods(periods: list[str]) -> None:
 # CSV folder reader
 # --------------------------------------------------------------------------------------------
 
+_NUMBER = "a number from 0 to 1e12"
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "periods.csv": ("period",),
+    "resources.csv": ("id", "capacity", "overtime_capacity", "overtime_cost"),
+    "capacity.csv": ("resource", "period", "capacity", "overtime_capacity"),
+    "products.csv": (
+        "id",
+        "holding_cost",
+        "initial_inventory",
+        "max_inventory",
+        "setup_cost",
+        "min_lot_size",
+    ),
+    "usage.csv": ("product", "routing", "resource", "hours", "unit_cost"),
+    "segments.csv": (
+        "name",
+        "priority",
+        "backlog_cost",
+        "lost_sales_cost",
+        "max_backlog_periods",
+        "min_fill_rate",
+    ),
+    "demand.csv": ("product", "segment", "period", "quantity"),
+    "settings.csv": ("key", "value"),
+}
+"""The columns each file may have (products.csv also ``usage_<resource>``)."""
 
-def _read(folder: Path, name: str, required: list[str], *, optional: bool = False):
-    path = folder / name
-    if not path.exists():
-        if optional:
+_ALLOWED = {
+    "priority": "a whole number >= 1 (1 is the highest)",
+    "max_backlog_periods": "a whole number >= 0 (empty: 0)",
+    "min_fill_rate": "a number from 0 to 1 (empty: no floor)",
+    "id": "a non-empty id",
+    "name": "a non-empty name",
+    "period": "a period label of periods.csv",
+    "value": "for objective: cost or lexicographic; for lot_sizing: true or false",
+}
+_BOOLEAN = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_FIELD = re.compile(r"^(\w+)(?:\[(\d+)\])?(?:\.(.+))?$")
+_ROUTING = re.compile(r"^routings\[(\d+)\]\.(\w+)(?:\.(.+))?$")
+_VALUE_ERROR = re.compile(r"Input should|must be a number|allowed: finite|at least 1 character")
+
+
+def _allowed(column: str) -> str:
+    return _ALLOWED.get(column, _NUMBER)
+
+
+class _Folder:
+    """The files of one capacity CSV folder, every cell as the text written, and where each
+    value of the document built from them was written: :meth:`located` turns a schema error
+    of the document (``periods[3]``, ``resources[0].capacity.W2``) into one that names the
+    file, the line as the planner sees it (header = line 1), the column, the value as
+    written and what is allowed."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.frames: dict[str, pd.DataFrame] = {}
+        self.lines: dict[str, list[int]] = {}  # record index -> file line, per list
+        self.cap_lines: dict[tuple[str, str, str], int] = {}  # (resource, period, column)
+        self.usage_lines: dict[tuple[str, str, str], int] = {}  # (product, routing, resource)
+        self.cost_lines: dict[tuple[str, str], int] = {}  # (product, routing) -> unit_cost
+        self.routes: dict[str, list[str]] = {}  # product -> routing ids in document order
+        self.setting_lines: dict[str, int] = {}
+        self.usage_columns = False
+        self.ids: dict[str, list[str]] = {}  # resource and product ids in document order
+
+    def read(self, name: str, required: list[str], *, optional: bool = False) -> Any:
+        path = self.folder / name
+        if not path.exists():
+            if optional:
+                return None
+            raise InstanceError(f"{path}: file not found (required: {', '.join(required)}).")
+        from optim.instances import gate
+
+        # every cell as the text written (empty: ""); the index is the file line (header = 1)
+        frame = gate.read_csv_text(path, name, None, keep_case=True).fillna("")
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise gate.refuse(
+                name,
+                f"missing column(s) {', '.join(missing)} (has: {', '.join(frame.columns)})",
+                line=1,
+                allowed=f"a header with {', '.join(required)} (lower case)",
+            )
+        known = _COLUMNS[name]
+        for col in frame.columns:
+            if col not in known and not (name == "products.csv" and col.startswith("usage_")):
+                extra = ", usage_<resource>" if name == "products.csv" else ""
+                raise gate.refuse(
+                    name,
+                    f"unknown column {col!r} (a misspelt column would be ignored)",
+                    line=1,
+                    field=col,
+                    allowed=", ".join(known) + extra,
+                )
+        self.frames[name] = frame
+        return frame
+
+    def cell(self, name: str, line: int, column: str | None) -> Any:
+        frame = self.frames.get(name)
+        if frame is None or column is None or column not in frame.columns:
             return None
-        raise InstanceError(f"{path}: file not found (required: {', '.join(required)}).")
-    from optim.instances import gate
+        return frame.at[line, column]
 
-    # every cell as the text written (empty: ""); the index is the file line (header = 1)
-    frame = gate.read_csv_text(path, name, None, keep_case=True).fillna("")
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise InstanceError(
-            f"{name}: missing column(s) {', '.join(missing)} (has: {', '.join(frame.columns)}).",
-            field=name,
-        )
-    return frame
+    def spot(self, field: str) -> tuple[str, int, str | None] | None:
+        """The file, line and column a document field was read from (None: not known)."""
+        m = _FIELD.match(field)
+        if m is None:
+            return None
+        top, index, rest = m.group(1), m.group(2), m.group(3) or ""
+        if top in ("objective", "lot_sizing"):
+            line = self.setting_lines.get(top)
+            return None if line is None else ("settings.csv", line, "value")
+        if index is None or top not in self.lines or int(index) >= len(self.lines[top]):
+            return None
+        k = int(index)
+        line = self.lines[top][k]
+        column, _, key = rest.partition(".")
+        if top == "periods":
+            return "periods.csv", line, "period"
+        if top == "demand":
+            return "demand.csv", line, column or None
+        if top == "segments":
+            return "segments.csv", line, column or None
+        if top == "resources":
+            written = self.cap_lines.get((self.ids["resources"][k], key, column)) if key else None
+            if written is not None:
+                return "capacity.csv", written, column
+            return "resources.csv", line, column or None
+        pid = self.ids["products"][k]
+        if column == "usage" and key:
+            if self.usage_columns:
+                return "products.csv", line, f"usage_{key}"
+            at = self.usage_lines.get((pid, "default", key))
+            return ("usage.csv", at, "hours") if at is not None else None
+        r = _ROUTING.match(rest)
+        if r is not None and pid in self.routes and int(r.group(1)) < len(self.routes[pid]):
+            route = self.routes[pid][int(r.group(1))]
+            if r.group(2) == "usage" and r.group(3):
+                at = self.usage_lines.get((pid, route, r.group(3)))
+                return ("usage.csv", at, "hours") if at is not None else None
+            if r.group(2) == "unit_cost" and (pid, route) in self.cost_lines:
+                return "usage.csv", self.cost_lines[pid, route], "unit_cost"
+        if column in ("usage", "routings"):
+            return "products.csv", line, "id"
+        return "products.csv", line, column or None
+
+    def located(self, exc: InstanceError) -> InstanceError:
+        """``exc`` (raised by the document) with the file, line, column and value in front."""
+        from optim.instances import gate
+
+        spot = self.spot(exc.field) if exc.field else None
+        if spot is None:
+            return exc
+        name, line, column = spot
+        message = str(exc)
+        reason = message.split(": ", 1)[1] if ": " in message else message
+        raw = self.cell(name, line, column)
+        if column is not None and _VALUE_ERROR.search(reason):
+            what = f"{gate.shown(raw)} is not allowed"
+            allowed: str | None = _allowed(column)
+            if column.startswith("usage_"):
+                allowed = _NUMBER + " hours per unit (empty: not used)"
+        else:
+            what, allowed = reason.rstrip("."), None
+        out = gate.refuse(name, what, line=line, field=column, allowed=allowed)
+        out.field = exc.field
+        return out
 
 
 def _num(frame: pd.DataFrame, col: str, name: str, *, default: float | None = None):
@@ -460,9 +634,9 @@ def _num(frame: pd.DataFrame, col: str, name: str, *, default: float | None = No
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
+            allowed = _allowed(col)
             raise InstanceError(
-                f"{name} line {line}, column {col}: {v!r} is not a number; allowed: a finite "
-                "number.",
+                f"{name} line {line}, column {col}: {v!r} is not a number; allowed: {allowed}.",
                 field=f"{name}.{col}",
             )
         out.append(value)
@@ -473,8 +647,95 @@ def _clean_kw(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
+def _ids(frame: pd.DataFrame, column: str) -> list[str]:
+    return [str(v).strip() for v in frame[column].tolist()]
+
+
+def _labels(src: _Folder, name: str, column: str, what: str) -> list[str]:
+    """The ids of a file's records (``column``, stripped): at least one row, none empty,
+    none repeated; the record index -> file line map is kept for :meth:`_Folder.spot`."""
+    from optim.instances import gate
+
+    frame = src.frames[name]
+    ids = _ids(frame, column)
+    if not ids:
+        raise gate.refuse(
+            name, "has a header but no rows", line=1, allowed=f"at least one {what} row"
+        )
+    for k, label in enumerate(ids):
+        if not label:
+            raise gate.refuse(
+                name,
+                "(empty) is not allowed",
+                line=int(frame.index[k]),
+                field=column,
+                allowed=f"a {what} {column}" if column != "period" else "a period label",
+            )
+    _first_repeat(name, frame, {column: ids}, f"each {column} once")
+    src.lines[name.removesuffix(".csv")] = frame.index.tolist()
+    return ids
+
+
+def _first_repeat(
+    name: str, frame: pd.DataFrame, keys: dict[str, list[str]], allowed: str
+) -> None:
+    """A row whose ``keys`` repeat an earlier row's is an error naming both lines."""
+    import pandas as pd
+
+    from optim.instances import gate
+
+    table = pd.DataFrame(keys)
+    again = table.duplicated(keep="first").to_numpy()
+    if not again.any():
+        return
+    k = int(again.argmax())
+    first = int((table == table.iloc[k]).all(axis=1).to_numpy().argmax())
+    values = ", ".join(f"{c} {gate.shown(v[k])}" for c, v in keys.items())
+    raise gate.refuse(
+        name,
+        f"{values} repeats line {frame.index[first]}",
+        line=int(frame.index[k]),
+        field=next(iter(keys)) if len(keys) == 1 else None,
+        allowed=allowed,
+    )
+
+
+def _known(
+    name: str,
+    frame: pd.DataFrame,
+    column: str,
+    values: list[str],
+    known: list[str],
+    source: str,
+) -> None:
+    """Every value names a known id (vectorised; the first unknown one is the error)."""
+    import numpy as np
+    import pandas as pd
+
+    from optim.instances import gate
+
+    if not values:
+        return
+    bad = np.flatnonzero(~pd.Index(values, dtype=object).isin(known))
+    if bad.size:
+        k = int(bad[0])
+        raise gate.refuse(
+            name,
+            f"unknown {column} {gate.shown(values[k])}",
+            line=int(frame.index[k]),
+            field=column,
+            allowed=f"a {column} of {source} ({_few(known)})",
+        )
+
+
 def read_csv_folder(path: str | Path) -> CapacityInstance:
     """Read a capacity instance from a folder of CSV files (layout in the module docstring).
+
+    Every error names the file, the line as written (header = line 1), the column, the value
+    and what is allowed: a missing file or column, an unknown column, a cell that is not a
+    number, an unknown resource / product / segment / period, a repeated key row, and every
+    schema error of the document built from the files (a negative capacity, a priority
+    below 1, ...).
 
     Parameters
     ----------
@@ -493,9 +754,13 @@ def read_csv_folder(path: str | Path) -> CapacityInstance:
     folder = Path(path)
     if not folder.is_dir():
         raise InstanceError(f"{folder}: not a folder.")
-    periods = _read(folder, "periods.csv", ["period"])["period"].str.strip().tolist()
+    src = _Folder(folder)
+    from optim.instances import gate
 
-    res = _read(folder, "resources.csv", ["id", "capacity"])
+    src.read("periods.csv", ["period"])
+    periods = _labels(src, "periods.csv", "period", "period")
+    res = src.read("resources.csv", ["id", "capacity"])
+    rids = _labels(src, "resources.csv", "id", "resource")
     res_cap = _num(res, "capacity", "resources.csv")
     res_ot = (
         _num(res, "overtime_capacity", "resources.csv", default=0.0)
@@ -507,29 +772,40 @@ def read_csv_folder(path: str | Path) -> CapacityInstance:
         if "overtime_cost" in res
         else [0.0] * len(res)
     )
-    resources: dict[str, dict[str, Any]] = {}
-    for k, rid in enumerate(res["id"].str.strip()):
-        if rid in resources:
-            raise InstanceError(f"resources.csv: duplicate id '{rid}'.", field="resources.id")
-        resources[rid] = {
+    resources: dict[str, dict[str, Any]] = {
+        rid: {
             "id": rid,
             "capacity": res_cap[k],
             "overtime_capacity": res_ot[k],
             "overtime_cost": res_otc[k],
         }
-    cap = _read(folder, "capacity.csv", ["resource", "period", "capacity"], optional=True)
+        for k, rid in enumerate(rids)
+    }
+    src.ids["resources"] = rids
+    cap = src.read("capacity.csv", ["resource", "period", "capacity"], optional=True)
     if cap is not None:
+        cap_res, cap_per = _ids(cap, "resource"), _ids(cap, "period")
+        _known("capacity.csv", cap, "resource", cap_res, rids, "resources.csv")
+        _known("capacity.csv", cap, "period", cap_per, periods, "periods.csv")
+        _first_repeat(
+            "capacity.csv",
+            cap,
+            {"resource": cap_res, "period": cap_per},
+            "one row per (resource, period)",
+        )
         cvals = _num(cap, "capacity", "capacity.csv")
         ovals = (
             _num(cap, "overtime_capacity", "capacity.csv") if "overtime_capacity" in cap else None
         )
-        for k, (rid, per) in enumerate(
-            zip(cap["resource"].str.strip(), cap["period"].str.strip(), strict=True)
-        ):
-            if rid not in resources:
-                raise InstanceError(
-                    f"capacity.csv line {cap.index[k]}: unknown resource '{rid}'.",
-                    field="capacity.resource",
+        for k, (rid, p) in enumerate(zip(cap_res, cap_per, strict=True)):
+            line = int(cap.index[k])
+            if cvals[k] is None and (ovals is None or ovals[k] is None):
+                raise gate.refuse(
+                    "capacity.csv",
+                    "(empty) is not allowed: the row would change nothing",
+                    line=line,
+                    field="capacity",
+                    allowed=_NUMBER + " (hours of the resource in the period)",
                 )
             rec = resources[rid]
             for key, vals in (("capacity", cvals), ("overtime_capacity", ovals)):
@@ -537,11 +813,13 @@ def read_csv_folder(path: str | Path) -> CapacityInstance:
                     continue
                 if not isinstance(rec[key], dict):
                     base = rec[key]
-                    rec[key] = {p: base for p in periods}
-                rec[key][per] = vals[k]
+                    rec[key] = {q: base for q in periods}
+                rec[key][p] = vals[k]
+                src.cap_lines[rid, p, key] = line
 
-    prod = _read(folder, "products.csv", ["id", "holding_cost"])
-    products: dict[str, dict[str, Any]] = {}
+    prod = src.read("products.csv", ["id", "holding_cost"])
+    pids = _labels(src, "products.csv", "id", "product")
+    src.ids["products"] = pids
     hold = _num(prod, "holding_cost", "products.csv")
     opt_cols = {
         c: _num(prod, c, "products.csv")
@@ -549,10 +827,19 @@ def read_csv_folder(path: str | Path) -> CapacityInstance:
         if c in prod
     }
     usage_cols = [c for c in prod.columns if c.startswith("usage_")]
+    for c in usage_cols:
+        if c[len("usage_") :] not in resources:
+            raise gate.refuse(
+                "products.csv",
+                f"column {c!r} names unknown resource {c[len('usage_') :]!r}",
+                line=1,
+                field=c,
+                allowed=f"usage_<resource> for a resource of resources.csv ({_few(rids)})",
+            )
+    src.usage_columns = bool(usage_cols)
     usage_vals = {c: _num(prod, c, "products.csv") for c in usage_cols}
-    for k, pid in enumerate(prod["id"].str.strip()):
-        if pid in products:
-            raise InstanceError(f"products.csv: duplicate id '{pid}'.", field="products.id")
+    products: dict[str, dict[str, Any]] = {}
+    for k, pid in enumerate(pids):
         rec = {"id": pid, "holding_cost": hold[k]}
         rec.update(_clean_kw({c: v[k] for c, v in opt_cols.items()}))
         if usage_cols:
@@ -560,7 +847,7 @@ def read_csv_folder(path: str | Path) -> CapacityInstance:
                 c[len("usage_") :]: v[k] for c, v in usage_vals.items() if v[k] is not None
             }
         products[pid] = rec
-    use = _read(folder, "usage.csv", ["product", "resource", "hours"], optional=True)
+    use = src.read("usage.csv", ["product", "resource", "hours"], optional=True)
     if use is not None:
         if usage_cols:
             raise InstanceError(
@@ -568,47 +855,13 @@ def read_csv_folder(path: str | Path) -> CapacityInstance:
                 "use one of them.",
                 field="usage",
             )
-        hours = _num(use, "hours", "usage.csv")
-        ucost = _num(use, "unit_cost", "usage.csv") if "unit_cost" in use else [None] * len(use)
-        routes = (
-            [r.strip() or "default" for r in use["routing"]]
-            if "routing" in use
-            else ["default"] * len(use)
-        )
-        per_product: dict[str, dict[str, dict[str, Any]]] = {}
-        for k, (pid, rid) in enumerate(
-            zip(use["product"].str.strip(), use["resource"].str.strip(), strict=True)
-        ):
-            if pid not in products:
-                raise InstanceError(
-                    f"usage.csv line {use.index[k]}: unknown product '{pid}'.",
-                    field="usage.product",
-                )
-            route = per_product.setdefault(pid, {}).setdefault(
-                routes[k], {"id": routes[k], "usage": {}}
-            )
-            if rid in route["usage"]:
-                raise InstanceError(
-                    f"usage.csv line {use.index[k]}: duplicate resource '{rid}' for product "
-                    f"'{pid}' routing '{routes[k]}'.",
-                    field="usage",
-                )
-            route["usage"][rid] = hours[k]
-            if ucost[k] is not None:
-                route["unit_cost"] = ucost[k]
-        for pid, rec in products.items():
-            routings = list(per_product.get(pid, {}).values())
-            if "routing" in use and (
-                len(routings) > 1 or (routings[:1] and routings[0]["id"] != "default")
-            ):
-                rec["routings"] = routings
-            else:
-                rec["usage"] = routings[0]["usage"] if routings else {}
+        _read_usage(src, use, products, pids, rids)
     for rec in products.values():
         if "usage" not in rec and "routings" not in rec:
             rec["usage"] = {}
 
-    seg = _read(folder, "segments.csv", ["name", "priority", "backlog_cost", "lost_sales_cost"])
+    seg = src.read("segments.csv", ["name", "priority", "backlog_cost", "lost_sales_cost"])
+    names = _labels(src, "segments.csv", "name", "segment")
     prio = _num(seg, "priority", "segments.csv")
     bcost = _num(seg, "backlog_cost", "segments.csv")
     lcost = _num(seg, "lost_sales_cost", "segments.csv")
@@ -621,57 +874,142 @@ def read_csv_folder(path: str | Path) -> CapacityInstance:
         _num(seg, "min_fill_rate", "segments.csv") if "min_fill_rate" in seg else [None] * len(seg)
     )
     segments = []
-    for k, name in enumerate(seg["name"].str.strip()):
+    for k, name in enumerate(names):
         rec = {
             "name": name,
-            "priority": _whole(prio[k], "segments.csv", "priority", name),
+            "priority": prio[k],
             "backlog_cost": bcost[k],
             "lost_sales_cost": lcost[k],
-            "max_backlog_periods": _whole(kmax[k], "segments.csv", "max_backlog_periods", name),
+            "max_backlog_periods": kmax[k],
         }
         if floor[k] is not None:
             rec["min_fill_rate"] = floor[k]
         segments.append(rec)
 
-    dem = _read(folder, "demand.csv", ["product", "segment", "period", "quantity"])
+    dem = src.read("demand.csv", ["product", "segment", "period", "quantity"])
+    if not len(dem):  # (an export that lost its rows would plan nothing, "optimal 0")
+        raise gate.refuse(
+            "demand.csv", "has a header but no rows", line=1, allowed="at least one demand row"
+        )
+    src.lines["demand"] = dem.index.tolist()
+    keys = {c: gate.strip_text(dem[c]).tolist() for c in ("product", "segment", "period")}
+    _known("demand.csv", dem, "product", keys["product"], pids, "products.csv")
+    _known("demand.csv", dem, "segment", keys["segment"], names, "segments.csv")
+    _known("demand.csv", dem, "period", keys["period"], periods, "periods.csv")
+    _first_repeat(
+        "demand.csv", dem, keys, "one row per (product, segment, period): add the quantities"
+    )
     qty = _num(dem, "quantity", "demand.csv")
     demand = [
         {"product": p, "segment": s, "period": t, "quantity": q}
-        for p, s, t, q in zip(
-            dem["product"].str.strip(),
-            dem["segment"].str.strip(),
-            dem["period"].str.strip(),
-            qty,
-            strict=True,
-        )
+        for p, s, t, q in zip(keys["product"], keys["segment"], keys["period"], qty, strict=True)
     ]
-    settings: dict[str, Any] = {}
-    sett = _read(folder, "settings.csv", ["key", "value"], optional=True)
-    if sett is not None:
-        for key, value in zip(sett["key"].str.strip(), sett["value"].str.strip(), strict=True):
-            if key == "objective":
-                settings["objective"] = value
-            elif key == "lot_sizing":
-                settings["lot_sizing"] = value.lower() in ("1", "true", "yes")
-            else:
-                raise InstanceError(
-                    f"settings.csv: unknown key '{key}' (allowed: objective, lot_sizing).",
-                    field="settings.key",
-                )
-    return CapacityInstance(
-        periods=periods,
-        resources=list(resources.values()),
-        products=list(products.values()),
-        segments=segments,
-        demand=demand,
-        **settings,
-    )
-
-
-def _whole(value: float | None, name: str, col: str, owner: str) -> Any:
-    if value is None or value != int(value):
-        raise InstanceError(
-            f"{name}: {col} of '{owner}' must be a whole number, got {value!r}.",
-            field=f"{name}.{col}",
+    settings = _read_settings(src)
+    try:
+        return CapacityInstance(
+            periods=periods,
+            resources=list(resources.values()),
+            products=list(products.values()),
+            segments=segments,
+            demand=demand,
+            **settings,
         )
-    return int(value)
+    except InstanceError as exc:
+        raise src.located(exc) from None
+
+
+def _read_usage(
+    src: _Folder,
+    use: pd.DataFrame,
+    products: dict[str, dict[str, Any]],
+    pids: list[str],
+    rids: list[str],
+) -> None:
+    """usage.csv into the products' ``usage`` (one routing) or ``routings``."""
+    from optim.instances import gate
+
+    prods, res_ids = _ids(use, "product"), _ids(use, "resource")
+    _known("usage.csv", use, "product", prods, pids, "products.csv")
+    _known("usage.csv", use, "resource", res_ids, rids, "resources.csv")
+    hours = _num(use, "hours", "usage.csv")
+    ucost = _num(use, "unit_cost", "usage.csv") if "unit_cost" in use else [None] * len(use)
+    routes = _ids(use, "routing") if "routing" in use else [""] * len(use)
+    routes = [r or "default" for r in routes]
+    _first_repeat(
+        "usage.csv",
+        use,
+        {"product": prods, "routing": routes, "resource": res_ids},
+        "one row per (product, routing, resource)",
+    )
+    per_product: dict[str, dict[str, dict[str, Any]]] = {}
+    for k, (pid, rid) in enumerate(zip(prods, res_ids, strict=True)):
+        line = int(use.index[k])
+        route = per_product.setdefault(pid, {}).setdefault(
+            routes[k], {"id": routes[k], "usage": {}}
+        )
+        route["usage"][rid] = hours[k]
+        src.usage_lines[pid, routes[k], rid] = line
+        if ucost[k] is not None:
+            before = src.cost_lines.get((pid, routes[k]))
+            if before is not None and route["unit_cost"] != ucost[k]:
+                raise gate.refuse(
+                    "usage.csv",
+                    f"unit_cost {gate.shown(use.at[line, 'unit_cost'])} of product {pid!r} "
+                    f"routing {routes[k]!r} differs from line {before}'s "
+                    f"{gate.shown(use.at[before, 'unit_cost'])}",
+                    line=line,
+                    field="unit_cost",
+                    allowed="one unit_cost per routing (other rows of it: the same or empty)",
+                )
+            route["unit_cost"] = ucost[k]
+            src.cost_lines[pid, routes[k]] = line
+    for pid, rec in products.items():
+        routings = list(per_product.get(pid, {}).values())
+        if len(routings) > 1 or any(
+            g["id"] != "default" or "unit_cost" in g for g in routings
+        ):  # a unit_cost is kept on the routing, never dropped
+            rec["routings"] = routings
+            src.routes[pid] = [g["id"] for g in routings]
+        else:
+            rec["usage"] = routings[0]["usage"] if routings else {}
+
+
+def _read_settings(src: _Folder) -> dict[str, Any]:
+    from optim.instances import gate
+
+    settings: dict[str, Any] = {}
+    sett = src.read("settings.csv", ["key", "value"], optional=True)
+    if sett is None:
+        return settings
+    for k, (key, value) in enumerate(zip(_ids(sett, "key"), _ids(sett, "value"), strict=True)):
+        line = int(sett.index[k])
+        if key not in ("objective", "lot_sizing"):
+            raise gate.refuse(
+                "settings.csv",
+                f"unknown key {gate.shown(key)}",
+                line=line,
+                field="key",
+                allowed="objective, lot_sizing",
+            )
+        if key in src.setting_lines:
+            raise gate.refuse(
+                "settings.csv",
+                f"key {key!r} repeats line {src.setting_lines[key]}",
+                line=line,
+                field="key",
+                allowed="each key once",
+            )
+        src.setting_lines[key] = line
+        if key == "objective":
+            settings["objective"] = value
+        elif value.lower() in _BOOLEAN:
+            settings["lot_sizing"] = _BOOLEAN[value.lower()]
+        else:
+            raise gate.refuse(
+                "settings.csv",
+                f"lot_sizing {gate.shown(value)} is not allowed",
+                line=line,
+                field="value",
+                allowed="true or false (also yes / no, 1 / 0)",
+            )
+    return settings

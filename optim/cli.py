@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from optim import api
+from optim import api, result_schema
 from optim.errors import InstanceError, OptimError
 
 if TYPE_CHECKING:
@@ -268,17 +268,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    if args.kind.startswith("result-") or args.kind == "manifest":
-        from optim.result_schema import document_schema
+    from optim.result_schema import schema
 
-        print(json.dumps(document_schema(args.kind), indent=2))
-        return EXIT_OK
-    if args.kind == "plan":
-        from optim.planning.plan_document import plan_schema
-
-        print(json.dumps(plan_schema(), indent=2))
-        return EXIT_OK
-    print(json.dumps(api.schema(args.kind), indent=2))
+    print(json.dumps(schema(args.kind), indent=2))
     return EXIT_OK
 
 
@@ -689,12 +681,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "kind",
-        choices=[
-            *sorted(api.KINDS),
-            "plan",
-            *(f"result-{k}" for k in sorted(api.KINDS)),
-            "manifest",
-        ],
+        choices=result_schema.SCHEMAS,
         help="what to describe",
     )
     p.set_defaults(func=cmd_schema)

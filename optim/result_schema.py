@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DOCUMENTS", "OPTIONAL_TABLES", "RESULT_SCHEMA_VERSION", "TABLES", "document_schema"]
+__all__ = [
+    "DOCUMENTS",
+    "OPTIONAL_TABLES",
+    "RESULT_SCHEMA_VERSION",
+    "SCHEMAS",
+    "TABLES",
+    "document_schema",
+    "schema",
+]
 
 RESULT_SCHEMA_VERSION = 1
 """Version of the result document layout (``schema_version`` of every result document)."""
@@ -267,3 +275,30 @@ def document_schema(name: str) -> dict[str, Any]:
     from optim.errors import InstanceError
 
     raise InstanceError(f"no schema {name!r}; allowed: {', '.join(DOCUMENTS)}", field="schema")
+
+
+SCHEMAS = (
+    *sorted(TABLES),
+    "plan",
+    *(f"result-{kind}" for kind in sorted(TABLES)),
+    "manifest",
+)
+"""Every name :func:`schema` describes (``optim schema NAME``, ``GET /v1/schema/NAME``)."""
+
+
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of ``name`` (one of :data:`SCHEMAS`): an instance kind's document,
+    ``plan.yaml`` (``plan``), a result document (``result-KIND``) or ``manifest.json``."""
+    if name == "plan":
+        from optim.planning.plan_document import plan_schema
+
+        return plan_schema()
+    if name in TABLES:
+        from optim import api
+
+        return api.schema(name)
+    if name in DOCUMENTS:
+        return document_schema(name)
+    from optim.errors import InstanceError
+
+    raise InstanceError(f"no schema {name!r}; allowed: {', '.join(SCHEMAS)}", field="schema")

@@ -43,3 +43,21 @@ def split_pieces(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(split, "_pieces", spy)
     return counts
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real Dask scheduler and two worker processes on loopback (per test module)."""
+    distributed = pytest.importorskip("distributed")
+    from optim import executor
+
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",  # loopback only, any free port
+        silence_logs=40,
+    ) as cluster:
+        yield cluster.scheduler_address
+        executor.disconnect(cluster.scheduler_address)

@@ -1,7 +1,7 @@
 """The executor seam: order, errors, and the same bytes for any executor and worker count.
 
-The Dask tests start a real scheduler and two worker processes on loopback
-(``distributed.LocalCluster``); nothing is mocked.
+The Dask tests start a real scheduler and two worker processes on loopback (the
+``dask_cluster`` fixture of tests/conftest.py, ``distributed.LocalCluster``); nothing is mocked.
 """
 
 from __future__ import annotations
@@ -182,22 +182,6 @@ def test_rationing_same_bytes_for_one_and_two_local_workers(small_blocks, monkey
     assert one == two
 
 
-@pytest.fixture(scope="module")
-def dask_cluster():
-    """A real Dask scheduler and two worker processes on loopback."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",  # loopback only, any free port
-        silence_logs=40,
-    ) as cluster:
-        yield cluster.scheduler_address
-        executor.disconnect(cluster.scheduler_address)
-
-
 def test_fan_out_on_dask_keeps_order(dask_cluster) -> None:
     assert executor.fan_out(_slow_square, range(10), cluster=dask_cluster) == [
         x * x for x in range(10)
@@ -315,15 +299,29 @@ _FAN_OUT = executor.fan_out  # the real one (tests patch the module attribute)
 EXAMPLE = Path(__file__).resolve().parents[1] / "instances" / "data" / "two_echelon_gsm.json"
 
 
-def _two_items(items: tuple[str, ...] = ("i1", "i2"), random_lead: str = ""):
+_RANDOM_LEAD = {
+    "plant": {"lead_time_std_dev": 1.0},
+    "store_a": {"lead_time_std_dev": 0.6},  # critical levels (strategic / standard)
+    "store_b": {  # first come, first served; mean 1, the example's lead time
+        "lead_time_distribution": [
+            {"value": 0, "probability": 0.5},
+            {"value": 2, "probability": 0.5},
+        ]
+    },
+}
+
+
+def _two_items(
+    items: tuple[str, ...] = ("i1", "i2"), random_lead: str = "", at: tuple[str, ...] = ("plant",)
+):
     """The two-echelon example once per item: a forest with critical levels at each DC;
-    the plant of item ``random_lead`` gets a random lead time."""
+    the stages ``at`` of item ``random_lead`` get a random lead time (:data:`_RANDOM_LEAD`)."""
     doc = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     out: dict = {"kind": "safety_stock", "stages": [], "arcs": [], "demands": []}
     for item in items:
         out["stages"] += [
             {**s, "id": f"{item}@{s['id']}"}
-            | ({"lead_time_std_dev": 1.0} if item == random_lead and s["id"] == "plant" else {})
+            | (_RANDOM_LEAD[s["id"]] if item == random_lead and s["id"] in at else {})
             for s in doc["stages"]
         ]
         out["arcs"] += [
@@ -406,5 +404,134 @@ def test_safety_stock_item_tables_on_dask_same_bytes_as_local(dask_cluster, monk
         remote = optim.solve(inst).to_json()
     finally:
         executor.use_cluster(None)
-    assert blocks == [3]  # one block per item (fewer items than CLUSTER_PIECES)
+    # one block per item (fewer items than CLUSTER_PIECES): the stage tables, then the
+    # tables of the max_z comparison (cover the strictest) the solve runs for its message
+    assert blocks == [3, 3]
     assert remote == local
+
+
+def _fan_outs(monkeypatch) -> list[tuple[str, int]]:
+    """(description, piece count) of every fan-out from here on (the real fan_out runs)."""
+    seen: list[tuple[str, int]] = []
+
+    def spy(fn, items, **kws):
+        items = list(items)
+        seen.append((kws.get("desc", ""), len(items)))
+        return _FAN_OUT(fn, items, **kws)
+
+    monkeypatch.setattr(executor, "fan_out", spy)
+    return seen
+
+
+def _lead_time_result(tmp_path: Path) -> Path:
+    """A solved forest of three items; item i2's stores have random lead times (store_a,
+    with critical levels: normal; store_b, first come first served: discrete)."""
+    inst = _two_items(("i1", "i2", "i3"), random_lead="i2", at=("store_a", "store_b"))
+    path = tmp_path / "result.json"
+    path.write_text(optim.solve(inst).to_json(), encoding="utf-8")
+    return path
+
+
+def _simulate_cli(result: Path, out: Path, *args: str) -> bytes:
+    from optim import cli
+
+    argv = ["simulate", str(result), "--periods", "300", "--replications", "6", "--seed", "3"]
+    assert cli.main([*argv, "--out", str(out), "--quiet", *args]) == 0
+    return out.read_bytes()
+
+
+_LEAD_SIM = (
+    "simulation replications (random lead times)",
+    "simulation replications (critical levels, random lead times)",
+)
+
+
+def test_optim_simulate_with_random_lead_times_same_bytes_for_one_and_two_workers(
+    tmp_path, monkeypatch
+) -> None:
+    """Both lead-time simulators (first come first served, and critical levels) split their
+    replications over two processes: the CSV of `optim simulate` is the same bytes, and the
+    fan-outs report their progress."""
+    result = _lead_time_result(tmp_path)
+    seen = _fan_outs(monkeypatch)
+    one = _simulate_cli(result, tmp_path / "one.csv", "--workers", "1")
+    assert [p for d, p in seen if d in _LEAD_SIM] == [1, 1]
+    seen.clear()
+    progress: list[tuple[int, int, str]] = []
+    with executor.on_progress(lambda *step: progress.append(step)):
+        two = _simulate_cli(result, tmp_path / "two.csv", "--workers", "2")
+    assert [(d, p) for d, p in seen if d in _LEAD_SIM] == [(d, 2) for d in _LEAD_SIM]
+    for desc in _LEAD_SIM:  # progress (the bar on a terminal) counts every piece
+        assert [(k, n) for k, n, d in progress if d == desc] == [(0, 2), (1, 2), (2, 2)]
+    assert one == two
+    import io
+
+    import pandas as pd
+
+    table = pd.read_csv(io.BytesIO(one)).set_index(["stage", "segment"])
+    assert table.loc[("i2@store_a", "standard"), "critical_level"] > 0  # levels applied
+    assert table["meets_target"].all()
+
+
+def test_optim_simulate_with_random_lead_times_on_dask_same_bytes_as_local(
+    dask_cluster, tmp_path, monkeypatch
+) -> None:
+    result = _lead_time_result(tmp_path)
+    local = _simulate_cli(result, tmp_path / "local.csv")
+    seen = _fan_outs(monkeypatch)
+    remote = _simulate_cli(result, tmp_path / "dask.csv", "--cluster", dask_cluster)
+    assert executor.cluster_address() is None  # the CLI leaves no cluster behind
+    # every replication its own piece (fewer replications than CLUSTER_PIECES)
+    assert [(d, p) for d, p in seen if d in _LEAD_SIM] == [(d, 6) for d in _LEAD_SIM]
+    assert remote == local
+
+
+def _strictest_arrays(inst, workers: int):
+    from optim.models.safety_stock.data import prepare
+    from optim.models.safety_stock.strictest import cover_strictest_data
+
+    data = cover_strictest_data(inst, prepare(inst), workers=workers)
+    assert data.ss_table is not None and data.order_delay is not None
+    return list(data.ss_table) + list(data.order_delay)
+
+
+def test_cover_the_strictest_tables_same_for_one_and_two_local_workers(monkeypatch) -> None:
+    """The comparison point of critical levels (cover the strictest; one item's stores with
+    random lead times) computed per block of items by two processes: the same arrays."""
+    import numpy as np
+
+    inst = _two_items(("i1", "i2", "i3", "i4"), random_lead="i3", at=("store_a", "store_b"))
+    one = _strictest_arrays(inst, 1)
+    seen = _fan_outs(monkeypatch)
+    two = _strictest_arrays(inst, 2)
+    assert ("cover-the-strictest tables per item", 2) in seen
+    for a, b in zip(one, two, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_cover_the_strictest_tables_on_dask_same_bytes_as_local(dask_cluster, monkeypatch) -> None:
+    """A solve with critical levels runs its max_z comparison (cover the strictest) on the
+    cluster too: the result document, comparison cost included, is the same bytes."""
+    from optim.models.safety_stock.solve import solve_cover_strictest
+
+    inst = _two_items(("i1", "i2", "i3"), random_lead="i2", at=("store_a", "store_b"))
+    local = solve_cover_strictest(inst).to_json()
+    seen = _fan_outs(monkeypatch)
+    executor.use_cluster(dask_cluster)
+    try:
+        remote = solve_cover_strictest(inst).to_json()
+    finally:
+        executor.use_cluster(None)
+    assert ("cover-the-strictest tables per item", 3) in seen  # one block per item
+    assert remote == local
+
+
+def test_capacity_blocks_same_bytes_for_one_and_two_threads() -> None:
+    """Without a cluster the independent plants are solved by threads of this process: one
+    thread or two, the same result bytes."""
+    from optim.instances.generators.capacity import generate
+
+    inst = generate(n_periods=8, n_products=12, n_resources=4, n_families=4, seed=3)
+    two = optim.solve(inst, threads=2)
+    assert two.info["blocks"] > 1
+    assert optim.solve(inst, threads=1).to_json() == two.to_json()

@@ -62,6 +62,12 @@ Messages
 - ``np.float64(nan)`` / ``np.int64(-17)`` in messages → asserted by every ``_refused``
 - ``orders.csv`` errors speak of a "history column" → test_orders_csv_errors_name_orders_csv
 - ``service_level: 99.5`` names no segment → test_gate::test_policy_error_names_the_segment
+- (audit) capacity CSV folders: schema errors found after the folder was read named the
+  document field (``periods[3].capacity``), not the file and line; a repeated capacity.csv /
+  settings.csv row, an empty capacity cell, a misspelt column, ``lot_sizing: maybe`` were
+  taken silently; a unit_cost without a routing column was dropped →
+  test_capacity_csv_errors_name_the_file_line_and_column,
+  test_capacity_csv_unit_cost_without_routing_column_is_kept
 
 Resources
 - a YAML alias bomb → test_gate::test_yaml_alias_bomb_is_refused_quickly
@@ -364,6 +370,134 @@ def test_csv_errors_name_the_file_line(tmp_path, capsys, text, line, words):
     path.write_bytes(text.encode("utf-8"))
     out = tmp_path / "seg"
     _refused(capsys, ["segment", path, "--out", out], f"history.csv line {line}", *words, out=out)
+
+
+# ----------------------------------------------------------------- capacity CSV folders
+CAPACITY_CSV = {
+    "periods.csv": "period\nW1\nW2\nW3\n",
+    "resources.csv": "id,capacity\nline,10\n",
+    "capacity.csv": "resource,period,capacity\nline,W2,12\n",
+    "products.csv": "id,holding_cost,usage_line\nA,1,1\n",
+    "segments.csv": "name,priority,backlog_cost,lost_sales_cost,max_backlog_periods\n"
+    "key,1,5,20,1\nspot,2,0,8,0\n",
+    "demand.csv": "product,segment,period,quantity\nA,key,W3,15\nA,spot,W1,5\n"
+    "A,spot,W2,5\nA,spot,W3,10\n",
+}
+
+
+def _capacity_folder(root: Path, **files: str) -> Path:
+    folder = root / "peak"
+    folder.mkdir(parents=True)
+    for name, text in (CAPACITY_CSV | {f"{k}.csv": v for k, v in files.items()}).items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_capacity_csv_folder_is_valid(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["solve", str(_capacity_folder(tmp_path)), "--out", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text())["status"] == "optimal"
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "words"),
+    [
+        # schema errors of the document built from the folder: the file, line, column, value
+        ("resources", "id,capacity\nline,-10\n", ["line 2, column capacity", "'-10'"]),
+        ("capacity", "resource,period,capacity\nline,W2,-4\n", ["line 2, column capacity"]),
+        ("capacity", "resource,period,capacity\nline,W2,1e13\n", ["'1e13'", "1e12"]),
+        ("products", "id,holding_cost,usage_line\nA,-1,1\n", ["line 2, column holding_cost"]),
+        ("products", "id,holding_cost,usage_line\nA,1,-1\n", ["line 2, column usage_line"]),
+        ("products", "id,holding_cost,usage_line\nA,1,0\n", ["line 2, column id", "no resource"]),
+        (
+            "segments",
+            CAPACITY_CSV["segments.csv"].replace("key,1,", "key,0,"),
+            ["column priority"],
+        ),
+        ("segments", CAPACITY_CSV["segments.csv"].replace("key,1,", "key,1.5,"), ["'1.5'"]),
+        ("segments", CAPACITY_CSV["segments.csv"].replace("spot,2,0,", "spot,2,-1,"), ["line 3"]),
+        (
+            "demand",
+            CAPACITY_CSV["demand.csv"].replace("W1,5", "W1,-5"),
+            ["line 3, column quantity"],
+        ),
+        ("demand", CAPACITY_CSV["demand.csv"].replace("W1,5", "W1,"), ["line 3", "(empty)"]),
+        ("periods", "period\nW1\nW3\nW2\n", ["line 4, column period", "not later"]),
+        # unknown references
+        (
+            "capacity",
+            "resource,period,capacity\nlin,W2,4\n",
+            ["column resource", "'lin'", "(line)"],
+        ),
+        ("capacity", "resource,period,capacity\nline,W9,4\n", ["column period", "'W9'"]),
+        ("demand", CAPACITY_CSV["demand.csv"].replace("spot,W2", "vip,W2"), ["line 4", "'vip'"]),
+        (
+            "demand",
+            CAPACITY_CSV["demand.csv"].replace("A,spot,W1", "B,spot,W1"),
+            ["line 3", "'B'"],
+        ),
+        ("products", "id,holding_cost,usage_oven\nA,1,1\n", ["line 1, column usage_oven"]),
+        # repeated key rows, empty ids, rows that would change nothing
+        ("capacity", "resource,period,capacity\nline,W2,4\nline,W2,5\n", ["line 3", "line 2"]),
+        ("demand", CAPACITY_CSV["demand.csv"] + "A,key,W3,2\n", ["line 6", "repeats line 2"]),
+        ("resources", "id,capacity\nline,10\nline,5\n", ["line 3, column id", "line 2"]),
+        ("periods", "period\nW1\nW2\nW2\n", ["line 4, column period", "repeats line 3"]),
+        ("segments", CAPACITY_CSV["segments.csv"] + "key,3,0,1,0\n", ["line 4", "repeats"]),
+        ("products", "id,holding_cost,usage_line\n,1,1\n", ["line 2, column id", "(empty)"]),
+        ("capacity", "resource,period,capacity\nline,W2,\n", ["line 2, column capacity"]),
+        ("demand", "product,segment,period,quantity\n", ["line 1", "no rows"]),
+        # cells that are not numbers, columns nobody reads, settings
+        ("capacity", "resource,period,capacity\nline,W2,four\n", ["'four' is not a number"]),
+        ("resources", "id,capacity\nline,true\n", ["'true' is not a number"]),
+        (
+            "segments",
+            CAPACITY_CSV["segments.csv"].replace("max_backlog", "max_backlg"),
+            ["line 1"],
+        ),
+        ("settings", "key,value\nobjective,fast\n", ["line 2, column value", "'fast'"]),
+        ("settings", "key,value\nlot_sizing,maybe\n", ["line 2, column value", "'maybe'"]),
+        ("settings", "key,value\nobjective,cost\nobjective,lexicographic\n", ["line 3"]),
+        # usage.csv: references, repeats, a unit_cost that differs within its routing
+        ("usage", "product,resource,hours\nA,oven,1\n", ["column resource", "'oven'"]),
+        ("usage", "product,resource,hours\nA,line,1\nA,line,2\n", ["line 3", "repeats line 2"]),
+        ("usage", "product,resource,hours\nA,line,\n", ["line 2, column hours", "(empty)"]),
+        (
+            "usage",
+            "product,resource,hours,unit_cost\nA,line,1,2\nA,press,1,3\n",
+            ["line 3, column unit_cost", "line 2"],
+        ),
+    ],
+)
+def test_capacity_csv_errors_name_the_file_line_and_column(tmp_path, capsys, file, text, words):
+    """Capacity CSV folders: every error, also the schema errors found once the folder is
+    read, names the file, the line as written, the column, the value and what is allowed,
+    exit 2, nothing written (audit: these named the document field, ``periods[3]``,
+    ``resources[0].capacity``; a repeated capacity.csv row, an empty capacity cell, a
+    misspelt column, ``lot_sizing: maybe``, a repeated setting and a unit_cost without a
+    routing column were taken silently)."""
+    files = {file: text}
+    if file == "usage":
+        files["products"] = "id,holding_cost\nA,1\n"
+        files["resources"] = "id,capacity\nline,10\npress,4\n"
+    folder = _capacity_folder(tmp_path, **files)
+    out = tmp_path / "r.json"
+    _refused(capsys, ["solve", folder, "--out", out], f"{file}.csv line", *words, out=out)
+    message = _refused(capsys, ["validate", folder], f"{file}.csv")
+    assert "allowed" in message or "not later" in message or "no resource" in message
+
+
+def test_capacity_csv_unit_cost_without_routing_column_is_kept(tmp_path):
+    """usage.csv's unit_cost on a product's only routing was dropped when the file had no
+    routing column (audit): it is kept, as in the document form."""
+    import optim
+
+    usage = "product,resource,hours,unit_cost\nA,line,1,0.5\n"
+    files = {"usage": usage, "products": "id,holding_cost\nA,1\n"}
+    inst = optim.load(_capacity_folder(tmp_path, **files))
+    assert inst.products[0].routings[0].unit_cost == 0.5
+    plain = optim.load(_capacity_folder(tmp_path / "plain", products=CAPACITY_CSV["products.csv"]))
+    made = optim.solve(inst).table("production")["quantity"].sum()
+    assert optim.solve(inst).objective == pytest.approx(optim.solve(plain).objective + 0.5 * made)
 
 
 # ----------------------------------------------------------------- resources

@@ -130,7 +130,10 @@ class _Runner:
         *,
         duals: bool = False,
         exact: IntegerForm | None = None,
+        options: dict[str, Any] | None = None,
     ) -> highs.RawSolution:
+        """``lp`` at the tight tolerances (HiGHS, or CP-SAT for ``exact``); ``options``:
+        HiGHS options for this solve only."""
         if exact is not None:  # the integer stage on CP-SAT (params.solver == "cpsat")
             from optim.solvers.cpsat import CpSatSolver
 
@@ -142,7 +145,11 @@ class _Runner:
                 row_bounds=exact.row_bounds,
             )
         else:
-            sol = highs.solve(lp, self.tight, time_limit=self.clock.remaining(), want_duals=duals)
+            params = self.tight
+            if options:
+                opts = params.solver_options | options
+                params = params.model_copy(update={"solver_options": opts})
+            sol = highs.solve(lp, params, time_limit=self.clock.remaining(), want_duals=duals)
         self.lp_count += 1
         if sol.status is not Status.OPTIMAL or sol.x is None:
             raise EngineError(
@@ -304,7 +311,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
         if r.share is not None:
             share = np.full(n, np.nan)
             share[lines] = r.share
-    flow = _route(runner, p, block, ga, alloc, cap)
+    flow = _route(runner, p, block, ga, alloc, cap, floor)
     return _BlockResult(
         floor=floor,
         alloc=grid_sum(block.arc_line, flow, n),
@@ -727,6 +734,7 @@ def _route(
     ga: NDArray[np.int64],
     alloc: NDArray[np.float64],
     cap: NDArray[np.float64],
+    floor: NDArray[np.float64],
 ) -> NDArray[np.float64]:
     """Stage 4: fixed allocations, routed by lane cost, stability, then preference.
 
@@ -739,7 +747,7 @@ def _route(
     # the fractional shares and rounding after left quanta at dearer cells); the stock the
     # flooring frees stays with the lines the fair shares put first (_dominated)
     alloc = floor_to_grid(share)
-    dominated, movable = _dominated(p, block, ga, share, cap)
+    dominated, movable = _dominated(p, block, ga, share, cap, floor)
     multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
     x = alloc[block.arc_line].copy()
     if multi.any():
@@ -802,30 +810,56 @@ def _route_lp(
     alloc: NDArray[np.float64],
     lines: NDArray[np.bool_],
 ) -> NDArray[np.float64]:
-    """The routing LPs on the ``lines`` (whole components; ``ga``: their arcs, in order)."""
+    """The routing LPs on the ``lines`` (whole components; ``ga``: their arcs, in order).
+
+    Arcs of lines allocated nothing carry nothing and are left out of the LPs: their line
+    rows (``Σ x = 0``) were forcing rows for HiGHS' presolve, whose postsolve could hand the
+    clean-up a flow of −2.2e-6 on such an arc that it did not repair ('HiGHS: Unknown' on the
+    third LP, seed 2153 in test_rationing_routing). Each LP is solved by
+    :func:`_solve_routing_lp`.
+    """
     sub, idx = _sub_block(block, lines)
     hi = alloc[idx]
+    x = np.zeros(sub.num_arcs)
+    live = np.flatnonzero(hi[sub.arc_line] > 0)
+    sub = Block(sub.num_lines, sub.arc_line[live], sub.arc_cell[live], sub.supply)
+    ga = ga[live]
     lo = np.maximum(0.0, hi - 1e-9 * np.maximum(1.0, hi))
     bounds: list[tuple[NDArray[np.float64], float, float]] = []
     change = None
     cost = p.arc_cost[ga]
     if np.any(cost > 0):
-        sol = runner.solve(build(sub, lo, hi, cost, maximize=False))
+        sol = _solve_routing_lp(runner, build(sub, lo, hi, cost, maximize=False))
         bounds.append((cost, 0.0, _keep(sol.objective)))
     if p.stability:
         prev = p.arc_previous[ga]
         has = np.flatnonzero(prev > 0)
         change = Change(arcs=has, previous=prev[has])
         c = (prev <= 0).astype(np.float64)
-        sol = runner.solve(
-            build(sub, lo, hi, c, maximize=False, bounds=bounds, change=change, change_cost=1.0)
+        sol = _solve_routing_lp(
+            runner,
+            build(sub, lo, hi, c, maximize=False, bounds=bounds, change=change, change_cost=1.0),
         )
         bounds.append((c, 1.0, _keep(sol.objective)))
-    sol = runner.solve(
-        build(sub, lo, hi, p.arc_rank[ga], maximize=False, bounds=bounds, change=change)
+    sol = _solve_routing_lp(
+        runner, build(sub, lo, hi, p.arc_rank[ga], maximize=False, bounds=bounds, change=change)
     )
     assert sol.x is not None
-    return sol.x[: sub.num_arcs]
+    x[live] = sol.x[: sub.num_arcs]
+    return x
+
+
+def _solve_routing_lp(runner: _Runner, lp: highs.LinearProgram) -> highs.RawSolution:
+    """One routing LP; when HiGHS ends it neither solved nor stopped by a limit ('HiGHS:
+    Unknown': the clean-up after presolve left a bound violated beyond the 1e-9
+    tolerances), the same LP once more without presolve — same rows, bounds and
+    tolerances, so the same optimum, never a loosened one."""
+    try:
+        return runner.solve(lp)
+    except EngineError as exc:
+        if exc.termination is not Termination.ERROR:
+            raise
+        return runner.solve(lp, options={"presolve": "off"})
 
 
 def snap(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -868,19 +902,23 @@ def _dominated(
     ga: NDArray[np.int64],
     alloc: NDArray[np.float64],
     cap: NDArray[np.float64],
+    floor: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Arcs that must carry nothing (and, per line, whether its quanta may move).
 
-    An arc is dominated when its line (no minimum, no integer rule) sits at a cell where a
-    line (no integer rule) is short of its cap (``alloc``: the fractional shares) that comes
-    first: of a higher tier (smaller number), or of the same tier with a lower fair-share
-    ratio ``a / w`` (beyond 1e-7 relative; in components without integer rules, where the
-    shares are leximin). Tier dominance and leximin make these flows 0 in
-    every exact answer (shifting them to the short line would raise the higher tier's total,
-    or the tier's minimum ratio), so the fractional shares route without them, and so do
-    their floors. The routing LP keeps each line within 1e-9 of its allocation, and a
-    flooring or those tolerances free stock at a cell; the routing and the grid repair must
-    not hand it to a line that comes after a short one there.
+    An arc is dominated when its line (no integer rule; with a minimum, only when its
+    allocation is above its ``floor``, the minimum it got, by more than 1e-7 relative) sits
+    at a cell where a line (no integer rule) is short of its cap (``alloc``: the fractional
+    shares) that comes first: of a higher tier (smaller number), or of the same tier with a
+    lower fair-share ratio ``a / w`` (beyond 1e-7 relative; in components without integer
+    rules, where the shares are leximin). Tier dominance and leximin make these flows 0 in
+    every exact answer (shifting them to the short line — as far as the line stays at or
+    above its floor — would raise the higher tier's total, or the tier's minimum ratio), so
+    the fractional shares route without them, and so do their floors. The routing LP keeps
+    each line within 1e-9 of its allocation, and a flooring or those tolerances free stock at
+    a cell; the routing and the grid repair must not hand it to a line that comes after a
+    short one there. The second array: lines without a minimum or an integer rule (the
+    lines :func:`_give_back` may take quanta from).
     """
     line = block.arc_line
     g = p.arc_line[ga]
@@ -908,7 +946,11 @@ def _dominated(
     comp[line] = p.line_component[g]
     after &= ~np.isin(comp, comp[whole])[line]
     movable = ~has_floor & ~whole
-    return ((tier[line] > best[block.arc_cell]) | after) & movable[line], movable
+    closable = movable.copy()
+    if floor is not None:
+        above = alloc > floor + 1e-7 * np.maximum(1.0, floor)
+        closable |= has_floor & ~whole & above
+    return ((tier[line] > best[block.arc_cell]) | after) & closable[line], movable
 
 
 def _keep(objective: float | None) -> float:
@@ -939,12 +981,15 @@ def _repair(
     Each line's target is its allocation in quanta (exact when on the grid; a fractional
     share is floored, losing less than one quantum). Its arcs are floored and the missing
     quanta go to the arcs with the largest remainders (or are taken off its largest arc
-    when solver noise overshot). A cell still above its supply after that (noise) is trimmed
-    on the arc of its lowest-priority line (largest ``line_priority``), largest flow first.
-    ``dominated`` arcs (see :func:`_dominated`) carry nothing and receive no quantum: a line
-    that cannot place its quanta elsewhere ends below its target rather than take stock a
-    higher tier is short of. With ``no_floor`` (per line), quanta a line lost to the
-    trimming come back from lower tiers at its cells (:func:`_give_back`).
+    when solver noise overshot). Cells then above their supply and lines below their target
+    (noise of the routing LPs) are mended exactly by moving whole quanta along augmenting
+    paths (:func:`_augment`): no line loses a quantum whenever an integer routing of the
+    targets exists. ``dominated`` arcs (see :func:`_dominated`) carry nothing and receive no
+    quantum. Only where no such routing exists (supplies off the grid) is a cell's excess
+    trimmed on the arc of its lowest-priority line (largest ``line_priority``), largest flow
+    first, and a line that cannot place its quanta elsewhere ends below its target rather
+    than take stock a higher tier is short of; with ``no_floor`` (per line), quanta a line
+    lost to the trimming come back from lower tiers at its cells (:func:`_give_back`).
     """
     A, n = block.num_arcs, block.num_lines
     r = np.maximum(flow[:A], 0.0) / QUANTUM
@@ -967,14 +1012,15 @@ def _repair(
     if neg.any():
         biggest = _rank_within(block.arc_line, -out) == 0
         out = np.maximum(out + np.where(biggest, neg[block.arc_line], 0.0), 0.0)
-    excess = np.bincount(block.arc_cell, out, block.num_cells) - np.floor(
-        block.supply / QUANTUM + GRID_TOL
-    )
-    if np.any(excess > 0):
-        out, excess = _relocate(block, out, np.where(dominated, 0.0, add), frac, excess)
-    # Trim each cell's excess from the lowest-priority line holding flow there, largest flow
-    # first; when that arc holds less than the excess, the next one gives the rest (an arc
-    # without flow is never picked, so no cell stays above its supply).
+    stock = np.floor(block.supply / QUANTUM + GRID_TOL)
+    excess = np.bincount(block.arc_cell, out, block.num_cells) - stock
+    if np.any(excess > 0) or np.any(np.bincount(block.arc_line, out, n) < target):
+        out = _augment(block, out, target, stock, ~dominated, np.where(dominated, 0.0, add), frac)
+        excess = np.bincount(block.arc_cell, out, block.num_cells) - stock
+    # Only where no routing of the targets in whole quanta exists (supplies off the grid at
+    # several cells of a line): trim each cell's excess from the lowest-priority line holding
+    # flow there, largest flow first; when that arc holds less than the excess, the next one
+    # gives the rest (an arc without flow is never picked, so no cell stays above its supply).
     while np.any(excess > 0):
         key = np.where(out > 0, -line_priority[block.arc_line] * 1e15 - out, np.inf)
         first = (_rank_within(block.arc_cell, key) == 0) & (out > 0)
@@ -988,43 +1034,85 @@ def _repair(
     return out / PER_UNIT
 
 
-def _relocate(
+def _augment(
     block: Block,
     out: NDArray[np.float64],
+    target: NDArray[np.float64],
+    stock: NDArray[np.float64],
+    usable: NDArray[np.bool_],
     add: NDArray[np.float64],
     frac: NDArray[np.float64],
-    excess: NDArray[np.float64],
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Quanta that rounding added (``add``, per arc) at a cell now over its supply move to
-    another arc of the same line whose cell has room (largest remainder ``frac`` first).
+) -> NDArray[np.float64]:
+    """Rounded flows (``out``, whole quanta per arc) moved along augmenting paths until every
+    line routes exactly its ``target`` quanta and no cell gives more than its ``stock``.
 
-    The routing LPs let every line fall 1e-9 (relative) short, and another line may fill that
-    room with a sub-quantum flow; rounding it up to a whole quantum at the full cell would
-    make the trimming below cut a quantum off the lowest-priority line there, though the
-    line that rounded could place it at another of its cells. Each move keeps the line's
-    total; cells with room stay within supply. Rare (noise of the LPs): a plain loop.
+    An integer max-flow repair: from a cell over its stock (or a line below its target) a
+    breadth-first search walks cell -> line (one quantum less on an arc with flow) -> cell
+    (one more on a ``usable`` arc of that line) ... to a cell with stock left, and moves the
+    path's bottleneck along it; line totals on the way never change. Whenever an integer
+    routing of the targets over the usable arcs exists, such a path exists for as long as a
+    cell is over or a line short (the difference of the two routings decomposes into such
+    paths), so the repair never loses a quantum that rounding need not lose: the LP path
+    reports the same quanta per line as the exact routing. Search order keeps close to the
+    LPs' flows: at a cell, arcs rounding added a quantum to (``add``) give first, smallest
+    remainder ``frac`` first; from a line, arcs with the largest remainder first. Rare (LP
+    noise at a few cells; the exact routing's flows need nothing): a plain loop.
     """
-    out, excess = out.copy(), excess.copy()
-    line_arcs = np.argsort(block.arc_line, kind="stable")
-    line_ptr = np.searchsorted(block.arc_line[line_arcs], np.arange(block.num_lines + 1))
-    for c in np.flatnonzero(excess > 0):
-        for k in np.flatnonzero((block.arc_cell == c) & (add > 0)):
-            i = block.arc_line[k]
-            others = line_arcs[line_ptr[i] : line_ptr[i + 1]]
-            others = others[(others != k) & (frac[others] >= 0)]
-            for k2 in others[np.argsort(-frac[others], kind="stable")]:
-                c2 = block.arc_cell[k2]
-                move = min(add[k], -excess[c2], excess[c])
-                if move <= 0:
-                    continue
-                out[k] -= move
-                out[k2] += move
-                add[k] -= move
-                excess[c] -= move
-                excess[c2] += move
-            if excess[c] <= 0:
+    out = out.copy()
+    n, C = block.num_lines, block.num_cells
+    line, cell = block.arc_line, block.arc_cell
+    short = target - np.bincount(line, out, n)
+    room = stock - np.bincount(cell, out, C)
+    by_line = np.lexsort((-frac, line))
+    line_ptr = np.searchsorted(line[by_line], np.arange(n + 1))
+    by_cell = np.lexsort((frac, -add, cell))
+    cell_ptr = np.searchsorted(cell[by_cell], np.arange(C + 1))
+    # sources: cells over their stock (node n + c), then lines short of their target (node i)
+    sources = [n + int(c) for c in np.flatnonzero(room < 0)]
+    sources += [int(i) for i in np.flatnonzero(short > 0)]
+    for s in sources:
+        while (room[s - n] < 0) if s >= n else (short[s] > 0):
+            pred = {s: -1}  # node -> the arc it was reached by
+            queue = [s]
+            sink = -1
+            for v in queue:
+                if v < n:  # a line: one quantum more on a usable arc
+                    for k in by_line[line_ptr[v] : line_ptr[v + 1]]:
+                        w = n + int(cell[k])
+                        if usable[k] and w not in pred:
+                            pred[w] = int(k)
+                            if room[w - n] > 0:
+                                sink = w
+                                break
+                            queue.append(w)
+                else:  # a cell: one quantum less on an arc with flow
+                    for k in by_cell[cell_ptr[v - n] : cell_ptr[v - n + 1]]:
+                        w = int(line[k])
+                        if out[k] > 0 and w not in pred:
+                            pred[w] = int(k)
+                            queue.append(w)
+                if sink >= 0:
+                    break
+            if sink < 0:  # no integer routing of the targets: the trimming decides
                 break
-    return out, excess
+            path = []
+            w = sink
+            while w != s:
+                k = pred[w]
+                path.append(k)
+                w = int(line[k]) if w >= n else n + int(cell[k])
+            need = -room[s - n] if s >= n else short[s]
+            move = min(need, room[sink - n], *(out[k] for k in path[1::2]))
+            for k in path[0::2]:  # into cells: the last hop and every second one back
+                out[k] += move
+            for k in path[1::2]:
+                out[k] -= move
+            room[sink - n] -= move
+            if s >= n:
+                room[s - n] += move
+            else:
+                short[s] -= move
+    return out
 
 
 def _give_back(

@@ -175,8 +175,9 @@ def simulate(
     workers
         Local worker processes the replications are split over (:mod:`optim.executor`; a
         Dask cluster in force takes them instead). The table is the same for any executor
-        and worker count: every (component, replication) has its own random stream. Only
-        the ``"guaranteed"`` run without random lead times is split; the others run here.
+        and worker count: every (component, replication) has its own random stream (with
+        random lead times: every replication its own streams, :mod:`.simulate_lead_times`).
+        The ``"actual"`` run without random lead times runs here.
 
     Returns
     -------
@@ -212,6 +213,7 @@ def simulate(
             safety_stock_factor=safety_stock_factor,
             truncate_at_zero=truncate_at_zero,
             confidence=confidence,
+            workers=workers,
         )
     data = _prepared(instance, result)
     s_out, s_in, ss = _solution_arrays(instance, data, result)

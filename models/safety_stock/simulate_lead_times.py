@@ -23,13 +23,16 @@ the physical system against which that convention is conservative (:mod:`.lead_t
 
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from optim import executor
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.safety_stock.data import GSMData, prepare
 from optim.models.safety_stock.lead_times import lead_time_model, needs_table
@@ -48,6 +51,8 @@ __all__ = ["simulate", "simulate_critical", "simulate_crossing"]
 Upstream = Literal["guaranteed", "actual"]
 
 _CHUNK_BYTES = 64 * 2**20  # demand and orders of one chunk of replications
+LeadModel = tuple[str, NDArray[np.float64], NDArray[np.float64], float]
+"""A stage's lead-time law: :func:`.lead_times.lead_time_model`."""
 
 
 def simulate(
@@ -62,12 +67,15 @@ def simulate(
     safety_stock_factor: float = 1.0,
     truncate_at_zero: bool | None = None,
     confidence: float = 0.95,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Simulate the base-stock policy of a GSM solution and measure kept promises.
 
     The parameters are those of :func:`optim.models.safety_stock.simulate.simulate` (same
     meaning and defaults), without ``levels``: stages here are served first come, first
-    served.
+    served. ``workers``: the replications are split over that many local processes (or the
+    Dask cluster in force); every replication has its own random streams, so the table is
+    the same for any executor and worker count.
 
     Returns
     -------
@@ -88,79 +96,60 @@ def simulate(
     if upstream == "actual" and not truncate_at_zero:
         raise ValueError("upstream='actual' needs non-negative demand: truncate_at_zero=True.")
 
-    data = prepare(instance)
+    data = prepare(instance, workers=workers)
     s_out, s_in, ss = _solution_arrays(instance, data, result)
     tau = s_in + data.lead_time - s_out
     delay = data.delay(tau)  # order release delay of stages with random lead times
     if np.any(tau < 0):
         bad = data.ids[int(np.argmin(tau))]
         raise ValueError(f"stage {bad!r} has a negative net replenishment time; not a solution.")
-    base = data.base_stock(s_in, s_out, safety_stock_factor * ss)
     if warmup is None:
         warmup = int(data.tau_max.max(initial=0) + s_out.max(initial=0)) + 1
     horizon = warmup + periods + int(s_out.max(initial=0))
 
     dem = instance.demands
-    mu = np.array([d.mean for d in dem], dtype=np.float64)
     sd = np.array([d.std_dev for d in dem], dtype=np.float64)
     pos = {sid: j for j, sid in enumerate(data.ids)}
     dstage = np.array([pos[d.stage] for d in dem], dtype=np.int64)
     report = np.unique(dstage)  # stages whose promise is reported
-    lead_models = [lead_time_model(s) for s in instance.stages]
-    random_lead = [needs_table(s) for s in instance.stages]
     phi2 = data.phi.multiply(data.phi).tocsr() if data.phi.nnz else data.phi
     order_sd = np.sqrt(np.asarray(phi2 @ (sd**2), dtype=np.float64)) if sd.size else np.zeros(0)
-
     succ: list[list[tuple[int, float]]] = [[] for _ in range(data.n)]
     for i, j, q in zip(
         data.source.tolist(), data.target.tolist(), data.quantity.tolist(), strict=True
     ):
         succ[i].append((j, q))
-    reverse = data.order[::-1].tolist()
-
-    rng = np.random.default_rng(seed)
+    run = _FcfsRun(
+        data=data,
+        seed=seed,
+        horizon=horizon,
+        warmup=warmup,
+        periods=periods,
+        upstream=upstream,
+        truncate=bool(truncate_at_zero),
+        batches=0 if replications >= 2 else min(_BATCHES, periods),
+        mu=np.array([d.mean for d in dem], dtype=np.float64),
+        sd=sd,
+        dstage=dstage,
+        report=report,
+        lead_models=tuple(lead_time_model(s) for s in instance.stages),
+        random_lead=tuple(needs_table(s) for s in instance.stages),
+        s_in=s_in,
+        s_out=s_out,
+        delay=delay,
+        tau=tau,
+        base=data.base_stock(s_in, s_out, safety_stock_factor * ss),
+        order_sd=order_sd,
+        succ=tuple(tuple(x) for x in succ),
+    )
     per_rep = max(1, data.n * (horizon + 1) * 8 * 3)
-    chunk = int(max(1, min(replications, _CHUNK_BYTES // per_rep)))
-    kept_by_stage: list[NDArray[np.bool_]] = []  # each (len(report), chunk, periods)
-    done = 0
-    while done < replications:
-        c = min(chunk, replications - done)
-        demand = (
-            rng.standard_normal((len(dem), c, horizon)) * sd[:, None, None] + mu[:, None, None]
-        )
-        if truncate_at_zero:
-            np.maximum(demand, 0.0, out=demand)
-        orders = _stage_orders(data.n, dstage, demand, succ, reverse)
-        if upstream == "guaranteed":
-            windows = [
-                _draw_lead(rng, lead_models[j], (c, horizon))
-                + float(s_in[j] + delay[j] - s_out[j])
-                if random_lead[j]
-                else None
-                for j in report.tolist()
-            ]
-            kept = _kept_guaranteed(
-                orders[report], base[report], tau[report], windows, order_sd[report], rng
-            )
-        else:
-            draws = [
-                np.ceil(_draw_lead(rng, lead_models[j], (c, horizon)) - 1e-12).astype(np.int64)
-                + int(delay[j])
-                if random_lead[j]
-                else None
-                for j in range(data.n)
-            ]
-            kept = _kept_actual(data, orders, base, s_out, report, draws)
-        kept_by_stage.append(kept[:, :, warmup : warmup + periods])
-        done += c
-    kept_all = np.concatenate(kept_by_stage, axis=1)  # (stages, replications, periods)
-
-    if replications >= 2:
-        samples = kept_all.mean(axis=2)
-    else:
-        nb = min(_BATCHES, periods)
-        usable = periods - periods % nb
-        samples = kept_all[:, 0, :usable].reshape(len(report), nb, -1).mean(axis=2)
+    parts = executor.fan_out(
+        _fcfs_piece,
+        [(run, r0, r1) for r0, r1 in _rep_pieces(replications, per_rep, workers)],
+        workers=workers,
+        desc="simulation replications (random lead times)",
+    )
+    samples = np.concatenate(parts, axis=1)  # (stages, replications or batches)
     k = samples.shape[1]
     fill = samples.mean(axis=1)
     stderr = samples.std(axis=1, ddof=1) / math.sqrt(k) if k > 1 else np.zeros(len(report))
@@ -176,12 +165,139 @@ def simulate(
 
 
 # --- internals -------------------------------------------------------------------------------
+#
+# Every replication draws from its own generators: child ``r`` of ``SeedSequence([seed, k])``
+# (``numpy.random.SeedSequence.spawn``), ``k`` one key per purpose (:data:`_DEMAND`,
+# :data:`_BRIDGE`, :data:`_REPLENISH`). A replication's numbers therefore do not depend on
+# which piece it is in, nor on the worker or machine that runs it: the replications are cut
+# into pieces on the executor seam (:func:`_rep_pieces`) and the tables are the same bytes
+# for any executor and worker count.
+
+_DEMAND = 0  # demand, then the lead times (first-come-first-served stages)
+_BRIDGE = 1  # the Brownian-bridge share of a fractional window
+_REPLENISH = 14  # the replenishment times of critical-level stages
+
+
+def _streams(seed: int, key: int, reps: range) -> list[np.random.Generator]:
+    """One generator per replication ``r`` in ``reps``: child ``r`` of
+    ``SeedSequence([seed, key])``."""
+    return [
+        np.random.default_rng(np.random.SeedSequence([seed, key], spawn_key=(r,))) for r in reps
+    ]
+
+
+def _rep_pieces(replications: int, per_rep: int, workers: int) -> list[tuple[int, int]]:
+    """Replication ranges ``[r0, r1)``: :func:`optim.executor.pieces` pieces (one per local
+    worker, at least :data:`optim.executor.CLUSTER_PIECES` on a cluster), each cut further so
+    that its arrays (``per_rep`` bytes a replication) stay within :data:`_CHUNK_BYTES`."""
+    chunk = int(max(1, min(replications, _CHUNK_BYTES // max(per_rep, 1))))
+    count = executor.pieces(workers, replications)
+    cuts = np.linspace(0, replications, count + 1).round().astype(np.int64).tolist()
+    return [
+        (r0, min(r0 + chunk, b)) for a, b in itertools.pairwise(cuts) for r0 in range(a, b, chunk)
+    ]
+
+
+def _leads(
+    gens: list[np.random.Generator],
+    model: LeadModel,
+    periods: int,
+) -> NDArray[np.float64]:
+    """Lead times of one stage, (replication, period), each row from its replication's
+    generator."""
+    return np.stack([_draw_lead(g, model, (periods,)) for g in gens])
+
+
+@dataclass(frozen=True)
+class _Reps:
+    """What every piece of replications needs (a piece's run is sent to worker processes or
+    Dask as is): the seed, the periods simulated (``horizon``, the first ``warmup`` not
+    counted), ``batches`` (see each simulator), every stage's lead-time law and whether it
+    is random (or fractional)."""
+
+    seed: int
+    horizon: int
+    warmup: int
+    batches: int
+    base: NDArray[np.float64]  # base stock per stage
+    tau: NDArray[np.int64]  # net replenishment time per stage
+    lead_models: tuple[LeadModel, ...]
+    random_lead: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class _FcfsRun(_Reps):
+    """A piece of :func:`simulate` (``batches`` 0: one sample per replication; else the batch
+    means of the one replication)."""
+
+    data: GSMData
+    periods: int
+    upstream: str
+    truncate: bool
+    mu: NDArray[np.float64]
+    sd: NDArray[np.float64]
+    dstage: NDArray[np.int64]
+    report: NDArray[np.int64]
+    s_in: NDArray[np.int64]
+    s_out: NDArray[np.int64]
+    delay: NDArray[np.int64]
+    order_sd: NDArray[np.float64]
+    succ: tuple[tuple[tuple[int, float], ...], ...]
+
+
+def _fcfs_piece(task: tuple[_FcfsRun, int, int]) -> NDArray[np.float64]:
+    """Replications ``r0 .. r1 - 1`` of :func:`simulate` (a module function: processes and
+    Dask run it): the share of kept periods per (reported stage, replication), or per batch
+    with one replication."""
+    run, r0, r1 = task
+    data, report, horizon = run.data, run.report, run.horizon
+    reps = range(r0, r1)
+    gens = _streams(run.seed, _DEMAND, reps)
+    nd = run.mu.size
+    demand = np.stack([g.standard_normal((nd, horizon)) for g in gens], axis=1)
+    demand = demand * run.sd[:, None, None] + run.mu[:, None, None]
+    if run.truncate:
+        np.maximum(demand, 0.0, out=demand)
+    orders = _stage_orders(
+        data.n, run.dstage, demand, [list(x) for x in run.succ], data.order[::-1].tolist()
+    )
+    if run.upstream == "guaranteed":
+        windows = [
+            _leads(gens, run.lead_models[j], horizon)
+            + float(run.s_in[j] + run.delay[j] - run.s_out[j])
+            if run.random_lead[j]
+            else None
+            for j in report.tolist()
+        ]
+        kept = _kept_guaranteed(
+            orders[report],
+            run.base[report],
+            run.tau[report],
+            windows,
+            run.order_sd[report],
+            _streams(run.seed, _BRIDGE, reps),
+        )
+    else:
+        draws = [
+            np.ceil(_leads(gens, run.lead_models[j], horizon) - 1e-12).astype(np.int64)
+            + int(run.delay[j])
+            if run.random_lead[j]
+            else None
+            for j in range(data.n)
+        ]
+        kept = _kept_actual(data, orders, run.base, run.s_out, report, draws)
+    kept = kept[:, :, run.warmup : run.warmup + run.periods]
+    if not run.batches:
+        return np.asarray(kept.mean(axis=2), dtype=np.float64)
+    nb = run.batches
+    usable = run.periods - run.periods % nb
+    return np.asarray(kept[:, 0, :usable].reshape(len(report), nb, -1).mean(axis=2))
 
 
 def _draw_lead(
     rng: np.random.Generator,
-    model: tuple[str, NDArray[np.float64], NDArray[np.float64], float],
-    shape: tuple[int, int],
+    model: LeadModel,
+    shape: tuple[int, ...],
 ) -> NDArray[np.float64]:
     """Independent lead times of one stage, one per (replication, period)."""
     kind, values, prob, sd = model
@@ -198,7 +314,7 @@ def _kept_guaranteed(
     tau: NDArray[np.int64],
     windows: list[NDArray[np.float64] | None] | None = None,
     order_sd: NDArray[np.float64] | None = None,
-    rng: np.random.Generator | None = None,
+    bridges: list[np.random.Generator] | None = None,
 ) -> NDArray[np.bool_]:
     """Kept[j, r, t]: demand of the replenishment window ending at ``t`` is at most ``B_j``.
 
@@ -206,7 +322,8 @@ def _kept_guaranteed(
     ``windows[j][r, t] = SI_j - S_j + L`` (``L`` drawn per period, <= 0: nothing to cover).
     A fractional window takes the whole periods plus the fraction ``f`` of the period before
     them by a Brownian bridge (``f q + sqrt(f (1 - f)) sigma_j eps``), so demand over ``w``
-    periods has variance ``sigma_j^2 w`` exactly, as the model assumes.
+    periods has variance ``sigma_j^2 w`` exactly, as the model assumes; ``eps`` of replication
+    ``r`` comes from ``bridges[r]``, drawn for the stages whose row has such a fraction.
     """
     cum = _cumulative(orders)
     horizon = orders.shape[-1]
@@ -228,8 +345,13 @@ def _kept_guaranteed(
         has = (prev >= 0) & (frac > 0)
         if bool(has.any()):
             q = np.take_along_axis(orders[r], np.maximum(prev, 0), axis=1)
-            assert rng is not None and order_sd is not None
-            eps = rng.standard_normal(q.shape)
+            assert bridges is not None and order_sd is not None
+            eps = np.stack(
+                [
+                    g.standard_normal(q.shape[1]) if row.any() else np.zeros(q.shape[1])
+                    for g, row in zip(bridges, has, strict=True)
+                ]
+            )
             part = frac * q + np.sqrt(frac * (1.0 - frac)) * float(order_sd[r]) * eps
             demand = demand + np.where(has, part, 0.0)
         kept[r] = demand <= b + tol
@@ -301,8 +423,11 @@ def simulate_critical(
     laws (:func:`.critical.demand_laws`) with the same generator as :func:`.simulate.simulate`.
 
     ``levels`` and ``run`` (``periods``, ``replications``, ``seed``, ``warmup``,
-    ``safety_stock_factor``, ``truncate_at_zero``) are the parameters of
-    :func:`.simulate.simulate`, same meaning and defaults (others are ignored here).
+    ``safety_stock_factor``, ``truncate_at_zero``, ``workers``) are the parameters of
+    :func:`.simulate.simulate`, same meaning and defaults (others are ignored here): the
+    replications are split over ``workers`` local processes (or the Dask cluster in force),
+    each with its own random streams, so the result is the same for any executor and
+    worker count.
 
     Returns ``{demand index: (cycle service, fill rate, critical level)}`` for the own
     demands of every critical-level stage: the services per replication (with one replication,
@@ -313,7 +438,8 @@ def simulate_critical(
 
     periods, replications = int(run.get("periods", 2000)), int(run.get("replications", 30))
     seed, warmup = int(run.get("seed", 0)), run.get("warmup")
-    data = prepare(instance)
+    workers = int(run.get("workers", 1))
+    data = prepare(instance, workers=workers)
     specs = stage_specs(instance, data.n, data.ids)
     if not specs:
         return {}
@@ -330,50 +456,93 @@ def simulate_critical(
     if warmup is None:
         warmup = max(longest, 1)
     horizon = warmup + periods
-    draws = _Draws.of(instance, data, bool(run.get("truncate_at_zero", False)))
-    rng = np.random.default_rng([seed, 14])
-    out: dict[int, tuple[NDArray[np.float64], NDArray[np.float64], float]] = {}
     nd = len(instance.demands)
-    nb = 1 if replications >= 2 else min(_BATCHES, periods)
-    size = periods // nb  # periods per batch (the remainder is not counted)
-    hits = np.zeros((nd, replications, nb))
-    served = np.zeros((nd, replications, nb))
-    wanted = np.zeros((nd, replications, nb))
-    per_rep = max(1, nd * horizon * 8)
-    chunk = int(max(1, min(replications, _CHUNK_BYTES // per_rep)))
-    for done in range(0, replications, chunk):
-        reps = slice(done, min(done + chunk, replications))
-        demand = draws.all(seed, reps, horizon)
-        for j, spec in specs.items():
-            classes = [[(d, q) for d, q in spec.below]] if spec.flow else []
-            classes += [[(d, 1.0)] for d in spec.demands]
-            dk = [sum(q * demand[d] for d, q in entries) for entries in classes]
-            orders = np.sum(dk, axis=0)
-            cum = np.concatenate([np.zeros((orders.shape[0], 1)), np.cumsum(orders, axis=1)], 1)
-            u = np.arange(warmup, horizon)
-            r = _replenishment_draws(rng, lead_models[j], int(x[j]), orders.shape[0], u.size)
-            if not needs_table(instance.stages[j]):
-                r[:] = int(tau[j])
-            start = np.clip(u[None, :] - r + 1, 0, u[None, :])  # r <= 0: nothing (all served)
-            w = cum[:, u] - np.take_along_axis(cum, start, axis=1)
-            stock = np.where(r <= 0, np.inf, np.maximum(base[j] - w, 0.0))
-            own = len(classes) - len(spec.demands)
-            for k in range(len(classes) - 1, -1, -1):  # lowest priority first
-                want = dk[k][:, warmup:]
-                level = 0.0 if k < own else float(crit[spec.demands[k - own]])
-                give = np.minimum(want, np.maximum(stock - level, 0.0))
-                stock = stock - give
-                if k >= own:
-                    d = spec.demands[k - own]
-                    met = want - give <= 1e-9 * np.maximum(1.0, want)
-                    for arr, v in ((hits, met), (served, give), (wanted, want)):
-                        arr[d, reps] = _batch_sums(v, nb, size)
+    crun = _CriticalRun(
+        specs=specs,
+        draws=_Draws.of(instance, data, bool(run.get("truncate_at_zero", False))),
+        seed=seed,
+        warmup=warmup,
+        horizon=horizon,
+        batches=1 if replications >= 2 else min(_BATCHES, periods),
+        base=base,
+        crit=crit,
+        x=x,
+        tau=tau,
+        lead_models=tuple(lead_models),
+        random_lead=tuple(needs_table(s) for s in instance.stages),
+    )
+    parts = executor.fan_out(
+        _critical_piece,
+        [(crun, r0, r1) for r0, r1 in _rep_pieces(replications, nd * horizon * 8, workers)],
+        workers=workers,
+        desc="simulation replications (critical levels, random lead times)",
+    )
+    hits, served, wanted = (np.concatenate([p[i] for p in parts], axis=1) for i in range(3))
+    size = periods // crun.batches  # periods per batch (the remainder is not counted)
+    out: dict[int, tuple[NDArray[np.float64], NDArray[np.float64], float]] = {}
     for spec in specs.values():
         for d in spec.demands:
             w = wanted[d].ravel()
             fill = np.where(w > 0, served[d].ravel() / np.where(w > 0, w, 1), 1.0)
             out[d] = (hits[d].ravel() / size, fill, float(crit[d]))
     return out
+
+
+@dataclass(frozen=True)
+class _CriticalRun(_Reps):
+    """A piece of :func:`simulate_critical` (``batches``: per replication 1, else 20)."""
+
+    specs: dict[int, Any]  # stage position -> critical.StageSpec
+    draws: Any  # simulate._Draws
+    crit: NDArray[np.float64]  # critical level per demand
+    x: NDArray[np.int64]  # replenishment time minus the lead time
+
+
+def _critical_piece(
+    task: tuple[_CriticalRun, int, int],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Replications ``r0 .. r1 - 1`` of :func:`simulate_critical` (a module function:
+    processes and Dask run it): periods without shortage, units served and units wanted per
+    (demand, replication, batch). Demand comes from the (component, replication) streams of
+    :class:`.simulate._Draws`, the replenishment times from the replication's own generator
+    (the stages in turn)."""
+    run, r0, r1 = task
+    warmup, horizon, nb = run.warmup, run.horizon, run.batches
+    periods = horizon - warmup
+    size = periods // nb
+    nd = run.draws.kind.size
+    hits = np.zeros((nd, r1 - r0, nb))
+    served = np.zeros((nd, r1 - r0, nb))
+    wanted = np.zeros((nd, r1 - r0, nb))
+    demand = run.draws.all(run.seed, slice(r0, r1), horizon)
+    gens = _streams(run.seed, _REPLENISH, range(r0, r1))
+    u = np.arange(warmup, horizon)
+    for j, spec in run.specs.items():
+        classes = [[(d, q) for d, q in spec.below]] if spec.flow else []
+        classes += [[(d, 1.0)] for d in spec.demands]
+        dk = [sum(q * demand[d] for d, q in entries) for entries in classes]
+        orders = np.sum(dk, axis=0)
+        cum = np.concatenate([np.zeros((orders.shape[0], 1)), np.cumsum(orders, axis=1)], 1)
+        if run.random_lead[j]:
+            model, xj = run.lead_models[j], int(run.x[j])
+            r = np.stack([_replenishment_draws(g, model, xj, 1, u.size)[0] for g in gens])
+        else:
+            r = np.full((r1 - r0, u.size), int(run.tau[j]), dtype=np.int64)
+        start = np.clip(u[None, :] - r + 1, 0, u[None, :])  # r <= 0: nothing (all served)
+        w = cum[:, u] - np.take_along_axis(cum, start, axis=1)
+        stock = np.where(r <= 0, np.inf, np.maximum(run.base[j] - w, 0.0))
+        own = len(classes) - len(spec.demands)
+        for k in range(len(classes) - 1, -1, -1):  # lowest priority first
+            want = dk[k][:, warmup:]
+            level = 0.0 if k < own else float(run.crit[spec.demands[k - own]])
+            give = np.minimum(want, np.maximum(stock - level, 0.0))
+            stock = stock - give
+            if k >= own:
+                d = spec.demands[k - own]
+                met = want - give <= 1e-9 * np.maximum(1.0, want)
+                for arr, v in ((hits, met), (served, give), (wanted, want)):
+                    arr[d] = _batch_sums(v, nb, size)
+    return hits, served, wanted
 
 
 def _batch_sums(v: NDArray[np.generic], nb: int, size: int) -> NDArray[np.float64]:
@@ -384,7 +553,7 @@ def _batch_sums(v: NDArray[np.generic], nb: int, size: int) -> NDArray[np.float6
 
 def _replenishment_draws(
     rng: np.random.Generator,
-    model: tuple[str, NDArray[np.float64], NDArray[np.float64], float],
+    model: LeadModel,
     x: int,
     reps: int,
     periods: int,

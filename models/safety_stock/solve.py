@@ -172,7 +172,7 @@ def _solve(
     if strictest:
         from optim.models.safety_stock.strictest import cover_strictest_data
 
-        data = cover_strictest_data(instance, data)
+        data = cover_strictest_data(instance, data, workers=params.threads)
     tree = instance.is_spanning_tree()
     method = params.method
     if params.solver == "pyomo":

@@ -34,6 +34,7 @@ target in simulation.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -171,25 +172,61 @@ def strictest_lead_time_base_stock(
     return least_unreserved(win.mixture(finite), strictest(_conditioned(spec, q_inf)))
 
 
-def cover_strictest_data(instance: SafetyStockInstance, data: GSMData) -> GSMData:
+def cover_strictest_data(
+    instance: SafetyStockInstance, data: GSMData, workers: int = 1
+) -> GSMData:
     """``data`` (prepared for ``pooling="critical_level"``) with every critical-level stage's
     table (and order delays) replaced by the cover-the-strictest table of this module; every
-    other stage's table is kept. ``data`` itself when no stage has critical levels."""
+    other stage's table is kept. ``data`` itself when no stage has critical levels.
+
+    ``workers``: the network's items are cut into blocks (:func:`.tables.item_blocks`) on the
+    executor seam (:func:`optim.executor.fan_out`: local processes, or the Dask cluster in
+    force); a stage's table depends only on its own item, so the arrays are the same for any
+    executor and worker count."""
     from dataclasses import replace
 
-    from optim.models.safety_stock.lead_times import critical_lead_time_table, needs_table
+    from optim import executor
+    from optim.models.safety_stock.tables import item_blocks, sub_instance
 
-    specs = stage_specs(instance, data.n, data.ids)
-    if not specs or data.ss_table is None:
+    if data.ss_table is None or not stage_specs(instance, data.n, data.ids):
         return data
+    blocks = item_blocks(data, workers)
+    if len(blocks) == 1:
+        changed = [_strictest_tables(instance, data, data.ss_table)]
+    else:
+        tabs = data.ss_table
+        changed = executor.fan_out(
+            _block_strictest,
+            [(sub_instance(instance, b), [tabs[j] for j in b.tolist()]) for b in blocks],
+            workers=workers,
+            desc="cover-the-strictest tables per item",
+        )
     tables = list(data.ss_table)
     delays = list(data.order_delay) if data.order_delay is not None else None
-    for j, spec in specs.items():
+    for stages, block in zip(blocks, changed, strict=True):
+        for k, (table, delay) in block.items():
+            j = int(stages[k])
+            tables[j] = table
+            if delay is not None:
+                assert delays is not None  # random lead times have order delays
+                delays[j] = delay
+    out = data.with_table(tables)
+    return out if delays is None else replace(out, order_delay=tuple(delays))
+
+
+def _strictest_tables(
+    instance: SafetyStockInstance, data: GSMData, reserved: Sequence[FloatArray]
+) -> dict[int, tuple[FloatArray, NDArray[np.int64] | None]]:
+    """Per critical-level stage position: its cover-the-strictest table and, under a random
+    lead time, its order delays (``reserved``: the stages' critical-level tables)."""
+    from optim.models.safety_stock.lead_times import critical_lead_time_table, needs_table
+
+    out: dict[int, tuple[FloatArray, NDArray[np.int64] | None]] = {}
+    for j, spec in stage_specs(instance, data.n, data.ids).items():
         stage = instance.stages[j]
         tau_max = int(data.tau_max[j])
         if needs_table(stage):
-            assert delays is not None  # random lead times have order delays
-            tables[j], delays[j] = critical_lead_time_table(
+            out[j] = critical_lead_time_table(
                 spec,
                 stage,
                 int(data.lead_time[j]),
@@ -197,6 +234,16 @@ def cover_strictest_data(instance: SafetyStockInstance, data: GSMData) -> GSMDat
                 base_stock=strictest_lead_time_base_stock,
             )
         else:
-            tables[j] = strictest_table(spec, tau_max, tables[j])
-    out = data.with_table(tables)
-    return out if delays is None else replace(out, order_delay=tuple(delays))
+            out[j] = (strictest_table(spec, tau_max, reserved[j]), None)
+    return out
+
+
+def _block_strictest(
+    piece: tuple[SafetyStockInstance, list[FloatArray]],
+) -> dict[int, tuple[FloatArray, NDArray[np.int64] | None]]:
+    """One block of :func:`cover_strictest_data` (a module function: processes and Dask run
+    it): the block's items as an instance of their own and their critical-level tables."""
+    from optim.models.safety_stock.data import prepare_arrays
+
+    sub, reserved = piece
+    return _strictest_tables(sub, prepare_arrays(sub), reserved)

@@ -26,9 +26,11 @@ __all__ = [
     "all_stocking_tables",
     "check_deadline",
     "critical_level_tables",
+    "item_blocks",
     "sqrt_tables",
     "stage_tables",
     "stage_tables_and_delays",
+    "sub_instance",
     "tables_by_blocks",
 ]
 
@@ -220,33 +222,19 @@ def tables_by_blocks(
     it (a block on another process or machine gets the seconds left when it is handed out)
     and :class:`TableTimeout` is raised here.
     """
-    from optim import executor
-    from optim.models.graph import DisjointSets
     from optim.models.safety_stock.lead_times import needs_table
 
     busy = instance.pooling == "critical_level" or any(needs_table(s) for s in instance.stages)
-    sets = DisjointSets(data.n)
-    for i, j in zip(data.source.tolist(), data.target.tolist(), strict=True):
-        sets.union(i, j)
-    roots = np.array([sets.find(j) for j in range(data.n)], dtype=np.int64)
-    components = np.unique(roots).size
-    count = executor.pieces(workers, components) if busy else 1
-    if count == 1:
+    blocks = item_blocks(data, workers) if busy else []
+    if len(blocks) <= 1:
         return stage_tables_and_delays(instance, data, deadline)
-    # whole components in stage order, cut into ``count`` blocks of about equal stage counts
-    label = np.unique(roots, return_inverse=True)[1]
-    first = np.full(components, data.n, dtype=np.int64)
-    np.minimum.at(first, label, np.arange(data.n))
-    rank = np.argsort(np.argsort(first, kind="stable"), kind="stable")  # by first stage
-    size = np.bincount(rank[label], minlength=components)
-    block_of = np.minimum(np.cumsum(size) - size, data.n - 1) * count // data.n
-    stage_block = block_of[rank[label]]
-    blocks = [np.flatnonzero(stage_block == b) for b in np.unique(stage_block).tolist()]
 
     def pieces() -> Iterator[tuple[SafetyStockInstance, float | None]]:
         for b in blocks:  # drawn as workers free up: the seconds left at hand-out
             left = None if deadline is None else deadline - time.perf_counter()
-            yield _sub_instance(instance, b), left
+            yield sub_instance(instance, b), left
+
+    from optim import executor
 
     results = executor.fan_out(
         _block_tables,
@@ -271,7 +259,35 @@ def tables_by_blocks(
     return tables, delays
 
 
-def _sub_instance(instance: SafetyStockInstance, stages: NDArray[np.int64]) -> SafetyStockInstance:
+def item_blocks(data: GSMData, workers: int) -> list[NDArray[np.int64]]:
+    """The network's items (connected components) in stage order, cut into
+    :func:`optim.executor.pieces` blocks (one per local worker, at least
+    :data:`~optim.executor.CLUSTER_PIECES` on a cluster) of about equal stage counts: the
+    stage positions of every block, ascending. Work that depends only on an item's own
+    stages (its tables, its comparison tables) is split this way and placed back by stage."""
+    from optim import executor
+    from optim.models.graph import DisjointSets
+
+    sets = DisjointSets(data.n)
+    for i, j in zip(data.source.tolist(), data.target.tolist(), strict=True):
+        sets.union(i, j)
+    roots = np.array([sets.find(j) for j in range(data.n)], dtype=np.int64)
+    components = np.unique(roots).size
+    count = executor.pieces(workers, components)
+    if count == 1:
+        return [np.arange(data.n, dtype=np.int64)]
+    # whole components in stage order, cut into ``count`` blocks of about equal stage counts
+    label = np.unique(roots, return_inverse=True)[1]
+    first = np.full(components, data.n, dtype=np.int64)
+    np.minimum.at(first, label, np.arange(data.n))
+    rank = np.argsort(np.argsort(first, kind="stable"), kind="stable")  # by first stage
+    size = np.bincount(rank[label], minlength=components)
+    block_of = np.minimum(np.cumsum(size) - size, data.n - 1) * count // data.n
+    stage_block = block_of[rank[label]]
+    return [np.flatnonzero(stage_block == b) for b in np.unique(stage_block).tolist()]
+
+
+def sub_instance(instance: SafetyStockInstance, stages: NDArray[np.int64]) -> SafetyStockInstance:
     """The stages at these positions (whole components), their arcs and demands, in order."""
     keep = [instance.stages[j] for j in stages.tolist()]
     ids = {s.id for s in keep}

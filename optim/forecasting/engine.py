@@ -198,11 +198,11 @@ def run_matrix(
     equal length; see module docstring). Arrays in the result have a leading series axis."""
     s_n, n = y.shape
     ends, hb = backtest_origins(n, horizon, origins, step)
-    if n_jobs <= 1 or s_n < 200:
+    from optim.executor import cluster_address, fan_out
+
+    if s_n < 200 or (n_jobs <= 1 and cluster_address() is None):
         parts = [_fit_chunk((y, methods, horizon, ends, hb, season))]
     else:  # the project's one fan-out seam: local processes, or a Dask cluster when set
-        from optim.executor import fan_out
-
         size = math.ceil(s_n / (n_jobs * 8))
         chunks = [
             (y[i : i + size], methods[i : i + size], horizon, ends, hb, season)

@@ -509,13 +509,18 @@ def stock_vs_max_z(plan: Result, max_z: Result, unit_cost: pd.Series, inst: Any)
     return out.reset_index()
 
 
-def simulate_plan(inst: Any, plan: Result, *, periods: int, replications: int) -> pd.DataFrame:
+def simulate_plan(
+    inst: Any, plan: Result, *, periods: int, replications: int, workers: int = 1
+) -> pd.DataFrame:
     """The stock plan simulated as planned (seed 0; :mod:`optim.models.safety_stock.simulate`):
     one row per (item, stage, segment) with ``item`` and ``location`` split off the stage id;
-    ``margin`` = achieved service − target in the segment's measure."""
+    ``margin`` = achieved service − target in the segment's measure. ``workers``: local
+    processes for the replications (the table does not depend on it)."""
     from optim.models.safety_stock.simulate import simulate
 
-    table = simulate(inst, plan, periods=periods, replications=replications, seed=0)
+    table = simulate(
+        inst, plan, periods=periods, replications=replications, seed=0, workers=workers
+    )
     table = _split_stage(table)
     head = ["item", "location", "segment", "service_measure", "target", "fill", "ci_low",
             "ci_high", "meets_target"]  # fmt: skip
@@ -838,7 +843,13 @@ def run(
         f"simulate the stock plan: {len(gsm_inst.demands):,} (item, stage, segment) rows, "
         f"{sim_periods} periods x {sim_replications} replications"
     ):
-        sim = simulate_plan(gsm_inst, gsm, periods=sim_periods, replications=sim_replications)
+        sim = simulate_plan(
+            gsm_inst,
+            gsm,
+            periods=sim_periods,
+            replications=sim_replications,
+            workers=params.threads,
+        )
         tables["service_simulation"] = sim
         tables["service_by_segment"] = service_by_segment(sim, by_seg, unit_cost)
         tables["simulation_precision"] = simulation_precision(

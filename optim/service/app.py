@@ -24,13 +24,13 @@ import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, ORJSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from optim import api
+from optim import api, result_schema
 from optim.errors import InstanceError
 from optim.service import payload
 from optim.service.pool import JobManager, NotCancellable, QueueFull
@@ -57,6 +57,14 @@ class ServiceConfig:
     sync_time_limit: float = 30.0  # seconds, cap (and default) of POST /v1/solve
     max_queue: int = 1000  # queued jobs before 429
     cache_bytes: int = 64 * 2**20  # results of deterministic solves kept in memory (0: off)
+
+
+class OrjsonResponse(JSONResponse):
+    """A JSON answer serialised by orjson (FastAPI's ``ORJSONResponse`` is deprecated and
+    warns in the server log on first use; this is the same rendering)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 class ApiError(Exception):
@@ -97,6 +105,11 @@ class ErrorView(BaseModel):
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorView} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500)
+}
+_SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    503: {"model": ErrorView, "description": "no worker was free within the cap"},
+    504: {"model": ErrorView, "description": "the solve did not stop at the cap"},
 }
 
 _BODY = {
@@ -147,7 +160,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         description="Segment-aware inventory and allocation optimisation as a service: "
         "rationing, safety-stock placement, peak capacity, and the planning chain.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=OrjsonResponse,
     )
     app.state.manager = manager
     app.state.config = config
@@ -175,7 +188,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     # -- errors ---------------------------------------------------------------------------
     def _error(request: Request, status: int, detail: Any, **extra: Any) -> JSONResponse:
         body = {"detail": detail, "request_id": _rid(request), **extra}
-        return ORJSONResponse(body, status_code=status)
+        return OrjsonResponse(body, status_code=status)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -274,7 +287,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             mode, kind = await run_in_threadpool(_check, body, ctype, 4 * config.max_body)
         job = manager.submit(kind, mode, body, ctype, params, cached=hit)
         view = JobView(**job.public())
-        return ORJSONResponse(
+        return OrjsonResponse(
             view.model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
         )
 
@@ -396,7 +409,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         dependencies=auth,
         tags=["solve"],
         openapi_extra=_BODY,
-        responses={**_ERRORS, 200: {"content": {"application/json": {}}}},
+        responses={**_SYNC_ERRORS, 200: {"content": {"application/json": {}}}},
     )
     async def solve_now(
         request: Request,
@@ -407,7 +420,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
         body = await _read(request, config.max_body)
         params = query.params(config.sync_time_limit)
         future = manager.solve(body, ctype, params)
-        outcome = await asyncio.wrap_future(future)
+        waited = asyncio.wrap_future(future)
+        try:  # a worker must take the solve within the cap (jobs may hold every worker)
+            outcome = await asyncio.wait_for(asyncio.shield(waited), config.sync_time_limit)
+        except TimeoutError:
+            if manager.withdraw(future):
+                raise ApiError(
+                    503,
+                    f"no worker was free within this server's {config.sync_time_limit:g} s "
+                    f"(all {config.workers} busy); retry later, or submit it as a job "
+                    "(POST /v1/jobs)",
+                    {"Retry-After": "5"},
+                ) from None
+            outcome = await waited  # a worker has it: the slot's wall clock bounds the solve
         if outcome.get("ok"):
             return Response(
                 outcome["result"],
@@ -422,6 +447,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if outcome.get("invalid"):
             status = int(outcome.get("status", 422))
             return _error(request, status, outcome["message"], field=outcome.get("field"))
+        if outcome.get("timed_out"):
+            return _error(request, 504, outcome["message"])
         log.error(
             "request %s: %s\n%s", _rid(request), outcome["message"], outcome.get("traceback", "")
         )
@@ -438,12 +465,15 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.get("/v1/schema/{kind}", dependencies=auth, tags=["solve"], responses=_ERRORS)
     async def schema(kind: str) -> dict[str, Any]:
-        """JSON Schema of the instance document of ``kind`` (as `optim schema KIND`)."""
-        if kind not in api.KINDS:
+        """JSON Schema of an instance document (``rationing``, ``safety_stock``,
+        ``capacity``), of a planning folder's ``plan.yaml`` (``plan``), of a result document
+        (``result-KIND``) or of an output folder's ``manifest.json`` (``manifest``): what
+        `optim schema KIND` prints."""
+        if kind not in result_schema.SCHEMAS:
             raise ApiError(
-                404, f"kind {kind!r} is not known; allowed: {', '.join(sorted(api.KINDS))}"
+                404, f"schema {kind!r} is not known; allowed: {', '.join(result_schema.SCHEMAS)}"
             )
-        return api.schema(kind)
+        return result_schema.schema(kind)
 
     def _job(job_id: str) -> Any:
         job = manager.get(job_id)

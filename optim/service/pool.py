@@ -136,6 +136,8 @@ class Slot(threading.Thread):
                 break
             if task.job is not None and task.job.status != "queued":
                 continue  # cancelled while queued
+            if task.future is not None and not self.manager._take(task):
+                continue  # a synchronous solve withdrawn: no worker was free in time
             if self.process is None or not self.process.is_alive():
                 self.ready = False
                 self._spawn()
@@ -277,6 +279,7 @@ class JobManager:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.seq = itertools.count(store.next_seq())
+        self.sync_waiting = 0  # synchronous solves in the queue (withdrawn ones included)
         self.slots = [Slot(self, i) for i in range(workers)]
 
     def start(self) -> None:
@@ -381,11 +384,25 @@ class JobManager:
             if hit is not None:
                 future.set_result({**hit, "cached": True, "timing": {}})
                 return future
-        if self.queue.qsize() >= self.max_queue:
-            raise QueueFull(f"{self.max_queue} solves are waiting; retry later")
+        with self.lock:
+            waiting = self.sync_waiting + sum(j.status == "queued" for j in self.live.values())
+            if waiting >= self.max_queue:
+                raise QueueFull(f"{waiting} solves are waiting; retry later")
+            self.sync_waiting += 1
         message = self._message("any", body, content_type, params)
         self.queue.put(Task(0, next(self.seq), message=message, future=future, key=key))
         return future
+
+    def withdraw(self, future: concurrent.futures.Future[dict[str, Any]]) -> bool:
+        """Take back a synchronous solve no worker has started; False once one has."""
+        return future.cancel()  # a slot marks the future running when it takes the task
+
+    def _take(self, task: Task) -> bool:
+        """A slot takes a synchronous solve off the queue: False if it was withdrawn."""
+        assert task.future is not None
+        with self.lock:
+            self.sync_waiting -= 1
+        return task.future.set_running_or_notify_cancel()
 
     def _message(
         self, mode: str, body: bytes, content_type: str, params: dict[str, Any]
@@ -471,6 +488,10 @@ class JobManager:
                 return
             if outcome.get("ok") and cancelled:
                 self._succeeded(job, outcome, _cancel_note(outcome), status="cancelled")
+            elif outcome.get("ok") and outcome.get("capped") is not None:
+                note = _cancel_note(outcome).removeprefix("cancelled while running: ")
+                cap = f"stopped at this server's time-limit cap of {outcome['capped']:g} s"
+                self._succeeded(job, outcome, f"{cap}: {note}")
             elif outcome.get("ok"):
                 self._succeeded(job, outcome, outcome.get("message", ""))
             elif cancelled:
@@ -498,9 +519,16 @@ class JobManager:
         if task.message and task.message.get("timed_out"):
             how = f"stopped at this server's time-limit cap of {task.message['wall_cap']:g} s"
         if task.future is not None:
-            task.future.set_result(
-                {"ok": False, "message": f"the worker process ended ({how}) during the solve"}
-            )
+            sent = task.message or {}
+            timed_out = bool(sent.get("timed_out"))
+            message = f"the worker process ended ({how}) during the solve"
+            if timed_out:
+                message = (
+                    f"the solve did not stop at this server's time-limit cap of "
+                    f"{sent['wall_cap']:g} s and was killed (no solution); submit it as a job "
+                    "(POST /v1/jobs), whose cap is longer"
+                )
+            task.future.set_result({"ok": False, "timed_out": timed_out, "message": message})
             return
         job = task.job
         assert job is not None

@@ -75,6 +75,7 @@ class Job:
         doc = asdict(self)
         doc.pop("cancel_requested")
         doc.pop("seq")
+        doc["params"] = {k: v for k, v in self.params.items() if not k.startswith("_")}
         doc["result_available"] = self.result_type is not None
         return doc
 

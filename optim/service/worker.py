@@ -8,8 +8,10 @@ or ``"planning"``), ``body`` (bytes), ``content_type``, ``params`` (SolveParams 
 
 Cancelling: the server sets the worker's ``cancel`` event; solvers with the ``cancel``
 capability poll it (:func:`optim.solvers.base.interruptible`) and stop with their best
-solution, which comes back as a normal outcome. The process is killed only if it does not
-answer within the server's grace period (work that polls nothing).
+solution, which comes back as a normal outcome. The server's time-limit cap (``wall_cap``)
+stops a solve the same way, without a time limit in its parameters, so a solve that ends
+sooner writes the bytes of `optim solve` without ``--time-limit``. The process is killed only
+if it does not answer within the server's grace period (work that polls nothing).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import tempfile
 import time
 import traceback
 import zipfile
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -131,6 +134,19 @@ def zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _stop_check(cancel: Any, cap: float | None) -> Callable[[], bool]:
+    """The solve's interrupt check: a cancel, or ``cap`` seconds from now (the server's
+    time-limit cap), whichever comes first."""
+    stop_at = None if cap is None else time.monotonic() + cap
+
+    def check() -> bool:
+        if cancel is not None and cancel.is_set():
+            return True
+        return stop_at is not None and time.monotonic() >= stop_at
+
+    return check
+
+
 def worker_main(conn: Connection, cancel: Any = None) -> None:
     """Entry point of a worker process (spawned by :class:`optim.service.pool.Slot`).
 
@@ -163,8 +179,11 @@ def worker_main(conn: Connection, cancel: Any = None) -> None:
             return
         conn.send(("started", os.getpid()))
         t0 = time.perf_counter()
-        check = cancel.is_set if cancel is not None else (lambda: False)
-        with executor.on_progress(progress), interruptible(check):
+        cap = task.get("wall_cap")
+        with executor.on_progress(progress), interruptible(_stop_check(cancel, cap)):
             outcome = run_task(task)
         outcome["seconds"] = time.perf_counter() - t0
+        cancelled = cancel is not None and cancel.is_set()
+        if not cancelled and outcome.get("termination") == "interrupted":
+            outcome["capped"] = cap  # stopped by the cap, not by a cancel
         conn.send(("done", outcome))

@@ -170,12 +170,44 @@ def test_worker_processes_give_the_same_arrays_as_one_process():
     methods = ["CrostonSBA"] * 190 + ["TSB"] * 20 + ["CrostonSBA"] * 2
     args = dict(horizon=8, level=0.9, origins=3, step=2)
     one = forecast_arrays(list(ys), methods, n_jobs=1, **args)
-    two = forecast_arrays(list(ys), methods, n_jobs=2, **args)
+    _assert_same_run(one, forecast_arrays(list(ys), methods, n_jobs=2, **args))
+
+
+def _assert_same_run(one, other) -> None:
+    """Forecasts, intervals, methods, notes and backtest tables equal bit for bit."""
     for name in ("forecast", "lo", "hi"):
-        np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
-    assert list(one.method) == list(two.method) and one.notes == two.notes
+        np.testing.assert_array_equal(getattr(one, name), getattr(other, name))
+    assert list(one.method) == list(other.method) and one.notes == other.notes
     for table in ("metrics", "baseline"):
-        a, b = getattr(one, table), getattr(two, table)
+        a, b = getattr(one, table), getattr(other, table)
         assert a.keys() == b.keys()
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_series_on_a_dask_cluster_give_the_same_arrays_as_one_process(dask_cluster, monkeypatch):
+    """The chunks of series go to the loopback Dask workers (with one local job too: the
+    cluster in force takes the work, as every fan-out does); the arrays are the same."""
+    from optim import executor
+    from optim.forecasting.core import forecast_arrays
+
+    rng = np.random.default_rng(5)
+    ys = np.vstack([intermittent(rng, 200, 60), lumpy(rng, 60, 60)])
+    methods = ["CrostonSBA"] * 200 + ["TSB"] * 60
+    args = dict(horizon=6, level=0.9, origins=2, step=3)
+    one = forecast_arrays(list(ys), methods, n_jobs=1, **args)
+    chunks: list[int] = []
+    real = executor.fan_out
+
+    def spy(fn, items, **kws):
+        chunks.append(len(items))
+        return real(fn, items, **kws)
+
+    monkeypatch.setattr(executor, "fan_out", spy)
+    executor.use_cluster(dask_cluster)
+    try:
+        remote = forecast_arrays(list(ys), methods, n_jobs=1, **args)
+    finally:
+        executor.use_cluster(None)
+    assert chunks == [8]  # one local job: 8 chunks, all to the cluster
+    _assert_same_run(one, remote)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from _serve import EXAMPLES, KEY, Server, cpu_seconds, long_mip_body, wait_job
 
-from optim import api, cli
+from optim import api, cli, result_schema
 
 KINDS = ("weekly_rationing", "two_echelon_gsm", "peak_capacity")
 
@@ -44,6 +44,8 @@ def test_job_result_is_the_cli_result_byte_for_byte(
         assert r.status_code == 202, r.text
         job = r.json()
         assert job["status"] == "queued" and r.headers["Location"] == f"/v1/jobs/{job['id']}"
+        assert job["params"] == {"time_limit": None, "solver": "auto", "method": "auto",
+                                 "mip_gap": 1e-6}  # fmt: skip
         done = wait_job(c, job["id"], until=("succeeded", "failed"))
         assert done["status"] == "succeeded", done
         assert done["started_at"] and done["finished_at"] and done["progress"] == 1.0
@@ -142,6 +144,36 @@ def test_api_keys(server: Server) -> None:
     with server.client(key="wrong") as c:
         r = c.get("/v1/jobs")
         assert r.status_code == 403 and "not accepted" in r.json()["detail"]
+
+
+def test_infeasible_instance_is_a_result_with_its_diagnosis(
+    server: Server, tmp_path: Path
+) -> None:
+    """Floors no plan can meet: the job succeeds with the result document `optim solve`
+    writes (exit code 3), whose diagnosis names the segment and the missing capacity."""
+    doc = json.loads((EXAMPLES / "peak_capacity.json").read_text())
+    doc["segments"][0]["min_fill_rate"] = 1.0
+    doc["segments"][1]["min_fill_rate"] = 0.9
+    path = tmp_path / "floors.json"
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "floors.result.json"
+    assert cli.main(["solve", str(path), "--out", str(out), "--quiet"]) == cli.EXIT_INFEASIBLE
+    with server.client() as c:
+        job = c.post(
+            "/v1/jobs", content=path.read_bytes(), headers={"Content-Type": "application/json"}
+        ).json()
+        done = wait_job(c, job["id"], until=("succeeded", "failed"))
+        assert done["status"] == "succeeded" and done["result_status"] == "infeasible", done
+        assert done["exit_code"] == cli.EXIT_INFEASIBLE
+        result = c.get(f"/v1/jobs/{job['id']}/result")
+        assert result.headers["X-Optim-Exit-Code"] == "3"
+        sync = c.post(
+            "/v1/solve", content=path.read_bytes(), headers={"Content-Type": "application/json"}
+        )
+    assert result.content == sync.content == out.read_bytes()
+    diagnosis = " ".join(result.json()["diagnosis"])
+    assert "segment 'spot': min_fill_rate 0.9 cannot be met" in diagnosis
+    assert "capacity missing to meet every floor" in diagnosis
 
 
 def test_invalid_instance_is_422_with_the_cli_message(
@@ -250,7 +282,12 @@ def test_unknown_ids_kinds_and_limits(server: Server) -> None:
             assert r.status_code == 404 and "no job with id 'nope'" in r.json()["detail"]
         r = c.get("/v1/schema/nope")
         assert r.status_code == 404 and "allowed: capacity" in r.json()["detail"]
+        assert "result-rationing" in r.json()["detail"]
         assert c.get("/v1/schema/rationing").json() == api.schema("rationing")
+        # the result documents, plan.yaml and manifest.json too: what `optim schema` prints
+        for name in result_schema.SCHEMAS:
+            assert c.get(f"/v1/schema/{name}").json() == result_schema.schema(name), name
+        assert c.get("/v1/schema/result-capacity").json()["properties"]["diagnosis"]
         r = c.post("/v1/solve", params={"time_limit": 10_000}, content=body, headers=h)
         assert r.status_code == 422 and "cap of 30 s" in r.json()["detail"]
         r = c.post("/v1/jobs", params={"time_limit": 10_000}, content=body, headers=h)

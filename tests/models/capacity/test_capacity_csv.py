@@ -64,7 +64,9 @@ def test_long_usage_routings_capacity_and_settings(tmp_path: Path) -> None:
 def test_missing_column_is_named(tmp_path: Path) -> None:
     files = dict(HAND)
     files["segments.csv"] = "name,priority,lost_sales_cost\nkey,1,20"
-    with pytest.raises(InstanceError, match=r"segments.csv: missing column\(s\) backlog_cost"):
+    with pytest.raises(
+        InstanceError, match=r"segments.csv line 1: missing column\(s\) backlog_cost"
+    ):
         read_csv_folder(write(tmp_path / "bad", files))
 
 
@@ -84,7 +86,9 @@ def test_missing_file_and_bad_number(tmp_path: Path) -> None:
 def test_csv_reference_errors_name_the_id(tmp_path: Path) -> None:
     files = dict(HAND)
     files["demand.csv"] = "product,segment,period,quantity\nA,vip,W3,15"
-    with pytest.raises(InstanceError, match=r"demand\[0\]\.segment: unknown segment 'vip'"):
+    with pytest.raises(
+        InstanceError, match=r"demand.csv line 2, column segment: unknown segment 'vip'"
+    ):
         read_csv_folder(write(tmp_path / "ref", files))
     files = dict(HAND)
     files["products.csv"] = "id,holding_cost,usage_oven\nA,1,1"

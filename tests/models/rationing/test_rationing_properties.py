@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import optim
@@ -75,6 +75,12 @@ def test_never_above_supply_or_request(kw):
     assert set(x) <= arcs  # only eligible locations of the line's own item
 
 
+# A tier-2 line with a minimum, above it, got the 2 quanta the flooring of three tier-1
+# shares freed at a cell where tier 1 was short (lines with a minimum were never closed there)
+@example(
+    {"seed": 7, "n_items": 2, "n_locations": 3, "n_customers": 7, "n_lines": 24, "tiers": 2,
+     "min_share": 0.3, "max_share": 0.0, "weighted": False, "lanes": False}
+)  # fmt: skip
 @given(knobs)
 def test_tier_dominance_per_location(kw):
     """No cell serves a lower tier beyond its floor while an eligible higher tier is short."""

@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import optim
@@ -79,13 +79,20 @@ def _instance(shape: str, seed: int, kw: dict) -> RationingInstance:
     return RationingInstance.from_frames(**frames)
 
 
+def _quanta(values: np.ndarray) -> list[int]:
+    """Grid quantities as whole quanta (asserting they are on the grid)."""
+    q = np.asarray(values) / QUANTUM
+    assert np.abs(q - np.round(q)).max(initial=0.0) < 1e-3
+    return np.round(q).astype(np.int64).tolist()
+
+
 def _assert_same(inst: RationingInstance) -> None:
     p = prepare(inst)
     flow_run = engine.allocate(p, SolveParams(method="auto"))
     lp_run = engine.allocate(p, SolveParams(method="lp"))
-    # Line totals agree within one reporting quantum: where routings tie, the grid repair may
-    # trim a cell's excess from another line (engine's grid repair; test_rationing_routing)
-    assert flow_run.alloc == pytest.approx(lp_run.alloc, abs=QUANTUM * (1 + 1e-6))
+    # Line totals agree exactly, in whole quanta: the LP path's grid repair moves the quanta
+    # its noisy flows put at a full cell along augmenting paths, never losing one
+    assert _quanta(flow_run.alloc) == _quanta(lp_run.alloc)
     assert flow_run.floor == pytest.approx(lp_run.floor, abs=1e-9)
     # routing: the same three criteria (several routings may tie; see test_rationing_routing)
     assert routing.objectives(p, flow_run.flow) == pytest.approx(
@@ -106,6 +113,13 @@ def test_flow_method_equals_staged_lps_sparse(seed, kw):
     _assert_same(_instance("sparse", seed, kw))
 
 
+# The LP path lost two quanta of a tier-3 line here (its repair trimmed a cell its flows
+# overfilled; the dev profile drew it, the CI profile did not)
+@example(
+    764,
+    {"n_items": 3, "n_locations": 6, "n_customers": 3, "lines_per_customer": 9, "tiers": 3,
+     "rules": RULE_SETS[1], "min_share": 0.0, "max_share": 0.0, "integer_quantities": True},
+)  # fmt: skip
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), dense)
 def test_flow_method_equals_staged_lps_dense(seed, kw):
@@ -126,9 +140,8 @@ def test_flow_method_equals_pyomo_reference_dense(seed, kw):
 
 
 def test_dense_week_lines_agree_across_methods():
-    """A larger dense week: both methods give the same lines (stage, explanation; the
-    quantity up to one 1e-6 quantum: a fractional share is floored to the grid at the cells
-    its routing uses, and equally good routings may differ arc by arc) and the same routing
+    """A larger dense week: both methods give the same lines (quantity to the quantum,
+    stage, explanation; equally good routings may differ arc by arc) and the same routing
     criteria."""
     inst = RationingInstance.from_frames(
         **dense_rationing_frames(3, n_items=60, n_customers=8, lines_per_customer=150,
@@ -137,9 +150,7 @@ def test_dense_week_lines_agree_across_methods():
     auto = optim.solve(inst, SolveParams(method="auto"))
     lp = optim.solve(inst, SolveParams(method="lp"))
     a, b = auto.table("lines"), lp.table("lines")
-    assert np.abs(a["allocated"] - b["allocated"]).max() <= 1e-6 + 1e-9
-    rest = [c for c in a.columns if c not in ("allocated", "fill_rate")]
-    assert a[rest].to_csv() == b[rest].to_csv()
+    assert a.to_csv() == b.to_csv()
     p = prepare(inst)
     flows = []
     for res in (auto, lp):
