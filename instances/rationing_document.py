@@ -55,8 +55,11 @@ MAX_QUANTITY = 1e12
 """Largest quantity (supply, request, minimum, lot size, previous) rationing accepts.
 
 Plans are exact on a grid of 1e-6 units up to 1e9; above that the solve works in units of a
-power of ten (:mod:`optim.models.rationing.solve`), so at 1e12 the grid is 1e-3 units. Beyond
-1e12 a double no longer holds the grid exactly and the instance is refused."""
+power of ten (:mod:`optim.models.rationing.solve`), so at 1e12 the grid is 1e-3 units: every
+quantity is at most 10^15 whole quanta, below 2^53, where a double holds each exactly and
+sums of them are exact — the flow method decides in those integers, so any mix of magnitudes
+up to this limit is rationed exactly. Beyond 1e12 a double no longer holds the grid exactly
+and the instance is refused."""
 
 
 # --- record models: the JSON contract (documentation and JSON Schema) -------------------------

@@ -44,6 +44,7 @@ __all__ = [
     "local_only",
     "on_progress",
     "pieces",
+    "shared_pool",
     "use_cluster",
 ]
 
@@ -196,12 +197,47 @@ def disconnect(address: str | None = None) -> None:
 atexit.register(disconnect)
 
 
+class _SharedPool:
+    """The worker processes of a :func:`shared_pool` block, started when first needed."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: LocalExecutor | None = None
+
+    def get(self) -> LocalExecutor:
+        if self.pool is None:
+            self.pool = LocalExecutor(self.workers)
+        return self.pool
+
+
+_shared: contextvars.ContextVar[_SharedPool | None] = contextvars.ContextVar(
+    "optim_shared_pool", default=None
+)
+
+
+@contextlib.contextmanager
+def shared_pool(workers: int) -> Iterator[None]:
+    """Local fan-outs in this block (of at most ``workers`` workers, not cancellable) run on
+    one pool of ``workers`` processes, started by the first of them and shut down at the
+    end, instead of each starting its own: a spawned process costs a second or more of CPU
+    before its first piece (imports, compiled kernels loaded), and a step that fans out
+    several times (the stage tables, then the simulation's replications) pays it once."""
+    holder = _SharedPool(max(1, int(workers)))
+    token = _shared.set(holder)
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+        if holder.pool is not None:
+            holder.pool.shutdown(cancel_futures=True)
+
+
 @contextlib.contextmanager
 def executor(
     workers: int = 1, cluster: str | None = None, *, cancellable: bool = False
 ) -> Iterator[Executor]:
     """A :class:`concurrent.futures.Executor`: Dask when a cluster is in force, else local
-    (``cancellable``: see :class:`LocalExecutor`)."""
+    (``cancellable``: see :class:`LocalExecutor`; inside :func:`shared_pool`, its pool)."""
     address = cluster_address(cluster)
     if address:
         ex = _dask_client(address).get_executor(pure=False)
@@ -209,6 +245,10 @@ def executor(
             yield ex
         finally:
             ex.shutdown(wait=False)
+        return
+    holder = _shared.get()
+    if holder is not None and not cancellable and 1 < workers <= holder.workers:
+        yield holder.get()
         return
     local = LocalExecutor(workers, cancellable=cancellable)
     try:

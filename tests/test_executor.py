@@ -7,6 +7,7 @@ The Dask tests start a real scheduler and two worker processes on loopback (the
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -129,6 +130,26 @@ def test_a_cancelled_rationing_over_two_workers_stops_between_and_inside_blocks(
     assert res.status is optim.Status.TIME_LIMIT and not res.has_solution()
     assert res.message.startswith("cancelled before every stage finished")
     assert took < 60, took
+
+
+def _pid(_: int) -> int:
+    time.sleep(0.05)
+    return os.getpid()
+
+
+def test_fan_outs_in_a_shared_pool_block_reuse_its_processes() -> None:
+    """Inside :func:`executor.shared_pool` the fan-outs run on one pool of processes (every
+    piece in one of its two processes), outside it every fan-out starts its own."""
+    with executor.shared_pool(2):
+        first = set(executor.fan_out(_pid, range(6), workers=2))
+        pool = executor._shared.get().pool  # started by the first fan-out
+        assert pool is not None and pool._pool is not None
+        procs = set(pool._pool._processes)
+        second = set(executor.fan_out(_pid, range(6), workers=2))
+        assert executor._shared.get().pool is pool and set(pool._pool._processes) == procs
+        assert set(executor.fan_out(_pid, range(1), workers=2)) == {os.getpid()}  # one piece
+    assert len(procs) == 2 and first | second <= procs and os.getpid() not in procs
+    assert set(executor.fan_out(_pid, range(4), workers=2)).isdisjoint(procs)
 
 
 def test_progress_callback_counts_every_piece() -> None:

@@ -86,10 +86,14 @@ Resources
   test_rationing_waterfill.py (every quantity scaled 5e8..1e12; refused above 1e12);
   (audit) one large line beside small ones: at 1e8 a tier short by 10 units was counted as
   served and the next stage said "infeasible" (exit 3) → test_a_large_line_beside_small_ones_
-  is_rationed_exactly; where the stage LPs still fail (5e8..1e10 beside 20) the result is an
-  error naming the span, not "infeasible" → test_a_stage_lp_failure_is_not_called_infeasible;
-  OPEN (strict xfail, left): test_mixed_magnitudes_up_to_1e12_are_exact (5e8..1e10 fail
-  numerically; at 1e12 tier 2 gets stock while tier 1 is short)
+  is_rationed_exactly; one line of 2e8..1e12 beside lines of 20 (failed numerically, and at
+  1e12 tier 2 got stock while tier 1 was short): the flow method works in whole quanta of the
+  grid → test_mixed_magnitudes_up_to_1e12_are_exact, models/rationing/
+  test_rationing_magnitudes.py (hypothesis against an integer max-flow brute force); every
+  answer passes a combinatorial tier check or is withheld as an error →
+  test_rationing_magnitudes::test_tier_check_withholds_an_answer_that_crosses_tiers; the
+  staged LPs (--method lp, components with lots) still fail at these spans, as an error
+  naming the span, not "infeasible" → test_a_stage_lp_failure_is_not_called_infeasible
 
 Output is not atomic
 - SIGTERM mid-write; a killed second run → test_output::test_sigterm_never_leaves_a_folder_...
@@ -519,7 +523,7 @@ def test_5000_stage_trees_are_proven():
 
 
 # ----------------------------------------------------------------- rationing magnitudes
-def _widget_tier_one(quantity: float):
+def _widget_tier_one(quantity: float, params=None):
     """The weekly example with strategic line L1 (DC1 only) and WIDGET's stock at DC1 both
     raised to ``quantity``: tier 1 (L1, L2 = 40) is short by exactly 10 units (DC2 holds 30),
     so tier 2 gets no WIDGET and tier 1 shares ``quantity + 30`` in proportion."""
@@ -528,13 +532,16 @@ def _widget_tier_one(quantity: float):
     doc = json.loads(RATIONING.read_text())
     doc["demand"][0]["quantity"] = quantity
     doc["supply"][0]["quantity"] = quantity
-    return optim.solve(optim.from_dict(doc))
+    return optim.solve(optim.from_dict(doc), params)
 
 
 def _assert_exact_tier_one(res, quantity: float) -> None:
     lines = res.tables["lines"].set_index("demand_id")["allocated"]
     share = (quantity + 30) / (quantity + 40)
-    quantum = 1e-6 * max(1, quantity / 1e9)  # the grid: 1e-6 units up to 1e9
+    from optim.models.rationing.solve import exponent_of
+
+    # the grid: 1e-6 units up to 1e9, then units of 10^k (1e-3 units at 1e12)
+    quantum = 1e-6 * 10.0 ** exponent_of(quantity)
     assert abs(lines["L2"] - 40 * share) <= quantum
     assert abs(lines["L1"] + lines["L2"] - (quantity + 30)) <= 2 * quantum  # each on the grid
     assert lines[["L3", "L4", "L5"]].sum() == 0  # tier 1 is short: lower tiers get no WIDGET
@@ -551,24 +558,26 @@ def test_a_large_line_beside_small_ones_is_rationed_exactly(quantity):
 
 
 def test_a_stage_lp_failure_is_not_called_infeasible(capsys, tmp_path):
-    """Where the staged LPs still fail at mixed magnitudes (5e8 beside 20), the result is an
-    error that says so and names the span (exit 1), never "infeasible" (exit 3), which
-    blames the input: every rationing instance has an allocation."""
+    """Where the staged LPs (``--method lp``; by default components with lots or over 2,000
+    lines and cells) still fail at mixed magnitudes (5e8 beside 20), the result is an error
+    that says so and names the span (exit 1), never "infeasible" (exit 3), which blames the
+    input: every rationing instance has an allocation."""
+    from optim.params import SolveParams
     from optim.status import Status
 
-    res = _widget_tier_one(5e8)
+    res = _widget_tier_one(5e8, SolveParams(method="lp"))
     assert res.status is Status.ERROR
     assert "failed numerically" in res.message and "not infeasible" in res.message
     assert "20 to 5e+08 units" in res.message
 
 
-@pytest.mark.xfail(strict=True, reason="known defect left by the issue 12 audit (see its note)")
-@pytest.mark.parametrize("quantity", [5e8, 1e9, 1e10, 1e12])
+@pytest.mark.parametrize("quantity", [2e8, 5e8, 1e9, 2e9, 5e9, 1e10, 1e11, 3e11, 1e12])
 def test_mixed_magnitudes_up_to_1e12_are_exact(quantity):
-    """Open: one line of 5e8..1e10 units beside lines of 20 fails numerically in the
-    fair-share filling (unbounded / no progress); at 1e12 the answer is wrong: tier 2 gets
-    DC2's 30 units while tier 1 is short. Uniformly scaled instances are exact up to 1e12
-    (models/rationing/test_rationing_waterfill.py)."""
+    """One line of 2e8..1e12 units beside lines of 20 failed numerically in the fair-share
+    filling (unbounded / no progress), and at 1e12 the answer was wrong: tier 2 got DC2's 30
+    units while tier 1 was short (a tolerance relative to the tier total called 10 units
+    short "served"). The flow method now works in whole quanta of the grid: exact, the
+    closed form checked on the instance's grid (1e-6 units up to 1e9, 10^(k-6) above)."""
     res = _widget_tier_one(quantity)
     assert res.has_solution(), res.message
     _assert_exact_tier_one(res, quantity)

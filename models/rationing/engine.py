@@ -338,26 +338,36 @@ def _exact(
     arcs = np.flatnonzero(fast[p.arc_line])
     cells = np.unique(p.arc_cell[arcs])
     sub = p.subset(lines, arcs, cells)
-    common = {
-        "arc_line": sub.arc_line,
-        "arc_cell": sub.arc_cell,
-        "supply": sub.supply,
-        "line_component": sub.line_component,
-        "cell_component": sub.cell_component,
-        "tier": sub.tier,
-        "num_tiers": sub.num_tiers,
-    }
+    graph = waterfill.Graph(
+        sub.arc_line, sub.arc_cell, sub.supply, sub.line_component, sub.cell_component,
+        sub.tier, sub.num_tiers,
+    )  # fmt: skip
     floor = np.zeros(len(lines))
     ok = np.ones(len(lines), dtype=bool)
+    held = None
     if sub.minimum.any():
-        floor, _, _, ok_min = waterfill.ration(
-            request=sub.minimum, floor=floor, weight=sub.rule_weight(sub.minimum), **common
+        # the floors: the continuous shares of the minimums, as the LP stages give them; the
+        # main stage starts from the whole quanta they held (what their flooring left stays
+        # with the minimums' tier)
+        first = waterfill.ration_on_grid(
+            graph,
+            request=sub.minimum,
+            floor=floor,
+            weight=sub.rule_weight(sub.minimum),
+            quantum=QUANTUM,  # whole quanta: exact at any span of magnitudes
         )
-        floor = np.minimum(floor, sub.minimum)
-        ok &= ok_min
-    alloc, stage, level, ok_main = waterfill.ration(
-        request=sub.cap, floor=floor, weight=sub.rule_weight(sub.request), **common
+        floor, held, ok = np.minimum(first.share, sub.minimum), first.quanta, first.ok
+    # the continuous shares, as the LP stages give them: the routing floors them to the grid
+    # (the quanta flooring frees stay with their tier: waterfill's held quanta)
+    main = waterfill.ration_on_grid(
+        graph,
+        request=sub.cap,
+        floor=floor,
+        weight=sub.rule_weight(sub.request),
+        floor_quanta=held,
+        quantum=QUANTUM,
     )
+    alloc, stage, level, ok_main = main.share, main.stage, main.level, main.ok
     return lines, (floor, np.maximum(alloc, floor), stage, level, ok & ok_main)
 
 
@@ -785,7 +795,7 @@ def _route_exact(
     if cost is None:
         return None
     arcs = np.flatnonzero(usable)
-    prev = p.arc_previous[ga[arcs]] * PER_UNIT if p.stability else None
+    prev = np.round(p.arc_previous[ga[arcs]] * PER_UNIT) if p.stability else None
     flow, done = routing.route(
         arc_line=block.arc_line[arcs],
         arc_cell=block.arc_cell[arcs],
@@ -939,7 +949,15 @@ def _dominated(
     key = block.arc_cell * (int(tier.max(initial=0)) + 1) + tier[line]
     least = np.full(block.num_cells * (int(tier.max(initial=0)) + 1), np.inf)
     np.minimum.at(least, key[on], ratio[line[on]])
-    after = ratio[line] > least[key] + 1e-7 * np.maximum(1.0, ratio[line])
+    # beyond LP noise and the grid: a quantum of either line moves its ratio by QUANTUM / w,
+    # 8.6e-7 for a line of weight 0.004 beside one of 1e9 (a snap or a sub-quantum share
+    # floored to 0 made the larger line "after" and emptied it)
+    light = np.full(len(least), np.inf)
+    np.minimum.at(light, key[on], weight[line[on]])
+    grid = QUANTUM / np.where(weight > 0, weight, 1.0)
+    after = ratio[line] > least[key] + 1e-7 * np.maximum(1.0, ratio[line]) + grid[line] + (
+        QUANTUM / np.where(light[key] > 0, light[key], 1.0)
+    )
     # leximin holds where no integer rule moved the shares (the integer stage minimises the
     # distance to them instead)
     comp = np.zeros(block.num_lines, dtype=np.int64)

@@ -198,6 +198,9 @@ def _route_components(
         l0, l1, c0, c1, a0, a1, eps = _ranges(
             comp, comp_line_ptr, comp_cell_ptr, line_arc_ptr, alloc, supply
         )
+        # quantities come as whole quanta (engine._route_exact): half a quantum separates
+        # stock from none exactly (a tolerance relative to a 3e14-quanta line lost 3e4)
+        eps = min(eps, 0.5)
         for c in range(c0, c1):
             room[c] = supply[c]
         for k in range(a0, a1):

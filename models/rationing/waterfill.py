@@ -43,7 +43,7 @@ reported as not solved and goes back to the LP stages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -142,6 +142,7 @@ def ration(
     floor: NDArray[np.float64],
     weight: NDArray[np.float64],
     num_tiers: int,
+    quantum: float | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
     """Stages 1–2 (tier totals, leximin fair share) on every component of the arrays.
 
@@ -149,10 +150,103 @@ def ration(
     ``floor`` its lower bound (jointly feasible), ``weight`` the rule's :math:`w_i`. Every
     line must have at least one arc. Returns ``(alloc, stage, level, ok)`` per line; lines of
     components with ``ok`` False (too large, or numerical trouble) carry no answer.
+
+    With ``quantum`` (the engine's reporting grid), every flow is a whole number of quanta
+    (:func:`in_quanta`): supplies, requests and floors floored to the grid, each fair share's
+    goal floored too. Sums and differences of integers below 2^53 are exact in doubles, so
+    whether a tier is served in full, whether a level is feasible and whether a line can
+    still grow are decided exactly, whatever the quantities' span (a tier 10 units short of
+    1e12 is short; a relative tolerance called it full). A line's answer is then its request
+    (served in full), or its continuous share floored to the grid; its level and stage are
+    those of the continuous share.
     """
+    g = Graph(arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers)
+    if quantum is None:
+        r = _ration_arrays(g, request, floor, weight, False)
+    else:
+        r = ration_on_grid(g, request=request, floor=floor, weight=weight, quantum=quantum)
+    return r.alloc, r.stage, r.level, r.ok
+
+
+class Graph(NamedTuple):
+    """The line–cell graph :func:`ration` works on (see its arguments)."""
+
+    arc_line: NDArray[np.int64]
+    arc_cell: NDArray[np.int64]
+    supply: NDArray[np.float64]
+    line_component: NDArray[np.int64]
+    cell_component: NDArray[np.int64]
+    tier: NDArray[np.int64]
+    num_tiers: int
+
+
+class _Answer(NamedTuple):
+    """Per line: ``alloc`` (on the grid with a quantum), ``share`` (the continuous fair
+    share), ``stage``, ``level``, ``ok`` (its component answered) and ``hold`` (a quantum
+    held for its tier, the kernel's held quanta: in ``quanta`` but not in ``alloc``)."""
+
+    alloc: NDArray[np.float64]
+    share: NDArray[np.float64]
+    stage: NDArray[np.int64]
+    level: NDArray[np.float64]
+    ok: NDArray[np.bool_]
+    hold: NDArray[np.bool_]
+    quanta: NDArray[np.float64] | None = None
+
+
+def ration_on_grid(
+    g: Graph,
+    *,
+    request: NDArray[np.float64],
+    floor: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    quantum: float,
+    floor_quanta: NDArray[np.float64] | None = None,
+) -> _Answer:
+    """:func:`ration` in whole quanta of ``quantum``. ``alloc`` is on the grid, ``share`` the
+    continuous share it was floored from (the request or the floor where the line holds
+    it), ``quanta`` the whole quanta each line held in the flow (its grid allocation plus a
+    quantum held for its tier). ``floor_quanta``: the floors as held in whole quanta (the
+    minimum stage's ``quanta``), so that the quanta its flooring left stay with it."""
+    per_unit = round(1.0 / quantum)
+    request_q = in_quanta(request, quantum)
+    floor_c = floor / quantum  # the continuous floors (the levels are the LP stages')
+    base = in_quanta(floor, quantum) if floor_quanta is None else floor_quanta
+    whole = g._replace(supply=in_quanta(g.supply, quantum))
+    r = _ration_arrays(whole, request_q, floor_c, weight, True, base)
+    a_q, s_q = r.alloc, r.share
+    # served in full: the request itself (floored to the grid where it is routed); at the
+    # floor: the floor itself; otherwise the share's whole quanta, exactly
+    alloc = np.where(a_q >= request_q, request, np.where(a_q <= base, floor, a_q / per_unit))
+    share = np.where(a_q >= request_q, request, np.where(s_q <= floor_c, floor, s_q * quantum))
+    return r._replace(
+        alloc=alloc,
+        share=np.minimum(share, request),
+        level=r.level * quantum,
+        quanta=a_q + r.hold,
+    )
+
+
+def in_quanta(values: NDArray[np.float64], quantum: float) -> NDArray[np.float64]:
+    """Quantities as whole quanta, floored (within the engine's snapping tolerance of 1 %
+    of a quantum: LP noise or a decimal written as a double)."""
+    return np.floor(values / quantum + 0.01)
+
+
+def _ration_arrays(
+    graph: Graph,
+    request: NDArray[np.float64],
+    floor: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    integral: bool,
+    base: NDArray[np.float64] | None = None,
+) -> _Answer:
+    arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers = graph
     n = len(tier)
     g = Components.of(arc_line, arc_cell, line_component, cell_component)
     alloc = np.zeros(n)
+    share = np.zeros(n)
+    hold = np.zeros(n, np.bool_)
     stage = np.zeros(n, np.int64)
     level = np.full(n, np.nan)
     ok_comp = np.zeros(len(g.lines_per), np.bool_)
@@ -168,19 +262,25 @@ def ration(
         g.cells(supply),
         g.lines(request),
         g.lines(floor),
+        g.lines(floor if base is None else base),
         g.lines(weight),
         g.lines(tier, np.int64),
         int(num_tiers),
         alloc,
+        share,
+        hold,
         stage,
         level,
         ok_comp,
+        integral,
     )
-    out_alloc, out_stage, out_level = np.empty(n), np.empty(n, np.int64), np.empty(n)
-    out_alloc[g.order_l], out_stage[g.order_l], out_level[g.order_l] = alloc, stage, level
+    out_alloc, out_share, out_hold = np.empty(n), np.empty(n), np.empty(n, np.bool_)
+    out_stage, out_level = np.empty(n, np.int64), np.empty(n)
+    out_alloc[g.order_l], out_share[g.order_l], out_hold[g.order_l] = alloc, share, hold
+    out_stage[g.order_l], out_level[g.order_l] = stage, level
     ok = np.empty(n, np.bool_)
     ok[g.order_l] = np.repeat(ok_comp, g.lines_per)
-    return out_alloc, out_stage, out_level, ok
+    return _Answer(out_alloc, out_share, out_stage, out_level, ok, out_hold)
 
 
 # --- the kernel (compiled by numba on first use, cached on disk) ---------------------------
@@ -279,6 +379,14 @@ def _augment(
 
 
 @njit(cache=True)
+def _whole(value: float) -> float:
+    """A goal in quanta: ``value`` floored to a whole quantum (a share a hair below a whole
+    number, by rounding, counts as that number; a goal one quantum too high is caught by the
+    exact feasibility check and the level lowered)."""
+    return float(np.floor(value + 1e-7))
+
+
+@njit(cache=True)
 def _ranges(
     comp: int,
     comp_line_ptr: Any,
@@ -333,13 +441,17 @@ def _ration_components(
     supply: Any,
     req: Any,
     floor: Any,
+    base: Any,
     weight: Any,
     tier: Any,
     num_tiers: int,
     alloc: Any,
+    share: Any,
+    hold: Any,
     stage: Any,
     level: Any,
     ok: Any,
+    integral: bool,
 ) -> None:
     n = len(req)
     C = len(supply)
@@ -348,6 +460,9 @@ def _ration_components(
     used = np.zeros(C)
     a = np.zeros(n)
     target = np.zeros(n)
+    goal = np.zeros(n)  # what the flow must reach: ``target``, floored to whole quanta if integral
+    cut = np.zeros(n, np.bool_)
+    held = np.zeros(n, np.bool_)  # a quantum held for the line's tier (the held quanta below)
     save_a = np.zeros(n)
     save_x = np.zeros(A)
     save_used = np.zeros(C)
@@ -370,6 +485,9 @@ def _ration_components(
         # stock left at a cell counts as open only above what the lines' own shortfalls
         # (each ≤ eps) may leave behind
         eps_open = eps * (l1 - l0 + 2)
+        if integral:  # whole quanta: every flow, use and goal is an exact integer
+            eps = 0.5
+            eps_open = 0.5
         for k in range(a0, a1):
             x[k] = 0.0
         for c in range(c0, c1):
@@ -377,10 +495,12 @@ def _ration_components(
         for i in range(l0, l1):
             a[i] = 0.0
             target[i] = floor[i]
+            goal[i] = base[i]
+            held[i] = False
             level[i] = np.nan
             stage[i] = FULL if req[i] > 0 else ZERO_LEFT
         good = _augment(
-            l0, l1, c0, c1, target, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
+            l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
             cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
         )  # fmt: skip
         for t in range(1, num_tiers + 1):
@@ -398,15 +518,16 @@ def _ration_components(
             for i in range(l0, l1):
                 if tier[i] == t:
                     target[i] = req[i]
+                    goal[i] = req[i]
             _augment(
-                l0, l1, c0, c1, target, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
+                l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
                 cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
             )  # fmt: skip
             got = 0.0
             for i in range(l0, l1):
                 if tier[i] == t:
                     got += a[i]
-            if got >= want - _TOL * max(1.0, abs(want)):
+            if got >= want - (0.5 if integral else _TOL * max(1.0, abs(want))):
                 continue  # served in full: the targets are the requests
             # short: back to the floors; lines whose request is (about) their floor get it
             _copy_state(l0, l1, a0, a1, c0, c1, save_a, save_x, save_used, a, x, used)
@@ -414,14 +535,18 @@ def _ration_components(
                 unfrozen[i] = False
                 todo[i] = False
                 if tier[i] == t:
-                    if req[i] > floor[i] + _TOL * max(1.0, abs(req[i])):
+                    if req[i] > (
+                        base[i] + 0.5 if integral else floor[i] + _TOL * max(1.0, abs(req[i]))
+                    ):
                         unfrozen[i] = True
                         todo[i] = True
                         target[i] = floor[i]
+                        goal[i] = base[i]
                     else:
                         target[i] = req[i]
+                        goal[i] = req[i]
             good = _augment(
-                l0, l1, c0, c1, target, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
+                l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
                 cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
             )  # fmt: skip
             lam_prev = 0.0
@@ -437,12 +562,15 @@ def _ration_components(
                 lam = lam_cap
                 _copy_state(l0, l1, a0, a1, c0, c1, a, x, used, save_a, save_x, save_used)
                 feasible = False
+                for i in range(l0, l1):
+                    cut[i] = False
                 for _ in range(4 * (l1 - l0) + 8):
                     for i in range(l0, l1):
                         if unfrozen[i]:
                             target[i] = min(req[i], max(floor[i], lam * weight[i]))
+                            goal[i] = max(base[i], _whole(target[i])) if integral else target[i]
                     if _augment(
-                        l0, l1, c0, c1, target, a, x, used, supply, line_arc_ptr, arc_cell,
+                        l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell,
                         arc_line, cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line,
                         par_cell, queue, eps,
                     ):  # fmt: skip
@@ -460,10 +588,13 @@ def _ration_components(
                                 bp[m] = floor[i] / weight[i]
                                 queue[m] = i
                                 m += 1
-                            else:
+                            else:  # continuous shares: the level is the LP stages'
                                 rest -= target[i]
                     if m == 0:
                         break
+                    if integral:  # this cut is tight at its root: its lines freeze there
+                        for i in range(l0, l1):
+                            cut[i] = seen_line[i] and unfrozen[i]
                     order = np.argsort(bp[:m])
                     f_above = 0.0
                     for j in range(m):
@@ -480,6 +611,14 @@ def _ration_components(
                             new = cand
                             break
                     _copy_state(l0, l1, a0, a1, c0, c1, save_a, save_x, save_used, a, x, used)
+                    if integral:
+                        if not new < lam and lam > 0:
+                            # the root, in doubles, floored a goal a quantum too high: a few
+                            # units of the last place lower
+                            new = lam * (1.0 - 1e-15)
+                        # the frozen shares' sum carries the doubles' rounding (0.1 quanta at
+                        # 1e15): a root below the last level is that level
+                        new = max(new, lam_prev)
                     if not new < lam or new < lam_prev - 1e-9 * max(1.0, lam):
                         break
                     lam = max(new, lam_prev)  # rounding below the last level: that level
@@ -519,9 +658,14 @@ def _ration_components(
                 for i in range(l0, l1):
                     if not unfrozen[i]:
                         continue
-                    if req[i] / weight[i] <= lam * (1 + 1e-9) + 1e-12:
+                    if (
+                        goal[i] >= req[i]
+                        if integral
+                        else req[i] / weight[i] <= lam * (1 + 1e-9) + 1e-12
+                    ):
                         target[i] = req[i]  # the flow follows at the next augmentation
-                    elif reach_line[i]:
+                        goal[i] = req[i]
+                    elif reach_line[i] and not cut[i]:
                         continue
                     unfrozen[i] = False
                     level[i] = target[i] / weight[i]
@@ -533,16 +677,103 @@ def _ration_components(
                 lam_prev = lam
             if not good:
                 break
+            if integral:
+                # The quanta a short tier's floored shares left free are held for the tier:
+                # one more quantum to each of its lines that can still reach one, largest
+                # remainder ``target - goal`` first, marked ``held``. The lower tiers, raised
+                # after it, cannot take them; the answer gives each held quantum back (a
+                # share is floored to the grid, as the LP stages' is when routed), so
+                # rounding never moves stock to a lower tier. Each line below its continuous
+                # share is tried once (an augmenting path of whole quanta, or none).
+                m = 0
+                for i in range(l0, l1):
+                    if todo[i] and target[i] - goal[i] > 1e-9:
+                        bp[m] = goal[i] - target[i]  # ascending: largest remainder first
+                        queue[m] = i
+                        m += 1
+                short_lines = queue[:m].copy()
+                for j in np.argsort(bp[:m], kind="mergesort"):
+                    i = short_lines[j]
+                    goal[i] += 1.0
+                    if _augment(
+                        l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell,
+                        arc_line, cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line,
+                        par_cell, queue, 0.5,
+                    ):  # fmt: skip
+                        held[i] = True
+                    else:
+                        goal[i] = a[i]
             for i in range(l0, l1):
                 if todo[i]:
-                    tol = _TOL * max(1.0, abs(req[i]))
-                    if target[i] <= tol:
+                    # whole quanta: exactly what the line gets (a line 10 units short of 1e12
+                    # is not "served in full")
+                    tol = 0.5 if integral else _TOL * max(1.0, abs(req[i]))
+                    got = goal[i] - held[i] if integral else target[i]
+                    if got <= tol:
                         stage[i] = ZERO_LEFT
-                    elif target[i] >= req[i] - tol:
+                    elif got >= req[i] - tol:
                         stage[i] = FULL
                     else:
                         stage[i] = FAIR
         ok[comp] = good
         if good:
             for i in range(l0, l1):
-                alloc[i] = target[i]
+                alloc[i] = goal[i] - 1.0 if held[i] else goal[i]
+                hold[i] = held[i]
+                share[i] = target[i]
+
+
+@njit(cache=True)
+def reach_gain(
+    line_arc_ptr: Any,
+    arc_cell: Any,
+    cell_arc_ptr: Any,
+    cell_arc: Any,
+    arc_line: Any,
+    source: Any,
+    short: Any,
+    flow: Any,
+) -> Any:
+    """Per cell, the most quanta the ``source`` lines could still gain there along one
+    path (0 where none reaches): line → any of its cells → another line with ``flow``
+    there (that line moves flow to its other cells) → …, a path's gain being the least of
+    the source's ``short`` and the flows it moves (a widest path, by label correcting; all
+    in whole quanta). Arcs are in CSR order by line (``line_arc_ptr``); ``cell_arc`` lists
+    each cell's arcs.
+    """
+    n = len(line_arc_ptr) - 1
+    C = len(cell_arc_ptr) - 1
+    line_gain = np.zeros(n)
+    cell_gain = np.zeros(C)
+    queued = np.zeros(n, np.bool_)
+    queue = np.empty(n + 1, np.int64)
+    size = n + 1
+    head = 0
+    tail = 0
+    for i in range(n):
+        if source[i]:
+            line_gain[i] = short[i]
+            queue[tail] = i
+            tail += 1
+            queued[i] = True
+    while head != tail:
+        i = queue[head]
+        head = head + 1 if head + 1 < size else 0
+        queued[i] = False
+        for k in range(line_arc_ptr[i], line_arc_ptr[i + 1]):
+            c = arc_cell[k]
+            if cell_gain[c] >= line_gain[i]:
+                continue
+            cell_gain[c] = line_gain[i]
+            for m in range(cell_arc_ptr[c], cell_arc_ptr[c + 1]):
+                k2 = cell_arc[m]
+                j = arc_line[k2]
+                g = min(cell_gain[c], flow[k2])
+                if g <= line_gain[j]:
+                    continue
+                line_gain[j] = g
+                if not queued[j]:
+                    queued[j] = True
+                    queue[tail] = j
+                    tail = tail + 1 if tail + 1 < size else 0
+    return cell_gain

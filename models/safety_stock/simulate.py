@@ -201,20 +201,21 @@ def simulate(
         raise ValueError("upstream='actual' needs non-negative demand: truncate_at_zero=True.")
 
     if any(needs_table(s) for s in instance.stages):
-        return _with_lead_times(
-            instance,
-            result,
-            levels,
-            periods=periods,
-            replications=replications,
-            seed=seed,
-            warmup=warmup,
-            upstream=upstream,
-            safety_stock_factor=safety_stock_factor,
-            truncate_at_zero=truncate_at_zero,
-            confidence=confidence,
-            workers=workers,
-        )
+        with executor.shared_pool(workers):  # both lead-time simulators: one pool
+            return _with_lead_times(
+                instance,
+                result,
+                levels,
+                periods=periods,
+                replications=replications,
+                seed=seed,
+                warmup=warmup,
+                upstream=upstream,
+                safety_stock_factor=safety_stock_factor,
+                truncate_at_zero=truncate_at_zero,
+                confidence=confidence,
+                workers=workers,
+            )
     data = _prepared(instance, result)
     s_out, s_in, ss = _solution_arrays(instance, data, result)
     tau = s_in + data.lead_time - s_out
@@ -340,6 +341,7 @@ def _with_lead_times(
         instance, len(ids), ids
     ):
         raise ValueError(_ACTUAL_WITH_LEVELS)
+    kwargs["data"] = _lead_time_data(instance, result, int(kwargs.get("workers", 1)))
     out = simulate_lead_times(instance, result, **kwargs)
     measure = {(d.stage, d.segment): d.service_measure for d in instance.demands}
     keys = list(zip(out["stage"], out["segment"], strict=True))
@@ -375,6 +377,39 @@ def _with_lead_times(
     return out
 
 
+def _lead_time_data(instance: SafetyStockInstance, result: Any, workers: int) -> GSMData:
+    """The network arrays both lead-time simulators share. When the solution states every
+    stage's safety stock and order delay (the ``stages`` table of a result), the stage tables
+    are not built: the order delays are the stated ones (:meth:`GSMData.delay` then gives
+    that delay at any :math:`\tau`). Otherwise :func:`.data.prepare` (``workers``: its
+    blocks of items on the executor seam) gives the model's."""
+    from dataclasses import replace
+
+    from optim.models.safety_stock.data import prepare_arrays
+
+    table = _stages_table(result)
+    if table is None or _column(table, _SS_COLUMNS) is None or "order_delay" not in table:
+        return prepare(instance, workers=workers)
+    data = prepare_arrays(instance)
+    id_col = _column(table, _ID_COLUMNS)
+    if id_col is None:
+        return prepare(instance, workers=workers)
+    stated = dict(zip(table[id_col].astype(str), table["order_delay"].tolist(), strict=True))
+    if set(stated) != set(data.ids) or any(v != v for v in stated.values()):  # NaN: not stated
+        return prepare(instance, workers=workers)
+    delays = tuple(np.array([int(stated[sid])], dtype=np.int64) for sid in data.ids)
+    return replace(data, order_delay=delays)
+
+
+def _stages_table(result: Any) -> pd.DataFrame | None:
+    """The solution's ``stages`` table: ``result`` itself (a DataFrame) or its table."""
+    if isinstance(result, pd.DataFrame):
+        return result
+    if isinstance(result, Mapping):
+        return None
+    return (getattr(result, "tables", None) or {}).get("stages")
+
+
 def summary_line(table: pd.DataFrame) -> str:
     """``k of n targets met; misses: stage/segment (measure ci_high < target), ...``."""
     miss = table[~table["meets_target"].astype(bool)]
@@ -394,9 +429,7 @@ def summary_line(table: pd.DataFrame) -> str:
 
 def _prepared(instance: SafetyStockInstance, result: Any) -> GSMData:
     """The network arrays; the stage tables only when the solution lacks safety stocks."""
-    table = result if isinstance(result, pd.DataFrame) else None
-    if table is None and not isinstance(result, Mapping):
-        table = (getattr(result, "tables", None) or {}).get("stages")
+    table = _stages_table(result)
     if table is not None and _column(table, _SS_COLUMNS) is not None:
         return prepare(instance.model_copy(update={"pooling": "max_z"}))
     return prepare(instance)

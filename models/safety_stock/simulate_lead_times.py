@@ -68,6 +68,7 @@ def simulate(
     truncate_at_zero: bool | None = None,
     confidence: float = 0.95,
     workers: int = 1,
+    data: GSMData | None = None,
 ) -> pd.DataFrame:
     """Simulate the base-stock policy of a GSM solution and measure kept promises.
 
@@ -75,7 +76,8 @@ def simulate(
     meaning and defaults), without ``levels``: stages here are served first come, first
     served. ``workers``: the replications are split over that many local processes (or the
     Dask cluster in force); every replication has its own random streams, so the table is
-    the same for any executor and worker count.
+    the same for any executor and worker count. ``data``: the instance's arrays when the
+    caller has them (:func:`.data.prepare` otherwise).
 
     Returns
     -------
@@ -96,7 +98,7 @@ def simulate(
     if upstream == "actual" and not truncate_at_zero:
         raise ValueError("upstream='actual' needs non-negative demand: truncate_at_zero=True.")
 
-    data = prepare(instance, workers=workers)
+    data = prepare(instance, workers=workers) if data is None else data
     s_out, s_in, ss = _solution_arrays(instance, data, result)
     tau = s_in + data.lead_time - s_out
     delay = data.delay(tau)  # order release delay of stages with random lead times
@@ -424,7 +426,8 @@ def simulate_critical(
 
     ``levels`` and ``run`` (``periods``, ``replications``, ``seed``, ``warmup``,
     ``safety_stock_factor``, ``truncate_at_zero``, ``workers``) are the parameters of
-    :func:`.simulate.simulate`, same meaning and defaults (others are ignored here): the
+    :func:`.simulate.simulate`, same meaning and defaults (``data``: the instance's arrays,
+    as :func:`simulate`; others are ignored here): the
     replications are split over ``workers`` local processes (or the Dask cluster in force),
     each with its own random streams, so the result is the same for any executor and
     worker count.
@@ -439,7 +442,8 @@ def simulate_critical(
     periods, replications = int(run.get("periods", 2000)), int(run.get("replications", 30))
     seed, warmup = int(run.get("seed", 0)), run.get("warmup")
     workers = int(run.get("workers", 1))
-    data = prepare(instance, workers=workers)
+    data = run.get("data")
+    data = prepare(instance, workers=workers) if data is None else data
     specs = stage_specs(instance, data.n, data.ids)
     if not specs:
         return {}

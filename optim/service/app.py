@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -145,6 +144,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         cache_bytes=config.cache_bytes,
     )
 
+    checker = payload.Checker()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         manager.start()
@@ -152,6 +153,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             yield
         finally:
             await run_in_threadpool(manager.stop)
+            checker.close()
             store.close()
 
     app = FastAPI(
@@ -284,8 +286,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if hit is not None:  # the same request solved before: valid, and its result is kept
             mode, kind = "instance", str(hit["kind"])
         else:
-            mode, kind = await run_in_threadpool(_check, body, ctype, 4 * config.max_body)
-        job = manager.submit(kind, mode, body, ctype, params, cached=hit)
+            mode, kind = await checker.run(payload.check, body, ctype, 4 * config.max_body)
+        if len(body) > payload.IN_PROCESS:  # writing megabytes to the store: off the loop
+            job = await run_in_threadpool(manager.submit, kind, mode, body, ctype, params, hit)
+        else:
+            job = manager.submit(kind, mode, body, ctype, params, cached=hit)
         view = JobView(**job.public())
         return OrjsonResponse(
             view.model_dump(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
@@ -461,7 +466,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         """Check an instance like `optim validate`: 200 with its size, or 422 with the error."""
         ctype = payload.media_type(request.headers.get("content-type"))
         body = await _read(request, config.max_body)
-        return await run_in_threadpool(_validate, body, ctype, 4 * config.max_body)
+        return await checker.run(payload.validate, body, ctype, 4 * config.max_body)
 
     @app.get("/v1/schema/{kind}", dependencies=auth, tags=["solve"], responses=_ERRORS)
     async def schema(kind: str) -> dict[str, Any]:
@@ -575,32 +580,6 @@ def solve_query(
 ) -> SolveQuery:
     """The query parameters both solve endpoints take (one FastAPI dependency)."""
     return SolveQuery(time_limit, solver, method, mip_gap)
-
-
-def _check(body: bytes, ctype: str, max_bytes: int) -> tuple[str, str]:
-    """Read and validate a submission (thread pool): ``(mode, kind)``."""
-    with tempfile.TemporaryDirectory(prefix="optim-check-") as tmp:
-        mode, what = payload.instance(body, ctype, Path(tmp), max_bytes)
-        return mode, ("planning" if mode == "planning" else what.kind)
-
-
-def _validate(body: bytes, ctype: str, max_bytes: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="optim-check-") as tmp:
-        mode, what = payload.instance(body, ctype, Path(tmp), max_bytes)
-        if mode == "planning":
-            files = sorted(p.name for p in what.iterdir())
-            return {
-                "valid": True,
-                "kind": "planning",
-                "files": files,
-                "note": "the planning files are checked in full when the job runs",
-            }
-        sizes = {
-            name: len(getattr(what, name))
-            for name in type(what).model_fields
-            if hasattr(getattr(what, name), "__len__") and not isinstance(getattr(what, name), str)
-        }
-        return {"valid": True, "kind": what.kind, "counts": {k: v for k, v in sizes.items() if v}}
 
 
 __all__ = ["ServiceConfig", "create_app"]

@@ -7,11 +7,18 @@ and a message) or :class:`~optim.errors.InstanceError` (422, the messages of exi
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import concurrent.futures.process
 import io
 import json
+import multiprocessing
+import tempfile
+import threading
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -23,6 +30,7 @@ ZIP_TYPES = ("application/zip", "application/x-zip-compressed")
 ACCEPTED = JSON_TYPES + YAML_TYPES + ZIP_TYPES
 PLANNING_MARKER = "plan.yaml"
 MAX_ZIP_FILES = 200
+T = TypeVar("T")
 
 
 class PayloadError(Exception):
@@ -31,6 +39,9 @@ class PayloadError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in the check process, read in the server
+        return (type(self), (self.status, str(self)))
 
 
 def media_type(header: str | None) -> str:
@@ -130,3 +141,74 @@ def instance(body: bytes, content_type: str, scratch: Path, max_bytes: int) -> t
 def document(body: bytes, content_type: str) -> Any:
     """The instance of a JSON or YAML document body (no files involved)."""
     return api.from_dict(decode(body, content_type))
+
+
+def check(body: bytes, content_type: str, max_bytes: int) -> tuple[str, str]:
+    """Read and validate a submission: ``(mode, kind)`` (``kind`` ``planning`` for a
+    planning folder, checked in full when its job runs)."""
+    with tempfile.TemporaryDirectory(prefix="optim-check-") as tmp:
+        mode, what = instance(body, content_type, Path(tmp), max_bytes)
+        return mode, ("planning" if mode == "planning" else what.kind)
+
+
+def validate(body: bytes, content_type: str, max_bytes: int) -> dict[str, Any]:
+    """``POST /v1/validate``: the kind and the size of each table of a valid instance."""
+    with tempfile.TemporaryDirectory(prefix="optim-check-") as tmp:
+        mode, what = instance(body, content_type, Path(tmp), max_bytes)
+        if mode == "planning":
+            files = sorted(p.name for p in what.iterdir())
+            return {
+                "valid": True,
+                "kind": "planning",
+                "files": files,
+                "note": "the planning files are checked in full when the job runs",
+            }
+        sizes = {
+            name: len(getattr(what, name))
+            for name in type(what).model_fields
+            if hasattr(getattr(what, name), "__len__") and not isinstance(getattr(what, name), str)
+        }
+        return {"valid": True, "kind": what.kind, "counts": {k: v for k, v in sizes.items() if v}}
+
+
+IN_PROCESS = 2**20
+"""Bodies above this many bytes are read and validated in the check process (below: a thread
+of the server, a few milliseconds)."""
+
+
+class Checker:
+    """Reads and validates submissions beside the event loop.
+
+    Parsing and validating a large body holds the GIL for seconds (``json.loads`` of 12 MB:
+    0.8 s, pydantic over its tables: more), which stalled every other request of the server
+    — ``/healthz`` too — for that long when it ran in a thread. Bodies above
+    :data:`IN_PROCESS` bytes go to one spawned process instead (started on first use, one
+    check at a time; a process that dies is replaced and the request answered 500 by the
+    caller); small ones stay in a thread, where the round trip would cost more than the check.
+    """
+
+    def __init__(self) -> None:
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    async def run(self, fn: Callable[[bytes, str, int], T], body: bytes, *args: Any) -> T:
+        if len(body) <= IN_PROCESS:
+            return await asyncio.to_thread(fn, body, *args)
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("spawn")
+                self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
+            pool = self._pool
+        try:
+            return await asyncio.wrap_future(pool.submit(fn, body, *args))
+        except concurrent.futures.process.BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None

@@ -219,6 +219,33 @@ def test_bad_bodies_are_4xx_with_a_message(
             assert words in r.json()["detail"], (path, r.json())
 
 
+def test_large_bodies_are_checked_beside_the_event_loop(server: Server) -> None:
+    """A 3 MB body is parsed and validated in the check process: the server process (its
+    event loop) spends almost no CPU on it, so other requests are not held up meanwhile (in
+    a thread, json.loads and pydantic held the GIL: /healthz waited up to 1 s on 12 MB)."""
+    from optim.instances.generators.rationing import random_rationing
+
+    doc = random_rationing(1, n_items=500, n_locations=4, n_customers=500, n_lines=25_000)
+    tables = doc.to_dict()
+    body = json.dumps(tables).encode()
+    assert 2**20 < len(body) < 4 * 2**20  # above the in-thread size, below --max-body 4
+    tables["demand"][7]["quantity"] = -5
+    bad = json.dumps(tables).encode()
+    h = {"Content-Type": "application/json"}
+    with server.client() as c:
+        assert c.post("/v1/validate", content=body, headers=h).status_code == 200  # warm
+        spent = cpu_seconds(server.process.pid)
+        for _ in range(3):
+            r = c.post("/v1/validate", content=body, headers=h)
+            assert r.status_code == 200 and r.json()["counts"]["demand"] == 25_000
+        server_cpu = cpu_seconds(server.process.pid) - spent
+        for path in ("/v1/validate", "/v1/jobs"):  # the check's errors come back as before
+            r = c.post(path, content=bad, headers=h)
+            assert r.status_code == 422 and "quantity must be > 0" in r.json()["detail"]
+            assert r.json()["field"] == "demand[7].quantity"
+    assert server_cpu < 0.15, f"server CPU {server_cpu:.3f} s for 3 checks of {len(body)} bytes"
+
+
 def _zip(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:

@@ -141,3 +141,32 @@ def test_actual_upstream_is_refused_for_critical_levels_with_random_lead_times()
         pytest.skip("draw without critical levels or random lead times")
     with pytest.raises(ValueError, match="not simulated for stages with critical levels"):
         simulate(inst, solve(inst), periods=50, replications=2, upstream="actual")
+
+
+def test_stated_order_delays_simulate_as_the_model_tables_without_building_them(monkeypatch):
+    """With random lead times the simulators take the order delays and safety stocks the
+    result states (its stages table) and build no stage tables; the table is the same bytes
+    as when they are recomputed from the model (stages table without ``order_delay``). Seed 4
+    has an order delay of 3 periods at one stage."""
+    from optim.models.safety_stock import simulate as sim_mod
+    from optim.models.safety_stock import simulate_lead_times as lead_mod
+
+    rng = random.Random(4)
+    inst = _random_leads(rng, _multi_segment(rng, 5, 0))
+    res = solve(inst)
+    stages, demands = res.table("stages"), res.table("demands")
+    assert stages["order_delay"].max() == 3
+    built: list[int] = []
+
+    def counted(instance, workers=1, deadline=None):
+        built.append(workers)
+        return prepare(instance, workers, deadline)
+
+    for module in (sim_mod, lead_mod):
+        monkeypatch.setattr(module, "prepare", counted)
+    run = dict(periods=600, replications=4, seed=2, levels=demands)
+    stated = simulate(inst, stages, **run).to_csv(index=False)
+    assert built == []
+    model = simulate(inst, stages.drop(columns=["order_delay"]), **run).to_csv(index=False)
+    assert built == [1]  # prepared once for both simulators
+    assert stated == model
