@@ -24,6 +24,11 @@
 Peak memory: VmHWM of the server and its worker processes (Linux /proc).
 
     .venv/bin/python benchmarks/bench_service.py [--rounds 3] [--requests 25] [--scale N,N]
+        [--stall N]
+
+4. ``--stall N``: /healthz latency (max, median of a 20 ms poller) while the server takes a
+   generated rationing document of N order lines on ``/v1/validate`` and ``/v1/jobs``, and the
+   server process's CPU for it (bodies above 1 MiB are checked in a separate process).
 """
 
 from __future__ import annotations
@@ -301,6 +306,58 @@ def scale(sizes: list[int]) -> None:
         )
 
 
+def _poll_health(url: str, seen: list[float], done: Any) -> None:
+    """Ask /healthz every 20 ms until ``done`` is set; ``seen`` gets each latency."""
+    with httpx.Client(base_url=url, timeout=60) as c:
+        while not done.is_set():
+            t = time.perf_counter()
+            c.get("/healthz").raise_for_status()
+            seen.append(time.perf_counter() - t)
+            time.sleep(0.02)
+
+
+def stall(lines: int, rounds: int) -> None:
+    """/healthz latency while the server takes a large document (``--stall N``: a generated
+    rationing week of N order lines, sent to ``/v1/validate`` and ``/v1/jobs``): a poller asks
+    /healthz every 20 ms; its max and median per submission, and the server process's CPU."""
+    import json
+    import threading
+
+    from optim.instances.generators.rationing import random_rationing
+
+    inst = random_rationing(1, n_items=lines // 50, n_locations=8, n_customers=lines // 50,
+                            n_lines=lines)  # fmt: skip
+    body = json.dumps(inst.to_dict()).encode()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-stall-"))
+    server = start_server(tmp, "--workers", "1", "--log-level", "warning")
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer test-key-0123456789"}
+    print(f"## /healthz while a {len(body) / 2**20:.1f} MiB document ({lines} lines) is taken")
+    try:
+        for path in ["/v1/validate"] * rounds + ["/v1/jobs"] * rounds:
+            seen: list[float] = []
+            done = threading.Event()
+            poller = threading.Thread(target=_poll_health, args=(server.url, seen, done))
+            poller.start()
+            time.sleep(0.3)
+            cpu0 = cpu_seconds(server.process.pid)
+            with httpx.Client(base_url=server.url, headers=headers, timeout=600) as c:
+                t = time.perf_counter()
+                r = c.post(path, content=body)
+                took = time.perf_counter() - t
+            cpu = cpu_seconds(server.process.pid) - cpu0
+            time.sleep(0.3)
+            done.set()
+            poller.join()
+            print(
+                f"{path} {r.status_code} in {took:.2f} s; /healthz max "
+                f"{max(seen) * 1e3:.0f} ms, median {statistics.median(seen) * 1e3:.1f} ms "
+                f"({len(seen)} polls); server CPU {cpu:.2f} s; load {os.getloadavg()[0]:.1f}"
+            )
+    finally:
+        stop_server(server)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -314,6 +371,9 @@ def main() -> None:
         help="latency with the result cache on, off (every request solved), or both",
     )
     parser.add_argument("--scale", default="", help="order-line counts, e.g. 100000,1000000")
+    parser.add_argument(
+        "--stall", type=int, default=0, help="order lines of the /healthz-while-submitting run"
+    )
     parser.add_argument("--scale-run", nargs=2, metavar=("PATH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scale_run:
@@ -331,6 +391,8 @@ def main() -> None:
         batch(args.rounds)
     if args.scale:
         scale([int(x) for x in args.scale.split(",")])
+    if args.stall:
+        stall(args.stall, args.rounds)
 
 
 if __name__ == "__main__":

@@ -45,8 +45,11 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def start_server(tmp: Path, *extra: str, store: Path | None = None) -> Server:
-    """Start `optim serve` as a subprocess and wait until /readyz says a worker is warm."""
+def start_server(
+    tmp: Path, *extra: str, store: Path | None = None, env: dict[str, str] | None = None
+) -> Server:
+    """Start `optim serve` as a subprocess and wait until /readyz says a worker is warm
+    (``env``: variables set for it, e.g. ``OPTIM_API_KEYS``)."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     keys = tmp / "keys.txt"
@@ -57,9 +60,11 @@ def start_server(tmp: Path, *extra: str, store: Path | None = None) -> Server:
         sys.executable, "-m", "optim.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
         "--api-keys", str(keys), "--store", str(store), "--log-level", "info", *extra,
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("OPTIM_CLUSTER", "OPTIM_API_KEYS")}
+    keep = {k: v for k, v in os.environ.items() if k not in ("OPTIM_CLUSTER", "OPTIM_API_KEYS")}
     with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env={**keep, **(env or {})}
+        )
     server = Server(f"http://127.0.0.1:{port}", process, store, log, args)
     deadline = time.monotonic() + 300  # warm-up solves take ~5 s idle, minutes at load 25
     while time.monotonic() < deadline:

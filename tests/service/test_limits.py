@@ -18,6 +18,7 @@ import httpx
 import pytest
 from _serve import (
     EXAMPLES,
+    KEY,
     Server,
     cpu_seconds,
     long_mip_body,
@@ -38,9 +39,18 @@ def one_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tmp_path_factory.mktemp("limits"),
         "--workers", "1", "--sync-time-limit", f"{CAP:g}", "--max-time-limit", f"{JOB_CAP:g}",
         "--max-queue", "1",
+        env={"OPTIM_API_KEYS": "env-key-1, env-key-2"},
     )  # fmt: skip
     yield srv
     stop_server(srv)
+
+
+def test_api_keys_from_the_environment_and_the_file(one_worker: Server) -> None:
+    for key, status in (("env-key-2", 200), ("env-key-1", 200), (KEY, 200), ("env-key", 403)):
+        with one_worker.client(key=key) as c:
+            assert c.get("/v1/jobs").status_code == status, key
+    with one_worker.client(key=None) as c:
+        assert c.get("/v1/jobs", headers={"X-API-Key": "env-key-1"}).status_code == 200
 
 
 def test_sync_solve_stops_at_the_cap_with_its_best_solution(one_worker: Server) -> None:
@@ -151,3 +161,26 @@ def _worker(server: Server) -> int:
         if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
             return child
     raise AssertionError(f"no worker process among {children}")
+
+
+def test_sync_solve_that_does_not_stop_at_the_cap_is_killed_and_answered_504(
+    one_worker: Server,
+) -> None:
+    """The Pyomo path polls no cancel: at the cap plus the 5 s grace the slot kills the worker
+    and the request is answered 504 with what to do (no 500, no hang)."""
+    with one_worker.client() as c:
+        asked = time.monotonic()
+        r = c.post("/v1/solve", params={"solver": "pyomo"}, content=long_mip_body(), headers=JSON)
+        took = time.monotonic() - asked
+        assert r.status_code == 504, r.text
+        assert (
+            "did not stop at this server's time-limit cap of 6 s and was killed"
+            in (r.json()["detail"])
+        )
+        assert "POST /v1/jobs" in r.json()["detail"]
+        assert CAP + 5 <= took < CAP + 5 + 30
+        until = time.monotonic() + 300  # a new worker takes over, once warm
+        while c.get("/readyz").status_code != 200 and time.monotonic() < until:
+            time.sleep(0.2)
+        r = c.post("/v1/solve", params={"time_limit": 3}, content=SMALL, headers=JSON)
+        assert r.status_code == 200, r.text
