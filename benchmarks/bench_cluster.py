@@ -15,8 +15,17 @@ Printed: wall and CPU seconds (client + workers), peak RSS of the client and of 
 (``ru_maxrss`` read in each process at the end), the load average around each run, and
 whether the two runs wrote the same bytes.
 
+``--batch``: the issue's 100-scenario batch instead — ``optim.batch`` over a generated
+2,000-line rationing week (bench_service's), the grid demand × {0.8, 0.9, 1, 1.1, 1.2} ×
+capacity cut {0, 5, 10, 15, 20} % × supply disruption {none, DC01 −50 %, DC02 −100 %,
+DC03 −25 %}, each executor in a fresh process: local 1 process (the baseline), local 2
+spawned processes, Dask (scheduler + 2 single-threaded workers on loopback, started before
+the clock). Wall and CPU seconds (the process + its workers), the ratio to the baseline, and
+whether every file (batch.csv and the 100 result documents) is the same bytes.
+
     .venv/bin/python benchmarks/bench_cluster.py --lines 1000000 --one-process
-    .venv/bin/python benchmarks/bench_cluster.py --lines 10000000          # ~? GiB client
+    .venv/bin/python benchmarks/bench_cluster.py --lines 10000000
+    .venv/bin/python benchmarks/bench_cluster.py --batch --rounds 3
 """
 
 from __future__ import annotations
@@ -74,6 +83,83 @@ print(json.dumps({"wall": wall, "client_cpu": me.ru_utime + me.ru_stime - c0,
 """
 
 
+CHILD_BATCH = r"""
+import json, resource, sys, time
+from pathlib import Path
+mode, out = sys.argv[1], Path(sys.argv[2])
+from optim import batch, executor
+from optim.instances.generators.rationing import random_rationing
+from optim.params import SolveParams
+base = random_rationing(5, n_items=200, n_locations=4, n_customers=80, n_lines=2000).to_dict()
+scenarios = batch.grid(demand=[0.8, 0.9, 1.0, 1.1, 1.2], capacity_cut=[0.0, 5.0, 10.0, 15.0, 20.0],
+                       disruption=[None, ("DC01", 0.5), ("DC02", 1.0), ("DC03", 0.25)])
+tasks = [(s.name, batch.apply(base, s), SolveParams()) for s in scenarios]
+assert len(tasks) == 100
+def usage():
+    import resource
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime
+cluster, workers = None, 1 if mode == "local1" else 2
+if mode == "dask":
+    from distributed import Client, LocalCluster
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None, silence_logs=40)
+    with Client(cluster.scheduler_address) as client:
+        before = sum(client.run(usage).values())
+    executor.use_cluster(cluster.scheduler_address)
+c0, t0 = usage(), time.perf_counter()
+batch.run(tasks, out, workers=workers, extra=[s.row() for s in scenarios])
+wall = time.perf_counter() - t0
+me = usage() - c0
+if cluster is not None:
+    executor.use_cluster(None)
+    with Client(cluster.scheduler_address) as client:
+        others = sum(client.run(usage).values()) - before
+    executor.disconnect(cluster.scheduler_address)
+    cluster.close()
+else:
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    others = kids.ru_utime + kids.ru_stime
+print(json.dumps({"wall": wall, "cpu": me, "workers_cpu": others}))
+"""
+
+
+def batch(root: Path, rounds: int) -> None:
+    """The 100-scenario batch on each executor, ``rounds`` times; medians and ratios."""
+    import statistics
+
+    modes = {
+        "local, 1 process": "local1",
+        "local, 2 processes": "local2",
+        "Dask, 2 workers": "dask",
+    }
+    got: dict[str, list[dict]] = {label: [] for label in modes}
+    digests = set()
+    for r in range(rounds):
+        for label, mode in modes.items():
+            out = root / f"batch-{mode}-{r}"
+            got[label].append(run(CHILD_BATCH, mode, str(out)))
+            h = hashlib.sha256()
+            for path in sorted(out.iterdir()):
+                h.update(path.name.encode() + path.read_bytes())
+            digests.add(h.hexdigest()[:16])
+            shutil.rmtree(out)
+    base = statistics.median(g["wall"] for g in got["local, 1 process"])
+    cores = os.cpu_count()
+    print(f"100-scenario batch (rationing, 2,000 lines), {rounds} round(s), {cores} cores")
+    for label, runs in got.items():
+        wall = statistics.median(g["wall"] for g in runs)
+        cpu = statistics.median(g["cpu"] + g["workers_cpu"] for g in runs)
+        loads = ", ".join(f"{g['load'][0]:.1f}->{g['load'][1]:.1f}" for g in runs)
+        walls = ", ".join(f"{g['wall']:.1f}" for g in runs)
+        print(
+            f"{label:20s} wall {wall:7.1f} s (ratio {wall / base:4.2f})  CPU {cpu:7.1f} s "
+            f"(process + workers)  rounds {walls}; "
+            f"load {loads}"
+        )
+    print(f"every file the same bytes across executors and rounds: {len(digests) == 1}")
+
+
 def write_week(folder: Path, lines: int, seed: int) -> None:
     """A dense week of ``lines`` lines in slices of at most 10^6 with disjoint items."""
     from bench_rationing import instance_frames
@@ -122,9 +208,14 @@ def main() -> None:
     ap.add_argument("--one-process", action="store_true", help="also the one-process run")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dir", default=None, help="work folder (default: a temporary one)")
+    ap.add_argument("--batch", action="store_true", help="the 100-scenario batch instead")
+    ap.add_argument("--rounds", type=int, default=1, help="--batch: rounds (medians)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-cluster-", dir=args.dir))
     try:
+        if args.batch:
+            batch(root, args.rounds)
+            return
         t = time.perf_counter()
         write_week(root / "week", args.lines, args.seed)
         size = sum(p.stat().st_size for p in (root / "week").iterdir()) / 2**20

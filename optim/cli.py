@@ -204,9 +204,13 @@ def _solve_split(args: argparse.Namespace) -> int:
     from optim.errors import InstanceError
 
     if not Path(args.instance).is_dir():
+        from optim.instances.gate import MAX_DOCUMENT_BYTES
+
         raise InstanceError(
             f"--split takes a rationing CSV folder, got {args.instance!r}; allowed: a folder "
-            "with supply.csv and demand.csv (JSON and YAML documents are solved whole)",
+            "with supply.csv, demand.csv and segments.csv (+ lanes.csv, previous.csv). A JSON "
+            f"or YAML document is at most {MAX_DOCUMENT_BYTES // 2**20} MiB (about 10^6 order "
+            "lines), which one process solves: optim solve DOCUMENT without --split",
             field="--split",
         )
     if not args.tables or args.out == "-":

@@ -29,8 +29,10 @@
    per-line numbers in input order: the output folder is byte for byte what ``optim solve
    FOLDER --tables OUT`` writes (tested at 10^5 lines on a loopback Dask cluster).
 
-Memory: the client holds per-row codes and numbers (about 100 bytes per line at most, see
-``benchmarks/bench_cluster.py``) and one chunk of rows; a worker holds one piece.
+Memory: the client holds int32 codes and row numbers per row, one chunk of rows, and while
+merging the per-line numbers (dropped piece by piece); a worker holds one piece. Measured
+(``benchmarks/bench_cluster.py``, RESULTS.md): the client's peak grows by about 140 MiB per
+10^6 dense lines.
 
 Input errors name the table, the row (as the one-process run numbers it: ``demand[12]``),
 the id and the field, as the one-process run does; when an input has several errors the
@@ -69,16 +71,18 @@ _ROW = re.compile(r"\b(supply|demand|previous)\[(\d+)\]")
 
 @dataclass
 class _Keys:
-    """What the key pass learns (per supply row, per demand line, per piece)."""
+    """What the key pass learns (per supply row, per demand line, per piece). Codes, counts
+    and row numbers are int32 (the client's memory is a few of them per line); products of
+    codes are formed in int64."""
 
     items: dict[str, int] = field(default_factory=dict)
     locations: dict[str, int] = field(default_factory=dict)
-    sup_item: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    sup_loc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    dem_item: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    arcs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    edges: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), np.int64))
+    sup_item: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    sup_loc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    dem_item: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    arcs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    edges: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), np.int32))
     hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     """Per demand line the hash of its id (kept only to place ``previous.csv``'s rows)."""
     prev_line: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -127,7 +131,7 @@ def solve_folder(
         if "previous" in paths:
             _previous_pass(paths, keys, chunk_rows)
         piece_of_line, piece_of_cell, offsets = _pieces(keys, piece_lines)
-        keys.edges = keys.first = keys.arcs = np.zeros(0, np.int64)  # not needed any more
+        keys.edges = keys.first = keys.arcs = np.zeros(0, np.int32)  # not needed any more
         keys.hashes = np.zeros(0, np.uint64)
         piece_of = {"supply": piece_of_cell, "demand": piece_of_line}
         if "previous" in paths:  # a previous row goes with its line (rows without: piece 0)
@@ -215,13 +219,13 @@ def _chunks(path: Path, table: str, chunk_rows: int, usecols: list[str] | None) 
 def _codes(values: pd.Series, book: dict[str, int], grow: bool) -> np.ndarray:
     """Codes of stripped ids in ``book`` (new ids added when ``grow``); -1: missing/unknown."""
     codes, uniques = pd.factorize(values.to_numpy(dtype=object))
-    table = np.empty(len(uniques), dtype=np.int64)
+    table = np.empty(len(uniques), dtype=np.int32)
     for i, value in enumerate(uniques.tolist()):
         text = str(value).strip()
         if grow and text and text not in book:
             book[text] = len(book)
         table[i] = book.get(text, -1)
-    return np.where(codes < 0, -1, table[codes] if len(table) else -1)
+    return np.where(codes < 0, -1, table[codes] if len(table) else -1).astype(np.int32)
 
 
 def _key_pass(paths: dict[str, Path], chunk_rows: int) -> _Keys:
@@ -238,7 +242,9 @@ def _key_pass(paths: dict[str, Path], chunk_rows: int) -> _Keys:
     keys.sup_item, keys.sup_loc = np.concatenate(items), np.concatenate(locs)
     n_loc = max(len(keys.locations), 1)
     cell_key = np.where(
-        (keys.sup_item >= 0) & (keys.sup_loc >= 0), keys.sup_item * n_loc + keys.sup_loc, -1
+        (keys.sup_item >= 0) & (keys.sup_loc >= 0),
+        keys.sup_item.astype(np.int64) * n_loc + keys.sup_loc,
+        -1,
     )
     _unique_cells(cell_key, keys)
     order = np.argsort(cell_key, kind="stable")
@@ -264,8 +270,8 @@ def _key_pass(paths: dict[str, Path], chunk_rows: int) -> _Keys:
         hashes.append(_hash(ids))
         no_id.append(chunk["id"].isna().to_numpy())
         m = len(chunk)
-        count = np.zeros(m, dtype=np.int64)
-        head = np.full(m, -1, dtype=np.int64)
+        count = np.zeros(m, dtype=np.int32)
+        head = np.full(m, -1, dtype=np.int32)
         raw = chunk["locations"] if "locations" in chunk.columns else pd.Series([np.nan] * m)
         cell_of, blank, ptr, uflat = _location_lists(raw.to_numpy(dtype=object), keys.locations)
         default = blank[cell_of] & (item >= 0)
@@ -280,12 +286,12 @@ def _key_pass(paths: dict[str, Path], chunk_rows: int) -> _Keys:
             line = np.repeat(explicit, lens)
             within = np.arange(len(line)) - np.repeat(np.cumsum(lens) - lens, lens)
             flat = uflat[np.repeat(ptr[cell_of[explicit]], lens) + within]
-            key = np.where(flat >= 0, item[line] * n_loc + flat, -2)
+            key = np.where(flat >= 0, item[line].astype(np.int64) * n_loc + flat, -2)
             pos = np.minimum(np.searchsorted(sorted_keys, key), len(sorted_keys) - 1)
             found = sorted_keys[pos] == key
-            cell = order[pos][found]
+            cell = order[pos][found].astype(np.int32)
             line = line[found]
-            count += np.bincount(line, minlength=m)
+            count += np.bincount(line, minlength=m).astype(np.int32)
             is_first = np.r_[True, line[1:] != line[:-1]] if len(line) else np.zeros(0, bool)
             head[line[is_first]] = cell[is_first]
             same = ~is_first
@@ -307,7 +313,7 @@ def _key_pass(paths: dict[str, Path], chunk_rows: int) -> _Keys:
     link = chain[1:] & chain[:-1] & (keys.sup_item[order][1:] == keys.sup_item[order][:-1])
     if link.any():
         idx = np.flatnonzero(link)
-        edges.append(np.stack([order[idx], order[idx + 1]]))
+        edges.append(np.stack([order[idx], order[idx + 1]]).astype(np.int32))
     if edges:
         keys.edges = np.concatenate(edges, axis=1)
     return keys
@@ -367,7 +373,10 @@ def _unique_cells(cell_key: np.ndarray, keys: _Keys) -> None:
 def _unique_ids(path: Path, hashes: np.ndarray, missing: np.ndarray, chunk_rows: int) -> None:
     """Every demand id once: equal hashes are checked on the ids themselves (a missing id
     is the piece validation's error)."""
-    seen = pd.Series(hashes).duplicated(keep=False).to_numpy() & ~missing
+    ordered = np.sort(hashes)  # (a hash table of 10^7 hashes takes twice the memory)
+    twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    seen = np.isin(hashes, twice) & ~missing if len(twice) else np.zeros(0, bool)
     if not seen.any():
         return
     rows = np.flatnonzero(seen)
@@ -400,7 +409,8 @@ def _previous_pass(paths: dict[str, Path], keys: _Keys, chunk_rows: int) -> None
     """
     order = np.argsort(keys.hashes, kind="stable")
     sorted_hashes = keys.hashes[order]
-    shared = pd.Series(sorted_hashes).duplicated(keep=False).to_numpy()
+    same = sorted_hashes[1:] == sorted_hashes[:-1]
+    shared = np.r_[same, False] | np.r_[False, same]
     lines, missing, top, no_id = [], [], 0.0, 0
     ambiguous: dict[int, str] = {}  # previous row -> its id, where the hash is shared
     row0 = 0
@@ -530,7 +540,11 @@ def _pieces(keys: _Keys, piece_lines: int) -> tuple[np.ndarray, np.ndarray, list
     run = np.cumsum(np.r_[True, block[1:] != block[:-1]]) - 1 if len(block) else block
     piece_of_comp = np.empty(n_comp, dtype=np.int64)
     piece_of_comp[order] = piece_of_run[run]
-    return piece_of_comp[line_comp], piece_of_comp[cell_label], offsets
+    return (
+        piece_of_comp[line_comp].astype(np.int32),
+        piece_of_comp[cell_label].astype(np.int32),
+        offsets,
+    )
 
 
 # --- 3. split and solve ----------------------------------------------------------------------
@@ -633,7 +647,7 @@ def _tasks(
 
 def _members(piece_of: np.ndarray, n_pieces: int) -> list[np.ndarray]:
     """The rows of each piece, in input order."""
-    order = np.argsort(piece_of, kind="stable")
+    order = np.argsort(piece_of, kind="stable").astype(np.int32)
     bounds = np.searchsorted(piece_of[order], np.arange(n_pieces + 1))
     return [order[bounds[k] : bounds[k + 1]] for k in range(n_pieces)]
 
@@ -740,7 +754,7 @@ def _solve_piece(task: dict[str, Any]) -> dict[str, Any]:
         "cap": p.cap,
         "segment": code.astype(np.int32),
         "segments": segments if k == 0 else None,
-        "arcs": np.bincount(p.arc_line, minlength=p.num_lines),
+        "arcs": np.bincount(p.arc_line, minlength=p.num_lines).astype(np.int32),
         "lane": p.arc_cost * outcome.flow,
         "allocation_rows": np.bincount(p.arc_line[outcome.flow > 0], minlength=p.num_lines).astype(
             np.int32
@@ -775,34 +789,44 @@ def _merge(
     from optim.models.rationing import solve as rsolve
     from optim.precision import write_csv
 
-    n = len(piece_of_line)
-    members = _members(piece_of_line, len(results))
+    """The tables and the result from the pieces' files and numbers. Each piece's numbers
+    are dropped from ``results`` as they are copied, and the whole run's are dropped before
+    the tables are interleaved (the client's peak: see ``benchmarks/bench_cluster.py``)."""
+    n, n_pieces = len(piece_of_line), len(results)
+    members = _members(piece_of_line, n_pieces)
     alloc, request, cap = np.empty(n), np.empty(n), np.empty(n)
     segment = np.empty(n, dtype=np.int32)
-    arcs = np.zeros(n, dtype=np.int64)
-    alloc_rows = np.zeros(n, dtype=np.int64)
-    for rows, res in zip(members, results, strict=True):
+    arcs = np.zeros(n, dtype=np.int32)
+    alloc_rows = np.zeros(n, dtype=np.int32)
+    segments = results[0]["segments"]
+    lanes = []
+    for k, rows in enumerate(members):
+        res, results[k] = results[k], {}
         alloc[rows], request[rows], cap[rows] = res["alloc"], res["request"], res["cap"]
         segment[rows], arcs[rows] = res["segment"], res["arcs"]
         alloc_rows[rows] = res["allocation_rows"]
-    arc_start = np.cumsum(arcs) - arcs
-    lane = np.zeros(int(arcs.sum()))
-    for rows, res in zip(members, results, strict=True):
+        lanes.append(res["lane"])
+        del res
+    arc_start = np.cumsum(arcs, dtype=np.int64) - arcs
+    lane = np.zeros(int(arc_start[-1] + arcs[-1]) if n else 0)
+    for k, rows in enumerate(members):
         per = arcs[rows]
         pos = np.repeat(arc_start[rows], per) + (
             np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
         )
-        lane[pos] = res["lane"]
-    segments = results[0]["segments"]
+        lane[pos], lanes[k] = lanes[k], np.zeros(0)
+    del arc_start, arcs, members, lanes
     names = segments["name"].to_numpy(dtype=object)
     seg = rsolve._segments(segments, names[segment], request, alloc)
-    write_csv(seg, out / "segments.csv")
-    _interleave(tmp, out, "lines", piece_of_line, None, len(results))
-    _interleave(tmp, out, "allocations", piece_of_line, alloc_rows, len(results))
-    _interleave(tmp, out, "unallocated", piece_of_cell, None, len(results))
-    return rsolve.finished(
+    head = rsolve.finished(
         {}, alloc=alloc, request=request, cap=cap, lane=lane, params=params, start=start
     )
+    del alloc, request, cap, lane, segment
+    write_csv(seg, out / "segments.csv")
+    _interleave(tmp, out, "lines", piece_of_line, None, n_pieces)
+    _interleave(tmp, out, "allocations", piece_of_line, alloc_rows, n_pieces)
+    _interleave(tmp, out, "unallocated", piece_of_cell, None, n_pieces)
+    return replace(head, runtime=time.perf_counter() - start)
 
 
 def _interleave(

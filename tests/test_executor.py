@@ -556,3 +556,21 @@ def test_capacity_blocks_same_bytes_for_one_and_two_threads() -> None:
     two = optim.solve(inst, threads=2)
     assert two.info["blocks"] > 1
     assert optim.solve(inst, threads=1).to_json() == two.to_json()
+
+
+def test_actual_upstream_simulation_same_table_for_one_two_workers_and_dask(
+    dask_cluster, monkeypatch
+) -> None:
+    """The cascading ``"actual"`` run (first come first served: max_z) splits its
+    replications too: the same table on one process, two processes and the Dask workers."""
+    inst = _two_items(("i1", "i2", "i3")).model_copy(update={"pooling": "max_z"})
+    plan = optim.solve(inst)
+    one, unsplit = _simulated(inst, plan, monkeypatch, upstream="actual")
+    two, split = _simulated(inst, plan, monkeypatch, upstream="actual", workers=2)
+    executor.use_cluster(dask_cluster)
+    try:
+        remote, shipped = _simulated(inst, plan, monkeypatch, upstream="actual")
+    finally:
+        executor.use_cluster(None)
+    assert unsplit == [1] and split == [2] and shipped == [6]
+    assert one == two == remote

@@ -177,7 +177,6 @@ def simulate(
         Dask cluster in force takes them instead). The table is the same for any executor
         and worker count: every (component, replication) has its own random stream (with
         random lead times: every replication its own streams, :mod:`.simulate_lead_times`).
-        The ``"actual"`` run without random lead times runs here.
 
     Returns
     -------
@@ -252,24 +251,24 @@ def simulate(
         wanted = served.copy()
         ok = np.zeros((nd, replications, nb))
         count = np.zeros((nd, replications, nb))
-        report = np.unique(dstage)
-        row = {int(j): r for r, j in enumerate(report.tolist())}
         succ: list[list[tuple[int, float]]] = [[] for _ in range(data.n)]
         for i, j, q in zip(
             data.source.tolist(), data.target.tolist(), data.quantity.tolist(), strict=True
         ):
             succ[i].append((j, q))
+        run = (data, draws, dstage, base, s_out, succ, (seed, horizon, warmup, periods), bidx, nb)
         per_rep = max(1, (nd + 3 * data.n) * (horizon + 1) * 8)
-        chunk = int(max(1, min(replications, _CHUNK_BYTES // per_rep)))
-        for done in range(0, replications, chunk):
-            reps = slice(done, min(done + chunk, replications))
-            demand = draws.all(seed, reps, horizon)
-            orders = _stage_orders(data.n, dstage, demand, succ, data.order[::-1].tolist())
-            kept = _kept_actual(data, orders, base, s_out, report)[:, :, warmup : warmup + periods]
-            for i in range(nd):
-                k = kept[row[int(dstage[i])]].astype(np.float64)
-                ok[i, reps] = _batched(k, bidx, nb)
-                count[i, reps] = _batched(np.ones_like(k), bidx, nb)
+        parts = executor.fan_out(
+            _actual_piece,
+            [
+                (run, r0, r1)
+                for r0, r1 in _rep_pieces(replications, per_rep, workers, _CHUNK_BYTES)
+            ],
+            workers=workers,
+            desc="simulation replications (actual upstream)",
+        )
+        ok = np.concatenate([p[0] for p in parts], axis=1)
+        count = np.concatenate([p[1] for p in parts], axis=1)
 
     cycle_samples = (ok / np.maximum(count, 1)).reshape(nd, -1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -299,6 +298,40 @@ def simulate(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _actual_piece(task: tuple[Any, int, int]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Replications ``r0 .. r1 - 1`` of the ``"actual"`` run (a module function: processes
+    and Dask run it): kept and counted periods per (demand, replication, batch)."""
+    (data, draws, dstage, base, s_out, succ, sizes, bidx, nb), r0, r1 = task
+    seed, horizon, warmup, periods = sizes
+    report = np.unique(dstage)
+    row = {int(j): r for r, j in enumerate(report.tolist())}
+    demand = draws.all(seed, slice(r0, r1), horizon)
+    orders = _stage_orders(data.n, dstage, demand, succ, data.order[::-1].tolist())
+    kept = _kept_actual(data, orders, base, s_out, report)[:, :, warmup : warmup + periods]
+    ok = np.zeros((dstage.size, r1 - r0, nb))
+    count = np.zeros((dstage.size, r1 - r0, nb))
+    for i in range(dstage.size):
+        k = kept[row[int(dstage[i])]].astype(np.float64)
+        ok[i] = _batched(k, bidx, nb)
+        count[i] = _batched(np.ones_like(k), bidx, nb)
+    return ok, count
+
+
+def _rep_pieces(
+    replications: int, per_rep: int, workers: int, chunk_bytes: int
+) -> list[tuple[int, int]]:
+    """Replication ranges ``[r0, r1)``: :func:`optim.executor.pieces` pieces (one per local
+    worker, at least :data:`optim.executor.CLUSTER_PIECES` on a cluster), each cut further so
+    that its arrays (``per_rep`` bytes a replication) stay within ``chunk_bytes``. Every
+    replication draws from its own streams, so any cut gives the same numbers."""
+    chunk = int(max(1, min(replications, chunk_bytes // max(per_rep, 1))))
+    count = executor.pieces(workers, replications)
+    cuts = np.linspace(0, replications, count + 1).round().astype(np.int64).tolist()
+    return [
+        (r0, min(r0 + chunk, b)) for a, b in itertools.pairwise(cuts) for r0 in range(a, b, chunk)
+    ]
 
 
 def _row(

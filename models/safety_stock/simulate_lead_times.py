@@ -23,7 +23,6 @@ the physical system against which that convention is conservative (:mod:`.lead_t
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,6 +38,7 @@ from optim.models.safety_stock.lead_times import lead_time_model, needs_table
 from optim.models.safety_stock.simulate import (
     _BATCHES,
     _cumulative,
+    _rep_pieces,
     _row,
     _row_searchsorted,
     _solution_arrays,
@@ -147,7 +147,7 @@ def simulate(
     per_rep = max(1, data.n * (horizon + 1) * 8 * 3)
     parts = executor.fan_out(
         _fcfs_piece,
-        [(run, r0, r1) for r0, r1 in _rep_pieces(replications, per_rep, workers)],
+        [(run, r0, r1) for r0, r1 in _rep_pieces(replications, per_rep, workers, _CHUNK_BYTES)],
         workers=workers,
         desc="simulation replications (random lead times)",
     )
@@ -172,8 +172,8 @@ def simulate(
 # (``numpy.random.SeedSequence.spawn``), ``k`` one key per purpose (:data:`_DEMAND`,
 # :data:`_BRIDGE`, :data:`_REPLENISH`). A replication's numbers therefore do not depend on
 # which piece it is in, nor on the worker or machine that runs it: the replications are cut
-# into pieces on the executor seam (:func:`_rep_pieces`) and the tables are the same bytes
-# for any executor and worker count.
+# into pieces on the executor seam (:func:`.simulate._rep_pieces`) and the tables are the
+# same bytes for any executor and worker count.
 
 _DEMAND = 0  # demand, then the lead times (first-come-first-served stages)
 _BRIDGE = 1  # the Brownian-bridge share of a fractional window
@@ -185,18 +185,6 @@ def _streams(seed: int, key: int, reps: range) -> list[np.random.Generator]:
     ``SeedSequence([seed, key])``."""
     return [
         np.random.default_rng(np.random.SeedSequence([seed, key], spawn_key=(r,))) for r in reps
-    ]
-
-
-def _rep_pieces(replications: int, per_rep: int, workers: int) -> list[tuple[int, int]]:
-    """Replication ranges ``[r0, r1)``: :func:`optim.executor.pieces` pieces (one per local
-    worker, at least :data:`optim.executor.CLUSTER_PIECES` on a cluster), each cut further so
-    that its arrays (``per_rep`` bytes a replication) stay within :data:`_CHUNK_BYTES`."""
-    chunk = int(max(1, min(replications, _CHUNK_BYTES // max(per_rep, 1))))
-    count = executor.pieces(workers, replications)
-    cuts = np.linspace(0, replications, count + 1).round().astype(np.int64).tolist()
-    return [
-        (r0, min(r0 + chunk, b)) for a, b in itertools.pairwise(cuts) for r0 in range(a, b, chunk)
     ]
 
 
@@ -477,7 +465,10 @@ def simulate_critical(
     )
     parts = executor.fan_out(
         _critical_piece,
-        [(crun, r0, r1) for r0, r1 in _rep_pieces(replications, nd * horizon * 8, workers)],
+        [
+            (crun, r0, r1)
+            for r0, r1 in _rep_pieces(replications, nd * horizon * 8, workers, _CHUNK_BYTES)
+        ],
         workers=workers,
         desc="simulation replications (critical levels, random lead times)",
     )

@@ -255,6 +255,34 @@ def test_grid_repair_never_gives_a_lower_tier_stock_a_short_higher_tier_is_eligi
     assert np.all(used <= p.supply + 1e-12)
 
 
+def test_grid_repair_moves_quanta_along_a_chain_instead_of_trimming_a_line():
+    """Rounded flows overfill B (X rounds up there, Y has only B); X's other cell A is full
+    with W, whose other cell D has room. The repair moves a quantum B -> X -> A -> W -> D:
+    every line keeps its target and no cell is over. (Moving only the quantum that rounding
+    added to another cell of the same line found A full, and trimming took Y's quantum: a
+    tier-3 line short while stock sat unused at D.)"""
+    q = engine.QUANTUM
+    # cells A, B, D with one quantum each; lines X (tier 1: A, B), W (tier 2: A, D), Y (B)
+    arc_line = np.array([0, 0, 1, 1, 2])
+    arc_cell = np.array([0, 1, 0, 2, 1])
+    block = engine.Block(3, arc_line, arc_cell, np.array([q, q, q]))
+    flow = np.array([0.3, 0.7, 0.7, 0.3, 1.0]) * q  # the LPs' flows, off the grid
+    alloc = np.array([q, q, q])
+    out = engine._repair(block, flow, alloc, np.array([1.0, 2.0, 3.0]))
+    assert (out / q).round().tolist() == [1, 0, 0, 1, 1]  # X at A, W at D, Y at B
+    assert engine.grid_sum(arc_line, out, 3).tolist() == alloc.tolist()
+
+
+def test_grid_repair_trims_only_where_no_routing_in_whole_quanta_exists():
+    """Supplies off the grid: 1.5 quanta at each of two cells hold a line's 3 quanta only
+    fractionally (whole quanta: 1 + 1). The repair cannot restore the target and trims; the
+    cells stay within their supply."""
+    q = engine.QUANTUM
+    block = engine.Block(1, np.array([0, 0]), np.array([0, 1]), np.array([1.5 * q, 1.5 * q]))
+    out = engine._repair(block, np.array([1.5, 1.5]) * q, np.array([3 * q]), np.array([1.0]))
+    assert (out / q).round().tolist() == [1, 1]
+
+
 def _dominance_violations(p, out) -> np.ndarray:
     """Arcs where a line without a minimum gets stock (any amount, no tolerance) at a cell
     where a line of a higher tier is short."""
