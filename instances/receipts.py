@@ -102,25 +102,21 @@ def validate_receipts(frame: pd.DataFrame, name: str = "receipts.csv") -> pd.Dat
         )
     out["quantity"] = qty.to_numpy(dtype=float)
     days = (out["receipt_date"] - out["order_date"]).dt.days.astype(float)
-    early = days < 0
-    if bool(early.any()):
-        k = int(early.to_numpy().argmax())
-        raise InstanceError(
-            f"{name} line {lines[k]} (lane {out['lane'].iloc[k]!r}): receipt_date "
-            f"{out['receipt_date'].iloc[k]:%Y-%m-%d} is before order_date "
-            f"{out['order_date'].iloc[k]:%Y-%m-%d}; a receipt cannot precede its order "
-            "(swap the dates or fix the row).",
-            field="receipt_date",
-        )
-    late = days > MAX_LEAD_TIME_DAYS
-    if bool(late.any()):
-        k = int(late.to_numpy().argmax())
-        raise InstanceError(
-            f"{name} line {lines[k]} (lane {out['lane'].iloc[k]!r}): receipt_date "
-            f"{out['receipt_date'].iloc[k]:%Y-%m-%d} is {days.iloc[k]:.0f} days after order_date "
-            f"{out['order_date'].iloc[k]:%Y-%m-%d}; allowed: a lead time of at most "
-            f"{MAX_LEAD_TIME_DAYS} days (a mistyped year?).",
-            field="receipt_date",
-        )
+    for bad, what in (
+        (days < 0, "is before order_date {o}; a receipt cannot precede its order (swap the "
+         "dates or fix the row)"),
+        (days > MAX_LEAD_TIME_DAYS, "is {d:.0f} days after order_date {o}; allowed: a lead "
+         f"time of at most {MAX_LEAD_TIME_DAYS} days (a mistyped year?)"),
+    ):  # fmt: skip
+        if bool(bad.any()):
+            k = int(bad.to_numpy().argmax())
+            o = f"{out['order_date'].iloc[k]:%Y-%m-%d}"
+            raise InstanceError(
+                f"{name} line {lines[k]} (lane {out['lane'].iloc[k]!r}): receipt_date "
+                f"{out['receipt_date'].iloc[k]:%Y-%m-%d} "
+                + what.format(o=o, d=days.iloc[k])
+                + ".",
+                field="receipt_date",
+            )
     out["lead_time_days"] = days.to_numpy()
     return out
