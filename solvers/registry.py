@@ -45,7 +45,7 @@ def get(name: str) -> Solver:
     return solver
 
 
-def check(kind: str, name: str, allowed: Mapping[str, str]) -> str:
+def check(kind: str, name: str, allowed: Mapping[str, str], *, load: bool = True) -> str:
     """The one solver-name check: ``name`` must be a key of ``allowed`` for ``kind``.
 
     Parameters
@@ -58,12 +58,15 @@ def check(kind: str, name: str, allowed: Mapping[str, str]) -> str:
         Solver names this kind (or this instance) accepts → what each does here; a name
         outside it gets one message listing them, with ``why_not`` reasons from
         :data:`WHY_NOT` when the kind states one.
+    load
+        Also check the named backend imports (:func:`get`); ``False`` checks the name only
+        (a service at submission, which never loads a solver itself).
 
     Returns ``name``. Raises :class:`~optim.errors.InstanceError` (field ``params.solver``,
     CLI exit 2).
     """
     if name in allowed:
-        if name != "auto":
+        if load and name != "auto":
             get(name)
         return name
     if name not in SOLVERS and name != "auto":

@@ -29,8 +29,8 @@ import numpy as np
 
 from optim import executor
 from optim.clock import Clock
-from optim.errors import InstanceError
 from optim.instances.capacity import CapacityInstance
+from optim.models import choices
 from optim.models.capacity import blockipm, decompose
 from optim.models.capacity import diagnosis as diag
 from optim.models.capacity.data import (
@@ -53,15 +53,13 @@ from optim.status import Status
 __all__ = ["solve"]
 
 BACKENDS = ("auto", "highs", "pyomo")
-METHODS = ("auto", "monolithic")
+METHODS = choices.METHODS["capacity"]
 
 
 def _engines(instance: CapacityInstance) -> dict[str, str]:
     """``params.solver`` names this instance accepts (LP engines only without lot sizing)."""
-    out = {b: b for b in BACKENDS}
-    if not instance.lot_sizing:
-        out |= {"glop": "OR-Tools' simplex", "pdlp": "OR-Tools' first-order LP method"}
-    return out
+    engines = choices.SOLVERS["capacity"]
+    return {k: v for k, v in engines.items() if not instance.lot_sizing or k in BACKENDS}
 
 
 def _engine(params: SolveParams) -> Any:
@@ -155,15 +153,7 @@ def solve(
     params = params or SolveParams()
     if not isinstance(instance, CapacityInstance):
         instance = CapacityInstance.model_validate(instance)
-    from optim.solvers import registry
-
-    registry.check("capacity", params.solver, _engines(instance))
-    if params.method not in METHODS:
-        raise InstanceError(
-            f"params.method '{params.method}' is not available for capacity "
-            f"(allowed: {', '.join(METHODS)}).",
-            field="params.method",
-        )
+    choices.check("capacity", params, _engines(instance))
     clock = Clock(params.time_limit, floor=MIN_SOLVER_SECONDS)
     data = from_instance(instance)
     backend = _backend_params(params)

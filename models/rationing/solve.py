@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from optim.instances.rationing import RationingInstance
+from optim.models import choices
 from optim.models.rationing import engine
 from optim.models.rationing.arrays import RULES, Problem, Rule, prepare
 from optim.params import SolveParams
@@ -39,10 +40,7 @@ from optim.result import Result
 from optim.solvers import highs
 from optim.status import SolutionStatus, Status, Termination
 
-# auto: the exact flow methods (stages 0-2 without integer rules; routing) on small components,
-# staged LPs elsewhere;
-# lp: the staged LPs everywhere (the same answers; kept as the independent second method)
-METHODS = ("auto", "lp")
+METHODS = choices.METHODS["rationing"]
 
 STAGE_NAMES = {
     engine.NO_STOCK: "no_stock",
@@ -54,14 +52,7 @@ STAGE_NAMES = {
 }
 
 
-SOLVERS = {
-    "auto": "the block-decomposed staged LPs and MIPs by HiGHS",
-    "highs": "the same",
-    "pyomo": "the Pyomo reference formulation solved by HiGHS through Pyomo",
-    "cpsat": "the integer stage (lots, all-or-nothing, whole units) by CP-SAT, exactly scaled; "
-    "the staged LPs by HiGHS",
-}
-"""``params.solver`` names rationing accepts (see :func:`optim.solvers.registry.check`)."""
+SOLVERS = choices.SOLVERS["rationing"]
 
 
 def solve(instance: RationingInstance, params: SolveParams | None = None) -> Result:
@@ -106,25 +97,7 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
 
 def check(params: SolveParams) -> None:
     """Refuse a method or solver rationing does not have (:class:`InstanceError`)."""
-    if params.method not in METHODS:
-        from optim.errors import InstanceError
-
-        raise InstanceError(
-            f"method {params.method!r} is not available for rationing; allowed: "
-            + ", ".join(METHODS),
-            field="method",
-        )
-    from optim.solvers import registry
-
-    registry.check("rationing", params.solver, SOLVERS)
-    if params.solver not in ("pyomo", "auto", "highs", "cpsat"):
-        from optim.errors import InstanceError
-
-        raise InstanceError(
-            f"solver {params.solver!r} is not available for rationing; allowed: auto, highs, "
-            "pyomo",
-            field="solver",
-        )
+    choices.check("rationing", params)
 
 
 def solver_name(params: SolveParams) -> str:

@@ -53,6 +53,7 @@ import pandas as pd
 from optim.clock import Clock
 from optim.errors import InstanceError
 from optim.instances.safety_stock import SafetyStockInstance
+from optim.models import choices
 from optim.models.safety_stock import (
     GSMData,
     Solution,
@@ -80,7 +81,7 @@ from optim.status import Status
 
 __all__ = ["METHODS", "solve", "solve_cover_strictest"]
 
-METHODS = ("auto", "dp", "mip", "assignment", "pwl", "pwl_full")
+METHODS = choices.METHODS["safety_stock"]
 PAIR_LIMIT = 1_500_000  # beyond this many (S, SI) pairs the LP is solved by column generation
 LP_ROUNDING = True  # "assignment": solve and round the LP relaxation before the MIP
 CG_PAIRS_PER_STAGE = 10  # pairs priced into the LP per stage and column-generation round
@@ -97,12 +98,7 @@ BRANCH_SHARE = 0.8  # share of the time left after it the branch and bound may t
 LP_CPU_PER_PAIR = 2.5e-6
 
 
-SOLVERS = {
-    "auto": "the DP on spanning trees, else the MIP by HiGHS",
-    "highs": "the same, HiGHS for every LP/MIP",
-    "pyomo": "the Pyomo reference MIP solved by HiGHS through Pyomo",
-}
-"""``params.solver`` names safety stock accepts (see :func:`optim.solvers.registry.check`)."""
+SOLVERS = choices.SOLVERS["safety_stock"]
 
 
 def solve(instance: SafetyStockInstance, params: SolveParams | None = None) -> Result:
@@ -155,15 +151,7 @@ def _solve(
     :func:`solve_cover_strictest`."""
     cpu0 = time.process_time()
     clock = Clock.of(params)  # one budget: tables, relaxations, LPs, MIPs, the comparison
-    if params.method not in METHODS:
-        raise InstanceError(
-            f"method {params.method!r} is not a safety-stock method (allowed: "
-            f"{', '.join(METHODS)}).",
-            field="params.method",
-        )
-    from optim.solvers import registry
-
-    registry.check("safety_stock", params.solver, SOLVERS)
+    choices.check("safety_stock", params)
     if data is None:
         try:
             data = prepare(instance, workers=params.threads, deadline=clock.deadline)

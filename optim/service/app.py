@@ -31,6 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from optim import api, result_schema
 from optim.errors import InstanceError
+from optim.models import choices
+from optim.params import SolveParams
 from optim.service import payload
 from optim.service.pool import JobManager, NotCancellable, QueueFull
 from optim.service.store import TERMINAL, JobStore
@@ -287,6 +289,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             mode, kind = "instance", str(hit["kind"])
         else:
             mode, kind = await checker.run(payload.check, body, ctype, 4 * config.max_body)
+            query.check(kind)
         if len(body) > payload.IN_PROCESS:  # writing megabytes to the store: off the loop
             job = await run_in_threadpool(manager.submit, kind, mode, body, ctype, params, hit)
         else:
@@ -570,6 +573,13 @@ class SolveQuery:
             "mip_gap": self.mip_gap,
             "_wall_cap": cap,
         }
+
+    def check(self, kind: str) -> None:
+        """Refuse a method or solver ``kind`` does not have when the job is submitted (422),
+        not when a worker takes it; a planning folder has no solve parameters to check."""
+        if kind in choices.METHODS:
+            fields = {"solver": self.solver, "method": self.method, "mip_gap": self.mip_gap}
+            choices.check(kind, SolveParams.model_validate(fields), load=False)
 
 
 def solve_query(

@@ -321,6 +321,17 @@ def test_unknown_ids_kinds_and_limits(server: Server) -> None:
         assert r.status_code == 422 and "cap of 3600 s" in r.json()["detail"]
         r = c.post("/v1/jobs", params={"time_limit": -1}, content=body, headers=h)
         assert r.status_code == 422
+        # a method or solver the kind does not have: refused at submission, no job queued
+        listed = len(c.get("/v1/jobs", params={"limit": 1000}).json())
+        r = c.post("/v1/jobs", params={"method": "bogus"}, content=body, headers=h)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"] == (
+            "params.method 'bogus' is not available for capacity; allowed: auto, monolithic"
+        )
+        gsm = (EXAMPLES / "two_echelon_gsm.json").read_bytes()
+        r = c.post("/v1/jobs", params={"solver": "cpsat"}, content=gsm, headers=h)
+        assert r.status_code == 422 and "not available for safety_stock" in r.json()["detail"]
+        assert len(c.get("/v1/jobs", params={"limit": 1000}).json()) == listed
         job = c.post("/v1/jobs", content=body, headers=h).json()
         wait_job(c, job["id"], until=("succeeded",))
         r = c.delete(f"/v1/jobs/{job['id']}")

@@ -183,7 +183,9 @@ def test_result_json_is_deterministic() -> None:
 
 def test_bad_method_and_dp_on_dag() -> None:
     inst = random_network(random.Random(4), 6, extra_arcs=3)
-    with pytest.raises(InstanceError, match="method 'magic' is not a safety-stock method"):
+    with pytest.raises(
+        InstanceError, match=r"params\.method 'magic' is not available for safety_stock"
+    ):
         solve(inst, SolveParams(method="magic"))
     with pytest.raises(InstanceError, match="method 'dp' needs a spanning tree"):
         solve(inst, SolveParams(method="dp"))
