@@ -30,6 +30,7 @@ previous (optional) and stability
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from itertools import chain, islice
@@ -193,6 +194,56 @@ class RationingInstance(TableInstance):
         ``previous.csv``) from a folder. ``locations`` cells list locations separated by ';'.
         """
         return cls.model_validate(read_csv_frames(folder))
+
+
+_TABLE_ROW = re.compile(r"^(supply|demand|segments|lanes|previous)(?:\[(\d+)\])?( \([^)]*\))?: ")
+
+
+def located_in_folder(exc: InstanceError, folder: Path) -> InstanceError:
+    """``exc``, raised on the tables of a rationing CSV folder, with the file, the line as
+    the planner sees it (header = line 1; blank lines and quoted line breaks counted as in
+    the file) and the column in front, instead of the table row counted from 0
+    (``demand[1] (id 'L2'): ...`` -> ``demand.csv line 3, column quantity (id 'L2'): ...``).
+    The file is read again only here, on the error path, up to the row. The CLI applies it
+    to the whole and the split run alike (their messages are one contract, tests/
+    test_split.py); the Python API keeps the table rows."""
+    from optim.instances import gate
+
+    message = str(exc)
+    m = _TABLE_ROW.match(message)
+    path = folder / f"{m.group(1)}.csv" if m else None
+    if m is None or path is None or not path.is_file():
+        return exc
+    field = exc.field or ""
+    row = m.group(2)
+    if row is None:  # a table-level error: the header (a column) or the file
+        column = field.split(".", 1)[1] if "." in field else None
+        line = 1 if column is not None or "row" in message else None
+    else:
+        column = field.split("].", 1)[1] if "]." in field else None
+        line = _record_line(path, int(row))
+    head = gate.where(path.name, line, column) + (m.group(3) or "")
+    return InstanceError(f"{head}: {message[m.end() :]}", field=exc.field)
+
+
+def _record_line(path: Path, row: int) -> int | None:
+    """The file line data row ``row`` (from 0) starts on, as pandas counts rows (blank lines
+    skipped); None when the file cannot be read that far."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            before, seen = 0, -1  # the header is record -1
+            for record in reader:
+                if record:
+                    if seen == row:
+                        return before + 1
+                    seen += 1
+                before = reader.line_num
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return None
 
 
 def read_csv_frames(folder: str | Path) -> dict[str, Any]:

@@ -8,7 +8,9 @@ One row per receipt::
 ``lane`` names a supply lane: a stage id of the planning network template (the stage whose
 lead time the receipts measure) or a supplier. An optional ``item`` column makes the lane
 item-specific (``item@lane`` in the per-item network). Dates are ISO (``YYYY-MM-DD``);
-``quantity`` > 0. The lead time of a receipt is ``receipt_date - order_date`` in days.
+``quantity`` > 0 (at most 1e12). The lead time of a receipt is ``receipt_date -
+order_date`` in days, at most :data:`MAX_LEAD_TIME_DAYS` (a receipt dated a century late is a
+typo, not a lead time).
 
 :func:`read_receipts` validates every row and raises :class:`~optim.errors.InstanceError`
 naming the file, the line as the planner sees it in a spreadsheet (the header is line 1), the
@@ -23,8 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 from optim.errors import InstanceError
+from optim.instances.gate import MAX_MAGNITUDE
 
-__all__ = ["REQUIRED", "read_receipts", "validate_receipts"]
+__all__ = ["MAX_LEAD_TIME_DAYS", "REQUIRED", "read_receipts", "validate_receipts"]
+
+MAX_LEAD_TIME_DAYS = 366
+"""Longest lead time a receipt may show (the history's stated window is also 366 days)."""
 
 REQUIRED = ("lane", "order_date", "receipt_date", "quantity")
 
@@ -39,13 +45,12 @@ def read_receipts(path: str | Path) -> pd.DataFrame:
         (``datetime64``), ``quantity`` (float), ``lead_time_days`` (float) and ``line`` (the
         row's line number in the file).
     """
+    from optim.instances import gate
+
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InstanceError(
-            f"{path.name}: cannot be read as CSV ({exc}).", field=path.name
-        ) from None
+    # through the input gate: an empty, binary or non-UTF-8 file, a repeated column name and
+    # a ragged row are refused with the line; the index is the file line (blank lines kept)
+    frame = gate.read_csv_text(path, path.name, None).fillna("")
     return validate_receipts(frame, path.name)
 
 
@@ -61,7 +66,8 @@ def validate_receipts(frame: pd.DataFrame, name: str = "receipts.csv") -> pd.Dat
         )
     if frame.empty:
         raise InstanceError(f"{name}: no receipts; give at least one row.", field=name)
-    lines = pd.RangeIndex(2, 2 + len(frame))  # header is line 1
+    # the file line of each row (header = 1): the gate's index, else rows counted from line 2
+    lines = frame.index if frame.attrs.get("text_cells") else pd.RangeIndex(2, 2 + len(frame))
     out = pd.DataFrame({"line": lines.to_numpy()})
     lane = frame["lane"].astype(str).str.strip()
     bad = lane == ""
@@ -85,11 +91,13 @@ def validate_receipts(frame: pd.DataFrame, name: str = "receipts.csv") -> pd.Dat
         out[col] = parsed.to_numpy()
     qty = pd.to_numeric(frame["quantity"].astype(str).str.strip(), errors="coerce")
     bad = ~(qty > 0) | ~qty.map(lambda v: math.isfinite(v) if v == v else False)
+    bad |= qty > MAX_MAGNITUDE
     if bool(bad.any()):
         k = int(bad.to_numpy().argmax())
         raise InstanceError(
             f"{name} line {lines[k]} (lane {out['lane'].iloc[k]!r}): quantity "
-            f"{frame['quantity'].iloc[k]!r} is not allowed; it must be a number > 0.",
+            f"{frame['quantity'].iloc[k]!r} is not allowed; it must be a number > 0 (at most "
+            "1e12).",
             field="quantity",
         )
     out["quantity"] = qty.to_numpy(dtype=float)
@@ -102,6 +110,16 @@ def validate_receipts(frame: pd.DataFrame, name: str = "receipts.csv") -> pd.Dat
             f"{out['receipt_date'].iloc[k]:%Y-%m-%d} is before order_date "
             f"{out['order_date'].iloc[k]:%Y-%m-%d}; a receipt cannot precede its order "
             "(swap the dates or fix the row).",
+            field="receipt_date",
+        )
+    late = days > MAX_LEAD_TIME_DAYS
+    if bool(late.any()):
+        k = int(late.to_numpy().argmax())
+        raise InstanceError(
+            f"{name} line {lines[k]} (lane {out['lane'].iloc[k]!r}): receipt_date "
+            f"{out['receipt_date'].iloc[k]:%Y-%m-%d} is {days.iloc[k]:.0f} days after order_date "
+            f"{out['order_date'].iloc[k]:%Y-%m-%d}; allowed: a lead time of at most "
+            f"{MAX_LEAD_TIME_DAYS} days (a mistyped year?).",
             field="receipt_date",
         )
     out["lead_time_days"] = days.to_numpy()

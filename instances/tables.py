@@ -24,6 +24,8 @@ def _shown(value: Any) -> str:
     ``np.int64(-1)``)."""
     if isinstance(value, np.generic):
         value = value.item()
+    if value is None or (isinstance(value, float) and value != value):
+        return "(empty)"  # a missing cell, never 'nan'
     return repr(value)
 
 

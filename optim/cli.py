@@ -30,6 +30,10 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2,
 EXIT_TARGET_MISSED = 5  # optim simulate --check: a segment missed its target
 
 
+MAX_HORIZON = 156
+"""Longest ``optim forecast --horizon``: three years of weeks (as ``plan_weeks``)."""
+
+
 def exit_code(result: Result) -> int:
     """Map a result onto the CLI's exit codes."""
     from optim.status import Status
@@ -191,9 +195,28 @@ def cmd_solve(args: argparse.Namespace) -> int:
         check_target(args.tables, "--tables")
     if args.split:
         return _solve_split(args)
-    instance = api.load(args.instance)
+    instance = _load(args.instance)
     result = api.solve(instance, _params(args))
     return _emit(result, args)
+
+
+def _load(path_text: str | Path) -> Any:
+    """:func:`optim.api.load`; an error in a CSV folder names the file and its line."""
+    try:
+        return api.load(path_text)
+    except InstanceError as exc:
+        raise _in_folder(exc, path_text) from None
+
+
+def _in_folder(exc: InstanceError, path_text: str | Path) -> InstanceError:
+    """A rationing CSV folder's error names the file line, not the table row counted from 0
+    (:func:`optim.instances.rationing.located_in_folder`)."""
+    path = Path(path_text)
+    if str(path) == "-" or not path.is_dir():
+        return exc
+    from optim.instances.rationing import located_in_folder
+
+    return located_in_folder(exc, path)
 
 
 def _solve_split(args: argparse.Namespace) -> int:
@@ -231,7 +254,12 @@ def _solve_split(args: argparse.Namespace) -> int:
 
     try:
         with _atomic(args.tables, "optim solve --split --tables", args.instance) as tmp:
-            result = split.solve_folder(args.instance, tmp, _params(args), workers=args.threads)
+            try:
+                result = split.solve_folder(
+                    args.instance, tmp, _params(args), workers=args.threads
+                )
+            except InstanceError as exc:
+                raise _in_folder(exc, args.instance) from None
             if not result.has_solution():
                 raise _NoTables
     except _NoTables:
@@ -255,7 +283,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for note in data.notes:
             print(f"note: {note}")
         return EXIT_OK
-    instance = api.load(args.instance)
+    instance = _load(args.instance)
     sizes = {
         name: len(getattr(instance, name))
         for name in type(instance).model_fields
@@ -290,8 +318,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
     if not isinstance(doc["stages"], list) or not all(isinstance(r, dict) for r in doc["stages"]):
         raise InstanceError(f"{path}, field stages: expected a list of stage records")
+    if "status" not in doc:  # an instance document has stages too, but no solution
+        raise InstanceError(
+            f"{path}: is a safety_stock instance, not a result (no 'status'); allowed: the "
+            "result document `optim solve INSTANCE --out RESULT.json` writes (pass the "
+            "instance with --instance when the result does not carry it)"
+        )
     if args.instance:
-        instance = api.load(args.instance)
+        instance = _load(args.instance)
     elif "instance" in doc:
         instance = api.from_dict(doc["instance"])
     else:
@@ -339,7 +373,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
     config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
     if args.returns:
         config = config.model_copy(update={"returns": args.returns})
-    seg = segment(args.history, config=config, previous=previous, overrides=_pins(args))
+    origins: dict[str, str] = {}
+    pins = _pins(args, origins)
+    try:
+        seg = segment(args.history, config=config, previous=previous, overrides=pins)
+    except InstanceError as exc:
+        raise _pin_error(exc, origins) from None
     if args.out:
         with _atomic(args.out, "optim segment", args.history) as out:
             from optim.precision import write_csv
@@ -385,9 +424,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
     if args.returns:
         config = config.model_copy(update={"returns": args.returns})
-    if args.horizon <= 0:
+    if not 0 < args.horizon <= MAX_HORIZON:  # (20,000 weeks ran past pandas' dates: exit 1)
         raise InstanceError(
-            f"--horizon must be a whole number of periods > 0, got {args.horizon}.", "horizon"
+            f"--horizon must be a whole number of periods > 0 and at most {MAX_HORIZON}, got "
+            f"{args.horizon}.",
+            "horizon",
         )
     if not 0.0 < args.level < 1.0:
         raise InstanceError(
@@ -451,9 +492,14 @@ def cmd_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _pins(args: argparse.Namespace) -> dict[str, str] | None:
-    """Customer pins from ``--pin CUSTOMER=SEGMENT`` and ``--pins FILE`` (customer,segment)."""
+def _pins(
+    args: argparse.Namespace, origins: dict[str, str] | None = None
+) -> dict[str, str] | None:
+    """Customer pins from ``--pin CUSTOMER=SEGMENT`` and ``--pins FILE`` (customer,segment);
+    ``origins`` gets where each customer's pin was written (``--pins f.csv line 3``,
+    ``--pin C1=strategic``) for the messages of later checks."""
     pins: dict[str, str] = {}
+    origins = {} if origins is None else origins
     if args.pins:
         from optim.instances.gate import read_csv_text
 
@@ -464,13 +510,38 @@ def _pins(args: argparse.Namespace) -> dict[str, str] | None:
                 f"--pins {args.pins}: missing column(s) {missing}; needs customer,segment.",
                 field="pins",
             )
-        pins.update(zip(frame["customer"].str.strip(), frame["segment"].str.strip(), strict=True))
+        rows = zip(
+            frame.index, frame["customer"].str.strip(), frame["segment"].str.strip(), strict=True
+        )
+        lines: dict[str, int] = {}
+        for line, customer, name in rows:
+            if pins.get(customer, name) != name:
+                raise InstanceError(
+                    f"--pins {args.pins} line {line}, column segment: customer {customer!r} "
+                    f"is pinned to {name!r} here and to {pins[customer]!r} on line "
+                    f"{lines[customer]}; allowed: one segment per customer.",
+                    field="pins",
+                )
+            pins[customer] = name
+            lines.setdefault(customer, line)
+            origins[customer] = f"--pins {args.pins} line {line}"
     for text in args.pin or ():
         customer, sep, name = text.partition("=")
         if not sep or not customer.strip() or not name.strip():
             raise InstanceError(f"--pin {text!r} must be CUSTOMER=SEGMENT.", field="pin")
         pins[customer.strip()] = name.strip()
+        origins[customer.strip()] = f"--pin {text}"
     return pins or None
+
+
+def _pin_error(exc: InstanceError, origins: dict[str, str]) -> InstanceError:
+    """segment()'s error on a pin (field ``overrides.CUSTOMER``) named by where the pin was
+    written on the command line."""
+    field = exc.field or ""
+    customer = field.removeprefix("overrides.")
+    if not field.startswith("overrides.") or customer not in origins:
+        return exc
+    return InstanceError(f"{origins[customer]}: {exc}", field=exc.field)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -490,13 +561,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     check_target(args.out)
     from optim.planning import demo
 
+    origins: dict[str, str] = {}
     return demo.plan(
         Path(args.folder),
         Path(args.out),
         quiet=args.quiet,
         params=_job_params(args),
-        pins=_pins(args),
+        pins=_pins(args, origins),
         previous=Path(args.previous) if args.previous else None,
+        pin_origins=origins,
     )
 
 
@@ -526,7 +599,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         for i, path in enumerate(args.instances):
             name = Path(path).stem if Path(path).stem not in seen else f"{Path(path).stem}-{i}"
             seen.add(name)
-            tasks.append((name, api.load(path), params))
+            tasks.append((name, _load(path), params))
     table = batch.run(tasks, Path(args.out), workers=args.workers, extra=extra)
     if not args.quiet:
         import pandas as pd
@@ -738,7 +811,12 @@ def parser() -> argparse.ArgumentParser:
         "and accuracy.csv (rolling-origin backtest against seasonal naive)",
     )
     p.add_argument("history", help="order lines: CSV or parquet (as for `optim segment`)")
-    p.add_argument("--horizon", type=int, default=13, help="periods to forecast (default 13)")
+    p.add_argument(
+        "--horizon",
+        type=int,
+        default=13,
+        help=f"periods to forecast, 1..{MAX_HORIZON} (default 13)",
+    )
     p.add_argument(
         "--by",
         default="item,segment,location",
@@ -841,8 +919,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--disruption",
         action="append",
-        metavar="WHERE:FRACTION",
-        help="a location's supply / a resource's capacity loses FRACTION (repeatable)",
+        metavar="WHERE[:FRACTION]",
+        help="a location's supply / a resource's capacity loses FRACTION in [0, 1] (default 1: "
+        "all of it; repeatable)",
     )
     p.add_argument(
         "--workers",

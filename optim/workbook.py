@@ -4,10 +4,12 @@ One sheet per table, the summary first (run facts, each solve's status and objec
 alert count), then the alerts and the planner tables. Cells are typed (numbers as numbers,
 dates as dates, true/false as booleans, empty for missing), headers are bold and frozen,
 every sheet has an autofilter and column widths fitted to the content; rates are shown as
-percentages, money to cents, quantities as whole units where the column is whole (the CSV
-writer's rule, :mod:`optim.precision`), all with thousands separators. Written with XlsxWriter
-(write-only, no Excel needed); the document properties carry a fixed date, so the same
-run gives the same workbook.
+percentages, money to cents, quantities as whole units where the column is whole, all with
+thousands separators. A float cell holds the very double the CSV table holds (the CSV
+writer's rule, :mod:`optim.precision`: quantities to six decimals, money to cents, rates to
+ten significant digits), so a sum or filter in Excel equals the same over the CSV file.
+Written with XlsxWriter (write-only, no Excel needed); the document properties carry a fixed
+date, so the same run gives the same workbook.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from optim.precision import QUANTITY_DECIMALS, column_kind
+from optim.precision import QUANTITY_DECIMALS, column_kind, rounded
 
 if TYPE_CHECKING:
     from optim.planning import PlanningRun
@@ -155,7 +157,7 @@ def write_workbook(run: PlanningRun, path: str | Path) -> Path:
     header = book.add_format({"bold": True, "bg_color": "#F4F6F6", "bottom": 1})
     formats = {
         "int": book.add_format({"num_format": "#,##0"}),
-        "float": book.add_format({"num_format": "#,##0.00"}),
+        "float": book.add_format({"num_format": "#,##0.00####"}),  # the CSV's 6 decimals
         "money": book.add_format({"num_format": "#,##0.00"}),
         "rate": book.add_format({"num_format": "0.0%"}),
         "date": book.add_format({"num_format": "yyyy-mm-dd"}),
@@ -166,6 +168,9 @@ def write_workbook(run: PlanningRun, path: str | Path) -> Path:
         for c, col in enumerate(frame.columns):
             sheet.write_string(0, c, str(col), header)
             values = frame[col]
+            if values.dtype.kind == "f":  # the CSV's doubles (it writes 43.925598, 66.16)
+                written = rounded(values.to_numpy(), column_kind(str(col)))
+                values = pd.Series(written, index=values.index, name=values.name)
             kind = _kind(values, str(col))
             fmt = formats.get(kind)
             _write_column(sheet, c, values, kind, fmt)

@@ -21,7 +21,10 @@ def test_pins_from_plan_yaml_pins_csv_and_the_command_line(tmp_path, capsys):
     plan["pins"] = {a: "transactional", b: "transactional"}
     (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
     (folder / "pins.csv").write_text(f"customer,segment\n{b},standard\n{c},strategic\n")
-    assert read_folder(folder).pins == {a: "transactional", b: "standard", c: "strategic"}
+    data = read_folder(folder)
+    assert data.pins == {a: "transactional", b: "standard", c: "strategic"}
+    (note,) = [n for n in data.notes if n.startswith("pins:")]  # the override is said
+    assert f"{b} standard (pins.csv line 2) over transactional (plan.yaml line" in note
     out = tmp_path / "out"
     code = main(["plan", str(folder), "--out", str(out), "--quiet", "--pin", f"{c}=standard"])
     assert code == 0, capsys.readouterr().err

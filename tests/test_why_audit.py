@@ -34,6 +34,16 @@ Planning folders
   test_history_without_location_names_history_csv
 - ``plan_start`` before the history → test_gate::test_plan_yaml_mistakes,
   test_plan_start_outside_the_window
+- (audit) pins: a pin naming a customer without history passed validate and failed later
+  naming no file; a customer pinned twice took the last pin; pins.csv overriding plan.yaml
+  said nothing; ``--pin`` errors spoke of "overrides" →
+  test_pins_are_checked_against_the_history_and_each_other,
+  test_command_line_pins_name_where_they_were_written,
+  test_planning_pins.py::test_pins_from_plan_yaml_pins_csv_and_the_command_line
+- (audit) receipts.csv past the gate (empty file exit 1, lines off after a blank line, a
+  second quantity column, 1e300, a year-2099 receipt); a stray ``supplies.csv`` ignored; a
+  receipts lane naming no stage silent; receipts.csv missing from the input hash →
+  test_receipts_mistakes, test_stray_files_receipt_lanes_and_the_input_hash
 - ``max_service_time_days`` 3 → 6 silently changes nothing →
   test_service_days_that_round_alike_are_warned, test_output::test_run_notes_that_are_warnings_...
 - 776 order lines become 695 (merges) → test_output::test_run_notes_that_are_warnings_are_alerts
@@ -45,7 +55,7 @@ Exit 1 where the input is at fault
 - ``--threads 0``, ``--seed -1``, ``simulate --periods 0`` → test_gate::test_bad_job_and_...;
   every other numeric option of every command → test_every_numeric_option_is_checked (audit:
   ``batch --time-limit -1`` was exit 1; ``batch --workers 0``, ``forecast --jobs 0`` and
-  ``batch --demand inf`` ran)
+  ``batch --demand inf`` ran; ``forecast --horizon 20000`` was exit 1, 100000 ran on)
 - empty / binary history, mixed time zones → test_gate::test_empty_and_binary_history,
   test_gate::test_history_mistakes
 - a garbage ``--previous`` → test_gate::test_garbage_previous (segment),
@@ -68,6 +78,8 @@ Messages
   taken silently; a unit_cost without a routing column was dropped →
   test_capacity_csv_errors_name_the_file_line_and_column,
   test_capacity_csv_unit_cost_without_routing_column_is_kept
+- (audit) rationing CSV folders named the table row counted from 0 (``demand[1]`` for file
+  line 3) and an empty cell as ``nan`` → test_rationing_csv_errors_name_the_file_line_and_column
 
 Resources
 - a YAML alias bomb → test_gate::test_yaml_alias_bomb_is_refused_quickly
@@ -265,6 +277,110 @@ def test_orders_csv_errors_name_orders_csv(folder, tmp_path, capsys, column, val
     assert "history" not in message.split(";")[0]
 
 
+def _first_customer(folder: Path) -> str:
+    return (folder / "history.csv").read_text().splitlines()[1].split(",")[2]
+
+
+@pytest.mark.parametrize(
+    ("pins_csv", "yaml_pins", "words"),
+    [
+        ("C9999,strategic\n", None, ["pins.csv line 2, column customer", "'C9999'"]),
+        ("{c},strategic\n{c},standard\n", None, ["pins.csv line 3, column segment", "line 2"]),
+        (None, "missing", ["plan.yaml line", "pins.C9999", "history.csv"]),
+    ],
+    ids=["unknown-customer", "twice", "yaml-unknown-customer"],
+)
+def test_pins_are_checked_against_the_history_and_each_other(
+    folder, tmp_path, capsys, pins_csv, yaml_pins, words
+):
+    """(audit) A pin naming a customer without history passed ``validate`` and failed in the
+    segmentation step naming no file ("overrides names customer"); a customer pinned twice
+    in pins.csv silently took the last pin (pins.csv over plan.yaml is the stated rule, its
+    overrides are listed: tests/test_planning_pins.py)."""
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    customer = _first_customer(copy)
+    if pins_csv is not None:
+        (copy / "pins.csv").write_text("customer,segment\n" + pins_csv.format(c=customer))
+    if yaml_pins is not None:
+        pin = {"C9999": "strategic"} if yaml_pins == "missing" else {customer: yaml_pins}
+        plan = yaml.safe_load((copy / "plan.yaml").read_text())
+        (copy / "plan.yaml").write_text(yaml.safe_dump(plan | {"pins": pin}, sort_keys=False))
+    _plan_refused(capsys, copy, tmp_path, *words)
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--pin", "C9999=strategic"], ["--pin C9999=strategic", "history.csv", "allowed"]),
+        (["--pin", "{c}=platinum"], ["=platinum", "'platinum'", "allowed: standard"]),
+        (["--pins", "{pins}"], ["pins.csv line 3", "C9999"]),
+        (["--pins", "{twice}"], ["line 3, column segment", "on line 2"]),
+    ],
+)
+def test_command_line_pins_name_where_they_were_written(folder, tmp_path, capsys, argv, words):
+    """(audit) ``optim plan --pin`` / ``--pins`` for an unknown customer or segment failed in
+    the segmentation step as "overrides names customer ..."; a customer twice in a --pins file
+    took the last pin. Now checked against the folder before any work, naming the option or
+    the file line; ``optim segment`` names them too."""
+    customer = _first_customer(folder)
+    (tmp_path / "pins.csv").write_text(f"customer,segment\n{customer},strategic\nC9999,standard\n")
+    (tmp_path / "twice.csv").write_text(
+        f"customer,segment\n{customer},strategic\n{customer},standard\n"
+    )
+    argv = [
+        a.format(c=customer, pins=tmp_path / "pins.csv", twice=tmp_path / "twice.csv")
+        for a in argv
+    ]
+    out = tmp_path / "out"
+    _refused(capsys, ["plan", folder, "--out", out, "--quiet", *argv], *words, out=out)
+    _refused(capsys, ["segment", folder / "history.csv", *argv], *words[:1])
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", ["receipts.csv", "empty"]),  # was exit 1
+        ("{h}Plant,2024-03-01,2024-03-10,40\n\nPlant,2024-03-01,2024-03-10,-40\n", ["line 4"]),
+        (
+            "lane,order_date,receipt_date,quantity,quantity\nPlant,2024-03-01,2024-03-10,4,5\n",
+            ["twice"],
+        ),
+        ("{h}Plant,2024-03-01,2024-03-10,1e300\n", ["line 2", "'1e300'", "1e12"]),
+        ("{h}Plant,2024-03-01,2099-03-10,40\n", ["line 2", "2099-03-10", "366 days"]),
+    ],
+    ids=["empty", "blank-line", "column-twice", "huge", "year-2099"],
+)
+def test_receipts_mistakes(folder, tmp_path, capsys, text, words):
+    """(audit) receipts.csv was read past the input gate: an empty file ended in exit 1, a
+    blank line put later rows one line short, a second quantity column was taken silently, a
+    quantity of 1e300 and a receipt 75 years after its order were planned."""
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    (copy / "receipts.csv").write_text(text.format(h="lane,order_date,receipt_date,quantity\n"))
+    _plan_refused(capsys, copy, tmp_path, "receipts.csv", *words)
+
+
+def test_stray_files_receipt_lanes_and_the_input_hash(folder, tmp_path, capsys):
+    """(audit) A misspelt ``supplies.csv`` was ignored (the run planned with planned stock); a
+    receipts lane naming no stage planned nothing without a word; receipts.csv was not in
+    the input hash, so runs with other lead times showed the same hash."""
+    from optim.planning.folder import read_folder
+
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    (copy / "supplies.csv").write_text("item,location,quantity\n")
+    _plan_refused(capsys, copy, tmp_path, "'supplies.csv'", "did you mean 'supply.csv'")
+    (copy / "supplies.csv").unlink()
+    rows = "lane,order_date,receipt_date,quantity\nPlant,2024-03-01,2024-03-10,40\n"
+    (copy / "receipts.csv").write_text(rows)
+    before = read_folder(copy)
+    assert "receipts.csv" in before.source["files"]
+    assert not any("receipts:" in n for n in before.notes)
+    (copy / "receipts.csv").write_text(rows + "Planty,2024-03-01,2024-03-12,40\n")
+    after = read_folder(copy)
+    assert after.source["sha256"] != before.source["sha256"]
+    (note,) = [n for n in after.notes if n.startswith("receipts:")]
+    assert "Planty" in note and "receipts.csv line 3" in note
+
+
 @pytest.mark.parametrize("start", ["2023-01-02", "2030-01-07"])
 def test_plan_start_outside_the_window(folder, tmp_path, capsys, start):
     copy = shutil.copytree(folder, tmp_path / "bad")
@@ -313,6 +429,7 @@ def test_service_days_that_round_alike_are_warned():
         ["batch", CAPACITY, "--capacity-cut", "150"],
         ["forecast", "{history}", "--jobs", "0"],
         ["forecast", "{history}", "--horizon", "0"],
+        ["forecast", "{history}", "--horizon", "20000"],  # (audit) was exit 1 past year 2262
         ["forecast", "{history}", "--level", "1"],
         ["forecast", "{history}", "--origins", "1"],
         ["review", "{history}", "--window", "0"],
@@ -502,6 +619,61 @@ def test_capacity_csv_unit_cost_without_routing_column_is_kept(tmp_path):
     plain = optim.load(_capacity_folder(tmp_path / "plain", products=CAPACITY_CSV["products.csv"]))
     made = optim.solve(inst).table("production")["quantity"].sum()
     assert optim.solve(inst).objective == pytest.approx(optim.solve(plain).objective + 0.5 * made)
+
+
+# ----------------------------------------------------------------- rationing CSV folders
+RATIONING_CSV = {
+    "supply": "item,location,quantity\nWIDGET,DC1,100\nWIDGET,DC2,30\n",
+    "segments": "name,tier,fair_share\nstrategic,1,proportional\nstandard,2,proportional\n",
+    "demand": "id,customer,item,quantity,segment,locations\nL1,Acme,WIDGET,60,strategic,DC1\n"
+    "L2,Beta,WIDGET,40,strategic,\nL3,Gamma,WIDGET,50,standard,DC2;DC1\n",
+}
+DEMAND_CSV = RATIONING_CSV["demand"]
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "words"),
+    [
+        (
+            "demand",
+            DEMAND_CSV.replace("40,strategic", "-40,strategic"),
+            ["line 3, column quantity"],
+        ),
+        (  # a blank line and a quoted line break: the line as the planner sees it
+            "demand",
+            DEMAND_CSV.replace("\nL2,Beta", '\n\nL2,"Be\nta"').replace("40,strat", "-40,strat"),
+            ["line 4, column quantity", "(id 'L2')"],
+        ),
+        ("demand", DEMAND_CSV.replace("40,strategic", "40,strat"), ["line 3, column segment"]),
+        ("demand", DEMAND_CSV.replace("DC2;DC1", "DC3;DC1"), ["line 4, column locations", "DC3"]),
+        ("demand", DEMAND_CSV.replace("L2,", ","), ["line 3, column id", "(empty)"]),
+        ("demand", DEMAND_CSV.replace("L2,", "L1,"), ["line 3", "duplicate id 'L1'"]),
+        ("demand", DEMAND_CSV.replace("id,customer", "ID,customer"), ["line 1, column ID"]),
+        ("supply", RATIONING_CSV["supply"] + "WIDGET,DC1,5\n", ["line 4", "duplicate"]),
+        ("supply", RATIONING_CSV["supply"].replace("30", "-30"), ["line 3, column quantity"]),
+        ("segments", RATIONING_CSV["segments"].replace("standard,2", "standard,3"), ["line 3"]),
+        ("previous", "demand_id,location,quantity\nL9,DC1,5\n", ["line 2, column demand_id"]),
+        ("lanes", "location,customer,cost\nDC1,Acme,-1\n", ["line 2, column cost"]),
+    ],
+)
+def test_rationing_csv_errors_name_the_file_line_and_column(tmp_path, capsys, file, text, words):
+    """Rationing CSV folders (audit): errors named the table row counted from 0
+    (``demand[1] (id 'L2')`` for file line 3) and an empty cell as ``nan``; the CLI names
+    the file, the line as written and the column, for the whole and the split run. Exit 2,
+    nothing written."""
+    folder = tmp_path / "week"
+    folder.mkdir()
+    for name, body in (RATIONING_CSV | {file: text}).items():
+        (folder / f"{name}.csv").write_text(body)
+    out = tmp_path / "r.json"
+    message = _refused(
+        capsys, ["solve", folder, "--out", out], f"{file}.csv line", *words, out=out
+    )
+    assert "nan" not in _refused(capsys, ["validate", folder], f"{file}.csv line", *words)
+    if file in ("demand", "previous") and "line 1," not in message:  # the split run alike
+        tables = tmp_path / "tables"
+        argv = ["solve", folder, "--split", "--tables", tables]
+        assert _refused(capsys, argv, f"{file}.csv line", out=tables) == message
 
 
 # ----------------------------------------------------------------- resources

@@ -23,7 +23,7 @@ import pandas as pd
 from optim import planning
 from optim.params import SolveParams
 from optim.planning.distributor import distributor_example
-from optim.planning.folder import PlanningData, read_folder, write_folder
+from optim.planning.folder import PlanningData, check_pins, read_folder, write_folder
 
 __all__ = ["plan", "run", "summary"]
 
@@ -216,9 +216,11 @@ def plan(
     params: SolveParams | None = None,
     pins: dict[str, str] | None = None,
     previous: Path | None = None,
+    pin_origins: dict[str, str] | None = None,
 ) -> int:
     """Run the planning chain on a planning folder (:mod:`optim.planning.folder`);
-    ``pins`` (customer → segment, e.g. from ``--pin``) win over the folder's pins;
+    ``pins`` (customer → segment, e.g. from ``--pin``) win over the folder's pins, checked
+    against the folder first (errors name ``pin_origins[customer]``, e.g. ``--pin X=Y``);
     ``previous``: last week's output folder to compare with (:mod:`optim.planning.compare`),
     read and checked before any work."""
     progress = planning.Progress(9, quiet=quiet)
@@ -232,5 +234,6 @@ def plan(
         if pins:
             import dataclasses
 
+            check_pins(data, pins, pin_origins or {})
             data = dataclasses.replace(data, pins={**data.pins, **pins})
     return _job(data, out, progress, params=params, quiet=quiet, stream=stream, previous=last)

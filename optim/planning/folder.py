@@ -42,7 +42,10 @@ Rules the planner chooses in ``plan.yaml`` (reported in the run's notes):
     ``report`` (default): items of ``items.csv`` without order lines are listed in the
     notes and get no stock plan; ``error``: refused.
 ``pins``
-    ``{customer: segment}``, merged with ``pins.csv`` (``optim plan --pin`` wins).
+    ``{customer: segment}``, merged with ``pins.csv``: a pin of ``pins.csv`` wins over
+    ``plan.yaml``'s (each such override is listed in the notes), ``optim plan --pin`` wins
+    over both; a customer pinned to two segments within ``pins.csv`` is an error, and so is
+    a pin for a customer without order lines in ``history.csv``.
 
 Limits: ``plan_weeks`` in 1..:data:`MAX_PLAN_WEEKS`; ``plan_start`` within
 :data:`MAX_START_AFTER_DAYS` days after the last history line (the seasonal naïve forecast
@@ -79,6 +82,19 @@ from optim.planning.plan_document import (
 
 __all__ = ["PlanningData", "plan_schema", "read_folder", "write_folder"]
 
+FILES = (
+    "plan.yaml",
+    "history.csv",
+    "orders.csv",
+    "items.csv",
+    "supply.csv",
+    "pins.csv",
+    "policy.yaml",
+    "receipts.csv",
+    "shipments.csv",
+)
+"""The files a planning folder may hold; any other ``.csv`` / ``.yaml`` / ``.yml`` file is
+refused (a misspelt ``supplies.csv`` would otherwise plan with the planned stock)."""
 MAX_START_AFTER_DAYS = 364
 """``plan_start`` lies at most this many days after the last history line."""
 ID_COLUMNS = ("customer", "item", "location", "channel", "order", "family", "segment")
@@ -545,6 +561,21 @@ def read_folder(folder: str | Path) -> PlanningData:
             + "; allowed: a folder with history.csv, orders.csv, items.csv and plan.yaml.",
             field="folder",
         )
+    strays = sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.suffix.lower() in (".csv", ".yaml", ".yml") and p.name not in FILES
+    )
+    if strays:
+        from difflib import get_close_matches
+
+        near = get_close_matches(strays[0], FILES, n=1)
+        raise InstanceError(
+            f"planning folder {str(folder)!r}: {strays[0]!r} is not a file optim reads"
+            + (f" (did you mean {near[0]!r}?)" if near else "")
+            + f"; allowed: {', '.join(FILES)} (move other files out of the folder).",
+            field=strays[0],
+        )
     plan_path = folder / "plan.yaml"
     if not plan_path.exists():
         raise InstanceError(f"planning folder {str(folder)!r} lacks plan.yaml.", "plan.yaml")
@@ -683,6 +714,7 @@ def read_folder(folder: str | Path) -> PlanningData:
     table = default_policy() if policy is None else PolicyTable.model_validate(policy)
     segments = {n for n, r in table.segments.items() if r.dimension == "customer"}
     pins = dict(cfg["pins"])
+    customers = set(history["customer"])
     for customer, name in pins.items():
         if name not in segments:
             raise plan.error(
@@ -690,28 +722,36 @@ def read_folder(folder: str | Path) -> PlanningData:
                 f"pin of {customer!r} names segment {name!r}",
                 f"a customer segment of the policy: {', '.join(sorted(segments))}",
             )
+        if customer not in customers:  # (segmenting would refuse it, naming no file)
+            raise plan.error(
+                f"pins.{customer}",
+                f"pin of {customer!r} names a customer without order lines in history.csv",
+                "customers of history.csv (a pin for a typo would pin nobody)",
+            )
     pins_raw = _csv(folder, "pins.csv", required=False)
     if pins_raw is not None:
         _columns(pins_raw, "pins.csv", ("customer", "segment"))
         pins_raw = _typed(pins_raw)
         _bad_ref(pins_raw, "pins.csv", "segment", segments, "a customer segment of the policy")
-        pins.update(zip(pins_raw["customer"], pins_raw["segment"], strict=True))
+        _bad_ref(
+            pins_raw,
+            "pins.csv",
+            "customer",
+            customers,
+            "a customer with order lines in history.csv",
+            " (a pin for a typo would pin nobody)",
+        )
+        pins.update(_pin_rows(pins_raw, pins, plan, notes))
     from optim.output import hash_files
 
-    read = [
-        folder / n
-        for n in (
-            "plan.yaml",
-            "history.csv",
-            "orders.csv",
-            "items.csv",
-            "supply.csv",
-            "pins.csv",
-            "policy.yaml",
-            "shipments.csv",
-        )
-    ]
-    read = [p for p in read if p.is_file()]
+    # every file the run reads is in the input hash (receipts.csv was not: a run planned
+    # with other lead times showed the same input hash)
+    read = [folder / n for n in FILES if (folder / n).is_file()]
+    receipts = (
+        read_receipts(folder / "receipts.csv") if (folder / "receipts.csv").is_file() else None
+    )
+    if receipts is not None:
+        _receipt_lanes(receipts, cfg["network"], known_items, notes)
     source = {"folder": str(folder), "files": [p.name for p in read], "sha256": hash_files(read)}
     return PlanningData(
         name=cfg["name"] if cfg["name"] is not None else folder.name,
@@ -733,11 +773,97 @@ def read_folder(folder: str | Path) -> PlanningData:
         pins=pins,
         notes=tuple(notes),
         source=source,
-        receipts=read_receipts(folder / "receipts.csv")
-        if (folder / "receipts.csv").is_file()
-        else None,
+        receipts=receipts,
         shipments=_shipments(folder / "shipments.csv"),
     )
+
+
+def _receipt_lanes(
+    receipts: pd.DataFrame, network: dict[str, Any], items: set[str], notes: list[str]
+) -> None:
+    """Receipts plan a stage when their lane is one of the network's stages (and their item,
+    when given, one of items.csv); other lanes (a supplier, a typo) are measured and shown
+    but plan nothing: said in the notes, naming their first line."""
+    stages = {str(s.get("id")) for s in network.get("stages", []) if isinstance(s, dict)}
+    off = ~receipts["lane"].isin(stages)
+    if "item" in receipts.columns:
+        off |= ~receipts["item"].isin(items) & (receipts["item"] != "")
+    if off.any():
+        first = receipts[off].iloc[0]
+        lanes = sorted(set(receipts.loc[off, "lane"]))
+        notes.append(
+            f"receipts: {int(off.sum())} receipt(s) on lane(s) {', '.join(lanes[:5])}"
+            f"{', …' if len(lanes) > 5 else ''} (first: receipts.csv line {first['line']}) "
+            "name no stage of plan.yaml network (or an item not in items.csv): their lead "
+            "times are shown but plan no stage."
+        )
+
+
+def _pin_rows(
+    frame: pd.DataFrame, yaml_pins: dict[str, str], plan: _Plan, notes: list[str]
+) -> dict[str, str]:
+    """pins.csv's pins. A customer pinned twice to different segments in the file is an
+    error naming both lines; a pin that overrides plan.yaml's (pins.csv wins) is listed in
+    the notes with both places, never a silent last-one-wins."""
+    from optim.instances import gate
+
+    out: dict[str, str] = {}
+    lines: dict[str, Any] = {}
+    overridden: list[str] = []
+    for line, customer, name in zip(frame.index, frame["customer"], frame["segment"], strict=True):
+        before = out.get(customer)
+        if before is not None and before != name:
+            raise gate.refuse(
+                "pins.csv",
+                f"customer {customer!r} is pinned to {name!r} here and to {before!r} on line "
+                f"{lines[customer]}",
+                line=int(line),
+                field="segment",
+                allowed="one segment per customer",
+            )
+        other = yaml_pins.get(customer)
+        if other is not None and other != name and customer not in out:
+            at = gate.field_line(plan.text, ".yaml", f"pins.{customer}")
+            overridden.append(
+                f"{customer} {name} (pins.csv line {line}) over {other} (plan.yaml"
+                + (f" line {at})" if at is not None else ")")
+            )
+        out[customer] = name
+        lines.setdefault(customer, line)
+    if overridden:
+        notes.append(
+            f"pins: {len(overridden)} pin(s) of pins.csv override plan.yaml's pins (pins.csv "
+            f"wins): {'; '.join(overridden[:5])}{'; …' if len(overridden) > 5 else ''}."
+        )
+    return out
+
+
+def check_pins(data: PlanningData, pins: dict[str, str], origins: dict[str, str]) -> None:
+    """Pins given beside the folder (``optim plan --pin`` / ``--pins FILE``): every customer
+    has order lines in ``history.csv`` and every segment is a customer segment of the
+    policy. Errors name ``origins[customer]`` (``--pin C9=strategic``, ``--pins f.csv line
+    3``) before any work."""
+    from optim.segmentation.policy import PolicyTable, default_policy
+
+    table = default_policy() if data.policy is None else PolicyTable.model_validate(data.policy)
+    segments = sorted(n for n, r in table.segments.items() if r.dimension == "customer")
+    customers = set(data.history["customer"])
+    for customer, name in pins.items():
+        where = origins.get(customer, f"pin {customer}={name}")
+        if name not in segments:
+            raise InstanceError(
+                f"{where}: segment {name!r} is not a customer segment of the policy; "
+                f"allowed: {', '.join(segments)}.",
+                field=f"pins.{customer}",
+            )
+        if customer not in customers:
+            sample = sorted(customers)
+            raise InstanceError(
+                f"{where}: customer {customer!r} has no order lines in history.csv (a pin "
+                f"for a typo would pin nobody); allowed: {', '.join(sample[:8])}"
+                f"{', …' if len(sample) > 8 else ''}.",
+                field=f"pins.{customer}",
+            )
 
 
 def _shipments(path: Path) -> pd.DataFrame | None:

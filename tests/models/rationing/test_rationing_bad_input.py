@@ -136,7 +136,11 @@ def test_csv_folder_errors(tmp_path, capsys):
     assert "demand.csv: the file is empty" in capsys.readouterr().err
     (folder / "demand.csv").write_text("id,customer,item,quantity,segment\nd1,c1,A,abc,gold\n")
     assert main(["validate", str(folder)]) == 2
-    assert "demand[0] (id 'd1'): quantity must be a number, got 'abc'" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the file's line and column, not the row counted from 0
+    assert (
+        "demand.csv line 2, column quantity (id 'd1'): quantity must be a number, got 'abc'" in err
+    )
     (folder / "demand.csv").write_text("id,customer,item,segment\nd1,c1,A,gold\n")
     assert main(["validate", str(folder)]) == 2
-    assert "demand: missing required field 'quantity'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "demand.csv line 1, column quantity: missing required field 'quantity'" in err
