@@ -380,13 +380,7 @@ def _unique_ids(path: Path, hashes: np.ndarray, missing: np.ndarray, chunk_rows:
     if not seen.any():
         return
     rows = np.flatnonzero(seen)
-    ids: dict[int, str] = {}
-    row0 = 0
-    for chunk in _chunks(path, "demand", chunk_rows, ["id"]):
-        here = rows[(rows >= row0) & (rows < row0 + len(chunk))]
-        for r in here.tolist():
-            ids[r] = str(chunk["id"].iloc[r - row0]).strip()
-        row0 += len(chunk)
+    ids = _ids_of(path, rows, chunk_rows)
     first: dict[str, int] = {}
     for r in rows.tolist():
         if ids[r] in first:
@@ -450,14 +444,7 @@ def _match_ids(
 ) -> np.ndarray:
     """Previous rows whose id hash several demand ids share, matched on the ids (the
     demand lines ``rows``); returns the rows no demand id matches."""
-    wanted = np.sort(rows)
-    line_of: dict[str, int] = {}
-    row0 = 0
-    for chunk in _chunks(path, "demand", chunk_rows, ["id"]):
-        here = wanted[(wanted >= row0) & (wanted < row0 + len(chunk))]
-        for r in here.tolist():
-            line_of[str(chunk["id"].iloc[r - row0]).strip()] = r
-        row0 += len(chunk)
+    line_of = {text: r for r, text in _ids_of(path, np.sort(rows), chunk_rows).items()}
     for r, text in ambiguous.items():
         keys.prev_line[r] = line_of.get(text, -1)
     return np.array([r for r, text in ambiguous.items() if text not in line_of], np.int64)
@@ -488,6 +475,18 @@ def _unknown_previous(paths: dict[str, Path], row: int, chunk_rows: int) -> None
         )
     except InstanceError as exc:
         raise _renumbered(exc, {"previous": np.array([row])}) from None
+
+
+def _ids_of(path: Path, rows: np.ndarray, chunk_rows: int) -> dict[int, str]:
+    """The (stripped) ids of the demand rows ``rows`` (ascending), read from the file."""
+    ids: dict[int, str] = {}
+    row0 = 0
+    for chunk in _chunks(path, "demand", chunk_rows, ["id"]):
+        here = rows[(rows >= row0) & (rows < row0 + len(chunk))]
+        for r in here.tolist():
+            ids[r] = str(chunk["id"].iloc[r - row0]).strip()
+        row0 += len(chunk)
+    return ids
 
 
 # --- 2. pieces ------------------------------------------------------------------------------

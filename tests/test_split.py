@@ -64,6 +64,17 @@ def _one_process(folder: Path, out: Path, params: SolveParams) -> dict:
     return {k: v for k, v in res.to_dict().items() if k not in res.tables}
 
 
+def _same_as_one_process(tmp_path: Path, params: SolveParams | None = None, **kw) -> None:
+    """The split run of ``tmp_path/in`` writes the one-process run's tables and result."""
+    params = params or SolveParams()
+    head = _one_process(tmp_path / "in", tmp_path / "one", params)
+    res = split.solve_folder(tmp_path / "in", tmp_path / "split", params, **kw)
+    assert res.to_dict() == head
+    for name in TABLES:
+        one = (tmp_path / "one" / f"{name}.csv").read_bytes()
+        assert (tmp_path / "split" / f"{name}.csv").read_bytes() == one, name
+
+
 @pytest.mark.parametrize(("method", "lines"), [("auto", 1500), ("lp", 600)])
 def test_split_run_writes_the_one_process_tables(
     tmp_path, monkeypatch, split_pieces, method, lines
@@ -71,15 +82,8 @@ def test_split_run_writes_the_one_process_tables(
     monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
     write_csv_folder(_week(lines), tmp_path / "in")
     params = SolveParams(method=method)
-    head = _one_process(tmp_path / "in", tmp_path / "one", params)
-    res = split.solve_folder(
-        tmp_path / "in", tmp_path / "split", params, piece_lines=150, chunk_rows=170
-    )
+    _same_as_one_process(tmp_path, params, piece_lines=150, chunk_rows=170)
     assert split_pieces[0] >= 4  # really split
-    assert res.to_dict() == head
-    for name in TABLES:
-        one = (tmp_path / "one" / f"{name}.csv").read_bytes()
-        assert (tmp_path / "split" / f"{name}.csv").read_bytes() == one, name
     assert not list(tmp_path.glob(".split-*"))  # scratch removed
 
 
@@ -140,13 +144,8 @@ def test_split_run_with_a_previous_allocation_writes_the_one_process_tables(
         real = reader.read_csv_frames
         monkeypatch.setattr(reader, "read_csv_frames", lambda f: real(f) | {"stability": True})
     write_csv_folder(_with_previous(_week(1500)), tmp_path / "in")
-    head = _one_process(tmp_path / "in", tmp_path / "one", SolveParams())
-    res = split.solve_folder(tmp_path / "in", tmp_path / "split", piece_lines=150, chunk_rows=170)
+    _same_as_one_process(tmp_path, piece_lines=150, chunk_rows=170)
     assert split_pieces[0] >= 4
-    assert res.to_dict() == head
-    for name in TABLES:
-        one = (tmp_path / "one" / f"{name}.csv").read_bytes()
-        assert (tmp_path / "split" / f"{name}.csv").read_bytes() == one, name
     if stability:  # the previous allocation moved the routing: the test sees it
         plain = optim.solve(optim.load(tmp_path / "in").model_copy(update={"stability": False}))
         plain.write_tables(tmp_path / "plain")
@@ -171,12 +170,7 @@ def test_split_run_takes_the_unit_of_a_large_previous_quantity_as_one_process(
     big = pd.DataFrame({"demand_id": [line["id"]], "location": [places[0]], "quantity": [5e9]})
     frames["previous"] = pd.concat([_with_previous(frames, 0.1)["previous"], big])
     write_csv_folder(frames, tmp_path / "in")
-    head = _one_process(tmp_path / "in", tmp_path / "one", SolveParams())
-    res = split.solve_folder(tmp_path / "in", tmp_path / "split", piece_lines=100)
-    assert res.to_dict() == head
-    for name in TABLES:
-        one = (tmp_path / "one" / f"{name}.csv").read_bytes()
-        assert (tmp_path / "split" / f"{name}.csv").read_bytes() == one, name
+    _same_as_one_process(tmp_path, piece_lines=100)
 
 
 def test_split_run_matches_previous_rows_on_the_ids_where_hashes_collide(
@@ -188,12 +182,7 @@ def test_split_run_matches_previous_rows_on_the_ids_where_hashes_collide(
     monkeypatch.setattr(split, "_hash", lambda ids: np.array([len(i) % 3 for i in ids], "u8"))
     frames = _with_previous(_week(600))
     write_csv_folder(frames, tmp_path / "in")
-    head = _one_process(tmp_path / "in", tmp_path / "one", SolveParams())
-    res = split.solve_folder(tmp_path / "in", tmp_path / "split", piece_lines=100)
-    assert res.to_dict() == head
-    for name in TABLES:
-        one = (tmp_path / "one" / f"{name}.csv").read_bytes()
-        assert (tmp_path / "split" / f"{name}.csv").read_bytes() == one, name
+    _same_as_one_process(tmp_path, piece_lines=100)
     prev = frames["previous"].astype(object)
     prev.iat[7, 0] = "NO-SUCH-LINE"
     write_csv_folder(frames | {"previous": prev}, tmp_path / "bad")
