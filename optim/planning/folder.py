@@ -241,10 +241,11 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
     start = None
     if isinstance(raw_start, str | _dt.date) and not isinstance(raw_start, bool):
         try:
-            start = pd.Timestamp(raw_start).normalize()
+            stamp = pd.Timestamp(raw_start)  # '' and 'NaT' read as NaT, which has no date
         except (ValueError, TypeError, OverflowError):
-            start = None
-    if start is None or pd.isna(start):
+            stamp = None
+        start = None if stamp is None or pd.isna(stamp) else stamp.normalize()
+    if start is None:
         raise plan.error(
             "plan_start",
             f"plan_start {gate.shown(raw_start)} is not a date",
