@@ -24,7 +24,9 @@ lanes (optional)
     allowed and unused.
 previous (optional) and stability
     Last run's allocation ``demand_id, location, quantity``; with ``stability: true`` the
-    routing changes as little as the rules and lane costs allow.
+    routing changes as little as the rules and lane costs allow. In a CSV folder,
+    ``previous.csv`` switches stability on: it is the file's only use, and a folder has no
+    other place to say so.
 """
 
 from __future__ import annotations
@@ -191,7 +193,8 @@ class RationingInstance(TableInstance):
     @classmethod
     def from_csv_folder(cls, folder: str | Path) -> RationingInstance:
         """Read ``supply.csv``, ``demand.csv``, ``segments.csv`` (+ optional ``lanes.csv``,
-        ``previous.csv``) from a folder. ``locations`` cells list locations separated by ';'.
+        ``previous.csv``, which switches ``stability`` on) from a folder. ``locations`` cells
+        list locations separated by ';'.
         """
         return cls.model_validate(read_csv_frames(folder))
 
@@ -270,6 +273,8 @@ def read_csv_frames(folder: str | Path) -> dict[str, Any]:
         frames[table] = read_csv(path, table, str_columns=id_cols[table])
     if "demand" in frames and "locations" in frames["demand"].columns:
         frames["demand"]["locations"] = _split_locations(frames["demand"]["locations"])
+    if "previous" in frames:  # last week's allocation is given to be kept where it can be
+        frames["stability"] = True
     return frames
 
 

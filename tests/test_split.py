@@ -129,29 +129,24 @@ def _with_previous(frames: dict[str, pd.DataFrame], share: float = 0.4) -> dict:
     return frames | {"previous": previous_allocation(frames, share)}
 
 
-@pytest.mark.parametrize("stability", [False, True])
 def test_split_run_with_a_previous_allocation_writes_the_one_process_tables(
-    tmp_path, monkeypatch, split_pieces, stability
+    tmp_path, monkeypatch, split_pieces
 ) -> None:
     """previous.csv couples nothing (a row only values an arc its line has): its rows go
-    with their lines' pieces. With ``stability`` (no CSV switch for it yet: the folder
-    reader is made to set it, for both runs) the change against them decides the routing,
-    so rows lost or misplaced on the way to the pieces would change the bytes."""
-    from optim.instances import rationing as reader
-
+    with their lines' pieces. previous.csv switches stability on, so the change against them
+    decides the routing, and rows lost or misplaced on the way to the pieces would change
+    the bytes."""
     monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
-    if stability:
-        real = reader.read_csv_frames
-        monkeypatch.setattr(reader, "read_csv_frames", lambda f: real(f) | {"stability": True})
     write_csv_folder(_with_previous(_week(1500)), tmp_path / "in")
+    assert optim.load(tmp_path / "in").stability
     _same_as_one_process(tmp_path, piece_lines=150, chunk_rows=170)
     assert split_pieces[0] >= 4
-    if stability:  # the previous allocation moved the routing: the test sees it
-        plain = optim.solve(optim.load(tmp_path / "in").model_copy(update={"stability": False}))
-        plain.write_tables(tmp_path / "plain")
-        assert (tmp_path / "plain" / "allocations.csv").read_bytes() != (
-            tmp_path / "one" / "allocations.csv"
-        ).read_bytes()
+    # the previous allocation moved the routing: the test sees it
+    plain = optim.solve(optim.load(tmp_path / "in").model_copy(update={"stability": False}))
+    plain.write_tables(tmp_path / "plain")
+    assert (tmp_path / "plain" / "allocations.csv").read_bytes() != (
+        tmp_path / "one" / "allocations.csv"
+    ).read_bytes()
 
 
 @pytest.mark.parametrize("on_arc", [True, False])
