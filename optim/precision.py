@@ -14,7 +14,7 @@ the workbook's number formats and the report's cells:
 ``money`` (costs, values, revenue, prices, savings)
     to cents, ``"%.2f"``: for display only — each cell is within half a cent of the solution,
     which is never changed.
-``rate`` (rates, levels, shares, utilisation, targets)
+``rate`` (rates, levels, shares, utilisation, targets, factors)
     and every other float: ten significant digits (``"%.10g"``).
 
 Integer, boolean and text columns are written as they are; missing values are empty.
@@ -68,7 +68,7 @@ _WHOLE_LIMIT = 1e15
 # First match wins; names are matched in lower case by whole ``_``-separated words.
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("quantity", re.compile(r"(^|_)(stock|critical)_level(_|$)")),  # units, not rates
-    ("rate", re.compile(r"(^|_)(rate|level|share|utilisation|target|fill|ratio)(_|$)")),
+    ("rate", re.compile(r"(^|_)(rate|level|share|utilisation|target|fill|ratio|factor)(_|$)")),
     ("money", re.compile(r"(^|_)(cost|value|revenue|price|saving)(_|$)")),
     (
         "quantity",

@@ -70,6 +70,7 @@ def test_column_kinds_from_names_and_dtypes():
         "fill_rate": "rate",
         "service_level": "rate",
         "stock_mean_target": "rate",
+        "demand_factor": "rate",  # a what-if factor, not units (1e300 was 301 digits)
         "z": "float",
     }
     assert {name: column_kind(name) for name in kinds} == kinds
