@@ -61,14 +61,19 @@ def to_frame(records: Any, table: str, columns: Sequence[str]) -> pd.DataFrame:
         raise InstanceError(
             f"{table}: expected a list of records, got {type(records).__name__}", field=table
         )
-    unknown = [c for c in frame.columns if c not in columns]
+    check_columns(frame.columns, table, columns)
+    return frame
+
+
+def check_columns(names: Iterable[Any], table: str, columns: Sequence[str]) -> None:
+    """Refuse a column (field) name of ``table`` that is not one of ``columns``."""
+    unknown = [c for c in names if c not in columns]
     if unknown:
         raise InstanceError(
             f"{table}: unknown field(s) {', '.join(map(repr, unknown))}; "
             f"allowed: {', '.join(columns)}",
             field=f"{table}.{unknown[0]}",
         )
-    return frame
 
 
 def require_rows(frame: pd.DataFrame, table: str) -> None:

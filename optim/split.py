@@ -228,7 +228,22 @@ def _codes(values: pd.Series, book: dict[str, int], grow: bool) -> np.ndarray:
     return np.where(codes < 0, -1, table[codes] if len(table) else -1).astype(np.int32)
 
 
+def _check_headers(paths: dict[str, Path]) -> None:
+    """Unknown column names of supply.csv and demand.csv, refused before the key columns
+    are streamed, as the one-process run refuses them first (a header ``ID`` is an unknown
+    field there, not a missing ``id``)."""
+    from optim.instances.rationing import csv_errors
+    from optim.instances.rationing_document import DEMAND_COLUMNS, SUPPLY_COLUMNS
+    from optim.instances.tables import check_columns
+
+    for table, columns in (("supply", SUPPLY_COLUMNS), ("demand", DEMAND_COLUMNS)):
+        with csv_errors(paths[table], table):
+            header = pd.read_csv(paths[table], nrows=0).columns
+        check_columns([str(c).strip() for c in header], table, columns)
+
+
 def _key_pass(paths: dict[str, Path], chunk_rows: int) -> _Keys:
+    _check_headers(paths)
     keys = _Keys()
     items, locs = [], []
     for chunk in _chunks(paths["supply"], "supply", chunk_rows, ["item", "location"]):

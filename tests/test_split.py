@@ -101,6 +101,8 @@ def _message(folder: Path) -> tuple[str, str | None]:
         "duplicate id",  # in two different pieces
         "duplicate cell",
         "unknown location",  # known nowhere (the piece also learns every real location)
+        "header ID",  # an unknown field, not a missing 'id' (r12c's review)
+        "supply header",
     ],
 )
 def test_split_run_names_bad_input_as_the_one_process_run(tmp_path, monkeypatch, spoil) -> None:
@@ -116,6 +118,10 @@ def test_split_run_names_bad_input_as_the_one_process_run(tmp_path, monkeypatch,
         dem.iloc[row, dem.columns.get_loc("id")] = dem["id"].iloc[3]
     elif spoil == "duplicate cell":
         sup = pd.concat([sup, sup.iloc[[7]]])
+    elif spoil == "header ID":
+        dem = dem.rename(columns={"id": "ID"})
+    elif spoil == "supply header":
+        sup = sup.rename(columns={"quantity": "qty"})
     else:
         dem.at[row, "locations"] = ["DC01", "NOWHERE"]
     write_csv_folder(frames | {"demand": dem, "supply": sup}, tmp_path / "in")
