@@ -149,7 +149,7 @@ def read_bytes(path: str | Path, what: str = "file", limit: int = MAX_DOCUMENT_B
     if str(path) == "-":
         data = sys.stdin.buffer.read(limit + 1)
         if len(data) > limit:
-            raise refuse("-", "standard input is too large", allowed=f"at most {limit} bytes")
+            raise refuse("standard input", "it is too large", allowed=f"at most {limit} bytes")
         return data
     _stat(path, what, limit)
     try:
@@ -589,11 +589,12 @@ def load_document(path: str | Path, what: str = "document") -> tuple[Any, str, s
             allowed=".json, .yaml, .yml, '-' (standard input) or a folder of CSV files",
         )
     text = read_text(path, what)
-    if not text.strip():
-        raise refuse(name, "the file is empty", allowed=f"a non-empty {what}")
     if name == "-":
-        suffix = ".json" if text.lstrip()[:1] in "{[" else ".yaml"
         name = "standard input"
+        suffix = ".json" if text.lstrip()[:1] in "{[" else ".yaml"
+    if not text.strip():
+        empty = "it is empty" if name == "standard input" else "the file is empty"
+        raise refuse(name, empty, allowed=f"a non-empty {what}")
     doc = parse_json(text, name) if suffix == ".json" else parse_yaml(text, name)
     return doc, text, suffix
 

@@ -170,6 +170,11 @@ def test_yaml_duplicate_key_and_stdin(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(EXAMPLE.read_bytes())))
     code, _ = _run(capsys, "validate", "-")
     assert code == 0
+    # every message about `-` names standard input, the empty one too (it said "-: the file")
+    for text in (b"", b"  \n", b"{", b"[1]"):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))
+        _refused(capsys, ["solve", "-", "--out", str(tmp_path / "r.json")], "standard input")
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_lead_time_million_is_refused_before_allocation(tmp_path, capsys):
