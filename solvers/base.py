@@ -169,8 +169,13 @@ class CancelScope:
     ``interrupted``) from one that stopped at its time limit.
     """
 
-    def __init__(self, check: Callable[[], bool]) -> None:
+    def __init__(self, check: Callable[[], bool], deadline: float | None = None) -> None:
         self.check = check
+        self.deadline = deadline
+        """``time.monotonic()`` at which ``check`` turns true by itself (a wall-clock cap), if
+        any: HiGHS does not poll its interrupt callbacks everywhere (MIP heuristics were
+        measured running 10 s without one), so its adapter also sets the time left as its
+        own time limit and reports reaching it as an interrupt."""
         self.stops = 0
 
     def __call__(self) -> bool:
@@ -184,7 +189,9 @@ _cancel_check: CancelScope | None = None
 
 
 @contextlib.contextmanager
-def interruptible(check: Callable[[], bool]) -> Iterator[CancelScope]:
+def interruptible(
+    check: Callable[[], bool], deadline: float | None = None
+) -> Iterator[CancelScope]:
     """Solves inside this block stop when ``check()`` turns true (the ``cancel`` capability).
 
     ``check`` is polled from the solver's interrupt callbacks (HiGHS: simplex, interior point
@@ -192,10 +199,11 @@ def interruptible(check: Callable[[], bool]) -> Iterator[CancelScope]:
     :mod:`multiprocessing` event set by the process that wants the solve stopped). An
     interrupted solve returns like a time limit: termination ``interrupted``, the best
     solution found so far (if any) with its bound. Adapters without the capability ignore it.
-    Yields the block's :class:`CancelScope`.
+    ``deadline`` (``time.monotonic()``): when ``check`` turns true by itself at a known time,
+    see :attr:`CancelScope.deadline`. Yields the block's :class:`CancelScope`.
     """
     global _cancel_check
-    previous, _cancel_check = _cancel_check, CancelScope(check)
+    previous, _cancel_check = _cancel_check, CancelScope(check, deadline)
     try:
         yield _cancel_check
     finally:

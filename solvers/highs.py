@@ -188,8 +188,18 @@ def _pass(lp: LinearProgram, params: SolveParams, time_limit: float | None = Non
 def _run(
     h: Any, lp: LinearProgram, params: SolveParams, want_duals: bool, start: float
 ) -> RawSolution:
+    scope = cancel_requested()
+    capped = False
+    if scope is not None and scope.deadline is not None:  # see CancelScope.deadline
+        left = max(scope.deadline - time.monotonic(), 1e-3)
+        if left < h.getOptionValue("time_limit")[1]:
+            h.setOptionValue("time_limit", left)
+            capped = True
     h.run()
     raw_status = h.getModelStatus()
+    hp = _highspy()
+    if capped and raw_status == hp.HighsModelStatus.kTimeLimit and scope is not None and scope():
+        raw_status = hp.HighsModelStatus.kInterrupt  # the cap's time, not the solve's limit
     termination = termination_map().get(raw_status, Termination.ERROR)
     info = h.getInfo()
     is_mip = lp.integrality is not None and bool(np.any(lp.integrality))

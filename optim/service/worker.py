@@ -134,10 +134,9 @@ def zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _stop_check(cancel: Any, cap: float | None) -> Callable[[], bool]:
-    """The solve's interrupt check: a cancel, or ``cap`` seconds from now (the server's
-    time-limit cap), whichever comes first."""
-    stop_at = None if cap is None else time.monotonic() + cap
+def _stop_check(cancel: Any, stop_at: float | None) -> Callable[[], bool]:
+    """The solve's interrupt check: a cancel, or ``stop_at`` (``time.monotonic()``: the
+    server's time-limit cap from the start of the solve), whichever comes first."""
 
     def check() -> bool:
         if cancel is not None and cancel.is_set():
@@ -180,7 +179,9 @@ def worker_main(conn: Connection, cancel: Any = None) -> None:
         conn.send(("started", os.getpid()))
         t0 = time.perf_counter()
         cap = task.get("wall_cap")
-        with executor.on_progress(progress), interruptible(_stop_check(cancel, cap)):
+        stop_at = None if cap is None else time.monotonic() + cap
+        stop = interruptible(_stop_check(cancel, stop_at), deadline=stop_at)
+        with executor.on_progress(progress), stop:
             outcome = run_task(task)
         outcome["seconds"] = time.perf_counter() - t0
         cancelled = cancel is not None and cancel.is_set()

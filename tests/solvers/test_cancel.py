@@ -57,3 +57,25 @@ def test_a_cancel_nobody_asked_for_changes_nothing():
     with interruptible(lambda: True) as scope:  # the tree DP polls nothing: it finishes
         res = optim.solve(optim.load_example("two_echelon_gsm"))
     assert scope.stops == 0 and res.termination is Termination.OPTIMAL
+
+
+def test_a_wall_clock_cap_stops_highs_at_its_deadline_even_where_callbacks_are_quiet():
+    """The service's cap is a deadline: HiGHS does not poll its interrupt callbacks in every
+    phase (this MIP ran from 15.0 s to 25.2 s without one, so the server killed the worker at
+    its backstop), so the adapter also gives HiGHS the time left as its own limit, and
+    reaching it is an interrupt, not the solve's time limit."""
+    import time
+
+    inst = generate(n_periods=26, n_products=40, n_resources=4, lot_sizing=True, seed=1)
+    stop_at = time.monotonic() + 15.0
+    with interruptible(lambda: time.monotonic() >= stop_at, deadline=stop_at) as scope:
+        res = optim.solve(inst)
+    late = time.monotonic() - stop_at
+    assert late < 2.0, f"HiGHS stopped {late:.1f} s after the cap"
+    assert scope.stops > 0 and res.termination is Termination.INTERRUPTED
+    assert res.status is Status.TIME_LIMIT and res.message.startswith("HiGHS: Interrupted")
+    # the solve's own, shorter limit stays a time limit
+    far = time.monotonic() + 600.0
+    with interruptible(lambda: time.monotonic() >= far, deadline=far) as scope:
+        res = optim.solve(inst, time_limit=2)
+    assert scope.stops == 0 and res.termination is Termination.TIME_LIMIT
