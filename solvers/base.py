@@ -11,6 +11,7 @@ on the models' problem types, never the reverse, and never on a kind's solve loo
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -172,14 +173,14 @@ class CancelScope:
     def __init__(self, check: Callable[[], bool], deadline: float | None = None) -> None:
         self.check = check
         self.deadline = deadline
-        """``time.monotonic()`` at which ``check`` turns true by itself (a wall-clock cap), if
-        any: HiGHS does not poll its interrupt callbacks everywhere (MIP heuristics were
-        measured running 10 s without one), so its adapter also sets the time left as its
-        own time limit and reports reaching it as an interrupt."""
+        """``time.monotonic()`` from which the scope is set whatever ``check`` says (a
+        wall-clock cap), if any: HiGHS does not poll its interrupt callbacks everywhere (MIP
+        heuristics were measured running 10 s without one), so its adapter also sets the time
+        left as its own time limit and reports reaching it as an interrupt."""
         self.stops = 0
 
     def __call__(self) -> bool:
-        if self.check():
+        if self.check() or (self.deadline is not None and time.monotonic() >= self.deadline):
             self.stops += 1
             return True
         return False
@@ -199,8 +200,8 @@ def interruptible(
     :mod:`multiprocessing` event set by the process that wants the solve stopped). An
     interrupted solve returns like a time limit: termination ``interrupted``, the best
     solution found so far (if any) with its bound. Adapters without the capability ignore it.
-    ``deadline`` (``time.monotonic()``): when ``check`` turns true by itself at a known time,
-    see :attr:`CancelScope.deadline`. Yields the block's :class:`CancelScope`.
+    ``deadline`` (``time.monotonic()``): a time from which the block counts as cancelled too
+    (a wall-clock cap), see :attr:`CancelScope.deadline`. Yields the block's :class:`CancelScope`.
     """
     global _cancel_check
     previous, _cancel_check = _cancel_check, CancelScope(check, deadline)

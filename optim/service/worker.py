@@ -24,7 +24,6 @@ import tempfile
 import time
 import traceback
 import zipfile
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -134,18 +133,6 @@ def zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _stop_check(cancel: Any, stop_at: float | None) -> Callable[[], bool]:
-    """The solve's interrupt check: a cancel, or ``stop_at`` (``time.monotonic()``: the
-    server's time-limit cap from the start of the solve), whichever comes first."""
-
-    def check() -> bool:
-        if cancel is not None and cancel.is_set():
-            return True
-        return stop_at is not None and time.monotonic() >= stop_at
-
-    return check
-
-
 def worker_main(conn: Connection, cancel: Any = None) -> None:
     """Entry point of a worker process (spawned by :class:`optim.service.pool.Slot`).
 
@@ -180,7 +167,8 @@ def worker_main(conn: Connection, cancel: Any = None) -> None:
         t0 = time.perf_counter()
         cap = task.get("wall_cap")
         stop_at = None if cap is None else time.monotonic() + cap
-        stop = interruptible(_stop_check(cancel, stop_at), deadline=stop_at)
+        cancelled = cancel.is_set if cancel is not None else (lambda: False)
+        stop = interruptible(cancelled, deadline=stop_at)
         with executor.on_progress(progress), stop:
             outcome = run_task(task)
         outcome["seconds"] = time.perf_counter() - t0
