@@ -17,9 +17,11 @@ if TYPE_CHECKING:
     from optim.params import SolveParams
 
 METHODS: dict[str, tuple[str, ...]] = {
-    # auto: the exact flow methods (stages 0-2 without integer rules; routing) on small
-    # components, staged LPs elsewhere; lp: the staged LPs everywhere (the same answers; kept
-    # as the independent second method)
+    # auto: the exact flow methods (stages 0-2, routing) on components up to 2,000 lines +
+    # cells, staged LPs on larger ones; the integer stage (lots, all-or-nothing) by HiGHS'
+    # MIP up to 1e5 units, in whole quanta on CP-SAT above; lp: the staged LPs and the
+    # HiGHS MIP everywhere (the same answers at ordinary magnitudes; kept as the
+    # independent second method)
     "rationing": ("auto", "lp"),
     "safety_stock": ("auto", "dp", "mip", "assignment", "pwl", "pwl_full"),
     "capacity": ("auto", "monolithic"),
