@@ -408,15 +408,7 @@ def _failed(
         # LP that says infeasible or unbounded failed numerically: an error (exit 1), never
         # "no solution: infeasible" (exit 3), which would blame the input
         status = Status.ERROR
-        quantities = np.concatenate([p.request, p.supply])
-        positive = quantities[quantities > 0]
-        span = (
-            f"; its quantities span {positive.min():g} to {positive.max():g} units, a ratio "
-            f"of {positive.max() / positive.min():.1e} that the stage LPs' tolerances may not "
-            "resolve (a known limit of the staged LPs: please report the instance)"
-            if len(positive)
-            else ""
-        )
+        span = _span_note(p)
         what = (
             str(exc) if str(exc).startswith(_BROKE) else f"a stage LP failed numerically ({exc})"
         )
@@ -434,6 +426,36 @@ def _failed(
         solver_version=_version(solver),
         message=msg,
         params=params,
+    )
+
+
+def _span_note(p: Problem) -> str:
+    """What :func:`_failed` says of the widest component's span (:func:`waterfill.spans`).
+
+    The staged LPs run only on components within :data:`waterfill.LP_SPAN` (wider ones take
+    the flow method, or ``--method lp`` refuses them before solving), save components with
+    lot sizes or all-or-nothing, whose integer stage is an LP-based MIP at any span: a
+    failure within the bound is a bug to report; beyond it, on such a component, it is the
+    MIP's known numerical reach."""
+    from optim.models.rationing import waterfill
+
+    comps, span, low, top = waterfill.spans(p)
+    if not len(comps):
+        return ""
+    k = int(np.argmax(span))
+    where = (
+        f"; its widest component's quantities span {low[k]:g} to {top[k]:g} units, a ratio of "
+        f"{span[k]:.1e}"
+    )
+    if span[k] <= waterfill.LP_SPAN:
+        return (
+            f"{where}, within what the staged LPs resolve ({waterfill.LP_SPAN:g}): a bug, "
+            "please report the instance"
+        )
+    return (
+        f"{where}, beyond what the staged LPs resolve ({waterfill.LP_SPAN:g}), which the "
+        "integer stage of components with lot sizes or all-or-nothing still meets: please "
+        "report the instance"
     )
 
 
