@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 
 METHODS: dict[str, tuple[str, ...]] = {
     # auto: the exact flow methods (stages 0-2, routing) on components up to 2,000 lines +
-    # cells, staged LPs on larger ones; the integer stage (lots, all-or-nothing) by HiGHS'
-    # MIP up to 1e5 units, in whole quanta on CP-SAT above; lp: the staged LPs and the
-    # HiGHS MIP everywhere (the same answers at ordinary magnitudes; kept as the
-    # independent second method)
+    # cells or spanning beyond 1e5, staged LPs on the other large ones; the integer stage
+    # (lots, all-or-nothing) by HiGHS' MIP up to 1e5 units and a span of 1e5, in whole
+    # quanta on CP-SAT beyond; lp: the staged LPs and the HiGHS MIP everywhere (the same
+    # answers at ordinary magnitudes; kept as the independent second method)
     "rationing": ("auto", "lp"),
     "safety_stock": ("auto", "dp", "mip", "assignment", "pwl", "pwl_full"),
     "capacity": ("auto", "monolithic"),

@@ -41,8 +41,9 @@ PARALLEL_MIN_ARCS = 100_000  # below this, worker start-up costs more than it sa
 QUANTUM = 1e-6  # reporting grid of allocated quantities (units)
 PER_UNIT = 1_000_000  # quanta per unit: a grid value is written as quanta / PER_UNIT, exactly
 GRID_TOL = 0.01  # in quanta: LP noise (~1e-9 units) is far below, real fractions above
-# largest quantity (units) at which the default method trusts the integer stage's HiGHS MIP;
-# a component with a larger supply or cap runs it in whole quanta on CP-SAT
+# largest quantity (units) at which the default method trusts the integer stage's HiGHS MIP:
+# a component with a larger supply, cap or lot (or a span beyond waterfill.LP_SPAN) runs it
+# in whole quanta on CP-SAT
 MIP_TRUST = 1e5
 
 # stage codes per line (what decided its quantity)
@@ -362,7 +363,7 @@ def _exact(
     sub = p.subset(lines, arcs, cells)
     graph = waterfill.Graph(
         sub.arc_line, sub.arc_cell, sub.supply, sub.line_component, sub.cell_component,
-        sub.tier, sub.num_tiers,
+        sub.tier, sub.num_tiers, waterfill.wide_lines(sub),  # wide: whatever its size
     )  # fmt: skip
     floor = np.zeros(len(lines))
     ok = np.ones(len(lines), dtype=bool)
@@ -653,9 +654,10 @@ def _integerize(
     exactly raises :class:`ComponentNotScalable` with its index (``component``: per line,
     its component in the whole problem).
 
-    ``method="auto"``: a component whose largest quantity (a supply at its cells or a line's
-    cap) exceeds :data:`MIP_TRUST` units, and every component of a HiGHS group that fails,
-    runs the integer stage in whole quanta on CP-SAT instead (:func:`_integerize_quanta`):
+    ``method="auto"``: a component whose largest quantity (a supply at its cells, a line's
+    cap or lot) exceeds :data:`MIP_TRUST` units or ``waterfill.LP_SPAN`` times its smallest
+    positive one, and every component of a HiGHS group that fails, runs the integer stage
+    in whole quanta on CP-SAT instead (:func:`_integerize_quanta`):
     HiGHS' 1e-9 tolerances are below the double resolution of such quantities, so its
     MIP ends "infeasible", "solve error" or with a total a quantum off.
     """
@@ -668,10 +670,15 @@ def _integerize(
     rules = _LineRules(tier, req, floor, weight, share, lot, aon, num_tiers)
     quanta = np.zeros(len(comps), dtype=bool)
     if runner.params.method != "lp":
+        from optim.models.rationing.waterfill import LP_SPAN
+
         top = np.zeros(int(comp.max(initial=-1)) + 1)
-        np.maximum.at(top, comp, req)
-        np.maximum.at(top, comp[block.arc_line], block.supply[block.arc_cell])
-        quanta = top[comps] > MIP_TRUST
+        low = np.full(len(top), np.inf)
+        supply = block.supply[block.arc_cell]
+        for values, where in ((req, comp), (lot, comp), (supply, comp[block.arc_line])):
+            np.maximum.at(top, where, values)
+            np.minimum.at(low, where[values > 0], values[values > 0])
+        quanta = (top[comps] > MIP_TRUST) | (top[comps] > LP_SPAN * low[comps])
     single = runner.params.solver == "cpsat"
     groups: list[tuple[NDArray[np.int64], bool]] = [
         (comps[k : k + 1], True) for k in np.flatnonzero(quanta)
@@ -999,7 +1006,7 @@ def _route_exact(
     every bottleneck is then a difference of integers below 2^53, exact in doubles, so the
     flows come back exactly on the grid and the repair has nothing to round (routed in
     units, a flow of 6.126929999999997 let the repair trade a quantum between lines)."""
-    from optim.models.rationing import routing  # numba: imported when first needed
+    from optim.models.rationing import routing, waterfill  # numba: imported when first needed
 
     cost = routing.integer_costs(p.arc_cost[ga])
     if cost is None:
@@ -1016,6 +1023,7 @@ def _route_exact(
         cost=cost[arcs],
         previous=prev,
         rank=p.arc_rank[ga[arcs]],
+        wide=waterfill.wide_lines(p),
     )
     x = np.zeros(block.num_arcs)
     x[arcs] = flow / PER_UNIT

@@ -14,14 +14,21 @@ rest of the CLI starts without them.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
+import socket
+import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import uvicorn
 
 from optim.errors import InstanceError
 from optim.service.app import ServiceConfig, create_app
+from optim.service.pool import CANCEL_GRACE, JobManager
 
 __all__ = ["ENV_API_KEYS", "ServiceConfig", "create_app", "is_loopback", "read_api_keys", "serve"]
 
@@ -55,10 +62,33 @@ def read_api_keys(path: str | Path | None) -> frozenset[str]:
     return frozenset(keys)
 
 
-def serve(config: ServiceConfig, log_level: str = "info") -> int:
-    """Run the server until interrupted; returns the exit code."""
-    import uvicorn
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining the job manager first when told to stop (SIGTERM, SIGINT):
+    queued jobs fail with the reason, running solves are interrupted and keep their best
+    solution, so the requests and event streams waiting on them end and the stop is bounded,
+    instead of waiting for hour-long jobs (or their event streams) to finish."""
 
+    def __init__(self, settings: uvicorn.Config, manager: JobManager) -> None:
+        super().__init__(settings)
+        self.manager = manager
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.manager.drain()
+        await super().shutdown(sockets)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """As uvicorn's, without raising the signal again once the stop has completed (it
+        would reach the CLI as an interrupted command, exit 143): a drained stop exits 0."""
+        with super().capture_signals():
+            yield
+            if self.should_exit and not self.force_exit:
+                self._captured_signals.clear()
+
+
+def serve(config: ServiceConfig, log_level: str = "info") -> int:
+    """Run the server until interrupted (SIGTERM or SIGINT: drained, see
+    :class:`DrainingServer`); returns the exit code."""
     if config.no_auth and not is_loopback(config.host):
         raise InstanceError(
             f"--no-auth is refused on {config.host}: without API keys the service may only "
@@ -76,18 +106,50 @@ def serve(config: ServiceConfig, log_level: str = "info") -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    app = create_app(config)
+    listener = _listen(config.host, config.port)  # a taken port: exit 2 before any worker
+    try:
+        app = create_app(config)
+    except (sqlite3.Error, OSError) as exc:
+        listener.close()
+        raise InstanceError(
+            f"--store {config.store}: cannot open the job store there ({exc})", field="store"
+        ) from None
     print(
         f"optim serve: http://{config.host}:{config.port} ({config.workers} workers, "
         f"store {config.store}, {'no auth' if config.no_auth else 'API keys'})",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
+    settings = uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
         log_level=log_level,
         access_log=log_level == "debug",
+        # a backstop: interrupted solves answer within the cancel grace, and with them the
+        # requests and event streams that wait for them
+        timeout_graceful_shutdown=int(CANCEL_GRACE) + 5,
     )
+    DrainingServer(settings, app.state.manager).run(sockets=[listener])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here so that an address in use or not of this machine is
+    an input error naming the options (uvicorn would start the workers, then exit 3)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
+            0
+        ]
+    except socket.gaierror as exc:
+        raise InstanceError(f"--host {host}: not an address ({exc.strerror})", "host") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise InstanceError(
+            f"--host {host} --port {port}: cannot listen there ({exc.strerror})", field="port"
+        ) from None
+    return sock
