@@ -7,7 +7,8 @@ then by topic and who), so the report and the summary show them in one determini
 A step that knows about a problem can also put alerts on the run itself
 (``PlanningRun.alerts``); :func:`collect` includes them.
 
-Built-in rules: a solve without a solution; fill-rate floors the capacity cannot meet;
+Built-in rules: a solve without a solution; fill-rate floors the capacity cannot meet (each
+segment planned below its floor, with the units it falls short);
 segments served below their service target in the short week (who, how many units short);
 segments whose simulated service from the stock plan misses its target somewhere
 (``ci_high < target`` in the run's simulation, the worst (item, stage) rows named) or is
@@ -22,6 +23,7 @@ fallback's diagnosis are warnings, the rest ``info``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -108,15 +110,53 @@ def _no_solution(run: PlanningRun) -> Iterable[Alert]:
             )
 
 
+def _units(run: PlanningRun) -> str:
+    """The unit of the run's quantities (``plan.yaml`` ``units``, default ``units``)."""
+    return getattr(run.data, "units", None) or "units"
+
+
 @alert_rule
 def _floors(run: PlanningRun) -> Iterable[Alert]:
-    if not run.capacity_floors:
+    """When capacity cannot meet the policy's fill-rate floors: one alert per customer
+    segment planned below its floor, naming it and how many units it falls short of the
+    floor over the plan window (demand × (floor − planned fill rate))."""
+    if run.capacity_floors:
+        return
+    segs = run.capacity.tables.get("segments") if run.capacity.has_solution() else None
+    floors = {  # the policy's floors (the fallback plan was solved without them)
+        str(name): float(row.service_level)
+        for name, row in run.policy.segments.items()
+        if row.dimension == "customer"
+    }
+    below = []
+    if segs is not None and {"segment", "priority", "fill_rate", "demand"} <= set(segs.columns):
+        ordered = segs.sort_values(["priority", "segment"], kind="stable")
+        for r in ordered.to_dict("records"):
+            floor = floors.get(str(r["segment"]))
+            fill, demand = float(r["fill_rate"]), float(r["demand"])
+            if floor is not None and demand > 0 and fill < floor - 1e-9:
+                below.append((str(r["segment"]), int(r["priority"]), floor, fill, demand))
+    unit = _units(run)
+    for name, tier, floor, fill, demand in below:
+        short = demand * (floor - fill)
+        yield Alert(
+            "critical",
+            "capacity",
+            name,
+            f"peak plan: {name} (tier {tier}) is planned at {fill:.1%} against its fill-rate "
+            f"floor of {floor:.1%}: {short:,.0f} {unit} short of the floor over the plan "
+            "window (capacity cannot meet every floor; planned in strict priority order, "
+            "see the notes for the diagnosis)",
+            short,
+            unit,
+        )
+    if not below:
         yield Alert(
             "critical",
             "capacity",
             "",
             "the policy's fill-rate floors cannot all be met with this capacity; the peak "
-            "plan is the priority-only one (see the notes for the diagnosis)",
+            "plan is the strict-priority one (see the notes for the diagnosis)",
         )
 
 
@@ -134,10 +174,10 @@ def _short_week(run: PlanningRun) -> Iterable[Alert]:
                 "warning",
                 "service",
                 name,
-                f"short week: {name} gets {got:,.0f} of {req:,.0f} units "
-                f"({got / req:.1%}, target {target:.1%}), {req - got:,.0f} units short",
+                f"short week: {name} gets {got:,.0f} of {req:,.0f} {_units(run)} "
+                f"({got / req:.1%}, target {target:.1%}), {req - got:,.0f} {_units(run)} short",
                 req - got,
-                "units",
+                _units(run),
             )
 
 
@@ -233,6 +273,10 @@ NOTE_SEVERITY: tuple[tuple[str, Severity, str], ...] = (
 topic. Other notes (e.g. how order lines were merged for rationing) are ``info``."""
 
 
+_NOTE_WHO = re.compile(r"^policy: max_service_time_days \S+ of '([^']+)' ")
+"""The segment a policy note is about (the alert's who)."""
+
+
 @alert_rule
 def _run_notes(run: PlanningRun) -> Iterable[Alert]:
     """The run's own notes (lead-time drift, policy rounding, the capacity fallback's
@@ -243,7 +287,8 @@ def _run_notes(run: PlanningRun) -> Iterable[Alert]:
             continue
         for prefix, severity, topic in NOTE_SEVERITY:
             if note.startswith(prefix):
-                yield Alert(severity, topic, "", note)
+                named = _NOTE_WHO.search(note)
+                yield Alert(severity, topic, named.group(1) if named else "", note)
                 break
         else:
             topic = note.split(":", 1)[0] if ":" in note[:20] else "run"

@@ -5,7 +5,11 @@ alert count), then the alerts and the planner tables. Cells are typed (numbers a
 dates as dates, true/false as booleans, empty for missing), headers are bold and frozen,
 every sheet has an autofilter and column widths fitted to the content; rates are shown as
 percentages, money to cents, quantities as whole units where the column is whole, all with
-thousands separators. A float cell holds the very double the CSV table holds (the CSV
+thousands separators; the currency and unit stated in ``plan.yaml`` (``currency``, ``units``)
+are part of the money and quantity columns' number formats (the cells stay numbers) and
+summary rows. Text columns of ISO dates (``2025-07-07``: the periods) are written as dates;
+the summary's facts get their own formats (dates as dates, shares and gaps as percentages,
+money to cents). A float cell holds the very double the CSV table holds (the CSV
 writer's rule, :mod:`optim.precision`: quantities to six decimals, money to cents, rates to
 ten significant digits), so a sum or filter in Excel equals the same over the CSV file.
 Written with XlsxWriter (write-only, no Excel needed); the document properties carry a fixed
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +56,11 @@ def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
         ("plan start", run.data.plan_start.to_pydatetime()),
         ("planned weeks", run.data.plan_weeks),
         ("input sha256", run.data.source.get("sha256", "")),
+        *(
+            (key, getattr(run.data, key))
+            for key in ("currency", "units")
+            if getattr(run.data, key, None) is not None
+        ),
     ]
     for name, res in (
         ("safety stock", run.safety_stock),
@@ -132,6 +142,8 @@ def _text_width(values: pd.Series) -> int:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, _dt.datetime) and not pd.isna(value):
+        return value.strftime("%Y-%m-%d")
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:,.2f}"
     return str(value)
@@ -155,13 +167,22 @@ def write_workbook(run: PlanningRun, path: str | Path) -> Path:
         {"title": f"optim planning run — {run.data.name}", "created": _dt.datetime(2000, 1, 1)}
     )
     header = book.add_format({"bold": True, "bg_color": "#F4F6F6", "bottom": 1})
-    formats = {
-        "int": book.add_format({"num_format": "#,##0"}),
-        "float": book.add_format({"num_format": "#,##0.00####"}),  # the CSV's 6 decimals
-        "money": book.add_format({"num_format": "#,##0.00"}),
-        "rate": book.add_format({"num_format": "0.0%"}),
-        "date": book.add_format({"num_format": "yyyy-mm-dd"}),
-    }
+    cur, units = getattr(run.data, "currency", None), getattr(run.data, "units", None)
+    made: dict[str, Any] = {}
+
+    def number_format(kind: str, col: str) -> Any:
+        """The cell format of a ``kind`` column: the unit stated in plan.yaml appended to a
+        money or quantity column's number format."""
+        base = NUMBER_FORMATS.get(kind)
+        if base is None:
+            return None
+        unit = cur if kind == "money" else units if column_kind(col) == "quantity" else None
+        if unit and kind in ("int", "float", "money"):
+            base = f'{base} "{unit}"'  # plan.yaml's label has no quotes or backslashes
+        if base not in made:
+            made[base] = book.add_format({"num_format": base})
+        return made[base]
+
     for name, table in workbook_tables(run).items():
         sheet = book.add_worksheet(name)
         frame = table.reset_index(drop=True)
@@ -171,9 +192,18 @@ def write_workbook(run: PlanningRun, path: str | Path) -> Path:
             if values.dtype.kind == "f":  # the CSV's doubles (it writes 43.925598, 66.16)
                 written = rounded(values.to_numpy(), column_kind(str(col)))
                 values = pd.Series(written, index=values.index, name=values.name)
+            elif _iso_dates(values):  # periods are text in the tables: dates in Excel
+                values = pd.to_datetime(values, format="%Y-%m-%d")
             kind = _kind(values, str(col))
-            fmt = formats.get(kind)
-            _write_column(sheet, c, values, kind, fmt)
+            fmt = number_format(kind, str(col))
+            if name == "summary" and col == "value":
+                facts = frame["what"].astype(str).tolist()
+                fmts = [
+                    number_format(_fact_kind(f, v), "") for f, v in zip(facts, values, strict=True)
+                ]
+                _write_column(sheet, c, values, fmts, number_format("date", ""))
+            else:
+                _write_column(sheet, c, values, fmt, number_format("date", ""))
             width = max(len(str(col)) + 2, _text_width(values) + 2, 8)
             sheet.set_column(c, c, min(width, MAX_WIDTH), fmt)
         sheet.freeze_panes(1, 0)
@@ -181,6 +211,40 @@ def write_workbook(run: PlanningRun, path: str | Path) -> Path:
             sheet.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
     book.close()
     return path
+
+
+NUMBER_FORMATS = {
+    "int": "#,##0",
+    "float": "#,##0.00####",  # the CSV's 6 decimals
+    "money": "#,##0.00",
+    "rate": "0.0%",
+    "date": "yyyy-mm-dd",
+}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_dates(values: pd.Series) -> bool:
+    """A text column whose every cell is an ISO date (``2025-07-07``)."""
+    if values.dtype != object or not len(values):
+        return False
+    cells = values.dropna()
+    return bool(len(cells)) and all(isinstance(v, str) and _ISO_DATE.fullmatch(v) for v in cells)
+
+
+def _fact_kind(what: str, value: Any) -> str:
+    """The format of one summary fact: dates, shares and gaps as percentages, money by the
+    column rule on the fact's words, whole numbers as such."""
+    if isinstance(value, _dt.date):
+        return "date"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return "text"
+    words = re.sub(r"[^a-z0-9]+", "_", what.lower())
+    if re.search(r"(^|_)(gap|half_width)(_|$)", words):
+        return "rate"
+    kind = column_kind(words)
+    if kind in ("rate", "money"):
+        return kind
+    return "int" if float(value).is_integer() else "float"
 
 
 def _kind(values: pd.Series, name: str) -> str:
@@ -199,8 +263,14 @@ def _kind(values: pd.Series, name: str) -> str:
     return "mixed"
 
 
-def _write_column(sheet: Any, c: int, values: pd.Series, kind: str, fmt: Any) -> None:
-    for r, value in enumerate(values.tolist(), start=1):
+def _write_column(
+    sheet: Any, c: int, values: pd.Series, formats: Any, date_format: Any = None
+) -> None:
+    """Write one column's cells; ``formats`` is the column's format or one per cell; a date
+    without one gets ``date_format`` (a date shown as its serial number reads as 45845)."""
+    cells = values.tolist()
+    each = formats if isinstance(formats, list) else [formats] * len(cells)
+    for r, (value, fmt) in enumerate(zip(cells, each, strict=True), start=1):
         if value is None or (isinstance(value, float) and math.isnan(value)):
             sheet.write_blank(r, c, None, fmt)
         elif isinstance(value, bool | np.bool_):
@@ -210,7 +280,7 @@ def _write_column(sheet: Any, c: int, values: pd.Series, kind: str, fmt: Any) ->
                 sheet.write_blank(r, c, None, fmt)
             else:
                 stamp = pd.Timestamp(value).tz_localize(None).to_pydatetime()
-                sheet.write_datetime(r, c, stamp, fmt if kind == "date" else None)
+                sheet.write_datetime(r, c, stamp, fmt if fmt is not None else date_format)
         elif isinstance(value, int | float | np.integer | np.floating):
             number = float(value)
             if math.isfinite(number):

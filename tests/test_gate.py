@@ -423,6 +423,9 @@ def test_plan_yaml_mistakes(folder, tmp_path, capsys):
         (lambda p: p.update(plan_start="2020-01-06"), ["plan_start", "after the last history"]),
         (lambda p: p.update(supply_missing="maybe"), ["supply_missing", "error | planned | zero"]),
         (lambda p: p.update(typo_key=1), ["typo_key", "unknown key"]),
+        (lambda p: p.update(currency=978), ["currency", "978", "1..12 characters"]),
+        (lambda p: p.update(units='pcs "big"'), ["units", "'pcs \"big\"'", "no quotes"]),
+        (lambda p: p.update(units="pieces of twelve"), ["units", "1..12 characters"]),
     ]
     for change, words in cases:
         copy = _copy(folder, tmp_path)

@@ -260,6 +260,8 @@ def test_run_notes_that_are_warnings_are_alerts(run):
     shown = {a.message: a for a in alerts}
     for note in policy:
         assert shown[note].severity == "warning" and shown[note].topic == "policy"
+        if "is not a whole number" in note:  # the alert names its segment (who)
+            assert shown[note].who and f" of {shown[note].who!r} " in note
     for note in run.data.notes:  # the reader's rules stay info
         assert shown[note].severity == "info"
     # order lines summed into rationing lines are said with both counts (issue 12: "776

@@ -112,3 +112,56 @@ def test_critical_level_sheets_and_saving_facts(written):
     assert int(facts["stock simulation: targets missed"]) == int(
         (~run.tables["service_simulation"]["meets_target"]).sum()
     )
+
+
+def test_dates_are_dates_and_summary_facts_have_formats(written):
+    """(audit) The periods were text cells ('2025-07-07') and the summary's plan start a bare
+    serial number (45845, format General); the summary's gap, share and money facts had no
+    format (a gap of 8.6e-13 shown as such)."""
+    import datetime as dt
+
+    import openpyxl
+
+    run, path = written
+    book = openpyxl.load_workbook(path)
+    sheet = book["peak production"]
+    header = [c.value for c in sheet[1]]
+    cell = sheet.cell(row=2, column=header.index("period") + 1)
+    assert isinstance(cell.value, dt.datetime) and cell.number_format == "yyyy-mm-dd"
+    assert cell.value.strftime("%Y-%m-%d") == str(run.capacity.tables["production"]["period"][0])
+    facts = {r[0].value: r[1] for r in book["summary"].iter_rows(min_row=2)}
+    start = facts["plan start"]
+    assert start.value == run.data.plan_start.to_pydatetime()
+    assert start.number_format == "yyyy-mm-dd"
+    assert facts["peak plan: gap"].number_format == "0.0%"
+    assert facts["safety stock: saving share vs max_z"].number_format == "0.0%"
+    assert facts["safety stock: max_z cost per week"].number_format == "#,##0.00"
+    assert facts["items"].number_format == "#,##0"
+
+
+def test_currency_and_units_are_in_the_number_formats(written, tmp_path):
+    """plan.yaml's ``currency`` and ``units`` are part of the money and quantity columns'
+    number formats (the cells stay numbers, equal to the tables) and summary facts."""
+    import dataclasses
+
+    import openpyxl
+
+    from optim.workbook import write_workbook
+
+    run, _ = written
+    stated = dataclasses.replace(
+        run, data=dataclasses.replace(run.data, currency="EUR", units="pcs")
+    )
+    book = openpyxl.load_workbook(write_workbook(stated, tmp_path / "report.xlsx"))
+    sheet = book["segment summary"]
+    header = [c.value for c in sheet[1]]
+    row = {h: sheet.cell(row=2, column=k + 1) for k, h in enumerate(header)}
+    assert row["revenue"].number_format == '#,##0.00 "EUR"'
+    assert row["short_week_requested"].number_format.endswith('"pcs"')
+    assert row["customers"].number_format == "#,##0"  # a count, not a quantity
+    assert row["service_level_target"].number_format == "0.0%"
+    summary = run.tables["segment_summary"]
+    assert row["revenue"].value == pytest.approx(float(summary["revenue"].iloc[0]), abs=0.005)
+    facts = {r[0].value: r[1] for r in book["summary"].iter_rows(min_row=2)}
+    assert facts["currency"].value == "EUR" and facts["units"].value == "pcs"
+    assert facts["safety stock: max_z cost per week"].number_format == '#,##0.00 "EUR"'

@@ -17,7 +17,10 @@ file             required content
                           the default, or ``seasonal_naive``: how the peak is forecast)
                           and ``ordering_cost`` (currency per replenishment order: the
                           min/max order quantity is the EOQ; without it one review
-                          period's demand, :mod:`optim.planning.replenishment`)
+                          period's demand, :mod:`optim.planning.replenishment`);
+                          ``currency`` (e.g. ``EUR``) and ``units`` (e.g. ``pcs``): what
+                          money and quantities are counted in, shown in the report's and
+                          the workbook's columns, charts and alerts
 ``supply.csv``   no       ``item, location, quantity``: stock this week (default: planned
                           stock from the safety-stock plan × disruption); pairs of this
                           week's orders it does not list follow ``supply_missing``
@@ -60,6 +63,7 @@ repeats last year's weeks); numbers strict and finite (:mod:`optim.instances.gat
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +76,7 @@ from optim.instances.receipts import read_receipts
 from optim.planning.plan_document import (
     FORECASTS,
     ITEM_RULES,
+    LABEL_PATTERN,
     MAX_PLAN_WEEKS,
     NETWORK_KEYS,
     PLAN_KEYS,
@@ -139,6 +144,9 @@ class PlanningData:
         the history's standard deviation (the baseline).
     ordering_cost
         Cost per replenishment order for the EOQ of min/max items (None: not given).
+    currency, units
+        What money and quantities are counted in (``plan.yaml``; None: not stated, shown
+        as plain numbers and "units").
     pins
         Customer → segment pins (``plan.yaml`` ``pins:`` and ``pins.csv``).
     notes
@@ -172,6 +180,8 @@ class PlanningData:
     forecast: str = "statistical"
     ordering_cost: float | None = None
     receipts: pd.DataFrame | None = None
+    currency: str | None = None
+    units: str | None = None
     shipments: pd.DataFrame | None = None
 
 
@@ -399,6 +409,18 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
             "a number >= 0 (currency per replenishment order)",
         )
     out["ordering_cost"] = None if cost is None else float(cost)
+    for key, example in (("currency", "EUR"), ("units", "pcs")):
+        label = doc.get(key)
+        if label is not None and not (
+            isinstance(label, str) and re.fullmatch(LABEL_PATTERN, label)
+        ):
+            raise plan.error(
+                key,
+                f"{key} is {gate.shown(label)}",
+                f"text of 1..12 characters such as {example} (no quotes, backslashes or line "
+                "breaks, no space at either end)",
+            )
+        out[key] = label
     disruption = doc.get("disruption") or {}
     if not isinstance(disruption, dict):
         raise plan.error("disruption", "disruption is not a mapping", "item: share lines")
@@ -771,6 +793,8 @@ def read_folder(folder: str | Path) -> PlanningData:
         items_without_history=cfg["items_without_history"],
         forecast=cfg["forecast"],
         ordering_cost=cfg["ordering_cost"],
+        currency=cfg["currency"],
+        units=cfg["units"],
         pins=pins,
         notes=tuple(notes),
         source=source,
@@ -987,6 +1011,9 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
         plan["forecast"] = data.forecast
     if data.ordering_cost is not None:
         plan["ordering_cost"] = data.ordering_cost
+    for key in ("currency", "units"):
+        if getattr(data, key) is not None:
+            plan[key] = getattr(data, key)
     (folder / "plan.yaml").write_text(
         yaml.safe_dump(plan, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )

@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "FORECASTS",
     "ITEM_RULES",
+    "LABEL_PATTERN",
     "MAX_PLAN_WEEKS",
     "NETWORK_KEYS",
     "PLAN_KEYS",
@@ -34,6 +35,8 @@ PLAN_KEYS = {
     "pins",
     "forecast",
     "ordering_cost",
+    "currency",
+    "units",
 }
 REQUIRED_PLAN_KEYS = ("plan_start", "plan_weeks", "network", "resources", "families")
 NETWORK_KEYS = {"stages", "arcs", "demand_stage_of_location", "name", "pooling"}
@@ -42,6 +45,10 @@ ITEM_RULES = ("report", "error")
 FORECASTS = ("statistical", "seasonal_naive")
 MAX_PLAN_WEEKS = 156
 """Longest planning window (three years of weeks)."""
+LABEL_PATTERN = r"^[^\s\"\\\x00-\x1f\x7f]([^\"\\\x00-\x1f\x7f]{0,10}[^\s\"\\\x00-\x1f\x7f])?$"
+"""``currency`` and ``units``: 1..12 characters, no quotes, backslashes or control
+characters, no space at either end (they are shown in the report, the workbook's number
+formats and the alerts)."""
 
 
 def plan_schema() -> dict[str, Any]:
@@ -99,6 +106,19 @@ def plan_schema() -> dict[str, Any]:
                 "default": "statistical",
                 "description": "statistical: optim.forecast and its forecast-error sigma; "
                 "seasonal_naive: last year's weeks and the history's sigma",
+            },
+            "currency": {
+                "type": "string",
+                "pattern": LABEL_PATTERN,
+                "description": "the money of every cost, value, revenue and price (e.g. EUR): "
+                "shown in the report's and the workbook's money columns and charts",
+            },
+            "units": {
+                "type": "string",
+                "pattern": LABEL_PATTERN,
+                "default": "units",
+                "description": "the unit of every quantity (e.g. pcs, cases): shown in the "
+                "report's and the workbook's quantity columns, charts and alerts",
             },
             "pins": {
                 "type": "object",

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from optim.planning import PlanningRun
     from optim.result import Result
 
-__all__ = ["fmt_number", "fmt_pct", "render_report", "write_report"]
+__all__ = ["fmt_money", "fmt_number", "fmt_pct", "render_report", "write_report"]
 
 PALETTE = ("#1b4f72", "#2e86c1", "#85c1e9", "#d35400", "#7d3c98", "#229954", "#7f8c8d")
 """Segment colours, in the order of the segment summary (tier 1 first)."""
@@ -89,6 +89,45 @@ def fmt_number(value: float, digits: int | None = None) -> str:
     return f"{value:,.{digits}f}"
 
 
+def currency(run: PlanningRun) -> str | None:
+    """The money of the run's costs and values (``plan.yaml`` ``currency``), None if not
+    stated."""
+    return getattr(run.data, "currency", None)
+
+
+def unit_name(run: PlanningRun) -> str:
+    """The unit of the run's quantities (``plan.yaml`` ``units``; default ``"units"``)."""
+    return getattr(run.data, "units", None) or "units"
+
+
+def fmt_money(run: PlanningRun, value: float, digits: int | None = 0) -> str:
+    """:func:`fmt_number` followed by the run's currency when ``plan.yaml`` states one."""
+    cur = currency(run)
+    text = fmt_number(value, digits)
+    return f"{text} {cur}" if cur and text != "–" else text
+
+
+Labels = tuple[str | None, str | None]
+"""``(currency, units)`` as stated in ``plan.yaml`` (None: not stated)."""
+
+
+def labels(run: PlanningRun) -> Labels:
+    """The run's :data:`Labels` for :func:`html_table`'s headers."""
+    return currency(run), getattr(run.data, "units", None)
+
+
+def header_label(name: str, stated: Labels = (None, None)) -> str:
+    """A column's header: its name with spaces, and the currency of a money column or the
+    unit of a quantity column (by :func:`optim.precision.column_kind`) where ``plan.yaml``
+    states them."""
+    from optim.precision import column_kind
+
+    text = str(name).replace("_", " ")
+    kind = column_kind(str(name))
+    unit = stated[0] if kind == "money" else stated[1] if kind == "quantity" else None
+    return f"{text} ({unit})" if unit else text
+
+
 def _column_formatter(name: str, values: pd.Series) -> Callable[[Any], str] | None:
     """The formatter of a numeric column, or None for text columns."""
     if pd.api.types.is_bool_dtype(values):
@@ -110,11 +149,13 @@ def _column_formatter(name: str, values: pd.Series) -> Callable[[Any], str] | No
     return lambda v: fmt_number(float(v), digits)
 
 
-def html_table(frame: pd.DataFrame, table_id: str) -> str:
-    """Render ``frame`` as an escaped HTML table with planner-friendly number formats."""
+def html_table(frame: pd.DataFrame, table_id: str, stated: Labels = (None, None)) -> str:
+    """Render ``frame`` as an escaped HTML table with planner-friendly number formats; the
+    headers of money and quantity columns carry the ``stated`` currency and unit
+    (:func:`header_label`)."""
     cols = list(frame.columns)
     fmts = {c: _column_formatter(str(c), frame[c]) for c in cols}
-    head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in cols)
+    head = "".join(f"<th>{html.escape(header_label(str(c), stated))}</th>" for c in cols)
     rows = []
     for rec in frame.itertuples(index=False, name=None):
         cells = []
@@ -291,7 +332,7 @@ def plot_segment_matrix(run: PlanningRun) -> Figure:
         bx.text(
             rev_share[k],
             y[k] + 0.2,
-            f" {fmt_number(rev[k], 0)} ({fmt_pct(rev_share[k])})",
+            f" {fmt_money(run, rev[k])} ({fmt_pct(rev_share[k])})",
             va="center",
             fontsize=8,
         )
@@ -397,7 +438,7 @@ def plot_stock_placement(run: PlanningRun) -> Figure:
     )
     for k, s in enumerate(stages):
         ax.annotate(
-            f"{s}\n{fmt_number(value[k], 0)} value\n{int(dps[k]):,} DP",
+            f"{s}\n{fmt_money(run, value[k])} value\n{int(dps[k]):,} DP",
             (xs[k], ys[k]),
             xytext=(0, -np.sqrt(sizes[k]) / 2 - 4),
             textcoords="offset points",
@@ -405,7 +446,14 @@ def plot_stock_placement(run: PlanningRun) -> Figure:
             va="top",
             fontsize=8,
         )
-    fig.colorbar(points, ax=ax, label="safety-stock value", shrink=0.8, format=_thousands())
+    cur = currency(run)
+    fig.colorbar(
+        points,
+        ax=ax,
+        label="safety-stock value" + (f" ({cur})" if cur else ""),
+        shrink=0.8,
+        format=_thousands(),
+    )
     ax.set_xlim(-0.5, n_layers - 0.5)
     ax.set_ylim(-height + 0.1, 0.6)
     ax.set_axis_off()
@@ -460,6 +508,8 @@ def plot_service_cost(run: PlanningRun) -> Figure:
         strict=True,
     ):  # one unit per axis: cost per week and cost per plan window in separate panels
         _grouped_bars(axis, x, summary, ((col, title, colour),), 0.6, lambda v: fmt_number(v, 0))
+        if currency(run):  # the money of the axis
+            axis.set_ylabel(str(currency(run)))
         axis.set_xticks(x, segs, rotation=30, ha="right", fontsize=8)
         axis.yaxis.set_major_formatter(_thousands())
         top = float(summary[col].max())
@@ -522,7 +572,7 @@ def plot_capacity(run: PlanningRun) -> Figure:
         _legend_outside(ax, fontsize=7)
     held = prebuild.fillna(0.0).to_numpy(float)
     axes[-2].bar(x, held, 0.8, color="#7d3c98")
-    axes[-2].set_ylabel("units")
+    axes[-2].set_ylabel(unit_name(run))
     axes[-2].yaxis.set_major_formatter(_thousands())
     if not held.size or float(held.max()) <= 0:  # nothing pre-built: one tick at 0
         axes[-2].set_ylim(0, 1)
@@ -535,7 +585,7 @@ def plot_capacity(run: PlanningRun) -> Figure:
         vals = demand[s].to_numpy(float)
         axes[-1].bar(x, vals, 0.8, bottom=bottom, color=colours[s], label=s)
         bottom += vals
-    axes[-1].set_ylabel("units")
+    axes[-1].set_ylabel(unit_name(run))
     axes[-1].yaxis.set_major_formatter(_thousands())
     axes[-1].set_title("Forecast demand per customer segment", fontsize=10)
     _legend_outside(axes[-1], fontsize=7)
@@ -566,7 +616,7 @@ def plot_rationing(run: PlanningRun) -> Figure:
             fontsize=8,
         )
     ax.set_xticks(x, labels)
-    ax.set_ylabel("units")
+    ax.set_ylabel(unit_name(run))
     ax.yaxis.set_major_formatter(_thousands())
     _legend_outside(ax)
     ax.set_title("This week: requested vs allocated (fill rate)")
@@ -641,7 +691,7 @@ def plot_peak_forecast(run: PlanningRun) -> Figure:
     start = run.data.plan_start.strftime("%Y-%m-%d")
     if start in weeks:
         ax.axvspan(weeks.index(start) - 0.5, len(weeks) - 0.5, color="#f4f6f6", zorder=0)
-    ax.set_ylabel("units per week")
+    ax.set_ylabel(f"{unit_name(run)} per week")
     ax.yaxis.set_major_formatter(_thousands())
     _legend_outside(ax, fontsize=7)
     _week_ticks(ax, weeks)
@@ -781,8 +831,10 @@ def _lead_time_alerts(run: PlanningRun) -> str:
             f"{row.base_mean_days:.1f} → {row.recent_mean_days:.1f} days on average "
             f"({row.recent_receipts} recent receipts against {row.base_receipts}; one-sided "
             f"Mann–Whitney p = {row.p_value:.2g}). Planned with the recent lead times: "
-            f"network safety stock {change:+,.0f} units ({value:+,.0f} in value), "
-            f"{lane:+,.0f} units at the lane's own stages, against its lead times before "
+            f"network safety stock {change:+,.0f} {unit_name(run)} ({value:+,.0f}"
+            f"{' ' + str(currency(run)) if currency(run) else ''} in value), "
+            f"{lane:+,.0f} {unit_name(run)} at the lane's own stages, against its lead times "
+            "before "
             "the recent window.</li>"
         )
     return (
@@ -807,10 +859,10 @@ def saving_text(run: PlanningRun) -> str:
     saving = float(total["saving_per_week"])
     text = (
         f"Critical levels (each segment its own target from shared stock): holding cost "
-        f"{fmt_number(plan, 0)} per week against {fmt_number(base, 0)} with max_z (every "
+        f"{fmt_money(run, plan)} per week against {fmt_money(run, base)} with max_z (every "
         f"segment covered at its stage's strictest level, no reservation, the same demand "
         f"laws) on the same instance: saving "
-        f"{fmt_number(saving, 0)} per week ({fmt_pct(float(total['saving_share']))})."
+        f"{fmt_money(run, saving)} per week ({fmt_pct(float(total['saving_share']))})."
     )
     by_model = (
         table[table["location"] != "total"]
@@ -828,7 +880,7 @@ def saving_text(run: PlanningRun) -> str:
         b = float(row["holding_cost_per_week_max_z"])
         share = float(row["saving_per_week"]) / b if b > 0 else math.nan
         parts.append(
-            f"stages with {name}: saving {fmt_number(float(row['saving_per_week']), 0)} "
+            f"stages with {name}: saving {fmt_money(run, float(row['saving_per_week']))} "
             f"({fmt_pct(share)})"
         )
     if parts:
@@ -870,14 +922,16 @@ def _stock_service_section(run: PlanningRun) -> str:
         f'<p id="simulation">{html.escape(simulation_text(run))}</p>',
     ]
     if "stock_vs_max_z" in run.tables:
-        body.append(html_table(run.tables["stock_vs_max_z"], "stock-vs-max-z-table"))
+        body.append(html_table(run.tables["stock_vs_max_z"], "stock-vs-max-z-table", labels(run)))
     if "service_by_segment" in run.tables:
         body.append(
             '<p class="hint">Stock and simulated service per location and customer segment '
             "(stock attributed by each segment's own-level requirement; service in the "
             "segment's measure, mean over its items).</p>"
         )
-        body.append(html_table(run.tables["service_by_segment"], "service-by-segment-table"))
+        body.append(
+            html_table(run.tables["service_by_segment"], "service-by-segment-table", labels(run))
+        )
     sim = run.tables.get("service_simulation")
     if sim is not None and not sim.empty:
         missed = sim[~sim["meets_target"].astype(bool)].sort_values("margin", kind="stable")
@@ -899,6 +953,7 @@ def _stock_service_section(run: PlanningRun) -> str:
                         }
                     ),
                     "stock-misses-table",
+                    labels(run),
                 )
             )
     return _section(
@@ -968,7 +1023,8 @@ def _changes_section(run: PlanningRun) -> str:
         f"Against {prev.folder}"
         + (f" (input SHA-256 {digest[:16]}…)" if digest else "")
         + f": {len(classes):,} item(s) changed class, {len(stock):,} stock position(s) moved "
-        f"(value {stock['value_change'].sum():+,.2f}), {len(alloc):,} customer/item "
+        f"(value {stock['value_change'].sum():+,.2f}"
+        f"{' ' + str(currency(run)) if currency(run) else ''}), {len(alloc):,} customer/item "
         f"allocation(s) changed. The largest {CHANGES_SHOWN} of each are shown; all are in "
         "changes/*.csv and the workbook."
     )
@@ -982,7 +1038,7 @@ def _changes_section(run: PlanningRun) -> str:
     ):
         body.append(f"<h3>{html.escape(title)} ({len(frame):,})</h3>")
         body.append(
-            html_table(frame.head(CHANGES_SHOWN), f"{sid}-table")
+            html_table(frame.head(CHANGES_SHOWN), f"{sid}-table", labels(run))
             if len(frame)
             else '<p class="ok">None.</p>'
         )
@@ -1018,6 +1074,14 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         f"{len(seg.customers):,} customers; this week: {len(data.orders):,} open order lines; "
         f"peak plan: {data.plan_weeks} weeks from {data.plan_start:%Y-%m-%d}."
     )
+    stated = [
+        f"{what} in {label}"
+        for what, label in (("money", currency(run)), ("quantities", labels(run)[1]))
+        if label
+    ]
+    if stated:
+        said = " and ".join(stated)
+        facts += f" {said[0].upper()}{said[1:]} (plan.yaml)."
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">\n<head>\n<meta charset="utf-8">',
@@ -1181,7 +1245,7 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         body = (
             _no_solution(res)
             if res is not None and not res.has_solution()
-            else html_table(frame, f"{sid}-table")
+            else html_table(frame, f"{sid}-table", labels(run))
         )
         parts.append(_section(sid, title, hint, body))
     parts.append(f"<script>{SCRIPT}</script>")

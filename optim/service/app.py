@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from optim import api, result_schema
@@ -38,6 +39,7 @@ from optim.service.pool import JobManager, NotCancellable, QueueFull
 from optim.service.store import TERMINAL, JobStore
 
 log = logging.getLogger("optim.service")
+FIRST = asyncio.FIRST_COMPLETED
 
 SOLVERS = ("auto", "highs", "pyomo", "cpsat")
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -107,9 +109,16 @@ class ErrorView(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorView} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500)
 }
+_SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    503: {"model": ErrorView, "description": "the service is stopping"},
+}
 _SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
-    503: {"model": ErrorView, "description": "no worker was free within the cap"},
+    503: {
+        "model": ErrorView,
+        "description": "no worker was free within the cap, or the service is stopping",
+    },
     504: {"model": ErrorView, "description": "the solve did not stop at the cap"},
 }
 
@@ -232,6 +241,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
         ]
         return _error(request, 422, "; ".join(problems) or "invalid request")
 
+    @app.exception_handler(ClientDisconnect)
+    async def _client_left(request: Request, exc: ClientDisconnect) -> Response:
+        log.info(
+            "request %s %s %s: the client disconnected before its body was read",
+            _rid(request),
+            request.method,
+            request.url.path,
+        )
+        return Response(status_code=499)  # never sent: for the record (nginx's code)
+
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         rid = _rid(request)
@@ -257,13 +276,21 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorView}})
     async def readyz() -> JSONResponse:
-        """Ready when at least one worker process is warm (503 otherwise)."""
-        ready = manager.ready_workers()
+        """Ready when at least one worker process is warm (503 otherwise, and while the
+        service stops); says how many
+        workers are solving, how many jobs are queued and how many synchronous solves wait."""
+        ready = 0 if manager.draining.is_set() else manager.ready_workers()
         body = {
-            "status": "ready" if ready else "starting",
+            "status": "stopping"
+            if manager.draining.is_set()
+            else "ready"
+            if ready
+            else "starting",
             "workers_ready": ready,
             "workers": config.workers,
+            "workers_busy": manager.busy(),
             "queued": manager.queued(),
+            "solves_waiting": manager.solves_waiting(),
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -274,13 +301,14 @@ def create_app(config: ServiceConfig) -> FastAPI:
         dependencies=auth,
         tags=["jobs"],
         openapi_extra=_BODY,
-        responses=_ERRORS,
+        responses=_SUBMIT_ERRORS,
     )
     async def submit(
         request: Request,
         query: SolveQuery = Depends(solve_query),  # noqa: B008
     ) -> JSONResponse:
         """Queue a solve; answers 202 with the job (poll it, or follow its events)."""
+        _not_stopping()
         ctype = payload.media_type(request.headers.get("content-type"))
         body = await _read(request, config.max_body)
         params = query.params(config.max_time_limit)
@@ -424,23 +452,44 @@ def create_app(config: ServiceConfig) -> FastAPI:
         query: SolveQuery = Depends(solve_query),  # noqa: B008
     ) -> Response:
         """Solve a small instance now (time limit capped); answers the result document."""
+        _not_stopping()
         ctype = payload.media_type(request.headers.get("content-type"))
         body = await _read(request, config.max_body)
         params = query.params(config.sync_time_limit)
-        future = manager.solve(body, ctype, params)
+        asked = asyncio.get_running_loop().time()
+        future = manager.solve(body, ctype, params, request_id=_rid(request))
         waited = asyncio.wrap_future(future)
+        gone = asyncio.ensure_future(_disconnected(request))
+        watched: set[asyncio.Future[Any]] = {waited, gone}
         try:  # a worker must take the solve within the cap (jobs may hold every worker)
-            outcome = await asyncio.wait_for(asyncio.shield(waited), config.sync_time_limit)
-        except TimeoutError:
-            if manager.withdraw(future):
-                raise ApiError(
-                    503,
-                    f"no worker was free within this server's {config.sync_time_limit:g} s "
-                    f"(all {config.workers} busy); retry later, or submit it as a job "
-                    "(POST /v1/jobs)",
-                    {"Retry-After": "5"},
-                ) from None
-            outcome = await waited  # a worker has it: the slot's wall clock bounds the solve
+            cap = config.sync_time_limit
+            done, _ = await asyncio.wait(watched, timeout=cap, return_when=FIRST)
+            if not done:
+                if manager.withdraw(future):
+                    raise ApiError(
+                        503,
+                        f"no worker was free within this server's {cap:g} s "
+                        f"(all {config.workers} busy); retry later, or submit it as a job "
+                        "(POST /v1/jobs)",
+                        {"Retry-After": "5"},
+                    )
+                # a worker has it: the slot's wall clock bounds the solve
+                done, _ = await asyncio.wait(watched, return_when=FIRST)
+            if waited not in done:  # the client closed its connection: nobody wants the answer
+                what = manager.abandon(future)
+                took = asyncio.get_running_loop().time() - asked
+                log.info(
+                    "request %s: the client disconnected after %.1f s; its solve %s",
+                    _rid(request),
+                    took,
+                    what,
+                )
+                return Response(status_code=499)  # never sent: for the record (nginx's code)
+            if waited.cancelled():  # withdrawn by the service's stop
+                _not_stopping()
+            outcome = waited.result()
+        finally:
+            gone.cancel()
         if outcome.get("ok"):
             return Response(
                 outcome["result"],
@@ -482,6 +531,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 404, f"schema {kind!r} is not known; allowed: {', '.join(result_schema.SCHEMAS)}"
             )
         return result_schema.schema(kind)
+
+    def _not_stopping() -> None:
+        if manager.draining.is_set():
+            raise ApiError(503, "the service is stopping; retry in a moment", {"Retry-After": "5"})
 
     def _job(job_id: str) -> Any:
         job = manager.get(job_id)
@@ -534,6 +587,13 @@ def _server_timing(timing: dict[str, float]) -> str:
 
 def _rid(request: Request) -> str:
     return getattr(request.state, "request_id", "") or uuid.uuid4().hex[:16]
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closes its connection (the ASGI ``http.disconnect`` message;
+    the body has been read, so nothing else arrives on this request's channel)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _read(request: Request, limit: int) -> bytes:

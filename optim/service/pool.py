@@ -43,6 +43,9 @@ log = logging.getLogger("optim.service")
 CANCEL_GRACE = 10.0
 """Seconds a cancelled worker gets to return its best solution before it is killed."""
 
+STOPPED = "interrupted: the service stopped "
+"""How a job the service's stop interrupted begins its message."""
+
 DETERMINISTIC = frozenset({"optimal", "infeasible", "unbounded"})
 """Terminations whose result depends on the request only (cacheable)."""
 
@@ -65,6 +68,8 @@ class Task:
     key: str = field(compare=False, default="")
     enqueued: float = field(compare=False, default_factory=time.monotonic)
     sent: float = field(compare=False, default=0.0)
+    request_id: str = field(compare=False, default="")  # of a synchronous solve, for the log
+    abandoned: float | None = field(compare=False, default=None)  # when its client left
 
 
 _STOP = -1
@@ -137,13 +142,14 @@ class Slot(threading.Thread):
             if task.job is not None and task.job.status != "queued":
                 continue  # cancelled while queued
             if task.future is not None and not self.manager._take(task):
-                continue  # a synchronous solve withdrawn: no worker was free in time
+                continue  # a synchronous solve withdrawn (no worker free in time, client gone)
             if self.process is None or not self.process.is_alive():
                 self.ready = False
                 self._spawn()
             self.cancel_event.clear()
             self.kill_at = None
-            self.current = task
+            if not self.manager._assign(self, task):
+                continue  # its client left while this slot was starting a new worker
             try:
                 self._run(task)
             finally:
@@ -278,8 +284,10 @@ class JobManager:
         self.live: dict[str, Job] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.draining = threading.Event()  # no new work: the service is stopping
         self.seq = itertools.count(store.next_seq())
-        self.sync_waiting = 0  # synchronous solves in the queue (withdrawn ones included)
+        self.sync_waiting = 0  # synchronous solves waiting in the queue (not withdrawn)
+        self.sync_tasks: dict[concurrent.futures.Future[dict[str, Any]], Task] = {}
         self.slots = [Slot(self, i) for i in range(workers)]
 
     def start(self) -> None:
@@ -289,7 +297,36 @@ class JobManager:
         for slot in self.slots:
             slot.start()
 
+    def drain(self) -> None:
+        """The service is stopping (SIGTERM): no new work; queued jobs fail with the reason,
+        queued synchronous solves are withdrawn (their requests answer 503), and running solves
+        are interrupted as a cancel does, so a job keeps its best solution and a synchronous
+        request gets its answer, within :data:`CANCEL_GRACE` seconds."""
+        if self.draining.is_set():
+            return
+        self.draining.set()
+        with self.lock:
+            for job in list(self.live.values()):
+                if job.status == "queued":
+                    self._finish(job, "failed", STOPPED + "before it started; submit it again")
+                else:
+                    job.stop_requested = True
+            waiting = [f for f in self.sync_tasks if f.cancel()]
+            for future in waiting:
+                self.sync_waiting -= 1
+                del self.sync_tasks[future]
+            for slot in self.slots:
+                if slot.current is not None:
+                    slot.interrupt()
+        if self.live or any(slot.current for slot in self.slots):
+            log.info("stopping: running solves interrupted; waiting for their best solutions")
+
     def stop(self) -> None:
+        """Drain, give interrupted solves their grace to answer, then end the workers."""
+        self.drain()
+        until = time.monotonic() + CANCEL_GRACE + 2.0  # a slot kills its worker at the grace
+        while any(slot.current for slot in self.slots) and time.monotonic() < until:
+            time.sleep(0.05)
         self.stopping.set()
         for _ in self.slots:
             self.queue.put(Task(_STOP, 0))
@@ -299,7 +336,7 @@ class JobManager:
             slot.join(timeout=10)
         with self.lock:
             for job in list(self.live.values()):
-                self._finish(job, "failed", "interrupted: the service stopped before it finished")
+                self._finish(job, "failed", STOPPED + "before it finished; submit it again")
 
     def ready_workers(self) -> int:
         return sum(slot.ready for slot in self.slots)
@@ -373,7 +410,7 @@ class JobManager:
         return job
 
     def solve(
-        self, body: bytes, content_type: str, params: dict[str, Any]
+        self, body: bytes, content_type: str, params: dict[str, Any], request_id: str = ""
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """A synchronous solve: ahead of queued jobs; the future gets the worker's outcome."""
         future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
@@ -389,20 +426,68 @@ class JobManager:
             if waiting >= self.max_queue:
                 raise QueueFull(f"{waiting} solves are waiting; retry later")
             self.sync_waiting += 1
-        message = self._message("any", body, content_type, params)
-        self.queue.put(Task(0, next(self.seq), message=message, future=future, key=key))
+            message = self._message("any", body, content_type, params)
+            task = Task(0, next(self.seq), message=message, future=future, key=key)
+            task.request_id = request_id
+            self.sync_tasks[future] = task
+        self.queue.put(task)
         return future
 
     def withdraw(self, future: concurrent.futures.Future[dict[str, Any]]) -> bool:
-        """Take back a synchronous solve no worker has started; False once one has."""
-        return future.cancel()  # a slot marks the future running when it takes the task
+        """Take back a synchronous solve no worker has taken; False once one has. Its place
+        in the queue is freed at once (it no longer counts towards ``--max-queue``)."""
+        with self.lock:  # a slot marks the future running when it takes the task
+            if not future.cancel():
+                return False
+            self.sync_waiting -= 1
+            self.sync_tasks.pop(future, None)
+            return True
+
+    def abandon(self, future: concurrent.futures.Future[dict[str, Any]]) -> str:
+        """The client of a synchronous solve is gone: withdraw it from the queue, or interrupt
+        its worker as ``DELETE /v1/jobs/{id}`` does (the solver stops, the worker is killed
+        if it does not answer within :data:`CANCEL_GRACE`). Says which, for the log."""
+        if self.withdraw(future):
+            return "withdrawn from the queue"
+        with self.lock:
+            task = self.sync_tasks.get(future)
+            if task is None or future.done():
+                return "already solved"
+            task.abandoned = time.monotonic()
+            for slot in self.slots:
+                if slot.current is task:
+                    slot.interrupt()
+                    return f"interrupted in worker {slot.index}"
+        return "dropped before its worker started"  # the slot sees the mark (_assign)
 
     def _take(self, task: Task) -> bool:
         """A slot takes a synchronous solve off the queue: False if it was withdrawn."""
         assert task.future is not None
         with self.lock:
-            self.sync_waiting -= 1
-        return task.future.set_running_or_notify_cancel()
+            taken = task.future.set_running_or_notify_cancel()
+            if taken:  # a withdrawn one was counted off by withdraw
+                self.sync_waiting -= 1
+            return taken
+
+    def _assign(self, slot: Slot, task: Task) -> bool:
+        """The slot starts the task: False for a synchronous solve whose client left."""
+        with self.lock:
+            if task.abandoned is not None:
+                self.sync_tasks.pop(task.future, None)  # type: ignore[arg-type]
+                assert task.future is not None
+                task.future.set_result({"ok": False, "message": "abandoned"})
+                return False
+            slot.current = task
+            return True
+
+    def busy(self) -> int:
+        """Workers solving something now."""
+        return sum(slot.current is not None for slot in self.slots)
+
+    def solves_waiting(self) -> int:
+        """Synchronous solves waiting for a worker (withdrawn ones not counted)."""
+        with self.lock:
+            return self.sync_waiting
 
     def _message(
         self, mode: str, body: bytes, content_type: str, params: dict[str, Any]
@@ -476,17 +561,24 @@ class JobManager:
             "slot": time.monotonic() - task.sent,
         }
         cancelled = task.job is not None and task.job.cancel_requested
-        if self.cache is not None and not cancelled and cacheable(outcome):
+        if self.cache is not None and not cancelled and not task.abandoned and cacheable(outcome):
             self.cache.put(task.key, outcome)
         if task.future is not None:
-            task.future.set_result(outcome)
+            self._sync_ended(task, outcome, "its solve stopped")
             return
         job = task.job
         assert job is not None
         with self.lock:
             if job.status in TERMINAL:
                 return
-            if outcome.get("ok") and cancelled:
+            stopped = job.stop_requested and outcome.get("termination") not in DETERMINISTIC
+            if outcome.get("ok") and stopped:  # the service stopped it: a failure, what it kept
+                note = _cancel_note(outcome).removeprefix("cancelled while running: ")
+                if outcome.get("kind") == "planning":
+                    note = f"its output as the run ended (exit {outcome['exit_code']}) is kept"
+                message = f"{STOPPED}while it ran: {note}; submit it again for the full solve"
+                self._succeeded(job, outcome, message, status="failed")
+            elif outcome.get("ok") and cancelled:
                 self._succeeded(job, outcome, _cancel_note(outcome), status="cancelled")
             elif outcome.get("ok") and outcome.get("capped") is not None:
                 note = _cancel_note(outcome).removeprefix("cancelled while running: ")
@@ -528,14 +620,18 @@ class JobManager:
                     f"{sent['wall_cap']:g} s and was killed (no solution); submit it as a job "
                     "(POST /v1/jobs), whose cap is longer"
                 )
-            task.future.set_result({"ok": False, "timed_out": timed_out, "message": message})
+            outcome = {"ok": False, "timed_out": timed_out, "message": message}
+            self._sync_ended(task, outcome, f"its worker process ended ({how})")
             return
         job = task.job
         assert job is not None
         with self.lock:
             if job.status in TERMINAL:
                 return
-            if job.cancel_requested:
+            if job.stop_requested:
+                message = f"the worker did not stop within {CANCEL_GRACE:g} s and was killed"
+                self._finish(job, "failed", f"{STOPPED}while it ran: {message}")
+            elif job.cancel_requested:
                 self._finish(
                     job,
                     "cancelled",
@@ -549,6 +645,20 @@ class JobManager:
                     "failed",
                     f"the worker process solving this job ended ({how}); submit it again",
                 )
+
+    def _sync_ended(self, task: Task, outcome: dict[str, Any], how: str) -> None:
+        """A synchronous solve's outcome to the request waiting for it (if it still waits)."""
+        assert task.future is not None
+        with self.lock:
+            self.sync_tasks.pop(task.future, None)
+        if task.abandoned is not None:
+            log.info(
+                "request %s: worker free again %.1f s after its client disconnected (%s)",
+                task.request_id,
+                time.monotonic() - task.abandoned,
+                how,
+            )
+        task.future.set_result(outcome)
 
     def _finish(self, job: Job, status: str, message: str, result: bytes | None = None) -> None:
         """Record a terminal state (caller holds the lock)."""

@@ -302,6 +302,18 @@ def test_capacity_fallback_is_strict_priority_and_names_every_segment(data):
         if segs.loc[name, "fill_rate"] < row.service_level:
             assert f"{shown} against a floor of {row.service_level:.1%}: BELOW floor" in note
     assert (segs["fill_rate"] < 0.01).any()  # the lowest tier is (nearly) unserved here
+    # the alerts at the top name who misses its floor and by how many units (audit: one
+    # alert without who or amount, "see the notes")
+    from optim.alerts import collect
+
+    alerts = [a for a in collect(plan) if a.topic == "capacity" and a.severity == "critical"]
+    floor = {n: r.service_level for n, r in plan.policy.segments.items()}
+    below = [n for n in segs.index if segs.loc[n, "fill_rate"] < floor[n] - 1e-9]
+    assert below and sorted(a.who for a in alerts) == sorted(below)
+    for a in alerts:
+        r = segs.loc[a.who]
+        assert a.amount == pytest.approx(r["demand"] * (floor[a.who] - r["fill_rate"]))
+        assert a.unit == "units" and f"{a.amount:,.0f} units short of the floor" in a.message
 
 
 # --- issue 10: the planning run with critical levels ------------------------------------------

@@ -555,3 +555,42 @@ def test_a_simulated_miss_is_at_the_top_and_listed(small_run: PlanningRun) -> No
     assert page.index('id="alert-list"') < page.index('id="stock-service"')
     misses = parsed.tables["stock-misses-table"]
     assert len(misses) == 2 and misses[1][0] == stage
+
+
+def test_currency_and_units_from_plan_yaml(small_run: PlanningRun, tmp_path: Path) -> None:
+    """Issue 12 item 7 (audit: plan.yaml had no currency or units and refused both keys):
+    ``currency: EUR`` and ``units: pcs`` read from plan.yaml are stated under the title, in
+    the money and quantity columns' headers, the charts' axes and texts, and the alerts;
+    without them the page is unchanged."""
+    import dataclasses
+
+    import yaml
+
+    from optim.planning import read_folder
+    from optim.planning.folder import write_folder
+
+    folder = write_folder(small_run.data, tmp_path / "in")
+    plan = yaml.safe_load((folder / "plan.yaml").read_text())
+    (folder / "plan.yaml").write_text(yaml.safe_dump({**plan, "currency": "EUR", "units": "pcs"}))
+    data = read_folder(folder)
+    assert (data.currency, data.units) == ("EUR", "pcs")
+    stated = dataclasses.replace(small_run, data=data)
+    page = render_report(stated)
+    assert "Money in EUR and quantities in pcs (plan.yaml)." in page
+    p = _Sections()
+    p.feed(page)
+    header = p.tables["segment-summary-table"][0]
+    assert "revenue (EUR)" in header and "safety stock cost per week (EUR)" in header
+    assert "short week requested (pcs)" in header and "customers" in header  # a count: no unit
+    assert "service level target" in header  # a rate: no unit
+    for sid in ("capacity", "rationing", "peak-forecast"):
+        assert "<text" in page and ">pcs" in _section(page, sid), sid
+    assert ">EUR<" in _section(page, "service-cost")  # the cost axes say their money
+    saving = re.search(r'<p id="saving">(.*?)</p>', page, flags=re.S)
+    assert saving and re.search(r"holding cost [\d,]+ EUR per week", saving.group(1))
+    from optim.alerts import collect
+
+    short = [a for a in collect(stated) if a.topic == "service" and a.unit]
+    assert short and all(a.unit == "pcs" and " pcs short" in a.message for a in short)
+    # not stated: no unit in any header, "units" on the axes as before
+    assert "(EUR)" not in render_report(small_run) and "(pcs)" not in render_report(small_run)
