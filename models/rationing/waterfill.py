@@ -42,10 +42,10 @@ reported as not solved and goes back to the LP stages.
 Which components: those of at most :data:`MAX_COMPONENT` lines + cells, and every component
 whose quantities span more than :data:`LP_SPAN` (:func:`spans`), whatever its size: the
 staged LPs do not resolve such a component reliably, the flow method in whole quanta does.
-The methods' work grows faster than linearly with a component's size (one item of 2,000 /
-5,000 / 10,000 / 20,000 lines + cells in one component: 0.2 / 1.3 / 13 / 87 CPU s here,
-routing 0.4 / 5.0 / 11 / 53 s, see ``benchmarks/RESULTS.md``), so a large component of a
-narrow span stays with the LPs.
+The methods' work grows faster than linearly with a component's size (one item whose 1,840 /
+4,900 / 19,600 lines + cells form one component: 0.2 / 2.2 / 87 CPU s, routing 0.4 / 4.2 /
+53 s under load, ``benchmarks/bench_rationing_span.py``), so a large component of a narrow
+span stays with the LPs.
 """
 
 from __future__ import annotations

