@@ -235,8 +235,49 @@ def test_routing_lps_at_wide_spans_route_as_the_exact_routing(seed, huge, tiers,
     p = prepare(inst)
     exact = solve.allocate(p, SolveParams())
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(routing, "integer_costs", lambda cost: None)
+        mp.setattr(routing, "integer_costs", lambda *args: None)
         by_lp = solve.allocate(p, SolveParams())
     routed = (np.bincount(p.arc_line, minlength=p.num_lines) > 1) & (exact.alloc > 0)
     assert by_lp.lp_count > 0 or not routed.any()  # the LPs routed it
     _assert_as_good(p, exact.flow, by_lp.flow, exact.alloc, by_lp.alloc, exact.floor)
+
+
+def test_lane_costs_take_the_coarsest_exact_grid_per_component():
+    """Each component's costs as whole numbers of its own grid (1e-6, 1e-9, 1e-12); None
+    when a component's fit none (1/3 as a double; 7 decimals beside 5,000 in one component
+    would need 5e12 > 2^40)."""
+    cost = np.array([0.5, 1.25, 0.1234567, 2.0, 0.000000000001])
+    got = routing.integer_costs(cost, np.array([0, 0, 1, 1, 2]))
+    assert got is not None
+    assert got.tolist() == [500_000, 1_250_000, 123_456_700, 2_000_000_000, 1]
+    assert routing.integer_costs(np.array([1 / 3, 0.5]), np.array([0, 1])) is None
+    assert routing.integer_costs(np.array([0.1234567, 5000.0]), np.array([0, 0])) is None
+    assert routing.integer_costs(np.array([0.1234567, 5000.0]), np.array([0, 1])) is not None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lane_costs_with_seven_decimals_route_exactly_as_their_tenfold(seed):
+    """Lane costs k / 1e7 (off the 1e-6 grid: they went to the routing LPs) route on the
+    1e-9 grid by the exact routing — no LP — and flow for flow as costs k / 1e6 do (on the
+    1e-6 grid; a common factor of the costs changes no routing decision), whose exact
+    routing ``test_rationing_routing`` proves lexicographically optimal."""
+    frames = dense_rationing_frames(seed, n_items=6, n_locations=5, n_customers=4)
+    rng = np.random.default_rng(seed)
+    customers = sorted(frames["demand"]["customer"].unique())
+    locations = sorted(frames["supply"]["location"].unique())
+    pairs = [(c, loc) for c in customers for loc in locations]
+    k = rng.integers(1, 50_000_000, len(pairs))
+    out = {}
+    for scale in (1e7, 1e6):
+        lanes = {
+            "location": [loc for _, loc in pairs],
+            "customer": [c for c, _ in pairs],
+            "cost": (k / scale).tolist(),
+        }
+        import pandas as pd
+
+        inst = RationingInstance.from_frames(**frames, lanes=pd.DataFrame(lanes))
+        out[scale] = solve.allocate(prepare(inst), SolveParams())
+    assert out[1e7].lp_count == 0  # the exact routing took every component
+    assert (out[1e7].flow == out[1e6].flow).all()
+    assert (out[1e7].alloc == out[1e6].alloc).all()
