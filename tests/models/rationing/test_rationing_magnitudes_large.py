@@ -79,8 +79,15 @@ def _one_item(seed: int, nodes: int, huge: float) -> RationingInstance:
     return RationingInstance.from_frames(**frames)
 
 
+@pytest.fixture
+def limit_2000(monkeypatch):
+    """``MAX_COMPONENT`` at 2,000 (its value before it was raised to 10,000): a component of
+    2,500 lines + cells counts as large, CI-sized (the staged LPs take 73 CPU s on 10,000)."""
+    monkeypatch.setattr(waterfill, "MAX_COMPONENT", 2_000)
+
+
 @pytest.mark.parametrize("seed", [3, 4])
-def test_a_large_component_of_a_wide_span_takes_the_exact_methods(seed):
+def test_a_large_component_of_a_wide_span_takes_the_exact_methods(seed, limit_2000):
     """2,500 lines + cells in one component (above ``MAX_COMPONENT``), one line of 2e8
     beside lines of ~20: the staged LPs ended 'HiGHS: Infeasible' on both seeds; now the
     flow method and the exact routing take the component (no LP) and the plan is exact."""
@@ -98,13 +105,25 @@ def test_a_large_component_of_a_wide_span_takes_the_exact_methods(seed):
     assert (np.round(out.alloc / grid) <= np.floor(p.cap / grid + 0.01)).all()
 
 
-def test_a_large_component_of_a_narrow_span_stays_with_the_lps():
+def test_a_large_component_of_a_narrow_span_stays_with_the_lps(limit_2000):
     """The bound decides: the same shape with quantities of ~20 only (span far below
     ``LP_SPAN``) runs the staged LPs, as before."""
     p = prepare(_one_item(0, 2_500, 50.0))
     assert not waterfill.wide_lines(p).any()
     out = solve.allocate(p, SolveParams(threads=1))
     assert out.lp_count > 0
+
+
+def test_components_up_to_10000_take_the_flow_method():
+    """``MAX_COMPONENT`` is 10,000: a component of 2,500 lines + cells of a narrow span
+    takes the flow method and the exact routing (faster than the staged LPs there, measured
+    in ``bench_rationing_span.py``) and equals the staged LPs' plan to the quantum."""
+    assert waterfill.MAX_COMPONENT == 10_000
+    p = prepare(_one_item(0, 2_500, 50.0))
+    out = solve.allocate(p, SolveParams(threads=1))
+    assert out.lp_count == 0
+    lp = solve.allocate(p, SolveParams(method="lp", threads=1))
+    assert (np.round(out.alloc / engine.QUANTUM) == np.round(lp.alloc / engine.QUANTUM)).all()
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
