@@ -45,10 +45,10 @@ staged LPs do not resolve such a component reliably, the flow method in whole qu
 The methods' work grows faster than linearly with a component's size, yet up to 10,000
 lines + cells they beat the staged LPs on the same component (one item, stages and routing
 together: 0.6 / 6.4 / 22.6 CPU s against 1.5 / 13.4 (failed) / 73.1 at 1,840 / 4,900 /
-10,000 lines + cells, dense shape; 1.1 / 4.9 against 2.5 / 35.6 at 2,000 / 5,000, sparse
-with minimums, caps and lanes; ``benchmarks/bench_rationing_span.py``); at 20,000 they took
-140 CPU s. So :data:`MAX_COMPONENT` is 10,000 and a larger component of a narrow span stays
-with the LPs.
+10,000 lines + cells, dense shape; 1.1 / 4.9 / 35.5 against 2.5 / 35.6 / 52.8 at 2,000 /
+5,000 / 10,000, sparse with minimums, caps and lanes; ``bench_rationing_span.py``); at
+20,000 they took 140 CPU s. So :data:`MAX_COMPONENT` is 10,000 and a larger component of a
+narrow span stays with the LPs.
 """
 
 from __future__ import annotations
