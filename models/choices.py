@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from optim.params import SolveParams
 
 METHODS: dict[str, tuple[str, ...]] = {
-    # auto: the exact flow methods (stages 0-2, routing) on components up to 2,000 lines +
+    # auto: the exact flow methods (stages 0-2, routing) on components up to 10,000 lines +
     # cells or spanning beyond 1e5, staged LPs on the other large ones; the integer stage
     # (lots, all-or-nothing) by HiGHS' MIP up to 1e5 units and a span of 1e5, in whole
     # quanta on CP-SAT beyond; lp: the staged LPs and the HiGHS MIP everywhere (the same
