@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_rationing_magnitudes import _crossing, _mixed
+from test_rationing_magnitudes import _crossing, _Flow, _mixed
 
 import optim
 from optim import SolveParams
@@ -29,42 +28,6 @@ from optim.instances.generators.rationing import rationing_frames
 from optim.instances.rationing import RationingInstance
 from optim.models.rationing import engine, solve
 from optim.models.rationing.arrays import prepare
-
-
-class _Flow:
-    """Integer max flow on a residual graph (Edmonds–Karp, Python integers) that can be
-    resumed after raising capacities: an augmenting path is simple, so it never lowers the
-    flow on an arc out of the source."""
-
-    def __init__(self, nodes: int) -> None:
-        self.res: list[dict[int, int]] = [{} for _ in range(nodes)]
-
-    def add(self, u: int, v: int, c: int) -> None:
-        self.res[u][v] = self.res[u].get(v, 0) + c
-        self.res[v].setdefault(u, 0)
-
-    def augment(self, s: int, t: int) -> int:
-        total = 0
-        while True:
-            parent = {s: s}
-            queue = deque([s])
-            while queue and t not in parent:
-                u = queue.popleft()
-                for v, c in self.res[u].items():
-                    if c > 0 and v not in parent:
-                        parent[v] = u
-                        queue.append(v)
-            if t not in parent:
-                return total
-            path, v = [], t
-            while v != s:
-                path.append((parent[v], v))
-                v = parent[v]
-            b = min(self.res[u][v] for u, v in path)
-            for u, v in path:
-                self.res[u][v] -= b
-                self.res[v][u] += b
-            total += b
 
 
 def _best_tier_total(
