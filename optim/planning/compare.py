@@ -168,7 +168,10 @@ def read_previous(folder: str | Path, option: str = "--previous") -> PreviousRun
             if not pd.api.types.is_numeric_dtype(frame[col]):
                 raise _refuse(folder, f"{name}, column {col}: not numbers", option)
         frames[name] = frame
-    doc = gate.parse_json(gate.read_text(folder / RESULT, "result document"), f"{folder}/{RESULT}")
+    try:
+        doc = gate.parse_json(gate.read_text(folder / RESULT, RESULT), RESULT)
+    except InstanceError as exc:  # named as every other refusal of the folder
+        raise _refuse(folder, f"its {RESULT} cannot be read ({exc})", option) from None
     instance = doc.get("instance") if isinstance(doc, dict) else None
     if (
         not isinstance(instance, dict)
