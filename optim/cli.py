@@ -302,6 +302,78 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+RESULT_NUMBERS = {
+    "stages": {
+        "inbound_service_time": "whole",
+        "outbound_service_time": "whole",
+        "service_time": "whole",
+        "committed_service_time": "whole",
+        "S": "whole",
+        "SI": "whole",
+        "safety_stock": "amount",
+        "base_stock_level": "amount",
+    },
+    "demands": {"critical_level": "amount"},
+}
+"""The numbers of a result document that ``optim simulate`` reads (per table: column ->
+whole periods >= 0 or an amount >= 0)."""
+
+
+def _check_result_numbers(doc: dict[str, Any], text: str, path: Path) -> None:
+    """Stage ids and strict numbers in the tables ``optim simulate`` reads from a result
+    document (audit:
+    a service time written as text, a boolean or 0.5 was converted to a whole number, a
+    negative one simulated, a null critical level read as 0): one message naming the file,
+    the line of the field, the field, the value as written and what is allowed."""
+    from optim.instances import gate
+
+    for table, columns in RESULT_NUMBERS.items():
+        records = doc.get(table)
+        if not isinstance(records, list):
+            continue
+        present = {c for r in records if isinstance(r, dict) for c in r if c in columns}
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                continue
+            for column in ("stage", "segment") if table == "demands" else ("stage",):
+                if not isinstance(record.get(column), str) or not record[column]:
+                    where = f"{table}[{i}]" + (f".{column}" if column in record else "")
+                    raise gate.refuse(
+                        str(path),
+                        f"{table} record {i} has {column} {gate.shown(record.get(column))}",
+                        line=gate.field_line(text, ".json", where),
+                        field=where,
+                        allowed=f"the {column} id as text",
+                    )
+            for column, rule in columns.items():
+                if column not in record:
+                    if column in present:  # one table, one set of columns
+                        raise gate.refuse(
+                            str(path),
+                            f"{table} record {i} lacks {column} (the other records have it)",
+                            line=gate.field_line(text, ".json", f"{table}[{i}]"),
+                            field=f"{table}[{i}]",
+                            allowed=f"{column} in every record",
+                        )
+                    continue
+                value, where = record[column], f"{table}[{i}].{column}"
+                allowed = "a whole number of periods >= 0" if rule == "whole" else "a number >= 0"
+                try:
+                    gate.check_number(value, where, allowed=allowed)
+                    bad = value is None or value < 0
+                    bad = bad or (rule == "whole" and float(value) != int(value))
+                except InstanceError:
+                    bad = True
+                if bad:
+                    raise gate.refuse(
+                        str(path),
+                        f"{column} is {gate.shown(value)}",
+                        line=gate.field_line(text, ".json", where),
+                        field=where,
+                        allowed=allowed + " (as `optim solve --out` writes it)",
+                    )
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -310,7 +382,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     _check_outputs(args, ["out"], [])
     path = Path(args.result)
-    doc = gate.parse_json(gate.read_text(path, "result document"), str(path))
+    text = gate.read_text(path, "result document")
+    doc = gate.parse_json(text, str(path))
     if not isinstance(doc, dict) or doc.get("kind") != "safety_stock" or "stages" not in doc:
         raise InstanceError(
             f"{path}: expected a safety_stock result document with 'stages' (written by "
@@ -324,6 +397,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             "result document `optim solve INSTANCE --out RESULT.json` writes (pass the "
             "instance with --instance when the result does not carry it)"
         )
+    _check_result_numbers(doc, text, path)
     if args.instance:
         instance = _load(args.instance)
     elif "instance" in doc:

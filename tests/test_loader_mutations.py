@@ -7,7 +7,8 @@ JSON, a repeated key) or truncated; a value replaced by text, a boolean, NaN / I
 the three JSON documents and their YAML forms (safety stock, capacity, rationing), the CSV
 folders of rationing and capacity, every file of a planning folder (plan.yaml, history,
 orders, items, supply, pins, policy.yaml, receipts, shipments), an order history alone
-(``optim segment``), shipped lines alone (``optim review``), forecast overrides and last
+(``optim segment``), shipped lines alone (``optim review``), a safety-stock result document
+(``optim simulate``), forecast overrides and last
 week's output folder (``optim plan --previous``: its manifest, the tables and the result
 document a comparison reads, each damaged and re-signed so the damage passes the checksum
 check and reaches the readers and the comparison).
@@ -93,6 +94,23 @@ def test_mutated_documents_text(tmp_path_factory, capsys, data):
     path = tmp_path_factory.mktemp("doc") / f"doc{suffix}"
     path.write_bytes(_mutated(data, text))
     _exit_0_or_2(capsys, "validate", path)
+
+
+@pytest.fixture(scope="module")
+def gsm_result(tmp_path_factory):
+    """The GSM example solved: the result document ``optim simulate`` reads."""
+    out = tmp_path_factory.mktemp("res") / "result.json"
+    assert main(["solve", str(DOCUMENTS[0]), "--out", str(out)]) == 0
+    return json.dumps(json.loads(out.read_text()), indent=1)
+
+
+@settings(deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_mutated_result_document(gsm_result, tmp_path_factory, capsys, data):
+    """``optim simulate RESULT``: a damaged result document is simulated or refused."""
+    path = tmp_path_factory.mktemp("r") / "result.json"
+    path.write_bytes(_mutated(data, gsm_result))
+    _exit_0_or_2(capsys, "simulate", path, "--periods", 20, "--replications", 2, "--quiet")
 
 
 # ----------------------------------------------------------------- CSV instance folders

@@ -24,6 +24,9 @@ Silent wrong answers
   test_gate::test_history_mistakes
 - an empty network solves "optimal 0" → test_gate::test_nan_literal_and_empty_network
 - ``--method bogus`` ignored for rationing → test_bogus_method_is_refused_for_every_kind
+- (audit) ``optim simulate RESULT`` converted a result's service times written as text,
+  booleans or 0.5, simulated negative ones and read a null critical level as 0 →
+  test_simulate_reads_result_numbers_strictly
 
 Planning folders
 - a location typo in ``orders.csv`` → test_gate::test_location_typo_in_orders
@@ -223,6 +226,52 @@ def test_bogus_method_is_refused_for_every_kind(tmp_path, capsys, example):
         ["solve", example, "--method", "bogus", "--out", out],
         "method",
         "'bogus'",
+        "allowed",
+        out=out,
+    )
+
+
+@pytest.fixture(scope="module")
+def gsm_result(tmp_path_factory):
+    """The GSM example solved: the result document ``optim simulate`` reads."""
+    out = tmp_path_factory.mktemp("sim") / "result.json"
+    assert main(["solve", str(GSM), "--out", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "value"),
+    [
+        ("stages", "outbound_service_time", "1"),
+        ("stages", "outbound_service_time", True),
+        ("stages", "outbound_service_time", 0.5),
+        ("stages", "outbound_service_time", -5),
+        ("stages", "safety_stock", "12"),
+        ("demands", "critical_level", None),
+        ("demands", "critical_level", -1e308),
+    ],
+)
+def test_simulate_reads_result_numbers_strictly(gsm_result, tmp_path, capsys, table, key, value):
+    """(audit) ``optim simulate RESULT`` read the result's tables without the gate: a service
+    time written as text or a boolean was converted, 0.5 floored to 0 and -5 simulated
+    ("3 of 3 targets met"), a null critical level read as 0 (a miss reported for a level
+    nobody gave). Now exit 2 naming the file, the line and the field."""
+    doc = json.loads(json.dumps(gsm_result))
+    doc[table][1][key] = value
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(doc, indent=1))
+    lines = path.read_text().splitlines()
+    start = _line_of(path, f'"{table}": [')
+    line = next(k for k in range(start, len(lines) + 1) if f'"{key}": ' in lines[k - 1])
+    line = next(  # the second record's field
+        k for k in range(line + 1, len(lines) + 1) if f'"{key}": ' in lines[k - 1]
+    )
+    out = tmp_path / "sim.csv"
+    _refused(
+        capsys,
+        ["simulate", path, "--periods", 50, "--out", out],
+        f"{path} line {line}",
+        f"{table}[1].{key}",
         "allowed",
         out=out,
     )
