@@ -382,7 +382,10 @@ def test_command_line_pins_name_where_they_were_written(folder, tmp_path, capsys
     ]
     out = tmp_path / "out"
     _refused(capsys, ["plan", folder, "--out", out, "--quiet", *argv], *words, out=out)
-    _refused(capsys, ["segment", folder / "history.csv", *argv], *words[:1])
+    # optim segment: the same place, and what is allowed (audit: its messages spoke of
+    # "overrides names customer 'C9999'" / "overrides['C1'] = 'platinum'" and allowed nothing)
+    message = _refused(capsys, ["segment", folder / "history.csv", *argv], *words[:1], "allowed")
+    assert "overrides" not in message
 
 
 @pytest.mark.parametrize(
