@@ -74,7 +74,11 @@ Messages
   short; an unclosed quote named no line)
 - ``np.float64(nan)`` / ``np.int64(-17)`` in messages → asserted by every ``_refused``
 - ``orders.csv`` errors speak of a "history column" → test_orders_csv_errors_name_orders_csv
-- ``service_level: 99.5`` names no segment → test_gate::test_policy_error_names_the_segment
+- ``service_level: 99.5`` names no segment → test_gate::test_policy_error_names_the_segment;
+  (audit) still so, and on the wrong line, for a segment whose name begins with "str",
+  "int" or "float" (``strategic``: the error path dropped it as a pydantic union tag) in a
+  planning folder's policy.yaml and ``optim review --policy`` →
+  test_policy_yaml_error_names_the_segment_and_its_line
 - (audit) capacity CSV folders: schema errors found after the folder was read named the
   document field (``periods[3].capacity``), not the file and line; a repeated capacity.csv /
   settings.csv row, an empty capacity cell, a misspelt column, ``lot_sizing: maybe`` were
@@ -543,6 +547,30 @@ def test_csv_errors_name_the_file_line(tmp_path, capsys, text, line, words):
     path.write_bytes(text.encode("utf-8"))
     out = tmp_path / "seg"
     _refused(capsys, ["segment", path, "--out", out], f"history.csv line {line}", *words, out=out)
+
+
+@pytest.mark.parametrize("segment", ["strategic", "standard", "integrated", "float"])
+def test_policy_yaml_error_names_the_segment_and_its_line(folder, tmp_path, capsys, segment):
+    """(audit) ``strategic``'s service_level 99.5 in policy.yaml was reported as
+    ``segments.service_level`` on the line of ``segments:``."""
+    from optim.segmentation import default_policy
+
+    doc = default_policy().model_dump(mode="json")
+    doc["segments"] = {(segment if k == "standard" else k): v for k, v in doc["segments"].items()}
+    doc["segments"][segment]["service_level"] = 99.5
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    path = copy / "policy.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    lines = path.read_text().splitlines()
+    start = lines.index(f"  {segment}:") + 1
+    line = next(k for k in range(start, len(lines) + 1) if "99.5" in lines[k - 1])
+    words = [f"line {line}", f"segments.{segment}.service_level", "99.5"]
+    _plan_refused(capsys, copy, tmp_path, "policy.yaml", *words)
+    shipped = tmp_path / "shipments.csv"
+    shipped.write_text(
+        "customer,item,date,quantity,shipped_quantity,ship_date\nC1,I1,2025-01-06,5,5,2025-01-06\n"
+    )
+    _refused(capsys, ["review", shipped, "--policy", path], "policy.yaml", *words)
 
 
 # ----------------------------------------------------------------- capacity CSV folders
