@@ -45,3 +45,18 @@ class NotExactlyScalable(InstanceError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, field="params.solver")
+
+
+class SpanBeyondMethod(InstanceError):
+    """The chosen method cannot solve this input exactly: one component's quantities span
+    a wider ratio (largest / smallest positive) than its stated bound.
+
+    The staged LPs (``--method lp``, and the Pyomo reference, ``--solver pyomo``) resolve
+    quantities of one component spanning up to
+    :data:`optim.models.rationing.waterfill.LP_SPAN`; beyond it they are refused before
+    solving, with a message naming the component, its span and the bound (the default method
+    is exact there). The CLI exits with 2, as for any input the chosen method cannot take.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="params.method")

@@ -809,18 +809,29 @@ def test_a_large_line_beside_small_ones_is_rationed_exactly(quantity):
     _assert_exact_tier_one(res, quantity)
 
 
-def test_a_stage_lp_failure_is_not_called_infeasible(capsys, tmp_path):
-    """Where the staged LPs (``--method lp``; by default components with lots or over 2,000
-    lines and cells) still fail at mixed magnitudes (5e8 beside 20), the result is an error
-    that says so and names the span (exit 1), never "infeasible" (exit 3), which blames the
-    input: every rationing instance has an allocation."""
+def test_a_stage_lp_failure_is_not_called_infeasible(monkeypatch):
+    """A stage LP that ends infeasible (a bug: the staged LPs run only within their stated
+    span, ``waterfill.LP_SPAN``) gives an error that says so and names the widest span
+    (exit 1), never "infeasible" (exit 3), which blames the input: every rationing instance
+    has an allocation. At 5e8 beside 20, ``--method lp`` is refused before solving (exit 2)
+    instead of failing numerically, as it did."""
+    from optim.errors import SpanBeyondMethod
+    from optim.models.rationing import engine
     from optim.params import SolveParams
     from optim.status import Status
 
-    res = _widget_tier_one(5e8, SolveParams(method="lp"))
+    with pytest.raises(SpanBeyondMethod, match=r"a span of 2\.5e\+07"):
+        _widget_tier_one(5e8, SolveParams(method="lp"))
+
+    def infeasible(*args, **kwargs):
+        raise engine.EngineError(Status.INFEASIBLE, "HiGHS: Infeasible")
+
+    monkeypatch.setattr(engine, "allocate", infeasible)
+    res = _widget_tier_one(5e3, SolveParams(method="lp"))
     assert res.status is Status.ERROR
     assert "failed numerically" in res.message and "not infeasible" in res.message
-    assert "20 to 5e+08 units" in res.message
+    assert "span 20 to 5000 units, a ratio of 2.5e+02, within what the staged LPs" in (res.message)
+    assert res.message.endswith("a bug, please report the instance")
 
 
 @pytest.mark.parametrize("quantity", [2e8, 5e8, 1e9, 2e9, 5e9, 1e10, 1e11, 3e11, 1e12])

@@ -340,7 +340,7 @@ def _exact(
     sub = p.subset(lines, arcs, cells)
     graph = waterfill.Graph(
         sub.arc_line, sub.arc_cell, sub.supply, sub.line_component, sub.cell_component,
-        sub.tier, sub.num_tiers,
+        sub.tier, sub.num_tiers, waterfill.wide_lines(sub),  # wide: whatever its size
     )  # fmt: skip
     floor = np.zeros(len(lines))
     ok = np.ones(len(lines), dtype=bool)
@@ -789,7 +789,7 @@ def _route_exact(
     every bottleneck is then a difference of integers below 2^53, exact in doubles, so the
     flows come back exactly on the grid and the repair has nothing to round (routed in
     units, a flow of 6.126929999999997 let the repair trade a quantum between lines)."""
-    from optim.models.rationing import routing  # numba: imported when first needed
+    from optim.models.rationing import routing, waterfill  # numba: imported when first needed
 
     cost = routing.integer_costs(p.arc_cost[ga])
     if cost is None:
@@ -806,6 +806,7 @@ def _route_exact(
         cost=cost[arcs],
         previous=prev,
         rank=p.arc_rank[ga[arcs]],
+        wide=waterfill.wide_lines(p),
     )
     x = np.zeros(block.num_arcs)
     x[arcs] = flow / PER_UNIT

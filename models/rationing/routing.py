@@ -27,8 +27,9 @@ Lane costs are compared exactly as integers of :data:`COST_GRID` (they are given
 six decimals; an instance with a finer cost sends its blocks to the LPs); the change and
 rank terms are integers already. Among several optimal routings the first found wins
 (scan order: lines and arcs in input order), so the same input gives the same bytes.
-A component that is too large (:data:`optim.models.rationing.waterfill.MAX_COMPONENT`) or
-where a line cannot place its allocation (numerical trouble) is reported as not solved and
+A component that is too large (:data:`optim.models.rationing.waterfill.MAX_COMPONENT`, unless
+its quantities span more than the LPs resolve, :data:`~optim.models.rationing.waterfill.LP_SPAN`)
+or where a line cannot place its allocation (numerical trouble) is reported as not solved and
 goes to the routing LPs.
 """
 
@@ -77,16 +78,19 @@ def route(
     cost: NDArray[np.int64],
     previous: NDArray[np.float64] | None,
     rank: NDArray[np.float64],
+    wide: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Flows of the lexicographically cheapest routing of ``alloc``; ``(flow, ok)``.
 
     ``cost``: lane cost per arc as integers (:func:`integer_costs`); ``previous``: last
     run's quantity per arc when ``stability`` is on (None: no change term); ``rank``: the
-    arc's place in its line's preference list. ``ok`` per line: False on lines of
-    components the method handed back (their flows are not set).
+    arc's place in its line's preference list; ``wide`` (per line,
+    :func:`optim.models.rationing.waterfill.wide_lines`): components routed whatever their
+    size. ``ok`` per line: False on lines of components the method handed back (their flows
+    are not set).
     """
     n = len(line_component)
-    g = Components.of(arc_line, arc_cell, line_component, cell_component)
+    g = Components.of(arc_line, arc_cell, line_component, cell_component, wide)
     x = np.zeros(len(arc_line))
     ok_comp = np.zeros(len(g.lines_per), np.bool_)
     prev = np.zeros(len(arc_line)) if previous is None else previous

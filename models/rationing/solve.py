@@ -108,10 +108,12 @@ def solver_name(params: SolveParams) -> str:
 def allocate(
     problem: Problem, params: SolveParams, *, offset: int = 0, unit: int | None = None
 ) -> engine.Outcome:
-    """The staged allocation of ``problem`` (raises :class:`engine.EngineError` or
-    :class:`engine.ComponentNotScalable`). ``offset`` (:func:`engine.blocks`) and ``unit``
-    (the exponent of :func:`_in_units`, else :func:`unit_exponent` of ``problem``) let a
-    slice of a larger instance be solved exactly as the whole instance solves it."""
+    """The staged allocation of ``problem`` (raises :class:`engine.EngineError`,
+    :class:`engine.ComponentNotScalable` or, before solving, :func:`check_span`'s refusal).
+    ``offset`` (:func:`engine.blocks`) and ``unit`` (the exponent of :func:`_in_units`, else
+    :func:`unit_exponent` of ``problem``) let a slice of a larger instance be solved exactly
+    as the whole instance solves it."""
+    check_span(problem, params)
     k = unit_exponent(problem) if unit is None else unit
     if params.solver == "pyomo":
         from optim.models.rationing import reference
@@ -326,13 +328,10 @@ def _version(solver: str) -> str:
     return highs.version()
 
 
-def _refused(exc: engine.ComponentNotScalable, p: Problem) -> Exception:
-    """CP-SAT's refusal of one component, naming it as the planner knows it: its lines,
-    items and locations (:class:`~optim.errors.NotExactlyScalable`, CLI exit 2)."""
-    from optim.errors import NotExactlyScalable
-    from optim.solvers.cpsat import MAX_INT, BeyondIntegerRange
-
-    lines = np.flatnonzero(p.line_component == exc.component)
+def component_name(p: Problem, component: int) -> str:
+    """One component as the planner knows it: its lines, items and locations (the first
+    three of each, then how many more)."""
+    lines = np.flatnonzero(p.line_component == component)
     arcs = np.isin(p.arc_line, lines)
     items = sorted({str(v) for v in p.item_names[p.line_item[lines]]})
     places = sorted({str(v) for v in p.location_names[p.cell_location[p.arc_cell[arcs]]]})
@@ -340,10 +339,45 @@ def _refused(exc: engine.ComponentNotScalable, p: Problem) -> Exception:
     def listed(names: list[str]) -> str:
         return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
-    where = (
+    return (
         f"the component of {len(lines)} line(s) ({listed([str(v) for v in p.line_id[lines]])}) "
         f"of item(s) {listed(items)} at {listed(places)}"
     )
+
+
+def check_span(p: Problem, params: SolveParams) -> None:
+    """Refuse, before solving, an input the staged LPs cannot solve exactly
+    (:class:`~optim.errors.SpanBeyondMethod`, CLI exit 2): with ``method="lp"`` or the Pyomo
+    reference, a component whose quantities span more than
+    :data:`~optim.models.rationing.waterfill.LP_SPAN` (:func:`waterfill.spans`; the widest
+    is named). The default method is exact at every span up to 1e12 units."""
+    if params.method != "lp" and params.solver != "pyomo":
+        return
+    from optim.errors import SpanBeyondMethod
+    from optim.models.rationing import waterfill
+
+    comps, span, low, top = waterfill.spans(p)
+    if not (span > waterfill.LP_SPAN).any():
+        return
+    k = int(np.argmax(span))
+    option = "--method lp" if params.method == "lp" else "--solver pyomo"
+    raise SpanBeyondMethod(
+        f"{option}: {component_name(p, int(comps[k]))} has quantities from {low[k]:.10g} "
+        f"to {top[k]:.10g} units, a span of {span[k]:.3g} (largest / smallest positive), "
+        f"beyond {waterfill.LP_SPAN:g}, the widest span the staged LPs resolve exactly "
+        "(measured: HiGHS' tolerances fail on some instances from about 4e5 on). The "
+        "default method (--method auto, --solver highs) is exact at any span up to 1e12 "
+        "units: use it for this input."
+    )
+
+
+def _refused(exc: engine.ComponentNotScalable, p: Problem) -> Exception:
+    """CP-SAT's refusal of one component, naming it as the planner knows it: its lines,
+    items and locations (:class:`~optim.errors.NotExactlyScalable`, CLI exit 2)."""
+    from optim.errors import NotExactlyScalable
+    from optim.solvers.cpsat import MAX_INT, BeyondIntegerRange
+
+    where = component_name(p, exc.component)
     reason = exc.reason
     if not isinstance(reason, BeyondIntegerRange):
         return NotExactlyScalable(f"{reason} In {where}.")
@@ -374,15 +408,7 @@ def _failed(
         # LP that says infeasible or unbounded failed numerically: an error (exit 1), never
         # "no solution: infeasible" (exit 3), which would blame the input
         status = Status.ERROR
-        quantities = np.concatenate([p.request, p.supply])
-        positive = quantities[quantities > 0]
-        span = (
-            f"; its quantities span {positive.min():g} to {positive.max():g} units, a ratio "
-            f"of {positive.max() / positive.min():.1e} that the stage LPs' tolerances may not "
-            "resolve (a known limit of the staged LPs: please report the instance)"
-            if len(positive)
-            else ""
-        )
+        span = _span_note(p)
         what = (
             str(exc) if str(exc).startswith(_BROKE) else f"a stage LP failed numerically ({exc})"
         )
@@ -400,6 +426,36 @@ def _failed(
         solver_version=_version(solver),
         message=msg,
         params=params,
+    )
+
+
+def _span_note(p: Problem) -> str:
+    """What :func:`_failed` says of the widest component's span (:func:`waterfill.spans`).
+
+    The staged LPs run only on components within :data:`waterfill.LP_SPAN` (wider ones take
+    the flow method, or ``--method lp`` refuses them before solving), save components with
+    lot sizes or all-or-nothing, whose integer stage is an LP-based MIP at any span: a
+    failure within the bound is a bug to report; beyond it, on such a component, it is the
+    MIP's known numerical reach."""
+    from optim.models.rationing import waterfill
+
+    comps, span, low, top = waterfill.spans(p)
+    if not len(comps):
+        return ""
+    k = int(np.argmax(span))
+    where = (
+        f"; its widest component's quantities span {low[k]:g} to {top[k]:g} units, a ratio of "
+        f"{span[k]:.1e}"
+    )
+    if span[k] <= waterfill.LP_SPAN:
+        return (
+            f"{where}, within what the staged LPs resolve ({waterfill.LP_SPAN:g}): a bug, "
+            "please report the instance"
+        )
+    return (
+        f"{where}, beyond what the staged LPs resolve ({waterfill.LP_SPAN:g}), which the "
+        "integer stage of components with lot sizes or all-or-nothing still meets: please "
+        "report the instance"
     )
 
 

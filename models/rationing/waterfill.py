@@ -38,21 +38,32 @@ Every float comparison uses a tolerance of ``1e-10`` × the component's largest 
 line's answer is its target value (the flow follows within that tolerance). A component
 where a step does not make the progress the theory guarantees (numerical trouble) is
 reported as not solved and goes back to the LP stages.
+
+Which components: those of at most :data:`MAX_COMPONENT` lines + cells, and every component
+whose quantities span more than :data:`LP_SPAN` (:func:`spans`), whatever its size: the
+staged LPs do not resolve such a component reliably, the flow method in whole quanta does.
+The methods' work grows faster than linearly with a component's size (one item of 2,000 /
+5,000 / 10,000 / 20,000 lines + cells in one component: 0.2 / 1.3 / 13 / 87 CPU s here,
+routing 0.4 / 5.0 / 11 / 53 s, see ``benchmarks/RESULTS.md``), so a large component of a
+narrow span stays with the LPs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from optim.models.rationing.arrays import Problem
+
 # stage codes of the engine (optim's rationing engine imports and checks them)
 FULL, FAIR, ZERO_LEFT = 1, 3, 4
 
-MAX_COMPONENT = 2_000  # lines + cells; larger components stay with the LP stages
+MAX_COMPONENT = 2_000  # lines + cells; larger components stay with the LP stages...
+LP_SPAN = 1e5  # ...unless their quantities span more than this (the staged LPs' stated bound)
 _REL_EPS = 1e-10  # flow tolerance relative to the component's largest quantity
 _TOL = 1e-7  # the LP stages' tolerance for "served in full" / "short"
 
@@ -63,8 +74,9 @@ class Components:
 
     ``comp_line_ptr`` / ``comp_cell_ptr``: the ranges of each component; arcs are sorted by
     (line, cell) — ``arc_order`` maps them back — with ``line_arc_ptr`` (CSR by line) and
-    ``cell_arc`` / ``cell_arc_ptr`` (the arcs of each cell). ``small``: components of at most
-    :data:`MAX_COMPONENT` lines + cells (the compiled methods' domain).
+    ``cell_arc`` / ``cell_arc_ptr`` (the arcs of each cell). ``small``: the components the
+    compiled methods take: at most :data:`MAX_COMPONENT` lines + cells, or ``wide`` (per line,
+    :func:`wide_lines`: beyond what the LPs resolve) whatever their size.
     """
 
     order_l: NDArray[np.int64]
@@ -87,6 +99,7 @@ class Components:
         arc_cell: NDArray[np.int64],
         line_component: NDArray[np.int64],
         cell_component: NDArray[np.int64],
+        wide: NDArray[np.bool_] | None = None,
     ) -> Components:
         n, C = len(line_component), len(cell_component)
         order_l = np.argsort(line_component, kind="stable")
@@ -95,6 +108,9 @@ class Components:
         comps = np.unique(np.concatenate([line_component, cell_component]))
         lines_per = np.bincount(np.searchsorted(comps, line_component), minlength=len(comps))
         cells_per = np.bincount(np.searchsorted(comps, cell_component), minlength=len(comps))
+        small = (lines_per + cells_per) <= MAX_COMPONENT
+        if wide is not None and wide.any():
+            small[np.searchsorted(comps, line_component[wide])] = True
         line_pos = np.empty(n, np.int64)
         line_pos[order_l] = np.arange(n)
         cell_pos = np.empty(C, np.int64)
@@ -108,7 +124,7 @@ class Components:
             lines_per=lines_per.astype(np.int64),
             comp_line_ptr=np.r_[0, np.cumsum(lines_per)].astype(np.int64),
             comp_cell_ptr=np.r_[0, np.cumsum(cells_per)].astype(np.int64),
-            small=(lines_per + cells_per) <= MAX_COMPONENT,
+            small=small,
             arc_order=by_line,
             arc_line=al.astype(np.int64),
             arc_cell=ac.astype(np.int64),
@@ -143,12 +159,14 @@ def ration(
     weight: NDArray[np.float64],
     num_tiers: int,
     quantum: float | None = None,
+    wide: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
     """Stages 1–2 (tier totals, leximin fair share) on every component of the arrays.
 
     ``request`` is the upper bound of each line (its cap, or its minimum in stage 0),
     ``floor`` its lower bound (jointly feasible), ``weight`` the rule's :math:`w_i`. Every
-    line must have at least one arc. Returns ``(alloc, stage, level, ok)`` per line; lines of
+    line must have at least one arc; ``wide`` (per line, :func:`wide_lines`): components
+    taken whatever their size. Returns ``(alloc, stage, level, ok)`` per line; lines of
     components with ``ok`` False (too large, or numerical trouble) carry no answer.
 
     With ``quantum`` (the engine's reporting grid), every flow is a whole number of quanta
@@ -160,7 +178,7 @@ def ration(
     (served in full), or its continuous share floored to the grid; its level and stage are
     those of the continuous share.
     """
-    g = Graph(arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers)
+    g = Graph(arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers, wide)
     if quantum is None:
         r = _ration_arrays(g, request, floor, weight, False)
     else:
@@ -169,7 +187,8 @@ def ration(
 
 
 class Graph(NamedTuple):
-    """The line–cell graph :func:`ration` works on (see its arguments)."""
+    """The line–cell graph :func:`ration` works on (see its arguments); ``wide`` (per line,
+    :func:`wide_lines`): components taken whatever their size."""
 
     arc_line: NDArray[np.int64]
     arc_cell: NDArray[np.int64]
@@ -178,6 +197,7 @@ class Graph(NamedTuple):
     cell_component: NDArray[np.int64]
     tier: NDArray[np.int64]
     num_tiers: int
+    wide: NDArray[np.bool_] | None = None
 
 
 class _Answer(NamedTuple):
@@ -227,6 +247,42 @@ def ration_on_grid(
     )
 
 
+def spans(
+    p: Problem,
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per component of ``p`` (its labels, ascending): the ratio of its largest quantity to
+    its smallest positive one — requests, caps, minimums, lots, supplies and, with
+    ``stability``, previous quantities (1 where it has none) — then those two quantities.
+    The staged LPs' numerical reach is a ratio: every rule is invariant under a common scale
+    of the quantities."""
+    parts = [p.request, p.cap, p.minimum, p.lot]
+    labels = [p.line_component] * len(parts) + [p.cell_component]
+    parts.append(p.supply)
+    if p.stability:
+        parts.append(p.arc_previous)
+        labels.append(p.line_component[p.arc_line])
+    values = np.concatenate(parts)
+    comps, at = np.unique(np.concatenate(labels), return_inverse=True)
+    top = np.zeros(len(comps))
+    np.maximum.at(top, at, values)
+    low = np.full(len(comps), np.inf)
+    pos = values > 0
+    np.minimum.at(low, at[pos], values[pos])
+    span = np.where(np.isfinite(low), top / np.where(np.isfinite(low), low, 1.0), 1.0)
+    return comps.astype(np.int64), span, low, top
+
+
+def wide_lines(p: Problem) -> NDArray[np.bool_]:
+    """Per line of ``p``: its component's quantities span more than :data:`LP_SPAN`
+    (:func:`spans`), beyond what the staged LPs resolve. Only components of more than
+    :data:`MAX_COMPONENT` lines + cells are looked at (the others are taken anyway)."""
+    _, size = np.unique(np.concatenate([p.line_component, p.cell_component]), return_counts=True)
+    if size.max(initial=0) <= MAX_COMPONENT:
+        return np.zeros(p.num_lines, dtype=np.bool_)
+    comps, span, _, _ = spans(p)
+    return cast(NDArray[np.bool_], (span > LP_SPAN)[np.searchsorted(comps, p.line_component)])
+
+
 def in_quanta(values: NDArray[np.float64], quantum: float) -> NDArray[np.float64]:
     """Quantities as whole quanta, floored (within the engine's snapping tolerance of 1 %
     of a quantum: LP noise or a decimal written as a double)."""
@@ -241,9 +297,9 @@ def _ration_arrays(
     integral: bool,
     base: NDArray[np.float64] | None = None,
 ) -> _Answer:
-    arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers = graph
+    arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers, wide = graph
     n = len(tier)
-    g = Components.of(arc_line, arc_cell, line_component, cell_component)
+    g = Components.of(arc_line, arc_cell, line_component, cell_component, wide)
     alloc = np.zeros(n)
     share = np.zeros(n)
     hold = np.zeros(n, np.bool_)

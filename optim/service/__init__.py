@@ -14,14 +14,20 @@ rest of the CLI starts without them.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import uvicorn
 
 from optim.errors import InstanceError
 from optim.service.app import ServiceConfig, create_app
+from optim.service.pool import CANCEL_GRACE, JobManager
 
 __all__ = ["ENV_API_KEYS", "ServiceConfig", "create_app", "is_loopback", "read_api_keys", "serve"]
 
@@ -55,10 +61,33 @@ def read_api_keys(path: str | Path | None) -> frozenset[str]:
     return frozenset(keys)
 
 
-def serve(config: ServiceConfig, log_level: str = "info") -> int:
-    """Run the server until interrupted; returns the exit code."""
-    import uvicorn
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining the job manager first when told to stop (SIGTERM, SIGINT):
+    queued jobs fail with the reason, running solves are interrupted and keep their best
+    solution, so the requests and event streams waiting on them end and the stop is bounded,
+    instead of waiting for hour-long jobs (or their event streams) to finish."""
 
+    def __init__(self, settings: uvicorn.Config, manager: JobManager) -> None:
+        super().__init__(settings)
+        self.manager = manager
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.manager.drain()
+        await super().shutdown(sockets)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """As uvicorn's, without raising the signal again once the stop has completed (it
+        would reach the CLI as an interrupted command, exit 143): a drained stop exits 0."""
+        with super().capture_signals():
+            yield
+            if self.should_exit and not self.force_exit:
+                self._captured_signals.clear()
+
+
+def serve(config: ServiceConfig, log_level: str = "info") -> int:
+    """Run the server until interrupted (SIGTERM or SIGINT: drained, see
+    :class:`DrainingServer`); returns the exit code."""
     if config.no_auth and not is_loopback(config.host):
         raise InstanceError(
             f"--no-auth is refused on {config.host}: without API keys the service may only "
@@ -83,11 +112,15 @@ def serve(config: ServiceConfig, log_level: str = "info") -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
+    settings = uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
         log_level=log_level,
         access_log=log_level == "debug",
+        # a backstop: interrupted solves answer within the cancel grace, and with them the
+        # requests and event streams that wait for them
+        timeout_graceful_shutdown=int(CANCEL_GRACE) + 5,
     )
+    DrainingServer(settings, app.state.manager).run()
     return 0

@@ -109,9 +109,16 @@ class ErrorView(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorView} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500)
 }
+_SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    503: {"model": ErrorView, "description": "the service is stopping"},
+}
 _SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
-    503: {"model": ErrorView, "description": "no worker was free within the cap"},
+    503: {
+        "model": ErrorView,
+        "description": "no worker was free within the cap, or the service is stopping",
+    },
     504: {"model": ErrorView, "description": "the solve did not stop at the cap"},
 }
 
@@ -269,11 +276,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorView}})
     async def readyz() -> JSONResponse:
-        """Ready when at least one worker process is warm (503 otherwise); says how many
+        """Ready when at least one worker process is warm (503 otherwise, and while the
+        service stops); says how many
         workers are solving, how many jobs are queued and how many synchronous solves wait."""
-        ready = manager.ready_workers()
+        ready = 0 if manager.draining.is_set() else manager.ready_workers()
         body = {
-            "status": "ready" if ready else "starting",
+            "status": "stopping"
+            if manager.draining.is_set()
+            else "ready"
+            if ready
+            else "starting",
             "workers_ready": ready,
             "workers": config.workers,
             "workers_busy": manager.busy(),
@@ -289,13 +301,14 @@ def create_app(config: ServiceConfig) -> FastAPI:
         dependencies=auth,
         tags=["jobs"],
         openapi_extra=_BODY,
-        responses=_ERRORS,
+        responses=_SUBMIT_ERRORS,
     )
     async def submit(
         request: Request,
         query: SolveQuery = Depends(solve_query),  # noqa: B008
     ) -> JSONResponse:
         """Queue a solve; answers 202 with the job (poll it, or follow its events)."""
+        _not_stopping()
         ctype = payload.media_type(request.headers.get("content-type"))
         body = await _read(request, config.max_body)
         params = query.params(config.max_time_limit)
@@ -439,6 +452,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         query: SolveQuery = Depends(solve_query),  # noqa: B008
     ) -> Response:
         """Solve a small instance now (time limit capped); answers the result document."""
+        _not_stopping()
         ctype = payload.media_type(request.headers.get("content-type"))
         body = await _read(request, config.max_body)
         params = query.params(config.sync_time_limit)
@@ -471,6 +485,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
                     what,
                 )
                 return Response(status_code=499)  # never sent: for the record (nginx's code)
+            if waited.cancelled():  # withdrawn by the service's stop
+                _not_stopping()
             outcome = waited.result()
         finally:
             gone.cancel()
@@ -515,6 +531,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 404, f"schema {kind!r} is not known; allowed: {', '.join(result_schema.SCHEMAS)}"
             )
         return result_schema.schema(kind)
+
+    def _not_stopping() -> None:
+        if manager.draining.is_set():
+            raise ApiError(503, "the service is stopping; retry in a moment", {"Retry-After": "5"})
 
     def _job(job_id: str) -> Any:
         job = manager.get(job_id)

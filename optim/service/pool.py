@@ -43,6 +43,9 @@ log = logging.getLogger("optim.service")
 CANCEL_GRACE = 10.0
 """Seconds a cancelled worker gets to return its best solution before it is killed."""
 
+STOPPED = "interrupted: the service stopped "
+"""How a job the service's stop interrupted begins its message."""
+
 DETERMINISTIC = frozenset({"optimal", "infeasible", "unbounded"})
 """Terminations whose result depends on the request only (cacheable)."""
 
@@ -281,6 +284,7 @@ class JobManager:
         self.live: dict[str, Job] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.draining = threading.Event()  # no new work: the service is stopping
         self.seq = itertools.count(store.next_seq())
         self.sync_waiting = 0  # synchronous solves waiting in the queue (not withdrawn)
         self.sync_tasks: dict[concurrent.futures.Future[dict[str, Any]], Task] = {}
@@ -293,7 +297,36 @@ class JobManager:
         for slot in self.slots:
             slot.start()
 
+    def drain(self) -> None:
+        """The service is stopping (SIGTERM): no new work; queued jobs fail with the reason,
+        queued synchronous solves are withdrawn (their requests answer 503), and running solves
+        are interrupted as a cancel does, so a job keeps its best solution and a synchronous
+        request gets its answer, within :data:`CANCEL_GRACE` seconds."""
+        if self.draining.is_set():
+            return
+        self.draining.set()
+        with self.lock:
+            for job in list(self.live.values()):
+                if job.status == "queued":
+                    self._finish(job, "failed", STOPPED + "before it started; submit it again")
+                else:
+                    job.stop_requested = True
+            waiting = [f for f in self.sync_tasks if f.cancel()]
+            for future in waiting:
+                self.sync_waiting -= 1
+                del self.sync_tasks[future]
+            for slot in self.slots:
+                if slot.current is not None:
+                    slot.interrupt()
+        if self.live or any(slot.current for slot in self.slots):
+            log.info("stopping: running solves interrupted; waiting for their best solutions")
+
     def stop(self) -> None:
+        """Drain, give interrupted solves their grace to answer, then end the workers."""
+        self.drain()
+        until = time.monotonic() + CANCEL_GRACE + 2.0  # a slot kills its worker at the grace
+        while any(slot.current for slot in self.slots) and time.monotonic() < until:
+            time.sleep(0.05)
         self.stopping.set()
         for _ in self.slots:
             self.queue.put(Task(_STOP, 0))
@@ -303,7 +336,7 @@ class JobManager:
             slot.join(timeout=10)
         with self.lock:
             for job in list(self.live.values()):
-                self._finish(job, "failed", "interrupted: the service stopped before it finished")
+                self._finish(job, "failed", STOPPED + "before it finished; submit it again")
 
     def ready_workers(self) -> int:
         return sum(slot.ready for slot in self.slots)
@@ -538,7 +571,14 @@ class JobManager:
         with self.lock:
             if job.status in TERMINAL:
                 return
-            if outcome.get("ok") and cancelled:
+            stopped = job.stop_requested and outcome.get("termination") not in DETERMINISTIC
+            if outcome.get("ok") and stopped:  # the service stopped it: a failure, what it kept
+                note = _cancel_note(outcome).removeprefix("cancelled while running: ")
+                if outcome.get("kind") == "planning":
+                    note = f"its output as the run ended (exit {outcome['exit_code']}) is kept"
+                message = f"{STOPPED}while it ran: {note}; submit it again for the full solve"
+                self._succeeded(job, outcome, message, status="failed")
+            elif outcome.get("ok") and cancelled:
                 self._succeeded(job, outcome, _cancel_note(outcome), status="cancelled")
             elif outcome.get("ok") and outcome.get("capped") is not None:
                 note = _cancel_note(outcome).removeprefix("cancelled while running: ")
@@ -588,7 +628,10 @@ class JobManager:
         with self.lock:
             if job.status in TERMINAL:
                 return
-            if job.cancel_requested:
+            if job.stop_requested:
+                message = f"the worker did not stop within {CANCEL_GRACE:g} s and was killed"
+                self._finish(job, "failed", f"{STOPPED}while it ran: {message}")
+            elif job.cancel_requested:
                 self._finish(
                     job,
                     "cancelled",

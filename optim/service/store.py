@@ -70,10 +70,12 @@ class Job:
     progress_detail: str = ""
     worker_pid: int | None = None
     cancel_requested: bool = field(default=False, repr=False)
+    stop_requested: bool = field(default=False, repr=False)  # the service is stopping
 
     def public(self) -> dict[str, Any]:
         doc = asdict(self)
         doc.pop("cancel_requested")
+        doc.pop("stop_requested")
         doc.pop("seq")
         doc["params"] = {k: v for k, v in self.params.items() if not k.startswith("_")}
         doc["result_available"] = self.result_type is not None

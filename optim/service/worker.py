@@ -21,6 +21,7 @@ import io
 import os
 import signal
 import tempfile
+import threading
 import time
 import traceback
 import zipfile
@@ -133,12 +134,27 @@ def zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _exit_with_parent(every: float = 0.5) -> None:
+    """End this process when the server process is gone (killed without a word, SIGKILL or
+    out of memory): a worker in the middle of a solve would otherwise go on solving for
+    nobody until the solve ends. A thread checks the parent's pid (re-parenting changes it)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="optim-orphan-watch", daemon=True).start()
+
+
 def worker_main(conn: Connection, cancel: Any = None) -> None:
     """Entry point of a worker process (spawned by :class:`optim.service.pool.Slot`).
 
     ``cancel``: a :mod:`multiprocessing` event the server sets to interrupt the running solve.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
+    _exit_with_parent()
     import optim
     from optim import executor
     from optim.solvers.base import interruptible

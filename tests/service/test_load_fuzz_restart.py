@@ -7,11 +7,21 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from _serve import EXAMPLES, KEY, Server, long_mip_body, start_server, stop_server, wait_job
+from _serve import (
+    EXAMPLES,
+    KEY,
+    Server,
+    gone,
+    long_mip_body,
+    start_server,
+    stop_server,
+    wait_job,
+)
 
 SMALL = (EXAMPLES / "weekly_rationing.json").read_bytes()
 JSON = {"Content-Type": "application/json"}
@@ -91,8 +101,13 @@ def test_restart_keeps_finished_jobs_and_fails_interrupted_ones(tmp_path: Path) 
     finally:  # the server dies without a word; its idle workers see the pipe close
         srv.process.send_signal(signal.SIGKILL)
         srv.process.wait(timeout=30)
-        if running.get("worker_pid"):
-            os.kill(running["worker_pid"], signal.SIGKILL)
+    # the busy worker notices its server is gone and ends (it would solve on for nobody)
+    pid, until = running["worker_pid"], time.monotonic() + 30
+    while not gone(pid) and time.monotonic() < until:
+        time.sleep(0.1)
+    if not gone(pid):
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the worker outlived its server by 30 s")
     again = start_server(tmp_path / "b", "--workers", "1", store=srv.store)
     try:
         with again.client() as c:

@@ -185,26 +185,36 @@ def test_mixed_magnitudes_with_minimums_and_lots(seed, huge, lots):
     assert (np.bincount(p.arc_cell, flow_q, p.num_cells) <= supply_q).all()
 
 
-@pytest.mark.parametrize("quantity", [1e8, 2e8, 5e8, 1e9, 1e10, 1e12])
+@pytest.mark.parametrize("quantity", [1e3, 1e8, 2e8, 5e8, 1e9, 1e10, 1e12])
 def test_method_lp_at_mixed_magnitudes_is_exact_or_an_error(quantity):
-    """The staged LPs (``method="lp"``; the default path of components with lots or more
-    than 2,000 lines and cells) cannot resolve 20 units beside 1e8+ in one LP (at 1e8 they
-    left 0.1 unit of tier 1's stock unallocated, now caught by the tier check): they end in
-    an error that says so (exit 1), never in a plan that breaks a tier."""
+    """The staged LPs (``method="lp"``) cannot resolve 20 units beside 1e8+ in one LP (at
+    1e8 they left 0.1 unit of tier 1's stock unallocated; elsewhere HiGHS ended
+    'Infeasible'): beyond their stated bound (``waterfill.LP_SPAN``) the input is refused
+    before solving, naming the component and the span (exit 2); within it (1e3 beside 20)
+    the plan is the exact flow method's. Never 'failed numerically', never a plan that
+    breaks a tier."""
     import json
+    import re
     from pathlib import Path
+
+    from optim.errors import SpanBeyondMethod
+    from optim.models.rationing import waterfill
 
     doc = json.loads(
         (Path(__file__).parents[3] / "instances" / "data" / "weekly_rationing.json").read_text()
     )
     doc["demand"][0]["quantity"] = quantity
     doc["supply"][0]["quantity"] = quantity
-    res = optim.solve(optim.from_dict(doc), SolveParams(method="lp"))
-    if res.status is Status.ERROR:
-        assert "not infeasible" in res.message
+    if quantity / 20 > waterfill.LP_SPAN:
+        with pytest.raises(SpanBeyondMethod, match=re.escape(f"a span of {quantity / 20:.3g}")):
+            optim.solve(optim.from_dict(doc), SolveParams(method="lp"))
         return
+    res = optim.solve(optim.from_dict(doc), SolveParams(method="lp"))
+    assert res.status is Status.OPTIMAL, res.message
     lines = res.tables["lines"].set_index("demand_id")["allocated"]
     assert lines[["L3", "L4", "L5"]].sum() == 0
+    exact = optim.solve(optim.from_dict(doc)).tables["lines"].set_index("demand_id")
+    assert (lines == exact["allocated"]).all()  # the flow method's plan, to the quantum
 
 
 def test_tier_check_withholds_an_answer_that_crosses_tiers(monkeypatch):

@@ -1,0 +1,215 @@
+"""Issue 12: rationing exact at spans up to 1e12 on every path, or refused before solving.
+
+- The default method sends every component whose quantities span more than the staged LPs
+  resolve (``waterfill.LP_SPAN``) to the exact flow method and the exact routing, whatever
+  its size (the LPs ended "HiGHS: Infeasible" on a 2,500-node component with one line of
+  2e8 beside lines of ~20). Checked against the independent brute force of
+  ``test_rationing_magnitudes`` (integer max-flows of the grid quantities per tier, and no
+  quantum held by a lower tier where a higher tier is short).
+- ``--method lp`` (and the Pyomo reference) refuse such a component before solving, with a
+  message naming it, its span and the bound (exit 2); below the bound the staged LPs are
+  exact.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_rationing_magnitudes import _crossing, _max_flow, _mixed, _quanta
+
+import optim
+from optim import SolveParams
+from optim.errors import SpanBeyondMethod
+from optim.instances.generators.rationing import dense_rationing_frames
+from optim.instances.rationing import RationingInstance
+from optim.models.rationing import engine, solve, waterfill
+from optim.models.rationing.arrays import Problem, prepare
+
+WEEKLY = Path(__file__).parents[3] / "instances" / "data" / "weekly_rationing.json"
+
+
+def _assert_exact(p: Problem, out: engine.Outcome) -> None:
+    """On the grid, supply and caps kept, no quantum crossing to a lower tier; with
+    minimums every line keeps its minimums' share, without them each tier's total is the
+    integer max-flow of tiers 1..t (less under one quantum per line that a fair share loses
+    to the grid; minimums come first across tiers, so the max-flow bound is theirs only)."""
+    grid = engine.QUANTUM * 10.0 ** solve.unit_exponent(p)
+    flow_q = np.round(out.flow / grid)
+    alloc_q = np.round(out.alloc / grid)
+    assert np.abs(out.flow / grid - flow_q).max(initial=0) < 0.2
+    assert (np.bincount(p.arc_line, flow_q, p.num_lines) == alloc_q).all()
+    supply_q = np.array(_quanta(p.supply, grid), dtype=float)
+    assert (np.bincount(p.arc_cell, flow_q, p.num_cells) <= supply_q).all()
+    cap_q = np.array(_quanta(p.cap, grid), dtype=float)
+    assert (alloc_q >= 0).all() and (alloc_q <= cap_q).all()
+    assert _crossing(p, out, grid) == []
+    if p.minimum.any():
+        assert (out.alloc >= np.floor(out.floor / grid + 0.01) * grid - grid / 2).all()
+        return
+    arcs = list(zip(p.arc_line.tolist(), p.arc_cell.tolist(), strict=True))
+    for t in range(1, p.num_tiers + 1):
+        upto = p.tier <= t
+        caps_t = [int(c) if u else 0 for c, u in zip(cap_q, upto, strict=True)]
+        best = _max_flow(caps_t, arcs, supply_q.astype(int).tolist())
+        got = int(alloc_q[upto].sum())
+        assert 0 <= best - got <= max(int(upto.sum()) - 1, 0), (t, best, got)
+
+
+def _one_item(seed: int, nodes: int, huge: float) -> RationingInstance:
+    """One item, one component of about ``nodes`` lines + cells (the dense benchmark's
+    shape), its first line raised to ``huge`` units and one of its cells to 0.8 × that."""
+    locations = max(20, nodes // 50)
+    lines = nodes - locations
+    frames = dense_rationing_frames(
+        seed, n_items=1, n_locations=locations, n_customers=max(1, lines // 200),
+        lines_per_customer=min(200, lines), tiers=3,
+    )  # fmt: skip
+    dem, sup = frames["demand"], frames["supply"]
+    dem.at[0, "quantity"] = huge
+    at = np.flatnonzero(sup["location"].isin(dem.at[0, "locations"]).to_numpy())[0]
+    sup.loc[at, "quantity"] = huge * 0.8
+    return RationingInstance.from_frames(**frames)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_large_component_of_a_wide_span_takes_the_exact_methods(seed):
+    """2,500 lines + cells in one component (above ``MAX_COMPONENT``), one line of 2e8
+    beside lines of ~20: the staged LPs ended 'HiGHS: Infeasible' on both seeds; now the
+    flow method and the exact routing take the component (no LP) and the plan is exact."""
+    p = prepare(_one_item(seed, 2_500, 2e8))
+    assert (np.bincount(p.line_component) + np.bincount(p.cell_component)).max() > (
+        waterfill.MAX_COMPONENT
+    )
+    assert waterfill.wide_lines(p).all()
+    out = solve.allocate(p, SolveParams(threads=1))
+    assert out.lp_count == 0
+    grid = engine.QUANTUM
+    assert _crossing(p, out, grid) == []
+    flow_q = np.round(out.flow / grid)
+    assert (np.bincount(p.arc_cell, flow_q, p.num_cells) <= np.floor(p.supply / grid)).all()
+    assert (np.round(out.alloc / grid) <= np.floor(p.cap / grid + 0.01)).all()
+
+
+def test_a_large_component_of_a_narrow_span_stays_with_the_lps():
+    """The bound decides: the same shape with quantities of ~20 only (span far below
+    ``LP_SPAN``) runs the staged LPs, as before."""
+    p = prepare(_one_item(0, 2_500, 50.0))
+    assert not waterfill.wide_lines(p).any()
+    out = solve.allocate(p, SolveParams(threads=1))
+    assert out.lp_count > 0
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 10_000),
+    st.lists(st.sampled_from([2e8, 1e9, 3e11, 1e12]), min_size=1, max_size=2),
+    st.integers(1, 3),
+    st.booleans(),
+    st.booleans(),
+)
+def test_wide_components_above_the_size_limit_are_exact(seed, huge, tiers, lanes, minimums):
+    """With ``MAX_COMPONENT`` lowered to 6 every component of these small weeks counts as
+    large: the wide ones (span > ``LP_SPAN``) take the flow method and exact routing (no
+    stage or routing LP for them) and the plan equals the brute force."""
+    inst = _mixed(seed, huge, tiers, lanes, False, minimums=0.4 if minimums else 0.0)
+    p = prepare(inst)
+    _, size = np.unique(np.r_[p.line_component, p.cell_component], return_counts=True)
+    _, span, _, _ = waterfill.spans(p)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(waterfill, "MAX_COMPONENT", 6)
+        out = solve.allocate(p, SolveParams())
+    if not ((size > 6) & (span <= waterfill.LP_SPAN)).any():
+        assert out.lp_count == 0  # every large component was wide: no LP
+    _assert_exact(p, out)
+
+
+def test_method_lp_refuses_a_wide_component_before_solving(monkeypatch):
+    """The refusal names the component (lines, item, locations), its smallest and largest
+    quantities, the span and the bound, and points to the default method; no LP runs."""
+    doc = json.loads(WEEKLY.read_text())
+    doc["demand"][0]["quantity"] = 2e8
+    doc["supply"][0]["quantity"] = 2e8
+    inst = optim.from_dict(doc)
+
+    def no_lp(*args, **kwargs):  # pragma: no cover - the refusal comes first
+        raise AssertionError("an LP ran")
+
+    monkeypatch.setattr(engine.highs, "solve", no_lp)
+    for params, option in ((SolveParams(method="lp"), "--method lp"),):
+        with pytest.raises(SpanBeyondMethod) as err:
+            optim.solve(inst, params)
+        msg = str(err.value)
+        assert msg.startswith(
+            f"{option}: the component of 5 line(s) (L1, L2, L3 and 2 more) of item(s) WIDGET "
+            "at DC1, DC2 has quantities from 20 to 200000000 units, a span of 1e+07"
+        ), msg
+        assert f"beyond {waterfill.LP_SPAN:g}" in msg and "--method auto" in msg
+        assert err.value.field == "params.method"
+
+
+def test_pyomo_refuses_a_wide_component_before_solving():
+    """The Pyomo reference runs the same staged LPs: refused alike, naming its option."""
+    doc = json.loads(WEEKLY.read_text())
+    doc["demand"][0]["quantity"] = 1e12
+    doc["supply"][0]["quantity"] = 1e12
+    with pytest.raises(SpanBeyondMethod, match=r"^--solver pyomo: the component of 5 line"):
+        optim.solve(optim.from_dict(doc), SolveParams(solver="pyomo"))
+
+
+def test_cli_method_lp_refusal_exits_2(tmp_path):
+    """On the CLI: exit 2, the message on stderr, nothing written."""
+    doc = json.loads(WEEKLY.read_text())
+    doc["demand"][0]["quantity"] = 3e11
+    doc["supply"][0]["quantity"] = 3e11
+    src = tmp_path / "week.json"
+    src.write_text(json.dumps(doc))
+    out = tmp_path / "out.json"
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "optim"),
+            "solve",
+            str(src),
+            "--method",
+            "lp",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "--method lp: the component of 5 line(s)" in run.stderr
+    assert "a span of 1.5e+10" in run.stderr
+    assert not out.exists()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 10_000),
+    st.floats(0.2, 1.5),
+    st.integers(1, 3),
+    st.booleans(),
+    st.booleans(),
+)
+def test_method_lp_near_its_bound_is_exact_or_refused(seed, near, tiers, lanes, minimums):
+    """Spans around ``LP_SPAN`` (0.2..1.5 × the bound): up to the bound the staged LPs
+    always answer, exactly (brute force); beyond it the input is refused before solving —
+    never 'failed numerically'."""
+    base = prepare(_mixed(seed, [], tiers, lanes, False, minimums=0.4 if minimums else 0.0))
+    smallest = float(np.min(np.r_[base.cap, base.supply][np.r_[base.cap, base.supply] > 0]))
+    huge = [np.floor(near * waterfill.LP_SPAN * smallest)]
+    p = prepare(_mixed(seed, huge, tiers, lanes, False, minimums=0.4 if minimums else 0.0))
+    _, span, _, _ = waterfill.spans(p)
+    if span.max() > waterfill.LP_SPAN:
+        with pytest.raises(SpanBeyondMethod):
+            solve.allocate(p, SolveParams(method="lp"))
+        return
+    _assert_exact(p, solve.allocate(p, SolveParams(method="lp")))
