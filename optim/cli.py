@@ -374,6 +374,11 @@ def _check_result_numbers(doc: dict[str, Any], text: str, path: Path) -> None:
                     )
 
 
+def _file_name(path: str) -> str:
+    """A file's name in messages: ``standard input`` for ``-``."""
+    return "standard input" if str(path) == "-" else Path(path).name
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -539,7 +544,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     elif not {"segment", "abc"} <= set(lines.columns):
         if not {"unit_price", "revenue"} & set(lines.columns):
             raise InstanceError(
-                f"{Path(args.shipments).name} line 1: no segment and abc columns, no "
+                f"{_file_name(args.shipments)} line 1: no segment and abc columns, no "
                 "unit_price or revenue to segment the lines by, and no --segmentation; allowed: "
                 "one of the three.",
                 field="segment",
@@ -865,7 +870,7 @@ def parser() -> argparse.ArgumentParser:
     _add_cluster_option(p)
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("segment", help="segment items and customers from order history")
-    p.add_argument("history", help="order lines: CSV or parquet")
+    p.add_argument("history", help="order lines: CSV or parquet, or '-' (standard input, CSV)")
     p.add_argument("--config", help="segmentation config (YAML)")
     p.add_argument("--previous", help="last run's segmentation.json (stability)")
     p.add_argument(
@@ -884,7 +889,7 @@ def parser() -> argparse.ArgumentParser:
         help="weekly forecasts per series from order history: forecast.csv (with intervals) "
         "and accuracy.csv (rolling-origin backtest against seasonal naive)",
     )
-    p.add_argument("history", help="order lines: CSV or parquet (as for `optim segment`)")
+    p.add_argument("history", help="order lines: CSV or parquet, or '-' (as for `optim segment`)")
     p.add_argument(
         "--horizon",
         type=int,

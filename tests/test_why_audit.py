@@ -59,6 +59,8 @@ Exit 1 where the input is at fault
   every other numeric option of every command → test_every_numeric_option_is_checked (audit:
   ``batch --time-limit -1`` was exit 1; ``batch --workers 0``, ``forecast --jobs 0`` and
   ``batch --demand inf`` ran; ``forecast --horizon 20000`` was exit 1, 100000 ran on)
+- (audit) ``-`` (standard input) for a history or shipments file: "history file '-' does not
+  exist" → test_history_and_shipments_from_standard_input
 - empty / binary history, mixed time zones → test_gate::test_empty_and_binary_history,
   test_gate::test_history_mistakes
 - a garbage ``--previous`` → test_gate::test_garbage_previous (segment),
@@ -523,6 +525,30 @@ def test_batch_scenarios_of_every_kind(tmp_path, capsys, example):
     (twice,) = doubled.glob("*.result.json")
     assert json.loads(twice.read_text())["objective"] > json.loads(solo.read_text())["objective"]
     capsys.readouterr()
+
+
+def test_history_and_shipments_from_standard_input(folder, tmp_path, capsys, monkeypatch):
+    """(audit) Item 6's ``-`` for standard input: ``optim segment -`` and ``optim forecast -``
+    said "history file '-' does not exist", ``optim review -`` named the input "-" and
+    history errors from standard input said "row" instead of the line."""
+    import io
+    import sys
+
+    history = (folder / "history.csv").read_bytes()
+
+    def stdin(data: bytes) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+    stdin(history)
+    assert main(["segment", "-", "--out", str(tmp_path / "seg")]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "seg" / "customers.csv").is_file()
+    stdin(b"date,customer,item,quantity,unit_price\n2025-01-06,C1,I1,5,2\n2025-01-13,C1,I1,x,2\n")
+    _refused(capsys, ["segment", "-"], "standard input line 3, column quantity", "'x'")
+    stdin(
+        b"customer,item,date,quantity,shipped_quantity,ship_date\nC1,I1,2025-01-06,5,5,2025-01-06\n"
+    )
+    _refused(capsys, ["review", "-"], "standard input line 1", "allowed")
 
 
 # ----------------------------------------------------------------- messages: file lines
