@@ -83,6 +83,20 @@ def gap(text: str) -> float:
     return value
 
 
+def between(low: float, high: float, what: str) -> Callable[[str], float]:
+    """A finite number in ``[low, high]`` (``what`` names its unit)."""
+
+    def parse(text: str) -> float:
+        allowed = f"{what}, a number in [{low:g}, {high:g}]"
+        value = _number(text, allowed)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}; allowed: {allowed}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
 def bounded(low: int, high: int, what: str) -> Callable[[str], int]:
     """A whole number in ``[low, high]``."""
 
@@ -1014,8 +1028,15 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_batch)
     p = sub.add_parser("serve", help="the HTTP API with async jobs (FastAPI + uvicorn)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
-    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    p.add_argument("--workers", type=int, default=2, help="solver worker processes")
+    p.add_argument(
+        "--port", type=bounded(1, 65535, "TCP port"), default=8000, help="TCP port (default 8000)"
+    )
+    p.add_argument(
+        "--workers",
+        type=bounded(1, 256, "solver worker processes"),
+        default=2,
+        help="solver worker processes, 1..256 (default 2)",
+    )
     p.add_argument("--store", default="optim-service.db", help="SQLite file of jobs/results")
     p.add_argument(
         "--api-keys",
@@ -1023,13 +1044,27 @@ def parser() -> argparse.ArgumentParser:
         help="API keys, one per line (or $OPTIM_API_KEYS, comma-separated)",
     )
     p.add_argument("--no-auth", action="store_true", help="no API keys (loopback only)")
-    p.add_argument("--max-body", type=float, default=64, help="request body limit, MiB")
-    p.add_argument("--max-time-limit", type=float, default=3600, help="job time-limit cap, s")
-    p.add_argument("--sync-time-limit", type=float, default=30, help="/v1/solve cap, s")
-    p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before 429")
+    p.add_argument(
+        "--max-body",
+        type=between(0.001, 1024, "MiB"),
+        default=64,
+        help="request body limit, MiB (default 64)",
+    )
+    p.add_argument(
+        "--max-time-limit", type=seconds, default=3600, help="job time-limit cap, s (default 3600)"
+    )
+    p.add_argument(
+        "--sync-time-limit", type=seconds, default=30, help="/v1/solve cap, s (default 30)"
+    )
+    p.add_argument(
+        "--max-queue",
+        type=bounded(1, 10**6, "queued jobs"),
+        default=1000,
+        help="queued jobs before 429, 1..10^6 (default 1000)",
+    )
     p.add_argument(
         "--cache-mib",
-        type=float,
+        type=between(0, 65536, "MiB"),
         default=64,
         help="memory for results of deterministic solves, reused for identical requests "
         "(MiB, default 64; 0 turns the cache off)",
@@ -1122,5 +1157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             executor.use_cluster(None)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover - tests run it in a subprocess
+    # `python -m optim.cli` runs this file as a second module, __main__, beside optim.cli:
+    # its SIGTERM flag would not be the one optim.output reads (optim.cli.stop_requested),
+    # so a SIGTERM whose exception a library swallowed let the run commit its output.
+    from optim.cli import main as _main
+
+    sys.exit(_main())

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import os
 import socket
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,7 +106,14 @@ def serve(config: ServiceConfig, log_level: str = "info") -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    app = create_app(config)
+    listener = _listen(config.host, config.port)  # a taken port: exit 2 before any worker
+    try:
+        app = create_app(config)
+    except (sqlite3.Error, OSError) as exc:
+        listener.close()
+        raise InstanceError(
+            f"--store {config.store}: cannot open the job store there ({exc})", field="store"
+        ) from None
     print(
         f"optim serve: http://{config.host}:{config.port} ({config.workers} workers, "
         f"store {config.store}, {'no auth' if config.no_auth else 'API keys'})",
@@ -122,5 +130,26 @@ def serve(config: ServiceConfig, log_level: str = "info") -> int:
         # requests and event streams that wait for them
         timeout_graceful_shutdown=int(CANCEL_GRACE) + 5,
     )
-    DrainingServer(settings, app.state.manager).run()
+    DrainingServer(settings, app.state.manager).run(sockets=[listener])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here so that an address in use or not of this machine is
+    an input error naming the options (uvicorn would start the workers, then exit 3)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
+            0
+        ]
+    except socket.gaierror as exc:
+        raise InstanceError(f"--host {host}: not an address ({exc.strerror})", "host") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise InstanceError(
+            f"--host {host} --port {port}: cannot listen there ({exc.strerror})", field="port"
+        ) from None
+    return sock

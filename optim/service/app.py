@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import optim
 from optim import api, result_schema
 from optim.errors import InstanceError
 from optim.models import choices
@@ -100,6 +102,17 @@ class JobView(BaseModel):
     worker_pid: int | None = None
 
 
+class ReadyView(BaseModel):
+    """``/readyz``: the workers and what waits for them."""
+
+    status: Literal["ready", "starting", "stopping"]
+    workers_ready: int
+    workers: int
+    workers_busy: int
+    queued: int
+    solves_waiting: int
+
+
 class ErrorView(BaseModel):
     detail: Any
     request_id: str | None = None
@@ -109,8 +122,22 @@ class ErrorView(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorView} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500)
 }
+_JOB_LINKS = {  # where a submitted job's id leads (OpenAPI links: clients and fuzzers follow)
+    name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
+    for name, operation in (
+        ("GetJob", "get_job_v1_jobs__job_id__get"),
+        ("GetJobResult", "job_result_v1_jobs__job_id__result_get"),
+        ("GetJobEvents", "job_events_v1_jobs__job_id__events_get"),
+        ("CancelJob", "cancel_job_v1_jobs__job_id__delete"),
+    )
+}
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
+    202: {
+        "model": JobView,
+        "description": "the job, queued (or ended: a result reused)",
+        "links": _JOB_LINKS,
+    },
     503: {"model": ErrorView, "description": "the service is stopping"},
 }
 _SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -122,6 +149,7 @@ _SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
     504: {"model": ErrorView, "description": "the solve did not stop at the cap"},
 }
 
+_EXAMPLES = resources.files("optim.instances") / "data"
 _BODY = {
     "requestBody": {
         "required": True,
@@ -135,7 +163,11 @@ _BODY = {
                     "required": ["kind"],
                     "properties": {"kind": {"type": "string", "enum": sorted(api.KINDS)}},
                     "additionalProperties": True,
-                }
+                },
+                "examples": {  # the bundled examples: a client (or a fuzzer) sees valid ones
+                    name: {"value": orjson.loads((_EXAMPLES / f"{name}.json").read_bytes())}
+                    for name in optim.examples()
+                },
             },
             "application/yaml": {"schema": {"type": "string"}},
             "application/zip": {"schema": {"type": "string", "format": "binary"}},
@@ -274,25 +306,27 @@ def create_app(config: ServiceConfig) -> FastAPI:
         """The server process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorView}})
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=ReadyView,
+        responses={503: {"model": ReadyView, "description": "starting, or stopping"}},
+    )
     async def readyz() -> JSONResponse:
         """Ready when at least one worker process is warm (503 otherwise, and while the
-        service stops); says how many
-        workers are solving, how many jobs are queued and how many synchronous solves wait."""
-        ready = 0 if manager.draining.is_set() else manager.ready_workers()
-        body = {
-            "status": "stopping"
-            if manager.draining.is_set()
-            else "ready"
-            if ready
-            else "starting",
-            "workers_ready": ready,
-            "workers": config.workers,
-            "workers_busy": manager.busy(),
-            "queued": manager.queued(),
-            "solves_waiting": manager.solves_waiting(),
-        }
-        return JSONResponse(body, status_code=200 if ready else 503)
+        service stops); says how many workers are solving, how many jobs are queued and how
+        many synchronous solves wait."""
+        stopping = manager.draining.is_set()
+        ready = 0 if stopping else manager.ready_workers()
+        body = ReadyView(
+            status="stopping" if stopping else "ready" if ready else "starting",
+            workers_ready=ready,
+            workers=config.workers,
+            workers_busy=manager.busy(),
+            queued=manager.queued(),
+            solves_waiting=manager.solves_waiting(),
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
     # -- jobs -----------------------------------------------------------------------------
     @app.post(

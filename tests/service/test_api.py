@@ -7,12 +7,13 @@ import json
 import os
 import re
 import signal
+import socket
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from _serve import EXAMPLES, KEY, Server, cpu_seconds, long_mip_body, wait_job
+from _serve import EXAMPLES, KEY, Server, cpu_seconds, free_port, long_mip_body, wait_job
 
 from optim import api, cli, result_schema
 
@@ -398,3 +399,37 @@ def test_no_auth_needs_loopback(
     empty.write_text("# none\n")
     assert cli.main(["serve", "--api-keys", str(empty), "--store", store]) == 2
     assert "holds no key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--workers", "0"], "--workers: '0'; allowed: solver worker processes, a whole number"),
+        (["--port", "70000"], "--port: '70000'; allowed: TCP port, a whole number in [1, 65,535]"),
+        (["--max-body", "nan"], "--max-body: 'nan' is not finite; allowed: MiB"),
+        (["--max-body", "0"], "--max-body: '0'; allowed: MiB, a number in [0.001, 1024]"),
+        (["--sync-time-limit", "-1"], "--sync-time-limit: '-1' seconds; allowed: seconds > 0"),
+        (["--max-time-limit", "inf"], "--max-time-limit: 'inf' is not finite"),
+        (["--max-queue", "0"], "--max-queue: '0'; allowed: queued jobs, a whole number"),
+        (["--cache-mib", "-1"], "--cache-mib: '-1'; allowed: MiB, a number in [0, 65536]"),
+        (["--store", "{tmp}"], "--store {tmp}: cannot open the job store there"),
+        (["--store", "{tmp}/text.db"], "cannot open the job store there (file is not a database)"),
+        (["--port", "{taken}"], "--host 127.0.0.1 --port {taken}: cannot listen there"),
+    ],
+)
+def test_serve_options_are_checked_before_it_starts(
+    args: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 naming the option and what is allowed (exit 1 'internal error' for a bad
+    store, uvicorn's exit 3 after starting the workers for a port in use, a server with no
+    worker for --workers 0), before any worker starts."""
+    (tmp_path / "text.db").write_text("not a database\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        fill = {"tmp": str(tmp_path), "taken": str(taken.getsockname()[1])}
+        argv = ["serve", "--no-auth", "--store", str(tmp_path / "jobs.db")]
+        argv += ["--port", str(free_port())]  # the options below come later: they win
+        argv += [a.format(**fill) for a in args]
+        assert cli.main(argv) == cli.EXIT_INPUT
+    assert said.format(**fill) in capsys.readouterr().err

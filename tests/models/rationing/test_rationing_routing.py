@@ -111,7 +111,9 @@ def _ints(values, scale: int) -> list[int]:
     """``values`` as exact integers of ``1 / scale`` (asserting they are on that grid)."""
     v = np.asarray(values, dtype=np.float64) * scale
     whole = np.round(v)
-    assert np.all(np.abs(v - whole) <= 1e-3), "off the grid"  # a thousandth of a quantum
+    # a thousandth of a quantum, or the product's rounding (1e8 units × 1e6 is 1e14: a few
+    # units of its last place, 0.016)
+    assert np.all(np.abs(v - whole) <= 1e-3 + 4 * np.spacing(np.abs(v))), "off the grid"
     return [int(x) for x in whole]
 
 
