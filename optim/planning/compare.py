@@ -378,7 +378,7 @@ def _lines(lines: pd.DataFrame) -> pd.DataFrame:
     return out.astype({"requested": float, "allocated": float})
 
 
-def _split_again(item: str, r: dict[str, Any], now: pd.Series, before: pd.Series) -> str:
+def _split_again(item: str, r: dict[Any, Any], now: pd.Series, before: pd.Series) -> str:
     """The reason of a change with the same requests and stock as last week: where the
     segment got the same total at each of the line's locations, the same stock was split
     differently between the segment's lines (the rounding to whole units broke a tie
