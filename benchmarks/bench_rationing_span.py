@@ -8,10 +8,11 @@ lanes, caps and minimums varied by seed), solved by the staged LPs (``method="lp
 refusal beyond ``LP_SPAN`` switched off); prints the failure rate per half-decade of span
 (largest / smallest positive quantity of the widest component, ``waterfill.spans``).
 
-``--component SIZES``: one item whose lines and cells form one component of each size (the
-dense benchmark's shape, one line of 2e8 units beside lines of ~20), with ``MAX_COMPONENT``
+``--component SIZES``: one item whose lines and cells form one component of each size, in
+two shapes — the dense benchmark's (one line of 2e8 units beside lines of ~20) and a sparse
+one (50 locations, minimums, caps and lanes, quantities of ~20) — with ``MAX_COMPONENT``
 lifted: CPU seconds of the flow method (stages 0–2) and of the exact routing, then of the
-staged LPs on the same component where they answer.
+staged LPs on the same component (where they answer).
 
     python benchmarks/bench_rationing_span.py --spans 60
     python benchmarks/bench_rationing_span.py --component 2000,5000,10000,20000
@@ -78,7 +79,7 @@ def spans(seeds: int) -> None:
 
 def component(sizes: list[int]) -> None:
     from optim import SolveParams
-    from optim.instances.generators.rationing import dense_rationing_frames
+    from optim.instances.generators.rationing import dense_rationing_frames, rationing_frames
     from optim.instances.rationing import RationingInstance
     from optim.models.rationing import engine, routing, solve, waterfill
     from optim.models.rationing.arrays import prepare
@@ -101,17 +102,24 @@ def component(sizes: list[int]) -> None:
     timed(routing, "route")
     waterfill.MAX_COMPONENT = 10**9
     bound = waterfill.LP_SPAN
-    for size in sizes:
-        locations = max(20, size // 50)
-        lines = size - locations
-        frames = dense_rationing_frames(
-            0, n_items=1, n_locations=locations, n_customers=max(1, lines // 200),
-            lines_per_customer=min(200, lines), tiers=3,
-        )  # fmt: skip
-        dem, sup = frames["demand"], frames["supply"]
-        dem.at[0, "quantity"] = 2e8
-        at = np.flatnonzero(sup["location"].isin(dem.at[0, "locations"]).to_numpy())[0]
-        sup.loc[at, "quantity"] = 1.6e8
+    for shape, size in [(shape, size) for shape in ("dense", "sparse") for size in sizes]:
+        if shape == "dense":  # one line of 2e8 beside lines of ~20
+            locations = max(20, size // 50)
+            lines = size - locations
+            frames = dense_rationing_frames(
+                0, n_items=1, n_locations=locations, n_customers=max(1, lines // 200),
+                lines_per_customer=min(200, lines), tiers=3,
+            )  # fmt: skip
+            dem, sup = frames["demand"], frames["supply"]
+            dem.at[0, "quantity"] = 2e8
+            at = np.flatnonzero(sup["location"].isin(dem.at[0, "locations"]).to_numpy())[0]
+            sup.loc[at, "quantity"] = 1.6e8
+        else:  # 50 locations, minimums, caps and lanes; quantities of ~20 only
+            frames = rationing_frames(
+                0, n_items=1, n_locations=50, n_customers=max(1, size // 20),
+                n_lines=size - 50, tiers=3, eligible=(1, 3), stocked=(10, 50),
+                default_locations_share=0.0, min_share=0.2, max_share=0.2, lanes=True,
+            )  # fmt: skip
         p = prepare(RationingInstance.from_frames(**frames))
         if size == sizes[0]:
             solve.allocate(p, SolveParams(threads=1))  # compiles the kernels
@@ -127,7 +135,7 @@ def component(sizes: list[int]) -> None:
             lp = f"failed after {time.process_time() - c:.2f} CPU s ({exc})"
         waterfill.LP_SPAN = bound
         print(
-            f"  one component of {p.num_lines + p.num_cells:,} lines + cells "
+            f"  {shape}: one component of {p.num_lines + p.num_cells:,} lines + cells "
             f"({p.num_arcs:,} arcs): flow method {flow:.2f} CPU s, exact routing "
             f"{route:.2f} CPU s ({out.lp_count} LPs); staged LPs {lp}"
         )

@@ -1093,5 +1093,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             executor.use_cluster(None)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover - tests run it in a subprocess
+    # `python -m optim.cli` runs this file as a second module, __main__, beside optim.cli:
+    # its SIGTERM flag would not be the one optim.output reads (optim.cli.stop_requested),
+    # so a SIGTERM whose exception a library swallowed let the run commit its output.
+    from optim.cli import main as _main
+
+    sys.exit(_main())

@@ -6,10 +6,12 @@
 SHA-256) is written last, as the completion marker, and the folder is renamed onto the
 target (a previous run's folder is moved aside first and removed after). A run that fails
 or is stopped (``SIGTERM``: the CLI turns it into an exception) removes its temporary
-folder; a run killed outright (``SIGKILL``) leaves only the hidden partial folder. Either
-way the target is the previous complete run or nothing — never a mix, never a folder that
-looks complete without being complete. :func:`verify` checks a folder against its
-manifest.
+folder; a ``SIGTERM`` during the final renames is held until they are done (the target is
+then the new complete run). A run killed outright (``SIGKILL``) leaves only the hidden
+partial folder (killed between the two renames: the previous run, in a hidden ``.old-``
+folder). Either way the target is the previous complete run or nothing — never a mix,
+never a folder that looks complete without being complete. :func:`verify` checks a
+folder against its manifest.
 
 The manifest holds no time stamps, so the same input gives a byte-identical folder.
 """
@@ -103,16 +105,49 @@ def atomic_folder(
         if stop_requested():  # SIGTERM arrived and a library swallowed the exception
             raise Terminated
         write_manifest(tmp, command=command, inputs=inputs)
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
-            os.rename(target, old / "run")
-        os.rename(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with _sigterm_held():
+            old = None
+            if target.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
+                os.rename(target, old / "run")
+            os.rename(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextmanager
+def _sigterm_held() -> Iterator[None]:
+    """Hold a SIGTERM that arrives during the block until the block has ended, then hand it
+    to the handler that was in force (the CLI's raises :class:`optim.cli.Terminated`; the
+    default one ends the process).
+
+    The commit is two renames and the removal of the previous run: a SIGTERM between the
+    renames would leave no target (the previous run only in the hidden ``.old-`` folder),
+    one during the removal a half-removed ``.old-`` folder. Signals are handled in the main
+    thread only, so elsewhere the block runs as it is.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[tuple[int, Any]] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: held.append((signum, frame)))
+    if previous is None:  # installed outside Python: restore the default
+        previous = signal.SIG_DFL
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if held:
+            if callable(previous):
+                previous(*held[0])
+            else:  # the default (end the process) or SIG_IGN, as if it came now
+                signal.raise_signal(signal.SIGTERM)
 
 
 def write_manifest(folder: Path, *, command: str, inputs: dict[str, Any] | None) -> Path:

@@ -782,8 +782,8 @@ def _route_exact(
     usable: NDArray[np.bool_],
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
     """Flows by successive shortest paths over the ``usable`` arcs (the others carry
-    nothing: :func:`_dominated`) and the lines it routed; None when a lane cost is off the
-    exact cost grid (:func:`optim.models.rationing.routing.integer_costs`).
+    nothing: :func:`_dominated`) and the lines it routed; None when a component's lane costs
+    fit no exact cost grid (:func:`optim.models.rationing.routing.integer_costs`).
 
     Quantities go in as whole quanta (``alloc`` is on the grid, supplies floored to it):
     every bottleneck is then a difference of integers below 2^53, exact in doubles, so the
@@ -791,7 +791,7 @@ def _route_exact(
     units, a flow of 6.126929999999997 let the repair trade a quantum between lines)."""
     from optim.models.rationing import routing, waterfill  # numba: imported when first needed
 
-    cost = routing.integer_costs(p.arc_cost[ga])
+    cost = routing.integer_costs(p.arc_cost[ga], p.line_component[block.arc_line])
     if cost is None:
         return None
     arcs = np.flatnonzero(usable)

@@ -23,9 +23,11 @@ Per component of the line–cell graph (compiled, numba):
   as the path allows (successive shortest paths: no residual cycle ever has negative cost,
   so the final flow is optimal for the lexicographic objective).
 
-Lane costs are compared exactly as integers of :data:`COST_GRID` (they are given to at most
-six decimals; an instance with a finer cost sends its blocks to the LPs); the change and
-rank terms are integers already. Among several optimal routings the first found wins
+Lane costs are compared exactly as integers: per component, of the coarsest grid of
+:data:`COST_GRIDS` (1e-6, 1e-9, 1e-12) on which all its costs are whole numbers up to 2^40
+(paths stay within one component, so each may have its own); a component whose costs fit no
+grid (1/3 as a double) sends its block to the LPs; the change and rank terms are integers
+already. Among several optimal routings the first found wins
 (scan order: lines and arcs in input order), so the same input gives the same bytes.
 A component that is too large (:data:`optim.models.rationing.waterfill.MAX_COMPONENT`, unless
 its quantities span more than the LPs resolve, :data:`~optim.models.rationing.waterfill.LP_SPAN`)
@@ -44,7 +46,7 @@ from numpy.typing import NDArray
 from optim.models.rationing.arrays import Problem
 from optim.models.rationing.waterfill import Components, _ranges
 
-COST_GRID = 1e-6  # lane costs are compared as exact integers of this unit
+COST_GRIDS = (1e-6, 1e-9, 1e-12)  # lane costs are compared as exact integers of one of these
 _COST_MAX = 2.0**40  # keeps path sums of integer costs far inside int64
 
 
@@ -56,15 +58,31 @@ def objectives(p: Problem, flow: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.array([float(p.arc_cost @ flow), change, float(p.arc_rank @ flow)])
 
 
-def integer_costs(cost: NDArray[np.float64]) -> NDArray[np.int64] | None:
-    """Lane costs as exact integers of :data:`COST_GRID`, or None when one is off that grid."""
-    units = cost / COST_GRID
-    whole = np.round(units)
-    if np.any(np.abs(units - whole) > 1e-9 * np.maximum(1.0, np.abs(units))) or np.any(
-        np.abs(whole) > _COST_MAX
-    ):
-        return None
-    return whole.astype(np.int64)
+def integer_costs(
+    cost: NDArray[np.float64], component: NDArray[np.int64] | None = None
+) -> NDArray[np.int64] | None:
+    """Lane costs as exact integers: per ``component`` (per arc; one when None), of the
+    coarsest grid of :data:`COST_GRIDS` on which every cost of the component is a whole
+    number (within a few units of the last place: the decimal written as a double) of at
+    most 2^40; None when some component's costs fit no grid. Only costs within one component
+    are ever compared or summed (a path never leaves it), so each component's own grid
+    keeps every comparison exact: a cost of 0.1234567 routes exactly on 1e-9 beside
+    components of whole cents."""
+    comp = np.zeros(len(cost), np.int64) if component is None else component
+    out = np.zeros(len(cost), np.int64)
+    todo = np.ones(len(cost), dtype=bool)
+    for grid in COST_GRIDS:
+        units = cost / grid
+        whole = np.round(units)
+        # a decimal written as a double, divided by the grid: a few units of the last place
+        noise = 8 * np.spacing(np.maximum(np.abs(units), 1.0))
+        fits = (np.abs(units - whole) <= noise) & (np.abs(whole) <= _COST_MAX)
+        take = todo & ~np.isin(comp, comp[todo & ~fits])
+        out[take] = whole[take]
+        todo &= ~take
+        if not todo.any():
+            return out
+    return None
 
 
 def route(

@@ -42,10 +42,13 @@ reported as not solved and goes back to the LP stages.
 Which components: those of at most :data:`MAX_COMPONENT` lines + cells, and every component
 whose quantities span more than :data:`LP_SPAN` (:func:`spans`), whatever its size: the
 staged LPs do not resolve such a component reliably, the flow method in whole quanta does.
-The methods' work grows faster than linearly with a component's size (one item whose 1,840 /
-4,900 / 19,600 lines + cells form one component: 0.2 / 2.2 / 87 CPU s, routing 0.4 / 4.2 /
-53 s under load, ``benchmarks/bench_rationing_span.py``), so a large component of a narrow
-span stays with the LPs.
+The methods' work grows faster than linearly with a component's size, yet up to 10,000
+lines + cells they beat the staged LPs on the same component (one item, stages and routing
+together: 0.6 / 6.4 / 22.6 CPU s against 1.5 / 13.4 (failed) / 73.1 at 1,840 / 4,900 /
+10,000 lines + cells, dense shape; 1.1 / 4.9 / 35.5 against 2.5 / 35.6 / 52.8 at 2,000 /
+5,000 / 10,000, sparse with minimums, caps and lanes; ``bench_rationing_span.py``); at
+20,000 they took 140 CPU s. So :data:`MAX_COMPONENT` is 10,000 and a larger component of a
+narrow span stays with the LPs.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from optim.models.rationing.arrays import Problem
 # stage codes of the engine (optim's rationing engine imports and checks them)
 FULL, FAIR, ZERO_LEFT = 1, 3, 4
 
-MAX_COMPONENT = 2_000  # lines + cells; larger components stay with the LP stages...
+MAX_COMPONENT = 10_000  # lines + cells; larger components stay with the LP stages...
 LP_SPAN = 1e5  # ...unless their quantities span more than this (the staged LPs' stated bound)
 _REL_EPS = 1e-10  # flow tolerance relative to the component's largest quantity
 _TOL = 1e-7  # the LP stages' tolerance for "served in full" / "short"

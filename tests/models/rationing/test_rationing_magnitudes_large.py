@@ -79,8 +79,15 @@ def _one_item(seed: int, nodes: int, huge: float) -> RationingInstance:
     return RationingInstance.from_frames(**frames)
 
 
+@pytest.fixture
+def limit_2000(monkeypatch):
+    """``MAX_COMPONENT`` at 2,000 (its value before it was raised to 10,000): a component of
+    2,500 lines + cells counts as large, CI-sized (the staged LPs take 73 CPU s on 10,000)."""
+    monkeypatch.setattr(waterfill, "MAX_COMPONENT", 2_000)
+
+
 @pytest.mark.parametrize("seed", [3, 4])
-def test_a_large_component_of_a_wide_span_takes_the_exact_methods(seed):
+def test_a_large_component_of_a_wide_span_takes_the_exact_methods(seed, limit_2000):
     """2,500 lines + cells in one component (above ``MAX_COMPONENT``), one line of 2e8
     beside lines of ~20: the staged LPs ended 'HiGHS: Infeasible' on both seeds; now the
     flow method and the exact routing take the component (no LP) and the plan is exact."""
@@ -98,13 +105,25 @@ def test_a_large_component_of_a_wide_span_takes_the_exact_methods(seed):
     assert (np.round(out.alloc / grid) <= np.floor(p.cap / grid + 0.01)).all()
 
 
-def test_a_large_component_of_a_narrow_span_stays_with_the_lps():
+def test_a_large_component_of_a_narrow_span_stays_with_the_lps(limit_2000):
     """The bound decides: the same shape with quantities of ~20 only (span far below
     ``LP_SPAN``) runs the staged LPs, as before."""
     p = prepare(_one_item(0, 2_500, 50.0))
     assert not waterfill.wide_lines(p).any()
     out = solve.allocate(p, SolveParams(threads=1))
     assert out.lp_count > 0
+
+
+def test_components_up_to_10000_take_the_flow_method():
+    """``MAX_COMPONENT`` is 10,000: a component of 2,500 lines + cells of a narrow span
+    takes the flow method and the exact routing (faster than the staged LPs there, measured
+    in ``bench_rationing_span.py``) and equals the staged LPs' plan to the quantum."""
+    assert waterfill.MAX_COMPONENT == 10_000
+    p = prepare(_one_item(0, 2_500, 50.0))
+    out = solve.allocate(p, SolveParams(threads=1))
+    assert out.lp_count == 0
+    lp = solve.allocate(p, SolveParams(method="lp", threads=1))
+    assert (np.round(out.alloc / engine.QUANTUM) == np.round(lp.alloc / engine.QUANTUM)).all()
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -235,8 +254,49 @@ def test_routing_lps_at_wide_spans_route_as_the_exact_routing(seed, huge, tiers,
     p = prepare(inst)
     exact = solve.allocate(p, SolveParams())
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(routing, "integer_costs", lambda cost: None)
+        mp.setattr(routing, "integer_costs", lambda *args: None)
         by_lp = solve.allocate(p, SolveParams())
     routed = (np.bincount(p.arc_line, minlength=p.num_lines) > 1) & (exact.alloc > 0)
     assert by_lp.lp_count > 0 or not routed.any()  # the LPs routed it
     _assert_as_good(p, exact.flow, by_lp.flow, exact.alloc, by_lp.alloc, exact.floor)
+
+
+def test_lane_costs_take_the_coarsest_exact_grid_per_component():
+    """Each component's costs as whole numbers of its own grid (1e-6, 1e-9, 1e-12); None
+    when a component's fit none (1/3 as a double; 7 decimals beside 5,000 in one component
+    would need 5e12 > 2^40)."""
+    cost = np.array([0.5, 1.25, 0.1234567, 2.0, 0.000000000001])
+    got = routing.integer_costs(cost, np.array([0, 0, 1, 1, 2]))
+    assert got is not None
+    assert got.tolist() == [500_000, 1_250_000, 123_456_700, 2_000_000_000, 1]
+    assert routing.integer_costs(np.array([1 / 3, 0.5]), np.array([0, 1])) is None
+    assert routing.integer_costs(np.array([0.1234567, 5000.0]), np.array([0, 0])) is None
+    assert routing.integer_costs(np.array([0.1234567, 5000.0]), np.array([0, 1])) is not None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lane_costs_with_seven_decimals_route_exactly_as_their_tenfold(seed):
+    """Lane costs k / 1e7 (off the 1e-6 grid: they went to the routing LPs) route on the
+    1e-9 grid by the exact routing — no LP — and flow for flow as costs k / 1e6 do (on the
+    1e-6 grid; a common factor of the costs changes no routing decision), whose exact
+    routing ``test_rationing_routing`` proves lexicographically optimal."""
+    frames = dense_rationing_frames(seed, n_items=6, n_locations=5, n_customers=4)
+    rng = np.random.default_rng(seed)
+    customers = sorted(frames["demand"]["customer"].unique())
+    locations = sorted(frames["supply"]["location"].unique())
+    pairs = [(c, loc) for c in customers for loc in locations]
+    k = rng.integers(1, 50_000_000, len(pairs))
+    out = {}
+    for scale in (1e7, 1e6):
+        lanes = {
+            "location": [loc for _, loc in pairs],
+            "customer": [c for c, _ in pairs],
+            "cost": (k / scale).tolist(),
+        }
+        import pandas as pd
+
+        inst = RationingInstance.from_frames(**frames, lanes=pd.DataFrame(lanes))
+        out[scale] = solve.allocate(prepare(inst), SolveParams())
+    assert out[1e7].lp_count == 0  # the exact routing took every component
+    assert (out[1e7].flow == out[1e6].flow).all()
+    assert (out[1e7].alloc == out[1e6].alloc).all()
