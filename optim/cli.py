@@ -15,7 +15,8 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -210,8 +211,32 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.split:
         return _solve_split(args)
     instance = _load(args.instance)
-    result = api.solve(instance, _params(args))
+    if args.out == "-":
+        with _stdout_kept_for_the_document():
+            result = api.solve(instance, _params(args))
+    else:
+        result = api.solve(instance, _params(args))
     return _emit(result, args)
+
+
+@contextmanager
+def _stdout_kept_for_the_document() -> Iterator[None]:
+    """While ``--out -`` owns stdout, file descriptor 1 points at stderr: a solver library's
+    own prints (HiGHS 1.12.0 printf's a debug line from some MIPs whatever its output flag,
+    and worker processes inherit the descriptor) go to stderr instead of into the JSON
+    document. C's buffered stdout is flushed before the descriptor is given back."""
+    import ctypes
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        ctypes.CDLL(None).fflush(None)  # C stdio buffers: written to stderr, not later to 1
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _load(path_text: str | Path) -> Any:
@@ -316,6 +341,83 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+RESULT_NUMBERS = {
+    "stages": {
+        "inbound_service_time": "whole",
+        "outbound_service_time": "whole",
+        "service_time": "whole",
+        "committed_service_time": "whole",
+        "S": "whole",
+        "SI": "whole",
+        "safety_stock": "amount",
+        "base_stock_level": "amount",
+    },
+    "demands": {"critical_level": "amount"},
+}
+"""The numbers of a result document that ``optim simulate`` reads (per table: column ->
+whole periods >= 0 or an amount >= 0)."""
+
+
+def _check_result_numbers(doc: dict[str, Any], text: str, path: Path) -> None:
+    """Stage ids and strict numbers in the tables ``optim simulate`` reads from a result
+    document (audit:
+    a service time written as text, a boolean or 0.5 was converted to a whole number, a
+    negative one simulated, a null critical level read as 0): one message naming the file,
+    the line of the field, the field, the value as written and what is allowed."""
+    from optim.instances import gate
+
+    for table, columns in RESULT_NUMBERS.items():
+        records = doc.get(table)
+        if not isinstance(records, list):
+            continue
+        present = {c for r in records if isinstance(r, dict) for c in r if c in columns}
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                continue
+            for column in ("stage", "segment") if table == "demands" else ("stage",):
+                if not isinstance(record.get(column), str) or not record[column]:
+                    where = f"{table}[{i}]" + (f".{column}" if column in record else "")
+                    raise gate.refuse(
+                        str(path),
+                        f"{table} record {i} has {column} {gate.shown(record.get(column))}",
+                        line=gate.field_line(text, ".json", where),
+                        field=where,
+                        allowed=f"the {column} id as text",
+                    )
+            for column, rule in columns.items():
+                if column not in record:
+                    if column in present:  # one table, one set of columns
+                        raise gate.refuse(
+                            str(path),
+                            f"{table} record {i} lacks {column} (the other records have it)",
+                            line=gate.field_line(text, ".json", f"{table}[{i}]"),
+                            field=f"{table}[{i}]",
+                            allowed=f"{column} in every record",
+                        )
+                    continue
+                value, where = record[column], f"{table}[{i}].{column}"
+                allowed = "a whole number of periods >= 0" if rule == "whole" else "a number >= 0"
+                try:
+                    gate.check_number(value, where, allowed=allowed)
+                    bad = value is None or value < 0
+                    bad = bad or (rule == "whole" and float(value) != int(value))
+                except InstanceError:
+                    bad = True
+                if bad:
+                    raise gate.refuse(
+                        str(path),
+                        f"{column} is {gate.shown(value)}",
+                        line=gate.field_line(text, ".json", where),
+                        field=where,
+                        allowed=allowed + " (as `optim solve --out` writes it)",
+                    )
+
+
+def _file_name(path: str) -> str:
+    """A file's name in messages: ``standard input`` for ``-``."""
+    return "standard input" if str(path) == "-" else Path(path).name
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -324,7 +426,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     _check_outputs(args, ["out"], [])
     path = Path(args.result)
-    doc = gate.parse_json(gate.read_text(path, "result document"), str(path))
+    text = gate.read_text(path, "result document")
+    doc = gate.parse_json(text, str(path))
     if not isinstance(doc, dict) or doc.get("kind") != "safety_stock" or "stages" not in doc:
         raise InstanceError(
             f"{path}: expected a safety_stock result document with 'stages' (written by "
@@ -338,6 +441,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             "result document `optim solve INSTANCE --out RESULT.json` writes (pass the "
             "instance with --instance when the result does not carry it)"
         )
+    _check_result_numbers(doc, text, path)
     if args.instance:
         instance = _load(args.instance)
     elif "instance" in doc:
@@ -479,7 +583,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     elif not {"segment", "abc"} <= set(lines.columns):
         if not {"unit_price", "revenue"} & set(lines.columns):
             raise InstanceError(
-                f"{Path(args.shipments).name} line 1: no segment and abc columns, no "
+                f"{_file_name(args.shipments)} line 1: no segment and abc columns, no "
                 "unit_price or revenue to segment the lines by, and no --segmentation; allowed: "
                 "one of the three.",
                 field="segment",
@@ -807,7 +911,7 @@ def parser() -> argparse.ArgumentParser:
     _add_cluster_option(p)
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("segment", help="segment items and customers from order history")
-    p.add_argument("history", help="order lines: CSV or parquet")
+    p.add_argument("history", help="order lines: CSV or parquet, or '-' (standard input, CSV)")
     p.add_argument("--config", help="segmentation config (YAML)")
     p.add_argument("--previous", help="last run's segmentation.json (stability)")
     p.add_argument(
@@ -826,7 +930,7 @@ def parser() -> argparse.ArgumentParser:
         help="weekly forecasts per series from order history: forecast.csv (with intervals) "
         "and accuracy.csv (rolling-origin backtest against seasonal naive)",
     )
-    p.add_argument("history", help="order lines: CSV or parquet (as for `optim segment`)")
+    p.add_argument("history", help="order lines: CSV or parquet, or '-' (as for `optim segment`)")
     p.add_argument(
         "--horizon",
         type=int,
