@@ -754,6 +754,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sync_time_limit=args.sync_time_limit,
         max_queue=args.max_queue,
         cache_bytes=int(args.cache_mib * 2**20),
+        keep_days=args.keep_days,
+        log_format=args.log_format,
     )
     return service.serve(config, log_level=args.log_level)
 
@@ -1086,6 +1088,19 @@ def parser() -> argparse.ArgumentParser:
         type=bounded(1, 10**6, "queued jobs"),
         default=1000,
         help="queued jobs before 429, 1..10^6 (default 1000)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="server log lines: text, or json (one object a line: time, level, logger, "
+        "message, request_id, and for each request method, path, status, ms)",
+    )
+    p.add_argument(
+        "--keep-days",
+        type=between(1e-5, 36500, "days"),
+        default=7,
+        help="an ended job and its result are deleted this many days after it ended (default 7)",
     )
     p.add_argument(
         "--cache-mib",
