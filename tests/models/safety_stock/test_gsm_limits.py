@@ -62,13 +62,16 @@ def test_tree_dp_honours_the_time_limit_with_a_feasible_solution_and_bound() -> 
     # 2,000 stages take ~9 s to prove on an idle machine (600 now take 0.26 s, under the limit)
     inst = SafetyStockInstance.model_validate(_serial(2000, branch=True))
     solve(SafetyStockInstance.model_validate(_serial(3, branch=True)))  # compile the DP first
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     res = solve(inst, SolveParams(time_limit=0.3))
-    took = time.perf_counter() - t0
+    took = time.process_time() - t0  # CPU: wall time on a loaded machine says nothing
     assert res.status is Status.TIME_LIMIT and "tree DP" in res.message
     assert res.objective is not None and res.bound is not None
     assert res.bound <= res.objective and res.gap is not None
-    assert took < 3.0  # one stage's array past the deadline at most (shared machine)
+    # one stage's array past the deadline at most: 0.73 CPU-s (2.0 s wall) at load 12.6,
+    # where the unlimited solve takes 9.6 CPU-s (26 s wall); the wall bound of 3 s failed
+    # there (3.34 s, CI-profile suite at -n 2)
+    assert took < 3.0
     data = prepare(inst)
     st = res.tables["stages"]
     sol = Solution(
