@@ -17,9 +17,11 @@ if TYPE_CHECKING:
     from optim.params import SolveParams
 
 METHODS: dict[str, tuple[str, ...]] = {
-    # auto: the exact flow methods (stages 0-2 without integer rules; routing) on small
-    # components, staged LPs elsewhere; lp: the staged LPs everywhere (the same answers; kept
-    # as the independent second method)
+    # auto: the exact flow methods (stages 0-2, routing) on components up to 10,000 lines +
+    # cells or spanning beyond 1e5, staged LPs on the other large ones; the integer stage
+    # (lots, all-or-nothing) by HiGHS' MIP up to 1e5 units and a span of 1e5, in whole
+    # quanta on CP-SAT beyond; lp: the staged LPs and the HiGHS MIP everywhere (the same
+    # answers at ordinary magnitudes; kept as the independent second method)
     "rationing": ("auto", "lp"),
     "safety_stock": ("auto", "dp", "mip", "assignment", "pwl", "pwl_full"),
     "capacity": ("auto", "monolithic"),

@@ -15,7 +15,8 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -210,8 +211,32 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.split:
         return _solve_split(args)
     instance = _load(args.instance)
-    result = api.solve(instance, _params(args))
+    if args.out == "-":
+        with _stdout_kept_for_the_document():
+            result = api.solve(instance, _params(args))
+    else:
+        result = api.solve(instance, _params(args))
     return _emit(result, args)
+
+
+@contextmanager
+def _stdout_kept_for_the_document() -> Iterator[None]:
+    """While ``--out -`` owns stdout, file descriptor 1 points at stderr: a solver library's
+    own prints (HiGHS 1.12.0 printf's a debug line from some MIPs whatever its output flag,
+    and worker processes inherit the descriptor) go to stderr instead of into the JSON
+    document. C's buffered stdout is flushed before the descriptor is given back."""
+    import ctypes
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        ctypes.CDLL(None).fflush(None)  # C stdio buffers: written to stderr, not later to 1
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _load(path_text: str | Path) -> Any:

@@ -41,6 +41,10 @@ PARALLEL_MIN_ARCS = 100_000  # below this, worker start-up costs more than it sa
 QUANTUM = 1e-6  # reporting grid of allocated quantities (units)
 PER_UNIT = 1_000_000  # quanta per unit: a grid value is written as quanta / PER_UNIT, exactly
 GRID_TOL = 0.01  # in quanta: LP noise (~1e-9 units) is far below, real fractions above
+# largest quantity (units) at which the default method trusts the integer stage's HiGHS MIP:
+# a component with a larger supply, cap or lot (or a span beyond waterfill.LP_SPAN) runs it
+# in whole quanta on CP-SAT
+MIP_TRUST = 1e5
 
 # stage codes per line (what decided its quantity)
 NO_STOCK, FULL, CAPPED, FAIR, ZERO_LEFT, INTEGER = range(6)
@@ -279,9 +283,10 @@ def allocate(p: Problem, params: SolveParams, *, offset: int = 0) -> Outcome:
 def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     """All stages on one block; ``p`` is the block's sub-problem (local indices).
 
-    Components without integer rules get stages 0–2 from the exact flow method of
-    :mod:`optim.models.rationing.waterfill` (``method`` ``"auto"``); the others, and any
-    component that method hands back, run the staged LPs. Routing is one LP pass for all.
+    Every component gets stages 0–2 from the exact flow method of
+    :mod:`optim.models.rationing.waterfill` (``method`` ``"auto"``), those with integer
+    rules then the integer stage (:func:`_integerize`) from its continuous shares; any
+    component that method hands back runs the staged LPs. Routing is one pass for all.
     """
     runner.clock.remaining()  # a spent budget stops here: the compiled methods run no LP
     n = p.num_lines
@@ -294,14 +299,32 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     level = np.full(n, np.nan)
     share = None
     slow = has_arc.copy()
-    if runner.params.method != "lp":
-        integer = (p.lot > 0) | p.all_or_nothing
-        fast = has_arc & ~np.isin(p.line_component, p.line_component[integer])
-        if fast.any():
-            lines, res = _exact(p, fast, runner.params.time_limit)
-            done = lines[res[4]]
-            floor[done], alloc[done], stage[done], level[done] = (r[res[4]] for r in res[:4])
-            slow[done] = False
+    if runner.params.method != "lp" and has_arc.any():
+        lines, res = _exact(p, has_arc, runner.params.time_limit)
+        done = lines[res[4]]
+        floor[done], alloc[done], stage[done], level[done] = (r[res[4]] for r in res[:4])
+        slow[done] = False
+        whole = np.zeros(n, dtype=bool)
+        whole[done] = True
+        whole &= (p.lot > 0) | p.all_or_nothing
+        if whole.any():  # the integer stage from the flow method's continuous shares
+            share = np.full(n, np.nan)
+            share[done] = alloc[done]
+            alloc, stage = _integerize(
+                runner,
+                block,
+                np.unique(p.line_component, return_inverse=True)[1],
+                p.tier,
+                cap,
+                floor,
+                p.rule_weight(p.request),
+                alloc,
+                stage,
+                np.where(whole, p.lot, 0.0),
+                whole & p.all_or_nothing,
+                p.num_tiers,
+                component=p.line_component,
+            )
     if slow.any():
         lines = np.flatnonzero(slow)
         arcs = np.flatnonzero(slow[p.arc_line])
@@ -309,7 +332,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
         r = _stages_lp(p.subset(lines, arcs, cells), runner)
         floor[lines], alloc[lines], stage[lines], level[lines] = r.floor, r.alloc, r.stage, r.level
         if r.share is not None:
-            share = np.full(n, np.nan)
+            share = np.full(n, np.nan) if share is None else share
             share[lines] = r.share
     flow = _route(runner, p, block, ga, alloc, cap, floor)
     return _BlockResult(
@@ -633,25 +656,57 @@ def _integerize(
     only instead of growing with every line of the block. A component CP-SAT cannot take
     exactly raises :class:`ComponentNotScalable` with its index (``component``: per line,
     its component in the whole problem).
+
+    ``method="auto"``: a component whose largest quantity (a supply at its cells, a line's
+    cap or lot) exceeds :data:`MIP_TRUST` units or ``waterfill.LP_SPAN`` times its smallest
+    positive one, and every component of a HiGHS group that fails, runs the integer stage
+    in whole quanta on CP-SAT instead (:func:`_integerize_quanta`):
+    HiGHS' 1e-9 tolerances are below the double resolution of such quantities, so its
+    MIP ends "infeasible", "solve error" or with a total a quantum off.
     """
     from optim.errors import NotExactlyScalable
 
     integer = (lot > 0) | aon
     comps = np.unique(comp[integer])
-    groups = (
-        [comps]
-        if runner.params.solver != "cpsat"
-        else [comps[i : i + 1] for i in range(len(comps))]
-    )
     alloc = share.copy()
     stage = stage.copy()
     rules = _LineRules(tier, req, floor, weight, share, lot, aon, num_tiers)
-    for group in groups:
+    quanta = np.zeros(len(comps), dtype=bool)
+    if runner.params.method != "lp":
+        from optim.models.rationing.waterfill import LP_SPAN
+
+        top = np.zeros(int(comp.max(initial=-1)) + 1)
+        low = np.full(len(top), np.inf)
+        supply = block.supply[block.arc_cell]
+        for values, where in ((req, comp), (lot, comp), (supply, comp[block.arc_line])):
+            np.maximum.at(top, where, values)
+            np.minimum.at(low, where[values > 0], values[values > 0])
+        quanta = (top[comps] > MIP_TRUST) | (top[comps] > LP_SPAN * low[comps])
+    single = runner.params.solver == "cpsat"
+    groups: list[tuple[NDArray[np.int64], bool]] = [
+        (comps[k : k + 1], True) for k in np.flatnonzero(quanta)
+    ]
+    rest = comps[~quanta]
+    if single:
+        groups += [(rest[k : k + 1], False) for k in range(len(rest))]
+    elif len(rest):
+        groups.append((rest, False))
+    while groups:
+        group, by_quanta = groups.pop(0)
         in_group = np.isin(comp, group)
         try:
-            lines, value = _integerize_group(runner, block, in_group, rules)
+            if by_quanta:
+                lines, value = _integerize_quanta(runner, block, in_group, rules)
+            else:
+                lines, value = _integerize_group(runner, block, in_group, rules)
         except NotExactlyScalable as exc:
             raise ComponentNotScalable(exc, int(component[np.argmax(in_group)])) from exc
+        except EngineError as exc:
+            # HiGHS failed numerically: the same components, one by one, in whole quanta
+            if by_quanta or runner.params.method == "lp" or exc.status is Status.TIME_LIMIT:
+                raise
+            groups += [(group[k : k + 1], True) for k in range(len(group))]
+            continue
         alloc[lines] = value
     moved = np.abs(alloc - share) > _tol(share)
     stage[moved] = INTEGER
@@ -729,6 +784,168 @@ def _integerize_group(
         snapped = np.where(is_lot | is_aon, np.round(got / mult) * mult, got)
         value[T] = snapped[T]
     return lines, value
+
+
+def _integerize_quanta(
+    runner: _Runner, block: Block, in_group: NDArray[np.bool_], rules: _LineRules
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The integer stage of :func:`_integerize` on one component in whole quanta, on CP-SAT.
+
+    Every quantity is a whole number of ``QUANTUM`` (below 2^53 at any magnitude the
+    engine sees: :func:`optim.models.rationing.solve.unit_exponent` keeps them ≤ 1e9
+    units): supplies and caps floored to the grid (as the routing takes them), floors
+    floored (to whole lots, or the full amount of an all-or-nothing line), lots and
+    all-or-nothing amounts exact quanta, arcs integer quanta. Per tier, the first model
+    maximises the tier total over the integers — CP-SAT proves it optimal, so the tier
+    totals are exact — and the second keeps that total and minimises ``Σ c_i |a_i − s_i|``
+    (``s_i``: the continuous share rounded to the nearest quantum; ``c_i ≈ S / w_i`` in
+    integers, :func:`_weights`): the distance is the tie-break among the plans with those
+    totals, the best CP-SAT proves or, failing that, finds (:func:`_cp_solve`). Raises
+    :class:`~optim.errors.NotExactlyScalable` when a lot or all-or-nothing amount is not
+    whole quanta, the component's stock in quanta reaches 2^53, or no tier total is proven.
+    """
+    from ortools.sat.python import cp_model
+
+    from optim.errors import NotExactlyScalable
+
+    tier, req, floor, weight, share, lot, aon, num_tiers = rules
+    sub, lines = _sub_block(block, in_group)
+    t_l, w = tier[lines], weight[lines]
+    is_lot, is_aon = lot[lines] > 0, aon[lines]
+    supply = np.floor(sub.supply / QUANTUM + GRID_TOL)
+    cap = np.floor(req[lines] / QUANTUM + GRID_TOL)
+    mult = np.where(is_lot, lot[lines], np.where(is_aon, req[lines], 1.0)) / QUANTUM
+    whole = is_lot | is_aon
+    if np.any(np.abs(mult - np.round(mult))[whole] >= GRID_TOL):
+        bad = float(mult[whole][np.argmax(np.abs(mult - np.round(mult))[whole])])
+        raise NotExactlyScalable(
+            "the rationing integer stage works in whole quanta of the plan's grid; a lot size "
+            f"or all-or-nothing amount of {bad:.6g} quanta is not whole."
+        )
+    mult = np.round(mult)
+    if supply.sum() >= 2**53:
+        raise NotExactlyScalable(
+            "the rationing integer stage works in whole quanta of the plan's grid; the "
+            f"component's stock is {supply.sum():.3e} quanta, beyond the exact integer range "
+            "2^53."
+        )
+    f = np.floor(floor[lines] / QUANTUM + GRID_TOL)
+    f[is_lot] = np.floor(f[is_lot] / mult[is_lot]) * mult[is_lot]
+    f[is_aon] = np.where(
+        floor[lines][is_aon] >= req[lines][is_aon] - _tol(req[lines][is_aon]), cap[is_aon], 0.0
+    )
+    f = np.minimum(f, cap)
+    target = np.round(np.minimum(share[lines], req[lines]) / QUANTUM)
+    value = f.copy()
+    arc_top = np.minimum(supply[sub.arc_cell], cap[sub.arc_line])
+    for t in range(1, num_tiers + 1):
+        T = np.flatnonzero(t_l == t)
+        if len(T) == 0:
+            continue
+        lo = np.where(t_l < t, value, f).astype(np.int64)
+        hi = lo.copy()
+        lo[T], hi[T] = f[T], cap[T]
+        m = cp_model.CpModel()
+        x = [m.new_int_var(0, int(u), "") for u in arc_top.tolist()]
+        for c, arcs in enumerate(_groups(sub.arc_cell, sub.num_cells)):
+            if len(arcs):
+                m.add(sum(x[k] for k in arcs) <= int(supply[c]))
+        total, counts = [], []
+        for i, arcs in enumerate(_groups(sub.arc_line, sub.num_lines)):
+            a = m.new_int_var(int(lo[i]), int(max(hi[i], lo[i])), "")
+            m.add(sum(x[k] for k in arcs) == a)
+            if whole[i] and t_l[i] == t:
+                y = m.new_int_var(int(lo[i] // mult[i]), int(hi[i] // mult[i]), "")
+                m.add(a == int(mult[i]) * y)
+                counts.append(y)
+            total.append(a)
+        # lot counts first: once they are fixed the rest is a transportation problem, whose
+        # LP relaxation is integral, so each branch is proven at once (CP-SAT's own
+        # branching over quantities of 1e14 quanta could not close the distance step's gap)
+        m.add_decision_strategy(counts, cp_model.CHOOSE_MIN_DOMAIN_SIZE, cp_model.SELECT_MIN_VALUE)
+        m.maximize(sum(total[i] for i in T))
+        best = _cp_solve(runner, m, cp_model, prove=True)
+        m.add(sum(total[i] for i in T) == round(best.objective_value))
+        dev = []
+        reach = np.maximum(hi[T], target[T])  # the largest distance of each line
+        for i, c, u in zip(
+            T.tolist(), _weights(w[T], reach).tolist(), reach.tolist(), strict=True
+        ):
+            e = m.new_int_var(0, int(u), "")
+            m.add(e >= total[i] - int(target[i]))
+            m.add(e >= int(target[i]) - total[i])
+            dev.append(c * e)
+        m.minimize(sum(dev))
+        sol = _cp_solve(runner, m, cp_model, prove=False)
+        value[T] = [sol.value(total[i]) for i in T.tolist()]
+    return lines, value / PER_UNIT
+
+
+def _weights(w: NDArray[np.float64], reach: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Integer costs ``c_i = floor(S / w_i)`` (at least 1) of the distance to the fair
+    shares, with ``S`` the largest scale at which the objective stays below 2^53 whatever
+    the distances (``reach``: each line's largest): the weights' ratios to within half a
+    unit of each cost, and no integer of CP-SAT's near its 64 bits."""
+    inv = 1.0 / np.where(w > 0, w, 1.0)
+    scale = 2.0**53 / max(float(np.sum(inv * np.maximum(reach, 1.0))), 1.0)
+    return np.maximum(1, np.floor(scale * inv)).astype(np.int64)
+
+
+def _groups(key: NDArray[np.int64], n: int) -> list[NDArray[np.int64]]:
+    """Indices per group ``0..n-1`` of ``key``."""
+    order = np.argsort(key, kind="stable")
+    return np.split(order, np.searchsorted(key[order], np.arange(1, n)))
+
+
+# CP-SAT settings tried in turn on one worker (deterministic) for the integer stage in whole
+# quanta: on quantities of 1e14 quanta each of them at times ran for minutes without closing
+# the gap (or counting deterministic time) where another proved the optimum at once (seeds
+# 18, 65 and 106 of the magnitude tests), so each gets CP_SECONDS before the next one
+_CP_SETTINGS = (
+    {"linearization_level": 2},
+    {"linearization_level": 2, "cp_model_presolve": False},
+    {"cp_model_presolve": False},
+)
+CP_SECONDS = 2.0
+
+
+def _cp_solve(runner: _Runner, model: Any, cp_model: Any, *, prove: bool) -> Any:
+    """The model solved by CP-SAT on one worker under each of :data:`_CP_SETTINGS` in turn
+    (:data:`CP_SECONDS` each) until one proves the optimum. ``prove``: if none does, the
+    component is refused (:class:`~optim.errors.NotExactlyScalable`); otherwise the best
+    solution found is taken. The solve's own time limit ends it as a time limit."""
+    from optim.errors import NotExactlyScalable
+
+    best = None
+    for setting in _CP_SETTINGS:
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.random_seed = runner.params.seed or 0
+        for key, val in setting.items():
+            setattr(solver.parameters, key, val)
+        left = runner.clock.remaining()
+        solver.parameters.max_time_in_seconds = (
+            CP_SECONDS if left is None else min(left, CP_SECONDS)
+        )
+        status = solver.solve(model)
+        runner.lp_count += 1
+        if status == cp_model.OPTIMAL:
+            return solver
+        if status == cp_model.FEASIBLE and (
+            best is None or solver.objective_value < best.objective_value
+        ):
+            best = solver
+        elif status not in (cp_model.FEASIBLE, cp_model.UNKNOWN):
+            raise EngineError(Status.ERROR, f"CP-SAT ended {solver.status_name(status)}")
+        if runner.clock.expired():
+            raise EngineError(Status.TIME_LIMIT, "time limit reached", Termination.TIME_LIMIT)
+    if best is not None and not prove:
+        return best
+    raise NotExactlyScalable(
+        "the rationing integer stage (lots / all-or-nothing at quantities above "
+        f"{MIP_TRUST:g} units) could not be proven optimal in whole quanta: CP-SAT did not "
+        f"close the gap within {CP_SECONDS:g} s under any of {len(_CP_SETTINGS)} settings."
+    )
 
 
 def _total_slack(best: float) -> float:
@@ -879,10 +1096,19 @@ def _solve_routing_lp(runner: _Runner, lp: highs.LinearProgram) -> highs.RawSolu
         return runner.solve(lp, options={"presolve": "off"})
 
 
+def _grid_tol(quanta: NDArray[np.float64]) -> NDArray[np.float64]:
+    """How far (in quanta) a value may sit from the grid and still be on it: ``GRID_TOL``,
+    or four steps of the doubles near it where those are coarser (beyond 2^45 quanta, 3.5e7
+    units: 557417989.819655 units divide by ``QUANTUM`` to 557417989819654.94, which the
+    flat tolerance floored, a quantum lost)."""
+    return np.maximum(GRID_TOL, 4.0 * np.spacing(np.abs(quanta)))
+
+
 def snap(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Values within ``GRID_TOL`` quantum of the grid (LP noise) put exactly on it."""
-    grid = np.round(values / QUANTUM)
-    return np.where(np.abs(values / QUANTUM - grid) < GRID_TOL, grid / PER_UNIT, values)
+    """Values within ``_grid_tol`` of the grid (LP noise) put exactly on it."""
+    q = values / QUANTUM
+    grid = np.round(q)
+    return np.where(np.abs(q - grid) < _grid_tol(q), grid / PER_UNIT, values)
 
 
 def floor_to_grid(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -901,7 +1127,8 @@ def grid_sum(
 
 
 def off_grid(values: NDArray[np.float64]) -> NDArray[np.bool_]:
-    return np.abs(values / QUANTUM - np.round(values / QUANTUM)) >= GRID_TOL
+    q = values / QUANTUM
+    return np.abs(q - np.round(q)) >= _grid_tol(q)
 
 
 def _priority(

@@ -1,0 +1,216 @@
+"""Issue 12: the default method exact at mixed magnitudes (up to 1e12) WITH integer rules.
+
+Components with lots or all-or-nothing lines take stages 0–2 from the exact flow method
+(whole quanta) and the integer stage in whole quanta on CP-SAT once a quantity in them
+exceeds ``engine.MIP_TRUST`` units (HiGHS' MIP below that). Checked against an independent
+brute force: per component and tier, every combination of lot counts / all-or-nothing
+choices of the tier's integer lines, each with an exact integer max-flow (Python integers)
+over the continuous lines — earlier tiers held at the answer's totals, later ones at their
+floors (the integer stage's definition) — gives the tier's best total in quanta.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_rationing_magnitudes import _crossing, _mixed
+
+from optim import SolveParams
+from optim.instances.generators.rationing import rationing_frames
+from optim.instances.rationing import RationingInstance
+from optim.models.rationing import engine, solve
+from optim.models.rationing.arrays import prepare
+
+
+class _Flow:
+    """Integer max flow on a residual graph (Edmonds–Karp, Python integers) that can be
+    resumed after raising capacities: an augmenting path is simple, so it never lowers the
+    flow on an arc out of the source."""
+
+    def __init__(self, nodes: int) -> None:
+        self.res: list[dict[int, int]] = [{} for _ in range(nodes)]
+
+    def add(self, u: int, v: int, c: int) -> None:
+        self.res[u][v] = self.res[u].get(v, 0) + c
+        self.res[v].setdefault(u, 0)
+
+    def augment(self, s: int, t: int) -> int:
+        total = 0
+        while True:
+            parent = {s: s}
+            queue = deque([s])
+            while queue and t not in parent:
+                u = queue.popleft()
+                for v, c in self.res[u].items():
+                    if c > 0 and v not in parent:
+                        parent[v] = u
+                        queue.append(v)
+            if t not in parent:
+                return total
+            path, v = [], t
+            while v != s:
+                path.append((parent[v], v))
+                v = parent[v]
+            b = min(self.res[u][v] for u, v in path)
+            for u, v in path:
+                self.res[u][v] -= b
+                self.res[v][u] += b
+            total += b
+
+
+def _best_tier_total(
+    lines: list[int],
+    amounts: dict[int, int],
+    free: dict[int, tuple[int, int]],
+    arcs: list[tuple[int, int]],
+    supply: dict[int, int],
+) -> int | None:
+    """Max of Σ over ``free`` lines (each in [lo, hi]) plus the ``amounts`` of the tier's
+    fixed-for-this-combination lines, with every ``amounts`` line served exactly; None
+    when infeasible. ``lines``: every line of the component."""
+    cells = sorted(supply)
+    node = {("l", i): k for k, i in enumerate(lines)}
+    node |= {("c", c): len(lines) + k for k, c in enumerate(cells)}
+    s, t = len(node), len(node) + 1
+    g = _Flow(len(node) + 2)
+    big = sum(supply.values()) + 1
+    for i, c in arcs:
+        g.add(node["l", i], node["c", c], big)
+    for c in cells:
+        g.add(node["c", c], t, supply[c])
+    must = {i: amounts.get(i, free.get(i, (0, 0))[0]) for i in lines}
+    for i in lines:
+        g.add(s, node["l", i], must[i])
+    if g.augment(s, t) < sum(must.values()):
+        return None
+    for i, (lo, hi) in free.items():
+        g.add(s, node["l", i], hi - lo)
+    return g.augment(s, t)  # the free lines' gain above their floors
+
+
+def _check_against_brute_force(p, out, grid: float) -> None:
+    """Lot multiples exact, all-or-nothing full or nothing, supply kept in quanta, and per
+    component and tier the tier total equals the brute force (see the module docstring)."""
+    q = lambda v: np.floor(np.asarray(v) / grid + 0.01).astype(np.int64)  # noqa: E731
+    alloc = np.round(out.alloc / grid).astype(np.int64)
+    flow = np.round(out.flow / grid).astype(np.int64)
+    supply, cap = q(p.supply), q(p.cap)
+    assert (np.bincount(p.arc_cell, flow, p.num_cells) <= supply).all()
+    assert (np.bincount(p.arc_line, flow, p.num_lines) == alloc).all()
+    lot = np.round(np.where(p.lot > 0, p.lot, grid) / grid).astype(np.int64)
+    is_lot, aon = p.lot > 0, p.all_or_nothing
+    assert (alloc[is_lot] % lot[is_lot] == 0).all()
+    has_arc = np.bincount(p.arc_line, minlength=p.num_lines) > 0
+    full_or_none = (alloc == 0) | (alloc == cap)
+    assert full_or_none[aon & has_arc].all()
+    floor = q(out.floor)
+    floor[is_lot] = floor[is_lot] // lot[is_lot] * lot[is_lot]
+    floor[aon] = np.where(out.floor[aon] >= p.cap[aon] * (1 - 1e-7), cap[aon], 0)
+    scale = 10.0 ** solve.unit_exponent(p)
+    for comp in np.unique(p.line_component[has_arc]):
+        lines = np.flatnonzero((p.line_component == comp) & has_arc)
+        on = np.isin(p.arc_line, lines)
+        arcs = list(zip(p.arc_line[on].tolist(), p.arc_cell[on].tolist(), strict=True))
+        cells = np.unique(p.arc_cell[on])
+        sup = {int(c): int(supply[c]) for c in cells}
+        top = max(p.cap[lines].max(), p.supply[cells].max()) / scale
+        whole = (is_lot | aon)[lines]
+        for t in np.unique(p.tier[lines]):
+            T = lines[p.tier[lines] == t]
+            fixed = {int(i): int(alloc[i] if p.tier[i] < t else floor[i]) for i in lines}
+            ints = [int(i) for i in T if is_lot[i] or aon[i]]
+            free = {int(i): (int(floor[i]), int(cap[i])) for i in T if not (is_lot[i] or aon[i])}
+            for i in T:
+                fixed.pop(int(i))
+            choices = [
+                [0, int(cap[i])] if aon[i] and floor[i] == 0
+                else range(int(floor[i]), int(cap[i]) + 1, int(lot[i]) if is_lot[i] else 1)
+                for i in ints
+            ]  # fmt: skip
+            best = None
+            for combo in itertools.product(*choices):
+                amounts = fixed | dict(zip(ints, combo, strict=True))
+                gain = _best_tier_total([int(i) for i in lines], amounts, free, arcs, sup)
+                if gain is not None:
+                    total = sum(combo) + sum(lo for lo, _ in free.values()) + gain
+                    best = total if best is None else max(best, total)
+            got = int(alloc[T].sum())
+            if whole.any() and top > engine.MIP_TRUST:  # the integer stage in whole quanta
+                assert got == best, (comp, t, got, best)
+            else:  # fair shares (or HiGHS' MIP values) floored to the grid: each line of
+                # tiers 1..t loses < 1 quantum (what flooring frees stays with its tier)
+                upto = int((p.tier[lines] <= t).sum())
+                assert best is not None and 0 <= best - got < upto, (comp, t, got, best)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 10_000),
+    st.lists(st.sampled_from([2e8, 5e8, 2e9, 3e11, 1e12]), min_size=1, max_size=2),
+    st.booleans(),
+)
+def test_mixed_magnitudes_with_lots_and_all_or_nothing_are_exact(seed, huge, minimums):
+    """Lots and all-or-nothing lines beside one or two lines of 2e8..1e12 in the same
+    components: every example gives a plan (0 refusals: these components stay far below
+    2^53 quanta and their lots are whole quanta), lot multiples exact, no quantum crosses to
+    a lower tier, and every tier total equals the brute force."""
+    least = 0.4 if minimums else 0.0
+    inst = _mixed(seed, huge, 3, False, False, minimums=least, lots=0.3, aon=0.15)
+    p = prepare(inst)
+    grid = engine.QUANTUM * 10.0 ** solve.unit_exponent(p)
+    out = solve.allocate(p, SolveParams())
+    assert [(j, i) for j, i in _crossing(p, out, grid) if _exact_routing(p, i)] == []
+    _check_against_brute_force(p, out, grid)
+
+
+def _exact_routing(p, line: int) -> bool:
+    """Whether ``line``'s component has no integer rule (the flow method) or runs the
+    integer stage in whole quanta (a quantity above ``engine.MIP_TRUST`` units in the
+    engine's unit). Elsewhere (HiGHS' MIP at small magnitudes) a lot line may still take
+    the one quantum that flooring a higher tier's fair share left at a cell (seed 13 of
+    the test below; left open)."""
+    comp = p.line_component == p.line_component[line]
+    cells = p.arc_cell[comp[p.arc_line]]
+    top = max(p.cap[comp].max(), p.supply[cells].max(initial=0.0))
+    whole = ((p.lot > 0) | p.all_or_nothing)[comp].any()
+    return bool(not whole or top / 10.0 ** solve.unit_exponent(p) > engine.MIP_TRUST)
+
+
+def _ordinary(seed: int) -> RationingInstance:
+    frames = rationing_frames(
+        seed, n_items=2, n_locations=3, n_customers=5, n_lines=12, tiers=3,
+        eligible=(1, 3), stocked=(1, 3), min_share=0.3, lot_share=0.3, aon_share=0.15,
+    )  # fmt: skip
+    return RationingInstance.from_frames(**frames)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000))
+def test_flow_method_gives_the_integer_stage_the_staged_lps_shares(seed):
+    """At ordinary magnitudes the flow method's stages 0–2 on components with lots equal
+    the staged LPs' (``method="lp"``): the same floors, continuous shares, stages and
+    levels (to the LPs' 1e-9 tolerances), so the integer stage starts from the same data,
+    and the tier totals after it are the same."""
+    p = prepare(_ordinary(seed))
+    default = solve.allocate(p, SolveParams())
+    lp = solve.allocate(p, SolveParams(method="lp"))
+    has_arc = np.bincount(p.arc_line, minlength=p.num_lines) > 0
+    whole = (p.lot > 0) | p.all_or_nothing
+    in_int = has_arc & np.isin(p.line_component, p.line_component[whole & has_arc])
+    tol = 1e-7 * np.maximum(1.0, p.request)
+    np.testing.assert_allclose(default.floor, lp.floor, atol=1e-7, rtol=1e-9)
+    if in_int.any():
+        assert default.share is not None and lp.share is not None
+        assert (np.abs(default.share - lp.share)[in_int] <= tol[in_int]).all()
+    kept = has_arc & (default.stage != engine.INTEGER) & (lp.stage != engine.INTEGER)
+    assert (default.stage[kept] == lp.stage[kept]).all()
+    both = kept & np.isfinite(default.level) & np.isfinite(lp.level)
+    np.testing.assert_allclose(default.level[both], lp.level[both], rtol=1e-7, atol=1e-9)
+    key = p.line_component * p.num_tiers + p.tier - 1
+    np.testing.assert_allclose(
+        np.bincount(key, default.alloc), np.bincount(key, lp.alloc), atol=2e-6, rtol=0
+    )
