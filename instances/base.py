@@ -122,7 +122,11 @@ class Frozen(BaseModel):
 
 
 # union branches pydantic inserts into error locations (e.g. "float", "dict[str,float]")
-_UNION_TAG = re.compile(r"^(float|int|str|constrained-|dict\[|list\[|function-)")
+# (whole names: a dict key such as the segment "strategic" or an item "integrated" is kept;
+# matched by prefix, "strategic" was dropped and its error named no segment)
+_UNION_TAG = re.compile(
+    r"^(float|int|str|bool|constrained-[a-z]+|(dict|list|tuple|set)\[.*\]|function-[a-z-]+\[.*\])$"
+)
 
 
 def instance_error(exc: ValidationError, data: Any = None) -> InstanceError:
@@ -138,7 +142,7 @@ def instance_error(exc: ValidationError, data: Any = None) -> InstanceError:
     errors = exc.errors()
     err = next((e for e in errors if not e["type"].endswith(("_type", "_parsing"))), errors[0])
     original = (err.get("ctx") or {}).get("error")
-    loc = tuple(p for p in err.get("loc", ()) if not _UNION_TAG.match(str(p)))
+    loc = _data_path(tuple(err.get("loc", ())), data)
     field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
     if isinstance(original, StrictNumberError):
         full = f"{field}.{original.leaf}" if field else original.leaf
@@ -161,6 +165,25 @@ def instance_error(exc: ValidationError, data: Any = None) -> InstanceError:
         text = f"{err.get('msg')}{shown}"
     text = text if text.endswith(".") else text + "."
     return InstanceError(f"{field}{owner}: {text}" if field else text, field=field or None)
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """``loc`` without the union branches pydantic inserts: a step that is a key or index of
+    the validated data at that point is kept (a segment named ``float`` or ``strategic``),
+    another that names a branch (:data:`_UNION_TAG`) is dropped."""
+    out: list[Any] = []
+    node = data
+    for p in loc:
+        key = isinstance(node, Mapping) and p in node
+        index = isinstance(node, list | tuple) and isinstance(p, int) and 0 <= p < len(node)
+        if key or index:
+            node = node[p]
+        elif _UNION_TAG.match(str(p)):
+            continue
+        else:
+            node = None
+        out.append(p)
+    return tuple(out)
 
 
 def _owner(data: Any, loc: tuple[Any, ...]) -> str:

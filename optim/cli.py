@@ -341,6 +341,83 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+RESULT_NUMBERS = {
+    "stages": {
+        "inbound_service_time": "whole",
+        "outbound_service_time": "whole",
+        "service_time": "whole",
+        "committed_service_time": "whole",
+        "S": "whole",
+        "SI": "whole",
+        "safety_stock": "amount",
+        "base_stock_level": "amount",
+    },
+    "demands": {"critical_level": "amount"},
+}
+"""The numbers of a result document that ``optim simulate`` reads (per table: column ->
+whole periods >= 0 or an amount >= 0)."""
+
+
+def _check_result_numbers(doc: dict[str, Any], text: str, path: Path) -> None:
+    """Stage ids and strict numbers in the tables ``optim simulate`` reads from a result
+    document (audit:
+    a service time written as text, a boolean or 0.5 was converted to a whole number, a
+    negative one simulated, a null critical level read as 0): one message naming the file,
+    the line of the field, the field, the value as written and what is allowed."""
+    from optim.instances import gate
+
+    for table, columns in RESULT_NUMBERS.items():
+        records = doc.get(table)
+        if not isinstance(records, list):
+            continue
+        present = {c for r in records if isinstance(r, dict) for c in r if c in columns}
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                continue
+            for column in ("stage", "segment") if table == "demands" else ("stage",):
+                if not isinstance(record.get(column), str) or not record[column]:
+                    where = f"{table}[{i}]" + (f".{column}" if column in record else "")
+                    raise gate.refuse(
+                        str(path),
+                        f"{table} record {i} has {column} {gate.shown(record.get(column))}",
+                        line=gate.field_line(text, ".json", where),
+                        field=where,
+                        allowed=f"the {column} id as text",
+                    )
+            for column, rule in columns.items():
+                if column not in record:
+                    if column in present:  # one table, one set of columns
+                        raise gate.refuse(
+                            str(path),
+                            f"{table} record {i} lacks {column} (the other records have it)",
+                            line=gate.field_line(text, ".json", f"{table}[{i}]"),
+                            field=f"{table}[{i}]",
+                            allowed=f"{column} in every record",
+                        )
+                    continue
+                value, where = record[column], f"{table}[{i}].{column}"
+                allowed = "a whole number of periods >= 0" if rule == "whole" else "a number >= 0"
+                try:
+                    gate.check_number(value, where, allowed=allowed)
+                    bad = value is None or value < 0
+                    bad = bad or (rule == "whole" and float(value) != int(value))
+                except InstanceError:
+                    bad = True
+                if bad:
+                    raise gate.refuse(
+                        str(path),
+                        f"{column} is {gate.shown(value)}",
+                        line=gate.field_line(text, ".json", where),
+                        field=where,
+                        allowed=allowed + " (as `optim solve --out` writes it)",
+                    )
+
+
+def _file_name(path: str) -> str:
+    """A file's name in messages: ``standard input`` for ``-``."""
+    return "standard input" if str(path) == "-" else Path(path).name
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -349,7 +426,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     _check_outputs(args, ["out"], [])
     path = Path(args.result)
-    doc = gate.parse_json(gate.read_text(path, "result document"), str(path))
+    text = gate.read_text(path, "result document")
+    doc = gate.parse_json(text, str(path))
     if not isinstance(doc, dict) or doc.get("kind") != "safety_stock" or "stages" not in doc:
         raise InstanceError(
             f"{path}: expected a safety_stock result document with 'stages' (written by "
@@ -363,6 +441,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             "result document `optim solve INSTANCE --out RESULT.json` writes (pass the "
             "instance with --instance when the result does not carry it)"
         )
+    _check_result_numbers(doc, text, path)
     if args.instance:
         instance = _load(args.instance)
     elif "instance" in doc:
@@ -504,7 +583,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     elif not {"segment", "abc"} <= set(lines.columns):
         if not {"unit_price", "revenue"} & set(lines.columns):
             raise InstanceError(
-                f"{Path(args.shipments).name} line 1: no segment and abc columns, no "
+                f"{_file_name(args.shipments)} line 1: no segment and abc columns, no "
                 "unit_price or revenue to segment the lines by, and no --segmentation; allowed: "
                 "one of the three.",
                 field="segment",
@@ -675,6 +754,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sync_time_limit=args.sync_time_limit,
         max_queue=args.max_queue,
         cache_bytes=int(args.cache_mib * 2**20),
+        keep_days=args.keep_days,
+        log_format=args.log_format,
     )
     return service.serve(config, log_level=args.log_level)
 
@@ -830,7 +911,7 @@ def parser() -> argparse.ArgumentParser:
     _add_cluster_option(p)
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("segment", help="segment items and customers from order history")
-    p.add_argument("history", help="order lines: CSV or parquet")
+    p.add_argument("history", help="order lines: CSV or parquet, or '-' (standard input, CSV)")
     p.add_argument("--config", help="segmentation config (YAML)")
     p.add_argument("--previous", help="last run's segmentation.json (stability)")
     p.add_argument(
@@ -849,7 +930,7 @@ def parser() -> argparse.ArgumentParser:
         help="weekly forecasts per series from order history: forecast.csv (with intervals) "
         "and accuracy.csv (rolling-origin backtest against seasonal naive)",
     )
-    p.add_argument("history", help="order lines: CSV or parquet (as for `optim segment`)")
+    p.add_argument("history", help="order lines: CSV or parquet, or '-' (as for `optim segment`)")
     p.add_argument(
         "--horizon",
         type=int,
@@ -1007,6 +1088,19 @@ def parser() -> argparse.ArgumentParser:
         type=bounded(1, 10**6, "queued jobs"),
         default=1000,
         help="queued jobs before 429, 1..10^6 (default 1000)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="server log lines: text, or json (one object a line: time, level, logger, "
+        "message, request_id, and for each request method, path, status, ms)",
+    )
+    p.add_argument(
+        "--keep-days",
+        type=between(1e-5, 36500, "days"),
+        default=7,
+        help="an ended job and its result are deleted this many days after it ended (default 7)",
     )
     p.add_argument(
         "--cache-mib",

@@ -7,7 +7,11 @@ JSON, a repeated key) or truncated; a value replaced by text, a boolean, NaN / I
 the three JSON documents and their YAML forms (safety stock, capacity, rationing), the CSV
 folders of rationing and capacity, every file of a planning folder (plan.yaml, history,
 orders, items, supply, pins, policy.yaml, receipts, shipments), an order history alone
-(``optim segment``), shipped lines alone (``optim review``) and forecast overrides.
+(``optim segment``), shipped lines alone (``optim review``), a safety-stock result document
+(``optim simulate``), forecast overrides and last
+week's output folder (``optim plan --previous``: its manifest, the tables and the result
+document a comparison reads, each damaged and re-signed so the damage passes the checksum
+check and reaches the readers and the comparison).
 tests/test_gate.py mutates the documents' structure (keys deleted, types changed).
 """
 
@@ -92,6 +96,23 @@ def test_mutated_documents_text(tmp_path_factory, capsys, data):
     _exit_0_or_2(capsys, "validate", path)
 
 
+@pytest.fixture(scope="module")
+def gsm_result(tmp_path_factory):
+    """The GSM example solved: the result document ``optim simulate`` reads."""
+    out = tmp_path_factory.mktemp("res") / "result.json"
+    assert main(["solve", str(DOCUMENTS[0]), "--out", str(out)]) == 0
+    return json.dumps(json.loads(out.read_text()), indent=1)
+
+
+@settings(deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_mutated_result_document(gsm_result, tmp_path_factory, capsys, data):
+    """``optim simulate RESULT``: a damaged result document is simulated or refused."""
+    path = tmp_path_factory.mktemp("r") / "result.json"
+    path.write_bytes(_mutated(data, gsm_result))
+    _exit_0_or_2(capsys, "simulate", path, "--periods", 20, "--replications", 2, "--quiet")
+
+
 # ----------------------------------------------------------------- CSV instance folders
 def _rationing_folder(folder: Path) -> Path:
     doc = optim.load(DATA / "weekly_rationing.json").to_dict()
@@ -151,7 +172,7 @@ def test_mutated_csv_folders(csv_folders, tmp_path_factory, capsys, data):
 @pytest.fixture(scope="module")
 def planning(tmp_path_factory):
     """The demo's planning folder with every optional file: supply, pins, policy, receipts
-    and shipments."""
+    and shipments, and plan.yaml's optional keys."""
     from optim.segmentation import default_policy
 
     folder = write_folder(distributor_example(5, **SMALL), tmp_path_factory.mktemp("p") / "in")
@@ -173,6 +194,8 @@ def planning(tmp_path_factory):
     for r in history.itertuples():
         shipped.append(f"{r.customer},{r.item},{r.date},{r.quantity},{r.quantity},{r.date}")
     (folder / "shipments.csv").write_text("\n".join(shipped) + "\n")
+    with (folder / "plan.yaml").open("a") as fh:  # the optional keys, mutated like the rest
+        fh.write("currency: EUR\nunits: pcs\nforecast: seasonal_naive\n")
     return folder
 
 
@@ -231,3 +254,46 @@ def test_mutated_overrides(tmp_path_factory, data):
         assert "forecast_overrides.csv" in str(exc)
     else:
         assert 0 <= n <= 3 and (out["forecast"] >= 0).all() and np.isfinite(out["forecast"]).all()
+
+
+# ----------------------------------------------------------------- last week's output folder
+@pytest.fixture(scope="module")
+def previous_output(tmp_path_factory):
+    """A small planning run and its written output folder (``--previous`` of the next)."""
+    from optim import planning
+
+    run = planning.run(distributor_example(5, **SMALL))
+    out = tmp_path_factory.mktemp("prev") / "out"
+    planning.write(run, out, report=False)
+    return run, out
+
+
+@settings(deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_mutated_previous_output(previous_output, tmp_path_factory, data):
+    """``--previous DIR``: a damaged file of last week's folder is refused naming the folder
+    (InstanceError: exit 2) or read, and then compared with this run without an error."""
+    import hashlib
+
+    from optim.output import MANIFEST
+    from optim.planning.compare import REQUIRED, RESULT, alerts, compare, read_previous
+
+    run, out = previous_output
+    copy = shutil.copytree(out, tmp_path_factory.mktemp("p") / "out")
+    name = data.draw(st.sampled_from([MANIFEST, RESULT, *REQUIRED]), label="file")
+    lines = (copy / name).read_text().split("\n")
+    head, tail = ("\n".join(lines[:40]), "\n".join(lines[40:])) if len(lines) > 40 else ("", "")
+    text = head if head else "\n".join(lines)
+    raw = _mutated(data, text) + (b"\n" + tail.encode() if head else b"")
+    (copy / name).write_bytes(raw)
+    if name != MANIFEST:  # re-signed: the damage reaches the readers, not only the checksum
+        manifest = json.loads((copy / MANIFEST).read_text())
+        manifest["files"][name] = {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+        (copy / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    try:
+        previous = read_previous(copy)
+    except InstanceError as exc:
+        assert str(copy) in str(exc) and "--previous" in str(exc), exc
+        return
+    tables = compare(run, previous)
+    alerts(tables)

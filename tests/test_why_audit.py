@@ -24,6 +24,9 @@ Silent wrong answers
   test_gate::test_history_mistakes
 - an empty network solves "optimal 0" → test_gate::test_nan_literal_and_empty_network
 - ``--method bogus`` ignored for rationing → test_bogus_method_is_refused_for_every_kind
+- (audit) ``optim simulate RESULT`` converted a result's service times written as text,
+  booleans or 0.5, simulated negative ones and read a null critical level as 0 →
+  test_simulate_reads_result_numbers_strictly
 
 Planning folders
 - a location typo in ``orders.csv`` → test_gate::test_location_typo_in_orders
@@ -56,6 +59,8 @@ Exit 1 where the input is at fault
   every other numeric option of every command → test_every_numeric_option_is_checked (audit:
   ``batch --time-limit -1`` was exit 1; ``batch --workers 0``, ``forecast --jobs 0`` and
   ``batch --demand inf`` ran; ``forecast --horizon 20000`` was exit 1, 100000 ran on)
+- (audit) ``-`` (standard input) for a history or shipments file: "history file '-' does not
+  exist" → test_history_and_shipments_from_standard_input
 - empty / binary history, mixed time zones → test_gate::test_empty_and_binary_history,
   test_gate::test_history_mistakes
 - a garbage ``--previous`` → test_gate::test_garbage_previous (segment),
@@ -71,7 +76,11 @@ Messages
   short; an unclosed quote named no line)
 - ``np.float64(nan)`` / ``np.int64(-17)`` in messages → asserted by every ``_refused``
 - ``orders.csv`` errors speak of a "history column" → test_orders_csv_errors_name_orders_csv
-- ``service_level: 99.5`` names no segment → test_gate::test_policy_error_names_the_segment
+- ``service_level: 99.5`` names no segment → test_gate::test_policy_error_names_the_segment;
+  (audit) still so, and on the wrong line, for a segment whose name begins with "str",
+  "int" or "float" (``strategic``: the error path dropped it as a pydantic union tag) in a
+  planning folder's policy.yaml and ``optim review --policy`` →
+  test_policy_yaml_error_names_the_segment_and_its_line
 - (audit) capacity CSV folders: schema errors found after the folder was read named the
   document field (``periods[3].capacity``), not the file and line; a repeated capacity.csv /
   settings.csv row, an empty capacity cell, a misspelt column, ``lot_sizing: maybe`` were
@@ -89,6 +98,8 @@ Resources
 - (audit) a 65 kB capacity document (1,000 products × 1,000 periods) asked the block
   interior point for 7.45 GiB per copy (MemoryError, exit 1) →
   test_block_ipm_memory_is_estimated_before_allocation
+- (audit) a 190 kB capacity document of 3,000 products × 2,000 periods ran on towards
+  ~11 GiB → test_capacity_memory_is_estimated_before_allocation
 - ``plan_weeks: 1000000`` → test_gate::test_plan_yaml_mistakes
 - the tree DP ignores ``--time-limit`` → models/safety_stock/test_gsm_limits.py::
   test_tree_dp_honours_the_time_limit_with_a_feasible_solution_and_bound
@@ -228,6 +239,52 @@ def test_bogus_method_is_refused_for_every_kind(tmp_path, capsys, example):
     )
 
 
+@pytest.fixture(scope="module")
+def gsm_result(tmp_path_factory):
+    """The GSM example solved: the result document ``optim simulate`` reads."""
+    out = tmp_path_factory.mktemp("sim") / "result.json"
+    assert main(["solve", str(GSM), "--out", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "value"),
+    [
+        ("stages", "outbound_service_time", "1"),
+        ("stages", "outbound_service_time", True),
+        ("stages", "outbound_service_time", 0.5),
+        ("stages", "outbound_service_time", -5),
+        ("stages", "safety_stock", "12"),
+        ("demands", "critical_level", None),
+        ("demands", "critical_level", -1e308),
+    ],
+)
+def test_simulate_reads_result_numbers_strictly(gsm_result, tmp_path, capsys, table, key, value):
+    """(audit) ``optim simulate RESULT`` read the result's tables without the gate: a service
+    time written as text or a boolean was converted, 0.5 floored to 0 and -5 simulated
+    ("3 of 3 targets met"), a null critical level read as 0 (a miss reported for a level
+    nobody gave). Now exit 2 naming the file, the line and the field."""
+    doc = json.loads(json.dumps(gsm_result))
+    doc[table][1][key] = value
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(doc, indent=1))
+    lines = path.read_text().splitlines()
+    start = _line_of(path, f'"{table}": [')
+    line = next(k for k in range(start, len(lines) + 1) if f'"{key}": ' in lines[k - 1])
+    line = next(  # the second record's field
+        k for k in range(line + 1, len(lines) + 1) if f'"{key}": ' in lines[k - 1]
+    )
+    out = tmp_path / "sim.csv"
+    _refused(
+        capsys,
+        ["simulate", path, "--periods", 50, "--out", out],
+        f"{path} line {line}",
+        f"{table}[1].{key}",
+        "allowed",
+        out=out,
+    )
+
+
 # ----------------------------------------------------------------- planning folders
 def _drop_column(path: Path, column: str) -> None:
     rows = [r.split(",") for r in path.read_text().splitlines()]
@@ -333,7 +390,10 @@ def test_command_line_pins_name_where_they_were_written(folder, tmp_path, capsys
     ]
     out = tmp_path / "out"
     _refused(capsys, ["plan", folder, "--out", out, "--quiet", *argv], *words, out=out)
-    _refused(capsys, ["segment", folder / "history.csv", *argv], *words[:1])
+    # optim segment: the same place, and what is allowed (audit: its messages spoke of
+    # "overrides names customer 'C9999'" / "overrides['C1'] = 'platinum'" and allowed nothing)
+    message = _refused(capsys, ["segment", folder / "history.csv", *argv], *words[:1], "allowed")
+    assert "overrides" not in message
 
 
 @pytest.mark.parametrize(
@@ -469,6 +529,30 @@ def test_batch_scenarios_of_every_kind(tmp_path, capsys, example):
     capsys.readouterr()
 
 
+def test_history_and_shipments_from_standard_input(folder, tmp_path, capsys, monkeypatch):
+    """(audit) Item 6's ``-`` for standard input: ``optim segment -`` and ``optim forecast -``
+    said "history file '-' does not exist", ``optim review -`` named the input "-" and
+    history errors from standard input said "row" instead of the line."""
+    import io
+    import sys
+
+    history = (folder / "history.csv").read_bytes()
+
+    def stdin(data: bytes) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+    stdin(history)
+    assert main(["segment", "-", "--out", str(tmp_path / "seg")]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "seg" / "customers.csv").is_file()
+    stdin(b"date,customer,item,quantity,unit_price\n2025-01-06,C1,I1,5,2\n2025-01-13,C1,I1,x,2\n")
+    _refused(capsys, ["segment", "-"], "standard input line 3, column quantity", "'x'")
+    stdin(
+        b"customer,item,date,quantity,shipped_quantity,ship_date\nC1,I1,2025-01-06,5,5,2025-01-06\n"
+    )
+    _refused(capsys, ["review", "-"], "standard input line 1", "allowed")
+
+
 # ----------------------------------------------------------------- messages: file lines
 HEADER = "date,customer,item,quantity,unit_price\n"
 
@@ -491,6 +575,30 @@ def test_csv_errors_name_the_file_line(tmp_path, capsys, text, line, words):
     path.write_bytes(text.encode("utf-8"))
     out = tmp_path / "seg"
     _refused(capsys, ["segment", path, "--out", out], f"history.csv line {line}", *words, out=out)
+
+
+@pytest.mark.parametrize("segment", ["strategic", "standard", "integrated", "float"])
+def test_policy_yaml_error_names_the_segment_and_its_line(folder, tmp_path, capsys, segment):
+    """(audit) ``strategic``'s service_level 99.5 in policy.yaml was reported as
+    ``segments.service_level`` on the line of ``segments:``."""
+    from optim.segmentation import default_policy
+
+    doc = default_policy().model_dump(mode="json")
+    doc["segments"] = {(segment if k == "standard" else k): v for k, v in doc["segments"].items()}
+    doc["segments"][segment]["service_level"] = 99.5
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    path = copy / "policy.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    lines = path.read_text().splitlines()
+    start = lines.index(f"  {segment}:") + 1
+    line = next(k for k in range(start, len(lines) + 1) if "99.5" in lines[k - 1])
+    words = [f"line {line}", f"segments.{segment}.service_level", "99.5"]
+    _plan_refused(capsys, copy, tmp_path, "policy.yaml", *words)
+    shipped = tmp_path / "shipments.csv"
+    shipped.write_text(
+        "customer,item,date,quantity,shipped_quantity,ship_date\nC1,I1,2025-01-06,5,5,2025-01-06\n"
+    )
+    _refused(capsys, ["review", shipped, "--policy", path], "policy.yaml", *words)
 
 
 # ----------------------------------------------------------------- capacity CSV folders
@@ -789,3 +897,29 @@ def test_block_ipm_memory_is_estimated_before_allocation(monkeypatch):
     beyond = solve(inst, SolveParams(method="monolithic"))
     assert "block" not in beyond.info["lp_algorithm"] and beyond.status is Status.OPTIMAL
     assert beyond.objective == pytest.approx(within.objective, rel=1e-6)
+
+
+def test_capacity_memory_is_estimated_before_allocation(tmp_path, capsys):
+    """(audit) A 190 kB capacity document of 3,000 products × 2,000 periods ran on, past
+    1.4 GiB in its first 48 s on the way to about 11 GiB (12 million plan cells at ~950
+    bytes each). The solve's need is estimated from the document's size and refused beyond
+    the memory limit before anything is allocated; the bundled example is far below it."""
+    from optim.models.capacity.solve import BASE_BYTES, BYTES_PER_CELL
+
+    doc = json.loads(CAPACITY.read_text())
+    doc["periods"] = [f"W{t}" for t in range(2000)]
+    doc["products"] = [
+        {"id": f"P{p}", "holding_cost": 1, "usage": {"line": 1}} for p in range(3000)
+    ]
+    doc["demand"] = [{"product": "P0", "segment": "key", "period": "W3", "quantity": 15}]
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "res.json"
+    started = time.perf_counter()
+    message = _refused(
+        capsys, ["solve", path, "--out", out], "periods", "12,002,000 plan cells", "GiB",
+        "OPTIM_MEMORY_LIMIT_GB", out=out,
+    )  # fmt: skip
+    assert time.perf_counter() - started < 10  # refused at once, not after a build
+    assert f"{(BASE_BYTES + BYTES_PER_CELL * 12_002_000) / 2**30:,.1f} GiB" in message
+    assert main(["solve", str(CAPACITY), "--out", str(out)]) == 0

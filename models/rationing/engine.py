@@ -942,8 +942,8 @@ def _cp_solve(runner: _Runner, model: Any, cp_model: Any, *, prove: bool) -> Any
     if best is not None and not prove:
         return best
     raise NotExactlyScalable(
-        "the rationing integer stage (lots / all-or-nothing at quantities above "
-        f"{MIP_TRUST:g} units) could not be proven optimal in whole quanta: CP-SAT did not "
+        "the rationing integer stage (lots / all-or-nothing beside quantities HiGHS' MIP "
+        "does not resolve) could not be proven optimal in whole quanta: CP-SAT did not "
         f"close the gap within {CP_SECONDS:g} s under any of {len(_CP_SETTINGS)} settings."
     )
 

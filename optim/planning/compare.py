@@ -20,7 +20,10 @@ refused with a message naming the folder (CLI exit 2), before any work starts.
 ``allocation``
     this week's allocation per (item, customer) against last week's, with the reasons: the
     customer's request, its segment (tier), the item's class, the stock at its location, or
-    the other customers' requests at that location changed; a line only one week has.
+    the other customers' requests at that location changed; a line only one week has; with
+    none of these, where the segment gets the same total at the line's locations, the same
+    stock split differently between its lines (the rounding to whole units broke a tie
+    another way: which of two lines with equal fractions gets the odd unit).
 
 Big moves become alerts (:func:`alerts`): a stage's stock up or down by at least
 :data:`BIG_STOCK_CHANGE` (relative, or a stage stocked in one run only), a customer's fill
@@ -168,7 +171,10 @@ def read_previous(folder: str | Path, option: str = "--previous") -> PreviousRun
             if not pd.api.types.is_numeric_dtype(frame[col]):
                 raise _refuse(folder, f"{name}, column {col}: not numbers", option)
         frames[name] = frame
-    doc = gate.parse_json(gate.read_text(folder / RESULT, "result document"), f"{folder}/{RESULT}")
+    try:
+        doc = gate.parse_json(gate.read_text(folder / RESULT, RESULT), RESULT)
+    except InstanceError as exc:  # named as every other refusal of the folder
+        raise _refuse(folder, f"its {RESULT} cannot be read ({exc})", option) from None
     instance = doc.get("instance") if isinstance(doc, dict) else None
     if (
         not isinstance(instance, dict)
@@ -372,6 +378,27 @@ def _lines(lines: pd.DataFrame) -> pd.DataFrame:
     return out.astype({"requested": float, "allocated": float})
 
 
+def _split_again(item: str, r: dict[Any, Any], now: pd.Series, before: pd.Series) -> str:
+    """The reason of a change with the same requests and stock as last week: where the
+    segment got the same total at each of the line's locations, the same stock was split
+    differently between the segment's lines (the rounding to whole units broke a tie
+    another way); else "none found"."""
+    seg = r["segment"]
+    totals = []
+    for loc in r["locations"]:
+        key = (item, loc, seg)
+        if key not in now.index or key not in before.index:
+            return "none found"
+        if abs(float(now[key]) - float(before[key])) > _EPS:
+            return "none found"
+        totals.append(f"{_num(float(now[key]))} at {loc}")
+    return (
+        f"same requests and stock as last week; {seg} gets the same {', '.join(totals)}, "
+        "split differently between its lines (the rounding to whole units broke a tie "
+        "another way)"
+    )
+
+
 def allocation_changes(
     lines: pd.DataFrame,
     supply: pd.DataFrame,
@@ -407,6 +434,8 @@ def allocation_changes(
     class_of = dict(
         zip(classes["item"], classes["previous_class"] + " → " + classes["class"], strict=True)
     )
+    segment_now = now.groupby(["item", "location", "segment"])["allocated"].sum()
+    segment_before = before.groupby(["item", "location", "segment"])["allocated"].sum()
     reasons = []
     for key, r in zip(both.index, both.to_dict("records"), strict=True):
         item = str(key[0])
@@ -436,6 +465,8 @@ def allocation_changes(
                 parts.append(
                     f"other customers' demand change ({loc} {_num(others0)} → {_num(others1)})"
                 )
+        if not parts and r["segment"] == r["segment_before"]:
+            parts.append(_split_again(item, r, segment_now, segment_before))
         reasons.append("; ".join(parts) or "none found")
     out = both.reset_index()
     fill_before = out["allocated_before"] / out["requested_before"].where(

@@ -149,7 +149,7 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
     from optim.instances import gate
     from optim.segmentation.history import parse_dates
 
-    name = name or Path(path).name
+    name = name or ("standard input" if str(path) == "-" else Path(path).name)
     raw = gate.read_csv_text(path, name)
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:

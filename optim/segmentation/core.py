@@ -405,13 +405,14 @@ def _check_overrides(
         c = str(cust)
         if c not in known:
             raise InstanceError(
-                f"overrides names customer {c!r}, which has no order lines in the history.",
+                f"customer {c!r} is pinned but has no order lines in the history; allowed: a "
+                "customer of the history (a pin for a typo would pin nobody).",
                 field=f"overrides.{c}",
             )
         if seg not in segments:
             raise InstanceError(
-                f"overrides[{c!r}] = {seg!r} is not a customer segment; allowed: "
-                f"{list(segments)}.",
+                f"customer {c!r} is pinned to {seg!r}; {seg!r} is not a customer segment; "
+                f"allowed: {', '.join(segments)}.",
                 field=f"overrides.{c}",
             )
         pins[c] = seg

@@ -92,7 +92,8 @@ MAX_SPAN_YEARS = 20
 
 
 def load_history(source: pd.DataFrame | str | Path) -> pd.DataFrame:
-    """Return the raw order lines of a DataFrame, a CSV file or a parquet file.
+    """Return the raw order lines of a DataFrame, a CSV file, ``-`` (standard input, CSV) or
+    a parquet file.
 
     A CSV file passes the input gate (:func:`optim.instances.gate.read_csv_text`): cells
     are kept as written and the frame's index is the file line of each row, so errors name
@@ -102,6 +103,8 @@ def load_history(source: pd.DataFrame | str | Path) -> pd.DataFrame:
         return source
     from optim.instances import gate
 
+    if str(source) == "-":  # standard input: CSV
+        return gate.read_csv_text("-", "standard input")
     path = Path(source)
     if not path.is_file():
         raise InstanceError(
@@ -136,6 +139,11 @@ def load_history(source: pd.DataFrame | str | Path) -> pd.DataFrame:
     )
 
 
+def _is_csv(source: str) -> bool:
+    """Whether lines of ``source`` are file lines (a CSV file or standard input)."""
+    return source.endswith(".csv") or source == "standard input"
+
+
 def _first_bad(column: str, raw: pd.Series, bad: np.ndarray, what: str) -> InstanceError:
     """One error naming the file, the line (CSV: as in the file) or row, the column and the
     value as written."""
@@ -146,7 +154,7 @@ def _first_bad(column: str, raw: pd.Series, bad: np.ndarray, what: str) -> Insta
     label = raw.index[pos]
     if isinstance(label, (np.integer, int)):
         label = int(label)
-    place = f"{source} line {label}" if source and source.endswith(".csv") else (
+    place = f"{source} line {label}" if source and _is_csv(source) else (
         f"{source or 'history'} row {label!r}"
     )  # fmt: skip
     count = int(bad.sum())
@@ -289,7 +297,7 @@ def _date_window(raw: pd.Series, parsed: pd.Series) -> None:
 def _check_columns(columns: Iterable[str], source: str = "history") -> None:
     cols = set(columns)
     columns = list(columns)
-    head = f"{source} line 1" if source.endswith(".csv") else source
+    head = f"{source} line 1" if _is_csv(source) else source
     missing = [c for c in REQUIRED if c not in cols]
     if missing:
         raise InstanceError(

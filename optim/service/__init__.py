@@ -27,6 +27,7 @@ from pathlib import Path
 import uvicorn
 
 from optim.errors import InstanceError
+from optim.service import logs
 from optim.service.app import ServiceConfig, create_app
 from optim.service.pool import CANCEL_GRACE, JobManager
 
@@ -101,11 +102,7 @@ def serve(config: ServiceConfig, log_level: str = "info") -> int:
             "(loopback only)",
             field="api-keys",
         )
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    log_config = logs.configure(log_level, config.log_format)
     listener = _listen(config.host, config.port)  # a taken port: exit 2 before any worker
     try:
         app = create_app(config)
@@ -114,18 +111,21 @@ def serve(config: ServiceConfig, log_level: str = "info") -> int:
         raise InstanceError(
             f"--store {config.store}: cannot open the job store there ({exc})", field="store"
         ) from None
-    print(
+    started = (
         f"optim serve: http://{config.host}:{config.port} ({config.workers} workers, "
-        f"store {config.store}, {'no auth' if config.no_auth else 'API keys'})",
-        file=sys.stderr,
-        flush=True,
+        f"store {config.store}, {'no auth' if config.no_auth else 'API keys'})"
     )
+    if config.log_format == "json":
+        logging.getLogger("optim.service").info(started)
+    else:
+        print(started, file=sys.stderr, flush=True)
     settings = uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
         log_level=log_level,
-        access_log=log_level == "debug",
+        access_log=False,  # optim.access has the request id and the time taken
+        log_config=log_config,
         # a backstop: interrupted solves answer within the cancel grace, and with them the
         # requests and event streams that wait for them
         timeout_graceful_shutdown=int(CANCEL_GRACE) + 5,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,7 +37,7 @@ from optim import api, result_schema
 from optim.errors import InstanceError
 from optim.models import choices
 from optim.params import SolveParams
-from optim.service import payload
+from optim.service import logs, payload
 from optim.service.pool import JobManager, NotCancellable, QueueFull
 from optim.service.store import TERMINAL, JobStore
 
@@ -62,6 +63,8 @@ class ServiceConfig:
     sync_time_limit: float = 30.0  # seconds, cap (and default) of POST /v1/solve
     max_queue: int = 1000  # queued jobs before 429
     cache_bytes: int = 64 * 2**20  # results of deterministic solves kept in memory (0: off)
+    keep_days: float = 7.0  # an ended job (state, result) is deleted this long after it ended
+    log_format: str = "text"  # or "json": one object a line (optim.service.logs)
 
 
 class OrjsonResponse(JSONResponse):
@@ -185,9 +188,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
         max_queue=config.max_queue,
         max_bytes=4 * config.max_body,
         cache_bytes=config.cache_bytes,
+        keep_seconds=config.keep_days * 86400,
     )
 
     checker = payload.Checker()
+    kept = f" (jobs are kept {config.keep_days:g} days after they end)"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -470,7 +475,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         """Cancel a queued or running job (a running solver is stopped); 409 if it ended."""
         job = await run_in_threadpool(manager.cancel, job_id)
         if job is None:
-            raise ApiError(404, f"no job with id {job_id!r}")
+            raise ApiError(404, f"no job with id {job_id!r}{kept}")
         return JobView(**job.public())
 
     # -- synchronous ----------------------------------------------------------------------
@@ -573,17 +578,18 @@ def create_app(config: ServiceConfig) -> FastAPI:
     def _job(job_id: str) -> Any:
         job = manager.get(job_id)
         if job is None:
-            raise ApiError(404, f"no job with id {job_id!r}")
+            raise ApiError(404, f"no job with id {job_id!r}{kept}")
         return job
 
     return app
 
 
 class RequestId:
-    """ASGI middleware: a request id in ``request.state`` and the ``X-Request-ID`` header of
-    every answer. Plain ASGI, not ``@app.middleware("http")``: Starlette's
-    ``BaseHTTPMiddleware`` runs each request through an extra task and memory streams, a
-    fixed cost per request on the synchronous solve path."""
+    """ASGI middleware: a request id in ``request.state`` (and the log's context), the
+    ``X-Request-ID`` header of every answer, and the request's access record. Plain ASGI,
+    not ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware`` runs each request
+    through an extra task and memory streams, a fixed cost per request on the synchronous
+    solve path."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -595,14 +601,23 @@ class RequestId:
         rid = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = rid
         header = (b"x-request-id", rid.encode())
+        status = [500]  # if the app raises, the server answers 500
+        began = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status[0] = message["status"]
                 kept = [h for h in message.get("headers", ()) if h[0].lower() != header[0]]
                 message = {**message, "headers": [*kept, header]}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = logs.REQUEST_ID.set(rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            logs.REQUEST_ID.reset(token)
+            ms = 1e3 * (time.perf_counter() - began)
+            logs.access(scope["method"], scope["path"], status[0], ms, rid)
 
 
 def _version() -> str:

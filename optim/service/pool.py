@@ -273,8 +273,10 @@ class JobManager:
         max_queue: int,
         max_bytes: int,
         cache_bytes: int = 0,
+        keep_seconds: float = 7 * 86400.0,
     ) -> None:
         self.store = store
+        self.keep_seconds = keep_seconds
         self.cache = ResultCache(cache_bytes) if cache_bytes > 0 else None
         self.watchers: dict[str, set[Callable[[], object]]] = {}
         self.workers = workers
@@ -296,6 +298,18 @@ class JobManager:
             log.warning("%d job(s) interrupted by the last stop marked failed", recovered)
         for slot in self.slots:
             slot.start()
+        threading.Thread(target=self._expire, name="optim-expire", daemon=True).start()
+
+    def _expire(self) -> None:
+        """Delete jobs that ended longer than ``keep_seconds`` ago: at start, then every
+        quarter of that (at most hourly, at least every second) until the service stops."""
+        every = min(3600.0, max(1.0, self.keep_seconds / 4))
+        while True:
+            gone = self.store.purge(now(ago=self.keep_seconds))
+            if gone:
+                log.info("%d job(s) that ended over %gs ago deleted", gone, self.keep_seconds)
+            if self.stopping.wait(every):
+                return
 
     def drain(self) -> None:
         """The service is stopping (SIGTERM): no new work; queued jobs fail with the reason,
@@ -657,6 +671,7 @@ class JobManager:
                 task.request_id,
                 time.monotonic() - task.abandoned,
                 how,
+                extra={"request_id": task.request_id},
             )
         task.future.set_result(outcome)
 

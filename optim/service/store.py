@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,10 @@ CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq);
 """
 
 
-def now() -> str:
-    """UTC time stamp, ISO 8601 with milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def now(ago: float = 0.0) -> str:
+    """UTC time stamp (``ago`` seconds back), ISO 8601 with milliseconds."""
+    at = datetime.now(UTC) - timedelta(seconds=ago)
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -114,7 +115,7 @@ class JobStore:
         """Mark jobs left queued or running by a previous process failed; returns how many."""
         with self._lock:
             cur = self._db.execute(
-                "UPDATE jobs SET status='failed', finished_at=?, message=? "
+                "UPDATE jobs SET status='failed', finished_at=?, message=?, payload=NULL "
                 "WHERE status IN ('queued', 'running')",
                 (
                     now(),
@@ -148,8 +149,8 @@ class JobStore:
         with self._lock:
             self._db.execute(
                 "UPDATE jobs SET status=?, started_at=?, finished_at=?, progress=?, message=?, "
-                "result_status=?, exit_code=?, result_type=?, "
-                "result=COALESCE(?, result) WHERE id=?",
+                "result_status=?, exit_code=?, result_type=?, result=COALESCE(?, result), "
+                "payload=CASE WHEN ? THEN NULL ELSE payload END WHERE id=?",
                 (
                     job.status,
                     job.started_at,
@@ -160,9 +161,22 @@ class JobStore:
                     job.exit_code,
                     job.result_type,
                     result,
+                    job.status in TERMINAL,  # an ended job's input is not needed again
                     job.id,
                 ),
             )
+
+    def purge(self, before: str) -> int:
+        """Delete the jobs (state, input, result) that ended before the time stamp ``before``
+        (ISO 8601 as :func:`now` writes it, so text order is time order); returns how many.
+        SQLite reuses the freed pages, so a store under steady use stops growing."""
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM jobs WHERE finished_at < ? AND status IN "
+                "('succeeded', 'failed', 'cancelled')",
+                (before,),
+            )
+        return cur.rowcount
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:

@@ -27,44 +27,55 @@ from optim.models.rationing.arrays import prepare
 from optim.status import Status
 
 
+class _Flow:
+    """Integer max flow on a residual graph (Edmonds–Karp, Python integers) that can be
+    resumed after raising capacities: an augmenting path is simple, so it never lowers the
+    flow on an arc out of the source."""
+
+    def __init__(self, nodes: int) -> None:
+        self.res: list[dict[int, int]] = [{} for _ in range(nodes)]
+
+    def add(self, u: int, v: int, c: int) -> None:
+        self.res[u][v] = self.res[u].get(v, 0) + c
+        self.res[v].setdefault(u, 0)
+
+    def augment(self, s: int, t: int) -> int:
+        total = 0
+        while True:
+            parent = {s: s}
+            queue = deque([s])
+            while queue and t not in parent:
+                u = queue.popleft()
+                for v, c in self.res[u].items():
+                    if c > 0 and v not in parent:
+                        parent[v] = u
+                        queue.append(v)
+            if t not in parent:
+                return total
+            path, v = [], t
+            while v != s:
+                path.append((parent[v], v))
+                v = parent[v]
+            b = min(self.res[u][v] for u, v in path)
+            for u, v in path:
+                self.res[u][v] -= b
+                self.res[v][u] += b
+            total += b
+
+
 def _max_flow(caps: list[int], arcs: list[tuple[int, int]], supply: list[int]) -> int:
     """Max flow source → line (cap) → cell (arc) → sink (supply), integers (Edmonds–Karp)."""
     n, m = len(caps), len(supply)
     s, t = n + m, n + m + 1
-    res: dict[int, dict[int, int]] = {v: {} for v in range(n + m + 2)}
-
-    def edge(u: int, v: int, c: int) -> None:
-        res[u][v] = res[u].get(v, 0) + c
-        res[v].setdefault(u, 0)
-
+    g = _Flow(n + m + 2)
     for i, c in enumerate(caps):
-        edge(s, i, c)
+        g.add(s, i, c)
     big = sum(supply) + 1
     for i, c in arcs:
-        edge(i, n + c, big)
+        g.add(i, n + c, big)
     for c, q in enumerate(supply):
-        edge(n + c, t, q)
-    total = 0
-    while True:
-        parent = {s: s}
-        queue = deque([s])
-        while queue and t not in parent:
-            u = queue.popleft()
-            for v, c in res[u].items():
-                if c > 0 and v not in parent:
-                    parent[v] = u
-                    queue.append(v)
-        if t not in parent:
-            return total
-        path, v = [], t
-        while v != s:
-            path.append((parent[v], v))
-            v = parent[v]
-        b = min(res[u][v] for u, v in path)
-        for u, v in path:
-            res[u][v] -= b
-            res[v][u] += b
-        total += b
+        g.add(n + c, t, q)
+    return g.augment(s, t)
 
 
 def _quanta(values: np.ndarray, grid: float) -> list[int]:

@@ -12,54 +12,22 @@ floors (the integer stage's definition) — gives the tier's best total in quant
 from __future__ import annotations
 
 import itertools
-from collections import deque
+import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_rationing_magnitudes import _crossing, _mixed
+from test_rationing_magnitudes import _crossing, _Flow, _mixed
 
+import optim
 from optim import SolveParams
+from optim.errors import NotExactlyScalable
 from optim.instances.generators.rationing import rationing_frames
 from optim.instances.rationing import RationingInstance
 from optim.models.rationing import engine, solve
 from optim.models.rationing.arrays import prepare
-
-
-class _Flow:
-    """Integer max flow on a residual graph (Edmonds–Karp, Python integers) that can be
-    resumed after raising capacities: an augmenting path is simple, so it never lowers the
-    flow on an arc out of the source."""
-
-    def __init__(self, nodes: int) -> None:
-        self.res: list[dict[int, int]] = [{} for _ in range(nodes)]
-
-    def add(self, u: int, v: int, c: int) -> None:
-        self.res[u][v] = self.res[u].get(v, 0) + c
-        self.res[v].setdefault(u, 0)
-
-    def augment(self, s: int, t: int) -> int:
-        total = 0
-        while True:
-            parent = {s: s}
-            queue = deque([s])
-            while queue and t not in parent:
-                u = queue.popleft()
-                for v, c in self.res[u].items():
-                    if c > 0 and v not in parent:
-                        parent[v] = u
-                        queue.append(v)
-            if t not in parent:
-                return total
-            path, v = [], t
-            while v != s:
-                path.append((parent[v], v))
-                v = parent[v]
-            b = min(self.res[u][v] for u, v in path)
-            for u, v in path:
-                self.res[u][v] -= b
-                self.res[v][u] += b
-            total += b
 
 
 def _best_tier_total(
@@ -213,4 +181,46 @@ def test_flow_method_gives_the_integer_stage_the_staged_lps_shares(seed):
     key = p.line_component * p.num_tiers + p.tier - 1
     np.testing.assert_allclose(
         np.bincount(key, default.alloc), np.bincount(key, lp.alloc), atol=2e-6, rtol=0
+    )
+
+
+def _weekly_with_lots_beside(quantity: float) -> dict:
+    """The bundled weekly example with L1 and DC1's WIDGET raised to ``quantity``, a lot of
+    5 on L3 and L5 all-or-nothing (one component: WIDGET at DC1 and DC2)."""
+    doc = json.loads(
+        (Path(__file__).parents[3] / "instances" / "data" / "weekly_rationing.json").read_text()
+    )
+    doc["demand"][0]["quantity"] = quantity
+    doc["supply"][0]["quantity"] = quantity
+    doc["demand"][2]["lot_size"] = 5
+    doc["demand"][4]["all_or_nothing"] = True
+    return doc
+
+
+def test_lots_beside_1e12_give_an_exact_plan():
+    """One line of 1e12 beside a lot line and an all-or-nothing line: a plan (before: 'a
+    stage LP failed numerically'); tier 1 takes all of WIDGET's 1e12 + 30 units (it asks
+    1e12 + 40), so tiers 2 and 3 get nothing, and no line breaks its rule."""
+    res = optim.solve(optim.from_dict(_weekly_with_lots_beside(1e12)))
+    assert res.status.value == "optimal", res.message
+    got = res.tables["lines"].set_index("demand_id")["allocated"]
+    assert got["L1"] + got["L2"] == 1e12 + 30
+    assert got["L3"] == got["L4"] == got["L5"] == 0
+
+
+def test_a_component_cp_sat_cannot_prove_is_refused_naming_its_lines(monkeypatch):
+    """Where CP-SAT does not prove the tier total within its budget (forced here: 1e-9 s
+    per setting), the component is refused — ``NotExactlyScalable``, an input error (CLI
+    exit 2) naming its lines, item and locations — never a plan it did not prove. In the
+    random tests above this happened in 0 of 600 examples (seeds 140..239 of their generator,
+    each at 2e8, 1e12 and 5e8 + 3e11, with and without minimums; 2 s per setting)."""
+    from optim.models.rationing import engine as eng
+
+    monkeypatch.setattr(eng, "CP_SECONDS", 1e-9)
+    with pytest.raises(NotExactlyScalable) as info:
+        optim.solve(optim.from_dict(_weekly_with_lots_beside(1e12)))
+    msg = str(info.value)
+    assert "could not be proven optimal in whole quanta" in msg
+    assert (
+        "the component of 5 line(s) (L1, L2, L3 and 2 more) of item(s) WIDGET at DC1, DC2" in msg
     )
