@@ -347,7 +347,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     share = None
     slow = has_arc.copy()
     if runner.params.method != "lp" and has_arc.any():
-        lines, res = _exact(p, has_arc)
+        lines, res = _exact(p, has_arc, runner.params.time_limit)
         done = lines[res[4]]
         floor[done], alloc[done], stage[done], level[done] = (r[res[4]] for r in res[:4])
         slow[done] = False
@@ -394,12 +394,13 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
 
 
 def _exact(
-    p: Problem, fast: NDArray[np.bool_]
+    p: Problem, fast: NDArray[np.bool_], time_limit: float | None = None
 ) -> tuple[NDArray[np.int64], tuple[NDArray[Any], ...]]:
     """Stages 0–2 by the exact flow method on the ``fast`` lines (whole components).
 
     Returns the lines and ``(floor, alloc, stage, level, ok)`` for them; ``ok`` is False on
-    lines of components the method handed back (too large, or numerical trouble).
+    lines of components the method handed back (too large — :func:`waterfill.size_limit` of
+    the ``time_limit`` — or numerical trouble).
     """
     from optim.models.rationing import waterfill  # numba: imported when first needed
 
@@ -408,9 +409,11 @@ def _exact(
     arcs = np.flatnonzero(fast[p.arc_line])
     cells = np.unique(p.arc_cell[arcs])
     sub = p.subset(lines, arcs, cells)
+    size = waterfill.size_limit(time_limit)
     graph = waterfill.Graph(
         sub.arc_line, sub.arc_cell, sub.supply, sub.line_component, sub.cell_component,
-        sub.tier, sub.num_tiers, waterfill.wide_lines(sub),  # wide: whatever its size
+        sub.tier, sub.num_tiers, waterfill.wide_lines(sub, size),  # wide: whatever its size
+        size,
     )  # fmt: skip
     floor = np.zeros(len(lines))
     ok = np.ones(len(lines), dtype=bool)
@@ -1030,7 +1033,7 @@ def _route(
         by_lp = np.ones(block.num_lines, dtype=bool)
         if runner.params.method != "lp":
             runner.clock.remaining()
-            exact = _route_exact(p, block, ga, alloc, ~dominated)
+            exact = _route_exact(p, block, ga, alloc, ~dominated, runner.params.time_limit)
             if exact is not None:
                 x, done = exact
                 by_lp = ~done
@@ -1046,6 +1049,7 @@ def _route_exact(
     ga: NDArray[np.int64],
     alloc: NDArray[np.float64],
     usable: NDArray[np.bool_],
+    time_limit: float | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
     """Flows by successive shortest paths over the ``usable`` arcs (the others carry
     nothing: :func:`_dominated`) and the lines it routed; None when a component's lane costs
@@ -1057,6 +1061,7 @@ def _route_exact(
     units, a flow of 6.126929999999997 let the repair trade a quantum between lines)."""
     from optim.models.rationing import routing, waterfill  # numba: imported when first needed
 
+    size = waterfill.size_limit(time_limit)
     cost = routing.integer_costs(p.arc_cost[ga], p.line_component[block.arc_line])
     if cost is None:
         return None
@@ -1072,7 +1077,8 @@ def _route_exact(
         cost=cost[arcs],
         previous=prev,
         rank=p.arc_rank[ga[arcs]],
-        wide=waterfill.wide_lines(p),
+        wide=waterfill.wide_lines(p, size),
+        max_size=size,
     )
     x = np.zeros(block.num_arcs)
     x[arcs] = flow / PER_UNIT
