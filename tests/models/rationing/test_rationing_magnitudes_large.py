@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_rationing_magnitudes import _crossing, _max_flow, _mixed, _quanta
 from test_rationing_routing import _assert_as_good
@@ -249,6 +249,7 @@ def test_method_lp_near_its_bound_is_exact_or_refused(seed, near, tiers, lanes, 
     st.integers(1, 3),
     st.booleans(),
 )
+@example(seed=1, huge=[1e9, 1e9], tiers=1, minimums=False)  # a grid of 1e-5 (r12t, dev run)
 def test_routing_lps_at_wide_spans_route_as_the_exact_routing(seed, huge, tiers, minimums):
     """Lane costs off the exact cost grid send a component's routing to the LPs at any span
     (their allocations are fixed: a transportation LP). Forced there (``integer_costs``
@@ -265,7 +266,8 @@ def test_routing_lps_at_wide_spans_route_as_the_exact_routing(seed, huge, tiers,
         by_lp = solve.allocate(p, SolveParams())
     routed = (np.bincount(p.arc_line, minlength=p.num_lines) > 1) & (exact.alloc > 0)
     assert by_lp.lp_count > 0 or not routed.any()  # the LPs routed it
-    _assert_as_good(p, exact.flow, by_lp.flow, exact.alloc, by_lp.alloc, exact.floor)
+    grid = engine.QUANTUM * 10.0 ** solve.unit_exponent(p)
+    _assert_as_good(p, exact.flow, by_lp.flow, exact.alloc, by_lp.alloc, exact.floor, grid)
 
 
 def test_lane_costs_take_the_coarsest_exact_grid_per_component():
