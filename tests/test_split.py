@@ -232,7 +232,8 @@ def test_split_run_names_a_bad_previous_allocation_as_the_one_process_run(
     assert (str(got.value), got.value.field) == want
 
 
-def test_split_run_stops_at_the_time_limit_without_tables(tmp_path) -> None:
+def test_split_run_stops_at_the_time_limit_without_tables(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(engine, "MIN_SECONDS", 0.0)  # the limit itself, without the floor
     write_csv_folder(_week(300), tmp_path / "in")
     res = split.solve_folder(
         tmp_path / "in", tmp_path / "split", SolveParams(time_limit=1e-6), piece_lines=100
@@ -296,10 +297,12 @@ def test_cli_split_needs_a_folder_and_csv_tables(tmp_path, capsys) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_split_at_the_time_limit_commits_no_tables(tmp_path, capsys) -> None:
+def test_cli_split_at_the_time_limit_commits_no_tables(tmp_path, capsys, monkeypatch) -> None:
     """A split run stopped by its time limit has no tables: the target folder is not
     written (never a folder that looks complete), the exit code says time limit."""
     from optim.cli import main
+
+    monkeypatch.setattr(engine, "MIN_SECONDS", 0.0)  # the limit itself, without the floor
     from optim.status import Status
 
     write_csv_folder(_week(100), tmp_path / "in")

@@ -97,6 +97,7 @@ def route(
     previous: NDArray[np.float64] | None,
     rank: NDArray[np.float64],
     wide: NDArray[np.bool_] | None = None,
+    max_size: int | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Flows of the lexicographically cheapest routing of ``alloc``; ``(flow, ok)``.
 
@@ -104,11 +105,12 @@ def route(
     run's quantity per arc when ``stability`` is on (None: no change term); ``rank``: the
     arc's place in its line's preference list; ``wide`` (per line,
     :func:`optim.models.rationing.waterfill.wide_lines`): components routed whatever their
-    size. ``ok`` per line: False on lines of components the method handed back (their flows
-    are not set).
+    size, the others up to ``max_size`` lines + cells
+    (:func:`~optim.models.rationing.waterfill.size_limit`). ``ok`` per line: False on lines
+    of components the method handed back (their flows are not set).
     """
     n = len(line_component)
-    g = Components.of(arc_line, arc_cell, line_component, cell_component, wide)
+    g = Components.of(arc_line, arc_cell, line_component, cell_component, wide, max_size)
     x = np.zeros(len(arc_line))
     ok_comp = np.zeros(len(g.lines_per), np.bool_)
     prev = np.zeros(len(arc_line)) if previous is None else previous

@@ -432,11 +432,11 @@ def _failed(
 def _span_note(p: Problem) -> str:
     """What :func:`_failed` says of the widest component's span (:func:`waterfill.spans`).
 
-    The staged LPs run only on components within :data:`waterfill.LP_SPAN` (wider ones take
-    the flow method, or ``--method lp`` refuses them before solving), and the integer stage
-    of components with lot sizes or all-or-nothing is HiGHS' MIP only within that span and
-    up to :data:`engine.MIP_TRUST` units (beyond, whole quanta on CP-SAT): a failure is a
-    bug to report either way."""
+    The staged LPs run only on components within :data:`waterfill.LP_SPAN`: wider ones take
+    the flow method (their integer stage on CP-SAT in whole quanta), and ``--method lp`` /
+    ``--solver pyomo`` refuse them before solving. Beyond it only the routing LPs still run,
+    for lane costs on no exact grid (measured reliable there). Either way a failure is a bug
+    to report."""
     from optim.models.rationing import waterfill
 
     comps, span, low, top = waterfill.spans(p)
@@ -453,9 +453,9 @@ def _span_note(p: Problem) -> str:
             "please report the instance"
         )
     return (
-        f"{where}, beyond what the staged LPs resolve ({waterfill.LP_SPAN:g}), where the flow "
-        "method and the integer stage in whole quanta answer instead: a bug, please report "
-        "the instance"
+        f"{where}, beyond what the staged LPs resolve ({waterfill.LP_SPAN:g}), where only the "
+        "routing LPs of lane costs on no exact grid still run: a bug, please report the "
+        "instance"
     )
 
 

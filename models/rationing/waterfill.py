@@ -48,7 +48,10 @@ together: 0.6 / 6.4 / 22.6 CPU s against 1.5 / 13.4 (failed) / 73.1 at 1,840 / 4
 10,000 lines + cells, dense shape; 1.1 / 4.9 / 35.5 against 2.5 / 35.6 / 52.8 at 2,000 /
 5,000 / 10,000, sparse with minimums, caps and lanes; ``bench_rationing_span.py``); at
 20,000 they took 140 CPU s. So :data:`MAX_COMPONENT` is 10,000 and a larger component of a
-narrow span stays with the LPs.
+narrow span stays with the LPs. The kernels do not poll the clock inside a component, and
+the LPs stop at a time limit between (and inside) their solves: under a time limit the
+limit is :data:`TIMED_COMPONENT` (2,000; :func:`size_limit`), where a component takes about
+a second.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from optim.models.rationing.arrays import Problem
 FULL, FAIR, ZERO_LEFT = 1, 3, 4
 
 MAX_COMPONENT = 10_000  # lines + cells; larger components stay with the LP stages...
+TIMED_COMPONENT = 2_000  # ...or larger than this under a time limit...
 LP_SPAN = 1e5  # ...unless their quantities span more than this (the staged LPs' stated bound)
 _REL_EPS = 1e-10  # flow tolerance relative to the component's largest quantity
 _TOL = 1e-7  # the LP stages' tolerance for "served in full" / "short"
@@ -78,8 +82,8 @@ class Components:
     ``comp_line_ptr`` / ``comp_cell_ptr``: the ranges of each component; arcs are sorted by
     (line, cell) — ``arc_order`` maps them back — with ``line_arc_ptr`` (CSR by line) and
     ``cell_arc`` / ``cell_arc_ptr`` (the arcs of each cell). ``small``: the components the
-    compiled methods take: at most :data:`MAX_COMPONENT` lines + cells, or ``wide`` (per line,
-    :func:`wide_lines`: beyond what the LPs resolve) whatever their size.
+    compiled methods take: at most ``max_size`` lines + cells (:func:`size_limit`), or
+    ``wide`` (per line, :func:`wide_lines`: beyond what the LPs resolve) whatever their size.
     """
 
     order_l: NDArray[np.int64]
@@ -103,6 +107,7 @@ class Components:
         line_component: NDArray[np.int64],
         cell_component: NDArray[np.int64],
         wide: NDArray[np.bool_] | None = None,
+        max_size: int | None = None,
     ) -> Components:
         n, C = len(line_component), len(cell_component)
         order_l = np.argsort(line_component, kind="stable")
@@ -111,7 +116,8 @@ class Components:
         comps = np.unique(np.concatenate([line_component, cell_component]))
         lines_per = np.bincount(np.searchsorted(comps, line_component), minlength=len(comps))
         cells_per = np.bincount(np.searchsorted(comps, cell_component), minlength=len(comps))
-        small = (lines_per + cells_per) <= MAX_COMPONENT
+        limit = size_limit(None) if max_size is None else max_size
+        small = (lines_per + cells_per) <= limit
         if wide is not None and wide.any():
             small[np.searchsorted(comps, line_component[wide])] = True
         line_pos = np.empty(n, np.int64)
@@ -163,14 +169,16 @@ def ration(
     num_tiers: int,
     quantum: float | None = None,
     wide: NDArray[np.bool_] | None = None,
+    max_size: int | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
     """Stages 1–2 (tier totals, leximin fair share) on every component of the arrays.
 
     ``request`` is the upper bound of each line (its cap, or its minimum in stage 0),
     ``floor`` its lower bound (jointly feasible), ``weight`` the rule's :math:`w_i`. Every
     line must have at least one arc; ``wide`` (per line, :func:`wide_lines`): components
-    taken whatever their size. Returns ``(alloc, stage, level, ok)`` per line; lines of
-    components with ``ok`` False (too large, or numerical trouble) carry no answer.
+    taken whatever their size, the others up to ``max_size`` (:func:`size_limit`). Returns
+    ``(alloc, stage, level, ok)`` per line; lines of components with ``ok`` False (too
+    large, or numerical trouble) carry no answer.
 
     With ``quantum`` (the engine's reporting grid), every flow is a whole number of quanta
     (:func:`in_quanta`): supplies, requests and floors floored to the grid, each fair share's
@@ -181,7 +189,10 @@ def ration(
     (served in full), or its continuous share floored to the grid; its level and stage are
     those of the continuous share.
     """
-    g = Graph(arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers, wide)
+    g = Graph(
+        arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers, wide,
+        max_size,
+    )  # fmt: skip
     if quantum is None:
         r = _ration_arrays(g, request, floor, weight, False)
     else:
@@ -191,7 +202,8 @@ def ration(
 
 class Graph(NamedTuple):
     """The line–cell graph :func:`ration` works on (see its arguments); ``wide`` (per line,
-    :func:`wide_lines`): components taken whatever their size."""
+    :func:`wide_lines`): components taken whatever their size; ``max_size``: the others'
+    limit (:func:`size_limit`)."""
 
     arc_line: NDArray[np.int64]
     arc_cell: NDArray[np.int64]
@@ -201,6 +213,7 @@ class Graph(NamedTuple):
     tier: NDArray[np.int64]
     num_tiers: int
     wide: NDArray[np.bool_] | None = None
+    max_size: int | None = None
 
 
 class _Answer(NamedTuple):
@@ -275,12 +288,19 @@ def spans(
     return comps.astype(np.int64), span, low, top
 
 
-def wide_lines(p: Problem) -> NDArray[np.bool_]:
+def size_limit(time_limit: float | None) -> int:
+    """The most lines + cells of a component the compiled methods take (unless it is wide):
+    :data:`MAX_COMPONENT`, or :data:`TIMED_COMPONENT` under a ``time_limit``."""
+    return MAX_COMPONENT if time_limit is None else TIMED_COMPONENT
+
+
+def wide_lines(p: Problem, max_size: int | None = None) -> NDArray[np.bool_]:
     """Per line of ``p``: its component's quantities span more than :data:`LP_SPAN`
     (:func:`spans`), beyond what the staged LPs resolve. Only components of more than
-    :data:`MAX_COMPONENT` lines + cells are looked at (the others are taken anyway)."""
+    ``max_size`` lines + cells (:func:`size_limit`) are looked at (the others are taken
+    anyway)."""
     _, size = np.unique(np.concatenate([p.line_component, p.cell_component]), return_counts=True)
-    if size.max(initial=0) <= MAX_COMPONENT:
+    if size.max(initial=0) <= (size_limit(None) if max_size is None else max_size):
         return np.zeros(p.num_lines, dtype=np.bool_)
     comps, span, _, _ = spans(p)
     return cast(NDArray[np.bool_], (span > LP_SPAN)[np.searchsorted(comps, p.line_component)])
@@ -300,9 +320,11 @@ def _ration_arrays(
     integral: bool,
     base: NDArray[np.float64] | None = None,
 ) -> _Answer:
-    arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers, wide = graph
+    arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers, _, _ = graph
     n = len(tier)
-    g = Components.of(arc_line, arc_cell, line_component, cell_component, wide)
+    g = Components.of(
+        arc_line, arc_cell, line_component, cell_component, graph.wide, graph.max_size
+    )
     alloc = np.zeros(n)
     share = np.zeros(n)
     hold = np.zeros(n, np.bool_)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_rationing_magnitudes import _crossing, _max_flow, _mixed, _quanta
 from test_rationing_routing import _assert_as_good
@@ -117,13 +117,20 @@ def test_a_large_component_of_a_narrow_span_stays_with_the_lps(limit_2000):
 def test_components_up_to_10000_take_the_flow_method():
     """``MAX_COMPONENT`` is 10,000: a component of 2,500 lines + cells of a narrow span
     takes the flow method and the exact routing (faster than the staged LPs there, measured
-    in ``bench_rationing_span.py``) and equals the staged LPs' plan to the quantum."""
+    in ``bench_rationing_span.py``) and equals the staged LPs' plan to the quantum; under a
+    time limit the limit is 2,000 (``TIMED_COMPONENT``) and the same plan comes from the
+    LPs."""
     assert waterfill.MAX_COMPONENT == 10_000
     p = prepare(_one_item(0, 2_500, 50.0))
     out = solve.allocate(p, SolveParams(threads=1))
     assert out.lp_count == 0
     lp = solve.allocate(p, SolveParams(method="lp", threads=1))
     assert (np.round(out.alloc / engine.QUANTUM) == np.round(lp.alloc / engine.QUANTUM)).all()
+    # under a time limit the compiled kernels (which do not poll the clock inside a
+    # component) take up to 2,000 lines + cells: this one runs the LPs, which stop at it
+    timed = solve.allocate(p, SolveParams(threads=1, time_limit=600))
+    assert timed.lp_count > 0
+    assert (np.round(timed.alloc / engine.QUANTUM) == np.round(out.alloc / engine.QUANTUM)).all()
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -242,6 +249,7 @@ def test_method_lp_near_its_bound_is_exact_or_refused(seed, near, tiers, lanes, 
     st.integers(1, 3),
     st.booleans(),
 )
+@example(seed=1, huge=[1e9, 1e9], tiers=1, minimums=False)  # a grid of 1e-5 (r12t, dev run)
 def test_routing_lps_at_wide_spans_route_as_the_exact_routing(seed, huge, tiers, minimums):
     """Lane costs off the exact cost grid send a component's routing to the LPs at any span
     (their allocations are fixed: a transportation LP). Forced there (``integer_costs``
@@ -258,7 +266,8 @@ def test_routing_lps_at_wide_spans_route_as_the_exact_routing(seed, huge, tiers,
         by_lp = solve.allocate(p, SolveParams())
     routed = (np.bincount(p.arc_line, minlength=p.num_lines) > 1) & (exact.alloc > 0)
     assert by_lp.lp_count > 0 or not routed.any()  # the LPs routed it
-    _assert_as_good(p, exact.flow, by_lp.flow, exact.alloc, by_lp.alloc, exact.floor)
+    grid = engine.QUANTUM * 10.0 ** solve.unit_exponent(p)
+    _assert_as_good(p, exact.flow, by_lp.flow, exact.alloc, by_lp.alloc, exact.floor, grid)
 
 
 def test_lane_costs_take_the_coarsest_exact_grid_per_component():

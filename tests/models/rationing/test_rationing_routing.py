@@ -145,16 +145,22 @@ def _assert_feasible(p: Problem, flow: np.ndarray, alloc: np.ndarray) -> None:
     assert np.all(cells <= np.floor(p.supply * PER_UNIT + 1e-6))
 
 
-def _closed(p: Problem, alloc: np.ndarray, floor: np.ndarray) -> np.ndarray:
+def _closed(
+    p: Problem, alloc: np.ndarray, floor: np.ndarray, grid: float = engine.QUANTUM
+) -> np.ndarray:
     """Arcs a reported routing leaves empty: a line without an integer rule (with a minimum:
     above its ``floor``, beyond 1e-6 relative) at a cell where a line (no integer rule)
     short of its cap comes first — of a higher tier, or of the same tier with a lower
-    fair-share ratio a / w (beyond 1e-6 relative, the leximin property's tolerance). Stock
-    that rounding frees never goes to a line that comes after a short one there."""
+    fair-share ratio a / w (beyond 1e-6 relative, the leximin property's tolerance, or beyond
+    what flooring both lines to the ``grid`` can part them, a quantum each: at a grid of
+    1e-5, the one of quantities above 1e9, a line of weight 2 floored at level 0.8831181
+    sits 3.1e-6 below it). Stock that rounding frees never goes to a line that comes after
+    a short one there."""
     whole = (p.lot > 0) | p.all_or_nothing
     above = alloc > floor + 1e-6 * np.maximum(1.0, floor)
     short = (alloc < p.cap - 1e-9 * np.maximum(1.0, p.cap)) & ~whole
-    ratio = alloc / p.rule_weight(p.request)
+    w = p.rule_weight(p.request)
+    ratio = alloc / w
     leximin = ~np.isin(p.line_component, p.line_component[whole])  # no integer rule moved it
     closed = np.zeros(p.num_arcs, bool)
     for k, (j, c) in enumerate(zip(p.arc_line.tolist(), p.arc_cell.tolist(), strict=True)):
@@ -166,7 +172,8 @@ def _closed(p: Problem, alloc: np.ndarray, floor: np.ndarray) -> np.ndarray:
                 or (
                     p.tier[i] == p.tier[j]
                     and leximin[j]
-                    and ratio[i] < ratio[j] - 1e-6 * max(1.0, ratio[j])
+                    and ratio[i]
+                    < ratio[j] - max(1e-6 * max(1.0, ratio[j]), grid / w[i] + grid / w[j])
                 )
             ):
                 closed[k] = True
@@ -228,7 +235,7 @@ def _assert_lexicographically_optimal(
 
 
 def _assert_as_good(
-    p: Problem, flow: np.ndarray, ref: np.ndarray, alloc, ref_alloc, floor
+    p: Problem, flow: np.ndarray, ref: np.ndarray, alloc, ref_alloc, floor, grid=engine.QUANTUM
 ) -> None:
     """``flow`` (the exact method) is feasible and lexicographically optimal (exact
     certificate), so at least as good as the LPs' routing ``ref`` of the same allocations
@@ -244,7 +251,7 @@ def _assert_as_good(
     them off a line."""
     _assert_feasible(p, flow, alloc)
     _assert_feasible(p, ref, ref_alloc)
-    _assert_lexicographically_optimal(p, flow, _closed(p, alloc, floor))
+    _assert_lexicographically_optimal(p, flow, _closed(p, alloc, floor, grid))
     assert _ints(alloc, PER_UNIT) == _ints(ref_alloc, PER_UNIT)
     ours, theirs = _exact(p, flow), _exact(p, ref)
     assert ours <= theirs
