@@ -709,12 +709,14 @@ def _integerize(
     continuous fair share). Earlier tiers stay fixed, later ones at their floors (rounded down
     to whole lots; an all-or-nothing floor counts only if it is the full amount).
 
-    HiGHS solves all components with integer rules in one MIP per step. CP-SAT solves them
-    one component at a time: components share no stock, so both objectives are sums over
-    components and the tier total is at its maximum exactly when every component's is — the
-    same optimum — while each CP-SAT model's exact integer scaling (the common denominator of
-    its fair shares and weights, :mod:`optim.solvers.cpsat`) spans one component's lines
-    only instead of growing with every line of the block. A component CP-SAT cannot take
+    HiGHS and CP-SAT solve one component at a time: components share no stock, so both
+    objectives are sums over components and the tier total is at its maximum exactly when
+    every component's is — the same optimum — while ties are broken inside each component
+    alone (one MIP over a block's components broke them anew whenever another item's
+    quantities changed) and each CP-SAT model's exact integer scaling (the common
+    denominator of its fair shares and weights, :mod:`optim.solvers.cpsat`) spans one
+    component's lines only. A component whose continuous shares and floors already keep
+    every rule takes them as they are (no solve). A component CP-SAT cannot take
     exactly raises :class:`ComponentNotScalable` with its index (``component``: per line,
     its component in the whole problem).
 
@@ -743,15 +745,21 @@ def _integerize(
             np.maximum.at(top, where, values)
             np.minimum.at(low, where[values > 0], values[values > 0])
         quanta = (top[comps] > MIP_TRUST) | (top[comps] > LP_SPAN * low[comps])
-    single = runner.params.solver == "cpsat"
-    groups: list[tuple[NDArray[np.int64], bool]] = [
-        (comps[k : k + 1], True) for k in np.flatnonzero(quanta)
-    ]
-    rest = comps[~quanta]
-    if single:
-        groups += [(rest[k : k + 1], False) for k in range(len(rest))]
-    elif len(rest):
-        groups.append((rest, False))
+    # the continuous shares already keep every rule (whole lots, all or nothing) and so do
+    # the floors: they are the optimum (no integer plan beats a tier total of the continuous
+    # stages, and their distance to the shares is 0); HiGHS' components only, whose totals
+    # are the shares' (the whole-quanta stage also hands out what flooring shares frees)
+    mult = np.where(lot > 0, lot, np.where(aon & (req > 0), req, 1.0))
+    keeps = np.ones(len(integer), dtype=bool)  # per line
+    for values in (share, floor):
+        near = np.round(values / mult) * mult
+        keeps &= ~integer | (np.abs(values - near) < GRID_TOL * QUANTUM)
+    settled = np.isin(comps, comp[~keeps], invert=True) & ~quanta  # per component
+    easy = integer & np.isin(comp, comps[settled])
+    alloc[easy] = (np.round(share / mult) * mult)[easy]
+    # one component at a time, so each answer depends on its own component only (in one
+    # model HiGHS broke ties between lines of different items at random)
+    groups = [(comps[k : k + 1], bool(quanta[k])) for k in np.flatnonzero(~settled)]
     while groups:
         group, by_quanta = groups.pop(0)
         in_group = np.isin(comp, group)
@@ -822,7 +830,9 @@ def _integerize_group(
             sub, lo, hi, in_t[sub.arc_line].astype(np.float64), maximize=True, multiples=multiples
         )
         first = runner.solve(lp, exact=integer_form(lp, sub, lo, hi, multiples) if cpsat else None)
-        best = float(first.objective or 0.0)
+        # on the grid when within its tolerance: a lot line's total of 5e-9 (HiGHS'
+        # integrality tolerance) asked the next step for more than 0 of a 10-unit lot
+        best = float(snap(np.array([first.objective or 0.0]))[0])
         free = T[~(is_lot[T] | is_aon[T])]
         lp = build(
             sub,

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_rationing_magnitudes import _crossing
 
+import optim
 from optim import SolveParams
 from optim.instances.generators.rationing import rationing_frames
 from optim.instances.rationing import RationingInstance
@@ -64,3 +65,35 @@ def test_no_quantum_crosses_to_a_lower_tier_with_integer_rules(seed, lots, aon, 
     assert (alloc[lot] % np.round(p.lot[lot] / grid) == 0).all()
     aon_ = p.all_or_nothing
     assert ((alloc[aon_] == 0) | (alloc[aon_] == np.floor(p.cap[aon_] / grid + 0.01))).all()
+
+
+def _item_rows(res, item: str) -> str:
+    lines = res.tables["lines"]
+    allocations = res.tables["allocations"]
+    return lines[lines["item"] == item].to_csv(index=False) + allocations[
+        allocations["item"] == item
+    ].to_csv(index=False)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.sampled_from([1.0, 3.0, 0.5]), st.booleans())
+def test_another_items_quantities_leave_an_items_plan_byte_identical(seed, factor, units):
+    """After one item's orders are tripled and its stock scaled by ``factor`` (1: kept),
+    every other item's lines and allocations are byte-identical. ``units``: whole units
+    everywhere (lot size 1, as the planning demo rations; ties between equal lines are
+    common), else the generator's lots and all-or-nothing lines."""
+    frames = _week(seed, 0.0 if units else 0.4, 0.0 if units else 0.2, 0.3)
+    if units:
+        frames["demand"]["lot_size"] = 1.0
+    first = optim.solve(RationingInstance.from_frames(**frames))
+    dem, sup = frames["demand"], frames["supply"]
+    other = dem["item"].iloc[0]
+    mine = dem["item"] == other
+    dem.loc[mine, "quantity"] = np.maximum(1.0, np.round(dem.loc[mine, "quantity"] * 3))
+    dem.loc[mine, "min_quantity"] = np.nan
+    theirs = sup["item"] == other
+    sup.loc[theirs, "quantity"] = np.round(sup.loc[theirs, "quantity"] * factor)
+    second = optim.solve(RationingInstance.from_frames(**frames))
+    assert first.status.value == second.status.value == "optimal"
+    for item in sorted(set(dem["item"]) - {other}):
+        assert _item_rows(first, item) == _item_rows(second, item), item
