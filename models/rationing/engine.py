@@ -1038,21 +1038,64 @@ def _route(
     # the fractional shares and rounding after left quanta at dearer cells); the stock the
     # flooring frees stays with the lines the fair shares put first (_dominated)
     alloc = floor_to_grid(share)
-    dominated, movable = _dominated(p, block, ga, share, cap, floor)
+    dominated, movable, behind = _dominated(p, block, ga, share, cap, floor)
+    # ``behind``: arcs of lot / all-or-nothing lines at cells where a line of a higher tier
+    # is short. A whole line's amount is fixed, so the routing may not close them; it routes
+    # without them wherever the component's amounts still route (then they are ``closed``:
+    # the repair gives them no quantum either), so the quanta flooring the higher tier's
+    # shares frees there stay with that tier (a lot line of tier 3 took such a quantum)
     multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
+    closed = np.zeros(block.num_arcs, dtype=bool)
     x = alloc[block.arc_line].copy()
     if multi.any():
         by_lp = np.ones(block.num_lines, dtype=bool)
         if runner.params.method != "lp":
             runner.clock.remaining()
-            exact = _route_exact(p, block, ga, alloc, ~dominated, runner.params.time_limit)
+            limit = runner.params.time_limit
+            exact = _route_exact(p, block, ga, alloc, ~dominated & ~behind, limit)
             if exact is not None:
                 x, done = exact
+                again = (
+                    _unroutable(p, block, x, alloc, done) if behind.any() else np.zeros_like(done)
+                )
+                if again.any():  # their amounts need those arcs
+                    retry = _route_exact(p, block, ga, alloc, ~dominated, limit)
+                    assert retry is not None  # the same lane costs
+                    x[again[block.arc_line]] = retry[0][again[block.arc_line]]
+                    done[again] = retry[1][again]
+                closed = behind & (done & ~again)[block.arc_line]
                 by_lp = ~done
         if by_lp.any():
             arcs = np.flatnonzero(by_lp[block.arc_line])
-            x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp)
-    return _repair(block, x, alloc, _priority(p, block, ga, alloc), dominated, movable)
+            try:
+                x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp, ~behind[arcs])
+                closed[arcs] = behind[arcs]
+            except EngineError as exc:
+                if exc.status is not Status.INFEASIBLE or not behind[arcs].any():
+                    raise
+                x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp)
+    closed &= multi[block.arc_line]
+    prio = _priority(p, block, ga, alloc)
+    return _repair(block, x, alloc, prio, dominated | closed, movable)
+
+
+def _unroutable(
+    p: Problem,
+    block: Block,
+    flow: NDArray[np.float64],
+    alloc: NDArray[np.float64],
+    done: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """Lines (whole components, among those routed: ``done``) whose ``flow`` misses a
+    line's allocation or gives a cell more than its stock, in whole quanta."""
+    n = block.num_lines
+    x = np.round(flow / QUANTUM)
+    short = np.bincount(block.arc_line, x, n) != np.round(alloc / QUANTUM)
+    over = np.bincount(block.arc_cell, x, block.num_cells) > np.floor(
+        block.supply / QUANTUM + GRID_TOL
+    )
+    bad = short | np.bincount(block.arc_line, over[block.arc_cell], n).astype(bool)
+    return done & np.isin(p.line_component, p.line_component[bad & done])
 
 
 def _route_exact(
@@ -1104,8 +1147,10 @@ def _route_lp(
     ga: NDArray[np.int64],
     alloc: NDArray[np.float64],
     lines: NDArray[np.bool_],
+    usable: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
-    """The routing LPs on the ``lines`` (whole components; ``ga``: their arcs, in order).
+    """The routing LPs on the ``lines`` (whole components; ``ga``: their arcs, in order;
+    ``usable``: per such arc, False on arcs left out).
 
     Arcs of lines allocated nothing carry nothing and are left out of the LPs: their line
     rows (``Σ x = 0``) were forcing rows for HiGHS' presolve, whose postsolve could hand the
@@ -1116,7 +1161,7 @@ def _route_lp(
     sub, idx = _sub_block(block, lines)
     hi = alloc[idx]
     x = np.zeros(sub.num_arcs)
-    live = np.flatnonzero(hi[sub.arc_line] > 0)
+    live = np.flatnonzero((hi[sub.arc_line] > 0) & (True if usable is None else usable))
     sub = Block(sub.num_lines, sub.arc_line[live], sub.arc_cell[live], sub.supply)
     ga = ga[live]
     lo = np.maximum(0.0, hi - 1e-9 * np.maximum(1.0, hi))
@@ -1208,8 +1253,9 @@ def _dominated(
     alloc: NDArray[np.float64],
     cap: NDArray[np.float64],
     floor: NDArray[np.float64] | None = None,
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """Arcs that must carry nothing (and, per line, whether its quanta may move).
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+    """Arcs that must carry nothing (and, per line, whether its quanta may move; and the
+    arcs of lot / all-or-nothing lines behind a short line of a higher tier).
 
     An arc is dominated when its line (no integer rule; with a minimum, only when its
     allocation is above its ``floor``, the minimum it got, by more than 1e-7 relative) sits
@@ -1223,7 +1269,10 @@ def _dominated(
     each line within 1e-9 of its allocation, and a flooring or those tolerances free stock at
     a cell; the routing and the grid repair must not hand it to a line that comes after a
     short one there. The second array: lines without a minimum or an integer rule (the
-    lines :func:`_give_back` may take quanta from).
+    lines :func:`_give_back` may take quanta from). The third: arcs of lines with an integer
+    rule at a cell where a line of a higher tier is short — never dominated (such a line's
+    amount is fixed), they are left out of the routing where the amounts route without them
+    (:func:`_route`).
     """
     line = block.arc_line
     g = p.arc_line[ga]
@@ -1263,7 +1312,8 @@ def _dominated(
     if floor is not None:
         above = alloc > floor + 1e-7 * np.maximum(1.0, floor)
         closable |= has_floor & ~whole & above
-    return ((tier[line] > best[block.arc_cell]) | after) & closable[line], movable
+    lower = tier[line] > best[block.arc_cell]
+    return (lower | after) & closable[line], movable, lower & whole[line]
 
 
 def _keep(objective: float | None) -> float:

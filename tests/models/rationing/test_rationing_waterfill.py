@@ -243,7 +243,7 @@ def test_grid_repair_never_gives_a_lower_tier_stock_a_short_higher_tier_is_eligi
         [1000 - 2e-6, 3 - 1.5e-6, 2e-6],
         50 - 2e-6,
     )
-    dominated, no_floor = engine._dominated(p, block, ga, alloc, p.cap)
+    dominated, no_floor, _ = engine._dominated(p, block, ga, alloc, p.cap)
     assert dominated.tolist() == [False, False, True, False]  # (M3, A) only
     out = engine._repair(
         block, flow, alloc, engine._priority(p, block, ga, alloc), dominated, no_floor
