@@ -923,3 +923,24 @@ def test_capacity_memory_is_estimated_before_allocation(tmp_path, capsys):
     assert time.perf_counter() - started < 10  # refused at once, not after a build
     assert f"{(BASE_BYTES + BYTES_PER_CELL * 12_002_000) / 2**30:,.1f} GiB" in message
     assert main(["solve", str(CAPACITY), "--out", str(out)]) == 0
+
+
+def test_rationing_memory_is_estimated_before_the_stages_allocate(tmp_path, capsys, monkeypatch):
+    """(audit, r12r) A rationing week had no memory estimate: a CSV folder within the 4 GiB
+    file cap of ~50 million lines would run into the machine's memory. Its need beyond the
+    loaded week (``BYTES_PER_LINE`` / ``BYTES_PER_ARC``, measured to err low) is checked
+    before the stages run; beyond the limit: exit 2 naming lines, pairs, GiB, the limit's
+    variable and ``--split``. The limit is lowered here to the bundled week's need."""
+    from optim.instances import gate
+    from optim.models.rationing import solve as rationing_solve
+
+    week = DATA / "weekly_rationing.json"
+    need = rationing_solve.BYTES_PER_LINE * 8 + rationing_solve.BYTES_PER_ARC * 11
+    out = tmp_path / "res.json"
+    monkeypatch.setattr(gate, "MEMORY_LIMIT_BYTES", need - 1)
+    _refused(
+        capsys, ["solve", week, "--out", out], "demand: 8 order lines with 11 (line, location)",
+        "GiB", "OPTIM_MEMORY_LIMIT_GB", "--split", out=out,
+    )  # fmt: skip
+    monkeypatch.setattr(gate, "MEMORY_LIMIT_BYTES", need)
+    assert main(["solve", str(week), "--out", str(out)]) == 0

@@ -78,6 +78,7 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
     check(params)
     start = time.perf_counter()
     problem = prepare(instance)
+    check_memory(problem)
     try:
         outcome = allocate(problem, params)
     except engine.EngineError as exc:
@@ -93,6 +94,35 @@ def solve(instance: RationingInstance, params: SolveParams | None = None) -> Res
         params=params,
         start=start,
     )
+
+
+BYTES_PER_LINE = 300
+BYTES_PER_ARC = 300
+"""What the solve allocates beyond the loaded week, per order line and per (line, location)
+arc, erring low (it refuses weeks: a false alarm would refuse a solvable one). Measured at
+200,000 lines (``python benchmarks/bench_rationing_memory.py --shape dense|sparse``): dense,
+389,638 arcs, 251 MiB above the instance, estimated 169 MiB; sparse, 400,573 arcs, 199 MiB,
+estimated 172 MiB."""
+
+
+def check_memory(p: Problem) -> None:
+    """Refuse a week whose solve would need more than ``MEMORY_LIMIT_BYTES`` (8 GiB,
+    ``OPTIM_MEMORY_LIMIT_GB``) beyond the loaded instance, estimated from its lines and arcs
+    before the stages allocate anything (issue 12: memory estimated from the input)."""
+    from optim.errors import InstanceError
+    from optim.instances.gate import MEMORY_LIMIT_BYTES
+
+    need = BYTES_PER_LINE * p.num_lines + BYTES_PER_ARC * p.num_arcs
+    if need > MEMORY_LIMIT_BYTES:
+        raise InstanceError(
+            f"demand: {p.num_lines:,} order lines with {p.num_arcs:,} (line, location) pairs; "
+            f"the solve would need at least about {need / 2**30:,.1f} GiB beyond the week "
+            f"itself; allowed: at most {MEMORY_LIMIT_BYTES / 2**30:,.0f} GiB "
+            "(OPTIM_MEMORY_LIMIT_GB) — solve a CSV folder piece by piece with "
+            "`optim solve FOLDER --split --tables DIR` (memory bounded per worker), or raise "
+            "the limit on a larger machine.",
+            field="demand",
+        )
 
 
 def check(params: SolveParams) -> None:

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
@@ -113,7 +114,11 @@ def days_per_period(period: str) -> float:
     (``"M"``, ``"Q"``, ``"Y"``) take the mean length over a 400-year Gregorian cycle.
     """
     try:
-        offset = pd.tseries.frequencies.to_offset(period)
+        with warnings.catch_warnings():
+            # a period alias such as "M" is a deprecated offset alias ("ME") to pandas; it is
+            # not a fixed length either way and is measured below as a period
+            warnings.simplefilter("ignore", FutureWarning)
+            offset = pd.tseries.frequencies.to_offset(period)
         return pd.Timedelta(offset) / pd.Timedelta(days=1)  # type: ignore[arg-type]  # Tick only
     except (ValueError, TypeError):
         pass

@@ -233,10 +233,12 @@ def test_time_limit_without_solution_is_reported_not_a_crash(tmp_path, monkeypat
     """A solve that hits its time limit without a solution: exit 4, the summary and the
     report say which step has no solution, every other table is still written."""
     from optim.models.rationing import engine
+    from optim.models.safety_stock import solve as gsm_solve
     from optim.params import SolveParams
     from optim.planning import demo
 
     monkeypatch.setattr(engine, "MIN_SECONDS", 0.0)  # rationing's limit without its floor
+    monkeypatch.setattr(gsm_solve, "MIN_SECONDS", 0.0)  # safety stock's
 
     stream = io.StringIO()
     code = demo.run(

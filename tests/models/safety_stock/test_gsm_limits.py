@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,11 @@ def _serial(n: int, lead: int = 3, *, branch: bool = False) -> dict[str, Any]:
     return doc
 
 
-def test_tree_dp_honours_the_time_limit_with_a_feasible_solution_and_bound() -> None:
+def test_tree_dp_honours_the_time_limit_with_a_feasible_solution_and_bound(monkeypatch) -> None:
+    from optim.models.safety_stock import solve as gsm_solve
+
+    monkeypatch.setattr(gsm_solve, "MIN_SECONDS", 0.0)  # the limit itself, no floor
+
     # 2,000 stages take ~9 s to prove on an idle machine (600 now take 0.26 s, under the limit)
     inst = SafetyStockInstance.model_validate(_serial(2000, branch=True))
     solve(SafetyStockInstance.model_validate(_serial(3, branch=True)))  # compile the DP first
@@ -120,3 +125,23 @@ def test_huge_random_lead_time_table_is_refused() -> None:
     doc["demands"][0]["max_service_time"] = 400_000  # small DP array, large table
     with pytest.raises(InstanceError, match="lead_time"):
         prepare(SafetyStockInstance.model_validate(doc))
+
+
+def test_a_limit_below_the_floor_gives_the_same_outcome_every_time(monkeypatch) -> None:
+    """The bundled two-echelon network at ``time_limit`` 1e-9..3e-3: optimal every time (the
+    solve gets ``MIN_SECONDS``), the same result as without a limit; with the floor at 0 the
+    limit strikes first every time (the stage tables return the all-stocking placement)."""
+    import optim
+    from optim.models.safety_stock import solve as gsm_solve
+
+    net = optim.load(
+        Path(optim.__file__).resolve().parents[1] / "instances/data/two_echelon_gsm.json"
+    )
+    free = optim.solve(net)
+    for limit in (1e-9, 1e-4, 1e-3, 3e-3):
+        for _ in range(5):
+            res = optim.solve(net, SolveParams(time_limit=limit))
+            assert res.status is Status.OPTIMAL and res.objective == free.objective, limit
+    monkeypatch.setattr(gsm_solve, "MIN_SECONDS", 0.0)
+    res = optim.solve(net, SolveParams(time_limit=1e-9))
+    assert res.status is Status.TIME_LIMIT
