@@ -475,6 +475,9 @@ def test_service_days_that_round_alike_are_warned():
     assert not any("of 'strategic' is not a whole" in n for n in notes)
     together = [n for n in notes if "all plan as 0 period(s)" in n]
     assert len(together) == 1 and "standard (6 days)" in together[0]
+    doc["segments"]["standard"]["max_service_time_days"] = 1.0  # r12r: it said "(1 days)"
+    notes = _service_time_notes(PolicyTable.model_validate(doc), "W")
+    assert any("standard (1 day)" in n for n in notes) and not any("1 days" in n for n in notes)
 
 
 # ----------------------------------------------------------------- options and batch

@@ -196,9 +196,9 @@ SCRIPT = """
   var pick = document.getElementById('item-pick'), box = document.getElementById('item-detail');
   var byId = {};
   data.items.forEach(function (pair) { byId[pair[0]] = pair[1]; });
-  function cell(row, value, num) {
+  function cell(row, value, num, raw) {
     var td = document.createElement('td');
-    if (num) td.className = 'num';
+    if (num) { td.className = 'num'; td.setAttribute('data-v', raw === null ? '' : raw); }
     td.textContent = value === null ? '–' : value === true ? 'yes' : value === false ? ''
       : (typeof value === 'number' ? value.toLocaleString('en-US') : value);
     row.appendChild(td);
@@ -217,10 +217,11 @@ SCRIPT = """
       r.forEach(function (v, k) {
         var shown = (pct.indexOf(k) >= 0 && typeof v === 'number')
           ? (100 * v).toFixed(1) + '%' : v;
-        cell(tr, shown, typeof v === 'number');
+        cell(tr, shown, typeof v === 'number' || v === null, v);
       });
     });
     box.appendChild(t);
+    if (window.optimTable) window.optimTable(t);  // sortable and filterable like the rest
   }
   function show(item) {
     var r = byId[item]; box.textContent = ''; if (!r) return;

@@ -208,7 +208,7 @@ def _service_time_notes(table: PolicyTable, period: str) -> list[str]:
     for name, row in table.segments.items():
         d = row.max_service_time_days
         whole = periods_of_days(d, period)
-        seen.setdefault(whole, []).append(f"{name} ({d:g} days)")
+        seen.setdefault(whole, []).append(f"{name} ({d:g} day{'' if d == 1 else 's'})")
         if abs(d / days - round(d / days)) > 1e-9:
             notes.append(
                 f"policy: max_service_time_days {d:g} of {name!r} is not a whole number of "

@@ -177,9 +177,10 @@ def html_table(frame: pd.DataFrame, table_id: str, stated: Labels = (None, None)
 
 
 SCRIPT = """
-document.querySelectorAll('table').forEach(function (t) {
+window.optimTable = function (t) {
   var body = t.tBodies[0], head = t.tHead;
-  if (!body || !head || body.rows.length < 2) return;
+  if (!body || !head || body.rows.length < 2 || t.getAttribute('data-ready')) return;
+  t.setAttribute('data-ready', '1');
   var box = document.createElement('input');
   box.type = 'search'; box.placeholder = 'filter rows…'; box.className = 'filter';
   box.addEventListener('input', function () {
@@ -201,18 +202,24 @@ document.querySelectorAll('table').forEach(function (t) {
       rows.sort(function (a, b) {
         var x = a.cells[k], y = b.cells[k];
         var vx = x.getAttribute('data-v'), vy = y.getAttribute('data-v');
-        var c = (vx !== null && vy !== null)
-          ? (parseFloat(vx || 'NaN') || 0) - (parseFloat(vy || 'NaN') || 0)
-          : x.textContent.localeCompare(y.textContent);
+        if (vx !== null && vy !== null) {
+          if (vx === '' || vy === '') return (vx === '') - (vy === '');  // empty cells last
+          var c = parseFloat(vx) - parseFloat(vy);
+        } else {
+          var c = x.textContent.localeCompare(y.textContent);
+        }
         return up ? c : -c;
       });
       rows.forEach(function (r) { body.appendChild(r); });
     });
   });
-});
+};
+document.querySelectorAll('table').forEach(window.optimTable);
 """
-"""Sortable (click a header) and filterable (a search box above each table) tables: a
-small inline script, no external loads; the page reads fine without it."""
+"""Sortable (click a header; empty cells last either way) and filterable (a search box
+above each table) tables: a small inline script, no external loads; the page reads fine
+without it. ``window.optimTable`` also serves the tables the drill-down builds when another
+item is chosen."""
 
 
 # --------------------------------------------------------------------------- svg output

@@ -594,3 +594,82 @@ def test_currency_and_units_from_plan_yaml(small_run: PlanningRun, tmp_path: Pat
     assert short and all(a.unit == "pcs" and " pcs short" in a.message for a in short)
     # not stated: no unit in any header, "units" on the axes as before
     assert "(EUR)" not in render_report(small_run) and "(pcs)" not in render_report(small_run)
+
+
+# ----------------------------------------------------- the inline scripts, run under node
+NODE = __import__("shutil").which("node")
+SHIM = Path(__file__).with_name("dom_shim.js")
+
+
+def _node(program: str) -> list:
+    import json
+    import subprocess
+
+    run_ = subprocess.run(
+        [NODE, "-e", SHIM.read_text() + program], capture_output=True, text=True, timeout=60
+    )
+    assert run_.returncode == 0, run_.stderr
+    return json.loads(run_.stdout)
+
+
+@pytest.mark.skipif(NODE is None, reason="node runs the report's inline scripts")
+def test_sorting_puts_empty_cells_last_both_ways() -> None:
+    """(r12r) An empty numeric cell sorted as 0: between the negatives and the positives."""
+    from optim.planning.report import SCRIPT
+
+    program = (
+        """
+var t = document.createElement('table'); document.root.appendChild(t);
+var h = t.createTHead().insertRow(), th = document.createElement('th'); h.appendChild(th);
+var b = t.createTBody();
+['3', '', '-1', '2'].forEach(function (v) {
+  var td = document.createElement('td'); td.setAttribute('data-v', v); td.textContent = v;
+  b.insertRow().appendChild(td);
+});
+"""
+        + SCRIPT
+        + """
+var order = function () { return b.rows.map(function (r) { return r.textContent; }); };
+th.listeners.click(); var up = order(); th.listeners.click(); var down = order();
+console.log(JSON.stringify([up, down]));
+"""
+    )
+    assert _node(program) == [["-1", "2", "3", ""], ["3", "2", "-1", ""]]
+
+
+@pytest.mark.skipif(NODE is None, reason="node runs the report's inline scripts")
+def test_drilldown_tables_of_another_item_are_sortable_and_filterable(page: str) -> None:
+    """(r12r) The drill-down's tables built when another item is chosen had no filter box and
+    no sorting (the table script had run once, over the first item's tables)."""
+    from optim.planning.drilldown import SCRIPT as DRILL
+    from optim.planning.report import SCRIPT
+
+    data = re.search(r'<script type="application/json" id="item-data">(.*?)</script>', page, re.S)
+    assert data is not None
+    payload = data.group(1).replace("<\\/", "</")
+    program = (
+        "var data = " + payload + ";\n"
+        """
+var el = function (id, tag) { var e = document.createElement(tag); e.id = id;
+  document.byId[id] = e; document.root.appendChild(e); return e; };
+el('item-data', 'script').textContent = JSON.stringify(data);
+var pick = el('item-pick', 'select'); pick.value = data.items[0][0];
+var box = el('item-detail', 'div');
+"""
+        + DRILL
+        + SCRIPT
+        + """
+pick.value = data.items[1][0]; pick.listeners.change();
+var tables = box.children.filter(function (c) { return c.tagName === 'TABLE'; });
+var ready = tables.filter(function (t) { return t.getAttribute('data-ready'); });
+var boxes = box.children.filter(function (c) { return c.className === 'filter'; });
+var stock = tables[1], cells = stock.tHead.rows[0].cells;
+var k = cells.length - 1; cells[k].listeners.click();
+var col = stock.tBodies[0].rows.map(function (r) { return r.cells[k].getAttribute('data-v'); });
+console.log(JSON.stringify([tables.length, ready.length, boxes.length, col]));
+"""
+    )
+    n_tables, ready, boxes, col = _node(program)
+    assert n_tables >= ready >= 1 and boxes == ready  # every table of two rows or more
+    values = [float(v) for v in col if v not in ("", None)]
+    assert values == sorted(values)

@@ -99,6 +99,22 @@ def _crossing(p, out, grid: float) -> list[tuple[int, int]]:
     return found
 
 
+def _assert_on_grid(p, out, grid: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flows on the grid and summing to each line's allocation, supply and caps kept in
+    whole quanta, no quantum crossing to a lower tier; returns the allocations, supplies
+    and caps in quanta."""
+    flow_q = np.round(out.flow / grid)
+    alloc_q = np.round(out.alloc / grid)
+    assert np.abs(out.flow / grid - flow_q).max(initial=0) < 0.2  # on the grid
+    assert (np.bincount(p.arc_line, flow_q, p.num_lines) == alloc_q).all()
+    supply_q = np.array(_quanta(p.supply, grid), dtype=float)
+    assert (np.bincount(p.arc_cell, flow_q, p.num_cells) <= supply_q).all()
+    cap_q = np.array(_quanta(p.cap, grid), dtype=float)
+    assert (alloc_q >= 0).all() and (alloc_q <= cap_q).all()
+    assert _crossing(p, out, grid) == []
+    return alloc_q, supply_q, cap_q
+
+
 def _mixed(
     seed: int,
     huge: list[float],
@@ -149,15 +165,7 @@ def test_mixed_magnitudes_keep_tiers_exactly(seed, huge, tiers, lanes, caps):
     k = solve.unit_exponent(p)
     grid = engine.QUANTUM * 10.0**k
     out = solve.allocate(p, SolveParams())
-    flow_q = np.round(out.flow / grid)
-    alloc_q = np.round(out.alloc / grid)
-    assert np.abs(out.flow / grid - flow_q).max(initial=0) < 0.2  # on the grid
-    assert (np.bincount(p.arc_line, flow_q, p.num_lines) == alloc_q).all()
-    supply_q = np.array(_quanta(p.supply, grid), dtype=float)
-    assert (np.bincount(p.arc_cell, flow_q, p.num_cells) <= supply_q).all()
-    cap_q = np.array(_quanta(p.cap, grid), dtype=float)
-    assert (alloc_q >= 0).all() and (alloc_q <= cap_q).all()
-    assert _crossing(p, out, grid) == []
+    alloc_q, supply_q, cap_q = _assert_on_grid(p, out, grid)
     arcs = list(zip(p.arc_line.tolist(), p.arc_cell.tolist(), strict=True))
     for t in range(1, p.num_tiers + 1):
         upto = p.tier <= t

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_rationing_magnitudes import _crossing, _max_flow, _mixed, _quanta
+from test_rationing_magnitudes import _assert_on_grid, _crossing, _max_flow, _mixed
 from test_rationing_routing import _assert_as_good
 
 import optim
@@ -42,15 +42,7 @@ def _assert_exact(p: Problem, out: engine.Outcome) -> None:
     integer max-flow of tiers 1..t (less under one quantum per line that a fair share loses
     to the grid; minimums come first across tiers, so the max-flow bound is theirs only)."""
     grid = engine.QUANTUM * 10.0 ** solve.unit_exponent(p)
-    flow_q = np.round(out.flow / grid)
-    alloc_q = np.round(out.alloc / grid)
-    assert np.abs(out.flow / grid - flow_q).max(initial=0) < 0.2
-    assert (np.bincount(p.arc_line, flow_q, p.num_lines) == alloc_q).all()
-    supply_q = np.array(_quanta(p.supply, grid), dtype=float)
-    assert (np.bincount(p.arc_cell, flow_q, p.num_cells) <= supply_q).all()
-    cap_q = np.array(_quanta(p.cap, grid), dtype=float)
-    assert (alloc_q >= 0).all() and (alloc_q <= cap_q).all()
-    assert _crossing(p, out, grid) == []
+    alloc_q, supply_q, cap_q = _assert_on_grid(p, out, grid)
     if p.minimum.any():
         assert (out.alloc >= np.floor(out.floor / grid + 0.01) * grid - grid / 2).all()
         return

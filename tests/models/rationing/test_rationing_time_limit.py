@@ -63,3 +63,39 @@ def test_without_the_floor_the_limit_strikes(monkeypatch):
     monkeypatch.setattr(engine, "MIN_SECONDS", 0.0)
     res = optim.solve(optim.load(WEEK), SolveParams(time_limit=1e-9))
     assert res.status.value == "time_limit" and not res.has_solution()
+
+
+def test_the_integer_stage_in_whole_quanta_gives_the_same_plan_on_a_loaded_machine():
+    """CP-SAT's budget in the integer stage is deterministic time (``engine.CP_WORK``), so a
+    week where it runs to its budget (seed 106 of the magnitude tests at 3e11 and 5e8: step
+    B stops at 1.0 unit of work, not proven) gets the same plan with two busy processes
+    beside it as alone."""
+    import hashlib
+    import multiprocessing as mp
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_rationing_magnitudes_integer import _mixed
+
+    from optim.models.rationing import solve
+    from optim.models.rationing.arrays import prepare
+
+    def plan() -> str:
+        p = prepare(_mixed(106, [3e11, 5e8], 3, False, False, minimums=0.4, lots=0.3, aon=0.15))
+        out = solve.allocate(p, SolveParams())
+        return hashlib.sha256(out.alloc.tobytes() + out.flow.tobytes()).hexdigest()
+
+    alone = plan()
+    busy = [mp.get_context("spawn").Process(target=_spin, daemon=True) for _ in range(2)]
+    for proc in busy:
+        proc.start()
+    try:
+        loaded = plan()
+    finally:
+        for proc in busy:
+            proc.terminate()
+    assert loaded == alone
+
+
+def _spin() -> None:
+    while True:
+        pass
