@@ -53,9 +53,9 @@ def test_csv_folder_gives_the_same_answer_as_json(tmp_path):
 
 
 def test_exit_code_4_on_time_limit_without_solution(tmp_path, capsys, monkeypatch):
-    from optim.models.rationing import engine
+    from optim import clock
 
-    monkeypatch.setattr(engine, "MIN_SECONDS", 0.0)  # the limit itself, without the floor
+    monkeypatch.setattr(clock, "MIN_BUDGET", 0.0)  # the limit itself, without the floor
     assert main(["solve", str(EXAMPLE), "--time-limit", "1e-9"]) == 4
     assert "time_limit" in capsys.readouterr().err
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import optim
-from optim import split
+from optim import clock, split
 from optim.errors import InstanceError
 from optim.instances.generators.rationing import (
     previous_allocation,
@@ -233,7 +233,7 @@ def test_split_run_names_a_bad_previous_allocation_as_the_one_process_run(
 
 
 def test_split_run_stops_at_the_time_limit_without_tables(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(engine, "MIN_SECONDS", 0.0)  # the limit itself, without the floor
+    monkeypatch.setattr(clock, "MIN_BUDGET", 0.0)  # the limit itself, without the floor
     write_csv_folder(_week(300), tmp_path / "in")
     res = split.solve_folder(
         tmp_path / "in", tmp_path / "split", SolveParams(time_limit=1e-6), piece_lines=100
@@ -301,9 +301,9 @@ def test_cli_split_at_the_time_limit_commits_no_tables(tmp_path, capsys, monkeyp
     """A split run stopped by its time limit has no tables: the target folder is not
     written (never a folder that looks complete), the exit code says time limit."""
     from optim.cli import main
-
-    monkeypatch.setattr(engine, "MIN_SECONDS", 0.0)  # the limit itself, without the floor
     from optim.status import Status
+
+    monkeypatch.setattr(clock, "MIN_BUDGET", 0.0)  # the limit itself, without the floor
 
     write_csv_folder(_week(100), tmp_path / "in")
     args = ["solve", str(tmp_path / "in"), "--split", "--tables", str(tmp_path / "t")]

@@ -30,7 +30,7 @@ from optim.models.rationing.lp import (
 )
 
 __all__ = ["Block", "ComponentNotScalable", "EngineError", "Outcome", "allocate"]
-from optim.clock import Clock
+from optim.clock import Clock, budget
 from optim.params import SolveParams
 from optim.solvers import highs
 from optim.solvers.base import cancel_requested
@@ -91,23 +91,12 @@ class Outcome:
     lp_count: int = 0
 
 
-MIN_SECONDS = 1.0
-"""Least time the stages get, however short ``params.time_limit`` is (as capacity's
-``MIN_SOLVER_SECONDS``). Below it, whether a small week was solved before a wall-clock limit
-struck depended on the machine, not on the input: the bundled 8-line week with
-``time_limit=0.001`` was optimal in 7 of 30 solves of one process and "time limit, no
-solution" in 23. With the floor, a week the stages solve well within a second is solved
-whatever the limit; one whose solve ends within a hair of its limit remains at the mercy of
-the clock, as under any wall-clock limit."""
-
-
 class _Clock(Clock):
     """The one time-limit clock (:class:`optim.clock.Clock`); a spent budget stops the stages.
-    The budget is ``params.time_limit``, at least :data:`MIN_SECONDS`."""
+    The budget is ``params.time_limit``, at least :data:`optim.clock.MIN_BUDGET`."""
 
     def __init__(self, params: SolveParams, deadline: float | None = None) -> None:
-        limit = params.time_limit
-        super().__init__(None if limit is None else max(limit, MIN_SECONDS), deadline=deadline)
+        super().__init__(budget(params.time_limit), deadline=deadline)
 
     def remaining(self) -> float | None:
         """Seconds left for the next LP; raises once the budget is spent or a cancel is

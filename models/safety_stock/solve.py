@@ -140,14 +140,6 @@ _COMPARISONS: list[tuple[SafetyStockInstance, Result]] = []  # the last solves' 
 _COMPARISONS_KEPT = 2
 
 
-MIN_SECONDS = 1.0
-"""Least time a solve gets, however short ``params.time_limit`` is (as rationing's
-``engine.MIN_SECONDS`` and capacity's ``MIN_SOLVER_SECONDS``): below it, whether a small
-network was placed before a wall-clock limit struck would depend on the machine's load, not
-on the input. A solve whose length is within a hair of its limit remains at the mercy of
-the clock, as under any wall-clock limit."""
-
-
 def _solve(
     instance: SafetyStockInstance,
     params: SolveParams,
@@ -158,9 +150,8 @@ def _solve(
     """:func:`solve` (``data``: the instance already prepared) or, with ``strictest``,
     :func:`solve_cover_strictest`."""
     cpu0 = time.process_time()
-    # one budget: tables, relaxations, LPs, MIPs, the comparison; at least MIN_SECONDS
-    limit = params.time_limit
-    clock = Clock(None if limit is None else max(limit, MIN_SECONDS))
+    # one budget: tables, relaxations, LPs, MIPs, the comparison; at least MIN_BUDGET
+    clock = Clock.of(params)
     choices.check("safety_stock", params)
     if data is None:
         try:

@@ -232,13 +232,11 @@ def test_progress_reports_every_step(data):
 def test_time_limit_without_solution_is_reported_not_a_crash(tmp_path, monkeypatch):
     """A solve that hits its time limit without a solution: exit 4, the summary and the
     report say which step has no solution, every other table is still written."""
-    from optim.models.rationing import engine
-    from optim.models.safety_stock import solve as gsm_solve
+    from optim import clock
     from optim.params import SolveParams
     from optim.planning import demo
 
-    monkeypatch.setattr(engine, "MIN_SECONDS", 0.0)  # rationing's limit without its floor
-    monkeypatch.setattr(gsm_solve, "MIN_SECONDS", 0.0)  # safety stock's
+    monkeypatch.setattr(clock, "MIN_BUDGET", 0.0)  # the limits without their floor
 
     stream = io.StringIO()
     code = demo.run(

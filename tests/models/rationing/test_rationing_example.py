@@ -7,8 +7,7 @@ import json
 import pytest
 
 import optim
-from optim import SolveParams, Status
-from optim.models.rationing import engine
+from optim import SolveParams, Status, clock
 
 EXPECTED = {"L1": 60, "L2": 40, "L3": 18.75, "L4": 11.25, "L5": 0, "G1": 30, "G2": 20, "G3": 0}
 
@@ -80,7 +79,7 @@ def test_round_trip_document(weekly):
 
 
 def test_time_limit_without_solution_is_reported_not_raised(weekly, monkeypatch):
-    monkeypatch.setattr(engine, "MIN_SECONDS", 0.0)  # the limit itself, without the floor
+    monkeypatch.setattr(clock, "MIN_BUDGET", 0.0)  # the limit itself, without the floor
     res = optim.solve(weekly, SolveParams(time_limit=1e-9))
     assert res.status is Status.TIME_LIMIT
     assert not res.has_solution()

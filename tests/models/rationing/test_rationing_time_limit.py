@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from optim import clock
 from optim.models.rationing import engine
 from optim.params import SolveParams
 
@@ -46,7 +47,7 @@ def test_kernels_load_once_and_not_for_the_lp_method():
 def test_a_limit_below_the_floor_gives_the_same_outcome_every_time():
     """``time_limit=0.001`` on the bundled week was optimal in 7 of 30 solves of one
     process and "time limit, no solution" in 23 (the same symptom as capacity's, issue 12):
-    the stages now get at least ``engine.MIN_SECONDS``, so a week solved well within a
+    the stages now get at least ``optim.clock.MIN_BUDGET``, so a week solved well within a
     second is solved every time; with the floor at 0 the limit strikes first every time."""
     import optim
 
@@ -60,7 +61,7 @@ def test_a_limit_below_the_floor_gives_the_same_outcome_every_time():
 def test_without_the_floor_the_limit_strikes(monkeypatch):
     import optim
 
-    monkeypatch.setattr(engine, "MIN_SECONDS", 0.0)
+    monkeypatch.setattr(clock, "MIN_BUDGET", 0.0)
     res = optim.solve(optim.load(WEEK), SolveParams(time_limit=1e-9))
     assert res.status.value == "time_limit" and not res.has_solution()
 

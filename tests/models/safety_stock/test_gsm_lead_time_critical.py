@@ -214,11 +214,11 @@ def test_time_limit_in_the_tables_returns_a_plan_meeting_every_target(lead, monk
     """A limit that passes while the stage tables are built (here before the first stage)
     returns the all-stocking solution, which still meets every segment's target by the
     model's own services (critical levels at store_a, random or not), with the bound 0."""
-    from optim.models.safety_stock import solve as gsm_solve
+    from optim import clock
     from optim.params import SolveParams
     from optim.status import Status
 
-    monkeypatch.setattr(gsm_solve, "MIN_SECONDS", 0.0)  # the limit itself, no floor
+    monkeypatch.setattr(clock, "MIN_BUDGET", 0.0)  # the limit itself, no floor
     res = solve(_two_echelon(lead), SolveParams(time_limit=1e-9))
     assert res.status is Status.TIME_LIMIT and res.has_solution(), res.message
     assert res.bound == 0.0 and res.info["method"] == "all_stocking"

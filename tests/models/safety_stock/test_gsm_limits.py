@@ -60,9 +60,9 @@ def _serial(n: int, lead: int = 3, *, branch: bool = False) -> dict[str, Any]:
 
 
 def test_tree_dp_honours_the_time_limit_with_a_feasible_solution_and_bound(monkeypatch) -> None:
-    from optim.models.safety_stock import solve as gsm_solve
+    from optim import clock
 
-    monkeypatch.setattr(gsm_solve, "MIN_SECONDS", 0.0)  # the limit itself, no floor
+    monkeypatch.setattr(clock, "MIN_BUDGET", 0.0)  # the limit itself, no floor
 
     # 2,000 stages take ~9 s to prove on an idle machine (600 now take 0.26 s, under the limit)
     inst = SafetyStockInstance.model_validate(_serial(2000, branch=True))
@@ -129,10 +129,10 @@ def test_huge_random_lead_time_table_is_refused() -> None:
 
 def test_a_limit_below_the_floor_gives_the_same_outcome_every_time(monkeypatch) -> None:
     """The bundled two-echelon network at ``time_limit`` 1e-9..3e-3: optimal every time (the
-    solve gets ``MIN_SECONDS``), the same result as without a limit; with the floor at 0 the
+    solve gets ``MIN_BUDGET``), the same result as without a limit; with the floor at 0 the
     limit strikes first every time (the stage tables return the all-stocking placement)."""
     import optim
-    from optim.models.safety_stock import solve as gsm_solve
+    from optim import clock
 
     net = optim.load(
         Path(optim.__file__).resolve().parents[1] / "instances/data/two_echelon_gsm.json"
@@ -142,6 +142,6 @@ def test_a_limit_below_the_floor_gives_the_same_outcome_every_time(monkeypatch) 
         for _ in range(5):
             res = optim.solve(net, SolveParams(time_limit=limit))
             assert res.status is Status.OPTIMAL and res.objective == free.objective, limit
-    monkeypatch.setattr(gsm_solve, "MIN_SECONDS", 0.0)
+    monkeypatch.setattr(clock, "MIN_BUDGET", 0.0)
     res = optim.solve(net, SolveParams(time_limit=1e-9))
     assert res.status is Status.TIME_LIMIT

@@ -214,9 +214,9 @@ def test_external_service_time_and_stage_bound() -> None:
 @pytest.mark.parametrize("method", ["assignment", "pwl"])
 def test_time_limit_returns_incumbent_with_gap(method: str, monkeypatch) -> None:
     """A time limit that expires before the LP/MIP still returns the relaxation's point."""
-    from optim.models.safety_stock import solve as gsm_solve
+    from optim import clock
 
-    monkeypatch.setattr(gsm_solve, "MIN_SECONDS", 0.0)  # the limit itself, no floor
+    monkeypatch.setattr(clock, "MIN_BUDGET", 0.0)  # the limit itself, no floor
 
     inst = random_network(random.Random(8), 30, extra_arcs=25, max_lead=6)
     res = solve(inst, SolveParams(method=method, time_limit=1e-9))
