@@ -1039,14 +1039,17 @@ class _ConvexFlow:
     others fixed at ``lo = hi``), line totals of whole quanta that route within the cells'
     stock, sum to ``total`` over the tier and minimise :math:`\sum |a_i - s_i| / w_i`.
 
-    A min-cost flow: super source → each line (its lower bound), super source → tier source
-    (the rest of ``total``) → tier line in up to three parallel segments with the distance's
-    slopes (−1/w below ⌊s⌋, (1 − 2 frac s)/w for the quantum from ⌊s⌋ to ⌈s⌉, +1/w above
-    ⌈s⌉: the convex piecewise-linear function through the distances at whole quanta),
-    line → cell (the arc's bound), cell → sink (its stock). Every capacity is an integer, so
-    the optimum is integral; costs are the slopes times one common denominator (Python
-    integers, exact). Successive shortest paths (Bellman–Ford with a queue: costs are
-    negative; the network starts acyclic, so no residual cycle is ever negative) send the
+    A min-cost flow: tier source → tier line in up to three parallel segments with the
+    distance's slopes (−1/w below ⌊s⌋, (1 − 2 frac s)/w for the quantum from ⌊s⌋ to ⌈s⌉,
+    +1/w above ⌈s⌉: the convex piecewise-linear function through the distances at whole
+    quanta), line → cell (the arc's bound), cell → sink (its stock); each line's lower
+    bound is a supply at its node. Every capacity is an integer, so the optimum is
+    integral; costs are the slopes times one common denominator (Python integers, exact).
+    The lower bounds are routed first (straight to a cell with stock left, else along
+    augmenting paths: every cost on them is 0 and no residual arc enters the tier source
+    yet, so no residual cycle is negative), then the rest of the total by successive
+    shortest paths from the tier source (Bellman–Ford with a queue: costs are negative;
+    each augmentation along a shortest path keeps every residual cycle non-negative), the
     whole demand, or the bounds are infeasible (None). ``work`` counts arc scans."""
 
     def __init__(
@@ -1063,6 +1066,10 @@ class _ConvexFlow:
         import math
 
         self.sub, self.total, self.work = sub, total, 0
+        self.head: list[int] = []  # per residual arc (2k forward, 2k + 1 its reverse)
+        self.cap: list[int] = []
+        self.cost: list[int] = []
+        self.adj: list[list[int]] = []  # per node, its residual arcs
         self.supply = [int(v) for v in supply.tolist()]
         self.arc_top = [int(v) for v in arc_top.tolist()]
         self.T = T.tolist()
@@ -1081,32 +1088,14 @@ class _ConvexFlow:
         }
 
     def solve(self, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> list[int] | None:
-        from collections import deque
-
         sub, n = self.sub, self.sub.num_lines
         lo_, hi_ = lo.tolist(), hi.tolist()
         rest = self.total - sum(lo_[i] for i in self.T)
         if rest < 0 or any(hi_[i] < lo_[i] for i in self.T):
             return None
-        source, tier, sink = 0, 1, 2 + n + sub.num_cells
-        head: list[int] = []
-        cap: list[int] = []
-        cost: list[int] = []
-        adj: list[list[int]] = [[] for _ in range(sink + 1)]
-
-        def add(u: int, v: int, c: int, k: int) -> int:
-            e = len(head)
-            head.extend((v, u))
-            cap.extend((c, 0))
-            cost.extend((k, -k))
-            adj[u].append(e)
-            adj[v].append(e + 1)
-            return e
-
-        for i in range(n):
-            if lo_[i] > 0:
-                add(source, 2 + i, lo_[i], 0)
-        add(source, tier, rest, 0)
+        tier, sink = 0, 1 + n + sub.num_cells  # lines 1..n, cells after them
+        self.head, self.cap, self.cost = [], [], []
+        self.adj = [[] for _ in range(sink + 1)]
         segments: dict[int, list[int]] = {}
         for i in self.T:
             b, lower, mid, upper, frac = self.pieces[i]
@@ -1114,56 +1103,96 @@ class _ConvexFlow:
             at, segments[i] = lo_[i], []
             for end, k in zip(ends, (lower, mid, upper), strict=True):
                 if end > at:
-                    segments[i].append(add(tier, 2 + i, end - at, k))
+                    segments[i].append(self._add(tier, 1 + i, end - at, k))
                     at = end
-        for line, cell, top in zip(
-            sub.arc_line.tolist(), sub.arc_cell.tolist(), self.arc_top, strict=True
-        ):
-            add(2 + line, 2 + n + cell, top, 0)
-        for c, stock in enumerate(self.supply):
-            add(2 + n + c, sink, stock, 0)
-        need, sent = sum(lo_) + rest, 0
-        while sent < need:
-            dist: list[int | None] = [None] * (sink + 1)
-            pred = [-1] * (sink + 1)
-            dist[source] = 0
-            queue, queued = deque([source]), [False] * (sink + 1)
-            queued[source] = True
-            while queue:
-                u = queue.popleft()
-                queued[u] = False
-                du = dist[u]
-                assert du is not None
-                self.work += len(adj[u])
-                for e in adj[u]:
-                    if cap[e] > 0:
-                        v, d = head[e], du + cost[e]
-                        dv = dist[v]
-                        if dv is None or d < dv:
-                            dist[v], pred[v] = d, e
-                            if not queued[v]:
-                                queued[v] = True
-                                queue.append(v)
-                if self.work > EXACT_WORK:
-                    from optim.errors import NotExactlyScalable
-
-                    raise NotExactlyScalable(_unproven(f"{EXACT_WORK:,} arc scans"))
-            if dist[sink] is None:
+        arcs = zip(sub.arc_line.tolist(), sub.arc_cell.tolist(), self.arc_top, strict=True)
+        for line, cell, top in arcs:
+            self._add(1 + line, 1 + n + cell, top, 0)
+        cell_edge = [self._add(1 + n + c, sink, v, 0) for c, v in enumerate(self.supply)]
+        # the lower bounds first (every cost on their paths is 0, and no residual arc
+        # enters the tier source yet, so no residual cycle has a negative cost): straight
+        # to a cell with stock left, else along augmenting paths
+        cap, head = self.cap, self.head
+        for i in range(n):
+            need = lo_[i]
+            for e in self.adj[1 + i]:
+                if need == 0:
+                    break
+                if e % 2 == 0 and head[e] > n:
+                    c = cell_edge[head[e] - 1 - n]
+                    push = min(need, cap[e], cap[c])
+                    cap[e] -= push
+                    cap[e ^ 1] += push
+                    cap[c] -= push
+                    cap[c ^ 1] += push
+                    need -= push
+            while need > 0:
+                push = self._augment(1 + i, sink, need)
+                if push == 0:
+                    return None
+                need -= push
+        # then the rest of the tier total from the tier source, along shortest paths
+        while rest > 0:
+            push = self._augment(tier, sink, rest)
+            if push == 0:
                 return None
-            push, v = need - sent, sink
-            while v != source:
-                push = min(push, cap[pred[v]])
-                v = head[pred[v] ^ 1]
-            v = sink
-            while v != source:
-                cap[pred[v]] -= push
-                cap[pred[v] ^ 1] += push
-                v = head[pred[v] ^ 1]
-            sent += push
+            rest -= push
         a = lo_.copy()
         for i, edges in segments.items():
             a[i] += sum(cap[e ^ 1] for e in edges)
         return a
+
+    def _add(self, u: int, v: int, c: int, k: int) -> int:
+        e = len(self.head)
+        self.head.extend((v, u))
+        self.cap.extend((c, 0))
+        self.cost.extend((k, -k))
+        self.adj[u].append(e)
+        self.adj[v].append(e + 1)
+        return e
+
+    def _augment(self, start: int, sink: int, most: int) -> int:
+        """Up to ``most`` units along one shortest residual path (Bellman–Ford with a
+        queue) from ``start`` to ``sink``; returns how many (0: no path)."""
+        from collections import deque
+
+        head, cap, cost, adj = self.head, self.cap, self.cost, self.adj
+        dist: list[int | None] = [None] * (sink + 1)
+        pred = [-1] * (sink + 1)
+        dist[start] = 0
+        queue, queued = deque([start]), [False] * (sink + 1)
+        queued[start] = True
+        while queue:
+            u = queue.popleft()
+            queued[u] = False
+            du = dist[u]
+            assert du is not None
+            self.work += len(adj[u])
+            for e in adj[u]:
+                if cap[e] > 0:
+                    v, d = head[e], du + cost[e]
+                    dv = dist[v]
+                    if dv is None or d < dv:
+                        dist[v], pred[v] = d, e
+                        if not queued[v]:
+                            queued[v] = True
+                            queue.append(v)
+            if self.work > EXACT_WORK:
+                from optim.errors import NotExactlyScalable
+
+                raise NotExactlyScalable(_unproven(f"{EXACT_WORK:,} arc scans"))
+        if dist[sink] is None:
+            return 0
+        push, v = most, sink
+        while v != start:
+            push = min(push, cap[pred[v]])
+            v = head[pred[v] ^ 1]
+        v = sink
+        while v != start:
+            cap[pred[v]] -= push
+            cap[pred[v] ^ 1] += push
+            v = head[pred[v] ^ 1]
+        return push
 
 
 # CP-SAT settings tried in turn on one worker (deterministic) for the integer stage in whole
