@@ -929,9 +929,8 @@ def _integerize_quanta(
         best = _cp_solve(runner, m, cp_model)
         start = [int(best.value(a)) for a in total]
         ints = np.where(whole & (t_l == t), mult, 0.0)
-        got = _closest_totals(
-            runner, sub, supply, arc_top, lo, hi, T, ints, start, share[lines], w
-        )
+        step = _StepB(sub, supply, arc_top, lo, hi, T, ints, start, share[lines], w)
+        got = _closest_totals(runner, step)
         value[T] = [got[i] for i in T.tolist()]
     return lines, value / PER_UNIT
 
@@ -942,19 +941,25 @@ def _groups(key: NDArray[np.int64], n: int) -> list[NDArray[np.int64]]:
     return np.split(order, np.searchsorted(key[order], np.arange(1, n)))
 
 
-def _closest_totals(
-    runner: _Runner,
-    sub: Block,
-    supply: NDArray[np.float64],
-    arc_top: NDArray[np.float64],
-    lo: NDArray[np.int64],
-    hi: NDArray[np.int64],
-    T: NDArray[np.int64],
-    mult: NDArray[np.float64],
-    start: list[int],
-    share: NDArray[np.float64],
-    weight: NDArray[np.float64],
-) -> list[int]:
+class _StepB(NamedTuple):
+    """One tier's step B in whole quanta (positions in the component's block ``sub``):
+    stock per cell and bound per arc, line bounds (``lo = hi`` off the tier), per line the
+    multiple its amount keeps (0: none), step A's proven plan, the continuous fair shares
+    (units) and the rule weights."""
+
+    sub: Block
+    supply: NDArray[np.float64]
+    arc_top: NDArray[np.float64]
+    lo: NDArray[np.int64]
+    hi: NDArray[np.int64]
+    T: NDArray[np.int64]
+    mult: NDArray[np.float64]
+    start: list[int]
+    share: NDArray[np.float64]
+    weight: NDArray[np.float64]
+
+
+def _closest_totals(runner: _Runner, step: _StepB) -> list[int]:
     r"""Step B of the integer stage in whole quanta, exactly: among the plans whose tier-``T``
     total is ``start``'s (the proven maximum), line totals minimising
     :math:`\sum_{i \in T} |a_i - s_i| / w_i` over whole quanta, with :math:`s_i` the
@@ -976,6 +981,7 @@ def _closest_totals(
 
     from optim.errors import NotExactlyScalable
 
+    lo, hi, T, mult, start, share, weight = step[3:]
     idx = T.tolist()
     s = {i: Fraction(float(share[i])) * PER_UNIT for i in idx}
     inv = {i: 1 / Fraction(float(weight[i])) if weight[i] > 0 else Fraction(1) for i in idx}
@@ -983,7 +989,7 @@ def _closest_totals(
     def distance(a: list[int]) -> Fraction:
         return sum((abs(a[i] - s[i]) * inv[i] for i in idx), Fraction(0))
 
-    flow = _ConvexFlow(sub, supply, arc_top, T, s, inv, total=sum(start[i] for i in idx))
+    flow = _ConvexFlow(step, s, inv)
     ints = [i for i in idx if mult[i] > 0]
     m = {i: int(mult[i]) for i in ints}
     best, best_cost = start, distance(start)
@@ -1052,19 +1058,11 @@ class _ConvexFlow:
     each augmentation along a shortest path keeps every residual cycle non-negative), the
     whole demand, or the bounds are infeasible (None). ``work`` counts arc scans."""
 
-    def __init__(
-        self,
-        sub: Block,
-        supply: NDArray[np.float64],
-        arc_top: NDArray[np.float64],
-        T: NDArray[np.int64],
-        s: dict[int, Any],
-        inv: dict[int, Any],
-        *,
-        total: int,
-    ) -> None:
+    def __init__(self, step: _StepB, s: dict[int, Any], inv: dict[int, Any]) -> None:
         import math
 
+        sub, supply, arc_top, T = step.sub, step.supply, step.arc_top, step.T
+        total = sum(step.start[i] for i in T.tolist())
         self.sub, self.total, self.work = sub, total, 0
         self.head: list[int] = []  # per residual arc (2k forward, 2k + 1 its reverse)
         self.cap: list[int] = []

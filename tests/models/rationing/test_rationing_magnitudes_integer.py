@@ -342,9 +342,9 @@ def test_the_distance_to_the_fair_shares_is_the_brute_force_optimum(seed, huge, 
     calls = []
     closest = engine._closest_totals
 
-    def spy(runner, sub, supply, arc_top, lo, hi, T, mult, start, share, weight):
-        got = closest(runner, sub, supply, arc_top, lo, hi, T, mult, start, share, weight)
-        calls.append(((sub, supply, arc_top, lo, hi, T, mult, start, share, weight), got))
+    def spy(runner, step):
+        got = closest(runner, step)
+        calls.append((step, got))
         return got
 
     least = 0.4 if minimums else 0.0
