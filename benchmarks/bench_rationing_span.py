@@ -14,8 +14,17 @@ one (50 locations, minimums, caps and lanes, quantities of ~20) — with ``MAX_C
 lifted: CPU seconds of the flow method (stages 0–2) and of the exact routing, then of the
 staged LPs on the same component (where they answer).
 
+``--clock SIZE``: what the kernels' look at the clock costs (``waterfill.POLL_WORK``), and
+how promptly they stop: a dense week of many small components and one wide component of
+SIZE lines + cells (a line of 1e9 beside lines of ~20, the kernels take it whatever its
+size), each solved without a limit looking every ``POLL_WORK`` nodes (the default), never
+(``POLL_WORK`` = 2^62) and after every search (``POLL_WORK`` = 1), interleaved, median CPU
+seconds of ``--repeat`` runs; then the wide one under ``time_limit=1`` (CPU and wall until
+it stops, and how far past the deadline).
+
     python benchmarks/bench_rationing_span.py --spans 60
     python benchmarks/bench_rationing_span.py --component 2000,5000,10000,20000
+    python benchmarks/bench_rationing_span.py --clock 10000 --repeat 3
 """
 
 from __future__ import annotations
@@ -79,7 +88,7 @@ def spans(seeds: int) -> None:
 
 def component(sizes: list[int]) -> None:
     from optim import SolveParams
-    from optim.instances.generators.rationing import dense_rationing_frames, rationing_frames
+    from optim.instances.generators.rationing import rationing_frames
     from optim.instances.rationing import RationingInstance
     from optim.models.rationing import engine, routing, solve, waterfill
     from optim.models.rationing.arrays import prepare
@@ -104,23 +113,14 @@ def component(sizes: list[int]) -> None:
     bound = waterfill.LP_SPAN
     for shape, size in [(shape, size) for shape in ("dense", "sparse") for size in sizes]:
         if shape == "dense":  # one line of 2e8 beside lines of ~20
-            locations = max(20, size // 50)
-            lines = size - locations
-            frames = dense_rationing_frames(
-                0, n_items=1, n_locations=locations, n_customers=max(1, lines // 200),
-                lines_per_customer=min(200, lines), tiers=3,
-            )  # fmt: skip
-            dem, sup = frames["demand"], frames["supply"]
-            dem.at[0, "quantity"] = 2e8
-            at = np.flatnonzero(sup["location"].isin(dem.at[0, "locations"]).to_numpy())[0]
-            sup.loc[at, "quantity"] = 1.6e8
+            p = prepare(_wide_item(size, 2e8))
         else:  # 50 locations, minimums, caps and lanes; quantities of ~20 only
             frames = rationing_frames(
                 0, n_items=1, n_locations=50, n_customers=max(1, size // 20),
                 n_lines=size - 50, tiers=3, eligible=(1, 3), stocked=(10, 50),
                 default_locations_share=0.0, min_share=0.2, max_share=0.2, lanes=True,
             )  # fmt: skip
-        p = prepare(RationingInstance.from_frames(**frames))
+            p = prepare(RationingInstance.from_frames(**frames))
         if size == sizes[0]:
             solve.allocate(p, SolveParams(threads=1))  # compiles the kernels
         cpu.clear()
@@ -141,15 +141,88 @@ def component(sizes: list[int]) -> None:
         )
 
 
+def _wide_item(size: int, huge: float):
+    """One item whose lines and cells form one component of ``size`` lines + cells (the
+    dense benchmark's shape), its first line ``huge`` units beside lines of ~20 and one of
+    its cells 0.8 × that."""
+    from optim.instances.generators.rationing import dense_rationing_frames
+    from optim.instances.rationing import RationingInstance
+
+    locations = max(20, size // 50)
+    lines = size - locations
+    frames = dense_rationing_frames(
+        0, n_items=1, n_locations=locations, n_customers=max(1, lines // 200),
+        lines_per_customer=min(200, lines), tiers=3,
+    )  # fmt: skip
+    dem, sup = frames["demand"], frames["supply"]
+    dem.at[0, "quantity"] = huge
+    at = np.flatnonzero(sup["location"].isin(dem.at[0, "locations"]).to_numpy())[0]
+    sup.loc[at, "quantity"] = huge * 0.8
+    return RationingInstance.from_frames(**frames)
+
+
+def clock(size: int, repeat: int) -> None:
+    from optim import SolveParams
+    from optim.instances.generators.rationing import dense_rationing_frames
+    from optim.instances.rationing import RationingInstance
+    from optim.models.rationing import engine, solve, waterfill
+    from optim.models.rationing.arrays import prepare
+
+    weeks = {
+        "dense week": prepare(
+            RationingInstance.from_frames(**dense_rationing_frames(0, n_items=1_000))
+        ),
+        f"one wide component of {size:,}": prepare(_wide_item(size, 1e9)),
+    }
+    engine.load_kernels(SolveParams())
+    default = waterfill.POLL_WORK
+    looks = {"every POLL_WORK": default, "never": 2**62, "every search": 1}
+    for name, p in weeks.items():
+        cpu: dict[str, list[float]] = {k: [] for k in looks}
+        digests = set()
+        for _ in range(repeat):
+            for look, every in looks.items():
+                waterfill.POLL_WORK = every
+                c = time.process_time()
+                out = solve.allocate(p, SolveParams(threads=1))
+                cpu[look].append(time.process_time() - c)
+                digests.add(hash(out.alloc.tobytes() + out.flow.tobytes()))
+        waterfill.POLL_WORK = default
+        med = {k: float(np.median(v)) for k, v in cpu.items()}
+        print(
+            f"  {name} ({p.num_lines:,} lines, {p.num_arcs:,} arcs), median CPU s of "
+            f"{repeat}: "
+            + ", ".join(f"look {k} {v:.3f}" for k, v in med.items())
+            + f"; default / never {med['every POLL_WORK'] / med['never']:.3f}; "
+            + f"{'the same plan' if len(digests) == 1 else 'PLANS DIFFER'} in every run"
+        )
+    p = weeks[f"one wide component of {size:,}"]
+    c, w = time.process_time(), time.perf_counter()
+    try:
+        solve.allocate(p, SolveParams(threads=1, time_limit=1))
+        what = "finished"
+    except engine.EngineError as exc:
+        what = str(exc)
+    c, w = time.process_time() - c, time.perf_counter() - w
+    print(
+        f"  time_limit=1 on the wide component: {what} after {c:.2f} CPU s, {w:.2f} s wall "
+        f"({w - 1:.3f} s past the deadline)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spans", type=int, default=0, metavar="SEEDS")
     ap.add_argument("--component", default="", metavar="SIZES")
+    ap.add_argument("--clock", type=int, default=0, metavar="SIZE")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     if args.spans:
         spans(args.spans)
     if args.component:
         component([int(s) for s in args.component.split(",")])
+    if args.clock:
+        clock(args.clock, args.repeat)
 
 
 if __name__ == "__main__":

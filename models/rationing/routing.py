@@ -44,7 +44,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from optim.models.rationing.arrays import Problem
-from optim.models.rationing.waterfill import Components, _ranges
+from optim.models.rationing.waterfill import Components, _ranges, check, kernel_clock, tick
 
 COST_GRIDS = (1e-6, 1e-9, 1e-12)  # lane costs are compared as exact integers of one of these
 _COST_MAX = 2.0**40  # keeps path sums of integer costs far inside int64
@@ -97,7 +97,7 @@ def route(
     previous: NDArray[np.float64] | None,
     rank: NDArray[np.float64],
     wide: NDArray[np.bool_] | None = None,
-    max_size: int | None = None,
+    deadline: float | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Flows of the lexicographically cheapest routing of ``alloc``; ``(flow, ok)``.
 
@@ -105,15 +105,18 @@ def route(
     run's quantity per arc when ``stability`` is on (None: no change term); ``rank``: the
     arc's place in its line's preference list; ``wide`` (per line,
     :func:`optim.models.rationing.waterfill.wide_lines`): components routed whatever their
-    size, the others up to ``max_size`` lines + cells
-    (:func:`~optim.models.rationing.waterfill.size_limit`). ``ok`` per line: False on lines
-    of components the method handed back (their flows are not set).
+    size, the others up to :data:`~optim.models.rationing.waterfill.MAX_COMPONENT` lines +
+    cells. ``ok`` per line: False on lines
+    of components the method handed back (their flows are not set). Past the
+    ``time.perf_counter()`` ``deadline``, or on a cancel, it raises
+    :class:`~optim.models.rationing.waterfill.Stopped`.
     """
     n = len(line_component)
-    g = Components.of(arc_line, arc_cell, line_component, cell_component, wide, max_size)
+    g = Components.of(arc_line, arc_cell, line_component, cell_component, wide)
     x = np.zeros(len(arc_line))
     ok_comp = np.zeros(len(g.lines_per), np.bool_)
     prev = np.zeros(len(arc_line)) if previous is None else previous
+    clock = kernel_clock(deadline)
     _route_components(
         g.comp_line_ptr,
         g.comp_cell_ptr,
@@ -131,7 +134,9 @@ def route(
         g.arcs(np.round(rank), np.int64),
         x,
         ok_comp,
+        clock,
     )
+    check(clock)
     flow = np.empty(len(arc_line))
     flow[g.arc_order] = x
     ok = np.empty(n, np.bool_)
@@ -197,6 +202,7 @@ def _route_components(
     rank: Any,
     x: Any,
     ok: Any,
+    clock: Any,
 ) -> None:
     n = len(alloc)
     C = len(supply)
@@ -222,6 +228,8 @@ def _route_components(
         l0, l1, c0, c1, a0, a1, eps = _ranges(
             comp, comp_line_ptr, comp_cell_ptr, line_arc_ptr, alloc, supply
         )
+        if tick(clock, l1 - l0 + c1 - c0):
+            break
         # quantities come as whole quanta (engine._route_exact): half a quantum separates
         # stock from none exactly (a tolerance relative to a 3e14-quanta line lost 3e4)
         eps = min(eps, 0.5)
@@ -314,7 +322,7 @@ def _route_components(
                         tail = _relax(
                             i, e0, e1, e2, k, reached, d0, d1, d2, pred, queued, queue, tail
                         )
-            if relaxations > limit:
+            if relaxations > limit or tick(clock, relaxations):
                 good = False
                 break
             # the nearest cell with stock left (first in order among equals)
@@ -372,6 +380,8 @@ def _route_components(
                 else:
                     x_lo[k2] -= b
                 v = n + arc_cell[k2]
+        if tick(clock, 0.0):  # stopped inside the component: no answer
+            break
         ok[comp] = good
         if good:
             for i in range(l0, l1):
