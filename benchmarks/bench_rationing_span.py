@@ -88,7 +88,7 @@ def spans(seeds: int) -> None:
 
 def component(sizes: list[int]) -> None:
     from optim import SolveParams
-    from optim.instances.generators.rationing import rationing_frames
+    from optim.instances.generators.rationing import one_component_frames, rationing_frames
     from optim.instances.rationing import RationingInstance
     from optim.models.rationing import engine, routing, solve, waterfill
     from optim.models.rationing.arrays import prepare
@@ -113,7 +113,7 @@ def component(sizes: list[int]) -> None:
     bound = waterfill.LP_SPAN
     for shape, size in [(shape, size) for shape in ("dense", "sparse") for size in sizes]:
         if shape == "dense":  # one line of 2e8 beside lines of ~20
-            p = prepare(_wide_item(size, 2e8))
+            p = prepare(RationingInstance.from_frames(**one_component_frames(0, size, 2e8)))
         else:  # 50 locations, minimums, caps and lanes; quantities of ~20 only
             frames = rationing_frames(
                 0, n_items=1, n_locations=50, n_customers=max(1, size // 20),
@@ -141,38 +141,18 @@ def component(sizes: list[int]) -> None:
         )
 
 
-def _wide_item(size: int, huge: float):
-    """One item whose lines and cells form one component of ``size`` lines + cells (the
-    dense benchmark's shape), its first line ``huge`` units beside lines of ~20 and one of
-    its cells 0.8 × that."""
-    from optim.instances.generators.rationing import dense_rationing_frames
-    from optim.instances.rationing import RationingInstance
-
-    locations = max(20, size // 50)
-    lines = size - locations
-    frames = dense_rationing_frames(
-        0, n_items=1, n_locations=locations, n_customers=max(1, lines // 200),
-        lines_per_customer=min(200, lines), tiers=3,
-    )  # fmt: skip
-    dem, sup = frames["demand"], frames["supply"]
-    dem.at[0, "quantity"] = huge
-    at = np.flatnonzero(sup["location"].isin(dem.at[0, "locations"]).to_numpy())[0]
-    sup.loc[at, "quantity"] = huge * 0.8
-    return RationingInstance.from_frames(**frames)
-
-
 def clock(size: int, repeat: int) -> None:
     from optim import SolveParams
-    from optim.instances.generators.rationing import dense_rationing_frames
+    from optim.instances.generators.rationing import dense_rationing_frames, one_component_frames
     from optim.instances.rationing import RationingInstance
     from optim.models.rationing import engine, solve, waterfill
     from optim.models.rationing.arrays import prepare
 
+    dense = dense_rationing_frames(0, n_items=1_000)
+    wide = one_component_frames(0, size, 1e9)
     weeks = {
-        "dense week": prepare(
-            RationingInstance.from_frames(**dense_rationing_frames(0, n_items=1_000))
-        ),
-        f"one wide component of {size:,}": prepare(_wide_item(size, 1e9)),
+        "dense week": prepare(RationingInstance.from_frames(**dense)),
+        f"one wide component of {size:,}": prepare(RationingInstance.from_frames(**wide)),
     }
     engine.load_kernels(SolveParams())
     default = waterfill.POLL_WORK

@@ -28,7 +28,7 @@ from test_rationing_routing import _assert_as_good
 import optim
 from optim import SolveParams
 from optim.errors import SpanBeyondMethod
-from optim.instances.generators.rationing import dense_rationing_frames
+from optim.instances.generators.rationing import dense_rationing_frames, one_component_frames
 from optim.instances.rationing import RationingInstance
 from optim.models.rationing import engine, routing, solve, waterfill
 from optim.models.rationing.arrays import Problem, prepare
@@ -58,17 +58,7 @@ def _assert_exact(p: Problem, out: engine.Outcome) -> None:
 def _one_item(seed: int, nodes: int, huge: float) -> RationingInstance:
     """One item, one component of about ``nodes`` lines + cells (the dense benchmark's
     shape), its first line raised to ``huge`` units and one of its cells to 0.8 × that."""
-    locations = max(20, nodes // 50)
-    lines = nodes - locations
-    frames = dense_rationing_frames(
-        seed, n_items=1, n_locations=locations, n_customers=max(1, lines // 200),
-        lines_per_customer=min(200, lines), tiers=3,
-    )  # fmt: skip
-    dem, sup = frames["demand"], frames["supply"]
-    dem.at[0, "quantity"] = huge
-    at = np.flatnonzero(sup["location"].isin(dem.at[0, "locations"]).to_numpy())[0]
-    sup.loc[at, "quantity"] = huge * 0.8
-    return RationingInstance.from_frames(**frames)
+    return RationingInstance.from_frames(**one_component_frames(seed, nodes, huge))
 
 
 @pytest.fixture
