@@ -14,13 +14,13 @@ one (50 locations, minimums, caps and lanes, quantities of ~20) — with ``MAX_C
 lifted: CPU seconds of the flow method (stages 0–2) and of the exact routing, then of the
 staged LPs on the same component (where they answer).
 
-``--clock SIZE``: what the kernels' look at the clock costs (``waterfill.POLL_WORK``), and
-how promptly they stop: a dense week of many small components and one wide component of
+``--clock SIZE``: what watching the kernels costs (``waterfill.watch``), and how promptly
+they stop: a dense week of many small components (40,000 lines) and one wide component of
 SIZE lines + cells (a line of 1e9 beside lines of ~20, the kernels take it whatever its
-size), each solved without a limit looking every ``POLL_WORK`` nodes (the default), never
-(``POLL_WORK`` = 2^62) and after every search (``POLL_WORK`` = 1), interleaved, median CPU
-seconds of ``--repeat`` runs; then the wide one under ``time_limit=1`` (CPU and wall until
-it stops, and how far past the deadline).
+size), each solved without a limit (no watch thread), with a limit far ahead (a thread
+waiting for the deadline) and inside a cancel scope (a thread looking for the cancel every
+``WATCH_SECONDS``), interleaved, median CPU seconds of ``--repeat`` runs; then the wide one
+under ``time_limit=1`` (CPU and wall until it stops, and how far past the deadline).
 
     python benchmarks/bench_rationing_span.py --spans 60
     python benchmarks/bench_rationing_span.py --component 2000,5000,10000,20000
@@ -33,6 +33,7 @@ import argparse
 import collections
 import math
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -145,35 +146,36 @@ def clock(size: int, repeat: int) -> None:
     from optim import SolveParams
     from optim.instances.generators.rationing import dense_rationing_frames, one_component_frames
     from optim.instances.rationing import RationingInstance
-    from optim.models.rationing import engine, solve, waterfill
+    from optim.models.rationing import engine, solve
     from optim.models.rationing.arrays import prepare
+    from optim.solvers.base import interruptible
 
-    dense = dense_rationing_frames(0, n_items=1_000)
+    dense = dense_rationing_frames(0, n_items=5_000, n_customers=2_000, lines_per_customer=20)
     wide = one_component_frames(0, size, 1e9)
     weeks = {
         "dense week": prepare(RationingInstance.from_frames(**dense)),
         f"one wide component of {size:,}": prepare(RationingInstance.from_frames(**wide)),
     }
     engine.load_kernels(SolveParams())
-    default = waterfill.POLL_WORK
-    looks = {"every POLL_WORK": default, "never": 2**62, "every search": 1}
+    ways = ("no limit", "limit 3600 s", "cancel scope")
     for name, p in weeks.items():
-        cpu: dict[str, list[float]] = {k: [] for k in looks}
+        cpu: dict[str, list[float]] = {k: [] for k in ways}
         digests = set()
         for _ in range(repeat):
-            for look, every in looks.items():
-                waterfill.POLL_WORK = every
+            for way in ways:
+                params = SolveParams(threads=1, time_limit=3600 if way == "limit 3600 s" else None)
                 c = time.process_time()
-                out = solve.allocate(p, SolveParams(threads=1))
-                cpu[look].append(time.process_time() - c)
+                with interruptible(lambda: False) if way == "cancel scope" else nullcontext():
+                    out = solve.allocate(p, params)
+                cpu[way].append(time.process_time() - c)
                 digests.add(hash(out.alloc.tobytes() + out.flow.tobytes()))
-        waterfill.POLL_WORK = default
         med = {k: float(np.median(v)) for k, v in cpu.items()}
         print(
             f"  {name} ({p.num_lines:,} lines, {p.num_arcs:,} arcs), median CPU s of "
             f"{repeat}: "
-            + ", ".join(f"look {k} {v:.3f}" for k, v in med.items())
-            + f"; default / never {med['every POLL_WORK'] / med['never']:.3f}; "
+            + ", ".join(f"{k} {v:.3f}" for k, v in med.items())
+            + f"; limit / none {med['limit 3600 s'] / med['no limit']:.3f}, cancel / none "
+            + f"{med['cancel scope'] / med['no limit']:.3f}; "
             + f"{'the same plan' if len(digests) == 1 else 'PLANS DIFFER'} in every run"
         )
     p = weeks[f"one wide component of {size:,}"]

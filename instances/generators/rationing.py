@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -269,7 +270,8 @@ def one_component_frames(seed: int, size: int, huge: float) -> dict[str, pd.Data
     )  # fmt: skip
     dem, sup = frames["demand"], frames["supply"]
     dem.at[0, "quantity"] = huge
-    at = np.flatnonzero(sup["location"].isin(dem.at[0, "locations"]).to_numpy())[0]
+    first = cast(list[str], dem.at[0, "locations"])  # the raised line's locations
+    at = np.flatnonzero(sup["location"].isin(first).to_numpy())[0]
     sup.loc[at, "quantity"] = huge * 0.8
     return frames
 

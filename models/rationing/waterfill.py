@@ -49,20 +49,22 @@ together: 0.6 / 6.4 / 22.6 CPU s against 1.5 / 13.4 (failed) / 73.1 at 1,840 / 4
 5,000 / 10,000, sparse with minimums, caps and lanes; ``bench_rationing_span.py``); at
 20,000 they took 140 CPU s. So :data:`MAX_COMPONENT` is 10,000 and a larger component of a
 narrow span stays with the LPs. The rule is the same with or without a time limit, so a
-plan does not depend on whether one was given: the kernels look at the clock (and for a
-cancel) inside a component too, every :data:`POLL_WORK` nodes their searches visit
-(:func:`kernel_clock`), and stop within milliseconds of the deadline (:class:`Stopped`), as
-the LPs stop between and inside their solves.
+plan does not depend on whether one was given: the kernels stop inside a component too,
+within milliseconds of the deadline or a cancel (:func:`watch`, :class:`Stopped`), as the
+LPs stop between and inside their solves.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 import numpy as np
-from numba import njit, objmode
+from numba import njit
 from numpy.typing import NDArray
 
 from optim.models.rationing.arrays import Problem
@@ -76,11 +78,10 @@ LP_SPAN = 1e5  # ...unless their quantities span more than this (the staged LPs'
 _REL_EPS = 1e-10  # flow tolerance relative to the component's largest quantity
 _TOL = 1e-7  # the LP stages' tolerance for "served in full" / "short"
 
-# The kernels' clock (:func:`kernel_clock`), a float array: [deadline (perf_counter), work
-# since the last look, why they stopped (0: not), work between two looks]
-_DEADLINE, _WORK, _STOP, _EVERY = range(4)
-POLL_WORK = 2**20  # nodes the searches visit between two looks at the clock
-TIME_LIMIT, CANCELLED = 1, 2  # why the kernels stopped
+# Why the kernels stopped (the first of their ``stop`` flags, :func:`watch`): they read the
+# flag before every search and leave a component the moment it is set
+TIME_LIMIT, CANCELLED = 1, 2
+WATCH_SECONDS = 0.01  # how often the watch looks for a cancel while the kernels run
 
 
 class Stopped(Exception):
@@ -93,42 +94,48 @@ class Stopped(Exception):
         self.cancelled = cancelled
 
 
-def kernel_clock(deadline: float | None) -> NDArray[np.float64]:
-    """The clock the kernels look at every :data:`POLL_WORK` nodes their searches visit: a
-    ``time.perf_counter()`` ``deadline`` (None: none; a cancel is looked for all the same).
-    Looking costs a few microseconds, so a component stops within milliseconds of the
-    deadline, and the answers of a run that is not stopped are those of a run without it."""
-    return np.array([np.inf if deadline is None else deadline, 0.0, 0.0, float(POLL_WORK)])
-
-
-def check(clock: NDArray[np.float64]) -> None:
-    """Raise :class:`Stopped` when the kernels stopped on ``clock``."""
-    if clock[_STOP]:
-        raise Stopped(clock[_STOP] == CANCELLED)
-
-
-def _look(deadline: float) -> int:
-    """Why to stop now (0: go on); Python, called from the kernels in object mode."""
+@contextmanager
+def watch(deadline: float | None) -> Iterator[NDArray[np.float64]]:
+    """The ``stop`` flags of a kernel call, ``[why, why the kernel left]``: the first is set
+    at the ``time.perf_counter()`` ``deadline`` or on a cancel — on entry if either is due,
+    then by a thread that waits for the deadline (looking for a cancel every
+    :data:`WATCH_SECONDS`) while the kernel runs without the GIL (``nogil``). The kernel
+    reads it before every search and, set, leaves its component unanswered, noting why in
+    the second; then :class:`Stopped` is raised. Reading a flag costs the kernels nothing
+    measurable; a look at the clock from within them (numba's object mode) cost about 20 %
+    of a dense week's flow method even where it was never made. A call with neither a
+    deadline nor a cancel to look for starts no thread."""
     cancel = cancel_requested()
-    if cancel is not None and cancel():
-        return CANCELLED
-    return TIME_LIMIT if time.perf_counter() >= deadline else 0
 
+    def why() -> int:
+        if cancel is not None and cancel():
+            return CANCELLED
+        return TIME_LIMIT if deadline is not None and time.perf_counter() >= deadline else 0
 
-@njit(cache=True)
-def tick(clock: Any, work: float) -> bool:
-    """Count ``work`` on the kernels' ``clock``, looking at the time once enough has been
-    done since the last look; True once they are to stop."""
-    if clock[_STOP] != 0.0:
-        return True
-    clock[_WORK] += work
-    if clock[_WORK] < clock[_EVERY]:
-        return False
-    clock[_WORK] = 0.0
-    with objmode(code="int64"):
-        code = _look(clock[_DEADLINE])
-    clock[_STOP] = code
-    return code != 0
+    stop = np.array([why(), 0.0])
+    done = threading.Event()
+
+    def run() -> None:
+        while not stop[0]:
+            wait = WATCH_SECONDS if cancel is not None else None
+            if deadline is not None:
+                left = max(deadline - time.perf_counter(), 0.0)
+                wait = left if wait is None else min(wait, left)
+            if done.wait(wait):
+                return
+            stop[0] = why()
+
+    thread = threading.Thread(target=run, name="rationing kernel watch", daemon=True)
+    if (deadline is not None or cancel is not None) and not stop[0]:
+        thread.start()
+    try:
+        yield stop
+    finally:
+        done.set()
+        if thread.is_alive():
+            thread.join()
+    if stop[1]:
+        raise Stopped(stop[1] == CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -232,7 +239,7 @@ def ration(
     line must have at least one arc; ``wide`` (per line, :func:`wide_lines`): components
     taken whatever their size, the others up to :data:`MAX_COMPONENT`; past
     the ``time.perf_counter()`` ``deadline``, or on a cancel, :class:`Stopped` is raised
-    (:func:`kernel_clock`). Returns ``(alloc, stage, level, ok)`` per line; lines of
+    (:func:`watch`). Returns ``(alloc, stage, level, ok)`` per line; lines of
     components with ``ok`` False (too large, or numerical trouble) carry no answer.
 
     With ``quantum`` (the engine's reporting grid), every flow is a whole number of quanta
@@ -373,39 +380,38 @@ def _ration_arrays(
     g = Components.of(
         graph.arc_line, graph.arc_cell, graph.line_component, graph.cell_component, graph.wide
     )
-    clock = kernel_clock(graph.deadline)
     alloc = np.zeros(n)
     share = np.zeros(n)
     hold = np.zeros(n, np.bool_)
     stage = np.zeros(n, np.int64)
     level = np.full(n, np.nan)
     ok_comp = np.zeros(len(g.lines_per), np.bool_)
-    _ration_components(
-        g.comp_line_ptr,
-        g.comp_cell_ptr,
-        g.small,
-        g.line_arc_ptr,
-        g.arc_cell,
-        g.arc_line,
-        g.cell_arc_ptr,
-        g.cell_arc,
-        g.cells(graph.supply),
-        g.lines(request),
-        g.lines(floor),
-        g.lines(floor if base is None else base),
-        g.lines(weight),
-        g.lines(graph.tier, np.int64),
-        int(graph.num_tiers),
-        alloc,
-        share,
-        hold,
-        stage,
-        level,
-        ok_comp,
-        integral,
-        clock,
-    )
-    check(clock)
+    with watch(graph.deadline) as stop:
+        _ration_components(
+            g.comp_line_ptr,
+            g.comp_cell_ptr,
+            g.small,
+            g.line_arc_ptr,
+            g.arc_cell,
+            g.arc_line,
+            g.cell_arc_ptr,
+            g.cell_arc,
+            g.cells(graph.supply),
+            g.lines(request),
+            g.lines(floor),
+            g.lines(floor if base is None else base),
+            g.lines(weight),
+            g.lines(graph.tier, np.int64),
+            int(graph.num_tiers),
+            alloc,
+            share,
+            hold,
+            stage,
+            level,
+            ok_comp,
+            integral,
+            stop,
+        )
     out_alloc, out_share, out_hold = np.empty(n), np.empty(n), np.empty(n, np.bool_)
     out_stage, out_level = np.empty(n, np.int64), np.empty(n)
     out_alloc[g.order_l], out_share[g.order_l], out_hold[g.order_l] = alloc, share, hold
@@ -438,15 +444,15 @@ def _augment(
     par_cell: Any,
     queue: Any,
     eps: float,
-    clock: Any,
+    stop: Any,
 ) -> bool:
     """Raise lines towards ``target`` by augmenting paths; True when every line got there.
 
     On return (stuck), ``seen_line`` / ``seen_cell`` mark the source side of a minimum cut.
-    False too once the kernels' ``clock`` says stop (:func:`tick`, every search counted).
+    False too once ``stop`` is set (:func:`watch`: read before every search).
     """
     while True:
-        if clock[_STOP] != 0.0:
+        if stop[0] != 0.0:
             return False
         for i in range(l0, l1):
             seen_line[i] = False
@@ -487,7 +493,7 @@ def _augment(
                         par_line[i] = k
                         queue[tail] = i
                         tail += 1
-        if tick(clock, tail + 1) or found < 0:
+        if found < 0:
             return False
         b = supply[found] - used[found]
         c = found
@@ -564,7 +570,7 @@ def _copy_state(
     to_used[c0:c1] = used[c0:c1]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: the watch thread runs beside it
 def _ration_components(
     comp_line_ptr: Any,
     comp_cell_ptr: Any,
@@ -588,7 +594,7 @@ def _ration_components(
     level: Any,
     ok: Any,
     integral: bool,
-    clock: Any,
+    stop: Any,
 ) -> None:
     n = len(req)
     C = len(supply)
@@ -619,7 +625,8 @@ def _ration_components(
         l0, l1, c0, c1, a0, a1, eps = _ranges(
             comp, comp_line_ptr, comp_cell_ptr, line_arc_ptr, req, supply
         )
-        if tick(clock, l1 - l0 + c1 - c0):
+        if stop[0] != 0.0:
+            stop[1] = stop[0]
             break
         # stock left at a cell counts as open only above what the lines' own shortfalls
         # (each ≤ eps) may leave behind
@@ -640,7 +647,7 @@ def _ration_components(
             stage[i] = FULL if req[i] > 0 else ZERO_LEFT
         good = _augment(
             l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
-            cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps, clock,
+            cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps, stop,
         )  # fmt: skip
         for t in range(1, num_tiers + 1):
             if not good:
@@ -661,7 +668,7 @@ def _ration_components(
             _augment(
                 l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
                 cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
-                clock,
+                stop,
             )  # fmt: skip
             got = 0.0
             for i in range(l0, l1):
@@ -688,7 +695,7 @@ def _ration_components(
             good = _augment(
                 l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
                 cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
-                clock,
+                stop,
             )  # fmt: skip
             lam_prev = 0.0
             left = 0
@@ -713,11 +720,11 @@ def _ration_components(
                     if _augment(
                         l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell,
                         arc_line, cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line,
-                        par_cell, queue, eps, clock,
+                        par_cell, queue, eps, stop,
                     ):  # fmt: skip
                         feasible = True
                         break
-                    if clock[_STOP] != 0.0:
+                    if stop[0] != 0.0:
                         break
                     # Newton step: the cut S (seen lines) and its cells N(S)
                     rest = 0.0
@@ -797,7 +804,6 @@ def _ration_components(
                                 reach_cell[c] = True
                                 queue[tail] = -c - 1
                                 tail += 1
-                tick(clock, tail)
                 frozen = 0
                 for i in range(l0, l1):
                     if not unfrozen[i]:
@@ -842,7 +848,7 @@ def _ration_components(
                     if _augment(
                         l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell,
                         arc_line, cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line,
-                        par_cell, queue, 0.5, clock,
+                        par_cell, queue, 0.5, stop,
                     ):  # fmt: skip
                         held[i] = True
                     else:
@@ -859,7 +865,8 @@ def _ration_components(
                         stage[i] = FULL
                     else:
                         stage[i] = FAIR
-        if clock[_STOP] != 0.0:  # stopped inside the component: no answer
+        if stop[0] != 0.0:  # stopped inside the component: no answer
+            stop[1] = stop[0]
             break
         ok[comp] = good
         if good:
