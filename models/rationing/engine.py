@@ -1295,40 +1295,61 @@ def _route(
     alloc = floor_to_grid(share)
     dominated, movable, behind = _dominated(p, block, ga, share, cap, floor)
     # ``behind``: arcs of lot / all-or-nothing lines at cells where a line of a higher tier
-    # is short. A whole line's amount is fixed, so the routing may not close them; it routes
-    # without them wherever the component's amounts still route (then they are ``closed``:
-    # the repair gives them no quantum either), so the quanta flooring the higher tier's
-    # shares frees there stay with that tier (a lot line of tier 3 took such a quantum)
-    multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
+    # is short. A whole line's amount is fixed, so the routing may not close them; it leaves
+    # out (``closed``: the repair gives them no quantum either) every such arc a component's
+    # amounts do not need, so the quanta flooring the higher tier's shares frees there stay
+    # with that tier (a lot line of tier 3 took such a quantum). Passes, each on the
+    # components the one before could not route in whole quanta: (1) without behind arcs;
+    # (2) with those of lines at their floor (the minimums' share): a whole line above its
+    # floor has no flow at such a cell in any routing of the tier-optimal continuous amounts
+    # (a unit moved from it to the short line, which may draw there, would raise that tier's
+    # total with every lower tier still at or above its floor), so they route with its
+    # behind arcs closed - the floored higher tier only needs less - while a line at its
+    # floor may need them (minimums come before tiers); (3) with every arc, a safety net
+    # for solver noise only (found by no test or scan). Before pass 2, one component with a
+    # lot line at its floor that needed a behind arc opened them all and a lot line above
+    # its floor took the freed quantum there (test_rationing_route_tiers).
+    line = block.arc_line
+    multi = np.bincount(line, minlength=block.num_lines) > 1
     closed = np.zeros(block.num_arcs, dtype=bool)
-    x = alloc[block.arc_line].copy()
+    x = alloc[line].copy()
     if multi.any():
+        above = share > floor + 1e-7 * np.maximum(1.0, floor)
+        shut = [behind]
+        if (behind & ~above[line]).any() and (behind & above[line]).any():
+            shut.append(behind & above[line])
+        if behind.any():
+            shut.append(np.zeros_like(behind))
         by_lp = np.ones(block.num_lines, dtype=bool)
         if runner.params.method != "lp":
             runner.clock.remaining()
             limit = runner.clock.deadline
-            exact = _route_exact(p, block, ga, alloc, ~dominated & ~behind, limit)
-            if exact is not None:
-                x, done = exact
-                again = (
-                    _unroutable(p, block, x, alloc, done) if behind.any() else np.zeros_like(done)
-                )
-                if again.any():  # their amounts need those arcs
-                    retry = _route_exact(p, block, ga, alloc, ~dominated, limit)
-                    assert retry is not None  # the same lane costs
-                    x[again[block.arc_line]] = retry[0][again[block.arc_line]]
-                    done[again] = retry[1][again]
-                closed = behind & (done & ~again)[block.arc_line]
-                by_lp = ~done
+            todo = by_lp.copy()  # the lines (whole components) a pass routes
+            for k, arcs_shut in enumerate(shut):
+                usable = ~dominated & ~arcs_shut & todo[line]
+                exact = _route_exact(p, block, ga, alloc, usable, limit)
+                if exact is None:  # lane costs off every exact grid: the LPs route them all
+                    assert k == 0  # the same costs on every pass
+                    break
+                on = todo[line]
+                x[on], closed[on] = exact[0][on], arcs_shut[on]
+                by_lp[todo] = ~exact[1][todo]
+                if k == len(shut) - 1:
+                    break
+                todo = _unroutable(p, block, x, alloc, todo & ~by_lp)
+                if not todo.any():
+                    break
         if by_lp.any():
-            arcs = np.flatnonzero(by_lp[block.arc_line])
-            try:
-                x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp, ~behind[arcs])
-                closed[arcs] = behind[arcs]
-            except EngineError as exc:
-                if exc.status is not Status.INFEASIBLE or not behind[arcs].any():
-                    raise
-                x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp)
+            arcs = np.flatnonzero(by_lp[line])
+            for k, arcs_shut in enumerate(shut):
+                try:
+                    x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp, ~arcs_shut[arcs])
+                except EngineError as exc:
+                    if exc.status is not Status.INFEASIBLE or k == len(shut) - 1:
+                        raise
+                    continue
+                closed[arcs] = arcs_shut[arcs]
+                break
     closed &= multi[block.arc_line]
     prio = _priority(p, block, ga, alloc)
     return _repair(block, x, alloc, prio, dominated | closed, movable)
