@@ -10,6 +10,8 @@ from __future__ import annotations
 import heapq
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, NamedTuple, cast
@@ -349,7 +351,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     share = None
     slow = has_arc.copy()
     if runner.params.method != "lp" and has_arc.any():
-        lines, res = _exact(p, has_arc, runner.params.time_limit)
+        lines, res = _exact(p, has_arc, runner.clock.deadline)
         done = lines[res[4]]
         floor[done], alloc[done], stage[done], level[done] = (r[res[4]] for r in res[:4])
         slow[done] = False
@@ -395,14 +397,30 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     )
 
 
+@contextmanager
+def _stopped() -> Iterator[None]:
+    """The compiled kernels stopped at the deadline or a cancel (:class:`waterfill.Stopped`),
+    inside a component: the outcome of a stage LP stopped there (:meth:`_Clock.remaining`)."""
+    from optim.models.rationing import waterfill
+
+    try:
+        yield
+    except waterfill.Stopped as exc:
+        why = Termination.INTERRUPTED if exc.cancelled else Termination.TIME_LIMIT
+        raise EngineError(Status.TIME_LIMIT, str(exc), why) from None
+
+
+@_stopped()
 def _exact(
-    p: Problem, fast: NDArray[np.bool_], time_limit: float | None = None
+    p: Problem, fast: NDArray[np.bool_], deadline: float | None = None
 ) -> tuple[NDArray[np.int64], tuple[NDArray[Any], ...]]:
     """Stages 0–2 by the exact flow method on the ``fast`` lines (whole components).
 
     Returns the lines and ``(floor, alloc, stage, level, ok)`` for them; ``ok`` is False on
-    lines of components the method handed back (too large — :func:`waterfill.size_limit` of
-    the ``time_limit`` — or numerical trouble).
+    lines of components the method handed back (too large — :data:`waterfill.MAX_COMPONENT`,
+    with or without a time limit — or numerical trouble). The kernels stop at the
+    ``time.perf_counter()`` ``deadline`` or a cancel, inside a component too:
+    :func:`_stopped`.
     """
     from optim.models.rationing import waterfill  # numba: imported when first needed
 
@@ -411,11 +429,10 @@ def _exact(
     arcs = np.flatnonzero(fast[p.arc_line])
     cells = np.unique(p.arc_cell[arcs])
     sub = p.subset(lines, arcs, cells)
-    size = waterfill.size_limit(time_limit)
     graph = waterfill.Graph(
         sub.arc_line, sub.arc_cell, sub.supply, sub.line_component, sub.cell_component,
-        sub.tier, sub.num_tiers, waterfill.wide_lines(sub, size),  # wide: whatever its size
-        size,
+        sub.tier, sub.num_tiers, waterfill.wide_lines(sub),  # wide: whatever its size
+        deadline,
     )  # fmt: skip
     floor = np.zeros(len(lines))
     ok = np.ones(len(lines), dtype=bool)
@@ -1398,40 +1415,61 @@ def _route(
     alloc = floor_to_grid(share)
     dominated, movable, behind = _dominated(p, block, ga, share, cap, floor)
     # ``behind``: arcs of lot / all-or-nothing lines at cells where a line of a higher tier
-    # is short. A whole line's amount is fixed, so the routing may not close them; it routes
-    # without them wherever the component's amounts still route (then they are ``closed``:
-    # the repair gives them no quantum either), so the quanta flooring the higher tier's
-    # shares frees there stay with that tier (a lot line of tier 3 took such a quantum)
-    multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
+    # is short. A whole line's amount is fixed, so the routing may not close them; it leaves
+    # out (``closed``: the repair gives them no quantum either) every such arc a component's
+    # amounts do not need, so the quanta flooring the higher tier's shares frees there stay
+    # with that tier (a lot line of tier 3 took such a quantum). Passes, each on the
+    # components the one before could not route in whole quanta: (1) without behind arcs;
+    # (2) with those of lines at their floor (the minimums' share): a whole line above its
+    # floor has no flow at such a cell in any routing of the tier-optimal continuous amounts
+    # (a unit moved from it to the short line, which may draw there, would raise that tier's
+    # total with every lower tier still at or above its floor), so they route with its
+    # behind arcs closed - the floored higher tier only needs less - while a line at its
+    # floor may need them (minimums come before tiers); (3) with every arc, a safety net
+    # for solver noise only (found by no test or scan). Before pass 2, one component with a
+    # lot line at its floor that needed a behind arc opened them all and a lot line above
+    # its floor took the freed quantum there (test_rationing_route_tiers).
+    line = block.arc_line
+    multi = np.bincount(line, minlength=block.num_lines) > 1
     closed = np.zeros(block.num_arcs, dtype=bool)
-    x = alloc[block.arc_line].copy()
+    x = alloc[line].copy()
     if multi.any():
+        above = share > floor + 1e-7 * np.maximum(1.0, floor)
+        shut = [behind]
+        if (behind & ~above[line]).any() and (behind & above[line]).any():
+            shut.append(behind & above[line])
+        if behind.any():
+            shut.append(np.zeros_like(behind))
         by_lp = np.ones(block.num_lines, dtype=bool)
         if runner.params.method != "lp":
             runner.clock.remaining()
-            limit = runner.params.time_limit
-            exact = _route_exact(p, block, ga, alloc, ~dominated & ~behind, limit)
-            if exact is not None:
-                x, done = exact
-                again = (
-                    _unroutable(p, block, x, alloc, done) if behind.any() else np.zeros_like(done)
-                )
-                if again.any():  # their amounts need those arcs
-                    retry = _route_exact(p, block, ga, alloc, ~dominated, limit)
-                    assert retry is not None  # the same lane costs
-                    x[again[block.arc_line]] = retry[0][again[block.arc_line]]
-                    done[again] = retry[1][again]
-                closed = behind & (done & ~again)[block.arc_line]
-                by_lp = ~done
+            limit = runner.clock.deadline
+            todo = by_lp.copy()  # the lines (whole components) a pass routes
+            for k, arcs_shut in enumerate(shut):
+                usable = ~dominated & ~arcs_shut & todo[line]
+                exact = _route_exact(p, block, ga, alloc, usable, limit)
+                if exact is None:  # lane costs off every exact grid: the LPs route them all
+                    assert k == 0  # the same costs on every pass
+                    break
+                on = todo[line]
+                x[on], closed[on] = exact[0][on], arcs_shut[on]
+                by_lp[todo] = ~exact[1][todo]
+                if k == len(shut) - 1:
+                    break
+                todo = _unroutable(p, block, x, alloc, todo & ~by_lp)
+                if not todo.any():
+                    break
         if by_lp.any():
-            arcs = np.flatnonzero(by_lp[block.arc_line])
-            try:
-                x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp, ~behind[arcs])
-                closed[arcs] = behind[arcs]
-            except EngineError as exc:
-                if exc.status is not Status.INFEASIBLE or not behind[arcs].any():
-                    raise
-                x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp)
+            arcs = np.flatnonzero(by_lp[line])
+            for k, arcs_shut in enumerate(shut):
+                try:
+                    x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp, ~arcs_shut[arcs])
+                except EngineError as exc:
+                    if exc.status is not Status.INFEASIBLE or k == len(shut) - 1:
+                        raise
+                    continue
+                closed[arcs] = arcs_shut[arcs]
+                break
     closed &= multi[block.arc_line]
     prio = _priority(p, block, ga, alloc)
     return _repair(block, x, alloc, prio, dominated | closed, movable)
@@ -1456,13 +1494,14 @@ def _unroutable(
     return done & np.isin(p.line_component, p.line_component[bad & done])
 
 
+@_stopped()
 def _route_exact(
     p: Problem,
     block: Block,
     ga: NDArray[np.int64],
     alloc: NDArray[np.float64],
     usable: NDArray[np.bool_],
-    time_limit: float | None = None,
+    deadline: float | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
     """Flows by successive shortest paths over the ``usable`` arcs (the others carry
     nothing: :func:`_dominated`) and the lines it routed; None when a component's lane costs
@@ -1471,10 +1510,10 @@ def _route_exact(
     Quantities go in as whole quanta (``alloc`` is on the grid, supplies floored to it):
     every bottleneck is then a difference of integers below 2^53, exact in doubles, so the
     flows come back exactly on the grid and the repair has nothing to round (routed in
-    units, a flow of 6.126929999999997 let the repair trade a quantum between lines)."""
+    units, a flow of 6.126929999999997 let the repair trade a quantum between lines). It
+    stops at the ``time.perf_counter()`` ``deadline`` or a cancel: :func:`_stopped`."""
     from optim.models.rationing import routing, waterfill  # numba: imported when first needed
 
-    size = waterfill.size_limit(time_limit)
     cost = routing.integer_costs(p.arc_cost[ga], p.line_component[block.arc_line])
     if cost is None:
         return None
@@ -1490,8 +1529,8 @@ def _route_exact(
         cost=cost[arcs],
         previous=prev,
         rank=p.arc_rank[ga[arcs]],
-        wide=waterfill.wide_lines(p, size),
-        max_size=size,
+        wide=waterfill.wide_lines(p),
+        deadline=deadline,
     )
     x = np.zeros(block.num_arcs)
     x[arcs] = flow / PER_UNIT
