@@ -1140,6 +1140,16 @@ def _on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
+def _as_typed(exc: InstanceError) -> str:
+    """The message with a solve parameter named as the planner typed it: ``--method`` /
+    ``--solver``, not the document field ``params.method`` the service speaks of."""
+    text = str(exc)
+    for name in ("method", "solver"):
+        if exc.field == f"params.{name}" and text.startswith(f"params.{name} "):
+            return f"--{name} " + text[len(f"params.{name} ") :]
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
@@ -1161,7 +1171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise Terminated
         return code
     except InstanceError as exc:
-        print(f"optim: invalid input: {exc}", file=sys.stderr)
+        print(f"optim: invalid input: {_as_typed(exc)}", file=sys.stderr)
         return EXIT_INPUT
     except OptimError as exc:
         print(f"optim: {exc}", file=sys.stderr)

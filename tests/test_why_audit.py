@@ -235,12 +235,20 @@ def test_negative_mean_and_text_std_dev(tmp_path, capsys):
 
 @pytest.mark.parametrize("example", [GSM, CAPACITY, RATIONING])
 def test_bogus_method_is_refused_for_every_kind(tmp_path, capsys, example):
+    """(audit r12a: the message named the document field ``params.method``, not the option
+    the planner typed)"""
     out = tmp_path / "res.json"
     _refused(
         capsys,
         ["solve", example, "--method", "bogus", "--out", out],
-        "method",
-        "'bogus'",
+        "--method 'bogus' is not available",
+        "allowed",
+        out=out,
+    )
+    _refused(
+        capsys,
+        ["solve", example, "--solver", "glop" if example == RATIONING else "cpsat", "--out", out],
+        "--solver '",
         "allowed",
         out=out,
     )
