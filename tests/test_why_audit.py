@@ -1050,3 +1050,28 @@ def test_items_without_history_are_noted_by_the_example_as_by_the_folder():
     the note a planning folder gives (rule items_without_history: report)."""
     data = distributor_example(2026)
     assert len(data.notes) == 1 and data.notes[0].startswith("items: 29 of 500 items")
+
+
+def test_a_disruption_of_items_with_stated_supply_is_noted(folder, tmp_path):
+    """(audit r12a) plan.yaml's ``disruption`` scales planned stock only: an item whose stock
+    supply.csv states kept its full quantity, silently. The reader now says so."""
+    from optim.planning import read_folder
+
+    copy = shutil.copytree(folder, tmp_path / "in")
+    plan = yaml.safe_load((copy / "plan.yaml").read_text())
+    orders = (copy / "orders.csv").read_text().splitlines()
+    header = orders[0].split(",")
+    item, location = header.index("item"), header.index("location")
+    pairs = sorted({(r.split(",")[item], r.split(",")[location]) for r in orders[1:]})
+    (copy / "supply.csv").write_text(
+        "item,location,quantity\n" + "".join(f"{i},{loc},10\n" for i, loc in pairs)
+    )
+    plan["disruption"] = {pairs[0][0]: 0.5, **(plan.get("disruption") or {})}
+    (copy / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    hit = sorted({i for i, _ in pairs} & set(plan["disruption"]))
+    (note,) = [n for n in read_folder(copy).notes if "disruption" in n]
+    assert note.startswith(f"supply: {len(hit)} item(s) of plan.yaml disruption")
+    assert "taken as written" in note and hit[0] in note
+    del plan["disruption"]
+    (copy / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    assert not [n for n in read_folder(copy).notes if "disruption" in n]

@@ -968,6 +968,15 @@ def _supply(
             + ("get the planned stock" if rule == "planned" else "get no stock")
             + f" (rule supply_missing: {rule}): {pairs}{', …' if len(missing) > 5 else ''}."
         )
+    # plan.yaml's disruption scales planned stock; stock stated in supply.csv is taken as
+    # written, which the planner is told rather than left to find out (audit r12a)
+    stated = sorted(set(cfg["disruption"]) & set(frame["item"]))
+    if stated:
+        notes.append(
+            f"supply: {len(stated)} item(s) of plan.yaml disruption have their stock in "
+            "supply.csv, taken as written (the disruption share scales planned stock only): "
+            f"{', '.join(stated[:5])}{', …' if len(stated) > 5 else ''}."
+        )
     return frame.reset_index(drop=True)
 
 
