@@ -849,20 +849,23 @@ def _integerize_group(
 def _integerize_quanta(
     runner: _Runner, block: Block, in_group: NDArray[np.bool_], rules: _LineRules
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """The integer stage of :func:`_integerize` on one component in whole quanta, on CP-SAT.
+    """The integer stage of :func:`_integerize` on one component in whole quanta, exactly.
 
     Every quantity is a whole number of ``QUANTUM`` (below 2^53 at any magnitude the
     engine sees: :func:`optim.models.rationing.solve.unit_exponent` keeps them ≤ 1e9
     units): supplies and caps floored to the grid (as the routing takes them), floors
     floored (to whole lots, or the full amount of an all-or-nothing line), lots and
-    all-or-nothing amounts exact quanta, arcs integer quanta. Per tier, the first model
-    maximises the tier total over the integers — CP-SAT proves it optimal, so the tier
-    totals are exact — and the second keeps that total and minimises ``Σ c_i |a_i − s_i|``
-    (``s_i``: the continuous share rounded to the nearest quantum; ``c_i ≈ S / w_i`` in
-    integers, :func:`_weights`): the distance is the tie-break among the plans with those
-    totals, the best CP-SAT proves or, failing that, finds (:func:`_cp_solve`). Raises
-    :class:`~optim.errors.NotExactlyScalable` when a lot or all-or-nothing amount is not
-    whole quanta, the component's stock in quanta reaches 2^53, or no tier total is proven.
+    all-or-nothing amounts exact quanta, arcs integer quanta. Per tier, step A maximises
+    the tier total over the integers on CP-SAT, which proves it optimal (lot counts
+    branched first), so the tier totals are exact; step B keeps that total and minimises
+    the same distance as HiGHS' step B, ``Σ |a_i − share_i| / w_i`` over whole quanta, by
+    an exact branch and bound on rationals (:func:`_closest_totals`). CP-SAT's integer
+    objective could not state it: weights 1 / w_i spanning 1e10 and distances of 1e14
+    quanta, rounded to integers below 2^53, left a line of weight 3e8 a cost of 6 (a 1/6
+    error), and the model was not proven within budget either (seed 106 at [3e11, 5e8]).
+    Raises :class:`~optim.errors.NotExactlyScalable` when a lot or all-or-nothing amount
+    is not whole quanta, the component's stock in quanta reaches 2^53, or a step is not
+    proven within its deterministic budget.
     """
     from ortools.sat.python import cp_model
 
@@ -895,7 +898,6 @@ def _integerize_quanta(
         floor[lines][is_aon] >= req[lines][is_aon] - _tol(req[lines][is_aon]), cap[is_aon], 0.0
     )
     f = np.minimum(f, cap)
-    target = np.round(np.minimum(share[lines], req[lines]) / QUANTUM)
     value = f.copy()
     arc_top = np.minimum(supply[sub.arc_cell], cap[sub.arc_line])
     for t in range(1, num_tiers + 1):
@@ -924,37 +926,271 @@ def _integerize_quanta(
         # branching over quantities of 1e14 quanta could not close the distance step's gap)
         m.add_decision_strategy(counts, cp_model.CHOOSE_MIN_DOMAIN_SIZE, cp_model.SELECT_MIN_VALUE)
         m.maximize(sum(total[i] for i in T))
-        best = _cp_solve(runner, m, cp_model, prove=True)
-        m.add(sum(total[i] for i in T) == round(best.objective_value))
-        dev = []
-        reach = np.maximum(hi[T], target[T])  # the largest distance of each line
-        for i, c, u in zip(
-            T.tolist(), _weights(w[T], reach).tolist(), reach.tolist(), strict=True
-        ):
-            e = m.new_int_var(0, int(u), "")
-            m.add(e >= total[i] - int(target[i]))
-            m.add(e >= int(target[i]) - total[i])
-            dev.append(c * e)
-        m.minimize(sum(dev))
-        sol = _cp_solve(runner, m, cp_model, prove=False)
-        value[T] = [sol.value(total[i]) for i in T.tolist()]
+        best = _cp_solve(runner, m, cp_model)
+        start = [int(best.value(a)) for a in total]
+        ints = np.where(whole & (t_l == t), mult, 0.0)
+        step = _StepB(sub, supply, arc_top, lo, hi, T, ints, start, share[lines], w)
+        got = _closest_totals(runner, step)
+        value[T] = [got[i] for i in T.tolist()]
     return lines, value / PER_UNIT
-
-
-def _weights(w: NDArray[np.float64], reach: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Integer costs ``c_i = floor(S / w_i)`` (at least 1) of the distance to the fair
-    shares, with ``S`` the largest scale at which the objective stays below 2^53 whatever
-    the distances (``reach``: each line's largest): the weights' ratios to within half a
-    unit of each cost, and no integer of CP-SAT's near its 64 bits."""
-    inv = 1.0 / np.where(w > 0, w, 1.0)
-    scale = 2.0**53 / max(float(np.sum(inv * np.maximum(reach, 1.0))), 1.0)
-    return np.maximum(1, np.floor(scale * inv)).astype(np.int64)
 
 
 def _groups(key: NDArray[np.int64], n: int) -> list[NDArray[np.int64]]:
     """Indices per group ``0..n-1`` of ``key``."""
     order = np.argsort(key, kind="stable")
     return np.split(order, np.searchsorted(key[order], np.arange(1, n)))
+
+
+class _StepB(NamedTuple):
+    """One tier's step B in whole quanta (positions in the component's block ``sub``):
+    stock per cell and bound per arc, line bounds (``lo = hi`` off the tier), per line the
+    multiple its amount keeps (0: none), step A's proven plan, the continuous fair shares
+    (units) and the rule weights."""
+
+    sub: Block
+    supply: NDArray[np.float64]
+    arc_top: NDArray[np.float64]
+    lo: NDArray[np.int64]
+    hi: NDArray[np.int64]
+    T: NDArray[np.int64]
+    mult: NDArray[np.float64]
+    start: list[int]
+    share: NDArray[np.float64]
+    weight: NDArray[np.float64]
+
+
+def _closest_totals(runner: _Runner, step: _StepB) -> list[int]:
+    r"""Step B of the integer stage in whole quanta, exactly: among the plans whose tier-``T``
+    total is ``start``'s (the proven maximum), line totals minimising
+    :math:`\sum_{i \in T} |a_i - s_i| / w_i` over whole quanta, with :math:`s_i` the
+    continuous fair share (the double ``share``, read exactly, in quanta) and :math:`w_i` the
+    rule weight (1 where it is not positive) — the objective of HiGHS' step B, over the grid.
+
+    Branch and bound over the tier's lot / all-or-nothing lines (``mult`` > 0: their amounts
+    are whole multiples of it), on exact rationals: each node's relaxation lets those lines
+    take any quantum in their bounds and is a min-cost flow with convex costs
+    (:class:`_ConvexFlow`), whose optimum is integral and exact; a node whose relaxed
+    distance is not below the best plan's is cut, one whose relaxation keeps every multiple
+    is a plan, else it branches on the first line off its multiple (the nearer side first).
+    ``start`` (step A's plan) is the first incumbent. Every comparison is of exact
+    fractions, so the result is the proven optimum — or, past :data:`EXACT_NODES` nodes or
+    :data:`EXACT_WORK` arc scans (deterministic budgets), the component is refused
+    (:class:`~optim.errors.NotExactlyScalable`), never a plan not proven.
+    """
+    from fractions import Fraction
+
+    from optim.errors import NotExactlyScalable
+
+    lo, hi, T, mult, start, share, weight = step[3:]
+    idx = T.tolist()
+    s = {i: Fraction(float(share[i])) * PER_UNIT for i in idx}
+    inv = {i: 1 / Fraction(float(weight[i])) if weight[i] > 0 else Fraction(1) for i in idx}
+
+    def distance(a: list[int]) -> Fraction:
+        return sum((abs(a[i] - s[i]) * inv[i] for i in idx), Fraction(0))
+
+    flow = _ConvexFlow(step, s, inv)
+    ints = [i for i in idx if mult[i] > 0]
+    m = {i: int(mult[i]) for i in ints}
+    best, best_cost = start, distance(start)
+    top = hi.copy()
+    for i in ints:
+        top[i] = hi[i] // m[i] * m[i]
+    stack = [(lo.copy(), top)]
+    nodes = 0
+    while stack:
+        nodes += 1
+        if nodes > EXACT_NODES:
+            raise NotExactlyScalable(_unproven(f"{EXACT_NODES:,} branch-and-bound nodes"))
+        runner.clock.remaining()  # the time limit and cancel, between nodes
+        low, high = stack.pop()
+        a = flow.solve(low, high)
+        runner.lp_count += 1
+        if a is None:
+            continue
+        cost = distance(a)
+        if cost >= best_cost:
+            continue
+        off = [i for i in ints if a[i] % m[i]]
+        if not off:
+            best, best_cost = a, cost
+            continue
+        i = off[0]
+        k = a[i] // m[i]
+        down, up = high.copy(), low.copy()
+        down[i], up[i] = k * m[i], (k + 1) * m[i]
+        near_down = a[i] - k * m[i] <= (k + 1) * m[i] - a[i]
+        children = [(up, high), (low, down)] if near_down else [(low, down), (up, high)]
+        stack += children  # the nearer side is popped first
+    return best
+
+
+EXACT_NODES = 2_000
+"""Branch-and-bound nodes per tier of :func:`_closest_totals` before the component is
+refused (deterministic: a count, not a clock)."""
+EXACT_WORK = 50_000_000
+"""Residual-arc scans per tier of :func:`_closest_totals` before the component is refused."""
+
+
+def _unproven(budget_text: str, what: str = "distance to the fair shares") -> str:
+    return (
+        "the rationing integer stage (lots / all-or-nothing beside quantities HiGHS' MIP "
+        f"does not resolve) could not be proven optimal in whole quanta: the {what} was not "
+        f"proven within {budget_text}."
+    )
+
+
+class _ConvexFlow:
+    r"""Step B's relaxation on one tier: given bounds ``lo ≤ a ≤ hi`` (the tier's lines; the
+    others fixed at ``lo = hi``), line totals of whole quanta that route within the cells'
+    stock, sum to ``total`` over the tier and minimise :math:`\sum |a_i - s_i| / w_i`.
+
+    A min-cost flow: tier source → tier line in up to three parallel segments with the
+    distance's slopes (−1/w below ⌊s⌋, (1 − 2 frac s)/w for the quantum from ⌊s⌋ to ⌈s⌉,
+    +1/w above ⌈s⌉: the convex piecewise-linear function through the distances at whole
+    quanta), line → cell (the arc's bound), cell → sink (its stock); each line's lower
+    bound is a supply at its node. Every capacity is an integer, so the optimum is
+    integral; costs are the slopes times one common denominator (Python integers, exact).
+    The lower bounds are routed first (straight to a cell with stock left, else along
+    augmenting paths: every cost on them is 0 and no residual arc enters the tier source
+    yet, so no residual cycle is negative), then the rest of the total by successive
+    shortest paths from the tier source (Bellman–Ford with a queue: costs are negative;
+    each augmentation along a shortest path keeps every residual cycle non-negative), the
+    whole demand, or the bounds are infeasible (None). ``work`` counts arc scans."""
+
+    def __init__(self, step: _StepB, s: dict[int, Any], inv: dict[int, Any]) -> None:
+        import math
+
+        sub, supply, arc_top, T = step.sub, step.supply, step.arc_top, step.T
+        total = sum(step.start[i] for i in T.tolist())
+        self.sub, self.total, self.work = sub, total, 0
+        self.head: list[int] = []  # per residual arc (2k forward, 2k + 1 its reverse)
+        self.cap: list[int] = []
+        self.cost: list[int] = []
+        self.adj: list[list[int]] = []  # per node, its residual arcs
+        self.supply = [int(v) for v in supply.tolist()]
+        self.arc_top = [int(v) for v in arc_top.tolist()]
+        self.T = T.tolist()
+        slopes = {}
+        for i in self.T:
+            below = math.floor(s[i])
+            frac = s[i] - below
+            slopes[i] = (below, -inv[i], (1 - 2 * frac) * inv[i], inv[i], frac > 0)
+        denominator = 1
+        for _, lower, mid, upper, _ in slopes.values():
+            for v in (lower, mid, upper):
+                denominator = math.lcm(denominator, v.denominator)
+        self.pieces = {
+            i: (b, int(lo_ * denominator), int(mid * denominator), int(up * denominator), f)
+            for i, (b, lo_, mid, up, f) in slopes.items()
+        }
+
+    def solve(self, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> list[int] | None:
+        sub, n = self.sub, self.sub.num_lines
+        lo_, hi_ = lo.tolist(), hi.tolist()
+        rest = self.total - sum(lo_[i] for i in self.T)
+        if rest < 0 or any(hi_[i] < lo_[i] for i in self.T):
+            return None
+        tier, sink = 0, 1 + n + sub.num_cells  # lines 1..n, cells after them
+        self.head, self.cap, self.cost = [], [], []
+        self.adj = [[] for _ in range(sink + 1)]
+        segments: dict[int, list[int]] = {}
+        for i in self.T:
+            b, lower, mid, upper, frac = self.pieces[i]
+            ends = (min(b, hi_[i]), min(b + 1 if frac else b, hi_[i]), hi_[i])
+            at, segments[i] = lo_[i], []
+            for end, k in zip(ends, (lower, mid, upper), strict=True):
+                if end > at:
+                    segments[i].append(self._add(tier, 1 + i, end - at, k))
+                    at = end
+        arcs = zip(sub.arc_line.tolist(), sub.arc_cell.tolist(), self.arc_top, strict=True)
+        for line, cell, top in arcs:
+            self._add(1 + line, 1 + n + cell, top, 0)
+        cell_edge = [self._add(1 + n + c, sink, v, 0) for c, v in enumerate(self.supply)]
+        # the lower bounds first (every cost on their paths is 0, and no residual arc
+        # enters the tier source yet, so no residual cycle has a negative cost): straight
+        # to a cell with stock left, else along augmenting paths
+        cap, head = self.cap, self.head
+        for i in range(n):
+            need = lo_[i]
+            for e in self.adj[1 + i]:
+                if need == 0:
+                    break
+                if e % 2 == 0 and head[e] > n:
+                    c = cell_edge[head[e] - 1 - n]
+                    push = min(need, cap[e], cap[c])
+                    cap[e] -= push
+                    cap[e ^ 1] += push
+                    cap[c] -= push
+                    cap[c ^ 1] += push
+                    need -= push
+            while need > 0:
+                push = self._augment(1 + i, sink, need)
+                if push == 0:
+                    return None
+                need -= push
+        # then the rest of the tier total from the tier source, along shortest paths
+        while rest > 0:
+            push = self._augment(tier, sink, rest)
+            if push == 0:
+                return None
+            rest -= push
+        a = lo_.copy()
+        for i, edges in segments.items():
+            a[i] += sum(cap[e ^ 1] for e in edges)
+        return a
+
+    def _add(self, u: int, v: int, c: int, k: int) -> int:
+        e = len(self.head)
+        self.head.extend((v, u))
+        self.cap.extend((c, 0))
+        self.cost.extend((k, -k))
+        self.adj[u].append(e)
+        self.adj[v].append(e + 1)
+        return e
+
+    def _augment(self, start: int, sink: int, most: int) -> int:
+        """Up to ``most`` units along one shortest residual path (Bellman–Ford with a
+        queue) from ``start`` to ``sink``; returns how many (0: no path)."""
+        from collections import deque
+
+        head, cap, cost, adj = self.head, self.cap, self.cost, self.adj
+        dist: list[int | None] = [None] * (sink + 1)
+        pred = [-1] * (sink + 1)
+        dist[start] = 0
+        queue, queued = deque([start]), [False] * (sink + 1)
+        queued[start] = True
+        while queue:
+            u = queue.popleft()
+            queued[u] = False
+            du = dist[u]
+            assert du is not None
+            self.work += len(adj[u])
+            for e in adj[u]:
+                if cap[e] > 0:
+                    v, d = head[e], du + cost[e]
+                    dv = dist[v]
+                    if dv is None or d < dv:
+                        dist[v], pred[v] = d, e
+                        if not queued[v]:
+                            queued[v] = True
+                            queue.append(v)
+            if self.work > EXACT_WORK:
+                from optim.errors import NotExactlyScalable
+
+                raise NotExactlyScalable(_unproven(f"{EXACT_WORK:,} arc scans"))
+        if dist[sink] is None:
+            return 0
+        push, v = most, sink
+        while v != start:
+            push = min(push, cap[pred[v]])
+            v = head[pred[v] ^ 1]
+        v = sink
+        while v != start:
+            cap[pred[v]] -= push
+            cap[pred[v] ^ 1] += push
+            v = head[pred[v] ^ 1]
+        return push
 
 
 # CP-SAT settings tried in turn on one worker (deterministic) for the integer stage in whole
@@ -968,23 +1204,21 @@ _CP_SETTINGS = (
 )
 CP_WORK = 1.0
 """CP-SAT's deterministic time per setting: its budget, so that whether a setting proves
-the optimum, and the best solution it leaves, depend on the model and not on the machine's
-load (with a wall-clock budget, seed 106 at [3e11, 5e8] stopped after 1.64 or 2.21 units of
-work in two runs). Solves here take at most ~0.01 units (300 random weeks); seed 106's step
-B ran to this budget."""
+the tier total, and so whether a component is refused, depend on the model and not on the
+machine's load (with a wall-clock budget, a solve stopped after 1.64 or 2.21 units of work in
+two runs). These solves take at most ~0.01 units (300 random weeks)."""
 CP_SECONDS = 10.0
 """The wall-clock guard per setting, for a stall that counts no deterministic time."""
 
 
-def _cp_solve(runner: _Runner, model: Any, cp_model: Any, *, prove: bool) -> Any:
+def _cp_solve(runner: _Runner, model: Any, cp_model: Any) -> Any:
     """The model solved by CP-SAT on one worker under each of :data:`_CP_SETTINGS` in turn
     (:data:`CP_WORK` units of deterministic time each, :data:`CP_SECONDS` at most) until one
-    proves the optimum. ``prove``: if none does, the
-    component is refused (:class:`~optim.errors.NotExactlyScalable`); otherwise the best
-    solution found is taken. The solve's own time limit ends it as a time limit."""
+    proves the optimum; if none does, the component is refused
+    (:class:`~optim.errors.NotExactlyScalable`). The solve's own time limit ends it as a
+    time limit."""
     from optim.errors import NotExactlyScalable
 
-    best = None
     for setting in _CP_SETTINGS:
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
@@ -1000,21 +1234,16 @@ def _cp_solve(runner: _Runner, model: Any, cp_model: Any, *, prove: bool) -> Any
         runner.lp_count += 1
         if status == cp_model.OPTIMAL:
             return solver
-        if status == cp_model.FEASIBLE and (
-            best is None or solver.objective_value < best.objective_value
-        ):
-            best = solver
-        elif status not in (cp_model.FEASIBLE, cp_model.UNKNOWN):
+        if status not in (cp_model.FEASIBLE, cp_model.UNKNOWN):
             raise EngineError(Status.ERROR, f"CP-SAT ended {solver.status_name(status)}")
         if runner.clock.expired():
             raise EngineError(Status.TIME_LIMIT, "time limit reached", Termination.TIME_LIMIT)
-    if best is not None and not prove:
-        return best
     raise NotExactlyScalable(
-        "the rationing integer stage (lots / all-or-nothing beside quantities HiGHS' MIP "
-        "does not resolve) could not be proven optimal in whole quanta: CP-SAT did not "
-        f"close the gap within {CP_WORK:g} unit(s) of deterministic time under any of "
-        f"{len(_CP_SETTINGS)} settings."
+        _unproven(
+            f"{CP_WORK:g} unit(s) of CP-SAT's deterministic time under any of "
+            f"{len(_CP_SETTINGS)} settings",
+            "tier total",
+        )
     )
 
 
@@ -1049,40 +1278,61 @@ def _route(
     alloc = floor_to_grid(share)
     dominated, movable, behind = _dominated(p, block, ga, share, cap, floor)
     # ``behind``: arcs of lot / all-or-nothing lines at cells where a line of a higher tier
-    # is short. A whole line's amount is fixed, so the routing may not close them; it routes
-    # without them wherever the component's amounts still route (then they are ``closed``:
-    # the repair gives them no quantum either), so the quanta flooring the higher tier's
-    # shares frees there stay with that tier (a lot line of tier 3 took such a quantum)
-    multi = np.bincount(block.arc_line, minlength=block.num_lines) > 1
+    # is short. A whole line's amount is fixed, so the routing may not close them; it leaves
+    # out (``closed``: the repair gives them no quantum either) every such arc a component's
+    # amounts do not need, so the quanta flooring the higher tier's shares frees there stay
+    # with that tier (a lot line of tier 3 took such a quantum). Passes, each on the
+    # components the one before could not route in whole quanta: (1) without behind arcs;
+    # (2) with those of lines at their floor (the minimums' share): a whole line above its
+    # floor has no flow at such a cell in any routing of the tier-optimal continuous amounts
+    # (a unit moved from it to the short line, which may draw there, would raise that tier's
+    # total with every lower tier still at or above its floor), so they route with its
+    # behind arcs closed - the floored higher tier only needs less - while a line at its
+    # floor may need them (minimums come before tiers); (3) with every arc, a safety net
+    # for solver noise only (found by no test or scan). Before pass 2, one component with a
+    # lot line at its floor that needed a behind arc opened them all and a lot line above
+    # its floor took the freed quantum there (test_rationing_route_tiers).
+    line = block.arc_line
+    multi = np.bincount(line, minlength=block.num_lines) > 1
     closed = np.zeros(block.num_arcs, dtype=bool)
-    x = alloc[block.arc_line].copy()
+    x = alloc[line].copy()
     if multi.any():
+        above = share > floor + 1e-7 * np.maximum(1.0, floor)
+        shut = [behind]
+        if (behind & ~above[line]).any() and (behind & above[line]).any():
+            shut.append(behind & above[line])
+        if behind.any():
+            shut.append(np.zeros_like(behind))
         by_lp = np.ones(block.num_lines, dtype=bool)
         if runner.params.method != "lp":
             runner.clock.remaining()
             limit = runner.params.time_limit
-            exact = _route_exact(p, block, ga, alloc, ~dominated & ~behind, limit)
-            if exact is not None:
-                x, done = exact
-                again = (
-                    _unroutable(p, block, x, alloc, done) if behind.any() else np.zeros_like(done)
-                )
-                if again.any():  # their amounts need those arcs
-                    retry = _route_exact(p, block, ga, alloc, ~dominated, limit)
-                    assert retry is not None  # the same lane costs
-                    x[again[block.arc_line]] = retry[0][again[block.arc_line]]
-                    done[again] = retry[1][again]
-                closed = behind & (done & ~again)[block.arc_line]
-                by_lp = ~done
+            todo = by_lp.copy()  # the lines (whole components) a pass routes
+            for k, arcs_shut in enumerate(shut):
+                usable = ~dominated & ~arcs_shut & todo[line]
+                exact = _route_exact(p, block, ga, alloc, usable, limit)
+                if exact is None:  # lane costs off every exact grid: the LPs route them all
+                    assert k == 0  # the same costs on every pass
+                    break
+                on = todo[line]
+                x[on], closed[on] = exact[0][on], arcs_shut[on]
+                by_lp[todo] = ~exact[1][todo]
+                if k == len(shut) - 1:
+                    break
+                todo = _unroutable(p, block, x, alloc, todo & ~by_lp)
+                if not todo.any():
+                    break
         if by_lp.any():
-            arcs = np.flatnonzero(by_lp[block.arc_line])
-            try:
-                x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp, ~behind[arcs])
-                closed[arcs] = behind[arcs]
-            except EngineError as exc:
-                if exc.status is not Status.INFEASIBLE or not behind[arcs].any():
-                    raise
-                x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp)
+            arcs = np.flatnonzero(by_lp[line])
+            for k, arcs_shut in enumerate(shut):
+                try:
+                    x[arcs] = _route_lp(runner, p, block, ga[arcs], alloc, by_lp, ~arcs_shut[arcs])
+                except EngineError as exc:
+                    if exc.status is not Status.INFEASIBLE or k == len(shut) - 1:
+                        raise
+                    continue
+                closed[arcs] = arcs_shut[arcs]
+                break
     closed &= multi[block.arc_line]
     prio = _priority(p, block, ga, alloc)
     return _repair(block, x, alloc, prio, dominated | closed, movable)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +214,164 @@ def test_a_component_cp_sat_cannot_prove_is_refused_naming_its_lines(monkeypatch
     assert (
         "the component of 5 line(s) (L1, L2, L3 and 2 more) of item(s) WIDGET at DC1, DC2" in msg
     )
+
+
+def _distance(a, lines, s, inv) -> Fraction:
+    """Σ |a_i − s_i| / w_i over ``lines`` (exact)."""
+    return sum((abs(a[i] - s[i]) * inv[i] for i in lines), Fraction(0))
+
+
+def _closest_by_cycles(call) -> Fraction | None:
+    """The least distance of step B for one recorded call of ``engine._closest_totals``, by
+    another method than the engine's: every combination of the tier's lot counts /
+    all-or-nothing choices; for each, a feasible plan by an integer max-flow (Edmonds–Karp,
+    the tier total exactly the call's), then improving cycles cancelled (:func:`_cancel`).
+    The distance is convex in each line total and the rest is a transportation problem, so
+    no improving cycle means optimal for that combination. None: none is feasible."""
+    sub, supply, arc_top, lo, hi, T, mult, start, share, weight = call
+    n, cells = sub.num_lines, sub.num_cells
+    T = [int(i) for i in T]
+    s = {i: Fraction(float(share[i])) * engine.PER_UNIT for i in T}
+    inv = {i: 1 / Fraction(float(weight[i])) if weight[i] > 0 else Fraction(1) for i in T}
+    total = sum(start[i] for i in T)
+    ints = [i for i in T if mult[i] > 0]
+    free = [i for i in T if mult[i] == 0]
+    choices = [
+        range(int(lo[i]), int(hi[i]) // int(mult[i]) * int(mult[i]) + 1, int(mult[i]))
+        for i in ints
+    ]
+    src, mid, sink = n + cells, n + cells + 1, n + cells + 2
+    best = None
+    for combo in itertools.product(*choices):
+        must = [int(v) for v in lo]
+        for i, v in zip(ints, combo, strict=True):
+            must[i] = v
+        rest = total - sum(must[i] for i in T)
+        if rest < 0:
+            continue
+        g = _Flow(n + cells + 3)
+        arcs = zip(sub.arc_line.tolist(), sub.arc_cell.tolist(), arc_top.tolist(), strict=True)
+        for i, c, top in arcs:
+            g.add(i, n + c, int(top))
+        for c in range(cells):
+            g.add(n + c, sink, int(supply[c]))
+        for i in range(n):
+            g.add(src, i, must[i])
+        if g.augment(src, sink) < sum(must):
+            continue
+        g.add(src, mid, rest)
+        for i in free:
+            g.add(mid, i, int(hi[i]) - must[i])
+        if g.augment(src, sink) < rest:
+            continue
+        a = {i: must[i] + g.res[i].get(mid, 0) for i in T}
+        _cancel(g, a, free, s, inv, (src, mid))
+        d = _distance(a, T, s, inv)
+        best = d if best is None else min(best, d)
+    return best
+
+
+def _step(g, a, i, up, s, inv, mid) -> tuple[Fraction, int]:
+    """Marginal distance of one more (``up``) / one fewer quantum on line i, and for how
+    many quanta it holds (the segment of |a − s| it is on, the line's bounds)."""
+    v, fl, ce = a[i], math.floor(s[i]), math.ceil(s[i])
+    room = g.res[mid][i] if up else g.res[i][mid]
+    slope = (abs(v + (1 if up else -1) - s[i]) - abs(v - s[i])) * inv[i]
+    if up and v < fl:
+        room = min(room, fl - v)
+    elif (up and v < ce) or (not up and fl < v <= ce):
+        room = min(room, 1)
+    elif not up and v > ce:
+        room = min(room, v - ce)
+    return slope, room
+
+
+def _cancel(g, a, free, s, inv, ends) -> None:
+    """Cycle cancelling on the free lines' totals ``a`` (updated with ``g``): while some
+    line i can take more along a residual path to a line j that gives up as much, and the
+    exact marginal distances say it pays, move the most paying pair's quanta — as many as
+    the path, both segments of |a − s| and the bounds allow."""
+    src, mid = ends
+    while True:
+        gain = None
+        for i in free:
+            up, up_room = _step(g, a, i, True, s, inv, mid)
+            if not up_room:
+                continue
+            parent = {i: i}
+            queue = [i]
+            for u in queue:  # breadth-first over the residual graph without src and mid
+                for v, c in g.res[u].items():
+                    if c > 0 and v not in parent and v not in (src, mid):
+                        parent[v] = u
+                        queue.append(v)
+            for j in free:
+                if j == i or j not in parent:
+                    continue
+                down, down_room = _step(g, a, j, False, s, inv, mid)
+                if down_room and up + down < 0 and (gain is None or up + down < gain[0]):
+                    path, v = [], j
+                    while v != i:
+                        path.append((parent[v], v))
+                        v = parent[v]
+                    room = min([up_room, down_room] + [g.res[u][v] for u, v in path])
+                    gain = (up + down, i, j, path, room)
+        if gain is None:
+            return
+        _, i, j, path, room = gain
+        for u, v in [(mid, i), *path, (j, mid)]:
+            g.res[u][v] -= room
+            g.res[v][u] += room
+        a[i] += room
+        a[j] -= room
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 10_000),
+    st.lists(st.sampled_from([2e5, 1e6, 1e8, 5e8, 1e10, 3e11, 1e12]), min_size=1, max_size=2),
+    st.booleans(),
+)
+@example(seed=106, huge=[3e11, 5e8], minimums=True)  # step B ran to CP-SAT's budget unproven
+def test_the_distance_to_the_fair_shares_is_the_brute_force_optimum(seed, huge, minimums):
+    """Step B of the integer stage in whole quanta (every tier of every component above
+    ``engine.MIP_TRUST``): the plan's distance Σ |a_i − s_i| / w_i equals, exactly (as
+    fractions), the least distance over every lot / all-or-nothing combination with the
+    tier's proven total, each optimised by cycle cancelling (:func:`_closest_by_cycles`);
+    the plan keeps the call's bounds, multiples and tier total."""
+    calls = []
+    closest = engine._closest_totals
+
+    def spy(runner, step):
+        got = closest(runner, step)
+        calls.append((step, got))
+        return got
+
+    least = 0.4 if minimums else 0.0
+    inst = _mixed(seed, huge, 3, False, False, minimums=least, lots=0.3, aon=0.15)
+    engine._closest_totals = spy  # type: ignore[assignment]
+    try:
+        solve.allocate(prepare(inst), SolveParams())
+    finally:
+        engine._closest_totals = closest  # type: ignore[assignment]
+    for call, got in calls:
+        _, _, _, lo, hi, T, mult, start, share, weight = call
+        assert sum(got[i] for i in T) == sum(start[i] for i in T)
+        assert all(lo[i] <= got[i] <= hi[i] for i in T)
+        assert all(got[i] % int(mult[i]) == 0 for i in T if mult[i] > 0)
+        s = {int(i): Fraction(float(share[i])) * engine.PER_UNIT for i in T}
+        inv = {int(i): 1 / Fraction(float(weight[i])) if weight[i] > 0 else Fraction(1) for i in T}
+        assert _distance(got, [int(i) for i in T], s, inv) == _closest_by_cycles(call)
+
+
+@pytest.mark.parametrize("budget", ["EXACT_NODES", "EXACT_WORK"])
+def test_a_distance_not_proven_within_its_budget_is_refused(monkeypatch, budget):
+    """Step B in whole quanta never returns a plan it did not prove: past its deterministic
+    budget (forced to 0 here) the component is refused — ``NotExactlyScalable``, exit 2,
+    naming its lines — where the previous engine took CP-SAT's best found."""
+    monkeypatch.setattr(engine, budget, 0)
+    with pytest.raises(NotExactlyScalable) as info:
+        optim.solve(optim.from_dict(_weekly_with_lots_beside(1e12)))
+    msg = str(info.value)
+    assert "the distance to the fair shares was not proven within 0 " in msg
+    assert "of item(s) WIDGET at DC1, DC2" in msg

@@ -67,10 +67,11 @@ def test_without_the_floor_the_limit_strikes(monkeypatch):
 
 
 def test_the_integer_stage_in_whole_quanta_gives_the_same_plan_on_a_loaded_machine():
-    """CP-SAT's budget in the integer stage is deterministic time (``engine.CP_WORK``), so a
-    week where it runs to its budget (seed 106 of the magnitude tests at 3e11 and 5e8: step
-    B stops at 1.0 unit of work, not proven) gets the same plan with two busy processes
-    beside it as alone."""
+    """The integer stage in whole quanta has deterministic budgets only (CP-SAT's
+    ``engine.CP_WORK``, step B's node and arc-scan counts), so a week that took the most work
+    there (seed 106 of the magnitude tests at 3e11 and 5e8: step B ran to CP-SAT's budget
+    before it was solved exactly) gets the same plan with two busy processes beside it as
+    alone."""
     import hashlib
     import multiprocessing as mp
 
