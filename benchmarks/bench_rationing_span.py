@@ -14,8 +14,17 @@ one (50 locations, minimums, caps and lanes, quantities of ~20) — with ``MAX_C
 lifted: CPU seconds of the flow method (stages 0–2) and of the exact routing, then of the
 staged LPs on the same component (where they answer).
 
+``--clock SIZE``: what watching the kernels costs (``waterfill.watch``), and how promptly
+they stop: a dense week of many small components (40,000 lines) and one wide component of
+SIZE lines + cells (a line of 1e9 beside lines of ~20, the kernels take it whatever its
+size), each solved without a limit (no watch thread), with a limit far ahead (a thread
+waiting for the deadline) and inside a cancel scope (a thread looking for the cancel every
+``WATCH_SECONDS``), interleaved, median CPU seconds of ``--repeat`` runs; then the wide one
+under ``time_limit=1`` (CPU and wall until it stops, and how far past the deadline).
+
     python benchmarks/bench_rationing_span.py --spans 60
     python benchmarks/bench_rationing_span.py --component 2000,5000,10000,20000
+    python benchmarks/bench_rationing_span.py --clock 10000 --repeat 3
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import argparse
 import collections
 import math
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -79,7 +89,7 @@ def spans(seeds: int) -> None:
 
 def component(sizes: list[int]) -> None:
     from optim import SolveParams
-    from optim.instances.generators.rationing import dense_rationing_frames, rationing_frames
+    from optim.instances.generators.rationing import one_component_frames, rationing_frames
     from optim.instances.rationing import RationingInstance
     from optim.models.rationing import engine, routing, solve, waterfill
     from optim.models.rationing.arrays import prepare
@@ -104,23 +114,14 @@ def component(sizes: list[int]) -> None:
     bound = waterfill.LP_SPAN
     for shape, size in [(shape, size) for shape in ("dense", "sparse") for size in sizes]:
         if shape == "dense":  # one line of 2e8 beside lines of ~20
-            locations = max(20, size // 50)
-            lines = size - locations
-            frames = dense_rationing_frames(
-                0, n_items=1, n_locations=locations, n_customers=max(1, lines // 200),
-                lines_per_customer=min(200, lines), tiers=3,
-            )  # fmt: skip
-            dem, sup = frames["demand"], frames["supply"]
-            dem.at[0, "quantity"] = 2e8
-            at = np.flatnonzero(sup["location"].isin(dem.at[0, "locations"]).to_numpy())[0]
-            sup.loc[at, "quantity"] = 1.6e8
+            p = prepare(RationingInstance.from_frames(**one_component_frames(0, size, 2e8)))
         else:  # 50 locations, minimums, caps and lanes; quantities of ~20 only
             frames = rationing_frames(
                 0, n_items=1, n_locations=50, n_customers=max(1, size // 20),
                 n_lines=size - 50, tiers=3, eligible=(1, 3), stocked=(10, 50),
                 default_locations_share=0.0, min_share=0.2, max_share=0.2, lanes=True,
             )  # fmt: skip
-        p = prepare(RationingInstance.from_frames(**frames))
+            p = prepare(RationingInstance.from_frames(**frames))
         if size == sizes[0]:
             solve.allocate(p, SolveParams(threads=1))  # compiles the kernels
         cpu.clear()
@@ -141,15 +142,69 @@ def component(sizes: list[int]) -> None:
         )
 
 
+def clock(size: int, repeat: int) -> None:
+    from optim import SolveParams
+    from optim.instances.generators.rationing import dense_rationing_frames, one_component_frames
+    from optim.instances.rationing import RationingInstance
+    from optim.models.rationing import engine, solve
+    from optim.models.rationing.arrays import prepare
+    from optim.solvers.base import interruptible
+
+    dense = dense_rationing_frames(0, n_items=5_000, n_customers=2_000, lines_per_customer=20)
+    wide = one_component_frames(0, size, 1e9)
+    weeks = {
+        "dense week": prepare(RationingInstance.from_frames(**dense)),
+        f"one wide component of {size:,}": prepare(RationingInstance.from_frames(**wide)),
+    }
+    engine.load_kernels(SolveParams())
+    ways = ("no limit", "limit 3600 s", "cancel scope")
+    for name, p in weeks.items():
+        cpu: dict[str, list[float]] = {k: [] for k in ways}
+        digests = set()
+        for _ in range(repeat):
+            for way in ways:
+                params = SolveParams(threads=1, time_limit=3600 if way == "limit 3600 s" else None)
+                c = time.process_time()
+                with interruptible(lambda: False) if way == "cancel scope" else nullcontext():
+                    out = solve.allocate(p, params)
+                cpu[way].append(time.process_time() - c)
+                digests.add(hash(out.alloc.tobytes() + out.flow.tobytes()))
+        med = {k: float(np.median(v)) for k, v in cpu.items()}
+        print(
+            f"  {name} ({p.num_lines:,} lines, {p.num_arcs:,} arcs), median CPU s of "
+            f"{repeat}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in med.items())
+            + f"; limit / none {med['limit 3600 s'] / med['no limit']:.3f}, cancel / none "
+            + f"{med['cancel scope'] / med['no limit']:.3f}; "
+            + f"{'the same plan' if len(digests) == 1 else 'PLANS DIFFER'} in every run"
+        )
+    p = weeks[f"one wide component of {size:,}"]
+    c, w = time.process_time(), time.perf_counter()
+    try:
+        solve.allocate(p, SolveParams(threads=1, time_limit=1))
+        what = "finished"
+    except engine.EngineError as exc:
+        what = str(exc)
+    c, w = time.process_time() - c, time.perf_counter() - w
+    print(
+        f"  time_limit=1 on the wide component: {what} after {c:.2f} CPU s, {w:.2f} s wall "
+        f"({w - 1:.3f} s past the deadline)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spans", type=int, default=0, metavar="SEEDS")
     ap.add_argument("--component", default="", metavar="SIZES")
+    ap.add_argument("--clock", type=int, default=0, metavar="SIZE")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     if args.spans:
         spans(args.spans)
     if args.component:
         component([int(s) for s in args.component.split(",")])
+    if args.clock:
+        clock(args.clock, args.repeat)
 
 
 if __name__ == "__main__":

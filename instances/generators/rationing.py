@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -253,6 +254,26 @@ def dense_rationing_frames(
         {"name": seg_names, "tier": np.arange(1, tiers + 1), "fair_share": seg_rules}
     )
     return {"supply": supply, "demand": demand, "segments": segments}
+
+
+def one_component_frames(seed: int, size: int, huge: float) -> dict[str, pd.DataFrame]:
+    """Tables of one item whose lines and cells form one component of ``size`` lines + cells
+    (:func:`dense_rationing_frames`' shape, ``size // 50`` locations, at least 20), its first
+    line raised to ``huge`` units and one of that line's cells to 0.8 × that, beside lines of
+    ~20 units: a wide span of magnitudes in one large component (the rationing benchmarks'
+    and tests' case of a component beyond what the staged LPs resolve)."""
+    locations = max(20, size // 50)
+    lines = size - locations
+    frames = dense_rationing_frames(
+        seed, n_items=1, n_locations=locations, n_customers=max(1, lines // 200),
+        lines_per_customer=min(200, lines), tiers=3,
+    )  # fmt: skip
+    dem, sup = frames["demand"], frames["supply"]
+    dem.at[0, "quantity"] = huge
+    first = cast(list[str], dem.at[0, "locations"])  # the raised line's locations
+    at = np.flatnonzero(sup["location"].isin(first).to_numpy())[0]
+    sup.loc[at, "quantity"] = huge * 0.8
+    return frames
 
 
 def previous_allocation(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import heapq
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -348,7 +350,7 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     share = None
     slow = has_arc.copy()
     if runner.params.method != "lp" and has_arc.any():
-        lines, res = _exact(p, has_arc, runner.params.time_limit)
+        lines, res = _exact(p, has_arc, runner.clock.deadline)
         done = lines[res[4]]
         floor[done], alloc[done], stage[done], level[done] = (r[res[4]] for r in res[:4])
         slow[done] = False
@@ -394,14 +396,30 @@ def _solve_block(p: Problem, runner: _Runner) -> _BlockResult:
     )
 
 
+@contextmanager
+def _stopped() -> Iterator[None]:
+    """The compiled kernels stopped at the deadline or a cancel (:class:`waterfill.Stopped`),
+    inside a component: the outcome of a stage LP stopped there (:meth:`_Clock.remaining`)."""
+    from optim.models.rationing import waterfill
+
+    try:
+        yield
+    except waterfill.Stopped as exc:
+        why = Termination.INTERRUPTED if exc.cancelled else Termination.TIME_LIMIT
+        raise EngineError(Status.TIME_LIMIT, str(exc), why) from None
+
+
+@_stopped()
 def _exact(
-    p: Problem, fast: NDArray[np.bool_], time_limit: float | None = None
+    p: Problem, fast: NDArray[np.bool_], deadline: float | None = None
 ) -> tuple[NDArray[np.int64], tuple[NDArray[Any], ...]]:
     """Stages 0–2 by the exact flow method on the ``fast`` lines (whole components).
 
     Returns the lines and ``(floor, alloc, stage, level, ok)`` for them; ``ok`` is False on
-    lines of components the method handed back (too large — :func:`waterfill.size_limit` of
-    the ``time_limit`` — or numerical trouble).
+    lines of components the method handed back (too large — :data:`waterfill.MAX_COMPONENT`,
+    with or without a time limit — or numerical trouble). The kernels stop at the
+    ``time.perf_counter()`` ``deadline`` or a cancel, inside a component too:
+    :func:`_stopped`.
     """
     from optim.models.rationing import waterfill  # numba: imported when first needed
 
@@ -410,11 +428,10 @@ def _exact(
     arcs = np.flatnonzero(fast[p.arc_line])
     cells = np.unique(p.arc_cell[arcs])
     sub = p.subset(lines, arcs, cells)
-    size = waterfill.size_limit(time_limit)
     graph = waterfill.Graph(
         sub.arc_line, sub.arc_cell, sub.supply, sub.line_component, sub.cell_component,
-        sub.tier, sub.num_tiers, waterfill.wide_lines(sub, size),  # wide: whatever its size
-        size,
+        sub.tier, sub.num_tiers, waterfill.wide_lines(sub),  # wide: whatever its size
+        deadline,
     )  # fmt: skip
     floor = np.zeros(len(lines))
     ok = np.ones(len(lines), dtype=bool)
@@ -1306,7 +1323,7 @@ def _route(
         by_lp = np.ones(block.num_lines, dtype=bool)
         if runner.params.method != "lp":
             runner.clock.remaining()
-            limit = runner.params.time_limit
+            limit = runner.clock.deadline
             todo = by_lp.copy()  # the lines (whole components) a pass routes
             for k, arcs_shut in enumerate(shut):
                 usable = ~dominated & ~arcs_shut & todo[line]
@@ -1357,13 +1374,14 @@ def _unroutable(
     return done & np.isin(p.line_component, p.line_component[bad & done])
 
 
+@_stopped()
 def _route_exact(
     p: Problem,
     block: Block,
     ga: NDArray[np.int64],
     alloc: NDArray[np.float64],
     usable: NDArray[np.bool_],
-    time_limit: float | None = None,
+    deadline: float | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
     """Flows by successive shortest paths over the ``usable`` arcs (the others carry
     nothing: :func:`_dominated`) and the lines it routed; None when a component's lane costs
@@ -1372,10 +1390,10 @@ def _route_exact(
     Quantities go in as whole quanta (``alloc`` is on the grid, supplies floored to it):
     every bottleneck is then a difference of integers below 2^53, exact in doubles, so the
     flows come back exactly on the grid and the repair has nothing to round (routed in
-    units, a flow of 6.126929999999997 let the repair trade a quantum between lines)."""
+    units, a flow of 6.126929999999997 let the repair trade a quantum between lines). It
+    stops at the ``time.perf_counter()`` ``deadline`` or a cancel: :func:`_stopped`."""
     from optim.models.rationing import routing, waterfill  # numba: imported when first needed
 
-    size = waterfill.size_limit(time_limit)
     cost = routing.integer_costs(p.arc_cost[ga], p.line_component[block.arc_line])
     if cost is None:
         return None
@@ -1391,8 +1409,8 @@ def _route_exact(
         cost=cost[arcs],
         previous=prev,
         rank=p.arc_rank[ga[arcs]],
-        wide=waterfill.wide_lines(p, size),
-        max_size=size,
+        wide=waterfill.wide_lines(p),
+        deadline=deadline,
     )
     x = np.zeros(block.num_arcs)
     x[arcs] = flow / PER_UNIT

@@ -44,7 +44,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from optim.models.rationing.arrays import Problem
-from optim.models.rationing.waterfill import Components, _ranges
+from optim.models.rationing.waterfill import Components, _ranges, watch
 
 COST_GRIDS = (1e-6, 1e-9, 1e-12)  # lane costs are compared as exact integers of one of these
 _COST_MAX = 2.0**40  # keeps path sums of integer costs far inside int64
@@ -97,7 +97,7 @@ def route(
     previous: NDArray[np.float64] | None,
     rank: NDArray[np.float64],
     wide: NDArray[np.bool_] | None = None,
-    max_size: int | None = None,
+    deadline: float | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Flows of the lexicographically cheapest routing of ``alloc``; ``(flow, ok)``.
 
@@ -105,33 +105,38 @@ def route(
     run's quantity per arc when ``stability`` is on (None: no change term); ``rank``: the
     arc's place in its line's preference list; ``wide`` (per line,
     :func:`optim.models.rationing.waterfill.wide_lines`): components routed whatever their
-    size, the others up to ``max_size`` lines + cells
-    (:func:`~optim.models.rationing.waterfill.size_limit`). ``ok`` per line: False on lines
-    of components the method handed back (their flows are not set).
+    size, the others up to :data:`~optim.models.rationing.waterfill.MAX_COMPONENT` lines +
+    cells. ``ok`` per line: False on lines
+    of components the method handed back (their flows are not set). Past the
+    ``time.perf_counter()`` ``deadline``, or on a cancel, it raises
+    :class:`~optim.models.rationing.waterfill.Stopped`
+    (:func:`~optim.models.rationing.waterfill.watch`).
     """
     n = len(line_component)
-    g = Components.of(arc_line, arc_cell, line_component, cell_component, wide, max_size)
+    g = Components.of(arc_line, arc_cell, line_component, cell_component, wide)
     x = np.zeros(len(arc_line))
     ok_comp = np.zeros(len(g.lines_per), np.bool_)
     prev = np.zeros(len(arc_line)) if previous is None else previous
-    _route_components(
-        g.comp_line_ptr,
-        g.comp_cell_ptr,
-        g.small,
-        g.line_arc_ptr,
-        g.arc_cell,
-        g.arc_line,
-        g.cell_arc_ptr,
-        g.cell_arc,
-        g.cells(supply),
-        g.lines(alloc),
-        g.arcs(cost, np.int64),
-        g.arcs(prev),
-        previous is not None,
-        g.arcs(np.round(rank), np.int64),
-        x,
-        ok_comp,
-    )
+    with watch(deadline) as stop:
+        _route_components(
+            g.comp_line_ptr,
+            g.comp_cell_ptr,
+            g.small,
+            g.line_arc_ptr,
+            g.arc_cell,
+            g.arc_line,
+            g.cell_arc_ptr,
+            g.cell_arc,
+            g.cells(supply),
+            g.lines(alloc),
+            g.arcs(cost, np.int64),
+            g.arcs(prev),
+            previous is not None,
+            g.arcs(np.round(rank), np.int64),
+            x,
+            ok_comp,
+            stop,
+        )
     flow = np.empty(len(arc_line))
     flow[g.arc_order] = x
     ok = np.empty(n, np.bool_)
@@ -179,7 +184,7 @@ def _relax(
     return tail
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: the watch thread runs beside it (waterfill.watch)
 def _route_components(
     comp_line_ptr: Any,
     comp_cell_ptr: Any,
@@ -197,6 +202,7 @@ def _route_components(
     rank: Any,
     x: Any,
     ok: Any,
+    stop: Any,
 ) -> None:
     n = len(alloc)
     C = len(supply)
@@ -222,6 +228,9 @@ def _route_components(
         l0, l1, c0, c1, a0, a1, eps = _ranges(
             comp, comp_line_ptr, comp_cell_ptr, line_arc_ptr, alloc, supply
         )
+        if stop[0] != 0.0:
+            stop[1] = stop[0]
+            break
         # quantities come as whole quanta (engine._route_exact): half a quantum separates
         # stock from none exactly (a tolerance relative to a 3e14-quanta line lost 3e4)
         eps = min(eps, 0.5)
@@ -314,7 +323,7 @@ def _route_components(
                         tail = _relax(
                             i, e0, e1, e2, k, reached, d0, d1, d2, pred, queued, queue, tail
                         )
-            if relaxations > limit:
+            if relaxations > limit or stop[0] != 0.0:
                 good = False
                 break
             # the nearest cell with stock left (first in order among equals)
@@ -372,6 +381,9 @@ def _route_components(
                 else:
                     x_lo[k2] -= b
                 v = n + arc_cell[k2]
+        if stop[0] != 0.0:  # stopped inside the component: no answer
+            stop[1] = stop[0]
+            break
         ok[comp] = good
         if good:
             for i in range(l0, l1):

@@ -48,14 +48,18 @@ together: 0.6 / 6.4 / 22.6 CPU s against 1.5 / 13.4 (failed) / 73.1 at 1,840 / 4
 10,000 lines + cells, dense shape; 1.1 / 4.9 / 35.5 against 2.5 / 35.6 / 52.8 at 2,000 /
 5,000 / 10,000, sparse with minimums, caps and lanes; ``bench_rationing_span.py``); at
 20,000 they took 140 CPU s. So :data:`MAX_COMPONENT` is 10,000 and a larger component of a
-narrow span stays with the LPs. The kernels do not poll the clock inside a component, and
-the LPs stop at a time limit between (and inside) their solves: under a time limit the
-limit is :data:`TIMED_COMPONENT` (2,000; :func:`size_limit`), where a component takes about
-a second.
+narrow span stays with the LPs. The rule is the same with or without a time limit, so a
+plan does not depend on whether one was given: the kernels stop inside a component too,
+within milliseconds of the deadline or a cancel (:func:`watch`, :class:`Stopped`), as the
+LPs stop between and inside their solves.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -64,15 +68,74 @@ from numba import njit
 from numpy.typing import NDArray
 
 from optim.models.rationing.arrays import Problem
+from optim.solvers.base import cancel_requested
 
 # stage codes of the engine (optim's rationing engine imports and checks them)
 FULL, FAIR, ZERO_LEFT = 1, 3, 4
 
 MAX_COMPONENT = 10_000  # lines + cells; larger components stay with the LP stages...
-TIMED_COMPONENT = 2_000  # ...or larger than this under a time limit...
 LP_SPAN = 1e5  # ...unless their quantities span more than this (the staged LPs' stated bound)
 _REL_EPS = 1e-10  # flow tolerance relative to the component's largest quantity
 _TOL = 1e-7  # the LP stages' tolerance for "served in full" / "short"
+
+# Why the kernels stopped (the first of their ``stop`` flags, :func:`watch`): they read the
+# flag before every search and leave a component the moment it is set
+TIME_LIMIT, CANCELLED = 1, 2
+WATCH_SECONDS = 0.01  # how often the watch looks for a cancel while the kernels run
+
+
+class Stopped(Exception):
+    """The kernels stopped inside a component: the deadline passed, or a cancel was
+    requested (``cancelled``; :func:`optim.solvers.base.interruptible`). Nothing they
+    computed is kept."""
+
+    def __init__(self, cancelled: bool) -> None:
+        super().__init__("cancelled" if cancelled else "time limit reached")
+        self.cancelled = cancelled
+
+
+@contextmanager
+def watch(deadline: float | None) -> Iterator[NDArray[np.float64]]:
+    """The ``stop`` flags of a kernel call, ``[why, why the kernel left]``: the first is set
+    at the ``time.perf_counter()`` ``deadline`` or on a cancel — on entry if either is due,
+    then by a thread that waits for the deadline (looking for a cancel every
+    :data:`WATCH_SECONDS`) while the kernel runs without the GIL (``nogil``). The kernel
+    reads it before every search and, set, leaves its component unanswered, noting why in
+    the second; then :class:`Stopped` is raised. Reading a flag costs the kernels nothing
+    measurable; a look at the clock from within them (numba's object mode) cost about 20 %
+    of a dense week's flow method even where it was never made. A call with neither a
+    deadline nor a cancel to look for starts no thread."""
+    cancel = cancel_requested()
+
+    def why() -> int:
+        if cancel is not None and cancel():
+            return CANCELLED
+        return TIME_LIMIT if deadline is not None and time.perf_counter() >= deadline else 0
+
+    stop = np.array([why(), 0.0])
+    done = threading.Event()
+
+    def run() -> None:
+        while not stop[0]:
+            wait = WATCH_SECONDS if cancel is not None else None
+            if deadline is not None:
+                left = max(deadline - time.perf_counter(), 0.0)
+                wait = left if wait is None else min(wait, left)
+            if done.wait(wait):
+                return
+            stop[0] = why()
+
+    thread = threading.Thread(target=run, name="rationing kernel watch", daemon=True)
+    if (deadline is not None or cancel is not None) and not stop[0]:
+        thread.start()
+    try:
+        yield stop
+    finally:
+        done.set()
+        if thread.is_alive():
+            thread.join()
+    if stop[1]:
+        raise Stopped(stop[1] == CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -82,7 +145,7 @@ class Components:
     ``comp_line_ptr`` / ``comp_cell_ptr``: the ranges of each component; arcs are sorted by
     (line, cell) — ``arc_order`` maps them back — with ``line_arc_ptr`` (CSR by line) and
     ``cell_arc`` / ``cell_arc_ptr`` (the arcs of each cell). ``small``: the components the
-    compiled methods take: at most ``max_size`` lines + cells (:func:`size_limit`), or
+    compiled methods take: at most :data:`MAX_COMPONENT` lines + cells, or
     ``wide`` (per line, :func:`wide_lines`: beyond what the LPs resolve) whatever their size.
     """
 
@@ -107,7 +170,6 @@ class Components:
         line_component: NDArray[np.int64],
         cell_component: NDArray[np.int64],
         wide: NDArray[np.bool_] | None = None,
-        max_size: int | None = None,
     ) -> Components:
         n, C = len(line_component), len(cell_component)
         order_l = np.argsort(line_component, kind="stable")
@@ -116,8 +178,7 @@ class Components:
         comps = np.unique(np.concatenate([line_component, cell_component]))
         lines_per = np.bincount(np.searchsorted(comps, line_component), minlength=len(comps))
         cells_per = np.bincount(np.searchsorted(comps, cell_component), minlength=len(comps))
-        limit = size_limit(None) if max_size is None else max_size
-        small = (lines_per + cells_per) <= limit
+        small = (lines_per + cells_per) <= MAX_COMPONENT
         if wide is not None and wide.any():
             small[np.searchsorted(comps, line_component[wide])] = True
         line_pos = np.empty(n, np.int64)
@@ -169,16 +230,17 @@ def ration(
     num_tiers: int,
     quantum: float | None = None,
     wide: NDArray[np.bool_] | None = None,
-    max_size: int | None = None,
+    deadline: float | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
     """Stages 1–2 (tier totals, leximin fair share) on every component of the arrays.
 
     ``request`` is the upper bound of each line (its cap, or its minimum in stage 0),
     ``floor`` its lower bound (jointly feasible), ``weight`` the rule's :math:`w_i`. Every
     line must have at least one arc; ``wide`` (per line, :func:`wide_lines`): components
-    taken whatever their size, the others up to ``max_size`` (:func:`size_limit`). Returns
-    ``(alloc, stage, level, ok)`` per line; lines of components with ``ok`` False (too
-    large, or numerical trouble) carry no answer.
+    taken whatever their size, the others up to :data:`MAX_COMPONENT`; past
+    the ``time.perf_counter()`` ``deadline``, or on a cancel, :class:`Stopped` is raised
+    (:func:`watch`). Returns ``(alloc, stage, level, ok)`` per line; lines of
+    components with ``ok`` False (too large, or numerical trouble) carry no answer.
 
     With ``quantum`` (the engine's reporting grid), every flow is a whole number of quanta
     (:func:`in_quanta`): supplies, requests and floors floored to the grid, each fair share's
@@ -191,7 +253,7 @@ def ration(
     """
     g = Graph(
         arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers, wide,
-        max_size,
+        deadline,
     )  # fmt: skip
     if quantum is None:
         r = _ration_arrays(g, request, floor, weight, False)
@@ -202,8 +264,9 @@ def ration(
 
 class Graph(NamedTuple):
     """The line–cell graph :func:`ration` works on (see its arguments); ``wide`` (per line,
-    :func:`wide_lines`): components taken whatever their size; ``max_size``: the others'
-    limit (:func:`size_limit`)."""
+    :func:`wide_lines`): components taken whatever their size (the others up to
+    :data:`MAX_COMPONENT`); ``deadline``: a ``time.perf_counter()`` time at which the
+    kernels stop (:class:`Stopped`)."""
 
     arc_line: NDArray[np.int64]
     arc_cell: NDArray[np.int64]
@@ -213,7 +276,7 @@ class Graph(NamedTuple):
     tier: NDArray[np.int64]
     num_tiers: int
     wide: NDArray[np.bool_] | None = None
-    max_size: int | None = None
+    deadline: float | None = None
 
 
 class _Answer(NamedTuple):
@@ -288,19 +351,12 @@ def spans(
     return comps.astype(np.int64), span, low, top
 
 
-def size_limit(time_limit: float | None) -> int:
-    """The most lines + cells of a component the compiled methods take (unless it is wide):
-    :data:`MAX_COMPONENT`, or :data:`TIMED_COMPONENT` under a ``time_limit``."""
-    return MAX_COMPONENT if time_limit is None else TIMED_COMPONENT
-
-
-def wide_lines(p: Problem, max_size: int | None = None) -> NDArray[np.bool_]:
+def wide_lines(p: Problem) -> NDArray[np.bool_]:
     """Per line of ``p``: its component's quantities span more than :data:`LP_SPAN`
     (:func:`spans`), beyond what the staged LPs resolve. Only components of more than
-    ``max_size`` lines + cells (:func:`size_limit`) are looked at (the others are taken
-    anyway)."""
+    :data:`MAX_COMPONENT` lines + cells are looked at (the others are taken anyway)."""
     _, size = np.unique(np.concatenate([p.line_component, p.cell_component]), return_counts=True)
-    if size.max(initial=0) <= (size_limit(None) if max_size is None else max_size):
+    if size.max(initial=0) <= MAX_COMPONENT:
         return np.zeros(p.num_lines, dtype=np.bool_)
     comps, span, _, _ = spans(p)
     return cast(NDArray[np.bool_], (span > LP_SPAN)[np.searchsorted(comps, p.line_component)])
@@ -320,10 +376,9 @@ def _ration_arrays(
     integral: bool,
     base: NDArray[np.float64] | None = None,
 ) -> _Answer:
-    arc_line, arc_cell, supply, line_component, cell_component, tier, num_tiers, _, _ = graph
-    n = len(tier)
+    n = len(graph.tier)
     g = Components.of(
-        arc_line, arc_cell, line_component, cell_component, graph.wide, graph.max_size
+        graph.arc_line, graph.arc_cell, graph.line_component, graph.cell_component, graph.wide
     )
     alloc = np.zeros(n)
     share = np.zeros(n)
@@ -331,30 +386,32 @@ def _ration_arrays(
     stage = np.zeros(n, np.int64)
     level = np.full(n, np.nan)
     ok_comp = np.zeros(len(g.lines_per), np.bool_)
-    _ration_components(
-        g.comp_line_ptr,
-        g.comp_cell_ptr,
-        g.small,
-        g.line_arc_ptr,
-        g.arc_cell,
-        g.arc_line,
-        g.cell_arc_ptr,
-        g.cell_arc,
-        g.cells(supply),
-        g.lines(request),
-        g.lines(floor),
-        g.lines(floor if base is None else base),
-        g.lines(weight),
-        g.lines(tier, np.int64),
-        int(num_tiers),
-        alloc,
-        share,
-        hold,
-        stage,
-        level,
-        ok_comp,
-        integral,
-    )
+    with watch(graph.deadline) as stop:
+        _ration_components(
+            g.comp_line_ptr,
+            g.comp_cell_ptr,
+            g.small,
+            g.line_arc_ptr,
+            g.arc_cell,
+            g.arc_line,
+            g.cell_arc_ptr,
+            g.cell_arc,
+            g.cells(graph.supply),
+            g.lines(request),
+            g.lines(floor),
+            g.lines(floor if base is None else base),
+            g.lines(weight),
+            g.lines(graph.tier, np.int64),
+            int(graph.num_tiers),
+            alloc,
+            share,
+            hold,
+            stage,
+            level,
+            ok_comp,
+            integral,
+            stop,
+        )
     out_alloc, out_share, out_hold = np.empty(n), np.empty(n), np.empty(n, np.bool_)
     out_stage, out_level = np.empty(n, np.int64), np.empty(n)
     out_alloc[g.order_l], out_share[g.order_l], out_hold[g.order_l] = alloc, share, hold
@@ -387,12 +444,16 @@ def _augment(
     par_cell: Any,
     queue: Any,
     eps: float,
+    stop: Any,
 ) -> bool:
     """Raise lines towards ``target`` by augmenting paths; True when every line got there.
 
     On return (stuck), ``seen_line`` / ``seen_cell`` mark the source side of a minimum cut.
+    False too once ``stop`` is set (:func:`watch`: read before every search).
     """
     while True:
+        if stop[0] != 0.0:
+            return False
         for i in range(l0, l1):
             seen_line[i] = False
         for c in range(c0, c1):
@@ -509,7 +570,7 @@ def _copy_state(
     to_used[c0:c1] = used[c0:c1]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: the watch thread runs beside it
 def _ration_components(
     comp_line_ptr: Any,
     comp_cell_ptr: Any,
@@ -533,6 +594,7 @@ def _ration_components(
     level: Any,
     ok: Any,
     integral: bool,
+    stop: Any,
 ) -> None:
     n = len(req)
     C = len(supply)
@@ -563,6 +625,9 @@ def _ration_components(
         l0, l1, c0, c1, a0, a1, eps = _ranges(
             comp, comp_line_ptr, comp_cell_ptr, line_arc_ptr, req, supply
         )
+        if stop[0] != 0.0:
+            stop[1] = stop[0]
+            break
         # stock left at a cell counts as open only above what the lines' own shortfalls
         # (each ≤ eps) may leave behind
         eps_open = eps * (l1 - l0 + 2)
@@ -582,7 +647,7 @@ def _ration_components(
             stage[i] = FULL if req[i] > 0 else ZERO_LEFT
         good = _augment(
             l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
-            cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
+            cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps, stop,
         )  # fmt: skip
         for t in range(1, num_tiers + 1):
             if not good:
@@ -603,6 +668,7 @@ def _ration_components(
             _augment(
                 l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
                 cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
+                stop,
             )  # fmt: skip
             got = 0.0
             for i in range(l0, l1):
@@ -629,6 +695,7 @@ def _ration_components(
             good = _augment(
                 l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell, arc_line,
                 cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line, par_cell, queue, eps,
+                stop,
             )  # fmt: skip
             lam_prev = 0.0
             left = 0
@@ -653,9 +720,11 @@ def _ration_components(
                     if _augment(
                         l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell,
                         arc_line, cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line,
-                        par_cell, queue, eps,
+                        par_cell, queue, eps, stop,
                     ):  # fmt: skip
                         feasible = True
+                        break
+                    if stop[0] != 0.0:
                         break
                     # Newton step: the cut S (seen lines) and its cells N(S)
                     rest = 0.0
@@ -779,7 +848,7 @@ def _ration_components(
                     if _augment(
                         l0, l1, c0, c1, goal, a, x, used, supply, line_arc_ptr, arc_cell,
                         arc_line, cell_arc_ptr, cell_arc, seen_line, seen_cell, par_line,
-                        par_cell, queue, 0.5,
+                        par_cell, queue, 0.5, stop,
                     ):  # fmt: skip
                         held[i] = True
                     else:
@@ -796,6 +865,9 @@ def _ration_components(
                         stage[i] = FULL
                     else:
                         stage[i] = FAIR
+        if stop[0] != 0.0:  # stopped inside the component: no answer
+            stop[1] = stop[0]
+            break
         ok[comp] = good
         if good:
             for i in range(l0, l1):

@@ -28,7 +28,7 @@ from test_rationing_routing import _assert_as_good
 import optim
 from optim import SolveParams
 from optim.errors import SpanBeyondMethod
-from optim.instances.generators.rationing import dense_rationing_frames
+from optim.instances.generators.rationing import dense_rationing_frames, one_component_frames
 from optim.instances.rationing import RationingInstance
 from optim.models.rationing import engine, routing, solve, waterfill
 from optim.models.rationing.arrays import Problem, prepare
@@ -58,17 +58,7 @@ def _assert_exact(p: Problem, out: engine.Outcome) -> None:
 def _one_item(seed: int, nodes: int, huge: float) -> RationingInstance:
     """One item, one component of about ``nodes`` lines + cells (the dense benchmark's
     shape), its first line raised to ``huge`` units and one of its cells to 0.8 × that."""
-    locations = max(20, nodes // 50)
-    lines = nodes - locations
-    frames = dense_rationing_frames(
-        seed, n_items=1, n_locations=locations, n_customers=max(1, lines // 200),
-        lines_per_customer=min(200, lines), tiers=3,
-    )  # fmt: skip
-    dem, sup = frames["demand"], frames["supply"]
-    dem.at[0, "quantity"] = huge
-    at = np.flatnonzero(sup["location"].isin(dem.at[0, "locations"]).to_numpy())[0]
-    sup.loc[at, "quantity"] = huge * 0.8
-    return RationingInstance.from_frames(**frames)
+    return RationingInstance.from_frames(**one_component_frames(seed, nodes, huge))
 
 
 @pytest.fixture
@@ -109,20 +99,15 @@ def test_a_large_component_of_a_narrow_span_stays_with_the_lps(limit_2000):
 def test_components_up_to_10000_take_the_flow_method():
     """``MAX_COMPONENT`` is 10,000: a component of 2,500 lines + cells of a narrow span
     takes the flow method and the exact routing (faster than the staged LPs there, measured
-    in ``bench_rationing_span.py``) and equals the staged LPs' plan to the quantum; under a
-    time limit the limit is 2,000 (``TIMED_COMPONENT``) and the same plan comes from the
-    LPs."""
+    in ``bench_rationing_span.py``) and equals the staged LPs' allocation to the quantum.
+    The same with a time limit (the kernels look at the clock inside a component:
+    ``test_rationing_kernel_clock``)."""
     assert waterfill.MAX_COMPONENT == 10_000
     p = prepare(_one_item(0, 2_500, 50.0))
     out = solve.allocate(p, SolveParams(threads=1))
     assert out.lp_count == 0
     lp = solve.allocate(p, SolveParams(method="lp", threads=1))
     assert (np.round(out.alloc / engine.QUANTUM) == np.round(lp.alloc / engine.QUANTUM)).all()
-    # under a time limit the compiled kernels (which do not poll the clock inside a
-    # component) take up to 2,000 lines + cells: this one runs the LPs, which stop at it
-    timed = solve.allocate(p, SolveParams(threads=1, time_limit=600))
-    assert timed.lp_count > 0
-    assert (np.round(timed.alloc / engine.QUANTUM) == np.round(out.alloc / engine.QUANTUM)).all()
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
