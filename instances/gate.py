@@ -878,5 +878,5 @@ def check_gsm_memory(
             f"about {peak / 2**30:,.0f} GiB; allowed: at most {MEMORY_LIMIT_BYTES / 2**30:,.0f} "
             "GiB (OPTIM_MEMORY_LIMIT_GB) — count lead times in coarser periods (weeks "
             "instead of days).",
-            field=f"{where}.lead_time",
+            field=f"{where}[{list(lead_times).index(worst)}].lead_time",  # the stage's line
         )

@@ -10,6 +10,7 @@ A step that knows about a problem can also put alerts on the run itself
 Built-in rules: a solve without a solution; fill-rate floors the capacity cannot meet (each
 segment planned below its floor, with the units it falls short);
 segments served below their service target in the short week (who, how many units short);
+supply disrupted this week (``plan.yaml`` ``disruption``: items, sites, units missing);
 segments whose simulated service from the stock plan misses its target somewhere
 (``ci_high < target`` in the run's simulation, the worst (item, stage) rows named) or is
 below it on average over a location's items; customer segment × item classes whose
@@ -179,6 +180,40 @@ def _short_week(run: PlanningRun) -> Iterable[Alert]:
                 req - got,
                 _units(run),
             )
+
+
+@alert_rule
+def _disruption(run: PlanningRun) -> Iterable[Alert]:
+    """Supply disrupted this week (``plan.yaml`` ``disruption``): one alert with how many
+    items and sites receive less than their planned stock, the units missing and the
+    items that lose most (from the supply table the short week was rationed on)."""
+    supply = run.tables.get("supply")
+    shares = getattr(run.data, "disruption", None) or {}
+    if supply is None or not shares or not {"planned", "quantity"} <= set(supply.columns):
+        return
+    hit = supply[supply["item"].isin(list(shares)) & (supply["quantity"] < supply["planned"])]
+    if hit.empty:
+        return
+    lost = (hit["planned"] - hit["quantity"]).groupby(hit["item"]).sum()
+    worst = lost.sort_values(ascending=False, kind="stable")
+    unit = _units(run)
+    named = ", ".join(
+        f"{item} {shares[item]:.0%} ({amount:,.0f} {unit} missing)"
+        for item, amount in worst.head(5).items()
+    )
+    total, planned = float(lost.sum()), float(hit["planned"].sum())
+    yield Alert(
+        "warning",
+        "supply",
+        "",
+        f"disruption: {hit['item'].nunique()} item(s), at {len(hit)} (item, location) "
+        f"pair(s), receive {planned - total:,.0f} of {planned:,.0f} {unit} of their planned "
+        "stock this week "
+        f"(plan.yaml disruption), {total:,.0f} {unit} missing; most: {named}"
+        f"{', …' if len(worst) > 5 else ''}",
+        total,
+        unit,
+    )
 
 
 @alert_rule

@@ -1,19 +1,21 @@
 """``report.xlsx``: the planning run's tables as one Excel workbook, beside ``report.html``.
 
-One sheet per table, the summary first (run facts, each solve's status and objective, the
-alert count), then the alerts and the planner tables. Cells are typed (numbers as numbers,
-dates as dates, true/false as booleans, empty for missing), headers are bold and frozen,
-every sheet has an autofilter and column widths fitted to the content; rates are shown as
-percentages, money to cents, quantities as whole units where the column is whole, all with
-thousands separators; the currency and unit stated in ``plan.yaml`` (``currency``, ``units``)
-are part of the money and quantity columns' number formats (the cells stay numbers) and
-summary rows. Text columns of ISO dates (``2025-07-07``: the periods) are written as dates;
-the summary's facts get their own formats (dates as dates, shares and gaps as percentages,
-money to cents). A float cell holds the very double the CSV table holds (the CSV
-writer's rule, :mod:`optim.precision`: quantities to six decimals, money to cents, rates to
-ten significant digits), so a sum or filter in Excel equals the same over the CSV file.
-Written with XlsxWriter (write-only, no Excel needed); the document properties carry a fixed
-date, so the same run gives the same workbook.
+One sheet per table of the output folder (all but ``forecast/forecast.csv``, one row per
+series and week: its accuracy per segment is a sheet), the summary first (run facts, each
+solve's status and objective, the alert count), then the alerts and the planner tables.
+Cells are typed (numbers as numbers, dates as dates, true/false as booleans, empty for
+missing), headers are bold and frozen, every sheet has an autofilter and column widths
+fitted to the content; rates are shown as percentages, money to cents, quantities as whole
+units where the column is whole, all with thousands separators; the currency and unit
+stated in ``plan.yaml`` (``currency``, ``units``) are part of the money and quantity
+columns' number formats (the cells stay numbers) and summary rows. Text columns of ISO
+dates (``2025-07-07``: the periods) are written as dates; the summary's facts get their own
+formats (dates as dates, shares and gaps as percentages, money to cents). A float cell
+holds the very double the CSV table holds (the CSV writer's rule, :mod:`optim.precision`:
+quantities to six decimals, money to cents, rates to ten significant digits), so a sum or
+filter in Excel equals the same over the CSV file. Written with XlsxWriter (write-only, no
+Excel needed); the document properties carry a fixed date, so the same run gives the same
+workbook.
 """
 
 from __future__ import annotations
@@ -124,6 +126,22 @@ def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
             if name in stock
         },
         "supply": run.tables["supply"],
+        # every other table the run writes as CSV (audit: these had no sheet), except the
+        # forecast per series and week (forecast/forecast.csv: one row per series and week,
+        # ~150,000 rows in the demo), summarised per segment by "forecast accuracy"
+        **{
+            sheet: run.tables[name]
+            for sheet, name in (
+                ("forecast accuracy", "forecast_accuracy"),
+                ("stock moved by class", "stock_moved"),
+                ("lead-time lanes", "lead_time_lanes"),
+                ("lead-time drift", "lead_time_drift"),
+                ("review", "review"),
+                ("review trend", "review_trend"),
+            )
+            if name in run.tables
+        },
+        **({"stock max_z stages": run.baseline.tables["stages"]} if run.baseline else {}),
     }
     for prefix, res in (
         ("stock", run.safety_stock),

@@ -194,8 +194,10 @@ def planning(tmp_path_factory):
     for r in history.itertuples():
         shipped.append(f"{r.customer},{r.item},{r.date},{r.quantity},{r.quantity},{r.date}")
     (folder / "shipments.csv").write_text("\n".join(shipped) + "\n")
+    plan = (folder / "plan.yaml").read_text()
+    assert "currency: EUR" in plan and "units: pcs" in plan  # the example states both
     with (folder / "plan.yaml").open("a") as fh:  # the optional keys, mutated like the rest
-        fh.write("currency: EUR\nunits: pcs\nforecast: seasonal_naive\n")
+        fh.write("forecast: seasonal_naive\n")
     return folder
 
 

@@ -50,7 +50,11 @@ Planning folders
 - ``max_service_time_days`` 3 → 6 silently changes nothing →
   test_service_days_that_round_alike_are_warned, test_output::test_run_notes_that_are_warnings_...
 - 776 order lines become 695 (merges) → test_output::test_run_notes_that_are_warnings_are_alerts
-- 500 items become 471 → test_gate::test_items_without_history_are_reported_or_refused
+- 500 items become 471 → test_gate::test_items_without_history_are_reported_or_refused;
+  (audit r12a) still silent in ``optim demo`` →
+  test_items_without_history_are_noted_by_the_example_as_by_the_folder,
+  test_the_demo_states_what_optim_plan_states_of_the_same_input (which also covers the
+  demo's solver seed, input SHA-256, currency / units and the disruption alert)
 
 Exit 1 where the input is at fault
 - non-UTF-8, deeply nested JSON, an unreadable file → test_gate::test_non_utf8_binary_deep_...
@@ -62,7 +66,8 @@ Exit 1 where the input is at fault
 - (audit) ``-`` (standard input) for a history or shipments file: "history file '-' does not
   exist" → test_history_and_shipments_from_standard_input
 - empty / binary history, mixed time zones → test_gate::test_empty_and_binary_history,
-  test_gate::test_history_mistakes
+  test_gate::test_history_mistakes; (audit r12a) a zone on a later line blamed line 2 →
+  test_a_time_zone_on_a_later_line_names_that_line_and_both_zones
 - a garbage ``--previous`` → test_gate::test_garbage_previous (segment),
   tests/planning/test_compare.py (plan)
 - ``plan.yaml`` fields of the wrong shape → test_gate::test_plan_yaml_mistakes
@@ -94,7 +99,9 @@ Resources
 - a YAML alias bomb → test_gate::test_yaml_alias_bomb_is_refused_quickly
 - ``lead_time: 1000000`` allocates terabytes (memory estimated before allocation, refused
   beyond the cap) → test_gate::test_lead_time_million_is_refused_before_allocation,
-  models/safety_stock/test_gsm_limits.py::test_huge_lead_time_is_refused_before_allocation
+  models/safety_stock/test_gsm_limits.py::test_huge_lead_time_is_refused_before_allocation;
+  (audit r12a) it named the line of ``stages``, not the stage's →
+  test_a_lead_time_beyond_the_memory_cap_names_its_own_line
 - (audit) a 65 kB capacity document (1,000 products × 1,000 periods) asked the block
   interior point for 7.45 GiB per copy (MemoryError, exit 1) →
   test_block_ipm_memory_is_estimated_before_allocation
@@ -228,12 +235,20 @@ def test_negative_mean_and_text_std_dev(tmp_path, capsys):
 
 @pytest.mark.parametrize("example", [GSM, CAPACITY, RATIONING])
 def test_bogus_method_is_refused_for_every_kind(tmp_path, capsys, example):
+    """(audit r12a: the message named the document field ``params.method``, not the option
+    the planner typed)"""
     out = tmp_path / "res.json"
     _refused(
         capsys,
         ["solve", example, "--method", "bogus", "--out", out],
-        "method",
-        "'bogus'",
+        "--method 'bogus' is not available",
+        "allowed",
+        out=out,
+    )
+    _refused(
+        capsys,
+        ["solve", example, "--solver", "glop" if example == RATIONING else "cpsat", "--out", out],
+        "--solver '",
         "allowed",
         out=out,
     )
@@ -947,3 +962,116 @@ def test_rationing_memory_is_estimated_before_the_stages_allocate(tmp_path, caps
     )  # fmt: skip
     monkeypatch.setattr(gate, "MEMORY_LIMIT_BYTES", need)
     assert main(["solve", str(week), "--out", str(out)]) == 0
+
+
+# ------------------------------------------------------------- acceptance audit (session 7)
+def test_a_time_zone_on_a_later_line_names_that_line_and_both_zones(tmp_path, capsys):
+    """(audit r12a) One order line with a time zone among lines without one blamed the
+    first line (line 2, which has none) and counted every line as bad: a Series compared
+    with None is unequal everywhere. Now the line with the zone is named, with both zones."""
+    rows = [f"2025-01-{d:02d},C1,I1,5,2" for d in (6, 13, 20)]
+    rows[1] = "2025-01-13T00:00+02:00,C1,I1,4,2"
+    path = tmp_path / "history.csv"
+    path.write_text("date,customer,item,quantity,unit_price\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "seg"
+    message = _refused(
+        capsys, ["segment", path, "--out", out], "history.csv line 3", "column date",
+        "UTC+02:00", "first line (line 2) has none", out=out,
+    )  # fmt: skip
+    assert "bad lines" not in message  # the one line, not every line
+
+
+def test_a_lead_time_beyond_the_memory_cap_names_its_own_line(tmp_path, capsys):
+    """(audit r12a) ``lead_time: 1000000`` was refused naming the line of ``stages`` (4),
+    not of the stage's lead_time (5)."""
+    path = tmp_path / "big.json"
+    path.write_text(GSM.read_text().replace('"lead_time": 3', '"lead_time": 1000000', 1))
+    out = tmp_path / "res.json"
+    _refused(
+        capsys, ["solve", path, "--out", out], f"line {_line_of(path, '1000000')}:",
+        "lead_time 1,000,000 at stage 'plant'", "GiB", out=out,
+    )  # fmt: skip
+
+
+def test_axis_ticks_keep_their_decimals():
+    """(audit r12a) Axis ticks were formatted as whole numbers: the shortfall-cost axis of
+    the demo (0..20 EUR) read 0, 2, 5, 8, 10 for ticks at 0, 2.5, 5, 7.5, 10."""
+    from optim.planning.report import tick_label
+
+    labels = [tick_label(x) for x in (0.0, 2.5, 7.5, 12_500.0, 0.25, -0.0, 1_234_567.0)]
+    assert labels == ["0", "2.5", "7.5", "12,500", "0.25", "0", "1,234,567"]
+
+
+def test_the_demo_states_what_optim_plan_states_of_the_same_input(tmp_path):
+    """(audit r12a) ``optim demo`` and ``optim plan OUT/input`` differed: the demo passed its
+    example seed (2026) to the solvers as their seed, so rationing broke exact ties the
+    other way (SKU-00125's two equal lines at R-03: 9/8 vs 8/9); its report had no input
+    SHA-256; it did not say that 29 of 500 items get no stock plan (the note `optim plan`
+    gives, issue 12's "500 items become 471 without saying so"); its plan.yaml stated no
+    currency or units. Now the folder gives the same files byte for byte (README), the
+    report names money and units, and the disrupted supply is an alert whose amount is the
+    supply table's."""
+    import hashlib
+
+    import pandas as pd
+
+    from optim.planning import demo, read_folder
+
+    out, again = tmp_path / "demo", tmp_path / "plan"
+    assert demo.run(out, seed=4, quiet=True, **SMALL) == 0
+    assert main(["plan", str(out / "input"), "--out", str(again), "--quiet"]) == 0
+    first = json.loads((out / "manifest.json").read_text())["files"]
+    second = json.loads((again / "manifest.json").read_text())["files"]
+    assert {k for k in first if not k.startswith("input/")} == set(second)
+    differ = [k for k in second if first[k]["sha256"] != second[k]["sha256"]]
+    assert differ == []
+    digest = json.loads((out / "manifest.json").read_text())["input"]["sha256"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert f"input SHA-256 {digest[:16]}" in html and "Money in EUR and quantities in pcs" in html
+    assert (
+        hashlib.sha256((out / "report.html").read_bytes()).hexdigest()
+        == second["report.html"]["sha256"]
+    )
+    data = read_folder(out / "input")
+    assert (data.currency, data.units) == ("EUR", "pcs")
+    assert distributor_example(4, **SMALL).notes == data.notes
+    alerts = pd.read_csv(out / "alerts.csv")
+    disrupted = alerts[alerts["message"].str.startswith("disruption:")]
+    supply = pd.read_csv(out / "rationing" / "supply.csv")
+    lost = supply[supply["item"].isin(list(data.disruption))]
+    missing = (lost["planned"] - lost["quantity"]).sum()
+    assert missing > 0 and len(disrupted) == 1
+    assert disrupted.iloc[0]["amount"] == missing and disrupted.iloc[0]["unit"] == "pcs"
+    assert f"{missing:,.0f} pcs missing" in disrupted.iloc[0]["message"]
+
+
+def test_items_without_history_are_noted_by_the_example_as_by_the_folder():
+    """(audit r12a) The seeded example (``optim demo``) planned 471 of its 500 items without
+    the note a planning folder gives (rule items_without_history: report)."""
+    data = distributor_example(2026)
+    assert len(data.notes) == 1 and data.notes[0].startswith("items: 29 of 500 items")
+
+
+def test_a_disruption_of_items_with_stated_supply_is_noted(folder, tmp_path):
+    """(audit r12a) plan.yaml's ``disruption`` scales planned stock only: an item whose stock
+    supply.csv states kept its full quantity, silently. The reader now says so."""
+    from optim.planning import read_folder
+
+    copy = shutil.copytree(folder, tmp_path / "in")
+    plan = yaml.safe_load((copy / "plan.yaml").read_text())
+    orders = (copy / "orders.csv").read_text().splitlines()
+    header = orders[0].split(",")
+    item, location = header.index("item"), header.index("location")
+    pairs = sorted({(r.split(",")[item], r.split(",")[location]) for r in orders[1:]})
+    (copy / "supply.csv").write_text(
+        "item,location,quantity\n" + "".join(f"{i},{loc},10\n" for i, loc in pairs)
+    )
+    plan["disruption"] = {pairs[0][0]: 0.5, **(plan.get("disruption") or {})}
+    (copy / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    hit = sorted({i for i, _ in pairs} & set(plan["disruption"]))
+    (note,) = [n for n in read_folder(copy).notes if "disruption" in n]
+    assert note.startswith(f"supply: {len(hit)} item(s) of plan.yaml disruption")
+    assert "taken as written" in note and hit[0] in note
+    del plan["disruption"]
+    (copy / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    assert not [n for n in read_folder(copy).notes if "disruption" in n]

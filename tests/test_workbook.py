@@ -135,7 +135,8 @@ def test_dates_are_dates_and_summary_facts_have_formats(written):
     assert start.number_format == "yyyy-mm-dd"
     assert facts["peak plan: gap"].number_format == "0.0%"
     assert facts["safety stock: saving share vs max_z"].number_format == "0.0%"
-    assert facts["safety stock: max_z cost per week"].number_format == "#,##0.00"
+    # the example states EUR (plan.yaml currency); without it: test_currency_and_units_...
+    assert facts["safety stock: max_z cost per week"].number_format == '#,##0.00 "EUR"'
     assert facts["items"].number_format == "#,##0"
 
 
@@ -165,3 +166,37 @@ def test_currency_and_units_are_in_the_number_formats(written, tmp_path):
     facts = {r[0].value: r[1] for r in book["summary"].iter_rows(min_row=2)}
     assert facts["currency"].value == "EUR" and facts["units"].value == "pcs"
     assert facts["safety stock: max_z cost per week"].number_format == '#,##0.00 "EUR"'
+    # not stated (the example states both): plain number formats, no currency or unit facts
+    plain = dataclasses.replace(run, data=dataclasses.replace(run.data, currency=None, units=None))
+    book = openpyxl.load_workbook(write_workbook(plain, tmp_path / "plain.xlsx"))
+    sheet = book["segment summary"]
+    row = {h: sheet.cell(row=2, column=k + 1) for k, h in enumerate(header)}
+    assert row["revenue"].number_format == "#,##0.00"
+    assert '"' not in row["short_week_requested"].number_format
+    facts = {r[0].value: r[1] for r in book["summary"].iter_rows(min_row=2)}
+    assert "currency" not in facts and "units" not in facts
+    assert facts["safety stock: max_z cost per week"].number_format == "#,##0.00"
+
+
+def test_every_csv_table_has_a_sheet_but_the_forecast_per_week(written):
+    """(audit r12a) Issue 12 item 8 asks for one sheet per table: forecast accuracy, the
+    stock moved by class and max_z's stages were CSV files without a sheet. Every CSV table
+    of the output folder now has a sheet with its columns and rows, except
+    forecast/forecast.csv (one row per series and week; 12.8 CPU s to write the demo's)."""
+    _, path = written
+    out = path.parent
+    sheets = pd.read_excel(path, sheet_name=None)
+    shapes = [(set(s.columns), len(s)) for s in sheets.values()]
+    csvs = sorted(
+        p for p in out.rglob("*.csv") if p.relative_to(out).as_posix() != "forecast/forecast.csv"
+    )
+    assert len(csvs) >= 30
+    for csv in csvs:
+        table = pd.read_csv(csv)
+        # same rows; the columns, or the planner's of them (the stock simulation's sheet)
+        assert any(
+            rows == len(table)
+            and cols <= set(table.columns)
+            and len(cols) >= min(5, len(table.columns))
+            for cols, rows in shapes
+        ), csv.relative_to(out)

@@ -14,6 +14,7 @@ planner sees the file layout to fill with real data.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -145,9 +146,14 @@ def _job(
         with progress.step("write tables, result documents and the HTML report"):
             if write_input:
                 files = write_folder(data, tmp / "input")
-                inputs.update(
-                    folder="input",
-                    sha256=hash_files((p for p in files.rglob("*") if p.is_file()), root=files),
+                written = sorted(p for p in files.rglob("*") if p.is_file())
+                inputs.update(folder="input", sha256=hash_files(written, root=files))
+                # the report and workbook state the input's SHA-256, as `optim plan OUT/input`
+                # states it for the same files
+                names = [p.name for p in written]
+                source = {"folder": "input", "files": names, "sha256": inputs["sha256"]}
+                result = dataclasses.replace(
+                    result, data=dataclasses.replace(result.data, source=source)
                 )
             planning.write(result, tmp, atomic=False)
         paths = {"out": out, "report": out / "report.html"}
@@ -232,8 +238,6 @@ def plan(
 
             last = read_previous(previous)
         if pins:
-            import dataclasses
-
             check_pins(data, pins, pin_origins or {})
             data = dataclasses.replace(data, pins={**data.pins, **pins})
     return _job(data, out, progress, params=params, quiet=quiet, stream=stream, previous=last)

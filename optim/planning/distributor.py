@@ -39,15 +39,18 @@ import numpy as np
 import pandas as pd
 
 from optim.instances.generators.history import DCS, REGIONS, generate_history
-from optim.planning.folder import PlanningData
+from optim.planning.folder import PlanningData, items_without_history, without_history_note
 
 __all__ = ["PlanningData", "distributor_example", "distributor_network"]
 
 HOLDING_RATE = 0.25 / 52
+"""Holding cost per unit of value and week (25 % a year)."""
 ORDERING_COST = 25.0
 """Cost per replenishment order of the example (plan.yaml ``ordering_cost``): the EOQ of
 its min/max items."""
-"""Holding cost per unit of value and week (25 % a year)."""
+CURRENCY, UNITS = "EUR", "pcs"
+"""What the example's money and quantities are counted in (plan.yaml ``currency``,
+``units``), so its report and workbook label them."""
 
 
 def distributor_network() -> dict[str, Any]:
@@ -170,8 +173,12 @@ def distributor_example(
         n_hit = min(n_hit, int((weights > 0).sum()))
         hit = rng.choice(item_ids, size=n_hit, replace=False, p=weights)
         disruption = {str(i): disruption_level for i in sorted(hit)}
+    # the rule a planning folder applies by default (items_without_history: report), stated
+    # in the run's notes as `optim plan` states it, so `optim demo` says why fewer items plan
+    without = items_without_history(items, history)
     return PlanningData(
         name=f"distributor (seed {seed}, {n_items} items, {n_customers} customers)",
+        notes=(without_history_note(without, len(items)),) if without else (),
         history=history,
         orders=orders,
         network=distributor_network(),
@@ -182,4 +189,6 @@ def distributor_example(
         plan_weeks=26,
         disruption=disruption,
         ordering_cost=ORDERING_COST,
+        currency=CURRENCY,
+        units=UNITS,
     )

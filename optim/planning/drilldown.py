@@ -252,9 +252,12 @@ def drilldown_section(run: PlanningRun) -> str:
     data = item_records(run)
     if not data["items"]:
         return ""
+    from optim.planning.report import currency
+
+    money = f" {html.escape(str(currency(run)))}" if currency(run) else ""  # plan.yaml's
     options = "\n".join(
         f'<option value="{html.escape(item, quote=True)}">{html.escape(item)} '
-        f"({html.escape(rec['class'])}, value {rec['value'] or 0:,.0f})</option>"
+        f"({html.escape(rec['class'])}, value {rec['value'] or 0:,.0f}{money})</option>"
         for item, rec in data["items"]
     )
     payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

@@ -185,6 +185,21 @@ class PlanningData:
     shipments: pd.DataFrame | None = None
 
 
+def items_without_history(items: pd.DataFrame, history: pd.DataFrame) -> list[str]:
+    """Items of ``items`` with no order line in ``history`` (sorted): they get no stock plan."""
+    return sorted(set(items["item"]) - set(history["item"]))
+
+
+def without_history_note(without: list[str], n_items: int) -> str:
+    """The run's note for the rule ``items_without_history: report``: how many items of
+    items.csv get no stock plan, and the first few."""
+    return (
+        f"items: {len(without)} of {n_items} items of items.csv have no order lines in "
+        "history.csv and get no stock plan (rule items_without_history: report): "
+        f"{', '.join(without[:5])}{', …' if len(without) > 5 else ''}."
+    )
+
+
 class _Plan:
     """``plan.yaml`` with the text kept, so every error names its line."""
 
@@ -360,8 +375,7 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
             where="network.stages",
         )
     except InstanceError as exc:
-        worst = max(range(len(parsed)), key=lambda j: parsed[j].lead_time)
-        raise plan.error(f"network.stages[{worst}].lead_time", str(exc).rstrip(".")) from None
+        raise plan.error(str(exc.field), str(exc).rstrip(".")) from None
     mapping = network["demand_stage_of_location"]
     if not isinstance(mapping, dict) or not mapping:
         raise plan.error(
@@ -713,7 +727,7 @@ def read_folder(folder: str | Path) -> PlanningData:
                 f"disruption names item {item!r}, not in items.csv",
                 "items of items.csv",
             )
-    without = sorted(known_items - set(history["item"]))
+    without = items_without_history(items, history)
     if without:
         if cfg["items_without_history"] == "error":
             line = items.index[items["item"].isin(without)][0]
@@ -723,11 +737,7 @@ def read_folder(folder: str | Path) -> PlanningData:
                 "history (or items_without_history: report in plan.yaml).",
                 field="items.item",
             )
-        notes.append(
-            f"items: {len(without)} of {len(known_items)} items of items.csv have no order "
-            f"lines in history.csv and get no stock plan (rule items_without_history: report): "
-            f"{', '.join(without[:5])}{', …' if len(without) > 5 else ''}."
-        )
+        notes.append(without_history_note(without, len(known_items)))
 
     supply = _supply(folder, known_items, set(locations), orders, cfg, notes)
     policy_path = folder / "policy.yaml"
@@ -957,6 +967,15 @@ def _supply(
             f"supply: {len(missing)} ordered (item, location) pairs are not in supply.csv and "
             + ("get the planned stock" if rule == "planned" else "get no stock")
             + f" (rule supply_missing: {rule}): {pairs}{', …' if len(missing) > 5 else ''}."
+        )
+    # plan.yaml's disruption scales planned stock; stock stated in supply.csv is taken as
+    # written, which the planner is told rather than left to find out (audit r12a)
+    stated = sorted(set(cfg["disruption"]) & set(frame["item"]))
+    if stated:
+        notes.append(
+            f"supply: {len(stated)} item(s) of plan.yaml disruption have their stock in "
+            "supply.csv, taken as written (the disruption share scales planned stock only): "
+            f"{', '.join(stated[:5])}{', …' if len(stated) > 5 else ''}."
         )
     return frame.reset_index(drop=True)
 

@@ -36,7 +36,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter, StrMethodFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from optim.result import Result
 
@@ -241,8 +241,15 @@ def _colours(segments: list[str]) -> dict[str, str]:
     return {s: PALETTE[k % len(PALETTE)] for k, s in enumerate(segments)}
 
 
-def _thousands() -> StrMethodFormatter:
-    return StrMethodFormatter("{x:,.0f}")
+def tick_label(value: float, _pos: object = None) -> str:
+    """An axis tick with thousands separators and the decimals it has (at most two): a
+    tick at 2.5 reads 2.5, not 2 (whole-number labels rounded the ticks of small axes)."""
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _thousands() -> FuncFormatter:
+    return FuncFormatter(tick_label)
 
 
 def _week_ticks(ax: Any, periods: list[str]) -> None:
@@ -784,14 +791,15 @@ def _section(sid: str, title: str, hint: str, body: str, cls: str = "table") -> 
 
 
 def _metadata(run: PlanningRun) -> str:
-    """Run metadata: optim version and the input's SHA-256 (from the planning folder)."""
+    """Run metadata: optim version and the input's SHA-256 (from the planning folder; not
+    its path, so the same input gives the same report wherever its folder lies)."""
     from optim.cli import _version
 
     source = getattr(run.data, "source", {}) or {}
     digest = source.get("sha256")
     text = f"optim {_version()}"
     if digest:
-        text += f" · input {source.get('folder', '')} SHA-256 {digest[:16]}…"
+        text += f" · input SHA-256 {digest[:16]}…"
     return text
 
 

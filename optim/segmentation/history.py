@@ -151,12 +151,7 @@ def _first_bad(column: str, raw: pd.Series, bad: np.ndarray, what: str) -> Insta
 
     pos = int(np.flatnonzero(bad)[0])
     source = raw.attrs.get("source")
-    label = raw.index[pos]
-    if isinstance(label, (np.integer, int)):
-        label = int(label)
-    place = f"{source} line {label}" if source and _is_csv(source) else (
-        f"{source or 'history'} row {label!r}"
-    )  # fmt: skip
+    place = f"{source if source else 'history'} {shown_line(raw, pos)}"
     count = int(bad.sum())
     more = f" ({count} bad lines in all)" if count > 1 else ""
     return InstanceError(
@@ -209,15 +204,17 @@ def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
     else:
         parsed = parse_dates(raw)
         if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed time zones
-            zones = pd.Series([getattr(v, "tzinfo", None) for v in parsed], index=raw.index)
-            first = zones.iloc[0]
-            bad = (zones != first).to_numpy() | parsed.isna().to_numpy()
+            # compared one by one: a Series compared with None is unequal everywhere, which
+            # blamed the first line itself when it had no zone
+            zones = [_zone(v) for v in parsed]
+            bad = np.array([z != zones[0] for z in zones]) | parsed.isna().to_numpy()
+            pos = int(np.flatnonzero(bad)[0])
             raise _first_bad(
                 "date",
                 raw,
                 bad,
-                "has another time zone than the first line; allowed: one time zone (or none) "
-                "for every line",
+                f"has time zone {zones[pos]} while the first line ({shown_line(raw, 0)}) "
+                f"has {zones[0]}; allowed: one time zone (or none) for every line",
             )
     bad = parsed.isna().to_numpy()
     if bad.any():
@@ -227,6 +224,21 @@ def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
     if window:
         _date_window(raw, parsed)
     return parsed.reset_index(drop=True)
+
+
+def _zone(value: object) -> str:
+    """A parsed date's time zone as a planner reads it: ``UTC+02:00``, or ``none``."""
+    zone = getattr(value, "tzinfo", None)
+    return "none" if zone is None else str(zone)
+
+
+def shown_line(raw: pd.Series, pos: int) -> str:
+    """Where row ``pos`` of a history column is: ``line N`` of a CSV file, else ``row N``."""
+    label = raw.index[pos]
+    if isinstance(label, np.integer):
+        label = int(label)
+    source = raw.attrs.get("source")
+    return f"line {label}" if source and _is_csv(source) else f"row {label!r}"
 
 
 def parse_dates(raw: pd.Series) -> pd.Series:

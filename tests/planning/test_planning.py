@@ -316,7 +316,8 @@ def test_capacity_fallback_is_strict_priority_and_names_every_segment(data):
     for a in alerts:
         r = segs.loc[a.who]
         assert a.amount == pytest.approx(r["demand"] * (floor[a.who] - r["fill_rate"]))
-        assert a.unit == "units" and f"{a.amount:,.0f} units short of the floor" in a.message
+        unit = tight.units  # the example states pcs (plan.yaml units)
+        assert a.unit == unit == "pcs" and f"{a.amount:,.0f} pcs short of the floor" in a.message
 
 
 # --- issue 10: the planning run with critical levels ------------------------------------------

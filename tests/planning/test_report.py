@@ -28,8 +28,13 @@ PLOT_IDS = (
 
 @pytest.fixture(scope="module")
 def small_run() -> PlanningRun:
-    """The small seeded distributor (60 items, 30 customers, 60 weeks), run end to end."""
-    return run(distributor_example(1, n_items=60, n_customers=30, weeks=60))
+    """The small seeded distributor (60 items, 30 customers, 60 weeks), run end to end,
+    without the example's currency and units (plain numbers and "units": the stated ones
+    are checked by test_currency_and_units_from_plan_yaml and by the demo's audit test)."""
+    import dataclasses
+
+    data = distributor_example(1, n_items=60, n_customers=30, weeks=60)
+    return run(dataclasses.replace(data, currency=None, units=None))
 
 
 @pytest.fixture(scope="module")
