@@ -175,9 +175,12 @@ def tier_violations(
     when stock left there unallocated could be gained. Flooring each share and supply to
     the grid leaves under one quantum per line and cell, so a finding counts only when the
     gain reaches the component's lines + cells in quanta: exact beyond that, and
-    independent of the stages' tolerances. A check on every answer, so that a numerical
-    slip (a relative tolerance calling a tier 10 units short of 1e12 "served") is an error,
-    never a plan. One compiled breadth-first search per tier.
+    independent of the stages' tolerances. At the cell itself the check is exact to one
+    quantum: an arc of a lower-tier line holding a quantum at a cell where such a short line
+    may draw, with its line a quantum above its floor (rounded up) - rounding never hands a
+    lower tier the quantum a higher tier's floored share freed. A check on every answer, so
+    that a numerical slip (a relative tolerance calling a tier 10 units short of 1e12
+    "served") is an error, never a plan. One compiled breadth-first search per tier.
     """
     from optim.models.rationing.waterfill import reach_gain
 
@@ -200,7 +203,20 @@ def tier_violations(
         np.bincount(p.line_component, minlength=n_comp)
         + np.bincount(p.cell_component, minlength=n_comp)
     )[p.cell_component]
-    arcs, cells = [none], [none]
+    # at one cell, exact to the quantum: a line holding a quantum there while a line of a
+    # higher tier (no integer rule) is short at the same cell holds it above its floor
+    # rounded up (a unit moved from it to the short line raises that tier's total; the
+    # routing never gives a lower tier such a quantum, a lot line's included)
+    first = np.full(C, np.iinfo(np.int64).max)
+    on = short[p.arc_line] >= 1
+    np.minimum.at(first, p.arc_cell[on], p.tier[p.arc_line[on]])
+    above = alloc_q - np.ceil(out.floor / quantum - 0.01) >= 1
+    arcs = [
+        np.flatnonzero(
+            (p.tier[p.arc_line] > first[p.arc_cell]) & (flow_q >= 1) & above[p.arc_line]
+        )
+    ]
+    cells = [none]
     for t in np.unique(p.tier[short >= 1]):
         gain = reach_gain(
             line_ptr, p.arc_cell[order], cell_ptr, by_cell, p.arc_line[order],

@@ -138,6 +138,9 @@ def watch(deadline: float | None) -> Iterator[NDArray[np.float64]]:
         raise Stopped(stop[1] == CANCELLED)
 
 
+_Ints = NDArray[np.int64]
+
+
 @dataclass(frozen=True)
 class Components:
     """Lines, cells and arcs renumbered so that each component is a contiguous range.
@@ -202,6 +205,16 @@ class Components:
             cell_arc=np.argsort(ac, kind="stable").astype(np.int64),
             cell_arc_ptr=np.r_[0, np.cumsum(np.bincount(ac, minlength=C))].astype(np.int64),
         )
+
+    def kernel_graph(
+        self,
+    ) -> tuple[_Ints, _Ints, NDArray[np.bool_], _Ints, _Ints, _Ints, _Ints, _Ints]:
+        """The graph as the kernels take it, their first arguments: ``comp_line_ptr,
+        comp_cell_ptr, small, line_arc_ptr, arc_cell, arc_line, cell_arc_ptr, cell_arc``."""
+        return (
+            self.comp_line_ptr, self.comp_cell_ptr, self.small, self.line_arc_ptr,
+            self.arc_cell, self.arc_line, self.cell_arc_ptr, self.cell_arc,
+        )  # fmt: skip
 
     def lines(self, values: NDArray[Any], dtype: Any = np.float64) -> NDArray[Any]:
         """Per-line ``values`` in component order (contiguous, for the kernels)."""
@@ -388,14 +401,7 @@ def _ration_arrays(
     ok_comp = np.zeros(len(g.lines_per), np.bool_)
     with watch(graph.deadline) as stop:
         _ration_components(
-            g.comp_line_ptr,
-            g.comp_cell_ptr,
-            g.small,
-            g.line_arc_ptr,
-            g.arc_cell,
-            g.arc_line,
-            g.cell_arc_ptr,
-            g.cell_arc,
+            *g.kernel_graph(),
             g.cells(graph.supply),
             g.lines(request),
             g.lines(floor),

@@ -118,6 +118,23 @@ def test_the_flow_kernel_stops_at_a_spent_deadline_and_on_a_cancel():
     assert str(cancelled.value) == "cancelled"
 
 
+def test_the_engine_routing_stops_at_a_spent_deadline():
+    """``engine._route_exact`` turns the routing kernel's stop into the stage LPs' outcome
+    at a limit, as ``_exact`` does the flow kernel's."""
+    p = _small_week()
+    block = engine.Block(
+        num_lines=p.num_lines, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply
+    )
+    ga = np.arange(p.num_arcs)
+    alloc = np.zeros(p.num_lines)
+    usable = np.ones(p.num_arcs, dtype=bool)
+    assert engine._route_exact(p, block, ga, alloc, usable) is not None
+    with pytest.raises(engine.EngineError) as spent:
+        engine._route_exact(p, block, ga, alloc, usable, deadline=time.perf_counter())
+    assert spent.value.status is Status.TIME_LIMIT
+    assert spent.value.termination is Termination.TIME_LIMIT
+
+
 def test_the_routing_kernel_stops_at_a_spent_deadline_and_on_a_cancel():
     common = dict(
         arc_line=np.array([0, 0, 1, 1]),

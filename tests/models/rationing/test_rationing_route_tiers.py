@@ -175,3 +175,28 @@ def test_a_generated_week_whose_lp_routing_crossed(method):
     )  # fmt: skip
     p = prepare(RationingInstance.from_frames(**frames))
     _check(p, solve.allocate(p, SolveParams(method=method)))
+
+
+def test_the_tier_check_withholds_a_one_quantum_crossing_through_a_lot_line():
+    """The answer the routing gave before (L2 0.000001 at C, where tier 1 is short, and
+    1.999999 at D) replayed into the check on every answer: it is found at the arc (L2, C),
+    and the solve would withhold it. The search along augmenting paths alone counts only
+    gains of the component's lines + cells in quanta (8 here), so it let this one pass."""
+    p = prepare(optim.from_dict(_fallback_week()))
+    out = solve.allocate(p, SolveParams())
+    assert [len(found) for found in solve.tier_violations(p, out, engine.QUANTUM)] == [0, 0]
+    line = {str(p.line_id[i]): i for i in range(p.num_lines)}
+    where = {str(p.location_names[p.cell_location[c]]): c for c in range(p.num_cells)}
+    to_c, from_d = (
+        int(np.flatnonzero((p.arc_line == line["L2"]) & (p.arc_cell == where[loc]))[0])
+        for loc in ("C", "D")
+    )
+    out.flow[to_c] += engine.QUANTUM
+    out.flow[from_d] -= engine.QUANTUM
+    arcs, cells = solve.tier_violations(p, out, engine.QUANTUM)
+    assert arcs.tolist() == [to_c] and len(cells) == 0
+    message = solve._crossed(p, out, arcs, cells)
+    assert message.startswith(
+        "the answer broke tier priority and was withheld: line L2 (tier 2) held 1e-06 units "
+        "of W at C while line H1 (tier 1) was 97.666667 units short"
+    )
