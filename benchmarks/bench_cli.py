@@ -77,7 +77,8 @@ def main() -> None:
     ap.add_argument("--folder", help="a big folder written earlier (skips generating it)")
     ap.add_argument("--startup-only", action="store_true", help="skip the big folder")
     args = ap.parse_args()
-    example = str(ROOT / "instances" / "data" / "two_echelon_gsm.json")
+    data = ROOT / "instances" / "data"
+    example = str(data / "two_echelon_gsm.json")
     base, base_mem = _time([sys.executable, "-c", "pass"], args.runs)
     base_cpu = CPU[f"{sys.executable} -c pass"]
     print(
@@ -92,6 +93,11 @@ def main() -> None:
         ("optim schema plan", [*OPTIM, "schema", "plan"]),
         ("optim schema result-rationing", [*OPTIM, "schema", "result-rationing"]),
         ("optim validate two_echelon_gsm.json", [*OPTIM, "validate", example]),
+        # every kind's document (audit r12a: rationing and capacity import pandas here)
+        *(
+            (f"optim validate {name}.json", [*OPTIM, "validate", str(data / f"{name}.json")])
+            for name in ("weekly_rationing", "peak_capacity")
+        ),
     ):
         t, mem = _time(argv, args.runs)
         c = CPU[" ".join(argv)]
