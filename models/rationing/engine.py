@@ -723,9 +723,10 @@ def _integerize(
     quantities changed) and each CP-SAT model's exact integer scaling (the common
     denominator of its fair shares and weights, :mod:`optim.solvers.cpsat`) spans one
     component's lines only. A component whose continuous shares and floors already keep
-    every rule takes them as they are (no solve). A component CP-SAT cannot take
-    exactly raises :class:`ComponentNotScalable` with its index (``component``: per line,
-    its component in the whole problem).
+    every rule takes them as they are (no solve). A component the integer stage cannot
+    take exactly (beyond CP-SAT's integer range, or a step not proven within its
+    deterministic budget) raises :class:`ComponentNotScalable` with its index
+    (``component``: per line, its component in the whole problem).
 
     ``method="auto"``: a component whose largest quantity (a supply at its cells, a line's
     cap or lot) exceeds :data:`MIP_TRUST` units or ``waterfill.LP_SPAN`` times its smallest
