@@ -6,7 +6,9 @@ exceeds ``engine.MIP_TRUST`` units (HiGHS' MIP below that). Checked against an i
 brute force: per component and tier, every combination of lot counts / all-or-nothing
 choices of the tier's integer lines, each with an exact integer max-flow (Python integers)
 over the continuous lines — earlier tiers held at the answer's totals, later ones at their
-floors (the integer stage's definition) — gives the tier's best total in quanta.
+floors (the integer stage's definition) — gives the tier's best total in quanta; and per
+tier, step B's distance to the fair shares equals the least over every such combination, each
+optimised by cycle cancelling on exact fractions (:func:`_closest_by_cycles`).
 """
 
 from __future__ import annotations
