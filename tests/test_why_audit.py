@@ -1002,7 +1002,7 @@ def test_axis_ticks_keep_their_decimals():
     assert labels == ["0", "2.5", "7.5", "12,500", "0.25", "0", "1,234,567"]
 
 
-def test_the_demo_states_what_optim_plan_states_of_the_same_input(tmp_path):
+def test_the_demo_states_what_optim_plan_states_of_the_same_input(tmp_path, monkeypatch):
     """(audit r12a) ``optim demo`` and ``optim plan OUT/input`` differed: the demo passed its
     example seed (2026) to the solvers as their seed, so rationing broke exact ties the
     other way (SKU-00125's two equal lines at R-03: 9/8 vs 8/9); its report had no input
@@ -1015,11 +1015,25 @@ def test_the_demo_states_what_optim_plan_states_of_the_same_input(tmp_path):
 
     import pandas as pd
 
+    from optim.params import SolveParams
     from optim.planning import demo, read_folder
 
     out, again = tmp_path / "demo", tmp_path / "plan"
-    assert demo.run(out, seed=4, quiet=True, **SMALL) == 0
+    seeds = []  # the solver seed each run solves with
+
+    def small(seed, **_):  # `optim demo` on the small example
+        return distributor_example(seed, **SMALL)
+
+    def spied(data, params=None, **kwargs):
+        seeds.append((params or SolveParams()).seed)
+        return planned(data, params=params, **kwargs)
+
+    planned = demo.planning.run
+    monkeypatch.setattr(demo, "distributor_example", small)
+    monkeypatch.setattr(demo.planning, "run", spied)
+    assert main(["demo", "--seed", "4", "--out", str(out), "--quiet"]) == 0
     assert main(["plan", str(out / "input"), "--out", str(again), "--quiet"]) == 0
+    assert seeds == [0, 0]  # the example's seed is not the solvers' (it was: [4, 0])
     first = json.loads((out / "manifest.json").read_text())["files"]
     second = json.loads((again / "manifest.json").read_text())["files"]
     assert {k for k in first if not k.startswith("input/")} == set(second)

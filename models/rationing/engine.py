@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -722,9 +723,10 @@ def _integerize(
     quantities changed) and each CP-SAT model's exact integer scaling (the common
     denominator of its fair shares and weights, :mod:`optim.solvers.cpsat`) spans one
     component's lines only. A component whose continuous shares and floors already keep
-    every rule takes them as they are (no solve). A component CP-SAT cannot take
-    exactly raises :class:`ComponentNotScalable` with its index (``component``: per line,
-    its component in the whole problem).
+    every rule takes them as they are (no solve). A component the integer stage cannot
+    take exactly (beyond CP-SAT's integer range, or a step not proven within its
+    deterministic budget) raises :class:`ComponentNotScalable` with its index
+    (``component``: per line, its component in the whole problem).
 
     ``method="auto"``: a component whose largest quantity (a supply at its cells, a line's
     cap or lot) exceeds :data:`MIP_TRUST` units or ``waterfill.LP_SPAN`` times its smallest
@@ -985,17 +987,19 @@ def _closest_totals(runner: _Runner, step: _StepB) -> list[int]:
 
     Branch and bound over the tier's lot / all-or-nothing lines (``mult`` > 0: their amounts
     are whole multiples of it), on exact rationals: each node's relaxation lets those lines
-    take any quantum in their bounds and is a min-cost flow with convex costs
-    (:class:`_ConvexFlow`), whose optimum is integral and exact; a node whose relaxed
-    distance is not below the best plan's is cut, one whose relaxation keeps every multiple
-    is a plan, else it branches on the first line off its multiple (the nearer side first).
-    ``start`` (step A's plan) is the first incumbent. Every comparison is of exact
-    fractions, so the result is the proven optimum — or, past :data:`EXACT_NODES` nodes or
-    :data:`EXACT_WORK` arc scans (deterministic budgets), the component is refused
+    take any quantum in their bounds, their distance interpolated linearly between the
+    multiples around the share (equal to it at every multiple: a lower bound, and tight —
+    at a 3,000-line component with 600 lot lines the root's optimum kept every multiple,
+    where the distance itself between whole quanta took over 2,000 nodes), and is a min-cost
+    flow with convex costs (:class:`_ConvexFlow`), whose optimum is integral and exact; each
+    child starts from its parent's optimal flow. A node whose relaxed distance is not below
+    the best plan's is cut, one whose relaxation keeps every multiple is a plan, else it
+    branches on the first line off its multiple (the nearer side first). ``start`` (step
+    A's plan) is the first incumbent. Every comparison is of exact fractions, so the result
+    is the proven optimum — or, past :data:`EXACT_NODES` nodes or :data:`EXACT_WORK` arc
+    scans (deterministic budgets), the component is refused
     (:class:`~optim.errors.NotExactlyScalable`), never a plan not proven.
     """
-    from fractions import Fraction
-
     from optim.errors import NotExactlyScalable
 
     lo, hi, T, mult, start, share, weight = step[3:]
@@ -1006,47 +1010,49 @@ def _closest_totals(runner: _Runner, step: _StepB) -> list[int]:
     def distance(a: list[int]) -> Fraction:
         return sum((abs(a[i] - s[i]) * inv[i] for i in idx), Fraction(0))
 
-    flow = _ConvexFlow(step, s, inv)
+    flow = _ConvexFlow(step, s, inv, runner.clock)
     ints = [i for i in idx if mult[i] > 0]
     m = {i: int(mult[i]) for i in ints}
     best, best_cost = start, distance(start)
     top = hi.copy()
     for i in ints:
         top[i] = hi[i] // m[i] * m[i]
-    stack = [(lo.copy(), top)]
+    # a node: its parent's optimal flow and the one bound it changes (None: the root)
+    stack: list[tuple[_Relaxed | None, int, bool, int]] = [(None, -1, False, 0)]
     nodes = 0
     while stack:
         nodes += 1
         if nodes > EXACT_NODES:
             raise NotExactlyScalable(_unproven(f"{EXACT_NODES:,} branch-and-bound nodes"))
         runner.clock.remaining()  # the time limit and cancel, between nodes
-        low, high = stack.pop()
-        a = flow.solve(low, high)
+        parent, i, up, moved_to = stack.pop()
+        node = flow.root(lo, top) if parent is None else flow.branch(parent, i, up, moved_to)
         runner.lp_count += 1
-        if a is None:
+        if node is None:
             continue
-        cost = distance(a)
-        if cost >= best_cost:
+        a = flow.totals(node)
+        relaxed = flow.relaxed(a)
+        if relaxed >= best_cost:
             continue
         off = [i for i in ints if a[i] % m[i]]
-        if not off:
-            best, best_cost = a, cost
+        if not off:  # a plan: its distance is the relaxed one
+            best, best_cost = a, relaxed
             continue
         i = off[0]
         k = a[i] // m[i]
-        down, up = high.copy(), low.copy()
-        down[i], up[i] = k * m[i], (k + 1) * m[i]
-        near_down = a[i] - k * m[i] <= (k + 1) * m[i] - a[i]
-        children = [(up, high), (low, down)] if near_down else [(low, down), (up, high)]
-        stack += children  # the nearer side is popped first
+        down_first = a[i] - k * m[i] <= (k + 1) * m[i] - a[i]
+        children = [(node, i, True, (k + 1) * m[i]), (node, i, False, k * m[i])]
+        stack += children if down_first else children[::-1]  # the nearer side popped first
     return best
 
 
 EXACT_NODES = 2_000
 """Branch-and-bound nodes per tier of :func:`_closest_totals` before the component is
 refused (deterministic: a count, not a clock)."""
-EXACT_WORK = 50_000_000
-"""Residual-arc scans per tier of :func:`_closest_totals` before the component is refused."""
+EXACT_WORK = 100_000_000
+"""Residual-arc scans per tier of :func:`_closest_totals` before the component is refused
+(a component of 3,000 lines, 600 of them with lots, at 3e11 took up to 6.4e7 in one tier:
+17 CPU s on the shared machine)."""
 
 
 def _unproven(budget_text: str, what: str = "distance to the fair shares") -> str:
@@ -1055,6 +1061,14 @@ def _unproven(budget_text: str, what: str = "distance to the fair shares") -> st
         f"does not resolve) could not be proven optimal in whole quanta: the {what} was not "
         f"proven within {budget_text}."
     )
+
+
+class _Relaxed(NamedTuple):
+    """A relaxation's optimal flow: residual capacities, and each line's lower bound (its
+    supply; its segments carry the rest of its total)."""
+
+    cap: list[int]
+    low: list[int]
 
 
 class _ConvexFlow:
@@ -1075,34 +1089,52 @@ class _ConvexFlow:
     each augmentation along a shortest path keeps every residual cycle non-negative), the
     whole demand, or the bounds are infeasible (None). ``work`` counts arc scans."""
 
-    def __init__(self, step: _StepB, s: dict[int, Any], inv: dict[int, Any]) -> None:
+    def __init__(
+        self, step: _StepB, s: dict[int, Fraction], inv: dict[int, Fraction], clock: _Clock
+    ) -> None:
         import math
 
         sub, supply, arc_top, T = step.sub, step.supply, step.arc_top, step.T
         total = sum(step.start[i] for i in T.tolist())
-        self.sub, self.total, self.work = sub, total, 0
+        self.sub, self.total, self.work, self.clock = sub, total, 0, clock
         self.head: list[int] = []  # per residual arc (2k forward, 2k + 1 its reverse)
         self.cap: list[int] = []
         self.cost: list[int] = []
         self.adj: list[list[int]] = []  # per node, its residual arcs
+        self.segments: dict[int, list[int]] = {}  # per tier line, its segments' arcs
         self.supply = [int(v) for v in supply.tolist()]
         self.arc_top = [int(v) for v in arc_top.tolist()]
         self.T = T.tolist()
+        # per tier line: the distance's breakpoints b0 ≤ s ≤ b1 (the whole quanta around
+        # s, or the multiples around it for a line that keeps multiples) and slopes
+        self.s, self.inv, self.bends = s, inv, {}
         slopes = {}
         for i in self.T:
-            below = math.floor(s[i])
-            frac = s[i] - below
-            slopes[i] = (below, -inv[i], (1 - 2 * frac) * inv[i], inv[i], frac > 0)
+            g = int(step.mult[i]) if step.mult[i] > 0 else 1
+            b0, b1 = math.floor(s[i] / g) * g, math.ceil(s[i] / g) * g
+            mid = (abs(b1 - s[i]) - abs(s[i] - b0)) / (b1 - b0) if b1 > b0 else Fraction(0)
+            self.bends[i] = (b0, b1, mid * inv[i])
+            slopes[i] = (-inv[i], mid * inv[i], inv[i])
         denominator = 1
-        for _, lower, mid, upper, _ in slopes.values():
-            for v in (lower, mid, upper):
-                denominator = math.lcm(denominator, v.denominator)
-        self.pieces = {
-            i: (b, int(lo_ * denominator), int(mid * denominator), int(up * denominator), f)
-            for i, (b, lo_, mid, up, f) in slopes.items()
-        }
+        for v in (v for three in slopes.values() for v in three):
+            denominator = math.lcm(denominator, v.denominator)
+        self.pieces = {i: tuple(int(v * denominator) for v in k) for i, k in slopes.items()}
 
-    def solve(self, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> list[int] | None:
+    def relaxed(self, a: list[int]) -> Fraction:
+        """The relaxation's objective at ``a`` (exact): the distance, interpolated
+        linearly between the multiples around the share on a line that keeps multiples
+        (equal to it at every multiple, so a lower bound on any plan of the node)."""
+        total = Fraction(0)
+        for i in self.T:
+            b0, b1, mid = self.bends[i]
+            if b0 < a[i] < b1:
+                total += abs(b0 - self.s[i]) * self.inv[i] + (a[i] - b0) * mid
+            else:
+                total += abs(a[i] - self.s[i]) * self.inv[i]
+        return total
+
+    def root(self, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> _Relaxed | None:
+        """The relaxation's optimum under the bounds ``lo ≤ a ≤ hi``; None: infeasible."""
         sub, n = self.sub, self.sub.num_lines
         lo_, hi_ = lo.tolist(), hi.tolist()
         rest = self.total - sum(lo_[i] for i in self.T)
@@ -1111,14 +1143,14 @@ class _ConvexFlow:
         tier, sink = 0, 1 + n + sub.num_cells  # lines 1..n, cells after them
         self.head, self.cap, self.cost = [], [], []
         self.adj = [[] for _ in range(sink + 1)]
-        segments: dict[int, list[int]] = {}
+        self.segments = {}
         for i in self.T:
-            b, lower, mid, upper, frac = self.pieces[i]
-            ends = (min(b, hi_[i]), min(b + 1 if frac else b, hi_[i]), hi_[i])
-            at, segments[i] = lo_[i], []
-            for end, k in zip(ends, (lower, mid, upper), strict=True):
+            b0, b1, _ = self.bends[i]
+            ends = (min(b0, hi_[i]), min(b1, hi_[i]), hi_[i])
+            at, self.segments[i] = lo_[i], []
+            for end, k in zip(ends, self.pieces[i], strict=True):
                 if end > at:
-                    segments[i].append(self._add(tier, 1 + i, end - at, k))
+                    self.segments[i].append(self._add(tier, 1 + i, end - at, k))
                     at = end
         arcs = zip(sub.arc_line.tolist(), sub.arc_cell.tolist(), self.arc_top, strict=True)
         for line, cell, top in arcs:
@@ -1141,21 +1173,61 @@ class _ConvexFlow:
                     cap[c] -= push
                     cap[c ^ 1] += push
                     need -= push
-            while need > 0:
-                push = self._augment(1 + i, sink, need)
-                if push == 0:
-                    return None
-                need -= push
-        # then the rest of the tier total from the tier source, along shortest paths
-        while rest > 0:
-            push = self._augment(tier, sink, rest)
-            if push == 0:
+            if not self._send(1 + i, sink, need):
                 return None
-            rest -= push
-        a = lo_.copy()
-        for i, edges in segments.items():
-            a[i] += sum(cap[e ^ 1] for e in edges)
+        # then the rest of the tier total from the tier source, along shortest paths
+        # (Dijkstra on potentials: the distances from the tier source, unreachable nodes 0)
+        dist: list[int | None] = [None] * len(self.adj)
+        self._bellman_ford(tier, dist)
+        if not self._send(tier, sink, rest, [0 if d is None else d for d in dist]):
+            return None
+        return _Relaxed(cap, lo_)
+
+    def branch(self, parent: _Relaxed, i: int, up: bool, bound: int) -> _Relaxed | None:
+        """The relaxation's optimum with line i's lower (``up``) or upper bound moved to
+        ``bound``, from its ``parent``'s optimum: the bound cuts the capacity of i's
+        segments — the cheapest first for a lower bound, whose flow becomes i's supply,
+        the dearest first for an upper one — which removes residual arcs only, so no
+        residual cycle turns negative; the flow that no longer balances then moves along
+        shortest paths between the tier source and line i (successive shortest paths with
+        excesses). None: infeasible."""
+        cap, low = parent.cap.copy(), parent.low.copy()
+        edges = self.segments.get(i, [])
+        room = sum(cap[e] + cap[e ^ 1] for e in edges)
+        cut = bound - low[i] if up else low[i] + room - bound
+        if cut < 0 or cut > room:
+            return None
+        moved = 0  # flow to move from line i back to the tier source (up) or the reverse
+        for e in edges if up else edges[::-1]:
+            take = min(cap[e] + cap[e ^ 1], cut)
+            flow = min(cap[e ^ 1], take) if up else max(0, take - cap[e])
+            cap[e ^ 1] -= flow
+            cap[e] -= take - flow
+            moved += take - flow if up else flow
+            cut -= take
+        if up:
+            low[i] = bound
+        self.cap = cap
+        tier = 0
+        ok = self._send(1 + i, tier, moved) if up else self._send(tier, 1 + i, moved)
+        return _Relaxed(cap, low) if ok else None
+
+    def totals(self, node: _Relaxed) -> list[int]:
+        """Line totals of a relaxation's optimum."""
+        a = node.low.copy()
+        for i, edges in self.segments.items():
+            a[i] += sum(node.cap[e ^ 1] for e in edges)
         return a
+
+    def _send(self, start: int, end: int, amount: int, pi: list[int] | None = None) -> bool:
+        """``amount`` from ``start`` to ``end`` along successive shortest paths; False when
+        no path is left before all of it is sent."""
+        while amount > 0:
+            push = self._augment(start, end, amount, pi)
+            if push == 0:
+                return False
+            amount -= push
+        return True
 
     def _add(self, u: int, v: int, c: int, k: int) -> int:
         e = len(self.head)
@@ -1166,38 +1238,16 @@ class _ConvexFlow:
         self.adj[v].append(e + 1)
         return e
 
-    def _augment(self, start: int, sink: int, most: int) -> int:
-        """Up to ``most`` units along one shortest residual path (Bellman–Ford with a
-        queue) from ``start`` to ``sink``; returns how many (0: no path)."""
-        from collections import deque
-
-        head, cap, cost, adj = self.head, self.cap, self.cost, self.adj
-        dist: list[int | None] = [None] * (sink + 1)
-        pred = [-1] * (sink + 1)
-        dist[start] = 0
-        queue, queued = deque([start]), [False] * (sink + 1)
-        queued[start] = True
-        while queue:
-            u = queue.popleft()
-            queued[u] = False
-            du = dist[u]
-            assert du is not None
-            self.work += len(adj[u])
-            for e in adj[u]:
-                if cap[e] > 0:
-                    v, d = head[e], du + cost[e]
-                    dv = dist[v]
-                    if dv is None or d < dv:
-                        dist[v], pred[v] = d, e
-                        if not queued[v]:
-                            queued[v] = True
-                            queue.append(v)
-            if self.work > EXACT_WORK:
-                from optim.errors import NotExactlyScalable
-
-                raise NotExactlyScalable(_unproven(f"{EXACT_WORK:,} arc scans"))
-        if dist[sink] is None:
+    def _augment(self, start: int, sink: int, most: int, pi: list[int] | None = None) -> int:
+        """Up to ``most`` units along one shortest residual path from ``start`` to
+        ``sink``; returns how many (0: no path). With potentials ``pi`` (every residual
+        arc's reduced cost ``cost + pi[u] − pi[v]`` non-negative) by Dijkstra, stopping at
+        the sink, and ``pi`` is moved on by ``min(d_v, d_sink)`` (which keeps them so);
+        else by Bellman–Ford with a queue."""
+        pred = self._dijkstra(start, sink, pi) if pi is not None else self._bellman_ford(start)
+        if pred[sink] < 0:
             return 0
+        cap, head = self.cap, self.head
         push, v = most, sink
         while v != start:
             push = min(push, cap[pred[v]])
@@ -1208,6 +1258,77 @@ class _ConvexFlow:
             cap[pred[v] ^ 1] += push
             v = head[pred[v] ^ 1]
         return push
+
+    def _bellman_ford(self, start: int, dist: list[int | None] | None = None) -> list[int]:
+        """Shortest-path tree from ``start`` (the arc into each node; −1: none), the
+        distances written into ``dist`` when given."""
+        from collections import deque
+
+        head, cap, cost, adj = self.head, self.cap, self.cost, self.adj
+        if dist is None:
+            dist = [None] * len(adj)
+        pred = [-1] * len(adj)
+        dist[start] = 0
+        queue, queued = deque([start]), [False] * len(adj)
+        queued[start] = True
+        while queue:
+            u = queue.popleft()
+            queued[u] = False
+            du = dist[u]
+            assert du is not None
+            self._count(len(adj[u]))
+            for e in adj[u]:
+                if cap[e] > 0:
+                    v, d = head[e], du + cost[e]
+                    dv = dist[v]
+                    if dv is None or d < dv:
+                        dist[v], pred[v] = d, e
+                        if not queued[v]:
+                            queued[v] = True
+                            queue.append(v)
+        return pred
+
+    def _dijkstra(self, start: int, sink: int, pi: list[int]) -> list[int]:
+        head, cap, cost, adj = self.head, self.cap, self.cost, self.adj
+        dist: list[int | None] = [None] * len(adj)
+        pred = [-1] * len(adj)
+        done = [False] * len(adj)
+        dist[start] = 0
+        heap = [(0, start)]
+        while heap:
+            d, u = heapq.heappop(heap)
+            if done[u]:
+                continue
+            done[u] = True
+            if u == sink:
+                break
+            self._count(len(adj[u]))
+            base = d + pi[u]
+            for e in adj[u]:
+                if cap[e] > 0:
+                    v = head[e]
+                    if not done[v]:
+                        dv, nd = dist[v], base + cost[e] - pi[v]
+                        if dv is None or nd < dv:
+                            dist[v], pred[v] = nd, e
+                            heapq.heappush(heap, (nd, v))
+        if not done[sink]:
+            pred[sink] = -1
+            return pred
+        reach = dist[sink]
+        assert reach is not None
+        for v, dv in enumerate(dist):
+            pi[v] += dv if done[v] and dv is not None else reach
+        return pred
+
+    def _count(self, scans: int) -> None:
+        if (self.work + scans) >> 20 != self.work >> 20:
+            self.clock.remaining()  # the time limit and cancel, every ~10^6 arc scans
+        self.work += scans
+        if self.work > EXACT_WORK:
+            from optim.errors import NotExactlyScalable
+
+            raise NotExactlyScalable(_unproven(f"{EXACT_WORK:,} arc scans"))
 
 
 # CP-SAT settings tried in turn on one worker (deterministic) for the integer stage in whole

@@ -6,7 +6,9 @@ exceeds ``engine.MIP_TRUST`` units (HiGHS' MIP below that). Checked against an i
 brute force: per component and tier, every combination of lot counts / all-or-nothing
 choices of the tier's integer lines, each with an exact integer max-flow (Python integers)
 over the continuous lines — earlier tiers held at the answer's totals, later ones at their
-floors (the integer stage's definition) — gives the tier's best total in quanta.
+floors (the integer stage's definition) — gives the tier's best total in quanta; and per
+tier, step B's distance to the fair shares equals the least over every such combination, each
+optimised by cycle cancelling on exact fractions (:func:`_closest_by_cycles`).
 """
 
 from __future__ import annotations
@@ -333,6 +335,10 @@ def _cancel(g, a, free, s, inv, ends) -> None:
     st.booleans(),
 )
 @example(seed=106, huge=[3e11, 5e8], minimums=True)  # step B ran to CP-SAT's budget unproven
+@example(seed=0, huge=[1e12], minimums=False)  # the root relaxation is off a multiple: branches
+@example(seed=7, huge=[5e8, 3e11], minimums=False)  # likewise
+@example(seed=49, huge=[2e8], minimums=False)  # CP-SAT's rounded weights: 9x farther, unproven
+@example(seed=18, huge=[1e12], minimums=False)  # CP-SAT proved its rounded objective: farther
 def test_the_distance_to_the_fair_shares_is_the_brute_force_optimum(seed, huge, minimums):
     """Step B of the integer stage in whole quanta (every tier of every component above
     ``engine.MIP_TRUST``): the plan's distance Σ |a_i − s_i| / w_i equals, exactly (as
