@@ -1482,7 +1482,7 @@ def _route(
     closed = np.zeros(block.num_arcs, dtype=bool)
     x = alloc[line].copy()
     if multi.any():
-        above = share > floor + 1e-7 * np.maximum(1.0, floor)
+        above = _above_floor(share, floor)
         shut = [behind]
         if (behind & ~above[line]).any() and (behind & above[line]).any():
             shut.append(behind & above[line])
@@ -1755,10 +1755,20 @@ def _dominated(
     movable = ~has_floor & ~whole
     closable = movable.copy()
     if floor is not None:
-        above = alloc > floor + 1e-7 * np.maximum(1.0, floor)
-        closable |= has_floor & ~whole & above
+        closable |= has_floor & ~whole & _above_floor(alloc, floor)
     lower = tier[line] > best[block.arc_cell]
     return (lower | after) & closable[line], movable, lower & whole[line]
+
+
+def _above_floor(alloc: NDArray[np.float64], floor: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Lines whose ``alloc`` is above their ``floor`` (the minimums' share): by a whole
+    quantum once floored, against the floor rounded up to the grid - the measure of the
+    tier check on every answer (:func:`optim.models.rationing.solve.tier_violations`) - or
+    by more than 1e-7 relative. With the relative margin alone, a line of tier 2 at 100.000005
+    over its minimum of 100 stayed open at a cell where tier 1 was short and took the quantum
+    tier 1's floored shares freed there (the check then withheld the answer)."""
+    whole = np.floor(alloc / QUANTUM + GRID_TOL) - np.ceil(floor / QUANTUM - GRID_TOL) >= 1
+    return whole | (alloc > floor + 1e-7 * np.maximum(1.0, floor))
 
 
 def _keep(objective: float | None) -> float:

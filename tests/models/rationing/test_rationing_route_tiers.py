@@ -200,3 +200,36 @@ def test_the_tier_check_withholds_a_one_quantum_crossing_through_a_lot_line():
         "the answer broke tier priority and was withheld: line L2 (tier 2) held 1e-06 units "
         "of W at C while line H1 (tier 1) was 97.666667 units short"
     )
+
+
+@pytest.mark.parametrize("method", ["auto", "lp"])
+def test_a_line_a_few_quanta_above_its_minimum_takes_nothing_where_a_higher_tier_is_short(
+    method,
+):
+    """L (tier 2, minimum 100, no integer rule) gets all of D's 100.000005: 5 quanta above
+    its floor, within the former relative margin (1e-7 of 100: 10 quanta), so its arc at C
+    stayed open and it took the quantum tier 1's three equal shares of C's 10 units freed
+    there (the check on every answer withheld it). Now C keeps that quantum."""
+    week = {
+        "kind": "rationing",
+        "supply": [
+            {"item": "W", "location": "C", "quantity": 10},
+            {"item": "W", "location": "D", "quantity": 100.000005},
+        ],
+        "segments": [
+            {"name": "s1", "tier": 1, "fair_share": "equal"},
+            {"name": "s2", "tier": 2},
+        ],
+        "demand": [
+            *(_line(f"H{k}", 1, 100, ["C"]) for k in (1, 2, 3)),
+            _line("L", 2, 200, ["C", "D"], min_quantity=100),
+        ],
+    }
+    res = optim.solve(optim.from_dict(week), SolveParams(method=method))
+    assert res.status is Status.OPTIMAL, res.message
+    rows = res.tables["allocations"]
+    got = {(r.demand_id, r.location): r.quantity for r in rows.itertuples()}
+    assert got == {
+        ("H1", "C"): 3.333333, ("H2", "C"): 3.333333, ("H3", "C"): 3.333333,
+        ("L", "D"): 100.000005,
+    }  # fmt: skip
