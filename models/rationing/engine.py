@@ -1730,7 +1730,12 @@ def _dominated(
     weight = np.ones(block.num_lines)
     weight[line] = p.rule_weight(p.request)[g]
     ratio = alloc / np.where(weight > 0, weight, 1.0)
-    short = (alloc < cap - 1e-9 * np.maximum(1.0, cap)) & ~whole
+    # short beyond LP noise, or by a whole quantum once floored to the grid, as the tier
+    # check on every answer measures it (two tier-1 lines' equal shares of 3999.999999 are
+    # 1999.9999995 each, within 1e-9 of their cap of 2000: a tier-2 line took the quantum
+    # their flooring freed and the check withheld the answer)
+    on_grid = np.round(floor_to_grid(alloc) / QUANTUM) < np.floor(cap / QUANTUM + GRID_TOL)
+    short = ((alloc < cap - 1e-9 * np.maximum(1.0, cap)) | on_grid) & ~whole
     best = np.full(block.num_cells, np.iinfo(np.int64).max)
     on = short[line]
     np.minimum.at(best, block.arc_cell[on], tier[line[on]])
