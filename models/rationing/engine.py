@@ -837,7 +837,9 @@ def _integerize_group(
         lp = build(
             sub, lo, hi, in_t[sub.arc_line].astype(np.float64), maximize=True, multiples=multiples
         )
-        first = runner.solve(lp, exact=integer_form(lp, sub, lo, hi, multiples) if cpsat else None)
+        first = _solve_feasible_mip(
+            runner, lp, integer_form(lp, sub, lo, hi, multiples) if cpsat else None
+        )
         # on the grid when within its tolerance: a lot line's total of 5e-9 (HiGHS'
         # integrality tolerance) asked the next step for more than 0 of a 10-unit lot
         best = float(snap(np.array([first.objective or 0.0]))[0])
@@ -852,9 +854,10 @@ def _integerize_group(
             deviation=deviation,
             totals=[(T, best if cpsat else best - _total_slack(best))],
         )
-        second = runner.solve(
+        second = _solve_feasible_mip(
+            runner,
             lp,
-            exact=integer_form(lp, sub, lo, hi, multiples, free_lines=free, deviation=deviation)
+            integer_form(lp, sub, lo, hi, multiples, free_lines=free, deviation=deviation)
             if cpsat
             else None,
         )
@@ -863,6 +866,23 @@ def _integerize_group(
         snapped = np.where(is_lot | is_aon, np.round(got / mult) * mult, got)
         value[T] = snapped[T]
     return lines, value
+
+
+def _solve_feasible_mip(
+    runner: _Runner, lp: highs.LinearProgram, exact: IntegerForm | None
+) -> highs.RawSolution:
+    """One MIP of the integer stage, feasible by construction (step A: the floors are a
+    plan; step B: step A's plan keeps its own total). When HiGHS calls it infeasible —
+    HiGHS 1.12.0's MIP presolve at the 1e-9 tolerances did so for a 6-column model whose
+    step-A plan meets every row (``rationing_frames`` seed 121 with ``--method lp``) — the
+    same MIP once more without presolve: same rows, bounds and tolerances, so the same
+    optimum, never a loosened one."""
+    try:
+        return runner.solve(lp, exact=exact)
+    except EngineError as exc:
+        if exact is not None or exc.status is not Status.INFEASIBLE:
+            raise
+        return runner.solve(lp, options={"presolve": "off"})
 
 
 def _integerize_quanta(

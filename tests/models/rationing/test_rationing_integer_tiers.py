@@ -97,3 +97,25 @@ def test_another_items_quantities_leave_an_items_plan_byte_identical(seed, facto
     assert first.status.value == second.status.value == "optimal"
     for item in sorted(set(dem["item"]) - {other}):
         assert _item_rows(first, item) == _item_rows(second, item), item
+
+
+def test_the_staged_lps_integer_stage_survives_a_feasible_mip_called_infeasible():
+    """HiGHS 1.12.0's MIP presolve at the engine's 1e-9 tolerances called one component's
+    step-B MIP infeasible (6 arcs, lots of 7 and 5), though step A's plan meets every row:
+    ``--method lp`` ended "a stage LP failed numerically (HiGHS: Infeasible)" on an ordinary
+    week (span 83). The integer stage's MIPs are feasible by construction, so such an answer
+    is re-solved without presolve (same rows and tolerances): the week is optimal, with the
+    default method's tier totals."""
+    week = rationing_frames(
+        121, n_items=20, n_locations=3, n_customers=10, n_lines=73, tiers=3, eligible=(1, 4),
+        stocked=(1, 4), min_share=0.3, lot_share=0.3, aon_share=0.3, weighted=True,
+        integer_quantities=True,
+    )  # fmt: skip
+    inst = RationingInstance.from_frames(**week)
+    totals = {}
+    for method in ("lp", "auto"):
+        res = optim.solve(inst, SolveParams(method=method))
+        assert res.status.value == "optimal", res.message
+        lines = res.tables["lines"]
+        totals[method] = lines.groupby("tier")["allocated"].sum().round(6).to_dict()
+    assert totals["lp"] == totals["auto"]
