@@ -233,3 +233,30 @@ def test_a_line_a_few_quanta_above_its_minimum_takes_nothing_where_a_higher_tier
         ("H1", "C"): 3.333333, ("H2", "C"): 3.333333, ("H3", "C"): 3.333333,
         ("L", "D"): 100.000005,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["auto", "lp"])
+def test_a_share_within_noise_of_its_cap_but_a_quantum_short_keeps_its_cell(method):
+    """Tier 1's two equal shares of C's 3999.999999 are 1999.9999995 each, within 1e-9
+    relative of their cap of 2000 (the routing counted them as full), yet a quantum short
+    once floored: tier-2 line L took the quantum their flooring freed at C and the check on
+    every answer withheld the plan. Now L is served from D alone."""
+    week = {
+        "kind": "rationing",
+        "supply": [
+            {"item": "W", "location": "C", "quantity": 3999.999999},
+            {"item": "W", "location": "D", "quantity": 5},
+        ],
+        "segments": [
+            {"name": "s1", "tier": 1, "fair_share": "equal"},
+            {"name": "s2", "tier": 2},
+        ],
+        "demand": [
+            *(_line(f"H{k}", 1, 2000, ["C"]) for k in (1, 2)),
+            _line("L", 2, 5, ["C", "D"]),
+        ],
+    }
+    res = optim.solve(optim.from_dict(week), SolveParams(method=method))
+    assert res.status is Status.OPTIMAL, res.message
+    rows = res.tables["allocations"]
+    assert rows[rows["demand_id"] == "L"][["location", "quantity"]].values.tolist() == [["D", 5.0]]
