@@ -381,3 +381,38 @@ def test_a_distance_not_proven_within_its_budget_is_refused(monkeypatch, budget)
     msg = str(info.value)
     assert "the distance to the fair shares was not proven within 0 " in msg
     assert "of item(s) WIDGET at DC1, DC2" in msg
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_a_time_limit_reached_in_step_b_ends_the_solve_as_a_time_limit(monkeypatch, inside):
+    """The deadline passing during step B in whole quanta (between branch-and-bound nodes,
+    or ``inside`` a relaxation: polled every ~10^6 arc scans, forced here to every scan)
+    stops step B itself and ends the solve as a time limit, not a plan and not a refusal."""
+    import time
+
+    from optim.status import Termination
+
+    closest, count = engine._closest_totals, engine._ConvexFlow._count
+
+    stopped = []
+
+    def late(runner, step):
+        if not inside:
+            runner.clock.deadline = time.perf_counter() - 1.0
+        try:
+            return closest(runner, step)
+        except engine.EngineError as exc:  # step B itself stopped (not a later stage)
+            stopped.append(exc.termination)
+            raise
+
+    def late_count(self, scans):
+        self.clock.deadline = time.perf_counter() - 1.0
+        self.work = (self.work >> 20 << 20) + (1 << 20) - 1  # the next scan polls
+        count(self, scans)
+
+    monkeypatch.setattr(engine, "_closest_totals", late)
+    if inside:
+        monkeypatch.setattr(engine._ConvexFlow, "_count", late_count)
+    res = optim.solve(optim.from_dict(_weekly_with_lots_beside(1e12)), SolveParams(time_limit=60))
+    assert res.status.value == "time_limit", res.message
+    assert stopped == [Termination.TIME_LIMIT]
