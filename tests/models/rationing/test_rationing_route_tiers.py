@@ -36,26 +36,32 @@ def _line(id_: str, tier: int, quantity: float, locations: list[str], **rules) -
     }  # fmt: skip
 
 
-def _fallback_week() -> dict:
-    """C's 10 units: L1 (tier 2, lot 5, minimum 5) takes 3 of its minimum there (E has 2),
-    and tier 1's three equal shares of the 7 left floor to 2.333333 each, freeing one
-    quantum at C. L2 (tier 2, lot 2, no minimum) gets its lot from D; it prefers C."""
+def _week(supply: dict[str, float], demand: list[dict]) -> dict:
+    """One item W stocked at ``supply``'s locations; tier 1 shares equally, tier 2 by
+    request."""
     return {
         "kind": "rationing",
-        "supply": [
-            {"item": "W", "location": loc, "quantity": q}
-            for loc, q in (("C", 10), ("D", 2), ("E", 2))
-        ],
+        "supply": [{"item": "W", "location": loc, "quantity": q} for loc, q in supply.items()],
         "segments": [
             {"name": "s1", "tier": 1, "fair_share": "equal"},
             {"name": "s2", "tier": 2},
         ],
-        "demand": [
+        "demand": demand,
+    }
+
+
+def _fallback_week() -> dict:
+    """C's 10 units: L1 (tier 2, lot 5, minimum 5) takes 3 of its minimum there (E has 2),
+    and tier 1's three equal shares of the 7 left floor to 2.333333 each, freeing one
+    quantum at C. L2 (tier 2, lot 2, no minimum) gets its lot from D; it prefers C."""
+    return _week(
+        {"C": 10, "D": 2, "E": 2},
+        [
             *(_line(f"H{k}", 1, 100, ["C"]) for k in (1, 2, 3)),
             _line("L1", 2, 5, ["E", "C"], lot_size=5, min_quantity=5),
             _line("L2", 2, 2, ["C", "D"], lot_size=2),
         ],
-    }
+    )
 
 
 class _Fallbacks:
@@ -210,21 +216,13 @@ def test_a_line_a_few_quanta_above_its_minimum_takes_nothing_where_a_higher_tier
     its floor, within the former relative margin (1e-7 of 100: 10 quanta), so its arc at C
     stayed open and it took the quantum tier 1's three equal shares of C's 10 units freed
     there (the check on every answer withheld it). Now C keeps that quantum."""
-    week = {
-        "kind": "rationing",
-        "supply": [
-            {"item": "W", "location": "C", "quantity": 10},
-            {"item": "W", "location": "D", "quantity": 100.000005},
-        ],
-        "segments": [
-            {"name": "s1", "tier": 1, "fair_share": "equal"},
-            {"name": "s2", "tier": 2},
-        ],
-        "demand": [
+    week = _week(
+        {"C": 10, "D": 100.000005},
+        [
             *(_line(f"H{k}", 1, 100, ["C"]) for k in (1, 2, 3)),
             _line("L", 2, 200, ["C", "D"], min_quantity=100),
         ],
-    }
+    )
     res = optim.solve(optim.from_dict(week), SolveParams(method=method))
     assert res.status is Status.OPTIMAL, res.message
     rows = res.tables["allocations"]
@@ -241,21 +239,13 @@ def test_a_share_within_noise_of_its_cap_but_a_quantum_short_keeps_its_cell(meth
     relative of their cap of 2000 (the routing counted them as full), yet a quantum short
     once floored: tier-2 line L took the quantum their flooring freed at C and the check on
     every answer withheld the plan. Now L is served from D alone."""
-    week = {
-        "kind": "rationing",
-        "supply": [
-            {"item": "W", "location": "C", "quantity": 3999.999999},
-            {"item": "W", "location": "D", "quantity": 5},
-        ],
-        "segments": [
-            {"name": "s1", "tier": 1, "fair_share": "equal"},
-            {"name": "s2", "tier": 2},
-        ],
-        "demand": [
+    week = _week(
+        {"C": 3999.999999, "D": 5},
+        [
             *(_line(f"H{k}", 1, 2000, ["C"]) for k in (1, 2)),
             _line("L", 2, 5, ["C", "D"]),
         ],
-    }
+    )
     res = optim.solve(optim.from_dict(week), SolveParams(method=method))
     assert res.status is Status.OPTIMAL, res.message
     rows = res.tables["allocations"]
