@@ -4,8 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+# compile the numba kernels into their on-disk cache at install (~30 CPU s once), so the first
+# `optim demo` runs warm (optim.planning.warmup; README "Install")
+WARM := $(BIN)/python -c "from optim.planning.warmup import warm; warm()"
 
-.PHONY: demo test lint bench clean
+.PHONY: install demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +16,7 @@ $(BIN)/python:
 
 $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(WARM)
 	touch $@
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
@@ -21,7 +25,10 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	# at EVERY interpreter start (0.3-0.9 s per process: each CLI test, worker, benchmark run).
 	# Nothing here uses it (stockpyl itself never imports sphinx); tests/test_packaging.py checks.
 	rm -f $(VENV)/lib/python*/site-packages/_sphinx_jinja2_compat.pth
+	$(WARM)
 	touch $@ $(STAMP_RUN)
+
+install: $(STAMP_RUN)
 
 demo: $(STAMP_RUN)
 	$(BIN)/optim demo --out demo-output

@@ -329,31 +329,30 @@ class CapacityInstance(Document):
         """Demand as integer index arrays ``product``, ``segment``, ``period`` + ``quantity``.
 
         Indices refer to the order of ``products``, ``segments`` and ``periods``. Validates
-        references and duplicates without a Python loop over rows beyond reading them.
+        references (one dictionary look-up per row and column) and duplicates (vectorised).
         """
-        import numpy as np
-        import pandas as pd
+        import numpy as np  # not pandas: `optim validate` of a document stays light
 
         n = len(self.demand)
         cols = {
-            "product": pd.Index([p.id for p in self.products]),
-            "segment": pd.Index([s.name for s in self.segments]),
-            "period": pd.Index(self.periods),
+            "product": [p.id for p in self.products],
+            "segment": [s.name for s in self.segments],
+            "period": list(self.periods),
         }
         out: dict[str, np.ndarray] = {}
-        for name, index in cols.items():
+        for name, known in cols.items():
+            position = {label: k for k, label in enumerate(known)}  # unique: checked before
             labels = [getattr(d, name) for d in self.demand]
-            idx = index.get_indexer(pd.Index(labels)) if n else np.zeros(0, dtype=np.int64)
+            idx = np.fromiter((position.get(v, -1) for v in labels), np.int64, n)
             bad = np.flatnonzero(idx < 0)
             if bad.size:
                 k = int(bad[0])
                 kind = {"product": "product", "segment": "segment", "period": "period"}[name]
                 raise InstanceError(
-                    f"demand[{k}].{name}: unknown {kind} '{labels[k]}' "
-                    f"(known: {_few(list(index))}).",
+                    f"demand[{k}].{name}: unknown {kind} '{labels[k]}' (known: {_few(known)}).",
                     field=f"demand[{k}].{name}",
                 )
-            out[name] = idx.astype(np.int64)
+            out[name] = idx
         out["quantity"] = np.fromiter((d.quantity for d in self.demand), np.float64, n)
         if n:
             key = (out["product"] * len(self.segments) + out["segment"]) * len(self.periods) + out[

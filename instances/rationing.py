@@ -82,35 +82,10 @@ class RationingInstance(TableInstance):
     @model_validator(mode="before")
     @classmethod
     def _validate_tables(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise InstanceError(
-                f"rationing instance: expected an object, got {type(data).__name__}"
-            )
-        allowed = {"kind", "supply", "demand", "segments", "lanes", "previous", "stability"}
-        allowed |= {"name"}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise InstanceError(
-                f"rationing instance: unknown field(s) {', '.join(map(repr, unknown))}; "
-                f"allowed: {', '.join(sorted(allowed))}",
-                field=unknown[0],
-            )
-        if data.get("kind", "rationing") != "rationing":
-            raise InstanceError(
-                f"kind must be 'rationing', got {data.get('kind')!r}", field="kind"
-            )
-        for required in ("supply", "demand", "segments"):
-            if required not in data:
-                raise InstanceError(
-                    f"rationing instance: missing required table {required!r}", field=required
-                )
-        stability = data.get("stability", False)
-        if not isinstance(stability, (bool, np.bool_)):
-            raise InstanceError(
-                f"stability must be true or false, got {stability!r}", field="stability"
-            )
-        from optim.instances.rationing_small import plain_tables
+        from optim.instances.rationing_small import check_fields, plain_tables
 
+        check_fields(data)
+        stability = data.get("stability", False)
         tables = plain_tables(data)  # a small plain document: the same tables, no pandas checks
         if tables is None:
             with _no_gc():  # columns of 10^6 rows make millions of objects and no cycles

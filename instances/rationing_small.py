@@ -15,33 +15,83 @@ documents).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from optim.instances.rationing import (
+from optim.errors import InstanceError
+from optim.instances.rationing_document import (
     DEMAND_COLUMNS,
     FAIR_SHARES,
     MAX_QUANTITY,
     SEGMENT_COLUMNS,
     SUPPLY_COLUMNS,
-    _pair_table,
 )
+
+if TYPE_CHECKING:  # pandas is imported where the frames are built: `optim validate` of a
+    import pandas as pd  # small document checks it without pandas (CLI start-up)
 
 MAX_ROWS = 1000
 """Rows (supply + demand + segments) up to which :func:`plain_tables` is tried."""
 
 _NUMBER = (int, float)  # exact types: bool is an int subclass and is refused
-_EMPTY = pd.DataFrame()
+FIELDS = ("kind", "supply", "demand", "segments", "lanes", "previous", "stability", "name")
+"""The fields of a rationing document."""
 
 
 class _Decline(Exception):
     """Not a plain small document: the full validator decides (and names any error)."""
 
 
+def check_fields(data: Any) -> None:
+    """The document's own fields (an object, no unknown field, ``kind``, the three required
+    tables, ``stability`` true or false); raises :class:`InstanceError`. The first checks of
+    every rationing instance, the full validator's and :func:`plain_sizes`'."""
+    if not isinstance(data, dict):
+        raise InstanceError(f"rationing instance: expected an object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise InstanceError(
+            f"rationing instance: unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(FIELDS))}",
+            field=unknown[0],
+        )
+    if data.get("kind", "rationing") != "rationing":
+        raise InstanceError(f"kind must be 'rationing', got {data.get('kind')!r}", field="kind")
+    for required in ("supply", "demand", "segments"):
+        if required not in data:
+            raise InstanceError(
+                f"rationing instance: missing required table {required!r}", field=required
+            )
+    stability = data.get("stability", False)
+    if not isinstance(stability, (bool, np.bool_)):
+        raise InstanceError(
+            f"stability must be true or false, got {stability!r}", field="stability"
+        )
+
+
+def plain_sizes(data: Any) -> dict[str, int] | None:
+    """The table sizes of a valid small plain document, checked without pandas (``optim
+    validate``), or None: the full validator decides. Raises :class:`InstanceError` as
+    :func:`check_fields` does."""
+    check_fields(data)
+    name = data.get("name")
+    if not (name is None or type(name) is str):
+        return None  # the instance's ``name`` field names the error
+    columns = _plain_columns(data)
+    if columns is None:
+        return None
+    return {table: len(data[table]) for table in ("supply", "demand", "segments")}
+
+
 def plain_tables(data: dict[str, Any]) -> dict[str, pd.DataFrame] | None:
     """The validated tables of a small plain document, or None (run the full validator)."""
+    columns = _plain_columns(data)
+    return None if columns is None else _frames(*columns)
+
+
+def _plain_columns(data: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The checked columns of a small plain document, or None (run the full validator)."""
     supply, demand, segments = data.get("supply"), data.get("demand"), data.get("segments")
     if not (type(supply) is list and type(demand) is list and type(segments) is list):
         return None
@@ -52,7 +102,7 @@ def plain_tables(data: dict[str, Any]) -> dict[str, pd.DataFrame] | None:
     if any(data.get(t) not in (None, []) for t in ("lanes", "previous")):
         return None
     try:
-        return _tables(supply, demand, segments)
+        return _columns(supply, demand, segments)
     except _Decline:
         return None
 
@@ -91,7 +141,7 @@ def _number(value: Any, default: float | None, *, low: float, strict: bool) -> f
     return x
 
 
-def _tables(supply: list[Any], demand: list[Any], segments: list[Any]) -> dict[str, pd.DataFrame]:
+def _columns(supply: list[Any], demand: list[Any], segments: list[Any]) -> tuple[Any, ...]:
     # segments: unique names, tiers 1..K without gaps, one rule per tier
     names: list[str] = []
     tiers: list[int] = []
@@ -172,7 +222,25 @@ def _tables(supply: list[Any], demand: list[Any], segments: list[Any]) -> dict[s
             locations[i] = tuple(where)
     if len(set(cols["id"])) != n:
         raise _Decline
+    return names, tiers, rules, items, places, stock, cols, locations
 
+
+def _frames(
+    names: list[str],
+    tiers: list[int],
+    rules: list[str],
+    items: list[str],
+    places: list[str],
+    stock: list[float],
+    cols: dict[str, list[Any]],
+    locations: np.ndarray,
+) -> dict[str, pd.DataFrame]:
+    """The validated frames of the columns :func:`_columns` checked."""
+    import pandas as pd
+
+    from optim.instances.rationing import _pair_table
+
+    empty = pd.DataFrame()
     dem = pd.DataFrame(
         {
             **{c: _texts(cols[c]) for c in ("id", "customer", "item", "segment")},
@@ -196,9 +264,9 @@ def _tables(supply: list[Any], demand: list[Any], segments: list[Any]) -> dict[s
                 "fair_share": _texts(rules),
             }
         ),
-        "lanes": _pair_table(_EMPTY, "lanes", ("location", "customer"), "cost", id_col=""),
+        "lanes": _pair_table(empty, "lanes", ("location", "customer"), "cost", id_col=""),
         "previous": _pair_table(
-            _EMPTY, "previous", ("demand_id", "location"), "quantity", id_col=""
+            empty, "previous", ("demand_id", "location"), "quantity", id_col=""
         ),
     }
 

@@ -322,16 +322,46 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for note in data.notes:
             print(f"note: {note}")
         return EXIT_OK
-    instance = _load(args.instance)
-    sizes = {
+    if str(path) != "-" and path.is_dir():
+        instance = _load(path)
+        kind, sizes = instance.kind, _sizes(instance)
+    else:
+        kind, sizes = _validate_document(path)
+    counts = ", ".join(f"{len_} {name}" for name, len_ in sizes.items() if len_)
+    print(f"valid {kind} instance: {counts}")
+    return EXIT_OK
+
+
+def _sizes(instance: Any) -> dict[str, int]:
+    """The length of every table (list or frame) of ``instance``."""
+    return {
         name: len(getattr(instance, name))
         for name in type(instance).model_fields
         if hasattr(getattr(instance, name), "__len__")
         and not isinstance(getattr(instance, name), str)
     }
-    counts = ", ".join(f"{len_} {name}" for name, len_ in sizes.items() if len_)
-    print(f"valid {instance.kind} instance: {counts}")
-    return EXIT_OK
+
+
+def _validate_document(path: Path) -> tuple[str, dict[str, int]]:
+    """The kind and table sizes of the valid instance document at ``path``, as
+    :func:`optim.api.load` validates it (the same errors, located by the input gate); a small
+    plain rationing document is checked without pandas
+    (:func:`optim.instances.rationing_small.plain_sizes`: issue 12, CLI start-up)."""
+    from optim.instances import gate
+
+    doc, text, suffix = gate.load_document(path, "instance document")
+    try:
+        if isinstance(doc, dict) and doc.get("kind") == "rationing":
+            from optim.instances.rationing_small import plain_sizes
+
+            sizes = plain_sizes(doc)
+            if sizes is not None:
+                return "rationing", sizes
+        instance = api.from_dict(doc)
+    except InstanceError as exc:
+        name = "standard input" if str(path) == "-" else str(path)
+        raise gate.located(exc, name, text, suffix) from None
+    return instance.kind, _sizes(instance)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -98,6 +98,50 @@ def test_version_and_schema_import_nothing_heavy(argv):
         assert json.loads(run.stdout.rsplit("\nHEAVY", 1)[0])["properties"]
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLE.parent.glob("*.json")))
+def test_validate_of_every_document_kind_imports_nothing_heavy(name):
+    """`optim validate` of the bundled rationing, capacity and safety-stock documents (issue
+    12: start-up <= 0.5 s) imports neither pandas nor a solver; numpy is allowed (bench_cli.py
+    measures the seconds)."""
+    heavy = tuple(m for m in HEAVY if m != "numpy")
+    code = (
+        "import sys\n"
+        "from optim.cli import main\n"
+        f"code = main(['validate', {str(EXAMPLE.parent / name)!r}])\n"
+        f"print('HEAVY', sorted(m for m in {heavy!r} if m in sys.modules), code)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0].startswith("valid ")
+    assert run.stdout.splitlines()[-1] == "HEAVY [] 0"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"extra": 1},
+        {"kind": "capacity"},
+        {"stability": "yes"},
+        {"name": 5},
+        {"supply": [{"item": "A", "location": "L", "quantity": -1}]},
+        {"segments": [{"name": "s", "tier": 2}]},
+        {"demand": None},
+    ],
+)
+def test_validate_of_a_rationing_document_is_as_strict_as_load(tmp_path, capsys, change):
+    """The light check of `optim validate` (no pandas) refuses what `optim.load` refuses,
+    with load's message located in the file (exit 2)."""
+    doc = json.loads(EXAMPLE.read_text()) | change
+    path = tmp_path / "week.json"
+    path.write_text(json.dumps(doc, indent=2))
+    with pytest.raises(optim.InstanceError) as refused:
+        optim.load(path)
+    assert main(["validate", str(path)]) == 2
+    assert str(refused.value) in capsys.readouterr().err
+
+
 def test_console_script_runs_demo(tmp_path):
     exe = Path(sys.executable).with_name("optim")
     run = subprocess.run(

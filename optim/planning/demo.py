@@ -141,8 +141,11 @@ def _job(
         }
     if data.forecast != "statistical":
         progress.total -= 1  # no forecasting step
+    from optim.planning.warmup import background
+
     with atomic_folder(out, command=command, inputs=inputs) as tmp:
-        result = planning.run(data, params=params, progress=progress, previous=previous)
+        with background():  # a first run after an install compiles the kernels meanwhile
+            result = planning.run(data, params=params, progress=progress, previous=previous)
         with progress.step("write tables, result documents and the HTML report"):
             if write_input:
                 files = write_folder(data, tmp / "input")
