@@ -163,6 +163,9 @@ def _check(p, out) -> None:
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.sampled_from([20, 40]), st.sampled_from(["auto", "lp"]))
 @example(seed=36, n_comp=6, method="lp")  # crossed before: the block-wide LP retry
+# HiGHS 1.12.0's MIP presolve cycled (over 28 minutes) on a step-A MIP of this week
+@example(seed=753, n_comp=40, method="lp")
+@example(seed=753, n_comp=40, method="auto")
 def test_many_small_components_keep_tiers_at_every_cell(seed, n_comp, method):
     """Scale-like weeks (many small components with lots, all-or-nothing lines and
     minimums at three tiers), by the default method and the staged LPs."""
