@@ -556,6 +556,42 @@ def _ranges(
 
 
 @njit(cache=True)
+def _stable_order(keys: Any, m: int) -> Any:
+    """``np.argsort(keys[:m], kind="mergesort")``: ascending, ties in index order (a stable
+    sort's order is unique), by a bottom-up merge sort in plain loops - numba took ~1.5 s to
+    compile the ``np.argsort`` it replaces (RESULTS.md, "A cold first demo")."""
+    order = np.empty(m, np.int64)
+    for i in range(m):
+        order[i] = i
+    spare = np.empty(m, np.int64)
+    width = 1
+    while width < m:
+        for lo in range(0, m, 2 * width):
+            mid = min(lo + width, m)
+            hi = min(lo + 2 * width, m)
+            i, j, k = lo, mid, lo
+            while i < mid and j < hi:
+                if keys[order[j]] < keys[order[i]]:  # ties: the left run's first
+                    spare[k] = order[j]
+                    j += 1
+                else:
+                    spare[k] = order[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                spare[k] = order[i]
+                i += 1
+                k += 1
+            while j < hi:
+                spare[k] = order[j]
+                j += 1
+                k += 1
+        order, spare = spare, order
+        width *= 2
+    return order
+
+
+@njit(cache=True)
 def _copy_state(
     l0: int,
     l1: int,
@@ -852,7 +888,7 @@ def _ration_components(
                         queue[m] = i
                         m += 1
                 short_lines = queue[:m].copy()
-                for j in np.argsort(bp[:m], kind="mergesort"):
+                for j in _stable_order(bp, m):
                     i = short_lines[j]
                     goal[i] += 1.0
                     if _augment(
