@@ -569,6 +569,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from optim.forecasting import forecast
     from optim.segmentation import SegmentationConfig
 
+    _check_outputs(args, [], ["out"])
+    if args.out:
+        from optim.output import check_target
+
+        check_target(args.out)
     config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
     if args.returns:
         config = config.model_copy(update={"returns": args.returns})
@@ -593,7 +598,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         n_jobs=args.jobs,
     )
     if args.out:
-        result.write(args.out)
+        with _atomic(args.out, "optim forecast", args.history) as out:
+            result.write(out)
     print(result.summary())
     return EXIT_OK
 
@@ -603,6 +609,10 @@ def cmd_review(args: argparse.Namespace) -> int:
     from optim.segmentation import PolicyTable, default_policy, segment
 
     _check_outputs(args, [], ["out"])
+    if args.out:  # replaced as a whole at the end: never a folder of other files
+        from optim.output import check_target
+
+        check_target(args.out)
     lines = read_shipments(args.shipments)
     policy = PolicyTable.from_yaml(args.policy) if args.policy else default_policy()
     segment_of = class_of = None
@@ -729,6 +739,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from optim import batch
     from optim.params import SolveParams
 
+    _check_outputs(args, [], ["out"])
     params = SolveParams(time_limit=args.time_limit)
     what_if = args.demand or args.capacity_cut or args.disruption
     if what_if:
