@@ -90,7 +90,7 @@ def _history(path: Path) -> Path:
             "{out}",
         ],
         ["review", "{shipments}", "--policy", "-", "--out", "{out}"],
-    ],  # fmt: skip
+    ],
     ids=["segment --config", "forecast --config", "forecast --overrides", "review --policy"],
 )
 def test_option_files_read_stdin_as_dash(tmp_path, capsys, monkeypatch, command):
@@ -116,6 +116,35 @@ def test_option_files_read_stdin_as_dash(tmp_path, capsys, monkeypatch, command)
     assert code == 0, err
     assert "does not exist" not in err
     assert (out / MANIFEST).is_file()
+
+
+def test_the_other_files_read_stdin_as_dash_too(tmp_path, capsys, monkeypatch):
+    """README: `-` reads standard input for every file a command reads: pins, a previous
+    segmentation.json (segment --previous, review --segmentation), shipments."""
+    history = _history(tmp_path / "history.csv")
+    seg = tmp_path / "seg"
+    monkeypatch.setattr(sys, "stdin", _stdin("customer,segment\nC3,strategic\n"))
+    assert main(["segment", str(history), "--pins", "-", "--out", str(seg)]) == 0
+    customers = pd.read_csv(seg / "customers.csv").set_index("customer")["segment"]
+    assert customers["C3"] == "strategic"
+    document = (seg / "segmentation.json").read_text()
+    monkeypatch.setattr(sys, "stdin", _stdin(document))
+    assert main(["segment", str(history), "--previous", "-", "--out", str(tmp_path / "s2")]) == 0
+    shipments = (
+        "customer,item,date,quantity,shipped_quantity,ship_date\nC1,I1,2025-01-06,5,5,2025-01-07\n"
+    )
+    monkeypatch.setattr(sys, "stdin", _stdin(document))
+    shipped = tmp_path / "shipments.csv"
+    shipped.write_text(shipments)
+    assert (
+        main(["review", str(shipped), "--segmentation", "-", "--out", str(tmp_path / "r1")]) == 0
+    )
+    monkeypatch.setattr(sys, "stdin", _stdin(shipments))
+    argv = ["review", "-", "--segmentation", str(seg / "segmentation.json")]
+    assert main([*argv, "--out", str(tmp_path / "r2")]) == 0, capsys.readouterr().err
+    assert (tmp_path / "r1" / "review.csv").read_bytes() == (
+        tmp_path / "r2" / "review.csv"
+    ).read_bytes()
 
 
 def test_a_bad_option_file_on_stdin_is_named_standard_input(tmp_path, capsys, monkeypatch):
