@@ -61,34 +61,15 @@ def _history(path: Path) -> Path:
     return path
 
 
+FORECAST = ["forecast", "{history}", "--by", "item", "--horizon", "2", "--out", "{out}"]
+
+
 @pytest.mark.parametrize(
     "command",
     [
         ["segment", "{history}", "--config", "-", "--out", "{out}"],
-        [
-            "forecast",
-            "{history}",
-            "--config",
-            "-",
-            "--by",
-            "item",
-            "--horizon",
-            "2",
-            "--out",
-            "{out}",
-        ],
-        [
-            "forecast",
-            "{history}",
-            "--overrides",
-            "-",
-            "--by",
-            "item",
-            "--horizon",
-            "2",
-            "--out",
-            "{out}",
-        ],
+        [*FORECAST, "--config", "-"],
+        [*FORECAST, "--overrides", "-"],
         ["review", "{shipments}", "--policy", "-", "--out", "{out}"],
     ],
     ids=["segment --config", "forecast --config", "forecast --overrides", "review --policy"],
