@@ -118,6 +118,29 @@ def test_validate_of_every_document_kind_imports_nothing_heavy(name):
     assert run.stdout.splitlines()[-1] == "HEAVY [] 0"
 
 
+def test_validate_of_a_planning_folder_imports_nothing_heavy(tmp_path):
+    """`optim validate FOLDER` of the demo's planning folder (issue 12: start-up <= 0.5 s)
+    imports neither pandas nor numpy nor a solver: optim.planning.folder_check checks it in
+    plain Python, read_folder's checks and messages kept (test_loader_mutations compares
+    both on damaged folders; bench_cli.py --startup-only measures the seconds)."""
+    from optim.planning.distributor import distributor_example
+    from optim.planning.folder import write_folder
+
+    folder = write_folder(distributor_example(5, n_items=40, n_customers=20), tmp_path / "in")
+    code = (
+        "import sys\n"
+        "from optim.cli import main\n"
+        f"code = main(['validate', {str(folder)!r}])\n"
+        f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules), code)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("valid planning folder: ")
+    assert run.stdout.splitlines()[-1] == "HEAVY [] 0"
+
+
 @pytest.mark.parametrize(
     "change",
     [
