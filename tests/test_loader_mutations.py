@@ -328,6 +328,20 @@ def test_the_plain_folder_is_validated_without_pandas_with_read_folders_summary(
     assert [n.split(":")[0] for n in plain.notes] == ["forecast", "items"]
 
 
+def test_windows_line_ends_keep_the_plain_path(plain_planning, tmp_path):
+    """CSV files saved with \\r\\n line ends are read alike by both paths; a lone \\r
+    leaves the folder to read_folder."""
+    from optim.planning.folder_check import plain_summary, read_summary
+
+    copy = shutil.copytree(plain_planning, tmp_path / "crlf")
+    for name in ("history.csv", "orders.csv", "items.csv"):
+        (copy / name).write_bytes((copy / name).read_bytes().replace(b"\n", b"\r\n"))
+    assert plain_summary(copy) == read_summary(copy) == plain_summary(plain_planning)
+    items = (copy / "items.csv").read_bytes()
+    (copy / "items.csv").write_bytes(items.replace(b"\r\n", b"\r", 1))
+    assert plain_summary(copy) is None
+
+
 def _validate(capsys, folder: Path, *, plain: bool) -> tuple[int, str, str]:
     """`optim validate FOLDER`, with the plain path or, as before it, read_folder alone."""
     from unittest import mock

@@ -5,9 +5,9 @@ rows (the csv text split on commas, :func:`~optim.planning.folder.iso_day` for d
 strict number spellings), with ``plan.yaml`` checked by the very function
 :func:`~optim.planning.folder.read_folder` uses. It only ever *accepts*: a folder it can
 prove valid gets the summary and the notes ``read_folder`` gives it; anything else — an
-error, an optional file (supply, pins, policy, receipts, shipments), quotes or ``\\r`` in
-a CSV file, a blank line, a number or date spelt otherwise than plainly, an empty id, a
-folder over :data:`PLAIN_MAX_BYTES` — returns None, and :func:`read_folder` reads the
+error, an optional file (supply, pins, policy, receipts, shipments), quotes or a lone
+``\\r`` in a CSV file, a blank line, a number or date spelt otherwise than plainly, an
+empty id, a folder over :data:`PLAIN_MAX_BYTES` — returns None, and :func:`read_folder` reads the
 folder with pandas, so every error keeps read_folder's message (file, line, column,
 value, allowed) by construction. ``tests/test_loader_mutations.py`` checks on random
 damage that both paths agree (same exit code, same message, same summary and notes).
@@ -170,14 +170,18 @@ def _summary(folder: Path) -> FolderSummary:
 
 def _table(path: Path) -> tuple[int, dict[str, tuple[str, ...]]]:
     """Number of rows and the columns (names stripped, lower-cased as the gate does) of a
-    plain CSV file: no quotes, no ``\\r``, no NUL, every line with the header's number of
-    cells, at least one row (read_folder: gate.read_csv_text, whose pandas reader splits
-    such text alike)."""
+    plain CSV file: no quotes, no NUL, no ``\\r`` but in ``\\r\\n``, every line with the
+    header's number of cells, at least one row (read_folder: gate.read_csv_text, whose
+    pandas reader splits such text alike)."""
     from optim.instances import gate
 
     text = gate.decode(gate.read_bytes(path, "CSV file", gate.MAX_CSV_BYTES), path.name)
-    if '"' in text or "\r" in text or "\x00" in text:
+    if '"' in text or "\x00" in text:
         raise _Unsure
+    if "\r" in text:  # Windows line ends (pandas splits at \r\n alike); a lone \r: unsure
+        if text.count("\r") != text.count("\r\n"):
+            raise _Unsure
+        text = text.replace("\r\n", "\n")
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
