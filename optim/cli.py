@@ -211,32 +211,66 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.split:
         return _solve_split(args)
     instance = _load(args.instance)
-    if args.out == "-":
-        with _stdout_kept_for_the_document():
-            result = api.solve(instance, _params(args))
-    else:
-        result = api.solve(instance, _params(args))
+    result = api.solve(instance, _params(args))
     return _emit(result, args)
 
 
 @contextmanager
-def _stdout_kept_for_the_document() -> Iterator[None]:
-    """While ``--out -`` owns stdout, file descriptor 1 points at stderr: a solver library's
-    own prints (HiGHS 1.12.0 printf's a debug line from some MIPs whatever its output flag,
-    and worker processes inherit the descriptor) go to stderr instead of into the JSON
-    document. C's buffered stdout is flushed before the descriptor is given back."""
-    import ctypes
+def _stdout_for_optim_only() -> Iterator[None]:
+    """Standard output carries what optim prints and nothing else, for every command.
 
-    sys.stdout.flush()
-    saved = os.dup(1)
+    File descriptor 1 points at stderr while the command runs, and Python's ``sys.stdout``
+    writes to the real standard output through a duplicate of the old descriptor. A C
+    library's own prints (HiGHS 1.12.0 printf's a debug line from some MIPs whatever its
+    output flag) go to stderr instead of into a result document, a summary or an empty
+    ``--quiet`` stdout; processes started meanwhile (spawned solve workers, the numba
+    warm-up, the service's pool, a local Dask cluster) inherit descriptor 1 = stderr, so
+    nothing they print reaches stdout either. C's buffered stdout is flushed (into stderr)
+    before the descriptor is given back. A ``sys.stdout`` that is not descriptor 1 (a
+    test's capture) is left as it is.
+    """
+    stdout = sys.stdout
+    try:
+        stdout.flush()
+        saved = os.dup(1)
+    except (AttributeError, OSError, ValueError):  # no descriptor 1 (closed, or no console)
+        yield
+        return
+    ours = None
+    try:
+        writes_to_1 = stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        writes_to_1 = False
+    if writes_to_1:
+        ours = open(  # noqa: SIM115 - closed below, after the command
+            saved,
+            "w",
+            buffering=1 if stdout.line_buffering else -1,  # a terminal's stays line-buffered
+            encoding=stdout.encoding,
+            errors=stdout.errors,
+            closefd=False,
+        )
+        sys.stdout = ours
     os.dup2(2, 1)
     try:
         yield
     finally:
-        ctypes.CDLL(None).fflush(None)  # C stdio buffers: written to stderr, not later to 1
-        sys.stdout.flush()
+        _flush_c_stdio()
+        if ours is not None:
+            ours.flush()
+            sys.stdout = stdout
+            ours.close()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def _flush_c_stdio() -> None:
+    """Flush C stdio's buffers (a library's printf to a pipe stays buffered until then)."""
+    import ctypes
+    from contextlib import suppress
+
+    with suppress(OSError, AttributeError, TypeError):  # no C library by name (Windows)
+        ctypes.CDLL(None).fflush(None)
 
 
 def _load(path_text: str | Path) -> Any:
@@ -1190,7 +1224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 executor.use_cluster(args.cluster)
             except ValueError as exc:
                 raise InstanceError(str(exc), field="cluster") from None
-        code = func(args)
+        with _stdout_for_optim_only():
+            code = func(args)
         if _STOP["sigterm"]:
             raise Terminated
         return code

@@ -1,9 +1,11 @@
-"""``optim solve --out -``: standard output carries the result document and nothing else.
+"""Standard output carries what optim prints and nothing else, for every command.
 
 HiGHS 1.12.0 printf's a debug line ("HighsMipSolverData::transformNewIntegerFeasibleSolution
-tmpSolver.run();") from some MIPs whatever its output flag, so the rationing integer stage
-of the instance below put text ahead of the JSON. While the document owns stdout, file
-descriptor 1 points at stderr (``optim.cli._stdout_kept_for_the_document``).
+tmpSolver.run();") from some MIPs whatever its output flag: the rationing integer stage of the
+week below (one item of the demo's short week) and of a small planning folder put it on stdout
+— ahead of ``--out -``'s JSON, in a summary, and as the only output of ``--quiet``. While a
+command runs, file descriptor 1 points at stderr and ``sys.stdout`` writes to the real stdout
+(``optim.cli._stdout_for_optim_only``, entered by ``optim.cli.main``).
 """
 
 from __future__ import annotations
@@ -13,46 +15,139 @@ import subprocess
 import sys
 import textwrap
 
-from optim.instances.generators.rationing import random_rationing
+import pytest
+
+from optim import api
+
+HIGHS_PRINTS = "HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();"
+
+SUPPLY = {"DC-North": 369, "DC-South": 405, "R-01": 22, "R-02": 28, "R-03": 29, "R-05": 25,
+          "R-06": 11}  # fmt: skip
+LINES = [  # customer, segment, quantity, location: SKU-00049 of the demo's short week (seed 2026)
+    ("C0000", "strategic", 286, "DC-South"), ("C0001", "strategic", 204, "DC-South"),
+    ("C0002", "strategic", 190, "DC-North"), ("C0003", "standard", 39, "DC-North"),
+    ("C0008", "strategic", 66, "DC-North"), ("C0011", "standard", 25, "DC-South"),
+    ("C0012", "standard", 56, "DC-South"), ("C0013", "strategic", 50, "DC-North"),
+    ("C0014", "standard", 38, "DC-South"), ("C0015", "standard", 128, "DC-South"),
+    ("C0016", "strategic", 214, "DC-North"), ("C0017", "standard", 93, "DC-North"),
+    ("C0019", "strategic", 299, "DC-North"), ("C0028", "standard", 29, "R-05"),
+    ("C0030", "transactional", 33, "R-03"), ("C0043", "standard", 30, "R-01"),
+    ("C0044", "transactional", 24, "R-01"), ("C0045", "standard", 38, "R-02"),
+    ("C0047", "transactional", 31, "R-02"), ("C0050", "standard", 30, "R-03"),
+    ("C0056", "transactional", 22, "R-06"), ("C0058", "transactional", 22, "R-05"),
+]  # fmt: skip
 
 
-def test_solve_out_dash_writes_only_the_document_when_highs_prints(tmp_path):
-    inst = random_rationing(
-        623241, n_items=5, n_locations=5, n_lines=51, tiers=3, lot_share=0.7, aon_share=0.6,
-        min_share=0.3,
-    )  # fmt: skip
-    path = tmp_path / "week.json"
-    path.write_text(json.dumps(inst.to_dict()))
+def _line(customer: str, segment: str, quantity: int, location: str) -> dict:
+    return {
+        "id": f"{customer}|SKU-00049|{location}",
+        "customer": customer,
+        "item": "SKU-00049",
+        "segment": segment,
+        "quantity": quantity,
+        "lot_size": 1,
+        "locations": [location],
+    }
+
+
+def _week() -> dict:
+    return {
+        "kind": "rationing",
+        "name": "short week",
+        "supply": [
+            {"item": "SKU-00049", "location": loc, "quantity": qty} for loc, qty in SUPPLY.items()
+        ],
+        "demand": [_line(*line) for line in LINES],
+        "segments": [
+            {"name": "strategic", "tier": 1, "fair_share": "proportional"},
+            {"name": "standard", "tier": 2, "fair_share": "proportional"},
+            {"name": "transactional", "tier": 3, "fair_share": "equal"},
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def week(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stdout") / "week.json"
+    path.write_text(json.dumps(_week()))
+    return path
+
+
+def _optim(*args: str) -> subprocess.CompletedProcess[str]:
     run = subprocess.run(
-        [sys.executable, "-m", "optim.cli", "solve", str(path), "--out", "-"],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-m", "optim.cli", *args], capture_output=True, text=True, timeout=300
     )
+    # the test exercises the print: HiGHS still makes it (on stderr)
+    assert HIGHS_PRINTS in run.stderr, run.stderr
+    return run
+
+
+def test_solve_quiet_prints_nothing_when_highs_prints(week):
+    run = _optim("solve", str(week), "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+
+
+def test_solve_prints_its_summary_and_nothing_else_when_highs_prints(week):
+    run = _optim("solve", str(week))
+    assert run.returncode == 0, run.stderr
+    expected = api.solve(api.load(week)).summary().splitlines()
+    printed = run.stdout.splitlines()
+    assert len(printed) == len(expected) and run.stdout.endswith("\n")
+    for got, want in zip(printed, expected, strict=True):
+        if want.startswith("runtime: "):  # measured, not reproducible
+            assert got.startswith("runtime: ") and got.endswith(" s")
+        else:
+            assert got == want
+
+
+def test_solve_out_dash_writes_only_the_document_when_highs_prints(week):
+    run = _optim("solve", str(week), "--out", "-")
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)  # nothing before or after the document
     assert doc["kind"] == "rationing" and doc["status"] == "optimal"
 
 
-def test_c_level_prints_during_the_solve_go_to_stderr():
-    """Python's, C stdio's (buffered: flushed before stdout is given back) and raw
-    descriptor writes inside the scope reach stderr; the document written after it is
-    stdout's only content."""
+def test_plan_quiet_prints_nothing_when_highs_prints(tmp_path):
+    """A planning run: the short week's rationing MIPs (step 7) make HiGHS print."""
+    from optim.planning.distributor import distributor_example
+    from optim.planning.folder import write_folder
+
+    data = distributor_example(0, n_items=50, n_customers=25, weeks=56)
+    folder = write_folder(data, tmp_path / "input")
+    run = _optim("plan", str(folder), "--out", str(tmp_path / "out"), "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+
+
+def test_c_level_and_child_process_prints_go_to_stderr():
+    """In the scope, C stdio's prints (buffered: flushed before stdout is given back), raw
+    descriptor writes and a spawned process's prints reach stderr; Python's ``sys.stdout``
+    reaches stdout, in order, before and after the scope too."""
     code = textwrap.dedent(
         """
-        import ctypes, os, sys
-        from optim.cli import _stdout_kept_for_the_document
-        libc = ctypes.CDLL(None)
-        with _stdout_kept_for_the_document():
-            print("python print")
-            libc.printf(b"c printf\\n")  # stays in C's buffer: stdout is a pipe
-            os.write(1, b"raw write\\n")
-        sys.stdout.write("DOCUMENT")
+        import ctypes, multiprocessing, os, sys
+        from optim.cli import _stdout_for_optim_only
+
+        if __name__ == "__main__":
+            libc = ctypes.CDLL(None)
+            print("before", flush=True)
+            with _stdout_for_optim_only():
+                print("python print")
+                libc.printf(b"c printf\\n")  # stays in C's buffer: stdout is a pipe
+                os.write(1, b"raw write\\n")
+                proc = multiprocessing.get_context("spawn").Process(
+                    target=print, args=("child print",), kwargs={"flush": True}
+                )
+                proc.start()
+                proc.join()
+                sys.stdout.write("DOCUMENT\\n")
+            print("after")
         """
     )
     run = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
-    assert run.stdout == "DOCUMENT"
-    for text in ("python print", "c printf", "raw write"):
+    assert run.stdout == "before\npython print\nDOCUMENT\nafter\n"
+    for text in ("c printf", "raw write", "child print"):
         assert text in run.stderr

@@ -4,9 +4,12 @@ Components with lots or all-or-nothing lines take stages 0–2 from the exact fl
 (whole quanta) and the integer stage in whole quanta on CP-SAT once a quantity in them
 exceeds ``engine.MIP_TRUST`` units (HiGHS' MIP below that). Checked against an independent
 brute force: per component and tier, every combination of lot counts / all-or-nothing
-choices of the tier's integer lines, each with an exact integer max-flow (Python integers)
-over the continuous lines — earlier tiers held at the answer's totals, later ones at their
-floors (the integer stage's definition) — gives the tier's best total in quanta; and per
+choices of the tier's integer lines, each with an exact max-flow (Python integers and
+fractions) over the continuous lines — earlier tiers held at the answer's totals, later ones
+at their floors (the integer stage's definition: whole lots, all-or-nothing full or nothing;
+a continuous line's floor in whole quanta where the integer stage runs in quanta, else as it
+is, so the < 1 quantum its flooring to the grid frees is never counted for a higher tier) —
+gives the tier's best total in quanta; and per
 tier, step B's distance to the fair shares equals the least over every such combination, each
 optimised by cycle cancelling on exact fractions (:func:`_closest_by_cycles`).
 """
@@ -24,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_rationing_magnitudes import _crossing, _Flow, _mixed
+from test_rationing_route_tiers import _components
 
 import optim
 from optim import SolveParams
@@ -36,11 +40,11 @@ from optim.models.rationing.arrays import prepare
 
 def _best_tier_total(
     lines: list[int],
-    amounts: dict[int, int],
+    amounts: dict[int, int | Fraction],
     free: dict[int, tuple[int, int]],
     arcs: list[tuple[int, int]],
     supply: dict[int, int],
-) -> int | None:
+) -> int | Fraction | None:
     """Max of Σ over ``free`` lines (each in [lo, hi]) plus the ``amounts`` of the tier's
     fixed-for-this-combination lines, with every ``amounts`` line served exactly; None
     when infeasible. ``lines``: every line of the component."""
@@ -64,6 +68,14 @@ def _best_tier_total(
     return g.augment(s, t)  # the free lines' gain above their floors
 
 
+def _quanta(value: float, grid: float) -> Fraction | int:
+    """``value`` in quanta of ``grid`` (the decimal it is written as), exactly; a whole
+    number where it is on the grid within 0.01 quantum (as the checks' flooring reads it)."""
+    x = Fraction(float(value)) / Fraction(str(grid))
+    n = round(x)
+    return n if abs(x - n) <= Fraction(1, 100) else x
+
+
 def _check_against_brute_force(p, out, grid: float) -> None:
     """Lot multiples exact, all-or-nothing full or nothing, supply kept in quanta, and per
     component and tier the tier total equals the brute force (see the module docstring)."""
@@ -82,6 +94,10 @@ def _check_against_brute_force(p, out, grid: float) -> None:
     floor = q(out.floor)
     floor[is_lot] = floor[is_lot] // lot[is_lot] * lot[is_lot]
     floor[aon] = np.where(out.floor[aon] >= p.cap[aon] * (1 - 1e-7), cap[aon], 0)
+    exact = [  # a continuous line's floor as it is, in quanta (on the grid within 0.01)
+        int(floor[i]) if is_lot[i] or aon[i] else _quanta(out.floor[i], grid)
+        for i in range(p.num_lines)
+    ]
     scale = 10.0 ** solve.unit_exponent(p)
     for comp in np.unique(p.line_component[has_arc]):
         lines = np.flatnonzero((p.line_component == comp) & has_arc)
@@ -91,9 +107,17 @@ def _check_against_brute_force(p, out, grid: float) -> None:
         sup = {int(c): int(supply[c]) for c in cells}
         top = max(p.cap[lines].max(), p.supply[cells].max()) / scale
         whole = (is_lot | aon)[lines]
+        in_quanta = whole.any() and top > engine.MIP_TRUST  # the integer stage in quanta
         for t in np.unique(p.tier[lines]):
             T = lines[p.tier[lines] == t]
-            fixed = {int(i): int(alloc[i] if p.tier[i] < t else floor[i]) for i in lines}
+            # later tiers at their floors: in whole quanta where the integer stage runs in
+            # them; else as they are - a minimum share floored to the grid frees < 1
+            # quantum that stays with its tier (no rounding moves quantity up a tier)
+            fixed = {
+                int(i): int(alloc[i]) if p.tier[i] < t
+                else int(floor[i]) if in_quanta else exact[i]
+                for i in lines
+            }  # fmt: skip
             ints = [int(i) for i in T if is_lot[i] or aon[i]]
             free = {int(i): (int(floor[i]), int(cap[i])) for i in T if not (is_lot[i] or aon[i])}
             for i in T:
@@ -111,7 +135,7 @@ def _check_against_brute_force(p, out, grid: float) -> None:
                     total = sum(combo) + sum(lo for lo, _ in free.values()) + gain
                     best = total if best is None else max(best, total)
             got = int(alloc[T].sum())
-            if whole.any() and top > engine.MIP_TRUST:  # the integer stage in whole quanta
+            if in_quanta:
                 assert got == best, (comp, t, got, best)
             else:  # fair shares (or HiGHS' MIP values) floored to the grid: each line of
                 # tiers 1..t loses < 1 quantum (what flooring frees stays with its tier)
@@ -138,6 +162,22 @@ def test_mixed_magnitudes_with_lots_and_all_or_nothing_are_exact(seed, huge, min
     out = solve.allocate(p, SolveParams())
     assert _crossing(p, out, grid) == []
     _check_against_brute_force(p, out, grid)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.sampled_from([20, 40]))
+# I33 (L0 4, L1 10): tier-3 minimums 6 (lots of 2) + 5 + 6 share all 14 units, 14/3 each;
+# the lot line holds 4 and tier 1 takes the 0.666666 that frees. The former oracle floored
+# the two other 14/3 to 4.666666 and gave their 2 quanta to tier 1 (666668 quanta)
+@example(seed=0, n_comp=40)
+def test_many_small_components_keep_every_tier_total(seed, n_comp):
+    """Scale-like weeks at ordinary magnitudes (many small components with lots,
+    all-or-nothing lines, minimums and weights at three tiers): every tier total of every
+    component equals the brute force, up to the < 1 quantum per line a fair share loses
+    when floored to the grid."""
+    p = prepare(optim.from_dict(_components(seed, n_comp)))
+    out = solve.allocate(p, SolveParams())
+    _check_against_brute_force(p, out, engine.QUANTUM * 10.0 ** solve.unit_exponent(p))
 
 
 def _ordinary(seed: int) -> RationingInstance:
