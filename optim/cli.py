@@ -345,16 +345,10 @@ def _solve_split(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.instance)
     if path.is_dir() and (path / "plan.yaml").is_file():
-        from optim.planning.folder import read_folder
+        # a plain folder is checked without pandas, anything else by read_folder (issue 12)
+        from optim.planning.folder_check import validate_folder
 
-        data = read_folder(path)
-        print(
-            f"valid planning folder: {len(data.history):,} history lines, "
-            f"{len(data.orders):,} order lines, {len(data.items):,} items, "
-            f"{data.plan_weeks} planned weeks from {data.plan_start.date()}"
-        )
-        for note in data.notes:
-            print(f"note: {note}")
+        print("\n".join(validate_folder(path).lines()))
         return EXIT_OK
     if str(path) != "-" and path.is_dir():
         instance = _load(path)
