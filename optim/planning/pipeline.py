@@ -961,7 +961,12 @@ def _with_comparison(run: PlanningRun, previous: Any) -> PlanningRun:
     return dataclasses.replace(
         run,
         tables=tables,
-        alerts=(*run.alerts, *compare.alerts(changed)),
+        alerts=(
+            *run.alerts,
+            *compare.alerts(
+                changed, getattr(run.data, "units", None) or "units", run.data.currency
+            ),
+        ),
         previous=previous,
     )
 
