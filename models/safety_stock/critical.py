@@ -108,7 +108,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import njit
@@ -532,7 +532,7 @@ def _pack(segments: list[SegmentModel] | tuple[SegmentModel, ...]) -> _Packed:
     return lo, size, cdf, csurv, mean, target, fill, pmf, tail
 
 
-_ZERO = np.int64(0)
+_ZERO: Any = np.int64(0)  # typed int64 by numba (a Python int would be a literal)
 """Level or segment 0 as a plain int64: a literal ``0`` argument makes numba compile
 :func:`_nb_measured` once more per literal (three versions, ~2 s, against one)."""
 
