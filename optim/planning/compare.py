@@ -525,8 +525,9 @@ def compare(run: PlanningRun, previous: PreviousRun) -> dict[str, pd.DataFrame]:
     return {"classes": classes, "stock": stock, "allocation": allocation}
 
 
-def alerts(tables: dict[str, pd.DataFrame]) -> list[Alert]:
-    """Big moves as alerts (module docstring)."""
+def alerts(tables: dict[str, pd.DataFrame], unit: str = "units") -> list[Alert]:
+    """Big moves as alerts (module docstring); quantities are counted in ``unit``
+    (``plan.yaml`` ``units``, :attr:`optim.planning.PlanningRun.unit`)."""
     out: list[Alert] = []
     classes, stock, allocation = tables["classes"], tables["stock"], tables["allocation"]
     if len(classes):
@@ -560,11 +561,11 @@ def alerts(tables: dict[str, pd.DataFrame]) -> list[Alert]:
                     "change",
                     f"{r.item}@{r.stage}",
                     f"safety stock of {r.item} at {r.stage} {_num(r.previous_safety_stock)} → "
-                    f"{_num(r.safety_stock)} units"
+                    f"{_num(r.safety_stock)} {unit}"
                     + (f" ({r.change_rate:+.0%})" if r.change_rate == r.change_rate else "")
                     + f", value {r.value_change:+,.2f}; reason: {r.reason}",
                     float(r.change),
-                    "units",
+                    unit,
                 )
                 for r in big.itertuples(index=False)
             ),
@@ -585,11 +586,11 @@ def alerts(tables: dict[str, pd.DataFrame]) -> list[Alert]:
                     "change",
                     f"{r.customer} / {r.item}",
                     f"{r.customer} ({r.segment}) gets {_num(r.allocated)} of "
-                    f"{_num(r.requested)} units of {r.item} ({r.fill_rate:.0%}) against "
+                    f"{_num(r.requested)} {unit} of {r.item} ({r.fill_rate:.0%}) against "
                     f"{_num(r.previous_allocated)} of {_num(r.previous_requested)} "
                     f"({r.previous_fill_rate:.0%}) last run; reason: {r.reason}",
                     _float(r.change),
-                    "units",
+                    unit,
                 )
                 for r in big_a.itertuples(index=False)
             ),
