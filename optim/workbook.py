@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ from optim.precision import QUANTITY_DECIMALS, column_kind, rounded
 if TYPE_CHECKING:
     from optim.planning import PlanningRun
 
-__all__ = ["workbook_tables", "write_workbook"]
+__all__ = ["start_workbook", "workbook_tables", "write_workbook"]
 
 MAX_WIDTH = 60
 SIMULATION_COLUMNS = ("stage", "item", "location", "segment", "service_measure", "target", "fill",
@@ -169,9 +170,48 @@ def _shown(value: Any) -> str:
 
 def write_workbook(run: PlanningRun, path: str | Path) -> Path:
     """Write :func:`workbook_tables` to ``path`` (``.xlsx``) and return the path."""
-    import xlsxwriter
+    return _write_tables(workbook_tables(run), *_labels(run), Path(path))
+
+
+def start_workbook(run: PlanningRun, path: str | Path) -> Callable[[], Path]:
+    """:func:`write_workbook` on another core: the tables are made here, then written by a
+    spawned process while the caller goes on (the CSV tables and the HTML report: the demo's
+    ~300,000 cells take XlsxWriter about 3 s of one core). Returns the function that waits
+    for the file (raising what the writer raised) and returns its path. The same bytes as
+    :func:`write_workbook`; written in this process where no second core is available, or
+    in a daemonic process (which may not start processes)."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
 
     path = Path(path)
+    tables = workbook_tables(run)
+    if len(os.sched_getaffinity(0)) < 2 or multiprocessing.current_process().daemon:
+        done = _write_tables(tables, *_labels(run), path)
+        return lambda: done
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    future = pool.submit(_write_tables, tables, *_labels(run), path)
+
+    def wait() -> Path:
+        try:
+            return future.result()
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    return wait
+
+
+def _labels(run: PlanningRun) -> tuple[str, str | None, str | None]:
+    """The workbook's title and the currency and unit labels of ``plan.yaml``."""
+    cur, units = getattr(run.data, "currency", None), getattr(run.data, "units", None)
+    return f"optim planning run — {run.data.name}", cur, units
+
+
+def _write_tables(
+    tables: dict[str, pd.DataFrame], title: str, cur: str | None, units: str | None, path: Path
+) -> Path:
+    import xlsxwriter
+
     book = xlsxwriter.Workbook(
         str(path),
         {
@@ -181,11 +221,8 @@ def write_workbook(run: PlanningRun, path: str | Path) -> Path:
             "strings_to_urls": False,
         },
     )
-    book.set_properties(
-        {"title": f"optim planning run — {run.data.name}", "created": _dt.datetime(2000, 1, 1)}
-    )
+    book.set_properties({"title": title, "created": _dt.datetime(2000, 1, 1)})
     header = book.add_format({"bold": True, "bg_color": "#F4F6F6", "bottom": 1})
-    cur, units = getattr(run.data, "currency", None), getattr(run.data, "units", None)
     made: dict[str, Any] = {}
 
     def number_format(kind: str, col: str) -> Any:
@@ -201,7 +238,7 @@ def write_workbook(run: PlanningRun, path: str | Path) -> Path:
             made[base] = book.add_format({"num_format": base})
         return made[base]
 
-    for name, table in workbook_tables(run).items():
+    for name, table in tables.items():
         sheet = book.add_worksheet(name)
         frame = table.reset_index(drop=True)
         for c, col in enumerate(frame.columns):

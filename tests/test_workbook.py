@@ -200,3 +200,19 @@ def test_every_csv_table_has_a_sheet_but_the_forecast_per_week(written):
             and len(cols) >= min(5, len(table.columns))
             for cols, rows in shapes
         ), csv.relative_to(out)
+
+
+def test_the_workbook_written_on_another_core_is_the_same_file(written, tmp_path):
+    """planning.write has report.xlsx written by a spawned process (optim.workbook.
+    start_workbook) while it writes the CSV tables and the report: the file is the very bytes
+    write_workbook gives in this process, and a failing writer's error reaches the caller."""
+    from optim.workbook import start_workbook, write_workbook
+
+    run, path = written
+    here = write_workbook(run, tmp_path / "here.xlsx")
+    assert here.read_bytes() == path.read_bytes()
+    wait = start_workbook(run, tmp_path / "missing-folder" / "report.xlsx")
+    from xlsxwriter.exceptions import FileCreateError
+
+    with pytest.raises(FileCreateError, match="No such file or directory"):
+        wait()

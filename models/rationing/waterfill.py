@@ -570,10 +570,14 @@ def _copy_state(
     to_x: Any,
     to_used: Any,
 ) -> None:
-    """Copy one component's line totals, arc flows and cell use (save or restore)."""
-    to_a[l0:l1] = a[l0:l1]
-    to_x[a0:a1] = x[a0:a1]
-    to_used[c0:c1] = used[c0:c1]
+    """Copy one component's line totals, arc flows and cell use (save or restore); plain
+    loops: the slice assignments they replace took numba 3.7 s to compile (RESULTS.md)."""
+    for i in range(l0, l1):
+        to_a[i] = a[i]
+    for k in range(a0, a1):
+        to_x[k] = x[k]
+    for c in range(c0, c1):
+        to_used[c] = used[c]
 
 
 @njit(cache=True, nogil=True)  # nogil: the watch thread runs beside it

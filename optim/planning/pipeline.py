@@ -65,6 +65,7 @@ output folder, with one self-contained HTML report (:mod:`optim.planning.report`
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Iterator
@@ -81,6 +82,7 @@ import optim
 from optim.alerts import Alert
 from optim.errors import InstanceError, NoSolutionError
 from optim.params import SolveParams
+from optim.planning import warmup
 from optim.planning.builders import (
     build_capacity,
     build_item_safety_stock,
@@ -733,6 +735,7 @@ def run(
             tables["forecast_accuracy"] = fc.accuracy[fc.accuracy["scope"] != "series"]
             notes.extend(f"forecast: {n}" for n in fc.notes)
 
+    warmup.reached("safety_stock")  # a first run's kernels: optim.planning.warmup
     with progress.step("place safety stock per item on the network (GSM, critical levels)"):
         from optim.planning.builders import days_per_period
 
@@ -845,6 +848,7 @@ def run(
                     f"{change:+,.0f} {data.units or 'units'}.",
                 )
 
+    warmup.reached("simulate")
     with progress.step(
         f"simulate the stock plan: {len(gsm_inst.demands):,} (item, stage, segment) rows, "
         f"{sim_periods} periods x {sim_replications} replications"
@@ -900,6 +904,7 @@ def run(
             )
             notes.append(_fallback_note(diagnosis, floors, cap))
 
+    warmup.reached("rationing")
     with progress.step(f"ration this week's {len(data.orders):,} order lines"):
         if data.supply is not None:
             supply = data.supply.assign(planned=data.supply["quantity"])
@@ -1061,8 +1066,6 @@ def write(
     end (:mod:`optim.output`), so ``out`` is complete or untouched. Returns the main paths.
     """
     out = Path(out)
-    from optim.precision import write_csv
-
     if atomic:
         from optim.output import atomic_folder
 
@@ -1070,6 +1073,27 @@ def write(
             paths = write(result, tmp, report=report, atomic=False)
         return {k: out / p.relative_to(tmp) for k, p in paths.items()}
     out.mkdir(parents=True, exist_ok=True)
+    if not report:
+        return _write_tables(result, out)
+    from optim.planning.report import write_report
+    from optim.workbook import start_workbook
+
+    workbook = start_workbook(result, out / "report.xlsx")  # on another core meanwhile
+    try:
+        paths = _write_tables(result, out)
+        paths["report"] = write_report(result, out / "report.html")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            workbook()  # the writer is done before the caller cleans up the folder
+        raise
+    paths["workbook"] = workbook()
+    return paths
+
+
+def _write_tables(result: PlanningRun, out: Path) -> dict[str, Path]:
+    """:func:`write`'s CSV tables and result documents (all but the report and workbook)."""
+    from optim.precision import write_csv
+
     seg = result.segmentation
     folder = out / "segmentation"
     folder.mkdir(exist_ok=True)
@@ -1123,12 +1147,4 @@ def write(
     from optim.alerts import frame as alert_table
 
     write_csv(alert_table(collect(result)), out / "alerts.csv")
-    paths = {"out": out, "summary": out / "segment_summary.csv"}
-    if report:
-        from optim.planning.report import write_report
-
-        paths["report"] = write_report(result, out / "report.html")
-        from optim.workbook import write_workbook
-
-        paths["workbook"] = write_workbook(result, out / "report.xlsx")
-    return paths
+    return {"out": out, "summary": out / "segment_summary.csv"}

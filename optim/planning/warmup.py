@@ -8,13 +8,21 @@ the demo (benchmarks/RESULTS.md, "optim demo: first run after an install").
 
 :func:`background` starts, when the cache of any kernel in :data:`KERNELS` is missing or out
 of date, one spawned process that runs a small planning example through the same code
-(:func:`warm`: rationing's kernels first, then the seeded distributor example with the
-seasonal naive forecast, so that it reaches the kernels at once) and so writes the cache,
-while the main process reads, segments and forecasts. A kernel the main process reaches
-first it compiles itself, as without the warm-up; numba writes its cache files atomically, so
+(:func:`warm`: the seeded distributor example with the seasonal naive forecast, so that it
+reaches the kernels at once, in the order the run needs them) and so writes the cache, while
+the main process reads, segments and forecasts. No kernel is compiled in both processes: at
+each step that calls kernels (:data:`STAGES`) the main process calls :func:`reached`, which
+loads that step's kernels from the cache once the warm-up has written them; the main
+process, reaching safety stock before the warm-up has, compiles rationing's kernels
+meanwhile (the warm-up then loads them). Numba writes its cache files atomically, so
 neither process reads a partial file. ``tests/planning/test_warmup.py`` shows that
-:func:`warm` caches every kernel a planning run calls; the demo's files were the same bytes
-cold with and without the warm-up and warm (benchmarks/RESULTS.md).
+:func:`warm` caches every kernel a planning run calls and that a cold run compiles each
+kernel in one process; the demo's files are the same bytes cold with and without the
+warm-up and warm (benchmarks/RESULTS.md).
+
+:func:`missing` reads numba's cache index through the dispatcher's private ``_cache``
+attribute: numba (0.68) has no public call that says whether a kernel is cached without
+compiling or loading it (``Dispatcher.stats`` counts hits and misses only after a call).
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ import importlib
 import multiprocessing
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 KERNELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
@@ -56,10 +66,78 @@ def missing() -> list[str]:
     return out
 
 
-def warm() -> None:
-    """Compile and cache every kernel of :data:`KERNELS` (the spawned process' target; also
-    ``make install``): rationing's first (the longest compile, ~19 CPU s, and the last one
-    the planning run needs), then a small planning example (nothing written) for the rest."""
+STAGES = ("safety_stock", "simulate", "rationing")
+"""The planning run's steps that call kernels, in order (:func:`reached` is called at the
+start of each): the safety-stock step (critical levels, the tree DP, the replenishment
+simulation), the stock plan's simulation and rationing."""
+
+
+@dataclass
+class _Signals:
+    """What the two processes tell each other (multiprocessing events of one context)."""
+
+    done: dict[str, Any]  # stage -> set once the warm-up cached that stage's kernels
+    claimed: Any  # set when the main process compiles rationing's kernels itself
+    rationed: Any  # set once it has (they are in the cache)
+    lock: Any  # check-and-claim of rationing, atomic in both processes
+
+
+_main: tuple[BaseProcess, _Signals] | None = None  # the main process: its warm-up, if any
+_child: _Signals | None = None  # the warm-up process: its signals
+
+
+def _wait(event: Any, proc: BaseProcess | None = None) -> None:
+    while not event.wait(0.05):
+        if proc is not None and not proc.is_alive():
+            return  # ended (or failed): the caller compiles what is left itself
+
+
+def reached(stage: str) -> None:
+    """Called by the planning run at the start of each step of :data:`STAGES`; nothing unless
+    a warm-up process works beside this one (or this is that process).
+
+    Main process: a stage's kernels are loaded from the cache the warm-up writes, never
+    compiled twice. The warm-up goes through the stages in the run's order; when the main
+    process reaches the safety-stock step before the warm-up has cached it, it compiles
+    rationing's kernels itself meanwhile (the last ones the run needs, the longest compile),
+    then waits for the warm-up's safety-stock kernels; at each later stage it waits for
+    that stage's kernels unless it compiled them itself. In the warm-up process: marks the
+    stages before ``stage`` as cached, and skips rationing when the main process took it.
+    """
+    if _child is not None:
+        sig = _child
+        with sig.lock:
+            for name in STAGES[: STAGES.index(stage)]:
+                sig.done[name].set()
+            mine = stage == "rationing" and not sig.claimed.is_set()
+        if stage == "rationing" and not mine:
+            _wait(sig.rationed)  # the main process compiles them: load them from the cache
+        return
+    if _main is None:
+        return
+    proc, sig = _main
+    if stage == "safety_stock":
+        with sig.lock:
+            claim = not sig.done["safety_stock"].is_set()
+            if claim:
+                sig.claimed.set()
+        if claim:
+            from optim.models.rationing.engine import load_kernels
+            from optim.params import SolveParams
+
+            load_kernels(SolveParams())
+            sig.rationed.set()
+    if stage == "rationing" and sig.claimed.is_set():
+        return
+    _wait(sig.done[stage], proc)
+
+
+def warm(signals: _Signals | None = None) -> None:
+    """Compile and cache every kernel of :data:`KERNELS` (the spawned process' target, with
+    the main process' ``signals``; also ``make install``, without): a small planning example
+    (the seeded distributor example with the seasonal naive forecast, nothing written) reaches
+    the kernels in the order the planning run needs them, then rationing's (compiled by the
+    example's rationing step, or by the main process, see :func:`reached`)."""
     import dataclasses
 
     from optim.models.rationing.engine import load_kernels
@@ -67,26 +145,43 @@ def warm() -> None:
     from optim.planning import pipeline
     from optim.planning.distributor import distributor_example
 
-    load_kernels(SolveParams())
-    data = distributor_example(2026, n_items=40, n_customers=20, weeks=60)
-    pipeline.run(dataclasses.replace(data, forecast="seasonal_naive"))
+    global _child
+    _child = signals
+    try:
+        data = distributor_example(2026, n_items=40, n_customers=20, weeks=60)
+        pipeline.run(dataclasses.replace(data, forecast="seasonal_naive"))
+        load_kernels(SolveParams())
+        if signals is not None:
+            for event in signals.done.values():
+                event.set()
+    finally:
+        _child = None
 
 
 @contextmanager
 def background() -> Iterator[BaseProcess | None]:
     """While the block runs, compile the kernels in a spawned process if any is missing from
-    the cache (the process, else ``None``); at the end the process is stopped if still busy
-    (a cache file is written whole or not at all)."""
+    the cache (the process, else ``None``; the block's planning run coordinates with it
+    through :func:`reached`); at the end the process is stopped if still busy (a cache file
+    is written whole or not at all)."""
+    global _main
     if not missing():
         yield None
         return
-    proc = multiprocessing.get_context("spawn").Process(
-        target=warm, name="optim-kernel-warm-up", daemon=True
+    ctx = multiprocessing.get_context("spawn")
+    signals = _Signals(
+        done={name: ctx.Event() for name in STAGES},
+        claimed=ctx.Event(),
+        rationed=ctx.Event(),
+        lock=ctx.Lock(),
     )
+    proc = ctx.Process(target=warm, args=(signals,), name="optim-kernel-warm-up", daemon=True)
     proc.start()
+    _main = (proc, signals)
     try:
         yield proc
     finally:
+        _main = None
         if proc.is_alive():
             proc.terminate()
         proc.join()

@@ -24,7 +24,7 @@ for module, names in warmup.KERNELS:
     for name in names:
         s = getattr(mod, name).stats
         stats[f"{module}.{name}"] = [sum(s.cache_hits.values()), sum(s.cache_misses.values())]
-print(json.dumps({"before": before, "code": code, "stats": stats}))
+print(json.dumps({"before": before, "code": code, "stats": stats, "missing": warmup.missing()}))
 """
 
 
@@ -52,3 +52,19 @@ def test_warm_caches_every_kernel_a_planning_run_calls(tmp_path: Path) -> None:
     # kernels called from Python (the others, e.g. running_min, from within kernels)
     called = {name.rsplit(".", 1)[0] for name, (hits, _) in out["stats"].items() if hits}
     assert called >= {m for m, _ in warmup.KERNELS} - {"optim.models.rationing.routing"}
+
+
+def test_a_cold_run_compiles_each_kernel_in_one_process_only(tmp_path: Path) -> None:
+    """On an empty cache the planning run compiles nothing the warm-up process compiles: the
+    safety-stock, simulation and replenishment kernels are loaded from the cache the warm-up
+    wrote (it waits for them: before, the main process reached them first and compiled them
+    in both processes); rationing's kernels, which the main process compiles meanwhile
+    (:func:`warmup.reached`), at most once. At the end every kernel is cached."""
+    out = json.loads(_python(_RUN_SMALL, tmp_path / "numba", str(tmp_path / "out")))
+    assert out["code"] == 0 and out["missing"] == []
+    rationing = ("optim.models.rationing.waterfill", "optim.models.rationing.routing")
+    for name, (_, misses) in out["stats"].items():
+        if name.startswith(rationing):
+            assert misses <= 1, name
+        else:
+            assert misses == 0, name

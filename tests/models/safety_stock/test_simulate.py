@@ -236,3 +236,17 @@ def test_t_quantile_against_scipy(df):
     from optim.models.safety_stock.simulate import _t_quantile
 
     assert _t_quantile(0.975, df) == pytest.approx(stats.t.ppf(0.975, df), abs=5e-3)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_replications_on_threads_equal_one_thread(distribution_case, monkeypatch, threads):
+    """The kernel's replications split over threads (NUMBA_NUM_THREADS runs of contiguous
+    replications, each into its own array) give the very numbers of one thread."""
+    from numba import config
+
+    inst, res = distribution_case
+    monkeypatch.setattr(config, "NUMBA_NUM_THREADS", 1)
+    one = simulate(inst, res, periods=200, replications=7, seed=3)
+    monkeypatch.setattr(config, "NUMBA_NUM_THREADS", threads)
+    split = simulate(inst, res, periods=200, replications=7, seed=3)
+    pd.testing.assert_frame_equal(one, split, check_exact=True)
