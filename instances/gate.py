@@ -837,16 +837,16 @@ def gsm_memory_bytes(
     ``(L_j + 1)²`` cost table per stage at a time (a few float64 temporaries) and the
     arg-minima of every stage.
     """
-    from optim.models.graph import topological_order
+    from optim.models.graph import topological_list
 
     ids = list(lead_times)
     index = {sid: k for k, sid in enumerate(ids)}
     pred: dict[str, list[str]] = {sid: [] for sid in ids}
     for u, v in arcs:
         pred[v].append(u)
-    order = topological_order(len(ids), [index[u] for u, _ in arcs], [index[v] for _, v in arcs])
+    order = topological_list(len(ids), [index[u] for u, _ in arcs], [index[v] for _, v in arcs])
     longest: dict[str, int] = {}
-    for k in order.tolist():
+    for k in order:
         sid = ids[k]
         longest[sid] = lead_times[sid] + max(
             [external.get(sid, 0), *(longest[p] for p in pred[sid])]

@@ -1,7 +1,8 @@
 """Graph helpers on nodes ``0..n-1`` and arcs given as two index arrays, written once.
 
 * :func:`topological_order` — suppliers first (Kahn's algorithm with a stack: among the
-  nodes that are ready, the lowest index goes first); raises :class:`CycleError`.
+  nodes that are ready, the lowest index goes first); raises :class:`CycleError`;
+  :func:`topological_list` gives the same order as a list, without numpy.
 * :func:`find_cycle` — one directed cycle, for error messages that name it.
 * :class:`DisjointSets` — union-find with path halving; :func:`is_forest` and
   :func:`maximum_spanning_forest` (Kruskal) use it.
@@ -13,9 +14,13 @@ and generators share these.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy is imported where an array is made: find_cycle and DisjointSets
+    import numpy as np  # run without it (`optim validate` of a planning folder, start-up)
+    from numpy.typing import NDArray
+
+    IntArray = NDArray[np.int64]
 
 __all__ = [
     "CycleError",
@@ -23,10 +28,9 @@ __all__ = [
     "find_cycle",
     "is_forest",
     "maximum_spanning_forest",
+    "topological_list",
     "topological_order",
 ]
-
-IntArray = NDArray[np.int64]
 
 
 class CycleError(ValueError):
@@ -44,14 +48,16 @@ def _successors(n: int, source: Iterable[int], target: Iterable[int]) -> list[li
     return succ
 
 
-def topological_order(
+def topological_list(
     n: int, source: Sequence[int] | IntArray, target: Sequence[int] | IntArray
-) -> IntArray:
-    """Nodes with every arc ``source[k] -> target[k]`` pointing forward (suppliers first)."""
-    src = np.asarray(source, dtype=np.int64)
-    tgt = np.asarray(target, dtype=np.int64)
-    indeg = np.bincount(tgt, minlength=n).astype(np.int64) if n else np.zeros(0, np.int64)
-    succ = _successors(n, src.tolist(), tgt.tolist())
+) -> list[int]:
+    """:func:`topological_order` as a list of Python ints, without numpy (start-up of
+    ``optim validate``: the input gate's memory estimate orders a plan's stages)."""
+    src, tgt = _listed(source), _listed(target)
+    indeg = [0] * n
+    for t in tgt:
+        indeg[t] += 1
+    succ = _successors(n, src, tgt)
     stack = [j for j in range(n) if indeg[j] == 0][::-1]
     out: list[int] = []
     while stack:
@@ -62,15 +68,30 @@ def topological_order(
             if indeg[t] == 0:
                 stack.append(t)
     if len(out) != n:
-        raise CycleError(sorted(int(j) for j in np.flatnonzero(indeg > 0)))
-    return np.array(out, dtype=np.int64)
+        raise CycleError(sorted(j for j in range(n) if indeg[j] > 0))
+    return out
+
+
+def topological_order(
+    n: int, source: Sequence[int] | IntArray, target: Sequence[int] | IntArray
+) -> IntArray:
+    """Nodes with every arc ``source[k] -> target[k]`` pointing forward (suppliers first)."""
+    import numpy as np
+
+    return np.array(topological_list(n, source, target), dtype=np.int64)
+
+
+def _listed(values: Sequence[int] | IntArray) -> list[int]:
+    """The node indices as Python ints."""
+    tolist = getattr(values, "tolist", None)
+    return [int(v) for v in (tolist() if tolist is not None else values)]
 
 
 def find_cycle(
     n: int, source: Sequence[int] | IntArray, target: Sequence[int] | IntArray
 ) -> list[int]:
     """One directed cycle as a list of nodes (in arc order), or ``[]`` when acyclic."""
-    succ = _successors(n, np.asarray(source).tolist(), np.asarray(target).tolist())
+    succ = _successors(n, _listed(source), _listed(target))
     color = [0] * n  # 0 new, 1 on the current path, 2 done
     for root in range(n):
         if color[root]:
@@ -122,8 +143,7 @@ def is_forest(n: int, source: Sequence[int] | IntArray, target: Sequence[int] | 
     """True when the undirected graph with these edges has no cycle."""
     sets = DisjointSets(n)
     return all(
-        sets.union(int(a), int(b))
-        for a, b in zip(np.asarray(source).tolist(), np.asarray(target).tolist(), strict=True)
+        sets.union(int(a), int(b)) for a, b in zip(_listed(source), _listed(target), strict=True)
     )
 
 
@@ -131,6 +151,8 @@ def maximum_spanning_forest(
     n: int, source: IntArray, target: IntArray, weight: NDArray[np.float64]
 ) -> IntArray:
     """Arc positions of a maximum-weight spanning forest (Kruskal; ties by arc position)."""
+    import numpy as np
+
     sets = DisjointSets(n)
     keep = [
         a

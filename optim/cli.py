@@ -345,16 +345,10 @@ def _solve_split(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.instance)
     if path.is_dir() and (path / "plan.yaml").is_file():
-        from optim.planning.folder import read_folder
+        # a plain folder is checked without pandas, anything else by read_folder (issue 12)
+        from optim.planning.folder_check import validate_folder
 
-        data = read_folder(path)
-        print(
-            f"valid planning folder: {len(data.history):,} history lines, "
-            f"{len(data.orders):,} order lines, {len(data.items):,} items, "
-            f"{data.plan_weeks} planned weeks from {data.plan_start.date()}"
-        )
-        for note in data.notes:
-            print(f"note: {note}")
+        print("\n".join(validate_folder(path).lines()))
         return EXIT_OK
     if str(path) != "-" and path.is_dir():
         instance = _load(path)
@@ -603,6 +597,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from optim.forecasting import forecast
     from optim.segmentation import SegmentationConfig
 
+    _check_outputs(args, [], ["out"])
+    if args.out:
+        from optim.output import check_target
+
+        check_target(args.out)
     config = SegmentationConfig.from_yaml(args.config) if args.config else SegmentationConfig()
     if args.returns:
         config = config.model_copy(update={"returns": args.returns})
@@ -627,7 +626,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         n_jobs=args.jobs,
     )
     if args.out:
-        result.write(args.out)
+        with _atomic(args.out, "optim forecast", args.history) as out:
+            result.write(out)
     print(result.summary())
     return EXIT_OK
 
@@ -637,6 +637,10 @@ def cmd_review(args: argparse.Namespace) -> int:
     from optim.segmentation import PolicyTable, default_policy, segment
 
     _check_outputs(args, [], ["out"])
+    if args.out:  # replaced as a whole at the end: never a folder of other files
+        from optim.output import check_target
+
+        check_target(args.out)
     lines = read_shipments(args.shipments)
     policy = PolicyTable.from_yaml(args.policy) if args.policy else default_policy()
     segment_of = class_of = None
@@ -763,6 +767,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from optim import batch
     from optim.params import SolveParams
 
+    _check_outputs(args, [], ["out"])
     params = SolveParams(time_limit=args.time_limit)
     what_if = args.demand or args.capacity_cut or args.disruption
     if what_if:

@@ -103,18 +103,38 @@ def test_validate_of_every_document_kind_imports_nothing_heavy(name):
     """`optim validate` of the bundled rationing, capacity and safety-stock documents (issue
     12: start-up <= 0.5 s) imports neither pandas nor a solver; numpy is allowed (bench_cli.py
     measures the seconds)."""
-    heavy = tuple(m for m in HEAVY if m != "numpy")
+    run = _validate_in_a_fresh_process(EXAMPLE.parent / name, [m for m in HEAVY if m != "numpy"])
+    assert run.stdout.splitlines()[0].startswith("valid ")
+    assert run.stdout.splitlines()[-1] == "HEAVY [] 0"
+
+
+def _validate_in_a_fresh_process(path: Path, heavy: list[str]) -> subprocess.CompletedProcess:
+    """`optim validate PATH` in a fresh interpreter, which then prints the modules of
+    ``heavy`` it imported and the exit code."""
     code = (
         "import sys\n"
         "from optim.cli import main\n"
-        f"code = main(['validate', {str(EXAMPLE.parent / name)!r}])\n"
+        f"code = main(['validate', {str(path)!r}])\n"
         f"print('HEAVY', sorted(m for m in {heavy!r} if m in sys.modules), code)\n"
     )
     run = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[0].startswith("valid ")
+    return run
+
+
+def test_validate_of_a_planning_folder_imports_nothing_heavy(tmp_path):
+    """`optim validate FOLDER` of the demo's planning folder (issue 12: start-up <= 0.5 s)
+    imports neither pandas nor numpy nor a solver: optim.planning.folder_check checks it in
+    plain Python, read_folder's checks and messages kept (test_loader_mutations compares
+    both on damaged folders; bench_cli.py --startup-only measures the seconds)."""
+    from optim.planning.distributor import distributor_example
+    from optim.planning.folder import write_folder
+
+    folder = write_folder(distributor_example(5, n_items=40, n_customers=20), tmp_path / "in")
+    run = _validate_in_a_fresh_process(folder, list(HEAVY))
+    assert run.stdout.startswith("valid planning folder: ")
     assert run.stdout.splitlines()[-1] == "HEAVY [] 0"
 
 

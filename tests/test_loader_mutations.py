@@ -299,3 +299,87 @@ def test_mutated_previous_output(previous_output, tmp_path_factory, data):
         return
     tables = compare(run, previous)
     alerts(tables)
+
+
+# ----------------------------------------------------------------- validate without pandas
+PLAIN_FILES = ["plan.yaml", "history.csv", "orders.csv", "items.csv"]
+
+
+@pytest.fixture(scope="module")
+def plain_planning(tmp_path_factory):
+    """The demo's planning folder with the four required files, which `optim validate`
+    checks without pandas (optim.planning.folder_check); its last 40 weeks of history and
+    the seasonal naïve forecast, so both of the notes it can give are given."""
+    folder = write_folder(distributor_example(5, **SMALL), tmp_path_factory.mktemp("p") / "in")
+    header, *lines = (folder / "history.csv").read_text().splitlines()
+    cut = str((pd.Timestamp(max(v[:10] for v in lines)) - pd.Timedelta(weeks=40)).date())
+    (folder / "history.csv").write_text("\n".join([header, *(v for v in lines if v >= cut)]))
+    with (folder / "plan.yaml").open("a") as fh:
+        fh.write("forecast: seasonal_naive\n")
+    return folder
+
+
+def test_the_plain_folder_is_validated_without_pandas_with_read_folders_summary(plain_planning):
+    from optim.planning.folder_check import plain_summary, read_summary
+
+    plain = plain_summary(plain_planning)
+    assert plain is not None  # the mutation test below compares something
+    assert plain == read_summary(plain_planning)
+    assert [n.split(":")[0] for n in plain.notes] == ["forecast", "items"]
+
+
+def test_windows_line_ends_keep_the_plain_path(plain_planning, tmp_path):
+    """CSV files saved with \\r\\n line ends are read alike by both paths; a lone \\r
+    leaves the folder to read_folder."""
+    from optim.planning.folder_check import plain_summary, read_summary
+
+    copy = shutil.copytree(plain_planning, tmp_path / "crlf")
+    for name in ("history.csv", "orders.csv", "items.csv"):
+        (copy / name).write_bytes((copy / name).read_bytes().replace(b"\n", b"\r\n"))
+    assert plain_summary(copy) == read_summary(copy) == plain_summary(plain_planning)
+    items = (copy / "items.csv").read_bytes()
+    (copy / "items.csv").write_bytes(items.replace(b"\r\n", b"\r", 1))
+    assert plain_summary(copy) is None
+
+
+def _validate(capsys, folder: Path, *, plain: bool) -> tuple[int, str, str]:
+    """`optim validate FOLDER`, with the plain path or, as before it, read_folder alone."""
+    from unittest import mock
+
+    from optim.planning import folder_check
+
+    with mock.patch.object(
+        folder_check, "plain_summary", folder_check.plain_summary if plain else lambda f: None
+    ):
+        code = main(["validate", str(folder)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@settings(deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_validate_without_pandas_agrees_with_read_folder(
+    plain_planning, tmp_path_factory, capsys, data
+):
+    """Random damage to a planning folder gives `optim validate` the outcome read_folder
+    gives it — the same exit code, message, summary and notes — and the plain path accepts
+    only folders read_folder accepts, with its summary (issue 12: validate without pandas
+    drops no check)."""
+    from optim.planning.folder_check import plain_summary, read_summary
+
+    copy = shutil.copytree(plain_planning, tmp_path_factory.mktemp("m") / "f")
+    name = data.draw(st.sampled_from(PLAIN_FILES), label="file")
+    lines = (copy / name).read_text().split("\n")
+    at = data.draw(st.integers(0, max(0, len(lines) - 40)), label="window")  # 40 lines of it
+    head, tail = "\n".join(lines[:at]), "\n".join(lines[at + 40 :])
+    damaged = _mutated(data, "\n".join(lines[at : at + 40]))
+    (copy / name).write_bytes(
+        (head + "\n" if at else "").encode() + damaged + (b"\n" + tail.encode() if tail else b"")
+    )
+    try:
+        expected: object = read_summary(copy)
+    except InstanceError as exc:
+        expected = exc
+    plain = plain_summary(copy)
+    assert plain is None or plain == expected
+    assert _validate(capsys, copy, plain=True) == _validate(capsys, copy, plain=False)

@@ -31,8 +31,8 @@ def read_overrides(source: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, str
         from optim.instances import gate
 
         path = Path(source)
-        name = path.name
-        if not path.is_file():
+        name = "standard input" if str(path) == "-" else path.name
+        if str(path) != "-" and not path.is_file():
             raise InstanceError(f"overrides file {str(path)!r} does not exist.", "overrides")
         # through the input gate: encoding, ragged rows and the header checked; every cell
         # as written ("" when empty); the index is the file line (header = 1)

@@ -64,6 +64,8 @@ BIG_STOCK_CHANGE = 0.5
 """A stage's safety stock moving by at least this share of last week's is alerted."""
 BIG_FILL_DROP = 0.2
 """A customer's fill rate on an item dropping by at least this much (absolute) is alerted."""
+MAX_STAGES_NAMED = 3
+"""A reason names the (segment, target) changes of at most this many of an item's stages."""
 MAX_ALERTS = 10
 """Per kind of big move, at most this many alerts (the largest); one more counts the rest."""
 _EPS = 1e-6
@@ -243,6 +245,33 @@ def _instance_facts(instance: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _target_change(before: set[tuple[str, str, float]], now: set[tuple[str, str, float]]) -> str:
+    """The stages whose (segment, service target) pairs differ, as they were and are: a
+    customer moving to another segment changes which segments a stage serves, not
+    necessarily a target (the item's class may set every segment's target alike)."""
+
+    def per_location(targets: set[tuple[str, str, float]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for stage, segment, level in sorted(targets, key=lambda t: (t[0], t[1], t[2])):
+            loc = stage.rpartition("@")[2]
+            out.setdefault(loc, []).append(f"{segment} {level:.1%}".strip())
+        return out
+
+    old, new = per_location(before), per_location(now)
+    moved = [loc for loc in sorted(set(old) | set(new)) if old.get(loc) != new.get(loc)]
+    shown = [
+        f"{loc}: {', '.join(old.get(loc, [])) or 'none'} → {', '.join(new.get(loc, [])) or 'none'}"
+        for loc in moved[:MAX_STAGES_NAMED]
+    ]
+    more = len(moved) - len(shown)
+    return (
+        "service targets per segment change ("
+        + "; ".join(shown)
+        + (f"; {more} more stage(s)" if more > 0 else "")
+        + ")"
+    )
+
+
 def _stock_reasons(
     item: str, before: dict[str, Any] | None, now: dict[str, Any] | None, classes: dict[str, str]
 ) -> str:
@@ -254,15 +283,7 @@ def _stock_reasons(
     if item in classes:
         reasons.append(f"class change ({classes[item]})")
     if before["targets"] != now["targets"]:
-        old = sorted({t[2] for t in before["targets"]})
-        new = sorted({t[2] for t in now["targets"]})
-        reasons.append(
-            "service target change ("
-            + "/".join(f"{x:.1%}" for x in old)
-            + " → "
-            + "/".join(f"{x:.1%}" for x in new)
-            + ")"
-        )
+        reasons.append(_target_change(before["targets"], now["targets"]))
     m0, m1 = before["mean"], now["mean"]
     s0, s1 = math.sqrt(before["var"]), math.sqrt(now["var"])
     if _moved(m0, m1) or _moved(s0, s1):
@@ -293,6 +314,9 @@ def _stock_reasons(
 def class_changes(items: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     """Items whose ABC or XYZ class changed (items in both runs)."""
     cols = ["item", "abc", "xyz", "value", "cv"]
+    rank = "cum_share_before"  # the ABC metric: the share of the items ranked above
+    if rank in items.columns and rank in previous.columns:
+        cols.append(rank)
     both = (
         previous[cols]
         .astype({"item": str})
@@ -301,12 +325,24 @@ def class_changes(items: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     changed = both[(both["abc_before"] != both["abc"]) | (both["xyz_before"] != both["xyz"])]
     reasons = []
     for r in changed.to_dict("records"):
-        parts = []
+        parts, others = [], ""
         if r["abc_before"] != r["abc"]:
-            parts.append(f"sales value {_num(r['value_before'])} → {_num(r['value'])}")
+            if _moved(float(r["value_before"]), float(r["value"])) or rank not in r:
+                parts.append(f"sales value {_num(r['value_before'])} → {_num(r['value'])}")
+            else:  # its own sales held: other items' sales moved it up or down the ranking
+                others = (
+                    f"other items' sales change (its own sales value {_num(r['value'])} "
+                    f"held; the items ranked above it hold {float(r[rank + '_before']):.1%} → "
+                    f"{float(r[rank]):.1%} of sales value)"
+                )
         if r["xyz_before"] != r["xyz"]:
             parts.append(f"coefficient of variation {r['cv_before']:.2f} → {r['cv']:.2f}")
-        reasons.append("demand change (" + ", ".join(parts) + ")")
+        reasons.append(
+            "; ".join(
+                ([f"demand change ({', '.join(parts)})"] if parts else [])
+                + ([others] if others else [])
+            )
+        )
     out = pd.DataFrame(
         {
             "item": changed["item"],
@@ -525,10 +561,13 @@ def compare(run: PlanningRun, previous: PreviousRun) -> dict[str, pd.DataFrame]:
     return {"classes": classes, "stock": stock, "allocation": allocation}
 
 
-def alerts(tables: dict[str, pd.DataFrame], unit: str = "units") -> list[Alert]:
-    """Big moves as alerts (module docstring); quantities are counted in ``unit``
-    (``plan.yaml`` ``units``, :attr:`optim.planning.PlanningRun.unit`)."""
+def alerts(
+    tables: dict[str, pd.DataFrame], units: str = "units", currency: str | None = None
+) -> list[Alert]:
+    """Big moves as alerts (module docstring), quantities in ``units`` and money in
+    ``currency`` (``plan.yaml``'s ``units`` and ``currency``)."""
     out: list[Alert] = []
+    money = f" {currency}" if currency else ""
     classes, stock, allocation = tables["classes"], tables["stock"], tables["allocation"]
     if len(classes):
         into_a = int(
@@ -561,11 +600,11 @@ def alerts(tables: dict[str, pd.DataFrame], unit: str = "units") -> list[Alert]:
                     "change",
                     f"{r.item}@{r.stage}",
                     f"safety stock of {r.item} at {r.stage} {_num(r.previous_safety_stock)} → "
-                    f"{_num(r.safety_stock)} {unit}"
+                    f"{_num(r.safety_stock)} {units}"
                     + (f" ({r.change_rate:+.0%})" if r.change_rate == r.change_rate else "")
-                    + f", value {r.value_change:+,.2f}; reason: {r.reason}",
+                    + f", value {r.value_change:+,.2f}{money}; reason: {r.reason}",
                     float(r.change),
-                    unit,
+                    units,
                 )
                 for r in big.itertuples(index=False)
             ),
@@ -586,11 +625,11 @@ def alerts(tables: dict[str, pd.DataFrame], unit: str = "units") -> list[Alert]:
                     "change",
                     f"{r.customer} / {r.item}",
                     f"{r.customer} ({r.segment}) gets {_num(r.allocated)} of "
-                    f"{_num(r.requested)} {unit} of {r.item} ({r.fill_rate:.0%}) against "
+                    f"{_num(r.requested)} {units} of {r.item} ({r.fill_rate:.0%}) against "
                     f"{_num(r.previous_allocated)} of {_num(r.previous_requested)} "
                     f"({r.previous_fill_rate:.0%}) last run; reason: {r.reason}",
                     _float(r.change),
-                    unit,
+                    units,
                 )
                 for r in big_a.itertuples(index=False)
             ),

@@ -66,13 +66,11 @@ import datetime as _dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from optim.errors import InstanceError
-from optim.instances.receipts import read_receipts
 from optim.planning.plan_document import (
     FORECASTS,
     ITEM_RULES,
@@ -84,6 +82,9 @@ from optim.planning.plan_document import (
     SUPPLY_RULES,
     plan_schema,
 )
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: `optim validate FOLDER`
+    import pandas as pd  # checks the plan without it (optim.planning.folder_check)
 
 __all__ = ["PlanningData", "plan_schema", "read_folder", "write_folder"]
 
@@ -200,6 +201,14 @@ def without_history_note(without: list[str], n_items: int) -> str:
     )
 
 
+def uncovered_note(uncovered: int, weeks: int) -> str:
+    """The run's note for a seasonal naïve forecast of weeks without history a year earlier."""
+    return (
+        f"forecast: {uncovered} of the {weeks} planned weeks have no history a year "
+        "earlier, so the seasonal naïve forecast gives them no demand."
+    )
+
+
 class _Plan:
     """``plan.yaml`` with the text kept, so every error names its line."""
 
@@ -239,6 +248,46 @@ def _record_error(exc: Exception, data: Any) -> InstanceError:
     return exc
 
 
+ISO_DAY = re.compile(r"(19|20|21)[0-9][0-9]-[0-9][0-9]-[0-9][0-9]")
+"""A date written ``YYYY-MM-DD`` (years 1900-2199: inside pandas' timestamp range), read
+without pandas."""
+
+
+def iso_day(value: Any) -> _dt.date | None:
+    """``value`` as a day when it is a :class:`datetime.date` (not a datetime) or text
+    ``YYYY-MM-DD`` of a real day within :data:`ISO_DAY`'s years; otherwise None (pandas
+    reads the other spellings)."""
+    if type(value) is _dt.date:
+        return value if 1900 <= value.year <= 2199 else None
+    if isinstance(value, str) and ISO_DAY.fullmatch(value):
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _plan_monday(raw: Any) -> Any:
+    """The Monday of ``plan_start``'s week (None: not a date). A day as :func:`iso_day`
+    reads it gives a :class:`datetime.date` without importing pandas; any other spelling is
+    read by :class:`pandas.Timestamp` (a ``pandas.Timestamp`` then)."""
+    day = iso_day(raw)
+    if day is not None:
+        return day - _dt.timedelta(days=day.weekday())
+    if not isinstance(raw, str | _dt.date) or isinstance(raw, bool):
+        return None
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(raw)  # '' and 'NaT' read as NaT, which has no date
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if pd.isna(stamp):
+        return None
+    start = stamp.normalize()
+    return start - pd.Timedelta(days=start.weekday())
+
+
 def _check_plan(plan: _Plan) -> dict[str, Any]:
     """Shapes, types and limits of every ``plan.yaml`` key; returns the checked values."""
     from pydantic import ValidationError
@@ -263,20 +312,14 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
     if name is not None and not isinstance(name, str | int):
         raise plan.error("name", f"name {gate.shown(name)} is not text", "a name")
     raw_start = doc["plan_start"]
-    start = None
-    if isinstance(raw_start, str | _dt.date) and not isinstance(raw_start, bool):
-        try:
-            stamp = pd.Timestamp(raw_start)  # '' and 'NaT' read as NaT, which has no date
-        except (ValueError, TypeError, OverflowError):
-            stamp = None
-        start = None if stamp is None or pd.isna(stamp) else stamp.normalize()
+    start = _plan_monday(raw_start)
     if start is None:
         raise plan.error(
             "plan_start",
             f"plan_start {gate.shown(raw_start)} is not a date",
             "a date such as 2025-06-02",
         )
-    out["plan_start"] = start - pd.Timedelta(days=start.weekday())
+    out["plan_start"] = start
     weeks = doc["plan_weeks"]
     if not isinstance(weeks, int) or isinstance(weeks, bool):
         raise plan.error(
@@ -543,6 +586,8 @@ def _typed(frame: pd.DataFrame, parsed: dict[str, Any] | None = None) -> pd.Data
     """Cells as written → typed columns (dates, stripped ids, numbers where every cell is
     one), as ``pandas.read_csv`` would give them; ``parsed`` holds columns already parsed
     (one value per row)."""
+    import pandas as pd
+
     from optim.instances import gate
 
     parsed = parsed or {}
@@ -588,6 +633,8 @@ def read_folder(folder: str | Path) -> PlanningData:
     within the stated window. Errors name the file, the line, the column or field, the
     value and what is allowed; the rules applied are listed in ``notes``.
     """
+    import pandas as pd
+
     from optim.instances import gate
 
     folder = Path(folder)
@@ -698,7 +745,8 @@ def read_folder(folder: str | Path) -> PlanningData:
             f"this week's orders come after the history (last history date {last.date()}).",
             field="orders.date",
         )
-    start, weeks_n = cfg["plan_start"], cfg["plan_weeks"]
+    # (a plain day from plan.yaml becomes the nanosecond stamp pandas gave it before)
+    start, weeks_n = pd.Timestamp(cfg["plan_start"]).as_unit("ns"), cfg["plan_weeks"]
     if not last < start + pd.Timedelta(days=7) or start > last + pd.Timedelta(
         days=MAX_START_AFTER_DAYS
     ):
@@ -716,10 +764,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         if start + pd.Timedelta(weeks=k) + pd.Timedelta(days=6) - lag < first_hist
     )
     if uncovered and cfg["forecast"] == "seasonal_naive":
-        notes.append(
-            f"forecast: {uncovered} of the {weeks_n} planned weeks have no history a year "
-            "earlier, so the seasonal naïve forecast gives them no demand."
-        )
+        notes.append(uncovered_note(uncovered, weeks_n))
     for item in cfg["disruption"]:
         if item not in known_items:
             raise plan.error(
@@ -780,6 +825,8 @@ def read_folder(folder: str | Path) -> PlanningData:
     # every file the run reads is in the input hash (receipts.csv was not: a run planned
     # with other lead times showed the same input hash)
     read = [folder / n for n in FILES if (folder / n).is_file()]
+    from optim.instances.receipts import read_receipts
+
     receipts = (
         read_receipts(folder / "receipts.csv") if (folder / "receipts.csv").is_file() else None
     )
@@ -915,6 +962,8 @@ def _supply(
     cfg: dict[str, Any],
     notes: list[str],
 ) -> pd.DataFrame | None:
+    import pandas as pd
+
     from optim.instances import gate
 
     raw = _csv(folder, "supply.csv", required=False)

@@ -967,7 +967,7 @@ def _with_comparison(run: PlanningRun, previous: Any) -> PlanningRun:
     return dataclasses.replace(
         run,
         tables=tables,
-        alerts=(*run.alerts, *compare.alerts(changed, run.unit)),
+        alerts=(*run.alerts, *compare.alerts(changed, run.unit, run.data.currency)),
         previous=previous,
     )
 

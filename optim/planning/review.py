@@ -197,6 +197,7 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
         "ship_date",
         "a date on or after the order date",
     )
+    out.attrs["name"] = name  # for review()'s messages
     return out
 
 
@@ -255,6 +256,16 @@ def review(
                 field=col,
             )
         unknown = lines[col].isna()
+        if unknown.all():  # nothing left to review: the segmentation is another data set's
+            name = shipments.attrs.get("name", "shipments")
+            first = lines.index[0]
+            raise InstanceError(
+                f"{name} line {first}, column {what}: {lines.at[first, what]!r} has no {col} "
+                f"in the segmentation, nor has any {what} of the file's {len(lines):,} "
+                f"line(s), so no line is left to review; allowed: the segmentation of these "
+                f"customers and items (--segmentation), or {col} columns in the file.",
+                field=what,
+            )
         if unknown.any():
             notes.append(
                 f"{int(unknown.sum())} line(s) of {lines.loc[unknown, what].nunique()} "

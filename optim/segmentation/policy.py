@@ -212,19 +212,31 @@ class PolicyTable(Document):
         return out
 
 
+_STDIN: dict[str, str] = {}
+"""The text of a YAML file read from standard input (``-``), kept for :func:`with_file`
+(standard input can be read once)."""
+
+
+def _name(path: Path) -> str:
+    return "standard input" if str(path) == "-" else str(path)
+
+
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
-    """The mapping a YAML file holds, through the input gate (:mod:`optim.instances.gate`:
-    safe loader, alias budget, repeated keys refused); :class:`InstanceError` naming the file
-    and line otherwise."""
+    """The mapping a YAML file (``-``: standard input) holds, through the input gate
+    (:mod:`optim.instances.gate`: safe loader, alias budget, repeated keys refused);
+    :class:`InstanceError` naming the file and line otherwise."""
     from optim.instances import gate
 
     path = Path(path)
-    if not path.is_file() and not path.is_dir():
+    if str(path) != "-" and not path.is_file() and not path.is_dir():
         raise InstanceError(f"{what} file {str(path)!r} does not exist.", field=what)
-    data = gate.parse_yaml(gate.read_text(path, f"{what} file"), str(path)) or {}
+    text = gate.read_text(path, f"{what} file")
+    if str(path) == "-":
+        _STDIN["text"] = text
+    data = gate.parse_yaml(text, _name(path)) or {}
     if not isinstance(data, Mapping):
         raise InstanceError(
-            f"{path}: a {what} file must hold a mapping (key: value lines), got "
+            f"{_name(path)}: a {what} file must hold a mapping (key: value lines), got "
             f"{type(data).__name__}.",
             field=what,
         )
@@ -239,6 +251,8 @@ def with_file(path: Path, build: Callable[[], T]) -> T:
     try:
         return build()
     except InstanceError as exc:
+        if str(path) == "-":
+            raise gate.located(exc, _name(path), _STDIN.get("text", ""), ".yaml") from None
         try:
             text = path.read_text(encoding="utf-8-sig")
         except (OSError, ValueError):

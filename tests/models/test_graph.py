@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from optim.models.graph import (
     find_cycle,
     is_forest,
     maximum_spanning_forest,
+    topological_list,
     topological_order,
 )
 
@@ -48,11 +50,17 @@ def test_topological_order_or_a_real_cycle(g):
         assert sorted(rank) == list(range(n))
         assert all(rank[s] < rank[t] for s, t in zip(src, tgt, strict=True))
         assert cycle == []
+        arrays = (np.array(src, dtype=np.int64), np.array(tgt, dtype=np.int64))
+        assert topological_list(n, src, tgt) == order.tolist() == topological_list(n, *arrays)
+        assert find_cycle(n, *arrays) == []
     else:
         try:
             topological_order(n, src, tgt)
         except CycleError as exc:
             assert exc.nodes
+            with pytest.raises(CycleError) as listed:
+                topological_list(n, src, tgt)
+            assert listed.value.nodes == exc.nodes
         else:  # pragma: no cover - the assertion below reports it
             raise AssertionError("a cyclic graph got a topological order")
         arcs = set(zip(src, tgt, strict=True))

@@ -1,0 +1,275 @@
+"""``optim validate FOLDER`` of a planning folder without pandas (issue 12: start-up ≤ 0.5 s).
+
+:func:`validate_folder` first tries :func:`plain_summary`: plain Python over the folder's
+rows (the csv text split on commas, :func:`~optim.planning.folder.iso_day` for dates,
+strict number spellings), with ``plan.yaml`` checked by the very function
+:func:`~optim.planning.folder.read_folder` uses. It only ever *accepts*: a folder it can
+prove valid gets the summary and the notes ``read_folder`` gives it; anything else — an
+error, an optional file (supply, pins, policy, receipts, shipments), quotes or a lone
+``\\r`` in a CSV file, a blank line, a number or date spelt otherwise than plainly, an
+empty id, a folder over :data:`PLAIN_MAX_BYTES` — returns None, and :func:`read_folder` reads the
+folder with pandas, so every error keeps read_folder's message (file, line, column,
+value, allowed) by construction. ``tests/test_loader_mutations.py`` checks on random
+damage that both paths agree (same exit code, same message, same summary and notes).
+
+Accepting means every check of :func:`read_folder` passes: the acceptance rules below are
+the same as or stricter than its checks, rule for rule (noted at each).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+from itertools import pairwise, repeat
+from pathlib import Path
+
+from optim.errors import InstanceError
+from optim.planning.folder import (
+    FILES,
+    MAX_START_AFTER_DAYS,
+    _check_plan,
+    _Plan,
+    iso_day,
+    uncovered_note,
+    without_history_note,
+)
+
+__all__ = [
+    "PLAIN_MAX_BYTES",
+    "FolderSummary",
+    "plain_summary",
+    "read_summary",
+    "validate_folder",
+]
+
+PLAIN_MAX_BYTES = 32 * 2**20
+"""Folders whose CSV files are larger (~470,000 history lines) are read by pandas at once:
+its vectorised reader is faster there, and a plain pass that ends in a fallback would be
+paid twice (the 10^6-line validate of ``benchmarks/bench_cli.py``)."""
+PLAIN_FILES = ("plan.yaml", "history.csv", "orders.csv", "items.csv")
+NUMBER = re.compile(r"-?[0-9]{1,11}(\.[0-9]{1,12})?")
+"""A number as the plain path accepts it: both pandas' C reader and :class:`float` read it
+with the same sign and zero-ness, and below 1e11 in size (the gate allows 1e12)."""
+MAX_GAP_DAYS = 366  # optim.segmentation.history.MAX_GAP_DAYS (that module imports pandas)
+MAX_SPAN_DAYS = 20 * 366  # optim.segmentation.history.MAX_SPAN_YEARS * 366
+
+
+@dataclass(frozen=True)
+class FolderSummary:
+    """What ``optim validate FOLDER`` prints of a valid planning folder."""
+
+    history_lines: int
+    order_lines: int
+    items: int
+    plan_weeks: int
+    plan_start: _dt.date
+    notes: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        return [
+            f"valid planning folder: {self.history_lines:,} history lines, "
+            f"{self.order_lines:,} order lines, {self.items:,} items, "
+            f"{self.plan_weeks} planned weeks from {self.plan_start}",
+            *(f"note: {note}" for note in self.notes),
+        ]
+
+
+def validate_folder(folder: str | Path) -> FolderSummary:
+    """The summary of a valid planning folder; raises read_folder's
+    :class:`~optim.errors.InstanceError` otherwise (module docstring)."""
+    plain = plain_summary(folder)
+    return plain if plain is not None else read_summary(folder)
+
+
+def read_summary(folder: str | Path) -> FolderSummary:
+    """The summary of :func:`~optim.planning.folder.read_folder`'s reading of ``folder``
+    (pandas; raises its errors)."""
+    from optim.planning.folder import read_folder
+
+    data = read_folder(folder)
+    return FolderSummary(
+        history_lines=len(data.history),
+        order_lines=len(data.orders),
+        items=len(data.items),
+        plan_weeks=data.plan_weeks,
+        plan_start=data.plan_start.date(),
+        notes=data.notes,
+    )
+
+
+class _Unsure(Exception):
+    """The plain path cannot prove the folder valid: read_folder decides."""
+
+
+def plain_summary(folder: str | Path) -> FolderSummary | None:
+    """The summary of a folder the plain path proves valid, else None (module docstring)."""
+    try:
+        return _summary(Path(folder))
+    except (_Unsure, InstanceError):
+        return None
+
+
+def _summary(folder: Path) -> FolderSummary:
+    if not folder.is_dir():
+        raise _Unsure
+    # read_folder refuses stray .csv/.yaml/.yml files; optional files take its path
+    for p in folder.iterdir():
+        if p.suffix.lower() in (".csv", ".yaml", ".yml") and p.name not in PLAIN_FILES:
+            raise _Unsure
+    assert set(PLAIN_FILES) <= set(FILES)
+    if not all((folder / n).is_file() for n in PLAIN_FILES):
+        raise _Unsure
+    if sum((folder / n).stat().st_size for n in PLAIN_FILES[1:]) > PLAIN_MAX_BYTES:
+        raise _Unsure
+    cfg = _check_plan(_Plan(folder / "plan.yaml"))  # read_folder's own plan checks
+    start = cfg["plan_start"]
+    if type(start) is not _dt.date or cfg["pins"]:  # (pins are checked against the policy)
+        raise _Unsure
+    locations = set(cfg["locations"])
+    history = _order_lines(folder / "history.csv", locations, window=True)
+    orders = _order_lines(folder / "orders.csv", locations, window=False)
+    known = _items(folder / "items.csv", {str(f.get("id")) for f in cfg["families"]})
+    # cross-file references (read_folder: _bad_ref of item, location, customer)
+    if not (history.items <= known and orders.items <= known):
+        raise _Unsure
+    if not orders.customers <= history.customers:
+        raise _Unsure
+    # one week of open orders, after the history (weeks Monday..Sunday, pandas' "W")
+    if len({d - _dt.timedelta(days=d.weekday()) for d in orders.days}) != 1:
+        raise _Unsure
+    first, last = min(history.days), max(history.days)
+    if not min(orders.days) > last:
+        raise _Unsure
+    weeks = cfg["plan_weeks"]
+    if not (last < start + _dt.timedelta(days=7)) or start > last + _dt.timedelta(
+        days=MAX_START_AFTER_DAYS
+    ):
+        raise _Unsure
+    notes: list[str] = []
+    lag = _dt.timedelta(days=364)
+    uncovered = sum(1 for k in range(weeks) if start + _dt.timedelta(days=7 * k + 6) - lag < first)
+    if uncovered and cfg["forecast"] == "seasonal_naive":
+        notes.append(uncovered_note(uncovered, weeks))
+    if not set(cfg["disruption"]) <= known:
+        raise _Unsure
+    without = sorted(known - history.items)
+    if without:
+        if cfg["items_without_history"] == "error":
+            raise _Unsure
+        notes.append(without_history_note(without, len(known)))
+    return FolderSummary(
+        history_lines=history.rows,
+        order_lines=orders.rows,
+        items=len(known),
+        plan_weeks=weeks,
+        plan_start=start,
+        notes=tuple(notes),
+    )
+
+
+def _table(path: Path) -> tuple[int, dict[str, tuple[str, ...]]]:
+    """Number of rows and the columns (names stripped, lower-cased as the gate does) of a
+    plain CSV file: no quotes, no NUL, no ``\\r`` but in ``\\r\\n``, every line with the
+    header's number of cells, at least one row (read_folder: gate.read_csv_text, whose
+    pandas reader splits such text alike)."""
+    from optim.instances import gate
+
+    text = gate.decode(gate.read_bytes(path, "CSV file", gate.MAX_CSV_BYTES), path.name)
+    if '"' in text or "\x00" in text:
+        raise _Unsure
+    if "\r" in text:  # Windows line ends (pandas splits at \r\n alike); a lone \r: unsure
+        if text.count("\r") != text.count("\r\n"):
+            raise _Unsure
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) < 2:
+        raise _Unsure
+    header = [h.strip().lower() for h in lines[0].split(",")]
+    if "" in header or len(set(header)) != len(header):
+        raise _Unsure
+    if set(map(str.count, lines, repeat(","))) != {len(header) - 1}:
+        raise _Unsure
+    cells = ",".join(lines[1:]).split(",")  # row-major: column k is every n-th cell from k
+    n = len(header)
+    return len(lines) - 1, {name: tuple(cells[k::n]) for k, name in enumerate(header)}
+
+
+def _ids(values: tuple[str, ...]) -> set[str]:
+    """The distinct ids, stripped (read_folder: an empty or blank id is an error)."""
+    ids = {v.strip() for v in set(values)}
+    if "" in ids:
+        raise _Unsure
+    return ids
+
+
+def _numbers(values: tuple[str, ...], *, nonnegative: bool = False) -> dict[str, float]:
+    """Each distinct spelling's value; every spelling :data:`NUMBER` (read_folder: finite,
+    at most 1e12 in size, >= 0 for prices and costs)."""
+    out = {}
+    for v in set(values):
+        if not NUMBER.fullmatch(v):
+            raise _Unsure
+        out[v] = float(v)
+        if nonnegative and out[v] < 0:
+            raise _Unsure
+    return out
+
+
+@dataclass
+class _Lines:
+    rows: int
+    days: set[_dt.date]
+    customers: set[str]
+    items: set[str]
+
+
+def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
+    """history.csv / orders.csv (read_folder: check_lines, then the location references)."""
+    rows, col = _table(path)
+    required = ("date", "customer", "item", "quantity", "location")  # location: see read_folder
+    if not set(required) <= set(col) or not set(col) & {"unit_price", "revenue"}:
+        raise _Unsure
+    if "order" in col:
+        _ids(col["order"])
+    if not _ids(col["location"]) <= locations:
+        raise _Unsure
+    days = {v: iso_day(v) for v in set(col["date"])}
+    unique = sorted(d for d in days.values() if d is not None)
+    if len(unique) != len(days):
+        raise _Unsure
+    if window and len(unique) > 1:
+        gaps = max((b - a).days for a, b in pairwise(unique))
+        if gaps > MAX_GAP_DAYS or (unique[-1] - unique[0]).days > MAX_SPAN_DAYS:
+            raise _Unsure
+    qty = _numbers(col["quantity"])
+    if "revenue" in col:  # revenue has the sign of quantity
+        rev = _numbers(col["revenue"])
+        for q, r in zip(col["quantity"], col["revenue"], strict=True):
+            if rev[r] * ((qty[q] > 0) - (qty[q] < 0)) < 0:
+                raise _Unsure
+    else:
+        _numbers(col["unit_price"], nonnegative=True)
+    if "margin" in col:
+        _numbers(col["margin"])
+    elif "unit_cost" in col:
+        _numbers(col["unit_cost"], nonnegative=True)
+    return _Lines(
+        rows=rows, days=set(unique), customers=_ids(col["customer"]), items=_ids(col["item"])
+    )
+
+
+def _items(path: Path, families: set[str]) -> set[str]:
+    """items.csv's items (read_folder: columns, each item once, unit_cost > 0, families of
+    plan.yaml)."""
+    rows, col = _table(path)
+    if not {"item", "family", "unit_cost"} <= set(col):
+        raise _Unsure
+    items = _ids(col["item"])
+    if len(items) != rows or not _ids(col["family"]) <= families:
+        raise _Unsure
+    if min(_numbers(col["unit_cost"]).values()) <= 0:
+        raise _Unsure
+    return items
