@@ -112,8 +112,8 @@ def _no_solution(run: PlanningRun) -> Iterable[Alert]:
 
 
 def _units(run: PlanningRun) -> str:
-    """The unit of the run's quantities (``plan.yaml`` ``units``, default ``units``)."""
-    return getattr(run.data, "units", None) or "units"
+    """The unit of the run's quantities (:attr:`optim.planning.PlanningRun.unit`)."""
+    return run.unit
 
 
 @alert_rule

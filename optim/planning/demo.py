@@ -100,7 +100,7 @@ def summary(result: planning.PlanningRun) -> str:
         over = cap.tables["utilisation"]["overtime_used"].sum()
         lines_out.append(
             f"peak plan    : {cap.status.value}, cost {cap.objective:,.0f}; pre-build peaks at "
-            f"{inv.max():,.0f} units ({inv.idxmax() if len(inv) else '—'}), overtime "
+            f"{inv.max():,.0f} {result.unit} ({inv.idxmax() if len(inv) else '—'}), overtime "
             f"{over:,.0f} h"
         )
     else:
@@ -110,7 +110,8 @@ def summary(result: planning.PlanningRun) -> str:
         short = int((lines["allocated"] < lines["requested"] - 1e-9).sum())
         lines_out.append(
             f"short week   : {rat.status.value}, {lines['allocated'].sum():,.0f} of "
-            f"{lines['requested'].sum():,.0f} units allocated, {short} of {len(lines)} lines short"
+            f"{lines['requested'].sum():,.0f} {result.unit} allocated, {short} of {len(lines)} "
+            "lines short"
         )
     else:
         lines_out.append(f"short week   : {rat.status.value}, no allocation ({rat.message})")

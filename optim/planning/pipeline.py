@@ -198,6 +198,12 @@ class PlanningRun:
         """Whether every solve returned a solution."""
         return all(r.has_solution() for r in (self.safety_stock, self.capacity, self.rationing))
 
+    @property
+    def unit(self) -> str:
+        """What the run's quantities are counted in: ``plan.yaml`` ``units`` (e.g. ``pcs``),
+        else ``"units"``."""
+        return self.data.units or "units"
+
 
 def _service_time_notes(table: PolicyTable, period: str) -> list[str]:
     """Warn where promised days are not whole periods (they are rounded down), and where
@@ -839,7 +845,7 @@ def run(
                     f"lead time extended on lane {row.lane}: {row.base_mean_days:.1f} -> "
                     f"{row.recent_mean_days:.1f} days (Mann-Whitney p = {row.p_value:.2g}); "
                     f"planned with the recent lead times, safety stock "
-                    f"{change:+,.0f} units.",
+                    f"{change:+,.0f} {data.units or 'units'}.",
                 )
 
     warmup.reached("simulate")
@@ -961,12 +967,7 @@ def _with_comparison(run: PlanningRun, previous: Any) -> PlanningRun:
     return dataclasses.replace(
         run,
         tables=tables,
-        alerts=(
-            *run.alerts,
-            *compare.alerts(
-                changed, getattr(run.data, "units", None) or "units", run.data.currency
-            ),
-        ),
+        alerts=(*run.alerts, *compare.alerts(changed, run.unit, run.data.currency)),
         previous=previous,
     )
 

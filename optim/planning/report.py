@@ -96,8 +96,8 @@ def currency(run: PlanningRun) -> str | None:
 
 
 def unit_name(run: PlanningRun) -> str:
-    """The unit of the run's quantities (``plan.yaml`` ``units``; default ``"units"``)."""
-    return getattr(run.data, "units", None) or "units"
+    """The unit of the run's quantities (:attr:`optim.planning.PlanningRun.unit`)."""
+    return run.unit
 
 
 def fmt_money(run: PlanningRun, value: float, digits: int | None = 0) -> str:

@@ -153,6 +153,21 @@ def test_written_report_workbook_and_alerts(runs):
     assert moves["message"].str.contains("lead-time change").any()
 
 
+def test_change_alerts_and_the_summary_count_in_the_plans_unit(runs):
+    """plan.yaml states ``units: pcs``: the change alerts' messages and units and the run's
+    summary say pcs, never the generic "units"."""
+    from optim.planning.demo import summary
+
+    run2 = runs["run2"]
+    assert run2.data.units == run2.unit == "pcs"
+    moves = [a for a in run2.alerts if a.topic == "change" and a.unit not in ("items", "moves")]
+    assert moves and {a.unit for a in moves} == {"pcs"}
+    assert all(" pcs" in a.message and " units" not in a.message for a in moves)
+    text = summary(run2)
+    assert "units" not in text
+    assert " pcs (" in text and " pcs allocated, " in text  # pre-build peak, short week
+
+
 def test_garbage_or_tampered_previous_is_refused_before_work(runs, tmp_path, capsys):
     root = runs["root"]
     out = tmp_path / "out"

@@ -114,6 +114,8 @@ def test_planning_run_uses_receipts_and_alerts_on_top(data, tmp_path) -> None:
     # planned with the recent (longer) lead times: more safety stock in the network
     assert drift.loc["Plant", "safety_stock_change"] > 0
     assert drift.loc["Plant", "safety_stock_value_change"] > 0
+    note = next(n for n in run.notes if n.startswith("lead time extended on lane Plant"))
+    assert note.endswith(" pcs.")  # plan.yaml's units
     plant = run.safety_stock.tables["stages"]
     plant = plant[plant["stage"].str.endswith("@Plant")]
     assert len(plant) and (plant["mean_lead_time"] > 3.0).all()  # ~28 days = 4 weeks

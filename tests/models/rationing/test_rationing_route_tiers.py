@@ -166,6 +166,8 @@ def _check(p, out) -> None:
 # HiGHS 1.12.0's MIP presolve cycled (over 28 minutes) on a step-A MIP of this week
 @example(seed=753, n_comp=40, method="lp")
 @example(seed=753, n_comp=40, method="auto")
+# without presolve HiGHS ended "Solve error" on a step-A MIP with every integer column fixed
+@example(seed=1076, n_comp=40, method="lp")
 def test_many_small_components_keep_tiers_at_every_cell(seed, n_comp, method):
     """Scale-like weeks (many small components with lots, all-or-nothing lines and
     minimums at three tiers), by the default method and the staged LPs."""
