@@ -16,7 +16,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -224,10 +224,12 @@ def _stdout_for_optim_only() -> Iterator[None]:
     library's own prints (HiGHS 1.12.0 printf's a debug line from some MIPs whatever its
     output flag) go to stderr instead of into a result document, a summary or an empty
     ``--quiet`` stdout; processes started meanwhile (spawned solve workers, the numba
-    warm-up, the service's pool, a local Dask cluster) inherit descriptor 1 = stderr, so
-    nothing they print reaches stdout either. C's buffered stdout is flushed (into stderr)
-    before the descriptor is given back. A ``sys.stdout`` that is not descriptor 1 (a
-    test's capture) is left as it is.
+    warm-up, the service's pool, a local Dask cluster) inherit the same descriptor 1, so
+    nothing they print reaches stdout either. Descriptor 1 is a pipe whose reader thread
+    copies every line to stderr except HiGHS's debug line (:data:`_NATIVE_NOISE`: it says
+    nothing to a planner and is printed even under ``--quiet``). C's buffered stdout is
+    flushed into the pipe, and all of it copied, before the descriptor is given back. A
+    ``sys.stdout`` that is not descriptor 1 (a test's capture) is left as it is.
     """
     stdout = sys.stdout
     try:
@@ -251,7 +253,7 @@ def _stdout_for_optim_only() -> Iterator[None]:
             closefd=False,
         )
         sys.stdout = ours
-    os.dup2(2, 1)
+    copied = _native_lines_to_stderr()
     try:
         yield
     finally:
@@ -260,14 +262,65 @@ def _stdout_for_optim_only() -> Iterator[None]:
             ours.flush()
             sys.stdout = stdout
             ours.close()
+        copied()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+_NATIVE_NOISE = frozenset(
+    {b"HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();"}
+)
+"""Lines a native library prints on descriptor 1 that are dropped: HiGHS 1.12.0's debug print
+(ERGO-Code/HiGHS#2783, gone in later releases; highspy is pinned to 1.12.0 with ortools)."""
+
+
+def _native_lines_to_stderr() -> Callable[[], None]:
+    """Point descriptor 1 at a pipe whose reader thread copies lines to stderr but
+    :data:`_NATIVE_NOISE`; return a function that waits until all this process wrote is
+    copied (a marker line through the pipe; children's later lines are still copied)."""
+    import threading
+
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.close(write_end)
+    marker = b"\x00optim-native-stdout-end-%d\x00" % os.getpid()
+    reached = threading.Event()
+
+    def copy() -> None:
+        pending = b""
+        with open(read_end, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if line.endswith(marker):  # after a partial line of this process, if any
+                        _write_all(2, line[: -len(marker)])
+                        reached.set()
+                    elif line.rstrip(b"\r") not in _NATIVE_NOISE:
+                        _write_all(2, line + b"\n")
+            if pending:
+                _write_all(2, pending)
+        reached.set()
+
+    threading.Thread(target=copy, name="optim-native-stdout", daemon=True).start()
+
+    def wait() -> None:
+        with suppress(OSError):
+            os.write(1, marker + b"\n")
+            reached.wait(timeout=10.0)
+
+    return wait
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd``; a closed stderr drops it (the pipe keeps draining)."""
+    with suppress(OSError):
+        while data:
+            data = data[os.write(fd, data) :]
 
 
 def _flush_c_stdio() -> None:
     """Flush C stdio's buffers (a library's printf to a pipe stays buffered until then)."""
     import ctypes
-    from contextlib import suppress
 
     with suppress(OSError, AttributeError, TypeError):  # no C library by name (Windows)
         ctypes.CDLL(None).fflush(None)

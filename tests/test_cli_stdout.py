@@ -4,8 +4,9 @@ HiGHS 1.12.0 printf's a debug line ("HighsMipSolverData::transformNewIntegerFeas
 tmpSolver.run();") from some MIPs whatever its output flag: the rationing integer stage of the
 week below (one item of the demo's short week) and of a small planning folder put it on stdout
 — ahead of ``--out -``'s JSON, in a summary, and as the only output of ``--quiet``. While a
-command runs, file descriptor 1 points at stderr and ``sys.stdout`` writes to the real stdout
-(``optim.cli._stdout_for_optim_only``, entered by ``optim.cli.main``).
+command runs, file descriptor 1 is a pipe copied to stderr but for that line, and
+``sys.stdout`` writes to the real stdout (``optim.cli._stdout_for_optim_only``, entered by
+``optim.cli.main``).
 """
 
 from __future__ import annotations
@@ -77,15 +78,24 @@ def _optim(*args: str) -> subprocess.CompletedProcess[str]:
     run = subprocess.run(
         [sys.executable, "-m", "optim.cli", *args], capture_output=True, text=True, timeout=300
     )
-    # the test exercises the print: HiGHS still makes it (on stderr)
-    assert HIGHS_PRINTS in run.stderr, run.stderr
+    assert HIGHS_PRINTS not in run.stdout + run.stderr
     return run
+
+
+def test_highs_prints_its_debug_line_on_this_week_outside_the_cli(week):
+    """The tests below exercise the print: the same solve through the Python API (no CLI
+    scope) puts HiGHS's line on descriptor 1."""
+    code = f"from optim import api; api.solve(api.load({str(week)!r}))"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert HIGHS_PRINTS in run.stdout, run.stdout
 
 
 def test_solve_quiet_prints_nothing_when_highs_prints(week):
     run = _optim("solve", str(week), "--quiet")
     assert run.returncode == 0, run.stderr
-    assert run.stdout == ""
+    assert run.stdout == "" and run.stderr == ""
 
 
 def test_solve_prints_its_summary_and_nothing_else_when_highs_prints(week):
@@ -122,8 +132,9 @@ def test_plan_quiet_prints_nothing_when_highs_prints(tmp_path):
 
 def test_c_level_and_child_process_prints_go_to_stderr():
     """In the scope, C stdio's prints (buffered: flushed before stdout is given back), raw
-    descriptor writes and a spawned process's prints reach stderr; Python's ``sys.stdout``
-    reaches stdout, in order, before and after the scope too."""
+    descriptor writes and a spawned process's prints reach stderr, all but HiGHS's debug
+    line, and a last partial line as written; Python's ``sys.stdout`` reaches stdout, in
+    order, before and after the scope too."""
     code = textwrap.dedent(
         """
         import ctypes, multiprocessing, os, sys
@@ -135,6 +146,7 @@ def test_c_level_and_child_process_prints_go_to_stderr():
             with _stdout_for_optim_only():
                 print("python print")
                 libc.printf(b"c printf\\n")  # stays in C's buffer: stdout is a pipe
+                libc.printf(HIGHS + b"\\n")
                 os.write(1, b"raw write\\n")
                 proc = multiprocessing.get_context("spawn").Process(
                     target=print, args=("child print",), kwargs={"flush": True}
@@ -142,12 +154,14 @@ def test_c_level_and_child_process_prints_go_to_stderr():
                 proc.start()
                 proc.join()
                 sys.stdout.write("DOCUMENT\\n")
+                libc.printf(b"partial")
             print("after")
         """
-    )
+    ).replace("HIGHS", repr(HIGHS_PRINTS.encode()))
     run = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert run.stdout == "before\npython print\nDOCUMENT\nafter\n"
-    for text in ("c printf", "raw write", "child print"):
+    for text in ("c printf\n", "raw write\n", "child print\n"):
         assert text in run.stderr
+    assert run.stderr.endswith("partial") and HIGHS_PRINTS not in run.stderr
