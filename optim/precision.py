@@ -50,6 +50,7 @@ __all__ = [
     "json_texts",
     "json_value",
     "json_values",
+    "quantity_text",
     "round_significant",
     "rounded",
     "write_csv",
@@ -114,6 +115,12 @@ def _text(value: float, kind: str) -> str:
         text = f"{round(value, QUANTITY_DECIMALS) + 0.0:.{QUANTITY_DECIMALS}f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
     return f"{value:.{RATE_DIGITS}g}"
+
+
+def quantity_text(value: float) -> str:
+    """One quantity as its table cell is written (``831.469123``, ``151``, never ``1.5e+06``):
+    the rule of the models' messages, so a number in a sentence reads as in the tables."""
+    return _text(float(value), "quantity")
 
 
 def format_values(values: Any, kind: str) -> Any:

@@ -894,6 +894,7 @@ def run(
             "resources": data.resources,
             "products": data.families,
             "product_of_item": dict(zip(data.items["item"], data.items["family"], strict=True)),
+            "unit": data.units or "units",
         }
         cap = optim.solve(build_capacity(seg, forecast_, segments=floors, **kwargs), params)
         capacity_floors = cap.status != Status.INFEASIBLE
@@ -927,6 +928,7 @@ def run(
             supply=supply[["item", "location", "quantity"]],
             lot_size=1.0,
             name="short week",
+            unit=data.units or "units",
         )
         rat = optim.solve(rat_inst, params)
         merged = len(data.orders) - len(rat_inst.demand)

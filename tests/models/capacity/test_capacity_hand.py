@@ -85,6 +85,18 @@ def test_hand_optimum(solver: str) -> None:
     assert util == pytest.approx([1.0, 1.0, 1.0])
 
 
+def test_prebuild_message_counts_in_the_instances_unit() -> None:
+    """Issue 12 ("currency and units from plan.yaml"): the pre-build message said "units"
+    and "10" as "%.6g" of the solver's double; it names the instance's ``unit`` and writes
+    the quantity as the tables do (whole: no decimals)."""
+    plain = solve(hand())
+    assert "most held at the end of W2 (10 units);" in plain.message
+    boxes = solve(hand(unit="boxes"))
+    assert "most held at the end of W2 (10 boxes);" in boxes.message
+    assert "units" not in boxes.message
+    assert hand(unit="boxes").model_dump()["unit"] == "boxes"
+
+
 @pytest.mark.parametrize("solver", ["highs", "pyomo"])
 def test_hand_lexicographic(solver: str) -> None:
     res = solve(hand(objective="lexicographic"), SolveParams(solver=solver))
