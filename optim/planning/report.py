@@ -1218,9 +1218,9 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
                     "stock-moved",
                     "Safety stock from forecast error, per item class",
                     "GSM placed stock twice: on the history's standard deviation and on the "
-                    "backtest's forecast error (what is used). Change = forecast-error stock / "
-                    "history stock − 1; σ are sums over the class's item × segment × location "
-                    "cells.",
+                    "backtest's forecast error (what is used). Change rate = forecast-error "
+                    "stock / history stock − 1; σ are sums over the class's item × segment × "
+                    "location cells.",
                     run.tables["stock_moved"],
                 ),
             )

@@ -328,6 +328,10 @@ def test_forecast_sections_show_the_runs_numbers(small_run: PlanningRun, parsed)
     assert (bands.groupby("segment")["hi"].sum() <= per_seg + 1e-6).all()
     moved = parsed.tables["stock-moved-table"]
     assert [r[0] for r in moved[1:]] == list(small_run.tables["stock_moved"]["abc"])
+    # the relative change is a rate, shown as a percentage (was "0.09", a bare ratio)
+    at = moved[0].index("change rate")
+    rates = small_run.tables["stock_moved"]["change_rate"]
+    assert [r[at] for r in moved[1:]] == [f"{x:.1%}" for x in rates]
     acc = parsed.tables["forecast-accuracy-table"]
     assert len(acc) - 1 == len(small_run.tables["forecast_accuracy"])
 
