@@ -1207,8 +1207,8 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         (
             "stock-by-stage",
             "Safety stock by stage",
-            f"Per network stage: items, decoupling points, {unit_name(run)}, value and holding "
-            "cost per week.",
+            f"Per network stage: items, decoupling points, safety stock ({unit_name(run)}), "
+            "value and holding cost per week.",
             run.tables["stock_by_stage"],
         ),
         ("changes", "Segmentation changes", change_note, changes.head(20)),
@@ -1244,7 +1244,8 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         (
             "capacity-segments",
             "Peak plan per segment",
-            f"Demand, served and lost {unit_name(run)} and fill rates over the planning window.",
+            f"Demand, served and lost quantities ({unit_name(run)}) and fill rates over the "
+            "planning window.",
             run.capacity.tables.get("segments", pd.DataFrame()),
         ),
         (
