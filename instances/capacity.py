@@ -232,6 +232,8 @@ class CapacityInstance(Document):
     lot_sizing
         When true, ``setup_cost`` and ``min_lot_size`` are modelled with binaries (a MIP);
         the default false solves the LP and ignores them.
+    unit
+        What the quantities count (``pcs``, ``boxes``); the result's messages name it.
     """
 
     kind: Literal["capacity"] = "capacity"
@@ -242,6 +244,11 @@ class CapacityInstance(Document):
     demand: list[DemandRow] = Field(default_factory=list)
     objective: Literal["cost", "lexicographic"] = "cost"
     lot_sizing: bool = False
+    unit: str = Field(
+        default="units",
+        min_length=1,
+        description="What the quantities count (e.g. pcs, boxes); the messages name it.",
+    )
 
     @field_validator("periods", mode="before")
     @classmethod

@@ -27,6 +27,9 @@ previous (optional) and stability
     routing changes as little as the rules and lane costs allow. In a CSV folder,
     ``previous.csv`` switches stability on: it is the file's only use, and a folder has no
     other place to say so.
+unit (optional)
+    What the quantities count (``pcs``, ``boxes``; default ``units``): the lines'
+    explanations name it.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from optim.errors import InstanceError
 from optim.instances import tables as T
@@ -76,6 +79,7 @@ class RationingInstance(TableInstance):
     previous: pd.DataFrame
     stability: bool = False
     name: str | None = None
+    unit: str = Field(default="units", min_length=1)  # what quantities count, for the texts
 
     document_model: ClassVar[type[BaseModel]] = RationingDocument
 
@@ -90,7 +94,11 @@ class RationingInstance(TableInstance):
         if tables is None:
             with _no_gc():  # columns of 10^6 rows make millions of objects and no cycles
                 tables = _validated(data)
-        return tables | {"stability": bool(stability), "name": data.get("name")}
+        return tables | {
+            "stability": bool(stability),
+            "name": data.get("name"),
+            "unit": data.get("unit", "units"),
+        }
 
     @classmethod
     def from_frames(
@@ -103,6 +111,7 @@ class RationingInstance(TableInstance):
         *,
         stability: bool = False,
         name: str | None = None,
+        unit: str = "units",
     ) -> RationingInstance:
         """Build and validate from DataFrames with the documented columns."""
         return cls.model_validate(
@@ -114,6 +123,7 @@ class RationingInstance(TableInstance):
                 "previous": previous,
                 "stability": stability,
                 "name": name,
+                "unit": unit,
             }
         )
 
@@ -144,6 +154,8 @@ class RationingInstance(TableInstance):
         doc: dict[str, Any] = {"kind": "rationing"}
         if self.name:
             doc["name"] = self.name
+        if self.unit != "units":
+            doc["unit"] = self.unit
         doc["supply"] = self.supply.to_dict(orient="records")
         doc["demand"] = records
         doc["segments"] = [

@@ -151,3 +151,8 @@ class RationingDocument(Frozen):
         default=False, description="Minimise routing change against `previous`."
     )
     name: str | None = None
+    unit: str = Field(
+        default="units",
+        min_length=1,
+        description="What the quantities count (e.g. pcs, boxes); the explanations name it.",
+    )

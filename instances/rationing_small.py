@@ -35,7 +35,17 @@ MAX_ROWS = 1000
 """Rows (supply + demand + segments) up to which :func:`plain_tables` is tried."""
 
 _NUMBER = (int, float)  # exact types: bool is an int subclass and is refused
-FIELDS = ("kind", "supply", "demand", "segments", "lanes", "previous", "stability", "name")
+FIELDS = (
+    "kind",
+    "supply",
+    "demand",
+    "segments",
+    "lanes",
+    "previous",
+    "stability",
+    "name",
+    "unit",
+)
 """The fields of a rationing document."""
 
 
@@ -78,6 +88,9 @@ def plain_sizes(data: Any) -> dict[str, int] | None:
     name = data.get("name")
     if not (name is None or type(name) is str):
         return None  # the instance's ``name`` field names the error
+    unit = data.get("unit", "units")
+    if not (type(unit) is str and unit):
+        return None  # the instance's ``unit`` field names the error
     columns = _plain_columns(data)
     if columns is None:
         return None

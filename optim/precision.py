@@ -4,7 +4,8 @@ One rule per column, decided from its name and its data (:func:`column_kind`), s
 every CSV table the CLI writes (:func:`write_csv`, :meth:`optim.result.Result.write_tables`),
 the workbook's number formats and the report's cells:
 
-``quantity`` (units: quantities, allocations, supply, demand, stock, forecasts)
+``quantity`` (units: quantities, allocations, supply, demand, stock, forecasts, and the
+change of one between two runs; a relative change is a ``change_rate``)
     rounded to :data:`QUANTITY_DECIMALS` decimals and written in the shortest form, so a
     column whose values are whole is written as integers (``151``, never ``151.0``).
     Rationing plans lie on a grid of 10^-6 units (coarser above 10^9 units), so their
@@ -50,6 +51,7 @@ __all__ = [
     "json_texts",
     "json_value",
     "json_values",
+    "quantity_text",
     "round_significant",
     "rounded",
     "write_csv",
@@ -75,7 +77,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"(^|_)(quantity|allocated|requested|supply|unallocated|demand|served|lost|backlog"
             r"|shipped|inventory|prebuild|units|stock|planned|critical|reorder|order_up_to|eoq"
-            r"|forecast|lo|hi)(_|$)"
+            r"|forecast|lo|hi|change)(_|$)"
         ),
     ),
 )
@@ -114,6 +116,12 @@ def _text(value: float, kind: str) -> str:
         text = f"{round(value, QUANTITY_DECIMALS) + 0.0:.{QUANTITY_DECIMALS}f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
     return f"{value:.{RATE_DIGITS}g}"
+
+
+def quantity_text(value: float) -> str:
+    """One quantity as its table cell is written (``831.469123``, ``151``, never ``1.5e+06``):
+    the rule of the models' messages, so a number in a sentence reads as in the tables."""
+    return _text(float(value), "quantity")
 
 
 def format_values(values: Any, kind: str) -> Any:

@@ -65,13 +65,13 @@ def workbook_tables(run: PlanningRun) -> dict[str, pd.DataFrame]:
             if getattr(run.data, key, None) is not None
         ),
     ]
-    for name, res in (
-        ("safety stock", run.safety_stock),
-        ("peak plan", run.capacity),
-        ("short week", run.rationing),
+    for name, res, objective in (  # each objective named by what it is (money: cents)
+        ("safety stock", run.safety_stock, "holding cost per week"),
+        ("peak plan", run.capacity, "cost"),
+        ("short week", run.rationing, "allocated"),
     ):
         facts.append((f"{name}: status", res.status.value))
-        facts.append((f"{name}: objective", res.objective))
+        facts.append((f"{name}: {objective}", res.objective))
         facts.append((f"{name}: gap", res.gap))
     versus = run.tables.get("stock_vs_max_z")
     if versus is not None:

@@ -13,6 +13,9 @@ test exercised yet.
   test_a_class_moved_by_other_items_is_not_called_a_demand_change,
   test_a_stock_reason_names_the_segments_whose_targets_changed,
   test_change_alerts_speak_the_plan_yaml_units_and_currency
+- 7, ``--previous DIR`` stock reasons: an item stocked in one run only, segmented in both
+  (made to order in the other), was "new item (not planned last week)" or "item no longer
+  planned" -> test_an_item_stocked_in_one_run_only_is_not_called_new_when_both_planned_it
 - exit 1 where the input is at fault: ``optim review --segmentation`` whose segmentation
   knows none of the shipments' customers ended "internal error: ValueError: max() arg is an
   empty sequence" -> test_review_with_no_line_left_is_refused_naming_why
@@ -269,6 +272,27 @@ def test_a_stock_reason_names_the_segments_whose_targets_changed():
     reason = _stock_reasons("I", before, now2, {})
     assert "R-01: transactional 98.5% → transactional 93.5%" in reason, reason
     assert _stock_reasons("I", before, before, {}) == "none found"
+
+
+def test_an_item_stocked_in_one_run_only_is_not_called_new_when_both_planned_it():
+    """Issue 12, 7 (audit of --previous on the demo with C0004's last year dropped): items
+    both runs segmented but only one stocked (lumpy demand: made to order) read "new item
+    (not planned last week)" or "item no longer planned"; they were planned, without stock.
+    """
+    now = _facts({("I@R-01", "standard", 0.985)})
+    flips = {"I": ("lumpy", "intermittent"), "K": ("intermittent", "intermittent")}
+    assert _stock_reasons("I", None, now, {}, flips) == (
+        "no stock planned last week; demand pattern change (lumpy → intermittent)"
+    )
+    assert _stock_reasons("I", now, None, {"I": "BY → BZ"}, {"I": ("intermittent", "lumpy")}) == (
+        "no stock planned this week; class change (BY → BZ); demand pattern change "
+        "(intermittent → lumpy)"
+    )
+    assert _stock_reasons("K", now, None, {}, flips) == "no stock planned this week"
+    # an item only one run segmented is new or gone, as before
+    assert _stock_reasons("J", None, now, {}, flips) == "new item (not planned last week)"
+    assert _stock_reasons("J", now, None, {}, flips) == "item no longer planned"
+    assert _stock_reasons("I", None, now, {}) == "new item (not planned last week)"
 
 
 def _change_tables():

@@ -15,8 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # the public API, the CLI and the planning product: nothing below them may import these
 TOP = ("optim.api", "optim.cli", "optim.planning", "optim.segmentation", "optim.service")
-# the shared contract, importable anywhere
-SHARED = {"errors", "params", "result", "status", "executor", "clock"}
+# the shared contract, importable anywhere (precision: how a quantity is written, in the
+# tables and in the models' messages alike)
+SHARED = {"errors", "params", "result", "status", "executor", "clock", "precision"}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -71,6 +71,11 @@ def test_column_kinds_from_names_and_dtypes():
         "service_level": "rate",
         "stock_mean_target": "rate",
         "demand_factor": "rate",  # a what-if factor, not units (1e300 was 301 digits)
+        # --previous: a stage's stock change in units (was ten digits: 7.076923077 beside
+        # 7.076923), its value and its relative change
+        "change": "quantity",
+        "value_change": "money",
+        "change_rate": "rate",
         "z": "float",
     }
     assert {name: column_kind(name) for name in kinds} == kinds

@@ -138,6 +138,14 @@ def test_dates_are_dates_and_summary_facts_have_formats(written):
     # the example states EUR (plan.yaml currency); without it: test_currency_and_units_...
     assert facts["safety stock: max_z cost per week"].number_format == '#,##0.00 "EUR"'
     assert facts["items"].number_format == "#,##0"
+    # each solve's objective is named by what it is: the costs are money (were "objective",
+    # shown as 5,486.820175)
+    assert facts["safety stock: holding cost per week"].number_format == '#,##0.00 "EUR"'
+    cost = facts["safety stock: holding cost per week"].value
+    assert cost == pytest.approx(run.safety_stock.objective, rel=1e-15)
+    assert facts["peak plan: cost"].number_format == '#,##0.00 "EUR"'
+    assert facts["short week: allocated"].value == pytest.approx(run.rationing.objective)
+    assert not any(str(k).endswith(": objective") for k in facts)
 
 
 def test_currency_and_units_are_in_the_number_formats(written, tmp_path):

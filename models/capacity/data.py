@@ -52,6 +52,7 @@ class CapacityData:
     demand: F  # (K, T)
     lot_sizing: bool
     objective: str
+    unit: str = "units"  # what the quantities count, for the messages
 
     @property
     def shape(self) -> tuple[int, int, int, int, int, int]:
@@ -162,6 +163,7 @@ def from_instance(instance: CapacityInstance) -> CapacityData:
         demand=demand,
         lot_sizing=instance.lot_sizing,
         objective=instance.objective,
+        unit=instance.unit,
     )
 
 

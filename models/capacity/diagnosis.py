@@ -112,8 +112,17 @@ def read(
                 }
             )
             if short:
+                # a floor the segment reaches alone is missed only together with the others
+                # (the fallback plan of a tier-1 segment may meet it): say which
+                why = (
+                    ""
+                    if best_rate is None
+                    else " together with the other floors"
+                    if best_rate >= f - 1e-9
+                    else " even alone"
+                )
                 msg = (
-                    f"segment '{data.segments[s]}': min_fill_rate {f:.4g} cannot be met; "
+                    f"segment '{data.segments[s]}': min_fill_rate {f:.4g} cannot be met{why}; "
                     f"best fill rate reachable with every floor relaxed as little as "
                     f"possible: {reach:.4g}"
                 )

@@ -7,6 +7,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from optim.models.capacity.data import CapacityData, CapacitySolution, hours
+from optim.precision import quantity_text
 
 F = NDArray[np.float64]
 TOL = 1e-7
@@ -266,5 +267,6 @@ def _prebuild_line(data: CapacityData, pre: F) -> str:
     peak = f"peak periods: {_span(data.periods, peaks)}" if peaks.any() else "no peak period"
     return (
         f"pre-build: {nprod} product(s) stocked ahead in {_span(data.periods, held > TOL)}; "
-        f"most held at the end of {data.periods[top]} ({held[top]:.6g} units); {peak}."
+        f"most held at the end of {data.periods[top]} ({quantity_text(held[top])} "
+        f"{data.unit}); {peak}."
     )

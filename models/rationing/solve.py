@@ -36,6 +36,7 @@ from optim.models import choices
 from optim.models.rationing import engine
 from optim.models.rationing.arrays import RULES, Problem, Rule, prepare
 from optim.params import SolveParams
+from optim.precision import format_values
 from optim.result import Result
 from optim.solvers import highs
 from optim.status import SolutionStatus, Status, Termination
@@ -543,7 +544,7 @@ def build_tables(
             "fill_rate": fill,
             "min_quantity": p.minimum,
             "stage": _STAGE_TEXT[stage],
-            "explanation": _explain(p, out, stage),
+            "explanation": _explain(p, out, stage, inst.unit),
         }
     )
     taken = np.bincount(p.arc_cell, out.flow, p.num_cells)
@@ -602,11 +603,18 @@ def _segments(
 
 
 def _fmt(values: np.ndarray) -> np.ndarray:
-    """``f"{v:.6g}"`` of every value (object array); each distinct value is formatted once."""
+    """``f"{v:.6g}"`` of every value (object array); each distinct value is formatted once.
+    For rates and weights: quantities are written as in the tables (:func:`_qty`)."""
     x = np.ascontiguousarray(values, dtype=np.float64)
     codes, uniques = pd.factorize(x.view(np.int64))  # bitwise: -0.0, 0.0 and NaN kept apart
     texts = np.array([f"{v:.6g}" for v in uniques.view(np.float64).tolist()], dtype=object)
     return texts[codes]
+
+
+def _qty(values: np.ndarray) -> np.ndarray:
+    """The texts of quantities as the tables write them (:mod:`optim.precision`): whole
+    numbers without decimals, others to at most six, never an exponent (object array)."""
+    return np.asarray(format_values(values, "quantity"), dtype=object)
 
 
 def _by_value(values: np.ndarray, text: Callable[[int], str]) -> np.ndarray:
@@ -637,8 +645,11 @@ def _eligible(p: Problem, lines: np.ndarray) -> np.ndarray:
     return out
 
 
-def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
-    """One sentence per line saying which rule gave its quantity."""
+def _explain(
+    p: Problem, out: engine.Outcome, stage: np.ndarray, unit: str = "units"
+) -> np.ndarray:
+    """One sentence per line saying which rule gave its quantity; an equal share is counted
+    in ``unit`` (the instance's, e.g. ``pcs``), quantities are written as in the tables."""
     n = p.num_lines
     text = np.empty(n, dtype=object)
     tier_txt = _by_value(p.tier, lambda t: f"tier {t}")
@@ -646,7 +657,7 @@ def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
     text[full] = _by_value(p.tier, lambda t: f"tier {t}: served in full")[full]
     capped = stage == engine.CAPPED
     if capped.any():
-        text[capped] = tier_txt[capped] + ": served up to its max_quantity " + _fmt(p.cap[capped])
+        text[capped] = tier_txt[capped] + ": served up to its max_quantity " + _qty(p.cap[capped])
     # eligible locations of lines that were rationed (fair share / nothing left / no stock)
     eligible = _eligible(p, ~(full | capped))
     after = _by_value(
@@ -657,12 +668,13 @@ def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
         lev = out.level[fair]
         rule = p.rule[fair]
         lev_txt = _fmt(lev)
+        one = "unit" if unit == "units" else unit  # a label of the planner's is kept as given
         share = np.where(
             rule == Rule.PROPORTIONAL,
             "proportional share: fill rate " + lev_txt,
             np.where(
                 rule == Rule.EQUAL,
-                "equal share: " + lev_txt + np.where(lev == 1.0, " unit", " units"),
+                "equal share: " + _qty(lev) + np.where(lev == 1.0, f" {one}", f" {unit}"),
                 "weighted share: "
                 + lev_txt
                 + " per unit of weight (weight "
@@ -702,13 +714,13 @@ def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
         share = out.share[integer] if out.share is not None else np.full(len(integer), np.nan)
         got = out.alloc[integer]
         lot, aon = p.lot[integer], p.all_or_nothing[integer]
-        share_txt, got_txt = _fmt(share), _fmt(got)
+        share_txt, got_txt = _qty(share), _qty(got)
         why = np.where(
             aon & (got <= 0),
             "all_or_nothing: its share "
             + share_txt
             + " is less than the full "
-            + _fmt(p.cap[integer])
+            + _qty(p.cap[integer])
             + ", so the line is dropped",
             np.where(
                 aon,
@@ -724,7 +736,7 @@ def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
                     + " rounded to "
                     + got_txt
                     + " in lots of "
-                    + _fmt(lot),
+                    + _qty(lot),
                     "adjusted from its fair share "
                     + share_txt
                     + " to "
@@ -746,14 +758,14 @@ def _explain(p: Problem, out: engine.Outcome, stage: np.ndarray) -> np.ndarray:
     if len(has_min):
         got = out.floor[has_min]
         ok = got >= p.minimum[has_min] * (1 - 1e-9)
-        min_txt = _fmt(p.minimum[has_min])
+        min_txt = _qty(p.minimum[has_min])
         suffix = np.where(
             ok,
             "; contractual minimum " + min_txt + " guaranteed first",
             "; contractual minimum "
             + min_txt
             + " only partly covered ("
-            + _fmt(got)
+            + _qty(got)
             + "): minimums were rationed by tier first",
         )
         text[has_min] = text[has_min] + suffix

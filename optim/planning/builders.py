@@ -586,6 +586,7 @@ def build_rationing(
     lanes: pd.DataFrame | None = None,
     lot_size: float | None = None,
     name: str | None = None,
+    unit: str = "units",
 ) -> RationingInstance:
     """Build a rationing instance from one period's orders.
 
@@ -609,6 +610,8 @@ def build_rationing(
         None: continuous quantities.
     name
         Optional instance name.
+    unit
+        What the quantities count (``plan.yaml``'s ``units``), named by the explanations.
 
     Returns
     -------
@@ -669,7 +672,7 @@ def build_rationing(
             "fair_share": [r.fair_share for r in rows.values()],
         }
     )
-    return RationingInstance.from_frames(supply, demand, segments, lanes, name=name)
+    return RationingInstance.from_frames(supply, demand, segments, lanes, name=name, unit=unit)
 
 
 def _supply_frame(supply: pd.DataFrame) -> pd.DataFrame:
@@ -696,6 +699,7 @@ def build_capacity(
     segments: Mapping[str, Mapping[str, Any]] | None = None,
     objective: Literal["cost", "lexicographic"] = "cost",
     lot_sizing: bool = False,
+    unit: str = "units",
 ) -> CapacityInstance:
     """Build a capacity instance: demand per (product, customer segment, period).
 
@@ -718,8 +722,9 @@ def build_capacity(
         Per-segment overrides of the default penalties (keys of
         :class:`~optim.instances.capacity.Segment`), e.g.
         ``{"strategic": {"min_fill_rate": 0.95}}``.
-    objective, lot_sizing
-        Passed to the instance.
+    objective, lot_sizing, unit
+        Passed to the instance (``unit``: what the quantities count, ``plan.yaml``'s
+        ``units``, named by the messages).
 
     Returns
     -------
@@ -800,5 +805,6 @@ def build_capacity(
             "demand": demand,
             "objective": objective,
             "lot_sizing": lot_sizing,
+            "unit": unit,
         }
     )

@@ -12,11 +12,13 @@ refused with a message naming the folder (CLI exit 2), before any work starts.
     behind the class (the reason: a demand change).
 ``stock``
     safety stock per (item, stage) that moved, in units and value, with the reasons found in
-    the two runs' safety-stock instances: the item is new or gone, its class changed, its
-    service targets changed, its demand (mean or σ per period, more than
-    :data:`DEMAND_TOLERANCE` relative) changed, the lead time or holding cost of one of its
-    stages changed. ``none found`` when neither run's inputs for the item differ (the
-    optimum moved for another item's sake cannot happen: items are planned independently).
+    the two runs' safety-stock instances: the item is new or gone (segmented in both runs
+    but planned without stock in one, e.g. made to order: "no stock planned last week /
+    this week", with its class and demand-pattern changes), its class changed, its service
+    targets changed, its demand (mean or σ per period, more than :data:`DEMAND_TOLERANCE`
+    relative) changed, the lead time or holding cost of one of its stages changed. ``none
+    found`` when neither run's inputs for the item differ (the optimum moved for another
+    item's sake cannot happen: items are planned independently).
 ``allocation``
     this week's allocation per (item, customer) against last week's, with the reasons: the
     customer's request, its segment (tier), the item's class, the stock at its location, or
@@ -273,12 +275,26 @@ def _target_change(before: set[tuple[str, str, float]], now: set[tuple[str, str,
 
 
 def _stock_reasons(
-    item: str, before: dict[str, Any] | None, now: dict[str, Any] | None, classes: dict[str, str]
+    item: str,
+    before: dict[str, Any] | None,
+    now: dict[str, Any] | None,
+    classes: dict[str, str],
+    patterns: dict[str, tuple[str, str]] | None = None,
 ) -> str:
-    if before is None:
-        return "new item (not planned last week)"
-    if now is None:
-        return "item no longer planned"
+    """Why ``item``'s stock moved. ``patterns``: the demand pattern last week and now of the
+    items both runs segmented — one without stock in a run was planned without stock then
+    (e.g. made to order), not new or gone."""
+    if before is None or now is None:
+        if patterns is None or item not in patterns:
+            return (
+                "new item (not planned last week)" if before is None else "item no longer planned"
+            )
+        p0, p1 = patterns[item]
+        return "; ".join(
+            [f"no stock planned {'last week' if before is None else 'this week'}"]
+            + ([f"class change ({classes[item]})"] if item in classes else [])
+            + ([f"demand pattern change ({p0} → {p1})"] if p0 != p1 else [])
+        )
     reasons = []
     if item in classes:
         reasons.append(f"class change ({classes[item]})")
@@ -364,8 +380,11 @@ def stock_changes(
     previous: PreviousRun,
     classes: pd.DataFrame,
     unit_cost: pd.Series,
+    items: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Safety stock per (item, stage) that moved, with reasons (module docstring)."""
+    """Safety stock per (item, stage) that moved, with reasons (module docstring); ``items``:
+    this run's segmented items (with ``pattern``), so an item both runs segmented is not
+    called new or gone when one run planned it without stock."""
     now = stages[["stage", "safety_stock"]].astype({"stage": str})
     before = previous.stages[["stage", "safety_stock"]].astype({"stage": str})
     both = before.merge(now, on="stage", how="outer", suffixes=("_before", ""))
@@ -379,6 +398,20 @@ def stock_changes(
     class_of = dict(
         zip(classes["item"], classes["previous_class"] + " → " + classes["class"], strict=True)
     )
+    patterns = None
+    if items is not None and "pattern" in items.columns and "pattern" in previous.items.columns:
+        pair = (
+            previous.items[["item", "pattern"]]
+            .astype(str)
+            .merge(items[["item", "pattern"]].astype(str), on="item", suffixes=("_before", ""))
+        )
+        patterns = dict(
+            zip(
+                pair["item"],
+                zip(pair["pattern_before"], pair["pattern"], strict=True),
+                strict=True,
+            )
+        )
     change = both["current"] - both["previous"]
     out = pd.DataFrame(
         {
@@ -396,7 +429,8 @@ def stock_changes(
                 float
             ),
             "reason": [
-                _stock_reasons(i, facts_before.get(i), facts_now.get(i), class_of) for i in item
+                _stock_reasons(i, facts_before.get(i), facts_now.get(i), class_of, patterns)
+                for i in item
             ],
         }
     )
@@ -549,6 +583,7 @@ def compare(run: PlanningRun, previous: PreviousRun) -> dict[str, pd.DataFrame]:
         previous,
         classes,
         unit_cost,
+        seg.items,
     )
     if run.rationing.has_solution():
         allocation = allocation_changes(

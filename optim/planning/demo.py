@@ -103,6 +103,11 @@ def summary(result: planning.PlanningRun) -> str:
             f"{inv.max():,.0f} {result.unit} ({inv.idxmax() if len(inv) else '—'}), overtime "
             f"{over:,.0f} h"
         )
+        if not result.capacity_floors:  # "optimal" is the fallback's: say it is one
+            lines_out.append(
+                "               the fill-rate floors cannot all be met: planned in strict "
+                "priority order without floors (see the alerts)"
+            )
     else:
         lines_out.append(f"peak plan    : {cap.status.value}, no plan ({cap.message})")
     if rat.has_solution():

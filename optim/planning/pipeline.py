@@ -336,9 +336,9 @@ def stock_moved_by_class(
     """Safety stock per item ABC class with the history's σ and with the forecast-error σ.
 
     Columns ``abc, items, sigma_history, sigma_forecast, stock_history, stock_forecast,
-    change, value_history, value_forecast, why``: σ are sums over the class's (item,
-    segment, location) cells, stock in units and value (unit cost × units) from the two GSM
-    solutions, ``change`` = stock_forecast / stock_history − 1.
+    change_rate, why``: σ are sums over the class's (item, segment, location) cells, stock
+    in units from the two GSM solutions, ``change_rate`` = stock_forecast / stock_history − 1
+    (a rate, as :mod:`optim.precision` and the report write rates).
     """
     abc = seg.items.set_index("item")["abc"]
     out = []
@@ -374,7 +374,7 @@ def stock_moved_by_class(
                 "sigma_forecast": sf,
                 "stock_history": h,
                 "stock_forecast": f,
-                "change": f / h - 1.0 if h > 0 else float("nan"),
+                "change_rate": f / h - 1.0 if h > 0 else float("nan"),
                 "why": why,
             }
         )
@@ -894,6 +894,7 @@ def run(
             "resources": data.resources,
             "products": data.families,
             "product_of_item": dict(zip(data.items["item"], data.items["family"], strict=True)),
+            "unit": data.units or "units",
         }
         cap = optim.solve(build_capacity(seg, forecast_, segments=floors, **kwargs), params)
         capacity_floors = cap.status != Status.INFEASIBLE
@@ -927,6 +928,7 @@ def run(
             supply=supply[["item", "location", "quantity"]],
             lot_size=1.0,
             name="short week",
+            unit=data.units or "units",
         )
         rat = optim.solve(rat_inst, params)
         merged = len(data.orders) - len(rat_inst.demand)

@@ -1207,7 +1207,8 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         (
             "stock-by-stage",
             "Safety stock by stage",
-            "Per network stage: items, decoupling points, units, value and holding cost per week.",
+            f"Per network stage: items, decoupling points, safety stock ({unit_name(run)}), "
+            "value and holding cost per week.",
             run.tables["stock_by_stage"],
         ),
         ("changes", "Segmentation changes", change_note, changes.head(20)),
@@ -1217,9 +1218,9 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
                     "stock-moved",
                     "Safety stock from forecast error, per item class",
                     "GSM placed stock twice: on the history's standard deviation and on the "
-                    "backtest's forecast error (what is used). Change = forecast-error stock / "
-                    "history stock − 1; σ are sums over the class's item × segment × location "
-                    "cells.",
+                    "backtest's forecast error (what is used). Change rate = forecast-error "
+                    "stock / history stock − 1; σ are sums over the class's item × segment × "
+                    "location cells.",
                     run.tables["stock_moved"],
                 ),
             )
@@ -1243,7 +1244,8 @@ def render_report(run: PlanningRun, *, include_runtime: bool = False) -> str:
         (
             "capacity-segments",
             "Peak plan per segment",
-            "Demand, served and lost units and fill rates over the planning window.",
+            f"Demand, served and lost quantities ({unit_name(run)}) and fill rates over the "
+            "planning window.",
             run.capacity.tables.get("segments", pd.DataFrame()),
         ),
         (

@@ -305,6 +305,14 @@ def test_capacity_fallback_is_strict_priority_and_names_every_segment(data):
         if segs.loc[name, "fill_rate"] < row.service_level:
             assert f"{shown} against a floor of {row.service_level:.1%}: BELOW floor" in note
     assert (segs["fill_rate"] < 0.01).any()  # the lowest tier is (nearly) unserved here
+    # a floor the fallback meets is not one that "cannot be met" (only together with the
+    # others), and the run's summary does not call the fallback plainly "optimal"
+    for name, row in plan.policy.segments.items():
+        if name in segs.index and segs.loc[name, "fill_rate"] >= row.service_level:
+            assert f"'{name}': min_fill_rate {row.service_level:.4g} cannot be met;" not in note
+    from optim.planning.demo import summary
+
+    assert "planned in strict priority order without floors" in summary(plan)
     # the alerts at the top name who misses its floor and by how many units (audit: one
     # alert without who or amount, "see the notes")
     from optim.alerts import collect

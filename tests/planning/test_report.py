@@ -328,6 +328,10 @@ def test_forecast_sections_show_the_runs_numbers(small_run: PlanningRun, parsed)
     assert (bands.groupby("segment")["hi"].sum() <= per_seg + 1e-6).all()
     moved = parsed.tables["stock-moved-table"]
     assert [r[0] for r in moved[1:]] == list(small_run.tables["stock_moved"]["abc"])
+    # the relative change is a rate, shown as a percentage (was "0.09", a bare ratio)
+    at = moved[0].index("change rate")
+    rates = small_run.tables["stock_moved"]["change_rate"]
+    assert [r[at] for r in moved[1:]] == [f"{x:.1%}" for x in rates]
     acc = parsed.tables["forecast-accuracy-table"]
     assert len(acc) - 1 == len(small_run.tables["forecast_accuracy"])
 
@@ -599,6 +603,56 @@ def test_currency_and_units_from_plan_yaml(small_run: PlanningRun, tmp_path: Pat
     assert short and all(a.unit == "pcs" and " pcs short" in a.message for a in short)
     # not stated: no unit in any header, "units" on the axes as before
     assert "(EUR)" not in render_report(small_run) and "(pcs)" not in render_report(small_run)
+
+
+def test_model_reasons_and_messages_count_in_plan_yaml_units(
+    small_run: PlanningRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12 ("currency and units from plan.yaml"; audit: the rationing reasons said
+    "equal share: 11 units" and the pre-build message "(831.469 units)" under ``units:
+    pcs``): the pipeline gives the rationing and capacity instances plan.yaml's unit, so
+    their reasons and messages count in it — in the lines CSV, the result document, the
+    report's drill-down and the workbook alike, the same text —, and "units" without it."""
+    import dataclasses
+    import json
+
+    import openpyxl
+    import pandas as pd
+
+    from optim.planning import pipeline
+    from optim.planning.drilldown import item_records
+
+    units: list[str] = []
+    build = pipeline.build_capacity
+
+    def spy(*args, **kwargs):
+        inst = build(*args, **kwargs)
+        units.append(inst.unit)
+        return inst
+
+    monkeypatch.setattr(pipeline, "build_capacity", spy)
+    boxed = run(dataclasses.replace(small_run.data, units="boxes"))
+    assert units and set(units) == {"boxes"}
+    lines = boxed.rationing.tables["lines"]
+    equal = lines["explanation"].str.contains("equal share")
+    assert equal.any() and lines.loc[equal, "explanation"].str.contains(r" boxes? ").all()
+    for text in (*lines["explanation"], boxed.capacity.message, boxed.rationing.message):
+        assert not re.search(r"\bunits?\b", text), text
+    plain = small_run.rationing.tables["lines"]["explanation"]
+    assert plain.str.contains(" units of the stock").any()  # the default: unchanged
+    assert list(plain.str.replace(" units ", " boxes ")) == list(lines["explanation"])
+
+    write(boxed, tmp_path)
+    csv = pd.read_csv(tmp_path / "rationing" / "lines.csv", keep_default_na=False)
+    assert list(csv["explanation"]) == list(lines["explanation"])
+    doc = json.loads((tmp_path / "rationing_result.json").read_text())
+    assert [r["explanation"] for r in doc["lines"]] == list(lines["explanation"])
+    shown = {r[-1] for _, rec in item_records(boxed)["items"] for r in rec.get("lines", [])}
+    assert shown == set(lines["explanation"])
+    sheet = openpyxl.load_workbook(tmp_path / "report.xlsx", read_only=True)["short week lines"]
+    rows = list(sheet.iter_rows(values_only=True))
+    at = rows[0].index("explanation")
+    assert [r[at] for r in rows[1:]] == list(lines["explanation"])
 
 
 # ----------------------------------------------------- the inline scripts, run under node

@@ -85,6 +85,18 @@ def test_hand_optimum(solver: str) -> None:
     assert util == pytest.approx([1.0, 1.0, 1.0])
 
 
+def test_prebuild_message_counts_in_the_instances_unit() -> None:
+    """Issue 12 ("currency and units from plan.yaml"): the pre-build message said "units"
+    and "10" as "%.6g" of the solver's double; it names the instance's ``unit`` and writes
+    the quantity as the tables do (whole: no decimals)."""
+    plain = solve(hand())
+    assert "most held at the end of W2 (10 units);" in plain.message
+    boxes = solve(hand(unit="boxes"))
+    assert "most held at the end of W2 (10 boxes);" in boxes.message
+    assert "units" not in boxes.message
+    assert hand(unit="boxes").model_dump()["unit"] == "boxes"
+
+
 @pytest.mark.parametrize("solver", ["highs", "pyomo"])
 def test_hand_lexicographic(solver: str) -> None:
     res = solve(hand(objective="lexicographic"), SolveParams(solver=solver))
@@ -122,7 +134,9 @@ def test_hand_infeasible_floors_diagnosis(solver: str) -> None:
     res = solve(hand(segments=segs), SolveParams(solver=solver))
     assert res.status is Status.INFEASIBLE
     text = "\n".join(res.diagnosis)
-    assert "segment 'spot': min_fill_rate 0.9 cannot be met" in text
+    # spot reaches its floor alone: missed only together with key's (an honest fallback
+    # note must not call a floor it then meets one that "cannot be met")
+    assert "segment 'spot': min_fill_rate 0.9 cannot be met together with the other" in text
     assert "0.75" in text and "best alone (other floors dropped): 1" in text
     assert "3 hours beyond regular and overtime" in text
     missing = res.tables["diagnosis_missing_capacity"]
@@ -130,6 +144,17 @@ def test_hand_infeasible_floors_diagnosis(solver: str) -> None:
     rates = res.tables["diagnosis_fill_rates"].set_index("segment")
     assert bool(rates.loc["key", "met"]) and not bool(rates.loc["spot", "met"])
     assert not res.has_solution()
+
+
+def test_a_floor_missed_alone_is_said_to_be() -> None:
+    """5 h a week make 15 of spot's 20: its floor 0.9 fails even with no other floor."""
+    segs = hand().model_dump()["segments"]
+    segs[1]["min_fill_rate"] = 0.9
+    res = solve(hand(segments=segs, resources=[{"id": "line", "capacity": 5}]))
+    assert res.status is Status.INFEASIBLE
+    text = "\n".join(res.diagnosis)
+    assert "segment 'spot': min_fill_rate 0.9 cannot be met even alone;" in text
+    assert "best alone (other floors dropped): 0.75" in text
 
 
 def test_weekly_fill_rate_counts_late_units_in_the_week_ordered() -> None:

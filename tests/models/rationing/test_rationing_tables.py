@@ -80,3 +80,53 @@ def test_held_lower_names_only_the_line_its_locations_hold_back():
     assert lines.loc["L1", "allocated"] == 2
     assert "held lower" in lines.loc["L1", "explanation"]
     assert "held lower" not in lines.loc["L2", "explanation"]
+
+
+def _equal_share_doc(**fields):
+    """Three lines of one equal-share tier on 7 units: shares of 2.333333 each (no lot
+    size) or 3, 2, 2 (lots of 1); a cap of 2,500,000 on a line that gets it in full."""
+    return {
+        "kind": "rationing",
+        "supply": [
+            {"item": "A", "location": "DC", "quantity": 7},
+            {"item": "B", "location": "DC", "quantity": 3_000_000},
+        ],
+        "segments": [{"name": "s", "tier": 1, "fair_share": "equal"}],
+        "demand": [
+            {"id": f"L{k}", "customer": f"c{k}", "item": "A", "quantity": 5, "segment": "s"}
+            for k in range(3)
+        ]
+        + [
+            {"id": "big", "customer": "c9", "item": "B", "quantity": 2_600_000, "segment": "s",
+             "max_quantity": 2_500_000, "min_quantity": 1_250_000},
+        ],
+        **fields,
+    }  # fmt: skip
+
+
+def test_explanations_count_in_the_instances_unit_with_the_tables_precision():
+    """Issue 12 ("currency and units from plan.yaml", "quantities written with sensible
+    precision"): the explanations said "units" whatever the planner counts in, and wrote
+    quantities to six significant digits ("2.5e+06"). The instance's ``unit`` names the
+    count; quantities are written as the tables write them."""
+    plain = optim.solve(optim.from_dict(_equal_share_doc())).tables["lines"]
+    reasons = dict(zip(plain["demand_id"], plain["explanation"], strict=True))
+    assert reasons["L0"] == "tier 1, equal share: 2.333333 units of the stock at DC left"
+    assert reasons["big"] == (
+        "tier 1: served up to its max_quantity 2500000; contractual minimum 1250000 "
+        "guaranteed first"
+    )
+    inst = optim.from_dict(_equal_share_doc(unit="boxes"))
+    assert inst.unit == "boxes" and inst.to_dict()["unit"] == "boxes"
+    assert "unit" not in optim.from_dict(_equal_share_doc()).to_dict()  # the default: unsaid
+    boxes = optim.solve(inst).tables["lines"]
+    assert boxes["explanation"].tolist() == [
+        r.replace(" units ", " boxes ") for r in plain["explanation"]
+    ]
+    whole = _equal_share_doc(unit="boxes")
+    whole["demand"][0]["quantity"] = 1  # served in full: 6 left for two lines, 3 each
+    one = optim.solve(optim.from_dict(whole)).tables["lines"]["explanation"].tolist()
+    assert one[1] == "tier 1, equal share: 3 boxes of the stock at DC left"
+    for bad in ("", 3, None):
+        with pytest.raises(optim.InstanceError):
+            optim.from_dict(_equal_share_doc(unit=bad))
