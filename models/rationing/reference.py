@@ -93,12 +93,18 @@ def staged(
     return value, stage, level
 
 
-def route(p: Problem, alloc: NDArray[np.float64], params: SolveParams) -> NDArray[np.float64]:
+def route(
+    p: Problem,
+    alloc: NDArray[np.float64],
+    params: SolveParams,
+    closed: NDArray[np.bool_] | None = None,
+) -> NDArray[np.float64]:
     """Fixed allocations; minimise lane cost, then change (stability), then preference rank.
 
     Each line may fall 1e-9 (relative) short of its allocation and each stage keeps the
     earlier criteria within 1e-9 (relative) of their optima: room for the solver's
-    tolerances, which a later criterion may use (see :func:`criteria_optima`)."""
+    tolerances, which a later criterion may use (see :func:`criteria_optima`). ``closed``
+    arcs carry nothing."""
     lo = np.maximum(0.0, alloc - 1e-9 * np.maximum(1.0, alloc))
     keep: list[tuple[NDArray[np.float64], NDArray[np.float64] | None, float]] = []
     stages: list[tuple[NDArray[np.float64], NDArray[np.float64] | None]] = []
@@ -110,6 +116,8 @@ def route(p: Problem, alloc: NDArray[np.float64], params: SolveParams) -> NDArra
     m = None
     for cost, prev in stages:
         m = _stage(p, lo, alloc, keep, cost, prev)
+        for a in np.flatnonzero(closed) if closed is not None else ():
+            m.x[int(a)].fix(0.0)
         best = _solve(m, params)
         keep.append((cost, prev, best + 1e-9 * max(1.0, abs(best))))
     assert m is not None
@@ -185,11 +193,16 @@ def allocate(p: Problem, params: SolveParams) -> engine.Outcome:
         floor = np.minimum(floor, p.minimum)
     alloc, stage, level = staged(p, p.cap, floor, p.rule_weight(p.request), params)
     alloc = np.maximum(alloc, floor)
-    # the quanta reported (the grid rule of engine._route), routed as such
-    alloc = engine.floor_to_grid(np.minimum(engine.snap(alloc), p.cap))
-    x = route(p, alloc, params)
+    # the quanta reported (the grid rule of engine._route), routed as such; arcs of a line
+    # after a short one at the same cell (a lower tier, or a higher fair-share ratio) carry
+    # nothing in every exact answer, so the quanta flooring the short line's share frees
+    # stay at its cell (a tier-2 line took such a quantum and the tier check withheld it)
+    share = np.minimum(engine.snap(alloc), p.cap)
     block = engine.Block(num_lines=n, arc_line=p.arc_line, arc_cell=p.arc_cell, supply=p.supply)
-    flow = engine._repair(block, x, alloc, p.tier + 0.5 * engine.off_grid(alloc))
+    closed, _, _ = engine._dominated(p, block, np.arange(p.num_arcs), share, p.cap, floor)
+    alloc = engine.floor_to_grid(share)
+    x = route(p, alloc, params, closed)
+    flow = engine._repair(block, x, alloc, p.tier + 0.5 * engine.off_grid(alloc), closed)
     has_arc = np.bincount(p.arc_line, minlength=n) > 0
     return engine.Outcome(
         alloc=engine.grid_sum(p.arc_line, flow, n),
