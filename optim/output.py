@@ -10,8 +10,10 @@ folder; a ``SIGTERM`` during the final renames is held until they are done (the 
 then the new complete run). A run killed outright (``SIGKILL``) leaves only the hidden
 partial folder (killed between the two renames: the previous run, in a hidden ``.old-``
 folder). Either way the target is the previous complete run or nothing — never a mix,
-never a folder that looks complete without being complete. :func:`verify` checks a
-folder against its manifest.
+never a folder that looks complete without being complete. The partial folder's name holds
+its process id and host (``.NAME.partial-PID-HOST-XXXX``): the next run into the same
+target removes those of its host whose process is gone, so killed runs do not pile up
+hidden folders. :func:`verify` checks a folder against its manifest.
 
 The manifest holds no time stamps, so the same input gives a byte-identical folder.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -97,7 +100,8 @@ def atomic_folder(
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
+    _remove_dead_partials(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_partial_prefix(target), dir=parent))
     try:
         yield tmp
         from optim.cli import Terminated, stop_requested
@@ -116,6 +120,41 @@ def atomic_folder(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _host() -> str:
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
+def _partial_prefix(target: Path, pid: int | None = None) -> str:
+    return f".{target.name}.partial-{os.getpid() if pid is None else pid}-{_host()}-"
+
+
+def _remove_dead_partials(target: Path) -> None:
+    """Remove the partial folders of ``target`` left by killed runs of this host (their
+    process is gone); a live run's, another host's or an unparsable one is left alone."""
+    parent = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.partial-(\d+)-{re.escape(_host())}-[^-]+")
+    try:
+        names = [p.name for p in parent.iterdir()]
+    except OSError:
+        return
+    for name in names:
+        found = pattern.fullmatch(name)
+        if found and not _alive(int(found.group(1))):
+            shutil.rmtree(parent / name, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or cannot tell: keep its folder
+    return True
 
 
 @contextmanager

@@ -187,6 +187,41 @@ def test_sigterm_during_the_commit_is_held_until_the_new_run_is_in_place(
 
 
 @pytest.mark.filterwarnings("ignore:'optim.cli' found in sys.modules:RuntimeWarning")
+def test_a_killed_runs_partial_folder_is_removed_by_the_next_run(folder, tmp_path):
+    """SIGKILL (no handler runs) leaves the hidden partial folder; the next run into the same
+    target removes it, as it removes every partial folder of this host whose process is gone,
+    and leaves a live process's, another host's and an unparsable one alone."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen(  # no pipes: the run's own workers may outlive it a while
+        [sys.executable, "-m", "optim.cli", "plan", str(folder), "--out", str(out), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not _partial_has_files(out):
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(timeout=60)
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(".out.partial-")]
+    assert len(left) == 1 and not out.exists()  # what a killed run leaves
+    from optim.output import _host, _partial_prefix
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    kept = [
+        tmp_path / f"{_partial_prefix(out, os.getpid())}live0001",  # a run still going
+        tmp_path / f".out.partial-{dead.stdout.strip()}-other{_host()}-abcd1234",
+        tmp_path / ".out.partial-abcd1234",  # not named by a run of this version
+    ]
+    removed = tmp_path / f"{_partial_prefix(out, int(dead.stdout))}dead0001"
+    for path in [*kept, removed]:
+        path.mkdir()
+        (path / "a.csv").write_text("1")
+    with atomic_folder(out, command="test") as tmp:
+        (tmp / "a.csv").write_text("1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", *(p.name for p in kept)])
+
+
 def test_python_m_optim_cli_runs_the_one_optim_cli_module(monkeypatch):
     """`python -m optim.cli` (the subprocess tests' way) runs optim.cli's main, not a copy
     of the module as __main__ with a SIGTERM flag of its own. With the copy, a SIGTERM whose
