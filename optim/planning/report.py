@@ -125,6 +125,8 @@ def header_label(name: str, stated: Labels = (None, None)) -> str:
     text = str(name).replace("_", " ")
     kind = column_kind(str(name))
     unit = stated[0] if kind == "money" else stated[1] if kind == "quantity" else None
+    if unit and kind == "quantity":  # "safety stock units" counted in pcs: "safety stock (pcs)"
+        text = " ".join(word for word in text.split(" ") if word != "units") or text
     return f"{text} ({unit})" if unit else text
 
 

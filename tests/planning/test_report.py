@@ -592,6 +592,8 @@ def test_currency_and_units_from_plan_yaml(small_run: PlanningRun, tmp_path: Pat
     assert "revenue (EUR)" in header and "safety stock cost per week (EUR)" in header
     assert "short week requested (pcs)" in header and "customers" in header  # a count: no unit
     assert "service level target" in header  # a rate: no unit
+    # a column counted in units is counted in the stated unit: not "safety stock units (pcs)"
+    assert "safety stock (pcs)" in header and "safety stock units" not in page
     for sid in ("capacity", "rationing", "peak-forecast"):
         assert "<text" in page and ">pcs" in _section(page, sid), sid
     assert ">EUR<" in _section(page, "service-cost")  # the cost axes say their money
