@@ -197,8 +197,9 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
 
 
-def _json_walk(text: str) -> Iterator[tuple[tuple[Any, ...], int, bool]]:
-    """Yield ``(path, line, duplicate)`` for every value (and key) of a valid JSON text."""
+def _json_walk(text: str) -> Iterator[tuple[tuple[Any, ...], int, bool, str]]:
+    """Yield ``(path, line, duplicate, token)`` for every value (and key) of a valid JSON
+    text (``token``: the key or the value's first token as written)."""
     stack: list[list[Any]] = []  # [kind, key or index, keys seen, expecting key]
     line, last = 1, 0
     for m in _TOKEN.finditer(text):
@@ -222,9 +223,9 @@ def _json_walk(text: str) -> Iterator[tuple[tuple[Any, ...], int, bool]]:
             top[1], top[3] = key, False
             dup = key in top[2]
             top[2].add(key)
-            yield tuple(f[1] for f in stack), line, dup
+            yield tuple(f[1] for f in stack), line, dup, tok
             continue
-        yield tuple(f[1] for f in stack), line, False
+        yield tuple(f[1] for f in stack), line, False, tok
         if tok == "{":
             stack.append(["obj", None, set(), True])
         elif tok == "[":
@@ -332,7 +333,7 @@ def parse_json(text: str, name: str) -> Any:
     try:
         doc = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
     except _Duplicate as dup:
-        for path, line, is_dup in _json_walk(text):
+        for path, line, is_dup, _ in _json_walk(text):
             if is_dup:
                 raise refuse(
                     name,
@@ -343,8 +344,18 @@ def parse_json(text: str, name: str) -> Any:
                 ) from None
         raise refuse(name, f"key {str(dup)!r} appears twice in one object") from None
     except _Constant as exc:
+        # the line and field of the first such literal (a NaN written into a value: it was
+        # refused without either)
+        at = next(
+            ((path, line) for path, line, _, tok in _json_walk(text) if tok == str(exc)),
+            None,
+        )
         raise refuse(
-            name, f"{exc} is not a number JSON allows", allowed="finite numbers"
+            name,
+            f"{exc} is not a number JSON allows",
+            line=at[1] if at else None,
+            field=_path_text(at[0]) if at else None,
+            allowed="finite numbers",
         ) from None
     except json.JSONDecodeError as exc:
         raise refuse(
@@ -526,7 +537,7 @@ def field_line(text: str, suffix: str, field: str | None) -> int | None:
     if suffix == ".json":
         lines: dict[tuple[Any, ...], int] = {}
         try:
-            for path, line, _ in _json_walk(text):
+            for path, line, _, _ in _json_walk(text):
                 lines.setdefault(path, line)
         except (ValueError, IndexError):
             return None

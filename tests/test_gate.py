@@ -126,7 +126,20 @@ def test_duplicate_json_key_names_its_line(tmp_path, capsys):
 def test_nan_literal_and_empty_network(tmp_path, capsys):
     path = tmp_path / "nan.json"
     path.write_text(EXAMPLE.read_text().replace('"mean": 40', '"mean": NaN'))
-    _refused(capsys, ["solve", str(path)], str(path), "NaN")
+    line = _line_of(path, '"mean": NaN')
+    out = tmp_path / "r.json"
+    # the line and field of the literal (it was refused naming neither)
+    _refused(
+        capsys,
+        ["solve", str(path), "--out", str(out)],
+        f"{path} line {line}, field demands[0].mean",
+        "NaN",
+        "finite numbers",
+        out=out,
+    )
+    path.write_text(EXAMPLE.read_text().replace('"std_dev": 15', '"std_dev": -Infinity'))
+    line = _line_of(path, "-Infinity")
+    _refused(capsys, ["validate", str(path)], f"line {line}, field demands[2].std_dev")
     doc = _gsm_doc()
     doc["stages"], doc["arcs"], doc["demands"] = [], [], []
     _refused(capsys, ["solve", str(_write_json(tmp_path / "e.json", doc))], "stages", "empty")
