@@ -177,7 +177,8 @@ def decode(data: bytes, name: str) -> str:
 
 def read_text(path: str | Path, what: str = "file", limit: int = MAX_DOCUMENT_BYTES) -> str:
     """UTF-8 text of ``path`` (``-``: standard input) through every file check."""
-    return decode(read_bytes(path, what, limit), str(path))
+    name = "standard input" if str(path) == "-" else str(path)  # (binary stdin said "-:")
+    return decode(read_bytes(path, what, limit), name)
 
 
 # ----------------------------------------------------------------------------- JSON

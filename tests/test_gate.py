@@ -184,7 +184,8 @@ def test_yaml_duplicate_key_and_stdin(tmp_path, capsys, monkeypatch):
     code, _ = _run(capsys, "validate", "-")
     assert code == 0
     # every message about `-` names standard input, the empty one too (it said "-: the file")
-    for text in (b"", b"  \n", b"{", b"[1]"):
+    # (binary and non-UTF-8 bytes said "-: is a binary file")
+    for text in (b"", b"  \n", b"{", b"[1]", b"\x00\x01garbage", b'{"name": "caf\xe9"}'):
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))
         _refused(capsys, ["solve", "-", "--out", str(tmp_path / "r.json")], "standard input")
     assert not (tmp_path / "r.json").exists()
