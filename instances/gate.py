@@ -646,6 +646,9 @@ TEXT_COLUMNS = frozenset(
 """Columns kept as the text written (ids keep leading zeros; dates are parsed later)."""
 
 
+_LINE_END = re.compile(r"[\r\n]")
+
+
 def read_csv_text(
     path: str | Path,
     name: str | None = None,
@@ -672,7 +675,10 @@ def read_csv_text(
     text = decode(data, name)
     if not text or text.isspace():  # (text.strip() would copy a 70 MB file)
         raise refuse(name, "is empty", allowed="a header line and data rows")
-    header_line = text[: text.find("\n")] if "\n" in text else text
+    # the first line, whatever ends it: a file with old Mac line ends (a lone \r) has no
+    # \n, and its whole text as one "line" made the csv module fail (exit 1)
+    end = _LINE_END.search(text)
+    header_line = text[: end.start()] if end else text
     header = next(csv.reader([header_line]))
     norm = [h.strip().lower() for h in header]
     if not header_line.strip():

@@ -319,6 +319,23 @@ def test_history_mistakes(tmp_path, capsys, body, header, words):
     _refused(capsys, ["segment", str(path), "--out", str(out)], "history.csv", *words, out=out)
 
 
+def test_history_with_lone_carriage_returns(tmp_path, capsys):
+    """Old Mac line ends (a lone \\r, no \\n): the header was the whole text and the csv
+    module raised "new-line character seen in unquoted field" (exit 1). The file reads as
+    lines; a mistake in it names its line."""
+    body = "2025-01-06,C1,I1,5,2\r2025-01-13,C1,I1,x,2\r2025-01-20,C1,I1,4,2\r"
+    path = tmp_path / "history.csv"
+    path.write_bytes((HEADER.replace("\n", "\r") + body).encode())
+    out = tmp_path / "seg"
+    _refused(
+        capsys,
+        ["segment", str(path), "--out", str(out)],
+        "history.csv line 3, column quantity",
+        "'x'",
+        out=out,
+    )
+
+
 def test_empty_and_binary_history(tmp_path, capsys):
     empty = tmp_path / "history.csv"
     empty.write_text("")
