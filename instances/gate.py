@@ -17,7 +17,9 @@ YAML aliases                     :data:`YAML_MAX_ALIASES` (1,000 uses of ``*anch
                                  :data:`YAML_MAX_NODES` (10^6 values after expansion)
 magnitude of a number            :data:`MAX_MAGNITUDE` (1e12; NaN and infinity refused)
 memory a solve may need          :data:`MEMORY_LIMIT_BYTES` (8 GiB, env
-                                 ``OPTIM_MEMORY_LIMIT_GB``), estimated from the input
+                                 ``OPTIM_MEMORY_LIMIT_GB``), estimated from the input;
+                                 one safety-stock stage's solver arrays at most
+                                 :data:`STAGE_MEMORY_BYTES` (2 GiB)
 ================================ ==========================================================
 
 JSON objects with a repeated key are refused (``json`` would silently keep the last value);
@@ -51,6 +53,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_MAGNITUDE",
     "MEMORY_LIMIT_BYTES",
+    "STAGE_MEMORY_BYTES",
     "YAML_MAX_ALIASES",
     "YAML_MAX_NODES",
     "check_number",
@@ -72,6 +75,10 @@ YAML_MAX_ALIASES = 1_000
 YAML_MAX_NODES = 1_000_000
 MAX_MAGNITUDE = 1e12
 MEMORY_LIMIT_BYTES = int(float(os.environ.get("OPTIM_MEMORY_LIMIT_GB", "8")) * 2**30)
+STAGE_MEMORY_BYTES = 2 * 2**30
+"""Bytes one stage's safety-stock solver arrays may take (the tree DP's (S, SI) array and its
+copies): the solve refuses more (:func:`optim.models.safety_stock.data.check_size`), so the
+gate does too, before the stage tables are built."""
 
 
 def shown(value: Any) -> str:
@@ -884,17 +891,64 @@ def check_gsm_memory(
     *,
     tree: bool,
     where: str = "stages",
+    caps: dict[str, Any] | None = None,
 ) -> None:
     """Refuse a safety-stock instance whose estimated memory exceeds
-    :data:`MEMORY_LIMIT_BYTES`, before anything is allocated."""
+    :data:`MEMORY_LIMIT_BYTES`, or one stage's solver arrays :data:`STAGE_MEMORY_BYTES`
+    (``caps``: stage id -> the least ``max_service_time`` of the stage and its demands),
+    before anything is allocated."""
     peak, longest = gsm_memory_bytes(lead_times, external, arcs, tree=tree)
+    worst = max(lead_times, key=lambda s: lead_times[s])
+    field = f"{where}[{list(lead_times).index(worst)}].lead_time"  # the stage's line
     if peak > MEMORY_LIMIT_BYTES:
-        worst = max(lead_times, key=lambda s: lead_times[s])
         raise InstanceError(
             f"{where}: the longest replenishment time is {longest:,} periods (largest "
             f"lead_time {lead_times[worst]:,} at stage {worst!r}), so the solve would need "
             f"about {peak / 2**30:,.0f} GiB; allowed: at most {MEMORY_LIMIT_BYTES / 2**30:,.0f} "
             "GiB (OPTIM_MEMORY_LIMIT_GB) — count lead times in coarser periods (weeks "
             "instead of days).",
-            field=f"{where}[{list(lead_times).index(worst)}].lead_time",  # the stage's line
+            field=field,
         )
+    stage, need = _largest_stage_arrays(lead_times, external, arcs, caps or {})
+    if need > STAGE_MEMORY_BYTES:
+        # the solve's own check (models/safety_stock/data.py check_size, same estimate):
+        # it ran after the stage tables, so `optim validate` passed what `optim solve`
+        # refused some 20 s later, naming no file
+        raise InstanceError(
+            f"{where}: stage {stage!r} would need about {need / 2**30:,.1f} GiB of solver "
+            f"arrays (largest lead_time {lead_times[worst]:,} at stage {worst!r}); allowed: "
+            f"at most {STAGE_MEMORY_BYTES / 2**30:g} GiB per stage — count lead times in "
+            "coarser periods (weeks instead of days).",
+            field=field,
+        )
+
+
+def _largest_stage_arrays(
+    lead_times: dict[str, Any],
+    external: dict[str, Any],
+    arcs: list[tuple[str, str]],
+    caps: dict[str, Any],
+) -> tuple[str, float]:
+    """The stage with the largest tree-DP array and its bytes, as the solve estimates them
+    (:func:`optim.models.safety_stock.data.check_size`): ``(S̄_j + 1)(S̄I_j + 1)`` floats and
+    four copies, ``S̄I_j`` the longest inbound replenishment time, ``S̄_j`` the longest
+    outbound one capped by the stage's and its demands' ``max_service_time`` (``caps``)."""
+    from optim.models.graph import topological_list
+
+    ids = list(lead_times)
+    index = {sid: k for k, sid in enumerate(ids)}
+    pred: dict[str, list[str]] = {sid: [] for sid in ids}
+    for u, v in arcs:
+        pred[v].append(u)
+    order = topological_list(len(ids), [index[u] for u, _ in arcs], [index[v] for _, v in arcs])
+    longest: dict[str, float] = {}
+    best, need = ids[0] if ids else "", 0.0
+    for k in order:
+        sid = ids[k]
+        inbound = max([external.get(sid, 0), *(longest[p] for p in pred[sid])])
+        longest[sid] = math.ceil(lead_times[sid]) + inbound
+        out = min(longest[sid], caps.get(sid, math.inf))
+        cells = (float(out) + 1) * (float(inbound) + 1) * 8 * 5
+        if cells > need:
+            best, need = sid, cells
+    return best, need

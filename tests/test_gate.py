@@ -199,6 +199,33 @@ def test_lead_time_million_is_refused_before_allocation(tmp_path, capsys):
     assert time.perf_counter() - start < 5
 
 
+def test_stage_arrays_over_the_solver_budget_are_refused_on_reading(tmp_path, capsys):
+    """lead_time 8000 passed the gate (its whole-solve estimate, 8 GiB) and `optim validate`,
+    then `optim solve` built the stage tables for some 20 s and refused the stage's 2.4 GiB
+    arrays (models/safety_stock/data.py check_size, 2 GiB a stage) in a message naming no
+    file: the gate now applies the solver's estimate, before anything is built."""
+    doc = _gsm_doc({("stages", 0, "lead_time"): 8000})
+    path = _write_json(tmp_path / "lt.json", doc)
+    out = tmp_path / "r.json"
+    line = _line_of(path, '"lead_time": 8000')
+    start = time.perf_counter()
+    for argv in (["validate", str(path)], ["solve", str(path), "--out", str(out)]):
+        _refused(
+            capsys,
+            argv,
+            f"{path} line {line}",
+            "stage 'dc'",
+            "2.4 GiB",
+            "2 GiB per stage",
+            out=out,
+        )
+    assert time.perf_counter() - start < 5
+    # just under the budget, what the solver accepts the gate accepts
+    _write_json(path, _gsm_doc({("stages", 0, "lead_time"): 7000}))
+    code, err = _run(capsys, "validate", str(path))
+    assert code == 0, err
+
+
 # ----------------------------------------------------------------- CLI options and outputs
 @pytest.mark.parametrize(
     ("argv", "words"),
