@@ -444,6 +444,19 @@ def test_location_typo_in_orders(folder, tmp_path, capsys):
     )
 
 
+def test_orders_years_after_the_history_are_refused(folder, tmp_path, capsys):
+    """Every line of orders.csv dated 2099 (one week, after the history) was planned: the
+    orders' dates keep plan_start's window (at most 364 days after the last history line),
+    in `optim validate` (its plain path) and `optim plan` alike."""
+    copy = _copy(folder, tmp_path)
+    n = len((copy / "orders.csv").read_text().splitlines())
+    for line in range(2, n + 1):
+        _replace_cell(copy / "orders.csv", line, "date", "2099-01-05")
+    _plan_refused(
+        capsys, copy, tmp_path, "orders.csv line 2, column date", "'2099-01-05'", "364 days"
+    )
+
+
 def test_partial_supply_is_an_error_or_the_chosen_rule(folder, tmp_path, capsys):
     copy = _copy(folder, tmp_path)
     orders = read_folder(copy).orders

@@ -50,8 +50,8 @@ Rules the planner chooses in ``plan.yaml`` (reported in the run's notes):
     over both; a customer pinned to two segments within ``pins.csv`` is an error, and so is
     a pin for a customer without order lines in ``history.csv``.
 
-Limits: ``plan_weeks`` in 1..:data:`MAX_PLAN_WEEKS`; ``plan_start`` within
-:data:`MAX_START_AFTER_DAYS` days after the last history line (the seasonal naïve forecast
+Limits: ``plan_weeks`` in 1..:data:`MAX_PLAN_WEEKS`; ``plan_start`` and the orders' dates
+within :data:`MAX_START_AFTER_DAYS` days after the last history line (the seasonal naïve forecast
 repeats last year's weeks); numbers strict and finite (:mod:`optim.instances.gate`).
 
 :func:`read_folder` validates everything a run needs before any solve and raises
@@ -102,7 +102,8 @@ FILES = (
 """The files a planning folder may hold; any other ``.csv`` / ``.yaml`` / ``.yml`` file is
 refused (a misspelt ``supplies.csv`` would otherwise plan with the planned stock)."""
 MAX_START_AFTER_DAYS = 364
-"""``plan_start`` lies at most this many days after the last history line."""
+"""``plan_start`` and the dates of ``orders.csv`` lie at most this many days after the last
+history line."""
 ID_COLUMNS = ("customer", "item", "location", "channel", "order", "family", "segment")
 
 
@@ -743,6 +744,15 @@ def read_folder(folder: str | Path) -> PlanningData:
         raise InstanceError(
             f"orders.csv line {line}, column date: {orders_raw['date'].loc[line]!r}; allowed: "
             f"this week's orders come after the history (last history date {last.date()}).",
+            field="orders.date",
+        )
+    if orders["date"].max() > last + pd.Timedelta(days=MAX_START_AFTER_DAYS):
+        # (every line in one week of 2099: the week check above passed it, and it was planned)
+        line = orders["date"].idxmax()
+        raise InstanceError(
+            f"orders.csv line {line}, column date: {orders_raw['date'].loc[line]!r} is more "
+            f"than {MAX_START_AFTER_DAYS} days after the last history date ({last.date()}); "
+            "allowed: this week's orders, within the window plan_start has too.",
             field="orders.date",
         )
     # (a plain day from plan.yaml becomes the nanosecond stamp pandas gave it before)

@@ -139,7 +139,9 @@ def _summary(folder: Path) -> FolderSummary:
     if len({d - _dt.timedelta(days=d.weekday()) for d in orders.days}) != 1:
         raise _Unsure
     first, last = min(history.days), max(history.days)
-    if not min(orders.days) > last:
+    if not min(orders.days) > last or max(orders.days) > last + _dt.timedelta(
+        days=MAX_START_AFTER_DAYS
+    ):
         raise _Unsure
     weeks = cfg["plan_weeks"]
     if not (last < start + _dt.timedelta(days=7)) or start > last + _dt.timedelta(
