@@ -479,6 +479,13 @@ def test_plan_yaml_mistakes(folder, tmp_path, capsys):
             lambda p: p["network"]["arcs"].append({"source": "Plant", "target": "DC-Nowhere"}),
             ["plan.yaml line", "network.arcs", "'DC-Nowhere'", "not a stage"],
         ),
+        # (the safety-stock model refused these after the history was read, naming no file;
+        # `optim validate` passed them)
+        (
+            lambda p: p["network"].update(pooling="fifo"),
+            ["plan.yaml line 6", "network.pooling", "'fifo'", "critical_level | max_z"],
+        ),
+        (lambda p: p["network"].update(name=[1, 2]), ["network.name", "[1, 2]", "not text"]),
         (lambda p: p.update(plan_weeks=1_000_000), ["plan_weeks", "1..156"]),
         (lambda p: p.update(plan_weeks="26"), ["plan_weeks", "'26'", "whole number"]),
         (lambda p: p.update(resources=5), ["resources", "list"]),

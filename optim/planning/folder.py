@@ -295,7 +295,7 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
 
     from optim.instances import gate
     from optim.instances.capacity import Product, Resource
-    from optim.instances.safety_stock import Arc, Stage
+    from optim.instances.safety_stock import POOLINGS, Arc, Stage
 
     doc = plan.doc
     unknown = sorted(map(str, set(doc) - PLAN_KEYS))
@@ -345,6 +345,18 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
     if bad:
         raise plan.error(
             f"network.{bad[0]}", f"unknown network key {bad[0]!r}", ", ".join(sorted(NETWORK_KEYS))
+        )
+    # (checked later by the safety-stock model, naming no file: 'pooling: Input should be
+    # ...' after the history was read, and `optim validate` passed it)
+    pooling = network.get("pooling", "critical_level")
+    if pooling not in POOLINGS:
+        raise plan.error(
+            "network.pooling", f"network.pooling is {gate.shown(pooling)}", " | ".join(POOLINGS)
+        )
+    net_name = network.get("name")
+    if net_name is not None and not isinstance(net_name, str):
+        raise plan.error(
+            "network.name", f"network.name {gate.shown(net_name)} is not text", "a name"
         )
     for key in ("stages", "demand_stage_of_location"):
         if key not in network:
