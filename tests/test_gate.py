@@ -524,6 +524,26 @@ def test_missing_columns_name_the_right_file(folder, tmp_path, capsys):
     _plan_refused(capsys, copy, tmp_path, "items.csv line 1", "unit_cost")
 
 
+def test_empty_items_and_id_cells_name_items_csv(folder, tmp_path, capsys):
+    """An empty item cell in items.csv was read as 'nan' and the error blamed a history.csv
+    line ("'SKU-00001' is not an item of items.csv"); a header-only items.csv listed every
+    history line's item as unknown with "allowed: ." (nothing). An empty id cell elsewhere
+    was shown as 'nan', a value nobody wrote."""
+    copy = _copy(folder, tmp_path)
+    _replace_cell(copy / "items.csv", 3, "item", "")
+    _plan_refused(capsys, copy, tmp_path, "items.csv line 3, column item", "empty")
+    shutil.rmtree(copy)
+    copy = _copy(folder, tmp_path)
+    header = (copy / "items.csv").read_text().splitlines()[0]
+    (copy / "items.csv").write_text(header + "\n")
+    _plan_refused(capsys, copy, tmp_path, "items.csv line 1", "no item rows")
+    shutil.rmtree(copy)
+    copy = _copy(folder, tmp_path)
+    (copy / "pins.csv").write_text("customer,segment\n,strategic\n")
+    message = _plan_refused(capsys, copy, tmp_path, "pins.csv line 2, column customer", "(empty)")
+    assert "nan" not in message
+
+
 def test_items_without_history_are_reported_or_refused(folder, tmp_path, capsys):
     copy = _copy(folder, tmp_path)
     with (copy / "items.csv").open("a") as fh:

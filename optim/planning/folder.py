@@ -611,8 +611,8 @@ def _typed(frame: pd.DataFrame, parsed: dict[str, Any] | None = None) -> pd.Data
             columns[col] = parsed[col]
         elif col == "date":
             columns[col] = _parse_dates(raw).to_numpy()
-        elif col in ID_COLUMNS:
-            columns[col] = gate.strip_text(raw).to_numpy()
+        elif col in ID_COLUMNS:  # (an empty cell is '', not 'nan', in messages and checks)
+            columns[col] = gate.strip_text(raw.fillna("")).to_numpy()
         elif pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(
             raw.dtype
         ):
@@ -698,10 +698,24 @@ def read_folder(folder: str | Path) -> PlanningData:
     orders = _lines(orders_raw, "orders.csv", window=False)
 
     _columns(items_raw, "items.csv", ("item", "family", "unit_cost"))
+    if items_raw.empty:  # (every history line was then "not an item of items.csv; allowed: .")
+        raise InstanceError(
+            "items.csv line 1: no item rows; allowed: one row per item (item, family, unit_cost).",
+            field="items.item",
+        )
     items = _typed(items_raw)
+    for col in ("item", "family"):  # (an empty item was read as 'nan' and blamed history.csv)
+        blank = items[col] == ""
+        if blank.any():
+            line: Any = blank.idxmax()
+            raise InstanceError(
+                f"items.csv line {line}, column {col}: no {col} (the cell is empty or "
+                "blank); allowed: an id.",
+                field=f"items.{col}",
+            )
     dup = items["item"].duplicated()
     if dup.any():
-        line: Any = dup.idxmax()
+        line = dup.idxmax()
         raise InstanceError(
             f"items.csv line {line}, column item: {items['item'].loc[line]!r} is listed "
             "twice; allowed: each item once.",
