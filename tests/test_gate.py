@@ -486,6 +486,16 @@ def test_plan_yaml_mistakes(folder, tmp_path, capsys):
             ["plan.yaml line 6", "network.pooling", "'fifo'", "critical_level | max_z"],
         ),
         (lambda p: p["network"].update(name=[1, 2]), ["network.name", "[1, 2]", "not text"]),
+        # (refused after the solves by safety_stock_by_segment, "needs a forest ...", naming
+        # no file)
+        (
+            lambda p: p["network"]["arcs"].append({"source": "DC-South", "target": "R-01"}),
+            ["network.arcs[8].target", "'R-01' has a second supplier 'DC-South'", "tree"],
+        ),
+        (
+            lambda p: p["network"]["arcs"][2].update(quantity=2),
+            ["network.arcs[2].quantity", "arc quantity 2", "tree of unit arcs"],
+        ),
         (lambda p: p.update(plan_weeks=1_000_000), ["plan_weeks", "1..156"]),
         (lambda p: p.update(plan_weeks="26"), ["plan_weeks", "'26'", "whole number"]),
         (lambda p: p.update(resources=5), ["resources", "list"]),

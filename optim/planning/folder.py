@@ -391,7 +391,7 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
     arcs = network.get("arcs") or []
     if not isinstance(arcs, list):
         raise plan.error("network.arcs", "network.arcs is not a list", "a list of source/target")
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for k, rec in enumerate(arcs):
         if not isinstance(rec, dict):
             raise plan.error(f"network.arcs[{k}]", "an arc is not a mapping", "source, target")
@@ -406,6 +406,23 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
                     f"arc {end} {getattr(arc, end)!r} is not a stage of network.stages",
                     f"one of {', '.join(ids[:8])}{', …' if len(ids) > 8 else ''}",
                 )
+        # the run attributes each stage's stock to the segments below it along a tree of
+        # unit arcs (pipeline.safety_stock_by_segment): refused there after the solves,
+        # naming no file
+        if arc.quantity != 1:
+            raise plan.error(
+                f"network.arcs[{k}].quantity",
+                f"arc quantity {gate.shown(rec.get('quantity'))} ({arc.source} -> {arc.target})",
+                "1 (omit it): the planning run's network is a tree of unit arcs",
+            )
+        first = next((u for u, v in pairs if v == arc.target), None)
+        if first is not None:
+            raise plan.error(
+                f"network.arcs[{k}].target",
+                f"stage {arc.target!r} has a second supplier {arc.source!r} (the first is "
+                f"{first!r})",
+                "one supplier per stage: the planning run's network is a tree",
+            )
         pairs.append((arc.source, arc.target))
     from optim.models.graph import find_cycle
 
