@@ -496,6 +496,16 @@ def test_plan_yaml_mistakes(folder, tmp_path, capsys):
             lambda p: p["network"]["arcs"][2].update(quantity=2),
             ["network.arcs[2].quantity", "arc quantity 2", "tree of unit arcs"],
         ),
+        # (refused by the capacity model after the forecast, "products: duplicate id", naming
+        # no file)
+        (
+            lambda p: p["resources"].append(dict(p["resources"][0])),
+            ["resources[2].id", "listed twice", "each resource once"],
+        ),
+        (
+            lambda p: p["families"].append(dict(p["families"][0])),
+            ["families[", "].id", "listed twice (first as families[0])"],
+        ),
         (lambda p: p.update(plan_weeks=1_000_000), ["plan_weeks", "1..156"]),
         (lambda p: p.update(plan_weeks="26"), ["plan_weeks", "'26'", "whole number"]),
         (lambda p: p.update(resources=5), ["resources", "list"]),

@@ -468,6 +468,9 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
         records = doc[key]
         if not isinstance(records, list) or not records:
             raise plan.error(key, f"{key} is not a non-empty list", f"a list of {what} records")
+        # (a repeated id was refused by the capacity model after the forecast, as
+        # "products: duplicate id", naming no file)
+        listed: dict[str, int] = {}
         for k, rec in enumerate(records):
             if not isinstance(rec, dict):
                 raise plan.error(f"{key}[{k}]", f"a {what} is not a mapping", "id: … records")
@@ -475,6 +478,14 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
                 model.model_validate(rec)
             except (ValidationError, InstanceError) as exc:
                 raise plan.located(_record_error(exc, rec), f"{key}[{k}]") from None
+            rid = str(rec.get("id"))
+            if rid in listed:
+                raise plan.error(
+                    f"{key}[{k}].id",
+                    f"{what} {rid!r} is listed twice (first as {key}[{listed[rid]}])",
+                    f"each {what} once",
+                )
+            listed[rid] = k
         out[key] = list(records)
     resource_ids = {str(r["id"]) for r in out["resources"]}
     for k, fam in enumerate(out["families"]):
