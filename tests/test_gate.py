@@ -161,6 +161,39 @@ def test_non_utf8_binary_deep_unreadable(tmp_path, capsys):
     _refused(capsys, ["solve", str(tmp_path / "folder.json")], "folder.json", "folder")
 
 
+def _rationing_folder(folder: Path) -> Path:
+    doc = json.loads(RATIONING.read_text())
+    folder.mkdir()
+    for table in ("supply", "segments", "demand"):
+        rows = doc[table]
+        columns = list(dict.fromkeys(k for r in rows for k in r if k != "locations"))
+        lines = [",".join(columns)] + [",".join(str(r.get(c, "")) for c in columns) for r in rows]
+        (folder / f"{table}.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "--split"])
+def test_rationing_csv_folder_files_pass_the_gate(tmp_path, capsys, split):
+    """The rationing CSV reader read with pandas alone: demand.csv a folder was "internal
+    error: IsADirectoryError", a binary demand.csv "unknown field(s) 'Unnamed: 0'" and a
+    Latin-1 byte a codec message without its line."""
+    folder = _rationing_folder(tmp_path / "week")
+    assert main(["validate", str(folder)]) == 0, capsys.readouterr().err
+    demand = folder / "demand.csv"
+    text = demand.read_bytes()
+    out = tmp_path / "tables"
+    argv = ["solve", str(folder), "--tables", str(out), *(["--split"] if split else [])]
+    demand.write_bytes(b"\x00\x01PK\x03\x04" + text)
+    _refused(capsys, argv, f"{demand}: is a binary file", out=out)
+    demand.unlink()
+    demand.mkdir()
+    _refused(capsys, argv, f"{demand}: is a folder", out=out)
+    if not split:  # (the split streams the file: its bytes are decoded by pandas)
+        demand.rmdir()
+        demand.write_bytes(text.replace(b"Acme", b"Acm\xe9"))
+        _refused(capsys, argv, f"{demand} line 2", "0xe9", "UTF-8", out=out)
+
+
 def test_yaml_alias_bomb_is_refused_quickly(tmp_path, capsys):
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for k in range(1, 12):
