@@ -482,12 +482,41 @@ def test_orders_years_after_the_history_are_refused(folder, tmp_path, capsys):
     orders' dates keep plan_start's window (at most 364 days after the last history line),
     in `optim validate` (its plain path) and `optim plan` alike."""
     copy = _copy(folder, tmp_path)
-    n = len((copy / "orders.csv").read_text().splitlines())
-    for line in range(2, n + 1):
-        _replace_cell(copy / "orders.csv", line, "date", "2099-01-05")
+    _set_column(copy / "orders.csv", "date", "2099-01-05")
     _plan_refused(
         capsys, copy, tmp_path, "orders.csv line 2, column date", "'2099-01-05'", "364 days"
     )
+
+
+def _set_column(path: Path, column: str, value: str) -> None:
+    n = len(path.read_text().splitlines())
+    for line in range(2, n + 1):
+        _replace_cell(path, line, column, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("orders.csv", "0", ["orders.csv line 2, column quantity", "no open order to ration"]),
+        ("orders.csv", "-3", ["orders.csv line 2, column quantity", "no open order to ration"]),
+        (
+            "orders.csv",
+            "1000000000000",  # each line at the limit, a customer's item summed above it
+            ["orders.csv line", "column quantity: the lines of customer", "at most 1e+12"],
+        ),
+        ("history.csv", "0", ["history.csv line 2, column quantity", "none of the"]),
+    ],
+)
+def test_order_cells_the_run_would_refuse_name_their_file(
+    folder, tmp_path, capsys, name, value, words
+):
+    """Refused after the forecast and the solves, naming no file: orders that net to
+    nothing ("the history has no demand in the period starting ..."), a customer's item
+    summed above 1e12 ("demand[6] (id 'C0002|SKU-00004|R-03'): quantity 3e+12 ..."), a
+    history without demand ("stages is empty"). `optim validate` passed all three."""
+    copy = _copy(folder, tmp_path)
+    _set_column(copy / name, "quantity", value)
+    _plan_refused(capsys, copy, tmp_path, *words)
 
 
 def test_partial_supply_is_an_error_or_the_chosen_rule(folder, tmp_path, capsys):

@@ -623,6 +623,36 @@ def _lines(frame: pd.DataFrame, name: str, *, window: bool) -> pd.DataFrame:
     )
 
 
+def _check_order_cells(orders: pd.DataFrame) -> None:
+    """The week to ration as the run builds it: the lines of one customer, item and location
+    summed (returns netted), cells at or below zero dropped. No cell left, or a cell above
+    the largest quantity rationing plans exactly, was refused after the forecast and the
+    solves, as "the history has no demand in the period" / "demand[6] (id 'C1|I1|R-03')",
+    naming neither orders.csv nor a line."""
+    from optim.instances import gate
+
+    keys = [c for c in ("customer", "item", "location") if c in orders.columns]
+    net = orders.groupby(keys, sort=False)["quantity"].transform("sum")
+    if not (net > 0).any():
+        raise InstanceError(
+            f"orders.csv line {orders.index[0]}, column quantity: no open order to ration — "
+            f"the {len(orders)} order line(s) sum to 0 or less for every "
+            f"{', '.join(keys)} (returns netted); allowed: at least one positive order.",
+            field="orders.quantity",
+        )
+    big = net > gate.MAX_MAGNITUDE
+    if big.any():
+        line: Any = big.idxmax()
+        raise InstanceError(
+            f"orders.csv line {line}, column quantity: the lines of "
+            + ", ".join(f"{k} {orders[k].loc[line]!r}" for k in keys)
+            + f" sum to {gate.shown(float(net.loc[line]))}; allowed: at most "
+            f"{gate.MAX_MAGNITUDE:.0e} per customer, item and location (the largest quantity "
+            "rationing plans exactly; state larger quantities in a larger unit).",
+            field="orders.quantity",
+        )
+
+
 def _typed(frame: pd.DataFrame, parsed: dict[str, Any] | None = None) -> pd.DataFrame:
     """Cells as written → typed columns (dates, stripped ids, numbers where every cell is
     one), as ``pandas.read_csv`` would give them; ``parsed`` holds columns already parsed
@@ -809,6 +839,14 @@ def read_folder(folder: str | Path) -> PlanningData:
             "allowed: this week's orders, within the window plan_start has too.",
             field="orders.date",
         )
+    if not (history["quantity"] > 0).any():  # (the run found no stage to plan: "stages is
+        raise InstanceError(  # empty", naming no file)
+            f"history.csv line {history.index[0]}, column quantity: none of the "
+            f"{len(history):,} order lines has a quantity > 0; allowed: an order history with "
+            "demand.",
+            field="history.quantity",
+        )
+    _check_order_cells(orders)
     # (a plain day from plan.yaml becomes the nanosecond stamp pandas gave it before)
     start, weeks_n = pd.Timestamp(cfg["plan_start"]).as_unit("ns"), cfg["plan_weeks"]
     if not last < start + pd.Timedelta(days=7) or start > last + pd.Timedelta(
