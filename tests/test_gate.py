@@ -289,6 +289,40 @@ def test_bad_job_and_simulate_options(tmp_path, capsys):
     _refused(capsys, ["simulate", str(garbage)], str(garbage), "stages")
 
 
+def test_simulate_names_the_line_of_the_instance_a_result_carries(tmp_path, capsys):
+    """A result whose embedded instance is broken was refused as "lead_time -3 of stage
+    'plant' is negative", naming neither the file nor a line."""
+    result = tmp_path / "res.json"
+    assert main(["solve", str(EXAMPLE), "--out", str(result), "--quiet"]) == 0
+    doc = json.loads(result.read_text())
+    doc["instance"]["stages"][1]["holding_cost"] = "1"
+    path = _write_json(tmp_path / "broken.json", doc)
+    out = tmp_path / "sim.csv"
+    line = _line_of(path, '"holding_cost": "1"')
+    _refused(
+        capsys,
+        ["simulate", str(path), "--periods", "20", "--out", str(out)],
+        f"{path} line {line}",
+        "field instance.stages[1].holding_cost",
+        "'1'",
+        out=out,
+    )
+
+
+def test_pins_file_without_a_column_names_its_header(tmp_path, capsys):
+    """`optim plan --pins f.csv` without a segment column said "missing column(s)
+    ['segment']" (a Python list) and no line."""
+    pins = tmp_path / "pins.csv"
+    pins.write_text("customer\nC0001\n")
+    out = tmp_path / "out"
+    _refused(
+        capsys,
+        ["plan", str(tmp_path), "--pins", str(pins), "--out", str(out)],
+        f"--pins {pins} line 1: missing column(s) segment; needs customer, segment",
+        out=out,
+    )
+
+
 def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
     folder = tmp_path / "a-folder"
     folder.mkdir()
