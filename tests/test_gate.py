@@ -405,12 +405,30 @@ def _history(tmp_path: Path, body: str, header: str = HEADER) -> Path:
             "date,customer,item,unit_price\n",
             ["line 1", "missing column", "quantity"],
         ),
+        (  # day first on line 3, month first on line 4: each date was read alone
+            "07/05/2025,C1,I1,5,2\n13/05/2025,C1,I1,4,2\n05/14/2025,C1,I1,4,2\n",
+            HEADER,
+            ["line 4", "column date", "'05/14/2025'", "month first", "(line 3) is day first"],
+        ),
     ],
 )
 def test_history_mistakes(tmp_path, capsys, body, header, words):
     path = _history(tmp_path, body, header)
     out = tmp_path / "seg"
     _refused(capsys, ["segment", str(path), "--out", str(out)], "history.csv", *words, out=out)
+
+
+def test_numeric_dates_keep_one_order_of_day_and_month(tmp_path):
+    """A European history's 07/05/2025 was read as 5 July and its 13/05/2025 as 13 May (each
+    date alone, month first where it could be): the whole file is now read day first."""
+    from optim.segmentation.history import check_lines
+
+    path = _history(tmp_path, "07/05/2025,C1,I1,5,2\n13/05/2025,C1,I1,4,2\n")
+    dates = check_lines(path, date_window=False).dates.dt.strftime("%Y-%m-%d").tolist()
+    assert dates == ["2025-05-07", "2025-05-13"]
+    path = _history(tmp_path, "07/05/2025,C1,I1,5,2\n07/13/2025,C1,I1,4,2\n")  # month first
+    dates = check_lines(path, date_window=False).dates.dt.strftime("%Y-%m-%d").tolist()
+    assert dates == ["2025-07-05", "2025-07-13"]
 
 
 def test_history_with_lone_carriage_returns(tmp_path, capsys):
