@@ -17,7 +17,9 @@ YAML aliases                     :data:`YAML_MAX_ALIASES` (1,000 uses of ``*anch
                                  :data:`YAML_MAX_NODES` (10^6 values after expansion)
 magnitude of a number            :data:`MAX_MAGNITUDE` (1e12; NaN and infinity refused)
 memory a solve may need          :data:`MEMORY_LIMIT_BYTES` (8 GiB, env
-                                 ``OPTIM_MEMORY_LIMIT_GB``), estimated from the input
+                                 ``OPTIM_MEMORY_LIMIT_GB``), estimated from the input;
+                                 one safety-stock stage's solver arrays at most
+                                 :data:`STAGE_MEMORY_BYTES` (2 GiB)
 ================================ ==========================================================
 
 JSON objects with a repeated key are refused (``json`` would silently keep the last value);
@@ -51,6 +53,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_MAGNITUDE",
     "MEMORY_LIMIT_BYTES",
+    "STAGE_MEMORY_BYTES",
     "YAML_MAX_ALIASES",
     "YAML_MAX_NODES",
     "check_number",
@@ -72,6 +75,10 @@ YAML_MAX_ALIASES = 1_000
 YAML_MAX_NODES = 1_000_000
 MAX_MAGNITUDE = 1e12
 MEMORY_LIMIT_BYTES = int(float(os.environ.get("OPTIM_MEMORY_LIMIT_GB", "8")) * 2**30)
+STAGE_MEMORY_BYTES = 2 * 2**30
+"""Bytes one stage's safety-stock solver arrays may take (the tree DP's (S, SI) array and its
+copies): the solve refuses more (:func:`optim.models.safety_stock.data.check_size`), so the
+gate does too, before the stage tables are built."""
 
 
 def shown(value: Any) -> str:
@@ -177,7 +184,8 @@ def decode(data: bytes, name: str) -> str:
 
 def read_text(path: str | Path, what: str = "file", limit: int = MAX_DOCUMENT_BYTES) -> str:
     """UTF-8 text of ``path`` (``-``: standard input) through every file check."""
-    return decode(read_bytes(path, what, limit), str(path))
+    name = "standard input" if str(path) == "-" else str(path)  # (binary stdin said "-:")
+    return decode(read_bytes(path, what, limit), name)
 
 
 # ----------------------------------------------------------------------------- JSON
@@ -197,8 +205,9 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
 
 
-def _json_walk(text: str) -> Iterator[tuple[tuple[Any, ...], int, bool]]:
-    """Yield ``(path, line, duplicate)`` for every value (and key) of a valid JSON text."""
+def _json_walk(text: str) -> Iterator[tuple[tuple[Any, ...], int, bool, str]]:
+    """Yield ``(path, line, duplicate, token)`` for every value (and key) of a valid JSON
+    text (``token``: the key or the value's first token as written)."""
     stack: list[list[Any]] = []  # [kind, key or index, keys seen, expecting key]
     line, last = 1, 0
     for m in _TOKEN.finditer(text):
@@ -222,9 +231,9 @@ def _json_walk(text: str) -> Iterator[tuple[tuple[Any, ...], int, bool]]:
             top[1], top[3] = key, False
             dup = key in top[2]
             top[2].add(key)
-            yield tuple(f[1] for f in stack), line, dup
+            yield tuple(f[1] for f in stack), line, dup, tok
             continue
-        yield tuple(f[1] for f in stack), line, False
+        yield tuple(f[1] for f in stack), line, False, tok
         if tok == "{":
             stack.append(["obj", None, set(), True])
         elif tok == "[":
@@ -332,7 +341,7 @@ def parse_json(text: str, name: str) -> Any:
     try:
         doc = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
     except _Duplicate as dup:
-        for path, line, is_dup in _json_walk(text):
+        for path, line, is_dup, _ in _json_walk(text):
             if is_dup:
                 raise refuse(
                     name,
@@ -343,8 +352,18 @@ def parse_json(text: str, name: str) -> Any:
                 ) from None
         raise refuse(name, f"key {str(dup)!r} appears twice in one object") from None
     except _Constant as exc:
+        # the line and field of the first such literal (a NaN written into a value: it was
+        # refused without either)
+        at = next(
+            ((path, line) for path, line, _, tok in _json_walk(text) if tok == str(exc)),
+            None,
+        )
         raise refuse(
-            name, f"{exc} is not a number JSON allows", allowed="finite numbers"
+            name,
+            f"{exc} is not a number JSON allows",
+            line=at[1] if at else None,
+            field=_path_text(at[0]) if at else None,
+            allowed="finite numbers",
         ) from None
     except json.JSONDecodeError as exc:
         raise refuse(
@@ -526,7 +545,7 @@ def field_line(text: str, suffix: str, field: str | None) -> int | None:
     if suffix == ".json":
         lines: dict[tuple[Any, ...], int] = {}
         try:
-            for path, line, _ in _json_walk(text):
+            for path, line, _, _ in _json_walk(text):
                 lines.setdefault(path, line)
         except (ValueError, IndexError):
             return None
@@ -634,6 +653,9 @@ TEXT_COLUMNS = frozenset(
 """Columns kept as the text written (ids keep leading zeros; dates are parsed later)."""
 
 
+_LINE_END = re.compile(r"[\r\n]")
+
+
 def read_csv_text(
     path: str | Path,
     name: str | None = None,
@@ -660,7 +682,10 @@ def read_csv_text(
     text = decode(data, name)
     if not text or text.isspace():  # (text.strip() would copy a 70 MB file)
         raise refuse(name, "is empty", allowed="a header line and data rows")
-    header_line = text[: text.find("\n")] if "\n" in text else text
+    # the first line, whatever ends it: a file with old Mac line ends (a lone \r) has no
+    # \n, and its whole text as one "line" made the csv module fail (exit 1)
+    end = _LINE_END.search(text)
+    header_line = text[: end.start()] if end else text
     header = next(csv.reader([header_line]))
     norm = [h.strip().lower() for h in header]
     if not header_line.strip():
@@ -866,17 +891,64 @@ def check_gsm_memory(
     *,
     tree: bool,
     where: str = "stages",
+    caps: dict[str, Any] | None = None,
 ) -> None:
     """Refuse a safety-stock instance whose estimated memory exceeds
-    :data:`MEMORY_LIMIT_BYTES`, before anything is allocated."""
+    :data:`MEMORY_LIMIT_BYTES`, or one stage's solver arrays :data:`STAGE_MEMORY_BYTES`
+    (``caps``: stage id -> the least ``max_service_time`` of the stage and its demands),
+    before anything is allocated."""
     peak, longest = gsm_memory_bytes(lead_times, external, arcs, tree=tree)
+    worst = max(lead_times, key=lambda s: lead_times[s])
+    field = f"{where}[{list(lead_times).index(worst)}].lead_time"  # the stage's line
     if peak > MEMORY_LIMIT_BYTES:
-        worst = max(lead_times, key=lambda s: lead_times[s])
         raise InstanceError(
             f"{where}: the longest replenishment time is {longest:,} periods (largest "
             f"lead_time {lead_times[worst]:,} at stage {worst!r}), so the solve would need "
             f"about {peak / 2**30:,.0f} GiB; allowed: at most {MEMORY_LIMIT_BYTES / 2**30:,.0f} "
             "GiB (OPTIM_MEMORY_LIMIT_GB) — count lead times in coarser periods (weeks "
             "instead of days).",
-            field=f"{where}[{list(lead_times).index(worst)}].lead_time",  # the stage's line
+            field=field,
         )
+    stage, need = _largest_stage_arrays(lead_times, external, arcs, caps or {})
+    if need > STAGE_MEMORY_BYTES:
+        # the solve's own check (models/safety_stock/data.py check_size, same estimate):
+        # it ran after the stage tables, so `optim validate` passed what `optim solve`
+        # refused some 20 s later, naming no file
+        raise InstanceError(
+            f"{where}: stage {stage!r} would need about {need / 2**30:,.1f} GiB of solver "
+            f"arrays (largest lead_time {lead_times[worst]:,} at stage {worst!r}); allowed: "
+            f"at most {STAGE_MEMORY_BYTES / 2**30:g} GiB per stage — count lead times in "
+            "coarser periods (weeks instead of days).",
+            field=field,
+        )
+
+
+def _largest_stage_arrays(
+    lead_times: dict[str, Any],
+    external: dict[str, Any],
+    arcs: list[tuple[str, str]],
+    caps: dict[str, Any],
+) -> tuple[str, float]:
+    """The stage with the largest tree-DP array and its bytes, as the solve estimates them
+    (:func:`optim.models.safety_stock.data.check_size`): ``(S̄_j + 1)(S̄I_j + 1)`` floats and
+    four copies, ``S̄I_j`` the longest inbound replenishment time, ``S̄_j`` the longest
+    outbound one capped by the stage's and its demands' ``max_service_time`` (``caps``)."""
+    from optim.models.graph import topological_list
+
+    ids = list(lead_times)
+    index = {sid: k for k, sid in enumerate(ids)}
+    pred: dict[str, list[str]] = {sid: [] for sid in ids}
+    for u, v in arcs:
+        pred[v].append(u)
+    order = topological_list(len(ids), [index[u] for u, _ in arcs], [index[v] for _, v in arcs])
+    longest: dict[str, float] = {}
+    best, need = ids[0] if ids else "", 0.0
+    for k in order:
+        sid = ids[k]
+        inbound = max([external.get(sid, 0), *(longest[p] for p in pred[sid])])
+        longest[sid] = math.ceil(lead_times[sid]) + inbound
+        out = min(longest[sid], caps.get(sid, math.inf))
+        cells = (float(out) + 1) * (float(inbound) + 1) * 8 * 5
+        if cells > need:
+            best, need = sid, cells
+    return best, need

@@ -266,10 +266,22 @@ def read_csv_frames(folder: str | Path) -> dict[str, Any]:
 
 
 def read_csv(path: Path, table: str, *, str_columns: list[str]) -> pd.DataFrame:
-    """Read one CSV table; empty or unreadable files are an :class:`InstanceError`."""
+    """Read one CSV table; empty or unreadable files are an :class:`InstanceError`, and the
+    input gate's file checks come first: a folder named demand.csv was "internal error:
+    IsADirectoryError", a binary file "unknown field(s) 'Unnamed: 0'" and a Latin-1 byte a
+    codec message without its line."""
+    import io
+
+    from optim.instances import gate
+
+    data = gate.read_bytes(path, "CSV file", gate.MAX_CSV_BYTES)
+    gate.decode(data, str(path))  # (only checked: pandas reads the bytes)
     with csv_errors(path, table):
         frame = pd.read_csv(
-            path, dtype=dict.fromkeys(str_columns, str), keep_default_na=True, na_values=[""]
+            io.BytesIO(data),
+            dtype=dict.fromkeys(str_columns, str),
+            keep_default_na=True,
+            na_values=[""],
         )
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.astype({c: object for c in str_columns if c in frame.columns})

@@ -496,11 +496,17 @@ class SafetyStockInstance(Document):
             and max(outdeg.values(), default=0) <= 1
         )
         if not serial:
+            caps = {
+                s.id: s.max_service_time for s in self.stages if s.max_service_time is not None
+            }
+            for d in self.demands:
+                caps[d.stage] = min(caps.get(d.stage, d.max_service_time), d.max_service_time)
             check_gsm_memory(
                 {s.id: s.lead_time for s in self.stages},
                 {s.id: s.external_service_time for s in self.stages},
                 [(a.source, a.target) for a in self.arcs],
                 tree=self.is_spanning_tree(),
+                caps=caps,
             )
         return self
 

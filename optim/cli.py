@@ -556,7 +556,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.instance:
         instance = _load(args.instance)
     elif "instance" in doc:
-        instance = api.from_dict(doc["instance"])
+        try:
+            instance = api.from_dict(doc["instance"])
+        except InstanceError as exc:  # (it named neither the file nor a line)
+            field = f"instance.{exc.field}" if exc.field else "instance"
+            raise gate.refuse(
+                str(path),
+                f"the instance it carries: {str(exc).rstrip('.')}",
+                line=gate.field_line(text, ".json", field),
+                field=field,
+            ) from None
     else:
         raise InstanceError(f"{path}: the document carries no instance; pass --instance PATH")
     levels = None
@@ -746,7 +755,8 @@ def _pins(
         missing = [c for c in ("customer", "segment") if c not in frame.columns]
         if missing:
             raise InstanceError(
-                f"--pins {args.pins}: missing column(s) {missing}; needs customer,segment.",
+                f"--pins {args.pins} line 1: missing column(s) {', '.join(missing)}; needs "
+                "customer, segment.",
                 field="pins",
             )
         rows = zip(

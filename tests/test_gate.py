@@ -126,7 +126,20 @@ def test_duplicate_json_key_names_its_line(tmp_path, capsys):
 def test_nan_literal_and_empty_network(tmp_path, capsys):
     path = tmp_path / "nan.json"
     path.write_text(EXAMPLE.read_text().replace('"mean": 40', '"mean": NaN'))
-    _refused(capsys, ["solve", str(path)], str(path), "NaN")
+    line = _line_of(path, '"mean": NaN')
+    out = tmp_path / "r.json"
+    # the line and field of the literal (it was refused naming neither)
+    _refused(
+        capsys,
+        ["solve", str(path), "--out", str(out)],
+        f"{path} line {line}, field demands[0].mean",
+        "NaN",
+        "finite numbers",
+        out=out,
+    )
+    path.write_text(EXAMPLE.read_text().replace('"std_dev": 15', '"std_dev": -Infinity'))
+    line = _line_of(path, "-Infinity")
+    _refused(capsys, ["validate", str(path)], f"line {line}, field demands[2].std_dev")
     doc = _gsm_doc()
     doc["stages"], doc["arcs"], doc["demands"] = [], [], []
     _refused(capsys, ["solve", str(_write_json(tmp_path / "e.json", doc))], "stages", "empty")
@@ -146,6 +159,39 @@ def test_non_utf8_binary_deep_unreadable(tmp_path, capsys):
     _refused(capsys, ["solve", str(tmp_path / "missing.json")], "missing.json", "no such")
     (tmp_path / "folder.json").mkdir()
     _refused(capsys, ["solve", str(tmp_path / "folder.json")], "folder.json", "folder")
+
+
+def _rationing_folder(folder: Path) -> Path:
+    doc = json.loads(RATIONING.read_text())
+    folder.mkdir()
+    for table in ("supply", "segments", "demand"):
+        rows = doc[table]
+        columns = list(dict.fromkeys(k for r in rows for k in r if k != "locations"))
+        lines = [",".join(columns)] + [",".join(str(r.get(c, "")) for c in columns) for r in rows]
+        (folder / f"{table}.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "--split"])
+def test_rationing_csv_folder_files_pass_the_gate(tmp_path, capsys, split):
+    """The rationing CSV reader read with pandas alone: demand.csv a folder was "internal
+    error: IsADirectoryError", a binary demand.csv "unknown field(s) 'Unnamed: 0'" and a
+    Latin-1 byte a codec message without its line."""
+    folder = _rationing_folder(tmp_path / "week")
+    assert main(["validate", str(folder)]) == 0, capsys.readouterr().err
+    demand = folder / "demand.csv"
+    text = demand.read_bytes()
+    out = tmp_path / "tables"
+    argv = ["solve", str(folder), "--tables", str(out), *(["--split"] if split else [])]
+    demand.write_bytes(b"\x00\x01PK\x03\x04" + text)
+    _refused(capsys, argv, f"{demand}: is a binary file", out=out)
+    demand.unlink()
+    demand.mkdir()
+    _refused(capsys, argv, f"{demand}: is a folder", out=out)
+    if not split:  # (the split streams the file: its bytes are decoded by pandas)
+        demand.rmdir()
+        demand.write_bytes(text.replace(b"Acme", b"Acm\xe9"))
+        _refused(capsys, argv, f"{demand} line 2", "0xe9", "UTF-8", out=out)
 
 
 def test_yaml_alias_bomb_is_refused_quickly(tmp_path, capsys):
@@ -171,7 +217,8 @@ def test_yaml_duplicate_key_and_stdin(tmp_path, capsys, monkeypatch):
     code, _ = _run(capsys, "validate", "-")
     assert code == 0
     # every message about `-` names standard input, the empty one too (it said "-: the file")
-    for text in (b"", b"  \n", b"{", b"[1]"):
+    # (binary and non-UTF-8 bytes said "-: is a binary file")
+    for text in (b"", b"  \n", b"{", b"[1]", b"\x00\x01garbage", b'{"name": "caf\xe9"}'):
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))
         _refused(capsys, ["solve", "-", "--out", str(tmp_path / "r.json")], "standard input")
     assert not (tmp_path / "r.json").exists()
@@ -183,6 +230,33 @@ def test_lead_time_million_is_refused_before_allocation(tmp_path, capsys):
     start = time.perf_counter()
     _refused(capsys, ["solve", str(path)], str(path), "lead_time", "GiB", "allowed")
     assert time.perf_counter() - start < 5
+
+
+def test_stage_arrays_over_the_solver_budget_are_refused_on_reading(tmp_path, capsys):
+    """lead_time 8000 passed the gate (its whole-solve estimate, 8 GiB) and `optim validate`,
+    then `optim solve` built the stage tables for some 20 s and refused the stage's 2.4 GiB
+    arrays (models/safety_stock/data.py check_size, 2 GiB a stage) in a message naming no
+    file: the gate now applies the solver's estimate, before anything is built."""
+    doc = _gsm_doc({("stages", 0, "lead_time"): 8000})
+    path = _write_json(tmp_path / "lt.json", doc)
+    out = tmp_path / "r.json"
+    line = _line_of(path, '"lead_time": 8000')
+    start = time.perf_counter()
+    for argv in (["validate", str(path)], ["solve", str(path), "--out", str(out)]):
+        _refused(
+            capsys,
+            argv,
+            f"{path} line {line}",
+            "stage 'dc'",
+            "2.4 GiB",
+            "2 GiB per stage",
+            out=out,
+        )
+    assert time.perf_counter() - start < 5
+    # just under the budget, what the solver accepts the gate accepts
+    _write_json(path, _gsm_doc({("stages", 0, "lead_time"): 7000}))
+    code, err = _run(capsys, "validate", str(path))
+    assert code == 0, err
 
 
 # ----------------------------------------------------------------- CLI options and outputs
@@ -213,6 +287,40 @@ def test_bad_job_and_simulate_options(tmp_path, capsys):
     garbage = tmp_path / "res.json"
     garbage.write_text('{"kind": "safety_stock", "stages": 5}')
     _refused(capsys, ["simulate", str(garbage)], str(garbage), "stages")
+
+
+def test_simulate_names_the_line_of_the_instance_a_result_carries(tmp_path, capsys):
+    """A result whose embedded instance is broken was refused as "lead_time -3 of stage
+    'plant' is negative", naming neither the file nor a line."""
+    result = tmp_path / "res.json"
+    assert main(["solve", str(EXAMPLE), "--out", str(result), "--quiet"]) == 0
+    doc = json.loads(result.read_text())
+    doc["instance"]["stages"][1]["holding_cost"] = "1"
+    path = _write_json(tmp_path / "broken.json", doc)
+    out = tmp_path / "sim.csv"
+    line = _line_of(path, '"holding_cost": "1"')
+    _refused(
+        capsys,
+        ["simulate", str(path), "--periods", "20", "--out", str(out)],
+        f"{path} line {line}",
+        "field instance.stages[1].holding_cost",
+        "'1'",
+        out=out,
+    )
+
+
+def test_pins_file_without_a_column_names_its_header(tmp_path, capsys):
+    """`optim plan --pins f.csv` without a segment column said "missing column(s)
+    ['segment']" (a Python list) and no line."""
+    pins = tmp_path / "pins.csv"
+    pins.write_text("customer\nC0001\n")
+    out = tmp_path / "out"
+    _refused(
+        capsys,
+        ["plan", str(tmp_path), "--pins", str(pins), "--out", str(out)],
+        f"--pins {pins} line 1: missing column(s) segment; needs customer, segment",
+        out=out,
+    )
 
 
 def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
@@ -297,12 +405,47 @@ def _history(tmp_path: Path, body: str, header: str = HEADER) -> Path:
             "date,customer,item,unit_price\n",
             ["line 1", "missing column", "quantity"],
         ),
+        (  # day first on line 3, month first on line 4: each date was read alone
+            "07/05/2025,C1,I1,5,2\n13/05/2025,C1,I1,4,2\n05/14/2025,C1,I1,4,2\n",
+            HEADER,
+            ["line 4", "column date", "'05/14/2025'", "month first", "(line 3) is day first"],
+        ),
     ],
 )
 def test_history_mistakes(tmp_path, capsys, body, header, words):
     path = _history(tmp_path, body, header)
     out = tmp_path / "seg"
     _refused(capsys, ["segment", str(path), "--out", str(out)], "history.csv", *words, out=out)
+
+
+def test_numeric_dates_keep_one_order_of_day_and_month(tmp_path):
+    """A European history's 07/05/2025 was read as 5 July and its 13/05/2025 as 13 May (each
+    date alone, month first where it could be): the whole file is now read day first."""
+    from optim.segmentation.history import check_lines
+
+    path = _history(tmp_path, "07/05/2025,C1,I1,5,2\n13/05/2025,C1,I1,4,2\n")
+    dates = check_lines(path, date_window=False).dates.dt.strftime("%Y-%m-%d").tolist()
+    assert dates == ["2025-05-07", "2025-05-13"]
+    path = _history(tmp_path, "07/05/2025,C1,I1,5,2\n07/13/2025,C1,I1,4,2\n")  # month first
+    dates = check_lines(path, date_window=False).dates.dt.strftime("%Y-%m-%d").tolist()
+    assert dates == ["2025-07-05", "2025-07-13"]
+
+
+def test_history_with_lone_carriage_returns(tmp_path, capsys):
+    """Old Mac line ends (a lone \\r, no \\n): the header was the whole text and the csv
+    module raised "new-line character seen in unquoted field" (exit 1). The file reads as
+    lines; a mistake in it names its line."""
+    body = "2025-01-06,C1,I1,5,2\r2025-01-13,C1,I1,x,2\r2025-01-20,C1,I1,4,2\r"
+    path = tmp_path / "history.csv"
+    path.write_bytes((HEADER.replace("\n", "\r") + body).encode())
+    out = tmp_path / "seg"
+    _refused(
+        capsys,
+        ["segment", str(path), "--out", str(out)],
+        "history.csv line 3, column quantity",
+        "'x'",
+        out=out,
+    )
 
 
 def test_empty_and_binary_history(tmp_path, capsys):
@@ -386,6 +529,48 @@ def test_location_typo_in_orders(folder, tmp_path, capsys):
     )
 
 
+def test_orders_years_after_the_history_are_refused(folder, tmp_path, capsys):
+    """Every line of orders.csv dated 2099 (one week, after the history) was planned: the
+    orders' dates keep plan_start's window (at most 364 days after the last history line),
+    in `optim validate` (its plain path) and `optim plan` alike."""
+    copy = _copy(folder, tmp_path)
+    _set_column(copy / "orders.csv", "date", "2099-01-05")
+    _plan_refused(
+        capsys, copy, tmp_path, "orders.csv line 2, column date", "'2099-01-05'", "364 days"
+    )
+
+
+def _set_column(path: Path, column: str, value: str) -> None:
+    n = len(path.read_text().splitlines())
+    for line in range(2, n + 1):
+        _replace_cell(path, line, column, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("orders.csv", "0", ["orders.csv line 2, column quantity", "no open order to ration"]),
+        ("orders.csv", "-3", ["orders.csv line 2, column quantity", "no open order to ration"]),
+        (
+            "orders.csv",
+            "1000000000000",  # each line at the limit, a customer's item summed above it
+            ["orders.csv line", "column quantity: the lines of customer", "at most 1e+12"],
+        ),
+        ("history.csv", "0", ["history.csv line 2, column quantity", "none of the"]),
+    ],
+)
+def test_order_cells_the_run_would_refuse_name_their_file(
+    folder, tmp_path, capsys, name, value, words
+):
+    """Refused after the forecast and the solves, naming no file: orders that net to
+    nothing ("the history has no demand in the period starting ..."), a customer's item
+    summed above 1e12 ("demand[6] (id 'C0002|SKU-00004|R-03'): quantity 3e+12 ..."), a
+    history without demand ("stages is empty"). `optim validate` passed all three."""
+    copy = _copy(folder, tmp_path)
+    _set_column(copy / name, "quantity", value)
+    _plan_refused(capsys, copy, tmp_path, *words)
+
+
 def test_partial_supply_is_an_error_or_the_chosen_rule(folder, tmp_path, capsys):
     copy = _copy(folder, tmp_path)
     orders = read_folder(copy).orders
@@ -407,6 +592,33 @@ def test_plan_yaml_mistakes(folder, tmp_path, capsys):
         (
             lambda p: p["network"]["arcs"].append({"source": "Plant", "target": "DC-Nowhere"}),
             ["plan.yaml line", "network.arcs", "'DC-Nowhere'", "not a stage"],
+        ),
+        # (the safety-stock model refused these after the history was read, naming no file;
+        # `optim validate` passed them)
+        (
+            lambda p: p["network"].update(pooling="fifo"),
+            ["plan.yaml line 6", "network.pooling", "'fifo'", "critical_level | max_z"],
+        ),
+        (lambda p: p["network"].update(name=[1, 2]), ["network.name", "[1, 2]", "not text"]),
+        # (refused after the solves by safety_stock_by_segment, "needs a forest ...", naming
+        # no file)
+        (
+            lambda p: p["network"]["arcs"].append({"source": "DC-South", "target": "R-01"}),
+            ["network.arcs[8].target", "'R-01' has a second supplier 'DC-South'", "tree"],
+        ),
+        (
+            lambda p: p["network"]["arcs"][2].update(quantity=2),
+            ["network.arcs[2].quantity", "arc quantity 2", "tree of unit arcs"],
+        ),
+        # (refused by the capacity model after the forecast, "products: duplicate id", naming
+        # no file)
+        (
+            lambda p: p["resources"].append(dict(p["resources"][0])),
+            ["resources[2].id", "listed twice", "each resource once"],
+        ),
+        (
+            lambda p: p["families"].append(dict(p["families"][0])),
+            ["families[", "].id", "listed twice (first as families[0])"],
         ),
         (lambda p: p.update(plan_weeks=1_000_000), ["plan_weeks", "1..156"]),
         (lambda p: p.update(plan_weeks="26"), ["plan_weeks", "'26'", "whole number"]),
@@ -444,6 +656,26 @@ def test_missing_columns_name_the_right_file(folder, tmp_path, capsys):
     copy = _copy(folder, tmp_path)
     _drop_column(copy / "items.csv", "unit_cost")
     _plan_refused(capsys, copy, tmp_path, "items.csv line 1", "unit_cost")
+
+
+def test_empty_items_and_id_cells_name_items_csv(folder, tmp_path, capsys):
+    """An empty item cell in items.csv was read as 'nan' and the error blamed a history.csv
+    line ("'SKU-00001' is not an item of items.csv"); a header-only items.csv listed every
+    history line's item as unknown with "allowed: ." (nothing). An empty id cell elsewhere
+    was shown as 'nan', a value nobody wrote."""
+    copy = _copy(folder, tmp_path)
+    _replace_cell(copy / "items.csv", 3, "item", "")
+    _plan_refused(capsys, copy, tmp_path, "items.csv line 3, column item", "empty")
+    shutil.rmtree(copy)
+    copy = _copy(folder, tmp_path)
+    header = (copy / "items.csv").read_text().splitlines()[0]
+    (copy / "items.csv").write_text(header + "\n")
+    _plan_refused(capsys, copy, tmp_path, "items.csv line 1", "no item rows")
+    shutil.rmtree(copy)
+    copy = _copy(folder, tmp_path)
+    (copy / "pins.csv").write_text("customer,segment\n,strategic\n")
+    message = _plan_refused(capsys, copy, tmp_path, "pins.csv line 2, column customer", "(empty)")
+    assert "nan" not in message
 
 
 def test_items_without_history_are_reported_or_refused(folder, tmp_path, capsys):

@@ -357,13 +357,17 @@ def _after(r: Lattice, seg: SegmentModel, c: int) -> Lattice:
     first = max(c + 1 - r.lo, 0)  # index of the first value above c
     conv = np.convolve(r.pmf[first:], seg.demand.pmf[::-1])  # R - D on the part above c
     lo2 = r.lo + first - seg.demand.hi
-    new_lo = min(r.lo, c, lo2)
+    # every value is R <= c or max(R - D, c): none below min(R.lo, max(c, lo2)) (c itself
+    # only when something is lumped there: a stock far above c must not span 0..c)
+    new_lo = min(r.lo, max(c, lo2))
     new_hi = max(r.hi, lo2 + conv.size - 1)
     out = np.zeros(new_hi - new_lo + 1)
     out[r.lo - new_lo : r.lo - new_lo + first] += r.pmf[:first]
     cut = max(c - lo2, 0)  # values of R - D below c are lumped at c
-    out[lo2 - new_lo + cut : lo2 - new_lo + conv.size] += conv[cut:]
-    out[c - new_lo] += float(conv[:cut].sum())
+    if cut < conv.size:  # (all of R - D below c: nothing but the lump, whose index is c)
+        out[lo2 - new_lo + cut : lo2 - new_lo + conv.size] += conv[cut:]
+    if cut:
+        out[c - new_lo] += float(conv[:cut].sum())
     nz = np.flatnonzero(out > 0)
     return Lattice(new_lo + int(nz[0]), out[nz[0] : nz[-1] + 1])
 

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from optim.errors import InstanceError
+from optim.instances.gate import STAGE_MEMORY_BYTES
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.graph import topological_order
 
@@ -28,8 +29,9 @@ __all__ = [
 ]
 
 #: bytes one stage's solver arrays may take (the tree DP's (S, SI) array and its copies, a
-#: stage cost table); beyond it the instance is refused before anything is allocated
-MEMORY_BUDGET = 2 * 2**30
+#: stage cost table); beyond it the instance is refused before anything is allocated (the
+#: input gate refuses it on the same estimate when the instance is read)
+MEMORY_BUDGET = STAGE_MEMORY_BYTES
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from optim.errors import InstanceError
+from optim.instances.gate import MAX_MAGNITUDE
 
 __all__ = ["apply_overrides", "read_overrides"]
 
@@ -55,7 +56,8 @@ def apply_overrides(
     missing = [c for c in (*keys, "week", "forecast") if c not in frame.columns]
     if missing:
         raise InstanceError(
-            f"{name}: missing column(s) {missing}; needs {[*keys, 'week', 'forecast']}.",
+            f"{name} line 1: missing column(s) {', '.join(missing)}; needs "
+            f"{', '.join([*keys, 'week', 'forecast'])}.",
             field=missing[0],
         )
     if frame.empty:
@@ -93,9 +95,10 @@ def apply_overrides(
             value = float(str(rec["forecast"]).strip())
         except ValueError:
             value = float("nan")
-        if not np.isfinite(value) or value < 0:
+        if not np.isfinite(value) or value < 0 or value > MAX_MAGNITUDE:  # (1e308 was taken)
             raise InstanceError(
-                f"{name} line {line}: forecast {rec['forecast']!r} must be a number >= 0.",
+                f"{name} line {line}: forecast {rec['forecast']!r} must be a number >= 0 "
+                f"(at most {MAX_MAGNITUDE:.0e}).",
                 field="forecast",
             )
         if (*key, week) in rows:

@@ -50,8 +50,8 @@ Rules the planner chooses in ``plan.yaml`` (reported in the run's notes):
     over both; a customer pinned to two segments within ``pins.csv`` is an error, and so is
     a pin for a customer without order lines in ``history.csv``.
 
-Limits: ``plan_weeks`` in 1..:data:`MAX_PLAN_WEEKS`; ``plan_start`` within
-:data:`MAX_START_AFTER_DAYS` days after the last history line (the seasonal naïve forecast
+Limits: ``plan_weeks`` in 1..:data:`MAX_PLAN_WEEKS`; ``plan_start`` and the orders' dates
+within :data:`MAX_START_AFTER_DAYS` days after the last history line (the seasonal naïve forecast
 repeats last year's weeks); numbers strict and finite (:mod:`optim.instances.gate`).
 
 :func:`read_folder` validates everything a run needs before any solve and raises
@@ -102,7 +102,8 @@ FILES = (
 """The files a planning folder may hold; any other ``.csv`` / ``.yaml`` / ``.yml`` file is
 refused (a misspelt ``supplies.csv`` would otherwise plan with the planned stock)."""
 MAX_START_AFTER_DAYS = 364
-"""``plan_start`` lies at most this many days after the last history line."""
+"""``plan_start`` and the dates of ``orders.csv`` lie at most this many days after the last
+history line."""
 ID_COLUMNS = ("customer", "item", "location", "channel", "order", "family", "segment")
 
 
@@ -294,7 +295,7 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
 
     from optim.instances import gate
     from optim.instances.capacity import Product, Resource
-    from optim.instances.safety_stock import Arc, Stage
+    from optim.instances.safety_stock import POOLINGS, Arc, Stage
 
     doc = plan.doc
     unknown = sorted(map(str, set(doc) - PLAN_KEYS))
@@ -345,6 +346,18 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
         raise plan.error(
             f"network.{bad[0]}", f"unknown network key {bad[0]!r}", ", ".join(sorted(NETWORK_KEYS))
         )
+    # (checked later by the safety-stock model, naming no file: 'pooling: Input should be
+    # ...' after the history was read, and `optim validate` passed it)
+    pooling = network.get("pooling", "critical_level")
+    if pooling not in POOLINGS:
+        raise plan.error(
+            "network.pooling", f"network.pooling is {gate.shown(pooling)}", " | ".join(POOLINGS)
+        )
+    net_name = network.get("name")
+    if net_name is not None and not isinstance(net_name, str):
+        raise plan.error(
+            "network.name", f"network.name {gate.shown(net_name)} is not text", "a name"
+        )
     for key in ("stages", "demand_stage_of_location"):
         if key not in network:
             raise plan.error(
@@ -378,7 +391,7 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
     arcs = network.get("arcs") or []
     if not isinstance(arcs, list):
         raise plan.error("network.arcs", "network.arcs is not a list", "a list of source/target")
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for k, rec in enumerate(arcs):
         if not isinstance(rec, dict):
             raise plan.error(f"network.arcs[{k}]", "an arc is not a mapping", "source, target")
@@ -393,6 +406,23 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
                     f"arc {end} {getattr(arc, end)!r} is not a stage of network.stages",
                     f"one of {', '.join(ids[:8])}{', …' if len(ids) > 8 else ''}",
                 )
+        # the run attributes each stage's stock to the segments below it along a tree of
+        # unit arcs (pipeline.safety_stock_by_segment): refused there after the solves,
+        # naming no file
+        if arc.quantity != 1:
+            raise plan.error(
+                f"network.arcs[{k}].quantity",
+                f"arc quantity {gate.shown(rec.get('quantity'))} ({arc.source} -> {arc.target})",
+                "1 (omit it): the planning run's network is a tree of unit arcs",
+            )
+        first = next((u for u, v in pairs if v == arc.target), None)
+        if first is not None:
+            raise plan.error(
+                f"network.arcs[{k}].target",
+                f"stage {arc.target!r} has a second supplier {arc.source!r} (the first is "
+                f"{first!r})",
+                "one supplier per stage: the planning run's network is a tree",
+            )
         pairs.append((arc.source, arc.target))
     from optim.models.graph import find_cycle
 
@@ -438,6 +468,9 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
         records = doc[key]
         if not isinstance(records, list) or not records:
             raise plan.error(key, f"{key} is not a non-empty list", f"a list of {what} records")
+        # (a repeated id was refused by the capacity model after the forecast, as
+        # "products: duplicate id", naming no file)
+        listed: dict[str, int] = {}
         for k, rec in enumerate(records):
             if not isinstance(rec, dict):
                 raise plan.error(f"{key}[{k}]", f"a {what} is not a mapping", "id: … records")
@@ -445,6 +478,14 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
                 model.model_validate(rec)
             except (ValidationError, InstanceError) as exc:
                 raise plan.located(_record_error(exc, rec), f"{key}[{k}]") from None
+            rid = str(rec.get("id"))
+            if rid in listed:
+                raise plan.error(
+                    f"{key}[{k}].id",
+                    f"{what} {rid!r} is listed twice (first as {key}[{listed[rid]}])",
+                    f"each {what} once",
+                )
+            listed[rid] = k
         out[key] = list(records)
     resource_ids = {str(r["id"]) for r in out["resources"]}
     for k, fam in enumerate(out["families"]):
@@ -582,6 +623,36 @@ def _lines(frame: pd.DataFrame, name: str, *, window: bool) -> pd.DataFrame:
     )
 
 
+def _check_order_cells(orders: pd.DataFrame) -> None:
+    """The week to ration as the run builds it: the lines of one customer, item and location
+    summed (returns netted), cells at or below zero dropped. No cell left, or a cell above
+    the largest quantity rationing plans exactly, was refused after the forecast and the
+    solves, as "the history has no demand in the period" / "demand[6] (id 'C1|I1|R-03')",
+    naming neither orders.csv nor a line."""
+    from optim.instances import gate
+
+    keys = [c for c in ("customer", "item", "location") if c in orders.columns]
+    net = orders.groupby(keys, sort=False)["quantity"].transform("sum")
+    if not (net > 0).any():
+        raise InstanceError(
+            f"orders.csv line {orders.index[0]}, column quantity: no open order to ration — "
+            f"the {len(orders)} order line(s) sum to 0 or less for every "
+            f"{', '.join(keys)} (returns netted); allowed: at least one positive order.",
+            field="orders.quantity",
+        )
+    big = net > gate.MAX_MAGNITUDE
+    if big.any():
+        line: Any = big.idxmax()
+        raise InstanceError(
+            f"orders.csv line {line}, column quantity: the lines of "
+            + ", ".join(f"{k} {orders[k].loc[line]!r}" for k in keys)
+            + f" sum to {gate.shown(float(net.loc[line]))}; allowed: at most "
+            f"{gate.MAX_MAGNITUDE:.0e} per customer, item and location (the largest quantity "
+            "rationing plans exactly; state larger quantities in a larger unit).",
+            field="orders.quantity",
+        )
+
+
 def _typed(frame: pd.DataFrame, parsed: dict[str, Any] | None = None) -> pd.DataFrame:
     """Cells as written → typed columns (dates, stripped ids, numbers where every cell is
     one), as ``pandas.read_csv`` would give them; ``parsed`` holds columns already parsed
@@ -598,8 +669,8 @@ def _typed(frame: pd.DataFrame, parsed: dict[str, Any] | None = None) -> pd.Data
             columns[col] = parsed[col]
         elif col == "date":
             columns[col] = _parse_dates(raw).to_numpy()
-        elif col in ID_COLUMNS:
-            columns[col] = gate.strip_text(raw).to_numpy()
+        elif col in ID_COLUMNS:  # (an empty cell is '', not 'nan', in messages and checks)
+            columns[col] = gate.strip_text(raw.fillna("")).to_numpy()
         elif pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(
             raw.dtype
         ):
@@ -685,10 +756,24 @@ def read_folder(folder: str | Path) -> PlanningData:
     orders = _lines(orders_raw, "orders.csv", window=False)
 
     _columns(items_raw, "items.csv", ("item", "family", "unit_cost"))
+    if items_raw.empty:  # (every history line was then "not an item of items.csv; allowed: .")
+        raise InstanceError(
+            "items.csv line 1: no item rows; allowed: one row per item (item, family, unit_cost).",
+            field="items.item",
+        )
     items = _typed(items_raw)
+    for col in ("item", "family"):  # (an empty item was read as 'nan' and blamed history.csv)
+        blank = items[col] == ""
+        if blank.any():
+            line: Any = blank.idxmax()
+            raise InstanceError(
+                f"items.csv line {line}, column {col}: no {col} (the cell is empty or "
+                "blank); allowed: an id.",
+                field=f"items.{col}",
+            )
     dup = items["item"].duplicated()
     if dup.any():
-        line: Any = dup.idxmax()
+        line = dup.idxmax()
         raise InstanceError(
             f"items.csv line {line}, column item: {items['item'].loc[line]!r} is listed "
             "twice; allowed: each item once.",
@@ -745,6 +830,23 @@ def read_folder(folder: str | Path) -> PlanningData:
             f"this week's orders come after the history (last history date {last.date()}).",
             field="orders.date",
         )
+    if orders["date"].max() > last + pd.Timedelta(days=MAX_START_AFTER_DAYS):
+        # (every line in one week of 2099: the week check above passed it, and it was planned)
+        line = orders["date"].idxmax()
+        raise InstanceError(
+            f"orders.csv line {line}, column date: {orders_raw['date'].loc[line]!r} is more "
+            f"than {MAX_START_AFTER_DAYS} days after the last history date ({last.date()}); "
+            "allowed: this week's orders, within the window plan_start has too.",
+            field="orders.date",
+        )
+    if not (history["quantity"] > 0).any():  # (the run found no stage to plan: "stages is
+        raise InstanceError(  # empty", naming no file)
+            f"history.csv line {history.index[0]}, column quantity: none of the "
+            f"{len(history):,} order lines has a quantity > 0; allowed: an order history with "
+            "demand.",
+            field="history.quantity",
+        )
+    _check_order_cells(orders)
     # (a plain day from plan.yaml becomes the nanosecond stamp pandas gave it before)
     start, weeks_n = pd.Timestamp(cfg["plan_start"]).as_unit("ns"), cfg["plan_weeks"]
     if not last < start + pd.Timedelta(days=7) or start > last + pd.Timedelta(

@@ -25,6 +25,7 @@ from itertools import pairwise, repeat
 from pathlib import Path
 
 from optim.errors import InstanceError
+from optim.instances.gate import MAX_MAGNITUDE
 from optim.planning.folder import (
     FILES,
     MAX_START_AFTER_DAYS,
@@ -139,7 +140,16 @@ def _summary(folder: Path) -> FolderSummary:
     if len({d - _dt.timedelta(days=d.weekday()) for d in orders.days}) != 1:
         raise _Unsure
     first, last = min(history.days), max(history.days)
-    if not min(orders.days) > last:
+    if not min(orders.days) > last or max(orders.days) > last + _dt.timedelta(
+        days=MAX_START_AFTER_DAYS
+    ):
+        raise _Unsure
+    if history.top <= 0:  # (read_folder: a history with some demand)
+        raise _Unsure
+    # read_folder's order cells (customer, item, location summed): one above 0 and none
+    # above 1e12 (with a margin: pandas may sum in another order)
+    nets = orders.cells.values()
+    if not any(v > 1e-9 for v in nets) or max(nets) > MAX_MAGNITUDE - 1:
         raise _Unsure
     weeks = cfg["plan_weeks"]
     if not (last < start + _dt.timedelta(days=7)) or start > last + _dt.timedelta(
@@ -224,6 +234,8 @@ class _Lines:
     days: set[_dt.date]
     customers: set[str]
     items: set[str]
+    top: float  # the largest quantity
+    cells: dict[tuple[str, str, str], float]  # orders: quantity by customer, item, location
 
 
 def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
@@ -257,8 +269,25 @@ def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
     elif "unit_cost" in col:
         _numbers(col["unit_cost"], nonnegative=True)
     return _Lines(
-        rows=rows, days=set(unique), customers=_ids(col["customer"]), items=_ids(col["item"])
+        rows=rows,
+        days=set(unique),
+        customers=_ids(col["customer"]),
+        items=_ids(col["item"]),
+        top=max(qty.values()),
+        cells={} if window else _cells(col, qty),
     )
+
+
+def _cells(
+    col: dict[str, tuple[str, ...]], qty: dict[str, float]
+) -> dict[tuple[str, str, str], float]:
+    """Quantity summed by (customer, item, location), ids stripped (read_folder: its
+    _check_order_cells)."""
+    out: dict[tuple[str, str, str], float] = {}
+    for key in zip(col["customer"], col["item"], col["location"], col["quantity"], strict=True):
+        cell = (key[0].strip(), key[1].strip(), key[2].strip())
+        out[cell] = out.get(cell, 0.0) + qty[key[3]]
+    return out
 
 
 def _items(path: Path, families: set[str]) -> set[str]:

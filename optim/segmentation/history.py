@@ -28,6 +28,7 @@ reported in ``Segmentation.info["returns"]``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +203,7 @@ def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
     else:
-        parsed = parse_dates(raw)
+        parsed = parse_dates(raw, dayfirst=_day_first(raw))
         if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed time zones
             # compared one by one: a Series compared with None is unequal everywhere, which
             # blamed the first line itself when it had no zone
@@ -226,6 +227,38 @@ def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
     return parsed.reset_index(drop=True)
 
 
+_NUMERIC_DAY = re.compile(r"\s*(\d{1,2})[/.](\d{1,2})[/.]\d{2,4}(?!\d)")
+
+
+def _day_first(raw: pd.Series) -> bool:
+    """Whether the file writes numeric dates day first (``13/05/2023``). Each date was read
+    alone, month first where it could be: a European history's ``07/05/2023`` became
+    5 July and its ``13/05/2023`` 13 May, silently. One order for the whole file: day first
+    when a date has a first number above 12; refused when another has its second above 12
+    (the file mixes both)."""
+    values = pd.unique(raw.to_numpy(dtype=object))
+    day = month = None
+    for value in values:
+        m = _NUMERIC_DAY.match(value) if isinstance(value, str) else None
+        if m is None:
+            continue
+        if day is None and int(m.group(1)) > 12:
+            day = value
+        if month is None and int(m.group(2)) > 12:
+            month = value
+    if day is not None and month is not None:
+        bad = (raw == month).to_numpy()
+        where = shown_line(raw, int(np.flatnonzero((raw == day).to_numpy())[0]))
+        raise _first_bad(
+            "date",
+            raw,
+            bad,
+            f"is written month first while {day!r} ({where}) is day first; allowed: one "
+            "order of day and month in the file (or dates such as 2025-03-31)",
+        )
+    return day is not None
+
+
 def _zone(value: object) -> str:
     """A parsed date's time zone as a planner reads it: ``UTC+02:00``, or ``none``."""
     zone = getattr(value, "tzinfo", None)
@@ -241,10 +274,10 @@ def shown_line(raw: pd.Series, pos: int) -> str:
     return f"line {label}" if source and _is_csv(source) else f"row {label!r}"
 
 
-def parse_dates(raw: pd.Series) -> pd.Series:
+def parse_dates(raw: pd.Series, *, dayfirst: bool = False) -> pd.Series:
     """Dates as written → timestamps (NaT where unparsable); ISO dates take the fast
-    vectorised path, other spellings are parsed one by one. Mixed time zones give an
-    object series (refused by the caller with the line)."""
+    vectorised path, other spellings are parsed one by one (``dayfirst``: ``07/05/2023`` is
+    7 May). Mixed time zones give an object series (refused by the caller with the line)."""
     import warnings
 
     with warnings.catch_warnings():
@@ -262,13 +295,15 @@ def parse_dates(raw: pd.Series) -> pd.Series:
             if not missing.any():
                 return parsed
             if parsed.dt.tz is None:
-                redo = pd.to_datetime(raw[missing], errors="coerce", format="mixed")
+                redo = pd.to_datetime(
+                    raw[missing], errors="coerce", format="mixed", dayfirst=dayfirst
+                )
                 if pd.api.types.is_datetime64_any_dtype(redo) and redo.dt.tz is None:
                     parsed = parsed.copy()
                     parsed[missing] = redo
                     return parsed
         try:
-            return pd.to_datetime(raw, errors="coerce", format="mixed")
+            return pd.to_datetime(raw, errors="coerce", format="mixed", dayfirst=dayfirst)
         except (ValueError, TypeError, OverflowError):
             return pd.Series([pd.to_datetime(v, errors="coerce") for v in raw], index=raw.index)
 

@@ -65,6 +65,8 @@ def test_overrides_replace_the_forecast(history, tmp_path, capsys):
         ([("A000", "2001-01-01", "5")], "line 2: week '2001-01-01' is not a forecast week"),
         ([("A000", "W1", "-1")], "line 2: forecast '-1' must be a number >= 0"),
         ([("A000", "W1", "x")], "line 2: forecast 'x'"),
+        # (a forecast of 1e308 was taken and written)
+        ([("A000", "W1", "1e308")], "line 2: forecast '1e308' must be a number >= 0 (at most"),
         ([("A000", "W1", "1"), ("A000", "W1", "2")], "line 3: series"),
     ],
 )
@@ -85,7 +87,8 @@ def test_overrides_missing_column(history, tmp_path, capsys):
     path = tmp_path / "o.csv"
     pd.DataFrame({"item": ["A000"], "forecast": [1]}).to_csv(path, index=False)
     code, _, err = _run(capsys, "forecast", history, "--by", "item", "--overrides", path)
-    assert code == 2 and "o.csv: missing column(s) ['week']" in err
+    # the header's line, and the columns as the planner writes them (it said "['week']")
+    assert code == 2 and "o.csv line 1: missing column(s) week; needs item, week, forecast" in err
 
 
 @pytest.mark.parametrize(

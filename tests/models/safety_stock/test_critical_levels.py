@@ -27,6 +27,7 @@ from optim.models.safety_stock import prepare
 from optim.models.safety_stock.critical import (
     Lattice,
     SegmentModel,
+    _after,
     demand_lattice,
     evaluate_policy,
     fast_levels,
@@ -648,3 +649,26 @@ def test_slow_movers_least_base_stock_equals_a_scan_from_zero(seed):
     least = next(b for b in range(0, 400) if greedy_levels(w, segs, b) is not None)
     assert optimal_policy(w, segs)[0] == least
     assert fast_policy(w, segs)[0] == least
+
+
+def test_stock_far_above_the_critical_level_keeps_its_support():
+    """A demand of mean 1e12 (the gate's limit) with std_dev 12 solved on a lattice of step
+    1: the stock left after a segment spanned 0..B (``min(R.lo, c, ...)`` with c = 0), 3.6
+    TiB, and `optim solve` ended "internal error: MemoryError". Values far above ``c`` keep
+    their own support: the same law as near 0, shifted."""
+    r = Lattice(10**12, np.array([0.25, 0.5, 0.25]))
+    near = Lattice(5, r.pmf)
+    seg = SegmentModel(Lattice(0, np.array([0.5, 0.5])), 0.9, "cycle_service")
+    far = _after(r, seg, 0)
+    assert far.lo == 10**12 - 1
+    np.testing.assert_allclose(far.pmf, [0.125, 0.375, 0.375, 0.125])
+    np.testing.assert_array_equal(far.pmf, _after(near, seg, 0).pmf)
+    # a critical level inside the support still lumps what falls below it at c
+    low = _after(Lattice(0, np.array([0.25, 0.5, 0.25])), seg, 1)
+    assert low.lo == 0
+    np.testing.assert_allclose(low.pmf, [0.25, 0.625, 0.125])
+    # and all of R - D below c: only the lump at c (R above c), R at or below c kept
+    big = SegmentModel(Lattice(21, np.array([1.0])), 0.9, "cycle_service")
+    lump = _after(Lattice(20, np.full(20, 0.05)), big, 30)
+    assert lump.lo == 20
+    np.testing.assert_allclose(lump.pmf, [0.05] * 10 + [0.5])
