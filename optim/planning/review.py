@@ -197,6 +197,22 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
         "ship_date",
         "a date on or after the order date",
     )
+    # the review's window ends at the latest date: one stray year (2099) would leave every
+    # line outside it; order dates follow the history's rule, shipments the same distance
+    from optim.segmentation.history import MAX_GAP_DAYS, _date_window
+
+    dates = raw["date"].copy()
+    dates.attrs["source"] = name
+    _date_window(dates, out["date"])
+    latest = out["date"].max() + pd.Timedelta(days=MAX_GAP_DAYS)
+    _bad(
+        name,
+        raw,
+        out["ship_date"].notna() & (out["ship_date"] > latest),
+        "ship_date",
+        f"a date at most {MAX_GAP_DAYS} days after the latest order date "
+        f"({(latest - pd.Timedelta(days=MAX_GAP_DAYS)).date()}; a typo in the year?)",
+    )
     out.attrs["name"] = name  # for review()'s messages
     return out
 

@@ -129,6 +129,14 @@ def test_cli_review_writes_the_tables(path, tmp_path, capsys):
             lambda t: t.replace("2026-02-10,20,20,2026-02-11", "2026-02-10,20,20,"),
             ["line 8", "ship_date", "shipped_quantity > 0"],
         ),
+        (  # a year typo put every line outside the review's window (exit 0, nothing shown)
+            lambda t: t.replace("2026-02-09,50,50,2026-02-09", "2026-02-09,50,50,2099-02-09"),
+            ["line 5", "ship_date", "2099-02-09", "at most 366 days after the latest order"],
+        ),
+        (
+            lambda t: t.replace("2026-02-09,50,50,2026-02-09", "2099-02-09,50,50,2099-02-09"),
+            ["line 5", "column date", "2099-02-09", "days away from the other order lines"],
+        ),
     ],
 )
 def test_bad_shipments_exit_2_naming_file_line_field(tmp_path, capsys, edit, words):
