@@ -1085,7 +1085,11 @@ def _solution_arrays(
     ids = [str(v) for v in table[id_col].tolist()]
     missing = sorted(set(data.ids) - set(ids))
     if missing:
-        raise ValueError(f"solution has no service time for stages {missing[:5]}.")
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise ValueError(
+            f"solution has no service time for stage(s) {', '.join(missing[:5])}{more}; "
+            "allowed: a stages table with a row for every stage of the network."
+        )
     idx = np.array([pos[i] for i in ids], dtype=np.int64)
     s_out = np.zeros(data.n, dtype=np.int64)
     s_out[idx] = np.asarray(table[s_col], dtype=np.int64)

@@ -166,7 +166,10 @@ class SegmentationConfig(Document):
                 )
         missing = [s for s in (*known, *ABC_LABELS) if s not in self.policy.segments]
         if missing:
-            raise ValueError(f"policy has no row for segment(s) {missing}")
+            raise ValueError(
+                f"policy has no row for segment(s) {', '.join(missing)}; allowed: a policy "
+                f"row for every segment ({', '.join((*known, *ABC_LABELS))})"
+            )
         return self
 
     @classmethod
