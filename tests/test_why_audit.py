@@ -272,6 +272,7 @@ def gsm_result(tmp_path_factory):
         ("stages", "safety_stock", "12"),
         ("demands", "critical_level", None),
         ("demands", "critical_level", -1e308),
+        ("stages", "safety_stock", 1e16),
     ],
 )
 def test_simulate_reads_result_numbers_strictly(gsm_result, tmp_path, capsys, table, key, value):
@@ -1089,3 +1090,16 @@ def test_a_disruption_of_items_with_stated_supply_is_noted(folder, tmp_path):
     del plan["disruption"]
     (copy / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
     assert not [n for n in read_folder(copy).notes if "disruption" in n]
+
+
+def test_simulate_takes_what_solve_writes_at_the_inputs_largest_numbers(tmp_path, capsys):
+    """(audit-in) A mean of 1e12 (the inputs' limit) gives base stocks above 1e12: `optim
+    solve` wrote the result and `optim simulate` refused it ("allowed: a number >= 0")."""
+    doc = json.loads(GSM.read_text())
+    doc["demands"][0]["mean"] = 1e12
+    (tmp_path / "big.json").write_text(json.dumps(doc))
+    result = tmp_path / "result.json"
+    assert main(["solve", str(tmp_path / "big.json"), "--out", str(result), "--quiet"]) == 0
+    assert max(r["base_stock_level"] for r in json.loads(result.read_text())["stages"]) > 1e12
+    assert main(["simulate", str(result), "--periods", "200", "--quiet"]) == 0, capsys.readouterr()
+    assert "targets met" in capsys.readouterr().out
