@@ -571,6 +571,31 @@ def test_order_cells_the_run_would_refuse_name_their_file(
     _plan_refused(capsys, copy, tmp_path, *words)
 
 
+def test_a_history_whose_returns_cancel_every_order_names_history_csv(folder, tmp_path, capsys):
+    """Every order line with its return on the same day: positive lines, no demand cell
+    (the run nets them per customer, item, location and week). `optim validate` passed it
+    and `optim plan` ended "stages is empty", naming no file."""
+    copy = _copy(folder, tmp_path)
+    path = copy / "history.csv"
+    header, *rows = path.read_text().splitlines()
+    signed = [k for k, c in enumerate(header.split(",")) if c in ("quantity", "revenue")]
+
+    def negated(row: str) -> str:
+        cells = row.split(",")
+        for k in signed:
+            cells[k] = cells[k][1:] if cells[k].startswith("-") else f"-{cells[k]}"
+        return ",".join(cells)
+
+    returns = [negated(r) for r in rows]
+    path.write_text("\n".join([header, *rows, *returns]) + "\n")
+    _plan_refused(
+        capsys, copy, tmp_path, "history.csv line 2", "column quantity", "no demand", "week"
+    )
+    # one line without its return is demand again
+    path.write_text("\n".join([header, *rows, *returns[1:]]) + "\n")
+    assert _run(capsys, "validate", str(copy))[0] == 0
+
+
 def test_partial_supply_is_an_error_or_the_chosen_rule(folder, tmp_path, capsys):
     copy = _copy(folder, tmp_path)
     orders = read_folder(copy).orders

@@ -623,6 +623,30 @@ def _lines(frame: pd.DataFrame, name: str, *, window: bool) -> pd.DataFrame:
     )
 
 
+def _check_history_demand(history: pd.DataFrame) -> None:
+    """The run's demand cells: lines summed per customer, item, location and week (returns
+    netted), those above zero kept; with none, the run failed after segmenting ("stages is
+    empty" from the safety-stock step, naming no file). Proven at once where a customer,
+    item and location has a positive line and no return; else by the weekly sums."""
+    keys = ["customer", "item", "location"]
+    q = history["quantity"]
+    returned = history.loc[q < 0, keys].drop_duplicates()
+    if returned.empty:
+        return
+    positive = history.loc[q > 0, keys].merge(returned, how="left", indicator=True)
+    if (positive["_merge"] == "left_only").any():
+        return
+    week = history["date"].dt.to_period("W").rename("week")
+    if (history.groupby([*(history[k] for k in keys), week])["quantity"].sum() > 0).any():
+        return
+    raise InstanceError(
+        f"history.csv line {history.index[0]}, column quantity: no demand — the "
+        f"{len(history):,} order lines sum to 0 or less for every customer, item, location "
+        "and week (returns netted); allowed: an order history with demand.",
+        field="history.quantity",
+    )
+
+
 def _check_order_cells(orders: pd.DataFrame) -> None:
     """The week to ration as the run builds it: the lines of one customer, item and location
     summed (returns netted), cells at or below zero dropped. No cell left, or a cell above
@@ -846,6 +870,7 @@ def read_folder(folder: str | Path) -> PlanningData:
             "demand.",
             field="history.quantity",
         )
+    _check_history_demand(history)
     _check_order_cells(orders)
     # (a plain day from plan.yaml becomes the nanosecond stamp pandas gave it before)
     start, weeks_n = pd.Timestamp(cfg["plan_start"]).as_unit("ns"), cfg["plan_weeks"]

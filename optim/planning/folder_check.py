@@ -268,6 +268,8 @@ def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
         _numbers(col["margin"])
     elif "unit_cost" in col:
         _numbers(col["unit_cost"], nonnegative=True)
+    if window and not _has_demand(col, qty):
+        raise _Unsure
     return _Lines(
         rows=rows,
         days=set(unique),
@@ -276,6 +278,22 @@ def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
         top=max(qty.values()),
         cells={} if window else _cells(col, qty),
     )
+
+
+def _has_demand(col: dict[str, tuple[str, ...]], qty: dict[str, float]) -> bool:
+    """Whether a customer, item and location has a positive line and no return: then the
+    run has demand (read_folder: its _check_history_demand decides the rest)."""
+    negative = {text for text, value in qty.items() if value < 0}
+    quantity = col["quantity"]
+    if not negative:
+        return any(value > 0 for value in qty.values())
+    customer, item, location = col["customer"], col["item"], col["location"]
+
+    def key(k: int) -> tuple[str, str, str]:
+        return customer[k].strip(), item[k].strip(), location[k].strip()
+
+    returned = {key(k) for k, text in enumerate(quantity) if text in negative}
+    return any(qty[text] > 0 and key(k) not in returned for k, text in enumerate(quantity))
 
 
 def _cells(
