@@ -596,6 +596,32 @@ def test_a_history_whose_returns_cancel_every_order_names_history_csv(folder, tm
     assert _run(capsys, "validate", str(copy))[0] == 0
 
 
+def test_history_whose_sums_exceed_the_models_limit_is_refused_before_the_solves(
+    folder, tmp_path, capsys
+):
+    """Every history line at or below 1e12, the peak plan's weekly family demand above it:
+    `optim plan` solved the safety stock and the simulation for minutes and then refused
+    "demand[740]: quantity is 1237505846274.4656", naming no input. Now refused when the
+    instance is built, before any solve, naming history.csv and what to change."""
+    import pandas as pd
+
+    copy = _copy(folder, tmp_path)
+    history = pd.read_csv(copy / "history.csv")
+    history["quantity"] = (history["quantity"] * (1e12 / history["quantity"].abs().max())).round()
+    history.to_csv(copy / "history.csv", index=False)
+    out = tmp_path / "out"
+    message = _refused(
+        capsys,
+        ["plan", str(copy), "--out", str(out), "--quiet"],
+        "peak plan's demand",
+        "history.csv",
+        "at most 1e+12",
+        "larger unit",
+        out=out,
+    )
+    assert "demand[" in message
+
+
 def test_partial_supply_is_an_error_or_the_chosen_rule(folder, tmp_path, capsys):
     copy = _copy(folder, tmp_path)
     orders = read_folder(copy).orders

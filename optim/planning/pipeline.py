@@ -68,12 +68,12 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -310,6 +310,24 @@ def forecast_lines(history: pd.DataFrame, start: pd.Timestamp, weeks: int) -> pd
     end = start + pd.Timedelta(weeks=weeks)
     window = history[(history["date"] >= start - lag) & (history["date"] < end - lag)]
     return window.assign(date=window["date"] + lag).reset_index(drop=True)
+
+
+T = TypeVar("T")
+
+
+def _derived(build: Callable[[], T], what: str) -> T:
+    """``build()``; an instance it refuses is the planner's input seen through the run, so
+    the message says which input it comes from and what to change."""
+    from optim.instances.gate import MAX_MAGNITUDE
+
+    try:
+        return build()
+    except InstanceError as exc:
+        text = str(exc).rstrip(".")
+        if f"{MAX_MAGNITUDE:.0e}" in text:  # the input's lines are within it, their sums not
+            text += "; the input lines are each within the limit, their sums are not — state "
+            text += "the quantities in a larger unit"
+        raise InstanceError(f"{what}: {text}.", field=exc.field) from None
 
 
 def forecast_as_lines(fc: pd.DataFrame, seg: Segmentation) -> pd.DataFrame:
@@ -735,6 +753,33 @@ def run(
             tables["forecast_accuracy"] = fc.accuracy[fc.accuracy["scope"] != "series"]
             notes.extend(f"forecast: {n}" for n in fc.notes)
 
+    # the peak plan's instance is built (and so checked) before any solve: demand summed
+    # per family, segment and week from the forecast may exceed what the models take
+    # although every history line is within it (refused after minutes of solves before)
+    weeks = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
+    if fc is not None:
+        forecast_ = forecast_as_lines(fc.forecast, seg)
+    else:
+        forecast_ = forecast_lines(data.history, data.plan_start, data.plan_weeks)
+    floors = {
+        name: {"min_fill_rate": row.service_level}
+        for name, row in table.segments.items()
+        if row.dimension == "customer"
+    }
+    cap_kwargs: dict[str, Any] = {
+        "periods": list(weeks),
+        "resources": data.resources,
+        "products": data.families,
+        "product_of_item": dict(zip(data.items["item"], data.items["family"], strict=True)),
+        "unit": data.units or "units",
+    }
+    cap_inst = _derived(
+        lambda: build_capacity(seg, forecast_, segments=floors, **cap_kwargs),
+        "the peak plan's demand per family, segment and week (history.csv's "
+        + ("forecast" if fc is not None else "demand")
+        + ")",
+    )
+
     warmup.reached("safety_stock")  # a first run's kernels: optim.planning.warmup
     with progress.step("place safety stock per item on the network (GSM, critical levels)"):
         from optim.planning.builders import days_per_period
@@ -879,29 +924,12 @@ def run(
         notes.extend(f"review: {n}" for n in rv.notes)
 
     with progress.step(f"plan the peak: {data.plan_weeks} weeks, capacity per resource (LP)"):
-        weeks = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
-        if fc is not None:
-            forecast_ = forecast_as_lines(fc.forecast, seg)
-        else:
-            forecast_ = forecast_lines(data.history, data.plan_start, data.plan_weeks)
-        floors = {
-            name: {"min_fill_rate": row.service_level}
-            for name, row in table.segments.items()
-            if row.dimension == "customer"
-        }
-        kwargs: dict[str, Any] = {
-            "periods": list(weeks),
-            "resources": data.resources,
-            "products": data.families,
-            "product_of_item": dict(zip(data.items["item"], data.items["family"], strict=True)),
-            "unit": data.units or "units",
-        }
-        cap = optim.solve(build_capacity(seg, forecast_, segments=floors, **kwargs), params)
+        cap = optim.solve(cap_inst, params)
         capacity_floors = cap.status != Status.INFEASIBLE
         if not capacity_floors:
             diagnosis = " ".join(cap.diagnosis)
             cap = optim.solve(
-                build_capacity(seg, forecast_, objective="lexicographic", **kwargs), params
+                build_capacity(seg, forecast_, objective="lexicographic", **cap_kwargs), params
             )
             notes.append(_fallback_note(diagnosis, floors, cap))
 
@@ -921,14 +949,22 @@ def run(
         else:
             supply = planned_supply(seg, gsm.tables["stages"], data.orders, data.disruption)
         tables["supply"] = supply
-        rat_inst = build_rationing(
-            seg,
-            data.orders,
-            week=data.orders["date"].min(),
-            supply=supply[["item", "location", "quantity"]],
-            lot_size=1.0,
-            name="short week",
-            unit=data.units or "units",
+        rat_inst = _derived(
+            lambda: build_rationing(
+                seg,
+                data.orders,
+                week=data.orders["date"].min(),
+                supply=supply[["item", "location", "quantity"]],
+                lot_size=1.0,
+                name="short week",
+                unit=data.units or "units",
+            ),
+            "this week's orders.csv against "
+            + (
+                "supply.csv"
+                if data.supply is not None and data.supply_missing != "planned"
+                else "the supply planned from history.csv's stock plan"
+            ),
         )
         rat = optim.solve(rat_inst, params)
         merged = len(data.orders) - len(rat_inst.demand)
