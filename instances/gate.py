@@ -862,20 +862,9 @@ def gsm_memory_bytes(
     ``(L_j + 1)²`` cost table per stage at a time (a few float64 temporaries) and the
     arg-minima of every stage.
     """
-    from optim.models.graph import topological_list
-
-    ids = list(lead_times)
-    index = {sid: k for k, sid in enumerate(ids)}
-    pred: dict[str, list[str]] = {sid: [] for sid in ids}
-    for u, v in arcs:
-        pred[v].append(u)
-    order = topological_list(len(ids), [index[u] for u, _ in arcs], [index[v] for _, v in arcs])
-    longest: dict[str, int] = {}
-    for k in order:
-        sid = ids[k]
-        longest[sid] = lead_times[sid] + max(
-            [external.get(sid, 0), *(longest[p] for p in pred[sid])]
-        )
+    longest = {
+        sid: inbound + lead_times[sid] for sid, inbound in _inbound(lead_times, external, arcs)
+    }
     sizes = [(v + 1) for v in longest.values()] or [1]
     # one (L+1)² table and a few temporaries at a time, arg-minima of every stage; general
     # networks solve the same DP on spanning trees for their bounds, then a MIP over the
@@ -923,6 +912,26 @@ def check_gsm_memory(
         )
 
 
+def _inbound(
+    lead_times: dict[str, Any], external: dict[str, Any], arcs: list[tuple[str, str]]
+) -> Iterator[tuple[str, Any]]:
+    """``(stage, longest inbound replenishment time)`` in topological order: the longest
+    cumulative lead time of its suppliers, or its external service time if longer."""
+    from optim.models.graph import topological_list
+
+    ids = list(lead_times)
+    index = {sid: k for k, sid in enumerate(ids)}
+    pred: dict[str, list[str]] = {sid: [] for sid in ids}
+    for u, v in arcs:
+        pred[v].append(u)
+    longest: dict[str, Any] = {}
+    for k in topological_list(len(ids), [index[u] for u, _ in arcs], [index[v] for _, v in arcs]):
+        sid = ids[k]
+        inbound = max([external.get(sid, 0), *(longest[p] for p in pred[sid])])
+        longest[sid] = inbound + lead_times[sid]
+        yield sid, inbound
+
+
 def _largest_stage_arrays(
     lead_times: dict[str, Any],
     external: dict[str, Any],
@@ -933,21 +942,10 @@ def _largest_stage_arrays(
     (:func:`optim.models.safety_stock.data.check_size`): ``(S̄_j + 1)(S̄I_j + 1)`` floats and
     four copies, ``S̄I_j`` the longest inbound replenishment time, ``S̄_j`` the longest
     outbound one capped by the stage's and its demands' ``max_service_time`` (``caps``)."""
-    from optim.models.graph import topological_list
-
-    ids = list(lead_times)
-    index = {sid: k for k, sid in enumerate(ids)}
-    pred: dict[str, list[str]] = {sid: [] for sid in ids}
-    for u, v in arcs:
-        pred[v].append(u)
-    order = topological_list(len(ids), [index[u] for u, _ in arcs], [index[v] for _, v in arcs])
-    longest: dict[str, float] = {}
-    best, need = ids[0] if ids else "", 0.0
-    for k in order:
-        sid = ids[k]
-        inbound = max([external.get(sid, 0), *(longest[p] for p in pred[sid])])
-        longest[sid] = math.ceil(lead_times[sid]) + inbound
-        out = min(longest[sid], caps.get(sid, math.inf))
+    best, need = next(iter(lead_times), ""), 0.0
+    whole = {sid: math.ceil(lead) for sid, lead in lead_times.items()}
+    for sid, inbound in _inbound(whole, external, arcs):
+        out = min(inbound + whole[sid], caps.get(sid, math.inf))
         cells = (float(out) + 1) * (float(inbound) + 1) * 8 * 5
         if cells > need:
             best, need = sid, cells
