@@ -301,6 +301,29 @@ def test_mutated_previous_output(previous_output, tmp_path_factory, data):
     alerts(tables)
 
 
+def test_previous_result_whose_instance_lost_a_stage_id_is_refused(previous_output, tmp_path):
+    """(dev profile: the line '"id": ...' of the result's first stage deleted) compare read
+    the carried instance's records by key: KeyError 'id', exit 1. Now its instance passes
+    the loader: refused naming the folder."""
+    import hashlib
+
+    from optim.output import MANIFEST
+    from optim.planning.compare import RESULT, read_previous
+
+    _, out = previous_output
+    copy = shutil.copytree(out, tmp_path / "out")
+    doc = json.loads((copy / RESULT).read_text())
+    del doc["instance"]["stages"][0]["id"]
+    raw = json.dumps(doc, indent=1).encode()
+    (copy / RESULT).write_bytes(raw)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["files"][RESULT] = {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    (copy / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    with pytest.raises(InstanceError) as err:
+        read_previous(copy)
+    assert str(copy) in str(err.value) and "stages[0]" in str(err.value), err.value
+
+
 # ----------------------------------------------------------------- validate without pandas
 PLAIN_FILES = ["plan.yaml", "history.csv", "orders.csv", "items.csv"]
 

@@ -186,6 +186,14 @@ def read_previous(folder: str | Path, option: str = "--previous") -> PreviousRun
         or not isinstance(instance.get("demands"), list)
     ):
         raise _refuse(folder, f"{RESULT} carries no safety-stock instance", option)
+    from optim import api
+
+    try:  # its records are read by id, stage, lead time, ... (a record without "id": KeyError)
+        api.from_dict(instance)
+    except InstanceError as exc:
+        raise _refuse(
+            folder, f"the instance its {RESULT} carries: {str(exc).rstrip('.')}", option
+        ) from None
     return PreviousRun(
         folder=folder,
         manifest=manifest,
