@@ -167,9 +167,15 @@ def read_bytes(path: str | Path, what: str = "file", limit: int = MAX_DOCUMENT_B
 
 def decode(data: bytes, name: str) -> str:
     """UTF-8 text (a BOM is dropped); a binary or non-UTF-8 file names the line of the first
-    bad byte."""
-    if b"\x00" in data[:8192]:
-        raise refuse(name, "is a binary file, not text", allowed="UTF-8 text")
+    bad byte (a NUL byte: binary)."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise refuse(
+            name,
+            "is a binary file, not text (a NUL byte)",
+            line=data.count(b"\n", 0, nul) + 1,
+            allowed="UTF-8 text",
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -179,6 +185,43 @@ def decode(data: bytes, name: str) -> str:
             f"byte {data[exc.start]:#04x} is not UTF-8 text",
             line=line,
             allowed="UTF-8 text (save the file as UTF-8)",
+        ) from None
+
+
+def check_text_stream(path: Path, block_bytes: int = 1 << 22) -> None:
+    """:func:`decode`'s checks on a file too large to hold (read block by block, as the
+    split run streams it): no NUL byte and UTF-8 throughout; a refusal names the line."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1  # the line the block starts on
+    with path.open("rb") as fh:
+        while block := fh.read(block_bytes):
+            nul = block.find(b"\x00")
+            if nul >= 0:
+                raise refuse(
+                    str(path),
+                    "is a binary file, not text (a NUL byte)",
+                    line=line + block.count(b"\n", 0, nul),
+                    allowed="UTF-8 text",
+                )
+            held = len(decoder.getstate()[0])  # a character's first bytes from the last block
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                at = max(exc.start - held, 0)
+                raise refuse(
+                    str(path),
+                    f"byte {block[at]:#04x} is not UTF-8 text",
+                    line=line + block.count(b"\n", 0, at),
+                    allowed="UTF-8 text (save the file as UTF-8)",
+                ) from None
+            line += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise refuse(
+            str(path), "ends inside a character", line=line, allowed="UTF-8 text"
         ) from None
 
 

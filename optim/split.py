@@ -190,16 +190,12 @@ def _paths(folder: Path) -> dict[str, Path]:
     for table in ("supply", "demand", "segments", "lanes", "previous"):
         path = folder / f"{table}.csv"
         if path.exists():
-            # the gate's file checks that need no whole read (the files are streamed): a
-            # folder was "internal error: IsADirectoryError", a binary file "unknown field(s)
-            # 'Unnamed: 0'"
+            # the gate's file checks, block by block (the files are streamed): a folder was
+            # "internal error: IsADirectoryError", a binary file "unknown field(s) 'Unnamed:
+            # 0'", a Latin-1 byte pandas' codec message without its line
             if path.is_dir():
                 raise gate.refuse(str(path), "is a folder, not a CSV file")
-            with path.open("rb") as fh:
-                if b"\x00" in fh.read(8192):
-                    raise gate.refuse(
-                        str(path), "is a binary file, not text", allowed="UTF-8 text"
-                    )
+            gate.check_text_stream(path)
             paths[table] = path
         elif table in ("supply", "demand", "segments"):
             raise InstanceError(

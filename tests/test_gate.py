@@ -184,14 +184,27 @@ def test_rationing_csv_folder_files_pass_the_gate(tmp_path, capsys, split):
     out = tmp_path / "tables"
     argv = ["solve", str(folder), "--tables", str(out), *(["--split"] if split else [])]
     demand.write_bytes(b"\x00\x01PK\x03\x04" + text)
-    _refused(capsys, argv, f"{demand}: is a binary file", out=out)
+    _refused(capsys, argv, f"{demand} line 1: is a binary file", out=out)
     demand.unlink()
     demand.mkdir()
     _refused(capsys, argv, f"{demand}: is a folder", out=out)
-    if not split:  # (the split streams the file: its bytes are decoded by pandas)
-        demand.rmdir()
-        demand.write_bytes(text.replace(b"Acme", b"Acm\xe9"))
-        _refused(capsys, argv, f"{demand} line 2", "0xe9", "UTF-8", out=out)
+    demand.rmdir()
+    demand.write_bytes(text.replace(b"Acme", b"Acm\xe9"))
+    _refused(capsys, argv, f"{demand} line 2", "0xe9", "UTF-8", out=out)
+    # the split reads the file block by block: a NUL or a Latin-1 byte past the first block
+    # (and a character cut by a block's end) still names its line
+    from optim.errors import InstanceError
+    from optim.instances import gate
+
+    big = b"".join([text, *(text.split(b"\n", 1)[1] for _ in range(400))])
+    lines = big.count(b"\n")
+    for bad, words in ((b"\x00", ["line", "binary"]), (b"\xe9", ["line", "0xe9"])):
+        demand.write_bytes(big + b"x" + bad + b"y\n")
+        with pytest.raises(InstanceError) as err:
+            gate.check_text_stream(demand, block_bytes=4096)
+        assert f"line {lines + 1}" in str(err.value) and all(w in str(err.value) for w in words)
+    demand.write_bytes(big + "é".encode() * 5000)  # 2-byte characters across every block
+    gate.check_text_stream(demand, block_bytes=4095)
 
 
 def test_yaml_alias_bomb_is_refused_quickly(tmp_path, capsys):
