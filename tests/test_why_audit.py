@@ -273,6 +273,7 @@ def gsm_result(tmp_path_factory):
         ("demands", "critical_level", None),
         ("demands", "critical_level", -1e308),
         ("stages", "safety_stock", 1e16),
+        ("stages", "safety_stock", 10**400),  # (math.isfinite of it: OverflowError, exit 1)
     ],
 )
 def test_simulate_reads_result_numbers_strictly(gsm_result, tmp_path, capsys, table, key, value):
