@@ -253,8 +253,9 @@ def _stdout_for_optim_only() -> Iterator[None]:
             closefd=False,
         )
         sys.stdout = ours
-    copied = _native_lines_to_stderr()
+    copied = None
     try:
+        copied = _native_lines_to_stderr()
         yield
     finally:
         _flush_c_stdio()
@@ -262,7 +263,8 @@ def _stdout_for_optim_only() -> Iterator[None]:
             ours.flush()
             sys.stdout = stdout
             ours.close()
-        copied()
+        if copied is not None:
+            copied()
         os.dup2(saved, 1)
         os.close(saved)
 
@@ -297,6 +299,11 @@ def _native_lines_to_stderr() -> Callable[[], None]:
                         reached.set()
                     elif line.rstrip(b"\r") not in _NATIVE_NOISE:
                         _write_all(2, line + b"\n")
+                # a partial line (a progress bar's "\r") is shown now, unless it may still
+                # become a dropped line or the marker (a NUL byte)
+                if pending and b"\x00" not in pending and not _may_be_noise(pending):
+                    _write_all(2, pending)
+                    pending = b""
             if pending:
                 _write_all(2, pending)
         reached.set()
@@ -309,6 +316,10 @@ def _native_lines_to_stderr() -> Callable[[], None]:
             reached.wait(timeout=10.0)
 
     return wait
+
+
+def _may_be_noise(start: bytes) -> bool:
+    return any(line.startswith(start) for line in _NATIVE_NOISE)
 
 
 def _write_all(fd: int, data: bytes) -> None:
