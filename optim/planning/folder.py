@@ -626,16 +626,26 @@ def _lines(frame: pd.DataFrame, name: str, *, window: bool) -> pd.DataFrame:
 def _check_history_demand(history: pd.DataFrame) -> None:
     """The run's demand cells: lines summed per customer, item, location and week (returns
     netted), those above zero kept; with none, the run failed after segmenting ("stages is
-    empty" from the safety-stock step, naming no file). Proven at once where a customer,
-    item and location has a positive line and no return; else by the weekly sums."""
+    empty" from the safety-stock step, naming no file). Proven at once by a positive line
+    whose customer, item and location has no return (usually the first); else by the
+    weekly sums."""
     keys = ["customer", "item", "location"]
-    q = history["quantity"]
-    returned = history.loc[q < 0, keys].drop_duplicates()
-    if returned.empty:
+    q = history["quantity"].to_numpy(dtype=float)
+    if not (q > 0).any():
+        raise InstanceError(
+            f"history.csv line {history.index[0]}, column quantity: none of the "
+            f"{len(history):,} order lines has a quantity > 0; allowed: an order history with "
+            "demand.",
+            field="history.quantity",
+        )
+    returns = q < 0
+    if not returns.any():
         return
-    positive = history.loc[q > 0, keys].merge(returned, how="left", indicator=True)
-    if (positive["_merge"] == "left_only").any():
-        return
+    columns = [history[k].to_numpy(dtype=object) for k in keys]
+    returned = set(zip(*(c[returns] for c in columns), strict=True))
+    for k in (q > 0).nonzero()[0]:
+        if (columns[0][k], columns[1][k], columns[2][k]) not in returned:
+            return
     week = history["date"].dt.to_period("W").rename("week")
     if (history.groupby([*(history[k] for k in keys), week])["quantity"].sum() > 0).any():
         return
@@ -862,13 +872,6 @@ def read_folder(folder: str | Path) -> PlanningData:
             f"than {MAX_START_AFTER_DAYS} days after the last history date ({last.date()}); "
             "allowed: this week's orders, within the window plan_start has too.",
             field="orders.date",
-        )
-    if not (history["quantity"] > 0).any():  # (the run found no stage to plan: "stages is
-        raise InstanceError(  # empty", naming no file)
-            f"history.csv line {history.index[0]}, column quantity: none of the "
-            f"{len(history):,} order lines has a quantity > 0; allowed: an order history with "
-            "demand.",
-            field="history.quantity",
         )
     _check_history_demand(history)
     _check_order_cells(orders)

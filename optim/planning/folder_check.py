@@ -144,8 +144,6 @@ def _summary(folder: Path) -> FolderSummary:
         days=MAX_START_AFTER_DAYS
     ):
         raise _Unsure
-    if history.top <= 0:  # (read_folder: a history with some demand)
-        raise _Unsure
     # read_folder's order cells (customer, item, location summed): one above 0 and none
     # above 1e12 (with a margin: pandas may sum in another order)
     nets = orders.cells.values()
@@ -234,7 +232,6 @@ class _Lines:
     days: set[_dt.date]
     customers: set[str]
     items: set[str]
-    top: float  # the largest quantity
     cells: dict[tuple[str, str, str], float]  # orders: quantity by customer, item, location
 
 
@@ -275,7 +272,6 @@ def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
         days=set(unique),
         customers=_ids(col["customer"]),
         items=_ids(col["item"]),
-        top=max(qty.values()),
         cells={} if window else _cells(col, qty),
     )
 

@@ -533,22 +533,6 @@ def prepare_history(
     positive = cells["quantity"].to_numpy() > 0
     report["floored_cells"] = int((cells["quantity"].to_numpy() < 0).sum())
     demand = cells[positive].reset_index()
-    if demand.empty:  # nothing to segment or plan ("stages is empty" later, naming no file)
-        name = (
-            source.attrs.get("source", "history")
-            if isinstance(source, pd.DataFrame)
-            else "standard input"
-            if str(source) == "-"
-            else Path(source).name
-        )
-        what = "returns netted" if returns == "net" else "returns excluded"
-        raise InstanceError(
-            f"{name}: no demand — the {len(lines):,} order line(s) sum to 0 or less for every "
-            f"item, customer, location and period ({what}); allowed: an order history with "
-            "at least one positive order.",
-            field="history.quantity",
-        )
-
     first, last = lines["period"].min(), lines["period"].max()
     periods = pd.period_range(first, last, freq=period).start_time
     return History(
