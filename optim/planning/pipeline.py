@@ -773,11 +773,13 @@ def run(
         "product_of_item": dict(zip(data.items["item"], data.items["family"], strict=True)),
         "unit": data.units or "units",
     }
-    cap_inst = _derived(
-        lambda: build_capacity(seg, forecast_, segments=floors, **cap_kwargs),
+    peak_demand = (
         "the peak plan's demand per family, segment and week (history.csv's "
         + ("forecast" if fc is not None else "demand")
-        + ")",
+        + ")"
+    )
+    cap_inst = _derived(
+        lambda: build_capacity(seg, forecast_, segments=floors, **cap_kwargs), peak_demand
     )
 
     warmup.reached("safety_stock")  # a first run's kernels: optim.planning.warmup
@@ -928,9 +930,11 @@ def run(
         capacity_floors = cap.status != Status.INFEASIBLE
         if not capacity_floors:
             diagnosis = " ".join(cap.diagnosis)
-            cap = optim.solve(
-                build_capacity(seg, forecast_, objective="lexicographic", **cap_kwargs), params
+            lexicographic = _derived(
+                lambda: build_capacity(seg, forecast_, objective="lexicographic", **cap_kwargs),
+                peak_demand,
             )
+            cap = optim.solve(lexicographic, params)
             notes.append(_fallback_note(diagnosis, floors, cap))
 
     warmup.reached("rationing")
@@ -961,9 +965,11 @@ def run(
             ),
             "this week's orders.csv against "
             + (
-                "supply.csv"
-                if data.supply is not None and data.supply_missing != "planned"
-                else "the supply planned from history.csv's stock plan"
+                "the supply planned from history.csv's stock plan"
+                if data.supply is None
+                else "supply.csv and the supply planned where it is silent"
+                if data.supply_missing == "planned"
+                else "supply.csv"
             ),
         )
         rat = optim.solve(rat_inst, params)
