@@ -147,7 +147,7 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
     """Validated shipment lines (module docstring) through the input gate: dates parsed,
     ids stripped, quantities numbers; the index is the file line."""
     from optim.instances import gate
-    from optim.segmentation.history import parse_dates
+    from optim.segmentation.history import _day_first, parse_dates
 
     name = name or ("standard input" if str(path) == "-" else Path(path).name)
     raw = gate.read_csv_text(path, name)
@@ -173,8 +173,9 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
     for col, required in (("date", True), ("ship_date", False), ("due_date", False)):
         if col not in raw.columns:
             continue
-        text = raw[col]
-        parsed = parse_dates(text.fillna(""))
+        text = raw[col].copy()
+        text.attrs["source"] = name  # (day-first dates: one order of day and month a column)
+        parsed = parse_dates(text.fillna(""), dayfirst=_day_first(text))
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_localize(None)
         given = text.notna() & (text.astype(str).str.strip() != "")

@@ -149,6 +149,27 @@ def test_bad_shipments_exit_2_naming_file_line_field(tmp_path, capsys, edit, wor
         assert w in err, err
 
 
+def test_numeric_dates_written_day_first_are_read_day_first(tmp_path, capsys):
+    """A European shipments file: 07/02/2026 is 7 February when another date of the column
+    reads 13/02/2026 (each date was read alone, month first where it could be: 2 July, after
+    its ship date); a column mixing both orders is refused naming both lines."""
+    p = tmp_path / "shipments.csv"
+    p.write_text(
+        "customer,item,date,quantity,shipped_quantity,ship_date\n"
+        "S1,I1,07/02/2026,10,10,09/02/2026\n"
+        "S1,I1,13/02/2026,10,10,16/02/2026\n",
+        encoding="utf-8",
+    )
+    lines = read_shipments(p)
+    assert [d.strftime("%Y-%m-%d") for d in lines["date"]] == ["2026-02-07", "2026-02-13"]
+    assert [d.strftime("%Y-%m-%d") for d in lines["ship_date"]] == ["2026-02-09", "2026-02-16"]
+    p.write_text(p.read_text() + "S1,I1,02/14/2026,10,10,16/02/2026\n", encoding="utf-8")
+    assert main(["review", str(p)]) == 2
+    err = capsys.readouterr().err
+    for w in ("shipments.csv line 4", "column date", "'02/14/2026'", "month first", "line 3"):
+        assert w in err, err
+
+
 def test_without_segments_the_review_needs_a_source(tmp_path, capsys):
     p = tmp_path / "shipments.csv"
     p.write_text(
