@@ -168,24 +168,11 @@ def read_bytes(path: str | Path, what: str = "file", limit: int = MAX_DOCUMENT_B
 def decode(data: bytes, name: str) -> str:
     """UTF-8 text (a BOM is dropped); a binary or non-UTF-8 file names the line of the first
     bad byte (a NUL byte: binary)."""
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise refuse(
-            name,
-            "is a binary file, not text (a NUL byte)",
-            line=data.count(b"\n", 0, nul) + 1,
-            allowed="UTF-8 text",
-        )
+    _refuse_nul(data, name, 1)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise refuse(
-            name,
-            f"byte {data[exc.start]:#04x} is not UTF-8 text",
-            line=line,
-            allowed="UTF-8 text (save the file as UTF-8)",
-        ) from None
+        raise _not_utf8(data, exc.start, name, 1) from None
 
 
 def check_text_stream(path: Path, block_bytes: int = 1 << 22) -> None:
@@ -197,25 +184,12 @@ def check_text_stream(path: Path, block_bytes: int = 1 << 22) -> None:
     line = 1  # the line the block starts on
     with path.open("rb") as fh:
         while block := fh.read(block_bytes):
-            nul = block.find(b"\x00")
-            if nul >= 0:
-                raise refuse(
-                    str(path),
-                    "is a binary file, not text (a NUL byte)",
-                    line=line + block.count(b"\n", 0, nul),
-                    allowed="UTF-8 text",
-                )
+            _refuse_nul(block, str(path), line)
             held = len(decoder.getstate()[0])  # a character's first bytes from the last block
             try:
                 decoder.decode(block)
             except UnicodeDecodeError as exc:
-                at = max(exc.start - held, 0)
-                raise refuse(
-                    str(path),
-                    f"byte {block[at]:#04x} is not UTF-8 text",
-                    line=line + block.count(b"\n", 0, at),
-                    allowed="UTF-8 text (save the file as UTF-8)",
-                ) from None
+                raise _not_utf8(block, max(exc.start - held, 0), str(path), line) from None
             line += block.count(b"\n")
     try:
         decoder.decode(b"", final=True)
@@ -223,6 +197,28 @@ def check_text_stream(path: Path, block_bytes: int = 1 << 22) -> None:
         raise refuse(
             str(path), "ends inside a character", line=line, allowed="UTF-8 text"
         ) from None
+
+
+def _refuse_nul(data: bytes, name: str, line: int) -> None:
+    """A NUL byte in ``data`` (which starts on ``line``): a binary file, refused at its line."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise refuse(
+            name,
+            "is a binary file, not text (a NUL byte)",
+            line=line + data.count(b"\n", 0, nul),
+            allowed="UTF-8 text",
+        )
+
+
+def _not_utf8(data: bytes, at: int, name: str, line: int) -> InstanceError:
+    """The refusal of the byte ``data[at]`` that is not UTF-8 (``data`` starts on ``line``)."""
+    return refuse(
+        name,
+        f"byte {data[at]:#04x} is not UTF-8 text",
+        line=line + data.count(b"\n", 0, at),
+        allowed="UTF-8 text (save the file as UTF-8)",
+    )
 
 
 def read_text(path: str | Path, what: str = "file", limit: int = MAX_DOCUMENT_BYTES) -> str:
