@@ -7,6 +7,10 @@ STAMP_DEV := $(VENV)/.installed-dev
 # compile the numba kernels into their on-disk cache at install (~30 CPU s once), so the first
 # `optim demo` runs warm (optim.planning.warmup; README "Install")
 WARM := $(BIN)/python -c "from optim.planning.warmup import warm; warm()"
+# write the bytecode of our own modules at install, as pip does for a wheel: with an editable
+# install and PYTHONDONTWRITEBYTECODE=1 (common in containers and CI) every CLI start would
+# compile them from source again (~60 ms of `optim validate`'s start-up; benchmarks/RESULTS.md)
+BYTECODE := $(BIN)/python -m compileall -q optim models solvers instances
 
 .PHONY: install demo test lint bench clean
 
@@ -16,6 +20,7 @@ $(BIN)/python:
 
 $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BYTECODE)
 	$(WARM)
 	touch $@
 
@@ -25,6 +30,7 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	# at EVERY interpreter start (0.3-0.9 s per process: each CLI test, worker, benchmark run).
 	# Nothing here uses it (stockpyl itself never imports sphinx); tests/test_packaging.py checks.
 	rm -f $(VENV)/lib/python*/site-packages/_sphinx_jinja2_compat.pth
+	$(BYTECODE)
 	$(WARM)
 	touch $@ $(STAMP_RUN)
 

@@ -131,6 +131,21 @@ def _version() -> str:
         return "unknown"
 
 
+class _Version(argparse.Action):
+    """``--version``, the installed version looked up only when asked: importlib.metadata
+    costs every other command ~25 ms of its start-up."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show the installed version and exit")
+        super().__init__(
+            option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, **kwargs
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"optim {_version()}")
+        parser.exit()
+
+
 def _check_outputs(args: argparse.Namespace, files: Sequence[str], folders: Sequence[str]) -> None:
     """Every output path is checked before any work starts (exit 2 when not writable)."""
     from optim.instances.gate import check_output
@@ -998,7 +1013,7 @@ def parser() -> argparse.ArgumentParser:
     root = _Parser(
         prog="optim", description="Segment-aware inventory and allocation optimisation."
     )
-    root.add_argument("--version", action="version", version=f"optim {_version()}")
+    root.add_argument("--version", action=_Version)
     sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("solve", help="solve an instance (JSON, YAML or a folder of CSV files)")
     p.add_argument("instance", help="JSON or YAML document, folder of CSV files, or '-' (stdin)")
