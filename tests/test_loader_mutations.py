@@ -351,6 +351,20 @@ def test_the_plain_folder_is_validated_without_pandas_with_read_folders_summary(
     assert [n.split(":")[0] for n in plain.notes] == ["forecast", "items"]
 
 
+@pytest.mark.parametrize("block", [1, 997, 1 << 30])
+def test_the_plain_path_reads_the_files_in_blocks_of_any_size(plain_planning, block):
+    """Blocks of one line each, of ~1 KB (returns and demand in different blocks) and the
+    whole file give the same summary (optim.planning.folder_check.BLOCK_CHARS)."""
+    from unittest import mock
+
+    from optim.planning import folder_check
+
+    with mock.patch.object(folder_check, "BLOCK_CHARS", block):
+        assert folder_check.plain_summary(plain_planning) == folder_check.read_summary(
+            plain_planning
+        )
+
+
 def test_windows_line_ends_keep_the_plain_path(plain_planning, tmp_path):
     """CSV files saved with \\r\\n line ends are read alike by both paths; a lone \\r
     leaves the folder to read_folder."""
@@ -388,6 +402,9 @@ def test_validate_without_pandas_agrees_with_read_folder(
     gives it — the same exit code, message, summary and notes — and the plain path accepts
     only folders read_folder accepts, with its summary (issue 12: validate without pandas
     drops no check)."""
+    from unittest import mock
+
+    from optim.planning import folder_check
     from optim.planning.folder_check import plain_summary, read_summary
 
     copy = shutil.copytree(plain_planning, tmp_path_factory.mktemp("m") / "f")
@@ -403,6 +420,10 @@ def test_validate_without_pandas_agrees_with_read_folder(
         expected: object = read_summary(copy)
     except InstanceError as exc:
         expected = exc
-    plain = plain_summary(copy)
-    assert plain is None or plain == expected
-    assert _validate(capsys, copy, plain=True) == _validate(capsys, copy, plain=False)
+    # the plain path splits the CSV text a block of lines at a time: small blocks put the
+    # damage, the returns and the rows that prove demand in different blocks
+    block = data.draw(st.sampled_from([folder_check.BLOCK_CHARS, 997]), label="block")
+    with mock.patch.object(folder_check, "BLOCK_CHARS", block):
+        plain = plain_summary(copy)
+        assert plain is None or plain == expected
+        assert _validate(capsys, copy, plain=True) == _validate(capsys, copy, plain=False)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise, repeat
 from pathlib import Path
@@ -176,11 +177,18 @@ def _summary(folder: Path) -> FolderSummary:
     )
 
 
-def _table(path: Path) -> tuple[int, dict[str, tuple[str, ...]]]:
-    """Number of rows and the columns (names stripped, lower-cased as the gate does) of a
-    plain CSV file: no quotes, no NUL, no ``\\r`` but in ``\\r\\n``, every line with the
-    header's number of cells, at least one row (read_folder: gate.read_csv_text, whose
-    pandas reader splits such text alike)."""
+BLOCK_CHARS = 1 << 18
+"""The CSV text is split into cells a block of whole lines at a time: the cells of a block
+are counted into each column's distinct values and freed, so the check never holds a
+million cell strings (twice as fast as splitting the whole file at once)."""
+
+
+def _table(path: Path) -> tuple[list[str], Iterator[dict[str, list[str]]]]:
+    """The columns (names stripped, lower-cased as the gate does) of a plain CSV file and
+    its rows as blocks of columns (cells as written): no quotes, no NUL, no ``\\r`` but in
+    ``\\r\\n``, every line with the header's number of cells, at least one row
+    (read_folder: gate.read_csv_text, whose pandas reader splits such text alike). A line
+    with another number of cells raises :class:`_Unsure` when its block is reached."""
     from optim.instances import gate
 
     text = gate.decode(gate.read_bytes(path, "CSV file", gate.MAX_CSV_BYTES), path.name)
@@ -190,34 +198,65 @@ def _table(path: Path) -> tuple[int, dict[str, tuple[str, ...]]]:
         if text.count("\r") != text.count("\r\n"):
             raise _Unsure
         text = text.replace("\r\n", "\n")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if len(lines) < 2:
+    body = text.find("\n") + 1
+    if body == 0 or body == len(text):  # no row
         raise _Unsure
-    header = [h.strip().lower() for h in lines[0].split(",")]
+    header = [h.strip().lower() for h in text[: body - 1].split(",")]
     if "" in header or len(set(header)) != len(header):
         raise _Unsure
-    if set(map(str.count, lines, repeat(","))) != {len(header) - 1}:
+    return header, _blocks(text, body, header)
+
+
+def _blocks(text: str, start: int, header: list[str]) -> Iterator[dict[str, list[str]]]:
+    n, end = len(header), len(text)
+    while start < end:
+        stop = text.find("\n", min(start + BLOCK_CHARS, end - 1)) + 1 or end
+        lines = text[start:stop].split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        if set(map(str.count, lines, repeat(","))) != {n - 1}:  # (a blank line has none)
+            raise _Unsure
+        cells = ",".join(lines).split(",")  # row-major: column k is every n-th cell from k
+        yield {name: cells[k::n] for k, name in enumerate(header)}
+        start = stop
+
+
+def _columns(
+    path: Path,
+    wanted: set[str],
+    required: set[str],
+    each: Callable[[dict[str, list[str]]], None] | None = None,
+) -> tuple[int, set[str], dict[str, set[str]]]:
+    """Rows, columns and the distinct cells of the ``wanted`` columns of a plain CSV file
+    (:func:`_table`) that has the ``required`` columns; ``each`` sees every block of rows."""
+    header, blocks = _table(path)
+    if not required <= set(header):
         raise _Unsure
-    cells = ",".join(lines[1:]).split(",")  # row-major: column k is every n-th cell from k
-    n = len(header)
-    return len(lines) - 1, {name: tuple(cells[k::n]) for k, name in enumerate(header)}
+    distinct: dict[str, set[str]] = {name: set() for name in header if name in wanted}
+    rows = 0
+    for block in blocks:
+        rows += len(block[header[0]])
+        for name, values in distinct.items():
+            values.update(block[name])
+        if each is not None:
+            each(block)
+    return rows, set(header), distinct
 
 
-def _ids(values: tuple[str, ...]) -> set[str]:
-    """The distinct ids, stripped (read_folder: an empty or blank id is an error)."""
-    ids = {v.strip() for v in set(values)}
-    if "" in ids:
+def _ids(values: set[str]) -> set[str]:
+    """The distinct ids (read_folder: an empty or blank id is an error; it strips ids, the
+    plain path takes ids written without spaces at either end only, so rows compare as
+    written)."""
+    if "" in values or any(v != v.strip() for v in values):
         raise _Unsure
-    return ids
+    return values
 
 
-def _numbers(values: tuple[str, ...], *, nonnegative: bool = False) -> dict[str, float]:
+def _numbers(values: set[str], *, nonnegative: bool = False) -> dict[str, float]:
     """Each distinct spelling's value; every spelling :data:`NUMBER` (read_folder: finite,
     at most 1e12 in size, >= 0 for prices and costs)."""
     out = {}
-    for v in set(values):
+    for v in values:
         if not NUMBER.fullmatch(v):
             raise _Unsure
         out[v] = float(v)
@@ -235,17 +274,28 @@ class _Lines:
     cells: dict[tuple[str, str, str], float]  # orders: quantity by customer, item, location
 
 
+ORDER_COLUMNS = {"date", "order", "customer", "item", "quantity", "location"} | {
+    "unit_price",
+    "revenue",
+    "unit_cost",
+    "margin",
+}
+"""The columns of an order line the plain path checks (the others read_folder reads as text)."""
+
+
 def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
     """history.csv / orders.csv (read_folder: check_lines, then the location references)."""
-    rows, col = _table(path)
-    required = ("date", "customer", "item", "quantity", "location")  # location: see read_folder
-    if not set(required) <= set(col) or not set(col) & {"unit_price", "revenue"}:
+    rows_of = _Rows(orders=not window)
+    required = {"date", "customer", "item", "quantity", "location"}  # location: see read_folder
+    rows, header, col = _columns(path, ORDER_COLUMNS, required, rows_of.add)
+    if not header & {"unit_price", "revenue"}:
         raise _Unsure
     if "order" in col:
         _ids(col["order"])
     if not _ids(col["location"]) <= locations:
         raise _Unsure
-    days = {v: iso_day(v) for v in set(col["date"])}
+    customers, items = _ids(col["customer"]), _ids(col["item"])
+    days = {v: iso_day(v) for v in col["date"]}
     unique = sorted(d for d in days.values() if d is not None)
     if len(unique) != len(days):
         raise _Unsure
@@ -256,7 +306,7 @@ def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
     qty = _numbers(col["quantity"])
     if "revenue" in col:  # revenue has the sign of quantity
         rev = _numbers(col["revenue"])
-        for q, r in zip(col["quantity"], col["revenue"], strict=True):
+        for q, r in rows_of.signs:
             if rev[r] * ((qty[q] > 0) - (qty[q] < 0)) < 0:
                 raise _Unsure
     else:
@@ -265,51 +315,81 @@ def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
         _numbers(col["margin"])
     elif "unit_cost" in col:
         _numbers(col["unit_cost"], nonnegative=True)
-    if window and not _has_demand(col, qty):
+    if window and not rows_of.has_demand(qty):
         raise _Unsure
     return _Lines(
         rows=rows,
         days=set(unique),
-        customers=_ids(col["customer"]),
-        items=_ids(col["item"]),
-        cells={} if window else _cells(col, qty),
+        customers=customers,
+        items=items,
+        cells={} if window else rows_of.cells(qty),
     )
 
 
-def _has_demand(col: dict[str, tuple[str, ...]], qty: dict[str, float]) -> bool:
-    """Whether a customer, item and location has a positive line and no return: then the
-    run has demand (read_folder: its _check_history_demand decides the rest)."""
-    negative = {text for text, value in qty.items() if value < 0}
-    quantity = col["quantity"]
-    if not negative:
-        return any(value > 0 for value in qty.values())
-    customer, item, location = col["customer"], col["item"], col["location"]
-
-    def key(k: int) -> tuple[str, str, str]:
-        return customer[k].strip(), item[k].strip(), location[k].strip()
-
-    returned = {key(k) for k, text in enumerate(quantity) if text in negative}
-    return any(qty[text] > 0 and key(k) not in returned for k, text in enumerate(quantity))
+Key = tuple[str, str, str]  # customer, item, location as written
+CANDIDATES = 4096
+"""Rows kept as witnesses of demand (a positive line of a customer, item and location
+without returns); a history whose first rows have none is left to read_folder."""
 
 
-def _cells(
-    col: dict[str, tuple[str, ...]], qty: dict[str, float]
-) -> dict[tuple[str, str, str], float]:
-    """Quantity summed by (customer, item, location), ids stripped (read_folder: its
-    _check_order_cells)."""
-    out: dict[tuple[str, str, str], float] = {}
-    for key in zip(col["customer"], col["item"], col["location"], col["quantity"], strict=True):
-        cell = (key[0].strip(), key[1].strip(), key[2].strip())
-        out[cell] = out.get(cell, 0.0) + qty[key[3]]
-    return out
+class _Rows:
+    """What the checks need of the order lines row by row, gathered block by block: the
+    (quantity, revenue) spellings that occur together; rows whose quantity is written with a
+    minus (returns, keyed by customer, item and location); the other rows of the first blocks,
+    :data:`CANDIDATES` or more (candidates for demand); an orders file's rows (its cells)."""
+
+    def __init__(self, *, orders: bool) -> None:
+        self.orders = orders
+        self.signs: set[tuple[str, str]] = set()
+        self.minus: set[tuple[Key, str]] = set()
+        self.candidates: set[tuple[Key, str]] = set()
+        self.all: list[tuple[str, str, str, str]] = []
+
+    def add(self, block: dict[str, list[str]]) -> None:
+        quantity = block["quantity"]
+        if "revenue" in block:
+            self.signs.update(zip(quantity, block["revenue"], strict=True))
+        keys = block["customer"], block["item"], block["location"]
+        if self.orders:
+            self.all.extend(zip(*keys, quantity, strict=True))
+            return
+        customer, item, location = keys
+        self.minus.update(
+            ((customer[k], item[k], location[k]), q)
+            for k, q in enumerate(quantity)
+            if q[:1] == "-"
+        )
+        if len(self.candidates) < CANDIDATES:
+            self.candidates.update(
+                ((customer[k], item[k], location[k]), q)
+                for k, q in enumerate(quantity)
+                if q[:1] != "-"
+            )
+
+    def has_demand(self, qty: dict[str, float]) -> bool:
+        """Whether a customer, item and location has a positive line and no return: then
+        the run has demand (read_folder: its _check_history_demand decides the rest; a
+        demand that only rows after the candidates show is left to it)."""
+        if not any(value < 0 for value in qty.values()):
+            return any(value > 0 for value in qty.values())
+        returned = {key for key, q in self.minus if qty[q] < 0}
+        return any(qty[q] > 0 and key not in returned for key, q in self.candidates)
+
+    def cells(self, qty: dict[str, float]) -> dict[Key, float]:
+        """Quantity summed by (customer, item, location) (read_folder: its
+        _check_order_cells)."""
+        out: dict[Key, float] = {}
+        for customer, item, location, q in self.all:
+            cell = (customer, item, location)
+            out[cell] = out.get(cell, 0.0) + qty[q]
+        return out
 
 
 def _items(path: Path, families: set[str]) -> set[str]:
     """items.csv's items (read_folder: columns, each item once, unit_cost > 0, families of
     plan.yaml)."""
-    rows, col = _table(path)
-    if not {"item", "family", "unit_cost"} <= set(col):
-        raise _Unsure
+    columns = {"item", "family", "unit_cost"}
+    rows, _, col = _columns(path, columns, columns)
     items = _ids(col["item"])
     if len(items) != rows or not _ids(col["family"]) <= families:
         raise _Unsure
