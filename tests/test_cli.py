@@ -126,14 +126,14 @@ def _validate_in_a_fresh_process(path: Path, heavy: list[str]) -> subprocess.Com
 
 def test_validate_of_a_planning_folder_imports_nothing_heavy(tmp_path):
     """`optim validate FOLDER` of the demo's planning folder (issue 12: start-up <= 0.5 s)
-    imports neither pandas nor numpy nor a solver: optim.planning.folder_check checks it in
-    plain Python, read_folder's checks and messages kept (test_loader_mutations compares
-    both on damaged folders; bench_cli.py --startup-only measures the seconds)."""
+    imports neither pandas nor numpy nor a solver nor pydantic: optim.planning.folder_check
+    checks it in plain Python, read_folder's checks and messages kept (test_loader_mutations
+    compares both on damaged folders; bench_cli.py --startup-only measures the seconds)."""
     from optim.planning.distributor import distributor_example
     from optim.planning.folder import write_folder
 
     folder = write_folder(distributor_example(5, n_items=40, n_customers=20), tmp_path / "in")
-    run = _validate_in_a_fresh_process(folder, list(HEAVY))
+    run = _validate_in_a_fresh_process(folder, [*HEAVY, "pydantic"])
     assert run.stdout.startswith("valid planning folder: ")
     assert run.stdout.splitlines()[-1] == "HEAVY [] 0"
 

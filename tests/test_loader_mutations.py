@@ -34,6 +34,7 @@ from optim.cli import main
 from optim.errors import InstanceError
 from optim.planning.distributor import distributor_example
 from optim.planning.folder import write_folder
+from optim.planning.folder_check import RECORD_FIELDS as _RECORD_FIELDS
 
 DATA = Path(__file__).parents[1] / "instances" / "data"
 DOCUMENTS = [DATA / f"{n}.json" for n in ("two_echelon_gsm", "peak_capacity", "weekly_rationing")]
@@ -377,6 +378,56 @@ def test_windows_line_ends_keep_the_plain_path(plain_planning, tmp_path):
     items = (copy / "items.csv").read_bytes()
     (copy / "items.csv").write_bytes(items.replace(b"\r\n", b"\r", 1))
     assert plain_summary(copy) is None
+
+
+_VALUES = st.one_of(
+    st.sampled_from([0, 1, 1.0, 0.5, 2, 1e11, 1e11 + 1, -1, True, None, "", " a", "a", "3"]),
+    st.integers(-3, 10**13),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.dictionaries(st.sampled_from(["R", " R", "", "S"]), st.sampled_from([0, 2.5, -1, "1"])),
+    st.lists(st.integers(0, 3), max_size=2),
+)
+
+
+@st.composite
+def _records(draw: st.DrawFn) -> tuple[str, dict]:
+    """A record of a kind: its own fields mostly (each valid or not), now and then one of
+    another kind or none the models know."""
+    kind = draw(st.sampled_from(sorted(_RECORD_FIELDS)))
+    required, optional = _RECORD_FIELDS[kind]
+    valid = {"id": "S", "source": "A", "target": "B", "usage": {"R": 2.5}}
+    rec = {f: valid.get(f, 1) for f in required}
+    fields = sorted(required | optional)
+    others = ["lead_time_std_dev", "routings", "extra", "quantity", "capacity"]
+    for field in draw(st.lists(st.sampled_from(fields + others), max_size=4)):
+        rec[field] = draw(_VALUES)
+    for field in draw(st.sets(st.sampled_from(sorted(required)))):
+        if draw(st.booleans()):
+            del rec[field]
+    return kind, rec
+
+
+@settings(deadline=None, max_examples=1000)  # (cheap; 300 missed an arc's int quantity)
+@given(record=_records())
+def test_plain_plan_records_are_a_part_of_what_the_models_accept(record):
+    """A stage, arc, resource or family record that `optim validate`'s plain path takes
+    (folder_check.PlainRecords, without pydantic) the instance models take too, with the
+    same values of the fields the plan check reads; it names the same poolings."""
+    from optim.instances.safety_stock import POOLINGS
+    from optim.planning.folder import ModelRecords
+    from optim.planning.folder_check import PlainRecords, _Unsure
+
+    kind, rec = record
+    assert PlainRecords.poolings == POOLINGS
+    try:
+        plain = PlainRecords()(kind, rec)
+    except _Unsure:
+        return
+    model = ModelRecords()(kind, rec)  # raises when the plain path took what it refuses
+    for name in ("id", "lead_time", "external_service_time", "source", "target", "quantity"):
+        if hasattr(model, name):
+            assert getattr(plain, name) == getattr(model, name), name
+            assert type(getattr(plain, name)) is type(getattr(model, name)), name
 
 
 def _validate(capsys, folder: Path, *, plain: bool) -> tuple[int, str, str]:

@@ -66,7 +66,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
@@ -238,15 +238,44 @@ class _Plan:
         return self.error(path.replace(".[", "["), str(exc).rstrip("."))
 
 
-def _record_error(exc: Exception, data: Any) -> InstanceError:
-    from pydantic import ValidationError
+class Records(Protocol):
+    """A check of ``plan.yaml``'s records for :func:`_check_plan`: the poolings allowed, and
+    a call that returns a record (``"stage"``, ``"arc"``, ``"resource"``, ``"family"``) as
+    the model reads it or raises."""
 
-    from optim.instances.base import instance_error
+    poolings: tuple[str, ...]
 
-    if isinstance(exc, ValidationError):
-        return instance_error(exc, data)
-    assert isinstance(exc, InstanceError)
-    return exc
+    def __call__(self, kind: str, rec: dict[str, Any]) -> Any: ...
+
+
+class ModelRecords:
+    """``plan.yaml``'s records (a ``stage`` and an ``arc`` of the network, a ``resource``, a
+    ``family``) checked by the instance models, as :func:`read_folder` checks them; a
+    refusal is the model's :class:`~optim.errors.InstanceError`. ``optim validate`` first
+    tries a plain check that only accepts (:mod:`optim.planning.folder_check`)."""
+
+    def __init__(self) -> None:
+        from optim.instances.capacity import Product, Resource
+        from optim.instances.safety_stock import POOLINGS, Arc, Stage
+
+        self.poolings: tuple[str, ...] = POOLINGS
+        self.models: dict[str, Any] = {
+            "stage": Stage,
+            "arc": Arc,
+            "resource": Resource,
+            "family": Product,
+        }
+
+    def __call__(self, kind: str, rec: dict[str, Any]) -> Any:
+        """The record as the model reads it (attributes ``id``, ``lead_time``, …)."""
+        from pydantic import ValidationError
+
+        from optim.instances.base import instance_error
+
+        try:
+            return self.models[kind].model_validate(rec)
+        except ValidationError as exc:
+            raise instance_error(exc, rec) from None
 
 
 ISO_DAY = re.compile(r"(19|20|21)[0-9][0-9]-[0-9][0-9]-[0-9][0-9]")
@@ -289,14 +318,13 @@ def _plan_monday(raw: Any) -> Any:
     return start - pd.Timedelta(days=start.weekday())
 
 
-def _check_plan(plan: _Plan) -> dict[str, Any]:
-    """Shapes, types and limits of every ``plan.yaml`` key; returns the checked values."""
-    from pydantic import ValidationError
-
+def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
+    """Shapes, types and limits of every ``plan.yaml`` key; returns the checked values.
+    ``records`` checks the stages, arcs, resources and families (:class:`ModelRecords`
+    when None) and names the poolings allowed."""
     from optim.instances import gate
-    from optim.instances.capacity import Product, Resource
-    from optim.instances.safety_stock import POOLINGS, Arc, Stage
 
+    check = records if records is not None else ModelRecords()
     doc = plan.doc
     unknown = sorted(map(str, set(doc) - PLAN_KEYS))
     if unknown:
@@ -349,9 +377,11 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
     # (checked later by the safety-stock model, naming no file: 'pooling: Input should be
     # ...' after the history was read, and `optim validate` passed it)
     pooling = network.get("pooling", "critical_level")
-    if pooling not in POOLINGS:
+    if pooling not in check.poolings:
         raise plan.error(
-            "network.pooling", f"network.pooling is {gate.shown(pooling)}", " | ".join(POOLINGS)
+            "network.pooling",
+            f"network.pooling is {gate.shown(pooling)}",
+            " | ".join(check.poolings),
         )
     net_name = network.get("name")
     if net_name is not None and not isinstance(net_name, str):
@@ -379,9 +409,9 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
                 f"network.stages[{k}]", "a stage is not a mapping", "id, lead_time, holding_cost"
             )
         try:
-            parsed.append(Stage.model_validate(rec))
-        except (ValidationError, InstanceError) as exc:
-            raise plan.located(_record_error(exc, rec), f"network.stages[{k}]") from None
+            parsed.append(check("stage", rec))
+        except InstanceError as exc:
+            raise plan.located(exc, f"network.stages[{k}]") from None
     ids = [st.id for st in parsed]
     for k, sid in enumerate(ids):
         if sid in ids[:k]:
@@ -396,9 +426,9 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
         if not isinstance(rec, dict):
             raise plan.error(f"network.arcs[{k}]", "an arc is not a mapping", "source, target")
         try:
-            arc = Arc.model_validate(rec)
-        except (ValidationError, InstanceError) as exc:
-            raise plan.located(_record_error(exc, rec), f"network.arcs[{k}]") from None
+            arc = check("arc", rec)
+        except InstanceError as exc:
+            raise plan.located(exc, f"network.arcs[{k}]") from None
         for end in ("source", "target"):
             if getattr(arc, end) not in ids:
                 raise plan.error(
@@ -464,7 +494,7 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
     out["network"] = dict(network)
     out["locations"] = {str(k): str(v) for k, v in mapping.items()}
 
-    for key, model, what in (("resources", Resource, "resource"), ("families", Product, "family")):
+    for key, what in (("resources", "resource"), ("families", "family")):
         records = doc[key]
         if not isinstance(records, list) or not records:
             raise plan.error(key, f"{key} is not a non-empty list", f"a list of {what} records")
@@ -475,9 +505,9 @@ def _check_plan(plan: _Plan) -> dict[str, Any]:
             if not isinstance(rec, dict):
                 raise plan.error(f"{key}[{k}]", f"a {what} is not a mapping", "id: … records")
             try:
-                model.model_validate(rec)
-            except (ValidationError, InstanceError) as exc:
-                raise plan.located(_record_error(exc, rec), f"{key}[{k}]") from None
+                check(what, rec)
+            except InstanceError as exc:
+                raise plan.located(exc, f"{key}[{k}]") from None
             rid = str(rec.get("id"))
             if rid in listed:
                 raise plan.error(

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise, repeat
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from optim.errors import InstanceError
 from optim.instances.gate import MAX_MAGNITUDE
@@ -104,6 +106,74 @@ class _Unsure(Exception):
     """The plain path cannot prove the folder valid: read_folder decides."""
 
 
+RECORD_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "stage": (
+        frozenset({"id", "lead_time", "holding_cost"}),
+        frozenset({"external_service_time", "max_service_time"}),
+    ),
+    "arc": (frozenset({"source", "target"}), frozenset({"quantity"})),
+    "resource": (frozenset({"id", "capacity"}), frozenset({"overtime_capacity", "overtime_cost"})),
+    "family": (
+        frozenset({"id", "holding_cost"}),
+        frozenset({"initial_inventory", "usage", "max_inventory", "setup_cost", "min_lot_size"}),
+    ),
+}
+"""The fields, required and optional, of a record the plain path takes (the models take
+more: random lead times, per-period capacities, routings; those go to read_folder)."""
+RECORD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "stage": {"external_service_time": 0, "max_service_time": None},
+    "arc": {"quantity": 1.0},
+}
+WHOLE = frozenset({"lead_time", "external_service_time", "max_service_time"})
+PLAIN_LIMIT = 1e11
+"""The largest number a plain record holds (the models allow 1e12)."""
+
+
+def _plain_id(value: Any) -> bool:
+    return type(value) is str and value != "" and value == value.strip()
+
+
+def _plain_amount(value: Any) -> bool:
+    """An int or a float (not a bool, not text) in [0, :data:`PLAIN_LIMIT`]."""
+    return type(value) in (int, float) and 0 <= value <= PLAIN_LIMIT  # (NaN fails)
+
+
+class PlainRecords:
+    """``plan.yaml``'s records checked without the instance models (pydantic's import is
+    ~40 % of a plain validate): a record is taken only when each field is plainly valid —
+    ids as text without spaces at either end, whole periods as ints, every number an int or
+    a float in [0, 1e11], an arc's quantity 1, no field but :data:`RECORD_FIELDS`' — which
+    the models accept alike, with the same values (tests/test_loader_mutations.py draws
+    records to show it). Any other record raises :class:`_Unsure`: read_folder's models
+    decide and word the refusal. The poolings are the safety-stock model's (a test)."""
+
+    poolings: tuple[str, ...] = ("critical_level", "max_z", "root_sum_square", "additive")
+
+    def __call__(self, kind: str, rec: dict[str, Any]) -> SimpleNamespace:
+        required, optional = RECORD_FIELDS[kind]
+        if not required <= rec.keys() <= required | optional:
+            raise _Unsure
+        for key, value in rec.items():
+            if key in ("id", "source", "target"):
+                plain = _plain_id(value)
+            elif key in WHOLE:
+                plain = type(value) is int and 0 <= value <= PLAIN_LIMIT
+            elif key == "quantity":
+                plain = type(value) in (int, float) and value == 1
+            elif key == "usage":
+                plain = type(value) is dict and all(
+                    _plain_id(k) and _plain_amount(v) for k, v in value.items()
+                )
+            else:
+                plain = _plain_amount(value)
+            if not plain:
+                raise _Unsure
+        out = RECORD_DEFAULTS.get(kind, {}) | rec
+        if kind == "arc":
+            out["quantity"] = float(out["quantity"])  # (the model's type)
+        return SimpleNamespace(**out)
+
+
 def plain_summary(folder: str | Path) -> FolderSummary | None:
     """The summary of a folder the plain path proves valid, else None (module docstring)."""
     try:
@@ -124,7 +194,8 @@ def _summary(folder: Path) -> FolderSummary:
         raise _Unsure
     if sum((folder / n).stat().st_size for n in PLAIN_FILES[1:]) > PLAIN_MAX_BYTES:
         raise _Unsure
-    cfg = _check_plan(_Plan(folder / "plan.yaml"))  # read_folder's own plan checks
+    # read_folder's own plan checks, its records checked plainly
+    cfg = _check_plan(_Plan(folder / "plan.yaml"), PlainRecords())
     start = cfg["plan_start"]
     if type(start) is not _dt.date or cfg["pins"]:  # (pins are checked against the policy)
         raise _Unsure
