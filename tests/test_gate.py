@@ -840,3 +840,37 @@ def test_mutated_planning_folders_never_exit_1(folder, tmp_path_factory, capsys,
         (copy / name).write_text("\n".join(rows) + "\n")
     code, err = _run(capsys, "validate", str(copy))
     assert code in (0, 2), err
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(alphabet='ab[]{}"\\:,'),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(alphabet='k[]{}"\\', max_size=3), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=_JSON)
+def test_json_depth_is_the_same_in_python_and_numpy(doc):
+    """The nesting depth of a document as orjson writes it (strings full of brackets,
+    quotes and backslashes included): summed in Python (small documents, no numpy import)
+    and in numpy (large ones) alike, and as deep as the document is."""
+    import orjson
+
+    from optim.instances import gate
+
+    def depth(value: object) -> int:
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict | list):
+            return 1 + max((depth(c) for c in children), default=0)
+        return 0
+
+    compact = orjson.dumps(doc)
+    if b"\\" in compact:
+        compact = compact.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = compact.translate(None, gate._NOT_STRUCTURE).replace(b'""', b"")
+    assert gate._small_depth(skeleton) == gate._numpy_depth(skeleton) == depth(doc)
+    assert gate._max_depth(orjson.dumps(doc)) == depth(doc)
