@@ -13,7 +13,16 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, StrictInt
 
 from optim.instances.base import Frozen
-from optim.instances.rules import FAIR_SHARES, FairShare
+from optim.instances.rationing_columns import (
+    DEMAND_COLUMNS,
+    FAIR_SHARES,
+    LANE_COLUMNS,
+    MAX_QUANTITY,
+    PREVIOUS_COLUMNS,
+    SEGMENT_COLUMNS,
+    SUPPLY_COLUMNS,
+)
+from optim.instances.rules import FairShare
 
 __all__ = [
     "DEMAND_COLUMNS",
@@ -31,35 +40,6 @@ __all__ = [
     "SegmentRecord",
     "SupplyRecord",
 ]
-
-
-SUPPLY_COLUMNS = ("item", "location", "quantity")
-DEMAND_COLUMNS = (
-    "id",
-    "customer",
-    "item",
-    "quantity",
-    "segment",
-    "locations",
-    "min_quantity",
-    "max_quantity",
-    "weight",
-    "all_or_nothing",
-    "lot_size",
-)
-SEGMENT_COLUMNS = ("name", "tier", "fair_share")
-LANE_COLUMNS = ("location", "customer", "cost")
-PREVIOUS_COLUMNS = ("demand_id", "location", "quantity")
-
-MAX_QUANTITY = 1e12
-"""Largest quantity (supply, request, minimum, lot size, previous) rationing accepts.
-
-Plans are exact on a grid of 1e-6 units up to 1e9; above that the solve works in units of a
-power of ten (:mod:`optim.models.rationing.solve`), so at 1e12 the grid is 1e-3 units: every
-quantity is at most 10^15 whole quanta, below 2^53, where a double holds each exactly and
-sums of them are exact — the flow method decides in those integers, so any mix of magnitudes
-up to this limit is rationed exactly. Beyond 1e12 a double no longer holds the grid exactly
-and the instance is refused."""
 
 
 # --- record models: the JSON contract (documentation and JSON Schema) -------------------------

@@ -15,12 +15,11 @@ documents).
 from __future__ import annotations
 
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from optim.errors import InstanceError
-from optim.instances.rationing_document import (
+from optim.instances.rationing_columns import (
     DEMAND_COLUMNS,
     FAIR_SHARES,
     MAX_QUANTITY,
@@ -28,8 +27,9 @@ from optim.instances.rationing_document import (
     SUPPLY_COLUMNS,
 )
 
-if TYPE_CHECKING:  # pandas is imported where the frames are built: `optim validate` of a
-    import pandas as pd  # small document checks it without pandas (CLI start-up)
+if TYPE_CHECKING:  # numpy and pandas are imported where the frames are built: `optim
+    import numpy as np  # validate` of a small document checks it without them (start-up)
+    import pandas as pd
 
 MAX_ROWS = 1000
 """Rows (supply + demand + segments) up to which :func:`plain_tables` is tried."""
@@ -74,7 +74,8 @@ def check_fields(data: Any) -> None:
                 f"rationing instance: missing required table {required!r}", field=required
             )
     stability = data.get("stability", False)
-    if not isinstance(stability, (bool, np.bool_)):
+    numpy = sys.modules.get("numpy")  # (not imported: no numpy boolean to meet)
+    if not isinstance(stability, bool) and not (numpy and isinstance(stability, numpy.bool_)):
         raise InstanceError(
             f"stability must be true or false, got {stability!r}", field="stability"
         )
@@ -189,7 +190,7 @@ def _columns(supply: list[Any], demand: list[Any], segments: list[Any]) -> tuple
     known_segments, known_items, known_places = set(names), set(items), set(places)
     n = len(demand)
     cols: dict[str, list[Any]] = {c: [] for c in DEMAND_COLUMNS if c != "locations"}
-    locations = np.empty(n, dtype=object)
+    locations: list[tuple[str, ...] | None] = [None] * n
     for i, rec in enumerate(_records(demand, DEMAND_COLUMNS)):
         cols["id"].append(_id(rec.get("id")))
         cols["customer"].append(_id(rec.get("customer")))
@@ -213,7 +214,7 @@ def _columns(supply: list[Any], demand: list[Any], segments: list[Any]) -> tuple
             raise _Decline
         if low > qty + 1e-12 or low > cap + 1e-12:
             raise _Decline
-        if lot > 0 and (aon or abs(low / lot - np.round(low / lot)) > 1e-9):
+        if lot > 0 and (aon or abs(low / lot - round(low / lot)) > 1e-9):
             raise _Decline
         if aon and low > 0 and abs(low - min(qty, cap)) > 1e-9:
             raise _Decline
@@ -246,9 +247,10 @@ def _frames(
     places: list[str],
     stock: list[float],
     cols: dict[str, list[Any]],
-    locations: np.ndarray,
+    locations: list[tuple[str, ...] | None],
 ) -> dict[str, pd.DataFrame]:
     """The validated frames of the columns :func:`_columns` checked."""
+    import numpy as np
     import pandas as pd
 
     from optim.instances.rationing import _pair_table
@@ -262,7 +264,7 @@ def _frames(
             },
             "all_or_nothing": np.array(cols["all_or_nothing"], dtype=bool),
             "lot_size": _floats(cols["lot_size"]),
-            "locations": locations,
+            "locations": _objects(locations),
         }
     )
     return {
@@ -285,10 +287,24 @@ def _frames(
 
 
 def _texts(values: list[Any]) -> np.ndarray:
+    import numpy as np
+
     return np.array(values, dtype=object)
 
 
+def _objects(values: list[Any]) -> np.ndarray:
+    """An object array holding each value whole (a tuple of locations is one cell)."""
+    import numpy as np
+
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
+
+
 def _floats(values: list[Any]) -> np.ndarray:
+    import numpy as np
+
     return np.array(values, dtype=np.float64)
 
 

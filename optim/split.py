@@ -241,7 +241,7 @@ def _check_headers(paths: dict[str, Path]) -> None:
     are streamed, as the one-process run refuses them first (a header ``ID`` is an unknown
     field there, not a missing ``id``)."""
     from optim.instances.rationing import csv_errors
-    from optim.instances.rationing_document import DEMAND_COLUMNS, SUPPLY_COLUMNS
+    from optim.instances.rationing_columns import DEMAND_COLUMNS, SUPPLY_COLUMNS
     from optim.instances.tables import check_columns
 
     for table, columns in (("supply", SUPPLY_COLUMNS), ("demand", DEMAND_COLUMNS)):
