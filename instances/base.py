@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from optim.errors import InstanceError
+from optim.errors import MAGNITUDE, InstanceError
 
 
 def string_id(value: Any) -> Any:
@@ -25,8 +25,8 @@ class StrictNumberError(InstanceError):
     """A number field holds text, a boolean, NaN/infinity or a value beyond the magnitude
     limit; :func:`instance_error` puts the record's path in front of ``leaf``."""
 
-    def __init__(self, detail: str, leaf: str) -> None:
-        super().__init__(f"{leaf} {detail}", field=None)
+    def __init__(self, detail: str, leaf: str, kind: str | None = None) -> None:
+        super().__init__(f"{leaf} {detail}", field=None, kind=kind)
         self.detail, self.leaf = detail, leaf
 
 
@@ -76,6 +76,7 @@ def _strict(value: Any, leaf: str, limit: float | None) -> None:
             f"is {shown(value)}; allowed: finite numbers of at most {limit:.0e} in "
             "absolute value (rescale the units).",
             leaf,
+            MAGNITUDE,
         )
 
 
@@ -148,7 +149,7 @@ def instance_error(exc: ValidationError, data: Any = None) -> InstanceError:
         full = f"{field}.{original.leaf}" if field else original.leaf
         where = f"{field}{_owner(data, loc)}" if field else ""
         text = f"{where}: {original.leaf} {original.detail}" if where else str(original)
-        return InstanceError(text, field=full)
+        return InstanceError(text, field=full, kind=original.kind)
     if isinstance(original, InstanceError):
         leaf = original.field
         if field and leaf and not any(c in leaf for c in ".[") and not leaf.startswith(field):

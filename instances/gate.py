@@ -45,7 +45,7 @@ from typing import Any
 
 import yaml
 
-from optim.errors import InstanceError
+from optim.errors import MAGNITUDE, InstanceError
 
 __all__ = [
     "MAX_CSV_BYTES",
@@ -689,7 +689,7 @@ def located(exc: InstanceError, name: str, text: str, suffix: str) -> InstanceEr
         return exc
     line = field_line(text, suffix, exc.field)
     head = f"{name} line {line}" if line is not None else name
-    return InstanceError(f"{head}: {message}", field=exc.field)
+    return InstanceError(f"{head}: {message}", field=exc.field, kind=exc.kind)
 
 
 # ----------------------------------------------------------------------------- CSV
@@ -864,6 +864,7 @@ def check_number(value: Any, field: str, *, allowed: str = "a finite number") ->
             f"{field} is {shown(value)}; allowed: at most {MAX_MAGNITUDE:.0e} "
             "in absolute value (rescale the units).",
             field=field,
+            kind=MAGNITUDE,
         )
 
 

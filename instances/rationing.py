@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
-from optim.errors import InstanceError
+from optim.errors import MAGNITUDE, InstanceError
 from optim.instances import tables as T
 from optim.instances.base import TableInstance
 from optim.instances.gate import _no_gc
@@ -504,6 +504,7 @@ def _check_magnitude(frame: pd.DataFrame, table: str, col: str, id_col: str) -> 
             "1e-6 units up to 1e9, 1e-3 units at 1e12); allowed: at most 1e12 — state larger "
             "quantities in a larger unit",
             field=f"{table}[{row}].{col}",
+            kind=MAGNITUDE,
         )
 
 

@@ -20,11 +20,20 @@ class InstanceError(OptimError, ValueError):
         One sentence naming the field, the offending id and what is allowed.
     field
         Dotted path of the offending field, e.g. ``"demand[3].segment"``.
+    kind
+        What is wrong when a caller acts on it: :data:`MAGNITUDE` (a number beyond the
+        largest the model takes), else None.
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, *, kind: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.kind = kind
+
+
+MAGNITUDE = "magnitude"
+"""The :attr:`InstanceError.kind` of a number refused for its size (``gate.MAX_MAGNITUDE``,
+rationing's ``MAX_QUANTITY``)."""
 
 
 class SolverUnavailableError(OptimError, ImportError):

@@ -12,6 +12,7 @@ import contextlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optim.cli import main
+from optim.errors import InstanceError
 from optim.planning.distributor import distributor_example
 from optim.planning.folder import read_folder, write_folder
 
@@ -633,6 +635,35 @@ def test_history_whose_sums_exceed_the_models_limit_is_refused_before_the_solves
         out=out,
     )
     assert "demand[" in message
+
+
+def test_a_number_beyond_the_limit_is_refused_as_a_magnitude_and_derived_runs_say_so():
+    """A model refuses a number above 1e12 with the error's kind MAGNITUDE (not by a text to
+    match); a derived instance (the run's peak plan, rationing) adds what to change for
+    that kind only, whatever the message's words."""
+    import optim
+    from optim.errors import MAGNITUDE
+    from optim.planning.pipeline import _derived
+
+    examples = Path(optim.__file__).resolve().parents[1] / "instances" / "data"
+    doc = json.loads((examples / "two_echelon_gsm.json").read_text())
+    doc["stages"][0]["holding_cost"] = 2e12
+    with pytest.raises(InstanceError) as big:
+        optim.api.from_dict(doc)
+    assert big.value.kind == MAGNITUDE and "holding_cost" in str(big.value)
+
+    def build(kind: str | None) -> Callable[[], object]:
+        def refused() -> object:
+            raise InstanceError("demand[3]: quantity is 2e+12 (1e+12 at most)", "q", kind=kind)
+
+        return refused
+
+    with pytest.raises(InstanceError) as sums:
+        _derived(build(MAGNITUDE), "the peak plan's demand")
+    assert "their sums are not" in str(sums.value) and sums.value.field == "q"
+    with pytest.raises(InstanceError) as other:
+        _derived(build(None), "the peak plan's demand")
+    assert "sums" not in str(other.value)
 
 
 def test_partial_supply_is_an_error_or_the_chosen_rule(folder, tmp_path, capsys):

@@ -318,13 +318,13 @@ T = TypeVar("T")
 def _derived(build: Callable[[], T], what: str) -> T:
     """``build()``; an instance it refuses is the planner's input seen through the run, so
     the message says which input it comes from and what to change."""
-    from optim.instances.gate import MAX_MAGNITUDE
+    from optim.errors import MAGNITUDE
 
     try:
         return build()
     except InstanceError as exc:
         text = str(exc).rstrip(".")
-        if f"{MAX_MAGNITUDE:.0e}" in text:  # the input's lines are within it, their sums not
+        if exc.kind == MAGNITUDE:  # the input's lines are within the limit, their sums not
             text += "; the input lines are each within the limit, their sums are not — state "
             text += "the quantities in a larger unit"
         raise InstanceError(f"{what}: {text}.", field=exc.field) from None
