@@ -147,7 +147,7 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
     """Validated shipment lines (module docstring) through the input gate: dates parsed,
     ids stripped, quantities numbers; the index is the file line."""
     from optim.instances import gate
-    from optim.segmentation.history import _day_first, parse_dates
+    from optim.segmentation.history import day_first, parse_dates
 
     name = name or ("standard input" if str(path) == "-" else Path(path).name)
     raw = gate.read_csv_text(path, name)
@@ -175,7 +175,7 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
             continue
         text = raw[col].copy()
         text.attrs["source"] = name  # (day-first dates: one order of day and month a column)
-        parsed = parse_dates(text.fillna(""), dayfirst=_day_first(text))
+        parsed = parse_dates(text.fillna(""), dayfirst=day_first(text))
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_localize(None)
         given = text.notna() & (text.astype(str).str.strip() != "")
@@ -200,11 +200,11 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
     )
     # the review's window ends at the latest date: one stray year (2099) would leave every
     # line outside it; order dates follow the history's rule, shipments the same distance
-    from optim.segmentation.history import MAX_GAP_DAYS, _date_window
+    from optim.segmentation.history import MAX_GAP_DAYS, check_date_window
 
     dates = raw["date"].copy()
     dates.attrs["source"] = name
-    _date_window(dates, out["date"])
+    check_date_window(dates, out["date"])
     latest = out["date"].max() + pd.Timedelta(days=MAX_GAP_DAYS)
     _bad(
         name,

@@ -39,7 +39,15 @@ import pandas as pd
 
 from optim.errors import InstanceError
 
-__all__ = ["CheckedLines", "History", "check_lines", "load_history", "prepare_history"]
+__all__ = [
+    "CheckedLines",
+    "History",
+    "check_date_window",
+    "check_lines",
+    "day_first",
+    "load_history",
+    "prepare_history",
+]
 
 REQUIRED = ("date", "customer", "item", "quantity")
 LINE_COLUMNS = [
@@ -203,7 +211,7 @@ def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
     else:
-        parsed = parse_dates(raw, dayfirst=_day_first(raw))
+        parsed = parse_dates(raw, dayfirst=day_first(raw))
         if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed time zones
             # compared one by one: a Series compared with None is unequal everywhere, which
             # blamed the first line itself when it had no zone
@@ -223,14 +231,14 @@ def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
     if window:
-        _date_window(raw, parsed)
+        check_date_window(raw, parsed)
     return parsed.reset_index(drop=True)
 
 
 _NUMERIC_DAY = re.compile(r"\s*(\d{1,2})[/.](\d{1,2})[/.]\d{2,4}(?!\d)")
 
 
-def _day_first(raw: pd.Series) -> bool:
+def day_first(raw: pd.Series) -> bool:
     """Whether the file writes numeric dates day first (``13/05/2023``). Each date was read
     alone, month first where it could be: a European history's ``07/05/2023`` became
     5 July and its ``13/05/2023`` 13 May, silently. One order for the whole file: day first
@@ -308,7 +316,7 @@ def parse_dates(raw: pd.Series, *, dayfirst: bool = False) -> pd.Series:
             return pd.Series([pd.to_datetime(v, errors="coerce") for v in raw], index=raw.index)
 
 
-def _date_window(raw: pd.Series, parsed: pd.Series) -> None:
+def check_date_window(raw: pd.Series, parsed: pd.Series) -> None:
     """Refuse a line dated far away from the rest (more than :data:`MAX_GAP_DAYS` between
     consecutive order dates) and histories longer than :data:`MAX_SPAN_YEARS`."""
     days = parsed.to_numpy(dtype="datetime64[D]")
