@@ -66,6 +66,7 @@ __all__ = [
     "read_csv_text",
     "read_text",
     "shown",
+    "stage_array_bytes",
 ]
 
 MAX_DOCUMENT_BYTES = 256 * 2**20
@@ -79,6 +80,14 @@ STAGE_MEMORY_BYTES = 2 * 2**30
 """Bytes one stage's safety-stock solver arrays may take (the tree DP's (S, SI) array and its
 copies): the solve refuses more (:func:`optim.models.safety_stock.data.check_size`), so the
 gate does too, before the stage tables are built."""
+
+
+def stage_array_bytes(s_max: Any, si_max: Any) -> Any:
+    """Bytes of a stage's tree-DP arrays: the :math:`(\\bar S_j + 1)(\\bar{SI}_j + 1)`
+    array of 8-byte floats and about four temporaries of its size (numbers or numpy arrays
+    of the longest outbound and inbound service times). The one estimate of the gate and of
+    the solve (:func:`optim.models.safety_stock.data.check_size`)."""
+    return (s_max + 1.0) * (si_max + 1.0) * 8 * 5
 
 
 def shown(value: Any) -> str:
@@ -1003,15 +1012,14 @@ def _largest_stage_arrays(
     arcs: list[tuple[str, str]],
     caps: dict[str, Any],
 ) -> tuple[str, float]:
-    """The stage with the largest tree-DP array and its bytes, as the solve estimates them
-    (:func:`optim.models.safety_stock.data.check_size`): ``(S̄_j + 1)(S̄I_j + 1)`` floats and
-    four copies, ``S̄I_j`` the longest inbound replenishment time, ``S̄_j`` the longest
-    outbound one capped by the stage's and its demands' ``max_service_time`` (``caps``)."""
+    """The stage with the largest tree-DP arrays and their bytes (:func:`stage_array_bytes`),
+    ``S̄I_j`` the longest inbound replenishment time, ``S̄_j`` the longest outbound one
+    capped by the stage's and its demands' ``max_service_time`` (``caps``)."""
     best, need = next(iter(lead_times), ""), 0.0
     whole = {sid: math.ceil(lead) for sid, lead in lead_times.items()}
     for sid, inbound in _inbound(whole, external, arcs):
         out = min(inbound + whole[sid], caps.get(sid, math.inf))
-        cells = (float(out) + 1) * (float(inbound) + 1) * 8 * 5
+        cells = stage_array_bytes(float(out), float(inbound))
         if cells > need:
             best, need = sid, cells
     return best, need

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from optim.errors import InstanceError
-from optim.instances.gate import STAGE_MEMORY_BYTES
+from optim.instances.gate import STAGE_MEMORY_BYTES, stage_array_bytes
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.graph import topological_order
 
@@ -368,7 +368,8 @@ def check_size(
     """Refuse an instance whose solver arrays would not fit, before allocating them.
 
     The tree DP builds a :math:`(\\bar S_j + 1) \\times (\\bar{SI}_j + 1)` array of 8-byte
-    floats per stage, with about four temporaries of that size: that is the estimate. (The
+    floats per stage, with about four temporaries of that size: that is the estimate
+    (:func:`optim.instances.gate.stage_array_bytes`, which the gate checks too). (The
     assignment MIP has one column per such cell, so it is no smaller.) A random lead time's
     table needs :math:`(L_j + 1) \\times` points floats and about ten temporaries.
     :func:`prepare` checks the tables only (``tables_only``); the solve checks the solver
@@ -376,8 +377,7 @@ def check_size(
     """
     from optim.models.safety_stock.lead_times import NORMAL_NODES, lead_time_model, needs_table
 
-    cells = (s_max.astype(np.float64) + 1) * (si_max.astype(np.float64) + 1)
-    need = np.zeros(cells.size) if tables_only else cells * 8 * 5
+    need = np.zeros(s_max.size) if tables_only else stage_array_bytes(s_max, si_max)
     for j, stage in enumerate(instance.stages):  # lead-time tables: (L_j + 1) x points
         if needs_table(stage):
             kind, v, _, _ = lead_time_model(stage)
