@@ -58,6 +58,7 @@ __all__ = [
     "YAML_MAX_NODES",
     "check_number",
     "check_output",
+    "check_text",
     "field_line",
     "load_document",
     "located",
@@ -187,25 +188,34 @@ def decode(data: bytes, name: str) -> str:
 def check_text_stream(path: Path, block_bytes: int = 1 << 22) -> None:
     """:func:`decode`'s checks on a file too large to hold (read block by block, as the
     split run streams it): no NUL byte and UTF-8 throughout; a refusal names the line."""
+    with path.open("rb") as fh:
+        _check_blocks(iter(lambda: fh.read(block_bytes), b""), str(path))
+
+
+def check_text(data: bytes, name: str, block_bytes: int = 1 << 22) -> None:
+    """:func:`decode`'s checks on bytes another reader parses (no text copy of them is
+    made): no NUL byte and UTF-8 throughout; a refusal names the line."""
+    blocks = (data[k : k + block_bytes] for k in range(0, len(data), block_bytes))
+    _check_blocks(blocks, name)
+
+
+def _check_blocks(blocks: Iterator[bytes], name: str) -> None:
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1  # the line the block starts on
-    with path.open("rb") as fh:
-        while block := fh.read(block_bytes):
-            _refuse_nul(block, str(path), line)
-            held = len(decoder.getstate()[0])  # a character's first bytes from the last block
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                raise _not_utf8(block, max(exc.start - held, 0), str(path), line) from None
-            line += block.count(b"\n")
+    for block in blocks:
+        _refuse_nul(block, name, line)
+        held = len(decoder.getstate()[0])  # a character's first bytes from the last block
+        try:
+            decoder.decode(block)
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(block, max(exc.start - held, 0), name, line) from None
+        line += block.count(b"\n")
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise refuse(
-            str(path), "ends inside a character", line=line, allowed="UTF-8 text"
-        ) from None
+        raise refuse(name, "ends inside a character", line=line, allowed="UTF-8 text") from None
 
 
 def _refuse_nul(data: bytes, name: str, line: int) -> None:

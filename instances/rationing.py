@@ -275,7 +275,7 @@ def read_csv(path: Path, table: str, *, str_columns: list[str]) -> pd.DataFrame:
     from optim.instances import gate
 
     data = gate.read_bytes(path, "CSV file", gate.MAX_CSV_BYTES)
-    gate.decode(data, str(path))  # (only checked: pandas reads the bytes)
+    gate.check_text(data, str(path))  # (pandas reads the bytes)
     with csv_errors(path, table):
         frame = pd.read_csv(
             io.BytesIO(data),

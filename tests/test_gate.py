@@ -205,8 +205,13 @@ def test_rationing_csv_folder_files_pass_the_gate(tmp_path, capsys, split):
         with pytest.raises(InstanceError) as err:
             gate.check_text_stream(demand, block_bytes=4096)
         assert f"line {lines + 1}" in str(err.value) and all(w in str(err.value) for w in words)
+        # a rationing folder's file held in memory is checked alike, without a text copy
+        with pytest.raises(InstanceError) as held:
+            gate.check_text(demand.read_bytes(), str(demand), block_bytes=4096)
+        assert str(held.value) == str(err.value)
     demand.write_bytes(big + "é".encode() * 5000)  # 2-byte characters across every block
     gate.check_text_stream(demand, block_bytes=4095)
+    gate.check_text(demand.read_bytes(), str(demand), block_bytes=4095)
 
 
 def test_yaml_alias_bomb_is_refused_quickly(tmp_path, capsys):
