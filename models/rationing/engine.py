@@ -1509,7 +1509,7 @@ def _route(
     closed = np.zeros(block.num_arcs, dtype=bool)
     x = alloc[line].copy()
     if multi.any():
-        above = _above_floor(share, floor)
+        above = _above_floor(share, floor, _component_supply(p, block, ga))
         shut = [behind]
         if (behind & ~above[line]).any() and (behind & above[line]).any():
             shut.append(behind & above[line])
@@ -1787,20 +1787,47 @@ def _dominated(
     movable = ~has_floor & ~whole
     closable = movable.copy()
     if floor is not None:
-        closable |= has_floor & ~whole & _above_floor(alloc, floor)
+        scale = _component_supply(p, block, ga)
+        closable |= has_floor & ~whole & _above_floor(alloc, floor, scale)
     lower = tier[line] > best[block.arc_cell]
     return (lower | after) & closable[line], movable, lower & whole[line]
 
 
-def _above_floor(alloc: NDArray[np.float64], floor: NDArray[np.float64]) -> NDArray[np.bool_]:
+def _above_floor(
+    alloc: NDArray[np.float64], floor: NDArray[np.float64], scale: NDArray[np.float64]
+) -> NDArray[np.bool_]:
     """Lines whose ``alloc`` is above their ``floor`` (the minimums' share): by a whole
     quantum once floored, against the floor rounded up to the grid - the measure of the
     tier check on every answer (:func:`optim.models.rationing.solve.tier_violations`) - or
-    by more than 1e-7 relative. With the relative margin alone, a line of tier 2 at 100.000005
-    over its minimum of 100 stayed open at a cell where tier 1 was short and took the quantum
-    tier 1's floored shares freed there (the check then withheld the answer)."""
+    by more than 1e-7 relative and more than the shares' rounding at the magnitude of the
+    line's component (:data:`NOISE_ULPS` units in the last place of ``scale``, its supply:
+    :func:`_component_supply`). With the relative margin alone, a line of tier 2 at
+    100.000005 over its minimum of 100 stayed open at a cell where tier 1 was short and took
+    the quantum tier 1's floored shares freed there; and at 6.4e8 units (1e12 at a grid of
+    1e-3) the 1e-7 that tier 1's shares left of the supply's last place counted as a tier-2
+    line's excess over its minimum, the line was closed there, lost its minimum with it, and
+    the check withheld the answer (test_rationing_magnitudes, seed 88)."""
     whole = np.floor(alloc / QUANTUM + GRID_TOL) - np.ceil(floor / QUANTUM - GRID_TOL) >= 1
-    return whole | (alloc > floor + 1e-7 * np.maximum(1.0, floor))
+    margin = np.maximum(1e-7 * np.maximum(1.0, floor), NOISE_ULPS * np.spacing(scale))
+    return whole | (alloc > floor + margin)
+
+
+NOISE_ULPS = 16
+"""How many units in the last place of a component's supply its continuous shares may be
+off by (a tier's shares summed against the supply, a Newton step's rounding)."""
+
+
+def _component_supply(p: Problem, block: Block, ga: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Each local line's component's total supply (the magnitude its shares are computed at)."""
+    line = block.arc_line
+    comp = np.zeros(block.num_lines, dtype=np.int64)
+    comp[line] = p.line_component[p.arc_line[ga]]
+    _, local = np.unique(comp, return_inverse=True)
+    pairs = np.unique(local[line] * block.num_cells + block.arc_cell)  # (component, cell)
+    total = np.bincount(
+        pairs // block.num_cells, block.supply[pairs % block.num_cells], minlength=1
+    ).astype(np.float64)
+    return total[local]
 
 
 def _keep(objective: float | None) -> float:

@@ -15,7 +15,7 @@ from collections import deque
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import optim
@@ -182,11 +182,15 @@ def test_mixed_magnitudes_keep_tiers_exactly(seed, huge, tiers, lanes, caps):
     st.lists(st.sampled_from([5e8, 2e9, 3e11, 1e12]), min_size=1, max_size=2),
     st.booleans(),
 )
+@example(seed=88, huge=[1e12], lots=False)  # a tier-2 minimum lost to rounding at 6.4e8 units
 def test_mixed_magnitudes_with_minimums_and_lots(seed, huge, lots):
     """With minimums (and lots on some small lines): every example gives a plan (components
     with lots take stages 0–2 from the flow method and the integer stage in whole quanta on
     CP-SAT; before, their staged LPs failed in about 20 % of these examples), which keeps
-    every line at or above its minimums' share, and no quantum crosses to a lower tier."""
+    every line at or above its minimums' share, and no quantum crosses to a lower tier.
+    (Seed 88: tier 1's shares of 6.4e11 units left 1e-7 of the supply's last place to a
+    tier-2 line at its minimum, which then counted as above it and lost it; the answer was
+    withheld: engine._above_floor.)"""
     inst = _mixed(seed, huge, 3, False, False, minimums=0.4, lots=0.3 if lots else 0.0)
     p = prepare(inst)
     grid = engine.QUANTUM * 10.0 ** solve.unit_exponent(p)
