@@ -227,12 +227,17 @@ def test_method_lp_near_its_bound_is_exact_or_refused(seed, near, tiers, lanes, 
     st.booleans(),
 )
 @example(seed=1, huge=[1e9, 1e9], tiers=1, minimums=False)  # a grid of 1e-5 (r12t, dev run)
+@example(seed=9370, huge=[2e8], tiers=1, minimums=False)  # 3.4e-9 relative (session 10)
 def test_routing_lps_at_wide_spans_route_as_the_exact_routing(seed, huge, tiers, minimums):
     """Lane costs off the exact cost grid send a component's routing to the LPs at any span
     (their allocations are fixed: a transportation LP). Forced there (``integer_costs``
     None) at spans of 1e7..1e9, the LPs route the same allocations, quantum for quantum, as
-    well as the exact routing within what they state they give away (1e-9 relative per
-    criterion, ``test_rationing_routing._assert_as_good``); the plan passes the tier check.
+    well as the exact routing within what they give away: each stage keeps the earlier
+    criteria within 1e-9 relative of the LP's optimum, and that optimum is HiGHS' within its
+    tolerances (1e-9), so the lane cost may be a few 1e-9 relative above the exact one — up
+    to 3.4e-9 in seed 9370 at 2e8 units (0.61 on 1.8e8), at most 1.9e-9 in 200 random weeks
+    at 2e8..1e9; the test allows 1e-8 (``test_rationing_routing._assert_as_good``; it
+    allowed 1e-9 and a random run found 9370). The plan passes the tier check.
     (Measured: 200 of 200 weeks with costs uniform in 0.5..5, off the grid, at 1e6..1e12
     answered.)"""
     inst = _mixed(seed, huge, tiers, True, False, minimums=0.4 if minimums else 0.0)
@@ -244,7 +249,9 @@ def test_routing_lps_at_wide_spans_route_as_the_exact_routing(seed, huge, tiers,
     routed = (np.bincount(p.arc_line, minlength=p.num_lines) > 1) & (exact.alloc > 0)
     assert by_lp.lp_count > 0 or not routed.any()  # the LPs routed it
     grid = engine.QUANTUM * 10.0 ** solve.unit_exponent(p)
-    _assert_as_good(p, exact.flow, by_lp.flow, exact.alloc, by_lp.alloc, exact.floor, grid)
+    _assert_as_good(
+        p, exact.flow, by_lp.flow, exact.alloc, by_lp.alloc, exact.floor, grid, relative=1e-8
+    )
 
 
 def test_lane_costs_take_the_coarsest_exact_grid_per_component():
