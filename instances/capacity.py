@@ -328,8 +328,36 @@ class CapacityInstance(Document):
                     field=f"products[{k}].initial_inventory",
                 )
         _unique([s.name for s in self.segments], "segments", "name")
-        _ = self.demand_arrays  # validates references and duplicates (vectorised)
+        if len(self.demand) <= PLAIN_DEMAND_ROWS:
+            self._check_demand()
+        else:
+            _ = self.demand_arrays  # validates references and duplicates (vectorised)
         return self
+
+    def _check_demand(self) -> None:
+        """:attr:`demand_arrays`' checks (references column by column, then the first row
+        that repeats a triple), with its messages, in plain Python: a small document's
+        ``optim validate`` imports no numpy (tests/instances/test_capacity.py compares)."""
+        cols = {
+            "product": [p.id for p in self.products],
+            "segment": [s.name for s in self.segments],
+            "period": list(self.periods),
+        }
+        for name, known in cols.items():
+            allowed = set(known)
+            for k, d in enumerate(self.demand):
+                label = getattr(d, name)
+                if label not in allowed:
+                    raise InstanceError(
+                        f"demand[{k}].{name}: unknown {name} '{label}' (known: {_few(known)}).",
+                        field=f"demand[{k}].{name}",
+                    )
+        seen: set[tuple[str, str, str]] = set()
+        for k, d in enumerate(self.demand):
+            key = (d.product, d.segment, d.period)
+            if key in seen:
+                raise _duplicate_demand(d, k)
+            seen.add(key)
 
     @cached_property
     def demand_arrays(self) -> dict[str, np.ndarray]:
@@ -370,13 +398,7 @@ class CapacityInstance(Document):
                 seen = np.zeros(n, dtype=bool)
                 seen[first] = True
                 again = int(np.flatnonzero(~seen)[0])  # the first row that repeats one
-                d = self.demand[again]
-                raise InstanceError(
-                    f"demand: duplicate row for product '{d.product}', segment "
-                    f"'{d.segment}', period '{d.period}'; give one row per triple "
-                    "(sum the quantities).",
-                    field=f"demand[{again}]",
-                )
+                raise _duplicate_demand(self.demand[again], again)
         return out
 
     def to_frames(self) -> dict[str, pd.DataFrame]:
@@ -394,6 +416,19 @@ class CapacityInstance(Document):
                 }
             )
         }
+
+
+PLAIN_DEMAND_ROWS = 20_000
+"""Demand rows up to which the instance's references and duplicates are checked in plain
+Python (larger demand tables by :attr:`CapacityInstance.demand_arrays`, vectorised)."""
+
+
+def _duplicate_demand(d: DemandRow, k: int) -> InstanceError:
+    return InstanceError(
+        f"demand: duplicate row for product '{d.product}', segment '{d.segment}', period "
+        f"'{d.period}'; give one row per triple (sum the quantities).",
+        field=f"demand[{k}]",
+    )
 
 
 def _few(ids: list[str], n: int = 8) -> str:

@@ -101,12 +101,10 @@ def test_version_and_schema_import_nothing_heavy(argv):
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLE.parent.glob("*.json")))
 def test_validate_of_every_document_kind_imports_nothing_heavy(name):
     """`optim validate` of the bundled rationing, capacity and safety-stock documents (issue
-    12: start-up <= 0.5 s) imports neither pandas nor a solver; numpy only for the capacity
-    document's demand arrays, pydantic but for the plain rationing check (bench_cli.py
-    measures the seconds)."""
-    heavy = [m for m in HEAVY if m != "numpy" or name != "peak_capacity.json"]
+    12: start-up <= 0.5 s) imports neither pandas nor numpy nor a solver, nor pydantic for
+    the plain rationing check (bench_cli.py measures the seconds)."""
     run = _validate_in_a_fresh_process(
-        EXAMPLE.parent / name, heavy + ["pydantic"] * (name == "weekly_rationing.json")
+        EXAMPLE.parent / name, list(HEAVY) + ["pydantic"] * (name == "weekly_rationing.json")
     )
     assert run.stdout.splitlines()[0].startswith("valid ")
     assert run.stdout.splitlines()[-1] == "HEAVY [] 0"

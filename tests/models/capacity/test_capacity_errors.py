@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optim.errors import InstanceError
 from optim.instances.capacity import CapacityInstance
@@ -165,3 +167,39 @@ def test_bad_solver_choice() -> None:
         solve(CapacityInstance.model_validate(base()), SolveParams(solver="cpsat"))
     with pytest.raises(InstanceError, match=r"params\.method 'dp' is not available"):
         solve(CapacityInstance.model_validate(base()), SolveParams(method="dp"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "Z"]),
+            st.sampled_from(["key", "spot", "vip"]),
+            st.sampled_from(["W1", "W2", "W9"]),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_small_demand_is_checked_in_python_as_the_arrays_check_it(rows) -> None:
+    """Up to PLAIN_DEMAND_ROWS the demand's references and repeated triples are checked in
+    plain Python (`optim validate` imports no numpy); larger tables by demand_arrays. Both
+    refuse the same rows with the same message and field."""
+    from unittest import mock
+
+    import optim.instances.capacity as capacity
+
+    doc = base()
+    doc["demand"] = [
+        {"product": p, "segment": s, "period": t, "quantity": 1.0} for p, s, t in rows
+    ]
+
+    def outcome(limit: int) -> tuple[str, str | None] | None:
+        with mock.patch.object(capacity, "PLAIN_DEMAND_ROWS", limit):
+            try:
+                CapacityInstance.model_validate(doc)
+            except InstanceError as exc:
+                return str(exc), exc.field
+        return None
+
+    assert outcome(10**9) == outcome(0)
