@@ -76,6 +76,10 @@ def test_column_kinds_from_names_and_dtypes():
         "change": "quantity",
         "value_change": "money",
         "change_rate": "rate",
+        # a demand's or a forecast error's standard deviation is in units (its header
+        # carried no unit, and it was written with ten significant digits)
+        "sigma": "quantity",
+        "sigma_history": "quantity",
         "z": "float",
     }
     assert {name: column_kind(name) for name in kinds} == kinds
