@@ -241,4 +241,6 @@ def test_a_writer_started_before_the_run_writes_the_same_file(written, tmp_path)
         assert wait().read_bytes() == path.read_bytes()
     with workbook.writer_ready():
         unused = workbook._writer
-    assert workbook._writer is None and unused is not None and unused._shutdown_thread
+    assert workbook._writer is None and unused is not None
+    with pytest.raises(RuntimeError, match="shutdown"):  # stopped: takes no more work
+        unused.submit(int)
