@@ -23,7 +23,8 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from optim.precision import QUANTITY_DECIMALS, column_kind, rounded
 if TYPE_CHECKING:
     from optim.planning import PlanningRun
 
-__all__ = ["start_workbook", "workbook_tables", "write_workbook"]
+__all__ = ["start_workbook", "workbook_tables", "write_workbook", "writer_ready"]
 
 MAX_WIDTH = 60
 SIMULATION_COLUMNS = ("stage", "item", "location", "segment", "service_measure", "target", "fill",
@@ -173,23 +174,68 @@ def write_workbook(run: PlanningRun, path: str | Path) -> Path:
     return _write_tables(workbook_tables(run), *_labels(run), Path(path))
 
 
+_writer: Any = None  # the writer process writer_ready started (a ProcessPoolExecutor)
+
+
+def _two_cores() -> bool:
+    import multiprocessing
+    import os
+
+    return len(os.sched_getaffinity(0)) >= 2 and not multiprocessing.current_process().daemon
+
+
+def _ready() -> None:
+    """The writer process's first task: its imports (XlsxWriter; pandas and this module came
+    with the task)."""
+    import xlsxwriter  # noqa: F401
+
+
+@contextmanager
+def writer_ready() -> Iterator[None]:
+    """Start the process :func:`start_workbook` hands the workbook to now, at the start of a
+    run: it imports pandas, optim and XlsxWriter (about a second) on the other core while the
+    run works, instead of after the run, when it was the last thing the write waited for
+    (a spawned process's start-up before the ~2.4 s of XlsxWriter; the CSV tables and the
+    report took about as long as the whole workbook without it). Stopped at the end of the
+    block if no workbook took it."""
+    global _writer
+    if _writer is not None or not _two_cores():
+        yield
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(_ready)
+    _writer = pool
+    try:
+        yield
+    finally:
+        if _writer is pool:  # not used (the block failed or wrote no workbook)
+            _writer = None
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
 def start_workbook(run: PlanningRun, path: str | Path) -> Callable[[], Path]:
     """:func:`write_workbook` on another core: the tables are made here, then written by a
     spawned process while the caller goes on (the CSV tables and the HTML report: the demo's
     ~300,000 cells take XlsxWriter about 3 s of one core). Returns the function that waits
     for the file (raising what the writer raised) and returns its path. The same bytes as
     :func:`write_workbook`; written in this process where no second core is available, or
-    in a daemonic process (which may not start processes)."""
+    in a daemonic process (which may not start processes). The process :func:`writer_ready`
+    started, when there is one."""
     import multiprocessing
-    import os
     from concurrent.futures import ProcessPoolExecutor
 
+    global _writer
     path = Path(path)
     tables = workbook_tables(run)
-    if len(os.sched_getaffinity(0)) < 2 or multiprocessing.current_process().daemon:
+    if not _two_cores():
         done = _write_tables(tables, *_labels(run), path)
         return lambda: done
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    pool, _writer = _writer, None
+    if pool is None:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     future = pool.submit(_write_tables, tables, *_labels(run), path)
 
     def wait() -> Path:

@@ -224,3 +224,23 @@ def test_the_workbook_written_on_another_core_is_the_same_file(written, tmp_path
 
     with pytest.raises(FileCreateError, match="No such file or directory"):
         wait()
+
+
+def test_a_writer_started_before_the_run_writes_the_same_file(written, tmp_path):
+    """optim demo / plan start the workbook's process at the start of the run
+    (optim.workbook.writer_ready: its imports off the write's critical path); start_workbook
+    takes it (once) and the file is the same bytes; an unused writer is stopped at the end."""
+    from optim import workbook
+
+    run, path = written
+    with workbook.writer_ready():
+        started = workbook._writer
+        assert started is not None
+        wait = workbook.start_workbook(run, tmp_path / "early.xlsx")
+        assert workbook._writer is None  # taken
+        assert wait().read_bytes() == path.read_bytes()
+    with workbook.writer_ready():
+        unused = workbook._writer
+    assert workbook._writer is None and unused is not None
+    with pytest.raises(RuntimeError, match="shutdown"):  # stopped: takes no more work
+        unused.submit(int)

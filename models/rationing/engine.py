@@ -259,6 +259,41 @@ def load_kernels(params: SolveParams) -> float:
     return time.perf_counter() - start
 
 
+def _warm_up_problem() -> Problem:
+    from optim.instances.rationing import RationingInstance
+    from optim.models.rationing.arrays import prepare
+
+    return prepare(RationingInstance.model_validate(_WARM_UP))
+
+
+def load_flow_kernel() -> None:
+    """Compile (or load from numba's cache) the exact flow method's kernel alone
+    (``waterfill._ration_components``, on the :func:`load_kernels` week): the kernel warm-up
+    of a first planning run compiles it in one process and the routing's in the other
+    (:func:`load_route_kernel`, :mod:`optim.planning.warmup`)."""
+    p = _warm_up_problem()
+    _exact(p, np.ones(p.num_lines, dtype=bool))
+
+
+def load_route_kernel() -> None:
+    """Compile (or load from numba's cache) the exact routing's kernel alone
+    (``routing._route_components``, called as :func:`_route` calls it: the same types)."""
+    from optim.models.rationing.routing import route
+
+    p = _warm_up_problem()
+    route(
+        arc_line=p.arc_line,
+        arc_cell=p.arc_cell,
+        supply=p.supply,
+        line_component=p.line_component,
+        cell_component=p.cell_component,
+        alloc=np.zeros(p.num_lines),
+        cost=np.zeros(p.num_arcs, dtype=np.int64),
+        previous=None,
+        rank=np.zeros(p.num_arcs),
+    )
+
+
 def _worker(task: tuple[Problem, SolveParams, float | None]) -> _BlockResult | EngineError:
     sub, params, wall_deadline = task
     # the deadline travels as wall-clock time (perf_counter is per machine), moved on by the

@@ -592,6 +592,79 @@ def _stable_order(keys: Any, m: int) -> Any:
 
 
 @njit(cache=True)
+def _before(a: float, b: float) -> bool:
+    """numba's float order for sorting (``numba.np.numpy_support.lt_floats``): NaN last."""
+    return a < b or (np.isnan(b) and not np.isnan(a))
+
+
+@njit(cache=True)
+def _quick_order(keys: Any, m: int) -> Any:
+    """``np.argsort(keys[:m])`` exactly as numba compiles it (its default quicksort,
+    ``numba.misc.quicksort``: median-of-three partitions, the larger part stacked, insertion
+    sort below 15 keys), ties included - the same permutation, step by step, in plain loops
+    (numba took ~1.5 s to compile the ``np.argsort`` it replaces; the Newton step's sums run
+    in this order, so it must stay numba's; tests/models/rationing/test_waterfill_order.py)."""
+    order = np.empty(m, np.int64)
+    for i in range(m):
+        order[i] = i
+    if m < 2:
+        return order
+    stack_lo = np.empty(100, np.int64)
+    stack_hi = np.empty(100, np.int64)
+    stack_lo[0] = 0
+    stack_hi[0] = m - 1
+    n = 1
+    while n > 0:
+        n -= 1
+        low = stack_lo[n]
+        high = stack_hi[n]
+        while high - low >= 15:  # partition around the median of three
+            mid = (low + high) >> 1
+            if _before(keys[order[mid]], keys[order[low]]):
+                order[low], order[mid] = order[mid], order[low]
+            if _before(keys[order[high]], keys[order[mid]]):
+                order[high], order[mid] = order[mid], order[high]
+            if _before(keys[order[mid]], keys[order[low]]):
+                order[low], order[mid] = order[mid], order[low]
+            pivot = keys[order[mid]]
+            order[high], order[mid] = order[mid], order[high]
+            i = low
+            j = high - 1
+            while True:
+                while i < high and _before(keys[order[i]], pivot):
+                    i += 1
+                while j >= low and _before(pivot, keys[order[j]]):
+                    j -= 1
+                if i >= j:
+                    break
+                order[i], order[j] = order[j], order[i]
+                i += 1
+                j -= 1
+            order[i], order[high] = order[high], order[i]
+            if high - i > i - low:  # the larger part waits on the stack
+                if high > i:
+                    stack_lo[n] = i + 1
+                    stack_hi[n] = high
+                    n += 1
+                high = i - 1
+            else:
+                if i > low:
+                    stack_lo[n] = low
+                    stack_hi[n] = i - 1
+                    n += 1
+                low = i + 1
+        for i in range(low + 1, high + 1):  # insertion sort of order[low:high + 1]
+            k = order[i]
+            v = keys[k]
+            j = i
+            while j > low and _before(v, keys[order[j - 1]]):
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = k
+    return order
+
+
+@njit(cache=True)
 def _copy_state(
     l0: int,
     l1: int,
@@ -777,7 +850,7 @@ def _ration_components(
                     for c in range(c0, c1):
                         if seen_cell[c]:
                             rest += supply[c]
-                    m = 0
+                    m: Any = np.int64(0)  # int64, not Literal[int](0): one compile of the sort
                     for i in range(l0, l1):
                         if seen_line[i]:
                             if unfrozen[i]:
@@ -791,7 +864,7 @@ def _ration_components(
                     if integral:  # this cut is tight at its root: its lines freeze there
                         for i in range(l0, l1):
                             cut[i] = seen_line[i] and unfrozen[i]
-                    order = np.argsort(bp[:m])
+                    order = _quick_order(bp, m)
                     f_above = 0.0
                     for j in range(m):
                         f_above += floor[queue[j]]
@@ -881,7 +954,7 @@ def _ration_components(
                 # share is floored to the grid, as the LP stages' is when routed), so
                 # rounding never moves stock to a lower tier. Each line below its continuous
                 # share is tried once (an augmenting path of whole quanta, or none).
-                m = 0
+                m = np.int64(0)  # (as above)
                 for i in range(l0, l1):
                     if todo[i] and target[i] - goal[i] > 1e-9:
                         bp[m] = goal[i] - target[i]  # ascending: largest remainder first

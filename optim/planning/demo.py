@@ -148,8 +148,9 @@ def _job(
     if data.forecast != "statistical":
         progress.total -= 1  # no forecasting step
     from optim.planning.warmup import background
+    from optim.workbook import writer_ready
 
-    with atomic_folder(out, command=command, inputs=inputs) as tmp:
+    with writer_ready(), atomic_folder(out, command=command, inputs=inputs) as tmp:
         with background():  # a first run after an install compiles the kernels meanwhile
             result = planning.run(data, params=params, progress=progress, previous=previous)
         with progress.step("write tables, result documents and the HTML report"):

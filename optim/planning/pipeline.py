@@ -869,7 +869,9 @@ def run(
                 base_inst = _receipt_lead_times(
                     base_inst, data.receipts, days_per_period(seg.config.period)
                 )[0]
-            base = optim.solve(base_inst, params)
+            from optim.models.safety_stock.solve import solve_without_comparison
+
+            base = solve_without_comparison(base_inst, params)  # its stages table only
             if base.has_solution():
                 sigma = fc.errors[~fc.errors["item"].isin(mto)]
                 sigma = sigma.assign(std_dev=sigma["sigma"])

@@ -13,8 +13,9 @@ reaches the kernels at once, in the order the run needs them) and so writes the 
 the main process reads, segments and forecasts. No kernel is compiled in both processes: at
 each step that calls kernels (:data:`STAGES`) the main process calls :func:`reached`, which
 loads that step's kernels from the cache once the warm-up has written them; the main
-process, reaching safety stock before the warm-up has, compiles rationing's kernels
-meanwhile (the warm-up then loads them). Numba writes its cache files atomically, so
+process, reaching safety stock before the warm-up has, compiles rationing's flow kernel
+meanwhile and the warm-up its routing kernel after the others (each then loads the other's).
+Numba writes its cache files atomically, so
 neither process reads a partial file. ``tests/planning/test_warmup.py`` shows that
 :func:`warm` caches every kernel a planning run calls and that a cold run compiles each
 kernel in one process; the demo's files are the same bytes cold with and without the
@@ -77,8 +78,9 @@ class _Signals:
     """What the two processes tell each other (multiprocessing events of one context)."""
 
     done: dict[str, Any]  # stage -> set once the warm-up cached that stage's kernels
-    claimed: Any  # set when the main process compiles rationing's kernels itself
-    rationed: Any  # set once it has (they are in the cache)
+    claimed: Any  # set when the main process compiles rationing's flow kernel itself
+    rationed: Any  # set once it has (it is in the cache)
+    routed: Any  # set once the warm-up cached rationing's routing kernel (when claimed)
     lock: Any  # check-and-claim of rationing, atomic in both processes
 
 
@@ -99,10 +101,13 @@ def reached(stage: str) -> None:
     Main process: a stage's kernels are loaded from the cache the warm-up writes, never
     compiled twice. The warm-up goes through the stages in the run's order; when the main
     process reaches the safety-stock step before the warm-up has cached it, it compiles
-    rationing's kernels itself meanwhile (the last ones the run needs, the longest compile),
-    then waits for the warm-up's safety-stock kernels; at each later stage it waits for
-    that stage's kernels unless it compiled them itself. In the warm-up process: marks the
-    stages before ``stage`` as cached, and skips rationing when the main process took it.
+    rationing's flow kernel itself meanwhile (the run's longest compile, needed last), then
+    waits for the warm-up's safety-stock kernels; at each later stage it waits for that
+    stage's kernels, at rationing for the routing kernel, which the warm-up then compiles
+    after the simulation's (before, the main process compiled both of rationing's kernels
+    on its critical path while the warm-up, done, waited for them). In the warm-up process:
+    marks the stages before ``stage`` as cached; at rationing, when the main process took
+    the flow kernel, compiles the routing kernel and loads the flow kernel once cached.
     """
     if _child is not None:
         sig = _child
@@ -111,7 +116,11 @@ def reached(stage: str) -> None:
                 sig.done[name].set()
             mine = stage == "rationing" and not sig.claimed.is_set()
         if stage == "rationing" and not mine:
-            _wait(sig.rationed)  # the main process compiles them: load them from the cache
+            from optim.models.rationing.engine import load_route_kernel
+
+            load_route_kernel()
+            sig.routed.set()
+            _wait(sig.rationed)  # the main process compiles it: load it from the cache
         return
     if _main is None:
         return
@@ -122,12 +131,12 @@ def reached(stage: str) -> None:
             if claim:
                 sig.claimed.set()
         if claim:
-            from optim.models.rationing.engine import load_kernels
-            from optim.params import SolveParams
+            from optim.models.rationing.engine import load_flow_kernel
 
-            load_kernels(SolveParams())
+            load_flow_kernel()
             sig.rationed.set()
     if stage == "rationing" and sig.claimed.is_set():
+        _wait(sig.routed, proc)  # ended early: the rationing step compiles it
         return
     _wait(sig.done[stage], proc)
 
@@ -173,6 +182,7 @@ def background() -> Iterator[BaseProcess | None]:
         done={name: ctx.Event() for name in STAGES},
         claimed=ctx.Event(),
         rationed=ctx.Event(),
+        routed=ctx.Event(),
         lock=ctx.Lock(),
     )
     proc = ctx.Process(target=warm, args=(signals,), name="optim-kernel-warm-up", daemon=True)

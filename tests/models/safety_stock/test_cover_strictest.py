@@ -11,6 +11,8 @@ import math
 import random
 
 import numpy as np
+import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_critical_levels import _multi_segment
@@ -129,3 +131,23 @@ def test_comparison_of_the_example_states_levels_zero_and_meets_the_strictest():
     assert (a["expected_service"] >= strict - 1e-12).all()
     sim = simulate(inst, ref, periods=1500, replications=8, seed=1)
     assert sim["meets_target"].all()
+
+
+@pytest.mark.parametrize(("seed", "extra"), [(1, 0), (3, 2)])
+def test_solve_without_comparison_is_the_same_placement(seed, extra):
+    """:func:`solve_without_comparison` (the planning run's placement on the history's σ)
+    is :func:`solve` but for the max_z comparison its message states: the same objective,
+    bound and tables (the comparison is a second solve after the first)."""
+    from optim.models.safety_stock.solve import solve_without_comparison
+
+    inst = _multi_segment(random.Random(seed), 12, extra)
+    full, plain = solve(inst), solve_without_comparison(inst)
+    assert "saving" in full.message and "max_z comparison skipped" in plain.message
+    assert (plain.status, plain.objective, plain.bound) == (
+        full.status,
+        full.objective,
+        full.bound,
+    )
+    assert plain.tables.keys() == full.tables.keys()
+    for name, table in full.tables.items():
+        pd.testing.assert_frame_equal(plain.tables[name], table, check_exact=True)
