@@ -34,6 +34,7 @@ caller keeps HiGHS).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -402,6 +403,7 @@ def _start(form: _Form, ne: _Normal, up: Int) -> _Point:
     return _Point(x, uu - x[up], y, z, w)
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")  # non-finite: "numerical"
 def solve(
     model: CapacityLP,
     *,
@@ -417,7 +419,9 @@ def solve(
     duality gap, relative to the reported cost (the objective with its constant), at most
     ``gap_tol`` (status ``"optimal"``), at ``max_iter`` iterations, at ``time_limit`` seconds,
     or when the normal matrix cannot be factored even with a regularisation of 1e-2 of Θ's
-    largest entry or five steps in a row are shorter than 1e-6 (``"numerical"``).
+    largest entry, five steps in a row are shorter than 1e-6, or the iterate is no longer
+    finite (``"numerical"``; an iterate that overflowed ran on as NaN to ``max_iter``, with
+    numpy's overflow warnings on the console: seed 2284 of the random test).
     Raises :class:`NotStructured` where the model is not block-angular as required.
     """
     t0 = time.perf_counter()
@@ -443,6 +447,9 @@ def solve(
         pinf = float(max(np.linalg.norm(rb) / nb, np.linalg.norm(ru) / nu_))
         dinf = float(np.linalg.norm(rc) / nc)
         gap = abs(pobj - dobj) / (1.0 + abs(pobj + form.const))  # of the reported cost
+        if not all(map(math.isfinite, (pinf, dinf, gap))):
+            status = "numerical"
+            break
         if pinf <= tol and dinf <= tol and gap <= gap_tol:
             status = "optimal"
             break

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
@@ -73,6 +73,7 @@ def test_block_ipm_equals_highs(seed) -> None:
     density=st.sampled_from([0.5, 1.0]),
     routings=st.booleans(),
 )
+@example(seed=2284, products=3, resources=2, periods=6, peak=1.0, density=0.5, routings=False)
 def test_block_ipm_equals_highs_on_random_instances(
     seed, products, resources, periods, peak, density, routings
 ) -> None:
@@ -101,6 +102,28 @@ BREAKDOWN = {
 optimum: at iteration 8 the iterate is feasible to 1e-15 with a gap of 2.5e-7, then the
 Schur complement of the capacity rows loses its accuracy to cancellation (Θ spans 1e-12 to
 1e11) and the next steps lose primal feasibility; no other of 60 random instances did."""
+
+
+def test_an_iterate_that_overflows_stops_numerical_and_the_solve_falls_back(
+    monkeypatch, recwarn
+) -> None:
+    """Seed 2284 (found by a random run): the iterate lost feasibility after 10 iterations,
+    overflowed and ran on as NaN to the 150-iteration limit, printing numpy's overflow
+    warnings ("iteration_limit"). It stops "numerical" at once, silently, and the capacity
+    solve answers through HiGHS."""
+    inst = coupled(
+        2284, n_products=3, n_resources=2, n_periods=6, peak_factor=1.0, demand_density=0.5
+    )
+    res = blockipm.solve(build(from_instance(inst)))
+    assert res.status == "numerical" and res.iterations < 30
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    monkeypatch.setattr(capacity_module, "BLOCK_IPM_PRODUCTS", 1)
+    monkeypatch.setattr(capacity_module, "BLOCK_IPM_CAPACITY_ROWS", 1)
+    monkeypatch.setattr(capacity_module, "LARGE_LP", 1)
+    got = solve(inst)
+    ref = solve(inst, SolveParams(solver_options={"solver": "simplex"}))
+    assert got.status is Status.OPTIMAL
+    assert got.objective == pytest.approx(ref.objective, rel=1e-6)
 
 
 def test_a_breakdown_near_the_optimum_falls_back_to_highs(monkeypatch) -> None:
