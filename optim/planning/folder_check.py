@@ -47,10 +47,12 @@ __all__ = [
     "validate_folder",
 ]
 
-PLAIN_MAX_BYTES = 32 * 2**20
-"""Folders whose CSV files are larger (~470,000 history lines) are read by pandas at once:
-its vectorised reader is faster there, and a plain pass that ends in a fallback would be
-paid twice (the 10^6-line validate of ``benchmarks/bench_cli.py``)."""
+PLAIN_MAX_BYTES = 256 * 2**20
+"""Folders whose CSV files are larger (~3.7 million history lines) are read by pandas at
+once. Below, the plain pass, block by block, is the faster and the smaller: the 10^6-line
+folder of ``benchmarks/bench_cli.py`` in 1.1 s and 155 MiB against pandas' 2.6 s and
+496 MiB (benchmarks/RESULTS.md, session 10). A folder the plain pass declines after
+reading it pays both."""
 PLAIN_FILES = ("plan.yaml", "history.csv", "orders.csv", "items.csv")
 NUMBER = re.compile(r"-?[0-9]{1,11}(\.[0-9]{1,12})?")
 """A number as the plain path accepts it: both pandas' C reader and :class:`float` read it
