@@ -30,7 +30,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from optim.planning import PlanningRun
 
-__all__ = ["COLUMNS", "drilldown_section", "item_records"]
+__all__ = ["COLUMNS", "drilldown_section", "item_records", "rationing_lines_by_item"]
 
 COLUMNS: dict[str, list[str]] = {
     "targets": ["customer segment", "service target", "promise (days)"],
@@ -51,6 +51,28 @@ REPLENISHMENT = ("reorder_point", "order_up_to", "eoq")
 def _num(value: Any, digits: int = 2) -> float | None:
     x = float(value)
     return round(x, digits) if math.isfinite(x) else None
+
+
+def rationing_lines_by_item(run: PlanningRun) -> dict[str, list[list[Any]]]:
+    """This week's rationing lines per item: customer, segment, location, requested,
+    allocated, explanation (the drill-down's rows)."""
+    lines = run.rationing.tables.get("lines") if run.rationing.has_solution() else None
+    by_item_lines: dict[str, list[list[Any]]] = {}
+    if lines is not None and len(lines):
+        cut = lines["customer"].astype(str).str.len() + lines["item"].astype(str).str.len() + 2
+        loc = [d[k:] for d, k in zip(lines["demand_id"].astype(str), cut, strict=True)]
+        for r, where in zip(lines.to_dict("records"), loc, strict=True):
+            by_item_lines.setdefault(str(r["item"]), []).append(
+                [
+                    str(r["customer"]),
+                    str(r["segment"]),
+                    where,
+                    _num(r["requested"]),
+                    _num(r["allocated"]),
+                    str(r.get("explanation", "")),
+                ]
+            )
+    return by_item_lines
 
 
 def _by_key(keys: Any, rows: Any) -> dict[Any, list[Any]]:
@@ -127,22 +149,7 @@ def item_records(run: PlanningRun) -> dict[str, Any]:
         first = replen.drop_duplicates(["item", "location"])
         keys = zip(first["item"], first["location"], strict=True)
         extra_of = dict(zip(keys, zip(*(first[c] for c in extra), strict=True), strict=True))
-    lines = run.rationing.tables.get("lines") if run.rationing.has_solution() else None
-    by_item_lines: dict[str, list[list[Any]]] = {}
-    if lines is not None and len(lines):
-        cut = lines["customer"].astype(str).str.len() + lines["item"].astype(str).str.len() + 2
-        loc = [d[k:] for d, k in zip(lines["demand_id"].astype(str), cut, strict=True)]
-        for r, where in zip(lines.to_dict("records"), loc, strict=True):
-            by_item_lines.setdefault(str(r["item"]), []).append(
-                [
-                    str(r["customer"]),
-                    str(r["segment"]),
-                    where,
-                    _num(r["requested"]),
-                    _num(r["allocated"]),
-                    str(r.get("explanation", "")),
-                ]
-            )
+    by_item_lines = rationing_lines_by_item(run)
     stock_cols = ["location", "safety_stock", "base_stock_level", "decoupling_point"]
     stock_of = _by_key(stages["item"], zip(*(stages[c] for c in stock_cols), strict=True))
     demand_levels = _levels(demands) if len(demands) else {}

@@ -13,7 +13,13 @@ import pytest
 
 from optim.planning import PlanningRun, run
 from optim.planning.distributor import distributor_example
-from optim.planning.drilldown import COLUMNS, REPLENISHMENT, _num, item_records
+from optim.planning.drilldown import (
+    COLUMNS,
+    REPLENISHMENT,
+    _num,
+    item_records,
+    rationing_lines_by_item,
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,22 +66,7 @@ def _reference(run: PlanningRun) -> dict[str, Any]:
     cell_targets = seg.demand_stats(("item", "segment"))
     if extra and replen is not None:
         replen = replen.drop_duplicates(["item", "location"]).set_index(["item", "location"])
-    lines = run.rationing.tables.get("lines") if run.rationing.has_solution() else None
-    by_item_lines: dict[str, list[list[Any]]] = {}
-    if lines is not None and len(lines):
-        cut = lines["customer"].astype(str).str.len() + lines["item"].astype(str).str.len() + 2
-        loc = [d[k:] for d, k in zip(lines["demand_id"].astype(str), cut, strict=True)]
-        for r, where in zip(lines.to_dict("records"), loc, strict=True):
-            by_item_lines.setdefault(str(r["item"]), []).append(
-                [
-                    str(r["customer"]),
-                    str(r["segment"]),
-                    where,
-                    _num(r["requested"]),
-                    _num(r["allocated"]),
-                    str(r.get("explanation", "")),
-                ]
-            )
+    by_item_lines = rationing_lines_by_item(run)  # (unchanged by the grouping)
     stock_of = {k: g for k, g in stages.groupby("item", sort=False)}
     demand_of = {k: g for k, g in demands.groupby("item", sort=False)}
     out = []

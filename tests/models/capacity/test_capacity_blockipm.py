@@ -9,6 +9,8 @@ that cell, so any optimal dual must equal them).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -117,6 +119,13 @@ def test_an_iterate_that_overflows_stops_numerical_and_the_solve_falls_back(
     res = blockipm.solve(build(from_instance(inst)))
     assert res.status == "numerical" and res.iterations < 30
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    got = _solved_as_by_simplex(monkeypatch, inst)
+    assert "(IPX)" in got.info["lp_algorithm"]  # the stage it broke down on: HiGHS
+
+
+def _solved_as_by_simplex(monkeypatch, inst: CapacityInstance) -> Any:
+    """The capacity solve, made to take the block interior point, answers ``inst`` optimally
+    with the dual simplex's objective; returns its result."""
     monkeypatch.setattr(capacity_module, "BLOCK_IPM_PRODUCTS", 1)
     monkeypatch.setattr(capacity_module, "BLOCK_IPM_CAPACITY_ROWS", 1)
     monkeypatch.setattr(capacity_module, "LARGE_LP", 1)
@@ -124,19 +133,14 @@ def test_an_iterate_that_overflows_stops_numerical_and_the_solve_falls_back(
     ref = solve(inst, SolveParams(solver_options={"solver": "simplex"}))
     assert got.status is Status.OPTIMAL
     assert got.objective == pytest.approx(ref.objective, rel=1e-6)
+    return got
 
 
 def test_a_breakdown_near_the_optimum_falls_back_to_highs(monkeypatch) -> None:
     inst = coupled(31, **BREAKDOWN)
     res = blockipm.solve(build(from_instance(inst)))
     assert res.status in ("optimal", "numerical")  # stated, never a wrong "optimal"
-    monkeypatch.setattr(capacity_module, "BLOCK_IPM_PRODUCTS", 1)
-    monkeypatch.setattr(capacity_module, "BLOCK_IPM_CAPACITY_ROWS", 1)
-    monkeypatch.setattr(capacity_module, "LARGE_LP", 1)
-    got = solve(inst)
-    ref = solve(inst, SolveParams(solver_options={"solver": "simplex"}))
-    assert got.status is Status.OPTIMAL
-    assert got.objective == pytest.approx(ref.objective, rel=1e-6)
+    got = _solved_as_by_simplex(monkeypatch, inst)
     if res.status == "numerical":
         assert "block" not in got.info["lp_algorithm"] and "ipm_gap" not in got.info
 
