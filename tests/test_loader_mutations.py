@@ -33,7 +33,7 @@ import optim
 from optim.cli import main
 from optim.errors import InstanceError
 from optim.planning.distributor import distributor_example
-from optim.planning.folder import write_folder
+from optim.planning.folder import read_folder, write_folder
 from optim.planning.folder_check import RECORD_FIELDS as _RECORD_FIELDS
 
 DATA = Path(__file__).parents[1] / "instances" / "data"
@@ -364,6 +364,27 @@ def test_the_plain_path_reads_the_files_in_blocks_of_any_size(plain_planning, bl
         assert folder_check.plain_summary(plain_planning) == folder_check.read_summary(
             plain_planning
         )
+
+
+def test_order_lines_that_net_to_zero_in_pandas_are_not_accepted_plainly(plain_planning, tmp_path):
+    """Two order lines of one customer, item and location, 111964427.506162251996 and
+    -111964427.50616224: pandas reads both as the same double and nets them to 0 (no open
+    order: refused); float() read the first one ulp higher, the plain path summed 1.5e-8 and
+    passed the folder (second review). The plain path now decides on signs."""
+    from optim.planning.folder_check import plain_summary
+
+    copy = shutil.copytree(plain_planning, tmp_path / "net")
+    header, first, *_ = (copy / "orders.csv").read_text().splitlines()
+    cells = first.split(",")
+    q = header.split(",").index("quantity")
+    lines = []
+    for value in ("111964427.506162251996", "-111964427.50616224"):
+        cells[q] = value
+        lines.append(",".join(cells))
+    (copy / "orders.csv").write_text("\n".join([header, *lines]) + "\n")
+    with pytest.raises(InstanceError, match="no open order"):
+        read_folder(copy)
+    assert plain_summary(copy) is None
 
 
 def test_windows_line_ends_keep_the_plain_path(plain_planning, tmp_path):

@@ -49,14 +49,17 @@ __all__ = [
 
 PLAIN_MAX_BYTES = 256 * 2**20
 """Folders whose CSV files are larger (~3.7 million history lines) are read by pandas at
-once. Below, the plain pass, block by block, is the faster and the smaller: the 10^6-line
-folder of ``benchmarks/bench_cli.py`` in 1.1 s and 155 MiB against pandas' 2.6 s and
-496 MiB (benchmarks/RESULTS.md, session 10). A folder the plain pass declines after
-reading it pays both."""
+once. Below, the plain pass reads them block by block: the 10^6-line folder of
+``benchmarks/bench_cli.py`` (66 MiB) in 1.16 s and 152 MiB against read_folder's 2.30 s and
+484 MiB (benchmarks/RESULTS.md, session 10; larger folders not measured: the pass holds the
+bytes and the text at once, 2-3 times the files). A folder it declines after reading it pays
+both passes."""
 PLAIN_FILES = ("plan.yaml", "history.csv", "orders.csv", "items.csv")
 NUMBER = re.compile(r"-?[0-9]{1,11}(\.[0-9]{1,12})?")
 """A number as the plain path accepts it: both pandas' C reader and :class:`float` read it
-with the same sign and zero-ness, and below 1e11 in size (the gate allows 1e12)."""
+with the same sign and zero-ness, and below 1e11 in size (the gate allows 1e12); their
+values may differ in the last place (a long decimal), so no check compares a value with a
+bound closer than that."""
 MAX_GAP_DAYS = 366  # optim.segmentation.history.MAX_GAP_DAYS (that module imports pandas)
 MAX_SPAN_DAYS = 20 * 366  # optim.segmentation.history.MAX_SPAN_YEARS * 366
 
@@ -219,9 +222,15 @@ def _summary(folder: Path) -> FolderSummary:
     ):
         raise _Unsure
     # read_folder's order cells (customer, item, location summed): one above 0 and none
-    # above 1e12 (with a margin: pandas may sum in another order)
-    nets = orders.cells.values()
-    if not any(v > 1e-9 for v in nets) or max(nets) > MAX_MAGNITUDE - 1:
+    # above 1e12. Decided without the sums, which pandas may round otherwise (it parses a
+    # long decimal to the next double, and sums with compensation): a cell with positive
+    # lines and no return is above 0 however it is summed, and one whose lines' sizes add up
+    # to 1e12 less a millionth is at most 1e12. (The nets were compared: 111964427.506162251996
+    # and -111964427.50616224 were 0 to pandas, 1.5e-8 to float(): second review.)
+    cells = orders.cells.values()
+    if not any(positive and not negative for positive, negative, _ in cells):
+        raise _Unsure
+    if max(size for _, _, size in cells) > MAX_MAGNITUDE * (1 - 1e-6):
         raise _Unsure
     weeks = cfg["plan_weeks"]
     if not (last < start + _dt.timedelta(days=7)) or start > last + _dt.timedelta(
@@ -338,13 +347,16 @@ def _numbers(values: set[str], *, nonnegative: bool = False) -> dict[str, float]
     return out
 
 
+Key = tuple[str, str, str]  # customer, item, location as written
+
+
 @dataclass
 class _Lines:
     rows: int
     days: set[_dt.date]
     customers: set[str]
     items: set[str]
-    cells: dict[tuple[str, str, str], float]  # orders: quantity by customer, item, location
+    cells: dict[Key, tuple[bool, bool, float]]  # orders, by customer, item and location
 
 
 ORDER_COLUMNS = {"date", "order", "customer", "item", "quantity", "location"} | {
@@ -399,7 +411,6 @@ def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
     )
 
 
-Key = tuple[str, str, str]  # customer, item, location as written
 CANDIDATES = 4096
 """Rows kept as witnesses of demand (a positive line of a customer, item and location
 without returns); a history whose first rows have none is left to read_folder."""
@@ -448,13 +459,14 @@ class _Rows:
         returned = {key for key, q in self.minus if qty[q] < 0}
         return any(qty[q] > 0 and key not in returned for key, q in self.candidates)
 
-    def cells(self, qty: dict[str, float]) -> dict[Key, float]:
-        """Quantity summed by (customer, item, location) (read_folder: its
-        _check_order_cells)."""
-        out: dict[Key, float] = {}
+    def cells(self, qty: dict[str, float]) -> dict[Key, tuple[bool, bool, float]]:
+        """Per (customer, item, location): whether a line is positive, whether one is
+        negative, and the lines' sizes summed (read_folder: its _check_order_cells)."""
+        out: dict[Key, tuple[bool, bool, float]] = {}
         for customer, item, location, q in self.all:
-            cell = (customer, item, location)
-            out[cell] = out.get(cell, 0.0) + qty[q]
+            cell, value = (customer, item, location), qty[q]
+            positive, negative, size = out.get(cell, (False, False, 0.0))
+            out[cell] = (positive or value > 0, negative or value < 0, size + abs(value))
         return out
 
 
