@@ -214,7 +214,7 @@ def _columns(supply: list[Any], demand: list[Any], segments: list[Any]) -> tuple
             raise _Decline
         if low > qty + 1e-12 or low > cap + 1e-12:
             raise _Decline
-        if lot > 0 and (aon or abs(low / lot - round(low / lot)) > 1e-9):
+        if lot > 0 and (aon or not _multiple(low, lot)):
             raise _Decline
         if aon and low > 0 and abs(low - min(qty, cap)) > 1e-9:
             raise _Decline
@@ -306,6 +306,13 @@ def _floats(values: list[Any]) -> np.ndarray:
     import numpy as np
 
     return np.array(values, dtype=np.float64)
+
+
+def _multiple(low: float, lot: float) -> bool:
+    """Whether ``low`` is a whole number of lots (within 1e-9 of one); a ratio that
+    overflows (a lot of 1e-307) is not (the full validator decides)."""
+    ratio = low / lot
+    return math.isfinite(ratio) and abs(ratio - round(ratio)) <= 1e-9
 
 
 def _quantity(value: Any, default: float | None, *, strict: bool) -> float:

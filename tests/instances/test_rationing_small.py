@@ -112,3 +112,20 @@ def test_a_huge_tier_is_a_gap_not_a_huge_set():
     assert plain_tables(doc) is None
     with pytest.raises(InstanceError, match="no segment has tier 3"):
         optim.from_dict(doc)
+
+
+def test_a_minimum_over_a_tiny_lot_is_left_to_the_full_validator(tmp_path):
+    """min_quantity 50 over a lot of 1e-307: the ratio overflows to infinity, and Python's
+    round() raised OverflowError — `optim validate` and `optim solve` ended "internal error",
+    exit 1 (second review). The plain check now steps aside and the full validator decides."""
+    import json
+
+    from optim.cli import main
+    from optim.instances.rationing_small import plain_sizes
+
+    doc = copy.deepcopy(WEEKLY)
+    doc["demand"][0].update(min_quantity=50, lot_size=1e-307)
+    assert plain_sizes(doc) is None
+    path = tmp_path / "week.json"
+    path.write_text(json.dumps(doc))
+    assert main(["validate", str(path)]) in (0, 2)
