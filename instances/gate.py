@@ -194,28 +194,36 @@ def check_text_stream(path: Path, block_bytes: int = 1 << 22) -> None:
 
 def check_text(data: bytes, name: str, block_bytes: int = 1 << 22) -> None:
     """:func:`decode`'s checks on bytes another reader parses (no text copy of them is
-    made): no NUL byte and UTF-8 throughout; a refusal names the line."""
+    made), with its messages: no NUL byte (the first, wherever the first bad byte is) and
+    UTF-8 throughout; a refusal names the line."""
+    _refuse_nul(data, name, 1)
     blocks = (data[k : k + block_bytes] for k in range(0, len(data), block_bytes))
     _check_blocks(blocks, name)
 
 
 def _check_blocks(blocks: Iterator[bytes], name: str) -> None:
+    """NUL bytes and UTF-8 block by block. A bad byte is named as :func:`decode` names it:
+    also when it is a character's first byte held over from the block before (the line the
+    block starts on: a character's bytes hold no line break), or a character cut off by the
+    end of the text."""
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1  # the line the block starts on
     for block in blocks:
         _refuse_nul(block, name, line)
-        held = len(decoder.getstate()[0])  # a character's first bytes from the last block
+        pending = decoder.getstate()[0]  # a character's first bytes from the last block
         try:
             decoder.decode(block)
         except UnicodeDecodeError as exc:
-            raise _not_utf8(block, max(exc.start - held, 0), name, line) from None
+            at = exc.start - len(pending)
+            if at < 0:
+                raise _not_utf8(pending, exc.start, name, line) from None
+            raise _not_utf8(block, at, name, line) from None
         line += block.count(b"\n")
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        raise refuse(name, "ends inside a character", line=line, allowed="UTF-8 text") from None
+    pending = decoder.getstate()[0]
+    if pending:  # the text ends inside a character
+        raise _not_utf8(pending, 0, name, line)
 
 
 def _refuse_nul(data: bytes, name: str, line: int) -> None:

@@ -910,3 +910,31 @@ def test_json_depth_is_the_same_in_python_and_numpy(doc):
     skeleton = compact.translate(None, gate._NOT_STRUCTURE).replace(b'""', b"")
     assert gate._small_depth(skeleton) == gate._numpy_depth(skeleton) == depth(doc)
     assert gate._max_depth(orjson.dumps(doc)) == depth(doc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.lists(
+        st.sampled_from(
+            [b"a", b"\n", b"\x00", b"\xe9", b"\xc3", b"\xa9", b"\xe2\x82\xac", b"\xf0"]
+        ),
+        max_size=40,
+    ).map(b"".join),
+    block=st.integers(1, 8),
+)
+def test_checking_text_block_by_block_refuses_as_decode_does(data, block):
+    """gate.check_text (a rationing CSV held as bytes, checked without a text copy) refuses
+    exactly what gate.decode refuses, with its message: a NUL byte first, a bad byte split
+    from its block, a character cut off at the end (second review: the byte after a held
+    lead byte was named, and a cut character read "ends inside a character")."""
+    from optim.instances import gate
+
+    def outcome(check: Callable[[], object]) -> str:
+        try:
+            check()
+        except InstanceError as exc:
+            return str(exc)
+        return "ok"
+
+    expected = outcome(lambda: gate.decode(data, "f"))
+    assert outcome(lambda: gate.check_text(data, "f", block_bytes=block)) == expected
