@@ -120,7 +120,9 @@ def reached(stage: str) -> None:
 
             load_route_kernel()
             sig.routed.set()
-            _wait(sig.rationed)  # the main process compiles it: load it from the cache
+            # the main process compiles it: load it from the cache (the wait also returns
+            # when the main process is gone, killed: it polled forever before)
+            _wait(sig.rationed, multiprocessing.parent_process())
         return
     if _main is None:
         return
