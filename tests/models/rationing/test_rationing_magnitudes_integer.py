@@ -69,11 +69,19 @@ def _best_tier_total(
 
 
 def _quanta(value: float, grid: float) -> Fraction | int:
-    """``value`` in quanta of ``grid`` (the decimal it is written as), exactly; a whole
-    number where it is on the grid within 0.01 quantum (as the checks' flooring reads it)."""
+    """``value`` in quanta of ``grid`` (the decimal it is written as); a whole number where
+    it is on the grid within 0.01 quantum (as the checks' flooring reads it), else exactly,
+    less :data:`_SHARE_NOISE`: a continuous share carries the rounding of a double, and the
+    minimums' shares 16/7, 4/7 and 8/7 of 4 units came out 5e-10 quanta above the 4 units
+    of their cells, which the exact oracle then called infeasible (seed 5564, a random run)."""
     x = Fraction(float(value)) / Fraction(str(grid))
     n = round(x)
-    return n if abs(x - n) <= Fraction(1, 100) else x
+    return n if abs(x - n) <= Fraction(1, 100) else max(x - _SHARE_NOISE, Fraction(0))
+
+
+_SHARE_NOISE = Fraction(1, 10**6)
+"""A millionth of a quantum: far above a double's rounding of a share, far below the one
+quantum per line the checks allow a floored share to lose."""
 
 
 def _check_against_brute_force(p, out, grid: float) -> None:
@@ -170,6 +178,7 @@ def test_mixed_magnitudes_with_lots_and_all_or_nothing_are_exact(seed, huge, min
 # the lot line holds 4 and tier 1 takes the 0.666666 that frees. The former oracle floored
 # the two other 14/3 to 4.666666 and gave their 2 quanta to tier 1 (666668 quanta)
 @example(seed=0, n_comp=40)
+@example(seed=5564, n_comp=40)  # shares summing 5e-10 quanta over their cells' supply
 def test_many_small_components_keep_every_tier_total(seed, n_comp):
     """Scale-like weeks at ordinary magnitudes (many small components with lots,
     all-or-nothing lines, minimums and weights at three tiers): every tier total of every
