@@ -1699,12 +1699,15 @@ def _route_lp(
 def _solve_routing_lp(runner: _Runner, lp: highs.LinearProgram) -> highs.RawSolution:
     """One routing LP; when HiGHS ends it neither solved nor stopped by a limit ('HiGHS:
     Unknown': the clean-up after presolve left a bound violated beyond the 1e-9
-    tolerances), the same LP once more without presolve — same rows, bounds and
-    tolerances, so the same optimum, never a loosened one."""
+    tolerances) or calls it infeasible, the same LP once more without presolve — same
+    rows, bounds and tolerances, so the same optimum, never a loosened one. (Presolve
+    called a routing of 3e11 units with minimums infeasible that the LP without it routes,
+    as the brute force does: seed 1388 of test_wide_components_above_the_size_limit_are_
+    exact, a random run. A routing that is infeasible, with arcs shut, stays so.)"""
     try:
         return runner.solve(lp)
     except EngineError as exc:
-        if exc.termination is not Termination.ERROR:
+        if exc.termination is not Termination.ERROR and exc.status is not Status.INFEASIBLE:
             raise
         return runner.solve(lp, options={"presolve": "off"})
 

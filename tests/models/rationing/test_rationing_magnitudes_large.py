@@ -118,6 +118,7 @@ def test_components_up_to_10000_take_the_flow_method():
     st.booleans(),
     st.booleans(),
 )
+@example(seed=1388, huge=[3e11], tiers=1, lanes=True, minimums=True)  # presolve: infeasible
 def test_wide_components_above_the_size_limit_are_exact(seed, huge, tiers, lanes, minimums):
     """With ``MAX_COMPONENT`` lowered to 6 every component of these small weeks counts as
     large: the wide ones (span > ``LP_SPAN``) take the flow method and exact routing (no
