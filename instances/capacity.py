@@ -348,10 +348,7 @@ class CapacityInstance(Document):
             for k, d in enumerate(self.demand):
                 label = getattr(d, name)
                 if label not in allowed:
-                    raise InstanceError(
-                        f"demand[{k}].{name}: unknown {name} '{label}' (known: {_few(known)}).",
-                        field=f"demand[{k}].{name}",
-                    )
+                    raise _unknown_demand(k, name, label, known)
         seen: set[tuple[str, str, str]] = set()
         for k, d in enumerate(self.demand):
             key = (d.product, d.segment, d.period)
@@ -382,11 +379,7 @@ class CapacityInstance(Document):
             bad = np.flatnonzero(idx < 0)
             if bad.size:
                 k = int(bad[0])
-                kind = {"product": "product", "segment": "segment", "period": "period"}[name]
-                raise InstanceError(
-                    f"demand[{k}].{name}: unknown {kind} '{labels[k]}' (known: {_few(known)}).",
-                    field=f"demand[{k}].{name}",
-                )
+                raise _unknown_demand(k, name, labels[k], known)
             out[name] = idx
         out["quantity"] = np.fromiter((d.quantity for d in self.demand), np.float64, n)
         if n:
@@ -421,6 +414,13 @@ class CapacityInstance(Document):
 PLAIN_DEMAND_ROWS = 20_000
 """Demand rows up to which the instance's references and duplicates are checked in plain
 Python (larger demand tables by :attr:`CapacityInstance.demand_arrays`, vectorised)."""
+
+
+def _unknown_demand(k: int, name: str, label: str, known: list[str]) -> InstanceError:
+    return InstanceError(
+        f"demand[{k}].{name}: unknown {name} '{label}' (known: {_few(known)}).",
+        field=f"demand[{k}].{name}",
+    )
 
 
 def _duplicate_demand(d: DemandRow, k: int) -> InstanceError:
