@@ -60,15 +60,13 @@ def _shape(annotation: Any) -> str | None:
 
 
 def _strict(value: Any, leaf: str, limit: float | None) -> None:
-    from optim.instances.gate import shown
+    from optim.instances.gate import shown, text_hint
 
     if isinstance(value, bool):
         raise StrictNumberError(f"must be a number, got {shown(value)} (a boolean).", leaf)
     if isinstance(value, str):
-        raise StrictNumberError(
-            f"must be a number, got {shown(value)} (text); write the number without quotes.",
-            leaf,
-        )
+        hint = text_hint(value)
+        raise StrictNumberError(f"must be a number, got {shown(value)} ({hint}).", leaf)
     if isinstance(value, float) and value != value:
         raise StrictNumberError("must be a number, got NaN.", leaf)
     if limit is not None and isinstance(value, (int, float)) and abs(value) > limit:

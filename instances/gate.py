@@ -45,7 +45,7 @@ from typing import Any
 
 import yaml
 
-from optim.errors import MAGNITUDE, InstanceError
+from optim.errors import MAGNITUDE, SYNTAX, InstanceError
 
 __all__ = [
     "MAX_CSV_BYTES",
@@ -59,6 +59,7 @@ __all__ = [
     "check_number",
     "check_output",
     "check_text",
+    "dump_yaml",
     "field_line",
     "load_document",
     "located",
@@ -68,6 +69,7 @@ __all__ = [
     "read_text",
     "shown",
     "stage_array_bytes",
+    "text_hint",
 ]
 
 MAX_DOCUMENT_BYTES = 256 * 2**20
@@ -111,6 +113,17 @@ def shown(value: Any) -> str:
     return repr(value)
 
 
+_NUMERAL = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+
+
+def text_hint(value: str) -> str:
+    """What to say of text where a number belongs: a numeral was quoted (``"-3"``), anything
+    else (``yes``, ``1:30``, ``ten``) is simply not a number."""
+    if _NUMERAL.fullmatch(value.strip()):
+        return "text in quotes; write the number without quotes"
+    return "text, not a number"
+
+
 def where(name: str, line: int | None = None, field: str | None = None) -> str:
     """``"orders.csv line 5, column location"`` / ``"plan.yaml line 7, field network"``."""
     out = str(name)
@@ -129,6 +142,7 @@ def refuse(
     line: int | None = None,
     field: str | None = None,
     allowed: str | None = None,
+    kind: str | None = None,
 ) -> InstanceError:
     """One error: ``"{file} line {n}, column {field}: {what}; allowed: {allowed}."``"""
     text = f"{where(name, line, field)}: {what}"
@@ -136,7 +150,7 @@ def refuse(
         text += f"; allowed: {allowed}"
     if not text.endswith("."):
         text += "."
-    return InstanceError(text, field=field or name)
+    return InstanceError(text, field=field or name, kind=kind)
 
 
 # ----------------------------------------------------------------------------- files
@@ -461,6 +475,7 @@ def parse_json(text: str, name: str) -> Any:
             name,
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
             allowed="a JSON document",
+            kind=SYNTAX,
         ) from None
     except RecursionError:
         raise refuse(
@@ -533,6 +548,74 @@ class GateLoader(yaml.SafeLoader):
                         )
                     seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+# Plain scalars read by YAML 1.2's core schema, not PyYAML's YAML 1.1 rules, under which
+# `010` is 8 (octal), `1:30` is 90 (base 60), `1_0` is 10, `yes` / `on` are booleans and
+# `1e3` (no dot) is text: a planner's lead time of 010 weeks silently became 8.
+_BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float"))
+GateLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+GateLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+GateLoader.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+GateLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _yaml_bool(loader: GateLoader, node: Any) -> bool:
+    return str(loader.construct_scalar(node)).lower() == "true"
+
+
+def _yaml_int(loader: GateLoader, node: Any) -> int:
+    text = str(loader.construct_scalar(node))
+    if text[:2] in ("0o", "0x"):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)  # leading zeros are decimal: 010 is ten
+
+
+def _yaml_float(loader: GateLoader, node: Any) -> float:
+    text = str(loader.construct_scalar(node)).lower()
+    if text.endswith(".inf"):
+        return -math.inf if text[0] == "-" else math.inf
+    return math.nan if text == ".nan" else float(text)
+
+
+GateLoader.add_constructor(_BOOL, _yaml_bool)
+GateLoader.add_constructor(_INT, _yaml_int)
+GateLoader.add_constructor(_FLOAT, _yaml_float)
+
+
+class GateDumper(yaml.SafeDumper):
+    """Safe YAML writer whose text reads back the same through :class:`GateLoader` (and
+    YAML 1.1 readers): a string either schema reads as something else (``1e3``, ``0o17``,
+    ``yes``, ``010``) is written in quotes."""
+
+
+GateDumper.yaml_implicit_resolvers = {
+    first: list(resolvers) for first, resolvers in yaml.SafeDumper.yaml_implicit_resolvers.items()
+}
+for _first, _resolvers in GateLoader.yaml_implicit_resolvers.items():
+    for _tag, _rx in _resolvers:
+        if _tag in (_BOOL, _INT, _FLOAT):
+            GateDumper.yaml_implicit_resolvers.setdefault(_first, []).append((_tag, _rx))
+
+
+def dump_yaml(data: Any) -> str:
+    """``data`` as YAML text that :func:`parse_yaml` reads back equal (block style, keys in
+    their order, Unicode as is)."""
+    return yaml.dump(data, Dumper=GateDumper, sort_keys=False, allow_unicode=True)
 
 
 _KINDS = {
@@ -614,9 +697,11 @@ def parse_yaml(text: str, name: str) -> Any:
             f"invalid YAML ({problem})",
             line=mark.line + 1 if mark else None,
             allowed="a YAML document",
+            kind=SYNTAX,
         ) from None
     except yaml.YAMLError as exc:
-        raise refuse(name, f"invalid YAML ({' '.join(str(exc).split())})") from None
+        what = f"invalid YAML ({' '.join(str(exc).split())})"
+        raise refuse(name, what, kind=SYNTAX) from None
     except RecursionError:
         raise refuse(
             name, "is nested too deeply to read", allowed=f"at most {MAX_DEPTH} levels"
@@ -878,8 +963,8 @@ def check_number(value: Any, field: str, *, allowed: str = "a finite number") ->
         )
     if isinstance(value, str):
         raise InstanceError(
-            f"{field} must be a number, got {shown(value)} (text in quotes); "
-            f"allowed: {allowed}, written without quotes.",
+            f"{field} must be a number, got {shown(value)} ({text_hint(value)}); "
+            f"allowed: {allowed}.",
             field=field,
         )
     if isinstance(value, float) and not math.isfinite(value):

@@ -79,7 +79,8 @@ def _lead_time(value: Any, owner: str) -> Any:
         )
     if value < 0:
         raise InstanceError(f"lead_time {value} of {owner} is negative; it must be >= 0.")
-    return int(value) if value == int(value) else float(value)
+    # whole values as int, but not past 2**53 (1e30 stays 1e30 in the magnitude message)
+    return int(value) if value == int(value) and abs(value) <= 2**53 else float(value)
 
 
 class LeadTimePoint(Frozen):

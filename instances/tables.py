@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from optim.errors import InstanceError
+from optim.instances.gate import text_hint
 
 
 def _shown(value: Any) -> str:
@@ -151,11 +152,10 @@ def number_column(
             )
         if is_bad.any():
             row = int(np.flatnonzero(is_bad)[0])
-            text = isinstance(raw.iloc[row], str)
+            cell = raw.iloc[row]
             raise InstanceError(
                 f"{_where(table, frame, row, id_col)}: {col} must be a number, "
-                f"got {_shown(raw.iloc[row])}"
-                + (" (text); write the number without quotes" if text else ""),
+                f"got {_shown(cell)}" + (f" ({text_hint(cell)})" if isinstance(cell, str) else ""),
                 field=f"{table}[{row}].{col}",
             )
     values = pd.to_numeric(raw, errors="coerce")

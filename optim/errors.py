@@ -22,7 +22,7 @@ class InstanceError(OptimError, ValueError):
         Dotted path of the offending field, e.g. ``"demand[3].segment"``.
     kind
         What is wrong when a caller acts on it: :data:`MAGNITUDE` (a number beyond the
-        largest the model takes), else None.
+        largest the model takes), :data:`SYNTAX` (not well-formed JSON or YAML), else None.
     """
 
     def __init__(self, message: str, field: str | None = None, *, kind: str | None = None) -> None:
@@ -34,6 +34,10 @@ class InstanceError(OptimError, ValueError):
 MAGNITUDE = "magnitude"
 """The :attr:`InstanceError.kind` of a number refused for its size (``gate.MAX_MAGNITUDE``,
 rationing's ``MAX_QUANTITY``)."""
+
+SYNTAX = "syntax"
+"""The :attr:`InstanceError.kind` of a document that is not well-formed JSON or YAML (the
+HTTP service answers it 400, a well-formed but invalid document 422)."""
 
 
 class SolverUnavailableError(OptimError, ImportError):

@@ -9,7 +9,9 @@ valid documents and planning folders never give exit 1 or a traceback.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 
 from optim.cli import main
 from optim.errors import InstanceError
+from optim.instances import gate
 from optim.planning.distributor import distributor_example
 from optim.planning.folder import read_folder, write_folder
 
@@ -242,6 +245,97 @@ def test_yaml_duplicate_key_and_stdin(tmp_path, capsys, monkeypatch):
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))
         _refused(capsys, ["solve", "-", "--out", str(tmp_path / "r.json")], "standard input")
     assert not (tmp_path / "r.json").exists()
+
+
+# YAML's plain scalars: read by YAML 1.2's core schema, as a planner means them (PyYAML's
+# YAML 1.1 rules read `010` as 8, `1:30` as 90, `1e3` as text and `yes` as true)
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("010", 10),
+        ("0o17", 15),
+        ("0x1F", 31),
+        ("+12", 12),
+        ("1e3", 1000.0),
+        ("1.5E-3", 0.0015),
+        ("-.5", -0.5),
+        ("2.", 2.0),
+        ("true", True),
+        ("FALSE", False),
+        ("~", None),
+        ("yes", "yes"),
+        ("on", "on"),
+        ("1:30", "1:30"),
+        ("1_000", "1_000"),
+        ("0b11", "0b11"),
+        ("2025-07-07", datetime.date(2025, 7, 7)),
+    ],
+)
+def test_yaml_plain_scalars_are_read_by_yaml_1_2_rules(written, value):
+    got = gate.parse_yaml(f"v: {written}\n", "x.yaml")["v"]
+    assert (type(got), got) == (type(value), value)
+
+
+def test_yaml_infinity_and_nan_spellings():
+    doc = gate.parse_yaml("a: .inf\nb: -.Inf\nc: .NaN\n", "x.yaml")
+    assert doc["a"] == math.inf and doc["b"] == -math.inf and math.isnan(doc["c"])
+
+
+def test_a_plan_yaml_lead_time_written_010_is_ten_weeks_and_yes_is_not_a_number(
+    folder, tmp_path, capsys
+):
+    """`lead_time: 010` planned with 8 weeks (octal) and validated; `plan_weeks: yes` said
+    "plan_weeks True is not a whole number" - not the value as written."""
+    copy = _copy(folder, tmp_path)
+    text = (copy / "plan.yaml").read_text()
+    first = next(line for line in text.splitlines() if "lead_time:" in line)
+    (copy / "plan.yaml").write_text(text.replace(first, first.split(":")[0] + ": 010", 1))
+    data = read_folder(copy)
+    assert data.network["stages"][0]["lead_time"] == 10
+    line = next(k for k, t in enumerate(text.splitlines(), 1) if t.startswith("plan_weeks:"))
+    (copy / "plan.yaml").write_text(text.replace("plan_weeks: 26", "plan_weeks: yes"))
+    _plan_refused(capsys, copy, tmp_path, f"plan.yaml line {line}", "plan_weeks", "'yes'")
+    (copy / "plan.yaml").write_text(text.replace("plan_weeks: 26", "plan_weeks: 1:30"))
+    _plan_refused(capsys, copy, tmp_path, "plan_weeks", "'1:30'")  # (90 weeks, base 60)
+    # text where a number belongs: a quoted numeral gets the hint, other text does not
+    for written, hint in (("'5'", "without quotes"), ("1:30", "text, not a number")):
+        edited = text.replace(first, f"{first.split(':')[0]}: {written}", 1)
+        (copy / "plan.yaml").write_text(edited)
+        _plan_refused(capsys, copy, tmp_path, "lead_time", hint)
+
+
+_PLAIN_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.from_regex(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?", fullmatch=True),
+    st.from_regex(r"0[oxb][0-9a-fA-F]{1,4}|[0-9]{1,3}(:[0-5][0-9])+|[0-9_]{1,6}", fullmatch=True),
+    st.sampled_from(["yes", "No", "ON", "off", "y", "n", "null", "~", "true", ".inf", ".nan"]),
+)
+_SCALARS = st.one_of(
+    _PLAIN_TEXT,
+    st.integers(-(10**15), 10**15),
+    st.floats(allow_nan=False, width=64),
+    st.booleans(),
+    st.none(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        _SCALARS,
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(_PLAIN_TEXT, inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+def test_what_optim_writes_as_yaml_reads_back_equal(data):
+    """plan.yaml, policy.yaml and configs are written by :func:`gate.dump_yaml` (a string
+    either YAML schema reads as a number, boolean or null is quoted), so a stage or item
+    id like `1e3`, `0o17` or `yes` reads back as the same text."""
+    text = gate.dump_yaml({"v": data})
+    assert gate.parse_yaml(text, "x.yaml") == {"v": data}
+    assert yaml.safe_load(text) == {"v": data}  # and YAML 1.1 readers read it the same
 
 
 def test_lead_time_million_is_refused_before_allocation(tmp_path, capsys):

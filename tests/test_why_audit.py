@@ -187,10 +187,11 @@ def folder(tmp_path_factory):
 @pytest.mark.parametrize(
     ("table", "k", "key", "value", "words"),
     [
-        ("demand", 0, "quantity", "60", ["'60'", "(text)", "without quotes"]),
-        ("supply", 1, "quantity", "30", ["'30'", "(text)"]),
-        ("demand", 5, "min_quantity", "10", ["'10'", "(text)"]),
-        ("segments", 0, "tier", "1", ["'1'", "(text)"]),
+        ("demand", 0, "quantity", "60", ["'60'", "(text in quotes", "without quotes"]),
+        ("supply", 1, "quantity", "30", ["'30'", "(text in quotes"]),
+        ("demand", 5, "min_quantity", "10", ["'10'", "(text in quotes"]),
+        ("segments", 0, "tier", "1", ["'1'", "(text in quotes"]),
+        ("segments", 0, "tier", "one", ["'one'", "(text, not a number)"]),
         ("segments", 2, "tier", 1e308, ["1e+308", "no segment has tier 3", "without gaps"]),
         ("demand", 3, "quantity", True, ["True"]),
     ],

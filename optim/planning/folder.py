@@ -68,8 +68,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import yaml
-
 from optim.errors import InstanceError
 from optim.planning.plan_document import (
     FORECASTS,
@@ -1242,11 +1240,9 @@ def write_folder(data: PlanningData, folder: str | Path) -> Path:
     for key in ("currency", "units"):
         if getattr(data, key) is not None:
             plan[key] = getattr(data, key)
-    (folder / "plan.yaml").write_text(
-        yaml.safe_dump(plan, sort_keys=False, allow_unicode=True), encoding="utf-8"
-    )
+    from optim.instances import gate
+
+    (folder / "plan.yaml").write_text(gate.dump_yaml(plan), encoding="utf-8")
     if data.policy is not None:
-        (folder / "policy.yaml").write_text(
-            yaml.safe_dump(data.policy, sort_keys=False, allow_unicode=True), encoding="utf-8"
-        )
+        (folder / "policy.yaml").write_text(gate.dump_yaml(data.policy), encoding="utf-8")
     return folder

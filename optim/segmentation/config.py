@@ -183,4 +183,8 @@ class SegmentationConfig(Document):
 
     def to_yaml(self) -> str:
         """YAML text that :meth:`from_yaml` reads back to an equal config."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        from optim.instances.gate import (
+            GateDumper,
+        )  # quotes what the gate's reader would not read as text
+
+        return yaml.dump(self.model_dump(mode="json"), Dumper=GateDumper, sort_keys=False)

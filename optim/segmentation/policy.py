@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import pandas as pd
-import yaml
 from pydantic import Field, model_validator
 
 from optim.errors import InstanceError
@@ -263,4 +262,6 @@ def with_file(path: Path, build: Callable[[], T]) -> T:
 def default_policy() -> PolicyTable:
     """The packaged default table (``optim/segmentation/default_policy.yaml``)."""
     text = resources.files("optim.segmentation").joinpath("default_policy.yaml").read_text("utf-8")
-    return PolicyTable.model_validate(yaml.safe_load(text))
+    from optim.instances import gate  # read as a planner's policy file is (YAML 1.2 scalars)
+
+    return PolicyTable.model_validate(gate.parse_yaml(text, "default_policy.yaml"))
