@@ -11,7 +11,6 @@ import asyncio
 import concurrent.futures
 import concurrent.futures.process
 import io
-import json
 import multiprocessing
 import tempfile
 import threading
@@ -20,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-import yaml
-
 from optim import api
+from optim.errors import SYNTAX, InstanceError
+from optim.instances import gate
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
@@ -30,6 +29,8 @@ ZIP_TYPES = ("application/zip", "application/x-zip-compressed")
 ACCEPTED = JSON_TYPES + YAML_TYPES + ZIP_TYPES
 PLANNING_MARKER = "plan.yaml"
 MAX_ZIP_FILES = 200
+BODY = "request body"
+"""How messages name a document sent as the body (as they name a file)."""
 T = TypeVar("T")
 
 
@@ -57,25 +58,28 @@ def media_type(header: str | None) -> str:
     return value
 
 
-def decode(body: bytes, content_type: str) -> Any:
-    """Parse a JSON or YAML body (400 with the position when it is not well-formed)."""
+def _text(body: bytes) -> str:
     if not body.strip():
         raise PayloadError(400, "the request body is empty; send an instance document")
     try:
-        text = body.decode("utf-8-sig")
+        return body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PayloadError(400, f"the body is not UTF-8 text (byte {exc.start})") from None
-    if content_type in JSON_TYPES:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PayloadError(
-                400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-            ) from None
+
+
+def decode(body: bytes, content_type: str) -> Any:
+    """Parse a JSON or YAML body through the input gate, as a file is: repeated keys, NaN
+    literals, deep nesting and YAML alias bombs refused (:class:`~optim.errors.InstanceError`,
+    422, naming the line and field); a body that is not well-formed is a 400 with the
+    position."""
+    text = _text(body)
+    parse = gate.parse_json if content_type in JSON_TYPES else gate.parse_yaml
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PayloadError(400, f"malformed YAML: {exc}") from None
+        return parse(text, BODY)
+    except InstanceError as exc:
+        if exc.kind == SYNTAX:
+            raise PayloadError(400, str(exc)) from None
+        raise
 
 
 def unpack(body: bytes, dest: Path, max_bytes: int) -> Path:
@@ -139,8 +143,14 @@ def instance(body: bytes, content_type: str, scratch: Path, max_bytes: int) -> t
 
 
 def document(body: bytes, content_type: str) -> Any:
-    """The instance of a JSON or YAML document body (no files involved)."""
-    return api.from_dict(decode(body, content_type))
+    """The instance of a JSON or YAML document body (no files involved); a validation error
+    names the line of its field in the body."""
+    doc = decode(body, content_type)
+    try:
+        return api.from_dict(doc)
+    except InstanceError as exc:
+        suffix = ".json" if content_type in JSON_TYPES else ".yaml"
+        raise gate.located(exc, BODY, _text(body), suffix) from None
 
 
 def check(body: bytes, content_type: str, max_bytes: int) -> tuple[str, str]:
