@@ -81,7 +81,6 @@ simultaneous over all rows (Bonferroni; see ``confidence``).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -1023,7 +1022,9 @@ def simulate_from_files(
         Passed to :func:`simulate` (``periods``, ``replications``, ``seed``, ...).
     """
     instance = _load_instance(Path(instance_path))
-    doc = json.loads(Path(result_json_path).read_text(encoding="utf-8"))
+    from optim.instances import gate
+
+    doc, _, _ = gate.load_document(Path(result_json_path), "result document")
     if "stages" not in doc:
         raise ValueError(
             f"{result_json_path}: no 'stages' records; expected a safety_stock result document."
@@ -1043,13 +1044,16 @@ def simulate_from_files(
 
 
 def _load_instance(path: Path) -> SafetyStockInstance:
-    text_suffix = path.suffix.lower()
-    if text_suffix == ".json":
-        return SafetyStockInstance.model_validate_json(path.read_text(encoding="utf-8"))
-    if text_suffix in (".yaml", ".yml"):
-        import yaml
+    """A JSON or YAML document through the input gate (repeated keys, NaN literals, alias
+    bombs refused; errors name the file and line), else a chain in the snc text format."""
+    if path.suffix.lower() in (".json", ".yaml", ".yml"):
+        from optim.instances import gate
 
-        return SafetyStockInstance.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        doc, text, suffix = gate.load_document(path, "instance document")
+        try:
+            return SafetyStockInstance.model_validate(doc)
+        except InstanceError as exc:
+            raise gate.located(exc, str(path), text, suffix) from None
     from optim.instances.io.gsm import read_willems
 
     return read_willems(path)

@@ -250,3 +250,20 @@ def test_replications_on_threads_equal_one_thread(distribution_case, monkeypatch
     monkeypatch.setattr(config, "NUMBA_NUM_THREADS", threads)
     split = simulate(inst, res, periods=200, replications=7, seed=3)
     pd.testing.assert_frame_equal(one, split, check_exact=True)
+
+
+def test_simulate_from_files_reads_the_instance_through_the_input_gate(tmp_path):
+    """A repeated key in the instance document is refused with its file and line (the
+    loader took the last value); a result document is read through the gate too."""
+    import pytest
+
+    from optim.errors import InstanceError
+
+    path = tmp_path / "inst.yaml"
+    path.write_text("kind: safety_stock\nname: a\nname: b\n")
+    with pytest.raises(InstanceError, match=r"inst\.yaml line 3.*'name' appears twice"):
+        simulate_from_files(path, tmp_path / "result.json")
+    doc = tmp_path / "inst.json"
+    doc.write_text('{"kind": "safety_stock", "kind": "safety_stock"}')
+    with pytest.raises(InstanceError, match=r"inst\.json line 1.*appears twice"):
+        simulate_from_files(doc, tmp_path / "result.json")
