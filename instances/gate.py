@@ -119,6 +119,8 @@ _NUMERAL = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)
 def text_hint(value: str) -> str:
     """What to say of text where a number belongs: a numeral was quoted (``"-3"``), anything
     else (``yes``, ``1:30``, ``ten``) is simply not a number."""
+    if re.fullmatch(r"[-+]?0[0-9]+", value.strip()):
+        return "a whole number with a leading zero, read as text (YAML 1.1 reads 010 as 8)"
     if _NUMERAL.fullmatch(value.strip()):
         return "text in quotes; write the number without quotes"
     return "text, not a number"
@@ -477,6 +479,8 @@ def parse_json(text: str, name: str) -> Any:
             allowed="a JSON document",
             kind=SYNTAX,
         ) from None
+    except ValueError as exc:  # a number of more than 4,300 digits (it ended as exit 1)
+        raise refuse(name, _why(exc), allowed="numbers of at most 4,300 digits") from None
     except RecursionError:
         raise refuse(
             name, "is nested too deeply to read", allowed=f"at most {MAX_DEPTH} levels"
@@ -524,6 +528,19 @@ class GateLoader(yaml.SafeLoader):
         _expanded_size(node)
         return node
 
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError, TypeError, AttributeError) as exc:
+            # a date 2025-02-30, an explicit !!int abc, a number of 5,000 digits: refused at
+            # the value's line (they ended as an internal error, exit 1, or a 500)
+            kind = node.tag.rsplit(":", 1)[-1]
+            raise _Refused(
+                f"{_node_text(node)} cannot be read as {_KINDS.get(kind, kind)} ({_why(exc)})",
+                node.start_mark.line + 1,
+                "a value of its kind",
+            ) from None
+
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         if isinstance(node, yaml.MappingNode):
             seen: set[Any] = set()
@@ -552,22 +569,27 @@ class GateLoader(yaml.SafeLoader):
 
 # Plain scalars read by YAML 1.2's core schema, not PyYAML's YAML 1.1 rules, under which
 # `010` is 8 (octal), `1:30` is 90 (base 60), `1_0` is 10, `yes` / `on` are booleans and
-# `1e3` (no dot) is text: a planner's lead time of 010 weeks silently became 8.
+# `1e3` (no dot) is text: a planner's lead time of 010 weeks silently became 8. A whole number
+# written with a leading zero (`010`, `08`) is text here: YAML 1.1 reads it as octal, 1.2 as
+# decimal, and as an id (`id: 08`) its zero matters - a number field refuses it by name.
 _BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float"))
+_VALUE = "tag:yaml.org,2002:value"  # YAML 1.1's `=` (a plain `=` is text in 1.2)
 GateLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT, _VALUE)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 GateLoader.add_implicit_resolver(
     _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 GateLoader.add_implicit_resolver(
-    _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+    _INT,
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
 )
 GateLoader.add_implicit_resolver(
     _FLOAT,
     re.compile(
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
     ),
     list("-+0123456789."),
@@ -575,21 +597,31 @@ GateLoader.add_implicit_resolver(
 
 
 def _yaml_bool(loader: GateLoader, node: Any) -> bool:
-    return str(loader.construct_scalar(node)).lower() == "true"
+    text = str(loader.construct_scalar(node))
+    if text.lower() not in ("true", "false"):  # an explicit !!bool yes was read as false
+        raise _Refused(f"{text!r} is not a boolean", node.start_mark.line + 1, "true or false")
+    return text.lower() == "true"
 
 
 def _yaml_int(loader: GateLoader, node: Any) -> int:
     text = str(loader.construct_scalar(node))
-    if text[:2] in ("0o", "0x"):
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        return int(text, 10)  # (an explicit !!int 010 is ten)
+    if re.fullmatch(r"0[ox][0-9a-fA-F]+", text):
         return int(text[2:], 8 if text[1] == "o" else 16)
-    return int(text, 10)  # leading zeros are decimal: 010 is ten
+    return int(loader.construct_yaml_int(node))  # explicit !!int 0b11, -0x1F, 1:30: YAML 1.1's
 
 
 def _yaml_float(loader: GateLoader, node: Any) -> float:
     text = str(loader.construct_scalar(node)).lower()
     if text.endswith(".inf"):
         return -math.inf if text[0] == "-" else math.inf
-    return math.nan if text == ".nan" else float(text)
+    if text == ".nan":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return float(loader.construct_yaml_float(node))  # explicit !!float 1:30: YAML 1.1's
 
 
 GateLoader.add_constructor(_BOOL, _yaml_bool)
@@ -629,9 +661,17 @@ _KINDS = {
 }
 
 
+def _why(exc: Exception) -> str:
+    """A reading error in a planner's words (Python's digit limit names its own setting)."""
+    if "4300 digits" in str(exc):
+        return "a whole number of more than 4,300 digits"
+    return str(exc)
+
+
 def _node_text(node: Any) -> str:
     if isinstance(node, yaml.ScalarNode):
-        return repr(node.value)
+        text = repr(node.value)
+        return text if len(text) <= 60 else text[:57] + "..."
     return "(a list or mapping)"
 
 
@@ -692,12 +732,13 @@ def parse_yaml(text: str, name: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(str(exc.problem or exc.context or "").split())
+        constructor = isinstance(exc, yaml.constructor.ConstructorError)  # well-formed: a tag
         raise refuse(
             name,
-            f"invalid YAML ({problem})",
+            f"{'unsupported' if constructor else 'invalid'} YAML ({problem})",
             line=mark.line + 1 if mark else None,
-            allowed="a YAML document",
-            kind=SYNTAX,
+            allowed="plain YAML values (no !tags)" if constructor else "a YAML document",
+            kind=None if constructor else SYNTAX,
         ) from None
     except yaml.YAMLError as exc:
         what = f"invalid YAML ({' '.join(str(exc).split())})"

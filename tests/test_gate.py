@@ -252,7 +252,12 @@ def test_yaml_duplicate_key_and_stdin(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize(
     ("written", "value"),
     [
-        ("010", 10),
+        ("010", "010"),  # a leading zero: text (YAML 1.1 read 8, 1.2 reads 10; ids keep it)
+        ("08", "08"),
+        ("-07", "-07"),
+        ("0", 0),
+        ("-0", 0),
+        ("010.5", 10.5),
         ("0o17", 15),
         ("0x1F", 31),
         ("+12", 12),
@@ -269,6 +274,14 @@ def test_yaml_duplicate_key_and_stdin(tmp_path, capsys, monkeypatch):
         ("1_000", "1_000"),
         ("0b11", "0b11"),
         ("2025-07-07", datetime.date(2025, 7, 7)),
+        ("=", "="),
+        # explicit tags: YAML 1.1's forms are taken where the writer asked for the kind
+        ("!!int 010", 10),
+        ("!!int 0b11", 3),
+        ("!!int -0x1F", -31),
+        ("!!int 1:30", 90),
+        ("!!float 1:30", 90.0),
+        ("!!bool TRUE", True),
     ],
 )
 def test_yaml_plain_scalars_are_read_by_yaml_1_2_rules(written, value):
@@ -276,22 +289,51 @@ def test_yaml_plain_scalars_are_read_by_yaml_1_2_rules(written, value):
     assert (type(got), got) == (type(value), value)
 
 
+@pytest.mark.parametrize(
+    ("written", "words"),
+    [
+        ("!!bool yes", ["'yes' is not a boolean", "true or false"]),  # it read as false
+        ("!!int abc", ["'abc' cannot be read as a whole number"]),
+        ("!!float abc", ["'abc' cannot be read as a number"]),
+        ("!!timestamp x", ["'x' cannot be read as a date"]),
+        ("2025-02-30", ["'2025-02-30' cannot be read as a date", "day is out of range"]),
+        ("9" * 5001, ["more than 4,300 digits"]),
+        ("!Ref x", ["unsupported YAML", "'!Ref'"]),
+    ],
+)
+def test_yaml_values_that_cannot_be_built_are_refused_at_their_line(written, words):
+    """These ended as an internal error (exit 1; a 500 from the service): a ValueError or
+    AttributeError out of PyYAML's constructors, or a silently wrong boolean."""
+    with pytest.raises(InstanceError) as caught:
+        gate.parse_yaml(f"kind: safety_stock\nv: {written}\n", "x.yaml")
+    message = str(caught.value)
+    assert message.startswith("x.yaml line 2: ") and caught.value.kind is None, message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_a_json_number_of_5001_digits_is_refused():
+    with pytest.raises(InstanceError, match="more than 4,300 digits"):
+        gate.parse_json('{"a": ' + "9" * 5001 + "}", "x.json")
+
+
 def test_yaml_infinity_and_nan_spellings():
     doc = gate.parse_yaml("a: .inf\nb: -.Inf\nc: .NaN\n", "x.yaml")
     assert doc["a"] == math.inf and doc["b"] == -math.inf and math.isnan(doc["c"])
 
 
-def test_a_plan_yaml_lead_time_written_010_is_ten_weeks_and_yes_is_not_a_number(
+def test_a_plan_yaml_lead_time_written_010_is_refused_and_yes_is_not_a_number(
     folder, tmp_path, capsys
 ):
     """`lead_time: 010` planned with 8 weeks (octal) and validated; `plan_weeks: yes` said
-    "plan_weeks True is not a whole number" - not the value as written."""
+    "plan_weeks True is not a whole number" - not the value as written. `1e3` is a number."""
     copy = _copy(folder, tmp_path)
     text = (copy / "plan.yaml").read_text()
     first = next(line for line in text.splitlines() if "lead_time:" in line)
     (copy / "plan.yaml").write_text(text.replace(first, first.split(":")[0] + ": 010", 1))
-    data = read_folder(copy)
-    assert data.network["stages"][0]["lead_time"] == 10
+    _plan_refused(capsys, copy, tmp_path, "lead_time", "'010'", "leading zero")
+    (copy / "plan.yaml").write_text(text.replace(first, first.split(":")[0] + ": 2e0", 1))
+    assert read_folder(copy).network["stages"][0]["lead_time"] == 2
     line = next(k for k, t in enumerate(text.splitlines(), 1) if t.startswith("plan_weeks:"))
     (copy / "plan.yaml").write_text(text.replace("plan_weeks: 26", "plan_weeks: yes"))
     _plan_refused(capsys, copy, tmp_path, f"plan.yaml line {line}", "plan_weeks", "'yes'")
@@ -1032,3 +1074,16 @@ def test_checking_text_block_by_block_refuses_as_decode_does(data, block):
 
     expected = outcome(lambda: gate.decode(data, "f"))
     assert outcome(lambda: gate.check_text(data, "f", block_bytes=block)) == expected
+
+
+def test_an_id_written_with_a_leading_zero_keeps_it():
+    """`id: 08` was read as 8 and stored as the id '8' (YAML 1.2 reads 08 as a number)."""
+    from optim.instances.safety_stock import SafetyStockInstance
+
+    text = (
+        "kind: safety_stock\nstages:\n  - {id: 08, lead_time: 1, holding_cost: 1}\n"
+        "demands:\n  - {stage: 08, segment: 010, mean: 5, std_dev: 1, service_level: 0.9, "
+        "max_service_time: 0}\n"
+    )
+    inst = SafetyStockInstance.model_validate(gate.parse_yaml(text, "x.yaml"))
+    assert inst.stages[0].id == "08" and inst.demands[0].segment == "010"
