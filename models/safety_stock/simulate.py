@@ -1024,8 +1024,9 @@ def simulate_from_files(
     instance = _load_instance(Path(instance_path))
     from optim.instances import gate
 
-    doc, _, _ = gate.load_document(Path(result_json_path), "result document")
-    if "stages" not in doc:
+    result_path = Path(result_json_path)  # JSON whatever its suffix, through the gate
+    doc = gate.parse_json(gate.read_text(result_path, "result document"), str(result_path))
+    if not isinstance(doc, dict) or "stages" not in doc:
         raise ValueError(
             f"{result_json_path}: no 'stages' records; expected a safety_stock result document."
         )

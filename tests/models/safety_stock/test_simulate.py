@@ -267,3 +267,19 @@ def test_simulate_from_files_reads_the_instance_through_the_input_gate(tmp_path)
     doc.write_text('{"kind": "safety_stock", "kind": "safety_stock"}')
     with pytest.raises(InstanceError, match=r"inst\.json line 1.*appears twice"):
         simulate_from_files(doc, tmp_path / "result.json")
+
+
+def test_simulate_from_files_takes_any_result_file_name_and_refuses_a_non_mapping(tmp_path):
+    """A result saved as res.out was read as JSON before the gate (keep it so); a result
+    document that is not a mapping raised TypeError on `"stages" in 42`."""
+    import pytest
+
+    inst = tmp_path / "inst.json"
+    from pathlib import Path
+
+    example = Path(__file__).parents[3] / "instances" / "data" / "two_echelon_gsm.json"
+    inst.write_text(example.read_text())
+    bad = tmp_path / "res.out"
+    bad.write_text("42")
+    with pytest.raises(ValueError, match="no 'stages' records"):
+        simulate_from_files(inst, bad)
