@@ -146,18 +146,48 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+_INPUTS = (
+    "instance", "instances", "result", "history", "folder", "shipments", "config", "pins",
+    "policy", "overrides", "segmentation",
+)  # fmt: skip
+"""The arguments that name input files or folders (``--previous``, a run the new one may
+replace, is not among them)."""
+
+
 def _check_outputs(args: argparse.Namespace, files: Sequence[str], folders: Sequence[str]) -> None:
-    """Every output path is checked before any work starts (exit 2 when not writable)."""
+    """Every output path is checked before any work starts (exit 2 when not writable, or
+    when writing it would destroy an input: an output file that is an input file, an
+    output folder - replaced as a whole - that is or holds an input)."""
     from optim.instances.gate import check_output
 
-    for name in files:
+    inputs = []
+    for name in _INPUTS:
         value = getattr(args, name, None)
-        if value:
-            check_output(value, folder=False, option="--" + name.replace("_", "-"))
-    for name in folders:
-        value = getattr(args, name, None)
-        if value:
-            check_output(value, folder=True, option="--" + name.replace("_", "-"))
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str | Path) and str(item) not in ("", "-"):
+                inputs.append(Path(item).resolve())
+    for names, folder in ((files, False), (folders, True)):
+        for name in names:
+            value = getattr(args, name, None)
+            if not value:
+                continue
+            option = "--" + name.replace("_", "-")
+            check_output(value, folder=folder, option=option)
+            if str(value) == "-":
+                continue
+            out = Path(value).resolve()
+            for path in inputs:
+                if path == out or (folder and out in path.parents):
+                    what = (
+                        "is the input, which writing it would overwrite"
+                        if path == out
+                        else f"holds the input {path}, which writing it would delete (the "
+                        "folder is replaced as a whole)"
+                    )
+                    raise InstanceError(
+                        f"{option} {value}: {what}; allowed: an output path outside the inputs.",
+                        field=option.lstrip("-"),
+                    )
 
 
 def _params(args: argparse.Namespace) -> SolveParams:

@@ -501,6 +501,29 @@ def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
     _refused(capsys, ["demo", "--out", str(file / "sub")], "--out", "is a file")
 
 
+def test_an_output_never_overwrites_or_deletes_an_input(folder, tmp_path, capsys):
+    """`optim plan RUN/input --out RUN` (editing the input `optim demo` writes into its output
+    and planning again) deleted the input with the folder it replaced, exit 0; `solve X --out
+    X` replaced the instance by its result."""
+    run = tmp_path / "run"
+    shutil.copytree(folder, run / "input")
+    (run / "segment_summary.csv").write_text("")  # an earlier optim output: replaceable
+    _refused(
+        capsys,
+        ["plan", str(run / "input"), "--out", str(run), "--quiet"],
+        f"--out {run}",
+        "holds the input",
+        "outside the inputs",
+    )
+    assert (run / "input" / "history.csv").is_file()
+    doc = tmp_path / "r.json"
+    shutil.copy(RATIONING, doc)
+    _refused(capsys, ["solve", str(doc), "--out", str(doc)], "--out", "is the input")
+    assert doc.read_bytes() == RATIONING.read_bytes()
+    code, _ = _run(capsys, "solve", str(doc), "--out", str(tmp_path / "result.json"))
+    assert code == 0  # (beside the input: fine)
+
+
 def test_garbage_previous(tmp_path, capsys):
     history = tmp_path / "h.csv"
     history.write_text("date,customer,item,quantity,unit_price\n2025-01-06,C1,I1,5,2\n")
