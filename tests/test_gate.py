@@ -892,6 +892,15 @@ def test_plan_yaml_mistakes(folder, tmp_path, capsys):
             ["network.stages[1]", "holding_cost", "'-1'"],
         ),
         (lambda p: p.update(plan_start="2020-01-06"), ["plan_start", "after the last history"]),
+        # read by pandas: 08/07/2025 month first in a day-first folder (a month late, exit 0),
+        # 2025-07 as 1 July, today from the clock, an offset ended as an internal error
+        *(
+            (
+                lambda p, v=v: p.update(plan_start=v),
+                ["plan.yaml line 2", "plan_start", repr(v), "YYYY-MM-DD"],
+            )
+            for v in ("08/07/2025", "2025-07", "today", "2025-07-07T10:00:00+02:00")
+        ),
         (lambda p: p.update(supply_missing="maybe"), ["supply_missing", "error | planned | zero"]),
         (lambda p: p.update(typo_key=1), ["typo_key", "unknown key"]),
         (lambda p: p.update(currency=978), ["currency", "978", "1..12 characters"]),

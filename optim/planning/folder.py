@@ -295,25 +295,14 @@ def iso_day(value: Any) -> _dt.date | None:
     return None
 
 
-def _plan_monday(raw: Any) -> Any:
-    """The Monday of ``plan_start``'s week (None: not a date). A day as :func:`iso_day`
-    reads it gives a :class:`datetime.date` without importing pandas; any other spelling is
-    read by :class:`pandas.Timestamp` (a ``pandas.Timestamp`` then)."""
+def _plan_monday(raw: Any) -> _dt.date | None:
+    """The Monday of ``plan_start``'s week (None: not a day written ``YYYY-MM-DD`` or a YAML
+    date). Other spellings are refused: pandas read ``08/07/2025`` month first even in a
+    folder whose CSV files are day first (the plan started a month late, exit 0), ``2025-07``
+    as 1 July, ``today`` from the clock, and a time with an offset ended as an internal
+    error."""
     day = iso_day(raw)
-    if day is not None:
-        return day - _dt.timedelta(days=day.weekday())
-    if not isinstance(raw, str | _dt.date) or isinstance(raw, bool):
-        return None
-    import pandas as pd
-
-    try:
-        stamp = pd.Timestamp(raw)  # '' and 'NaT' read as NaT, which has no date
-    except (ValueError, TypeError, OverflowError):
-        return None
-    if pd.isna(stamp):
-        return None
-    start = stamp.normalize()
-    return start - pd.Timedelta(days=start.weekday())
+    return None if day is None else day - _dt.timedelta(days=day.weekday())
 
 
 def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
@@ -343,8 +332,8 @@ def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
     if start is None:
         raise plan.error(
             "plan_start",
-            f"plan_start {gate.shown(raw_start)} is not a date",
-            "a date such as 2025-06-02",
+            f"plan_start {gate.shown(raw_start)} is not a day written YYYY-MM-DD",
+            "a date such as 2025-06-02 (year, month, day)",
         )
     out["plan_start"] = start
     weeks = doc["plan_weeks"]

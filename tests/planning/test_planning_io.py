@@ -92,7 +92,7 @@ CASES = [
      ["plan_start", "'x'"]),
     ("empty plan_start",  # pandas reads '' as NaT: was exit 1, "'NaTType' has no normalize"
      lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(plan_start="")),
-     ["plan.yaml", "plan_start", "(empty)", "is not a date"]),
+     ["plan.yaml", "plan_start", "(empty)", "is not a day"]),
     ("zero weeks", lambda f: _edit_plan(f / "plan.yaml", lambda p: p.update(plan_weeks=0)),
      ["plan_weeks", "0"]),
     ("unknown forecast",
