@@ -6,6 +6,7 @@ be read from YAML (:meth:`SegmentationConfig.from_yaml`) and is echoed into the 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -125,6 +126,17 @@ class SegmentationConfig(Document):
             raise ValueError(
                 f"period {v!r} is not a pandas period alias (e.g. 'W', 'D', 'M')"
             ) from exc
+        with warnings.catch_warnings():  # ('M' is a deprecated offset alias to pandas)
+            warnings.simplefilter("ignore", FutureWarning)
+            try:
+                offset = pd.tseries.frequencies.to_offset(v)
+            except (ValueError, TypeError):
+                offset = None  # a calendar period only ('M', 'Q', 'Y'): a day or longer
+        if isinstance(offset, pd.offsets.Tick) and pd.Timedelta(offset) < pd.Timedelta(days=1):
+            # 'ms' built periods for every millisecond of the history (MemoryError, exit 1)
+            raise ValueError(
+                f"period {v!r} is shorter than a day; allowed: a day or longer (D, W, M, Q, Y)"
+            )
         return v
 
     @field_validator("abc_thresholds")

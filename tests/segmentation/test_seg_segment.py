@@ -119,3 +119,17 @@ def test_config_from_yaml_path_and_summary(tmp_path, history: pd.DataFrame) -> N
     text = seg.summary()
     assert text.startswith("segmentation run 1:") and "returns       net:" in text
     assert f"{len(seg.items)} items" in text
+
+
+def test_a_period_shorter_than_a_day_is_refused_by_name() -> None:
+    """period: ms built a period per millisecond of the history (MemoryError, exit 1); 's'
+    two million periods for three weeks."""
+    import pytest
+
+    from optim.errors import InstanceError
+    from optim.segmentation import SegmentationConfig
+
+    for alias in ("ms", "s", "h", "12h"):
+        with pytest.raises(InstanceError, match=f"period '{alias}' is shorter than a day"):
+            SegmentationConfig(period=alias)
+    assert SegmentationConfig(period="D").period == "D"
