@@ -280,7 +280,9 @@ def read_csv(path: Path, table: str, *, str_columns: list[str]) -> pd.DataFrame:
         frame = pd.read_csv(
             io.BytesIO(data),
             dtype=dict.fromkeys(str_columns, str),
-            keep_default_na=True,
+            # only an empty cell is missing, as in planning folders (gate.read_csv): pandas'
+            # default NA words made the location NA (North America) or the item null "(empty)"
+            keep_default_na=False,
             na_values=[""],
         )
     frame.columns = [str(c).strip() for c in frame.columns]

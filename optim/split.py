@@ -214,7 +214,7 @@ def _chunks(path: Path, table: str, chunk_rows: int, usecols: list[str] | None) 
         reader = pd.read_csv(
             path,
             dtype=str,
-            keep_default_na=True,
+            keep_default_na=False,  # (as the one-process reader: only an empty cell is NaN)
             na_values=[""],
             chunksize=chunk_rows,
             usecols=(lambda c: str(c).strip() in usecols) if usecols else None,

@@ -217,6 +217,27 @@ def test_rationing_csv_folder_files_pass_the_gate(tmp_path, capsys, split):
     gate.check_text(demand.read_bytes(), str(demand), block_bytes=4095)
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "--split"])
+def test_rationing_csv_ids_written_na_or_null_are_ids(tmp_path, capsys, split):
+    """pandas' default NA words made a location NA (North America) or a customer null
+    "got (empty)" in a rationing CSV folder; planning folders read them as text already."""
+    folder = _rationing_folder(tmp_path / "week")
+    for name in ("supply", "demand"):
+        path = folder / f"{name}.csv"
+        path.write_text(path.read_text().replace("DC2", "NA").replace("Beta", "null"))
+    out = tmp_path / ("tables" if split else "r.json")
+    argv = ["solve", str(folder), *(["--split", "--tables"] if split else ["--out"]), str(out)]
+    code, err = _run(capsys, *argv)
+    assert code == 0, err
+    written = "".join(p.read_text() for p in out.rglob("*.csv")) if split else out.read_text()
+    assert "NA" in written and "null" in written
+    shutil.rmtree(out) if split else out.unlink()
+    text = (folder / "demand.csv").read_text().splitlines()
+    bad = [*text[:2], text[2].replace(",40,", ",NaN,"), *text[3:]]
+    (folder / "demand.csv").write_text("\n".join(bad) + "\n")
+    _refused(capsys, argv, "demand.csv line 3", "'NaN'")  # a number field: not 'missing'
+
+
 def test_yaml_alias_bomb_is_refused_quickly(tmp_path, capsys):
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for k in range(1, 12):
