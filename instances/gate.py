@@ -53,6 +53,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_MAGNITUDE",
     "MEMORY_LIMIT_BYTES",
+    "NUMERAL",
     "STAGE_MEMORY_BYTES",
     "YAML_MAX_ALIASES",
     "YAML_MAX_NODES",
@@ -113,7 +114,9 @@ def shown(value: Any) -> str:
     return repr(value)
 
 
-_NUMERAL = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+NUMERAL = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+"""A number as a planner writes it (``12``, ``-3.5``, ``1e3``; not ``1_000``, ``５`` or
+``0x10``, which Python's ``float`` and ``int`` also take)."""
 
 
 def text_hint(value: str) -> str:
@@ -121,7 +124,7 @@ def text_hint(value: str) -> str:
     else (``yes``, ``1:30``, ``ten``) is simply not a number."""
     if re.fullmatch(r"[-+]?0[0-9]+", value.strip()):
         return "a whole number with a leading zero, read as text (YAML 1.1 reads 010 as 8)"
-    if _NUMERAL.fullmatch(value.strip()):
+    if NUMERAL.fullmatch(value.strip()):
         return "text in quotes; write the number without quotes"
     return "text, not a number"
 

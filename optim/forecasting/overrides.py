@@ -13,13 +13,15 @@ a forecast that is not a number >= 0, or the same series and week twice.
 
 from __future__ import annotations
 
+import datetime as _dt
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from optim.errors import InstanceError
-from optim.instances.gate import MAX_MAGNITUDE
+from optim.instances.gate import MAX_MAGNITUDE, NUMERAL
 
 __all__ = ["apply_overrides", "read_overrides"]
 
@@ -91,10 +93,8 @@ def apply_overrides(
                 f"{weeks[0]} .. {weeks[-1]} (one of the {len(weeks)} forecast weeks).",
                 field="week",
             )
-        try:
-            value = float(str(rec["forecast"]).strip())
-        except ValueError:
-            value = float("nan")
+        text = str(rec["forecast"]).strip()  # a numeral: float() also took 1_000, ５ and ١٢
+        value = float(text) if NUMERAL.fullmatch(text) else float("nan")
         if not np.isfinite(value) or value < 0 or value > MAX_MAGNITUDE:  # (1e308 was taken)
             raise InstanceError(
                 f"{name} line {line}: forecast {rec['forecast']!r} must be a number >= 0 "
@@ -122,11 +122,14 @@ def apply_overrides(
 
 def _week_of(text: str, weeks: np.ndarray, period_len: pd.Timedelta | None) -> str:
     """The forecast week a date falls in ('' when it is no date or outside every week)."""
-    try:
-        day = pd.Timestamp(str(text).strip())
-    except (ValueError, TypeError):
+    # a day written YYYY-MM-DD only: pandas read 08/07/2025 month first, and a time with
+    # an offset ended as an internal error (comparing with the naive weeks)
+    written = str(text).strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", written):
         return ""
-    if day is pd.NaT:
+    try:
+        day = pd.Timestamp(_dt.date.fromisoformat(written))
+    except ValueError:
         return ""
     starts = pd.to_datetime(pd.Index(weeks))
     if period_len is None:

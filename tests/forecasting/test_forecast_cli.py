@@ -68,6 +68,10 @@ def test_overrides_replace_the_forecast(history, tmp_path, capsys):
         # (a forecast of 1e308 was taken and written)
         ([("A000", "W1", "1e308")], "line 2: forecast '1e308' must be a number >= 0 (at most"),
         ([("A000", "W1", "1"), ("A000", "W1", "2")], "line 3: series"),
+        # float() took these; a time with an offset ended as an internal error (exit 1)
+        ([("A000", "W1", "1_000")], "line 2: forecast '1_000'"),
+        ([("A000", "W1", "５")], "line 2: forecast '５'"),
+        ([("A000", "2023-08-01T10:00:00+02:00", "5")], "line 2: week '2023-08-01T10:00"),
     ],
 )
 def test_bad_overrides_exit_2_naming_file_line_and_field(history, tmp_path, capsys, rows, needle):
