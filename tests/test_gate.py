@@ -981,6 +981,25 @@ def test_items_without_history_are_reported_or_refused(folder, tmp_path, capsys)
     _plan_refused(capsys, copy, tmp_path, "items.csv line", "no order lines", "such items")
 
 
+def test_a_policy_yaml_without_a_row_the_run_needs_is_refused_by_validate(
+    folder, tmp_path, capsys
+):
+    """A policy.yaml without the C row (or a customer segment's) passed `optim validate`;
+    `optim plan` then refused it after reading everything, naming neither file nor line."""
+    from optim.segmentation import default_policy
+
+    for dropped in ("C", "transactional"):
+        copy = _copy(folder, tmp_path)
+        doc = default_policy().model_dump(mode="json")
+        del doc["segments"][dropped]
+        (copy / "policy.yaml").write_text(gate.dump_yaml(doc))
+        line = _line_of(copy / "policy.yaml", "segments:")
+        _plan_refused(
+            capsys, copy, tmp_path, f"policy.yaml line {line}", f"no row for segment(s) {dropped}"
+        )
+        shutil.rmtree(copy)
+
+
 def test_validate_and_schema_plan(folder, capsys):
     code, _ = _run(capsys, "validate", str(folder))
     assert code == 0

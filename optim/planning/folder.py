@@ -1178,10 +1178,20 @@ def _supply(
 
 def _policy(path: Path) -> dict[str, Any]:
     """The policy document of ``policy.yaml``, validated (errors name the file and line)."""
+    from optim.segmentation.config import SegmentationConfig
     from optim.segmentation.policy import PolicyTable, read_yaml_mapping, with_file
 
     doc = read_yaml_mapping(path, "policy")
-    with_file(path, lambda: PolicyTable.model_validate(doc))
+    table = with_file(path, lambda: PolicyTable.model_validate(doc))
+    # a row for every segment the run segments into (validate passed a policy without one
+    # and the run's first step then refused it naming neither the file nor a line)
+    def covers() -> None:
+        try:
+            SegmentationConfig(policy=table)
+        except InstanceError as exc:  # (at the line of `segments:`)
+            raise InstanceError(str(exc), field="segments") from None
+
+    with_file(path, covers)
     return doc
 
 
