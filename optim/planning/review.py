@@ -170,12 +170,21 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
         ok = values.notna() & (values >= 0) & (values <= gate.MAX_MAGNITUDE)
         _bad(name, raw, ~ok, col, f"a number >= 0 (at most {gate.MAX_MAGNITUDE:.0e})")
         out[col] = values.astype(float)
+    # one order of day and month for the whole file (each column decided alone read the
+    # ship dates 03/02/2025 month first beside order dates 29/01/2025 day first)
+    # (a column that shows no order follows the others; a date another column's order
+    # cannot read is refused below, naming its line and column)
+    texts = {}
+    for col in ("date", "ship_date", "due_date"):
+        if col in raw.columns:
+            texts[col] = raw[col].copy()
+            texts[col].attrs["source"] = name
+    dayfirst = any([day_first(text) for text in texts.values()])
     for col, required in (("date", True), ("ship_date", False), ("due_date", False)):
-        if col not in raw.columns:
+        if col not in texts:
             continue
-        text = raw[col].copy()
-        text.attrs["source"] = name  # (day-first dates: one order of day and month a column)
-        parsed = parse_dates(text.fillna(""), dayfirst=day_first(text))
+        text = texts[col]
+        parsed = parse_dates(text.fillna(""), dayfirst=dayfirst)
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_localize(None)
         given = text.notna() & (text.astype(str).str.strip() != "")
@@ -191,13 +200,15 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
         "ship_date",
         "the date of the shipment when shipped_quantity > 0",
     )
-    _bad(
-        name,
-        raw,
-        out["ship_date"].notna() & (out["ship_date"] < out["date"]),
-        "ship_date",
-        "a date on or after the order date",
-    )
+    for col in ("ship_date", "due_date"):  # (a due date of 2020 made every line late)
+        if col in out.columns:
+            _bad(
+                name,
+                raw,
+                out[col].notna() & (out[col] < out["date"]),
+                col,
+                "a date on or after the order date",
+            )
     # the review's window ends at the latest date: one stray year (2099) would leave every
     # line outside it; order dates follow the history's rule, shipments the same distance
     from optim.segmentation.history import MAX_GAP_DAYS, check_date_window
@@ -206,14 +217,16 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
     dates.attrs["source"] = name
     check_date_window(dates, out["date"])
     latest = out["date"].max() + pd.Timedelta(days=MAX_GAP_DAYS)
-    _bad(
-        name,
-        raw,
-        out["ship_date"].notna() & (out["ship_date"] > latest),
-        "ship_date",
-        f"a date at most {MAX_GAP_DAYS} days after the latest order date "
-        f"({(latest - pd.Timedelta(days=MAX_GAP_DAYS)).date()}; a typo in the year?)",
-    )
+    for col in ("ship_date", "due_date"):
+        if col in out.columns:
+            _bad(
+                name,
+                raw,
+                out[col].notna() & (out[col] > latest),
+                col,
+                f"a date at most {MAX_GAP_DAYS} days after the latest order date "
+                f"({(latest - pd.Timedelta(days=MAX_GAP_DAYS)).date()}; a typo in the year?)",
+            )
     out.attrs["name"] = name  # for review()'s messages
     return out
 
@@ -263,6 +276,22 @@ def review(
         )
     notes: list[str] = []
     lines = shipments.copy()
+    name = shipments.attrs.get("name", "shipments")
+    for col, dimension in (("segment", "customer"), ("abc", "item")):
+        if col in lines.columns and (segment_of if col == "segment" else class_of) is None:
+            # the file's own segment / abc: a row of the policy of that dimension (an item
+            # class B in the segment column was reviewed as a cell "B B"; 'Strategic' said
+            # "policy has no row for segment" naming no file, line or column)
+            allowed = sorted(n for n, r in policy.segments.items() if r.dimension == dimension)
+            wrong = lines[col].notna() & ~lines[col].isin(allowed)
+            if wrong.any():
+                line = wrong.idxmax()
+                raise InstanceError(
+                    f"{name} line {line}, column {col}: {lines.at[line, col]!r} is not "
+                    f"{'a customer segment' if col == 'segment' else 'an item class'} of the "
+                    f"policy; allowed: {', '.join(allowed)}.",
+                    field=col,
+                )
     for col, mapping, what in (("segment", segment_of, "customer"), ("abc", class_of, "item")):
         if mapping is not None:
             lines[col] = lines[what].map(pd.Series(mapping, dtype=object))

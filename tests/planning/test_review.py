@@ -137,6 +137,19 @@ def test_cli_review_writes_the_tables(path, tmp_path, capsys):
             lambda t: t.replace("2026-02-09,50,50,2026-02-09", "2099-02-09,50,50,2099-02-09"),
             ["line 5", "column date", "2099-02-09", "days away from the other order lines"],
         ),
+        # the file's own segment and abc are rows of the policy: an item class in the segment
+        # column was reviewed as a cell "B B"; 'Strategic' said "policy has no row" naming
+        # no file, line or column
+        (
+            lambda t: t.replace(
+                "2026-01-12,100,90,2026-01-13,strategic", "2026-01-12,100,90,2026-01-13,B"
+            ),
+            ["line 3", "column segment", "'B'", "not a customer segment", "strategic"],
+        ),
+        (
+            lambda t: t.replace("transactional,C\nT2", "transactional,c\nT2", 1),
+            ["line 7", "column abc", "'c'", "not an item class", "A, B, C"],
+        ),
     ],
 )
 def test_bad_shipments_exit_2_naming_file_line_field(tmp_path, capsys, edit, words):
@@ -168,6 +181,34 @@ def test_numeric_dates_written_day_first_are_read_day_first(tmp_path, capsys):
     err = capsys.readouterr().err
     for w in ("shipments.csv line 4", "column date", "'02/14/2026'", "month first", "line 3"):
         assert w in err, err
+
+
+def test_a_due_date_before_its_order_is_refused_and_one_day_order_serves_the_file(
+    tmp_path, capsys
+):
+    """A due date of 2020 on 2026 orders made every line late (0 % fill, exit 0); ship dates
+    03/02/2025 beside order dates 29/01/2025 were read month first (2 March), the column
+    deciding alone, and the review came out empty."""
+    p = tmp_path / "shipments.csv"
+    p.write_text(
+        SHIPMENTS.replace("segment,abc", "segment,abc,due_date")
+        .replace("strategic,A\n", "strategic,A,2020-01-01\n", 1)
+        .replace("\n", ",\n")
+        .replace("due_date,", "due_date")
+        .replace(",2020-01-01,", ",2020-01-01")
+    )
+    assert main(["review", str(p)]) == 2
+    err = capsys.readouterr().err
+    for w in ("shipments.csv line 2", "column due_date", "'2020-01-01'", "on or after the order"):
+        assert w in err, err
+    p.write_text(
+        "customer,item,date,quantity,shipped_quantity,ship_date\n"
+        "S1,I1,29/01/2025,10,10,03/02/2025\n"
+        "S1,I1,30/01/2025,10,10,04/02/2025\n",
+        encoding="utf-8",
+    )
+    lines = read_shipments(p)
+    assert [d.strftime("%Y-%m-%d") for d in lines["ship_date"]] == ["2025-02-03", "2025-02-04"]
 
 
 def test_without_segments_the_review_needs_a_source(tmp_path, capsys):
