@@ -1183,6 +1183,7 @@ def _policy(path: Path) -> dict[str, Any]:
 
     doc = read_yaml_mapping(path, "policy")
     table = with_file(path, lambda: PolicyTable.model_validate(doc))
+
     # a row for every segment the run segments into (validate passed a policy without one
     # and the run's first step then refused it naming neither the file nor a line)
     def covers() -> None:
