@@ -170,10 +170,9 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
         ok = values.notna() & (values >= 0) & (values <= gate.MAX_MAGNITUDE)
         _bad(name, raw, ~ok, col, f"a number >= 0 (at most {gate.MAX_MAGNITUDE:.0e})")
         out[col] = values.astype(float)
-    # one order of day and month for the whole file (each column decided alone read the
-    # ship dates 03/02/2025 month first beside order dates 29/01/2025 day first)
-    # (a column that shows no order follows the others; a date another column's order
-    # cannot read is refused below, naming its line and column)
+    # one order of day and month for the whole file: a column that shows none follows the
+    # others (each column decided alone read ship dates 03/02/2025 month first beside order
+    # dates 29/01/2025); a date the file's order cannot read is refused below, by line
     texts = {}
     for col in ("date", "ship_date", "due_date"):
         if col in raw.columns:
@@ -200,15 +199,6 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
         "ship_date",
         "the date of the shipment when shipped_quantity > 0",
     )
-    for col in ("ship_date", "due_date"):  # (a due date of 2020 made every line late)
-        if col in out.columns:
-            _bad(
-                name,
-                raw,
-                out[col].notna() & (out[col] < out["date"]),
-                col,
-                "a date on or after the order date",
-            )
     # the review's window ends at the latest date: one stray year (2099) would leave every
     # line outside it; order dates follow the history's rule, shipments the same distance
     from optim.segmentation.history import MAX_GAP_DAYS, check_date_window
@@ -217,16 +207,19 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
     dates.attrs["source"] = name
     check_date_window(dates, out["date"])
     latest = out["date"].max() + pd.Timedelta(days=MAX_GAP_DAYS)
-    for col in ("ship_date", "due_date"):
-        if col in out.columns:
-            _bad(
-                name,
-                raw,
-                out[col].notna() & (out[col] > latest),
-                col,
-                f"a date at most {MAX_GAP_DAYS} days after the latest order date "
-                f"({(latest - pd.Timedelta(days=MAX_GAP_DAYS)).date()}; a typo in the year?)",
-            )
+    for col in ("ship_date", "due_date"):  # (a due date of 2020 made every line late)
+        if col not in out.columns:
+            continue
+        when = out[col].notna()
+        _bad(name, raw, when & (out[col] < out["date"]), col, "a date on or after the order date")
+        _bad(
+            name,
+            raw,
+            when & (out[col] > latest),
+            col,
+            f"a date at most {MAX_GAP_DAYS} days after the latest order date "
+            f"({(latest - pd.Timedelta(days=MAX_GAP_DAYS)).date()}; a typo in the year?)",
+        )
     out.attrs["name"] = name  # for review()'s messages
     return out
 
@@ -303,7 +296,6 @@ def review(
             )
         unknown = lines[col].isna()
         if unknown.all():  # nothing left to review: the segmentation is another data set's
-            name = shipments.attrs.get("name", "shipments")
             first = lines.index[0]
             raise InstanceError(
                 f"{name} line {first}, column {what}: {lines.at[first, what]!r} has no {col} "
