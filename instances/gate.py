@@ -575,10 +575,12 @@ class GateLoader(yaml.SafeLoader):
 # `1e3` (no dot) is text: a planner's lead time of 010 weeks silently became 8. A whole number
 # written with a leading zero (`010`, `08`) is text here: YAML 1.1 reads it as octal, 1.2 as
 # decimal, and as an id (`id: 08`) its zero matters - a number field refuses it by name.
-_BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float"))
+_BOOL, _INT, _FLOAT = _SCALAR_TAGS = tuple(
+    f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float")
+)
 _VALUE = "tag:yaml.org,2002:value"  # YAML 1.1's `=` (a plain `=` is text in 1.2)
 GateLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT, _VALUE)]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (*_SCALAR_TAGS, _VALUE)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 GateLoader.add_implicit_resolver(
@@ -638,13 +640,11 @@ class GateDumper(yaml.SafeDumper):
     ``yes``, ``010``) is written in quotes."""
 
 
-GateDumper.yaml_implicit_resolvers = {
-    first: list(resolvers) for first, resolvers in yaml.SafeDumper.yaml_implicit_resolvers.items()
+_OLD, _NEW = yaml.SafeDumper.yaml_implicit_resolvers, GateLoader.yaml_implicit_resolvers
+GateDumper.yaml_implicit_resolvers = {  # YAML 1.1's resolvers and the gate's 1.2 ones
+    first: [*_OLD.get(first, []), *(r for r in _NEW.get(first, []) if r[0] in _SCALAR_TAGS)]
+    for first in {*_OLD, *_NEW}
 }
-for _first, _resolvers in GateLoader.yaml_implicit_resolvers.items():
-    for _tag, _rx in _resolvers:
-        if _tag in (_BOOL, _INT, _FLOAT):
-            GateDumper.yaml_implicit_resolvers.setdefault(_first, []).append((_tag, _rx))
 
 
 def dump_yaml(data: Any) -> str:
