@@ -64,6 +64,13 @@ def validate_receipts(frame: pd.DataFrame, name: str = "receipts.csv") -> pd.Dat
             "(and optionally item).",
             field=missing[0],
         )
+    unknown = [c for c in frame.columns if c not in (*REQUIRED, "item")]
+    if unknown:  # (a misspelt optional item column was dropped: lanes learned for every item)
+        raise InstanceError(
+            f"{name} line 1: unknown column {unknown[0]!r} (a misspelt column would be "
+            f"ignored); allowed: {', '.join((*REQUIRED, 'item'))}.",
+            field=unknown[0],
+        )
     if frame.empty:
         raise InstanceError(f"{name}: no receipts; give at least one row.", field=name)
     # the file line of each row (header = 1): the gate's index, else rows counted from line 2

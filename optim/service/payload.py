@@ -105,12 +105,18 @@ def unpack(body: bytes, dest: Path, max_bytes: int) -> Path:
             raise PayloadError(
                 413, f"the zip file unpacks to {total} bytes; at most {max_bytes} allowed"
             )
+        seen: set[tuple[str, ...]] = set()
         for m in members:
             parts = PurePosixPath(m.filename.replace("\\", "/")).parts
             if not parts or parts[0] == "/" or ".." in parts or ":" in parts[0]:
                 raise PayloadError(422, f"zip entry {m.filename!r}: paths must stay inside")
             if parts[0] == "__MACOSX":
                 continue
+            if parts in seen:  # the last copy silently won: a demand.csv of 4 rows was dropped
+                raise PayloadError(
+                    422, f"zip entry {m.filename!r} appears twice; allowed: each file once"
+                )
+            seen.add(parts)
             target = dest.joinpath(*parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(m) as src:

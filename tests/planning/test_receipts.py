@@ -155,3 +155,12 @@ def test_cli_plan_refuses_a_receipt_before_its_order(data, tmp_path, capsys) -> 
     assert "receipts.csv line 2 (lane 'Plant'): receipt_date 2025-01-02" in err
     assert not (tmp_path / "out").exists()
     shutil.rmtree(folder)
+
+
+def test_an_unknown_receipt_column_is_refused() -> None:
+    """A misspelt optional `item` column (`itme`) was dropped without a word: the lane's
+    lead time then applied to every item of the lane."""
+    frame = _receipts(0).astype(str)
+    frame["itme"] = "SKU-00001"
+    with pytest.raises(InstanceError, match=r"receipts\.csv line 1: unknown column 'itme'"):
+        validate_receipts(frame)

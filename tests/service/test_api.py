@@ -446,3 +446,21 @@ def test_serve_options_are_checked_before_it_starts(
         argv += [a.format(**fill) for a in args]
         assert cli.main(argv) == cli.EXIT_INPUT
     assert said.format(**fill) in capsys.readouterr().err
+
+
+def test_a_zip_with_a_file_twice_is_refused(tmp_path: Path) -> None:
+    """Two entries demand.csv: the last one silently won (a solve of its one row, 200)."""
+    import io
+    import warnings
+    import zipfile
+
+    from optim.service.payload import PayloadError, unpack
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile's "Duplicate name"
+        z.writestr("demand.csv", b"product,segment,period,quantity\nA,key,W1,4\n")
+        z.writestr("demand.csv", b"product,segment,period,quantity\nA,key,W3,999\n")
+    with pytest.raises(PayloadError, match=r"'demand\.csv' appears twice") as caught:
+        unpack(buf.getvalue(), tmp_path, 2**20)
+    assert caught.value.status == 422
