@@ -84,6 +84,11 @@ def from_dict(doc: Any) -> Any:
         raise InstanceError(
             f"kind must be text, got {kind!r}; allowed: {', '.join(sorted(KINDS))}", field="kind"
         )
+    if kind == "capacity" and "demand" in doc and not doc["demand"]:
+        # as an empty demand.csv: a document that lost its rows planned nothing, "optimal 0"
+        raise InstanceError("demand is empty; allowed: at least one demand row.", field="demand")
+    if kind == "capacity" and "demand" not in doc:
+        raise InstanceError("missing field 'demand'; allowed: a list of demand rows.", "demand")
     return instance_class(kind).model_validate(doc)
 
 

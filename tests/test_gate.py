@@ -1159,3 +1159,13 @@ def test_an_id_written_with_a_leading_zero_keeps_it():
     )
     inst = SafetyStockInstance.model_validate(gate.parse_yaml(text, "x.yaml"))
     assert inst.stages[0].id == "08" and inst.demands[0].segment == "010"
+
+
+def test_a_capacity_document_without_demand_rows_is_refused(tmp_path, capsys):
+    """A capacity JSON/YAML with `demand: []` or no demand solved "optimal, objective 0"; an
+    empty demand.csv was already refused for that reason."""
+    doc = json.loads(CAPACITY.read_text())
+    for edit in ({**doc, "demand": []}, {k: v for k, v in doc.items() if k != "demand"}):
+        path = _write_json(tmp_path / "cap.json", edit)
+        _refused(capsys, ["solve", str(path)], str(path), "demand", "at least one demand row"
+                 if "demand" in edit else "a list of demand rows")  # fmt: skip
