@@ -86,7 +86,7 @@ def grid(
     for y in capacity_cut or ():
         if not 0 <= y <= 100:
             raise InstanceError(f"--capacity-cut {y:g} % must be in [0, 100]", field="capacity")
-    return [
+    scenarios = [
         Scenario(d, c, s)
         for d, c, s in itertools.product(
             demand or [1.0],
@@ -94,6 +94,17 @@ def grid(
             disruption or [None],  # type: ignore[list-item]
         )
     ]
+    seen: set[str] = set()
+    for sc in scenarios:  # (two rows of batch.csv named one result file, the last written)
+        if sc.name in seen:
+            raise InstanceError(
+                f"two scenarios are named {sc.name!r} (--demand {sc.demand!r}, --capacity-cut "
+                f"{sc.capacity_cut!r}); allowed: what-if values that differ in their first 6 "
+                "significant digits, each once.",
+                field="demand",
+            )
+        seen.add(sc.name)
+    return scenarios
 
 
 def _scale(records: list[dict[str, Any]], fields: tuple[str, ...], factor: float) -> None:

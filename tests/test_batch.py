@@ -46,6 +46,9 @@ def test_scenarios_change_what_they_say() -> None:
         ),
         (lambda: batch.grid(capacity_cut=[150]), "[0, 100]"),
         (lambda: batch.grid(demand=[-1]), ">= 0"),
+        # two rows of batch.csv named one result file (the last one written)
+        (lambda: batch.grid(demand=[1, 1]), "two scenarios are named 'demand1_cut0'"),
+        (lambda: batch.grid(capacity_cut=[10, 10.00001]), "first 6 significant digits"),
         (lambda: batch.parse_disruption("DC1:2"), "WHERE:FRACTION"),
     ],
 )
