@@ -837,12 +837,20 @@ def _pins(
             pins[customer] = name
             lines.setdefault(customer, line)
             origins[customer] = f"--pins {args.pins} line {line}"
+    flags: dict[str, str] = {}
     for text in args.pin or ():
         customer, sep, name = text.partition("=")
         if not sep or not customer.strip() or not name.strip():
             raise InstanceError(f"--pin {text!r} must be CUSTOMER=SEGMENT.", field="pin")
-        pins[customer.strip()] = name.strip()
-        origins[customer.strip()] = f"--pin {text}"
+        customer, name = customer.strip(), name.strip()
+        if flags.get(customer, name) != name:  # (the last of two --pin flags silently won)
+            raise InstanceError(
+                f"--pin {text}: customer {customer!r} is pinned to {flags[customer]!r} by "
+                "another --pin; allowed: one segment per customer.",
+                field="pin",
+            )
+        flags[customer] = pins[customer] = name
+        origins[customer] = f"--pin {text}"
     return pins or None
 
 

@@ -500,6 +500,14 @@ def test_pins_file_without_a_column_names_its_header(tmp_path, capsys):
     )
 
 
+def test_two_pin_flags_for_one_customer_are_refused(tmp_path, capsys):
+    """`--pin C0004=strategic --pin C0004=standard`: the last one silently won (the same in a
+    pins file was already refused)."""
+    history = _history(tmp_path, "2025-01-06,C0004,I1,5,2\n")
+    argv = ["segment", str(history), "--pin", "C0004=strategic", "--pin", "C0004=standard"]
+    _refused(capsys, argv, "--pin C0004=standard", "'C0004'", "'strategic'", "one segment")
+
+
 def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
     folder = tmp_path / "a-folder"
     folder.mkdir()
