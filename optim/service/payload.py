@@ -143,6 +143,11 @@ def instance(body: bytes, content_type: str, scratch: Path, max_bytes: int) -> t
     if content_type in ZIP_TYPES:
         folder = unpack(body, scratch, max_bytes)
         if is_planning(folder):
+            # what `optim validate FOLDER` checks, before the job is accepted (a plan.yaml
+            # that is not YAML was "valid", 200, and the job failed after it was queued)
+            from optim.planning.folder_check import validate_folder
+
+            validate_folder(folder)
             return "planning", folder
         return "instance", api.load(folder)
     return "instance", document(body, content_type)
@@ -184,7 +189,8 @@ def validate(body: bytes, content_type: str, max_bytes: int) -> dict[str, Any]:
                 "valid": True,
                 "kind": "planning",
                 "files": files,
-                "note": "the planning files are checked in full when the job runs",
+                "note": "checked as `optim validate FOLDER` checks it (the run's own checks "
+                "follow when the job runs)",
             }
         sizes = {
             name: len(getattr(what, name))

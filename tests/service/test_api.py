@@ -464,3 +464,27 @@ def test_a_zip_with_a_file_twice_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PayloadError, match=r"'demand\.csv' appears twice") as caught:
         unpack(buf.getvalue(), tmp_path, 2**20)
     assert caught.value.status == 422
+
+
+def test_a_planning_zip_is_checked_as_optim_validate_checks_its_folder(tmp_path: Path) -> None:
+    """A zipped planning folder whose plan.yaml is not YAML (or repeats a key) was "valid"
+    (200) and accepted as a job (202), which then failed; now 422 with the file and line."""
+    from optim.errors import InstanceError
+    from optim.planning.distributor import distributor_example
+    from optim.planning.folder import write_folder
+    from optim.service.payload import validate
+
+    folder = write_folder(
+        distributor_example(3, n_items=6, n_customers=4, weeks=56), tmp_path / "week48"
+    )
+    files = {f"week48/{p.name}": p.read_bytes() for p in sorted(folder.iterdir())}
+    ok = validate(_zip(files), "application/zip", 2**26)
+    assert ok["valid"] and ok["kind"] == "planning"
+    plan = files["week48/plan.yaml"].decode()
+    for bad, words in (
+        (plan.replace("plan_weeks: ", "plan_weeks: [", 1), "invalid YAML"),
+        (plan + "plan_weeks: 26\n", "appears twice"),
+    ):
+        with pytest.raises(InstanceError, match=r"plan\.yaml line") as caught:
+            validate(_zip({**files, "week48/plan.yaml": bad.encode()}), "application/zip", 2**26)
+        assert words in str(caught.value)
