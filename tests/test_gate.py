@@ -500,6 +500,27 @@ def test_pins_file_without_a_column_names_its_header(tmp_path, capsys):
     )
 
 
+def test_simulate_refuses_a_result_whose_rows_do_not_match_its_instance(tmp_path, capsys):
+    """An edited result simulated another policy, exit 0: a renamed or deleted demands row
+    gave that segment the critical level 0 ("3 of 3 targets met"), and of a stage listed
+    twice the first row was simulated."""
+    res = tmp_path / "r.json"
+    assert main(["solve", str(EXAMPLE), "--out", str(res), "--quiet"]) == 0
+    capsys.readouterr()
+    doc = json.loads(res.read_text())
+    store = next(s for s in doc["stages"] if "store_a" in s.values())
+    cases = [
+        (lambda d: d["demands"][1].update(segment="gold"), ["'gold'", "not a demand"]),
+        (lambda d: d["demands"].pop(1), ["no critical_level", "'standard'", "'store_a'"]),
+        (lambda d: d["stages"].append(dict(store)), ["'store_a' is listed twice"]),
+    ]
+    for edit, words in cases:
+        bad = json.loads(res.read_text())
+        edit(bad)
+        path = _write_json(tmp_path / "bad.json", bad)
+        _refused(capsys, ["simulate", str(path), "--periods", "50", "--replications", "2"], *words)
+
+
 def test_two_pin_flags_for_one_customer_are_refused(tmp_path, capsys):
     """`--pin C0004=strategic --pin C0004=standard`: the last one silently won (the same in a
     pins file was already refused)."""

@@ -488,15 +488,28 @@ def _levels(
             levels = table
     if levels is not None:
         values = pd.to_numeric(levels["critical_level"], errors="coerce").to_numpy(np.float64)
-        given = {
-            (str(a), str(b)): float(v)
-            for a, b, v in zip(levels["stage"], levels["segment"], values, strict=True)
-            if v == v  # NaN: not given
-        }
+        rows = [(str(a), str(b)) for a, b in zip(levels["stage"], levels["segment"], strict=True)]
+        known = {(d.stage, d.segment) for d in dem}
+        for k, key in enumerate(rows):  # (a renamed or repeated row was dropped or shadowed,
+            # and the segment simulated with the critical level 0: "3 of 3 targets met")
+            if key not in known or key in rows[:k]:
+                why = "is not a demand of the instance" if key not in known else "is listed twice"
+                raise InstanceError(
+                    f"demands[{k}]: stage {key[0]!r} segment {key[1]!r} {why}; allowed: one "
+                    "row per demand of the instance.",
+                    field=f"demands[{k}]",
+                )
+        given = {key: float(v) for key, v in zip(rows, values, strict=True) if v == v}
         pos = {sid: j for j, sid in enumerate(data.ids)}
         for i, d in enumerate(dem):
-            c = given.get((d.stage, d.segment), 0.0)
             j = pos[d.stage]
+            if (d.stage, d.segment) not in given and j in specs:
+                raise InstanceError(
+                    f"the solution gives no critical_level for segment {d.segment!r} at stage "
+                    f"{d.stage!r}, which has critical levels; allowed: a demands row for it.",
+                    field=f"demands[{i}].critical_level",
+                )
+            c = given.get((d.stage, d.segment), 0.0)
             if c < 0 or c > base[j] + 1e-6 * max(1.0, abs(base[j])):
                 raise InstanceError(
                     f"critical_level {c:g} of segment {d.segment!r} at stage {d.stage!r} is "
@@ -1088,6 +1101,12 @@ def _solution_arrays(
             f"service-time column ({'/'.join(_S_COLUMNS)}); it has {list(table.columns)}."
         )
     ids = [str(v) for v in table[id_col].tolist()]
+    twice = next((k for k, i in enumerate(ids) if i in ids[:k]), None)
+    if twice is not None:  # (the first row's stock was simulated, the second ignored)
+        raise ValueError(
+            f"stages[{twice}]: stage {ids[twice]!r} is listed twice in the solution; allowed: "
+            "one row per stage."
+        )
     missing = sorted(set(data.ids) - set(ids))
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
