@@ -270,6 +270,17 @@ def segment(
     items = it[ITEM_COLUMNS].reset_index(drop=True)
 
     # ---- customers
+    # a rule's channel no order line has selects nobody: a typo (key_acount) made every
+    # customer of that rule transactional, exit 0
+    channels = set(hist.lines["channel"].astype(str))
+    for k, rule in enumerate(cfg.customer_rules):
+        unknown = sorted(set(rule.channels or ()) - channels)
+        if unknown:
+            raise InstanceError(
+                f"customer_rules[{k}].channels: {unknown[0]!r} is not a channel of any order "
+                f"line; allowed: {', '.join(sorted(channels)[:10])}.",
+                field=f"customer_rules[{k}].channels",
+            )
     cu = customer_metrics(hist, value_col)
     cids = cu["customer"].to_numpy(dtype=object)
     segs = cfg.customer_segments

@@ -133,3 +133,19 @@ def test_a_period_shorter_than_a_day_is_refused_by_name() -> None:
         with pytest.raises(InstanceError, match=f"period '{alias}' is shorter than a day"):
             SegmentationConfig(period=alias)
     assert SegmentationConfig(period="D").period == "D"
+
+
+def test_a_customer_rule_on_a_channel_no_line_has_is_refused(history: pd.DataFrame) -> None:
+    """channels: [key_acount] (a typo) selected nobody: every customer of the rule became
+    transactional, exit 0."""
+    import pytest
+
+    from optim.errors import InstanceError
+    from optim.segmentation import SegmentationConfig, segment
+    from optim.segmentation.config import CustomerRule
+
+    config = SegmentationConfig(
+        customer_rules=(CustomerRule(segment="strategic", channels=("key_acount",)),)
+    )
+    with pytest.raises(InstanceError, match=r"customer_rules\[0\]\.channels: 'key_acount'"):
+        segment(history, config=config)
