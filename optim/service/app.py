@@ -233,7 +233,26 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if not any(hmac.compare_digest(given.encode(), k.encode()) for k in config.api_keys):
             raise ApiError(403, "the API key is not accepted")
 
-    auth = [Depends(authorised)]
+    async def known_query(request: Request) -> None:
+        """An unknown query parameter is refused (``?time_limt=5`` solved with no limit)."""
+        route = request.scope.get("route")
+        if route is None or not request.query_params:
+            return
+        allowed: set[str] = set()
+        todo = [route.dependant]
+        while todo:  # the route's parameters and its dependencies' (the solve query's)
+            dependant = todo.pop()
+            allowed |= {p.alias for p in dependant.query_params}
+            todo.extend(dependant.dependencies)
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise ApiError(
+                422,
+                f"unknown query parameter {unknown[0]!r}; allowed: "
+                f"{', '.join(sorted(allowed)) or 'none'}",
+            )
+
+    auth = [Depends(authorised), Depends(known_query)]
 
     # -- errors ---------------------------------------------------------------------------
     def _error(request: Request, status: int, detail: Any, **extra: Any) -> JSONResponse:

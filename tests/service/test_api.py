@@ -335,6 +335,11 @@ def test_unknown_ids_kinds_and_limits(server: Server) -> None:
         assert r.status_code == 422 and "cap of 3600 s" in r.json()["detail"]
         r = c.post("/v1/jobs", params={"time_limit": -1}, content=body, headers=h)
         assert r.status_code == 422
+        # a misspelt parameter: it solved with no time limit, 200
+        r = c.post("/v1/solve", params={"time_limt": 5}, content=body, headers=h)
+        assert r.status_code == 422 and "unknown query parameter 'time_limt'" in r.text, r.text
+        assert "time_limit" in r.json()["detail"]
+        assert c.get("/v1/jobs", params={"limt": 3}).status_code == 422
         # a method or solver the kind does not have: refused at submission, no job queued
         listed = len(c.get("/v1/jobs", params={"limit": 1000}).json())
         r = c.post("/v1/jobs", params={"method": "bogus"}, content=body, headers=h)
