@@ -490,15 +490,17 @@ def _levels(
         values = pd.to_numeric(levels["critical_level"], errors="coerce").to_numpy(np.float64)
         rows = [(str(a), str(b)) for a, b in zip(levels["stage"], levels["segment"], strict=True)]
         known = {(d.stage, d.segment) for d in dem}
+        seen: set[tuple[str, str]] = set()
         for k, key in enumerate(rows):  # (a renamed or repeated row was dropped or shadowed,
             # and the segment simulated with the critical level 0: "3 of 3 targets met")
-            if key not in known or key in rows[:k]:
+            if key not in known or key in seen:
                 why = "is not a demand of the instance" if key not in known else "is listed twice"
                 raise InstanceError(
                     f"demands[{k}]: stage {key[0]!r} segment {key[1]!r} {why}; allowed: one "
                     "row per demand of the instance.",
                     field=f"demands[{k}]",
                 )
+            seen.add(key)
         given = {key: float(v) for key, v in zip(rows, values, strict=True) if v == v}
         pos = {sid: j for j, sid in enumerate(data.ids)}
         for i, d in enumerate(dem):
@@ -1101,7 +1103,8 @@ def _solution_arrays(
             f"service-time column ({'/'.join(_S_COLUMNS)}); it has {list(table.columns)}."
         )
     ids = [str(v) for v in table[id_col].tolist()]
-    twice = next((k for k, i in enumerate(ids) if i in ids[:k]), None)
+    first = {i: k for k, i in reversed(list(enumerate(ids)))}  # each id's first row
+    twice = next((k for k, i in enumerate(ids) if first[i] != k), None)
     if twice is not None:  # (the first row's stock was simulated, the second ignored)
         raise ValueError(
             f"stages[{twice}]: stage {ids[twice]!r} is listed twice in the solution; allowed: "
