@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as _dt
 import gc
 import io
 import json
@@ -62,6 +63,7 @@ __all__ = [
     "check_text",
     "dump_yaml",
     "field_line",
+    "iso_day",
     "load_document",
     "located",
     "parse_json",
@@ -127,6 +129,25 @@ def text_hint(value: str) -> str:
     if NUMERAL.fullmatch(value.strip()):
         return "text in quotes; write the number without quotes"
     return "text, not a number"
+
+
+ISO_DAY = re.compile(r"(19|20|21)[0-9][0-9]-[0-9][0-9]-[0-9][0-9]")
+"""A date written ``YYYY-MM-DD`` (years 1900-2199: inside pandas' timestamp range), read
+without pandas."""
+
+
+def iso_day(value: Any) -> _dt.date | None:
+    """``value`` as a day when it is a :class:`datetime.date` (not a datetime) or text
+    ``YYYY-MM-DD`` of a real day within :data:`ISO_DAY`'s years; otherwise None (pandas
+    reads the other spellings)."""
+    if type(value) is _dt.date:
+        return value if 1900 <= value.year <= 2199 else None
+    if isinstance(value, str) and ISO_DAY.fullmatch(value):
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
 
 
 def where(name: str, line: int | None = None, field: str | None = None) -> str:

@@ -13,15 +13,13 @@ a forecast that is not a number >= 0, or the same series and week twice.
 
 from __future__ import annotations
 
-import datetime as _dt
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from optim.errors import InstanceError
-from optim.instances.gate import MAX_MAGNITUDE, NUMERAL
+from optim.instances.gate import MAX_MAGNITUDE, NUMERAL, iso_day
 
 __all__ = ["apply_overrides", "read_overrides"]
 
@@ -124,13 +122,10 @@ def _week_of(text: str, weeks: np.ndarray, period_len: pd.Timedelta | None) -> s
     """The forecast week a date falls in ('' when it is no date or outside every week)."""
     # a day written YYYY-MM-DD only: pandas read 08/07/2025 month first, and a time with
     # an offset ended as an internal error (comparing with the naive weeks)
-    written = str(text).strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", written):
+    written = iso_day(str(text).strip())
+    if written is None:
         return ""
-    try:
-        day = pd.Timestamp(_dt.date.fromisoformat(written))
-    except ValueError:
-        return ""
+    day = pd.Timestamp(written)
     starts = pd.to_datetime(pd.Index(weeks))
     if period_len is None:
         return str(weeks[0]) if day.normalize() == starts[0] else ""

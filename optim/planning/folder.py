@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from optim.errors import InstanceError
+from optim.instances.gate import iso_day
 from optim.planning.plan_document import (
     FORECASTS,
     ITEM_RULES,
@@ -274,25 +275,6 @@ class ModelRecords:
             return self.models[kind].model_validate(rec)
         except ValidationError as exc:
             raise instance_error(exc, rec) from None
-
-
-ISO_DAY = re.compile(r"(19|20|21)[0-9][0-9]-[0-9][0-9]-[0-9][0-9]")
-"""A date written ``YYYY-MM-DD`` (years 1900-2199: inside pandas' timestamp range), read
-without pandas."""
-
-
-def iso_day(value: Any) -> _dt.date | None:
-    """``value`` as a day when it is a :class:`datetime.date` (not a datetime) or text
-    ``YYYY-MM-DD`` of a real day within :data:`ISO_DAY`'s years; otherwise None (pandas
-    reads the other spellings)."""
-    if type(value) is _dt.date:
-        return value if 1900 <= value.year <= 2199 else None
-    if isinstance(value, str) and ISO_DAY.fullmatch(value):
-        try:
-            return _dt.date.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
 
 
 def _plan_monday(raw: Any) -> _dt.date | None:

@@ -1,7 +1,7 @@
 """``optim validate FOLDER`` of a planning folder without pandas (issue 12: start-up ≤ 0.5 s).
 
 :func:`validate_folder` first tries :func:`plain_summary`: plain Python over the folder's
-rows (the csv text split on commas, :func:`~optim.planning.folder.iso_day` for dates,
+rows (the csv text split on commas, :func:`~optim.instances.gate.iso_day` for dates,
 strict number spellings), with ``plan.yaml`` checked by the very function
 :func:`~optim.planning.folder.read_folder` uses. It only ever *accepts*: a folder it can
 prove valid gets the summary and the notes ``read_folder`` gives it; anything else — an
@@ -28,13 +28,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from optim.errors import InstanceError
-from optim.instances.gate import MAX_MAGNITUDE
+from optim.instances.gate import MAX_MAGNITUDE, iso_day
 from optim.planning.folder import (
     FILES,
     MAX_START_AFTER_DAYS,
     _check_plan,
     _Plan,
-    iso_day,
     uncovered_note,
     without_history_note,
 )

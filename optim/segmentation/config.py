@@ -195,8 +195,7 @@ class SegmentationConfig(Document):
 
     def to_yaml(self) -> str:
         """YAML text that :meth:`from_yaml` reads back to an equal config."""
-        from optim.instances.gate import (
-            GateDumper,
-        )  # quotes what the gate's reader would not read as text
+        # the gate's writer quotes what its reader (YAML 1.2 values) would not read as text
+        from optim.instances.gate import GateDumper
 
         return yaml.dump(self.model_dump(mode="json"), Dumper=GateDumper, sort_keys=False)
