@@ -15,9 +15,16 @@ from optim.errors import MAGNITUDE, InstanceError
 
 
 def string_id(value: Any) -> Any:
-    """Accept integer ids (as read from CSV files) and store them as strings."""
+    """Accept integer ids (as read from CSV files) and store them as strings; text loses
+    the spaces at either end, as the CSV readers' ids do, and a blank id is refused (a
+    product or stage id ``" "`` was taken)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError(f"the id {value!r} is blank; an id needs a visible character")
+        return text
     return value
 
 

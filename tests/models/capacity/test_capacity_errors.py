@@ -68,6 +68,10 @@ CASES = [
         lambda d: d["products"][0]["usage"].update(oven=1),
         r"usage of product 'A' names unknown resource 'oven'",
     ),
+    # blank ids (a product id " " was taken); spaces at either end go, as in CSV folders
+    (lambda d: d["products"][0].update(id=" "), r"products\[0\]\.id.*the id ' ' is blank"),
+    (lambda d: d["resources"][0].update(id="\t"), r"resources\[0\]\.id.*is blank"),
+    (lambda d: d["demand"][0].update(segment="  "), r"demand\[0\]\.segment.*is blank"),
     # duplicate ids
     (
         lambda d: d["resources"].append({"id": "line", "capacity": 1}),
@@ -153,6 +157,11 @@ CASES = [
 def test_bad_input(edit, match: str) -> None:
     with pytest.raises(InstanceError, match=match):
         CapacityInstance.model_validate(bad(edit))
+
+
+def test_ids_lose_the_spaces_at_either_end_as_in_csv_folders() -> None:
+    doc = bad(lambda d: d["demand"][0].update(product=" A ", period="W1 "))
+    assert CapacityInstance.model_validate(doc).demand[0].product == "A"
 
 
 def test_bad_input_through_constructor() -> None:

@@ -103,6 +103,9 @@ def test_integer_ids_and_whole_floats_are_accepted() -> None:
         ({"demands__0__stage": "Z"}, r"demands\[0\].stage 'Z' \(segment 'strategic'\) is not a"),
         ({"arcs__1__target": "Q"}, r"arcs\[1\].target 'Q' is not a stage id \(known: A, B, C\)"),
         ({"stages__2__id": "A"}, r"stage id 'A' appears twice"),
+        ({"stages__1__id": " "}, r"stages\[1\].*the id ' ' is blank"),
+        ({"arcs__0__source": ""}, r"arcs\[0\].*the id '' is blank"),
+        ({"stages__2__id": " A"}, r"stage id 'A' appears twice"),  # (spaces go, as in CSV)
     ],
 )
 def test_bad_field(changes: dict[str, Any], pattern: str) -> None:
