@@ -48,6 +48,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -260,73 +261,7 @@ class CapacityInstance(Document):
         # every field below names its record's index, so the CSV reader and the JSON/YAML
         # gate can point at the line the value was written on
         _check_periods(self.periods)
-        pset = set(self.periods)
-        rids = _unique([r.id for r in self.resources], "resources", "id")
-        for k, r in enumerate(self.resources):
-            for name in ("capacity", "overtime_capacity"):
-                value = getattr(r, name)
-                if isinstance(value, dict):
-                    for key in value:
-                        if key not in pset:
-                            raise InstanceError(
-                                f"resources: {name} of resource '{r.id}' names unknown period "
-                                f"'{key}' (periods: {_few(self.periods)}).",
-                                field=f"resources[{k}].{name}.{key}",
-                            )
-                    missing = [p for p in self.periods if p not in value]
-                    if missing:
-                        raise InstanceError(
-                            f"resources: {name} of resource '{r.id}' has no value for period "
-                            f"'{missing[0]}'; give every period or one number.",
-                            field=f"resources[{k}].{name}",
-                        )
-        rset = set(rids)
-        _unique([p.id for p in self.products], "products", "id")
-        for k, p in enumerate(self.products):
-            if (p.usage is None) == (p.routings is None):
-                raise InstanceError(
-                    f"products: product '{p.id}' must give exactly one of usage or routings.",
-                    field=f"products[{k}].usage",
-                )
-            if p.routings is not None:
-                if not p.routings:
-                    raise InstanceError(
-                        f"products: product '{p.id}' has an empty routings list; no resource "
-                        "can make it.",
-                        field=f"products[{k}].routings",
-                    )
-                _unique(
-                    [g.id for g in p.routings],
-                    f"products '{p.id}' routings",
-                    "id",
-                    path=f"products[{k}].routings",
-                )
-            for j, g in enumerate(p.routing_list):
-                where = "usage" if p.routings is None else f"routing '{g.id}' usage"
-                path = (
-                    f"products[{k}].usage"
-                    if p.routings is None
-                    else (f"products[{k}].routings[{j}].usage")
-                )
-                for res in g.usage:
-                    if res not in rset:
-                        raise InstanceError(
-                            f"products: {where} of product '{p.id}' names unknown resource "
-                            f"'{res}' (resources: {_few(rids)}).",
-                            field=f"{path}.{res}",
-                        )
-                if not any(h > 0 for h in g.usage.values()):
-                    raise InstanceError(
-                        f"products: no resource can make product '{p.id}': its {where} has "
-                        "no resource with positive hours per unit.",
-                        field=path,
-                    )
-            if p.max_inventory is not None and p.initial_inventory > p.max_inventory:
-                raise InstanceError(
-                    f"products: initial_inventory {p.initial_inventory:g} of product '{p.id}' "
-                    f"exceeds its max_inventory {p.max_inventory:g}.",
-                    field=f"products[{k}].initial_inventory",
-                )
+        check_supply(self.periods, self.resources, self.products)
         _unique([s.name for s in self.segments], "segments", "name")
         if len(self.demand) <= PLAIN_DEMAND_ROWS:
             self._check_demand()
@@ -409,6 +344,84 @@ class CapacityInstance(Document):
                 }
             )
         }
+
+
+def check_supply(
+    periods: Sequence[str],
+    resources: Sequence[Resource],
+    products: Sequence[Product],
+    *,
+    key: str = "products",
+    word: str = "product",
+) -> None:
+    """The checks of resources and products together: per-period capacities keyed by the
+    periods (each period once), usage naming known resources, every product made by some
+    resource, initial stock within the stock bound. ``key`` and ``word`` name the products
+    in messages and fields: ``plan.yaml``'s reader runs this on its ``families`` before any
+    solve (the capacity model refused them after the forecast, naming history.csv)."""
+    pset = set(periods)
+    rids = _unique([r.id for r in resources], "resources", "id")
+    for k, r in enumerate(resources):
+        for name in ("capacity", "overtime_capacity"):
+            value = getattr(r, name)
+            if isinstance(value, dict):
+                for label in value:
+                    if label not in pset:
+                        raise InstanceError(
+                            f"resources: {name} of resource '{r.id}' names unknown period "
+                            f"'{label}' (periods: {_few(list(periods))}).",
+                            field=f"resources[{k}].{name}.{label}",
+                        )
+                missing = [p for p in periods if p not in value]
+                if missing:
+                    raise InstanceError(
+                        f"resources: {name} of resource '{r.id}' has no value for period "
+                        f"'{missing[0]}'; give every period or one number.",
+                        field=f"resources[{k}].{name}",
+                    )
+    rset = set(rids)
+    _unique([p.id for p in products], key, "id")
+    for k, p in enumerate(products):
+        at = f"{key}[{k}]"
+        if (p.usage is None) == (p.routings is None):
+            raise InstanceError(
+                f"{key}: {word} '{p.id}' must give exactly one of usage or routings.",
+                field=f"{at}.usage",
+            )
+        if p.routings is not None:
+            if not p.routings:
+                raise InstanceError(
+                    f"{key}: {word} '{p.id}' has an empty routings list; no resource can make it.",
+                    field=f"{at}.routings",
+                )
+            _unique(
+                [g.id for g in p.routings],
+                f"{key} '{p.id}' routings",
+                "id",
+                path=f"{at}.routings",
+            )
+        for j, g in enumerate(p.routing_list):
+            where = "usage" if p.routings is None else f"routing '{g.id}' usage"
+            path = f"{at}.usage" if p.routings is None else f"{at}.routings[{j}].usage"
+            for res in g.usage:
+                if res not in rset:
+                    raise InstanceError(
+                        f"{key}: {where} of {word} '{p.id}' names unknown resource '{res}' "
+                        f"(resources: {_few(rids)}).",
+                        field=f"{path}.{res}",
+                    )
+            if not any(h > 0 for h in g.usage.values()):
+                raise InstanceError(
+                    f"{key}: no resource can make {word} '{p.id}': its {where} has no "
+                    "resource with positive hours per unit.",
+                    field=path,
+                )
+        if p.max_inventory is not None and p.initial_inventory > p.max_inventory:
+            raise InstanceError(
+                f"{key}: initial_inventory {p.initial_inventory:g} of {word} '{p.id}' "
+                f"exceeds its max_inventory {p.max_inventory:g}.",
+                field=f"{at}.initial_inventory",
+            )
 
 
 PLAIN_DEMAND_ROWS = 20_000

@@ -246,6 +246,10 @@ class Records(Protocol):
 
     def __call__(self, kind: str, rec: dict[str, Any]) -> Any: ...
 
+    def supply(self, weeks: list[str], resources: list[Any], families: list[Any]) -> None:
+        """The resources and families (as returned by the call) checked together; ``weeks``
+        are the planned weeks' labels (``YYYY-MM-DD`` of their Mondays)."""
+
 
 class ModelRecords:
     """``plan.yaml``'s records (a ``stage`` and an ``arc`` of the network, a ``resource``, a
@@ -275,6 +279,13 @@ class ModelRecords:
             return self.models[kind].model_validate(rec)
         except ValidationError as exc:
             raise instance_error(exc, rec) from None
+
+    def supply(self, weeks: list[str], resources: list[Any], families: list[Any]) -> None:
+        """The capacity model's checks of resources and families together
+        (:func:`~optim.instances.capacity.check_supply`), naming them ``families``."""
+        from optim.instances.capacity import check_supply
+
+        check_supply(weeks, resources, families, key="families", word="family")
 
 
 def _plan_monday(raw: Any) -> _dt.date | None:
@@ -463,6 +474,7 @@ def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
     out["network"] = dict(network)
     out["locations"] = {str(k): str(v) for k, v in mapping.items()}
 
+    models: dict[str, list[Any]] = {}
     for key, what in (("resources", "resource"), ("families", "family")):
         records = doc[key]
         if not isinstance(records, list) or not records:
@@ -470,14 +482,15 @@ def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
         # (a repeated id was refused by the capacity model after the forecast, as
         # "products: duplicate id", naming no file)
         listed: dict[str, int] = {}
+        models[key] = []
         for k, rec in enumerate(records):
             if not isinstance(rec, dict):
                 raise plan.error(f"{key}[{k}]", f"a {what} is not a mapping", "id: … records")
             try:
-                check(what, rec)
+                models[key].append(check(what, rec))
             except InstanceError as exc:
                 raise plan.located(exc, f"{key}[{k}]") from None
-            rid = str(rec.get("id"))
+            rid = str(models[key][-1].id)  # (as the model reads it: spaces at either end go)
             if rid in listed:
                 raise plan.error(
                     f"{key}[{k}].id",
@@ -485,16 +498,16 @@ def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
                     f"each {what} once",
                 )
             listed[rid] = k
-        out[key] = list(records)
-    resource_ids = {str(r["id"]) for r in out["resources"]}
-    for k, fam in enumerate(out["families"]):
-        for res in dict(fam.get("usage") or {}):
-            if str(res) not in resource_ids:
-                raise plan.error(
-                    f"families[{k}].usage.{res}",
-                    f"family {fam.get('id')!r} uses resource {res!r}, not in resources",
-                    f"one of {', '.join(sorted(resource_ids))}",
-                )
+        out[key] = [rec | {"id": m.id} for rec, m in zip(records, models[key], strict=True)]
+    # resources and families together, as the capacity model checks them: a family without
+    # usage, with zero usage or naming an unknown resource, or a capacity keyed by a week
+    # outside the plan, passed `optim validate` and failed the plan ~9 s in, naming
+    # history.csv's forecast
+    weeks_planned = [(start + _dt.timedelta(weeks=w)).isoformat() for w in range(weeks)]
+    try:
+        check.supply(weeks_planned, models["resources"], models["families"])
+    except InstanceError as exc:
+        raise plan.error(str(exc.field), str(exc).rstrip(".")) from None
 
     cost = doc.get("ordering_cost")
     if cost is not None and (

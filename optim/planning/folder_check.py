@@ -177,6 +177,22 @@ class PlainRecords:
             out["quantity"] = float(out["quantity"])  # (the model's type)
         return SimpleNamespace(**out)
 
+    def supply(
+        self, weeks: list[str], resources: list[SimpleNamespace], families: list[SimpleNamespace]
+    ) -> None:
+        """Accepts what :func:`~optim.instances.capacity.check_supply` accepts of plain
+        records (capacities are numbers here, ids unique: checked before): each family has
+        ``usage`` naming only known resources, one of them with positive hours, and no
+        initial stock above its stock bound; anything else goes to the model's check."""
+        known = {r.id for r in resources}
+        for fam in families:
+            usage = getattr(fam, "usage", None)
+            if not usage or not known.issuperset(usage) or not any(usage.values()):
+                raise _Unsure
+            bound = getattr(fam, "max_inventory", None)
+            if bound is not None and getattr(fam, "initial_inventory", 0) > bound:
+                raise _Unsure
+
 
 def plain_summary(folder: str | Path) -> FolderSummary | None:
     """The summary of a folder the plain path proves valid, else None (module docstring)."""

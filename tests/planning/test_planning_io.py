@@ -190,3 +190,62 @@ def test_the_typed_history_reads_as_the_file_does(folder, tmp_path):
     from_frame = prepare_history(history)
     pd.testing.assert_frame_equal(from_file.lines, from_frame.lines)
     pd.testing.assert_frame_equal(from_file.demand, from_frame.demand)
+
+
+def _family(p, **change):
+    fam = p["families"][0]
+    for key, value in change.items():
+        if value is None:
+            fam.pop(key, None)
+        else:
+            fam[key] = value
+
+
+def _weekly(p, weeks):
+    p["resources"][0]["capacity"] = {w: 100.0 for w in weeks}
+
+
+SUPPLY = [
+    ("family without usage", lambda p: _family(p, usage=None),
+     ["families[0].usage", "exactly one of usage or routings"]),
+    ("family of zero usage",
+     lambda p: _family(p, usage={r: 0 for r in p["families"][0]["usage"]}),
+     ["families[0].usage", "no resource can make family"]),
+    ("usage of an unknown resource", lambda p: p["families"][0]["usage"].update(Paint=0.1),
+     ["families[0].usage.Paint", "unknown resource 'Paint'"]),
+    ("stock above its bound", lambda p: _family(p, initial_inventory=10, max_inventory=5),
+     ["families[0].initial_inventory", "exceeds its max_inventory 5"]),
+    ("capacity of a day that is no planned week",
+     lambda p: _weekly(p, [str(p["plan_start"])[:8] + "08"]),
+     ["resources[0].capacity.", "unknown period"]),
+    ("capacity missing planned weeks",
+     lambda p: _weekly(p, [str(pd.Timestamp(p["plan_start"]).to_period("W").start_time.date())]),
+     ["resources[0].capacity", "has no value for period"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "change", "words"), SUPPLY, ids=[c[0] for c in SUPPLY])
+def test_resources_and_families_are_checked_together_before_any_solve(
+    folder, tmp_path, capsys, what, change, words
+):
+    """Before, these passed `optim validate` and failed the plan after the forecast, naming
+    history.csv's forecast instead of plan.yaml."""
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    _edit_plan(copy / "plan.yaml", change)
+    out = tmp_path / "out"
+    for argv in (["validate", str(copy)], ["plan", str(copy), "--out", str(out), "--quiet"]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, (what, err)
+        assert err.startswith("optim: invalid input: plan.yaml line "), err
+        for word in words:
+            assert word in err, (what, err)
+    assert not out.exists()
+
+
+def test_weekly_capacities_keyed_by_the_planned_mondays_are_taken(folder, tmp_path):
+    copy = shutil.copytree(folder, tmp_path / "weekly")
+    data = read_folder(folder)
+    mondays = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
+    _edit_plan(copy / "plan.yaml", lambda p: _weekly(p, [d.strftime("%Y-%m-%d") for d in mondays]))
+    assert read_folder(copy).resources[0]["capacity"][mondays[-1].strftime("%Y-%m-%d")] == 100.0
