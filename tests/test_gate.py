@@ -639,6 +639,11 @@ def _history(tmp_path: Path, body: str, header: str = HEADER) -> Path:
             HEADER,
             ["line 4", "column date", "'05/14/2025'", "month first", "(line 3) is day first"],
         ),
+        (  # one numeric date among ISO ones was read month first: 3 July, exit 0
+            "2025-03-03,C1,I1,5,2\n07/03/2025,C1,I1,4,2\n2025-03-10,C1,I1,4,2\n",
+            HEADER,
+            ["line 3", "column date", "'07/03/2025'", "day 7 of month 3 or month 7 day 3"],
+        ),
     ],
 )
 def test_history_mistakes(tmp_path, capsys, body, header, words):

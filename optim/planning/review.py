@@ -177,8 +177,8 @@ def read_shipments(path: str | Path, name: str | None = None) -> pd.DataFrame:
     for col in ("date", "ship_date", "due_date"):
         if col in raw.columns:
             texts[col] = raw[col].copy()
-            texts[col].attrs["source"] = name
-    dayfirst = any([day_first(text) for text in texts.values()])
+            texts[col].attrs.update(source=name, name=col)
+    dayfirst = day_first(*texts.values())
     for col, required in (("date", True), ("ship_date", False), ("due_date", False)):
         if col not in texts:
             continue

@@ -238,31 +238,49 @@ def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
 _NUMERIC_DAY = re.compile(r"\s*(\d{1,2})[/.](\d{1,2})[/.]\d{2,4}(?!\d)")
 
 
-def day_first(raw: pd.Series) -> bool:
-    """Whether the file writes numeric dates day first (``13/05/2023``). Each date was read
+def day_first(*columns: pd.Series) -> bool:
+    """Whether a file writes numeric dates day first (``13/05/2023``), from its date
+    ``columns`` (``attrs["name"]``: the column's name, default ``date``). Each date was read
     alone, month first where it could be: a European history's ``07/05/2023`` became
     5 July and its ``13/05/2023`` 13 May, silently. One order for the whole file: day first
-    when a date has a first number above 12; refused when another has its second above 12
-    (the file mixes both)."""
-    values = pd.unique(raw.to_numpy(dtype=object))
-    day = month = None
-    for value in values:
-        m = _NUMERIC_DAY.match(value) if isinstance(value, str) else None
-        if m is None:
-            continue
-        if day is None and int(m.group(1)) > 12:
-            day = value
-        if month is None and int(m.group(2)) > 12:
-            month = value
+    when a date has a first number above 12, month first when one has its second above 12;
+    refused when the file shows both, and when it has numeric dates but shows neither (one
+    ``07/03/2024`` among ISO dates was read as 3 July, exit 0)."""
+    day = month = first = None  # (value, column, position) of the evidence
+    for raw in columns:
+        values = pd.unique(raw.to_numpy(dtype=object))
+        for value in values:
+            m = _NUMERIC_DAY.match(value) if isinstance(value, str) else None
+            if m is None:
+                continue
+            if first is None:
+                first = (value, raw)
+            if day is None and int(m.group(1)) > 12:
+                day = (value, raw)
+            if month is None and int(m.group(2)) > 12:
+                month = (value, raw)
     if day is not None and month is not None:
-        bad = (raw == month).to_numpy()
-        where = shown_line(raw, int(np.flatnonzero((raw == day).to_numpy())[0]))
+        (dv, draw), (mv, mraw) = day, month
+        where = shown_line(draw, int(np.flatnonzero((draw == dv).to_numpy())[0]))
         raise _first_bad(
-            "date",
-            raw,
-            bad,
-            f"is written month first while {day!r} ({where}) is day first; allowed: one "
+            mraw.attrs.get("name", "date"),
+            mraw,
+            (mraw == mv).to_numpy(),
+            f"is written month first while {dv!r} ({where}) is day first; allowed: one "
             "order of day and month in the file (or dates such as 2025-03-31)",
+        )
+    if first is not None and day is None and month is None:
+        value, raw = first
+        m = _NUMERIC_DAY.match(value)
+        assert m is not None
+        a, b = int(m.group(1)), int(m.group(2))
+        raise _first_bad(
+            raw.attrs.get("name", "date"),
+            raw,
+            (raw == value).to_numpy(),
+            f"may be day {a} of month {b} or month {a} day {b}: no date of the file shows "
+            "which number is the day; allowed: dates such as 2025-03-31, or numeric dates "
+            "of which one has a day above 12",
         )
     return day is not None
 

@@ -194,6 +194,24 @@ def test_numeric_dates_written_day_first_are_read_day_first(tmp_path, capsys):
         assert w in err, err
 
 
+def test_a_numeric_date_whose_order_the_file_does_not_show_is_refused(tmp_path, capsys):
+    """07/03/2025 among ISO dates was read as 3 July: the review window moved to July and
+    almost every line fell out of it (exit 0); a ship date written so was blamed instead."""
+    p = tmp_path / "shipments.csv"
+    p.write_text(
+        "customer,item,date,quantity,shipped_quantity,ship_date\n"
+        "S1,I1,2025-03-03,10,10,2025-03-04\n"
+        "S1,I1,07/03/2025,10,10,2025-03-10\n",
+        encoding="utf-8",
+    )
+    assert main(["review", str(p)]) == 2
+    err = capsys.readouterr().err
+    for w in ("shipments.csv line 3", "column date", "'07/03/2025'", "which number is the day"):
+        assert w in err, err
+    p.write_text(p.read_text().replace("2025-03-10", "13/03/2025"), encoding="utf-8")
+    assert read_shipments(p)["date"].iloc[1].strftime("%Y-%m-%d") == "2025-03-07"  # day first
+
+
 def test_a_due_date_before_its_order_is_refused(tmp_path, capsys):
     """A due date of 2020 on 2026 orders made every line late (0 % fill, exit 0)."""
     p = tmp_path / "shipments.csv"
