@@ -772,6 +772,7 @@ def run(
         "products": data.families,
         "product_of_item": dict(zip(data.items["item"], data.items["family"], strict=True)),
         "unit": data.units or "units",
+        "lot_sizing": data.lot_sizing,
     }
     peak_demand = (
         "the peak plan's demand per family, segment and week (history.csv's "
@@ -927,7 +928,8 @@ def run(
         tables["review"], tables["review_trend"] = rv.table, rv.trend
         notes.extend(f"review: {n}" for n in rv.notes)
 
-    with progress.step(f"plan the peak: {data.plan_weeks} weeks, capacity per resource (LP)"):
+    kind = "MIP with setups" if data.lot_sizing else "LP"
+    with progress.step(f"plan the peak: {data.plan_weeks} weeks, capacity per resource ({kind})"):
         cap = optim.solve(cap_inst, params)
         capacity_floors = cap.status != Status.INFEASIBLE
         if not capacity_floors:

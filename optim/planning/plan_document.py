@@ -35,6 +35,7 @@ PLAN_KEYS = {
     "pins",
     "forecast",
     "ordering_cost",
+    "lot_sizing",
     "currency",
     "units",
 }
@@ -100,6 +101,13 @@ def plan_schema() -> dict[str, Any]:
                 "type": "number",
                 "minimum": 0,
                 "description": "currency per replenishment order (EOQ of min/max items)",
+            },
+            "lot_sizing": {
+                "type": "boolean",
+                "default": False,
+                "description": "true: the peak plan is a MIP that charges each family's "
+                "setup_cost per week and resource it is made on and holds its min_lot_size; "
+                "false: an LP, and a family with either is refused",
             },
             "forecast": {
                 "enum": list(FORECASTS),

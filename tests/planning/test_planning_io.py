@@ -249,3 +249,35 @@ def test_weekly_capacities_keyed_by_the_planned_mondays_are_taken(folder, tmp_pa
     mondays = pd.date_range(data.plan_start, periods=data.plan_weeks, freq="7D")
     _edit_plan(copy / "plan.yaml", lambda p: _weekly(p, [d.strftime("%Y-%m-%d") for d in mondays]))
     assert read_folder(copy).resources[0]["capacity"][mondays[-1].strftime("%Y-%m-%d")] == 100.0
+
+
+def test_setups_are_refused_unless_the_plan_asks_for_lot_sizing(folder, tmp_path, capsys):
+    """A family's setup_cost / min_lot_size were dropped without a word (the peak plan is an
+    LP; only a note in capacity_result.json said so)."""
+    copy = shutil.copytree(folder, tmp_path / "setups")
+    _edit_plan(copy / "plan.yaml", lambda p: _family(p, setup_cost=40.0))
+    assert main(["validate", str(copy)]) == 2
+    err = capsys.readouterr().err
+    for word in ("plan.yaml line ", "families[0].setup_cost", "lot_sizing: true"):
+        assert word in err, err
+    _edit_plan(copy / "plan.yaml", lambda p: p.update(lot_sizing="yes"))
+    assert main(["validate", str(copy)]) == 2
+    assert "lot_sizing is 'yes'; allowed: true or false" in capsys.readouterr().err
+
+
+def test_lot_sizing_plans_the_peak_as_a_mip_that_charges_the_setups(data, tmp_path):
+    import dataclasses
+
+    from optim import SolveParams
+
+    fams = [dict(f) for f in data.families]
+    for f in fams[:3]:
+        f |= {"setup_cost": 40.0, "min_lot_size": 30.0}
+    lot = dataclasses.replace(data, families=fams, lot_sizing=True)
+    back = read_folder(write_folder(lot, tmp_path / "lot"))
+    assert back.lot_sizing and back.families == fams
+    cap = planning.run(back, params=SolveParams(time_limit=5)).capacity
+    assert cap.info["lot_sizing"] and cap.info["cost_terms"]["setup"] > 0
+    made = cap.tables["production"]
+    setups = made[made["product"].isin([f["id"] for f in fams[:3]]) & (made["quantity"] > 1e-6)]
+    assert len(setups) and (setups["quantity"] >= 30.0 - 1e-6).all()  # min_lot_size held
