@@ -603,12 +603,21 @@ def _csv(folder: Path, name: str, required: bool = True) -> pd.DataFrame | None:
 
 
 def _columns(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> None:
+    """The file has the ``required`` columns and no other (an extra column was dropped
+    without a word: items.csv's ``holding_cost`` was never used)."""
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise InstanceError(
             f"{name} line 1: missing column(s) {', '.join(missing)}; required: "
             f"{', '.join(required)} (has: {', '.join(frame.columns)}).",
             field=f"{name}.{missing[0]}",
+        )
+    unknown = [str(c) for c in frame.columns if c not in required]
+    if unknown:
+        raise InstanceError(
+            f"{name} line 1: unknown column {unknown[0]!r}; allowed: {', '.join(required)} "
+            "(no other column is read).",
+            field=f"{name}.{unknown[0]}",
         )
 
 

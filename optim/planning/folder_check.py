@@ -388,7 +388,7 @@ def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
     rows_of = _Rows(orders=not window)
     required = {"date", "customer", "item", "quantity", "location"}  # location: see read_folder
     rows, header, col = _columns(path, ORDER_COLUMNS, required, rows_of.add)
-    if not header & {"unit_price", "revenue"}:
+    if not header & {"unit_price", "revenue"} or not header <= ORDER_COLUMNS | {"channel"}:
         raise _Unsure
     if "order" in col:
         _ids(col["order"])
@@ -489,7 +489,9 @@ def _items(path: Path, families: set[str]) -> set[str]:
     """items.csv's items (read_folder: columns, each item once, unit_cost > 0, families of
     plan.yaml)."""
     columns = {"item", "family", "unit_cost"}
-    rows, _, col = _columns(path, columns, columns)
+    rows, header, col = _columns(path, columns, columns)
+    if header != columns:
+        raise _Unsure
     items = _ids(col["item"])
     if len(items) != rows or not _ids(col["family"]) <= families:
         raise _Unsure

@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 REQUIRED = ("date", "customer", "item", "quantity")
+OPTIONAL = ("unit_price", "revenue", "unit_cost", "margin", "channel", "location", "order")
+"""The optional columns of the module docstring's table (one of the first two is needed)."""
 LINE_COLUMNS = [
     "date",
     "period",
@@ -384,6 +386,15 @@ def _check_columns(columns: Iterable[str], source: str = "history") -> None:
             f"{head}: missing column unit_price (or revenue); one of them gives "
             "the value of each line.",
             field="unit_price",
+        )
+    # a file's column beyond these was dropped: a misspelt `ordr` made every customer's
+    # lines of a day one order (C0043 fell from standard to transactional), exit 0
+    unknown = [c for c in columns if c not in REQUIRED + OPTIONAL] if _is_csv(source) else []
+    if unknown:
+        raise InstanceError(
+            f"{head}: unknown column {unknown[0]!r}; allowed: {', '.join(REQUIRED)}, "
+            f"{', '.join(OPTIONAL)} (a misspelt optional column would be ignored).",
+            field=unknown[0],
         )
 
 

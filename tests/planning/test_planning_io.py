@@ -167,8 +167,8 @@ def test_bad_service_measure_in_the_policy_names_file_line_and_field(folder, tmp
 
 def test_the_typed_history_reads_as_the_file_does(folder, tmp_path):
     """read_folder parses each history column once (validation and the typed frame share the
-    parse): ids written with blanks, blank and missing channels, another date spelling and an
-    extra column give a frame that prepare_history reads exactly as it reads the file."""
+    parse): ids written with blanks, blank and missing channels and another date spelling
+    give a frame that prepare_history reads exactly as it reads the file."""
     from optim.segmentation.history import prepare_history
 
     copy = shutil.copytree(folder, tmp_path / "typed")
@@ -178,18 +178,48 @@ def test_the_typed_history_reads_as_the_file_does(folder, tmp_path):
         d.loc[1, "channel"] = ""
         d.loc[2, "channel"] = "   "
         d.loc[3, "date"] = pd.Timestamp(d.loc[3, "date"]).strftime("%d %B %Y")
-        return d.assign(note=["x"] + ["1.5"] * (len(d) - 1), score="2")
+        return d
 
     _edit_csv(copy / "history.csv", edit)
     history = read_folder(copy).history
     assert history.loc[0, "customer"] == history.loc[0, "customer"].strip()
     assert list(history.loc[[1, 2], "channel"]) == ["unspecified", "unspecified"]
-    assert history["date"].dtype == "datetime64[ns]" and history["score"].dtype == "int64"
-    assert history["note"].tolist()[:2] == ["x", "1.5"]  # a word in it: kept as written
+    assert history["date"].dtype == "datetime64[ns]"
     from_file = prepare_history(copy / "history.csv")
     from_frame = prepare_history(history)
     pd.testing.assert_frame_equal(from_file.lines, from_frame.lines)
     pd.testing.assert_frame_equal(from_file.demand, from_frame.demand)
+
+
+@pytest.mark.parametrize(
+    ("name", "column"),
+    [("history.csv", "chanel"), ("history.csv", "ordr"), ("orders.csv", "unit_cst"),
+     ("items.csv", "holding_cost"), ("supply.csv", "note"), ("pins.csv", "since")],
+)  # fmt: skip
+def test_a_column_no_reader_takes_is_refused(folder, tmp_path, capsys, name, column):
+    """A misspelt optional column was dropped without a word: `ordr` made each customer's
+    lines of a day one order (a standard customer became transactional), `chanel` put every
+    customer in channel 'unspecified'; items.csv's `holding_cost` was never read."""
+    copy = shutil.copytree(folder, tmp_path / "extra")
+    if name == "supply.csv":
+        pd.DataFrame({"item": ["X"], "location": ["Y"], "quantity": ["1"]}).to_csv(
+            copy / name, index=False
+        )
+    if name == "pins.csv":
+        pd.DataFrame({"customer": ["X"], "segment": ["strategic"]}).to_csv(
+            copy / name, index=False
+        )
+    was = {"chanel": "channel", "ordr": "order", "unit_cst": "unit_cost"}.get(column)
+    _edit_csv(
+        copy / name,
+        lambda d: d.rename(columns={was: column}) if was else d.assign(**{column: "1"}),
+    )
+    for argv in (["validate", str(copy)], ["plan", str(copy), "--out", str(tmp_path / "o")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        for word in (f"{name} line 1", f"unknown column {column!r}", "allowed: "):
+            assert word in err, err
+    assert not (tmp_path / "o").exists()
 
 
 def _family(p, **change):
