@@ -121,7 +121,7 @@ class SegmentationConfig(Document):
     @classmethod
     def _period_alias(cls, v: str) -> str:
         try:
-            pd.Period("2024-01-01", freq=v)
+            step = pd.Period("2024-01-01", freq=v).freq.n
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 f"period {v!r} is not a pandas period alias (e.g. 'W', 'D', 'M')"
@@ -136,6 +136,14 @@ class SegmentationConfig(Document):
             # 'ms' built periods for every millisecond of the history (MemoryError, exit 1)
             raise ValueError(
                 f"period {v!r} is shorter than a day; allowed: a day or longer (D, W, M, Q, Y)"
+            )
+        if step != 1:
+            # '2W' bucketed each date into a two-week period starting at its own week: the
+            # periods overlapped, an item had 104 "nonzero periods" of about 52 and its class
+            # and CV were nonsense (numpy warned of a negative sqrt), exit 0
+            raise ValueError(
+                f"period {v!r} is {step} periods long; allowed: one calendar unit (D, W or "
+                "W-MON … W-SUN, M, Q, Y)"
             )
         return v
 

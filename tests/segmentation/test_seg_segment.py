@@ -135,6 +135,20 @@ def test_a_period_shorter_than_a_day_is_refused_by_name() -> None:
     assert SegmentationConfig(period="D").period == "D"
 
 
+def test_a_multiple_period_is_refused_by_name() -> None:
+    """period: 2W bucketed each date into a two-week period starting at its own week: an
+    item had 104 "nonzero periods" in two years, CVs were empty and classes nonsense."""
+    import pytest
+
+    from optim.errors import InstanceError
+    from optim.segmentation import SegmentationConfig
+
+    for alias, n in (("2W", 2), ("7D", 7), ("2D", 2), ("3M", 3)):
+        with pytest.raises(InstanceError, match=f"period '{alias}' is {n} periods long"):
+            SegmentationConfig(period=alias)
+    assert SegmentationConfig(period="W-MON").period == "W-MON"
+
+
 def test_a_customer_rule_on_a_channel_no_line_has_is_refused(history: pd.DataFrame) -> None:
     """channels: [key_acount] (a typo) selected nobody: every customer of the rule became
     transactional, exit 0."""
