@@ -216,9 +216,24 @@ def verify(folder: str | Path) -> list[str]:
     path = folder / MANIFEST
     if not path.is_file():
         return [f"{folder}: no {MANIFEST} (the run did not complete)"]
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return [f"{MANIFEST}: not readable as JSON ({type(exc).__name__})"]
+    # an edited manifest (a file's facts as text, a missing sha256) ended as an internal
+    # error (TypeError / KeyError, exit 1) where the caller refuses the folder
+    listed = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(listed, dict) or not all(
+        isinstance(name, str)
+        and name
+        and not Path(name).is_absolute()
+        and ".." not in Path(name).parts
+        and isinstance(facts, dict)
+        and isinstance(facts.get("sha256"), str)
+        for name, facts in listed.items()
+    ):
+        return [f"{MANIFEST}: not an optim manifest (a files mapping of name: {{sha256: …}})"]
     problems = []
-    listed = doc.get("files", {})
     for name, facts in sorted(listed.items()):
         file = folder / name
         if not file.is_file():

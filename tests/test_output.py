@@ -47,6 +47,24 @@ def test_write_takes_str_and_leaves_a_verified_manifest(run, folder, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no partial or old folders left
 
 
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        '{"files": {"report.html": "abc"}}',  # facts as text: TypeError, exit 1
+        '{"files": {"report.html": {"bytes": 3}}}',  # no sha256: KeyError, exit 1
+        '{"files": {"../../etc/passwd": {"sha256": "0"}}}',
+        '{"files": ["report.html"]}',
+        "[1, 2]",
+        "{not json",
+    ],
+)
+def test_an_edited_manifest_is_a_problem_not_an_internal_error(tmp_path, manifest):
+    (tmp_path / "report.html").write_text("x")
+    (tmp_path / MANIFEST).write_text(manifest)
+    problems = verify(tmp_path)
+    assert len(problems) == 1 and problems[0].startswith(f"{MANIFEST}: not "), problems
+
+
 def test_failing_block_leaves_the_target_untouched(tmp_path):
     out = tmp_path / "out"
     with atomic_folder(out, command="test") as tmp:
