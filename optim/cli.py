@@ -305,13 +305,25 @@ def _stdout_for_optim_only() -> Iterator[None]:
     finally:
         _flush_c_stdio()
         if ours is not None:
-            ours.flush()
             sys.stdout = stdout
+            try:
+                ours.flush()
+            except BrokenPipeError:  # the reader left (`optim schema plan | head`)
+                ours = _closed_pipe(ours)
             ours.close()
         if copied is not None:
             copied()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def _closed_pipe(stream: Any) -> Any:
+    """A stand-in for ``stream`` whose reader has gone: what is still buffered is dropped
+    (closing ``stream`` would try to write it again, and Python would print "Exception
+    ignored … BrokenPipeError" at exit)."""
+    with suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    return stream
 
 
 _NATIVE_NOISE = frozenset(
@@ -1389,6 +1401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143
     except KeyboardInterrupt:  # pragma: no cover
         return 130
+    except BrokenPipeError:
+        # the reader of standard output left (`optim schema capacity | head`): end quietly,
+        # as a process killed by SIGPIPE would (was "internal error: BrokenPipeError")
+        with suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception as exc:  # never a bare traceback for a planner
         print(f"optim: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         if os.environ.get("OPTIM_DEBUG"):

@@ -165,3 +165,19 @@ def test_c_level_and_child_process_prints_go_to_stderr():
     for text in ("c printf\n", "raw write\n", "child print\n"):
         assert text in run.stderr
     assert run.stderr.endswith("partial") and HIGHS_PRINTS not in run.stderr
+
+
+@pytest.mark.parametrize("kind", ["capacity", "plan"])
+def test_a_reader_that_leaves_early_ends_the_command_quietly(kind):
+    """`optim schema capacity | head` ended "internal error: BrokenPipeError" (exit 1) and
+    Python's "Exception ignored … BrokenPipeError" at exit."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optim.cli", "schema", kind],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes: its write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141), err
+    assert err == "", err
