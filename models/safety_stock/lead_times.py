@@ -647,7 +647,15 @@ def critical_lead_time_policy(
     """Base stock, greedy critical levels and the model's services of such a stage's own
     demands (``spec.demands``; the downstream flow's class, level 0, is left out) at the
     effective net replenishment time ``tau`` (order delay included) for the table's stock;
-    ``reserve=False``: every level 0 (the comparison point of :mod:`.strictest`)."""
+    ``reserve=False``: every level 0 (the comparison point of :mod:`.strictest`).
+
+    The base stock is the one the stage holds, :math:`B = SS + \\mu (x + E L)`, on the
+    lattice rounded down, :math:`b = \\lfloor B / h \\rfloor`, as
+    :func:`.critical.policy_at` does: demand moves in whole steps, so stock between two
+    lattice points adds only a partial fill. Where the table floored a negative
+    :math:`SS^0` at 0 (the least base stock below the mean pipeline demand, e.g.
+    intermittent demand), :math:`B > B^* h` and rounding up would give levels above
+    :math:`B`, which the simulation cannot hold back."""
     from optim.models.safety_stock.critical import StagePolicy, evaluate_policy, greedy_levels
 
     k = len(spec.segments)
@@ -657,7 +665,10 @@ def critical_lead_time_policy(
         n = len(spec.demands)
         return StagePolicy(0, (0,) * n, (1.0,) * n, (1.0,) * n)
     mean_lt = _mean_lead_time(stage)
-    b = max(0, math.ceil((safety_stock + spec.mean * (x + mean_lt)) / spec.step - 1e-6))
+    # the base stock held, B = SS + mu (x + E L), down to the lattice (as .critical._held):
+    # never above B, so no level exceeds the stock the stage holds, and never below the
+    # table's B*(tau) — B is B* h, or more where the table floored SS^0 < 0 at 0
+    b = max(0, math.floor((safety_stock + spec.mean * (x + mean_lt)) / spec.step + 1e-6))
     w = _Windows(spec).mixture(finite)
     levels = greedy_levels(w, _conditioned(spec, q_inf), b) if reserve else [0] * k
     if levels is None:  # pragma: no cover - the table only holds feasible base stocks

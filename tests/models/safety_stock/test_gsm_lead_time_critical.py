@@ -19,7 +19,13 @@ import pytest
 
 from optim.instances.safety_stock import SafetyStockInstance, Stage
 from optim.models.safety_stock import prepare
-from optim.models.safety_stock.critical import Lattice, SegmentModel, StageSpec, window
+from optim.models.safety_stock.critical import (
+    Lattice,
+    SegmentModel,
+    StageSpec,
+    stage_specs,
+    window,
+)
 from optim.models.safety_stock.lead_times import (
     critical_lead_time_base_stock,
     critical_lead_time_policy,
@@ -272,3 +278,68 @@ def test_no_crossing_model_is_conservative_when_orders_cross(lead, pooling) -> N
         above.append(cycle.mean() - model > 3 * se)
     if "lead_time_distribution" in lead:
         assert any(above)
+
+
+def _lumpy_stage_with_receipt_lead_times() -> SafetyStockInstance:
+    """One stage, two segments of intermittent demand (mean 0.04 and 0.19 per period, std
+    devs 0.77 and 2.18) and a lead time of 5 or 10 days in weeks (the empirical law of a
+    lane whose receipts alternate): the least base stock B* with critical levels is 0 (most
+    periods have no demand), below the mean pipeline demand mu (x + E L) = 0.247, so the
+    table floors SS^0 < 0 at 0 and the stage holds B = 0.247, less than one lattice step."""
+    lead = [{"value": 5 / 7, "probability": 0.5}, {"value": 10 / 7, "probability": 0.5}]
+    return SafetyStockInstance.model_validate(
+        {
+            "kind": "safety_stock",
+            "name": "lumpy_receipt_lead_times",
+            "pooling": "critical_level",
+            "stages": [
+                {"id": "dc", "holding_cost": 1.0, "lead_time_distribution": lead},
+            ],
+            "demands": [
+                {"stage": "dc", "segment": "strategic", "mean": 0.0385, "std_dev": 0.77,
+                 "service_level": 0.985, "max_service_time": 0, "tier": 1},
+                {"stage": "dc", "segment": "standard", "mean": 0.192, "std_dev": 2.18,
+                 "service_level": 0.935, "max_service_time": 0, "tier": 2},
+            ],
+        }
+    )  # fmt: skip
+
+
+def test_critical_levels_stay_within_the_base_stock_held_when_the_table_floors_at_zero() -> None:
+    """Regression (hunt 12, ``optim plan`` with DC receipts of 5 and 10 days): the policy
+    rounded the held base stock B = SS + mu (x + E L) *up* to the lattice, so where the
+    table had floored SS^0 < 0 at 0 (B > B* h) the greedy levels were set for a stock the
+    stage does not hold — critical level 1 above B = 0.247 — and the simulator refused the
+    solver's own plan. Rounded down (as the deterministic model's policy_at), the levels
+    fit in B, the model's services are those of the stock held, and the simulation meets
+    every target."""
+    from optim.models.safety_stock.simulate import simulate
+
+    inst = _lumpy_stage_with_receipt_lead_times()
+    res = solve(inst)
+    stages = res.table("stages").set_index("stage")
+    base = float(stages.loc["dc", "base_stock_level"])
+    assert stages.loc["dc", "safety_stock"] == 0.0 and 0 < base < 1  # the floored regime
+    dem = res.table("demands")
+    assert (dem["critical_level"] <= base).all(), dem
+    assert (dem["expected_service"] >= dem["target"] - 1e-12).all(), dem
+    sim = simulate(inst, res, periods=2000, replications=8, seed=1)
+    assert sim["meets_target"].all(), sim
+    assert (sim["critical_level"] <= base).all(), sim
+
+
+def test_policy_base_stock_is_the_held_stock_rounded_down() -> None:
+    """critical_lead_time_policy's lattice base stock never exceeds the stock held (levels
+    included) and never falls below the least base stock B* of the table."""
+    inst = _lumpy_stage_with_receipt_lead_times()
+    data = prepare(inst)
+    spec = stage_specs(inst, data.n, data.ids)[0]
+    stage, lead = inst.stages[0], int(data.lead_time[0])
+    mean_lt = float(data.expected_lead_time()[0])
+    for tau in range(lead, lead + 4):
+        held = spec.mean * (tau - lead + mean_lt)  # SS 0: the floored table's stock
+        for ss in (0.0, 0.3, 1.0, 2.7):
+            pol = critical_lead_time_policy(spec, stage, lead, tau, ss)
+            assert pol.b * spec.step <= held + ss + 1e-9, (tau, ss, pol)
+            assert pol.b >= critical_lead_time_base_stock(spec, stage, lead, tau), (tau, ss)
+            assert max(pol.levels) <= pol.b, (tau, ss, pol)
