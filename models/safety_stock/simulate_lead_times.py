@@ -10,7 +10,8 @@ here), with two differences:
   released ``order_delay`` periods late (:mod:`.lead_times`);
 * at stages without critical levels demand is normal (first come, first served) and each
   row's service is the cycle service (share of periods whose orders ship by :math:`t + S_j`);
-  the intervals are per row, not simultaneous;
+  the intervals are per row at ``confidence`` (:func:`.simulate.simulate` asks for its rows
+  at the Bonferroni level, so that its intervals are simultaneous over all rows);
 * stages with critical levels (:func:`simulate_critical`) draw the lead times, the model's
   demand laws and apply the critical levels the result states, both measures per segment,
   with intervals simultaneous over all rows (as :mod:`.simulate`).
