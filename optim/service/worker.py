@@ -108,7 +108,9 @@ def _plan(folder: Path, out: Path, params: Any) -> dict[str, Any]:
         code = cli.main(argv)
     message = err.getvalue().strip()
     if code == cli.EXIT_INPUT:
-        return {"ok": False, "invalid": True, "message": message.removeprefix("optim: ")}
+        # the job's message gets its own "invalid input: " (it said it twice)
+        text = message.removeprefix("optim: ").removeprefix("invalid input: ")
+        return {"ok": False, "invalid": True, "message": text}
     if not out.is_dir():
         return {"ok": False, "message": message or f"the planning run ended with exit {code}"}
     return {

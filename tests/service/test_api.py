@@ -493,3 +493,21 @@ def test_a_planning_zip_is_checked_as_optim_validate_checks_its_folder(tmp_path:
         with pytest.raises(InstanceError, match=r"plan\.yaml line") as caught:
             validate(_zip({**files, "week48/plan.yaml": bad.encode()}), "application/zip", 2**26)
         assert words in str(caught.value)
+
+
+def test_a_planning_run_refusing_its_input_says_so_once(tmp_path: Path) -> None:
+    """A failed planning job's message read "invalid input: invalid input: …" (the job adds
+    its own prefix to the CLI's)."""
+    from optim.params import SolveParams
+    from optim.planning.distributor import distributor_example
+    from optim.planning.folder import write_folder
+    from optim.service.worker import _plan
+
+    folder = write_folder(
+        distributor_example(3, n_items=6, n_customers=4, weeks=56), tmp_path / "week48"
+    )
+    (folder / "items.csv").unlink()
+    outcome = _plan(folder, tmp_path / "out", SolveParams())
+    assert outcome["invalid"] and not outcome["ok"]
+    assert outcome["message"].startswith("planning folder"), outcome["message"]
+    assert "invalid input" not in outcome["message"] and "items.csv" in outcome["message"]
