@@ -604,6 +604,27 @@ def _file_name(path: str) -> str:
     return "standard input" if str(path) == "-" else Path(path).name
 
 
+def _check_schema_version(doc: dict[str, Any], text: str, path: Path) -> None:
+    """A result document of another layout than the one this optim writes is refused, as
+    ``--previous`` refuses a manifest of another schema (a ``schema_version: 2`` document
+    was simulated as if it were version 1). A document without the field (written by hand)
+    is read as the current layout."""
+    from optim.instances import gate
+
+    if "schema_version" not in doc:
+        return
+    version = doc["schema_version"]
+    if isinstance(version, bool) or version != result_schema.RESULT_SCHEMA_VERSION:
+        raise gate.refuse(
+            str(path),
+            f"schema_version is {gate.shown(version)}, a result layout this optim does not read",
+            line=gate.field_line(text, ".json", "schema_version"),
+            field="schema_version",
+            allowed=f"{result_schema.RESULT_SCHEMA_VERSION} (the layout `optim solve --out` "
+            "writes: solve the instance again with this optim)",
+        )
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -627,6 +648,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             "result document `optim solve INSTANCE --out RESULT.json` writes (pass the "
             "instance with --instance when the result does not carry it)"
         )
+    _check_schema_version(doc, text, path)
     _check_result_numbers(doc, text, path)
     if args.instance:
         instance = _load(args.instance)

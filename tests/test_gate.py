@@ -521,6 +521,58 @@ def test_simulate_refuses_a_result_whose_rows_do_not_match_its_instance(tmp_path
         _refused(capsys, ["simulate", str(path), "--periods", "50", "--replications", "2"], *words)
 
 
+KIND = '"kind"'
+"""The line of an instance document's kind."""
+
+
+@pytest.fixture(scope="module")
+def gsm_result_doc(tmp_path_factory) -> dict:
+    """The GSM example's result document (``optim solve --out``)."""
+    path = tmp_path_factory.mktemp("gsm") / "r.json"
+    assert main(["solve", str(EXAMPLE), "--out", str(path), "--quiet"]) == 0
+    return json.loads(path.read_text())
+
+
+def _top_line(path: Path, key: str) -> int:
+    """Line of the document's own ``key`` (not the embedded instance's) in a _write_json file."""
+    lines = path.read_text().splitlines()
+    return next(n for n, line in enumerate(lines, 1) if line.startswith(f' "{key}"'))
+
+
+def _row_line(path: Path, table: str, k: int, key: str) -> int:
+    """Line of ``key`` in record ``k`` of ``table`` in a document written by _write_json."""
+    lines = path.read_text().splitlines()
+    at = _top_line(path, table)
+    for _ in range(k + 1):  # each record opens with a line of its own
+        at = next(n for n in range(at + 1, len(lines) + 1) if lines[n - 1].strip() == "{")
+    return next(
+        n for n in range(at, len(lines) + 1) if lines[n - 1].strip().startswith(f'"{key}"')
+    )
+
+
+def _store_a(doc: dict) -> int:
+    return next(k for k, r in enumerate(doc["stages"]) if r["stage"] == "store_a")
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", True, None])
+def test_simulate_refuses_a_result_of_another_schema_version(
+    gsm_result_doc, tmp_path, capsys, version
+):
+    """A `schema_version: 2` result was simulated as if it were this optim's layout (1),
+    whereas --previous refuses a manifest of another schema."""
+    doc = {**gsm_result_doc, "schema_version": version}
+    path = _write_json(tmp_path / "r.json", doc)
+    out = tmp_path / "sim.csv"
+    _refused(
+        capsys,
+        ["simulate", str(path), "--out", str(out)],
+        f"{path} line {_top_line(path, 'schema_version')}, field schema_version",
+        f"schema_version is {gate.shown(version)}",
+        "allowed: 1",
+        out=out,
+    )
+
+
 def test_two_pin_flags_for_one_customer_are_refused(tmp_path, capsys):
     """`--pin C0004=strategic --pin C0004=standard`: the last one silently won (the same in a
     pins file was already refused)."""
