@@ -625,6 +625,43 @@ def _check_schema_version(doc: dict[str, Any], text: str, path: Path) -> None:
         )
 
 
+def _check_simulated_kind(instance: Any, instance_path: str | None, text: str, path: Path) -> None:
+    """``optim simulate`` simulates a safety-stock plan: a capacity or rationing instance
+    (given with ``--instance`` or carried by the result) is refused naming the file, the line
+    of its ``kind`` and what is needed (it failed with an AttributeError, exit 1)."""
+    from optim.instances import gate
+    from optim.instances.safety_stock import SafetyStockInstance
+
+    if isinstance(instance, SafetyStockInstance):
+        return
+    what = f"is a {instance.kind} instance"
+    allowed = "a safety_stock instance: the one the result was solved from"
+    if instance_path is None:
+        raise gate.refuse(
+            str(path),
+            f"the instance it carries {what}",
+            line=gate.field_line(text, ".json", "instance.kind"),
+            field="instance.kind",
+            allowed=allowed,
+        )
+    source = Path(instance_path)
+    line = None
+    suffix = source.suffix.lower()
+    if str(source) != "-" and source.is_file() and suffix in (".json", ".yaml", ".yml"):
+        line = gate.field_line(
+            gate.read_text(source, "instance document"),
+            ".json" if suffix == ".json" else suffix,
+            "kind",
+        )
+    raise gate.refuse(
+        f"--instance {instance_path}",
+        what,
+        line=line,
+        field="kind" if line is not None else None,
+        allowed=allowed,
+    )
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -665,6 +702,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             ) from None
     else:
         raise InstanceError(f"{path}: the document carries no instance; pass --instance PATH")
+    _check_simulated_kind(instance, args.instance, text, path)
     levels = None
     if isinstance(doc.get("demands"), list):
         frame = pd.DataFrame(doc["demands"])

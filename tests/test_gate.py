@@ -554,6 +554,35 @@ def _store_a(doc: dict) -> int:
     return next(k for k, r in enumerate(doc["stages"]) if r["stage"] == "store_a")
 
 
+@pytest.mark.parametrize("other", [CAPACITY, RATIONING])
+def test_simulate_refuses_an_instance_of_another_kind(gsm_result_doc, tmp_path, capsys, other):
+    """A capacity or rationing instance with --instance ended in AttributeError
+    ('CapacityInstance' object has no attribute 'stages'), exit 1."""
+    result = _write_json(tmp_path / "res.json", gsm_result_doc)
+    instance = _write_json(tmp_path / "other.json", json.loads(other.read_text()))
+    kind = json.loads(other.read_text())["kind"]
+    out = tmp_path / "sim.csv"
+    _refused(
+        capsys,
+        ["simulate", str(result), "--instance", str(instance), "--out", str(out)],
+        f"--instance {instance} line {_line_of(instance, KIND)}, field kind",
+        f"is a {kind} instance",
+        "allowed: a safety_stock instance",
+        out=out,
+    )
+    carried = json.loads(json.dumps(gsm_result_doc))  # the same, carried by the result
+    carried["instance"] = json.loads(other.read_text())  # its kind on the line after
+    assert next(iter(carried["instance"])) == "kind"
+    path = _write_json(tmp_path / "carried.json", carried)
+    _refused(
+        capsys,
+        ["simulate", str(path), "--out", str(out)],
+        f"{path} line {_top_line(path, 'instance') + 1}, field instance.kind",
+        f"is a {kind} instance",
+        out=out,
+    )
+
+
 @pytest.mark.parametrize("version", [2, 0, "1", True, None])
 def test_simulate_refuses_a_result_of_another_schema_version(
     gsm_result_doc, tmp_path, capsys, version
