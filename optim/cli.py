@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from optim import api, result_schema
-from optim.errors import InstanceError, OptimError
+from optim.errors import InstanceError, OptimError, ResultError
 
 if TYPE_CHECKING:
     from optim.params import SolveParams
@@ -689,6 +689,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _check_result_numbers(doc, text, path)
     if args.instance:
         instance = _load(args.instance)
+        source = f"the instance of --instance {_file_name(args.instance)}"
     elif "instance" in doc:
         try:
             instance = api.from_dict(doc["instance"])
@@ -700,6 +701,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 line=gate.field_line(text, ".json", field),
                 field=field,
             ) from None
+        source = "the instance the result carries"
     else:
         raise InstanceError(f"{path}: the document carries no instance; pass --instance PATH")
     _check_simulated_kind(instance, args.instance, text, path)
@@ -717,6 +719,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             levels=levels,
             workers=args.workers,
         )
+    except ResultError as exc:  # a row of the result: its line in the result document
+        what, _, allowed = str(exc).rstrip(".").partition("; allowed: ")
+        raise gate.refuse(
+            str(path),
+            f"{what} (against {source})",
+            line=gate.field_line(text, ".json", exc.field),
+            field=exc.field,
+            allowed=allowed or None,
+        ) from None
     except InstanceError:
         raise
     except ValueError as exc:

@@ -31,6 +31,14 @@ class InstanceError(OptimError, ValueError):
         self.kind = kind
 
 
+class ResultError(InstanceError):
+    """A result document read as input (``optim simulate RESULT``) is wrong: a row of its
+    ``stages`` or ``demands`` table names no stage of the instance, or states numbers that
+    are not the policy simulated. :attr:`field` is the path in the result document
+    (``"stages[2].base_stock_level"``), not in the instance, so the CLI names that file's
+    line."""
+
+
 MAGNITUDE = "magnitude"
 """The :attr:`InstanceError.kind` of a number refused for its size (``gate.MAX_MAGNITUDE``,
 rationing's ``MAX_QUANTITY``)."""

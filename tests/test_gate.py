@@ -583,6 +583,43 @@ def test_simulate_refuses_an_instance_of_another_kind(gsm_result_doc, tmp_path, 
     )
 
 
+def test_simulate_names_the_file_and_line_of_a_result_row_it_refuses(
+    gsm_result_doc, tmp_path, capsys
+):
+    """A dropped demands row was refused naming no file or line (and demands[1], the row that
+    took its place); a stage renamed to store_c was reported as store_b having no service
+    time, never naming the unknown row."""
+    dropped = json.loads(json.dumps(gsm_result_doc))
+    k = next(
+        i
+        for i, r in enumerate(dropped["demands"])
+        if (r["stage"], r["segment"]) == ("store_a", "standard")
+    )
+    dropped["demands"].pop(k)
+    path = _write_json(tmp_path / "dropped.json", dropped)
+    out = tmp_path / "sim.csv"
+    _refused(
+        capsys,
+        ["simulate", str(path), "--out", str(out)],
+        f"{path} line {_top_line(path, 'demands')}, field demands:",
+        "no critical_level for segment 'standard' at stage 'store_a'",
+        "allowed",
+        out=out,
+    )
+    renamed = json.loads(json.dumps(gsm_result_doc))
+    k = next(i for i, r in enumerate(renamed["stages"]) if r["stage"] == "store_b")
+    renamed["stages"][k]["stage"] = "store_c"
+    path = _write_json(tmp_path / "renamed.json", renamed)
+    _refused(
+        capsys,
+        ["simulate", str(path), "--out", str(out)],
+        f"{path} line {_row_line(path, 'stages', k, 'stage')}, field stages[{k}].stage",
+        "'store_c' is not a stage of the instance",
+        "allowed: one row per stage of the instance (plant, dc, store_a, store_b)",
+        out=out,
+    )
+
+
 @pytest.mark.parametrize("version", [2, 0, "1", True, None])
 def test_simulate_refuses_a_result_of_another_schema_version(
     gsm_result_doc, tmp_path, capsys, version

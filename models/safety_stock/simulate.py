@@ -96,7 +96,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from optim import executor
-from optim.errors import InstanceError
+from optim.errors import InstanceError, ResultError
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.graph import DisjointSets
 from optim.models.safety_stock.critical import StageSpec, demand_laws, policy_at, stage_specs
@@ -494,40 +494,46 @@ def _levels(
         values = pd.to_numeric(levels["critical_level"], errors="coerce").to_numpy(np.float64)
         rows = [(str(a), str(b)) for a, b in zip(levels["stage"], levels["segment"], strict=True)]
         known = {(d.stage, d.segment) for d in dem}
-        seen: set[tuple[str, str]] = set()
+        row_of: dict[tuple[str, str], int] = {}
         for k, key in enumerate(rows):  # (a renamed or repeated row was dropped or shadowed,
             # and the segment simulated with the critical level 0: "3 of 3 targets met")
-            if key not in known or key in seen:
-                why = "is not a demand of the instance" if key not in known else "is listed twice"
-                raise InstanceError(
-                    f"demands[{k}]: stage {key[0]!r} segment {key[1]!r} {why}; allowed: one "
-                    "row per demand of the instance.",
+            if key not in known or key in row_of:
+                why = (
+                    "is not a demand of the instance"
+                    if key not in known
+                    else f"is listed twice (also demands[{row_of[key]}])"
+                )
+                raise ResultError(
+                    f"stage {key[0]!r} segment {key[1]!r} {why}; allowed: one row per demand "
+                    "of the instance",
                     field=f"demands[{k}]",
                 )
-            seen.add(key)
+            row_of[key] = k
         given = {key: float(v) for key, v in zip(rows, values, strict=True) if v == v}
         pos = {sid: j for j, sid in enumerate(data.ids)}
         for i, d in enumerate(dem):
             j = pos[d.stage]
-            if (d.stage, d.segment) not in given and j in specs:
-                raise InstanceError(
+            key = (d.stage, d.segment)
+            if key not in given and j in specs:
+                raise ResultError(  # (the table's line: the row is not there to point at)
                     f"the solution gives no critical_level for segment {d.segment!r} at stage "
-                    f"{d.stage!r}, which has critical levels; allowed: a demands row for it.",
-                    field=f"demands[{i}].critical_level",
+                    f"{d.stage!r}, which has critical levels; allowed: a demands row for it",
+                    field="demands" if key not in row_of else f"demands[{row_of[key]}]",
                 )
-            c = given.get((d.stage, d.segment), 0.0)
+            c = given.get(key, 0.0)
+            field = f"demands[{row_of[key]}].critical_level" if key in row_of else "demands"
             if c < 0 or c > base[j] + 1e-6 * max(1.0, abs(base[j])):
-                raise InstanceError(
+                raise ResultError(
                     f"critical_level {c:g} of segment {d.segment!r} at stage {d.stage!r} is "
                     f"outside [0, base stock {base[j]:g}]; a segment cannot be held back above "
-                    "the stock the stage holds.",
-                    field=f"demands[{i}].critical_level",
+                    "the stock the stage holds",
+                    field=field,
                 )
             if c > 0 and j not in specs:
-                raise InstanceError(
+                raise ResultError(
                     f"critical_level {c:g} of segment {d.segment!r} at stage {d.stage!r}: that "
-                    "stage serves first come, first served (no critical levels); give 0.",
-                    field=f"demands[{i}].critical_level",
+                    "stage serves first come, first served (no critical levels); give 0",
+                    field=field,
                 )
             out[i] = c
         return out
@@ -1107,19 +1113,27 @@ def _solution_arrays(
             f"service-time column ({'/'.join(_S_COLUMNS)}); it has {list(table.columns)}."
         )
     ids = [str(v) for v in table[id_col].tolist()]
+    unknown = next((k for k, i in enumerate(ids) if i not in pos), None)
+    if unknown is not None:  # (a renamed row was reported as the missing one it replaced)
+        raise ResultError(
+            f"stage {ids[unknown]!r} is not a stage of the instance; allowed: one row per "
+            f"stage of the instance ({_listed(data.ids)})",
+            field=f"stages[{unknown}].{id_col}",
+        )
     first = {i: k for k, i in reversed(list(enumerate(ids)))}  # each id's first row
     twice = next((k for k, i in enumerate(ids) if first[i] != k), None)
     if twice is not None:  # (the first row's stock was simulated, the second ignored)
-        raise ValueError(
-            f"stages[{twice}]: stage {ids[twice]!r} is listed twice in the solution; allowed: "
-            "one row per stage."
+        raise ResultError(
+            f"stage {ids[twice]!r} is listed twice in the solution (also stages"
+            f"[{first[ids[twice]]}]); allowed: one row per stage",
+            field=f"stages[{twice}].{id_col}",
         )
-    missing = sorted(set(data.ids) - set(ids))
+    missing = [sid for sid in data.ids if sid not in first]
     if missing:
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise ValueError(
-            f"solution has no service time for stage(s) {', '.join(missing[:5])}{more}; "
-            "allowed: a stages table with a row for every stage of the network."
+        raise ResultError(
+            f"the solution has no service time for stage(s) {_listed(missing)}; allowed: a "
+            "stages table with a row for every stage of the instance",
+            field="stages",
         )
     idx = np.array([pos[i] for i in ids], dtype=np.int64)
     s_out = np.zeros(data.n, dtype=np.int64)
@@ -1146,6 +1160,13 @@ def _solution_arrays(
                 f"service time {s_out[i]} of its supplier {data.ids[i]!r}; not a GSM solution."
             )
     return s_out, s_in, ss
+
+
+def _listed(ids: Any, most: int = 10) -> str:
+    """``a, b, c`` (the first ``most``, then ``and N more``)."""
+    ids = list(ids)
+    more = f" and {len(ids) - most} more" if len(ids) > most else ""
+    return ", ".join(ids[:most]) + more
 
 
 def _stage_orders(
