@@ -554,6 +554,72 @@ def _store_a(doc: dict) -> int:
     return next(k for k, r in enumerate(doc["stages"]) if r["stage"] == "store_a")
 
 
+@pytest.mark.parametrize(
+    ("edit", "key", "words"),
+    [
+        (  # a hand edit: store_a's base stock set to 0 simulated base stock 256, "3 of 3 met"
+            lambda d, k: d["stages"][k].update(base_stock_level=0),
+            "base_stock_level",
+            ["base_stock_level 0", "= 256", "the instance the result carries"],
+        ),
+        (  # inbound service time 50: simulated base stock 5,156, "3 of 3 targets met"
+            lambda d, k: d["stages"][k].update(inbound_service_time=50),
+            "net_replenishment_time",
+            ["net_replenishment_time 2", "inbound_service_time 50", "= 51"],
+        ),
+        (  # the same without the stated net replenishment time: the base stock says it
+            lambda d, k: (
+                [d["stages"][k].update(inbound_service_time=50)]
+                + [r.pop("net_replenishment_time") for r in d["stages"]]
+            ),
+            "base_stock_level",
+            ["base_stock_level 256", "= 5156"],
+        ),
+    ],
+)
+def test_simulate_refuses_a_result_that_states_another_policy_than_it_simulates(
+    gsm_result_doc, tmp_path, capsys, edit, key, words
+):
+    """`optim simulate` derived the base stock from the service times, the safety stock and
+    the instance, and never read the stated base stock: an edited result simulated another
+    policy than the one it states and reported "3 of 3 targets met" (exit 0)."""
+    doc = json.loads(json.dumps(gsm_result_doc))
+    k = _store_a(doc)
+    edit(doc, k)
+    path = _write_json(tmp_path / "edited.json", doc)
+    out = tmp_path / "sim.csv"
+    _refused(
+        capsys,
+        ["simulate", str(path), "--periods", "50", "--replications", "2", "--out", str(out)],
+        f"{path} line {_row_line(path, 'stages', k, key)}, field stages[{k}].{key}",
+        "'store_a'",
+        "allowed",
+        *words,
+        out=out,
+    )
+
+
+def test_simulate_refuses_a_result_paired_with_another_instance(gsm_result_doc, tmp_path, capsys):
+    """`optim simulate res.json --instance other.json` (the strategic mean 40 -> 400)
+    simulated base stock 976 for the plan's 256 and reported "3 of 3 targets met"."""
+    result = _write_json(tmp_path / "res.json", gsm_result_doc)
+    other = json.loads(EXAMPLE.read_text())
+    other["demands"][0]["mean"] = 400
+    instance = _write_json(tmp_path / "other.json", other)
+    out = tmp_path / "sim.csv"
+    _refused(
+        capsys,
+        ["simulate", str(result), "--instance", str(instance), "--out", str(out)],
+        f"{result} line {_row_line(result, 'stages', 0, 'base_stock_level')}",
+        "field stages[0].base_stock_level",
+        "base_stock_level 548.644106",
+        "--instance other.json",
+        out=out,
+    )
+    # the instance it was solved from is fine
+    assert main(["simulate", str(result), "--instance", str(EXAMPLE), "--periods", "50"]) == 0
+
+
 @pytest.mark.parametrize("other", [CAPACITY, RATIONING])
 def test_simulate_refuses_an_instance_of_another_kind(gsm_result_doc, tmp_path, capsys, other):
     """A capacity or rationing instance with --instance ended in AttributeError

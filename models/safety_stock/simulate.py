@@ -1159,7 +1159,68 @@ def _solution_arrays(
                 f"stage {data.ids[j]!r} has inbound service time {s_in[j]} below the outbound "
                 f"service time {s_out[i]} of its supplier {data.ids[i]!r}; not a GSM solution."
             )
+    _check_stated(table, data, idx, s_out, s_in, ss)
     return s_out, s_in, ss
+
+
+_STATED_TOLERANCE = 1e-6
+"""Relative tolerance of a stated base stock against the one simulated (the result document
+rounds its numbers; a hand edit or another instance is off by far more)."""
+
+
+def _check_stated(
+    table: pd.DataFrame,
+    data: GSMData,
+    idx: NDArray[np.int64],
+    s_out: NDArray[np.int64],
+    s_in: NDArray[np.int64],
+    ss: NDArray[np.float64],
+) -> None:
+    """The stages table's derived columns are the policy simulated, or :class:`ResultError`.
+
+    The simulation derives every stage's base stock from the stated service times and safety
+    stock with the instance's lead time and mean demand; a stated ``net_replenishment_time``
+    or ``base_stock_level`` that differs (a result edited by hand, or simulated with another
+    instance than it was solved for) would simulate another policy than the one the result
+    states ("3 of 3 targets met" for a base stock of 0). Rows that leave them out (NaN) are
+    not checked.
+    """
+    tau = s_in + data.lead_time - s_out
+    rows = list(enumerate(idx.tolist()))
+    if "net_replenishment_time" in table.columns:
+        stated = pd.to_numeric(table["net_replenishment_time"], errors="coerce").to_numpy(
+            np.float64
+        )
+        for k, j in rows:
+            value = float(stated[k])
+            if value == value and value != float(tau[j]):
+                raise ResultError(
+                    f"stage {data.ids[j]!r} states net_replenishment_time {value:g}, but its "
+                    f"inbound_service_time {int(s_in[j])} + the instance's lead time "
+                    f"{int(data.lead_time[j])} - outbound_service_time {int(s_out[j])} = "
+                    f"{int(tau[j])}; allowed: the row `optim solve --out` wrote for this "
+                    "instance (a result edited by hand or paired with another instance is not "
+                    "simulated)",
+                    field=f"stages[{k}].net_replenishment_time",
+                )
+    if "base_stock_level" in table.columns:
+        stated = pd.to_numeric(table["base_stock_level"], errors="coerce").to_numpy(np.float64)
+        pipe = s_in + data.delay(tau) - s_out + data.expected_lead_time()
+        derived = data.base_stock(s_in, s_out, ss)
+        for k, j in rows:
+            value, want = float(stated[k]), float(derived[j])
+            if value == value and not math.isclose(
+                value, want, rel_tol=_STATED_TOLERANCE, abs_tol=_STATED_TOLERANCE
+            ):
+                raise ResultError(
+                    f"stage {data.ids[j]!r} states base_stock_level {value:.10g}, but the "
+                    f"instance's mean demand {float(data.mean[j]):.10g} x {float(pipe[j]):g} "
+                    f"periods (inbound + lead time - outbound service time) + safety_stock "
+                    f"{float(ss[j]):.10g} = {want:.10g} is the base stock it would simulate; "
+                    "allowed: the base stock `optim solve --out` wrote for this instance (a "
+                    "result edited by hand or paired with another instance is not simulated)",
+                    field=f"stages[{k}].base_stock_level",
+                )
 
 
 def _listed(ids: Any, most: int = 10) -> str:
