@@ -775,29 +775,32 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _previous(path_text: str) -> Any:
-    """Last run's ``segmentation.json`` through the input gate; anything else is exit 2."""
+def _previous(path_text: str, option: str = "--previous") -> Any:
+    """A ``segmentation.json`` of ``optim segment --out`` named by ``option`` (last run's
+    for ``segment --previous``, the segments of ``review --segmentation``) through the input
+    gate; anything else is exit 2 naming the option (review's said ``--previous``)."""
     from optim.instances import gate
     from optim.segmentation import Segmentation
 
     path = Path(path_text)
+    field = option.removeprefix("--")
     text = gate.read_text(path, "segmentation document")
-    doc = gate.parse_json(text, f"--previous {path}")
+    doc = gate.parse_json(text, f"{option} {path}")
     if not isinstance(doc, dict) or not {"items", "customers"} <= set(doc):
         raise InstanceError(
-            f"--previous {path}: not a segmentation.json written by `optim segment --out` "
+            f"{option} {path}: not a segmentation.json written by `optim segment --out` "
             "(it needs 'items' and 'customers')",
-            field="previous",
+            field=field,
         )
     try:
         return Segmentation.from_json(text)
     except InstanceError as exc:
-        raise InstanceError(f"--previous {path}: {exc}", field="previous") from None
+        raise InstanceError(f"{option} {path}: {exc}", field=field) from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise InstanceError(
-            f"--previous {path}: not a segmentation.json written by `optim segment --out` "
+            f"{option} {path}: not a segmentation.json written by `optim segment --out` "
             f"({type(exc).__name__}: {exc})",
-            field="previous",
+            field=field,
         ) from None
 
 
@@ -853,7 +856,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     policy = PolicyTable.from_yaml(args.policy) if args.policy else default_policy()
     segment_of = class_of = None
     if args.segmentation:
-        seg = _previous(args.segmentation)
+        seg = _previous(args.segmentation, "--segmentation")
         segment_of = seg.customers.set_index("customer")["segment"]
         class_of = seg.items.set_index("item")["abc"]
     elif not {"segment", "abc"} <= set(lines.columns):

@@ -241,6 +241,11 @@ def test_without_segments_the_review_needs_a_source(tmp_path, capsys):
     )
     assert main(["review", str(p)]) == 2
     assert "--segmentation" in capsys.readouterr().err
+    # a file that is no segmentation.json is named by the option that gave it (the message
+    # said --previous, an option review does not have)
+    assert main(["review", str(p), "--segmentation", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert f"--segmentation {p}: invalid JSON" in err and "--previous" not in err, err
 
 
 def test_planning_folder_with_shipments_reviews_them_in_the_report(tmp_path):
