@@ -139,15 +139,30 @@ def solve(instance: Any, params: SolveParams | None = None, **overrides: Any) ->
     instance
         An instance object (e.g. from :func:`load`) or a document ``dict``.
     params
-        :class:`SolveParams`; keyword ``overrides`` (e.g. ``time_limit=30``) replace fields.
+        :class:`SolveParams` or a mapping of its fields; keyword ``overrides`` (e.g.
+        ``time_limit=30``) replace fields.
     """
+    from collections.abc import Mapping
+
     from optim.params import SolveParams
 
     if isinstance(instance, dict):
         instance = from_dict(instance)
     kind = getattr(instance, "kind", None)
     if kind not in KINDS:
-        raise InstanceError(f"cannot solve {type(instance).__name__}: unknown kind {kind!r}")
+        hint = (
+            "; optim.load(path) reads a file into an instance"
+            if isinstance(instance, str | Path)
+            else ""
+        )
+        raise InstanceError(
+            f"cannot solve {type(instance).__name__}: unknown kind {kind!r}; allowed: an "
+            f"instance or a document dict with kind {' | '.join(KINDS)}{hint}"
+        )
+    if isinstance(params, Mapping):  # ({"time_limit": 5} ended in AttributeError)
+        params = SolveParams.model_validate(dict(params))
+    elif params is not None and not isinstance(params, SolveParams):
+        raise TypeError(f"params must be SolveParams or a mapping, not {type(params).__name__}")
     params = params or SolveParams()
     if overrides:
         params = SolveParams.model_validate(params.model_dump() | overrides)

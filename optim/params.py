@@ -30,7 +30,9 @@ class SolveParams(BaseModel):
         Extra backend options passed through verbatim.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: SolveParams(time_limit="5") was taken as 5 s and threads=True as 1, against
+    # the input gate's rule that text and booleans are never numbers
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     time_limit: float | None = Field(default=None, gt=0)
     mip_gap: float = Field(default=1e-6, ge=0, le=1)

@@ -187,3 +187,31 @@ def test_yaml_instance_gives_the_same_answer(tmp_path):
     bad.write_text("kind: rationing\nsupply: [unclosed\n")
     with pytest.raises(optim.InstanceError, match="invalid YAML"):
         optim.load(bad)
+
+
+def test_the_python_api_refuses_wrong_arguments_by_name(tmp_path):
+    """From the hunt: a dict of parameters ended in AttributeError, SolveParams took
+    time_limit="5" and threads=True, a path to solve() said only "unknown kind None",
+    and read_folder / run / write of None in errors of pandas' or pathlib's."""
+    from pydantic import ValidationError
+
+    from optim import planning
+    from optim.errors import InstanceError
+
+    doc = optim.load_example("weekly_rationing").to_dict()
+    assert optim.solve(doc, {"time_limit": 5}).status.value == "optimal"
+    for bad in ({"time_limit": "5"}, {"threads": True}, {"seed": 1.0}):
+        with pytest.raises(ValidationError):
+            optim.SolveParams(**bad)
+    with pytest.raises(TypeError, match="params must be SolveParams or a mapping"):
+        optim.solve(doc, 5)
+    with pytest.raises(InstanceError, match=r"optim\.load\(path\) reads a file"):
+        optim.solve(str(tmp_path / "x.json"))
+    with pytest.raises(TypeError, match="folder must be str or Path, not NoneType"):
+        planning.read_folder(None)
+    with pytest.raises(TypeError, match="data must be PlanningData or a planning folder"):
+        planning.run(5)
+    with pytest.raises(InstanceError, match="does not exist"):
+        planning.run(str(tmp_path / "nowhere"))  # a path is read as a folder
+    with pytest.raises(TypeError, match="result must be a PlanningRun, not NoneType"):
+        planning.write(None, tmp_path / "out")

@@ -787,6 +787,8 @@ def read_folder(folder: str | Path) -> PlanningData:
 
     from optim.instances import gate
 
+    if not isinstance(folder, str | Path):  # (None or 5 ended in a TypeError of pathlib's)
+        raise TypeError(f"folder must be str or Path, not {type(folder).__name__}")
     folder = Path(folder)
     if not folder.is_dir():
         raise InstanceError(

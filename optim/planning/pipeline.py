@@ -686,7 +686,8 @@ def run(
     Parameters
     ----------
     data
-        Planning data (history, orders, network, items, families, resources, window).
+        Planning data (history, orders, network, items, families, resources, window), or
+        a planning folder (``str`` / ``Path``, read by :func:`read_folder`).
     policy
         Policy table (default: ``data.policy``, else the packaged one).
     params
@@ -704,6 +705,14 @@ def run(
     -------
     PlanningRun
     """
+    if isinstance(data, str | Path):  # (a folder's path ended in AttributeError)
+        from optim.planning.folder import read_folder
+
+        data = read_folder(data)
+    elif not isinstance(data, PlanningData):
+        raise TypeError(
+            f"data must be PlanningData or a planning folder's path, not {type(data).__name__}"
+        )
     params = params or SolveParams()
     progress = progress or Progress(7, quiet=True)
     last_run = previous  # `previous` below is last week's segmentation
@@ -1113,6 +1122,8 @@ def write(
     ``atomic`` (default): the folder is written beside ``out`` and renamed onto it at the
     end (:mod:`optim.output`), so ``out`` is complete or untouched. Returns the main paths.
     """
+    if not isinstance(result, PlanningRun):  # (None ended in AttributeError)
+        raise TypeError(f"result must be a PlanningRun, not {type(result).__name__}")
     out = Path(out)
     if atomic:
         from optim.output import atomic_folder
