@@ -986,6 +986,19 @@ def run(
             ),
         )
         rat = optim.solve(rat_inst, params)
+        # the rationing model takes tiers 1..K: a policy's 1, 5, 3 became 1, 3, 2 in
+        # rationing/segments.csv without a word (the order, and so the allocation, is kept)
+        ranked = rat_inst.segments.set_index("name")["tier"]
+        moved = [
+            f"{name} {row.rationing_tier} -> {int(ranked[name])}"
+            for name, row in table.segments.items()
+            if name in ranked.index and row.rationing_tier != int(ranked[name])
+        ]
+        if moved:
+            notes.append(
+                "rationing: the policy's tiers have gaps, so they are ranked 1..K in "
+                f"rationing/segments.csv, in the same order ({', '.join(moved)})."
+            )
         merged = len(data.orders) - len(rat_inst.demand)
         if merged > 0:
             notes.append(

@@ -53,8 +53,15 @@ def test_custom_policy_in_the_folder_flows_through(data, folder, tmp_path):
     copy = shutil.copytree(folder, tmp_path / "custom")
     policy = default_policy().model_dump(mode="json")
     policy["segments"]["transactional"]["service_level"] = 0.8
+    for name, tier in (("strategic", 1), ("standard", 5), ("transactional", 3)):  # gaps
+        policy["segments"][name]["rationing_tier"] = tier
     (copy / "policy.yaml").write_text(yaml.safe_dump(policy), encoding="utf-8")
     run = planning.run(read_folder(copy))
+    # the rationing model takes tiers 1..K: ranked in the same order, and said so (they
+    # were renumbered without a word)
+    tiers = run.rationing.tables["segments"].set_index("segment")["tier"]
+    assert tiers.to_dict() == {"strategic": 1, "transactional": 2, "standard": 3}
+    assert any("standard 5 -> 3, transactional 3 -> 2" in n for n in run.notes), run.notes
     demands = run.safety_stock.tables["demands"]
     abc = run.segmentation.items.set_index("item")["abc"]
     c_tail = demands[
