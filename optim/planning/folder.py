@@ -1008,6 +1008,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         read_receipts(folder / "receipts.csv") if (folder / "receipts.csv").is_file() else None
     )
     if receipts is not None:
+        _receipt_window(receipts, history["date"].min(), max(start, orders["date"].max()))
         _receipt_lanes(receipts, cfg["network"], known_items, notes)
     source = {"folder": str(folder), "files": [p.name for p in read], "sha256": hash_files(read)}
     return PlanningData(
@@ -1036,6 +1037,34 @@ def read_folder(folder: str | Path) -> PlanningData:
         receipts=receipts,
         shipments=_shipments(folder / "shipments.csv"),
     )
+
+
+def _receipt_window(receipts: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
+    """Receipts lie between a year before the history's first line and the later of the plan's
+    start and this week's orders: a receipt dated years after the plan (a typo in the year)
+    was the lane's "recent" lead time and could flag a drift; one dated years before the
+    history set the lane's lead times from another era, without a word."""
+    import pandas as pd
+
+    from optim.segmentation.history import MAX_GAP_DAYS
+
+    earliest = first - pd.Timedelta(days=MAX_GAP_DAYS)
+    for col, bad, allowed in (
+        ("receipt_date", receipts["receipt_date"] > last,
+         f"on or before {last:%Y-%m-%d} (the plan's start or this week's orders): goods "
+         "already received"),
+        ("order_date", receipts["order_date"] < earliest,
+         f"on or after {earliest:%Y-%m-%d} (at most {MAX_GAP_DAYS} days before history.csv's "
+         "first line)"),
+    ):  # fmt: skip
+        if bool(bad.any()):
+            row = receipts[bad].iloc[0]
+            raise InstanceError(
+                f"receipts.csv line {row['line']} (lane {row['lane']!r}): {col} "
+                f"{row[col]:%Y-%m-%d} is outside the folder's dates ({int(bad.sum())} such "
+                f"row(s)); allowed: {allowed} (a typo in the year?).",
+                field=f"receipts.csv.{col}",
+            )
 
 
 def _receipt_lanes(

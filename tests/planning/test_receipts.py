@@ -29,7 +29,7 @@ def _receipts(seed: int, *, shift_days: float = 14.0) -> pd.DataFrame:
     ``+shift_days``) and on a DC lane (7 +- 1 days, stable)."""
     rng = np.random.default_rng(seed)
     rows = []
-    start = pd.Timestamp("2025-01-06")
+    start = pd.Timestamp("2023-06-26")  # (received before the example's plan, 2024-08-05)
     for week in range(52):
         order = start + pd.Timedelta(weeks=week)
         plant = round(14 + rng.normal(0, 3) + (shift_days if week >= 44 else 0.0))
@@ -72,13 +72,13 @@ def test_no_drift_no_flag(seed: int) -> None:
 
 def test_receipt_before_its_order_names_file_line_and_field(tmp_path) -> None:
     frame = _receipts(0)
-    frame.loc[3, "receipt_date"] = "2024-12-01"
+    frame.loc[3, "receipt_date"] = "2023-07-01"
     path = tmp_path / "receipts.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(InstanceError) as err:
         read_receipts(path)
     msg = str(err.value)
-    assert "receipts.csv line 5" in msg and "receipt_date 2024-12-01 is before order_date" in msg
+    assert "receipts.csv line 5" in msg and "receipt_date 2023-07-01 is before order_date" in msg
     assert err.value.field == "receipt_date"
 
 
@@ -164,3 +164,23 @@ def test_an_unknown_receipt_column_is_refused() -> None:
     frame["itme"] = "SKU-00001"
     with pytest.raises(InstanceError, match=r"receipts\.csv line 1: unknown column 'itme'"):
         validate_receipts(frame)
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        (("2031-03-03", "2031-03-10"), ["receipt_date 2031-03-10", "goods already received"]),
+        (("2015-03-02", "2015-03-09"), ["order_date 2015-03-02", "days before history.csv"]),
+    ],
+)
+def test_a_receipt_outside_the_folders_dates_is_refused(data, tmp_path, capsys, row, words):
+    """A receipt dated years after the plan (a typo in the year) was the lane's recent lead
+    time; one years before the history planned the lane from another era: both silent."""
+    folder = write_folder(data, tmp_path / "input")
+    frame = _receipts(0)
+    frame.loc[3, ["order_date", "receipt_date"]] = list(row)
+    frame.to_csv(folder / "receipts.csv", index=False)
+    assert main(["validate", str(folder)]) == 2
+    err = capsys.readouterr().err
+    for word in ("receipts.csv line 5 (lane 'DC-North')", "outside the folder's dates", *words):
+        assert word in err, err
