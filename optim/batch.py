@@ -130,6 +130,12 @@ def apply(doc: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
     kind = doc.get("kind")
     cut = 1 - scenario.capacity_cut / 100
     if kind == "rationing":
+        if scenario.demand == 0:  # (each scenario then failed on its lines, blaming them)
+            raise InstanceError(
+                "--demand 0 would make every demand line of the rationing instance 0; "
+                "allowed: a factor > 0 (a rationing line needs a quantity > 0)",
+                field="demand",
+            )
         _scale(
             doc.get("demand", []), ("quantity", "min_quantity", "max_quantity"), scenario.demand
         )

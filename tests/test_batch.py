@@ -50,6 +50,12 @@ def test_scenarios_change_what_they_say() -> None:
         (lambda: batch.grid(demand=[1, 1]), "two scenarios are named 'demand1_cut0'"),
         (lambda: batch.grid(capacity_cut=[10, 10.00001]), "first 6 significant digits"),
         (lambda: batch.parse_disruption("DC1:2"), "WHERE:FRACTION"),
+        # each scenario failed on its demand lines (blaming the instance) and batch.csv was
+        # written beside exit 2
+        (
+            lambda: batch.apply(_doc("weekly_rationing"), batch.Scenario(demand=0)),
+            "--demand 0 would make every demand line of the rationing instance 0",
+        ),
     ],
 )
 def test_bad_scenarios_are_input_errors(call, words) -> None:
