@@ -12,6 +12,7 @@ import concurrent.futures
 import concurrent.futures.process
 import io
 import multiprocessing
+import os
 import tempfile
 import threading
 import zipfile
@@ -142,15 +143,27 @@ def instance(body: bytes, content_type: str, scratch: Path, max_bytes: int) -> t
     """
     if content_type in ZIP_TYPES:
         folder = unpack(body, scratch, max_bytes)
-        if is_planning(folder):
-            # what `optim validate FOLDER` checks, before the job is accepted (a plan.yaml
-            # that is not YAML was "valid", 200, and the job failed after it was queued)
-            from optim.planning.folder_check import validate_folder
+        try:
+            if is_planning(folder):
+                # what `optim validate FOLDER` checks, before the job is accepted (a plan.yaml
+                # that is not YAML was "valid", 200, and the job failed after it was queued)
+                from optim.planning.folder_check import validate_folder
 
-            validate_folder(folder)
-            return "planning", folder
-        return "instance", api.load(folder)
+                validate_folder(folder)
+                return "planning", folder
+            return "instance", api.load(folder)
+        except InstanceError as exc:
+            raise _in_zip(exc, scratch) from None
     return "instance", document(body, content_type)
+
+
+def _in_zip(exc: InstanceError, scratch: Path) -> InstanceError:
+    """``exc`` naming the zip's own folders: the server's scratch folder
+    (``/tmp/optim-check-8ejucfeq/week48``) is no place the client knows."""
+    text = str(exc)
+    for where, shown in ((f"{scratch}{os.sep}", ""), (str(scratch), "the zip's top level")):
+        text = text.replace(where, shown)
+    return InstanceError(text, field=exc.field, kind=exc.kind)
 
 
 LOCATE_MAX_BYTES = {".json": 2**20, ".yaml": 2**17}

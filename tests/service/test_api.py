@@ -493,6 +493,14 @@ def test_a_planning_zip_is_checked_as_optim_validate_checks_its_folder(tmp_path:
         with pytest.raises(InstanceError, match=r"plan\.yaml line") as caught:
             validate(_zip({**files, "week48/plan.yaml": bad.encode()}), "application/zip", 2**26)
         assert words in str(caught.value)
+    # errors name the zip's folders, not the server's scratch folder (/tmp/optim-check-…)
+    del files["week48/items.csv"]
+    with pytest.raises(InstanceError, match=r"^planning folder 'week48' lacks items\.csv"):
+        validate(_zip(files), "application/zip", 2**26)
+    with pytest.raises(InstanceError, match=r"^the zip's top level: no known set of CSV files"):
+        validate(
+            _zip({"demand.csv": b"product,segment,period,quantity\n"}), "application/zip", 2**26
+        )
 
 
 def test_a_planning_run_refusing_its_input_says_so_once(tmp_path: Path) -> None:
