@@ -83,6 +83,19 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "rationing/lines.csv": ("demand_id", "customer", "item", "segment", "requested", "allocated"),
     "rationing/supply.csv": ("item", "location", "quantity"),
 }
+KEYS: dict[str, tuple[str, ...]] = {
+    "segmentation/items.csv": ("item",),
+    "segmentation/customers.csv": ("customer",),
+    "safety_stock/stages.csv": ("stage",),
+    "rationing/lines.csv": ("demand_id",),
+    "rationing/supply.csv": ("item", "location"),
+}
+"""The columns that identify a row of each :data:`REQUIRED` table: each key once."""
+FILLED = frozenset(
+    {"item", "customer", "stage", "demand_id", "location", "abc", "segment"}
+    | {"safety_stock", "requested", "allocated", "quantity"}
+)
+"""Columns a run always fills (``cv`` and the demand statistics may be empty)."""
 RESULT = "safety_stock_result.json"
 
 
@@ -174,6 +187,18 @@ def read_previous(folder: str | Path, option: str = "--previous") -> PreviousRun
         for col in NUMBERS.intersection(columns):
             if not pd.api.types.is_numeric_dtype(frame[col]):
                 raise _refuse(folder, f"{name}, column {col}: not numbers", option)
+        # (a blank safety_stock was read as 0 and a repeated line summed into its demand,
+        # when the manifest had been written again over the edit)
+        for col in FILLED.intersection(columns):
+            blank = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
+            if blank.any():
+                line = frame.index[int(blank.to_numpy().argmax())]
+                raise _refuse(folder, f"{name} line {line}, column {col}: (empty)", option)
+        again = frame.duplicated(list(KEYS[name]))
+        if again.any():
+            line = frame.index[int(again.to_numpy().argmax())]
+            key = ", ".join(KEYS[name])
+            raise _refuse(folder, f"{name} line {line}: a second row of its {key}", option)
         frames[name] = frame
     try:
         doc = gate.parse_json(gate.read_text(folder / RESULT, RESULT), RESULT)

@@ -6,6 +6,7 @@ merged independently, the reasons name the edits, and a garbage or tampered fold
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 
 import numpy as np
@@ -15,6 +16,7 @@ import yaml
 
 from optim import planning
 from optim.cli import main
+from optim.errors import InstanceError
 from optim.output import MANIFEST
 from optim.planning.compare import compare, read_previous
 from optim.planning.distributor import distributor_example
@@ -244,3 +246,43 @@ def test_a_tie_split_another_way_is_named(runs):
             "another way)"
         )
     assert table.loc["C", "reason"] == "none found"  # 2 -> 3 units: not a split
+
+
+def _blank_first(col):
+    def edit(frame):
+        frame.loc[frame.index[0], col] = ""
+        return frame
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "why"),
+    [
+        ("safety_stock/stages.csv", _blank_first("safety_stock"),
+         "safety_stock/stages.csv line 2, column safety_stock: (empty)"),
+        ("rationing/lines.csv", lambda d: pd.concat([d, d.iloc[:1]]),
+         "rationing/lines.csv line {n}: a second row of its demand_id"),
+        ("segmentation/items.csv", _blank_first("abc"),
+         "segmentation/items.csv line 2, column abc: (empty)"),
+    ],
+)  # fmt: skip
+def test_an_edited_previous_with_its_manifest_written_again_is_refused(runs, tmp_path, name,
+                                                                        edit, why):  # fmt: skip
+    """Edits under a manifest written again over them were read: a blank safety_stock as 0
+    ("0 -> 118.3, reason: none found"), a repeated line summed into its demand."""
+    from optim.output import write_manifest
+
+    folder = shutil.copytree(runs["root"] / "out1", tmp_path / "edited")
+    frame = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+    edit(frame).to_csv(folder / name, index=False)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    (folder / MANIFEST).unlink()
+    write_manifest(folder, command=manifest["command"], inputs=manifest.get("input"))
+    assert read_previous(runs["root"] / "out1")  # (the run's own folder is read)
+    with pytest.raises(InstanceError, match=r"^--previous "):
+        try:
+            read_previous(folder)
+        except InstanceError as exc:
+            assert why.format(n=len(frame) + 2) in str(exc), str(exc)
+            raise
