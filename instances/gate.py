@@ -661,6 +661,16 @@ class GateDumper(yaml.SafeDumper):
     ``yes``, ``010``) is written in quotes."""
 
 
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    """A string with a character YAML reads as a line break (NEL, U+2028, U+2029) in double
+    quotes, where it is written escaped: written as is, ``'\x85'`` read back as a space."""
+    style = '"' if any(c in value for c in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+GateDumper.add_representer(str, _represent_str)
+
+
 _OLD, _NEW = yaml.SafeDumper.yaml_implicit_resolvers, GateLoader.yaml_implicit_resolvers
 GateDumper.yaml_implicit_resolvers = {  # YAML 1.1's resolvers and the gate's 1.2 ones
     first: [*_OLD.get(first, []), *(r for r in _NEW.get(first, []) if r[0] in _SCALAR_TAGS)]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from optim.cli import main
@@ -392,6 +392,8 @@ _SCALARS = st.one_of(
         max_leaves=20,
     )
 )
+@example("\x85")  # YAML's NEL line break: written as is, it read back as a space
+@example(["a\u2028b", {"k": "\u2029"}])
 def test_what_optim_writes_as_yaml_reads_back_equal(data):
     """plan.yaml, policy.yaml and configs are written by :func:`gate.dump_yaml` (a string
     either YAML schema reads as a number, boolean or null is quoted), so a stage or item
