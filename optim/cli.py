@@ -9,6 +9,7 @@ a solution.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -289,13 +290,11 @@ def _stdout_for_optim_only() -> Iterator[None]:
     except (AttributeError, OSError, ValueError):
         writes_to_1 = False
     if writes_to_1:
-        ours = open(  # noqa: SIM115 - closed below, after the command
-            saved,
-            "w",
-            buffering=1 if stdout.line_buffering else -1,  # a terminal's stays line-buffered
+        ours = _Stdout(
+            io.BufferedWriter(io.FileIO(saved, "w", closefd=False)),
             encoding=stdout.encoding,
             errors=stdout.errors,
-            closefd=False,
+            line_buffering=bool(stdout.line_buffering),  # a terminal's stays line-buffered
         )
         sys.stdout = ours
     copied = None
@@ -308,13 +307,34 @@ def _stdout_for_optim_only() -> Iterator[None]:
             sys.stdout = stdout
             try:
                 ours.flush()
-            except BrokenPipeError:  # the reader left (`optim schema plan | head`)
+            except ReaderGone:  # the reader left (`optim schema plan | head`)
                 ours = _closed_pipe(ours)
             ours.close()
         if copied is not None:
             copied()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+class ReaderGone(Exception):
+    """The reader of standard output left (``optim schema capacity | head``)."""
+
+
+class _Stdout(io.TextIOWrapper):
+    """optim's standard output: a write or flush whose reader has gone raises
+    :class:`ReaderGone` (any other broken pipe stays an error of its own)."""
+
+    def write(self, s: str) -> int:
+        try:
+            return super().write(s)
+        except BrokenPipeError as exc:
+            raise ReaderGone from exc
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except BrokenPipeError as exc:
+            raise ReaderGone from exc
 
 
 def _closed_pipe(stream: Any) -> Any:
@@ -1475,12 +1495,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143
     except KeyboardInterrupt:  # pragma: no cover
         return 130
-    except BrokenPipeError:
+    except ReaderGone:
         # the reader of standard output left (`optim schema capacity | head`): end quietly,
         # as a process killed by SIGPIPE would (was "internal error: BrokenPipeError")
-        with suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
+        return 141
     except Exception as exc:  # never a bare traceback for a planner
         print(f"optim: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         if os.environ.get("OPTIM_DEBUG"):
