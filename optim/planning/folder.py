@@ -66,6 +66,7 @@ repeats last year's weeks); numbers strict and finite (:mod:`optim.instances.gat
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -472,14 +473,24 @@ def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
             "network.demand_stage_of_location", "it is not a mapping", "location: stage lines"
         )
     for loc, stage in mapping.items():
-        if str(stage) not in ids:
+        if str(stage).strip() not in ids:
             raise plan.error(
                 f"network.demand_stage_of_location.{loc}",
                 f"location {loc!r} maps to {gate.shown(stage)}, not a stage of network.stages",
                 f"one of {', '.join(ids[:8])}",
             )
-    out["network"] = dict(network)
-    out["locations"] = {str(k): str(v) for k, v in mapping.items()}
+    # ids as the models read them, spaces at either end gone: the run reads these records
+    # again, and a stage 'Plant ' passed here but failed the plan after the forecast
+    located = {str(k).strip(): str(v).strip() for k, v in mapping.items()}
+    out["network"] = dict(network) | {
+        "stages": [rec | {"id": st.id} for rec, st in zip(stages, parsed, strict=True)],
+        "demand_stage_of_location": located,
+    }
+    if "arcs" in network:
+        out["network"]["arcs"] = [
+            rec | {"source": s, "target": t} for rec, (s, t) in zip(arcs, pairs, strict=True)
+        ]
+    out["locations"] = located
 
     models: dict[str, list[Any]] = {}
     for key, what in (("resources", "resource"), ("families", "family")):
@@ -646,7 +657,9 @@ def _bad_ref(
         )
 
 
-def _lines(frame: pd.DataFrame, name: str, *, window: bool) -> pd.DataFrame:
+def _lines(
+    frame: pd.DataFrame, name: str, *, window: bool, dayfirst: bool | None = None
+) -> pd.DataFrame:
     """Validate order lines with the segmentation's rules; dates parsed, ids stripped,
     numbers typed; the index stays the file line. Each column is parsed once: the typed
     frame takes the validated dates and ids (no bucketing: validation needs none)."""
@@ -654,7 +667,7 @@ def _lines(frame: pd.DataFrame, name: str, *, window: bool) -> pd.DataFrame:
 
     frame = frame.copy(deep=False)
     frame.attrs["source"] = name
-    lines = check_lines(frame, date_window=window)
+    lines = check_lines(frame, date_window=window, dayfirst=dayfirst)
     return _typed(
         frame,
         {
@@ -772,7 +785,7 @@ def _parse_dates(raw: pd.Series) -> pd.Series:
     return parsed
 
 
-def read_folder(folder: str | Path) -> PlanningData:
+def read_folder(folder: str | os.PathLike[str]) -> PlanningData:
     """Read and validate a planning folder (module docstring) before any solve.
 
     Every file passes the input gate (:mod:`optim.instances.gate`); then the cross-file
@@ -787,7 +800,7 @@ def read_folder(folder: str | Path) -> PlanningData:
 
     from optim.instances import gate
 
-    if not isinstance(folder, str | Path):  # (None or 5 ended in a TypeError of pathlib's)
+    if not isinstance(folder, str | os.PathLike):  # (None or 5: a TypeError of pathlib's)
         raise TypeError(f"folder must be str or Path, not {type(folder).__name__}")
     folder = Path(folder)
     if not folder.is_dir():
@@ -833,8 +846,19 @@ def read_folder(folder: str | Path) -> PlanningData:
                 f"(has: {', '.join(raw.columns)}).",
                 field=f"{name}.location",
             )
-    history = _lines(history_raw, "history.csv", window=True)
-    orders = _lines(orders_raw, "orders.csv", window=False)
+    # one order of day and month for the folder: this week's orders dated 07/01..07/04 show
+    # none, and were refused (or read month first) beside a history that shows it
+    dayfirst = None
+    if "date" in history_raw.columns and "date" in orders_raw.columns:
+        from optim.segmentation.history import day_first
+
+        dates = []
+        for name, raw in (("history.csv", history_raw), ("orders.csv", orders_raw)):
+            dates.append(raw["date"].copy())
+            dates[-1].attrs.update(source=name, name="date")
+        dayfirst = day_first(*dates)
+    history = _lines(history_raw, "history.csv", window=True, dayfirst=dayfirst)
+    orders = _lines(orders_raw, "orders.csv", window=False, dayfirst=dayfirst)
 
     _columns(items_raw, "items.csv", ("item", "family", "unit_cost"))
     if items_raw.empty:  # (every history line was then "not an item of items.csv; allowed: .")
@@ -1008,7 +1032,7 @@ def read_folder(folder: str | Path) -> PlanningData:
         read_receipts(folder / "receipts.csv") if (folder / "receipts.csv").is_file() else None
     )
     if receipts is not None:
-        _receipt_window(receipts, history["date"].min(), max(start, orders["date"].max()))
+        _receipt_window(receipts, max(start + pd.Timedelta(days=6), orders["date"].max()))
         _receipt_lanes(receipts, cfg["network"], known_items, notes)
     source = {"folder": str(folder), "files": [p.name for p in read], "sha256": hash_files(read)}
     return PlanningData(
@@ -1039,32 +1063,44 @@ def read_folder(folder: str | Path) -> PlanningData:
     )
 
 
-def _receipt_window(receipts: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
-    """Receipts lie between a year before the history's first line and the later of the plan's
-    start and this week's orders: a receipt dated years after the plan (a typo in the year)
-    was the lane's "recent" lead time and could flag a drift; one dated years before the
-    history set the lane's lead times from another era, without a word."""
+def _receipt_window(receipts: pd.DataFrame, last: pd.Timestamp) -> None:
+    """Receipts are goods already received, by the end of the first planned week or this
+    week's orders, and their order dates have no gap of more than a year: a receipt dated
+    years after the plan (a typo in the year) was the lane's "recent" lead time, one years
+    before the rest planned the lane from another era, both without a word."""
+    import numpy as np
     import pandas as pd
 
     from optim.segmentation.history import MAX_GAP_DAYS
 
-    earliest = first - pd.Timedelta(days=MAX_GAP_DAYS)
-    for col, bad, allowed in (
-        ("receipt_date", receipts["receipt_date"] > last,
-         f"on or before {last:%Y-%m-%d} (the plan's start or this week's orders): goods "
-         "already received"),
-        ("order_date", receipts["order_date"] < earliest,
-         f"on or after {earliest:%Y-%m-%d} (at most {MAX_GAP_DAYS} days before history.csv's "
-         "first line)"),
-    ):  # fmt: skip
-        if bool(bad.any()):
-            row = receipts[bad].iloc[0]
-            raise InstanceError(
-                f"receipts.csv line {row['line']} (lane {row['lane']!r}): {col} "
-                f"{row[col]:%Y-%m-%d} is outside the folder's dates ({int(bad.sum())} such "
-                f"row(s)); allowed: {allowed} (a typo in the year?).",
-                field=f"receipts.csv.{col}",
-            )
+    late = receipts["receipt_date"] > last
+    where = "receipt_date"
+    allowed = (
+        f"on or before {last:%Y-%m-%d} (the end of plan_start's week or this week's "
+        "orders): goods already received"
+    )
+    if not late.any():
+        days = receipts["order_date"].to_numpy(dtype="datetime64[D]")
+        uniq, counts = np.unique(days, return_counts=True)
+        gaps = np.diff(uniq).astype(np.int64)
+        k = int(np.argmax(gaps)) if len(gaps) else 0
+        if not len(gaps) or gaps[k] <= MAX_GAP_DAYS:
+            return
+        after = counts[k + 1 :].sum() <= counts[: k + 1].sum()  # the stray side: fewer rows
+        late = pd.Series(days > uniq[k] if after else days <= uniq[k], index=receipts.index)
+        near = pd.Timestamp(uniq[k] if after else uniq[k + 1])
+        where = "order_date"
+        allowed = (
+            f"no gap of more than {MAX_GAP_DAYS} days between consecutive order dates (this "
+            f"one lies {int(gaps[k]):,} days from the nearest other, {near:%Y-%m-%d})"
+        )
+    row = receipts[late].iloc[0]
+    raise InstanceError(
+        f"receipts.csv line {row['line']} (lane {row['lane']!r}), column {where}: "
+        f"{row[where]:%Y-%m-%d} is outside the receipts' dates ({int(late.sum())} such "
+        f"row(s)); allowed: {allowed} (a typo in the year?).",
+        field=where,
+    )
 
 
 def _receipt_lanes(

@@ -66,6 +66,7 @@ output folder, with one self-contained HTML report (:mod:`optim.planning.report`
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -672,7 +673,7 @@ def _fallback_note(diagnosis: str, floors: dict[str, dict[str, float]], cap: Res
 
 
 def run(
-    data: PlanningData,
+    data: PlanningData | str | os.PathLike[str],
     *,
     policy: PolicyTable | None = None,
     params: SolveParams | None = None,
@@ -705,7 +706,7 @@ def run(
     -------
     PlanningRun
     """
-    if isinstance(data, str | Path):  # (a folder's path ended in AttributeError)
+    if isinstance(data, str | os.PathLike):  # (a folder's path ended in AttributeError)
         from optim.planning.folder import read_folder
 
         data = read_folder(data)

@@ -208,12 +208,12 @@ def _ids(df: pd.DataFrame, column: str) -> np.ndarray:
     return names[codes]
 
 
-def _dates(df: pd.DataFrame, window: bool = True) -> pd.Series:
+def _dates(df: pd.DataFrame, window: bool = True, dayfirst: bool | None = None) -> pd.Series:
     raw = df["date"]
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
     else:
-        parsed = parse_dates(raw, dayfirst=day_first(raw))
+        parsed = parse_dates(raw, dayfirst=day_first(raw) if dayfirst is None else dayfirst)
         if not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed time zones
             # compared one by one: a Series compared with None is unequal everywhere, which
             # blamed the first line itself when it had no zone
@@ -426,10 +426,13 @@ def check_lines(
     value_basis: str = "revenue",
     returns: str = "net",
     date_window: bool = True,
+    dayfirst: bool | None = None,
 ) -> CheckedLines:
     """Validate order lines (columns, dates, numbers, ids) and return them parsed, each
     column once; :func:`prepare_history` buckets the result. Same errors and parameters
-    as :func:`prepare_history`."""
+    as :func:`prepare_history`; ``dayfirst`` is the order of day and month decided for a
+    set of files (a planning folder's history and orders: :func:`day_first`), else the
+    file's own."""
     raw = load_history(source)
     source_name = raw.attrs.get("source", "history") if isinstance(raw, pd.DataFrame) else None
     if not isinstance(raw, pd.DataFrame) or raw.empty:
@@ -450,7 +453,7 @@ def check_lines(
             field="unit_cost",
         )
 
-    dates = _dates(df, date_window)
+    dates = _dates(df, date_window, dayfirst)
     quantity = _numeric(df, "quantity")
     negative = quantity < 0
     if returns == "reject" and negative.any():

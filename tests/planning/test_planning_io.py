@@ -306,6 +306,7 @@ def test_lot_sizing_plans_the_peak_as_a_mip_that_charges_the_setups(data, tmp_pa
     import dataclasses
 
     from optim import SolveParams
+    from optim.planning.demo import summary
 
     fams = [dict(f) for f in data.families]
     for f in fams[:3]:
@@ -313,8 +314,55 @@ def test_lot_sizing_plans_the_peak_as_a_mip_that_charges_the_setups(data, tmp_pa
     lot = dataclasses.replace(data, families=fams, lot_sizing=True)
     back = read_folder(write_folder(lot, tmp_path / "lot"))
     assert back.lot_sizing and back.families == fams
-    cap = planning.run(back, params=SolveParams(time_limit=5)).capacity
+    run = planning.run(back, params=SolveParams(time_limit=5))
+    cap = run.capacity
     assert cap.info["lot_sizing"] and cap.info["cost_terms"]["setup"] > 0
+    # a plan the time limit stopped says so: its gap on the summary line and an alert
+    stopped = cap.status.value == "time_limit"
+    assert stopped == (f"(gap {cap.gap:.2%})" in summary(run) if cap.gap is not None else False)
+    from optim.alerts import collect
+
+    assert stopped == any(
+        a.topic == "capacity" and "stopped at the time limit" in a.message for a in collect(run)
+    )
     made = cap.tables["production"]
     setups = made[made["product"].isin([f["id"] for f in fams[:3]]) & (made["quantity"] > 1e-6)]
     assert len(setups) and (setups["quantity"] >= 30.0 - 1e-6).all()  # min_lot_size held
+
+
+@pytest.mark.parametrize("spelling", ["%m/%d/%Y", "%d/%m/%Y"])
+def test_one_order_of_day_and_month_for_the_folder(folder, tmp_path, spelling):
+    """This week's orders dated 08/01..08/04 show no order of day and month: they were
+    refused (or read month first) beside a history whose dates show it."""
+    copy = shutil.copytree(folder, tmp_path / "numeric")
+
+    def respell(frame, keep=None):
+        dates = pd.to_datetime(frame["date"])
+        frame = frame[dates.dt.day <= 12] if keep else frame
+        return frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime(spelling))
+
+    _edit_csv(copy / "history.csv", respell)
+    _edit_csv(copy / "orders.csv", lambda d: respell(d, keep=True))
+    data, back = read_folder(folder), read_folder(copy)
+    orders = data.orders[data.orders["date"].dt.day <= 12]
+    assert len(back.orders) == len(orders) > 0
+    assert back.orders["date"].tolist() == orders["date"].tolist()
+    assert back.history["date"].tolist() == data.history["date"].tolist()
+
+
+def test_ids_written_with_spaces_read_as_the_models_read_them(folder, tmp_path):
+    """A stage 'Plant ' passed the checks (the models strip ids) but the run read the raw
+    records again and failed after the forecast, naming no file."""
+    copy = shutil.copytree(folder, tmp_path / "spaces")
+
+    def pad(p):
+        net = p["network"]
+        net["stages"][0]["id"] += " "
+        net["arcs"][0]["source"] = " " + net["arcs"][0]["source"]
+        loc = next(iter(net["demand_stage_of_location"]))
+        net["demand_stage_of_location"][loc] += "  "
+        p["families"][0]["id"] = " " + p["families"][0]["id"]
+
+    _edit_plan(copy / "plan.yaml", pad)
+    clean, padded = read_folder(folder), read_folder(copy)
+    assert padded.network == clean.network and padded.families == clean.families

@@ -169,18 +169,24 @@ def test_an_unknown_receipt_column_is_refused() -> None:
 @pytest.mark.parametrize(
     ("row", "words"),
     [
-        (("2031-03-03", "2031-03-10"), ["receipt_date 2031-03-10", "goods already received"]),
-        (("2015-03-02", "2015-03-09"), ["order_date 2015-03-02", "days before history.csv"]),
+        (("2031-03-03", "2031-03-10"), ["column receipt_date: 2031-03-10", "already received"]),
+        (("2015-03-02", "2015-03-09"), ["column order_date: 2015-03-02", "no gap of more than"]),
     ],
 )
 def test_a_receipt_outside_the_folders_dates_is_refused(data, tmp_path, capsys, row, words):
     """A receipt dated years after the plan (a typo in the year) was the lane's recent lead
-    time; one years before the history planned the lane from another era: both silent."""
+    time; one years before the rest planned the lane from another era: both silent."""
     folder = write_folder(data, tmp_path / "input")
     frame = _receipts(0)
     frame.loc[3, ["order_date", "receipt_date"]] = list(row)
     frame.to_csv(folder / "receipts.csv", index=False)
     assert main(["validate", str(folder)]) == 2
     err = capsys.readouterr().err
-    for word in ("receipts.csv line 5 (lane 'DC-North')", "outside the folder's dates", *words):
+    for word in ("receipts.csv line 5 (lane 'DC-North')", "outside the receipts' dates", *words):
         assert word in err, err
+    # received during the first planned week (a planner running on Wednesday) is taken
+    end = data.plan_start + pd.Timedelta(days=6)
+    frame.loc[3, ["order_date", "receipt_date"]] = [f"{end - pd.Timedelta(days=5):%Y-%m-%d}",
+                                                    f"{end:%Y-%m-%d}"]  # fmt: skip
+    frame.to_csv(folder / "receipts.csv", index=False)
+    assert main(["validate", str(folder)]) == 0
