@@ -111,6 +111,27 @@ def _no_solution(run: PlanningRun) -> Iterable[Alert]:
             )
 
 
+@alert_rule
+def _stopped_early(run: PlanningRun) -> Iterable[Alert]:
+    """A solve that the time limit stopped with a plan: the plan is the best found, not
+    proven optimal (the lot-sizing MIP's peak plan said so only in the report's solves
+    table)."""
+    for topic, res in (
+        ("stock", run.safety_stock),
+        ("capacity", run.capacity),
+        ("supply", run.rationing),
+    ):
+        if res.has_solution() and res.status.value == "time_limit":
+            gap = "" if res.gap is None else f", within {res.gap:.2%} of the best bound"
+            yield Alert(
+                "warning",
+                topic,
+                "",
+                f"{res.kind} solve: stopped at the time limit with the best plan found{gap}; "
+                "a longer --time-limit may find a better one",
+            )
+
+
 def _units(run: PlanningRun) -> str:
     """The unit of the run's quantities (:attr:`optim.planning.PlanningRun.unit`)."""
     return run.unit

@@ -98,9 +98,12 @@ def summary(result: planning.PlanningRun) -> str:
     if cap.has_solution():
         inv = cap.tables["inventory"].groupby("period")["prebuild"].sum()
         over = cap.tables["utilisation"]["overtime_used"].sum()
+        # a plan stopped by the time limit (the lot-sizing MIP) states its gap, as the
+        # safety-stock line does; an optimal LP's is 0 and left out
+        gap = "" if cap.gap is None or cap.status.value == "optimal" else f" (gap {cap.gap:.2%})"
         lines_out.append(
-            f"peak plan    : {cap.status.value}, cost {cap.objective:,.0f}; pre-build peaks at "
-            f"{inv.max():,.0f} {result.unit} ({inv.idxmax() if len(inv) else '—'}), overtime "
+            f"peak plan    : {cap.status.value}, cost {cap.objective:,.0f}{gap}; pre-build peaks "
+            f"at {inv.max():,.0f} {result.unit} ({inv.idxmax() if len(inv) else '—'}), overtime "
             f"{over:,.0f} h"
         )
         if not result.capacity_floors:  # "optimal" is the fallback's: say it is one
