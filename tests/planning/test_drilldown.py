@@ -159,3 +159,25 @@ def _reference_made_to_order(rows: pd.DataFrame, paths: pd.DataFrame | None) -> 
         for r in (paths.to_dict("records") if paths is not None else [])
     ]
     return {"promise": promise, "path": path}
+
+
+def test_the_embedded_records_cannot_end_or_comment_out_their_script_element() -> None:
+    """A customer id 'C<!--<script>' made the rest of the report script text (the browser's
+    script-data states): 11 sections and the drill-down's own script gone, exit 0."""
+    import dataclasses
+
+    from optim.planning.drilldown import drilldown_section
+
+    data = distributor_example(1, n_items=20, n_customers=10, weeks=60)
+    nasty = "C<!--<script>&</script>"
+    first = data.orders["customer"].iloc[0]
+    rename = {"customer": lambda f: f["customer"].replace(first, nasty)}
+    data = dataclasses.replace(
+        data, history=data.history.assign(**rename), orders=data.orders.assign(**rename)
+    )
+    small = run(data)
+    section = drilldown_section(small)
+    payload = section.split('id="item-data">', 1)[1].split("</script>", 1)[0]
+    assert not set("<>&") & set(payload)
+    assert json.loads(payload) == json.loads(json.dumps(item_records(small)))
+    assert nasty in json.dumps(json.loads(payload), ensure_ascii=False)
