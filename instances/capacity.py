@@ -677,16 +677,16 @@ class _Folder:
 
 def _num(frame: pd.DataFrame, col: str, name: str, *, default: float | None = None):
     """Column as floats; empty cells → ``default`` (None keeps them as missing)."""
+    from optim.instances import gate
+
     out: list[float | None] = []
     for line, v in zip(frame.index, frame[col].tolist(), strict=True):
         v = str(v).strip()
         if v == "":
             out.append(default)
             continue
-        try:
-            value = float(v)
-        except ValueError:
-            value = math.nan
+        # a numeral as the gate spells one: float() also took '1_5' (as 15), '１５' and '١٥'
+        value = float(v) if gate.NUMERAL.fullmatch(v) else math.nan
         if not math.isfinite(value):
             allowed = _allowed(col)
             raise InstanceError(

@@ -40,6 +40,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -459,13 +460,30 @@ def _fast_json(text: str) -> Any:
     return doc
 
 
+_BAD_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    r"|\\u0000"
+)
+"""A ``\\u`` escape that is no character of text: half a surrogate pair, or NUL."""
+
+
 def parse_json(text: str, name: str) -> Any:
-    """Parse JSON: repeated keys, NaN/Infinity literals and deep nesting refused.
+    """Parse JSON: repeated keys, NaN/Infinity literals, deep nesting and escapes of no
+    character (half a surrogate pair, NUL) refused.
 
     Fast path: orjson, with repeated keys and depth checked at C speed (:func:`_fast_json`);
     anything it does not accept is read again by the standard parser with a hook on every
     object, which names the repeated key, the constant or the syntax error and its line.
     """
+    bad = _BAD_ESCAPE.search(text) if "\\u" in text else None
+    if bad:  # (validate passed "L1\ud800", then writing the tables failed: exit 1)
+        raise refuse(
+            name,
+            f"{bad.group()} is not a character of text (half a surrogate pair, or NUL)",
+            line=text.count("\n", 0, bad.start()) + 1,
+            allowed="text of whole Unicode characters",
+        )
     doc = _fast_json(text)
     if doc is not None:
         return doc
@@ -961,14 +979,28 @@ def read_csv_text(
             )
     try:
         wanted = set(norm if text_columns is None else text_columns)
-        frame = pd.read_csv(
-            io.BytesIO(data),  # checked UTF-8 above; the C reader drops a BOM
-            dtype={h: str for h, n in zip(header, norm, strict=True) if n in wanted},
-            keep_default_na=False,
-            na_values=[""],
-            skip_blank_lines=False,
-            on_bad_lines="error",
-        )
+        with warnings.catch_warnings():
+            # a first data row with more cells than the header made pandas take the first
+            # column as the index: every column shifted (product 'key', quantity 'DC1');
+            # index_col=False keeps the columns and warns of cells past the header
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(data),  # checked UTF-8 above; the C reader drops a BOM
+                dtype={h: str for h, n in zip(header, norm, strict=True) if n in wanted},
+                keep_default_na=False,
+                na_values=[""],
+                skip_blank_lines=False,
+                on_bad_lines="error",
+                index_col=False,
+            )
+    except pd.errors.ParserWarning:
+        line = _first_long_line(text, len(header))
+        raise refuse(
+            name,
+            f"has more cells than its header's {len(header)}",
+            line=line,
+            allowed="the same number of cells on every line (a cell holding a comma in quotes)",
+        ) from None
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
         quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
@@ -995,6 +1027,18 @@ def read_csv_text(
     frame.attrs["source"] = name
     frame.attrs["text_cells"] = True  # every cell is the text as written (no booleans)
     return frame
+
+
+def _first_long_line(text: str, width: int) -> int | None:
+    """The file line of the first record with more than ``width`` cells, a trailing empty one
+    aside (pandas reads ``1,2,`` as two cells)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    before = 0
+    for cells in reader:
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            return before + 1
+        before = reader.line_num
+    return None  # pragma: no cover - pandas warned of one
 
 
 def _record_lines(text: str, rows: int) -> Any:

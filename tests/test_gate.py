@@ -816,7 +816,7 @@ def _history(tmp_path: Path, body: str, header: str = HEADER) -> Path:
             ["line 3", "column date", "time zone"],
         ),
         (
-            "2025-01-06,C1,I1,5,2\n",
+            "2025-01-06,C1,I1,2\n",
             "date,customer,item,unit_price\n",
             ["line 1", "missing column", "quantity"],
         ),
@@ -1389,3 +1389,51 @@ def test_a_capacity_document_without_demand_rows_is_refused(tmp_path, capsys):
         path = _write_json(tmp_path / "cap.json", edit)
         _refused(capsys, ["solve", str(path)], str(path), "demand", "at least one demand row"
                  if "demand" in edit else "a list of demand rows")  # fmt: skip
+
+
+def test_a_first_row_with_more_cells_than_the_header_is_refused_not_shifted(tmp_path):
+    """pandas took the first column as the index when the first data row had a cell more:
+    every column shifted ('product: unknown product key', 'quantity is required')."""
+    path = tmp_path / "demand.csv"
+    path.write_text("product,segment,period,quantity\nA,key,W3,15,9\nB,key,W3,4\n")
+    with pytest.raises(InstanceError, match=r"demand\.csv line 2: has more cells than its header"):
+        gate.read_csv_text(path, "demand.csv")
+    # a trailing comma is an empty cell past the header: the columns stay where they are
+    path.write_text("product,segment,period,quantity\nA,key,W3,15,\nB,key,W3,4,\n")
+    frame = gate.read_csv_text(path, "demand.csv")
+    assert frame["product"].tolist() == ["A", "B"] and frame["quantity"].tolist() == [15, 4]
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udc00", "\\u0000", "\\uD83D x"])
+def test_a_json_escape_of_no_character_is_refused_at_its_line(escape):
+    """validate passed an id "L1\\ud800"; writing the tables then failed (exit 1); a NUL
+    was written raw into lines.csv, which the gate refuses when read back."""
+    text = '{\n "kind": "rationing",\n "id": "L1' + escape + '"\n}'
+    with pytest.raises(InstanceError, match=r"x\.json line 3: .* is not a character of text"):
+        gate.parse_json(text, "x.json")
+    assert gate.parse_json('{"id": "\\ud83d\\ude00"}', "x.json") == {"id": "\U0001f600"}
+
+
+CAPACITY_FOLDER = {
+    "periods.csv": "period\nW1\nW2\nW3\n",
+    "products.csv": "id,holding_cost,usage_line\nA,1,1\n",
+    "resources.csv": "id,capacity,overtime_capacity,overtime_cost\nline,10,,\n",
+    "segments.csv": "name,priority,backlog_cost,lost_sales_cost\nkey,1,5,20\nspot,2,0,8\n",
+    "demand.csv": "product,segment,period,quantity\nA,key,W3,15\nA,spot,W1,5\n",
+}
+
+
+@pytest.mark.parametrize("written", ["1_5", "\uff11\uff15", "0x10"])
+def test_capacity_csv_numbers_are_numerals(tmp_path, capsys, written):
+    """float() read '1_5' as 15 (and '\uff11\uff15' full-width) in capacity CSV folders."""
+    folder = tmp_path / "cap"
+    folder.mkdir()
+    for name, text in CAPACITY_FOLDER.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    assert main(["validate", str(folder)]) == 0
+    capsys.readouterr()
+    demand = CAPACITY_FOLDER["demand.csv"].replace("W3,15", f"W3,{written}")
+    (folder / "demand.csv").write_text(demand, encoding="utf-8")
+    assert main(["validate", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"demand.csv line 2, column quantity: '{written}' is not a number" in err, err
