@@ -922,12 +922,24 @@ def _pins(
 
         frame = read_csv_text(args.pins, f"--pins {args.pins}")
         missing = [c for c in ("customer", "segment") if c not in frame.columns]
-        if missing:
-            raise InstanceError(
-                f"--pins {args.pins} line 1: missing column(s) {', '.join(missing)}; needs "
-                "customer, segment.",
-                field="pins",
+        extra = [c for c in frame.columns if c not in ("customer", "segment")]
+        if missing or extra:  # (an extra valid_until column was dropped without a word)
+            what = (
+                f"missing column(s) {', '.join(missing)}; needs"
+                if missing
+                else f"unknown column {extra[0]!r}; allowed:"
             )
+            raise InstanceError(
+                f"--pins {args.pins} line 1: {what} customer, segment.", field="pins"
+            )
+        for col in ("customer", "segment"):  # (an empty segment ended in KeyError, exit 1)
+            blank = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
+            if blank.any():
+                line = frame.index[int(blank.to_numpy().argmax())]
+                raise InstanceError(
+                    f"--pins {args.pins} line {line}, column {col}: (empty); allowed: a {col} id.",
+                    field="pins",
+                )
         rows = zip(
             frame.index, frame["customer"].str.strip(), frame["segment"].str.strip(), strict=True
         )

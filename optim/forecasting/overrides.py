@@ -60,6 +60,16 @@ def apply_overrides(
             f"{', '.join([*keys, 'week', 'forecast'])}.",
             field=missing[0],
         )
+    # a column past these was dropped: a `customer` column under the default keys, or a
+    # comment, without a word
+    extra = [str(c) for c in frame.columns if c not in (*keys, "week", "forecast")]
+    if extra:
+        raise InstanceError(
+            f"{name} line 1: unknown column {extra[0]!r}; allowed: "
+            f"{', '.join([*keys, 'week', 'forecast'])} (the forecast's --by keys, week, "
+            "forecast).",
+            field=extra[0],
+        )
     if frame.empty:
         return forecast, 0
     for k in keys:

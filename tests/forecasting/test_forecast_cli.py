@@ -93,6 +93,14 @@ def test_overrides_missing_column(history, tmp_path, capsys):
     code, _, err = _run(capsys, "forecast", history, "--by", "item", "--overrides", path)
     # the header's line, and the columns as the planner writes them (it said "['week']")
     assert code == 2 and "o.csv line 1: missing column(s) week; needs item, week, forecast" in err
+    # a column past the keys was dropped without a word (a comment, or customer under --by item)
+    pd.DataFrame(
+        {"item": ["A000"], "week": ["2024-01-01"], "forecast": [1], "note": ["x"]}
+    ).to_csv(path, index=False)
+    code, _, err = _run(capsys, "forecast", history, "--by", "item", "--overrides", path)
+    assert (
+        code == 2 and "o.csv line 1: unknown column 'note'; allowed: item, week, forecast" in err
+    )
 
 
 @pytest.mark.parametrize(

@@ -100,3 +100,27 @@ def test_bad_config_exits_2_naming_file_and_field(tmp_path, history, capsys):
     err = capsys.readouterr().err
     assert code == 2, err
     assert "cfg.yaml" in err and "segments.B.service_level" in err and "1.5" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("customer,segment,valid_until\nC0000,strategic,2026-01-01\n",
+         ["line 1", "unknown column 'valid_until'"]),  # dropped without a word
+        ("customer,segment\nC0000,\n", ["line 2, column segment: (empty)"]),  # KeyError, exit 1
+        ("customer,segment\n,strategic\n", ["line 2, column customer: (empty)"]),  # 'nan'
+        ("customer,segment\nC0000,strategic,x\n", ["line 2", "more cells than its header"]),
+    ],
+)  # fmt: skip
+def test_a_pins_file_is_read_as_strictly_as_the_folders_pins_csv(
+    tmp_path, history, capsys, text, words
+):
+    pins = tmp_path / "p.csv"
+    pins.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["segment", str(_csv(tmp_path, history)), "--out", str(out), "--pins", str(pins)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    for word in (f"--pins {pins}" if "cells" not in str(words) else "p.csv", *words):
+        assert word in err, err
+    assert not out.exists()
