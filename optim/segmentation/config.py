@@ -50,7 +50,9 @@ class CustomerRule(Frozen):
     top_value_share: float | None = Field(default=None, gt=0.0, le=1.0)
     min_orders_per_period: float | None = Field(default=None, ge=0.0)
     min_value: float | None = Field(default=None, ge=0.0)
-    channels: tuple[str, ...] | None = None
+    channels: tuple[str, ...] | None = Field(
+        default=None, min_length=1, description="at least one channel (omit: any channel)"
+    )
 
 
 def _default_rules() -> tuple[CustomerRule, ...]:

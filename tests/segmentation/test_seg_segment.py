@@ -163,3 +163,8 @@ def test_a_customer_rule_on_a_channel_no_line_has_is_refused(history: pd.DataFra
     )
     with pytest.raises(InstanceError, match=r"customer_rules\[0\]\.channels: 'key_acount'"):
         segment(history, config=config)
+    # channels: [] selected nobody either, without a word
+    from pydantic import ValidationError
+
+    with pytest.raises((ValidationError, InstanceError), match="at least 1 item"):
+        CustomerRule(segment="strategic", channels=())
