@@ -90,10 +90,13 @@ def pieces(workers: int, items: int, cluster: str | None = None) -> int:
 
 
 def _check_address(address: str) -> str:
+    shape = f"cluster address {address!r} must look like tcp://HOST:PORT (a Dask scheduler"
     if not address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-        raise ValueError(
-            f"cluster address {address!r} must look like tcp://HOST:PORT (a Dask scheduler)"
-        )
+        raise ValueError(shape + ")")
+    if address.startswith(("tcp://", "tls://")):  # (port 99999 and an empty host ran the
+        host, _, port = address[6:].rpartition(":")  # first steps, then timed out: exit 1)
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(shape + ", a host and a port in 1..65535)")
     return address
 
 
@@ -181,7 +184,17 @@ def _dask_client(address: str) -> Any:
         if client is None or client.status not in ("running", "connecting"):
             from distributed import Client
 
-            client = Client(address, set_as_default=False)
+            try:
+                client = Client(address, set_as_default=False)
+            except OSError as exc:  # (ended as "internal error: OSError: Timed out …")
+                from optim.errors import InstanceError
+
+                raise InstanceError(
+                    f"--cluster {address}: no Dask scheduler answers there "
+                    f"({' '.join(str(exc).split())}); allowed: the address of a running "
+                    "scheduler (dask scheduler prints it), or no --cluster to run locally",
+                    field="cluster",
+                ) from None
             _clients[address] = client
         return client
 

@@ -168,6 +168,26 @@ def test_cluster_address_comes_from_argument_setting_or_env(monkeypatch) -> None
     assert executor.cluster_address("tcp://127.0.0.1:2") == "tcp://127.0.0.1:2"
     with pytest.raises(ValueError, match="tcp://HOST:PORT"):
         executor.cluster_address("127.0.0.1:8786")
+    # an empty host or a port out of range ran the first steps, then timed out (exit 1)
+    for bad in ("tcp://:8786", "tcp://127.0.0.1:99999", "tcp://127.0.0.1"):
+        with pytest.raises(ValueError, match=r"a host and a port in 1\.\.65535"):
+            executor.cluster_address(bad)
+
+
+def test_a_scheduler_that_does_not_answer_is_an_input_error(monkeypatch) -> None:
+    """An address nothing listens on ended as "internal error: OSError: Timed out"."""
+    # distributed's config defaults are loaded before the override below (set on a config
+    # without them, the context's exit removed every distributed default)
+    import dask
+    import distributed  # noqa: F401
+
+    from optim.errors import InstanceError
+
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(InstanceError, match=r"--cluster tcp://127\.0\.0\.1:9: no Dask scheduler"),
+    ):
+        executor._dask_client("tcp://127.0.0.1:9")
 
 
 @pytest.fixture()
