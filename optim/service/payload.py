@@ -151,7 +151,12 @@ def instance(body: bytes, content_type: str, scratch: Path, max_bytes: int) -> t
 
                 validate_folder(folder)
                 return "planning", folder
-            return "instance", api.load(folder)
+            try:
+                return "instance", api.load(folder)
+            except InstanceError as exc:  # the file line, as `optim solve FOLDER` names it
+                from optim.instances.rationing import located_in_folder
+
+                raise located_in_folder(exc, folder) from None
         except InstanceError as exc:
             raise _in_zip(exc, scratch) from None
     return "instance", document(body, content_type)

@@ -519,3 +519,18 @@ def test_a_planning_run_refusing_its_input_says_so_once(tmp_path: Path) -> None:
     assert outcome["invalid"] and not outcome["ok"]
     assert outcome["message"].startswith("planning folder"), outcome["message"]
     assert "invalid input" not in outcome["message"] and "items.csv" in outcome["message"]
+
+
+def test_a_zipped_rationing_folder_names_the_file_line(tmp_path: Path) -> None:
+    """The service said `supply[1] (item 'WIDGET'): …` where `optim solve FOLDER` names
+    `supply.csv line 3, column quantity`."""
+    from optim.errors import InstanceError
+    from optim.service.payload import validate
+
+    files = {
+        "rat/supply.csv": b"item,location,quantity\nWIDGET,DC1,100\nWIDGET,DC2,1_5\n",
+        "rat/demand.csv": b"id,customer,item,quantity,segment\nL1,Acme,WIDGET,60,strategic\n",
+        "rat/segments.csv": b"name,tier,fair_share\nstrategic,1,proportional\n",
+    }
+    with pytest.raises(InstanceError, match=r"^supply\.csv line 3, column quantity"):
+        validate(_zip(files), "application/zip", 2**26)
