@@ -251,6 +251,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 f"unknown query parameter {unknown[0]!r}; allowed: "
                 f"{', '.join(sorted(allowed)) or 'none'}",
             )
+        # (?time_limit=5&time_limit=7 answered 200 with one of them silently)
+        keys = [k for k, _ in request.query_params.multi_items()]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ApiError(
+                422, f"query parameter {twice[0]!r} is given twice; allowed: each parameter once"
+            )
 
     auth = [Depends(authorised), Depends(known_query)]
 
@@ -712,7 +719,7 @@ class SolveQuery:
 
 def solve_query(
     time_limit: float | None = Query(None, gt=0, description="seconds (capped)"),
-    solver: Literal["auto", "highs", "pyomo", "cpsat"] = "auto",
+    solver: Literal["auto", "highs", "pyomo", "cpsat", "glop", "pdlp"] = "auto",
     method: str = Query("auto", max_length=32),
     mip_gap: float = Query(1e-6, ge=0, le=1),
 ) -> SolveQuery:

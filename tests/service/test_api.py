@@ -335,6 +335,13 @@ def test_unknown_ids_kinds_and_limits(server: Server) -> None:
         assert r.status_code == 422 and "cap of 3600 s" in r.json()["detail"]
         r = c.post("/v1/jobs", params={"time_limit": -1}, content=body, headers=h)
         assert r.status_code == 422
+        # the LP backends `optim solve --solver` offers for capacity (422 before)
+        for name in ("glop", "pdlp"):
+            r = c.post("/v1/solve", params={"solver": name}, content=body, headers=h)
+            assert r.status_code == 200 and r.json()["solver"] == name, r.text
+        r = c.post("/v1/solve", params=[("time_limit", 5), ("time_limit", 7)], content=body,
+                   headers=h)  # fmt: skip
+        assert r.status_code == 422 and "'time_limit' is given twice" in r.text, r.text
         # a misspelt parameter: it solved with no time limit, 200
         r = c.post("/v1/solve", params={"time_limt": 5}, content=body, headers=h)
         assert r.status_code == 422 and "unknown query parameter 'time_limt'" in r.text, r.text
