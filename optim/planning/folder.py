@@ -525,7 +525,20 @@ def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
     try:
         check.supply(weeks_planned, models["resources"], models["families"])
     except InstanceError as exc:
-        raise plan.error(str(exc.field), str(exc).rstrip(".")) from None
+        field = str(exc.field)
+        what = str(exc).rstrip(".").removeprefix("resources: ").removeprefix("families: ")
+        if field.startswith("resources"):
+            allowed = (
+                f"one number for every week, or a value keyed by each planned week's Monday "
+                f"({weeks_planned[0]} … {weeks_planned[-1]})"
+            )
+        elif ".usage." in field:
+            allowed = "a resource id of plan.yaml resources"
+        elif ".usage" in field:
+            allowed = "usage: resource: hours per unit, positive for at least one resource"
+        else:
+            allowed = "initial_inventory <= max_inventory"
+        raise plan.error(field, what.split(" (periods: ")[0], allowed) from None
 
     cost = doc.get("ordering_cost")
     if cost is not None and (

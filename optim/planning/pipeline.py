@@ -997,7 +997,7 @@ def run(
         ]
         if moved:
             notes.append(
-                "rationing: the policy's tiers have gaps, so they are ranked 1..K in "
+                "rationing: the policy's tiers are not 1..K, so they are ranked 1..K in "
                 f"rationing/segments.csv, in the same order ({', '.join(moved)})."
             )
         merged = len(data.orders) - len(rat_inst.demand)

@@ -144,8 +144,8 @@ class SegmentationConfig(Document):
             # periods overlapped, an item had 104 "nonzero periods" of about 52 and its class
             # and CV were nonsense (numpy warned of a negative sqrt), exit 0
             raise ValueError(
-                f"period {v!r} is {step} periods long; allowed: one calendar unit (D, W or "
-                "W-MON … W-SUN, M, Q, Y)"
+                f"period {v!r} is a multiple ({step} units); allowed: one calendar unit (D, W "
+                "or W-MON … W-SUN, M, Q, Y)"
             )
         return v
 

@@ -275,6 +275,7 @@ def test_resources_and_families_are_checked_together_before_any_solve(
         err = capsys.readouterr().err
         assert code == 2, (what, err)
         assert err.startswith("optim: invalid input: plan.yaml line "), err
+        assert "; allowed: " in err and ": families: " not in err, err
         for word in words:
             assert word in err, (what, err)
     assert not out.exists()

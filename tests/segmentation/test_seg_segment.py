@@ -144,7 +144,7 @@ def test_a_multiple_period_is_refused_by_name() -> None:
     from optim.segmentation import SegmentationConfig
 
     for alias, n in (("2W", 2), ("7D", 7), ("2D", 2), ("3M", 3)):
-        with pytest.raises(InstanceError, match=f"period '{alias}' is {n} periods long"):
+        with pytest.raises(InstanceError, match=rf"period '{alias}' is a multiple \({n} units\)"):
             SegmentationConfig(period=alias)
     assert SegmentationConfig(period="W-MON").period == "W-MON"
 
