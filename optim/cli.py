@@ -782,7 +782,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     try:
         seg = segment(args.history, config=config, previous=previous, overrides=pins)
     except InstanceError as exc:
-        raise _pin_error(exc, origins) from None
+        raise _config_error(_pin_error(exc, origins), args.config) from None
     if args.out:
         with _atomic(args.out, "optim segment", args.history) as out:
             from optim.precision import write_csv
@@ -846,16 +846,19 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         raise InstanceError(
             f"--level must be strictly between 0 and 1 (e.g. 0.9), got {args.level:g}.", "level"
         )
-    result = forecast(
-        args.history,
-        horizon=args.horizon,
-        by=[k for k in args.by.split(",") if k.strip()],
-        level=args.level,
-        overrides=args.overrides,
-        config=config,
-        origins=args.origins,
-        n_jobs=args.jobs,
-    )
+    try:
+        result = forecast(
+            args.history,
+            horizon=args.horizon,
+            by=[k for k in args.by.split(",") if k.strip()],
+            level=args.level,
+            overrides=args.overrides,
+            config=config,
+            origins=args.origins,
+            n_jobs=args.jobs,
+        )
+    except InstanceError as exc:
+        raise _config_error(exc, args.config) from None
     if args.out:
         with _atomic(args.out, "optim forecast", args.history) as out:
             result.write(out)
@@ -970,6 +973,22 @@ def _pins(
         flags[customer] = pins[customer] = name
         origins[customer] = f"--pin {text}"
     return pins or None
+
+
+def _config_error(exc: InstanceError, config: str | None) -> InstanceError:
+    """An error the segmentation raised on a field of the ``--config`` file (a customer
+    rule's channel or segment checked against the history) with the file and the line of
+    that field (it named neither)."""
+    from optim.segmentation import SegmentationConfig
+
+    top = (exc.field or "").split("[", 1)[0].split(".", 1)[0]
+    if not config or top not in SegmentationConfig.model_fields:
+        return exc
+    from optim.instances import gate
+
+    path = Path(config)
+    text = gate.read_text(path, "config")
+    return gate.located(exc, path.name, text, path.suffix.lower() or ".yaml")
 
 
 def _pin_error(exc: InstanceError, origins: dict[str, str]) -> InstanceError:

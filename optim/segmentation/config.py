@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from optim.errors import InstanceError
 from optim.instances.base import Document, Frozen
 from optim.segmentation.policy import PolicyTable, default_policy, read_yaml_mapping, with_file
 
@@ -168,23 +169,35 @@ class SegmentationConfig(Document):
         known = self.customer_segments
         if len(set(known)) != len(known):
             raise ValueError(f"customer_segments {known} has duplicates")
+        # (each error names its field, so the config file's line is found: it named none)
         if self.default_segment not in known:
-            raise ValueError(f"default_segment {self.default_segment!r} is not in {known}")
+            raise InstanceError(
+                f"default_segment {self.default_segment!r} is not a customer segment; allowed: "
+                f"{', '.join(known)}",
+                field="default_segment",
+            )
         rank = -1
         default_rank = known.index(self.default_segment)
         for i, rule in enumerate(self.customer_rules):
+            at = f"customer_rules[{i}].segment"
             if rule.segment not in known:
-                raise ValueError(f"customer_rules[{i}].segment {rule.segment!r} is not in {known}")
+                raise InstanceError(
+                    f"{at} {rule.segment!r} is not a customer segment; allowed: "
+                    f"{', '.join(known)}",
+                    field=at,
+                )
             if known.index(rule.segment) < rank:
-                raise ValueError(
+                raise InstanceError(
                     f"customer_rules[{i}] ({rule.segment!r}) comes after a rule for a less "
-                    f"important segment; order rules by {known}"
+                    f"important segment; order rules by {known}",
+                    field=at,
                 )
             rank = known.index(rule.segment)
             if rank > default_rank:
-                raise ValueError(
+                raise InstanceError(
                     f"customer_rules[{i}] ({rule.segment!r}) is less important than "
-                    f"default_segment {self.default_segment!r}; rules can only raise a customer"
+                    f"default_segment {self.default_segment!r}; rules can only raise a customer",
+                    field=at,
                 )
         missing = [s for s in (*known, *ABC_LABELS) if s not in self.policy.segments]
         if missing:

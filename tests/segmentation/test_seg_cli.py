@@ -124,3 +124,29 @@ def test_a_pins_file_is_read_as_strictly_as_the_folders_pins_csv(
     for word in (f"--pins {pins}" if "cells" not in str(words) else "p.csv", *words):
         assert word in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ("customer_rules:\n- segment: Strategic\n  top_value_share: 0.5\n",
+         ["c.yaml line 2", "'Strategic' is not a customer segment; allowed: strategic"]),
+        ("customer_rules:\n- segment: strategic\n  channels: [key_acount]\n",
+         ["c.yaml line 3", "'key_acount' is not a channel of any order line"]),
+    ],
+)  # fmt: skip
+def test_config_mistakes_found_against_the_history_name_their_line(
+    tmp_path, history, capsys, config, words
+):
+    """A rule's segment or channel was refused naming the file but no line, or neither."""
+    path = tmp_path / "c.yaml"
+    path.write_text(config, encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(
+        ["segment", str(_csv(tmp_path, history)), "--config", str(path), "--out", str(out)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    for word in words:
+        assert word in err, err
+    assert not out.exists()
