@@ -528,17 +528,17 @@ def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
         field = str(exc.field)
         what = str(exc).rstrip(".").removeprefix("resources: ").removeprefix("families: ")
         if field.startswith("resources"):
-            allowed = (
+            rule = (
                 f"one number for every week, or a value keyed by each planned week's Monday "
                 f"({weeks_planned[0]} … {weeks_planned[-1]})"
             )
         elif ".usage." in field:
-            allowed = "a resource id of plan.yaml resources"
+            rule = "a resource id of plan.yaml resources"
         elif ".usage" in field:
-            allowed = "usage: resource: hours per unit, positive for at least one resource"
+            rule = "usage: resource: hours per unit, positive for at least one resource"
         else:
-            allowed = "initial_inventory <= max_inventory"
-        raise plan.error(field, what.split(" (periods: ")[0], allowed) from None
+            rule = "initial_inventory <= max_inventory"
+        raise plan.error(field, what.split(" (periods: ")[0], rule) from None
 
     cost = doc.get("ordering_cost")
     if cost is not None and (
