@@ -40,6 +40,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -460,12 +461,44 @@ def _fast_json(text: str) -> Any:
     return doc
 
 
-_BAD_ESCAPE = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-    r"|\\u0000"
-)
-"""A ``\\u`` escape that is no character of text: half a surrogate pair, or NUL."""
+_ESCAPE = re.compile(r"\\(?:u[dD][89a-fA-F][0-9a-fA-F]{2}|u0000|x00|0)")
+"""Where a JSON or YAML escape may write no character of text (half a surrogate pair) or a
+NUL: only a text holding one is looked at closely (:func:`_bad_characters`)."""
+
+
+def _bad_characters(doc: Any, text: str, name: str, suffix: str = ".json") -> None:
+    """Refuse a string of ``doc`` holding half a surrogate pair or a NUL (validate passed an
+    id "L1\\ud800", then writing the tables failed, exit 1; a NUL went raw into lines.csv,
+    which the gate refuses when it is read back), at the line of its field. The text decides
+    first, cheaply: a document without such an escape holds no such character."""
+    if "\\" not in text or not _ESCAPE.search(text):
+        return
+
+    def bad(value: Any) -> bool:
+        return isinstance(value, str) and (
+            "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value)
+        )
+
+    todo: list[tuple[str, Any]] = [("", doc)]
+    while todo:
+        path, item = todo.pop()
+        found = None
+        if isinstance(item, dict):
+            found = next((k for k in item if bad(k)), None)
+            todo.extend((f"{path}.{k}".lstrip("."), v) for k, v in item.items())
+        elif isinstance(item, list):
+            todo.extend((f"{path}[{k}]", v) for k, v in enumerate(item))
+        elif bad(item):
+            found = item
+        if found is not None:
+            raise refuse(
+                name,
+                f"{shown(found)} holds half a surrogate pair or a NUL",
+                line=field_line(text, suffix, path) if path else 1,
+                field=path or None,
+                allowed="text of whole Unicode characters, no NUL",
+            )
+    # (an escaped backslash before the u or 0: text, not an escape)
 
 
 def parse_json(text: str, name: str) -> Any:
@@ -476,16 +509,9 @@ def parse_json(text: str, name: str) -> Any:
     anything it does not accept is read again by the standard parser with a hook on every
     object, which names the repeated key, the constant or the syntax error and its line.
     """
-    bad = _BAD_ESCAPE.search(text) if "\\u" in text else None
-    if bad:  # (validate passed "L1\ud800", then writing the tables failed: exit 1)
-        raise refuse(
-            name,
-            f"{bad.group()} is not a character of text (half a surrogate pair, or NUL)",
-            line=text.count("\n", 0, bad.start()) + 1,
-            allowed="text of whole Unicode characters",
-        )
     doc = _fast_json(text)
     if doc is not None:
+        _bad_characters(doc, text, name)
         return doc
     try:
         doc = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
@@ -528,6 +554,7 @@ def parse_json(text: str, name: str) -> Any:
             name, "is nested too deeply to read", allowed=f"at most {MAX_DEPTH} levels"
         ) from None
     _depth(doc, name)
+    _bad_characters(doc, text, name)
     return doc
 
 
@@ -800,6 +827,7 @@ def parse_yaml(text: str, name: str) -> Any:
             name, "is nested too deeply to read", allowed=f"at most {MAX_DEPTH} levels"
         ) from None
     _depth(doc, name)
+    _bad_characters(doc, text, name, ".yaml")
     return doc
 
 
@@ -979,10 +1007,11 @@ def read_csv_text(
             )
     try:
         wanted = set(norm if text_columns is None else text_columns)
-        with warnings.catch_warnings():
-            # a first data row with more cells than the header made pandas take the first
-            # column as the index: every column shifted (product 'key', quantity 'DC1');
-            # index_col=False keeps the columns and warns of cells past the header
+        # a first data row with more cells than the header made pandas take the first column
+        # as the index: every column shifted (product 'key', quantity 'DC1'); index_col=False
+        # keeps the columns, and warns of cells past the header, which is made an error (the
+        # filter is process-wide: the service reads CSV files in threads, hence the lock)
+        with _PARSER_WARNINGS, warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
                 io.BytesIO(data),  # checked UTF-8 above; the C reader drops a BOM
@@ -994,10 +1023,10 @@ def read_csv_text(
                 index_col=False,
             )
     except pd.errors.ParserWarning:
-        line = _first_long_line(text, len(header))
+        line, extra = _first_long_line(text, len(header))
         raise refuse(
             name,
-            f"has more cells than its header's {len(header)}",
+            f"has more cells than its header's {len(header)} (past them: {shown(extra)})",
             line=line,
             allowed="the same number of cells on every line (a cell holding a comma in quotes)",
         ) from None
@@ -1029,16 +1058,19 @@ def read_csv_text(
     return frame
 
 
-def _first_long_line(text: str, width: int) -> int | None:
-    """The file line of the first record with more than ``width`` cells, a trailing empty one
-    aside (pandas reads ``1,2,`` as two cells)."""
+_PARSER_WARNINGS = threading.Lock()
+
+
+def _first_long_line(text: str, width: int) -> tuple[int | None, str]:
+    """The file line of the first record with more than ``width`` cells — one trailing empty
+    cell aside, which pandas reads as none (``1,2,``) — and its cells past ``width``."""
     reader = csv.reader(io.StringIO(text, newline=""))
     before = 0
     for cells in reader:
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            return before + 1
+        if len(cells) > width + 1 or (len(cells) == width + 1 and cells[width] != ""):
+            return before + 1, ",".join(cells[width:])
         before = reader.line_num
-    return None  # pragma: no cover - pandas warned of one
+    return None, ""  # pragma: no cover - pandas warned of one
 
 
 def _record_lines(text: str, rows: int) -> Any:

@@ -368,7 +368,8 @@ def test_a_plan_yaml_lead_time_written_010_is_refused_and_yes_is_not_a_number(
 
 
 _PLAIN_TEXT = st.one_of(
-    st.text(max_size=12),
+    # (no NUL: the gate refuses it in any text it reads, so optim never holds one to write)
+    st.text(st.characters(blacklist_characters="\x00"), max_size=12),
     st.from_regex(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?", fullmatch=True),
     st.from_regex(r"0[oxb][0-9a-fA-F]{1,4}|[0-9]{1,3}(:[0-5][0-9])+|[0-9_]{1,6}", fullmatch=True),
     st.sampled_from(["yes", "No", "ON", "off", "y", "n", "null", "~", "true", ".inf", ".nan"]),
@@ -1398,20 +1399,36 @@ def test_a_first_row_with_more_cells_than_the_header_is_refused_not_shifted(tmp_
     path.write_text("product,segment,period,quantity\nA,key,W3,15,9\nB,key,W3,4\n")
     with pytest.raises(InstanceError, match=r"demand\.csv line 2: has more cells than its header"):
         gate.read_csv_text(path, "demand.csv")
+    path.write_text("product,segment,period,quantity\nA,key,W3,15,,\n")  # (no line before)
+    with pytest.raises(InstanceError, match=r"line 2: has more cells .* \(past them: ','\)"):
+        gate.read_csv_text(path, "demand.csv")
     # a trailing comma is an empty cell past the header: the columns stay where they are
     path.write_text("product,segment,period,quantity\nA,key,W3,15,\nB,key,W3,4,\n")
     frame = gate.read_csv_text(path, "demand.csv")
     assert frame["product"].tolist() == ["A", "B"] and frame["quantity"].tolist() == [15, 4]
 
 
-@pytest.mark.parametrize("escape", ["\\ud800", "\\udc00", "\\u0000", "\\uD83D x"])
-def test_a_json_escape_of_no_character_is_refused_at_its_line(escape):
+@pytest.mark.parametrize(
+    ("suffix", "escape"),
+    [(".json", "\\ud800"), (".json", "\\udc00"), (".json", "\\u0000"), (".json", "\\uD83D x"),
+     (".yaml", "\\ud800"), (".yaml", "\\0"), (".yaml", "\\x00")],
+)  # fmt: skip
+def test_an_escape_of_no_character_is_refused_at_its_line(suffix, escape):
     """validate passed an id "L1\\ud800"; writing the tables then failed (exit 1); a NUL
     was written raw into lines.csv, which the gate refuses when read back."""
-    text = '{\n "kind": "rationing",\n "id": "L1' + escape + '"\n}'
-    with pytest.raises(InstanceError, match=r"x\.json line 3: .* is not a character of text"):
-        gate.parse_json(text, "x.json")
+    if suffix == ".json":
+        text = '{\n "kind": "rationing",\n "id": "L1' + escape + '"\n}'
+        parse = gate.parse_json
+    else:
+        text = 'kind: rationing\nnote: C:\\0dir\nid: "L1' + escape + '"\n'
+        parse = gate.parse_yaml
+    with pytest.raises(InstanceError, match=r"x\.\w+ line 3, field id: .* half a surrogate"):
+        parse(text, "x" + suffix)
+    # a pair is one character; an escaped backslash before u or 0 is text
     assert gate.parse_json('{"id": "\\ud83d\\ude00"}', "x.json") == {"id": "\U0001f600"}
+    assert gate.parse_json('{"id": "C:\\\\ud800dir"}', "x.json") == {"id": "C:\\ud800dir"}
+    assert gate.parse_json('{"id": "x\\\\u0000"}', "x.json") == {"id": "x\\u0000"}
+    assert gate.parse_yaml('id: "C:\\\\0dir"', "x.yaml") == {"id": "C:\\0dir"}
 
 
 CAPACITY_FOLDER = {
