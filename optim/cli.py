@@ -976,13 +976,11 @@ def _pins(
 
 
 def _config_error(exc: InstanceError, config: str | None) -> InstanceError:
-    """An error the segmentation raised on a field of the ``--config`` file (a customer
-    rule's channel or segment checked against the history) with the file and the line of
-    that field (it named neither)."""
-    from optim.segmentation import SegmentationConfig
-
-    top = (exc.field or "").split("[", 1)[0].split(".", 1)[0]
-    if not config or top not in SegmentationConfig.model_fields:
+    """An error the segmentation raised on a customer rule of the ``--config`` file,
+    checked against the history (a channel no order line has), with the file and the line
+    of that field (it named neither). Only ``customer_rules[…]`` fields: a history column
+    such as ``margin`` or ``period`` shares a config key's name."""
+    if not config or config == "-" or not (exc.field or "").startswith("customer_rules["):
         return exc
     from optim.instances import gate
 

@@ -147,3 +147,15 @@ def test_config_mistakes_found_against_the_history_name_their_line(
     path = tmp_path / "c.yaml"
     path.write_text(config, encoding="utf-8")
     _refused(tmp_path, history, capsys, ["--config", str(path)], words)
+
+
+def test_a_history_mistake_is_not_blamed_on_a_config_key_of_its_name(tmp_path, history, capsys):
+    """A history column shares a config key's name (margin, period): its error was put at
+    the config file's margin: line (second review)."""
+    path = tmp_path / "c.yaml"
+    path.write_text("period: W\nmargin: 0.1\n", encoding="utf-8")
+    bad = history.assign(margin=["abc"] + [1.0] * (len(history) - 1))
+    out = tmp_path / "out"
+    code = main(["segment", str(_csv(tmp_path, bad)), "--config", str(path), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "history.csv line 2, column margin" in err and "c.yaml" not in err, err
