@@ -95,7 +95,7 @@ def _check_address(address: str) -> str:
         raise ValueError(shape + ")")
     if address.startswith(("tcp://", "tls://")):  # (port 99999 and an empty host ran the
         host, _, port = address[6:].rpartition(":")  # first steps, then timed out: exit 1)
-        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        if not host or not (port.isascii() and port.isdecimal()) or not 1 <= int(port) <= 65535:
             raise ValueError(shape + ", a host and a port in 1..65535)")
     return address
 

@@ -527,16 +527,24 @@ def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
     except InstanceError as exc:
         field = str(exc.field)
         what = str(exc).rstrip(".").removeprefix("resources: ").removeprefix("families: ")
+        last = re.sub(r"\[\d+\]", "", field.rsplit(".", 1)[-1])
+        rule: str | None = None
         if field.startswith("resources"):
             rule = (
                 f"one number for every week, or a value keyed by each planned week's Monday "
                 f"({weeks_planned[0]} … {weeks_planned[-1]})"
             )
+        elif "exactly one of usage or routings" in what:
+            rule = "either usage (resource: hours per unit) or routings, not both"
         elif ".usage." in field:
             rule = "a resource id of plan.yaml resources"
-        elif ".usage" in field:
+        elif last == "usage":
             rule = "usage: resource: hours per unit, positive for at least one resource"
-        else:
+        elif last == "routings":
+            rule = "a non-empty list of routings"
+        elif last == "id":
+            rule = "each routing id once"
+        elif last == "initial_inventory":
             rule = "initial_inventory <= max_inventory"
         raise plan.error(field, what.split(" (periods: ")[0], rule) from None
 

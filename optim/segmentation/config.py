@@ -51,9 +51,17 @@ class CustomerRule(Frozen):
     top_value_share: float | None = Field(default=None, gt=0.0, le=1.0)
     min_orders_per_period: float | None = Field(default=None, ge=0.0)
     min_value: float | None = Field(default=None, ge=0.0)
-    channels: tuple[str, ...] | None = Field(
-        default=None, min_length=1, description="at least one channel (omit: any channel)"
-    )
+    channels: tuple[str, ...] | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _some_channel(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and not v:  # (channels: [] selected nobody, without a word)
+            raise ValueError(
+                "channels is empty, so the rule selects nobody; allowed: at least one channel "
+                "(omit channels for any channel)"
+            )
+        return v
 
 
 def _default_rules() -> tuple[CustomerRule, ...]:

@@ -14,6 +14,7 @@ import hmac
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -252,8 +253,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 f"{', '.join(sorted(allowed)) or 'none'}",
             )
         # (?time_limit=5&time_limit=7 answered 200 with one of them silently)
-        keys = [k for k, _ in request.query_params.multi_items()]
-        twice = sorted({k for k in keys if keys.count(k) > 1})
+        counts = Counter(k for k, _ in request.query_params.multi_items())
+        twice = sorted(k for k, n in counts.items() if n > 1)
         if twice:
             raise ApiError(
                 422, f"query parameter {twice[0]!r} is given twice; allowed: each parameter once"
