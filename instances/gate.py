@@ -1023,14 +1023,11 @@ def read_csv_text(
                 index_col=False,
             )
     except pd.errors.ParserWarning:
-        line, extra = _first_long_line(text, len(header))
-        raise refuse(
-            name,
-            f"has more cells than its header's {len(header)} (past them: {shown(extra)})",
-            line=line,
-            allowed="the same number of cells on every line (a cell holding a comma in quotes)",
-        ) from None
+        raise _long_row(name, text, len(header), None) from None
     except pd.errors.ParserError as exc:
+        saw = re.search(r"Expected (\d+) fields in line (\d+), saw", str(exc))
+        if saw and int(saw.group(1)) == len(header):  # a later row: worded as the first one
+            raise _long_row(name, text, len(header), int(saw.group(2))) from None
         m = re.search(r"line (\d+)", str(exc))
         quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
         line = int(m.group(1)) if m else int(quote.group(1)) + 1 if quote else None
@@ -1061,16 +1058,24 @@ def read_csv_text(
 _PARSER_WARNINGS = threading.Lock()
 
 
-def _first_long_line(text: str, width: int) -> tuple[int | None, str]:
-    """The file line of the first record with more than ``width`` cells — one trailing empty
-    cell aside, which pandas reads as none (``1,2,``) — and its cells past ``width``."""
+def _long_row(name: str, text: str, width: int, line: int | None) -> InstanceError:
+    """The refusal of the first record with more than ``width`` cells — one trailing empty
+    cell aside, which pandas reads as none (``1,2,``) — naming its line and the cells past
+    the header (``line``: pandas' own, when the csv module finds none)."""
     reader = csv.reader(io.StringIO(text, newline=""))
-    before = 0
+    before, extra = 0, None
     for cells in reader:
         if len(cells) > width + 1 or (len(cells) == width + 1 and cells[width] != ""):
-            return before + 1, ",".join(cells[width:])
+            line, extra = before + 1, ",".join(cells[width:])
+            break
         before = reader.line_num
-    return None, ""  # pragma: no cover - pandas warned of one
+    past = f" (past them: {shown(extra)})" if extra is not None else ""
+    return refuse(
+        name,
+        f"has more cells than its header's {width}{past}",
+        line=line,
+        allowed="the same number of cells on every line (a cell holding a comma in quotes)",
+    )
 
 
 def _record_lines(text: str, rows: int) -> Any:

@@ -1399,6 +1399,9 @@ def test_a_first_row_with_more_cells_than_the_header_is_refused_not_shifted(tmp_
     path.write_text("product,segment,period,quantity\nA,key,W3,15,9\nB,key,W3,4\n")
     with pytest.raises(InstanceError, match=r"demand\.csv line 2: has more cells than its header"):
         gate.read_csv_text(path, "demand.csv")
+    path.write_text("product,segment,period,quantity\nA,key,W3,15\nB,key,W3,4,7\n")
+    with pytest.raises(InstanceError, match=r"line 3: has more cells .* \(past them: '7'\)"):
+        gate.read_csv_text(path, "demand.csv")  # (a later row: pandas' "Expected 4 fields")
     path.write_text("product,segment,period,quantity\nA,key,W3,15,,\n")  # (no line before)
     with pytest.raises(InstanceError, match=r"line 2: has more cells .* \(past them: ','\)"):
         gate.read_csv_text(path, "demand.csv")

@@ -209,6 +209,16 @@ def without_history_note(without: list[str], n_items: int) -> str:
     )
 
 
+def disrupted_without_history_note(items: list[str]) -> str:
+    """The run's note for ``disruption`` entries on items without order lines: they get no
+    stock plan, so the disruption changes nothing (it was accepted without a word)."""
+    return (
+        f"disruption: {len(items)} item(s) of plan.yaml disruption have no order lines in "
+        "history.csv, so they get no stock plan and their disruption changes nothing: "
+        f"{', '.join(items[:5])}{', …' if len(items) > 5 else ''}."
+    )
+
+
 def uncovered_note(uncovered: int, weeks: int) -> str:
     """The run's note for a seasonal naïve forecast of weeks without history a year earlier."""
     return (
@@ -1005,6 +1015,9 @@ def read_folder(folder: str | os.PathLike[str]) -> PlanningData:
                 field="items.item",
             )
         notes.append(without_history_note(without, len(known_items)))
+        idle = sorted(set(without) & set(cfg["disruption"]))
+        if idle:
+            notes.append(disrupted_without_history_note(idle))
 
     supply = _supply(folder, known_items, set(locations), orders, cfg, notes)
     policy_path = folder / "policy.yaml"

@@ -34,6 +34,7 @@ from optim.planning.folder import (
     MAX_START_AFTER_DAYS,
     _check_plan,
     _Plan,
+    disrupted_without_history_note,
     uncovered_note,
     without_history_note,
 )
@@ -264,6 +265,9 @@ def _summary(folder: Path) -> FolderSummary:
         if cfg["items_without_history"] == "error":
             raise _Unsure
         notes.append(without_history_note(without, len(known)))
+        idle = sorted(set(without) & set(cfg["disruption"]))
+        if idle:
+            notes.append(disrupted_without_history_note(idle))
     return FolderSummary(
         history_lines=history.rows,
         order_lines=orders.rows,

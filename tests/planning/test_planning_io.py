@@ -371,3 +371,16 @@ def test_ids_written_with_spaces_read_as_the_models_read_them(folder, tmp_path):
     _edit_plan(copy / "plan.yaml", pad)
     clean, padded = read_folder(folder), read_folder(copy)
     assert padded.network == clean.network and padded.families == clean.families
+
+
+def test_a_disruption_on_an_item_without_history_is_noted(data, folder, tmp_path):
+    """It changes nothing (the item gets no stock plan) and was accepted without a word."""
+    from optim.planning.folder_check import plain_summary, read_summary
+
+    copy = shutil.copytree(folder, tmp_path / "idle")
+    idle = sorted(set(data.items["item"]) - set(data.history["item"]))[0]
+    _edit_plan(copy / "plan.yaml", lambda p: p["disruption"].update({idle: 0.5}))
+    want = f"disruption changes nothing: {idle}."
+    plain, full = plain_summary(copy), read_summary(copy)
+    assert plain is not None and plain.notes == full.notes
+    assert any(n.endswith(want) for n in full.notes), full.notes
