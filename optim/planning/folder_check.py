@@ -384,7 +384,9 @@ ORDER_COLUMNS = {"date", "order", "customer", "item", "quantity", "location"} | 
     "unit_cost",
     "margin",
 }
-"""The columns of an order line the plain path checks (the others read_folder reads as text)."""
+"""The columns of an order line the plain path checks; with ``channel`` (which read_folder
+reads as text) the only ones it takes: any other column goes to read_folder, which refuses
+it."""
 
 
 def _order_lines(path: Path, locations: set[str], *, window: bool) -> _Lines:
