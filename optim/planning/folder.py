@@ -1102,10 +1102,9 @@ def _receipt_window(receipts: pd.DataFrame, last: pd.Timestamp) -> None:
     week's orders, and their order dates have no gap of more than a year: a receipt dated
     years after the plan (a typo in the year) was the lane's "recent" lead time, one years
     before the rest planned the lane from another era, both without a word."""
-    import numpy as np
     import pandas as pd
 
-    from optim.segmentation.history import MAX_GAP_DAYS
+    from optim.segmentation.history import MAX_GAP_DAYS, stray_dates
 
     late = receipts["receipt_date"] > last
     where = "receipt_date"
@@ -1114,19 +1113,15 @@ def _receipt_window(receipts: pd.DataFrame, last: pd.Timestamp) -> None:
         "orders): goods already received"
     )
     if not late.any():
-        days = receipts["order_date"].to_numpy(dtype="datetime64[D]")
-        uniq, counts = np.unique(days, return_counts=True)
-        gaps = np.diff(uniq).astype(np.int64)
-        k = int(np.argmax(gaps)) if len(gaps) else 0
-        if not len(gaps) or gaps[k] <= MAX_GAP_DAYS:
+        gap = stray_dates(receipts["order_date"].to_numpy(dtype="datetime64[D]"))
+        if gap is None:
             return
-        after = counts[k + 1 :].sum() <= counts[: k + 1].sum()  # the stray side: fewer rows
-        late = pd.Series(days > uniq[k] if after else days <= uniq[k], index=receipts.index)
-        near = pd.Timestamp(uniq[k] if after else uniq[k + 1])
+        stray, days_away, near = gap
+        late = pd.Series(stray, index=receipts.index)
         where = "order_date"
         allowed = (
             f"no gap of more than {MAX_GAP_DAYS} days between consecutive order dates (this "
-            f"one lies {int(gaps[k]):,} days from the nearest other, {near:%Y-%m-%d})"
+            f"one lies {days_away:,} days from the nearest other, {near:%Y-%m-%d})"
         )
     row = receipts[late].iloc[0]
     raise InstanceError(

@@ -336,26 +336,38 @@ def parse_dates(raw: pd.Series, *, dayfirst: bool = False) -> pd.Series:
             return pd.Series([pd.to_datetime(v, errors="coerce") for v in raw], index=raw.index)
 
 
+def stray_dates(days: np.ndarray) -> tuple[np.ndarray, int, pd.Timestamp] | None:
+    """Where ``days`` (``datetime64[D]``) have a gap of more than :data:`MAX_GAP_DAYS`
+    between consecutive dates: the rows on the side of the largest gap with fewer rows (the
+    stray ones), the gap in days and the nearest date on the other side; None without one."""
+    uniq, counts = np.unique(days, return_counts=True)
+    if len(uniq) < 2:
+        return None
+    gaps = np.diff(uniq).astype(np.int64)
+    k = int(np.argmax(gaps))
+    if gaps[k] <= MAX_GAP_DAYS:
+        return None
+    later = counts[k + 1 :].sum() <= counts[: k + 1].sum()  # the later side has fewer rows
+    stray = days > uniq[k] if later else days <= uniq[k]
+    return stray, int(gaps[k]), pd.Timestamp(uniq[k] if later else uniq[k + 1])
+
+
 def check_date_window(raw: pd.Series, parsed: pd.Series) -> None:
     """Refuse a line dated far away from the rest (more than :data:`MAX_GAP_DAYS` between
     consecutive order dates) and histories longer than :data:`MAX_SPAN_YEARS`."""
     days = parsed.to_numpy(dtype="datetime64[D]")
-    uniq, counts = np.unique(days, return_counts=True)
+    uniq = np.unique(days)
     if len(uniq) < 2:
         return
-    gaps = np.diff(uniq).astype(np.int64)
-    k = int(np.argmax(gaps))
-    if gaps[k] > MAX_GAP_DAYS:
-        # the side with fewer lines is the stray one
-        before, after = counts[: k + 1].sum(), counts[k + 1 :].sum()
-        stray = days > uniq[k] if after <= before else days <= uniq[k]
-        other = uniq[k] if after <= before else uniq[k + 1]
+    gap = stray_dates(days)
+    if gap is not None:
+        stray, days_away, other = gap
         raise _first_bad(
             "date",
             raw,
             stray,
-            f"lies {gaps[k]:,} days away from the other order lines (nearest "
-            f"{pd.Timestamp(other).date()}); allowed: no gap of more than {MAX_GAP_DAYS} days "
+            f"lies {days_away:,} days away from the other order lines (nearest "
+            f"{other.date()}); allowed: no gap of more than {MAX_GAP_DAYS} days "
             "between consecutive order dates (a typo in the year?)",
         )
     span = int((uniq[-1] - uniq[0]).astype(np.int64))
