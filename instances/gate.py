@@ -1098,6 +1098,14 @@ def _record_lines(text: str, rows: int) -> Any:
     return pd.Index(starts[1:])
 
 
+def first_blank_line(frame: Any, column: str) -> int | None:
+    """The file line of ``frame``'s first row (a :func:`read_csv_text` frame: the index is
+    the line) whose ``column`` is empty or only spaces; None when every cell holds text."""
+    cells = frame[column]
+    blank = cells.isna() | (cells.astype(str).str.strip() == "")
+    return int(frame.index[int(blank.to_numpy().argmax())]) if blank.any() else None
+
+
 def strip_text(values: Any) -> Any:
     """``values.astype(str).str.strip()``, stripping each distinct value once (id columns
     repeat few values; 10^6 cells strip in milliseconds instead of seconds)."""

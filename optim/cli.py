@@ -921,7 +921,7 @@ def _pins(
     pins: dict[str, str] = {}
     origins = {} if origins is None else origins
     if args.pins:
-        from optim.instances.gate import read_csv_text
+        from optim.instances.gate import first_blank_line, read_csv_text
 
         frame = read_csv_text(args.pins, f"--pins {args.pins}")
         missing = [c for c in ("customer", "segment") if c not in frame.columns]
@@ -936,9 +936,8 @@ def _pins(
                 f"--pins {args.pins} line 1: {what} customer, segment.", field="pins"
             )
         for col in ("customer", "segment"):  # (an empty segment ended in KeyError, exit 1)
-            blank = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
-            if blank.any():
-                line = frame.index[int(blank.to_numpy().argmax())]
+            line = first_blank_line(frame, col)
+            if line is not None:
                 raise InstanceError(
                     f"--pins {args.pins} line {line}, column {col}: (empty); allowed: a {col} id.",
                     field="pins",

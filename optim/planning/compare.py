@@ -190,9 +190,8 @@ def read_previous(folder: str | Path, option: str = "--previous") -> PreviousRun
         # (a blank safety_stock was read as 0 and a repeated line summed into its demand,
         # when the manifest had been written again over the edit)
         for col in FILLED.intersection(columns):
-            blank = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
-            if blank.any():
-                line = frame.index[int(blank.to_numpy().argmax())]
+            line = gate.first_blank_line(frame, col)
+            if line is not None:
                 raise _refuse(folder, f"{name} line {line}, column {col}: (empty)", option)
         again = frame.duplicated(list(KEYS[name]))
         if again.any():
