@@ -95,13 +95,14 @@ def frame(alerts: Iterable[Alert]) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- rules
+def _solves(run: PlanningRun) -> tuple[tuple[str, Any], ...]:
+    """The run's three solves by the alert topic each belongs to."""
+    return (("stock", run.safety_stock), ("capacity", run.capacity), ("supply", run.rationing))
+
+
 @alert_rule
 def _no_solution(run: PlanningRun) -> Iterable[Alert]:
-    for topic, res in (
-        ("stock", run.safety_stock),
-        ("capacity", run.capacity),
-        ("supply", run.rationing),
-    ):
+    for topic, res in _solves(run):
         if not res.has_solution():
             yield Alert(
                 "critical",
@@ -116,11 +117,7 @@ def _stopped_early(run: PlanningRun) -> Iterable[Alert]:
     """A solve that the time limit stopped with a plan: the plan is the best found, not
     proven optimal (the lot-sizing MIP's peak plan said so only in the report's solves
     table)."""
-    for topic, res in (
-        ("stock", run.safety_stock),
-        ("capacity", run.capacity),
-        ("supply", run.rationing),
-    ):
+    for topic, res in _solves(run):
         if res.has_solution() and res.status.value == "time_limit":
             gap = "" if res.gap is None else f", within {res.gap:.2%} of the best bound"
             yield Alert(
