@@ -1487,6 +1487,24 @@ def _as_typed(exc: InstanceError) -> str:
     return text
 
 
+def _check_cluster(flag: str | None) -> None:
+    """The scheduler in force (``--cluster``, else ``$OPTIM_CLUSTER``) is well formed and
+    listening before the first step: a port nothing listened on failed at the first fan-out,
+    after the steps before it and a 30 s connect timeout; a malformed ``$OPTIM_CLUSTER``
+    ended there as an internal error (exit 1)."""
+    from optim import executor
+
+    try:
+        if flag:
+            executor.use_cluster(flag)
+        address = executor.cluster_address()
+    except ValueError as exc:
+        where = "" if flag else f"${executor.ENV_CLUSTER}: "
+        raise InstanceError(where + str(exc), field="cluster") from None
+    if address:
+        executor.probe(address, source="--cluster " if flag else f"${executor.ENV_CLUSTER}=")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
@@ -1496,13 +1514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_handler = _on_sigterm()
     _STOP["sigterm"] = False
     try:
-        if getattr(args, "cluster", None):
-            from optim import executor
-
-            try:
-                executor.use_cluster(args.cluster)
-            except ValueError as exc:
-                raise InstanceError(str(exc), field="cluster") from None
+        if hasattr(args, "cluster"):
+            _check_cluster(args.cluster)
         with _stdout_for_optim_only():
             code = func(args)
         if _STOP["sigterm"]:

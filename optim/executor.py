@@ -44,6 +44,7 @@ __all__ = [
     "local_only",
     "on_progress",
     "pieces",
+    "probe",
     "shared_pool",
     "use_cluster",
 ]
@@ -54,6 +55,8 @@ R = TypeVar("R")
 ENV_CLUSTER = "OPTIM_CLUSTER"
 CLUSTER_PIECES = 8
 """Pieces a divisible fan-out is split into, at least, when a Dask cluster is in force."""
+WORKERS_TIMEOUT = 60.0
+"""Seconds a new client waits for the scheduler's first worker (workers may still be starting)."""
 _configured: str | None = None
 _progress: contextvars.ContextVar[Callable[[int, int, str], None] | None] = contextvars.ContextVar(
     "optim_progress", default=None
@@ -177,6 +180,38 @@ def _call_interruptible(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R
         return fn(*args, **kwargs)
 
 
+def _not_answering(address: str, reason: object, source: str = "--cluster ") -> Exception:
+    from optim.errors import InstanceError
+
+    return InstanceError(
+        f"{source}{address}: no Dask scheduler answers there "
+        f"({' '.join(str(reason).split())}); allowed: the address of a running "
+        "scheduler (dask scheduler prints it), or no --cluster to run locally",
+        field="cluster",
+    )
+
+
+def probe(address: str, timeout: float = 5.0, source: str = "--cluster ") -> None:
+    """Raise an input error unless something listens at a tcp:// or tls:// ``address``.
+
+    A TCP connect, no Dask handshake (the scheduler logs the closed connection at INFO): a
+    refused port answers at once, where a Dask client retries for its whole connect timeout
+    (30 s by default) before it gives up. Other schemes are left to the client. ``source``
+    starts the message: where the address came from.
+    """
+    address = _check_address(address)
+    if not address.startswith(("tcp://", "tls://")):
+        return
+    import socket
+
+    host, _, port = address[6:].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise _not_answering(address, exc, source) from None
+
+
 def _dask_client(address: str) -> Any:
     """One client per scheduler address and process (connecting takes ~0.1 s)."""
     with _clients_lock:
@@ -187,12 +222,17 @@ def _dask_client(address: str) -> Any:
             try:
                 client = Client(address, set_as_default=False)
             except OSError as exc:  # (ended as "internal error: OSError: Timed out …")
+                raise _not_answering(address, exc) from None
+            try:  # a scheduler without workers queued the pieces: the run waited forever
+                client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+            except TimeoutError:
                 from optim.errors import InstanceError
 
+                client.close()
                 raise InstanceError(
-                    f"--cluster {address}: no Dask scheduler answers there "
-                    f"({' '.join(str(exc).split())}); allowed: the address of a running "
-                    "scheduler (dask scheduler prints it), or no --cluster to run locally",
+                    f"--cluster {address}: the scheduler has no workers (waited "
+                    f"{WORKERS_TIMEOUT:g} s for one); allowed: a scheduler with at least one "
+                    f"worker (dask worker {address}), or no --cluster to run locally",
                     field="cluster",
                 ) from None
             _clients[address] = client

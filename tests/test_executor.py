@@ -190,6 +190,44 @@ def test_a_scheduler_that_does_not_answer_is_an_input_error(monkeypatch) -> None
         executor._dask_client("tcp://127.0.0.1:9")
 
 
+def test_the_cli_checks_the_cluster_before_the_first_step(tmp_path, monkeypatch, capsys) -> None:
+    """A port nothing listens on failed at the first fan-out, after the steps before it and a
+    30 s connect timeout; a malformed $OPTIM_CLUSTER ended as an internal error (exit 1)."""
+    from optim import cli
+
+    out = tmp_path / "out"
+    start = time.perf_counter()
+    code = cli.main(["plan", str(tmp_path), "--out", str(out), "--cluster", "tcp://127.0.0.1:9"])
+    assert code == 2 and time.perf_counter() - start < 5  # before reading the folder
+    err = capsys.readouterr().err
+    assert "--cluster tcp://127.0.0.1:9: no Dask scheduler answers there" in err
+    assert not out.exists() and executor.cluster_address() is None
+
+    monkeypatch.setenv(executor.ENV_CLUSTER, "bogus")
+    assert cli.main(["plan", str(tmp_path), "--out", str(out)]) == 2
+    assert "$OPTIM_CLUSTER: cluster address 'bogus' must look like tcp://HOST:PORT" in (
+        capsys.readouterr().err
+    )
+    monkeypatch.setenv(executor.ENV_CLUSTER, "tcp://127.0.0.1:9")
+    assert cli.main(["plan", str(tmp_path), "--out", str(out)]) == 2
+    assert "$OPTIM_CLUSTER=tcp://127.0.0.1:9: no Dask scheduler" in capsys.readouterr().err
+
+
+def test_a_scheduler_without_workers_is_an_input_error(monkeypatch) -> None:
+    """The pieces waited in the scheduler's queue for a worker that never came: forever."""
+    distributed = pytest.importorskip("distributed")
+    from optim.errors import InstanceError
+
+    monkeypatch.setattr(executor, "WORKERS_TIMEOUT", 0.5)
+    with distributed.LocalCluster(
+        n_workers=0, host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40
+    ) as cluster:
+        address = cluster.scheduler_address
+        with pytest.raises(InstanceError, match=r"the scheduler has no workers \(waited 0.5 s"):
+            executor._dask_client(address)
+        assert address not in executor._clients
+
+
 @pytest.fixture()
 def small_blocks(monkeypatch):
     """Many blocks and the parallel path on a CI-sized instance (the decision is the parent's)."""
