@@ -1399,7 +1399,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--api-keys",
         metavar="FILE",
-        help="API keys, one per line (or $OPTIM_API_KEYS, comma-separated)",
+        help="API keys, one per line, each 16+ printable ASCII characters without spaces (or "
+        "$OPTIM_API_KEYS, comma-separated)",
     )
     p.add_argument("--no-auth", action="store_true", help="no API keys (loopback only)")
     p.add_argument(

@@ -46,21 +46,45 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+MIN_KEY_LENGTH = 16
+"""Characters an API key has at least (``secrets.token_urlsafe(32)`` gives 43)."""
+
+
 def read_api_keys(path: str | Path | None) -> frozenset[str]:
-    """Keys from ``path`` (one per line, ``#`` comments) and ``$OPTIM_API_KEYS`` (commas)."""
+    """Keys from ``path`` (one per line, ``#`` comments) and ``$OPTIM_API_KEYS`` (commas).
+
+    A key is :data:`MIN_KEY_LENGTH` or more printable ASCII characters without spaces: what an
+    ``Authorization`` header carries intact (a key with a space or an accent could never be
+    sent; a file read by mistake, such as /etc/passwd, made every line a key, and ``abc`` was
+    as good as any). The message names the line and the key's length, never the key.
+    """
     keys: set[str] = set()
     if path:
         try:
             text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise InstanceError(f"--api-keys {path}: cannot read it ({exc})", "api-keys") from None
-        keys.update(
-            ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")
-        )
+        for number, line in enumerate(text.splitlines(), 1):
+            key = line.strip()
+            if key and not key.startswith("#"):
+                keys.add(_checked_key(key, f"--api-keys {path} line {number}"))
         if not keys:
             raise InstanceError(f"--api-keys {path}: the file holds no key", "api-keys")
-    keys.update(k.strip() for k in os.environ.get(ENV_API_KEYS, "").split(",") if k.strip())
+    for number, key in enumerate(os.environ.get(ENV_API_KEYS, "").split(","), 1):
+        if key.strip():
+            keys.add(_checked_key(key.strip(), f"${ENV_API_KEYS} key {number}"))
     return frozenset(keys)
+
+
+def _checked_key(key: str, where: str) -> str:
+    if len(key) < MIN_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
+        raise InstanceError(
+            f"{where}: the key ({len(key)} characters) is not accepted; allowed: "
+            f"{MIN_KEY_LENGTH} or more printable ASCII characters without spaces (e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+            "api-keys",
+        )
+    return key
 
 
 class DrainingServer(uvicorn.Server):

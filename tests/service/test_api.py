@@ -424,6 +424,18 @@ def test_no_auth_needs_loopback(
     empty.write_text("# none\n")
     assert cli.main(["serve", "--api-keys", str(empty), "--store", store]) == 2
     assert "holds no key" in capsys.readouterr().err
+    # a weak key, a key no header can carry, a file read by mistake: the line, never the key
+    for text, line in (("# keys\nabc\n", 2), ("k" * 16 + " 2\n", 1), ("root:x:0:0\n", 1)):
+        empty.write_text(text)
+        assert cli.main(["serve", "--api-keys", str(empty), "--store", store]) == 2
+        err = capsys.readouterr().err
+        assert f"--api-keys {empty} line {line}: the key (" in err and "16 or more" in err
+        assert text.splitlines()[line - 1] not in err
+    monkeypatch.setenv("OPTIM_API_KEYS", "x" * 20 + ", short")
+    assert cli.main(["serve", "--store", store]) == 2
+    assert "$OPTIM_API_KEYS key 2: the key (5 characters) is not accepted" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(

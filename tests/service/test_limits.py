@@ -39,18 +39,23 @@ def one_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tmp_path_factory.mktemp("limits"),
         "--workers", "1", "--sync-time-limit", f"{CAP:g}", "--max-time-limit", f"{JOB_CAP:g}",
         "--max-queue", "1",
-        env={"OPTIM_API_KEYS": "env-key-1, env-key-2"},
+        env={"OPTIM_API_KEYS": "env-key-0123456789-1, env-key-0123456789-2"},
     )  # fmt: skip
     yield srv
     stop_server(srv)
 
 
 def test_api_keys_from_the_environment_and_the_file(one_worker: Server) -> None:
-    for key, status in (("env-key-2", 200), ("env-key-1", 200), (KEY, 200), ("env-key", 403)):
+    for key, status in (
+        ("env-key-0123456789-2", 200),
+        ("env-key-0123456789-1", 200),
+        (KEY, 200),
+        ("env-key-0123456789", 403),
+    ):
         with one_worker.client(key=key) as c:
             assert c.get("/v1/jobs").status_code == status, key
     with one_worker.client(key=None) as c:
-        assert c.get("/v1/jobs", headers={"X-API-Key": "env-key-1"}).status_code == 200
+        assert c.get("/v1/jobs", headers={"X-API-Key": "env-key-0123456789-1"}).status_code == 200
 
 
 def test_sync_solve_stops_at_the_cap_with_its_best_solution(one_worker: Server) -> None:
