@@ -16,7 +16,7 @@ nesting depth of a document      :data:`MAX_DEPTH` (64 levels)
 YAML aliases                     :data:`YAML_MAX_ALIASES` (1,000 uses of ``*anchor``) and
                                  :data:`YAML_MAX_NODES` (10^6 values after expansion)
 magnitude of a number            :data:`MAX_MAGNITUDE` (1e12; NaN and infinity refused)
-memory a solve may need          :data:`MEMORY_LIMIT_BYTES` (8 GiB, env
+memory a solve may need          :func:`memory_limit` (8 GiB, env
                                  ``OPTIM_MEMORY_LIMIT_GB``), estimated from the input;
                                  one safety-stock stage's solver arrays at most
                                  :data:`STAGE_MEMORY_BYTES` (2 GiB)
@@ -68,6 +68,7 @@ __all__ = [
     "iso_day",
     "load_document",
     "located",
+    "memory_limit",
     "parse_json",
     "parse_yaml",
     "read_csv_text",
@@ -83,7 +84,11 @@ MAX_DEPTH = 64
 YAML_MAX_ALIASES = 1_000
 YAML_MAX_NODES = 1_000_000
 MAX_MAGNITUDE = 1e12
-MEMORY_LIMIT_BYTES = int(float(os.environ.get("OPTIM_MEMORY_LIMIT_GB", "8")) * 2**30)
+MEMORY_LIMIT_BYTES = 8 * 2**30
+"""Bytes a solve may need unless ``$OPTIM_MEMORY_LIMIT_GB`` says otherwise
+(:func:`memory_limit`)."""
+ENV_MEMORY = "OPTIM_MEMORY_LIMIT_GB"
+MAX_MEMORY_GIB = 2**20
 STAGE_MEMORY_BYTES = 2 * 2**30
 """Bytes one stage's safety-stock solver arrays may take (the tree DP's (S, SI) array and its
 copies): the solve refuses more (:func:`optim.models.safety_stock.data.check_size`), so the
@@ -1189,6 +1194,28 @@ def check_output(path: str | Path, *, folder: bool, option: str = "--out") -> No
 
 
 # ----------------------------------------------------------------------------- memory
+def memory_limit() -> int:
+    """Bytes a solve may need: ``$OPTIM_MEMORY_LIMIT_GB`` (GiB, a number in
+    (0, :data:`MAX_MEMORY_GIB`]), else :data:`MEMORY_LIMIT_BYTES`.
+
+    Read at each check: parsed at import, a typo in the variable (``8GB``, ``nan``) ended every
+    command but ``--version`` as an internal error, and ``-1`` refused every instance."""
+    text = os.environ.get(ENV_MEMORY, "").strip()
+    if not text:
+        return MEMORY_LIMIT_BYTES
+    try:
+        gib = float(text)
+    except ValueError:
+        gib = math.nan
+    if not 0 < gib <= MAX_MEMORY_GIB:  # NaN too
+        raise InstanceError(
+            f"${ENV_MEMORY}={text!r} is not a memory limit; allowed: a number of GiB > 0 and "
+            f"at most {MAX_MEMORY_GIB:,} (unset: {MEMORY_LIMIT_BYTES / 2**30:g})",
+            field=ENV_MEMORY,
+        )
+    return int(gib * 2**30)
+
+
 def gsm_memory_bytes(
     lead_times: dict[str, int],
     external: dict[str, int],
@@ -1224,17 +1251,18 @@ def check_gsm_memory(
     caps: dict[str, Any] | None = None,
 ) -> None:
     """Refuse a safety-stock instance whose estimated memory exceeds
-    :data:`MEMORY_LIMIT_BYTES`, or one stage's solver arrays :data:`STAGE_MEMORY_BYTES`
+    :func:`memory_limit`, or one stage's solver arrays :data:`STAGE_MEMORY_BYTES`
     (``caps``: stage id -> the least ``max_service_time`` of the stage and its demands),
     before anything is allocated."""
     peak, longest = gsm_memory_bytes(lead_times, external, arcs, tree=tree)
     worst = max(lead_times, key=lambda s: lead_times[s])
     field = f"{where}[{list(lead_times).index(worst)}].lead_time"  # the stage's line
-    if peak > MEMORY_LIMIT_BYTES:
+    limit = memory_limit()
+    if peak > limit:
         raise InstanceError(
             f"{where}: the longest replenishment time is {longest:,} periods (largest "
             f"lead_time {lead_times[worst]:,} at stage {worst!r}), so the solve would need "
-            f"about {peak / 2**30:,.0f} GiB; allowed: at most {MEMORY_LIMIT_BYTES / 2**30:,.0f} "
+            f"about {peak / 2**30:,.0f} GiB; allowed: at most {limit / 2**30:,.0f} "
             "GiB (OPTIM_MEMORY_LIMIT_GB) — count lead times in coarser periods (weeks "
             "instead of days).",
             field=field,

@@ -911,10 +911,10 @@ def test_block_ipm_memory_is_estimated_before_allocation(monkeypatch):
     monkeypatch.setattr(capacity_module, "BLOCK_IPM_CAPACITY_ROWS", 50)
     monkeypatch.setattr(capacity_module, "LARGE_LP", 500)
     need = 4 * 8 * 30 * 10 * 10  # the estimate: four copies of 30 blocks of 10 × 10 floats
-    monkeypatch.setattr(blockipm, "MEMORY_LIMIT_BYTES", need)
+    monkeypatch.setattr(blockipm, "memory_limit", lambda: need)
     within = solve(inst, SolveParams(method="monolithic"))
     assert within.info["lp_algorithm"].startswith("block-angular interior point")
-    monkeypatch.setattr(blockipm, "MEMORY_LIMIT_BYTES", need - 1)
+    monkeypatch.setattr(blockipm, "memory_limit", lambda: need - 1)
     beyond = solve(inst, SolveParams(method="monolithic"))
     assert "block" not in beyond.info["lp_algorithm"] and beyond.status is Status.OPTIMAL
     assert beyond.objective == pytest.approx(within.objective, rel=1e-6)
@@ -944,6 +944,22 @@ def test_capacity_memory_is_estimated_before_allocation(tmp_path, capsys):
     assert time.perf_counter() - started < 10  # refused at once, not after a build
     assert f"{(BASE_BYTES + BYTES_PER_CELL * 12_002_000) / 2**30:,.1f} GiB" in message
     assert main(["solve", str(CAPACITY), "--out", str(out)]) == 0
+
+
+@pytest.mark.parametrize("value", ["8GB", "nan", "-1", "0", "inf", "1e400"])
+def test_a_memory_limit_variable_that_is_not_a_number_of_gib_is_exit_2(
+    value, tmp_path, capsys, monkeypatch
+):
+    """``OPTIM_MEMORY_LIMIT_GB`` was parsed at import: ``8GB`` or ``nan`` ended every command
+    as an internal error (exit 1), ``inf`` in an OverflowError, and ``-1`` refused every
+    instance as needing more than "-1 GiB"."""
+    week = DATA / "weekly_rationing.json"
+    out = tmp_path / "res.json"
+    monkeypatch.setenv("OPTIM_MEMORY_LIMIT_GB", value)
+    message = _refused(capsys, ["solve", week, "--out", out], "$OPTIM_MEMORY_LIMIT_GB=", out=out)
+    assert f"={value!r} is not a memory limit; allowed: a number of GiB > 0" in message
+    monkeypatch.setenv("OPTIM_MEMORY_LIMIT_GB", " 0.5 ")
+    assert main(["solve", str(week), "--out", str(out)]) == 0
 
 
 def test_rationing_memory_is_estimated_before_the_stages_allocate(tmp_path, capsys, monkeypatch):

@@ -43,7 +43,7 @@ import scipy.linalg as sla
 from numpy.typing import NDArray
 from scipy import sparse
 
-from optim.instances.gate import MEMORY_LIMIT_BYTES
+from optim.instances.gate import memory_limit
 from optim.models.capacity.lp import CapacityLP
 from optim.models.problem import INF
 
@@ -149,10 +149,11 @@ class _Normal:
         # the sparse LP (a 65 kB document of 1,000 products × 1,000 periods asked for 7.45 GiB
         # per copy and ended in a MemoryError, exit 1)
         need = 4 * 8 * np_ * nt * nt
-        if need > MEMORY_LIMIT_BYTES:
+        limit = memory_limit()
+        if need > limit:
             raise NotStructured(
                 f"dense blocks of {need / 2**30:,.1f} GiB exceed the memory limit "
-                f"({MEMORY_LIMIT_BYTES / 2**30:,.0f} GiB)"
+                f"({limit / 2**30:,.0f} GiB)"
             )
         nbal = np_ * nt
         cls = np.full(m, _D, dtype=np.int64)

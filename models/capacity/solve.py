@@ -127,23 +127,24 @@ BASE_BYTES = 150 * 2**20
 
 
 def check_memory(instance: CapacityInstance) -> None:
-    """Refuse an instance whose solve would need more than ``MEMORY_LIMIT_BYTES`` (8 GiB,
-    ``OPTIM_MEMORY_LIMIT_GB``), estimated from its size before anything is allocated: a
-    190 kB document of 3,000 products × 2,000 periods grew past 1.4 GiB in its first 48 s
-    on the way to about 11 GiB (12 million cells at ~950 bytes)."""
+    """Refuse an instance whose solve would need more than the memory limit
+    (:func:`~optim.instances.gate.memory_limit`: 8 GiB, ``OPTIM_MEMORY_LIMIT_GB``), estimated from
+    its size before anything is allocated: a 190 kB document of 3,000 products × 2,000 periods grew
+    past 1.4 GiB in its first 48 s on the way to about 11 GiB (12 million cells at ~950 bytes)."""
     from optim.errors import InstanceError
-    from optim.instances.gate import MEMORY_LIMIT_BYTES
+    from optim.instances.gate import memory_limit
 
     periods = len(instance.periods)
     routings = sum(len(p.routing_list) for p in instance.products)
     cells = periods * (routings + len(instance.products) + len(instance.resources))
     need = BASE_BYTES + BYTES_PER_CELL * cells
-    if need > MEMORY_LIMIT_BYTES:
+    limit = memory_limit()
+    if need > limit:
         raise InstanceError(
             f"periods: {periods:,} periods × ({routings:,} routings + "
             f"{len(instance.products):,} products + {len(instance.resources):,} resources) = "
             f"{cells:,} plan cells; the solve would need at least about "
-            f"{need / 2**30:,.1f} GiB; allowed: at most {MEMORY_LIMIT_BYTES / 2**30:,.0f} GiB "
+            f"{need / 2**30:,.1f} GiB; allowed: at most {limit / 2**30:,.0f} GiB "
             "(OPTIM_MEMORY_LIMIT_GB) — plan fewer periods (coarser buckets) or products "
             "(families).",
             field="periods",

@@ -107,18 +107,20 @@ estimated 172 MiB."""
 
 
 def check_memory(p: Problem) -> None:
-    """Refuse a week whose solve would need more than ``MEMORY_LIMIT_BYTES`` (8 GiB,
-    ``OPTIM_MEMORY_LIMIT_GB``) beyond the loaded instance, estimated from its lines and arcs
-    before the stages allocate anything (issue 12: memory estimated from the input)."""
+    """Refuse a week whose solve would need more than the memory limit
+    (:func:`~optim.instances.gate.memory_limit`: 8 GiB, ``OPTIM_MEMORY_LIMIT_GB``) beyond the
+    loaded instance, estimated from its lines and arcs before the stages allocate anything (issue
+    12: memory estimated from the input)."""
     from optim.errors import InstanceError
-    from optim.instances.gate import MEMORY_LIMIT_BYTES
+    from optim.instances.gate import memory_limit
 
     need = BYTES_PER_LINE * p.num_lines + BYTES_PER_ARC * p.num_arcs
-    if need > MEMORY_LIMIT_BYTES:
+    limit = memory_limit()
+    if need > limit:
         raise InstanceError(
             f"demand: {p.num_lines:,} order lines with {p.num_arcs:,} (line, location) pairs; "
             f"the solve would need at least about {need / 2**30:,.1f} GiB beyond the week "
-            f"itself; allowed: at most {MEMORY_LIMIT_BYTES / 2**30:,.0f} GiB "
+            f"itself; allowed: at most {limit / 2**30:,.0f} GiB "
             "(OPTIM_MEMORY_LIMIT_GB) — solve a CSV folder piece by piece with "
             "`optim solve FOLDER --split --tables DIR` (memory bounded per worker), or raise "
             "the limit on a larger machine.",
