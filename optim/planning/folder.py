@@ -958,6 +958,19 @@ def read_folder(folder: str | os.PathLike[str]) -> PlanningData:
             "one week's open orders.",
             field="orders.date",
         )
+    # (a history of one week passed, and the run failed: "history.csv has no order lines"
+    # from last week's segmentation, "need more than 1 period(s)" from the demand's spread)
+    history_weeks = history["date"].dt.to_period("W")
+    if history_weeks.min() == history_weeks.max():
+        line = history.index[0]
+        raise InstanceError(
+            f"history.csv line {line}, column date: {history_raw['date'].loc[line]!r}: the "
+            f"{len(history):,} order line(s) all lie in one week "
+            f"({history_weeks.min().start_time.date()} to {history_weeks.min().end_time.date()}); "
+            "allowed: order lines in two weeks or more (the safety stock needs the spread of "
+            "weekly demand).",
+            field="history.date",
+        )
     last = history["date"].max()
     if orders["date"].min() <= last:
         line = orders["date"].idxmin()

@@ -232,6 +232,9 @@ def _summary(folder: Path) -> FolderSummary:
     # one week of open orders, after the history (weeks Monday..Sunday, pandas' "W")
     if len({d - _dt.timedelta(days=d.weekday()) for d in orders.days}) != 1:
         raise _Unsure
+    # read_folder: the history spans two weeks or more
+    if len({d - _dt.timedelta(days=d.weekday()) for d in history.days}) < 2:
+        raise _Unsure
     first, last = min(history.days), max(history.days)
     if not min(orders.days) > last or max(orders.days) > last + _dt.timedelta(
         days=MAX_START_AFTER_DAYS

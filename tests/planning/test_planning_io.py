@@ -384,3 +384,45 @@ def test_a_disruption_on_an_item_without_history_is_noted(data, folder, tmp_path
     plain, full = plain_summary(copy), read_summary(copy)
     assert plain is not None and plain.notes == full.notes
     assert any(n.endswith(want) for n in full.notes), full.notes
+
+
+def _one_item_folder(folder, weeks):
+    """The smallest planning folder: one item, customer, location and stage, one line a
+    week for ``weeks`` weeks from 2024-01-01, and this week's order the week after."""
+    folder.mkdir()
+    start = pd.Timestamp("2024-01-01") + pd.Timedelta(weeks=weeks)
+    plan = {
+        "plan_start": str(start.date()),
+        "plan_weeks": 4,
+        "network": {
+            "stages": [{"id": "DC", "lead_time": 1, "holding_cost": 0.01}],
+            "demand_stage_of_location": {"DC": "DC"},
+        },
+        "resources": [{"id": "R", "capacity": 100}],
+        "families": [{"id": "F", "holding_cost": 0.1, "usage": {"R": 0.1}}],
+    }
+    (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    (folder / "items.csv").write_text("item,family,unit_cost\nI1,F,10\n")
+    header = "date,customer,item,quantity,unit_price,location\n"
+    days = pd.date_range("2024-01-01", periods=weeks, freq="7D")
+    lines = "".join(f"{d.date()},C1,I1,{5 + k % 3},20,DC\n" for k, d in enumerate(days))
+    (folder / "history.csv").write_text(header + lines)
+    (folder / "orders.csv").write_text(header + f"{start.date()},C1,I1,6,20,DC\n")
+    return folder
+
+
+def test_a_history_of_one_week_is_refused_by_validate_as_by_plan(tmp_path, capsys):
+    """validate passed a history of one week, and the run refused it ("history.csv has no
+    order lines", naming no line): its last week's segmentation had no earlier week, its
+    weekly demand no spread. Both now refuse it naming its first line; two weeks plan."""
+    one = _one_item_folder(tmp_path / "one", weeks=1)
+    out = tmp_path / "out"
+    assert main(["validate", str(one)]) == 2
+    err = capsys.readouterr().err
+    assert main(["plan", str(one), "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err == err and not out.exists()
+    assert err.startswith("optim: invalid input: history.csv line 2, column date: '2024-01-01'")
+    assert "one week (2024-01-01 to 2024-01-07); allowed: order lines in two weeks" in err
+    two = _one_item_folder(tmp_path / "two", weeks=2)
+    assert main(["validate", str(two)]) == 0
+    assert main(["plan", str(two), "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
