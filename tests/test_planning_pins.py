@@ -34,3 +34,22 @@ def test_pins_from_plan_yaml_pins_csv_and_the_command_line(tmp_path, capsys):
     assert main(["validate", str(folder)]) == 2
     err = capsys.readouterr().err
     assert "pins.csv line 2, column segment: 'platinum'" in err and "strategic" in err
+
+
+def test_a_pinned_customer_new_this_week_is_planned(tmp_path, capsys):
+    """A customer whose only history lines are in the history's last week, pinned in
+    pins.csv: validate passed the folder and the run refused it ("customer ... is pinned but
+    has no order lines in the history", exit 2): last week's segmentation, on the lines
+    before that week, was given every pin. It now takes the pins of the customers it holds."""
+    folder = write_folder(
+        distributor_example(11, n_items=30, n_customers=15, weeks=56), tmp_path / "in"
+    )
+    history = pd.read_csv(folder / "history.csv", dtype=str, keep_default_na=False)
+    new = history.iloc[[-1]].assign(customer="NEWCO", order="O-NEW")
+    pd.concat([history, new]).to_csv(folder / "history.csv", index=False)
+    (folder / "pins.csv").write_text("customer,segment\nNEWCO,strategic\n")
+    assert main(["validate", str(folder)]) == 0
+    out = tmp_path / "out"
+    assert main(["plan", str(folder), "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    seg = pd.read_csv(out / "segmentation" / "customers.csv").set_index("customer")["segment"]
+    assert seg["NEWCO"] == "strategic"

@@ -731,7 +731,13 @@ def run(
     with progress.step(f"segment {len(data.history):,} order lines (and last week's run)"):
         dates = data.history["date"]
         last_monday = (dates.max() - pd.Timedelta(days=dates.max().weekday())).normalize()
-        previous = segment(data.history[dates < last_monday], config=config, overrides=pins)
+        # last week's run: the lines before this week's, with the pins of the customers they
+        # hold (a pinned customer new this week failed the run, exit 2, as "pinned but has
+        # no order lines in the history", after `optim validate` passed the folder)
+        earlier = data.history[dates < last_monday]
+        known = set(earlier["customer"])
+        earlier_pins = {c: s for c, s in (pins or {}).items() if c in known} or None
+        previous = segment(earlier, config=config, overrides=earlier_pins)
         seg = segment(data.history, config=config, previous=previous, overrides=pins)
         table = seg.config.policy
         notes.extend(_service_time_notes(table, seg.config.period))
