@@ -957,19 +957,19 @@ def _pins(
             pins[customer] = name
             lines.setdefault(customer, line)
             origins[customer] = f"--pins {args.pins} line {line}"
-    flags: dict[str, str] = {}
     for text in args.pin or ():
         customer, sep, name = text.partition("=")
         if not sep or not customer.strip() or not name.strip():
             raise InstanceError(f"--pin {text!r} must be CUSTOMER=SEGMENT.", field="pin")
         customer, name = customer.strip(), name.strip()
-        if flags.get(customer, name) != name:  # (the last of two --pin flags silently won)
+        # (the last of two --pin flags silently won, and so did a --pin over its --pins line)
+        if pins.get(customer, name) != name:
             raise InstanceError(
-                f"--pin {text}: customer {customer!r} is pinned to {flags[customer]!r} by "
-                "another --pin; allowed: one segment per customer.",
+                f"--pin {text}: customer {customer!r} is pinned to {pins[customer]!r} by "
+                f"{origins[customer]}; allowed: one segment per customer.",
                 field="pin",
             )
-        flags[customer] = pins[customer] = name
+        pins[customer] = name
         origins[customer] = f"--pin {text}"
     return pins or None
 

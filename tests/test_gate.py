@@ -716,6 +716,20 @@ def test_two_pin_flags_for_one_customer_are_refused(tmp_path, capsys):
     _refused(capsys, argv, "--pin C0004=standard", "'C0004'", "'strategic'", "one segment")
 
 
+def test_a_pin_flag_against_its_pins_file_is_refused(tmp_path, capsys):
+    """`--pins f.csv` pinning C0004 to standard and `--pin C0004=strategic`: the flag
+    silently won (two flags, or two lines of the file, were already refused)."""
+    history = _history(tmp_path, "2025-01-06,C0004,I1,5,2\n")
+    pins = tmp_path / "pins.csv"
+    pins.write_text("customer,segment\nC0004,standard\n")
+    argv = ["segment", str(history), "--pins", str(pins), "--pin", "C0004=strategic"]
+    _refused(
+        capsys, argv, "--pin C0004=strategic", "'standard'", f"--pins {pins} line 2", "one segment"
+    )
+    argv[-1] = "C0004=standard"  # the same pin twice is no conflict
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+
+
 def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
     folder = tmp_path / "a-folder"
     folder.mkdir()
