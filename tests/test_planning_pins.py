@@ -30,6 +30,11 @@ def test_pins_from_plan_yaml_pins_csv_and_the_command_line(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     seg = pd.read_csv(out / "segmentation" / "customers.csv").set_index("customer")["segment"]
     assert seg[a] == "transactional" and seg[b] == "standard" and seg[c] == "standard"
+    # the --pin over pins.csv's line is said, as pins.csv's over plan.yaml's (it was not)
+    notes = pd.read_csv(out / "alerts.csv")["message"]
+    assert (notes == f"pins: 1 pin(s) of the command line override the folder's pins (plan.yaml, "
+            f"pins.csv; the command line wins): {c} standard (--pin {c}=standard) over "
+            "strategic.").any(), notes.tolist()  # fmt: skip
     (folder / "pins.csv").write_text(f"customer,segment\n{c},platinum\n")
     assert main(["validate", str(folder)]) == 2
     err = capsys.readouterr().err

@@ -24,7 +24,7 @@ import pandas as pd
 from optim import planning
 from optim.params import SolveParams
 from optim.planning.distributor import distributor_example
-from optim.planning.folder import PlanningData, check_pins, read_folder, write_folder
+from optim.planning.folder import PlanningData, command_line_pins, read_folder, write_folder
 
 __all__ = ["plan", "run", "summary"]
 
@@ -251,6 +251,5 @@ def plan(
 
             last = read_previous(previous)
         if pins:
-            check_pins(data, pins, pin_origins or {})
-            data = dataclasses.replace(data, pins={**data.pins, **pins})
+            data = command_line_pins(data, pins, pin_origins or {})
     return _job(data, out, progress, params=params, quiet=quiet, stream=stream, previous=last)

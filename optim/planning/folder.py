@@ -50,8 +50,8 @@ Rules the planner chooses in ``plan.yaml`` (reported in the run's notes):
 ``pins``
     ``{customer: segment}``, merged with ``pins.csv``: a pin of ``pins.csv`` wins over
     ``plan.yaml``'s (each such override is listed in the notes), ``optim plan --pin`` wins
-    over both; a customer pinned to two segments within ``pins.csv`` is an error, and so is
-    a pin for a customer without order lines in ``history.csv``.
+    over both (listed too); a customer pinned to two segments within ``pins.csv`` is an
+    error, and so is a pin for a customer without order lines in ``history.csv``.
 
 Limits: ``plan_weeks`` in 1..:data:`MAX_PLAN_WEEKS`; ``plan_start`` and the orders' dates
 within :data:`MAX_START_AFTER_DAYS` days after the last history line (the seasonal naïve forecast
@@ -68,7 +68,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -1205,11 +1205,14 @@ def _pin_rows(
     return out
 
 
-def check_pins(data: PlanningData, pins: dict[str, str], origins: dict[str, str]) -> None:
-    """Pins given beside the folder (``optim plan --pin`` / ``--pins FILE``): every customer
-    has order lines in ``history.csv`` and every segment is a customer segment of the
-    policy. Errors name ``origins[customer]`` (``--pin C9=strategic``, ``--pins f.csv line
-    3``) before any work."""
+def command_line_pins(
+    data: PlanningData, pins: dict[str, str], origins: dict[str, str]
+) -> PlanningData:
+    """``data`` with pins given beside the folder (``optim plan --pin`` / ``--pins FILE``),
+    which win over the folder's; each that overrides a folder pin is listed in the notes
+    (it was not). Every customer has order lines in ``history.csv`` and every segment is a
+    customer segment of the policy. Errors name ``origins[customer]`` (``--pin
+    C9=strategic``, ``--pins f.csv line 3``) before any work."""
     from optim.segmentation.policy import PolicyTable, default_policy
 
     table = default_policy() if data.policy is None else PolicyTable.model_validate(data.policy)
@@ -1231,6 +1234,19 @@ def check_pins(data: PlanningData, pins: dict[str, str], origins: dict[str, str]
                 f"{', …' if len(sample) > 8 else ''}.",
                 field=f"pins.{customer}",
             )
+    overridden = [
+        f"{c} {name} ({origins.get(c, 'pin')}) over {data.pins[c]}"
+        for c, name in pins.items()
+        if data.pins.get(c, name) != name
+    ]
+    notes = list(data.notes)
+    if overridden:
+        notes.append(
+            f"pins: {len(overridden)} pin(s) of the command line override the folder's pins "
+            f"(plan.yaml, pins.csv; the command line wins): {'; '.join(overridden[:5])}"
+            f"{'; …' if len(overridden) > 5 else ''}."
+        )
+    return replace(data, pins={**data.pins, **pins}, notes=tuple(notes))
 
 
 def _shipments(path: Path) -> pd.DataFrame | None:
