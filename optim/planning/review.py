@@ -341,6 +341,14 @@ def review(
     if open_.any():
         notes.append(f"{int(open_.sum())} line(s) not yet due on {as_of.date()} are left out.")
         lines = lines[~open_]
+    over = lines["shipped_quantity"] > lines["quantity"]
+    if over.any():  # (capped without a word: 40 shipped of 4 ordered read as a full line)
+        first = lines[over].iloc[0]
+        notes.append(
+            f"{int(over.sum())} line(s) shipped more than ordered count as the ordered quantity "
+            f"(e.g. {first['customer']!r}, {first['item']!r} ordered {first['date'].date()}: "
+            f"{first['shipped_quantity']:g} shipped of {first['quantity']:g})."
+        )
     on_time = lines["ship_date"].notna() & (lines["ship_date"] <= lines["due"])
     good = np.where(on_time, np.minimum(lines["shipped_quantity"], lines["quantity"]), 0.0)
     lines = lines.assign(

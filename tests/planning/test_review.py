@@ -100,6 +100,24 @@ def test_on_target_cells_are_not_flagged(tmp_path):
     assert not row["below_target"] and row["recommendation"] == "" and row["fill_rate"] == 1.0
 
 
+def test_a_line_shipped_beyond_its_order_is_capped_and_said(tmp_path):
+    """40 shipped of 4 ordered (a typo, or an over-shipment) counts as 4: the cell read as
+    served in full without a word."""
+    p = tmp_path / "s.csv"
+    p.write_text(
+        "customer,item,date,quantity,shipped_quantity,ship_date,segment,abc\n"
+        "S1,I1,2026-01-05,4,40,2026-01-05,strategic,A\n"
+        "S2,I1,2025-12-29,6,3,2025-12-29,strategic,A\n",
+        encoding="utf-8",
+    )
+    res = review(read_shipments(p), default_policy())
+    assert res.table.iloc[0]["fill_rate"] == pytest.approx(0.7)  # (4 + 3) / 10
+    assert res.notes == (
+        "1 line(s) shipped more than ordered count as the ordered quantity (e.g. 'S1', 'I1' "
+        "ordered 2026-01-05: 40 shipped of 4).",
+    )
+
+
 def test_cli_review_writes_the_tables(path, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["review", str(path), "--window", "12", "--out", str(out)]) == 0
