@@ -572,7 +572,7 @@ def prepare_history(
     report: dict[str, Any] = {
         "policy": returns,
         "negative_lines": int(negative.sum()),
-        "negative_quantity": float(-quantity[negative].sum()),
+        "negative_quantity": abs(float(quantity[negative].sum())),  # (-0.0 read "quantity -0")
         "floored_cells": 0,
     }
     kept = lines[~negative] if returns == "exclude" else lines

@@ -145,6 +145,14 @@ def test_returns_net_floors_per_cell() -> None:
     assert seg.items["value"].tolist() == [6.0]
 
 
+def test_a_history_without_returns_reports_a_returned_quantity_of_plus_zero() -> None:
+    """It was -0.0: segmentation.json said -0.0 and the summary "0 negative lines, quantity
+    -0"."""
+    h = prepare_history(_returns_history().iloc[[0]], returns="net")
+    assert str(h.returns["negative_quantity"]) == "0.0"
+    assert "0 negative lines, quantity 0, " in segment(_returns_history().iloc[[0, 2]]).summary()
+
+
 def test_returns_exclude_drops_negative_lines() -> None:
     h = prepare_history(_returns_history(), returns="exclude")
     assert h.demand[["customer", "quantity"]].values.tolist() == [["c1", 10.0], ["c2", 3.0]]
