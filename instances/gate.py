@@ -519,7 +519,9 @@ def parse_json(text: str, name: str) -> Any:
         _bad_characters(doc, text, name)
         return doc
     try:
-        doc = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        doc = json.loads(
+            text, object_pairs_hook=_pairs, parse_constant=_no_constant, parse_float=_finite
+        )
     except _Duplicate as dup:
         for path, line, is_dup, _ in _json_walk(text):
             if is_dup:
@@ -533,17 +535,18 @@ def parse_json(text: str, name: str) -> Any:
         raise refuse(name, f"key {str(dup)!r} appears twice in one object") from None
     except _Constant as exc:
         # the line and field of the first such literal (a NaN written into a value: it was
-        # refused without either)
+        # refused without either; 1e400 was read as infinity and shown as `inf`)
         at = next(
             ((path, line) for path, line, _, tok in _json_walk(text) if tok == str(exc)),
             None,
         )
         raise refuse(
             name,
-            f"{exc} is not a number JSON allows",
+            f"{exc} {exc.why}",
             line=at[1] if at else None,
             field=_path_text(at[0]) if at else None,
             allowed="finite numbers",
+            kind=exc.kind,
         ) from None
     except json.JSONDecodeError as exc:
         raise refuse(
@@ -563,19 +566,45 @@ def parse_json(text: str, name: str) -> Any:
     return doc
 
 
+OVERFLOW = "is too large to be read as a number (it would be infinity)"
+"""What is said of a number literal beyond the largest float (``1e400``), in JSON and YAML."""
+
+
 class _Constant(ValueError):
-    pass
+    why = "is not a number JSON allows"
+    kind: str | None = None
+
+
+class _Overflow(_Constant):
+    why = OVERFLOW
+    kind = MAGNITUDE
 
 
 def _no_constant(word: str) -> Any:
     raise _Constant(word)
 
 
+def _finite(literal: str) -> float:
+    """A JSON number with a fraction or exponent; one beyond the largest float is refused as
+    written (``1e400`` was read as infinity and refused as ``inf``)."""
+    value = float(literal)
+    if math.isinf(value):
+        raise _Overflow(literal)
+    return value
+
+
 # ----------------------------------------------------------------------------- YAML
 class _Refused(Exception):
-    def __init__(self, what: str, line: int | None, allowed: str | None = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        line: int | None,
+        allowed: str | None = None,
+        kind: str | None = None,
+        node: Any = None,
+    ) -> None:
         super().__init__(what)
-        self.line, self.allowed = line, allowed
+        self.line, self.allowed, self.kind, self.node = line, allowed, kind, node
 
 
 class GateLoader(yaml.SafeLoader):
@@ -695,9 +724,15 @@ def _yaml_float(loader: GateLoader, node: Any) -> float:
     if text == ".nan":
         return math.nan
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return float(loader.construct_yaml_float(node))  # explicit !!float 1:30: YAML 1.1's
+    if math.isinf(value):  # 1e400 (it was read as infinity and refused as `inf`)
+        written = str(node.value)
+        raise _Refused(
+            f"{written} {OVERFLOW}", node.start_mark.line + 1, "finite numbers", MAGNITUDE, node
+        )
+    return value
 
 
 GateLoader.add_constructor(_BOOL, _yaml_bool)
@@ -812,7 +847,10 @@ def parse_yaml(text: str, name: str) -> Any:
     try:
         doc = yaml.load(text, Loader=GateLoader)
     except _Refused as exc:
-        raise refuse(name, str(exc), line=exc.line, allowed=exc.allowed) from None
+        field = _yaml_field(text, exc.node) if exc.node is not None else None
+        raise refuse(
+            name, str(exc), line=exc.line, field=field, allowed=exc.allowed, kind=exc.kind
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(str(exc.problem or exc.context or "").split())
@@ -834,6 +872,24 @@ def parse_yaml(text: str, name: str) -> Any:
     _depth(doc, name)
     _bad_characters(doc, text, name, ".yaml")
     return doc
+
+
+def _yaml_field(text: str, node: Any) -> str | None:
+    """The field (``"stages[0].lead_time"``) of the scalar ``node`` of a YAML text, or None."""
+    try:
+        root = yaml.compose(text, Loader=GateLoader)
+    except Exception:  # locating is best effort
+        return None
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(root, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, yaml.ScalarNode) and item.start_mark.index == node.start_mark.index:
+            return _path_text(path) or None
+        if isinstance(item, yaml.MappingNode):
+            stack.extend((v, (*path, k.value)) for k, v in item.value)
+        elif isinstance(item, yaml.SequenceNode):
+            stack.extend((v, (*path, k)) for k, v in enumerate(item.value))
+    return None
 
 
 def field_line(text: str, suffix: str, field: str | None) -> int | None:

@@ -150,6 +150,20 @@ def test_nan_literal_and_empty_network(tmp_path, capsys):
     _refused(capsys, ["solve", str(_write_json(tmp_path / "e.json", doc))], "stages", "empty")
 
 
+def test_a_number_beyond_the_largest_float_is_shown_as_written(tmp_path, capsys):
+    """`lead_time: 1e400` was read as infinity and refused as `lead_time inf`."""
+    path = tmp_path / "big.json"
+    path.write_text(EXAMPLE.read_text().replace('"lead_time": 3,', '"lead_time": 1e400,'))
+    line = _line_of(path, "1e400")
+    _refused(
+        capsys, ["solve", str(path)], f"line {line}, field stages[0].lead_time", "1e400 is too"
+    )
+    yml = tmp_path / "big.yaml"
+    yml.write_text(yaml.safe_dump(_gsm_doc()).replace("lead_time: 3", "lead_time: -1E+400"))
+    line = _line_of(yml, "-1E+400")
+    _refused(capsys, ["validate", str(yml)], f"line {line}, field stages[0].lead_time", "-1E+400")
+
+
 # ----------------------------------------------------------------- files
 def test_non_utf8_binary_deep_unreadable(tmp_path, capsys):
     latin = tmp_path / "latin.json"
