@@ -399,9 +399,10 @@ def _check_columns(columns: Iterable[str], source: str = "history") -> None:
             "the value of each line.",
             field="unit_price",
         )
-    # a file's column beyond these was dropped: a misspelt `ordr` made every customer's
-    # lines of a day one order (C0043 fell from standard to transactional), exit 0
-    unknown = [c for c in columns if c not in REQUIRED + OPTIONAL] if _is_csv(source) else []
+    # a column beyond these was dropped: a misspelt `ordr` made every customer's lines of a
+    # day one order (C0043 fell from standard to transactional), exit 0; a DataFrame or a
+    # parquet file is held to the same columns as a CSV file (`unitcost` was ignored there)
+    unknown = [c for c in columns if c not in REQUIRED + OPTIONAL]
     if unknown:
         raise InstanceError(
             f"{head}: unknown column {unknown[0]!r}; allowed: {', '.join(REQUIRED)}, "

@@ -33,6 +33,15 @@ def test_missing_price_and_revenue_is_named() -> None:
         prepare_history(_lines().drop(columns="unit_price"))
 
 
+@pytest.mark.parametrize("column", ["unitcost", "bogus"])
+def test_an_unknown_dataframe_column_is_refused_as_in_a_csv_file(column: str) -> None:
+    """A CSV file's unknown column was refused, a DataFrame's ignored: `unitcost` segmented
+    without margins, exit 0 (the Python API and the CLI give one verdict)."""
+    with pytest.raises(InstanceError, match=f"history: unknown column '{column}'") as err:
+        segment(_lines(**{column: [1.0, 1.0, 1.0]}))
+    assert err.value.field == column
+
+
 def test_margin_basis_needs_cost_or_margin() -> None:
     with pytest.raises(InstanceError, match="'unit_cost' or 'margin'"):
         prepare_history(_lines(), value_basis="margin")
