@@ -66,6 +66,7 @@ __all__ = [
     "dump_yaml",
     "field_line",
     "iso_day",
+    "json_line",
     "load_document",
     "located",
     "memory_limit",
@@ -901,17 +902,7 @@ def field_line(text: str, suffix: str, field: str | None) -> int | None:
         parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
     best: int | None = None
     if suffix == ".json":
-        lines: dict[tuple[Any, ...], int] = {}
-        try:
-            for path, line, _, _ in _json_walk(text):
-                lines.setdefault(path, line)
-        except (ValueError, IndexError):
-            return None
-        for k in range(len(parts), 0, -1):
-            best = lines.get(tuple(parts[:k]))
-            if best is not None:
-                return best
-        return None
+        return json_line(text, parts)
     try:
         root = yaml.compose(text, Loader=GateLoader)
     except Exception:  # locating is best effort
@@ -923,6 +914,24 @@ def field_line(text: str, suffix: str, field: str | None) -> int | None:
             if best is not None:
                 break
     return best
+
+
+def json_line(text: str, parts: Iterable[Any]) -> int | None:
+    """Line of the value at ``parts`` (keys and list indexes, a key may hold dots:
+    ``("files", "report.html")``) in a JSON text, else of its nearest enclosing value;
+    None when the text is not JSON."""
+    parts = tuple(parts)
+    lines: dict[tuple[Any, ...], int] = {}
+    try:
+        for path, line, _, _ in _json_walk(text):
+            lines.setdefault(path, line)
+    except (ValueError, IndexError):
+        return None
+    for k in range(len(parts), 0, -1):
+        best = lines.get(parts[:k])
+        if best is not None:
+            return best
+    return None
 
 
 def _yaml_line(node: Any, parts: list[Any]) -> int | None:

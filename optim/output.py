@@ -211,36 +211,67 @@ def write_manifest(folder: Path, *, command: str, inputs: dict[str, Any] | None)
 
 
 def verify(folder: str | Path) -> list[str]:
-    """Problems of ``folder`` against its manifest (empty list: complete and unchanged)."""
+    """Problems of ``folder`` against its manifest (empty list: complete and unchanged).
+
+    Each names the file in the folder and, for a file the manifest lists, its entry there
+    (``manifest.json line 7, field files.report.html``); a manifest that cannot be read is
+    named with the line of the fault.
+    """
+    from optim.instances import gate
+
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
         return [f"{folder}: no {MANIFEST} (the run did not complete)"]
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return [f"{MANIFEST}: not readable as JSON ({type(exc).__name__})"]
+        text = gate.read_text(path, "manifest")
+        doc = gate.parse_json(text, str(path))
+    except InstanceError as exc:
+        return [str(exc)]
     # an edited manifest (a file's facts as text, a missing sha256) ended as an internal
     # error (TypeError / KeyError, exit 1) where the caller refuses the folder
-    listed = doc.get("files") if isinstance(doc, dict) else None
-    if not isinstance(listed, dict) or not all(
-        isinstance(name, str)
-        and name
-        and not Path(name).is_absolute()
-        and ".." not in Path(name).parts
-        and isinstance(facts, dict)
-        and isinstance(facts.get("sha256"), str)
-        for name, facts in listed.items()
-    ):
-        return [f"{MANIFEST}: not an optim manifest (a files mapping of name: {{sha256: …}})"]
+    files = doc.get("files") if isinstance(doc, dict) else None
+    listed: dict[str, Any] = files if isinstance(files, dict) else {}
+    field: str | None = "files"
+    what = "not an optim manifest"
+    if isinstance(files, dict):
+        bad = [
+            name
+            for name, facts in listed.items()
+            if not name
+            or Path(name).is_absolute()
+            or ".." in Path(name).parts
+            or not isinstance(facts, dict)
+            or not isinstance(facts.get("sha256"), str)
+        ]
+        field = f"files.{bad[0]}" if bad else None
+        what = f"{gate.shown(listed[bad[0]])} is not a file's entry" if bad else what
+    if field is not None:
+        return [
+            str(
+                gate.refuse(
+                    str(path),
+                    what,
+                    line=gate.json_line(text, field.split(".", 1)),
+                    field=field,
+                    allowed="a files mapping of names inside the folder to {bytes, sha256}",
+                )
+            )
+        ]
+
+    def entry(name: str) -> str:
+        return gate.where(MANIFEST, gate.json_line(text, ("files", name)), f"files.{name}")
+
     problems = []
     for name, facts in sorted(listed.items()):
         file = folder / name
         if not file.is_file():
-            problems.append(f"{name}: missing")
+            problems.append(f"{file}: missing (listed in {entry(name)})")
         elif _sha256(file) != facts["sha256"]:
-            problems.append(f"{name}: changed since the run")
+            problems.append(
+                f"{file}: changed since the run (its SHA-256 differs from {entry(name)})"
+            )
     for file in _files(folder):
         if file.relative_to(folder).as_posix() not in listed:
-            problems.append(f"{file.relative_to(folder).as_posix()}: not written by the run")
+            problems.append(f"{file}: not written by the run (not listed in its {MANIFEST})")
     return problems

@@ -31,6 +31,10 @@ def run(folder):
     return planning.run(read_folder(folder))
 
 
+def _line_of(path: Path, needle: str) -> int:
+    return next(k for k, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
 def test_write_takes_str_and_leaves_a_verified_manifest(run, folder, tmp_path):
     out = tmp_path / "out"
     paths = planning.write(run, str(out))
@@ -41,7 +45,21 @@ def test_write_takes_str_and_leaves_a_verified_manifest(run, folder, tmp_path):
     assert "alerts.csv" in manifest["files"] and "report.html" in manifest["files"]
     # a second run replaces the folder as a whole: nothing of the first survives
     (out / "stray.csv").write_text("x")
-    assert verify(out) == ["stray.csv: not written by the run"]
+    assert verify(out) == [
+        f"{out / 'stray.csv'}: not written by the run (not listed in its {MANIFEST})"
+    ]
+    (out / "stray.csv").unlink()
+    (out / "report.html").write_text("edited")
+    line = _line_of(out / MANIFEST, '"report.html"')
+    assert verify(out) == [
+        f"{out / 'report.html'}: changed since the run (its SHA-256 differs from {MANIFEST} "
+        f"line {line}, field files.report.html)"
+    ]
+    (out / "report.html").unlink()
+    assert verify(out) == [
+        f"{out / 'report.html'}: missing (listed in {MANIFEST} line {line}, field "
+        "files.report.html)"
+    ]
     planning.write(run, out)
     assert verify(out) == [] and not (out / "stray.csv").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no partial or old folders left
@@ -59,10 +77,13 @@ def test_write_takes_str_and_leaves_a_verified_manifest(run, folder, tmp_path):
     ],
 )
 def test_an_edited_manifest_is_a_problem_not_an_internal_error(tmp_path, manifest):
+    """One problem naming the manifest's path (it named neither folder nor entry)."""
     (tmp_path / "report.html").write_text("x")
     (tmp_path / MANIFEST).write_text(manifest)
     problems = verify(tmp_path)
-    assert len(problems) == 1 and problems[0].startswith(f"{MANIFEST}: not "), problems
+    assert len(problems) == 1 and problems[0].startswith(f"{tmp_path / MANIFEST}"), problems
+    if manifest.startswith('{"files": {'):
+        assert "line 1, field files." in problems[0], problems
 
 
 def test_failing_block_leaves_the_target_untouched(tmp_path):

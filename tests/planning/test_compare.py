@@ -183,7 +183,8 @@ def test_garbage_or_tampered_previous_is_refused_before_work(runs, tmp_path, cap
     cases = {
         tmp_path / "missing": "does not exist",
         garbage: "has no manifest.json",
-        tampered: "does not match its manifest.json (segmentation/items.csv: changed",
+        tampered: f"does not match its manifest.json ({items}: changed since the run (its "
+        "SHA-256 differs from manifest.json line",
         runs["in2"]: "has no manifest.json",
     }
     for folder, why in cases.items():
