@@ -1314,19 +1314,29 @@ def check_gsm_memory(
     tree: bool,
     where: str = "stages",
     caps: dict[str, Any] | None = None,
+    random: dict[str, tuple[str, Any]] | None = None,
 ) -> None:
     """Refuse a safety-stock instance whose estimated memory exceeds
     :func:`memory_limit`, or one stage's solver arrays :data:`STAGE_MEMORY_BYTES`
     (``caps``: stage id -> the least ``max_service_time`` of the stage and its demands),
-    before anything is allocated."""
+    before anything is allocated. ``lead_times`` are the solvers' :math:`T_j`; ``random``:
+    stage id -> (field, value as written) of a random lead time whose :math:`T_j` its
+    spread sets (``lead_time_std_dev``, ``lead_time_distribution``)."""
     peak, longest = gsm_memory_bytes(lead_times, external, arcs, tree=tree)
     worst = max(lead_times, key=lambda s: lead_times[s])
-    field = f"{where}[{list(lead_times).index(worst)}].lead_time"  # the stage's line
+    leaf, value = (random or {}).get(worst, ("lead_time", lead_times[worst]))
+    field = f"{where}[{list(lead_times).index(worst)}].{leaf}"  # the stage's line
+    largest = f"largest lead_time {lead_times[worst]:,} at stage {worst!r}"
+    if leaf != "lead_time":  # (it named the mean, lead_time 3, of a lead_time_std_dev 1e12)
+        largest = (
+            f"longest lead time {lead_times[worst]:,} periods at stage {worst!r}, from its "
+            f"{leaf} {shown(value)}"
+        )
     limit = memory_limit()
     if peak > limit:
         raise InstanceError(
-            f"{where}: the longest replenishment time is {longest:,} periods (largest "
-            f"lead_time {lead_times[worst]:,} at stage {worst!r}), so the solve would need "
+            f"{where}: the longest replenishment time is {longest:,} periods ({largest}), so "
+            "the solve would need "
             f"about {peak / 2**30:,.0f} GiB; allowed: at most {limit / 2**30:,.0f} "
             "GiB (OPTIM_MEMORY_LIMIT_GB) — count lead times in coarser periods (weeks "
             "instead of days).",
@@ -1339,7 +1349,7 @@ def check_gsm_memory(
         # refused some 20 s later, naming no file
         raise InstanceError(
             f"{where}: stage {stage!r} would need about {need / 2**30:,.1f} GiB of solver "
-            f"arrays (largest lead_time {lead_times[worst]:,} at stage {worst!r}); allowed: "
+            f"arrays ({largest}); allowed: "
             f"at most {STAGE_MEMORY_BYTES / 2**30:g} GiB per stage — count lead times in "
             "coarser periods (weeks instead of days).",
             field=field,

@@ -142,6 +142,17 @@ class Stage(Frozen):
             return len({p.value for p in self.lead_time_distribution}) > 1
         return bool(self.lead_time_std_dev)
 
+    @property
+    def solver_lead_time(self) -> int:
+        """The integer lead time :math:`T_j` the solvers plan for: the lead time rounded up,
+        a normal one's mean + :data:`NORMAL_SPAN` std devs, a discrete one's largest value
+        (:mod:`optim.models.safety_stock.lead_times`)."""
+        if self.lead_time_distribution is not None:
+            top = max(p.value for p in self.lead_time_distribution)
+        else:
+            top = float(self.lead_time) + NORMAL_SPAN * float(self.lead_time_std_dev or 0.0)
+        return math.ceil(top - 1e-12)
+
     @model_validator(mode="before")
     @classmethod
     def _check(cls, data: Any) -> Any:
@@ -502,12 +513,24 @@ class SafetyStockInstance(Document):
             }
             for d in self.demands:
                 caps[d.stage] = min(caps.get(d.stage, d.max_service_time), d.max_service_time)
+            # the solvers' T_j: a normal lead time's spread counts (lead_time 3 with
+            # lead_time_std_dev 1e12 passed, then the solve refused it naming no file)
+            random = {
+                s.id: (
+                    ("lead_time_distribution", [p.value for p in s.lead_time_distribution])
+                    if s.lead_time_distribution is not None
+                    else ("lead_time_std_dev", s.lead_time_std_dev)
+                )
+                for s in self.stages
+                if s.stochastic_lead_time
+            }
             check_gsm_memory(
-                {s.id: s.lead_time for s in self.stages},
+                {s.id: s.solver_lead_time for s in self.stages},
                 {s.id: s.external_service_time for s in self.stages},
                 [(a.source, a.target) for a in self.arcs],
                 tree=self.is_spanning_tree(),
                 caps=caps,
+                random=random,
             )
         return self
 

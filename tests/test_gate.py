@@ -453,6 +453,22 @@ def test_stage_arrays_over_the_solver_budget_are_refused_on_reading(tmp_path, ca
     assert code == 0, err
 
 
+def test_a_random_lead_times_spread_counts_in_the_memory_estimate(tmp_path, capsys):
+    """lead_time 3 with lead_time_std_dev 1e12 passed the gate's estimate (it took the mean)
+    and `optim validate`; the solve refused it naming neither file nor line."""
+    doc = _gsm_doc({("stages", 0, "lead_time_std_dev"): 1e12})
+    path = _write_json(tmp_path / "sd.json", doc)
+    line = _line_of(path, '"lead_time_std_dev"')
+    for argv in (["validate", str(path)], ["solve", str(path)]):
+        _refused(
+            capsys,
+            argv,
+            f"{path} line {line}",
+            "stage 'plant', from its lead_time_std_dev 1000000000000",
+            "GiB",
+        )
+
+
 # ----------------------------------------------------------------- CLI options and outputs
 @pytest.mark.parametrize(
     ("argv", "words"),

@@ -190,12 +190,10 @@ def normal_nodes(mean: float, sd: float) -> tuple[FloatArray, FloatArray]:
 
 
 def solver_lead_time(stage: Stage) -> int:
-    """Integer lead time :math:`T_j` the solvers use (see the module docstring)."""
-    if _whole(stage):
-        return int(stage.lead_time)
-    kind, v, _, sd = lead_time_model(stage)
-    top = float(v.max()) + (NORMAL_SPAN * sd if kind == "normal" else 0.0)
-    return math.ceil(top - 1e-12)
+    """Integer lead time :math:`T_j` the solvers use (see the module docstring; the
+    instance's :attr:`~optim.instances.safety_stock.Stage.solver_lead_time`, which the input
+    gate's memory estimate uses too)."""
+    return stage.solver_lead_time
 
 
 def _whole(stage: Stage) -> bool:
