@@ -257,7 +257,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.split:
         return _solve_split(args)
     instance = _load(args.instance)
-    result = api.solve(instance, _params(args))
+    try:
+        result = api.solve(instance, _params(args))
+    except InstanceError as exc:
+        raise _in_document(exc, args.instance) from None
     return _emit(result, args)
 
 
@@ -420,6 +423,20 @@ def _load(path_text: str | Path) -> Any:
         return api.load(path_text)
     except InstanceError as exc:
         raise _in_folder(exc, path_text) from None
+
+
+def _in_document(exc: InstanceError, path_text: str | Path) -> InstanceError:
+    """A solve's refusal of an instance field (a serial chain's lead-time tables over the
+    memory budget) at the field's line of the instance file, as a reading error is (it named
+    neither file nor line); a refused option (``params.*``) is left as it is."""
+    path = Path(path_text)
+    if not exc.field or exc.field.startswith("params.") or path.is_dir():
+        return _in_folder(exc, path_text)
+    from optim.instances import gate
+
+    if str(path) == "-":
+        return gate.located(exc, "standard input", "", ".json")
+    return gate.located(exc, str(path), gate.read_text(path), path.suffix.lower())
 
 
 def _in_folder(exc: InstanceError, path_text: str | Path) -> InstanceError:

@@ -469,6 +469,19 @@ def test_a_random_lead_times_spread_counts_in_the_memory_estimate(tmp_path, caps
         )
 
 
+def test_a_solves_refusal_of_an_instance_field_names_the_file_and_line(tmp_path, capsys):
+    """A serial chain's lead-time tables over the budget are refused by the solve (the gate's
+    estimate is for the DP arrays a serial chain does not build): the message named neither
+    file nor line."""
+    doc = _gsm_doc()
+    doc["stages"], doc["arcs"] = doc["stages"][:1], []
+    doc["stages"][0]["lead_time_std_dev"] = 1e12
+    doc["demands"] = [{**doc["demands"][0], "stage": "plant"}]
+    path = _write_json(tmp_path / "one.json", doc)
+    line = _line_of(path, '"lead_time"')
+    _refused(capsys, ["solve", str(path)], f"{path} line {line}: stage 'plant'", "GiB")
+
+
 # ----------------------------------------------------------------- CLI options and outputs
 @pytest.mark.parametrize(
     ("argv", "words"),
