@@ -299,11 +299,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # the value as written beside what is allowed (?time_limit=1e400 said "time_limit
+        # inf s is above this server's cap", ?time_limit=-1 only "greater than 0")
+        errors = exc.errors()
         problems = [
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-            for e in exc.errors()
+            + (f", got {e['input']!r}" if isinstance(e.get("input"), str) else "")
+            for e in errors
         ]
-        return _error(request, 422, "; ".join(problems) or "invalid request")
+        field = ".".join(str(p) for p in errors[0].get("loc", ())[1:]) if errors else None
+        return _error(request, 422, "; ".join(problems) or "invalid request", field=field)
 
     @app.exception_handler(ClientDisconnect)
     async def _client_left(request: Request, exc: ClientDisconnect) -> Response:
@@ -719,10 +724,12 @@ class SolveQuery:
 
 
 def solve_query(
-    time_limit: float | None = Query(None, gt=0, description="seconds (capped)"),
+    time_limit: float | None = Query(
+        None, gt=0, allow_inf_nan=False, description="seconds (capped)"
+    ),
     solver: Literal["auto", "highs", "pyomo", "cpsat", "glop", "pdlp"] = "auto",
     method: str = Query("auto", max_length=32),
-    mip_gap: float = Query(1e-6, ge=0, le=1),
+    mip_gap: float = Query(1e-6, ge=0, le=1, allow_inf_nan=False),
 ) -> SolveQuery:
     """The query parameters both solve endpoints take (one FastAPI dependency)."""
     return SolveQuery(time_limit, solver, method, mip_gap)

@@ -183,10 +183,16 @@ def document(body: bytes, content_type: str) -> Any:
     try:
         return api.from_dict(doc)
     except InstanceError as exc:
-        suffix = ".json" if content_type in JSON_TYPES else ".yaml"
-        if len(body) > LOCATE_MAX_BYTES[suffix]:
-            raise InstanceError(f"{BODY}: {exc}", field=exc.field, kind=exc.kind) from None
-        raise gate.located(exc, BODY, _text(body), suffix) from None
+        raise located(exc, body, content_type) from None
+
+
+def located(exc: InstanceError, body: bytes, content_type: str) -> InstanceError:
+    """``exc`` naming the request body, and the line of its field in a document body of up
+    to :data:`LOCATE_MAX_BYTES` (a validation error, or a solve's refusal of a field)."""
+    suffix = ".json" if content_type in JSON_TYPES else ".yaml"
+    if len(body) > LOCATE_MAX_BYTES[suffix]:
+        return InstanceError(f"{BODY}: {exc}", field=exc.field, kind=exc.kind)
+    return gate.located(exc, BODY, _text(body), suffix)
 
 
 def check(body: bytes, content_type: str, max_bytes: int) -> tuple[str, str]:

@@ -44,7 +44,13 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     try:
         params = SolveParams.model_validate(task["params"])
         if task["content_type"] not in payload.ZIP_TYPES:  # a document: no files to unpack
-            return _solved(payload.document(task["body"], task["content_type"]), params)
+            instance = payload.document(task["body"], task["content_type"])
+            try:
+                return _solved(instance, params)
+            except InstanceError as exc:  # a solve's refusal of a field (it named no line)
+                if not exc.field or exc.field.startswith("params."):
+                    raise
+                raise payload.located(exc, task["body"], task["content_type"]) from None
         with tempfile.TemporaryDirectory(prefix="optim-job-") as tmp:
             scratch = Path(tmp) / PLANNING_FOLDER  # a zip's files at its root land here
             scratch.mkdir()

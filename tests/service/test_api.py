@@ -334,7 +334,15 @@ def test_unknown_ids_kinds_and_limits(server: Server) -> None:
         r = c.post("/v1/jobs", params={"time_limit": 10_000}, content=body, headers=h)
         assert r.status_code == 422 and "cap of 3600 s" in r.json()["detail"]
         r = c.post("/v1/jobs", params={"time_limit": -1}, content=body, headers=h)
-        assert r.status_code == 422
+        assert r.status_code == 422 and r.json()["detail"].endswith(", got '-1'"), r.text
+        assert r.json()["field"] == "time_limit"
+        # the value as written (1e400 was read as infinity: "time_limit inf s is above ...")
+        for written in ("1e400", "inf", "nan"):
+            r = c.post("/v1/solve", params={"time_limit": written}, content=body, headers=h)
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"] == (
+                f"query.time_limit: Input should be a finite number, got '{written}'"
+            )
         # the LP backends `optim solve --solver` offers for capacity (422 before)
         for name in ("glop", "pdlp"):
             r = c.post("/v1/solve", params={"solver": name}, content=body, headers=h)
@@ -553,3 +561,21 @@ def test_a_zipped_rationing_folder_names_the_file_line(tmp_path: Path) -> None:
     }
     with pytest.raises(InstanceError, match=r"^supply\.csv line 3, column quantity"):
         validate(_zip(files), "application/zip", 2**26)
+
+
+def test_a_solves_refusal_of_a_field_names_the_body_line(tmp_path: Path) -> None:
+    """A serial chain whose lead-time tables are over the memory budget passes the check and
+    is refused by the solve: the job's message named neither the request body nor a line
+    (`optim solve FILE` names the file's)."""
+    from optim.service.worker import run_task
+
+    doc = json.loads((EXAMPLES / "two_echelon_gsm.json").read_text())
+    doc["stages"], doc["arcs"] = doc["stages"][:1], []
+    doc["stages"][0]["lead_time_std_dev"] = 1e12
+    doc["demands"] = [{**doc["demands"][0], "stage": "plant"}]
+    body = json.dumps(doc, indent=1).encode()
+    line = next(k for k, t in enumerate(body.decode().splitlines(), 1) if '"lead_time"' in t)
+    task = {"params": {}, "content_type": "application/json", "body": body}
+    outcome = run_task(task)
+    assert outcome["invalid"] and outcome["field"] == "stages[0].lead_time", outcome
+    assert outcome["message"].startswith(f"request body line {line}: stage 'plant'"), outcome
