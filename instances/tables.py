@@ -42,6 +42,12 @@ def to_frame(records: Any, table: str, columns: Sequence[str]) -> pd.DataFrame:
         records = []
     if isinstance(records, pd.DataFrame):
         frame = records.reset_index(drop=True)
+        twice = frame.columns[frame.columns.duplicated()]
+        if len(twice):  # (a frame with two quantity columns ended in AttributeError)
+            raise InstanceError(
+                f"{table}: column {twice[0]!r} appears twice; allowed: each column once",
+                field=f"{table}.{twice[0]}",
+            )
     elif isinstance(records, list):
         if not all(issubclass(kind, dict) for kind in set(map(type, records))):
             for i, rec in enumerate(records):

@@ -144,3 +144,19 @@ def test_csv_folder_errors(tmp_path, capsys):
     assert main(["validate", str(folder)]) == 2
     err = capsys.readouterr().err
     assert "demand.csv line 1, column quantity: missing required field 'quantity'" in err
+
+
+def test_a_dataframe_with_a_column_twice_is_refused_by_name():
+    """`RationingInstance.from_frames` with two quantity columns ended in pandas'
+    AttributeError ('DataFrame' object has no attribute 'dtype')."""
+    import pandas as pd
+
+    from optim.instances.rationing import RationingInstance
+
+    demand = pd.DataFrame(BASE["demand"])
+    twice = pd.concat([demand, demand[["quantity"]]], axis=1)
+    with pytest.raises(optim.InstanceError, match="column 'quantity' appears twice") as err:
+        RationingInstance.from_frames(
+            pd.DataFrame(BASE["supply"]), twice, pd.DataFrame(BASE["segments"])
+        )
+    assert err.value.field == "demand.quantity"
