@@ -5,11 +5,13 @@ class row with the overrides of the series' own demand pattern, see
 :meth:`~optim.segmentation.PolicyTable.item_row`):
 
 1. **A model named in the text wins** (case-insensitive, first match in this order):
-   ``AutoARIMA``, ``MSTL``, ``AutoETS``, ``TSB``, ``IMAPA``, ``ADIDA``, ``SBA`` / ``Croston``
+   ``AutoARIMA`` (also ``Auto ARIMA``, ``auto-arima``, ``ARIMA``), ``MSTL``, ``AutoETS`` (also
+   ``Auto ETS``, ``auto-ets``), ``TSB``, ``IMAPA``, ``ADIDA``, ``SBA`` / ``Croston``
    (→ Croston SBA), ``seasonal naive``. A planner writes e.g. ``forecasting: AutoARIMA`` in
    a copy of the table to get that model for the class.
 2. **Otherwise the demand pattern decides** (free text such as "statistical forecasting",
-   "collaborative planning" or "min/max or make-to-order" names no model):
+   "collaborative planning" or "min/max or make-to-order" names no model; a word that
+   misspells a model, ``AutoArma``, is refused by :func:`check_label`: it read as free text):
    smooth / erratic → MSTL with a yearly season (trend by AutoETS) when the series holds at
    least two seasons, else non-seasonal AutoETS; intermittent → Croston SBA; lumpy → TSB.
 3. **Seasonal methods need two seasons**: MSTL or seasonal naive on a series shorter than
@@ -25,6 +27,8 @@ the configured statsforecast model object.
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "SEASONAL",
     "TSB_ALPHA_D",
     "TSB_ALPHA_P",
+    "check_label",
     "choose_method",
     "make_model",
 ]
@@ -57,8 +62,15 @@ TSB_ALPHA_P = 0.1
 
 _KEYWORDS: tuple[tuple[str, str], ...] = (
     ("autoarima", "AutoARIMA"),
+    ("auto arima", "AutoARIMA"),
+    ("auto-arima", "AutoARIMA"),
+    ("auto_arima", "AutoARIMA"),
+    ("arima", "AutoARIMA"),
     ("mstl", "MSTL"),
     ("autoets", "AutoETS"),
+    ("auto ets", "AutoETS"),
+    ("auto-ets", "AutoETS"),
+    ("auto_ets", "AutoETS"),
     ("tsb", "TSB"),
     ("imapa", "IMAPA"),
     ("adida", "ADIDA"),
@@ -69,6 +81,41 @@ _KEYWORDS: tuple[tuple[str, str], ...] = (
     ("seasonal naïve", "SeasonalNaive"),
 )
 _BY_PATTERN = {"intermittent": "CrostonSBA", "lumpy": "TSB"}
+_FUZZY = {"autoarima": "AutoARIMA", "autoets": "AutoETS", "croston": "Croston", "imapa": "IMAPA"}
+_FUZZY |= {"adida": "ADIDA", "mstl": "MSTL"}
+"""Keywords a misspelt word is matched against (not the short TSB and SBA: 'tsbx' is no typo
+of them one can tell; not 'seasonal': a seasonal item's text need not name the model)."""
+_NAMES = (
+    "AutoARIMA",
+    "ARIMA",
+    "MSTL",
+    "AutoETS",
+    "TSB",
+    "IMAPA",
+    "ADIDA",
+    "SBA",
+    "Croston",
+    "seasonal naive",
+)
+
+
+def check_label(label: str | None) -> str | None:
+    """``label`` (a policy row's ``forecasting`` text), refused when it names no model but one
+    of its words is close to one (``AutoArma``, ``Crostn``, ``autoetss``): such a typo read as
+    free text, and the demand pattern chose the model without a word."""
+    text = (label or "").lower()
+    if not text or any(key in text for key, _ in _KEYWORDS):
+        return label
+    words = [w for w in re.split(r"[^0-9a-z]+", text) if len(w) >= 4]
+    for word in words:
+        close = difflib.get_close_matches(word, _FUZZY, n=1, cutoff=0.75)
+        if close:
+            raise ValueError(
+                f"{label!r} names no forecasting model, but {word!r} looks like "
+                f"{_FUZZY[close[0]]}; allowed: a model's name ({', '.join(_NAMES)}) or text "
+                "naming none (the demand pattern chooses)"
+            )
+    return label
 
 
 def choose_method(label: str | None, pattern: str, n_obs: int, season: int) -> tuple[str, str]:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from optim.errors import InstanceError
 from optim.instances.base import Document, Frozen
@@ -84,6 +84,13 @@ DEFAULT_SERVICE_MEASURE: ServiceMeasure = "cycle_service"
 square-root model and of ``max_z``, so the saving against it compares like with like)."""
 
 
+def _check_forecasting(value: str | None) -> str | None:
+    """A ``forecasting`` text that misspells a model is refused (it read as free text)."""
+    from optim.forecasting.methods import check_label
+
+    return check_label(value)
+
+
 class PolicyRow(Frozen):
     """Targets of one segment (a customer segment or an item ABC class)."""
 
@@ -104,6 +111,8 @@ class PolicyRow(Frozen):
         "cycle_service (the default rule).",
     )
 
+    _forecasting = field_validator("forecasting")(_check_forecasting)
+
     @property
     def measure(self) -> ServiceMeasure:
         """The row's service measure: the given one, else the default rule's."""
@@ -121,6 +130,8 @@ class PatternRule(Frozen):
         default=None,
         description="Service measure of the pattern's items (wins over the combined rows).",
     )
+
+    _forecasting = field_validator("forecasting")(_check_forecasting)
 
 
 class PolicyTable(Document):

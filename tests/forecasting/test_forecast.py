@@ -211,3 +211,23 @@ def test_series_on_a_dask_cluster_give_the_same_arrays_as_one_process(dask_clust
         executor.use_cluster(None)
     assert chunks == [8]  # one local job: 8 chunks, all to the cluster
     _assert_same_run(one, remote)
+
+
+def test_forecasting_texts_naming_no_model_pass_and_misspelt_models_do_not() -> None:
+    from optim.forecasting.methods import check_label
+    from optim.segmentation.policy import default_policy
+
+    table = default_policy()
+    texts = [row.forecasting for row in table.segments.values()]
+    texts += [rule.forecasting for rule in table.patterns.values() if rule.forecasting]
+    for text in [*texts, "magic", "seasonal items", None, "AutoARIMA"]:
+        assert check_label(text) == text
+    for text, model in (
+        ("Auto ARIMA", "AutoARIMA"),
+        ("ARIMA", "AutoARIMA"),
+        ("auto-ets", "AutoETS"),
+    ):
+        assert check_label(text) == text and choose_method(text, "smooth", 200, 52)[0] == model
+    for typo in ("AutoArma", "autoEST", "Crostn", "IMAPPA", "msti"):
+        with pytest.raises(ValueError, match="names no forecasting model, but"):
+            check_label(typo)

@@ -172,6 +172,32 @@ def test_bad_service_measure_in_the_policy_names_file_line_and_field(folder, tmp
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("where", "typo", "model"),
+    [
+        (("segments", "standard"), "AutoArma", "AutoARIMA"),
+        (("patterns", "lumpy"), "Crostn", "Croston"),
+    ],
+)
+def test_a_misspelt_forecasting_model_in_the_policy_is_refused(
+    folder, tmp_path, capsys, where, typo, model
+):
+    """``forecasting: AutoArma`` read as free text naming no model: the demand pattern chose
+    the model, without a word. Free text naming none (the default table's) still passes."""
+    copy = shutil.copytree(folder, tmp_path / "bad")
+    policy = default_policy().model_dump(mode="json")
+    policy[where[0]][where[1]]["forecasting"] = typo
+    text = yaml.safe_dump(policy, sort_keys=False)
+    (copy / "policy.yaml").write_text(text, encoding="utf-8")
+    line = text.splitlines().index(f"    forecasting: {typo}") + 1
+    out = tmp_path / "out"
+    assert main(["plan", str(copy), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"optim: invalid input: policy.yaml line {line}: "), err
+    assert f"{'.'.join(where)}.forecasting: {typo!r} names no forecasting model" in err
+    assert f"looks like {model}" in err and not out.exists()
+
+
 def test_the_typed_history_reads_as_the_file_does(folder, tmp_path):
     """read_folder parses each history column once (validation and the typed frame share the
     parse): ids written with blanks, blank and missing channels and another date spelling
