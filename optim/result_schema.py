@@ -249,7 +249,16 @@ def _manifest() -> dict[str, Any]:
             "command": {"type": "string"},
             "input": {
                 "type": "object",
-                "properties": {"sha256": digest, "path": {"type": "string"}},
+                "properties": {
+                    "sha256": digest,
+                    "path": {"type": "string"},
+                    "plan_start": {
+                        "type": "string",
+                        "format": "date",
+                        "description": "A planning run's first planned week (its Monday); "
+                        "a later run's --previous must not plan a later week.",
+                    },
+                },
             },
             "files": {
                 "type": "object",

@@ -48,6 +48,7 @@ from optim.alerts import Alert
 from optim.errors import InstanceError
 
 if TYPE_CHECKING:
+    from optim.planning.folder import PlanningData
     from optim.planning.pipeline import PlanningRun
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "DEMAND_TOLERANCE",
     "PreviousRun",
     "alerts",
+    "check_previous",
     "compare",
     "read_previous",
 ]
@@ -593,6 +595,32 @@ def allocation_changes(
     )
 
 
+def check_previous(previous: PreviousRun, data: PlanningData) -> None:
+    """Refuse an earlier run that cannot be last week's run of this data, before any work:
+    one that shares no item with the folder's ``items.csv``, or plans a later week than
+    ``data`` (its manifest's ``input.plan_start``; runs written before it was recorded are
+    not checked for it). Another data set's output sharing a few item ids was compared as
+    last week's, giving thousands of "changes"; one sharing none was refused only after
+    every solve (:func:`compare` still checks the items it segmented)."""
+    _check_shared_items(previous, data.items["item"])
+    text = (previous.manifest.get("input") or {}).get("plan_start")
+    this = data.plan_start.date()
+    if isinstance(text, str) and text > this.isoformat():
+        raise _refuse(
+            previous.folder,
+            f"it plans the week of {text}, after this run's week of {this.isoformat()} "
+            "(another data set, or a later run?)",
+            "--previous",
+        )
+
+
+def _check_shared_items(previous: PreviousRun, items: pd.Series) -> None:
+    if not set(items.astype(str)) & set(previous.items["item"].astype(str)):
+        raise _refuse(
+            previous.folder, "shares no item with this run (another data set?)", "--previous"
+        )
+
+
 def compare(run: PlanningRun, previous: PreviousRun) -> dict[str, pd.DataFrame]:
     """The three change tables ``classes``, ``stock``, ``allocation`` (module docstring).
 
@@ -602,11 +630,7 @@ def compare(run: PlanningRun, previous: PreviousRun) -> dict[str, pd.DataFrame]:
         The previous run shares no item with this one (another data set).
     """
     seg = run.segmentation
-    shared = set(seg.items["item"].astype(str)) & set(previous.items["item"].astype(str))
-    if not shared:
-        raise _refuse(
-            previous.folder, "shares no item with this run (another data set?)", "--previous"
-        )
+    _check_shared_items(previous, seg.items["item"])
     classes = class_changes(seg.items, previous.items)
     unit_cost = run.data.items.astype({"item": str}).set_index("item")["unit_cost"]
     stock = stock_changes(

@@ -142,7 +142,7 @@ def _job(
 
     out = Path(out)
     check_target(out)
-    inputs = dict(data.source)
+    inputs = data.manifest_input
     if previous is not None:
         inputs["previous"] = {
             "folder": str(previous.folder),
@@ -247,9 +247,10 @@ def plan(
         data = read_folder(folder)
         last = None
         if previous is not None:
-            from optim.planning.compare import read_previous
+            from optim.planning.compare import check_previous, read_previous
 
             last = read_previous(previous)
+            check_previous(last, data)
         if pins:
             data = command_line_pins(data, pins, pin_origins or {})
     return _job(data, out, progress, params=params, quiet=quiet, stream=stream, previous=last)

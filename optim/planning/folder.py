@@ -193,6 +193,12 @@ class PlanningData:
     units: str | None = None
     shipments: pd.DataFrame | None = None
 
+    @property
+    def manifest_input(self) -> dict[str, Any]:
+        """The input facts an output folder's manifest records: :attr:`source` and the first
+        planned week (``plan_start``, read back by ``--previous``)."""
+        return {**self.source, "plan_start": self.plan_start.date().isoformat()}
+
 
 def items_without_history(items: pd.DataFrame, history: pd.DataFrame) -> list[str]:
     """Items of ``items`` with no order line in ``history`` (sorted): they get no stock plan."""

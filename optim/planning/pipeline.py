@@ -717,10 +717,12 @@ def run(
     params = params or SolveParams()
     progress = progress or Progress(7, quiet=True)
     last_run = previous  # `previous` below is last week's segmentation
-    if last_run is not None and not hasattr(last_run, "manifest"):
-        from optim.planning.compare import read_previous
+    if last_run is not None:
+        from optim.planning.compare import check_previous, read_previous
 
-        last_run = read_previous(last_run)
+        if not hasattr(last_run, "manifest"):
+            last_run = read_previous(last_run)
+        check_previous(last_run, data)
     if policy is None and data.policy is not None:
         policy = PolicyTable.model_validate(data.policy)
     config = SegmentationConfig() if policy is None else SegmentationConfig(policy=policy)
@@ -1148,7 +1150,9 @@ def write(
     if atomic:
         from optim.output import atomic_folder
 
-        with atomic_folder(out, command="optim.planning.write", inputs=result.data.source) as tmp:
+        with atomic_folder(
+            out, command="optim.planning.write", inputs=result.data.manifest_input
+        ) as tmp:
             paths = write(result, tmp, report=report, atomic=False)
         return {k: out / p.relative_to(tmp) for k, p in paths.items()}
     out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from optim import planning
 from optim.cli import main
 from optim.errors import InstanceError
 from optim.output import MANIFEST
-from optim.planning.compare import compare, read_previous
+from optim.planning.compare import check_previous, compare, read_previous
 from optim.planning.distributor import distributor_example
 from optim.planning.folder import read_folder, write_folder
 
@@ -195,6 +195,46 @@ def test_garbage_or_tampered_previous_is_refused_before_work(runs, tmp_path, cap
         assert code == 2, err
         assert f"--previous {folder}: {why}" in err
         assert not out.exists()
+
+
+def test_a_previous_run_of_a_later_week_or_other_items_is_refused_before_work(
+    runs, tmp_path, capsys
+):
+    """Another data set's output sharing a few item ids was compared as last week's (2,600
+    "changes"); one sharing none was refused only after every solve. The manifest records
+    the planned week; a previous run planning a later week, or no item of items.csv, is
+    refused before any work. A manifest written before plan_start was recorded passes."""
+    root = runs["root"]
+    monday = read_folder(runs["in2"]).plan_start.date().isoformat()
+    manifest = json.loads((root / "out1" / MANIFEST).read_text())
+    assert manifest["input"]["plan_start"] == monday  # the same week: a rerun may compare
+    out = tmp_path / "out"
+    later = shutil.copytree(root / "out1", tmp_path / "later")
+    manifest["input"]["plan_start"] = "2099-01-05"
+    (later / MANIFEST).write_text(json.dumps(manifest))
+    other = shutil.copytree(root / "out1", tmp_path / "other")
+    items = pd.read_csv(other / "segmentation" / "items.csv", dtype=str)
+    items["item"] = "X-" + items["item"]
+    items.to_csv(other / "segmentation" / "items.csv", index=False)
+    from optim.output import write_manifest
+
+    old = json.loads((other / MANIFEST).read_text())
+    (other / MANIFEST).unlink()
+    write_manifest(other, command=old["command"], inputs=old["input"])
+    cases = {
+        later: f"it plans the week of 2099-01-05, after this run's week of {monday}",
+        other: "shares no item with this run (another data set?)",
+    }
+    for folder, why in cases.items():
+        argv = ["plan", str(runs["in2"]), "--out", str(out), "--quiet", "--previous", str(folder)]
+        assert main(argv) == 2
+        assert f"--previous {folder}: {why}" in capsys.readouterr().err
+        assert not out.exists()
+        with pytest.raises(InstanceError, match="--previous"):
+            planning.run(read_folder(runs["in2"]), previous=folder)
+    del manifest["input"]["plan_start"]
+    (later / MANIFEST).write_text(json.dumps(manifest))
+    check_previous(read_previous(later), read_folder(runs["in2"]))  # not recorded: passes
 
 
 def test_planning_documents_validate_against_their_schemas(runs):
