@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from optim.errors import InstanceError
-from optim.forecasting.engine import calibrate, run_matrix
+from optim.forecasting.engine import MIN_TRAIN, backtest_origins, calibrate, run_matrix
 from optim.forecasting.methods import choose_method
 from optim.forecasting.overrides import apply_overrides
 from optim.segmentation.config import SegmentationConfig
@@ -214,7 +214,7 @@ def _intervals(
             flags = np.where(np.isfinite(score), score <= qk[None, :], np.nan)
             idx = np.flatnonzero(with_own)[ok]
             covered[idx, k] = flags
-    half = np.where(np.isfinite(half), half, 0.0)
+    # no scores at all (no backtest): no interval, not one of zero width
     return np.maximum(fc - half, 0.0), fc + half, covered
 
 
@@ -355,6 +355,7 @@ def forecast(
     hist_periods = seg.history.periods
     matrix = wide.to_numpy(dtype=float)
     n_all = matrix.shape[1]
+    short = _check_backtest(n_all, horizon, origins, step)
 
     # ---- per series (zeros counted over the whole history, as in the demand statistics of
     # the segmentation): pattern, policy label, method
@@ -410,6 +411,8 @@ def forecast(
 
     empty = _empty_series(named, index, keys)
     run_notes = _summarise_notes(notes)
+    if short and s_n:
+        run_notes.append(short)
     if len(empty):
         run_notes.append(
             f"{len(empty)} series have order lines but no demand after the returns rule "
@@ -439,6 +442,30 @@ def forecast(
         notes=tuple(run_notes),
         info=info,
         segmentation=seg,
+    )
+
+
+def _check_backtest(n: int, horizon: int, origins: int, step: int) -> str:
+    """'' when the history's ``n`` periods hold a backtest of ``origins`` origins ``step``
+    apart, else the run's note: no accuracy figures and no intervals (nothing calibrates
+    them; they read as intervals of zero width). Origins beyond what the history holds,
+    where three would fit, are refused (``--origins 1000`` gave NaN figures and zero-width
+    intervals for every series)."""
+    if backtest_origins(n, horizon, origins, step)[0]:
+        return ""
+    need = MIN_TRAIN + (origins - 1) * step + 1
+    if origins > 3 and backtest_origins(n, horizon, 3, max(1, horizon // 3))[0]:
+        most = (n - MIN_TRAIN - 1) // step + 1
+        raise InstanceError(
+            f"origins: a backtest of {origins} origins {step} period(s) apart needs at least "
+            f"{need} periods of history, and the history has {n}; allowed: 3..{most} origins "
+            "for this history.",
+            field="origins",
+        )
+    return (
+        f"no accuracy figures and no intervals (lo, hi empty): the history's {n} periods "
+        f"are fewer than the {need} a {origins}-origin backtest needs ({MIN_TRAIN} to fit, "
+        f"origins {step} apart)"
     )
 
 
@@ -484,7 +511,7 @@ def _kind(note: str) -> str:
     if "fewer than two seasons" in note:
         return "shorter than two seasons, non-seasonal method"
     if "too short for" in note:
-        return "too short for the backtest (no accuracy figures; pooled intervals)"
+        return "too short for the backtest"
     return note
 
 

@@ -26,7 +26,8 @@ step :math:`h` (all steps together where a step has fewer than :data:`MIN_SCORES
 The interval of a forecast :math:`\hat y` is :math:`[\max(0, \hat y - q_h r),\ \hat y + q_h
 r]`, so noisier series get wider intervals and the error's growth with the step is the
 method's. A series without a backtest (too short) uses the scores of its method scaled by
-the training's lag-1 MAE (its mean level where that is 0) instead. The backtest's
+the training's lag-1 MAE (its mean level where that is 0) instead; with no scores at all (a
+history too short for the backtest) there is no interval (``lo``, ``hi`` empty). The backtest's
 ``coverage`` is leave-one-origin-out: origin :math:`k` is judged by :math:`r` and
 :math:`q_h` computed from the other origins only, so no point is covered by an interval
 calibrated on itself. Held-out coverage on generated series is tested to be within 5

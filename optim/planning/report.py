@@ -684,7 +684,7 @@ def peak_forecast_bands(run: PlanningRun) -> pd.DataFrame:
     up = (fc["hi"] - fc["forecast"]) ** 2
     down = (fc["forecast"] - fc["lo"]) ** 2
     g = fc.assign(up=up, down=down).groupby(["segment", "week"], sort=True)
-    out = g[["forecast", "up", "down"]].sum().reset_index()
+    out = g[["forecast", "up", "down"]].sum(min_count=1).reset_index()  # no intervals: NaN
     return out.assign(
         lo=np.maximum(out["forecast"] - np.sqrt(out["down"]), 0.0),
         hi=out["forecast"] + np.sqrt(out["up"]),

@@ -3,6 +3,8 @@ known structure, short and empty series."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,6 +121,32 @@ def test_short_series_get_a_non_seasonal_method_and_a_note():
     assert any("shorter than two seasons" in n for n in res.notes)
     assert choose_method("statistical forecasting", "smooth", 104, 52) == ("MSTL", "")
     assert choose_method("AutoARIMA please", "smooth", 104, 52) == ("AutoARIMA", "")
+
+
+def test_a_history_too_short_for_a_backtest_gives_no_intervals_not_zero_wide_ones():
+    """16 weeks hold no 3-origin backtest (13 to fit, origins 4 apart): every 90 % interval
+    came out as [forecast, forecast], under a note promising "pooled intervals"."""
+    y = lines(seasonal(np.random.default_rng(2), 3, 16))
+    res = forecast(y, horizon=13, by=("item",))
+    assert res.forecast["lo"].isna().all() and res.forecast["hi"].isna().all()
+    assert res.forecast["forecast"].notna().all()
+    assert any("no intervals (lo, hi empty): the history's 16 periods" in n for n in res.notes)
+    assert not any("pooled" in n for n in res.notes)
+    longer = forecast(lines(seasonal(np.random.default_rng(2), 3, 22)), horizon=13, by=("item",))
+    assert (longer.forecast["hi"] > longer.forecast["lo"]).all()  # 22 periods: intervals
+    assert not any("no intervals" in n for n in longer.notes)
+
+
+def test_more_origins_than_the_history_holds_are_refused():
+    """``origins=1000`` on two years gave NaN accuracy figures and zero-width intervals."""
+    y = lines(intermittent(np.random.default_rng(1), 2, 104))
+    with pytest.raises(optim.InstanceError, match=r"allowed: 3\.\.(\d+) origins") as err:
+        forecast(y, horizon=13, by=("item",), origins=1000)
+    assert err.value.field == "origins"
+    most = int(re.search(r"3\.\.(\d+) origins", str(err.value)).group(1))
+    assert forecast(y, horizon=13, by=("item",), origins=most).forecast["hi"].notna().all()
+    with pytest.raises(optim.InstanceError, match="origins"):
+        forecast(y, horizon=13, by=("item",), origins=most + 1)
 
 
 def test_series_whose_lines_net_to_zero_get_zero_forecast_and_a_note():
