@@ -832,7 +832,14 @@ def _previous(path_text: str, option: str = "--previous") -> Any:
     try:
         return Segmentation.from_json(text)
     except InstanceError as exc:
-        raise InstanceError(f"{option} {path}: {exc}", field=field) from None
+        where = gate.located(exc, f"{option} {path}", text, ".json")
+        if "allowed" in str(where):
+            raise where from None
+        raise InstanceError(
+            f"{str(where).rstrip('.')}; allowed: a segmentation.json written by `optim "
+            "segment --out`.",
+            field=exc.field,
+        ) from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise InstanceError(
             f"{option} {path}: not a segmentation.json written by `optim segment --out` "

@@ -827,6 +827,39 @@ def test_garbage_previous(tmp_path, capsys):
         _refused(capsys, ["segment", str(history), "--previous", str(previous)], "prev.json")
 
 
+def test_an_edited_previous_segmentation_names_its_line_and_field(tmp_path, capsys):
+    """A segmentation.json whose info was a number ended as 'internal error:
+    AttributeError' (exit 1); a short row or a list for a table showed pandas' and Python's
+    own errors ("TypeError: list indices must be integers")."""
+    history = tmp_path / "h.csv"
+    history.write_text(
+        "date,customer,item,quantity,unit_price\n2025-01-06,C1,I1,5,2\n2025-01-13,C1,I1,3,2\n"
+    )
+    assert main(["segment", str(history), "--out", str(tmp_path / "seg")]) == 0
+    capsys.readouterr()
+    doc = json.loads((tmp_path / "seg" / "segmentation.json").read_text())
+    edits = {
+        "info": (lambda d: d.update(info=5), "info is not an object"),
+        "customers": (lambda d: d.update(customers=[]), "customers is not a table"),
+        "items.data[0]": (lambda d: d["items"]["data"][0].pop(), "items.data[0] is not a row"),
+    }
+    for field, (edit, words) in edits.items():
+        bad = json.loads(json.dumps(doc))
+        edit(bad)
+        text = json.dumps(bad, indent=1, sort_keys=True)
+        previous = tmp_path / "prev.json"
+        previous.write_text(text)
+        lines = text.splitlines()
+        key = field.split(".")[0]
+        line = next(k for k, t in enumerate(lines, 1) if t.startswith(f' "{key}":'))
+        if field == "items.data[0]":  # the row's own line
+            line = next(k for k in range(line, len(lines)) if lines[k - 1].strip() == "[")
+        message = _refused(
+            capsys, ["segment", str(history), "--previous", str(previous)], "prev.json", words
+        )
+        assert f"prev.json line {line}: " in message and "allowed: a segmentation.json" in message
+
+
 def test_version_and_help_on_every_argument(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("optim ")

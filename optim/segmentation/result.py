@@ -311,12 +311,17 @@ class Segmentation:
         if isinstance(text, Path) or (isinstance(text, str) and not text.lstrip().startswith("{")):
             text = Path(text).read_text(encoding="utf-8")
         doc = json.loads(text)
+        if not isinstance(doc, dict):
+            raise InstanceError("the document is not a JSON object.", field=None)
         frames = {
-            name: pd.DataFrame(doc[name]["data"], columns=doc[name]["columns"])
+            name: _split_table(doc[name], name)
             for name in ("items", "customers", "changes", "policy")
             if name in doc
         }
         seg = cls.from_frames(frames)
+        for name in ("info", "config"):  # (info: 5 ended in "internal error: AttributeError")
+            if not isinstance(doc.get(name, {}), dict):
+                raise InstanceError(f"{name} is not an object.", field=name)
         config = (
             SegmentationConfig.model_validate(doc["config"]) if "config" in doc else seg.config
         )
@@ -328,3 +333,26 @@ class Segmentation:
             config=config,
             info=doc.get("info", {}),
         )
+
+
+def _split_table(table: Any, name: str) -> pd.DataFrame:
+    """A table of :meth:`Segmentation.to_json` (pandas' ``split`` orientation: ``columns``
+    and ``data`` rows), checked: a list for a table, a row of another length or a column
+    that is not text ended as pandas' own errors."""
+    if not isinstance(table, dict) or not isinstance(table.get("columns"), list):
+        raise InstanceError(f"{name} is not a table (columns and data).", field=name)
+    columns = table["columns"]
+    if not all(isinstance(c, str) for c in columns) or len(set(columns)) != len(columns):
+        raise InstanceError(
+            f"{name}.columns must be distinct column names.", field=f"{name}.columns"
+        )
+    rows = table.get("data")
+    if not isinstance(rows, list):
+        raise InstanceError(f"{name}.data is not a list of rows.", field=f"{name}.data")
+    for k, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise InstanceError(
+                f"{name}.data[{k}] is not a row of {len(columns)} values (one per column).",
+                field=f"{name}.data[{k}]",
+            )
+    return pd.DataFrame(rows, columns=columns)
