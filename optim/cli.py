@@ -765,7 +765,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             field=exc.field,
             allowed=allowed or None,
         ) from None
-    except InstanceError:
+    except InstanceError as exc:
+        if exc.field in ("periods", "replications"):  # the options, not the file
+            raise InstanceError(
+                f"--periods {args.periods} --replications {args.replications}: {exc}",
+                field=exc.field,
+            ) from None
         raise
     except ValueError as exc:
         raise InstanceError(f"{path}: {exc}") from None

@@ -111,6 +111,11 @@ _ID_COLUMNS = ("stage", "stage_id", "id")
 _S_COLUMNS = ("service_time", "outbound_service_time", "committed_service_time", "S")
 _SI_COLUMNS = ("inbound_service_time", "SI")
 _SS_COLUMNS = ("safety_stock",)
+MAX_STEPS = 3e10
+"""(stage or demand row) × period × replication steps one call may simulate: the demo's 2,206
+stages and 3,377 rows over 20,000 periods × 30 replications (3.4·10^9 steps) took 20 s, so
+the cap is a few minutes. 10^6 periods × 10^4 replications ran on for hours, and SIGTERM waits
+for the compiled kernel's current piece."""
 _CHUNK_BYTES = 256 * 2**20
 _BATCHES = 20
 _ACTUAL_WITH_LEVELS = (
@@ -191,6 +196,23 @@ def simulate(
     """
     if periods < 1 or replications < 1:
         raise ValueError("periods and replications must be >= 1.")
+    from optim.errors import InstanceError
+
+    if periods < 2 and replications < 2:  # (one sample: NaN intervals read as misses)
+        raise InstanceError(
+            "one replication of one period gives no interval; allowed: periods >= 2 or "
+            "replications >= 2.",
+            field="replications",
+        )
+    steps = (len(instance.stages) + len(instance.demands)) * float(periods) * replications
+    if steps > MAX_STEPS:
+        raise InstanceError(
+            f"{periods:,} periods × {replications:,} replications over "
+            f"{len(instance.stages):,} stages and {len(instance.demands):,} demand rows are "
+            f"{steps:,.0f} simulated steps; allowed: at most {MAX_STEPS:,.0f} (a few "
+            "minutes) — fewer periods or replications.",
+            field="periods",
+        )
     if upstream not in ("guaranteed", "actual"):
         raise ValueError(f"upstream must be 'guaranteed' or 'actual', got {upstream!r}.")
     if not 0 < confidence < 1:

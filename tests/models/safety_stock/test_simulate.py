@@ -147,6 +147,25 @@ def test_bad_solutions_are_rejected():
         simulate(inst, {"1": 0, "2": 0, "3": 0}, upstream="actual", truncate_at_zero=False)
 
 
+def test_work_beyond_the_budget_and_a_single_sample_are_refused(serial_case):
+    """10^6 periods × 10^4 replications ran on for hours (SIGTERM waits for the compiled
+    kernel's piece); one replication of one period gave NaN intervals, every row a "miss"."""
+    from optim.errors import InstanceError
+    from optim.models.safety_stock.simulate import MAX_STEPS
+
+    inst, res = serial_case
+    rows = len(inst.stages) + len(inst.demands)
+    periods = int(MAX_STEPS // (rows * 10)) + 1  # just beyond the budget with 10 replications
+    with pytest.raises(InstanceError, match="simulated steps; allowed: at most") as err:
+        simulate(inst, res, periods=periods, replications=10)
+    assert err.value.field == "periods"
+    with pytest.raises(InstanceError, match="no interval") as err:
+        simulate(inst, res, periods=1, replications=1)
+    assert err.value.field == "replications"
+    table = simulate(inst, res, periods=2, replications=1)
+    assert table["ci_high"].notna().all()
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
