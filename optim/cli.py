@@ -703,7 +703,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from optim.instances import gate
-    from optim.models.safety_stock.simulate import simulate, summary_line
+    from optim.models.safety_stock.simulate import normal_approximations, simulate, summary_line
 
     _check_outputs(args, ["out"], [])
     path = Path(args.result)
@@ -782,6 +782,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table.to_string(index=False))
     print(summary_line(table))
+    approx = normal_approximations(instance)
+    if approx:
+        print(
+            f"note: {', '.join(approx)} drawn from the normal approximation with the law's own "
+            "mean and variance, as its stage was sized: the stage keeps the square-root model "
+            "(the solve's message says why)"
+        )
     if args.check and not bool(table["meets_target"].all()):
         return EXIT_TARGET_MISSED
     return EXIT_OK

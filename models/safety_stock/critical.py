@@ -128,10 +128,13 @@ __all__ = [
     "evaluate_policy",
     "greedy_levels",
     "lattice_law",
+    "law_std_dev",
+    "law_std_devs",
     "needs_levels",
     "optimal_policy",
     "policy_at",
     "resolve_distribution",
+    "stage_fallbacks",
     "stage_specs",
     "stage_table",
     "window",
@@ -239,14 +242,41 @@ def resolve_distribution(mean: float, std_dev: float, distribution: str) -> str:
     return "negative_binomial" if std_dev**2 > mean else "poisson"
 
 
+def law_std_dev(mean: float, std_dev: float, distribution: str) -> float:
+    """Standard deviation of one period's demand under its stated law: :math:`\\sqrt\\mu`
+    for ``distribution="poisson"`` (its written ``std_dev`` is ignored), the written
+    ``std_dev`` otherwise (normal, negative binomial; ``"auto"`` is normal wherever the
+    square-root model is used, :func:`resolve_distribution` only at critical-level stages)."""
+    if distribution == "poisson":
+        return math.sqrt(max(mean, 0.0))
+    return std_dev
+
+
+def law_std_devs(instance: SafetyStockInstance) -> FloatArray:
+    """:func:`law_std_dev` per demand of a ``pooling="critical_level"`` instance, the normal
+    model's :math:`\\sigma_d` wherever it is used (the square-root stages, a stage that keeps
+    it because its law is too large to tabulate, the simulator's normal draws): one law per
+    demand at every stage. Other pooling rules assume normal demand with ``std_dev``."""
+    if instance.pooling != "critical_level":
+        return np.array([d.std_dev for d in instance.demands], dtype=np.float64)
+    return np.array(
+        [law_std_dev(d.mean, d.std_dev, d.distribution) for d in instance.demands],
+        dtype=np.float64,
+    )
+
+
 def lattice_law(
     mean: float, std_dev: float, distribution: str, step: float
 ) -> tuple[str, float, float]:
     """How one period's demand is drawn, in lattice steps ``h``: ``("normal", mu, sigma)``
     (then :math:`\\max(0, \\mathrm{round}(X / h))`), ``("poisson", m, 0)`` or
     ``("negative_binomial", n, p)`` (counts of ``h`` units, mean and variance matched:
-    :math:`m = \\mu/h`, :math:`v = \\sigma^2/h^2`; a count whose :math:`v \\le m` is
-    Poisson, variance :math:`\\mu h \\ge \\sigma^2`)."""
+    :math:`m = \\mu/h`, :math:`v = \\sigma^2/h^2`), or, where a count of ``h > 1`` units
+    cannot match both moments (a Poisson law, whose count of ``h`` units would have variance
+    :math:`\\mu h`, not :math:`\\mu`; a negative binomial with :math:`\\sigma^2 \\le \\mu h`),
+    the stated law itself rounded to the lattice like the normal: ``("rounded_poisson", mu,
+    0)`` or ``("rounded_negative_binomial", r, p)`` in units (:math:`\\mathrm{round}(X/h)`,
+    a tie split between its two neighbours)."""
     dist = resolve_distribution(mean, std_dev, distribution)
     if dist == "normal" or mean <= 0:
         return ("normal", mean, std_dev)
@@ -261,7 +291,44 @@ def lattice_law(
         # m * m underflowed (a mean below ~1e-154 steps): the negative binomial's
         # P(D > 0) = 1 - p^r is below 1e-300, so both laws are the point mass at 0 in
         # doubles, and the Poisson count avoids lgamma(0).
+    if step > 1.0:
+        var = std_dev**2
+        if dist == "negative_binomial" and var > mean * (1.0 + 1e-9):
+            return ("rounded_negative_binomial", mean * mean / (var - mean), mean / var)
+        return ("rounded_poisson", mean, 0.0)
     return ("poisson", m, 0.0)
+
+
+def _rounded_count(law: str, a: float, b: float, step: float) -> Lattice:
+    """The law of :math:`\\mathrm{round}(X/h)` for a Poisson(``a``) or negative binomial
+    (``r = a``, ``p = b``) count ``X`` of units and a step ``h > 1`` (a power of two in the
+    model):
+    the bin of lattice point ``i`` holds the units strictly between :math:`(i \\pm 1/2) h` and
+    half the mass at each end, so the rounding is symmetric (mean kept to first order). The
+    cdf at the bin ends is the regularised incomplete gamma / beta function, so a mean of
+    :math:`10^{12}` takes a few hundred points (its standard deviation over ``h``)."""
+    from scipy.special import betainc, pdtr
+
+    if law == "rounded_poisson":
+        mean, sd = a, math.sqrt(a)
+    else:
+        mean = a * (1 - b) / b
+        sd = math.sqrt(mean / b)
+    lo = max(0, math.floor((mean - 14 * sd) / step))
+    hi = math.ceil((mean + 30 * sd + 30) / step) + 1
+    ends = (np.arange(lo, hi + 1, dtype=np.float64) + 0.5) * step
+
+    def cdf(k: FloatArray) -> FloatArray:  # P(X <= k), k whole
+        if law == "rounded_poisson":
+            p = pdtr(np.maximum(k, 0.0), a)
+        else:
+            p = betainc(a, np.maximum(k, 0.0) + 1.0, b)
+        return np.where(k < 0, 0.0, np.asarray(p, dtype=np.float64))
+
+    # P(X < end) + P(X = end) / 2 (an end between two counts: P(X <= end))
+    cum = 0.5 * (cdf(np.ceil(ends) - 1.0) + cdf(np.floor(ends)))
+    cum[-1] = 1.0  # the upper tail to the last point, the lower one to the first
+    return _trim(lo, np.diff(np.concatenate(([0.0], cum))))
 
 
 @lru_cache(maxsize=65536)
@@ -275,6 +342,8 @@ def demand_lattice(mean: float, std_dev: float, distribution: str, step: float) 
     if mean <= 0:
         return Lattice(0, np.ones(1))
     law, a, b = lattice_law(mean, std_dev, distribution, step)
+    if law.startswith("rounded_"):
+        return _rounded_count(law, a, b, step)
     if law == "normal":
         if std_dev <= 0:
             v = max(0, round(mean / step))
@@ -973,7 +1042,9 @@ def _paths(instance: SafetyStockInstance, pos: dict[str, int], n: int) -> list[d
     return rows
 
 
-_SPECS: list[tuple[SafetyStockInstance, tuple[str, ...], dict[int, StageSpec]]] = []
+_SPECS: list[
+    tuple[SafetyStockInstance, tuple[str, ...], dict[int, StageSpec], dict[int, str]]
+] = []
 _SPECS_KEPT = 2  # solve, its tables and its max_z comparison ask for the same instance
 
 
@@ -985,25 +1056,41 @@ def stage_specs(
     of another pooling rule have none and are not kept: the ``max_z`` comparison solved
     between a solve and its tables, the report or the simulation must not push the
     critical-level instance out."""
+    return _kept_specs(instance, n_stages, ids)[0]
+
+
+def stage_fallbacks(
+    instance: SafetyStockInstance, n_stages: int, ids: tuple[str, ...]
+) -> dict[int, str]:
+    """Stages that qualify for critical levels (:func:`_stage_specs`) but keep the
+    square-root model (``max_z`` on each demand's own mean and variance, :func:`law_std_dev`),
+    with the reason: ``{stage position: why}``. The solve's message names them."""
+    return _kept_specs(instance, n_stages, ids)[1]
+
+
+def _kept_specs(
+    instance: SafetyStockInstance, n_stages: int, ids: tuple[str, ...]
+) -> tuple[dict[int, StageSpec], dict[int, str]]:
     if instance.pooling != "critical_level":
-        return {}
-    for inst, kept_ids, specs in _SPECS:
+        return {}, {}
+    for inst, kept_ids, specs, fallbacks in _SPECS:
         if inst is instance and kept_ids == ids:
-            return specs
-    specs = _stage_specs(instance, n_stages, ids)
-    _SPECS.append((instance, ids, specs))
+            return specs, fallbacks
+    specs, fallbacks = _stage_specs(instance, n_stages, ids)
+    _SPECS.append((instance, ids, specs, fallbacks))
     for spec in specs.values():
         _MEMOS[tuple(id(s) for s in spec.segments)] = _Memo(spec.segments)
     while len(_SPECS) > _SPECS_KEPT:
         for spec in _SPECS.pop(0)[2].values():
             _MEMOS.pop(tuple(id(s) for s in spec.segments), None)
-    return specs
+    return specs, fallbacks
 
 
 def _stage_specs(
     instance: SafetyStockInstance, n_stages: int, ids: tuple[str, ...]
-) -> dict[int, StageSpec]:
-    """Stages of a ``pooling="critical_level"`` instance that get critical levels.
+) -> tuple[dict[int, StageSpec], dict[int, str]]:
+    """Stages of a ``pooling="critical_level"`` instance that get critical levels, and those
+    that qualify but keep the square-root model, with the reason (:func:`stage_fallbacks`).
 
     A stage with demand of its own qualifies when :func:`needs_levels` holds for its demands,
     or when demand served through a qualifying stage also reaches it (the stage above or below
@@ -1013,11 +1100,13 @@ def _stage_specs(
     replenishment orders as its top class (see the module docstring). A stage keeps the
     square-root model (``max_z``) when a path quantity is not a dyadic rational (0.5, 2, 3
     are; 0.3 is not) or when one period's demand would need more than ``_MAX_POINTS`` lattice
-    points. A random or fractional lead time is no exception: its stage gets the composed
-    table of :func:`.lead_times.critical_lead_time_table`.
+    points (then on each demand's own mean and variance, :func:`law_std_dev`: a Poisson
+    demand's :math:`\\sqrt\\mu`, not its ignored ``std_dev``). A random or fractional lead time
+    is no exception: its stage gets the composed table of
+    :func:`.lead_times.critical_lead_time_table`.
     """
     if instance.pooling != "critical_level":
-        return {}
+        return {}, {}
     pos = {sid: j for j, sid in enumerate(ids)}
     dem = list(instance.demands)
     own: dict[int, list[int]] = {}
@@ -1040,12 +1129,15 @@ def _stage_specs(
                     grew = True
     step = {j: own_step([dem[i] for i in idx]) for j, idx in own.items()}
     out: dict[int, StageSpec] = {}
+    fallbacks: dict[int, str] = {}
     for j in sorted(chosen):
         row = rows[j] if rows is not None else {i: 1.0 for i in own[j]}
         spec = _spec(dem, j, own[j], row, step, pos)
-        if spec is not None:
+        if isinstance(spec, str):
+            fallbacks[j] = spec
+        else:
             out[j] = spec
-    return out
+    return out, fallbacks
 
 
 def _spec(
@@ -1055,19 +1147,34 @@ def _spec(
     row: dict[int, float],
     step: dict[int, float],
     pos: dict[str, int],
-) -> StageSpec | None:
-    """One stage's classes on the common lattice of its demands, or ``None`` (see above)."""
+) -> StageSpec | str:
+    """One stage's classes on the common lattice of its demands, or why it has none (see
+    above)."""
     unit = {d: phi * step[pos[dem[d].stage]] for d, phi in row.items() if phi > 0}
-    exps = [_dyadic_exponent(v) for v in unit.values()]
-    if any(e is None for e in exps):
-        return None
-    g = 2.0 ** min(e for e in exps if e is not None)
+    odd = [d for d, v in unit.items() if _dyadic_exponent(v) is None]
+    if odd:
+        return (
+            f"the units per unit of demand {dem[odd[0]].segment!r} at stage "
+            f"{dem[odd[0]].stage!r} ({row[odd[0]]:g}) put its demand on no power-of-two "
+            "lattice of the stage"
+        )
+    g = 2.0 ** min(e for e in map(_dyadic_exponent, unit.values()) if e is not None)
+    too_large = (
+        f"one period's demand would need more than {_MAX_POINTS:,} lattice points of {g:g} units"
+    )
 
-    def law(d: int) -> Lattice:
-        base = demand_lattice(
+    def base(d: int) -> Lattice:
+        return demand_lattice(
             dem[d].mean, dem[d].std_dev, dem[d].distribution, step[pos[dem[d].stage]]
         )
-        return _scaled(base, round(unit[d] / g))
+
+    # a law scaled onto a finer lattice grows by the ratio of the steps: refuse before
+    # allocating it (a 10^12 mean on a lattice of 1/8 units would be 10^9 points)
+    if any((base(d).pmf.size - 1) * round(unit[d] / g) + 1 > _MAX_POINTS for d in unit):
+        return too_large
+
+    def law(d: int) -> Lattice:
+        return _scaled(base(d), round(unit[d] / g))
 
     order = sorted(own, key=lambda i: _priority_key(dem[i], i))
     own_set = set(own)
@@ -1082,7 +1189,7 @@ def _spec(
         target = max(float(dem[d].service_level) for d, _ in below)
         classes.insert(0, SegmentModel(flow, target, "cycle_service"))
     if sum(c.demand.pmf.size for c in classes) > _MAX_POINTS:
-        return None
+        return too_large
     mean = float(sum(dem[d].mean * phi for d, phi in row.items()))
     return StageSpec(j, tuple(order), tuple(classes), g, mean, bool(below), below)
 

@@ -321,7 +321,9 @@ def prepare_arrays(instance: SafetyStockInstance) -> GSMData:
 
     nd_ = NormalDist()
     z = np.array([nd_.inv_cdf(d.service_level) for d in dem], dtype=np.float64)
-    sigma = np.array([d.std_dev for d in dem], dtype=np.float64)
+    from optim.models.safety_stock.critical import law_std_devs
+
+    sigma = law_std_devs(instance)  # a Poisson demand's own sqrt(mean)
     mu = np.array([d.mean for d in dem], dtype=np.float64)
     if instance.pooling == "root_sum_square":
         k = np.sqrt(np.bincount(stage_of_entry, (vals * (z * sigma)[cols]) ** 2, minlength=n))

@@ -319,7 +319,9 @@ def stochastic_tables(
     if not any(needs_table(s) for s in instance.stages):
         return None
     phi = data.phi
-    sigma_d = np.array([d.std_dev for d in instance.demands], dtype=np.float64)
+    from optim.models.safety_stock.critical import law_std_devs
+
+    sigma_d = law_std_devs(instance)
     sq = phi.multiply(phi).tocsr() if phi.nnz else phi
     sigma = (
         np.sqrt(np.asarray(sq @ (sigma_d**2), dtype=np.float64))
@@ -477,7 +479,9 @@ def model_service(
     delay = int(delays[min(max(tau, 0), delays.size - 1)]) if delays is not None else 0
     x = tau + delay - int(data.lead_time[j])
     r = np.maximum(x + v, 0.0)
-    sigma_d = np.array([d.std_dev for d in instance.demands], dtype=np.float64)
+    from optim.models.safety_stock.critical import law_std_devs
+
+    sigma_d = law_std_devs(instance)
     row = data.phi[[j], :]
     sig = float(np.sqrt(np.sum((row.data * sigma_d[row.indices]) ** 2)))
     mean, spread = float(data.mean[j]) * r, sig * np.sqrt(r)

@@ -15,7 +15,10 @@ lead time :math:`T_j`, net replenishment time :math:`\\tau_j = SI_j + T_j - S_j`
 with :math:`\\mu_j = \\sum_d \\varphi_{jd} \\mu_d`, :math:`SS_j` the solution's safety stock and
 :math:`f` = ``safety_stock_factor`` (1 = as planned; < 1 a deliberate under-stock).
 In period :math:`t` demand :math:`D_d(t)` arrives at every (stage, segment) :math:`d`,
-independently over :math:`d` and :math:`t`: :math:`N(\\mu_d, \\sigma_d^2)`, or — for every demand
+independently over :math:`d` and :math:`t`: :math:`N(\\mu_d, \\sigma_d^2)` with :math:`\\sigma_d`
+the standard deviation of the demand's own law (a Poisson demand's :math:`\\sqrt{\\mu_d}`,
+:func:`optim.models.safety_stock.critical.law_std_dev`; a discrete law drawn so is listed by
+:func:`normal_approximations`), or — for every demand
 at or below a stage with critical levels — the one lattice law the model uses for it
 (:func:`optim.models.safety_stock.critical.demand_laws`), drawn by inverse transform from the
 model's own probabilities. Each (connected component, replication) draws from its own
@@ -99,7 +102,13 @@ from optim import executor
 from optim.errors import InstanceError, ResultError
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.graph import DisjointSets
-from optim.models.safety_stock.critical import StageSpec, demand_laws, policy_at, stage_specs
+from optim.models.safety_stock.critical import (
+    StageSpec,
+    demand_laws,
+    law_std_devs,
+    policy_at,
+    stage_specs,
+)
 from optim.models.safety_stock.data import GSMData, prepare
 from optim.models.safety_stock.lead_times import needs_table
 
@@ -470,6 +479,25 @@ def _stages_table(result: Any) -> pd.DataFrame | None:
     return (getattr(result, "tables", None) or {}).get("stages")
 
 
+def normal_approximations(instance: SafetyStockInstance) -> list[str]:
+    """``stage/segment (law)`` of every demand with a discrete law (Poisson, negative
+    binomial) that is drawn from the normal approximation :math:`N(\\mu, \\sigma^2)` of its
+    law's own mean and variance (:func:`~optim.models.safety_stock.critical.law_std_dev`):
+    no stage with critical levels carries it, because its stage keeps the square-root model
+    (:func:`~optim.models.safety_stock.critical.stage_fallbacks`), which sized it on that
+    approximation."""
+    if instance.pooling != "critical_level":
+        return []
+    ids = tuple(instance.stage_ids)
+    laws = demand_laws(instance, len(ids), ids)
+    out = []
+    for i, d in enumerate(instance.demands):
+        law = d.distribution
+        if law in ("poisson", "negative_binomial") and d.mean > 0 and i not in laws:
+            out.append(f"{d.stage}/{d.segment} ({law})")
+    return out
+
+
 def summary_line(table: pd.DataFrame) -> str:
     """``k of n targets met; misses: stage/segment (measure ci_high < target), ...``."""
     miss = table[~table["meets_target"].astype(bool)]
@@ -651,7 +679,7 @@ class _Draws:
         return _Draws(
             kind,
             np.array([d.mean for d in dem], dtype=np.float64),
-            np.array([d.std_dev for d in dem], dtype=np.float64),
+            law_std_devs(instance),  # normal draws: a Poisson demand's sqrt(mean)
             lo,
             step,
             np.concatenate(cdfs) if cdfs else np.zeros(0),

@@ -111,7 +111,9 @@ def simulate(
     horizon = warmup + periods + int(s_out.max(initial=0))
 
     dem = instance.demands
-    sd = np.array([d.std_dev for d in dem], dtype=np.float64)
+    from optim.models.safety_stock.critical import law_std_devs
+
+    sd = law_std_devs(instance)
     pos = {sid: j for j, sid in enumerate(data.ids)}
     dstage = np.array([pos[d.stage] for d in dem], dtype=np.int64)
     report = np.unique(dstage)  # stages whose promise is reported

@@ -670,24 +670,30 @@ def _pooling_note(
         )
     if instance.pooling != "critical_level" or objective is None:
         return ""
-    from optim.models.safety_stock.critical import stage_specs
+    from optim.models.safety_stock.critical import stage_fallbacks, stage_specs
 
     specs = stage_specs(instance, data.n, data.ids)
+    fallbacks = stage_fallbacks(instance, data.n, data.ids)
     info["critical_level_stages"] = len(specs)
+    if fallbacks:
+        info["square_root_fallback_stages"] = {data.ids[j]: why for j, why in fallbacks.items()}
+    fell = _fallback_note(instance, data, fallbacks)
     if strictest:
         return (
             f"cover the strictest (the comparison point of critical levels): {len(specs)} "
             "shared stage(s) without reservation (critical levels 0), every segment covered at "
             "its stage's strictest target on the critical-level model's demand laws"
-        )
+        ) + (f"; {fell}" if fell else "")
     if not specs:
+        if fell:
+            return f"critical levels at no stage; {fell}"
         return "critical levels: no stage serves segments with different targets (as max_z)"
     if clock.expired() or not compare:
         why = "time limit reached" if compare else "not asked for"
         return (
             f"critical levels at {len(specs)} shared stage(s), each segment at its own target "
             f"(max_z comparison skipped: {why})"
-        )
+        ) + (f"; {fell}" if fell else "")
     left = clock.left()
     ref = _solve(
         instance,
@@ -697,8 +703,11 @@ def _pooling_note(
     )
     _COMPARISONS.append((instance, ref))
     del _COMPARISONS[:-_COMPARISONS_KEPT]
+    tail = f"; {fell}" if fell else ""
     if ref.objective is None:
-        return "critical levels: each segment at its own target (max_z comparison not solved)"
+        return (
+            "critical levels: each segment at its own target (max_z comparison not solved)" + tail
+        )
     saving = ref.objective - objective
     info["max_z_cost"] = ref.objective
     info["saving_vs_max_z"] = saving
@@ -710,8 +719,32 @@ def _pooling_note(
     )
     if saving < 0:  # only when a solve stopped early: both tables are ordered pointwise
         gaps = f"gaps {gap or 0.0:.3%} and {ref.gap or 0.0:.3%}"
-        return f"{head}, {-saving:.6g} more: a solve stopped before optimality ({gaps})"
-    return f"{head}, saving {saving:.6g} ({saving / max(ref.objective, 1e-12):.1%})"
+        return f"{head}, {-saving:.6g} more: a solve stopped before optimality ({gaps}){tail}"
+    return f"{head}, saving {saving:.6g} ({saving / max(ref.objective, 1e-12):.1%}){tail}"
+
+
+def _fallback_note(instance: SafetyStockInstance, data: GSMData, fallbacks: dict[int, str]) -> str:
+    """The stages that qualify for critical levels but keep the square-root model, and why
+    (:func:`~optim.models.safety_stock.critical.stage_fallbacks`): their segments are covered
+    at the stage's strictest target (max_z), on the normal approximation with each demand's
+    own mean and variance (a Poisson demand's variance is its mean)."""
+    if not fallbacks:
+        return ""
+    parts = []
+    for j, why in fallbacks.items():
+        segs = [d for d in instance.demands if d.stage == data.ids[j]]
+        differ = len({(float(d.service_level), d.service_measure) for d in segs}) > 1
+        laws = sorted({d.distribution for d in segs if d.distribution not in ("auto", "normal")})
+        what = "serves segments with different targets" if differ else "qualifies"
+        law = f" ({', '.join(laws)} demand)" if laws else ""
+        parts.append(f"stage {data.ids[j]!r}{law} {what} but {why}")
+    keeps = "these stages keep" if len(parts) > 1 else "it keeps"
+    return (
+        "no critical levels where " + "; ".join(parts) + f": {keeps} the square-root model "
+        "(max_z: every segment covered at the stage's strictest target, no reservation) on "
+        "the normal approximation with each demand's own mean and variance (Poisson: "
+        "variance = mean; its std_dev is ignored)"
+    )
 
 
 def _tables(
@@ -764,7 +797,7 @@ def _segment_columns(
     """
     from statistics import NormalDist
 
-    from optim.models.safety_stock.critical import policy_at, stage_specs
+    from optim.models.safety_stock.critical import law_std_devs, policy_at, stage_specs
     from optim.models.safety_stock.lead_times import (
         critical_lead_time_policy,
         model_service,
@@ -775,7 +808,7 @@ def _segment_columns(
     dem = instance.demands
     nd = len(dem)
     pos = {sid: j for j, sid in enumerate(data.ids)}
-    sigma = np.array([d.std_dev for d in dem], dtype=np.float64)
+    sigma = law_std_devs(instance)
     pooled = np.sqrt(np.asarray(data.phi.multiply(data.phi) @ (sigma**2), dtype=np.float64))
     out: dict[str, list[Any]] = {
         "service_measure": [d.service_measure for d in dem],

@@ -73,7 +73,7 @@ def all_stocking_tables(instance: SafetyStockInstance, data: GSMData) -> list[ND
     """
     import math
 
-    from optim.models.safety_stock.critical import optimal_policy, stage_specs
+    from optim.models.safety_stock.critical import law_std_devs, optimal_policy, stage_specs
     from optim.models.safety_stock.lead_times import (
         _mean_lead_time,
         _stage_z,
@@ -87,7 +87,7 @@ def all_stocking_tables(instance: SafetyStockInstance, data: GSMData) -> list[ND
     )
 
     specs = stage_specs(instance, data.n, data.ids) if instance.pooling == "critical_level" else {}
-    sigma_d = np.array([d.std_dev for d in instance.demands], dtype=np.float64)
+    sigma_d = law_std_devs(instance)
     sq = data.phi.multiply(data.phi).tocsr() if data.phi.nnz else data.phi
     sigma_all = (
         np.sqrt(np.asarray(sq @ (sigma_d**2), dtype=np.float64))

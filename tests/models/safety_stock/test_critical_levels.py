@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _gsm_testlib import random_network
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from optim.cli import main
@@ -199,12 +199,15 @@ def test_compiled_search_equals_the_reference(seed, k, law, periods):
 )
 def test_count_lattices_equal_the_direct_formula_bit_for_bit(mean, spread, law, e):
     """The count laws use a kept table of log-factorials and map ``math.lgamma`` over arrays:
-    the very numbers of the direct formula (one ``math.lgamma`` per point), bit for bit."""
+    the very numbers of the direct formula (one ``math.lgamma`` per point), bit for bit.
+    (A law a count of ``h > 1`` units cannot match in mean and variance is the stated law
+    rounded to the lattice instead: test_gsm_large_laws.)"""
     from optim.models.safety_stock.critical import _trim, lattice_law
 
     h = 2.0**e
     got = demand_lattice.__wrapped__(mean, math.sqrt(mean) * spread, law, h)
     kind, a, b = lattice_law(mean, math.sqrt(mean) * spread, law, h)
+    assume(not kind.startswith("rounded_"))
     if kind == "poisson":
         k = np.arange(int(a + 14 * math.sqrt(a) + 30) + 1, dtype=np.float64)
         lg = np.array([math.lgamma(v + 1.0) for v in k.tolist()])
