@@ -104,6 +104,15 @@ def stage_array_bytes(s_max: Any, si_max: Any) -> Any:
     return (s_max + 1.0) * (si_max + 1.0) * 8 * 5
 
 
+def lead_time_table_bytes(longest: Any, points: Any) -> Any:
+    """Bytes of the stage table of a random or fractional lead time: :math:`(L_j + 1) \\times`
+    points 8-byte floats (``points`` the lead-time law's values, :attr:`~optim.instances.
+    safety_stock.Stage.table_points`) and about ten temporaries of its size, :math:`L_j` the
+    longest replenishment time. The one estimate of the gate and of the solve
+    (:func:`optim.models.safety_stock.data.check_size`)."""
+    return (longest + 1.0) * points * 8 * 10
+
+
 def shown(value: Any) -> str:
     """A value as the planner wrote it: text in quotes, numbers plain (never
     ``np.float64(nan)``), an empty cell as ``(empty)``."""
@@ -1315,13 +1324,20 @@ def check_gsm_memory(
     where: str = "stages",
     caps: dict[str, Any] | None = None,
     random: dict[str, tuple[str, Any]] | None = None,
+    serial: bool = False,
+    tables: dict[str, int] | None = None,
 ) -> None:
     """Refuse a safety-stock instance whose estimated memory exceeds
     :func:`memory_limit`, or one stage's solver arrays :data:`STAGE_MEMORY_BYTES`
     (``caps``: stage id -> the least ``max_service_time`` of the stage and its demands),
-    before anything is allocated. ``lead_times`` are the solvers' :math:`T_j`; ``random``:
-    stage id -> (field, value as written) of a random lead time whose :math:`T_j` its
-    spread sets (``lead_time_std_dev``, ``lead_time_distribution``)."""
+    or one stage's lead-time table :data:`STAGE_MEMORY_BYTES` (``tables``: stage id -> the
+    points of its lead-time law, :func:`lead_time_table_bytes`), before anything is
+    allocated. ``lead_times`` are the solvers' :math:`T_j`; ``random``: stage id -> (field,
+    value as written) of a random lead time whose :math:`T_j` its spread sets
+    (``lead_time_std_dev``, ``lead_time_distribution``). A ``serial`` chain is solved
+    without the tree DP's arrays (models/safety_stock/serial.py), so only its lead-time
+    tables are checked: the solve refused a chain's lead_time_std_dev 1e12 on them that
+    ``optim validate`` passed."""
     peak, longest = gsm_memory_bytes(lead_times, external, arcs, tree=tree)
     worst = max(lead_times, key=lambda s: lead_times[s])
     leaf, value = (random or {}).get(worst, ("lead_time", lead_times[worst]))
@@ -1333,7 +1349,7 @@ def check_gsm_memory(
             f"{leaf} {shown(value)}"
         )
     limit = memory_limit()
-    if peak > limit:
+    if not serial and peak > limit:
         raise InstanceError(
             f"{where}: the longest replenishment time is {longest:,} periods ({largest}), so "
             "the solve would need "
@@ -1342,7 +1358,9 @@ def check_gsm_memory(
             "instead of days).",
             field=field,
         )
-    stage, need = _largest_stage_arrays(lead_times, external, arcs, caps or {})
+    stage, need = (
+        _largest_stage_arrays(lead_times, external, arcs, caps or {}) if not serial else ("", 0)
+    )
     if need > STAGE_MEMORY_BYTES:
         # the solve's own check (models/safety_stock/data.py check_size, same estimate):
         # it ran after the stage tables, so `optim validate` passed what `optim solve`
@@ -1352,6 +1370,20 @@ def check_gsm_memory(
             f"arrays ({largest}); allowed: "
             f"at most {STAGE_MEMORY_BYTES / 2**30:g} GiB per stage — count lead times in "
             "coarser periods (weeks instead of days).",
+            field=field,
+        )
+    stage, need = "", 0.0
+    for sid, inbound in _inbound(lead_times, external, arcs):
+        if sid in (tables or {}):
+            size = lead_time_table_bytes(float(inbound + lead_times[sid]), (tables or {})[sid])
+            if size > need:
+                stage, need = sid, size
+    if need > STAGE_MEMORY_BYTES:
+        raise InstanceError(
+            f"{where}: stage {stage!r} would need about {need / 2**30:,.1f} GiB for the "
+            f"table of its random lead time ({largest}); allowed: at most "
+            f"{STAGE_MEMORY_BYTES / 2**30:g} GiB per stage — count lead times in coarser "
+            "periods (weeks instead of days).",
             field=field,
         )
 

@@ -38,6 +38,8 @@ __all__ = [
 PROBABILITY_TOLERANCE = 1e-6
 #: a normal lead time is considered up to mean + NORMAL_SPAN std devs (the solvers' T_j)
 NORMAL_SPAN = 3.0
+#: equiprobable quadrature nodes of a normal lead time (its stage table's points)
+NORMAL_NODES = 101
 
 Pooling = Literal["critical_level", "max_z", "root_sum_square", "additive"]
 POOLINGS = ("critical_level", "max_z", "root_sum_square", "additive")
@@ -152,6 +154,21 @@ class Stage(Frozen):
         else:
             top = float(self.lead_time) + NORMAL_SPAN * float(self.lead_time_std_dev or 0.0)
         return math.ceil(top - 1e-12)
+
+    @property
+    def table_points(self) -> int | None:
+        """Points of the lead-time law in the stage's exact table
+        (:mod:`optim.models.safety_stock.lead_times`): :data:`NORMAL_NODES` for a normal lead
+        time, the values of a discrete one, 1 for a fractional deterministic one; ``None``
+        for a deterministic whole lead time (the square-root model needs no table)."""
+        if self.lead_time_distribution is not None:
+            values = [p.value for p in self.lead_time_distribution]
+            if len(values) == 1 and values[0] == int(values[0]):
+                return None
+            return len(values)
+        if self.lead_time_std_dev:
+            return NORMAL_NODES
+        return None if float(self.lead_time) == int(self.lead_time) else 1
 
     @model_validator(mode="before")
     @classmethod
@@ -496,7 +513,8 @@ class SafetyStockInstance(Document):
         from optim.instances.gate import check_gsm_memory
 
         # a serial chain is solved in O(N^2) without the (L+1)^2 arrays (models/safety_stock/
-        # serial.py), so only other networks are refused on the estimate
+        # serial.py): only its lead-time tables are estimated (the solve refused a chain's
+        # lead_time_std_dev 1e12 on them, which validate passed)
         indeg: dict[str, int] = {}
         outdeg: dict[str, int] = {}
         for a in self.arcs:
@@ -507,31 +525,30 @@ class SafetyStockInstance(Document):
             and max(indeg.values(), default=0) <= 1
             and max(outdeg.values(), default=0) <= 1
         )
-        if not serial:
-            caps = {
-                s.id: s.max_service_time for s in self.stages if s.max_service_time is not None
-            }
-            for d in self.demands:
-                caps[d.stage] = min(caps.get(d.stage, d.max_service_time), d.max_service_time)
-            # the solvers' T_j: a normal lead time's spread counts (lead_time 3 with
-            # lead_time_std_dev 1e12 passed, then the solve refused it naming no file)
-            random = {
-                s.id: (
-                    ("lead_time_distribution", [p.value for p in s.lead_time_distribution])
-                    if s.lead_time_distribution is not None
-                    else ("lead_time_std_dev", s.lead_time_std_dev)
-                )
-                for s in self.stages
-                if s.stochastic_lead_time
-            }
-            check_gsm_memory(
-                {s.id: s.solver_lead_time for s in self.stages},
-                {s.id: s.external_service_time for s in self.stages},
-                [(a.source, a.target) for a in self.arcs],
-                tree=self.is_spanning_tree(),
-                caps=caps,
-                random=random,
+        caps = {s.id: s.max_service_time for s in self.stages if s.max_service_time is not None}
+        for d in self.demands:
+            caps[d.stage] = min(caps.get(d.stage, d.max_service_time), d.max_service_time)
+        # the solvers' T_j: a normal lead time's spread counts (lead_time 3 with
+        # lead_time_std_dev 1e12 passed, then the solve refused it naming no file)
+        random = {
+            s.id: (
+                ("lead_time_distribution", [p.value for p in s.lead_time_distribution])
+                if s.lead_time_distribution is not None
+                else ("lead_time_std_dev", s.lead_time_std_dev)
             )
+            for s in self.stages
+            if s.stochastic_lead_time
+        }
+        check_gsm_memory(
+            {s.id: s.solver_lead_time for s in self.stages},
+            {s.id: s.external_service_time for s in self.stages},
+            [(a.source, a.target) for a in self.arcs],
+            tree=self.is_spanning_tree(),
+            caps=caps,
+            random=random,
+            serial=serial,
+            tables={s.id: p for s in self.stages if (p := s.table_points) is not None},
+        )
         return self
 
     # --- small conveniences -------------------------------------------------------------

@@ -469,17 +469,37 @@ def test_a_random_lead_times_spread_counts_in_the_memory_estimate(tmp_path, caps
         )
 
 
-def test_a_solves_refusal_of_an_instance_field_names_the_file_and_line(tmp_path, capsys):
-    """A serial chain's lead-time tables over the budget are refused by the solve (the gate's
-    estimate is for the DP arrays a serial chain does not build): the message named neither
-    file nor line."""
+@pytest.mark.parametrize("stages", [1, 3])
+def test_a_serial_chains_lead_time_tables_are_refused_by_validate_as_by_solve(
+    tmp_path, capsys, stages
+):
+    """A serial chain (one stage, or plant -> dc -> store_a) with lead_time_std_dev 1e12: its
+    lead-time tables are over the budget. The gate skipped serial chains (no tree-DP arrays),
+    so `optim validate` exited 0 and `optim solve` refused (naming file and line only since
+    the previous fix): both now give the same one message, exit 2, naming the file, the
+    field's line, the field and its value and what is allowed."""
     doc = _gsm_doc()
-    doc["stages"], doc["arcs"] = doc["stages"][:1], []
+    keep = {"plant", "dc", "store_a"} if stages == 3 else {"plant"}
+    doc["stages"] = [s for s in doc["stages"] if s["id"] in keep]
+    doc["arcs"] = [a for a in doc["arcs"] if a["source"] in keep and a["target"] in keep]
+    assert len(doc["arcs"]) == stages - 1
     doc["stages"][0]["lead_time_std_dev"] = 1e12
-    doc["demands"] = [{**doc["demands"][0], "stage": "plant"}]
-    path = _write_json(tmp_path / "one.json", doc)
-    line = _line_of(path, '"lead_time"')
-    _refused(capsys, ["solve", str(path)], f"{path} line {line}: stage 'plant'", "GiB")
+    served = "store_a" if stages == 3 else "plant"
+    doc["demands"] = [{**doc["demands"][0], "stage": served}]
+    path = _write_json(tmp_path / "chain.json", doc)
+    line = _line_of(path, '"lead_time_std_dev"')
+    messages = [
+        _refused(
+            capsys,
+            argv,
+            f"{path} line {line}:",
+            "from its lead_time_std_dev 1000000000000",
+            "table of its random lead time",
+            "allowed: at most 2 GiB per stage",
+        )
+        for argv in (["validate", str(path)], ["solve", str(path)])
+    ]
+    assert messages[0] == messages[1]
 
 
 # ----------------------------------------------------------------- CLI options and outputs

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from optim.errors import InstanceError
-from optim.instances.gate import STAGE_MEMORY_BYTES, stage_array_bytes
+from optim.instances.gate import STAGE_MEMORY_BYTES, lead_time_table_bytes, stage_array_bytes
 from optim.instances.safety_stock import SafetyStockInstance
 from optim.models.graph import topological_order
 
@@ -377,14 +377,10 @@ def check_size(
     :func:`prepare` checks the tables only (``tables_only``); the solve checks the solver
     arrays before the tree DP or a MIP (the serial-chain path needs neither).
     """
-    from optim.models.safety_stock.lead_times import NORMAL_NODES, lead_time_model, needs_table
-
     need = np.zeros(s_max.size) if tables_only else stage_array_bytes(s_max, si_max)
     for j, stage in enumerate(instance.stages):  # lead-time tables: (L_j + 1) x points
-        if needs_table(stage):
-            kind, v, _, _ = lead_time_model(stage)
-            points = NORMAL_NODES if kind == "normal" else v.size
-            need[j] = max(need[j], float(si_max[j] + lead[j] + 1) * points * 8 * 10)
+        if (points := stage.table_points) is not None:
+            need[j] = max(need[j], lead_time_table_bytes(float(si_max[j] + lead[j]), points))
     j = int(np.argmax(need)) if need.size else 0
     if need.size and need[j] > budget:
         k = int(np.argmax(lead))

@@ -130,6 +130,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr, ndtri
 
+from optim.instances.safety_stock import NORMAL_NODES as _NORMAL_NODES
 from optim.instances.safety_stock import NORMAL_SPAN
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ __all__ = [
     "two_moment_stock",
 ]
 
-NORMAL_NODES = 101  # equiprobable quadrature nodes of a normal lead time
+NORMAL_NODES = _NORMAL_NODES  # equiprobable quadrature nodes of a normal lead time
 
 FloatArray = NDArray[np.float64]
 
@@ -211,8 +212,7 @@ def needs_table(stage: Stage) -> bool:
     """True unless the lead time is a deterministic whole number (the square-root model)."""
     if _whole(stage):
         return False
-    kind, v, _, _ = lead_time_model(stage)
-    return kind == "normal" or v.size > 1 or float(v[0]) != int(v[0])
+    return stage.table_points is not None
 
 
 def mixture_quantile(
