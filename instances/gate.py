@@ -63,6 +63,7 @@ __all__ = [
     "check_number",
     "check_output",
     "check_text",
+    "csv_record",
     "dump_yaml",
     "field_line",
     "iso_day",
@@ -72,6 +73,7 @@ __all__ = [
     "memory_limit",
     "parse_json",
     "parse_yaml",
+    "read_csv_chunks",
     "read_csv_text",
     "read_text",
     "shown",
@@ -1061,7 +1063,75 @@ def read_csv_text(
     # the first line, whatever ends it: a file with old Mac line ends (a lone \r) has no
     # \n, and its whole text as one "line" made the csv module fail (exit 1)
     end = _LINE_END.search(text)
-    header_line = text[: end.start()] if end else text
+    header, norm = _csv_header(name, text[: end.start()] if end else text)
+    wanted = set(norm if text_columns is None else text_columns)
+
+    def lines() -> Any:  # the text's lines, for the error path
+        return contextlib.nullcontext(io.StringIO(text, newline=""))
+
+    with _csv_parsing(name, len(header), lines):
+        frame = pd.read_csv(
+            io.BytesIO(data),  # checked UTF-8 above; the C reader drops a BOM
+            dtype={h: str for h, n in zip(header, norm, strict=True) if n in wanted},
+            **_CSV_OPTIONS,
+        )
+    frame.columns = [h.strip() for h in header] if keep_case else norm
+    frame.index = _record_lines(text, len(frame))
+    frame = _without_blank_rows(frame)
+    frame.attrs["source"] = name
+    frame.attrs["text_cells"] = True  # every cell is the text as written (no booleans)
+    return frame
+
+
+def read_csv_chunks(
+    path: str | Path, name: str, chunk_rows: int, *, keep_case: bool = False
+) -> Iterator[Any]:
+    """:func:`read_csv_text` of a file too large to hold, in chunks of at most ``chunk_rows``
+    rows, every cell as the text written: the same header checks, the same refusals of a
+    row with more cells than the header or an unclosed quote (their line as the planner
+    sees it), blank rows dropped alike (a chunk may hold fewer rows; the rows are those of
+    :func:`read_csv_text`, in order). The file checks of :func:`read_bytes` and
+    :func:`decode` are the caller's (:func:`check_text_stream`: once, not per reading)."""
+    import pandas as pd
+
+    path = Path(path)
+
+    def lines() -> Any:  # the file's lines, for the error path
+        return path.open(encoding="utf-8-sig", newline="")
+
+    with lines() as fh:
+        first = fh.readline()  # (newline="": a lone \r ends the line too)
+        if not first.strip() and all(not b.strip() for b in iter(lambda: fh.read(1 << 20), "")):
+            raise refuse(name, "is empty", allowed="a header line and data rows")
+    header, norm = _csv_header(name, first.rstrip("\r\n"))
+    with _csv_parsing(name, len(header), lines):
+        reader = pd.read_csv(path, dtype=str, chunksize=chunk_rows, **_CSV_OPTIONS)
+    with reader:
+        while True:
+            with _csv_parsing(name, len(header), lines):
+                chunk = next(reader, None)
+            if chunk is None:
+                return
+            chunk.columns = [h.strip() for h in header] if keep_case else norm
+            yield _without_blank_rows(chunk)
+
+
+_CSV_OPTIONS: dict[str, Any] = {
+    "keep_default_na": False,  # only an empty cell is missing: NA (North America) is text
+    "na_values": [""],
+    "skip_blank_lines": False,  # blank lines are rows (the free line numbering), then dropped
+    "on_bad_lines": "error",
+    # a first data row with more cells than the header made pandas take the first column as
+    # the index: every column shifted (product 'key', quantity 'DC1'); index_col=False keeps
+    # the columns, and warns of cells past the header, which _csv_parsing makes an error
+    "index_col": False,
+}
+"""pandas' reading of a CSV file for :func:`read_csv_text` and :func:`read_csv_chunks`."""
+
+
+def _csv_header(name: str, header_line: str) -> tuple[list[str], list[str]]:
+    """The header's cells and their names stripped and lower-cased; an empty header, an
+    empty or repeated name refused at line 1."""
     header = next(csv.reader([header_line]))
     norm = [h.strip().lower() for h in header]
     if not header_line.strip():
@@ -1084,29 +1154,30 @@ def read_csv_text(
                 field=col,
                 allowed="each column once",
             )
+    return header, norm
+
+
+@contextlib.contextmanager
+def _csv_parsing(name: str, width: int, lines: Any) -> Iterator[None]:
+    """pandas' reading of ``name`` (``width`` header cells) in this block, its errors as
+    refusals naming the line; ``lines()``: a context manager of the file's lines, opened
+    only on the error path. Cells past the header are an error (the warning filter is
+    process-wide: the service reads CSV files in threads, hence the lock, held only while
+    pandas reads, never across a chunk's use)."""
+    import pandas as pd
+
     try:
-        wanted = set(norm if text_columns is None else text_columns)
-        # a first data row with more cells than the header made pandas take the first column
-        # as the index: every column shifted (product 'key', quantity 'DC1'); index_col=False
-        # keeps the columns, and warns of cells past the header, which is made an error (the
-        # filter is process-wide: the service reads CSV files in threads, hence the lock)
         with _PARSER_WARNINGS, warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.BytesIO(data),  # checked UTF-8 above; the C reader drops a BOM
-                dtype={h: str for h, n in zip(header, norm, strict=True) if n in wanted},
-                keep_default_na=False,
-                na_values=[""],
-                skip_blank_lines=False,
-                on_bad_lines="error",
-                index_col=False,
-            )
+            yield
     except pd.errors.ParserWarning:
-        raise _long_row(name, text, len(header), None) from None
+        with lines() as text:
+            raise _long_row(name, text, width, None) from None
     except pd.errors.ParserError as exc:
         saw = re.search(r"Expected (\d+) fields in line (\d+), saw", str(exc))
-        if saw and int(saw.group(1)) == len(header):  # a later row: worded as the first one
-            raise _long_row(name, text, len(header), int(saw.group(2))) from None
+        if saw and int(saw.group(1)) == width:  # a later row: worded as the first one
+            with lines() as text:
+                raise _long_row(name, text, width, int(saw.group(2))) from None
         m = re.search(r"line (\d+)", str(exc))
         quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
         line = int(m.group(1)) if m else int(quote.group(1)) + 1 if quote else None
@@ -1120,8 +1191,10 @@ def read_csv_text(
         ) from None
     except (ValueError, OSError) as exc:
         raise refuse(name, f"cannot be read as CSV ({' '.join(str(exc).split())})") from None
-    frame.columns = [h.strip() for h in header] if keep_case else norm
-    frame.index = _record_lines(text, len(frame))
+
+
+def _without_blank_rows(frame: Any) -> Any:
+    """``frame`` without its blank rows (every cell missing: a blank line, or only commas)."""
     if len(frame):
         first = frame.iloc[:, 0].isna().to_numpy()  # a blank line is missing everywhere
         if first.any():
@@ -1129,19 +1202,18 @@ def read_csv_text(
             blank[first] = frame[first].isna().all(axis=1).to_numpy()
             if blank.any():
                 frame = frame[~blank]
-    frame.attrs["source"] = name
-    frame.attrs["text_cells"] = True  # every cell is the text as written (no booleans)
     return frame
 
 
 _PARSER_WARNINGS = threading.Lock()
 
 
-def _long_row(name: str, text: str, width: int, line: int | None) -> InstanceError:
+def _long_row(name: str, lines: Iterable[str], width: int, line: int | None) -> InstanceError:
     """The refusal of the first record with more than ``width`` cells — one trailing empty
     cell aside, which pandas reads as none (``1,2,``) — naming its line and the cells past
-    the header (``line``: pandas' own, when the csv module finds none)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    the header (``lines``: the file's, read with ``newline=""``; ``line``: pandas' own, when
+    the csv module finds none)."""
+    reader = csv.reader(lines)
     before, extra = 0, None
     for cells in reader:
         if len(cells) > width + 1 or (len(cells) == width + 1 and cells[width] != ""):
@@ -1175,6 +1247,26 @@ def _record_lines(text: str, rows: int) -> Any:
     if len(starts) - 1 != rows:  # pragma: no cover - pandas and csv split records alike
         return pd.RangeIndex(2, 2 + rows)
     return pd.Index(starts[1:])
+
+
+def csv_record(path: str | Path, row: int) -> tuple[int, list[str]] | None:
+    """Data row ``row`` of a CSV file (from 0; blank rows skipped, as :func:`read_csv_text`
+    and :func:`read_csv_chunks` skip them): the file line it starts on (header = line 1)
+    and its cells as written; None when the file cannot be read that far. For messages:
+    the file is read again, up to the row, only on the error path."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            before, seen = 0, -1  # the header is record -1
+            for record in reader:
+                if any(record):
+                    if seen == row:
+                        return before + 1, record
+                    seen += 1
+                before = reader.line_num
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return None
 
 
 def first_blank_line(frame: Any, column: str) -> int | None:
