@@ -36,8 +36,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Hashable
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -211,29 +210,10 @@ def located_in_folder(exc: InstanceError, folder: Path) -> InstanceError:
         line = 1 if column is not None or "row" in message else None
     else:
         column = field.split("].", 1)[1] if "]." in field else None
-        line = _record_line(path, int(row))
+        record = gate.csv_record(path, int(row))
+        line = record[0] if record else None
     head = gate.where(path.name, line, column) + (m.group(3) or "")
     return InstanceError(f"{head}: {message[m.end() :]}", field=exc.field)
-
-
-def _record_line(path: Path, row: int) -> int | None:
-    """The file line data row ``row`` (from 0) starts on, as pandas counts rows (blank lines
-    skipped); None when the file cannot be read that far."""
-    import csv
-
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            before, seen = 0, -1  # the header is record -1
-            for record in reader:
-                if record:
-                    if seen == row:
-                        return before + 1
-                    seen += 1
-                before = reader.line_num
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    return None
 
 
 def read_csv_frames(folder: str | Path) -> dict[str, Any]:
@@ -257,7 +237,7 @@ def read_csv_frames(folder: str | Path) -> dict[str, Any]:
                     field=table,
                 )
             continue
-        frames[table] = read_csv(path, table, str_columns=id_cols[table])
+        frames[table] = read_csv(path, str_columns=id_cols[table])
     if "demand" in frames and "locations" in frames["demand"].columns:
         frames["demand"]["locations"] = _split_locations(frames["demand"]["locations"])
     if "previous" in frames:  # last week's allocation is given to be kept where it can be
@@ -265,41 +245,22 @@ def read_csv_frames(folder: str | Path) -> dict[str, Any]:
     return frames
 
 
-def read_csv(path: Path, table: str, *, str_columns: list[str]) -> pd.DataFrame:
-    """Read one CSV table; empty or unreadable files are an :class:`InstanceError`, and the
-    input gate's file checks come first: a folder named demand.csv was "internal error:
-    IsADirectoryError", a binary file "unknown field(s) 'Unnamed: 0'" and a Latin-1 byte a
-    codec message without its line."""
-    import io
-
+def read_csv(path: Path, *, str_columns: list[str]) -> pd.DataFrame:
+    """One CSV table through the input gate (:func:`optim.instances.gate.read_csv_text`, as
+    capacity folders are read): ``str_columns`` as the text written, numbers parsed by
+    pandas' C reader, rows counted from 0 (blank rows dropped). Its own pandas reading took
+    a first row's extra cell as the index (every column shifted: "item 'WIDGET' is not a
+    known item (known: DC1)"), named a repeated column 'quantity.1' and an unnamed one
+    'Unnamed: 5'. ``attrs["csv_file"]``: a message shows a number as written in the file
+    (:func:`optim.instances.tables.number_column`), not as pandas typed its column (a 1.5
+    or a blank line elsewhere showed -40 as -40.0, and a split run's piece, without them,
+    as -40)."""
     from optim.instances import gate
 
-    data = gate.read_bytes(path, "CSV file", gate.MAX_CSV_BYTES)
-    gate.check_text(data, str(path))  # (pandas reads the bytes)
-    with csv_errors(path, table):
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            dtype=dict.fromkeys(str_columns, str),
-            # only an empty cell is missing, as in planning folders (gate.read_csv): pandas'
-            # default NA words made the location NA (North America) or the item null "(empty)"
-            keep_default_na=False,
-            na_values=[""],
-        )
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.astype({c: object for c in str_columns if c in frame.columns})
-
-
-@contextmanager
-def csv_errors(path: Path, table: str) -> Iterator[None]:
-    """An empty or unreadable CSV file read in this block is an :class:`InstanceError`."""
-    try:
-        yield
-    except pd.errors.EmptyDataError:
-        raise InstanceError(
-            f"{path}: the file is empty; {table} needs a header row", table
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InstanceError(f"{path}: not a readable CSV file ({exc})", table) from None
+    frame = gate.read_csv_text(path, str(path), str_columns, keep_case=True)
+    frame = frame.reset_index(drop=True)
+    frame.attrs["csv_file"] = str(path)
+    return frame
 
 
 def _validated(data: dict[str, Any]) -> dict[str, pd.DataFrame]:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from optim.errors import InstanceError
-from optim.instances.gate import text_hint
+from optim.instances.gate import csv_record, text_hint
 
 
 def _shown(value: Any) -> str:
@@ -28,6 +28,21 @@ def _shown(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "(empty)"  # a missing cell, never 'nan'
     return repr(value)
+
+
+def _cell(frame: pd.DataFrame, col: str, row: int) -> str:
+    """A cell for messages: a number of a CSV file's table (``attrs["csv_file"]``, rows
+    from 0) as written there (``-40``, ``-40.0``, ``1e3``; the file is read again up to the
+    row), whatever pandas made of its column; else :func:`_shown`."""
+    value = frame[col].iloc[row]
+    source = frame.attrs.get("csv_file")
+    number = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+    if source is not None and number and value == value:
+        record = csv_record(source, row)
+        k = list(frame.columns).index(col)
+        if record is not None and k < len(record[1]):
+            return record[1][k].strip()
+    return _shown(value)
 
 
 def _where(table: str, frame: pd.DataFrame, row: int, id_col: str | None) -> str:
@@ -198,7 +213,7 @@ def number_column(
             row = int(np.flatnonzero(bad)[0])
             raise InstanceError(
                 f"{_where(table, frame, row, id_col)}: {col} must be {allowed}, "
-                f"got {_shown(raw.iloc[row])}",
+                f"got {_cell(frame, col, row)}",
                 field=f"{table}[{row}].{col}",
             )
     return pd.Series(arr, index=frame.index)
@@ -230,7 +245,7 @@ def bool_column(
         row = int(np.flatnonzero(bad)[0])
         raise InstanceError(
             f"{_where(table, frame, row, id_col)}: {col} must be true or false, "
-            f"got {_shown(frame[col].iloc[row])}",
+            f"got {_cell(frame, col, row)}",
             field=f"{table}[{row}].{col}",
         )
     return out.astype(bool)

@@ -207,21 +207,15 @@ def _paths(folder: Path) -> dict[str, Path]:
 
 
 def _chunks(path: Path, table: str, chunk_rows: int, usecols: list[str] | None) -> Iterator[Any]:
-    """The CSV table in chunks of text cells (empty → NaN, as the one-process reader)."""
-    from optim.instances.rationing import csv_errors
+    """The CSV table in chunks of text cells (empty → NaN), read and checked as the
+    one-process reader reads it (:func:`optim.instances.gate.read_csv_chunks`: its messages,
+    its rows); ``usecols``: only these columns. Every column is read: pandas' own column
+    selection let a row's cells past the header pass unseen. A chunk may hold fewer than
+    ``chunk_rows`` rows (blank rows dropped)."""
+    from optim.instances import gate
 
-    with csv_errors(path, table):
-        reader = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,  # (as the one-process reader: only an empty cell is NaN)
-            na_values=[""],
-            chunksize=chunk_rows,
-            usecols=(lambda c: str(c).strip() in usecols) if usecols else None,
-        )
-        for chunk in reader:
-            chunk.columns = [str(c).strip() for c in chunk.columns]
-            yield chunk
+    for chunk in gate.read_csv_chunks(path, str(path), chunk_rows, keep_case=True):
+        yield chunk[[c for c in chunk.columns if c in usecols]] if usecols else chunk
 
 
 def _codes(values: pd.Series, book: dict[str, int], grow: bool) -> np.ndarray:
@@ -240,14 +234,12 @@ def _check_headers(paths: dict[str, Path]) -> None:
     """Unknown column names of supply.csv and demand.csv, refused before the key columns
     are streamed, as the one-process run refuses them first (a header ``ID`` is an unknown
     field there, not a missing ``id``)."""
-    from optim.instances.rationing import csv_errors
     from optim.instances.rationing_columns import DEMAND_COLUMNS, SUPPLY_COLUMNS
     from optim.instances.tables import check_columns
 
     for table, columns in (("supply", SUPPLY_COLUMNS), ("demand", DEMAND_COLUMNS)):
-        with csv_errors(paths[table], table):
-            header = pd.read_csv(paths[table], nrows=0).columns
-        check_columns([str(c).strip() for c in header], table, columns)
+        header = next(_chunks(paths[table], table, 1, None)).columns
+        check_columns(list(header), table, columns)
 
 
 def _key_pass(paths: dict[str, Path], chunk_rows: int) -> _Keys:
@@ -478,9 +470,12 @@ def _unknown_previous(paths: dict[str, Path], row: int, chunk_rows: int) -> None
     lists the first known ids: the nine smallest are gathered from the demand file)."""
     from optim.instances import tables as T
 
-    at = row // chunk_rows
-    chunk = next(islice(_chunks(paths["previous"], "previous", chunk_rows, None), at, None))
-    text = str(chunk["demand_id"].iloc[row % chunk_rows]).strip()
+    row0, text = 0, ""
+    for chunk in _chunks(paths["previous"], "previous", chunk_rows, None):
+        if row < row0 + len(chunk):  # (chunks may hold fewer rows: blank rows dropped)
+            text = str(chunk["demand_id"].iloc[row - row0]).strip()
+            break
+        row0 += len(chunk)
     smallest: list[str] = []
     for chunk in _chunks(paths["demand"], "demand", CHUNK_ROWS, ["id"]):
         ids = chunk["id"].dropna().astype(str).str.strip().unique().tolist()

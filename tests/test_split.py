@@ -131,6 +131,23 @@ def test_split_run_names_bad_input_as_the_one_process_run(tmp_path, monkeypatch,
     assert (str(got.value), got.value.field) == want
 
 
+def test_split_run_shows_a_number_as_written_as_the_one_process_run(tmp_path, monkeypatch):
+    """A bad number is shown as written in the file: pandas typed the whole column by all
+    its cells (a 1.5 in line 7 made -40 the one-process run's -40.0) and a piece's column by
+    the piece's (-40 there)."""
+    monkeypatch.setattr(engine, "BLOCK_SIZE", 120)
+    frames = _week(600)
+    dem = frames["demand"].astype({"quantity": int}).astype({"quantity": object})
+    dem.iloc[5, dem.columns.get_loc("quantity")] = 1.5
+    dem.iloc[530, dem.columns.get_loc("quantity")] = -40
+    write_csv_folder(frames | {"demand": dem}, tmp_path / "in")
+    want = _message(tmp_path / "in")
+    assert want[0].endswith("quantity must be > 0, got -40"), want
+    with pytest.raises(InstanceError) as got:
+        split.solve_folder(tmp_path / "in", tmp_path / "split", piece_lines=100)
+    assert (str(got.value), got.value.field) == want
+
+
 def _with_previous(frames: dict[str, pd.DataFrame], share: float = 0.4) -> dict:
     return frames | {"previous": previous_allocation(frames, share)}
 

@@ -133,7 +133,7 @@ def test_csv_folder_errors(tmp_path, capsys):
     (folder / "segments.csv").write_text("name,tier,fair_share\ngold,1,proportional\n")
     (folder / "demand.csv").write_text("")
     assert main(["validate", str(folder)]) == 2
-    assert "demand.csv: the file is empty" in capsys.readouterr().err
+    assert "demand.csv: is empty; allowed: a header line" in capsys.readouterr().err
     (folder / "demand.csv").write_text("id,customer,item,quantity,segment\nd1,c1,A,abc,gold\n")
     assert main(["validate", str(folder)]) == 2
     err = capsys.readouterr().err  # the file's line and column, not the row counted from 0
@@ -160,3 +160,57 @@ def test_a_dataframe_with_a_column_twice_is_refused_by_name():
             pd.DataFrame(BASE["supply"]), twice, pd.DataFrame(BASE["segments"])
         )
     assert err.value.field == "demand.quantity"
+
+
+DEMAND = "id,customer,item,quantity,segment,locations\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [  # the folder's own pandas reading: a first row's extra cell made the first column the
+        # index, every column shifted ("item '60' is not a known item"); a later row's gave
+        # pandas' text with a line break; names 'quantity.1', 'Unnamed: 5'; pandas' quote text
+        (
+            DEMAND + "d1,c1,A,8,gold,DC1,5\nd2,c2,A,9,gold,\n",
+            "demand.csv line 2: has more cells than its header's 6 (past them: '5'); allowed:",
+        ),
+        (
+            DEMAND + "d1,c1,A,8,gold,DC1\n\nd2,c2,A,9,gold,,7\n",
+            "demand.csv line 4: has more cells than its header's 6 (past them: '7'); allowed:",
+        ),
+        (
+            "id,customer,item,quantity,segment,quantity\nd1,c1,A,8,gold,3\n",
+            "demand.csv line 1, column quantity: column 'quantity' appears twice (columns 4 "
+            "and 6); allowed: each column once.",
+        ),
+        (
+            "id,customer,item,quantity,segment,\nd1,c1,A,8,gold,\n",
+            "demand.csv line 1: column 6 of the header has no name; allowed: a name",
+        ),
+        (
+            DEMAND + 'd1,c1,A,8,gold,DC1\nd2,"c2,A,9,gold,\n',
+            "demand.csv line 3: cannot be read as CSV (Error tokenizing data. C error: EOF "
+            "inside string starting at row 2); allowed: a closing quote for every opening one.",
+        ),
+        # a number as written, however pandas typed its column (a 1.5 elsewhere, a blank
+        # line: -40.0); a line of commas is a blank line
+        (DEMAND + "d1,c1,A,1.5,gold,DC1\nd2,c2,A,-40,gold,\n", "quantity must be > 0, got -40\n"),
+        (DEMAND + "d1,c1,A,8,gold,DC1\n\n,,,,,\nd2,c2,A,-4e1,gold,\n", "line 5, column quantity"),
+        (DEMAND + "d1,c1,A,8,gold,DC1\n\n,,,,,\nd2,c2,A,-4e1,gold,\n", "got -4e1\n"),
+    ],
+)
+def test_csv_folder_files_pass_the_input_gate(tmp_path, capsys, text, words):
+    """Rationing CSV files are read by the input gate, with the messages capacity folders
+    get (the file, its line, the column, the value as written, what is allowed), in the
+    whole run and in the split run alike."""
+    folder = tmp_path / "week"
+    folder.mkdir()
+    (folder / "supply.csv").write_text("item,location,quantity\nA,DC1,10\n")
+    (folder / "segments.csv").write_text("name,tier,fair_share\ngold,1,proportional\n")
+    (folder / "demand.csv").write_text(text)
+    assert main(["validate", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Unnamed" not in err and "quantity.1" not in err
+    assert err.count("\n") == 1  # one message line
+    assert main(["solve", str(folder), "--split", "--tables", str(tmp_path / "t")]) == 2
+    assert capsys.readouterr().err == err
