@@ -382,8 +382,9 @@ def test_a_plan_yaml_lead_time_written_010_is_refused_and_yes_is_not_a_number(
 
 
 _PLAIN_TEXT = st.one_of(
-    # (no NUL: the gate refuses it in any text it reads, so optim never holds one to write)
-    st.text(st.characters(blacklist_characters="\x00"), max_size=12),
+    # (no NUL and no half of a surrogate pair: the gate refuses them in any text it reads, so
+    # optim never holds one to write)
+    st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12),
     st.from_regex(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?", fullmatch=True),
     st.from_regex(r"0[oxb][0-9a-fA-F]{1,4}|[0-9]{1,3}(:[0-5][0-9])+|[0-9_]{1,6}", fullmatch=True),
     st.sampled_from(["yes", "No", "ON", "off", "y", "n", "null", "~", "true", ".inf", ".nan"]),
