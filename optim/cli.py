@@ -886,7 +886,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         result = forecast(
             args.history,
             horizon=args.horizon,
-            by=[k for k in args.by.split(",") if k.strip()],
+            by=args.by.split(","),  # (",item" dropped its blank key without a word)
             level=args.level,
             overrides=args.overrides,
             config=config,

@@ -105,12 +105,15 @@ class ForecastResult:
             f"{info['level']:g}, {info['origins']}-origin backtest (step {info['step']}), "
             f"{info['seconds']:.1f} s"
         ]
+        def num(x: float) -> str:  # (no backtest: "MASE nan (seasonal naive nan)")
+            return f"{x:.3f}" if np.isfinite(x) else "n/a"
+
         for row in acc[acc["scope"].isin(["pattern", "all"])].to_dict("records"):
             name = "all" if row["scope"] == "all" else str(row["pattern"])
             lines.append(
-                f"  {name:<13} {row['n_series']:>6} series  MASE {row['mase']:.3f} "
-                f"(seasonal naive {row['naive_mase']:.3f})  coverage {row['coverage']:.3f} "
-                f"(naive {row['naive_coverage']:.3f})"
+                f"  {name:<13} {row['n_series']:>6} series  MASE {num(row['mase'])} "
+                f"(seasonal naive {num(row['naive_mase'])})  coverage {num(row['coverage'])} "
+                f"(naive {num(row['naive_coverage'])})"
             )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)

@@ -111,6 +111,8 @@ def test_overrides_missing_column(history, tmp_path, capsys):
         (["--level", "1"], "--level must be strictly between 0 and 1"),
         (["--level", "0"], "--level must be"),
         (["--by", "item,colour"], "by=['item', 'colour'] is not allowed"),
+        (["--by", ",item"], "by=['', 'item'] is not allowed"),  # (the blank key was dropped)
+        (["--origins", "1000"], "origins: a backtest of 1000 origins"),
     ],
 )
 def test_bad_arguments_exit_2(history, capsys, argv, needle):
@@ -121,3 +123,12 @@ def test_bad_arguments_exit_2(history, capsys, argv, needle):
 def test_missing_history_file_exits_2(tmp_path, capsys):
     code, _, err = _run(capsys, "forecast", tmp_path / "nope.csv")
     assert code == 2 and "nope.csv" in err
+
+
+def test_a_history_without_a_backtest_prints_n_a_not_nan(tmp_path, capsys):
+    """16 weeks hold no backtest: the summary printed "MASE nan (seasonal naive nan)"."""
+    path = tmp_path / "short.csv"
+    lines(seasonal(np.random.default_rng(3), 2, 16)).to_csv(path, index=False)
+    code, out, _ = _run(capsys, "forecast", path, "--by", "item")
+    assert code == 0 and "MASE n/a (seasonal naive n/a)" in out and "nan" not in out
+    assert "no accuracy figures and no intervals" in out
