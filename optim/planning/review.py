@@ -341,6 +341,16 @@ def review(
     if open_.any():
         notes.append(f"{int(open_.sum())} line(s) not yet due on {as_of.date()} are left out.")
         lines = lines[~open_]
+    if lines.empty:  # (an empty table and no word: --window 1 on a file's last week)
+        notes.append(
+            f"no line is left to review in the {window} week(s) to {as_of.date()}: the table is "
+            "empty (a longer --window reaches earlier lines)."
+        )
+    elif window < bucket:
+        notes.append(
+            f"the {window}-week window holds no whole {bucket}-week trend bucket: no trend "
+            "(a --bucket of at most the window gives one)."
+        )
     over = lines["shipped_quantity"] > lines["quantity"]
     if over.any():  # (capped without a word: 40 shipped of 4 ordered read as a full line)
         first = lines[over].iloc[0]

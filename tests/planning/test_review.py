@@ -327,3 +327,18 @@ def test_planning_folder_with_shipments_reviews_them_in_the_report(tmp_path):
     assert "Service achieved against the targets" in page
     first = page.index(next(iter(alerts.values())).message.split(";")[0])
     assert page.index('id="alert-list"') < first < page.index("Service achieved against the")
+
+
+def test_an_empty_window_and_a_window_shorter_than_a_bucket_say_so(path):
+    """--window 1 on the file's last week gave an empty table and no word; a window shorter
+    than one trend bucket gave trend n/a without saying why."""
+    empty = review(read_shipments(path), default_policy(), window=1)
+    assert empty.table.empty
+    assert any(
+        "no line is left to review in the 1 week(s) to 2026-03-20" in n for n in empty.notes
+    )
+    short = review(read_shipments(path), default_policy(), window=10, bucket=12)
+    assert (short.table["trend"] == "n/a").all()
+    assert any("holds no whole 12-week trend bucket" in n for n in short.notes)
+    full = review(read_shipments(path), default_policy(), window=12, bucket=4)
+    assert not any("no line is left" in n or "trend bucket" in n for n in full.notes)
