@@ -1551,8 +1551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_handler = _on_sigterm()
     _STOP["sigterm"] = False
     try:
-        if hasattr(args, "cluster"):
-            _check_cluster(args.cluster)
+        if hasattr(args, "cluster") or getattr(args, "command", None) == "serve":
+            _check_cluster(getattr(args, "cluster", None))  # (the service's jobs fan out too)
         with _stdout_for_optim_only():
             code = func(args)
         if _STOP["sigterm"]:

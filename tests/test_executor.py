@@ -204,10 +204,11 @@ def test_the_cli_checks_the_cluster_before_the_first_step(tmp_path, monkeypatch,
     assert not out.exists() and executor.cluster_address() is None
 
     monkeypatch.setenv(executor.ENV_CLUSTER, "bogus")
-    assert cli.main(["plan", str(tmp_path), "--out", str(out)]) == 2
-    assert "$OPTIM_CLUSTER: cluster address 'bogus' must look like tcp://HOST:PORT" in (
-        capsys.readouterr().err
-    )
+    for argv in (["plan", str(tmp_path), "--out", str(out)], ["serve", "--no-auth"]):
+        assert cli.main(argv) == 2  # the service's jobs fan out too: checked before it starts
+        assert "$OPTIM_CLUSTER: cluster address 'bogus' must look like tcp://HOST:PORT" in (
+            capsys.readouterr().err
+        )
     monkeypatch.setenv(executor.ENV_CLUSTER, "tcp://127.0.0.1:9")
     assert cli.main(["plan", str(tmp_path), "--out", str(out)]) == 2
     assert "$OPTIM_CLUSTER=tcp://127.0.0.1:9: no Dask scheduler" in capsys.readouterr().err

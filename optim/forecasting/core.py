@@ -105,6 +105,7 @@ class ForecastResult:
             f"{info['level']:g}, {info['origins']}-origin backtest (step {info['step']}), "
             f"{info['seconds']:.1f} s"
         ]
+
         def num(x: float) -> str:  # (no backtest: "MASE nan (seasonal naive nan)")
             return f"{x:.3f}" if np.isfinite(x) else "n/a"
 
