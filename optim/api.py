@@ -7,6 +7,7 @@ solve function here (imported lazily, so ``import optim`` stays light).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,7 +132,9 @@ def read_document(path: str | Path) -> Any:
     return doc
 
 
-def solve(instance: Any, params: SolveParams | None = None, **overrides: Any) -> Result:
+def solve(
+    instance: Any, params: SolveParams | Mapping[str, Any] | None = None, **overrides: Any
+) -> Result:
     """Solve any optim instance; dispatches on ``instance.kind``.
 
     Parameters
@@ -142,9 +145,8 @@ def solve(instance: Any, params: SolveParams | None = None, **overrides: Any) ->
         :class:`SolveParams` or a mapping of its fields; keyword ``overrides`` (e.g.
         ``time_limit=30``) replace fields.
     """
-    from collections.abc import Mapping
 
-    from optim.params import SolveParams
+    from optim.params import SolveParams, as_params
 
     if isinstance(instance, dict):
         instance = from_dict(instance)
@@ -159,11 +161,7 @@ def solve(instance: Any, params: SolveParams | None = None, **overrides: Any) ->
             f"cannot solve {type(instance).__name__}: unknown kind {kind!r}; allowed: an "
             f"instance or a document dict with kind {' | '.join(KINDS)}{hint}"
         )
-    if isinstance(params, Mapping):  # ({"time_limit": 5} ended in AttributeError)
-        params = SolveParams.model_validate(dict(params))
-    elif params is not None and not isinstance(params, SolveParams):
-        raise TypeError(f"params must be SolveParams or a mapping, not {type(params).__name__}")
-    params = params or SolveParams()
+    params = as_params(params)
     if overrides:
         params = SolveParams.model_validate(params.model_dump() | overrides)
     from optim.solvers.base import cancel_requested

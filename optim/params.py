@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,3 +42,16 @@ class SolveParams(BaseModel):
     threads: int = Field(default=1, ge=1)
     seed: int = 0
     solver_options: dict[str, Any] = Field(default_factory=dict)
+
+
+def as_params(params: SolveParams | Mapping[str, Any] | None) -> SolveParams:
+    """``params`` as :class:`SolveParams`: a mapping is validated (``{"time_limt": 5}`` is
+    refused), ``None`` is the defaults. A mapping ended in ``AttributeError: 'dict' object has
+    no attribute 'threads'`` where a function expected the model."""
+    if isinstance(params, Mapping):
+        return SolveParams.model_validate(dict(params))
+    if params is None:
+        return SolveParams()
+    if not isinstance(params, SolveParams):
+        raise TypeError(f"params must be SolveParams or a mapping, not {type(params).__name__}")
+    return params

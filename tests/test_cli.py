@@ -215,3 +215,12 @@ def test_the_python_api_refuses_wrong_arguments_by_name(tmp_path):
         planning.run(str(tmp_path / "nowhere"))  # a path is read as a folder
     with pytest.raises(TypeError, match="result must be a PlanningRun, not NoneType"):
         planning.write(None, tmp_path / "out")
+    # planning.run took no mapping of parameters ("'dict' object has no attribute 'threads'")
+    # and a previous run of another type ended in pathlib's TypeError
+    from optim.planning.distributor import distributor_example
+
+    data = distributor_example(5, n_items=20, n_customers=10, weeks=56)
+    with pytest.raises(ValidationError, match="time_limt"):
+        planning.run(data, params={"time_limt": 5})
+    with pytest.raises(TypeError, match="previous must be an earlier run's output folder"):
+        planning.run(data, params={"time_limit": 60}, previous=123)  # (the mapping passed)

@@ -69,7 +69,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +82,7 @@ import pandas as pd
 import optim
 from optim.alerts import Alert
 from optim.errors import InstanceError, NoSolutionError
-from optim.params import SolveParams
+from optim.params import SolveParams, as_params
 from optim.planning import warmup
 from optim.planning.builders import (
     build_capacity,
@@ -676,7 +676,7 @@ def run(
     data: PlanningData | str | os.PathLike[str],
     *,
     policy: PolicyTable | None = None,
-    params: SolveParams | None = None,
+    params: SolveParams | Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     previous: Any = None,
     sim_periods: int = SIM_PERIODS,
@@ -692,7 +692,8 @@ def run(
     policy
         Policy table (default: ``data.policy``, else the packaged one).
     params
-        Solver parameters for the three solves.
+        Solver parameters for the three solves: :class:`SolveParams` or a mapping of its
+        fields (validated: an unknown field is refused).
     progress
         Progress reporter (default: none).
     previous
@@ -714,14 +715,19 @@ def run(
         raise TypeError(
             f"data must be PlanningData or a planning folder's path, not {type(data).__name__}"
         )
-    params = params or SolveParams()
+    params = as_params(params)
     progress = progress or Progress(7, quiet=True)
     last_run = previous  # `previous` below is last week's segmentation
     if last_run is not None:
-        from optim.planning.compare import check_previous, read_previous
+        from optim.planning.compare import PreviousRun, check_previous, read_previous
 
-        if not hasattr(last_run, "manifest"):
-            last_run = read_previous(last_run)
+        if isinstance(last_run, str | os.PathLike):
+            last_run = read_previous(os.fspath(last_run))
+        elif not isinstance(last_run, PreviousRun):  # (123 ended in Path's TypeError)
+            raise TypeError(
+                "previous must be an earlier run's output folder (str or Path) or a "
+                f"PreviousRun, not {type(last_run).__name__}"
+            )
         check_previous(last_run, data)
     if policy is None and data.policy is not None:
         policy = PolicyTable.model_validate(data.policy)
