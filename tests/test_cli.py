@@ -224,3 +224,35 @@ def test_the_python_api_refuses_wrong_arguments_by_name(tmp_path):
         planning.run(data, params={"time_limt": 5})
     with pytest.raises(TypeError, match="previous must be an earlier run's output folder"):
         planning.run(data, params={"time_limit": 60}, previous=123)  # (the mapping passed)
+
+
+def test_the_python_api_names_wrong_argument_types_of_segment_forecast_and_load():
+    """segment(None) and optim.load(5) ended in pathlib's TypeError, segment(config=5) and
+    overrides=[...] in AttributeErrors, forecast(by="item") read the keys 'i', 't', 'e', 'm',
+    and forecast(n_jobs=0) was taken."""
+    from optim.errors import InstanceError
+    from optim.forecasting import forecast
+    from optim.segmentation import segment
+
+    history = pd.DataFrame(
+        {
+            "date": pd.date_range("2025-01-06", periods=40, freq="W-MON").repeat(2),
+            "customer": ["C1", "C2"] * 40,
+            "item": "I1",
+            "quantity": 5.0,
+            "unit_price": 2.0,
+        }
+    )
+    for bad, words in (
+        (lambda: segment(None), "history must be a DataFrame of order lines or the path"),
+        (lambda: segment(history, config=5), "config must be a SegmentationConfig"),
+        (lambda: segment(history, overrides=["C1"]), "overrides must be a mapping"),
+        (lambda: optim.load(5), "path must be str or Path, not int"),
+    ):
+        with pytest.raises(TypeError, match=words):
+            bad()
+    with pytest.raises(InstanceError, match="n_jobs must be a whole number >= 1"):
+        forecast(history, by="item", n_jobs=0)
+    assert set(forecast(history, by="item").forecast.columns) >= {"item", "week", "forecast"}
+    both = forecast(history, by="item,customer", horizon=2).forecast
+    assert sorted(both["customer"].unique()) == ["C1", "C2"]

@@ -320,7 +320,8 @@ def forecast(
         Periods to forecast (> 0).
     by
         Series keys, distinct among ``item, segment, location, customer`` (``segment`` is
-        the customer segment of :func:`~optim.segmentation.segment`).
+        the customer segment of :func:`~optim.segmentation.segment`); a text is read as
+        comma-separated keys (``"item,location"``).
     level
         Nominal coverage of the prediction intervals, in (0, 1).
     overrides
@@ -346,7 +347,11 @@ def forecast(
         unknown ``by`` keys, or an overrides file naming unknown series or weeks.
     """
     start = time.perf_counter()
+    if isinstance(by, str):  # ("item" was read as the keys 'i', 't', 'e', 'm')
+        by = by.split(",")
     keys = _check_args(horizon, level, origins, by)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise InstanceError(f"n_jobs must be a whole number >= 1, got {n_jobs!r}.", field="n_jobs")
     step = max(1, horizon // origins) if step is None else int(step)
     if step < 1:
         raise InstanceError(f"step must be >= 1, got {step!r}.", field="step")

@@ -223,6 +223,15 @@ def segment(
     """
     if isinstance(config, str | Path):
         config = SegmentationConfig.from_yaml(config)
+    elif config is not None and not isinstance(config, SegmentationConfig):
+        raise TypeError(  # (5 ended in "'int' object has no attribute 'period'")
+            "config must be a SegmentationConfig or the path of its YAML file, not "
+            f"{type(config).__name__}"
+        )
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError(
+            f"overrides must be a mapping of customer to segment, not {type(overrides).__name__}"
+        )
     cfg = config if config is not None else SegmentationConfig()
     prev_seg = _as_previous(previous)
     hist = prepare_history(

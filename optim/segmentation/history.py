@@ -28,6 +28,7 @@ reported in ``Segmentation.info["returns"]``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -112,6 +113,11 @@ def load_history(source: pd.DataFrame | str | Path) -> pd.DataFrame:
     """
     if isinstance(source, pd.DataFrame):
         return source
+    if not isinstance(source, str | os.PathLike):  # (None ended in pathlib's TypeError)
+        raise TypeError(
+            "history must be a DataFrame of order lines or the path of a CSV or parquet "
+            f"file, not {type(source).__name__}"
+        )
     from optim.instances import gate
 
     if str(source) == "-":  # standard input: CSV
