@@ -62,6 +62,7 @@ __all__ = [
     "YAML_MAX_NODES",
     "check_number",
     "check_output",
+    "check_path",
     "check_text",
     "csv_record",
     "dump_yaml",
@@ -1316,6 +1317,13 @@ def check_number(value: Any, field: str, *, allowed: str = "a finite number") ->
 
 
 # ----------------------------------------------------------------------------- outputs
+def check_path(value: Any, name: str) -> None:
+    """A ``TypeError`` naming the argument unless ``value`` is ``str`` or ``os.PathLike``
+    (``None`` or ``5`` ended in pathlib's "expected str, bytes or os.PathLike object")."""
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"{name} must be str or Path, not {type(value).__name__}")
+
+
 def check_output(path: str | Path, *, folder: bool, option: str = "--out") -> None:
     """Refuse an output path that cannot be written, before any work starts.
 

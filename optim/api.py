@@ -7,7 +7,6 @@ solve function here (imported lazily, so ``import optim`` stays light).
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -103,8 +102,9 @@ def load(path: str | Path) -> Any:
     input. Every file passes the input gate (:mod:`optim.instances.gate`). Raises
     :class:`InstanceError` naming the file, the line, the field and what is allowed.
     """
-    if not isinstance(path, str | os.PathLike):  # (5 ended in pathlib's TypeError)
-        raise TypeError(f"path must be str or Path, not {type(path).__name__}")
+    from optim.instances import gate
+
+    gate.check_path(path, "path")
     path = Path(path)
     if str(path) != "-" and path.is_dir():
         names = {p.name for p in path.iterdir()}

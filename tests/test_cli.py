@@ -230,6 +230,7 @@ def test_the_python_api_names_wrong_argument_types_of_segment_forecast_and_load(
     """segment(None) and optim.load(5) ended in pathlib's TypeError, segment(config=5) and
     overrides=[...] in AttributeErrors, forecast(by="item") read the keys 'i', 't', 'e', 'm',
     and forecast(n_jobs=0) was taken."""
+    from optim import planning
     from optim.errors import InstanceError
     from optim.forecasting import forecast
     from optim.segmentation import segment
@@ -248,6 +249,8 @@ def test_the_python_api_names_wrong_argument_types_of_segment_forecast_and_load(
         (lambda: segment(history, config=5), "config must be a SegmentationConfig"),
         (lambda: segment(history, overrides=["C1"]), "overrides must be a mapping"),
         (lambda: optim.load(5), "path must be str or Path, not int"),
+        (lambda: planning.read_previous(5), "folder must be str or Path, not int"),
+        (lambda: planning.write_folder(5, "x"), "data must be PlanningData, not int"),
     ):
         with pytest.raises(TypeError, match=words):
             bad()

@@ -154,6 +154,7 @@ def read_previous(folder: str | Path, option: str = "--previous") -> PreviousRun
     from optim.instances import gate
     from optim.output import MANIFEST, SCHEMA, verify
 
+    gate.check_path(folder, "folder")
     folder = Path(folder)
     if not folder.is_dir():
         raise _refuse(folder, "is not a folder" if folder.exists() else "does not exist", option)

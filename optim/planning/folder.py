@@ -837,8 +837,7 @@ def read_folder(folder: str | os.PathLike[str]) -> PlanningData:
 
     from optim.instances import gate
 
-    if not isinstance(folder, str | os.PathLike):  # (None or 5: a TypeError of pathlib's)
-        raise TypeError(f"folder must be str or Path, not {type(folder).__name__}")
+    gate.check_path(folder, "folder")
     folder = Path(folder)
     if not folder.is_dir():
         raise InstanceError(
@@ -1358,6 +1357,11 @@ def _policy(path: Path) -> dict[str, Any]:
 
 def write_folder(data: PlanningData, folder: str | Path) -> Path:
     """Write ``data`` as a planning folder; :func:`read_folder` reads it back equal."""
+    from optim.instances import gate
+
+    if not isinstance(data, PlanningData):  # (5 ended in "'int' object has no attribute")
+        raise TypeError(f"data must be PlanningData, not {type(data).__name__}")
+    gate.check_path(folder, "folder")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, lines in (("history.csv", data.history), ("orders.csv", data.orders)):

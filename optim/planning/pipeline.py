@@ -1152,6 +1152,9 @@ def write(
     """
     if not isinstance(result, PlanningRun):  # (None ended in AttributeError)
         raise TypeError(f"result must be a PlanningRun, not {type(result).__name__}")
+    from optim.instances import gate
+
+    gate.check_path(out, "out")
     out = Path(out)
     if atomic:
         from optim.output import atomic_folder
