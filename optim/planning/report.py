@@ -141,6 +141,8 @@ def _column_formatter(name: str, values: pd.Series) -> Callable[[Any], str] | No
     kind = column_kind(name, values)  # the CSV rule: rates as percentages, money to cents
     if kind == "rate":
         return lambda v: fmt_pct(float(v))
+    if name.endswith("stderr") and kind == "float":  # of a rate or gap: points, not "0.00"
+        return lambda v: fmt_pct(float(v), 2)
     if kind == "money" and not pd.api.types.is_integer_dtype(values):
         return lambda v: fmt_number(float(v), MONEY_DECIMALS)
     finite = values.to_numpy(float)

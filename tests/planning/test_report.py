@@ -539,6 +539,12 @@ def test_stock_service_section_shows_the_tables_numbers(
         assert row["simulated service level"] == fmt_pct(rec.simulated_service_level)
         assert row["mean target"] == fmt_pct(rec.mean_target)
         assert row["misses"] == f"{rec.misses:,}"
+        # (audit) the gaps are percentages, and so is their standard error: it was shown as
+        # a bare fraction to two decimals, "0.00" on every row beside a gap of "0.4%"
+        assert row["mean gap to target"] == fmt_pct(rec.mean_gap_to_target)
+        assert row["worst gap to target"] == fmt_pct(rec.worst_gap_to_target)
+        assert row["gap stderr"] == fmt_pct(rec.gap_stderr, 2)
+    assert any(0 < v < 0.005 for v in want["gap_stderr"])  # shown as 0.00 before
     versus_shown = parsed.tables["stock-vs-max-z-table"]
     assert [r[0] for r in versus_shown[1:]] == list(versus["location"])
     assert "stock-misses-table" not in parsed.tables  # no miss on this seed
