@@ -77,7 +77,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"(^|_)(quantity|allocated|requested|supply|unallocated|demand|served|lost|backlog"
             r"|shipped|inventory|prebuild|units|stock|planned|critical|reorder|order_up_to|eoq"
-            r"|forecast|sigma|lo|hi|change)(_|$)"
+            r"|forecast|sigma|history_std|lo|hi|change)(_|$)"
         ),
     ),
 )

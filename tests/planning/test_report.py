@@ -600,6 +600,10 @@ def test_currency_and_units_from_plan_yaml(small_run: PlanningRun, tmp_path: Pat
     assert "service level target" in header  # a rate: no unit
     # a column counted in units is counted in the stated unit: not "safety stock units (pcs)"
     assert "safety stock (pcs)" in header and "safety stock units" not in page
+    # (audit) both σ's of forecast accuracy are quantities per period: "sigma (pcs)" but
+    # "history std" had no unit (and its CSV ten significant digits, not six decimals)
+    accuracy = p.tables["forecast-accuracy-table"][0]
+    assert "sigma (pcs)" in accuracy and "history std (pcs)" in accuracy
     for sid in ("capacity", "rationing", "peak-forecast"):
         assert "<text" in page and ">pcs" in _section(page, sid), sid
     assert ">EUR<" in _section(page, "service-cost")  # the cost axes say their money
