@@ -1092,7 +1092,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     else:
         tasks, extra, seen = [], None, set()
         for i, path in enumerate(args.instances):
-            name = Path(path).stem if Path(path).stem not in seen else f"{Path(path).stem}-{i}"
+            name, k = Path(path).stem, i
+            while name in seen:  # (x-2.json a/x.json b/x.json: b's x-2 overwrote the first)
+                name, k = f"{Path(path).stem}-{k}", k + 1
             seen.add(name)
             tasks.append((name, _load(path), params))
     table = batch.run(tasks, Path(args.out), workers=args.workers, extra=extra)

@@ -106,3 +106,18 @@ def test_batch_results_are_the_bytes_of_optim_solve(tmp_path: Path, capsys) -> N
         cli.main(["batch", files[0], files[1], "--demand", "2", "--out", str(tmp_path / "x")]) == 2
     )
     assert "apply to one instance" in capsys.readouterr().err
+
+
+def test_instances_named_alike_get_one_result_file_each(tmp_path: Path) -> None:
+    """x-2.json, a/x.json, b/x.json: b/x.json was named x-2 (its position), overwriting the
+    first instance's x-2.result.json while batch.csv listed three rows."""
+    text = (DATA / "peak_capacity.json").read_text()
+    files = [tmp_path / "x-2.json", tmp_path / "a" / "x.json", tmp_path / "b" / "x.json"]
+    for f in files:
+        f.parent.mkdir(exist_ok=True)
+        f.write_text(text)
+    out = tmp_path / "out"
+    assert cli.main(["batch", *map(str, files), "--out", str(out), "--quiet"]) == 0
+    names = (out / "batch.csv").read_text().splitlines()[1:]
+    assert [n.split(",")[0] for n in names] == ["x-2", "x", "x-3"]
+    assert len(list(out.glob("*.result.json"))) == 3
