@@ -47,6 +47,13 @@ class Scenario:
             parts.append(f"{self.disruption[0]}-{self.disruption[1]:g}")
         return re.sub(r"[^A-Za-z0-9._-]+", "_", "_".join(parts))
 
+    def flags(self) -> str:
+        """The options that give this scenario, e.g. ``--demand 2 --capacity-cut 10``."""
+        text = f"--demand {self.demand:g} --capacity-cut {self.capacity_cut:g}"
+        if self.disruption:
+            text += f" --disruption {self.disruption[0]}:{self.disruption[1]:g}"
+        return text
+
     def row(self) -> dict[str, Any]:
         where, frac = self.disruption or ("", 0.0)
         return {
@@ -168,6 +175,14 @@ def apply(doc: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
             )
     else:
         raise InstanceError(f"no scenarios for kind {kind!r}", field="kind")
+    try:  # (a scenario beyond the instance's limits failed in its solve: batch.csv was
+        api.from_dict(doc)  # written beside exit 2, and --quiet said nothing)
+    except InstanceError as exc:
+        raise InstanceError(
+            f"{scenario.flags()} makes the instance invalid ({str(exc).rstrip('.')}); allowed: "
+            "what-if values whose scenario is a valid instance",
+            field="scenario",
+        ) from None
     return doc
 
 
