@@ -114,21 +114,28 @@ def grid(
     return scenarios
 
 
+def _times(value: float, factor: float) -> float:
+    """``value × factor`` to 15 significant digits (10 × 1.1 is 11); a factor of 1 keeps the
+    value as written (rounding to six decimals turned a demand of 4e-7 units into 0, so the
+    base scenario was not the instance ``optim solve`` solves)."""
+    return value if factor == 1 else float(f"{value * factor:.15g}")
+
+
 def _scale(records: list[dict[str, Any]], fields: tuple[str, ...], factor: float) -> None:
     for rec in records:
         for f in fields:
             if isinstance(rec.get(f), int | float):
-                rec[f] = round(rec[f] * factor, 6)
+                rec[f] = _times(rec[f], factor)
 
 
 def _scale_capacity(rec: dict[str, Any], factor: float) -> None:
     value = rec.get("capacity")
     if isinstance(value, int | float):
-        rec["capacity"] = round(value * factor, 6)
+        rec["capacity"] = _times(value, factor)
     elif isinstance(value, dict):
-        rec["capacity"] = {k: round(v * factor, 6) for k, v in value.items()}
+        rec["capacity"] = {k: _times(v, factor) for k, v in value.items()}
     elif isinstance(value, list):
-        rec["capacity"] = [round(v * factor, 6) for v in value]
+        rec["capacity"] = [_times(v, factor) for v in value]
 
 
 def apply(doc: dict[str, Any], scenario: Scenario) -> dict[str, Any]:

@@ -128,3 +128,17 @@ def test_instances_named_alike_get_one_result_file_each(tmp_path: Path) -> None:
     names = (out / "batch.csv").read_text().splitlines()[1:]
     assert [n.split(",")[0] for n in names] == ["x-2", "x", "x-3"]
     assert len(list(out.glob("*.result.json"))) == 3
+
+
+def test_a_factor_of_one_keeps_small_quantities() -> None:
+    """Every what-if value was rounded to six decimals: a capacity instance in thousands of
+    tonnes (demand 5e-7) lost its demand in the base scenario, which then solved to another
+    objective than `optim solve` of the same file."""
+    doc = _doc("peak_capacity")
+    for row in doc["demand"]:
+        row["quantity"] *= 1e-7
+    doc["resources"][0]["capacity"] = {"W1": 1e-6, "W2": 1.234567e-6, "W3": 1e-6}
+    assert batch.apply(doc, batch.Scenario()) == doc
+    twice = batch.apply(doc, batch.Scenario(demand=2, capacity_cut=10))
+    assert [r["quantity"] for r in twice["demand"]] == [3e-6, 1e-6, 1e-6, 2e-6]
+    assert twice["resources"][0]["capacity"]["W2"] == 1.1111103e-6
