@@ -209,7 +209,8 @@ def document(path: str | Path) -> dict[str, Any]:
     inst = api.load(path)
     if hasattr(inst, "to_dict"):
         return dict(inst.to_dict())
-    return dict(inst.model_dump(mode="json", exclude_unset=True))
+    # (kind is never set, so unset fields alone had none: "no scenarios for kind None")
+    return {"kind": inst.kind, **inst.model_dump(mode="json", exclude_unset=True)}
 
 
 def solve_one(task: tuple[str, Any, SolveParams]) -> dict[str, Any]:

@@ -142,3 +142,24 @@ def test_a_factor_of_one_keeps_small_quantities() -> None:
     twice = batch.apply(doc, batch.Scenario(demand=2, capacity_cut=10))
     assert [r["quantity"] for r in twice["demand"]] == [3e-6, 1e-6, 1e-6, 2e-6]
     assert twice["resources"][0]["capacity"]["W2"] == 1.1111103e-6
+
+
+def test_what_ifs_of_a_capacity_csv_folder(tmp_path: Path) -> None:
+    """The folder's document had no kind (unset fields only): "no scenarios for kind None"."""
+    folder = tmp_path / "cap"
+    folder.mkdir()
+    files = {
+        "periods": "period\nW1\nW2\nW3\n",
+        "resources": "id,capacity\nline,10\n",
+        "products": "id,holding_cost,usage_line\nA,1,1\n",
+        "segments": "name,priority,backlog_cost,lost_sales_cost,max_backlog_periods\n"
+        "key,1,5,20,1\nspot,2,0,8,0\n",
+        "demand": "product,segment,period,quantity\nA,key,W3,15\nA,spot,W1,5\nA,spot,W2,5\n"
+        "A,spot,W3,10\n",
+    }
+    for name, text in files.items():
+        (folder / f"{name}.csv").write_text(text)
+    out = tmp_path / "b"
+    assert cli.main(["batch", str(folder), "--demand", "1,2", "--out", str(out), "--quiet"]) == 0
+    cli.main(["solve", str(folder), "--out", str(tmp_path / "s.out"), "--quiet"])
+    assert (out / "demand1_cut0.result.json").read_bytes() == (tmp_path / "s.out").read_bytes()
