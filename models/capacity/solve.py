@@ -349,6 +349,11 @@ def _solve_block(data: CapacityData, params: SolveParams, clock: Clock) -> _Bloc
                 stages[str(g)] = off
                 continue
             raw = engine.solve(replace(lp, cost=c, offset=off), params, time_limit=clock.left())
+            if raw.status is Status.TIME_LIMIT and raw.x is not None:
+                # the stage's incumbent is a plan of the whole model (the stages only add
+                # rows): the best solution found, its gap unknown (no bound on total cost)
+                sol = solution(model, raw.x)
+                return _BlockResult(raw.status, sol, None, None, stages, _why(raw, g), size)
             if raw.objective is None or raw.status not in (Status.OPTIMAL, Status.FEASIBLE):
                 return _BlockResult(raw.status, None, None, None, stages, _why(raw, g), size)
             z = float(raw.objective)
@@ -536,6 +541,10 @@ def _solve_pyomo(
             stage = pyo.Objective(expr=m.shortfall[g], sense=pyo.minimize)
             m.add_component(f"stage_{g}", stage)
             res = pyomo_highs.solve(m, params.model_copy(update={"time_limit": clock.left()}))
+            if res.status is Status.TIME_LIMIT and res.objective is not None:  # (as _solve_block)
+                return _Outcome(
+                    res.status, ref.solution(m, data), None, None, stages, res.message, *tag
+                )
             if res.objective is None or res.status not in (Status.OPTIMAL, Status.FEASIBLE):
                 return _Outcome(res.status, None, None, None, stages, res.message, *tag)
             z = float(res.objective)

@@ -198,6 +198,32 @@ def test_tiny_time_limit_gives_the_same_outcome_every_run(solver: str) -> None:
     assert outcomes == {(Status.OPTIMAL, 55.0)}
 
 
+def test_a_priority_stage_cut_by_the_time_limit_returns_its_plan(monkeypatch) -> None:
+    # lexicographic + lot sizing at --time-limit: the priority-1 MIP stopped with a feasible
+    # plan, which was thrown away ("solution: none", exit 4) where cost mode returned its best
+    from optim.models.capacity import solve as capacity_solve
+    from optim.solvers.base import RawSolution
+
+    real = capacity_solve._engine(SolveParams())
+
+    class CutStages:
+        name, version = real.name, real.version
+
+        @staticmethod
+        def solve(lp, params, *, time_limit=None, **kw):
+            raw = real.solve(lp, params, time_limit=time_limit, **kw)
+            if kw:  # the cost stage (want_duals): as solved
+                return raw
+            return RawSolution(status=Status.TIME_LIMIT, objective=raw.objective, x=raw.x)
+
+    monkeypatch.setattr(capacity_solve, "_engine", lambda params: CutStages)
+    res = solve(hand(objective="lexicographic"), SolveParams(time_limit=5))
+    assert res.status is Status.TIME_LIMIT and res.has_solution()
+    assert res.objective >= 55.0 - 1e-6 and res.gap is None  # a plan, not the optimum
+    assert res.info["shortfall_by_segment"]["key"] == pytest.approx(0.0, abs=1e-6)
+    assert "priority 1 stage" in res.message
+
+
 def test_hand_overtime() -> None:
     # 2 overtime hours per week at 3 per hour. Every extra unit saves a lost spot unit (8)
     # at 3 + holding: W3 (3), W2 (3 + 1), W1 (3 + 2). 5 units are missing: W3 2, W2 2, W1 1.
