@@ -104,11 +104,10 @@ def grid(
     seen: set[str] = set()
     for sc in scenarios:  # (two rows of batch.csv named one result file, the last written)
         if sc.name in seen:
-            raise InstanceError(
-                f"two scenarios are named {sc.name!r} (--demand {sc.demand!r}, --capacity-cut "
-                f"{sc.capacity_cut!r}); allowed: what-if values that differ in their first 6 "
-                "significant digits, each once.",
-                field="demand",
+            raise InstanceError(  # (a repeated --disruption was named by its --demand)
+                f"two scenarios are named {sc.name!r} ({sc.flags()}); allowed: what-if values "
+                "that differ in their first 6 significant digits, each once.",
+                field="scenario",
             )
         seen.add(sc.name)
     return scenarios

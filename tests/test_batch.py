@@ -50,6 +50,10 @@ def test_scenarios_change_what_they_say() -> None:
         # two rows of batch.csv named one result file (the last one written)
         (lambda: batch.grid(demand=[1, 1]), "two scenarios are named 'demand1_cut0'"),
         (lambda: batch.grid(capacity_cut=[10, 10.00001]), "first 6 significant digits"),
+        (
+            lambda: batch.grid(disruption=[("line", 0.5), ("line", 0.5000001)]),
+            "named 'demand1_cut0_line-0.5' (--demand 1 --capacity-cut 0 --disruption line:0.5)",
+        ),
         (lambda: batch.parse_disruption("DC1:2"), "WHERE:FRACTION"),
         # each scenario failed on its demand lines (blaming the instance) and batch.csv was
         # written beside exit 2
