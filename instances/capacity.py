@@ -262,6 +262,8 @@ class CapacityInstance(Document):
         # gate can point at the line the value was written on
         _check_periods(self.periods)
         check_supply(self.periods, self.resources, self.products)
+        if self.lot_sizing:
+            check_lots(self.periods, self.resources, self.products)
         _unique([s.name for s in self.segments], "segments", "name")
         if len(self.demand) <= PLAIN_DEMAND_ROWS:
             self._check_demand()
@@ -421,6 +423,35 @@ def check_supply(
                 f"{key}: initial_inventory {p.initial_inventory:g} of {word} '{p.id}' "
                 f"exceeds its max_inventory {p.max_inventory:g}.",
                 field=f"{at}.initial_inventory",
+            )
+
+
+def check_lots(
+    periods: Sequence[str], resources: Sequence[Resource], products: Sequence[Product]
+) -> None:
+    """Every ``min_lot_size`` fits some routing in some period (regular plus overtime hours):
+    a larger one is a product that can never be made, and the plan lost all its demand
+    without a word."""
+    hours = {r.id: r for r in resources}
+
+    def most(r: Resource, t: str) -> float:
+        cap, ot = r.capacity, r.overtime_capacity
+        return (cap[t] if isinstance(cap, dict) else cap) + (ot[t] if isinstance(ot, dict) else ot)
+
+    for k, p in enumerate(products):
+        if p.min_lot_size <= 0:
+            continue
+        best = max(
+            min(most(hours[res], t) / h for res, h in g.usage.items() if h > 0)
+            for g in p.routing_list
+            for t in periods
+        )
+        if p.min_lot_size > best * (1 + 1e-9):
+            raise InstanceError(
+                f"products: min_lot_size {p.min_lot_size:g} of product '{p.id}' is more than "
+                f"any routing can make in a period (regular plus overtime hours): the product "
+                f"could never be made; allowed: at most {best:.6g}, or lot_sizing false.",
+                field=f"products[{k}].min_lot_size",
             )
 
 

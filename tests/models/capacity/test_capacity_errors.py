@@ -150,7 +150,29 @@ CASES = [
         r"initial_inventory 5 of product 'B' exceeds its max_inventory 2",
     ),
     (lambda d: d.update(objective="fastest"), r"objective.*'cost' or 'lexicographic'"),
+    # a lot no period can make (A: 1 h per unit on the line's 10 h): the product was never
+    # made and the plan lost its demand without a word
+    (
+        lambda d: (d.update(lot_sizing=True), d["products"][0].update(min_lot_size=10.5)),
+        r"min_lot_size 10\.5 of product 'A' is more than any routing can make in a period.*"
+        r"allowed: at most 10, or lot_sizing false",
+    ),
 ]
+
+
+def test_lots_that_fit_a_period_are_valid() -> None:
+    def lot(size: float, lot_sizing: bool = True) -> dict[str, Any]:
+        doc = base()
+        doc["lot_sizing"] = lot_sizing
+        doc["products"][0]["min_lot_size"] = size
+        doc["resources"][0]["overtime_capacity"] = {"W1": 0, "W2": 1}  # W2: 11 units
+        return doc
+
+    with pytest.raises(InstanceError) as info:
+        CapacityInstance.model_validate(lot(11.5))
+    assert info.value.field == "products[0].min_lot_size"
+    for doc in (lot(11), lot(11.5, lot_sizing=False)):  # (ignored without lot sizing)
+        assert CapacityInstance.model_validate(doc).products[0].min_lot_size in (11, 11.5)
 
 
 @pytest.mark.parametrize(("edit", "match"), CASES)
