@@ -427,11 +427,17 @@ def check_supply(
 
 
 def check_lots(
-    periods: Sequence[str], resources: Sequence[Resource], products: Sequence[Product]
+    periods: Sequence[str],
+    resources: Sequence[Resource],
+    products: Sequence[Product],
+    *,
+    key: str = "products",
+    word: str = "product",
 ) -> None:
     """Every ``min_lot_size`` fits some routing in some period (regular plus overtime hours):
     a larger one is a product that can never be made, and the plan lost all its demand
-    without a word."""
+    without a word. ``key`` and ``word`` as in :func:`check_supply` (``plan.yaml``'s
+    families)."""
     hours = {r.id: r for r in resources}
 
     def most(r: Resource, t: str) -> float:
@@ -448,10 +454,10 @@ def check_lots(
         )
         if p.min_lot_size > best * (1 + 1e-9):
             raise InstanceError(
-                f"products: min_lot_size {p.min_lot_size:g} of product '{p.id}' is more than "
-                f"any routing can make in a period (regular plus overtime hours): the product "
+                f"{key}: min_lot_size {p.min_lot_size:g} of {word} '{p.id}' is more than "
+                f"any routing can make in a period (regular plus overtime hours): the {word} "
                 f"could never be made; allowed: at most {best:.6g}, or lot_sizing false.",
-                field=f"products[{k}].min_lot_size",
+                field=f"{key}[{k}].min_lot_size",
             )
 
 

@@ -274,6 +274,9 @@ class Records(Protocol):
         """The resources and families (as returned by the call) checked together; ``weeks``
         are the planned weeks' labels (``YYYY-MM-DD`` of their Mondays)."""
 
+    def lots(self, weeks: list[str], resources: list[Any], families: list[Any]) -> None:
+        """With ``lot_sizing: true``: every family's ``min_lot_size`` fits some week."""
+
 
 class ModelRecords:
     """``plan.yaml``'s records (a ``stage`` and an ``arc`` of the network, a ``resource``, a
@@ -310,6 +313,12 @@ class ModelRecords:
         from optim.instances.capacity import check_supply
 
         check_supply(weeks, resources, families, key="families", word="family")
+
+    def lots(self, weeks: list[str], resources: list[Any], families: list[Any]) -> None:
+        """:func:`~optim.instances.capacity.check_lots`, naming them ``families``."""
+        from optim.instances.capacity import check_lots
+
+        check_lots(weeks, resources, families, key="families", word="family")
 
 
 def _plan_monday(raw: Any) -> _dt.date | None:
@@ -591,6 +600,15 @@ def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
                     f"lot_sizing: true in plan.yaml (the peak plan becomes a MIP with {term} "
                     f"per family, resource and week), or {term} 0",
                 )
+    if lot:  # (a min_lot_size no week can make passed validate; the plan refused it after
+        # the forecast, naming history.csv)
+        try:
+            check.lots(weeks_planned, models["resources"], models["families"])
+        except InstanceError as exc:
+            said, _, fits = (
+                str(exc).rstrip(".").removeprefix("families: ").partition("; allowed: ")
+            )
+            raise plan.error(str(exc.field), said, fits or None) from None
     for key, example in (("currency", "EUR"), ("units", "pcs")):
         label = doc.get(key)
         if label is not None and not (

@@ -194,6 +194,13 @@ class PlainRecords:
             if bound is not None and getattr(fam, "initial_inventory", 0) > bound:
                 raise _Unsure
 
+    def lots(
+        self, weeks: list[str], resources: list[SimpleNamespace], families: list[SimpleNamespace]
+    ) -> None:
+        """Accepts families without a minimum lot; the model's check takes the others."""
+        if any(getattr(fam, "min_lot_size", 0) for fam in families):
+            raise _Unsure
+
 
 def plain_summary(folder: str | Path) -> FolderSummary | None:
     """The summary of a folder the plain path proves valid, else None (module docstring)."""

@@ -332,6 +332,22 @@ def test_setups_are_refused_unless_the_plan_asks_for_lot_sizing(folder, tmp_path
     assert "lot_sizing is 'yes'; allowed: true or false" in capsys.readouterr().err
 
 
+def test_a_minimum_lot_no_week_can_make_is_refused_by_validate(folder, tmp_path, capsys):
+    """With lot_sizing: true, a family's min_lot_size beyond any week's hours passed
+    validate; the plan refused it after the forecast, naming history.csv's forecast."""
+    copy = shutil.copytree(folder, tmp_path / "lots")
+    _edit_plan(copy / "plan.yaml", lambda p: _family(p, min_lot_size=1e8, setup_cost=40.0))
+    _edit_plan(copy / "plan.yaml", lambda p: p.update(lot_sizing=True))
+    text = (copy / "plan.yaml").read_text().splitlines()
+    line = next(k for k, t in enumerate(text, 1) if "min_lot_size:" in t)
+    for argv in (["validate", str(copy)], ["plan", str(copy), "--out", str(tmp_path / "o")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"plan.yaml line {line}, field families[0].min_lot_size: min_lot_size 1e+08" in err
+        assert "could never be made; allowed: at most " in err and "history.csv" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_lot_sizing_plans_the_peak_as_a_mip_that_charges_the_setups(data, tmp_path):
     import dataclasses
 
