@@ -4,9 +4,11 @@ Scenarios are the grid of three what-ifs applied to one instance document:
 
 * ``demand`` — every demand quantity × f (rationing order lines and contractual minimums,
   capacity demand, safety-stock demand mean and standard deviation);
-* ``capacity_cut`` — y % less capacity: rationing supply, capacity resources;
+* ``capacity_cut`` — y % less capacity: rationing supply, capacity resources' regular
+  capacity (overtime stays: the cut is the planner's lever, overtime the answer);
 * ``disruption`` — ``WHERE:FRACTION``: a location's supply (rationing) or a resource's
-  capacity (capacity) loses that fraction.
+  capacity and overtime capacity (capacity: the line is down that fraction of the time)
+  lose that fraction.
 
 Each solve is one piece of :func:`optim.executor.fan_out` (local processes or a Dask cluster),
 and every result is written as ``<name>.result.json`` (the bytes ``optim solve --out`` writes)
@@ -127,14 +129,17 @@ def _scale(records: list[dict[str, Any]], fields: tuple[str, ...], factor: float
                 rec[f] = _times(rec[f], factor)
 
 
-def _scale_capacity(rec: dict[str, Any], factor: float) -> None:
-    value = rec.get("capacity")
-    if isinstance(value, int | float):
-        rec["capacity"] = _times(value, factor)
-    elif isinstance(value, dict):
-        rec["capacity"] = {k: _times(v, factor) for k, v in value.items()}
-    elif isinstance(value, list):
-        rec["capacity"] = [_times(v, factor) for v in value]
+def _scale_capacity(
+    rec: dict[str, Any], factor: float, fields: tuple[str, ...] = ("capacity",)
+) -> None:
+    for name in fields:
+        value = rec.get(name)
+        if isinstance(value, int | float):
+            rec[name] = _times(value, factor)
+        elif isinstance(value, dict):
+            rec[name] = {k: _times(v, factor) for k, v in value.items()}
+        elif isinstance(value, list):
+            rec[name] = [_times(v, factor) for v in value]
 
 
 def apply(doc: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
@@ -172,7 +177,9 @@ def apply(doc: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
                 raise InstanceError(
                     f"disruption resource {where!r} is not in resources", field="disruption"
                 )
-            _scale_capacity(hit[0], 1 - frac)
+            # a line down for that fraction of the time runs no overtime then either (all
+            # of it down still made everything on overtime)
+            _scale_capacity(hit[0], 1 - frac, ("capacity", "overtime_capacity"))
     elif kind == "safety_stock":
         _scale(doc.get("demands", []), ("mean", "std_dev"), scenario.demand)
         if scenario.capacity_cut or scenario.disruption:

@@ -1409,8 +1409,8 @@ def parser() -> argparse.ArgumentParser:
         "--disruption",
         action="append",
         metavar="WHERE[:FRACTION]",
-        help="a location's supply / a resource's capacity loses FRACTION in [0, 1] (default 1: "
-        "all of it; repeatable)",
+        help="a location's supply / a resource's capacity and overtime lose FRACTION in [0, 1] "
+        "(default 1: all of it; repeatable)",
     )
     p.add_argument(
         "--workers",

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from optim import batch, cli
+import optim
+from optim import api, batch, cli
 from optim.errors import InstanceError
 
 DATA = Path(__file__).resolve().parents[1] / "instances" / "data"
@@ -146,6 +147,23 @@ def test_a_factor_of_one_keeps_small_quantities() -> None:
     twice = batch.apply(doc, batch.Scenario(demand=2, capacity_cut=10))
     assert [r["quantity"] for r in twice["demand"]] == [3e-6, 1e-6, 1e-6, 2e-6]
     assert twice["resources"][0]["capacity"]["W2"] == 1.1111103e-6
+
+
+def test_a_disrupted_resource_loses_its_overtime_too_a_capacity_cut_does_not() -> None:
+    """--disruption line (all of it) still made everything on overtime: a line that is down
+    runs no overtime either. A --capacity-cut stays on the regular hours (overtime is the
+    answer to it)."""
+    doc = _doc("peak_capacity")
+    doc["resources"][0]["overtime_capacity"] = 100
+    down = batch.apply(doc, batch.Scenario(disruption=("line", 1.0)))
+    assert down["resources"][0]["capacity"] == 0 and down["resources"][0]["overtime_capacity"] == 0
+    half = batch.apply(doc, batch.Scenario(disruption=("line", 0.5)))
+    assert half["resources"][0]["overtime_capacity"] == 50
+    cut = batch.apply(doc, batch.Scenario(capacity_cut=50))
+    assert cut["resources"][0]["capacity"] == 5 and cut["resources"][0]["overtime_capacity"] == 100
+    result = optim.solve(api.from_dict(down))
+    produced = sum(r["quantity"] for r in result.tables["production"].to_dict("records"))
+    assert produced == 0  # nothing made on a line that is down
 
 
 def test_what_ifs_of_a_capacity_csv_folder(tmp_path: Path) -> None:
