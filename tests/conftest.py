@@ -61,3 +61,22 @@ def dask_cluster():
     ) as cluster:
         yield cluster.scheduler_address
         executor.disconnect(cluster.scheduler_address)
+
+
+@pytest.fixture()
+def peak_capacity_folder(tmp_path):
+    """instances/data/peak_capacity.json as a capacity CSV folder (optimum 55, by hand)."""
+    folder = tmp_path / "peak"
+    folder.mkdir()
+    files = {
+        "periods.csv": "period\nW1\nW2\nW3\n",
+        "resources.csv": "id,capacity\nline,10\n",
+        "products.csv": "id,holding_cost,usage_line\nA,1,1\n",
+        "segments.csv": "name,priority,backlog_cost,lost_sales_cost,max_backlog_periods\n"
+        "key,1,5,20,1\nspot,2,0,8,0\n",
+        "demand.csv": "product,segment,period,quantity\nA,key,W3,15\nA,spot,W1,5\n"
+        "A,spot,W2,5\nA,spot,W3,10\n",
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder

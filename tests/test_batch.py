@@ -166,21 +166,9 @@ def test_a_disrupted_resource_loses_its_overtime_too_a_capacity_cut_does_not() -
     assert produced == 0  # nothing made on a line that is down
 
 
-def test_what_ifs_of_a_capacity_csv_folder(tmp_path: Path) -> None:
+def test_what_ifs_of_a_capacity_csv_folder(tmp_path: Path, peak_capacity_folder: Path) -> None:
     """The folder's document had no kind (unset fields only): "no scenarios for kind None"."""
-    folder = tmp_path / "cap"
-    folder.mkdir()
-    files = {
-        "periods": "period\nW1\nW2\nW3\n",
-        "resources": "id,capacity\nline,10\n",
-        "products": "id,holding_cost,usage_line\nA,1,1\n",
-        "segments": "name,priority,backlog_cost,lost_sales_cost,max_backlog_periods\n"
-        "key,1,5,20,1\nspot,2,0,8,0\n",
-        "demand": "product,segment,period,quantity\nA,key,W3,15\nA,spot,W1,5\nA,spot,W2,5\n"
-        "A,spot,W3,10\n",
-    }
-    for name, text in files.items():
-        (folder / f"{name}.csv").write_text(text)
+    folder = peak_capacity_folder
     out = tmp_path / "b"
     assert cli.main(["batch", str(folder), "--demand", "1,2", "--out", str(out), "--quiet"]) == 0
     cli.main(["solve", str(folder), "--out", str(tmp_path / "s.out"), "--quiet"])

@@ -70,20 +70,8 @@ def test_schema_for_every_kind(capsys):
         assert json.loads(capsys.readouterr().out)["properties"]["kind"]
 
 
-def test_capacity_csv_folder_through_the_cli(tmp_path, capsys):
-    folder = tmp_path / "peak"
-    folder.mkdir()
-    files = {
-        "periods.csv": "period\nW1\nW2\nW3\n",
-        "resources.csv": "id,capacity\nline,10\n",
-        "products.csv": "id,holding_cost,usage_line\nA,1,1\n",
-        "segments.csv": "name,priority,backlog_cost,lost_sales_cost,max_backlog_periods\n"
-        "key,1,5,20,1\nspot,2,0,8,0\n",
-        "demand.csv": "product,segment,period,quantity\nA,key,W3,15\nA,spot,W1,5\n"
-        "A,spot,W2,5\nA,spot,W3,10\n",
-    }
-    for name, text in files.items():
-        (folder / name).write_text(text)
+def test_capacity_csv_folder_through_the_cli(tmp_path, capsys, peak_capacity_folder):
+    folder = peak_capacity_folder
     out = tmp_path / "r.json"
     assert main(["solve", str(folder), "--out", str(out), "--quiet"]) == 0
     assert json.loads(out.read_text())["objective"] == 55.0  # the hand example, from CSV
