@@ -1439,15 +1439,22 @@ def check_gsm_memory(
     tables are checked: the solve refused a chain's lead_time_std_dev 1e12 on them that
     ``optim validate`` passed."""
     peak, longest = gsm_memory_bytes(lead_times, external, arcs, tree=tree)
-    worst = max(lead_times, key=lambda s: lead_times[s])
-    leaf, value = (random or {}).get(worst, ("lead_time", lead_times[worst]))
-    field = f"{where}[{list(lead_times).index(worst)}].{leaf}"  # the stage's line
-    largest = f"largest lead_time {lead_times[worst]:,} at stage {worst!r}"
-    if leaf != "lead_time":  # (it named the mean, lead_time 3, of a lead_time_std_dev 1e12)
-        largest = (
-            f"longest lead time {lead_times[worst]:,} periods at stage {worst!r}, from its "
+
+    def cause(sid: str) -> tuple[str, str]:
+        """The field (its line) and the words of stage ``sid``'s lead time."""
+        leaf, value = (random or {}).get(sid, ("lead_time", lead_times[sid]))
+        if leaf == "lead_time":
+            return f"{where}[{ids.index(sid)}].{leaf}", (
+                f"largest lead_time {lead_times[sid]:,} at stage {sid!r}"
+            )
+        # (it named the mean, lead_time 3, of a lead_time_std_dev 1e12)
+        return f"{where}[{ids.index(sid)}].{leaf}", (
+            f"longest lead time {lead_times[sid]:,} periods at stage {sid!r}, from its "
             f"{leaf} {shown(value)}"
         )
+
+    ids = list(lead_times)
+    field, largest = cause(max(lead_times, key=lambda s: lead_times[s]))
     limit = memory_limit()
     if not serial and peak > limit:
         raise InstanceError(
@@ -1478,7 +1485,8 @@ def check_gsm_memory(
             size = lead_time_table_bytes(float(inbound + lead_times[sid]), (tables or {})[sid])
             if size > need:
                 stage, need = sid, size
-    if need > STAGE_MEMORY_BYTES:
+    if need > STAGE_MEMORY_BYTES:  # (it named the line of the longest lead time's stage)
+        field, largest = cause(stage)
         raise InstanceError(
             f"{where}: stage {stage!r} would need about {need / 2**30:,.1f} GiB for the "
             f"table of its random lead time ({largest}); allowed: at most "

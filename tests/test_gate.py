@@ -1568,3 +1568,26 @@ def test_capacity_csv_numbers_are_numerals(tmp_path, capsys, written):
     assert main(["validate", str(folder)]) == 2
     err = capsys.readouterr().err
     assert f"demand.csv line 2, column quantity: '{written}' is not a number" in err, err
+
+
+def test_a_lead_time_table_over_budget_names_its_own_stage_line(tmp_path, capsys):
+    """The refusal named stage A's table but the line and words of stage B (the longest lead
+    time): line 6 for a cause on line 5."""
+    doc = {
+        "kind": "safety_stock",
+        "stages": [
+            {"id": "A", "lead_time": 1, "lead_time_std_dev": 100000, "holding_cost": 1},
+            {"id": "B", "lead_time": 1000000, "holding_cost": 2},
+        ],
+        "arcs": [{"source": "A", "target": "B"}],
+        "demands": [
+            {"stage": "B", "segment": "s", "mean": 10, "std_dev": 2, "service_level": 0.95,
+             "max_service_time": 0}
+        ],
+    }  # fmt: skip
+    path = _write_json(tmp_path / "chain.json", doc)
+    line = _line_of(path, '"lead_time_std_dev": 100000')
+    _refused(
+        capsys, ["validate", str(path)], f"chain.json line {line}: stages: stage 'A' would need",
+        "at stage 'A', from its lead_time_std_dev 100000",
+    )  # fmt: skip

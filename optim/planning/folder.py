@@ -483,13 +483,9 @@ def _check_plan(plan: _Plan, records: Records | None = None) -> dict[str, Any]:
     parents = [t for _, t in pairs]
     tree = len(set(parents)) == len(parents)
     try:
-        gate.check_gsm_memory(
-            {st.id: st.lead_time for st in parsed},
-            {st.id: st.external_service_time for st in parsed},
-            pairs,
-            tree=tree,
-            where="network.stages",
-        )
+        from optim.instances.safety_stock import memory_inputs
+
+        gate.check_gsm_memory(**memory_inputs(parsed, pairs), tree=tree, where="network.stages")
     except InstanceError as exc:
         raise plan.error(str(exc.field), str(exc).rstrip(".")) from None
     mapping = network["demand_stage_of_location"]

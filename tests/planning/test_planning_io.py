@@ -468,3 +468,23 @@ def test_a_history_of_one_week_is_refused_by_validate_as_by_plan(tmp_path, capsy
     two = _one_item_folder(tmp_path / "two", weeks=2)
     assert main(["validate", str(two)]) == 0
     assert main(["plan", str(two), "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+
+
+def test_a_random_lead_time_over_budget_in_plan_yaml_is_refused_by_validate(
+    folder, tmp_path, capsys
+):
+    """plan.yaml's memory check estimated the mean lead time: lead_time_std_dev 1e12 passed
+    validate, and the plan refused it after 5 s naming no plan.yaml line."""
+    copy = shutil.copytree(folder, tmp_path / "spread")
+
+    def spread(p):
+        p["network"]["stages"][0]["lead_time_std_dev"] = 1e12
+
+    _edit_plan(copy / "plan.yaml", spread)
+    text = (copy / "plan.yaml").read_text().splitlines()
+    line = next(k for k, t in enumerate(text, 1) if "lead_time_std_dev" in t)
+    for argv in (["validate", str(copy)], ["plan", str(copy), "--out", str(tmp_path / "o")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"plan.yaml line {line}, field network.stages[0].lead_time_std_dev" in err, err
+    assert not (tmp_path / "o").exists()
