@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -352,6 +352,7 @@ def forecast(
     keys = _check_args(horizon, level, origins, by)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise InstanceError(f"n_jobs must be a whole number >= 1, got {n_jobs!r}.", field="n_jobs")
+    given = step
     step = max(1, horizon // origins) if step is None else int(step)
     if step < 1:
         raise InstanceError(f"step must be >= 1, got {step!r}.", field="step")
@@ -364,7 +365,9 @@ def forecast(
     hist_periods = seg.history.periods
     matrix = wide.to_numpy(dtype=float)
     n_all = matrix.shape[1]
-    short = _check_backtest(n_all, horizon, origins, step)
+    short = _check_backtest(
+        n_all, horizon, origins, step, lambda k: max(1, horizon // k) if given is None else step
+    )
 
     # ---- per series (zeros counted over the whole history, as in the demand statistics of
     # the segmentation): pattern, policy label, method
@@ -454,20 +457,31 @@ def forecast(
     )
 
 
-def _check_backtest(n: int, horizon: int, origins: int, step: int) -> str:
+def _check_backtest(
+    n: int, horizon: int, origins: int, step: int, steps: Callable[[int], int]
+) -> str:
     """'' when the history's ``n`` periods hold a backtest of ``origins`` origins ``step``
     apart, else the run's note: no accuracy figures and no intervals (nothing calibrates
     them; they read as intervals of zero width). Origins beyond what the history holds,
     where three would fit, are refused (``--origins 1000`` gave NaN figures and zero-width
-    intervals for every series)."""
+    intervals for every series). ``steps``: the step of a count of origins (the given
+    ``step``, else ``horizon // origins``), for the counts the history holds."""
     if backtest_origins(n, horizon, origins, step)[0]:
         return ""
     need = MIN_TRAIN + (origins - 1) * step + 1
-    if origins > 3 and backtest_origins(n, horizon, 3, max(1, horizon // 3))[0]:
-        most = (n - MIN_TRAIN - 1) // step + 1
+    if origins > 3 and backtest_origins(n, horizon, 3, steps(3))[0]:
+        # (the default step shrinks as origins grow: the counts held need not be contiguous)
+        held = [k for k in range(3, n) if backtest_origins(n, horizon, k, steps(k))[0]]
+        runs: list[list[int]] = []
+        for k in held:
+            if runs and k == runs[-1][-1] + 1:
+                runs[-1].append(k)
+            else:
+                runs.append([k])
+        counts = ", ".join(f"{r[0]}..{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
         raise InstanceError(
             f"origins: a backtest of {origins} origins {step} period(s) apart needs at least "
-            f"{need} periods of history, and the history has {n}; allowed: 3..{most} origins "
+            f"{need} periods of history, and the history has {n}; allowed: {counts} origins "
             "for this history.",
             field="origins",
         )

@@ -137,16 +137,37 @@ def test_a_history_too_short_for_a_backtest_gives_no_intervals_not_zero_wide_one
     assert not any("no intervals" in n for n in longer.notes)
 
 
-def test_more_origins_than_the_history_holds_are_refused():
-    """``origins=1000`` on two years gave NaN accuracy figures and zero-width intervals."""
-    y = lines(intermittent(np.random.default_rng(1), 2, 104))
-    with pytest.raises(optim.InstanceError, match=r"allowed: 3\.\.(\d+) origins") as err:
-        forecast(y, horizon=13, by=("item",), origins=1000)
+def _held(message: str) -> list[int]:
+    """The counts of origins an "allowed: 3, 18..19, 27..37 origins" message lists."""
+    text = re.search(r"allowed: ([0-9., ]+) origins", message).group(1)
+    out: list[int] = []
+    for part in text.split(", "):
+        lo, _, hi = part.partition("..")
+        out += range(int(lo), int(hi or lo) + 1)
+    return out
+
+
+@pytest.mark.parametrize(("weeks", "horizon"), [(104, 13), (50, 52)])
+def test_more_origins_than_the_history_holds_are_refused(weeks, horizon):
+    """``origins=1000`` on two years gave NaN accuracy figures and zero-width intervals. The
+    counts the message allows are exactly those that work: the default step shrinks as the
+    origins grow, so they need not be contiguous (50 weeks at horizon 52: 3, 18..19, 27..37;
+    "3..37" was said and 4 refused)."""
+    y = lines(seasonal(np.random.default_rng(1), 2, weeks))  # demand from the first week
+    with pytest.raises(optim.InstanceError, match="origins for this history") as err:
+        forecast(y, horizon=horizon, by=("item",), origins=1000)
     assert err.value.field == "origins"
-    most = int(re.search(r"3\.\.(\d+) origins", str(err.value)).group(1))
-    assert forecast(y, horizon=13, by=("item",), origins=most).forecast["hi"].notna().all()
-    with pytest.raises(optim.InstanceError, match="origins"):
-        forecast(y, horizon=13, by=("item",), origins=most + 1)
+    held = _held(str(err.value))
+    assert held[0] == 3
+    edges = {k for k in held if k - 1 not in held or k + 1 not in held}  # each run's ends
+    for k in sorted(edges | {k + 1 for k in edges} | {k - 1 for k in edges} - {2}):
+        if k in held:
+            assert (
+                forecast(y, horizon=horizon, by=("item",), origins=k).forecast["hi"].notna().all()
+            )
+        else:
+            with pytest.raises(optim.InstanceError, match="origins for this history"):
+                forecast(y, horizon=horizon, by=("item",), origins=k)
 
 
 def test_series_whose_lines_net_to_zero_get_zero_forecast_and_a_note():
