@@ -116,8 +116,6 @@ def load(path: str | Path) -> Any:
             f"{k}: {', '.join(spec.csv_files)}" for k, spec in KINDS.items() if spec.csv_files
         )
         raise InstanceError(f"{path}: no known set of CSV files found (expected {expected})")
-    from optim.instances import gate
-
     doc, text, suffix = gate.load_document(path, "instance document")
     name = "standard input" if str(path) == "-" else str(path)
     try:

@@ -783,9 +783,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(table.to_string(index=False))
     print(summary_line(table))
     approx = normal_approximations(instance)
-    if approx:
+    if approx and not args.quiet:  # (--quiet: the summary line only)
+        shown_ = ", ".join(approx[:5]) + (f", … ({len(approx)} in all)" if len(approx) > 5 else "")
         print(
-            f"note: {', '.join(approx)} drawn from the normal approximation with the law's own "
+            f"note: {shown_} drawn from the normal approximation with the law's own "
             "mean and variance, as its stage was sized: the stage keeps the square-root model "
             "(the solve's message says why)"
         )
@@ -1555,6 +1556,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hasattr(args, "cluster") or getattr(args, "command", None) == "serve":
             _check_cluster(getattr(args, "cluster", None))  # (the service's jobs fan out too)
+        if os.environ.get("OPTIM_MEMORY_LIMIT_GB"):  # checked here, it is not the file's fault
+            from optim.instances.gate import memory_limit  # (it was named as the instance's)
+
+            memory_limit()
         with _stdout_for_optim_only():
             code = func(args)
         if _STOP["sigterm"]:

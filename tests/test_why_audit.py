@@ -958,6 +958,7 @@ def test_a_memory_limit_variable_that_is_not_a_number_of_gib_is_exit_2(
     monkeypatch.setenv("OPTIM_MEMORY_LIMIT_GB", value)
     message = _refused(capsys, ["solve", week, "--out", out], "$OPTIM_MEMORY_LIMIT_GB=", out=out)
     assert f"={value!r} is not a memory limit; allowed: a number of GiB > 0" in message
+    assert "weekly_rationing" not in message  # the variable's fault, not the file's
     monkeypatch.setenv("OPTIM_MEMORY_LIMIT_GB", " 0.5 ")
     assert main(["solve", str(week), "--out", str(out)]) == 0
 

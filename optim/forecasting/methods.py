@@ -61,11 +61,7 @@ TSB_ALPHA_P = 0.1
 """TSB smoothing of the demand probability."""
 
 _KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("autoarima", "AutoARIMA"),
-    ("auto arima", "AutoARIMA"),
-    ("auto-arima", "AutoARIMA"),
-    ("auto_arima", "AutoARIMA"),
-    ("arima", "AutoARIMA"),
+    ("arima", "AutoARIMA"),  # (also AutoARIMA, auto arima, auto-arima: a substring match)
     ("mstl", "MSTL"),
     ("autoets", "AutoETS"),
     ("auto ets", "AutoETS"),
