@@ -42,7 +42,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ __all__ = [
     "json_line",
     "load_document",
     "located",
+    "memory_inputs",
     "memory_limit",
     "parse_json",
     "parse_yaml",
@@ -1413,6 +1414,42 @@ def gsm_memory_bytes(
     # stages' candidate service times (kept per stage, linear in L)
     peak = 32 * max(sizes) ** 2 + (16 if tree else 64) * sum(sizes)
     return peak, max(sizes) - 1
+
+
+def memory_inputs(stages: Sequence[Any], arcs: list[tuple[str, str]]) -> dict[str, Any]:
+    """The network facts :func:`check_gsm_memory` estimates from, for
+    :class:`~optim.instances.safety_stock.Stage` records or plain ones (``optim validate``'s,
+    deterministic whole lead times only): the solvers' lead times :math:`T_j` (a normal lead time's
+    spread counts: lead_time 3 with lead_time_std_dev 1e12 passed, then the solve refused it naming
+    no file), the field and value of each random lead time, the points of each stage's lead-time
+    table, and whether the network is a serial chain (solved in O(N^2) without the (L+1)^2 arrays,
+    models/safety_stock/serial.py: only its tables are estimated). One source for a document's
+    check and plan.yaml's (which estimated the mean lead time: a lead_time_std_dev 1e12 passed
+    validate and the plan refused it naming no line)."""
+    indeg: dict[str, int] = {}
+    outdeg: dict[str, int] = {}
+    for source, target in arcs:
+        indeg[target] = indeg.get(target, 0) + 1
+        outdeg[source] = outdeg.get(source, 0) + 1
+    random = {
+        s.id: (
+            ("lead_time_distribution", [p.value for p in s.lead_time_distribution])
+            if s.lead_time_distribution is not None
+            else ("lead_time_std_dev", s.lead_time_std_dev)
+        )
+        for s in stages
+        if getattr(s, "stochastic_lead_time", False)
+    }
+    return {
+        "lead_times": {s.id: getattr(s, "solver_lead_time", s.lead_time) for s in stages},
+        "external": {s.id: s.external_service_time for s in stages},
+        "arcs": arcs,
+        "random": random,
+        "serial": len(arcs) == len(stages) - 1
+        and max(indeg.values(), default=0) <= 1
+        and max(outdeg.values(), default=0) <= 1,
+        "tables": {s.id: p for s in stages if (p := getattr(s, "table_points", None)) is not None},
+    }
 
 
 def check_gsm_memory(

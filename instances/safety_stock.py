@@ -12,7 +12,7 @@ stage / segment id and what is allowed.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -392,42 +392,6 @@ class Demand(Frozen):
         return data
 
 
-def memory_inputs(stages: Sequence[Any], arcs: list[tuple[str, str]]) -> dict[str, Any]:
-    """The network facts :func:`optim.instances.gate.check_gsm_memory` estimates from, for
-    :class:`Stage` records or plain ones (``optim validate``'s, deterministic whole lead
-    times only): the solvers' lead times :math:`T_j` (a normal lead time's spread counts:
-    lead_time 3 with lead_time_std_dev 1e12 passed, then the solve refused it naming no
-    file), the field and value of each random lead time, the points of each stage's
-    lead-time table, and whether the network is a serial chain (solved in O(N^2) without the
-    (L+1)^2 arrays, models/safety_stock/serial.py: only its tables are estimated). One
-    source for a document's check and plan.yaml's (which estimated the mean lead time: a
-    lead_time_std_dev 1e12 passed validate and the plan refused it naming no line)."""
-    indeg: dict[str, int] = {}
-    outdeg: dict[str, int] = {}
-    for source, target in arcs:
-        indeg[target] = indeg.get(target, 0) + 1
-        outdeg[source] = outdeg.get(source, 0) + 1
-    random = {
-        s.id: (
-            ("lead_time_distribution", [p.value for p in s.lead_time_distribution])
-            if s.lead_time_distribution is not None
-            else ("lead_time_std_dev", s.lead_time_std_dev)
-        )
-        for s in stages
-        if getattr(s, "stochastic_lead_time", False)
-    }
-    return {
-        "lead_times": {s.id: getattr(s, "solver_lead_time", s.lead_time) for s in stages},
-        "external": {s.id: s.external_service_time for s in stages},
-        "arcs": arcs,
-        "random": random,
-        "serial": len(arcs) == len(stages) - 1
-        and max(indeg.values(), default=0) <= 1
-        and max(outdeg.values(), default=0) <= 1,
-        "tables": {s.id: p for s in stages if (p := getattr(s, "table_points", None)) is not None},
-    }
-
-
 class SafetyStockInstance(Document):
     """A Guaranteed-Service Model instance (see :mod:`optim.models.safety_stock`).
 
@@ -546,7 +510,7 @@ class SafetyStockInstance(Document):
                     field=f"demands[{k}].tier",
                 )
 
-        from optim.instances.gate import check_gsm_memory
+        from optim.instances.gate import check_gsm_memory, memory_inputs
 
         caps = {s.id: s.max_service_time for s in self.stages if s.max_service_time is not None}
         for d in self.demands:
