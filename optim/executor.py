@@ -97,10 +97,16 @@ def _check_address(address: str) -> str:
     if not address.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
         raise ValueError(shape + ")")
     if address.startswith(("tcp://", "tls://")):  # (port 99999 and an empty host ran the
-        host, _, port = address[6:].rpartition(":")  # first steps, then timed out: exit 1)
+        host, port = _host_port(address)  # first steps, then timed out: exit 1)
         if not host or not (port.isascii() and port.isdecimal()) or not 1 <= int(port) <= 65535:
             raise ValueError(shape + ", a host and a port in 1..65535)")
     return address
+
+
+def _host_port(address: str) -> tuple[str, str]:
+    """Host and port text of a ``tcp://`` or ``tls://`` address."""
+    host, _, port = address[6:].rpartition(":")
+    return host, port
 
 
 @contextlib.contextmanager
@@ -204,7 +210,7 @@ def probe(address: str, timeout: float = 5.0, source: str = "--cluster ") -> Non
         return
     import socket
 
-    host, _, port = address[6:].rpartition(":")
+    host, port = _host_port(address)
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
             pass

@@ -678,12 +678,13 @@ def _pooling_note(
     if fallbacks:
         info["square_root_fallback_stages"] = {data.ids[j]: why for j, why in fallbacks.items()}
     fell = _fallback_note(instance, data, fallbacks)
+    tail = f"; {fell}" if fell else ""
     if strictest:
         return (
             f"cover the strictest (the comparison point of critical levels): {len(specs)} "
             "shared stage(s) without reservation (critical levels 0), every segment covered at "
             "its stage's strictest target on the critical-level model's demand laws"
-        ) + (f"; {fell}" if fell else "")
+        ) + tail
     if not specs:
         if fell:
             return f"critical levels at no stage; {fell}"
@@ -693,7 +694,7 @@ def _pooling_note(
         return (
             f"critical levels at {len(specs)} shared stage(s), each segment at its own target "
             f"(max_z comparison skipped: {why})"
-        ) + (f"; {fell}" if fell else "")
+        ) + tail
     left = clock.left()
     ref = _solve(
         instance,
@@ -703,7 +704,6 @@ def _pooling_note(
     )
     _COMPARISONS.append((instance, ref))
     del _COMPARISONS[:-_COMPARISONS_KEPT]
-    tail = f"; {fell}" if fell else ""
     if ref.objective is None:
         return (
             "critical levels: each segment at its own target (max_z comparison not solved)" + tail
